@@ -1,0 +1,1 @@
+"""The one ``relay247`` command. Subcommands import their packages lazily."""

@@ -1,0 +1,15 @@
+"""Domain-separation prefixes: every signature is made over ``PREFIX || exact bytes``.
+
+Each prefix ends in a newline so no prefix is a prefix of another. They are part of
+the wire contract (PROTOCOL.md §2); never change one, add a new version instead.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ENVELOPE_HEADER: Final = b"relay247/v1/envelope-header\n"
+ENVELOPE_INNER: Final = b"relay247/v1/envelope-inner\n"
+DELIVERY_RECEIPT: Final = b"relay247/v1/delivery-receipt\n"
+DELIVERY_ACK: Final = b"relay247/v1/delivery-ack\n"
+DIRECTORY: Final = b"relay247/v1/directory\n"

@@ -1,0 +1,206 @@
+"""Delivery receipts (recipient -> sender) and delivery acks (recipient -> relay).
+
+Both are small signed objects carried as exact bytes plus a signature (PROTOCOL.md §5,
+§6). A receipt travels back to the sender as the body of an envelope whose coarse
+kind is ``receipt``; an ack is posted to the relay, which logs it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from protocol import domains
+from protocol._codec import decode, encode, sha256_hex
+from protocol.directory import KeyLookup
+from protocol.envelope import Opened
+from protocol.errors import VerificationError
+from protocol.keys import SigningKey, verify
+from schemas.directory import KeyUse
+from schemas.envelope import (
+    DeliveryAck,
+    DeliveryReceipt,
+    EnvelopeHeader,
+    ReceiptStatus,
+    SignedAck,
+    SignedReceipt,
+)
+from schemas.errors import ErrorCode
+
+MAX_SIGNED_BYTES = 8192  # bytes; a signed receipt or ack is ~700
+_SIGNED_RECEIPT = msgspec.json.Decoder(SignedReceipt)
+_RECEIPT = msgspec.json.Decoder(DeliveryReceipt)
+_SIGNED_ACK = msgspec.json.Decoder(SignedAck)
+_ACK = msgspec.json.Decoder(DeliveryAck)
+
+
+def make_receipt(
+    opened: Opened,
+    *,
+    signing_key: SigningKey,
+    received_at: datetime,
+) -> bytes:
+    """Sign an ``accepted`` receipt for a verified, durably stored envelope.
+
+    Returns:
+        ``SignedReceipt`` JSON bytes.
+    """
+    h = opened.header
+    receipt = DeliveryReceipt(
+        msg_id=h.msg_id,
+        case_id=h.case_id,
+        sender=h.sender,
+        recipient=h.recipient,
+        recipient_key=signing_key.fingerprint,
+        header_sha256=opened.checked.header_sha256,
+        ct_sha256=h.ct_sha256,
+        body_sha256=opened.meta.body_sha256,
+        received_at=received_at,
+        status=ReceiptStatus.ACCEPTED,
+    )
+    return _sign_receipt(receipt, signing_key)
+
+
+def make_rejection(
+    header: EnvelopeHeader,
+    header_bytes: bytes,
+    reason: ErrorCode,
+    *,
+    signing_key: SigningKey,
+    received_at: datetime,
+) -> bytes:
+    """Sign a ``rejected`` receipt for an authenticated header whose contents failed.
+
+    Only send one for a header whose signature verified: an unauthenticated sender gets
+    no receipt, so the node cannot be used to reflect traffic.
+    """
+    receipt = DeliveryReceipt(
+        msg_id=header.msg_id,
+        case_id=header.case_id,
+        sender=header.sender,
+        recipient=header.recipient,
+        recipient_key=signing_key.fingerprint,
+        header_sha256=sha256_hex(header_bytes),
+        ct_sha256=header.ct_sha256,
+        received_at=received_at,
+        status=ReceiptStatus.REJECTED,
+        reason=reason,
+    )
+    return _sign_receipt(receipt, signing_key)
+
+
+def _sign_receipt(receipt: DeliveryReceipt, key: SigningKey) -> bytes:
+    raw = encode(receipt)
+    sig = key.sign(domains.DELIVERY_RECEIPT, raw)
+    return encode(
+        SignedReceipt(signer=receipt.recipient, key=key.fingerprint, receipt=raw, sig=sig)
+    )
+
+
+def verify_receipt(
+    data: bytes,
+    keys: KeyLookup,
+    *,
+    expected: EnvelopeHeader | None = None,
+    expected_header_sha256: str | None = None,
+) -> DeliveryReceipt:
+    """Verify a signed receipt (PROTOCOL.md §5.2, steps R1–R5).
+
+    Args:
+        data: ``SignedReceipt`` bytes.
+        keys: look-ups over the verified directory.
+        expected: the header of the message the sender sent, to check the receipt is
+            for it; with ``expected_header_sha256``, the hash of its exact bytes.
+
+    Returns:
+        The verified receipt.
+
+    Raises:
+        TooLargeError, MalformedError: R1, R2, R4.
+        VerificationError: R3 signature or key; R4 hints or key validity (KEY_REVOKED);
+            R5 binding (BINDING_MISMATCH).
+    """
+    # R1-R2: size, outer shape (routing hints + exact bytes).
+    signed = decode(_SIGNED_RECEIPT, data, "signed receipt", limit=MAX_SIGNED_BYTES)
+    # R3: verify the signature with the key the hints name, before decoding.
+    public = keys.signer_key(signed.signer, signed.key)
+    verify(public, domains.DELIVERY_RECEIPT, signed.receipt, signed.sig)
+    # R4: decode; the signed fields repeat the hints; the key was valid when it signed.
+    receipt = decode(_RECEIPT, signed.receipt, "receipt", limit=MAX_SIGNED_BYTES)
+    if receipt.recipient != signed.signer or receipt.recipient_key != signed.key:
+        raise VerificationError("signature does not verify", detail="routing hints differ")
+    keys.key(receipt.recipient, receipt.recipient_key, KeyUse.SIGNING, receipt.received_at)
+    # R5: the receipt is for the message we sent.
+    if expected is not None:
+        mismatch = (
+            receipt.msg_id != expected.msg_id
+            or receipt.sender != expected.sender
+            or receipt.recipient != expected.recipient
+            or receipt.ct_sha256 != expected.ct_sha256
+            or (
+                expected_header_sha256 is not None
+                and receipt.header_sha256 != expected_header_sha256
+            )
+        )
+        if mismatch:
+            raise VerificationError(
+                "receipt is not for this message", code=ErrorCode.BINDING_MISMATCH
+            )
+    return receipt
+
+
+def make_ack(
+    header: EnvelopeHeader,
+    header_bytes: bytes,
+    *,
+    signing_key: SigningKey,
+    acked_at: datetime,
+) -> bytes:
+    """Sign the acknowledgement the recipient posts to the relay after storing a message.
+
+    Returns:
+        ``SignedAck`` JSON bytes.
+    """
+    ack = DeliveryAck(
+        msg_id=header.msg_id,
+        sender=header.sender,
+        recipient=header.recipient,
+        recipient_key=signing_key.fingerprint,
+        header_sha256=sha256_hex(header_bytes),
+        acked_at=acked_at,
+    )
+    raw = encode(ack)
+    sig = signing_key.sign(domains.DELIVERY_ACK, raw)
+    return encode(SignedAck(signer=ack.recipient, key=signing_key.fingerprint, ack=raw, sig=sig))
+
+
+def verify_ack(
+    data: bytes, keys: KeyLookup, *, now: datetime | None = None
+) -> tuple[SignedAck, DeliveryAck]:
+    """Verify a delivery ack (PROTOCOL.md §6, steps A1–A3).
+
+    Args:
+        data: ``SignedAck`` bytes.
+        keys: look-ups over the verified directory.
+        now: if given, the signing key must also be valid now (the relay's check).
+
+    Returns:
+        The signed wrapper (for logging its exact bytes) and the decoded ack.
+
+    Raises:
+        TooLargeError, MalformedError, VerificationError.
+    """
+    # A1: size, outer shape.
+    signed = decode(_SIGNED_ACK, data, "signed ack", limit=MAX_SIGNED_BYTES)
+    # A2: signature by the key the hints name, before decoding.
+    public = keys.signer_key(signed.signer, signed.key)
+    verify(public, domains.DELIVERY_ACK, signed.ack, signed.sig)
+    # A3: decode; hints repeated; key valid when it signed (and now, at the relay).
+    ack = decode(_ACK, signed.ack, "ack", limit=MAX_SIGNED_BYTES)
+    if ack.recipient != signed.signer or ack.recipient_key != signed.key:
+        raise VerificationError("signature does not verify", detail="routing hints differ")
+    keys.key(ack.recipient, ack.recipient_key, KeyUse.SIGNING, ack.acked_at)
+    if now is not None:
+        keys.key(ack.recipient, ack.recipient_key, KeyUse.SIGNING, now)
+    return signed, ack

@@ -1,0 +1,1 @@
+"""Wire objects of relay247: msgspec Structs only, no behaviour beyond validation."""

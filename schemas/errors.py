@@ -1,0 +1,60 @@
+"""The one JSON error shape and its stable error codes.
+
+The codes are part of the wire contract: never rename one, only add.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+
+class ErrorCode(enum.StrEnum):
+    """Stable machine-readable error codes, shared by the relay, the node API and the CLI."""
+
+    # input shape
+    MALFORMED = "malformed"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    # authentication (unknown key and bad signature share one public answer)
+    UNAUTHENTICATED = "unauthenticated"
+    DIGEST_MISMATCH = "digest_mismatch"
+    KEY_REVOKED = "key_revoked"
+    # time and replay
+    EXPIRED = "expired"
+    CLOCK_SKEW = "clock_skew"
+    REPLAY = "replay"
+    # envelope semantics
+    MISADDRESSED = "misaddressed"
+    CIPHERTEXT_MISMATCH = "ciphertext_mismatch"
+    DECRYPT_FAILED = "decrypt_failed"
+    BINDING_MISMATCH = "binding_mismatch"
+    CONFLICT = "conflict"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    # directory and proofs
+    DIRECTORY_ROLLBACK = "directory_rollback"
+    INSUFFICIENT_SIGNATURES = "insufficient_signatures"
+    INVALID_PROOF = "invalid_proof"
+    INVALID_NOTE = "invalid_note"
+    # service limits
+    RATE_LIMITED = "rate_limited"
+    MAILBOX_FULL = "mailbox_full"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    # our side
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class ErrorBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Every 4xx/5xx answer from the relay and the node's local API has exactly this shape.
+
+    ``message`` is a short human sentence safe to show to the peer; debug detail never
+    appears here (it goes to the server log under the same ``request_id``).
+    """
+
+    code: ErrorCode
+    message: str
+    request_id: str
