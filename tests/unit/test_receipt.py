@@ -1,0 +1,153 @@
+"""Delivery receipts and acks: build, verify, and each rejection path."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import msgspec
+import pytest
+
+from protocol import domains
+from protocol.envelope import open_envelope, seal_envelope
+from protocol.errors import MalformedError, TooLargeError, VerificationError
+from protocol.receipt import make_ack, make_receipt, make_rejection, verify_ack, verify_receipt
+from schemas._types import CoarseKind, Priority
+from schemas.envelope import ReceiptStatus, SignedAck, SignedReceipt
+from schemas.errors import ErrorCode
+from tests.support.forge import CASE, MSG
+from tests.support.network import T0, Network, make_network
+
+
+@pytest.fixture
+def net() -> Network:
+    return make_network()
+
+
+def _exchange(net: Network) -> tuple[bytes, object]:
+    us = net.members["US"]
+    sealed = seal_envelope(
+        b"{}",
+        msg_id=MSG,
+        case_id=CASE,
+        kind=CoarseKind.REQUEST,
+        priority=Priority.URGENT,
+        seq=1,
+        sender="FR",
+        signing_key=net.members["FR"].signing,
+        recipient="US",
+        recipient_key=us.encryption.public,
+        recipient_key_fp=us.encryption.fingerprint,
+        created=T0,
+        lifetime=timedelta(hours=1),
+    )
+    opened = open_envelope(
+        sealed.envelope,
+        net.lookup(),
+        me="US",
+        my_keys={us.encryption.fingerprint: us.encryption},
+        now=T0,
+    )
+    return sealed.envelope, (sealed, opened)
+
+
+def test_receipt_round_trip(net: Network) -> None:
+    _, (sealed, opened) = _exchange(net)  # type: ignore[misc]
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
+    r = verify_receipt(
+        data,
+        net.lookup(),
+        expected=sealed.header,
+        expected_header_sha256=opened.checked.header_sha256,
+    )
+    assert r.status is ReceiptStatus.ACCEPTED
+    assert r.body_sha256 == opened.meta.body_sha256
+
+
+def test_rejection_receipt(net: Network) -> None:
+    _, (sealed, _) = _exchange(net)  # type: ignore[misc]
+    data = make_rejection(
+        sealed.header,
+        sealed.header_bytes,
+        ErrorCode.MALFORMED,
+        signing_key=net.members["US"].signing,
+        received_at=T0,
+    )
+    r = verify_receipt(data, net.lookup(), expected=sealed.header)
+    assert (r.status, r.reason, r.body_sha256) == (
+        ReceiptStatus.REJECTED,
+        ErrorCode.MALFORMED,
+        None,
+    )
+
+
+def test_receipt_for_another_message(net: Network) -> None:
+    _, (sealed, opened) = _exchange(net)  # type: ignore[misc]
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
+    other = msgspec.structs.replace(sealed.header, msg_id="f" * 32)
+    with pytest.raises(VerificationError) as e:
+        verify_receipt(data, net.lookup(), expected=other)
+    assert e.value.code == ErrorCode.BINDING_MISMATCH
+    with pytest.raises(VerificationError):
+        verify_receipt(data, net.lookup(), expected=sealed.header, expected_header_sha256="0" * 64)
+
+
+def test_receipt_tampered(net: Network) -> None:
+    _, (_, opened) = _exchange(net)  # type: ignore[misc]
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
+    s = msgspec.json.decode(data, type=SignedReceipt)
+    forged = s.receipt.replace(b'"accepted"', b'"rejected"')
+    with pytest.raises(VerificationError):
+        verify_receipt(
+            msgspec.json.encode(msgspec.structs.replace(s, receipt=forged)), net.lookup()
+        )
+
+
+def test_receipt_signed_by_someone_else(net: Network) -> None:
+    _, (_, opened) = _exchange(net)  # type: ignore[misc]
+    data = make_receipt(opened, signing_key=net.members["DE"].signing, received_at=T0)
+    with pytest.raises(VerificationError):
+        verify_receipt(data, net.lookup())  # DE's key under US's name
+
+
+def test_receipt_hint_mismatch(net: Network) -> None:
+    _, (_, opened) = _exchange(net)  # type: ignore[misc]
+    de = net.members["DE"].signing
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
+    s = msgspec.json.decode(data, type=SignedReceipt)
+    inner = json.loads(s.receipt)
+    inner["recipient"] = "DE"
+    inner["recipient_key"] = de.fingerprint
+    raw = json.dumps(inner).encode()
+    wrapped = SignedReceipt(
+        signer="US", key=de.fingerprint, receipt=raw, sig=de.sign(domains.DELIVERY_RECEIPT, raw)
+    )
+    with pytest.raises(VerificationError):
+        verify_receipt(msgspec.json.encode(wrapped), net.lookup())
+
+
+@pytest.mark.parametrize("data", [b"", b"{}", b"[1]"])
+def test_receipt_malformed(net: Network, data: bytes) -> None:
+    with pytest.raises(MalformedError):
+        verify_receipt(data, net.lookup())
+
+
+def test_receipt_oversized(net: Network) -> None:
+    with pytest.raises(TooLargeError):
+        verify_receipt(b" " * 10_000, net.lookup())
+
+
+def test_ack_round_trip_and_checks(net: Network) -> None:
+    _, (sealed, _) = _exchange(net)  # type: ignore[misc]
+    us = net.members["US"].signing
+    data = make_ack(sealed.header, sealed.header_bytes, signing_key=us, acked_at=T0)
+    signed, ack = verify_ack(data, net.lookup(), now=T0)
+    assert (ack.msg_id, ack.sender, ack.recipient) == (MSG, "FR", "US")
+    assert signed.signer == "US"
+    s = msgspec.json.decode(data, type=SignedAck)
+    tampered = msgspec.structs.replace(s, ack=s.ack.replace(b'"FR"', b'"DE"'))
+    with pytest.raises(VerificationError):
+        verify_ack(msgspec.json.encode(tampered), net.lookup())
+    with pytest.raises(VerificationError) as e:
+        verify_ack(data, net.lookup(), now=T0.replace(year=2030))
+    assert e.value.code == ErrorCode.KEY_REVOKED
