@@ -117,3 +117,12 @@ class SignedDirectory(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     v: Version = 1
     directory: Annotated[bytes, msgspec.Meta(min_length=2, max_length=4 * 1024 * 1024)]
     signatures: Annotated[tuple[DirectorySignature, ...], msgspec.Meta(max_length=32)]
+
+
+class TrustRootFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The pinned trust root distributed out of band (``trust.json``)."""
+
+    v: Version = 1
+    network: Name
+    coordinators: Annotated[tuple[Coordinator, ...], msgspec.Meta(min_length=1, max_length=32)]
+    threshold: Annotated[int, msgspec.Meta(ge=1, le=32)]

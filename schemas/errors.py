@@ -58,3 +58,34 @@ class ErrorBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: ErrorCode
     message: str
     request_id: str
+
+
+#: The HTTP status that carries each code. Never 500 for anything a peer can cause.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.MALFORMED: 400,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_VERSION: 400,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.DIGEST_MISMATCH: 400,
+    ErrorCode.KEY_REVOKED: 403,
+    ErrorCode.EXPIRED: 400,
+    ErrorCode.CLOCK_SKEW: 400,
+    ErrorCode.REPLAY: 409,
+    ErrorCode.MISADDRESSED: 400,
+    ErrorCode.CIPHERTEXT_MISMATCH: 400,
+    ErrorCode.DECRYPT_FAILED: 400,
+    ErrorCode.BINDING_MISMATCH: 400,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.UNKNOWN_RECIPIENT: 422,
+    ErrorCode.DIRECTORY_ROLLBACK: 409,
+    ErrorCode.INSUFFICIENT_SIGNATURES: 400,
+    ErrorCode.INVALID_PROOF: 400,
+    ErrorCode.INVALID_NOTE: 400,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.MAILBOX_FULL: 429,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}

@@ -1,0 +1,117 @@
+"""Relay store benchmark: what group commit buys, and what it costs per item.
+
+Measured in one run on one machine (DESIGN.md §6), all with WAL + synchronous=FULL:
+
+* baseline: the same store with ``max_batch=1``, so every accept is its own fsynced
+  commit (the single-row-commit design group commit replaces);
+* group commit: N concurrent submitters against the default store;
+* ceiling: the same rows written by one thread in one transaction with no asyncio,
+  futures or savepoints: the floor cost of the SQL and the Merkle append per item.
+
+Prints accepts/s, the group/baseline ratio, and the group-commit cost per item
+(group time per item minus ceiling time per item). Usage: ``python -m bench.bench_store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from protocol import merkle
+from relay import _sqlite_schema as schema
+from relay._sqlite_store import SQLiteStore
+from relay.store import Submission
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+ENVELOPE = bytes(2048)  # a typical 2 KiB envelope
+ENVELOPE_SHA = hashlib.sha256(ENVELOPE).digest()
+BASELINE_N = 300
+GROUP_N = 6000
+CONCURRENCY = (1, 16, 64, 256)
+
+
+def _sub(i: int) -> Submission:
+    return Submission(
+        sender=f"node{i % 50}",
+        msg_id=f"m{i}",
+        recipient=f"node{(i + 1) % 50}",
+        envelope=ENVELOPE,
+        envelope_sha256=ENVELOPE_SHA,
+        leaf_entry=b"accept header and signature " * 8 + str(i).encode(),
+        received_at=NOW,
+        expires_at=NOW + timedelta(days=1),
+    )
+
+
+async def _accepts_per_s(
+    path: Path, n: int, submitters: int, max_batch: int
+) -> tuple[float, float]:
+    """Return (accepts/s, items per commit)."""
+    store = SQLiteStore(path, mailbox_quota=1_000_000, max_batch=max_batch)
+    await store.start()
+    queue = iter(range(n))
+
+    async def submitter() -> None:
+        for i in queue:  # the shared iterator hands out work; asyncio is single-threaded
+            await store.accept(_sub(i))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(submitter() for _ in range(submitters)))
+    elapsed = time.perf_counter() - start
+    stats = store.stats()
+    await store.close()
+    return n / elapsed, stats.items / stats.commits
+
+
+def _ceiling_per_s(path: Path, n: int) -> float:
+    conn = schema.connect(path, readonly=False)
+    schema.ensure_schema(conn)
+    tree = merkle.CompactRange()
+    subs = [_sub(i) for i in range(n)]
+    start = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    for i, s in enumerate(subs):
+        h = merkle.leaf_hash(s.leaf_entry)
+        conn.execute("INSERT INTO leaves VALUES (?, ?, ?)", (i, s.leaf_entry, h))
+        conn.executemany(
+            "INSERT INTO nodes VALUES (?, ?, ?)", [x for x in tree.append(h) if x[0] > 0]
+        )
+        conn.execute(
+            "INSERT INTO messages (sender, msg_id, recipient, envelope, envelope_sha256,"
+            " received_at, expires_at, leaf_index, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (s.sender, s.msg_id, s.recipient, s.envelope, s.envelope_sha256, 0, 0, i),
+        )
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return n / elapsed
+
+
+def main() -> None:
+    """Run the benchmark and print the ratios."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print("relay store, SQLite WAL synchronous=FULL, 2 KiB envelopes")
+        baseline, _ = asyncio.run(_accepts_per_s(root / "base.db", BASELINE_N, 64, max_batch=1))
+        print(f"  baseline (one commit per accept, 64 submitters): {baseline:9.0f} accepts/s")
+        ceiling = _ceiling_per_s(root / "ceiling.db", GROUP_N)
+        print(f"  ceiling (one transaction, no asyncio): {ceiling:9.0f} accepts/s")
+        print("  group commit:")
+        for submitters in CONCURRENCY:
+            rate, per_commit = asyncio.run(
+                _accepts_per_s(root / f"group{submitters}.db", GROUP_N, submitters, 1024)
+            )
+            cost_us = (1 / rate - 1 / ceiling) * 1e6
+            print(
+                f"    {submitters:4d} submitters: {rate:9.0f} accepts/s,"
+                f" {rate / baseline:6.1f}x baseline, {rate / ceiling:5.0%} of ceiling,"
+                f" {per_commit:6.1f} items/commit, group-commit cost {cost_us:6.1f} us/item"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""A country's node: keystore, outbox/inbox, receipts, cases and the relay client."""

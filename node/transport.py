@@ -1,0 +1,182 @@
+"""The node's signed HTTP client for one relay (RFC 9421 profile, PROTOCOL.md §8).
+
+aiohttp exceptions never escape: network failures become :class:`TransportError`,
+relay rejections become :class:`RelayRejectedError` carrying the relay's error code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import aiohttp
+import msgspec
+
+from protocol._codec import decode
+from protocol.errors import PeerError, Relay247Error, TransportError
+from protocol.httpsig import sign_request
+from protocol.keys import SigningKey
+from schemas.errors import ErrorBody, ErrorCode
+from schemas.relay_api import AckResult, DirectoryResult, MailboxPage, RelayInfo, SubmitResult
+
+T = TypeVar("T")
+_ERROR = msgspec.json.Decoder(ErrorBody)
+_MAX_ANSWER = 64 << 20  # bytes: a mailbox page of 500 envelopes stays far below
+
+
+class RelayRejectedError(PeerError):
+    """The relay answered with an error body; ``code`` is the relay's code."""
+
+    def __init__(self, status: int, body: ErrorBody) -> None:
+        super().__init__(
+            body.message, detail=f"HTTP {status}, request {body.request_id}", code=body.code
+        )
+        self.status = status
+        self.request_id = body.request_id
+
+
+class RelayClient:
+    """Signed requests from one member to one relay.
+
+    Args:
+        base_url: the relay's public origin, e.g. ``http://127.0.0.1:8247``.
+        transport_key: the member's Ed25519 transport key (its fingerprint is the keyid).
+        session: an aiohttp session the caller owns.
+        timeout: seconds for one request, connection included.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        transport_key: SigningKey,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = transport_key
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"} if body else {}
+        headers.update(
+            sign_request(
+                method,
+                self.base_url + path,
+                headers,
+                body,
+                key=self._key,
+                keyid=self._key.fingerprint,
+                now=int(time.time()),
+                nonce=os.urandom(16).hex(),
+            )
+        )
+        return headers
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        answer: msgspec.json.Decoder[T],
+        *,
+        signed: bool = True,
+        seconds: float | None = None,
+    ) -> T:
+        raw = await self._raw(method, path, body, signed=signed, seconds=seconds)
+        return decode(answer, raw, "relay answer", limit=_MAX_ANSWER)
+
+    async def _raw(
+        self, method: str, path: str, body: bytes, *, signed: bool, seconds: float | None
+    ) -> bytes:
+        headers = (
+            self._headers(method, path, body)
+            if signed
+            else ({"Content-Type": "application/json"} if body else {})
+        )
+        t = aiohttp.ClientTimeout(total=seconds) if seconds else self._timeout
+        try:
+            async with self._session.request(
+                method, self.base_url + path, data=body or None, headers=headers, timeout=t
+            ) as resp:
+                raw = await resp.content.read(_MAX_ANSWER + 1)
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(
+                "relay unreachable", detail=f"{type(exc).__name__}: {exc}"
+            ) from None
+        if status >= 400:
+            raise _rejection(status, raw)
+        return raw
+
+    async def submit(self, envelope: bytes) -> SubmitResult:
+        """POST /v1/envelopes."""
+        return await self._call("POST", "/v1/envelopes", envelope, _SUBMIT)
+
+    async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
+        """GET /v1/mailbox (long-poll when ``wait`` > 0)."""
+        path = f"/v1/mailbox?after={after}&limit={limit}&wait={wait}"
+        return await self._call("GET", path, b"", _PAGE, seconds=wait + 10.0)
+
+    async def ack(self, signed_ack: bytes) -> AckResult:
+        """POST /v1/acks."""
+        return await self._call("POST", "/v1/acks", signed_ack, _ACK)
+
+    async def directory(self) -> bytes:
+        """GET /v1/directory: the signed directory bytes (verify them before use)."""
+        return await self._raw("GET", "/v1/directory", b"", signed=False, seconds=None)
+
+    async def publish_directory(self, signed: bytes) -> DirectoryResult:
+        """POST /v1/directory."""
+        return await self._call("POST", "/v1/directory", signed, _DIR, signed=False)
+
+    async def info(self) -> RelayInfo:
+        """GET /v1/info."""
+        return await self._call("GET", "/v1/info", b"", _INFO, signed=False)
+
+    async def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
+        """Yield mailbox pages pushed over ``/v1/mailbox/ws`` until the relay closes.
+
+        Raises:
+            TransportError: the connection failed or dropped.
+            RelayRejectedError: the upgrade was refused.
+        """
+        path = f"/v1/mailbox/ws?after={after}"
+        headers = self._headers("GET", path, b"")
+        try:
+            async with self._session.ws_connect(
+                self.base_url + path,
+                headers=headers,
+                heartbeat=30.0,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            ) as ws:
+                async for msg in ws:
+                    if msg.type is aiohttp.WSMsgType.TEXT:
+                        yield decode(_PAGE, msg.data.encode(), "mailbox page", limit=_MAX_ANSWER)
+                    elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                        break
+        except aiohttp.WSServerHandshakeError as exc:
+            raise TransportError(
+                "relay refused the WebSocket", detail=f"HTTP {exc.status}"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            raise TransportError("relay connection lost", detail=type(exc).__name__) from None
+
+
+def _rejection(status: int, raw: bytes) -> Relay247Error:
+    try:
+        return RelayRejectedError(status, _ERROR.decode(raw))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        code = ErrorCode.UNAVAILABLE if status >= 500 else ErrorCode.MALFORMED
+        return TransportError(f"relay answered HTTP {status} without an error body", code=code)
+
+
+_SUBMIT = msgspec.json.Decoder(SubmitResult)
+_PAGE = msgspec.json.Decoder(MailboxPage)
+_ACK = msgspec.json.Decoder(AckResult)
+_DIR = msgspec.json.Decoder(DirectoryResult)
+_INFO = msgspec.json.Decoder(RelayInfo)

@@ -1,0 +1,155 @@
+"""RFC 9421 §2: component values and the signature base, over plain request data.
+
+The request is described by its method, its absolute target URI and a headers mapping;
+no HTTP library object is involved, so the relay (aiohttp), a node client and the tests
+all build exactly the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from protocol._sfv import BareItem, InnerList, Item, serialize_bare_item, serialize_member
+from protocol.errors import MalformedError
+
+Headers = Mapping[str, str] | Mapping[str, Sequence[str]]
+"""Field name -> value, or -> the values of repeated field lines in wire order.
+
+A multidict (aiohttp's ``CIMultiDictProxy``) works too: ``items()`` yields every line.
+"""
+
+SIGNATURE_PARAMS: Final = "@signature-params"
+_TCHAR: Final = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# RFC 9112 §5.2 obs-fold: CRLF followed by whitespace; RFC 9421 §2.1 step 3 turns it into SP.
+_OBS_FOLD: Final = re.compile(r"[ \t]*\r\n[ \t]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    uri: str
+    scheme: str
+    authority: str
+    path: str
+    query: str | None
+
+
+def _parse_target(uri: str) -> _Target:
+    # Only printable ASCII without spaces: urllib silently drops tabs and newlines, and a
+    # URI that two parsers read differently must never reach the signature base.
+    if not uri or any(not "!" <= ch <= "~" for ch in uri):
+        raise MalformedError("invalid target URI", detail="characters outside %x21-7E")
+    if "#" in uri:
+        raise MalformedError("invalid target URI", detail="fragment present")
+    try:
+        parts = urllib.parse.urlsplit(uri)
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
+        raise MalformedError("invalid target URI", detail=str(exc)) from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.netloc or "@" in parts.netloc:
+        raise MalformedError("invalid target URI", detail="need http(s)://host without userinfo")
+    if not parts.path.startswith("/"):
+        raise MalformedError("invalid target URI", detail="path must be absolute and non-empty")
+    return _Target(
+        uri=uri,
+        scheme=scheme,
+        authority=_authority(parts.netloc, scheme),
+        path=parts.path,
+        query=parts.query if "?" in uri else None,
+    )
+
+
+def _authority(netloc: str, scheme: str) -> str:
+    # RFC 9421 §2.2.3 -> RFC 9110 §4.2.3: lowercase host, omit the scheme's default port.
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        if end < 0:  # pragma: no cover - urlsplit already refuses an unbalanced bracket
+            raise MalformedError("invalid target URI", detail="unterminated IPv6 literal")
+        host, rest = netloc[: end + 1], netloc[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise MalformedError("invalid target URI", detail="junk after IPv6 literal")
+        port = rest[1:]
+    else:
+        host, _, port = netloc.partition(":")
+    if not host or (port and not port.isdigit()):
+        raise MalformedError("invalid target URI", detail="bad host or port")
+    host = host.lower()
+    if not port or int(port) == _DEFAULT_PORTS[scheme]:
+        return host
+    return f"{host}:{int(port)}"
+
+
+def collect_fields(headers: Headers) -> dict[str, str]:
+    """Return lowercase field name -> combined value per RFC 9421 §2.1.
+
+    Each line is unfolded and trimmed; repeated lines join with ", " in wire order.
+    """
+    grouped: dict[str, list[str]] = {}
+    for name, value in headers.items():
+        values = [value] if isinstance(value, str) else list(value)
+        bucket = grouped.setdefault(name.lower(), [])
+        bucket.extend(_OBS_FOLD.sub(" ", v).strip(" \t") for v in values)
+    return {name: ", ".join(values) for name, values in grouped.items()}
+
+
+def _component_value(name: str, method: str, target: _Target, fields: Mapping[str, str]) -> str:
+    if name.startswith("@"):
+        # RFC 9421 §2.2.1-§2.2.7
+        if name == "@method":
+            return method
+        if name == "@target-uri":
+            return target.uri
+        if name == "@authority":
+            return target.authority
+        if name == "@scheme":
+            return target.scheme
+        if name == "@path":
+            return target.path
+        if name == "@query":
+            return "?" + (target.query or "")
+        if name == "@request-target":
+            return target.path + ("" if target.query is None else "?" + target.query)
+        raise MalformedError("unsupported covered component", detail=name)
+    if name != name.lower() or not set(name) <= _TCHAR:
+        raise MalformedError("invalid covered component name", detail=name)
+    if name not in fields:
+        raise MalformedError("covered header field is missing", detail=name)
+    value = fields[name]
+    # RFC 9421 §2.5: the signature base is US-ASCII with one component per line.
+    if any(not (" " <= ch <= "~" or ch == "\t") for ch in value):
+        raise MalformedError("covered header field has invalid characters", detail=name)
+    return value
+
+
+def signature_params_value(components: Sequence[str], params: Mapping[str, BareItem]) -> str:
+    """Serialize the ``@signature-params`` value: an RFC 8941 inner list with parameters."""
+    return serialize_member(InnerList(tuple(Item(c) for c in components), dict(params)))
+
+
+def build_signature_base(
+    method: str,
+    target_uri: str,
+    headers: Headers,
+    components: Sequence[str],
+    params: Mapping[str, BareItem],
+) -> bytes:
+    """Build the RFC 9421 §2.5 signature base (see :func:`protocol.httpsig.signature_base`)."""
+    if not method or not set(method) <= _TCHAR:
+        raise MalformedError("invalid request method", detail=repr(method))
+    target = _parse_target(target_uri)
+    fields = collect_fields(headers)
+    lines: list[str] = []
+    seen: set[str] = set()
+    for name in components:
+        if name in seen or name == SIGNATURE_PARAMS:
+            raise MalformedError("covered component repeated or reserved", detail=name)
+        seen.add(name)
+        value = _component_value(name, method, target, fields)
+        lines.append(f"{serialize_bare_item(name)}: {value}")
+    lines.append(f'"{SIGNATURE_PARAMS}": {signature_params_value(components, params)}')
+    return "\n".join(lines).encode("ascii")

@@ -1,0 +1,349 @@
+"""The subset of RFC 8941 Structured Field Values that RFC 9421 and RFC 9530 need.
+
+Parses Dictionaries (members are Items or Inner Lists, with Parameters) and serializes
+Items, Inner Lists, Parameters and Dictionaries. The parser follows the algorithms of
+RFC 8941 §4.2 with one deliberate strictness: a repeated Dictionary key or Parameter key
+is rejected instead of "last one wins" (§4.2.2, §4.2.3.2), so two parsers can never
+disagree about which signature or which ``created`` a field carries.
+
+Every parsing failure raises :class:`~protocol.errors.MalformedError`, and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Final
+
+from protocol.errors import MalformedError
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An RFC 8941 Token (§3.3.4), kept apart from String so the two never compare equal."""
+
+    value: str
+
+
+BareItem = int | bool | Decimal | str | Token | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A bare item with its parameters (RFC 8941 §3.3)."""
+
+    value: BareItem
+    params: Mapping[str, BareItem] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InnerList:
+    """An inner list of items with its own parameters (RFC 8941 §3.1.1)."""
+
+    items: tuple[Item, ...]
+    params: Mapping[str, BareItem] = field(default_factory=dict)
+
+
+Member = Item | InnerList
+
+_INT_MAX: Final = 999_999_999_999_999
+_LCALPHA: Final = frozenset(string.ascii_lowercase)
+_KEY_FIRST: Final = _LCALPHA | {"*"}
+_KEY_CHARS: Final = _LCALPHA | frozenset(string.digits) | {"_", "-", ".", "*"}
+_ALPHA: Final = frozenset(string.ascii_letters)
+_DIGITS: Final = frozenset(string.digits)
+_TCHAR: Final = _ALPHA | _DIGITS | frozenset("!#$%&'*+-.^_`|~")
+_TOKEN_CHARS: Final = _TCHAR | {":", "/"}
+_B64_CHARS: Final = frozenset(string.ascii_letters + string.digits + "+/=")
+
+
+class _Reader:
+    """A cursor over the ASCII input; every helper consumes from the front (RFC 8941 §4.2)."""
+
+    __slots__ = ("pos", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def take(self) -> str:
+        ch = self.peek()
+        if not ch:
+            raise MalformedError("malformed structured field", detail="unexpected end of input")
+        self.pos += 1
+        return ch
+
+    def skip(self, chars: str) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in chars:
+            self.pos += 1
+
+    def done(self) -> bool:
+        return self.pos >= len(self.text)
+
+
+def _fail(detail: str) -> MalformedError:
+    return MalformedError("malformed structured field", detail=detail)
+
+
+def parse_dictionary(text: str) -> dict[str, Member]:
+    """Parse an RFC 8941 Dictionary (§4.2.2), rejecting repeated keys.
+
+    Args:
+        text: the field value (several field lines already joined with ", ").
+
+    Returns:
+        The members in their order of appearance; an empty field gives ``{}``.
+
+    Raises:
+        MalformedError: the value is not a valid Dictionary.
+    """
+    if not text.isascii():
+        raise _fail("non-ASCII input")
+    r = _Reader(text)
+    r.skip(" ")
+    out: dict[str, Member] = {}
+    while not r.done():
+        key = _parse_key(r)
+        member: Member
+        if r.peek() == "=":
+            r.take()
+            member = _parse_inner_list(r) if r.peek() == "(" else _parse_item(r)
+        else:
+            member = Item(True, _parse_params(r))
+        if key in out:
+            raise _fail(f"repeated dictionary key {key!r}")
+        out[key] = member
+        r.skip(" \t")
+        if r.done():
+            return out
+        if r.take() != ",":
+            raise _fail("expected ',' between dictionary members")
+        r.skip(" \t")
+        if r.done():
+            raise _fail("trailing comma")
+    return out
+
+
+def _parse_inner_list(r: _Reader) -> InnerList:
+    # RFC 8941 §4.2.1.2
+    r.take()  # the "(" the caller saw
+    items: list[Item] = []
+    while not r.done():
+        r.skip(" ")
+        if r.peek() == ")":
+            r.take()
+            return InnerList(tuple(items), _parse_params(r))
+        items.append(_parse_item(r))
+        if r.peek() not in (" ", ")"):
+            raise _fail("expected SP or ')' in inner list")
+    raise _fail("unterminated inner list")
+
+
+def _parse_item(r: _Reader) -> Item:
+    # RFC 8941 §4.2.3
+    value = _parse_bare_item(r)
+    return Item(value, _parse_params(r))
+
+
+def _parse_bare_item(r: _Reader) -> BareItem:
+    # RFC 8941 §4.2.3.1
+    ch = r.peek()
+    if ch == "-" or ch in _DIGITS:
+        return _parse_number(r)
+    if ch == '"':
+        return _parse_string(r)
+    if ch == "*" or ch in _ALPHA:
+        return _parse_token(r)
+    if ch == ":":
+        return _parse_bytes(r)
+    if ch == "?":
+        r.take()
+        flag = r.take()
+        if flag not in ("0", "1"):
+            raise _fail("boolean must be ?0 or ?1")
+        return flag == "1"
+    raise _fail(f"unexpected character {ch!r} at {r.pos}")
+
+
+def _parse_params(r: _Reader) -> dict[str, BareItem]:
+    # RFC 8941 §4.2.3.2
+    params: dict[str, BareItem] = {}
+    while r.peek() == ";":
+        r.take()
+        r.skip(" ")
+        key = _parse_key(r)
+        value: BareItem = True
+        if r.peek() == "=":
+            r.take()
+            value = _parse_bare_item(r)
+        if key in params:
+            raise _fail(f"repeated parameter {key!r}")
+        params[key] = value
+    return params
+
+
+def _parse_key(r: _Reader) -> str:
+    # RFC 8941 §4.2.3.3
+    if not r.peek() or r.peek() not in _KEY_FIRST:
+        raise _fail("key must start with lcalpha or '*'")
+    start = r.pos
+    while r.peek() and r.peek() in _KEY_CHARS:
+        r.pos += 1
+    return r.text[start : r.pos]
+
+
+def _parse_number(r: _Reader) -> int | Decimal:
+    # RFC 8941 §4.2.4: length limits count digits and the dot, never the sign.
+    start = r.pos
+    if r.peek() == "-":
+        r.take()
+    digits_start = r.pos
+    if not r.peek() or r.peek() not in _DIGITS:
+        raise _fail("number without digits")
+    is_decimal = False
+    while r.peek():
+        ch = r.peek()
+        if ch == "." and not is_decimal:
+            if r.pos - digits_start > 12:
+                raise _fail("decimal integer part too long")
+            is_decimal = True
+        elif ch not in _DIGITS:
+            break
+        r.pos += 1
+        if r.pos - digits_start > (16 if is_decimal else 15):
+            raise _fail("number too long")
+    number = r.text[start : r.pos]
+    if not is_decimal:
+        return int(number)
+    frac = len(number) - number.index(".") - 1
+    if not 1 <= frac <= 3:
+        raise _fail("decimal needs 1 to 3 fractional digits")
+    return Decimal(number)
+
+
+def _parse_string(r: _Reader) -> str:
+    # RFC 8941 §4.2.5
+    r.take()
+    out: list[str] = []
+    while not r.done():
+        ch = r.take()
+        if ch == "\\":
+            nxt = r.take()
+            if nxt not in ('"', "\\"):
+                raise _fail("bad escape in string")
+            out.append(nxt)
+        elif ch == '"':
+            return "".join(out)
+        elif not " " <= ch <= "~":
+            raise _fail("control character in string")
+        else:
+            out.append(ch)
+    raise _fail("unterminated string")
+
+
+def _parse_token(r: _Reader) -> Token:
+    # RFC 8941 §4.2.6
+    start = r.pos
+    r.pos += 1
+    while r.peek() and r.peek() in _TOKEN_CHARS:
+        r.pos += 1
+    return Token(r.text[start : r.pos])
+
+
+def _parse_bytes(r: _Reader) -> bytes:
+    # RFC 8941 §4.2.7; missing "=" padding is tolerated as the section recommends.
+    r.take()
+    end = r.text.find(":", r.pos)
+    if end < 0:
+        raise _fail("unterminated byte sequence")
+    b64 = r.text[r.pos : end]
+    r.pos = end + 1
+    if not set(b64) <= _B64_CHARS:
+        raise _fail("bad base64 character")
+    if "=" not in b64:
+        b64 += "=" * (-len(b64) % 4)
+    try:
+        return base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail("bad base64") from None
+
+
+def serialize_bare_item(value: BareItem) -> str:
+    """Serialize a bare item (RFC 8941 §4.1.3).
+
+    Raises:
+        MalformedError: the value cannot be represented (out of range, bad characters).
+    """
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "?1" if value else "?0"
+    if isinstance(value, int):
+        if abs(value) > _INT_MAX:
+            raise _fail("integer out of range")
+        return str(value)
+    if isinstance(value, Decimal):
+        return _serialize_decimal(value)
+    if isinstance(value, str):
+        if any(not " " <= ch <= "~" for ch in value):
+            raise _fail("string has characters outside %x20-7E")
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, Token):
+        v = value.value
+        if not v or (v[0] not in _ALPHA and v[0] != "*") or not set(v) <= _TOKEN_CHARS:
+            raise _fail("invalid token")
+        return v
+    return ":" + base64.b64encode(value).decode("ascii") + ":"
+
+
+def _serialize_decimal(value: Decimal) -> str:
+    # RFC 8941 §4.1.5: round half-even to 3 places, trim trailing zeros, keep one digit.
+    q = value.quantize(Decimal("0.001"), rounding=ROUND_HALF_EVEN)
+    if abs(q) >= Decimal(10) ** 12:
+        raise _fail("decimal out of range")
+    text = f"{q:f}"
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0") or "0"
+    return f"{whole}.{frac}"
+
+
+def _serialize_key(key: str) -> str:
+    if not key or key[0] not in _KEY_FIRST or not set(key) <= _KEY_CHARS:
+        raise _fail(f"invalid key {key!r}")
+    return key
+
+
+def serialize_params(params: Mapping[str, BareItem]) -> str:
+    """Serialize parameters (RFC 8941 §4.1.1.2); a ``True`` value is written bare."""
+    out = []
+    for key, value in params.items():
+        out.append(";" + _serialize_key(key))
+        if value is not True:
+            out.append("=" + serialize_bare_item(value))
+    return "".join(out)
+
+
+def serialize_member(member: Member) -> str:
+    """Serialize an Item (§4.1.3) or an Inner List (§4.1.1.1) with its parameters."""
+    if isinstance(member, InnerList):
+        inner = " ".join(serialize_member(i) for i in member.items)
+        return f"({inner}){serialize_params(member.params)}"
+    return serialize_bare_item(member.value) + serialize_params(member.params)
+
+
+def serialize_dictionary(members: Mapping[str, Member]) -> str:
+    """Serialize a Dictionary (RFC 8941 §4.1.2); a ``True`` item is written as its key alone."""
+    out = []
+    for key, member in members.items():
+        text = _serialize_key(key)
+        if isinstance(member, Item) and member.value is True:
+            text += serialize_params(member.params)
+        else:
+            text += "=" + serialize_member(member)
+        out.append(text)
+    return ", ".join(out)

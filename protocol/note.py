@@ -1,0 +1,231 @@
+"""C2SP signed notes with Ed25519 keys (c2sp.org/signed-note, golang.org/x/mod/sumdb/note).
+
+A note is a UTF-8 text ending in a newline, a blank line, then one or more lines
+``— <key name> base64(key ID || signature)``. The audit log's checkpoints are notes
+(:mod:`protocol.checkpoint`), witnesses add cosignature lines (:mod:`protocol.cosignature`).
+
+Key strings are the ones Go's ``sumdb/note`` reads and writes, so keys can be shared with
+Go tools (see :mod:`protocol._note_keys`). Every failure raises :class:`NoteError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from protocol import _note_keys as nk
+from protocol._note_open import (
+    MAX_SIGNATURES,
+    SIG_PREFIX,
+    Note,
+    NoteVerifier,
+    Signature,
+    check_text,
+    open_signatures,
+)
+from protocol.errors import NoteError, VerificationError
+from protocol.keys import SigningKey, verify_raw
+
+__all__ = [
+    "MAX_SIGNATURES",
+    "Note",
+    "NoteVerifier",
+    "Signature",
+    "Signer",
+    "Verifier",
+    "generate_key",
+    "open",
+    "sign",
+    "verifier_key",
+]
+
+
+class Verifier:
+    """An Ed25519 note verifier (signature type 0x01).
+
+    Args:
+        name: the key name (non-empty, no spaces, no ``+``).
+        public: the 32-byte Ed25519 public key.
+
+    Raises:
+        NoteError: invalid name or key length.
+    """
+
+    __slots__ = ("key_hash", "name", "public")
+
+    def __init__(self, name: str, public: bytes) -> None:
+        if not nk.valid_name(name):
+            raise NoteError("invalid key name", detail=repr(name))
+        if len(public) != 32:
+            raise NoteError("Ed25519 public key must be 32 bytes", detail=str(len(public)))
+        self.name = name
+        self.public = bytes(public)
+        self.key_hash = nk.key_id(name, nk.ALG_ED25519, self.public)
+
+    @classmethod
+    def from_key(cls, vkey: str) -> Verifier:
+        """Parse a verifier key ``<name>+<hex8>+base64(0x01 || public key)``.
+
+        Args:
+            vkey: the verifier key string.
+
+        Returns:
+            The verifier.
+
+        Raises:
+            NoteError: malformed string, type byte other than 0x01, wrong key length, or a
+                key ID that does not match the name and key.
+        """
+        name, public = nk.parse_vkey(vkey, nk.ALG_ED25519)
+        return cls(name, public)
+
+    def key_string(self) -> str:
+        """Return the verifier key string of this key."""
+        return nk.format_vkey(self.name, nk.ALG_ED25519, self.public)
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        """Return whether ``sig`` is this key's Ed25519 signature of ``msg``."""
+        try:
+            verify_raw(self.public, msg, sig)
+        except VerificationError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"Verifier({self.key_string()!r})"
+
+
+class Signer:
+    """An Ed25519 note signer (signature type 0x01).
+
+    Args:
+        name: the key name (non-empty, no spaces, no ``+``).
+        key: the Ed25519 signing key.
+
+    Raises:
+        NoteError: invalid name.
+    """
+
+    __slots__ = ("_key", "key_hash", "name")
+
+    def __init__(self, name: str, key: SigningKey) -> None:
+        if not nk.valid_name(name):
+            raise NoteError("invalid key name", detail=repr(name))
+        self.name = name
+        self._key = key
+        self.key_hash = nk.key_id(name, nk.ALG_ED25519, key.public)
+
+    @classmethod
+    def from_key(cls, skey: str) -> Signer:
+        """Parse a signer key ``PRIVATE+KEY+<name>+<hex8>+base64(0x01 || 32-byte seed)``.
+
+        Args:
+            skey: the signer key string (secret).
+
+        Returns:
+            The signer.
+
+        Raises:
+            NoteError: malformed string, type byte other than 0x01, wrong seed length, or a
+                key ID that does not match the name and derived public key.
+        """
+        name, key = nk.parse_skey(skey, nk.ALG_ED25519)
+        return cls(name, key)
+
+    @property
+    def public(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+        return self._key.public
+
+    def verifier(self) -> Verifier:
+        """Return the matching verifier."""
+        return Verifier(self.name, self._key.public)
+
+    def sign_bytes(self, msg: bytes) -> bytes:
+        """Return the 64-byte Ed25519 signature of ``msg`` (no prefix, as the spec says)."""
+        return self._key.sign_raw(msg)
+
+    def __repr__(self) -> str:
+        return f"Signer(name={self.name!r}, key_hash={self.key_hash:08x})"
+
+
+def generate_key(name: str, seed: bytes | None = None) -> tuple[str, str]:
+    """Return a new (signer key, verifier key) pair of strings for ``name``.
+
+    Args:
+        name: the key name; a schema-less URL such as ``relay.example/log`` is recommended.
+        seed: a 32-byte Ed25519 seed, for reproducible keys; random when omitted.
+
+    Returns:
+        ``(skey, vkey)`` in Go ``sumdb/note`` format.
+
+    Raises:
+        NoteError: invalid name or seed length.
+    """
+    if not nk.valid_name(name):
+        raise NoteError("invalid key name", detail=repr(name))
+    if seed is not None and len(seed) != 32:
+        raise NoteError("Ed25519 seed must be 32 bytes", detail=str(len(seed)))
+    key = SigningKey.generate() if seed is None else SigningKey(seed)
+    return nk.format_skey(name, nk.ALG_ED25519, key), verifier_key(name, key.public)
+
+
+def verifier_key(name: str, public: bytes) -> str:
+    """Return the verifier key string ``<name>+<hex8>+base64(0x01 || public)``.
+
+    Raises:
+        NoteError: invalid name or key length.
+    """
+    return Verifier(name, public).key_string()
+
+
+def sign(text: str | bytes, signers: Sequence[Signer]) -> bytes:
+    """Sign ``text`` and return the note: text, blank line, one line per signer.
+
+    Args:
+        text: the note text; UTF-8, ending in a newline, no control characters but newline.
+        signers: one or more signers with distinct (name, key ID).
+
+    Returns:
+        The signed note bytes.
+
+    Raises:
+        NoteError: illegal text, no signer, too many, or the same key twice.
+    """
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    check_text(data)
+    if not signers:
+        raise NoteError("a note needs at least one signer")
+    if len(signers) > MAX_SIGNATURES:
+        raise NoteError("too many signers", detail=str(len(signers)))
+    if len({(s.name, s.key_hash) for s in signers}) != len(signers):
+        raise NoteError("the same signer key is given twice")
+    lines = []
+    for s in signers:
+        payload = s.key_hash.to_bytes(4, "big") + s.sign_bytes(data)
+        lines.append(f"{SIG_PREFIX}{s.name} {nk.b64encode(payload)}\n")
+    return data + b"\n" + "".join(lines).encode("utf-8")
+
+
+def open(note: bytes, verifiers: Sequence[NoteVerifier]) -> Note:
+    """Parse ``note`` and verify it against the known keys ``verifiers``.
+
+    Numbered steps (docs/PROTOCOL.md, "Signed notes"): 1 size, 2 characters, 3 blank line
+    and signature block, 4 line syntax, 5 unknown keys ignored, 6 known keys verified,
+    7 one entry per key, 8 at least one verified signature.
+
+    Args:
+        note: the signed note bytes, exactly as received.
+        verifiers: the trusted keys.
+
+    Returns:
+        The note text, the verified signatures (one per key) and the ignored ones.
+
+    Raises:
+        NoteError: malformed note, a known key's signature does not verify, or no
+            signature from a known key (unknown signatures alone never suffice).
+    """
+    opened = open_signatures(note, verifiers)
+    # 8. At least one known key MUST have signed (signed-note "Signatures").
+    if not opened.verified:
+        raise NoteError("note has no signature from a known key")
+    return opened

@@ -1,0 +1,87 @@
+"""RFC 9421 request authentication against the directory's transport keys (§8.2)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from protocol.errors import TooLargeError, TransportError, VerificationError
+from protocol.httpsig import verify_request
+from relay._middleware import MEMBER, STATE, HeaderedError
+from relay._state import RelayState
+from schemas.directory import KeyUse
+from schemas.errors import ErrorCode
+
+
+async def read_body(request: web.Request, state: RelayState) -> bytes:
+    """Read the whole body within the read timeout and the size limit.
+
+    Raises:
+        TooLargeError: the body exceeds ``http.max_body_bytes``.
+        TransportError: the client was too slow (slow-loris protection).
+    """
+    limit = state.config.http.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLargeError(f"request body larger than {limit} bytes")
+    try:
+        async with asyncio.timeout(state.config.http.read_timeout):
+            return await request.read()
+    except TimeoutError:
+        raise TransportError(
+            "request body not received in time", code=ErrorCode.MALFORMED
+        ) from None
+    except web.HTTPRequestEntityTooLarge:
+        raise TooLargeError(f"request body larger than {limit} bytes") from None
+
+
+def authenticate(request: web.Request, body: bytes) -> str:
+    """Verify the request's signature and return the member id that signed it.
+
+    Steps (PROTOCOL.md §8.2): the RFC 9421 profile checks (H1–H7, in
+    :func:`protocol.httpsig.verify_request`) with the key resolved only through the
+    directory in force (a revoked or expired transport key resolves to nothing);
+    then the nonce must be new (H8); then the member's rate limit (H9).
+
+    Raises:
+        VerificationError, TimeWindowError, MalformedError, ReplayError: H1–H8.
+        HeaderedError: RATE_LIMITED with Retry-After (H9).
+    """
+    state = request.app[STATE]
+    now_dt = state.clock()
+    now = int(now_dt.timestamp())
+    lookup = state.lookup
+    if lookup is None:
+        raise VerificationError("relay has no directory yet", code=ErrorCode.UNAVAILABLE)
+    owners: dict[str, str] = {}
+
+    def resolve(keyid: str) -> bytes | None:
+        try:
+            member, public = lookup.by_fingerprint(keyid, KeyUse.TRANSPORT, now_dt)
+        except VerificationError:
+            return None
+        owners[keyid] = member
+        return public
+
+    target = state.config.relay.public_url + request.path_qs
+    verified = verify_request(
+        request.method,
+        target,
+        request.headers,
+        body,
+        resolve_key=resolve,
+        now=now,
+        max_skew=int(state.config.limits.max_clock_skew),
+        max_lifetime=state.config.limits.max_signature_lifetime,
+    )
+    state.nonces.check_and_add(verified.keyid, verified.nonce, verified.expires, now)
+    member = owners[verified.keyid]
+    wait = state.limiter.take(member, state.monotonic())
+    if wait > 0:
+        raise HeaderedError(
+            "rate limit exceeded",
+            code=ErrorCode.RATE_LIMITED,
+            headers={"Retry-After": state.limiter.retry_after(wait)},
+        )
+    request[MEMBER] = member
+    return member

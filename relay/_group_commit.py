@@ -1,0 +1,121 @@
+"""Group commit: many concurrent writers, one durable commit per batch.
+
+A single writer task drains a queue of pending operations and hands them, as one
+batch, to a backend function that applies all of them in one transaction and commits
+once. While that commit (and its fsync) is in flight, new operations queue up and form
+the next batch, so the batch size adapts to the load without any timer: an idle relay
+commits each operation at once, a busy one amortises the fsync over many.
+
+The backend reports one outcome per operation, a value or an exception, so an
+operation rejected by its own checks fails alone. This module knows nothing of SQL;
+the SQLite store runs its batch function in a thread, an asyncpg store would await it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from protocol.errors import StorageError
+
+Op = TypeVar("Op")
+
+#: Applies a batch in one transaction; returns one result or exception per operation.
+BatchWriter = Callable[[list[Op]], Awaitable[list[object]]]
+
+
+@dataclasses.dataclass(slots=True)
+class _Pending(Generic[Op]):
+    op: Op
+    future: asyncio.Future[Any]
+
+
+class GroupCommitter(Generic[Op]):
+    """Serialises operations through one writer task, committing them in batches.
+
+    Args:
+        write_batch: applies a batch atomically per operation and commits once.
+        max_batch: upper bound on operations per commit (bounds transaction size).
+    """
+
+    def __init__(self, write_batch: BatchWriter[Op], *, max_batch: int = 1024) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._write_batch = write_batch
+        self._max_batch = max_batch
+        self._queue: list[_Pending[Op]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commits = 0
+        self.items = 0
+
+    def start(self) -> None:
+        """Start the writer task on the running event loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def submit(self, op: Op) -> Any:
+        """Queue ``op`` and wait until its batch is committed.
+
+        Returns:
+            The operation's result, after the commit.
+
+        Raises:
+            PeerError: the operation's own checks rejected it (nothing of it was written).
+            StorageError: the batch could not be committed, or the committer is closed.
+        """
+        if self._closing or self._task is None:
+            raise StorageError("storage is not available", detail="group committer not running")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(op, future))
+        self._wakeup.set()
+        # A cancelled caller does not cancel the write: a client retry then gets the
+        # original answer through idempotency, which is the behaviour we want.
+        return await asyncio.shield(future)
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop the writer task."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._commit(batch)
+            if self._closing:
+                return
+
+    async def _commit(self, batch: list[_Pending[Op]]) -> None:
+        try:
+            outcomes = await self._write_batch([p.op for p in batch])
+            if len(outcomes) != len(batch):
+                raise StorageError("storage write failed", detail="batch outcome count mismatch")
+        except Exception as exc:  # noqa: BLE001 -- every waiter must be answered, whatever broke
+            # One exception object per waiter: a shared one would collect every
+            # waiter's traceback.
+            outcomes = [
+                StorageError(
+                    exc.message if isinstance(exc, StorageError) else "storage write failed",
+                    detail=exc.detail if isinstance(exc, StorageError) else repr(exc),
+                )
+                for _ in batch
+            ]
+        else:
+            self.commits += 1
+            self.items += len(batch)
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)

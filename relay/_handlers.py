@@ -1,0 +1,273 @@
+"""The relay's HTTP endpoints under /v1/ (PROTOCOL.md §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import timedelta
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from protocol._codec import decode, encode
+from protocol.directory import TrustRoot, verify_directory
+from protocol.envelope import Window, check_header
+from protocol.errors import DirectoryError, MalformedError, Relay247Error, VerificationError
+from protocol.receipt import verify_ack
+from relay import __version__
+from relay._auth import authenticate, read_body
+from relay._middleware import STATE, HeaderedError
+from relay._state import RelayState
+from relay.store import Submission
+from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
+from schemas.directory import Directory, SignedDirectory
+from schemas.errors import ErrorCode
+from schemas.relay_api import (
+    AckResult,
+    DirectoryResult,
+    MailboxItem,
+    MailboxPage,
+    RelayInfo,
+    SubmitResult,
+)
+
+log = structlog.get_logger("relay247.relay")
+JSON = "application/json"
+MAX_PAGE = 500
+
+
+def _json(obj: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=encode(obj), content_type=JSON)
+
+
+def _require_json(request: web.Request) -> None:
+    if request.content_type != JSON:
+        raise Relay247Error(
+            "content type must be application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
+        )
+
+
+def window(state: RelayState) -> Window:
+    """The envelope limits from the config."""
+    lim = state.config.limits
+    return Window(
+        max_bytes=state.config.http.max_body_bytes,
+        max_skew=timedelta(seconds=lim.max_clock_skew),
+        max_lifetime=timedelta(seconds=lim.max_envelope_lifetime),
+    )
+
+
+async def submit(request: web.Request) -> web.Response:
+    """POST /v1/envelopes: verify the header (E1–E8), store durably, answer 202."""
+    state = request.app[STATE]
+    started = state.monotonic()
+    body = await read_body(request, state)
+    _require_json(request)
+    member = authenticate(request, body)
+    assert state.lookup is not None  # authenticate() refuses without a directory
+    now = state.clock()
+    checked = check_header(body, state.lookup, now=now, window=window(state), key_valid_now=True)
+    header = checked.header
+    if header.sender != member:
+        raise VerificationError(
+            "envelope sender is not the authenticated member", detail=f"{member} != {header.sender}"
+        )
+    entry = encode(
+        EnvelopeAccepted(received_at=now, header=checked.envelope.header, sig=checked.envelope.sig)
+    )
+    accepted = await state.store.accept(
+        Submission(
+            sender=header.sender,
+            msg_id=header.msg_id,
+            recipient=header.recipient,
+            envelope=body,
+            envelope_sha256=hashlib.sha256(body).digest(),
+            leaf_entry=entry,
+            received_at=now,
+            expires_at=header.expires,
+        )
+    )
+    if accepted.duplicate:
+        state.metrics.duplicates.inc()
+    else:
+        state.metrics.accepted.inc()
+        state.metrics.mailbox_depth.labels(header.recipient).inc()
+        state.metrics.log_size.set(accepted.leaf_index + 1)
+    state.metrics.accept_latency.observe(state.monotonic() - started)
+    log.info(
+        "accepted",
+        msg_id=header.msg_id,
+        sender=header.sender,
+        recipient=header.recipient,
+        leaf_index=accepted.leaf_index,
+        duplicate=accepted.duplicate,
+    )
+    result = SubmitResult(
+        msg_id=header.msg_id,
+        leaf_index=accepted.leaf_index,
+        received_at=accepted.received_at,
+        duplicate=accepted.duplicate,
+    )
+    return _json(result, status=202)
+
+
+def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise MalformedError(f"query parameter {name} must be an integer in [{lo}, {hi}]")
+    return int(raw)
+
+
+async def page(state: RelayState, member: str, after: int, limit: int) -> MailboxPage:
+    """One page of ``member``'s mailbox after sequence number ``after``."""
+    stored = await state.store.mailbox(member, after, limit)
+    items = tuple(
+        MailboxItem(
+            seq=s.seq,
+            sender=s.sender,
+            msg_id=s.msg_id,
+            leaf_index=s.leaf_index,
+            received_at=s.received_at,
+            envelope=s.envelope,
+        )
+        for s in stored
+    )
+    return MailboxPage(messages=items, next=items[-1].seq if items else after)
+
+
+async def mailbox(request: web.Request) -> web.Response:
+    """GET /v1/mailbox?after=&limit=&wait=: pull, long-polling up to ``wait`` seconds."""
+    state = request.app[STATE]
+    member = authenticate(request, b"")
+    after = _int_query(request, "after", 0, 0, 2**62)
+    limit = _int_query(request, "limit", 100, 1, MAX_PAGE)
+    wait = _int_query(request, "wait", 0, 0, int(state.config.http.max_poll_wait))
+    result = await page(state, member, after, limit)
+    if not result.messages and wait > 0:
+        try:
+            async with asyncio.timeout(wait):
+                await state.store.wait_for_mail(member, after)
+        except TimeoutError:
+            pass
+        result = await page(state, member, after, limit)
+    state.metrics.delivered.labels("pull").inc(len(result.messages))
+    return _json(result)
+
+
+async def ack(request: web.Request) -> web.Response:
+    """POST /v1/acks: the recipient's signed ack; the envelope leaves the mailbox."""
+    state = request.app[STATE]
+    body = await read_body(request, state)
+    _require_json(request)
+    member = authenticate(request, body)
+    assert state.lookup is not None
+    now = state.clock()
+    signed, parsed = verify_ack(body, state.lookup, now=now)
+    if parsed.recipient != member:
+        raise VerificationError("ack signer is not the authenticated member")
+    entry = encode(DeliveryAcked(received_at=now, ack=signed.ack, sig=signed.sig))
+    result = await state.store.ack(member, parsed.sender, parsed.msg_id, entry)
+    if not result.duplicate:
+        state.metrics.acked.inc()
+        state.metrics.mailbox_depth.labels(member).dec()
+        state.metrics.log_size.set(result.leaf_index + 1)
+    log.info("acked", msg_id=parsed.msg_id, recipient=member, leaf_index=result.leaf_index)
+    return _json(
+        AckResult(msg_id=parsed.msg_id, leaf_index=result.leaf_index, duplicate=result.duplicate)
+    )
+
+
+async def get_directory(request: web.Request) -> web.Response:
+    """GET /v1/directory: the signed directory in force, exact bytes."""
+    state = request.app[STATE]
+    if state.directory is None:
+        raise Relay247Error("no directory has been published yet", code=ErrorCode.NOT_FOUND)
+    return web.Response(body=state.directory.signed_bytes, content_type=JSON)
+
+
+async def post_directory(request: web.Request) -> web.Response:
+    """POST /v1/directory: publish a new version; k-of-n signatures are the authorization."""
+    state = request.app[STATE]
+    body = await read_body(request, state)
+    _require_json(request)
+    now = state.clock()
+    root = TrustRoot.of(state.directory.directory) if state.directory else state.trust_root
+    verified = verify_directory(body, root, current=state.directory, now=now)
+    if state.directory is not None and verified.version == state.directory.version:
+        return _json(
+            DirectoryResult(version=verified.version, leaf_index=await _directory_leaf(state))
+        )
+    entry = encode(
+        DirectoryPublished(received_at=now, version=verified.version, signed_directory=body)
+    )
+    index = await state.store.append_event(entry)
+    await state.store.set_meta("directory", body)
+    await state.store.set_meta("directory_leaf", str(index).encode())
+    state.set_directory(verified)
+    log.info("directory published", version=verified.version, leaf_index=index)
+    return _json(DirectoryResult(version=verified.version, leaf_index=index))
+
+
+async def _directory_leaf(state: RelayState) -> int:
+    raw = await state.store.get_meta("directory_leaf")
+    return int(raw) if raw else 0
+
+
+async def info(request: web.Request) -> web.Response:
+    """GET /v1/info: relay id, log origin and key, software version."""
+    state = request.app[STATE]
+    return _json(
+        RelayInfo(
+            relay_id=state.config.relay.id,
+            public_url=state.config.relay.public_url,
+            log_origin=state.log_origin,
+            log_key=state.keys.log_key,
+            transport_key=state.keys.transport.fingerprint,
+            software=f"relay247/{__version__}",
+            directory_version=state.directory.version if state.directory else None,
+        )
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: 200 when the store answers, 503 otherwise."""
+    state = request.app[STATE]
+    try:
+        size = await state.store.tree_size()
+    except Relay247Error:
+        raise HeaderedError("storage unavailable", code=ErrorCode.UNAVAILABLE, headers={}) from None
+    return _json({"status": "ok", "log_size": size, "directory": state.directory is not None})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus text format."""
+    state = request.app[STATE]
+    return web.Response(body=state.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def load_directory_bytes(raw: bytes | None, state: RelayState) -> None:
+    """At start-up: load the directory version stored when it was last published.
+
+    It is re-verified against the pinned trust root; after a coordinator rotation the
+    pinned root no longer signs it, so it is then checked against the coordinators it
+    lists itself (it reached the database only through the verified chain).
+
+    Raises:
+        DirectoryError, MalformedError: the stored directory does not verify.
+    """
+    if raw is None:
+        return
+    try:
+        verified = verify_directory(raw, state.trust_root, current=None, now=state.clock())
+    except DirectoryError:
+        signed = decode(_SIGNED, raw, "stored directory", limit=8 << 20)
+        own = TrustRoot.of(decode(_DIRECTORY, signed.directory, "stored directory", limit=8 << 20))
+        verified = verify_directory(raw, own, current=None, now=state.clock())
+    state.set_directory(verified)
+
+
+_SIGNED = msgspec.json.Decoder(SignedDirectory)
+_DIRECTORY = msgspec.json.Decoder(Directory)

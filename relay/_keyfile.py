@@ -1,0 +1,52 @@
+"""The relay's keystore file: log-signing and transport seeds, encrypted at rest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from protocol.errors import ConfigError, Relay247Error
+from protocol.keystore import lock, unlock
+from schemas.keystore import SecretKeys
+
+
+def create_keys(path: Path, owner: str, passphrase: bytes) -> dict[str, bytes]:
+    """Generate the relay's seeds and write them encrypted, mode 0600.
+
+    Raises:
+        ConfigError: the file exists already (never overwrite keys).
+    """
+    seeds = {"log": os.urandom(32), "transport": os.urandom(32)}
+    data = lock(
+        SecretKeys(owner=owner, keys=seeds), passphrase, salt=os.urandom(16), nonce=os.urandom(24)
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{path}: key file exists; refusing to overwrite keys") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return seeds
+
+
+def load_keys(path: Path, passphrase: bytes) -> dict[str, bytes]:
+    """Unlock the relay's seeds.
+
+    Raises:
+        ConfigError: missing, unreadable, corrupted file or wrong passphrase.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read relay keys: {exc.strerror}") from None
+    try:
+        secrets = unlock(data, passphrase)
+    except Relay247Error as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
+    if set(secrets.keys) != {"log", "transport"} or any(
+        len(v) != 32 for v in secrets.keys.values()
+    ):
+        raise ConfigError(f"{path}: not a relay key file")
+    return dict(secrets.keys)

@@ -1,0 +1,56 @@
+"""Prometheus metrics of one relay instance (a registry per app, so tests stay isolated)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """The counters, gauges and histograms served at ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.accepted = Counter("relay247_accepted", "Envelopes accepted (202)", registry=r)
+        self.duplicates = Counter(
+            "relay247_duplicate_submissions", "Idempotent resubmissions answered", registry=r
+        )
+        self.rejected = Counter(
+            "relay247_rejected", "Requests rejected, by error code", ["code"], registry=r
+        )
+        self.delivered = Counter(
+            "relay247_delivered",
+            "Envelopes handed to recipients (push or pull)",
+            ["via"],
+            registry=r,
+        )
+        self.acked = Counter("relay247_acked", "Delivery acks logged", registry=r)
+        self.mailbox_depth = Gauge(
+            "relay247_mailbox_depth",
+            "Undelivered envelopes, by recipient",
+            ["recipient"],
+            registry=r,
+        )
+        self.ws_connections = Gauge(
+            "relay247_ws_connections", "Open WebSocket mailbox connections", registry=r
+        )
+        self.log_size = Gauge("relay247_log_size", "Audit log size (leaves)", registry=r)
+        self.accept_latency = Histogram(
+            "relay247_accept_seconds",
+            "Submission latency from request to durable 202",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.request_latency = Histogram(
+            "relay247_request_seconds",
+            "Request latency by route",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,144 @@
+"""OpenAPI 3.1 document of the relay API, generated from the msgspec schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from schemas.directory import SignedDirectory
+from schemas.envelope import Envelope, SignedAck
+from schemas.errors import ErrorBody
+from schemas.relay_api import AckResult, DirectoryResult, MailboxPage, RelayInfo, SubmitResult
+
+_TYPES = (
+    Envelope,
+    SignedAck,
+    SignedDirectory,
+    ErrorBody,
+    SubmitResult,
+    MailboxPage,
+    AckResult,
+    DirectoryResult,
+    RelayInfo,
+)
+_SIGNED: list[dict[str, list[str]]] = [{"httpSignature": []}]
+
+
+def _ref(t: type) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{t.__name__}"}
+
+
+def _json(t: type) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": _ref(t)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): {"description": "error", **_json(ErrorBody)} for c in codes}
+
+
+def _op(
+    summary: str,
+    ok: tuple[int, type | None],
+    errors: tuple[int, ...],
+    *,
+    body: type | None = None,
+    signed: bool = True,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {}}
+    status, rtype = ok
+    op["responses"][str(status)] = {"description": "ok", **(_json(rtype) if rtype else {})}
+    op["responses"].update(_errors(*errors))
+    if body is not None:
+        op["requestBody"] = {"required": True, **_json(body)}
+    if signed:
+        op["security"] = _SIGNED
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _q(name: str, maximum: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0, "maximum": maximum},
+    }
+
+
+def build_openapi(version: str) -> dict[str, Any]:
+    """Return the OpenAPI document as a dict."""
+    _, components = msgspec.json.schema_components(
+        _TYPES, ref_template="#/components/schemas/{name}"
+    )
+    auth = (400, 401, 403, 409, 413, 415, 429)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "relay247 relay",
+            "version": version,
+            "description": "See docs/PROTOCOL.md for the signing profile and checks.",
+        },
+        "paths": {
+            "/v1/envelopes": {
+                "post": _op("Submit an envelope", (202, SubmitResult), (*auth, 422), body=Envelope)
+            },
+            "/v1/mailbox": {
+                "get": _op(
+                    "Pull the caller's mailbox",
+                    (200, MailboxPage),
+                    auth,
+                    params=[_q("after", 2**62), _q("limit", 500), _q("wait", 30)],
+                )
+            },
+            "/v1/mailbox/ws": {
+                "get": _op(
+                    "WebSocket push of the caller's mailbox",
+                    (101, None),
+                    auth,
+                    params=[_q("after", 2**62)],
+                )
+            },
+            "/v1/acks": {
+                "post": _op("Acknowledge delivery", (200, AckResult), (*auth, 404), body=SignedAck)
+            },
+            "/v1/directory": {
+                "get": _op(
+                    "The signed directory in force", (200, SignedDirectory), (404,), signed=False
+                ),
+                "post": _op(
+                    "Publish a directory version",
+                    (200, DirectoryResult),
+                    (400, 409, 413, 415),
+                    body=SignedDirectory,
+                    signed=False,
+                ),
+            },
+            "/v1/info": {
+                "get": _op("Relay identity and log key", (200, RelayInfo), (), signed=False)
+            },
+            "/healthz": {"get": _op("Liveness", (200, None), (503,), signed=False)},
+            "/metrics": {"get": _op("Prometheus metrics", (200, None), (), signed=False)},
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "httpSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Signature",
+                    "description": "RFC 9421 signature, profile in docs/PROTOCOL.md §8.2",
+                }
+            },
+        },
+    }
+
+
+async def openapi_handler(request: web.Request) -> web.Response:
+    """GET /v1/openapi.json."""
+    from relay import __version__
+
+    return web.json_response(build_openapi(__version__))

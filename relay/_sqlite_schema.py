@@ -1,0 +1,174 @@
+"""SQLite schema, connection settings and start-up checks of the relay store.
+
+Runs only on the store's threads; everything here is synchronous. The layout is
+specified in docs/PROTOCOL.md ("Relay storage"); any change bumps SCHEMA_VERSION.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+from protocol import merkle
+from protocol.errors import StorageError
+
+SCHEMA_VERSION = 1  # also spelled out in _DDL below
+
+# Message states. A row outlives its envelope so that resubmissions stay idempotent
+# until purge_acked() forgets it. Queries spell PENDING as the literal 0: SQLite uses a
+# partial index only when the query's WHERE term matches the index's literally.
+PENDING = 0
+ACKED = 1
+EXPIRED = 2
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def to_micros(moment: datetime) -> int:
+    """Encode an aware datetime as integer microseconds since the Unix epoch (UTC)."""
+    return (moment - _EPOCH) // _MICRO
+
+
+def from_micros(micros: int) -> datetime:
+    """Decode :func:`to_micros`; always returns a UTC datetime."""
+    return _EPOCH + micros * _MICRO
+
+
+_DDL = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE tree (id INTEGER PRIMARY KEY CHECK (id = 0), size INTEGER NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE leaves (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, hash BLOB NOT NULL);
+CREATE TABLE nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    -- AUTOINCREMENT: seq never goes backwards, even after purging the newest rows,
+    -- so a recipient's paging cursor can never skip a new message.
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    envelope BLOB,
+    envelope_sha256 BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    leaf_index INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    ack_leaf_index INTEGER,
+    UNIQUE (sender, msg_id)
+);
+-- Pending count per mailbox, kept in the same transactions as `messages`: the quota
+-- check is one primary-key read instead of a count over a full mailbox.
+CREATE TABLE mailboxes (recipient TEXT PRIMARY KEY, depth INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX messages_pending ON messages (recipient, seq) WHERE state = 0;
+CREATE INDEX messages_expiry ON messages (expires_at) WHERE state = 0;
+CREATE INDEX messages_closed ON messages (received_at) WHERE state <> 0;
+INSERT INTO schema_version (version) VALUES (1);
+INSERT INTO tree (id, size) VALUES (0, 0);
+"""
+
+
+def connect(path: str | os.PathLike[str], *, readonly: bool) -> sqlite3.Connection:
+    """Open a connection with the durability settings the store relies on.
+
+    Raises:
+        sqlite3.Error: the database cannot be opened (wrapped by the caller).
+        StorageError: the database cannot run in WAL mode.
+    """
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves (group commit, savepoints).
+    conn = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        conn.close()
+        raise StorageError("storage is not available", detail=f"journal_mode is {mode}, not wal")
+    # FULL: the WAL is fsynced at every commit, so a returned accept survives power loss.
+    conn.execute("PRAGMA synchronous = FULL")
+    # macOS only: F_FULLFSYNC, because plain fsync there does not reach the platter.
+    conn.execute("PRAGMA fullfsync = ON")
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the schema in an empty database, or check the version of an existing one.
+
+    Raises:
+        StorageError: the stored schema version is not one this code understands.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if exists is None:
+            # executescript() would COMMIT first; run the statements inside our transaction.
+            for statement in _DDL.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+        else:
+            rows = conn.execute("SELECT version FROM schema_version").fetchall()
+            if len(rows) != 1 or rows[0][0] != SCHEMA_VERSION:
+                found = ", ".join(str(r[0]) for r in rows) or "none"
+                raise StorageError(
+                    f"unsupported storage schema version {found}",
+                    detail=f"this relay supports schema version {SCHEMA_VERSION}",
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def perfect_hash(conn: sqlite3.Connection, start: int, end: int) -> bytes:
+    """Read the stored hash of the perfect subtree ``[start, end)``.
+
+    Raises:
+        StorageError: the node is missing.
+    """
+    level = (end - start).bit_length() - 1
+    index = start >> level
+    if level == 0:
+        row = conn.execute("SELECT hash FROM leaves WHERE idx = ?", (index,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+    if row is None:
+        raise StorageError("audit log is incomplete", detail=f"missing node [{start},{end})")
+    value: bytes = row[0]
+    return value
+
+
+def load_tree(conn: sqlite3.Connection) -> merkle.CompactRange:
+    """Rebuild the tree frontier from O(log n) stored nodes and check it fits the leaves.
+
+    Raises:
+        StorageError: the recorded size disagrees with the leaves, or nodes are missing.
+    """
+    size = conn.execute("SELECT size FROM tree WHERE id = 0").fetchone()[0]
+    last, first = conn.execute("SELECT MAX(idx), MIN(idx) FROM leaves").fetchone()
+    leaves = 0 if last is None else last + 1
+    if leaves != size or (first is not None and first != 0):
+        raise StorageError(
+            "audit log is inconsistent",
+            detail=f"tree size {size}, leaves [{first}, {last}]",
+        )
+    # Nothing may lie beyond the recorded size: that would be a half-applied append.
+    # One primary-key probe per level keeps this O(log n).
+    top = conn.execute("SELECT MAX(level) FROM nodes").fetchone()[0]
+    for level in range(1, (top or 0) + 1):
+        last_node = conn.execute("SELECT MAX(idx) FROM nodes WHERE level = ?", (level,))
+        index = last_node.fetchone()[0]
+        if index is not None and (index + 1) << level > size:
+            raise StorageError(
+                "audit log is inconsistent", detail=f"node ({level}, {index}) beyond size {size}"
+            )
+    hashes = [perfect_hash(conn, s, e) for s, e in merkle.perfect_subtrees(0, size)]
+    return merkle.CompactRange.from_hashes(size, hashes)

@@ -1,0 +1,314 @@
+"""The SQLite implementation of :class:`relay.store.Store` (WAL, synchronous=FULL).
+
+Threads: one writer thread owns the read-write connection and the in-memory Merkle
+frontier; every write goes through :class:`~relay._group_commit.GroupCommitter`, which
+hands it batches that become one transaction each. A second thread owns a read-only
+connection; WAL lets it read committed data while the writer commits. No sqlite3
+exception leaves this module: the two thread seams wrap them into StorageError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TypeVar
+
+from protocol import merkle
+from protocol.errors import PeerError, StorageError
+from relay import _sqlite_schema as schema
+from relay._group_commit import GroupCommitter
+from relay._sqlite_reads import Reads
+from relay._sqlite_schema import from_micros, to_micros
+from relay.store import Accepted, AckResult, Store, StoreStats, Submission
+from schemas.errors import ErrorCode
+
+T = TypeVar("T")
+_WriteOp = Callable[[sqlite3.Connection], object]
+
+
+def _shrink(conn: sqlite3.Connection, counts: list[tuple[int, str]]) -> None:
+    """Take ``(n, recipient)`` envelopes off the mailbox depth counters."""
+    conn.executemany("UPDATE mailboxes SET depth = depth - ? WHERE recipient = ?", counts)
+
+
+class SQLiteStore(Reads, Store):
+    """Mailboxes and the audit log in one SQLite database file.
+
+    Args:
+        path: the database file; created with the schema if absent.
+        mailbox_quota: most envelopes waiting in one recipient's mailbox.
+        max_batch: most write operations per commit.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, mailbox_quota: int = 10_000, max_batch: int = 1024
+    ) -> None:
+        if mailbox_quota < 1:
+            raise ValueError("mailbox_quota must be at least 1")
+        super().__init__()
+        self._path = path
+        self._quota = mailbox_quota
+        self._wexec = ThreadPoolExecutor(1, thread_name_prefix="relay-store-write")
+        self._wconn: sqlite3.Connection | None = None
+        self._tree = merkle.CompactRange()
+        self._committer: GroupCommitter[_WriteOp] = GroupCommitter(
+            self._write_batch, max_batch=max_batch
+        )
+        self._mail_events: dict[str, asyncio.Event] = {}
+
+    # --- life cycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """See :meth:`Store.start`."""
+        self._tree = await self._in_writer(self._open_writer)
+        self._size = self._tree.size
+        await self._open_reader(self._path)
+        self._committer.start()
+
+    def _open_writer(self) -> merkle.CompactRange:
+        conn = schema.connect(self._path, readonly=False)
+        try:
+            schema.ensure_schema(conn)
+            tree = schema.load_tree(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._wconn = conn
+        return tree
+
+    async def close(self) -> None:
+        """See :meth:`Store.close`."""
+        await self._committer.close()
+        if self._wconn is not None:
+            await self._in_writer(self._wconn.close)
+            self._wconn = None
+        await self._close_reader()
+        self._wexec.shutdown(wait=False)
+
+    def stats(self) -> StoreStats:
+        """See :meth:`Store.stats`."""
+        return StoreStats(commits=self._committer.commits, items=self._committer.items)
+
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        def guarded() -> T:
+            try:
+                return fn()
+            except sqlite3.Error as exc:
+                raise StorageError("storage failed", detail=repr(exc)) from None
+
+        return await asyncio.get_running_loop().run_in_executor(self._wexec, guarded)
+
+    # --- group commit --------------------------------------------------------------------
+
+    async def _write_batch(self, ops: list[_WriteOp]) -> list[object]:
+        outcomes, size = await self._in_writer(lambda: self._apply_batch(ops))
+        self._size = size
+        return outcomes
+
+    def _apply_batch(self, ops: list[_WriteOp]) -> tuple[list[object], int]:
+        conn = self._wconn
+        if conn is None:
+            raise StorageError("storage is not available", detail="store is closed")
+        before = (self._tree.size, self._tree.to_hashes())
+        outcomes: list[object] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                # A rejected op fails alone: its rows go back to the savepoint and the
+                # frontier to its copy (a few dozen hashes at most), whatever it wrote.
+                mark = (self._tree.size, self._tree.to_hashes())
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append(op(conn))
+                except PeerError as exc:
+                    conn.execute("ROLLBACK TO op")
+                    self._tree = merkle.CompactRange.from_hashes(*mark)
+                    outcomes.append(exc)
+                conn.execute("RELEASE op")
+            if self._tree.size != before[0]:
+                conn.execute("UPDATE tree SET size = ? WHERE id = 0", (self._tree.size,))
+            conn.execute("COMMIT")
+        except BaseException:
+            # Anything else aborts the whole batch: nothing of it is on disk, so the
+            # frontier must forget it too.
+            self._tree = merkle.CompactRange.from_hashes(*before)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes, self._tree.size
+
+    def _append_leaf(self, conn: sqlite3.Connection, entry: bytes) -> int:
+        leaf_hash = merkle.leaf_hash(entry)
+        index = self._tree.size
+        conn.execute(
+            "INSERT INTO leaves (idx, entry, hash) VALUES (?, ?, ?)", (index, entry, leaf_hash)
+        )
+        nodes = self._tree.append(leaf_hash)
+        # Level 0 lives in `leaves`; completed interior nodes make proofs O(log n) reads.
+        conn.executemany(
+            "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)",
+            [node for node in nodes if node[0] > 0],
+        )
+        return index
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def accept(self, sub: Submission) -> Accepted:
+        """See :meth:`Store.accept`."""
+        received = to_micros(sub.received_at)
+        expires = to_micros(sub.expires_at)
+
+        def op(conn: sqlite3.Connection) -> Accepted:
+            row = conn.execute(
+                "SELECT envelope_sha256, leaf_index, received_at FROM messages"
+                " WHERE sender = ? AND msg_id = ?",
+                (sub.sender, sub.msg_id),
+            ).fetchone()
+            if row is not None:
+                if row[0] != sub.envelope_sha256:
+                    raise PeerError(
+                        "message id already used for another envelope",
+                        detail=f"sender={sub.sender} msg_id={sub.msg_id}",
+                        code=ErrorCode.CONFLICT,
+                    )
+                return Accepted(row[1], from_micros(row[2]), duplicate=True)
+            row = conn.execute(
+                "SELECT depth FROM mailboxes WHERE recipient = ?", (sub.recipient,)
+            ).fetchone()
+            depth = 0 if row is None else row[0]
+            if depth >= self._quota:
+                raise PeerError(
+                    "recipient mailbox is full",
+                    detail=f"recipient={sub.recipient} depth={depth}",
+                    code=ErrorCode.MAILBOX_FULL,
+                )
+            index = self._append_leaf(conn, sub.leaf_entry)
+            conn.execute(
+                "INSERT INTO messages (sender, msg_id, recipient, envelope, envelope_sha256,"
+                " received_at, expires_at, leaf_index, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sub.sender,
+                    sub.msg_id,
+                    sub.recipient,
+                    sub.envelope,
+                    sub.envelope_sha256,
+                    received,
+                    expires,
+                    index,
+                    schema.PENDING,
+                ),
+            )
+            conn.execute(
+                "INSERT INTO mailboxes (recipient, depth) VALUES (?, 1)"
+                " ON CONFLICT (recipient) DO UPDATE SET depth = depth + 1",
+                (sub.recipient,),
+            )
+            return Accepted(index, from_micros(received), duplicate=False)
+
+        accepted: Accepted = await self._committer.submit(op)
+        if not accepted.duplicate:
+            self._notify(sub.recipient)
+        return accepted
+
+    async def ack(self, recipient: str, sender: str, msg_id: str, leaf_entry: bytes) -> AckResult:
+        """See :meth:`Store.ack`."""
+
+        def op(conn: sqlite3.Connection) -> AckResult:
+            row = conn.execute(
+                "SELECT seq, recipient, state, ack_leaf_index FROM messages"
+                " WHERE sender = ? AND msg_id = ?",
+                (sender, msg_id),
+            ).fetchone()
+            # Someone else's message answers exactly like a missing one: no oracle.
+            if row is None or row[1] != recipient:
+                raise PeerError(
+                    "no such message",
+                    detail=f"recipient={recipient} sender={sender} msg_id={msg_id}",
+                    code=ErrorCode.NOT_FOUND,
+                )
+            if row[2] == schema.ACKED:
+                return AckResult(row[3], duplicate=True)
+            # An expired message can still be acked: the recipient may have fetched it
+            # before the expiry sweep, and its signed ack belongs in the log.
+            index = self._append_leaf(conn, leaf_entry)
+            conn.execute(
+                "UPDATE messages SET state = ?, envelope = NULL, ack_leaf_index = ? WHERE seq = ?",
+                (schema.ACKED, index, row[0]),
+            )
+            if row[2] == schema.PENDING:
+                _shrink(conn, [(1, recipient)])
+            return AckResult(index, duplicate=False)
+
+        result: AckResult = await self._committer.submit(op)
+        return result
+
+    async def append_event(self, leaf_entry: bytes) -> int:
+        """See :meth:`Store.append_event`."""
+        index: int = await self._committer.submit(lambda conn: self._append_leaf(conn, leaf_entry))
+        return index
+
+    async def expire(self, now: datetime) -> int:
+        """See :meth:`Store.expire`."""
+        cutoff = to_micros(now)
+
+        def op(conn: sqlite3.Connection) -> int:
+            dropped = conn.execute(
+                "SELECT COUNT(*), recipient FROM messages"
+                " WHERE state = 0 AND expires_at <= ? GROUP BY recipient",
+                (cutoff,),
+            ).fetchall()
+            _shrink(conn, dropped)
+            cursor = conn.execute(
+                "UPDATE messages SET state = ?, envelope = NULL"
+                " WHERE state = 0 AND expires_at <= ?",
+                (schema.EXPIRED, cutoff),
+            )
+            return cursor.rowcount
+
+        count: int = await self._committer.submit(op)
+        return count
+
+    async def purge_acked(self, older_than: datetime) -> int:
+        """See :meth:`Store.purge_acked`."""
+        cutoff = to_micros(older_than)
+
+        def op(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM messages WHERE state <> 0 AND received_at < ?",
+                (cutoff,),
+            )
+            return cursor.rowcount
+
+        count: int = await self._committer.submit(op)
+        return count
+
+    async def set_meta(self, key: str, value: bytes) -> None:
+        """See :meth:`Store.set_meta`."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+        await self._committer.submit(op)
+
+    # --- notification --------------------------------------------------------------------
+
+    def _notify(self, recipient: str) -> None:
+        # One process: an Event per recipient. PostgreSQL: NOTIFY in the accept
+        # transaction, delivered to every instance's LISTEN connection at commit.
+        event = self._mail_events.pop(recipient, None)
+        if event is not None:
+            event.set()
+
+    async def wait_for_mail(self, recipient: str, after: int) -> None:
+        """See :meth:`Store.wait_for_mail`."""
+        event = self._mail_events.setdefault(recipient, asyncio.Event())
+        if not await self._has_mail(recipient, after):
+            await event.wait()

@@ -1,0 +1,61 @@
+"""Everything one relay instance holds while it runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory
+from protocol.httpsig import NonceCache
+from protocol.keys import SigningKey
+from protocol.note import Signer
+from relay._metrics import Metrics
+from relay._ratelimit import RateLimiter
+from relay.config import RelayConfig
+from relay.store import Store
+
+
+def utc_now() -> datetime:
+    """The wall clock, tz-aware (injected so tests can move time)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RelayKeys:
+    """The relay's own keys, unlocked from its keystore."""
+
+    log_signer: Signer
+    transport: SigningKey
+
+    @property
+    def log_key(self) -> str:
+        """The log's signed-note verifier key string."""
+        return self.log_signer.verifier().key_string()
+
+
+@dataclass
+class RelayState:
+    """Shared state of the aiohttp app; one per relay process."""
+
+    config: RelayConfig
+    store: Store
+    keys: RelayKeys
+    trust_root: TrustRoot
+    log_origin: str
+    clock: Callable[[], datetime] = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    metrics: Metrics = field(default_factory=Metrics)
+    nonces: NonceCache = field(default_factory=NonceCache)
+    directory: VerifiedDirectory | None = None
+    lookup: KeyLookup | None = None
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.config.limits.rate_per_node, self.config.limits.rate_burst)
+
+    def set_directory(self, verified: VerifiedDirectory) -> None:
+        """Make ``verified`` the directory in force."""
+        self.directory = verified
+        self.lookup = KeyLookup(verified.directory)

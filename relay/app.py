@@ -1,0 +1,155 @@
+"""Build, start and stop a relay (the aiohttp application and its state)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from protocol._codec import decode, encode
+from protocol.directory import TrustRoot
+from protocol.errors import ConfigError, Relay247Error
+from protocol.keys import SigningKey
+from protocol.note import Signer
+from relay import __version__
+from relay import _handlers as h
+from relay._keyfile import load_keys
+from relay._middleware import STATE, errors_middleware
+from relay._openapi import openapi_handler
+from relay._state import RelayKeys, RelayState
+from relay._ws import mailbox_ws
+from relay.config import RelayConfig
+from relay.store import Store
+from schemas.audit import RelayEvent, RelayEventKind
+from schemas.directory import TrustRootFile
+
+log = structlog.get_logger("relay247.relay")
+_TRUST = msgspec.json.Decoder(TrustRootFile)
+
+
+def log_origin(config: RelayConfig) -> str:
+    """The C2SP checkpoint origin: the public host and the relay id, no scheme."""
+    return f"{urlsplit(config.relay.public_url).netloc}/{config.relay.id}"
+
+
+def create_app(state: RelayState) -> web.Application:
+    """The aiohttp application for one relay; the caller owns the store's lifecycle."""
+    app = web.Application(
+        middlewares=[errors_middleware], client_max_size=state.config.http.max_body_bytes
+    )
+    app[STATE] = state
+    app.router.add_post("/v1/envelopes", h.submit)
+    app.router.add_get("/v1/mailbox", h.mailbox)
+    app.router.add_get("/v1/mailbox/ws", mailbox_ws)
+    app.router.add_post("/v1/acks", h.ack)
+    app.router.add_get("/v1/directory", h.get_directory)
+    app.router.add_post("/v1/directory", h.post_directory)
+    app.router.add_get("/v1/info", h.info)
+    app.router.add_get("/v1/openapi.json", openapi_handler)
+    app.router.add_get("/healthz", h.healthz)
+    app.router.add_get("/metrics", h.metrics)
+    return app
+
+
+def read_trust_root(path: Path) -> TrustRoot:
+    """Read the pinned coordinators' keys and threshold.
+
+    Raises:
+        ConfigError: the file is missing or invalid; the message names it.
+    """
+    try:
+        raw = path.read_bytes()
+        t = decode(_TRUST, raw, "trust root", limit=1 << 20)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read trust root: {exc.strerror}") from None
+    except Relay247Error as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
+    return TrustRoot(t.coordinators, t.threshold)
+
+
+def make_store(config: RelayConfig) -> Store:
+    """The storage backend named in the config."""
+    if config.storage.backend == "sqlite":
+        from relay._sqlite_store import SQLiteStore
+
+        return SQLiteStore(
+            config.path(config.storage.sqlite_path), mailbox_quota=config.limits.mailbox_quota
+        )
+    raise ConfigError(f"storage.backend: {config.storage.backend!r} is not available in this build")
+
+
+async def open_state(
+    config: RelayConfig, passphrase: bytes, store: Store | None = None
+) -> RelayState:
+    """Unlock keys, start the store and load the directory in force.
+
+    Raises:
+        ConfigError, StorageError, VerificationError (wrong passphrase).
+    """
+    seeds = load_keys(config.path("relay.keys"), passphrase)
+    origin = log_origin(config)
+    keys = RelayKeys(
+        log_signer=Signer(origin, SigningKey(seeds["log"])),
+        transport=SigningKey(seeds["transport"]),
+    )
+    state = RelayState(
+        config=config,
+        store=store or make_store(config),
+        keys=keys,
+        trust_root=read_trust_root(config.path(config.directory.trust_root)),
+        log_origin=origin,
+    )
+    await state.store.start()
+    h.load_directory_bytes(await state.store.get_meta("directory"), state)
+    return state
+
+
+async def _event(state: RelayState, kind: RelayEventKind) -> None:
+    entry = RelayEvent(
+        received_at=state.clock(), relay_id=state.config.relay.id, event=kind, software=__version__
+    )
+    await state.store.append_event(encode(entry))
+
+
+async def run(
+    config: RelayConfig, passphrase: bytes, *, ready: asyncio.Event | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly (log the stop, close the store)."""
+    state = await open_state(config, passphrase)
+    await _event(state, RelayEventKind.STARTED)
+    app = create_app(state)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    ctx = None
+    if config.http.tls_cert and config.http.tls_key:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(config.path(config.http.tls_cert), config.path(config.http.tls_key))
+    site = web.TCPSite(runner, config.http.host, config.http.port, ssl_context=ctx)
+    await site.start()
+    log.info(
+        "relay listening",
+        host=config.http.host,
+        port=config.http.port,
+        pid=os.getpid(),
+        log_origin=state.log_origin,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("relay stopping")
+        await runner.cleanup()
+        await _event(state, RelayEventKind.STOPPED)
+        await state.store.close()

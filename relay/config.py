@@ -1,0 +1,197 @@
+"""Relay configuration: a TOML file decoded into strict, frozen Structs.
+
+A typo or an out-of-range value stops start-up with the config path named
+(``ConfigError: relay.toml: limits.mailbox_quota: Expected int >= 1``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+from protocol.errors import ConfigError
+
+_Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+_Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class RelaySection(_Section, frozen=True):
+    """Who this relay is."""
+
+    id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #: the public origin nodes sign requests for, e.g. "https://relay.example.org"
+    public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")]
+    #: data directory (keys, database); relative paths are relative to the config file
+    data_dir: str = "."
+
+
+class HttpSection(_Section, frozen=True):
+    """Listening socket and transport limits."""
+
+    host: str = "127.0.0.1"
+    port: _Port = 8247
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: largest request body accepted, bytes
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 << 20)] = 2 << 20
+    #: seconds a client may take to send a request
+    read_timeout: _Seconds = 30.0
+    #: seconds between WebSocket pings
+    ws_heartbeat: _Seconds = 20.0
+    #: longest long-poll wait, seconds
+    max_poll_wait: _Seconds = 30.0
+
+
+class LimitsSection(_Section, frozen=True):
+    """Per-node and per-message limits."""
+
+    #: undelivered envelopes one recipient may have waiting
+    mailbox_quota: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 100_000
+    #: sustained requests per second per node
+    rate_per_node: Annotated[float, msgspec.Meta(gt=0, le=1e6)] = 200.0
+    #: burst size above the sustained rate
+    rate_burst: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 2000
+    #: longest envelope lifetime (expires - created), seconds
+    max_envelope_lifetime: Annotated[float, msgspec.Meta(gt=0, le=30 * 86_400)] = 7 * 86_400
+    #: tolerated clock skew of nodes, seconds
+    max_clock_skew: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    #: longest RFC 9421 signature lifetime accepted, seconds
+    max_signature_lifetime: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 300
+
+
+class DirectorySection(_Section, frozen=True):
+    """The network's trust root, pinned at set-up."""
+
+    #: file with the coordinators' public keys and threshold (from `network init`)
+    trust_root: str = "trust.json"
+
+
+class StorageSection(_Section, frozen=True):
+    """Where envelopes and the audit log live."""
+
+    backend: Annotated[str, msgspec.Meta(pattern="^(sqlite|postgres)$")] = "sqlite"
+    #: SQLite database file (relative to data_dir)
+    sqlite_path: str = "relay.db"
+    #: PostgreSQL DSN when backend = "postgres"
+    postgres_dsn: str | None = None
+
+
+class LogSection(_Section, frozen=True):
+    """Structured logging."""
+
+    level: Annotated[str, msgspec.Meta(pattern="^(debug|info|warning|error)$")] = "info"
+    #: "json" for machines, "console" for people
+    format: Annotated[str, msgspec.Meta(pattern="^(json|console)$")] = "json"
+
+
+class RelayConfig(_Section, frozen=True):
+    """The whole relay configuration."""
+
+    relay: RelaySection
+    http: HttpSection = HttpSection()
+    limits: LimitsSection = LimitsSection()
+    directory: DirectorySection = DirectorySection()
+    storage: StorageSection = StorageSection()
+    log: LogSection = LogSection()
+    #: directory of the config file, for resolving relative paths (not read from TOML)
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        """Resolve a configured path: data_dir-relative, data_dir itself file-relative."""
+        data = Path(self.base_dir) / self.relay.data_dir
+        return Path(value) if Path(value).is_absolute() else data / value
+
+
+def load_config(path: Path) -> RelayConfig:
+    """Read and validate a relay config file.
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
+            message names the file and the config path.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    if "base_dir" in raw:
+        raise ConfigError(f"{path}: unknown key 'base_dir'")
+    raw["base_dir"] = str(path.parent.resolve())
+    try:
+        return msgspec.convert(raw, RelayConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {_config_path(str(exc))}") from None
+
+
+def _config_path(message: str) -> str:
+    # msgspec says "... - at `$.limits.mailbox_quota`"; show "limits.mailbox_quota: ...".
+    text, sep, where = message.rpartition(" - at `$.")
+    if not sep:
+        return message
+    return f"{where.rstrip('`')}: {text}"
+
+
+CONFIG_TEMPLATE = """\
+# relay247 relay configuration. Every option is shown with its default.
+# Unknown keys and out-of-range values stop the relay at start-up.
+
+[relay]
+# Name of this relay instance (letters, digits, . _ -).
+id = "{relay_id}"
+# Public origin that nodes use; RFC 9421 signatures are checked against it.
+public_url = "{public_url}"
+# Keys and database live here; relative to this file.
+data_dir = "."
+
+[http]
+host = "{host}"
+port = {port}
+# TLS: set both to serve HTTPS directly (or terminate TLS at a reverse proxy).
+# tls_cert = "/etc/relay247/tls/fullchain.pem"
+# tls_key = "/etc/relay247/tls/privkey.pem"
+# Largest request body, bytes.
+max_body_bytes = 2097152
+# Seconds a client may take to send a request.
+read_timeout = 30.0
+# Seconds between WebSocket pings.
+ws_heartbeat = 20.0
+# Longest long-poll wait, seconds.
+max_poll_wait = 30.0
+
+[limits]
+# Undelivered envelopes one recipient may have waiting.
+mailbox_quota = 100000
+# Sustained requests per second per node, and burst above it.
+rate_per_node = 200.0
+rate_burst = 2000
+# Longest envelope lifetime (expires - created), seconds.
+max_envelope_lifetime = 604800.0
+# Tolerated clock skew of nodes, seconds.
+max_clock_skew = 60.0
+# Longest RFC 9421 signature lifetime, seconds.
+max_signature_lifetime = 300
+
+[directory]
+# Coordinators' public keys and threshold, from `relay247 network init`.
+trust_root = "{trust_root}"
+
+[storage]
+# "sqlite" (embedded, default) or "postgres".
+backend = "sqlite"
+sqlite_path = "relay.db"
+# postgres_dsn = "postgresql://relay247@db.example.org/relay247"
+
+[log]
+# debug | info | warning | error
+level = "info"
+# json (for collectors) | console (for people)
+format = "json"
+"""

@@ -1,0 +1,54 @@
+"""JSON Schema (draft 2020-12) export of every wire object, for docs/schemas/.
+
+Other implementations validate against these files, so the output is deterministic:
+keys sorted, two-space indent, UTF-8, one trailing newline. A test regenerates them in
+memory and compares byte for byte with the committed copies.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import msgspec
+
+from schemas import audit, directory, envelope
+from schemas.errors import ErrorBody
+from schemas.messages import Body
+
+JSON_SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
+
+#: file name -> (title, type). Add a wire object by adding a row; keep names stable,
+#: other teams link to them.
+EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
+    ("body.schema.json", "Body: every encrypted message body, tagged by 'kind'", Body),
+    ("error.schema.json", "ErrorBody: the one JSON error shape", ErrorBody),
+    ("envelope.schema.json", "Envelope", envelope.Envelope),
+    ("envelope-header.schema.json", "EnvelopeHeader", envelope.EnvelopeHeader),
+    ("inner-meta.schema.json", "InnerMeta", envelope.InnerMeta),
+    ("delivery-receipt.schema.json", "DeliveryReceipt", envelope.DeliveryReceipt),
+    ("signed-receipt.schema.json", "SignedReceipt", envelope.SignedReceipt),
+    ("delivery-ack.schema.json", "DeliveryAck", envelope.DeliveryAck),
+    ("signed-ack.schema.json", "SignedAck", envelope.SignedAck),
+    ("directory.schema.json", "Directory", directory.Directory),
+    ("signed-directory.schema.json", "SignedDirectory", directory.SignedDirectory),
+    ("audit-entry.schema.json", "AuditEntry: one leaf of the audit log", audit.AuditEntry),
+)
+
+
+def _render(title: str, tp: Any) -> bytes:
+    schema: dict[str, Any] = msgspec.json.schema(tp)
+    schema["$schema"] = JSON_SCHEMA_DIALECT
+    schema.setdefault("title", title)
+    text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+def export_all() -> dict[str, bytes]:
+    """Render the JSON Schema of every row of ``EXPORTS``.
+
+    Returns:
+        File name -> pretty JSON bytes, in table order. Each file is self-contained
+        (its sub-schemas under ``$defs``). Same msgspec version, same bytes.
+    """
+    return {name: _render(title, tp) for name, title, tp in EXPORTS}

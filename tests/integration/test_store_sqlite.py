@@ -1,0 +1,531 @@
+"""The SQLite relay store on a real database file: durability, group commit, idempotency,
+mailboxes, and an audit log whose roots and proofs equal protocol.merkle's."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol import merkle
+from protocol.errors import PeerError, ProofError, StorageError
+from relay._sqlite_store import SQLiteStore
+from relay.store import Submission
+from schemas.errors import ErrorCode
+from tests.integration._store_crash_worker import submission
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def sub(
+    i: int,
+    *,
+    recipient: str = "bob",
+    sender: str = "alice",
+    envelope: bytes | None = None,
+    expires_at: datetime | None = None,
+) -> Submission:
+    env = b"envelope-%d" % i if envelope is None else envelope
+    return Submission(
+        sender=sender,
+        msg_id=f"m{i}",
+        recipient=recipient,
+        envelope=env,
+        envelope_sha256=hashlib.sha256(env).digest(),
+        leaf_entry=b"accept:%s:%d" % (sender.encode(), i),
+        received_at=NOW + timedelta(microseconds=i),
+        expires_at=NOW + timedelta(days=1) if expires_at is None else expires_at,
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "relay.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(db_path, mailbox_quota=50)
+    await s.start()
+    yield s
+    await s.close()
+
+
+async def all_leaf_hashes(s: SQLiteStore) -> list[bytes]:
+    return [merkle.leaf_hash(e) for e in await s.leaf_entries(0, await s.tree_size())]
+
+
+def code_of(excinfo: pytest.ExceptionInfo[PeerError]) -> ErrorCode:
+    return excinfo.value.code
+
+
+# --- accept, mailbox, idempotency --------------------------------------------------------
+
+
+async def test_round_trip(store: SQLiteStore) -> None:
+    accepted = await store.accept(sub(1))
+    assert (accepted.leaf_index, accepted.duplicate) == (0, False)
+    assert accepted.received_at == NOW + timedelta(microseconds=1)
+    [stored] = await store.mailbox("bob", after=0, limit=10)
+    assert (stored.sender, stored.msg_id, stored.envelope) == ("alice", "m1", b"envelope-1")
+    assert stored.received_at == accepted.received_at
+    assert stored.leaf_index == 0
+    assert await store.mailbox_depth("bob") == 1
+    assert await store.mailbox("carol", after=0, limit=10) == []
+    assert await store.tree_size() == 1
+    assert await store.leaf_entries(0, 1) == [b"accept:alice:1"]
+    assert await store.level_hashes(0, 0, 1) == [merkle.leaf_hash(b"accept:alice:1")]
+
+
+async def test_concurrent_accepts_share_commits(store: SQLiteStore) -> None:
+    big = SQLiteStore(store._path, mailbox_quota=10_000)  # same file, larger quota
+    await store.close()
+    await big.start()
+    try:
+        results = await asyncio.gather(*(big.accept(sub(i)) for i in range(2000)))
+        assert sorted(r.leaf_index for r in results) == list(range(2000))
+        stats = big.stats()
+        assert stats.items == 2000
+        assert stats.commits <= 20  # far fewer commits than submissions
+        assert await big.mailbox_depth("bob") == 2000
+        assert await big.root(2000) == merkle.root(await all_leaf_hashes(big))
+    finally:
+        await big.close()
+
+
+async def test_resubmission_returns_original(store: SQLiteStore) -> None:
+    first = await store.accept(sub(1))
+    await store.accept(sub(2))
+    again = await store.accept(sub(1))
+    assert again.duplicate
+    assert (again.leaf_index, again.received_at) == (first.leaf_index, first.received_at)
+    assert await store.tree_size() == 2
+    assert await store.mailbox_depth("bob") == 2
+
+
+async def test_resubmission_in_the_same_batch(store: SQLiteStore) -> None:
+    a, b = await asyncio.gather(store.accept(sub(1)), store.accept(sub(1)))
+    assert (a.duplicate, b.duplicate) == (False, True)
+    assert a.leaf_index == b.leaf_index
+    assert await store.tree_size() == 1
+
+
+async def test_conflicting_envelope_is_rejected(store: SQLiteStore) -> None:
+    await store.accept(sub(1))
+    with pytest.raises(PeerError) as excinfo:
+        await store.accept(sub(1, envelope=b"another envelope"))
+    assert code_of(excinfo) is ErrorCode.CONFLICT
+    assert await store.tree_size() == 1
+    [stored] = await store.mailbox("bob", 0, 10)
+    assert stored.envelope == b"envelope-1"
+
+
+async def test_same_msg_id_from_another_sender_is_distinct(store: SQLiteStore) -> None:
+    await store.accept(sub(1))
+    other = await store.accept(sub(1, sender="carol", envelope=b"x"))
+    assert not other.duplicate
+    assert await store.mailbox_depth("bob") == 2
+
+
+async def test_failed_item_fails_alone_in_its_batch(store: SQLiteStore) -> None:
+    await store.accept(sub(1))
+    results = await asyncio.gather(
+        store.accept(sub(2)),
+        store.accept(sub(1, envelope=b"conflict")),
+        store.accept(sub(3)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], PeerError)
+    assert results[1].code is ErrorCode.CONFLICT
+    assert [getattr(r, "leaf_index", None) for r in (results[0], results[2])] == [1, 2]
+    assert await store.root(3) == merkle.root(await all_leaf_hashes(store))
+
+
+async def test_mailbox_quota(store: SQLiteStore) -> None:
+    for i in range(50):
+        await store.accept(sub(i))
+    with pytest.raises(PeerError) as excinfo:
+        await store.accept(sub(50))
+    assert code_of(excinfo) is ErrorCode.MAILBOX_FULL
+    assert await store.tree_size() == 50
+    # A resubmission is answered, not counted; other mailboxes are unaffected.
+    assert (await store.accept(sub(0))).duplicate
+    assert not (await store.accept(sub(51, recipient="carol"))).duplicate
+    # An ack frees a slot.
+    await store.ack("bob", "alice", "m0", b"ack:0")
+    assert not (await store.accept(sub(50))).duplicate
+
+
+async def test_mailbox_order_and_paging(store: SQLiteStore) -> None:
+    for i in range(10):
+        await store.accept(sub(i, recipient="bob" if i % 2 == 0 else "carol"))
+    page1 = await store.mailbox("bob", after=0, limit=3)
+    assert [e.msg_id for e in page1] == ["m0", "m2", "m4"]
+    page2 = await store.mailbox("bob", after=page1[-1].seq, limit=3)
+    assert [e.msg_id for e in page2] == ["m6", "m8"]
+    assert await store.mailbox("bob", after=page2[-1].seq, limit=3) == []
+    seqs = [e.seq for e in page1 + page2]
+    assert seqs == sorted(seqs)
+    await store.ack("bob", "alice", "m2", b"ack:2")
+    assert [e.msg_id for e in await store.mailbox("bob", 0, 10)] == ["m0", "m4", "m6", "m8"]
+
+
+async def test_mailbox_rejects_a_bad_limit(store: SQLiteStore) -> None:
+    with pytest.raises(PeerError) as excinfo:
+        await store.mailbox("bob", 0, 0)
+    assert code_of(excinfo) is ErrorCode.MALFORMED
+
+
+# --- ack, expiry, purge, events, meta ----------------------------------------------------
+
+
+async def test_ack_removes_and_logs(store: SQLiteStore) -> None:
+    await store.accept(sub(1))
+    result = await store.ack("bob", "alice", "m1", b"ack:1")
+    assert (result.leaf_index, result.duplicate) == (1, False)
+    assert await store.leaf_entries(1, 2) == [b"ack:1"]
+    assert await store.mailbox_depth("bob") == 0
+    again = await store.ack("bob", "alice", "m1", b"ack:1 retried")
+    assert (again.leaf_index, again.duplicate) == (1, True)
+    assert await store.tree_size() == 2
+
+
+async def test_unknown_ack_is_not_found(store: SQLiteStore) -> None:
+    with pytest.raises(PeerError) as excinfo:
+        await store.ack("bob", "alice", "nope", b"ack")
+    assert code_of(excinfo) is ErrorCode.NOT_FOUND
+    assert await store.tree_size() == 0
+
+
+async def test_ack_by_another_recipient_is_not_found(store: SQLiteStore) -> None:
+    await store.accept(sub(1))
+    with pytest.raises(PeerError) as excinfo:
+        await store.ack("mallory", "alice", "m1", b"ack")
+    assert code_of(excinfo) is ErrorCode.NOT_FOUND
+    assert await store.mailbox_depth("bob") == 1
+    assert await store.tree_size() == 1
+
+
+async def test_expire_drops_envelopes_and_keeps_leaves(store: SQLiteStore) -> None:
+    await store.accept(sub(1, expires_at=NOW + timedelta(seconds=10)))
+    await store.accept(sub(2, expires_at=NOW + timedelta(seconds=30)))
+    await store.accept(sub(3, recipient="carol", expires_at=NOW))
+    assert await store.expire(NOW + timedelta(seconds=10)) == 2
+    assert [e.msg_id for e in await store.mailbox("bob", 0, 10)] == ["m2"]
+    assert (await store.mailbox_depth("bob"), await store.mailbox_depth("carol")) == (1, 0)
+    assert await store.tree_size() == 3
+    assert await store.expire(NOW + timedelta(seconds=10)) == 0
+    # Still idempotent, and still ackable (the recipient may have fetched it in time).
+    assert (await store.accept(sub(1))).duplicate
+    assert not (await store.ack("bob", "alice", "m1", b"ack:1")).duplicate
+    assert await store.mailbox_depth("bob") == 1
+
+
+async def test_purge_acked_forgets_old_closed_messages(store: SQLiteStore) -> None:
+    await store.accept(sub(1))
+    await store.accept(sub(2))
+    await store.ack("bob", "alice", "m1", b"ack:1")
+    assert await store.purge_acked(NOW + timedelta(days=1)) == 1
+    assert await store.mailbox_depth("bob") == 1
+    # m1 is forgotten: a resubmission is a new acceptance, with a new leaf and seq.
+    again = await store.accept(sub(1))
+    assert (again.duplicate, again.leaf_index) == (False, 3)
+    assert [e.msg_id for e in await store.mailbox("bob", 0, 10)] == ["m2", "m1"]
+
+
+async def test_events_and_meta(store: SQLiteStore) -> None:
+    assert await store.append_event(b"relay started") == 0
+    assert await store.get_meta("checkpoint") is None
+    await store.set_meta("checkpoint", b"one")
+    await store.set_meta("checkpoint", b"two")
+    assert await store.get_meta("checkpoint") == b"two"
+    assert await store.leaf_entries(0, 1) == [b"relay started"]
+
+
+async def test_wait_for_mail(store: SQLiteStore) -> None:
+    waiter = asyncio.create_task(store.wait_for_mail("bob", after=0))
+    await store.accept(sub(1, recipient="carol"))
+    await asyncio.sleep(0)
+    assert not waiter.done()  # mail for someone else does not wake bob
+    await store.accept(sub(2))
+    async with asyncio.timeout(10):
+        await waiter
+    # Mail already there: no waiting at all.
+    async with asyncio.timeout(10):
+        await store.wait_for_mail("bob", after=0)
+
+
+async def test_cancelled_caller_still_commits(store: SQLiteStore) -> None:
+    task = asyncio.create_task(store.accept(sub(1)))
+    await asyncio.sleep(0)  # let it queue its write
+    task.cancel()
+    again = await store.accept(sub(1))
+    assert again.duplicate
+    assert again.leaf_index == 0
+
+
+# --- the audit log -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_random_workload_roots(store: SQLiteStore, seed: int) -> None:
+    rng = random.Random(seed)
+    accepted: list[int] = []
+    for _ in range(12):
+        batch: list[Coroutine[Any, Any, object]] = []
+        for _ in range(rng.randrange(1, 20)):
+            roll = rng.random()
+            if roll < 0.6:
+                i = rng.randrange(300)  # collisions exercise the duplicate path
+                batch.append(store.accept(sub(i, recipient=f"r{i % 4}")))
+                accepted.append(i)
+            elif roll < 0.85 and accepted:
+                i = rng.choice(accepted)
+                batch.append(store.ack(f"r{i % 4}", "alice", f"m{i}", b"ack:%d" % i))
+            else:
+                batch.append(store.append_event(b"event:%d" % rng.randrange(1000)))
+        await asyncio.gather(*batch, return_exceptions=True)
+        size = await store.tree_size()
+        hashes = await all_leaf_hashes(store)
+        assert await store.root(size) == merkle.root(hashes)
+        for level in range(1, size.bit_length()):
+            width = 1 << level
+            expected = [
+                merkle.root(hashes[j : j + width]) for j in range(0, size - width + 1, width)
+            ]
+            assert await store.level_hashes(level, 0, size >> level) == expected
+
+
+async def test_proofs_equal_merkle_for_every_index_and_size(store: SQLiteStore) -> None:
+    for i in range(33):
+        await store.append_event(b"leaf %d" % i)
+    hashes = await all_leaf_hashes(store)
+    for size in range(1, 34):
+        root = await store.root(size)
+        assert root == merkle.root(hashes[:size])
+        for index in range(size):
+            proof = await store.inclusion_proof(index, size)
+            assert proof == merkle.inclusion_proof(index, hashes[:size])
+            merkle.verify_inclusion(hashes[index], index, size, proof, root)
+        for old in range(1, size + 1):
+            proof = await store.consistency_proof(old, size)
+            assert proof == merkle.consistency_proof(old, hashes[:size])
+            merkle.verify_consistency(old, size, proof, merkle.root(hashes[:old]), root)
+    assert await store.subtree_hash(8, 16) == merkle.root(hashes[8:16])
+    assert await store.root(0) == merkle.EMPTY_ROOT
+
+
+async def test_out_of_range_reads_are_rejected(store: SQLiteStore) -> None:
+    for i in range(5):
+        await store.append_event(b"%d" % i)
+    with pytest.raises(ProofError):
+        await store.inclusion_proof(0, 6)
+    with pytest.raises(ProofError):
+        await store.inclusion_proof(5, 5)
+    with pytest.raises(ProofError):
+        await store.consistency_proof(1, 6)
+    with pytest.raises(ProofError):
+        await store.consistency_proof(0, 5)
+    with pytest.raises(ProofError):
+        await store.subtree_hash(1, 4)  # not a subtree of the RFC 6962 tree
+    for call, code in [
+        (store.leaf_entries(0, 6), ErrorCode.NOT_FOUND),
+        (store.leaf_entries(3, 2), ErrorCode.MALFORMED),
+        (store.leaf_entries(-1, 2), ErrorCode.MALFORMED),
+        (store.level_hashes(1, 0, 3), ErrorCode.NOT_FOUND),
+        (store.level_hashes(64, 0, 0), ErrorCode.MALFORMED),
+        (store.subtree_hash(2, 2), ErrorCode.MALFORMED),
+        (store.root(6), ErrorCode.NOT_FOUND),
+    ]:
+        with pytest.raises(PeerError) as excinfo:
+            await call
+        assert code_of(excinfo) is code
+
+
+# --- restart, schema, corruption, failures -----------------------------------------------
+
+
+async def test_restart_keeps_everything(db_path: Path) -> None:
+    first = SQLiteStore(db_path)
+    await first.start()
+    for i in range(37):
+        await first.accept(sub(i))
+    await first.ack("bob", "alice", "m3", b"ack:3")
+    await first.set_meta("k", b"v")
+    size, root = await first.tree_size(), await first.root(38)
+    frontier_root = first._tree.root()
+    await first.close()
+    await first.close()  # idempotent
+
+    second = SQLiteStore(db_path)
+    await second.start()
+    try:
+        assert await second.tree_size() == size == 38
+        assert second._tree.root() == frontier_root == root
+        assert await second.root(size) == root
+        assert await second.get_meta("k") == b"v"
+        assert await second.mailbox_depth("bob") == 36
+        assert (await second.accept(sub(5))).duplicate
+        assert (await second.accept(sub(99))).leaf_index == 38
+        assert await second.root(39) == merkle.root(await all_leaf_hashes(second))
+    finally:
+        await second.close()
+
+
+def _tamper(db_path: Path, sql: str) -> None:
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute(sql)
+    conn.close()
+
+
+async def _make_log(db_path: Path, n: int) -> None:
+    s = SQLiteStore(db_path)
+    await s.start()
+    for i in range(n):
+        await s.append_event(b"%d" % i)
+    await s.close()
+
+
+async def _start_fails(db_path: Path) -> StorageError:
+    s = SQLiteStore(db_path)
+    with pytest.raises(StorageError) as excinfo:
+        await s.start()
+    await s.close()
+    return excinfo.value
+
+
+async def test_unknown_schema_version_is_refused(db_path: Path) -> None:
+    await _make_log(db_path, 1)
+    _tamper(db_path, "UPDATE schema_version SET version = 7")
+    error = await _start_fails(db_path)
+    assert "7" in error.message
+
+
+async def test_leaf_count_mismatch_is_refused(db_path: Path) -> None:
+    await _make_log(db_path, 5)
+    _tamper(db_path, "DELETE FROM leaves WHERE idx = 4")
+    assert "inconsistent" in (await _start_fails(db_path)).message
+
+
+async def test_node_beyond_size_is_refused(db_path: Path) -> None:
+    await _make_log(db_path, 5)
+    _tamper(db_path, "INSERT INTO nodes (level, idx, hash) VALUES (1, 2, zeroblob(32))")
+    assert "inconsistent" in (await _start_fails(db_path)).message
+
+
+async def test_missing_node_is_refused(db_path: Path) -> None:
+    await _make_log(db_path, 5)
+    _tamper(db_path, "DELETE FROM nodes WHERE level = 2 AND idx = 0")
+    assert "incomplete" in (await _start_fails(db_path)).message
+
+
+async def test_sqlite_errors_are_wrapped(tmp_path: Path) -> None:
+    not_a_db = tmp_path / "garbage.db"
+    not_a_db.write_bytes(b"this is not a database file" * 100)
+    await _start_fails(not_a_db)
+    await _start_fails(tmp_path)  # a directory
+
+
+async def test_closed_store_refuses_writes(store: SQLiteStore) -> None:
+    await store.close()
+    with pytest.raises(StorageError):
+        await store.accept(sub(1))
+
+
+async def test_storage_failure_aborts_the_whole_batch(store: SQLiteStore) -> None:
+    await store.accept(sub(0))
+
+    def broken(conn: sqlite3.Connection) -> None:
+        store._append_leaf(conn, b"half written")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    results = await asyncio.gather(
+        store.accept(sub(1)), store._committer.submit(broken), return_exceptions=True
+    )
+    assert all(isinstance(r, StorageError) for r in results)
+    assert await store.tree_size() == 1
+    assert store._tree.size == 1
+    # The frontier forgot the aborted leaves: the next append lands at index 1.
+    assert (await store.accept(sub(1))).leaf_index == 1
+    assert await store.root(2) == merkle.root(await all_leaf_hashes(store))
+
+
+# --- crash ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_sigkill_leaves_only_complete_submissions(db_path: Path) -> None:
+    repo = REPO_ROOT
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration._store_crash_worker",
+        str(db_path),
+        cwd=repo,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    reported: dict[bytes, int] = {}  # leaf entry -> index, for operations that returned
+    async with asyncio.timeout(60):
+        while len(reported) < 600:
+            kind, number, index = (await proc.stdout.readline()).split()
+            entry = (b"accept:%s" if kind == b"A" else b"ack:%s") % number
+            reported[entry] = int(index)
+    proc.send_signal(signal.SIGKILL)  # mid-load, between or inside commits
+    await proc.wait()
+
+    s = SQLiteStore(db_path, mailbox_quota=1_000_000)
+    await s.start()  # rebuilds and checks the frontier
+    try:
+        size = await s.tree_size()
+        entries = await s.leaf_entries(0, size)
+        # Every reported operation survived, at the index it was given.
+        assert all(entries[index] == entry for entry, index in reported.items())
+        assert len(set(entries)) == size  # and nothing was written twice
+        accepts = {int(e.split(b":")[1]) for e in entries if e.startswith(b"accept:")}
+        acks = {int(e.split(b":")[1]) for e in entries if e.startswith(b"ack:")}
+        assert len(accepts) + len(acks) == size
+        assert acks <= accepts
+        # The mailboxes hold exactly the accepted, unacked envelopes, and nothing else.
+        pending: dict[str, bytes] = {}
+        for r in ("r0", "r1", "r2"):
+            pending.update({e.msg_id: e.envelope for e in await s.mailbox(r, 0, 1_000_000)})
+        assert pending == {f"m{i}": submission(i).envelope for i in accepts - acks}
+        # Every logged acceptance has its message record, at the same leaf.
+        for i in accepts:
+            again = await s.accept(submission(i))
+            assert again.duplicate
+            assert entries[again.leaf_index] == b"accept:%d" % i
+        assert await s.root(size) == merkle.root([merkle.leaf_hash(e) for e in entries])
+        assert s._tree.root() == await s.root(size)
+    finally:
+        await s.close()
+
+
+async def test_rejected_op_is_rolled_back_alone(store: SQLiteStore) -> None:
+    def rejected_late(conn: sqlite3.Connection) -> None:
+        # Writes first, then fails a check: the savepoint and frontier copy undo it.
+        store._append_leaf(conn, b"never logged")
+        raise PeerError("rejected", code=ErrorCode.CONFLICT)
+
+    results = await asyncio.gather(
+        store.accept(sub(1)),
+        store._committer.submit(rejected_late),
+        store.accept(sub(2)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], PeerError)
+    assert [getattr(r, "leaf_index", None) for r in (results[0], results[2])] == [0, 1]
+    assert await store.leaf_entries(0, 2) == [b"accept:alice:1", b"accept:alice:2"]
+    assert store._tree.root() == merkle.root(await all_leaf_hashes(store))
