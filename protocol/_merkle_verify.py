@@ -40,8 +40,9 @@ def _proof_arg(proof: object) -> Sequence[bytes]:
         raise ProofError("malformed proof", detail="proof is not a sequence of hashes")
     if len(proof) > MAX_PROOF_LEN:
         raise ProofError("malformed proof", detail=f"{len(proof)} elements")
-    for i, element in enumerate(proof):
-        _hash_arg(f"proof[{i}]", element)
+    for element in proof:
+        if type(element) is not bytes or len(element) != HASH_SIZE:
+            raise ProofError("malformed hash", detail="a proof element is not a 32-byte hash")
     return proof
 
 

@@ -71,9 +71,9 @@ class GroupCommitter(Generic[Op]):
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(op, future))
         self._wakeup.set()
-        # A cancelled caller does not cancel the write: a client retry then gets the
-        # original answer through idempotency, which is the behaviour we want.
-        return await asyncio.shield(future)
+        # A cancelled caller cancels only its future, not the queued write: a client
+        # retry then gets the original answer through idempotency.
+        return await future
 
     async def close(self) -> None:
         """Commit what is queued, then stop the writer task."""

@@ -295,6 +295,8 @@ async def test_random_workload_roots(store: SQLiteStore, seed: int) -> None:
             else:
                 batch.append(store.append_event(b"event:%d" % rng.randrange(1000)))
         await asyncio.gather(*batch, return_exceptions=True)
+        for r in ("r0", "r1", "r2", "r3"):
+            assert await store.mailbox_depth(r) == len(await store.mailbox(r, 0, 1000))
         size = await store.tree_size()
         hashes = await all_leaf_hashes(store)
         assert await store.root(size) == merkle.root(hashes)
@@ -500,7 +502,9 @@ async def test_sigkill_leaves_only_complete_submissions(db_path: Path) -> None:
         # The mailboxes hold exactly the accepted, unacked envelopes, and nothing else.
         pending: dict[str, bytes] = {}
         for r in ("r0", "r1", "r2"):
-            pending.update({e.msg_id: e.envelope for e in await s.mailbox(r, 0, 1_000_000)})
+            mailbox = await s.mailbox(r, 0, 1_000_000)
+            assert await s.mailbox_depth(r) == len(mailbox)
+            pending.update({e.msg_id: e.envelope for e in mailbox})
         assert pending == {f"m{i}": submission(i).envelope for i in accepts - acks}
         # Every logged acceptance has its message record, at the same leaf.
         for i in accepts:
