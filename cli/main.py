@@ -13,7 +13,10 @@ import click
 
 # name -> (module, attribute, one-line help). Add a group by adding a row here.
 _GROUPS: dict[str, tuple[str, str, str]] = {
+    "network": ("cli._network", "network", "Coordinate a network: keys, members, directory."),
+    "relay": ("cli._relay", "relay", "Set up and serve a relay."),
     "schemas": ("cli._schemas", "schemas", "Export the JSON Schemas of every wire object."),
+    "demo": ("cli._demo", "demo", "Run a relay and three nodes exchanging a preservation request."),
 }
 
 
