@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from node.transport import RelayClient
+from protocol.body import decode_opened
 from protocol.directory import KeyLookup, TrustRoot, sign_directory, verify_directory
 from protocol.envelope import Opened, open_envelope, seal_envelope
 from protocol.keys import EncryptionKey, SigningKey
@@ -44,7 +45,6 @@ from schemas.examples import EXAMPLES
 from schemas.messages import (
     Body,
     coarse_kind,
-    decode_body,
     encode_body,
     priority_of,
     semantic_errors,
@@ -249,7 +249,7 @@ async def _exchange(
         f"accepted (202) at leaf #{leaf}"
     )
     [opened] = await asyncio.wait_for(de_inbox, 10)
-    body = decode_body(opened.body)
+    body = decode_opened(opened)  # E13: schema, semantic rules, agreement with header
     _step(f"DE-BKA: request decoded: {body.__class__.__name__}, case {body.case_id[:12]}…")
     receipt = make_receipt(opened, signing_key=de.signing, received_at=datetime.now(UTC))
     fr_inbox = asyncio.create_task(_receive(fr, keys, client["FR"], 3))
@@ -292,7 +292,7 @@ async def _exchange(
                 "receipt signature ✓",
             )
         else:
-            b = decode_body(o.body)
+            b = decode_opened(o)
             detail = b.__class__.__name__
             until = getattr(b, "preserved_until", None)
             if until is not None:
