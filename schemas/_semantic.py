@@ -1,7 +1,7 @@
 """Cross-field rules that msgspec constraints cannot express.
 
 Each rule yields ``(path, message)`` with a JSON path in msgspec's own style
-(``$.data.identifiers[0].port``). The numbering R1..R12 matches docs/_sections/messages.md.
+(``$.data.identifiers[0].port``). The numbering S1..S12 matches docs/_sections/messages.md.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ Problems = Iterator[Problem]
 
 
 def _contact(path: str, c: Contact) -> Problems:
-    # R3: a contact nobody can reach is useless at 3 a.m.
+    # S3: a contact nobody can reach is useless at 3 a.m.
     if c.phone is None and c.mobile is None and c.email is None:
         yield path, "contact needs at least one of phone, mobile or email"
 
@@ -59,7 +59,7 @@ def _requesting(path: str, a: RequestingAuthority) -> Problems:
 
 
 def _range(path: str, r: DataRange | None) -> Problems:
-    # R4: time runs forwards (also for preserved_until and incident times below).
+    # S4: time runs forwards (also for preserved_until and incident times below).
     if r is not None and r.start > r.end:
         yield f"{path}.start", "date range starts after it ends"
 
@@ -71,7 +71,7 @@ def _identifiers(path: str, idents: tuple[Identifier, ...]) -> Problems:
 
 
 def _ip(path: str, ip: IpId) -> Problems:
-    # R5: exact address syntax; R6: CGNAT makes an IPv4 source without port ambiguous.
+    # S5: exact address syntax; S6: CGNAT makes an IPv4 source without port ambiguous.
     try:
         addr = ipaddress.ip_address(ip.address)
     except ValueError:
@@ -84,16 +84,16 @@ def _ip(path: str, ip: IpId) -> Problems:
 def _data(path: str, d: DataSpec) -> Problems:
     yield from _identifiers(f"{path}.identifiers", d.identifiers)
     yield from _range(f"{path}.date_range", d.date_range)
-    # R7
+    # S7
     if len(set(d.categories)) != len(d.categories):
         yield f"{path}.categories", "a data category is listed twice"
 
 
 def _preservation_request(b: PreservationRequest) -> Problems:
-    # R1: Art. 29(2)(f) makes the MLA-intent statement mandatory.
+    # S1: Art. 29(2)(f) makes the MLA-intent statement mandatory.
     if not b.mla_intent:
         yield "$.mla_intent", "Art. 29(2)(f): the request must state that MLA will follow"
-    # R2: an extension must cite the request it extends, a new request must not.
+    # S2: an extension must cite the request it extends, a new request must not.
     if b.status is RequestStatus.EXTENSION and b.previous_ref is None:
         yield "$.previous_ref", "an extension must cite the earlier request's reference"
     if b.status is RequestStatus.NEW and b.previous_ref is not None:
@@ -108,7 +108,7 @@ def _preservation_request(b: PreservationRequest) -> Problems:
 
 
 def _offence_for_emergency(o: Offence) -> Problems:
-    # R9: CETS 224 Art. 9(3)(d) asks for the legal provisions and applicable penalties.
+    # S9: CETS 224 Art. 9(3)(d) asks for the legal provisions and applicable penalties.
     if o.legal_provisions is None:
         yield "$.offence.legal_provisions", "Art. 9(3)(d): legal provisions are required"
     if o.max_penalty is None:
@@ -116,7 +116,7 @@ def _offence_for_emergency(o: Offence) -> Problems:
 
 
 def _emergency_request(b: EmergencyDisclosureRequest) -> Problems:
-    # R8: CETS 224 Art. 9(3)(b) statement that the request is issued under the Protocol.
+    # S8: CETS 224 Art. 9(3)(b) statement that the request is issued under the Protocol.
     if not b.protocol_statement:
         yield "$.protocol_statement", "Art. 9(3)(b): the request must state it is under CETS 224"
     yield from _offence_for_emergency(b.offence)
@@ -125,7 +125,7 @@ def _emergency_request(b: EmergencyDisclosureRequest) -> Problems:
 
 
 def _emergency_answer(b: EmergencyDisclosureAnswer) -> Problems:
-    # R10
+    # S10
     if b.decision is EmergencyDecision.DISCLOSED_WITH_CONDITIONS and not b.conditions:
         yield "$.conditions", "a conditional disclosure must list its conditions"
     if b.decision is EmergencyDecision.REFUSED and b.refusal_ground is None:
@@ -143,7 +143,7 @@ _CHECKS: dict[type[Any], Callable[[Any], Iterable[Problem]]] = {
     PreservationRequest: _preservation_request,
     EmergencyDisclosureRequest: _emergency_request,
     EmergencyDisclosureAnswer: _emergency_answer,
-    # R11: a choice that only makes sense with details ("other", "modify", "partial",
+    # S11: a choice that only makes sense with details ("other", "modify", "partial",
     # "redirected", a conditional decision, ...) must carry them.
     PreservationWithdrawal: lambda b: _need(
         b.reason is WithdrawalReason.OTHER and b.explanation is None,
@@ -213,7 +213,7 @@ _CHECKS: dict[type[Any], Callable[[Any], Iterable[Problem]]] = {
 def check(body: BodyBase, *, is_answer: bool) -> list[Problem]:
     """Run the generic rule and the body's own rules; see ``messages.semantic_errors``."""
     problems: list[Problem] = []
-    # R12: an answer that does not say what it answers cannot be filed.
+    # S12: an answer that does not say what it answers cannot be filed.
     if is_answer and body.in_reply_to is None:
         problems.append(("$.in_reply_to", "an answer must name the message it answers"))
     rule = _CHECKS.get(type(body))

@@ -172,7 +172,7 @@ def priority_of(body: Body) -> Priority:
 
 
 def semantic_errors(body: Body) -> list[tuple[str, str]]:
-    """Check the cross-field rules R1-R12 of docs/_sections/messages.md.
+    """Check the cross-field rules S1-S12 of docs/_sections/messages.md.
 
     Args:
         body: a body returned by ``decode_body`` (or built in code).

@@ -1,4 +1,4 @@
-"""Cross-field rules R1-R12 of ``semantic_errors``: one test per rejection path."""
+"""Cross-field rules S1-S12 of ``semantic_errors``: one test per rejection path."""
 
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ def _ip(obj: dict[str, Any]) -> dict[str, Any]:
     return ident
 
 
-# R1 -----------------------------------------------------------------------------------------
+# S1 -----------------------------------------------------------------------------------------
 def test_r1_mla_intent_false_is_rejected() -> None:
     assert paths(_pr() | {"mla_intent": False}) == ["$.mla_intent"]
 
 
-# R2 -----------------------------------------------------------------------------------------
+# S2 -----------------------------------------------------------------------------------------
 def test_r2_extension_without_previous_ref_is_rejected() -> None:
     assert paths(_pr() | {"status": "extension"}) == ["$.previous_ref"]
 
@@ -56,7 +56,7 @@ def test_r2_new_request_citing_previous_is_rejected() -> None:
     assert paths(_pr() | {"previous_ref": "SO4-247-2026-0815"}) == ["$.previous_ref"]
 
 
-# R3 -----------------------------------------------------------------------------------------
+# S3 -----------------------------------------------------------------------------------------
 def test_r3_unreachable_officer_is_rejected() -> None:
     obj = _pr()
     officer = obj["requesting"]["officer"]
@@ -88,7 +88,7 @@ def test_r3_unreachable_assistance_requester_is_rejected() -> None:
     assert paths(obj) == ["$.requesting.officer"]
 
 
-# R4 -----------------------------------------------------------------------------------------
+# S4 -----------------------------------------------------------------------------------------
 def test_r4_reversed_date_range_is_rejected() -> None:
     obj = _pr()
     rng = obj["data"]["date_range"]
@@ -116,7 +116,7 @@ def test_r4_incident_discovered_before_it_occurred_is_rejected() -> None:
     assert paths(obj) == ["$.occurred_at"]
 
 
-# R5 / R6 --------------------------------------------------------------------------------------
+# S5 / S6 --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("address", ["999.1.1.1", "1.2.3", "1::2::3", "1:2:3:4:5:6:7:8:9"])
 def test_r5_invalid_ip_address_is_rejected(address: str) -> None:
     obj = _pr()
@@ -154,14 +154,14 @@ def test_r6_applies_to_assistance_identifiers() -> None:
     assert paths(obj) == ["$.identifiers[0].port"]
 
 
-# R7 -----------------------------------------------------------------------------------------
+# S7 -----------------------------------------------------------------------------------------
 def test_r7_duplicate_category_is_rejected() -> None:
     obj = _pr()
     obj["data"]["categories"] = ["traffic", "traffic"]
     assert paths(obj) == ["$.data.categories"]
 
 
-# R8 / R9 --------------------------------------------------------------------------------------
+# S8 / S9 --------------------------------------------------------------------------------------
 def test_r8_emergency_without_protocol_statement_is_rejected() -> None:
     obj = as_dict("emergency_disclosure_request") | {"protocol_statement": False}
     assert paths(obj) == ["$.protocol_statement"]
@@ -185,7 +185,7 @@ def test_r9_does_not_apply_to_preservation() -> None:
     assert errors(obj) == []
 
 
-# R10 ----------------------------------------------------------------------------------------
+# S10 ----------------------------------------------------------------------------------------
 def test_r10_conditional_disclosure_without_conditions_is_rejected() -> None:
     obj = as_dict("emergency_disclosure_answer") | {"conditions": []}
     assert paths(obj) == ["$.conditions"]
@@ -201,7 +201,7 @@ def test_r10_formalisation_without_instructions_is_rejected() -> None:
     assert paths(obj) == ["$.formalisation_instructions"]
 
 
-# R11 ----------------------------------------------------------------------------------------
+# S11 ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("kind", "change", "path"),
     [
@@ -229,7 +229,7 @@ def test_r11_international_organisation_needs_no_country() -> None:
     assert errors(obj) == []
 
 
-# R12 ----------------------------------------------------------------------------------------
+# S12 ----------------------------------------------------------------------------------------
 _ANSWERS = [k for k in KINDS if coarse_kind(example(k)) is CoarseKind.RESPONSE]
 
 
