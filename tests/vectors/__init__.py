@@ -1,0 +1,1 @@
+"""relay247's own test vectors: a deterministic generator and the files it writes."""
