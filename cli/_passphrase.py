@@ -29,11 +29,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CliError(click.ClickException):
-    """A failure reported as ``Error: <message>`` with an explicit exit code."""
+    """A runtime failure, reported as ``Error: <message>``, exit 1."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_RUNTIME) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = EXIT_RUNTIME
+
+
+class CliUsageError(CliError):
+    """A usage or configuration error (bad file, wrong passphrase, ...), exit 2."""
+
+    exit_code = EXIT_USAGE
 
 
 def fail_from(exc: Relay247Error) -> CliError:
@@ -45,8 +49,9 @@ def fail_from(exc: Relay247Error) -> CliError:
     Returns:
         The :class:`CliError` to raise (its message is the public message, never key material).
     """
-    code = EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_RUNTIME
-    return CliError(exc.message, code)
+    if isinstance(exc, ConfigError):
+        return CliUsageError(exc.message)
+    return CliError(exc.message)
 
 
 def passphrase_option(func: F) -> F:
@@ -70,16 +75,16 @@ def read_passphrase(path: Path | None, *, confirm: bool) -> bytes:
         The passphrase as UTF-8 bytes, never empty.
 
     Raises:
-        CliError: the file is unreadable or any source gives an empty passphrase (exit 2).
+        CliUsageError: the file is unreadable or any source gives an empty passphrase (exit 2).
     """
     if path is not None:
         try:
             with path.open("rb") as f:
                 raw = f.read(_MAX_FILE + 1)
         except OSError as exc:
-            raise CliError(f"{path}: cannot read passphrase file: {exc.strerror}", 2) from None
+            raise CliUsageError(f"{path}: cannot read passphrase file: {exc.strerror}") from None
         if len(raw) > _MAX_FILE:
-            raise CliError(f"{path}: passphrase file is larger than {_MAX_FILE} bytes", 2)
+            raise CliUsageError(f"{path}: passphrase file is larger than {_MAX_FILE} bytes")
         value = raw.split(b"\n", 1)[0].rstrip(b"\r")
         source = str(path)
     elif os.environ.get(ENV_VAR):
@@ -92,5 +97,5 @@ def read_passphrase(path: Path | None, *, confirm: bool) -> bytes:
         value = prompt.encode()
         source = "prompt"
     if not value:
-        raise CliError(f"{source}: the passphrase is empty", EXIT_USAGE)
+        raise CliUsageError(f"{source}: the passphrase is empty")
     return value

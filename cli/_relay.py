@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli._passphrase import EXIT_USAGE, CliError, fail_from, passphrase_option, read_passphrase
+from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
 from protocol.errors import ConfigError, Relay247Error
 
 KEYS = "relay.keys"
@@ -41,6 +41,7 @@ def relay() -> None:
 )
 @passphrase_option
 def init(
+    *,
     data: Path,
     relay_id: str,
     public_url: str,
@@ -59,7 +60,7 @@ def init(
 
     for name in (KEYS, CONFIG):
         if (data / name).exists():
-            raise CliError(f"{data / name}: exists already; refusing to overwrite", EXIT_USAGE)
+            raise CliUsageError(f"{data / name}: exists already; refusing to overwrite")
     try:
         read_trust_root(trust_root)  # a bad trust root must fail before anything is written
     except ConfigError as exc:
@@ -68,7 +69,7 @@ def init(
     try:
         data.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CliError(f"{data}: cannot create: {exc.strerror}", EXIT_USAGE) from None
+        raise CliUsageError(f"{data}: cannot create: {exc.strerror}") from None
     text = CONFIG_TEMPLATE.format(
         relay_id=relay_id, public_url=public_url, host=host, port=port, trust_root=TRUST
     )
@@ -102,7 +103,7 @@ def init(
     help="relay.toml written by `relay247 relay init`.",
 )
 @passphrase_option
-def serve(config_path: Path, passphrase_file: Path | None) -> None:
+def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the relay until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
     from relay._logging import configure
     from relay.app import run
@@ -120,4 +121,4 @@ def serve(config_path: Path, passphrase_file: Path | None) -> None:
         raise fail_from(exc) from None
     except OSError as exc:
         # The port is taken or the address is not ours: a configuration problem.
-        raise CliError(f"{config_path}: http: cannot listen: {exc.strerror}", EXIT_USAGE) from None
+        raise CliUsageError(f"{config_path}: http: cannot listen: {exc.strerror}") from None

@@ -103,7 +103,9 @@ class RelayClient:
             async with self._session.request(
                 method, self.base_url + path, data=body or None, headers=headers, timeout=t
             ) as resp:
-                raw = await resp.content.read(_MAX_ANSWER + 1)
+                if (resp.content_length or 0) > _MAX_ANSWER:
+                    raise TransportError("relay answer too large", detail=str(resp.content_length))
+                raw = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(

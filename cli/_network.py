@@ -1,0 +1,319 @@
+"""``relay247 network``: the minimal coordinator flow (issue 3, item 2).
+
+A network directory NETDIR holds ``coordinator-<i>.key`` (each coordinator's Ed25519
+seed, encrypted at rest), ``trust.json`` (the pinned trust root, distributed out of
+band), ``state.json`` (the unsigned working directory whose ``version`` is the next
+version to publish) and ``directory-<v>.json`` for every signed version published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
+from protocol._codec import encode
+from protocol.errors import ConfigError, Relay247Error
+from protocol.keys import ED25519, SigningKey, fingerprint
+from protocol.keystore import lock, unlock
+from schemas.directory import (
+    Coordinator,
+    Directory,
+    KeyAlg,
+    KeyUse,
+    Member,
+    Name,
+    TrustRootFile,
+)
+from schemas.keystore import SecretKeys
+
+TRUST = "trust.json"
+STATE = "state.json"
+_STATE = msgspec.json.Decoder(Directory)
+_KEY_NAME = "coordinator"
+
+_DIR_OPTION = click.option(
+    "--dir",
+    "netdir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The network's coordinator directory.",
+)
+_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
+
+
+def emit(data: dict[str, Any], as_json: bool) -> None:
+    """Print a result: JSON on request, a rich table on a terminal, else key: value lines."""
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(show_header=False, box=None)
+        for key, value in data.items():
+            table.add_row(f"[bold]{key}[/bold]", str(value))
+        Console().print(table)
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+def _key_path(netdir: Path, i: int) -> Path:
+    return netdir / f"coordinator-{i}.key"
+
+
+def _write_new(path: Path, data: bytes, mode: int = 0o644) -> None:
+    # O_EXCL: keys and the trust root are never overwritten, even by a concurrent init.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def new_network(netdir: Path, name: str, n: int, k: int, secret: bytes) -> TrustRootFile:
+    """Create coordinator keys, trust.json and state.json in ``netdir``.
+
+    Raises:
+        ConfigError: the directory holds a network already, or a file cannot be written.
+    """
+    existing = [p for p in (netdir / TRUST, netdir / STATE, _key_path(netdir, 0)) if p.exists()]
+    if existing:
+        raise ConfigError(f"{existing[0]}: exists already; refusing to overwrite a network")
+    keys = [SigningKey.generate() for _ in range(n)]
+    coordinators = tuple(
+        Coordinator(id=f"coord{i}", public=key.public) for i, key in enumerate(keys)
+    )
+    trust = TrustRootFile(network=name, coordinators=coordinators, threshold=k)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        msgspec.convert(name, Name)  # the Struct constructor does not validate
+        netdir.mkdir(parents=True, exist_ok=True)
+        for i, key in enumerate(keys):
+            locked = lock(
+                SecretKeys(owner=f"{name}/coord{i}", keys={_KEY_NAME: key.seed}),
+                secret,
+                salt=os.urandom(16),
+                nonce=os.urandom(24),
+            )
+            _write_new(_key_path(netdir, i), locked, 0o600)
+        _write_new(netdir / TRUST, encode(trust))
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"network: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{netdir}: cannot write: {exc.strerror}") from None
+    write_state(
+        netdir,
+        Directory(network=name, version=1, issued_at=now, coordinators=coordinators, threshold=k),
+    )
+    return trust
+
+
+def read_state(netdir: Path) -> Directory:
+    """Read the working directory.
+
+    Raises:
+        CliUsageError: missing or invalid state.json (exit 2).
+    """
+    path = netdir / STATE
+    try:
+        return _STATE.decode(path.read_bytes())
+    except OSError as exc:
+        raise CliUsageError(f"{path}: cannot read ({exc.strerror}); run `network init`") from None
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CliUsageError(f"{path}: {exc}") from None
+
+
+def write_state(netdir: Path, directory: Directory) -> None:
+    """Replace state.json atomically (write, fsync, rename)."""
+    tmp = netdir / (STATE + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(encode(directory))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(netdir / STATE)
+
+
+def load_coordinators(netdir: Path, k: int, secret: bytes) -> list[SigningKey]:
+    """Unlock the first ``k`` coordinator keys.
+
+    Raises:
+        ConfigError: a key file is missing, corrupted, or the passphrase is wrong.
+    """
+    keys = []
+    for i in range(k):
+        path = _key_path(netdir, i)
+        try:
+            secrets = unlock(path.read_bytes(), secret)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        except Relay247Error as exc:
+            raise ConfigError(f"{path}: {exc.message}") from None
+        seed = secrets.keys.get(_KEY_NAME)
+        if seed is None or len(seed) != 32:
+            raise ConfigError(f"{path}: not a coordinator key file")
+        keys.append(SigningKey(seed))
+    return keys
+
+
+@click.group()
+def network() -> None:
+    """Coordinate a network: coordinator keys, members, signed directory versions."""
+
+
+@network.command("init")
+@_DIR_OPTION
+@click.option("--name", required=True, help="Network name (letters, digits, . _ -).")
+@click.option("--coordinators", "n", default=1, show_default=True, type=click.IntRange(1, 32))
+@click.option("--threshold", "k", default=1, show_default=True, type=click.IntRange(1, 32))
+@passphrase_option
+@_JSON_OPTION
+def init(
+    *, netdir: Path, name: str, n: int, k: int, passphrase_file: Path | None, as_json: bool
+) -> None:
+    """Create N coordinator keys (threshold K), trust.json and an empty working directory."""
+    if k > n:
+        raise click.BadParameter(f"threshold {k} exceeds {n} coordinators", param_hint="threshold")
+    secret = read_passphrase(passphrase_file, confirm=True)
+    try:
+        trust = new_network(netdir, name, n, k, secret)
+    except Relay247Error as exc:
+        raise fail_from(exc) from None
+    emit(
+        {
+            "network": name,
+            "coordinators": n,
+            "threshold": k,
+            "trust_root": str(netdir / TRUST),
+            "fingerprints": ", ".join(fingerprint(ED25519, c.public) for c in trust.coordinators),
+        },
+        as_json,
+    )
+
+
+def _member_from_options(opts: dict[str, Any]) -> Member:
+    missing = [
+        f"--{name.replace('_', '-')}"
+        for name in ("id", "signing_key", "encryption_key", "transport_key")
+        if not opts[name]
+    ]
+    if missing:
+        raise click.UsageError("without MEMBER_FILE, give " + ", ".join(missing))
+    start = datetime.now(UTC).replace(microsecond=0)
+    end = start + timedelta(days=opts["valid_days"])
+    keys: list[dict[str, Any]] = []
+    for use, alg, option in (
+        (KeyUse.SIGNING, KeyAlg.ED25519, "signing_key"),
+        (KeyUse.ENCRYPTION, KeyAlg.X25519, "encryption_key"),
+        (KeyUse.TRANSPORT, KeyAlg.ED25519, "transport_key"),
+    ):
+        try:
+            public = bytes.fromhex(opts[option])
+        except ValueError:
+            raise click.BadParameter("not hexadecimal", param_hint=option) from None
+        keys.append(
+            {"use": use, "alg": alg, "public": public, "not_before": start, "not_after": end}
+        )
+    raw = {
+        "id": opts["id"],
+        "authority": opts["authority"] or f"24/7 point of contact {opts['id']}",
+        "languages": tuple(x.strip() for x in opts["languages"].split(",") if x.strip()),
+        "time_zone": opts["time_zone"],
+        "keys": keys,
+    }
+    try:
+        return msgspec.convert(raw, Member)
+    except msgspec.ValidationError as exc:
+        raise CliUsageError(f"member: {exc}") from None
+
+
+@network.command("add-member")
+@_DIR_OPTION
+@click.argument(
+    "member_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--id", "id", default=None, help="Member id, e.g. FR.")
+@click.option("--authority", default=None, help="Name of the 24/7 point of contact.")
+@click.option("--signing-key", default=None, help="Ed25519 signing public key, hex.")
+@click.option("--encryption-key", default=None, help="X25519 encryption public key, hex.")
+@click.option("--transport-key", default=None, help="Ed25519 transport public key, hex.")
+@click.option("--languages", default="en", show_default=True, help="Comma-separated tags.")
+@click.option("--time-zone", default="UTC", show_default=True, help="IANA time zone.")
+@click.option("--valid-days", default=730, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--replace", is_flag=True, help="Replace a member with the same id.")
+@_JSON_OPTION
+def add_member(
+    *, netdir: Path, member_file: Path | None, replace: bool, as_json: bool, **opts: Any
+) -> None:
+    """Add a member from MEMBER_FILE (a node's member JSON) or from the key options."""
+    if member_file is not None:
+        try:
+            member = msgspec.json.decode(member_file.read_bytes(), type=Member)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise CliUsageError(f"{member_file}: not a member file: {exc}") from None
+    else:
+        member = _member_from_options(opts)
+    directory = read_state(netdir)
+    others = tuple(m for m in directory.members if m.id != member.id)
+    if len(others) != len(directory.members) and not replace:
+        raise CliUsageError(f"member {member.id} exists already (use --replace)")
+    members = tuple(sorted((*others, member), key=lambda m: m.id))
+    write_state(netdir, msgspec.structs.replace(directory, members=members))
+    emit({"member": member.id, "members": len(members), "state": str(netdir / STATE)}, as_json)
+
+
+@network.command("publish")
+@_DIR_OPTION
+@click.option("--relay", "relay_url", default=None, help="Also POST it to this relay.")
+@passphrase_option
+@_JSON_OPTION
+def publish(
+    *, netdir: Path, relay_url: str | None, passphrase_file: Path | None, as_json: bool
+) -> None:
+    """Sign the working directory with K coordinator keys and write directory-<v>.json."""
+    from protocol.directory import TrustRoot, sign_directory, verify_directory
+
+    directory = read_state(netdir)
+    secret = read_passphrase(passphrase_file, confirm=False)
+    now = datetime.now(UTC).replace(microsecond=0)
+    directory = msgspec.structs.replace(directory, issued_at=now)
+    try:
+        keys = load_coordinators(netdir, directory.threshold, secret)
+        signed = sign_directory(directory, keys)
+        # Check what we publish exactly as a node will (D1-D8) before it leaves this machine.
+        verify_directory(signed, TrustRoot.of(directory), current=None, now=now)
+    except Relay247Error as exc:
+        raise fail_from(exc) from None
+    out = netdir / f"directory-{directory.version}.json"
+    out.write_bytes(signed)
+    write_state(netdir, msgspec.structs.replace(directory, version=directory.version + 1))
+    result: dict[str, Any] = {"version": directory.version, "file": str(out)}
+    if relay_url is not None:
+        result["leaf_index"] = asyncio.run(_post(relay_url, signed))
+    emit(result, as_json)
+
+
+async def _post(url: str, signed: bytes) -> int:
+    import aiohttp
+
+    from node.transport import RelayClient
+    from protocol.keys import SigningKey
+
+    # Publishing is authorised by the coordinators' signatures, not by a transport key;
+    # the client wants one for signed calls, which this one never makes.
+    async with aiohttp.ClientSession() as session:
+        client = RelayClient(url, SigningKey.generate(), session)
+        try:
+            answer = await client.publish_directory(signed)
+        except Relay247Error as exc:
+            raise CliError(f"{url}: {exc.message}") from None
+    return answer.leaf_index
