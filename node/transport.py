@@ -103,9 +103,7 @@ class RelayClient:
             async with self._session.request(
                 method, self.base_url + path, data=body or None, headers=headers, timeout=t
             ) as resp:
-                if (resp.content_length or 0) > _MAX_ANSWER:
-                    raise TransportError("relay answer too large", detail=str(resp.content_length))
-                raw = await resp.read()
+                raw = await _read_bounded(resp)
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(
@@ -167,6 +165,18 @@ class RelayClient:
             ) from None
         except (aiohttp.ClientError, TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             raise TransportError("relay connection lost", detail=type(exc).__name__) from None
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
+    # read() alone is unbounded on a chunked answer; a hostile relay must not exhaust memory.
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        total += len(chunk)
+        if total > _MAX_ANSWER:
+            raise TransportError("relay answer too large", detail=f"> {_MAX_ANSWER} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _rejection(status: int, raw: bytes) -> Relay247Error:
