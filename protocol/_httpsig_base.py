@@ -84,17 +84,22 @@ def _authority(netloc: str, scheme: str) -> str:
     return f"{host}:{int(port)}"
 
 
+_FIELD_CHARS = re.compile(r"[\t -~]*")
+
+
 def collect_fields(headers: Headers) -> dict[str, str]:
     """Return lowercase field name -> combined value per RFC 9421 §2.1.
 
     Each line is unfolded and trimmed; repeated lines join with ", " in wire order.
     """
-    grouped: dict[str, list[str]] = {}
+    out: dict[str, str] = {}
     for name, value in headers.items():
-        values = [value] if isinstance(value, str) else list(value)
-        bucket = grouped.setdefault(name.lower(), [])
-        bucket.extend(_OBS_FOLD.sub(" ", v).strip(" \t") for v in values)
-    return {name: ", ".join(values) for name, values in grouped.items()}
+        for v in (value,) if isinstance(value, str) else value:
+            # obs-fold is rare: only run the regex on a value that has a line break.
+            line = (_OBS_FOLD.sub(" ", v) if "\n" in v or "\r" in v else v).strip(" \t")
+            key = name.lower()
+            out[key] = f"{out[key]}, {line}" if key in out else line
+    return out
 
 
 def _component_value(name: str, method: str, target: _Target, fields: Mapping[str, str]) -> str:
@@ -121,7 +126,7 @@ def _component_value(name: str, method: str, target: _Target, fields: Mapping[st
         raise MalformedError("covered header field is missing", detail=name)
     value = fields[name]
     # RFC 9421 §2.5: the signature base is US-ASCII with one component per line.
-    if any(not (" " <= ch <= "~" or ch == "\t") for ch in value):
+    if _FIELD_CHARS.fullmatch(value) is None:
         raise MalformedError("covered header field has invalid characters", detail=name)
     return value
 

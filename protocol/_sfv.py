@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,14 @@ _DIGITS: Final = frozenset(string.digits)
 _TCHAR: Final = _ALPHA | _DIGITS | frozenset("!#$%&'*+-.^_`|~")
 _TOKEN_CHARS: Final = _TCHAR | {":", "/"}
 _B64_CHARS: Final = frozenset(string.ascii_letters + string.digits + "+/=")
+# Fast paths: one regex match instead of a Python-level loop per character. On no
+# match the character-by-character algorithm runs to produce the precise error.
+_KEY_RE: Final = re.compile(r"[a-z*][a-z0-9_\-.*]*")
+_TOKEN_RE: Final = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
+_STRING_RE: Final = re.compile(r'"((?:[ !#-\[\]-~]|\\["\\])*)"')
+_UNESCAPE_RE: Final = re.compile(r"\\(.)")
+_INT_RE: Final = re.compile(r"-?[0-9]{1,15}(?![0-9.])")
+_PRINTABLE_RE: Final = re.compile(r"[ -~]*")
 
 
 class _Reader:
@@ -191,6 +200,10 @@ def _parse_params(r: _Reader) -> dict[str, BareItem]:
 
 def _parse_key(r: _Reader) -> str:
     # RFC 8941 §4.2.3.3
+    m = _KEY_RE.match(r.text, r.pos)
+    if m is not None:
+        r.pos = m.end()
+        return m.group()
     if not r.peek() or r.peek() not in _KEY_FIRST:
         raise _fail("key must start with lcalpha or '*'")
     start = r.pos
@@ -201,6 +214,10 @@ def _parse_key(r: _Reader) -> str:
 
 def _parse_number(r: _Reader) -> int | Decimal:
     # RFC 8941 §4.2.4: length limits count digits and the dot, never the sign.
+    m = _INT_RE.match(r.text, r.pos)
+    if m is not None:
+        r.pos = m.end()
+        return int(m.group())
     start = r.pos
     if r.peek() == "-":
         r.take()
@@ -230,6 +247,11 @@ def _parse_number(r: _Reader) -> int | Decimal:
 
 def _parse_string(r: _Reader) -> str:
     # RFC 8941 §4.2.5
+    m = _STRING_RE.match(r.text, r.pos)
+    if m is not None:
+        r.pos = m.end()
+        raw = m.group(1)
+        return _UNESCAPE_RE.sub(r"\1", raw) if "\\" in raw else raw
     r.take()
     out: list[str] = []
     while not r.done():
@@ -250,6 +272,10 @@ def _parse_string(r: _Reader) -> str:
 
 def _parse_token(r: _Reader) -> Token:
     # RFC 8941 §4.2.6
+    m = _TOKEN_RE.match(r.text, r.pos)
+    if m is not None:
+        r.pos = m.end()
+        return Token(m.group())
     start = r.pos
     r.pos += 1
     while r.peek() and r.peek() in _TOKEN_CHARS:
@@ -290,7 +316,7 @@ def serialize_bare_item(value: BareItem) -> str:
     if isinstance(value, Decimal):
         return _serialize_decimal(value)
     if isinstance(value, str):
-        if any(not " " <= ch <= "~" for ch in value):
+        if _PRINTABLE_RE.fullmatch(value) is None:
             raise _fail("string has characters outside %x20-7E")
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, Token):
