@@ -47,7 +47,8 @@ async def test_submit_pull_ack(tmp_path: Path) -> None:
         size = await store.tree_size()
         entries = await store.leaf_entries(0, size)
         kinds = [type(AUDIT_DECODER.decode(e)) for e in entries]
-        assert EnvelopeAccepted in kinds and DeliveryAcked in kinds
+        assert EnvelopeAccepted in kinds
+        assert DeliveryAcked in kinds
         assert await store.root(size) == root([leaf_hash(e) for e in entries])
         # Contents never reach the log.
         assert all(b"follow_up" not in e for e in entries)
@@ -76,7 +77,8 @@ async def test_push_delivery(tmp_path: Path) -> None:
 async def test_info_directory_health_metrics(tmp_path: Path) -> None:
     async with running_relay(tmp_path) as relay:
         info = await relay.client("FR").info()
-        assert info.relay_id == "test-relay" and info.directory_version == 1
+        assert info.relay_id == "test-relay"
+        assert info.directory_version == 1
         assert info.log_key.startswith(info.log_origin + "+")
         assert await relay.client("FR").directory() == relay.net.signed()
         async with relay.session.get(relay.url + "/healthz") as r:
@@ -86,4 +88,5 @@ async def test_info_directory_health_metrics(tmp_path: Path) -> None:
             assert "relay247_accepted_total" in text
         async with relay.session.get(relay.url + "/v1/openapi.json") as r:
             doc = await r.json()
-            assert doc["openapi"] == "3.1.0" and "/v1/envelopes" in doc["paths"]
+            assert doc["openapi"] == "3.1.0"
+            assert "/v1/envelopes" in doc["paths"]

@@ -17,9 +17,9 @@ from node.transport import RelayClient
 from protocol._codec import encode
 from protocol.envelope import seal_envelope
 from relay._keyfile import create_keys
+from relay._state import RelayState
 from relay.app import create_app, open_state
 from relay.config import CONFIG_TEMPLATE, load_config
-from relay._state import RelayState
 from schemas._types import CoarseKind, Priority
 from schemas.directory import TrustRootFile
 from tests.support.network import Network, make_network

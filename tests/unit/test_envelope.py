@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 import pytest
@@ -64,11 +65,11 @@ def _open(net: Network, data: bytes, me: str = "US", **kw: object) -> bytes:
     return open_envelope(data, net.lookup(), **args).body  # type: ignore[arg-type]
 
 
-def _forge(net: Network, frm: str = "FR", to: str = "US", **kw: object) -> bytes:
+def _forge(net: Network, frm: str = "FR", to: str = "US", **kw: Any) -> bytes:
     s, r = net.members[frm], net.members[to]
     return forge(
         BODY, sender=frm, signing_key=s.signing, recipient=to, recipient_enc=r.encryption, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def _code(exc: pytest.ExceptionInfo[Exception]) -> ErrorCode:

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from protocol import domains
-from protocol.envelope import open_envelope, seal_envelope
+from protocol.envelope import Opened, Sealed, open_envelope, seal_envelope
 from protocol.errors import MalformedError, TooLargeError, VerificationError
 from protocol.receipt import make_ack, make_receipt, make_rejection, verify_ack, verify_receipt
 from schemas._types import CoarseKind, Priority
@@ -24,7 +24,7 @@ def net() -> Network:
     return make_network()
 
 
-def _exchange(net: Network) -> tuple[bytes, object]:
+def _exchange(net: Network) -> tuple[Sealed, Opened]:
     us = net.members["US"]
     sealed = seal_envelope(
         b"{}",
@@ -48,11 +48,11 @@ def _exchange(net: Network) -> tuple[bytes, object]:
         my_keys={us.encryption.fingerprint: us.encryption},
         now=T0,
     )
-    return sealed.envelope, (sealed, opened)
+    return sealed, opened
 
 
 def test_receipt_round_trip(net: Network) -> None:
-    _, (sealed, opened) = _exchange(net)  # type: ignore[misc]
+    sealed, opened = _exchange(net)
     data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
     r = verify_receipt(
         data,
@@ -65,7 +65,7 @@ def test_receipt_round_trip(net: Network) -> None:
 
 
 def test_rejection_receipt(net: Network) -> None:
-    _, (sealed, _) = _exchange(net)  # type: ignore[misc]
+    sealed, _ = _exchange(net)
     data = make_rejection(
         sealed.header,
         sealed.header_bytes,
@@ -82,7 +82,7 @@ def test_rejection_receipt(net: Network) -> None:
 
 
 def test_receipt_for_another_message(net: Network) -> None:
-    _, (sealed, opened) = _exchange(net)  # type: ignore[misc]
+    sealed, opened = _exchange(net)
     data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
     other = msgspec.structs.replace(sealed.header, msg_id="f" * 32)
     with pytest.raises(VerificationError) as e:
@@ -93,7 +93,7 @@ def test_receipt_for_another_message(net: Network) -> None:
 
 
 def test_receipt_tampered(net: Network) -> None:
-    _, (_, opened) = _exchange(net)  # type: ignore[misc]
+    _, opened = _exchange(net)
     data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
     s = msgspec.json.decode(data, type=SignedReceipt)
     forged = s.receipt.replace(b'"accepted"', b'"rejected"')
@@ -104,14 +104,14 @@ def test_receipt_tampered(net: Network) -> None:
 
 
 def test_receipt_signed_by_someone_else(net: Network) -> None:
-    _, (_, opened) = _exchange(net)  # type: ignore[misc]
+    _, opened = _exchange(net)
     data = make_receipt(opened, signing_key=net.members["DE"].signing, received_at=T0)
     with pytest.raises(VerificationError):
         verify_receipt(data, net.lookup())  # DE's key under US's name
 
 
 def test_receipt_hint_mismatch(net: Network) -> None:
-    _, (_, opened) = _exchange(net)  # type: ignore[misc]
+    _, opened = _exchange(net)
     de = net.members["DE"].signing
     data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
     s = msgspec.json.decode(data, type=SignedReceipt)
@@ -138,7 +138,7 @@ def test_receipt_oversized(net: Network) -> None:
 
 
 def test_ack_round_trip_and_checks(net: Network) -> None:
-    _, (sealed, _) = _exchange(net)  # type: ignore[misc]
+    sealed, _ = _exchange(net)
     us = net.members["US"].signing
     data = make_ack(sealed.header, sealed.header_bytes, signing_key=us, acked_at=T0)
     signed, ack = verify_ack(data, net.lookup(), now=T0)
