@@ -1,0 +1,184 @@
+"""Render message bodies and case timelines as label/value rows in the reader's language.
+
+Labels come from the catalogs ``node/i18n/<lang>.json``: one label per body field (a
+``Struct.field`` override where one name means different things, e.g. an IP ``address``
+versus a postal one), per coded value (every enum member) and per kind, case state and
+deadline kind. Coded values are translated; free text is shown exactly as written;
+instants keep their UTC offset, so "03:10 +02:00" is never silently turned into local
+time. The CLI, the local API and the e-mail alerts all render through here.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from datetime import date, datetime
+from importlib import resources
+from typing import Any, Final, NamedTuple
+
+import msgspec
+
+from protocol.cases import TimelineEntry
+from protocol.errors import ConfigError
+from schemas._identifiers import IdentifierType
+from schemas.messages import Body, kind_of
+
+#: Languages with a catalog, in the order offered to users.
+LANGUAGES: Final = ("en", "fr")
+
+
+class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One language's labels (the shape of ``node/i18n/<lang>.json``)."""
+
+    lang: str
+    kinds: dict[str, str]
+    fields: dict[str, str]
+    field_overrides: dict[str, str]
+    enums: dict[str, dict[str, str]]
+    ui: dict[str, str]
+
+    def field(self, struct: str, name: str) -> str:
+        """Label of field ``name`` of struct ``struct`` (falls back to the raw name)."""
+        return self.field_overrides.get(f"{struct}.{name}") or self.fields.get(name) or name
+
+    def enum(self, value: enum.Enum) -> str:
+        """Label of a coded value (falls back to the code itself)."""
+        label = self.enums.get(type(value).__name__, {}).get(str(value.value))
+        return label or str(value.value)
+
+    def kind(self, kind: str) -> str:
+        """Label of a body kind or ``delivery_receipt``."""
+        return self.kinds.get(kind) or kind
+
+    def text(self, key: str) -> str:
+        """A user-interface string (``yes``, ``alert_footer``, ...)."""
+        return self.ui.get(key) or key
+
+
+@functools.cache
+def load_catalog(lang: str) -> Catalog:
+    """Load and validate the catalog of ``lang`` from the installed package.
+
+    Args:
+        lang: one of :data:`LANGUAGES`.
+
+    Returns:
+        The catalog (cached).
+
+    Raises:
+        ConfigError: unknown language, or a catalog file that does not validate.
+    """
+    if lang not in LANGUAGES:
+        raise ConfigError(f"language {lang!r} has no catalog; choose one of {LANGUAGES}")
+    resource = resources.files("node").joinpath("i18n", f"{lang}.json")
+    try:
+        return msgspec.json.decode(resource.read_bytes(), type=Catalog)
+    except (OSError, msgspec.DecodeError) as exc:
+        raise ConfigError(f"node/i18n/{lang}.json: {exc}") from exc
+
+
+class Row(NamedTuple):
+    """One line of a rendered form; ``depth`` > 0 for fields of a sub-object."""
+
+    label: str
+    value: str
+    depth: int = 0
+
+
+def format_time(value: datetime) -> str:
+    """An instant as ``YYYY-MM-DD HH:MM:SS +HH:MM``, keeping the offset it was written with."""
+    text = value.isoformat(sep=" ", timespec="seconds")
+    offset = value.strftime("%z")
+    if not offset:
+        return text
+    # isoformat glues the offset to the time; a space reads better in a table
+    return f"{text[: -len('+00:00')]} {offset[:3]}:{offset[3:]}"
+
+
+def _scalar(value: Any, cat: Catalog) -> str:
+    if isinstance(value, enum.Enum):
+        return cat.enum(value)
+    if isinstance(value, bool):
+        return cat.text("yes" if value else "no")
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _heading(value: msgspec.Struct, cat: Catalog) -> str:
+    """The value shown beside a sub-object's label: its identifier type, if tagged."""
+    config = value.__struct_config__
+    if config.tag_field == "type" and isinstance(config.tag, str):
+        return cat.enum(IdentifierType(config.tag))
+    return ""
+
+
+def _value_rows(label: str, value: Any, cat: Catalog, depth: int) -> list[Row]:
+    if isinstance(value, msgspec.Struct):
+        return [Row(label, _heading(value, cat), depth), *_struct_rows(value, cat, depth + 1)]
+    if isinstance(value, tuple):
+        if not any(isinstance(v, msgspec.Struct) for v in value):
+            return [Row(label, ", ".join(_scalar(v, cat) for v in value), depth)]
+        rows: list[Row] = []
+        for i, item in enumerate(value, start=1):
+            rows += _value_rows(f"{label} {i}", item, cat, depth)
+        return rows
+    return [Row(label, _scalar(value, cat), depth)]
+
+
+def _struct_rows(obj: msgspec.Struct, cat: Catalog, depth: int) -> list[Row]:
+    name = type(obj).__name__
+    rows: list[Row] = []
+    for field in obj.__struct_fields__:
+        value = getattr(obj, field)
+        if value is None or value == ():  # absent optional fields are not shown
+            continue
+        rows += _value_rows(cat.field(name, field), value, cat, depth)
+    return rows
+
+
+def render_body(body: Body, lang: str) -> list[Row]:
+    """Render a body: its kind, then every present field, sub-objects indented.
+
+    Args:
+        body: a verified, decoded body.
+        lang: one of :data:`LANGUAGES`.
+
+    Returns:
+        The rows, in the order of the schema's fields.
+
+    Raises:
+        ConfigError: unknown language.
+    """
+    cat = load_catalog(lang)
+    return [Row(cat.text("kind"), cat.kind(kind_of(body))), *_struct_rows(body, cat, 0)]
+
+
+def render_timeline_entry(entry: TimelineEntry, lang: str) -> list[Row]:
+    """Render one timeline entry of a case (no message content: kind, state, receipt).
+
+    Args:
+        entry: an entry of ``Case.timeline``.
+        lang: one of :data:`LANGUAGES`.
+
+    Returns:
+        Rows for time, direction, kind, state, then receipt status and anomaly if any.
+
+    Raises:
+        ConfigError: unknown language.
+    """
+    cat = load_catalog(lang)
+    rows = [
+        Row(cat.text("at"), format_time(entry.at)),
+        Row(cat.text("direction"), cat.text("outgoing" if entry.outgoing else "incoming")),
+        Row(cat.text("kind"), cat.kind(entry.kind)),
+        Row(cat.text("state"), cat.enum(entry.state)),
+        Row(cat.text("msg_id"), entry.msg_id),
+    ]
+    if entry.receipt_status is not None:
+        rows.append(Row(cat.text("receipt_status"), cat.enum(entry.receipt_status)))
+    if entry.anomaly is not None:
+        rows.append(Row(cat.text("anomaly"), cat.enum(entry.anomaly)))
+    return rows
