@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import msgspec
@@ -12,13 +13,14 @@ from aiohttp import web
 
 from protocol._codec import decode, encode
 from protocol.directory import TrustRoot, verify_directory
-from protocol.envelope import Window, check_header
+from protocol.envelope import CheckedHeader, Window, check_header
 from protocol.errors import DirectoryError, MalformedError, Relay247Error, VerificationError
 from protocol.receipt import verify_ack
 from relay import __version__
-from relay._auth import authenticate, read_body
+from relay._auth import Signed, admit, authenticate, read_body, verify_signed
 from relay._middleware import STATE, HeaderedError
 from relay._state import RelayState
+from relay.config import RelayConfig
 from relay.store import Submission
 from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
 from schemas.directory import Directory, SignedDirectory
@@ -50,12 +52,24 @@ def _require_json(request: web.Request) -> None:
 
 def window(state: RelayState) -> Window:
     """The envelope limits from the config."""
-    lim = state.config.limits
-    return Window(
-        max_bytes=state.config.http.max_body_bytes,
-        max_skew=timedelta(seconds=lim.max_clock_skew),
-        max_lifetime=timedelta(seconds=lim.max_envelope_lifetime),
-    )
+    # The config is frozen: build its Window once, not per submission. One entry is
+    # enough for a relay process; several relays in one process just rebuild it.
+    global _last_window  # noqa: PLW0603
+    config = state.config
+    if _last_window is None or _last_window[0] is not config:
+        lim = config.limits
+        _last_window = (
+            config,
+            Window(
+                max_bytes=config.http.max_body_bytes,
+                max_skew=timedelta(seconds=lim.max_clock_skew),
+                max_lifetime=timedelta(seconds=lim.max_envelope_lifetime),
+            ),
+        )
+    return _last_window[1]
+
+
+_last_window: tuple[RelayConfig, Window] | None = None
 
 
 async def submit(request: web.Request) -> web.Response:
@@ -64,10 +78,19 @@ async def submit(request: web.Request) -> web.Response:
     started = state.monotonic()
     body = await read_body(request, state)
     _require_json(request)
-    member = authenticate(request, body)
-    assert state.lookup is not None  # authenticate() refuses without a directory
-    now = state.clock()
-    checked = check_header(body, state.lookup, now=now, window=window(state), key_valid_now=True)
+    # Both Ed25519 verifications release the GIL: run them, with the parsing around
+    # them, on the verifier thread while the event loop serves other requests.
+    import os
+    if os.environ.get("NOOFF"):
+        signed, checked = _verify_submission(request, state, body)
+    else:
+        signed, checked = await asyncio.get_running_loop().run_in_executor(
+            _VERIFIER, _verify_submission, request, state, body
+        )
+    member = admit(request, state, signed)  # H8, H9: on the loop, which owns their state
+    if isinstance(checked, Relay247Error):  # E1-E8 failed, reported after H1-H9 passed
+        raise checked
+    now = signed.now
     header = checked.header
     if header.sender != member:
         raise VerificationError(
@@ -88,13 +111,14 @@ async def submit(request: web.Request) -> web.Response:
             expires_at=header.expires,
         )
     )
+    metrics = state.metrics
     if accepted.duplicate:
-        state.metrics.duplicates.inc()
+        metrics.duplicates.inc()
     else:
-        state.metrics.accepted.inc()
-        state.metrics.mailbox_depth.labels(header.recipient).inc()
-        state.metrics.log_size.set(accepted.leaf_index + 1)
-    state.metrics.accept_latency.observe(state.monotonic() - started)
+        metrics.accepted.inc()
+        metrics.depth(header.recipient).inc()
+        metrics.log_size.set(accepted.leaf_index + 1)
+    metrics.accept_latency.observe(state.monotonic() - started)
     log.info(
         "accepted",
         msg_id=header.msg_id,
@@ -110,6 +134,28 @@ async def submit(request: web.Request) -> web.Response:
         duplicate=accepted.duplicate,
     )
     return _json(result, status=202)
+
+
+# One thread: the verifications' Python parts hold the GIL, so more threads would only
+# contend with the event loop; one is enough to overlap the Ed25519 work with it.
+_VERIFIER = ThreadPoolExecutor(1, thread_name_prefix="relay-verify")
+
+
+def _verify_submission(
+    request: web.Request, state: RelayState, body: bytes
+) -> tuple[Signed, CheckedHeader | Relay247Error]:
+    # H1-H7, then E1-E8 (pure functions of the request, the directory and the clock).
+    # An envelope error is returned, not raised: the request's own checks H8-H9 come
+    # first on the event loop, so the answers stay in the documented order.
+    signed = verify_signed(request, state, body)
+    assert state.lookup is not None  # verify_signed() refuses without a directory
+    try:
+        checked = check_header(
+            body, state.lookup, now=signed.now, window=window(state), key_valid_now=True
+        )
+    except Relay247Error as exc:
+        return signed, exc
+    return signed, checked
 
 
 def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -172,7 +218,7 @@ async def ack(request: web.Request) -> web.Response:
     result = await state.store.ack(member, parsed.sender, parsed.msg_id, entry)
     if not result.duplicate:
         state.metrics.acked.inc()
-        state.metrics.mailbox_depth.labels(member).dec()
+        state.metrics.depth(member).dec()
         state.metrics.log_size.set(result.leaf_index + 1)
     log.info("acked", msg_id=parsed.msg_id, recipient=member, leaf_index=result.leaf_index)
     return _json(

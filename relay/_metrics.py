@@ -51,6 +51,33 @@ class Metrics:
             registry=r,
         )
 
+        # Labelled children bound once: ``labels()`` takes a lock and builds a key on
+        # every call, which is measurable on the accept path (issue 3, "Benchmark").
+        self._route_latency: dict[str, Histogram] = {}
+        self._depth: dict[str, Gauge] = {}
+        self._rejected: dict[str, Counter] = {}
+
+    def route_latency(self, route: str) -> Histogram:
+        """The ``request_latency`` child of ``route`` (bound on first use)."""
+        child = self._route_latency.get(route)
+        if child is None:
+            child = self._route_latency[route] = self.request_latency.labels(route)
+        return child
+
+    def depth(self, recipient: str) -> Gauge:
+        """The ``mailbox_depth`` child of ``recipient`` (bound on first use)."""
+        child = self._depth.get(recipient)
+        if child is None:
+            child = self._depth[recipient] = self.mailbox_depth.labels(recipient)
+        return child
+
+    def rejections(self, code: str) -> Counter:
+        """The ``rejected`` child of error ``code`` (bound on first use)."""
+        child = self._rejected.get(code)
+        if child is None:
+            child = self._rejected[code] = self.rejected.labels(code)
+        return child
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)

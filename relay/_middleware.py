@@ -52,20 +52,18 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     aiohttp's own HTTP errors (404, 405, 413) are mapped to codes. Anything else is a
     bug: it is logged with its traceback and answered 500 ``internal``.
     """
-    rid = request.headers.get("X-Request-Id", "")
-    if not _REQUEST_ID.match(rid):
+    rid = request.headers.get("X-Request-Id")
+    if rid is None or not _REQUEST_ID.match(rid):
         rid = secrets.token_hex(8)
     request[REQUEST_ID] = rid
-    state = request.app[STATE]
-    route = (
-        request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
-    )
+    metrics = request.app[STATE].metrics
+    resource = request.match_info.route.resource
     start = time.perf_counter()
     structlog.contextvars.bind_contextvars(request_id=rid)
     try:
         response = await handler(request)
     except Relay247Error as exc:
-        state.metrics.rejected.labels(exc.code.value).inc()
+        metrics.rejections(exc.code.value).inc()
         log.info(
             "rejected", code=exc.code.value, path=request.path, detail=exc.detail or exc.message
         )
@@ -75,16 +73,17 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, ErrorCode.MALFORMED)
-        state.metrics.rejected.labels(code.value).inc()
+        metrics.rejections(code.value).inc()
         log.info("rejected", code=code.value, path=request.path, status=exc.status)
         response = error_response(code, exc.reason, rid)
     except Exception:
-        state.metrics.rejected.labels(ErrorCode.INTERNAL.value).inc()
+        metrics.rejections(ErrorCode.INTERNAL.value).inc()
         log.exception("internal error", path=request.path)
         response = error_response(ErrorCode.INTERNAL, "internal error", rid)
     finally:
         structlog.contextvars.unbind_contextvars("request_id")
-        state.metrics.request_latency.labels(route).observe(time.perf_counter() - start)
+        route = resource.canonical if resource is not None else "?"
+        metrics.route_latency(route).observe(time.perf_counter() - start)
     if not response.prepared:
         response.headers["X-Request-Id"] = rid
     return response

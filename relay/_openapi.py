@@ -7,6 +7,13 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from schemas.audit_api import (
+    ConsistencyProof,
+    CosignatureResult,
+    CosignatureSubmission,
+    EntriesPage,
+    InclusionProof,
+)
 from schemas.directory import SignedDirectory
 from schemas.envelope import Envelope, SignedAck
 from schemas.errors import ErrorBody
@@ -22,6 +29,11 @@ _TYPES = (
     AckResult,
     DirectoryResult,
     RelayInfo,
+    InclusionProof,
+    ConsistencyProof,
+    EntriesPage,
+    CosignatureSubmission,
+    CosignatureResult,
 )
 _SIGNED: list[dict[str, list[str]]] = [{"httpSignature": []}]
 
@@ -66,6 +78,82 @@ def _q(name: str, maximum: int) -> dict[str, Any]:
         "in": "query",
         "required": False,
         "schema": {"type": "integer", "minimum": 0, "maximum": maximum},
+    }
+
+
+def _required(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": True, "schema": schema}
+
+
+def _raw(summary: str, media: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A public GET answering non-JSON bytes (signed note, tile)."""
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {"description": "ok", "content": {media: {"schema": {"type": "string"}}}},
+            **_errors(400, 404),
+        },
+    }
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _audit_paths() -> dict[str, Any]:
+    """The /v1/audit/ endpoints (PROTOCOL.md §7.2)."""
+    size = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    index = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+    leaf = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    inclusion = _op(
+        "Inclusion proof of a leaf (give index or leaf_hash)",
+        (200, InclusionProof),
+        (400, 404),
+        signed=False,
+        params=[
+            _required("size", size),
+            {"name": "index", "in": "query", "required": False, "schema": index},
+            {"name": "leaf_hash", "in": "query", "required": False, "schema": leaf},
+        ],
+    )
+    tail = {"name": "tail", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "/v1/audit/checkpoint": {
+            "get": _raw("Latest signed checkpoint with cosignatures", "text/plain")
+        },
+        "/v1/audit/proof/inclusion": {"get": inclusion},
+        "/v1/audit/proof/consistency": {
+            "get": _op(
+                "Consistency proof between two tree sizes",
+                (200, ConsistencyProof),
+                (400, 404),
+                signed=False,
+                params=[_required("old", size), _required("new", size)],
+            )
+        },
+        "/v1/audit/entries": {
+            "get": _op(
+                "Leaf entries [start, end), at most 1000",
+                (200, EntriesPage),
+                (400, 404),
+                signed=False,
+                params=[_required("start", index), _required("end", size)],
+            )
+        },
+        "/v1/audit/tile/{tail}": {
+            "get": _raw(
+                "C2SP tlog-tiles: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]",
+                "application/octet-stream",
+                [tail],
+            )
+        },
+        "/v1/audit/cosignature": {
+            "post": _op(
+                "Submit a witness cosignature",
+                (200, CosignatureResult),
+                (400, 401, 403, 409, 413, 415, 429),
+                body=CosignatureSubmission,
+            )
+        },
     }
 
 
@@ -122,6 +210,7 @@ def build_openapi(version: str) -> dict[str, Any]:
             },
             "/healthz": {"get": _op("Liveness", (200, None), (503,), signed=False)},
             "/metrics": {"get": _op("Prometheus metrics", (200, None), (), signed=False)},
+            **_audit_paths(),
         },
         "components": {
             "schemas": components,

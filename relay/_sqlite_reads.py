@@ -19,7 +19,7 @@ from typing import TypeVar
 from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError
 from relay import _sqlite_schema as schema
-from relay.store import StoredEnvelope
+from relay.store import StoredCheckpoint, StoredEnvelope
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -191,6 +191,50 @@ class Reads:
         """See :meth:`relay.store.Store.consistency_proof`."""
         self._check_size(new_size)
         return await self._hashes(merkle.consistency_path(old_size, new_size))
+
+    async def leaf_rows(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        """See :meth:`relay.store.Store.leaf_rows`."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[int, bytes, bytes]]:
+            sql = "SELECT idx, entry, hash FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx"
+            return [(r[0], r[1], r[2]) for r in conn.execute(sql, (start, end))]
+
+        return await self._query(read)
+
+    async def find_leaf(self, leaf_hash: bytes) -> int | None:
+        """See :meth:`relay.store.Store.find_leaf`."""
+        size = self._size
+
+        def read(conn: sqlite3.Connection) -> int | None:
+            # The leaves_hash index makes this one B-tree descent.
+            sql = "SELECT MIN(idx) FROM leaves WHERE hash = ? AND idx < ?"
+            row = conn.execute(sql, (leaf_hash, size)).fetchone()
+            return None if row[0] is None else int(row[0])
+
+        return await self._query(read)
+
+    async def checkpoint(self, size: int | None = None) -> StoredCheckpoint | None:
+        """See :meth:`relay.store.Store.checkpoint`."""
+
+        def read(conn: sqlite3.Connection) -> StoredCheckpoint | None:
+            if size is None:
+                sql = "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+                row = conn.execute(sql).fetchone()
+            else:
+                sql = "SELECT size, root, note FROM checkpoints WHERE size = ?"
+                row = conn.execute(sql, (size,)).fetchone()
+            return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), bytes(row[2]))
+
+        return await self._query(read)
+
+    async def cosignatures(self, size: int) -> list[tuple[str, bytes]]:
+        """See :meth:`relay.store.Store.cosignatures`."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, bytes]]:
+            sql = "SELECT witness, line FROM cosignatures WHERE size = ? ORDER BY rowid"
+            return [(r[0], bytes(r[1])) for r in conn.execute(sql, (size,))]
+
+        return await self._query(read)
 
     # --- small values ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from protocol import merkle
 from protocol.errors import StorageError
 
-SCHEMA_VERSION = 1  # also spelled out in _DDL below
+SCHEMA_VERSION = 2  # _DDL creates version 1, then _MIGRATIONS bring it up to this
 
 # Message states. A row outlives its envelope so that resubmissions stay idempotent
 # until purge_acked() forgets it. Queries spell PENDING as the literal 0: SQLite uses a
@@ -71,6 +71,24 @@ INSERT INTO schema_version (version) VALUES (1);
 INSERT INTO tree (id, size) VALUES (0, 0);
 """
 
+# _MIGRATIONS[v] takes a database from version v to v + 1, inside the start-up
+# transaction; a new database is created at version 1 and migrated like an old one,
+# so there is one path to every version.
+_MIGRATIONS: dict[int, str] = {
+    1: """
+-- Inclusion proofs by leaf hash (GET /v1/audit/proof/inclusion?leaf_hash=).
+CREATE INDEX leaves_hash ON leaves (hash);
+-- Every checkpoint the relay signed, stored before it is served (PROTOCOL.md §7.2).
+CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL, note BLOB NOT NULL);
+-- Witness cosignature lines; the rowid keeps their arrival order, one line per witness.
+CREATE TABLE cosignatures (
+    size INTEGER NOT NULL, witness TEXT NOT NULL, line BLOB NOT NULL,
+    UNIQUE (size, witness)
+);
+UPDATE schema_version SET version = 2;
+""",
+}
+
 
 def connect(path: str | os.PathLike[str], *, readonly: bool) -> sqlite3.Connection:
     """Open a connection with the durability settings the store relies on.
@@ -97,7 +115,9 @@ def connect(path: str | os.PathLike[str], *, readonly: bool) -> sqlite3.Connecti
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the schema in an empty database, or check the version of an existing one.
+    """Create the schema in an empty database, or check and migrate an existing one.
+
+    Version 1 databases are migrated to the current version in the same transaction.
 
     Raises:
         StorageError: the stored schema version is not one this code understands.
@@ -108,22 +128,27 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
         ).fetchone()
         if exists is None:
-            # executescript() would COMMIT first; run the statements inside our transaction.
-            for statement in _DDL.split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
-        else:
-            rows = conn.execute("SELECT version FROM schema_version").fetchall()
-            if len(rows) != 1 or rows[0][0] != SCHEMA_VERSION:
-                found = ", ".join(str(r[0]) for r in rows) or "none"
-                raise StorageError(
-                    f"unsupported storage schema version {found}",
-                    detail=f"this relay supports schema version {SCHEMA_VERSION}",
-                )
+            _run(conn, _DDL)
+        rows = conn.execute("SELECT version FROM schema_version").fetchall()
+        if len(rows) != 1 or not 1 <= rows[0][0] <= SCHEMA_VERSION:
+            found = ", ".join(str(r[0]) for r in rows) or "none"
+            raise StorageError(
+                f"unsupported storage schema version {found}",
+                detail=f"this relay supports schema versions 1 to {SCHEMA_VERSION}",
+            )
+        for version in range(rows[0][0], SCHEMA_VERSION):
+            _run(conn, _MIGRATIONS[version])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT first; run the statements inside our transaction.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
 
 
 def perfect_hash(conn: sqlite3.Connection, start: int, end: int) -> bytes:
@@ -156,8 +181,10 @@ def load_tree(conn: sqlite3.Connection) -> merkle.CompactRange:
     last, first = conn.execute("SELECT MAX(idx), MIN(idx) FROM leaves").fetchone()
     leaves = 0 if last is None else last + 1
     if leaves != size or (first is not None and first != 0):
+        # Name where the stored leaves stop matching the recorded size (truncation).
+        index = 0 if first not in (None, 0) else min(leaves, size)
         raise StorageError(
-            "audit log is inconsistent",
+            f"audit log is inconsistent: first inconsistent index {index}",
             detail=f"tree size {size}, leaves [{first}, {last}]",
         )
     # Nothing may lie beyond the recorded size: that would be a half-applied append.

@@ -21,13 +21,14 @@ from protocol import merkle
 from protocol.errors import PeerError, StorageError
 from relay import _sqlite_schema as schema
 from relay._group_commit import GroupCommitter
+from relay._sqlite_batch import AcceptBuffer, AcceptOp, ChecksFirst
 from relay._sqlite_reads import Reads
-from relay._sqlite_schema import from_micros, to_micros
-from relay.store import Accepted, AckResult, Store, StoreStats, Submission
+from relay._sqlite_schema import to_micros
+from relay.store import Accepted, AckResult, Store, StoredCheckpoint, StoreStats, Submission
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
-_WriteOp = Callable[[sqlite3.Connection], object]
+_WriteOp = Callable[[sqlite3.Connection], object] | AcceptOp | ChecksFirst
 
 
 def _shrink(conn: sqlite3.Connection, counts: list[tuple[int, str]]) -> None:
@@ -115,9 +116,21 @@ class SQLiteStore(Reads, Store):
             raise StorageError("storage is not available", detail="store is closed")
         before = (self._tree.size, self._tree.to_hashes())
         outcomes: list[object] = []
+        accepts = AcceptBuffer(conn, self._quota)
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in ops:
+                if isinstance(op, AcceptOp):
+                    # Checked, then written in bulk: see relay/_sqlite_batch.py.
+                    outcomes.append(accepts.accept(op, self._tree))
+                    continue
+                accepts.flush()  # what comes next must see every earlier write
+                if isinstance(op, ChecksFirst):
+                    try:
+                        outcomes.append(op.fn(conn))
+                    except PeerError as exc:
+                        outcomes.append(exc)
+                    continue
                 # A rejected op fails alone: its rows go back to the savepoint and the
                 # frontier to its copy (a few dozen hashes at most), whatever it wrote.
                 mark = (self._tree.size, self._tree.to_hashes())
@@ -129,6 +142,7 @@ class SQLiteStore(Reads, Store):
                     self._tree = merkle.CompactRange.from_hashes(*mark)
                     outcomes.append(exc)
                 conn.execute("RELEASE op")
+            accepts.flush()
             if self._tree.size != before[0]:
                 conn.execute("UPDATE tree SET size = ? WHERE id = 0", (self._tree.size,))
             conn.execute("COMMIT")
@@ -159,56 +173,7 @@ class SQLiteStore(Reads, Store):
 
     async def accept(self, sub: Submission) -> Accepted:
         """See :meth:`Store.accept`."""
-        received = to_micros(sub.received_at)
-        expires = to_micros(sub.expires_at)
-
-        def op(conn: sqlite3.Connection) -> Accepted:
-            row = conn.execute(
-                "SELECT envelope_sha256, leaf_index, received_at FROM messages"
-                " WHERE sender = ? AND msg_id = ?",
-                (sub.sender, sub.msg_id),
-            ).fetchone()
-            if row is not None:
-                if row[0] != sub.envelope_sha256:
-                    raise PeerError(
-                        "message id already used for another envelope",
-                        detail=f"sender={sub.sender} msg_id={sub.msg_id}",
-                        code=ErrorCode.CONFLICT,
-                    )
-                return Accepted(row[1], from_micros(row[2]), duplicate=True)
-            row = conn.execute(
-                "SELECT depth FROM mailboxes WHERE recipient = ?", (sub.recipient,)
-            ).fetchone()
-            depth = 0 if row is None else row[0]
-            if depth >= self._quota:
-                raise PeerError(
-                    "recipient mailbox is full",
-                    detail=f"recipient={sub.recipient} depth={depth}",
-                    code=ErrorCode.MAILBOX_FULL,
-                )
-            index = self._append_leaf(conn, sub.leaf_entry)
-            conn.execute(
-                "INSERT INTO messages (sender, msg_id, recipient, envelope, envelope_sha256,"
-                " received_at, expires_at, leaf_index, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    sub.sender,
-                    sub.msg_id,
-                    sub.recipient,
-                    sub.envelope,
-                    sub.envelope_sha256,
-                    received,
-                    expires,
-                    index,
-                    schema.PENDING,
-                ),
-            )
-            conn.execute(
-                "INSERT INTO mailboxes (recipient, depth) VALUES (?, 1)"
-                " ON CONFLICT (recipient) DO UPDATE SET depth = depth + 1",
-                (sub.recipient,),
-            )
-            return Accepted(index, from_micros(received), duplicate=False)
-
+        op = AcceptOp(sub, to_micros(sub.received_at), to_micros(sub.expires_at))
         accepted: Accepted = await self._committer.submit(op)
         if not accepted.duplicate:
             self._notify(sub.recipient)
@@ -243,7 +208,8 @@ class SQLiteStore(Reads, Store):
                 _shrink(conn, [(1, recipient)])
             return AckResult(index, duplicate=False)
 
-        result: AckResult = await self._committer.submit(op)
+        # Every rejection above comes before the first write.
+        result: AckResult = await self._committer.submit(ChecksFirst(op))
         return result
 
     async def append_event(self, leaf_entry: bytes) -> int:
@@ -297,6 +263,36 @@ class SQLiteStore(Reads, Store):
             )
 
         await self._committer.submit(op)
+
+    async def add_checkpoint(self, cp: StoredCheckpoint) -> None:
+        """See :meth:`Store.add_checkpoint`."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT root FROM checkpoints WHERE size = ?", (cp.size,)).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO checkpoints (size, root, note) VALUES (?, ?, ?)",
+                    (cp.size, cp.root, cp.note),
+                )
+            elif row[0] != cp.root:
+                # Two roots for one size would be a fork signed by this relay itself.
+                raise StorageError("audit log is inconsistent", detail=f"two roots at {cp.size}")
+
+        await self._committer.submit(op)
+
+    async def add_cosignature(self, size: int, witness: str, line: bytes) -> bool:
+        """See :meth:`Store.add_cosignature`."""
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT INTO cosignatures (size, witness, line) VALUES (?, ?, ?)"
+                " ON CONFLICT (size, witness) DO NOTHING",
+                (size, witness, line),
+            )
+            return cursor.rowcount == 1
+
+        added: bool = await self._committer.submit(op)
+        return added
 
     # --- notification --------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,23 @@ from protocol.note import Signer
 from relay._metrics import Metrics
 from relay._ratelimit import RateLimiter
 from relay.config import RelayConfig
-from relay.store import Store
+from relay.store import Store, StoredCheckpoint
+
+
+@dataclass
+class AuditState:
+    """The checkpoint being served and the checkpointer's bookkeeping.
+
+    ``latest`` is set only after the checkpoint is stored durably, so nothing served
+    can be lost by a crash; ``cosignatures`` holds the lines collected for ``latest``,
+    one per witness, in arrival order.
+    """
+
+    latest: StoredCheckpoint | None = None
+    cosignatures: dict[str, bytes] = field(default_factory=dict)
+    #: monotonic time of the last signature (or of start-up)
+    signed_at: float = 0.0
+    task: asyncio.Task[None] | None = None
 
 
 def utc_now() -> datetime:
@@ -50,6 +67,7 @@ class RelayState:
     nonces: NonceCache = field(default_factory=NonceCache)
     directory: VerifiedDirectory | None = None
     lookup: KeyLookup | None = None
+    audit: AuditState = field(default_factory=AuditState)
     limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:

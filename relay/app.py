@@ -20,6 +20,8 @@ from protocol.keys import SigningKey
 from protocol.note import Signer
 from relay import __version__
 from relay import _handlers as h
+from relay._audit_routes import add_audit_routes
+from relay._checkpointer import restore, start_background, stop_background
 from relay._keyfile import load_keys
 from relay._middleware import STATE, errors_middleware
 from relay._openapi import openapi_handler
@@ -30,6 +32,18 @@ from relay.store import Store
 from schemas.audit import RelayEvent, RelayEventKind
 from schemas.directory import TrustRootFile
 
+# start_background / stop_background are re-exported: callers that build their own
+# server around open_state (tests, the demo) run the checkpoint signer with them.
+__all__ = [
+    "create_app",
+    "log_origin",
+    "make_store",
+    "open_state",
+    "read_trust_root",
+    "run",
+    "start_background",
+    "stop_background",
+]
 log = structlog.get_logger("relay247.relay")
 _TRUST = msgspec.json.Decoder(TrustRootFile)
 
@@ -55,6 +69,7 @@ def create_app(state: RelayState) -> web.Application:
     app.router.add_get("/v1/openapi.json", openapi_handler)
     app.router.add_get("/healthz", h.healthz)
     app.router.add_get("/metrics", h.metrics)
+    add_audit_routes(app)
     return app
 
 
@@ -88,7 +103,11 @@ def make_store(config: RelayConfig) -> Store:
 async def open_state(
     config: RelayConfig, passphrase: bytes, store: Store | None = None
 ) -> RelayState:
-    """Unlock keys, start the store and load the directory in force.
+    """Unlock keys, start the store, prove it against the last checkpoint, load the directory.
+
+    The proof is steps I1–I5 of PROTOCOL.md §7.2: a stored log that does not reproduce
+    the last checkpoint the relay signed stops start-up, naming the first inconsistent
+    index. Call :func:`start_background` once serving to sign new checkpoints.
 
     Raises:
         ConfigError, StorageError, VerificationError (wrong passphrase).
@@ -107,7 +126,12 @@ async def open_state(
         log_origin=origin,
     )
     await state.store.start()
-    h.load_directory_bytes(await state.store.get_meta("directory"), state)
+    try:
+        await restore(state)
+        h.load_directory_bytes(await state.store.get_meta("directory"), state)
+    except BaseException:
+        await state.store.close()
+        raise
     return state
 
 
@@ -124,6 +148,7 @@ async def run(
     """Serve until SIGTERM or SIGINT, then stop cleanly (log the stop, close the store)."""
     state = await open_state(config, passphrase)
     await _event(state, RelayEventKind.STARTED)
+    start_background(state)
     app = create_app(state)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
@@ -152,4 +177,8 @@ async def run(
         log.info("relay stopping")
         await runner.cleanup()
         await _event(state, RelayEventKind.STOPPED)
-        await state.store.close()
+        try:
+            # The last checkpoint covers the stop event, so a restart proves everything.
+            await stop_background(state)
+        finally:
+            await state.store.close()

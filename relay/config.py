@@ -83,6 +83,15 @@ class StorageSection(_Section, frozen=True):
     postgres_dsn: str | None = None
 
 
+class AuditSection(_Section, frozen=True):
+    """When the relay signs checkpoints of its audit log (PROTOCOL.md §7.2)."""
+
+    #: seconds after the last checkpoint before a grown tree is signed again
+    checkpoint_interval: _Seconds = 5.0
+    #: entries appended since the last checkpoint that trigger a new one at once
+    checkpoint_every: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 1000
+
+
 class LogSection(_Section, frozen=True):
     """Structured logging."""
 
@@ -99,6 +108,7 @@ class RelayConfig(_Section, frozen=True):
     limits: LimitsSection = LimitsSection()
     directory: DirectorySection = DirectorySection()
     storage: StorageSection = StorageSection()
+    audit: AuditSection = AuditSection()
     log: LogSection = LogSection()
     #: directory of the config file, for resolving relative paths (not read from TOML)
     base_dir: str = "."
@@ -188,6 +198,12 @@ trust_root = "{trust_root}"
 backend = "sqlite"
 sqlite_path = "relay.db"
 # postgres_dsn = "postgresql://relay247@db.example.org/relay247"
+
+[audit]
+# While the log grows, sign a checkpoint this many seconds after the previous one...
+checkpoint_interval = 5.0
+# ...or as soon as this many entries were appended since it, whichever comes first.
+checkpoint_every = 1000
 
 [log]
 # debug | info | warning | error

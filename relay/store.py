@@ -111,6 +111,21 @@ class AckResult:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A checkpoint the relay signed, as stored before it was served.
+
+    Attributes:
+        size: the tree size it commits to.
+        root: the 32-byte root hash of the tree of ``size`` leaves.
+        note: the signed note bytes, with the log's signature line only.
+    """
+
+    size: int
+    root: bytes
+    note: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class StoreStats:
     """Counters for metrics and tests.
 
@@ -304,6 +319,63 @@ class Store(abc.ABC):
 
         Raises:
             ProofError: ``old_size > new_size``, or ``new_size`` beyond the tree size.
+            StorageError: the read failed.
+        """
+
+    @abc.abstractmethod
+    async def leaf_rows(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        """Return the stored ``(index, entry, hash)`` rows with index in ``[start, end)``.
+
+        Unlike :meth:`leaf_entries` this reports what is stored, gaps included, and is
+        not bounded by the tree size: it is the raw material of the start-up integrity
+        check, which must see a missing or edited row to name it.
+
+        Raises:
+            StorageError: the read failed.
+        """
+
+    @abc.abstractmethod
+    async def find_leaf(self, leaf_hash: bytes) -> int | None:
+        """Return the smallest index of a committed leaf with this hash, or None.
+
+        Raises:
+            StorageError: the read failed.
+        """
+
+    # --- checkpoints and cosignatures --------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_checkpoint(self, cp: StoredCheckpoint) -> None:
+        """Store a signed checkpoint durably; storing the same one again is a no-op.
+
+        Raises:
+            StorageError: the write failed, or another root is stored for that size.
+        """
+
+    @abc.abstractmethod
+    async def checkpoint(self, size: int | None = None) -> StoredCheckpoint | None:
+        """Return the stored checkpoint of ``size``, or the largest one when None.
+
+        Raises:
+            StorageError: the read failed.
+        """
+
+    @abc.abstractmethod
+    async def add_cosignature(self, size: int, witness: str, line: bytes) -> bool:
+        """Store a witness's verified cosignature line of checkpoint ``size``, durably.
+
+        Returns:
+            False when that witness already has a line for ``size`` (the first is kept).
+
+        Raises:
+            StorageError: the write failed.
+        """
+
+    @abc.abstractmethod
+    async def cosignatures(self, size: int) -> list[tuple[str, bytes]]:
+        """Return ``(witness, line)`` of checkpoint ``size`` in the order they arrived.
+
+        Raises:
             StorageError: the read failed.
         """
 

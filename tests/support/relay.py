@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,15 +13,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import msgspec
 from aiohttp import web
 
 from node.transport import RelayClient
 from protocol._codec import encode
 from protocol.envelope import seal_envelope
+from protocol.httpsig import sign_request
+from relay._checkpointer import sign_if_due
 from relay._keyfile import create_keys
 from relay._state import RelayState
-from relay.app import create_app, open_state
-from relay.config import CONFIG_TEMPLATE, load_config
+from relay.app import create_app, open_state, start_background, stop_background
+from relay.config import CONFIG_TEMPLATE, AuditSection, load_config
+from relay.store import StoredCheckpoint
 from schemas._types import CoarseKind, Priority
 from schemas.directory import TrustRootFile
 from tests.support.network import Network, make_network
@@ -78,11 +84,24 @@ async def running_relay(
     publish: bool = True,
     clock: Callable[[], datetime] | None = None,
     config_extra: str = "",
+    audit: AuditSection | None = None,
+    fresh: bool = True,
 ) -> AsyncIterator[RunningRelay]:
-    """Start a relay on a free loopback port; publish the network's directory."""
+    """Start a relay on a free loopback port; publish the network's directory.
+
+    ``audit`` set: also run the checkpoint signer with those settings, and stop it
+    (signing a last checkpoint) before the store closes. ``fresh=False`` reuses the
+    keys, config, port and database already in ``tmp``: a restart.
+    """
     net = net or make_network()
-    port = free_port()
-    config = load_config(write_relay_dir(tmp, net, port, config_extra))
+    if fresh:
+        config = load_config(write_relay_dir(tmp, net, free_port(), config_extra))
+    else:
+        # Same port: the log origin is derived from the public URL and must not change.
+        config = load_config(tmp / "relay.toml")
+    port = config.http.port
+    if audit is not None:
+        config = msgspec.structs.replace(config, audit=audit)
     state = await open_state(config, PASSPHRASE)
     if clock is not None:
         state.clock = clock
@@ -90,6 +109,8 @@ async def running_relay(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
+    if audit is not None:
+        start_background(state)
     try:
         async with aiohttp.ClientSession() as session:
             running = RunningRelay(f"http://127.0.0.1:{port}", state, net, session)
@@ -98,6 +119,8 @@ async def running_relay(
             yield running
     finally:
         await runner.cleanup()
+        if audit is not None:
+            await stop_background(state)
         await state.store.close()
 
 
@@ -129,3 +152,51 @@ def envelope(
         created=created or datetime.now(UTC),
         lifetime=lifetime,
     ).envelope
+
+
+@dataclass
+class Answer:
+    """One HTTP answer: status, headers and the exact body bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+async def fetch(relay: RunningRelay, path: str) -> Answer:
+    """GET ``path`` from the relay without a signature."""
+    async with relay.session.get(relay.url + path) as resp:
+        return Answer(resp.status, dict(resp.headers), await resp.read())
+
+
+async def post_signed(relay: RunningRelay, member: str, path: str, body: bytes) -> Answer:
+    """POST ``body`` as JSON, signed with ``member``'s transport key (RFC 9421 profile)."""
+    headers = {"Content-Type": "application/json"}
+    key = relay.net.members[member].transport
+    headers.update(
+        sign_request(
+            "POST",
+            relay.url + path,
+            headers,
+            body,
+            key=key,
+            keyid=key.fingerprint,
+            now=int(time.time()),
+            nonce=os.urandom(16).hex(),
+        )
+    )
+    async with relay.session.post(relay.url + path, data=body, headers=headers) as resp:
+        return Answer(resp.status, dict(resp.headers), await resp.read())
+
+
+async def grow(relay: RunningRelay, n: int) -> None:
+    """Append ``n`` distinct events through the relay's real store (group commit)."""
+    base = await relay.state.store.tree_size()
+    await asyncio.gather(*(relay.state.store.append_event(b"e%d" % (base + i)) for i in range(n)))
+
+
+async def signed(relay: RunningRelay) -> StoredCheckpoint:
+    """Sign a checkpoint of the current tree now, whatever the schedule."""
+    cp = await sign_if_due(relay.state, force=True)
+    assert cp is not None
+    return cp

@@ -1,0 +1,216 @@
+"""Signed checkpoints of the audit log, and the start-up proof that storage still matches.
+
+The signer (PROTOCOL.md §7.2, "Checkpoints") signs a C2SP checkpoint whenever the tree
+has grown and either ``audit.checkpoint_interval`` seconds have passed since the last
+one or ``audit.checkpoint_every`` entries were appended since. A checkpoint is stored
+durably before the relay serves it, so a crash can never leave a served checkpoint that
+the relay does not remember.
+
+The start-up check (steps I1–I5 of §7.2) re-opens the last signed checkpoint and proves
+that the stored leaves and nodes reproduce it, naming the first inconsistent index.
+Both work through :class:`relay.store.Store` only, in bounded chunks: memory does not
+grow with the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+
+import structlog
+
+from protocol import merkle
+from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from protocol.errors import NoteError, Relay247Error, StorageError
+from relay._state import RelayState
+from relay.store import Store, StoredCheckpoint
+
+log = structlog.get_logger("relay247.relay")
+_CHUNK = 4096  # leaves per read during the start-up check: bounded memory, few round trips
+_MAX_TICK = 0.25  # seconds: how late checkpoint_every may be noticed at most
+
+
+async def sign_if_due(state: RelayState, *, force: bool = False) -> StoredCheckpoint | None:
+    """Sign, store and publish a checkpoint if the tree grew and one is due.
+
+    Args:
+        state: the relay.
+        force: sign whenever the tree grew, whatever the interval (used at shutdown).
+
+    Returns:
+        The new checkpoint, or None when none was due.
+
+    Raises:
+        StorageError: the tree could not be read or the checkpoint not stored; nothing
+            was published.
+    """
+    audit, cfg = state.audit, state.config.audit
+    size = await state.store.tree_size()
+    last = audit.latest.size if audit.latest is not None else 0
+    if size <= last:
+        return None
+    elapsed = state.monotonic() - audit.signed_at
+    if not force and size - last < cfg.checkpoint_every and elapsed < cfg.checkpoint_interval:
+        return None
+    root = await state.store.root(size)
+    note = sign_checkpoint(Checkpoint(state.log_origin, size, root), state.keys.log_signer)
+    cp = StoredCheckpoint(size, root, note)
+    # Durable first, served second.
+    await state.store.add_checkpoint(cp)
+    audit.latest, audit.cosignatures, audit.signed_at = cp, {}, state.monotonic()
+    state.metrics.log_size.set(size)
+    log.info("checkpoint signed", size=size)
+    return cp
+
+
+async def _signer(state: RelayState) -> None:
+    tick = min(state.config.audit.checkpoint_interval, _MAX_TICK)
+    while True:
+        try:
+            await sign_if_due(state)
+        except Relay247Error as exc:
+            # A failed signature is retried at the next tick; the relay keeps serving.
+            log.error("checkpoint failed", error=exc.diagnostics())
+        await asyncio.sleep(tick)
+
+
+def start_background(state: RelayState) -> None:
+    """Start the checkpoint signer on the running event loop (idempotent)."""
+    if state.audit.task is None:
+        state.audit.signed_at = state.monotonic()
+        state.audit.task = asyncio.create_task(_signer(state), name="relay247-checkpointer")
+
+
+async def stop_background(state: RelayState) -> None:
+    """Stop the signer, then sign a last checkpoint covering everything appended.
+
+    Raises:
+        StorageError: the last checkpoint could not be stored.
+    """
+    task, state.audit.task = state.audit.task, None
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await sign_if_due(state, force=True)
+
+
+# --- start-up integrity (I1–I5) --------------------------------------------------------
+
+
+def _inconsistent(cp_size: int, index: int, why: str) -> StorageError:
+    return StorageError(
+        f"audit log does not reproduce its last signed checkpoint (size {cp_size}):"
+        f" first inconsistent index {index}: {why}"
+    )
+
+
+async def restore(state: RelayState) -> None:
+    """Prove the stored log against the last signed checkpoint, then serve that checkpoint.
+
+    Steps I1–I5 (PROTOCOL.md §7.2). A log that never signed a checkpoint has nothing
+    to prove.
+
+    Raises:
+        StorageError: the checkpoint does not verify, or the stored log does not reproduce
+            it; the message names the first inconsistent index when one can be named.
+    """
+    store = state.store
+    stored = await store.checkpoint()
+    if stored is None:
+        return
+    # I1. Our own signature, our origin, and the row agrees with the note it stores.
+    try:
+        cp, _ = open_checkpoint(stored.note, state.keys.log_signer.verifier(), state.log_origin)
+    except NoteError as exc:
+        raise StorageError(
+            "last signed checkpoint does not verify with this relay's log key",
+            detail=exc.diagnostics(),
+        ) from None
+    if (cp.size, cp.root_hash) != (stored.size, stored.root):
+        raise StorageError("last signed checkpoint does not match its stored size and root")
+    # I2. A log shorter than what it signed was truncated.
+    size = await store.tree_size()
+    if size < cp.size:
+        raise _inconsistent(cp.size, size, f"the log holds only {size} leaves")
+    # I3. Every leaf is present, its hash is SHA-256(0x00 || entry), and every stored
+    #     node equals the node recomputed from the leaves (proofs are read from them).
+    at_cp, at_size = await _replay(store, cp.size, size)
+    # I4. The leaves reproduce the signed root, and the stored frontier the current one.
+    if at_cp != cp.root_hash or await store.root(size) != at_size:
+        # Leaves and nodes agree with each other: the whole log was rewritten.
+        raise StorageError(
+            f"audit log does not reproduce its last signed checkpoint (size {cp.size}):"
+            " its leaves and nodes agree with each other but not with the checkpoint"
+        )
+    # I5. Serve it again, with the cosignatures collected for it.
+    state.audit.latest = stored
+    state.audit.cosignatures = dict(await store.cosignatures(stored.size))
+
+
+async def _replay(store: Store, cp_size: int, size: int) -> tuple[bytes, bytes]:
+    """Recompute the tree from the leaves chunk by chunk, comparing what is stored (I3).
+
+    Returns:
+        The roots recomputed at ``cp_size`` and at ``size``.
+    """
+    tree = merkle.CompactRange()
+    at_cp = merkle.EMPTY_ROOT
+    for start in range(0, size, _CHUNK):
+        end = min(start + _CHUNK, size)
+        nodes: dict[int, list[tuple[int, bytes]]] = {}
+        # (leaf at which it shows, level, first leaf index, why): the earliest is named.
+        bad: list[tuple[int, int, int, str]] = []
+        expect = start
+        for index, entry, stored_hash in await store.leaf_rows(start, end):
+            if index != expect:
+                bad.append((expect, 0, expect, "the leaf is missing"))
+                break
+            if hashlib.sha256(b"\x00" + entry).digest() != stored_hash:
+                bad.append((index, 0, index, "stored leaf hash is not SHA-256(0x00 || entry)"))
+                break
+            for level, node_index, node in tree.append(stored_hash)[1:]:
+                nodes.setdefault(level, []).append((node_index, node))
+            expect += 1
+            if expect == cp_size:
+                at_cp = tree.root()
+        else:
+            if expect != end:
+                bad.append((expect, 0, expect, "the leaf is missing"))
+        bad.extend(await _check_nodes(store, nodes))
+        if bad:
+            _, _, index, why = min(bad)
+            raise _inconsistent(cp_size, index, why)
+    return at_cp, tree.root()
+
+
+async def _check_nodes(
+    store: Store, nodes: dict[int, list[tuple[int, bytes]]]
+) -> list[tuple[int, int, int, str]]:
+    """Compare recomputed nodes with stored ones; the first mismatch of each level."""
+    bad = []
+    for level, computed in nodes.items():
+        # Nodes of one level complete in index order: one contiguous range per chunk.
+        stored = await _stored_nodes(store, level, computed[0][0], len(computed))
+        for (index, node), found in zip(computed, stored, strict=True):
+            if node != found:
+                first, end = index << level, (index + 1) << level
+                why = f"stored node at level {level} over leaves [{first}, {end})"
+                bad.append((end - 1, level, first, why + " disagrees with the leaves"))
+                break
+    return bad
+
+
+async def _stored_nodes(store: Store, level: int, first: int, count: int) -> list[bytes | None]:
+    try:
+        return list(await store.level_hashes(level, first, first + count))
+    except StorageError:
+        # A missing row: look one by one so that the first missing node is named.
+        found: list[bytes | None] = []
+        for index in range(first, first + count):
+            try:
+                found.append((await store.level_hashes(level, index, index + 1))[0])
+            except StorageError:
+                found.append(None)
+        return found

@@ -1,0 +1,181 @@
+"""Restart integrity: a relay whose stored log was edited refuses to start (§7.2 I1–I5)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from protocol.checkpoint import Checkpoint, sign_checkpoint
+from protocol.errors import StorageError
+from protocol.keys import SigningKey
+from protocol.note import Signer
+from tests.integration._crash_load import RelayProcess
+from tests.support.relay import PASSPHRASE, fetch, grow, running_relay, signed
+
+SIZE = 16
+
+
+async def build(tmp: Path, extra: int = 0) -> bytes:
+    """A relay log of SIZE leaves, signed at SIZE, then ``extra`` unsigned leaves; stopped."""
+    async with running_relay(tmp, publish=False) as relay:
+        await grow(relay, SIZE)
+        cp = await signed(relay)
+        await grow(relay, extra)
+        return cp.note
+
+
+def sql(tmp: Path, *statements: str, args: tuple[object, ...] = ()) -> None:
+    conn = sqlite3.connect(tmp / "relay.db")
+    try:
+        for statement in statements:
+            conn.execute(statement, args if "?" in statement else ())
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def restart_refused(tmp: Path, match: str) -> None:
+    with pytest.raises(StorageError, match=match):
+        async with running_relay(tmp, fresh=False, publish=False):
+            pass
+
+
+async def test_honest_restart_serves_the_same_checkpoint(tmp_path: Path) -> None:
+    note = await build(tmp_path, extra=3)
+    async with running_relay(tmp_path, fresh=False, publish=False) as relay:
+        assert (await fetch(relay, "/v1/audit/checkpoint")).body == note
+
+
+async def test_edited_entry_is_named(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(tmp_path, "UPDATE leaves SET entry = x'6576696c' WHERE idx = 5")
+    await restart_refused(tmp_path, r"first inconsistent index 5: stored leaf hash")
+
+
+async def test_edited_leaf_hash_is_named(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(tmp_path, "UPDATE leaves SET hash = zeroblob(32) WHERE idx = 3")
+    await restart_refused(tmp_path, r"first inconsistent index 3: ")
+
+
+async def test_edited_entry_with_matching_hash_is_named_by_its_node(tmp_path: Path) -> None:
+    await build(tmp_path)
+    evil = b"evil"
+    sql(
+        tmp_path,
+        "UPDATE leaves SET entry = ?, hash = ? WHERE idx = 5",
+        args=(evil, hashlib.sha256(b"\x00" + evil).digest()),
+    )
+    await restart_refused(
+        tmp_path, r"first inconsistent index 4: stored node at level 1 .*\[4, 6\)"
+    )
+
+
+async def test_edited_interior_node_is_named(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(tmp_path, "UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 2")
+    await restart_refused(tmp_path, r"first inconsistent index 8: stored node at level 2")
+
+
+async def test_deleted_interior_node_is_named(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(tmp_path, "DELETE FROM nodes WHERE level = 1 AND idx = 1")
+    await restart_refused(tmp_path, r"first inconsistent index 2: stored node at level 1")
+
+
+async def test_edit_after_the_checkpoint_is_named_too(tmp_path: Path) -> None:
+    await build(tmp_path, extra=4)
+    sql(tmp_path, "UPDATE leaves SET entry = x'00' WHERE idx = ?", args=(SIZE + 2,))
+    await restart_refused(tmp_path, rf"first inconsistent index {SIZE + 2}: ")
+
+
+async def test_leaf_deleted_in_the_middle_is_named(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(tmp_path, "DELETE FROM leaves WHERE idx = 9")
+    await restart_refused(tmp_path, r"first inconsistent index 9: the leaf is missing")
+
+
+async def test_truncated_log_is_refused(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(tmp_path, "DELETE FROM leaves WHERE idx >= 12")
+    await restart_refused(tmp_path, r"first inconsistent index 12")
+
+
+async def test_consistently_truncated_log_is_refused(tmp_path: Path) -> None:
+    await build(tmp_path)
+    # Leaves, nodes and recorded size all cut back to 12: only the checkpoint remembers.
+    sql(
+        tmp_path,
+        "DELETE FROM leaves WHERE idx >= 12",
+        "DELETE FROM nodes WHERE ((idx + 1) << level) > 12",
+        "UPDATE tree SET size = 12",
+    )
+    await restart_refused(tmp_path, r"first inconsistent index 12: the log holds only 12 leaves")
+
+
+async def test_checkpoint_under_another_key_is_refused(tmp_path: Path) -> None:
+    note = await build(tmp_path)
+    text = note[: note.index(b"\n\n") + 1].decode()
+    lines = text.splitlines()
+    cp = Checkpoint(lines[0], int(lines[1]), hashlib.sha256(b"x").digest())
+    forged = sign_checkpoint(cp, Signer(lines[0], SigningKey.generate()))
+    sql(tmp_path, "UPDATE checkpoints SET note = ? WHERE size = ?", args=(forged, SIZE))
+    await restart_refused(tmp_path, r"does not verify with this relay's log key")
+
+
+async def test_checkpoint_row_disagreeing_with_its_note_is_refused(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(tmp_path, "UPDATE checkpoints SET root = zeroblob(32)")
+    await restart_refused(tmp_path, r"does not match its stored size and root")
+
+
+async def test_rewritten_log_is_refused(tmp_path: Path) -> None:
+    await build(tmp_path)
+    # Replace the whole log by another self-consistent log of the same size.
+    other = tmp_path / "other"
+    async with running_relay(other, publish=False) as relay:
+        for i in range(SIZE):
+            await relay.state.store.append_event(b"other %d" % i)
+    conn = sqlite3.connect(tmp_path / "relay.db")
+    conn.execute("ATTACH DATABASE ? AS o", (str(other / "relay.db"),))
+    conn.execute("DELETE FROM leaves")
+    conn.execute("DELETE FROM nodes")
+    conn.execute("INSERT INTO leaves SELECT * FROM o.leaves")
+    conn.execute("INSERT INTO nodes SELECT * FROM o.nodes")
+    conn.commit()
+    conn.close()
+    await restart_refused(tmp_path, r"leaves and nodes agree with each other but not with")
+
+
+async def test_cli_refuses_to_start_and_names_the_index(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(tmp_path, "UPDATE leaves SET entry = x'00' WHERE idx = 7")
+    config = tmp_path / "relay.toml"
+    port = int(config.read_text().split("port = ")[1].split("\n")[0])
+    relay = RelayProcess(config, port, env={"RELAY247_PASSPHRASE": PASSPHRASE.decode()})
+    with pytest.raises(RuntimeError, match="first inconsistent index 7"):
+        await relay.start()
+    assert relay.proc is not None
+    assert relay.proc.returncode not in (0, None)
+
+
+async def test_version_1_database_is_migrated(tmp_path: Path) -> None:
+    await build(tmp_path)
+    sql(
+        tmp_path,
+        "DROP INDEX leaves_hash",
+        "DROP TABLE checkpoints",
+        "DROP TABLE cosignatures",
+        "UPDATE schema_version SET version = 1",
+    )
+    async with running_relay(tmp_path, fresh=False, publish=False) as relay:
+        # Nothing was signed in version 1; the log is still intact and now signable.
+        assert (await fetch(relay, "/v1/audit/checkpoint")).status == 404
+        cp = await signed(relay)
+        assert cp.size == SIZE
+    conn = sqlite3.connect(tmp_path / "relay.db")
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    conn.close()
