@@ -102,7 +102,7 @@ def _step(text: str) -> None:
 async def _run(keep: bool, workdir: Path) -> int:
     from relay._keyfile import create_keys
     from relay._logging import configure
-    from relay.app import create_app, open_state
+    from relay.app import create_app, open_state, start_background, stop_background
 
     configure("warning", "console")  # the transcript is the output; relay logs only problems
     from relay.config import CONFIG_TEMPLATE, load_config
@@ -157,6 +157,7 @@ async def _run(keep: bool, workdir: Path) -> int:
     runner = web.AppRunner(create_app(state), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    start_background(state)  # the relay signs checkpoints while the demo runs
     url = f"http://127.0.0.1:{port}"
     _step(f"relay listening on {url} (SQLite WAL, keys encrypted at rest)")
     try:
@@ -171,6 +172,7 @@ async def _run(keep: bool, workdir: Path) -> int:
             return await _exchange(actors, keys, client, state, t_start)
     finally:
         await runner.cleanup()
+        await stop_background(state)
         await state.store.close()
         if keep:
             console.print(f"[yellow]--keep: data left in {workdir}[/yellow]")
