@@ -13,10 +13,12 @@ import click
 
 # name -> (module, attribute, one-line help). Add a group by adding a row here.
 _GROUPS: dict[str, tuple[str, str, str]] = {
+    "audit": ("cli._audit", "audit", "Verify a relay's log, witness it, check evidence bundles."),
     "network": ("cli._network", "network", "Coordinate a network: keys, members, directory."),
     "relay": ("cli._relay", "relay", "Set up and serve a relay."),
     "schemas": ("cli._schemas", "schemas", "Export the JSON Schemas of every wire object."),
     "demo": ("cli._demo", "demo", "Run a relay and three nodes exchanging a preservation request."),
+    "node": ("cli._node", "node", "Set up and serve a country node."),
 }
 
 

@@ -41,6 +41,9 @@ def decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str, *, limit: i
         raise MalformedError(f"invalid {what}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise MalformedError(f"{what} is not valid JSON", detail=str(exc)) from None
+    except UnicodeDecodeError:
+        # msgspec raises this (not DecodeError) for invalid UTF-8 inside a JSON string.
+        raise MalformedError(f"{what} is not valid UTF-8") from None
 
 
 def encode(obj: Any) -> bytes:

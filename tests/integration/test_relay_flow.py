@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from protocol.envelope import open_envelope
 from protocol.merkle import leaf_hash, root
@@ -90,3 +91,15 @@ async def test_info_directory_health_metrics(tmp_path: Path) -> None:
             doc = await r.json()
             assert doc["openapi"] == "3.1.0"
             assert "/v1/envelopes" in doc["paths"]
+
+
+async def test_invalid_utf8_is_a_clean_400(tmp_path: Path) -> None:
+    """Regression: msgspec's UnicodeDecodeError once escaped the seam as a 500."""
+    async with running_relay(tmp_path) as relay:
+        fr = relay.client("FR")
+        from node.transport import RelayRejectedError
+
+        with pytest.raises(RelayRejectedError) as e:
+            await fr.submit(b'{"v":1,"sender":"\xff\xfe"}')
+        assert e.value.status == 400
+        assert e.value.code == "malformed"

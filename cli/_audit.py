@@ -1,0 +1,321 @@
+"""``relay247 audit``: verify a relay's log, follow it, witness it, check evidence bundles.
+
+Files an auditor brings:
+
+- ``--witnesses FILE``: the witnesses' cosignature verifier keys (type 0x04, see
+  PROTOCOL.md §9.5), one per line (``#`` comments and blank lines ignored) or a JSON list
+  of strings. A member's key is ``cosignature_verifier_key(member_id, signing_public)``.
+- ``--trust-root FILE``: the coordinators' ``trust.json`` (``relay247 network init``).
+- ``--keys FILE`` (witness only): a keystore locked with the passphrase (PROTOCOL.md §11)
+  whose owner is the member id and whose keys are ``signing`` (cosigns) and ``transport``
+  (authenticates the POST); until the node keystore exists, create it with
+  :func:`protocol.keystore.lock`.
+
+Exit codes: 0 verified, 1 an anomaly or a network failure (each anomaly named), 2 usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import click
+import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from audit import AuditClient
+from audit.monitor import monitor as run_monitor
+from audit.verify import AuditResult, Policy, read_witnesses, verify_log
+from audit.witness import WitnessKeys, witness_round
+from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
+from protocol._codec import decode
+from protocol.cosignature import CosignatureVerifier
+from protocol.directory import TrustRoot
+from protocol.errors import PeerError, Relay247Error
+from protocol.evidence import bundle_trust_root, verify_bundle
+from protocol.keys import SigningKey
+from protocol.keystore import unlock
+from schemas.directory import TrustRootFile
+
+T = TypeVar("T")
+_TRUST = msgspec.json.Decoder(TrustRootFile)
+_err = Console(stderr=True)
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_DIR = click.Path(file_okay=False, path_type=Path)
+_TRUST_HELP = "Coordinators' trust.json."
+
+
+def _read(path: Path, limit: int = 1 << 20) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CliUsageError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise CliUsageError(f"{path}: larger than {limit} bytes")
+    return data
+
+
+def _trust_root(path: Path | None) -> TrustRoot | None:
+    if path is None:
+        return None
+    try:
+        t = decode(_TRUST, _read(path), "trust root", limit=1 << 20)
+    except Relay247Error as exc:
+        raise CliUsageError(f"{path}: {exc.message}") from None
+    return TrustRoot(t.coordinators, t.threshold)
+
+
+def _witnesses(path: Path) -> tuple[CosignatureVerifier, ...]:
+    try:
+        return read_witnesses(_read(path).decode("utf-8", "replace"))
+    except Relay247Error as exc:
+        raise CliUsageError(f"{path}: {exc.message}") from None
+
+
+def _run(coro_fn: Callable[[aiohttp.ClientSession], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with aiohttp.ClientSession() as session:
+            return await coro_fn(session)
+
+    try:
+        return asyncio.run(main())
+    except Relay247Error as exc:
+        raise fail_from(exc) from None
+
+
+def _policy(log_key: str, witnesses: Path, quorum: int, trust_root: Path | None) -> Policy:
+    keys = _witnesses(witnesses)
+    if quorum > len(keys):
+        raise CliUsageError(f"--quorum {quorum} exceeds the {len(keys)} witnesses in {witnesses}")
+    return Policy(log_key, keys, quorum, _trust_root(trust_root))
+
+
+def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--relay", "relay_url", required=True, help="The relay's URL."),
+            click.option("--log-key", required=True, help="The log's verifier key (pinned)."),
+            click.option("--witnesses", required=True, type=_FILE, help="Witness keys file."),
+            click.option("--quorum", required=True, type=click.IntRange(1, 100)),
+            click.option(
+                "--state",
+                "state_dir",
+                required=True,
+                type=click.Path(file_okay=False, path_type=Path),
+                help="Directory keeping the last verified state.",
+            ),
+            click.option(
+                "--trust-root", type=_FILE, default=None, help="Coordinators' trust.json."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _summary(result: AuditResult, console: Console) -> None:
+    table = Table(title="Audit of the relay's log", show_header=False)
+    table.add_row("checkpoint size", f"{result.size:,}")
+    table.add_row("root hash", result.root_hash.hex())
+    table.add_row("cosigned by", ", ".join(result.witnesses) or "-")
+    table.add_row("new entries", f"{result.size - result.previous_size:,}")
+    for kind, count in sorted(result.counts.items()):
+        table.add_row(f"  {kind}", f"{count:,}")
+    table.add_row("signatures verified", f"{result.signatures:,}")
+    version = result.directory_version
+    table.add_row("directory in force", "-" if version is None else f"version {version}")
+    table.add_row("result", "[green]verified[/]" if result.ok else "[red]ANOMALIES[/]")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
+def _fail_on_anomalies(result: AuditResult) -> None:
+    if result.ok:
+        return
+    for anomaly in result.anomalies:
+        _err.print(f"ANOMALY: {anomaly}", markup=False, highlight=False)
+    raise CliError(f"{len(result.anomalies)} anomaly(ies); the state was not updated")
+
+
+@click.group()
+def audit() -> None:
+    """Verify a relay's audit log, follow it, witness it, check evidence bundles."""
+
+
+@audit.command("verify")
+@_log_options
+def verify(
+    *,
+    relay_url: str,
+    log_key: str,
+    witnesses: Path,
+    quorum: int,
+    state_dir: Path,
+    trust_root: Path | None,
+) -> None:
+    """Verify the latest checkpoint and every entry added since the last run."""
+    policy = _policy(log_key, witnesses, quorum, trust_root)
+    console = Console()
+
+    async def go(session: aiohttp.ClientSession) -> AuditResult:
+        columns = (TextColumn("entries"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("entries", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            return await verify_log(
+                AuditClient(relay_url, session),
+                policy,
+                state_dir,
+                now=datetime.now(UTC),
+                progress=progress,
+            )
+
+    result = _run(go)
+    _summary(result, console)
+    _fail_on_anomalies(result)
+
+
+@audit.command("monitor")
+@_log_options
+@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0.1, 86400))
+@click.option("--runs", default=None, type=click.IntRange(1), hidden=True)
+def monitor(
+    *,
+    relay_url: str,
+    log_key: str,
+    witnesses: Path,
+    quorum: int,
+    state_dir: Path,
+    trust_root: Path | None,
+    interval: float,
+    runs: int | None,
+) -> None:
+    """Verify continuously, every INTERVAL seconds; exit non-zero at the first anomaly."""
+    policy = _policy(log_key, witnesses, quorum, trust_root)
+    console = Console()
+
+    def report(r: AuditResult) -> None:
+        new = r.size - r.previous_size
+        state = "ok" if r.ok else "ANOMALY"
+        console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} size {r.size:,} (+{new:,}) {state}")
+
+    async def go(session: aiohttp.ClientSession) -> AuditResult:
+        client = AuditClient(relay_url, session)
+        return await run_monitor(
+            client, policy, state_dir, interval=interval, report=report, runs=runs
+        )
+
+    _fail_on_anomalies(_run(go))
+
+
+def _witness_keys(path: Path, passphrase_file: Path | None) -> WitnessKeys:
+    data = _read(path)
+    try:
+        secrets = unlock(data, read_passphrase(passphrase_file, confirm=False))
+    except Relay247Error as exc:
+        raise CliUsageError(f"{path}: {exc.message}") from None
+    seeds = {name: secrets.keys.get(name) for name in ("signing", "transport")}
+    if any(s is None or len(s) != 32 for s in seeds.values()):
+        raise CliUsageError(f"{path}: needs 32-byte keys named 'signing' and 'transport'")
+    return WitnessKeys(
+        secrets.owner, SigningKey(seeds["signing"] or b""), SigningKey(seeds["transport"] or b"")
+    )
+
+
+@audit.command("witness")
+@click.option("--relay", "relay_url", required=True, help="The relay's URL.")
+@click.option("--log-key", required=True, help="The log's verifier key (pinned).")
+@click.option("--keys", "keys_file", required=True, type=_FILE, help="Member keystore.")
+@click.option(
+    "--state", "state_dir", required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 86400))
+@click.option("--once", is_flag=True, help="Run one round and exit.")
+@passphrase_option
+def witness(
+    *,
+    relay_url: str,
+    log_key: str,
+    keys_file: Path,
+    state_dir: Path,
+    interval: float,
+    once: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """Follow the relay's checkpoints, check consistency, cosign; stop on a fork."""
+    keys = _witness_keys(keys_file, passphrase_file)
+    console = Console()
+
+    async def go(session: aiohttp.ClientSession) -> None:
+        client = AuditClient(relay_url, session)
+        while True:
+            try:
+                r = await witness_round(client, keys, log_key, state_dir, now=datetime.now(UTC))
+            except PeerError as exc:
+                if exc.code.value != "not_found":
+                    raise
+                console.print("no checkpoint yet")
+            else:
+                what = f"cosigned ({r.witnesses} witness(es))" if r.cosigned else "unchanged"
+                console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} size {r.size:,} {what}")
+            if once:
+                return
+            await asyncio.sleep(interval)
+
+    try:
+        _run(go)
+    except CliError as exc:
+        _err.print(f"ALERT: {exc.message}", markup=False, highlight=False)
+        raise
+
+
+@audit.command("verify-bundle")
+@click.argument("bundle", type=_FILE)
+@click.option("--trust-root", type=_FILE, default=None, help="Coordinators' trust.json.")
+@click.option("--log-key", default=None, help="The log's verifier key (pinned).")
+@click.option("--witnesses", type=_FILE, default=None, help="Witness keys file.")
+@click.option("--quorum", default=1, show_default=True, type=click.IntRange(1, 100))
+def verify_bundle_cmd(
+    *,
+    bundle: Path,
+    trust_root: Path | None,
+    log_key: str | None,
+    witnesses: Path | None,
+    quorum: int,
+) -> None:
+    """Check an evidence bundle offline and say what it proves."""
+    data = _read(bundle, limit=256 << 20)
+    try:
+        root = _trust_root(trust_root)
+        warn = []
+        if root is None:
+            root = bundle_trust_root(data)
+            warn.append("the trust root was taken from the bundle, not pinned (--trust-root)")
+        report = verify_bundle(
+            data,
+            trust_root=root,
+            now=datetime.now(UTC),
+            log_key=log_key,
+            witnesses=None if witnesses is None else _witnesses(witnesses),
+            quorum=quorum,
+        )
+    except Relay247Error as exc:
+        _err.print(f"REFUSED: {exc.diagnostics()}", markup=False, highlight=False)
+        raise fail_from(exc) from None
+    out = Console(soft_wrap=True)
+    for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+    for w in warn:
+        out.print(f"Warning: {w}", markup=False, highlight=False)
+    sys.stdout.flush()

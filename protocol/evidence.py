@@ -1,0 +1,316 @@
+"""Evidence bundles: one case, verifiable offline by anyone (PROTOCOL.md §7.3, steps B1–B5).
+
+A bundle is JSON holding, for each message of a case: the envelope as sent, its decrypted
+inner plaintext split into its parts (the sender's inner signature, the exact inner
+metadata and the body), the recipient's signed receipts, and the audit-log leaves that
+record its acceptance and its delivery ack with their inclusion proofs; then one cosigned
+checkpoint covering every leaf, the signed directory versions used and the coordinators'
+trust root. :func:`verify_bundle` checks all of it without any private key and without
+the relay, and returns a :class:`BundleReport` that says in plain words what is proven.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Final
+
+import msgspec
+
+from protocol import checkpoint as _checkpoint
+from protocol._codec import decode, encode
+from protocol._evidence_checks import MessageFacts, check_message
+from protocol.cosignature import CosignatureVerifier, verify_cosignatures
+from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
+from protocol.errors import DirectoryError, MalformedError, NoteError
+from protocol.note import Verifier
+from schemas.directory import Coordinator, KeyUse
+from schemas.envelope import Signature
+
+__all__ = [
+    "BundleReport",
+    "EvidenceBundle",
+    "LogLeaf",
+    "MessageEvidence",
+    "build_bundle",
+    "bundle_trust_root",
+    "split_plaintext",
+    "verify_bundle",
+]
+
+MAX_BUNDLE_BYTES: Final = 256 * 1024 * 1024  # bytes: a case of a few hundred messages
+_Bytes = Annotated[bytes, msgspec.Meta(max_length=64 * 1024 * 1024)]
+_INNER_HEAD: Final = 64 + 4  # inner signature, then the u32 length of the metadata
+
+
+class LogLeaf(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One audit-log leaf: index, exact entry bytes and its inclusion proof."""
+
+    index: Annotated[int, msgspec.Meta(ge=0)]
+    entry: _Bytes
+    proof: Annotated[tuple[bytes, ...], msgspec.Meta(max_length=64)]
+
+
+class MessageEvidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Everything about one message (the plaintext is ``inner_sig || u32 || meta || body``)."""
+
+    envelope: _Bytes
+    inner_sig: Signature
+    inner_meta: Annotated[bytes, msgspec.Meta(max_length=4096)]
+    body: _Bytes
+    directory_version: Annotated[int, msgspec.Meta(ge=1)]
+    accepted: LogLeaf
+    acked: LogLeaf | None = None
+    receipts: tuple[_Bytes, ...] = ()
+
+
+class BundleTrustRoot(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The coordinators' keys and threshold the directory chain starts from."""
+
+    coordinators: tuple[Coordinator, ...]
+    threshold: int
+
+
+class EvidenceBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A case's evidence bundle (``relay247-evidence``, version 1)."""
+
+    format: Annotated[str, msgspec.Meta(pattern="^relay247-evidence$")] = "relay247-evidence"
+    v: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1
+    case_id: str
+    log_origin: str
+    log_key: str
+    checkpoint: str
+    trust_root: BundleTrustRoot
+    directories: Annotated[tuple[_Bytes, ...], msgspec.Meta(min_length=1)]
+    messages: Annotated[tuple[MessageEvidence, ...], msgspec.Meta(min_length=1)]
+
+
+_BUNDLE: Final = msgspec.json.Decoder(EvidenceBundle)
+
+
+def _decode(data: bytes) -> EvidenceBundle:
+    # msgspec lets UnicodeDecodeError escape for invalid UTF-8 inside a string.
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedError("evidence bundle is not UTF-8") from None
+    return decode(_BUNDLE, data, "evidence bundle", limit=MAX_BUNDLE_BYTES)
+
+
+def split_plaintext(plaintext: bytes) -> tuple[bytes, bytes, bytes]:
+    """Split a decrypted envelope plaintext into (inner signature, inner metadata, body).
+
+    Raises:
+        MalformedError: the plaintext is too short or its metadata length is out of range.
+    """
+    if len(plaintext) < _INNER_HEAD:
+        raise MalformedError("plaintext too short")
+    meta_len = int.from_bytes(plaintext[64:_INNER_HEAD], "big")
+    if meta_len > 4096 or _INNER_HEAD + meta_len > len(plaintext):
+        raise MalformedError("inner metadata length out of range")
+    end = _INNER_HEAD + meta_len
+    return plaintext[:64], plaintext[_INNER_HEAD:end], plaintext[end:]
+
+
+def build_bundle(
+    *,
+    case_id: str,
+    log_origin: str,
+    log_key: str,
+    checkpoint: bytes,
+    trust_root: TrustRoot,
+    directories: Sequence[bytes],
+    messages: Sequence[MessageEvidence],
+) -> bytes:
+    """Assemble an evidence bundle (the node's case export calls this).
+
+    Args:
+        case_id: the case the messages belong to.
+        log_origin, log_key: the relay's log origin and signed-note verifier key.
+        checkpoint: a cosigned checkpoint note whose size covers every leaf.
+        trust_root: the coordinators' trust root the directory chain starts from.
+        directories: the signed directory versions, oldest first, from the first one
+            trusted under ``trust_root`` to the newest one used.
+        messages: one :class:`MessageEvidence` per message.
+
+    Returns:
+        The bundle's JSON bytes. Nothing is verified here: run :func:`verify_bundle`.
+
+    Raises:
+        NoteError: the checkpoint is not UTF-8.
+    """
+    try:
+        note = checkpoint.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NoteError("checkpoint note is not UTF-8") from None
+    return encode(
+        EvidenceBundle(
+            case_id=case_id,
+            log_origin=log_origin,
+            log_key=log_key,
+            checkpoint=note,
+            trust_root=BundleTrustRoot(
+                coordinators=trust_root.coordinators, threshold=trust_root.threshold
+            ),
+            directories=tuple(directories),
+            messages=tuple(messages),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    """What a verified bundle proves, in facts and in plain sentences."""
+
+    case_id: str
+    log_origin: str
+    size: int
+    root_hash: bytes
+    witnesses: tuple[str, ...]
+    directory_versions: tuple[int, ...]
+    messages: tuple[MessageFacts, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    def lines(self) -> list[str]:
+        """Return the report as plain-language sentences, one fact each."""
+        out = [f"Case {self.case_id}: {len(self.messages)} message(s)."]
+        for m in self.messages:
+            out.extend(m.sentences())
+        out.append(
+            f"Every log entry above is included in checkpoint {self.log_origin} "
+            f"size {self.size} (root {self.root_hash.hex()}), signed by the log key and "
+            f"cosigned by {', '.join(self.witnesses)}."
+        )
+        versions = ", ".join(str(v) for v in self.directory_versions)
+        out.append(
+            f"Keys were checked against directory version(s) {versions}, each signed by "
+            "the coordinators trusted at the time, starting from the pinned trust root."
+        )
+        out.extend(f"Warning: {w}" for w in self.warnings)
+        return out
+
+
+def bundle_trust_root(data: bytes) -> TrustRoot:
+    """Return the trust root a bundle names (for a caller with nothing pinned).
+
+    Raises:
+        TooLargeError, MalformedError: not a bundle.
+    """
+    b = _decode(data)
+    return TrustRoot(b.trust_root.coordinators, b.trust_root.threshold)
+
+
+def verify_bundle(
+    data: bytes,
+    *,
+    trust_root: TrustRoot,
+    now: datetime,
+    log_key: str | None = None,
+    witnesses: Sequence[CosignatureVerifier] | None = None,
+    quorum: int = 1,
+) -> BundleReport:
+    """Verify an evidence bundle offline (steps B1–B5).
+
+    Args:
+        data: the bundle bytes.
+        trust_root: the coordinators' keys and threshold the verifier trusts.
+        now: the verifier's clock (directories issued in the future are refused).
+        log_key: the log's verifier key, pinned; ``None`` takes the bundle's and warns.
+        witnesses: trusted witness keys; ``None`` uses every member's signing key from the
+            newest directory in the bundle (a member's witness key is its signing key).
+        quorum: distinct witnesses that must have cosigned the checkpoint.
+
+    Returns:
+        The report of what is proven.
+
+    Raises:
+        TooLargeError, MalformedError: B1 not a bundle, or not canonically encoded.
+        DirectoryError: B2 another trust root, or the directory chain does not verify.
+        NoteError: B3 another log key, checkpoint signature or origin; B4 quorum.
+        VerificationError, ProofError, MalformedError: B5 a message, receipt, ack or log
+            leaf does not verify; the message names the message and the part.
+    """
+    warnings: list[str] = []
+    # B1: size limit, strict shape, and the one canonical encoding: every byte of the
+    # bundle is then either checked below or signed, so no change goes unnoticed.
+    b = _decode(data)
+    if encode(b) != data:
+        raise MalformedError("evidence bundle is not in its canonical encoding")
+    # B2: the directory chain, each version signed by the coordinators trusted before it.
+    if TrustRoot(b.trust_root.coordinators, b.trust_root.threshold) != trust_root:
+        raise DirectoryError("the bundle's trust root is not the one the verifier pinned")
+    chain = _verify_chain(b.directories, trust_root, now)
+    # B3: the checkpoint, signed by the log key, for the bundle's log.
+    if log_key is None:
+        warnings.append("the log key was taken from the bundle, not pinned by the verifier")
+        log_key = b.log_key
+    elif log_key != b.log_key:
+        raise NoteError("the bundle names another log key than the one pinned")
+    note = b.checkpoint.encode("utf-8")
+    cp, _ = _checkpoint.open_checkpoint(note, Verifier.from_key(log_key), b.log_origin)
+    # B4: the witnesses' cosignatures, so the log could not show this tree to one party only.
+    names = _verify_witnesses(note, witnesses, quorum, chain[-1])
+    # B5: every message against the directory version it names, its leaves against cp.
+    by_version = {d.version: KeyLookup(d.directory) for d in chain}
+    facts = []
+    for n, m in enumerate(b.messages):
+        keys = by_version.get(m.directory_version)
+        if keys is None:
+            raise DirectoryError(
+                f"message {n + 1}: directory version {m.directory_version} is not in the bundle"
+            )
+        facts.append(check_message(n + 1, m, keys, cp, b.case_id))
+    return BundleReport(
+        case_id=b.case_id,
+        log_origin=cp.origin,
+        size=cp.size,
+        root_hash=cp.root_hash,
+        witnesses=names,
+        directory_versions=tuple(d.version for d in chain),
+        messages=tuple(facts),
+        warnings=tuple(warnings),
+    )
+
+
+def _verify_chain(
+    directories: Sequence[bytes], root: TrustRoot, now: datetime
+) -> list[VerifiedDirectory]:
+    chain: list[VerifiedDirectory] = []
+    for raw in directories:
+        current = chain[-1] if chain else None
+        trusted = TrustRoot.of(current.directory) if current else root
+        try:
+            chain.append(verify_directory(raw, trusted, current=current, now=now))
+        except DirectoryError as exc:
+            raise DirectoryError(
+                f"directory {len(chain) + 1} of the bundle does not verify: {exc.message}",
+                detail=exc.detail,
+                code=exc.code,
+            ) from None
+    return chain
+
+
+def _verify_witnesses(
+    note: bytes,
+    witnesses: Sequence[CosignatureVerifier] | None,
+    quorum: int,
+    newest: VerifiedDirectory,
+) -> tuple[str, ...]:
+    if witnesses is not None:
+        found = verify_cosignatures(note, witnesses, quorum)
+        return tuple(c.name for c in found)
+    # A member may hold several signing keys during a rotation: count members, not keys.
+    derived = [
+        CosignatureVerifier(m.id, k.public)
+        for m in newest.directory.members
+        for k in m.keys
+        if k.use is KeyUse.SIGNING
+    ]
+    if not derived:
+        raise NoteError("the directory lists no witness keys")
+    found = verify_cosignatures(note, derived, 1)
+    names = tuple(dict.fromkeys(c.name for c in found))
+    if len(names) < quorum:
+        raise NoteError("too few witness cosignatures", detail=f"{len(names)} of {quorum}")
+    return names
