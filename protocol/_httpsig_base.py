@@ -7,14 +7,14 @@ all build exactly the same bytes.
 
 from __future__ import annotations
 
+import functools
 import re
-import string
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from protocol._sfv import BareItem, InnerList, Item, serialize_bare_item, serialize_member
+from protocol._sfv import BareItem, serialize_bare_item, serialize_params
 from protocol.errors import MalformedError
 
 Headers = Mapping[str, str] | Mapping[str, Sequence[str]]
@@ -24,7 +24,9 @@ A multidict (aiohttp's ``CIMultiDictProxy``) works too: ``items()`` yields every
 """
 
 SIGNATURE_PARAMS: Final = "@signature-params"
-_TCHAR: Final = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
+# RFC 9110 §5.6.2 token characters; the lowercase variant is for field names.
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_LOWER_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]*")
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # RFC 9112 §5.2 obs-fold: CRLF followed by whitespace; RFC 9421 §2.1 step 3 turns it into SP.
 _OBS_FOLD: Final = re.compile(r"[ \t]*\r\n[ \t]+")
@@ -39,6 +41,8 @@ class _Target:
     query: str | None
 
 
+# A relay sees the same few target URIs again and again; parsing is pure, so cache it.
+@functools.lru_cache(maxsize=256)
 def _parse_target(uri: str) -> _Target:
     # Only printable ASCII without spaces: urllib silently drops tabs and newlines, and a
     # URI that two parsers read differently must never reach the signature base.
@@ -94,11 +98,14 @@ def collect_fields(headers: Headers) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     for name, value in headers.items():
+        key = name.lower()
         for v in (value,) if isinstance(value, str) else value:
             # obs-fold is rare: only run the regex on a value that has a line break.
             line = (_OBS_FOLD.sub(" ", v) if "\n" in v or "\r" in v else v).strip(" \t")
-            key = name.lower()
-            out[key] = f"{out[key]}, {line}" if key in out else line
+            if key in out:
+                out[key] = f"{out[key]}, {line}"
+            else:
+                out[key] = line
     return out
 
 
@@ -120,7 +127,7 @@ def _component_value(name: str, method: str, target: _Target, fields: Mapping[st
         if name == "@request-target":
             return target.path + ("" if target.query is None else "?" + target.query)
         raise MalformedError("unsupported covered component", detail=name)
-    if name != name.lower() or not set(name) <= _TCHAR:
+    if _LOWER_TOKEN.fullmatch(name) is None:
         raise MalformedError("invalid covered component name", detail=name)
     if name not in fields:
         raise MalformedError("covered header field is missing", detail=name)
@@ -133,7 +140,9 @@ def _component_value(name: str, method: str, target: _Target, fields: Mapping[st
 
 def signature_params_value(components: Sequence[str], params: Mapping[str, BareItem]) -> str:
     """Serialize the ``@signature-params`` value: an RFC 8941 inner list with parameters."""
-    return serialize_member(InnerList(tuple(Item(c) for c in components), dict(params)))
+    # Written out rather than through InnerList/Item: the same RFC 8941 §4.1.1.1 text.
+    inner = " ".join([serialize_bare_item(c) for c in components])
+    return f"({inner}){serialize_params(params)}"
 
 
 def build_signature_base(
@@ -144,10 +153,20 @@ def build_signature_base(
     params: Mapping[str, BareItem],
 ) -> bytes:
     """Build the RFC 9421 §2.5 signature base (see :func:`protocol.httpsig.signature_base`)."""
-    if not method or not set(method) <= _TCHAR:
+    return base_from_fields(method, target_uri, collect_fields(headers), components, params)
+
+
+def base_from_fields(
+    method: str,
+    target_uri: str,
+    fields: Mapping[str, str],
+    components: Sequence[str],
+    params: Mapping[str, BareItem],
+) -> bytes:
+    """:func:`build_signature_base` over fields already combined by :func:`collect_fields`."""
+    if _TOKEN.fullmatch(method) is None:
         raise MalformedError("invalid request method", detail=repr(method))
     target = _parse_target(target_uri)
-    fields = collect_fields(headers)
     lines: list[str] = []
     seen: set[str] = set()
     for name in components:
@@ -155,6 +174,9 @@ def build_signature_base(
             raise MalformedError("covered component repeated or reserved", detail=name)
         seen.add(name)
         value = _component_value(name, method, target, fields)
-        lines.append(f"{serialize_bare_item(name)}: {value}")
-    lines.append(f'"{SIGNATURE_PARAMS}": {signature_params_value(components, params)}')
+        # _component_value admits only derived names and lowercase tokens: none holds
+        # '"' or '\\', so the quoted name is its RFC 8941 serialization.
+        lines.append(f'"{name}": {value}')
+    inner = " ".join([f'"{name}"' for name in components])
+    lines.append(f'"{SIGNATURE_PARAMS}": ({inner}){serialize_params(params)}')
     return "\n".join(lines).encode("ascii")

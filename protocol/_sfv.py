@@ -12,44 +12,29 @@ Every parsing failure raises :class:`~protocol.errors.MalformedError`, and nothi
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
+from protocol._sfv_fast import parse_dictionary_fast
+from protocol._sfv_types import BareItem, InnerList, Item, Member, Token, decode_b64
 from protocol.errors import MalformedError
 
+__all__ = [
+    "BareItem",
+    "InnerList",
+    "Item",
+    "Member",
+    "Token",
+    "parse_dictionary",
+    "serialize_bare_item",
+    "serialize_dictionary",
+    "serialize_member",
+    "serialize_params",
+]
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """An RFC 8941 Token (§3.3.4), kept apart from String so the two never compare equal."""
-
-    value: str
-
-
-BareItem = int | bool | Decimal | str | Token | bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """A bare item with its parameters (RFC 8941 §3.3)."""
-
-    value: BareItem
-    params: Mapping[str, BareItem] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class InnerList:
-    """An inner list of items with its own parameters (RFC 8941 §3.1.1)."""
-
-    items: tuple[Item, ...]
-    params: Mapping[str, BareItem] = field(default_factory=dict)
-
-
-Member = Item | InnerList
 
 _INT_MAX: Final = 999_999_999_999_999
 _LCALPHA: Final = frozenset(string.ascii_lowercase)
@@ -59,9 +44,9 @@ _ALPHA: Final = frozenset(string.ascii_letters)
 _DIGITS: Final = frozenset(string.digits)
 _TCHAR: Final = _ALPHA | _DIGITS | frozenset("!#$%&'*+-.^_`|~")
 _TOKEN_CHARS: Final = _TCHAR | {":", "/"}
-_B64_CHARS: Final = frozenset(string.ascii_letters + string.digits + "+/=")
-# Fast paths: one regex match instead of a Python-level loop per character. On no
-# match the character-by-character algorithm runs to produce the precise error.
+# Fast paths within the full parser: one regex match instead of a Python-level loop
+# per character. On no match the character-by-character algorithm runs to produce the
+# precise error.
 _KEY_RE: Final = re.compile(r"[a-z*][a-z0-9_\-.*]*")
 _TOKEN_RE: Final = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
 _STRING_RE: Final = re.compile(r'"((?:[ !#-\[\]-~]|\\["\\])*)"')
@@ -113,6 +98,12 @@ def parse_dictionary(text: str) -> dict[str, Member]:
     Raises:
         MalformedError: the value is not a valid Dictionary.
     """
+    fast = parse_dictionary_fast(text)
+    return _parse_dictionary_full(text) if fast is None else fast
+
+
+def _parse_dictionary_full(text: str) -> dict[str, Member]:
+    # RFC 8941 §4.2.2, character by character.
     if not text.isascii():
         raise _fail("non-ASCII input")
     r = _Reader(text)
@@ -291,14 +282,10 @@ def _parse_bytes(r: _Reader) -> bytes:
         raise _fail("unterminated byte sequence")
     b64 = r.text[r.pos : end]
     r.pos = end + 1
-    if not set(b64) <= _B64_CHARS:
-        raise _fail("bad base64 character")
-    if "=" not in b64:
-        b64 += "=" * (-len(b64) % 4)
-    try:
-        return base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise _fail("bad base64") from None
+    value = decode_b64(b64)
+    if value is None:
+        raise _fail("bad base64")
+    return value
 
 
 def serialize_bare_item(value: BareItem) -> str:
@@ -307,6 +294,11 @@ def serialize_bare_item(value: BareItem) -> str:
     Raises:
         MalformedError: the value cannot be represented (out of range, bad characters).
     """
+    # Strings first: they are most of what signature parameters and components hold.
+    if isinstance(value, str):
+        if _PRINTABLE_RE.fullmatch(value) is None:
+            raise _fail("string has characters outside %x20-7E")
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, bool):  # before int: bool is an int subclass
         return "?1" if value else "?0"
     if isinstance(value, int):
@@ -315,10 +307,6 @@ def serialize_bare_item(value: BareItem) -> str:
         return str(value)
     if isinstance(value, Decimal):
         return _serialize_decimal(value)
-    if isinstance(value, str):
-        if _PRINTABLE_RE.fullmatch(value) is None:
-            raise _fail("string has characters outside %x20-7E")
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, Token):
         v = value.value
         if not v or (v[0] not in _ALPHA and v[0] != "*") or not set(v) <= _TOKEN_CHARS:
@@ -339,7 +327,7 @@ def _serialize_decimal(value: Decimal) -> str:
 
 
 def _serialize_key(key: str) -> str:
-    if not key or key[0] not in _KEY_FIRST or not set(key) <= _KEY_CHARS:
+    if _KEY_RE.fullmatch(key) is None:
         raise _fail(f"invalid key {key!r}")
     return key
 
@@ -348,9 +336,8 @@ def serialize_params(params: Mapping[str, BareItem]) -> str:
     """Serialize parameters (RFC 8941 §4.1.1.2); a ``True`` value is written bare."""
     out = []
     for key, value in params.items():
-        out.append(";" + _serialize_key(key))
-        if value is not True:
-            out.append("=" + serialize_bare_item(value))
+        _serialize_key(key)
+        out.append(f";{key}" if value is True else f";{key}={serialize_bare_item(value)}")
     return "".join(out)
 
 

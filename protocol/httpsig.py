@@ -21,6 +21,7 @@ from typing import Final
 from protocol import keys
 from protocol._httpsig_base import (
     Headers,
+    base_from_fields,
     build_signature_base,
     collect_fields,
     signature_params_value,
@@ -183,7 +184,7 @@ def sign_request(
     }
     if include_alg:
         params["alg"] = ALG
-    base = build_signature_base(method, target_uri, fields, components, params)
+    base = base_from_fields(method, target_uri, fields, components, params)
     signature = base64.b64encode(key.sign_raw(base)).decode("ascii")
     out["Signature-Input"] = f"{LABEL}={signature_params_value(components, params)}"
     out["Signature"] = f"{LABEL}=:{signature}:"
@@ -231,7 +232,7 @@ def verify_signature(
     fields = collect_fields(headers)
     inputs, sigs = signature_fields(fields)
     parsed = parse_label(inputs, sigs, label)
-    base = build_signature_base(method, target_uri, fields, parsed.components, parsed.params)
+    base = base_from_fields(method, target_uri, fields, parsed.components, parsed.params)
     _check_signature(parsed, base, resolve_key)
     keyid = str(parsed.params["keyid"])
     return VerifiedSignature(label, parsed.components, dict(parsed.params), keyid, base)
@@ -300,7 +301,7 @@ def verify_request(
         raise MalformedError(
             "signature does not cover the required components", detail=f"{missing}"
         )
-    base = build_signature_base(method, target_uri, fields, parsed.components, parsed.params)
+    base = base_from_fields(method, target_uri, fields, parsed.components, parsed.params)
     # (4) Time window.
     if created > now + max_skew:
         raise TimeWindowError(

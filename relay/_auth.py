@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from datetime import datetime
 
 from aiohttp import web
 
 from protocol.errors import TooLargeError, TransportError, VerificationError
-from protocol.httpsig import VerifiedRequest, verify_request
+from protocol.httpsig import verify_request
 from relay._middleware import MEMBER, STATE, HeaderedError
 from relay._state import RelayState
 from schemas.directory import KeyUse
@@ -41,23 +39,19 @@ async def read_body(request: web.Request, state: RelayState) -> bytes:
         raise TooLargeError(f"request body larger than {limit} bytes") from None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Signed:
-    """A request whose RFC 9421 signature verified (H1–H7), not yet admitted (H8, H9)."""
+def authenticate(request: web.Request, body: bytes) -> str:
+    """Verify the request's signature and return the member id that signed it.
 
-    verified: VerifiedRequest
-    member: str
-    now: datetime
-
-
-def verify_signed(request: web.Request, state: RelayState, body: bytes) -> Signed:
-    """Steps H1–H7: the RFC 9421 profile checks, keys from the directory in force.
-
-    Pure computation over the request as received: safe to run off the event loop.
+    Steps (PROTOCOL.md §8.2): the RFC 9421 profile checks (H1–H7, in
+    :func:`protocol.httpsig.verify_request`) with the key resolved only through the
+    directory in force (a revoked or expired transport key resolves to nothing);
+    then the nonce must be new (H8); then the member's rate limit (H9).
 
     Raises:
-        VerificationError, TimeWindowError, MalformedError: H1–H7.
+        VerificationError, TimeWindowError, MalformedError, ReplayError: H1–H8.
+        HeaderedError: RATE_LIMITED with Retry-After (H9).
     """
+    state = request.app[STATE]
     now_dt = state.clock()
     now = int(now_dt.timestamp())
     lookup = state.lookup
@@ -73,9 +67,10 @@ def verify_signed(request: web.Request, state: RelayState, body: bytes) -> Signe
         owners[keyid] = member
         return public
 
+    target = state.config.relay.public_url + request.path_qs
     verified = verify_request(
         request.method,
-        state.config.relay.public_url + request.path_qs,
+        target,
         request.headers,
         body,
         resolve_key=resolve,
@@ -83,42 +78,14 @@ def verify_signed(request: web.Request, state: RelayState, body: bytes) -> Signe
         max_skew=int(state.config.limits.max_clock_skew),
         max_lifetime=state.config.limits.max_signature_lifetime,
     )
-    return Signed(verified, owners[verified.keyid], now_dt)
-
-
-def admit(request: web.Request, state: RelayState, signed: Signed) -> str:
-    """Steps H8 (the nonce is new) and H9 (the member's rate limit); on the event loop.
-
-    Returns:
-        The member id, also stored in the request under ``MEMBER``.
-
-    Raises:
-        ReplayError: H8. HeaderedError: RATE_LIMITED with Retry-After (H9).
-    """
-    v = signed.verified
-    state.nonces.check_and_add(v.keyid, v.nonce, v.expires, int(signed.now.timestamp()))
-    wait = state.limiter.take(signed.member, state.monotonic())
+    state.nonces.check_and_add(verified.keyid, verified.nonce, verified.expires, now)
+    member = owners[verified.keyid]
+    wait = state.limiter.take(member, state.monotonic())
     if wait > 0:
         raise HeaderedError(
             "rate limit exceeded",
             code=ErrorCode.RATE_LIMITED,
             headers={"Retry-After": state.limiter.retry_after(wait)},
         )
-    request[MEMBER] = signed.member
-    return signed.member
-
-
-def authenticate(request: web.Request, body: bytes) -> str:
-    """Verify the request's signature and return the member id that signed it.
-
-    Steps (PROTOCOL.md §8.2): the RFC 9421 profile checks (H1–H7, in
-    :func:`protocol.httpsig.verify_request`) with the key resolved only through the
-    directory in force (a revoked or expired transport key resolves to nothing);
-    then the nonce must be new (H8); then the member's rate limit (H9).
-
-    Raises:
-        VerificationError, TimeWindowError, MalformedError, ReplayError: H1–H8.
-        HeaderedError: RATE_LIMITED with Retry-After (H9).
-    """
-    state = request.app[STATE]
-    return admit(request, state, verify_signed(request, state, body))
+    request[MEMBER] = member
+    return member

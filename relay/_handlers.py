@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import msgspec
@@ -13,11 +12,11 @@ from aiohttp import web
 
 from protocol._codec import decode, encode
 from protocol.directory import TrustRoot, verify_directory
-from protocol.envelope import CheckedHeader, Window, check_header
+from protocol.envelope import Window, check_header
 from protocol.errors import DirectoryError, MalformedError, Relay247Error, VerificationError
 from protocol.receipt import verify_ack
 from relay import __version__
-from relay._auth import Signed, admit, authenticate, read_body, verify_signed
+from relay._auth import authenticate, read_body
 from relay._middleware import STATE, HeaderedError
 from relay._state import RelayState
 from relay.config import RelayConfig
@@ -78,19 +77,10 @@ async def submit(request: web.Request) -> web.Response:
     started = state.monotonic()
     body = await read_body(request, state)
     _require_json(request)
-    # Both Ed25519 verifications release the GIL: run them, with the parsing around
-    # them, on the verifier thread while the event loop serves other requests.
-    import os
-    if os.environ.get("NOOFF"):
-        signed, checked = _verify_submission(request, state, body)
-    else:
-        signed, checked = await asyncio.get_running_loop().run_in_executor(
-            _VERIFIER, _verify_submission, request, state, body
-        )
-    member = admit(request, state, signed)  # H8, H9: on the loop, which owns their state
-    if isinstance(checked, Relay247Error):  # E1-E8 failed, reported after H1-H9 passed
-        raise checked
-    now = signed.now
+    member = authenticate(request, body)
+    assert state.lookup is not None  # authenticate() refuses without a directory
+    now = state.clock()
+    checked = check_header(body, state.lookup, now=now, window=window(state), key_valid_now=True)
     header = checked.header
     if header.sender != member:
         raise VerificationError(
@@ -134,28 +124,6 @@ async def submit(request: web.Request) -> web.Response:
         duplicate=accepted.duplicate,
     )
     return _json(result, status=202)
-
-
-# One thread: the verifications' Python parts hold the GIL, so more threads would only
-# contend with the event loop; one is enough to overlap the Ed25519 work with it.
-_VERIFIER = ThreadPoolExecutor(1, thread_name_prefix="relay-verify")
-
-
-def _verify_submission(
-    request: web.Request, state: RelayState, body: bytes
-) -> tuple[Signed, CheckedHeader | Relay247Error]:
-    # H1-H7, then E1-E8 (pure functions of the request, the directory and the clock).
-    # An envelope error is returned, not raised: the request's own checks H8-H9 come
-    # first on the event loop, so the answers stay in the documented order.
-    signed = verify_signed(request, state, body)
-    assert state.lookup is not None  # verify_signed() refuses without a directory
-    try:
-        checked = check_header(
-            body, state.lookup, now=signed.now, window=window(state), key_valid_now=True
-        )
-    except Relay247Error as exc:
-        return signed, exc
-    return signed, checked
 
 
 def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
