@@ -236,9 +236,6 @@ class LogVerifier:
             parsed = decode(AUDIT_DECODER, entry, "audit entry", limit=MAX_ENTRY_BYTES)
         except PeerError as exc:
             return Anomaly(index, "entry", f"does not decode: {exc.message}")
-        except UnicodeDecodeError:
-            # msgspec lets this escape for invalid UTF-8 inside a JSON string.
-            return Anomaly(index, "entry", "does not decode: not valid UTF-8")
         kind = str(parsed.__struct_config__.tag)
         self.counts[kind] += 1
         try:
@@ -252,8 +249,6 @@ class LogVerifier:
         except PeerError as exc:
             text = exc.message + (f" ({exc.detail})" if exc.detail else "")
             return Anomaly(index, kind, text)
-        except UnicodeDecodeError:
-            return Anomaly(index, kind, "a signed object is not valid UTF-8")
         return None
 
     def _keys(self) -> KeyLookup:

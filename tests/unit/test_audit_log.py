@@ -267,14 +267,14 @@ def test_state_with_hashes_that_do_not_fit_the_size_is_refused() -> None:
 
 def test_entry_that_is_not_utf8_is_an_anomaly() -> None:
     _, anomalies = verify_all([b'{"kind":"\xa1"}'])
-    assert anomalies == ["entry 0 (entry): does not decode: not valid UTF-8"]
+    assert anomalies == ["entry 0 (entry): does not decode: audit entry is not valid UTF-8"]
 
 
 def test_logged_header_that_is_not_utf8_is_an_anomaly() -> None:
     net = make_network()
     bad = encode(EnvelopeAccepted(received_at=AT, header=b'{"msg_id":"\xa1"}', sig=bytes(64)))
     _, anomalies = verify_all([published(net), bad], net)
-    assert anomalies == ["entry 1 (envelope_accepted): a signed object is not valid UTF-8"]
+    assert anomalies == ["entry 1 (envelope_accepted): header is not valid UTF-8"]
 
 
 @pytest.mark.parametrize("cuts", [(1, 2, 3), (255, 256, 257), (100, 511)])
