@@ -23,6 +23,7 @@ from relay.config import RelayConfig
 from relay.store import Submission
 from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
 from schemas.directory import Directory, SignedDirectory
+from schemas.envelope import Envelope
 from schemas.errors import ErrorCode
 from schemas.relay_api import (
     AckResult,
@@ -34,6 +35,7 @@ from schemas.relay_api import (
 )
 
 log = structlog.get_logger("relay247.relay")
+_ENVELOPE = msgspec.json.Decoder(Envelope)  # our own stored bytes: checked at submission
 JSON = "application/json"
 MAX_PAGE = 500
 
@@ -182,6 +184,15 @@ async def ack(request: web.Request) -> web.Response:
     signed, parsed = verify_ack(body, state.lookup, now=now)
     if parsed.recipient != member:
         raise VerificationError("ack signer is not the authenticated member")
+    # The ack must name the header the relay delivered, or the log would record an ack
+    # for bytes the recipient never received.
+    stored = await state.store.pending_envelope(member, parsed.sender, parsed.msg_id)
+    if stored is not None:
+        header = _ENVELOPE.decode(stored).header
+        if hashlib.sha256(header).hexdigest() != parsed.header_sha256:
+            raise VerificationError(
+                "ack does not match the delivered envelope", code=ErrorCode.BINDING_MISMATCH
+            )
     entry = encode(DeliveryAcked(received_at=now, ack=signed.ack, sig=signed.sig))
     result = await state.store.ack(member, parsed.sender, parsed.msg_id, entry)
     if not result.duplicate:

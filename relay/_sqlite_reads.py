@@ -100,6 +100,19 @@ class Reads:
 
         return await self._query(read)
 
+    async def pending_envelope(self, recipient: str, sender: str, msg_id: str) -> bytes | None:
+        """The exact bytes of an undelivered envelope, or None (see :class:`Store`)."""
+
+        def read(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "SELECT envelope FROM messages"
+                " WHERE sender = ? AND msg_id = ? AND recipient = ? AND state = 0",
+                (sender, msg_id, recipient),
+            ).fetchone()
+            return None if row is None or row[0] is None else bytes(row[0])
+
+        return await self._query(read)
+
     async def _has_mail(self, recipient: str, after: int) -> bool:
         def read(conn: sqlite3.Connection) -> bool:
             row = conn.execute(

@@ -193,6 +193,14 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def pending_envelope(self, recipient: str, sender: str, msg_id: str) -> bytes | None:
+        """Return the exact envelope bytes still waiting in ``recipient``'s mailbox, if any.
+
+        Raises:
+            StorageError: the read failed.
+        """
+
+    @abc.abstractmethod
     async def wait_for_mail(self, recipient: str, after: int) -> None:
         """Return once the mailbox holds an envelope with ``seq > after``.
 

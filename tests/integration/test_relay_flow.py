@@ -103,3 +103,22 @@ async def test_invalid_utf8_is_a_clean_400(tmp_path: Path) -> None:
             await fr.submit(b'{"v":1,"sender":"\xff\xfe"}')
         assert e.value.status == 400
         assert e.value.code == "malformed"
+
+
+async def test_ack_for_other_header_bytes_is_refused(tmp_path: Path) -> None:
+    """An ack must name the header the relay delivered (binding_mismatch otherwise)."""
+    from node.transport import RelayRejectedError
+
+    async with running_relay(tmp_path) as relay:
+        data = envelope(relay.net)
+        await relay.client("FR").submit(data)
+        us = relay.net.members["US"]
+        env = msgspec.json.decode(data, type=Envelope)
+        header = msgspec.json.decode(env.header, type=EnvelopeHeader)
+        wrong = make_ack(
+            header, env.header + b" ", signing_key=us.signing, acked_at=datetime.now(UTC)
+        )
+        with pytest.raises(RelayRejectedError) as e:
+            await relay.client("US").ack(wrong)
+        assert e.value.code == "binding_mismatch"
+        assert len((await relay.client("US").mailbox()).messages) == 1  # still deliverable
