@@ -1,0 +1,288 @@
+"""Node benchmarks (issue 5): end-to-end latency and the inbox's cost over its crypto.
+
+Everything is measured in this run on this machine (DESIGN.md §6):
+
+(1) End-to-end latency on loopback with push delivery: FR's ``Node.send`` until FR holds
+    US's verified, signed delivery receipt, one message at a time, p50 and p99 over
+    ``E2E_N`` messages. The relay and US run as real processes (``relay247 relay serve``,
+    ``relay247 node serve``); FR runs in this process. The limit printed beside it is
+    the relay's bare accept round trip (one signed POST /v1/envelopes answered 202
+    after fsync), measured from the same client: a send→receipt cycle needs at least
+    two accepts (request and receipt) and two acks, so ~4 round trips is the floor.
+    Target p50 <= 10 ms.
+(2) Inbox processing rate (envelopes/s through ``Inbox.handle``: verify E1–E13, store
+    durably with fsync, seal the receipt, sign the ack; the relay is a null transport)
+    as a ratio to the rate of its raw cryptography alone, timed in-process: two Ed25519
+    verifications (header, inner), one sealed-box open, one receipt signature (and,
+    shown separately, the full set including sealing the receipt and signing the ack).
+    The fsync cost of one SQLite FULL commit is printed too, since it bounds the rate.
+
+Usage: ``python -m bench.bench_node``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+
+from node._events import ReceiptReceived
+from node._inbox import Inbox
+from node._keyfile import NodeKeys, create_keys
+from node.daemon import Node, NodeEvent
+from node.transport import RelayClient
+from protocol import domains
+from protocol.envelope import open_envelope, seal_envelope
+from protocol.keys import seal, verify
+from schemas.examples import EXAMPLES
+from schemas.messages import coarse_kind, encode_body, priority_of
+from schemas.relay_api import AckResult, MailboxItem, MailboxPage, SubmitResult
+from tests.integration._crash_load import RelayProcess
+from tests.support.fake_relay import FakeRelay, open_node, write_node_dir
+from tests.support.network import Network, make_network
+from tests.support.relay import PASSPHRASE, envelope, free_port, write_relay_dir
+
+E2E_WARMUP, E2E_N = 30, 300
+ACCEPT_N = 300
+INBOX_N = 500
+CRYPTO_N = 2000
+
+
+def _pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p * len(s)))]
+
+
+async def _e2e(root: Path, net: Network) -> tuple[list[float], list[float]]:
+    port = free_port()
+    config = write_relay_dir(root / "relay", net, port).read_text()
+    (root / "relay" / "relay.toml").write_text(config.replace('level = "info"', 'level = "error"'))
+    relay = RelayProcess(root / "relay" / "relay.toml", port, env={})
+    relay.env["RELAY247_PASSPHRASE"] = PASSPHRASE.decode()
+    await relay.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            await RelayClient(url, net.members["FR"].transport, session).publish_directory(
+                net.signed()
+            )
+            accept = await _accept_rtt(url, net, session)
+            us_proc = _us_process(root, net, url)
+            key = net.members["FR"].transport
+            fr = await open_node(
+                root / "FR", net, "FR", urls=(url,),
+                transport_factory=lambda u: RelayClient(u, key, session),
+            )  # fmt: skip
+            q: asyncio.Queue[NodeEvent] = fr.events.queue()
+            try:
+                await fr.start()
+                await fr.wait_ready()
+                body = EXAMPLES["preservation_request"]
+                lat = []
+                for i in range(E2E_WARMUP + E2E_N):
+                    t0 = time.perf_counter()
+                    msg_id = await fr.send(body, "US")
+                    while True:
+                        e = await q.get()
+                        if isinstance(e, ReceiptReceived) and e.msg_id == msg_id:
+                            break
+                    if i >= E2E_WARMUP:
+                        lat.append(time.perf_counter() - t0)
+            finally:
+                await fr.stop()
+                us_proc.terminate()
+                us_proc.wait(30)
+            return lat, accept
+    finally:
+        relay.terminate()
+
+
+async def _accept_rtt(url: str, net: Network, session: aiohttp.ClientSession) -> list[float]:
+    client = RelayClient(url, net.members["DE"].transport, session)
+    envs = [envelope(net, "DE", "IT" if "IT" in net.members else "FR") for _ in range(ACCEPT_N)]
+    out = []
+    for env in envs:
+        t0 = time.perf_counter()
+        await client.submit(env)
+        out.append(time.perf_counter() - t0)
+    return out[20:]
+
+
+def _us_process(root: Path, net: Network, url: str) -> subprocess.Popen[bytes]:
+    """US as a real ``relay247 node serve`` process with its keys in a key file."""
+    config = write_node_dir(root / "US", net, "US", (url,), {"level": '"error"'})
+    mk = net.members["US"]
+    create_keys(
+        config.path(config.node.keys_file),
+        NodeKeys("US", mk.signing, mk.encryption, mk.transport),
+        PASSPHRASE,
+    )
+    log = (root / "US" / "node.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", "node", "serve", "--config", str(root / "US" / "node.toml")],
+        stdout=log,
+        stderr=log,
+        env={**os.environ, "RELAY247_PASSPHRASE": PASSPHRASE.decode()},
+    )
+
+
+class _NullRelay:
+    """A transport that accepts acks instantly: only the node's own work is timed."""
+
+    base_url = "http://null.invalid"
+
+    async def submit(self, envelope: bytes) -> SubmitResult:
+        raise NotImplementedError
+
+    async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
+        raise NotImplementedError
+
+    async def ack(self, signed_ack: bytes) -> AckResult:
+        return AckResult(msg_id="0" * 32, leaf_index=0, duplicate=False)
+
+    async def directory(self) -> bytes:
+        raise NotImplementedError
+
+    def push(self, after: int = 0) -> object:
+        raise NotImplementedError
+
+
+def _items(net: Network, n: int) -> list[MailboxItem]:
+    fr, us = net.members["FR"], net.members["US"]
+    request = EXAMPLES["preservation_request"]
+    body = encode_body(request)
+    now = datetime.now(UTC)
+    items = []
+    for i in range(n):
+        sealed = seal_envelope(
+            body,
+            msg_id=os.urandom(16).hex(),
+            case_id=request.case_id,
+            kind=coarse_kind(request),
+            priority=priority_of(request),
+            seq=i + 1,
+            sender="FR",
+            signing_key=fr.signing,
+            recipient="US",
+            recipient_key=us.encryption.public,
+            recipient_key_fp=us.encryption.fingerprint,
+            created=now,
+            lifetime=timedelta(hours=1),
+        )
+        items.append(
+            MailboxItem(seq=i + 1, sender="FR", msg_id=sealed.header.msg_id, leaf_index=i,
+                        received_at=now, envelope=sealed.envelope)
+        )  # fmt: skip
+    return items
+
+
+async def _inbox_rate(root: Path, net: Network) -> float:
+    relay = FakeRelay(net.lookup(), net.signed())
+    us: Node = await open_node(root / "inbox-us", net, "US", relay)
+    await us._shared.directory.accept(net.signed(), datetime.now(UTC))
+    inbox: Inbox = us._sync._inbox
+    items = _items(net, INBOX_N + 50)
+    null = _NullRelay()
+    for item in items[:50]:
+        await inbox.handle(item, null)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    for item in items[50:]:
+        await inbox.handle(item, null)  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - t0
+    await us.stop()
+    return INBOX_N / elapsed
+
+
+def _crypto_rates(net: Network) -> tuple[float, float]:
+    fr, us = net.members["FR"], net.members["US"]
+    item = _items(net, 1)[0]
+    opened = open_envelope(
+        item.envelope, net.lookup(), me="US", my_keys={us.encryption.fingerprint: us.encryption},
+        now=datetime.now(UTC),
+    )  # fmt: skip
+    env = opened.checked.envelope
+    meta_sig = us.signing.sign(domains.ENVELOPE_INNER, b"m" * 300)
+    receipt_bytes = b"r" * 600
+
+    def core() -> None:
+        verify(fr.signing.public, domains.ENVELOPE_HEADER, env.header, env.sig)
+        verify(us.signing.public, domains.ENVELOPE_INNER, b"m" * 300, meta_sig)
+        us.encryption.unseal(env.ciphertext)
+        us.signing.sign(domains.DELIVERY_RECEIPT, receipt_bytes)
+
+    def full() -> None:
+        core()
+        us.signing.sign(domains.ENVELOPE_INNER, b"m" * 300)
+        seal(fr.encryption.public, receipt_bytes)
+        us.signing.sign(domains.ENVELOPE_HEADER, b"h" * 600)
+        us.signing.sign(domains.DELIVERY_ACK, b"a" * 300)
+
+    rates = []
+    for fn in (core, full):
+        t0 = time.perf_counter()
+        for _ in range(CRYPTO_N):
+            fn()
+        rates.append(CRYPTO_N / (time.perf_counter() - t0))
+    return rates[0], rates[1]
+
+
+def _fsync_ms(root: Path) -> float:
+    conn = sqlite3.connect(root / "fsync.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    n = 300
+    t0 = time.perf_counter()
+    for _ in range(n):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 3000,))
+        conn.execute("COMMIT")
+    conn.close()
+    return (time.perf_counter() - t0) / n * 1000
+
+
+async def _main() -> None:
+    net = make_network(("FR", "US", "DE", "IT"))
+    with tempfile.TemporaryDirectory(prefix="relay247-bench-node-") as tmp:
+        root = Path(tmp)
+        import structlog
+
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(40)  # errors only
+        )
+        lat, accept = await _e2e(root, net)
+        p50, p99 = _pct(lat, 0.5) * 1000, _pct(lat, 0.99) * 1000
+        a50 = _pct(accept, 0.5) * 1000
+        print(f"(1) end to end, send -> signed receipt at sender, push, {E2E_N} messages:")
+        print(f"    p50 {p50:.2f} ms   p99 {_pct(lat, 0.99) * 1000:.2f} ms   (target p50 <= 10 ms)")
+        print(f"    limit: relay bare accept round trip p50 {a50:.2f} ms "
+              f"(x4 = {4 * a50:.2f} ms floor); p50 / accept = {p50 / a50:.1f}")  # fmt: skip
+        print(f"    p99 / p50 = {p99 / p50:.2f}")
+        rate = await _inbox_rate(root, net)
+        core, full = _crypto_rates(net)
+        fsync = _fsync_ms(root)
+        print(f"(2) inbox: {rate:.0f} envelopes/s through Inbox.handle ({INBOX_N} envelopes)")
+        print(f"    raw crypto (2 verify + unseal + receipt sign): {core:.0f}/s; "
+              f"ratio inbox / crypto = {rate / core:.3f}")  # fmt: skip
+        print(f"    full crypto (+ receipt seal, 2 signs, ack sign): {full:.0f}/s; "
+              f"ratio = {rate / full:.3f}")  # fmt: skip
+        print(f"    one SQLite FULL commit here: {fsync:.2f} ms -> at most {1000 / fsync:.0f}/s "
+              f"with one commit per envelope; ratio inbox / commit-bound = "
+              f"{rate / (1000 / fsync):.3f}")  # fmt: skip
+
+
+def main() -> None:
+    """Run both benchmarks and print the figures."""
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

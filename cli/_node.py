@@ -1,0 +1,189 @@
+"""``relay247 node``: create a country node's keys and files, and serve it (issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+import msgspec
+
+from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
+from protocol.errors import ConfigError, Relay247Error, StorageError
+
+KEYS = "node.keys"
+MEMBER = "member.json"
+CONFIG = "node.toml"
+TRUST = "trust.json"
+VALID_DAYS = 730
+
+
+@click.group()
+def node() -> None:
+    """Run a country node: create its keys and member file, then serve it."""
+
+
+def _member_file(
+    keys_public: dict[str, bytes],
+    *,
+    member: str,
+    authority: str,
+    languages: str,
+    time_zone: str,
+    email: str | None,
+    phone: str | None,
+) -> bytes:
+    from schemas.directory import KeyAlg, KeyUse, Member
+
+    start = datetime.now(UTC).replace(microsecond=0)
+    end = start + timedelta(days=VALID_DAYS)
+    algs = {"signing": KeyAlg.ED25519, "encryption": KeyAlg.X25519, "transport": KeyAlg.ED25519}
+    raw = {
+        "id": member,
+        "authority": authority,
+        "contacts": (
+            [{"function": "24/7 duty officer", "email": email, "phone": phone}]
+            if email or phone
+            else []
+        ),
+        "languages": [x.strip() for x in languages.split(",") if x.strip()],
+        "time_zone": time_zone,
+        "keys": [
+            {
+                "use": KeyUse(use),
+                "alg": algs[use],
+                "public": public,
+                "not_before": start,
+                "not_after": end,
+            }
+            for use, public in keys_public.items()
+        ],
+    }
+    try:
+        return msgspec.json.encode(msgspec.convert(raw, Member))
+    except msgspec.ValidationError as exc:
+        raise CliUsageError(f"member: {exc}") from None
+
+
+@node.command("init")
+@click.option("--member", required=True, help="This node's member id, e.g. FR.")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory to create (keys, member file, config, database).",
+)
+@click.option("--authority", required=True, help="Name of the 24/7 point of contact.")
+@click.option("--languages", default="en", show_default=True, help="Comma-separated tags.")
+@click.option("--time-zone", default="UTC", show_default=True, help="IANA time zone.")
+@click.option("--relay", "relays", multiple=True, help="Relay URL (repeat for failover order).")
+@click.option(
+    "--trust-root",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="trust.json from `relay247 network init`.",
+)
+@click.option("--contact-email", default=None, help="E-mail of the 24/7 duty desk.")
+@click.option("--contact-phone", default=None, help="Phone of the 24/7 duty desk (E.164).")
+@passphrase_option
+def init(
+    *,
+    member: str,
+    data: Path,
+    authority: str,
+    languages: str,
+    time_zone: str,
+    relays: tuple[str, ...],
+    trust_root: Path,
+    contact_email: str | None,
+    contact_phone: str | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Create DATA with encrypted keys, member.json (for enrollment) and node.toml.
+
+    Existing keys or config are never overwritten (exit 2).
+    """
+    from node._directory import read_trust_root
+    from node._keyfile import create_keys, generate_keys
+    from node.config import CONFIG_TEMPLATE, load_config
+
+    for name in (KEYS, CONFIG, MEMBER):
+        if (data / name).exists():
+            raise CliUsageError(f"{data / name}: exists already; refusing to overwrite")
+    try:
+        read_trust_root(trust_root)  # a bad trust root must fail before anything is written
+    except ConfigError as exc:
+        raise fail_from(exc) from None
+    keys = generate_keys(member)
+    member_json = _member_file(
+        {
+            "signing": keys.signing.public,
+            "encryption": keys.encryption.public,
+            "transport": keys.transport.public,
+        },
+        member=member,
+        authority=authority,
+        languages=languages,
+        time_zone=time_zone,
+        email=contact_email,
+        phone=contact_phone,
+    )
+    text = CONFIG_TEMPLATE.format(
+        member=member, relay_urls=", ".join(f'"{u}"' for u in relays), trust_root=TRUST
+    )
+    secret = read_passphrase(passphrase_file, confirm=True)
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliUsageError(f"{data}: cannot create: {exc.strerror}") from None
+    config_path = data / CONFIG
+    config_path.write_text(text, encoding="utf-8")
+    try:
+        # Validate with the decoder `serve` uses: a bad URL fails now, not at 3 a.m.
+        load_config(config_path)
+        create_keys(data / KEYS, keys, secret)
+    except ConfigError as exc:
+        config_path.unlink()
+        raise fail_from(exc) from None
+    if trust_root.resolve() != (data / TRUST).resolve():
+        shutil.copyfile(trust_root, data / TRUST)
+    fd = os.open(data / MEMBER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(member_json)
+    click.echo(f"node {member} initialised in {data}")
+    click.echo(f"  keys:   {data / KEYS} (encrypted, mode 0600)")
+    click.echo(f"  member: {data / MEMBER} (send it to the coordinator: network add-member)")
+    click.echo(f"  config: {config_path}")
+    click.echo(f"  serve:  relay247 node serve --config {config_path}")
+
+
+@node.command("serve")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="node.toml written by `relay247 node init`.",
+)
+@passphrase_option
+def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
+    """Serve the node until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
+    from node._logs import configure
+    from node.config import load_config
+    from node.daemon import run
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise fail_from(exc) from None
+    secret = read_passphrase(passphrase_file, confirm=False)
+    configure(config.log.level, config.log.format)
+    try:
+        asyncio.run(run(config, secret))
+    except StorageError as exc:
+        raise CliUsageError(exc.message) from None  # a corrupted or foreign database file
+    except Relay247Error as exc:
+        raise fail_from(exc) from None

@@ -1,0 +1,114 @@
+"""The directory the node trusts: load, verify, refresh, never roll back (PROTOCOL.md §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+
+from node._transport_api import Transport
+from node.store import NodeStore
+from protocol._codec import decode
+from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
+from protocol.errors import ConfigError, Relay247Error, StorageError
+from schemas.directory import TrustRootFile
+
+_TRUST = msgspec.json.Decoder(TrustRootFile)
+
+
+def read_trust_root(path: Path) -> TrustRoot:
+    """Read the pinned coordinators' keys and threshold (``trust.json``).
+
+    Raises:
+        ConfigError: missing or invalid file; the message names it.
+    """
+    try:
+        t = decode(_TRUST, path.read_bytes(), "trust root", limit=1 << 20)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read trust root: {exc.strerror}") from None
+    except Relay247Error as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
+    return TrustRoot(t.coordinators, t.threshold)
+
+
+class DirectoryState:
+    """The current verified directory and its key look-ups.
+
+    The first version is verified against the pinned trust root; each later one
+    against the coordinators of the version held, with ``current`` passed so D7 refuses
+    any older version (or the same version with other contents).
+    """
+
+    def __init__(self, pinned: TrustRoot, store: NodeStore) -> None:
+        self._pinned = pinned
+        self._store = store
+        self.current: VerifiedDirectory | None = None
+        self.lookup: KeyLookup | None = None
+
+    async def load(self, now: datetime) -> None:
+        """Load the newest stored version, re-verified against the pinned trust root.
+
+        Re-verification of a stored version only checks its signatures when the
+        coordinators have not changed since; otherwise it is trusted as stored (it
+        was verified when it was saved, and the database is ours).
+
+        Raises:
+            StorageError: the stored version does not verify.
+        """
+        raw = await self._store.current_directory()
+        if raw is None:
+            return
+        try:
+            verified = verify_directory(raw, self._pinned, current=None, now=now)
+        except Relay247Error:
+            verified = _trusted_stored(raw)
+        self._set(verified)
+
+    async def accept(self, data: bytes, now: datetime) -> bool:
+        """Verify ``data`` as the next version and keep it if newer.
+
+        Returns:
+            True if it is a new version, False if it is the one held.
+
+        Raises:
+            DirectoryError: rollback (DIRECTORY_ROLLBACK), too few signatures, future.
+            MalformedError, TooLargeError: not a signed directory.
+            StorageError: saving failed.
+        """
+        root = self._pinned if self.current is None else TrustRoot.of(self.current.directory)
+        verified = verify_directory(data, root, current=self.current, now=now)
+        if self.current is not None and verified.version == self.current.version:
+            return False
+        await self._store.save_directory(verified.version, data, now)
+        self._set(verified)
+        return True
+
+    async def refresh(self, transport: Transport, now: datetime) -> bool:
+        """Fetch the relay's directory and :meth:`accept` it.
+
+        Raises:
+            TransportError: the relay cannot be reached; and the errors of :meth:`accept`.
+        """
+        return await self.accept(await transport.directory(), now)
+
+    def _set(self, verified: VerifiedDirectory) -> None:
+        self.current = verified
+        self.lookup = KeyLookup(verified.directory)
+
+    def relay_urls(self) -> tuple[str, ...]:
+        """The relays listed in the directory, in its order."""
+        if self.current is None:
+            return ()
+        return tuple(r.url for r in self.current.directory.relays)
+
+
+def _trusted_stored(raw: bytes) -> VerifiedDirectory:
+    from schemas.directory import Directory, SignedDirectory
+
+    try:
+        signed = msgspec.json.decode(raw, type=SignedDirectory)
+        directory = msgspec.json.decode(signed.directory, type=Directory)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StorageError("stored directory is unreadable", detail=str(exc)) from None
+    return VerifiedDirectory(directory, raw)

@@ -1,0 +1,364 @@
+"""Processing one delivered envelope: verify, store, ack, receipt (PROTOCOL.md §4.4, §5).
+
+Order of effects, which is what makes delivery exactly-once at this node:
+
+1. verify (E1–E13, or R1–R5 for a receipt-kind envelope);
+2. store durably, in one transaction: the message, its ``seen`` row, the seq
+   bookkeeping, and (for a business message) the sealed delivery receipt in the outbox;
+3. only then ack to the relay, so a crash before 3 means redelivery, and redelivery
+   finds the ``seen`` row and is acked again without being processed twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import msgspec
+import structlog
+
+from node._events import (
+    MessageReceived,
+    MessageRejected,
+    NodeProblem,
+    ReceiptReceived,
+    SequenceAnomaly,
+)
+from node._shared import Shared
+from node._store_schema import Direction, MessageRecord, ReceiptRecord, Status
+from node._transport_api import Transport
+from node.store import InboundResult
+from protocol import domains
+from protocol._codec import decode, encode
+from protocol.body import decode_opened
+from protocol.directory import KeyLookup
+from protocol.envelope import CheckedHeader, Opened, open_envelope
+from protocol.errors import PeerError, Relay247Error, VerificationError
+from protocol.keys import verify
+from protocol.receipt import make_ack, make_receipt, make_rejection, verify_receipt
+from schemas._types import CoarseKind
+from schemas.envelope import DeliveryAck, Envelope, EnvelopeHeader, SignedAck
+from schemas.errors import ErrorCode
+from schemas.messages import kind_of
+from schemas.relay_api import MailboxItem
+
+log = structlog.get_logger("relay247.node")
+_ENVELOPE = msgspec.json.Decoder(Envelope)
+_HEADER = msgspec.json.Decoder(EnvelopeHeader)
+RECEIPT_KIND = "delivery_receipt"
+
+
+class Inbox:
+    """Handles mailbox items for one node.
+
+    Args:
+        shared: the node's shared state.
+        refresh_directory: fetches a newer directory; called once when a sender's key
+            is unknown (it may have been added since), before giving up on an envelope.
+    """
+
+    def __init__(
+        self, shared: Shared, refresh_directory: Callable[[Transport], Awaitable[bool]]
+    ) -> None:
+        self._s = shared
+        self._refresh = refresh_directory
+
+    async def handle(self, item: MailboxItem, transport: Transport) -> None:
+        """Process one envelope from the relay and ack it.
+
+        Raises:
+            TransportError: the ack could not be posted (the envelope stays in the
+                mailbox and comes back; the caller reconnects).
+            StorageError: the store failed; nothing was acked.
+        """
+        s = self._s
+        now = s.clock()
+        lookup = s.lookup()
+        # The relay's hints pick the fast path for a redelivery; the seen row written
+        # with the message (keyed by the *verified* header) is the authoritative guard.
+        dup = await s.store.is_seen(item.sender, item.msg_id)
+        if dup:
+            await self._ack_duplicate(item, lookup, now, transport)
+            return
+        try:
+            opened = open_envelope(
+                item.envelope,
+                lookup,
+                me=s.member,
+                my_keys=s.keys.decryption_keys,
+                now=now,
+                seen=lambda sender, msg_id: False,  # answered by the hint look-up above
+            )
+        except PeerError as exc:
+            if exc.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
+                await self.handle(item, transport)
+                return
+            await self._refuse(item, exc, now, transport)
+            return
+        if opened.header.kind is CoarseKind.RECEIPT:
+            result = await self._receipt(opened, now, item.envelope)
+        else:
+            result = await self._business(opened, now, item.envelope)
+        if result is not None:
+            await self._ack(opened.header, opened.checked.envelope.header, now, transport)
+
+    async def _refreshed(self, transport: Transport) -> bool:
+        try:
+            return await self._refresh(transport)
+        except Relay247Error as exc:
+            log.warning("directory refresh failed", error=exc.diagnostics())
+            return False
+
+    async def _business(self, opened: Opened, now: datetime, raw: bytes) -> InboundResult | None:
+        s = self._s
+        h = opened.header
+        try:
+            body = decode_opened(opened)  # E13
+        except PeerError as exc:
+            return await self._reject(opened.checked, exc, now, raw)
+        receipt = make_receipt(opened, signing_key=s.keys.signing, received_at=now)
+        reply = s.sealer(
+            h.sender,
+            receipt,
+            case_id=h.case_id,
+            kind=CoarseKind.RECEIPT,
+            priority=h.priority,
+            body_kind=RECEIPT_KIND,
+            in_reply_to=h.msg_id,
+        )
+        record = _record(
+            opened.checked,
+            raw,
+            now,
+            status=Status.ACCEPTED,
+            body_kind=kind_of(body),
+            body=opened.body,
+        )
+        record = _with_reply(record, body.in_reply_to)
+        result = await s.store.record_inbound(record, reply=reply, receipt=None, now=time.time())
+        if not result.duplicate:
+            s.outbox_wake.set()
+            self._seq(result)
+            s.hub.publish(MessageReceived(h.msg_id, h.case_id, h.sender, body, h, now))
+        return result
+
+    async def _receipt(self, opened: Opened, now: datetime, raw: bytes) -> InboundResult | None:
+        s = self._s
+        h = opened.header
+        lookup = s.lookup()
+        try:
+            first = verify_receipt(opened.body, lookup)  # R1-R4
+            if first.recipient != h.sender:
+                raise VerificationError(
+                    "receipt signer is not the envelope's sender", code=ErrorCode.BINDING_MISMATCH
+                )
+            ours = await s.store.outbound_header(first.msg_id)
+            if ours is None:
+                raise VerificationError(
+                    "receipt for a message this node did not send",
+                    code=ErrorCode.BINDING_MISMATCH,
+                )
+            expected = decode(_HEADER, ours, "stored header", limit=4096)
+            sha = hashlib.sha256(ours).hexdigest()
+            receipt = verify_receipt(  # R5 against the exact header we sent
+                opened.body, lookup, expected=expected, expected_header_sha256=sha
+            )
+        except PeerError as exc:
+            # No receipt for a receipt, ever: that could loop between two nodes.
+            return await self._reject(opened.checked, exc, now, raw, reply=False)
+        rec = ReceiptRecord(
+            msg_id=receipt.msg_id,
+            signer=receipt.recipient,
+            status=receipt.status.value,
+            reason=None if receipt.reason is None else receipt.reason.value,
+            received_at=receipt.received_at,
+            signed=opened.body,
+            carrier_msg_id=h.msg_id,
+        )
+        record = _record(
+            opened.checked,
+            raw,
+            now,
+            status=Status.ACCEPTED,
+            body_kind=RECEIPT_KIND,
+            body=opened.body,
+        )
+        record = _with_reply(record, receipt.msg_id)
+        result = await s.store.record_inbound(record, reply=None, receipt=rec, now=time.time())
+        if not result.duplicate:
+            self._seq(result)
+            s.hub.publish(ReceiptReceived(receipt.msg_id, h.case_id, receipt.recipient, receipt))
+        return result
+
+    async def _reject(
+        self,
+        checked: CheckedHeader,
+        exc: PeerError,
+        now: datetime,
+        raw: bytes,
+        *,
+        reply: bool = True,
+    ) -> InboundResult | None:
+        s = self._s
+        h = checked.header
+        log.warning("envelope rejected", msg_id=h.msg_id, sender=h.sender, error=exc.diagnostics())
+        build = None
+        if reply:
+            rejection = make_rejection(
+                h, checked.envelope.header, exc.code, signing_key=s.keys.signing, received_at=now
+            )
+            try:
+                build = s.sealer(
+                    h.sender,
+                    rejection,
+                    case_id=h.case_id,
+                    kind=CoarseKind.RECEIPT,
+                    priority=h.priority,
+                    body_kind=RECEIPT_KIND,
+                    in_reply_to=h.msg_id,
+                )
+            except Relay247Error as seal_exc:
+                log.warning("cannot send rejected receipt", error=seal_exc.diagnostics())
+        record = _record(
+            checked,
+            raw,
+            now,
+            status=Status.REJECTED,
+            body_kind=None,
+            body=None,
+            reason=exc.code.value,
+        )
+        result = await s.store.record_inbound(record, reply=build, receipt=None, now=time.time())
+        if not result.duplicate:
+            if build is not None:
+                s.outbox_wake.set()
+            self._seq(result)
+            s.hub.publish(MessageRejected(h.msg_id, h.case_id, h.sender, exc.code, exc.message))
+        return result
+
+    async def _refuse(
+        self, item: MailboxItem, exc: PeerError, now: datetime, transport: Transport
+    ) -> None:
+        s = self._s
+        checked = authenticated_header(item.envelope, s.lookup())
+        if checked is not None and checked.header.recipient == s.member:
+            # The sender is authenticated (E1-E5): store it as rejected and tell it why.
+            await self._reject(checked, exc, now, item.envelope)
+            await self._ack(checked.header, checked.envelope.header, now, transport)
+            return
+        # Not authenticated (or not ours): no receipt, so the node reflects nothing.
+        log.warning(
+            "unauthenticated envelope dropped",
+            relay_seq=item.seq,
+            msg_id=item.msg_id,
+            hinted_sender=item.sender,
+            error=exc.diagnostics(),
+        )
+        s.hub.publish(NodeProblem("inbox", exc.code, f"envelope dropped: {exc.message}"))
+        await _post_ack(transport, _raw_ack(item, s, now))
+
+    async def _ack_duplicate(
+        self, item: MailboxItem, lookup: KeyLookup, now: datetime, transport: Transport
+    ) -> None:
+        checked = authenticated_header(item.envelope, lookup)
+        if checked is None:
+            await _post_ack(transport, _raw_ack(item, self._s, now))
+        else:
+            await self._ack(checked.header, checked.envelope.header, now, transport)
+
+    async def _ack(
+        self, header: EnvelopeHeader, header_bytes: bytes, now: datetime, transport: Transport
+    ) -> None:
+        ack = make_ack(header, header_bytes, signing_key=self._s.keys.signing, acked_at=now)
+        await _post_ack(transport, ack)
+
+    def _seq(self, result: InboundResult) -> None:
+        if result.seq_event is not None:
+            e = result.seq_event
+            log.warning(
+                "sequence anomaly", peer=e.peer, kind=e.kind, expected=e.expected, got=e.got
+            )
+            self._s.hub.publish(SequenceAnomaly(e))
+
+
+async def _post_ack(transport: Transport, ack: bytes) -> None:
+    try:
+        await transport.ack(ack)
+    except PeerError as exc:
+        # not_found: already acked (or swept after expiry); the message is stored anyway.
+        if exc.code is not ErrorCode.NOT_FOUND:
+            raise
+
+
+def authenticated_header(data: bytes, lookup: KeyLookup) -> CheckedHeader | None:
+    """Return the header if its signature verifies (E1–E5 only), else None.
+
+    Used to decide whether a failed envelope deserves a ``rejected`` receipt: only an
+    authenticated sender gets one (PROTOCOL.md §5.1).
+    """
+    try:
+        # E1-E2
+        env = decode(_ENVELOPE, data, "envelope", limit=4 << 20)
+        # E3-E4
+        public = lookup.signer_key(env.sender, env.sender_key)
+        verify(public, domains.ENVELOPE_HEADER, env.header, env.sig)
+        # E5
+        header = decode(_HEADER, env.header, "header", limit=4096)
+    except Relay247Error:
+        return None
+    if header.sender != env.sender or header.sender_key != env.sender_key:
+        return None
+    return CheckedHeader(env, header, public)
+
+
+def _record(
+    checked: CheckedHeader,
+    raw: bytes,
+    now: datetime,
+    *,
+    status: Status,
+    body_kind: str | None,
+    body: bytes | None,
+    reason: str | None = None,
+) -> MessageRecord:
+    h = checked.header
+    return MessageRecord(
+        direction=Direction.IN,
+        msg_id=h.msg_id,
+        case_id=h.case_id,
+        peer=h.sender,
+        coarse_kind=h.kind.value,
+        body_kind=body_kind,
+        in_reply_to=None,
+        seq=h.seq,
+        envelope=raw,
+        header=checked.envelope.header,
+        body=body,
+        stored_at=now,
+        status=status,
+        reason=reason,
+    )
+
+
+def _with_reply(record: MessageRecord, in_reply_to: str | None) -> MessageRecord:
+    from dataclasses import replace
+
+    return replace(record, in_reply_to=in_reply_to)
+
+
+def _raw_ack(item: MailboxItem, s: Shared, now: datetime) -> bytes:
+    # An envelope we could not authenticate has no header we trust; ack it by the
+    # relay's hints so it leaves the mailbox (the relay logs the ack, not the junk).
+    ack = DeliveryAck(
+        msg_id=item.msg_id,
+        sender=item.sender,
+        recipient=s.member,
+        recipient_key=s.keys.signing.fingerprint,
+        header_sha256=hashlib.sha256(item.envelope).hexdigest(),
+        acked_at=now,
+    )
+    raw = encode(ack)
+    sig = s.keys.signing.sign(domains.DELIVERY_ACK, raw)
+    return encode(SignedAck(signer=s.member, key=s.keys.signing.fingerprint, ack=raw, sig=sig))

@@ -1,0 +1,143 @@
+"""The outbox worker: submit queued envelopes, retry with backoff, fail over between relays.
+
+An envelope leaves the outbox only when a relay answered 202 (durable there) or
+refused it for good (:data:`node._relays.PERMANENT`) or it expired. One recipient's
+envelopes are submitted one after the other in queue order, so their ``seq`` values
+reach the relay in order; different recipients proceed concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import defaultdict
+
+import structlog
+
+from node._events import MessageSent, NodeProblem, SendFailed
+from node._relays import PERMANENT, RelayPool, backoff, is_refusal
+from node._shared import Shared
+from node._store_schema import OutboxEntry
+from protocol.errors import Relay247Error
+from schemas.errors import ErrorCode
+
+log = structlog.get_logger("relay247.node")
+
+
+class _AllDownError(Exception):
+    """Every relay failed for this round; stop and back off."""
+
+
+class Outbox:
+    """Drains the durable outbox to the relays.
+
+    Args:
+        shared: the node's shared state (store, clock, events, wake-up event).
+        pool: the relays in failover order.
+        rng: randomness for the jitter (seeded in tests).
+    """
+
+    def __init__(self, shared: Shared, pool: RelayPool, rng: random.Random | None = None) -> None:
+        self._s = shared
+        self._pool = pool
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._failures = 0  # consecutive rounds in which every relay failed
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+        s = self._s
+        while True:
+            s.outbox_wake.clear()
+            entries = await s.store.due(time.time(), 1000)
+            if entries:
+                await self._round(entries)
+                continue
+            nxt = await s.store.next_due()
+            timeout = None if nxt is None else max(0.0, nxt - time.time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await s.outbox_wake.wait()
+
+    async def _round(self, entries: list[OutboxEntry]) -> None:
+        by_peer: dict[str, list[OutboxEntry]] = defaultdict(list)
+        for e in entries:
+            by_peer[e.recipient].append(e)
+        sem = asyncio.Semaphore(self._s.sync.max_in_flight)
+        down = False
+
+        async def lane(queue: list[OutboxEntry]) -> None:
+            nonlocal down
+            for entry in queue:
+                if down:
+                    return
+                async with sem:
+                    try:
+                        await self._one(entry)
+                    except _AllDownError:
+                        down = True
+                        return
+
+        await asyncio.gather(*(lane(q) for q in by_peer.values()))
+        if down:
+            await self._back_off(entries)
+        else:
+            self._failures = 0
+
+    async def _one(self, entry: OutboxEntry) -> None:
+        s = self._s
+        now = s.clock()
+        if entry.expires <= now:
+            await self._give_up(entry, ErrorCode.EXPIRED, "envelope expired before a relay took it")
+            return
+        last: Relay247Error | None = None
+        for _ in range(self._pool.size()):
+            transport = self._pool.current()
+            try:
+                result = await transport.submit(entry.envelope)
+            except Relay247Error as exc:
+                if is_refusal(exc):
+                    if exc.code in PERMANENT:
+                        await self._give_up(entry, exc.code, exc.message)
+                        return
+                    # Transient refusal (rate limit, full mailbox, directory not yet
+                    # published there): retry this one later, keep the relay.
+                    delay = self._delay(entry.attempts)
+                    await s.store.mark_retry(entry.msg_id, time.time() + delay, exc.diagnostics())
+                    return
+                last = exc
+                log.warning("relay failed", relay=transport.base_url, error=exc.diagnostics())
+                self._pool.failed(transport)
+                continue
+            await s.store.mark_sent(entry.msg_id, result.leaf_index, result.received_at)
+            s.hub.publish(
+                MessageSent(
+                    entry.msg_id,
+                    entry.recipient,
+                    result.leaf_index,
+                    transport.base_url,
+                    result.duplicate,
+                )
+            )
+            return
+        assert last is not None  # the loop ran at least once (size() >= 1)
+        s.hub.publish(NodeProblem("outbox", last.code, f"no relay reachable: {last.message}"))
+        raise _AllDownError
+
+    async def _give_up(self, entry: OutboxEntry, code: ErrorCode, message: str) -> None:
+        log.warning("envelope given up", msg_id=entry.msg_id, code=code.value, error=message)
+        await self._s.store.mark_failed(entry.msg_id, f"{code.value}: {message}")
+        self._s.hub.publish(SendFailed(entry.msg_id, entry.recipient, code, message))
+
+    def _delay(self, attempt: int) -> float:
+        c = self._s.sync
+        return backoff(attempt, c.backoff_base, c.backoff_max, c.jitter, self._rng)
+
+    async def _back_off(self, entries: list[OutboxEntry]) -> None:
+        delay = self._delay(self._failures)
+        self._failures += 1
+        until = time.time() + delay
+        log.info("outbox backing off", seconds=round(delay, 3), pending=len(entries))
+        for e in entries:
+            await self._s.store.mark_retry(e.msg_id, until, "no relay reachable")

@@ -1,0 +1,183 @@
+"""Staying in sync with the relay: the inbox loop (push, else long-poll) and the directory.
+
+Inbox: a WebSocket push connection delivers pages as envelopes arrive. When the push
+cannot be opened or drops, the loop falls back to long-poll on the same relay and tries
+push again after :data:`PUSH_RETRY` seconds; when long-poll fails too, the relay counts
+as failed and the loop moves to the next one, after a backoff with jitter.
+
+The mailbox cursor (the relay's ``seq`` of the last envelope handled) only moves past an
+envelope once it was stored and acked, so a crash or a dropped connection can only make
+the relay deliver again, never skip. It is saved per relay URL when a connection ends
+and every :data:`CURSOR_EVERY` envelopes; a stale saved cursor is harmless (redelivery
+is deduplicated), a lost one just means starting from 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import structlog
+
+from node._events import NodeProblem
+from node._inbox import Inbox
+from node._relays import RelayPool, backoff
+from node._shared import Shared
+from node._transport_api import Transport
+from protocol.errors import DirectoryError, Relay247Error, StorageError
+from schemas.errors import ErrorCode
+from schemas.relay_api import MailboxPage
+
+log = structlog.get_logger("relay247.node")
+PUSH_RETRY = 60.0  # seconds on long-poll before trying the WebSocket again
+CURSOR_EVERY = 100  # envelopes between cursor saves on a busy connection
+
+
+class Sync:
+    """The inbox loop and the directory refresh loop of one node."""
+
+    def __init__(
+        self, shared: Shared, pool: RelayPool, inbox: Inbox, rng: random.Random | None = None
+    ) -> None:
+        self._s = shared
+        self._pool = pool
+        self._inbox = inbox
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._cursor: dict[str, int] = {}
+        self._unsaved = 0
+        self._push_broken_until: dict[str, float] = {}
+        self.directory_ready = asyncio.Event()
+        self.mode = "idle"  # "push" | "poll" | "idle": for status displays and tests
+
+    # -- directory -----------------------------------------------------------------------
+
+    async def refresh_directory(self, transport: Transport | None = None) -> bool:
+        """Fetch and verify the relay's directory now.
+
+        Returns:
+            True if a newer version was accepted.
+
+        Raises:
+            DirectoryError: rollback or bad signatures; TransportError: relay unreachable.
+        """
+        t = transport or self._pool.current()
+        changed = await self._s.directory.refresh(t, self._s.clock())
+        if changed:
+            assert self._s.directory.current is not None  # set by refresh
+            log.info("directory updated", version=self._s.directory.current.version)
+        if self._s.directory.lookup is not None:
+            self.directory_ready.set()
+        return changed
+
+    async def run_directory(self, interval: float) -> None:
+        """Refresh on a timer; until a first directory is held, retry with backoff."""
+        attempt = 0
+        if self._s.directory.lookup is not None:
+            self.directory_ready.set()
+            await asyncio.sleep(interval)
+        while True:
+            transport = self._pool.current()
+            try:
+                await self.refresh_directory(transport)
+                attempt = 0
+                await asyncio.sleep(interval)
+                continue
+            except DirectoryError as exc:
+                # A rollback or under-signed version is refused; keep the one held.
+                log.warning("directory refused", error=exc.diagnostics())
+                self._s.hub.publish(NodeProblem("directory", exc.code, exc.message))
+            except Relay247Error as exc:
+                log.warning("directory fetch failed", error=exc.diagnostics())
+                self._s.hub.publish(NodeProblem("directory", exc.code, exc.message))
+                self._pool.failed(transport)
+            if self.directory_ready.is_set():
+                await asyncio.sleep(interval)
+            else:
+                await asyncio.sleep(self._delay(attempt))
+                attempt += 1
+
+    # -- inbox ---------------------------------------------------------------------------
+
+    async def run_inbox(self) -> None:
+        """Receive until cancelled."""
+        await self.directory_ready.wait()
+        failures = 0
+        while True:
+            transport = self._pool.current()
+            url = transport.base_url
+            try:
+                if self._s.sync.push and time.monotonic() >= self._push_broken_until.get(url, 0):
+                    try:
+                        await self._push(transport)
+                    except Relay247Error as exc:
+                        log.info("push unavailable, long-polling", relay=url, error=exc.message)
+                        self._push_broken_until[url] = time.monotonic() + PUSH_RETRY
+                        await self._poll(transport)
+                else:
+                    await self._poll(transport)
+                failures = 0
+            except StorageError as exc:
+                # Our disk, not the relay: nothing was acked, so back off and retry here.
+                log.error("inbox: storage failed", error=exc.diagnostics())
+                self._s.hub.publish(NodeProblem("store", exc.code, exc.message))
+                await asyncio.sleep(self._delay(failures))
+                failures += 1
+            except Relay247Error as exc:
+                log.warning("inbox: relay failed", relay=url, error=exc.diagnostics())
+                self._s.hub.publish(NodeProblem("inbox", exc.code, exc.message))
+                self._pool.failed(transport)
+                self.mode = "idle"
+                await asyncio.sleep(self._delay(failures))
+                failures += 1
+            finally:
+                await self._save_cursor(url)
+
+    async def _push(self, transport: Transport) -> None:
+        url = transport.base_url
+        after = await self._load_cursor(url)
+        self.mode = "push"  # connecting or connected; a failure switches to "poll"
+        async for page in transport.push(after=after):
+            await self._page(page, transport)
+        # The relay closed the socket cleanly (restart, idle timeout): reconnect at once.
+
+    async def _poll(self, transport: Transport) -> None:
+        url = transport.base_url
+        sync = self._s.sync
+        deadline = time.monotonic() + PUSH_RETRY
+        while not sync.push or time.monotonic() < deadline:
+            after = await self._load_cursor(url)
+            self.mode = "poll"
+            page = await transport.mailbox(after=after, limit=sync.page_size, wait=sync.poll_wait)
+            await self._page(page, transport)
+
+    async def _page(self, page: MailboxPage, transport: Transport) -> None:
+        url = transport.base_url
+        for item in page.messages:
+            try:
+                await self._inbox.handle(item, transport)
+            except DirectoryError as exc:
+                # No directory to verify with: leave it in the mailbox for later.
+                raise Relay247Error(exc.message, code=ErrorCode.UNAVAILABLE) from None
+            self._cursor[url] = max(self._cursor.get(url, 0), item.seq)
+            self._unsaved += 1
+            if self._unsaved >= CURSOR_EVERY:
+                await self._save_cursor(url)
+
+    async def _load_cursor(self, url: str) -> int:
+        if url not in self._cursor:
+            raw = await self._s.store.get_meta("cursor:" + url)
+            self._cursor[url] = int(raw) if raw and raw.isdigit() else 0
+        return self._cursor[url]
+
+    async def _save_cursor(self, url: str) -> None:
+        if url in self._cursor and self._unsaved:
+            self._unsaved = 0
+            try:
+                await self._s.store.set_meta("cursor:" + url, str(self._cursor[url]))
+            except Relay247Error as exc:
+                log.warning("cannot save mailbox cursor", error=exc.diagnostics())
+
+    def _delay(self, attempt: int) -> float:
+        c = self._s.sync
+        return backoff(attempt, c.backoff_base, c.backoff_max, c.jitter, self._rng)

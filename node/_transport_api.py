@@ -1,0 +1,47 @@
+"""The interface the node needs from a relay connection (STYLE.md rule 9).
+
+:class:`node.transport.RelayClient` satisfies it over real HTTP; the tests'
+``tests/support/fake_relay.py`` satisfies it in memory. The daemon depends only on
+this Protocol and on a :data:`TransportFactory` that makes one per relay URL.
+
+Every method raises only our errors: :class:`~protocol.errors.TransportError` when the
+relay cannot be reached or answers nonsense, ``RelayRejectedError`` (a
+:class:`~protocol.errors.PeerError` with the relay's ``code``) when it refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from schemas.relay_api import AckResult, MailboxPage, SubmitResult
+
+
+class Transport(Protocol):
+    """One member's signed connection to one relay."""
+
+    base_url: str
+
+    async def submit(self, envelope: bytes) -> SubmitResult:
+        """POST an envelope; answers once the relay has stored it durably."""
+        ...
+
+    async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
+        """Pull envelopes with relay seq > ``after``, long-polling ``wait`` seconds."""
+        ...
+
+    async def ack(self, signed_ack: bytes) -> AckResult:
+        """Post a signed delivery ack; the envelope leaves the mailbox."""
+        ...
+
+    async def directory(self) -> bytes:
+        """Fetch the signed directory bytes in force at the relay (unverified)."""
+        ...
+
+    def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
+        """Yield mailbox pages pushed by the relay until the connection ends."""
+        ...
+
+
+#: Makes the transport for a relay URL (the daemon calls it once per relay it uses).
+TransportFactory = Callable[[str], Transport]

@@ -1,0 +1,312 @@
+"""The country node: one object that sends, receives, receipts and keeps the directory.
+
+Typical use (the CLI's ``node serve`` is :func:`run`)::
+
+    node = await Node.open(config, passphrase)
+    await node.start()
+    q = node.events.queue()                      # MessageReceived, ReceiptReceived, ...
+    msg_id = await node.send(body, to="US")      # durable in the outbox on return
+    ...
+    await node.stop()
+
+Everything the node learns is in :attr:`Node.store` (see :mod:`node.store` for the
+queries) before the matching event is published on :attr:`Node.events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import structlog
+
+from node._directory import DirectoryState, read_trust_root
+from node._events import (
+    EventHub,
+    MessageReceived,
+    MessageRejected,
+    MessageSent,
+    NodeEvent,
+    NodeProblem,
+    ReceiptReceived,
+    SendFailed,
+    SequenceAnomaly,
+)
+from node._inbox import Inbox
+from node._keyfile import NodeKeys, load_keys
+from node._outbox import Outbox
+from node._relays import RelayPool
+from node._shared import Shared
+from node._sync import Sync
+from node._transport_api import Transport, TransportFactory
+from node.config import NodeConfig
+from node.store import NodeStore
+from protocol.directory import VerifiedDirectory
+from protocol.errors import MalformedError, Relay247Error
+from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of, semantic_errors
+
+__all__ = [
+    "MessageReceived",
+    "MessageRejected",
+    "MessageSent",
+    "Node",
+    "NodeEvent",
+    "NodeProblem",
+    "ReceiptReceived",
+    "SendFailed",
+    "SequenceAnomaly",
+    "run",
+]
+
+log = structlog.get_logger("relay247.node")
+
+
+class Node:
+    """A running (or ready to run) country node.
+
+    Args:
+        config: the node configuration.
+        keys: the unlocked keys (:func:`node._keyfile.load_keys`).
+        store: the node's store, not yet opened.
+        transport_factory: makes the transport for a relay URL; default: a signed
+            :class:`node.transport.RelayClient` over one aiohttp session the node owns.
+        clock: the wall clock (tz-aware); injectable for tests.
+        rng: randomness for retry jitter; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        keys: NodeKeys,
+        store: NodeStore,
+        *,
+        transport_factory: TransportFactory | None = None,
+        clock: Callable[[], datetime] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.member = config.node.member
+        self.store = store
+        self.events = EventHub()
+        directory = DirectoryState(read_trust_root(config.path(config.directory.trust_root)), store)
+        self._shared = Shared(
+            member=self.member,
+            keys=keys,
+            store=store,
+            directory=directory,
+            hub=self.events,
+            sync=config.sync,
+            clock=clock or (lambda: datetime.now(UTC)),
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._factory = transport_factory or self._relay_client
+        self._pool = RelayPool(self._relay_urls, self._factory)
+        self._sync = Sync(self._shared, self._pool, Inbox(self._shared, self._refresh), rng)
+        self._outbox = Outbox(self._shared, self._pool, rng)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(
+        cls,
+        config: NodeConfig,
+        passphrase: bytes,
+        *,
+        transport_factory: TransportFactory | None = None,
+        clock: Callable[[], datetime] | None = None,
+        rng: random.Random | None = None,
+    ) -> Node:
+        """Unlock the keys, open the store and load the stored directory.
+
+        Raises:
+            ConfigError: bad key file, wrong passphrase, keys of another member, or a
+                missing trust root.
+            StorageError: the database is corrupted or of an unknown version.
+        """
+        keys = load_keys(config.path(config.node.keys_file), passphrase, owner=config.node.member)
+        store = NodeStore(config.path(config.node.database))
+        await store.open()
+        try:
+            node = cls(
+                config, keys, store, transport_factory=transport_factory, clock=clock, rng=rng
+            )
+            await node._shared.directory.load(node._shared.clock())
+        except BaseException:
+            await store.close()
+            raise
+        return node
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the directory, inbox and outbox loops (returns at once)."""
+        if self._tasks:
+            return
+        interval = self.config.directory.refresh_interval
+        for name, coro in (
+            ("directory", self._sync.run_directory(interval)),
+            ("inbox", self._sync.run_inbox()),
+            ("outbox", self._outbox.run()),
+        ):
+            self._tasks.append(asyncio.create_task(_logged(name, coro), name=f"node-{name}"))
+
+    async def wait_ready(self) -> None:
+        """Return once a verified directory is held (sending and receiving can work)."""
+        await self._sync.directory_ready.wait()
+
+    async def stop(self) -> None:
+        """Stop the loops, close the relay connections and the store.
+
+        In-flight work is cancelled; nothing is lost, because every envelope is either
+        in the outbox or still in the relay's mailbox until acked.
+        """
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.store.close()
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- operations --------------------------------------------------------------------
+
+    async def send(self, body: Body, to: str) -> str:
+        """Validate, seal and queue a message; return its msg_id once it is durable.
+
+        Args:
+            body: any message body; its ``case_id`` names the case.
+            to: the recipient member id.
+
+        Returns:
+            The new message id. Delivery happens in the background; watch for
+            :class:`MessageSent` and :class:`ReceiptReceived` events.
+
+        Raises:
+            MalformedError: the body breaks a semantic rule (the message names the field)
+                or ``to`` is this node.
+            VerificationError: ``to`` is not in the directory or has no valid key.
+            DirectoryError: no directory yet.
+            StorageError: the outbox write failed (nothing was queued).
+        """
+        problems = semantic_errors(body)
+        if problems:
+            path, text = problems[0]
+            raise MalformedError(f"invalid body: {text} - at `{path}`")
+        if to == self.member:
+            raise MalformedError("a node cannot send to itself")
+        build = self._shared.sealer(
+            to,
+            encode_body(body),
+            case_id=body.case_id,
+            kind=coarse_kind(body),
+            priority=priority_of(body),
+            body_kind=kind_of(body),
+            in_reply_to=body.in_reply_to,
+        )
+        out = await self.store.enqueue(to, build, time.time())
+        self._shared.outbox_wake.set()
+        return out.message.msg_id
+
+    async def refresh_directory(self) -> bool:
+        """Fetch the directory from the current relay now; True if it changed.
+
+        Raises:
+            DirectoryError: older version (rollback) or bad signatures; TransportError.
+        """
+        return await self._sync.refresh_directory()
+
+    @property
+    def directory(self) -> VerifiedDirectory | None:
+        """The directory version held now."""
+        return self._shared.directory.current
+
+    @property
+    def inbox_mode(self) -> str:
+        """How the inbox receives now: ``"push"``, ``"poll"`` or ``"idle"``."""
+        return self._sync.mode
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _refresh(self, transport: Transport) -> bool:
+        return await self._sync.refresh_directory(transport)
+
+    def _relay_urls(self) -> tuple[str, ...]:
+        return self.config.relays.urls or self._shared.directory.relay_urls()
+
+    def _relay_client(self, url: str) -> Transport:
+        from node.transport import RelayClient
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return RelayClient(
+            url,
+            self._shared.keys.transport,
+            self._session,
+            timeout=self.config.relays.request_timeout,
+        )
+
+
+async def _logged(name: str, coro: Coroutine[Any, Any, None]) -> None:
+    # A loop that dies would silently stop delivery: log it loudly, then re-raise.
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Relay247Error as exc:
+        log.error("node loop stopped", loop=name, error=exc.diagnostics())
+        raise
+    except Exception:
+        log.exception("node loop crashed", loop=name)
+        raise
+
+
+async def run(
+    config: NodeConfig,
+    passphrase: bytes,
+    *,
+    ready: asyncio.Event | None = None,
+    transport_factory: TransportFactory | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop cleanly.
+
+    Args:
+        config: the node configuration.
+        passphrase: the key file's passphrase.
+        ready: set once the loops are started.
+        transport_factory: see :class:`Node`.
+
+    Raises:
+        ConfigError, StorageError: see :meth:`Node.open`.
+    """
+    node = await Node.open(config, passphrase, transport_factory=transport_factory)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    log.info("node started", member=node.member, relays=list(node._relay_urls()))
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("node stopping", member=node.member)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await node.stop()

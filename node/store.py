@@ -1,0 +1,241 @@
+"""The node's durable store: SQLite in WAL mode with ``synchronous=FULL``.
+
+Concurrency model: one connection, used only by one dedicated thread. Every public
+method is a coroutine that runs its SQL on that thread (a one-worker executor), so
+calls are serialised, each write is one transaction, and the event loop never blocks
+on ``fsync``. Callers that must allocate a sequence number and store the sealed
+envelope atomically pass a ``build`` callback that runs inside the transaction.
+
+Every ``sqlite3`` error becomes :class:`StorageError`; an unknown schema version is
+refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from node._store_schema import (
+    Direction,
+    MessageRecord,
+    OutboxEntry,
+    Outgoing,
+    ReceiptRecord,
+    SeqEvent,
+    SeqEventKind,
+    Status,
+)
+from node._store_sync import SyncDb
+from protocol.errors import StorageError
+
+__all__ = [
+    "Direction",
+    "InboundResult",
+    "MessageRecord",
+    "NodeStore",
+    "OutboxEntry",
+    "Outgoing",
+    "ReceiptRecord",
+    "SeqEvent",
+    "SeqEventKind",
+    "Status",
+]
+
+T = TypeVar("T")
+
+
+class InboundResult:
+    """What storing an inbound envelope did.
+
+    Attributes:
+        duplicate: ``(sender, msg_id)`` was stored before; nothing was written.
+        seq_event: the sequence anomaly this message revealed, if any.
+    """
+
+    __slots__ = ("duplicate", "seq_event")
+
+    def __init__(self, duplicate: bool, seq_event: SeqEvent | None) -> None:
+        self.duplicate = duplicate
+        self.seq_event = seq_event
+
+
+class NodeStore:
+    """Async access to the node database.
+
+    Args:
+        path: the SQLite file (created on :meth:`open`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-store")
+        self._db: SyncDb | None = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, _guard, fn, *args)
+
+    def _conn(self) -> SyncDb:
+        if self._db is None:
+            raise StorageError("store is not open", detail=str(self.path))
+        return self._db
+
+    async def open(self) -> None:
+        """Open or create the database and check its schema version.
+
+        Raises:
+            StorageError: not a database, corrupted, unknown schema version, or the
+                file cannot be created.
+        """
+        self._db = await self._run(SyncDb.connect, self.path)
+
+    async def close(self) -> None:
+        """Close the connection and stop the store thread."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            await self._run(db.close)
+        self._pool.shutdown(wait=True)
+
+    # -- meta, directory -------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        """Return a stored setting (e.g. a relay's mailbox cursor), or None."""
+        return await self._run(self._conn().get_meta, key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a setting durably."""
+        await self._run(self._conn().set_meta, key, value)
+
+    async def save_directory(self, version: int, signed: bytes, at: datetime) -> None:
+        """Keep a verified directory version (the newest one is the current one)."""
+        await self._run(self._conn().save_directory, version, signed, at)
+
+    async def current_directory(self) -> bytes | None:
+        """Return the signed bytes of the newest stored directory version, or None."""
+        return await self._run(self._conn().current_directory)
+
+    # -- outbound ----------------------------------------------------------------------
+
+    async def enqueue(self, peer: str, build: Callable[[int], Outgoing], now: float) -> Outgoing:
+        """Allocate the next sequence number towards ``peer`` and queue a message.
+
+        Args:
+            peer: the recipient.
+            build: called inside the transaction with the sequence number; returns the
+                sealed message (so seq allocation and storage are atomic).
+            now: Unix time; the entry is due immediately.
+
+        Returns:
+            What ``build`` returned, now durable.
+
+        Raises:
+            StorageError: the write failed; nothing was stored.
+        """
+        return await self._run(self._conn().enqueue, peer, build, now)
+
+    async def due(self, now: float, limit: int) -> list[OutboxEntry]:
+        """Return outbox entries due at ``now``, oldest first."""
+        return await self._run(self._conn().due, now, limit)
+
+    async def next_due(self) -> float | None:
+        """Return the earliest ``next_attempt`` in the outbox, or None when empty."""
+        return await self._run(self._conn().next_due)
+
+    async def outbox(self) -> list[OutboxEntry]:
+        """Return every pending outbox entry, oldest first."""
+        return await self._run(self._conn().due, float("inf"), 1_000_000)
+
+    async def mark_sent(self, msg_id: str, leaf_index: int, sent_at: datetime) -> None:
+        """A relay accepted the envelope: drop it from the outbox, record the leaf."""
+        await self._run(self._conn().mark_sent, msg_id, leaf_index, sent_at)
+
+    async def mark_retry(self, msg_id: str, next_attempt: float, error: str) -> None:
+        """Record a failed attempt and when to try again."""
+        await self._run(self._conn().mark_retry, msg_id, next_attempt, error)
+
+    async def mark_failed(self, msg_id: str, error: str) -> None:
+        """Give up on an envelope the relay refused for good (it stays in ``messages``)."""
+        await self._run(self._conn().mark_failed, msg_id, error)
+
+    async def outbound_header(self, msg_id: str) -> bytes | None:
+        """Return the exact header bytes of a message this node sent, or None."""
+        return await self._run(self._conn().outbound_header, msg_id)
+
+    # -- inbound -----------------------------------------------------------------------
+
+    async def is_seen(self, sender: str, msg_id: str) -> bool:
+        """True if ``(sender, msg_id)`` was already stored (accepted or rejected)."""
+        return await self._run(self._conn().is_seen, sender, msg_id)
+
+    async def record_inbound(
+        self,
+        message: MessageRecord,
+        *,
+        reply: Callable[[int], Outgoing] | None,
+        receipt: ReceiptRecord | None,
+        now: float,
+    ) -> InboundResult:
+        """Store an inbound message, its seq bookkeeping and its receipt, atomically.
+
+        Args:
+            message: the verified (or rejected) inbound message.
+            reply: builds the delivery receipt to send back, given its seq; queued in
+                the same transaction so a stored message always gets its receipt.
+            receipt: for a receipt-kind message, the verified receipt it carries; the
+                original message's status becomes delivered or rejected.
+            now: Unix time for the reply's first attempt.
+
+        Returns:
+            Whether it was a duplicate (nothing written) and any sequence anomaly.
+
+        Raises:
+            StorageError: the write failed; nothing was stored.
+        """
+        duplicate, event = await self._run(
+            self._conn().record_inbound, message, reply, receipt, now
+        )
+        return InboundResult(duplicate, event)
+
+    # -- reads for the CLI and the local API ------------------------------------------
+
+    async def messages(
+        self,
+        *,
+        case_id: str | None = None,
+        direction: Direction | None = None,
+        peer: str | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]:
+        """Return messages, newest last, optionally filtered."""
+        return await self._run(self._conn().messages, case_id, direction, peer, limit)
+
+    async def message(self, msg_id: str, direction: Direction) -> MessageRecord | None:
+        """Return one message by id and direction, or None."""
+        return await self._run(self._conn().message, msg_id, direction)
+
+    async def receipt(self, msg_id: str) -> ReceiptRecord | None:
+        """Return the verified receipt for a message this node sent, or None."""
+        return await self._run(self._conn().receipt, msg_id)
+
+    async def seq_events(self, peer: str | None = None) -> list[SeqEvent]:
+        """Return recorded sequence anomalies, oldest first."""
+        return await self._run(self._conn().seq_events, peer)
+
+    async def counts(self) -> dict[str, int]:
+        """Return row counts (messages in/out, outbox, seen) for status displays."""
+        return await self._run(self._conn().counts)
+
+
+def _guard(fn: Callable[..., T], *args: Any) -> T:
+    # The seam: no sqlite3 exception type escapes the store (STYLE.md rule 7).
+    try:
+        return fn(*args)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError("node database error", detail=f"{type(exc).__name__}: {exc}") from None
+    except sqlite3.Error as exc:
+        raise StorageError("node database error", detail=f"{type(exc).__name__}: {exc}") from None
