@@ -30,22 +30,25 @@ from node._shared import Shared
 from node._store_schema import Direction, MessageRecord, ReceiptRecord, Status
 from node._transport_api import Transport
 from node.store import InboundResult
-from protocol import domains
-from protocol._codec import decode, encode
+from protocol._codec import decode
 from protocol.body import decode_opened
 from protocol.directory import KeyLookup
-from protocol.envelope import CheckedHeader, Opened, open_envelope
+from protocol.envelope import (
+    CheckedHeader,
+    Opened,
+    authenticate_header,
+    header_bytes_of,
+    open_envelope,
+)
 from protocol.errors import PeerError, Relay247Error, VerificationError
-from protocol.keys import verify
-from protocol.receipt import make_ack, make_receipt, make_rejection, verify_receipt
+from protocol.receipt import make_ack, make_ack_for, make_receipt, make_rejection, verify_receipt
 from schemas._types import CoarseKind
-from schemas.envelope import DeliveryAck, Envelope, EnvelopeHeader, SignedAck
+from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
 from schemas.messages import kind_of
 from schemas.relay_api import MailboxItem
 
 log = structlog.get_logger("relay247.node")
-_ENVELOPE = msgspec.json.Decoder(Envelope)
 _HEADER = msgspec.json.Decoder(EnvelopeHeader)
 RECEIPT_KIND = "delivery_receipt"
 
@@ -299,18 +302,9 @@ def authenticated_header(data: bytes, lookup: KeyLookup) -> CheckedHeader | None
     authenticated sender gets one (PROTOCOL.md §5.1).
     """
     try:
-        # E1-E2
-        env = decode(_ENVELOPE, data, "envelope", limit=4 << 20)
-        # E3-E4
-        public = lookup.signer_key(env.sender, env.sender_key)
-        verify(public, domains.ENVELOPE_HEADER, env.header, env.sig)
-        # E5
-        header = decode(_HEADER, env.header, "header", limit=4096)
+        return authenticate_header(data, lookup, max_bytes=4 << 20)
     except Relay247Error:
         return None
-    if header.sender != env.sender or header.sender_key != env.sender_key:
-        return None
-    return CheckedHeader(env, header, public)
 
 
 def _record(
@@ -350,15 +344,17 @@ def _with_reply(record: MessageRecord, in_reply_to: str | None) -> MessageRecord
 
 def _raw_ack(item: MailboxItem, s: Shared, now: datetime) -> bytes:
     # An envelope we could not authenticate has no header we trust; ack it by the
-    # relay's hints so it leaves the mailbox (the relay logs the ack, not the junk).
-    ack = DeliveryAck(
-        msg_id=item.msg_id,
+    # relay's hints and the exact header bytes delivered, so it leaves the mailbox
+    # (the relay checks that hash against what it stored; the ack logs no junk).
+    try:
+        header_hash = hashlib.sha256(header_bytes_of(item.envelope, max_bytes=4 << 20)).hexdigest()
+    except Relay247Error:
+        header_hash = hashlib.sha256(item.envelope).hexdigest()  # not even an envelope
+    return make_ack_for(
+        item.msg_id,
         sender=item.sender,
         recipient=s.member,
-        recipient_key=s.keys.signing.fingerprint,
-        header_sha256=hashlib.sha256(item.envelope).hexdigest(),
+        header_sha256=header_hash,
+        signing_key=s.keys.signing,
         acked_at=now,
     )
-    raw = encode(ack)
-    sig = s.keys.signing.sign(domains.DELIVERY_ACK, raw)
-    return encode(SignedAck(signer=s.member, key=s.keys.signing.fingerprint, ack=raw, sig=sig))

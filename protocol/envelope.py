@@ -175,6 +175,41 @@ def seal_envelope(
     return Sealed(encode(env), header, header_bytes)
 
 
+def authenticate_header(data: bytes, keys: KeyLookup, *, max_bytes: int) -> CheckedHeader:
+    """Steps E1–E5 only: the header is the sender's, nothing else is checked yet.
+
+    A recipient uses this to decide whether a failed envelope came from an authenticated
+    sender (who gets a ``rejected`` receipt) or not (who gets nothing).
+
+    Raises:
+        TooLargeError: E1. MalformedError: E2, E5. VerificationError: E3–E5.
+    """
+    # E1-E2: size limit, then decode the outer shape (routing hints + exact bytes).
+    env = decode(_ENVELOPE, data, "envelope", limit=max_bytes)
+    # E3: the sender's signing key from the verified directory, by routing hint; its
+    # validity at the signed creation time is checked in E6.
+    found = _sender_key(keys, env)
+    # E4: the header signature over the exact header bytes.
+    verify(found, domains.ENVELOPE_HEADER, env.header, env.sig)
+    # E5: decode the now-authenticated header; it must repeat the routing hints.
+    header = decode(_HEADER, env.header, "header", limit=4096)
+    if header.sender != env.sender or header.sender_key != env.sender_key:
+        raise VerificationError("signature does not verify", detail="routing hints differ")
+    return CheckedHeader(env, header, found)
+
+
+def header_bytes_of(data: bytes, *, max_bytes: int) -> bytes:
+    """Decode only the outer envelope (E1–E2) and return its exact header bytes.
+
+    For acknowledging an envelope that cannot be authenticated: the ack names the
+    header the relay delivered without trusting anything in it.
+
+    Raises:
+        TooLargeError, MalformedError: E1, E2.
+    """
+    return decode(_ENVELOPE, data, "envelope", limit=max_bytes).header
+
+
 def check_header(
     data: bytes,
     keys: KeyLookup,
@@ -203,18 +238,8 @@ def check_header(
             (CIPHERTEXT_MISMATCH).
         TimeWindowError: E6 (EXPIRED, CLOCK_SKEW).
     """
-    # E1-E2: size limit, then decode the outer shape (routing hints + exact bytes).
-    env = decode(_ENVELOPE, data, "envelope", limit=window.max_bytes)
-    # E3: the sender's signing key from the verified directory, by routing hint.
-    # Validity at `created` is checked in E6 once the signed time is known; here the
-    # key must at least be valid now or at some time (checked precisely below).
-    found = _sender_key(keys, env)
-    # E4: the header signature over the exact header bytes.
-    verify(found, domains.ENVELOPE_HEADER, env.header, env.sig)
-    # E5: decode the now-authenticated header; it must repeat the routing hints.
-    header = decode(_HEADER, env.header, "header", limit=4096)
-    if header.sender != env.sender or header.sender_key != env.sender_key:
-        raise VerificationError("signature does not verify", detail="routing hints differ")
+    checked = authenticate_header(data, keys, max_bytes=window.max_bytes)
+    header, found, env = checked.header, checked.sender_public, checked.envelope
     # E6: time window: not from the future, not expired, bounded lifetime, and the
     # signing key was valid (not yet revoked) when the envelope was created.
     if header.created > now + window.max_skew:

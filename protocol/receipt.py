@@ -162,17 +162,45 @@ def make_ack(
     Returns:
         ``SignedAck`` JSON bytes.
     """
-    ack = DeliveryAck(
-        msg_id=header.msg_id,
+    return make_ack_for(
+        header.msg_id,
         sender=header.sender,
         recipient=header.recipient,
-        recipient_key=signing_key.fingerprint,
         header_sha256=sha256_hex(header_bytes),
+        signing_key=signing_key,
+        acked_at=acked_at,
+    )
+
+
+def make_ack_for(
+    msg_id: str,
+    *,
+    sender: str,
+    recipient: str,
+    header_sha256: str,
+    signing_key: SigningKey,
+    acked_at: datetime,
+) -> bytes:
+    """Sign an ack from its fields, for an envelope whose header could not be trusted.
+
+    The recipient still acks it (so it leaves the mailbox) naming the relay's routing
+    hints and the hash of the exact header bytes delivered (:func:`protocol.envelope.
+    header_bytes_of`); nothing in the header is believed.
+
+    Returns:
+        ``SignedAck`` JSON bytes.
+    """
+    ack = DeliveryAck(
+        msg_id=msg_id,
+        sender=sender,
+        recipient=recipient,
+        recipient_key=signing_key.fingerprint,
+        header_sha256=header_sha256,
         acked_at=acked_at,
     )
     raw = encode(ack)
     sig = signing_key.sign(domains.DELIVERY_ACK, raw)
-    return encode(SignedAck(signer=ack.recipient, key=signing_key.fingerprint, ack=raw, sig=sig))
+    return encode(SignedAck(signer=recipient, key=signing_key.fingerprint, ack=raw, sig=sig))
 
 
 def verify_ack(

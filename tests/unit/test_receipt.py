@@ -151,3 +151,27 @@ def test_ack_round_trip_and_checks(net: Network) -> None:
     with pytest.raises(VerificationError) as e:
         verify_ack(data, net.lookup(), now=T0.replace(year=2030))
     assert e.value.code == ErrorCode.KEY_REVOKED
+
+
+def test_ack_for_untrusted_envelope_names_delivered_header(net: Network) -> None:
+    """make_ack_for + header_bytes_of: the ack hashes the exact header bytes delivered."""
+    import hashlib
+
+    from protocol.envelope import header_bytes_of
+    from protocol.receipt import make_ack_for
+
+    sealed, _ = _exchange(net)
+    header_bytes = header_bytes_of(sealed.envelope, max_bytes=1 << 20)
+    assert header_bytes == sealed.header_bytes
+    us = net.members["US"].signing
+    data = make_ack_for(
+        MSG,
+        sender="FR",
+        recipient="US",
+        header_sha256=hashlib.sha256(header_bytes).hexdigest(),
+        signing_key=us,
+        acked_at=T0,
+    )
+    assert data == make_ack(sealed.header, sealed.header_bytes, signing_key=us, acked_at=T0)
+    with pytest.raises(MalformedError):
+        header_bytes_of(b"not an envelope", max_bytes=1 << 20)
