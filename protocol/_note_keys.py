@@ -19,7 +19,7 @@ import binascii
 import hashlib
 import re
 import unicodedata
-from typing import Final
+from typing import ClassVar, Final, Self
 
 from protocol.errors import NoteError
 from protocol.keys import SigningKey
@@ -143,3 +143,80 @@ def parse_skey(skey: str, alg: int) -> tuple[str, SigningKey]:
     if ident != key_id(name, alg, key.public):
         raise NoteError("signer key ID does not match its key", detail=f"name {name}")
     return name, key
+
+
+class VerifierBase:
+    """Name, public key and key ID of an Ed25519 note key of signature type ``ALG``.
+
+    Subclasses set ``ALG`` and define ``verify``; the key-string handling is shared.
+
+    Raises:
+        NoteError: invalid name or key length.
+    """
+
+    ALG: ClassVar[int]
+    __slots__ = ("key_hash", "name", "public")
+
+    def __init__(self, name: str, public: bytes) -> None:
+        if not valid_name(name):
+            raise NoteError("invalid key name", detail=repr(name))
+        if len(public) != 32:
+            raise NoteError("Ed25519 public key must be 32 bytes", detail=str(len(public)))
+        self.name = name
+        self.public = bytes(public)
+        self.key_hash = key_id(name, self.ALG, self.public)
+
+    @classmethod
+    def from_key(cls, vkey: str) -> Self:
+        """Parse a verifier key ``<name>+<hex8>+base64(ALG || public key)``.
+
+        Raises:
+            NoteError: malformed string, another type byte, wrong key length, or a key ID
+                that does not match the name and key.
+        """
+        name, public = parse_vkey(vkey, cls.ALG)
+        return cls(name, public)
+
+    def key_string(self) -> str:
+        """Return the verifier key string of this key."""
+        return format_vkey(self.name, self.ALG, self.public)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key_string()!r})"
+
+
+class SignerBase:
+    """Name, Ed25519 key and key ID of a note signer of signature type ``ALG``.
+
+    Raises:
+        NoteError: invalid name.
+    """
+
+    ALG: ClassVar[int]
+    __slots__ = ("_key", "key_hash", "name")
+
+    def __init__(self, name: str, key: SigningKey) -> None:
+        if not valid_name(name):
+            raise NoteError("invalid key name", detail=repr(name))
+        self.name = name
+        self._key = key
+        self.key_hash = key_id(name, self.ALG, key.public)
+
+    @classmethod
+    def from_key(cls, skey: str) -> Self:
+        """Parse ``PRIVATE+KEY+<name>+<hex8>+base64(ALG || 32-byte seed)`` (secret).
+
+        Raises:
+            NoteError: malformed string, another type byte, wrong seed length, or a key
+                ID that does not match the name and derived public key.
+        """
+        name, key = parse_skey(skey, cls.ALG)
+        return cls(name, key)
+
+    @property
+    def public(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+        return self._key.public
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, key_hash={self.key_hash:08x})"

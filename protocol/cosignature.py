@@ -57,7 +57,7 @@ def _check_timestamp(timestamp: int) -> None:
         raise NoteError("cosignature timestamp out of range", detail=str(timestamp))
 
 
-class CosignatureVerifier:
+class CosignatureVerifier(nk.VerifierBase):
     """A witness's cosignature/v1 verifier (signature type 0x04).
 
     Args:
@@ -68,31 +68,8 @@ class CosignatureVerifier:
         NoteError: invalid name or key length.
     """
 
-    __slots__ = ("key_hash", "name", "public")
-
-    def __init__(self, name: str, public: bytes) -> None:
-        if not nk.valid_name(name):
-            raise NoteError("invalid key name", detail=repr(name))
-        if len(public) != 32:
-            raise NoteError("Ed25519 public key must be 32 bytes", detail=str(len(public)))
-        self.name = name
-        self.public = bytes(public)
-        self.key_hash = nk.key_id(name, nk.ALG_COSIGNATURE_V1, self.public)
-
-    @classmethod
-    def from_key(cls, vkey: str) -> CosignatureVerifier:
-        """Parse ``<name>+<hex8>+base64(0x04 || public key)``.
-
-        Raises:
-            NoteError: malformed string, type byte other than 0x04, wrong length or a key
-                ID that does not match.
-        """
-        name, public = nk.parse_vkey(vkey, nk.ALG_COSIGNATURE_V1)
-        return cls(name, public)
-
-    def key_string(self) -> str:
-        """Return this verifier's key string (type 0x04)."""
-        return nk.format_vkey(self.name, nk.ALG_COSIGNATURE_V1, self.public)
+    ALG = nk.ALG_COSIGNATURE_V1
+    __slots__ = ()
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         """Return whether ``sig`` = ``timestamp (8) || Ed25519 sig (64)`` cosigns ``msg``."""
@@ -108,11 +85,8 @@ class CosignatureVerifier:
             return False
         return True
 
-    def __repr__(self) -> str:
-        return f"CosignatureVerifier({self.key_string()!r})"
 
-
-class CosignatureSigner:
+class CosignatureSigner(nk.SignerBase):
     """A witness's cosignature/v1 signer (signature type 0x04).
 
     Args:
@@ -123,30 +97,8 @@ class CosignatureSigner:
         NoteError: invalid name.
     """
 
-    __slots__ = ("_key", "key_hash", "name")
-
-    def __init__(self, name: str, key: SigningKey) -> None:
-        if not nk.valid_name(name):
-            raise NoteError("invalid key name", detail=repr(name))
-        self.name = name
-        self._key = key
-        self.key_hash = nk.key_id(name, nk.ALG_COSIGNATURE_V1, key.public)
-
-    @classmethod
-    def from_key(cls, skey: str) -> CosignatureSigner:
-        """Parse ``PRIVATE+KEY+<name>+<hex8>+base64(0x04 || 32-byte seed)``.
-
-        Raises:
-            NoteError: malformed string, type byte other than 0x04, wrong length or a key
-                ID that does not match the derived public key.
-        """
-        name, key = nk.parse_skey(skey, nk.ALG_COSIGNATURE_V1)
-        return cls(name, key)
-
-    @property
-    def public(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
-        return self._key.public
+    ALG = nk.ALG_COSIGNATURE_V1
+    __slots__ = ()
 
     def verifier(self) -> CosignatureVerifier:
         """Return the matching verifier."""
@@ -155,9 +107,6 @@ class CosignatureSigner:
     def sign_message(self, message: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature of an already formatted message."""
         return self._key.sign_raw(message)
-
-    def __repr__(self) -> str:
-        return f"CosignatureSigner(name={self.name!r}, key_hash={self.key_hash:08x})"
 
 
 def generate_cosignature_key(name: str, seed: bytes | None = None) -> tuple[str, str]:

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-class Verifier:
+class Verifier(nk.VerifierBase):
     """An Ed25519 note verifier (signature type 0x01).
 
     Args:
@@ -50,37 +50,8 @@ class Verifier:
         NoteError: invalid name or key length.
     """
 
-    __slots__ = ("key_hash", "name", "public")
-
-    def __init__(self, name: str, public: bytes) -> None:
-        if not nk.valid_name(name):
-            raise NoteError("invalid key name", detail=repr(name))
-        if len(public) != 32:
-            raise NoteError("Ed25519 public key must be 32 bytes", detail=str(len(public)))
-        self.name = name
-        self.public = bytes(public)
-        self.key_hash = nk.key_id(name, nk.ALG_ED25519, self.public)
-
-    @classmethod
-    def from_key(cls, vkey: str) -> Verifier:
-        """Parse a verifier key ``<name>+<hex8>+base64(0x01 || public key)``.
-
-        Args:
-            vkey: the verifier key string.
-
-        Returns:
-            The verifier.
-
-        Raises:
-            NoteError: malformed string, type byte other than 0x01, wrong key length, or a
-                key ID that does not match the name and key.
-        """
-        name, public = nk.parse_vkey(vkey, nk.ALG_ED25519)
-        return cls(name, public)
-
-    def key_string(self) -> str:
-        """Return the verifier key string of this key."""
-        return nk.format_vkey(self.name, nk.ALG_ED25519, self.public)
+    ALG = nk.ALG_ED25519
+    __slots__ = ()
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         """Return whether ``sig`` is this key's Ed25519 signature of ``msg``."""
@@ -90,11 +61,8 @@ class Verifier:
             return False
         return True
 
-    def __repr__(self) -> str:
-        return f"Verifier({self.key_string()!r})"
 
-
-class Signer:
+class Signer(nk.SignerBase):
     """An Ed25519 note signer (signature type 0x01).
 
     Args:
@@ -105,36 +73,8 @@ class Signer:
         NoteError: invalid name.
     """
 
-    __slots__ = ("_key", "key_hash", "name")
-
-    def __init__(self, name: str, key: SigningKey) -> None:
-        if not nk.valid_name(name):
-            raise NoteError("invalid key name", detail=repr(name))
-        self.name = name
-        self._key = key
-        self.key_hash = nk.key_id(name, nk.ALG_ED25519, key.public)
-
-    @classmethod
-    def from_key(cls, skey: str) -> Signer:
-        """Parse a signer key ``PRIVATE+KEY+<name>+<hex8>+base64(0x01 || 32-byte seed)``.
-
-        Args:
-            skey: the signer key string (secret).
-
-        Returns:
-            The signer.
-
-        Raises:
-            NoteError: malformed string, type byte other than 0x01, wrong seed length, or a
-                key ID that does not match the name and derived public key.
-        """
-        name, key = nk.parse_skey(skey, nk.ALG_ED25519)
-        return cls(name, key)
-
-    @property
-    def public(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
-        return self._key.public
+    ALG = nk.ALG_ED25519
+    __slots__ = ()
 
     def verifier(self) -> Verifier:
         """Return the matching verifier."""
@@ -143,9 +83,6 @@ class Signer:
     def sign_bytes(self, msg: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature of ``msg`` (no prefix, as the spec says)."""
         return self._key.sign_raw(msg)
-
-    def __repr__(self) -> str:
-        return f"Signer(name={self.name!r}, key_hash={self.key_hash:08x})"
 
 
 def generate_key(name: str, seed: bytes | None = None) -> tuple[str, str]:
