@@ -12,6 +12,7 @@ from typing import Annotated
 
 import msgspec
 
+from node.alerts import AlertsConfig, SmtpTarget, WebhookTarget
 from protocol.errors import ConfigError
 from schemas._types import MemberId
 
@@ -81,6 +82,61 @@ class LogSection(_Section, frozen=True):
     format: Annotated[str, msgspec.Meta(pattern="^(json|console)$")] = "json"
 
 
+class ApiSection(_Section, frozen=True):
+    """The local API (PROTOCOL.md §8.6), served by `relay247 node serve` only."""
+
+    enabled: bool = True
+    #: a loopback address; anything else stops start-up
+    host: str = "127.0.0.1"
+    #: 0 picks a free port; the port in use is written to DATA/api.port
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 8248
+    #: bearer token file, relative to data_dir; created 0600 at first start
+    token_file: str = "api.token"  # noqa: S105  # a file name, not a secret
+
+
+class WebhookSection(_Section, frozen=True):
+    """One webhook receiver of alerts (node.alerts.WebhookTarget, secret from a file)."""
+
+    url: _Url
+    #: file holding the shared HMAC secret (mode 0600), relative to data_dir
+    secret_file: str | None = None
+    #: the secret itself; prefer secret_file so the config can be world-readable
+    secret: str | None = None
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
+    backoff: Annotated[float, msgspec.Meta(ge=0, le=60)] = 1.0
+
+
+class AlertsSection(_Section, frozen=True):
+    """Where alerts go: webhooks and mail servers (node.alerts.SmtpTarget)."""
+
+    webhooks: Annotated[tuple[WebhookSection, ...], msgspec.Meta(max_length=16)] = ()
+    smtp: Annotated[tuple[SmtpTarget, ...], msgspec.Meta(max_length=16)] = ()
+
+
+class ClocksSection(_Section, frozen=True):
+    """The legal clocks: reminders before deadlines, escalation of unanswered urgency."""
+
+    #: remind this many hours before a deadline
+    remind_before_hours: Annotated[float, msgspec.Meta(ge=0, le=24 * 60)] = 72.0
+    #: escalate an urgent request with no human response after this many minutes
+    escalate_after_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 30.0
+    #: seconds between two checks of every case
+    interval: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
+    #: the per-country preservation periods; empty: the table shipped with the node
+    periods_file: str = ""
+
+
+class WitnessSection(_Section, frozen=True):
+    """The node's duty as a witness of its relay's audit log."""
+
+    enabled: bool = True
+    #: seconds between two witness rounds
+    interval: Annotated[float, msgspec.Meta(ge=1, le=86_400)] = 10.0
+    #: the log's verifier key, when the directory lists none for the relay
+    log_key: str = ""
+
+
 class NodeConfig(_Section, frozen=True):
     """The whole node configuration."""
 
@@ -89,6 +145,10 @@ class NodeConfig(_Section, frozen=True):
     directory: DirectorySection = DirectorySection()
     sync: SyncSection = SyncSection()
     log: LogSection = LogSection()
+    api: ApiSection = ApiSection()
+    alerts: AlertsSection = AlertsSection()
+    clocks: ClocksSection = ClocksSection()
+    witness: WitnessSection = WitnessSection()
     #: directory of the config file, for resolving relative paths (not read from TOML)
     base_dir: str = "."
 
@@ -126,7 +186,54 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"{path}: {_config_path(str(exc))}") from None
     if config.sync.backoff_max < config.sync.backoff_base:
         raise ConfigError(f"{path}: sync.backoff_max: must be >= sync.backoff_base")
+    try:
+        alerts_config(config)  # secret files are read at start-up, not at the first alert
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
     return config
+
+
+def alerts_config(config: NodeConfig) -> AlertsConfig:
+    """The alert targets and delays, with each webhook secret read from its file.
+
+    Raises:
+        ConfigError: a webhook has no secret or two, or its secret file is unreadable,
+            readable by others than its owner, or too short; the message names the
+            config path.
+    """
+    hooks = []
+    for n, w in enumerate(config.alerts.webhooks):
+        where = f"alerts.webhooks[{n}]"
+        if (w.secret is None) == (w.secret_file is None):
+            raise ConfigError(f"{where}: give exactly one of secret_file and secret")
+        secret = w.secret if w.secret is not None else _secret(config, where, w.secret_file)
+        try:
+            hooks.append(
+                msgspec.convert(
+                    {"url": w.url, "secret": secret, "timeout": w.timeout}
+                    | {"retries": w.retries, "backoff": w.backoff},
+                    WebhookTarget,
+                )
+            )
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{where}: {_config_path(str(exc))}") from None
+    c = config.clocks
+    return AlertsConfig(
+        webhooks=tuple(hooks),
+        smtp=config.alerts.smtp,
+        remind_before_hours=c.remind_before_hours,
+        escalate_after_minutes=c.escalate_after_minutes,
+    )
+
+
+def _secret(config: NodeConfig, where: str, name: str | None) -> str:
+    path = config.path(name or "")
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{where}.secret_file: {path} must be readable by its owner only")
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None
 
 
 def _config_path(message: str) -> str:
@@ -184,4 +291,41 @@ max_in_flight = 16
 level = "info"
 # json (for collectors) | console (for people)
 format = "json"
+
+[api]
+# The local API for the CLI and case-management systems (served by `node serve`).
+enabled = true
+# Loopback only; any other address stops the node at start-up.
+host = "127.0.0.1"
+# 0 picks a free port; the port in use is written to api.port in data_dir.
+port = 8248
+# Bearer token, created with mode 0600 at first start, relative to data_dir.
+token_file = "api.token"
+
+[clocks]
+# Remind the officer this many hours before a deadline (Art. 29 expiry, MLA date...).
+remind_before_hours = 72.0
+# Escalate an urgent request that no human answered within this many minutes.
+escalate_after_minutes = 30.0
+# Seconds between two checks of every case.
+interval = 60.0
+# Per-country preservation periods (JSON); empty: the table shipped with the node.
+periods_file = ""
+
+[witness]
+# Cosign the relay's audit-log checkpoints (every member is a witness).
+enabled = true
+# Seconds between two witness rounds.
+interval = 10.0
+# The log's verifier key, only if the directory does not list the relay's key.
+log_key = ""
+
+# Alerts to the officer on duty. Webhooks get a signed JSON POST; e-mail goes by SMTP.
+# [[alerts.webhooks]]
+# url = "https://duty.example.org/relay247"
+# secret_file = "webhook.secret"   # mode 0600, relative to data_dir
+# [[alerts.smtp]]
+# host = "smtp.example.org"
+# sender = "relay247@example.org"
+# recipients = ["duty@example.org"]
 """

@@ -43,6 +43,7 @@ from node._inbox import Inbox
 from node._keyfile import NodeKeys, load_keys
 from node._outbox import Outbox
 from node._relays import RelayPool
+from node._services import build_services
 from node._shared import Shared
 from node._sync import Sync
 from node._transport_api import Transport, TransportFactory
@@ -111,6 +112,16 @@ class Node:
         self._sync = Sync(self._shared, self._pool, Inbox(self._shared, self._refresh), rng)
         self._outbox = Outbox(self._shared, self._pool, rng)
         self._tasks: list[asyncio.Task[None]] = []
+        #: cases, legal clocks and alerts, witness duty, export and the local API
+        self.services = build_services(
+            config,
+            view=self,
+            keys=keys,
+            hub=self.events,
+            clock=self._shared.clock,
+            directory=lambda: self.directory,
+            relays=self._relay_urls,
+        )
 
     @classmethod
     async def open(
@@ -145,7 +156,14 @@ class Node:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the directory, inbox and outbox loops (returns at once)."""
+        """Start the directory, inbox and outbox loops, the cases, clocks and witness.
+
+        Returns at once (after the cases are rebuilt). The local API is started by
+        :func:`run` only, so tests and tools can run many nodes without a port each.
+
+        Raises:
+            StorageError: the case tables cannot be opened.
+        """
         if self._tasks:
             return
         interval = self.config.directory.refresh_interval
@@ -155,6 +173,7 @@ class Node:
             ("outbox", self._outbox.run()),
         ):
             self._tasks.append(asyncio.create_task(_logged(name, coro), name=f"node-{name}"))
+        await self.services.start()
 
     async def wait_ready(self) -> None:
         """Return once a verified directory is held (sending and receiving can work)."""
@@ -166,6 +185,7 @@ class Node:
         In-flight work is cancelled; nothing is lost, because every envelope is either
         in the outbox or still in the relay's mailbox until acked.
         """
+        await self.services.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -288,22 +308,24 @@ async def run(
     Args:
         config: the node configuration.
         passphrase: the key file's passphrase.
-        ready: set once the loops are started.
+        ready: set once the loops and the local API are started.
         transport_factory: see :class:`Node`.
 
     Raises:
-        ConfigError, StorageError: see :meth:`Node.open`.
+        ConfigError, StorageError: see :meth:`Node.open`; ConfigError also when the
+            local API cannot listen or its token file is unusable.
     """
     node = await Node.open(config, passphrase, transport_factory=transport_factory)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await node.start()
-    log.info("node started", member=node.member, relays=list(node._relay_urls()))
-    if ready is not None:
-        ready.set()
     try:
+        await node.start()
+        await node.services.start_api()
+        log.info("node started", member=node.member, relays=list(node._relay_urls()))
+        if ready is not None:
+            ready.set()
         await stop.wait()
     finally:
         log.info("node stopping", member=node.member)

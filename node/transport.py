@@ -15,10 +15,19 @@ from typing import TypeVar
 import aiohttp
 import msgspec
 
-from protocol._codec import decode
-from protocol.errors import PeerError, Relay247Error, TransportError
+from protocol._codec import decode, encode
+from protocol.errors import MalformedError, PeerError, Relay247Error, TransportError
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
+from schemas.audit_api import (
+    MAX_ENTRIES_PAGE,
+    MAX_NOTE_CHARS,
+    ConsistencyProof,
+    CosignatureResult,
+    CosignatureSubmission,
+    EntriesPage,
+    InclusionProof,
+)
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.relay_api import AckResult, DirectoryResult, MailboxPage, RelayInfo, SubmitResult
 
@@ -138,6 +147,83 @@ class RelayClient:
         """GET /v1/info."""
         return await self._call("GET", "/v1/info", b"", _INFO, signed=False)
 
+    # -- audit log (PROTOCOL.md §7.2): unsigned reads, one signed POST ----------------
+    # Everything read here is untrusted: the witness duty and the case export verify
+    # notes, proofs and entries before relying on them.
+
+    async def checkpoint(self) -> bytes:
+        """GET /v1/audit/checkpoint: the latest signed note with its cosignature lines.
+
+        Raises:
+            RelayRejectedError: ``not_found`` before the first checkpoint.
+            PeerError: the note is larger than any checkpoint can be (``too_large``).
+        """
+        raw = await self._raw("GET", "/v1/audit/checkpoint", b"", signed=False, seconds=None)
+        if len(raw) > MAX_NOTE_CHARS * 4:  # 4 bytes per character at most in UTF-8
+            raise PeerError("checkpoint note too large", code=ErrorCode.TOO_LARGE)
+        return raw
+
+    async def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """GET /v1/audit/proof/consistency from size ``old`` to ``new`` (empty if equal).
+
+        Raises:
+            PeerError: a proof for other sizes than asked, or the relay refused.
+        """
+        if old == new:
+            return []
+        path = f"/v1/audit/proof/consistency?old={old}&new={new}"
+        answer = await self._call("GET", path, b"", _CONSISTENCY, signed=False)
+        if (answer.old, answer.new) != (old, new):
+            raise PeerError(
+                "consistency proof for other sizes", detail=f"{answer.old}..{answer.new}"
+            )
+        return list(answer.proof)
+
+    async def inclusion_proof(self, index: int, size: int) -> InclusionProof:
+        """GET /v1/audit/proof/inclusion of leaf ``index`` in the tree of ``size`` leaves.
+
+        Raises:
+            PeerError: a proof for another leaf or size, or the relay refused.
+        """
+        path = f"/v1/audit/proof/inclusion?index={index}&size={size}"
+        answer = await self._call("GET", path, b"", _INCLUSION, signed=False)
+        if (answer.index, answer.size) != (index, size):
+            raise PeerError(
+                "inclusion proof for another leaf", detail=f"{answer.index}/{answer.size}"
+            )
+        return answer
+
+    async def entries(self, start: int, end: int) -> list[bytes]:
+        """GET /v1/audit/entries: the exact bytes of leaves ``[start, end)``, paged.
+
+        Raises:
+            PeerError: a page for another range, or the relay refused.
+        """
+        out: list[bytes] = []
+        while start + len(out) < end:
+            first = start + len(out)
+            last = min(end, first + MAX_ENTRIES_PAGE)
+            path = f"/v1/audit/entries?start={first}&end={last}"
+            page = await self._call("GET", path, b"", _ENTRIES, signed=False)
+            if page.start != first or len(page.entries) != last - first:
+                raise PeerError("entries page for another range", detail=f"{first}..{last}")
+            out.extend(page.entries)
+        return out
+
+    async def submit_cosignature(self, checkpoint: bytes, line: str) -> CosignatureResult:
+        """POST /v1/audit/cosignature (signed): this member's witness line for ``checkpoint``.
+
+        Raises:
+            RelayRejectedError: ``invalid_note`` when the relay refuses the line (W3–W6).
+            MalformedError: the checkpoint is not UTF-8.
+        """
+        try:
+            text = checkpoint.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedError("checkpoint note is not UTF-8") from None
+        body = encode(CosignatureSubmission(checkpoint=text, cosignature=line))
+        return await self._call("POST", "/v1/audit/cosignature", body, _COSIGNED)
+
     async def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
         """Yield mailbox pages pushed over ``/v1/mailbox/ws`` until the relay closes.
 
@@ -192,3 +278,7 @@ _PAGE = msgspec.json.Decoder(MailboxPage)
 _ACK = msgspec.json.Decoder(AckResult)
 _DIR = msgspec.json.Decoder(DirectoryResult)
 _INFO = msgspec.json.Decoder(RelayInfo)
+_CONSISTENCY = msgspec.json.Decoder(ConsistencyProof)
+_INCLUSION = msgspec.json.Decoder(InclusionProof)
+_ENTRIES = msgspec.json.Decoder(EntriesPage)
+_COSIGNED = msgspec.json.Decoder(CosignatureResult)

@@ -1,0 +1,80 @@
+"""The OpenAPI 3.1 document of the node's local API (PROTOCOL.md §8.6).
+
+Schemas come from the same msgspec Structs the API encodes (``schemas.node_api``), so the
+document cannot drift from the answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from schemas import node_api as api
+from schemas.errors import ErrorBody
+
+_REF: Final = "#/components/schemas/{name}"
+_TYPES: Final = (
+    api.NodeStatus,
+    api.SendRequest,
+    api.SendResult,
+    api.CaseList,
+    api.CaseDetail,
+    api.Inbox,
+    ErrorBody,
+)
+
+
+def _json(t: type) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": _REF.format(name=t.__name__)}}}
+
+
+def _op(summary: str, ok: int, answer: dict[str, Any], *errors: int) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(ok): {"description": "OK", "content": answer}}
+    for status in (401, *errors):
+        responses[str(status)] = {"description": "Error", "content": _json(ErrorBody)}
+    return {"summary": summary, "security": [{"bearer": []}], "responses": responses}
+
+
+def _case_id() -> dict[str, Any]:
+    return {
+        "name": "case_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document as a JSON-ready dict."""
+    _, components = msgspec.json.schema_components(_TYPES, ref_template=_REF)
+    send = _op("Seal and queue a message", 202, _json(api.SendResult), 400, 413, 415, 422)
+    send["requestBody"] = {"required": True, "content": _json(api.SendRequest)}
+    inbox = _op("Incoming messages, newest last", 200, _json(api.Inbox), 400)
+    inbox["parameters"] = [
+        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    ]
+    case = _op("One case: timeline, deadlines, anomalies", 200, _json(api.CaseDetail), 400, 404)
+    case["parameters"] = [_case_id()]
+    bundle = {"application/json": {"schema": {"type": "object"}}}
+    export = _op("The case's evidence bundle (PROTOCOL.md §7.3)", 200, bundle, 400, 404, 503)
+    export["parameters"] = [_case_id()]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "relay247 node local API", "version": str(api.API_VERSION)},
+        "servers": [{"url": "http://127.0.0.1:8248"}],
+        "paths": {
+            "/v1/status": {"get": _op("Node status", 200, _json(api.NodeStatus))},
+            "/v1/messages": {"post": send},
+            "/v1/cases": {"get": _op("Every case", 200, _json(api.CaseList))},
+            "/v1/cases/{case_id}": {"get": case},
+            "/v1/cases/{case_id}/export": {"get": export},
+            "/v1/inbox": {"get": inbox},
+            "/v1/openapi.json": {"get": _op("This document", 200, {"application/json": {}})},
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,212 @@
+"""The node's derived tables: cases, sent alerts, located log leaves, witness state.
+
+Everything here can be rebuilt from the node store's ``messages`` (the source of truth),
+except the witness state and the record of alerts already sent, which keep the officer
+from hearing the same reminder twice. The tables live in the node's own SQLite file, on a
+second connection (WAL lets it read while the node store writes), and are created on
+:meth:`CaseStore.open`; the node store's schema is not touched. Reads of ``messages``
+and ``directories`` here are read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from protocol.cases import Case
+from protocol.errors import StorageError
+
+T = TypeVar("T")
+_CASE: Final = msgspec.json.Decoder(Case)
+
+DDL: Final = """
+CREATE TABLE IF NOT EXISTS cases (
+    case_id TEXT PRIMARY KEY, peer TEXT NOT NULL, priority TEXT NOT NULL,
+    opened_at TEXT NOT NULL, last_activity TEXT NOT NULL, data BLOB NOT NULL
+);
+-- One row per alert delivered (or with no target to deliver to): never sent twice.
+CREATE TABLE IF NOT EXISTS alerts_sent (alert_id TEXT PRIMARY KEY, sent_at TEXT NOT NULL);
+-- Audit-log leaves found for a message: 'accepted' or 'acked'.
+CREATE TABLE IF NOT EXISTS log_leaves (
+    msg_id TEXT NOT NULL, what TEXT NOT NULL, leaf_index INTEGER NOT NULL,
+    PRIMARY KEY (msg_id, what)
+) WITHOUT ROWID;
+-- The last checkpoint this node cosigned, per log origin (protocol.witness.dump_state).
+CREATE TABLE IF NOT EXISTS witness_state (origin TEXT PRIMARY KEY, state BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """A case as kept: who the peer is, its priority, its times and the replayed case."""
+
+    case: Case
+    peer: str
+    priority: str
+    opened_at: datetime
+    last_activity: datetime
+
+
+class CaseStore:
+    """Async access to the derived tables (one connection, one worker thread).
+
+    Args:
+        path: the node's SQLite file (the node store creates it).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-cases")
+        self._c: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._pool, _guard, fn, *args)
+        except RuntimeError:  # the worker thread was shut down by close()
+            raise StorageError("case store is not open", detail=str(self.path)) from None
+        return await future
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._c is None:
+            raise StorageError("case store is not open", detail=str(self.path))
+        return self._c
+
+    async def open(self) -> None:
+        """Open the database and create the derived tables if needed.
+
+        Raises:
+            StorageError: not a database or not writable.
+        """
+
+        def connect() -> sqlite3.Connection:
+            c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            c.execute("PRAGMA busy_timeout=5000")
+            c.execute("PRAGMA synchronous=FULL")
+            c.executescript(DDL)
+            return c
+
+        self._c = await self._run(connect)
+
+    async def close(self) -> None:
+        """Close the connection and stop the worker thread."""
+        if self._c is not None:
+            c, self._c = self._c, None
+            await self._run(c.close)
+        self._pool.shutdown(wait=True)
+
+    # -- cases ---------------------------------------------------------------------------
+
+    async def save_case(self, row: CaseRow) -> None:
+        """Insert or replace a case."""
+        data = msgspec.json.encode(row.case)
+        sql = "INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?)"
+        args = (
+            row.case.case_id,
+            row.peer,
+            row.priority,
+            row.opened_at.isoformat(),
+            row.last_activity.isoformat(),
+            data,
+        )
+        await self._run(self._execute, sql, args)
+
+    async def case(self, case_id: str) -> CaseRow | None:
+        """Return one case, or None."""
+        rows = await self._run(self._select, f"{_CASE_SQL} WHERE case_id=?", (case_id,))
+        return _case_row(rows[0]) if rows else None
+
+    async def cases(self) -> list[CaseRow]:
+        """Return every case, most recent activity first."""
+        rows = await self._run(self._select, f"{_CASE_SQL} ORDER BY last_activity DESC", ())
+        return [_case_row(r) for r in rows]
+
+    # -- reads of the node store's tables ------------------------------------------------
+
+    async def case_ids(self) -> list[str]:
+        """Every case id that has at least one stored message."""
+        rows = await self._run(self._select, "SELECT DISTINCT case_id FROM messages", ())
+        return [str(r[0]) for r in rows]
+
+    async def inbound_after(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """``(seq, msg_id)`` of incoming business messages with row id > ``after``."""
+        sql = (
+            "SELECT id, msg_id FROM messages WHERE direction='in' AND coarse_kind!='receipt'"
+            " AND id>? ORDER BY id LIMIT ?"
+        )
+        rows = await self._run(self._select, sql, (after, limit))
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    async def directories(self) -> list[tuple[int, bytes]]:
+        """Every directory version the node accepted, oldest first."""
+        sql = "SELECT version, signed FROM directories ORDER BY version"
+        rows = await self._run(self._select, sql, ())
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    # -- alerts, leaves, witness ---------------------------------------------------------
+
+    async def alert_sent(self, alert_id: str) -> bool:
+        """True if this alert was already delivered."""
+        sql = "SELECT 1 FROM alerts_sent WHERE alert_id=?"
+        return bool(await self._run(self._select, sql, (alert_id,)))
+
+    async def mark_alert(self, alert_id: str, at: datetime) -> None:
+        """Record an alert as delivered."""
+        sql = "INSERT OR IGNORE INTO alerts_sent VALUES (?, ?)"
+        await self._run(self._execute, sql, (alert_id, at.isoformat()))
+
+    async def leaf(self, msg_id: str, what: str) -> int | None:
+        """The located log leaf of a message (``accepted`` or ``acked``), or None."""
+        sql = "SELECT leaf_index FROM log_leaves WHERE msg_id=? AND what=?"
+        rows = await self._run(self._select, sql, (msg_id, what))
+        return int(rows[0][0]) if rows else None
+
+    async def save_leaf(self, msg_id: str, what: str, index: int) -> None:
+        """Remember where a message's leaf is."""
+        sql = "INSERT OR REPLACE INTO log_leaves VALUES (?, ?, ?)"
+        await self._run(self._execute, sql, (msg_id, what, index))
+
+    async def witness_state(self, origin: str) -> bytes | None:
+        """The stored witness state for a log, or None before the first cosignature."""
+        sql = "SELECT state FROM witness_state WHERE origin=?"
+        rows = await self._run(self._select, sql, (origin,))
+        return bytes(rows[0][0]) if rows else None
+
+    async def save_witness_state(self, origin: str, state: bytes) -> None:
+        """Store the witness state for a log durably."""
+        sql = "INSERT OR REPLACE INTO witness_state VALUES (?, ?)"
+        await self._run(self._execute, sql, (origin, state))
+
+    # -- on the worker thread ------------------------------------------------------------
+
+    def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
+        self._conn().execute(sql, args)
+
+    def _select(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return self._conn().execute(sql, args).fetchall()
+
+
+_CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity FROM cases"
+
+
+def _case_row(r: Any) -> CaseRow:
+    try:
+        case = _CASE.decode(r[0])
+    except msgspec.MsgspecError as exc:
+        raise StorageError("stored case is corrupted", detail=str(exc)) from None
+    return CaseRow(case, r[1], r[2], datetime.fromisoformat(r[3]), datetime.fromisoformat(r[4]))
+
+
+def _guard(fn: Callable[..., T], *args: Any) -> T:
+    # The seam: no sqlite3 exception type escapes (STYLE.md rule 7).
+    try:
+        return fn(*args)
+    except sqlite3.Error as exc:
+        raise StorageError("node database error", detail=f"{type(exc).__name__}: {exc}") from None

@@ -1,0 +1,207 @@
+"""Keeps every case's :class:`protocol.cases.Case` up to date as the node works.
+
+The node store's ``messages`` are the source of truth: a case is rebuilt by replaying
+its stored messages and receipts (:func:`protocol.cases.replay`), so a crash, a restart
+or a missed event can never leave a case wrong for long. Node events only say *which*
+case to rebuild; rebuilding is serialised on one worker task. At start every case is
+rebuilt once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import msgspec
+import structlog
+
+from node._case_store import CaseRow, CaseStore
+from node._events import (
+    EventHub,
+    MessageReceived,
+    MessageRejected,
+    MessageSent,
+    NodeEvent,
+    ReceiptReceived,
+    SendFailed,
+)
+from node._store_schema import Direction, MessageRecord, Status
+from node.store import NodeStore
+from protocol.cases import CaseEvent, MessageEvent, ReceiptEvent, replay
+from protocol.errors import Relay247Error
+from schemas.envelope import ReceiptStatus
+from schemas.errors import ErrorCode
+from schemas.messages import Body, decode_body, priority_of
+
+log = structlog.get_logger("relay247.node")
+
+#: Most messages read for one case (a case holds a few dozen in practice).
+MAX_CASE_MESSAGES = 100_000
+_RECEIPT = "receipt"  # the coarse kind of a receipt carrier
+
+
+def body_of(rec: MessageRecord) -> Body | None:
+    """Decode a stored business body (None for receipts and unreadable rejected bodies).
+
+    Stored bodies were verified (in) or produced (out) by this node before being stored,
+    so decoding them again is safe.
+    """
+    if rec.body is None or rec.coarse_kind == _RECEIPT:
+        return None
+    try:
+        return decode_body(rec.body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+async def case_events(store: NodeStore, records: list[MessageRecord]) -> list[CaseEvent]:
+    """The case events of a case's stored messages, in stored order.
+
+    Business messages become :class:`MessageEvent` (an outbound message the relay refused
+    for good, or an inbound one rejected at E13, changes nothing). Receipt carriers become
+    :class:`ReceiptEvent`: inbound ones with the verified receipt's status, outbound ones
+    with the status this node signed (that of the inbound message they answer).
+    """
+    by_in = {r.msg_id: r for r in records if r.direction is Direction.IN}
+    out: list[CaseEvent] = []
+    for rec in records:
+        if rec.coarse_kind == _RECEIPT:
+            event = await _receipt_event(store, rec, by_in)
+            if event is not None:
+                out.append(event)
+            continue
+        body = body_of(rec)
+        refused = rec.status is (
+            Status.REJECTED if rec.direction is Direction.IN else Status.FAILED
+        )
+        if body is None or refused:
+            continue
+        outgoing = rec.direction is Direction.OUT
+        out.append(MessageEvent(msg_id=rec.msg_id, at=rec.stored_at, outgoing=outgoing, body=body))
+    return out
+
+
+async def _receipt_event(
+    store: NodeStore, rec: MessageRecord, by_in: dict[str, MessageRecord]
+) -> ReceiptEvent | None:
+    about = rec.in_reply_to
+    if about is None:
+        return None
+    if rec.direction is Direction.IN:
+        if rec.status is not Status.ACCEPTED:
+            return None
+        kept = await store.receipt(about)
+        if kept is None:
+            return None
+        return ReceiptEvent(
+            msg_id=about,
+            at=kept.received_at,
+            outgoing=False,
+            status=ReceiptStatus(kept.status),
+            reason=_code(kept.reason),
+        )
+    answered = by_in.get(about)
+    if answered is None:
+        return None
+    rejected = answered.status is Status.REJECTED
+    return ReceiptEvent(
+        msg_id=about,
+        at=rec.stored_at,
+        outgoing=True,
+        status=ReceiptStatus.REJECTED if rejected else ReceiptStatus.ACCEPTED,
+        reason=_code(answered.reason) if rejected else None,
+    )
+
+
+def _code(reason: str | None) -> ErrorCode | None:
+    try:
+        return None if reason is None else ErrorCode(reason)
+    except ValueError:
+        return None
+
+
+class CasesService:
+    """Rebuilds cases from the store when node events touch them.
+
+    Args:
+        store: the node store (read only here).
+        cases: the derived tables.
+        hub: the node's events.
+    """
+
+    def __init__(self, store: NodeStore, cases: CaseStore, hub: EventHub) -> None:
+        self.store = store
+        self.cases = cases
+        self._hub = hub
+        self._dirty: asyncio.Queue[str] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def start(self) -> None:
+        """Rebuild every case, then follow node events (returns at once after the rebuild).
+
+        Raises:
+            StorageError: the store failed.
+        """
+        for case_id in await self.cases.case_ids():
+            await self.refresh(case_id)
+        self._unsubscribe = self._hub.subscribe(self._on_event)
+        self._task = asyncio.create_task(self._work(), name="node-cases")
+
+    async def stop(self) -> None:
+        """Stop following events (pending rebuilds are dropped; the next start redoes them)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self, case_id: str) -> CaseRow | None:
+        """Rebuild one case from the store now and keep it; None if it has no message.
+
+        Raises:
+            StorageError: the store failed.
+        """
+        records = await self.store.messages(case_id=case_id, limit=MAX_CASE_MESSAGES)
+        if not records:
+            return None
+        case = replay(case_id, await case_events(self.store, records))
+        bodies = [b for b in map(body_of, records) if b is not None]
+        row = CaseRow(
+            case=case,
+            peer=records[0].peer,
+            priority=max((priority_of(b).value for b in bodies), key=_rank, default="normal"),
+            opened_at=records[0].stored_at,
+            last_activity=max(r.stored_at for r in records),
+        )
+        await self.cases.save_case(row)
+        return row
+
+    def _on_event(self, event: NodeEvent) -> None:
+        if isinstance(event, MessageReceived | MessageRejected | ReceiptReceived):
+            self._dirty.put_nowait(event.case_id)
+        elif isinstance(event, MessageSent | SendFailed):
+            # These carry no case id: the worker looks it up by message id.
+            self._dirty.put_nowait("msg:" + event.msg_id)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._dirty.get()
+            try:
+                case_id: str | None = key
+                if key.startswith("msg:"):
+                    rec = await self.store.message(key[4:], Direction.OUT)
+                    case_id = None if rec is None else rec.case_id
+                if case_id is not None:
+                    await self.refresh(case_id)
+            except Relay247Error as exc:
+                # The next event or restart rebuilds it again; the messages are safe.
+                log.error("case rebuild failed", error=exc.diagnostics())
+
+
+def _rank(priority: str) -> int:
+    return {"normal": 0, "high": 1, "urgent": 2}.get(priority, 0)

@@ -1,0 +1,124 @@
+"""The legal clocks, run periodically: deadline reminders and escalations become alerts.
+
+Each tick reads every kept case, asks the pure clocks (:func:`protocol.cases.due_reminders`,
+:func:`protocol.cases.escalations`) what is due at ``now``, and sends the alerts not sent
+before. An alert id is derived from what it is about (deadline key, escalation level),
+and is recorded once at least one target took it (or when no target is configured), so
+one reminder reaches the officer once, across restarts; a delivery that failed on every
+target is tried again at the next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from node._case_store import CaseStore
+from node.alerts import Alert, AlertSender, escalation_alert, reminder_alert
+from protocol.cases import PeriodTable, due_reminders, escalations
+from protocol.errors import Relay247Error
+
+log = structlog.get_logger("relay247.node")
+
+
+@dataclass(frozen=True)
+class ClockSettings:
+    """How far ahead to remind and when to escalate.
+
+    Attributes:
+        remind_before: remind this long before a deadline.
+        escalate_after: escalate an urgent request with no human response after this.
+        interval: seconds between ticks.
+    """
+
+    remind_before: timedelta
+    escalate_after: timedelta
+    interval: float = 60.0
+
+
+class Clocks:
+    """Turns due deadlines and escalations into alerts, once each.
+
+    Args:
+        cases: the kept cases and the record of alerts sent.
+        sender: delivers alerts to the configured targets.
+        member: this node's member id (named in every alert).
+        table: the per-country preservation periods.
+        settings: reminder and escalation delays.
+        clock: the wall clock (tz-aware), injectable for tests.
+    """
+
+    def __init__(
+        self,
+        cases: CaseStore,
+        sender: AlertSender,
+        *,
+        member: str,
+        table: PeriodTable,
+        settings: ClockSettings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._cases = cases
+        self._sender = sender
+        self._member = member
+        self._table = table
+        self._settings = settings
+        self._clock = clock
+
+    async def tick(self, now: datetime | None = None) -> list[Alert]:
+        """Send every alert due at ``now`` (default: the clock) that was not sent before.
+
+        Returns:
+            The alerts delivered (or recorded with no target) in this tick.
+
+        Raises:
+            StorageError: the store failed.
+        """
+        now = now or self._clock()
+        due: list[Alert] = []
+        for row in await self._cases.cases():
+            for r in due_reminders(row.case, self._table, now, self._settings.remind_before):
+                due.append(reminder_alert(r, member=self._member, now=now))
+            for e in escalations(row.case, now, self._settings.escalate_after):
+                due.append(escalation_alert(e, member=self._member, now=now))
+        sent = []
+        for alert in due:
+            if await self._cases.alert_sent(alert.alert_id):
+                continue
+            if await self.deliver(alert, now):
+                sent.append(alert)
+        return sent
+
+    async def deliver(self, alert: Alert, now: datetime) -> bool:
+        """Send one alert now; record it if any target took it, or if there is none.
+
+        Returns:
+            True when recorded as sent.
+
+        Raises:
+            StorageError: the store failed.
+        """
+        results = await self._sender.send(alert)
+        if results and not any(r.ok for r in results):
+            log.warning(
+                "alert not delivered; will retry",
+                alert_id=alert.alert_id,
+                errors=[r.error for r in results],
+            )
+            return False
+        await self._cases.mark_alert(alert.alert_id, now)
+        log.info("alert sent", alert_id=alert.alert_id, alert_event=alert.event.value)
+        return True
+
+    async def run(self) -> None:
+        """Tick every ``settings.interval`` seconds until cancelled."""
+        while True:
+            try:
+                await self.tick()
+            except Relay247Error as exc:
+                log.error("clock tick failed", error=exc.diagnostics())
+            await asyncio.sleep(self._settings.interval)

@@ -1,0 +1,278 @@
+"""The node's services beside delivery: cases, legal clocks and alerts, witness duty, the
+local API and case export. :class:`Services` starts and stops them with the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+
+from node._case_store import CaseStore
+from node._cases_service import CasesService
+from node._clocks import Clocks, ClockSettings
+from node._directory import read_trust_root
+from node._events import EventHub
+from node._export import export_case
+from node._keyfile import NodeKeys
+from node._witness_duty import AuditTransport, LogIdentity, WitnessDuty, log_identity
+from node.alerts import AlertsConfig, AlertSender
+from node.api import ApiContext, ApiServer, NodeView
+from node.config import NodeConfig, alerts_config
+from node.periods import load_periods
+from node.transport import RelayClient
+from protocol.cases import PeriodTable
+from protocol.directory import TrustRoot, VerifiedDirectory
+from protocol.errors import Relay247Error, TransportError
+from schemas.errors import ErrorCode
+
+log = structlog.get_logger("relay247.node")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The settings of the services (from ``[api]``, ``[alerts]``, ``[clocks]``, ``[witness]``).
+
+    Attributes:
+        data_dir: the node's data directory (token, port file, evidence).
+        database: the node's SQLite file.
+        api_host, api_port: where the local API listens; ``api_enabled`` false: nowhere.
+        api_token: the token file, relative to ``data_dir``.
+        alerts: alert targets and the reminder and escalation delays.
+        clock_interval: seconds between clock ticks.
+        witness_enabled, witness_interval: the witness duty and its period (seconds).
+        witness_log_key: a pinned log key when the directory lists none for the relay.
+        request_timeout: seconds per audit request to the relay.
+    """
+
+    data_dir: Path
+    database: Path
+    api_host: str = "127.0.0.1"
+    api_port: int = 8248
+    api_enabled: bool = True
+    api_token: str = "api.token"  # noqa: S105  # a file name, not a secret
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    clock_interval: float = 60.0
+    witness_enabled: bool = True
+    witness_interval: float = 10.0
+    witness_log_key: str | None = None
+    request_timeout: float = 10.0
+
+
+@dataclass
+class NodeParts:
+    """What the services use of the node (``node.daemon.Node`` provides each)."""
+
+    view: NodeView
+    keys: NodeKeys
+    hub: EventHub
+    clock: Callable[[], datetime]
+    directory: Callable[[], VerifiedDirectory | None]
+    relays: Callable[[], tuple[str, ...]]
+    trust_root: TrustRoot
+    table: PeriodTable
+
+
+class Services:
+    """Cases, clocks, witness duty, export and the local API of one node.
+
+    Args:
+        parts: the node's parts.
+        settings: the services' settings.
+    """
+
+    def __init__(self, parts: NodeParts, settings: ServiceSettings) -> None:
+        self.parts = parts
+        self.settings = settings
+        self.case_store = CaseStore(settings.database)
+        self.cases = CasesService(parts.view.store, self.case_store, parts.hub)
+        self.alerts = AlertSender(settings.alerts)
+        a = settings.alerts
+        self.clocks = Clocks(
+            self.case_store,
+            self.alerts,
+            member=parts.view.member,
+            table=parts.table,
+            settings=ClockSettings(
+                remind_before=timedelta(hours=a.remind_before_hours),
+                escalate_after=timedelta(minutes=a.escalate_after_minutes),
+                interval=settings.clock_interval,
+            ),
+            clock=parts.clock,
+        )
+        self.witness = WitnessDuty(
+            self.case_store,
+            member=parts.view.member,
+            signing_key=parts.keys.signing,
+            evidence_dir=settings.data_dir / "evidence",
+            hub=parts.hub,
+            alert=self.clocks.deliver,
+            clock=parts.clock,
+        )
+        self.api: ApiServer | None = None
+        if settings.api_enabled:
+            context = ApiContext(
+                node=parts.view,
+                cases=self.cases,
+                table=parts.table,
+                clock=parts.clock,
+                relays=parts.relays,
+                export=self.export,
+                witness_size=lambda: self.witness.size,
+            )
+            self.api = ApiServer(
+                context,
+                settings.data_dir,
+                settings.api_host,
+                settings.api_port,
+                token_file=settings.data_dir / settings.api_token,
+            )
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Open the case tables, rebuild the cases, start the clocks and the witness.
+
+        The local API is started apart (:meth:`start_api`): only the serving daemon binds
+        its port.
+
+        Raises:
+            StorageError: the case tables cannot be opened.
+        """
+        await self.case_store.open()
+        await self.cases.start()
+        loops: list[tuple[str, Coroutine[Any, Any, None]]] = [("clocks", self.clocks.run())]
+        if self.settings.witness_enabled:
+            loops.append(("witness", self.witness.run(self.relay, self.settings.witness_interval)))
+        for name, coro in loops:
+            self._tasks.append(asyncio.create_task(coro, name=f"node-{name}"))
+
+    async def start_api(self) -> None:
+        """Serve the local API (after :meth:`start`); nothing if ``api_enabled`` is false.
+
+        Raises:
+            ConfigError: the API token or address is unusable.
+        """
+        if self.api is not None:
+            await self.api.start()
+
+    async def stop(self) -> None:
+        """Stop the API and the loops, close the sessions and the case tables."""
+        if self.api is not None:
+            await self.api.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        await self.cases.stop()
+        await self.alerts.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.case_store.close()
+
+    def client(self, url: str) -> RelayClient:
+        """A signed client of the relay at ``url`` (for audit reads and cosignatures)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return RelayClient(
+            url, self.parts.keys.transport, self._session, timeout=self.settings.request_timeout
+        )
+
+    def relay(self) -> tuple[AuditTransport, LogIdentity] | None:
+        """The first relay in use and its pinned log identity, or None if not pinned."""
+        urls = self.parts.relays()
+        if not urls:
+            return None
+        log_id = log_identity(self.parts.directory(), urls[0], self.settings.witness_log_key)
+        return None if log_id is None else (self.client(urls[0]), log_id)
+
+    async def export(self, case_id: str) -> bytes | None:
+        """The evidence bundle of a case (None: unknown case); cosigns the latest
+        checkpoint first, so the bundle carries at least this node's cosignature.
+
+        Raises:
+            TransportError: ``unavailable``: no relay with a pinned log key, or the latest
+                checkpoint does not cover the case yet.
+            PeerError, NoteError, StorageError: see :func:`node._export.export_case`.
+        """
+        if await self.case_store.case(case_id) is None:
+            return None
+        urls = self.parts.relays()
+        log_id = (
+            log_identity(self.parts.directory(), urls[0], self.settings.witness_log_key)
+            if urls
+            else None
+        )
+        if log_id is None:
+            raise TransportError(
+                "no relay with a pinned log key: cannot export", code=ErrorCode.UNAVAILABLE
+            )
+        client = self.client(urls[0])
+        if self.settings.witness_enabled:
+            try:
+                await self.witness.round(client, log_id)
+            except Relay247Error as exc:
+                log.info("witness round before export failed", error=exc.diagnostics())
+        return await export_case(
+            case_id,
+            store=self.parts.view.store,
+            cases=self.case_store,
+            keys=self.parts.keys,
+            source=client,
+            log=log_id,
+            trust_root=self.parts.trust_root,
+            now=self.parts.clock(),
+        )
+
+
+def build_services(
+    config: NodeConfig,
+    *,
+    view: NodeView,
+    keys: NodeKeys,
+    hub: EventHub,
+    clock: Callable[[], datetime],
+    directory: Callable[[], VerifiedDirectory | None],
+    relays: Callable[[], tuple[str, ...]],
+) -> Services:
+    """The services of a node, from its configuration (``node.daemon.Node`` calls this).
+
+    Raises:
+        ConfigError: the trust root, the period table or an alert secret is unusable.
+    """
+    periods = config.clocks.periods_file
+    parts = NodeParts(
+        view=view,
+        keys=keys,
+        hub=hub,
+        clock=clock,
+        directory=directory,
+        relays=relays,
+        trust_root=read_trust_root(config.path(config.directory.trust_root)),
+        table=load_periods(config.path(periods) if periods else None),
+    )
+    settings = ServiceSettings(
+        data_dir=config.path("."),
+        database=config.path(config.node.database),
+        api_host=config.api.host,
+        api_port=config.api.port,
+        api_enabled=config.api.enabled,
+        api_token=config.api.token_file,
+        alerts=alerts_config(config),
+        clock_interval=config.clocks.interval,
+        witness_enabled=config.witness.enabled,
+        witness_interval=config.witness.interval,
+        witness_log_key=config.witness.log_key or None,
+        request_timeout=config.relays.request_timeout,
+    )
+    return Services(parts, settings)

@@ -1,0 +1,156 @@
+"""A client of the node's local API (PROTOCOL.md §8.6), for the CLI and for integrators.
+
+aiohttp exceptions never escape: a node that is not running (connection refused, or no
+``api.port`` file) is :class:`TransportError` "node not running"; an error answer is
+:class:`NodeApiError`, a :class:`PeerError` carrying the API's code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Final, TypeVar
+
+import aiohttp
+import msgspec
+
+from protocol.errors import PeerError, TransportError
+from schemas import node_api as api
+from schemas.errors import ErrorBody, ErrorCode
+from schemas.messages import Body
+
+T = TypeVar("T")
+_MAX_ANSWER: Final = 256 << 20  # bytes: an evidence bundle of a large case
+_ERROR: Final = msgspec.json.Decoder(ErrorBody)
+
+
+class NodeApiError(PeerError):
+    """The node refused the request; ``code`` is the API's error code."""
+
+    def __init__(self, status: int, body: ErrorBody) -> None:
+        super().__init__(
+            body.message, detail=f"HTTP {status}, request {body.request_id}", code=body.code
+        )
+        self.status = status
+
+
+class NodeApiClient:
+    """Talk to a running node.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:8248``.
+        token: the bearer token (``DATA/api.token``).
+        session: an aiohttp session the caller owns.
+        timeout: seconds per request.
+    """
+
+    def __init__(
+        self, base_url: str, token: str, session: aiohttp.ClientSession, *, timeout: float = 30.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path, session: aiohttp.ClientSession) -> NodeApiClient:
+        """Build a client from a node's data directory (``api.port``, ``api.token``, config).
+
+        The host is ``[api] host`` of ``node.toml`` in ``data_dir`` when present, else
+        127.0.0.1.
+
+        Raises:
+            TransportError: no ``api.port`` (the node is not running), or the token
+                cannot be read.
+        """
+        try:
+            port = int((data_dir / "api.port").read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            raise TransportError("node not running", detail=f"no {data_dir / 'api.port'}") from None
+        try:
+            token = (data_dir / "api.token").read_text(encoding="ascii").strip()
+        except OSError as exc:
+            raise TransportError("cannot read the node's API token", detail=str(exc)) from None
+        return cls(f"http://{_host(data_dir)}:{port}", token, session)
+
+    async def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        headers = dict(self._auth)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self._session.request(
+                method, self.base_url + path, data=body, headers=headers, timeout=self._timeout
+            ) as resp:
+                raw = await resp.content.read(_MAX_ANSWER + 1)
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise TransportError("node not running", detail=str(exc)) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(
+                "node unreachable", detail=f"{type(exc).__name__}: {exc}"
+            ) from None
+        if len(raw) > _MAX_ANSWER:
+            raise PeerError("node answer too large", code=ErrorCode.TOO_LARGE)
+        if status >= 400:
+            try:
+                raise NodeApiError(status, _ERROR.decode(raw))
+            except msgspec.MsgspecError:
+                raise PeerError(f"node answered HTTP {status}", code=ErrorCode.INTERNAL) from None
+        return raw
+
+    async def _get(self, path: str, tp: type[T]) -> T:
+        return _decode(tp, await self._request("GET", path))
+
+    async def status(self) -> api.NodeStatus:
+        """GET /v1/status."""
+        return await self._get("/v1/status", api.NodeStatus)
+
+    async def send(self, to: str, body: Body) -> api.SendResult:
+        """POST /v1/messages: validate, seal and queue ``body`` for ``to``.
+
+        Raises:
+            NodeApiError: ``malformed`` (the message names the field), ``unknown_recipient``.
+        """
+        raw = msgspec.json.encode(api.SendRequest(to=to, body=body))
+        return _decode(api.SendResult, await self._request("POST", "/v1/messages", raw))
+
+    async def cases(self) -> api.CaseList:
+        """GET /v1/cases."""
+        return await self._get("/v1/cases", api.CaseList)
+
+    async def case(self, case_id: str) -> api.CaseDetail:
+        """GET /v1/cases/{case_id}.
+
+        Raises:
+            NodeApiError: ``not_found`` for an unknown case.
+        """
+        return await self._get(f"/v1/cases/{case_id}", api.CaseDetail)
+
+    async def inbox(self, after: int = 0) -> api.Inbox:
+        """GET /v1/inbox?after=N."""
+        return await self._get(f"/v1/inbox?after={after}", api.Inbox)
+
+    async def export_case(self, case_id: str) -> bytes:
+        """GET /v1/cases/{case_id}/export: the evidence bundle bytes, exactly as built.
+
+        Raises:
+            NodeApiError: ``not_found``; ``unavailable`` while the log's latest checkpoint
+                does not yet cover the case (retry a few seconds later).
+        """
+        return await self._request("GET", f"/v1/cases/{case_id}/export")
+
+
+def _decode(tp: type[T], raw: bytes) -> T:
+    try:
+        return msgspec.json.decode(raw, type=tp)
+    except msgspec.MsgspecError as exc:
+        raise PeerError("node answer does not match the API", detail=str(exc)) from None
+
+
+def _host(data_dir: Path) -> str:
+    try:
+        config = tomllib.loads((data_dir / "node.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return "127.0.0.1"
+    host = config.get("api", {}).get("host", "127.0.0.1")
+    return host if isinstance(host, str) else "127.0.0.1"

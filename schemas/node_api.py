@@ -1,0 +1,163 @@
+"""JSON bodies of the node's local API (PROTOCOL.md §8.6), shared by the node and the CLI.
+
+The node encodes these; ``node/api_client.py`` and the CLI decode them with the same
+types, so an answer that does not match fails loudly at the seam. Bodies inside the
+timeline are the typed message bodies (tagged by ``kind``), exactly as sent or received.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from schemas._types import CaseId, MemberId, MsgId, Timestamp
+from schemas.messages import Body
+
+#: Version of this API; bumped only on an incompatible change (fields are only added).
+API_VERSION: Final = 1
+
+Direction = Literal["in", "out"]
+Role = Literal["requester", "requested"]
+InboxMode = Literal["push", "poll", "offline"]
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Answer(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class NodeStatus(_Answer, frozen=True):
+    """``GET /v1/status``: who this node is and how its queues stand."""
+
+    member: MemberId
+    directory_version: int | None
+    relays: tuple[str, ...]
+    inbox_mode: InboxMode
+    outbox_pending: _Count
+    messages_in: _Count
+    messages_out: _Count
+    #: size of the last checkpoint this node cosigned as a witness, or null
+    witness_size: int | None
+    api_version: int = API_VERSION
+
+
+class SendRequest(_Answer, frozen=True):
+    """``POST /v1/messages``: a body to seal and queue for member ``to``."""
+
+    to: MemberId
+    body: Body
+
+
+class SendResult(_Answer, frozen=True):
+    """``202`` answer to a send: the message is durable in the outbox."""
+
+    msg_id: MsgId
+    case_id: CaseId
+
+
+class Deadline(_Answer, frozen=True):
+    """A clock of a case (``protocol.cases.Deadline`` without its internal key)."""
+
+    kind: str
+    due: Timestamp
+    source: str
+    confirmed: bool
+    overdue: bool
+
+
+class CaseSummary(_Answer, frozen=True):
+    """One line of ``GET /v1/cases``."""
+
+    case_id: CaseId
+    peer: MemberId
+    #: null until a message shows which side this node is on
+    role: Role | None
+    state: str
+    #: ``state``, or ``expired`` once a confirmed preservation date has passed
+    effective_state: str
+    opened_at: Timestamp
+    last_activity: Timestamp
+    priority: str
+    next_deadline: Deadline | None
+    anomalies: _Count
+
+
+class ReceiptInfo(_Answer, frozen=True):
+    """The signed delivery receipt of a message, as verified (out) or as sent (in)."""
+
+    status: str
+    received_at: Timestamp
+    reason: str | None = None
+
+
+class TimelineEntry(_Answer, frozen=True):
+    """One business message of a case (delivery receipts are attached, not listed)."""
+
+    msg_id: MsgId
+    direction: Direction
+    kind: str
+    at: Timestamp
+    #: queued | sent | delivered | rejected | failed (out), accepted | rejected (in)
+    status: str
+    leaf_index: int | None = None
+    receipt: ReceiptInfo | None = None
+    #: null only for an inbound message that was rejected before its body was read
+    body: Body | None = None
+
+
+class CaseAnomaly(_Answer, frozen=True):
+    """An event that did not fit the case's state machine (recorded, never dropped)."""
+
+    at: Timestamp
+    msg_id: MsgId
+    kind: str
+    code: str
+    state: str
+
+
+class CaseDetail(_Answer, frozen=True):
+    """``GET /v1/cases/{case_id}``."""
+
+    summary: CaseSummary
+    timeline: tuple[TimelineEntry, ...]
+    deadlines: tuple[Deadline, ...]
+    anomalies: tuple[CaseAnomaly, ...]
+
+
+class CaseList(_Answer, frozen=True):
+    """``GET /v1/cases``: most recent activity first."""
+
+    cases: tuple[CaseSummary, ...]
+
+
+class InboxEntry(TimelineEntry, frozen=True, kw_only=True):
+    """An incoming message with its case, its sender and its cursor ``seq``."""
+
+    case_id: CaseId
+    peer: MemberId
+    #: pass the last ``seq`` seen as ``after`` to get only newer messages
+    seq: _Count
+
+
+class Inbox(_Answer, frozen=True):
+    """``GET /v1/inbox?after=SEQ``: incoming messages, newest last."""
+
+    messages: tuple[InboxEntry, ...]
+
+
+__all__ = [
+    "API_VERSION",
+    "CaseAnomaly",
+    "CaseDetail",
+    "CaseList",
+    "CaseSummary",
+    "Deadline",
+    "Inbox",
+    "InboxEntry",
+    "NodeStatus",
+    "ReceiptInfo",
+    "SendRequest",
+    "SendResult",
+    "TimelineEntry",
+]

@@ -1,0 +1,122 @@
+"""A case exported by a real node verifies offline (PROTOCOL.md §7.3, B1–B5)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from node._events import ReceiptReceived
+from node.api_client import NodeApiError
+from protocol.errors import Relay247Error
+from protocol.evidence import verify_bundle
+from schemas.errors import ErrorCode
+from schemas.examples import example
+from schemas.messages import Body
+from tests.integration._node_services import Peer, peers
+from tests.support.fake_relay import HANG_GUARD, next_event
+from tests.support.network import make_network
+from tests.support.relay import RunningRelay, running_relay, signed
+
+
+async def _settled(relay: RunningRelay) -> None:
+    # Every mailbox empty: every delivery ack is in the log.
+    async with asyncio.timeout(HANG_GUARD):
+        for member in ("FR", "US"):
+            while True:
+                if not (await relay.client(member).mailbox()).messages:
+                    break
+                await asyncio.sleep(0.02)  # polling a condition, not asserting a duration
+
+
+async def _case(fr: Peer, us: Peer) -> tuple[Body, str]:
+    """FR asks, US takes the case in charge; both receipts come back."""
+    fr_q, us_q = fr.node.events.queue(), us.node.events.queue()
+    body = msgspec.structs.replace(example("preservation_request"), case_id=os.urandom(16).hex())
+    sent = await fr.api.send("US", body)
+    await next_event(fr_q, ReceiptReceived)
+    answer = msgspec.structs.replace(
+        example("taken_in_charge"), case_id=body.case_id, in_reply_to=sent.msg_id
+    )
+    await us.api.send("FR", answer)
+    await next_event(us_q, ReceiptReceived)
+    return body, sent.msg_id
+
+
+async def test_exported_case_verifies_offline_from_both_sides(tmp_path: Path) -> None:
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        body, request_id = await _case(fr, us)
+        await _settled(relay)
+        await signed(relay)
+        # US witnesses first; FR's export cosigns the checkpoint itself before building.
+        await us.services.witness.round(*(us.services.relay() or ()))
+        bundles = {m: await p[m].api.export_case(body.case_id) for m in ("FR", "US")}
+    for member, data in bundles.items():
+        report = verify_bundle(
+            data,
+            trust_root=net.root(),
+            now=datetime.now(UTC),
+            log_key=relay.state.keys.log_key,
+            quorum=2 if member == "FR" else 1,
+        )
+        assert report.case_id == body.case_id
+        request, answer = report.messages
+        assert (request.msg_id, request.sender, request.recipient) == (request_id, "FR", "US")
+        assert (answer.kind, answer.sender) == ("taken_in_charge", "US")
+        for m in report.messages:
+            assert m.acked_index is not None
+            assert [r.status for r in m.receipts] == ["accepted"]
+        text = "\n".join(report.lines())
+        assert "FR sent a preservation_request to US" in text
+        assert "US signed a delivery receipt: accepted" in text
+        assert report.warnings == ()
+
+
+async def test_one_changed_byte_is_refused(tmp_path: Path) -> None:
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        body, _ = await _case(fr, us)
+        await _settled(relay)
+        await signed(relay)
+        data = await fr.api.export_case(body.case_id)
+    now = datetime.now(UTC)
+    key = relay.state.keys.log_key
+    verify_bundle(data, trust_root=net.root(), now=now, log_key=key)
+    for at in (len(data) // 3, len(data) // 2, 2 * len(data) // 3):
+        changed = bytearray(data)
+        changed[at] ^= 0x01
+        with pytest.raises(Relay247Error):
+            verify_bundle(bytes(changed), trust_root=net.root(), now=now, log_key=key)
+
+
+async def test_a_case_not_yet_in_a_checkpoint_is_unavailable(tmp_path: Path) -> None:
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        await signed(relay)  # a checkpoint that predates the case
+        body, _ = await _case(fr, us)
+        with pytest.raises(NodeApiError) as caught:
+            await fr.api.export_case(body.case_id)
+        assert (caught.value.code, caught.value.status) == (ErrorCode.UNAVAILABLE, 503)
+        await _settled(relay)
+        await signed(relay)
+        assert await fr.api.export_case(body.case_id)  # a later checkpoint covers it
+
+
+async def test_export_without_a_pinned_log_key_is_unavailable(tmp_path: Path) -> None:
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        body, _ = await _case(fr, us)
+        fr.services.settings = dataclasses.replace(fr.services.settings, witness_log_key=None)
+        with pytest.raises(NodeApiError) as caught:
+            await fr.api.export_case(body.case_id)
+        assert caught.value.code is ErrorCode.UNAVAILABLE
