@@ -1,333 +1,357 @@
-"""``relay247 demo``: a relay and three country nodes exchange a real preservation request.
+"""``relay247 demo``: a relay and three country nodes, each its own process, handle a request.
 
-Everything is real: keys, k-of-n signed directory, RFC 9421 signed HTTP on loopback, the
-SQLite-backed relay with its Merkle audit log, sealed envelopes opened with every check,
-signed delivery receipts. The node side here is a scripted in-process actor built from the
-same protocol functions the node daemon uses (issue 5 replaces it with node processes).
+Every step is the real software: the network is made with ``relay247 network``, the
+members with ``relay247 node init`` (encrypted keystores), the relay and the nodes run
+as ``relay247 relay serve`` / ``relay247 node serve`` on free loopback ports, and the
+officers act through the nodes' local API, as a case-management system would. The
+auditor's verification and the evidence bundle check are ``relay247 audit`` runs.
+
+Every process the demo starts is stopped when it ends, fails or is interrupted
+(SIGTERM, then SIGKILL after a grace period), unless ``--keep`` is given and it succeeded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
 import shutil
-import socket
+import signal
 import tempfile
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import aiohttp
 import click
-import msgspec
-from rich.console import Console
-from rich.table import Table
 
-from node.transport import RelayClient
-from protocol.body import decode_opened
-from protocol.directory import KeyLookup, TrustRoot, sign_directory, verify_directory
-from protocol.envelope import Opened, open_envelope, seal_envelope
-from protocol.keys import EncryptionKey, SigningKey
-from protocol.merkle import leaf_hash, root
-from protocol.receipt import make_ack, make_receipt, verify_receipt
-from schemas._types import CoarseKind, Priority
-from schemas.directory import (
-    Coordinator,
-    Directory,
-    KeyAlg,
-    KeyUse,
-    Member,
-    MemberKey,
-    TrustRootFile,
-)
-from schemas.examples import EXAMPLES
-from schemas.messages import (
-    Body,
-    coarse_kind,
-    encode_body,
-    priority_of,
-    semantic_errors,
-)
+from audit import AuditClient
+from cli import _demo_audit as da
+from cli import _node_render as nr
+from cli._demo_bodies import COUNTRIES, HOST, US_OFFICER, fr_request, preserved, taken_in_charge
+from cli._demo_procs import Children, DemoError, free_port, set_toml, until
+from cli._demo_text import Transcript, explore
+from node.api_client import NodeApiClient
+from node.render import format_time, render_body
+from protocol.errors import PeerError, Relay247Error
+from schemas.errors import ErrorCode
+from schemas.node_api import CaseDetail, TimelineEntry
 
-console = Console()
-PASS = b"demo passphrase (temporary network)"
+PASSPHRASE = "demo passphrase (temporary network)"  # noqa: S105  # throwaway keys
+WITNESS_WAIT = 15.0  # seconds for the nodes' witness duty to cosign the final checkpoint
 
 
-@dataclass
-class Actor:
-    """One country's keys and what it has seen."""
+class Demo:
+    """One run of the demo in the working directory ``home``."""
 
-    id: str
-    authority: str
-    tz: str
-    signing: SigningKey = field(default_factory=SigningKey.generate)
-    encryption: EncryptionKey = field(default_factory=EncryptionKey.generate)
-    transport: SigningKey = field(default_factory=SigningKey.generate)
-    seq: dict[str, int] = field(default_factory=dict)
+    def __init__(self, home: Path, t: Transcript) -> None:
+        self.home = home
+        self.t = t
+        self.kids = Children(PASSPHRASE)
+        self.net = home / "network"
+        self.url = ""
+        self.api: dict[str, NodeApiClient] = {}
+        self.session: aiohttp.ClientSession  # set by main()
+        self.origin = self.log_key = ""
 
-    def member(self, now: datetime) -> Member:
-        start, end = now - timedelta(days=1), now + timedelta(days=730)
-        keys = tuple(
-            MemberKey(use=u, alg=a, public=k, not_before=start, not_after=end)
-            for u, a, k in (
-                (KeyUse.SIGNING, KeyAlg.ED25519, self.signing.public),
-                (KeyUse.ENCRYPTION, KeyAlg.X25519, self.encryption.public),
-                (KeyUse.TRANSPORT, KeyAlg.ED25519, self.transport.public),
+    def data(self, member: str) -> Path:
+        """The data directory of a member's node."""
+        return self.home / member.lower()
+
+    async def run(self, args: list[str | Path], *, show: bool = True) -> str:
+        """Run a ``relay247`` command (and show it)."""
+        if show:
+            self.t.cmd(args)
+        return await self.kids.run(args)
+
+    # -- 1. the network --------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Coordinators, three members, the relay and the three nodes, all started."""
+        t, trust = self.t, self.net / "trust.json"
+        t.part("1. A network of three 24/7 points of contact: FR, US, DE")
+        await self.run(["network", "init", "--dir", self.net, "--name", "demo-net",
+                        "--coordinators", "3", "--threshold", "2"])  # fmt: skip
+        t.ok("3 coordinators created; any 2 of them together sign the list of members")
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        inits = []
+        for c in COUNTRIES:
+            args: list[str | Path] = [
+                "node", "init", "--member", c.member, "--data", self.data(c.member),
+                "--authority", c.authority, "--languages", c.languages,
+                "--time-zone", c.time_zone, "--relay", self.url, "--trust-root", trust,
+            ]  # fmt: skip
+            inits.append(self.run(args, show=c.member == "FR"))
+        await asyncio.gather(*inits)
+        for c in COUNTRIES:
+            # Three nodes on one machine: each API takes a free port (written to api.port).
+            set_toml(self.data(c.member) / "node.toml", "api", "port", "0")
+        t.ok("FR, US and DE each created their own keys, kept encrypted under a passphrase")
+        await self.run(["relay", "init", "--data", self.home / "relay", "--id", "demo-relay",
+                        "--public-url", self.url, "--port", str(port),
+                        "--trust-root", trust])  # fmt: skip
+        # Sign checkpoints every half second so the demo need not wait for the default 5 s.
+        set_toml(self.home / "relay" / "relay.toml", "audit", "checkpoint_interval", "0.5")
+        for i, c in enumerate(COUNTRIES):
+            member = self.data(c.member) / "member.json"
+            await self.run(["network", "add-member", "--dir", self.net, member], show=i == 0)
+        t.ok("the coordinators enrolled FR, US and DE (public keys, authority, time zone)")
+        await self._start_relay()
+        out = await self.run(["network", "publish", "--dir", self.net, "--relay", self.url,
+                              "--json"])  # fmt: skip
+        leaf = json.loads(out)["leaf_index"]
+        t.ok(f"directory version 1 signed by 2 of the 3 coordinators and published; the relay "
+             f"recorded it in its audit log at position #{leaf}")  # fmt: skip
+        info = await AuditClient(self.url, self.session).info()
+        self.origin, self.log_key = info.log_origin, info.log_key
+        for c in COUNTRIES:
+            # Each node witnesses the relay's log: pin its key, cosign every second.
+            toml = self.data(c.member) / "node.toml"
+            set_toml(toml, "witness", "log_key", json.dumps(self.log_key))
+            set_toml(toml, "witness", "interval", "1.0")
+        await self._start_nodes()
+
+    async def _start_relay(self) -> None:
+        cfg = self.home / "relay" / "relay.toml"
+        args: list[str | Path] = ["relay", "serve", "--config", cfg]
+        self.t.cmd(args)
+        server = self.kids.start("relay", [str(a) for a in args], cfg.parent / "relay.log")
+
+        async def healthy() -> bool:
+            try:
+                async with aiohttp.ClientSession() as s, s.get(self.url + "/healthz") as r:
+                    return r.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await until(healthy, "the relay to start", self.kids)
+        self.t.ok(f"relay running at {self.url} (process {server.proc.pid}); it stores and "
+                  "forwards messages but cannot read them")  # fmt: skip
+
+    async def _start_nodes(self) -> None:
+        pids = []
+        for c in COUNTRIES:
+            cfg = self.data(c.member) / "node.toml"
+            args: list[str | Path] = ["node", "serve", "--config", cfg]
+            if c.member == "FR":
+                self.t.cmd(args)
+            server = self.kids.start(
+                f"node {c.member}", [str(a) for a in args], cfg.parent / "node.log"
             )
+            pids.append(f"{c.member} {server.proc.pid}")
+        session = self.session
+
+        for c in COUNTRIES:
+
+            async def ready(member: str = c.member) -> bool:
+                try:
+                    client = NodeApiClient.from_data_dir(self.data(member), session)
+                    status = await client.status()
+                except Relay247Error:
+                    return False
+                self.api[member] = client
+                return status.directory_version is not None
+
+            await until(ready, f"node {c.member} to start", self.kids, limit=30)
+        self.t.ok(f"nodes running (processes {', '.join(pids)}); each checked the coordinators' "
+                  "signatures on the directory before using it")  # fmt: skip
+
+    # -- 2. and 3. the exchange --------------------------------------------------------
+
+    async def _case(self, member: str, case_id: str) -> CaseDetail | None:
+        try:
+            return await self.api[member].case(case_id)
+        except PeerError as exc:
+            if exc.code is ErrorCode.NOT_FOUND:
+                return None
+            raise
+
+    async def _entry(self, member: str, case_id: str, msg_id: str) -> TimelineEntry | None:
+        case = await self._case(member, case_id)
+        if case is None:
+            return None
+        return next((e for e in case.timeline if e.msg_id == msg_id), None)
+
+    async def _wait_entry(
+        self, member: str, case_id: str, msg_id: str, what: str, *, receipt: bool = False
+    ) -> TimelineEntry:
+        found: list[TimelineEntry] = []
+
+        async def check() -> bool:
+            e = await self._entry(member, case_id, msg_id)
+            if e is None or (receipt and e.receipt is None):
+                return False
+            if e.direction == "out" and e.leaf_index is None:
+                return False
+            found.append(e)
+            return True
+
+        await until(check, what, self.kids)
+        return found[-1]
+
+    async def exchange(self) -> str:
+        """FR asks, US's node receipts, the US officer answers twice; returns the case id."""
+        t = self.t
+        t.part("2. France asks the US to preserve data, urgently (Art. 29)")
+        request = fr_request(now=_now())
+        sent = await self.api["FR"].send("US", request)
+        case = sent.case_id
+        officer = request.requesting.officer.name
+        n = len(request.data.identifiers)
+        t.ok(
+            f"FR's officer ({officer}) sends request {request.sender_ref}: keep the data of "
+            f"{n} identifiers (domain, URL, mailbox, IP addresses) held by {HOST.name}"
         )
-        return Member(
-            id=self.id,
-            authority=self.authority,
-            languages=("en", "fr"),
-            time_zone=self.tz,
-            keys=keys,
+        out = await self._wait_entry("FR", case, sent.msg_id, "FR's request to reach the relay")
+        t.ok(
+            "FR's node signed it, sealed it so that only US can read it, and handed it to "
+            f"the relay, which recorded it in its audit log at position #{out.leaf_index}"
         )
-
-    def next_seq(self, to: str) -> int:
-        self.seq[to] = self.seq.get(to, 0) + 1
-        return self.seq[to]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _step(text: str) -> None:
-    console.print(f"  [green]✓[/green] {text}")
-
-
-async def _run(keep: bool, workdir: Path) -> int:
-    from relay._keyfile import create_keys
-    from relay._logging import configure
-    from relay.app import create_app, open_state, start_background, stop_background
-
-    configure("warning", "console")  # the transcript is the output; relay logs only problems
-    from relay.config import CONFIG_TEMPLATE, load_config
-
-    t_start = time.perf_counter()
-    now = datetime.now(UTC)
-    fr = Actor("FR", "OFAC, Police nationale (24/7 point of contact)", "Europe/Paris")
-    de = Actor("DE-BKA", "Bundeskriminalamt SO 4 (24/7 point of contact)", "Europe/Berlin")
-    us = Actor("US", "DOJ CCIPS (24/7 point of contact)", "America/New_York")
-    actors = {a.id: a for a in (fr, de, us)}
-
-    console.rule("[bold]relay247 demo: an urgent Art. 29 preservation request, FR → DE")
-    console.print(f"working directory: {workdir}")
-    coordinators = [SigningKey.generate() for _ in range(3)]
-    directory = Directory(
-        network="demo-net",
-        version=1,
-        issued_at=now,
-        coordinators=tuple(
-            Coordinator(id=f"coord-{i}", public=k.public) for i, k in enumerate(coordinators)
-        ),
-        threshold=2,
-        members=tuple(a.member(now) for a in actors.values()),
-    )
-    signed_dir = sign_directory(directory, coordinators[:2])
-    trust = TrustRoot.of(directory)
-    verified = verify_directory(signed_dir, trust, current=None, now=now)
-    keys = KeyLookup(verified.directory)
-    _step("network: 3 coordinators, directory v1 signed 2-of-3, members FR, DE-BKA, US")
-
-    port = _free_port()
-    rdir = workdir / "relay"
-    rdir.mkdir(parents=True)
-    (rdir / "trust.json").write_bytes(
-        msgspec.json.encode(
-            TrustRootFile(network="demo-net", coordinators=directory.coordinators, threshold=2)
+        got = await self._wait_entry("US", case, sent.msg_id, "US's node to receive the request")
+        t.ok(f"US's node received it, verified FR's signatures and that it was addressed to US "
+             f"(checks E1-E13), and stored it: {got.status}")  # fmt: skip
+        out = await self._wait_entry("FR", case, sent.msg_id, "US's receipt", receipt=True)
+        assert out.receipt is not None  # _wait_entry waited for it
+        when = format_time(out.receipt.received_at)
+        t.ok(
+            "US's node sent back a signed delivery receipt on its own; FR's node verified "
+            f"its signature: {out.receipt.status} at {when}"
         )
-    )
-    create_keys(rdir / "relay.keys", "demo-relay", PASS)
-    (rdir / "relay.toml").write_text(
-        CONFIG_TEMPLATE.format(
-            relay_id="demo-relay",
-            public_url=f"http://127.0.0.1:{port}",
-            host="127.0.0.1",
-            port=port,
-            trust_root="trust.json",
+        t.part("3. The US officer on duty answers")
+        kept = preserved(request, sent.msg_id, _now())
+        answers = (
+            ("taken in charge", taken_in_charge(request, sent.msg_id)),
+            ("data preserved", kept),
         )
-    )
-    state = await open_state(load_config(rdir / "relay.toml"), PASS)
-    from aiohttp import web
+        for label, body in answers:
+            res = await self.api["US"].send("FR", body)
+            e = await self._wait_entry(
+                "US", case, res.msg_id, f"FR's receipt ({label})", receipt=True
+            )
+            await self._wait_entry("FR", case, res.msg_id, f"FR to store '{label}'")
+            assert e.receipt is not None
+            t.ok(f"US: {label} ({body.sender_ref}), audit log #{e.leaf_index}; FR's node verified "
+                 f"it and sent a signed receipt: {e.receipt.status}")  # fmt: skip
+        t.ok(f"{US_OFFICER.name} confirms: preserved until {format_time(kept.preserved_until)}")
+        return case
 
-    runner = web.AppRunner(create_app(state), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    start_background(state)  # the relay signs checkpoints while the demo runs
-    url = f"http://127.0.0.1:{port}"
-    _step(f"relay listening on {url} (SQLite WAL, keys encrypted at rest)")
-    try:
+    async def show_case(self, case_id: str) -> None:
+        """FR's timeline of the case, as `relay247 node show` prints it."""
+        self.t.part("4. The case as France sees it")
+        self.t.cmd(["node", "show", case_id[:12], "--data", self.data("FR")])
+        detail = await self.api["FR"].case(case_id)
+        nr.print_case(detail, "en", brief=True, out=self.t.out)
+        last = next(e for e in reversed(detail.timeline) if e.kind == "preserved")
+        if last.body is not None:
+            for row in render_body(last.body, "en")[1:]:
+                self.t.out.print(f"    {'  ' * row.depth}{row.label}: {row.value}", markup=False)
+
+    # -- 5. independent checks ---------------------------------------------------------
+
+    async def audit(self, case_id: str) -> None:
+        """Cosigned checkpoint, the auditor's run, the evidence bundle checked offline."""
+        t = self.t
+        t.part("5. Independent checks: audit log, auditor, evidence bundle")
+        relay, origin, log_key = AuditClient(self.url, self.session), self.origin, self.log_key
+        wfile = self.home / "witnesses.txt"
+        members = [self.data(c.member) / "member.json" for c in COUNTRIES]
+        keys = da.write_witnesses(wfile, members)
+        cos = await da.wait_cosigned(relay, log_key, origin, keys, self.kids, limit=WITNESS_WAIT)
+        if cos is None:  # fail closed: the auditor would refuse it too
+            raise DemoError("no checkpoint was cosigned by 2 of the 3 nodes within the time")
+        cp = cos.checkpoint
+        names = ", ".join(cos.witnesses)
+        t.ok(
+            f"checkpoint: the relay signed that its log holds {cp.size} entries with root "
+            f"hash {cp.root_hash.hex()[:16]}…, cosigned by the witnesses {names}"
+        )
+        out = await self.run(["audit", "verify", "--relay", self.url, "--log-key", log_key,
+                              "--witnesses", wfile, "--quorum", str(da.QUORUM),
+                              "--state", self.home / "auditor",
+                              "--trust-root", self.net / "trust.json"])  # fmt: skip
+        t.block(out)
+        t.ok("auditor: every entry re-verified and the log's root recomputed; it matches")
+        bundle = self.home / f"case-{case_id[:12]}.json"
+        self.t.cmd(
+            ["node", "export-case", case_id[:12], "--out", bundle, "--data", self.data("FR")]
+        )
+        bundle.write_bytes(await self._export(case_id))
+        t.ok(f"FR exported the case as an evidence bundle ({bundle.stat().st_size:,} bytes)")
+        out = await self.run(["audit", "verify-bundle", bundle, "--trust-root",
+                              self.net / "trust.json", "--log-key", log_key, "--witnesses",
+                              wfile, "--quorum", str(da.QUORUM)])  # fmt: skip
+        t.block(out)
+        t.ok("the bundle verifies offline: anyone holding it can check every signature above")
+
+    async def _export(self, case_id: str) -> bytes:
+        data: list[bytes] = []
+
+        async def check() -> bool:
+            try:
+                data.append(await self.api["FR"].export_case(case_id))
+            except PeerError as exc:
+                if exc.code is ErrorCode.UNAVAILABLE:  # checkpoint not covering it yet
+                    return False
+                raise
+            return True
+
+        await until(check, "the evidence bundle", self.kids)
+        return data[-1]
+
+    async def main(self) -> str:
+        """The whole story; returns the case id."""
         async with aiohttp.ClientSession() as session:
-            client = {a.id: RelayClient(url, a.transport, session) for a in actors.values()}
-            pub = await client["FR"].publish_directory(signed_dir)
-            _step(
-                f"directory v{pub.version} published to the relay, audit-log leaf #{pub.leaf_index}"
-            )
-            info = await client["FR"].info()
-            _step(f"relay log origin {info.log_origin!r}, log key {info.log_key[:40]}…")
-            return await _exchange(actors, keys, client, state, t_start)
-    finally:
-        await runner.cleanup()
-        await stop_background(state)
-        await state.store.close()
-        if keep:
-            console.print(f"[yellow]--keep: data left in {workdir}[/yellow]")
+            self.session = session
+            await self.setup()
+            case = await self.exchange()
+            await self.show_case(case)
+            await self.audit(case)
+        return case
 
 
-async def _send(
-    sender: Actor, to: Actor, body: Body, client: RelayClient, lifetime: timedelta
-) -> tuple[str, int]:
-    errors = semantic_errors(body)
-    if errors:
-        raise click.ClickException(f"invalid {body.__class__.__name__}: {errors}")
-    msg_id = os.urandom(16).hex()
-    sealed = seal_envelope(
-        encode_body(body),
-        msg_id=msg_id,
-        case_id=body.case_id,
-        kind=coarse_kind(body),
-        priority=priority_of(body),
-        seq=sender.next_seq(to.id),
-        sender=sender.id,
-        signing_key=sender.signing,
-        recipient=to.id,
-        recipient_key=to.encryption.public,
-        recipient_key_fp=to.encryption.fingerprint,
-        created=datetime.now(UTC),
-        lifetime=lifetime,
-    )
-    res = await client.submit(sealed.envelope)
-    return msg_id, res.leaf_index
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
-async def _receive(me: Actor, keys: KeyLookup, client: RelayClient, count: int) -> list[Opened]:
-    got: list[Opened] = []
-    async for page in client.push():
-        for item in page.messages:
-            opened = open_envelope(
-                item.envelope,
-                keys,
-                me=me.id,
-                my_keys={me.encryption.fingerprint: me.encryption},
-                now=datetime.now(UTC),
-            )
-            ack = make_ack(
-                opened.header,
-                opened.checked.envelope.header,
-                signing_key=me.signing,
-                acked_at=datetime.now(UTC),
-            )
-            res = await client.ack(ack)
-            _step(
-                f"{me.id}: opened {opened.header.kind.value} from {opened.header.sender} "
-                f"(E1–E12 verified), delivery ack logged at leaf #{res.leaf_index}"
-            )
-            got.append(opened)
-        if len(got) >= count:
-            return got
-    return got
-
-
-async def _exchange(
-    actors: dict[str, Actor],
-    keys: KeyLookup,
-    client: dict[str, RelayClient],
-    state: object,
-    t_start: float,
-) -> int:
-    fr, de = actors["FR"], actors["DE-BKA"]
-    request = EXAMPLES["preservation_request"]
-    console.rule("FR officer sends the request")
-    de_inbox = asyncio.create_task(_receive(de, keys, client["DE-BKA"], 1))
-    await asyncio.sleep(0.05)
-    t0 = time.perf_counter()
-    msg_id, leaf = await _send(fr, de, request, client["FR"], timedelta(days=3))
-    _step(
-        f"FR: preservation request {msg_id[:12]}… signed, sealed to DE-BKA, "
-        f"accepted (202) at leaf #{leaf}"
-    )
-    [opened] = await asyncio.wait_for(de_inbox, 10)
-    body = decode_opened(opened)  # E13: schema, semantic rules, agreement with header
-    _step(f"DE-BKA: request decoded: {body.__class__.__name__}, case {body.case_id[:12]}…")
-    receipt = make_receipt(opened, signing_key=de.signing, received_at=datetime.now(UTC))
-    fr_inbox = asyncio.create_task(_receive(fr, keys, client["FR"], 3))
-    sealed = seal_envelope(
-        receipt,
-        msg_id=os.urandom(16).hex(),
-        case_id=opened.header.case_id,
-        kind=CoarseKind.RECEIPT,
-        priority=Priority.URGENT,
-        seq=de.next_seq("FR"),
-        sender=de.id,
-        signing_key=de.signing,
-        recipient="FR",
-        recipient_key=fr.encryption.public,
-        recipient_key_fp=fr.encryption.fingerprint,
-        created=datetime.now(UTC),
-        lifetime=timedelta(days=3),
-    )
-    await client["DE-BKA"].submit(sealed.envelope)
-    _step("DE-BKA node: signed delivery receipt sent back automatically")
-    console.rule("DE-BKA officer answers")
-    for kind in ("taken_in_charge", "preserved"):
-        reply = EXAMPLES[kind]
-        _, leaf = await _send(de, fr, reply, client["DE-BKA"], timedelta(days=3))
-        _step(f"DE-BKA: {kind} sent, accepted at leaf #{leaf}")
-    got = await asyncio.wait_for(fr_inbox, 10)
-    elapsed_receipt = None
-    table = Table(title="FR case timeline", show_lines=False)
-    for col in ("message", "from", "what", "verified"):
-        table.add_column(col)
-    table.add_row(msg_id[:12], "FR", "preservation_request (urgent)", "sent, 202")
-    for o in got:
-        if o.header.kind is CoarseKind.RECEIPT:
-            r = verify_receipt(o.body, keys)
-            elapsed_receipt = time.perf_counter() - t0
-            table.add_row(
-                o.header.msg_id[:12],
-                o.header.sender,
-                f"delivery receipt: {r.status.value} at {r.received_at:%H:%M:%S}Z",
-                "receipt signature ✓",
-            )
-        else:
-            b = decode_opened(o)
-            detail = b.__class__.__name__
-            until = getattr(b, "preserved_until", None)
-            if until is not None:
-                detail += f" until {until:%Y-%m-%d}"
-            table.add_row(o.header.msg_id[:12], o.header.sender, detail, "signatures + binding ✓")
-    console.print(table)
-    from relay._state import RelayState
-
-    assert isinstance(state, RelayState)
-    size = await state.store.tree_size()
-    entries = await state.store.leaf_entries(0, size)
-    stored_root = await state.store.root(size)
-    ok = stored_root == root([leaf_hash(e) for e in entries])
-    _step(
-        f"audit log: {size} leaves, root {stored_root.hex()[:16]}…, "
-        f"recomputed from entries: {'match' if ok else 'MISMATCH'}"
-    )
-    if elapsed_receipt is not None:
-        _step(f"send → signed receipt back at FR: {elapsed_receipt * 1000:.0f} ms")
-    console.print(
-        f"[bold green]demo finished in {time.perf_counter() - t_start:.1f} s[/bold green]"
-    )
-    return 0 if ok else 1
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM is handled like Ctrl-C, so that the cleanup below always runs.
+    raise KeyboardInterrupt
 
 
 @click.command("demo")
-@click.option("--keep", is_flag=True, help="Leave the data directory in place for exploring.")
+@click.option(
+    "--keep", is_flag=True, help="Leave the network running and its files in place, to explore."
+)
 def demo(keep: bool) -> None:
     """Run a relay and three country nodes exchanging a preservation request."""
-    workdir = Path(tempfile.mkdtemp(prefix="relay247-demo-"))
+    home = Path(tempfile.mkdtemp(prefix="relay247-demo-"))
+    t = Transcript(home)
+    d = Demo(home, t)
+    started = time.monotonic()
+    case: str | None = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    t.out.print(f"relay247 demo - working directory $DEMO = {home}", markup=False)
     try:
-        code = asyncio.run(_run(keep, workdir))
+        case = asyncio.run(d.main())
+    except KeyboardInterrupt:
+        t.out.print("[red]interrupted[/red]")
+        raise SystemExit(130) from None
     finally:
-        if not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    raise SystemExit(code)
+        signal.signal(signal.SIGTERM, previous)
+        _finish(t, d, case, keep=keep)
+    t.out.print(f"[bold green]demo finished in {time.monotonic() - started:.1f} s[/bold green]")
+
+
+def _finish(t: Transcript, d: Demo, case: str | None, *, keep: bool) -> None:
+    if case is not None and keep:
+        explore(t, d.home, case, [s.proc.pid for s in d.kids.servers])
+        return
+    codes = d.kids.stop_all()
+    if case is not None:
+        clean = all(code == 0 for _, code in codes)
+        t.ok("relay and nodes stopped" + (" cleanly" if clean else f": {codes}"))
+    if keep:
+        t.out.print(f"files kept in {d.home}", markup=False)
+    else:
+        shutil.rmtree(d.home, ignore_errors=True)

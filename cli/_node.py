@@ -187,3 +187,6 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
         raise CliUsageError(exc.message) from None  # a corrupted or foreign database file
     except Relay247Error as exc:
         raise fail_from(exc) from None
+
+
+from cli import _node_ops  # noqa: E402, F401  # registers the officer's commands

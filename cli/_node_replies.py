@@ -1,0 +1,223 @@
+"""Answering and following up a case: ``reply``, ``extend``, ``withdraw``, ``mla-submitted``.
+
+Each command reads the case from the node, fills what the case already says (the case
+id, the request answered, both references, languages, priority), adds the officer's
+options (or a ``--file`` of fields, options winning), checks the result with the wire
+decoder and the semantic rules, and sends it to the other side of the case.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli import _node_bodies as nb
+from cli import _node_client as ncl
+from cli import _node_options as no
+from cli._node import node
+from schemas._bodies_other import AssistanceOutcome
+from schemas._bodies_request import MlaStatus, WithdrawalReason
+from schemas._bodies_response import (
+    ImpossibilityReason,
+    PreservationScope,
+    RefusalGround,
+    WarningReason,
+)
+from schemas.messages import Body
+from schemas.node_api import CaseDetail
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _choices(enum: Any) -> str:
+    return ", ".join(str(m.value) for m in enum)
+
+
+def _given(**opts: Any) -> dict[str, Any]:
+    return {k: v for k, v in opts.items() if v is not None and v != ()}
+
+
+@node.command("reply")
+@click.argument("case")
+@click.option("--kind", "kind", required=True, type=click.Choice(sorted(nb.REPLY_KINDS)))
+@click.option("--file", "file", type=_FILE, default=None, help="JSON fields (// comments ok).")
+@click.option("--ref", default=None, help="Our reference (default: the one used in the case).")
+@click.option("--officer-name", default=None, help="taken-in-charge: officer in charge.")
+@click.option("--officer-email", default=None, help="taken-in-charge: officer's e-mail.")
+@click.option("--officer-phone", default=None, help="taken-in-charge: officer's phone (E.164).")
+@click.option("--expected-by", default=None, help="taken-in-charge: answer expected by.")
+@click.option("--until", default=None, help="preserved: preserved until (date or time).")
+@click.option("--preserved-at", default=None, help="preserved: when (default: now).")
+@click.option("--scope", default=None, help=f"preserved: {_choices(PreservationScope)}.")
+@click.option("--categories", default=None, help="preserved: comma-separated categories.")
+@click.option("--custodian-ref", default=None, help="preserved: the provider's reference.")
+@click.option("--national-basis", default=None, help="preserved: national legal basis.")
+@click.option("--note", default=None, help="taken-in-charge note, or preserved scope note.")
+@click.option(
+    "--reason",
+    multiple=True,
+    help=f"warning: {_choices(WarningReason)}; impossible: {_choices(ImpossibilityReason)}.",
+)
+@click.option("--ground", default=None, help=f"refused: {_choices(RefusalGround)}.")
+@click.option("--explanation", default=None, help="warning, refused, impossible: free text.")
+@click.option("--legal-basis", default=None, help="refused: legal basis.")
+@click.option("--alternatives", default=None, help="refused: other ways to help.")
+@click.option("--redirect-country", default=None, help="impossible: country to ask instead.")
+@click.option("--decision-by", default=None, help="warning: decision needed by.")
+@click.option("--outcome", default=None, help=f"answer: {_choices(AssistanceOutcome)}.")
+@click.option("--text", default=None, help="answer: the answer; traffic-data: the data.")
+@no.data_options
+@no.dry_run_option
+@no.json_option
+def reply(
+    *,
+    case: str,
+    kind: str,
+    file: Path | None,
+    ref: str | None,
+    data_dir: Path | None,
+    config_path: Path | None,
+    dry_run: bool,
+    as_json: bool,
+    **opts: Any,
+) -> None:
+    """Answer the request of CASE: taken in charge, preserved, warning, refused, ...
+
+    The case id, the request answered and the references are filled from the case.
+    Give the fields with the options below, or in a --file of JSON fields.
+    """
+    given = _given(**opts)
+    extra = nb.parse_fields_file(file.read_bytes(), str(file)) if file else {}
+
+    def build(detail: CaseDetail) -> Body:
+        head = nb.reply_head(detail, kind, ref or extra.get("sender_ref"))
+        request = next((e.body for e in detail.timeline if e.msg_id == head["in_reply_to"]), None)
+        fields = no.reply_fields(head["kind"], given, request)
+        return nb.body_from_fields({**extra, **fields, **head})
+
+    ncl.send_built(ncl.data_dir_of(data_dir, config_path), build, case, dry_run, as_json)
+
+
+def _sequel(
+    case: str,
+    kind: str,
+    *,
+    ref: str | None,
+    fields: dict[str, Any],
+    where: Path,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    def build(detail: CaseDetail) -> Body:
+        head, request = nb.sequel_head(detail, kind, ref)
+        # A sequel repeats the request's languages and priority, where its kind has them.
+        wanted = {"languages", "priority"} & nb.FIELDS[kind]
+        repeated = {k: getattr(request, k) for k in wanted if hasattr(request, k)}
+        return nb.body_from_fields({**repeated, **fields, **head})
+
+    ncl.send_built(where, build, case, dry_run, as_json)
+
+
+@node.command("extend")
+@click.argument("case")
+@click.option("--until", default=None, help="Preservation requested until (YYYY-MM-DD).")
+@click.option("--mla-status", required=True, type=click.Choice([m.value for m in MlaStatus]))
+@click.option("--reason", required=True, help="Why the extension is needed (free text).")
+@click.option("--ref", default=None, help="Our reference (default: our request's).")
+@no.data_options
+@no.dry_run_option
+@no.json_option
+def extend(
+    *,
+    case: str,
+    until: str | None,
+    mla_status: str,
+    reason: str,
+    ref: str | None,
+    data_dir: Path | None,
+    config_path: Path | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Ask the other side to keep the data of CASE preserved for longer."""
+    fields: dict[str, Any] = {"mla_status": mla_status, "reason": reason}
+    if until is not None:
+        fields["requested_until"] = no.day(until, "--until")
+    where = ncl.data_dir_of(data_dir, config_path)
+    _sequel(
+        case,
+        "preservation_extension",
+        ref=ref,
+        fields=fields,
+        where=where,
+        dry_run=dry_run,
+        as_json=as_json,
+    )
+
+
+@node.command("withdraw")
+@click.argument("case")
+@click.option("--reason", required=True, type=click.Choice([m.value for m in WithdrawalReason]))
+@click.option("--explanation", default=None, help="Free text.")
+@click.option("--ref", default=None, help="Our reference (default: our request's).")
+@no.data_options
+@no.dry_run_option
+@no.json_option
+def withdraw(
+    *,
+    case: str,
+    reason: str,
+    explanation: str | None,
+    ref: str | None,
+    data_dir: Path | None,
+    config_path: Path | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Withdraw the preservation request of CASE (the data may be released)."""
+    fields = _given(reason=reason, explanation=explanation)
+    where = ncl.data_dir_of(data_dir, config_path)
+    _sequel(
+        case,
+        "preservation_withdrawal",
+        ref=ref,
+        fields=fields,
+        where=where,
+        dry_run=dry_run,
+        as_json=as_json,
+    )
+
+
+@node.command("mla-submitted")
+@click.argument("case")
+@click.option("--mla-ref", required=True, help="Reference of the MLA request.")
+@click.option("--sent-to", required=True, help="Central authority it was sent to.")
+@click.option("--on", "on", default=None, help="Date submitted (default: today).")
+@click.option("--channel", default=None, help="How it was sent.")
+@click.option("--ref", default=None, help="Our reference (default: our request's).")
+@no.data_options
+@no.dry_run_option
+@no.json_option
+def mla_submitted(
+    *,
+    case: str,
+    mla_ref: str,
+    sent_to: str,
+    on: str | None,
+    channel: str | None,
+    ref: str | None,
+    data_dir: Path | None,
+    config_path: Path | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Tell the other side of CASE that the MLA request was submitted (Art. 29(7))."""
+    submitted = no.day(on, "--on") if on else date.today().isoformat()
+    fields = _given(mla_reference=mla_ref, sent_to=sent_to, submitted_on=submitted, channel=channel)
+    where = ncl.data_dir_of(data_dir, config_path)
+    _sequel(
+        case, "mla_submitted", ref=ref, fields=fields, where=where, dry_run=dry_run, as_json=as_json
+    )
