@@ -65,6 +65,7 @@ async def export_case(
     log: LogIdentity,
     trust_root: TrustRoot,
     now: datetime,
+    require_cosigner: str | None = None,
 ) -> bytes | None:
     """Build the evidence bundle of one case.
 
@@ -76,6 +77,8 @@ async def export_case(
         log: the log's pinned identity.
         trust_root: the coordinators' trust root the node pins.
         now: the clock (directory validity).
+        require_cosigner: a witness name whose cosignature the checkpoint must carry
+            (this node's own), else ``unavailable`` with detail :data:`NOT_COSIGNED`.
 
     Returns:
         The bundle bytes, or None when the case has no message this node stored.
@@ -97,6 +100,12 @@ async def export_case(
         )
     note = await source.checkpoint()
     cp, _ = open_checkpoint(note, Verifier.from_key(log.key), log.origin)
+    if require_cosigner is not None and f"\u2014 {require_cosigner} ".encode() not in note:
+        raise TransportError(
+            "the latest checkpoint is not cosigned by this node yet; retry",
+            detail=NOT_COSIGNED,
+            code=ErrorCode.UNAVAILABLE,
+        )
     leaves = await locate(source, cases, business, cp.size)
     late = [r.msg_id for r in business if r.msg_id not in leaves.accepted]
     if late:
@@ -117,6 +126,9 @@ async def export_case(
         directories=[raw for raw, _ in chain],
         messages=evidence,
     )
+
+
+NOT_COSIGNED = "checkpoint not cosigned by this node"
 
 
 def _was_logged(r: MessageRecord) -> bool:

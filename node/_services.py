@@ -20,7 +20,7 @@ from node._cases_service import CasesService
 from node._clocks import Clocks, ClockSettings
 from node._directory import read_trust_root
 from node._events import EventHub
-from node._export import export_case
+from node._export import NOT_COSIGNED, export_case
 from node._keyfile import NodeKeys
 from node._witness_duty import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from node.alerts import AlertsConfig, AlertSender
@@ -218,21 +218,36 @@ class Services:
                 "no relay with a pinned log key: cannot export", code=ErrorCode.UNAVAILABLE
             )
         client = self.client(urls[0])
-        if self.settings.witness_enabled:
+        # The relay may sign a newer checkpoint between our cosignature and the export's
+        # read of the latest one; a bundle must carry at least our own cosignature, so
+        # cosign and export again (a few times) until the checkpoint read is one we signed.
+        cosigner = self.parts.view.member if self.settings.witness_enabled else None
+        attempts = _EXPORT_ATTEMPTS if cosigner is not None else 1
+        for attempt in range(1, attempts + 1):
+            if cosigner is not None:
+                try:
+                    await self.witness.round(client, log_id)
+                except Relay247Error as exc:
+                    log.info("witness round before export failed", error=exc.diagnostics())
             try:
-                await self.witness.round(client, log_id)
-            except Relay247Error as exc:
-                log.info("witness round before export failed", error=exc.diagnostics())
-        return await export_case(
-            case_id,
-            store=self.parts.view.store,
-            cases=self.case_store,
-            keys=self.parts.keys,
-            source=client,
-            log=log_id,
-            trust_root=self.parts.trust_root,
-            now=self.parts.clock(),
-        )
+                return await export_case(
+                    case_id,
+                    store=self.parts.view.store,
+                    cases=self.case_store,
+                    keys=self.parts.keys,
+                    source=client,
+                    log=log_id,
+                    trust_root=self.parts.trust_root,
+                    now=self.parts.clock(),
+                    require_cosigner=cosigner,
+                )
+            except TransportError as exc:
+                if attempt == attempts or exc.detail != NOT_COSIGNED:
+                    raise
+        return None  # not reached: the last attempt returns or raises
+
+
+_EXPORT_ATTEMPTS = 3
 
 
 def build_services(

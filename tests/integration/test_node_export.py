@@ -120,3 +120,24 @@ async def test_export_without_a_pinned_log_key_is_unavailable(tmp_path: Path) ->
         with pytest.raises(NodeApiError) as caught:
             await fr.api.export_case(body.case_id)
         assert caught.value.code is ErrorCode.UNAVAILABLE
+
+
+async def test_export_refuses_a_checkpoint_this_node_has_not_cosigned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundle must carry the exporter's own cosignature (race with a newer checkpoint)."""
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        body, _ = await _case(fr, us)
+        await _settled(relay)
+        await signed(relay)
+
+        async def no_round(*args: object) -> None:
+            return None  # the relay always shows a checkpoint FR did not cosign
+
+        monkeypatch.setattr(fr.services.witness, "round", no_round)
+        with pytest.raises(NodeApiError) as caught:
+            await fr.api.export_case(body.case_id)
+        assert (caught.value.code, caught.value.status) == (ErrorCode.UNAVAILABLE, 503)
+        assert "not cosigned by this node" in str(caught.value)
