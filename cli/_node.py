@@ -171,7 +171,7 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the node until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
-    from node._logs import configure
+    from cli._logging import configure
     from node.config import load_config
     from node.daemon import run
 

@@ -105,7 +105,7 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the relay until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
-    from relay._logging import configure
+    from cli._logging import configure
     from relay.app import run
     from relay.config import load_config
 

@@ -6,13 +6,13 @@ start-up with the config path named (``ConfigError: node.toml: sync.backoff_max:
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 
 from node.alerts import AlertsConfig, SmtpTarget, WebhookTarget
+from protocol.config_toml import config_path, decode_config
 from protocol.errors import ConfigError
 from schemas._types import MemberId
 
@@ -171,19 +171,7 @@ def load_config(path: Path) -> NodeConfig:
         ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
             message names the file and the config path.
     """
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    if "base_dir" in raw:
-        raise ConfigError(f"{path}: unknown key 'base_dir'")
-    raw["base_dir"] = str(path.parent.resolve())
-    try:
-        config = msgspec.convert(raw, NodeConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {_config_path(str(exc))}") from None
+    config = decode_config(_read(path), NodeConfig, source=str(path), base_dir=_base(path))
     if config.sync.backoff_max < config.sync.backoff_base:
         raise ConfigError(f"{path}: sync.backoff_max: must be >= sync.backoff_base")
     try:
@@ -216,7 +204,7 @@ def alerts_config(config: NodeConfig) -> AlertsConfig:
                 )
             )
         except msgspec.ValidationError as exc:
-            raise ConfigError(f"{where}: {_config_path(str(exc))}") from None
+            raise ConfigError(f"{where}: {config_path(str(exc))}") from None
     c = config.clocks
     return AlertsConfig(
         webhooks=tuple(hooks),
@@ -236,12 +224,17 @@ def _secret(config: NodeConfig, where: str, name: str | None) -> str:
         raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None
 
 
-def _config_path(message: str) -> str:
-    # msgspec says "... - at `$.sync.jitter`"; show "sync.jitter: ...".
-    text, sep, where = message.rpartition(" - at `$.")
-    if not sep:
-        return message
-    return f"{where.rstrip('`')}: {text}"
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+
+
+def _base(path: Path) -> str:
+    return str(path.parent.resolve())
 
 
 CONFIG_TEMPLATE = """\

@@ -6,12 +6,12 @@ A typo or an out-of-range value stops start-up with the config path named
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 
+from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
 
 _Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -126,27 +126,20 @@ def load_config(path: Path) -> RelayConfig:
         ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
             message names the file and the config path.
     """
+    return decode_config(_read(path), RelayConfig, source=str(path), base_dir=_base(path))
+
+
+def _read(path: Path) -> str:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    if "base_dir" in raw:
-        raise ConfigError(f"{path}: unknown key 'base_dir'")
-    raw["base_dir"] = str(path.parent.resolve())
-    try:
-        return msgspec.convert(raw, RelayConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {_config_path(str(exc))}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
 
 
-def _config_path(message: str) -> str:
-    # msgspec says "... - at `$.limits.mailbox_quota`"; show "limits.mailbox_quota: ...".
-    text, sep, where = message.rpartition(" - at `$.")
-    if not sep:
-        return message
-    return f"{where.rstrip('`')}: {text}"
+def _base(path: Path) -> str:
+    return str(path.parent.resolve())
 
 
 CONFIG_TEMPLATE = """\

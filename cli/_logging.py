@@ -1,4 +1,4 @@
-"""structlog set-up for the node process (configured once, at the entry point)."""
+"""structlog set-up, done once per process by the entry point (STYLE.md rule 14)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ import structlog
 
 
 def configure(level: str = "info", fmt: str = "json") -> None:
-    """Configure structlog to emit one JSON object (or a console line) per event on stderr.
-
-    Args:
-        level: ``debug``, ``info``, ``warning`` or ``error``.
-        fmt: ``json`` for collectors, ``console`` for people.
-    """
+    """Configure structlog and stdlib logging to emit one JSON object per line."""
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -32,3 +27,5 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    # aiohttp's access log would duplicate our request log; keep its errors only.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
