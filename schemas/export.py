@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas import audit, directory, envelope
+from schemas import audit, audit_api, directory, envelope, keystore, node_api, relay_api
 from schemas.errors import ErrorBody
 from schemas.messages import Body
 
@@ -33,6 +33,25 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
     ("directory.schema.json", "Directory", directory.Directory),
     ("signed-directory.schema.json", "SignedDirectory", directory.SignedDirectory),
     ("audit-entry.schema.json", "AuditEntry: one leaf of the audit log", audit.AuditEntry),
+    ("trust-root.schema.json", "TrustRootFile: the pinned coordinators", directory.TrustRootFile),
+    ("member.schema.json", "Member: a node's member file", directory.Member),
+    ("keystore.schema.json", "LockedKeystore: keys at rest", keystore.LockedKeystore),
+    ("relay-submit-result.schema.json", "SubmitResult", relay_api.SubmitResult),
+    ("relay-mailbox-page.schema.json", "MailboxPage", relay_api.MailboxPage),
+    ("relay-ack-result.schema.json", "AckResult", relay_api.AckResult),
+    ("relay-directory-result.schema.json", "DirectoryResult", relay_api.DirectoryResult),
+    ("relay-info.schema.json", "RelayInfo", relay_api.RelayInfo),
+    ("audit-inclusion-proof.schema.json", "InclusionProof", audit_api.InclusionProof),
+    ("audit-consistency-proof.schema.json", "ConsistencyProof", audit_api.ConsistencyProof),
+    ("audit-entries-page.schema.json", "EntriesPage", audit_api.EntriesPage),
+    ("audit-cosignature.schema.json", "CosignatureSubmission", audit_api.CosignatureSubmission),
+    ("audit-cosignature-result.schema.json", "CosignatureResult", audit_api.CosignatureResult),
+    ("node-status.schema.json", "NodeStatus", node_api.NodeStatus),
+    ("node-send-request.schema.json", "SendRequest", node_api.SendRequest),
+    ("node-send-result.schema.json", "SendResult", node_api.SendResult),
+    ("node-case-list.schema.json", "CaseList", node_api.CaseList),
+    ("node-case-detail.schema.json", "CaseDetail", node_api.CaseDetail),
+    ("node-inbox.schema.json", "Inbox", node_api.Inbox),
 )
 
 
