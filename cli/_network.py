@@ -274,18 +274,35 @@ def add_member(
 @network.command("publish")
 @_DIR_OPTION
 @click.option("--relay", "relay_url", default=None, help="Also POST it to this relay.")
+@click.option(
+    "--unsigned",
+    "unsigned_out",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Only write the exact bytes to sign here (split signing: `network sign`).",
+)
 @passphrase_option
 @_JSON_OPTION
 def publish(
-    *, netdir: Path, relay_url: str | None, passphrase_file: Path | None, as_json: bool
+    *,
+    netdir: Path,
+    relay_url: str | None,
+    unsigned_out: Path | None,
+    passphrase_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Sign the working directory with K coordinator keys and write directory-<v>.json."""
     from protocol.directory import TrustRoot, sign_directory, verify_directory
 
     directory = read_state(netdir)
-    secret = read_passphrase(passphrase_file, confirm=False)
     now = datetime.now(UTC).replace(microsecond=0)
     directory = msgspec.structs.replace(directory, issued_at=now)
+    if unsigned_out is not None:
+        from cli._network_split import export_unsigned
+
+        emit(export_unsigned(netdir, directory, unsigned_out), as_json)
+        return
+    secret = read_passphrase(passphrase_file, confirm=False)
     try:
         keys = load_coordinators(netdir, directory.threshold, secret)
         signed = sign_directory(directory, keys)
@@ -317,3 +334,10 @@ async def _post(url: str, signed: bytes) -> int:
         except Relay247Error as exc:
             raise CliError(f"{url}: {exc.message}") from None
     return answer.leaf_index
+
+
+# The other subcommands register themselves on ``network``; imported last because they
+# import this module's helpers.
+import cli._network_keys  # noqa: E402
+import cli._network_split  # noqa: E402
+import cli._network_status  # noqa: E402, F401

@@ -7,12 +7,20 @@ from pathlib import Path
 
 import msgspec
 
+from node._events import EventHub, NodeProblem
 from node._transport_api import Transport
 from node.store import NodeStore
 from protocol._codec import decode
-from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
+from protocol.directory import (
+    KeyLookup,
+    TrustRoot,
+    VerifiedDirectory,
+    key_fingerprint,
+    verify_directory,
+)
 from protocol.errors import ConfigError, Relay247Error, StorageError
-from schemas.directory import TrustRootFile
+from schemas.directory import Directory, Member, MemberKey, TrustRootFile
+from schemas.errors import ErrorCode
 
 _TRUST = msgspec.json.Decoder(TrustRootFile)
 
@@ -45,6 +53,17 @@ class DirectoryState:
         self._store = store
         self.current: VerifiedDirectory | None = None
         self.lookup: KeyLookup | None = None
+        self._watch: tuple[str, frozenset[bytes], EventHub] | None = None
+
+    def watch(self, member_id: str, own_keys: frozenset[bytes], hub: EventHub) -> None:
+        """Alert the operator when this node's own directory entry changes unasked.
+
+        Args:
+            member_id: this node's member id.
+            own_keys: public keys this node made itself; their addition is expected.
+            hub: where a :class:`NodeProblem` ``("directory-entry", ...)`` is published.
+        """
+        self._watch = (member_id, own_keys, hub)
 
     async def load(self, now: datetime) -> None:
         """Load the newest stored version, re-verified against the pinned trust root.
@@ -81,7 +100,16 @@ class DirectoryState:
         if self.current is not None and verified.version == self.current.version:
             return False
         await self._store.save_directory(verified.version, data, now)
+        previous = self.current
         self._set(verified)
+        if previous is not None and self._watch is not None:
+            member_id, own_keys, hub = self._watch
+            for change in member_changes(
+                _member(previous.directory, member_id),
+                _member(verified.directory, member_id),
+                own_keys,
+            ):
+                hub.publish(NodeProblem("directory-entry", ErrorCode.CONFLICT, change))
         return True
 
     async def refresh(self, transport: Transport, now: datetime) -> bool:
@@ -112,3 +140,44 @@ def _trusted_stored(raw: bytes) -> VerifiedDirectory:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise StorageError("stored directory is unreadable", detail=str(exc)) from None
     return VerifiedDirectory(directory, raw)
+
+
+def _member(directory: Directory, member_id: str) -> Member | None:
+    return next((m for m in directory.members if m.id == member_id), None)
+
+
+def member_changes(old: Member | None, new: Member | None, own_keys: frozenset[bytes]) -> list[str]:
+    """Describe the changes of a member entry that its node did not ask for.
+
+    Adding a key the node made itself (in ``own_keys``) is expected; every other
+    added, removed or revoked key, a removal from the directory and a change of
+    authority or contacts is reported. Shortened validity is reported with the key.
+
+    Returns:
+        One human-readable line per change (no key material, only fingerprints).
+    """
+    if old is None or new is None:
+        return [] if old is new else [f"member entry {'removed' if new is None else 'added'}"]
+    before = {key_fingerprint(k): k for k in old.keys}
+    after = {key_fingerprint(k): k for k in new.keys}
+    changes = []
+    for fp, k in after.items():
+        if fp not in before and k.public not in own_keys:
+            changes.append(f"{k.use.value} key {fp} added")
+    for fp, k in before.items():
+        now_k = after.get(fp)
+        if now_k is None:
+            changes.append(f"{k.use.value} key {fp} removed")
+        elif now_k.revoked_at is not None and k.revoked_at != now_k.revoked_at:
+            changes.append(f"{k.use.value} key {fp} revoked from {now_k.revoked_at.isoformat()}")
+        elif now_k.not_after < k.not_after and not _rotated(new, k):
+            changes.append(f"{k.use.value} key {fp} now ends {now_k.not_after.isoformat()}")
+    if (old.authority, old.contacts) != (new.authority, new.contacts):
+        changes.append("authority or contacts changed")
+    return changes
+
+
+def _rotated(member: Member, old_key: MemberKey) -> bool:
+    # A rotation ends the old key: expected when a newer key of ours of that use exists
+    # (a foreign newer key is reported as added already).
+    return any(k.use is old_key.use and k.not_before > old_key.not_before for k in member.keys)

@@ -97,6 +97,10 @@ class Node:
         self.store = store
         self.events = EventHub()
         directory = DirectoryState(read_trust_root(config.path(config.directory.trust_root)), store)
+        # Alert the operator when the network changes this node's own entry unasked.
+        own = {keys.signing.public, keys.encryption.public, keys.transport.public}
+        own.update(k.public for k in keys.old_encryption)
+        directory.watch(self.member, frozenset(own), self.events)
         self._shared = Shared(
             member=self.member,
             keys=keys,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiohttp import web
 
@@ -12,6 +14,20 @@ from relay._middleware import MEMBER, STATE, HeaderedError
 from relay._state import RelayState
 from schemas.directory import KeyUse
 from schemas.errors import ErrorCode
+
+
+@dataclass
+class MemberActivity:
+    """When each member last made an authenticated request and last cosigned (§8.1).
+
+    In memory only: after a restart members show as not seen until they next call.
+    """
+
+    seen: dict[str, datetime] = field(default_factory=dict)
+    cosigned: dict[str, datetime] = field(default_factory=dict)
+
+
+ACTIVITY = web.AppKey("activity", MemberActivity)
 
 
 async def read_body(request: web.Request, state: RelayState) -> bytes:
@@ -88,4 +104,5 @@ def authenticate(request: web.Request, body: bytes) -> str:
             headers={"Retry-After": state.limiter.retry_after(wait)},
         )
     request[MEMBER] = member
+    request.app[ACTIVITY].seen[member] = now_dt
     return member

@@ -16,7 +16,7 @@ from protocol.envelope import Window, check_header
 from protocol.errors import DirectoryError, MalformedError, Relay247Error, VerificationError
 from protocol.receipt import verify_ack
 from relay import __version__
-from relay._auth import authenticate, read_body
+from relay._auth import ACTIVITY, authenticate, read_body
 from relay._middleware import STATE, HeaderedError
 from relay._state import RelayState
 from relay.config import RelayConfig
@@ -30,6 +30,8 @@ from schemas.relay_api import (
     DirectoryResult,
     MailboxItem,
     MailboxPage,
+    MemberActivityEntry,
+    MembersStatus,
     RelayInfo,
     SubmitResult,
 )
@@ -296,3 +298,28 @@ def load_directory_bytes(raw: bytes | None, state: RelayState) -> None:
 
 _SIGNED = msgspec.json.Decoder(SignedDirectory)
 _DIRECTORY = msgspec.json.Decoder(Directory)
+
+
+async def members_status(request: web.Request) -> web.Response:
+    """GET /v1/members/status: when each member was last seen and last cosigned.
+
+    Activity is not public (it tells who is on duty), so only members may ask.
+    """
+    state = request.app[STATE]
+    authenticate(request, b"")
+    assert state.directory is not None  # authenticate() refuses without a directory
+    activity = request.app[ACTIVITY]
+    return _json(
+        MembersStatus(
+            now=state.clock(),
+            directory_version=state.directory.version,
+            members=tuple(
+                MemberActivityEntry(
+                    id=m.id,
+                    last_seen=activity.seen.get(m.id),
+                    last_cosigned=activity.cosigned.get(m.id),
+                )
+                for m in state.directory.directory.members
+            ),
+        )
+    )

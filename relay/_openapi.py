@@ -17,7 +17,14 @@ from schemas.audit_api import (
 from schemas.directory import SignedDirectory
 from schemas.envelope import Envelope, SignedAck
 from schemas.errors import ErrorBody
-from schemas.relay_api import AckResult, DirectoryResult, MailboxPage, RelayInfo, SubmitResult
+from schemas.relay_api import (
+    AckResult,
+    DirectoryResult,
+    MailboxPage,
+    MembersStatus,
+    RelayInfo,
+    SubmitResult,
+)
 
 _TYPES = (
     Envelope,
@@ -29,6 +36,7 @@ _TYPES = (
     AckResult,
     DirectoryResult,
     RelayInfo,
+    MembersStatus,
     InclusionProof,
     ConsistencyProof,
     EntriesPage,
@@ -207,6 +215,13 @@ def build_openapi(version: str) -> dict[str, Any]:
             },
             "/v1/info": {
                 "get": _op("Relay identity and log key", (200, RelayInfo), (), signed=False)
+            },
+            "/v1/members/status": {
+                "get": _op(
+                    "When each member was last seen and last cosigned (members only)",
+                    (200, MembersStatus),
+                    (401, 403, 429, 503),
+                )
             },
             "/healthz": {"get": _op("Liveness", (200, None), (503,), signed=False)},
             "/metrics": {"get": _op("Prometheus metrics", (200, None), (), signed=False)},

@@ -21,6 +21,7 @@ from protocol.note import Signer
 from relay import __version__
 from relay import _handlers as h
 from relay._audit_routes import add_audit_routes
+from relay._auth import ACTIVITY, MemberActivity
 from relay._checkpointer import restore, start_background, stop_background
 from relay._keyfile import load_keys
 from relay._middleware import STATE, errors_middleware
@@ -59,6 +60,7 @@ def create_app(state: RelayState) -> web.Application:
         middlewares=[errors_middleware], client_max_size=state.config.http.max_body_bytes
     )
     app[STATE] = state
+    app[ACTIVITY] = MemberActivity()
     app.router.add_post("/v1/envelopes", h.submit)
     app.router.add_get("/v1/mailbox", h.mailbox)
     app.router.add_get("/v1/mailbox/ws", mailbox_ws)
@@ -66,6 +68,7 @@ def create_app(state: RelayState) -> web.Application:
     app.router.add_get("/v1/directory", h.get_directory)
     app.router.add_post("/v1/directory", h.post_directory)
     app.router.add_get("/v1/info", h.info)
+    app.router.add_get("/v1/members/status", h.members_status)
     app.router.add_get("/v1/openapi.json", openapi_handler)
     app.router.add_get("/healthz", h.healthz)
     app.router.add_get("/metrics", h.metrics)

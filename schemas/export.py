@@ -41,6 +41,7 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
     ("relay-ack-result.schema.json", "AckResult", relay_api.AckResult),
     ("relay-directory-result.schema.json", "DirectoryResult", relay_api.DirectoryResult),
     ("relay-info.schema.json", "RelayInfo", relay_api.RelayInfo),
+    ("relay-members-status.schema.json", "MembersStatus", relay_api.MembersStatus),
     ("audit-inclusion-proof.schema.json", "InclusionProof", audit_api.InclusionProof),
     ("audit-consistency-proof.schema.json", "ConsistencyProof", audit_api.ConsistencyProof),
     ("audit-entries-page.schema.json", "EntriesPage", audit_api.EntriesPage),

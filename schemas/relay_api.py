@@ -65,3 +65,21 @@ class RelayInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     transport_key: str
     software: str
     directory_version: int | None
+
+
+class MemberActivityEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One member's activity as the relay saw it since it started."""
+
+    id: MemberId
+    #: last authenticated request; None if none since the relay started
+    last_seen: Timestamp | None = None
+    #: last witness cosignature accepted; None if none since the relay started
+    last_cosigned: Timestamp | None = None
+
+
+class MembersStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``GET /v1/members/status``: every member of the directory in force, in its order."""
+
+    now: Timestamp
+    directory_version: Annotated[int, msgspec.Meta(ge=1)]
+    members: tuple[MemberActivityEntry, ...]

@@ -290,3 +290,15 @@ def _drain(q: asyncio.Queue[NodeEvent]) -> list[NodeEvent]:
     while not q.empty():
         out.append(q.get_nowait())
     return out
+
+
+async def test_unasked_change_of_own_entry_alerts_the_operator(pair: Pair) -> None:
+    """A running node notices when the network changes its own directory entry."""
+    fr = pair.net.members["FR"].member()
+    pair.net.overrides["FR"] = {"authority": "Someone else entirely"}
+    pair.net.version = 2
+    pair.relay.directory_bytes = pair.net.signed()
+    assert await pair.fr.refresh_directory()
+    problem = await next_event(pair.fr_q, NodeProblem)
+    assert problem.where == "directory-entry"
+    assert fr.authority != "Someone else entirely"

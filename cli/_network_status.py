@@ -1,0 +1,168 @@
+"""``relay247 network status``: stale, unreachable and expiring members (§3.5).
+
+Activity comes from the relay's ``GET /v1/members/status`` (members only, so the
+request is signed with a member node's transport key); key expiry comes from the
+newest directory version this coordinator directory published, verified from
+``trust.json`` on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from cli._network import _DIR_OPTION, _JSON_OPTION, network
+from cli._network_split import read_chain
+from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
+from protocol.directory import key_valid_at
+from protocol.errors import Relay247Error
+from protocol.httpsig import sign_request
+from protocol.keys import SigningKey
+from schemas.directory import Directory
+from schemas.relay_api import MembersStatus
+
+_STATUS = msgspec.json.Decoder(MembersStatus)
+_MAX_ANSWER = 4 << 20  # bytes
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a member counts as stale, and how soon a key expiry is worth a warning."""
+
+    stale: timedelta
+    expiry: timedelta
+
+
+def assess(directory: Directory, status: MembersStatus, limits: Thresholds) -> list[dict[str, Any]]:
+    """Return one row per member with its problems (empty list of problems: healthy).
+
+    ``unreachable``: the relay has not seen it since it started; ``stale``: last seen
+    longer ago than ``limits.stale``; ``witness-stale`` likewise for cosignatures;
+    ``expiring:<use>``: no key of that use stays valid beyond ``limits.expiry``.
+    """
+    now = status.now
+    seen = {m.id: m for m in status.members}
+    rows = []
+    for member in directory.members:
+        problems = []
+        activity = seen.get(member.id)
+        last = activity.last_seen if activity else None
+        cosigned = activity.last_cosigned if activity else None
+        if last is None:
+            problems.append("unreachable")
+        elif now - last > limits.stale:
+            problems.append("stale")
+        if cosigned is not None and now - cosigned > limits.stale:
+            problems.append("witness-stale")
+        horizon = now + limits.expiry
+        for use in sorted({k.use for k in member.keys}):
+            keys = [k for k in member.keys if k.use is use and key_valid_at(k, now)]
+            if not any(key_valid_at(k, horizon) for k in keys):
+                problems.append(f"expiring:{use.value}")
+        rows.append(
+            {
+                "member": member.id,
+                "last_seen": last.isoformat() if last else None,
+                "last_cosigned": cosigned.isoformat() if cosigned else None,
+                "problems": problems,
+            }
+        )
+    return rows
+
+
+async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> MembersStatus:
+    """GET /v1/members/status signed with a member's transport key.
+
+    Args:
+        url: the relay's base URL.
+        key: a member's transport key.
+        now: signing time in Unix seconds (default: the wall clock).
+
+    Raises:
+        CliError: the relay cannot be reached or refuses.
+    """
+    import aiohttp
+
+    target = url.rstrip("/") + "/v1/members/status"
+    headers = sign_request(
+        "GET",
+        target,
+        {},
+        b"",
+        key=key,
+        keyid=key.fingerprint,
+        now=int(time.time()) if now is None else now,
+        nonce=os.urandom(16).hex(),
+    )
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(target, headers=headers) as resp,
+        ):
+            raw = await resp.content.read(_MAX_ANSWER + 1)
+            status = resp.status
+    except (aiohttp.ClientError, OSError) as exc:
+        raise CliError(f"{url}: unreachable: {type(exc).__name__}") from None
+    if status != 200:
+        raise CliError(f"{url}: refused ({status}): {raw[:200].decode(errors='replace')}")
+    try:
+        return _STATUS.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CliError(f"{url}: not a members status: {exc}") from None
+
+
+@network.command("status")
+@_DIR_OPTION
+@click.option("--relay", "relay_url", required=True, help="The relay to ask.")
+@click.option(
+    "--keys",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A member node's key file: the endpoint is served to members only.",
+)
+@click.option("--stale-hours", default=24, show_default=True, type=click.IntRange(1, 24 * 365))
+@click.option("--expiry-days", default=30, show_default=True, type=click.IntRange(0, 3650))
+@passphrase_option
+@_JSON_OPTION
+def status(
+    *,
+    netdir: Path,
+    relay_url: str,
+    key_file: Path,
+    stale_hours: int,
+    expiry_days: int,
+    passphrase_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Show members that are stale, unreachable or close to key expiry."""
+    from node._keyfile import load_keys
+
+    secret = read_passphrase(passphrase_file, confirm=False)
+    try:
+        keys = load_keys(key_file, secret)
+        _, current = read_chain(netdir, datetime.now(UTC))
+    except Relay247Error as exc:
+        raise fail_from(exc) from None
+    if current is None:
+        raise CliUsageError(f"{netdir}: no directory published yet")
+    answer = asyncio.run(fetch_status(relay_url, keys.transport))
+    limits = Thresholds(timedelta(hours=stale_hours), timedelta(days=expiry_days))
+    rows = assess(current.directory, answer, limits)
+    if as_json:
+        click.echo(
+            msgspec.json.encode({"relay_directory": answer.directory_version, "members": rows})
+        )
+        return
+    click.echo(f"relay directory version {answer.directory_version}, now {answer.now.isoformat()}")
+    for row in rows:
+        state = ", ".join(row["problems"]) or "ok"
+        click.echo(f"{row['member']}: {state} (last seen {row['last_seen'] or 'never'})")
