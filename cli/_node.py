@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ import click
 import msgspec
 
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
-from protocol.errors import ConfigError, Relay247Error, StorageError
+from protocol.errors import ConfigError
 
 KEYS = "node.keys"
 MEMBER = "member.json"
@@ -171,22 +170,13 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the node until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
-    from cli._logging import configure
+    from cli._serve import serve as serve_until_stopped
     from node.config import load_config
     from node.daemon import run
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise fail_from(exc) from None
-    secret = read_passphrase(passphrase_file, confirm=False)
-    configure(config.log.level, config.log.format)
-    try:
-        asyncio.run(run(config, secret))
-    except StorageError as exc:
-        raise CliUsageError(exc.message) from None  # a corrupted or foreign database file
-    except Relay247Error as exc:
-        raise fail_from(exc) from None
+    serve_until_stopped(
+        config_path, passphrase_file, load_config, run, what="api", storage_is_usage=True
+    )
 
 
 from cli import _node_ops  # noqa: E402, F401  # registers the officer's commands

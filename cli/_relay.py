@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 
 import click
 
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
-from protocol.errors import ConfigError, Relay247Error
+from protocol.errors import ConfigError
 
 KEYS = "relay.keys"
 CONFIG = "relay.toml"
@@ -105,20 +104,10 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the relay until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
-    from cli._logging import configure
+    from cli._serve import serve as serve_until_stopped
     from relay.app import run
     from relay.config import load_config
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise fail_from(exc) from None
-    secret = read_passphrase(passphrase_file, confirm=False)
-    configure(config.log.level, config.log.format)
-    try:
-        asyncio.run(run(config, secret))
-    except Relay247Error as exc:
-        raise fail_from(exc) from None
-    except OSError as exc:
-        # The port is taken or the address is not ours: a configuration problem.
-        raise CliUsageError(f"{config_path}: http: cannot listen: {exc.strerror}") from None
+    serve_until_stopped(
+        config_path, passphrase_file, load_config, run, what="http", storage_is_usage=False
+    )

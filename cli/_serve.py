@@ -1,0 +1,66 @@
+"""The shared body of ``relay serve`` and ``node serve``: config, passphrase, logging, run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from cli._logging import configure
+from cli._passphrase import CliUsageError, fail_from, read_passphrase
+from protocol.errors import ConfigError, Relay247Error, StorageError
+
+
+class _Log(Protocol):
+    @property
+    def level(self) -> str: ...
+
+    @property
+    def format(self) -> str: ...
+
+
+class _Config(Protocol):
+    @property
+    def log(self) -> _Log: ...
+
+
+C = TypeVar("C", bound=_Config)
+
+
+def serve(
+    config_path: Path,
+    passphrase_file: Path | None,
+    load_config: Callable[[Path], C],
+    run: Callable[[C, bytes], Coroutine[Any, Any, None]],
+    *,
+    what: str,
+    storage_is_usage: bool,
+) -> None:
+    """Load the config (exit 2 naming the path), unlock, configure logging, run to the end.
+
+    Args:
+        what: the config section that owns the listening socket, for "cannot listen".
+        storage_is_usage: a StorageError at start-up (a corrupted or foreign database
+            file) exits 2 like a configuration error instead of 1.
+
+    Raises:
+        CliUsageError, CliError: mapped from our errors (exit 2 or 1).
+    """
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise fail_from(exc) from None
+    secret = read_passphrase(passphrase_file, confirm=False)
+    configure(config.log.level, config.log.format)
+    try:
+        asyncio.run(run(config, secret))
+    except StorageError as exc:
+        if storage_is_usage:
+            raise CliUsageError(exc.message) from None
+        raise fail_from(exc) from None
+    except Relay247Error as exc:
+        raise fail_from(exc) from None
+    except OSError as exc:
+        # The port is taken or the address is not ours: a configuration problem.
+        raise CliUsageError(f"{config_path}: {what}: cannot listen: {exc.strerror}") from None
