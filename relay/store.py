@@ -1,8 +1,8 @@
 """The relay's durable storage interface, independent of the database behind it.
 
 Two backends implement :class:`Store`: SQLite in WAL mode (the embedded default,
-``relay._sqlite_store``) and, later, PostgreSQL through asyncpg for several relay
-instances over one database. Nothing here mentions SQL, connections or threads.
+``relay._sqlite_store``) and PostgreSQL through asyncpg (``relay._pg_store``) for
+several relay instances over one database. Nothing here mentions SQL, connections or threads.
 
 The contract every backend keeps (docs/PROTOCOL.md, "Relay storage"):
 
@@ -386,6 +386,18 @@ class Store(abc.ABC):
         Raises:
             StorageError: the read failed.
         """
+
+    # --- several instances -------------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        """Return True while this instance sequences the log and signs checkpoints.
+
+        Exactly one instance at a time is the leader. SQLite: always True, one process
+        owns the file. PostgreSQL: while this instance holds the leader advisory lock
+        (PROTOCOL.md, appendix A); a follower accepts, delivers and serves reads, and
+        takes over within a few seconds when the leader's connection goes away.
+        """
+        return True
 
     # --- small values ----------------------------------------------------------------
 
