@@ -179,4 +179,68 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     )
 
 
+@node.command("rotate-key")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="node.toml written by `relay247 node init`.",
+)
+@click.option(
+    "--use",
+    required=True,
+    type=click.Choice(["signing", "encryption", "transport"]),
+    help="Which key to replace.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
+@passphrase_option
+def rotate_key(*, config_path: Path, use: str, as_json: bool, passphrase_file: Path | None) -> None:
+    """Replace one of this node's keys (routine rotation or compromise).
+
+    Prints the new public key and the coordinators' command that publishes it. An old
+    encryption key is kept for the directory's grace period; a signing or transport key
+    takes effect at the node's next start, once the directory lists it.
+    """
+    from cli._network import emit
+    from node._keyfile import rotate_key as rotate
+    from node.config import load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise fail_from(exc) from None
+    secret = read_passphrase(passphrase_file, confirm=False)
+    try:
+        keys = rotate(config.path(config.node.keys_file), secret, use)
+    except ConfigError as exc:
+        raise fail_from(exc) from None
+    public = {
+        "signing": keys.signing.public,
+        "encryption": keys.encryption.public,
+        "transport": keys.transport.public,
+    }[use].hex()
+    member = config.node.member
+    emit(
+        {
+            "member": member,
+            "use": use,
+            "public": public,
+            "coordinators_run": (
+                f"relay247 network rotate-key --dir NETDIR --member {member}"
+                f" --use {use} --public {public}"
+            ),
+            "then": (
+                "network publish; restart this node"
+                + (
+                    " (it still opens envelopes sealed to the old key)"
+                    if use == "encryption"
+                    else " after the new directory is published"
+                )
+            ),
+        },
+        as_json,
+    )
+
+
 from cli import _node_ops  # noqa: E402, F401  # registers the officer's commands

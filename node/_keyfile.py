@@ -8,6 +8,7 @@ during the directory's grace period still open (E10).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,27 +138,43 @@ def load_keys(path: Path, passphrase: bytes, *, owner: str | None = None) -> Nod
     )
 
 
-def rotate_encryption(path: Path, passphrase: bytes) -> NodeKeys:
-    """Replace the encryption key, keeping the old one for the grace period.
+def rotate_key(path: Path, passphrase: bytes, use: str) -> NodeKeys:
+    """Replace the node's ``use`` key (signing, encryption or transport) with a fresh one.
 
-    The new file is written beside the old one, fsynced, then renamed over it, so a
-    crash leaves either the old or the new file, never a partial one. Publish the new
-    public key in the directory before peers can use it; drop old keys by rewriting.
+    An encryption key replaced this way is kept as an old key, so envelopes sealed to it
+    during the directory's grace period still open (E10). A replaced signing or transport
+    key is dropped: the node signs with the new one from its next start, which peers and
+    the relay accept once the directory lists it. The new file is written beside the old
+    one, fsynced, then renamed over it, so a crash leaves either the old or the new file,
+    never a partial one.
+
+    Args:
+        path: the key file.
+        passphrase: the passphrase it is locked with (the new file uses it too).
+        use: ``"signing"``, ``"encryption"`` or ``"transport"``.
 
     Returns:
-        The keys with the new current encryption key.
+        The keys with the new current ``use`` key.
 
     Raises:
+        ValueError: ``use`` is not one of the three (a programmer error).
         ConfigError: as :func:`load_keys`, or the file cannot be rewritten.
     """
     keys = load_keys(path, passphrase)
-    rotated = NodeKeys(
-        keys.owner,
-        keys.signing,
-        EncryptionKey.generate(),
-        keys.transport,
-        (*keys.old_encryption, keys.encryption),
-    )
+    if use == "encryption":
+        rotated = NodeKeys(
+            keys.owner,
+            keys.signing,
+            EncryptionKey.generate(),
+            keys.transport,
+            (*keys.old_encryption, keys.encryption),
+        )
+    elif use == "signing":
+        rotated = dataclasses.replace(keys, signing=SigningKey.generate())
+    elif use == "transport":
+        rotated = dataclasses.replace(keys, transport=SigningKey.generate())
+    else:
+        raise ValueError(f"unknown key use {use!r}")
     tmp = path.with_name(path.name + ".new")
     data = _locked(rotated, passphrase)
     try:
@@ -167,3 +184,8 @@ def rotate_encryption(path: Path, passphrase: bytes) -> NodeKeys:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot rewrite key file: {exc.strerror}") from None
     return rotated
+
+
+def rotate_encryption(path: Path, passphrase: bytes) -> NodeKeys:
+    """Replace the encryption key, keeping the old one (see :func:`rotate_key`)."""
+    return rotate_key(path, passphrase, "encryption")
