@@ -1,4 +1,4 @@
-"""Shared helpers of the SQLite store tests."""
+"""Shared helpers of the store tests (both backends)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import PeerError
-from relay._sqlite_store import SQLiteStore
-from relay.store import Submission
+from relay.store import Store, Submission
 from schemas.errors import ErrorCode
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -40,7 +39,7 @@ def sub(
     )
 
 
-async def all_leaf_hashes(s: SQLiteStore) -> list[bytes]:
+async def all_leaf_hashes(s: Store) -> list[bytes]:
     """Return every leaf hash, recomputed from the stored entries."""
     return [merkle.leaf_hash(e) for e in await s.leaf_entries(0, await s.tree_size())]
 

@@ -18,6 +18,9 @@ from schemas.audit_api import ConsistencyProof, EntriesPage, InclusionProof
 from schemas.errors import ErrorBody
 from tests.support.relay import RunningRelay, fetch, grow, running_relay, signed
 
+# Every test runs on SQLite and on PostgreSQL (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("relay_backend")
+
 VECTORS = Path(__file__).resolve().parents[1] / "vectors/external/merkle/rfc6962"
 FAST = AuditSection(checkpoint_interval=0.02, checkpoint_every=1000)
 

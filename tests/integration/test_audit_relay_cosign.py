@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.cosignature import CosignatureSigner, CosignatureVerifier, cosign, verify_cosignatures
@@ -23,6 +24,9 @@ from tests.support.relay import (
     running_relay,
     signed,
 )
+
+# Every test runs on SQLite and on PostgreSQL (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("relay_backend")
 
 PATH = "/v1/audit/cosignature"
 

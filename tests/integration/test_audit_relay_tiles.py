@@ -12,6 +12,9 @@ from protocol.tiles import decode_entry_bundle, entries_path, tile_path
 from schemas.errors import ErrorBody
 from tests.support.relay import RunningRelay, fetch, grow, running_relay, signed
 
+# Every test runs on SQLite and on PostgreSQL (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("relay_backend")
+
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 

@@ -31,6 +31,9 @@ from tests.support.forge import forge
 from tests.support.network import Network, seed
 from tests.support.relay import RunningRelay, envelope, running_relay
 
+# Every test runs on SQLite and on PostgreSQL (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("relay_backend")
+
 JSON = "application/json"
 Answer = tuple[int, dict[str, Any], CIMultiDictProxy[str]]
 

@@ -16,6 +16,9 @@ from schemas.audit import AUDIT_DECODER, DeliveryAcked, EnvelopeAccepted
 from schemas.envelope import Envelope, EnvelopeHeader
 from tests.support.relay import envelope, running_relay
 
+# Every test runs on SQLite and on PostgreSQL (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("relay_backend")
+
 
 async def test_submit_pull_ack(tmp_path: Path) -> None:
     async with running_relay(tmp_path) as relay:

@@ -1,14 +1,20 @@
-"""A real relay on 127.0.0.1 with a real SQLite file, for integration tests."""
+"""A real relay on 127.0.0.1 over a real SQLite file or PostgreSQL schema, for integration tests.
+
+The backend is :class:`Backend`: SQLite by default; the ``relay_backend`` fixture of
+tests/integration/conftest.py runs a test once per backend by making its backend the
+default of :func:`running_relay` for the test's duration.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,13 +28,15 @@ from protocol.envelope import seal_envelope
 from protocol.httpsig import sign_request
 from relay._checkpointer import sign_if_due
 from relay._keyfile import create_keys
+from relay._sqlite_store import SQLiteStore
 from relay._state import RelayState
 from relay.app import create_app, open_state, start_background, stop_background
 from relay.config import CONFIG_TEMPLATE, AuditSection, load_config
-from relay.store import StoredCheckpoint
+from relay.store import Store, StoredCheckpoint
 from schemas._types import CoarseKind, Priority
 from schemas.directory import TrustRootFile
 from tests.support.network import Network, make_network
+from tests.support.pg import new_schema_name, pg_dsn
 
 PASSPHRASE = b"test passphrase"
 
@@ -39,7 +47,80 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_relay_dir(root: Path, net: Network, port: int, extra: str = "") -> Path:
+@dataclass
+class Backend:
+    """A storage backend for tests: ``sqlite`` or ``postgres`` (one schema per store).
+
+    Attributes:
+        name: "sqlite" or "postgres".
+        tmp: directory for SQLite files.
+        schemas: PostgreSQL schemas created through this object, dropped by the fixture.
+    """
+
+    name: str = "sqlite"
+    tmp: Path | None = None
+    schemas: list[str] = field(default_factory=list)
+    _by_key: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def postgres(self) -> bool:
+        """True for the PostgreSQL backend."""
+        return self.name == "postgres"
+
+    def new_schema(self) -> str:
+        """A fresh schema name, registered for clean-up."""
+        name = new_schema_name()
+        self.schemas.append(name)
+        return name
+
+    def open_store(self, *, mailbox_quota: int = 10_000, key: str = "store") -> Store:
+        """A new (not started) store; the same ``key`` reopens the same storage."""
+        if not self.postgres:
+            assert self.tmp is not None
+            return SQLiteStore(self.tmp / f"{key}.db", mailbox_quota=mailbox_quota)
+        from relay._pg_store import PostgresStore
+
+        schema = self._by_key.get(key)
+        if schema is None:
+            schema = self._by_key[key] = self.new_schema()
+        return PostgresStore(pg_dsn(), schema=schema, mailbox_quota=mailbox_quota, leader_poll=0.2)
+
+    def storage_config(self, cfg: str) -> str:
+        """Point the ``[storage]`` section of a config text at this backend."""
+        if not self.postgres:
+            return cfg
+        schema = self.new_schema()
+        for line, real in [
+            ('backend = "sqlite"', 'backend = "postgres"'),
+            ("# postgres_dsn = ", f'postgres_dsn = "{pg_dsn()}"\n# was: '),
+            ("# postgres_schema = ", f'postgres_schema = "{schema}"\n# was: '),
+            # A short poll: a test relay leads within a fraction of a second.
+            ("leader_poll = ", "leader_poll = 0.2\n# was: "),
+        ]:
+            pattern = re.compile("^" + re.escape(line), re.M)
+            cfg, n = pattern.subn(real.replace("\\", r"\\"), cfg, count=1)
+            assert n == 1, f"config template has no line {line!r}"
+        return cfg
+
+
+_default = Backend()
+
+
+def default_backend() -> Backend:
+    """The backend :func:`running_relay` uses when none is given."""
+    return _default
+
+
+def set_default_backend(backend: Backend) -> Backend:
+    """Make ``backend`` the default; return the previous one (for the fixture)."""
+    global _default  # one test at a time; the fixture restores the previous one
+    previous, _default = _default, backend
+    return previous
+
+
+def write_relay_dir(
+    root: Path, net: Network, port: int, extra: str = "", backend: Backend | None = None
+) -> Path:
     """Create keys, trust root and config for a relay in ``root``; return the config path."""
     root.mkdir(parents=True, exist_ok=True)
     trust = net.directory()
@@ -61,7 +142,7 @@ def write_relay_dir(root: Path, net: Network, port: int, extra: str = "") -> Pat
         )
         + extra
     )
-    (root / "relay.toml").write_text(cfg)
+    (root / "relay.toml").write_text((backend or _default).storage_config(cfg))
     return root / "relay.toml"
 
 
@@ -86,16 +167,18 @@ async def running_relay(
     config_extra: str = "",
     audit: AuditSection | None = None,
     fresh: bool = True,
+    backend: Backend | None = None,
 ) -> AsyncIterator[RunningRelay]:
     """Start a relay on a free loopback port; publish the network's directory.
 
     ``audit`` set: also run the checkpoint signer with those settings, and stop it
     (signing a last checkpoint) before the store closes. ``fresh=False`` reuses the
-    keys, config, port and database already in ``tmp``: a restart.
+    keys, config, port and database already in ``tmp``: a restart. ``backend``: the
+    storage of a fresh relay (default: :func:`default_backend`); its config says which.
     """
     net = net or make_network()
     if fresh:
-        config = load_config(write_relay_dir(tmp, net, free_port(), config_extra))
+        config = load_config(write_relay_dir(tmp, net, free_port(), config_extra, backend))
     else:
         # Same port: the log origin is derived from the public URL and must not change.
         config = load_config(tmp / "relay.toml")

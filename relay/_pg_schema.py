@@ -1,0 +1,277 @@
+"""PostgreSQL schema, names derived from it, and schema versioning of the relay store.
+
+The layout is specified in docs/PROTOCOL.md, appendix A ("PostgreSQL"); any change bumps
+SCHEMA_VERSION. Versions mean the same as SQLite's (relay/_sqlite_schema.py): version 1
+holds the base tables, 1 -> 2 adds the leaf-hash index and the checkpoint and
+cosignature tables. Every connection of the store sets ``search_path`` to the store's
+schema, so the SQL here names no schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import asyncpg
+
+from protocol import merkle
+from protocol.errors import ConfigError, StorageError
+from relay._pg_reads import fetch_perfect
+
+SCHEMA_VERSION = 2  # _DDL creates version 1, then _MIGRATIONS bring it up to this
+
+# Message states, as in SQLite.
+PENDING = 0
+ACKED = 1
+EXPIRED = 2
+
+_CONNECT_TIMEOUT = 10.0  # seconds; asyncpg's own default is 60
+
+# Queue row kinds: what the sequencer must update once the leaf has its index.
+KIND_ACCEPT = 0
+KIND_ACK = 1
+KIND_EVENT = 2
+
+# An unquoted lower-case identifier: safe to splice into DDL and search_path as is.
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+_DDL = """
+CREATE TABLE schema_version (version integer NOT NULL);
+CREATE TABLE tree (id integer PRIMARY KEY CHECK (id = 0), size bigint NOT NULL);
+CREATE TABLE meta (key text PRIMARY KEY, value bytea NOT NULL);
+CREATE TABLE leaves (idx bigint PRIMARY KEY, entry bytea NOT NULL, hash bytea NOT NULL);
+CREATE TABLE nodes (
+    level integer NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+-- Leaf entries written by any instance, waiting for the leader to give them an index.
+-- entry is cleared once the leaf is in `leaves`; the row keeps the answer for waiters.
+CREATE TABLE queue (
+    qid bigserial PRIMARY KEY,
+    kind smallint NOT NULL,
+    message_id bigint,
+    entry bytea,
+    leaf_index bigint UNIQUE
+);
+CREATE INDEX queue_unsequenced ON queue (qid) WHERE leaf_index IS NULL;
+CREATE TABLE messages (
+    id bigserial PRIMARY KEY,
+    -- The mailbox paging cursor: the acceptance leaf index + 1, set by the sequencer, so
+    -- it grows in the order messages become visible (a bigserial would not: ids are
+    -- taken before commit). NULL while unsequenced: invisible to every mailbox read.
+    seq bigint UNIQUE,
+    sender text NOT NULL,
+    msg_id text NOT NULL,
+    recipient text NOT NULL,
+    envelope bytea,
+    envelope_sha256 bytea NOT NULL,
+    received_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    qid bigint NOT NULL,
+    leaf_index bigint,
+    state smallint NOT NULL,
+    ack_qid bigint,
+    ack_leaf_index bigint,
+    UNIQUE (sender, msg_id)
+);
+CREATE TABLE mailboxes (recipient text PRIMARY KEY, depth integer NOT NULL);
+CREATE INDEX messages_pending ON messages (recipient, seq) WHERE state = 0;
+CREATE INDEX messages_expiry ON messages (expires_at) WHERE state = 0;
+CREATE INDEX messages_closed ON messages (received_at) WHERE state <> 0;
+INSERT INTO schema_version (version) VALUES (1);
+INSERT INTO tree (id, size) VALUES (0, 0);
+"""
+
+# _MIGRATIONS[v] takes a schema from version v to v + 1 inside one transaction; a new
+# schema is created at version 1 and migrated like an old one.
+_MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE INDEX leaves_hash ON leaves (hash);
+CREATE TABLE checkpoints (size bigint PRIMARY KEY, root bytea NOT NULL, note bytea NOT NULL);
+-- id keeps the arrival order, one line per witness.
+CREATE TABLE cosignatures (
+    id bigserial PRIMARY KEY,
+    size bigint NOT NULL, witness text NOT NULL, line bytea NOT NULL,
+    UNIQUE (size, witness)
+);
+UPDATE schema_version SET version = 2;
+""",
+}
+
+
+def check_schema_name(schema: str) -> str:
+    """Return ``schema`` if it is a plain lower-case PostgreSQL identifier.
+
+    Raises:
+        ConfigError: it is not (it is spliced into DDL and ``search_path``).
+    """
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ConfigError(
+            f"storage.postgres_schema: {schema!r} is not a lower-case identifier"
+            " (letters, digits, underscore; at most 63)"
+        )
+    return schema
+
+
+def _digest(label: bytes, schema: str) -> bytes:
+    return hashlib.sha256(label + schema.encode()).digest()
+
+
+def leader_lock_key(schema: str) -> int:
+    """The session advisory lock key of the leader of ``schema`` (a signed int64).
+
+    Advisory locks are database-wide (PostgreSQL docs, "Advisory Locks", 13.3.5), so the
+    key is derived from the schema name: relays in distinct schemas never contend.
+    """
+    return int.from_bytes(_digest(b"relay247 leader\0", schema)[:8], "big", signed=True)
+
+
+def ddl_lock_key(schema: str) -> int:
+    """The transaction advisory lock key serialising schema creation and migration."""
+    return int.from_bytes(_digest(b"relay247 schema\0", schema)[:8], "big", signed=True)
+
+
+def channel(schema: str, purpose: str) -> str:
+    """The LISTEN/NOTIFY channel ``purpose`` (mail, queue, seq) of ``schema``.
+
+    Channels are database-wide too (PostgreSQL docs, NOTIFY), hence the schema digest.
+    """
+    return f"r247_{purpose}_{hashlib.sha256(schema.encode()).hexdigest()[:12]}"
+
+
+def older_error(found: int) -> StorageError:
+    """The refusal of a schema older than this code's, naming the way out."""
+    return StorageError(
+        f"storage schema version {found} is older than this relay's {SCHEMA_VERSION}:"
+        " back it up, then run `relay247 relay migrate`"
+    )
+
+
+def unknown_error(found: str) -> StorageError:
+    """The refusal of a schema version this code does not know."""
+    return StorageError(
+        f"unsupported storage schema version {found}",
+        detail=f"this relay supports schema versions 1 to {SCHEMA_VERSION}",
+    )
+
+
+async def _run(conn: asyncpg.Connection, script: str) -> None:
+    for statement in script.split(";\n"):
+        if statement.strip():
+            await conn.execute(statement)
+
+
+async def ensure_schema(conn: asyncpg.Connection, *, migrate: bool = False) -> tuple[int, int]:
+    """Create the schema named by the connection's ``search_path``, or check its version.
+
+    Runs in one transaction holding a transaction advisory lock, so instances starting
+    together neither create the tables twice nor migrate concurrently.
+
+    Args:
+        conn: a connection whose ``search_path`` is the store's schema alone.
+        migrate: bring an older schema up to SCHEMA_VERSION instead of refusing it.
+
+    Returns:
+        ``(found, now)``: the version found (0 for an empty schema) and the version now.
+
+    Raises:
+        StorageError: an older version without ``migrate``, an unknown version, or a
+            database failure.
+        ConfigError: the search path is not a plain schema name.
+    """
+    try:
+        schema = check_schema_name(await conn.fetchval("SELECT current_setting('search_path')"))
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", ddl_lock_key(schema))
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            found = 0
+            if await conn.fetchval("SELECT to_regclass('schema_version')") is None:
+                await _run(conn, _DDL)
+            else:
+                rows = await conn.fetch("SELECT version FROM schema_version")
+                if len(rows) != 1 or not 1 <= rows[0][0] <= SCHEMA_VERSION:
+                    raise unknown_error(", ".join(str(r[0]) for r in rows) or "none")
+                found = rows[0][0]
+                if found < SCHEMA_VERSION and not migrate:
+                    raise older_error(found)
+            for version in range(max(found, 1), SCHEMA_VERSION):
+                await _run(conn, _MIGRATIONS[version])
+            return found, SCHEMA_VERSION
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise StorageError("storage is not available", detail=repr(exc)) from None
+
+
+def server_settings(schema: str) -> dict[str, str]:
+    """Session settings of every store connection."""
+    return {
+        "search_path": schema,
+        # "on": a commit returns only once its WAL is flushed (PostgreSQL docs 20.5.1,
+        # synchronous_commit), whatever the database default is: accepted means durable.
+        "synchronous_commit": "on",
+        "application_name": "relay247",
+    }
+
+
+async def connect(dsn: str, schema: str) -> asyncpg.Connection:
+    """Open one connection to ``schema``.
+
+    Raises:
+        StorageError: the server cannot be reached or refuses the connection.
+    """
+    try:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            dsn, server_settings=server_settings(schema), timeout=_CONNECT_TIMEOUT
+        )
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ValueError) as exc:
+        raise StorageError("storage is not available", detail=repr(exc)) from None
+    return conn
+
+
+async def migrate(dsn: str, schema: str) -> tuple[int, int]:
+    """Bring ``schema`` up to SCHEMA_VERSION (``relay247 relay migrate``).
+
+    Returns:
+        ``(found, now)`` as :func:`ensure_schema`; ``found == now`` when nothing was done.
+
+    Raises:
+        StorageError: the database cannot be reached or holds an unknown version.
+        ConfigError: ``schema`` is not a plain schema name.
+    """
+    conn = await connect(dsn, check_schema_name(schema))
+    try:
+        return await ensure_schema(conn, migrate=True)
+    finally:
+        await conn.close()
+
+
+async def check_log(conn: asyncpg.Connection) -> int:
+    """Start-up checks 3-5 of PROTOCOL.md A.5 with O(log n) index probes; returns the size.
+
+    Raises:
+        StorageError: the recorded size disagrees with the leaves, a node lies beyond
+            it, or a node of the frontier is missing.
+    """
+    size = int(await conn.fetchval("SELECT size FROM tree WHERE id = 0"))
+    last = await conn.fetchval("SELECT idx FROM leaves ORDER BY idx DESC LIMIT 1")
+    first = await conn.fetchval("SELECT idx FROM leaves ORDER BY idx LIMIT 1")
+    leaves = 0 if last is None else last + 1
+    if leaves != size or (first is not None and first != 0):
+        index = 0 if first not in (None, 0) else min(leaves, size)
+        raise StorageError(
+            f"audit log is inconsistent: first inconsistent index {index}",
+            detail=f"tree size {size}, leaves [{first}, {last}]",
+        )
+    beyond = await conn.fetchrow(
+        "SELECT l, (SELECT max(idx) FROM nodes WHERE level = l) AS top"
+        " FROM generate_series(1, 63) AS l"
+        " WHERE ((SELECT max(idx) FROM nodes WHERE level = l) + 1) * power(2::numeric, l) > $1"
+        " LIMIT 1",
+        size,
+    )
+    if beyond is not None:
+        raise StorageError(
+            "audit log is inconsistent",
+            detail=f"node ({beyond[0]}, {beyond[1]}) beyond size {size}",
+        )
+    await fetch_perfect(conn, merkle.perfect_subtrees(0, size))
+    return size

@@ -1,0 +1,118 @@
+"""PostgreSQL schema versions on a real server: creation, refusal, and the 1 -> 2 migration."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from protocol.errors import ConfigError, StorageError
+from relay import _pg_schema as pgs
+from relay._pg_store import PostgresStore
+from relay.store import StoredCheckpoint
+from tests.integration._store_support import sub
+from tests.support.pg import fresh_schema, pg_execute, requires_pg
+
+pytestmark = requires_pg
+
+# Exactly what version 1 of the PostgreSQL layout was (PROTOCOL.md appendix A).
+V1_DOWNGRADE = (
+    "DROP INDEX leaves_hash",
+    "DROP TABLE checkpoints",
+    "DROP TABLE cosignatures",
+    "UPDATE schema_version SET version = 1",
+)
+
+
+async def version_of(dsn: str, schema: str) -> list[int]:
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    try:
+        return [r[0] for r in await conn.fetch("SELECT version FROM schema_version")]
+    finally:
+        await conn.close()
+
+
+async def test_an_empty_schema_is_created_at_the_current_version() -> None:
+    async with fresh_schema() as (dsn, schema):
+        assert await pgs.migrate(dsn, schema) == (0, pgs.SCHEMA_VERSION)
+        assert await pgs.migrate(dsn, schema) == (pgs.SCHEMA_VERSION, pgs.SCHEMA_VERSION)
+        assert await version_of(dsn, schema) == [pgs.SCHEMA_VERSION]
+
+
+async def test_instances_starting_together_create_it_once() -> None:
+    async with fresh_schema() as (dsn, schema):
+        stores = [PostgresStore(dsn, schema=schema, leader_poll=0.2) for _ in range(3)]
+        try:
+            await asyncio.gather(*(s.start() for s in stores))
+            assert await version_of(dsn, schema) == [pgs.SCHEMA_VERSION]
+        finally:
+            for s in stores:
+                await s.close()
+
+
+async def test_version_1_is_refused_then_migrated() -> None:
+    async with fresh_schema() as (dsn, schema):
+        store = PostgresStore(dsn, schema=schema, leader_poll=0.2)
+        await store.start()
+        first = await store.accept(sub(1))
+        await store.close()
+        await pg_execute(schema, *V1_DOWNGRADE)
+        older = PostgresStore(dsn, schema=schema)
+        with pytest.raises(StorageError) as excinfo:
+            await older.start()
+        assert excinfo.value.message == (
+            "storage schema version 1 is older than this relay's 2:"
+            " back it up, then run `relay247 relay migrate`"
+        )
+        await older.close()
+        assert await version_of(dsn, schema) == [1]  # refusing changed nothing
+        assert await pgs.migrate(dsn, schema) == (1, 2)
+        assert await version_of(dsn, schema) == [2]
+        store = PostgresStore(dsn, schema=schema, leader_poll=0.2)
+        await store.start()
+        try:
+            # The old data is intact and the version 2 tables work.
+            assert (await store.accept(sub(1))).leaf_index == first.leaf_index
+            await store.add_checkpoint(StoredCheckpoint(1, await store.root(1), b"note"))
+            assert await store.find_leaf((await store.level_hashes(0, 0, 1))[0]) == 0
+        finally:
+            await store.close()
+
+
+@pytest.mark.parametrize("stored", ["3", "0"])
+async def test_an_unknown_version_is_refused(stored: str) -> None:
+    async with fresh_schema() as (dsn, schema):
+        await pgs.migrate(dsn, schema)
+        await pg_execute(schema, f"UPDATE schema_version SET version = {stored}")
+        store = PostgresStore(dsn, schema=schema)
+        with pytest.raises(StorageError, match=f"unsupported storage schema version {stored}$"):
+            await store.start()
+        await store.close()
+        with pytest.raises(StorageError) as excinfo:
+            await pgs.migrate(dsn, schema)  # migrate refuses it too
+        assert excinfo.value.detail == "this relay supports schema versions 1 to 2"
+
+
+async def test_a_log_whose_size_disagrees_is_refused() -> None:
+    async with fresh_schema() as (dsn, schema):
+        await pgs.migrate(dsn, schema)
+        await pg_execute(schema, "UPDATE tree SET size = 3")
+        store = PostgresStore(dsn, schema=schema)
+        with pytest.raises(StorageError, match="first inconsistent index 0"):
+            await store.start()
+        await store.close()
+
+
+@pytest.mark.parametrize("name", ["Relay", "a-b", "x; DROP TABLE y", "", "1abc"])
+def test_a_schema_name_that_is_no_plain_identifier_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"storage\.postgres_schema"):
+        PostgresStore("postgresql://unused", schema=name)
+
+
+def test_names_are_derived_from_the_schema() -> None:
+    assert pgs.leader_lock_key("a") != pgs.leader_lock_key("b")
+    assert -(2**63) <= pgs.leader_lock_key("relay247") < 2**63
+    assert pgs.channel("relay247", "mail").startswith("r247_mail_")
+    assert pgs.channel("a", "mail") != pgs.channel("b", "mail")
+    assert len(pgs.channel("relay247", "queue")) == len("r247_queue_") + 12
