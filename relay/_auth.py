@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiohttp import web
 
 from protocol.errors import TooLargeError, TransportError, VerificationError
-from protocol.httpsig import verify_request
+from protocol.httpsig import VerifiedRequest, verify_request
 from relay._middleware import MEMBER, STATE, HeaderedError
 from relay._state import RelayState
 from schemas.directory import KeyUse
@@ -83,17 +84,7 @@ def authenticate(request: web.Request, body: bytes) -> str:
         owners[keyid] = member
         return public
 
-    target = state.config.relay.public_url + request.path_qs
-    verified = verify_request(
-        request.method,
-        target,
-        request.headers,
-        body,
-        resolve_key=resolve,
-        now=now,
-        max_skew=int(state.config.limits.max_clock_skew),
-        max_lifetime=state.config.limits.max_signature_lifetime,
-    )
+    verified = _verify(state, request, body, resolve, now)
     state.nonces.check_and_add(verified.keyid, verified.nonce, verified.expires, now)
     member = owners[verified.keyid]
     wait = state.limiter.take(member, state.monotonic())
@@ -105,4 +96,42 @@ def authenticate(request: web.Request, body: bytes) -> str:
         )
     request[MEMBER] = member
     request.app[ACTIVITY].seen[member] = now_dt
+    state.metrics.seen(member).set(now_dt.timestamp())
     return member
+
+
+def _verify(
+    state: RelayState,
+    request: web.Request,
+    body: bytes,
+    resolve: Callable[[str], bytes | None],
+    now: int,
+) -> VerifiedRequest:
+    """Steps H1-H7 against ``relay.public_url``, then against ``relay.instance_url``.
+
+    The target URI is built from configuration, never from the Host header (RFC 9421
+    §2.2.2 ``@target-uri``). Several instances behind one ``public_url`` each also
+    accept requests signed for their own ``instance_url``; any other origin fails.
+    """
+    relay = state.config.relay
+
+    def check(origin: str) -> VerifiedRequest:
+        return verify_request(
+            request.method,
+            origin + request.path_qs,
+            request.headers,
+            body,
+            resolve_key=resolve,
+            now=now,
+            max_skew=int(state.config.limits.max_clock_skew),
+            max_lifetime=state.config.limits.max_signature_lifetime,
+        )
+
+    try:
+        return check(relay.public_url)
+    except VerificationError as exc:
+        # Only a signature that does not verify may have been made for the other
+        # origin; every other failure is the same whatever the origin.
+        if relay.instance_url is None or exc.code is not ErrorCode.UNAUTHENTICATED:
+            raise
+    return check(relay.instance_url)

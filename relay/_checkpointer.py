@@ -6,6 +6,12 @@ one or ``audit.checkpoint_every`` entries were appended since. A checkpoint is s
 durably before the relay serves it, so a crash can never leave a served checkpoint that
 the relay does not remember.
 
+Several instances may share one PostgreSQL database: only the leader (the holder of
+the store's leader lock, :meth:`relay.store.Store.is_leader`) signs checkpoints and
+runs the expiry sweep; every instance, every tick, adopts the newest checkpoint stored
+by any instance with its cosignatures, and puts in force a directory published
+through another instance. SQLite is always the leader.
+
 The start-up check (steps I1–I5 of §7.2) re-opens the last signed checkpoint and proves
 that the stored leaves and nodes reproduce it, naming the first inconsistent index.
 Both work through :class:`relay.store.Store` only, in bounded chunks: memory does not
@@ -17,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from datetime import timedelta
 
 import structlog
 
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.errors import NoteError, Relay247Error, StorageError
+from relay._handlers import refresh_directory
 from relay._state import RelayState
 from relay.store import Store, StoredCheckpoint
 
@@ -39,13 +47,15 @@ async def sign_if_due(state: RelayState, *, force: bool = False) -> StoredCheckp
         force: sign whenever the tree grew, whatever the interval (used at shutdown).
 
     Returns:
-        The new checkpoint, or None when none was due.
+        The new checkpoint, or None when none was due or this instance is a follower.
 
     Raises:
         StorageError: the tree could not be read or the checkpoint not stored; nothing
             was published.
     """
     audit, cfg = state.audit, state.config.audit
+    if not state.store.is_leader():
+        return None  # the leader signs; followers adopt what it stored (refresh)
     size = await state.store.tree_size()
     last = audit.latest.size if audit.latest is not None else 0
     if size <= last:
@@ -59,31 +69,126 @@ async def sign_if_due(state: RelayState, *, force: bool = False) -> StoredCheckp
     # Durable first, served second.
     await state.store.add_checkpoint(cp)
     audit.latest, audit.cosignatures, audit.signed_at = cp, {}, state.monotonic()
+    _serving(state, cp)
     state.metrics.log_size.set(size)
     log.info("checkpoint signed", size=size)
     return cp
 
 
-async def _signer(state: RelayState) -> None:
-    tick = min(state.config.audit.checkpoint_interval, _MAX_TICK)
+def _serving(state: RelayState, cp: StoredCheckpoint) -> None:
+    metrics = state.metrics
+    metrics.checkpoint_size.set(cp.size)
+    metrics.checkpoint_timestamp.set(state.clock().timestamp())
+    metrics.checkpoint_cosignatures.set(len(state.audit.cosignatures))
+
+
+async def refresh(state: RelayState) -> StoredCheckpoint | None:
+    """Serve the newest checkpoint stored by any instance, with its cosignatures.
+
+    A checkpoint signed by another instance (or by this one before a restart) is
+    checked like at start-up (I1: this log's key and origin, and the row agrees with
+    its note) before it is served; it was stored durably before anything served it.
+
+    Returns:
+        The checkpoint newly adopted, or None when the served one is still the newest.
+
+    Raises:
+        StorageError: a read failed, or the stored checkpoint does not verify.
+    """
+    audit, store = state.audit, state.store
+    stored = await store.checkpoint()
+    adopted = None
+    if stored is not None and (audit.latest is None or stored.size > audit.latest.size):
+        _check_own(state, stored)
+        audit.latest, audit.signed_at, adopted = stored, state.monotonic(), stored
+        log.info("checkpoint adopted", size=stored.size)
+    if audit.latest is not None:
+        # Cosignatures may arrive through any instance: the store's list is the truth.
+        audit.cosignatures = dict(await store.cosignatures(audit.latest.size))
+        if adopted is not None:
+            _serving(state, adopted)
+        state.metrics.checkpoint_cosignatures.set(len(audit.cosignatures))
+    return adopted
+
+
+async def sweep_if_due(state: RelayState, *, force: bool = False) -> int:
+    """Every ``storage.expire_interval`` on the leader: expire, purge, recount mailboxes.
+
+    Drops undelivered envelopes past their ``expires`` (their leaves stay in the log),
+    forgets acked and expired messages older than ``storage.purge_after`` (the
+    resubmission window), then sets the mailbox-depth gauges from storage, which also
+    corrects them for writes made through other instances. Followers only recount.
+
+    Returns:
+        The number of envelopes dropped.
+
+    Raises:
+        StorageError: a write or read failed; the sweep is retried at the next interval.
+    """
+    audit, cfg = state.audit, state.config.storage
+    if not force and state.monotonic() - audit.swept_at < cfg.expire_interval:
+        return 0
+    audit.swept_at = state.monotonic()
+    dropped = 0
+    if state.store.is_leader():
+        now = state.clock()
+        dropped = await state.store.expire(now)
+        purged = await state.store.purge_acked(now - timedelta(seconds=cfg.purge_after))
+        state.metrics.expired.inc(dropped)
+        if dropped or purged:
+            log.info("expiry sweep", expired=dropped, purged=purged)
+    if state.directory is not None:
+        for member in state.directory.directory.members:
+            depth = await state.store.mailbox_depth(member.id)
+            state.metrics.depth(member.id).set(depth)
+    return dropped
+
+
+async def tick(state: RelayState) -> None:
+    """One round of the background task (see the module docstring).
+
+    Raises:
+        Relay247Error: one of the steps failed; the others may not have run.
+    """
+    leader = state.store.is_leader()
+    if leader is not state.audit.leader:
+        name = "leader" if leader else "follower"
+        if state.audit.leader is None:
+            log.info("instance role", role=name)
+        else:
+            log.warning("leadership changed", role=name)
+        state.audit.leader = leader
+    state.metrics.leader.set(1 if leader else 0)
+    await refresh(state)
+    if leader:
+        await sign_if_due(state)
+    await sweep_if_due(state)
+    await refresh_directory(state)
+    state.metrics.log_size.set(await state.store.tree_size())
+
+
+async def _background(state: RelayState) -> None:
+    period = min(state.config.audit.checkpoint_interval, _MAX_TICK)
     while True:
         try:
-            await sign_if_due(state)
+            await tick(state)
         except Relay247Error as exc:
-            # A failed signature is retried at the next tick; the relay keeps serving.
-            log.error("checkpoint failed", error=exc.diagnostics())
-        await asyncio.sleep(tick)
+            # Retried at the next tick; the relay keeps serving.
+            log.error("background task failed", error=exc.diagnostics())
+        await asyncio.sleep(period)
 
 
 def start_background(state: RelayState) -> None:
-    """Start the checkpoint signer on the running event loop (idempotent)."""
+    """Start the signer, refresher and sweeper on the running event loop (idempotent)."""
     if state.audit.task is None:
-        state.audit.signed_at = state.monotonic()
-        state.audit.task = asyncio.create_task(_signer(state), name="relay247-checkpointer")
+        state.audit.signed_at = state.audit.swept_at = state.monotonic()
+        state.audit.task = asyncio.create_task(_background(state), name="relay247-checkpointer")
 
 
 async def stop_background(state: RelayState) -> None:
-    """Stop the signer, then sign a last checkpoint covering everything appended.
+    """Stop the background task; the leader then signs a last checkpoint of everything.
+
+    A follower signs nothing: the leader signs what it appended.
 
     Raises:
         StorageError: the last checkpoint could not be stored.
@@ -121,15 +226,7 @@ async def restore(state: RelayState) -> None:
     if stored is None:
         return
     # I1. Our own signature, our origin, and the row agrees with the note it stores.
-    try:
-        cp, _ = open_checkpoint(stored.note, state.keys.log_signer.verifier(), state.log_origin)
-    except NoteError as exc:
-        raise StorageError(
-            "last signed checkpoint does not verify with this relay's log key",
-            detail=exc.diagnostics(),
-        ) from None
-    if (cp.size, cp.root_hash) != (stored.size, stored.root):
-        raise StorageError("last signed checkpoint does not match its stored size and root")
+    cp = _check_own(state, stored)
     # I2. A log shorter than what it signed was truncated.
     size = await store.tree_size()
     if size < cp.size:
@@ -147,6 +244,25 @@ async def restore(state: RelayState) -> None:
     # I5. Serve it again, with the cosignatures collected for it.
     state.audit.latest = stored
     state.audit.cosignatures = dict(await store.cosignatures(stored.size))
+    _serving(state, stored)
+
+
+def _check_own(state: RelayState, stored: StoredCheckpoint) -> Checkpoint:
+    """Step I1: the stored checkpoint carries this log's signature and origin.
+
+    Raises:
+        StorageError: it does not verify, or its row disagrees with its note.
+    """
+    try:
+        cp, _ = open_checkpoint(stored.note, state.keys.log_signer.verifier(), state.log_origin)
+    except NoteError as exc:
+        raise StorageError(
+            "last signed checkpoint does not verify with this relay's log key",
+            detail=exc.diagnostics(),
+        ) from None
+    if (cp.size, cp.root_hash) != (stored.size, stored.root):
+        raise StorageError("last signed checkpoint does not match its stored size and root")
+    return cp
 
 
 async def _replay(store: Store, cp_size: int, size: int) -> tuple[bytes, bytes]:

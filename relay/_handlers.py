@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 
 from protocol._codec import decode, encode
-from protocol.directory import TrustRoot, verify_directory
+from protocol.directory import TrustRoot, VerifiedDirectory, verify_directory
 from protocol.envelope import Window, check_header
 from protocol.errors import DirectoryError, MalformedError, Relay247Error, VerificationError
 from protocol.receipt import verify_ack
@@ -220,6 +220,8 @@ async def post_directory(request: web.Request) -> web.Response:
     state = request.app[STATE]
     body = await read_body(request, state)
     _require_json(request)
+    # Another instance may have published a newer version a moment ago.
+    await refresh_directory(state)
     now = state.clock()
     root = TrustRoot.of(state.directory.directory) if state.directory else state.trust_root
     verified = verify_directory(body, root, current=state.directory, now=now)
@@ -233,7 +235,11 @@ async def post_directory(request: web.Request) -> web.Response:
     index = await state.store.append_event(entry)
     await state.store.set_meta("directory", body)
     await state.store.set_meta("directory_leaf", str(index).encode())
+    # Written last: other instances compare this small value every tick and read the
+    # directory itself only when it changed (refresh_directory).
+    await state.store.set_meta(DIRECTORY_STAMP, _stamp(verified.version, body))
     state.set_directory(verified)
+    state.directory_stamp = _stamp(verified.version, body)
     log.info("directory published", version=verified.version, leaf_index=index)
     return _json(DirectoryResult(version=verified.version, leaf_index=index))
 
@@ -260,13 +266,20 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """GET /healthz: 200 when the store answers, 503 otherwise."""
+    """GET /healthz: 200 when the store answers, 503 otherwise.
+
+    ``role`` tells whether this instance is the one that sequences and signs
+    (``leader``) or one of the others (``follower``); SQLite is always ``leader``.
+    """
     state = request.app[STATE]
     try:
         size = await state.store.tree_size()
     except Relay247Error:
         raise HeaderedError("storage unavailable", code=ErrorCode.UNAVAILABLE, headers={}) from None
-    return _json({"status": "ok", "log_size": size, "directory": state.directory is not None})
+    role = "leader" if state.store.is_leader() else "follower"
+    return _json(
+        {"status": "ok", "log_size": size, "directory": state.directory is not None, "role": role}
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -287,13 +300,60 @@ def load_directory_bytes(raw: bytes | None, state: RelayState) -> None:
     """
     if raw is None:
         return
+    state.set_directory(_verify_stored(raw, state))
+
+
+def _verify_stored(raw: bytes, state: RelayState) -> VerifiedDirectory:
     try:
-        verified = verify_directory(raw, state.trust_root, current=None, now=state.clock())
+        return verify_directory(raw, state.trust_root, current=None, now=state.clock())
     except DirectoryError:
         signed = decode(_SIGNED, raw, "stored directory", limit=8 << 20)
         own = TrustRoot.of(decode(_DIRECTORY, signed.directory, "stored directory", limit=8 << 20))
-        verified = verify_directory(raw, own, current=None, now=state.clock())
+        return verify_directory(raw, own, current=None, now=state.clock())
+
+
+#: meta key: "<version> <sha256 of the signed directory>", written after the directory
+DIRECTORY_STAMP = "directory_stamp"
+
+
+def _stamp(version: int, raw: bytes) -> bytes:
+    return f"{version} {hashlib.sha256(raw).hexdigest()}".encode()
+
+
+async def refresh_directory(state: RelayState) -> bool:
+    """Put in force a newer directory that another instance published (one small read).
+
+    The stored directory reached the database only through a verified chain; it is
+    verified again here as at start-up, and never replaces a newer version.
+
+    Returns:
+        True when a newer directory was put in force.
+
+    Raises:
+        StorageError: the read failed.
+        DirectoryError, MalformedError: the stored directory does not verify (reported
+            once per stored version).
+    """
+    stamp = await state.store.get_meta(DIRECTORY_STAMP)
+    if stamp is None or stamp == state.directory_stamp:
+        return False
+    state.directory_stamp = stamp
+    raw = await state.store.get_meta("directory")
+    if raw is None or _stamp(_version_of(stamp), raw) != stamp:
+        # Read between two writes of a publication: the next tick sees both.
+        state.directory_stamp = None
+        return False
+    verified = _verify_stored(raw, state)
+    if state.directory is not None and verified.version <= state.directory.version:
+        return False
     state.set_directory(verified)
+    log.info("directory refreshed", version=verified.version)
+    return True
+
+
+def _version_of(stamp: bytes) -> int:
+    head = stamp.partition(b" ")[0]
+    return int(head) if head.isdigit() else -1
 
 
 _SIGNED = msgspec.json.Decoder(SignedDirectory)

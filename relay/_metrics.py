@@ -37,6 +37,31 @@ class Metrics:
             "relay247_ws_connections", "Open WebSocket mailbox connections", registry=r
         )
         self.log_size = Gauge("relay247_log_size", "Audit log size (leaves)", registry=r)
+        self.leader = Gauge(
+            "relay247_leader", "1 while this instance sequences the log and signs", registry=r
+        )
+        self.checkpoint_size = Gauge(
+            "relay247_checkpoint_size", "Size of the latest checkpoint served", registry=r
+        )
+        self.checkpoint_timestamp = Gauge(
+            "relay247_checkpoint_timestamp_seconds",
+            "Unix time the served checkpoint was signed (or first seen by a follower)",
+            registry=r,
+        )
+        self.checkpoint_cosignatures = Gauge(
+            "relay247_checkpoint_cosignatures",
+            "Witness cosignatures stored for the served checkpoint",
+            registry=r,
+        )
+        self.member_last_seen = Gauge(
+            "relay247_member_last_seen_timestamp_seconds",
+            "Unix time of the member's last authenticated request to this instance",
+            ["member"],
+            registry=r,
+        )
+        self.expired = Counter(
+            "relay247_expired", "Envelopes dropped undelivered by the expiry sweep", registry=r
+        )
         self.accept_latency = Histogram(
             "relay247_accept_seconds",
             "Submission latency from request to durable 202",
@@ -56,6 +81,7 @@ class Metrics:
         self._route_latency: dict[str, Histogram] = {}
         self._depth: dict[str, Gauge] = {}
         self._rejected: dict[str, Counter] = {}
+        self._seen: dict[str, Gauge] = {}
 
     def route_latency(self, route: str) -> Histogram:
         """The ``request_latency`` child of ``route`` (bound on first use)."""
@@ -76,6 +102,13 @@ class Metrics:
         child = self._rejected.get(code)
         if child is None:
             child = self._rejected[code] = self.rejected.labels(code)
+        return child
+
+    def seen(self, member: str) -> Gauge:
+        """The ``member_last_seen`` child of ``member`` (bound on first use)."""
+        child = self._seen.get(member)
+        if child is None:
+            child = self._seen[member] = self.member_last_seen.labels(member)
         return child
 
     def render(self) -> bytes:

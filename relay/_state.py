@@ -29,8 +29,12 @@ class AuditState:
 
     latest: StoredCheckpoint | None = None
     cosignatures: dict[str, bytes] = field(default_factory=dict)
-    #: monotonic time of the last signature (or of start-up)
+    #: monotonic time of the last signature, adoption (follower) or start-up
     signed_at: float = 0.0
+    #: monotonic time of the last expiry sweep (or of start-up)
+    swept_at: float = 0.0
+    #: the role seen at the last tick, to log changes of leadership
+    leader: bool | None = None
     task: asyncio.Task[None] | None = None
 
 
@@ -68,6 +72,8 @@ class RelayState:
     directory: VerifiedDirectory | None = None
     lookup: KeyLookup | None = None
     audit: AuditState = field(default_factory=AuditState)
+    #: the stored directory stamp last acted on (see ``_handlers.refresh_directory``)
+    directory_stamp: bytes | None = None
     limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:

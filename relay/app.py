@@ -93,14 +93,36 @@ def read_trust_root(path: Path) -> TrustRoot:
 
 
 def make_store(config: RelayConfig) -> Store:
-    """The storage backend named in the config."""
-    if config.storage.backend == "sqlite":
+    """The storage backend named in the config (each imported only when used).
+
+    Raises:
+        ConfigError: PostgreSQL without a DSN, or a backend this build lacks.
+    """
+    storage = config.storage
+    if storage.backend == "sqlite":
         from relay._sqlite_store import SQLiteStore
 
         return SQLiteStore(
-            config.path(config.storage.sqlite_path), mailbox_quota=config.limits.mailbox_quota
+            config.path(storage.sqlite_path), mailbox_quota=config.limits.mailbox_quota
         )
-    raise ConfigError(f"storage.backend: {config.storage.backend!r} is not available in this build")
+    if storage.backend == "postgres":
+        if not storage.postgres_dsn:
+            raise ConfigError('storage.postgres_dsn: required when backend = "postgres"')
+        try:
+            from relay._pg_store import PostgresStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"storage.backend: postgres needs the asyncpg package ({exc.msg})"
+            ) from None
+        return PostgresStore(
+            storage.postgres_dsn,
+            schema=storage.postgres_schema,
+            mailbox_quota=config.limits.mailbox_quota,
+            pool_size=storage.postgres_pool_size,
+            leader_poll=storage.leader_poll,
+            sequence_timeout=storage.sequence_timeout,
+        )
+    raise ConfigError(f"storage.backend: {storage.backend!r} is not available in this build")
 
 
 async def open_state(
@@ -131,6 +153,8 @@ async def open_state(
     await state.store.start()
     try:
         await restore(state)
+        # The stamp first: a publication in between is then picked up at the first tick.
+        state.directory_stamp = await state.store.get_meta(h.DIRECTORY_STAMP)
         h.load_directory_bytes(await state.store.get_meta("directory"), state)
     except BaseException:
         await state.store.close()
@@ -179,9 +203,12 @@ async def run(
     finally:
         log.info("relay stopping")
         await runner.cleanup()
-        await _event(state, RelayEventKind.STOPPED)
         try:
-            # The last checkpoint covers the stop event, so a restart proves everything.
-            await stop_background(state)
+            try:
+                await _event(state, RelayEventKind.STOPPED)
+            finally:
+                # The leader's last checkpoint covers the stop event, so a restart proves
+                # everything; a follower's stop event is signed by the leader.
+                await stop_background(state)
         finally:
             await state.store.close()

@@ -30,6 +30,9 @@ class RelaySection(_Section, frozen=True):
     public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")]
     #: data directory (keys, database); relative paths are relative to the config file
     data_dir: str = "."
+    #: this instance's own origin when several instances share ``public_url`` (requests
+    #: signed for either are accepted; the log origin still comes from ``public_url``)
+    instance_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")] | None = None
 
 
 class HttpSection(_Section, frozen=True):
@@ -81,6 +84,19 @@ class StorageSection(_Section, frozen=True):
     sqlite_path: str = "relay.db"
     #: PostgreSQL DSN when backend = "postgres"
     postgres_dsn: str | None = None
+    #: PostgreSQL schema (namespace) holding the tables; created if missing
+    postgres_schema: Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "relay247"
+    #: connections per instance
+    postgres_pool_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8
+    #: seconds between attempts of a follower to take the leader lock
+    leader_poll: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    #: seconds a write waits for the leader to give it a leaf index before answering 503
+    sequence_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    #: seconds between expiry sweeps (the leader drops expired undelivered envelopes)
+    expire_interval: _Seconds = 60.0
+    #: seconds an acked or expired message's idempotency record is kept; at least
+    #: ``limits.max_envelope_lifetime``, so that a sender's retry is never delivered twice
+    purge_after: Annotated[float, msgspec.Meta(gt=0, le=10 * 366 * 86_400)] = 2_592_000.0
 
 
 class AuditSection(_Section, frozen=True):
@@ -126,7 +142,19 @@ def load_config(path: Path) -> RelayConfig:
         ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
             message names the file and the config path.
     """
-    return decode_config(_read(path), RelayConfig, source=str(path), base_dir=_base(path))
+    config = decode_config(_read(path), RelayConfig, source=str(path), base_dir=_base(path))
+    storage = config.storage
+    if storage.backend == "postgres" and not storage.postgres_dsn:
+        raise ConfigError(f'{path}: storage.postgres_dsn: required when backend = "postgres"')
+    if storage.purge_after < config.limits.max_envelope_lifetime:
+        raise ConfigError(
+            f"{path}: storage.purge_after: must be at least limits.max_envelope_lifetime"
+            f" ({config.limits.max_envelope_lifetime:g} s): a retried envelope would be"
+            " delivered twice"
+        )
+    if config.relay.instance_url == config.relay.public_url:
+        raise ConfigError(f"{path}: relay.instance_url: must differ from relay.public_url")
+    return config
 
 
 def _read(path: Path) -> str:
@@ -153,6 +181,9 @@ id = "{relay_id}"
 public_url = "{public_url}"
 # Keys and database live here; relative to this file.
 data_dir = "."
+# Several instances behind one public_url: this instance's own origin. Requests signed
+# for it or for public_url are accepted; the audit log's origin stays public_url's.
+# instance_url = "https://relay-1.example.org"
 
 [http]
 host = "{host}"
@@ -187,10 +218,25 @@ max_signature_lifetime = 300
 trust_root = "{trust_root}"
 
 [storage]
-# "sqlite" (embedded, default) or "postgres".
+# "sqlite" (embedded, one instance) or "postgres" (one or several instances).
 backend = "sqlite"
+# SQLite database file, relative to data_dir.
 sqlite_path = "relay.db"
+# PostgreSQL connection (libpq DSN) and the schema (namespace) holding the tables;
+# several relays may share one database in distinct schemas.
 # postgres_dsn = "postgresql://relay247@db.example.org/relay247"
+# postgres_schema = "relay247"
+# PostgreSQL connections per instance.
+postgres_pool_size = 8
+# Seconds between attempts of a follower instance to become the leader (PostgreSQL).
+leader_poll = 1.0
+# Seconds a write waits for the leader to log it before answering 503 (PostgreSQL).
+sequence_timeout = 10.0
+# Seconds between sweeps that drop expired undelivered envelopes (leader only).
+expire_interval = 60.0
+# Seconds an acked or expired message's idempotency record is kept (30 days); at
+# least limits.max_envelope_lifetime, so that a retried envelope is never delivered twice.
+purge_after = 2592000.0
 
 [audit]
 # While the log grows, sign a checkpoint this many seconds after the previous one...
