@@ -71,9 +71,9 @@ INSERT INTO schema_version (version) VALUES (1);
 INSERT INTO tree (id, size) VALUES (0, 0);
 """
 
-# _MIGRATIONS[v] takes a database from version v to v + 1, inside the start-up
-# transaction; a new database is created at version 1 and migrated like an old one,
-# so there is one path to every version.
+# _MIGRATIONS[v] takes a database from version v to v + 1, inside the transaction of
+# ensure_schema(); a new database is created at version 1 and migrated like an old
+# one, so there is one path to every version.
 _MIGRATIONS: dict[int, str] = {
     1: """
 -- Inclusion proofs by leaf hash (GET /v1/audit/proof/inclusion?leaf_hash=).
@@ -114,34 +114,84 @@ def connect(path: str | os.PathLike[str], *, readonly: bool) -> sqlite3.Connecti
     return conn
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the schema in an empty database, or check and migrate an existing one.
+def older_message(found: int) -> str:
+    """The refusal of a schema older than this code's (the same for both backends)."""
+    return (
+        f"storage schema version {found} is older than this relay's {SCHEMA_VERSION}:"
+        " back it up, then run `relay247 relay migrate`"
+    )
 
-    Version 1 databases are migrated to the current version in the same transaction.
+
+def unknown_error(found: str) -> StorageError:
+    """The refusal of a schema version this code does not know (newer, or garbage)."""
+    return StorageError(
+        f"unsupported storage schema version {found}",
+        detail=f"this relay supports schema versions 1 to {SCHEMA_VERSION}",
+    )
+
+
+def ensure_schema(conn: sqlite3.Connection, *, migrate: bool = False) -> tuple[int, int]:
+    """Create the schema in an empty database, or check (and with ``migrate``, upgrade) it.
+
+    Upgrading is an explicit operator step (``relay247 relay migrate``), never a side
+    effect of start-up: an operator backs up first, and a relay of the previous release
+    can still open a database that was not upgraded behind its back. Creation and every
+    migration run in one transaction, so a failure leaves the database as it was.
+
+    Args:
+        conn: a read-write connection from :func:`connect`.
+        migrate: upgrade an older schema instead of refusing it.
+
+    Returns:
+        ``(found, now)``: the version found (0 for a database created here) and the
+        version it is at now.
 
     Raises:
-        StorageError: the stored schema version is not one this code understands.
+        StorageError: the schema is older and ``migrate`` is false (message
+            :func:`older_message`), the version is unknown or newer, or the file holds
+            tables but is not a relay database.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        if exists is None:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        fresh = "schema_version" not in tables
+        if fresh:
+            if tables - {"sqlite_sequence"}:
+                raise StorageError(
+                    "not a relay247 database", detail=f"tables: {', '.join(sorted(tables))}"
+                )
             _run(conn, _DDL)
-        rows = conn.execute("SELECT version FROM schema_version").fetchall()
-        if len(rows) != 1 or not 1 <= rows[0][0] <= SCHEMA_VERSION:
-            found = ", ".join(str(r[0]) for r in rows) or "none"
-            raise StorageError(
-                f"unsupported storage schema version {found}",
-                detail=f"this relay supports schema versions 1 to {SCHEMA_VERSION}",
-            )
-        for version in range(rows[0][0], SCHEMA_VERSION):
-            _run(conn, _MIGRATIONS[version])
+        version = read_version(conn)
+        if version < SCHEMA_VERSION and not (fresh or migrate):
+            raise StorageError(older_message(version))
+        for step in range(version, SCHEMA_VERSION):
+            _run(conn, _MIGRATIONS[step])
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    return (0 if fresh else version), SCHEMA_VERSION
+
+
+def read_version(conn: sqlite3.Connection) -> int:
+    """The schema version stored in a relay database, without changing anything.
+
+    Raises:
+        StorageError: the file is not a relay database or its version is unknown.
+        sqlite3.Error: the file cannot be read (wrapped by the caller).
+    """
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if exists is None:
+        raise StorageError("not a relay247 database", detail="no schema_version table")
+    rows = conn.execute("SELECT version FROM schema_version").fetchall()
+    if len(rows) != 1 or type(rows[0][0]) is not int or not 1 <= rows[0][0] <= SCHEMA_VERSION:
+        raise unknown_error(", ".join(str(r[0]) for r in rows) or "none")
+    version: int = rows[0][0]
+    return version
 
 
 def _run(conn: sqlite3.Connection, script: str) -> None:

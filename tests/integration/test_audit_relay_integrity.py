@@ -1,8 +1,11 @@
-"""Restart integrity: a relay whose stored log was edited refuses to start (§7.2 I1–I5)."""
+"""Restart integrity: a relay whose stored log was edited refuses to start (§7.2 I1–I5).
+
+Runs on both backends: the edits are SQL, translated for PostgreSQL by :func:`sql`."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from pathlib import Path
 
@@ -12,8 +15,14 @@ from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.errors import StorageError
 from protocol.keys import SigningKey
 from protocol.note import Signer
+from relay._backup import migrate
+from relay.config import load_config
 from tests.integration._crash_load import RelayProcess
-from tests.support.relay import PASSPHRASE, fetch, grow, running_relay, signed
+from tests.support.pg import pg_execute
+from tests.support.relay import PASSPHRASE, Backend, fetch, grow, running_relay, signed
+
+# Every test runs on SQLite and on PostgreSQL (tests/integration/conftest.py).
+pytestmark = pytest.mark.usefixtures("relay_backend")
 
 SIZE = 16
 
@@ -27,7 +36,20 @@ async def build(tmp: Path, extra: int = 0) -> bytes:
         return cp.note
 
 
-def sql(tmp: Path, *statements: str, args: tuple[object, ...] = ()) -> None:
+def _postgres(statement: str) -> str:
+    """The SQLite statement in PostgreSQL's dialect (blob literals, placeholders)."""
+    statement = re.sub(r"x'([0-9a-f]*)'", r"'\\x\1'::bytea", statement)
+    statement = statement.replace("zeroblob(32)", "decode(repeat('00', 32), 'hex')")
+    parts = statement.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+
+async def sql(tmp: Path, *statements: str, args: tuple[object, ...] = ()) -> None:
+    """Edit the stopped relay's storage, whichever backend its config names."""
+    storage = load_config(tmp / "relay.toml").storage
+    if storage.backend == "postgres":
+        await pg_execute(storage.postgres_schema, *map(_postgres, statements), args=args)
+        return
     conn = sqlite3.connect(tmp / "relay.db")
     try:
         for statement in statements:
@@ -35,6 +57,13 @@ def sql(tmp: Path, *statements: str, args: tuple[object, ...] = ()) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def sqlite_only(backend: Backend) -> None:
+    """Skip a test of SQLite file surgery on PostgreSQL (its counterparts:
+    test_store_pg_schema.py for schema versions, test_store_pg_instances.py for processes)."""
+    if backend.postgres:
+        pytest.skip("SQLite file surgery; PostgreSQL has its own tests")
 
 
 async def restart_refused(tmp: Path, match: str) -> None:
@@ -51,20 +80,20 @@ async def test_honest_restart_serves_the_same_checkpoint(tmp_path: Path) -> None
 
 async def test_edited_entry_is_named(tmp_path: Path) -> None:
     await build(tmp_path)
-    sql(tmp_path, "UPDATE leaves SET entry = x'6576696c' WHERE idx = 5")
+    await sql(tmp_path, "UPDATE leaves SET entry = x'6576696c' WHERE idx = 5")
     await restart_refused(tmp_path, r"first inconsistent index 5: stored leaf hash")
 
 
 async def test_edited_leaf_hash_is_named(tmp_path: Path) -> None:
     await build(tmp_path)
-    sql(tmp_path, "UPDATE leaves SET hash = zeroblob(32) WHERE idx = 3")
+    await sql(tmp_path, "UPDATE leaves SET hash = zeroblob(32) WHERE idx = 3")
     await restart_refused(tmp_path, r"first inconsistent index 3: ")
 
 
 async def test_edited_entry_with_matching_hash_is_named_by_its_node(tmp_path: Path) -> None:
     await build(tmp_path)
     evil = b"evil"
-    sql(
+    await sql(
         tmp_path,
         "UPDATE leaves SET entry = ?, hash = ? WHERE idx = 5",
         args=(evil, hashlib.sha256(b"\x00" + evil).digest()),
@@ -76,38 +105,38 @@ async def test_edited_entry_with_matching_hash_is_named_by_its_node(tmp_path: Pa
 
 async def test_edited_interior_node_is_named(tmp_path: Path) -> None:
     await build(tmp_path)
-    sql(tmp_path, "UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 2")
+    await sql(tmp_path, "UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 2")
     await restart_refused(tmp_path, r"first inconsistent index 8: stored node at level 2")
 
 
 async def test_deleted_interior_node_is_named(tmp_path: Path) -> None:
     await build(tmp_path)
-    sql(tmp_path, "DELETE FROM nodes WHERE level = 1 AND idx = 1")
+    await sql(tmp_path, "DELETE FROM nodes WHERE level = 1 AND idx = 1")
     await restart_refused(tmp_path, r"first inconsistent index 2: stored node at level 1")
 
 
 async def test_edit_after_the_checkpoint_is_named_too(tmp_path: Path) -> None:
     await build(tmp_path, extra=4)
-    sql(tmp_path, "UPDATE leaves SET entry = x'00' WHERE idx = ?", args=(SIZE + 2,))
+    await sql(tmp_path, "UPDATE leaves SET entry = x'00' WHERE idx = ?", args=(SIZE + 2,))
     await restart_refused(tmp_path, rf"first inconsistent index {SIZE + 2}: ")
 
 
 async def test_leaf_deleted_in_the_middle_is_named(tmp_path: Path) -> None:
     await build(tmp_path)
-    sql(tmp_path, "DELETE FROM leaves WHERE idx = 9")
+    await sql(tmp_path, "DELETE FROM leaves WHERE idx = 9")
     await restart_refused(tmp_path, r"first inconsistent index 9: the leaf is missing")
 
 
 async def test_truncated_log_is_refused(tmp_path: Path) -> None:
     await build(tmp_path)
-    sql(tmp_path, "DELETE FROM leaves WHERE idx >= 12")
+    await sql(tmp_path, "DELETE FROM leaves WHERE idx >= 12")
     await restart_refused(tmp_path, r"first inconsistent index 12")
 
 
 async def test_consistently_truncated_log_is_refused(tmp_path: Path) -> None:
     await build(tmp_path)
     # Leaves, nodes and recorded size all cut back to 12: only the checkpoint remembers.
-    sql(
+    await sql(
         tmp_path,
         "DELETE FROM leaves WHERE idx >= 12",
         "DELETE FROM nodes WHERE ((idx + 1) << level) > 12",
@@ -122,17 +151,18 @@ async def test_checkpoint_under_another_key_is_refused(tmp_path: Path) -> None:
     lines = text.splitlines()
     cp = Checkpoint(lines[0], int(lines[1]), hashlib.sha256(b"x").digest())
     forged = sign_checkpoint(cp, Signer(lines[0], SigningKey.generate()))
-    sql(tmp_path, "UPDATE checkpoints SET note = ? WHERE size = ?", args=(forged, SIZE))
+    await sql(tmp_path, "UPDATE checkpoints SET note = ? WHERE size = ?", args=(forged, SIZE))
     await restart_refused(tmp_path, r"does not verify with this relay's log key")
 
 
 async def test_checkpoint_row_disagreeing_with_its_note_is_refused(tmp_path: Path) -> None:
     await build(tmp_path)
-    sql(tmp_path, "UPDATE checkpoints SET root = zeroblob(32)")
+    await sql(tmp_path, "UPDATE checkpoints SET root = zeroblob(32)")
     await restart_refused(tmp_path, r"does not match its stored size and root")
 
 
-async def test_rewritten_log_is_refused(tmp_path: Path) -> None:
+async def test_rewritten_log_is_refused(tmp_path: Path, relay_backend: Backend) -> None:
+    sqlite_only(relay_backend)
     await build(tmp_path)
     # Replace the whole log by another self-consistent log of the same size.
     other = tmp_path / "other"
@@ -150,9 +180,12 @@ async def test_rewritten_log_is_refused(tmp_path: Path) -> None:
     await restart_refused(tmp_path, r"leaves and nodes agree with each other but not with")
 
 
-async def test_cli_refuses_to_start_and_names_the_index(tmp_path: Path) -> None:
+async def test_cli_refuses_to_start_and_names_the_index(
+    tmp_path: Path, relay_backend: Backend
+) -> None:
+    sqlite_only(relay_backend)
     await build(tmp_path)
-    sql(tmp_path, "UPDATE leaves SET entry = x'00' WHERE idx = 7")
+    await sql(tmp_path, "UPDATE leaves SET entry = x'00' WHERE idx = 7")
     config = tmp_path / "relay.toml"
     port = int(config.read_text().split("port = ")[1].split("\n")[0])
     relay = RelayProcess(config, port, env={"RELAY247_PASSPHRASE": PASSPHRASE.decode()})
@@ -162,15 +195,19 @@ async def test_cli_refuses_to_start_and_names_the_index(tmp_path: Path) -> None:
     assert relay.proc.returncode not in (0, None)
 
 
-async def test_version_1_database_is_migrated(tmp_path: Path) -> None:
+async def test_version_1_database_is_migrated(tmp_path: Path, relay_backend: Backend) -> None:
+    sqlite_only(relay_backend)
     await build(tmp_path)
-    sql(
+    await sql(
         tmp_path,
         "DROP INDEX leaves_hash",
         "DROP TABLE checkpoints",
         "DROP TABLE cosignatures",
         "UPDATE schema_version SET version = 1",
     )
+    # Upgrading is explicit (tests/integration/test_relay_migrate.py covers the CLI).
+    await restart_refused(tmp_path, r"storage schema version 1 is older than this relay's 2")
+    assert await migrate(load_config(tmp_path / "relay.toml")) == (1, 2)
     async with running_relay(tmp_path, fresh=False, publish=False) as relay:
         # Nothing was signed in version 1; the log is still intact and now signable.
         assert (await fetch(relay, "/v1/audit/checkpoint")).status == 404
