@@ -339,5 +339,6 @@ async def _post(url: str, signed: bytes) -> int:
 # The other subcommands register themselves on ``network``; imported last because they
 # import this module's helpers.
 import cli._network_keys  # noqa: E402
+import cli._network_relays  # noqa: E402
 import cli._network_split  # noqa: E402
 import cli._network_status  # noqa: E402, F401

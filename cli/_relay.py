@@ -172,6 +172,42 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     )
 
 
+@relay.command("info")
+@_config_option
+@passphrase_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def info(*, config_path: Path, passphrase_file: Path | None, as_json: bool) -> None:
+    """Print what a coordinator needs to list this relay (offline; nothing secret).
+
+    The id, public URL, log origin, the log's verifier key (what /v1/info serves as
+    log_key: give it to `relay247 network add-relay --log-key`) and the transport key's
+    fingerprint. Unlocks relay.keys, so a wrong passphrase exits 2.
+    """
+    from cli._network import emit
+    from protocol.keys import SigningKey
+    from protocol.note import Signer
+    from relay._keyfile import load_keys
+    from relay.app import log_origin
+
+    config = _load(config_path)
+    secret = read_passphrase(passphrase_file, confirm=False)
+    origin = log_origin(config)
+    try:
+        seeds = load_keys(config.path(KEYS), secret)
+        # Derived as relay.app.open_state does, so the key is the one /v1/info serves.
+        log_key = Signer(origin, SigningKey(seeds["log"])).verifier().key_string()
+    except Relay247Error as exc:
+        raise fail_from(exc) from None
+    fields: dict[str, Any] = {
+        "relay_id": config.relay.id,
+        "public_url": config.relay.public_url,
+        "log_origin": origin,
+        "log_key": log_key,
+        "transport_key": SigningKey(seeds["transport"]).fingerprint,
+    }
+    emit(fields, as_json)
+
+
 @relay.command("migrate")
 @_config_option
 def migrate(*, config_path: Path) -> None:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create everything deploy/compose.yaml mounts, with the real `relay247` commands:
 # a test network (3 coordinators, threshold 2), the relay's keys and one config per
-# instance, three nodes (FR, US, DE) enrolled in the directory, random passphrases, the
-# PostgreSQL password, and a local CA with the proxy's certificate.
+# instance, a directory listing the relay (with its audit-log key) and three nodes (FR,
+# US, DE), random passphrases, the PostgreSQL password, and a local CA with the proxy's
+# certificate.
 #
 #   deploy/bootstrap.sh [OUT]        (OUT defaults to deploy/; needs relay247 and openssl)
 #
@@ -50,6 +51,17 @@ chmod 0644 "$etc/trust.json"
 "$relay247" relay init --data "$work/relay" --id relay247 --public-url "$public_url" \
   --host 0.0.0.0 --port 8247 --trust-root "$etc/trust.json" \
   --passphrase-file "$secrets/relay_passphrase"
+# List the relay in the directory with its audit-log key, read offline from its keystore
+# (the nodes witness the log against this key). One entry: both instances serve the same
+# public URL with the same keys.
+log_key="$("$relay247" relay info --config "$work/relay/relay.toml" \
+  --passphrase-file "$secrets/relay_passphrase" | sed -n 's/^log_key: //p')"
+if [ -z "$log_key" ]; then
+  echo "bootstrap: relay info printed no log_key" >&2
+  exit 1
+fi
+"$relay247" network add-relay --dir "$secrets/network" --id relay247 --url "$public_url" \
+  --log-key "$log_key"
 mv "$work/relay/relay.keys" "$secrets/relay.keys"
 for instance in a b; do
   sed -e "s#^public_url = .*#public_url = \"$public_url\"#" \

@@ -8,7 +8,6 @@ pointed at the generated files and the test PostgreSQL, and nothing else is chan
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -24,7 +24,13 @@ import asyncpg
 import pytest
 from cryptography import x509
 
+from node._witness_duty import LogIdentity, log_identity
 from node.config import load_config as load_node_config
+from protocol.directory import VerifiedDirectory, verify_directory
+from protocol.keys import SigningKey
+from protocol.keystore import unlock
+from protocol.note import Signer
+from relay.app import read_trust_root
 from relay.config import load_config as load_relay_config
 from tests.integration._crash_load import RelayProcess
 from tests.support.pg import pg_dsn, requires_pg
@@ -90,8 +96,32 @@ def test_bootstrap_configs_load_with_the_real_loaders(boot: Path) -> None:
         assert node.node.keys_file == "/run/secrets/node.keys"
         assert node.relays.urls == ("https://relay.example.org",)
         assert (len(node.alerts.webhooks), len(node.alerts.smtp)) == (0, 0)
-    directory = json.loads((boot / "secrets/network/directory-1.json").read_text())
-    assert directory  # a signed directory, checked by the relay below
+        assert node.witness.log_key == ""  # the directory pins the relay's log key
+
+
+def _directory(boot: Path) -> VerifiedDirectory:
+    raw = (boot / "secrets/network/directory-1.json").read_bytes()
+    trust = read_trust_root(boot / "etc/trust.json")
+    return verify_directory(raw, trust, current=None, now=datetime.now(UTC))
+
+
+def test_bootstrap_directory_lists_the_relay_and_its_log_key(boot: Path) -> None:
+    directory = _directory(boot)
+    assert sorted(m.id for m in directory.directory.members) == ["DE", "FR", "US"]
+    (entry,) = directory.directory.relays  # one entry: both instances share URL and keys
+    assert (entry.id, entry.url) == ("relay247", "https://relay.example.org")
+    assert entry.log_origin == "relay.example.org/relay247"
+    # The key of the keystore both instances unlock (checked against /v1/info below).
+    seeds = unlock(
+        (boot / "secrets/relay.keys").read_bytes(),
+        (boot / "secrets/relay_passphrase").read_bytes().strip(),
+    ).keys
+    signer = Signer(entry.log_origin, SigningKey(seeds["log"]))
+    assert entry.log_key == signer.verifier().key_string()
+    node = load_node_config(boot / "etc/node-fr.toml")
+    assert log_identity(directory, node.relays.urls[0], node.witness.log_key or None) == (
+        LogIdentity(entry.log_origin, entry.log_key)
+    )
 
 
 def test_bootstrap_certificate_is_for_the_public_name(boot: Path) -> None:
@@ -168,6 +198,15 @@ async def test_two_instances_from_the_bootstrap_configs(boot: Path) -> None:
                 while (roles := await _roles(s, relays)) != ["follower", "leader"]:
                     assert time.monotonic() < deadline, roles
                     await asyncio.sleep(0.1)
+                # Both instances serve the log key the directory pins.
+                (entry,) = _directory(boot).directory.relays
+                for relay in relays:
+                    async with s.get(relay.url + "/v1/info") as r:
+                        info = await r.json()
+                    assert (info["log_origin"], info["log_key"]) == (
+                        entry.log_origin,
+                        entry.log_key,
+                    )
                 # The directory posted through one instance is served by the other.
                 deadline = time.monotonic() + 30  # fail-over deadline, generous
                 while True:
