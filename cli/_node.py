@@ -18,6 +18,13 @@ MEMBER = "member.json"
 CONFIG = "node.toml"
 TRUST = "trust.json"
 VALID_DAYS = 730
+_CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="node.toml written by `relay247 node init`.",
+)
 
 
 @click.group()
@@ -160,13 +167,7 @@ def init(
 
 
 @node.command("serve")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="node.toml written by `relay247 node init`.",
-)
+@_CONFIG_OPTION
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the node until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
@@ -180,13 +181,7 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
 
 
 @node.command("rotate-key")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="node.toml written by `relay247 node init`.",
-)
+@_CONFIG_OPTION
 @click.option(
     "--use",
     required=True,
