@@ -2,16 +2,19 @@
 
 Any instance writes: its :class:`~relay._group_commit.GroupCommitter` turns each batch of
 accepts, acks and events into one transaction that stores the message rows and an
-unsequenced ``queue`` row per leaf entry, commits (``synchronous_commit = on``) and
-NOTIFYs the queue channel. One instance, the leader (relay/_pg_leader.py), gives queued
-entries their leaf indexes; the writer waits, bounded by ``sequence_timeout``, until its
-entry has one and only then answers. Reads go to the pool (relay/_pg_reads.py). No
-asyncpg exception leaves this module: they become StorageError at each seam.
+unsequenced ``queue`` row per leaf entry (a run of accepts in two statements), and
+commits (``synchronous_commit = on``). One instance, the leader (relay/_pg_leader.py),
+gives queued entries their leaf indexes: its own batches in the same transaction
+(:meth:`Leader.fused`), other instances' after their NOTIFY on the queue channel, while
+those writers wait, bounded by ``sequence_timeout``, and only then answer. Reads go to
+the pool (relay/_pg_reads.py). No asyncpg exception leaves this module: they become
+StorageError at each seam (PROTOCOL.md A.7.3).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable
@@ -24,12 +27,24 @@ import structlog
 from protocol.errors import PeerError, StorageError
 from relay import _pg_schema as pgs
 from relay._group_commit import GroupCommitter
-from relay._pg_leader import Leader
+from relay._pg_leader import Leader, QueueRow
 from relay._pg_reads import DB_ERRORS, Reads
 from relay._pg_schema import ACKED, KIND_ACCEPT, KIND_ACK, KIND_EVENT, PENDING
 from relay._pg_waits import Waits
 from relay._sqlite_schema import from_micros, to_micros
-from relay.store import Accepted, AckResult, Store, StoredCheckpoint, StoreStats, Submission
+from relay.store import (
+    DIRECTORY,
+    DIRECTORY_LEAF,
+    DIRECTORY_STAMP,
+    Accepted,
+    AckResult,
+    Store,
+    StoredCheckpoint,
+    StoreStats,
+    Submission,
+    directory_stamp,
+    stamp_version,
+)
 from schemas.errors import ErrorCode
 
 log = structlog.get_logger("relay247.relay")
@@ -38,19 +53,54 @@ log = structlog.get_logger("relay247.relay")
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Op:
     """One write of a group commit. ``fn`` checks before it writes: a PeerError it
-    raises leaves nothing behind. ``locks`` names the mailboxes it may change."""
+    raises leaves nothing behind. ``locks`` names the mailboxes it may change. An
+    accept carries its ``submission`` instead: runs of accepts are written together."""
 
-    fn: Callable[[asyncpg.Connection], Awaitable[object]]
+    fn: Callable[[asyncpg.Connection], Awaitable[object]] | None
     locks: tuple[str, ...] = ()
+    submission: Submission | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Queued:
-    """A committed write whose leaf waits for the sequencer; ``answer`` builds the result."""
+    """A write whose leaf waits for the sequencer; ``answer`` builds the result.
+    ``row`` is the queue row this write inserted (None: it waits for an earlier one)."""
 
     qid: int
     answer: Callable[[int], object]
-    new: bool
+    row: QueueRow | None
+    waiter: asyncio.Future[int] | None = None
+
+
+# Idempotency rows and mailbox depths of a run of accepts, in one round trip.
+_ACCEPT_CHECK = (
+    "SELECT k.i, m.envelope_sha256, m.qid, m.received_at, m.leaf_index, b.depth"
+    " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(s, id, r, i)"
+    " LEFT JOIN messages m ON m.sender = k.s AND m.msg_id = k.id"
+    " LEFT JOIN mailboxes b ON b.recipient = k.r"
+)
+
+# Messages, queue entries and mailbox counts of a run of accepts, in one statement.
+# ``ids`` is referenced more than once, so it is computed once (PostgreSQL docs 7.8.1):
+# one qid and one id per row. ON CONFLICT: another instance may have committed the same
+# key since the check (it cannot be one of ours: a run never repeats a key).
+_ACCEPT_WRITE = (
+    "WITH ids AS (SELECT k.*, nextval(pg_get_serial_sequence('queue', 'qid')) AS qid,"
+    "   nextval(pg_get_serial_sequence('messages', 'id')) AS mid"
+    "   FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[],"
+    "     $6::bigint[], $7::bigint[], $8::bytea[])"
+    "   WITH ORDINALITY AS k(s, id, r, env, sha, rec, exp, entry, i)),"
+    " m AS (INSERT INTO messages (id, qid, sender, msg_id, recipient, envelope,"
+    "   envelope_sha256, received_at, expires_at, state)"
+    "   SELECT mid, qid, s, id, r, env, sha, rec, exp, $9 FROM ids ORDER BY i"
+    "   ON CONFLICT (sender, msg_id) DO NOTHING RETURNING id, qid, recipient),"
+    " q AS (INSERT INTO queue (qid, kind, message_id, entry)"
+    "   SELECT m.qid, $10, m.id, ids.entry FROM m JOIN ids ON ids.qid = m.qid),"
+    " d AS (UPDATE mailboxes SET depth = depth + c.n"
+    "   FROM (SELECT recipient, count(*) AS n FROM m GROUP BY recipient) AS c"
+    "   WHERE mailboxes.recipient = c.recipient)"
+    " SELECT ids.i, m.qid, m.id FROM ids LEFT JOIN m ON m.qid = ids.qid"
+)
 
 
 def _not_found(recipient: str, sender: str, msg_id: str) -> PeerError:
@@ -103,9 +153,15 @@ class PostgresStore(Waits, Reads, Store):
             self._write_batch, max_batch=max_batch
         )
         self._leader = Leader(
-            dsn, self._schema, poll=leader_poll, max_batch=max_batch, on_sequenced=self._sequenced
+            dsn,
+            self._schema,
+            poll=leader_poll,
+            max_batch=max_batch,
+            on_sequenced=self._sequenced,
+            observed=lambda: self._known_size,
         )
         self._waiters: dict[int, list[asyncio.Future[int]]] = {}
+        self._recent: collections.deque[tuple[int, int, int]] = collections.deque(maxlen=256)
         self._seq_event = asyncio.Event()
         self._mail_events: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -130,6 +186,7 @@ class PostgresStore(Waits, Reads, Store):
                 min_size=1,
                 max_size=self._pool_size,
                 server_settings=pgs.server_settings(self._schema),
+                reset=_keep_session,
             )
         except (*DB_ERRORS, ValueError) as exc:
             raise StorageError("storage is not available", detail=repr(exc)) from None
@@ -187,102 +244,154 @@ class PostgresStore(Waits, Reads, Store):
         pool = self._pool
         if pool is None:
             raise StorageError("storage is not available", detail="store is closed")
-        outcomes: list[object] = []
         try:
+            # The leader writes and sequences its own batch in one transaction on the
+            # lock connection (PROTOCOL.md A.7.3): one commit, answers without waiting.
+            fused = await self._leader.fused(lambda conn: self._apply(conn, ops))
+            if fused is not None:
+                outcomes, assigned = fused
+                return [_settle(o, assigned) for o in outcomes]
             async with pool.acquire() as conn, conn.transaction():
-                # Mailbox rows are locked in one sorted statement first: batches of two
-                # instances touching the same mailboxes cannot deadlock on them.
-                locks = sorted({r for op in ops for r in op.locks})
-                if locks:
-                    await conn.execute(
-                        "INSERT INTO mailboxes (recipient, depth)"
-                        " SELECT r, 0 FROM unnest($1::text[]) AS r ORDER BY r"
-                        " ON CONFLICT (recipient) DO UPDATE SET depth = mailboxes.depth",
-                        locks,
-                    )
-                for op in ops:
-                    try:
-                        outcomes.append(await op.fn(conn))
-                    except (PeerError, StorageError) as exc:
-                        outcomes.append(exc)  # raised before the op wrote anything
-                queued = any(isinstance(o, _Queued) and o.new for o in outcomes)
-                if queued:
+                outcomes, rows = await self._apply(conn, ops)
+                if rows:
                     # Delivered at commit (PostgreSQL docs, NOTIFY), to whichever leads.
                     await conn.execute("SELECT pg_notify($1, '')", self._names["queue"])
         except DB_ERRORS as exc:
             raise StorageError("storage write failed", detail=repr(exc)) from None
-        if queued:
+        if rows:
             self._leader.kick()
-        return outcomes
+        # Wait from the commit on, before any NOTIFY seq can be handled: the watcher
+        # then needs no extra look for these entries (relay/_pg_waits.py).
+        return [
+            dataclasses.replace(o, waiter=self._expect(o.qid))
+            if isinstance(o, _Queued) and o.row
+            else o
+            for o in outcomes
+        ]
 
-    async def _submit(self, op: _Op) -> Any:
-        outcome = await self._committer.submit(op)
-        if isinstance(outcome, _Queued):
-            return outcome.answer(await self._leaf_of(outcome.qid))
-        return outcome
-
-    # --- writes --------------------------------------------------------------------------
-
-    async def accept(self, sub: Submission) -> Accepted:
-        """See :meth:`Store.accept`."""
-        received, expires = to_micros(sub.received_at), to_micros(sub.expires_at)
-
-        async def op(conn: asyncpg.Connection) -> object:
-            # (1) Idempotency, then (2) the quota: checks before any write.
-            row = await conn.fetchrow(
-                "SELECT (SELECT depth FROM mailboxes WHERE recipient = $1),"
-                " m.envelope_sha256, m.qid, m.received_at, m.leaf_index"
-                " FROM (SELECT 1) AS one"
-                " LEFT JOIN messages m ON m.sender = $2 AND m.msg_id = $3",
-                sub.recipient,
-                sub.sender,
-                sub.msg_id,
+    async def _apply(
+        self, conn: asyncpg.Connection, ops: list[_Op]
+    ) -> tuple[list[object], list[QueueRow]]:
+        """Write ``ops`` in the caller's transaction: one outcome per op, and the queue
+        rows they inserted."""
+        # Mailbox rows are locked in one sorted statement first: batches of two
+        # instances touching the same mailboxes cannot deadlock on them.
+        locks = sorted({r for op in ops for r in op.locks})
+        if locks:
+            await conn.execute(
+                "INSERT INTO mailboxes (recipient, depth)"
+                " SELECT r, 0 FROM unnest($1::text[]) AS r ORDER BY r"
+                " ON CONFLICT (recipient) DO UPDATE SET depth = mailboxes.depth",
+                locks,
             )
-            if row[1] is not None:
-                return _earlier(sub, row[1], row[2], row[3], row[4])
-            if row[0] >= self._quota:
-                raise PeerError(
-                    "recipient mailbox is full",
-                    detail=f"recipient={sub.recipient} depth={row[0]}",
-                    code=ErrorCode.MAILBOX_FULL,
-                )
-            # (3) Message, queue entry and mailbox count in one statement. ON CONFLICT:
-            #     another instance may have committed the same key since step (1).
-            qid = await conn.fetchval(
-                "WITH ids AS (SELECT nextval(pg_get_serial_sequence('queue', 'qid')) AS qid,"
-                "   nextval(pg_get_serial_sequence('messages', 'id')) AS id),"
-                " m AS (INSERT INTO messages (id, qid, sender, msg_id, recipient, envelope,"
-                "   envelope_sha256, received_at, expires_at, state)"
-                "   SELECT id, qid, $1, $2, $3, $4, $5, $6, $7, $8 FROM ids"
-                "   ON CONFLICT (sender, msg_id) DO NOTHING RETURNING id, qid),"
-                " q AS (INSERT INTO queue (qid, kind, message_id, entry)"
-                "   SELECT qid, $9, id, $10 FROM m),"
-                " d AS (UPDATE mailboxes SET depth = depth + 1"
-                "   WHERE recipient = $3 AND EXISTS (SELECT 1 FROM m))"
-                " SELECT qid FROM m",
-                sub.sender,
-                sub.msg_id,
-                sub.recipient,
-                sub.envelope,
-                sub.envelope_sha256,
-                received,
-                expires,
-                PENDING,
-                KIND_ACCEPT,
-                sub.leaf_entry,
-            )
-            if qid is None:
+        outcomes: list[object] = []
+        i = 0
+        while i < len(ops):
+            run: list[Submission] = []
+            keys: set[tuple[str, str]] = set()
+            while i < len(ops) and (sub := ops[i].submission) is not None:
+                if (sub.sender, sub.msg_id) in keys:
+                    break  # a repeat sees the first as an earlier acceptance
+                keys.add((sub.sender, sub.msg_id))
+                run.append(sub)
+                i += 1
+            if run:
+                outcomes.extend(await self._accept_run(conn, run))
+                continue
+            fn = ops[i].fn
+            assert fn is not None
+            try:
+                outcomes.append(await fn(conn))
+            except (PeerError, StorageError) as exc:
+                outcomes.append(exc)  # raised before the op wrote anything
+            i += 1
+        rows = [o.row for o in outcomes if isinstance(o, _Queued) and o.row is not None]
+        return outcomes, rows
+
+    async def _accept_run(self, conn: asyncpg.Connection, subs: list[Submission]) -> list[object]:
+        """Accept ``subs`` (distinct keys) in two statements, each as if alone in order."""
+        # (1) Idempotency, then (2) the quota: checks before any write. The mailbox rows
+        #     are locked, so their depths change only through this run.
+        checks = await conn.fetch(
+            _ACCEPT_CHECK,
+            [s.sender for s in subs],
+            [s.msg_id for s in subs],
+            [s.recipient for s in subs],
+        )
+        found = {int(r[0]) - 1: r for r in checks}
+        outcomes: list[object] = [None] * len(subs)
+        depths: dict[str, int] = {}
+        fresh: list[int] = []
+        for k, sub in enumerate(subs):
+            row = found[k]
+            try:
+                if row[1] is not None:
+                    outcomes[k] = _earlier(sub, row[1], row[2], row[3], row[4])
+                    continue
+                depth = depths.setdefault(sub.recipient, int(row[5] or 0))
+                if depth >= self._quota:
+                    raise PeerError(
+                        "recipient mailbox is full",
+                        detail=f"recipient={sub.recipient} depth={depth}",
+                        code=ErrorCode.MAILBOX_FULL,
+                    )
+            except PeerError as exc:
+                outcomes[k] = exc
+                continue
+            depths[sub.recipient] = depth + 1
+            fresh.append(k)
+        if not fresh:
+            return outcomes
+        # (3) Messages, queue entries and mailbox counts of the whole run, one statement.
+        news = [subs[k] for k in fresh]
+        written = await conn.fetch(
+            _ACCEPT_WRITE,
+            [s.sender for s in news],
+            [s.msg_id for s in news],
+            [s.recipient for s in news],
+            [s.envelope for s in news],
+            [s.envelope_sha256 for s in news],
+            [to_micros(s.received_at) for s in news],
+            [to_micros(s.expires_at) for s in news],
+            [s.leaf_entry for s in news],
+            PENDING,
+            KIND_ACCEPT,
+        )
+        for r in written:
+            k = fresh[int(r[0]) - 1]
+            sub = subs[k]
+            if r[1] is None:
+                # Another instance committed this key meanwhile: answer as a resubmission.
+                # Its depth was counted for the later accepts of this run, so they may
+                # meet the quota one accept early, never late.
                 row = await conn.fetchrow(
                     "SELECT envelope_sha256, qid, received_at, leaf_index FROM messages"
                     " WHERE sender = $1 AND msg_id = $2",
                     sub.sender,
                     sub.msg_id,
                 )
-                return _earlier(sub, *row)
-            when = from_micros(received)
-            return _Queued(qid, lambda index: Accepted(index, when, duplicate=False), new=True)
+                try:
+                    outcomes[k] = _earlier(sub, *row)
+                except PeerError as exc:
+                    outcomes[k] = exc
+                continue
+            when = from_micros(to_micros(sub.received_at))
+            outcomes[k] = _Queued(
+                r[1], _fresh_accept(when), (r[1], KIND_ACCEPT, r[2], sub.leaf_entry)
+            )
+        return outcomes
 
-        accepted: Accepted = await self._submit(_Op(op, (sub.recipient,)))
+    async def _submit(self, op: _Op) -> Any:
+        outcome = await self._committer.submit(op)
+        if isinstance(outcome, _Queued):
+            return outcome.answer(await self._leaf_of(outcome.qid, outcome.waiter))
+        return outcome
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def accept(self, sub: Submission) -> Accepted:
+        """See :meth:`Store.accept`."""
+        accepted: Accepted = await self._submit(_Op(None, (sub.recipient,), sub))
         return accepted
 
     async def ack(self, recipient: str, sender: str, msg_id: str, leaf_entry: bytes) -> AckResult:
@@ -302,7 +411,7 @@ class PostgresStore(Waits, Reads, Store):
             if row[2] == ACKED:
                 if row[4] is not None:
                     return AckResult(row[4], duplicate=True)
-                return _Queued(row[3], lambda i: AckResult(i, duplicate=True), new=False)
+                return _Queued(row[3], lambda i: AckResult(i, duplicate=True), None)
             # An expired message can still be acked (PROTOCOL.md A.1, guarantee 6).
             qid = await conn.fetchval(
                 "WITH q AS (INSERT INTO queue (kind, message_id, entry) VALUES ($1, $2, $3)"
@@ -318,7 +427,9 @@ class PostgresStore(Waits, Reads, Store):
                 recipient,
                 row[2] == PENDING,
             )
-            return _Queued(qid, lambda i: AckResult(i, duplicate=False), new=True)
+            return _Queued(
+                qid, lambda i: AckResult(i, duplicate=False), (qid, KIND_ACK, row[0], leaf_entry)
+            )
 
         result: AckResult = await self._submit(_Op(op, (recipient,)))
         return result
@@ -332,7 +443,7 @@ class PostgresStore(Waits, Reads, Store):
                 KIND_EVENT,
                 leaf_entry,
             )
-            return _Queued(qid, lambda i: i, new=True)
+            return _Queued(qid, lambda i: i, (qid, KIND_EVENT, None, leaf_entry))
 
         index: int = await self._submit(_Op(op))
         return index
@@ -374,6 +485,44 @@ class PostgresStore(Waits, Reads, Store):
         )
         count: int = await self._submit(_Op(lambda c: c.fetchval(sql, to_micros(older_than))))
         return count
+
+    async def publish_directory(self, version: int, signed: bytes, leaf_entry: bytes) -> int | None:
+        """See :meth:`Store.publish_directory`.
+
+        The stamp row, locked ``FOR UPDATE``, serialises publications across instances
+        (created in the same transaction the first time: a concurrent first publication
+        waits on its unique key, then sees the committed stamp). The leaf index is known
+        once sequenced, so ``DIRECTORY_LEAF`` is written right after; it only serves the
+        answer to a repeated publication of the same version.
+        """
+        stamp = directory_stamp(version, signed)
+        upsert = (
+            "INSERT INTO meta (key, value) VALUES ($1, $2)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+
+        async def op(conn: asyncpg.Connection) -> object:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, ''::bytea) ON CONFLICT DO NOTHING",
+                DIRECTORY_STAMP,
+            )
+            found = await conn.fetchval(
+                "SELECT value FROM meta WHERE key = $1 FOR UPDATE", DIRECTORY_STAMP
+            )
+            if stamp_version(None if found is None else bytes(found)) >= version:
+                return None
+            qid = await conn.fetchval(
+                "INSERT INTO queue (kind, entry) VALUES ($1, $2) RETURNING qid",
+                KIND_EVENT,
+                leaf_entry,
+            )
+            await conn.executemany(upsert, [(DIRECTORY, signed), (DIRECTORY_STAMP, stamp)])
+            return _Queued(qid, lambda i: i, (qid, KIND_EVENT, None, leaf_entry))
+
+        index: int | None = await self._submit(_Op(op))
+        if index is not None:
+            await self.set_meta(DIRECTORY_LEAF, str(index).encode())
+        return index
 
     async def set_meta(self, key: str, value: bytes) -> None:
         """See :meth:`Store.set_meta`."""
@@ -425,4 +574,21 @@ def _earlier(
     if index is not None:
         return Accepted(index, when, duplicate=True)
     # Accepted but not yet sequenced: wait for the original leaf like its first caller.
-    return _Queued(qid, lambda i: Accepted(i, when, duplicate=True), new=False)
+    return _Queued(qid, lambda i: Accepted(i, when, duplicate=True), None)
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """The pool's reset: pooled connections never LISTEN, lock, SET or keep cursors
+    (the listener and the lock connection are not pooled), so asyncpg's reset query
+    would only cost a round trip per use; its rollback of an open transaction stays."""
+
+
+def _fresh_accept(when: datetime) -> Callable[[int], Accepted]:
+    return lambda index: Accepted(index, when, duplicate=False)
+
+
+def _settle(outcome: object, assigned: dict[int, int]) -> object:
+    """A fused batch's outcome: the answer itself once its entry is sequenced."""
+    if isinstance(outcome, _Queued) and outcome.qid in assigned:
+        return outcome.answer(assigned[outcome.qid])
+    return outcome

@@ -1,16 +1,16 @@
 """Waiting on the PostgreSQL store: for the sequencer to log a write, and for new mail.
 
 Each instance holds one listener connection (LISTEN on the mail and seq channels of its
-schema, PROTOCOL.md A.7.2). A write waits for its ``queue`` row's leaf index: the leader
-resolves its own instance's waiters directly; other instances hear ``NOTIFY seq`` and
-look the waiting rows up in one query, and poll as well, since a NOTIFY sent while the
-listener was reconnecting is lost.
+schema, PROTOCOL.md A.7.2). A follower's write waits for its ``queue`` row's leaf index
+(the leader's own writes are answered by their transaction): ``NOTIFY seq`` carries the
+batch's assignments, or else the waiting rows are looked up in one query; the watcher
+polls as well, since a NOTIFY sent while the listener was reconnecting is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,7 +19,7 @@ import structlog
 
 from protocol.errors import StorageError
 from relay import _pg_schema as pgs
-from relay._pg_leader import wait_event
+from relay._pg_leader import parse_seq_payload, wait_event
 from relay._pg_reads import DB_ERRORS
 from schemas.errors import ErrorCode
 
@@ -38,6 +38,7 @@ class Waits:
     _known_size: int
     _listener: asyncpg.Connection | None
     _waiters: dict[int, list[asyncio.Future[int]]]
+    _recent: collections.deque[tuple[int, int, int]]  # runs of the last seq NOTIFYs
     _seq_event: asyncio.Event
     _mail_events: dict[str, asyncio.Event]
 
@@ -49,16 +50,35 @@ class Waits:
 
     # --- waiting for the sequencer -------------------------------------------------------
 
-    async def _leaf_of(self, qid: int) -> int:
+    def _expect(self, qid: int) -> asyncio.Future[int]:
+        """Register a waiter for queue row ``qid``, just committed: before any NOTIFY seq
+        for it can be handled, so the watcher needs no look of its own for it."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        # Unless this loop was slow enough for the leader to sequence the entry and its
+        # NOTIFY to arrive first: then the answer is among the runs heard last. (After
+        # a size-only payload the watcher's poll finds it.)
+        for first, index, count in self._recent:
+            if first <= qid < first + count:
+                future.set_result(index + (qid - first))
+                return future
+        self._waiters.setdefault(qid, []).append(future)
+        return future
+
+    async def _leaf_of(self, qid: int, future: asyncio.Future[int] | None = None) -> int:
         """Wait until queue row ``qid`` has its leaf index (the write is already durable).
+
+        Args:
+            qid: the queue row.
+            future: the waiter :meth:`_expect` registered; None to register one now.
 
         Raises:
             StorageError: code UNAVAILABLE after ``sequence_timeout`` (no leader); a retry
                 gets the original answer once the entry is sequenced.
         """
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(qid, []).append(future)
-        self._seq_event.set()  # it may already be sequenced: let the watcher look
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(qid, []).append(future)
+            self._seq_event.set()  # it may already be sequenced: let the watcher look
         try:
             async with asyncio.timeout(self._sequence_timeout):
                 return await future
@@ -142,9 +162,24 @@ class Waits:
             event.set()
 
     def _heard_seq(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        with contextlib.suppress(ValueError):
-            self._known_size = max(self._known_size, int(payload))
-        self._seq_event.set()
+        try:
+            size, runs = parse_seq_payload(payload)
+        except ValueError:
+            size, runs = 0, None
+        self._known_size = max(self._known_size, size)
+        if runs is None:
+            self._seq_event.set()  # the watcher looks the waiting rows up
+            return
+        # The batch's assignments came with it (delivered at commit: durable).
+        self._recent.extend(runs)
+        found = {
+            qid: index + (qid - first)
+            for first, index, count in runs
+            for qid in self._waiters
+            if first <= qid < first + count
+        }
+        if found:
+            self._sequenced(found, size)
 
     async def wait_for_mail(self, recipient: str, after: int) -> None:
         """See :meth:`Store.wait_for_mail`: LISTEN on the mail channel, any instance."""
