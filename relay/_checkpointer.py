@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import hashlib
 from datetime import timedelta
+from typing import NoReturn
 
 import structlog
 
@@ -54,7 +55,7 @@ async def sign_if_due(state: RelayState, *, force: bool = False) -> StoredCheckp
             was published.
     """
     audit, cfg = state.audit, state.config.audit
-    if not state.store.is_leader():
+    if not state.store.is_leader() or audit.halted is not None:
         return None  # the leader signs; followers adopt what it stored (refresh)
     size = await state.store.tree_size()
     last = audit.latest.size if audit.latest is not None else 0
@@ -63,6 +64,10 @@ async def sign_if_due(state: RelayState, *, force: bool = False) -> StoredCheckp
     elapsed = state.monotonic() - audit.signed_at
     if not force and size - last < cfg.checkpoint_every and elapsed < cfg.checkpoint_interval:
         return None
+    if audit.latest is not None and await state.store.root(last) != audit.latest.root:
+        # The log below what we signed changed (a database rolled back, then appended to):
+        # signing now would put this relay's signature on a fork.
+        halt(state, f"the stored tree at size {last} no longer has the signed root")
     root = await state.store.root(size)
     note = sign_checkpoint(Checkpoint(state.log_origin, size, root), state.keys.log_signer)
     cp = StoredCheckpoint(size, root, note)
@@ -73,6 +78,24 @@ async def sign_if_due(state: RelayState, *, force: bool = False) -> StoredCheckp
     state.metrics.log_size.set(size)
     log.info("checkpoint signed", size=size)
     return cp
+
+
+def halt(state: RelayState, why: str) -> NoReturn:
+    """Stop writing and signing for good: the stored log was rolled back or rewritten.
+
+    A relay that served a checkpoint must never sign a tree that does not extend it
+    (that would be a fork with its own signature, PROTOCOL.md §7.2). From here on it
+    refuses writes and answers 503 on /healthz; after the operator has looked (see
+    OPERATIONS.md, "Restoring an older snapshot rolls the log back"), a restart runs the
+    start-up proof I1-I5 against what is stored.
+
+    Raises:
+        StorageError: always.
+    """
+    if state.audit.halted is None:
+        state.audit.halted = why
+        log.critical("relay halted: the stored log no longer extends its checkpoint", why=why)
+    raise StorageError("audit log was rolled back under the relay; halted", detail=why)
 
 
 def _serving(state: RelayState, cp: StoredCheckpoint) -> None:
@@ -97,6 +120,12 @@ async def refresh(state: RelayState) -> StoredCheckpoint | None:
     """
     audit, store = state.audit, state.store
     stored = await store.checkpoint()
+    if audit.latest is not None and (stored is None or stored.size < audit.latest.size):
+        # Checkpoints are never deleted: the database went back in time under us.
+        found = "none" if stored is None else str(stored.size)
+        halt(state, f"served checkpoint {audit.latest.size}, stored newest {found}")
+    if audit.latest is not None and (size := await store.tree_size()) < audit.latest.size:
+        halt(state, f"served checkpoint {audit.latest.size}, stored log {size} leaves")
     adopted = None
     if stored is not None and (audit.latest is None or stored.size > audit.latest.size):
         _check_own(state, stored)
@@ -150,6 +179,8 @@ async def tick(state: RelayState) -> None:
     Raises:
         Relay247Error: one of the steps failed; the others may not have run.
     """
+    if state.audit.halted is not None:
+        return  # nothing more is written or signed until a restart proves the log
     leader = state.store.is_leader()
     if leader is not state.audit.leader:
         name = "leader" if leader else "follower"

@@ -13,14 +13,27 @@ from aiohttp import web
 from protocol._codec import decode, encode
 from protocol.directory import TrustRoot, VerifiedDirectory, verify_directory
 from protocol.envelope import Window, check_header
-from protocol.errors import DirectoryError, MalformedError, Relay247Error, VerificationError
+from protocol.errors import (
+    DirectoryError,
+    MalformedError,
+    PeerError,
+    Relay247Error,
+    VerificationError,
+)
 from protocol.receipt import verify_ack
 from relay import __version__
 from relay._auth import ACTIVITY, authenticate, read_body
 from relay._middleware import STATE, HeaderedError
 from relay._state import RelayState
 from relay.config import RelayConfig
-from relay.store import Submission
+from relay.store import (
+    DIRECTORY,
+    DIRECTORY_LEAF,
+    DIRECTORY_STAMP,
+    Submission,
+    directory_stamp,
+    stamp_version,
+)
 from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
 from schemas.directory import Directory, SignedDirectory
 from schemas.envelope import Envelope
@@ -78,6 +91,7 @@ _last_window: tuple[RelayConfig, Window] | None = None
 async def submit(request: web.Request) -> web.Response:
     """POST /v1/envelopes: verify the header (E1–E8), store durably, answer 202."""
     state = request.app[STATE]
+    _writable(state)
     started = state.monotonic()
     body = await read_body(request, state)
     _require_json(request)
@@ -178,6 +192,7 @@ async def mailbox(request: web.Request) -> web.Response:
 async def ack(request: web.Request) -> web.Response:
     """POST /v1/acks: the recipient's signed ack; the envelope leaves the mailbox."""
     state = request.app[STATE]
+    _writable(state)
     body = await read_body(request, state)
     _require_json(request)
     member = authenticate(request, body)
@@ -207,6 +222,21 @@ async def ack(request: web.Request) -> web.Response:
     )
 
 
+def _writable(state: RelayState) -> None:
+    """Refuse writes once the stored log stopped extending what this relay signed.
+
+    Raises:
+        Relay247Error: ``unavailable`` (503) while the relay is halted (see
+            ``relay._checkpointer.halt``); nothing is written.
+    """
+    if state.audit.halted is not None:
+        raise Relay247Error(
+            "the relay is halted: its stored log no longer extends its signed checkpoint",
+            detail=state.audit.halted,
+            code=ErrorCode.UNAVAILABLE,
+        )
+
+
 async def get_directory(request: web.Request) -> web.Response:
     """GET /v1/directory: the signed directory in force, exact bytes."""
     state = request.app[STATE]
@@ -218,6 +248,7 @@ async def get_directory(request: web.Request) -> web.Response:
 async def post_directory(request: web.Request) -> web.Response:
     """POST /v1/directory: publish a new version; k-of-n signatures are the authorization."""
     state = request.app[STATE]
+    _writable(state)
     body = await read_body(request, state)
     _require_json(request)
     # Another instance may have published a newer version a moment ago.
@@ -232,20 +263,30 @@ async def post_directory(request: web.Request) -> web.Response:
     entry = encode(
         DirectoryPublished(received_at=now, version=verified.version, signed_directory=body)
     )
-    index = await state.store.append_event(entry)
-    await state.store.set_meta("directory", body)
-    await state.store.set_meta("directory_leaf", str(index).encode())
-    # Written last: other instances compare this small value every tick and read the
-    # directory itself only when it changed (refresh_directory).
-    await state.store.set_meta(DIRECTORY_STAMP, _stamp(verified.version, body))
-    state.set_directory(verified)
-    state.directory_stamp = _stamp(verified.version, body)
+    # One compare-and-set in storage: of two publications racing (here or through another
+    # instance) the older can never be stored, or put in force, after the newer.
+    index = await state.store.publish_directory(verified.version, body, entry)
+    if index is None:
+        await refresh_directory(state)
+        current = state.directory.version if state.directory else None
+        if current == verified.version:  # the same version, published concurrently
+            return _json(
+                DirectoryResult(version=verified.version, leaf_index=await _directory_leaf(state))
+            )
+        raise PeerError(
+            "a newer directory version was published meanwhile",
+            detail=f"version {verified.version}, stored {current}",
+            code=ErrorCode.DIRECTORY_ROLLBACK,
+        )
+    if state.directory is None or verified.version > state.directory.version:
+        state.set_directory(verified)
+        state.directory_stamp = directory_stamp(verified.version, body)
     log.info("directory published", version=verified.version, leaf_index=index)
     return _json(DirectoryResult(version=verified.version, leaf_index=index))
 
 
 async def _directory_leaf(state: RelayState) -> int:
-    raw = await state.store.get_meta("directory_leaf")
+    raw = await state.store.get_meta(DIRECTORY_LEAF)
     return int(raw) if raw else 0
 
 
@@ -276,6 +317,12 @@ async def healthz(request: web.Request) -> web.Response:
         size = await state.store.tree_size()
     except Relay247Error:
         raise HeaderedError("storage unavailable", code=ErrorCode.UNAVAILABLE, headers={}) from None
+    if state.audit.halted is not None:
+        raise HeaderedError(
+            "halted: the stored log no longer extends the last signed checkpoint",
+            code=ErrorCode.UNAVAILABLE,
+            headers={},
+        )
     role = "leader" if state.store.is_leader() else "follower"
     return _json(
         {"status": "ok", "log_size": size, "directory": state.directory is not None, "role": role}
@@ -313,13 +360,6 @@ def _verify_stored(raw: bytes, state: RelayState) -> VerifiedDirectory:
 
 
 #: meta key: "<version> <sha256 of the signed directory>", written after the directory
-DIRECTORY_STAMP = "directory_stamp"
-
-
-def _stamp(version: int, raw: bytes) -> bytes:
-    return f"{version} {hashlib.sha256(raw).hexdigest()}".encode()
-
-
 async def refresh_directory(state: RelayState) -> bool:
     """Put in force a newer directory that another instance published (one small read).
 
@@ -338,8 +378,8 @@ async def refresh_directory(state: RelayState) -> bool:
     if stamp is None or stamp == state.directory_stamp:
         return False
     state.directory_stamp = stamp
-    raw = await state.store.get_meta("directory")
-    if raw is None or _stamp(_version_of(stamp), raw) != stamp:
+    raw = await state.store.get_meta(DIRECTORY)
+    if raw is None or directory_stamp(stamp_version(stamp), raw) != stamp:
         # Read between two writes of a publication: the next tick sees both.
         state.directory_stamp = None
         return False
@@ -349,11 +389,6 @@ async def refresh_directory(state: RelayState) -> bool:
     state.set_directory(verified)
     log.info("directory refreshed", version=verified.version)
     return True
-
-
-def _version_of(stamp: bytes) -> int:
-    head = stamp.partition(b" ")[0]
-    return int(head) if head.isdigit() else -1
 
 
 _SIGNED = msgspec.json.Decoder(SignedDirectory)

@@ -209,6 +209,15 @@ def server_settings(schema: str) -> dict[str, str]:
         # synchronous_commit), whatever the database default is: accepted means durable.
         "synchronous_commit": "on",
         "application_name": "relay247",
+        # A peer that vanishes without closing (partition, dead NAT entry) must not keep
+        # its session, and so the leader lock, for the kernel's default two hours: the
+        # server probes an idle connection after 10 s and drops it after 3 missed probes
+        # or 30 s of unacknowledged data (PostgreSQL docs 20.3.1, tcp_keepalives_*,
+        # tcp_user_timeout). Ignored on Unix-domain sockets.
+        "tcp_keepalives_idle": "10",
+        "tcp_keepalives_interval": "5",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": "30000",
     }
 
 

@@ -24,7 +24,19 @@ from relay._group_commit import GroupCommitter
 from relay._sqlite_batch import AcceptBuffer, AcceptOp, ChecksFirst
 from relay._sqlite_reads import Reads
 from relay._sqlite_schema import to_micros
-from relay.store import Accepted, AckResult, Store, StoredCheckpoint, StoreStats, Submission
+from relay.store import (
+    DIRECTORY,
+    DIRECTORY_LEAF,
+    DIRECTORY_STAMP,
+    Accepted,
+    AckResult,
+    Store,
+    StoredCheckpoint,
+    StoreStats,
+    Submission,
+    directory_stamp,
+    stamp_version,
+)
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -263,6 +275,29 @@ class SQLiteStore(Reads, Store):
             )
 
         await self._committer.submit(op)
+
+    async def publish_directory(self, version: int, signed: bytes, leaf_entry: bytes) -> int | None:
+        """See :meth:`Store.publish_directory` (one transaction of the group commit)."""
+
+        def op(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (DIRECTORY_STAMP,))
+            found = row.fetchone()
+            if stamp_version(None if found is None else bytes(found[0])) >= version:
+                return None
+            index = self._append_leaf(conn, leaf_entry)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [
+                    (DIRECTORY, signed),
+                    (DIRECTORY_LEAF, str(index).encode()),
+                    (DIRECTORY_STAMP, directory_stamp(version, signed)),
+                ],
+            )
+            return index
+
+        index: int | None = await self._committer.submit(op)
+        return index
 
     async def add_checkpoint(self, cp: StoredCheckpoint) -> None:
         """See :meth:`Store.add_checkpoint`."""

@@ -35,6 +35,9 @@ class AuditState:
     swept_at: float = 0.0
     #: the role seen at the last tick, to log changes of leadership
     leader: bool | None = None
+    #: why the relay stopped writing and signing (the stored log was rolled back or
+    #: rewritten under it); None while healthy. Only a restart clears it, after I1-I5.
+    halted: str | None = None
     task: asyncio.Task[None] | None = None
 
 

@@ -29,7 +29,7 @@ from relay._openapi import openapi_handler
 from relay._state import RelayKeys, RelayState
 from relay._ws import mailbox_ws
 from relay.config import RelayConfig
-from relay.store import Store
+from relay.store import DIRECTORY, DIRECTORY_STAMP, Store
 from schemas.audit import RelayEvent, RelayEventKind
 from schemas.directory import TrustRootFile
 
@@ -154,8 +154,8 @@ async def open_state(
     try:
         await restore(state)
         # The stamp first: a publication in between is then picked up at the first tick.
-        state.directory_stamp = await state.store.get_meta(h.DIRECTORY_STAMP)
-        h.load_directory_bytes(await state.store.get_meta("directory"), state)
+        state.directory_stamp = await state.store.get_meta(DIRECTORY_STAMP)
+        h.load_directory_bytes(await state.store.get_meta(DIRECTORY), state)
     except BaseException:
         await state.store.close()
         raise

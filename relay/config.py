@@ -95,7 +95,8 @@ class StorageSection(_Section, frozen=True):
     #: seconds between expiry sweeps (the leader drops expired undelivered envelopes)
     expire_interval: _Seconds = 60.0
     #: seconds an acked or expired message's idempotency record is kept; at least
-    #: ``limits.max_envelope_lifetime``, so that a sender's retry is never delivered twice
+    #: ``limits.max_envelope_lifetime + limits.max_clock_skew``, so that a sender's retry
+    #: is never delivered twice
     purge_after: Annotated[float, msgspec.Meta(gt=0, le=10 * 366 * 86_400)] = 2_592_000.0
 
 
@@ -146,10 +147,13 @@ def load_config(path: Path) -> RelayConfig:
     storage = config.storage
     if storage.backend == "postgres" and not storage.postgres_dsn:
         raise ConfigError(f'{path}: storage.postgres_dsn: required when backend = "postgres"')
-    if storage.purge_after < config.limits.max_envelope_lifetime:
+    # An envelope may be created up to max_clock_skew in the future, so it can still be
+    # retried max_envelope_lifetime + max_clock_skew after the relay received it.
+    window = config.limits.max_envelope_lifetime + config.limits.max_clock_skew
+    if storage.purge_after < window:
         raise ConfigError(
             f"{path}: storage.purge_after: must be at least limits.max_envelope_lifetime"
-            f" ({config.limits.max_envelope_lifetime:g} s): a retried envelope would be"
+            f" + limits.max_clock_skew ({window:g} s): a retried envelope would be"
             " delivered twice"
         )
     if config.relay.instance_url == config.relay.public_url:
@@ -234,8 +238,8 @@ leader_poll = 1.0
 sequence_timeout = 10.0
 # Seconds between sweeps that drop expired undelivered envelopes (leader only).
 expire_interval = 60.0
-# Seconds an acked or expired message's idempotency record is kept (30 days); at
-# least limits.max_envelope_lifetime, so that a retried envelope is never delivered twice.
+# Seconds an acked or expired message's idempotency record is kept (30 days); at least
+# limits.max_envelope_lifetime + limits.max_clock_skew: a retry is never delivered twice.
 purge_after = 2592000.0
 
 [audit]

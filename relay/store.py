@@ -26,7 +26,25 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
 from datetime import datetime
+
+#: Meta keys of the directory in force: its exact signed bytes, a small stamp that other
+#: instances compare every tick (``"<version> <sha256 hex>"``), and its audit leaf index.
+DIRECTORY = "directory"
+DIRECTORY_STAMP = "directory_stamp"
+DIRECTORY_LEAF = "directory_leaf"
+
+
+def directory_stamp(version: int, signed: bytes) -> bytes:
+    """The stamp stored beside a directory version: ``b"<version> <sha256 hex>"``."""
+    return f"{version} {hashlib.sha256(signed).hexdigest()}".encode()
+
+
+def stamp_version(stamp: bytes | None) -> int:
+    """The version a stamp names; -1 for none or an unreadable one."""
+    head = (stamp or b"").partition(b" ")[0]
+    return int(head) if head.isdigit() else -1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -385,6 +403,22 @@ class Store(abc.ABC):
 
         Raises:
             StorageError: the read failed.
+        """
+
+    @abc.abstractmethod
+    async def publish_directory(self, version: int, signed: bytes, leaf_entry: bytes) -> int | None:
+        """Store a directory version and log its publication, unless one as new is stored.
+
+        One compare-and-set over every instance: only when the stored stamp names a lower
+        version (or none) are the leaf appended and ``DIRECTORY``, ``DIRECTORY_STAMP`` and
+        ``DIRECTORY_LEAF`` written, durably. So of two publications racing (in one process
+        or through two instances) the older can never end up stored after the newer.
+
+        Returns:
+            The publication's leaf index, or None when a version >= ``version`` is stored.
+
+        Raises:
+            StorageError: the write could not be committed.
         """
 
     # --- several instances -------------------------------------------------------------

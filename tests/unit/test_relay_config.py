@@ -174,6 +174,15 @@ def test_purge_window_shorter_than_an_envelope_lifetime_is_refused(tmp_path: Pat
     assert err.value.message.startswith(f"{config}: storage.purge_after: must be at least")
 
 
+def test_purge_window_must_cover_the_clock_skew_too(tmp_path: Path) -> None:
+    # An envelope created max_clock_skew (60 s) in the future lives that much longer.
+    config = _write(tmp_path, _with(purge_after="604800.0"))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "limits.max_clock_skew (604860 s)" in err.value.message
+    assert load_config(_write(tmp_path, _with(purge_after="604860.0"))).storage.purge_after
+
+
 def test_instance_url_equal_to_public_url_is_refused(tmp_path: Path) -> None:
     config = _write(tmp_path, _with(instance_url='"https://relay.example.org"'))
     with pytest.raises(ConfigError) as err:
