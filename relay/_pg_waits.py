@@ -24,6 +24,8 @@ from relay._pg_reads import DB_ERRORS
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
+#: seconds between a mail waiter's own looks at its mailbox, besides NOTIFY
+MAIL_RECHECK = 30.0
 log = structlog.get_logger("relay247.relay")
 
 
@@ -183,6 +185,11 @@ class Waits:
 
     async def wait_for_mail(self, recipient: str, after: int) -> None:
         """See :meth:`Store.wait_for_mail`: LISTEN on the mail channel, any instance."""
-        event = self._mail_events.setdefault(recipient, asyncio.Event())
-        if not await self._has_mail(recipient, after):
-            await event.wait()
+        # Also look again every MAIL_RECHECK seconds: a listener connection that died
+        # without closing (a partition: no FIN, no RST) would otherwise leave this waiter
+        # asleep until the node reconnects, while the mail sits in the mailbox.
+        while not await self._has_mail(recipient, after):
+            event = self._mail_events.setdefault(recipient, asyncio.Event())
+            await wait_event(event, MAIL_RECHECK)
+            if event.is_set():
+                return

@@ -15,6 +15,7 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import PeerError, StorageError
+from relay import _pg_waits
 from relay._pg_schema import leader_lock_key
 from relay._pg_store import PostgresStore
 from relay.store import Store
@@ -118,6 +119,27 @@ async def test_mail_wakes_a_waiter_on_the_other_instance(
     await a.accept(sub(1, recipient="carol"))
     await asyncio.sleep(0.3)
     assert not waiter.done()  # mail for someone else does not wake bob
+    await a.accept(sub(2))
+    async with asyncio.timeout(DEADLINE):
+        await waiter
+    [env] = await b.mailbox("bob", 0, 10)
+    assert env.msg_id == "m2"
+
+
+async def test_mail_waiter_looks_again_when_notifications_stop(
+    pair: tuple[str, str, PostgresStore, PostgresStore],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A listener that silently stopped hearing NOTIFY (a partition leaves it open):
+    # the waiter still finds the mail by looking again.
+    _, _, a, b = pair
+    monkeypatch.setattr(_pg_waits, "MAIL_RECHECK", 0.2)
+    listener = b._listener
+    assert listener is not None
+    await listener.remove_listener(b._names["mail"], b._heard_mail)
+    waiter = asyncio.create_task(b.wait_for_mail("bob", after=0))
+    await asyncio.sleep(0.5)
+    assert not waiter.done()  # looking again finds nothing yet, and keeps waiting
     await a.accept(sub(2))
     async with asyncio.timeout(DEADLINE):
         await waiter
