@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from protocol._codec import encode
 from relay._auth import authenticate
@@ -19,6 +19,19 @@ from relay._handlers import MAX_PAGE, _int_query, page
 from relay._middleware import STATE
 
 log = structlog.get_logger("relay247.relay")
+#: the open mailbox WebSockets of this app, closed at shutdown
+SOCKETS = web.AppKey("relay247_sockets", set[web.WebSocketResponse])
+
+
+async def close_sockets(app: web.Application) -> None:
+    """on_shutdown: close every mailbox WebSocket (1001 going away) so that a stopping
+    relay does not wait out the server's shutdown timeout on idle push connections;
+    nodes reconnect to another instance or after the restart."""
+    sockets = app.get(SOCKETS, set())
+    await asyncio.gather(
+        *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"relay stopping") for ws in sockets),
+        return_exceptions=True,
+    )
 
 
 async def mailbox_ws(request: web.Request) -> web.StreamResponse:
@@ -28,6 +41,8 @@ async def mailbox_ws(request: web.Request) -> web.StreamResponse:
     after = _int_query(request, "after", 0, 0, 2**62)
     ws = web.WebSocketResponse(heartbeat=state.config.http.ws_heartbeat, max_msg_size=4096)
     await ws.prepare(request)
+    sockets = request.app[SOCKETS]
+    sockets.add(ws)
     state.metrics.ws_connections.inc()
     reader = asyncio.create_task(_drain(ws))
     try:
@@ -51,6 +66,7 @@ async def mailbox_ws(request: web.Request) -> web.StreamResponse:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+        sockets.discard(ws)
         state.metrics.ws_connections.dec()
         await ws.close()
     log.info("ws closed", member=member)

@@ -27,7 +27,7 @@ from relay._keyfile import load_keys
 from relay._middleware import STATE, errors_middleware
 from relay._openapi import openapi_handler
 from relay._state import RelayKeys, RelayState
-from relay._ws import mailbox_ws
+from relay._ws import SOCKETS, close_sockets, mailbox_ws
 from relay.config import RelayConfig
 from relay.store import DIRECTORY, DIRECTORY_STAMP, Store
 from schemas.audit import RelayEvent, RelayEventKind
@@ -64,6 +64,8 @@ def create_app(state: RelayState) -> web.Application:
     app.router.add_post("/v1/envelopes", h.submit)
     app.router.add_get("/v1/mailbox", h.mailbox)
     app.router.add_get("/v1/mailbox/ws", mailbox_ws)
+    app[SOCKETS] = set()
+    app.on_shutdown.append(close_sockets)
     app.router.add_post("/v1/acks", h.ack)
     app.router.add_get("/v1/directory", h.get_directory)
     app.router.add_post("/v1/directory", h.post_directory)
