@@ -17,31 +17,14 @@ import asyncpg
 from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError
 from relay._sqlite_schema import from_micros
-from relay.store import StoredCheckpoint, StoredEnvelope
+from relay.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
 
-_MAX_LEVEL = 63  # trees hold at most 2**64-1 leaves
 
 #: Every asyncpg failure we turn into StorageError at this seam.
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
-
-
-def check_range(start: int, end: int, available: int) -> None:
-    """Refuse a range that is reversed, negative or beyond ``available``.
-
-    Raises:
-        PeerError: MALFORMED or NOT_FOUND, as :meth:`relay.store.Store.leaf_entries`.
-    """
-    if type(start) is not int or type(end) is not int or not 0 <= start <= end:
-        raise PeerError("invalid range", detail=f"[{start!r}, {end!r})", code=ErrorCode.MALFORMED)
-    if end > available:
-        raise PeerError(
-            "range beyond the log",
-            detail=f"end={end} available={available}",
-            code=ErrorCode.NOT_FOUND,
-        )
 
 
 async def fetch_perfect(
@@ -176,7 +159,7 @@ class Reads:
 
     async def level_hashes(self, level: int, start: int, end: int) -> list[bytes]:
         """See :meth:`relay.store.Store.level_hashes`."""
-        if type(level) is not int or not 0 <= level <= _MAX_LEVEL:
+        if type(level) is not int or not 0 <= level <= MAX_LEVEL:
             raise PeerError("invalid level", detail=f"level={level!r}", code=ErrorCode.MALFORMED)
         needed = end << level if type(end) is int and end >= 0 else end
         check_range(start, end, await self._available(needed) >> level)

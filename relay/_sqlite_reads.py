@@ -19,23 +19,10 @@ from typing import TypeVar
 from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError
 from relay import _sqlite_schema as schema
-from relay.store import StoredCheckpoint, StoredEnvelope
+from relay.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
-
-_MAX_LEVEL = 63  # trees hold at most 2**64-1 leaves
-
-
-def _check_range(start: int, end: int, available: int) -> None:
-    if type(start) is not int or type(end) is not int or not 0 <= start <= end:
-        raise PeerError("invalid range", detail=f"[{start!r}, {end!r})", code=ErrorCode.MALFORMED)
-    if end > available:
-        raise PeerError(
-            "range beyond the log",
-            detail=f"end={end} available={available}",
-            code=ErrorCode.NOT_FOUND,
-        )
 
 
 class Reads:
@@ -131,7 +118,7 @@ class Reads:
 
     async def leaf_entries(self, start: int, end: int) -> list[bytes]:
         """See :meth:`relay.store.Store.leaf_entries`."""
-        _check_range(start, end, self._size)
+        check_range(start, end, self._size)
 
         def read(conn: sqlite3.Connection) -> list[bytes]:
             sql = "SELECT entry FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx"
@@ -141,9 +128,9 @@ class Reads:
 
     async def level_hashes(self, level: int, start: int, end: int) -> list[bytes]:
         """See :meth:`relay.store.Store.level_hashes`."""
-        if type(level) is not int or not 0 <= level <= _MAX_LEVEL:
+        if type(level) is not int or not 0 <= level <= MAX_LEVEL:
             raise PeerError("invalid level", detail=f"level={level!r}", code=ErrorCode.MALFORMED)
-        _check_range(start, end, self._size >> level)
+        check_range(start, end, self._size >> level)
 
         def read(conn: sqlite3.Connection) -> list[bytes]:
             if level == 0:
@@ -166,7 +153,7 @@ class Reads:
 
     async def subtree_hash(self, start: int, end: int) -> bytes:
         """See :meth:`relay.store.Store.subtree_hash`."""
-        _check_range(start, end, self._size)
+        check_range(start, end, self._size)
         if start == end:
             raise PeerError("empty range", detail=f"[{start},{end})", code=ErrorCode.MALFORMED)
         return await self._query(
@@ -177,7 +164,7 @@ class Reads:
 
     async def root(self, size: int) -> bytes:
         """See :meth:`relay.store.Store.root`."""
-        _check_range(0, size, self._size)
+        check_range(0, size, self._size)
         if size == 0:
             return merkle.EMPTY_ROOT
         return await self.subtree_hash(0, size)

@@ -29,6 +29,9 @@ import dataclasses
 import hashlib
 from datetime import datetime
 
+from protocol.errors import PeerError
+from schemas.errors import ErrorCode
+
 #: Meta keys of the directory in force: its exact signed bytes, a small stamp that other
 #: instances compare every tick (``"<version> <sha256 hex>"``), and its audit leaf index.
 DIRECTORY = "directory"
@@ -39,6 +42,26 @@ DIRECTORY_LEAF = "directory_leaf"
 def directory_stamp(version: int, signed: bytes) -> bytes:
     """The stamp stored beside a directory version: ``b"<version> <sha256 hex>"``."""
     return f"{version} {hashlib.sha256(signed).hexdigest()}".encode()
+
+
+#: trees hold at most 2**64 - 1 leaves, so no subtree is higher than this
+MAX_LEVEL = 63
+
+
+def check_range(start: int, end: int, available: int) -> None:
+    """Refuse a leaf range that is reversed, negative or beyond ``available`` (any backend).
+
+    Raises:
+        PeerError: MALFORMED or NOT_FOUND, as :meth:`Store.leaf_entries`.
+    """
+    if type(start) is not int or type(end) is not int or not 0 <= start <= end:
+        raise PeerError("invalid range", detail=f"[{start!r}, {end!r})", code=ErrorCode.MALFORMED)
+    if end > available:
+        raise PeerError(
+            "range beyond the log",
+            detail=f"end={end} available={available}",
+            code=ErrorCode.NOT_FOUND,
+        )
 
 
 def stamp_version(stamp: bytes | None) -> int:
