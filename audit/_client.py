@@ -14,6 +14,7 @@ from typing import Final, TypeVar
 import aiohttp
 import msgspec
 
+from client import read_body
 from protocol._codec import decode, encode
 from protocol.errors import PeerError, TransportError
 from protocol.httpsig import sign_request
@@ -79,14 +80,12 @@ class AuditClient:
                 headers=headers,
                 timeout=self._timeout,
             ) as resp:
-                raw = await resp.content.read(_MAX_ANSWER + 1)
+                raw = await read_body(resp, _MAX_ANSWER, what="relay answer")
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(
                 "relay unreachable", detail=f"{type(exc).__name__}: {exc}"
             ) from None
-        if len(raw) > _MAX_ANSWER:
-            raise PeerError("relay answer too large", detail=path, code=ErrorCode.TOO_LARGE)
         if status >= 400:
             raise _rejection(status, path, raw)
         return raw

@@ -91,6 +91,8 @@ async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> 
     """
     import aiohttp
 
+    from client import read_body
+
     target = url.rstrip("/") + "/v1/members/status"
     headers = sign_request(
         "GET",
@@ -107,10 +109,12 @@ async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> 
             aiohttp.ClientSession() as session,
             session.get(target, headers=headers) as resp,
         ):
-            raw = await resp.content.read(_MAX_ANSWER + 1)
+            raw = await read_body(resp, _MAX_ANSWER, what="members status")
             status = resp.status
     except (aiohttp.ClientError, OSError) as exc:
         raise CliError(f"{url}: unreachable: {type(exc).__name__}") from None
+    except Relay247Error as exc:
+        raise CliError(f"{url}: {exc.message}") from None
     if status != 200:
         raise CliError(f"{url}: refused ({status}): {raw[:200].decode(errors='replace')}")
     try:

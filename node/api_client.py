@@ -14,6 +14,7 @@ from typing import Final, TypeVar
 import aiohttp
 import msgspec
 
+from client import read_body
 from protocol.errors import PeerError, TransportError
 from schemas import node_api as api
 from schemas.errors import ErrorBody, ErrorCode
@@ -81,7 +82,7 @@ class NodeApiClient:
             async with self._session.request(
                 method, self.base_url + path, data=body, headers=headers, timeout=self._timeout
             ) as resp:
-                raw = await resp.content.read(_MAX_ANSWER + 1)
+                raw = await read_body(resp, _MAX_ANSWER, what="node answer")
                 status = resp.status
         except aiohttp.ClientConnectorError as exc:
             raise TransportError("node not running", detail=str(exc)) from None
@@ -89,8 +90,6 @@ class NodeApiClient:
             raise TransportError(
                 "node unreachable", detail=f"{type(exc).__name__}: {exc}"
             ) from None
-        if len(raw) > _MAX_ANSWER:
-            raise PeerError("node answer too large", code=ErrorCode.TOO_LARGE)
         if status >= 400:
             try:
                 raise NodeApiError(status, _ERROR.decode(raw))

@@ -15,6 +15,7 @@ from typing import TypeVar
 import aiohttp
 import msgspec
 
+from client import read_body
 from protocol._codec import decode, encode
 from protocol.errors import MalformedError, PeerError, Relay247Error, TransportError
 from protocol.httpsig import sign_request
@@ -112,7 +113,7 @@ class RelayClient:
             async with self._session.request(
                 method, self.base_url + path, data=body or None, headers=headers, timeout=t
             ) as resp:
-                raw = await _read_bounded(resp)
+                raw = await read_body(resp, _MAX_ANSWER, what="relay answer")
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(
@@ -251,18 +252,6 @@ class RelayClient:
             ) from None
         except (aiohttp.ClientError, TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
             raise TransportError("relay connection lost", detail=type(exc).__name__) from None
-
-
-async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
-    # read() alone is unbounded on a chunked answer; a hostile relay must not exhaust memory.
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in resp.content.iter_chunked(1 << 16):
-        total += len(chunk)
-        if total > _MAX_ANSWER:
-            raise TransportError("relay answer too large", detail=f"> {_MAX_ANSWER} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _rejection(status: int, raw: bytes) -> Relay247Error:

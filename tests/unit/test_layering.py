@@ -1,4 +1,7 @@
-"""The import rule of DESIGN.md §1: schemas <- protocol <- {relay, node, audit} <- cli."""
+"""The import rule of DESIGN.md §1: schemas <- protocol <- client <- {node, audit} <- cli.
+
+The relay sits beside ``client`` (schemas <- protocol <- relay <- cli) and imports none of it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
     "schemas": {
         "protocol",
+        "client",
         "relay",
         "node",
         "audit",
@@ -21,6 +25,7 @@ FORBIDDEN = {
         "asyncpg",
     },
     "protocol": {
+        "client",
         "relay",
         "node",
         "audit",
@@ -36,7 +41,8 @@ FORBIDDEN = {
         "io",
         "subprocess",
     },  # randomness (secrets) is allowed: it is not I/O
-    "relay": {"node", "audit", "cli"},
+    "client": {"relay", "node", "audit", "cli"},
+    "relay": {"client", "node", "audit", "cli"},
     "node": {"relay", "audit", "cli"},
     "audit": {"relay", "node", "cli"},
 }
