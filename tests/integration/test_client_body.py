@@ -48,9 +48,9 @@ async def _stream(request: web.Request, data: bytes, *, chunked: bool) -> web.St
 
 
 @asynccontextmanager
-async def serve(routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]) -> (
-    AsyncIterator[str]
-):
+async def serve(
+    routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+) -> AsyncIterator[str]:
     app = web.Application()
     for path, handler in routes.items():
         app.router.add_get(path, handler)
@@ -91,10 +91,10 @@ async def raw_server(answer: bytes, *, then_close: bool = True) -> AsyncIterator
         await server.wait_closed()
 
 
-async def get(url: str, limit: int, timeout: float = 10.0) -> bytes:
+async def get(url: str, limit: int, seconds: float = 10.0) -> bytes:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp,
+        session.get(url, timeout=aiohttp.ClientTimeout(total=seconds)) as resp,
     ):
         return await read_body(resp, limit)
 
@@ -153,7 +153,7 @@ async def test_content_length_longer_than_the_body_on_a_held_connection_times_ou
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
     async with raw_server(head + b"z" * 100, then_close=False) as url:
         with pytest.raises(TransportError) as err:
-            await get(url, MIB, timeout=0.5)
+            await get(url, MIB, seconds=0.5)
     assert err.value.message == "answer not received in time (100 bytes read)"
 
 
