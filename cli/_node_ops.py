@@ -109,7 +109,7 @@ def inbox(
     *, after: int, data_dir: Path | None, config_path: Path | None, lang: str, as_json: bool
 ) -> None:
     """List incoming messages, newest last."""
-    answer = ncl.call(ncl.data_dir_of(data_dir, config_path), lambda c: c.inbox(after=after))
+    answer = ncl.call(ncl.data_dir_of(data_dir, config_path), lambda c: c.inbox_all(after=after))
     nr.emit_json(answer) if as_json else nr.print_inbox(answer.messages, lang)
 
 

@@ -23,6 +23,7 @@ from schemas.messages import Body
 T = TypeVar("T")
 _MAX_ANSWER: Final = 256 << 20  # bytes: an evidence bundle of a large case
 _ERROR: Final = msgspec.json.Decoder(ErrorBody)
+_INBOX_PAGE: Final = 1000  # the API's largest page (node.api.MAX_INBOX_PAGE)
 
 
 class NodeApiError(PeerError):
@@ -125,9 +126,19 @@ class NodeApiClient:
         """
         return await self._get(f"/v1/cases/{case_id}", api.CaseDetail)
 
-    async def inbox(self, after: int = 0) -> api.Inbox:
-        """GET /v1/inbox?after=N."""
-        return await self._get(f"/v1/inbox?after={after}", api.Inbox)
+    async def inbox(self, after: int = 0, limit: int = 100) -> api.Inbox:
+        """GET /v1/inbox?after=N&limit=L: one page, at most ``limit`` messages."""
+        return await self._get(f"/v1/inbox?after={after}&limit={limit}", api.Inbox)
+
+    async def inbox_all(self, after: int = 0) -> api.Inbox:
+        """Every incoming message after ``after``, page by page (the API pages at 1000)."""
+        messages: list[api.InboxEntry] = []
+        while True:
+            page = await self.inbox(after, _INBOX_PAGE)
+            messages.extend(page.messages)
+            if len(page.messages) < _INBOX_PAGE:
+                return api.Inbox(messages=tuple(messages))
+            after = page.messages[-1].seq
 
     async def export_case(self, case_id: str) -> bytes:
         """GET /v1/cases/{case_id}/export: the evidence bundle bytes, exactly as built.
