@@ -14,14 +14,13 @@ from typing import Final, TypeVar
 import aiohttp
 import msgspec
 
-from client import read_body
+from client import fetch_entries, read_body
 from protocol._codec import decode, encode
 from protocol.errors import PeerError, TransportError
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from protocol.tiles import TILE_WIDTH, decode_entry_bundle, entries_path, tile_path
 from schemas.audit_api import (
-    MAX_ENTRIES_PAGE,
     MAX_NOTE_CHARS,
     ConsistencyProof,
     CosignatureResult,
@@ -132,16 +131,18 @@ class AuditClient:
         return await self._json(path, _INCLUSION)
 
     async def entries(self, start: int, end: int) -> list[bytes]:
-        """GET /v1/audit/entries: leaves ``[start, end)``, in pages of at most 1000."""
-        out: list[bytes] = []
-        while start + len(out) < end:
-            first = start + len(out)
-            last = min(end, first + MAX_ENTRIES_PAGE)
+        """GET /v1/audit/entries: leaves ``[start, end)``, in pages of at most 1000.
+
+        A page over the answer limit (big directory entries) is asked for again in halves.
+        """
+
+        async def one(first: int, last: int) -> list[bytes]:
             page = await self._json(f"/v1/audit/entries?start={first}&end={last}", _ENTRIES)
             if page.start != first or len(page.entries) != last - first:
                 raise PeerError("entries page for another range", detail=f"{first}..{last}")
-            out.extend(page.entries)
-        return out
+            return list(page.entries)
+
+        return await fetch_entries(one, start, end)
 
     async def entry_bundle(self, tile: int, width: int = TILE_WIDTH) -> list[bytes]:
         """GET /v1/audit/tile/entries/<N>[.p/<W>]: exactly ``width`` entries."""

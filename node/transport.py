@@ -15,13 +15,12 @@ from typing import TypeVar
 import aiohttp
 import msgspec
 
-from client import read_body
+from client import fetch_entries, read_body
 from protocol._codec import decode, encode
 from protocol.errors import MalformedError, PeerError, Relay247Error, TransportError
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from schemas.audit_api import (
-    MAX_ENTRIES_PAGE,
     MAX_NOTE_CHARS,
     ConsistencyProof,
     CosignatureResult,
@@ -197,19 +196,20 @@ class RelayClient:
     async def entries(self, start: int, end: int) -> list[bytes]:
         """GET /v1/audit/entries: the exact bytes of leaves ``[start, end)``, paged.
 
+        A page over the answer limit (big directory entries) is asked for again in halves.
+
         Raises:
             PeerError: a page for another range, or the relay refused.
         """
-        out: list[bytes] = []
-        while start + len(out) < end:
-            first = start + len(out)
-            last = min(end, first + MAX_ENTRIES_PAGE)
+
+        async def one(first: int, last: int) -> list[bytes]:
             path = f"/v1/audit/entries?start={first}&end={last}"
             page = await self._call("GET", path, b"", _ENTRIES, signed=False)
             if page.start != first or len(page.entries) != last - first:
                 raise PeerError("entries page for another range", detail=f"{first}..{last}")
-            out.extend(page.entries)
-        return out
+            return list(page.entries)
+
+        return await fetch_entries(one, start, end)
 
     async def submit_cosignature(self, checkpoint: bytes, line: str) -> CosignatureResult:
         """POST /v1/audit/cosignature (signed): this member's witness line for ``checkpoint``.

@@ -26,6 +26,8 @@ from node.api_client import NodeApiClient
 from protocol.errors import PeerError, TooLargeError, TransportError
 from protocol.tiles import encode_entry_bundle
 from schemas.errors import ErrorCode
+from tests.support.network import make_network
+from tests.support.relay import fetch, grow, running_relay
 
 MIB = 1 << 20
 BODY = hashlib.shake_256(b"several MiB").digest(5 * MIB + 12_345)  # not a multiple of a chunk
@@ -221,3 +223,29 @@ async def test_relay_client_refuses_an_oversized_relay_answer() -> None:
     async with raw_server(head, then_close=False) as url, aiohttp.ClientSession() as session:
         with pytest.raises(TooLargeError, match="relay answer larger than"):
             await RelayClient(url, SigningKey.generate(), session).info()
+
+
+# -- pages of log entries: bounded by count on the relay, by bytes on the client ---------
+
+
+async def test_entries_pages_over_the_answer_limit_are_fetched_in_halves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real relay, real log; the clients' limit is lowered to what a page of a few
+    # thousand small entries weighs, standing in for pages of multi-MiB directory
+    # entries (a page is up to 1000 entries of up to 9 MiB each).
+    async with running_relay(tmp_path / "relay", make_network(("FR", "US"))) as r:
+        await grow(r, 2_500)
+        size = await r.state.store.tree_size()
+        expected = await AuditClient(r.url, r.session).entries(0, size)
+        page = await fetch(r, "/v1/audit/entries?start=1&end=1001")
+        directory = await fetch(r, "/v1/audit/entries?start=0&end=1")  # the largest entry
+        limit = max(len(page.body) // 3, len(directory.body))
+        monkeypatch.setattr("audit._client._MAX_ANSWER", limit)
+        monkeypatch.setattr("node.transport._MAX_ANSWER", limit)
+        assert await AuditClient(r.url, r.session).entries(0, size) == expected
+        assert await r.client("FR").entries(0, size) == expected
+        # One entry over the limit cannot be split: the error says so.
+        monkeypatch.setattr("audit._client._MAX_ANSWER", 100)
+        with pytest.raises(TooLargeError, match="relay answer larger than 100 bytes"):
+            await AuditClient(r.url, r.session).entries(0, 2)
