@@ -7,6 +7,7 @@ relay rejections become :class:`RelayRejectedError` carrying the relay's error c
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 from collections.abc import AsyncIterator
@@ -33,7 +34,8 @@ from schemas.relay_api import AckResult, DirectoryResult, MailboxPage, RelayInfo
 
 T = TypeVar("T")
 _ERROR = msgspec.json.Decoder(ErrorBody)
-_MAX_ANSWER = 64 << 20  # bytes: a mailbox page of 500 envelopes stays far below
+_MAX_ANSWER = 64 << 20  # bytes: a mailbox page (bounded by the relay, PROTOCOL.md §8.1)
+_INLINE_BODY = 1 << 20  # bytes: aiohttp's own threshold for a bytes body (TOO_LARGE_BYTES_BODY)
 
 
 class RelayRejectedError(PeerError):
@@ -108,9 +110,12 @@ class RelayClient:
             else ({"Content-Type": "application/json"} if body else {})
         )
         t = aiohttp.ClientTimeout(total=seconds) if seconds else self._timeout
+        # aiohttp writes a bytes body in one go and warns above 1 MiB; a file-like body
+        # is streamed (an envelope may be up to the relay's http.max_body_bytes).
+        data = io.BytesIO(body) if len(body) > _INLINE_BODY else (body or None)
         try:
             async with self._session.request(
-                method, self.base_url + path, data=body or None, headers=headers, timeout=t
+                method, self.base_url + path, data=data, headers=headers, timeout=t
             ) as resp:
                 raw = await read_body(resp, _MAX_ANSWER, what="relay answer")
                 status = resp.status
@@ -239,6 +244,8 @@ class RelayClient:
                 self.base_url + path,
                 headers=headers,
                 heartbeat=30.0,
+                # A pushed page is as large as a pulled one (aiohttp's default is 4 MiB).
+                max_msg_size=_MAX_ANSWER,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
             ) as ws:
                 async for msg in ws:

@@ -53,6 +53,11 @@ log = structlog.get_logger("relay247.relay")
 _ENVELOPE = msgspec.json.Decoder(Envelope)  # our own stored bytes: checked at submission
 JSON = "application/json"
 MAX_PAGE = 500
+#: envelope bytes in one mailbox page past its first envelope (PROTOCOL.md §8.1 "Mailbox"):
+#: with the default 2 MiB body limit a page stays under 4 MiB of JSON, aiohttp's default
+#: WebSocket message limit, and within a client's answer limit whatever the sizes.
+MAX_PAGE_BYTES = 2 << 20
+_PAGE_BATCH = 64  # envelopes read from the store at a time while filling a page
 
 
 def _json(obj: object, status: int = 200) -> web.Response:
@@ -154,20 +159,35 @@ def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) 
 
 
 async def page(state: RelayState, member: str, after: int, limit: int) -> MailboxPage:
-    """One page of ``member``'s mailbox after sequence number ``after``."""
-    stored = await state.store.mailbox(member, after, limit)
-    items = tuple(
-        MailboxItem(
-            seq=s.seq,
-            sender=s.sender,
-            msg_id=s.msg_id,
-            leaf_index=s.leaf_index,
-            received_at=s.received_at,
-            envelope=s.envelope,
-        )
-        for s in stored
-    )
-    return MailboxPage(messages=items, next=items[-1].seq if items else after)
+    """One page of ``member``'s mailbox after sequence number ``after``.
+
+    At most ``limit`` envelopes, and past the first at most ``MAX_PAGE_BYTES`` of them: a
+    page of large envelopes is shorter, never larger than a client can take.
+    """
+    items: list[MailboxItem] = []
+    size = 0
+    cursor = after
+    while len(items) < limit:
+        want = min(limit - len(items), _PAGE_BATCH)
+        stored = await state.store.mailbox(member, cursor, want)
+        for s in stored:
+            if items and size + len(s.envelope) > MAX_PAGE_BYTES:
+                return MailboxPage(messages=tuple(items), next=items[-1].seq)
+            size += len(s.envelope)
+            items.append(
+                MailboxItem(
+                    seq=s.seq,
+                    sender=s.sender,
+                    msg_id=s.msg_id,
+                    leaf_index=s.leaf_index,
+                    received_at=s.received_at,
+                    envelope=s.envelope,
+                )
+            )
+        if len(stored) < want:
+            break
+        cursor = stored[-1].seq
+    return MailboxPage(messages=tuple(items), next=items[-1].seq if items else after)
 
 
 async def mailbox(request: web.Request) -> web.Response:

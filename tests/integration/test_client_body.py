@@ -27,7 +27,7 @@ from protocol.errors import PeerError, TooLargeError, TransportError
 from protocol.tiles import encode_entry_bundle
 from schemas.errors import ErrorCode
 from tests.support.network import make_network
-from tests.support.relay import fetch, grow, running_relay
+from tests.support.relay import envelope, fetch, grow, running_relay
 
 MIB = 1 << 20
 BODY = hashlib.shake_256(b"several MiB").digest(5 * MIB + 12_345)  # not a multiple of a chunk
@@ -249,3 +249,35 @@ async def test_entries_pages_over_the_answer_limit_are_fetched_in_halves(
         monkeypatch.setattr("audit._client._MAX_ANSWER", 100)
         with pytest.raises(TooLargeError, match="relay answer larger than 100 bytes"):
             await AuditClient(r.url, r.session).entries(0, 2)
+
+
+# -- mailbox pages of large envelopes ---------------------------------------------------
+
+
+async def test_a_mailbox_of_large_envelopes_is_delivered_by_pull_and_by_push(
+    tmp_path: Path,
+) -> None:
+    # 28 envelopes of ~1.95 MB (the relay's default largest body is 2 MiB): a default
+    # page of 100 would be ~73 MiB of JSON, over any client's limit, and a pushed page
+    # over the WebSocket's message limit. Pages are bounded in bytes too.
+    async with running_relay(tmp_path / "relay", make_network(("FR", "US"))) as r:
+        body = hashlib.shake_256(b"large").digest(1_450_000)
+        sent = []
+        for seq in range(1, 29):
+            env = envelope(r.net, "FR", "US", body=body, seq=seq)
+            assert len(env) > 1_900_000
+            sent.append((await r.client("FR").submit(env)).msg_id)
+        pulled: list[str] = []
+        after = 0
+        while len(pulled) < len(sent):
+            page = await r.client("US").mailbox(after=after)
+            assert page.messages, "an empty page before the end of the mailbox"
+            pulled.extend(m.msg_id for m in page.messages)
+            after = page.next
+        assert pulled == sent
+        pushed: list[str] = []
+        async for page in r.client("US").push():
+            pushed.extend(m.msg_id for m in page.messages)
+            if len(pushed) == len(sent):
+                break
+        assert pushed == sent
