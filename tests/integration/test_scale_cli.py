@@ -72,3 +72,21 @@ def test_node_inbox_lists_1000_messages(scale: Scale) -> None:
     later = scale.net.cli("node", "inbox", "--data", us, "--after", str(messages[-11]["seq"]),
                           "--json")  # fmt: skip
     assert len(json.loads(later.stdout)["messages"]) == 10
+
+
+def test_monitor_export_case_and_verify_bundle_on_the_large_log(
+    scale: Scale, tmp_path: Path
+) -> None:
+    n = scale.net
+    pins = ("--log-key", n.log_key, "--witnesses", n.witness_file(),
+            "--trust-root", n.root / "net" / "trust.json")  # fmt: skip
+    monitored = n.cli("audit", "monitor", "--relay", n.url, "--quorum", "2", "--state",
+                      tmp_path / "monitor", "--runs", "1", *pins)  # fmt: skip
+    assert f"{scale.size:,}" in monitored.stdout
+    us = n.data("US")
+    listed = json.loads(n.cli("node", "inbox", "--data", us, "--json").stdout)["messages"]
+    case = listed[len(listed) // 2]["case_id"]  # one in the middle of the log
+    out = tmp_path / "case.json"
+    n.cli("node", "export-case", case, "--out", out, "--data", us)
+    checked = n.cli("audit", "verify-bundle", out, "--quorum", "2", *pins)
+    assert case in checked.stdout
