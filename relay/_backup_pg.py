@@ -30,9 +30,9 @@ from relay._backup import (
     require_file,
     temp_beside,
 )
+from relay._pg_names import check_schema_name
 from relay._pg_schema import (
     SCHEMA_VERSION,
-    check_schema_name,
     connect,
     leader_lock_key,
     unknown_error,

@@ -10,12 +10,12 @@ schema, so the SQL here names no schema.
 from __future__ import annotations
 
 import hashlib
-import re
 
 import asyncpg
 
 from protocol import merkle
-from protocol.errors import ConfigError, StorageError
+from protocol.errors import StorageError
+from relay._pg_names import check_schema_name
 from relay._pg_reads import fetch_perfect
 
 SCHEMA_VERSION = 2  # _DDL creates version 1, then _MIGRATIONS bring it up to this
@@ -31,9 +31,6 @@ _CONNECT_TIMEOUT = 10.0  # seconds; asyncpg's own default is 60
 KIND_ACCEPT = 0
 KIND_ACK = 1
 KIND_EVENT = 2
-
-# An unquoted lower-case identifier: safe to splice into DDL and search_path as is.
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _DDL = """
 CREATE TABLE schema_version (version integer NOT NULL);
@@ -97,20 +94,6 @@ CREATE TABLE cosignatures (
 UPDATE schema_version SET version = 2;
 """,
 }
-
-
-def check_schema_name(schema: str) -> str:
-    """Return ``schema`` if it is a plain lower-case PostgreSQL identifier.
-
-    Raises:
-        ConfigError: it is not (it is spliced into DDL and ``search_path``).
-    """
-    if not _SCHEMA_NAME.fullmatch(schema):
-        raise ConfigError(
-            f"storage.postgres_schema: {schema!r} is not a lower-case identifier"
-            " (letters, digits, underscore; at most 63)"
-        )
-    return schema
 
 
 def _digest(label: bytes, schema: str) -> bytes:

@@ -28,6 +28,7 @@ from protocol.errors import PeerError, StorageError
 from relay import _pg_schema as pgs
 from relay._group_commit import GroupCommitter
 from relay._pg_leader import Leader, QueueRow
+from relay._pg_names import check_schema_name
 from relay._pg_reads import DB_ERRORS, Reads
 from relay._pg_schema import ACKED, KIND_ACCEPT, KIND_ACK, KIND_EVENT, PENDING
 from relay._pg_waits import Waits
@@ -141,7 +142,7 @@ class PostgresStore(Waits, Reads, Store):
         if mailbox_quota < 1 or pool_size < 1 or leader_poll <= 0 or sequence_timeout <= 0:
             raise ValueError("quota, pool size, poll and timeout must be positive")
         self._dsn = dsn
-        self._schema = pgs.check_schema_name(schema)
+        self._schema = check_schema_name(schema)
         self._quota = mailbox_quota
         self._pool_size = pool_size
         self._poll = leader_poll

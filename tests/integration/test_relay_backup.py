@@ -354,6 +354,8 @@ def test_init_postgres_writes_the_storage_section(
         (("--postgres-dsn", "postgresql://db/x", "--postgres-schema", "Upper"), "postgres_schema"),
         (("--postgres-dsn", "postgresql://db/x", "--postgres-schema", "a-b"), "postgres_schema"),
         (("--postgres-schema", "relay_a"), "--postgres-schema needs --postgres-dsn"),
+        (("--postgres-dsn", "postgresql://db/x", "--postgres-schema", "select"), "reserved"),
+        (("--postgres-dsn", "host=db dbname=x"), "postgres_dsn: key=value"),
     ],
 )
 def test_init_postgres_refuses_bad_options(
