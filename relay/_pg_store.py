@@ -339,11 +339,11 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         # sorted order: two batches inserting the same keys (one member sending through two
         # instances) would otherwise wait on each other's unique-index entries in the
         # order each batch happens to hold them, and deadlock (PostgreSQL docs 13.3.5).
-        keys = sorted(
+        key_locks = sorted(
             {message_lock_key(self._schema, s.sender, s.msg_id) for s in _submissions(ops)}
         )
-        if keys:
-            await conn.execute(_KEY_LOCKS, keys)
+        if key_locks:
+            await conn.execute(_KEY_LOCKS, key_locks)
         outcomes: list[object] = []
         i = 0
         while i < len(ops):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
@@ -57,8 +57,8 @@ async def until_waiting(conn: asyncpg.Connection, schema: str, n: int) -> None:
         await asyncio.sleep(0.02)
 
 
-async def outcomes(*calls: object) -> list[object]:
-    return list(await asyncio.gather(*calls, return_exceptions=True))  # type: ignore[arg-type]
+async def outcomes(*calls: Awaitable[object]) -> list[object]:
+    return list(await asyncio.gather(*calls, return_exceptions=True))
 
 
 async def test_opposite_key_orders_on_two_instances_do_not_fail_the_batch(
