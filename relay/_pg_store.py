@@ -272,6 +272,10 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         """See :meth:`Store.is_leader`."""
         return not self._closed and self._leader.is_leader()
 
+    def halted(self) -> str | None:
+        """See :meth:`Store.halted`: the sequencer of this instance refused the log."""
+        return self._leader.halted
+
     # --- group commit --------------------------------------------------------------------
 
     async def _write_batch(self, ops: list[_Op]) -> list[object]:
@@ -293,6 +297,8 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         pool = self._pool
         if pool is None:
             raise StorageError("storage is not available", detail="store is closed")
+        if self._leader.halted is not None:
+            raise self._halted_error()
         try:
             # The leader writes and sequences its own batch in one transaction on the
             # lock connection (PROTOCOL.md A.7.3): one commit, answers without waiting.
@@ -441,7 +447,18 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
             )
         return outcomes
 
+    def _halted_error(self) -> StorageError:
+        return StorageError(
+            "the audit log sequencer stopped on this instance",
+            detail=self._leader.halted or "",
+            code=ErrorCode.UNAVAILABLE,
+        )
+
     async def _submit(self, op: _Op) -> Any:
+        if self._leader.halted is not None:
+            # Nothing more is written by a halted instance: refused at once, not after
+            # sequence_timeout (a stop event at SIGTERM waited 10 s for it, issue 11).
+            raise self._halted_error()
         outcome = await self._committer.submit(op)
         if isinstance(outcome, _Queued):
             return outcome.answer(await self._leaf_of(outcome.qid, outcome.waiter))
