@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from protocol.errors import PeerError, StorageError
+from relay._pg_schema import application_prefix
 from relay._pg_store import PostgresStore
 from schemas.errors import ErrorCode
 from tests.integration._store_support import NOW, sub
@@ -42,10 +43,12 @@ async def two() -> AsyncIterator[tuple[str, str, PostgresStore, PostgresStore]]:
 
 async def waiting_backends(conn: asyncpg.Connection, schema: str) -> int:
     """Backends of this test's stores blocked on a lock (PostgreSQL docs, pg_stat_activity)."""
+    # Only this test's schema: other tests may share the server.
+    prefix = application_prefix(schema) + "/"
     count: int = await conn.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-        " AND datname = current_database() AND pid <> pg_backend_pid()"
-        " AND application_name LIKE 'relay247%' AND query NOT LIKE '%pg_stat_activity%'"
+        " AND datname = current_database() AND left(application_name, length($1)) = $1",
+        prefix,
     )
     return count
 
