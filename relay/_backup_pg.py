@@ -30,9 +30,10 @@ from relay._backup import (
     require_file,
     temp_beside,
 )
+from relay._pg_names import check_schema_name
 from relay._pg_schema import (
     SCHEMA_VERSION,
-    check_schema_name,
+    application_prefix,
     connect,
     leader_lock_key,
     unknown_error,
@@ -203,6 +204,33 @@ async def pg_backup(config: RelayConfig, out: Path) -> Snapshot:
     return snapshot
 
 
+async def _refuse_running(conn: asyncpg.Connection, schema: str) -> None:
+    """Refuse while any other session of a relay247 process is connected to ``schema``.
+
+    Raises:
+        ConfigError: naming each process (pid@host as it named itself, connections,
+            client address), exit 2.
+    """
+    prefix = application_prefix(schema) + "/"
+    rows = await conn.fetch(
+        "SELECT application_name, count(*), string_agg(DISTINCT"
+        "   coalesce(host(client_addr), 'local socket'), ', ')"
+        " FROM pg_stat_activity WHERE datname = current_database()"
+        "   AND pid <> pg_backend_pid() AND left(application_name, length($1)) = $1"
+        " GROUP BY application_name ORDER BY application_name",
+        prefix,
+    )
+    if rows:
+        running = "; ".join(
+            f"{r[0][len(prefix) :]} ({r[1]} connection{'s' if r[1] > 1 else ''} from {r[2]})"
+            for r in rows
+        )
+        raise ConfigError(
+            f"relay247 processes are connected to schema {schema!r}: {running}."
+            " Stop every relay instance (and any running backup or migrate) first"
+        )
+
+
 async def pg_restore(config: RelayConfig, passphrase: bytes, src: Path, *, force: bool) -> Snapshot:
     dsn, schema = pg_settings(config)
     restore_exe = _tool("pg_restore")
@@ -230,11 +258,15 @@ async def pg_restore(config: RelayConfig, passphrase: bytes, src: Path, *, force
                 )
             with contextlib.suppress(asyncpg.PostgresError):
                 previous = (await _pg_describe(conn)).checkpoint_size
+        # Every instance's connections name themselves (application_name): followers
+        # hold no lock, so the leader lock alone missed them (issue 11).
+        await _refuse_running(conn, schema)
         # Holding the leader lock proves that no instance sequences this schema, and
         # keeps one from starting to while pg_restore runs.
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", leader_lock_key(schema)):
-            raise StorageError(
-                f"a relay instance is serving schema {schema!r}: stop every instance first"
+            raise ConfigError(
+                f"a relay instance is serving schema {schema!r} (it holds the leader lock):"
+                " stop every instance first"
             )
         await _run_tool(
             [

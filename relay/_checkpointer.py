@@ -94,6 +94,7 @@ def halt(state: RelayState, why: str) -> NoReturn:
     """
     if state.audit.halted is None:
         state.audit.halted = why
+        state.metrics.leader.set(0)  # it neither sequences nor signs any more
         log.critical("relay halted: the stored log no longer extends its checkpoint", why=why)
     raise StorageError("audit log was rolled back under the relay; halted", detail=why)
 
@@ -181,6 +182,8 @@ async def tick(state: RelayState) -> None:
     """
     if state.audit.halted is not None:
         return  # nothing more is written or signed until a restart proves the log
+    if (why := state.store.halted()) is not None:
+        halt(state, why)  # the store's sequencer refused the stored log for good
     leader = state.store.is_leader()
     if leader is not state.audit.leader:
         name = "leader" if leader else "follower"

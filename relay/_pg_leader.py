@@ -269,6 +269,8 @@ class Leader:
         # instance's write batches (:meth:`fused`) take turns.
         self._busy = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        #: why sequencing stopped for good (a StorageError refusing the stored log)
+        self.halted: str | None = None
 
     def _floor(self) -> int:
         return max(self._high, self._observed())
@@ -309,7 +311,11 @@ class Leader:
                 result, rows = await body(conn)
                 if rows:
                     rows.sort(key=lambda r: r[0])
-                    assigned, size = await append_rows(conn, self._names, rows, self._floor())
+                    try:
+                        assigned, size = await append_rows(conn, self._names, rows, self._floor())
+                    except StorageError as exc:
+                        self._halt(exc)
+                        raise
         if assigned:
             self._high = max(self._high, size)
             self._on_sequenced(assigned, size)
@@ -346,21 +352,35 @@ class Leader:
         self._leading = False
         self._wakeup.set()
 
+    def _halt(self, exc: StorageError) -> None:
+        """Stop sequencing for good: the stored log itself is refused (rolled back under
+        this instance, or incomplete). Taking the lock again at the next poll would only
+        fail again (review finding, issue 11: leadership flapped every poll); another
+        instance whose view of the log is not ahead of the database may lead instead."""
+        self._leading = False
+        self._wakeup.set()
+        if self.halted is None:
+            self.halted = exc.message if not exc.detail else f"{exc.message} ({exc.detail})"
+            log.critical(
+                "log sequencer stopped: the stored log is refused; stepping down",
+                error=exc.diagnostics(),
+            )
+
     async def _run(self) -> None:
-        while True:
+        while self.halted is None:
             try:
                 await self._campaign()
                 await self._lead()
             except DB_ERRORS as exc:
                 log.warning("log sequencer connection lost", error=repr(exc))
             except StorageError as exc:
-                # Not a lost connection: the stored log itself is refused (incomplete, or
-                # rolled back under us). Give the lock up and try again at the next poll.
-                log.error("log sequencer refused the stored log", error=exc.diagnostics())
+                # Not a lost connection: permanent until a restart proves the log.
+                self._halt(exc)
             except Exception as exc:  # noqa: BLE001 -- the campaign must outlive any bug
                 log.error("log sequencer failed", error=repr(exc))
             await self._drop()
-            await asyncio.sleep(self._poll)
+            if self.halted is None:
+                await asyncio.sleep(self._poll)
 
     async def _campaign(self) -> None:
         while True:

@@ -10,12 +10,15 @@ schema, so the SQL here names no schema.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import socket
 
 import asyncpg
 
 from protocol import merkle
-from protocol.errors import ConfigError, StorageError
+from protocol.errors import StorageError
+from relay._pg_names import check_schema_name
 from relay._pg_reads import fetch_perfect
 
 SCHEMA_VERSION = 2  # _DDL creates version 1, then _MIGRATIONS bring it up to this
@@ -31,9 +34,6 @@ _CONNECT_TIMEOUT = 10.0  # seconds; asyncpg's own default is 60
 KIND_ACCEPT = 0
 KIND_ACK = 1
 KIND_EVENT = 2
-
-# An unquoted lower-case identifier: safe to splice into DDL and search_path as is.
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 _DDL = """
 CREATE TABLE schema_version (version integer NOT NULL);
@@ -97,20 +97,6 @@ CREATE TABLE cosignatures (
 UPDATE schema_version SET version = 2;
 """,
 }
-
-
-def check_schema_name(schema: str) -> str:
-    """Return ``schema`` if it is a plain lower-case PostgreSQL identifier.
-
-    Raises:
-        ConfigError: it is not (it is spliced into DDL and ``search_path``).
-    """
-    if not _SCHEMA_NAME.fullmatch(schema):
-        raise ConfigError(
-            f"storage.postgres_schema: {schema!r} is not a lower-case identifier"
-            " (letters, digits, underscore; at most 63)"
-        )
-    return schema
 
 
 def _digest(label: bytes, schema: str) -> bytes:
@@ -201,6 +187,25 @@ async def ensure_schema(conn: asyncpg.Connection, *, migrate: bool = False) -> t
         raise StorageError("storage is not available", detail=repr(exc)) from None
 
 
+def application_prefix(schema: str) -> str:
+    """``relay247/<schema>``: how every connection to ``schema`` names itself.
+
+    application_name holds at most 63 bytes (PostgreSQL docs 20.11, application_name),
+    so a long schema name is shortened with a digest; the process part follows a ``/``.
+    """
+    if len(schema) > 40:
+        schema = f"{schema[:27]}~{hashlib.sha256(schema.encode()).hexdigest()[:12]}"
+    return f"relay247/{schema}"
+
+
+def application_name(schema: str) -> str:
+    """``relay247/<schema>/<pid>@<host>``: names this process in pg_stat_activity, which
+    every role may read, so that ``relay restore`` can name every instance still
+    connected, leader or not."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "?", socket.gethostname()) or "?"
+    return f"{application_prefix(schema)}/{os.getpid()}@{host}"[:63]
+
+
 def server_settings(schema: str) -> dict[str, str]:
     """Session settings of every store connection."""
     return {
@@ -208,7 +213,7 @@ def server_settings(schema: str) -> dict[str, str]:
         # "on": a commit returns only once its WAL is flushed (PostgreSQL docs 20.5.1,
         # synchronous_commit), whatever the database default is: accepted means durable.
         "synchronous_commit": "on",
-        "application_name": "relay247",
+        "application_name": application_name(schema),
         # A peer that vanishes without closing (partition, dead NAT entry) must not keep
         # its session, and so the leader lock, for the kernel's default two hours: the
         # server probes an idle connection after 10 s and drops it after 3 missed probes

@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -28,8 +29,10 @@ from protocol.errors import PeerError, StorageError
 from relay import _pg_schema as pgs
 from relay._group_commit import GroupCommitter
 from relay._pg_leader import Leader, QueueRow
+from relay._pg_names import check_schema_name
 from relay._pg_reads import DB_ERRORS, Reads
 from relay._pg_schema import ACKED, KIND_ACCEPT, KIND_ACK, KIND_EVENT, PENDING
+from relay._pg_sweep import KEEP_SEQUENCED, Sweeps
 from relay._pg_waits import Waits
 from relay._sqlite_schema import from_micros, to_micros
 from relay.store import (
@@ -103,6 +106,33 @@ _ACCEPT_WRITE = (
 )
 
 
+# The subquery fixes the order in which the locks are taken (a volatile function in
+# the outer target list would be evaluated in scan order, not ORDER BY's).
+_KEY_LOCKS = (
+    "SELECT count(pg_advisory_xact_lock(k))"
+    " FROM (SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k) AS s"
+)
+_DEADLOCK_TRIES = 3
+
+
+class _DeadlockError(Exception):
+    """A batch aborted by PostgreSQL's deadlock detector (SQLSTATE 40P01)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
+def _submissions(ops: list[_Op]) -> list[Submission]:
+    return [op.submission for op in ops if op.submission is not None]
+
+
+def message_lock_key(schema: str, sender: str, msg_id: str) -> int:
+    """The transaction advisory lock key of one (sender, msg_id) in ``schema``."""
+    text = "\0".join(("relay247 message", schema, sender, msg_id)).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big", signed=True)
+
+
 def _not_found(recipient: str, sender: str, msg_id: str) -> PeerError:
     return PeerError(
         "no such message",
@@ -111,7 +141,7 @@ def _not_found(recipient: str, sender: str, msg_id: str) -> PeerError:
     )
 
 
-class PostgresStore(Waits, Reads, Store):
+class PostgresStore(Waits, Sweeps, Reads, Store):
     """Mailboxes and the audit log in one PostgreSQL schema, shared by several instances.
 
     Args:
@@ -122,6 +152,7 @@ class PostgresStore(Waits, Reads, Store):
         pool_size: most pooled connections (plus one listener and one lock connection).
         leader_poll: seconds between leader-lock attempts and idle queue checks.
         sequence_timeout: seconds a write waits for its leaf index before StorageError.
+        keep_sequenced: seconds a sequenced queue row is kept for waiters (tests: 0).
 
     Raises:
         ConfigError: ``schema`` is not a lower-case identifier.
@@ -137,15 +168,18 @@ class PostgresStore(Waits, Reads, Store):
         pool_size: int = 8,
         leader_poll: float = 1.0,
         sequence_timeout: float = 10.0,
+        keep_sequenced: float = KEEP_SEQUENCED,
     ) -> None:
         if mailbox_quota < 1 or pool_size < 1 or leader_poll <= 0 or sequence_timeout <= 0:
             raise ValueError("quota, pool size, poll and timeout must be positive")
         self._dsn = dsn
-        self._schema = pgs.check_schema_name(schema)
+        self._schema = check_schema_name(schema)
         self._quota = mailbox_quota
         self._pool_size = pool_size
         self._poll = leader_poll
         self._sequence_timeout = sequence_timeout
+        self._keep_sequenced = keep_sequenced
+        self._sizes: collections.deque[tuple[float, int]] = collections.deque()
         self._names = {p: pgs.channel(self._schema, p) for p in ("mail", "queue", "seq")}
         self._pool: asyncpg.Pool | None = None
         self._known_size = 0
@@ -238,12 +272,33 @@ class PostgresStore(Waits, Reads, Store):
         """See :meth:`Store.is_leader`."""
         return not self._closed and self._leader.is_leader()
 
+    def halted(self) -> str | None:
+        """See :meth:`Store.halted`: the sequencer of this instance refused the log."""
+        return self._leader.halted
+
     # --- group commit --------------------------------------------------------------------
 
     async def _write_batch(self, ops: list[_Op]) -> list[object]:
+        # Row locks are taken in one global order (mailboxes, then message keys, both
+        # sorted), but other writes (cosignatures, meta rows) may still meet another
+        # instance's batch in the opposite order. PostgreSQL then aborts one transaction
+        # with 40P01 (docs 13.3.4, Deadlocks); nothing of it was committed, so it is
+        # written again rather than failing every write in it with 503.
+        for attempt in range(1, _DEADLOCK_TRIES + 1):
+            try:
+                return await self._write_batch_once(ops)
+            except _DeadlockError as exc:
+                if attempt == _DEADLOCK_TRIES:
+                    raise StorageError("storage write failed", detail=repr(exc.error)) from None
+                log.warning("write batch deadlocked; retrying", attempt=attempt, ops=len(ops))
+        raise AssertionError("unreachable")
+
+    async def _write_batch_once(self, ops: list[_Op]) -> list[object]:
         pool = self._pool
         if pool is None:
             raise StorageError("storage is not available", detail="store is closed")
+        if self._leader.halted is not None:
+            raise self._halted_error()
         try:
             # The leader writes and sequences its own batch in one transaction on the
             # lock connection (PROTOCOL.md A.7.3): one commit, answers without waiting.
@@ -256,6 +311,8 @@ class PostgresStore(Waits, Reads, Store):
                 if rows:
                     # Delivered at commit (PostgreSQL docs, NOTIFY), to whichever leads.
                     await conn.execute("SELECT pg_notify($1, '')", self._names["queue"])
+        except asyncpg.DeadlockDetectedError as exc:
+            raise _DeadlockError(exc) from None
         except DB_ERRORS as exc:
             raise StorageError("storage write failed", detail=repr(exc)) from None
         if rows:
@@ -284,6 +341,15 @@ class PostgresStore(Waits, Reads, Store):
                 " ON CONFLICT (recipient) DO UPDATE SET depth = mailboxes.depth",
                 locks,
             )
+        # Then every (sender, msg_id) the batch accepts, as transaction advisory locks in
+        # sorted order: two batches inserting the same keys (one member sending through two
+        # instances) would otherwise wait on each other's unique-index entries in the
+        # order each batch happens to hold them, and deadlock (PostgreSQL docs 13.3.5).
+        key_locks = sorted(
+            {message_lock_key(self._schema, s.sender, s.msg_id) for s in _submissions(ops)}
+        )
+        if key_locks:
+            await conn.execute(_KEY_LOCKS, key_locks)
         outcomes: list[object] = []
         i = 0
         while i < len(ops):
@@ -381,7 +447,18 @@ class PostgresStore(Waits, Reads, Store):
             )
         return outcomes
 
+    def _halted_error(self) -> StorageError:
+        return StorageError(
+            "the audit log sequencer stopped on this instance",
+            detail=self._leader.halted or "",
+            code=ErrorCode.UNAVAILABLE,
+        )
+
     async def _submit(self, op: _Op) -> Any:
+        if self._leader.halted is not None:
+            # Nothing more is written by a halted instance: refused at once, not after
+            # sequence_timeout (a stop event at SIGTERM waited 10 s for it, issue 11).
+            raise self._halted_error()
         outcome = await self._committer.submit(op)
         if isinstance(outcome, _Queued):
             return outcome.answer(await self._leaf_of(outcome.qid, outcome.waiter))
@@ -447,44 +524,6 @@ class PostgresStore(Waits, Reads, Store):
 
         index: int = await self._submit(_Op(op))
         return index
-
-    async def expire(self, now: datetime) -> int:
-        """See :meth:`Store.expire`."""
-        # Mailbox rows first and in sorted order, as every write batch takes them.
-        lock = (
-            "SELECT 1 FROM mailboxes WHERE recipient IN (SELECT recipient FROM messages"
-            "   WHERE state = 0 AND expires_at <= $1) ORDER BY recipient FOR UPDATE"
-        )
-        sql = (
-            "WITH e AS (UPDATE messages SET state = 2, envelope = NULL"
-            "   WHERE state = 0 AND expires_at <= $1 RETURNING recipient),"
-            " c AS (SELECT recipient, count(*) AS n FROM e GROUP BY recipient),"
-            " d AS (UPDATE mailboxes SET depth = depth - c.n FROM c"
-            "   WHERE mailboxes.recipient = c.recipient)"
-            " SELECT count(*) FROM e"
-        )
-        cutoff = to_micros(now)
-
-        async def op(conn: asyncpg.Connection) -> object:
-            await conn.execute(lock, cutoff)
-            return await conn.fetchval(sql, cutoff)
-
-        count: int = await self._submit(_Op(op))
-        return count
-
-    async def purge_acked(self, older_than: datetime) -> int:
-        """See :meth:`Store.purge_acked`; a message whose leaves still wait for the
-        sequencer is kept until they are sequenced."""
-        sql = (
-            "WITH p AS (DELETE FROM messages WHERE state <> 0 AND received_at < $1"
-            "   AND seq IS NOT NULL AND (ack_qid IS NULL OR ack_leaf_index IS NOT NULL)"
-            "   RETURNING qid, ack_qid),"
-            " q AS (DELETE FROM queue WHERE leaf_index IS NOT NULL"
-            "   AND qid IN (SELECT qid FROM p UNION ALL SELECT ack_qid FROM p))"
-            " SELECT count(*) FROM p"
-        )
-        count: int = await self._submit(_Op(lambda c: c.fetchval(sql, to_micros(older_than))))
-        return count
 
     async def publish_directory(self, version: int, signed: bytes, leaf_entry: bytes) -> int | None:
         """See :meth:`Store.publish_directory`.

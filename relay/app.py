@@ -207,7 +207,9 @@ async def run(
         await runner.cleanup()
         try:
             try:
-                await _event(state, RelayEventKind.STOPPED)
+                # A halted relay writes nothing more (and its store may not sequence).
+                if state.audit.halted is None:
+                    await _event(state, RelayEventKind.STOPPED)
             finally:
                 # The leader's last checkpoint covers the stop event, so a restart proves
                 # everything; a follower's stop event is signed by the leader.

@@ -13,6 +13,7 @@ import msgspec
 
 from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
+from relay._pg_names import check_dsn, check_schema_name
 
 _Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
@@ -85,7 +86,8 @@ class StorageSection(_Section, frozen=True):
     #: PostgreSQL DSN when backend = "postgres"
     postgres_dsn: str | None = None
     #: PostgreSQL schema (namespace) holding the tables; created if missing
-    postgres_schema: Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "relay247"
+    #: (a plain lower-case identifier, not a reserved SQL key word: relay/_pg_names.py)
+    postgres_schema: str = "relay247"
     #: connections per instance
     postgres_pool_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8
     #: seconds between attempts of a follower to take the leader lock
@@ -147,6 +149,14 @@ def load_config(path: Path) -> RelayConfig:
     storage = config.storage
     if storage.backend == "postgres" and not storage.postgres_dsn:
         raise ConfigError(f'{path}: storage.postgres_dsn: required when backend = "postgres"')
+    try:
+        # Checked offline, so a name or DSN that PostgreSQL would refuse stops start-up
+        # with exit 2 here, not as a connection failure that a service manager retries.
+        check_schema_name(storage.postgres_schema)
+        if storage.postgres_dsn is not None:
+            check_dsn(storage.postgres_dsn)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
     # An envelope may be created up to max_clock_skew in the future, so it can still be
     # retried max_envelope_lifetime + max_clock_skew after the relay received it.
     window = config.limits.max_envelope_lifetime + config.limits.max_clock_skew

@@ -456,6 +456,16 @@ class Store(abc.ABC):
         """
         return True
 
+    def halted(self) -> str | None:
+        """Why this instance's store stopped writing for good, or None while it writes.
+
+        Set when the sequencer refused the stored log itself (PostgreSQL: it is shorter
+        than what this instance has seen, or its frontier is incomplete): retrying could
+        only hand out leaf indexes clients already hold. The relay then halts (503,
+        /healthz 503) until a restart proves what is stored. SQLite: always None.
+        """
+        return None
+
     # --- small values ----------------------------------------------------------------
 
     @abc.abstractmethod

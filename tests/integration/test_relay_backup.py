@@ -24,6 +24,7 @@ from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.note import Verifier
 from relay._backup_pg import _libpq_target
+from relay._pg_store import PostgresStore
 from relay.config import load_config
 from schemas.relay_api import SubmitResult
 from tests.integration._crash_load import RelayProcess
@@ -354,6 +355,8 @@ def test_init_postgres_writes_the_storage_section(
         (("--postgres-dsn", "postgresql://db/x", "--postgres-schema", "Upper"), "postgres_schema"),
         (("--postgres-dsn", "postgresql://db/x", "--postgres-schema", "a-b"), "postgres_schema"),
         (("--postgres-schema", "relay_a"), "--postgres-schema needs --postgres-dsn"),
+        (("--postgres-dsn", "postgresql://db/x", "--postgres-schema", "select"), "reserved"),
+        (("--postgres-dsn", "host=db dbname=x"), "postgres_dsn: key=value"),
     ],
 )
 def test_init_postgres_refuses_bad_options(
@@ -429,8 +432,28 @@ async def test_postgres_restore_refusals(tmp_path: Path) -> None:
             code, _, err = await cli(
                 "relay", "restore", "--config", config, "--from", good, "--force"
             )
-            assert code == 1
-            assert "stop every instance" in err
+            assert code == 2
+            assert "Stop every relay instance" in err
+            assert f"{os.getpid()}@" in err  # the process is named
+        assert await pg_log(schema) == before
+        # A follower holds no lock (issue 11: it went unnoticed): the leader stops and
+        # the follower, not yet re-campaigning, is still connected.
+        dsn = pg_dsn()
+        leader = PostgresStore(dsn, schema=schema, leader_poll=0.2)
+        await leader.start()
+        follower = PostgresStore(dsn, schema=schema, leader_poll=60.0)
+        await follower.start()
+        try:
+            await leader.close()
+            assert not follower.is_leader()
+            code, _, err = await cli(
+                "relay", "restore", "--config", config, "--from", good, "--force"
+            )
+            assert code == 2, err
+            assert f"schema '{schema}': {os.getpid()}@" in err
+            assert "connections from 127.0.0.1" in err
+        finally:
+            await follower.close()
         assert await pg_log(schema) == before
     finally:
         for name in backend.schemas:

@@ -8,11 +8,15 @@ hold for other entries (found by review, issue 7); the store refuses instead.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import asyncpg
 import pytest
 
 from protocol.errors import StorageError
 from relay._pg_store import PostgresStore
+from schemas.errors import ErrorCode
 from tests.support.pg import fresh_schema, requires_pg
 
 pytestmark = requires_pg
@@ -36,6 +40,17 @@ async def test_rolled_back_log_is_not_sequenced_on() -> None:
                     await conn.execute(f"INSERT INTO {table} SELECT * FROM snap_{table}")
             with pytest.raises(StorageError):
                 await store.append_event(b"other")
+            # Stepped down for good (issue 11): no re-election at the next poll, and
+            # every later write is refused at once, not after sequence_timeout.
+            assert store.halted() is not None
+            assert "rolled back" in (store.halted() or "")
+            await asyncio.sleep(0.6)  # three leader polls: time for a re-election
+            assert not store.is_leader()
+            started = time.monotonic()
+            with pytest.raises(StorageError) as refused:
+                await store.append_event(b"later")
+            assert refused.value.code == ErrorCode.UNAVAILABLE
+            assert time.monotonic() - started < 1.0
             # Nothing was handed out twice: indexes 5-7 are not reused for new entries.
             assert await conn.fetchval("SELECT size FROM tree WHERE id = 0") == 5
             assert await conn.fetchval("SELECT count(*) FROM leaves WHERE idx >= 5") == 0

@@ -157,6 +157,64 @@ def test_typos_name_the_file_and_the_section(tmp_path: Path, right: str, typo: s
     assert typo in err.value.message
 
 
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        ("select", "reserved SQL key word"),
+        ("user", "reserved SQL key word"),
+        ("left", "reserved SQL key word"),  # "reserved (can be function or type)"
+        ("pg_relay", "PostgreSQL's own"),
+        ("Relay", "not a lower-case identifier"),
+        ("x" * 64, "not a lower-case identifier"),
+    ],
+)
+def test_schema_names_postgres_refuses_are_refused_at_load(
+    tmp_path: Path, schema: str, why: str
+) -> None:
+    text = _with(
+        backend='"postgres"', postgres_dsn='"postgresql://db/x"', postgres_schema=f'"{schema}"'
+    )
+    config = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert err.value.message.startswith(f"{config}: storage.postgres_schema: "), err.value
+    assert why in err.value.message
+
+
+def test_unreserved_key_words_are_fine_schema_names(tmp_path: Path) -> None:
+    # "relay", "data", "name" are key words PostgreSQL accepts unquoted as names.
+    for schema in ("relay", "data", "name", "relay247_b"):
+        text = _with(postgres_schema=f'"{schema}"')
+        assert load_config(_write(tmp_path, text)).storage.postgres_schema == schema
+
+
+@pytest.mark.parametrize(
+    ("dsn", "hint"),
+    [
+        (
+            "host=db.example.org port=5433 user=relay dbname=r247",
+            "postgresql://relay@db.example.org:5433/r247",
+        ),
+        ("host=db dbname=x password=s3cret", "postgresql://USER@db/x"),
+        ("db.example.org:5432/relay", "expected postgresql://"),
+        ("mysql://db/x", "expected postgresql://"),
+    ],
+)
+def test_dsns_asyncpg_cannot_read_are_refused_at_load(tmp_path: Path, dsn: str, hint: str) -> None:
+    config = _write(tmp_path, _with(backend='"postgres"', postgres_dsn=f'"{dsn}"'))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert err.value.message.startswith(f"{config}: storage.postgres_dsn: "), err.value
+    assert hint in err.value.message
+    assert "s3cret" not in err.value.message
+
+
+def test_uri_dsns_are_accepted(tmp_path: Path) -> None:
+    for dsn in ("postgresql://relay@db/x", "postgres://db:5433/x?sslmode=verify-full"):
+        text = _with(backend='"postgres"', postgres_dsn=f'"{dsn}"')
+        assert load_config(_write(tmp_path, text)).storage.postgres_dsn == dsn
+
+
 def test_postgres_without_dsn_is_refused(tmp_path: Path) -> None:
     config = _write(tmp_path, _with(backend='"postgres"'))
     with pytest.raises(ConfigError) as err:
