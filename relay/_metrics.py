@@ -59,6 +59,12 @@ class Metrics:
             ["member"],
             registry=r,
         )
+        self.connections_refused = Counter(
+            "relay247_connections_refused",
+            "Connections refused over a cap or cut for a stalled request head, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.expired = Counter(
             "relay247_expired", "Envelopes dropped undelivered by the expiry sweep", registry=r
         )

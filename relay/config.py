@@ -50,6 +50,18 @@ class HttpSection(_Section, frozen=True):
     ws_heartbeat: _Seconds = 20.0
     #: longest long-poll wait, seconds
     max_poll_wait: _Seconds = 30.0
+    #: seconds a new connection may take to send its first request line and headers
+    header_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    #: seconds an idle connection is kept open after a response (and the bound on the
+    #: request line and headers of every later request on it)
+    keepalive_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
+    #: seconds a TLS handshake may take (with tls_cert set)
+    tls_handshake_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    #: open connections in all; over it a new one is answered 503 and closed
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1024
+    #: open connections from one client address (behind a reverse proxy every client
+    #: has the proxy's address: set it to max_connections and bound clients there)
+    max_connections_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 256
 
 
 class LimitsSection(_Section, frozen=True):
@@ -203,6 +215,18 @@ read_timeout = 30.0
 ws_heartbeat = 20.0
 # Longest long-poll wait, seconds.
 max_poll_wait = 30.0
+# Seconds a new connection may take to send its request line and headers.
+header_timeout = 10.0
+# Seconds an idle connection stays open after a response (also bounds the headers of
+# each later request on it).
+keepalive_timeout = 15.0
+# Seconds a TLS handshake may take (with tls_cert set).
+tls_handshake_timeout = 10.0
+# Open connections in all, and from one client address; over either a new connection
+# is answered 503 and closed. Behind a reverse proxy every client has the proxy's
+# address: set max_connections_per_address = max_connections and bound clients there.
+max_connections = 1024
+max_connections_per_address = 256
 
 [limits]
 # Undelivered envelopes one recipient may have waiting.

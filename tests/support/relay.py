@@ -20,7 +20,6 @@ from pathlib import Path
 
 import aiohttp
 import msgspec
-from aiohttp import web
 
 from node.transport import RelayClient
 from protocol._codec import encode
@@ -30,7 +29,7 @@ from relay._checkpointer import sign_if_due
 from relay._keyfile import create_keys
 from relay._sqlite_store import SQLiteStore
 from relay._state import RelayState
-from relay.app import create_app, open_state, start_background, stop_background
+from relay.app import make_runner, make_site, open_state, start_background, stop_background
 from relay.config import CONFIG_TEMPLATE, AuditSection, load_config
 from relay.store import Store, StoredCheckpoint
 from schemas._types import CoarseKind, Priority
@@ -188,9 +187,9 @@ async def running_relay(
     state = await open_state(config, PASSPHRASE)
     if clock is not None:
         state.clock = clock
-    runner = web.AppRunner(create_app(state), access_log=None)
+    runner = make_runner(state)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = make_site(runner, state, "127.0.0.1", port, None)
     await site.start()
     if audit is not None:
         start_background(state)

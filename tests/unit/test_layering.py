@@ -1,4 +1,8 @@
-"""The import rule of DESIGN.md §1: schemas <- protocol <- {relay, node, audit} <- cli."""
+"""The import rule of DESIGN.md §1: schemas <- protocol <- {relay, node, audit} <- cli.
+
+``serving`` (the guarded listening socket) sits beside protocol's users: relay and node
+import it, it imports neither.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ FORBIDDEN = {
         "io",
         "subprocess",
     },  # randomness (secrets) is allowed: it is not I/O
+    "serving": {"relay", "node", "audit", "cli"},
     "relay": {"node", "audit", "cli"},
     "node": {"relay", "audit", "cli"},
     "audit": {"relay", "node", "cli"},
