@@ -21,14 +21,14 @@ from protocol.note import Signer
 from relay import __version__
 from relay import _handlers as h
 from relay._audit_routes import add_audit_routes
-from relay._auth import ACTIVITY, MemberActivity
+from relay._auth import ACTIVITY
 from relay._checkpointer import restore, start_background, stop_background
 from relay._keyfile import load_keys
 from relay._middleware import STATE, errors_middleware
 from relay._openapi import openapi_handler
 from relay._state import RelayKeys, RelayState
 from relay._ws import SOCKETS, close_sockets, mailbox_ws
-from relay.config import RelayConfig
+from relay.config import RelayConfig, quotas
 from relay.store import DIRECTORY, DIRECTORY_STAMP, Store
 from schemas.audit import RelayEvent, RelayEventKind
 from schemas.directory import TrustRootFile
@@ -65,7 +65,7 @@ def create_app(state: RelayState) -> web.Application:
         middlewares=[errors_middleware], client_max_size=state.config.http.max_body_bytes
     )
     app[STATE] = state
-    app[ACTIVITY] = MemberActivity()
+    app[ACTIVITY] = state.activity
     app.router.add_post("/v1/envelopes", h.submit)
     app.router.add_get("/v1/mailbox", h.mailbox)
     app.router.add_get("/v1/mailbox/ws", mailbox_ws)
@@ -153,9 +153,7 @@ def make_store(config: RelayConfig) -> Store:
     if storage.backend == "sqlite":
         from relay._sqlite_store import SQLiteStore
 
-        return SQLiteStore(
-            config.path(storage.sqlite_path), mailbox_quota=config.limits.mailbox_quota
-        )
+        return SQLiteStore(config.path(storage.sqlite_path), quotas=quotas(config))
     if storage.backend == "postgres":
         if not storage.postgres_dsn:
             raise ConfigError('storage.postgres_dsn: required when backend = "postgres"')
@@ -168,7 +166,7 @@ def make_store(config: RelayConfig) -> Store:
         return PostgresStore(
             storage.postgres_dsn,
             schema=storage.postgres_schema,
-            mailbox_quota=config.limits.mailbox_quota,
+            quotas=quotas(config),
             pool_size=storage.postgres_pool_size,
             leader_poll=storage.leader_poll,
             sequence_timeout=storage.sequence_timeout,
