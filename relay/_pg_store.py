@@ -622,7 +622,7 @@ def _earlier(
     return _Queued(qid, lambda i: Accepted(i, when, duplicate=True), None)
 
 
-async def _micros(moment: datetime | None) -> int | None:
+def _micros(moment: datetime | None) -> int | None:
     return None if moment is None else to_micros(moment)
 
 
