@@ -389,8 +389,9 @@ async def test_bad_query_parameter(
 
 async def test_sender_share_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One member filling its share of a mailbox is refused alone, with Retry-After."""
-    settings = {"max_body_bytes": "16384", "sender_quota_bytes": "16384"}
-    async with relay_with(tmp_path, monkeypatch, **settings) as relay:
+    async with relay_with(
+        tmp_path, monkeypatch, max_body_bytes="16384", sender_quota_bytes="16384"
+    ) as relay:
         big = b'{"kind":"follow_up","pad":"' + b"x" * 7000 + b'"}'
         first = envelope(relay.net, "FR", "US", body=big)
         assert 8192 < len(first) <= 16384
