@@ -65,6 +65,8 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        for reason in ("max_connections", "max_per_address", "header_timeout"):
+            self.connections_refused.labels(reason)  # served at 0 from the start
         self.expired = Counter(
             "relay247_expired", "Envelopes dropped undelivered by the expiry sweep", registry=r
         )
