@@ -110,15 +110,19 @@ def _stalled(port: int, phase: str) -> socket.socket:
             b"POST /v1/envelopes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"
         )
-    elif phase == "idle":
+    elif phase in ("idle", "second_headers"):
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         s.settimeout(5)
         assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        if phase == "second_headers":  # a kept-alive connection, then a stalled request
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
     s.setblocking(False)
     return s
 
 
-@pytest.mark.parametrize("phase", ["nothing", "request_line", "headers", "body", "idle"])
+@pytest.mark.parametrize(
+    "phase", ["nothing", "request_line", "headers", "body", "idle", "second_headers"]
+)
 async def test_each_stalled_phase_is_cut_within_its_bound(tmp_path: Path, phase: str) -> None:
     net = make_network()
     relay_config(tmp_path, net)
