@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from protocol.errors import PeerError
 from relay.store import Quotas, Store
 from schemas.errors import ErrorCode
 from tests.integration._store_support import NOW, sub
+from tests.support.pg import drop_schema, requires_pg
 from tests.support.relay import Backend
 
 QUOTAS = Quotas(envelopes=1000, mailbox_bytes=1000, sender_bytes=400)
@@ -85,3 +87,28 @@ async def test_counts_exact_after_expiry_purge_and_restart(
         assert (await again.usage("bob"))[2]["alice"] == 400
     finally:
         await again.close()
+
+
+@requires_pg
+async def test_two_postgres_instances_share_the_counts(tmp_path: Path) -> None:
+    """Accepts racing through two instances of one schema never exceed a share."""
+    backend = Backend("postgres", tmp_path)
+    stores = [backend.open_store(quotas=QUOTAS) for _ in range(2)]  # same key: one schema
+    try:
+        for s in stores:
+            await s.start()
+        results = await asyncio.gather(
+            *(stores[i % 2].accept(sub(i, envelope=HUNDRED + b"%d" % i)) for i in range(10)),
+            return_exceptions=True,
+        )
+        taken = [r for r in results if not isinstance(r, BaseException)]
+        assert all(isinstance(r, PeerError) for r in results if isinstance(r, BaseException))
+        assert len(taken) == 3  # 101 or 102 bytes each: a fourth would pass 400
+        for s in stores:
+            depth, used, by_sender = await s.usage("bob")
+            assert (depth, by_sender) == (3, {"alice": used})
+    finally:
+        for s in stores:
+            await s.close()
+        for schema in backend.schemas:
+            await drop_schema(schema)
