@@ -83,7 +83,13 @@ def _ceiling_per_s(path: Path, n: int) -> float:
             "SELECT envelope_sha256 FROM messages WHERE sender = ? AND msg_id = ?",
             (s.sender, s.msg_id),
         ).fetchone()
-        conn.execute("SELECT depth FROM mailboxes WHERE recipient = ?", (s.recipient,)).fetchone()
+        conn.execute(
+            "SELECT depth, bytes FROM mailboxes WHERE recipient = ?", (s.recipient,)
+        ).fetchone()
+        conn.execute(
+            "SELECT bytes FROM senders WHERE recipient = ? AND sender = ?",
+            (s.recipient, s.sender),
+        ).fetchone()
         h = merkle.leaf_hash(s.leaf_entry)
         conn.execute("INSERT INTO leaves VALUES (?, ?, ?)", (i, s.leaf_entry, h))
         conn.executemany(
@@ -94,10 +100,16 @@ def _ceiling_per_s(path: Path, n: int) -> float:
             " received_at, expires_at, leaf_index, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (s.sender, s.msg_id, s.recipient, s.envelope, s.envelope_sha256, 0, 0, i),
         )
+        size = len(s.envelope)
         conn.execute(
-            "INSERT INTO mailboxes VALUES (?, 1)"
-            " ON CONFLICT (recipient) DO UPDATE SET depth = depth + 1",
-            (s.recipient,),
+            "INSERT INTO mailboxes VALUES (?, 1, ?)"
+            " ON CONFLICT (recipient) DO UPDATE SET depth = depth + 1, bytes = bytes + ?",
+            (s.recipient, size, size),
+        )
+        conn.execute(
+            "INSERT INTO senders VALUES (?, ?, ?)"
+            " ON CONFLICT (recipient, sender) DO UPDATE SET bytes = bytes + excluded.bytes",
+            (s.recipient, s.sender, size),
         )
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - start

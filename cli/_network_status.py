@@ -44,7 +44,7 @@ class Thresholds:
 def assess(directory: Directory, status: MembersStatus, limits: Thresholds) -> list[dict[str, Any]]:
     """Return one row per member with its problems (empty list of problems: healthy).
 
-    ``unreachable``: the relay has not seen it since it started; ``stale``: last seen
+    ``unreachable``: the relay has never seen it; ``stale``: last seen
     longer ago than ``limits.stale``; ``witness-stale`` likewise for cosignatures;
     ``expiring:<use>``: no key of that use stays valid beyond ``limits.expiry``.
     """

@@ -9,6 +9,7 @@ validate is ``400 malformed`` and the message names the field path.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import os
@@ -36,6 +37,8 @@ from protocol.errors import ConfigError, MalformedError, PeerError, Relay247Erro
 from schemas import node_api as api
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 from schemas.messages import Body, semantic_errors
+from serving import ConnectionLimits, GuardedSite, install_accept_log
+from serving.guard import runner_kwargs
 
 log = structlog.get_logger("relay247.node.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -332,9 +335,15 @@ class ApiServer:
             ConfigError: bad token file, or the address cannot be bound.
         """
         token = ensure_token(self._token)
-        runner = web.AppRunner(create_api(self._context, token), access_log=None)
+        # The local API is loopback-only and token-guarded, but a stalled client must
+        # not hold it either: the same bounds as the relay's defaults (serving/guard.py).
+        limits = ConnectionLimits()
+        install_accept_log(asyncio.get_running_loop(), limits.log_interval)
+        runner = web.AppRunner(
+            create_api(self._context, token), access_log=None, **runner_kwargs(limits)
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port)
+        site = GuardedSite(runner, self._host, self._port, limits)
         try:
             await site.start()
         except OSError as exc:

@@ -25,7 +25,7 @@ from protocol.tiles import (
     parse_entries_path,
     parse_tile_path,
 )
-from relay._auth import ACTIVITY, authenticate, read_body
+from relay._auth import authenticate, read_body
 from relay._middleware import STATE
 from relay._state import RelayState
 from schemas.audit_api import (
@@ -226,7 +226,7 @@ async def cosignature(request: web.Request) -> web.Response:
     verify_cosignatures(opened.text.encode() + b"\n" + raw, keys, 1, not_after=latest_ok)
     # W7. Durable, then published; a witness's first line for a checkpoint is kept.
     await state.store.add_cosignature(cp.size, member, raw)
-    request.app[ACTIVITY].cosigned[member] = now
+    state.activity.cosign(member, now)
     latest = state.audit.latest
     if latest is not None and latest.size == cp.size:
         state.audit.cosignatures.setdefault(member, raw)

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from aiohttp import web
 
 from protocol.errors import TooLargeError, TransportError, VerificationError
 from protocol.httpsig import VerifiedRequest, verify_request
 from relay._middleware import MEMBER, STATE, HeaderedError
-from relay._state import RelayState
+from relay._state import MemberActivity, RelayState
 from schemas.directory import KeyUse
 from schemas.errors import ErrorCode
-
-
-@dataclass
-class MemberActivity:
-    """When each member last made an authenticated request and last cosigned (§8.1).
-
-    In memory only: after a restart members show as not seen until they next call.
-    """
-
-    seen: dict[str, datetime] = field(default_factory=dict)
-    cosigned: dict[str, datetime] = field(default_factory=dict)
-
 
 ACTIVITY = web.AppKey("activity", MemberActivity)
 
@@ -95,7 +81,7 @@ def authenticate(request: web.Request, body: bytes) -> str:
             headers={"Retry-After": state.limiter.retry_after(wait)},
         )
     request[MEMBER] = member
-    request.app[ACTIVITY].seen[member] = now_dt
+    state.activity.saw(member, now_dt)
     state.metrics.seen(member).set(now_dt.timestamp())
     return member
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from protocol.errors import ConfigError, StorageError
 from relay import _sqlite_schema as lite
-from relay.config import RelayConfig
+from relay.config import RelayConfig, quotas
 from relay.store import Store
 
 
@@ -305,7 +305,7 @@ async def _sqlite_restore(
             # another relay, or one whose log does not reproduce its checkpoint, is
             # refused before the live database is touched. (An older schema cannot be
             # opened before `relay migrate`; serve runs the proof after that.)
-            store = SQLiteStore(tmp, mailbox_quota=config.limits.mailbox_quota)
+            store = SQLiteStore(tmp, quotas=quotas(config))
             await check_state(config, passphrase, store)
             await asyncio.to_thread(_to_single_file, tmp)
         previous = await asyncio.to_thread(_swap, tmp, target)

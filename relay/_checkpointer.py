@@ -32,7 +32,7 @@ from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.errors import NoteError, Relay247Error, StorageError
 from relay._handlers import refresh_directory
-from relay._state import RelayState
+from relay._state import ACTIVITY_SAVE_INTERVAL, RelayState
 from relay.store import Store, StoredCheckpoint
 
 log = structlog.get_logger("relay247.relay")
@@ -174,6 +174,28 @@ async def sweep_if_due(state: RelayState, *, force: bool = False) -> int:
     return dropped
 
 
+async def save_activity(state: RelayState, *, force: bool = False) -> None:
+    """Every ACTIVITY_SAVE_INTERVAL: store the member activity seen since the last save.
+
+    One write for all members, off the request path; a failed one is retried later.
+
+    Raises:
+        StorageError: the write failed (what it carried is kept for the next try).
+    """
+    activity = state.activity
+    if state.audit.halted is not None:
+        return  # a halted relay writes nothing
+    if not force and state.monotonic() - activity.saved_at < ACTIVITY_SAVE_INTERVAL:
+        return
+    activity.saved_at = state.monotonic()
+    seen, cosigned = activity.take_unsaved()
+    try:
+        await state.store.record_activity(seen, cosigned)
+    except BaseException:
+        activity.unsaved_again(seen, cosigned)
+        raise
+
+
 async def tick(state: RelayState) -> None:
     """One round of the background task (see the module docstring).
 
@@ -197,6 +219,7 @@ async def tick(state: RelayState) -> None:
     if leader:
         await sign_if_due(state)
     await sweep_if_due(state)
+    await save_activity(state)
     await refresh_directory(state)
     state.metrics.log_size.set(await state.store.tree_size())
 
@@ -216,6 +239,7 @@ def start_background(state: RelayState) -> None:
     """Start the signer, refresher and sweeper on the running event loop (idempotent)."""
     if state.audit.task is None:
         state.audit.signed_at = state.audit.swept_at = state.monotonic()
+        state.activity.saved_at = state.monotonic()
         state.audit.task = asyncio.create_task(_background(state), name="relay247-checkpointer")
 
 
@@ -232,7 +256,10 @@ async def stop_background(state: RelayState) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await sign_if_due(state, force=True)
+    try:
+        await save_activity(state, force=True)
+    finally:
+        await sign_if_due(state, force=True)
 
 
 # --- start-up integrity (I1–I5) --------------------------------------------------------

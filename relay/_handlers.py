@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 import structlog
@@ -22,7 +22,7 @@ from protocol.errors import (
 )
 from protocol.receipt import verify_ack
 from relay import __version__
-from relay._auth import ACTIVITY, authenticate, read_body
+from relay._auth import authenticate, read_body
 from relay._middleware import STATE, HeaderedError
 from relay._state import RelayState
 from relay.config import RelayConfig
@@ -423,18 +423,26 @@ async def members_status(request: web.Request) -> web.Response:
     state = request.app[STATE]
     authenticate(request, b"")
     assert state.directory is not None  # authenticate() refuses without a directory
-    activity = request.app[ACTIVITY]
+    # Stored by every instance (at most ACTIVITY_SAVE_INTERVAL old), and this
+    # instance's own newer times not yet saved.
+    stored = await state.store.activity()
+    own = state.activity
+
+    def later(a: datetime | None, b: datetime | None) -> datetime | None:
+        return b if a is None or (b is not None and b > a) else a
+
+    def entry(member: str) -> MemberActivityEntry:
+        seen, cosigned = stored.get(member, (None, None))
+        return MemberActivityEntry(
+            id=member,
+            last_seen=later(seen, own.seen.get(member)),
+            last_cosigned=later(cosigned, own.cosigned.get(member)),
+        )
+
     return _json(
         MembersStatus(
             now=state.clock(),
             directory_version=state.directory.version,
-            members=tuple(
-                MemberActivityEntry(
-                    id=m.id,
-                    last_seen=activity.seen.get(m.id),
-                    last_cosigned=activity.cosigned.get(m.id),
-                )
-                for m in state.directory.directory.members
-            ),
+            members=tuple(entry(m.id) for m in state.directory.directory.members),
         )
     )

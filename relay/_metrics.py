@@ -59,6 +59,14 @@ class Metrics:
             ["member"],
             registry=r,
         )
+        self.connections_refused = Counter(
+            "relay247_connections_refused",
+            "Connections refused over a cap or cut for a stalled request head, by reason",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("max_connections", "max_per_address", "header_timeout"):
+            self.connections_refused.labels(reason)  # served at 0 from the start
         self.expired = Counter(
             "relay247_expired", "Envelopes dropped undelivered by the expiry sweep", registry=r
         )

@@ -20,6 +20,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE: web.AppKey[RelayState] = web.AppKey("state", RelayState)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 MEMBER: web.RequestKey[str] = web.RequestKey("member", str)
+#: ``Retry-After`` seconds of a 429 that names no wait of its own (mailbox_full)
+RETRY_AFTER_FULL = 60
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 _HTTP_CODES = {
@@ -69,6 +71,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             "rejected", code=exc.code.value, path=request.path, detail=exc.detail or exc.message
         )
         headers = exc.headers if isinstance(exc, HeaderedError) else None
+        if HTTP_STATUS[exc.code] == 429 and "Retry-After" not in (headers or {}):
+            # Every 429 says when to come back; a full mailbox drains as its recipient
+            # fetches, which running nodes do at least every 25 s.
+            headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_FULL)}
         response = error_response(exc.code, exc.message, rid, headers)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -10,6 +10,7 @@ perfect-subtree hashes: they come in one query (:func:`fetch_perfect`), then
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 import asyncpg
@@ -241,3 +242,27 @@ class Reads:
         sql = "SELECT value FROM meta WHERE key = $1"
         value = await self._query(lambda c: c.fetchval(sql, key))
         return None if value is None else bytes(value)
+
+    async def activity(self) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """See :meth:`relay.store.Store.activity`."""
+        rows = await self._query(lambda c: c.fetch("SELECT member, seen, cosigned FROM activity"))
+        return {r[0]: (_moment(r[1]), _moment(r[2])) for r in rows}
+
+    async def usage(self, recipient: str) -> tuple[int, int, dict[str, int]]:
+        """See :meth:`relay.store.Store.usage`."""
+
+        async def read(c: asyncpg.Connection) -> tuple[int, int, dict[str, int]]:
+            row = await c.fetchrow(
+                "SELECT depth, bytes FROM mailboxes WHERE recipient = $1", recipient
+            )
+            senders = await c.fetch(
+                "SELECT sender, bytes FROM senders WHERE recipient = $1 AND bytes <> 0", recipient
+            )
+            depth, used = (0, 0) if row is None else (int(row[0]), int(row[1]))
+            return depth, used, {r[0]: int(r[1]) for r in senders}
+
+        return await self._query(read)
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)

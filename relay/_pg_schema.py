@@ -3,8 +3,9 @@
 The layout is specified in docs/PROTOCOL.md, appendix A ("PostgreSQL"); any change bumps
 SCHEMA_VERSION. Versions mean the same as SQLite's (relay/_sqlite_schema.py): version 1
 holds the base tables, 1 -> 2 adds the leaf-hash index and the checkpoint and
-cosignature tables. Every connection of the store sets ``search_path`` to the store's
-schema, so the SQL here names no schema.
+cosignature tables, 2 -> 3 the byte counts of the mailbox quotas and member activity.
+Every connection of the store sets ``search_path`` to the store's schema, so the SQL
+here names no schema.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from protocol.errors import StorageError
 from relay._pg_names import check_schema_name
 from relay._pg_reads import fetch_perfect
 
-SCHEMA_VERSION = 2  # _DDL creates version 1, then _MIGRATIONS bring it up to this
+SCHEMA_VERSION = 3  # _DDL creates version 1, then _MIGRATIONS bring it up to this
 
 # Message states, as in SQLite.
 PENDING = 0
@@ -95,6 +96,22 @@ CREATE TABLE cosignatures (
     UNIQUE (size, witness)
 );
 UPDATE schema_version SET version = 2;
+""",
+    2: """
+ALTER TABLE mailboxes ADD COLUMN bytes bigint NOT NULL DEFAULT 0;
+UPDATE mailboxes SET bytes = COALESCE((SELECT sum(octet_length(m.envelope)) FROM messages m
+    WHERE m.recipient = mailboxes.recipient AND m.state = 0), 0);
+-- Bytes each sender has waiting in each mailbox; changed only under the mailbox row's lock.
+CREATE TABLE senders (
+    recipient text NOT NULL, sender text NOT NULL, bytes bigint NOT NULL,
+    PRIMARY KEY (recipient, sender)
+);
+INSERT INTO senders (recipient, sender, bytes)
+    SELECT recipient, sender, sum(octet_length(envelope)) FROM messages WHERE state = 0
+    GROUP BY recipient, sender;
+-- When each member was last seen and last cosigned, by any instance (microseconds).
+CREATE TABLE activity (member text PRIMARY KEY, seen bigint, cosigned bigint);
+UPDATE schema_version SET version = 3;
 """,
 }
 

@@ -41,6 +41,7 @@ from relay.store import (
     DIRECTORY_STAMP,
     Accepted,
     AckResult,
+    Quotas,
     Store,
     StoredCheckpoint,
     StoreStats,
@@ -77,10 +78,12 @@ class _Queued:
 
 # Idempotency rows and mailbox depths of a run of accepts, in one round trip.
 _ACCEPT_CHECK = (
-    "SELECT k.i, m.envelope_sha256, m.qid, m.received_at, m.leaf_index, b.depth"
+    "SELECT k.i, m.envelope_sha256, m.qid, m.received_at, m.leaf_index, b.depth, b.bytes,"
+    "   sh.bytes"
     " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(s, id, r, i)"
     " LEFT JOIN messages m ON m.sender = k.s AND m.msg_id = k.id"
     " LEFT JOIN mailboxes b ON b.recipient = k.r"
+    " LEFT JOIN senders sh ON sh.recipient = k.r AND sh.sender = k.s"
 )
 
 # Messages, queue entries and mailbox counts of a run of accepts, in one statement.
@@ -96,12 +99,16 @@ _ACCEPT_WRITE = (
     " m AS (INSERT INTO messages (id, qid, sender, msg_id, recipient, envelope,"
     "   envelope_sha256, received_at, expires_at, state)"
     "   SELECT mid, qid, s, id, r, env, sha, rec, exp, $9 FROM ids ORDER BY i"
-    "   ON CONFLICT (sender, msg_id) DO NOTHING RETURNING id, qid, recipient),"
+    "   ON CONFLICT (sender, msg_id) DO NOTHING"
+    "   RETURNING id, qid, recipient, sender, octet_length(envelope) AS size),"
     " q AS (INSERT INTO queue (qid, kind, message_id, entry)"
     "   SELECT m.qid, $10, m.id, ids.entry FROM m JOIN ids ON ids.qid = m.qid),"
-    " d AS (UPDATE mailboxes SET depth = depth + c.n"
-    "   FROM (SELECT recipient, count(*) AS n FROM m GROUP BY recipient) AS c"
-    "   WHERE mailboxes.recipient = c.recipient)"
+    " d AS (UPDATE mailboxes SET depth = depth + c.n, bytes = bytes + c.b"
+    "   FROM (SELECT recipient, count(*) AS n, sum(size) AS b FROM m GROUP BY recipient) AS c"
+    "   WHERE mailboxes.recipient = c.recipient),"
+    " sh AS (INSERT INTO senders (recipient, sender, bytes)"
+    "   SELECT recipient, sender, sum(size) FROM m GROUP BY recipient, sender"
+    "   ON CONFLICT (recipient, sender) DO UPDATE SET bytes = senders.bytes + excluded.bytes)"
     " SELECT ids.i, m.qid, m.id FROM ids LEFT JOIN m ON m.qid = ids.qid"
 )
 
@@ -148,6 +155,7 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         dsn: libpq connection string or URL.
         schema: the PostgreSQL schema holding the tables (created if missing).
         mailbox_quota: most envelopes waiting in one recipient's mailbox.
+        quotas: all the mailbox quotas (bytes too); ``mailbox_quota`` is ignored then.
         max_batch: most write operations per commit, and entries per sequencing.
         pool_size: most pooled connections (plus one listener and one lock connection).
         leader_poll: seconds between leader-lock attempts and idle queue checks.
@@ -164,6 +172,7 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         *,
         schema: str = "relay247",
         mailbox_quota: int = 10_000,
+        quotas: Quotas | None = None,
         max_batch: int = 1024,
         pool_size: int = 8,
         leader_poll: float = 1.0,
@@ -174,7 +183,7 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
             raise ValueError("quota, pool size, poll and timeout must be positive")
         self._dsn = dsn
         self._schema = check_schema_name(schema)
-        self._quota = mailbox_quota
+        self._quotas = quotas or Quotas(envelopes=mailbox_quota)
         self._pool_size = pool_size
         self._poll = leader_poll
         self._sequence_timeout = sequence_timeout
@@ -386,7 +395,9 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         )
         found = {int(r[0]) - 1: r for r in checks}
         outcomes: list[object] = [None] * len(subs)
-        depths: dict[str, int] = {}
+        # Per mailbox (depth, bytes) and per pair bytes as this run leaves them.
+        depths: dict[str, tuple[int, int]] = {}
+        shares: dict[tuple[str, str], int] = {}
         fresh: list[int] = []
         for k, sub in enumerate(subs):
             row = found[k]
@@ -394,17 +405,18 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
                 if row[1] is not None:
                     outcomes[k] = _earlier(sub, row[1], row[2], row[3], row[4])
                     continue
-                depth = depths.setdefault(sub.recipient, int(row[5] or 0))
-                if depth >= self._quota:
-                    raise PeerError(
-                        "recipient mailbox is full",
-                        detail=f"recipient={sub.recipient} depth={depth}",
-                        code=ErrorCode.MAILBOX_FULL,
-                    )
             except PeerError as exc:
                 outcomes[k] = exc
                 continue
-            depths[sub.recipient] = depth + 1
+            depth = depths.setdefault(sub.recipient, (int(row[5] or 0), int(row[6] or 0)))
+            share = shares.setdefault((sub.recipient, sub.sender), int(row[7] or 0))
+            refused = self._quotas.refusal(sub, depth[0], depth[1], share)
+            if refused is not None:
+                outcomes[k] = refused
+                continue
+            size = len(sub.envelope)
+            depths[sub.recipient] = (depth[0] + 1, depth[1] + size)
+            shares[(sub.recipient, sub.sender)] = share + size
             fresh.append(k)
         if not fresh:
             return outcomes
@@ -477,8 +489,9 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         async def op(conn: asyncpg.Connection) -> object:
             # Unsequenced messages are invisible to acks, as to every mailbox read.
             row = await conn.fetchrow(
-                "SELECT id, recipient, state, ack_qid, ack_leaf_index FROM messages"
-                " WHERE sender = $1 AND msg_id = $2 AND seq IS NOT NULL FOR UPDATE",
+                "SELECT id, recipient, state, ack_qid, ack_leaf_index, octet_length(envelope)"
+                " FROM messages WHERE sender = $1 AND msg_id = $2 AND seq IS NOT NULL"
+                " FOR UPDATE",
                 sender,
                 msg_id,
             )
@@ -495,7 +508,10 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
                 "   RETURNING qid),"
                 " u AS (UPDATE messages SET state = $4, envelope = NULL,"
                 "   ack_qid = (SELECT qid FROM q) WHERE id = $2),"
-                " d AS (UPDATE mailboxes SET depth = depth - 1 WHERE recipient = $5 AND $6)"
+                " d AS (UPDATE mailboxes SET depth = depth - 1, bytes = bytes - $7"
+                "   WHERE recipient = $5 AND $6),"
+                " s AS (UPDATE senders SET bytes = bytes - $7"
+                "   WHERE recipient = $5 AND sender = $8 AND $6)"
                 " SELECT qid FROM q",
                 KIND_ACK,
                 row[0],
@@ -503,6 +519,8 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
                 ACKED,
                 recipient,
                 row[2] == PENDING,
+                row[5] or 0,
+                sender,
             )
             return _Queued(
                 qid, lambda i: AckResult(i, duplicate=False), (qid, KIND_ACK, row[0], leaf_entry)
@@ -563,6 +581,27 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
             await self.set_meta(DIRECTORY_LEAF, str(index).encode())
         return index
 
+    async def record_activity(
+        self, seen: dict[str, datetime], cosigned: dict[str, datetime]
+    ) -> None:
+        """See :meth:`Store.record_activity` (GREATEST ignores NULLs)."""
+        members = sorted({*seen, *cosigned})  # sorted: no deadlock between instances
+        if not members:
+            return
+        sql = (
+            "INSERT INTO activity (member, seen, cosigned)"
+            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
+            " ON CONFLICT (member) DO UPDATE SET"
+            " seen = GREATEST(activity.seen, excluded.seen),"
+            " cosigned = GREATEST(activity.cosigned, excluded.cosigned)"
+        )
+        args = (
+            members,
+            [_micros(seen.get(m)) for m in members],
+            [_micros(cosigned.get(m)) for m in members],
+        )
+        await self._submit(_Op(lambda c: c.execute(sql, *args)))
+
     async def set_meta(self, key: str, value: bytes) -> None:
         """See :meth:`Store.set_meta`."""
         sql = (
@@ -614,6 +653,10 @@ def _earlier(
         return Accepted(index, when, duplicate=True)
     # Accepted but not yet sequenced: wait for the original leaf like its first caller.
     return _Queued(qid, lambda i: Accepted(i, when, duplicate=True), None)
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return None if moment is None else to_micros(moment)
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:

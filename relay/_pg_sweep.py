@@ -32,11 +32,17 @@ _EXPIRE_LOCK = (
     "   WHERE state = 0 AND expires_at <= $1) ORDER BY recipient FOR UPDATE"
 )
 _EXPIRE = (
-    "WITH e AS (UPDATE messages SET state = 2, envelope = NULL"
-    "   WHERE state = 0 AND expires_at <= $1 RETURNING recipient),"
-    " c AS (SELECT recipient, count(*) AS n FROM e GROUP BY recipient),"
-    " d AS (UPDATE mailboxes SET depth = depth - c.n FROM c"
-    "   WHERE mailboxes.recipient = c.recipient)"
+    # The sizes are read before the update: RETURNING would see the NULLed envelope.
+    "WITH x AS (SELECT id, recipient, sender, octet_length(envelope) AS size"
+    "   FROM messages WHERE state = 0 AND expires_at <= $1 FOR UPDATE),"
+    " e AS (UPDATE messages SET state = 2, envelope = NULL FROM x"
+    "   WHERE messages.id = x.id RETURNING x.recipient, x.sender, x.size),"
+    " c AS (SELECT recipient, count(*) AS n, sum(size) AS b FROM e GROUP BY recipient),"
+    " d AS (UPDATE mailboxes SET depth = depth - c.n, bytes = bytes - c.b FROM c"
+    "   WHERE mailboxes.recipient = c.recipient),"
+    " p AS (SELECT recipient, sender, sum(size) AS b FROM e GROUP BY recipient, sender),"
+    " s AS (UPDATE senders SET bytes = senders.bytes - p.b FROM p"
+    "   WHERE senders.recipient = p.recipient AND senders.sender = p.sender)"
     " SELECT count(*) FROM e"
 )
 # A message whose leaves still wait for the sequencer is kept until they are sequenced.

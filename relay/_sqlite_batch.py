@@ -17,7 +17,7 @@ from collections.abc import Callable
 from protocol import merkle
 from protocol.errors import PeerError
 from relay._sqlite_schema import PENDING, from_micros
-from relay.store import Accepted, Submission
+from relay.store import Accepted, Quotas, Submission
 from schemas.errors import ErrorCode
 
 
@@ -35,20 +35,23 @@ class AcceptBuffer:
 
     Args:
         conn: the writer connection, inside the batch's transaction.
-        quota: most envelopes waiting in one recipient's mailbox.
+        quotas: what one recipient's mailbox may hold.
     """
 
-    def __init__(self, conn: sqlite3.Connection, quota: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, quotas: Quotas) -> None:
         self._conn = conn
-        self._quota = quota
+        self._quotas = quotas
         self._leaves: list[tuple[int, bytes, bytes]] = []
         self._nodes: list[tuple[int, int, bytes]] = []
         self._messages: list[tuple[str, str, str, bytes, bytes, int, int, int, int]] = []
         # Not yet written: (sender, msg_id) -> (envelope_sha256, leaf index, received).
         self._pending: dict[tuple[str, str], tuple[bytes, int, int]] = {}
-        # Mailbox depth as the database will have it once the buffer is written.
-        self._depth: dict[str, int] = {}
-        self._added: dict[str, int] = {}
+        # Mailbox (depth, bytes) and per-sender bytes as the database will have them once
+        # the buffer is written, and what the buffer adds to them.
+        self._depth: dict[str, tuple[int, int]] = {}
+        self._added: dict[str, tuple[int, int]] = {}
+        self._share: dict[tuple[str, str], int] = {}
+        self._share_added: dict[tuple[str, str], int] = {}
 
     def accept(self, op: AcceptOp, tree: merkle.CompactRange) -> Accepted | PeerError:
         """Check one accept and buffer its rows; appends its leaf to ``tree`` in memory.
@@ -75,22 +78,30 @@ class AcceptBuffer:
                     code=ErrorCode.CONFLICT,
                 )
             return Accepted(earlier[1], from_micros(earlier[2]), duplicate=True)
-        # (2) The recipient's mailbox quota.
+        # (2) The recipient's mailbox quotas: envelopes and bytes, and the sender's share.
         depth = self._depth.get(sub.recipient)
         if depth is None:
             row = self._conn.execute(
-                "SELECT depth FROM mailboxes WHERE recipient = ?", (sub.recipient,)
+                "SELECT depth, bytes FROM mailboxes WHERE recipient = ?", (sub.recipient,)
             ).fetchone()
-            depth = 0 if row is None else row[0]
-        if depth >= self._quota:
-            return PeerError(
-                "recipient mailbox is full",
-                detail=f"recipient={sub.recipient} depth={depth}",
-                code=ErrorCode.MAILBOX_FULL,
-            )
+            depth = (0, 0) if row is None else (row[0], row[1])
+        pair = (sub.recipient, sub.sender)
+        share = self._share.get(pair)
+        if share is None:
+            row = self._conn.execute(
+                "SELECT bytes FROM senders WHERE recipient = ? AND sender = ?", pair
+            ).fetchone()
+            share = 0 if row is None else row[0]
+        refused = self._quotas.refusal(sub, depth[0], depth[1], share)
+        if refused is not None:
+            return refused
         # (3) Checks passed: append the leaf and buffer the rows.
-        self._depth[sub.recipient] = depth + 1
-        self._added[sub.recipient] = self._added.get(sub.recipient, 0) + 1
+        size = len(sub.envelope)
+        self._depth[sub.recipient] = (depth[0] + 1, depth[1] + size)
+        added = self._added.get(sub.recipient, (0, 0))
+        self._added[sub.recipient] = (added[0] + 1, added[1] + size)
+        self._share[pair] = share + size
+        self._share_added[pair] = self._share_added.get(pair, 0) + size
         leaf_hash = merkle.leaf_hash(sub.leaf_entry)
         index = tree.size
         self._leaves.append((index, sub.leaf_entry, leaf_hash))
@@ -124,17 +135,25 @@ class AcceptBuffer:
                 self._messages,
             )
             conn.executemany(
-                "INSERT INTO mailboxes (recipient, depth) VALUES (?, ?)"
-                " ON CONFLICT (recipient) DO UPDATE SET depth = depth + excluded.depth",
-                self._added.items(),
+                "INSERT INTO mailboxes (recipient, depth, bytes) VALUES (?, ?, ?)"
+                " ON CONFLICT (recipient) DO UPDATE"
+                " SET depth = depth + excluded.depth, bytes = bytes + excluded.bytes",
+                [(r, n, b) for r, (n, b) in self._added.items()],
+            )
+            conn.executemany(
+                "INSERT INTO senders (recipient, sender, bytes) VALUES (?, ?, ?)"
+                " ON CONFLICT (recipient, sender) DO UPDATE SET bytes = bytes + excluded.bytes",
+                [(r, snd, b) for (r, snd), b in self._share_added.items()],
             )
             self._leaves.clear()
             self._nodes.clear()
             self._messages.clear()
             self._pending.clear()
             self._added.clear()
+            self._share_added.clear()
         # Another operation may change depths next; read them afresh afterwards.
         self._depth.clear()
+        self._share.clear()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

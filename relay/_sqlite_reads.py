@@ -14,6 +14,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import TypeVar
 
 from protocol import merkle
@@ -246,3 +247,32 @@ class Reads:
             return None if row is None else bytes(row[0])
 
         return await self._query(read)
+
+    async def activity(self) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """See :meth:`relay.store.Store.activity`."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, tuple[datetime | None, datetime | None]]:
+            rows = conn.execute("SELECT member, seen, cosigned FROM activity").fetchall()
+            return {r[0]: (_moment(r[1]), _moment(r[2])) for r in rows}
+
+        return await self._query(read)
+
+    async def usage(self, recipient: str) -> tuple[int, int, dict[str, int]]:
+        """``(envelopes, bytes, bytes by sender)`` waiting in a mailbox, as counted."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, int, dict[str, int]]:
+            row = conn.execute(
+                "SELECT depth, bytes FROM mailboxes WHERE recipient = ?", (recipient,)
+            ).fetchone()
+            senders = conn.execute(
+                "SELECT sender, bytes FROM senders WHERE recipient = ? AND bytes <> 0",
+                (recipient,),
+            ).fetchall()
+            depth, used = (0, 0) if row is None else (row[0], row[1])
+            return depth, used, dict(senders)
+
+        return await self._query(read)
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else schema.from_micros(micros)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from protocol import merkle
 from protocol.errors import StorageError
 
-SCHEMA_VERSION = 2  # _DDL creates version 1, then _MIGRATIONS bring it up to this
+SCHEMA_VERSION = 3  # _DDL creates version 1, then _MIGRATIONS bring it up to this
 
 # Message states. A row outlives its envelope so that resubmissions stay idempotent
 # until purge_acked() forgets it. Queries spell PENDING as the literal 0: SQLite uses a
@@ -86,6 +86,24 @@ CREATE TABLE cosignatures (
     UNIQUE (size, witness)
 );
 UPDATE schema_version SET version = 2;
+""",
+    2: """
+-- Mailbox quotas in bytes (issue 11): the bytes waiting per mailbox, and per sender in
+-- each mailbox, kept in the same transactions as `messages`, computed here from the
+-- envelopes still pending.
+ALTER TABLE mailboxes ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET bytes = COALESCE((SELECT SUM(length(m.envelope)) FROM messages m
+    WHERE m.recipient = mailboxes.recipient AND m.state = 0), 0);
+CREATE TABLE senders (
+    recipient TEXT NOT NULL, sender TEXT NOT NULL, bytes INTEGER NOT NULL,
+    PRIMARY KEY (recipient, sender)
+) WITHOUT ROWID;
+INSERT INTO senders (recipient, sender, bytes)
+    SELECT recipient, sender, SUM(length(envelope)) FROM messages WHERE state = 0
+    GROUP BY recipient, sender;
+-- When each member was last seen and last cosigned (microseconds; GET /v1/members/status).
+CREATE TABLE activity (member TEXT PRIMARY KEY, seen INTEGER, cosigned INTEGER) WITHOUT ROWID;
+UPDATE schema_version SET version = 3;
 """,
 }
 

@@ -30,6 +30,7 @@ from relay.store import (
     DIRECTORY_STAMP,
     Accepted,
     AckResult,
+    Quotas,
     Store,
     StoredCheckpoint,
     StoreStats,
@@ -40,12 +41,29 @@ from relay.store import (
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return None if moment is None else to_micros(moment)
+
+
 _WriteOp = Callable[[sqlite3.Connection], object] | AcceptOp | ChecksFirst
 
 
-def _shrink(conn: sqlite3.Connection, counts: list[tuple[int, str]]) -> None:
-    """Take ``(n, recipient)`` envelopes off the mailbox depth counters."""
-    conn.executemany("UPDATE mailboxes SET depth = depth - ? WHERE recipient = ?", counts)
+def _shrink(conn: sqlite3.Connection, gone: list[tuple[str, str, int, int]]) -> None:
+    """Take ``(recipient, sender, envelopes, bytes)`` off the mailbox and sender counters."""
+    mailboxes: dict[str, tuple[int, int]] = {}
+    for recipient, _sender, n, size in gone:
+        had = mailboxes.get(recipient, (0, 0))
+        mailboxes[recipient] = (had[0] + n, had[1] + size)
+    conn.executemany(
+        "UPDATE mailboxes SET depth = depth - ?, bytes = bytes - ? WHERE recipient = ?",
+        [(n, size, r) for r, (n, size) in mailboxes.items()],
+    )
+    conn.executemany(
+        "UPDATE senders SET bytes = bytes - ? WHERE recipient = ? AND sender = ?",
+        [(size, r, sender) for r, sender, _n, size in gone],
+    )
 
 
 class SQLiteStore(Reads, Store):
@@ -54,17 +72,21 @@ class SQLiteStore(Reads, Store):
     Args:
         path: the database file; created with the schema if absent.
         mailbox_quota: most envelopes waiting in one recipient's mailbox.
+        quotas: all the mailbox quotas (bytes too); ``mailbox_quota`` is ignored then.
         max_batch: most write operations per commit.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, mailbox_quota: int = 10_000, max_batch: int = 1024
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mailbox_quota: int = 10_000,
+        quotas: Quotas | None = None,
+        max_batch: int = 1024,
     ) -> None:
-        if mailbox_quota < 1:
-            raise ValueError("mailbox_quota must be at least 1")
         super().__init__()
         self._path = path
-        self._quota = mailbox_quota
+        self._quotas = quotas or Quotas(envelopes=mailbox_quota)
         self._wexec = ThreadPoolExecutor(1, thread_name_prefix="relay-store-write")
         self._wconn: sqlite3.Connection | None = None
         self._tree = merkle.CompactRange()
@@ -128,7 +150,7 @@ class SQLiteStore(Reads, Store):
             raise StorageError("storage is not available", detail="store is closed")
         before = (self._tree.size, self._tree.to_hashes())
         outcomes: list[object] = []
-        accepts = AcceptBuffer(conn, self._quota)
+        accepts = AcceptBuffer(conn, self._quotas)
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in ops:
@@ -196,7 +218,7 @@ class SQLiteStore(Reads, Store):
 
         def op(conn: sqlite3.Connection) -> AckResult:
             row = conn.execute(
-                "SELECT seq, recipient, state, ack_leaf_index FROM messages"
+                "SELECT seq, recipient, state, ack_leaf_index, length(envelope) FROM messages"
                 " WHERE sender = ? AND msg_id = ?",
                 (sender, msg_id),
             ).fetchone()
@@ -217,7 +239,7 @@ class SQLiteStore(Reads, Store):
                 (schema.ACKED, index, row[0]),
             )
             if row[2] == schema.PENDING:
-                _shrink(conn, [(1, recipient)])
+                _shrink(conn, [(recipient, sender, 1, row[4])])
             return AckResult(index, duplicate=False)
 
         # Every rejection above comes before the first write.
@@ -235,8 +257,8 @@ class SQLiteStore(Reads, Store):
 
         def op(conn: sqlite3.Connection) -> int:
             dropped = conn.execute(
-                "SELECT COUNT(*), recipient FROM messages"
-                " WHERE state = 0 AND expires_at <= ? GROUP BY recipient",
+                "SELECT recipient, sender, COUNT(*), SUM(length(envelope)) FROM messages"
+                " WHERE state = 0 AND expires_at <= ? GROUP BY recipient, sender",
                 (cutoff,),
             ).fetchall()
             _shrink(conn, dropped)
@@ -263,6 +285,30 @@ class SQLiteStore(Reads, Store):
 
         count: int = await self._committer.submit(op)
         return count
+
+    async def record_activity(
+        self, seen: dict[str, datetime], cosigned: dict[str, datetime]
+    ) -> None:
+        """See :meth:`Store.record_activity`."""
+        rows = [
+            (m, _micros(seen.get(m)), _micros(cosigned.get(m))) for m in sorted({*seen, *cosigned})
+        ]
+
+        def op(conn: sqlite3.Connection) -> None:
+            # The later of the stored and the new time; max(a, b) would be NULL if
+            # either is (a member that never cosigned), so it is spelled out.
+            conn.executemany(
+                "INSERT INTO activity (member, seen, cosigned) VALUES (?, ?, ?)"
+                " ON CONFLICT (member) DO UPDATE SET"
+                " seen = CASE WHEN excluded.seen IS NULL OR seen > excluded.seen"
+                "   THEN seen ELSE excluded.seen END,"
+                " cosigned = CASE WHEN excluded.cosigned IS NULL OR cosigned > excluded.cosigned"
+                "   THEN cosigned ELSE excluded.cosigned END",
+                rows,
+            )
+
+        if rows:
+            await self._committer.submit(op)
 
     async def set_meta(self, key: str, value: bytes) -> None:
         """See :meth:`Store.set_meta`."""

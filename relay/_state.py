@@ -41,6 +41,48 @@ class AuditState:
     task: asyncio.Task[None] | None = None
 
 
+#: seconds between two writes of member activity to storage (the background tick's)
+ACTIVITY_SAVE_INTERVAL = 10.0
+
+
+@dataclass
+class MemberActivity:
+    """When each member last made an authenticated request and last cosigned (§8.1).
+
+    Updated in memory on the request path; the background tick stores what changed at
+    most every ACTIVITY_SAVE_INTERVAL seconds (one write for all members), so that
+    ``GET /v1/members/status`` is right after a restart and on every instance.
+    """
+
+    seen: dict[str, datetime] = field(default_factory=dict)
+    cosigned: dict[str, datetime] = field(default_factory=dict)
+    unsaved_seen: dict[str, datetime] = field(default_factory=dict)
+    unsaved_cosigned: dict[str, datetime] = field(default_factory=dict)
+    #: monotonic time of the last save (or of start-up)
+    saved_at: float = 0.0
+
+    def saw(self, member: str, when: datetime) -> None:
+        """Record an authenticated request of ``member``."""
+        self.seen[member] = self.unsaved_seen[member] = when
+
+    def cosign(self, member: str, when: datetime) -> None:
+        """Record a cosignature stored for ``member``."""
+        self.cosigned[member] = self.unsaved_cosigned[member] = when
+
+    def take_unsaved(self) -> tuple[dict[str, datetime], dict[str, datetime]]:
+        """What changed since the last save; forgotten here (see :meth:`unsaved_again`)."""
+        taken = (self.unsaved_seen, self.unsaved_cosigned)
+        self.unsaved_seen, self.unsaved_cosigned = {}, {}
+        return taken
+
+    def unsaved_again(self, seen: dict[str, datetime], cosigned: dict[str, datetime]) -> None:
+        """Put back what a failed save took (a newer value taken since stays)."""
+        for member, when in seen.items():
+            self.unsaved_seen.setdefault(member, when)
+        for member, when in cosigned.items():
+            self.unsaved_cosigned.setdefault(member, when)
+
+
 def utc_now() -> datetime:
     """The wall clock, tz-aware (injected so tests can move time)."""
     return datetime.now(UTC)
@@ -75,6 +117,7 @@ class RelayState:
     directory: VerifiedDirectory | None = None
     lookup: KeyLookup | None = None
     audit: AuditState = field(default_factory=AuditState)
+    activity: MemberActivity = field(default_factory=MemberActivity)
     #: the stored directory stamp last acted on (see ``_handlers.refresh_directory``)
     directory_stamp: bytes | None = None
     limiter: RateLimiter = field(init=False)

@@ -21,29 +21,34 @@ from protocol.note import Signer
 from relay import __version__
 from relay import _handlers as h
 from relay._audit_routes import add_audit_routes
-from relay._auth import ACTIVITY, MemberActivity
+from relay._auth import ACTIVITY
 from relay._checkpointer import restore, start_background, stop_background
 from relay._keyfile import load_keys
 from relay._middleware import STATE, errors_middleware
 from relay._openapi import openapi_handler
 from relay._state import RelayKeys, RelayState
 from relay._ws import SOCKETS, close_sockets, mailbox_ws
-from relay.config import RelayConfig
+from relay.config import RelayConfig, quotas
 from relay.store import DIRECTORY, DIRECTORY_STAMP, Store
 from schemas.audit import RelayEvent, RelayEventKind
 from schemas.directory import TrustRootFile
+from serving import ConnectionLimits, GuardedSite, install_accept_log
+from serving.guard import runner_kwargs
 
 # start_background / stop_background are re-exported: callers that build their own
 # server around open_state (tests, the demo) run the checkpoint signer with them.
 __all__ = [
     "create_app",
     "log_origin",
+    "make_runner",
+    "make_site",
     "make_store",
     "open_state",
     "read_trust_root",
     "run",
     "start_background",
     "stop_background",
+    "tls_context",
 ]
 log = structlog.get_logger("relay247.relay")
 _TRUST = msgspec.json.Decoder(TrustRootFile)
@@ -60,7 +65,7 @@ def create_app(state: RelayState) -> web.Application:
         middlewares=[errors_middleware], client_max_size=state.config.http.max_body_bytes
     )
     app[STATE] = state
-    app[ACTIVITY] = MemberActivity()
+    app[ACTIVITY] = state.activity
     app.router.add_post("/v1/envelopes", h.submit)
     app.router.add_get("/v1/mailbox", h.mailbox)
     app.router.add_get("/v1/mailbox/ws", mailbox_ws)
@@ -76,6 +81,50 @@ def create_app(state: RelayState) -> web.Application:
     app.router.add_get("/metrics", h.metrics)
     add_audit_routes(app)
     return app
+
+
+def connection_limits(config: RelayConfig) -> ConnectionLimits:
+    """The ``[http]`` bounds on connections (serving/guard.py)."""
+    http = config.http
+    return ConnectionLimits(
+        header_timeout=http.header_timeout,
+        keepalive_timeout=http.keepalive_timeout,
+        tls_handshake_timeout=http.tls_handshake_timeout,
+        max_connections=http.max_connections,
+        max_per_address=http.max_connections_per_address,
+    )
+
+
+def tls_context(config: RelayConfig) -> ssl.SSLContext | None:
+    """The server TLS context when ``[http] tls_cert`` and ``tls_key`` are set."""
+    if not (config.http.tls_cert and config.http.tls_key):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(config.path(config.http.tls_cert), config.path(config.http.tls_key))
+    return ctx
+
+
+def make_runner(state: RelayState) -> web.AppRunner:
+    """The app runner of a relay, with its keep-alive bound (set up by the caller)."""
+    limits = connection_limits(state.config)
+    return web.AppRunner(
+        create_app(state), access_log=None, shutdown_timeout=5.0, **runner_kwargs(limits)
+    )
+
+
+def make_site(
+    runner: web.AppRunner, state: RelayState, host: str, port: int, ctx: ssl.SSLContext | None
+) -> GuardedSite:
+    """The listening site: every phase of a connection bounded, connections capped."""
+    refused = state.metrics.connections_refused
+    return GuardedSite(
+        runner,
+        host,
+        port,
+        connection_limits(state.config),
+        ssl_context=ctx,
+        on_event=lambda reason: refused.labels(reason).inc(),
+    )
 
 
 def read_trust_root(path: Path) -> TrustRoot:
@@ -104,9 +153,7 @@ def make_store(config: RelayConfig) -> Store:
     if storage.backend == "sqlite":
         from relay._sqlite_store import SQLiteStore
 
-        return SQLiteStore(
-            config.path(storage.sqlite_path), mailbox_quota=config.limits.mailbox_quota
-        )
+        return SQLiteStore(config.path(storage.sqlite_path), quotas=quotas(config))
     if storage.backend == "postgres":
         if not storage.postgres_dsn:
             raise ConfigError('storage.postgres_dsn: required when backend = "postgres"')
@@ -119,7 +166,7 @@ def make_store(config: RelayConfig) -> Store:
         return PostgresStore(
             storage.postgres_dsn,
             schema=storage.postgres_schema,
-            mailbox_quota=config.limits.mailbox_quota,
+            quotas=quotas(config),
             pool_size=storage.postgres_pool_size,
             leader_poll=storage.leader_poll,
             sequence_timeout=storage.sequence_timeout,
@@ -178,14 +225,10 @@ async def run(
     state = await open_state(config, passphrase)
     await _event(state, RelayEventKind.STARTED)
     start_background(state)
-    app = create_app(state)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    install_accept_log(asyncio.get_running_loop())
+    runner = make_runner(state)
     await runner.setup()
-    ctx = None
-    if config.http.tls_cert and config.http.tls_key:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(config.path(config.http.tls_cert), config.path(config.http.tls_key))
-    site = web.TCPSite(runner, config.http.host, config.http.port, ssl_context=ctx)
+    site = make_site(runner, state, config.http.host, config.http.port, tls_context(config))
     await site.start()
     log.info(
         "relay listening",

@@ -14,6 +14,7 @@ import msgspec
 from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
 from relay._pg_names import check_dsn, check_schema_name
+from relay.store import Quotas
 
 _Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
@@ -51,6 +52,18 @@ class HttpSection(_Section, frozen=True):
     ws_heartbeat: _Seconds = 20.0
     #: longest long-poll wait, seconds
     max_poll_wait: _Seconds = 30.0
+    #: seconds a new connection may take to send its first request line and headers
+    header_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    #: seconds an idle connection is kept open after a response (and the bound on the
+    #: request line and headers of every later request on it)
+    keepalive_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
+    #: seconds a TLS handshake may take (with tls_cert set)
+    tls_handshake_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    #: open connections in all; over it a new one is answered 503 and closed
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1024
+    #: open connections from one client address (behind a reverse proxy every client
+    #: has the proxy's address: set it to max_connections and bound clients there)
+    max_connections_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 256
 
 
 class LimitsSection(_Section, frozen=True):
@@ -58,6 +71,11 @@ class LimitsSection(_Section, frozen=True):
 
     #: undelivered envelopes one recipient may have waiting
     mailbox_quota: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 100_000
+    #: bytes of undelivered envelopes one recipient may have waiting (1 GiB)
+    mailbox_quota_bytes: Annotated[int, msgspec.Meta(ge=1 << 20, le=1 << 40)] = 1 << 30
+    #: bytes one sender may have waiting in one recipient's mailbox (128 MiB): a sender
+    #: that fills its share is refused alone; at least http.max_body_bytes
+    sender_quota_bytes: Annotated[int, msgspec.Meta(ge=4096, le=1 << 40)] = 1 << 27
     #: sustained requests per second per node
     rate_per_node: Annotated[float, msgspec.Meta(gt=0, le=1e6)] = 200.0
     #: burst size above the sustained rate
@@ -138,6 +156,16 @@ class RelayConfig(_Section, frozen=True):
         return Path(value) if Path(value).is_absolute() else data / value
 
 
+def quotas(config: RelayConfig) -> Quotas:
+    """The mailbox quotas of ``[limits]``, as the stores take them."""
+    limits = config.limits
+    return Quotas(
+        envelopes=limits.mailbox_quota,
+        mailbox_bytes=limits.mailbox_quota_bytes,
+        sender_bytes=limits.sender_quota_bytes,
+    )
+
+
 def load_config(path: Path) -> RelayConfig:
     """Read and validate a relay config file.
 
@@ -165,6 +193,13 @@ def load_config(path: Path) -> RelayConfig:
             f"{path}: storage.purge_after: must be at least limits.max_envelope_lifetime"
             f" + limits.max_clock_skew ({window:g} s): a retried envelope would be"
             " delivered twice"
+        )
+    limits = config.limits
+    if not config.http.max_body_bytes <= limits.sender_quota_bytes <= limits.mailbox_quota_bytes:
+        raise ConfigError(
+            f"{path}: limits.sender_quota_bytes: must be between http.max_body_bytes"
+            f" ({config.http.max_body_bytes}) and limits.mailbox_quota_bytes"
+            f" ({limits.mailbox_quota_bytes})"
         )
     if config.relay.instance_url == config.relay.public_url:
         raise ConfigError(f"{path}: relay.instance_url: must differ from relay.public_url")
@@ -213,10 +248,26 @@ read_timeout = 30.0
 ws_heartbeat = 20.0
 # Longest long-poll wait, seconds.
 max_poll_wait = 30.0
+# Seconds a new connection may take to send its request line and headers.
+header_timeout = 10.0
+# Seconds an idle connection stays open after a response (also bounds the headers of
+# each later request on it).
+keepalive_timeout = 15.0
+# Seconds a TLS handshake may take (with tls_cert set).
+tls_handshake_timeout = 10.0
+# Open connections in all, and from one client address; over either a new connection
+# is answered 503 and closed. Behind a reverse proxy every client has the proxy's
+# address: set max_connections_per_address = max_connections and bound clients there.
+max_connections = 1024
+max_connections_per_address = 256
 
 [limits]
-# Undelivered envelopes one recipient may have waiting.
+# Undelivered envelopes one recipient may have waiting, and their bytes (1 GiB).
 mailbox_quota = 100000
+mailbox_quota_bytes = 1073741824
+# Bytes one sender may have waiting in one recipient's mailbox (128 MiB); a sender over
+# it is refused alone (429 mailbox_full), others still reach the recipient.
+sender_quota_bytes = 134217728
 # Sustained requests per second per node, and burst above it.
 rate_per_node = 200.0
 rate_burst = 2000

@@ -103,6 +103,49 @@ class Submission:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Quotas:
+    """What one recipient's mailbox may hold undelivered (``[limits]``, OPERATIONS.md).
+
+    Bytes are the envelopes' exact sizes. ``sender_bytes`` is each sender's share of
+    one recipient's mailbox (per sender-recipient pair): a sender that fills its share
+    is refused alone, and the mailbox fills for everyone only once
+    ``mailbox_bytes / sender_bytes`` senders have filled theirs.
+    """
+
+    envelopes: int = 10_000
+    mailbox_bytes: int = 1 << 30
+    sender_bytes: int = 1 << 27
+
+    def __post_init__(self) -> None:
+        if min(self.envelopes, self.mailbox_bytes, self.sender_bytes) < 1:
+            raise ValueError("quotas must be at least 1")
+
+    def refusal(self, sub: Submission, depth: int, used: int, by_sender: int) -> PeerError | None:
+        """The MAILBOX_FULL refusal of ``sub``, given what its mailbox holds, or None.
+
+        Args:
+            depth: envelopes waiting in the recipient's mailbox.
+            used: their bytes.
+            by_sender: the bytes of those from ``sub.sender``.
+        """
+        size = len(sub.envelope)
+        where = f"recipient={sub.recipient} sender={sub.sender} size={size}"
+        if by_sender + size > self.sender_bytes:
+            return PeerError(
+                "your share of the recipient's mailbox is full",
+                detail=f"{where} sender_bytes={by_sender} quota={self.sender_bytes}",
+                code=ErrorCode.MAILBOX_FULL,
+            )
+        if depth >= self.envelopes or used + size > self.mailbox_bytes:
+            return PeerError(
+                "recipient mailbox is full",
+                detail=f"{where} depth={depth} bytes={used}",
+                code=ErrorCode.MAILBOX_FULL,
+            )
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Accepted:
     """The answer to :meth:`Store.accept`.
 
@@ -228,6 +271,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def mailbox_depth(self, recipient: str) -> int:
         """Return how many envelopes wait in the recipient's mailbox.
+
+        Raises:
+            StorageError: the read failed.
+        """
+
+    @abc.abstractmethod
+    async def usage(self, recipient: str) -> tuple[int, int, dict[str, int]]:
+        """Return what the quotas count in a mailbox: ``(envelopes, bytes, bytes by sender)``.
 
         Raises:
             StorageError: the read failed.
@@ -465,6 +516,26 @@ class Store(abc.ABC):
         /healthz 503) until a restart proves what is stored. SQLite: always None.
         """
         return None
+
+    # --- member activity (GET /v1/members/status) ----------------------------------------
+
+    @abc.abstractmethod
+    async def record_activity(
+        self, seen: dict[str, datetime], cosigned: dict[str, datetime]
+    ) -> None:
+        """Store when members were last seen and last cosigned; a stored later time stays.
+
+        Raises:
+            StorageError: the write could not be committed.
+        """
+
+    @abc.abstractmethod
+    async def activity(self) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """Return ``member -> (last seen, last cosigned)`` as stored by every instance.
+
+        Raises:
+            StorageError: the read failed.
+        """
 
     # --- small values ----------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from schemas._types import Priority
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.examples import example
 from schemas.messages import Body, kind_of
+from serving import ConnectionLimits
 from tests.integration._node_services import Peer, alerts_to, peers, webhook_sink
 from tests.support.fake_relay import HANG_GUARD, next_event
 from tests.support.network import make_network
@@ -337,3 +338,28 @@ async def test_an_alert_no_target_took_is_tried_again(tmp_path: Path) -> None:
             sent = await p["US"].services.clocks.tick(late)
             assert [a.kind for a in sent] == ["escalation"]
             assert [a.alert_id for a in got] == [a.alert_id for a in sent]
+
+
+async def test_stalled_connections_to_the_api_are_cut(tmp_path: Path) -> None:
+    """Nothing sent, or headers cut short: closed by the header bound (issue 11, §2)."""
+    net = make_network()
+    bound = ConnectionLimits().header_timeout
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, members=("FR",)) as p,
+    ):
+        port = int(p["FR"].api.base_url.rsplit(":", 1)[1])
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        half = await asyncio.open_connection("127.0.0.1", port)
+        half[1].write(b"GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bea")
+        start = asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(bound + 5):
+                assert await silent[0].read() == b""
+                assert await half[0].read() == b""
+            status, _ = await raw(p["FR"], "GET", "/v1/status")  # still served
+            assert status == 200
+        finally:
+            silent[1].close()
+            half[1].close()
+        assert asyncio.get_running_loop().time() - start >= bound / 2

@@ -402,10 +402,10 @@ async def test_postgres_restore_refusals(tmp_path: Path) -> None:
         )
         assert code == 0, err
         newer = tmp_path / "newer.backup"
-        await pg_execute(schema, "UPDATE schema_version SET version = 3")
+        await pg_execute(schema, "UPDATE schema_version SET version = 4")
         code, _, err = await cli("relay", "backup", "--config", config, "--out", newer)
         assert code == 0, err
-        await pg_execute(schema, "UPDATE schema_version SET version = 2")
+        await pg_execute(schema, "UPDATE schema_version SET version = 3")
         before = await pg_log(schema)
         text = tmp_path / "notes.txt"
         text.write_text("not an archive\n")
@@ -414,7 +414,7 @@ async def test_postgres_restore_refusals(tmp_path: Path) -> None:
             (tmp_path / "missing.backup", True, "no such file"),
             (text, True, "not a pg_dump archive"),
             (theirs, True, f"not storage.postgres_schema '{schema}'"),
-            (newer, True, "unsupported storage schema version 3"),
+            (newer, True, "unsupported storage schema version 4"),
         ]:
             args: list[str | Path] = ["relay", "restore", "--config", config, "--from", source]
             code, _, err = await cli(*args, *(["--force"] if force else []))
@@ -468,6 +468,9 @@ async def test_older_schema_backup_is_restored_then_migrated(tmp_path: Path) -> 
             "DROP INDEX leaves_hash",
             "DROP TABLE checkpoints",
             "DROP TABLE cosignatures",
+            "DROP TABLE senders",
+            "DROP TABLE activity",
+            "ALTER TABLE mailboxes DROP COLUMN bytes",
             "UPDATE schema_version SET version = 1",
         ):
             conn.execute(statement)
@@ -478,7 +481,7 @@ async def test_older_schema_backup_is_restored_then_migrated(tmp_path: Path) -> 
     assert "schema version:  1" in out
     assert "not checked: run `relay247 relay migrate" in out
     code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, "schema 1 -> 2\n"), err
+    assert (code, out) == (0, "schema 1 -> 3\n"), err
     async with running_relay(config.parent, fresh=False, publish=False) as relay:
         assert await relay.state.store.tree_size() >= 10
 

@@ -385,3 +385,19 @@ async def test_bad_query_parameter(
     async with relay_with(tmp_path, monkeypatch) as relay:
         answer = await send(relay, "GET", f"/v1/mailbox?{query}", member="US")
         assert_error(answer, 400, "malformed")
+
+
+async def test_sender_share_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One member filling its share of a mailbox is refused alone, with Retry-After."""
+    async with relay_with(
+        tmp_path, monkeypatch, max_body_bytes="16384", sender_quota_bytes="16384"
+    ) as relay:
+        big = b'{"kind":"follow_up","pad":"' + b"x" * 7000 + b'"}'
+        first = envelope(relay.net, "FR", "US", body=big)
+        assert 8192 < len(first) <= 16384
+        assert (await submit(relay, first))[0] == 202
+        answer = await submit(relay, envelope(relay.net, "FR", "US", body=big))
+        assert_error(answer, 429, "mailbox_full")
+        assert int(answer[2]["Retry-After"]) >= 1
+        other = envelope(relay.net, "DE", "US", body=big)
+        assert (await submit(relay, other, member="DE"))[0] == 202

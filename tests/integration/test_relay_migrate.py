@@ -22,6 +22,7 @@ from tests.support.pg import drop_schema, pg_dsn, pg_execute, requires_pg
 from tests.support.relay import (
     PASSPHRASE,
     Backend,
+    RunningRelay,
     envelope,
     fetch,
     free_port,
@@ -32,9 +33,10 @@ from tests.support.relay import (
 
 REPO = Path(__file__).resolve().parents[2]
 OLDER = (
-    "storage schema version 1 is older than this relay's 2:"
+    "storage schema version 1 is older than this relay's 3:"
     " back it up, then run `relay247 relay migrate`"
 )
+OLDER_2 = OLDER.replace("version 1 is", "version 2 is")
 
 
 async def cli(*args: str | Path) -> tuple[int, str, str]:
@@ -64,19 +66,31 @@ def version_of(db: Path) -> list[tuple[int]]:
 
 def rebuild_as_version_1(db: Path) -> None:
     """Re-create ``db`` with the version 1 DDL and copy its version 1 tables' rows into it."""
+    rebuild_as(db, 1)
+
+
+def rebuild_as(db: Path, version: int) -> None:
+    """Re-create ``db`` as a relay of ``version`` created it, with the current rows."""
     old = db.with_name("current.db")
     db.rename(old)
     conn = sqlite3.connect(db)
     try:
         conn.executescript(lite._DDL)  # exactly what a version 1 relay created
+        for step in range(1, version):
+            conn.executescript(lite._MIGRATIONS[step])
         conn.execute("ATTACH DATABASE ? AS cur", (str(old),))
+        tables = ["tree", "meta", "leaves", "nodes", "messages"]
+        tables += ["checkpoints", "cosignatures"] if version >= 2 else []
         with conn:
             conn.execute("DELETE FROM tree")
-            for table in ("tree", "meta", "leaves", "nodes", "messages", "mailboxes"):
+            for table in tables:
                 conn.execute(f"INSERT INTO {table} SELECT * FROM cur.{table}")
+            conn.execute("INSERT INTO mailboxes SELECT recipient, depth FROM cur.mailboxes")
         conn.execute("DETACH DATABASE cur")
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        assert "checkpoints" not in tables
+        tables_now = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "senders" not in tables_now
+        assert ("checkpoints" in tables_now) is (version >= 2)
+        assert version_of(db) == [(version,)]
     finally:
         conn.close()
     old.unlink()
@@ -87,8 +101,8 @@ def rebuild_as_version_1(db: Path) -> None:
 
 def test_ensure_schema_creates_refuses_and_migrates(tmp_path: Path) -> None:
     fresh = lite.connect(tmp_path / "fresh.db", readonly=False)
-    assert lite.ensure_schema(fresh) == (0, 2)  # created at the current version
-    assert lite.ensure_schema(fresh) == (2, 2)
+    assert lite.ensure_schema(fresh) == (0, 3)  # created at the current version
+    assert lite.ensure_schema(fresh) == (3, 3)
     fresh.close()
 
     old = sqlite3.connect(tmp_path / "v1.db")
@@ -99,20 +113,20 @@ def test_ensure_schema_creates_refuses_and_migrates(tmp_path: Path) -> None:
         lite.ensure_schema(conn)
     assert refused.value.message == OLDER
     assert version_of(tmp_path / "v1.db") == [(1,)]  # the refusal changed nothing
-    assert lite.ensure_schema(conn, migrate=True) == (1, 2)
-    assert lite.ensure_schema(conn, migrate=True) == (2, 2)
+    assert lite.ensure_schema(conn, migrate=True) == (1, 3)
+    assert lite.ensure_schema(conn, migrate=True) == (3, 3)
     conn.close()
 
 
 def test_ensure_schema_refuses_newer_and_foreign(tmp_path: Path) -> None:
     conn = lite.connect(tmp_path / "new.db", readonly=False)
     lite.ensure_schema(conn)
-    conn.execute("UPDATE schema_version SET version = 3")
+    conn.execute("UPDATE schema_version SET version = 4")
     for migrate in (False, True):
         with pytest.raises(StorageError) as refused:
             lite.ensure_schema(conn, migrate=migrate)
-        assert refused.value.message == "unsupported storage schema version 3"
-        assert refused.value.detail == "this relay supports schema versions 1 to 2"
+        assert refused.value.message == "unsupported storage schema version 4"
+        assert refused.value.detail == "this relay supports schema versions 1 to 3"
     conn.close()
 
     foreign = lite.connect(tmp_path / "foreign.db", readonly=False)
@@ -145,9 +159,9 @@ async def test_version_1_database_refused_migrated_then_served(tmp_path: Path) -
     assert version_of(db) == [(1,)]
 
     code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, "schema 1 -> 2\n"), err
+    assert (code, out) == (0, "schema 1 -> 3\n"), err
     code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, "already at 2\n"), err
+    assert (code, out) == (0, "already at 3\n"), err
 
     async with running_relay(tmp_path, fresh=False, publish=False) as relay:
         store = relay.state.store
@@ -172,13 +186,13 @@ async def test_newer_schema_refused_by_serve_and_migrate(tmp_path: Path) -> None
     await store.close()
     conn = sqlite3.connect(db)
     with conn:
-        conn.execute("UPDATE schema_version SET version = 3")
+        conn.execute("UPDATE schema_version SET version = 4")
     conn.close()
     for command in ("serve", "migrate"):
         code, _, err = await cli("relay", command, "--config", config)
         assert code == 2, err
-        assert "unsupported storage schema version 3" in err
-    assert version_of(db) == [(3,)]
+        assert "unsupported storage schema version 4" in err
+    assert version_of(db) == [(4,)]
 
 
 async def test_migrate_refuses_what_it_cannot_upgrade(tmp_path: Path) -> None:
@@ -246,8 +260,9 @@ async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -
             "DELETE FROM tree",
             *(
                 f"INSERT INTO {t} SELECT * FROM {current}.{t}"
-                for t in ("tree", "meta", "leaves", "nodes", "queue", "messages", "mailboxes")
+                for t in ("tree", "meta", "leaves", "nodes", "queue", "messages")
             ),
+            f"INSERT INTO mailboxes SELECT recipient, depth FROM {current}.mailboxes",
             # As if the rows had been written here: the serials continue after them.
             "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
             "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
@@ -259,9 +274,9 @@ async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -
         assert OLDER in err
         assert await pg_version(old) == 1
         code, out, err = await cli("relay", "migrate", "--config", config)
-        assert (code, out) == (0, "schema 1 -> 2\n"), err
+        assert (code, out) == (0, "schema 1 -> 3\n"), err
         code, out, err = await cli("relay", "migrate", "--config", config)
-        assert (code, out) == (0, "already at 2\n"), err
+        assert (code, out) == (0, "already at 3\n"), err
 
         async with running_relay(tmp_path, fresh=False, publish=False) as relay:
             assert await relay.state.store.tree_size() == size
@@ -272,12 +287,12 @@ async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -
         async with running_relay(tmp_path, fresh=False, publish=False) as relay:
             assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note
 
-        await pg_execute(old, "UPDATE schema_version SET version = 3")
+        await pg_execute(old, "UPDATE schema_version SET version = 4")
         for command in ("serve", "migrate"):
             code, _, err = await cli("relay", command, "--config", config)
             assert code == 2, err
-            assert "unsupported storage schema version 3" in err
-        assert await pg_version(old) == 3
+            assert "unsupported storage schema version 4" in err
+        assert await pg_version(old) == 4
     finally:
         for schema in backend.schemas:
             await drop_schema(schema)
@@ -289,8 +304,95 @@ async def test_postgres_migrate_creates_an_empty_schema(tmp_path: Path) -> None:
     try:
         config = write_relay_dir(tmp_path, make_network(), free_port(), backend=backend)
         code, out, err = await cli("relay", "migrate", "--config", config)
-        assert (code, out) == (0, "schema created at 2\n"), err
-        assert await pg_version(schema_of(config)) == 2
+        assert (code, out) == (0, "schema created at 3\n"), err
+        assert await pg_version(schema_of(config)) == 3
+    finally:
+        for schema in backend.schemas:
+            await drop_schema(schema)
+
+
+# --- version 2 -> 3: byte quotas and member activity ----------------------------------------
+
+
+async def _v2_traffic(relay: RunningRelay) -> tuple[list[bytes], dict[str, int]]:
+    """Two senders to US, one envelope acked; returns what waits and its bytes by sender."""
+    sent: list[bytes] = []
+    for i, sender in enumerate(["FR", "DE", "FR", "DE", "FR"]):
+        data = envelope(relay.net, sender, "US", msg_id=f"{i:032x}", body=b"x" * (100 * i))
+        await relay.client(sender).submit(data)
+        sent.append(data)
+    await relay.state.store.ack("US", "FR", f"{0:032x}", b"ack 0")
+    waiting = sent[1:]
+    by_sender = {"FR": len(sent[2]) + len(sent[4]), "DE": len(sent[1]) + len(sent[3])}
+    return waiting, by_sender
+
+
+async def _check_v3(relay: RunningRelay, waiting: list[bytes], by_sender: dict[str, int]) -> None:
+    """The migrated counts are exact, and stay exact through an ack."""
+    store = relay.state.store
+    assert await store.usage("US") == (len(waiting), sum(map(len, waiting)), by_sender)
+    page = await relay.client("US").mailbox()
+    assert [m.envelope for m in page.messages] == waiting
+    await store.ack("US", "DE", f"{1:032x}", b"ack 1")
+    left = {**by_sender, "DE": by_sender["DE"] - len(waiting[0])}
+    assert await store.usage("US") == (len(waiting) - 1, sum(map(len, waiting[1:])), left)
+
+
+async def test_version_2_database_refused_migrated_then_served(tmp_path: Path) -> None:
+    async with running_relay(tmp_path) as relay:
+        waiting, by_sender = await _v2_traffic(relay)
+        cp = await signed(relay)
+    db = tmp_path / "relay.db"
+    config = tmp_path / "relay.toml"
+    rebuild_as(db, 2)
+
+    code, _, err = await cli("relay", "serve", "--config", config)
+    assert code == 2, err
+    assert OLDER_2 in err
+    assert version_of(db) == [(2,)]
+    code, out, err = await cli("relay", "migrate", "--config", config)
+    assert (code, out) == (0, "schema 2 -> 3\n"), err
+
+    async with running_relay(tmp_path, fresh=False, publish=False) as relay:
+        assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note  # I1-I5 hold
+        await _check_v3(relay, waiting, by_sender)
+
+
+@requires_pg
+async def test_postgres_version_2_refused_migrated_then_served(tmp_path: Path) -> None:
+    backend = Backend("postgres", tmp_path)
+    try:
+        async with running_relay(tmp_path, backend=backend) as relay:
+            waiting, by_sender = await _v2_traffic(relay)
+            cp = await signed(relay)
+        config = tmp_path / "relay.toml"
+        current = schema_of(config)
+        old = backend.new_schema()
+        v2 = [pgs._DDL, pgs._MIGRATIONS[1]]
+        tables = ("tree", "meta", "leaves", "nodes", "queue", "messages", "checkpoints")
+        await pg_execute(
+            old,
+            f"CREATE SCHEMA {old}",
+            *(s for script in v2 for s in script.split(";\n") if s.strip()),
+            "DELETE FROM tree",
+            *(f"INSERT INTO {t} SELECT * FROM {current}.{t}" for t in tables),
+            f"INSERT INTO mailboxes SELECT recipient, depth FROM {current}.mailboxes",
+            f"INSERT INTO cosignatures SELECT * FROM {current}.cosignatures",
+            "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
+            "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
+        )
+        config.write_text(config.read_text().replace(current, old))
+
+        code, _, err = await cli("relay", "serve", "--config", config)
+        assert code == 2, err
+        assert OLDER_2 in err
+        assert await pg_version(old) == 2
+        code, out, err = await cli("relay", "migrate", "--config", config)
+        assert (code, out) == (0, "schema 2 -> 3\n"), err
+
+        async with running_relay(tmp_path, fresh=False, publish=False) as relay:
+            assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note
+            await _check_v3(relay, waiting, by_sender)
     finally:
         for schema in backend.schemas:
             await drop_schema(schema)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import aiohttp
 import msgspec
-from aiohttp import web
 
 from node.transport import RelayClient
 from protocol._codec import encode
@@ -30,9 +29,9 @@ from relay._checkpointer import sign_if_due
 from relay._keyfile import create_keys
 from relay._sqlite_store import SQLiteStore
 from relay._state import RelayState
-from relay.app import create_app, open_state, start_background, stop_background
+from relay.app import make_runner, make_site, open_state, start_background, stop_background
 from relay.config import CONFIG_TEMPLATE, AuditSection, load_config
-from relay.store import Store, StoredCheckpoint
+from relay.store import Quotas, Store, StoredCheckpoint
 from schemas._types import CoarseKind, Priority
 from schemas.directory import TrustRootFile
 from tests.support.network import Network, make_network
@@ -73,17 +72,20 @@ class Backend:
         self.schemas.append(name)
         return name
 
-    def open_store(self, *, mailbox_quota: int = 10_000, key: str = "store") -> Store:
+    def open_store(
+        self, *, mailbox_quota: int = 10_000, key: str = "store", quotas: Quotas | None = None
+    ) -> Store:
         """A new (not started) store; the same ``key`` reopens the same storage."""
+        quotas = quotas or Quotas(envelopes=mailbox_quota)
         if not self.postgres:
             assert self.tmp is not None
-            return SQLiteStore(self.tmp / f"{key}.db", mailbox_quota=mailbox_quota)
+            return SQLiteStore(self.tmp / f"{key}.db", quotas=quotas)
         from relay._pg_store import PostgresStore
 
         schema = self._by_key.get(key)
         if schema is None:
             schema = self._by_key[key] = self.new_schema()
-        return PostgresStore(pg_dsn(), schema=schema, mailbox_quota=mailbox_quota, leader_poll=0.2)
+        return PostgresStore(pg_dsn(), schema=schema, quotas=quotas, leader_poll=0.2)
 
     def storage_config(self, cfg: str) -> str:
         """Point the ``[storage]`` section of a config text at this backend."""
@@ -188,9 +190,9 @@ async def running_relay(
     state = await open_state(config, PASSPHRASE)
     if clock is not None:
         state.clock = clock
-    runner = web.AppRunner(create_app(state), access_log=None)
+    runner = make_runner(state)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    site = make_site(runner, state, "127.0.0.1", port, None)
     await site.start()
     if audit is not None:
         start_background(state)

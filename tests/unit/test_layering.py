@@ -1,6 +1,8 @@
 """The import rule of DESIGN.md §1: schemas <- protocol <- client <- {node, audit} <- cli.
 
 The relay sits beside ``client`` (schemas <- protocol <- relay <- cli) and imports none of it.
+``serving`` (the guarded listening socket) sits beside protocol's users: relay and node
+import it, it imports neither.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ FORBIDDEN = {
         "io",
         "subprocess",
     },  # randomness (secrets) is allowed: it is not I/O
-    "client": {"relay", "node", "audit", "cli"},
+    "client": {"relay", "node", "audit", "cli", "serving"},
+    "serving": {"relay", "node", "audit", "cli", "client"},
     "relay": {"client", "node", "audit", "cli"},
     "node": {"relay", "audit", "cli"},
     "audit": {"relay", "node", "cli"},
