@@ -17,6 +17,7 @@ Exit codes: 0 verified, 1 an anomaly or a network failure (each anomaly named), 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -36,13 +37,13 @@ from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from protocol._codec import decode
-from protocol.cosignature import CosignatureVerifier
-from protocol.directory import TrustRoot
+from protocol.cosignature import CosignatureVerifier, cosignature_verifier_key
+from protocol.directory import MAX_DIRECTORY_BYTES, TrustRoot
 from protocol.errors import PeerError, Relay247Error
-from protocol.evidence import bundle_trust_root, verify_bundle
+from protocol.evidence import verify_bundle, verify_chain
 from protocol.keys import SigningKey
 from protocol.keystore import unlock
-from schemas.directory import TrustRootFile
+from schemas.directory import KeyUse, TrustRootFile
 
 T = TypeVar("T")
 _TRUST = msgspec.json.Decoder(TrustRootFile)
@@ -50,6 +51,11 @@ _err = Console(stderr=True)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _DIR = click.Path(file_okay=False, path_type=Path)
 _TRUST_HELP = "Coordinators' trust.json."
+_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _echo_json(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, sort_keys=True))
 
 
 def _read(path: Path, limit: int = 1 << 20) -> bytes:
@@ -120,6 +126,21 @@ def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _result_json(result: AuditResult) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "size": result.size,
+        "previous_size": result.previous_size,
+        "root_hash": result.root_hash.hex(),
+        "witnesses": list(result.witnesses),
+        "counts": dict(sorted(result.counts.items())),
+        "signatures": result.signatures,
+        "directory_version": result.directory_version,
+        "anomalies": list(result.anomalies),
+        "notes": list(result.notes),
+    }
+
+
 def _summary(result: AuditResult, console: Console) -> None:
     table = Table(title="Audit of the relay's log", show_header=False)
     table.add_row("checkpoint size", f"{result.size:,}")
@@ -152,6 +173,7 @@ def audit() -> None:
 
 @audit.command("verify")
 @_log_options
+@_JSON_OPTION
 def verify(
     *,
     relay_url: str,
@@ -160,6 +182,7 @@ def verify(
     quorum: int,
     state_dir: Path,
     trust_root: Path | None,
+    as_json: bool,
 ) -> None:
     """Verify the latest checkpoint and every entry added since the last run."""
     policy = _policy(log_key, witnesses, quorum, trust_root)
@@ -167,7 +190,9 @@ def verify(
 
     async def go(session: aiohttp.ClientSession) -> AuditResult:
         columns = (TextColumn("entries"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
+        # The progress bar draws only on a terminal and never with --json (stdout is data).
+        shown = console.is_terminal and not as_json
+        with Progress(*columns, console=console, transient=True, disable=not shown) as bar:
             task = bar.add_task("entries", total=None)
 
             def progress(done: int, total: int) -> None:
@@ -182,7 +207,10 @@ def verify(
             )
 
     result = _run(go)
-    _summary(result, console)
+    if as_json:
+        _echo_json(_result_json(result))
+    else:
+        _summary(result, console)
     _fail_on_anomalies(result)
 
 
@@ -190,6 +218,7 @@ def verify(
 @_log_options
 @click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0.1, 86400))
 @click.option("--runs", default=None, type=click.IntRange(1), hidden=True)
+@_JSON_OPTION
 def monitor(
     *,
     relay_url: str,
@@ -200,12 +229,19 @@ def monitor(
     trust_root: Path | None,
     interval: float,
     runs: int | None,
+    as_json: bool,
 ) -> None:
-    """Verify continuously, every INTERVAL seconds; exit non-zero at the first anomaly."""
+    """Verify continuously, every INTERVAL seconds; exit non-zero at the first anomaly.
+
+    With --json, one JSON object per run, one per line.
+    """
     policy = _policy(log_key, witnesses, quorum, trust_root)
     console = Console()
 
     def report(r: AuditResult) -> None:
+        if as_json:
+            _echo_json({"at": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}", **_result_json(r)})
+            return
         new = r.size - r.previous_size
         state = "ok" if r.ok else "ANOMALY"
         console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} size {r.size:,} (+{new:,}) {state}")
@@ -243,6 +279,7 @@ def _witness_keys(path: Path, passphrase_file: Path | None) -> WitnessKeys:
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 86400))
 @click.option("--once", is_flag=True, help="Run one round and exit.")
 @passphrase_option
+@_JSON_OPTION
 def witness(
     *,
     relay_url: str,
@@ -252,8 +289,12 @@ def witness(
     interval: float,
     once: bool,
     passphrase_file: Path | None,
+    as_json: bool,
 ) -> None:
-    """Follow the relay's checkpoints, check consistency, cosign; stop on a fork."""
+    """Follow the relay's checkpoints, check consistency, cosign; stop on a fork.
+
+    With --json, one JSON object per round, one per line.
+    """
     keys = _witness_keys(keys_file, passphrase_file)
     console = Console()
 
@@ -265,10 +306,19 @@ def witness(
             except PeerError as exc:
                 if exc.code.value != "not_found":
                     raise
-                console.print("no checkpoint yet")
+                if as_json:
+                    _echo_json({"checkpoint": None})
+                else:
+                    console.print("no checkpoint yet")
             else:
+                at = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
                 what = f"cosigned ({r.witnesses} witness(es))" if r.cosigned else "unchanged"
-                console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} size {r.size:,} {what}")
+                if as_json:
+                    _echo_json(
+                        {"at": at, "size": r.size, "cosigned": r.cosigned, "witnesses": r.witnesses}
+                    )
+                else:
+                    console.print(f"{at} size {r.size:,} {what}")
             if once:
                 return
             await asyncio.sleep(interval)
@@ -282,10 +332,17 @@ def witness(
 
 @audit.command("verify-bundle")
 @click.argument("bundle", type=_FILE)
-@click.option("--trust-root", type=_FILE, default=None, help="Coordinators' trust.json.")
-@click.option("--log-key", default=None, help="The log's verifier key (pinned).")
+@click.option("--trust-root", type=_FILE, default=None, help="Coordinators' trust.json (pin).")
+@click.option("--log-key", default=None, help="The log's verifier key (pin).")
 @click.option("--witnesses", type=_FILE, default=None, help="Witness keys file.")
 @click.option("--quorum", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--accept-bundle-keys",
+    is_flag=True,
+    help="Without --trust-root or --log-key, accept the keys the bundle names and exit 0 "
+    "on internal consistency alone.",
+)
+@_JSON_OPTION
 def verify_bundle_cmd(
     *,
     bundle: Path,
@@ -293,18 +350,20 @@ def verify_bundle_cmd(
     log_key: str | None,
     witnesses: Path | None,
     quorum: int,
+    accept_bundle_keys: bool,
+    as_json: bool,
 ) -> None:
-    """Check an evidence bundle offline and say what it proves."""
+    """Check an evidence bundle offline and say what it proves.
+
+    With both pins (--trust-root, --log-key) a verified bundle proves who signed what.
+    Without them it proves internal consistency only (the bundle could name keys its
+    maker chose), and the command exits 1 unless --accept-bundle-keys is given.
+    """
     data = _read(bundle, limit=256 << 20)
     try:
-        root = _trust_root(trust_root)
-        warn = []
-        if root is None:
-            root = bundle_trust_root(data)
-            warn.append("the trust root was taken from the bundle, not pinned (--trust-root)")
         report = verify_bundle(
             data,
-            trust_root=root,
+            trust_root=_trust_root(trust_root),
             now=datetime.now(UTC),
             log_key=log_key,
             witnesses=None if witnesses is None else _witnesses(witnesses),
@@ -313,9 +372,90 @@ def verify_bundle_cmd(
     except Relay247Error as exc:
         _err.print(f"REFUSED: {exc.diagnostics()}", markup=False, highlight=False)
         raise fail_from(exc) from None
-    out = Console(soft_wrap=True)
-    for line in report.lines():
-        out.print(line, markup=False, highlight=False)
-    for w in warn:
-        out.print(f"Warning: {w}", markup=False, highlight=False)
-    sys.stdout.flush()
+    proven = report.pinned or accept_bundle_keys
+    if as_json:
+        _echo_json(
+            {
+                "case_id": report.case_id,
+                "verified": True,
+                "pinned": report.pinned,
+                "result": "verified" if report.pinned else "internally_consistent_only",
+                "log_origin": report.log_origin,
+                "size": report.size,
+                "root_hash": report.root_hash.hex(),
+                "witnesses": list(report.witnesses),
+                "directory_versions": list(report.directory_versions),
+                "messages": len(report.messages),
+                "warnings": list(report.warnings),
+                "lines": report.lines(),
+            }
+        )
+    else:
+        out = Console(soft_wrap=True)
+        for line in report.lines():
+            out.print(line, markup=False, highlight=False)
+        sys.stdout.flush()
+    if not proven:
+        missing = [n for n, v in (("--trust-root", trust_root), ("--log-key", log_key)) if not v]
+        raise CliError(
+            "internally consistent only: not verified against pinned keys "
+            f"(give {' and '.join(missing)}, or --accept-bundle-keys to accept the bundle's own)"
+        )
+
+
+@audit.command("witnesses")
+@click.option("--trust-root", required=True, type=_FILE, help=_TRUST_HELP)
+@click.option(
+    "--directory",
+    "directories",
+    required=True,
+    multiple=True,
+    type=_FILE,
+    help="A signed directory (directory-N.json, or GET /v1/directory of a relay); repeat "
+    "oldest first when the coordinators changed since trust.json.",
+)
+@click.option("--member", "members", multiple=True, help="Only this member (repeatable).")
+@_JSON_OPTION
+def witnesses_cmd(
+    *, trust_root: Path, directories: tuple[Path, ...], members: tuple[str, ...], as_json: bool
+) -> None:
+    """Print the witness keys file `audit verify --witnesses` needs.
+
+    The directory is verified against the pinned trust root (D1-D8) first; each member
+    witnesses with its directory signing key, so the file lists one cosignature key
+    (PROTOCOL.md §9.5) per member signing key, e.g.
+    `relay247 audit witnesses --trust-root trust.json --directory directory-3.json > witnesses.txt`.
+    """
+    root = _trust_root(trust_root)
+    assert root is not None  # --trust-root is required
+    try:
+        chain = verify_chain(
+            [_read(d, limit=MAX_DIRECTORY_BYTES) for d in directories],
+            root,
+            datetime.now(UTC),
+            what="--directory",
+        )
+    except Relay247Error as exc:
+        raise CliUsageError(exc.message) from None
+    newest = chain[-1].directory
+    known = {m.id for m in newest.members}
+    unknown = [m for m in members if m not in known]
+    if unknown:
+        raise CliUsageError(f"not in directory version {newest.version}: {', '.join(unknown)}")
+    rows = [
+        (m.id, cosignature_verifier_key(m.id, k.public), k.not_after)
+        for m in newest.members
+        if not members or m.id in members
+        for k in m.keys
+        if k.use is KeyUse.SIGNING
+    ]
+    if as_json:
+        _echo_json({"directory_version": newest.version, "witnesses": [r[1] for r in rows]})
+        return
+    click.echo(
+        f"# witness keys: the members' signing keys in directory version {newest.version} "
+        f"of {newest.network}, verified against {trust_root.name}"
+    )
+    for member, key, not_after in rows:
+        click.echo(f"# {member} (key valid until {not_after:%Y-%m-%d})")
+        click.echo(key)

@@ -8,7 +8,7 @@ hold are below, in both languages. Free text is printed exactly as written.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 import msgspec
@@ -17,9 +17,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from node.render import Catalog, format_time, load_catalog, render_body
+from node.render import Catalog, Row, format_time, load_catalog, render_body, until_text
 from schemas.messages import Body, kind_of
-from schemas.node_api import CaseDetail, CaseSummary, InboxEntry, NodeStatus, TimelineEntry
+from schemas.node_api import (
+    CaseDetail,
+    CaseSummary,
+    Deadline,
+    InboxEntry,
+    NodeStatus,
+    TimelineEntry,
+)
 
 # Headings the catalogs do not have (kept here until they move to node/i18n).
 _WORDS: Final = {
@@ -43,6 +50,7 @@ _WORDS: Final = {
         "opened": "Opened",
         "last": "Last activity",
         "none": "none",
+        "end_of_day": "end of day",
     },
     "fr": {
         "case": "Dossier",
@@ -64,6 +72,7 @@ _WORDS: Final = {
         "opened": "Ouvert le",
         "last": "Dernière activité",
         "none": "aucune",
+        "end_of_day": "fin de journée",
     },
 }
 _JSON = msgspec.json.Encoder()
@@ -85,6 +94,28 @@ def _enum(cat: Catalog, enum_name: str, value: str) -> str:
 
 def _word(lang: str, key: str) -> str:
     return _WORDS[lang].get(key, key)
+
+
+def status_word(status: str, direction: str, lang: str) -> str:
+    """A message's status in words (``delivered`` -> "remis"), never the bare code."""
+    return (
+        load_catalog(lang).text(f"status_{direction}_{status}").replace(f"status_{direction}_", "")
+    )
+
+
+def receipt_word(status: str, lang: str) -> str:
+    """A delivery receipt's status in words: what it proves (delivered and verified)."""
+    return _enum(load_catalog(lang), "ReceiptStatus", status)
+
+
+def body_lines(rows: list[Row]) -> list[tuple[str, str]]:
+    """Rows as (indented label, value) pairs; a sub-object's heading has no colon when it
+    has no value of its own, so no label is left with nothing after it."""
+    out = []
+    for row in rows:
+        pad = "  " * row.depth
+        out.append((f"{pad}{row.label}: " if row.value else f"{pad}{row.label}", row.value))
+    return out
 
 
 # -- annotated template --------------------------------------------------------------
@@ -212,8 +243,8 @@ def annotated_template(body: Body) -> str:
 # -- status, inbox, cases ------------------------------------------------------------
 
 
-def print_status(status: NodeStatus) -> None:
-    """Print the node's status as a two-column table."""
+def print_status(status: NodeStatus, warnings: tuple[str, ...] = ()) -> None:
+    """Print the node's status as a two-column table, then any warning about its setup."""
     table = Table(title=f"Node {status.member}", show_header=False)
     version = status.directory_version
     table.add_row("directory", "none yet" if version is None else f"version {version}")
@@ -224,9 +255,11 @@ def print_status(status: NodeStatus) -> None:
     witness = status.witness_size
     table.add_row("last cosigned checkpoint", "-" if witness is None else f"size {witness}")
     console().print(table)
+    for w in warnings:
+        console().print(f"Warning: {w}", style="yellow", markup=False, highlight=False)
 
 
-def print_inbox(messages: tuple[InboxEntry, ...], lang: str) -> None:
+def print_inbox(messages: tuple[InboxEntry, ...], lang: str, tz: tzinfo | None = None) -> None:
     """Print incoming messages, newest last."""
     cat = load_catalog(lang)
     table = Table()
@@ -234,20 +267,35 @@ def print_inbox(messages: tuple[InboxEntry, ...], lang: str) -> None:
         table.add_column(col)
     table.add_column(_word(lang, "status"))
     for m in messages:
-        table.add_row(str(m.seq), format_time(m.at), m.peer, m.case_id, cat.kind(m.kind), m.status)
+        table.add_row(
+            str(m.seq),
+            format_time(m.at, tz),
+            m.peer,
+            m.case_id,
+            cat.kind(m.kind),
+            status_word(m.status, m.direction, lang),
+        )
     console().print(table if messages else "inbox is empty")
 
 
-def _deadline(summary: CaseSummary, lang: str) -> str:
+def _due(d: Deadline, lang: str, tz: tzinfo | None) -> str:
+    if d.day is not None:  # a calendar date: the date itself, not the next day at 00:00
+        return f"{d.day.isoformat()} ({_word(lang, 'end_of_day')})"
+    if d.kind == "preservation_expiry" and d.confirmed:
+        return until_text(d.due, lang, tz)
+    return format_time(d.due, tz)
+
+
+def _deadline(summary: CaseSummary, lang: str, tz: tzinfo | None) -> str:
     d = summary.next_deadline
     if d is None:
         return "-"
     cat = load_catalog(lang)
     flag = f" {_word(lang, 'overdue')}" if d.overdue else ""
-    return f"{_enum(cat, 'DeadlineKind', d.kind)}: {format_time(d.due)}{flag}"
+    return f"{_enum(cat, 'DeadlineKind', d.kind)}: {_due(d, lang, tz)}{flag}"
 
 
-def print_cases(cases: tuple[CaseSummary, ...], lang: str) -> None:
+def print_cases(cases: tuple[CaseSummary, ...], lang: str, tz: tzinfo | None = None) -> None:
     """Print one line per case, most recent activity first."""
     cat = load_catalog(lang)
     table = Table()
@@ -263,7 +311,7 @@ def print_cases(cases: tuple[CaseSummary, ...], lang: str) -> None:
             "-" if c.role is None else _word(lang, c.role),
             _enum(cat, "CaseState", c.effective_state),
             _enum(cat, "Priority", c.priority),
-            _deadline(c, lang),
+            _deadline(c, lang, tz),
             str(c.anomalies) if c.anomalies else "",
         )
     console().print(table if cases else "no cases yet")
@@ -272,29 +320,36 @@ def print_cases(cases: tuple[CaseSummary, ...], lang: str) -> None:
 # -- one case ------------------------------------------------------------------------
 
 
-def _entry_title(entry: TimelineEntry, lang: str) -> Text:
+def _entry_title(entry: TimelineEntry, lang: str, tz: tzinfo | None) -> Text:
     cat = load_catalog(lang)
     arrow = "→" if entry.direction == "out" else "←"
     direction = cat.text("outgoing" if entry.direction == "out" else "incoming")
-    text = Text(f"{format_time(entry.at)}  {arrow} {direction}: ", style="bold")
+    text = Text(f"{format_time(entry.at, tz)}  {arrow} {direction}: ", style="bold")
     text.append(cat.kind(entry.kind), style="bold cyan")
-    text.append(f"  [{entry.status}]")
+    text.append(f"  [{status_word(entry.status, entry.direction, lang)}]")
     if entry.leaf_index is not None:
         text.append(f"  {_word(lang, 'log')} #{entry.leaf_index}")
     return text
 
 
-def _receipt_line(entry: TimelineEntry, lang: str) -> str | None:
+def _receipt_line(entry: TimelineEntry, lang: str, tz: tzinfo | None) -> str | None:
     r = entry.receipt
     if r is None:
         return None
     cat = load_catalog(lang)
-    line = f"{cat.text('receipt_status')}: {_enum(cat, 'ReceiptStatus', r.status)}"
-    line += f" ({format_time(r.received_at)})"
+    line = f"{cat.text('receipt_status')}: {receipt_word(r.status, lang)}"
+    line += f" ({format_time(r.received_at, tz)})"
     return line + (f" - {r.reason}" if r.reason else "")
 
 
-def print_case(detail: CaseDetail, lang: str, *, brief: bool, out: Console | None = None) -> None:
+def print_case(
+    detail: CaseDetail,
+    lang: str,
+    *,
+    brief: bool,
+    out: Console | None = None,
+    tz: tzinfo | None = None,
+) -> None:
     """Print a case: its summary, its deadlines, then every message with its receipt.
 
     Args:
@@ -302,6 +357,7 @@ def print_case(detail: CaseDetail, lang: str, *, brief: bool, out: Console | Non
         lang: ``en`` or ``fr``.
         brief: omit the fields of each message.
         out: where to print (default: standard output).
+        tz: the node's zone, in which every instant is shown (with its offset).
     """
     out = out or console()
     cat = load_catalog(lang)
@@ -311,8 +367,8 @@ def print_case(detail: CaseDetail, lang: str, *, brief: bool, out: Console | Non
     head.add_row(_word(lang, "role"), "-" if s.role is None else _word(lang, s.role))
     head.add_row(cat.text("state"), _enum(cat, "CaseState", s.effective_state))
     head.add_row(_word(lang, "priority"), _enum(cat, "Priority", s.priority))
-    head.add_row(_word(lang, "opened"), format_time(s.opened_at))
-    head.add_row(_word(lang, "last"), format_time(s.last_activity))
+    head.add_row(_word(lang, "opened"), format_time(s.opened_at, tz))
+    head.add_row(_word(lang, "last"), format_time(s.last_activity, tz))
     out.print(head)
     if detail.deadlines:
         table = Table(title=_word(lang, "deadlines"))
@@ -321,18 +377,18 @@ def print_case(detail: CaseDetail, lang: str, *, brief: bool, out: Console | Non
         for d in detail.deadlines:
             flags = [_word(lang, "confirmed")] if d.confirmed else []
             flags += [_word(lang, "overdue")] if d.overdue else []
-            table.add_row(_enum(cat, "DeadlineKind", d.kind), format_time(d.due), ", ".join(flags))
+            table.add_row(_enum(cat, "DeadlineKind", d.kind), _due(d, lang, tz), ", ".join(flags))
         out.print(table)
     out.rule(_word(lang, "timeline"))
     for entry in detail.timeline:
-        out.print(_entry_title(entry, lang))
-        receipt = _receipt_line(entry, lang)
+        out.print(_entry_title(entry, lang, tz))
+        receipt = _receipt_line(entry, lang, tz)
         if receipt:
-            out.print(f"    {receipt}", style="green")
+            out.print(f"    {receipt}", style="green", markup=False)
         if entry.body is not None and not brief:
-            for row in render_body(entry.body, lang)[1:]:
-                out.print(f"    {'  ' * row.depth}{row.label}: ", end="", style="dim")
-                out.print(row.value, markup=False, highlight=False, soft_wrap=True)
+            for label, value in body_lines(render_body(entry.body, lang, tz)[1:]):
+                out.print(f"    {label}", end="", style="dim", markup=False)
+                out.print(value, markup=False, highlight=False, soft_wrap=True)
     for a in detail.anomalies:
         label = _enum(cat, "AnomalyCode", a.code)
         out.print(f"{cat.text('anomaly')}: {label} ({a.kind}, {a.msg_id})", style="red")
