@@ -29,12 +29,12 @@ import click
 import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from audit import AuditClient
 from audit.monitor import monitor as run_monitor
 from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
+from cli._network import emit
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from protocol._codec import decode
 from protocol.cosignature import CosignatureVerifier, cosignature_verifier_key
@@ -142,20 +142,22 @@ def _result_json(result: AuditResult) -> dict[str, Any]:
 
 
 def _summary(result: AuditResult, console: Console) -> None:
-    table = Table(title="Audit of the relay's log", show_header=False)
-    table.add_row("checkpoint size", f"{result.size:,}")
-    table.add_row("root hash", result.root_hash.hex())
-    table.add_row("cosigned by", ", ".join(result.witnesses) or "-")
-    table.add_row("new entries", f"{result.size - result.previous_size:,}")
+    # A table on a terminal, `key: value` lines when piped (OPERATIONS.md, Exit codes).
+    rows: dict[str, Any] = {
+        "checkpoint size": f"{result.size:,}",
+        "root hash": result.root_hash.hex(),
+        "cosigned by": ", ".join(result.witnesses) or "-",
+        "new entries": f"{result.size - result.previous_size:,}",
+    }
     for kind, count in sorted(result.counts.items()):
-        table.add_row(f"  {kind}", f"{count:,}")
-    table.add_row("signatures verified", f"{result.signatures:,}")
+        rows[f"new {kind}"] = f"{count:,}"
+    rows["signatures verified"] = f"{result.signatures:,}"
     version = result.directory_version
-    table.add_row("directory in force", "-" if version is None else f"version {version}")
-    table.add_row("result", "[green]verified[/]" if result.ok else "[red]ANOMALIES[/]")
-    console.print(table)
+    rows["directory in force"] = "-" if version is None else f"version {version}"
+    rows["result"] = "verified" if result.ok else "ANOMALIES"
+    emit(rows, as_json=False)
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def _fail_on_anomalies(result: AuditResult) -> None:

@@ -49,7 +49,7 @@ def explore(t: Transcript, home: Path, case: str, pids: list[int], log_key: str)
     p = program()
     q = shlex.quote
     trust, bundle = q(f"{home}/network/trust.json"), q(f"{home}/case-{case[:12]}.json")
-    fr, us = q(f"{home}/fr"), q(f"{home}/us")
+    fr, us, request = q(f"{home}/fr"), q(f"{home}/us"), q(f"{home}/request.json")
     t.part("--keep: the network is still running")
     t.out.print(f"Files: {home}", markup=False)
     t.out.print("Try, for example:", markup=False)
@@ -60,9 +60,9 @@ def explore(t: Transcript, home: Path, case: str, pids: list[int], log_key: str)
         f"{p} node extend {case[:12]} --mla-status in_preparation "
         f"--reason 'The MLA request is being translated.' --data {fr}",
         f"{p} node show {case[:12]} --data {us}",
-        f"{p} node template preservation > request.json",
-        f"{p} node new request.json",
-        f"{p} node send request.json --to DE --data {fr}",
+        f"{p} node template preservation --to DE > {request}",
+        f"{p} node new {request}",
+        f"{p} node send {request} --to DE --data {fr}",
         f"{p} audit verify-bundle {bundle} --trust-root {trust} --log-key {q(log_key)}",
         f"{p} audit witnesses --trust-root {trust} "
         f"--directory {q(f'{home}/network/directory-1.json')}",

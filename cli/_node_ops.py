@@ -149,13 +149,17 @@ def send(
                 f"{body.case_id[:12]} (message {prior.msg_id}, "
                 f"{format_time(prior.at, ncl.node_zone(where))})"
             )
-            interactive = sys.stdin.isatty() and sys.stdout.isatty() and not as_json
-            if not interactive:
+            if as_json or not interactive():
                 raise CliUsageError(f"{what}; not sent again (--again sends it anyway)")
             if not click.confirm(f"{what}. Send it again?", default=False):
                 raise CliError("not sent")
     result = ncl.call(where, lambda c: c.send(to, body))
     ncl.report_sent(result, body, to, as_json, where)
+
+
+def interactive() -> bool:
+    """True when an officer sits at a terminal to answer a question (stdin and stdout)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 # -- reading: status, inbox, cases, show ---------------------------------------------

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from node.alerts import NO_TARGET
 from node.render import Catalog, Row, format_time, load_catalog, render_body, until_text
 from schemas.messages import Body, kind_of
 from schemas.node_api import (
@@ -243,26 +244,40 @@ def annotated_template(body: Body) -> str:
 # -- status, inbox, cases ------------------------------------------------------------
 
 
-def print_status(status: NodeStatus, warnings: tuple[str, ...] = ()) -> None:
-    """Print the node's status as a two-column table, then any warning about its setup."""
-    table = Table(title=f"Node {status.member}", show_header=False)
+def print_status(status: NodeStatus) -> None:
+    """Print the node's status (a table on a terminal, else ``key: value`` lines), then a
+    warning on stderr about its setup (no alert target)."""
+    from cli._network import emit
+
     version = status.directory_version
-    table.add_row("directory", "none yet" if version is None else f"version {version}")
-    table.add_row("relays", ", ".join(status.relays) or "-")
-    table.add_row("inbox", status.inbox_mode)
-    table.add_row("outbox pending", str(status.outbox_pending))
-    table.add_row("messages in / out", f"{status.messages_in} / {status.messages_out}")
     witness = status.witness_size
-    table.add_row("last cosigned checkpoint", "-" if witness is None else f"size {witness}")
-    console().print(table)
-    for w in warnings:
-        console().print(f"Warning: {w}", style="yellow", markup=False, highlight=False)
+    rows: dict[str, Any] = {
+        "member": status.member,
+        "directory": "none yet" if version is None else f"version {version}",
+        "relays": ", ".join(status.relays) or "-",
+        "inbox": status.inbox_mode,
+        "outbox pending": status.outbox_pending,
+        "messages in / out": f"{status.messages_in} / {status.messages_out}",
+        "last cosigned checkpoint": "-" if witness is None else f"size {witness}",
+    }
+    if status.alert_targets is not None:
+        rows["alert targets"] = status.alert_targets
+    emit(rows, as_json=False)
+    if status.alert_targets == 0:
+        Console(stderr=True).print(
+            f"Warning: {NO_TARGET}", style="yellow", markup=False, highlight=False
+        )
+
+
+def _table(**options: Any) -> Table:
+    # Piped: no box-drawing characters, so the text greps and pastes cleanly.
+    return Table(**options) if os.isatty(1) else Table(box=None, **options)
 
 
 def print_inbox(messages: tuple[InboxEntry, ...], lang: str, tz: tzinfo | None = None) -> None:
     """Print incoming messages, newest last."""
     cat = load_catalog(lang)
-    table = Table()
+    table = _table()
     for col in ("#", cat.text("at"), _word(lang, "from"), _word(lang, "case"), cat.text("kind")):
         table.add_column(col)
     table.add_column(_word(lang, "status"))
@@ -298,7 +313,7 @@ def _deadline(summary: CaseSummary, lang: str, tz: tzinfo | None) -> str:
 def print_cases(cases: tuple[CaseSummary, ...], lang: str, tz: tzinfo | None = None) -> None:
     """Print one line per case, most recent activity first."""
     cat = load_catalog(lang)
-    table = Table()
+    table = _table()
     for key in ("case", "peer", "role"):
         table.add_column(_word(lang, key))
     table.add_column(cat.text("state"))
@@ -362,7 +377,7 @@ def print_case(
     out = out or console()
     cat = load_catalog(lang)
     s = detail.summary
-    head = Table(title=f"{_word(lang, 'case')} {s.case_id}", show_header=False)
+    head = _table(title=f"{_word(lang, 'case')} {s.case_id}", show_header=False)
     head.add_row(_word(lang, "peer"), s.peer)
     head.add_row(_word(lang, "role"), "-" if s.role is None else _word(lang, s.role))
     head.add_row(cat.text("state"), _enum(cat, "CaseState", s.effective_state))
@@ -371,7 +386,7 @@ def print_case(
     head.add_row(_word(lang, "last"), format_time(s.last_activity, tz))
     out.print(head)
     if detail.deadlines:
-        table = Table(title=_word(lang, "deadlines"))
+        table = _table(title=_word(lang, "deadlines"))
         for col in ("", _word(lang, "due"), ""):
             table.add_column(col)
         for d in detail.deadlines:

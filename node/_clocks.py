@@ -111,6 +111,14 @@ class Clocks:
             )
             return False
         await self._cases.mark_alert(alert.alert_id, now)
+        if not results:  # recorded so that it is not retried forever, but it reached nobody
+            log.warning(
+                "alert not sent: no alert target",
+                alert_id=alert.alert_id,
+                alert_event=alert.event.value,
+                case_id=alert.case_id,
+            )
+            return True
         log.info("alert sent", alert_id=alert.alert_id, alert_event=alert.event.value)
         return True
 

@@ -126,6 +126,7 @@ class Services:
                 relays=parts.relays,
                 export=self.export,
                 witness_size=lambda: self.witness.size,
+                alert_targets=len(settings.alerts.webhooks) + len(settings.alerts.smtp),
             )
             self.api = ApiServer(
                 context,

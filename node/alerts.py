@@ -42,6 +42,11 @@ _Retries = Annotated[int, msgspec.Meta(ge=0, le=10)]
 _BACKOFF_CAP: Final = 60.0  # seconds: never wait longer than this between two attempts
 SIGNATURE_HEADER: Final = "X-Relay247-Signature"
 ALERT_ID_HEADER: Final = "X-Relay247-Alert-Id"
+#: Said at start, in `node status` and for each alert when ``[alerts]`` lists no target.
+NO_TARGET: Final = (
+    "no alert target is configured ([alerts] webhooks or smtp in node.toml): deadline "
+    "reminders, escalations and new requests alert nobody"
+)
 
 
 class AlertEvent(enum.StrEnum):

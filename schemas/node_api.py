@@ -41,6 +41,9 @@ class NodeStatus(_Answer, frozen=True):
     #: size of the last checkpoint this node cosigned as a witness, or null
     witness_size: int | None
     api_version: int = API_VERSION
+    #: webhooks and mail servers in ``[alerts]``; 0 means reminders, escalations and new
+    #: requests alert nobody (null from a node older than this field)
+    alert_targets: int | None = None
 
 
 class SendRequest(_Answer, frozen=True):
