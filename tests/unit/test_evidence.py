@@ -166,7 +166,7 @@ def test_bundle_verifies_and_says_what_is_proven(case: Case) -> None:
     assert f"Message 1 ({'ab' * 16}): FR sent a preservation_request to DE-BKA" in text
     assert "as log entry 1" in text
     assert "DE-BKA acknowledged delivery at 2026-11-27T03:02:00+00:00 (log entry 2)" in text
-    assert "DE-BKA signed a delivery receipt: accepted" in text
+    assert "DE-BKA signed a delivery receipt: accepted (delivered, and its signatures" in text
     assert f"checkpoint {ORIGIN} size 3" in text
     assert "cosigned by FR, DE-BKA" in text
     assert "Warning" not in text
