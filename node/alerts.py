@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Final
 from urllib.parse import urlsplit
 
@@ -130,25 +130,31 @@ def _alert_id(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
-def reminder_alert(reminder: Reminder, *, member: str, now: datetime) -> Alert:
-    """An alert for a deadline reminder (``overdue`` once the deadline has passed)."""
+def reminder_alert(
+    reminder: Reminder, *, member: str, now: datetime, tz: tzinfo | None = None
+) -> Alert:
+    """An alert for a deadline reminder (``overdue`` once the deadline has passed); times
+    in the node's zone ``tz``, a date-only deadline as its day."""
     d = reminder.deadline
     event = AlertEvent.OVERDUE if d.overdue else AlertEvent.REMINDER
     label = load_catalog("en").enums["DeadlineKind"][d.kind.value]
+    when = f"{d.day.isoformat()} (end of day)" if d.day is not None else format_time(d.due, tz)
     return Alert(
         alert_id=_alert_id(event.value, d.key),
         event=event,
         member=member,
         case_id=d.case_id,
         kind=d.kind.value,
-        due=d.due,
-        summary=f"{label}: {format_time(d.due)}",
+        due=d.due if tz is None else d.due.astimezone(tz),
+        summary=f"{label}: {when}",
         created_at=now,
     )
 
 
-def escalation_alert(esc: Escalation, *, member: str, now: datetime) -> Alert:
-    """An alert for an urgent request without a human response."""
+def escalation_alert(
+    esc: Escalation, *, member: str, now: datetime, tz: tzinfo | None = None
+) -> Alert:
+    """An alert for an urgent request without a human response (times in zone ``tz``)."""
     return Alert(
         alert_id=_alert_id("escalation", esc.case_id, esc.request_msg_id, str(esc.level)),
         event=AlertEvent.ESCALATION,
@@ -156,7 +162,7 @@ def escalation_alert(esc: Escalation, *, member: str, now: datetime) -> Alert:
         case_id=esc.case_id,
         kind="escalation",
         level=esc.level,
-        summary=f"Urgent request without a human response since {format_time(esc.since)}",
+        summary=f"Urgent request without a human response since {format_time(esc.since, tz)}",
         created_at=now,
     )
 
