@@ -91,9 +91,9 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
 
 
 def _request(tmp: Path, to: str = "US", *, urgent: bool = False) -> Path:
-    result = invoke("node", "template", "preservation", "--to", to)
+    result = invoke("node", "template", "preservation")
     assert result.exit_code == 0, result.output
-    text = result.stdout
+    text = result.stdout.replace('"member": "DE-BKA"', f'"member": "{to}"')
     if urgent:
         text = text.replace('"priority": "high"', '"priority": "urgent"')
     path = tmp / "request.json"
@@ -413,6 +413,13 @@ def test_template_dates_are_from_today(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen
     assert all(s.startswith("2031-03-01") for s in seen)
     assert body["data"]["date_range"]["end"].startswith("2031-03-03")
+
+
+def test_template_to_addresses_it() -> None:
+    result = invoke("node", "template", "preservation", "--to", "US")
+    assert result.exit_code == 0, result.output
+    assert '"member": "US"' in result.stdout
+    assert "DE-BKA" not in result.stdout.split('"requesting"')[0]
 
 
 def test_template_is_never_overdue_today() -> None:
