@@ -266,7 +266,7 @@ def export_case(
     trust = ncl.trust_root_of(where).resolve()
     log_key = msgspec.json.decode(data, type=_BundleKeys).log_key
     verify = (
-        f"relay247 audit verify-bundle {shlex.quote(str(out))} "
+        f"{program()} audit verify-bundle {shlex.quote(str(out))} "
         f"--trust-root {shlex.quote(str(trust))} --log-key {shlex.quote(log_key)}"
     )
     if as_json:
