@@ -11,7 +11,12 @@ Files an auditor brings:
   (authenticates the POST); until the node keystore exists, create it with
   :func:`protocol.keystore.lock`.
 
-Exit codes: 0 verified, 1 an anomaly or a network failure (each anomaly named), 2 usage.
+``audit witnesses`` writes the ``--witnesses`` file from a signed directory verified
+against ``--trust-root``. Every command takes ``--json``.
+
+Exit codes: 0 verified, 1 an anomaly or a network failure (each anomaly named), or a
+bundle checked without both pins (internal consistency only; ``--accept-bundle-keys``
+makes that 0), 2 usage.
 """
 
 from __future__ import annotations

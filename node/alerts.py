@@ -23,7 +23,8 @@ import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
+from datetime import time as day_time
 from typing import Annotated, Final
 from urllib.parse import urlsplit
 
@@ -138,14 +139,18 @@ def reminder_alert(
     d = reminder.deadline
     event = AlertEvent.OVERDUE if d.overdue else AlertEvent.REMINDER
     label = load_catalog("en").enums["DeadlineKind"][d.kind.value]
-    when = f"{d.day.isoformat()} (end of day)" if d.day is not None else format_time(d.due, tz)
+    due = d.due if tz is None else d.due.astimezone(tz)
+    when = format_time(due)
+    if d.day is not None:  # a calendar date: its last second there, not the next day 00:00Z
+        due = datetime.combine(d.day, day_time(23, 59, 59), tzinfo=tz or UTC)
+        when = f"{d.day.isoformat()} (end of day)"
     return Alert(
         alert_id=_alert_id(event.value, d.key),
         event=event,
         member=member,
         case_id=d.case_id,
         kind=d.kind.value,
-        due=d.due if tz is None else d.due.astimezone(tz),
+        due=due,
         summary=f"{label}: {when}",
         created_at=now,
     )

@@ -462,6 +462,7 @@ def test_alert_times_are_in_the_node_zone_and_dates_stay_dates() -> None:
     )
     mla = reminder_alert(Reminder(deadline=dated, remind_at=NOW), member="FR", now=NOW, tz=paris)
     assert mla.summary.endswith(": 2026-06-30 (end of day)")
+    assert mla.due == datetime(2026, 6, 30, 23, 59, 59, tzinfo=paris)
     esc = escalation_alert(
         Escalation(case_id=CASE, request_msg_id="a" * 32, since=NOW, level=1, side=Side.REQUESTER),
         member="FR",
