@@ -26,6 +26,7 @@ from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _node_render as nr
 from cli._node import node
+from cli._node_template import annotated_template
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
 from node.render import format_time
@@ -60,7 +61,7 @@ def template(kind: str, to: str | None) -> None:
     requested = getattr(body, "requested", None)
     if to is not None and requested is not None:
         fresh["requested"] = msgspec.structs.replace(requested, member=to)
-    click.echo(nr.annotated_template(msgspec.structs.replace(body, **fresh)), nl=False)
+    click.echo(annotated_template(msgspec.structs.replace(body, **fresh)), nl=False)
 
 
 def dated_template(body: Body, now: datetime) -> Body:
