@@ -11,13 +11,18 @@ Files an auditor brings:
   (authenticates the POST); until the node keystore exists, create it with
   :func:`protocol.keystore.lock`.
 
-Exit codes: 0 verified, 1 an anomaly or a network failure (each anomaly named), 2 usage.
+``audit witnesses`` writes the ``--witnesses`` file from a signed directory verified
+against ``--trust-root``. Every command takes ``--json``.
+
+Exit codes: 0 verified, 1 an anomaly or a network failure (each anomaly named), or a
+bundle checked without both pins (internal consistency only; ``--accept-bundle-keys``
+makes that 0), 2 usage.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,18 +33,17 @@ import click
 import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from audit import AuditClient
 from audit.monitor import monitor as run_monitor
 from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
+from cli._network import emit
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from protocol._codec import decode
 from protocol.cosignature import CosignatureVerifier
 from protocol.directory import TrustRoot
 from protocol.errors import PeerError, Relay247Error
-from protocol.evidence import bundle_trust_root, verify_bundle
 from protocol.keys import SigningKey
 from protocol.keystore import unlock
 from schemas.directory import TrustRootFile
@@ -50,6 +54,11 @@ _err = Console(stderr=True)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _DIR = click.Path(file_okay=False, path_type=Path)
 _TRUST_HELP = "Coordinators' trust.json."
+_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _echo_json(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, sort_keys=True))
 
 
 def _read(path: Path, limit: int = 1 << 20) -> bytes:
@@ -120,21 +129,38 @@ def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _result_json(result: AuditResult) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "size": result.size,
+        "previous_size": result.previous_size,
+        "root_hash": result.root_hash.hex(),
+        "witnesses": list(result.witnesses),
+        "counts": dict(sorted(result.counts.items())),
+        "signatures": result.signatures,
+        "directory_version": result.directory_version,
+        "anomalies": list(result.anomalies),
+        "notes": list(result.notes),
+    }
+
+
 def _summary(result: AuditResult, console: Console) -> None:
-    table = Table(title="Audit of the relay's log", show_header=False)
-    table.add_row("checkpoint size", f"{result.size:,}")
-    table.add_row("root hash", result.root_hash.hex())
-    table.add_row("cosigned by", ", ".join(result.witnesses) or "-")
-    table.add_row("new entries", f"{result.size - result.previous_size:,}")
+    # A table on a terminal, `key: value` lines when piped (OPERATIONS.md, Exit codes).
+    rows: dict[str, Any] = {
+        "checkpoint size": f"{result.size:,}",
+        "root hash": result.root_hash.hex(),
+        "cosigned by": ", ".join(result.witnesses) or "-",
+        "new entries": f"{result.size - result.previous_size:,}",
+    }
     for kind, count in sorted(result.counts.items()):
-        table.add_row(f"  {kind}", f"{count:,}")
-    table.add_row("signatures verified", f"{result.signatures:,}")
+        rows[f"new {kind}"] = f"{count:,}"
+    rows["signatures verified"] = f"{result.signatures:,}"
     version = result.directory_version
-    table.add_row("directory in force", "-" if version is None else f"version {version}")
-    table.add_row("result", "[green]verified[/]" if result.ok else "[red]ANOMALIES[/]")
-    console.print(table)
+    rows["directory in force"] = "-" if version is None else f"version {version}"
+    rows["result"] = "verified" if result.ok else "ANOMALIES"
+    emit(rows, as_json=False)
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def _fail_on_anomalies(result: AuditResult) -> None:
@@ -152,6 +178,7 @@ def audit() -> None:
 
 @audit.command("verify")
 @_log_options
+@_JSON_OPTION
 def verify(
     *,
     relay_url: str,
@@ -160,6 +187,7 @@ def verify(
     quorum: int,
     state_dir: Path,
     trust_root: Path | None,
+    as_json: bool,
 ) -> None:
     """Verify the latest checkpoint and every entry added since the last run."""
     policy = _policy(log_key, witnesses, quorum, trust_root)
@@ -167,7 +195,9 @@ def verify(
 
     async def go(session: aiohttp.ClientSession) -> AuditResult:
         columns = (TextColumn("entries"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
+        # The progress bar draws only on a terminal and never with --json (stdout is data).
+        shown = console.is_terminal and not as_json
+        with Progress(*columns, console=console, transient=True, disable=not shown) as bar:
             task = bar.add_task("entries", total=None)
 
             def progress(done: int, total: int) -> None:
@@ -182,7 +212,10 @@ def verify(
             )
 
     result = _run(go)
-    _summary(result, console)
+    if as_json:
+        _echo_json(_result_json(result))
+    else:
+        _summary(result, console)
     _fail_on_anomalies(result)
 
 
@@ -190,6 +223,7 @@ def verify(
 @_log_options
 @click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0.1, 86400))
 @click.option("--runs", default=None, type=click.IntRange(1), hidden=True)
+@_JSON_OPTION
 def monitor(
     *,
     relay_url: str,
@@ -200,12 +234,19 @@ def monitor(
     trust_root: Path | None,
     interval: float,
     runs: int | None,
+    as_json: bool,
 ) -> None:
-    """Verify continuously, every INTERVAL seconds; exit non-zero at the first anomaly."""
+    """Verify continuously, every INTERVAL seconds; exit non-zero at the first anomaly.
+
+    With --json, one JSON object per run, one per line.
+    """
     policy = _policy(log_key, witnesses, quorum, trust_root)
     console = Console()
 
     def report(r: AuditResult) -> None:
+        if as_json:
+            _echo_json({"at": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}", **_result_json(r)})
+            return
         new = r.size - r.previous_size
         state = "ok" if r.ok else "ANOMALY"
         console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} size {r.size:,} (+{new:,}) {state}")
@@ -243,6 +284,7 @@ def _witness_keys(path: Path, passphrase_file: Path | None) -> WitnessKeys:
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 86400))
 @click.option("--once", is_flag=True, help="Run one round and exit.")
 @passphrase_option
+@_JSON_OPTION
 def witness(
     *,
     relay_url: str,
@@ -252,8 +294,12 @@ def witness(
     interval: float,
     once: bool,
     passphrase_file: Path | None,
+    as_json: bool,
 ) -> None:
-    """Follow the relay's checkpoints, check consistency, cosign; stop on a fork."""
+    """Follow the relay's checkpoints, check consistency, cosign; stop on a fork.
+
+    With --json, one JSON object per round, one per line.
+    """
     keys = _witness_keys(keys_file, passphrase_file)
     console = Console()
 
@@ -265,10 +311,19 @@ def witness(
             except PeerError as exc:
                 if exc.code.value != "not_found":
                     raise
-                console.print("no checkpoint yet")
+                if as_json:
+                    _echo_json({"checkpoint": None})
+                else:
+                    console.print("no checkpoint yet")
             else:
+                at = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
                 what = f"cosigned ({r.witnesses} witness(es))" if r.cosigned else "unchanged"
-                console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} size {r.size:,} {what}")
+                if as_json:
+                    _echo_json(
+                        {"at": at, "size": r.size, "cosigned": r.cosigned, "witnesses": r.witnesses}
+                    )
+                else:
+                    console.print(f"{at} size {r.size:,} {what}")
             if once:
                 return
             await asyncio.sleep(interval)
@@ -280,42 +335,4 @@ def witness(
         raise
 
 
-@audit.command("verify-bundle")
-@click.argument("bundle", type=_FILE)
-@click.option("--trust-root", type=_FILE, default=None, help="Coordinators' trust.json.")
-@click.option("--log-key", default=None, help="The log's verifier key (pinned).")
-@click.option("--witnesses", type=_FILE, default=None, help="Witness keys file.")
-@click.option("--quorum", default=1, show_default=True, type=click.IntRange(1, 100))
-def verify_bundle_cmd(
-    *,
-    bundle: Path,
-    trust_root: Path | None,
-    log_key: str | None,
-    witnesses: Path | None,
-    quorum: int,
-) -> None:
-    """Check an evidence bundle offline and say what it proves."""
-    data = _read(bundle, limit=256 << 20)
-    try:
-        root = _trust_root(trust_root)
-        warn = []
-        if root is None:
-            root = bundle_trust_root(data)
-            warn.append("the trust root was taken from the bundle, not pinned (--trust-root)")
-        report = verify_bundle(
-            data,
-            trust_root=root,
-            now=datetime.now(UTC),
-            log_key=log_key,
-            witnesses=None if witnesses is None else _witnesses(witnesses),
-            quorum=quorum,
-        )
-    except Relay247Error as exc:
-        _err.print(f"REFUSED: {exc.diagnostics()}", markup=False, highlight=False)
-        raise fail_from(exc) from None
-    out = Console(soft_wrap=True)
-    for line in report.lines():
-        out.print(line, markup=False, highlight=False)
-    for w in warn:
-        out.print(f"Warning: {w}", markup=False, highlight=False)
-    sys.stdout.flush()
+from cli import _audit_offline  # noqa: E402, F401  # registers verify-bundle and witnesses

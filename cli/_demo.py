@@ -27,12 +27,14 @@ import click
 
 from audit import AuditClient
 from cli import _demo_audit as da
+from cli import _node_client as ncl
 from cli import _node_render as nr
 from cli._demo_bodies import COUNTRIES, HOST, US_OFFICER, fr_request, preserved, taken_in_charge
 from cli._demo_procs import Children, DemoError, free_port, set_toml, until
 from cli._demo_text import Transcript, explore
+from cli._program import program
 from node.api_client import NodeApiClient
-from node.render import format_time, render_body
+from node.render import format_time, render_body, until_text
 from protocol.errors import PeerError, Relay247Error
 from schemas.errors import ErrorCode
 from schemas.node_api import CaseDetail, TimelineEntry
@@ -209,14 +211,17 @@ class Demo:
             f"the relay, which recorded it in its audit log at position #{out.leaf_index}"
         )
         got = await self._wait_entry("US", case, sent.msg_id, "US's node to receive the request")
-        t.ok(f"US's node received it, verified FR's signatures and that it was addressed to US "
-             f"(checks E1-E13), and stored it: {got.status}")  # fmt: skip
+        status = nr.status_word(got.status, got.direction, "en")
+        t.ok(f"US's node received it and ran the 13 opening checks (steps E1-E13 of "
+             f"docs/PROTOCOL.md §4.4: size, both of FR's signatures, FR's keys in the signed "
+             f"directory, not expired, not a replay, addressed and sealed to US, the "
+             f"content unchanged and well-formed), then stored it: {status}")  # fmt: skip
         out = await self._wait_entry("FR", case, sent.msg_id, "US's receipt", receipt=True)
         assert out.receipt is not None  # _wait_entry waited for it
-        when = format_time(out.receipt.received_at)
+        when = format_time(out.receipt.received_at, ncl.node_zone(self.data("FR")))
         t.ok(
             "US's node sent back a signed delivery receipt on its own; FR's node verified "
-            f"its signature: {out.receipt.status} at {when}"
+            f"its signature: {nr.receipt_word(out.receipt.status, 'en')} at {when}"
         )
         t.part("3. The US officer on duty answers")
         kept = preserved(request, sent.msg_id, _now())
@@ -231,9 +236,11 @@ class Demo:
             )
             await self._wait_entry("FR", case, res.msg_id, f"FR to store '{label}'")
             assert e.receipt is not None
+            word = nr.receipt_word(e.receipt.status, "en")
             t.ok(f"US: {label} ({body.sender_ref}), audit log #{e.leaf_index}; FR's node verified "
-                 f"it and sent a signed receipt: {e.receipt.status}")  # fmt: skip
-        t.ok(f"{US_OFFICER.name} confirms: preserved until {format_time(kept.preserved_until)}")
+                 f"it and sent a signed receipt: {word}")  # fmt: skip
+        until = until_text(kept.preserved_until, "en", ncl.node_zone(self.data("FR")))
+        t.ok(f"{US_OFFICER.name} confirms: preserved until {until}")
         return case
 
     async def show_case(self, case_id: str) -> None:
@@ -241,11 +248,12 @@ class Demo:
         self.t.part("4. The case as France sees it")
         self.t.cmd(["node", "show", case_id[:12], "--data", self.data("FR")])
         detail = await self.api["FR"].case(case_id)
-        nr.print_case(detail, "en", brief=True, out=self.t.out)
+        tz = ncl.node_zone(self.data("FR"))
+        nr.print_case(detail, "en", brief=True, out=self.t.out, tz=tz)
         last = next(e for e in reversed(detail.timeline) if e.kind == "preserved")
         if last.body is not None:
-            for row in render_body(last.body, "en")[1:]:
-                self.t.out.print(f"    {'  ' * row.depth}{row.label}: {row.value}", markup=False)
+            for label, value in nr.body_lines(render_body(last.body, "en", tz)[1:]):
+                self.t.out.print(f"    {label}{value}", markup=False)
 
     # -- 5. independent checks ---------------------------------------------------------
 
@@ -253,10 +261,20 @@ class Demo:
         """Cosigned checkpoint, the auditor's run, the evidence bundle checked offline."""
         t = self.t
         t.part("5. Independent checks: audit log, auditor, evidence bundle")
+        t.ok("the witnesses are the three national nodes FR, US and DE: each checks that the "
+             "relay's log only ever grows and cosigns its checkpoints, so the relay cannot "
+             "show one history to one country and another to the next")  # fmt: skip
         relay, origin, log_key = AuditClient(self.url, self.session), self.origin, self.log_key
         wfile = self.home / "witnesses.txt"
         members = [self.data(c.member) / "member.json" for c in COUNTRIES]
-        keys = da.write_witnesses(wfile, members)
+        keys = da.witness_keys(members)
+        trust = self.net / "trust.json"
+        # The auditor's witnesses file, from the signed directory checked against trust.json.
+        wfile.write_text(await self.run(["audit", "witnesses", "--trust-root", trust,
+                                         "--directory", self.net / "directory-1.json"],
+                                        show=False))  # fmt: skip
+        t.cmd(["audit", "witnesses", "--trust-root", trust, "--directory",
+               self.net / "directory-1.json"], out=wfile)  # fmt: skip
         cos = await da.wait_cosigned(relay, log_key, origin, keys, self.kids, limit=WITNESS_WAIT)
         if cos is None:  # fail closed: the auditor would refuse it too
             raise DemoError("no checkpoint was cosigned by 2 of the 3 nodes within the time")
@@ -345,7 +363,7 @@ def demo(keep: bool) -> None:
 
 def _finish(t: Transcript, d: Demo, case: str | None, *, keep: bool) -> None:
     if case is not None and keep:
-        explore(t, d.home, case, [s.proc.pid for s in d.kids.servers])
+        explore(t, d.home, case, [s.proc.pid for s in d.kids.servers], d.log_key)
         return
     codes = d.kids.stop_all()
     if case is not None:
@@ -355,3 +373,9 @@ def _finish(t: Transcript, d: Demo, case: str | None, *, keep: bool) -> None:
         t.out.print(f"files kept in {d.home}", markup=False)
     else:
         shutil.rmtree(d.home, ignore_errors=True)
+        t.out.print(
+            f"the demo's files, the evidence bundle among them, were removed with {d.home}; "
+            f"`{program()} demo --keep` keeps them and leaves the network running",
+            markup=False,
+            soft_wrap=True,
+        )

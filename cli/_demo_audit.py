@@ -34,8 +34,11 @@ class Cosigned:
     witnesses: list[str]
 
 
-def write_witnesses(path: Path, member_files: list[Path]) -> list[CosignatureVerifier]:
-    """Write the witness keys file (one cosignature key per member) and return the keys.
+def witness_keys(member_files: list[Path]) -> list[CosignatureVerifier]:
+    """The members' cosignature keys, read from their own member files.
+
+    The demo waits for these to cosign; the auditor's file comes from the signed
+    directory instead (``relay247 audit witnesses``).
 
     Raises:
         DemoError: a member file without a signing key.
@@ -47,7 +50,6 @@ def write_witnesses(path: Path, member_files: list[Path]) -> list[CosignatureVer
         if signing is None:
             raise DemoError(f"{f}: no signing key")
         keys.append(cosignature_verifier_key(member.id, signing))
-    path.write_text("# witness keys: the members' signing keys\n" + "\n".join(keys) + "\n")
     return [CosignatureVerifier.from_key(k) for k in keys]
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cli._passphrase import ENV_VAR, CliError
+from cli._program import program
 
 STOP_TIMEOUT = 10.0  # seconds a server gets to stop cleanly before SIGKILL
 _TAIL = 2000  # characters of a failed process's output shown in the error
@@ -39,8 +40,8 @@ def free_port() -> int:
 
 def shown(args: Sequence[str | Path], home: Path) -> str:
     """A command as the reader would type it, with the demo directory shortened."""
-    words = ["relay247", *(str(a) for a in args)]
-    return shlex.join(words).replace(str(home), "$DEMO")
+    words = shlex.join(str(a) for a in args).replace(str(home), "$DEMO")
+    return f"{program()} {words}".rstrip()
 
 
 @dataclass

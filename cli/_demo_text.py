@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from rich.console import Console
 
 from cli._demo_procs import shown
+from cli._program import program
 
 
 class Transcript:
@@ -25,9 +27,12 @@ class Transcript:
         """A step that happened and was checked."""
         self.out.print(f"  [green]✓[/green] {text}")
 
-    def cmd(self, args: list[str | Path]) -> None:
-        """The command a reader would type to do this step themselves."""
-        self.out.print(f"    [dim]$ {shown(args, self.home)}[/dim]", markup=True, soft_wrap=True)
+    def cmd(self, args: list[str | Path], *, out: Path | None = None) -> None:
+        """The command a reader would type to do this step themselves (``> out`` if given)."""
+        line = shown(args, self.home)
+        if out is not None:
+            line += " > " + shlex.quote(str(out)).replace(str(self.home), "$DEMO")
+        self.out.print(f"    $ {line}", style="dim", markup=False, soft_wrap=True)
 
     def block(self, text: str) -> None:
         """Another command's output, indented."""
@@ -35,24 +40,32 @@ class Transcript:
             self.out.print(f"    {line}", markup=False)
 
 
-def explore(t: Transcript, home: Path, case: str, pids: list[int]) -> None:
-    """After ``--keep``: where the files are, commands to try, how to stop the network."""
+def explore(t: Transcript, home: Path, case: str, pids: list[int], log_key: str) -> None:
+    """After ``--keep``: where the files are, commands to try, how to stop the network.
+
+    Every command is printed with full paths and the pins it needs, so it runs as pasted.
+    """
     running = " ".join(str(p) for p in pids)
+    p = program()
+    q = shlex.quote
+    trust, bundle = q(f"{home}/network/trust.json"), q(f"{home}/case-{case[:12]}.json")
+    fr, us, request = q(f"{home}/fr"), q(f"{home}/us"), q(f"{home}/request.json")
     t.part("--keep: the network is still running")
     t.out.print(f"Files: {home}", markup=False)
     t.out.print("Try, for example:", markup=False)
     for line in (
-        f"relay247 node cases --data {home}/fr",
-        f"relay247 node show {case[:12]} --data {home}/fr --lang fr",
-        f"relay247 node inbox --data {home}/us",
-        f"relay247 node extend {case[:12]} --mla-status in_preparation "
-        f"--reason 'The MLA request is being translated.' --data {home}/fr",
-        f"relay247 node show {case[:12]} --data {home}/us",
-        "relay247 node template preservation > request.json   (then set requested.member to DE)",
-        "relay247 node new request.json",
-        f"relay247 node send request.json --to DE --data {home}/fr",
-        f"relay247 audit verify-bundle {home}/case-{case[:12]}.json "
-        f"--trust-root {home}/network/trust.json",
+        f"{p} node cases --data {fr}",
+        f"{p} node show {case[:12]} --data {fr} --lang fr",
+        f"{p} node inbox --data {us}",
+        f"{p} node extend {case[:12]} --mla-status in_preparation "
+        f"--reason 'The MLA request is being translated.' --data {fr}",
+        f"{p} node show {case[:12]} --data {us}",
+        f"{p} node template preservation --to DE > {request}",
+        f"{p} node new {request}",
+        f"{p} node send {request} --to DE --data {fr}",
+        f"{p} audit verify-bundle {bundle} --trust-root {trust} --log-key {q(log_key)}",
+        f"{p} audit witnesses --trust-root {trust} "
+        f"--directory {q(f'{home}/network/directory-1.json')}",
     ):
         t.out.print(f"  $ {line}", markup=False, soft_wrap=True)
-    t.out.print(f"Stop it: kill {running} && rm -rf {home}", markup=False, soft_wrap=True)
+    t.out.print(f"Stop it: kill {running} && rm -rf {q(str(home))}", markup=False, soft_wrap=True)

@@ -8,21 +8,28 @@ refuses (exit 2 for input the officer must fix, 1 otherwise).
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Awaitable, Callable
+from datetime import tzinfo
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import aiohttp
 import click
 import msgspec
+from click.core import ParameterSource
 
 from cli import _node_render as nr
 from cli._passphrase import CliError, CliUsageError
+from cli._program import program
 from node.api_client import NodeApiClient
 from protocol.errors import ConfigError, PeerError, TransportError
 from schemas.errors import ErrorCode
 from schemas.messages import Body, kind_of
-from schemas.node_api import CaseDetail, SendResult
+from schemas.node_api import CaseDetail, SendResult, TimelineEntry
+
+if TYPE_CHECKING:
+    from node.config import NodeConfig
 
 T = TypeVar("T")
 # Errors the officer fixes by changing the input (exit 2); any other refusal is exit 1.
@@ -31,21 +38,69 @@ _INPUT_CODES = frozenset(
 )
 
 
-def data_dir_of(data_dir: Path | None, config_path: Path | None) -> Path:
-    """The node's data directory from ``--config`` (its ``data_dir``) or ``--data``.
-
-    Raises:
-        CliUsageError: the config file does not load.
-    """
-    if config_path is None:
-        return data_dir or Path(".")
+def _config_of(config_path: Path) -> NodeConfig:
     from node.config import load_config
 
     try:
-        config = load_config(config_path)
+        return load_config(config_path)
     except ConfigError as exc:
         raise CliUsageError(exc.message) from None
-    return Path(config.base_dir) / config.node.data_dir
+
+
+def _from_env(name: str) -> bool:
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT
+
+
+def data_dir_of(data_dir: Path | None, config_path: Path | None) -> Path:
+    """The node's data directory from ``--config`` (its ``data_dir``) or ``--data``.
+
+    Both given must name the same directory; ``$RELAY247_NODE_DATA`` is only a default,
+    so an explicit ``--config`` wins over it.
+
+    Raises:
+        CliUsageError: the config file does not load, or ``--data`` names another
+            directory than the config's ``data_dir`` (exit 2).
+    """
+    if config_path is None:
+        return data_dir or Path(".")
+    config = _config_of(config_path)
+    where = Path(config.base_dir) / config.node.data_dir
+    explicit = data_dir is not None and not _from_env("data_dir")
+    if explicit and data_dir is not None and data_dir.resolve() != where.resolve():
+        raise CliUsageError(
+            f"--data {data_dir} and --config {config_path} (data_dir {where}) name "
+            "different nodes; give one of them"
+        )
+    return where
+
+
+def trust_root_of(where: Path) -> Path:
+    """The trust.json the node in ``where`` pins (its node.toml's ``trust_root``)."""
+    config_file = where / "node.toml"
+    if config_file.is_file():
+        try:
+            config = _config_of(config_file)
+        except CliUsageError:
+            return where / "trust.json"
+        return config.path(config.directory.trust_root)
+    return where / "trust.json"
+
+
+def node_zone(where: Path) -> tzinfo | None:
+    """The node's own time zone: ``time_zone`` of its member entry (``member.json``, the
+    file the coordinators enrolled), so every screen shows instants in it. ``None`` (each
+    instant keeps the offset it was written with) when the file or zone is unknown.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from schemas.directory import Member
+
+    try:
+        member = msgspec.json.decode((where / "member.json").read_bytes(), type=Member)
+        return ZoneInfo(member.time_zone)
+    except (OSError, msgspec.MsgspecError, ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def call(where: Path, fn: Callable[[NodeApiClient], Awaitable[T]]) -> T:
@@ -89,14 +144,37 @@ async def find_case(client: NodeApiClient, case: str) -> CaseDetail:
     return await client.case(case)
 
 
-def report_sent(result: SendResult, body: Body, to: str, as_json: bool) -> None:
+async def identical_sent(client: NodeApiClient, body: Body, to: str) -> TimelineEntry | None:
+    """The message of ``body``'s case this node already sent to ``to`` with the same
+    content (kind and every field: the canonical encoding, so comments and layout of the
+    request file do not count), if any; copies that were never delivered are ignored.
+    """
+    try:
+        detail = await client.case(body.case_id)
+    except PeerError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
+            return None
+        raise
+    if detail.summary.peer != to:
+        return None
+    mine = msgspec.json.encode(body)
+    for entry in detail.timeline:
+        if entry.direction != "out" or entry.status == "failed" or entry.body is None:
+            continue
+        if msgspec.json.encode(entry.body) == mine:
+            return entry
+    return None
+
+
+def report_sent(result: SendResult, body: Body, to: str, as_json: bool, where: Path) -> None:
     """Say what was queued (or print the node's answer as JSON)."""
     if as_json:
         nr.emit_json(result)
         return
     click.echo(f"queued {kind_of(body)} for {to} in case {result.case_id}")
     click.echo(f"  message {result.msg_id}; the node delivers it and records the receipt.")
-    click.echo(f"  follow it with: relay247 node show {result.case_id[:12]}")
+    show = f"{program()} node show {result.case_id[:12]} --data {shlex.quote(str(where))}"
+    click.echo(f"  follow it with: {show}")
 
 
 def send_built(
@@ -116,4 +194,4 @@ def send_built(
     if result is None:
         click.echo(msgspec.json.format(msgspec.json.encode(body)).decode())
     else:
-        report_sent(result, body, peer, as_json)
+        report_sent(result, body, peer, as_json, where)

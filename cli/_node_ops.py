@@ -11,8 +11,12 @@ Importing this module registers the commands on the ``node`` group of ``cli._nod
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 import msgspec
@@ -22,15 +26,20 @@ from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _node_render as nr
 from cli._node import node
-from cli._passphrase import CliUsageError
+from cli._node_template import annotated_template
+from cli._passphrase import CliError, CliUsageError
+from cli._program import program
+from node.render import format_time
 from schemas.examples import EXAMPLES
-from schemas.messages import KINDS, kind_of
+from schemas.messages import KINDS, Body, kind_of
 
 if TYPE_CHECKING:
     from node.api_client import NodeApiClient
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _TEMPLATES = {"preservation": "preservation_request", **{k: k for k in KINDS}}
+# The day the examples were written as issued: every template date moves with it.
+_EXAMPLE_ISSUED: Final[datetime] = getattr(EXAMPLES["preservation_request"], "issued_at")  # noqa: B009
 
 
 # -- files: template, new, send ------------------------------------------------------
@@ -38,17 +47,44 @@ _TEMPLATES = {"preservation": "preservation_request", **{k: k for k in KINDS}}
 
 @node.command("template")
 @click.argument("kind", type=click.Choice(sorted(_TEMPLATES)), default="preservation")
-def template(kind: str) -> None:
+@click.option("--to", "to", default=None, help="Address it to this member (requested.member).")
+def template(kind: str, to: str | None) -> None:
     """Print an annotated request file for KIND (default: an Art. 29 preservation request).
 
     The file is JSON in which lines starting with // are comments. It starts from a
-    realistic example with a new case id; edit it, check it with `relay247 node new`.
+    realistic example with a new case id, and every date in it moved to today (the
+    example's dates keep their distance from its issue date), so nothing is overdue at
+    once; edit it, check it with `relay247 node new`.
     """
-    body = EXAMPLES[_TEMPLATES[kind]]
+    body = dated_template(EXAMPLES[_TEMPLATES[kind]], nr.now_local())
     fresh: dict[str, Any] = {"case_id": _new_id()}
-    if hasattr(body, "issued_at"):
-        fresh["issued_at"] = nr.now_local()
-    click.echo(nr.annotated_template(msgspec.structs.replace(body, **fresh)), nl=False)
+    requested = getattr(body, "requested", None)
+    if to is not None and requested is not None:
+        fresh["requested"] = msgspec.structs.replace(requested, member=to)
+    click.echo(annotated_template(msgspec.structs.replace(body, **fresh)), nl=False)
+
+
+def dated_template(body: Body, now: datetime) -> Body:
+    """``body`` with every date and instant moved by whole days so that the example's
+    issue day becomes ``now``'s day, and ``issued_at`` (if any) set to ``now``.
+    """
+    days = timedelta(days=(now.date() - _EXAMPLE_ISSUED.date()).days)
+    moved = _shift(body, days)
+    assert isinstance(moved, msgspec.Struct)
+    if hasattr(moved, "issued_at"):
+        moved = msgspec.structs.replace(moved, issued_at=now)
+    return moved  # type: ignore[return-value]  # same type as body
+
+
+def _shift(value: Any, days: timedelta) -> Any:
+    if isinstance(value, datetime | date):  # datetime is a date: both move by whole days
+        return value + days
+    if isinstance(value, tuple):
+        return tuple(_shift(v, days) for v in value)
+    if isinstance(value, msgspec.Struct):
+        changed = {f: _shift(getattr(value, f), days) for f in value.__struct_fields__}
+        return msgspec.structs.replace(value, **changed)
+    return value
 
 
 def _new_id() -> str:
@@ -68,24 +104,63 @@ def new(*, file: Path, as_json: bool) -> None:
         nr.emit_json({"valid": True, "kind": kind_of(body), "case_id": body.case_id, "to": to})
         return
     click.echo(f"{file}: valid {nb.describe(body)}")
-    click.echo(f"  send it with: relay247 node send {file} --to {to or 'MEMBER'}")
+    click.echo(
+        f"  send it with: {program()} node send {shlex.quote(str(file))} --to {to or 'MEMBER'}"
+    )
 
 
 @node.command("send")
 @click.argument("file", type=_FILE)
 @click.option("--to", "to", required=True, help="Recipient member id, e.g. US.")
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Send even if this exact message already went to --to in this case.",
+)
 @no.data_options
 @no.json_option
 def send(
-    *, file: Path, to: str, data_dir: Path | None, config_path: Path | None, as_json: bool
+    *,
+    file: Path,
+    to: str,
+    again: bool,
+    data_dir: Path | None,
+    config_path: Path | None,
+    as_json: bool,
 ) -> None:
-    """Check a request FILE and send it to member --to through the running node."""
+    """Check a request FILE and send it to member --to through the running node.
+
+    Sending the same file twice would open a second request (a second Art. 29 request,
+    with its own clocks) in the same case. So a message whose content is identical to
+    one this node already sent to --to in the case (same kind and the same fields once
+    comments and layout are set aside; a copy that failed to be delivered does not
+    count) is sent again only with --again, or when the officer confirms at a terminal.
+    Piped or with --json it is refused (exit 2).
+    """
     body = nb.parse_request_file(file.read_bytes(), str(file))
     named = nb.addressee(body)
     if named is not None and named != to:
         raise CliUsageError(f"{file}: $.requested.member is {named} but --to is {to}")
-    result = ncl.call(ncl.data_dir_of(data_dir, config_path), lambda c: c.send(to, body))
-    ncl.report_sent(result, body, to, as_json)
+    where = ncl.data_dir_of(data_dir, config_path)
+    if not again:
+        prior = ncl.call(where, lambda c: ncl.identical_sent(c, body, to))
+        if prior is not None:
+            what = (
+                f"{file}: this {kind_of(body)} was already sent to {to} in case "
+                f"{body.case_id[:12]} (message {prior.msg_id}, "
+                f"{format_time(prior.at, ncl.node_zone(where))})"
+            )
+            if as_json or not interactive():
+                raise CliUsageError(f"{what}; not sent again (--again sends it anyway)")
+            if not click.confirm(f"{what}. Send it again?", default=False):
+                raise CliError("not sent")
+    result = ncl.call(where, lambda c: c.send(to, body))
+    ncl.report_sent(result, body, to, as_json, where)
+
+
+def interactive() -> bool:
+    """True when an officer sits at a terminal to answer a question (stdin and stdout)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 # -- reading: status, inbox, cases, show ---------------------------------------------
@@ -109,8 +184,12 @@ def inbox(
     *, after: int, data_dir: Path | None, config_path: Path | None, lang: str, as_json: bool
 ) -> None:
     """List incoming messages, newest last."""
-    answer = ncl.call(ncl.data_dir_of(data_dir, config_path), lambda c: c.inbox_all(after=after))
-    nr.emit_json(answer) if as_json else nr.print_inbox(answer.messages, lang)
+    where = ncl.data_dir_of(data_dir, config_path)
+    answer = ncl.call(where, lambda c: c.inbox_all(after=after))
+    if as_json:
+        nr.emit_json(answer)
+    else:
+        nr.print_inbox(answer.messages, lang, ncl.node_zone(where))
 
 
 @node.command("cases")
@@ -119,8 +198,9 @@ def inbox(
 @no.json_option
 def cases(*, data_dir: Path | None, config_path: Path | None, lang: str, as_json: bool) -> None:
     """List cases with their state and next deadline, most recent first."""
-    answer = ncl.call(ncl.data_dir_of(data_dir, config_path), lambda c: c.cases())
-    nr.emit_json(answer) if as_json else nr.print_cases(answer.cases, lang)
+    where = ncl.data_dir_of(data_dir, config_path)
+    answer = ncl.call(where, lambda c: c.cases())
+    nr.emit_json(answer) if as_json else nr.print_cases(answer.cases, lang, ncl.node_zone(where))
 
 
 @node.command("show")
@@ -139,34 +219,69 @@ def show(
     as_json: bool,
 ) -> None:
     """Show CASE (its id or a unique prefix): messages, receipts, states, deadlines."""
-    detail = ncl.call(ncl.data_dir_of(data_dir, config_path), lambda c: ncl.find_case(c, case))
-    nr.emit_json(detail) if as_json else nr.print_case(detail, lang, brief=brief)
+    where = ncl.data_dir_of(data_dir, config_path)
+    detail = ncl.call(where, lambda c: ncl.find_case(c, case))
+    if as_json:
+        nr.emit_json(detail)
+    else:
+        nr.print_case(detail, lang, brief=brief, tz=ncl.node_zone(where))
 
 
 @node.command("export-case")
 @click.argument("case")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @no.data_options
 @no.json_option
 def export_case(
-    *, case: str, out: Path, data_dir: Path | None, config_path: Path | None, as_json: bool
+    *,
+    case: str,
+    out: Path,
+    force: bool,
+    data_dir: Path | None,
+    config_path: Path | None,
+    as_json: bool,
 ) -> None:
-    """Write CASE's evidence bundle to --out (check it with `relay247 audit verify-bundle`)."""
+    """Write CASE's evidence bundle to --out (check it with `relay247 audit verify-bundle`).
+
+    An existing --out is never replaced without --force (exit 2): a bundle handed to a
+    court must not be overwritten by a later export by mistake.
+    """
+    where = ncl.data_dir_of(data_dir, config_path)
+    if out.exists() and not force:
+        raise CliUsageError(f"{out}: exists already; refusing to overwrite (--force replaces it)")
 
     async def go(client: NodeApiClient) -> tuple[str, bytes]:
         detail = await ncl.find_case(client, case)
         return detail.summary.case_id, await client.export_case(detail.summary.case_id)
 
-    case_id, data = ncl.call(ncl.data_dir_of(data_dir, config_path), go)
+    case_id, data = ncl.call(where, go)
     try:
-        out.write_bytes(data)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL), 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except FileExistsError:
+        raise CliUsageError(f"{out}: exists already; refusing to overwrite") from None
     except OSError as exc:
         raise CliUsageError(f"{out}: cannot write: {exc.strerror}") from None
+    trust = ncl.trust_root_of(where).resolve()
+    log_key = msgspec.json.decode(data, type=_BundleKeys).log_key
+    verify = (
+        f"{program()} audit verify-bundle {shlex.quote(str(out))} "
+        f"--trust-root {shlex.quote(str(trust))} --log-key {shlex.quote(log_key)}"
+    )
     if as_json:
-        nr.emit_json({"case_id": case_id, "file": str(out), "bytes": len(data)})
+        nr.emit_json({"case_id": case_id, "file": str(out), "bytes": len(data), "verify": verify})
         return
     click.echo(f"evidence bundle of case {case_id} written to {out} ({len(data):,} bytes)")
-    click.echo(f"  verify it offline: relay247 audit verify-bundle {out} --trust-root trust.json")
+    click.echo("  verify it offline, with the trust root and log key this node pins:")
+    click.echo(f"  {verify}")
+
+
+class _BundleKeys(msgspec.Struct):
+    """The one field of our own bundle the hint needs (the node just wrote it)."""
+
+    log_key: str
 
 
 from cli import _node_replies as _replies  # noqa: E402  (registers reply, extend, ...)

@@ -1,14 +1,17 @@
 """Options shared by the operator commands, and how they turn into body fields.
 
 Dates typed by an officer: a calendar date ``2026-08-10`` for a "until" instant means
-the end of that day at this computer's UTC offset (23:59:59); instants may also be
-given in full with their offset (``2026-08-10T18:00:00+02:00``).
+the end of that day (23:59:59) in the node's own time zone (the ``time_zone`` of its
+member entry; this computer's when unknown): the officer answering a request is the
+requested party, so "preserved until 2026-08-10" is the end of that day where the data
+is kept. Instants may also be given in full with their offset
+(``2026-08-10T18:00:00+02:00``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -59,8 +62,9 @@ def _option_name(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-def instant(value: str, option: str) -> str:
-    """Parse an instant option: a full RFC 3339 time with offset, or a date (end of day).
+def instant(value: str, option: str, tz: tzinfo | None = None) -> str:
+    """Parse an instant option: a full RFC 3339 time with offset, or a date (the end of
+    that day in zone ``tz``, default this computer's).
 
     Returns:
         The instant in RFC 3339 form, ready for a body.
@@ -71,8 +75,11 @@ def instant(value: str, option: str) -> str:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            local = datetime.now().astimezone().tzinfo
-            return datetime.combine(day, time(23, 59, 59), tzinfo=local).isoformat()
+            if tz is None:
+                tz = datetime.now().astimezone().tzinfo
+            # with a ZoneInfo, the offset in force on that day (DST), not today's
+            end = datetime.combine(day, time(23, 59, 59), tzinfo=tz)
+            return end.isoformat()
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise CliUsageError(f"{option}: {value!r} is not a date or an RFC 3339 time") from None
@@ -93,13 +100,16 @@ def day(value: str, option: str) -> str:
         raise CliUsageError(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def reply_fields(kind: str, opts: dict[str, Any], request: Any) -> dict[str, Any]:
+def reply_fields(
+    kind: str, opts: dict[str, Any], request: Any, tz: tzinfo | None = None
+) -> dict[str, Any]:
     """Map the ``reply`` options given to the fields of a body of ``kind``.
 
     Args:
         kind: the body kind being built.
         opts: option name -> value, only the options the officer gave.
         request: the request body being answered (for defaults), or None.
+        tz: the node's zone, for dates typed without a time.
 
     Returns:
         Field -> JSON-ready value.
@@ -114,23 +124,24 @@ def reply_fields(kind: str, opts: dict[str, Any], request: Any) -> dict[str, Any
             continue
         if key not in simple:
             raise CliUsageError(f"{_option_name(key)} does not apply to a {kind} reply")
-        fields[simple[key]] = _convert(kind, key, value)
+        fields[simple[key]] = _convert(kind, key, value, tz)
     if kind == "taken_in_charge" and any(k in opts for k in _OFFICER):
         officer = {"name": opts.get("officer_name")}
         officer.update(email=opts.get("officer_email"), phone=opts.get("officer_phone"))
         fields["officer"] = {k: v for k, v in officer.items() if v is not None}
     if kind == "preserved":
-        fields.setdefault("preserved_at", datetime.now().astimezone().isoformat())
+        now = datetime.now(tz) if tz is not None else datetime.now().astimezone()
+        fields.setdefault("preserved_at", now.isoformat())
         categories = getattr(getattr(request, "data", None), "categories", None)
         if categories:
             fields.setdefault("categories", [str(c) for c in categories])
     return fields
 
 
-def _convert(kind: str, key: str, value: Any) -> Any:
+def _convert(kind: str, key: str, value: Any, tz: tzinfo | None) -> Any:
     option = _option_name(key)
     if key in ("until", "preserved_at", "expected_by", "decision_by"):
-        return instant(value, option)
+        return instant(value, option, tz)
     if key == "categories":
         return [c.strip() for c in value.split(",") if c.strip()]
     if key == "reason":

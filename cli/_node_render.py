@@ -1,25 +1,32 @@
-"""What the operator commands print: annotated templates, tables and case timelines.
+"""What the operator commands print: tables, case timelines and the words in them.
 
 Labels of fields, coded values, kinds and states come from the node's catalogs
 (``node/i18n``, via :mod:`node.render`); the few column headings the catalogs do not
-hold are below, in both languages. Free text is printed exactly as written.
+hold are below, in both languages. Free text is printed exactly as written. The
+annotated request file is in :mod:`cli._node_template`.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Final
 
 import msgspec
-import msgspec.inspect as mi
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from node.render import Catalog, format_time, load_catalog, render_body
-from schemas.messages import Body, kind_of
-from schemas.node_api import CaseDetail, CaseSummary, InboxEntry, NodeStatus, TimelineEntry
+from node.alerts import NO_TARGET
+from node.render import Catalog, Row, format_time, load_catalog, render_body, until_text
+from schemas.node_api import (
+    CaseDetail,
+    CaseSummary,
+    Deadline,
+    InboxEntry,
+    NodeStatus,
+    TimelineEntry,
+)
 
 # Headings the catalogs do not have (kept here until they move to node/i18n).
 _WORDS: Final = {
@@ -43,6 +50,7 @@ _WORDS: Final = {
         "opened": "Opened",
         "last": "Last activity",
         "none": "none",
+        "end_of_day": "end of day",
     },
     "fr": {
         "case": "Dossier",
@@ -64,6 +72,7 @@ _WORDS: Final = {
         "opened": "Ouvert le",
         "last": "Dernière activité",
         "none": "aucune",
+        "end_of_day": "fin de journée",
     },
 }
 _JSON = msgspec.json.Encoder()
@@ -87,170 +96,101 @@ def _word(lang: str, key: str) -> str:
     return _WORDS[lang].get(key, key)
 
 
-# -- annotated template --------------------------------------------------------------
+def status_word(status: str, direction: str, lang: str) -> str:
+    """A message's status in words (``delivered`` -> "remis"), never the bare code."""
+    return (
+        load_catalog(lang).text(f"status_{direction}_{status}").replace(f"status_{direction}_", "")
+    )
 
 
-def _unwrap(t: mi.Type) -> mi.Type:
-    while True:
-        if isinstance(t, mi.Metadata):
-            t = t.type
-        elif isinstance(t, mi.UnionType):
-            rest = [x for x in t.types if not isinstance(x, mi.NoneType)]
-            if len(rest) != 1:
-                return mi.UnionType(tuple(rest))
-            t = rest[0]
-        else:
-            return t
+def receipt_word(status: str, lang: str) -> str:
+    """A delivery receipt's status in words: what it proves (delivered and verified)."""
+    return _enum(load_catalog(lang), "ReceiptStatus", status)
 
 
-def _struct_for(value: dict[str, Any], t: mi.Type | None) -> mi.StructType | None:
-    t = None if t is None else _unwrap(t)
-    if isinstance(t, mi.StructType):
-        return t
-    if isinstance(t, mi.UnionType):  # a tagged union (identifiers): pick by tag
-        for option in t.types:
-            tag_field = option.tag_field if isinstance(option, mi.StructType) else None
-            if (
-                isinstance(option, mi.StructType)
-                and tag_field
-                and option.tag == value.get(tag_field)
-            ):
-                return option
-    return None
-
-
-def _tags(t: mi.Type | None) -> list[str]:
-    t = None if t is None else _unwrap(t)
-    options = t.types if isinstance(t, mi.UnionType) else ()
-    return [str(o.tag) for o in options if isinstance(o, mi.StructType)]
-
-
-def _item_type(t: mi.Type | None) -> mi.Type | None:
-    t = None if t is None else _unwrap(t)
-    if isinstance(t, mi.VarTupleType | mi.ListType):
-        return t.item_type
-    return None
-
-
-def _describe(t: mi.Type) -> str:
-    meta = t if isinstance(t, mi.Metadata) else None
-    inner = _unwrap(t)
-    item = _item_type(inner)
-    if item is not None:
-        inner = _unwrap(item)
-    if isinstance(inner, mi.EnumType):
-        return "one of: " + ", ".join(str(m.value) for m in inner.cls)
-    if isinstance(inner, mi.DateTimeType):
-        return "date and time with its UTC offset, e.g. 2026-05-12T03:10:00+02:00"
-    if isinstance(inner, mi.DateType):
-        return "date YYYY-MM-DD"
-    schema = (meta.extra_json_schema or {}) if meta else {}
-    return str(schema.get("description", ""))
-
-
-def _comment(cat: Catalog, struct: mi.StructType, field: mi.Field) -> str:
-    parts = [cat.field(struct.cls.__name__, field.name)]
-    if not field.required:
-        parts.append("optional")
-    extra = _describe(field.type)
-    if extra:
-        parts.append(extra)
-    return " - ".join(parts)
-
-
-def _write(
-    value: Any, t: mi.Type | None, ind: str, *, head: str, tail: str, out: list[str]
-) -> None:
-    cat = load_catalog("en")
-    if isinstance(value, dict):
-        struct = _struct_for(value, t)
-        fields = {f.name: f for f in struct.fields} if struct else {}
-        items = [(k, v) for k, v in value.items() if v is not None and v not in ([], ())]
-        out.append(f"{ind}{head}{{")
-        for i, (key, v) in enumerate(items):
-            field = fields.get(key)
-            if struct is not None and field is not None:
-                out.append(f"{ind}  // {_comment(cat, struct, field)}")
-            elif key == "kind":
-                out.append(f"{ind}  // Kind of message (do not change)")
-            elif struct is not None and key == struct.tag_field:
-                out.append(f"{ind}  // Type - one of: {', '.join(_tags(t))}")
-            sub_tail = "," if i < len(items) - 1 else ""
-            name = _JSON.encode(key).decode()
-            sub_type = field.type if field else None
-            _write(v, sub_type, ind + "  ", head=f"{name}: ", tail=sub_tail, out=out)
-        out.append(f"{ind}}}{tail}")
-    elif isinstance(value, list | tuple) and any(isinstance(x, dict) for x in value):
-        out.append(f"{ind}{head}[")
-        for i, item in enumerate(value):
-            sep = "," if i < len(value) - 1 else ""
-            _write(item, _item_type(t), ind + "  ", head="", tail=sep, out=out)
-        out.append(f"{ind}]{tail}")
-    else:
-        out.append(f"{ind}{head}{_JSON.encode(value).decode()}{tail}")
-
-
-def annotated_template(body: Body) -> str:
-    """Return ``body`` as a request file: JSON with a ``//`` comment above every field.
-
-    Each comment gives the field's English label, whether it is optional, and its coded
-    values or format. ``relay247 node new`` and ``send`` ignore comment lines.
-    """
-    kind = kind_of(body)
-    header = [
-        f"// relay247 request file: {load_catalog('en').kind(kind)} ({kind}).",
-        "// Lines starting with // are comments and are ignored. Replace the example",
-        "// values, delete optional fields you do not need, then check and send:",
-        "//   relay247 node new THIS_FILE",
-        "//   relay247 node send THIS_FILE --to MEMBER",
-    ]
-    lines: list[str] = []
-    _write(msgspec.to_builtins(body), mi.type_info(type(body)), "", head="", tail="", out=lines)
-    return "\n".join(header + lines) + "\n"
+def body_lines(rows: list[Row]) -> list[tuple[str, str]]:
+    """Rows as (indented label, value) pairs; a sub-object's heading has no colon when it
+    has no value of its own, so no label is left with nothing after it."""
+    out = []
+    for row in rows:
+        pad = "  " * row.depth
+        out.append((f"{pad}{row.label}: " if row.value else f"{pad}{row.label}", row.value))
+    return out
 
 
 # -- status, inbox, cases ------------------------------------------------------------
 
 
 def print_status(status: NodeStatus) -> None:
-    """Print the node's status as a two-column table."""
-    table = Table(title=f"Node {status.member}", show_header=False)
+    """Print the node's status (a table on a terminal, else ``key: value`` lines), then a
+    warning on stderr about its setup (no alert target)."""
+    from cli._network import emit
+
     version = status.directory_version
-    table.add_row("directory", "none yet" if version is None else f"version {version}")
-    table.add_row("relays", ", ".join(status.relays) or "-")
-    table.add_row("inbox", status.inbox_mode)
-    table.add_row("outbox pending", str(status.outbox_pending))
-    table.add_row("messages in / out", f"{status.messages_in} / {status.messages_out}")
     witness = status.witness_size
-    table.add_row("last cosigned checkpoint", "-" if witness is None else f"size {witness}")
-    console().print(table)
+    rows: dict[str, Any] = {
+        "member": status.member,
+        "directory": "none yet" if version is None else f"version {version}",
+        "relays": ", ".join(status.relays) or "-",
+        "inbox": status.inbox_mode,
+        "outbox pending": status.outbox_pending,
+        "messages in / out": f"{status.messages_in} / {status.messages_out}",
+        "last cosigned checkpoint": "-" if witness is None else f"size {witness}",
+    }
+    if status.alert_targets is not None:
+        rows["alert targets"] = status.alert_targets
+    emit(rows, as_json=False)
+    if status.alert_targets == 0:
+        Console(stderr=True).print(
+            f"Warning: {NO_TARGET}", style="yellow", markup=False, highlight=False
+        )
 
 
-def print_inbox(messages: tuple[InboxEntry, ...], lang: str) -> None:
+def _table(**options: Any) -> Table:
+    # Piped: no box-drawing characters, so the text greps and pastes cleanly.
+    return Table(**options) if os.isatty(1) else Table(box=None, **options)
+
+
+def print_inbox(messages: tuple[InboxEntry, ...], lang: str, tz: tzinfo | None = None) -> None:
     """Print incoming messages, newest last."""
     cat = load_catalog(lang)
-    table = Table()
+    table = _table()
     for col in ("#", cat.text("at"), _word(lang, "from"), _word(lang, "case"), cat.text("kind")):
         table.add_column(col)
     table.add_column(_word(lang, "status"))
     for m in messages:
-        table.add_row(str(m.seq), format_time(m.at), m.peer, m.case_id, cat.kind(m.kind), m.status)
+        table.add_row(
+            str(m.seq),
+            format_time(m.at, tz),
+            m.peer,
+            m.case_id,
+            cat.kind(m.kind),
+            status_word(m.status, m.direction, lang),
+        )
     console().print(table if messages else "inbox is empty")
 
 
-def _deadline(summary: CaseSummary, lang: str) -> str:
+def _due(d: Deadline, lang: str, tz: tzinfo | None) -> str:
+    if d.day is not None:  # a calendar date: the date itself, not the next day at 00:00
+        return f"{d.day.isoformat()} ({_word(lang, 'end_of_day')})"
+    if d.kind == "preservation_expiry" and d.confirmed:
+        return until_text(d.due, lang, tz)
+    return format_time(d.due, tz)
+
+
+def _deadline(summary: CaseSummary, lang: str, tz: tzinfo | None) -> str:
     d = summary.next_deadline
     if d is None:
         return "-"
     cat = load_catalog(lang)
     flag = f" {_word(lang, 'overdue')}" if d.overdue else ""
-    return f"{_enum(cat, 'DeadlineKind', d.kind)}: {format_time(d.due)}{flag}"
+    return f"{_enum(cat, 'DeadlineKind', d.kind)}: {_due(d, lang, tz)}{flag}"
 
 
-def print_cases(cases: tuple[CaseSummary, ...], lang: str) -> None:
+def print_cases(cases: tuple[CaseSummary, ...], lang: str, tz: tzinfo | None = None) -> None:
     """Print one line per case, most recent activity first."""
     cat = load_catalog(lang)
-    table = Table()
+    table = _table()
     for key in ("case", "peer", "role"):
         table.add_column(_word(lang, key))
     table.add_column(cat.text("state"))
@@ -263,7 +203,7 @@ def print_cases(cases: tuple[CaseSummary, ...], lang: str) -> None:
             "-" if c.role is None else _word(lang, c.role),
             _enum(cat, "CaseState", c.effective_state),
             _enum(cat, "Priority", c.priority),
-            _deadline(c, lang),
+            _deadline(c, lang, tz),
             str(c.anomalies) if c.anomalies else "",
         )
     console().print(table if cases else "no cases yet")
@@ -272,29 +212,36 @@ def print_cases(cases: tuple[CaseSummary, ...], lang: str) -> None:
 # -- one case ------------------------------------------------------------------------
 
 
-def _entry_title(entry: TimelineEntry, lang: str) -> Text:
+def _entry_title(entry: TimelineEntry, lang: str, tz: tzinfo | None) -> Text:
     cat = load_catalog(lang)
     arrow = "→" if entry.direction == "out" else "←"
     direction = cat.text("outgoing" if entry.direction == "out" else "incoming")
-    text = Text(f"{format_time(entry.at)}  {arrow} {direction}: ", style="bold")
+    text = Text(f"{format_time(entry.at, tz)}  {arrow} {direction}: ", style="bold")
     text.append(cat.kind(entry.kind), style="bold cyan")
-    text.append(f"  [{entry.status}]")
+    text.append(f"  [{status_word(entry.status, entry.direction, lang)}]")
     if entry.leaf_index is not None:
         text.append(f"  {_word(lang, 'log')} #{entry.leaf_index}")
     return text
 
 
-def _receipt_line(entry: TimelineEntry, lang: str) -> str | None:
+def _receipt_line(entry: TimelineEntry, lang: str, tz: tzinfo | None) -> str | None:
     r = entry.receipt
     if r is None:
         return None
     cat = load_catalog(lang)
-    line = f"{cat.text('receipt_status')}: {_enum(cat, 'ReceiptStatus', r.status)}"
-    line += f" ({format_time(r.received_at)})"
+    line = f"{cat.text('receipt_status')}: {receipt_word(r.status, lang)}"
+    line += f" ({format_time(r.received_at, tz)})"
     return line + (f" - {r.reason}" if r.reason else "")
 
 
-def print_case(detail: CaseDetail, lang: str, *, brief: bool, out: Console | None = None) -> None:
+def print_case(
+    detail: CaseDetail,
+    lang: str,
+    *,
+    brief: bool,
+    out: Console | None = None,
+    tz: tzinfo | None = None,
+) -> None:
     """Print a case: its summary, its deadlines, then every message with its receipt.
 
     Args:
@@ -302,37 +249,38 @@ def print_case(detail: CaseDetail, lang: str, *, brief: bool, out: Console | Non
         lang: ``en`` or ``fr``.
         brief: omit the fields of each message.
         out: where to print (default: standard output).
+        tz: the node's zone, in which every instant is shown (with its offset).
     """
     out = out or console()
     cat = load_catalog(lang)
     s = detail.summary
-    head = Table(title=f"{_word(lang, 'case')} {s.case_id}", show_header=False)
+    head = _table(title=f"{_word(lang, 'case')} {s.case_id}", show_header=False)
     head.add_row(_word(lang, "peer"), s.peer)
     head.add_row(_word(lang, "role"), "-" if s.role is None else _word(lang, s.role))
     head.add_row(cat.text("state"), _enum(cat, "CaseState", s.effective_state))
     head.add_row(_word(lang, "priority"), _enum(cat, "Priority", s.priority))
-    head.add_row(_word(lang, "opened"), format_time(s.opened_at))
-    head.add_row(_word(lang, "last"), format_time(s.last_activity))
+    head.add_row(_word(lang, "opened"), format_time(s.opened_at, tz))
+    head.add_row(_word(lang, "last"), format_time(s.last_activity, tz))
     out.print(head)
     if detail.deadlines:
-        table = Table(title=_word(lang, "deadlines"))
+        table = _table(title=_word(lang, "deadlines"))
         for col in ("", _word(lang, "due"), ""):
             table.add_column(col)
         for d in detail.deadlines:
             flags = [_word(lang, "confirmed")] if d.confirmed else []
             flags += [_word(lang, "overdue")] if d.overdue else []
-            table.add_row(_enum(cat, "DeadlineKind", d.kind), format_time(d.due), ", ".join(flags))
+            table.add_row(_enum(cat, "DeadlineKind", d.kind), _due(d, lang, tz), ", ".join(flags))
         out.print(table)
     out.rule(_word(lang, "timeline"))
     for entry in detail.timeline:
-        out.print(_entry_title(entry, lang))
-        receipt = _receipt_line(entry, lang)
+        out.print(_entry_title(entry, lang, tz))
+        receipt = _receipt_line(entry, lang, tz)
         if receipt:
-            out.print(f"    {receipt}", style="green")
+            out.print(f"    {receipt}", style="green", markup=False)
         if entry.body is not None and not brief:
-            for row in render_body(entry.body, lang)[1:]:
-                out.print(f"    {'  ' * row.depth}{row.label}: ", end="", style="dim")
-                out.print(row.value, markup=False, highlight=False, soft_wrap=True)
+            for label, value in body_lines(render_body(entry.body, lang, tz)[1:]):
+                out.print(f"    {label}", end="", style="dim", markup=False)
+                out.print(value, markup=False, highlight=False, soft_wrap=True)
     for a in detail.anomalies:
         label = _enum(cat, "AnomalyCode", a.code)
         out.print(f"{cat.text('anomaly')}: {label} ({a.kind}, {a.msg_id})", style="red")

@@ -92,13 +92,16 @@ def reply(
     given = _given(**opts)
     extra = nb.parse_fields_file(file.read_bytes(), str(file)) if file else {}
 
+    where = ncl.data_dir_of(data_dir, config_path)
+    tz = ncl.node_zone(where)
+
     def build(detail: CaseDetail) -> Body:
         head = nb.reply_head(detail, kind, ref or extra.get("sender_ref"))
         request = next((e.body for e in detail.timeline if e.msg_id == head["in_reply_to"]), None)
-        fields = no.reply_fields(head["kind"], given, request)
+        fields = no.reply_fields(head["kind"], given, request, tz)
         return nb.body_from_fields({**extra, **fields, **head})
 
-    ncl.send_built(ncl.data_dir_of(data_dir, config_path), build, case, dry_run, as_json)
+    ncl.send_built(where, build, case, dry_run, as_json)
 
 
 def _sequel(

@@ -210,16 +210,20 @@ def info(*, config_path: Path, passphrase_file: Path | None, as_json: bool) -> N
 
 @relay.command("migrate")
 @_config_option
-def migrate(*, config_path: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def migrate(*, config_path: Path, as_json: bool) -> None:
     """Upgrade the storage schema to this release's version (back it up first).
 
-    Prints "schema N -> M" or "already at M". Safe to repeat. Stop the relay first.
+    Prints "schema N -> M" or "already at M" (--json: {"from": N, "to": M}, N = 0 when
+    the schema was created). Safe to repeat. Stop the relay first.
     """
     from relay._backup import migrate as migrate_storage
 
     config = _load(config_path)
     found, now = _run(lambda: migrate_storage(config))
-    if found == now:
+    if as_json:
+        click.echo(json.dumps({"from": found, "to": now}))
+    elif found == now:
         click.echo(f"already at {now}")
     elif found == 0:
         click.echo(f"schema created at {now}")

@@ -20,7 +20,12 @@ _RECEIPT = "receipt"
 def deadline_view(d: pc.Deadline) -> api.Deadline:
     """A case deadline as the API shows it."""
     return api.Deadline(
-        kind=d.kind.value, due=d.due, source=d.source, confirmed=d.confirmed, overdue=d.overdue
+        kind=d.kind.value,
+        due=d.due,
+        source=d.source,
+        confirmed=d.confirmed,
+        overdue=d.overdue,
+        day=d.day,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import structlog
 
@@ -50,6 +50,7 @@ class Clocks:
         table: the per-country preservation periods.
         settings: reminder and escalation delays.
         clock: the wall clock (tz-aware), injectable for tests.
+        zone: the node's own time zone (its directory entry), for the times in alerts.
     """
 
     def __init__(
@@ -61,8 +62,10 @@ class Clocks:
         table: PeriodTable,
         settings: ClockSettings,
         clock: Callable[[], datetime],
+        zone: Callable[[], tzinfo | None] = lambda: None,
     ) -> None:
         self._cases = cases
+        self._zone = zone
         self._sender = sender
         self._member = member
         self._table = table
@@ -79,12 +82,13 @@ class Clocks:
             StorageError: the store failed.
         """
         now = now or self._clock()
+        tz = self._zone()
         due: list[Alert] = []
         for row in await self._cases.cases():
             for r in due_reminders(row.case, self._table, now, self._settings.remind_before):
-                due.append(reminder_alert(r, member=self._member, now=now))
+                due.append(reminder_alert(r, member=self._member, now=now, tz=tz))
             for e in escalations(row.case, now, self._settings.escalate_after):
-                due.append(escalation_alert(e, member=self._member, now=now))
+                due.append(escalation_alert(e, member=self._member, now=now, tz=tz))
         sent = []
         for alert in due:
             if await self._cases.alert_sent(alert.alert_id):
@@ -111,6 +115,14 @@ class Clocks:
             )
             return False
         await self._cases.mark_alert(alert.alert_id, now)
+        if not results:  # recorded so that it is not retried forever, but it reached nobody
+            log.warning(
+                "alert not sent: no alert target",
+                alert_id=alert.alert_id,
+                alert_event=alert.event.value,
+                case_id=alert.case_id,
+            )
+            return True
         log.info("alert sent", alert_id=alert.alert_id, alert_event=alert.event.value)
         return True
 

@@ -104,6 +104,14 @@ class Outbox:
                     # Transient refusal (rate limit, full mailbox, directory not yet
                     # published there): retry this one later, keep the relay.
                     delay = self._delay(entry.attempts)
+                    log.warning(
+                        "relay refused; will retry",
+                        msg_id=entry.msg_id,
+                        to=entry.recipient,
+                        relay=transport.base_url,
+                        code=exc.code.value,
+                        retry_in=round(delay, 3),
+                    )
                     await s.store.mark_retry(entry.msg_id, time.time() + delay, exc.diagnostics())
                     return
                 last = exc
@@ -126,6 +134,8 @@ class Outbox:
         raise _AllDownError
 
     async def _give_up(self, entry: OutboxEntry, code: ErrorCode, message: str) -> None:
+        # A permanent refusal by the relay (or expiry): logged here with the relay's words,
+        # and as "message not delivered" by the event log.
         log.warning("envelope given up", msg_id=entry.msg_id, code=code.value, error=message)
         await self._s.store.mark_failed(entry.msg_id, f"{code.value}: {message}")
         self._s.hub.publish(SendFailed(entry.msg_id, entry.recipient, code, message))

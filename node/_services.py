@@ -8,9 +8,10 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 import structlog
@@ -106,6 +107,7 @@ class Services:
                 interval=settings.clock_interval,
             ),
             clock=parts.clock,
+            zone=lambda: member_zone(parts.directory(), parts.view.member),
         )
         self.witness = WitnessDuty(
             self.case_store,
@@ -126,6 +128,7 @@ class Services:
                 relays=parts.relays,
                 export=self.export,
                 witness_size=lambda: self.witness.size,
+                alert_targets=len(settings.alerts.webhooks) + len(settings.alerts.smtp),
             )
             self.api = ApiServer(
                 context,
@@ -248,6 +251,17 @@ class Services:
 
 
 _EXPORT_ATTEMPTS = 3
+
+
+def member_zone(directory: VerifiedDirectory | None, member: str) -> tzinfo | None:
+    """The time zone of ``member``'s directory entry (None when unknown or invalid)."""
+    if directory is None:
+        return None
+    entry = next((m for m in directory.directory.members if m.id == member), None)
+    try:
+        return None if entry is None else ZoneInfo(entry.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def build_services(

@@ -23,7 +23,8 @@ import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from datetime import time as day_time
 from typing import Annotated, Final
 from urllib.parse import urlsplit
 
@@ -42,6 +43,11 @@ _Retries = Annotated[int, msgspec.Meta(ge=0, le=10)]
 _BACKOFF_CAP: Final = 60.0  # seconds: never wait longer than this between two attempts
 SIGNATURE_HEADER: Final = "X-Relay247-Signature"
 ALERT_ID_HEADER: Final = "X-Relay247-Alert-Id"
+#: Said at start, in `node status` and for each alert when ``[alerts]`` lists no target.
+NO_TARGET: Final = (
+    "no alert target is configured ([alerts] webhooks or smtp in node.toml): deadline "
+    "reminders, escalations and new requests alert nobody"
+)
 
 
 class AlertEvent(enum.StrEnum):
@@ -125,25 +131,35 @@ def _alert_id(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
-def reminder_alert(reminder: Reminder, *, member: str, now: datetime) -> Alert:
-    """An alert for a deadline reminder (``overdue`` once the deadline has passed)."""
+def reminder_alert(
+    reminder: Reminder, *, member: str, now: datetime, tz: tzinfo | None = None
+) -> Alert:
+    """An alert for a deadline reminder (``overdue`` once the deadline has passed); times
+    in the node's zone ``tz``, a date-only deadline as its day."""
     d = reminder.deadline
     event = AlertEvent.OVERDUE if d.overdue else AlertEvent.REMINDER
     label = load_catalog("en").enums["DeadlineKind"][d.kind.value]
+    due = d.due if tz is None else d.due.astimezone(tz)
+    when = format_time(due)
+    if d.day is not None:  # a calendar date: its last second there, not the next day 00:00Z
+        due = datetime.combine(d.day, day_time(23, 59, 59), tzinfo=tz or UTC)
+        when = f"{d.day.isoformat()} (end of day)"
     return Alert(
         alert_id=_alert_id(event.value, d.key),
         event=event,
         member=member,
         case_id=d.case_id,
         kind=d.kind.value,
-        due=d.due,
-        summary=f"{label}: {format_time(d.due)}",
+        due=due,
+        summary=f"{label}: {when}",
         created_at=now,
     )
 
 
-def escalation_alert(esc: Escalation, *, member: str, now: datetime) -> Alert:
-    """An alert for an urgent request without a human response."""
+def escalation_alert(
+    esc: Escalation, *, member: str, now: datetime, tz: tzinfo | None = None
+) -> Alert:
+    """An alert for an urgent request without a human response (times in zone ``tz``)."""
     return Alert(
         alert_id=_alert_id("escalation", esc.case_id, esc.request_msg_id, str(esc.level)),
         event=AlertEvent.ESCALATION,
@@ -151,7 +167,7 @@ def escalation_alert(esc: Escalation, *, member: str, now: datetime) -> Alert:
         case_id=esc.case_id,
         kind="escalation",
         level=esc.level,
-        summary=f"Urgent request without a human response since {format_time(esc.since)}",
+        summary=f"Urgent request without a human response since {format_time(esc.since, tz)}",
         created_at=now,
     )
 

@@ -89,6 +89,7 @@ class ApiContext:
         relays: the relay URLs in use.
         export: builds a case's evidence bundle (None: unknown case).
         witness_size: size of the last checkpoint this node cosigned.
+        alert_targets: webhooks and mail servers configured (0: alerts reach nobody).
     """
 
     node: NodeView
@@ -98,6 +99,7 @@ class ApiContext:
     relays: Callable[[], tuple[str, ...]]
     export: Callable[[str], Awaitable[bytes | None]]
     witness_size: Callable[[], int | None]
+    alert_targets: int | None = None
 
 
 CONTEXT: Final = web.AppKey("context", ApiContext)
@@ -209,6 +211,7 @@ async def _status(request: web.Request) -> web.Response:
             messages_in=counts["messages_in"],
             messages_out=counts["messages_out"],
             witness_size=ctx.witness_size(),
+            alert_targets=ctx.alert_targets,
         )
     )
 

@@ -28,6 +28,7 @@ import aiohttp
 import structlog
 
 from node._directory import DirectoryState, read_trust_root
+from node._event_log import log_event
 from node._events import (
     EventHub,
     MessageReceived,
@@ -47,6 +48,7 @@ from node._services import build_services
 from node._shared import Shared
 from node._sync import Sync
 from node._transport_api import Transport, TransportFactory
+from node.alerts import NO_TARGET
 from node.config import NodeConfig
 from node.store import NodeStore
 from protocol.directory import VerifiedDirectory
@@ -96,6 +98,7 @@ class Node:
         self.member = config.node.member
         self.store = store
         self.events = EventHub()
+        self.events.subscribe(log_event)  # ids only: the node's log of what came and went
         directory = DirectoryState(read_trust_root(config.path(config.directory.trust_root)), store)
         # Alert the operator when the network changes this node's own entry unasked.
         own = {keys.signing.public, keys.encryption.public, keys.transport.public}
@@ -328,6 +331,8 @@ async def run(
         await node.start()
         await node.services.start_api()
         log.info("node started", member=node.member, relays=list(node._relay_urls()))
+        if not (config.alerts.webhooks or config.alerts.smtp):
+            log.warning("no alert target", detail=NO_TARGET)
         if ready is not None:
             ready.set()
         await stop.wait()

@@ -4,15 +4,16 @@ Labels come from the catalogs ``node/i18n/<lang>.json``: one label per body fiel
 ``Struct.field`` override where one name means different things, e.g. an IP ``address``
 versus a postal one), per coded value (every enum member) and per kind, case state and
 deadline kind. Coded values are translated; free text is shown exactly as written;
-instants keep their UTC offset, so "03:10 +02:00" is never silently turned into local
-time. The CLI, the local API and the e-mail alerts all render through here.
+instants are shown in the reader's zone when one is given (the node's own, from its
+directory entry), always with the UTC offset, so "03:10 +02:00" never loses its offset.
+The CLI, the local API and the e-mail alerts all render through here.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from importlib import resources
 from typing import Any, Final, NamedTuple
 
@@ -85,8 +86,12 @@ class Row(NamedTuple):
     depth: int = 0
 
 
-def format_time(value: datetime) -> str:
-    """An instant as ``YYYY-MM-DD HH:MM:SS +HH:MM``, keeping the offset it was written with."""
+def format_time(value: datetime, tz: tzinfo | None = None) -> str:
+    """An instant as ``YYYY-MM-DD HH:MM:SS +HH:MM``: in zone ``tz`` (the reader's node)
+    when given, else keeping the offset it was written with. The offset is always shown.
+    """
+    if tz is not None and value.tzinfo is not None:
+        value = value.astimezone(tz)
     text = value.isoformat(sep=" ", timespec="seconds")
     offset = value.strftime("%z")
     if not offset:
@@ -95,13 +100,30 @@ def format_time(value: datetime) -> str:
     return f"{text[: -len('+00:00')]} {offset[:3]}:{offset[3:]}"
 
 
-def _scalar(value: Any, cat: Catalog) -> str:
+def until_text(value: datetime, lang: str, tz: tzinfo | None = None) -> str:
+    """A "preserved until" instant: in ``tz``, and, when it is the end of a day in the
+    zone it was written in (23:59 or later), which day and whose zone that is, so the
+    reader knows it is "end of that day in the requested party's zone".
+    """
+    text = format_time(value, tz)
+    local = value.timetz()
+    if (local.hour, local.minute) < (23, 59) or value.tzinfo is None:
+        return text
+    cat = load_catalog(lang)
+    zone = f"{cat.text('until_requested_zone')}, UTC{format_time(value)[-6:]}"
+    return f"{text} ({cat.text('until_end_of_day').format(day=value.date(), zone=zone)})"
+
+
+_UNTIL_FIELDS: Final = frozenset({"preserved_until"})
+
+
+def _scalar(value: Any, cat: Catalog, tz: tzinfo | None = None) -> str:
     if isinstance(value, enum.Enum):
         return cat.enum(value)
     if isinstance(value, bool):
         return cat.text("yes" if value else "no")
     if isinstance(value, datetime):
-        return format_time(value)
+        return format_time(value, tz)
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
@@ -115,36 +137,41 @@ def _heading(value: msgspec.Struct, cat: Catalog) -> str:
     return ""
 
 
-def _value_rows(label: str, value: Any, cat: Catalog, depth: int) -> list[Row]:
+def _value_rows(label: str, value: Any, cat: Catalog, depth: int, tz: tzinfo | None) -> list[Row]:
     if isinstance(value, msgspec.Struct):
-        return [Row(label, _heading(value, cat), depth), *_struct_rows(value, cat, depth + 1)]
+        return [Row(label, _heading(value, cat), depth), *_struct_rows(value, cat, depth + 1, tz)]
     if isinstance(value, tuple):
         if not any(isinstance(v, msgspec.Struct) for v in value):
-            return [Row(label, ", ".join(_scalar(v, cat) for v in value), depth)]
+            return [Row(label, ", ".join(_scalar(v, cat, tz) for v in value), depth)]
         rows: list[Row] = []
         for i, item in enumerate(value, start=1):
-            rows += _value_rows(f"{label} {i}", item, cat, depth)
+            rows += _value_rows(f"{label} {i}", item, cat, depth, tz)
         return rows
-    return [Row(label, _scalar(value, cat), depth)]
+    return [Row(label, _scalar(value, cat, tz), depth)]
 
 
-def _struct_rows(obj: msgspec.Struct, cat: Catalog, depth: int) -> list[Row]:
+def _struct_rows(obj: msgspec.Struct, cat: Catalog, depth: int, tz: tzinfo | None) -> list[Row]:
     name = type(obj).__name__
     rows: list[Row] = []
     for field in obj.__struct_fields__:
         value = getattr(obj, field)
-        if value is None or value == ():  # absent optional fields are not shown
+        # Absent optional fields are not shown, nor empty text (a label with nothing after).
+        if value is None or value == () or (isinstance(value, str) and not value.strip()):
             continue
-        rows += _value_rows(cat.field(name, field), value, cat, depth)
+        if field in _UNTIL_FIELDS and isinstance(value, datetime):
+            rows.append(Row(cat.field(name, field), until_text(value, cat.lang, tz), depth))
+            continue
+        rows += _value_rows(cat.field(name, field), value, cat, depth, tz)
     return rows
 
 
-def render_body(body: Body, lang: str) -> list[Row]:
+def render_body(body: Body, lang: str, tz: tzinfo | None = None) -> list[Row]:
     """Render a body: its kind, then every present field, sub-objects indented.
 
     Args:
         body: a verified, decoded body.
         lang: one of :data:`LANGUAGES`.
+        tz: the reader's zone for instants (each keeps its offset when ``None``).
 
     Returns:
         The rows, in the order of the schema's fields.
@@ -153,7 +180,7 @@ def render_body(body: Body, lang: str) -> list[Row]:
         ConfigError: unknown language.
     """
     cat = load_catalog(lang)
-    return [Row(cat.text("kind"), cat.kind(kind_of(body))), *_struct_rows(body, cat, 0)]
+    return [Row(cat.text("kind"), cat.kind(kind_of(body))), *_struct_rows(body, cat, 0, tz)]
 
 
 def render_timeline_entry(entry: TimelineEntry, lang: str) -> list[Row]:

@@ -106,9 +106,9 @@ def deadlines(case: Case, table: PeriodTable, now: datetime) -> list[Deadline]:
         if expiry is not None:
             out.append(expiry)
         if case.mla_submitted_at is None and expiry is not None:
-            due = expiry.due
-            if case.mla_expected_by is not None:
-                due = min(due, end_of_day(case.mla_expected_by))
+            due, day = expiry.due, None
+            if case.mla_expected_by is not None and end_of_day(case.mla_expected_by) < due:
+                due, day = end_of_day(case.mla_expected_by), case.mla_expected_by
             out.append(
                 Deadline(
                     case_id=case.case_id,
@@ -117,6 +117,7 @@ def deadlines(case: Case, table: PeriodTable, now: datetime) -> list[Deadline]:
                     source="ETS 185 Art. 29(2)(f) and 29(7)",
                     confirmed=False,
                     overdue=now >= due,
+                    day=day,
                 )
             )
     if case.state is CaseState.WARNED and case.decision_needed_by is not None:

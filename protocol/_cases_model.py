@@ -203,6 +203,9 @@ class Deadline(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     source: str
     confirmed: bool
     overdue: bool
+    #: set when the deadline is a calendar date (``due`` is the end of that day, the next
+    #: day at 00:00Z): show the date, not an instant that reads as the next day
+    day: date | None = None
 
     @property
     def key(self) -> str:

@@ -77,11 +77,19 @@ class MessageFacts:
             )
         for r in self.receipts:
             why = f" ({r.reason})" if r.reason else ""
+            # "accepted" is the receipt's code, not a legal acceptance: say what it proves.
+            what = _RECEIPT_WORDS.get(str(r.status), str(r.status))
             out.append(
-                f"  {r.signer} signed a delivery receipt: {r.status}{why} at "
+                f"  {r.signer} signed a delivery receipt: {r.status} ({what}){why} at "
                 f"{r.received_at.isoformat()}."
             )
         return out
+
+
+_RECEIPT_WORDS = {
+    "accepted": "delivered, and its signatures and content verified by the recipient's node",
+    "rejected": "refused by the recipient's node",
+}
 
 
 @contextmanager

@@ -166,6 +166,8 @@ class BundleReport:
     directory_versions: tuple[int, ...]
     messages: tuple[MessageFacts, ...]
     warnings: tuple[str, ...] = field(default=())
+    #: both the trust root and the log key came from the verifier, not from the bundle
+    pinned: bool = True
 
     def lines(self) -> list[str]:
         """Return the report as plain-language sentences, one fact each."""
@@ -178,11 +180,21 @@ class BundleReport:
             f"cosigned by {', '.join(self.witnesses)}."
         )
         versions = ", ".join(str(v) for v in self.directory_versions)
+        start = (
+            "starting from the trust root pinned by the verifier."
+            if self.pinned
+            else "starting from the trust root named in the bundle itself."
+        )
         out.append(
             f"Keys were checked against directory version(s) {versions}, each signed by "
-            "the coordinators trusted at the time, starting from the pinned trust root."
+            f"the coordinators trusted at the time, {start}"
         )
         out.extend(f"Warning: {w}" for w in self.warnings)
+        if not self.pinned:
+            out.append(
+                "This proves internal consistency only: whoever made the bundle chose its "
+                "keys. Pin the coordinators' trust.json and the log key to prove who signed."
+            )
         return out
 
 
@@ -199,7 +211,7 @@ def bundle_trust_root(data: bytes) -> TrustRoot:
 def verify_bundle(
     data: bytes,
     *,
-    trust_root: TrustRoot,
+    trust_root: TrustRoot | None,
     now: datetime,
     log_key: str | None = None,
     witnesses: Sequence[CosignatureVerifier] | None = None,
@@ -209,7 +221,8 @@ def verify_bundle(
 
     Args:
         data: the bundle bytes.
-        trust_root: the coordinators' keys and threshold the verifier trusts.
+        trust_root: the coordinators' keys and threshold the verifier trusts; ``None``
+            takes the bundle's own and reports ``pinned=False`` (internal consistency).
         now: the verifier's clock (directories issued in the future are refused).
         log_key: the log's verifier key, pinned; ``None`` takes the bundle's and warns.
         witnesses: trusted witness keys; ``None`` uses every member's signing key from the
@@ -233,9 +246,14 @@ def verify_bundle(
     if encode(b) != data:
         raise MalformedError("evidence bundle is not in its canonical encoding")
     # B2: the directory chain, each version signed by the coordinators trusted before it.
-    if TrustRoot(b.trust_root.coordinators, b.trust_root.threshold) != trust_root:
+    named = TrustRoot(b.trust_root.coordinators, b.trust_root.threshold)
+    pinned = trust_root is not None and log_key is not None
+    if trust_root is None:
+        warnings.append("the trust root was taken from the bundle, not pinned by the verifier")
+        trust_root = named
+    elif named != trust_root:
         raise DirectoryError("the bundle's trust root is not the one the verifier pinned")
-    chain = _verify_chain(b.directories, trust_root, now)
+    chain = verify_chain(b.directories, trust_root, now)
     # B3: the checkpoint, signed by the log key, for the bundle's log.
     if log_key is None:
         warnings.append("the log key was taken from the bundle, not pinned by the verifier")
@@ -265,12 +283,19 @@ def verify_bundle(
         directory_versions=tuple(d.version for d in chain),
         messages=tuple(facts),
         warnings=tuple(warnings),
+        pinned=pinned,
     )
 
 
-def _verify_chain(
-    directories: Sequence[bytes], root: TrustRoot, now: datetime
+def verify_chain(
+    directories: Sequence[bytes], root: TrustRoot, now: datetime, *, what: str = "the bundle"
 ) -> list[VerifiedDirectory]:
+    """Verify directory versions, oldest first, each under the coordinators before it.
+
+    Raises:
+        DirectoryError: version ``n`` of ``what`` does not verify (D1-D8).
+        TooLargeError, MalformedError: not a signed directory.
+    """
     chain: list[VerifiedDirectory] = []
     for raw in directories:
         current = chain[-1] if chain else None
@@ -279,7 +304,7 @@ def _verify_chain(
             chain.append(verify_directory(raw, trusted, current=current, now=now))
         except DirectoryError as exc:
             raise DirectoryError(
-                f"directory {len(chain) + 1} of the bundle does not verify: {exc.message}",
+                f"directory {len(chain) + 1} of {what} does not verify: {exc.message}",
                 detail=exc.detail,
                 code=exc.code,
             ) from None

@@ -7,6 +7,7 @@ timeline are the typed message bodies (tagged by ``kind``), exactly as sent or r
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -40,6 +41,9 @@ class NodeStatus(_Answer, frozen=True):
     #: size of the last checkpoint this node cosigned as a witness, or null
     witness_size: int | None
     api_version: int = API_VERSION
+    #: webhooks and mail servers in ``[alerts]``; 0 means reminders, escalations and new
+    #: requests alert nobody (null from a node older than this field)
+    alert_targets: int | None = None
 
 
 class SendRequest(_Answer, frozen=True):
@@ -64,6 +68,9 @@ class Deadline(_Answer, frozen=True):
     source: str
     confirmed: bool
     overdue: bool
+    #: a date-only deadline (e.g. the MLA date of the request): due at the end of this
+    #: day; ``due`` is then the next day at 00:00Z, which a reader should not be shown
+    day: date | None = None
 
 
 class CaseSummary(_Answer, frozen=True):

@@ -439,3 +439,34 @@ def test_alert_schema_refuses_free_text_kinds() -> None:
     raw = msgspec.json.encode(_alert()).replace(b'"preservation_expiry"', b'"Jane Doe"')
     with pytest.raises(msgspec.ValidationError):
         msgspec.json.decode(raw, type=Alert)
+
+
+def test_alert_times_are_in_the_node_zone_and_dates_stay_dates() -> None:
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    until = msgspec.structs.replace(
+        _deadline(overdue=False), due=datetime(2026, 8, 10, 21, 59, tzinfo=UTC)
+    )
+    reminder = reminder_alert(
+        Reminder(deadline=until, remind_at=NOW), member="FR", now=NOW, tz=paris
+    )
+    assert reminder.summary == "End of preservation: 2026-08-10 23:59:00 +02:00"
+    assert reminder.due is not None
+    assert reminder.due.utcoffset() == timedelta(hours=2)
+    dated = msgspec.structs.replace(
+        _deadline(overdue=False),
+        kind=DeadlineKind.MLA_SUBMISSION,
+        due=datetime(2026, 7, 1, tzinfo=UTC),
+        day=datetime(2026, 6, 30).date(),
+    )
+    mla = reminder_alert(Reminder(deadline=dated, remind_at=NOW), member="FR", now=NOW, tz=paris)
+    assert mla.summary.endswith(": 2026-06-30 (end of day)")
+    assert mla.due == datetime(2026, 6, 30, 23, 59, 59, tzinfo=paris)
+    esc = escalation_alert(
+        Escalation(case_id=CASE, request_msg_id="a" * 32, since=NOW, level=1, side=Side.REQUESTER),
+        member="FR",
+        now=NOW,
+        tz=paris,
+    )
+    assert "+02:00" in esc.summary

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -379,7 +380,10 @@ def test_the_whole_flow_from_the_cli(net: Net, case: str, tmp_path: Path) -> Non
 
     eventually(exported, "the evidence bundle")
     assert f"evidence bundle of case {case} written" in tries[-1]
-    result = invoke("audit", "verify-bundle", out, "--trust-root", net.root / "net" / "trust.json")
+    with (fr / "node.toml").open("rb") as f:
+        log_key = tomllib.load(f)["witness"]["log_key"]
+    result = invoke("audit", "verify-bundle", out, "--trust-root", net.root / "net" / "trust.json",
+                    "--log-key", log_key)  # fmt: skip
     assert result.exit_code == 0, result.output
 
 
@@ -412,7 +416,7 @@ def test_config_option_and_tables(net: Net, case: str) -> None:
     assert case in [c["case_id"] for c in listed]
     status = invoke("node", "status", "--config", config)
     assert status.exit_code == 0, status.output
-    assert "Node US" in status.output
+    assert "member: US" in status.output
     inbox = invoke("node", "inbox", "--data", net.data("US"))
     assert inbox.exit_code == 0
     assert "Expedited preservation request (Art. 29)" in inbox.output

@@ -162,6 +162,8 @@ async def test_version_1_database_refused_migrated_then_served(tmp_path: Path) -
     assert (code, out) == (0, "schema 1 -> 3\n"), err
     code, out, err = await cli("relay", "migrate", "--config", config)
     assert (code, out) == (0, "already at 3\n"), err
+    code, out, err = await cli("relay", "migrate", "--config", config, "--json")
+    assert (code, out) == (0, '{"from": 3, "to": 3}\n'), err
 
     async with running_relay(tmp_path, fresh=False, publish=False) as relay:
         store = relay.state.store

@@ -88,6 +88,15 @@ def test_mla_deadline_is_the_announced_date_when_earlier() -> None:
     assert end_of_day(date(2026, 6, 30)) == datetime(2026, 7, 1, tzinfo=UTC)
 
 
+def test_a_date_only_deadline_carries_its_day() -> None:
+    # The instant is the next day at 00:00Z (exclusive end); readers are shown the day.
+    dated = replay(CASE_ID, [_req(mla_expected_by=date(2026, 6, 30))])
+    [mla] = [d for d in deadlines(dated, TABLE, NOW) if d.kind is K.MLA_SUBMISSION]
+    assert mla.day == date(2026, 6, 30)
+    computed = replay(CASE_ID, [_req("US")])
+    assert all(d.day is None for d in deadlines(computed, TABLE, NOW))
+
+
 def test_mla_notice_removes_the_mla_deadline_and_keeps_expiry() -> None:
     before = replay(CASE_ID, [_req(), msg("preserved", out=False, minutes=1)])
     after = replay(

@@ -166,7 +166,7 @@ def test_bundle_verifies_and_says_what_is_proven(case: Case) -> None:
     assert f"Message 1 ({'ab' * 16}): FR sent a preservation_request to DE-BKA" in text
     assert "as log entry 1" in text
     assert "DE-BKA acknowledged delivery at 2026-11-27T03:02:00+00:00 (log entry 2)" in text
-    assert "DE-BKA signed a delivery receipt: accepted" in text
+    assert "DE-BKA signed a delivery receipt: accepted (delivered, and its signatures" in text
     assert f"checkpoint {ORIGIN} size 3" in text
     assert "cosigned by FR, DE-BKA" in text
     assert "Warning" not in text
@@ -174,7 +174,23 @@ def test_bundle_verifies_and_says_what_is_proven(case: Case) -> None:
 
 def test_unpinned_log_key_is_a_warning(case: Case) -> None:
     lines = verify(case.bundle(), case, log_key=None)
-    assert lines[-1] == "Warning: the log key was taken from the bundle, not pinned by the verifier"
+    assert "Warning: the log key was taken from the bundle, not pinned by the verifier" in lines
+    assert lines[-1].startswith("This proves internal consistency only")
+
+
+def test_unpinned_trust_root_is_said_and_not_called_pinned(case: Case) -> None:
+    data = case.bundle()
+    report = verify_bundle(data, trust_root=None, now=NOW, log_key=LOG.verifier().key_string())
+    assert report.pinned is False
+    text = "\n".join(report.lines())
+    assert "the trust root was taken from the bundle" in text
+    assert "pinned trust root" not in text
+    assert "named in the bundle itself" in text
+    pinned = verify_bundle(
+        data, trust_root=case.net.root(), now=NOW, log_key=LOG.verifier().key_string()
+    )
+    assert pinned.pinned is True
+    assert "pinned by the verifier" in pinned.lines()[-1]
 
 
 def test_pinned_witnesses_and_quorum(case: Case) -> None:

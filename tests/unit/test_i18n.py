@@ -253,3 +253,17 @@ def test_catalog_falls_back_to_the_code_for_unknown_keys() -> None:
     assert cat.kind("preserved") == "preserved"
     assert cat.enum(CaseState.NEW) == "new"
     assert cat.text("yes") == "yes"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_message_status_has_words(lang: str) -> None:
+    # `node show` / `node inbox` print these; a bare code ("[delivered]") is not French.
+    from cli._node_render import receipt_word, status_word
+
+    statuses = [("out", s) for s in ("queued", "sent", "delivered", "rejected", "failed")]
+    statuses += [("in", "accepted"), ("in", "rejected")]
+    for direction, status in statuses:
+        assert f"status_{direction}_{status}" in load_catalog(lang).ui, (direction, status)
+        if lang != "en":  # in English a code may be its own word ("delivered")
+            assert status_word(status, direction, lang) != status
+    assert receipt_word("accepted", lang) not in ("accepted", "Accepted", "Accepté")

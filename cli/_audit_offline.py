@@ -1,0 +1,164 @@
+"""``relay247 audit verify-bundle`` and ``audit witnesses``: the auditor's offline commands.
+
+Both start from what the auditor pins (the coordinators' ``trust.json``, the log key), so
+that what they print proves who signed, not only that a file agrees with itself.
+Importing this module registers them on the ``audit`` group of ``cli._audit``.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from cli._audit import (
+    _FILE,
+    _JSON_OPTION,
+    _TRUST_HELP,
+    _echo_json,
+    _err,
+    _read,
+    _trust_root,
+    _witnesses,
+    audit,
+)
+from cli._passphrase import CliError, CliUsageError, fail_from
+from protocol.cosignature import cosignature_verifier_key
+from protocol.directory import MAX_DIRECTORY_BYTES
+from protocol.errors import Relay247Error
+from protocol.evidence import verify_bundle, verify_chain
+from schemas.directory import KeyUse
+
+
+@audit.command("verify-bundle")
+@click.argument("bundle", type=_FILE)
+@click.option("--trust-root", type=_FILE, default=None, help="Coordinators' trust.json (pin).")
+@click.option("--log-key", default=None, help="The log's verifier key (pin).")
+@click.option("--witnesses", type=_FILE, default=None, help="Witness keys file.")
+@click.option("--quorum", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--accept-bundle-keys",
+    is_flag=True,
+    help="Without --trust-root or --log-key, accept the keys the bundle names and exit 0 "
+    "on internal consistency alone.",
+)
+@_JSON_OPTION
+def verify_bundle_cmd(
+    *,
+    bundle: Path,
+    trust_root: Path | None,
+    log_key: str | None,
+    witnesses: Path | None,
+    quorum: int,
+    accept_bundle_keys: bool,
+    as_json: bool,
+) -> None:
+    """Check an evidence bundle offline and say what it proves.
+
+    With both pins (--trust-root, --log-key) a verified bundle proves who signed what.
+    Without them it proves internal consistency only (the bundle could name keys its
+    maker chose), and the command exits 1 unless --accept-bundle-keys is given.
+    """
+    data = _read(bundle, limit=256 << 20)
+    try:
+        report = verify_bundle(
+            data,
+            trust_root=_trust_root(trust_root),
+            now=datetime.now(UTC),
+            log_key=log_key,
+            witnesses=None if witnesses is None else _witnesses(witnesses),
+            quorum=quorum,
+        )
+    except Relay247Error as exc:
+        _err.print(f"REFUSED: {exc.diagnostics()}", markup=False, highlight=False)
+        raise fail_from(exc) from None
+    proven = report.pinned or accept_bundle_keys
+    if as_json:
+        _echo_json(
+            {
+                "case_id": report.case_id,
+                "verified": True,
+                "pinned": report.pinned,
+                "result": "verified" if report.pinned else "internally_consistent_only",
+                "log_origin": report.log_origin,
+                "size": report.size,
+                "root_hash": report.root_hash.hex(),
+                "witnesses": list(report.witnesses),
+                "directory_versions": list(report.directory_versions),
+                "messages": len(report.messages),
+                "warnings": list(report.warnings),
+                "lines": report.lines(),
+            }
+        )
+    else:
+        out = Console(soft_wrap=True)
+        for line in report.lines():
+            out.print(line, markup=False, highlight=False)
+        sys.stdout.flush()
+    if not proven:
+        missing = [n for n, v in (("--trust-root", trust_root), ("--log-key", log_key)) if not v]
+        raise CliError(
+            "internally consistent only: not verified against pinned keys "
+            f"(give {' and '.join(missing)}, or --accept-bundle-keys to accept the bundle's own)"
+        )
+
+
+@audit.command("witnesses")
+@click.option("--trust-root", required=True, type=_FILE, help=_TRUST_HELP)
+@click.option(
+    "--directory",
+    "directories",
+    required=True,
+    multiple=True,
+    type=_FILE,
+    help="A signed directory (directory-N.json, or GET /v1/directory of a relay); repeat "
+    "oldest first when the coordinators changed since trust.json.",
+)
+@click.option("--member", "members", multiple=True, help="Only this member (repeatable).")
+@_JSON_OPTION
+def witnesses_cmd(
+    *, trust_root: Path, directories: tuple[Path, ...], members: tuple[str, ...], as_json: bool
+) -> None:
+    """Print the witness keys file `audit verify --witnesses` needs.
+
+    The directory is verified against the pinned trust root (D1-D8) first; each member
+    witnesses with its directory signing key, so the file lists one cosignature key
+    (PROTOCOL.md §9.5) per member signing key, e.g.
+    `relay247 audit witnesses --trust-root trust.json --directory directory-3.json > witnesses.txt`.
+    """
+    root = _trust_root(trust_root)
+    assert root is not None  # --trust-root is required
+    try:
+        chain = verify_chain(
+            [_read(d, limit=MAX_DIRECTORY_BYTES) for d in directories],
+            root,
+            datetime.now(UTC),
+            what="--directory",
+        )
+    except Relay247Error as exc:
+        raise CliUsageError(exc.message) from None
+    newest = chain[-1].directory
+    known = {m.id for m in newest.members}
+    unknown = [m for m in members if m not in known]
+    if unknown:
+        raise CliUsageError(f"not in directory version {newest.version}: {', '.join(unknown)}")
+    rows = [
+        (m.id, cosignature_verifier_key(m.id, k.public), k.not_after)
+        for m in newest.members
+        if not members or m.id in members
+        for k in m.keys
+        if k.use is KeyUse.SIGNING
+    ]
+    if as_json:
+        _echo_json({"directory_version": newest.version, "witnesses": [r[1] for r in rows]})
+        return
+    click.echo(
+        f"# witness keys: the members' signing keys in directory version {newest.version} "
+        f"of {newest.network}, verified against {trust_root.name}"
+    )
+    for member, key, not_after in rows:
+        click.echo(f"# {member} (key valid until {not_after:%Y-%m-%d})")
+        click.echo(key)
