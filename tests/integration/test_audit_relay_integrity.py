@@ -16,6 +16,7 @@ from protocol.errors import StorageError
 from protocol.keys import SigningKey
 from protocol.note import Signer
 from relay._backup import migrate
+from relay._sqlite_schema import SCHEMA_VERSION
 from relay.config import load_config
 from tests.integration._crash_load import RelayProcess
 from tests.support.pg import pg_execute
@@ -200,19 +201,24 @@ async def test_version_1_database_is_migrated(tmp_path: Path, relay_backend: Bac
     await build(tmp_path)
     await sql(
         tmp_path,
+        "DROP TABLE activity",
+        "DROP TABLE senders",
+        "ALTER TABLE mailboxes DROP COLUMN bytes",
         "DROP INDEX leaves_hash",
         "DROP TABLE checkpoints",
         "DROP TABLE cosignatures",
         "UPDATE schema_version SET version = 1",
     )
     # Upgrading is explicit (tests/integration/test_relay_migrate.py covers the CLI).
-    await restart_refused(tmp_path, r"storage schema version 1 is older than this relay's 2")
-    assert await migrate(load_config(tmp_path / "relay.toml")) == (1, 2)
+    await restart_refused(
+        tmp_path, rf"storage schema version 1 is older than this relay's {SCHEMA_VERSION}"
+    )
+    assert await migrate(load_config(tmp_path / "relay.toml")) == (1, SCHEMA_VERSION)
     async with running_relay(tmp_path, fresh=False, publish=False) as relay:
         # Nothing was signed in version 1; the log is still intact and now signable.
         assert (await fetch(relay, "/v1/audit/checkpoint")).status == 404
         cp = await signed(relay)
         assert cp.size == SIZE
     conn = sqlite3.connect(tmp_path / "relay.db")
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
     conn.close()

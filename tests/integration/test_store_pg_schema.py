@@ -19,6 +19,9 @@ pytestmark = requires_pg
 
 # Exactly what version 1 of the PostgreSQL layout was (PROTOCOL.md appendix A).
 V1_DOWNGRADE = (
+    "DROP TABLE activity",
+    "DROP TABLE senders",
+    "ALTER TABLE mailboxes DROP COLUMN bytes",
     "DROP INDEX leaves_hash",
     "DROP TABLE checkpoints",
     "DROP TABLE cosignatures",
@@ -63,17 +66,17 @@ async def test_version_1_is_refused_then_migrated() -> None:
         with pytest.raises(StorageError) as excinfo:
             await older.start()
         assert excinfo.value.message == (
-            "storage schema version 1 is older than this relay's 2:"
+            f"storage schema version 1 is older than this relay's {pgs.SCHEMA_VERSION}:"
             " back it up, then run `relay247 relay migrate`"
         )
         await older.close()
         assert await version_of(dsn, schema) == [1]  # refusing changed nothing
-        assert await pgs.migrate(dsn, schema) == (1, 2)
-        assert await version_of(dsn, schema) == [2]
+        assert await pgs.migrate(dsn, schema) == (1, pgs.SCHEMA_VERSION)
+        assert await version_of(dsn, schema) == [pgs.SCHEMA_VERSION]
         store = PostgresStore(dsn, schema=schema, leader_poll=0.2)
         await store.start()
         try:
-            # The old data is intact and the version 2 tables work.
+            # The old data is intact and the newer tables work.
             assert (await store.accept(sub(1))).leaf_index == first.leaf_index
             await store.add_checkpoint(StoredCheckpoint(1, await store.root(1), b"note"))
             assert await store.find_leaf((await store.level_hashes(0, 0, 1))[0]) == 0
@@ -81,7 +84,7 @@ async def test_version_1_is_refused_then_migrated() -> None:
             await store.close()
 
 
-@pytest.mark.parametrize("stored", ["3", "0"])
+@pytest.mark.parametrize("stored", [str(pgs.SCHEMA_VERSION + 1), "0"])
 async def test_an_unknown_version_is_refused(stored: str) -> None:
     async with fresh_schema() as (dsn, schema):
         await pgs.migrate(dsn, schema)
@@ -92,7 +95,9 @@ async def test_an_unknown_version_is_refused(stored: str) -> None:
         await store.close()
         with pytest.raises(StorageError) as excinfo:
             await pgs.migrate(dsn, schema)  # migrate refuses it too
-        assert excinfo.value.detail == "this relay supports schema versions 1 to 2"
+        assert (
+            excinfo.value.detail == f"this relay supports schema versions 1 to {pgs.SCHEMA_VERSION}"
+        )
 
 
 async def test_a_log_whose_size_disagrees_is_refused() -> None:
