@@ -31,6 +31,7 @@ from node._store_schema import Direction
 from node.store import NodeStore
 from protocol._codec import encode
 from protocol.cases import PeriodTable
+from protocol.decimal import parse_decimal
 from protocol.directory import VerifiedDirectory
 from protocol.errors import ConfigError, MalformedError, PeerError, Relay247Error
 from schemas import node_api as api
@@ -44,7 +45,6 @@ MAX_INBOX_PAGE: Final = 1000
 TOKEN_FILE: Final = "api.token"  # noqa: S105  # a file name, not a secret
 PORT_FILE: Final = "api.port"
 _CASE_ID: Final = re.compile(r"^[0-9a-f]{32}$")
-_DECIMAL: Final = re.compile(r"^(0|[1-9][0-9]{0,17})$")
 _SEND: Final = msgspec.json.Decoder(api.SendRequest)
 _HTTP_CODES: Final = {
     404: ErrorCode.NOT_FOUND,
@@ -184,9 +184,9 @@ def _int_param(request: web.Request, name: str, default: int, maximum: int) -> i
     values = request.query.getall(name, [])
     if not values:
         return default
-    if len(values) > 1 or not _DECIMAL.match(values[0]) or int(values[0]) > maximum:
+    if len(values) > 1:
         raise MalformedError(f"{name}: must be one decimal integer from 0 to {maximum}")
-    return int(values[0])
+    return parse_decimal(values[0], name=name, high=maximum)
 
 
 async def _status(request: web.Request) -> web.Response:

@@ -11,11 +11,11 @@ import structlog
 from aiohttp import web
 
 from protocol._codec import decode, encode
+from protocol.decimal import parse_decimal
 from protocol.directory import TrustRoot, VerifiedDirectory, verify_directory
 from protocol.envelope import Window, check_header
 from protocol.errors import (
     DirectoryError,
-    MalformedError,
     PeerError,
     Relay247Error,
     VerificationError,
@@ -32,6 +32,7 @@ from relay.store import (
     DIRECTORY_STAMP,
     Submission,
     directory_stamp,
+    meta_int,
     stamp_version,
 )
 from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
@@ -148,9 +149,7 @@ def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) 
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise MalformedError(f"query parameter {name} must be an integer in [{lo}, {hi}]")
-    return int(raw)
+    return parse_decimal(raw, name=f"query parameter {name}", low=lo, high=hi)
 
 
 async def page(state: RelayState, member: str, after: int, limit: int) -> MailboxPage:
@@ -286,8 +285,7 @@ async def post_directory(request: web.Request) -> web.Response:
 
 
 async def _directory_leaf(state: RelayState) -> int:
-    raw = await state.store.get_meta(DIRECTORY_LEAF)
-    return int(raw) if raw else 0
+    return meta_int(await state.store.get_meta(DIRECTORY_LEAF), "directory leaf")
 
 
 async def info(request: web.Request) -> web.Response:
