@@ -165,8 +165,8 @@ class Inbox:
                 )
             expected = decode(_HEADER, ours, "stored header", limit=4096)
             sha = hashlib.sha256(ours).hexdigest()
-            receipt = verify_receipt(  # R5 against the exact header we sent
-                opened.body, lookup, expected=expected, expected_header_sha256=sha
+            receipt = verify_receipt(  # R4 time and R5 against the exact header we sent
+                opened.body, lookup, expected=expected, expected_header_sha256=sha, now=now
             )
         except PeerError as exc:
             # No receipt for a receipt, ever: that could loop between two nodes.

@@ -29,7 +29,7 @@ from node._api_openapi import build_openapi
 from node._cases_service import CasesService
 from node._store_schema import Direction
 from node.store import NodeStore
-from protocol._codec import encode
+from protocol._codec import decode, encode
 from protocol.cases import PeriodTable
 from protocol.decimal import parse_decimal
 from protocol.directory import VerifiedDirectory
@@ -215,12 +215,7 @@ async def _send(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise PeerError("send application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     raw = await request.read()
-    try:
-        req = _SEND.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise MalformedError(f"invalid request: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        raise MalformedError("invalid request: not JSON") from None
+    req = decode(_SEND, raw, "request", limit=MAX_BODY)
     problems = semantic_errors(req.body)
     if problems:
         path, text = problems[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from protocol._codec import reject_duplicate_keys
 from protocol.envelope import Opened
 from protocol.errors import MalformedError, VerificationError
 from schemas.errors import ErrorCode
@@ -31,6 +32,10 @@ def decode_opened(opened: Opened) -> Body:
         raise MalformedError(f"invalid body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise MalformedError("body is not valid JSON", detail=str(exc)) from None
+    except UnicodeDecodeError:
+        raise MalformedError("body is not valid UTF-8") from None
+    # J1: no object of the body repeats a key (the sender signed these exact bytes).
+    reject_duplicate_keys(opened.body, "body")
     problems = semantic_errors(body)
     if problems:
         path, text = problems[0]

@@ -197,7 +197,7 @@ async def ack(request: web.Request) -> web.Response:
     member = authenticate(request, body)
     assert state.lookup is not None
     now = state.clock()
-    signed, parsed = verify_ack(body, state.lookup, now=now)
+    signed, parsed = verify_ack(body, state.lookup, now=now, window=window(state))
     if parsed.recipient != member:
         raise VerificationError("ack signer is not the authenticated member")
     # The ack must name the header the relay delivered, or the log would record an ack

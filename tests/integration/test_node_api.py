@@ -198,7 +198,21 @@ async def test_bad_requests_name_the_field(tmp_path: Path) -> None:
         fr = p["FR"]
         good = msgspec.json.encode(api.SendRequest(to="US", body=request()))
         cases: list[tuple[bytes, int, ErrorCode, str]] = [
-            (b"{not json", 400, ErrorCode.MALFORMED, "not JSON"),
+            (b"{not json", 400, ErrorCode.MALFORMED, "not valid JSON"),
+            # J1: a repeated key, also when spelled with an escape, at any depth.
+            (good.replace(b'"to":"US"', b'"to":"US","to":"DE"'), 400, ErrorCode.MALFORMED, "key"),
+            (
+                good.replace(b'"to":"US"', b'"to":"US","\\u0074o":"DE"'),
+                400,
+                ErrorCode.MALFORMED,
+                "repeats an object key",
+            ),
+            (
+                good.replace(b'"necessity":', b'"necessity":"x","necessity":'),
+                400,
+                ErrorCode.MALFORMED,
+                "repeats an object key",
+            ),
             (good.replace(b'"to":"US"', b'"to":"usa"'), 400, ErrorCode.MALFORMED, "$.to"),
             (good.replace(b'"to":"US",', b""), 400, ErrorCode.MALFORMED, "`to`"),
             (
