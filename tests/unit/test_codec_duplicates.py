@@ -11,6 +11,7 @@ import pytest
 
 from protocol._codec import decode, encode, reject_duplicate_keys
 from protocol.errors import MalformedError
+from schemas._types import CoarseKind, Priority
 from schemas.envelope import Envelope, EnvelopeHeader
 
 ANY = msgspec.json.Decoder()
@@ -57,8 +58,8 @@ def test_a_signed_header_with_two_recipients_is_refused() -> None:
         recipient_key="c" * 32,
         created=datetime(2026, 1, 1, tzinfo=UTC),
         expires=datetime(2026, 1, 2, tzinfo=UTC),
-        kind="request",
-        priority="urgent",
+        kind=CoarseKind.REQUEST,
+        priority=Priority.URGENT,
         case_id="d" * 32,
         seq=1,
         ct_sha256="e" * 64,
