@@ -30,6 +30,7 @@ from node._cases_service import CasesService
 from node._store_schema import Direction
 from node.store import NodeStore
 from protocol._codec import decode, encode
+from protocol.body import member_binding_errors
 from protocol.cases import PeriodTable
 from protocol.decimal import parse_decimal
 from protocol.directory import VerifiedDirectory
@@ -223,6 +224,10 @@ async def _send(request: web.Request) -> web.Response:
     directory = ctx.node.directory
     if directory is not None and req.to not in {m.id for m in directory.directory.members}:
         raise PeerError(f"to: {req.to} is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT)
+    unbound = member_binding_errors(req.body, sender=ctx.node.member, recipient=req.to)  # E14
+    if unbound:
+        path, text = unbound[0]
+        raise MalformedError(f"invalid request: {text} - at `$.body{path.removeprefix('$')}`")
     msg_id = await ctx.node.send(req.body, req.to)
     await ctx.cases.refresh(req.body.case_id)
     return _json(api.SendResult(msg_id=msg_id, case_id=req.body.case_id), status=202)

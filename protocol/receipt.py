@@ -69,11 +69,13 @@ def make_rejection(
     *,
     signing_key: SigningKey,
     received_at: datetime,
+    field: str | None = None,
 ) -> bytes:
     """Sign a ``rejected`` receipt for an authenticated header whose contents failed.
 
     Only send one for a header whose signature verified: an unauthenticated sender gets
-    no receipt, so the node cannot be used to reflect traffic.
+    no receipt, so the node cannot be used to reflect traffic. ``field`` names the body
+    field that failed (E13 semantic rules, E14 member binding), e.g. ``$.requesting.member``.
     """
     receipt = DeliveryReceipt(
         msg_id=header.msg_id,
@@ -86,6 +88,7 @@ def make_rejection(
         received_at=received_at,
         status=ReceiptStatus.REJECTED,
         reason=reason,
+        field=msgspec.UNSET if field is None else field,
     )
     return _sign_receipt(receipt, signing_key)
 

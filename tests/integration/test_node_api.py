@@ -25,6 +25,7 @@ from schemas.errors import ErrorBody, ErrorCode
 from schemas.examples import example
 from schemas.messages import Body, kind_of
 from tests.integration._node_services import Peer, alerts_to, peers, webhook_sink
+from tests.support.bodies import addressed
 from tests.support.fake_relay import HANG_GUARD, next_event
 from tests.support.network import make_network
 from tests.support.relay import free_port, running_relay
@@ -37,7 +38,9 @@ def request(**changes: object) -> Body:
     """A preservation request of a fresh case, MLA announced 120 days from now."""
     changes.setdefault("case_id", os.urandom(16).hex())
     changes.setdefault("mla_expected_by", (datetime.now(UTC) + timedelta(days=120)).date())
-    return msgspec.structs.replace(example("preservation_request"), **changes)
+    return addressed(
+        msgspec.structs.replace(example("preservation_request"), **changes), "FR", "US"
+    )
 
 
 def reply(kind: str, to: Body, in_reply_to: str, **changes: object) -> Body:
