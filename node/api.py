@@ -25,6 +25,7 @@ import structlog
 from aiohttp import web
 
 from node import _case_views as views
+from node._api_errors import JsonErrorRunner
 from node._api_openapi import build_openapi
 from node._cases_service import CasesService
 from node._store_schema import Direction
@@ -321,7 +322,7 @@ class ApiServer:
         self._token = token_file or data_dir / TOKEN_FILE
         self._host = host
         self._port = port
-        self._runner: web.AppRunner | None = None
+        self._runner: JsonErrorRunner | None = None
         #: the port actually served, once started
         self.port: int | None = None
 
@@ -332,7 +333,7 @@ class ApiServer:
             ConfigError: bad token file, or the address cannot be bound.
         """
         token = ensure_token(self._token)
-        runner = web.AppRunner(create_api(self._context, token), access_log=None)
+        runner = JsonErrorRunner(create_api(self._context, token), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
         try:

@@ -23,6 +23,7 @@ from relay import _handlers as h
 from relay._audit_routes import add_audit_routes
 from relay._auth import ACTIVITY, MemberActivity
 from relay._checkpointer import restore, start_background, stop_background
+from relay._http_errors import JsonErrorRunner
 from relay._keyfile import load_keys
 from relay._middleware import STATE, errors_middleware
 from relay._openapi import openapi_handler
@@ -179,7 +180,7 @@ async def run(
     await _event(state, RelayEventKind.STARTED)
     start_background(state)
     app = create_app(state)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    runner = JsonErrorRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     ctx = None
     if config.http.tls_cert and config.http.tls_key:

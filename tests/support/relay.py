@@ -27,6 +27,7 @@ from protocol._codec import encode
 from protocol.envelope import seal_envelope
 from protocol.httpsig import sign_request
 from relay._checkpointer import sign_if_due
+from relay._http_errors import JsonErrorRunner
 from relay._keyfile import create_keys
 from relay._sqlite_store import SQLiteStore
 from relay._state import RelayState
@@ -188,7 +189,7 @@ async def running_relay(
     state = await open_state(config, PASSPHRASE)
     if clock is not None:
         state.clock = clock
-    runner = web.AppRunner(create_app(state), access_log=None)
+    runner = JsonErrorRunner(create_app(state), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
