@@ -46,7 +46,7 @@ MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far
 MAX_INBOX_PAGE: Final = 1000
 TOKEN_FILE: Final = "api.token"  # noqa: S105  # a file name, not a secret
 PORT_FILE: Final = "api.port"
-_CASE_ID: Final = re.compile(r"^[0-9a-f]{32}$")
+_CASE_ID: Final = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" also matches before "\n"
 _SEND: Final = msgspec.json.Decoder(api.SendRequest)
 _HTTP_CODES: Final = {
     404: ErrorCode.NOT_FOUND,
@@ -177,7 +177,7 @@ def _json(obj: object, status: int = 200) -> web.Response:
 
 def _case_id(request: web.Request) -> str:
     case_id = request.match_info["case_id"]
-    if not _CASE_ID.match(case_id):
+    if not _CASE_ID.fullmatch(case_id):
         raise MalformedError("case_id: must be 32 lowercase hex digits")
     return case_id
 

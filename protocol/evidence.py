@@ -75,7 +75,7 @@ class BundleTrustRoot(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
 class EvidenceBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A case's evidence bundle (``relay247-evidence``, version 1)."""
 
-    format: Annotated[str, msgspec.Meta(pattern="^relay247-evidence$")] = "relay247-evidence"
+    format: Annotated[str, msgspec.Meta(pattern=r"^relay247-evidence\Z")] = "relay247-evidence"
     v: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1
     case_id: str
     log_origin: str

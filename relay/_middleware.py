@@ -20,7 +20,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE: web.AppKey[RelayState] = web.AppKey("state", RelayState)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 MEMBER: web.RequestKey[str] = web.RequestKey("member", str)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")  # fullmatch: "$" also matches before "\n"
 
 _HTTP_CODES = {
     400: ErrorCode.MALFORMED,
@@ -53,7 +53,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     bug: it is logged with its traceback and answered 500 ``internal``.
     """
     rid = request.headers.get("X-Request-Id")
-    if rid is None or not _REQUEST_ID.match(rid):
+    if rid is None or not _REQUEST_ID.fullmatch(rid):
         # A correlation id, not a secret: no system call per request for it.
         rid = f"{random.getrandbits(64):016x}"
     request[REQUEST_ID] = rid

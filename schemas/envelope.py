@@ -26,7 +26,7 @@ from schemas.errors import ErrorCode
 
 Signature = Annotated[bytes, msgspec.Meta(min_length=64, max_length=64)]
 #: a JSON path into a body, as the semantic rules and E14 name fields
-FieldPath = Annotated[str, msgspec.Meta(pattern=r"^\$[A-Za-z0-9_.\[\]]{0,200}$")]
+FieldPath = Annotated[str, msgspec.Meta(pattern=r"^\$[A-Za-z0-9_.\[\]]{0,200}\Z")]
 #: Upper bound on encoded headers; real ones are ~600 bytes.
 HeaderBytes = Annotated[bytes, msgspec.Meta(min_length=2, max_length=4096)]
 Ciphertext = Annotated[bytes, msgspec.Meta(min_length=48, max_length=16 * 1024 * 1024)]

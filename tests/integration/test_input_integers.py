@@ -136,3 +136,7 @@ async def test_node_api_refuses_every_non_canonical_integer(tmp_path: Path) -> N
                 session, _url(fr.api.base_url, "/v1/inbox", "after", "0"), headers
             )
             assert status == 200, body
+            # A path id that passed ``re.match(r"^[0-9a-f]{32}$")`` with a final newline.
+            url = URL(f"{fr.api.base_url}/v1/cases/{'a' * 32}%0A", encoded=True)
+            status, body = await _get(session, url, headers)
+            assert (status, body["code"]) == (400, "malformed"), body

@@ -53,6 +53,26 @@ async def test_signed_header_with_a_repeated_key_is_refused(tmp_path: Path) -> N
         await _no_internal(relay)
 
 
+async def test_identifier_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    """Python's ``$`` matches before a final newline: ``^[0-9a-f]{32}$`` took "…\\n"."""
+    async with running_relay(tmp_path) as relay:
+        net = relay.net
+        for changes in ({"msg_id": "a" * 32 + "\n"}, {"case_id": "b" * 32 + "\n"}):
+            data = forge(
+                b'{"kind":"follow_up"}',
+                sender="FR",
+                signing_key=net.members["FR"].signing,
+                recipient="US",
+                recipient_enc=net.members["US"].encryption,
+                created=datetime.now(UTC),
+                header_changes=changes,
+            )
+            answer = await post_signed(relay, "FR", "/v1/envelopes", data)
+            assert (answer.status, _code(answer.body)) == (400, "malformed"), answer.body
+        assert await relay.state.store.tree_size() == 1
+        await _no_internal(relay)
+
+
 async def test_ack_outside_the_time_window_is_refused(tmp_path: Path) -> None:
     async with running_relay(tmp_path) as relay:
         net = relay.net

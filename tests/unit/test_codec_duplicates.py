@@ -97,3 +97,19 @@ def test_cost_on_small_and_large_envelopes() -> None:
         each = (time.perf_counter() - start) / rounds
         print(f"J1 on {len(data)} bytes: {each * 1e6:.0f} us")
         assert each < bound
+
+
+def test_no_schema_pattern_ends_in_a_dollar() -> None:
+    """Python's ``$`` also matches before a final newline: patterns end in ``\\Z``."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    bad = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("schemas", "protocol")
+        for path in sorted((root / folder).rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r'pattern=r?"[^"]*(?<!\\)\$', line)
+    ]
+    assert bad == []
