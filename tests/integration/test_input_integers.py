@@ -108,6 +108,10 @@ async def test_relay_refuses_every_non_canonical_integer(tmp_path: Path) -> None
                 url = URL(f"{relay.url}{base}?{fixed}{name}={quote(value, safe='')}", encoded=True)
                 status, body = await _get(relay.session, url, {})
                 assert (status, body["code"]) == (400, "malformed"), (path, value, body)
+        for tail in ("0/\u0663\u0663\u0663", "0/\uff10\uff10\uff11", "entries/000.p/\u00b2"):
+            url = URL(f"{relay.url}/v1/audit/tile/{quote(tail)}", encoded=True)
+            status, body = await _get(relay.session, url, {})
+            assert (status, body["code"]) == (400, "malformed"), (tail, body)
         # Canonical values still work.
         url = _url(relay.url, "/v1/mailbox", "after", "0")
         status, body = await _get(relay.session, url, _signed(relay, url))
