@@ -16,6 +16,7 @@ from protocol.directory import TrustRoot, VerifiedDirectory, verify_directory
 from protocol.envelope import Window, check_header
 from protocol.errors import (
     DirectoryError,
+    MalformedError,
     PeerError,
     Relay247Error,
     VerificationError,
@@ -146,9 +147,12 @@ async def submit(request: web.Request) -> web.Response:
 
 
 def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
+    values = request.query.getall(name, [])
+    if not values:
         return default
+    if len(values) > 1:  # two readers could take different ones (as with JSON keys, J1)
+        raise MalformedError(f"query parameter {name} is repeated")
+    raw = values[0]
     return parse_decimal(raw, name=f"query parameter {name}", low=lo, high=hi)
 
 

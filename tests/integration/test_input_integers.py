@@ -112,6 +112,10 @@ async def test_relay_refuses_every_non_canonical_integer(tmp_path: Path) -> None
             url = URL(f"{relay.url}/v1/audit/tile/{quote(tail)}", encoded=True)
             status, body = await _get(relay.session, url, {})
             assert (status, body["code"]) == (400, "malformed"), (tail, body)
+        for query in ("after=1&after=2", "limit=1&limit=1"):
+            url = URL(f"{relay.url}/v1/mailbox?{query}", encoded=True)
+            status, body = await _get(relay.session, url, _signed(relay, url))
+            assert (status, body["code"]) == (400, "malformed"), (query, body)
         # Canonical values still work.
         url = _url(relay.url, "/v1/mailbox", "after", "0")
         status, body = await _get(relay.session, url, _signed(relay, url))
