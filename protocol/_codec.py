@@ -18,7 +18,14 @@ T = TypeVar("T")
 _ENCODER = msgspec.json.Encoder()
 
 
-def decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str, *, limit: int) -> T:
+def decode(
+    decoder: msgspec.json.Decoder[T],
+    data: bytes,
+    what: str,
+    *,
+    limit: int,
+    unique_keys: bool = True,
+) -> T:
     """Decode ``data`` strictly after checking its size.
 
     Args:
@@ -26,6 +33,9 @@ def decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str, *, limit: i
         data: the exact bytes received.
         what: a name for error messages ("envelope", "header", ...).
         limit: maximum accepted length in bytes.
+        unique_keys: run step J1 (the default). Only a caller that then requires the
+            bytes to be the canonical re-encoding, which no repeated key survives, may
+            pass False to save J1's memory on very large inputs (evidence bundles, B1).
 
     Returns:
         The decoded, validated object.
@@ -46,7 +56,8 @@ def decode(decoder: msgspec.json.Decoder[T], data: bytes, what: str, *, limit: i
     except UnicodeDecodeError:
         # msgspec raises this (not DecodeError) for invalid UTF-8 inside a JSON string.
         raise MalformedError(f"{what} is not valid UTF-8") from None
-    reject_duplicate_keys(data, what)
+    if unique_keys:
+        reject_duplicate_keys(data, what)
     return value
 
 
