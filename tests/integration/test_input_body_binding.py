@@ -14,9 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.receipt import verify_receipt
+from schemas import node_api as api
 from schemas.envelope import DeliveryReceipt, ReceiptStatus
 from schemas.errors import ErrorCode
 from schemas.examples import example
@@ -109,3 +111,35 @@ async def test_unbound_members_and_repeated_keys_get_rejected_receipts(tmp_path:
         for case in cases:
             assert (case.role, case.state, case.next_deadline) == (None, "new", None)
             assert case.anomalies >= 1
+
+
+async def test_the_sender_sees_which_field_was_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender without the E14 check (an older or other implementation) learns the field."""
+    for where in ("node.daemon", "node.api"):
+        monkeypatch.setattr(f"{where}.member_binding_errors", lambda *_a, **_k: [])
+    net = make_network()
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay) as p,
+    ):
+        body = _request("FR", "GH")
+        msg_id = (await p["FR"].api.send("US", body)).msg_id
+
+        async def receipt() -> api.ReceiptInfo | None:
+            detail = await p["FR"].api.case(body.case_id)
+            entry = next(e for e in detail.timeline if e.msg_id == msg_id)
+            return entry.receipt
+
+        async with asyncio.timeout(HANG_GUARD):
+            while True:
+                got = await receipt()
+                if got is not None:
+                    break
+                await asyncio.sleep(0.05)
+        assert (got.status, got.reason, got.field) == (
+            "rejected",
+            "binding_mismatch",
+            "$.requested.member",
+        )
