@@ -6,15 +6,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
+
+import msgspec
 
 from node._case_store import CaseRow
 from node._cases_service import MAX_CASE_MESSAGES, body_of
 from node._store_schema import Direction, MessageRecord
 from node.store import NodeStore
 from protocol import cases as pc
+from protocol._codec import decode
+from protocol.errors import Relay247Error
+from protocol.receipt import MAX_SIGNED_BYTES
 from schemas import node_api as api
+from schemas.envelope import DeliveryReceipt, SignedReceipt
 
 _RECEIPT = "receipt"
+_SIGNED_RECEIPT: Final = msgspec.json.Decoder(SignedReceipt)
+_RECEIPT_BODY: Final = msgspec.json.Decoder(DeliveryReceipt)
 
 
 def deadline_view(d: pc.Deadline) -> api.Deadline:
@@ -61,12 +70,27 @@ async def entry(store: NodeStore, rec: MessageRecord) -> api.TimelineEntry:
     )
 
 
+def _field(signed: bytes) -> str | None:
+    # The stored receipt verified (R1-R5) before it was stored: only read it again.
+    try:
+        inner = decode(_SIGNED_RECEIPT, signed, "stored receipt", limit=MAX_SIGNED_BYTES).receipt
+        field = decode(_RECEIPT_BODY, inner, "stored receipt", limit=MAX_SIGNED_BYTES).field
+    except Relay247Error:
+        return None
+    return field if isinstance(field, str) else None
+
+
 async def _receipt(store: NodeStore, rec: MessageRecord) -> api.ReceiptInfo | None:
     if rec.direction is Direction.OUT:
         kept = await store.receipt(rec.msg_id)
         if kept is None:
             return None
-        return api.ReceiptInfo(status=kept.status, received_at=kept.received_at, reason=kept.reason)
+        return api.ReceiptInfo(
+            status=kept.status,
+            received_at=kept.received_at,
+            reason=kept.reason,
+            field=_field(kept.signed),
+        )
     # Inbound: this node signed a receipt whose status is the message's own outcome.
     return api.ReceiptInfo(status=rec.status.value, received_at=rec.stored_at, reason=rec.reason)
 

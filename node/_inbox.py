@@ -31,7 +31,7 @@ from node._store_schema import Direction, MessageRecord, ReceiptRecord, Status
 from node._transport_api import Transport
 from node.store import InboundResult
 from protocol._codec import decode
-from protocol.body import decode_opened
+from protocol.body import BodyFieldError, MemberBindingError, decode_opened
 from protocol.directory import KeyLookup
 from protocol.envelope import (
     CheckedHeader,
@@ -165,8 +165,8 @@ class Inbox:
                 )
             expected = decode(_HEADER, ours, "stored header", limit=4096)
             sha = hashlib.sha256(ours).hexdigest()
-            receipt = verify_receipt(  # R5 against the exact header we sent
-                opened.body, lookup, expected=expected, expected_header_sha256=sha
+            receipt = verify_receipt(  # R4 time and R5 against the exact header we sent
+                opened.body, lookup, expected=expected, expected_header_sha256=sha, now=now
             )
         except PeerError as exc:
             # No receipt for a receipt, ever: that could loop between two nodes.
@@ -209,8 +209,15 @@ class Inbox:
         log.warning("envelope rejected", msg_id=h.msg_id, sender=h.sender, error=exc.diagnostics())
         build = None
         if reply:
+            # E13/E14 name the body field that failed; the receipt carries it (§5.1).
+            field = exc.field if isinstance(exc, BodyFieldError | MemberBindingError) else None
             rejection = make_rejection(
-                h, checked.envelope.header, exc.code, signing_key=s.keys.signing, received_at=now
+                h,
+                checked.envelope.header,
+                exc.code,
+                signing_key=s.keys.signing,
+                received_at=now,
+                field=field,
             )
             try:
                 build = s.sealer(

@@ -25,7 +25,8 @@ from node._inbox import Inbox
 from node._relays import RelayPool, backoff
 from node._shared import Shared
 from node._transport_api import Transport
-from protocol.errors import DirectoryError, Relay247Error, StorageError
+from protocol.decimal import parse_decimal
+from protocol.errors import DirectoryError, MalformedError, Relay247Error, StorageError
 from schemas.errors import ErrorCode
 from schemas.relay_api import MailboxPage
 
@@ -167,7 +168,7 @@ class Sync:
     async def _load_cursor(self, url: str) -> int:
         if url not in self._cursor:
             raw = await self._s.store.get_meta("cursor:" + url)
-            self._cursor[url] = int(raw) if raw and raw.isdigit() else 0
+            self._cursor[url] = _stored_cursor(raw)
         return self._cursor[url]
 
     async def _save_cursor(self, url: str) -> None:
@@ -181,3 +182,12 @@ class Sync:
     def _delay(self, attempt: int) -> float:
         c = self._s.sync
         return backoff(attempt, c.backoff_base, c.backoff_max, c.jitter, self._rng)
+
+
+def _stored_cursor(raw: str | None) -> int:
+    """The relay mailbox cursor this node stored; 0 (start over) when absent or unreadable:
+    the node deduplicates redelivered envelopes (E9), so starting over is only slower."""
+    try:
+        return 0 if raw is None else parse_decimal(raw, name="stored mailbox cursor")
+    except MalformedError:
+        return 0

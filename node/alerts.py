@@ -34,6 +34,8 @@ import msgspec
 from node import _smtp
 from node.render import format_time, load_catalog
 from protocol.cases import Escalation, Reminder
+from protocol.decimal import parse_decimal
+from protocol.errors import MalformedError
 from schemas._parts import EmailAddress
 from schemas._types import CaseId, LanguageTag, MemberId
 
@@ -214,9 +216,13 @@ def verify_signature(
     """
     fields = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
     t, v1 = fields.get("t", ""), fields.get("v1", "")
-    if not t.isdigit() or len(v1) != 64 or abs(now - int(t)) > tolerance:
+    try:
+        sent_at = parse_decimal(t, name="t")
+    except MalformedError:
         return False
-    return hmac.compare_digest(sign(secret, body, int(t)), f"t={t},v1={v1}")
+    if len(v1) != 64 or abs(now - sent_at) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, body, sent_at), f"t={t},v1={v1}")
 
 
 # --- delivery ----------------------------------------------------------------------------

@@ -30,15 +30,22 @@ from node._api_openapi import build_openapi
 from node._cases_service import CasesService
 from node._store_schema import Direction
 from node.store import NodeStore
-from protocol._codec import encode
+from protocol._codec import decode, encode
+from protocol.body import member_binding_errors
 from protocol.cases import PeriodTable
+from protocol.decimal import parse_decimal
 from protocol.directory import VerifiedDirectory
 from protocol.errors import ConfigError, MalformedError, PeerError, Relay247Error
 from schemas import node_api as api
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 from schemas.messages import Body, semantic_errors
-from serving import ConnectionLimits, GuardedSite, install_accept_log
-from serving.guard import runner_kwargs
+from serving import (
+    ConnectionLimits,
+    GuardedSite,
+    JsonErrorRunner,
+    install_accept_log,
+    runner_kwargs,
+)
 
 log = structlog.get_logger("relay247.node.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,8 +53,7 @@ MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far
 MAX_INBOX_PAGE: Final = 1000
 TOKEN_FILE: Final = "api.token"  # noqa: S105  # a file name, not a secret
 PORT_FILE: Final = "api.port"
-_CASE_ID: Final = re.compile(r"^[0-9a-f]{32}$")
-_DECIMAL: Final = re.compile(r"^(0|[1-9][0-9]{0,17})$")
+_CASE_ID: Final = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" also matches before "\n"
 _SEND: Final = msgspec.json.Decoder(api.SendRequest)
 _HTTP_CODES: Final = {
     404: ErrorCode.NOT_FOUND,
@@ -180,7 +186,7 @@ def _json(obj: object, status: int = 200) -> web.Response:
 
 def _case_id(request: web.Request) -> str:
     case_id = request.match_info["case_id"]
-    if not _CASE_ID.match(case_id):
+    if not _CASE_ID.fullmatch(case_id):
         raise MalformedError("case_id: must be 32 lowercase hex digits")
     return case_id
 
@@ -189,9 +195,9 @@ def _int_param(request: web.Request, name: str, default: int, maximum: int) -> i
     values = request.query.getall(name, [])
     if not values:
         return default
-    if len(values) > 1 or not _DECIMAL.match(values[0]) or int(values[0]) > maximum:
+    if len(values) > 1:
         raise MalformedError(f"{name}: must be one decimal integer from 0 to {maximum}")
-    return int(values[0])
+    return parse_decimal(values[0], name=name, high=maximum)
 
 
 async def _status(request: web.Request) -> web.Response:
@@ -221,12 +227,7 @@ async def _send(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         raise PeerError("send application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     raw = await request.read()
-    try:
-        req = _SEND.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise MalformedError(f"invalid request: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        raise MalformedError("invalid request: not JSON") from None
+    req = decode(_SEND, raw, "request", limit=MAX_BODY)
     problems = semantic_errors(req.body)
     if problems:
         path, text = problems[0]
@@ -234,6 +235,10 @@ async def _send(request: web.Request) -> web.Response:
     directory = ctx.node.directory
     if directory is not None and req.to not in {m.id for m in directory.directory.members}:
         raise PeerError(f"to: {req.to} is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT)
+    unbound = member_binding_errors(req.body, sender=ctx.node.member, recipient=req.to)  # E14
+    if unbound:
+        path, text = unbound[0]
+        raise MalformedError(f"invalid request: {text} - at `$.body{path.removeprefix('$')}`")
     msg_id = await ctx.node.send(req.body, req.to)
     await ctx.cases.refresh(req.body.case_id)
     return _json(api.SendResult(msg_id=msg_id, case_id=req.body.case_id), status=202)
@@ -327,7 +332,7 @@ class ApiServer:
         self._token = token_file or data_dir / TOKEN_FILE
         self._host = host
         self._port = port
-        self._runner: web.AppRunner | None = None
+        self._runner: JsonErrorRunner | None = None
         #: the port actually served, once started
         self.port: int | None = None
 
@@ -342,7 +347,7 @@ class ApiServer:
         # not hold it either: the same bounds as the relay's defaults (serving/guard.py).
         limits = ConnectionLimits()
         install_accept_log(asyncio.get_running_loop(), limits.log_interval)
-        runner = web.AppRunner(
+        runner = JsonErrorRunner(
             create_api(self._context, token), access_log=None, **runner_kwargs(limits)
         )
         await runner.setup()

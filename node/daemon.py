@@ -51,6 +51,7 @@ from node._transport_api import Transport, TransportFactory
 from node.alerts import NO_TARGET
 from node.config import NodeConfig
 from node.store import NodeStore
+from protocol.body import member_binding_errors
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, Relay247Error
 from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of, semantic_errors
@@ -237,6 +238,11 @@ class Node:
             raise MalformedError(f"invalid body: {text} - at `{path}`")
         if to == self.member:
             raise MalformedError("a node cannot send to itself")
+        # E14 on the sending side: the recipient would reject the message anyway.
+        unbound = member_binding_errors(body, sender=self.member, recipient=to)
+        if unbound:
+            path, text = unbound[0]
+            raise MalformedError(f"invalid body: {text} - at `{path}`")
         build = self._shared.sealer(
             to,
             encode_body(body),

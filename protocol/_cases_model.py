@@ -176,7 +176,7 @@ class NationalPeriod(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     checked: bool = False
 
 
-CountryKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$")]
+CountryKey = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8})?\Z")]
 
 
 class PeriodTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

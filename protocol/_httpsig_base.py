@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from protocol._sfv import BareItem, serialize_bare_item, serialize_params
+from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError
 
 Headers = Mapping[str, str] | Mapping[str, Sequence[str]]
@@ -80,12 +81,13 @@ def _authority(netloc: str, scheme: str) -> str:
         port = rest[1:]
     else:
         host, _, port = netloc.partition(":")
-    if not host or (port and not port.isdigit()):
+    if not host:
         raise MalformedError("invalid target URI", detail="bad host or port")
     host = host.lower()
-    if not port or int(port) == _DEFAULT_PORTS[scheme]:
+    if not port:
         return host
-    return f"{host}:{int(port)}"
+    number = parse_decimal(port, name="target URI port", high=65535)
+    return host if number == _DEFAULT_PORTS[scheme] else f"{host}:{number}"
 
 
 _FIELD_CHARS = re.compile(r"[\t -~]*")

@@ -1,11 +1,16 @@
-"""Step E13: decode a verified body and check it agrees with the signed header."""
+"""Steps E13–E14: decode a verified body; check it agrees with the signed header and
+that every member it names is the authenticated sender or recipient."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import msgspec
 
+from protocol._codec import reject_duplicate_keys
 from protocol.envelope import Opened
 from protocol.errors import MalformedError, VerificationError
+from schemas._parts import RequestedAuthority, RequestingAuthority
 from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, decode_body, priority_of, semantic_errors
 
@@ -31,12 +36,14 @@ def decode_opened(opened: Opened) -> Body:
         raise MalformedError(f"invalid body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise MalformedError("body is not valid JSON", detail=str(exc)) from None
+    except UnicodeDecodeError:
+        raise MalformedError("body is not valid UTF-8") from None
+    # J1: no object of the body repeats a key (the sender signed these exact bytes).
+    reject_duplicate_keys(opened.body, "body")
     problems = semantic_errors(body)
     if problems:
         path, text = problems[0]
-        raise MalformedError(
-            f"invalid body: {text} - at `{path}`", detail=f"{len(problems)} problems"
-        )
+        raise BodyFieldError(f"invalid body: {text} - at `{path}`", path)
     header = opened.header
     if (
         body.case_id != header.case_id
@@ -46,4 +53,63 @@ def decode_opened(opened: Opened) -> Body:
         raise VerificationError(
             "body disagrees with the signed header", code=ErrorCode.BINDING_MISMATCH
         )
+    # E14: every member the body names is the one the envelope authenticates.
+    unbound = member_binding_errors(body, sender=header.sender, recipient=header.recipient)
+    if unbound:
+        path, text = unbound[0]
+        raise MemberBindingError(f"body names another member: {text} - at `{path}`", path)
     return body
+
+
+class BodyFieldError(MalformedError):
+    """E13: the body breaks a semantic rule; ``field`` is the JSON path it names."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message, detail=field)
+        self.field = field
+
+
+class MemberBindingError(VerificationError):
+    """E14: a member named in the body is not the envelope's sender or recipient.
+
+    ``field`` is the JSON path of the first such field (``$.requesting.member``); the
+    recipient's ``rejected`` receipt carries it (§5.1).
+    """
+
+    code = ErrorCode.BINDING_MISMATCH
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message, detail=field)
+        self.field = field
+
+
+def member_binding_errors(body: Body, *, sender: str, recipient: str) -> list[tuple[str, str]]:
+    """Every field of ``body`` that names a member other than the one it must name.
+
+    ``requesting.member`` (a :class:`RequestingAuthority`, at any depth) must be the
+    sender and ``requested.member`` (a :class:`RequestedAuthority`) the recipient: the
+    envelope authenticates both, the body only claims them, and a receiver computes legal
+    periods from ``requested.member``. The walk follows the schema, so a body kind added
+    later with these parts is bound without a change here.
+
+    Returns:
+        ``(JSON path, explanation)`` pairs in field order; empty when all are bound.
+    """
+    found = []
+    for path, part in _parts(body, "$"):
+        if isinstance(part, RequestingAuthority) and part.member != sender:
+            found.append((f"{path}.member", f"{part.member} is not the sender {sender}"))
+        elif isinstance(part, RequestedAuthority) and part.member != recipient:
+            found.append((f"{path}.member", f"{part.member} is not the recipient {recipient}"))
+    return found
+
+
+def _parts(value: object, path: str) -> Iterator[tuple[str, object]]:
+    if isinstance(value, msgspec.Struct):
+        yield path, value
+        # No body struct renames a field, so the names are the names on the wire.
+        for name in value.__struct_fields__:
+            yield from _parts(getattr(value, name), f"{path}.{name}")
+    elif isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            yield from _parts(item, f"{path}[{i}]")

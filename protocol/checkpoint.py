@@ -7,17 +7,16 @@ newline. Every failure raises :class:`NoteError`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Final
 
 from protocol import note as _note
 from protocol._note_keys import b64decode_strict, b64encode
 from protocol._note_open import check_chars
-from protocol.errors import NoteError
+from protocol.decimal import parse_decimal
+from protocol.errors import MalformedError, NoteError
 
 MAX_TREE_SIZE: Final = 2**64 - 1  # sizes are uint64 in every C2SP implementation
-_SIZE: Final = re.compile(r"0|[1-9][0-9]{0,19}")  # ASCII only: Python int() takes more
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +79,16 @@ def parse(text: str) -> Checkpoint:
     if len(lines) < 3:
         raise NoteError("malformed checkpoint", detail="fewer than three lines")
     origin, size_text, hash_text, *extensions = lines
-    if not _SIZE.fullmatch(size_text) or int(size_text) > MAX_TREE_SIZE:
-        raise NoteError("malformed checkpoint", detail="tree size is not canonical decimal")
+    try:
+        size = parse_decimal(size_text, name="tree size", high=MAX_TREE_SIZE)
+    except MalformedError:
+        raise NoteError(
+            "malformed checkpoint", detail="tree size is not canonical decimal"
+        ) from None
     root = b64decode_strict(hash_text)
     if root is None or len(root) != 32:
         raise NoteError("malformed checkpoint", detail="root hash is not base64 of 32 bytes")
-    return Checkpoint(origin, int(size_text), root, tuple(extensions))
+    return Checkpoint(origin, size, root, tuple(extensions))
 
 
 def sign_checkpoint(cp: Checkpoint, signer: _note.Signer) -> bytes:

@@ -40,6 +40,12 @@ from protocol._sfv import BareItem
 from protocol.errors import ConfigError, MalformedError, TimeWindowError, VerificationError
 from schemas.errors import ErrorCode
 
+#: seconds ``created`` may lie in the future (PROTOCOL.md §8.5 "max_skew"); the relay
+#: passes its ``limits.max_clock_skew``, whose default is this value and E6's skew
+MAX_SKEW: Final = 60
+#: the largest accepted ``expires - created``, seconds (PROTOCOL.md §8.5 "max_lifetime")
+MAX_LIFETIME: Final = 300
+
 __all__ = [
     "ALG",
     "COMPONENTS_WITHOUT_BODY",
@@ -246,8 +252,8 @@ def verify_request(
     *,
     resolve_key: KeyResolver,
     now: int,
-    max_skew: int = 30,
-    max_lifetime: int = 300,
+    max_skew: int = MAX_SKEW,
+    max_lifetime: int = MAX_LIFETIME,
 ) -> VerifiedRequest:
     """Verify a node's request under the relay247 profile (docs: steps 1 to 7).
 

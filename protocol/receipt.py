@@ -7,15 +7,15 @@ kind is ``receipt``; an ack is posted to the relay, which logs it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
 from protocol import domains
 from protocol._codec import decode, encode, sha256_hex
 from protocol.directory import KeyLookup
-from protocol.envelope import Opened
-from protocol.errors import VerificationError
+from protocol.envelope import DEFAULT_WINDOW, Opened, Window
+from protocol.errors import TimeWindowError, VerificationError
 from protocol.keys import SigningKey, verify
 from schemas.directory import KeyUse
 from schemas.envelope import (
@@ -69,11 +69,13 @@ def make_rejection(
     *,
     signing_key: SigningKey,
     received_at: datetime,
+    field: str | None = None,
 ) -> bytes:
     """Sign a ``rejected`` receipt for an authenticated header whose contents failed.
 
     Only send one for a header whose signature verified: an unauthenticated sender gets
-    no receipt, so the node cannot be used to reflect traffic.
+    no receipt, so the node cannot be used to reflect traffic. ``field`` names the body
+    field that failed (E13 semantic rules, E14 member binding), e.g. ``$.requesting.member``.
     """
     receipt = DeliveryReceipt(
         msg_id=header.msg_id,
@@ -86,6 +88,7 @@ def make_rejection(
         received_at=received_at,
         status=ReceiptStatus.REJECTED,
         reason=reason,
+        field=msgspec.UNSET if field is None else field,
     )
     return _sign_receipt(receipt, signing_key)
 
@@ -104,6 +107,8 @@ def verify_receipt(
     *,
     expected: EnvelopeHeader | None = None,
     expected_header_sha256: str | None = None,
+    now: datetime | None = None,
+    max_skew: timedelta = DEFAULT_WINDOW.max_skew,
 ) -> DeliveryReceipt:
     """Verify a signed receipt (PROTOCOL.md §5.2, steps R1–R5).
 
@@ -112,6 +117,9 @@ def verify_receipt(
         keys: look-ups over the verified directory.
         expected: the header of the message the sender sent, to check the receipt is
             for it; with ``expected_header_sha256``, the hash of its exact bytes.
+        now: the verifier's clock; given, ``received_at`` may not be later than
+            ``now + max_skew`` (R4, CLOCK_SKEW), as for every other signed object.
+        max_skew: the tolerated clock difference.
 
     Returns:
         The verified receipt.
@@ -120,6 +128,7 @@ def verify_receipt(
         TooLargeError, MalformedError: R1, R2, R4.
         VerificationError: R3 signature or key; R4 hints or key validity (KEY_REVOKED);
             R5 binding (BINDING_MISMATCH).
+        TimeWindowError: R4 ``received_at`` in the future (CLOCK_SKEW).
     """
     # R1-R2: size, outer shape (routing hints + exact bytes).
     signed = decode(_SIGNED_RECEIPT, data, "signed receipt", limit=MAX_SIGNED_BYTES)
@@ -131,6 +140,8 @@ def verify_receipt(
     if receipt.recipient != signed.signer or receipt.recipient_key != signed.key:
         raise VerificationError("signature does not verify", detail="routing hints differ")
     keys.key(receipt.recipient, receipt.recipient_key, KeyUse.SIGNING, receipt.received_at)
+    if now is not None and receipt.received_at > now + max_skew:
+        raise TimeWindowError("receipt dated in the future", code=ErrorCode.CLOCK_SKEW)
     # R5: the receipt is for the message we sent.
     if expected is not None:
         mismatch = (
@@ -204,20 +215,23 @@ def make_ack_for(
 
 
 def verify_ack(
-    data: bytes, keys: KeyLookup, *, now: datetime | None = None
+    data: bytes, keys: KeyLookup, *, now: datetime | None = None, window: Window = DEFAULT_WINDOW
 ) -> tuple[SignedAck, DeliveryAck]:
-    """Verify a delivery ack (PROTOCOL.md §6, steps A1–A3).
+    """Verify a delivery ack (PROTOCOL.md §6, steps A1–A4).
 
     Args:
         data: ``SignedAck`` bytes.
         keys: look-ups over the verified directory.
-        now: if given, the signing key must also be valid now (the relay's check).
+        now: if given, the signing key must also be valid now and ``acked_at`` must lie
+            in the time window (A4; the relay's checks).
+        window: ``max_skew`` and ``max_lifetime`` for A4 (the envelope's limits, E6).
 
     Returns:
         The signed wrapper (for logging its exact bytes) and the decoded ack.
 
     Raises:
         TooLargeError, MalformedError, VerificationError.
+        TimeWindowError: A4 (CLOCK_SKEW, EXPIRED).
     """
     # A1: size, outer shape.
     signed = decode(_SIGNED_ACK, data, "signed ack", limit=MAX_SIGNED_BYTES)
@@ -231,4 +245,10 @@ def verify_ack(
     keys.key(ack.recipient, ack.recipient_key, KeyUse.SIGNING, ack.acked_at)
     if now is not None:
         keys.key(ack.recipient, ack.recipient_key, KeyUse.SIGNING, now)
+        # A4: the same window as an envelope's (E6): not from the future beyond the
+        # skew, and not older than the longest an envelope can wait to be acked.
+        if ack.acked_at > now + window.max_skew:
+            raise TimeWindowError("ack dated in the future", code=ErrorCode.CLOCK_SKEW)
+        if ack.acked_at < now - window.max_lifetime - window.max_skew:
+            raise TimeWindowError("ack too old", code=ErrorCode.EXPIRED)
     return signed, ack

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
+from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError
 
 TILE_WIDTH: Final = 256  # hashes per full tile, entries per full bundle
@@ -74,10 +75,11 @@ def _parse(path: str) -> tuple[str, int, int]:
     match = _PATH.fullmatch(path) if len(path) <= _MAX_PATH_CHARS else None
     if match is None:
         raise MalformedError("malformed tile path", detail=path[:_MAX_PATH_CHARS])
+    # The pattern admits ASCII digits only; parse_decimal is the one integer parser.
     index = int(match["index"].replace("x", "").replace("/", ""))
     width = TILE_WIDTH
     if match["width"]:
-        width = int(match["width"])
+        width = parse_decimal(match["width"], name="tile width", low=1)
         # ``.p/256`` would be a second spelling of a full tile.
         if width >= TILE_WIDTH:
             raise MalformedError("malformed tile path", detail="partial width must be 1..255")
@@ -100,7 +102,7 @@ def parse_tile_path(path: str) -> tuple[int, int, int]:
     level_text, index, width = _parse(path)
     if level_text == "entries":
         raise MalformedError("entry bundle path where a hash tile path was expected")
-    level = int(level_text)
+    level = parse_decimal(level_text, name="tile level", high=99)  # range: _check
     if tile_path(level, index, width) != path:
         raise MalformedError("non-canonical tile path", detail=path)
     return level, index, width

@@ -17,6 +17,7 @@ from protocol._codec import decode, encode
 from protocol._note_open import SIG_PREFIX
 from protocol.checkpoint import open_checkpoint
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
+from protocol.decimal import parse_decimal
 from protocol.directory import key_valid_at
 from protocol.errors import MalformedError, NoteError, PeerError, Relay247Error
 from protocol.tiles import (
@@ -41,9 +42,7 @@ from schemas.errors import ErrorCode
 
 JSON = "application/json"
 IMMUTABLE = "public, max-age=31536000, immutable"
-_NUMBER = re.compile(r"0|[1-9][0-9]{0,18}")  # canonical decimal: one spelling per value
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
-_MAX_INT = 2**63 - 1  # SQLite INTEGER
 _SUBMISSION = msgspec.json.Decoder(CosignatureSubmission)
 
 
@@ -80,9 +79,7 @@ def _int(query: dict[str, str], name: str, lowest: int) -> int:
     raw = query.get(name)
     if raw is None:
         raise MalformedError(f"query parameter {name} is required")
-    if not _NUMBER.fullmatch(raw) or not lowest <= int(raw) <= _MAX_INT:
-        raise MalformedError(f"query parameter {name} must be a decimal integer >= {lowest}")
-    return int(raw)
+    return parse_decimal(raw, name=f"query parameter {name}", low=lowest)
 
 
 async def _within_tree(state: RelayState, size: int) -> None:

@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from protocol._codec import decode, encode
+from protocol.decimal import parse_decimal
 from protocol.directory import TrustRoot, VerifiedDirectory, verify_directory
 from protocol.envelope import Window, check_header
 from protocol.errors import (
@@ -32,6 +33,7 @@ from relay.store import (
     DIRECTORY_STAMP,
     Submission,
     directory_stamp,
+    meta_int,
     stamp_version,
 )
 from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
@@ -150,12 +152,13 @@ async def submit(request: web.Request) -> web.Response:
 
 
 def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
+    values = request.query.getall(name, [])
+    if not values:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise MalformedError(f"query parameter {name} must be an integer in [{lo}, {hi}]")
-    return int(raw)
+    if len(values) > 1:  # two readers could take different ones (as with JSON keys, J1)
+        raise MalformedError(f"query parameter {name} is repeated")
+    raw = values[0]
+    return parse_decimal(raw, name=f"query parameter {name}", low=lo, high=hi)
 
 
 async def page(state: RelayState, member: str, after: int, limit: int) -> MailboxPage:
@@ -218,7 +221,7 @@ async def ack(request: web.Request) -> web.Response:
     member = authenticate(request, body)
     assert state.lookup is not None
     now = state.clock()
-    signed, parsed = verify_ack(body, state.lookup, now=now)
+    signed, parsed = verify_ack(body, state.lookup, now=now, window=window(state))
     if parsed.recipient != member:
         raise VerificationError("ack signer is not the authenticated member")
     # The ack must name the header the relay delivered, or the log would record an ack
@@ -306,8 +309,7 @@ async def post_directory(request: web.Request) -> web.Response:
 
 
 async def _directory_leaf(state: RelayState) -> int:
-    raw = await state.store.get_meta(DIRECTORY_LEAF)
-    return int(raw) if raw else 0
+    return meta_int(await state.store.get_meta(DIRECTORY_LEAF), "directory leaf")
 
 
 async def info(request: web.Request) -> web.Response:

@@ -22,7 +22,7 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 MEMBER: web.RequestKey[str] = web.RequestKey("member", str)
 #: ``Retry-After`` seconds of a 429 that names no wait of its own (mailbox_full)
 RETRY_AFTER_FULL = 60
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")  # fullmatch: "$" also matches before "\n"
 
 _HTTP_CODES = {
     400: ErrorCode.MALFORMED,
@@ -55,7 +55,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     bug: it is logged with its traceback and answered 500 ``internal``.
     """
     rid = request.headers.get("X-Request-Id")
-    if rid is None or not _REQUEST_ID.match(rid):
+    if rid is None or not _REQUEST_ID.fullmatch(rid):
         # A correlation id, not a secret: no system call per request for it.
         rid = f"{random.getrandbits(64):016x}"
     request[REQUEST_ID] = rid

@@ -32,8 +32,13 @@ from relay.config import RelayConfig, quotas
 from relay.store import DIRECTORY, DIRECTORY_STAMP, Store
 from schemas.audit import RelayEvent, RelayEventKind
 from schemas.directory import TrustRootFile
-from serving import ConnectionLimits, GuardedSite, install_accept_log
-from serving.guard import runner_kwargs
+from serving import (
+    ConnectionLimits,
+    GuardedSite,
+    JsonErrorRunner,
+    install_accept_log,
+    runner_kwargs,
+)
 
 # start_background / stop_background are re-exported: callers that build their own
 # server around open_state (tests, the demo) run the checkpoint signer with them.
@@ -107,7 +112,7 @@ def tls_context(config: RelayConfig) -> ssl.SSLContext | None:
 def make_runner(state: RelayState) -> web.AppRunner:
     """The app runner of a relay, with its keep-alive bound (set up by the caller)."""
     limits = connection_limits(state.config)
-    return web.AppRunner(
+    return JsonErrorRunner(
         create_app(state), access_log=None, shutdown_timeout=5.0, **runner_kwargs(limits)
     )
 

@@ -29,7 +29,8 @@ import dataclasses
 import hashlib
 from datetime import datetime
 
-from protocol.errors import PeerError
+from protocol.decimal import parse_decimal
+from protocol.errors import MalformedError, PeerError, StorageError
 from schemas.errors import ErrorCode
 
 #: Meta keys of the directory in force: its exact signed bytes, a small stamp that other
@@ -67,7 +68,27 @@ def check_range(start: int, end: int, available: int) -> None:
 def stamp_version(stamp: bytes | None) -> int:
     """The version a stamp names; -1 for none or an unreadable one."""
     head = (stamp or b"").partition(b" ")[0]
-    return int(head) if head.isdigit() else -1
+    try:
+        return parse_decimal(head.decode("ascii"), name="directory stamp")
+    except (UnicodeDecodeError, MalformedError):
+        return -1
+
+
+def meta_int(raw: bytes | None, what: str) -> int:
+    """A decimal integer this relay stored as a meta value; 0 when absent.
+
+    Raises:
+        StorageError: the stored value is not a canonical decimal (the database was
+            altered): our own data, so never a peer's ``malformed``.
+    """
+    if raw is None:
+        return 0
+    try:
+        return parse_decimal(raw.decode("ascii"), name=what)
+    except (UnicodeDecodeError, MalformedError):
+        raise StorageError(
+            f"stored {what} is not a decimal integer", detail=repr(raw[:32])
+        ) from None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

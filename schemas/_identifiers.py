@@ -42,14 +42,14 @@ class IpRole(enum.StrEnum):
 IpAddressText = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[0-9A-Fa-f:.]{2,45}$",
+        pattern=r"^[0-9A-Fa-f:.]{2,45}\Z",
         description="IPv4 dotted-quad or RFC 5952 IPv6 address (no zone, no prefix)",
     ),
 ]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535, description="TCP/UDP port")]
-Imei = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14,16}$", description="IMEI or IMEISV")]
-Imsi = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6,15}$", description="IMSI")]
-CryptoAddress = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:._\-]{8,128}$")]
+Imei = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{14,16}\Z", description="IMEI or IMEISV")]
+Imsi = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6,15}\Z", description="IMSI")]
+CryptoAddress = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9:._\-]{8,128}\Z")]
 
 
 class _Ident(

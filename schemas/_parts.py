@@ -18,14 +18,14 @@ from schemas._types import LongText, MemberId, ShortText, Timestamp, TimeZoneNam
 
 #: ISO 3166-1 alpha-2 country code (a country, not necessarily a network member).
 CountryCode = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code")
+    str, msgspec.Meta(pattern=r"^[A-Z]{2}\Z", description="ISO 3166-1 alpha-2 country code")
 ]
 
 #: E.164 number: "+", country code, subscriber number, digits only, at most 15 digits.
 PhoneNumber = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^\+[1-9][0-9]{6,14}$",
+        pattern=r"^\+[1-9][0-9]{6,14}\Z",
         description="E.164 telephone number, '+' then 7 to 15 digits, no spaces",
         examples=["+33199000123"],
     ),
@@ -35,7 +35,7 @@ PhoneNumber = Annotated[
 EmailAddress = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$",
+        pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\Z",
         max_length=320,
         description="e-mail address (local@domain); shape only",
     ),
@@ -45,7 +45,7 @@ EmailAddress = Annotated[
 Url = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*://\S+$",
+        pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*://\S+\Z",
         max_length=2048,
         description="absolute URL with a scheme",
     ),
@@ -55,7 +55,7 @@ Url = Annotated[
 DomainName = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^([A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9\-]{2,63}\.?$",
+        pattern=r"^([A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9\-]{2,63}\.?\Z",
         max_length=254,
         description="fully qualified domain name, IDNs as A-labels (xn--)",
     ),

@@ -17,7 +17,7 @@ import msgspec
 MemberId = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$",
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,8})?\Z",
         description="ISO 3166-1 alpha-2 country code, optional '-SUFFIX' for a second authority",
         examples=["FR", "US", "DE-BKA"],
     ),
@@ -27,7 +27,7 @@ MemberId = Annotated[
 Id128 = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[0-9a-f]{32}$",
+        pattern=r"^[0-9a-f]{32}\Z",
         description="128-bit random identifier as 32 lowercase hex digits",
     ),
 ]
@@ -37,12 +37,12 @@ CaseId = Id128
 #: Key fingerprint: first 16 bytes of SHA-256 over the typed key, 32 lowercase hex digits.
 Fingerprint = Annotated[
     str,
-    msgspec.Meta(pattern=r"^[0-9a-f]{32}$", description="key fingerprint (see PROTOCOL.md)"),
+    msgspec.Meta(pattern=r"^[0-9a-f]{32}\Z", description="key fingerprint (see PROTOCOL.md)"),
 ]
 
 #: SHA-256 digest as 64 lowercase hex digits.
 Sha256Hex = Annotated[
-    str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="SHA-256, 64 lowercase hex digits")
+    str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z", description="SHA-256, 64 lowercase hex digits")
 ]
 
 #: An instant with an explicit UTC offset. Naive datetimes are rejected.
@@ -54,7 +54,7 @@ Timestamp = Annotated[
 TimeZoneName = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+\-]+){0,2}$|^UTC$",
+        pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+\-]+){0,2}\Z|^UTC\Z",
         max_length=64,
         description="IANA time-zone name",
     ),
@@ -62,7 +62,7 @@ TimeZoneName = Annotated[
 
 #: BCP 47 language tag (simplified: language with optional region).
 LanguageTag = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", description="BCP 47 language tag")
+    str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?\Z", description="BCP 47 language tag")
 ]
 
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -70,7 +70,7 @@ LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 #: Unpadded-or-padded standard base64 of raw bytes (keys, signatures, ciphertext).
-Base64 = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
+Base64 = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9+/]*={0,2}\Z")]
 
 #: Protocol version field on every object.
 Version = Annotated[int, msgspec.Meta(ge=1, le=1)]

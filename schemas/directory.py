@@ -19,12 +19,12 @@ from schemas._types import (
 
 PublicKey = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 DirVersion = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$", max_length=320)]
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\Z", max_length=320)]
 Phone = Annotated[
-    str, msgspec.Meta(pattern=r"^\+[0-9 ]{6,20}$", description="E.164, spaces allowed")
+    str, msgspec.Meta(pattern=r"^\+[0-9 ]{6,20}\Z", description="E.164, spaces allowed")
 ]
-Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}\Z")]
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")]
 
 
 class KeyUse(enum.StrEnum):

@@ -25,6 +25,8 @@ from schemas._types import (
 from schemas.errors import ErrorCode
 
 Signature = Annotated[bytes, msgspec.Meta(min_length=64, max_length=64)]
+#: a JSON path into a body, as the semantic rules and E14 name fields
+FieldPath = Annotated[str, msgspec.Meta(pattern=r"^\$[A-Za-z0-9_.\[\]]{0,200}\Z")]
 #: Upper bound on encoded headers; real ones are ~600 bytes.
 HeaderBytes = Annotated[bytes, msgspec.Meta(min_length=2, max_length=4096)]
 Ciphertext = Annotated[bytes, msgspec.Meta(min_length=48, max_length=16 * 1024 * 1024)]
@@ -109,6 +111,10 @@ class DeliveryReceipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     received_at: Timestamp
     status: ReceiptStatus
     reason: ErrorCode | None = None
+    #: ``rejected`` only: the JSON path of the body field that failed (E13, E14), e.g.
+    #: ``$.requesting.member``. Absent from the bytes unless set, so receipts without
+    #: it are byte-for-byte what they were before the field existed.
+    field: FieldPath | msgspec.UnsetType = msgspec.UNSET
 
 
 class SignedReceipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

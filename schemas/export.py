@@ -56,8 +56,22 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
 )
 
 
+def _ecma_patterns(node: Any) -> Any:
+    # Our patterns end in \Z: Python's $ also matches before a final newline, so "FR" plus
+    # a newline passed ^[A-Z]{2}$. JSON Schema regexes are ECMA-262, where $ (without the
+    # m flag) is already the end of input and \Z does not exist.
+    if isinstance(node, dict):
+        return {
+            k: v.replace("\\Z", "$") if k == "pattern" and isinstance(v, str) else _ecma_patterns(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_ecma_patterns(v) for v in node]
+    return node
+
+
 def _render(title: str, tp: Any) -> bytes:
-    schema: dict[str, Any] = msgspec.json.schema(tp)
+    schema: dict[str, Any] = _ecma_patterns(msgspec.json.schema(tp))
     schema["$schema"] = JSON_SCHEMA_DIALECT
     schema.setdefault("title", title)
     text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False)

@@ -13,7 +13,7 @@ class LockedKeystore(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     """The file on disk. Only ``ciphertext`` is secret; the rest are KDF parameters."""
 
     v: Version = 1
-    kdf: Annotated[str, msgspec.Meta(pattern="^argon2id13$")] = "argon2id13"
+    kdf: Annotated[str, msgspec.Meta(pattern=r"^argon2id13\Z")] = "argon2id13"
     opslimit: Annotated[int, msgspec.Meta(ge=1, le=16)]
     memlimit: Annotated[int, msgspec.Meta(ge=8192, le=1 << 30)]
     salt: Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
@@ -26,4 +26,4 @@ class SecretKeys(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
     v: Version = 1
     owner: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    keys: dict[Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,64}$")], bytes]
+    keys: dict[Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,64}\Z")], bytes]

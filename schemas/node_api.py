@@ -96,6 +96,8 @@ class ReceiptInfo(_Answer, frozen=True):
     status: str
     received_at: Timestamp
     reason: str | None = None
+    #: a rejected receipt's body field that failed, e.g. ``$.requesting.member`` (E14)
+    field: str | None = None
 
 
 class TimelineEntry(_Answer, frozen=True):

@@ -1,10 +1,19 @@
-"""Connection limits for the aiohttp servers of the relay and of the node's local API.
+"""The listening side of the project's aiohttp servers: the relay and the node's local API.
 
 Sits beside ``relay`` and ``node`` (both import it; it imports neither): the one place
 where a listening socket is opened, so that no server of the project can be held open
-by a peer that stalls (issue 11, "Exhaustion by an outsider or a member").
+by a peer that stalls (issue 11, "Exhaustion by an outsider or a member"), and where
+requests that aiohttp's parser refuses before any handler runs get the one JSON error
+shape (issue 11, "Input that passes one check").
 """
 
-from serving.guard import ConnectionLimits, GuardedSite, install_accept_log
+from serving.errors import JsonErrorRunner
+from serving.guard import ConnectionLimits, GuardedSite, install_accept_log, runner_kwargs
 
-__all__ = ["ConnectionLimits", "GuardedSite", "install_accept_log"]
+__all__ = [
+    "ConnectionLimits",
+    "GuardedSite",
+    "JsonErrorRunner",
+    "install_accept_log",
+    "runner_kwargs",
+]

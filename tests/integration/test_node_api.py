@@ -26,6 +26,7 @@ from schemas.examples import example
 from schemas.messages import Body, kind_of
 from serving import ConnectionLimits
 from tests.integration._node_services import Peer, alerts_to, peers, webhook_sink
+from tests.support.bodies import addressed
 from tests.support.fake_relay import HANG_GUARD, next_event
 from tests.support.network import make_network
 from tests.support.relay import free_port, running_relay
@@ -38,7 +39,9 @@ def request(**changes: object) -> Body:
     """A preservation request of a fresh case, MLA announced 120 days from now."""
     changes.setdefault("case_id", os.urandom(16).hex())
     changes.setdefault("mla_expected_by", (datetime.now(UTC) + timedelta(days=120)).date())
-    return msgspec.structs.replace(example("preservation_request"), **changes)
+    return addressed(
+        msgspec.structs.replace(example("preservation_request"), **changes), "FR", "US"
+    )
 
 
 def reply(kind: str, to: Body, in_reply_to: str, **changes: object) -> Body:
@@ -199,7 +202,21 @@ async def test_bad_requests_name_the_field(tmp_path: Path) -> None:
         fr = p["FR"]
         good = msgspec.json.encode(api.SendRequest(to="US", body=request()))
         cases: list[tuple[bytes, int, ErrorCode, str]] = [
-            (b"{not json", 400, ErrorCode.MALFORMED, "not JSON"),
+            (b"{not json", 400, ErrorCode.MALFORMED, "not valid JSON"),
+            # J1: a repeated key, also when spelled with an escape, at any depth.
+            (good.replace(b'"to":"US"', b'"to":"US","to":"DE"'), 400, ErrorCode.MALFORMED, "key"),
+            (
+                good.replace(b'"to":"US"', b'"to":"US","\\u0074o":"DE"'),
+                400,
+                ErrorCode.MALFORMED,
+                "repeats an object key",
+            ),
+            (
+                good.replace(b'"necessity":', b'"necessity":"x","necessity":'),
+                400,
+                ErrorCode.MALFORMED,
+                "repeats an object key",
+            ),
             (good.replace(b'"to":"US"', b'"to":"usa"'), 400, ErrorCode.MALFORMED, "$.to"),
             (good.replace(b'"to":"US",', b""), 400, ErrorCode.MALFORMED, "`to`"),
             (

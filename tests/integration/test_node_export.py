@@ -19,6 +19,7 @@ from schemas.errors import ErrorCode
 from schemas.examples import example
 from schemas.messages import Body
 from tests.integration._node_services import Peer, peers
+from tests.support.bodies import addressed
 from tests.support.fake_relay import HANG_GUARD, next_event
 from tests.support.network import make_network
 from tests.support.relay import RunningRelay, running_relay, signed
@@ -38,6 +39,7 @@ async def _case(fr: Peer, us: Peer) -> tuple[Body, str]:
     """FR asks, US takes the case in charge; both receipts come back."""
     fr_q, us_q = fr.node.events.queue(), us.node.events.queue()
     body = msgspec.structs.replace(example("preservation_request"), case_id=os.urandom(16).hex())
+    body = addressed(body, "FR", "US")
     sent = await fr.api.send("US", body)
     await next_event(fr_q, ReceiptReceived)
     answer = msgspec.structs.replace(

@@ -27,6 +27,7 @@ from node.config import load_config
 from node.daemon import Node
 from schemas.examples import EXAMPLES
 from tests.integration._crash_load import RelayProcess
+from tests.support.bodies import addressed
 from tests.support.fake_relay import next_event
 from tests.support.relay import free_port
 
@@ -161,7 +162,7 @@ async def test_sigkill_with_pending_outbox_then_everything_once(net: Net) -> Non
     assert relay.terminate() == 0
     sent = set()
     for _ in range(N):
-        sent.add(await fr.send(EXAMPLES["preservation_request"], "US"))
+        sent.add(await fr.send(addressed(EXAMPLES["preservation_request"], "FR", "US"), "US"))
     await fr.stop()
     db = net.root / "fr" / "node.db"
     assert {m for m, _ in _outbox(db)} == sent
@@ -263,7 +264,7 @@ async def test_in_process_node_from_cli_files_sends_and_gets_receipt(net: Net) -
         us = await Node.open(load_config(net.node_toml("US")), PASS.encode())
         async with fr, us:
             await fr.wait_ready()
-            msg_id = await fr.send(EXAMPLES["preservation_request"], "US")
+            msg_id = await fr.send(addressed(EXAMPLES["preservation_request"], "FR", "US"), "US")
             await _until_async(fr, msg_id)
             got = await us.store.message(msg_id, Direction.IN)
             assert got is not None

@@ -23,11 +23,12 @@ from relay.config import load_config
 from schemas.envelope import ReceiptStatus
 from schemas.examples import EXAMPLES
 from schemas.relay_api import MailboxPage
+from tests.support.bodies import addressed
 from tests.support.fake_relay import next_event, open_node
 from tests.support.network import Network, make_network
 from tests.support.relay import PASSPHRASE, free_port, running_relay, write_relay_dir
 
-REQUEST = EXAMPLES["preservation_request"]
+REQUEST = addressed(EXAMPLES["preservation_request"], "FR", "US")
 
 
 class _NoWebSocket(RelayClient):

@@ -23,6 +23,7 @@ from protocol.note import Signer, Verifier
 from schemas.errors import ErrorCode
 from schemas.examples import example
 from tests.integration._node_services import Peer, alerts_to, peers, webhook_sink
+from tests.support.bodies import addressed
 from tests.support.fake_relay import HANG_GUARD, next_event
 from tests.support.network import make_network
 from tests.support.relay import RunningRelay, fetch, free_port, running_relay, signed
@@ -53,7 +54,7 @@ async def exchange(sender: Peer, to: Peer) -> None:
     """``sender`` sends a request to ``to`` and gets its receipt (four log entries)."""
     q = sender.node.events.queue()
     body = msgspec.structs.replace(example("preservation_request"), case_id=os.urandom(16).hex())
-    await sender.node.send(body, to.node.member)
+    await sender.node.send(addressed(body, sender.node.member, to.node.member), to.node.member)
     await next_event(q, ReceiptReceived)
 
 

@@ -14,9 +14,10 @@ from schemas._types import CoarseKind, Priority
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
+from tests.support.bodies import addressed
 from tests.support.network import T0, Network, make_network
 
-REQUEST = EXAMPLES["preservation_request"]
+REQUEST = addressed(EXAMPLES["preservation_request"], "FR", "US")
 
 
 def _opened(
@@ -58,7 +59,8 @@ def net() -> Network:
 
 
 def test_every_example_decodes(net: Network) -> None:
-    for body in EXAMPLES.values():
+    for example_body in EXAMPLES.values():
+        body = addressed(example_body, "FR", "US")
         opened = _opened(
             net,
             encode_body(body),

@@ -222,6 +222,15 @@ def test_pretty_printed_bundle_is_refused(case: Case) -> None:
         verify(pretty, case)
 
 
+def test_repeated_key_is_refused_by_the_canonical_check(case: Case) -> None:
+    """J1 is not run on bundles (memory); B1's canonical re-encoding refuses them."""
+    data = case.bundle()
+    assert data.startswith(b'{"format":"relay247-evidence",')
+    doubled = b'{"format":"relay247-evidence",' + data[1:]
+    with pytest.raises(MalformedError, match="canonical encoding"):
+        verify(doubled, case)
+
+
 def test_other_log_key_is_refused(case: Case) -> None:
     other = Signer(ORIGIN, SigningKey(bytes(32))).verifier().key_string()
     with pytest.raises(NoteError, match="another log key"):

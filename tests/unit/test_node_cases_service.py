@@ -26,10 +26,11 @@ from schemas._types import Priority
 from schemas.errors import ErrorCode
 from schemas.examples import example
 from schemas.messages import Body
+from tests.support.bodies import addressed
 from tests.support.fake_relay import HANG_GUARD, FakeRelay, next_event, open_node
 from tests.support.network import Network, make_network
 
-REQUEST: Body = example("preservation_request")
+REQUEST: Body = addressed(example("preservation_request"), "FR", "US")
 
 
 @dataclass

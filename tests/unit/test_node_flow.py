@@ -28,10 +28,11 @@ from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import Body
 from schemas.relay_api import MailboxItem
+from tests.support.bodies import addressed
 from tests.support.fake_relay import FakeRelay, next_event, open_node
 from tests.support.network import Network, make_network
 
-REQUEST: Body = EXAMPLES["preservation_request"]
+REQUEST: Body = addressed(EXAMPLES["preservation_request"], "FR", "US")
 
 
 @dataclass
@@ -256,7 +257,12 @@ async def test_send_refuses_bad_input(pair: Pair) -> None:
     with pytest.raises(MalformedError, match="itself"):
         await pair.fr.send(REQUEST, "FR")
     with pytest.raises(VerificationError, match="unknown member"):
-        await pair.fr.send(REQUEST, "GB")
+        await pair.fr.send(addressed(REQUEST, "FR", "GB"), "GB")
+    # E14: a body naming another recipient (or sender) than the envelope's is refused.
+    with pytest.raises(MalformedError, match=r"at `\$\.requested\.member`"):
+        await pair.fr.send(EXAMPLES["preservation_request"], "US")
+    with pytest.raises(MalformedError, match=r"at `\$\.requesting\.member`"):
+        await pair.fr.send(addressed(REQUEST, "DE", "US"), "US")
     bad = EXAMPLES["refusal"]
     import msgspec
 

@@ -153,7 +153,10 @@ def test_receipt_vector(case: Json) -> None:
             digest = hashlib.sha256(raw).hexdigest()
         r = verify_receipt(data, keys, expected=header, expected_header_sha256=digest)
         reason = None if r.reason is None else r.reason.value
-        return {"status": r.status.value, "msg_id": r.msg_id, "reason": reason}
+        out = {"status": r.status.value, "msg_id": r.msg_id, "reason": reason}
+        if isinstance(r.field, str):  # absent from the bytes unless set (E13, E14)
+            out["field"] = r.field
+        return out
 
     _expect(case["expected"], run)
 

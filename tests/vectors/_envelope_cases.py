@@ -192,6 +192,8 @@ def _outer(c: _Cases) -> None:
         c.add(f"e2_malformed_{name}", data, err(_M, "malformed", "E2"))
     extra = c.send("e2_unknown_field")[:-1] + b',"extra":1}'
     c.add("e2_unknown_outer_field", extra, err(_M, "malformed", "E2"))
+    escaped = c.send("e2_duplicate_key")[:-1] + b',"\\u0073ender":"DE"}'
+    c.add("e2_issue_11_outer_duplicate_key_escaped", escaped, err(_M, "malformed", "E2"))
     xx = stranger()
     unknown = forge(
         BODY,
@@ -215,6 +217,9 @@ def _outer(c: _Cases) -> None:
     c.add("e4_tampered_header", tampered, err(_V, "unauthenticated", "E4"))
     hx = c.forge("e5_header_unknown_field", header_extra=b',"x":1')
     c.add("e5_signed_header_unknown_field", hx, err(_M, "malformed", "E5"))
+    # J1 (issue 11): a signed header naming two recipients; msgspec alone keeps the last.
+    dup = c.forge("e5_duplicate_key", header_extra=b',"recipient":"DE"')
+    c.add("e5_issue_11_signed_header_duplicate_key", dup, err(_M, "malformed", "E5"))
     hint = c.forge("e5_hint", header_changes={"sender": "DE"})
     c.add("e5_routing_hint_differs", hint, err(_V, "unauthenticated", "E5"))
 

@@ -202,6 +202,15 @@ def receipt_vectors(net: Network) -> Json:
     rej = make_rejection(
         header, header_bytes, ErrorCode.DECRYPT_FAILED, signing_key=us.signing, received_at=t1
     )
+    # E14 (issue 11): a rejected receipt names the body field that failed.
+    rej_field = make_rejection(
+        header,
+        header_bytes,
+        ErrorCode.BINDING_MISMATCH,
+        signing_key=us.signing,
+        received_at=t1,
+        field="$.requesting.member",
+    )
     sr = msgspec.json.decode(rcpt, type=SignedReceipt)
     tampered_r = msgspec.json.encode(
         msgspec.structs.replace(sr, receipt=sr.receipt.replace(b"accepted", b"rejected"))
@@ -236,6 +245,18 @@ def receipt_vectors(net: Network) -> Json:
             r,
             rej,
             ok(status="rejected", msg_id=MSG, reason="decrypt_failed"),
+            **hdr,
+        ),
+        _case(
+            "receipt_ok_rejected_names_field_issue_11",
+            r,
+            rej_field,
+            ok(
+                status="rejected",
+                msg_id=MSG,
+                reason="binding_mismatch",
+                field="$.requesting.member",
+            ),
             **hdr,
         ),
         _case("r1_oversized", r, fill(b" ", 9000), err("TooLargeError", "too_large", "R1")),
