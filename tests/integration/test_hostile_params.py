@@ -11,6 +11,7 @@ normal request afterwards and logs no error (issue 11, "Done when").
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -49,15 +50,32 @@ NODE_INT_XFAIL = {"/v1/inbox"}
 _SOUND_ONLY = ("unknown=", "long value", " twice")
 
 
+def _grouped(found: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(method, path) of each coverage entry -> the methods served (GET brings HEAD)."""
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for method, path in found:
+        key = ("GET" if method == "HEAD" else method, path)
+        out[key] = (*out.get(key, ()), method)
+    return out
+
+
 def _cases(
-    found: list[tuple[str, str]], table: dict[tuple[str, str], Coverage], xfail: set[str]
+    found: list[tuple[str, str]],
+    table: dict[tuple[str, str], Coverage],
+    xfail: set[str] = frozenset(),  # type: ignore[assignment]
+    *,
+    ints: bool = False,
 ) -> list[ParameterSet]:
+    # One test (one server) per route; its HEAD twin runs in the same test.
     return [
         pytest.param(
-            method, path, id=f"{method} {path}", marks=[FIXED_ON_A] if path in xfail else []
+            methods,
+            path,
+            id=f"{'+'.join(methods)} {path}",
+            marks=[FIXED_ON_A] if path in xfail else [],
         )
-        for method, path in found
-        if coverage(table, method, path).ints
+        for (method, path), methods in _grouped(found).items()
+        if not ints or table[(method, path)].ints
     ]
 
 
@@ -84,16 +102,18 @@ def _check_path(status: int, error: ErrorBody | None) -> None:
     assert error is None or error.code in _NOT_THE_ROUTE, error
 
 
-@pytest.mark.parametrize(("method", "path"), _cases(RELAY, RELAY_COVERAGE, RELAY_INT_XFAIL))
+@pytest.mark.parametrize(
+    ("methods", "path"), _cases(RELAY, RELAY_COVERAGE, RELAY_INT_XFAIL, ints=True)
+)
 async def test_relay_refuses_hostile_integers(
-    method: str, path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    methods: tuple[str, ...], path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cov = coverage(RELAY_COVERAGE, method, path)
-    head = method == "HEAD"
+    cov = coverage(RELAY_COVERAGE, methods[0], path)
     found = Findings()
     async with hostile_relay(tmp_path, monkeypatch) as relay:
         key = relay.running.net.members["US"].transport
-        for label, query in hostile_queries(cov):
+        for (label, query), method in itertools.product(hostile_queries(cov), methods):
+            head = method == "HEAD"
             target = concrete(path, cov) + query
             headers = sign(relay.url, key, method, target) if cov.signed else {}
             if cov.ws:
@@ -108,13 +128,17 @@ async def test_relay_refuses_hostile_integers(
         found.assert_none()
 
 
-@pytest.mark.parametrize(("method", "path"), _cases(NODE, NODE_COVERAGE, NODE_INT_XFAIL))
-async def test_node_api_refuses_hostile_integers(method: str, path: str, tmp_path: Path) -> None:
-    cov = coverage(NODE_COVERAGE, method, path)
-    head = method == "HEAD"
+@pytest.mark.parametrize(
+    ("methods", "path"), _cases(NODE, NODE_COVERAGE, NODE_INT_XFAIL, ints=True)
+)
+async def test_node_api_refuses_hostile_integers(
+    methods: tuple[str, ...], path: str, tmp_path: Path
+) -> None:
+    cov = coverage(NODE_COVERAGE, methods[0], path)
     found = Findings()
     async with hostile_node(tmp_path) as node:
-        for label, query in hostile_queries(cov):
+        for (label, query), method in itertools.product(hostile_queries(cov), methods):
+            head = method == "HEAD"
             target = concrete(path, cov, case_id=node.case_id) + query
             with found.check(f"{method} {target} ({label})"):
                 raw = request_bytes(method, target, node.auth())
@@ -124,17 +148,17 @@ async def test_node_api_refuses_hostile_integers(method: str, path: str, tmp_pat
         found.assert_none()
 
 
-@pytest.mark.parametrize(("method", "path"), RELAY, ids=[f"{m} {p}" for m, p in RELAY])
+@pytest.mark.parametrize(("methods", "path"), _cases(RELAY, RELAY_COVERAGE))
 async def test_relay_hostile_path_segments(
-    method: str, path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    methods: tuple[str, ...], path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cov = coverage(RELAY_COVERAGE, method, path)
-    head = method == "HEAD"
+    cov = coverage(RELAY_COVERAGE, methods[0], path)
     found = Findings()
     async with hostile_relay(tmp_path, monkeypatch) as relay:
         key = relay.running.net.members["US"].transport
-        body = b"{}" if method == "POST" else b""
-        for target in hostile_paths(concrete(path, cov)):
+        for target, method in itertools.product(hostile_paths(concrete(path, cov)), methods):
+            head = method == "HEAD"
+            body = b"{}" if method == "POST" else b""
             headers = sign(relay.url, key, method, target, body) if cov.signed else {}
             if body and not cov.signed:
                 headers["Content-Type"] = "application/json"
@@ -145,15 +169,18 @@ async def test_relay_hostile_path_segments(
         found.assert_none()
 
 
-@pytest.mark.parametrize(("method", "path"), NODE, ids=[f"{m} {p}" for m, p in NODE])
-async def test_node_api_hostile_path_segments(method: str, path: str, tmp_path: Path) -> None:
-    cov = coverage(NODE_COVERAGE, method, path)
-    head = method == "HEAD"
+@pytest.mark.parametrize(("methods", "path"), _cases(NODE, NODE_COVERAGE))
+async def test_node_api_hostile_path_segments(
+    methods: tuple[str, ...], path: str, tmp_path: Path
+) -> None:
+    cov = coverage(NODE_COVERAGE, methods[0], path)
     found = Findings()
     async with hostile_node(tmp_path) as node:
-        body = b"{}" if method == "POST" else b""
-        headers = node.auth(**({"Content-Type": "application/json"} if body else {}))
-        for target in hostile_paths(concrete(path, cov, case_id=node.case_id)):
+        valid = concrete(path, cov, case_id=node.case_id)
+        for target, method in itertools.product(hostile_paths(valid), methods):
+            head = method == "HEAD"
+            body = b"{}" if method == "POST" else b""
+            headers = node.auth(**({"Content-Type": "application/json"} if body else {}))
             with found.check(f"{method} {target}"):
                 raw = request_bytes(method, target, headers, body)
                 answer = await exchange(node.url, raw, head=head)
