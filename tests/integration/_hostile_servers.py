@@ -29,13 +29,15 @@ from tests.integration._node_services import Peer, peers
 from tests.support.hostile import (
     Coverage,
     LogWatch,
-    RawAnswer,
-    exchange,
-    request_bytes,
     routes,
     watch_logs,
 )
 from tests.support.network import make_network
+from tests.support.raw_http import (
+    RawAnswer,
+    exchange,
+    request_bytes,
+)
 from tests.support.relay import RunningRelay, envelope, running_relay, signed
 
 

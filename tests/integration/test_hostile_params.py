@@ -27,17 +27,19 @@ from tests.integration._hostile_servers import (
 from tests.support.hostile import (
     NODE_COVERAGE,
     RELAY_COVERAGE,
-    WS_UPGRADE,
     Coverage,
     Findings,
-    assert_sound,
     concrete,
     coverage,
-    exchange,
     hostile_paths,
     hostile_queries,
-    request_bytes,
     sign,
+)
+from tests.support.raw_http import (
+    WS_UPGRADE,
+    assert_sound,
+    exchange,
+    request_bytes,
 )
 
 RELAY = relay_routes()
