@@ -23,6 +23,8 @@ from node.api import ApiContext, create_api
 from relay._state import RelayState
 from relay.app import create_app
 from relay.config import CONFIG_TEMPLATE
+from relay.store import StoredCheckpoint
+from schemas.envelope import Envelope
 from schemas.examples import example
 from schemas.messages import Body
 from tests.integration._node_services import Peer, peers
@@ -66,6 +68,14 @@ class Relay:
     running: RunningRelay
     msg_id: str
     logs: LogWatch
+    checkpoint: StoredCheckpoint
+
+    async def new_message(self, frm: str = "FR", to: str = "US") -> tuple[str, bytes]:
+        """Submit a fresh envelope; return its msg_id and exact header bytes."""
+        msg_id = os.urandom(16).hex()
+        raw = envelope(self.running.net, frm, to, msg_id=msg_id)
+        await self.running.client(frm).submit(raw)
+        return msg_id, msgspec.json.decode(raw, type=Envelope).header
 
     @property
     def url(self) -> str:
@@ -105,8 +115,8 @@ async def hostile_relay(
         async with running_relay(tmp) as running:
             msg_id = os.urandom(16).hex()
             await running.client("FR").submit(envelope(running.net, "FR", "US", msg_id=msg_id))
-            await signed(running)
-            relay = Relay(running, msg_id, logs)
+            checkpoint = await signed(running)
+            relay = Relay(running, msg_id, logs, checkpoint)
             yield relay
             await relay.assert_serving()
 
