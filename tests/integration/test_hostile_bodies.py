@@ -60,7 +60,7 @@ def _headers(
         return {**sign(url, key, "POST", path, body, JSON), "Content-Type": ctype or JSON}
 
 
-def _post_routes(found: list[tuple[str, str]], table: dict[tuple[str, str], object]) -> list[str]:
+def _post_routes(found: list[tuple[str, str]]) -> list[str]:
     return [p for m, p in found if m == "POST"]
 
 
@@ -69,7 +69,7 @@ async def test_relay_generic_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     async with hostile_relay(tmp_path, monkeypatch) as relay:
         key = relay.running.net.members["US"].transport
         cases = [*GENERIC_BODIES, ("oversized", JSON, oversized(RELAY_MAX_BODY))]
-        for path in _post_routes(relay_routes(), RELAY_COVERAGE):
+        for path in _post_routes(relay_routes()):
             cov = coverage(RELAY_COVERAGE, "POST", path)
             assert cov.body, path
             for label, ctype, body in cases:
@@ -88,7 +88,7 @@ async def test_node_api_generic_bodies(tmp_path: Path) -> None:
     found = Findings()
     async with hostile_node(tmp_path) as node:
         cases = [*GENERIC_BODIES, ("oversized", JSON, oversized(NODE_MAX_BODY))]
-        for path in _post_routes(node_routes(), NODE_COVERAGE):
+        for path in _post_routes(node_routes()):
             assert coverage(NODE_COVERAGE, "POST", path).body, path
             for label, ctype, body in cases:
                 with found.check(f"POST {path}: {label}"):
