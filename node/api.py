@@ -9,6 +9,7 @@ validate is ``400 malformed`` and the message names the field path.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import os
@@ -40,6 +41,8 @@ from schemas.messages import Body, semantic_errors
 log = structlog.get_logger("relay247.node.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far below
+#: seconds a client may take to send a request body (a stalled one would hold a handler)
+BODY_TIMEOUT: Final = 30.0
 MAX_INBOX_PAGE: Final = 1000
 TOKEN_FILE: Final = "api.token"  # noqa: S105  # a file name, not a secret
 PORT_FILE: Final = "api.port"
@@ -210,11 +213,26 @@ async def _status(request: web.Request) -> web.Response:
     )
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body within :data:`BODY_TIMEOUT` (and ``client_max_size``).
+
+    Raises:
+        MalformedError: the body did not arrive in time, or the client hung up first.
+    """
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            return await request.read()
+    except TimeoutError:
+        raise MalformedError("request body not received in time") from None
+    except ConnectionError:
+        raise MalformedError("connection closed before the request body arrived") from None
+
+
 async def _send(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     if request.content_type != "application/json":
         raise PeerError("send application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
-    raw = await request.read()
+    raw = await _read_body(request)
     try:
         req = _SEND.decode(raw)
     except msgspec.ValidationError as exc:
