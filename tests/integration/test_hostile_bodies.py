@@ -11,6 +11,7 @@ different objects under one signature, so they must be refused (issue 11 §1).
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -217,4 +218,34 @@ async def test_node_api_refuses_repeated_keys(tmp_path: Path) -> None:
                 answer = await exchange(node.url, raw)
                 assert_sound(answer, "")
                 _refused(answer.status, answer.body)
+        found.assert_none()
+
+
+@FIXED_ON_A
+async def test_relay_refuses_acks_outside_the_time_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A validly signed ack dated ahead beyond the skew is refused like any signed object."""
+    found = Findings()
+    async with hostile_relay(tmp_path, monkeypatch) as relay:
+        net = relay.running.net
+        for label, shift in (
+            ("300 days ahead", timedelta(days=300)),
+            ("1 hour ahead", timedelta(hours=1)),
+        ):
+            msg_id, header = await relay.new_message()
+            body = ack_bytes(
+                net.members["US"].signing,
+                msg_id=msg_id,
+                sender="FR",
+                recipient="US",
+                header=header,
+                acked_at=datetime.now(UTC) + shift,
+            )
+            with found.check(label):
+                headers = sign(relay.url, net.members["US"].transport, "POST", "/v1/acks", body)
+                answer = await exchange(relay.url, request_bytes("POST", "/v1/acks", headers, body))
+                error = assert_sound(answer, "")
+                assert error is not None, f"accepted: {answer.body[:200]!r}"
+                assert error.code in (ErrorCode.CLOCK_SKEW, ErrorCode.EXPIRED), error
         found.assert_none()

@@ -100,6 +100,7 @@ def ack_bytes(
     recipient: str,
     header: bytes,
     inner: bytes = b"",
+    acked_at: datetime | None = None,
 ) -> bytes:
     """A signed ack; ``inner`` is appended inside the signed ack object (a repeat)."""
     raw = encode(
@@ -109,7 +110,7 @@ def ack_bytes(
             recipient=recipient,
             recipient_key=key.fingerprint,
             header_sha256=sha256_hex(header),
-            acked_at=datetime.now(UTC),
+            acked_at=acked_at or datetime.now(UTC),
         )
     )
     if inner:
