@@ -8,6 +8,7 @@ bounded by a client timeout, so a server that hangs fails the test instead of st
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -147,3 +148,29 @@ def assert_sound(answer: RawAnswer, what: str, *, head: bool = False) -> ErrorBo
     rid = answer.headers.get("X-Request-Id")
     assert rid is None or rid == error.request_id, what
     return error
+
+
+def exchange_blocking(url: str, data: bytes, *, within: float = CLIENT_TIMEOUT) -> RawAnswer:
+    """:func:`exchange` for synchronous callers (hypothesis runs in a worker thread).
+
+    The request must carry ``Connection: close``: the answer is read until the close.
+
+    Raises:
+        TimeoutError: no answer within ``within`` seconds (a hang).
+    """
+    parts = urlsplit(url)
+    chunks = []
+    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=within) as s:
+        s.sendall(data)
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if not head:
+        return RawAnswer(0, CIMultiDict(), b"")
+    lines = head.decode("latin-1").split("\r\n")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.add(name.strip(), value.strip())
+    return RawAnswer(int(lines[0].split(" ", 2)[1]), headers, body)
