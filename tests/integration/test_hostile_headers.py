@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.errors import ErrorCode
 from tests.integration._hostile_servers import (
     NodeApi,
     Relay,
@@ -34,8 +35,8 @@ from tests.support.hostile import (
     coverage,
     sign,
 )
-from tests.support.hostile_requests import HEADER_CASES, Valid
-from tests.support.raw_http import WS_UPGRADE, assert_sound, exchange
+from tests.support.hostile_requests import HEADER_CASES, SIGNATURE_CASES, Valid
+from tests.support.raw_http import WS_UPGRADE, assert_sound, exchange, request_bytes
 
 FIXED_ON_A = pytest.mark.xfail(strict=True, reason="issue 11 §1: fixed on branch h11-a-input")
 #: cases that reach our middleware today; every other case is refused by aiohttp's parser
@@ -117,4 +118,33 @@ async def test_node_api_odd_headers(tmp_path: Path) -> None:
 async def test_node_api_odd_headers_refused_before_our_handlers(tmp_path: Path) -> None:
     async with hostile_node(tmp_path) as node:
         found = await _attack(node.url, list(_node_requests(node)), PRE_HANDLER)
+        found.assert_none()
+
+
+async def test_relay_hostile_signature_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spoiled RFC 9421 fields of a real member's signature, at every signed route."""
+    found = Findings()
+    async with hostile_relay(tmp_path, monkeypatch) as relay:
+        key = relay.running.net.members["US"].transport
+        for method, path in relay_routes():
+            cov = coverage(RELAY_COVERAGE, method, path)
+            if not cov.signed:
+                continue
+            target = concrete(path, cov) + ("?after=0" if cov.ws else "")
+            body = b"{}" if method == "POST" else b""
+            for name, spoil in SIGNATURE_CASES.items():
+                if name.startswith("Content-Digest") and not body:
+                    continue  # §8.2: covered only with a body; uncovered fields are not read
+                headers = spoil(sign(relay.url, key, method, target, body))
+                items = list(headers.items()) if isinstance(headers, dict) else headers
+                if cov.ws:
+                    items += list(WS_UPGRADE.items())
+                with found.check(f"{name}: {method} {target}"):
+                    raw = request_bytes(method, target, items, body)
+                    answer = await exchange(relay.url, raw, head=method == "HEAD")
+                    error = assert_sound(answer, "", head=method == "HEAD")
+                    assert answer.status >= 400, f"accepted: {answer.status}"
+                    assert error is None or error.code is not ErrorCode.INTERNAL
         found.assert_none()

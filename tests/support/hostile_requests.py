@@ -139,3 +139,67 @@ HEADER_CASES: dict[str, Case] = {
     "no Host": lambda v: replace(v, host="").wire().replace(b"Host: \r\n", b""),
     "two Hosts": lambda v: v.wire(extra=((b"Host", b"evil.example"),)),
 }
+
+
+def _sub(headers: dict[str, str], name: str, old: str, new: str) -> dict[str, str]:
+    assert old in headers[name], (name, old)
+    return {**headers, name: headers[name].replace(old, new, 1)}
+
+
+def _param(headers: dict[str, str], param: str, value: str) -> dict[str, str]:
+    """Signature-Input with one parameter's value replaced."""
+    text = headers["Signature-Input"]
+    start = text.index(f";{param}=") + len(param) + 2
+    end = text.find(";", start)
+    end = len(text) if end < 0 else end
+    return {**headers, "Signature-Input": text[:start] + value + text[end:]}
+
+
+def _twice(value: str) -> str:
+    return value + ", " + value.replace("sig1", "sig2")
+
+
+SigCase = Callable[[dict[str, str]], dict[str, str] | list[tuple[str, str]]]
+#: name -> how to spoil the RFC 9421 fields of a validly signed request
+SIGNATURE_CASES: dict[str, SigCase] = {
+    "created in Arabic-Indic digits": lambda h: _param(
+        h,
+        "created",
+        h["Signature-Input"]
+        .split("created=")[1][:10]
+        .translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+    ),
+    "created with a sign": lambda h: _param(h, "created", "+1"),
+    "created negative": lambda h: _param(h, "created", "-1"),
+    "created of 20 digits": lambda h: _param(h, "created", "9" * 20),
+    "created as a decimal": lambda h: _param(h, "created", "1.5"),
+    "expires of 20 digits": lambda h: _param(h, "expires", "9" * 20),
+    "expires before created": lambda h: _param(h, "expires", "1"),
+    "keyid non-ASCII": lambda h: _param(h, "keyid", '"²٣"'),
+    "keyid of 4 KiB": lambda h: _param(h, "keyid", '"' + "a" * 4096 + '"'),
+    "nonce non-ASCII": lambda h: _param(h, "nonce", '"²"'),
+    "tag of another profile": lambda h: _param(h, "tag", '"other"'),
+    "alg RSA": lambda h: _param(h, "tag", '"relay247";alg="rsa-pss-sha512"'),
+    "Signature-Input twice": lambda h: [*h.items(), ("Signature-Input", h["Signature-Input"])],
+    "Signature twice": lambda h: [*h.items(), ("Signature", h["Signature"])],
+    "two labels": lambda h: {
+        **h,
+        "Signature-Input": h["Signature-Input"]
+        + ", "
+        + h["Signature-Input"].replace("sig1", "sig2"),
+        "Signature": h["Signature"] + ", " + h["Signature"].replace("sig1", "sig2"),
+    },
+    "label mismatch": lambda h: _sub(h, "Signature", "sig1=", "sig2="),
+    "signature not base64": lambda h: {**h, "Signature": "sig1=:!!!!:"},
+    "empty signature": lambda h: {**h, "Signature": "sig1=::"},
+    "signature of 6 KiB": lambda h: {**h, "Signature": "sig1=:" + "A" * 6000 + ":"},
+    "non-ASCII component name": lambda h: _sub(h, "Signature-Input", '"@method"', '"x-²"'),
+    "no components": lambda h: {
+        **h,
+        "Signature-Input": "sig1=()" + h["Signature-Input"][h["Signature-Input"].index(");") + 1 :],
+    },
+    "Content-Digest sha-512 only": lambda h: {**h, "Content-Digest": "sha-512=:AAAA:"},
+    "Content-Digest not base64": lambda h: {**h, "Content-Digest": "sha-256=:!!!:"},
+    "Content-Digest twice": lambda h: [*h.items(), ("Content-Digest", "sha-256=:AAAA:")],
+    "Content-Digest non-ASCII": lambda h: {**h, "Content-Digest": "sha-256=:²:"},
+}
