@@ -41,6 +41,8 @@ from schemas.messages import Body, semantic_errors
 log = structlog.get_logger("relay247.node.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far below
+#: seconds a client waits before retrying a 503 ``unavailable``
+UNAVAILABLE_RETRY_AFTER: Final = "5"
 #: seconds a client may take to send a request body (a stalled one would hold a handler)
 BODY_TIMEOUT: Final = 30.0
 MAX_INBOX_PAGE: Final = 1000
@@ -146,7 +148,12 @@ def check_loopback(host: str) -> None:
 
 def _error(code: ErrorCode, message: str, rid: str) -> web.Response:
     body = encode(ErrorBody(code=code, message=message, request_id=rid))
-    return web.Response(status=HTTP_STATUS[code], body=body, content_type="application/json")
+    # Every 503 says when to come back (an export waiting for the next checkpoint, a
+    # relay that is down), as the relay's do.
+    headers = {"Retry-After": UNAVAILABLE_RETRY_AFTER} if code is ErrorCode.UNAVAILABLE else None
+    return web.Response(
+        status=HTTP_STATUS[code], body=body, content_type="application/json", headers=headers
+    )
 
 
 @web.middleware

@@ -21,6 +21,8 @@ STATE: web.AppKey[RelayState] = web.AppKey("state", RelayState)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 MEMBER: web.RequestKey[str] = web.RequestKey("member", str)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+#: seconds a client waits before retrying a 503 ``unavailable`` that names no better time
+UNAVAILABLE_RETRY_AFTER = "5"
 
 _HTTP_CODES = {
     400: ErrorCode.MALFORMED,
@@ -69,6 +71,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             "rejected", code=exc.code.value, path=request.path, detail=exc.detail or exc.message
         )
         headers = exc.headers if isinstance(exc, HeaderedError) else None
+        if exc.code is ErrorCode.UNAVAILABLE and not (headers and "Retry-After" in headers):
+            # Every 503 says when to come back (§8.3); a more precise value wins.
+            headers = {**(headers or {}), "Retry-After": UNAVAILABLE_RETRY_AFTER}
         response = error_response(exc.code, exc.message, rid, headers)
     except web.HTTPException as exc:
         if exc.status < 400:
