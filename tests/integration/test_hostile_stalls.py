@@ -30,8 +30,16 @@ from tests.integration._hostile_servers import (
     node_routes,
     relay_routes,
 )
-from tests.support.hostile import NODE_COVERAGE, RELAY_COVERAGE, Findings, concrete, coverage
-from tests.support.raw_http import RawAnswer, assert_sound, read_answer
+from tests.support.hostile import (
+    NODE_COVERAGE,
+    RELAY_COVERAGE,
+    Findings,
+    concrete,
+    coverage,
+    sign,
+)
+from tests.support.hostile_requests import WS_CASES
+from tests.support.raw_http import WS_UPGRADE, RawAnswer, assert_sound, read_answer, request_bytes
 
 FIXED_ON_B = pytest.mark.xfail(
     strict=True, reason="issue 11 §2: stalled connections, fixed on branch h11-b-exhaust"
@@ -185,3 +193,29 @@ async def test_node_api_closes_stalled_connections(
         auth = f"Authorization: Bearer {node.token}\r\n"
         stalls = _header_stalls(_node_targets(node), auth)
         (await _closed_within(node.url, stalls, STALL_BOUND)).assert_none()
+
+
+async def test_relay_push_socket_hostile_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Junk frames, or silence, on an open mailbox WebSocket: closed within a few
+    heartbeats (the heartbeat bounds a silent client), nothing logged as an error."""
+    heartbeat = 1.0
+    async with hostile_relay(tmp_path, monkeypatch, ws_heartbeat=str(heartbeat)) as relay:
+        key = relay.running.net.members["DE"].transport
+        target = "/v1/mailbox/ws?after=0"
+
+        async def attack(data: bytes) -> float | None:
+            upgrade = request_bytes(
+                "GET", target, {**sign(relay.url, key, "GET", target), **WS_UPGRADE}
+            )
+            took, got = await _stall(relay.url, upgrade + data, 5 * heartbeat)
+            assert got.startswith(b"HTTP/1.1 101"), got[:100]
+            return took
+
+        found = Findings()
+        results = await asyncio.gather(*(attack(d) for d in WS_CASES.values()))
+        for name, took in zip(WS_CASES, results, strict=True):
+            with found.check(name):
+                assert took is not None, f"still open after {5 * heartbeat} s"
+        found.assert_none()

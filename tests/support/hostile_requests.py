@@ -8,6 +8,8 @@ The suite sends each case to every route of the relay and of the node API.
 
 from __future__ import annotations
 
+import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -202,4 +204,34 @@ SIGNATURE_CASES: dict[str, SigCase] = {
     "Content-Digest not base64": lambda h: {**h, "Content-Digest": "sha-256=:!!!:"},
     "Content-Digest twice": lambda h: [*h.items(), ("Content-Digest", "sha-256=:AAAA:")],
     "Content-Digest non-ASCII": lambda h: {**h, "Content-Digest": "sha-256=:²:"},
+}
+
+
+def ws_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """One client WebSocket frame (RFC 6455 §5.2), masked as a client must."""
+    first = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes([first, 0x80 | n])
+    elif n < 1 << 16:
+        head = bytes([first, 0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([first, 0x80 | 127]) + struct.pack(">Q", n)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+#: name -> bytes sent on an open mailbox push socket
+WS_CASES: dict[str, bytes] = {
+    "silent client": b"",
+    "binary frame": ws_frame(2, b"\x00\x01"),
+    "text frame over the size limit": ws_frame(1, b"a" * 70_000),
+    "invalid UTF-8 text": ws_frame(1, b"\xff\xfe"),
+    "reserved opcode": ws_frame(3, b"x"),
+    "unmasked frame": bytes([0x81, 1]) + b"a",
+    "fragment never finished": ws_frame(1, b"a", fin=False),
+    "close with an invalid code": ws_frame(8, struct.pack(">H", 999)),
+    "2000 pings": b"".join(ws_frame(9, b"p") for _ in range(2000)),
+    "length of 2**62": bytes([0x81, 0x80 | 127]) + struct.pack(">Q", 2**62) + b"abcd",
+    "reserved bits set": bytes([0xF1, 0x81]) + b"abcda",
 }
