@@ -67,6 +67,7 @@ class Coverage:
         query: a valid query; each integer parameter is replaced in turn by hostile values.
         ints: the names in ``query`` that are integers.
         params: valid values of the path parameters (``{name}`` in the route).
+        variants: more valid values of them, each attacked like ``params``.
         body: the kind of body the route reads (``None``: it reads none).
         ws: a WebSocket upgrade route.
     """
@@ -75,6 +76,7 @@ class Coverage:
     query: Mapping[str, str] = field(default_factory=dict)
     ints: tuple[str, ...] = ()
     params: Mapping[str, str] = field(default_factory=dict)
+    variants: tuple[Mapping[str, str], ...] = ()
     body: str | None = None
     ws: bool = False
 
@@ -104,7 +106,14 @@ RELAY_COVERAGE: dict[tuple[str, str], Coverage] = {
         query={"old": "1", "new": "1"}, ints=("old", "new")
     ),
     ("GET", "/v1/audit/entries"): Coverage(query={"start": "0", "end": "1"}, ints=("start", "end")),
-    ("GET", "/v1/audit/tile/{tail}"): Coverage(params={"tail": "0/000"}),
+    ("GET", "/v1/audit/tile/{tail}"): Coverage(
+        params={"tail": "0/000"},
+        variants=(
+            {"tail": "1/x001/234.p/17"},
+            {"tail": "entries/000"},
+            {"tail": "entries/000.p/3"},
+        ),
+    ),
     ("POST", "/v1/audit/cosignature"): Coverage(signed=True, body="cosignature"),
 }
 #: every node API route; the bearer token stands in for ``signed``
@@ -166,18 +175,35 @@ def hostile_queries(cov: Coverage) -> Iterator[tuple[str, str]]:
 
 
 def hostile_paths(path: str) -> Iterator[str]:
-    """Variants of a concrete path with non-ASCII digits in every segment in turn.
+    """Variants of a concrete path with hostile integers in every segment in turn.
 
     Percent-encoded (UTF-8), as a client library sends them, so they reach the router
     and the handlers; raw bytes in the request line are a header-phase case.
     """
     segments = path.split("/")
     for i in range(1, len(segments)):
-        variants = [*NON_ASCII_DIGITS[:4], segments[i].translate(_DIGIT_SWAP), segments[i] + "²"]
+        seg = segments[i]
+        variants = [
+            *NON_ASCII_DIGITS[:4],
+            seg.translate(_DIGIT_SWAP),
+            seg + "²",
+            "+" + seg,
+            "-1",
+            " " + seg,
+            "9" * 40,
+            seg.replace("0", "00", 1),
+        ]
         for variant in dict.fromkeys(variants):
-            if variant != segments[i]:
+            if variant != seg:
                 yield "/".join([*segments[:i], quote(variant, safe=""), *segments[i + 1 :]])
     yield path + "/" + quote("²")
+
+
+def all_paths(path: str, cov: Coverage, **params: str) -> list[str]:
+    """The route's concrete path for ``params`` and for each of its variants."""
+    return [concrete(path, cov, **params)] + [
+        concrete(path, cov, **{**v, **params}) for v in cov.variants
+    ]
 
 
 def sign(
