@@ -29,7 +29,6 @@ from tests.support.hostile import (
     RELAY_COVERAGE,
     Coverage,
     concrete,
-    coverage,
     query_string,
     sign,
 )
@@ -51,7 +50,8 @@ def _targets(found: list[tuple[str, str]], table: dict[tuple[str, str], Coverage
     return [
         (path, cov, name)
         for method, path in found
-        if method == "GET" and (cov := coverage(table, method, path)).ints
+        # A route without an entry fails test_every_route_has_hostile_coverage instead.
+        if method == "GET" and (cov := table.get((method, path), Coverage())).ints
         for name in cov.ints
     ]
 
