@@ -95,6 +95,10 @@ def _header_stalls(targets: list[tuple[str, str]], auth: str) -> dict[str, bytes
         stalls[f"half headers: {method} {target}"] = _head(method, target, auth) + b"X-Half: 1"
         # A complete request on a keep-alive connection, then silence.
         stalls[f"idle after an answer: {method} {target}"] = _head(method, target, auth) + b"\r\n"
+        # A body announced to a route that reads none, then never sent.
+        stalls[f"unread half body: {method} {target}"] = (
+            _head(method, target, auth) + b"Content-Length: 100\r\n\r\n{"
+        )
     return stalls
 
 
