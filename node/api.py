@@ -50,6 +50,10 @@ from serving import (
 log = structlog.get_logger("relay247.node.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far below
+#: seconds a client waits before retrying a 503 ``unavailable``
+UNAVAILABLE_RETRY_AFTER: Final = "5"
+#: seconds a client may take to send a request body (a stalled one would hold a handler)
+BODY_TIMEOUT: Final = 30.0
 MAX_INBOX_PAGE: Final = 1000
 TOKEN_FILE: Final = "api.token"  # noqa: S105  # a file name, not a secret
 PORT_FILE: Final = "api.port"
@@ -154,7 +158,12 @@ def check_loopback(host: str) -> None:
 
 def _error(code: ErrorCode, message: str, rid: str) -> web.Response:
     body = encode(ErrorBody(code=code, message=message, request_id=rid))
-    return web.Response(status=HTTP_STATUS[code], body=body, content_type="application/json")
+    # Every 503 says when to come back (an export waiting for the next checkpoint, a
+    # relay that is down), as the relay's do.
+    headers = {"Retry-After": UNAVAILABLE_RETRY_AFTER} if code is ErrorCode.UNAVAILABLE else None
+    return web.Response(
+        status=HTTP_STATUS[code], body=body, content_type="application/json", headers=headers
+    )
 
 
 @web.middleware
@@ -222,11 +231,26 @@ async def _status(request: web.Request) -> web.Response:
     )
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body within :data:`BODY_TIMEOUT` (and ``client_max_size``).
+
+    Raises:
+        MalformedError: the body did not arrive in time, or the client hung up first.
+    """
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            return await request.read()
+    except TimeoutError:
+        raise MalformedError("request body not received in time") from None
+    except ConnectionError:
+        raise MalformedError("connection closed before the request body arrived") from None
+
+
 async def _send(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     if request.content_type != "application/json":
         raise PeerError("send application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
-    raw = await request.read()
+    raw = await _read_body(request)
     req = decode(_SEND, raw, "request", limit=MAX_BODY)
     problems = semantic_errors(req.body)
     if problems:

@@ -22,7 +22,8 @@ async def read_body(request: web.Request, state: RelayState) -> bytes:
 
     Raises:
         TooLargeError: the body exceeds ``http.max_body_bytes``.
-        TransportError: the client was too slow (slow-loris protection).
+        TransportError: the client was too slow (slow-loris protection), or closed the
+            connection before sending the whole body.
     """
     limit = state.config.http.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -40,6 +41,12 @@ async def read_body(request: web.Request, state: RelayState) -> bytes:
         ) from None
     except web.HTTPRequestEntityTooLarge:
         raise TooLargeError(f"request body larger than {limit} bytes") from None
+    except ConnectionError:
+        # The peer hung up mid-body: its doing, not an internal error (which would log a
+        # traceback and feed the internal-errors alert for every client that hangs up).
+        raise TransportError(
+            "connection closed before the request body arrived", code=ErrorCode.MALFORMED
+        ) from None
 
 
 def authenticate(request: web.Request, body: bytes) -> str:

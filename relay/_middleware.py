@@ -23,6 +23,8 @@ MEMBER: web.RequestKey[str] = web.RequestKey("member", str)
 #: ``Retry-After`` seconds of a 429 that names no wait of its own (mailbox_full)
 RETRY_AFTER_FULL = 60
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")  # fullmatch: "$" also matches before "\n"
+#: seconds a client waits before retrying a 503 ``unavailable`` that names no better time
+UNAVAILABLE_RETRY_AFTER = "5"
 
 _HTTP_CODES = {
     400: ErrorCode.MALFORMED,
@@ -75,6 +77,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             # Every 429 says when to come back; a full mailbox drains as its recipient
             # fetches, which running nodes do at least every 25 s.
             headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_FULL)}
+        elif exc.code is ErrorCode.UNAVAILABLE and not (headers and "Retry-After" in headers):
+            # Every 503 says when to come back (§8.3); a more precise value wins.
+            headers = {**(headers or {}), "Retry-After": UNAVAILABLE_RETRY_AFTER}
         response = error_response(exc.code, exc.message, rid, headers)
     except web.HTTPException as exc:
         if exc.status < 400:
