@@ -176,7 +176,13 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     from node.daemon import run
 
     serve_until_stopped(
-        config_path, passphrase_file, load_config, run, what="api", storage_is_usage=True
+        config_path,
+        passphrase_file,
+        load_config,
+        run,
+        what="api",
+        storage_is_usage=True,
+        data_dirs=lambda c: [c.path("."), c.path(c.node.database).parent],
     )
 
 

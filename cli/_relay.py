@@ -168,8 +168,26 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
             raise
 
     serve_until_stopped(
-        config_path, passphrase_file, load_config, run_checked, what="http", storage_is_usage=False
+        config_path,
+        passphrase_file,
+        load_config,
+        run_checked,
+        what="http",
+        storage_is_usage=False,
+        data_dirs=data_dirs,
     )
+
+
+def data_dirs(config: RelayConfig) -> list[Path]:
+    """What one relay process owns: its data directory and its SQLite file's directory.
+
+    PostgreSQL relays lock the data directory too (it holds the keys); several
+    instances on one schema are normal, each with its own data directory.
+    """
+    dirs = [config.path(".")]
+    if config.storage.backend == "sqlite":
+        dirs.append(config.path(config.storage.sqlite_path).parent)
+    return dirs
 
 
 @relay.command("info")
@@ -215,10 +233,12 @@ def migrate(*, config_path: Path) -> None:
 
     Prints "schema N -> M" or "already at M". Safe to repeat. Stop the relay first.
     """
+    from cli._datalock import data_lock
     from relay._backup import migrate as migrate_storage
 
     config = _load(config_path)
-    found, now = _run(lambda: migrate_storage(config))
+    with data_lock(*data_dirs(config)):  # a serving relay holds it: stop it first
+        found, now = _run(lambda: migrate_storage(config))
     if found == now:
         click.echo(f"already at {now}")
     elif found == 0:
@@ -276,11 +296,13 @@ def restore(
     with the newest one your witnesses cosigned: a smaller one means the log was
     rolled back (see OPERATIONS.md).
     """
+    from cli._datalock import data_lock
     from relay._backup import restore as restore_storage
 
     config = _load(config_path)
-    secret = read_passphrase(passphrase_file, confirm=False)
-    snap = _run(lambda: restore_storage(config, secret, src, force=force))
+    with data_lock(*data_dirs(config)):  # a serving relay holds it: stop it first
+        secret = read_passphrase(passphrase_file, confirm=False)
+        snap = _run(lambda: restore_storage(config, secret, src, force=force))
     rolled_back = (
         snap.previous_checkpoint is not None
         and (snap.checkpoint_size or 0) < snap.previous_checkpoint

@@ -1,0 +1,90 @@
+"""One process at a time on a data directory: an exclusive ``flock`` on DATA/relay247.lock.
+
+A second ``relay serve`` on the same SQLite file used to append a ``relay_event
+started`` leaf before it failed to bind, and the first relay then failed every write
+(its in-memory frontier no longer matched the file). So every command that writes a
+data directory while a server may run takes this lock before it opens anything, and a
+second one exits 2 naming the holder (docs/OPERATIONS.md, "One process per data
+directory"). The kernel drops the lock when the holder dies, even on SIGKILL: a stale
+lock file is never a problem, and it is never removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cli._passphrase import CliUsageError
+
+LOCK_FILE = "relay247.lock"
+
+
+def _holder(fd: int) -> str:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        info = json.loads(raw.decode("utf-8"))
+        return f"pid {info['pid']} on {info['host']} ({info['command']}, since {info['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (its lock file names no holder yet)"
+
+
+def _lock_one(directory: Path, command: str) -> int:
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise CliUsageError(
+            f"{directory / LOCK_FILE}: cannot open the lock: {exc.strerror}"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise CliUsageError(
+            f"{directory}: in use by {holder}; stop it first (one process per data directory)"
+        ) from None
+    except OSError as exc:
+        os.close(fd)
+        raise CliUsageError(f"{directory / LOCK_FILE}: cannot lock: {exc.strerror}") from None
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": command,
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    with contextlib.suppress(OSError):  # the holder's name is a courtesy, the lock is not
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode("utf-8") + b"\n", 0)
+    return fd
+
+
+@contextlib.contextmanager
+def data_lock(*directories: Path, command: str | None = None) -> Iterator[None]:
+    """Hold the exclusive lock of every directory (deduplicated) for the ``with`` body.
+
+    Raises:
+        CliUsageError: a directory is locked by another process (the message names it,
+            exit 2) or the lock file cannot be created.
+    """
+    name = command or " ".join(["relay247", *sys.argv[1:3]])
+    seen: list[Path] = []
+    for d in directories:
+        r = d.resolve()
+        if r not in seen:
+            seen.append(r)
+    fds: list[int] = []
+    try:
+        for d in sorted(seen):  # one order everywhere: two lockers never deadlock
+            fds.append(_lock_one(d, name))
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)  # closing the last descriptor releases the flock

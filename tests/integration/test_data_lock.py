@@ -1,0 +1,103 @@
+"""One process per data directory (issue 11, operator faults): real processes on loopback.
+
+Before the lock, a second `relay serve` on the same SQLite config appended a start leaf
+before it failed to bind, and the first relay then answered every write 500 (UNIQUE)
+while /healthz said ok.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from node.transport import RelayClient
+from tests.integration._crash_load import RelayProcess
+from tests.integration.test_node_process import PASS, Net, NodeProcess, _until
+from tests.integration.test_node_process import net as node_net
+from tests.support.network import make_network
+from tests.support.relay import PASSPHRASE, envelope, free_port, write_relay_dir
+
+net = node_net  # the fixture: two node data dirs, a relay dir, a network
+
+
+@pytest.fixture(autouse=True)
+def _passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RELAY247_PASSPHRASE", PASS)
+
+
+def _second(*args: str | Path, passphrase: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RELAY247_PASSPHRASE": passphrase},
+        check=False,
+    )
+
+
+async def test_second_relay_serve_exits_2_and_the_first_keeps_writing(tmp_path: Path) -> None:
+    t = make_network()
+    port = free_port()
+    config = write_relay_dir(tmp_path / "relay", t, port)
+    relay = RelayProcess(config, port, env={"RELAY247_PASSPHRASE": PASSPHRASE.decode()})
+    await relay.start()
+    try:
+        assert relay.proc is not None
+        async with aiohttp.ClientSession() as session:
+            fr = RelayClient(relay.url, t.members["FR"].transport, session)
+            await fr.publish_directory(t.signed())
+            first = await fr.submit(envelope(t, "FR", "US", seq=1))
+            outs = [
+                await asyncio.to_thread(_second, *args, passphrase=PASSPHRASE.decode())
+                for args in (
+                    ("relay", "serve", "--config", config),
+                    ("relay", "migrate", "--config", config),
+                    ("relay", "restore", "--config", config, "--from", config, "--force"),
+                )
+            ]
+            # The first relay is untouched: it still accepts, and the log grew by one.
+            second = await fr.submit(envelope(t, "FR", "US", seq=2))
+            assert second.leaf_index == first.leaf_index + 1
+            for out in outs:
+                assert out.returncode == 2, (out.args, out.stderr)
+                assert f"pid {relay.proc.pid}" in out.stderr, out.stderr
+                assert "relay247 relay serve" in out.stderr
+                assert "in use" in out.stderr
+            async with session.get(relay.url + "/healthz") as resp:
+                assert resp.status == 200
+    finally:
+        code = relay.terminate()
+    assert code == 0, relay.stderr()
+
+
+@pytest.mark.slow
+async def test_second_node_serve_exits_2_naming_the_holder(net: Net) -> None:
+    proc = NodeProcess(net.node_toml("FR"))
+    proc.start()
+    try:
+        assert proc.proc is not None
+        lock = net.node_toml("FR").parent / "relay247.lock"
+        await _until(lambda: lock.exists() and str(proc.proc and proc.proc.pid) in lock.read_text())
+        out = await asyncio.to_thread(
+            _second, "node", "serve", "--config", net.node_toml("FR"), passphrase=PASS
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"pid {proc.proc.pid}" in out.stderr
+        assert "relay247 node serve" in out.stderr
+        assert proc.proc.poll() is None
+    finally:
+        assert proc.terminate() == 0
+    # Released with the process: a new one starts (and SIGTERM stops it cleanly).
+    again = NodeProcess(net.node_toml("FR"))
+    again.start()
+    try:
+        await _until((net.node_toml("FR").parent / "api.port").exists)
+    finally:
+        assert again.terminate() == 0
