@@ -66,9 +66,7 @@ def build_openapi() -> dict[str, Any]:
         "servers": [
             {
                 "url": "http://127.0.0.1:{port}",
-                "variables": {
-                    "port": {"default": "0", "description": "the port in DATA/api.port"}
-                },
+                "variables": {"port": {"default": "0", "description": "the port in DATA/api.port"}},
             }
         ],
         "paths": {

@@ -11,8 +11,9 @@ import structlog
 from aiohttp import web
 
 from protocol._codec import encode
-from protocol.errors import Relay247Error
+from protocol.errors import Relay247Error, StorageUnavailableError
 from relay._state import RelayState
+from relay._storage_health import RETRY_AFTER
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 
 log = structlog.get_logger("relay247.relay")
@@ -65,10 +66,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
     except Relay247Error as exc:
         metrics.rejections(exc.code.value).inc()
-        log.info(
+        # A StorageError we could not classify is a fault of ours: error level. An
+        # outage is logged (rate-limited) by the store, relay/_storage_health.py.
+        (log.error if exc.code is ErrorCode.INTERNAL else log.info)(
             "rejected", code=exc.code.value, path=request.path, detail=exc.detail or exc.message
         )
         headers = exc.headers if isinstance(exc, HeaderedError) else None
+        if isinstance(exc, StorageUnavailableError):
+            headers = {"Retry-After": RETRY_AFTER}
         response = error_response(exc.code, exc.message, rid, headers)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -30,6 +30,7 @@ import hashlib
 from datetime import datetime
 
 from protocol.errors import PeerError
+from relay._storage_health import StorageHealth
 from schemas.errors import ErrorCode
 
 #: Meta keys of the directory in force: its exact signed bytes, a small stamp that other
@@ -179,7 +180,7 @@ class StoreStats:
     items: int
 
 
-class Store(abc.ABC):
+class Store(StorageHealth, abc.ABC):
     """Durable mailboxes and the Merkle audit log of one relay."""
 
     @abc.abstractmethod
