@@ -21,9 +21,36 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
+
 from cli._passphrase import CliUsageError
 
 LOCK_FILE = "relay247.lock"
+# What a data directory holds that nobody else may read: keys, databases (node.db has
+# decrypted requests) with their WAL, shared-memory and journal files, tokens, secrets.
+_PRIVATE_SUFFIXES = (".keys", ".db", ".db-wal", ".db-shm", ".db-journal", ".token", ".secret")
+
+
+def exposed(directory: Path) -> list[str]:
+    """One line per private thing in ``directory`` that group or others can reach.
+
+    Checked at every start; the server warns and runs on (docs/OPERATIONS.md, "File
+    permissions"), because an operator may grant a backup group access on purpose.
+    """
+    lines = []
+    try:
+        mode = directory.stat().st_mode & 0o777
+        if mode & 0o077:
+            lines.append(f"{directory}: mode {mode:04o} lets group or others in; chmod 700 it")
+        for path in sorted(directory.iterdir()):
+            if not path.name.endswith(_PRIVATE_SUFFIXES) or not path.is_file():
+                continue
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077:
+                lines.append(f"{path}: mode {mode:04o} lets group or others read it; chmod 600 it")
+    except OSError as exc:
+        lines.append(f"{directory}: cannot check file modes: {exc.strerror}")
+    return lines
 
 
 def _holder(fd: int) -> str:
@@ -84,6 +111,9 @@ def data_lock(*directories: Path, command: str | None = None) -> Iterator[None]:
     try:
         for d in sorted(seen):  # one order everywhere: two lockers never deadlock
             fds.append(_lock_one(d, name))
+        for d in seen:
+            for line in exposed(d):
+                click.echo(f"Warning: {line}", err=True)
         yield
     finally:
         for fd in fds:

@@ -97,7 +97,7 @@ def new_network(netdir: Path, name: str, n: int, k: int, secret: bytes) -> Trust
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         msgspec.convert(name, Name)  # the Struct constructor does not validate
-        netdir.mkdir(parents=True, exist_ok=True)
+        netdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # coordinator keys
         for i, key in enumerate(keys):
             locked = lock(
                 SecretKeys(owner=f"{name}/coord{i}", keys={_KEY_NAME: key.seed}),

@@ -142,7 +142,7 @@ def init(
     )
     secret = read_passphrase(passphrase_file, confirm=True)
     try:
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)  # private whatever the umask
     except OSError as exc:
         raise CliUsageError(f"{data}: cannot create: {exc.strerror}") from None
     config_path = data / CONFIG

@@ -113,7 +113,7 @@ def init(
         raise fail_from(exc) from None
     secret = read_passphrase(passphrase_file, confirm=True)
     try:
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)  # private whatever the umask
     except OSError as exc:
         raise CliUsageError(f"{data}: cannot create: {exc.strerror}") from None
     text = CONFIG_TEMPLATE.format(
