@@ -209,3 +209,32 @@ def test_an_unusable_database_path_names_the_file_and_why(tmp_path: Path) -> Non
     assert f"{tmp_path / 'relay' / 'relay.db'}: cannot open the database: Is a directory" in (
         out.stderr
     )
+
+
+def test_node_start_on_a_full_disk_names_the_file_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    monkeypatch.setenv("RELAY247_PASSPHRASE", "node full disk passphrase")
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        for args in (
+            ["network", "init", "--dir", str(tmp_path / "net"), "--name", "n"],
+            ["node", "init", "--member", "FR", "--data", str(disk / "fr"), "--authority", "FR",
+             "--trust-root", str(tmp_path / "net" / "trust.json")],
+        ):  # fmt: skip
+            res = CliRunner().invoke(cli, args, catch_exceptions=False)
+            assert res.exit_code == 0, res.output
+        fill(disk)
+        out = subprocess.run(
+            [sys.executable, "-m", "cli", "node", "serve", "--config", str(disk / "fr/node.toml")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "RELAY247_PASSPHRASE": "node full disk passphrase"},
+            check=False,
+        )
+    assert out.returncode == 2, out.stderr
+    assert f"{disk / 'fr' / 'node.db'}: cannot use the node database: disk full" in out.stderr
