@@ -62,14 +62,13 @@ def _holder(fd: int) -> str:
         return "another process (its lock file names no holder yet)"
 
 
-def _lock_one(directory: Path, command: str) -> int:
+def _lock_one(lock: Path, command: str) -> int:
+    directory = lock.parent
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise CliUsageError(
-            f"{directory / LOCK_FILE}: cannot open the lock: {exc.strerror}"
-        ) from None
+        raise CliUsageError(f"{lock}: cannot open the lock: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -80,7 +79,7 @@ def _lock_one(directory: Path, command: str) -> int:
         ) from None
     except OSError as exc:
         os.close(fd)
-        raise CliUsageError(f"{directory / LOCK_FILE}: cannot lock: {exc.strerror}") from None
+        raise CliUsageError(f"{lock}: cannot lock: {exc.strerror}") from None
     info = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -94,8 +93,8 @@ def _lock_one(directory: Path, command: str) -> int:
 
 
 @contextlib.contextmanager
-def data_lock(*directories: Path, command: str | None = None) -> Iterator[None]:
-    """Hold the exclusive lock of every directory (deduplicated) for the ``with`` body.
+def data_lock(*locks: Path, command: str | None = None) -> Iterator[None]:
+    """Hold every lock file (deduplicated, e.g. DATA/relay247.lock) for the ``with`` body.
 
     Raises:
         CliUsageError: a directory is locked by another process (the message names it,
@@ -103,15 +102,15 @@ def data_lock(*directories: Path, command: str | None = None) -> Iterator[None]:
     """
     name = command or " ".join(["relay247", *sys.argv[1:3]])
     seen: list[Path] = []
-    for d in directories:
-        r = d.resolve()
+    for lock in locks:
+        r = lock.parent.resolve() / lock.name
         if r not in seen:
             seen.append(r)
     fds: list[int] = []
     try:
-        for d in sorted(seen):  # one order everywhere: two lockers never deadlock
-            fds.append(_lock_one(d, name))
-        for d in seen:
+        for lock in sorted(seen):  # one order everywhere: two lockers never deadlock
+            fds.append(_lock_one(lock, name))
+        for d in dict.fromkeys(lock.parent for lock in seen):
             for line in exposed(d):
                 click.echo(f"Warning: {line}", err=True)
         yield

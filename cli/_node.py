@@ -171,6 +171,7 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the node until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
+    from cli._datalock import LOCK_FILE
     from cli._serve import serve as serve_until_stopped
     from node.config import load_config
     from node.daemon import run
@@ -182,7 +183,7 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
         run,
         what="api",
         storage_is_usage=True,
-        data_dirs=lambda c: [c.path("."), c.path(c.node.database).parent],
+        locks=lambda c: [c.path(LOCK_FILE), c.path(c.node.database).parent / LOCK_FILE],
     )
 
 

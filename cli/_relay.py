@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -174,20 +176,25 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
         run_checked,
         what="http",
         storage_is_usage=False,
-        data_dirs=data_dirs,
+        locks=data_locks,
     )
 
 
-def data_dirs(config: RelayConfig) -> list[Path]:
-    """What one relay process owns: its data directory and its SQLite file's directory.
+def data_locks(config: RelayConfig) -> list[Path]:
+    """The lock files of one relay process (cli/_datalock.py).
 
-    PostgreSQL relays lock the data directory too (it holds the keys); several
-    instances on one schema are normal, each with its own data directory.
+    SQLite: DATA/relay247.lock, and the same beside the database when it lies elsewhere.
+    PostgreSQL keeps nothing of the relay's state in the data directory, and several
+    instances of one relay may share it (keys only): each instance locks its own
+    DATA/relay247-<instance_url host and port>.lock, so the same instance twice fails.
     """
-    dirs = [config.path(".")]
+    from cli._datalock import LOCK_FILE
+
     if config.storage.backend == "sqlite":
-        dirs.append(config.path(config.storage.sqlite_path).parent)
-    return dirs
+        db = config.path(config.storage.sqlite_path)
+        return [config.path(LOCK_FILE), db.parent / LOCK_FILE]
+    instance = urlsplit(config.relay.instance_url or config.relay.public_url).netloc
+    return [config.path(f"relay247-{re.sub(r'[^A-Za-z0-9.-]', '_', instance)}.lock")]
 
 
 @relay.command("info")
@@ -237,7 +244,7 @@ def migrate(*, config_path: Path) -> None:
     from relay._backup import migrate as migrate_storage
 
     config = _load(config_path)
-    with data_lock(*data_dirs(config)):  # a serving relay holds it: stop it first
+    with data_lock(*data_locks(config)):  # a serving relay holds it: stop it first
         found, now = _run(lambda: migrate_storage(config))
     if found == now:
         click.echo(f"already at {now}")
@@ -300,7 +307,7 @@ def restore(
     from relay._backup import restore as restore_storage
 
     config = _load(config_path)
-    with data_lock(*data_dirs(config)):  # a serving relay holds it: stop it first
+    with data_lock(*data_locks(config)):  # a serving relay holds it: stop it first
         secret = read_passphrase(passphrase_file, confirm=False)
         snap = _run(lambda: restore_storage(config, secret, src, force=force))
     rolled_back = (

@@ -37,7 +37,7 @@ def serve(
     *,
     what: str,
     storage_is_usage: bool,
-    data_dirs: Callable[[C], list[Path]],
+    locks: Callable[[C], list[Path]],
 ) -> None:
     """Load the config (exit 2 naming the path), unlock, configure logging, run to the end.
 
@@ -45,8 +45,8 @@ def serve(
         what: the config section that owns the listening socket, for "cannot listen".
         storage_is_usage: a StorageError at start-up (a corrupted or foreign database
             file) exits 2 like a configuration error instead of 1.
-        data_dirs: the directories the server writes; each is locked (cli/_datalock.py)
-            before anything in it is opened, and a second server exits 2.
+        locks: the lock files of what the server writes (cli/_datalock.py), taken before
+            anything is opened: a second server exits 2.
 
     Raises:
         CliUsageError, CliError: mapped from our errors (exit 2 or 1).
@@ -55,7 +55,7 @@ def serve(
         config = load_config(config_path)
     except ConfigError as exc:
         raise fail_from(exc) from None
-    with data_lock(*data_dirs(config)):
+    with data_lock(*locks(config)):
         _serve_locked(config_path, passphrase_file, config, run, what, storage_is_usage)
 
 
