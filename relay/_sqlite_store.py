@@ -81,7 +81,7 @@ class SQLiteStore(Reads, Store):
         """See :meth:`Store.start`."""
         try:
             self._tree = await self._in_writer(self._open_writer)
-        except StorageError as exc:
+        except StorageUnavailableError as exc:
             if os.fspath(self._path) in exc.message:
                 raise
             # At start the operator needs the file and the reason (disk full, ...).
