@@ -177,7 +177,7 @@ class PostgresStore(Waits, Reads, Store):
             await pgs.ensure_schema(conn)
             self._known_size = await pgs.check_log(conn)
         except DB_ERRORS as exc:
-            raise StorageError("storage failed", detail=repr(exc)) from None
+            raise storage_error(exc) from None  # at start: names the reason (disk full, ...)
         finally:
             await conn.close()
         try:
