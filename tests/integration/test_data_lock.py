@@ -18,10 +18,12 @@ import pytest
 
 from node.transport import RelayClient
 from tests.integration._crash_load import RelayProcess
+from tests.integration._instances import instance_dirs
 from tests.integration.test_node_process import PASS, Net, NodeProcess, _until
 from tests.integration.test_node_process import net as node_net
 from tests.support.network import make_network
-from tests.support.relay import PASSPHRASE, envelope, free_port, write_relay_dir
+from tests.support.pg import drop_schema, requires_pg
+from tests.support.relay import PASSPHRASE, Backend, envelope, free_port, write_relay_dir
 
 net = node_net  # the fixture: two node data dirs, a relay dir, a network
 
@@ -101,3 +103,33 @@ async def test_second_node_serve_exits_2_naming_the_holder(net: Net) -> None:
         await _until((net.node_toml("FR").parent / "api.port").exists)
     finally:
         assert again.terminate() == 0
+
+
+@requires_pg
+async def test_postgres_instances_share_a_data_dir_but_one_instance_runs_once(
+    tmp_path: Path,
+) -> None:
+    # Several instances of one relay may share a data directory that holds only keys
+    # (the bootstrap configs do); the same instance twice is refused.
+    backend = Backend("postgres", tmp_path)
+    ports = (free_port(), free_port())
+    one, two = instance_dirs(tmp_path, make_network(), ports, backend)
+    beside = one.parent / "relay-2.toml"
+    beside.write_text(two.read_text())
+    env = {"RELAY247_PASSPHRASE": PASSPHRASE.decode()}
+    relays = [RelayProcess(one, ports[0], env=env), RelayProcess(beside, ports[1], env=env)]
+    relays[1].log = tmp_path / "relay-2.log"
+    try:
+        for r in relays:
+            await r.start()
+        assert relays[0].proc is not None
+        out = await asyncio.to_thread(
+            _second, "relay", "serve", "--config", one, passphrase=PASSPHRASE.decode()
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"pid {relays[0].proc.pid}" in out.stderr
+    finally:
+        codes = [r.terminate() for r in relays if r.proc is not None]
+        for schema in backend.schemas:
+            await drop_schema(schema)
+    assert codes == [0, 0]
