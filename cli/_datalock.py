@@ -92,6 +92,24 @@ def _lock_one(lock: Path, command: str) -> int:
     return fd
 
 
+_HELD: dict[Path, int] = {}
+
+
+def hold(lock: Path, command: str | None = None) -> None:
+    """Take ``lock`` until the running CLI command ends (no-op if this one holds it).
+
+    Raises:
+        CliUsageError: another process holds it (exit 2, naming the holder).
+    """
+    key = lock.parent.resolve() / lock.name
+    if key in _HELD:
+        return
+    _HELD[key] = _lock_one(key, command or " ".join(["relay247", *sys.argv[1:3]]))
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # released when the command's context closes (also in tests)
+        ctx.find_root().call_on_close(lambda: os.close(_HELD.pop(key)))
+
+
 @contextlib.contextmanager
 def data_lock(*locks: Path, command: str | None = None) -> Iterator[None]:
     """Hold every lock file (deduplicated, e.g. DATA/relay247.lock) for the ``with`` body.

@@ -122,9 +122,16 @@ def read_state(netdir: Path) -> Directory:
     """Read the working directory.
 
     Raises:
-        CliUsageError: missing or invalid state.json (exit 2).
+        CliUsageError: missing or invalid state.json, or another process holds the
+            directory (exit 2).
     """
+    from cli._datalock import LOCK_FILE, hold
+
     path = netdir / STATE
+    if path.exists():
+        # Every change of the network directory reads it first: two coordinator
+        # commands at once could sign two different copies of one version.
+        hold(netdir / LOCK_FILE)
     try:
         return _STATE.decode(path.read_bytes())
     except OSError as exc:

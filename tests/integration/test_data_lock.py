@@ -133,3 +133,38 @@ async def test_postgres_instances_share_a_data_dir_but_one_instance_runs_once(
         for schema in backend.schemas:
             await drop_schema(schema)
     assert codes == [0, 0]
+
+
+_HOLD = """
+import sys, time
+from pathlib import Path
+from cli._datalock import LOCK_FILE, data_lock
+with data_lock(Path(sys.argv[1]) / LOCK_FILE, command="relay247 network publish"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_coordinator_command_on_one_network_dir_exits_2(tmp_path: Path) -> None:
+    # Two publications at once could sign two different copies of one version.
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    net = tmp_path / "net"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["network", "init", "--dir", str(net), "--name", "n"])
+    assert res.exit_code == 0, res.output
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(net)], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline() == "held\n"
+            res = runner.invoke(cli, ["network", "publish", "--dir", str(net)])
+            assert res.exit_code == 2, res.output
+            assert f"pid {holder.pid}" in res.output
+            assert "relay247 network publish" in res.output
+            assert not (net / "directory-1.json").exists()
+        finally:
+            holder.kill()
