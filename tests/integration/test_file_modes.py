@@ -87,7 +87,12 @@ async def test_every_data_file_is_private_whatever_the_umask(tmp_path: Path, uma
             fr / "api.token",
             fr / "relay247.lock",
         ]
-        for f in private:
+        # An online backup holds everything the relay holds.
+        backup = tmp_path / "backup.db"
+        await asyncio.to_thread(
+            run, "relay", "backup", "--config", relay_dir / "relay.toml", "--out", backup
+        )
+        for f in [*private, backup]:
             assert mode(f) == 0o600, (f, oct(mode(f)))
     finally:
         if node.proc is not None:
