@@ -15,15 +15,22 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
 from cli._passphrase import CliUsageError
+
+if TYPE_CHECKING:
+    from node.config import NodeConfig
+    from relay.config import RelayConfig
 
 LOCK_FILE = "relay247.lock"
 # What a data directory holds that nobody else may read: keys, databases (node.db has
@@ -135,3 +142,23 @@ def data_lock(*locks: Path, command: str | None = None) -> Iterator[None]:
     finally:
         for fd in fds:
             os.close(fd)  # closing the last descriptor releases the flock
+
+
+def relay_locks(config: RelayConfig) -> list[Path]:
+    """The lock files of one relay process.
+
+    SQLite: DATA/relay247.lock, and the same beside the database when it lies elsewhere.
+    PostgreSQL keeps nothing of the relay's state in the data directory, and several
+    instances of one relay may share it (keys only): each instance locks its own
+    DATA/relay247-<instance_url host and port>.lock, so the same instance twice fails.
+    """
+    if config.storage.backend == "sqlite":
+        db = config.path(config.storage.sqlite_path)
+        return [config.path(LOCK_FILE), db.parent / LOCK_FILE]
+    instance = urlsplit(config.relay.instance_url or config.relay.public_url).netloc
+    return [config.path(f"relay247-{re.sub(r'[^A-Za-z0-9.-]', '_', instance)}.lock")]
+
+
+def node_locks(config: NodeConfig) -> list[Path]:
+    """The lock files of one node process: its data directory and its database's."""
+    return [config.path(LOCK_FILE), config.path(config.node.database).parent / LOCK_FILE]

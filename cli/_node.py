@@ -171,7 +171,7 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the node until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
-    from cli._datalock import LOCK_FILE
+    from cli._datalock import node_locks
     from cli._serve import serve as serve_until_stopped
     from node.config import load_config
     from node.daemon import run
@@ -183,7 +183,7 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
         run,
         what="api",
         storage_is_usage=True,
-        locks=lambda c: [c.path(LOCK_FILE), c.path(c.node.database).parent / LOCK_FILE],
+        locks=node_locks,
     )
 
 

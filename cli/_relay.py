@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 import click
 
@@ -154,6 +152,7 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the relay until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
+    from cli._datalock import relay_locks
     from cli._serve import serve as serve_until_stopped
     from relay.app import run
     from relay.config import load_config
@@ -176,25 +175,8 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
         run_checked,
         what="http",
         storage_is_usage=False,
-        locks=data_locks,
+        locks=relay_locks,
     )
-
-
-def data_locks(config: RelayConfig) -> list[Path]:
-    """The lock files of one relay process (cli/_datalock.py).
-
-    SQLite: DATA/relay247.lock, and the same beside the database when it lies elsewhere.
-    PostgreSQL keeps nothing of the relay's state in the data directory, and several
-    instances of one relay may share it (keys only): each instance locks its own
-    DATA/relay247-<instance_url host and port>.lock, so the same instance twice fails.
-    """
-    from cli._datalock import LOCK_FILE
-
-    if config.storage.backend == "sqlite":
-        db = config.path(config.storage.sqlite_path)
-        return [config.path(LOCK_FILE), db.parent / LOCK_FILE]
-    instance = urlsplit(config.relay.instance_url or config.relay.public_url).netloc
-    return [config.path(f"relay247-{re.sub(r'[^A-Za-z0-9.-]', '_', instance)}.lock")]
 
 
 @relay.command("info")
@@ -240,11 +222,11 @@ def migrate(*, config_path: Path) -> None:
 
     Prints "schema N -> M" or "already at M". Safe to repeat. Stop the relay first.
     """
-    from cli._datalock import data_lock
+    from cli._datalock import data_lock, relay_locks
     from relay._backup import migrate as migrate_storage
 
     config = _load(config_path)
-    with data_lock(*data_locks(config)):  # a serving relay holds it: stop it first
+    with data_lock(*relay_locks(config)):  # a serving relay holds it: stop it first
         found, now = _run(lambda: migrate_storage(config))
     if found == now:
         click.echo(f"already at {now}")
@@ -303,11 +285,11 @@ def restore(
     with the newest one your witnesses cosigned: a smaller one means the log was
     rolled back (see OPERATIONS.md).
     """
-    from cli._datalock import data_lock
+    from cli._datalock import data_lock, relay_locks
     from relay._backup import restore as restore_storage
 
     config = _load(config_path)
-    with data_lock(*data_locks(config)):  # a serving relay holds it: stop it first
+    with data_lock(*relay_locks(config)):  # a serving relay holds it: stop it first
         secret = read_passphrase(passphrase_file, confirm=False)
         snap = _run(lambda: restore_storage(config, secret, src, force=force))
     rolled_back = (
