@@ -97,7 +97,7 @@ def new_network(netdir: Path, name: str, n: int, k: int, secret: bytes) -> Trust
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         msgspec.convert(name, Name)  # the Struct constructor does not validate
-        netdir.mkdir(parents=True, exist_ok=True)
+        netdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # coordinator keys
         for i, key in enumerate(keys):
             locked = lock(
                 SecretKeys(owner=f"{name}/coord{i}", keys={_KEY_NAME: key.seed}),
@@ -122,9 +122,16 @@ def read_state(netdir: Path) -> Directory:
     """Read the working directory.
 
     Raises:
-        CliUsageError: missing or invalid state.json (exit 2).
+        CliUsageError: missing or invalid state.json, or another process holds the
+            directory (exit 2).
     """
+    from cli._datalock import LOCK_FILE, hold
+
     path = netdir / STATE
+    if path.exists():
+        # Every change of the network directory reads it first: two coordinator
+        # commands at once could sign two different copies of one version.
+        hold(netdir / LOCK_FILE)
     try:
         return _STATE.decode(path.read_bytes())
     except OSError as exc:
@@ -291,10 +298,22 @@ def publish(
     passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Sign the working directory with K coordinator keys and write directory-<v>.json."""
+    """Sign the working directory with K coordinator keys and write directory-<v>.json.
+
+    With --relay the working version advances only once the relay accepted it: a relay
+    that is down or refuses leaves directory-<v>.json signed and pending, and exit 1
+    names `network push`, which re-sends it (a re-signed copy of v could differ from
+    one the relay took before its answer was lost).
+    """
     from protocol.directory import TrustRoot, sign_directory, verify_directory
 
     directory = read_state(netdir)
+    pending = netdir / f"directory-{directory.version}.json"
+    if pending.exists() and unsigned_out is None:
+        raise CliUsageError(
+            f"{pending}: version {directory.version} is signed but no relay accepted it yet;"
+            f" send it with `relay247 network push --dir {netdir} --relay URL`"
+        )
     now = datetime.now(UTC).replace(microsecond=0)
     directory = msgspec.structs.replace(directory, issued_at=now)
     if unsigned_out is not None:
@@ -312,11 +331,23 @@ def publish(
         raise fail_from(exc) from None
     out = netdir / f"directory-{directory.version}.json"
     out.write_bytes(signed)
-    write_state(netdir, msgspec.structs.replace(directory, version=directory.version + 1))
     result: dict[str, Any] = {"version": directory.version, "file": str(out)}
     if relay_url is not None:
-        result["leaf_index"] = asyncio.run(_post(relay_url, signed))
+        # Before the version advances: a refusal leaves it pending (see the docstring).
+        result["leaf_index"] = post_or_explain(netdir, relay_url, out, signed)
+    write_state(netdir, msgspec.structs.replace(directory, version=directory.version + 1))
     emit(result, as_json)
+
+
+def post_or_explain(netdir: Path, url: str, path: Path, signed: bytes) -> int:
+    """POST a signed version; on failure exit 1 saying it is kept and how to re-send it."""
+    try:
+        return asyncio.run(_post(url, signed))
+    except CliError as exc:
+        raise CliError(
+            f"{exc.message}; {path} is signed and kept: re-send it with"
+            f" `relay247 network push --dir {netdir} --relay {url}`"
+        ) from None
 
 
 async def _post(url: str, signed: bytes) -> int:
@@ -339,6 +370,7 @@ async def _post(url: str, signed: bytes) -> int:
 # The other subcommands register themselves on ``network``; imported last because they
 # import this module's helpers.
 import cli._network_keys  # noqa: E402
+import cli._network_push  # noqa: E402
 import cli._network_relays  # noqa: E402
 import cli._network_split  # noqa: E402
 import cli._network_status  # noqa: E402, F401

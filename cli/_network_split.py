@@ -7,7 +7,6 @@ version exactly as a node will (D1–D8) before anything is written or posted.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +19,9 @@ from cli._network import (
     _DIR_OPTION,
     _JSON_OPTION,
     TRUST,
-    _post,
     emit,
     network,
+    post_or_explain,
     write_state,
 )
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
@@ -172,5 +171,6 @@ def combine(
     (netdir / f"directory-{verified.version}.json").write_bytes(signed)
     result: dict[str, Any] = {"version": verified.version, "file": str(out)}
     if relay_url is not None:
-        result["leaf_index"] = asyncio.run(_post(relay_url, signed))
+        path = netdir / f"directory-{verified.version}.json"
+        result["leaf_index"] = post_or_explain(netdir, relay_url, path, signed)
     emit(result, as_json)

@@ -142,7 +142,7 @@ def init(
     )
     secret = read_passphrase(passphrase_file, confirm=True)
     try:
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)  # private whatever the umask
     except OSError as exc:
         raise CliUsageError(f"{data}: cannot create: {exc.strerror}") from None
     config_path = data / CONFIG
@@ -171,12 +171,19 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the node until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
+    from cli._datalock import node_locks
     from cli._serve import serve as serve_until_stopped
     from node.config import load_config
     from node.daemon import run
 
     serve_until_stopped(
-        config_path, passphrase_file, load_config, run, what="api", storage_is_usage=True
+        config_path,
+        passphrase_file,
+        load_config,
+        run,
+        what="api",
+        storage_is_usage=True,
+        locks=node_locks,
     )
 
 

@@ -113,7 +113,7 @@ def init(
         raise fail_from(exc) from None
     secret = read_passphrase(passphrase_file, confirm=True)
     try:
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)  # private whatever the umask
     except OSError as exc:
         raise CliUsageError(f"{data}: cannot create: {exc.strerror}") from None
     text = CONFIG_TEMPLATE.format(
@@ -152,6 +152,7 @@ def init(
 @passphrase_option
 def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the relay until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
+    from cli._datalock import relay_locks
     from cli._serve import serve as serve_until_stopped
     from relay.app import run
     from relay.config import load_config
@@ -168,7 +169,13 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
             raise
 
     serve_until_stopped(
-        config_path, passphrase_file, load_config, run_checked, what="http", storage_is_usage=False
+        config_path,
+        passphrase_file,
+        load_config,
+        run_checked,
+        what="http",
+        storage_is_usage=False,
+        locks=relay_locks,
     )
 
 
@@ -217,10 +224,12 @@ def migrate(*, config_path: Path, as_json: bool) -> None:
     Prints "schema N -> M" or "already at M" (--json: {"from": N, "to": M}, N = 0 when
     the schema was created). Safe to repeat. Stop the relay first.
     """
+    from cli._datalock import data_lock, relay_locks
     from relay._backup import migrate as migrate_storage
 
     config = _load(config_path)
-    found, now = _run(lambda: migrate_storage(config))
+    with data_lock(*relay_locks(config)):  # a serving relay holds it: stop it first
+        found, now = _run(lambda: migrate_storage(config))
     if as_json:
         click.echo(json.dumps({"from": found, "to": now}))
     elif found == now:
@@ -280,11 +289,13 @@ def restore(
     with the newest one your witnesses cosigned: a smaller one means the log was
     rolled back (see OPERATIONS.md).
     """
+    from cli._datalock import data_lock, relay_locks
     from relay._backup import restore as restore_storage
 
     config = _load(config_path)
-    secret = read_passphrase(passphrase_file, confirm=False)
-    snap = _run(lambda: restore_storage(config, secret, src, force=force))
+    with data_lock(*relay_locks(config)):  # a serving relay holds it: stop it first
+        secret = read_passphrase(passphrase_file, confirm=False)
+        snap = _run(lambda: restore_storage(config, secret, src, force=force))
     rolled_back = (
         snap.previous_checkpoint is not None
         and (snap.checkpoint_size or 0) < snap.previous_checkpoint

@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from cli._datalock import data_lock
 from cli._logging import configure
 from cli._passphrase import CliUsageError, fail_from, read_passphrase
 from protocol.errors import ConfigError, Relay247Error, StorageError
@@ -36,6 +37,7 @@ def serve(
     *,
     what: str,
     storage_is_usage: bool,
+    locks: Callable[[C], list[Path]],
 ) -> None:
     """Load the config (exit 2 naming the path), unlock, configure logging, run to the end.
 
@@ -43,6 +45,8 @@ def serve(
         what: the config section that owns the listening socket, for "cannot listen".
         storage_is_usage: a StorageError at start-up (a corrupted or foreign database
             file) exits 2 like a configuration error instead of 1.
+        locks: the lock files of what the server writes (cli/_datalock.py), taken before
+            anything is opened: a second server exits 2.
 
     Raises:
         CliUsageError, CliError: mapped from our errors (exit 2 or 1).
@@ -51,6 +55,18 @@ def serve(
         config = load_config(config_path)
     except ConfigError as exc:
         raise fail_from(exc) from None
+    with data_lock(*locks(config)):
+        _serve_locked(config_path, passphrase_file, config, run, what, storage_is_usage)
+
+
+def _serve_locked(  # noqa: PLR0917  # serve()'s own arguments, passed on
+    config_path: Path,
+    passphrase_file: Path | None,
+    config: C,
+    run: Callable[[C, bytes], Coroutine[Any, Any, None]],
+    what: str,
+    storage_is_usage: bool,
+) -> None:
     secret = read_passphrase(passphrase_file, confirm=False)
     configure(config.log.level, config.log.format)
     try:

@@ -63,7 +63,12 @@ def build_openapi() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "relay247 node local API", "version": str(api.API_VERSION)},
-        "servers": [{"url": "http://127.0.0.1:8248"}],
+        "servers": [
+            {
+                "url": "http://127.0.0.1:{port}",
+                "variables": {"port": {"default": "0", "description": "the port in DATA/api.port"}},
+            }
+        ],
         "paths": {
             "/v1/status": {"get": _op("Node status", 200, _json(api.NodeStatus))},
             "/v1/messages": {"post": send},

@@ -20,7 +20,7 @@ from node._events import MessageSent, NodeProblem, SendFailed
 from node._relays import PERMANENT, RelayPool, backoff, is_refusal
 from node._shared import Shared
 from node._store_schema import OutboxEntry
-from protocol.errors import Relay247Error
+from protocol.errors import Relay247Error, StorageError
 from schemas.errors import ErrorCode
 
 log = structlog.get_logger("relay247.node")
@@ -50,11 +50,22 @@ class Outbox:
         s = self._s
         while True:
             s.outbox_wake.clear()
-            entries = await s.store.due(time.time(), 1000)
-            if entries:
-                await self._round(entries)
+            try:
+                entries = await s.store.due(time.time(), 1000)
+                if entries:
+                    await self._round(entries)
+                    continue
+                nxt = await s.store.next_due()
+            except StorageError as exc:
+                # Our disk (full, read-only), not a relay: this loop used to die here and
+                # the node stopped sending until a restart. Every entry is still in the
+                # outbox, and a relay that took one already answers its resend as a
+                # duplicate: back off and go on.
+                log.error("outbox: storage failed", error=exc.diagnostics())
+                s.hub.publish(NodeProblem("store", exc.code, exc.message))
+                await asyncio.sleep(self._delay(self._failures))
+                self._failures += 1
                 continue
-            nxt = await s.store.next_due()
             timeout = None if nxt is None else max(0.0, nxt - time.time())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):

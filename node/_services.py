@@ -56,7 +56,7 @@ class ServiceSettings:
     data_dir: Path
     database: Path
     api_host: str = "127.0.0.1"
-    api_port: int = 8248
+    api_port: int = 0
     api_enabled: bool = True
     api_token: str = "api.token"  # noqa: S105  # a file name, not a secret
     alerts: AlertsConfig = field(default_factory=AlertsConfig)

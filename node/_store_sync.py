@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
@@ -20,7 +21,7 @@ from node._store_schema import (
     SeqEventKind,
     Status,
 )
-from protocol.errors import StorageError
+from protocol.errors import StorageError, unavailable_reason
 
 _MSG_COLS = (
     "direction, msg_id, case_id, peer, coarse_kind, body_kind, in_reply_to, seq, envelope, "
@@ -50,7 +51,14 @@ class SyncDb:
             StorageError: corrupted file, not a database, or an unknown schema version.
         """
         try:
+            # Created 0600 whatever the umask: it holds decrypted requests, and SQLite
+            # gives its -wal, -shm and -journal files the database file's mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except OSError as exc:
+            raise StorageError(
+                f"{path}: cannot open the node database: {exc.strerror}", detail=repr(exc)
+            ) from None
         except sqlite3.Error as exc:
             raise StorageError(f"{path}: cannot open the node database", detail=str(exc)) from None
         try:
@@ -72,8 +80,12 @@ class SyncDb:
                     )
         except sqlite3.DatabaseError as exc:
             conn.close()
+            reason = unavailable_reason(exc)  # disk full, read-only, I/O error: say so
             raise StorageError(
-                f"{path}: not a node database, or the file is corrupted", detail=str(exc)
+                f"{path}: cannot use the node database: {reason}"
+                if reason
+                else f"{path}: not a node database, or the file is corrupted",
+                detail=str(exc),
             ) from None
         except StorageError:
             conn.close()

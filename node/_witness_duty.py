@@ -247,7 +247,7 @@ class _Evidence(msgspec.Struct, frozen=True, kw_only=True):
 def _write_evidence(base: Path, held: bytes, shown: bytes, payload: _Evidence) -> None:
     # Exact note bytes, as signed by the log key: anyone can check them with the key.
     try:
-        base.parent.mkdir(parents=True, exist_ok=True)
+        base.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         for suffix, data in (
             (".held.note", held),
             (".shown.note", shown),

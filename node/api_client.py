@@ -40,7 +40,7 @@ class NodeApiClient:
     """Talk to a running node.
 
     Args:
-        base_url: e.g. ``http://127.0.0.1:8248``.
+        base_url: e.g. ``http://127.0.0.1:PORT`` (PORT from ``DATA/api.port``).
         token: the bearer token (``DATA/api.token``).
         session: an aiohttp session the caller owns.
         timeout: seconds per request.

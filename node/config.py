@@ -89,7 +89,7 @@ class ApiSection(_Section, frozen=True):
     #: a loopback address; anything else stops start-up
     host: str = "127.0.0.1"
     #: 0 picks a free port; the port in use is written to DATA/api.port
-    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 8248
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
     #: bearer token file, relative to data_dir; created 0600 at first start
     token_file: str = "api.token"  # noqa: S105  # a file name, not a secret
 
@@ -290,8 +290,9 @@ format = "json"
 enabled = true
 # Loopback only; any other address stops the node at start-up.
 host = "127.0.0.1"
-# 0 picks a free port; the port in use is written to api.port in data_dir.
-port = 8248
+# 0 picks a free port at each start; the port in use is written to api.port in
+# data_dir, where the `relay247 node` commands find it. Several nodes can share a host.
+port = 0
 # Bearer token, created with mode 0600 at first start, relative to data_dir.
 token_file = "api.token"
 

@@ -31,7 +31,7 @@ from node._store_schema import (
     Status,
 )
 from node._store_sync import SyncDb
-from protocol.errors import StorageError
+from protocol.errors import StorageError, storage_error
 
 __all__ = [
     "Direction",
@@ -235,7 +235,7 @@ def _guard(fn: Callable[..., T], *args: Any) -> T:
     # The seam: no sqlite3 exception type escapes the store (STYLE.md rule 7).
     try:
         return fn(*args)
-    except sqlite3.DatabaseError as exc:
-        raise StorageError("node database error", detail=f"{type(exc).__name__}: {exc}") from None
-    except sqlite3.Error as exc:
-        raise StorageError("node database error", detail=f"{type(exc).__name__}: {exc}") from None
+    except (sqlite3.Error, OSError) as exc:
+        # A full disk or read-only file system is StorageUnavailableError (503 on the
+        # local API), anything else a plain StorageError.
+        raise storage_error(exc, "node database error") from None

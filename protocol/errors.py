@@ -107,3 +107,59 @@ class StorageError(Relay247Error):
     """Durable storage failed or holds data that does not check out."""
 
     code = ErrorCode.INTERNAL
+
+
+class StorageUnavailableError(StorageError):
+    """Storage cannot write (or answer) now: disk full, read-only, I/O error, no database.
+
+    Not a bug and not the peer's fault: answered 503 ``unavailable`` with Retry-After,
+    /healthz reports it, and the store recovers by itself once the cause is gone.
+    """
+
+    code = ErrorCode.UNAVAILABLE
+
+
+# SQLite primary result codes (sqlite.org/rescode.html) that mean "the storage under
+# the database", not "a bug": PERM, BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+_SQLITE_UNAVAILABLE = {3: "permission denied", 5: "database is busy", 6: "database is locked",
+                       8: "read-only", 10: "disk I/O error", 13: "disk full",
+                       14: "cannot open the database file"}  # fmt: skip
+# errno values (Linux and BSD names, looked up by name so no os import is needed).
+_ERRNO_UNAVAILABLE = {"ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO"}
+# PostgreSQL SQLSTATE classes and codes: 08 connection exception, 53 insufficient
+# resources (53100 disk full), 57P01-57P03 shutting down / cannot connect now,
+# 58030 I/O error, 25006 read-only transaction (a standby after fail-over).
+_SQLSTATE_PREFIXES = ("08", "53", "57P0", "58030", "25006")
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why ``exc`` is a storage outage (a short reason), or None if it is not one.
+
+    Pure: looks only at the exception's attributes (``sqlite_errorcode``, ``errno``,
+    ``sqlstate``), so the relay's and the node's stores share one classification.
+    """
+    import errno as _errno  # the names table only; no I/O
+
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _SQLITE_UNAVAILABLE:
+        return f"{_SQLITE_UNAVAILABLE[code & 0xFF]} ({exc})"
+    err = getattr(exc, "errno", None)
+    if isinstance(err, int) and _errno.errorcode.get(err) in _ERRNO_UNAVAILABLE:
+        return f"{getattr(exc, 'strerror', None) or exc}"
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str) and state.startswith(_SQLSTATE_PREFIXES):
+        return f"database unavailable (SQLSTATE {state})"
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return f"database unreachable ({type(exc).__name__})"
+    name = type(exc).__name__
+    if name in {"ConnectionDoesNotExistError", "InterfaceError"} and "closed" in str(exc):
+        return "database connection lost"
+    return None
+
+
+def storage_error(exc: BaseException, message: str = "storage failed") -> StorageError:
+    """Wrap a driver exception: StorageUnavailableError for an outage, else StorageError."""
+    reason = unavailable_reason(exc)
+    if reason is not None:
+        return StorageUnavailableError(f"storage unavailable: {reason}", detail=repr(exc))
+    return StorageError(message, detail=repr(exc))

@@ -153,6 +153,7 @@ def _check_file(path: Path, what: str) -> Snapshot:
 
 def _copy(src: sqlite3.Connection, dst_path: Path) -> None:
     """Copy ``src`` into a new self-contained file ``dst_path`` and fsync it."""
+    lite.private_file(dst_path)  # a backup holds everything the relay holds: 0600
     dst = sqlite3.connect(dst_path)
     try:
         # pages=-1 (the default): the whole database in one backup step, under a single

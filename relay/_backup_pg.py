@@ -173,6 +173,9 @@ async def pg_backup(config: RelayConfig, out: Path) -> Snapshot:
     tmp = temp_beside(out)
     conn = await connect(dsn, schema)
     try:
+        # 0600 before pg_dump opens it (it keeps an existing file's mode): a backup
+        # holds everything the relay holds.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600))
         # The dump and the numbers we report come from the same exported snapshot.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             if await conn.fetchval("SELECT to_regclass('schema_version')") is None:

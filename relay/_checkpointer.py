@@ -30,7 +30,7 @@ import structlog
 
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from protocol.errors import NoteError, Relay247Error, StorageError
+from protocol.errors import NoteError, Relay247Error, StorageError, StorageUnavailableError
 from relay._handlers import refresh_directory
 from relay._state import ACTIVITY_SAVE_INTERVAL, RelayState
 from relay.store import Store, StoredCheckpoint
@@ -229,6 +229,11 @@ async def _background(state: RelayState) -> None:
     while True:
         try:
             await tick(state)
+        except StorageUnavailableError as exc:
+            # An outage: the store logs it (rate-limited) and /healthz reports it; a
+            # failed read is noted here, a failed write was noted by the store already.
+            if state.store.fault is None:
+                state.store.note_failure(exc)
         except Relay247Error as exc:
             # Retried at the next tick; the relay keeps serving.
             log.error("background task failed", error=exc.diagnostics())

@@ -102,8 +102,10 @@ class GroupCommitter(Generic[Op]):
         except Exception as exc:  # noqa: BLE001 -- every waiter must be answered, whatever broke
             # One exception object per waiter: a shared one would collect every
             # waiter's traceback.
+            # Same class, so an outage stays 503 ``unavailable`` (StorageUnavailableError).
+            kind = type(exc) if isinstance(exc, StorageError) else StorageError
             outcomes = [
-                StorageError(
+                kind(
                     exc.message if isinstance(exc, StorageError) else "storage write failed",
                     detail=exc.detail if isinstance(exc, StorageError) else repr(exc),
                 )

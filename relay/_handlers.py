@@ -26,6 +26,7 @@ from relay import __version__
 from relay._auth import authenticate, read_body
 from relay._middleware import STATE, HeaderedError
 from relay._state import RelayState
+from relay._storage_health import RETRY_AFTER
 from relay.config import RelayConfig
 from relay.store import (
     DIRECTORY,
@@ -329,14 +330,20 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """GET /healthz: 200 when the store answers, 503 otherwise.
+    """GET /healthz: 200 when the store answers and writes, 503 (with the reason) otherwise.
 
     ``role`` tells whether this instance is the one that sequences and signs
     (``leader``) or one of the others (``follower``); SQLite is always ``leader``.
     """
     state = request.app[STATE]
+    store = state.store
+    await store.probe()  # while a storage outage lasts: has it ended? (rate-limited)
+    if store.fault is not None:
+        raise HeaderedError(
+            store.fault, code=ErrorCode.UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}
+        )
     try:
-        size = await state.store.tree_size()
+        size = await store.tree_size()
     except Relay247Error:
         raise HeaderedError("storage unavailable", code=ErrorCode.UNAVAILABLE, headers={}) from None
     if state.audit.halted is not None:
@@ -354,6 +361,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """GET /metrics: Prometheus text format."""
     state = request.app[STATE]
+    state.metrics.storage_sync(state.store.fault is None, state.store.fault_count)
     return web.Response(body=state.metrics.render(), content_type="text/plain", charset="utf-8")
 
 

@@ -76,6 +76,18 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.storage_healthy = Gauge(
+            "relay247_storage_healthy",
+            "0 while a storage outage lasts (disk full, read-only, I/O error, no database)",
+            registry=r,
+        )
+        self.storage_healthy.set(1)
+        self.storage_failures = Counter(
+            "relay247_storage_failures",
+            "Storage operations failed by an outage (each answered 503)",
+            registry=r,
+        )
+        self._failures_seen = 0
         self.request_latency = Histogram(
             "relay247_request_seconds",
             "Request latency by route",
@@ -118,6 +130,13 @@ class Metrics:
         if child is None:
             child = self._seen[member] = self.member_last_seen.labels(member)
         return child
+
+    def storage_sync(self, healthy: bool, failures: int) -> None:
+        """Copy the store's health (relay/_storage_health.py) into the two storage metrics."""
+        self.storage_healthy.set(1 if healthy else 0)
+        if failures > self._failures_seen:
+            self.storage_failures.inc(failures - self._failures_seen)
+            self._failures_seen = failures
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

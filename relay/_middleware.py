@@ -13,6 +13,7 @@ from aiohttp import web
 from protocol._codec import encode
 from protocol.errors import Relay247Error
 from relay._state import RelayState
+from relay._storage_health import RETRY_AFTER
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 
 log = structlog.get_logger("relay247.relay")
@@ -23,8 +24,6 @@ MEMBER: web.RequestKey[str] = web.RequestKey("member", str)
 #: ``Retry-After`` seconds of a 429 that names no wait of its own (mailbox_full)
 RETRY_AFTER_FULL = 60
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")  # fullmatch: "$" also matches before "\n"
-#: seconds a client waits before retrying a 503 ``unavailable`` that names no better time
-UNAVAILABLE_RETRY_AFTER = "5"
 
 _HTTP_CODES = {
     400: ErrorCode.MALFORMED,
@@ -69,7 +68,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
     except Relay247Error as exc:
         metrics.rejections(exc.code.value).inc()
-        log.info(
+        # A StorageError we could not classify is a fault of ours: error level. An
+        # outage is logged (rate-limited) by the store, relay/_storage_health.py.
+        (log.error if exc.code is ErrorCode.INTERNAL else log.info)(
             "rejected", code=exc.code.value, path=request.path, detail=exc.detail or exc.message
         )
         headers = exc.headers if isinstance(exc, HeaderedError) else None
@@ -79,7 +80,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_FULL)}
         elif exc.code is ErrorCode.UNAVAILABLE and not (headers and "Retry-After" in headers):
             # Every 503 says when to come back (§8.3); a more precise value wins.
-            headers = {**(headers or {}), "Retry-After": UNAVAILABLE_RETRY_AFTER}
+            headers = {**(headers or {}), "Retry-After": RETRY_AFTER}
         response = error_response(exc.code, exc.message, rid, headers)
     except web.HTTPException as exc:
         if exc.status < 400:

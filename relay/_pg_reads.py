@@ -16,7 +16,7 @@ from typing import TypeVar
 import asyncpg
 
 from protocol import merkle
-from protocol.errors import PeerError, ProofError, StorageError
+from protocol.errors import PeerError, ProofError, StorageError, storage_error
 from relay._sqlite_schema import from_micros
 from relay.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from schemas.errors import ErrorCode
@@ -82,7 +82,8 @@ class Reads:
             async with pool.acquire() as conn:
                 return await fn(conn)
         except DB_ERRORS as exc:
-            raise StorageError("storage failed", detail=repr(exc)) from None
+            # A lost connection or a database shutting down is 503 (retry), not 500.
+            raise storage_error(exc) from None
 
     async def _available(self, end: int) -> int:
         """The committed tree size, read again only when ``end`` lies beyond the last seen.

@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from protocol.errors import PeerError, StorageError
+from protocol.errors import PeerError, StorageError, StorageUnavailableError, storage_error
 from relay import _pg_schema as pgs
 from relay._group_commit import GroupCommitter
 from relay._pg_leader import Leader, QueueRow
@@ -220,7 +220,7 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
             await pgs.ensure_schema(conn)
             self._known_size = await pgs.check_log(conn)
         except DB_ERRORS as exc:
-            raise StorageError("storage failed", detail=repr(exc)) from None
+            raise storage_error(exc) from None  # at start: names the reason (disk full, ...)
         finally:
             await conn.close()
         try:
@@ -314,6 +314,7 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
             fused = await self._leader.fused(lambda conn: self._apply(conn, ops))
             if fused is not None:
                 outcomes, assigned = fused
+                self.note_success()
                 return [_settle(o, assigned) for o in outcomes]
             async with pool.acquire() as conn, conn.transaction():
                 outcomes, rows = await self._apply(conn, ops)
@@ -323,7 +324,12 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         except asyncpg.DeadlockDetectedError as exc:
             raise _DeadlockError(exc) from None
         except DB_ERRORS as exc:
-            raise StorageError("storage write failed", detail=repr(exc)) from None
+            # An outage (disk full, connection lost) is 503 and marks /healthz unhealthy.
+            err = storage_error(exc, "storage write failed")
+            if isinstance(err, StorageUnavailableError):
+                self.note_failure(err)
+            raise err from None
+        self.note_success()
         if rows:
             self._leader.kick()
         # Wait from the commit on, before any NOTIFY seq can be handled: the watcher
@@ -609,6 +615,10 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
         await self._submit(_Op(lambda c: c.execute(sql, key, value)))
+
+    async def probe_write(self) -> None:
+        """See :meth:`StorageHealth.probe_write`: one row rewritten (needs disk space)."""
+        await self.set_meta("health_probe", b"")
 
     async def add_checkpoint(self, cp: StoredCheckpoint) -> None:
         """See :meth:`Store.add_checkpoint`."""

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from protocol import merkle
-from protocol.errors import PeerError, ProofError, StorageError
+from protocol.errors import PeerError, ProofError, StorageError, storage_error
 from relay import _sqlite_schema as schema
 from relay.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from schemas.errors import ErrorCode
@@ -47,8 +47,8 @@ class Reads:
         def guarded() -> T:
             try:
                 return fn()
-            except sqlite3.Error as exc:
-                raise StorageError("storage failed", detail=repr(exc)) from None
+            except (sqlite3.Error, OSError) as exc:
+                raise storage_error(exc) from None
 
         return await asyncio.get_running_loop().run_in_executor(self._rexec, guarded)
 

@@ -115,6 +115,8 @@ def connect(path: str | os.PathLike[str], *, readonly: bool) -> sqlite3.Connecti
         sqlite3.Error: the database cannot be opened (wrapped by the caller).
         StorageError: the database cannot run in WAL mode.
     """
+    if not readonly:
+        private_file(path)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves (group commit, savepoints).
     conn = sqlite3.connect(os.fspath(path), isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 10000")
@@ -130,6 +132,25 @@ def connect(path: str | os.PathLike[str], *, readonly: bool) -> sqlite3.Connecti
     # macOS only: F_FULLFSYNC, because plain fsync there does not reach the platter.
     conn.execute("PRAGMA fullfsync = ON")
     return conn
+
+
+def private_file(path: str | os.PathLike[str]) -> None:
+    """Create the database file 0600 (whatever the umask) before SQLite opens it.
+
+    SQLite would create it 0644 less the umask, and it gives its -wal, -shm and
+    -journal files the database file's mode, so this keeps all of them private. It
+    also names the file and the errno when the file cannot be opened for writing.
+
+    Raises:
+        StorageError: the file cannot be created or opened read-write.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StorageError(
+            f"{os.fspath(path)}: cannot open the database: {exc.strerror}", detail=repr(exc)
+        ) from None
+    os.close(fd)
 
 
 def older_message(found: int) -> str:

@@ -10,6 +10,7 @@ exception leaves this module: the two thread seams wrap them into StorageError.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from protocol import merkle
-from protocol.errors import PeerError, StorageError
+from protocol.errors import PeerError, StorageError, StorageUnavailableError, storage_error
 from relay import _sqlite_schema as schema
 from relay._group_commit import GroupCommitter
 from relay._sqlite_batch import AcceptBuffer, AcceptOp, ChecksFirst
@@ -94,12 +95,19 @@ class SQLiteStore(Reads, Store):
             self._write_batch, max_batch=max_batch
         )
         self._mail_events: dict[str, asyncio.Event] = {}
+        self._broken = False  # a storage outage hit the writer: reopen it first
 
     # --- life cycle --------------------------------------------------------------------
 
     async def start(self) -> None:
         """See :meth:`Store.start`."""
-        self._tree = await self._in_writer(self._open_writer)
+        try:
+            self._tree = await self._in_writer(self._open_writer)
+        except StorageUnavailableError as exc:
+            if os.fspath(self._path) in exc.message:
+                raise
+            # At start the operator needs the file and the reason (disk full, ...).
+            raise type(exc)(f"{os.fspath(self._path)}: {exc.message}", detail=exc.detail) from None
         self._size = self._tree.size
         await self._open_reader(self._path)
         self._committer.start()
@@ -132,19 +140,44 @@ class SQLiteStore(Reads, Store):
         def guarded() -> T:
             try:
                 return fn()
-            except sqlite3.Error as exc:
-                raise StorageError("storage failed", detail=repr(exc)) from None
+            except (sqlite3.Error, OSError) as exc:
+                raise storage_error(exc) from None
 
         return await asyncio.get_running_loop().run_in_executor(self._wexec, guarded)
 
     # --- group commit --------------------------------------------------------------------
 
     async def _write_batch(self, ops: list[_WriteOp]) -> list[object]:
-        outcomes, size = await self._in_writer(lambda: self._apply_batch(ops))
+        try:
+            outcomes, size = await self._in_writer(lambda: self._apply_batch(ops))
+        except StorageUnavailableError as exc:
+            # The connection may hold a half-failed transaction, and a failed COMMIT
+            # may or may not have reached the file: reopen before the next batch and
+            # take the frontier from disk, which is what survives.
+            self._broken = True
+            self.note_failure(exc)
+            raise
         self._size = size
+        self.note_success()
         return outcomes
 
+    def _reopen_writer(self) -> None:
+        if self._wconn is not None:
+            with contextlib.suppress(sqlite3.Error):  # the old connection is thrown away
+                self._wconn.close()
+            self._wconn = None
+        self._tree = self._open_writer()
+        self._broken = False
+
+    async def probe_write(self) -> None:
+        """See :meth:`StorageHealth.probe_write`: rewrite the tree size row (a WAL frame)."""
+        await self._committer.submit(
+            lambda conn: conn.execute("UPDATE tree SET size = size WHERE id = 0")
+        )
+
     def _apply_batch(self, ops: list[_WriteOp]) -> tuple[list[object], int]:
+        if self._broken:
+            self._reopen_writer()
         conn = self._wconn
         if conn is None:
             raise StorageError("storage is not available", detail="store is closed")
@@ -185,7 +218,10 @@ class SQLiteStore(Reads, Store):
             # frontier must forget it too.
             self._tree = merkle.CompactRange.from_hashes(*before)
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    self._broken = True  # reopened before the next batch
             raise
         return outcomes, self._tree.size
 

@@ -31,6 +31,7 @@ from datetime import datetime
 
 from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError, PeerError, StorageError
+from relay._storage_health import StorageHealth
 from schemas.errors import ErrorCode
 
 #: Meta keys of the directory in force: its exact signed bytes, a small stamp that other
@@ -243,7 +244,7 @@ class StoreStats:
     items: int
 
 
-class Store(abc.ABC):
+class Store(StorageHealth, abc.ABC):
     """Durable mailboxes and the Merkle audit log of one relay."""
 
     @abc.abstractmethod

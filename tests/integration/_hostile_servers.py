@@ -53,7 +53,9 @@ class _Config:
 
 def relay_routes() -> list[tuple[str, str]]:
     """The relay's routes, from the real application (state is not touched to build it)."""
-    return routes(create_app(cast(RelayState, type("S", (), {"config": _Config(), "activity": None})())))
+    return routes(
+        create_app(cast(RelayState, type("S", (), {"config": _Config(), "activity": None})()))
+    )
 
 
 def node_routes() -> list[tuple[str, str]]:

@@ -319,3 +319,38 @@ def test_prometheus_example_loads_the_rules() -> None:
     targets = jobs["relay247"]["static_configs"][0]["targets"]
     assert targets == ["relay-a:8247", "relay-b:8247"]
     assert set(_services()) >= {t.split(":")[0] for t in targets}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "deploy/secrets/relay.keys",
+        "deploy/secrets/relay_passphrase",
+        "deploy/secrets/pg_password",
+        "deploy/secrets/tls/key.pem",
+        "deploy/secrets/network/coordinator-1.keys",
+        "deploy/etc/relay-a.toml",
+        "node.keys",
+        "somewhere/fr.passphrase",
+    ],
+)
+def test_bootstrap_secrets_are_ignored_by_git(path: str) -> None:
+    """What deploy/bootstrap.sh writes (keys, passphrases, the TLS key) is never committed."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    root = DEPLOY.parent
+    if git is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(
+        [git, "check-ignore", "--no-index", "-q", path], cwd=root, check=False, timeout=30
+    )
+    assert out.returncode == 0, f"{path} is not ignored by .gitignore"
+
+
+def test_bootstrap_writes_private_files() -> None:
+    # Files and directories 0600/0700 whatever the caller's umask; the mode check of
+    # what it wrote is in tests/integration/test_deploy_bootstrap.py.
+    text = (DEPLOY / "bootstrap.sh").read_text()
+    assert re.search(r"^umask 077$", text, re.M)

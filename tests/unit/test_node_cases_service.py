@@ -213,7 +213,7 @@ def test_bad_webhook_secrets_stop_start_up(
 @pytest.mark.parametrize(
     ("line", "bad", "names"),
     [
-        ("port = 8248", "port = 70000", "api.port"),
+        ("port = 0", "port = 70000", "api.port"),
         ("interval = 10.0", "interval = 0", "witness.interval"),
         ("remind_before_hours = 72.0", "remind_before_hours = -1", "clocks.remind_before_hours"),
     ],
