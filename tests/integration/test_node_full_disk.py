@@ -19,6 +19,7 @@ from protocol.keys import SigningKey
 from schemas.examples import EXAMPLES
 from schemas.relay_api import SubmitResult
 from tests.integration.test_storage_full import fill, tmpfs
+from tests.support.bodies import addressed
 from tests.support.fake_relay import HANG_GUARD, next_event, open_node
 from tests.support.network import make_network
 from tests.support.relay import running_relay
@@ -75,7 +76,9 @@ async def test_outbox_survives_a_full_disk_and_delivers_after(tmp_path: Path) ->
             async with session, fr, us:
                 await fr.wait_ready()
                 await us.wait_ready()
-                msg_id = await fr.send(EXAMPLES["preservation_request"], "US")
+                msg_id = await fr.send(
+                    addressed(EXAMPLES["preservation_request"], "FR", "US"), "US"
+                )
                 await _calls(1)
                 filler = fill(disk)
                 # Each failed try now fails to record its retry too: the loop goes on.

@@ -32,13 +32,14 @@ from schemas.examples import EXAMPLES
 from schemas.relay_api import RelayInfo
 from tests.integration._crash_load import RelayProcess
 from tests.integration._instances import DEADLINE, instance_dirs, role, until
+from tests.support.bodies import addressed
 from tests.support.fake_relay import next_event, open_node
 from tests.support.network import Network, make_network
 from tests.support.pg import drop_schema, requires_pg
 from tests.support.relay import PASSPHRASE, Backend, free_port
 
 pytestmark = requires_pg
-REQUEST = EXAMPLES["preservation_request"]
+REQUEST = addressed(EXAMPLES["preservation_request"], "FR", "US")
 ENV = {"RELAY247_PASSPHRASE": PASSPHRASE.decode()}
 
 
@@ -118,7 +119,10 @@ async def test_leader_killed_survivor_signs_on_without_gap_or_fork(tmp_path: Pat
             killed_at = time.monotonic()
             await until(lambda: _is(role(session, survivor.url), "leader"), "survivor leads")
             # US (on the survivor) writes: only a leader can sequence it.
-            back = await us.send(msgspec.structs.replace(REQUEST, case_id=uuid.uuid4().hex), "FR")
+            back = await us.send(
+                msgspec.structs.replace(addressed(REQUEST, "US", "FR"), case_id=uuid.uuid4().hex),
+                "FR",
+            )
 
             async def signed_anew() -> bool:
                 return (await _checkpoint(session, survivor.url, info)).size > before.size
