@@ -20,7 +20,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from protocol.errors import ConfigError, StorageError
+from protocol.decimal import parse_decimal
+from protocol.errors import ConfigError, MalformedError, StorageError
 from relay._backup import (
     Snapshot,
     check_state,
@@ -157,9 +158,12 @@ async def _archive_version(restore_exe: str, src: Path, env: dict[str, str]) -> 
     for i, line in enumerate(lines):
         if line.startswith("COPY ") and ".schema_version (version) FROM stdin;" in line:
             rows = list(itertools.takewhile(lambda row: row != "\\.", lines[i + 1 :]))
-    if len(rows) != 1 or not rows[0].isdigit():
-        raise ConfigError(f"{src}: holds no relay schema version")
-    version = int(rows[0])
+    try:
+        if len(rows) != 1:
+            raise MalformedError("not one row")
+        version = parse_decimal(rows[0], name="schema version")
+    except MalformedError:
+        raise ConfigError(f"{src}: holds no relay schema version") from None
     if not 1 <= version <= SCHEMA_VERSION:
         raise unknown_error(rows[0])
     return version

@@ -441,8 +441,20 @@ async def test_postgres_restore_refusals(tmp_path: Path) -> None:
         dsn = pg_dsn()
         leader = PostgresStore(dsn, schema=schema, leader_poll=0.2)
         await leader.start()
+        for _ in range(600):  # the served relay's lock may take a moment to be released
+            if leader.is_leader():
+                break
+            await asyncio.sleep(0.05)
+        assert leader.is_leader()
         follower = PostgresStore(dsn, schema=schema, leader_poll=60.0)
         await follower.start()
+        # Its first lock attempt runs in the background: let it fail against the leader
+        # before the leader stops, or the follower simply becomes the leader.
+        for _ in range(600):
+            if follower._leader._conn is not None:  # private: no public hook for it
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
         try:
             await leader.close()
             assert not follower.is_leader()
