@@ -33,6 +33,7 @@ from protocol.cases import PeriodTable
 from protocol.directory import TrustRoot, VerifiedDirectory
 from protocol.errors import Relay247Error, TransportError
 from schemas.errors import ErrorCode
+from serving import ConnectionLimits
 
 log = structlog.get_logger("relay247.node")
 
@@ -51,6 +52,7 @@ class ServiceSettings:
         witness_enabled, witness_interval: the witness duty and its period (seconds).
         witness_log_key: a pinned log key when the directory lists none for the relay.
         request_timeout: seconds per audit request to the relay.
+        api_limits: the local API's connection bounds (serving/guard.py defaults).
     """
 
     data_dir: Path
@@ -65,6 +67,7 @@ class ServiceSettings:
     witness_interval: float = 10.0
     witness_log_key: str | None = None
     request_timeout: float = 10.0
+    api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 @dataclass
@@ -136,6 +139,7 @@ class Services:
                 settings.api_host,
                 settings.api_port,
                 token_file=settings.data_dir / settings.api_token,
+                limits=settings.api_limits,
             )
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []

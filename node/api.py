@@ -336,6 +336,7 @@ class ApiServer:
         host: a loopback address.
         port: the port; 0 picks a free one. The port in use is written to ``api.port``.
         token_file: the bearer token file (default ``data_dir/api.token``).
+        limits: the connection bounds (default: those of serving/guard.py).
 
     Raises:
         ConfigError: ``host`` is not a loopback address.
@@ -349,8 +350,10 @@ class ApiServer:
         port: int,
         *,
         token_file: Path | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         check_loopback(host)
+        self._limits = limits or ConnectionLimits()
         self._context = context
         self._data = data_dir
         self._token = token_file or data_dir / TOKEN_FILE
@@ -368,8 +371,8 @@ class ApiServer:
         """
         token = ensure_token(self._token)
         # The local API is loopback-only and token-guarded, but a stalled client must
-        # not hold it either: the same bounds as the relay's defaults (serving/guard.py).
-        limits = ConnectionLimits()
+        # not hold it either.
+        limits = self._limits
         install_accept_log(asyncio.get_running_loop(), limits.log_interval)
         runner = JsonErrorRunner(
             create_api(self._context, token), access_log=None, **runner_kwargs(limits)

@@ -50,9 +50,14 @@ class _JsonErrorHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        # aiohttp's own version logs (a first BadHttpMethod at debug level only) and
-        # raises ConnectionError when a response was already started: keep both.
-        super().handle_error(request, status, exc, message)
+        if status >= 500:
+            # A fault of ours: aiohttp's own version logs it with its traceback, and
+            # raises ConnectionError when a response was already started.
+            super().handle_error(request, status, exc, message)
+        elif request.writer.output_size > 0:
+            raise ConnectionError("response already started: no error answer possible")
+        # A peer's malformed request gets only the info line below: aiohttp would log a
+        # traceback at error level for each, which an outsider could repeat at will.
         code, text = _describe(status, exc)
         rid = f"{random.getrandbits(64):016x}"
         log.info("rejected before routing", code=code.value, status=status, request_id=rid)

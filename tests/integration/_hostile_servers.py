@@ -27,7 +27,9 @@ from relay.store import StoredCheckpoint
 from schemas.envelope import Envelope
 from schemas.examples import example
 from schemas.messages import Body
+from serving import ConnectionLimits
 from tests.integration._node_services import Peer, peers
+from tests.support.bodies import addressed
 from tests.support.hostile import (
     Coverage,
     LogWatch,
@@ -123,12 +125,12 @@ async def hostile_relay(
             await relay.assert_serving()
 
 
-def preservation_request() -> Body:
-    """A preservation request of a fresh case, MLA announced 120 days from now."""
+def preservation_request(sender: str, recipient: str) -> Body:
+    """A preservation request of a fresh case from ``sender`` to ``recipient`` (its
+    member fields bound to them, step E14), MLA announced 120 days from now."""
     mla = (datetime.now(UTC) + timedelta(days=120)).date()
-    return msgspec.structs.replace(
-        example("preservation_request"), case_id=os.urandom(16).hex(), mla_expected_by=mla
-    )
+    body = addressed(example("preservation_request"), sender, recipient)
+    return msgspec.structs.replace(body, case_id=os.urandom(16).hex(), mla_expected_by=mla)
 
 
 @dataclass
@@ -164,14 +166,20 @@ class NodeApi:
 
 
 @asynccontextmanager
-async def hostile_node(tmp: Path) -> AsyncIterator[NodeApi]:
-    """A relay and two nodes (FR, US); FR and US each opened a case."""
+async def hostile_node(
+    tmp: Path, api_limits: ConnectionLimits | None = None
+) -> AsyncIterator[NodeApi]:
+    """A relay and two nodes (FR, US); FR and US each opened a case. ``api_limits``:
+    the node APIs' connection bounds (default: serving/guard.py's)."""
     net = make_network()
     with watch_logs() as logs:
-        async with running_relay(tmp / "relay", net) as relay, peers(tmp, net, relay) as p:
+        async with (
+            running_relay(tmp / "relay", net) as relay,
+            peers(tmp, net, relay, api_limits=api_limits) as p,
+        ):
             fr, us = p["FR"], p["US"]
-            own = await fr.api.send("US", preservation_request())
-            foreign = await us.api.send("DE", preservation_request())
+            own = await fr.api.send("US", preservation_request("FR", "US"))
+            foreign = await us.api.send("DE", preservation_request("US", "DE"))
             token = (fr.data / "api.token").read_text().strip()
             api = NodeApi(fr, us, own.case_id, foreign.case_id, token, logs)
             yield api

@@ -21,6 +21,7 @@ from node.daemon import Node
 from node.periods import load_periods
 from node.transport import RelayClient
 from protocol.keys import SigningKey
+from serving import ConnectionLimits
 from tests.support.fake_relay import open_node
 from tests.support.network import Network
 from tests.support.relay import RunningRelay, free_port
@@ -41,9 +42,14 @@ def _client(key: SigningKey, session: aiohttp.ClientSession, url: str) -> RelayC
 
 
 def services_for(
-    node: Node, data: Path, log_key: str | None, alerts: AlertsConfig | None = None
+    node: Node,
+    data: Path,
+    log_key: str | None,
+    alerts: AlertsConfig | None = None,
+    api_limits: ConnectionLimits | None = None,
 ) -> Services:
-    """The services of ``node``, API on a free port, loops slow (tests drive them)."""
+    """The services of ``node``, API on a free port, loops slow (tests drive them);
+    ``api_limits``: the API's connection bounds (default: serving/guard.py's)."""
     config = node.config
     parts = NodeParts(
         view=node,
@@ -64,6 +70,7 @@ def services_for(
         witness_enabled=True,
         witness_interval=3600.0,
         witness_log_key=log_key,
+        api_limits=api_limits or ConnectionLimits(),
     )
     return Services(parts, settings)
 
@@ -76,6 +83,7 @@ async def peers(
     *,
     alerts: AlertsConfig | None = None,
     members: tuple[str, ...] = ("FR", "US"),
+    api_limits: ConnectionLimits | None = None,
 ) -> AsyncIterator[dict[str, Peer]]:
     """Start ``members`` as nodes with services and the local API; stop them all after."""
     async with AsyncExitStack() as stack:
@@ -93,7 +101,9 @@ async def peers(
                 settings={"poll_wait": "1"},
             )
             # The node's own services, with test settings (free port, webhook sink...).
-            services = services_for(node, tmp / member, relay.state.keys.log_key, alerts)
+            services = services_for(
+                node, tmp / member, relay.state.keys.log_key, alerts, api_limits
+            )
             node.services = services
             stack.push_async_callback(node.stop)
             await node.start()

@@ -22,7 +22,7 @@ from protocol.errors import MalformedError
 from protocol.keys import SigningKey
 from schemas import node_api as api
 from schemas.audit_api import CosignatureSubmission
-from schemas.errors import ErrorCode
+from schemas.errors import ErrorBody, ErrorCode
 from tests.integration._hostile_servers import (
     hostile_node,
     hostile_relay,
@@ -44,7 +44,6 @@ from tests.support.hostile_bodies import (
 from tests.support.raw_http import assert_sound, exchange, request_bytes
 from tests.support.relay import envelope
 
-FIXED_ON_A = pytest.mark.xfail(strict=True, reason="issue 11 §1: fixed on branch h11-a-input")
 RELAY_MAX_BODY = 2097152  # the config template's http.max_body_bytes
 NODE_MAX_BODY = 1 << 20  # node.api.MAX_BODY
 
@@ -102,12 +101,12 @@ async def test_node_api_generic_bodies(tmp_path: Path) -> None:
         found.assert_none()
 
 
-def _refused(status: int, body: bytes) -> None:
-    # Refused as bad input; which 400 code names it is the fix's choice.
-    assert status == 400, (status, body[:200])
+def _refused(error: ErrorBody | None) -> None:
+    # Step J1: a repeated key is refused before the object is trusted.
+    assert error is not None, "accepted"
+    assert error.code is ErrorCode.MALFORMED, error
 
 
-@FIXED_ON_A
 async def test_relay_refuses_repeated_keys_in_signed_objects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,17 +192,15 @@ async def test_relay_refuses_repeated_keys_in_signed_objects(
                     else {"Content-Type": JSON}
                 )
                 answer = await exchange(relay.url, request_bytes("POST", path, headers, body))
-                assert_sound(answer, "")
-                _refused(answer.status, answer.body)
+                _refused(assert_sound(answer, ""))
         found.assert_none()
 
 
-@FIXED_ON_A
 async def test_node_api_refuses_repeated_keys(tmp_path: Path) -> None:
     found = Findings()
     async with hostile_node(tmp_path) as node:
-        good = msgspec.json.encode(api.SendRequest(to="US", body=preservation_request()))
-        inner = msgspec.json.encode(preservation_request())
+        good = msgspec.json.encode(api.SendRequest(to="US", body=preservation_request("FR", "US")))
+        inner = msgspec.json.encode(preservation_request("FR", "US"))
         cases = {
             "to twice": repeat_key(good, "to", b'"DE"'),
             "escaped to": repeat_key(good, "to", b'"DE"', escaped=True),
@@ -216,12 +213,10 @@ async def test_node_api_refuses_repeated_keys(tmp_path: Path) -> None:
                 headers = node.auth(**{"Content-Type": JSON})
                 raw = request_bytes("POST", "/v1/messages", headers, body)
                 answer = await exchange(node.url, raw)
-                assert_sound(answer, "")
-                _refused(answer.status, answer.body)
+                _refused(assert_sound(answer, ""))
         found.assert_none()
 
 
-@FIXED_ON_A
 async def test_relay_refuses_acks_outside_the_time_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,5 +242,5 @@ async def test_relay_refuses_acks_outside_the_time_window(
                 answer = await exchange(relay.url, request_bytes("POST", "/v1/acks", headers, body))
                 error = assert_sound(answer, "")
                 assert error is not None, f"accepted: {answer.body[:200]!r}"
-                assert answer.status == 400, error
+                assert error.code is ErrorCode.CLOCK_SKEW, error  # step A4
         found.assert_none()

@@ -6,9 +6,9 @@ at the node API), and is sent over a raw socket to every route. No answer may be
 or leave the one JSON error shape, none may hang (client timeout), the server answers a
 normal request afterwards, and nothing is logged at error level.
 
-Most cases are refused by aiohttp's HTTP parser before our middleware runs, in plain
-text, and aiohttp logs each at error level: those are issue 11 §1 ("Errors raised by
-aiohttp before our handlers"), fixed on branch h11-a-input.
+Most cases are refused by aiohttp's HTTP parser before our middleware runs; those
+answers too must be in the one error shape, with a code (issue 11 §1, "Errors raised by
+aiohttp before our handlers": serving/errors.py).
 """
 
 from __future__ import annotations
@@ -38,26 +38,6 @@ from tests.support.hostile import (
 from tests.support.hostile_requests import HEADER_CASES, SIGNATURE_CASES, Valid
 from tests.support.raw_http import WS_UPGRADE, assert_sound, exchange, request_bytes
 
-FIXED_ON_A = pytest.mark.xfail(strict=True, reason="issue 11 §1: fixed on branch h11-a-input")
-#: cases that reach our middleware today; every other case is refused by aiohttp's parser
-HANDLED_TODAY = frozenset(
-    {
-        "gzip, chunked",
-        "non-ASCII header value",
-        "invalid UTF-8 in a header",
-        "hostile X-Request-Id",
-        "HTTP/2.0 in the request line",
-        "no version",
-        "absolute-form target",
-    }
-)
-PRE_HANDLER = frozenset(HEADER_CASES) - HANDLED_TODAY
-
-
-def test_case_groups_are_known() -> None:
-    """A case renamed or removed in hostile_requests.py must be re-sorted here."""
-    assert set(HEADER_CASES) >= HANDLED_TODAY
-
 
 def _relay_requests(relay: Relay) -> Iterable[tuple[str, Valid]]:
     key = relay.running.net.members["US"].transport
@@ -82,9 +62,9 @@ def _node_requests(node: NodeApi) -> Iterable[tuple[str, Valid]]:
         yield method, Valid(method, target, tuple(headers.items()), body)
 
 
-async def _attack(url: str, requests: list[tuple[str, Valid]], cases: Iterable[str]) -> Findings:
+async def _attack(url: str, requests: list[tuple[str, Valid]]) -> Findings:
     found = Findings()
-    for name in sorted(cases):
+    for name in sorted(HEADER_CASES):
         for method, valid in requests:
             with found.check(f"{name}: {method} {valid.target}"):
                 head = method == "HEAD"
@@ -95,30 +75,12 @@ async def _attack(url: str, requests: list[tuple[str, Valid]], cases: Iterable[s
 
 async def test_relay_odd_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with hostile_relay(tmp_path, monkeypatch) as relay:
-        found = await _attack(relay.url, list(_relay_requests(relay)), HANDLED_TODAY)
-        found.assert_none()
-
-
-@FIXED_ON_A
-async def test_relay_odd_headers_refused_before_our_handlers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async with hostile_relay(tmp_path, monkeypatch) as relay:
-        found = await _attack(relay.url, list(_relay_requests(relay)), PRE_HANDLER)
-        found.assert_none()
+        (await _attack(relay.url, list(_relay_requests(relay)))).assert_none()
 
 
 async def test_node_api_odd_headers(tmp_path: Path) -> None:
     async with hostile_node(tmp_path) as node:
-        found = await _attack(node.url, list(_node_requests(node)), HANDLED_TODAY)
-        found.assert_none()
-
-
-@FIXED_ON_A
-async def test_node_api_odd_headers_refused_before_our_handlers(tmp_path: Path) -> None:
-    async with hostile_node(tmp_path) as node:
-        found = await _attack(node.url, list(_node_requests(node)), PRE_HANDLER)
-        found.assert_none()
+        (await _attack(node.url, list(_node_requests(node)))).assert_none()
 
 
 async def test_relay_hostile_signature_fields(

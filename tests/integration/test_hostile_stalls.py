@@ -6,9 +6,10 @@ descriptor) for good: the server answers or closes within a bound. A client that
 up mid-body is its own doing: it must not be logged as an internal error (a traceback
 per hang-up, and an alert on internal errors a peer could trigger at will).
 
-Every phase before the body is issue 11 §2 ("Stalled connections"), fixed on branch
-h11-b-exhaust; those tests are marked xfail until it lands. All stalls of a test run
-concurrently, so a test takes about one bound, not one per case.
+Every phase is bounded by serving/guard.py (issue 11 §2, "Stalled connections"); the
+tests lower the bounds (the relay's [http] settings, the node API's ConnectionLimits)
+to a few seconds. All stalls of a test run concurrently, so a test takes about one
+bound, not one per case.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 
 import node.api as node_api
 from schemas.errors import ErrorCode
+from serving import ConnectionLimits
 from tests.integration._hostile_servers import (
     NodeApi,
     Relay,
@@ -41,14 +43,14 @@ from tests.support.hostile import (
 from tests.support.hostile_requests import WS_CASES
 from tests.support.raw_http import WS_UPGRADE, RawAnswer, assert_sound, read_answer, request_bytes
 
-FIXED_ON_B = pytest.mark.xfail(
-    strict=True, reason="issue 11 §2: stalled connections, fixed on branch h11-b-exhaust"
-)
 #: the relay's http.read_timeout and the node API's body timeout in these tests (seconds)
 BODY_TIMEOUT = 1.0
 #: the longest a stalled connection may stay open in any phase (seconds); generous so
 #: that a loaded CI machine does not make it flaky
 STALL_BOUND = 15.0
+#: header_timeout and keepalive_timeout of the relay and the node API in these tests
+#: (seconds; the defaults are 10 and 15)
+HEADER_TIMEOUT = 2.0
 _BODY = b'{"v":1,"padding":"' + b"a" * 64 + b'"}'
 
 
@@ -170,30 +172,33 @@ async def test_relay_half_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 async def test_node_api_half_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(node_api, "BODY_TIMEOUT", BODY_TIMEOUT, raising=False)
+    monkeypatch.setattr(node_api, "BODY_TIMEOUT", BODY_TIMEOUT)
     async with hostile_node(tmp_path) as node:
         paths = [p for m, p in node_routes() if m == "POST"]
         auth = f"Authorization: Bearer {node.token}\r\n"
         (await _half_bodies(node.url, paths, auth)).assert_none()
 
 
-@FIXED_ON_B
-@pytest.mark.slow  # one STALL_BOUND
 async def test_relay_closes_stalled_connections(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with hostile_relay(tmp_path, monkeypatch, read_timeout=str(BODY_TIMEOUT)) as relay:
+    async with hostile_relay(
+        tmp_path,
+        monkeypatch,
+        read_timeout=str(BODY_TIMEOUT),
+        header_timeout=str(HEADER_TIMEOUT),
+        keepalive_timeout=str(HEADER_TIMEOUT),
+    ) as relay:
         stalls = _header_stalls(_relay_targets(relay), "")
         (await _closed_within(relay.url, stalls, STALL_BOUND)).assert_none()
 
 
-@FIXED_ON_B
-@pytest.mark.slow  # one STALL_BOUND
 async def test_node_api_closes_stalled_connections(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(node_api, "BODY_TIMEOUT", BODY_TIMEOUT, raising=False)
-    async with hostile_node(tmp_path) as node:
+    monkeypatch.setattr(node_api, "BODY_TIMEOUT", BODY_TIMEOUT)
+    limits = ConnectionLimits(header_timeout=HEADER_TIMEOUT, keepalive_timeout=HEADER_TIMEOUT)
+    async with hostile_node(tmp_path, limits) as node:
         auth = f"Authorization: Bearer {node.token}\r\n"
         stalls = _header_stalls(_node_targets(node), auth)
         (await _closed_within(node.url, stalls, STALL_BOUND)).assert_none()

@@ -51,7 +51,7 @@ async def test_node_api_export_with_the_relay_down_says_when_to_retry(tmp_path: 
     try:
         async with peers(tmp_path, net, relay) as p:
             fr = p["FR"]
-            sent = await fr.api.send("US", preservation_request())
+            sent = await fr.api.send("US", preservation_request("FR", "US"))
             await relay_cm.__aexit__(None, None, None)
             relay_up = False
             token = (fr.data / "api.token").read_text().strip()
