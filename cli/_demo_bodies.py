@@ -107,7 +107,8 @@ def taken_in_charge(request: rq.PreservationRequest, msg_id: str) -> rs.TakenInC
 def preserved(request: rq.PreservationRequest, msg_id: str, now: datetime) -> rs.Preserved:
     """The US officer confirms the data is preserved for 90 days."""
     at = now.astimezone(_NEW_YORK).replace(microsecond=0)
-    until = (at + timedelta(days=90)).replace(hour=23, minute=59, second=0)
+    # The end of that day in New York, as `node reply --until DATE` states it.
+    until = (at + timedelta(days=90)).replace(hour=23, minute=59, second=59)
     return rs.Preserved(
         case_id=request.case_id,
         in_reply_to=msg_id,
