@@ -73,3 +73,9 @@ def test_publish_failure_names_the_typed_program(tmp_path: Path) -> None:
     res = typed("network", "publish", "--dir", net, "--relay", down)
     assert res.returncode == 1, res.stderr
     assert f"`{TYPED} network push --dir {net} --relay {down}`" in res.stderr
+
+
+def test_template_names_the_typed_program() -> None:
+    res = typed("node", "template", "preservation")
+    assert res.returncode == 0, res.stderr
+    assert f"//   {TYPED} node new THIS_FILE" in res.stdout.splitlines()
