@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ import click
 import msgspec
 
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
+from cli._program import program
 from protocol._codec import encode
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import ED25519, SigningKey, fingerprint
@@ -312,7 +314,7 @@ def publish(
     if pending.exists() and unsigned_out is None:
         raise CliUsageError(
             f"{pending}: version {directory.version} is signed but no relay accepted it yet;"
-            f" send it with `relay247 network push --dir {netdir} --relay URL`"
+            f" send it with `{program()} network push --dir {shlex.quote(str(netdir))} --relay URL`"
         )
     now = datetime.now(UTC).replace(microsecond=0)
     directory = msgspec.structs.replace(directory, issued_at=now)
@@ -345,8 +347,8 @@ def post_or_explain(netdir: Path, url: str, path: Path, signed: bytes) -> int:
         return asyncio.run(_post(url, signed))
     except CliError as exc:
         raise CliError(
-            f"{exc.message}; {path} is signed and kept: re-send it with"
-            f" `relay247 network push --dir {netdir} --relay {url}`"
+            f"{exc.message}; {path} is signed and kept: re-send it with `{program()} network"
+            f" push --dir {shlex.quote(str(netdir))} --relay {shlex.quote(url)}`"
         ) from None
 
 

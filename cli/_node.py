@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import click
 import msgspec
 
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
+from cli._program import program
 from protocol.errors import ConfigError
 
 KEYS = "node.keys"
@@ -163,7 +165,7 @@ def init(
     click.echo(f"  keys:   {data / KEYS} (encrypted, mode 0600)")
     click.echo(f"  member: {data / MEMBER} (send it to the coordinator: network add-member)")
     click.echo(f"  config: {config_path}")
-    click.echo(f"  serve:  relay247 node serve --config {config_path}")
+    click.echo(f"  serve:  {program()} node serve --config {shlex.quote(str(config_path))}")
 
 
 @node.command("serve")
@@ -229,7 +231,7 @@ def rotate_key(*, config_path: Path, use: str, as_json: bool, passphrase_file: P
             "use": use,
             "public": public,
             "coordinators_run": (
-                f"relay247 network rotate-key --dir NETDIR --member {member}"
+                f"{program()} network rotate-key --dir NETDIR --member {member}"
                 f" --use {use} --public {public}"
             ),
             "then": (

@@ -1,8 +1,10 @@
 """How the operator commands reach the running node, and how its answers become exit codes.
 
-The node's local API (``node.api_client``) raises ``TransportError`` when nothing
-listens (exit 1, "node not running"), a ``PeerError`` carrying the wire code when it
-refuses (exit 2 for input the officer must fix, 1 otherwise).
+The node's local API (``node.api_client``) raises ``NodeNotRunningError`` when nothing
+listens (exit 1, "node not running"), another ``TransportError`` when its answer did not
+arrive whole (exit 1, saying what happened: a running node that broke off is not "not
+running"), a ``PeerError`` carrying the wire code when it refuses (exit 2 for input the
+officer must fix, 1 otherwise).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from click.core import ParameterSource
 from cli import _node_render as nr
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
-from node.api_client import NodeApiClient
+from node.api_client import NodeApiClient, NodeNotRunningError
 from protocol.errors import ConfigError, PeerError, TransportError
 from schemas.errors import ErrorCode
 from schemas.messages import Body, kind_of
@@ -107,8 +109,9 @@ def call(where: Path, fn: Callable[[NodeApiClient], Awaitable[T]]) -> T:
     """Run ``fn`` with a client of the node whose data directory is ``where``.
 
     Raises:
-        CliError: the node is not running (no API port or token, connection refused)
-            or refused at run time (exit 1).
+        CliError: the node is not running (no API port, connection refused), its answer
+            did not arrive whole (cut short, too slow, too large), or it refused at run
+            time (exit 1).
         CliUsageError: the node refused the input or does not know the case (exit 2).
     """
 
@@ -118,8 +121,10 @@ def call(where: Path, fn: Callable[[NodeApiClient], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except TransportError as exc:
+    except NodeNotRunningError as exc:
         raise CliError(f"node not running in {where} ({exc.message})") from None
+    except TransportError as exc:
+        raise CliError(f"node in {where}: {exc.message}") from None
     except ConfigError as exc:
         raise CliError(f"node not running in {where} ({exc.message})") from None
     except PeerError as exc:

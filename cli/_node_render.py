@@ -231,7 +231,12 @@ def _receipt_line(entry: TimelineEntry, lang: str, tz: tzinfo | None) -> str | N
     cat = load_catalog(lang)
     line = f"{cat.text('receipt_status')}: {receipt_word(r.status, lang)}"
     line += f" ({format_time(r.received_at, tz)})"
-    return line + (f" - {r.reason}" if r.reason else "")
+    if r.reason:  # in words, then the stable code (what the peer's logs and docs name)
+        line += f" - {_enum(cat, 'ErrorCode', r.reason)} ({r.reason})"
+    if r.field:
+        # Which body field the peer refused (E13, E14): the officer fixes that field.
+        line += f" - {cat.text('receipt_field')} {r.field}"
+    return line
 
 
 def print_case(

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
+from cli._program import program
 from node.render import Catalog, load_catalog
 from schemas.messages import Body, kind_of
 
@@ -126,8 +127,8 @@ def annotated_template(body: Body) -> str:
         f"// relay247 request file: {load_catalog('en').kind(kind)} ({kind}).",
         "// Lines starting with // are comments and are ignored. Replace the example",
         "// values, delete optional fields you do not need, then check and send:",
-        "//   relay247 node new THIS_FILE",
-        "//   relay247 node send THIS_FILE --to MEMBER",
+        f"//   {program()} node new THIS_FILE",
+        f"//   {program()} node send THIS_FILE --to MEMBER",
     ]
     lines: list[str] = []
     _write(msgspec.to_builtins(body), mi.type_info(type(body)), "", head="", tail="", out=lines)

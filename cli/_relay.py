@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import shutil
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -23,6 +24,7 @@ from cli._passphrase import (
     passphrase_option,
     read_passphrase,
 )
+from cli._program import program
 from protocol.errors import ConfigError, Relay247Error, StorageError
 
 if TYPE_CHECKING:
@@ -144,7 +146,7 @@ def init(
     click.echo(f"relay {relay_id} initialised in {data}")
     click.echo(f"  config: {config_path}")
     click.echo(f"  keys:   {data / KEYS} (encrypted, mode 0600)")
-    click.echo(f"  serve:  relay247 relay serve --config {config_path}")
+    click.echo(f"  serve:  {program()} relay serve --config {shlex.quote(str(config_path))}")
 
 
 @relay.command("serve")
@@ -315,8 +317,8 @@ def restore(
             click.echo("  integrity:       the log reproduces its last checkpoint (I1-I5)")
         else:
             click.echo(
-                f"  integrity:       not checked: run `relay247 relay migrate --config"
-                f" {config_path}`; serve checks it at start-up"
+                f"  integrity:       not checked: run `{program()} relay migrate --config"
+                f" {shlex.quote(str(config_path))}`; serve checks it at start-up"
             )
     if rolled_back:
         click.echo(

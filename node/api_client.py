@@ -1,8 +1,9 @@
 """A client of the node's local API (PROTOCOL.md §8.6), for the CLI and for integrators.
 
 aiohttp exceptions never escape: a node that is not running (connection refused, or no
-``api.port`` file) is :class:`TransportError` "node not running"; an error answer is
-:class:`NodeApiError`, a :class:`PeerError` carrying the API's code.
+``api.port`` file) is :class:`NodeNotRunningError`; an answer that did not arrive whole (cut
+short, too slow, too large) is another :class:`TransportError` that says which; an error
+answer is :class:`NodeApiError`, a :class:`PeerError` carrying the API's code.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import aiohttp
 import msgspec
 
 from client import read_body
-from protocol.errors import PeerError, TransportError
+from protocol.errors import PeerError, TooLargeError, TransportError
 from schemas import node_api as api
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.messages import Body
@@ -34,6 +35,10 @@ class NodeApiError(PeerError):
             body.message, detail=f"HTTP {status}, request {body.request_id}", code=body.code
         )
         self.status = status
+
+
+class NodeNotRunningError(TransportError):
+    """Nothing to talk to: no ``api.port`` file, or nothing listens on that port."""
 
 
 class NodeApiClient:
@@ -62,13 +67,15 @@ class NodeApiClient:
         127.0.0.1.
 
         Raises:
-            TransportError: no ``api.port`` (the node is not running), or the token
-                cannot be read.
+            NodeNotRunningError: no ``api.port`` (the node is not running).
+            TransportError: the token cannot be read.
         """
         try:
             port = int((data_dir / "api.port").read_text(encoding="ascii").strip())
         except (OSError, ValueError):
-            raise TransportError("node not running", detail=f"no {data_dir / 'api.port'}") from None
+            raise NodeNotRunningError(
+                "node not running", detail=f"no {data_dir / 'api.port'}"
+            ) from None
         try:
             token = (data_dir / "api.token").read_text(encoding="ascii").strip()
         except OSError as exc:
@@ -85,11 +92,20 @@ class NodeApiClient:
             ) as resp:
                 raw = await read_body(resp, _MAX_ANSWER, what="node answer")
                 status = resp.status
+        except TooLargeError as exc:
+            # The node's fault, not the officer's input: a transport failure (exit 1).
+            raise TransportError(exc.message, detail=exc.detail) from None
         except aiohttp.ClientConnectorError as exc:
-            raise TransportError("node not running", detail=str(exc)) from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise NodeNotRunningError("node not running", detail=str(exc)) from None
+        except TimeoutError:
             raise TransportError(
-                "node unreachable", detail=f"{type(exc).__name__}: {exc}"
+                f"node did not answer within {self._timeout.total} s", detail=method + " " + path
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            # It accepted the connection: running, but broke off before a whole answer.
+            raise TransportError(
+                f"no whole answer from the node ({type(exc).__name__}: {exc})",
+                detail=method + " " + path,
             ) from None
         if status >= 400:
             try:

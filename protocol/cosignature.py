@@ -158,6 +158,7 @@ def verify_cosignatures(
     quorum: int,
     *,
     not_after: int | None = None,
+    not_before: int | None = None,
 ) -> list[Cosignature]:
     """Verify that at least ``quorum`` distinct witnesses cosigned the checkpoint ``note``.
 
@@ -172,6 +173,9 @@ def verify_cosignatures(
         witnesses: the trusted witness keys (the same key twice counts once).
         quorum: how many distinct witnesses must have cosigned, 1..len(distinct witnesses).
         not_after: if given, the latest acceptable timestamp (the caller's now plus skew).
+        not_before: if given, the earliest acceptable timestamp: a party that receives a
+            line fresh from its witness (the relay, W6) passes its now minus skew; an
+            auditor reading old checkpoints passes nothing.
 
     Returns:
         One :class:`Cosignature` per witness that cosigned, in note order.
@@ -196,9 +200,12 @@ def verify_cosignatures(
     found = []
     for sig in opened.verified:
         timestamp = int.from_bytes(sig.raw[:8], "big")
-        # 4. A statement dated in the future is refused (tlog-cosignature allows it).
+        # 4. A statement dated in the future is refused (tlog-cosignature allows it), and,
+        # when asked, one dated too long ago (the timestamp says when it cosigned).
         if not_after is not None and timestamp > not_after:
             raise NoteError("cosignature timestamp is in the future", detail=sig.name)
+        if not_before is not None and timestamp < not_before:
+            raise NoteError("cosignature timestamp is too old", detail=f"{sig.name} {timestamp}")
         found.append(Cosignature(sig.name, sig.key_hash, timestamp, sig.raw[8:]))
     # 5. Quorum of distinct witnesses (open_signatures keeps one entry per key).
     if len(found) < quorum:

@@ -117,7 +117,8 @@ def verify_directory(
     Raises:
         TooLargeError, MalformedError: D1, D2, D5.
         DirectoryError: too few signatures (D3, D4, D6), rollback or same version with
-            other contents (D7), issued in the future or internally inconsistent (D8).
+            other contents (D7), issued in the future or more than the skew before the
+            held version, or internally inconsistent (D8).
     """
     # D1-D2: size limit, then decode only the outer shape (bytes + signatures).
     signed = decode(_SIGNED, data, "signed directory", limit=MAX_DIRECTORY_BYTES)
@@ -151,9 +152,17 @@ def verify_directory(
             detail=f"got {directory.version}, hold {current.version}",
             code=ErrorCode.DIRECTORY_ROLLBACK,
         )
-    # D8: not issued in the future; members and keys are unambiguous.
+    # D8: not issued in the future, nor before the held version (the same skew: the
+    # coordinators who sign successive versions may use different machines' clocks);
+    # members and keys are unambiguous.
     if directory.issued_at > now + MAX_ISSUED_SKEW:
         raise DirectoryError("directory issued in the future", code=ErrorCode.CLOCK_SKEW)
+    if current is not None and directory.issued_at < current.directory.issued_at - MAX_ISSUED_SKEW:
+        raise DirectoryError(
+            "directory issued before the version held",
+            detail=f"{directory.issued_at.isoformat()} < {current.directory.issued_at.isoformat()}",
+            code=ErrorCode.CLOCK_SKEW,
+        )
     _check_consistent(directory)
     return VerifiedDirectory(directory, data)
 

@@ -210,7 +210,8 @@ async def cosignature(request: web.Request) -> web.Response:
         raise NoteError("cosignature must be exactly one signature line")
     if line[len(SIG_PREFIX) :].partition(" ")[0] != member:
         raise NoteError("cosignature is not from the authenticated member", detail=member)
-    # W6. It verifies as cosignature/v1 under the member's signing keys valid now.
+    # W6. It verifies as cosignature/v1 under the member's signing keys valid now, dated
+    # within the clock skew of now either way (a witness cosigns just before it posts).
     keys = [
         CosignatureVerifier(member, k.public)
         for k in state.lookup.member(member).keys
@@ -218,9 +219,15 @@ async def cosignature(request: web.Request) -> web.Response:
     ]
     if not keys:
         raise NoteError("member has no valid witness key", detail=member)
-    latest_ok = int(now.timestamp()) + int(state.config.limits.max_clock_skew)
+    skew = int(state.config.limits.max_clock_skew)
     raw = line.encode()
-    verify_cosignatures(opened.text.encode() + b"\n" + raw, keys, 1, not_after=latest_ok)
+    verify_cosignatures(
+        opened.text.encode() + b"\n" + raw,
+        keys,
+        1,
+        not_after=int(now.timestamp()) + skew,
+        not_before=int(now.timestamp()) - skew,
+    )
     # W7. Durable, then published; a witness's first line for a checkpoint is kept.
     await state.store.add_cosignature(cp.size, member, raw)
     state.activity.cosign(member, now)

@@ -15,6 +15,10 @@ from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
 from relay._pg_names import check_dsn, check_schema_name
 from relay.store import Quotas
+from serving.guard import ConnectionLimits
+
+#: the connection bounds' defaults, shared with the node API (one set of numbers)
+_GUARD = ConnectionLimits()
 
 _Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
@@ -53,17 +57,21 @@ class HttpSection(_Section, frozen=True):
     #: longest long-poll wait, seconds
     max_poll_wait: _Seconds = 30.0
     #: seconds a new connection may take to send its first request line and headers
-    header_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    header_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = _GUARD.header_timeout
     #: seconds an idle connection is kept open after a response (and the bound on the
     #: request line and headers of every later request on it)
-    keepalive_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
+    keepalive_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = _GUARD.keepalive_timeout
     #: seconds a TLS handshake may take (with tls_cert set)
-    tls_handshake_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
+    tls_handshake_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = (
+        _GUARD.tls_handshake_timeout
+    )
     #: open connections in all; over it a new one is answered 503 and closed
-    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1024
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = _GUARD.max_connections
     #: open connections from one client address (behind a reverse proxy every client
     #: has the proxy's address: set it to max_connections and bound clients there)
-    max_connections_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 256
+    max_connections_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = (
+        _GUARD.max_per_address
+    )
 
 
 class LimitsSection(_Section, frozen=True):

@@ -48,13 +48,20 @@ _RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.E
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
-    """The bounds of :class:`GuardedSite` (seconds and counts)."""
+    """The bounds of :class:`GuardedSite` (seconds and counts).
+
+    The defaults are the relay's ``[http]`` defaults (``relay/config.py`` takes them from
+    here) and the node API's: one set of numbers, as OPERATIONS.md says. Nothing calls
+    for two: on the node API, bound to loopback, every client (CLI, case system) shares
+    one address, so ``max_per_address`` is its effective bound; 256 connections stay
+    well under the 1024-descriptor soft limit a unit without ``LimitNOFILE`` gets.
+    """
 
     header_timeout: float = 10.0
     keepalive_timeout: float = 15.0
     tls_handshake_timeout: float = 10.0
-    max_connections: int = 1000
-    max_per_address: int = 64
+    max_connections: int = 1024
+    max_per_address: int = 256
     #: seconds between two log lines about refusals or accept errors
     log_interval: float = 60.0
 

@@ -80,13 +80,13 @@ async def test_cosignature_is_published_on_the_checkpoint(tmp_path: Path) -> Non
 async def test_same_line_again_is_idempotent(tmp_path: Path) -> None:
     async with running_relay(tmp_path) as relay:
         cp = await signed(relay)
-        line = line_for(relay, "FR", cp, 1_700_000_000)
+        line = line_for(relay, "FR", cp, int(time.time()) - 2)
         assert (await submit(relay, "FR", cp.note, line)).status == 200
         again = await submit(relay, "FR", cp.note, line)
         assert again.status == 200
         assert msgspec.json.decode(again.body, type=CosignatureResult).witnesses == 1
         # A second, different line by the same witness: accepted, the first one is kept.
-        other = line_for(relay, "FR", cp, 1_700_000_001)
+        other = line_for(relay, "FR", cp, int(time.time()) - 1)
         assert (await submit(relay, "FR", cp.note, other)).status == 200
         served = (await fetch(relay, "/v1/audit/checkpoint")).body
         assert served.count(b"\n\xe2\x80\x94 FR ") == 1
@@ -152,6 +152,18 @@ async def test_malformed_submissions(tmp_path: Path) -> None:
         refused(await submit(relay, "FR", cp.note, future))
         refused(await submit(relay, "FR", cp.note, line, raw=b'{"checkpoint": 1}'), "malformed")
         refused(await submit(relay, "FR", cp.note, line, raw=b"not json"), "malformed")
+
+
+async def test_cosignature_dated_long_ago_is_refused(tmp_path: Path) -> None:
+    """W6 both ways: the timestamp says when the witness cosigned, which is just now."""
+    async with running_relay(tmp_path) as relay:
+        cp = await signed(relay)
+        skew = 60  # the relay's default [limits] max_clock_skew
+        for when in (0, int(time.time()) - 3600, int(time.time()) - skew - 5):
+            line = cosign(text_of(cp.note), witness(relay, "FR"), when)
+            refused(await submit(relay, "FR", cp.note, line))
+        late = line_for(relay, "FR", cp, int(time.time()) - skew + 10)  # within the skew
+        assert (await submit(relay, "FR", cp.note, late)).status == 200
 
 
 async def test_unsigned_submission_is_unauthenticated(tmp_path: Path) -> None:

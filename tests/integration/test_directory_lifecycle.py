@@ -75,6 +75,37 @@ async def test_rollback_refused_at_relay_and_node(tmp_path: Path) -> None:
         assert relay.state.directory.version == 2
 
 
+async def test_version_issued_before_the_held_one_refused_at_relay_and_node(
+    tmp_path: Path,
+) -> None:
+    """D8's lower bound: a newer version may not be dated before the held one (beyond the
+    skew coordinators' clocks may differ by); a version dated in year 1 was accepted."""
+    net = make_network()
+    held = net.directory().issued_at
+    net.version = 2
+    year_one = net.signed(issued_at=datetime(1, 1, 1, tzinfo=UTC))
+    hour_before = net.signed(issued_at=held - timedelta(hours=1))
+    minute_before = net.signed(issued_at=held - timedelta(minutes=1))  # within the skew
+    state, store = await _node(tmp_path, make_network())  # holds version 1
+    try:
+        for bad in (year_one, hour_before):
+            with pytest.raises(DirectoryError) as err:
+                await state.accept(bad, T0)
+            assert err.value.code is ErrorCode.CLOCK_SKEW
+        assert await state.accept(minute_before, T0)
+    finally:
+        await store.close()
+    net.version = 1
+    async with running_relay(tmp_path / "relay", net) as relay:  # publishes version 1
+        for bad in (year_one, hour_before):
+            status, code = await _post_directory(relay, bad)
+            assert (status, code) == (400, ErrorCode.CLOCK_SKEW.value)
+        assert relay.state.directory is not None
+        assert relay.state.directory.version == 1
+        status, _ = await _post_directory(relay, minute_before)
+        assert status == 200
+
+
 async def test_k_minus_one_signatures_refused_at_relay_and_node(tmp_path: Path) -> None:
     net = make_network(n=3, k=2)
     net.version = 2

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from click.testing import CliRunner
 
+from cli.main import cli
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.receipt import verify_receipt
 from schemas import node_api as api
@@ -143,3 +145,17 @@ async def test_the_sender_sees_which_field_was_refused(
             "binding_mismatch",
             "$.requested.member",
         )
+        # The officer reads it in `node show`, next to the refused receipt, in en and fr.
+        for lang, said in (
+            ("en", "Binding mismatch (binding_mismatch) - field $.requested.member"),
+            ("fr", "Liaison non concordante (binding_mismatch) - champ $.requested.member"),
+        ):
+            shown = await asyncio.to_thread(
+                CliRunner().invoke,
+                cli,
+                ["node", "show", body.case_id, "--data", str(tmp_path / "FR"), "--lang", lang],
+                catch_exceptions=False,
+            )
+            assert shown.exit_code == 0, shown.output
+            (line,) = [ln for ln in shown.output.splitlines() if "$.requested.member" in ln]
+            assert said in line

@@ -380,3 +380,23 @@ async def test_stalled_connections_to_the_api_are_cut(tmp_path: Path) -> None:
             silent[1].close()
             half[1].close()
         assert asyncio.get_running_loop().time() - start >= bound / 2
+
+
+async def test_the_api_has_the_relays_connection_bounds(tmp_path: Path) -> None:
+    """One set of defaults (OPERATIONS.md, "Connection limits"): every local client shares
+    127.0.0.1, and the node API used to refuse its 65th connection while the relay allows
+    256 from one address."""
+    net = make_network()
+    held = 100  # over the old per-address bound of 64, under the relay's 256
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, members=("FR",)) as p,
+    ):
+        port = int(p["FR"].api.base_url.rsplit(":", 1)[1])
+        idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(held)]
+        try:
+            status, body = await raw(p["FR"], "GET", "/v1/status")
+            assert status == 200, body
+        finally:
+            for _, writer in idle:
+                writer.close()

@@ -167,6 +167,13 @@ def test_cosign_verify_round_trip(timestamp: int) -> None:
     assert [(c.name, c.timestamp) for c in found] == [("w1.example", timestamp)]
 
 
+def test_not_before_refuses_an_older_cosignature() -> None:
+    cosigned = LOG_NOTE + cs.cosign(TEXT, W1, T0).encode()
+    assert cs.verify_cosignatures(cosigned, ALL, 1, not_before=T0)
+    with pytest.raises(NoteError, match="too old"):
+        cs.verify_cosignatures(cosigned, ALL, 1, not_before=T0 + 1)
+
+
 def test_quorum_of_three_with_log_and_unknown_lines_ignored() -> None:
     stranger = _witness("stranger.example", 9)
     lines = [cs.cosign(TEXT, w, T0 + i) for i, w in enumerate([W1, stranger, W2, W3])]

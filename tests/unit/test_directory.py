@@ -131,6 +131,18 @@ def test_issued_in_future(net: Network) -> None:
     assert e.value.code == ErrorCode.CLOCK_SKEW
 
 
+def test_issued_before_the_held_version(net: Network) -> None:
+    held = verify_directory(net.signed(), net.root(), current=None, now=T0)
+    issued = net.directory().issued_at
+    net.version += 1
+    late = net.signed(issued_at=issued - timedelta(minutes=5))  # the skew: still accepted
+    assert verify_directory(late, net.root(), current=held, now=T0).version == net.version
+    early = net.signed(issued_at=issued - timedelta(minutes=5, seconds=1))
+    with pytest.raises(DirectoryError, match="before the version held") as e:
+        verify_directory(early, net.root(), current=held, now=T0)
+    assert e.value.code == ErrorCode.CLOCK_SKEW
+
+
 def test_duplicate_member(net: Network) -> None:
     d = net.directory()
     data = net.signed(members=(d.members[0], d.members[0]))

@@ -142,6 +142,14 @@ def directory_vectors(net: Network) -> Json:
             "d8_issued_in_future", sign_directory(future, coords[:2]), err(_D, "clock_skew", "D8")
         ),
         _dir_case(
+            "d8_issued_before_held_version",
+            sign_directory(
+                net.directory(version=2, issued_at=d1.issued_at - timedelta(hours=1)), coords[:2]
+            ),
+            err(_D, "clock_skew", "D8"),
+            current=v1,
+        ),
+        _dir_case(
             "d8_duplicate_member",
             sign_directory(dup_member, coords[:2]),
             err(_D, "malformed", "D8"),
