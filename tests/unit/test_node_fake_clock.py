@@ -19,7 +19,8 @@ import msgspec
 import pytest
 
 from node._case_store import CaseRow
-from node._events import MessageSent, ReceiptReceived, SendFailed
+from node._events import MessageReceived, MessageSent, ReceiptReceived, SendFailed
+from node._sync import PUSH_RETRY
 from node.alerts import Alert
 from node.daemon import Node, NodeEvent
 from protocol.cases import deadlines
@@ -217,3 +218,28 @@ async def test_escalation_and_reminder_fire_at_the_fake_instant(clocked: Clocked
     at = await fr_clocks.tick()
     reminders = [a for a in at if a.kind == "preservation_expiry"]
     assert [(a.event.value, a.due) for a in reminders] == [("reminder", expiry.due)]
+
+
+async def test_push_is_tried_again_after_push_retry_on_the_fake_clock(tmp_path: Path) -> None:
+    net = make_network()
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    relay = FakeRelay(net.lookup(), net.signed(), clock=clock, push_broken=True)
+    fr = await open_node(tmp_path / "fr", net, "FR", relay, clock=clock, settings=SETTINGS)
+    us = await open_node(tmp_path / "us", net, "US", relay, clock=clock, settings=SETTINGS)
+    us_q = us.events.queue()
+    async with fr, us:
+        await fr.wait_ready()
+        await us.wait_ready()
+        await _until(lambda: us.inbox_mode == "poll")
+        relay.push_broken = False  # the relay's WebSocket works again
+        # One instant before PUSH_RETRY: a message arrives by long-poll, still polling.
+        clock.advance(PUSH_RETRY - 0.001)
+        await fr.send(REQUEST, "US")
+        await next_event(us_q, MessageReceived)
+        assert us.inbox_mode == "poll"
+        # At PUSH_RETRY, the long-poll that returns next hands back to push.
+        clock.advance(0.001)
+        second = await fr.send(REQUEST, "US")
+        got = await next_event(us_q, MessageReceived)
+        assert got.msg_id == second
+        await _until(lambda: us.inbox_mode == "push")
