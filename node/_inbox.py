@@ -12,7 +12,6 @@ Order of effects, which is what makes delivery exactly-once at this node:
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -140,7 +139,9 @@ class Inbox:
             body=opened.body,
         )
         record = _with_reply(record, body.in_reply_to)
-        result = await s.store.record_inbound(record, reply=reply, receipt=None, now=time.time())
+        result = await s.store.record_inbound(
+            record, reply=reply, receipt=None, now=now.timestamp()
+        )
         if not result.duplicate:
             s.outbox_wake.set()
             self._seq(result)
@@ -189,7 +190,7 @@ class Inbox:
             body=opened.body,
         )
         record = _with_reply(record, receipt.msg_id)
-        result = await s.store.record_inbound(record, reply=None, receipt=rec, now=time.time())
+        result = await s.store.record_inbound(record, reply=None, receipt=rec, now=now.timestamp())
         if not result.duplicate:
             self._seq(result)
             s.hub.publish(ReceiptReceived(receipt.msg_id, h.case_id, receipt.recipient, receipt))
@@ -240,7 +241,9 @@ class Inbox:
             body=None,
             reason=exc.code.value,
         )
-        result = await s.store.record_inbound(record, reply=build, receipt=None, now=time.time())
+        result = await s.store.record_inbound(
+            record, reply=build, receipt=None, now=now.timestamp()
+        )
         if not result.duplicate:
             if build is not None:
                 s.outbox_wake.set()

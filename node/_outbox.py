@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections import defaultdict
 
 import structlog
@@ -51,7 +50,7 @@ class Outbox:
         while True:
             s.outbox_wake.clear()
             try:
-                entries = await s.store.due(time.time(), 1000)
+                entries = await s.store.due(s.unix(), 1000)
                 if entries:
                     await self._round(entries)
                     continue
@@ -66,7 +65,9 @@ class Outbox:
                 await asyncio.sleep(self._delay(self._failures))
                 self._failures += 1
                 continue
-            timeout = None if nxt is None else max(0.0, nxt - time.time())
+            # The wait itself is real time (asyncio), its length comes from the injected
+            # clock; a test with a fake clock moves the clock, then sets outbox_wake.
+            timeout = None if nxt is None else max(0.0, nxt - s.unix())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await s.outbox_wake.wait()
@@ -123,7 +124,7 @@ class Outbox:
                         code=exc.code.value,
                         retry_in=round(delay, 3),
                     )
-                    await s.store.mark_retry(entry.msg_id, time.time() + delay, exc.diagnostics())
+                    await s.store.mark_retry(entry.msg_id, s.unix() + delay, exc.diagnostics())
                     return
                 last = exc
                 log.warning("relay failed", relay=transport.base_url, error=exc.diagnostics())
@@ -158,7 +159,7 @@ class Outbox:
     async def _back_off(self, entries: list[OutboxEntry]) -> None:
         delay = self._delay(self._failures)
         self._failures += 1
-        until = time.time() + delay
+        until = self._s.unix() + delay
         log.info("outbox backing off", seconds=round(delay, 3), pending=len(entries))
         for e in entries:
             await self._s.store.mark_retry(e.msg_id, until, "no relay reachable")

@@ -23,6 +23,7 @@ from node._directory import read_trust_root
 from node._events import EventHub
 from node._export import NOT_COSIGNED, export_case
 from node._keyfile import NodeKeys
+from node._wallclock import unix_clock
 from node._witness_duty import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from node.alerts import AlertsConfig, AlertSender
 from node.api import ApiContext, ApiServer, NodeView
@@ -97,7 +98,7 @@ class Services:
         self.settings = settings
         self.case_store = CaseStore(settings.database)
         self.cases = CasesService(parts.view.store, self.case_store, parts.hub)
-        self.alerts = AlertSender(settings.alerts)
+        self.alerts = AlertSender(settings.alerts, clock=unix_clock(parts.clock))
         a = settings.alerts
         self.clocks = Clocks(
             self.case_store,
@@ -192,7 +193,11 @@ class Services:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         return RelayClient(
-            url, self.parts.keys.transport, self._session, timeout=self.settings.request_timeout
+            url,
+            self.parts.keys.transport,
+            self._session,
+            timeout=self.settings.request_timeout,
+            clock=self.parts.clock,
         )
 
     def relay(self) -> tuple[AuditTransport, LogIdentity] | None:

@@ -34,6 +34,10 @@ class Shared:
     clock: Callable[[], datetime]
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def unix(self) -> float:
+        """The injected clock as Unix seconds: the store's due and retry times use it."""
+        return self.clock().timestamp()
+
     def lookup(self) -> KeyLookup:
         """The key look-ups of the directory held now.
 

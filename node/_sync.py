@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 import structlog
 
@@ -108,12 +107,14 @@ class Sync:
             transport = self._pool.current()
             url = transport.base_url
             try:
-                if self._s.sync.push and time.monotonic() >= self._push_broken_until.get(url, 0):
+                if self._s.sync.push and not _waiting(
+                    self._s.unix(), self._push_broken_until.get(url, 0.0)
+                ):
                     try:
                         await self._push(transport)
                     except Relay247Error as exc:
                         log.info("push unavailable, long-polling", relay=url, error=exc.message)
-                        self._push_broken_until[url] = time.monotonic() + PUSH_RETRY
+                        self._push_broken_until[url] = self._s.unix() + PUSH_RETRY
                         await self._poll(transport)
                 else:
                     await self._poll(transport)
@@ -145,8 +146,8 @@ class Sync:
     async def _poll(self, transport: Transport) -> None:
         url = transport.base_url
         sync = self._s.sync
-        deadline = time.monotonic() + PUSH_RETRY
-        while not sync.push or time.monotonic() < deadline:
+        deadline = self._s.unix() + PUSH_RETRY
+        while not sync.push or _waiting(self._s.unix(), deadline):
             after = await self._load_cursor(url)
             self.mode = "poll"
             page = await transport.mailbox(after=after, limit=sync.page_size, wait=sync.poll_wait)
@@ -182,6 +183,18 @@ class Sync:
     def _delay(self, attempt: int) -> float:
         c = self._s.sync
         return backoff(attempt, c.backoff_base, c.backoff_max, c.jitter, self._rng)
+
+
+def _waiting(now: float, until: float) -> bool:
+    """True while ``now`` is before ``until``, a time at most :data:`PUSH_RETRY` ahead.
+
+    These two intervals (push broken, long-poll before retrying push) used to be measured
+    on time.monotonic(); they now use the node's one injected clock, so a fake clock
+    drives them in tests. Unlike the monotonic clock, the wall clock can be stepped back
+    (NTP, an operator): a wait that seems longer than PUSH_RETRY means that, and ends at
+    once instead of lasting as long as the step.
+    """
+    return now < until <= now + PUSH_RETRY
 
 
 def _stored_cursor(raw: str | None) -> int:

@@ -21,7 +21,6 @@ import asyncio
 import enum
 import hashlib
 import hmac
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 from datetime import time as day_time
@@ -32,6 +31,7 @@ import aiohttp
 import msgspec
 
 from node import _smtp
+from node._wallclock import unix_now
 from node.render import format_time, load_catalog
 from protocol.cases import Escalation, Reminder
 from protocol.decimal import parse_decimal
@@ -249,7 +249,7 @@ class AlertSender:
 
     Args:
         config: the alert targets.
-        clock: unix-seconds clock for webhook signatures (injected for tests).
+        clock: unix-seconds clock for webhook signatures (the node passes its one clock).
         sleep: the backoff sleep (injected so tests need not wait).
     """
 
@@ -257,7 +257,7 @@ class AlertSender:
         self,
         config: AlertsConfig,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = unix_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._config = config

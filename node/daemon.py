@@ -19,9 +19,8 @@ import asyncio
 import contextlib
 import random
 import signal
-import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -48,6 +47,7 @@ from node._services import build_services
 from node._shared import Shared
 from node._sync import Sync
 from node._transport_api import Transport, TransportFactory
+from node._wallclock import system_clock
 from node.alerts import NO_TARGET
 from node.config import NodeConfig
 from node.store import NodeStore
@@ -112,7 +112,7 @@ class Node:
             directory=directory,
             hub=self.events,
             sync=config.sync,
-            clock=clock or (lambda: datetime.now(UTC)),
+            clock=clock or system_clock,
         )
         self._session: aiohttp.ClientSession | None = None
         self._factory = transport_factory or self._relay_client
@@ -252,7 +252,7 @@ class Node:
             body_kind=kind_of(body),
             in_reply_to=body.in_reply_to,
         )
-        out = await self.store.enqueue(to, build, time.time())
+        out = await self.store.enqueue(to, build, self._shared.unix())
         self._shared.outbox_wake.set()
         return out.message.msg_id
 
@@ -292,6 +292,7 @@ class Node:
             self._shared.keys.transport,
             self._session,
             timeout=self.config.relays.request_timeout,
+            clock=self._shared.clock,
         )
 
 

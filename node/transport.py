@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import TypeVar
 
 import aiohttp
 import msgspec
 
 from client import fetch_entries, read_body
+from node._wallclock import system_clock
 from protocol._codec import decode, encode
 from protocol.errors import MalformedError, PeerError, Relay247Error, TransportError
 from protocol.httpsig import sign_request
@@ -57,6 +58,8 @@ class RelayClient:
         transport_key: the member's Ed25519 transport key (its fingerprint is the keyid).
         session: an aiohttp session the caller owns.
         timeout: seconds for one request, connection included.
+        clock: the wall clock for the request signature's ``created`` (the node's one
+            clock; the relay checks it against its own within a skew window).
     """
 
     def __init__(
@@ -66,11 +69,13 @@ class RelayClient:
         session: aiohttp.ClientSession,
         *,
         timeout: float = 10.0,
+        clock: Callable[[], datetime] = system_clock,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = transport_key
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._clock = clock
 
     def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
         headers = {"Content-Type": "application/json"} if body else {}
@@ -82,7 +87,7 @@ class RelayClient:
                 body,
                 key=self._key,
                 keyid=self._key.fingerprint,
-                now=int(time.time()),
+                now=int(self._clock().timestamp()),
                 nonce=os.urandom(16).hex(),
             )
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,10 @@ E = TypeVar("E")
 HANG_GUARD = 30.0  # seconds: only stops a broken test from hanging forever
 
 
+def _real_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class FakeRelay:
     """The shared state of one fake relay; make per-member transports with :meth:`client`.
@@ -47,6 +51,7 @@ class FakeRelay:
         drop_next: the next N accepted envelopes are answered 202 but never delivered.
         hold: accepted envelopes are kept back until :meth:`release` (reordering).
         refuse: every submission is refused with this code (a relay's error answer).
+        clock: the relay's wall clock for the header checks (a test's fake clock).
     """
 
     lookup: KeyLookup
@@ -58,6 +63,7 @@ class FakeRelay:
     drop_next: int = 0
     hold: bool = False
     refuse: ErrorCode | None = None
+    clock: Callable[[], datetime] = _real_clock
     mailboxes: dict[str, list[MailboxItem]] = field(default_factory=dict)
     held: list[tuple[str, MailboxItem]] = field(default_factory=list)
     accepted: dict[tuple[str, str], bytes] = field(default_factory=dict)
@@ -118,7 +124,7 @@ class FakeTransport:
         r.submits += 1
         if r.refuse is not None:
             raise _refuse(r.refuse, "refused by the fake relay", 400)
-        now = datetime.now(UTC)
+        now = r.clock()
         try:
             checked = check_header(envelope, r.lookup, now=now, key_valid_now=True)
         except Relay247Error as exc:
@@ -176,7 +182,7 @@ class FakeTransport:
         r = self.relay
         r._check()
         try:
-            _, ack = verify_ack(signed_ack, r.lookup, now=datetime.now(UTC))
+            _, ack = verify_ack(signed_ack, r.lookup, now=r.clock())
         except Relay247Error as exc:
             raise _refuse(exc.code, exc.message, 400) from None
         box = r.mailboxes.get(self.member, [])
@@ -252,7 +258,7 @@ async def open_node(
     if relay is not None:
         kw.setdefault("transport_factory", lambda url: relay.client(member, url))
     node = Node(config, keys, store, **kw)
-    await node._shared.directory.load(datetime.now(UTC))
+    await node._shared.directory.load(node._shared.clock())
     return node
 
 
