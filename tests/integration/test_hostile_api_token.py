@@ -32,5 +32,6 @@ async def test_non_utf8_token_is_unauthenticated(tmp_path: Path) -> None:
             answer = await exchange(node.url, _status_request(authorization))
             error = assert_sound(answer, "")
             assert answer.status == 401, (authorization, answer)
-            assert error is not None and error.code is ErrorCode.UNAUTHENTICATED
+            assert error is not None
+            assert error.code is ErrorCode.UNAUTHENTICATED
         # hostile_node's exit checks that the API still serves and logged no error.
