@@ -173,7 +173,10 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     given = request.headers.get("Authorization", "")
     scheme, _, token = given.partition(" ")
     expected = request.app[TOKEN]
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+    # aiohttp decodes header bytes with surrogateescape: a strict encode() would raise on
+    # a token that is not UTF-8 (500 before any check); compare the bytes as received.
+    given_bytes = token.encode("utf-8", "surrogateescape")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given_bytes, expected.encode()):
         return _error(ErrorCode.UNAUTHENTICATED, "missing or wrong API token", rid)
     try:
         return await handler(request)

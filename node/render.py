@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from datetime import date, datetime, tzinfo
 from importlib import resources
 from typing import Any, Final, NamedTuple
@@ -117,6 +118,20 @@ def until_text(value: datetime, lang: str, tz: tzinfo | None = None) -> str:
 _UNTIL_FIELDS: Final = frozenset({"preserved_until"})
 
 
+# Text in a body is the sender's: a member can put terminal control sequences in it
+# (ESC clears the screen, retitles the window or writes the clipboard through OSC 52; CR
+# overwrites a line; bidi overrides reorder what the officer reads). Shown as \uXXXX;
+# tabs and line breaks stay (free text has paragraphs).
+_UNSAFE: Final = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` with control and bidi-override characters shown as ``\\uXXXX``."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
 def _scalar(value: Any, cat: Catalog, tz: tzinfo | None = None) -> str:
     if isinstance(value, enum.Enum):
         return cat.enum(value)
@@ -126,7 +141,7 @@ def _scalar(value: Any, cat: Catalog, tz: tzinfo | None = None) -> str:
         return format_time(value, tz)
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return printable(str(value))
 
 
 def _heading(value: msgspec.Struct, cat: Catalog) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, TypeVar
 
 import msgspec
@@ -50,7 +51,7 @@ def decode(
     try:
         value = decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise MalformedError(f"invalid {what}: {exc}") from None
+        raise MalformedError(f"invalid {what}: {validation_text(exc)}") from None
     except msgspec.DecodeError as exc:
         raise MalformedError(f"{what} is not valid JSON", detail=str(exc)) from None
     except UnicodeDecodeError:
@@ -59,6 +60,31 @@ def decode(
     if unique_keys:
         reject_duplicate_keys(data, what)
     return value
+
+
+# msgspec quotes the offending value in these messages; in a body that is plaintext the
+# sender chose, and the message is logged and answered. The path msgspec appends last
+# (`` - at `$...` ``) is kept: like the unknown or repeated key names other messages
+# give, it says which field without its content.
+_QUOTES_INPUT = re.compile(
+    r"(Invalid (?:enum )?value) .*?(?P<at> - at `\$[^`]*`)?\Z",
+    re.DOTALL,
+)
+
+
+def validation_text(exc: msgspec.ValidationError) -> str:
+    """msgspec's message for ``exc`` without the input text it may quote.
+
+    ``Invalid enum value 'x' - at `$.priority``` becomes
+    ``Invalid enum value (not shown) - at `$.priority```; every other message (type,
+    length, pattern, format, unknown field) names only the schema, a key and the path,
+    and is kept as is.
+    """
+    text = str(exc)
+    m = _QUOTES_INPUT.fullmatch(text)
+    if m is None:
+        return text
+    return f"{m[1]} (not shown){m['at'] or ''}"
 
 
 class _DuplicateKeyError(Exception):  # internal signal, never escapes decode

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-from protocol._codec import reject_duplicate_keys
+from protocol._codec import reject_duplicate_keys, validation_text
 from protocol.envelope import Opened
 from protocol.errors import MalformedError, VerificationError
 from schemas._parts import RequestedAuthority, RequestingAuthority
@@ -33,7 +33,7 @@ def decode_opened(opened: Opened) -> Body:
     try:
         body = decode_body(opened.body)
     except msgspec.ValidationError as exc:
-        raise MalformedError(f"invalid body: {exc}") from None
+        raise MalformedError(f"invalid body: {validation_text(exc)}") from None
     except msgspec.DecodeError as exc:
         raise MalformedError("body is not valid JSON", detail=str(exc)) from None
     except UnicodeDecodeError:

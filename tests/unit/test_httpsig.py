@@ -653,7 +653,7 @@ def test_nonce_cache_refuses_expired_entries() -> None:
 
 
 def test_nonce_cache_full_refuses_without_evicting() -> None:
-    cache = NonceCache(max_entries=2)
+    cache = NonceCache(max_entries=2, max_per_key=2)  # the whole-cache bound
     cache.check_and_add(KEYID, "n1", NOW + 10, NOW)
     cache.check_and_add(KEYID, "n2", NOW + 20, NOW)
     with pytest.raises(PeerError) as exc:
