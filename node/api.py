@@ -203,13 +203,15 @@ def _case_id(request: web.Request) -> str:
     return case_id
 
 
-def _int_param(request: web.Request, name: str, default: int, maximum: int) -> int:
+def _int_param(
+    request: web.Request, name: str, default: int, maximum: int, minimum: int = 0
+) -> int:
     values = request.query.getall(name, [])
     if not values:
         return default
     if len(values) > 1:
-        raise MalformedError(f"{name}: must be one decimal integer from 0 to {maximum}")
-    return parse_decimal(values[0], name=name, high=maximum)
+        raise MalformedError(f"{name}: must be one decimal integer from {minimum} to {maximum}")
+    return parse_decimal(values[0], name=name, low=minimum, high=maximum)
 
 
 async def _status(request: web.Request) -> web.Response:
@@ -297,7 +299,7 @@ async def _export(request: web.Request) -> web.Response:
 async def _inbox(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     after = _int_param(request, "after", 0, 2**62)
-    limit = _int_param(request, "limit", 100, MAX_INBOX_PAGE) or 1
+    limit = _int_param(request, "limit", 100, MAX_INBOX_PAGE, minimum=1)
     out = []
     for seq, msg_id in await ctx.cases.cases.inbound_after(after, limit):
         rec = await ctx.node.store.message(msg_id, Direction.IN)

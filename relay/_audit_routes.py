@@ -28,7 +28,7 @@ from protocol.tiles import (
 )
 from relay._auth import authenticate, read_body
 from relay._middleware import STATE
-from relay._state import RelayState
+from relay._state import RelayState, ensure_writable
 from schemas.audit_api import (
     MAX_ENTRIES_PAGE,
     ConsistencyProof,
@@ -185,6 +185,7 @@ async def tile(request: web.Request) -> web.Response:
 async def cosignature(request: web.Request) -> web.Response:
     """POST /v1/audit/cosignature: verify and store a member's cosignature (W1–W7)."""
     state = request.app[STATE]
+    ensure_writable(state)  # a halted relay stores nothing, cosignatures included
     body = await read_body(request, state)
     if request.content_type != JSON:
         raise Relay247Error(

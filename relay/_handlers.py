@@ -25,7 +25,7 @@ from protocol.receipt import verify_ack
 from relay import __version__
 from relay._auth import authenticate, read_body
 from relay._middleware import STATE, HeaderedError
-from relay._state import RelayState
+from relay._state import RelayState, ensure_writable
 from relay._storage_health import RETRY_AFTER
 from relay.config import RelayConfig
 from relay.store import (
@@ -99,7 +99,7 @@ _last_window: tuple[RelayConfig, Window] | None = None
 async def submit(request: web.Request) -> web.Response:
     """POST /v1/envelopes: verify the header (E1–E8), store durably, answer 202."""
     state = request.app[STATE]
-    _writable(state)
+    ensure_writable(state)
     started = state.monotonic()
     body = await read_body(request, state)
     _require_json(request)
@@ -216,7 +216,7 @@ async def mailbox(request: web.Request) -> web.Response:
 async def ack(request: web.Request) -> web.Response:
     """POST /v1/acks: the recipient's signed ack; the envelope leaves the mailbox."""
     state = request.app[STATE]
-    _writable(state)
+    ensure_writable(state)
     body = await read_body(request, state)
     _require_json(request)
     member = authenticate(request, body)
@@ -246,21 +246,6 @@ async def ack(request: web.Request) -> web.Response:
     )
 
 
-def _writable(state: RelayState) -> None:
-    """Refuse writes once the stored log stopped extending what this relay signed.
-
-    Raises:
-        Relay247Error: ``unavailable`` (503) while the relay is halted (see
-            ``relay._checkpointer.halt``); nothing is written.
-    """
-    if state.audit.halted is not None:
-        raise Relay247Error(
-            "the relay is halted: its stored log no longer extends its signed checkpoint",
-            detail=state.audit.halted,
-            code=ErrorCode.UNAVAILABLE,
-        )
-
-
 async def get_directory(request: web.Request) -> web.Response:
     """GET /v1/directory: the signed directory in force, exact bytes."""
     state = request.app[STATE]
@@ -272,7 +257,7 @@ async def get_directory(request: web.Request) -> web.Response:
 async def post_directory(request: web.Request) -> web.Response:
     """POST /v1/directory: publish a new version; k-of-n signatures are the authorization."""
     state = request.app[STATE]
-    _writable(state)
+    ensure_writable(state)
     body = await read_body(request, state)
     _require_json(request)
     # Another instance may have published a newer version a moment ago.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory
+from protocol.errors import Relay247Error
 from protocol.httpsig import NonceCache
 from protocol.keys import SigningKey
 from protocol.note import Signer
@@ -16,6 +17,7 @@ from relay._metrics import Metrics
 from relay._ratelimit import RateLimiter
 from relay.config import RelayConfig
 from relay.store import Store, StoredCheckpoint
+from schemas.errors import ErrorCode
 
 
 @dataclass
@@ -129,3 +131,18 @@ class RelayState:
         """Make ``verified`` the directory in force."""
         self.directory = verified
         self.lookup = KeyLookup(verified.directory)
+
+
+def ensure_writable(state: RelayState) -> None:
+    """Refuse writes once the stored log stopped extending what this relay signed.
+
+    Raises:
+        Relay247Error: ``unavailable`` (503) while the relay is halted (see
+            ``relay._checkpointer.halt``); nothing is written.
+    """
+    if state.audit.halted is not None:
+        raise Relay247Error(
+            "the relay is halted: its stored log no longer extends its signed checkpoint",
+            detail=state.audit.halted,
+            code=ErrorCode.UNAVAILABLE,
+        )

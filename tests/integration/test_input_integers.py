@@ -140,6 +140,11 @@ async def test_node_api_refuses_every_non_canonical_integer(tmp_path: Path) -> N
                     status, body = await _get(session, url, headers)
                     assert (status, body["code"]) == (400, "malformed"), (name, value, body)
                     assert set(body) == {"code", "message", "request_id"}
+            # A page of no messages is not a page: limit=0 was silently read as 1.
+            status, body = await _get(
+                session, _url(fr.api.base_url, "/v1/inbox", "limit", "0"), headers
+            )
+            assert (status, body["code"]) == (400, "malformed"), body
             status, body = await _get(
                 session, _url(fr.api.base_url, "/v1/inbox", "after", "0"), headers
             )

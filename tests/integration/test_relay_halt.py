@@ -105,6 +105,10 @@ async def assert_halted(relay: RunningRelay, size: int) -> None:
     answer = await post_signed(relay, "FR", "/v1/envelopes", envelope(relay.net, msg_id="1a7e" * 8))
     assert answer.status == 503
     assert msgspec.json.decode(answer.body, type=ErrorBody).code == ErrorCode.UNAVAILABLE
+    # Cosignatures are writes too: a halted relay stores none (they were stored before).
+    answer = await post_signed(relay, "FR", "/v1/audit/cosignature", b"{}")
+    assert answer.status == 503
+    assert msgspec.json.decode(answer.body, type=ErrorBody).code == ErrorCode.UNAVAILABLE
     assert await relay.state.store.tree_size() == size
     await tick(relay.state)  # the background task does nothing more
     assert await sign_if_due(relay.state, force=True) is None
