@@ -84,7 +84,7 @@ def reply(
     as_json: bool,
     **opts: Any,
 ) -> None:
-    """Answer the request of CASE: taken in charge, preserved, warning, refused, ...
+    """Answer the request of CASE with the --kind of answer chosen (see below).
 
     The case id, the request answered and the references are filled from the case.
     Give the fields with the options below, or in a --file of JSON fields.
