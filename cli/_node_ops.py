@@ -252,7 +252,12 @@ def show(
 
 @node.command("export-case")
 @click.argument("case")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The bundle file to write (never replaced without --force).",
+)
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @no.data_options
 @no.json_option
