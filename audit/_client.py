@@ -82,8 +82,12 @@ class AuditClient:
                 raw = await read_body(resp, _MAX_ANSWER, what="relay answer")
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # The URL and the cause in the message: the CLI prints only the message, and
+            # "relay unreachable" alone left the auditor to guess which address failed.
+            reason = str(exc) or type(exc).__name__
             raise TransportError(
-                "relay unreachable", detail=f"{type(exc).__name__}: {exc}"
+                f"{self.base_url}{path}: relay unreachable ({reason})",
+                detail=f"{type(exc).__name__}: {exc}",
             ) from None
         if status >= 400:
             raise _rejection(status, path, raw)

@@ -112,7 +112,12 @@ def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--relay", "relay_url", required=True, help="The relay's URL."),
             click.option("--log-key", required=True, help="The log's verifier key (pinned)."),
             click.option("--witnesses", required=True, type=_FILE, help="Witness keys file."),
-            click.option("--quorum", required=True, type=click.IntRange(1, 100)),
+            click.option(
+                "--quorum",
+                required=True,
+                type=click.IntRange(1, 100),
+                help="How many witnesses of the file must have cosigned the checkpoint.",
+            ),
             click.option(
                 "--state",
                 "state_dir",
@@ -221,7 +226,13 @@ def verify(
 
 @audit.command("monitor")
 @_log_options
-@click.option("--interval", default=30.0, show_default=True, type=click.FloatRange(0.1, 86400))
+@click.option(
+    "--interval",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 86400),
+    help="Seconds between two runs.",
+)
 @click.option("--runs", default=None, type=click.IntRange(1), hidden=True)
 @_JSON_OPTION
 def monitor(
@@ -279,9 +290,19 @@ def _witness_keys(path: Path, passphrase_file: Path | None) -> WitnessKeys:
 @click.option("--log-key", required=True, help="The log's verifier key (pinned).")
 @click.option("--keys", "keys_file", required=True, type=_FILE, help="Member keystore.")
 @click.option(
-    "--state", "state_dir", required=True, type=click.Path(file_okay=False, path_type=Path)
+    "--state",
+    "state_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory keeping the last checkpoint this witness cosigned.",
 )
-@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 86400))
+@click.option(
+    "--interval",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 86400),
+    help="Seconds between two rounds.",
+)
 @click.option("--once", is_flag=True, help="Run one round and exit.")
 @passphrase_option
 @_JSON_OPTION

@@ -38,7 +38,13 @@ from schemas.directory import KeyUse
 @click.option("--trust-root", type=_FILE, default=None, help="Coordinators' trust.json (pin).")
 @click.option("--log-key", default=None, help="The log's verifier key (pin).")
 @click.option("--witnesses", type=_FILE, default=None, help="Witness keys file.")
-@click.option("--quorum", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--quorum",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="With --witnesses: how many of them must have cosigned the checkpoint.",
+)
 @click.option(
     "--accept-bundle-keys",
     is_flag=True,

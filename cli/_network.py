@@ -182,8 +182,22 @@ def network() -> None:
 @network.command("init")
 @_DIR_OPTION
 @click.option("--name", required=True, help="Network name (letters, digits, . _ -).")
-@click.option("--coordinators", "n", default=1, show_default=True, type=click.IntRange(1, 32))
-@click.option("--threshold", "k", default=1, show_default=True, type=click.IntRange(1, 32))
+@click.option(
+    "--coordinators",
+    "n",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="How many coordinator keys to create (N).",
+)
+@click.option(
+    "--threshold",
+    "k",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="How many of them must sign each directory version (K).",
+)
 @passphrase_option
 @_JSON_OPTION
 def init(
@@ -257,7 +271,13 @@ def _member_from_options(opts: dict[str, Any]) -> Member:
 @click.option("--transport-key", default=None, help="Ed25519 transport public key, hex.")
 @click.option("--languages", default="en", show_default=True, help="Comma-separated tags.")
 @click.option("--time-zone", default="UTC", show_default=True, help="IANA time zone.")
-@click.option("--valid-days", default=730, show_default=True, type=click.IntRange(1, 3650))
+@click.option(
+    "--valid-days",
+    default=730,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="How long the member's keys stay valid, from now.",
+)
 @click.option("--replace", is_flag=True, help="Replace a member with the same id.")
 @_JSON_OPTION
 def add_member(

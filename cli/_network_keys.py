@@ -92,7 +92,12 @@ def revoke_key(member: Member, fp: str, reason: str, effective: datetime) -> Mem
 @network.command("rotate-key")
 @_DIR_OPTION
 @click.option("--member", "member_id", required=True, help="Member id, e.g. FR.")
-@click.option("--use", required=True, type=click.Choice([u.value for u in KeyUse]))
+@click.option(
+    "--use",
+    required=True,
+    type=click.Choice([u.value for u in KeyUse]),
+    help="Which of the member's keys is replaced.",
+)
 @click.option("--public", "public_hex", required=True, help="The new public key, hex.")
 @click.option(
     "--grace-days",
@@ -100,7 +105,13 @@ def revoke_key(member: Member, fp: str, reason: str, effective: datetime) -> Mem
     default=None,
     help="Days the old key stays valid (default: encryption 14, signing/transport 1).",
 )
-@click.option("--valid-days", default=730, show_default=True, type=click.IntRange(1, 3650))
+@click.option(
+    "--valid-days",
+    default=730,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="How long the new key stays valid, from now.",
+)
 @_JSON_OPTION
 def rotate_key(
     *,

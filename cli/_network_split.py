@@ -91,7 +91,12 @@ def _read_unsigned(path: Path) -> Directory:
     help="This coordinator's key file (coordinator-<i>.key).",
 )
 @click.argument("unsigned", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write this coordinator's signature.",
+)
 @passphrase_option
 @_JSON_OPTION
 def sign(
@@ -140,7 +145,12 @@ def sign(
 @click.argument(
     "sigs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the signed directory version.",
+)
 @click.option("--relay", "relay_url", default=None, help="Also POST it to this relay.")
 @_JSON_OPTION
 def combine(

@@ -133,8 +133,22 @@ async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> 
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A member node's key file: the endpoint is served to members only.",
 )
-@click.option("--stale-hours", default=24, show_default=True, type=click.IntRange(1, 24 * 365))
-@click.option("--expiry-days", default=30, show_default=True, type=click.IntRange(0, 3650))
+@click.option(
+    "--stale-hours",
+    default=24,
+    show_default=True,
+    type=click.IntRange(1, 24 * 365),
+    help="A member the relay has not heard from (or whose witness has not cosigned) "
+    "for this many hours is stale.",
+)
+@click.option(
+    "--expiry-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(0, 3650),
+    help="Name members whose last key of one use (signing, encryption, transport) "
+    "expires within this many days.",
+)
 @passphrase_option
 @_JSON_OPTION
 def status(

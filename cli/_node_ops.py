@@ -46,21 +46,44 @@ _EXAMPLE_ISSUED: Final[datetime] = getattr(EXAMPLES["preservation_request"], "is
 
 
 @node.command("template")
-@click.argument("kind", type=click.Choice(sorted(_TEMPLATES)), default="preservation")
+# metavar: the usage line would otherwise list every kind, cut mid-word at 80 columns;
+# the kinds are listed once, in the help text.
+@click.argument(
+    "kind", type=click.Choice(sorted(_TEMPLATES)), default="preservation", metavar="[KIND]"
+)
 @click.option("--to", "to", default=None, help="Address it to this member (requested.member).")
-def template(kind: str, to: str | None) -> None:
+@click.option(
+    "--from",
+    "sender",
+    default=None,
+    help="Send it as this member (requesting.member); the example's is FR.",
+)
+def template(kind: str, to: str | None, sender: str | None) -> None:
     """Print an annotated request file for KIND (default: an Art. 29 preservation request).
 
     The file is JSON in which lines starting with // are comments. It starts from a
     realistic example with a new case id, and every date in it moved to today (the
     example's dates keep their distance from its issue date), so nothing is overdue at
-    once; edit it, check it with `relay247 node new`.
+    once; edit it, check it with `relay247 node new`. A request names both members:
+    give --to and --from (your own member), or the node refuses a requesting member
+    other than itself.
+
+    KIND: preservation (the same as preservation_request), or any message kind:
+    assistance_answer, assistance_request, emergency_disclosure_answer,
+    emergency_disclosure_request, follow_up, impossible_to_execute, mla_submitted,
+    onward_transfer_answer, onward_transfer_request, preservation_extension,
+    preservation_warning, preservation_withdrawal, preserved, refusal,
+    security_incident_notice, taken_in_charge, traffic_data_disclosure,
+    warning_decision.
     """
     body = dated_template(EXAMPLES[_TEMPLATES[kind]], nr.now_local())
     fresh: dict[str, Any] = {"case_id": _new_id()}
     requested = getattr(body, "requested", None)
     if to is not None and requested is not None:
         fresh["requested"] = msgspec.structs.replace(requested, member=to)
+    requesting = getattr(body, "requesting", None)
+    if sender is not None and requesting is not None:
+        fresh["requesting"] = msgspec.structs.replace(requesting, member=sender)
     click.echo(annotated_template(msgspec.structs.replace(body, **fresh)), nl=False)
 
 
@@ -229,7 +252,12 @@ def show(
 
 @node.command("export-case")
 @click.argument("case")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The bundle file to write (never replaced without --force).",
+)
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @no.data_options
 @no.json_option

@@ -42,7 +42,13 @@ def _given(**opts: Any) -> dict[str, Any]:
 
 @node.command("reply")
 @click.argument("case")
-@click.option("--kind", "kind", required=True, type=click.Choice(sorted(nb.REPLY_KINDS)))
+@click.option(
+    "--kind",
+    "kind",
+    required=True,
+    type=click.Choice(sorted(nb.REPLY_KINDS)),
+    help="The answer: the options below name the kinds they belong to.",
+)
 @click.option("--file", "file", type=_FILE, default=None, help="JSON fields (// comments ok).")
 @click.option("--ref", default=None, help="Our reference (default: the one used in the case).")
 @click.option("--officer-name", default=None, help="taken-in-charge: officer in charge.")
@@ -84,7 +90,7 @@ def reply(
     as_json: bool,
     **opts: Any,
 ) -> None:
-    """Answer the request of CASE: taken in charge, preserved, warning, refused, ...
+    """Answer the request of CASE with the --kind of answer chosen (see below).
 
     The case id, the request answered and the references are filled from the case.
     Give the fields with the options below, or in a --file of JSON fields.
@@ -127,7 +133,12 @@ def _sequel(
 @node.command("extend")
 @click.argument("case")
 @click.option("--until", default=None, help="Preservation requested until (YYYY-MM-DD).")
-@click.option("--mla-status", required=True, type=click.Choice([m.value for m in MlaStatus]))
+@click.option(
+    "--mla-status",
+    required=True,
+    type=click.Choice([m.value for m in MlaStatus]),
+    help="Where the mutual legal assistance request stands.",
+)
 @click.option("--reason", required=True, help="Why the extension is needed (free text).")
 @click.option("--ref", default=None, help="Our reference (default: our request's).")
 @no.data_options
@@ -163,7 +174,12 @@ def extend(
 
 @node.command("withdraw")
 @click.argument("case")
-@click.option("--reason", required=True, type=click.Choice([m.value for m in WithdrawalReason]))
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice([m.value for m in WithdrawalReason]),
+    help="Why the request is withdrawn.",
+)
 @click.option("--explanation", default=None, help="Free text.")
 @click.option("--ref", default=None, help="Our reference (default: our request's).")
 @no.data_options

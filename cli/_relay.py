@@ -66,7 +66,13 @@ def relay() -> None:
 @click.option("--id", "relay_id", required=True, help="Relay id (letters, digits, . _ -).")
 @click.option("--public-url", required=True, help="Public origin, e.g. https://relay.example.org")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8247, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8247,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The port the relay listens on (written to relay.toml).",
+)
 @click.option(
     "--trust-root",
     required=True,

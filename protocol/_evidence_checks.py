@@ -64,8 +64,9 @@ class MessageFacts:
     def sentences(self) -> list[str]:
         """Plain-language statements of what is proven about this message."""
         out = [
-            f"Message {self.number} ({self.msg_id}): {self.sender} sent a {self.kind} to "
-            f"{self.recipient}, created {self.created.isoformat()}; body SHA-256 "
+            # "a {kind}" read "sent a preserved", "a impossible_to_execute": name the kind.
+            f"Message {self.number} ({self.msg_id}): {self.sender} sent {self.recipient} a "
+            f"message of kind {self.kind}, created {self.created.isoformat()}; body SHA-256 "
             f"{self.body_sha256}, signed by {self.sender}'s key.",
             f"  The relay logged its acceptance at {self.accepted_at.isoformat()} as log "
             f"entry {self.accepted_index}.",

@@ -322,3 +322,20 @@ async def test_witness_file_errors_are_named() -> None:
     with pytest.raises(NoteError, match="not a JSON list"):
         read_witnesses("[1, 2")
     assert len(read_witnesses(encode([cosignature_verifier_key("FR", bytes(32))]).decode())) == 1
+
+
+async def test_an_unreachable_relay_is_named_with_its_address(tmp_path: Path) -> None:
+    # Before: "Error: relay unreachable", whatever the address given.
+    from cli._demo_procs import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    witnesses = tmp_path / "witnesses.txt"
+    # well-formed public keys of another run: the relay is never reached to check them
+    witnesses.write_text("DE+072fb54a+BFcKEuvY1LCDNrR0DlA1UHC+pRKe1phqEa567nkJcQ27\n")
+    log_key = "127.0.0.1:47189/relay1+1f050bd1+AcR9R6pOa1XEjQNbRwpe1Epn7BY5iux1KeMmYTKel+wN"
+    state = str(tmp_path / "state")
+    args = ["audit", "verify", "--relay", url, "--log-key", log_key,
+            "--witnesses", str(witnesses), "--quorum", "1", "--state", state]  # fmt: skip
+    result = await invoke(args)
+    assert result.exit_code == 1, result.output
+    assert f"{url}/v1/audit/checkpoint: relay unreachable (" in result.output

@@ -120,7 +120,7 @@ async def test_evidence_bundle_of_a_real_exchange(tmp_path: Path) -> None:
         quorum=2,
     )
     text = "\n".join(report.lines())
-    assert "FR sent a preservation_request to DE-BKA" in text
+    assert "FR sent DE-BKA a message of kind preservation_request" in text
     assert f"as log entry {submitted.leaf_index}" in text
     assert "DE-BKA acknowledged delivery at " in text
     assert f"(log entry {acked.leaf_index})" in text
@@ -140,7 +140,7 @@ async def test_evidence_bundle_of_a_real_exchange(tmp_path: Path) -> None:
         ]
     )
     assert ok.exit_code == 0, ok.output
-    assert "FR sent a preservation_request to DE-BKA" in ok.output
+    assert "FR sent DE-BKA a message of kind preservation_request" in ok.output
     changed = bytearray(data)
     changed[len(changed) // 2] ^= 0x01
     bundle.write_bytes(bytes(changed))

@@ -248,6 +248,28 @@ def test_send_refuses_another_addressee(net: Net, tmp_path: Path) -> None:
     assert "$.requested.member is US but --to is FR" in result.output
 
 
+def test_template_from_and_to_make_a_request_any_member_can_send(net: Net, tmp_path: Path) -> None:
+    # The example's requesting member is FR: from US it was refused by US's own node
+    # ("FR is not the sender US") until --from named the sender.
+    made = invoke("node", "template", "preservation", "--to", "FR", "--from", "US")
+    assert made.exit_code == 0, made.output
+    path = tmp_path / "from-us.json"
+    path.write_text(made.stdout, encoding="utf-8")
+    sent = invoke("node", "send", path, "--to", "FR", "--data", net.data("US"), "--json")
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout)["case_id"] == ok_json("node", "new", path)["case_id"]
+
+
+def test_template_help_names_every_kind_once_and_whole() -> None:
+    text = invoke("node", "template", "--help").output
+    usage = text.split("\n\n")[0]
+    assert "[KIND]" in usage
+    assert "preservation_request" not in usage
+    for kind in _node_ops._TEMPLATES:
+        assert kind in text.replace("\n  ", " ")
+    assert "--from" in text
+
+
 def test_send_refuses_an_invalid_file_before_the_node(net: Net, tmp_path: Path) -> None:
     path = _request_file(tmp_path, edit=lambda t: t.replace('"port": 51234', '"port": -1'))
     result = invoke("node", "send", path, "--to", "US", "--data", net.data("FR"))

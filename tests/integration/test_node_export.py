@@ -76,7 +76,7 @@ async def test_exported_case_verifies_offline_from_both_sides(tmp_path: Path) ->
             assert m.acked_index is not None
             assert [r.status for r in m.receipts] == ["accepted"]
         text = "\n".join(report.lines())
-        assert "FR sent a preservation_request to US" in text
+        assert "FR sent US a message of kind preservation_request" in text
         assert "US signed a delivery receipt: accepted (delivered, and its signatures" in text
         assert report.warnings == ()
 

@@ -163,7 +163,7 @@ def verify(data: bytes, case: Case, **kw: object) -> list[str]:
 def test_bundle_verifies_and_says_what_is_proven(case: Case) -> None:
     lines = verify(case.bundle(), case)
     text = "\n".join(lines)
-    assert f"Message 1 ({'ab' * 16}): FR sent a preservation_request to DE-BKA" in text
+    assert f"Message 1 ({'ab' * 16}): FR sent DE-BKA a message of kind preservation_request" in text
     assert "as log entry 1" in text
     assert "DE-BKA acknowledged delivery at 2026-11-27T03:02:00+00:00 (log entry 2)" in text
     assert "DE-BKA signed a delivery receipt: accepted (delivered, and its signatures" in text
