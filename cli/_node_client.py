@@ -122,7 +122,11 @@ def call(where: Path, fn: Callable[[NodeApiClient], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except NodeNotRunningError as exc:
-        raise CliError(f"node not running in {where} ({exc.message})") from None
+        raise CliError(
+            f"node not running in {where} ({exc.detail or exc.message}): start it with"
+            f" `{program()} node serve --data {shlex.quote(str(where))}`, or name the node's"
+            " data directory with --data DIR or $RELAY247_NODE_DATA"
+        ) from None
     except TransportError as exc:
         raise CliError(f"node in {where}: {exc.message}") from None
     except ConfigError as exc:

@@ -269,14 +269,17 @@ def print_case(
     out.print(head)
     if detail.deadlines:
         table = _table(title=_word(lang, "deadlines"))
-        for col in ("", _word(lang, "due"), ""):
+        for col in ("", _word(lang, "due"), _word(lang, "status")):
             table.add_column(col)
         for d in detail.deadlines:
             flags = [_word(lang, "confirmed")] if d.confirmed else []
             flags += [_word(lang, "overdue")] if d.overdue else []
             table.add_row(_enum(cat, "DeadlineKind", d.kind), _due(d, lang, tz), ", ".join(flags))
         out.print(table)
-    out.rule(_word(lang, "timeline"))
+    if out.is_terminal:
+        out.rule(_word(lang, "timeline"))
+    else:  # piped: no box-drawing characters (OPERATIONS.md, "Output conventions")
+        out.print(_word(lang, "timeline"), markup=False, highlight=False)
     for entry in detail.timeline:
         out.print(_entry_title(entry, lang, tz))
         receipt = _receipt_line(entry, lang, tz)

@@ -377,6 +377,15 @@ def test_piped_status_is_key_value_lines(net: Net) -> None:
     assert not any(ch in result.stdout for ch in "┏┃│─")
 
 
+def test_piped_case_has_no_box_drawing(net: Net, case: str) -> None:
+    # The timeline heading was a rich rule ("──── Timeline ────") even when piped.
+    for lang, heading in (("en", "Timeline"), ("fr", "Chronologie")):
+        result = invoke("node", "show", case, "--data", net.data("FR"), "--lang", lang)
+        assert result.exit_code == 0, result.output
+        assert heading in result.stdout.splitlines()
+        assert not any(ch in result.stdout for ch in "┏┃│─"), result.stdout
+
+
 def test_config_and_data_must_agree(net: Net, tmp_path: Path) -> None:
     config = net.data("US") / "node.toml"
     agree = invoke("node", "status", "--config", config, "--data", net.data("US"), "--json")
