@@ -39,7 +39,7 @@ from relay.store import (
 )
 from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
 from schemas.directory import Directory, SignedDirectory
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.errors import ErrorCode
 from schemas.relay_api import (
     AckResult,
@@ -96,6 +96,34 @@ def window(state: RelayState) -> Window:
 _last_window: tuple[RelayConfig, Window] | None = None
 
 
+def submission(
+    envelope: Envelope, header: EnvelopeHeader, body: bytes, now: datetime
+) -> Submission:
+    """What the store keeps of a verified envelope, with its ``envelope_accepted`` leaf.
+
+    Args:
+        envelope: the outer envelope as decoded (its exact header bytes and signature
+            go into the log entry).
+        header: the verified header (E1–E8).
+        body: the exact bytes submitted.
+        now: the relay's time of acceptance.
+
+    Returns:
+        The submission for :meth:`relay.store.Store.accept`.
+    """
+    entry = encode(EnvelopeAccepted(received_at=now, header=envelope.header, sig=envelope.sig))
+    return Submission(
+        sender=header.sender,
+        msg_id=header.msg_id,
+        recipient=header.recipient,
+        envelope=body,
+        envelope_sha256=hashlib.sha256(body).digest(),
+        leaf_entry=entry,
+        received_at=now,
+        expires_at=header.expires,
+    )
+
+
 async def submit(request: web.Request) -> web.Response:
     """POST /v1/envelopes: verify the header (E1–E8), store durably, answer 202."""
     state = request.app[STATE]
@@ -112,21 +140,7 @@ async def submit(request: web.Request) -> web.Response:
         raise VerificationError(
             "envelope sender is not the authenticated member", detail=f"{member} != {header.sender}"
         )
-    entry = encode(
-        EnvelopeAccepted(received_at=now, header=checked.envelope.header, sig=checked.envelope.sig)
-    )
-    accepted = await state.store.accept(
-        Submission(
-            sender=header.sender,
-            msg_id=header.msg_id,
-            recipient=header.recipient,
-            envelope=body,
-            envelope_sha256=hashlib.sha256(body).digest(),
-            leaf_entry=entry,
-            received_at=now,
-            expires_at=header.expires,
-        )
-    )
+    accepted = await state.store.accept(submission(checked.envelope, header, body, now))
     metrics = state.metrics
     if accepted.duplicate:
         metrics.duplicates.inc()

@@ -38,12 +38,12 @@ from protocol._codec import encode
 from protocol.cosignature import cosignature_verifier_key
 from protocol.envelope import Sealed, seal_envelope
 from protocol.receipt import make_ack
+from relay._handlers import submission
 from relay.app import make_store
 from relay.config import load_config
-from relay.store import Submission
 from schemas._bodies_request import PreservationRequest
 from schemas._types import CoarseKind, Priority
-from schemas.audit import DeliveryAcked, EnvelopeAccepted
+from schemas.audit import DeliveryAcked
 from schemas.envelope import Envelope, SignedAck
 from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
@@ -286,22 +286,9 @@ class ScaleNet:
         async def one(sealed: Sealed, acked: bool) -> None:
             env = sealed.envelope
             assert len(env) <= max_body  # what the relay would take (http.max_body_bytes)
-            outer = _ENVELOPE.decode(env)
-            now = datetime.now(UTC)
-            entry = encode(EnvelopeAccepted(received_at=now, header=outer.header, sig=outer.sig))
             h = sealed.header
-            await store.accept(
-                Submission(
-                    sender=h.sender,
-                    msg_id=h.msg_id,
-                    recipient=h.recipient,
-                    envelope=env,
-                    envelope_sha256=hashlib.sha256(env).digest(),
-                    leaf_entry=entry,
-                    received_at=now,
-                    expires_at=h.expires,
-                )
-            )
+            # The handler's own construction (relay/_handlers.py), minus the HTTP trip.
+            await store.accept(submission(_ENVELOPE.decode(env), h, env, datetime.now(UTC)))
             out.entries += 1
             out.envelope_bytes += len(env)
             out.largest = max(out.largest, len(env))
