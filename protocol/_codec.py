@@ -105,6 +105,11 @@ def _ignore(_text: str) -> None:
     return None
 
 
+_SCANNER = json.JSONDecoder(
+    object_pairs_hook=_unique, parse_int=_ignore, parse_float=_ignore, parse_constant=_ignore
+)
+
+
 def reject_duplicate_keys(data: bytes, what: str) -> None:
     """Step J1 (PROTOCOL.md §1): refuse JSON in which an object repeats a member name.
 
@@ -120,13 +125,9 @@ def reject_duplicate_keys(data: bytes, what: str) -> None:
         MalformedError: a repeated key (named in the detail only).
     """
     try:
-        json.loads(
-            data,
-            object_pairs_hook=_unique,
-            parse_int=_ignore,
-            parse_float=_ignore,
-            parse_constant=_ignore,
-        )
+        # json.loads(bytes) without building a new decoder on every call (a fifth of J1's
+        # cost on a small envelope): the same encoding detection, then the one scanner.
+        _SCANNER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
     except _DuplicateKeyError as exc:
         raise MalformedError(f"{what} repeats an object key", detail=repr(exc.key[:64])) from None
     except (ValueError, RecursionError) as exc:
