@@ -15,7 +15,7 @@ import aiohttp
 import msgspec
 
 from client import fetch_entries, read_body
-from protocol._codec import decode, encode
+from protocol.codec import decode, encode
 from protocol.errors import PeerError, TransportError
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey

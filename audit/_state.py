@@ -10,7 +10,7 @@ from typing import Final
 import msgspec
 
 from protocol import audit_log, witness
-from protocol._codec import encode
+from protocol.codec import encode
 from protocol.errors import PeerError, StorageError
 from protocol.note import Verifier
 from protocol.witness import ForkEvidence, WitnessState

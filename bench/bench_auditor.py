@@ -39,8 +39,8 @@ import msgspec
 from nacl.signing import VerifyKey
 
 from protocol import domains
-from protocol._codec import encode
 from protocol.audit_log import LogState, LogVerifier
+from protocol.codec import encode
 from protocol.envelope import seal_envelope
 from protocol.merkle import CompactRange
 from protocol.receipt import make_ack

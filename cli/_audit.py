@@ -40,7 +40,7 @@ from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
 from cli._network import emit
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
-from protocol._codec import decode
+from protocol.codec import decode
 from protocol.cosignature import CosignatureVerifier
 from protocol.directory import TrustRoot
 from protocol.errors import PeerError, Relay247Error

@@ -22,7 +22,7 @@ import msgspec
 
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from cli._program import program
-from protocol._codec import encode
+from protocol.codec import encode
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import ED25519, SigningKey, fingerprint
 from protocol.keystore import lock, unlock

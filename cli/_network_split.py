@@ -25,7 +25,7 @@ from cli._network import (
     write_state,
 )
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
-from protocol._codec import encode
+from protocol.codec import encode
 from protocol.directory import TrustRoot, VerifiedDirectory, sign_bytes, verify_directory
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import SigningKey

@@ -15,7 +15,7 @@ from node._cases_service import MAX_CASE_MESSAGES, body_of
 from node._store_schema import Direction, MessageRecord
 from node.store import NodeStore
 from protocol import cases as pc
-from protocol._codec import decode
+from protocol.codec import decode
 from protocol.errors import Relay247Error
 from protocol.receipt import MAX_SIGNED_BYTES
 from schemas import node_api as api

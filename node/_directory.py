@@ -10,7 +10,7 @@ import msgspec
 from node._events import EventHub, NodeProblem
 from node._transport_api import Transport
 from node.store import NodeStore
-from protocol._codec import decode
+from protocol.codec import decode
 from protocol.directory import (
     KeyLookup,
     TrustRoot,

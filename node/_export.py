@@ -27,8 +27,8 @@ from node._store_schema import Direction, MessageRecord, Status
 from node._witness_duty import LogIdentity
 from node.store import NodeStore
 from protocol import domains
-from protocol._codec import decode, encode
 from protocol.checkpoint import open_checkpoint
+from protocol.codec import decode, encode
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
 from protocol.errors import MalformedError, Relay247Error, StorageError, TransportError
 from protocol.evidence import LogLeaf, MessageEvidence, build_bundle, split_plaintext

@@ -29,8 +29,8 @@ from node._shared import Shared
 from node._store_schema import Direction, MessageRecord, ReceiptRecord, Status
 from node._transport_api import Transport
 from node.store import InboundResult
-from protocol._codec import decode
 from protocol.body import BodyFieldError, MemberBindingError, decode_opened
+from protocol.codec import decode
 from protocol.directory import KeyLookup
 from protocol.envelope import (
     CheckedHeader,

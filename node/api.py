@@ -30,9 +30,9 @@ from node._api_openapi import build_openapi
 from node._cases_service import CasesService
 from node._store_schema import Direction
 from node.store import NodeStore
-from protocol._codec import decode, encode
 from protocol.body import member_binding_errors
 from protocol.cases import PeriodTable
+from protocol.codec import decode, encode
 from protocol.decimal import parse_decimal
 from protocol.directory import VerifiedDirectory
 from protocol.errors import ConfigError, MalformedError, PeerError, Relay247Error

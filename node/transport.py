@@ -18,7 +18,7 @@ import msgspec
 
 from client import fetch_entries, read_body
 from node._wallclock import system_clock
-from protocol._codec import decode, encode
+from protocol.codec import decode, encode
 from protocol.errors import MalformedError, PeerError, Relay247Error, TransportError
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from protocol import domains
-from protocol._codec import decode, encode
 from protocol.audit_log import verify_header_signature
 from protocol.body import decode_opened
 from protocol.checkpoint import Checkpoint
+from protocol.codec import decode, encode
 from protocol.directory import KeyLookup
 from protocol.envelope import CheckedHeader, Opened
 from protocol.errors import MalformedError, PeerError, VerificationError

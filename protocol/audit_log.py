@@ -24,7 +24,7 @@ from typing import Final
 import msgspec
 
 from protocol import domains
-from protocol._codec import decode, encode
+from protocol.codec import decode, encode
 from protocol.directory import (
     MAX_DIRECTORY_BYTES,
     KeyLookup,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import msgspec
 
-from protocol._codec import reject_duplicate_keys, validation_text
+from protocol.codec import reject_duplicate_keys, validation_text
 from protocol.envelope import Opened
 from protocol.errors import MalformedError, VerificationError
 from schemas._parts import RequestedAuthority, RequestingAuthority

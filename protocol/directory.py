@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from protocol import domains
-from protocol._codec import decode, encode
+from protocol.codec import decode, encode
 from protocol.errors import DirectoryError, VerificationError
 from protocol.keys import ED25519, X25519, SigningKey, fingerprint, verify
 from schemas.directory import (

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from protocol import domains
-from protocol._codec import decode, encode, sha256_hex
+from protocol.codec import decode, encode, sha256_hex
 from protocol.directory import KeyLookup
 from protocol.errors import (
     MalformedError,

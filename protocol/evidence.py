@@ -19,8 +19,8 @@ from typing import Annotated, Final
 import msgspec
 
 from protocol import checkpoint as _checkpoint
-from protocol._codec import decode, encode
 from protocol._evidence_checks import MessageFacts, check_message
+from protocol.codec import decode, encode
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
 from protocol.errors import DirectoryError, MalformedError, NoteError

@@ -13,7 +13,7 @@ import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
 
-from protocol._codec import decode, encode
+from protocol.codec import decode, encode
 from protocol.errors import VerificationError
 from schemas.keystore import LockedKeystore, SecretKeys
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from protocol import domains
-from protocol._codec import decode, encode, sha256_hex
+from protocol.codec import decode, encode, sha256_hex
 from protocol.directory import KeyLookup
 from protocol.envelope import DEFAULT_WINDOW, Opened, Window
 from protocol.errors import TimeWindowError, VerificationError

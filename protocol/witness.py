@@ -22,7 +22,7 @@ import msgspec
 
 from protocol import checkpoint as _checkpoint
 from protocol import note as _note
-from protocol._codec import decode, encode
+from protocol.codec import decode, encode
 from protocol.cosignature import CosignatureSigner, cosign
 from protocol.errors import NoteError, ProofError
 from protocol.merkle import verify_consistency

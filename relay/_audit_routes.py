@@ -13,9 +13,9 @@ import re
 import msgspec
 from aiohttp import web
 
-from protocol._codec import decode, encode
 from protocol._note_open import SIG_PREFIX
 from protocol.checkpoint import open_checkpoint
+from protocol.codec import decode, encode
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.decimal import parse_decimal
 from protocol.directory import key_valid_at

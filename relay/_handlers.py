@@ -10,7 +10,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from protocol._codec import decode, encode
+from protocol.codec import decode, encode
 from protocol.decimal import parse_decimal
 from protocol.directory import TrustRoot, VerifiedDirectory, verify_directory
 from protocol.envelope import Window, check_header

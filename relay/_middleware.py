@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from protocol._codec import encode
+from protocol.codec import encode
 from protocol.errors import Relay247Error
 from relay._state import RelayState
 from relay._storage_health import RETRY_AFTER

@@ -13,7 +13,7 @@ import contextlib
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from protocol._codec import encode
+from protocol.codec import encode
 from relay._auth import authenticate
 from relay._handlers import MAX_PAGE, _int_query, page
 from relay._middleware import STATE

@@ -13,7 +13,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
-from protocol._codec import decode, encode
+from protocol.codec import decode, encode
 from protocol.directory import TrustRoot
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import SigningKey

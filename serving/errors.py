@@ -19,7 +19,7 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from protocol._codec import encode
+from protocol.codec import encode
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 
 log = structlog.get_logger("relay247.serving")

@@ -32,7 +32,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from protocol._codec import encode
+from protocol.codec import encode
 from schemas.errors import ErrorBody, ErrorCode
 
 log = structlog.get_logger("relay247.serving")

@@ -34,7 +34,7 @@ import msgspec
 
 from cli._demo_procs import Children, free_port, set_toml
 from node._keyfile import NodeKeys, load_keys
-from protocol._codec import encode
+from protocol.codec import encode
 from protocol.cosignature import cosignature_verifier_key
 from protocol.envelope import Sealed, seal_envelope
 from protocol.receipt import make_ack

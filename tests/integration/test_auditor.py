@@ -22,8 +22,8 @@ from audit.monitor import monitor
 from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
 from cli.main import cli
-from protocol._codec import encode
 from protocol.checkpoint import Checkpoint, sign_checkpoint
+from protocol.codec import encode
 from protocol.cosignature import cosignature_verifier_key
 from protocol.envelope import check_header
 from protocol.errors import NoteError

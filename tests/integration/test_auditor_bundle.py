@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from audit import AuditClient
 from audit.witness import WitnessKeys, witness_round
 from cli.main import cli
-from protocol._codec import encode
+from protocol.codec import encode
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.evidence import (
     LogLeaf,

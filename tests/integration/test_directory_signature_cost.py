@@ -17,7 +17,7 @@ import pytest
 
 import protocol.directory
 import protocol.keys
-from protocol._codec import encode
+from protocol.codec import encode
 from schemas.directory import DirectorySignature, SignedDirectory
 from schemas.errors import ErrorCode
 from tests.support.raw_http import assert_sound, exchange, request_bytes

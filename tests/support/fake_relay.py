@@ -22,7 +22,7 @@ from node.config import CONFIG_TEMPLATE, NodeConfig, load_config
 from node.daemon import Node, NodeEvent
 from node.store import NodeStore
 from node.transport import RelayRejectedError
-from protocol._codec import encode
+from protocol.codec import encode
 from protocol.directory import KeyLookup
 from protocol.envelope import check_header
 from protocol.errors import MalformedError, Relay247Error, TransportError

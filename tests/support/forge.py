@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from protocol import domains
-from protocol._codec import encode, sha256_hex
+from protocol.codec import encode, sha256_hex
 from protocol.keys import EncryptionKey, SigningKey, seal
 from schemas._types import CoarseKind, Priority
 from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta

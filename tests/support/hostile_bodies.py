@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from protocol import domains
-from protocol._codec import encode, sha256_hex
+from protocol.codec import encode, sha256_hex
 from protocol.directory import sign_bytes
 from protocol.keys import SigningKey
 from schemas.directory import SignedDirectory

@@ -22,7 +22,7 @@ import aiohttp
 import msgspec
 
 from node.transport import RelayClient
-from protocol._codec import encode
+from protocol.codec import encode
 from protocol.envelope import seal_envelope
 from protocol.httpsig import sign_request
 from relay._checkpointer import sign_if_due

@@ -9,7 +9,6 @@ import msgspec
 import pytest
 
 from protocol import merkle
-from protocol._codec import encode
 from protocol.audit_log import (
     LogState,
     LogVerifier,
@@ -17,6 +16,7 @@ from protocol.audit_log import (
     load_state,
     verify_header_signature,
 )
+from protocol.codec import encode
 from protocol.envelope import seal_envelope
 from protocol.errors import StorageError, VerificationError
 from protocol.receipt import make_ack

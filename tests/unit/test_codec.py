@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol._codec import decode
+from protocol.codec import decode
 from protocol.errors import MalformedError, TooLargeError
 from schemas.envelope import Envelope
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from protocol._codec import decode, encode, reject_duplicate_keys
+from protocol.codec import decode, encode, reject_duplicate_keys
 from protocol.errors import MalformedError
 from schemas._types import CoarseKind, Priority
 from schemas.envelope import Envelope, EnvelopeHeader

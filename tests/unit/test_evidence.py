@@ -14,8 +14,8 @@ import pytest
 from msgspec.structs import replace
 
 from protocol import merkle
-from protocol._codec import encode
 from protocol.checkpoint import Checkpoint, sign_checkpoint
+from protocol.codec import encode
 from protocol.cosignature import CosignatureSigner, CosignatureVerifier, cosign
 from protocol.directory import TrustRoot, sign_directory
 from protocol.envelope import open_envelope, seal_envelope
