@@ -38,7 +38,7 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from node._events import ReceiptReceived
+from node._events import MessageReceived, ReceiptReceived
 from node._inbox import Inbox
 from node._keyfile import NodeKeys, create_keys
 from node.daemon import Node, NodeEvent
@@ -50,6 +50,7 @@ from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
 from schemas.relay_api import AckResult, MailboxItem, MailboxPage, SubmitResult
 from tests.integration._crash_load import RelayProcess
+from tests.support.bodies import addressed
 from tests.support.fake_relay import FakeRelay, open_node, write_node_dir
 from tests.support.network import Network, make_network
 from tests.support.relay import PASSPHRASE, envelope, free_port, write_relay_dir
@@ -89,7 +90,7 @@ async def _e2e(root: Path, net: Network) -> tuple[list[float], list[float]]:
             try:
                 await fr.start()
                 await fr.wait_ready()
-                request = EXAMPLES["preservation_request"]
+                request = addressed(EXAMPLES["preservation_request"], "FR", "US")
                 lat = []
                 for i in range(E2E_WARMUP + E2E_N):
                     body = msgspec.structs.replace(request, case_id=os.urandom(16).hex())
@@ -162,7 +163,7 @@ class _NullRelay:
 
 def _items(net: Network, n: int) -> list[MailboxItem]:
     fr, us = net.members["FR"], net.members["US"]
-    request = EXAMPLES["preservation_request"]
+    request = addressed(EXAMPLES["preservation_request"], "FR", "US")
     body = encode_body(request)
     now = datetime.now(UTC)
     items = []
@@ -196,13 +197,20 @@ async def _inbox_rate(root: Path, net: Network) -> float:
     inbox: Inbox = us._sync._inbox
     items = _items(net, INBOX_N + 50)
     null = _NullRelay()
+    received = us.events.queue()
     for item in items[:50]:
         await inbox.handle(item, null)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     for item in items[50:]:
         await inbox.handle(item, null)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - t0
+    accepted = sum(
+        isinstance(received.get_nowait(), MessageReceived) for _ in range(received.qsize())
+    )
     await us.stop()
+    if accepted != len(items):
+        # A rate of refusals is not an inbox rate: the bodies must pass E13/E14.
+        raise SystemExit(f"bench_node: the inbox accepted {accepted} of {len(items)} messages")
     return INBOX_N / elapsed
 
 
