@@ -138,6 +138,15 @@ class PublicClient:
         """GET /v1/info: the relay's id, URL, log origin and keys (unverified)."""
         return await self._call("GET", "/v1/info", _INFO)
 
+    async def health(self) -> None:
+        """GET /healthz: returns once the relay's store answers and writes.
+
+        Raises:
+            RelayRejectedError: ``unavailable`` with the reason (storage fault, halted log).
+            TransportError: no relay answers there.
+        """
+        await self._send("GET", "/healthz")
+
     async def directory(self) -> bytes:
         """GET /v1/directory: the signed directory bytes in force (verify before use)."""
         return await self._send("GET", "/v1/directory")

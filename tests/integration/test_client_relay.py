@@ -32,6 +32,7 @@ def _public(relay: RunningRelay, **kw: int) -> PublicClient:
 async def test_public_reads_and_directory_post(tmp_path: Path) -> None:
     async with running_relay(tmp_path) as relay:
         c = _public(relay)
+        await c.health()
         info = await c.info()
         assert (info.relay_id, info.public_url) == ("test-relay", relay.url)
         assert info.log_key == relay.state.keys.log_key
@@ -166,3 +167,5 @@ async def test_no_relay_is_named_with_its_address() -> None:
     async with RelayClient(url, SigningKey.generate()) as c:
         with pytest.raises(TransportError, match=f"^{url}/v1/mailbox.*: relay unreachable"):
             await c.mailbox()
+        with pytest.raises(TransportError, match=f"^{url}/healthz: relay unreachable"):
+            await c.health()
