@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from audit._client import AuditClient
+from client import PublicClient
 from protocol.audit_log import Anomaly
 from protocol.checkpoint import Checkpoint
 from protocol.errors import PeerError, ProofError
@@ -14,7 +14,7 @@ from protocol.tiles import TILE_WIDTH
 MAX_REPORTED: Final = 10  # the first few altered entries name the problem well enough
 
 
-async def locate_mismatch(client: AuditClient, start: int, cp: Checkpoint) -> list[Anomaly]:
+async def locate_mismatch(client: PublicClient, start: int, cp: Checkpoint) -> list[Anomaly]:
     """Name the entries in ``[start, cp.size)`` whose bytes the signed tree does not contain.
 
     For each entry, its leaf hash is compared with the relay's level-0 hash tile; where they
@@ -49,8 +49,8 @@ async def locate_mismatch(client: AuditClient, start: int, cp: Checkpoint) -> li
     return found
 
 
-async def _confirm(client: AuditClient, index: int, served: bytes, cp: Checkpoint) -> Anomaly:
-    answer = await client.inclusion(index, cp.size)
+async def _confirm(client: PublicClient, index: int, served: bytes, cp: Checkpoint) -> Anomaly:
+    answer = await client.inclusion_proof(index, cp.size)
     try:
         verify_inclusion(served, index, cp.size, list(answer.proof), cp.root_hash)
     except ProofError:

@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from audit._client import AuditClient
 from audit.verify import AuditResult, Policy, verify_log
+from client import PublicClient
 
 
 async def monitor(
-    client: AuditClient,
+    client: PublicClient,
     policy: Policy,
     state_dir: Path,
     *,

@@ -18,9 +18,9 @@ from typing import Final
 
 import msgspec
 
-from audit._client import AuditClient
 from audit._locate import locate_mismatch
 from audit._state import load, save, save_evidence
+from client import PublicClient
 from protocol import checkpoint as _checkpoint
 from protocol.audit_log import Anomaly, LogVerifier
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
@@ -86,7 +86,7 @@ def read_witnesses(text: str) -> tuple[CosignatureVerifier, ...]:
 
 
 async def verify_log(
-    client: AuditClient,
+    client: PublicClient,
     policy: Policy,
     state_dir: Path,
     *,
@@ -129,7 +129,7 @@ async def verify_log(
     try:
         proof = []
         if held is not None and 0 < held.size < cp.size:
-            proof = await client.consistency(held.size, cp.size)
+            proof = await client.consistency_proof(held.size, cp.size)
         new_state, _, _ = advance(held, note, proof, log_verifier=log_verifier, origin=cp.origin)
     except ForkError as exc:
         path = save_evidence(state_dir, exc.evidence, now)
@@ -159,7 +159,7 @@ async def verify_log(
 
 
 async def _entries(
-    client: AuditClient,
+    client: PublicClient,
     verifier: LogVerifier,
     size: int,
     progress: Callable[[int, int], None] | None,
@@ -182,7 +182,7 @@ async def _entries(
     return anomalies
 
 
-async def _bundle(client: AuditClient, tile: int, width: int) -> list[bytes]:
+async def _bundle(client: PublicClient, tile: int, width: int) -> list[bytes]:
     try:
         return await client.entry_bundle(tile, width)
     except PeerError as exc:

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from audit._client import AuditClient
 from audit._state import WITNESS, load_witness, save_evidence, save_witness
+from client import RelayClient
 from protocol.checkpoint import open_checkpoint
 from protocol.cosignature import CosignatureSigner
 from protocol.keys import SigningKey
@@ -26,7 +26,11 @@ STATE_FILE: Final = WITNESS
 
 @dataclass(frozen=True)
 class WitnessKeys:
-    """A member's keys for witnessing: its signing key (cosigns) and transport key (posts)."""
+    """A member's keys for witnessing: its signing key (cosigns) and transport key (posts).
+
+    The transport key signs the POST through the :class:`client.RelayClient` the caller
+    makes with it; :func:`witness_round` uses the signing key.
+    """
 
     member: str
     signing: SigningKey
@@ -43,7 +47,7 @@ class Round:
 
 
 async def witness_round(
-    client: AuditClient,
+    client: RelayClient,
     keys: WitnessKeys,
     log_key: str,
     state_dir: Path,
@@ -53,7 +57,7 @@ async def witness_round(
     """Run one witness round against the relay.
 
     Args:
-        client: the relay's audit endpoints.
+        client: the member's client of the relay, signed with ``keys.transport``.
         keys: the member's keys.
         log_key: the log's pinned verifier key (its name is the log origin).
         state_dir: where the last cosigned checkpoint and fork evidence are kept.
@@ -79,7 +83,7 @@ async def witness_round(
         return Round(cp.size, cosigned=False)
     proof: list[bytes] = []
     if held is not None and 0 < held.size < cp.size:
-        proof = await client.consistency(held.size, cp.size)
+        proof = await client.consistency_proof(held.size, cp.size)
     signer = CosignatureSigner(keys.member, keys.signing)
     try:
         done = witness_checkpoint(
@@ -95,6 +99,6 @@ async def witness_round(
         kept = save_evidence(state_dir, exc.evidence, now)
         exc.detail = f"{exc.detail}; evidence kept in {kept}"
         raise
-    result = await client.submit_cosignature(note, done.line, transport_key=keys.transport)
+    result = await client.submit_cosignature(note, done.line)
     save_witness(path, done.state)
     return Round(cp.size, cosigned=True, witnesses=result.witnesses)

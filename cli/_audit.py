@@ -23,23 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 import click
 import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from audit import AuditClient
 from audit.monitor import monitor as run_monitor
 from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
 from cli._network import emit
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
+from client import READ_LIMIT, PublicClient, RelayClient
 from protocol.codec import decode
 from protocol.cosignature import CosignatureVerifier
 from protocol.directory import TrustRoot
@@ -88,11 +87,7 @@ def _witnesses(path: Path) -> tuple[CosignatureVerifier, ...]:
         raise CliUsageError(f"{path}: {exc.message}") from None
 
 
-def _run(coro_fn: Callable[[aiohttp.ClientSession], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with aiohttp.ClientSession() as session:
-            return await coro_fn(session)
-
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(main())
     except Relay247Error as exc:
@@ -198,7 +193,7 @@ def verify(
     policy = _policy(log_key, witnesses, quorum, trust_root)
     console = Console()
 
-    async def go(session: aiohttp.ClientSession) -> AuditResult:
+    async def go() -> AuditResult:
         columns = (TextColumn("entries"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         # The progress bar draws only on a terminal and never with --json (stdout is data).
         shown = console.is_terminal and not as_json
@@ -208,13 +203,10 @@ def verify(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            return await verify_log(
-                AuditClient(relay_url, session),
-                policy,
-                state_dir,
-                now=datetime.now(UTC),
-                progress=progress,
-            )
+            async with PublicClient(relay_url) as client:
+                return await verify_log(
+                    client, policy, state_dir, now=datetime.now(UTC), progress=progress
+                )
 
     result = _run(go)
     if as_json:
@@ -262,11 +254,11 @@ def monitor(
         state = "ok" if r.ok else "ANOMALY"
         console.print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} size {r.size:,} (+{new:,}) {state}")
 
-    async def go(session: aiohttp.ClientSession) -> AuditResult:
-        client = AuditClient(relay_url, session)
-        return await run_monitor(
-            client, policy, state_dir, interval=interval, report=report, runs=runs
-        )
+    async def go() -> AuditResult:
+        async with PublicClient(relay_url) as client:
+            return await run_monitor(
+                client, policy, state_dir, interval=interval, report=report, runs=runs
+            )
 
     _fail_on_anomalies(_run(go))
 
@@ -324,8 +316,12 @@ def witness(
     keys = _witness_keys(keys_file, passphrase_file)
     console = Console()
 
-    async def go(session: aiohttp.ClientSession) -> None:
-        client = AuditClient(relay_url, session)
+    async def go() -> None:
+        # The transport key signs the cosignature POST; reads use the auditor's limit.
+        async with RelayClient(relay_url, keys.transport, timeout=30.0, limit=READ_LIMIT) as c:
+            await rounds(c)
+
+    async def rounds(client: RelayClient) -> None:
         while True:
             try:
                 r = await witness_round(client, keys, log_key, state_dir, now=datetime.now(UTC))

@@ -25,7 +25,6 @@ from types import FrameType
 import aiohttp
 import click
 
-from audit import AuditClient
 from cli import _demo_audit as da
 from cli import _node_client as ncl
 from cli import _node_render as nr
@@ -33,6 +32,7 @@ from cli._demo_bodies import COUNTRIES, HOST, US_OFFICER, fr_request, preserved,
 from cli._demo_procs import Children, DemoError, free_port, set_toml, until
 from cli._demo_text import Transcript, explore
 from cli._program import program
+from client import PublicClient
 from node.api_client import NodeApiClient
 from node.render import format_time, render_body, until_text
 from protocol.errors import PeerError, Relay247Error
@@ -105,7 +105,7 @@ class Demo:
         leaf = json.loads(out)["leaf_index"]
         t.ok(f"directory version 1 signed by 2 of the 3 coordinators and published; the relay "
              f"recorded it in its audit log at position #{leaf}")  # fmt: skip
-        info = await AuditClient(self.url, self.session).info()
+        info = await PublicClient(self.url, self.session).info()
         self.origin, self.log_key = info.log_origin, info.log_key
         for c in COUNTRIES:
             # Each node witnesses the relay's log: pin its key, cosign every second.
@@ -264,7 +264,7 @@ class Demo:
         t.ok("the witnesses are the three national nodes FR, US and DE: each checks that the "
              "relay's log only ever grows and cosigns its checkpoints, so the relay cannot "
              "show one history to one country and another to the next")  # fmt: skip
-        relay, origin, log_key = AuditClient(self.url, self.session), self.origin, self.log_key
+        relay, origin, log_key = PublicClient(self.url, self.session), self.origin, self.log_key
         wfile = self.home / "witnesses.txt"
         members = [self.data(c.member) / "member.json" for c in COUNTRIES]
         keys = da.witness_keys(members)

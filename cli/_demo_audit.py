@@ -14,8 +14,8 @@ from pathlib import Path
 
 import msgspec
 
-from audit import AuditClient
 from cli._demo_procs import Children, DemoError, until
+from client import PublicClient
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.cosignature import CosignatureVerifier, cosignature_verifier_key, verify_cosignatures
 from protocol.errors import Relay247Error
@@ -54,7 +54,7 @@ def witness_keys(member_files: list[Path]) -> list[CosignatureVerifier]:
 
 
 async def wait_cosigned(
-    relay: AuditClient,
+    relay: PublicClient,
     log_key: str,
     origin: str,
     witnesses: list[CosignatureVerifier],

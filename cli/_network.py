@@ -373,15 +373,11 @@ def post_or_explain(netdir: Path, url: str, path: Path, signed: bytes) -> int:
 
 
 async def _post(url: str, signed: bytes) -> int:
-    import aiohttp
+    from client import PublicClient
 
-    from node.transport import RelayClient
-    from protocol.keys import SigningKey
-
-    # Publishing is authorised by the coordinators' signatures, not by a transport key;
-    # the client wants one for signed calls, which this one never makes.
-    async with aiohttp.ClientSession() as session:
-        client = RelayClient(url, SigningKey.generate(), session)
+    # Publishing is authorised by the coordinators' signatures (D1-D8), not by a member's
+    # transport key: the request itself is unsigned.
+    async with PublicClient(url) as client:
         try:
             answer = await client.publish_directory(signed)
         except Relay247Error as exc:

@@ -105,19 +105,16 @@ async def fetch_info(url: str) -> RelayInfo:
     Raises:
         CliError: the relay is unreachable or its answer is not a relay info (exit 1).
     """
-    import aiohttp
+    from client import PublicClient
 
-    from node.transport import RelayClient
-    from protocol.keys import SigningKey
-
-    # An unsigned read: the client wants a transport key only for signed calls.
-    async with aiohttp.ClientSession() as session:
-        client = RelayClient(url, SigningKey.generate(), session, timeout=INFO_TIMEOUT)
+    async with PublicClient(url, timeout=INFO_TIMEOUT) as client:
         try:
             return await client.info()
         except Relay247Error as exc:
             detail = f" ({exc.detail})" if exc.detail else ""
-            raise CliError(f"{url}/v1/info: {exc.message}{detail}") from None
+            # The client names the address itself when it could not reach it.
+            where = "" if exc.message.startswith(url) else f"{url}/v1/info: "
+            raise CliError(f"{where}{exc.message}{detail}") from None
 
 
 @network.command("add-relay")

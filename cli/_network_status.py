@@ -9,8 +9,6 @@ newest directory version this coordinator directory published, verified from
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,12 +22,10 @@ from cli._network_split import read_chain
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from protocol.directory import key_valid_at
 from protocol.errors import Relay247Error
-from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from schemas.directory import Directory
 from schemas.relay_api import MembersStatus
 
-_STATUS = msgspec.json.Decoder(MembersStatus)
 _MAX_ANSWER = 4 << 20  # bytes
 
 
@@ -87,40 +83,20 @@ async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> 
         now: signing time in Unix seconds (default: the wall clock).
 
     Raises:
-        CliError: the relay cannot be reached or refuses.
+        CliError: the relay cannot be reached, refuses, or answers something else.
     """
-    import aiohttp
+    from client import RelayClient
 
-    from client import read_body
+    def clock() -> datetime:
+        return datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
 
-    target = url.rstrip("/") + "/v1/members/status"
-    headers = sign_request(
-        "GET",
-        target,
-        {},
-        b"",
-        key=key,
-        keyid=key.fingerprint,
-        now=int(time.time()) if now is None else now,
-        nonce=os.urandom(16).hex(),
-    )
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(target, headers=headers) as resp,
-        ):
-            raw = await read_body(resp, _MAX_ANSWER, what="members status")
-            status = resp.status
-    except (aiohttp.ClientError, OSError) as exc:
-        raise CliError(f"{url}: unreachable: {type(exc).__name__}") from None
-    except Relay247Error as exc:
-        raise CliError(f"{url}: {exc.message}") from None
-    if status != 200:
-        raise CliError(f"{url}: refused ({status}): {raw[:200].decode(errors='replace')}")
-    try:
-        return _STATUS.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise CliError(f"{url}: not a members status: {exc}") from None
+    async with RelayClient(url, key, clock=clock, limit=_MAX_ANSWER) as client:
+        try:
+            return await client.members_status()
+        except Relay247Error as exc:
+            # The client names the address itself when it could not reach it.
+            where = "" if exc.message.startswith(url) else f"{url}: "
+            raise CliError(f"{where}{exc.message}") from None
 
 
 @network.command("status")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 import structlog
 
+from client import RelayClient
 from node._case_store import CaseStore
 from node._cases_service import CasesService
 from node._clocks import Clocks, ClockSettings
@@ -29,7 +30,6 @@ from node.alerts import AlertsConfig, AlertSender
 from node.api import ApiContext, ApiServer, NodeView
 from node.config import NodeConfig, alerts_config
 from node.periods import load_periods
-from node.transport import RelayClient
 from protocol.cases import PeriodTable
 from protocol.directory import TrustRoot, VerifiedDirectory
 from protocol.errors import Relay247Error, TransportError

@@ -1,11 +1,12 @@
 """The interface the node needs from a relay connection (STYLE.md rule 9).
 
-:class:`node.transport.RelayClient` satisfies it over real HTTP; the tests'
-``tests/support/fake_relay.py`` satisfies it in memory. The daemon depends only on
+:class:`client.RelayClient` satisfies it over real HTTP; the tests'
+``tests/support/fake_relay.py`` satisfies it in memory (tests/integration/
+test_client_contract.py runs one contract over both). The daemon depends only on
 this Protocol and on a :data:`TransportFactory` that makes one per relay URL.
 
 Every method raises only our errors: :class:`~protocol.errors.TransportError` when the
-relay cannot be reached or answers nonsense, ``RelayRejectedError`` (a
+relay cannot be reached or answers nonsense, :class:`client.RelayRejectedError` (a
 :class:`~protocol.errors.PeerError` with the relay's ``code``) when it refuses.
 """
 

@@ -283,7 +283,7 @@ class Node:
         return self.config.relays.urls or self._shared.directory.relay_urls()
 
     def _relay_client(self, url: str) -> Transport:
-        from node.transport import RelayClient
+        from client import RelayClient
 
         if self._session is None:
             self._session = aiohttp.ClientSession()

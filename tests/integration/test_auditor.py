@@ -17,11 +17,11 @@ import msgspec
 import pytest
 from click.testing import CliRunner, Result
 
-from audit import AuditClient
 from audit.monitor import monitor
 from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
 from cli.main import cli
+from client import PublicClient
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.codec import encode
 from protocol.cosignature import cosignature_verifier_key
@@ -81,16 +81,15 @@ async def exchange(r: RunningRelay, n: int) -> None:
 
 async def checkpoint_and_cosign(r: RunningRelay, tmp: Path, *members: str) -> None:
     await sign_if_due(r.state, force=True)
-    client = AuditClient(r.url, r.session)
     for m in members:
         done = await witness_round(
-            client, keys(r, m), r.state.keys.log_key, tmp / f"w-{m}", now=datetime.now(UTC)
+            r.client(m), keys(r, m), r.state.keys.log_key, tmp / f"w-{m}", now=datetime.now(UTC)
         )
         assert done.cosigned
 
 
 async def audit(r: RunningRelay, state: Path, quorum: int = 2) -> AuditResult:
-    client = AuditClient(r.url, r.session)
+    client = PublicClient(r.url, r.session)
     return await verify_log(client, policy(r, quorum), state, now=datetime.now(UTC))
 
 
@@ -142,7 +141,7 @@ async def test_honest_relay_passes_incrementally_and_from_the_cli(
     assert "verified" in result.output
     rounds: list[AuditResult] = []
     last = await monitor(
-        AuditClient(relay.url, relay.session),
+        PublicClient(relay.url, relay.session),
         policy(relay),
         tmp_path / "state",
         interval=0.01,
@@ -212,10 +211,9 @@ async def test_witness_refuses_a_forked_checkpoint_and_keeps_both(
         StoredCheckpoint(cp.size, bytes(32), forked),
         {},
     )
-    client = AuditClient(relay.url, relay.session)
     with pytest.raises(ForkError, match="two different root hashes") as info:
         await witness_round(
-            client,
+            relay.client("FR"),
             keys(relay, "FR"),
             relay.state.keys.log_key,
             tmp_path / "w-FR",
@@ -238,10 +236,9 @@ async def test_witness_refuses_an_inconsistent_newer_checkpoint(
         Checkpoint(relay.state.log_origin, size, bytes(32)), relay.state.keys.log_signer
     )
     relay.state.audit.latest = StoredCheckpoint(size, bytes(32), bogus)
-    client = AuditClient(relay.url, relay.session)
     with pytest.raises(ForkError, match="is not consistent with size"):
         await witness_round(
-            client,
+            relay.client("US"),
             keys(relay, "US"),
             relay.state.keys.log_key,
             tmp_path / "w-US",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from audit import AuditClient
 from audit.witness import WitnessKeys, witness_round
 from cli.main import cli
+from client import PublicClient
 from protocol.codec import encode
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.evidence import (
@@ -76,10 +76,10 @@ async def test_evidence_bundle_of_a_real_exchange(tmp_path: Path) -> None:
         acked = await r.client("DE-BKA").ack(ack)
         r_tmp = tmp_path / "w"
         await sign_if_due(r.state, force=True)
-        client = AuditClient(r.url, r.session)
+        client = PublicClient(r.url, r.session)
         for m in ("FR", "DE-BKA"):
             await witness_round(
-                client,
+                r.client(m),  # the member's signed client posts its cosignature
                 WitnessKeys(m, net.members[m].signing, net.members[m].transport),
                 r.state.keys.log_key,
                 r_tmp / m,
@@ -90,7 +90,7 @@ async def test_evidence_bundle_of_a_real_exchange(tmp_path: Path) -> None:
 
         async def leaf(index: int) -> LogLeaf:
             (entry,) = await client.entries(index, index + 1)
-            proof = await client.inclusion(index, size)
+            proof = await client.inclusion_proof(index, size)
             return LogLeaf(index=index, entry=entry, proof=proof.proof)
 
         message = MessageEvidence(

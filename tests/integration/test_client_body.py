@@ -21,10 +21,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from audit import AuditClient
-from client import read_body
+from client import PublicClient, RelayClient, read_body
 from node.api_client import NodeApiClient
 from protocol.errors import PeerError, TooLargeError, TransportError
+from protocol.keys import SigningKey
 from protocol.tiles import encode_entry_bundle
 from schemas.errors import ErrorCode
 from tests.support.network import make_network
@@ -200,7 +200,7 @@ async def test_audit_client_reads_a_multi_mib_bundle_that_arrives_slowly() -> No
         serve({"/v1/audit/tile/entries/000": handler}) as url,
         aiohttp.ClientSession() as session,
     ):
-        assert await AuditClient(url, session).entry_bundle(0) == entries
+        assert await PublicClient(url, session).entry_bundle(0) == entries
 
 
 async def test_node_api_client_reads_a_multi_mib_export_that_arrives_slowly(
@@ -218,9 +218,6 @@ async def test_node_api_client_reads_a_multi_mib_export_that_arrives_slowly(
 
 
 async def test_relay_client_refuses_an_oversized_relay_answer() -> None:
-    from node.transport import RelayClient
-    from protocol.keys import SigningKey
-
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (65 * MIB)
     async with raw_server(head, then_close=False) as url, aiohttp.ClientSession() as session:
         with pytest.raises(TooLargeError, match="relay answer larger than"):
@@ -230,27 +227,23 @@ async def test_relay_client_refuses_an_oversized_relay_answer() -> None:
 # -- pages of log entries: bounded by count on the relay, by bytes on the client ---------
 
 
-async def test_entries_pages_over_the_answer_limit_are_fetched_in_halves(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_entries_pages_over_the_answer_limit_are_fetched_in_halves(tmp_path: Path) -> None:
     # Real relay, real log; the clients' limit is lowered to what a page of a few
     # thousand small entries weighs, standing in for pages of multi-MiB directory
     # entries (a page is up to 1000 entries of up to 9 MiB each).
     async with running_relay(tmp_path / "relay", make_network(("FR", "US"))) as r:
         await grow(r, 2_500)
         size = await r.state.store.tree_size()
-        expected = await AuditClient(r.url, r.session).entries(0, size)
+        expected = await PublicClient(r.url, r.session).entries(0, size)
         page = await fetch(r, "/v1/audit/entries?start=1&end=1001")
         directory = await fetch(r, "/v1/audit/entries?start=0&end=1")  # the largest entry
         limit = max(len(page.body) // 3, len(directory.body))
-        monkeypatch.setattr("audit._client._MAX_ANSWER", limit)
-        monkeypatch.setattr("node.transport._MAX_ANSWER", limit)
-        assert await AuditClient(r.url, r.session).entries(0, size) == expected
-        assert await r.client("FR").entries(0, size) == expected
+        assert await PublicClient(r.url, r.session, limit=limit).entries(0, size) == expected
+        fr = RelayClient(r.url, r.net.members["FR"].transport, r.session, limit=limit)
+        assert await fr.entries(0, size) == expected
         # One entry over the limit cannot be split: the error says so.
-        monkeypatch.setattr("audit._client._MAX_ANSWER", 100)
         with pytest.raises(TooLargeError, match="relay answer larger than 100 bytes"):
-            await AuditClient(r.url, r.session).entries(0, 2)
+            await PublicClient(r.url, r.session, limit=100).entries(0, 2)
 
 
 # -- mailbox pages of large envelopes ---------------------------------------------------

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
+from client import RelayClient
 from node._events import MessageReceived, NodeProblem
-from node.transport import RelayClient
 from protocol.errors import TransportError
 from protocol.keys import SigningKey
 from schemas.examples import EXAMPLES

@@ -1,8 +1,10 @@
 """An in-memory relay implementing the node's transport interface, for fast node tests.
 
 It is a fake in addition to the real relay (tests/integration use that one): it runs
-the real header checks (E1–E8) and ack checks (A1–A3) so a node cannot pass by sending
-junk, and it can be told to fail, drop, reorder or answer garbage.
+the real header checks (E1–E8) and ack checks (A1–A4) so a node cannot pass by sending
+junk, and it can be told to fail, drop, reorder or answer garbage. Its transports
+answer and refuse as :class:`client.RelayClient` does against the real relay
+(tests/integration/test_client_contract.py runs one contract over both).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from client import RelayRejectedError
 from node._keyfile import NodeKeys
 from node._transport_api import Transport
 from node.config import CONFIG_TEMPLATE, NodeConfig, load_config
 from node.daemon import Node, NodeEvent
 from node.store import NodeStore
-from node.transport import RelayRejectedError
 from protocol.codec import encode
 from protocol.directory import KeyLookup
 from protocol.envelope import check_header
@@ -68,6 +70,7 @@ class FakeRelay:
     held: list[tuple[str, MailboxItem]] = field(default_factory=list)
     accepted: dict[tuple[str, str], bytes] = field(default_factory=dict)
     acks: list[tuple[str, str]] = field(default_factory=list)
+    acked: dict[tuple[str, str, str], int] = field(default_factory=dict)
     submits: int = 0
     _seq: int = 0
     _leaf: int = 0
@@ -185,13 +188,24 @@ class FakeTransport:
             _, ack = verify_ack(signed_ack, r.lookup, now=r.clock())
         except Relay247Error as exc:
             raise _refuse(exc.code, exc.message, 400) from None
+        if ack.recipient != self.member:  # as the relay: only the recipient acks
+            raise _refuse(ErrorCode.UNAUTHENTICATED, "ack signer is not the member", 401)
+        key = (self.member, ack.sender, ack.msg_id)
+        done = r.acked.get(key)
         box = r.mailboxes.get(self.member, [])
-        for i, item in enumerate(box):
+        for i, item in enumerate(box):  # a test may deliver an acked envelope again
             if item.sender == ack.sender and item.msg_id == ack.msg_id:
                 del box[i]
                 r.acks.append((ack.sender, ack.msg_id))
-                return AckResult(msg_id=ack.msg_id, leaf_index=r._leaf, duplicate=False)
-        raise _refuse(ErrorCode.NOT_FOUND, "no such message", 404)
+                break
+        else:
+            if done is None:
+                raise _refuse(ErrorCode.NOT_FOUND, "no such message", 404)
+        if done is not None:  # a second ack answers the first one's leaf (§8.1 Ack)
+            return AckResult(msg_id=ack.msg_id, leaf_index=done, duplicate=True)
+        r._leaf += 1
+        r.acked[key] = r._leaf
+        return AckResult(msg_id=ack.msg_id, leaf_index=r._leaf, duplicate=False)
 
     async def directory(self) -> bytes:
         self.relay._check()
