@@ -38,11 +38,10 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from node._events import ReceiptReceived
-from node._inbox import Inbox
-from node._keyfile import NodeKeys, create_keys
 from node.daemon import Node, NodeEvent
-from node.transport import RelayClient
+from node.events import ReceiptReceived
+from node.keyfile import NodeKeys, create_keys
+from node.messaging import Inbox, RelayClient
 from protocol import domains
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.keys import seal, verify

@@ -375,7 +375,7 @@ def post_or_explain(netdir: Path, url: str, path: Path, signed: bytes) -> int:
 async def _post(url: str, signed: bytes) -> int:
     import aiohttp
 
-    from node.transport import RelayClient
+    from node.messaging import RelayClient
     from protocol.keys import SigningKey
 
     # Publishing is authorised by the coordinators' signatures, not by a transport key;

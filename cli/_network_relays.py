@@ -107,7 +107,7 @@ async def fetch_info(url: str) -> RelayInfo:
     """
     import aiohttp
 
-    from node.transport import RelayClient
+    from node.messaging import RelayClient
     from protocol.keys import SigningKey
 
     # An unsigned read: the client wants a transport key only for signed calls.

@@ -24,7 +24,7 @@ from click.core import ParameterSource
 from cli import _node_render as nr
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
-from node.api_client import NodeApiClient, NodeNotRunningError
+from node.api import NodeApiClient, NodeNotRunningError
 from protocol.errors import ConfigError, PeerError, TransportError
 from schemas.errors import ErrorCode
 from schemas.messages import Body, kind_of

@@ -9,7 +9,7 @@ Typical use (the CLI's ``node serve`` is :func:`run`)::
     ...
     await node.stop()
 
-Everything the node learns is in :attr:`Node.store` (see :mod:`node.store` for the
+Everything the node learns is in :attr:`Node.store` (see :mod:`node.storage.store` for the
 queries) before the matching event is published on :attr:`Node.events`.
 """
 
@@ -26,9 +26,11 @@ from typing import Any
 import aiohttp
 import structlog
 
-from node._directory import DirectoryState, read_trust_root
-from node._event_log import log_event
-from node._events import (
+from node._wallclock import system_clock
+from node.alerts import NO_TARGET
+from node.config import NodeConfig
+from node.event_log import log_event
+from node.events import (
     EventHub,
     MessageReceived,
     MessageRejected,
@@ -39,18 +41,20 @@ from node._events import (
     SendFailed,
     SequenceAnomaly,
 )
-from node._inbox import Inbox
-from node._keyfile import NodeKeys, load_keys
-from node._outbox import Outbox
-from node._relays import RelayPool
-from node._services import build_services
-from node._shared import Shared
-from node._sync import Sync
-from node._transport_api import Transport, TransportFactory
-from node._wallclock import system_clock
-from node.alerts import NO_TARGET
-from node.config import NodeConfig
-from node.store import NodeStore
+from node.keyfile import NodeKeys, load_keys
+from node.messaging import (
+    DirectoryState,
+    Inbox,
+    Outbox,
+    RelayPool,
+    Shared,
+    Sync,
+    Transport,
+    TransportFactory,
+    read_trust_root,
+)
+from node.services import build_services
+from node.storage import NodeStore
 from protocol.body import member_binding_errors
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, Relay247Error
@@ -77,10 +81,10 @@ class Node:
 
     Args:
         config: the node configuration.
-        keys: the unlocked keys (:func:`node._keyfile.load_keys`).
+        keys: the unlocked keys (:func:`node.keyfile.load_keys`).
         store: the node's store, not yet opened.
         transport_factory: makes the transport for a relay URL; default: a signed
-            :class:`node.transport.RelayClient` over one aiohttp session the node owns.
+            :class:`node.messaging.transport.RelayClient` over one aiohttp session the node owns.
         clock: the wall clock (tz-aware); injectable for tests.
         rng: randomness for retry jitter; injectable for tests.
     """
@@ -283,7 +287,7 @@ class Node:
         return self.config.relays.urls or self._shared.directory.relay_urls()
 
     def _relay_client(self, url: str) -> Transport:
-        from node.transport import RelayClient
+        from node.messaging import RelayClient
 
         if self._session is None:
             self._session = aiohttp.ClientSession()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from node.transport import RelayClient, RelayRejectedError
+from node.messaging.transport import RelayClient, RelayRejectedError
 from protocol.errors import TransportError
 from schemas.relay_api import SubmitResult
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from tests.integration._crash_load import RelayProcess
 from tests.support.network import make_network, member_keys
 from tests.support.relay import envelope, free_port

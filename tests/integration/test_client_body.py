@@ -23,7 +23,7 @@ from aiohttp import web
 
 from audit import AuditClient
 from client import read_body
-from node.api_client import NodeApiClient
+from node.api.client import NodeApiClient
 from protocol.errors import PeerError, TooLargeError, TransportError
 from protocol.tiles import encode_entry_bundle
 from schemas.errors import ErrorCode
@@ -218,7 +218,7 @@ async def test_node_api_client_reads_a_multi_mib_export_that_arrives_slowly(
 
 
 async def test_relay_client_refuses_an_oversized_relay_answer() -> None:
-    from node.transport import RelayClient
+    from node.messaging.transport import RelayClient
     from protocol.keys import SigningKey
 
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (65 * MIB)
@@ -244,7 +244,7 @@ async def test_entries_pages_over_the_answer_limit_are_fetched_in_halves(
         directory = await fetch(r, "/v1/audit/entries?start=0&end=1")  # the largest entry
         limit = max(len(page.body) // 3, len(directory.body))
         monkeypatch.setattr("audit._client._MAX_ANSWER", limit)
-        monkeypatch.setattr("node.transport._MAX_ANSWER", limit)
+        monkeypatch.setattr("node.messaging.transport._MAX_ANSWER", limit)
         assert await AuditClient(r.url, r.session).entries(0, size) == expected
         assert await r.client("FR").entries(0, size) == expected
         # One entry over the limit cannot be split: the error says so.

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from tests.integration._crash_load import RelayProcess
 from tests.integration._instances import instance_dirs
 from tests.integration.test_node_process import PASS, Net, NodeProcess, _until

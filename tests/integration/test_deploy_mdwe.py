@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from tests.integration._crash_load import RelayProcess
 from tests.support.network import make_network
 from tests.support.pg import PG_DSN, requires_pg

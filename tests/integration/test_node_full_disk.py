@@ -12,8 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
-from node._events import MessageReceived, NodeProblem
-from node.transport import RelayClient
+from node.events import MessageReceived, NodeProblem
+from node.messaging.transport import RelayClient
 from protocol.errors import TransportError
 from protocol.keys import SigningKey
 from schemas.examples import EXAMPLES

@@ -11,10 +11,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from node._events import MessageReceived, MessageSent, NodeProblem, ReceiptReceived
-from node._store_schema import Direction, Status
 from node.daemon import Node
-from node.transport import RelayClient
+from node.events import MessageReceived, MessageSent, NodeProblem, ReceiptReceived
+from node.messaging.transport import RelayClient
+from node.storage.schema import Direction, Status
 from protocol.errors import TransportError
 from protocol.keys import SigningKey
 from protocol.receipt import verify_receipt

@@ -12,9 +12,9 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from node._events import NodeProblem, ReceiptReceived
-from node._witness_duty import NO_CASE, AuditTransport, LogIdentity
-from node.transport import RelayClient
+from node.events import NodeProblem, ReceiptReceived
+from node.messaging.transport import RelayClient
+from node.witness import NO_CASE, AuditTransport, LogIdentity
 from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.errors import MalformedError, NoteError, PeerError

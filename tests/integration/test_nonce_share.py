@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.transport import RelayRejectedError
+from node.messaging.transport import RelayRejectedError
 from protocol.httpsig import NonceCache
 from schemas.errors import ErrorCode
 from tests.support.relay import running_relay

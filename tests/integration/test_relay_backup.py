@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli as cli_group
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.note import Verifier

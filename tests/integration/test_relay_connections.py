@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from relay.app import make_runner, make_site, open_state, tls_context
 from relay.config import load_config
 from tests.integration._crash_load import RelayProcess

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from protocol.merkle import leaf_hash, root

@@ -18,9 +18,9 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from node._events import MessageReceived, ReceiptReceived
 from node.daemon import Node
-from node.transport import RelayClient
+from node.events import MessageReceived, ReceiptReceived
+from node.messaging.transport import RelayClient
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.keys import SigningKey

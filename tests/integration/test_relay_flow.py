@@ -100,7 +100,7 @@ async def test_invalid_utf8_is_a_clean_400(tmp_path: Path) -> None:
     """Regression: msgspec's UnicodeDecodeError once escaped the seam as a 500."""
     async with running_relay(tmp_path) as relay:
         fr = relay.client("FR")
-        from node.transport import RelayRejectedError
+        from node.messaging.transport import RelayRejectedError
 
         with pytest.raises(RelayRejectedError) as e:
             await fr.submit(b'{"v":1,"sender":"\xff\xfe"}')
@@ -110,7 +110,7 @@ async def test_invalid_utf8_is_a_clean_400(tmp_path: Path) -> None:
 
 async def test_ack_for_other_header_bytes_is_refused(tmp_path: Path) -> None:
     """An ack must name the header the relay delivered (binding_mismatch otherwise)."""
-    from node.transport import RelayRejectedError
+    from node.messaging.transport import RelayRejectedError
 
     async with running_relay(tmp_path) as relay:
         data = envelope(relay.net)

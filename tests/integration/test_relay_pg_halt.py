@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from tests.integration._crash_load import RelayProcess
 from tests.integration._instances import metric, until
 from tests.support.network import make_network

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from protocol.httpsig import sign_request
 from tests.integration._crash_load import RelayProcess
 from tests.support.network import Network, make_network

@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from node.transport import RelayClient
+from node.messaging.transport import RelayClient
 from protocol.codec import encode
 from protocol.envelope import seal_envelope
 from protocol.httpsig import sign_request

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from node._events import (
+from node.daemon import Node, NodeEvent
+from node.events import (
     MessageReceived,
     MessageRejected,
     MessageSent,
@@ -19,8 +20,7 @@ from node._events import (
     SendFailed,
     SequenceAnomaly,
 )
-from node._store_schema import Direction, SeqEventKind, Status
-from node.daemon import Node, NodeEvent
+from node.storage.schema import Direction, SeqEventKind, Status
 from protocol.errors import MalformedError, VerificationError
 from schemas._types import CoarseKind, Priority
 from schemas.envelope import ReceiptStatus

@@ -18,9 +18,9 @@ import msgspec
 import pytest
 
 import protocol.receipt
-from node._events import MessageRejected, ReceiptReceived
-from node._store_schema import Direction, Status
 from node.daemon import Node, NodeEvent
+from node.events import MessageRejected, ReceiptReceived
+from node.storage.schema import Direction, Status
 from protocol import domains
 from protocol.keys import verify
 from protocol.receipt import make_rejection

@@ -1,4 +1,4 @@
-"""The synchronous half of :mod:`node.store`; runs only on the store's own thread."""
+"""The synchronous half of :mod:`node.storage.store`; runs only on the store's own thread."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from node._store_schema import (
+from node.storage.schema import (
     DDL,
     SCHEMA_VERSION,
     Direction,

@@ -16,20 +16,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 import structlog
 
-from node._case_store import CaseStore
-from node._cases_service import CasesService
-from node._clocks import Clocks, ClockSettings
-from node._directory import read_trust_root
-from node._events import EventHub
-from node._export import NOT_COSIGNED, export_case
-from node._keyfile import NodeKeys
 from node._wallclock import unix_clock
-from node._witness_duty import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from node.alerts import AlertsConfig, AlertSender
 from node.api import ApiContext, ApiServer, NodeView
+from node.cases import (
+    NOT_COSIGNED,
+    CasesService,
+    CaseStore,
+    Clocks,
+    ClockSettings,
+    export_case,
+    load_periods,
+)
 from node.config import NodeConfig, alerts_config
-from node.periods import load_periods
-from node.transport import RelayClient
+from node.events import EventHub
+from node.keyfile import NodeKeys
+from node.messaging import RelayClient, read_trust_root
+from node.witness import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from protocol.cases import PeriodTable
 from protocol.directory import TrustRoot, VerifiedDirectory
 from protocol.errors import Relay247Error, TransportError
@@ -215,7 +218,7 @@ class Services:
         Raises:
             TransportError: ``unavailable``: no relay with a pinned log key, or the latest
                 checkpoint does not cover the case yet.
-            PeerError, NoteError, StorageError: see :func:`node._export.export_case`.
+            PeerError, NoteError, StorageError: see :func:`node.cases.export.export_case`.
         """
         if await self.case_store.case(case_id) is None:
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from node._transport_api import Transport, TransportFactory
+from node.messaging.transport_api import Transport, TransportFactory
 from protocol.errors import ConfigError, Relay247Error
 from schemas.errors import ErrorCode
 
@@ -30,7 +30,7 @@ def is_refusal(exc: Relay247Error) -> bool:
     Anything else (unreachable, timeout, a 200 with junk, a 500 page) means the relay
     is broken or far away, so another relay, or a later attempt, may do better.
     """
-    from node.transport import RelayRejectedError
+    from node.messaging.transport import RelayRejectedError
 
     return isinstance(exc, RelayRejectedError)
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from node._store_schema import (
+from node.storage.schema import (
     Direction,
     MessageRecord,
     OutboxEntry,
@@ -30,7 +30,7 @@ from node._store_schema import (
     SeqEventKind,
     Status,
 )
-from node._store_sync import SyncDb
+from node.storage.sqlite import SyncDb
 from protocol.errors import StorageError, storage_error
 
 __all__ = [

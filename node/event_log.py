@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import structlog
 
-from node._events import (
+from node.events import (
     MessageReceived,
     MessageRejected,
     MessageSent,

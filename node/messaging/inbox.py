@@ -18,17 +18,16 @@ from datetime import datetime
 import msgspec
 import structlog
 
-from node._events import (
+from node.events import (
     MessageReceived,
     MessageRejected,
     NodeProblem,
     ReceiptReceived,
     SequenceAnomaly,
 )
-from node._shared import Shared
-from node._store_schema import Direction, MessageRecord, Outgoing, ReceiptRecord, Status
-from node._transport_api import Transport
-from node.store import InboundResult
+from node.messaging.shared import Shared
+from node.messaging.transport_api import Transport
+from node.storage import Direction, InboundResult, MessageRecord, Outgoing, ReceiptRecord, Status
 from protocol.body import BodyFieldError, MemberBindingError, decode_opened
 from protocol.codec import decode, sha256_hex
 from protocol.directory import KeyLookup
