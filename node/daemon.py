@@ -16,16 +16,15 @@ queries) before the matching event is published on :attr:`Node.events`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import signal
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-import aiohttp
 import structlog
 
+from node._tasks import stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
 from node.config import NodeConfig
@@ -46,6 +45,7 @@ from node.messaging import (
     DirectoryState,
     Inbox,
     Outbox,
+    RelayClients,
     RelayPool,
     Shared,
     Sync,
@@ -118,8 +118,10 @@ class Node:
             sync=config.sync,
             clock=clock or system_clock,
         )
-        self._session: aiohttp.ClientSession | None = None
-        self._factory = transport_factory or self._relay_client
+        self._clients = RelayClients(
+            keys.transport, timeout=config.relays.request_timeout, clock=self._shared.clock
+        )
+        self._factory: TransportFactory = transport_factory or self._clients
         self._pool = RelayPool(self._relay_urls, self._factory)
         self._sync = Sync(self._shared, self._pool, Inbox(self._shared, self._refresh), rng)
         self._outbox = Outbox(self._shared, self._pool, rng)
@@ -198,15 +200,9 @@ class Node:
         in the outbox or still in the relay's mailbox until acked.
         """
         await self.services.stop()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await stop_tasks(self._tasks)
         self._tasks.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._clients.close()
         await self.store.close()
 
     async def __aenter__(self) -> Node:
@@ -285,19 +281,6 @@ class Node:
 
     def _relay_urls(self) -> tuple[str, ...]:
         return self.config.relays.urls or self._shared.directory.relay_urls()
-
-    def _relay_client(self, url: str) -> Transport:
-        from node.messaging import RelayClient
-
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return RelayClient(
-            url,
-            self._shared.keys.transport,
-            self._session,
-            timeout=self.config.relays.request_timeout,
-            clock=self._shared.clock,
-        )
 
 
 async def _logged(name: str, coro: Coroutine[Any, Any, None]) -> None:

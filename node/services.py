@@ -5,7 +5,6 @@ local API and case export. :class:`Services` starts and stops them with the node
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -13,9 +12,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiohttp
 import structlog
 
+from node._tasks import stop_tasks
 from node._wallclock import unix_clock
 from node.alerts import AlertsConfig, AlertSender
 from node.api import ApiContext, ApiServer, NodeView
@@ -31,7 +30,7 @@ from node.cases import (
 from node.config import NodeConfig, alerts_config
 from node.events import EventHub
 from node.keyfile import NodeKeys
-from node.messaging import RelayClient, read_trust_root
+from node.messaging import RelayClients, read_trust_root
 from node.witness import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from protocol.cases import PeriodTable
 from protocol.directory import TrustRoot, VerifiedDirectory
@@ -145,7 +144,10 @@ class Services:
                 token_file=settings.data_dir / settings.api_token,
                 limits=settings.api_limits,
             )
-        self._session: aiohttp.ClientSession | None = None
+        #: the signed client of a relay URL, for audit reads and cosignatures
+        self.client = RelayClients(
+            parts.keys.transport, timeout=settings.request_timeout, clock=parts.clock
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -178,30 +180,12 @@ class Services:
         """Stop the API and the loops, close the sessions and the case tables."""
         if self.api is not None:
             await self.api.stop()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         await self.cases.stop()
         await self.alerts.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.client.close()
         await self.case_store.close()
-
-    def client(self, url: str) -> RelayClient:
-        """A signed client of the relay at ``url`` (for audit reads and cosignatures)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return RelayClient(
-            url,
-            self.parts.keys.transport,
-            self._session,
-            timeout=self.settings.request_timeout,
-            clock=self.parts.clock,
-        )
 
     def relay(self) -> tuple[AuditTransport, LogIdentity] | None:
         """The first relay in use and its pinned log identity, or None if not pinned."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from node._faces import lazy_face
 
 if TYPE_CHECKING:
+    from node.messaging.clients import RelayClients
     from node.messaging.directory import DirectoryState, read_trust_root
     from node.messaging.inbox import Inbox
     from node.messaging.outbox import Outbox
@@ -26,6 +27,7 @@ __all__ = [
     "Inbox",
     "Outbox",
     "RelayClient",
+    "RelayClients",
     "RelayPool",
     "RelayRejectedError",
     "Shared",
@@ -37,6 +39,7 @@ __all__ = [
 __getattr__ = lazy_face(
     __name__,
     {
+        "RelayClients": "clients",
         "DirectoryState": "directory",
         "read_trust_root": "directory",
         "Inbox": "inbox",

@@ -27,24 +27,9 @@ from node.storage.schema import (
     Outgoing,
     ReceiptRecord,
     SeqEvent,
-    SeqEventKind,
-    Status,
 )
 from node.storage.sqlite import SyncDb
 from protocol.errors import StorageError, storage_error
-
-__all__ = [
-    "Direction",
-    "InboundResult",
-    "MessageRecord",
-    "NodeStore",
-    "OutboxEntry",
-    "Outgoing",
-    "ReceiptRecord",
-    "SeqEvent",
-    "SeqEventKind",
-    "Status",
-]
 
 T = TypeVar("T")
 
