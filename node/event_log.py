@@ -2,7 +2,8 @@
 
 Subscribed to the node's event hub, so every path that stores, sends or refuses a
 message is logged the same way. A log line names message, case and member ids, codes,
-log positions and relays; never a body, a field of one, or a key.
+log positions and relays; never a body, a field of one, or a key. It imports the same
+event classes as :mod:`node.cases.service` because both subscribe to them (not shareable).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Order of effects, which is what makes delivery exactly-once at this node:
 
-1. verify (E1–E13, or R1–R5 for a receipt-kind envelope);
+1. verify (E1–E13; for a receipt-kind envelope E1–E12, then the receipt is verified once
+   (R1–R4, ``verify_receipt``) and bound once to the header we sent (R4 clock, R5,
+   ``bind_receipt``));
 2. store durably, in one transaction: the message, its ``seen`` row, the seq
    bookkeeping, and (for a business message) the sealed delivery receipt in the outbox;
 3. only then ack to the relay, so a crash before 3 means redelivery, and redelivery
