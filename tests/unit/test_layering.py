@@ -197,9 +197,9 @@ def test_product_code_enters_a_node_room_by_its_face() -> None:
     assert bad == []
 
 
-@pytest.mark.parametrize("room", NODE_ROOMS)
+@pytest.mark.parametrize("room", ["", *NODE_ROOMS])
 def test_each_node_room_face_resolves(room: str) -> None:
-    """Every name a room's ``__init__`` lists imports (the faces are lazy, PEP 562)."""
-    face = importlib.import_module(f"node.{room}")
+    """Every name a room's ``__init__`` (and node's) lists imports (lazy faces, PEP 562)."""
+    face = importlib.import_module(f"node.{room}" if room else "node")
     missing = [name for name in face.__all__ if getattr(face, name, None) is None]
     assert missing == []
