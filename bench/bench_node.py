@@ -39,10 +39,10 @@ import aiohttp
 import msgspec
 
 from client import RelayClient
-from node._events import MessageReceived, ReceiptReceived
-from node._inbox import Inbox
-from node._keyfile import NodeKeys, create_keys
 from node.daemon import Node, NodeEvent
+from node.events import MessageReceived, ReceiptReceived
+from node.keyfile import NodeKeys, create_keys
+from node.messaging import Inbox
 from protocol import domains
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.keys import seal, verify

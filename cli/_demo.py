@@ -33,7 +33,7 @@ from cli._demo_procs import Children, DemoError, free_port, set_toml, until
 from cli._demo_text import Transcript, explore
 from cli._program import program
 from client import PublicClient
-from node.api_client import NodeApiClient
+from node.api import NodeApiClient
 from node.render import format_time, render_body, until_text
 from protocol.errors import PeerError, Relay247Error
 from schemas.errors import ErrorCode

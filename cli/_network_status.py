@@ -138,7 +138,7 @@ def status(
     as_json: bool,
 ) -> None:
     """Show members that are stale, unreachable or close to key expiry."""
-    from node._keyfile import load_keys
+    from node.keyfile import load_keys
 
     secret = read_passphrase(passphrase_file, confirm=False)
     try:

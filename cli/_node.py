@@ -114,9 +114,9 @@ def init(
 
     Existing keys or config are never overwritten (exit 2).
     """
-    from node._directory import read_trust_root
-    from node._keyfile import create_keys, generate_keys
     from node.config import CONFIG_TEMPLATE, load_config
+    from node.keyfile import create_keys, generate_keys
+    from node.messaging import read_trust_root
 
     for name in (KEYS, CONFIG, MEMBER):
         if (data / name).exists():
@@ -207,8 +207,8 @@ def rotate_key(*, config_path: Path, use: str, as_json: bool, passphrase_file: P
     takes effect at the node's next start, once the directory lists it.
     """
     from cli._network import emit
-    from node._keyfile import rotate_key as rotate
     from node.config import load_config
+    from node.keyfile import rotate_key as rotate
 
     try:
         config = load_config(config_path)

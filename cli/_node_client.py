@@ -1,6 +1,6 @@
 """How the operator commands reach the running node, and how its answers become exit codes.
 
-The node's local API (``node.api_client``) raises ``NodeNotRunningError`` when nothing
+The node's local API (``node.api.client``) raises ``NodeNotRunningError`` when nothing
 listens (exit 1, "node not running"), another ``TransportError`` when its answer did not
 arrive whole (exit 1, saying what happened: a running node that broke off is not "not
 running"), a ``PeerError`` carrying the wire code when it refuses (exit 2 for input the
@@ -24,7 +24,7 @@ from click.core import ParameterSource
 from cli import _node_render as nr
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
-from node.api_client import NodeApiClient, NodeNotRunningError
+from node.api import NodeApiClient, NodeNotRunningError
 from protocol.errors import ConfigError, PeerError, TransportError
 from schemas.errors import ErrorCode
 from schemas.messages import Body, kind_of

@@ -34,7 +34,7 @@ from schemas.examples import EXAMPLES
 from schemas.messages import KINDS, Body, kind_of
 
 if TYPE_CHECKING:
-    from node.api_client import NodeApiClient
+    from node.api import NodeApiClient
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _TEMPLATES = {"preservation": "preservation_request", **{k: k for k in KINDS}}

@@ -9,26 +9,27 @@ Typical use (the CLI's ``node serve`` is :func:`run`)::
     ...
     await node.stop()
 
-Everything the node learns is in :attr:`Node.store` (see :mod:`node.store` for the
+Everything the node learns is in :attr:`Node.store` (see :mod:`node.storage.store` for the
 queries) before the matching event is published on :attr:`Node.events`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import signal
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-import aiohttp
 import structlog
 
-from node._directory import DirectoryState, read_trust_root
-from node._event_log import log_event
-from node._events import (
+from node._tasks import stop_tasks
+from node._wallclock import system_clock
+from node.alerts import NO_TARGET
+from node.config import NodeConfig
+from node.event_log import log_event
+from node.events import (
     EventHub,
     MessageReceived,
     MessageRejected,
@@ -39,18 +40,21 @@ from node._events import (
     SendFailed,
     SequenceAnomaly,
 )
-from node._inbox import Inbox
-from node._keyfile import NodeKeys, load_keys
-from node._outbox import Outbox
-from node._relays import RelayPool
-from node._services import build_services
-from node._shared import Shared
-from node._sync import Sync
-from node._transport_api import Transport, TransportFactory
-from node._wallclock import system_clock
-from node.alerts import NO_TARGET
-from node.config import NodeConfig
-from node.store import NodeStore
+from node.keyfile import NodeKeys, load_keys
+from node.messaging import (
+    DirectoryState,
+    Inbox,
+    Outbox,
+    RelayClients,
+    RelayPool,
+    Shared,
+    Sync,
+    Transport,
+    TransportFactory,
+    read_trust_root,
+)
+from node.services import build_services
+from node.storage import NodeStore
 from protocol.body import member_binding_errors
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, Relay247Error
@@ -77,10 +81,10 @@ class Node:
 
     Args:
         config: the node configuration.
-        keys: the unlocked keys (:func:`node._keyfile.load_keys`).
+        keys: the unlocked keys (:func:`node.keyfile.load_keys`).
         store: the node's store, not yet opened.
         transport_factory: makes the transport for a relay URL; default: a signed
-            :class:`node.transport.RelayClient` over one aiohttp session the node owns.
+            :class:`client.RelayClient` over one aiohttp session the node owns.
         clock: the wall clock (tz-aware); injectable for tests.
         rng: randomness for retry jitter; injectable for tests.
     """
@@ -114,8 +118,10 @@ class Node:
             sync=config.sync,
             clock=clock or system_clock,
         )
-        self._session: aiohttp.ClientSession | None = None
-        self._factory = transport_factory or self._relay_client
+        self._clients = RelayClients(
+            keys.transport, timeout=config.relays.request_timeout, clock=self._shared.clock
+        )
+        self._factory: TransportFactory = transport_factory or self._clients
         self._pool = RelayPool(self._relay_urls, self._factory)
         self._sync = Sync(self._shared, self._pool, Inbox(self._shared, self._refresh), rng)
         self._outbox = Outbox(self._shared, self._pool, rng)
@@ -194,15 +200,9 @@ class Node:
         in the outbox or still in the relay's mailbox until acked.
         """
         await self.services.stop()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await stop_tasks(self._tasks)
         self._tasks.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._clients.close()
         await self.store.close()
 
     async def __aenter__(self) -> Node:
@@ -281,19 +281,6 @@ class Node:
 
     def _relay_urls(self) -> tuple[str, ...]:
         return self.config.relays.urls or self._shared.directory.relay_urls()
-
-    def _relay_client(self, url: str) -> Transport:
-        from client import RelayClient
-
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return RelayClient(
-            url,
-            self._shared.keys.transport,
-            self._session,
-            timeout=self.config.relays.request_timeout,
-            clock=self._shared.clock,
-        )
 
 
 async def _logged(name: str, coro: Coroutine[Any, Any, None]) -> None:

@@ -110,7 +110,13 @@ def verify_receipt(
     now: datetime | None = None,
     max_skew: timedelta = DEFAULT_WINDOW.max_skew,
 ) -> DeliveryReceipt:
-    """Verify a signed receipt (PROTOCOL.md §5.2, steps R1–R5).
+    """Verify a signed receipt (PROTOCOL.md §5.2): R1–R4, and bind it when asked.
+
+    Without ``expected`` and ``now`` this is the verify half alone (R1–R4: size, shape,
+    signature, key validity at ``received_at``). With them it also runs
+    :func:`bind_receipt` (R4's clock check and R5), the one-call form the published
+    vectors and the evidence-bundle check use. A node that must look up the header it
+    sent before it can bind calls this once without them, then :func:`bind_receipt` once.
 
     Args:
         data: ``SignedReceipt`` bytes.
@@ -140,6 +146,39 @@ def verify_receipt(
     if receipt.recipient != signed.signer or receipt.recipient_key != signed.key:
         raise VerificationError("signature does not verify", detail="routing hints differ")
     keys.key(receipt.recipient, receipt.recipient_key, KeyUse.SIGNING, receipt.received_at)
+    return bind_receipt(
+        receipt, expected, header_sha256=expected_header_sha256, now=now, max_skew=max_skew
+    )
+
+
+def bind_receipt(
+    receipt: DeliveryReceipt,
+    expected: EnvelopeHeader | None,
+    *,
+    header_sha256: str | None = None,
+    now: datetime | None = None,
+    max_skew: timedelta = DEFAULT_WINDOW.max_skew,
+) -> DeliveryReceipt:
+    """Bind a verified receipt to the message we sent (PROTOCOL.md §5.2, R4 clock, R5).
+
+    No signature work: ``receipt`` comes from :func:`verify_receipt` (R1–R4), so a
+    receipt is verified once and bound once.
+
+    Args:
+        receipt: a receipt :func:`verify_receipt` returned.
+        expected: the header of the message the sender sent (None: R5 is skipped).
+        header_sha256: the hash of that header's exact bytes (None: not compared).
+        now: the verifier's clock (None: R4's clock check is skipped).
+        max_skew: the tolerated clock difference.
+
+    Returns:
+        ``receipt``, now known to be for ``expected``.
+
+    Raises:
+        TimeWindowError: R4 ``received_at`` in the future (CLOCK_SKEW).
+        VerificationError: R5 binding (BINDING_MISMATCH).
+    """
+    # R4 (the verifier's clock): not dated in the future beyond the skew.
     if now is not None and receipt.received_at > now + max_skew:
         raise TimeWindowError("receipt dated in the future", code=ErrorCode.CLOCK_SKEW)
     # R5: the receipt is for the message we sent.
@@ -149,10 +188,7 @@ def verify_receipt(
             or receipt.sender != expected.sender
             or receipt.recipient != expected.recipient
             or receipt.ct_sha256 != expected.ct_sha256
-            or (
-                expected_header_sha256 is not None
-                and receipt.header_sha256 != expected_header_sha256
-            )
+            or (header_sha256 is not None and receipt.header_sha256 != header_sha256)
         )
         if mismatch:
             raise VerificationError(

@@ -14,12 +14,12 @@ import msgspec
 from aiohttp import web
 
 from client import RelayClient
-from node._directory import read_trust_root
-from node._services import NodeParts, Services, ServiceSettings
 from node.alerts import Alert, AlertsConfig, WebhookTarget, verify_signature
-from node.api_client import NodeApiClient
+from node.api.client import NodeApiClient
+from node.cases.periods import load_periods
 from node.daemon import Node
-from node.periods import load_periods
+from node.messaging.directory import read_trust_root
+from node.services import NodeParts, Services, ServiceSettings
 from protocol.keys import SigningKey
 from serving import ConnectionLimits
 from tests.support.fake_relay import open_node

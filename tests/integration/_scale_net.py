@@ -33,7 +33,7 @@ from pathlib import Path
 import msgspec
 
 from cli._demo_procs import Children, free_port, set_toml
-from node._keyfile import NodeKeys, load_keys
+from node.keyfile import NodeKeys, load_keys
 from protocol.codec import encode
 from protocol.cosignature import cosignature_verifier_key
 from protocol.envelope import Sealed, seal_envelope

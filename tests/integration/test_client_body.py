@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from client import PublicClient, RelayClient, read_body
-from node.api_client import NodeApiClient
+from node.api.client import NodeApiClient
 from protocol.errors import PeerError, TooLargeError, TransportError
 from protocol.keys import SigningKey
 from protocol.tiles import encode_entry_bundle
@@ -218,6 +218,8 @@ async def test_node_api_client_reads_a_multi_mib_export_that_arrives_slowly(
 
 
 async def test_relay_client_refuses_an_oversized_relay_answer() -> None:
+    from client import RelayClient
+
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (65 * MIB)
     async with raw_server(head, then_close=False) as url, aiohttp.ClientSession() as session:
         with pytest.raises(TooLargeError, match="relay answer larger than"):

@@ -20,8 +20,8 @@ import msgspec
 import pytest
 
 from client import RelayRejectedError
-from node._relays import PERMANENT, is_refusal
-from node._transport_api import Transport
+from node.messaging.relays import PERMANENT, is_refusal
+from node.messaging.transport_api import Transport
 from protocol.receipt import make_ack
 from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.errors import ErrorCode

@@ -24,8 +24,8 @@ import asyncpg
 import pytest
 from cryptography import x509
 
-from node._witness_duty import LogIdentity, log_identity
 from node.config import load_config as load_node_config
+from node.witness import LogIdentity, log_identity
 from protocol.directory import VerifiedDirectory, verify_directory
 from protocol.keys import SigningKey
 from protocol.keystore import unlock

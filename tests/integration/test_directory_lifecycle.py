@@ -15,8 +15,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from node._directory import DirectoryState
-from node.store import NodeStore
+from node.messaging.directory import DirectoryState
+from node.storage.store import NodeStore
 from protocol.directory import KeyLookup, sign_directory
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.errors import DirectoryError

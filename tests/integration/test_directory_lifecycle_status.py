@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from cli._network_status import Thresholds, assess, fetch_status
 from cli.main import cli
-from node._keyfile import NodeKeys, create_keys
+from node.keyfile import NodeKeys, create_keys
 from protocol.codec import encode
 from schemas.directory import TrustRootFile
 from tests.support.network import Network, make_network

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import node.api as node_api
+import node.api.handlers as node_api
 from schemas.errors import ErrorCode
 from serving import ConnectionLimits
 from tests.integration._hostile_servers import (

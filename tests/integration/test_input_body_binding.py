@@ -119,7 +119,7 @@ async def test_the_sender_sees_which_field_was_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sender without the E14 check (an older or other implementation) learns the field."""
-    for where in ("node.daemon", "node.api"):
+    for where in ("node.daemon", "node.api.handlers"):
         monkeypatch.setattr(f"{where}.member_binding_errors", lambda *_a, **_k: [])
     net = make_network()
     async with (

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from node._witness_duty import LogIdentity, log_identity
+from node.witness import LogIdentity, log_identity
 from protocol.checkpoint import open_checkpoint
 from protocol.directory import verify_directory
 from protocol.note import Verifier

@@ -15,9 +15,9 @@ import aiohttp
 import msgspec
 import pytest
 
-from node._events import MessageReceived, ReceiptReceived
 from node.api import ensure_token
-from node.api_client import NodeApiClient, NodeApiError
+from node.api.client import NodeApiClient, NodeApiError
+from node.events import MessageReceived, ReceiptReceived
 from protocol.errors import ConfigError, TransportError
 from schemas import node_api as api
 from schemas._types import Priority

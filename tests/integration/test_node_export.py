@@ -11,8 +11,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from node._events import ReceiptReceived
-from node.api_client import NodeApiError
+from node.api.client import NodeApiError
+from node.events import ReceiptReceived
 from protocol.errors import Relay247Error
 from protocol.evidence import verify_bundle
 from schemas.errors import ErrorCode

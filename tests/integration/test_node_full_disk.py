@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from client import RelayClient
-from node._events import MessageReceived, NodeProblem
+from node.events import MessageReceived, NodeProblem
 from protocol.errors import TransportError
 from protocol.keys import SigningKey
 from schemas.examples import EXAMPLES

@@ -21,10 +21,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from node._events import MessageReceived
-from node._store_schema import Direction
 from node.config import load_config
 from node.daemon import Node
+from node.events import MessageReceived
+from node.storage.schema import Direction
 from schemas.examples import EXAMPLES
 from tests.integration._crash_load import RelayProcess
 from tests.support.bodies import addressed

@@ -12,9 +12,9 @@ import aiohttp
 from aiohttp import web
 
 from client import RelayClient
-from node._events import MessageReceived, MessageSent, NodeProblem, ReceiptReceived
-from node._store_schema import Direction, Status
 from node.daemon import Node
+from node.events import MessageReceived, MessageSent, NodeProblem, ReceiptReceived
+from node.storage.schema import Direction, Status
 from protocol.errors import TransportError
 from protocol.keys import SigningKey
 from protocol.receipt import verify_receipt

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from cli._program import program
 from cli.main import cli
-from node._keyfile import NodeKeys, load_keys
+from node.keyfile import NodeKeys, load_keys
 
 PASS = b"rotate key test passphrase"
 

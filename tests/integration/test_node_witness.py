@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from client import RelayClient
-from node._events import NodeProblem, ReceiptReceived
-from node._witness_duty import NO_CASE, AuditTransport, LogIdentity
+from node.events import NodeProblem, ReceiptReceived
+from node.witness import NO_CASE, AuditTransport, LogIdentity
 from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.errors import MalformedError, NoteError, PeerError

@@ -19,8 +19,8 @@ import aiohttp
 import msgspec
 
 from client import RelayClient
-from node._events import MessageReceived, ReceiptReceived
 from node.daemon import Node
+from node.events import MessageReceived, ReceiptReceived
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.keys import SigningKey

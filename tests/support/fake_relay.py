@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from client import RelayRejectedError
-from node._keyfile import NodeKeys
-from node._transport_api import Transport
 from node.config import CONFIG_TEMPLATE, NodeConfig, load_config
 from node.daemon import Node, NodeEvent
-from node.store import NodeStore
+from node.keyfile import NodeKeys
+from node.messaging.transport_api import Transport
+from node.storage.store import NodeStore
 from protocol.codec import encode
 from protocol.directory import KeyLookup
 from protocol.envelope import check_header

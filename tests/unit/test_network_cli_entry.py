@@ -7,9 +7,9 @@ from pathlib import Path
 
 import msgspec
 
-from node._directory import DirectoryState, member_changes
-from node._events import EventHub, NodeEvent, NodeProblem
-from node.store import NodeStore
+from node.events import EventHub, NodeEvent, NodeProblem
+from node.messaging.directory import DirectoryState, member_changes
+from node.storage.store import NodeStore
 from protocol.keys import EncryptionKey, SigningKey
 from schemas.directory import Contact, KeyAlg, KeyUse, Member, MemberKey
 from schemas.errors import ErrorCode

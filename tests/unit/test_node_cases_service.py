@@ -14,12 +14,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from node._case_store import CaseRow, CaseStore
-from node._cases_service import body_of, case_events
-from node._events import MessageReceived, ReceiptReceived, SendFailed
-from node._store_schema import Direction, Status
+from node.cases.service import body_of, case_events
+from node.cases.store import CaseRow, CaseStore
 from node.config import CONFIG_TEMPLATE, alerts_config, load_config
 from node.daemon import Node
+from node.events import MessageReceived, ReceiptReceived, SendFailed
+from node.storage.schema import Direction, Status
 from protocol.cases import CaseState, Side
 from protocol.errors import ConfigError, StorageError
 from schemas._types import Priority

@@ -18,11 +18,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from node._case_store import CaseRow
-from node._events import MessageReceived, MessageSent, ReceiptReceived, SendFailed
-from node._sync import PUSH_RETRY
 from node.alerts import Alert
+from node.cases.store import CaseRow
 from node.daemon import Node, NodeEvent
+from node.events import MessageReceived, MessageSent, ReceiptReceived, SendFailed
+from node.messaging.sync import PUSH_RETRY
 from protocol.cases import deadlines
 from schemas._types import Priority
 from schemas.errors import ErrorCode

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from node._events import (
+import protocol.receipt
+from node.daemon import Node, NodeEvent
+from node.events import (
     MessageReceived,
     MessageRejected,
     MessageSent,
@@ -19,11 +22,13 @@ from node._events import (
     SendFailed,
     SequenceAnomaly,
 )
-from node._store_schema import Direction, SeqEventKind, Status
-from node.daemon import Node, NodeEvent
+from node.storage.schema import Direction, SeqEventKind, Status
+from protocol import domains
 from protocol.errors import MalformedError, VerificationError
+from protocol.keys import verify
+from protocol.receipt import make_rejection
 from schemas._types import CoarseKind, Priority
-from schemas.envelope import ReceiptStatus
+from schemas.envelope import EnvelopeHeader, ReceiptStatus
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import Body
@@ -308,3 +313,61 @@ async def test_unasked_change_of_own_entry_alerts_the_operator(pair: Pair) -> No
     problem = await next_event(pair.fr_q, NodeProblem)
     assert problem.where == "directory-entry"
     assert fr.authority != "Someone else entirely"
+
+
+# Issue 12 item 5: the inbox used to verify a receipt twice (R1-R4, then R1-R5 against the
+# header it sent); it now verifies once (verify_receipt) and binds once (bind_receipt).
+
+
+async def test_inbound_receipt_is_verified_once(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One receipt handled at the sender: the receipt's Ed25519 check runs exactly once."""
+    calls: list[bytes] = []
+
+    def spy(public: bytes, domain: bytes, data: bytes, sig: bytes) -> None:
+        if domain == domains.DELIVERY_RECEIPT:
+            calls.append(data)
+        verify(public, domain, data, sig)
+
+    monkeypatch.setattr(protocol.receipt, "verify", spy)
+    msg_id = await pair.fr.send(REQUEST, "US")
+    got = await next_event(pair.fr_q, ReceiptReceived)
+    assert got.msg_id == msg_id
+    assert len(calls) == 1
+    out = await pair.fr.store.message(msg_id, Direction.OUT)
+    assert out is not None
+    assert out.status is Status.DELIVERED
+
+
+async def test_receipt_that_verifies_but_does_not_bind_is_refused(pair: Pair) -> None:
+    """US signs a receipt naming FR's msg_id but another ciphertext: R1–R4 pass, R5 fails."""
+    pair.relay.drop_next = 1  # the request never reaches US, so no real receipt comes back
+    msg_id = await pair.fr.send(REQUEST, "US")
+    ours = await pair.fr.store.outbound_header(msg_id)
+    assert ours is not None
+    header = msgspec.json.decode(ours, type=EnvelopeHeader)
+    forged = make_rejection(
+        msgspec.structs.replace(header, ct_sha256="0" * 64),
+        ours,
+        ErrorCode.MALFORMED,
+        signing_key=pair.us._shared.keys.signing,
+        received_at=datetime.now(UTC),
+    )
+    build = pair.us._shared.sealer(
+        "FR",
+        forged,
+        case_id=header.case_id,
+        kind=CoarseKind.RECEIPT,
+        priority=Priority.URGENT,
+        body_kind="delivery_receipt",
+        in_reply_to=msg_id,
+    )
+    carrier = await pair.us.store.enqueue("FR", build, 0.0)
+    pair.us._shared.outbox_wake.set()
+    rejected = await next_event(pair.fr_q, MessageRejected)
+    assert (rejected.msg_id, rejected.code) == (carrier.message.msg_id, ErrorCode.BINDING_MISMATCH)
+    assert await pair.fr.store.receipt(msg_id) is None
+    out = await pair.fr.store.message(msg_id, Direction.OUT)
+    assert out is not None
+    assert out.status is Status.SENT

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from node._keyfile import create_keys, generate_keys, load_keys, rotate_encryption
-from node._relays import backoff
-from node._store_schema import Direction, MessageRecord, Outgoing, SeqEventKind, Status
 from node.config import CONFIG_TEMPLATE, load_config
-from node.store import NodeStore
+from node.keyfile import create_keys, generate_keys, load_keys, rotate_encryption
+from node.messaging.relays import backoff
+from node.storage.schema import Direction, MessageRecord, Outgoing, SeqEventKind, Status
+from node.storage.store import NodeStore
 from protocol.errors import ConfigError, StorageError
 from protocol.keys import seal
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from node.periods import decode_periods, load_periods
+from node.cases.periods import decode_periods, load_periods
 from protocol.cases import period_for
 from protocol.errors import ConfigError
 

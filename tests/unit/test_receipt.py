@@ -10,8 +10,15 @@ import pytest
 
 from protocol import domains
 from protocol.envelope import Opened, Sealed, open_envelope, seal_envelope
-from protocol.errors import MalformedError, TooLargeError, VerificationError
-from protocol.receipt import make_ack, make_receipt, make_rejection, verify_ack, verify_receipt
+from protocol.errors import MalformedError, TimeWindowError, TooLargeError, VerificationError
+from protocol.receipt import (
+    bind_receipt,
+    make_ack,
+    make_receipt,
+    make_rejection,
+    verify_ack,
+    verify_receipt,
+)
 from schemas._types import CoarseKind, Priority
 from schemas.envelope import ReceiptStatus, SignedAck, SignedReceipt
 from schemas.errors import ErrorCode
@@ -90,6 +97,66 @@ def test_receipt_for_another_message(net: Network) -> None:
     assert e.value.code == ErrorCode.BINDING_MISMATCH
     with pytest.raises(VerificationError):
         verify_receipt(data, net.lookup(), expected=sealed.header, expected_header_sha256="0" * 64)
+
+
+def test_verify_alone_does_not_bind(net: Network) -> None:
+    """R1–R4 accept a receipt for another message: binding is R5's, in bind_receipt."""
+    _, opened = _exchange(net)
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
+    r = verify_receipt(data, net.lookup())
+    assert (r.msg_id, r.recipient, r.header_sha256) == (MSG, "US", opened.checked.header_sha256)
+
+
+def test_bind_accepts_the_header_we_sent(net: Network) -> None:
+    sealed, opened = _exchange(net)
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
+    r = verify_receipt(data, net.lookup())
+    sha = opened.checked.header_sha256
+    assert bind_receipt(r, sealed.header, header_sha256=sha, now=T0) is r
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"msg_id": "f" * 32},
+        {"sender": "DE"},
+        {"recipient": "DE"},
+        {"ct_sha256": "0" * 64},
+    ],
+)
+def test_receipt_that_verifies_but_does_not_bind(net: Network, change: dict[str, str]) -> None:
+    """Verified (R1–R4) but for another message: BINDING_MISMATCH, as before the split."""
+    sealed, opened = _exchange(net)
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
+    r = verify_receipt(data, net.lookup())
+    other = msgspec.structs.replace(sealed.header, **change)
+    with pytest.raises(VerificationError) as e:
+        bind_receipt(r, other, header_sha256=opened.checked.header_sha256, now=T0)
+    assert e.value.code is ErrorCode.BINDING_MISMATCH
+    with pytest.raises(VerificationError) as whole:
+        verify_receipt(data, net.lookup(), expected=other)
+    assert whole.value.code is ErrorCode.BINDING_MISMATCH
+
+
+def test_bind_checks_the_exact_header_bytes(net: Network) -> None:
+    sealed, opened = _exchange(net)
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=T0)
+    r = verify_receipt(data, net.lookup())
+    with pytest.raises(VerificationError) as e:
+        bind_receipt(r, sealed.header, header_sha256="0" * 64)
+    assert e.value.code is ErrorCode.BINDING_MISMATCH
+
+
+def test_bind_refuses_a_receipt_from_the_future(net: Network) -> None:
+    """R4's clock check is the verifier's, so it is bind's: it needs ``now``."""
+    sealed, opened = _exchange(net)
+    late = T0 + timedelta(minutes=5)
+    data = make_receipt(opened, signing_key=net.members["US"].signing, received_at=late)
+    r = verify_receipt(data, net.lookup())  # no clock: R1–R4 pass
+    with pytest.raises(TimeWindowError) as e:
+        bind_receipt(r, sealed.header, now=T0)
+    assert e.value.code is ErrorCode.CLOCK_SKEW
+    assert bind_receipt(r, sealed.header, now=late) is r
 
 
 def test_receipt_tampered(net: Network) -> None:

@@ -20,12 +20,11 @@ from typing import Final, Protocol, TypeVar
 
 import msgspec
 
-from node._case_store import CaseStore
-from node._export_leaves import EntrySource, Leaves, locate
-from node._keyfile import NodeKeys
-from node._store_schema import Direction, MessageRecord, Status
-from node._witness_duty import LogIdentity
-from node.store import NodeStore
+from node.cases.export_leaves import EntrySource, Leaves, locate
+from node.cases.store import CaseStore
+from node.keyfile import NodeKeys
+from node.storage import Direction, MessageRecord, NodeStore, Status
+from node.witness import LogIdentity
 from protocol import domains
 from protocol.checkpoint import open_checkpoint
 from protocol.codec import decode, encode
@@ -44,7 +43,7 @@ T = TypeVar("T")
 
 
 class ExportSource(EntrySource, Protocol):
-    """The relay reads an export needs (``node.transport.RelayClient`` has them)."""
+    """The relay reads an export needs (``client.RelayClient`` has them)."""
 
     async def checkpoint(self) -> bytes:
         """The latest checkpoint note."""

@@ -5,7 +5,6 @@ local API and case export. :class:`Services` starts and stops them with the node
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -13,23 +12,26 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiohttp
 import structlog
 
-from client import RelayClient
-from node._case_store import CaseStore
-from node._cases_service import CasesService
-from node._clocks import Clocks, ClockSettings
-from node._directory import read_trust_root
-from node._events import EventHub
-from node._export import NOT_COSIGNED, export_case
-from node._keyfile import NodeKeys
+from node._tasks import stop_tasks
 from node._wallclock import unix_clock
-from node._witness_duty import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from node.alerts import AlertsConfig, AlertSender
 from node.api import ApiContext, ApiServer, NodeView
+from node.cases import (
+    NOT_COSIGNED,
+    CasesService,
+    CaseStore,
+    Clocks,
+    ClockSettings,
+    export_case,
+    load_periods,
+)
 from node.config import NodeConfig, alerts_config
-from node.periods import load_periods
+from node.events import EventHub
+from node.keyfile import NodeKeys
+from node.messaging import RelayClients, read_trust_root
+from node.witness import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from protocol.cases import PeriodTable
 from protocol.directory import TrustRoot, VerifiedDirectory
 from protocol.errors import Relay247Error, TransportError
@@ -142,7 +144,10 @@ class Services:
                 token_file=settings.data_dir / settings.api_token,
                 limits=settings.api_limits,
             )
-        self._session: aiohttp.ClientSession | None = None
+        #: the signed client of a relay URL, for audit reads and cosignatures
+        self.client = RelayClients(
+            parts.keys.transport, timeout=settings.request_timeout, clock=parts.clock
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -175,30 +180,12 @@ class Services:
         """Stop the API and the loops, close the sessions and the case tables."""
         if self.api is not None:
             await self.api.stop()
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         await self.cases.stop()
         await self.alerts.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.client.close()
         await self.case_store.close()
-
-    def client(self, url: str) -> RelayClient:
-        """A signed client of the relay at ``url`` (for audit reads and cosignatures)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return RelayClient(
-            url,
-            self.parts.keys.transport,
-            self._session,
-            timeout=self.settings.request_timeout,
-            clock=self.parts.clock,
-        )
 
     def relay(self) -> tuple[AuditTransport, LogIdentity] | None:
         """The first relay in use and its pinned log identity, or None if not pinned."""
@@ -215,7 +202,7 @@ class Services:
         Raises:
             TransportError: ``unavailable``: no relay with a pinned log key, or the latest
                 checkpoint does not cover the case yet.
-            PeerError, NoteError, StorageError: see :func:`node._export.export_case`.
+            PeerError, NoteError, StorageError: see :func:`node.cases.export.export_case`.
         """
         if await self.case_store.case(case_id) is None:
             return None

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from node._directory import DirectoryState
-from node._events import EventHub
-from node._keyfile import NodeKeys
-from node._store_schema import Direction, MessageRecord, Outgoing, Status
 from node.config import SyncSection
-from node.store import NodeStore
+from node.events import EventHub
+from node.keyfile import NodeKeys
+from node.messaging.directory import DirectoryState
+from node.storage import Direction, MessageRecord, NodeStore, Outgoing, Status
 from protocol.directory import KeyLookup
 from protocol.envelope import new_id, seal_envelope
 from protocol.errors import DirectoryError

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import msgspec
 
-from node._events import EventHub, NodeProblem
-from node._transport_api import Transport
-from node.store import NodeStore
+from node.events import EventHub, NodeProblem
+from node.messaging.transport_api import Transport
+from node.storage import NodeStore
 from protocol.codec import decode
 from protocol.directory import (
     KeyLookup,

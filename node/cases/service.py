@@ -16,8 +16,8 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
-from node._case_store import CaseRow, CaseStore
-from node._events import (
+from node.cases.store import CaseRow, CaseStore
+from node.events import (
     EventHub,
     MessageReceived,
     MessageRejected,
@@ -26,8 +26,7 @@ from node._events import (
     ReceiptReceived,
     SendFailed,
 )
-from node._store_schema import Direction, MessageRecord, Status
-from node.store import NodeStore
+from node.storage import Direction, MessageRecord, NodeStore, Status
 from protocol.cases import CaseEvent, MessageEvent, ReceiptEvent, replay
 from protocol.errors import Relay247Error
 from schemas.envelope import ReceiptStatus

@@ -20,31 +20,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from node._store_schema import (
+from node.storage.schema import (
     Direction,
     MessageRecord,
     OutboxEntry,
     Outgoing,
     ReceiptRecord,
     SeqEvent,
-    SeqEventKind,
-    Status,
 )
-from node._store_sync import SyncDb
+from node.storage.sqlite import SyncDb
 from protocol.errors import StorageError, storage_error
-
-__all__ = [
-    "Direction",
-    "InboundResult",
-    "MessageRecord",
-    "NodeStore",
-    "OutboxEntry",
-    "Outgoing",
-    "ReceiptRecord",
-    "SeqEvent",
-    "SeqEventKind",
-    "Status",
-]
 
 T = TypeVar("T")
 

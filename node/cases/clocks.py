@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, tzinfo
 
 import structlog
 
-from node._case_store import CaseStore
 from node.alerts import Alert, AlertSender, escalation_alert, reminder_alert
+from node.cases.store import CaseStore
 from protocol.cases import PeriodTable, due_reminders, escalations
 from protocol.errors import Relay247Error
 

@@ -1,4 +1,7 @@
-"""The synchronous half of :mod:`node.store`; runs only on the store's own thread."""
+"""The synchronous half of :mod:`node.storage.store`; runs only on the store's own thread.
+
+It imports the same records as :mod:`node.storage.store` because both halves are typed by them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from node._store_schema import (
+from node.storage.schema import (
     DDL,
     SCHEMA_VERSION,
     Direction,

@@ -19,11 +19,11 @@ import random
 
 import structlog
 
-from node._events import NodeProblem
-from node._inbox import Inbox
-from node._relays import RelayPool, backoff
-from node._shared import Shared
-from node._transport_api import Transport
+from node.events import NodeProblem
+from node.messaging.inbox import Inbox
+from node.messaging.relays import RelayPool, backoff
+from node.messaging.shared import Shared
+from node.messaging.transport_api import Transport
 from protocol.decimal import parse_decimal
 from protocol.errors import DirectoryError, MalformedError, Relay247Error, StorageError
 from schemas.errors import ErrorCode

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import structlog
 
-from node._store_schema import SeqEvent
+from node.storage import SeqEvent
 from schemas.envelope import DeliveryReceipt, EnvelopeHeader
 from schemas.errors import ErrorCode
 from schemas.messages import Body

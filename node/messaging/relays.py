@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable
 
 from client import RelayRejectedError
-from node._transport_api import Transport, TransportFactory
+from node.messaging.transport_api import Transport, TransportFactory
 from protocol.errors import ConfigError, Relay247Error
 from schemas.errors import ErrorCode
 

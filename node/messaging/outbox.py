@@ -1,7 +1,7 @@
 """The outbox worker: submit queued envelopes, retry with backoff, fail over between relays.
 
 An envelope leaves the outbox only when a relay answered 202 (durable there) or
-refused it for good (:data:`node._relays.PERMANENT`) or it expired. One recipient's
+refused it for good (:data:`node.messaging.relays.PERMANENT`) or it expired. One recipient's
 envelopes are submitted one after the other in queue order, so their ``seq`` values
 reach the relay in order; different recipients proceed concurrently.
 """
@@ -15,10 +15,10 @@ from collections import defaultdict
 
 import structlog
 
-from node._events import MessageSent, NodeProblem, SendFailed
-from node._relays import PERMANENT, RelayPool, backoff, is_refusal
-from node._shared import Shared
-from node._store_schema import OutboxEntry
+from node.events import MessageSent, NodeProblem, SendFailed
+from node.messaging.relays import PERMANENT, RelayPool, backoff, is_refusal
+from node.messaging.shared import Shared
+from node.storage import OutboxEntry
 from protocol.errors import Relay247Error, StorageError
 from schemas.errors import ErrorCode
 

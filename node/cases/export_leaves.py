@@ -16,8 +16,8 @@ from typing import Final, Protocol
 
 import msgspec
 
-from node._case_store import CaseStore
-from node._store_schema import MessageRecord
+from node.cases.store import CaseStore
+from node.storage import MessageRecord
 from schemas.audit import AUDIT_DECODER, DeliveryAcked, EnvelopeAccepted
 from schemas.envelope import DeliveryAck
 
@@ -28,7 +28,7 @@ _PAGE: Final = 1000  # entries per request (the relay's page limit)
 
 
 class EntrySource(Protocol):
-    """Reads log entries (``node.transport.RelayClient.entries``)."""
+    """Reads log entries (``client.RelayClient.entries``)."""
 
     async def entries(self, start: int, end: int) -> list[bytes]:
         """The exact bytes of leaves ``[start, end)``."""

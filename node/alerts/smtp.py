@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from node.render import format_time, load_catalog
 
 if TYPE_CHECKING:
-    from node.alerts import Alert, SmtpTarget
+    from node.alerts.sender import Alert, SmtpTarget
 
 
 def _section(alert: Alert, lang: str) -> str:

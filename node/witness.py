@@ -25,9 +25,9 @@ from typing import Final, Protocol
 import msgspec
 import structlog
 
-from node._case_store import CaseStore
-from node._events import EventHub, NodeProblem
 from node.alerts import Alert, AlertEvent
+from node.cases import CaseStore
+from node.events import EventHub, NodeProblem
 from protocol.checkpoint import open_checkpoint
 from protocol.cosignature import CosignatureSigner
 from protocol.directory import VerifiedDirectory
@@ -45,7 +45,7 @@ NO_CASE: Final = "0" * 32
 
 
 class AuditTransport(Protocol):
-    """What the witness needs from a relay (``node.transport.RelayClient`` has it)."""
+    """What the witness needs from a relay (``client.RelayClient`` has it)."""
 
     base_url: str
 

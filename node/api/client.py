@@ -24,7 +24,7 @@ from schemas.messages import Body
 T = TypeVar("T")
 _MAX_ANSWER: Final = 256 << 20  # bytes: an evidence bundle of a large case
 _ERROR: Final = msgspec.json.Decoder(ErrorBody)
-_INBOX_PAGE: Final = 1000  # the API's largest page (node.api.MAX_INBOX_PAGE)
+_INBOX_PAGE: Final = 1000  # the API's largest page (node.api.handlers.MAX_INBOX_PAGE)
 
 
 class NodeApiError(PeerError):

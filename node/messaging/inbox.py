@@ -2,7 +2,9 @@
 
 Order of effects, which is what makes delivery exactly-once at this node:
 
-1. verify (E1–E13, or R1–R5 for a receipt-kind envelope);
+1. verify (E1–E13; for a receipt-kind envelope E1–E12, then the receipt is verified once
+   (R1–R4, ``verify_receipt``) and bound once to the header we sent (R4 clock, R5,
+   ``bind_receipt``));
 2. store durably, in one transaction: the message, its ``seen`` row, the seq
    bookkeeping, and (for a business message) the sealed delivery receipt in the outbox;
 3. only then ack to the relay, so a crash before 3 means redelivery, and redelivery
@@ -18,19 +20,18 @@ from datetime import datetime
 import msgspec
 import structlog
 
-from node._events import (
+from node.events import (
     MessageReceived,
     MessageRejected,
     NodeProblem,
     ReceiptReceived,
     SequenceAnomaly,
 )
-from node._shared import Shared
-from node._store_schema import Direction, MessageRecord, ReceiptRecord, Status
-from node._transport_api import Transport
-from node.store import InboundResult
+from node.messaging.shared import Shared
+from node.messaging.transport_api import Transport
+from node.storage import Direction, InboundResult, MessageRecord, Outgoing, ReceiptRecord, Status
 from protocol.body import BodyFieldError, MemberBindingError, decode_opened
-from protocol.codec import decode
+from protocol.codec import decode, sha256_hex
 from protocol.directory import KeyLookup
 from protocol.envelope import (
     CheckedHeader,
@@ -40,7 +41,14 @@ from protocol.envelope import (
     open_envelope,
 )
 from protocol.errors import PeerError, Relay247Error, VerificationError
-from protocol.receipt import make_ack, make_ack_for, make_receipt, make_rejection, verify_receipt
+from protocol.receipt import (
+    bind_receipt,
+    make_ack,
+    make_ack_for,
+    make_receipt,
+    make_rejection,
+    verify_receipt,
+)
 from schemas._types import CoarseKind
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
@@ -104,7 +112,7 @@ class Inbox:
         else:
             result = await self._business(opened, now, item.envelope)
         if result is not None:
-            await self._ack(opened.header, opened.checked.envelope.header, now, transport)
+            await self._ack(opened.checked, now, transport)
 
     async def _refreshed(self, transport: Transport) -> bool:
         try:
@@ -120,16 +128,7 @@ class Inbox:
             body = decode_opened(opened)  # E13
         except PeerError as exc:
             return await self._reject(opened.checked, exc, now, raw)
-        receipt = make_receipt(opened, signing_key=s.keys.signing, received_at=now)
-        reply = s.sealer(
-            h.sender,
-            receipt,
-            case_id=h.case_id,
-            kind=CoarseKind.RECEIPT,
-            priority=h.priority,
-            body_kind=RECEIPT_KIND,
-            in_reply_to=h.msg_id,
-        )
+        reply = self.reply(opened.checked, now, opened)
         record = _record(
             opened.checked,
             raw,
@@ -151,24 +150,21 @@ class Inbox:
     async def _receipt(self, opened: Opened, now: datetime, raw: bytes) -> InboundResult | None:
         s = self._s
         h = opened.header
-        lookup = s.lookup()
         try:
-            first = verify_receipt(opened.body, lookup)  # R1-R4
-            if first.recipient != h.sender:
+            receipt = verify_receipt(opened.body, s.lookup())  # R1-R4, the only signature check
+            if receipt.recipient != h.sender:
                 raise VerificationError(
                     "receipt signer is not the envelope's sender", code=ErrorCode.BINDING_MISMATCH
                 )
-            ours = await s.store.outbound_header(first.msg_id)
+            ours = await s.store.outbound_header(receipt.msg_id)
             if ours is None:
                 raise VerificationError(
                     "receipt for a message this node did not send",
                     code=ErrorCode.BINDING_MISMATCH,
                 )
+            # R4 clock and R5 against the exact header we sent: no second verification.
             expected = decode(_HEADER, ours, "stored header", limit=4096)
-            sha = hashlib.sha256(ours).hexdigest()
-            receipt = verify_receipt(  # R4 time and R5 against the exact header we sent
-                opened.body, lookup, expected=expected, expected_header_sha256=sha, now=now
-            )
+            bind_receipt(receipt, expected, header_sha256=sha256_hex(ours), now=now)
         except PeerError as exc:
             # No receipt for a receipt, ever: that could loop between two nodes.
             return await self._reject(opened.checked, exc, now, raw, reply=False)
@@ -210,26 +206,8 @@ class Inbox:
         log.warning("envelope rejected", msg_id=h.msg_id, sender=h.sender, error=exc.diagnostics())
         build = None
         if reply:
-            # E13/E14 name the body field that failed; the receipt carries it (§5.1).
-            field = exc.field if isinstance(exc, BodyFieldError | MemberBindingError) else None
-            rejection = make_rejection(
-                h,
-                checked.envelope.header,
-                exc.code,
-                signing_key=s.keys.signing,
-                received_at=now,
-                field=field,
-            )
             try:
-                build = s.sealer(
-                    h.sender,
-                    rejection,
-                    case_id=h.case_id,
-                    kind=CoarseKind.RECEIPT,
-                    priority=h.priority,
-                    body_kind=RECEIPT_KIND,
-                    in_reply_to=h.msg_id,
-                )
+                build = self.reply(checked, now, exc)
             except Relay247Error as seal_exc:
                 log.warning("cannot send rejected receipt", error=seal_exc.diagnostics())
         record = _record(
@@ -251,6 +229,44 @@ class Inbox:
             s.hub.publish(MessageRejected(h.msg_id, h.case_id, h.sender, exc.code, exc.message))
         return result
 
+    def reply(
+        self, checked: CheckedHeader, now: datetime, outcome: Opened | PeerError
+    ) -> Callable[[int], Outgoing]:
+        """Sign the delivery receipt for ``checked`` and seal it back to its sender (§5.1).
+
+        ``accepted`` when ``outcome`` is the opened envelope, ``rejected`` with its code
+        (and the body field E13/E14 name) when it is the error. The one place the inbox
+        signs a receipt and addresses the ``receipt``-kind envelope that carries it.
+
+        Raises:
+            VerificationError, DirectoryError: the sender has no key to seal to.
+        """
+        s, h = self._s, checked.header
+        if isinstance(outcome, Opened):
+            signed = make_receipt(outcome, signing_key=s.keys.signing, received_at=now)
+        else:
+            # E13/E14 name the body field that failed; the receipt carries it (§5.1).
+            field = (
+                outcome.field if isinstance(outcome, BodyFieldError | MemberBindingError) else None
+            )
+            signed = make_rejection(
+                h,
+                checked.envelope.header,
+                outcome.code,
+                signing_key=s.keys.signing,
+                received_at=now,
+                field=field,
+            )
+        return s.sealer(
+            h.sender,
+            signed,
+            case_id=h.case_id,
+            kind=CoarseKind.RECEIPT,
+            priority=h.priority,
+            body_kind=RECEIPT_KIND,
+            in_reply_to=h.msg_id,
+        )
+
     async def _refuse(
         self, item: MailboxItem, exc: PeerError, now: datetime, transport: Transport
     ) -> None:
@@ -259,7 +275,7 @@ class Inbox:
         if checked is not None and checked.header.recipient == s.member:
             # The sender is authenticated (E1-E5): store it as rejected and tell it why.
             await self._reject(checked, exc, now, item.envelope)
-            await self._ack(checked.header, checked.envelope.header, now, transport)
+            await self._ack(checked, now, transport)
             return
         # Not authenticated (or not ours): no receipt, so the node reflects nothing.
         log.warning(
@@ -279,12 +295,11 @@ class Inbox:
         if checked is None:
             await _post_ack(transport, _raw_ack(item, self._s, now))
         else:
-            await self._ack(checked.header, checked.envelope.header, now, transport)
+            await self._ack(checked, now, transport)
 
-    async def _ack(
-        self, header: EnvelopeHeader, header_bytes: bytes, now: datetime, transport: Transport
-    ) -> None:
-        ack = make_ack(header, header_bytes, signing_key=self._s.keys.signing, acked_at=now)
+    async def _ack(self, checked: CheckedHeader, now: datetime, transport: Transport) -> None:
+        signing = self._s.keys.signing
+        ack = make_ack(checked.header, checked.envelope.header, signing_key=signing, acked_at=now)
         await _post_ack(transport, ack)
 
     def _seq(self, result: InboundResult) -> None:

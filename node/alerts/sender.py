@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-from node import _smtp
 from node._wallclock import unix_now
+from node.alerts import smtp as _smtp
 from node.render import format_time, load_catalog
 from protocol.cases import Escalation, Reminder
 from protocol.decimal import parse_decimal

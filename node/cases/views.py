@@ -10,10 +10,9 @@ from typing import Final
 
 import msgspec
 
-from node._case_store import CaseRow
-from node._cases_service import MAX_CASE_MESSAGES, body_of
-from node._store_schema import Direction, MessageRecord
-from node.store import NodeStore
+from node.cases.service import MAX_CASE_MESSAGES, body_of
+from node.cases.store import CaseRow
+from node.storage import Direction, MessageRecord, NodeStore
 from protocol import cases as pc
 from protocol.codec import decode
 from protocol.errors import Relay247Error

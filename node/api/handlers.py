@@ -1,0 +1,220 @@
+"""The local API's handlers and what they read (PROTOCOL.md §8.6).
+
+Each handler takes the ``web.Request`` and answers JSON; authentication, the one error
+shape and the listening socket are :mod:`node.api.server`'s. The server and the
+handlers meet at :data:`CONTEXT` (what the handlers use) and :data:`ROUTES`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Protocol
+
+import msgspec
+from aiohttp import web
+
+from node.api.openapi import build_openapi
+from node.cases import CasesService, views
+from node.storage import Direction, NodeStore
+from protocol.body import member_binding_errors
+from protocol.cases import PeriodTable
+from protocol.codec import decode, encode
+from protocol.decimal import parse_decimal
+from protocol.directory import VerifiedDirectory
+from protocol.errors import MalformedError, PeerError
+from schemas import node_api as api
+from schemas.errors import ErrorCode
+from schemas.messages import Body, semantic_errors
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far below
+#: seconds a client may take to send a request body (a stalled one would hold a handler)
+BODY_TIMEOUT: Final = 30.0
+MAX_INBOX_PAGE: Final = 1000
+_CASE_ID: Final = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" also matches before "\n"
+_SEND: Final = msgspec.json.Decoder(api.SendRequest)
+
+
+class NodeView(Protocol):
+    """What the API needs of the running node (:class:`node.daemon.Node` has it)."""
+
+    member: str
+    store: NodeStore
+
+    @property
+    def directory(self) -> VerifiedDirectory | None:
+        """The directory held now."""
+        ...
+
+    @property
+    def inbox_mode(self) -> str:
+        """``push``, ``poll`` or ``idle``."""
+        ...
+
+    async def send(self, body: Body, to: str) -> str:
+        """Validate, seal and queue; return the msg_id once durable."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """Everything the handlers use.
+
+    Attributes:
+        node: the running node.
+        cases: the case service (and through it the case store).
+        table: the per-country preservation periods.
+        clock: the wall clock (tz-aware).
+        relays: the relay URLs in use.
+        export: builds a case's evidence bundle (None: unknown case).
+        witness_size: size of the last checkpoint this node cosigned.
+        alert_targets: webhooks and mail servers configured (0: alerts reach nobody).
+    """
+
+    node: NodeView
+    cases: CasesService
+    table: PeriodTable
+    clock: Callable[[], datetime]
+    relays: Callable[[], tuple[str, ...]]
+    export: Callable[[str], Awaitable[bytes | None]]
+    witness_size: Callable[[], int | None]
+    alert_targets: int | None = None
+
+
+CONTEXT: Final = web.AppKey("context", ApiContext)
+
+
+def _json(obj: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=encode(obj), content_type="application/json")
+
+
+def _case_id(request: web.Request) -> str:
+    case_id = request.match_info["case_id"]
+    if not _CASE_ID.fullmatch(case_id):
+        raise MalformedError("case_id: must be 32 lowercase hex digits")
+    return case_id
+
+
+def _int_param(
+    request: web.Request, name: str, default: int, maximum: int, minimum: int = 0
+) -> int:
+    values = request.query.getall(name, [])
+    if not values:
+        return default
+    if len(values) > 1:
+        raise MalformedError(f"{name}: must be one decimal integer from {minimum} to {maximum}")
+    return parse_decimal(values[0], name=name, low=minimum, high=maximum)
+
+
+async def _status(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    counts = await ctx.node.store.counts()
+    directory = ctx.node.directory
+    mode: api.InboxMode = "offline"
+    if ctx.node.inbox_mode in ("push", "poll"):
+        mode = "push" if ctx.node.inbox_mode == "push" else "poll"
+    return _json(
+        api.NodeStatus(
+            member=ctx.node.member,
+            directory_version=None if directory is None else directory.version,
+            relays=ctx.relays(),
+            inbox_mode=mode,
+            outbox_pending=counts["outbox"],
+            messages_in=counts["messages_in"],
+            messages_out=counts["messages_out"],
+            witness_size=ctx.witness_size(),
+            alert_targets=ctx.alert_targets,
+        )
+    )
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body within :data:`BODY_TIMEOUT` (and ``client_max_size``).
+
+    Raises:
+        MalformedError: the body did not arrive in time, or the client hung up first.
+    """
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            return await request.read()
+    except TimeoutError:
+        raise MalformedError("request body not received in time") from None
+    except ConnectionError:
+        raise MalformedError("connection closed before the request body arrived") from None
+
+
+async def _send(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    if request.content_type != "application/json":
+        raise PeerError("send application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+    raw = await _read_body(request)
+    req = decode(_SEND, raw, "request", limit=MAX_BODY)
+    problems = semantic_errors(req.body)
+    if problems:
+        path, text = problems[0]
+        raise MalformedError(f"invalid request: {text} - at `$.body{path.removeprefix('$')}`")
+    directory = ctx.node.directory
+    if directory is not None and req.to not in {m.id for m in directory.directory.members}:
+        raise PeerError(f"to: {req.to} is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT)
+    unbound = member_binding_errors(req.body, sender=ctx.node.member, recipient=req.to)  # E14
+    if unbound:
+        path, text = unbound[0]
+        raise MalformedError(f"invalid request: {text} - at `$.body{path.removeprefix('$')}`")
+    msg_id = await ctx.node.send(req.body, req.to)
+    await ctx.cases.refresh(req.body.case_id)
+    return _json(api.SendResult(msg_id=msg_id, case_id=req.body.case_id), status=202)
+
+
+async def _cases(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    now = ctx.clock()
+    rows = await ctx.cases.cases.cases()
+    return _json(api.CaseList(cases=tuple(views.summary(r, ctx.table, now) for r in rows)))
+
+
+async def _case(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    row = await ctx.cases.cases.case(_case_id(request))
+    if row is None:
+        raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
+    return _json(await views.detail(ctx.node.store, row, ctx.table, ctx.clock()))
+
+
+async def _export(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    bundle = await ctx.export(_case_id(request))
+    if bundle is None:
+        raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
+    return web.Response(body=bundle, content_type="application/json")
+
+
+async def _inbox(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    after = _int_param(request, "after", 0, 2**62)
+    limit = _int_param(request, "limit", 100, MAX_INBOX_PAGE, minimum=1)
+    out = []
+    for seq, msg_id in await ctx.cases.cases.inbound_after(after, limit):
+        rec = await ctx.node.store.message(msg_id, Direction.IN)
+        if rec is not None:
+            out.append(await views.inbox_entry(ctx.node.store, seq, rec))
+    return _json(api.Inbox(messages=tuple(out)))
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_openapi())
+
+
+#: The local API's routes (PROTOCOL.md §8.6): method, path, handler.
+ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
+    ("GET", "/v1/status", _status),
+    ("POST", "/v1/messages", _send),
+    ("GET", "/v1/cases", _cases),
+    ("GET", "/v1/cases/{case_id}", _case),
+    ("GET", "/v1/cases/{case_id}/export", _export),
+    ("GET", "/v1/inbox", _inbox),
+    ("GET", "/v1/openapi.json", _openapi),
+)

@@ -1,0 +1,210 @@
+"""The node's local HTTP API (PROTOCOL.md §8.6): loopback only, bearer token, JSON.
+
+National case-management systems and the operator CLI create requests and read cases
+through it. Every request needs ``Authorization: Bearer <token>``; the token is 32
+random bytes in hex in ``DATA/api.token`` (mode 0600), compared in constant time.
+Errors use the project's one shape ``{code, message, request_id}``; a body that does not
+validate is ``400 malformed`` and the message names the field path. This module is the
+listening side (token, errors, socket); the routes are :mod:`node.api.handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import os
+import random
+import re
+from pathlib import Path
+from typing import Final
+
+import structlog
+from aiohttp import web
+
+from node.api.handlers import CONTEXT, MAX_BODY, ROUTES, ApiContext, Handler
+from protocol.codec import encode
+from protocol.errors import ConfigError, Relay247Error
+from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
+from serving import (
+    ConnectionLimits,
+    GuardedSite,
+    JsonErrorRunner,
+    install_accept_log,
+    runner_kwargs,
+)
+
+log = structlog.get_logger("relay247.node.api")
+#: seconds a client waits before retrying a 503 ``unavailable``
+UNAVAILABLE_RETRY_AFTER: Final = "5"
+TOKEN_FILE: Final = "api.token"  # noqa: S105  # a file name, not a secret
+PORT_FILE: Final = "api.port"
+_HTTP_CODES: Final = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.TOO_LARGE,
+}
+
+
+TOKEN: Final = web.AppKey("token", str)
+
+
+def ensure_token(path: Path) -> str:
+    """Return the API token from ``path``, creating it (0600) on first use.
+
+    Raises:
+        ConfigError: the file is readable by others, or malformed, or cannot be written.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the API token: {exc.strerror}") from None
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+    try:
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{path}: the API token must be readable by its owner only (0600)")
+        token = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the API token: {exc}") from None
+    if not re.fullmatch(r"[0-9a-f]{64}", token):
+        raise ConfigError(f"{path}: not an API token (64 hex digits)")
+    return token
+
+
+def check_loopback(host: str) -> None:
+    """Refuse to serve the API anywhere but on a loopback address.
+
+    Raises:
+        ConfigError: ``host`` is not a loopback address.
+    """
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(f"api.host: {host!r} is not a loopback address")
+
+
+def _error(code: ErrorCode, message: str, rid: str) -> web.Response:
+    body = encode(ErrorBody(code=code, message=message, request_id=rid))
+    # Every 503 says when to come back (an export waiting for the next checkpoint, a
+    # relay that is down), as the relay's do.
+    headers = {"Retry-After": UNAVAILABLE_RETRY_AFTER} if code is ErrorCode.UNAVAILABLE else None
+    return web.Response(
+        status=HTTP_STATUS[code], body=body, content_type="application/json", headers=headers
+    )
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # A correlation id for the log, not a secret.
+    rid = f"{random.getrandbits(64):016x}"
+    given = request.headers.get("Authorization", "")
+    scheme, _, token = given.partition(" ")
+    expected = request.app[TOKEN]
+    # aiohttp decodes header bytes with surrogateescape: a strict encode() would raise on
+    # a token that is not UTF-8 (500 before any check); compare the bytes as received.
+    given_bytes = token.encode("utf-8", "surrogateescape")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given_bytes, expected.encode()):
+        return _error(ErrorCode.UNAUTHENTICATED, "missing or wrong API token", rid)
+    try:
+        return await handler(request)
+    except Relay247Error as exc:
+        log.info("api refused", code=exc.code.value, path=request.path, detail=exc.detail)
+        return _error(exc.code, exc.message, rid)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(_HTTP_CODES.get(exc.status, ErrorCode.MALFORMED), exc.reason, rid)
+    except Exception:
+        log.exception("api handler failed", path=request.path, request_id=rid)
+        return _error(ErrorCode.INTERNAL, "internal error", rid)
+
+
+def create_api(context: ApiContext, token: str) -> web.Application:
+    """The aiohttp application of the local API.
+
+    Args:
+        context: what the handlers use.
+        token: the bearer token (see :func:`ensure_token`).
+    """
+    app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
+    app[CONTEXT] = context
+    app[TOKEN] = token
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    return app
+
+
+class ApiServer:
+    """Serves the local API on a loopback address.
+
+    Args:
+        context: see :class:`ApiContext`.
+        data_dir: where ``api.port`` (and by default ``api.token``) live.
+        host: a loopback address.
+        port: the port; 0 picks a free one. The port in use is written to ``api.port``.
+        token_file: the bearer token file (default ``data_dir/api.token``).
+        limits: the connection bounds (default: those of serving/guard.py).
+
+    Raises:
+        ConfigError: ``host`` is not a loopback address.
+    """
+
+    def __init__(
+        self,
+        context: ApiContext,
+        data_dir: Path,
+        host: str,
+        port: int,
+        *,
+        token_file: Path | None = None,
+        limits: ConnectionLimits | None = None,
+    ) -> None:
+        check_loopback(host)
+        self._limits = limits or ConnectionLimits()
+        self._context = context
+        self._data = data_dir
+        self._token = token_file or data_dir / TOKEN_FILE
+        self._host = host
+        self._port = port
+        self._runner: JsonErrorRunner | None = None
+        #: the port actually served, once started
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        """Create the token if needed, bind, and write ``api.port``.
+
+        Raises:
+            ConfigError: bad token file, or the address cannot be bound.
+        """
+        token = ensure_token(self._token)
+        # The local API is loopback-only and token-guarded, but a stalled client must
+        # not hold it either.
+        limits = self._limits
+        install_accept_log(asyncio.get_running_loop(), limits.log_interval)
+        runner = JsonErrorRunner(
+            create_api(self._context, token), access_log=None, **runner_kwargs(limits)
+        )
+        await runner.setup()
+        site = GuardedSite(runner, self._host, self._port, limits)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(f"api: cannot listen on {self._host}:{self._port}: {exc}") from None
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        (self._data / PORT_FILE).write_text(f"{self.port}\n", encoding="ascii")
+        log.info("local api listening", host=self._host, port=self.port)
+
+    async def stop(self) -> None:
+        """Stop serving and remove ``api.port`` (so clients say "node not running")."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            (self._data / PORT_FILE).unlink(missing_ok=True)

@@ -1,0 +1,46 @@
+"""Cases: the derived case state, its legal clocks and periods, views and evidence export.
+
+Fed by the node's events (never by messaging directly); read by the local API.
+It never imports the local API server or messaging.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from node._faces import lazy_face
+
+if TYPE_CHECKING:
+    from node.cases.clocks import Clocks, ClockSettings
+    from node.cases.export import NOT_COSIGNED, export_case
+    from node.cases.periods import decode_periods, load_periods
+    from node.cases.service import CasesService, body_of
+    from node.cases.store import CaseRow, CaseStore
+
+__all__ = [
+    "NOT_COSIGNED",
+    "CaseRow",
+    "CaseStore",
+    "CasesService",
+    "ClockSettings",
+    "Clocks",
+    "body_of",
+    "decode_periods",
+    "export_case",
+    "load_periods",
+]
+__getattr__ = lazy_face(
+    __name__,
+    {
+        "ClockSettings": "clocks",
+        "Clocks": "clocks",
+        "NOT_COSIGNED": "export",
+        "export_case": "export",
+        "decode_periods": "periods",
+        "load_periods": "periods",
+        "CasesService": "service",
+        "body_of": "service",
+        "CaseRow": "store",
+        "CaseStore": "store",
+    },
+)

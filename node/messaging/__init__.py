@@ -1,0 +1,50 @@
+"""Messaging: envelopes out and in, the relay connection, and the directory they trust.
+
+The outbox submits, the inbox verifies, stores, acks and receipts (PROTOCOL.md §4.4, §5),
+sync keeps the mailbox and the directory current, over one ``Transport`` per relay.
+It never imports the local API, the cases or the alerts: it only publishes events.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from node._faces import lazy_face
+
+if TYPE_CHECKING:
+    from node.messaging.clients import RelayClients
+    from node.messaging.directory import DirectoryState, read_trust_root
+    from node.messaging.inbox import Inbox
+    from node.messaging.outbox import Outbox
+    from node.messaging.relays import RelayPool
+    from node.messaging.shared import Shared
+    from node.messaging.sync import Sync
+    from node.messaging.transport_api import Transport, TransportFactory
+
+__all__ = [
+    "DirectoryState",
+    "Inbox",
+    "Outbox",
+    "RelayClients",
+    "RelayPool",
+    "Shared",
+    "Sync",
+    "Transport",
+    "TransportFactory",
+    "read_trust_root",
+]
+__getattr__ = lazy_face(
+    __name__,
+    {
+        "RelayClients": "clients",
+        "DirectoryState": "directory",
+        "read_trust_root": "directory",
+        "Inbox": "inbox",
+        "Outbox": "outbox",
+        "RelayPool": "relays",
+        "Shared": "shared",
+        "Sync": "sync",
+        "Transport": "transport_api",
+        "TransportFactory": "transport_api",
+    },
+)
