@@ -13,7 +13,9 @@ import msgspec
 
 from cli._network import _DIR_OPTION, _JSON_OPTION, emit, network, read_state, write_state
 from cli._passphrase import CliUsageError
+from protocol.codec import decode_as, shape_text
 from protocol.directory import key_fingerprint
+from protocol.errors import MalformedError
 from schemas.directory import Directory, KeyAlg, KeyUse, Member, MemberKey
 
 #: Default grace (days) during which the old key stays valid after a rotation. Encryption
@@ -178,9 +180,10 @@ def revoke(
     directory = read_state(netdir)
     member = revoke_key(_find(directory, member_id), fp, reason, at)
     try:
-        msgspec.json.decode(msgspec.json.encode(member), type=Member)  # reason length
-    except msgspec.ValidationError as exc:
-        raise CliUsageError(f"member: {exc}") from None
+        data = msgspec.json.encode(member)
+        decode_as(Member, data, "member", limit=len(data))  # reason length
+    except MalformedError as exc:
+        raise CliUsageError(f"member: {shape_text(exc)}") from None
     write_state(netdir, _with_member(directory, member))
     emit(
         {

@@ -22,7 +22,8 @@ import msgspec
 
 from cli._network import _DIR_OPTION, _JSON_OPTION, STATE, emit, network, read_state, write_state
 from cli._passphrase import CliError, CliUsageError
-from protocol.errors import Relay247Error
+from protocol.codec import convert, shape_text
+from protocol.errors import MalformedError, Relay247Error
 from protocol.note import Verifier
 from schemas.directory import Directory, RelayEntry
 from schemas.relay_api import RelayInfo
@@ -69,9 +70,9 @@ def relay_entry(relay_id: str, url: str, log_key: str) -> RelayEntry:
         raise CliUsageError(f"log key: not an Ed25519 note verifier key ({exc.message})") from None
     raw = {"id": relay_id, "url": url, "log_origin": verifier.name, "log_key": log_key}
     try:
-        return msgspec.convert(raw, RelayEntry)
-    except msgspec.ValidationError as exc:
-        raise CliUsageError(f"relay: {exc}") from None
+        return convert(raw, RelayEntry, "relay")
+    except MalformedError as exc:
+        raise CliUsageError(f"relay: {shape_text(exc)}") from None
 
 
 def with_relay(directory: Directory, entry: RelayEntry, *, replace: bool) -> Directory:

@@ -22,8 +22,9 @@ import msgspec
 from cli._network import _DIR_OPTION, _JSON_OPTION, network
 from cli._network_split import read_chain
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
+from protocol.codec import decode
 from protocol.directory import key_valid_at
-from protocol.errors import Relay247Error
+from protocol.errors import PeerError, Relay247Error
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from schemas.directory import Directory
@@ -118,8 +119,8 @@ async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> 
     if status != 200:
         raise CliError(f"{url}: refused ({status}): {raw[:200].decode(errors='replace')}")
     try:
-        return _STATUS.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return decode(_STATUS, raw, "members status", limit=_MAX_ANSWER)
+    except PeerError as exc:
         raise CliError(f"{url}: not a members status: {exc}") from None
 
 

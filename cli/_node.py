@@ -13,7 +13,8 @@ import msgspec
 
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
 from cli._program import program
-from protocol.errors import ConfigError
+from protocol.codec import convert, shape_text
+from protocol.errors import ConfigError, MalformedError
 
 KEYS = "node.keys"
 MEMBER = "member.json"
@@ -71,9 +72,9 @@ def _member_file(
         ],
     }
     try:
-        return msgspec.json.encode(msgspec.convert(raw, Member))
-    except msgspec.ValidationError as exc:
-        raise CliUsageError(f"member: {exc}") from None
+        return msgspec.json.encode(convert(raw, Member, "member"))
+    except MalformedError as exc:
+        raise CliUsageError(f"member: {shape_text(exc)}") from None
 
 
 @node.command("init")

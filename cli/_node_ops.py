@@ -30,6 +30,7 @@ from cli._node_template import annotated_template
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
 from node.render import format_time
+from protocol.codec import decode_as
 from schemas.examples import EXAMPLES
 from schemas.messages import KINDS, Body, kind_of
 
@@ -293,7 +294,8 @@ def export_case(
     except OSError as exc:
         raise CliUsageError(f"{out}: cannot write: {exc.strerror}") from None
     trust = ncl.trust_root_of(where).resolve()
-    log_key = msgspec.json.decode(data, type=_BundleKeys).log_key
+    # The node's own bundle, just written: read one field, no J1 over 256 MiB.
+    log_key = decode_as(_BundleKeys, data, "bundle", limit=len(data), unique_keys=False).log_key
     verify = (
         f"{program()} audit verify-bundle {shlex.quote(str(out))} "
         f"--trust-root {shlex.quote(str(trust))} --log-key {shlex.quote(log_key)}"

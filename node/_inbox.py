@@ -41,11 +41,11 @@ from protocol.envelope import (
 )
 from protocol.errors import PeerError, Relay247Error, VerificationError
 from protocol.receipt import make_ack, make_ack_for, make_receipt, make_rejection, verify_receipt
-from schemas._types import CoarseKind
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
 from schemas.messages import kind_of
 from schemas.relay_api import MailboxItem
+from schemas.types import CoarseKind
 
 log = structlog.get_logger("relay247.node")
 _HEADER = msgspec.json.Decoder(EnvelopeHeader)

@@ -12,9 +12,10 @@ from typing import Annotated
 import msgspec
 
 from node.alerts import AlertsConfig, SmtpTarget, WebhookTarget
+from protocol.codec import convert
 from protocol.config_toml import config_path, decode_config
-from protocol.errors import ConfigError
-from schemas._types import MemberId
+from protocol.errors import ConfigError, MalformedError
+from schemas.types import MemberId
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
@@ -197,14 +198,15 @@ def alerts_config(config: NodeConfig) -> AlertsConfig:
         secret = w.secret if w.secret is not None else _secret(config, where, w.secret_file)
         try:
             hooks.append(
-                msgspec.convert(
+                convert(
                     {"url": w.url, "secret": secret, "timeout": w.timeout}
                     | {"retries": w.retries, "backoff": w.backoff},
                     WebhookTarget,
+                    where,
                 )
             )
-        except msgspec.ValidationError as exc:
-            raise ConfigError(f"{where}: {config_path(str(exc))}") from None
+        except MalformedError as exc:
+            raise ConfigError(f"{where}: {config_path(exc)}") from None
     c = config.clocks
     return AlertsConfig(
         webhooks=tuple(hooks),

@@ -22,12 +22,12 @@ from node._events import (
 from node._store_schema import Direction, SeqEventKind, Status
 from node.daemon import Node, NodeEvent
 from protocol.errors import MalformedError, VerificationError
-from schemas._types import CoarseKind, Priority
 from schemas.envelope import ReceiptStatus
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import Body
 from schemas.relay_api import MailboxItem
+from schemas.types import CoarseKind, Priority
 from tests.support.bodies import addressed
 from tests.support.fake_relay import FakeRelay, next_event, open_node
 from tests.support.network import Network, make_network

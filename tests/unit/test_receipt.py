@@ -12,9 +12,9 @@ from protocol import domains
 from protocol.envelope import Opened, Sealed, open_envelope, seal_envelope
 from protocol.errors import MalformedError, TooLargeError, VerificationError
 from protocol.receipt import make_ack, make_receipt, make_rejection, verify_ack, verify_receipt
-from schemas._types import CoarseKind, Priority
 from schemas.envelope import ReceiptStatus, SignedAck, SignedReceipt
 from schemas.errors import ErrorCode
+from schemas.types import CoarseKind, Priority
 from tests.support.forge import CASE, MSG
 from tests.support.network import T0, Network, make_network
 
