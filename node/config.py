@@ -13,9 +13,10 @@ import msgspec
 
 from node.alerts import AlertsConfig, SmtpTarget, WebhookTarget
 from protocol.codec import convert
-from protocol.config_toml import config_path, decode_config
+from protocol.config_toml import config_path
 from protocol.errors import ConfigError, MalformedError
 from schemas.types import MemberId
+from serving.config_file import read_config
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
@@ -172,7 +173,7 @@ def load_config(path: Path) -> NodeConfig:
         ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
             message names the file and the config path.
     """
-    config = decode_config(_read(path), NodeConfig, source=str(path), base_dir=_base(path))
+    config = read_config(path, NodeConfig)
     if config.sync.backoff_max < config.sync.backoff_base:
         raise ConfigError(f"{path}: sync.backoff_max: must be >= sync.backoff_base")
     try:
@@ -224,19 +225,6 @@ def _secret(config: NodeConfig, where: str, name: str | None) -> str:
         return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-
-
-def _base(path: Path) -> str:
-    return str(path.parent.resolve())
 
 
 CONFIG_TEMPLATE = """\
