@@ -387,12 +387,3 @@ async def _post(url: str, signed: bytes) -> int:
         except Relay247Error as exc:
             raise CliError(f"{url}: {exc.message}") from None
     return answer.leaf_index
-
-
-# The other subcommands register themselves on ``network``; imported last because they
-# import this module's helpers.
-import cli._network_keys  # noqa: E402
-import cli._network_push  # noqa: E402
-import cli._network_relays  # noqa: E402
-import cli._network_split  # noqa: E402
-import cli._network_status  # noqa: E402, F401

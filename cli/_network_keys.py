@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from cli._network import _DIR_OPTION, _JSON_OPTION, emit, network, read_state, write_state
+from cli._network import _DIR_OPTION, _JSON_OPTION, emit, read_state, write_state
 from cli._passphrase import CliUsageError
 from protocol.codec import decode_as, shape_text
 from protocol.directory import key_fingerprint
@@ -91,7 +91,7 @@ def revoke_key(member: Member, fp: str, reason: str, effective: datetime) -> Mem
     return msgspec.structs.replace(member, keys=tuple(keys))
 
 
-@network.command("rotate-key")
+@click.command("rotate-key")
 @_DIR_OPTION
 @click.option("--member", "member_id", required=True, help="Member id, e.g. FR.")
 @click.option(
@@ -152,7 +152,7 @@ def rotate_key(
     )
 
 
-@network.command("revoke")
+@click.command("revoke")
 @_DIR_OPTION
 @click.option("--member", "member_id", required=True, help="Member id, e.g. FR.")
 @click.option("--key", "fp", required=True, help="Fingerprint of the key to revoke.")
@@ -194,3 +194,7 @@ def revoke(
         },
         as_json,
     )
+
+
+#: Added to ``relay247 network`` by cli/main.py.
+COMMANDS = (rotate_key, revoke)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import click
 import msgspec
 
-from cli._network import _DIR_OPTION, _JSON_OPTION, STATE, emit, network, read_state, write_state
+from cli._network import _DIR_OPTION, _JSON_OPTION, STATE, emit, read_state, write_state
 from cli._passphrase import CliError, CliUsageError
 from protocol.codec import convert, shape_text
 from protocol.errors import MalformedError, Relay247Error
@@ -121,7 +121,7 @@ async def fetch_info(url: str) -> RelayInfo:
             raise CliError(f"{url}/v1/info: {exc.message}{detail}") from None
 
 
-@network.command("add-relay")
+@click.command("add-relay")
 @_DIR_OPTION
 @click.option("--id", "relay_id", required=True, help="Relay id, e.g. relay247.")
 @click.option("--url", required=True, help="The relay's public URL, e.g. https://relay.example.org")
@@ -171,7 +171,7 @@ def add_relay(
     emit(result, as_json)
 
 
-@network.command("remove-relay")
+@click.command("remove-relay")
 @_DIR_OPTION
 @click.option("--id", "relay_id", required=True, help="Id of the relay to remove.")
 @_JSON_OPTION
@@ -183,3 +183,7 @@ def remove_relay(*, netdir: Path, relay_id: str, as_json: bool) -> None:
         raise CliUsageError(f"no relay {relay_id} in the working directory")
     write_state(netdir, msgspec.structs.replace(directory, relays=relays))
     emit({"removed": relay_id, "relays": len(relays), "state": str(netdir / STATE)}, as_json)
+
+
+#: Added to ``relay247 network`` by cli/main.py.
+COMMANDS = (add_relay, remove_relay)

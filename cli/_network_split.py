@@ -20,7 +20,6 @@ from cli._network import (
     _JSON_OPTION,
     TRUST,
     emit,
-    network,
     post_or_explain,
     write_state,
 )
@@ -82,7 +81,7 @@ def _read_unsigned(path: Path) -> Directory:
         raise CliUsageError(f"{path}: not an unsigned directory: {exc}") from None
 
 
-@network.command("sign")
+@click.command("sign")
 @_DIR_OPTION
 @click.option(
     "--key",
@@ -140,7 +139,7 @@ def sign(
     )
 
 
-@network.command("combine")
+@click.command("combine")
 @_DIR_OPTION
 @click.argument("unsigned", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument(
@@ -185,3 +184,7 @@ def combine(
         path = netdir / f"directory-{verified.version}.json"
         result["leaf_index"] = post_or_explain(netdir, relay_url, path, signed)
     emit(result, as_json)
+
+
+#: Added to ``relay247 network`` by cli/main.py.
+COMMANDS = (sign, combine)

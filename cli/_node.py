@@ -246,6 +246,3 @@ def rotate_key(*, config_path: Path, use: str, as_json: bool, passphrase_file: P
         },
         as_json,
     )
-
-
-from cli import _node_ops  # noqa: E402, F401  # registers the officer's commands
