@@ -11,7 +11,13 @@ from pathlib import Path
 import click
 import msgspec
 
-from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
+from cli._passphrase import (
+    CliUsageError,
+    config_option,
+    fail_from,
+    passphrase_option,
+    read_passphrase,
+)
 from cli._program import program
 from protocol.codec import convert, shape_text
 from protocol.errors import ConfigError, MalformedError
@@ -21,13 +27,7 @@ MEMBER = "member.json"
 CONFIG = "node.toml"
 TRUST = "trust.json"
 VALID_DAYS = 730
-_CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="node.toml written by `relay247 node init`.",
-)
+_CONFIG_OPTION = config_option("node")
 
 
 @click.group()
