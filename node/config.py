@@ -16,7 +16,7 @@ from protocol.codec import convert
 from protocol.config_toml import config_path
 from protocol.errors import ConfigError, MalformedError
 from schemas.types import MemberId
-from serving.config_file import read_config
+from serving.config_file import read_config, resolve
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
@@ -156,8 +156,7 @@ class NodeConfig(_Section, frozen=True):
 
     def path(self, value: str) -> Path:
         """Resolve a configured path: data_dir-relative, data_dir itself file-relative."""
-        data = Path(self.base_dir) / self.node.data_dir
-        return Path(value) if Path(value).is_absolute() else data / value
+        return resolve(self.base_dir, self.node.data_dir, value)
 
 
 def load_config(path: Path) -> NodeConfig:

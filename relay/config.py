@@ -14,7 +14,7 @@ import msgspec
 from protocol.errors import ConfigError
 from relay._pg_names import check_dsn, check_schema_name
 from relay.store import Quotas
-from serving.config_file import read_config
+from serving.config_file import read_config, resolve
 from serving.guard import ConnectionLimits
 
 #: the connection bounds' defaults, shared with the node API (one set of numbers)
@@ -160,8 +160,7 @@ class RelayConfig(_Section, frozen=True):
 
     def path(self, value: str) -> Path:
         """Resolve a configured path: data_dir-relative, data_dir itself file-relative."""
-        data = Path(self.base_dir) / self.relay.data_dir
-        return Path(value) if Path(value).is_absolute() else data / value
+        return resolve(self.base_dir, self.relay.data_dir, value)
 
 
 def quotas(config: RelayConfig) -> Quotas:

@@ -29,6 +29,12 @@ def read_config(path: Path, kind: type[T]) -> T:
     return decode_config(_read(path), kind, source=str(path), base_dir=base_dir)
 
 
+def resolve(base_dir: str, data_dir: str, value: str) -> Path:
+    """A configured path: absolute as given, else relative to ``data_dir``, which is
+    itself relative to the config file's directory ``base_dir``."""
+    return Path(value) if Path(value).is_absolute() else Path(base_dir) / data_dir / value
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
