@@ -65,15 +65,28 @@ def start_server(args: list[str], url: str, *, what: str, tries: int) -> subproc
     """
     env = {**os.environ, "RELAY247_PASSPHRASE": PASSPHRASE.decode()}
     proc = subprocess.Popen([sys.executable, *args], env=env, stderr=subprocess.DEVNULL)
-    asyncio.run(_healthy(url, proc, what, tries))
+    asyncio.run(wait_healthy(url, proc, what=what, tries=tries))
     return proc
 
 
-async def _healthy(url: str, proc: subprocess.Popen[bytes], what: str, tries: int) -> None:
+async def wait_healthy(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    *,
+    what: str,
+    tries: int,
+    tail: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``url``/healthz every 50 ms until it answers 200.
+
+    Raises:
+        SystemExit: ``proc`` exited, or ``tries`` polls went by; ``tail()`` (the server's
+            last output, when the caller keeps it) follows the message.
+    """
     async with aiohttp.ClientSession() as session:
         for _ in range(tries):
             if proc.poll() is not None:
-                raise SystemExit(f"{what} exited {proc.returncode}")
+                raise SystemExit(f"{what} exited {proc.returncode}{_tail(tail)}")
             try:
                 async with session.get(url + "/healthz") as resp:
                     if resp.status == 200:
@@ -81,7 +94,11 @@ async def _healthy(url: str, proc: subprocess.Popen[bytes], what: str, tries: in
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.05)
-    raise SystemExit(f"{what} did not start")
+    raise SystemExit(f"{what} did not start{_tail(tail)}")
+
+
+def _tail(tail: Callable[[], str] | None) -> str:
+    return "" if tail is None else f":\n{tail()}"
 
 
 def peak_rss_mib(pid: int) -> float:
