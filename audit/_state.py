@@ -10,7 +10,7 @@ from typing import Final
 import msgspec
 
 from protocol import audit_log, witness
-from protocol.codec import encode
+from protocol.codec import decode, encode
 from protocol.errors import PeerError, StorageError
 from protocol.note import Verifier
 from protocol.witness import ForkEvidence, WitnessState
@@ -99,9 +99,11 @@ def load(state_dir: Path, log_verifier: Verifier) -> tuple[WitnessState | None, 
     if raw is None:
         return None, audit_log.LogState(0, ())
     try:
-        both = _AUDIT_STATE.decode(raw)
-    except msgspec.MsgspecError as exc:
-        raise StorageError(f"{path}: auditor state is corrupted", detail=str(exc)) from None
+        both = decode(_AUDIT_STATE, raw, "auditor state", limit=len(raw))
+    except PeerError as exc:
+        raise StorageError(
+            f"{path}: auditor state is corrupted", detail=exc.diagnostics()
+        ) from None
     held = _witness_state(path, bytes(both.checkpoint), log_verifier)
     log_state = audit_log.load_state(bytes(both.log))
     if held.size != log_state.size:

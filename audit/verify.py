@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-import msgspec
-
 from audit._locate import locate_mismatch
 from audit._state import load, save, save_evidence
 from client import PublicClient
 from protocol import checkpoint as _checkpoint
 from protocol.audit_log import Anomaly, LogVerifier
+from protocol.codec import decode_as
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.directory import TrustRoot
 from protocol.errors import NoteError, PeerError
@@ -74,10 +73,13 @@ def read_witnesses(text: str) -> tuple[CosignatureVerifier, ...]:
     """
     stripped = text.strip()
     if stripped.startswith("["):
+        data = stripped.encode()
         try:
-            keys = msgspec.json.decode(stripped, type=list[str])
-        except msgspec.MsgspecError as exc:
-            raise NoteError("witness file is not a JSON list of keys", detail=str(exc)) from None
+            keys = decode_as(list[str], data, "witness file", limit=len(data))
+        except PeerError as exc:
+            raise NoteError(
+                "witness file is not a JSON list of keys", detail=exc.diagnostics()
+            ) from None
     else:
         keys = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if not keys:

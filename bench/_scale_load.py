@@ -116,16 +116,16 @@ async def _hold(req: dict[str, Any]) -> None:
 # --- submit / throughput ---------------------------------------------------------------
 
 
+def _signed_submission(net: Network, url: str, frm: str, to: str, seq: int) -> Request:
+    msg_id = os.urandom(16).hex()
+    data = envelope(net, frm, to, seq=seq, msg_id=msg_id)
+    return msg_id, url, data, _signed_headers(net, frm, "POST", url + "/v1/envelopes", data)
+
+
 def _submit(req: dict[str, Any]) -> dict[str, object]:
     net = make_network(tuple(req["network"]))
     url: str = req["url"]
-    reqs: list[Request] = []
-    for i, (frm, to) in enumerate(req["pairs"]):
-        msg_id = os.urandom(16).hex()
-        data = envelope(net, frm, to, seq=i + 1, msg_id=msg_id)
-        reqs.append(
-            (msg_id, url, data, _signed_headers(net, frm, "POST", url + "/v1/envelopes", data))
-        )
+    reqs = [_signed_submission(net, url, f, t, i + 1) for i, (f, t) in enumerate(req["pairs"])]
     warmup: int = req["warmup"]
     if warmup:
         asyncio.run(_fire(reqs[:warmup], 0, req["rate"]))
@@ -143,11 +143,7 @@ def _throughput(req: dict[str, Any]) -> dict[str, object]:
         frm, to = members[i % m], members[(i // m + i + 1) % m]
         if frm == to:
             to = members[(i + 1) % m]
-        msg_id = os.urandom(16).hex()
-        data = envelope(net, frm, to, seq=i + 1, msg_id=msg_id)
-        reqs.append(
-            (msg_id, url, data, _signed_headers(net, frm, "POST", url + "/v1/envelopes", data))
-        )
+        reqs.append(_signed_submission(net, url, frm, to, i + 1))
     warmup: int = req["warmup"]
     if warmup:
         asyncio.run(_fire(reqs[:warmup], 16, 0))

@@ -23,12 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
 import random
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,11 +34,12 @@ from pathlib import Path
 
 import aiohttp
 
+from bench._common import drain, peak_rss_mib, start_server
 from protocol import merkle
 from relay import _sqlite_schema as schema
 from relay._sqlite_store import SQLiteStore
 from tests.support.network import make_network
-from tests.support.relay import PASSPHRASE, free_port, write_relay_dir
+from tests.support.relay import free_port, write_relay_dir
 
 APPENDS = 20_000
 CONCURRENCY = 256
@@ -78,15 +77,7 @@ async def append_per_entry(path: Path, n: int) -> tuple[float, float]:
     """Seconds per entry of store.append_event with concurrent appenders; items per commit."""
     store = SQLiteStore(path)
     await store.start()
-    work = iter(range(n))
-
-    async def worker() -> None:
-        for i in work:
-            await store.append_event(entry(i))
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - start
+    elapsed = await drain(n, CONCURRENCY, lambda i: store.append_event(entry(i)))
     stats = store.stats()
     await store.close()
     return elapsed / n, stats.items / stats.commits
@@ -150,35 +141,10 @@ def start_relay(root: Path, *, fresh: bool = True) -> tuple[subprocess.Popen[byt
         text = config.read_text().replace('level = "info"', 'level = "warning"')
         config.write_text(text)
     port = int(config.read_text().split("\nport = ")[1].split("\n")[0])
-    env = {**os.environ, "RELAY247_PASSPHRASE": PASSPHRASE.decode()}
-    args = [sys.executable, "-m", "cli", "relay", "serve", "--config", str(config)]
-    proc = subprocess.Popen(args, env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-
-    async def ready() -> None:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(36_000):
-                if proc.poll() is not None:
-                    raise SystemExit(f"relay exited {proc.returncode}")
-                try:
-                    async with session.get(url + "/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise SystemExit("relay did not start")
-
-    asyncio.run(ready())
-    return proc, url
-
-
-def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident set (VmHWM), MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit("no VmHWM in /proc (Linux only)")
+    args = ["-m", "cli", "relay", "serve", "--config", str(config)]
+    # Up to 30 minutes: a relay opening a large log rebuilds its frontier first.
+    return start_server(args, url, what="relay", tries=36_000), url
 
 
 async def latencies(url: str, size: int) -> dict[str, float]:

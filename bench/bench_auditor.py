@@ -44,9 +44,9 @@ from protocol.codec import encode
 from protocol.envelope import seal_envelope
 from protocol.merkle import CompactRange
 from protocol.receipt import make_ack
-from schemas._types import CoarseKind, Priority
 from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
 from schemas.envelope import SignedAck
+from schemas.types import CoarseKind, Priority
 from tests.support.network import T0, make_network
 
 MEMBERS = ("FR", "DE", "US", "IT")

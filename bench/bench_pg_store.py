@@ -19,25 +19,21 @@ import argparse
 import asyncio
 import contextlib
 import contextvars
-import hashlib
 import os
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from bench._common import drain, submission
 from relay import _pg_leader
 from relay._pg_store import PostgresStore
 from relay.store import Submission
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-NOW = datetime(2030, 1, 1, tzinfo=UTC)
-ENVELOPE = bytes(2048)  # a typical 2 KiB envelope
-ENVELOPE_SHA = hashlib.sha256(ENVELOPE).digest()
 CONCURRENCY = (1, 16, 64)
 
 _phase: contextvars.ContextVar[str] = contextvars.ContextVar("phase", default="other")
@@ -116,33 +112,20 @@ def _instrumented() -> Iterator[None]:
 
 
 def _sub(run: str, i: int) -> Submission:
-    return Submission(
-        sender=f"node{i % 50}",
-        msg_id=f"{run}-{i}",
-        recipient=f"node{(i + 1) % 50}",
-        envelope=ENVELOPE,
-        envelope_sha256=ENVELOPE_SHA,
-        leaf_entry=b"accept header and signature " * 8 + str(i).encode(),
-        received_at=NOW,
-        expires_at=NOW + timedelta(days=1),
-    )
+    return submission(i, f"{run}-{i}")
 
 
 async def _load(
     store: PostgresStore, run: str, n: int, submitters: int
 ) -> tuple[float, list[float]]:
-    work = iter(range(n))
     lat: list[float] = []
 
-    async def submitter() -> None:
-        for i in work:  # the shared iterator hands out work; asyncio is single-threaded
-            t = time.perf_counter()
-            await store.accept(_sub(run, i))
-            lat.append(time.perf_counter() - t)
+    async def accept(i: int) -> None:
+        t = time.perf_counter()
+        await store.accept(_sub(run, i))
+        lat.append(time.perf_counter() - t)
 
-    start = time.perf_counter()
-    await asyncio.gather(*(submitter() for _ in range(submitters)))
-    elapsed = time.perf_counter() - start
+    elapsed = await drain(n, submitters, accept)
     lat.sort()
     return n / elapsed, lat
 

@@ -31,9 +31,9 @@ import nacl.signing
 
 from protocol import domains
 from protocol.envelope import open_envelope, seal_envelope
-from schemas._types import CoarseKind, Priority
 from schemas.envelope import Envelope
 from schemas.examples import CASE_ID, REQUEST_MSG_ID, example
+from schemas.types import CoarseKind, Priority
 from tests.support.network import T0, make_network
 
 TARGET = 0.8

@@ -36,6 +36,7 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
+from bench._common import drain, peak_rss_mib, start_server
 from protocol import domains, merkle
 from protocol.httpsig import sign_request
 from protocol.keys import verify, verify_raw
@@ -43,7 +44,7 @@ from relay._sqlite_store import SQLiteStore
 from relay.store import Submission
 from schemas.envelope import Envelope
 from tests.support.network import make_network
-from tests.support.relay import PASSPHRASE, envelope, free_port, write_relay_dir
+from tests.support.relay import envelope, free_port, write_relay_dir
 
 SAT_WARMUP, SAT_N, SAT_CONCURRENCY = 500, 6000, 64
 RATE, RATE_SECONDS = 1000, 10
@@ -191,38 +192,13 @@ def _relay_dir(root: Path, port: int) -> Path:
     return config
 
 
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited {proc.returncode}")
-            try:
-                async with session.get(url + "/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("server did not start")
-
-
 def _start(args: list[str], url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "RELAY247_PASSPHRASE": PASSPHRASE.decode()}
-    proc = subprocess.Popen([sys.executable, *args], env=env, stderr=subprocess.DEVNULL)
-    asyncio.run(_wait_ready(url, proc))
-    return proc
+    return start_server(args, url, what="server", tries=600)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     proc.wait(30)
-
-
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit("no VmHWM in /proc (Linux only)")
 
 
 def _load(url: str, **kwargs: object) -> LoadResult:
@@ -270,15 +246,7 @@ async def _fill(path: Path, n: int, body: bytes, submitters: int = 256) -> float
     """Accept ``n`` submissions through the store; return seconds per accept."""
     store = SQLiteStore(path, mailbox_quota=10_000_000)
     await store.start()
-    work = iter(range(n))
-
-    async def submitter() -> None:
-        for i in work:
-            await store.accept(_sub(i, body))
-
-    start = time.perf_counter()
-    await asyncio.gather(*(submitter() for _ in range(submitters)))
-    elapsed = time.perf_counter() - start
+    elapsed = await drain(n, submitters, lambda i: store.accept(_sub(i, body)))
     await store.close()
     return elapsed / n
 
@@ -371,7 +339,7 @@ def main() -> None:
             try:
                 _publish(url)
                 _load(url, n=2000, warmup=0, concurrency=SAT_CONCURRENCY, pull=True)
-                rss = _peak_rss_mib(proc.pid)
+                rss = peak_rss_mib(proc.pid)
             finally:
                 _stop(proc)
             print(

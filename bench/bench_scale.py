@@ -46,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import msgspec
 
+from bench._common import wait_healthy
 from tests.support.network import make_network
 from tests.support.relay import PASSPHRASE, free_port, write_relay_dir
 
@@ -102,25 +103,11 @@ class Server:
         self._err: IO[bytes] = log.open("wb")
         self.proc = subprocess.Popen([sys.executable, *args], env=env, stderr=self._err)
         try:
-            asyncio.run(self._ready())
+            asyncio.run(wait_healthy(self.url, self.proc, what="server", tries=600, tail=self.tail))
         except BaseException:
             self.proc.kill()
             self.stop()
             raise
-
-    async def _ready(self) -> None:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(600):
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"server exited {self.proc.returncode}:\n{self.tail()}")
-                try:
-                    async with session.get(self.url + "/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise SystemExit(f"server did not start:\n{self.tail()}")
 
     def tail(self) -> str:
         """The last lines the server wrote to stderr."""

@@ -18,36 +18,23 @@ Usage: ``python -m bench.bench_store``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench._common import drain, submission
 from protocol import merkle
 from relay import _sqlite_schema as schema
 from relay._sqlite_store import SQLiteStore
 from relay.store import Submission
 
-NOW = datetime(2030, 1, 1, tzinfo=UTC)
-ENVELOPE = bytes(2048)  # a typical 2 KiB envelope
-ENVELOPE_SHA = hashlib.sha256(ENVELOPE).digest()
 BASELINE_N = 300
 GROUP_N = 6000
 CONCURRENCY = (1, 16, 64, 256)
 
 
 def _sub(i: int) -> Submission:
-    return Submission(
-        sender=f"node{i % 50}",
-        msg_id=f"m{i}",
-        recipient=f"node{(i + 1) % 50}",
-        envelope=ENVELOPE,
-        envelope_sha256=ENVELOPE_SHA,
-        leaf_entry=b"accept header and signature " * 8 + str(i).encode(),
-        received_at=NOW,
-        expires_at=NOW + timedelta(days=1),
-    )
+    return submission(i, f"m{i}")
 
 
 async def _accepts_per_s(
@@ -56,15 +43,7 @@ async def _accepts_per_s(
     """Return (accepts/s, items per commit)."""
     store = SQLiteStore(path, mailbox_quota=1_000_000, max_batch=max_batch)
     await store.start()
-    queue = iter(range(n))
-
-    async def submitter() -> None:
-        for i in queue:  # the shared iterator hands out work; asyncio is single-threaded
-            await store.accept(_sub(i))
-
-    start = time.perf_counter()
-    await asyncio.gather(*(submitter() for _ in range(submitters)))
-    elapsed = time.perf_counter() - start
+    elapsed = await drain(n, submitters, lambda i: store.accept(_sub(i)))
     stats = store.stats()
     await store.close()
     return n / elapsed, stats.items / stats.commits

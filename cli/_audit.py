@@ -350,6 +350,3 @@ def witness(
     except CliError as exc:
         _err.print(f"ALERT: {exc.message}", markup=False, highlight=False)
         raise
-
-
-from cli import _audit_offline  # noqa: E402, F401  # registers verify-bundle and witnesses

@@ -23,7 +23,6 @@ from cli._audit import (
     _read,
     _trust_root,
     _witnesses,
-    audit,
 )
 from cli._passphrase import CliError, CliUsageError, fail_from
 from protocol.cosignature import cosignature_verifier_key
@@ -33,7 +32,7 @@ from protocol.evidence import verify_bundle, verify_chain
 from schemas.directory import KeyUse
 
 
-@audit.command("verify-bundle")
+@click.command("verify-bundle")
 @click.argument("bundle", type=_FILE)
 @click.option("--trust-root", type=_FILE, default=None, help="Coordinators' trust.json (pin).")
 @click.option("--log-key", default=None, help="The log's verifier key (pin).")
@@ -112,7 +111,7 @@ def verify_bundle_cmd(
         )
 
 
-@audit.command("witnesses")
+@click.command("witnesses")
 @click.option("--trust-root", required=True, type=_FILE, help=_TRUST_HELP)
 @click.option(
     "--directory",
@@ -168,3 +167,7 @@ def witnesses_cmd(
     for member, key, not_after in rows:
         click.echo(f"# {member} (key valid until {not_after:%Y-%m-%d})")
         click.echo(key)
+
+
+#: Added to ``relay247 audit`` by cli/main.py.
+COMMANDS = (verify_bundle_cmd, witnesses_cmd)

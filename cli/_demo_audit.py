@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import msgspec
-
 from cli._demo_procs import Children, DemoError, until
 from client import PublicClient
 from protocol.checkpoint import Checkpoint, open_checkpoint
+from protocol.codec import decode_as
 from protocol.cosignature import CosignatureVerifier, cosignature_verifier_key, verify_cosignatures
 from protocol.errors import Relay247Error
 from protocol.note import Verifier
@@ -45,7 +44,8 @@ def witness_keys(member_files: list[Path]) -> list[CosignatureVerifier]:
     """
     keys: list[str] = []
     for f in member_files:
-        member = msgspec.json.decode(f.read_bytes(), type=Member)
+        raw = f.read_bytes()
+        member = decode_as(Member, raw, "member", limit=len(raw))
         signing = next((k.public for k in member.keys if k.use is KeyUse.SIGNING), None)
         if signing is None:
             raise DemoError(f"{f}: no signing key")

@@ -17,8 +17,8 @@ import msgspec
 from schemas import _bodies_request as rq
 from schemas import _bodies_response as rs
 from schemas import _parts as pt
-from schemas._types import Priority
 from schemas.examples import EXAMPLES
+from schemas.types import Priority
 
 _NEW_YORK: Final = timezone(timedelta(hours=-5))
 

@@ -22,8 +22,8 @@ import msgspec
 
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from cli._program import program
-from protocol.codec import encode
-from protocol.errors import ConfigError, Relay247Error
+from protocol.codec import convert, decode, decode_as, encode, shape_text
+from protocol.errors import ConfigError, MalformedError, PeerError, Relay247Error
 from protocol.keys import ED25519, SigningKey, fingerprint
 from protocol.keystore import lock, unlock
 from schemas.directory import (
@@ -98,7 +98,7 @@ def new_network(netdir: Path, name: str, n: int, k: int, secret: bytes) -> Trust
     trust = TrustRootFile(network=name, coordinators=coordinators, threshold=k)
     now = datetime.now(UTC).replace(microsecond=0)
     try:
-        msgspec.convert(name, Name)  # the Struct constructor does not validate
+        convert(name, Name, "network name")  # the Struct constructor does not validate
         netdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # coordinator keys
         for i, key in enumerate(keys):
             locked = lock(
@@ -109,8 +109,8 @@ def new_network(netdir: Path, name: str, n: int, k: int, secret: bytes) -> Trust
             )
             _write_new(_key_path(netdir, i), locked, 0o600)
         _write_new(netdir / TRUST, encode(trust))
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"network: {exc}") from None
+    except MalformedError as exc:
+        raise ConfigError(f"network: {shape_text(exc)}") from None
     except OSError as exc:
         raise ConfigError(f"{netdir}: cannot write: {exc.strerror}") from None
     write_state(
@@ -135,10 +135,10 @@ def read_state(netdir: Path) -> Directory:
         # commands at once could sign two different copies of one version.
         hold(netdir / LOCK_FILE)
     try:
-        return _STATE.decode(path.read_bytes())
+        return decode(_STATE, path.read_bytes(), "network state", limit=8 << 20)
     except OSError as exc:
         raise CliUsageError(f"{path}: cannot read ({exc.strerror}); run `network init`") from None
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except PeerError as exc:
         raise CliUsageError(f"{path}: {exc}") from None
 
 
@@ -254,9 +254,9 @@ def _member_from_options(opts: dict[str, Any]) -> Member:
         "keys": keys,
     }
     try:
-        return msgspec.convert(raw, Member)
-    except msgspec.ValidationError as exc:
-        raise CliUsageError(f"member: {exc}") from None
+        return convert(raw, Member, "member")
+    except MalformedError as exc:
+        raise CliUsageError(f"member: {shape_text(exc)}") from None
 
 
 @network.command("add-member")
@@ -286,8 +286,8 @@ def add_member(
     """Add a member from MEMBER_FILE (a node's member JSON) or from the key options."""
     if member_file is not None:
         try:
-            member = msgspec.json.decode(member_file.read_bytes(), type=Member)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            member = decode_as(Member, member_file.read_bytes(), "member", limit=1 << 20)
+        except PeerError as exc:
             raise CliUsageError(f"{member_file}: not a member file: {exc}") from None
     else:
         member = _member_from_options(opts)
@@ -383,12 +383,3 @@ async def _post(url: str, signed: bytes) -> int:
         except Relay247Error as exc:
             raise CliError(f"{url}: {exc.message}") from None
     return answer.leaf_index
-
-
-# The other subcommands register themselves on ``network``; imported last because they
-# import this module's helpers.
-import cli._network_keys  # noqa: E402
-import cli._network_push  # noqa: E402
-import cli._network_relays  # noqa: E402
-import cli._network_split  # noqa: E402
-import cli._network_status  # noqa: E402, F401

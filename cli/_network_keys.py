@@ -11,9 +11,11 @@ from pathlib import Path
 import click
 import msgspec
 
-from cli._network import _DIR_OPTION, _JSON_OPTION, emit, network, read_state, write_state
+from cli._network import _DIR_OPTION, _JSON_OPTION, emit, read_state, write_state
 from cli._passphrase import CliUsageError
+from protocol.codec import decode_as, shape_text
 from protocol.directory import key_fingerprint
+from protocol.errors import MalformedError
 from schemas.directory import Directory, KeyAlg, KeyUse, Member, MemberKey
 
 #: Default grace (days) during which the old key stays valid after a rotation. Encryption
@@ -89,7 +91,7 @@ def revoke_key(member: Member, fp: str, reason: str, effective: datetime) -> Mem
     return msgspec.structs.replace(member, keys=tuple(keys))
 
 
-@network.command("rotate-key")
+@click.command("rotate-key")
 @_DIR_OPTION
 @click.option("--member", "member_id", required=True, help="Member id, e.g. FR.")
 @click.option(
@@ -150,7 +152,7 @@ def rotate_key(
     )
 
 
-@network.command("revoke")
+@click.command("revoke")
 @_DIR_OPTION
 @click.option("--member", "member_id", required=True, help="Member id, e.g. FR.")
 @click.option("--key", "fp", required=True, help="Fingerprint of the key to revoke.")
@@ -178,9 +180,10 @@ def revoke(
     directory = read_state(netdir)
     member = revoke_key(_find(directory, member_id), fp, reason, at)
     try:
-        msgspec.json.decode(msgspec.json.encode(member), type=Member)  # reason length
-    except msgspec.ValidationError as exc:
-        raise CliUsageError(f"member: {exc}") from None
+        data = msgspec.json.encode(member)
+        decode_as(Member, data, "member", limit=len(data))  # reason length
+    except MalformedError as exc:
+        raise CliUsageError(f"member: {shape_text(exc)}") from None
     write_state(netdir, _with_member(directory, member))
     emit(
         {
@@ -191,3 +194,7 @@ def revoke(
         },
         as_json,
     )
+
+
+#: Added to ``relay247 network`` by cli/main.py.
+COMMANDS = (rotate_key, revoke)

@@ -17,7 +17,7 @@ from typing import Any
 import click
 import msgspec
 
-from cli._network import _DIR_OPTION, _JSON_OPTION, emit, network, read_state, write_state
+from cli._network import _DIR_OPTION, _JSON_OPTION, emit, read_state, write_state
 from cli._network import post_or_explain as post
 from cli._passphrase import CliUsageError
 
@@ -33,7 +33,7 @@ def _newest(netdir: Path) -> int:
     return max(versions)
 
 
-@network.command("push")
+@click.command("push")
 @_DIR_OPTION
 @click.option("--relay", "relay_url", required=True, help="The relay to POST it to.")
 @click.option(
@@ -62,3 +62,7 @@ def push(*, netdir: Path, relay_url: str, version: int | None, as_json: bool) ->
     if state.version == v:  # the version `publish --relay` left pending
         write_state(netdir, msgspec.structs.replace(state, version=v + 1))
     emit(result, as_json)
+
+
+#: Added to ``relay247 network`` by cli/main.py.
+COMMANDS = (push,)

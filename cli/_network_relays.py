@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 import click
 import msgspec
 
-from cli._network import _DIR_OPTION, _JSON_OPTION, STATE, emit, network, read_state, write_state
+from cli._network import _DIR_OPTION, _JSON_OPTION, STATE, emit, read_state, write_state
 from cli._passphrase import CliError, CliUsageError
-from protocol.errors import Relay247Error
+from protocol.codec import convert, shape_text
+from protocol.errors import MalformedError, Relay247Error
 from protocol.note import Verifier
 from schemas.directory import Directory, RelayEntry
 from schemas.relay_api import RelayInfo
@@ -69,9 +70,9 @@ def relay_entry(relay_id: str, url: str, log_key: str) -> RelayEntry:
         raise CliUsageError(f"log key: not an Ed25519 note verifier key ({exc.message})") from None
     raw = {"id": relay_id, "url": url, "log_origin": verifier.name, "log_key": log_key}
     try:
-        return msgspec.convert(raw, RelayEntry)
-    except msgspec.ValidationError as exc:
-        raise CliUsageError(f"relay: {exc}") from None
+        return convert(raw, RelayEntry, "relay")
+    except MalformedError as exc:
+        raise CliUsageError(f"relay: {shape_text(exc)}") from None
 
 
 def with_relay(directory: Directory, entry: RelayEntry, *, replace: bool) -> Directory:
@@ -117,7 +118,7 @@ async def fetch_info(url: str) -> RelayInfo:
             raise CliError(f"{where}{exc.message}{detail}") from None
 
 
-@network.command("add-relay")
+@click.command("add-relay")
 @_DIR_OPTION
 @click.option("--id", "relay_id", required=True, help="Relay id, e.g. relay247.")
 @click.option("--url", required=True, help="The relay's public URL, e.g. https://relay.example.org")
@@ -167,7 +168,7 @@ def add_relay(
     emit(result, as_json)
 
 
-@network.command("remove-relay")
+@click.command("remove-relay")
 @_DIR_OPTION
 @click.option("--id", "relay_id", required=True, help="Id of the relay to remove.")
 @_JSON_OPTION
@@ -179,3 +180,7 @@ def remove_relay(*, netdir: Path, relay_id: str, as_json: bool) -> None:
         raise CliUsageError(f"no relay {relay_id} in the working directory")
     write_state(netdir, msgspec.structs.replace(directory, relays=relays))
     emit({"removed": relay_id, "relays": len(relays), "state": str(netdir / STATE)}, as_json)
+
+
+#: Added to ``relay247 network`` by cli/main.py.
+COMMANDS = (add_relay, remove_relay)

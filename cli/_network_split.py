@@ -20,19 +20,19 @@ from cli._network import (
     _JSON_OPTION,
     TRUST,
     emit,
-    network,
     post_or_explain,
     write_state,
 )
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
-from protocol.codec import encode
+from protocol.codec import decode, decode_as, encode
 from protocol.directory import TrustRoot, VerifiedDirectory, sign_bytes, verify_directory
-from protocol.errors import ConfigError, Relay247Error
+from protocol.errors import ConfigError, PeerError, Relay247Error
 from protocol.keys import SigningKey
 from protocol.keystore import unlock
 from schemas.directory import Directory, DirectorySignature, SignedDirectory, TrustRootFile
 
 _SIG = msgspec.json.Decoder(DirectorySignature)
+_MAX = 8 << 20  # bytes: a 4 MiB directory with its signatures fits
 
 
 def export_unsigned(netdir: Path, directory: Directory, out: Path) -> dict[str, Any]:
@@ -60,8 +60,8 @@ def read_chain(netdir: Path, now: datetime) -> tuple[TrustRoot, VerifiedDirector
         ConfigError: trust.json is unreadable; DirectoryError and the like from D1–D8.
     """
     try:
-        pinned = msgspec.json.decode((netdir / TRUST).read_bytes(), type=TrustRootFile)
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        pinned = decode_as(TrustRootFile, (netdir / TRUST).read_bytes(), "trust root", limit=_MAX)
+    except (OSError, PeerError) as exc:
         raise ConfigError(f"{netdir / TRUST}: cannot read trust root: {exc}") from None
     root = TrustRoot(pinned.coordinators, pinned.threshold)
     current: VerifiedDirectory | None = None
@@ -76,12 +76,12 @@ def _read_unsigned(path: Path) -> Directory:
     # The signer reads what it signs: it is its own coordinator's decision, not input
     # it trusts; a file that is not a directory is refused before any signing.
     try:
-        return msgspec.json.decode(path.read_bytes(), type=Directory)
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return decode_as(Directory, path.read_bytes(), "directory", limit=_MAX)
+    except (OSError, PeerError) as exc:
         raise CliUsageError(f"{path}: not an unsigned directory: {exc}") from None
 
 
-@network.command("sign")
+@click.command("sign")
 @_DIR_OPTION
 @click.option(
     "--key",
@@ -139,7 +139,7 @@ def sign(
     )
 
 
-@network.command("combine")
+@click.command("combine")
 @_DIR_OPTION
 @click.argument("unsigned", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument(
@@ -167,8 +167,8 @@ def combine(
     signatures = []
     for path in sigs:
         try:
-            signatures.append(_SIG.decode(path.read_bytes()))
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            signatures.append(decode(_SIG, path.read_bytes(), "signature", limit=_MAX))
+        except PeerError as exc:
             raise CliUsageError(f"{path}: not a directory signature: {exc}") from None
     signed = encode(SignedDirectory(directory=raw, signatures=tuple(signatures)))
     try:
@@ -184,3 +184,7 @@ def combine(
         path = netdir / f"directory-{verified.version}.json"
         result["leaf_index"] = post_or_explain(netdir, relay_url, path, signed)
     emit(result, as_json)
+
+
+#: Added to ``relay247 network`` by cli/main.py.
+COMMANDS = (sign, combine)

@@ -17,7 +17,7 @@ from typing import Any
 import click
 import msgspec
 
-from cli._network import _DIR_OPTION, _JSON_OPTION, network
+from cli._network import _DIR_OPTION, _JSON_OPTION
 from cli._network_split import read_chain
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from protocol.directory import key_valid_at
@@ -99,7 +99,7 @@ async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> 
             raise CliError(f"{where}{exc.message}") from None
 
 
-@network.command("status")
+@click.command("status")
 @_DIR_OPTION
 @click.option("--relay", "relay_url", required=True, help="The relay to ask.")
 @click.option(
@@ -160,3 +160,7 @@ def status(
     for row in rows:
         state = ", ".join(row["problems"]) or "ok"
         click.echo(f"{row['member']}: {state} (last seen {row['last_seen'] or 'never'})")
+
+
+#: Added to ``relay247 network`` by cli/main.py.
+COMMANDS = (status,)

@@ -11,22 +11,23 @@ from pathlib import Path
 import click
 import msgspec
 
-from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
+from cli._passphrase import (
+    CliUsageError,
+    config_option,
+    fail_from,
+    passphrase_option,
+    read_passphrase,
+)
 from cli._program import program
-from protocol.errors import ConfigError
+from protocol.codec import convert, shape_text
+from protocol.errors import ConfigError, MalformedError
 
 KEYS = "node.keys"
 MEMBER = "member.json"
 CONFIG = "node.toml"
 TRUST = "trust.json"
 VALID_DAYS = 730
-_CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="node.toml written by `relay247 node init`.",
-)
+_CONFIG_OPTION = config_option("node")
 
 
 @click.group()
@@ -71,9 +72,9 @@ def _member_file(
         ],
     }
     try:
-        return msgspec.json.encode(msgspec.convert(raw, Member))
-    except msgspec.ValidationError as exc:
-        raise CliUsageError(f"member: {exc}") from None
+        return msgspec.json.encode(convert(raw, Member, "member"))
+    except MalformedError as exc:
+        raise CliUsageError(f"member: {shape_text(exc)}") from None
 
 
 @node.command("init")
@@ -245,6 +246,3 @@ def rotate_key(*, config_path: Path, use: str, as_json: bool, passphrase_file: P
         },
         as_json,
     )
-
-
-from cli import _node_ops  # noqa: E402, F401  # registers the officer's commands

@@ -19,15 +19,15 @@ from typing import Any, Final
 import msgspec
 
 from cli._passphrase import CliUsageError
-from schemas.messages import BODY_TYPES, KINDS, Body, kind_of, semantic_errors
+from protocol.codec import decode, decode_as
+from protocol.errors import MalformedError
+from schemas.messages import BODY_DECODER, BODY_TYPES, KINDS, Body, kind_of, semantic_errors
 from schemas.node_api import CaseDetail, TimelineEntry
 
 #: kind -> the names of its fields
 FIELDS: Final = {k: frozenset(c.__struct_fields__) for k, c in zip(KINDS, BODY_TYPES, strict=True)}
 MAX_FILE: Final = 1 << 20  # bytes: a request file is a form, not an archive
-_DECODER: Final[msgspec.json.Decoder[Body]] = msgspec.json.Decoder(Body)
 _BYTE = re.compile(r"\(byte (\d+)\)")
-_PATH = re.compile(r"^(.*) - at `(\$[^`]*)`$", re.DOTALL)
 
 #: Request kinds (the requester starts a case with one of these).
 REQUEST_KINDS: Final = frozenset(
@@ -90,18 +90,23 @@ def _where(message: str, raw: bytes) -> str:
     return f"{message[: m.start()].rstrip()} (line {line})"
 
 
-def field_error(message: str, hints: Mapping[str, str] | None = None) -> str:
-    """Turn a msgspec validation message into ``path: problem`` (plus the option to use).
+def _not_json(exc: MalformedError, data: bytes) -> str:
+    # Not JSON (the parser's complaint, its byte shown as a line), or a repeated key (J1).
+    return exc.message + (f": {_where(exc.detail, data)}" if exc.detail else "")
+
+
+def field_error(exc: MalformedError, hints: Mapping[str, str] | None = None) -> str:
+    """Turn the codec's schema error into ``path: problem`` (plus the option to use).
 
     Args:
-        message: ``str()`` of a ``msgspec.ValidationError``.
+        exc: what :func:`protocol.codec.decode` raised for a body of the wrong shape
+            (its ``field`` and ``problem`` are set).
         hints: field name -> the option that sets it (default :data:`FIELD_OPTIONS`).
 
     Returns:
         E.g. ``$.data.identifiers[0].port: Expected `int` <= 65535, got 70000``.
     """
-    m = _PATH.match(message)
-    path, text = (m.group(2), m.group(1)) if m else ("$", message)
+    path, text = exc.field or "$", exc.problem
     missing = re.search(r"missing required field `([^`]+)`", text)
     if missing:
         name = missing.group(1)
@@ -138,11 +143,11 @@ def parse_request_file(raw: bytes, source: str) -> Body:
         raise CliUsageError(f"{source}: not UTF-8 text") from None
     data = text.encode("utf-8")
     try:
-        body = _DECODER.decode(data)
-    except msgspec.ValidationError as exc:
-        raise CliUsageError(f"{source}: {field_error(str(exc))}") from None
-    except msgspec.DecodeError as exc:
-        raise CliUsageError(f"{source}: not valid JSON: {_where(str(exc), data)}") from None
+        body = decode(BODY_DECODER, data, "request file", limit=MAX_FILE)
+    except MalformedError as exc:
+        if exc.problem:
+            raise CliUsageError(f"{source}: {field_error(exc)}") from None
+        raise CliUsageError(f"{source}: {_not_json(exc, data)}") from None
     problems = check(body)
     if problems:
         raise CliUsageError(f"{source}: " + "; ".join(problems))
@@ -159,9 +164,9 @@ def parse_fields_file(raw: bytes, source: str) -> dict[str, Any]:
         raise CliUsageError(f"{source}: larger than {MAX_FILE} bytes")
     data = strip_comments(raw.decode("utf-8", "replace")).encode("utf-8")
     try:
-        value = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise CliUsageError(f"{source}: not valid JSON: {_where(str(exc), data)}") from None
+        value = decode_as(object, data, "fields file", limit=len(data))
+    except MalformedError as exc:
+        raise CliUsageError(f"{source}: {_not_json(exc, data)}") from None
     if not isinstance(value, dict):
         raise CliUsageError(f"{source}: $: expected a JSON object of fields")
     return value
@@ -173,10 +178,11 @@ def body_from_fields(raw: Mapping[str, Any]) -> Body:
     Raises:
         CliUsageError: a field is missing or invalid (named with its path and option).
     """
-    try:
-        body = _DECODER.decode(msgspec.json.encode(raw))
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise CliUsageError(field_error(str(exc))) from None
+    data = msgspec.json.encode(raw)
+    try:  # our own encoding: J1 has nothing to find
+        body = decode(BODY_DECODER, data, "fields", limit=len(data), unique_keys=False)
+    except MalformedError as exc:
+        raise CliUsageError(field_error(exc)) from None
     problems = check(body)
     if problems:
         raise CliUsageError("; ".join(problems))

@@ -25,6 +25,7 @@ from cli import _node_render as nr
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
 from node.api import NodeApiClient, NodeNotRunningError
+from protocol.codec import decode_as
 from protocol.errors import ConfigError, PeerError, TransportError
 from schemas.errors import ErrorCode
 from schemas.messages import Body, kind_of
@@ -99,9 +100,10 @@ def node_zone(where: Path) -> tzinfo | None:
     from schemas.directory import Member
 
     try:
-        member = msgspec.json.decode((where / "member.json").read_bytes(), type=Member)
+        raw = (where / "member.json").read_bytes()
+        member = decode_as(Member, raw, "member", limit=len(raw))
         return ZoneInfo(member.time_zone)
-    except (OSError, msgspec.MsgspecError, ZoneInfoNotFoundError, ValueError):
+    except (OSError, PeerError, ZoneInfoNotFoundError, ValueError):
         return None
 
 

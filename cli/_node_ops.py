@@ -25,11 +25,11 @@ from cli import _node_bodies as nb
 from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _node_render as nr
-from cli._node import node
 from cli._node_template import annotated_template
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
 from node.render import format_time
+from protocol.codec import decode_as
 from schemas.examples import EXAMPLES
 from schemas.messages import KINDS, Body, kind_of
 
@@ -45,7 +45,7 @@ _EXAMPLE_ISSUED: Final[datetime] = getattr(EXAMPLES["preservation_request"], "is
 # -- files: template, new, send ------------------------------------------------------
 
 
-@node.command("template")
+@click.command("template")
 # metavar: the usage line would otherwise list every kind, cut mid-word at 80 columns;
 # the kinds are listed once, in the help text.
 @click.argument(
@@ -116,7 +116,7 @@ def _new_id() -> str:
     return os.urandom(16).hex()
 
 
-@node.command("new")
+@click.command("new")
 @click.argument("file", type=_FILE)
 @no.json_option
 def new(*, file: Path, as_json: bool) -> None:
@@ -132,7 +132,7 @@ def new(*, file: Path, as_json: bool) -> None:
     )
 
 
-@node.command("send")
+@click.command("send")
 @click.argument("file", type=_FILE)
 @click.option("--to", "to", required=True, help="Recipient member id, e.g. US.")
 @click.option(
@@ -189,7 +189,7 @@ def interactive() -> bool:
 # -- reading: status, inbox, cases, show ---------------------------------------------
 
 
-@node.command("status")
+@click.command("status")
 @no.data_options
 @no.json_option
 def status(*, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
@@ -198,7 +198,7 @@ def status(*, data_dir: Path | None, config_path: Path | None, as_json: bool) ->
     nr.emit_json(answer) if as_json else nr.print_status(answer)
 
 
-@node.command("inbox")
+@click.command("inbox")
 @click.option("--after", default=0, type=click.IntRange(0), help="Only messages after this #.")
 @no.data_options
 @no.lang_option
@@ -215,7 +215,7 @@ def inbox(
         nr.print_inbox(answer.messages, lang, ncl.node_zone(where))
 
 
-@node.command("cases")
+@click.command("cases")
 @no.data_options
 @no.lang_option
 @no.json_option
@@ -226,7 +226,7 @@ def cases(*, data_dir: Path | None, config_path: Path | None, lang: str, as_json
     nr.emit_json(answer) if as_json else nr.print_cases(answer.cases, lang, ncl.node_zone(where))
 
 
-@node.command("show")
+@click.command("show")
 @click.argument("case")
 @click.option("--brief", is_flag=True, help="Only the timeline, not each message's fields.")
 @no.data_options
@@ -250,7 +250,7 @@ def show(
         nr.print_case(detail, lang, brief=brief, tz=ncl.node_zone(where))
 
 
-@node.command("export-case")
+@click.command("export-case")
 @click.argument("case")
 @click.option(
     "--out",
@@ -293,7 +293,8 @@ def export_case(
     except OSError as exc:
         raise CliUsageError(f"{out}: cannot write: {exc.strerror}") from None
     trust = ncl.trust_root_of(where).resolve()
-    log_key = msgspec.json.decode(data, type=_BundleKeys).log_key
+    # The node's own bundle, just written: read one field, no J1 over 256 MiB.
+    log_key = decode_as(_BundleKeys, data, "bundle", limit=len(data), unique_keys=False).log_key
     verify = (
         f"{program()} audit verify-bundle {shlex.quote(str(out))} "
         f"--trust-root {shlex.quote(str(trust))} --log-key {shlex.quote(log_key)}"
@@ -312,6 +313,5 @@ class _BundleKeys(msgspec.Struct):
     log_key: str
 
 
-from cli import _node_replies as _replies  # noqa: E402  (registers reply, extend, ...)
-
-__all__ = ["_replies", "node"]
+#: Added to ``relay247 node`` by cli/main.py.
+COMMANDS = (template, new, send, status, inbox, cases, show, export_case)

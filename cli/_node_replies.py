@@ -8,16 +8,17 @@ decoder and the semantic rules, and sends it to the other side of the case.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from cli import _node_bodies as nb
 from cli import _node_client as ncl
 from cli import _node_options as no
-from cli._node import node
 from schemas._bodies_other import AssistanceOutcome
 from schemas._bodies_request import MlaStatus, WithdrawalReason
 from schemas._bodies_response import (
@@ -40,7 +41,7 @@ def _given(**opts: Any) -> dict[str, Any]:
     return {k: v for k, v in opts.items() if v is not None and v != ()}
 
 
-@node.command("reply")
+@click.command("reply")
 @click.argument("case")
 @click.option(
     "--kind",
@@ -130,113 +131,114 @@ def _sequel(
     ncl.send_built(where, build, case, dry_run, as_json)
 
 
-@node.command("extend")
-@click.argument("case")
-@click.option("--until", default=None, help="Preservation requested until (YYYY-MM-DD).")
-@click.option(
-    "--mla-status",
-    required=True,
-    type=click.Choice([m.value for m in MlaStatus]),
-    help="Where the mutual legal assistance request stands.",
-)
-@click.option("--reason", required=True, help="Why the extension is needed (free text).")
-@click.option("--ref", default=None, help="Our reference (default: our request's).")
-@no.data_options
-@no.dry_run_option
-@no.json_option
-def extend(
-    *,
-    case: str,
-    until: str | None,
-    mla_status: str,
-    reason: str,
-    ref: str | None,
-    data_dir: Path | None,
-    config_path: Path | None,
-    dry_run: bool,
-    as_json: bool,
-) -> None:
-    """Ask the other side to keep the data of CASE preserved for longer."""
+# The follow-ups of a case (extend, withdraw, mla-submitted) differ only in their kind,
+# their own options and how those become fields: one row each, one command builder.
+_Decorator = Callable[[Callable[..., None]], Callable[..., None]]
+
+
+@dataclass(frozen=True)
+class _Sequel:
+    name: str  # the command
+    kind: str  # the body kind it sends
+    help: str
+    options: tuple[_Decorator, ...]  # its own options, in --help order
+    fields: Callable[..., dict[str, Any]]  # its options' values -> body fields
+
+
+def _extend_fields(*, until: str | None, mla_status: str, reason: str) -> dict[str, Any]:
     fields: dict[str, Any] = {"mla_status": mla_status, "reason": reason}
     if until is not None:
         fields["requested_until"] = no.day(until, "--until")
-    where = ncl.data_dir_of(data_dir, config_path)
-    _sequel(
-        case,
-        "preservation_extension",
-        ref=ref,
-        fields=fields,
-        where=where,
-        dry_run=dry_run,
-        as_json=as_json,
-    )
+    return fields
 
 
-@node.command("withdraw")
-@click.argument("case")
-@click.option(
-    "--reason",
-    required=True,
-    type=click.Choice([m.value for m in WithdrawalReason]),
-    help="Why the request is withdrawn.",
-)
-@click.option("--explanation", default=None, help="Free text.")
-@click.option("--ref", default=None, help="Our reference (default: our request's).")
-@no.data_options
-@no.dry_run_option
-@no.json_option
-def withdraw(
-    *,
-    case: str,
-    reason: str,
-    explanation: str | None,
-    ref: str | None,
-    data_dir: Path | None,
-    config_path: Path | None,
-    dry_run: bool,
-    as_json: bool,
-) -> None:
-    """Withdraw the preservation request of CASE (the data may be released)."""
-    fields = _given(reason=reason, explanation=explanation)
-    where = ncl.data_dir_of(data_dir, config_path)
-    _sequel(
-        case,
-        "preservation_withdrawal",
-        ref=ref,
-        fields=fields,
-        where=where,
-        dry_run=dry_run,
-        as_json=as_json,
-    )
-
-
-@node.command("mla-submitted")
-@click.argument("case")
-@click.option("--mla-ref", required=True, help="Reference of the MLA request.")
-@click.option("--sent-to", required=True, help="Central authority it was sent to.")
-@click.option("--on", "on", default=None, help="Date submitted (default: today).")
-@click.option("--channel", default=None, help="How it was sent.")
-@click.option("--ref", default=None, help="Our reference (default: our request's).")
-@no.data_options
-@no.dry_run_option
-@no.json_option
-def mla_submitted(
-    *,
-    case: str,
-    mla_ref: str,
-    sent_to: str,
-    on: str | None,
-    channel: str | None,
-    ref: str | None,
-    data_dir: Path | None,
-    config_path: Path | None,
-    dry_run: bool,
-    as_json: bool,
-) -> None:
-    """Tell the other side of CASE that the MLA request was submitted (Art. 29(7))."""
+def _mla_fields(
+    *, mla_ref: str, sent_to: str, on: str | None, channel: str | None
+) -> dict[str, Any]:
     submitted = no.day(on, "--on") if on else date.today().isoformat()
-    fields = _given(mla_reference=mla_ref, sent_to=sent_to, submitted_on=submitted, channel=channel)
-    where = ncl.data_dir_of(data_dir, config_path)
-    _sequel(
-        case, "mla_submitted", ref=ref, fields=fields, where=where, dry_run=dry_run, as_json=as_json
-    )
+    return _given(mla_reference=mla_ref, sent_to=sent_to, submitted_on=submitted, channel=channel)
+
+
+_SEQUELS: Final = (
+    _Sequel(
+        "extend",
+        "preservation_extension",
+        "Ask the other side to keep the data of CASE preserved for longer.",
+        (
+            click.option(
+                "--until", default=None, help="Preservation requested until (YYYY-MM-DD)."
+            ),
+            click.option(
+                "--mla-status",
+                required=True,
+                type=click.Choice([m.value for m in MlaStatus]),
+                help="Where the mutual legal assistance request stands.",
+            ),
+            click.option(
+                "--reason", required=True, help="Why the extension is needed (free text)."
+            ),
+        ),
+        _extend_fields,
+    ),
+    _Sequel(
+        "withdraw",
+        "preservation_withdrawal",
+        "Withdraw the preservation request of CASE (the data may be released).",
+        (
+            click.option(
+                "--reason",
+                required=True,
+                type=click.Choice([m.value for m in WithdrawalReason]),
+                help="Why the request is withdrawn.",
+            ),
+            click.option("--explanation", default=None, help="Free text."),
+        ),
+        _given,
+    ),
+    _Sequel(
+        "mla-submitted",
+        "mla_submitted",
+        "Tell the other side of CASE that the MLA request was submitted (Art. 29(7)).",
+        (
+            click.option("--mla-ref", required=True, help="Reference of the MLA request."),
+            click.option("--sent-to", required=True, help="Central authority it was sent to."),
+            click.option("--on", "on", default=None, help="Date submitted (default: today)."),
+            click.option("--channel", default=None, help="How it was sent."),
+        ),
+        _mla_fields,
+    ),
+)
+
+
+def _sequel_command(row: _Sequel) -> click.Command:
+    def run(
+        *,
+        case: str,
+        ref: str | None,
+        data_dir: Path | None,
+        config_path: Path | None,
+        dry_run: bool,
+        as_json: bool,
+        **opts: Any,
+    ) -> None:
+        fields = row.fields(**opts)
+        where = ncl.data_dir_of(data_dir, config_path)
+        _sequel(
+            case, row.kind, ref=ref, fields=fields, where=where, dry_run=dry_run, as_json=as_json
+        )
+
+    decorators: list[_Decorator] = [
+        click.argument("case"),
+        *row.options,
+        click.option("--ref", default=None, help="Our reference (default: our request's)."),
+        no.data_options,
+        no.dry_run_option,
+        no.json_option,
+    ]
+    for decorate in reversed(decorators):
+        run = decorate(run)
+    return click.command(row.name, help=row.help)(run)
+
+
+#: Added to ``relay247 node`` by cli/main.py.
+COMMANDS = (reply, *(_sequel_command(row) for row in _SEQUELS))

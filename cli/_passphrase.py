@@ -64,6 +64,21 @@ def passphrase_option(func: F) -> F:
     )(func)
 
 
+def config_option(what: str) -> Callable[[F], F]:
+    """``--config`` of a server's commands (the value arrives as ``config_path``).
+
+    Args:
+        what: ``relay`` or ``node``: names the file and the command that writes it.
+    """
+    return click.option(
+        "--config",
+        "config_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"{what}.toml written by `relay247 {what} init`.",
+    )
+
+
 def read_passphrase(path: Path | None, *, confirm: bool) -> bytes:
     """Return the passphrase from the file, the environment or a hidden prompt.
 

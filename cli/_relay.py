@@ -20,6 +20,7 @@ import click
 from cli._passphrase import (
     CliError,
     CliUsageError,
+    config_option,
     fail_from,
     passphrase_option,
     read_passphrase,
@@ -41,13 +42,7 @@ _SCHEMA_LINE = '# postgres_schema = "relay247"'
 
 T = TypeVar("T")
 
-_config_option = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="relay.toml written by `relay247 relay init`.",
-)
+_config_option = config_option("relay")
 
 
 @click.group()

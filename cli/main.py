@@ -1,7 +1,9 @@
 """Entry point of the ``relay247`` command.
 
 Each subcommand group lives in its own ``cli/_<name>.py`` module and is imported only
-when invoked, so ``relay247 node …`` never imports the relay (DESIGN.md §1).
+when invoked, so ``relay247 node …`` never imports the relay (DESIGN.md §1). Commands
+kept in other modules (``cli/_node_ops.py`` …) list themselves in ``COMMANDS`` and are
+added to their group here, explicitly, rather than by the side effect of an import.
 """
 
 from __future__ import annotations
@@ -11,15 +13,59 @@ from typing import Any
 
 import click
 
-# name -> (module, attribute, one-line help). Add a group by adding a row here.
-_GROUPS: dict[str, tuple[str, str, str]] = {
-    "audit": ("cli._audit", "audit", "Verify a relay's log, witness it, check evidence bundles."),
-    "network": ("cli._network", "network", "Coordinate a network: keys, members, directory."),
-    "relay": ("cli._relay", "relay", "Set up and serve a relay."),
-    "schemas": ("cli._schemas", "schemas", "Export the JSON Schemas of every wire object."),
-    "demo": ("cli._demo", "demo", "Run a relay and three nodes exchanging a preservation request."),
-    "node": ("cli._node", "node", "Set up and serve a country node."),
+# name -> (module, attribute, one-line help, modules whose COMMANDS join the group).
+# Add a group by adding a row here; add a command module to its group's row. The
+# command modules import helpers from the group's module, never the other way round,
+# so cli/ has no import cycle (tests/unit/test_cli_imports.py).
+_GROUPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "audit": (
+        "cli._audit",
+        "audit",
+        "Verify a relay's log, witness it, check evidence bundles.",
+        ("cli._audit_offline",),
+    ),
+    "network": (
+        "cli._network",
+        "network",
+        "Coordinate a network: keys, members, directory.",
+        (
+            "cli._network_keys",
+            "cli._network_push",
+            "cli._network_relays",
+            "cli._network_split",
+            "cli._network_status",
+        ),
+    ),
+    "relay": ("cli._relay", "relay", "Set up and serve a relay.", ()),
+    "schemas": ("cli._schemas", "schemas", "Export the JSON Schemas of every wire object.", ()),
+    "demo": (
+        "cli._demo",
+        "demo",
+        "Run a relay and three nodes exchanging a preservation request.",
+        (),
+    ),
+    "node": (
+        "cli._node",
+        "node",
+        "Set up and serve a country node.",
+        ("cli._node_ops", "cli._node_replies"),
+    ),
 }
+
+
+def load(name: str) -> click.Command:
+    """The command ``relay247 NAME``, with every command of its group registered.
+
+    Imports only that group's modules, so ``relay247 node …`` never imports the relay.
+    """
+    module, attr, _, parts = _GROUPS[name]
+    cmd: click.Command = getattr(importlib.import_module(module), attr)
+    if isinstance(cmd, click.Group):
+        for part in parts:
+            for sub in importlib.import_module(part).COMMANDS:
+                if sub.name not in cmd.commands:
+                    cmd.add_command(sub)
+    return cmd
 
 
 class _LazyGroup(click.Group):
@@ -27,12 +73,7 @@ class _LazyGroup(click.Group):
         return sorted(_GROUPS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        row = _GROUPS.get(cmd_name)
-        if row is None:
-            return None
-        module = importlib.import_module(row[0])
-        cmd: click.Command = getattr(module, row[1])
-        return cmd
+        return load(cmd_name) if cmd_name in _GROUPS else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, _GROUPS[name][2]) for name in sorted(_GROUPS)]

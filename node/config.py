@@ -12,9 +12,11 @@ from typing import Annotated
 import msgspec
 
 from node.alerts import AlertsConfig, SmtpTarget, WebhookTarget
-from protocol.config_toml import config_path, decode_config
-from protocol.errors import ConfigError
-from schemas._types import MemberId
+from protocol.codec import convert
+from protocol.config_toml import config_path
+from protocol.errors import ConfigError, MalformedError
+from schemas.types import MemberId
+from serving.config_file import read_config, resolve
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
@@ -154,8 +156,7 @@ class NodeConfig(_Section, frozen=True):
 
     def path(self, value: str) -> Path:
         """Resolve a configured path: data_dir-relative, data_dir itself file-relative."""
-        data = Path(self.base_dir) / self.node.data_dir
-        return Path(value) if Path(value).is_absolute() else data / value
+        return resolve(self.base_dir, self.node.data_dir, value)
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -171,7 +172,7 @@ def load_config(path: Path) -> NodeConfig:
         ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
             message names the file and the config path.
     """
-    config = decode_config(_read(path), NodeConfig, source=str(path), base_dir=_base(path))
+    config = read_config(path, NodeConfig)
     if config.sync.backoff_max < config.sync.backoff_base:
         raise ConfigError(f"{path}: sync.backoff_max: must be >= sync.backoff_base")
     try:
@@ -197,14 +198,15 @@ def alerts_config(config: NodeConfig) -> AlertsConfig:
         secret = w.secret if w.secret is not None else _secret(config, where, w.secret_file)
         try:
             hooks.append(
-                msgspec.convert(
+                convert(
                     {"url": w.url, "secret": secret, "timeout": w.timeout}
                     | {"retries": w.retries, "backoff": w.backoff},
                     WebhookTarget,
+                    where,
                 )
             )
-        except msgspec.ValidationError as exc:
-            raise ConfigError(f"{where}: {config_path(str(exc))}") from None
+        except MalformedError as exc:
+            raise ConfigError(f"{where}: {config_path(exc)}") from None
     c = config.clocks
     return AlertsConfig(
         webhooks=tuple(hooks),
@@ -222,19 +224,6 @@ def _secret(config: NodeConfig, where: str, name: str | None) -> str:
         return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-
-
-def _base(path: Path) -> str:
-    return str(path.parent.resolve())
 
 
 CONFIG_TEMPLATE = """\

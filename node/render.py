@@ -21,12 +21,16 @@ from typing import Any, Final, NamedTuple
 import msgspec
 
 from protocol.cases import TimelineEntry
-from protocol.errors import ConfigError
+from protocol.codec import decode_as
+from protocol.errors import ConfigError, MalformedError
 from schemas._identifiers import IdentifierType
 from schemas.messages import Body, kind_of
 
 #: Languages with a catalog, in the order offered to users.
 LANGUAGES: Final = ("en", "fr")
+
+
+_MAX_CATALOG: Final = 4 << 20  # bytes: a catalog is ~20 KiB
 
 
 class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -74,8 +78,8 @@ def load_catalog(lang: str) -> Catalog:
         raise ConfigError(f"language {lang!r} has no catalog; choose one of {LANGUAGES}")
     resource = resources.files("node").joinpath("i18n", f"{lang}.json")
     try:
-        return msgspec.json.decode(resource.read_bytes(), type=Catalog)
-    except (OSError, msgspec.DecodeError) as exc:
+        return decode_as(Catalog, resource.read_bytes(), "catalog", limit=_MAX_CATALOG)
+    except (OSError, MalformedError) as exc:
         raise ConfigError(f"node/i18n/{lang}.json: {exc}") from exc
 
 

@@ -30,9 +30,9 @@ from schemas import _bodies_dataprot as dp
 from schemas import _bodies_other as ot
 from schemas import _bodies_request as rq
 from schemas import _bodies_response as rs
-from schemas._types import Priority
 from schemas.envelope import ReceiptStatus
 from schemas.messages import Body, kind_of, priority_of
+from schemas.types import Priority
 
 S = CaseState
 PRESERVATION = "preservation_request"

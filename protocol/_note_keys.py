@@ -85,6 +85,19 @@ def format_vkey(name: str, alg: int, public: bytes) -> str:
     return f"{name}+{key_id(name, alg, public):08x}+{b64encode(bytes([alg]) + public)}"
 
 
+def new_signing_key(name: str, seed: bytes | None) -> SigningKey:
+    """The Ed25519 key of a new (signer, verifier) pair for ``name``, from ``seed`` if given.
+
+    Raises:
+        NoteError: invalid name or seed length.
+    """
+    if not valid_name(name):
+        raise NoteError("invalid key name", detail=repr(name))
+    if seed is not None and len(seed) != 32:
+        raise NoteError("Ed25519 seed must be 32 bytes", detail=str(len(seed)))
+    return SigningKey.generate() if seed is None else SigningKey(seed)
+
+
 def format_skey(name: str, alg: int, key: SigningKey) -> str:
     """Return the signer key string ``PRIVATE+KEY+<name>+<hex8>+base64(alg || seed)``."""
     ident = key_id(name, alg, key.public)

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import msgspec
 
-from protocol.codec import reject_duplicate_keys, validation_text
+from protocol.codec import decode
 from protocol.envelope import Opened
 from protocol.errors import MalformedError, VerificationError
 from schemas._parts import RequestedAuthority, RequestingAuthority
 from schemas.errors import ErrorCode
-from schemas.messages import Body, coarse_kind, decode_body, priority_of, semantic_errors
+from schemas.messages import BODY_DECODER, Body, coarse_kind, priority_of, semantic_errors
 
 
 def decode_opened(opened: Opened) -> Body:
@@ -30,16 +30,9 @@ def decode_opened(opened: Opened) -> Body:
         VerificationError: ``case_id``, coarse kind or priority differ from the signed
             header (BINDING_MISMATCH).
     """
-    try:
-        body = decode_body(opened.body)
-    except msgspec.ValidationError as exc:
-        raise MalformedError(f"invalid body: {validation_text(exc)}") from None
-    except msgspec.DecodeError as exc:
-        raise MalformedError("body is not valid JSON", detail=str(exc)) from None
-    except UnicodeDecodeError:
-        raise MalformedError("body is not valid UTF-8") from None
-    # J1: no object of the body repeats a key (the sender signed these exact bytes).
-    reject_duplicate_keys(opened.body, "body")
+    # J1 included: no object of the body repeats a key (the sender signed these bytes).
+    # The size was bounded with the whole envelope's (E1).
+    body = decode(BODY_DECODER, opened.body, "body", limit=len(opened.body))
     problems = semantic_errors(body)
     if problems:
         path, text = problems[0]

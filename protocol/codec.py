@@ -1,6 +1,12 @@
 """The msgspec seam: decode with size limits and turn msgspec errors into ours.
 
-No msgspec exception type escapes this module (STYLE.md rule 7).
+No msgspec exception type escapes this module (STYLE.md rule 7), and no module outside
+it catches one (tests/unit/test_codec_seam.py): every JSON decode and every
+``msgspec.convert`` of outside data goes through :func:`decode`, :func:`decode_as` or
+:func:`convert`, which raise the project's ``MalformedError`` (with ``field`` and
+``problem`` for a value of the wrong shape) or ``TooLargeError``. Callers that answer in
+other terms (a CLI message, a ``ConfigError`` naming a file, a ``StorageError``) catch
+those.
 """
 
 from __future__ import annotations
@@ -8,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -43,15 +49,16 @@ def decode(
 
     Raises:
         TooLargeError: ``data`` is longer than ``limit``.
-        MalformedError: ``data`` is not valid JSON for the type (the message names the
-            field), or an object in it repeats a key (step J1).
+        MalformedError: valid JSON of the wrong shape (the message names the field,
+            ``field`` and ``problem`` are set), not JSON (``detail`` is the parser's
+            complaint, with its byte), not UTF-8, or an object repeats a key (step J1).
     """
     if len(data) > limit:
         raise TooLargeError(f"{what} larger than {limit} bytes", detail=str(len(data)))
     try:
         value = decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise MalformedError(f"invalid {what}: {validation_text(exc)}") from None
+        raise _shape_error(what, exc) from None
     except msgspec.DecodeError as exc:
         raise MalformedError(f"{what} is not valid JSON", detail=str(exc)) from None
     except UnicodeDecodeError:
@@ -60,6 +67,51 @@ def decode(
     if unique_keys:
         reject_duplicate_keys(data, what)
     return value
+
+
+def decode_as(kind: type[T], data: bytes, what: str, *, limit: int, unique_keys: bool = True) -> T:
+    """:func:`decode` into ``kind`` (a Struct, or e.g. ``list[str]``) without a prebuilt decoder.
+
+    For the places that decode one type once (a file, an answer); the decoder is built
+    once per type and kept.
+
+    Raises:
+        TooLargeError, MalformedError: as :func:`decode`.
+    """
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    return decode(
+        cast("msgspec.json.Decoder[T]", decoder), data, what, limit=limit, unique_keys=unique_keys
+    )
+
+
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}  # one per type named in the code
+
+
+def convert(obj: Any, kind: type[T], what: str) -> T:
+    """``msgspec.convert(obj, kind)``: validate built-in values (parsed TOML, options).
+
+    Raises:
+        MalformedError: ``obj`` does not fit ``kind`` (``field`` and ``problem`` set).
+    """
+    try:
+        return msgspec.convert(obj, kind)
+    except msgspec.ValidationError as exc:
+        raise _shape_error(what, exc) from None
+
+
+def _shape_error(what: str, exc: msgspec.ValidationError) -> MalformedError:
+    text = validation_text(exc)
+    problem, sep, where = text.rpartition(" - at `")
+    if not sep or not where.endswith("`"):
+        problem, where = text, "`"
+    return MalformedError(f"invalid {what}: {text}", field=where[:-1], problem=problem)
+
+
+def shape_text(exc: MalformedError) -> str:
+    """``problem - at `field``` of a shape error (msgspec's wording, input redacted)."""
+    return exc.problem + (f" - at `{exc.field}`" if exc.field else "")
 
 
 # msgspec quotes the offending value in these messages; in a body that is plaintext the

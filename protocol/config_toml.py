@@ -10,9 +10,8 @@ from __future__ import annotations
 import tomllib
 from typing import TypeVar
 
-import msgspec
-
-from protocol.errors import ConfigError
+from protocol.codec import convert
+from protocol.errors import ConfigError, MalformedError
 
 T = TypeVar("T")
 
@@ -40,15 +39,16 @@ def decode_config(text: str, kind: type[T], *, source: str, base_dir: str) -> T:
         raise ConfigError(f"{source}: unknown key 'base_dir'")
     raw["base_dir"] = base_dir
     try:
-        return msgspec.convert(raw, kind)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {config_path(str(exc))}") from None
+        return convert(raw, kind, source)
+    except MalformedError as exc:
+        raise ConfigError(f"{source}: {config_path(exc)}") from None
 
 
-def config_path(message: str) -> str:
-    """Rewrite a msgspec validation message as ``path.to.key: problem``."""
-    # msgspec says "... - at `$.limits.mailbox_quota`"; show "limits.mailbox_quota: ...".
-    text, sep, where = message.rpartition(" - at `$.")
-    if not sep:
-        return message
-    return f"{where.rstrip('`')}: {text}"
+def config_path(exc: MalformedError) -> str:
+    """The codec's shape error as ``path.to.key: problem`` (how config files are named)."""
+    # The codec says field `$.limits.mailbox_quota`; show "limits.mailbox_quota: ...".
+    if not exc.field:
+        return exc.problem
+    if not exc.field.startswith("$."):
+        return f"{exc.problem} - at `{exc.field}`"
+    return f"{exc.field[2:]}: {exc.problem}"

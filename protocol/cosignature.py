@@ -25,7 +25,7 @@ from protocol import _note_keys as nk
 from protocol._note_open import SIG_PREFIX, open_signatures, verifier_table
 from protocol.checkpoint import parse as parse_checkpoint
 from protocol.errors import NoteError, VerificationError
-from protocol.keys import SigningKey, verify_raw
+from protocol.keys import verify_raw
 
 HEADER: Final = b"cosignature/v1\n"
 MAX_TIMESTAMP: Final = 2**63 - 1  # tlog-cosignature: the timestamp MUST NOT exceed it
@@ -115,11 +115,7 @@ def generate_cosignature_key(name: str, seed: bytes | None = None) -> tuple[str,
     Raises:
         NoteError: invalid name or seed length.
     """
-    if not nk.valid_name(name):
-        raise NoteError("invalid key name", detail=repr(name))
-    if seed is not None and len(seed) != 32:
-        raise NoteError("Ed25519 seed must be 32 bytes", detail=str(len(seed)))
-    key = SigningKey.generate() if seed is None else SigningKey(seed)
+    key = nk.new_signing_key(name, seed)
     skey = nk.format_skey(name, nk.ALG_COSIGNATURE_V1, key)
     return skey, cosignature_verifier_key(name, key.public)
 

@@ -180,7 +180,11 @@ def verify_directory(
 def _is_rollback(version: int, raw: bytes, current: VerifiedDirectory) -> bool:
     if version != current.version:
         return version < current.version
-    return raw != _SIGNED.decode(current.signed_bytes).directory
+    # Verified when it became current (J1 included): decode it again without J1.
+    held = decode(
+        _SIGNED, current.signed_bytes, "directory", limit=MAX_DIRECTORY_BYTES, unique_keys=False
+    )
+    return raw != held.directory
 
 
 def _check_consistent(directory: Directory) -> None:

@@ -24,10 +24,10 @@ from protocol.errors import (
     VerificationError,
 )
 from protocol.keys import EncryptionKey, SigningKey, seal, verify
-from schemas._types import CaseId, CoarseKind, Priority
 from schemas.directory import KeyUse
 from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta
 from schemas.errors import ErrorCode
+from schemas.types import CaseId, CoarseKind, Priority
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
 _HEADER = msgspec.json.Decoder(EnvelopeHeader)

@@ -44,9 +44,28 @@ class PeerError(Relay247Error):
 
 
 class MalformedError(PeerError):
-    """Input that does not decode, or violates a schema constraint."""
+    """Input that does not decode, or violates a schema constraint.
+
+    For a value of the wrong shape, :mod:`protocol.codec` also sets ``problem`` (what is
+    wrong, never quoting the input: ``Expected `int` >= 1``) and ``field`` (its JSON
+    path, ``$.priority``; "" for the top level), so that a caller can word its own
+    message (a CLI option, a config key). Both are "" for other malformed input.
+    """
 
     code = ErrorCode.MALFORMED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        code: ErrorCode | None = None,
+        field: str = "",
+        problem: str = "",
+    ) -> None:
+        super().__init__(message, detail=detail, code=code)
+        self.field = field
+        self.problem = problem
 
 
 class TooLargeError(PeerError):

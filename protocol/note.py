@@ -23,7 +23,7 @@ from protocol._note_open import (
     open_signatures,
 )
 from protocol.errors import NoteError, VerificationError
-from protocol.keys import SigningKey, verify_raw
+from protocol.keys import verify_raw
 
 __all__ = [
     "MAX_SIGNATURES",
@@ -98,11 +98,7 @@ def generate_key(name: str, seed: bytes | None = None) -> tuple[str, str]:
     Raises:
         NoteError: invalid name or seed length.
     """
-    if not nk.valid_name(name):
-        raise NoteError("invalid key name", detail=repr(name))
-    if seed is not None and len(seed) != 32:
-        raise NoteError("Ed25519 seed must be 32 bytes", detail=str(len(seed)))
-    key = SigningKey.generate() if seed is None else SigningKey(seed)
+    key = nk.new_signing_key(name, seed)
     return nk.format_skey(name, nk.ALG_ED25519, key), verifier_key(name, key.public)
 
 

@@ -11,10 +11,10 @@ from typing import Annotated
 
 import msgspec
 
-from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
 from relay._pg_names import check_dsn, check_schema_name
 from relay.store import Quotas
+from serving.config_file import read_config, resolve
 from serving.guard import ConnectionLimits
 
 #: the connection bounds' defaults, shared with the node API (one set of numbers)
@@ -160,8 +160,7 @@ class RelayConfig(_Section, frozen=True):
 
     def path(self, value: str) -> Path:
         """Resolve a configured path: data_dir-relative, data_dir itself file-relative."""
-        data = Path(self.base_dir) / self.relay.data_dir
-        return Path(value) if Path(value).is_absolute() else data / value
+        return resolve(self.base_dir, self.relay.data_dir, value)
 
 
 def quotas(config: RelayConfig) -> Quotas:
@@ -181,7 +180,7 @@ def load_config(path: Path) -> RelayConfig:
         ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
             message names the file and the config path.
     """
-    config = decode_config(_read(path), RelayConfig, source=str(path), base_dir=_base(path))
+    config = read_config(path, RelayConfig)
     storage = config.storage
     if storage.backend == "postgres" and not storage.postgres_dsn:
         raise ConfigError(f'{path}: storage.postgres_dsn: required when backend = "postgres"')
@@ -212,19 +211,6 @@ def load_config(path: Path) -> RelayConfig:
     if config.relay.instance_url == config.relay.public_url:
         raise ConfigError(f"{path}: relay.instance_url: must differ from relay.public_url")
     return config
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-
-
-def _base(path: Path) -> str:
-    return str(path.parent.resolve())
 
 
 CONFIG_TEMPLATE = """\

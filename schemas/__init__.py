@@ -1,7 +1,8 @@
 """Wire objects of relay247: msgspec Structs only, no behaviour beyond validation.
 
 Other packages import from here (or from the public modules ``schemas.envelope``,
-``schemas.directory``, ``schemas.audit``, ``schemas.errors``, ``schemas.messages``).
+``schemas.directory``, ``schemas.audit``, ``schemas.errors``, ``schemas.messages``,
+``schemas.types``).
 """
 
 from __future__ import annotations
@@ -81,21 +82,22 @@ from schemas._parts import (
     RequestedAuthority,
     RequestingAuthority,
 )
-from schemas._types import CoarseKind, Priority
 from schemas.examples import EXAMPLES, example
 from schemas.messages import (
+    BODY_DECODER,
     BODY_TYPES,
     KINDS,
     Body,
     coarse_kind,
-    decode_body,
     encode_body,
     kind_of,
     priority_of,
     semantic_errors,
 )
+from schemas.types import CoarseKind, Priority
 
 __all__ = [
+    "BODY_DECODER",
     "BODY_TYPES",
     "EXAMPLES",
     "KINDS",
@@ -164,7 +166,6 @@ __all__ = [
     "WarningReason",
     "WithdrawalReason",
     "coarse_kind",
-    "decode_body",
     "encode_body",
     "example",
     "kind_of",

@@ -8,7 +8,7 @@ import msgspec
 
 from schemas._identifiers import Identifiers
 from schemas._parts import DataCategory, DataRange
-from schemas._types import CaseId, LanguageTag, LongText, MsgId, Reference, Version
+from schemas.types import CaseId, LanguageTag, LongText, MsgId, Reference, Version
 
 
 class BodyBase(

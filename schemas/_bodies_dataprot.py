@@ -16,7 +16,7 @@ import msgspec
 from schemas._bodies_base import BodyBase, Languages
 from schemas._bodies_other import Conditions
 from schemas._parts import Contact, CountryCode, DataCategory
-from schemas._types import LongText, MsgId, Priority, ShortText, Timestamp
+from schemas.types import LongText, MsgId, Priority, ShortText, Timestamp
 
 
 class IncidentType(enum.StrEnum):

@@ -11,7 +11,7 @@ from schemas._bodies_base import BodyBase, DataSpec, Languages
 from schemas._bodies_response import RefusalGround
 from schemas._identifiers import Identifier
 from schemas._parts import Custodian, Offence, RequestedAuthority, RequestingAuthority
-from schemas._types import LongText, Priority, ShortText, Timestamp
+from schemas.types import LongText, Priority, ShortText, Timestamp
 
 
 class EmergencyDecision(enum.StrEnum):

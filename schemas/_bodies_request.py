@@ -21,7 +21,7 @@ from schemas._parts import (
     RequestedAuthority,
     RequestingAuthority,
 )
-from schemas._types import LongText, Priority, Reference, ShortText, Timestamp
+from schemas.types import LongText, Priority, Reference, ShortText, Timestamp
 
 
 class RequestStatus(enum.StrEnum):

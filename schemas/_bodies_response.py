@@ -14,7 +14,7 @@ import msgspec
 from schemas._bodies_base import BodyBase, Categories
 from schemas._identifiers import Identifier
 from schemas._parts import Contact, CountryCode, Custodian
-from schemas._types import LongText, Reference, ShortText, Timestamp
+from schemas.types import LongText, Reference, ShortText, Timestamp
 
 
 class RefusalGround(enum.StrEnum):

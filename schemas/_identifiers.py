@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 
 from schemas._parts import DomainName, EmailAddress, PhoneNumber, Url
-from schemas._types import ShortText, Timestamp
+from schemas.types import ShortText, Timestamp
 
 
 class IdentifierType(enum.StrEnum):

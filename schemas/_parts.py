@@ -12,9 +12,9 @@ from typing import Annotated
 
 import msgspec
 
-from schemas._types import LongText, MemberId, ShortText, Timestamp, TimeZoneName
+from schemas.types import LongText, MemberId, ShortText, Timestamp, TimeZoneName
 
-# --- constrained scalars that _types.py does not have -------------------------------------
+# --- constrained scalars that types.py does not have -------------------------------------
 
 #: ISO 3166-1 alpha-2 country code (a country, not necessarily a network member).
 CountryCode = Annotated[

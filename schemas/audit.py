@@ -10,8 +10,8 @@ from typing import Annotated
 
 import msgspec
 
-from schemas._types import Timestamp, Version
 from schemas.directory import DirVersion, Name
+from schemas.types import Timestamp, Version
 
 _Exact = Annotated[bytes, msgspec.Meta(min_length=2, max_length=4096)]
 _Sig = Annotated[bytes, msgspec.Meta(min_length=64, max_length=64)]

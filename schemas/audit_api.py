@@ -11,7 +11,7 @@ from typing import Annotated
 
 import msgspec
 
-from schemas._types import Sha256Hex
+from schemas.types import Sha256Hex
 
 _Index = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 _Size = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from schemas._types import (
+from schemas.types import (
     Fingerprint,
     LanguageTag,
     MemberId,

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import msgspec
 
-from schemas._types import (
+from schemas.errors import ErrorCode
+from schemas.types import (
     CaseId,
     CoarseKind,
     Fingerprint,
@@ -22,7 +23,6 @@ from schemas._types import (
     Timestamp,
     Version,
 )
-from schemas.errors import ErrorCode
 
 Signature = Annotated[bytes, msgspec.Meta(min_length=64, max_length=64)]
 #: a JSON path into a body, as the semantic rules and E14 name fields

@@ -21,8 +21,8 @@ from schemas import _bodies_response as rs
 from schemas import _identifiers as ids
 from schemas import _parts as pt
 from schemas._bodies_base import DataSpec
-from schemas._types import Priority
 from schemas.messages import Body, kind_of
+from schemas.types import Priority
 
 CASE_ID: Final = "4f0c2a9e6b1d4e7f8a3c5b2d1e0f9a8b"
 REQUEST_MSG_ID: Final = "9b1e4c7a2d5f4a8e9c3b6d1f0e2a7c4b"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from schemas._types import Version
+from schemas.types import Version
 
 
 class LockedKeystore(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

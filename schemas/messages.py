@@ -2,9 +2,11 @@
 
 Bodies are JSON objects tagged by ``kind`` (a msgspec tagged union). Decoding enforces
 the shape and the per-field constraints; ``semantic_errors`` adds the cross-field rules.
-This module knows nothing of the protocol's exception types: decoding lets
-``msgspec.DecodeError`` / ``msgspec.ValidationError`` propagate, and the protocol layer
-turns both, and any ``semantic_errors`` result, into ``MalformedError``.
+This module knows nothing of the protocol's exception types (schemas imports no protocol):
+it gives the raw decoder :data:`BODY_DECODER`, and product code runs it only through
+``protocol.codec.decode``, the one place that turns msgspec's errors into
+``MalformedError`` (step J1 included). The protocol layer turns any ``semantic_errors``
+result into ``MalformedError`` too.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from schemas._bodies_response import (
     TakenInCharge,
     TrafficDataDisclosure,
 )
-from schemas._types import CoarseKind, Priority
+from schemas.types import CoarseKind, Priority
 
 Body = (
     PreservationRequest
@@ -102,25 +104,11 @@ def _tag(cls: type[BodyBase]) -> str:
 #: The ``kind`` string of every body, e.g. ``"preservation_request"``.
 KINDS: Final[tuple[str, ...]] = tuple(_tag(c) for c in BODY_TYPES)
 
-_DECODER: Final[msgspec.json.Decoder[Body]] = msgspec.json.Decoder(Body)
+#: The raw decoder of a body (shape and field constraints, not semantics). It raises
+#: msgspec's errors: call it through ``protocol.codec.decode`` (schemas may not import
+#: protocol, so the mapping to ``MalformedError`` lives there).
+BODY_DECODER: Final[msgspec.json.Decoder[Body]] = msgspec.json.Decoder(Body)
 _ENCODER: Final = msgspec.json.Encoder()
-
-
-def decode_body(data: bytes) -> Body:
-    """Decode and validate body bytes (shape and field constraints, not semantics).
-
-    Args:
-        data: the exact body bytes taken from the verified inner envelope.
-
-    Returns:
-        The typed body.
-
-    Raises:
-        msgspec.DecodeError: not JSON. The protocol layer maps it to ``MalformedError``.
-        msgspec.ValidationError: JSON of the wrong shape (unknown kind or field, naive
-            datetime, bad id, ...). Also mapped to ``MalformedError``.
-    """
-    return _DECODER.decode(data)
 
 
 def encode_body(body: Body) -> bytes:
@@ -175,7 +163,7 @@ def semantic_errors(body: Body) -> list[tuple[str, str]]:
     """Check the cross-field rules S1-S12 of docs/_sections/messages.md.
 
     Args:
-        body: a body returned by ``decode_body`` (or built in code).
+        body: a body decoded with :data:`BODY_DECODER` (or built in code).
 
     Returns:
         ``(json_path, message)`` pairs, empty when the body is valid. The protocol layer
@@ -186,11 +174,11 @@ def semantic_errors(body: Body) -> list[tuple[str, str]]:
 
 
 __all__ = [
+    "BODY_DECODER",
     "BODY_TYPES",
     "KINDS",
     "Body",
     "coarse_kind",
-    "decode_body",
     "encode_body",
     "kind_of",
     "priority_of",

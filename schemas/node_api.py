@@ -12,8 +12,8 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from schemas._types import CaseId, MemberId, MsgId, Timestamp
 from schemas.messages import Body
+from schemas.types import CaseId, MemberId, MsgId, Timestamp
 
 #: Version of this API; bumped only on an incompatible change (fields are only added).
 API_VERSION: Final = 1

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from schemas._types import MemberId, MsgId, Timestamp
+from schemas.types import MemberId, MsgId, Timestamp
 
 _Index = Annotated[int, msgspec.Meta(ge=0)]
 

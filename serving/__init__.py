@@ -4,7 +4,8 @@ Sits beside ``relay`` and ``node`` (both import it; it imports neither): the one
 where a listening socket is opened, so that no server of the project can be held open
 by a peer that stalls (issue 11, "Exhaustion by an outsider or a member"), and where
 requests that aiohttp's parser refuses before any handler runs get the one JSON error
-shape (issue 11, "Input that passes one check").
+shape (issue 11, "Input that passes one check"). :mod:`serving.config_file` reads either
+server's TOML file, the one piece of start-up both share.
 """
 
 from serving.errors import JsonErrorRunner

@@ -37,7 +37,7 @@ from protocol.cases import Escalation, Reminder
 from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError
 from schemas._parts import EmailAddress
-from schemas._types import CaseId, LanguageTag, MemberId
+from schemas.types import CaseId, LanguageTag, MemberId
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=300)]
 _Backoff = Annotated[float, msgspec.Meta(ge=0, le=60)]

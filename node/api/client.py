@@ -16,7 +16,8 @@ import aiohttp
 import msgspec
 
 from client import read_body
-from protocol.errors import PeerError, TooLargeError, TransportError
+from protocol.codec import decode, decode_as
+from protocol.errors import MalformedError, PeerError, TooLargeError, TransportError
 from schemas import node_api as api
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.messages import Body
@@ -109,9 +110,10 @@ class NodeApiClient:
             ) from None
         if status >= 400:
             try:
-                raise NodeApiError(status, _ERROR.decode(raw))
-            except msgspec.MsgspecError:
+                refusal = decode(_ERROR, raw, "error answer", limit=_MAX_ANSWER)
+            except (MalformedError, TooLargeError):
                 raise PeerError(f"node answered HTTP {status}", code=ErrorCode.INTERNAL) from None
+            raise NodeApiError(status, refusal)
         return raw
 
     async def _get(self, path: str, tp: type[T]) -> T:
@@ -168,9 +170,9 @@ class NodeApiClient:
 
 def _decode(tp: type[T], raw: bytes) -> T:
     try:
-        return msgspec.json.decode(raw, type=tp)
-    except msgspec.MsgspecError as exc:
-        raise PeerError("node answer does not match the API", detail=str(exc)) from None
+        return decode_as(tp, raw, "node answer", limit=_MAX_ANSWER)
+    except (MalformedError, TooLargeError) as exc:
+        raise PeerError("node answer does not match the API", detail=exc.diagnostics()) from None
 
 
 def _host(data_dir: Path) -> str:

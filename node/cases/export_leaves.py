@@ -18,6 +18,9 @@ import msgspec
 
 from node.cases.store import CaseStore
 from node.storage import MessageRecord
+from protocol.audit_log import MAX_ENTRY_BYTES
+from protocol.codec import decode
+from protocol.errors import MalformedError, TooLargeError
 from schemas.audit import AUDIT_DECODER, DeliveryAcked, EnvelopeAccepted
 from schemas.envelope import DeliveryAck
 
@@ -95,15 +98,16 @@ def _match(
     found: Leaves,
 ) -> None:
     try:
-        entry = AUDIT_DECODER.decode(raw)
+        # Only looking for our own headers: the bundle's proofs carry the judgement.
+        entry = decode(AUDIT_DECODER, raw, "log entry", limit=MAX_ENTRY_BYTES, unique_keys=False)
         if isinstance(entry, EnvelopeAccepted):
             msg_id = by_header.pop(entry.header, None)
             if msg_id is not None:
                 found.accepted[msg_id] = index
         elif isinstance(entry, DeliveryAcked):
-            ack = _ACK.decode(entry.ack)
+            ack = decode(_ACK, entry.ack, "ack", limit=MAX_ENTRY_BYTES, unique_keys=False)
             msg_id = by_ack.pop((ack.msg_id, ack.header_sha256), None)
             if msg_id is not None:
                 found.acked[msg_id] = index
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+    except (MalformedError, TooLargeError):
         return  # not an entry of ours; the auditor judges the log, not the export

@@ -10,10 +10,9 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import msgspec
-
 from protocol.cases import PeriodTable
-from protocol.errors import ConfigError
+from protocol.codec import decode_as, shape_text
+from protocol.errors import ConfigError, MalformedError
 
 #: Where the shipped table lives inside the installed ``node`` package.
 PACKAGED_FILE = ("data", "preservation_periods.json")
@@ -37,11 +36,12 @@ def decode_periods(data: bytes, *, origin: str = "preservation_periods.json") ->
     if len(data) > _MAX_BYTES:
         raise ConfigError(f"{origin}: larger than {_MAX_BYTES} bytes")
     try:
-        return msgspec.json.decode(data, type=PeriodTable)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{origin}: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise ConfigError(f"{origin}: not valid JSON ({exc})") from exc
+        return decode_as(PeriodTable, data, "period table", limit=_MAX_BYTES)
+    except MalformedError as exc:
+        if exc.problem:  # the wrong shape
+            raise ConfigError(f"{origin}: {shape_text(exc)}") from exc
+        # not JSON, not UTF-8, or a repeated key (J1)
+        raise ConfigError(f"{origin}: {exc.message} ({exc.detail})") from exc
 
 
 def load_periods(path: Path | None = None) -> PeriodTable:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-import msgspec
 import structlog
 
 from node.cases.store import CaseRow, CaseStore
@@ -28,10 +27,11 @@ from node.events import (
 )
 from node.storage import Direction, MessageRecord, NodeStore, Status
 from protocol.cases import CaseEvent, MessageEvent, ReceiptEvent, replay
-from protocol.errors import Relay247Error
+from protocol.codec import decode
+from protocol.errors import MalformedError, Relay247Error
 from schemas.envelope import ReceiptStatus
 from schemas.errors import ErrorCode
-from schemas.messages import Body, decode_body, priority_of
+from schemas.messages import BODY_DECODER, Body, priority_of
 
 log = structlog.get_logger("relay247.node")
 
@@ -49,8 +49,9 @@ def body_of(rec: MessageRecord) -> Body | None:
     if rec.body is None or rec.coarse_kind == _RECEIPT:
         return None
     try:
-        return decode_body(rec.body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        # Checked (J1 included) when it was received or built: no second J1 here.
+        return decode(BODY_DECODER, rec.body, "stored body", limit=len(rec.body), unique_keys=False)
+    except MalformedError:
         return None
 
 

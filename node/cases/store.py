@@ -22,7 +22,8 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from protocol.cases import Case
-from protocol.errors import StorageError
+from protocol.codec import decode
+from protocol.errors import MalformedError, StorageError
 
 T = TypeVar("T")
 _CASE: Final = msgspec.json.Decoder(Case)
@@ -198,9 +199,10 @@ _CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity FROM c
 
 def _case_row(r: Any) -> CaseRow:
     try:
-        case = _CASE.decode(r[0])
-    except msgspec.MsgspecError as exc:
-        raise StorageError("stored case is corrupted", detail=str(exc)) from None
+        # Our own encoding (J1 has nothing to find), bounded by the row it was read from.
+        case = decode(_CASE, r[0], "stored case", limit=len(r[0]), unique_keys=False)
+    except MalformedError as exc:
+        raise StorageError("stored case is corrupted", detail=exc.diagnostics()) from None
     return CaseRow(case, r[1], r[2], datetime.fromisoformat(r[3]), datetime.fromisoformat(r[4]))
 
 

@@ -10,7 +10,7 @@ import msgspec
 from node.events import EventHub, NodeProblem
 from node.messaging.transport_api import Transport
 from node.storage import NodeStore
-from protocol.codec import decode
+from protocol.codec import decode, decode_as
 from protocol.directory import (
     KeyLookup,
     TrustRoot,
@@ -18,7 +18,7 @@ from protocol.directory import (
     key_fingerprint,
     verify_directory,
 )
-from protocol.errors import ConfigError, Relay247Error, StorageError
+from protocol.errors import ConfigError, MalformedError, Relay247Error, StorageError
 from schemas.directory import Directory, Member, MemberKey, TrustRootFile
 from schemas.errors import ErrorCode
 
@@ -134,11 +134,15 @@ class DirectoryState:
 def _trusted_stored(raw: bytes) -> VerifiedDirectory:
     from schemas.directory import Directory, SignedDirectory
 
-    try:
-        signed = msgspec.json.decode(raw, type=SignedDirectory)
-        directory = msgspec.json.decode(signed.directory, type=Directory)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise StorageError("stored directory is unreadable", detail=str(exc)) from None
+    try:  # verified before it was stored (J1 included), so no second J1
+        signed = decode_as(
+            SignedDirectory, raw, "stored directory", limit=len(raw), unique_keys=False
+        )
+        directory = decode_as(
+            Directory, signed.directory, "stored directory", limit=len(raw), unique_keys=False
+        )
+    except MalformedError as exc:
+        raise StorageError("stored directory is unreadable", detail=exc.diagnostics()) from None
     return VerifiedDirectory(directory, raw)
 
 

@@ -49,11 +49,11 @@ from protocol.receipt import (
     make_rejection,
     verify_receipt,
 )
-from schemas._types import CoarseKind
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
 from schemas.messages import kind_of
 from schemas.relay_api import MailboxItem
+from schemas.types import CoarseKind
 
 log = structlog.get_logger("relay247.node")
 _HEADER = msgspec.json.Decoder(EnvelopeHeader)

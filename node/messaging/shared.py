@@ -16,8 +16,8 @@ from node.storage import Direction, MessageRecord, NodeStore, Outgoing, Status
 from protocol.directory import KeyLookup
 from protocol.envelope import new_id, seal_envelope
 from protocol.errors import DirectoryError
-from schemas._types import CoarseKind, Priority
 from schemas.directory import KeyUse
+from schemas.types import CoarseKind, Priority
 
 
 @dataclass

@@ -42,11 +42,11 @@ from relay._handlers import submission
 from relay.app import make_store
 from relay.config import load_config
 from schemas._bodies_request import PreservationRequest
-from schemas._types import CoarseKind, Priority
 from schemas.audit import DeliveryAcked
 from schemas.envelope import Envelope, SignedAck
 from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
+from schemas.types import CoarseKind, Priority
 
 PASS = "scale test passphrase"
 MEMBERS = ("FR", "US", "DE", "IT")

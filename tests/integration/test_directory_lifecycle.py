@@ -21,9 +21,9 @@ from protocol.directory import KeyLookup, sign_directory
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.errors import DirectoryError
 from protocol.keys import EncryptionKey, SigningKey
-from schemas._types import CoarseKind, Priority
 from schemas.directory import Coordinator, KeyAlg, KeyUse, Member, MemberKey
 from schemas.errors import ErrorCode
+from schemas.types import CoarseKind, Priority
 from tests.support.network import KEY_END, T0, Network, make_network, member_keys
 from tests.support.relay import RunningRelay, envelope, post_signed, running_relay
 

@@ -20,10 +20,10 @@ from node.api.client import NodeApiClient, NodeApiError
 from node.events import MessageReceived, ReceiptReceived
 from protocol.errors import ConfigError, TransportError
 from schemas import node_api as api
-from schemas._types import Priority
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.examples import example
 from schemas.messages import Body, kind_of
+from schemas.types import Priority
 from serving import ConnectionLimits
 from tests.integration._node_services import Peer, alerts_to, peers, webhook_sink
 from tests.support.bodies import addressed

@@ -14,7 +14,6 @@ from pathlib import Path
 import msgspec
 from click.testing import CliRunner
 
-from cli import _node_ops  # noqa: F401 -- registers `relay247 node show`
 from cli.main import cli
 from schemas._bodies_request import PreservationRequest
 from schemas.messages import encode_body

@@ -11,8 +11,8 @@ import msgspec
 from protocol import domains
 from protocol.codec import encode, sha256_hex
 from protocol.keys import EncryptionKey, SigningKey, seal
-from schemas._types import CoarseKind, Priority
 from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta
+from schemas.types import CoarseKind, Priority
 from tests.support.network import T0
 
 CASE = "c0ffee00" * 4

@@ -32,8 +32,8 @@ from relay._state import RelayState
 from relay.app import make_runner, make_site, open_state, start_background, stop_background
 from relay.config import CONFIG_TEMPLATE, AuditSection, load_config
 from relay.store import Quotas, Store, StoredCheckpoint
-from schemas._types import CoarseKind, Priority
 from schemas.directory import TrustRootFile
+from schemas.types import CoarseKind, Priority
 from tests.support.network import Network, make_network
 from tests.support.pg import new_schema_name, pg_dsn
 

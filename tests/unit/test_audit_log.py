@@ -20,7 +20,6 @@ from protocol.codec import encode
 from protocol.envelope import seal_envelope
 from protocol.errors import StorageError, VerificationError
 from protocol.receipt import make_ack
-from schemas._types import CoarseKind, Priority
 from schemas.audit import (
     DeliveryAcked,
     DirectoryPublished,
@@ -29,6 +28,7 @@ from schemas.audit import (
     RelayEventKind,
 )
 from schemas.envelope import SignedAck
+from schemas.types import CoarseKind, Priority
 from tests.support.network import KEY_START, T0, Network, make_network
 
 AT = T0 + timedelta(minutes=1)

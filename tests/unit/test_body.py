@@ -10,10 +10,10 @@ import pytest
 from protocol.body import decode_opened
 from protocol.envelope import Opened, open_envelope, seal_envelope
 from protocol.errors import MalformedError, VerificationError
-from schemas._types import CoarseKind, Priority
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
+from schemas.types import CoarseKind, Priority
 from tests.support.bodies import addressed
 from tests.support.network import T0, Network, make_network
 

@@ -23,8 +23,8 @@ from protocol.cases import (
 )
 from protocol.errors import ConfigError, MalformedError
 from schemas._parts import RequestedAuthority
-from schemas._types import Priority
 from schemas.examples import CASE_ID
+from schemas.types import Priority
 from tests.unit.test_cases_support import REQ_ID, T0, TABLE, msg, rcpt
 
 K = DeadlineKind

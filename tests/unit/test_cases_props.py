@@ -27,10 +27,10 @@ from protocol.cases import (
     replay,
 )
 from schemas import _bodies_request as rq
-from schemas._types import Priority
 from schemas.envelope import ReceiptStatus
 from schemas.examples import CASE_ID
 from schemas.messages import KINDS, kind_of
+from schemas.types import Priority
 from tests.unit.test_cases_support import T0, TABLE, msg, rcpt
 
 

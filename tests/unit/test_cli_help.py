@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import click
 
-from cli import _node_ops  # noqa: F401  (registers the operator commands on `relay247 node`)
 from cli.main import cli
 
 

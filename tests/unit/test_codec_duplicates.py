@@ -11,8 +11,8 @@ import pytest
 
 from protocol.codec import decode, encode, reject_duplicate_keys
 from protocol.errors import MalformedError
-from schemas._types import CoarseKind, Priority
 from schemas.envelope import Envelope, EnvelopeHeader
+from schemas.types import CoarseKind, Priority
 
 ANY = msgspec.json.Decoder()
 

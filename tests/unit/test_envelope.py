@@ -21,8 +21,8 @@ from protocol.errors import (
     VerificationError,
 )
 from protocol.keys import EncryptionKey, SigningKey
-from schemas._types import CoarseKind, Priority
 from schemas.errors import ErrorCode
+from schemas.types import CoarseKind, Priority
 from tests.support.forge import CASE, MSG, forge
 from tests.support.network import T0, Network, make_network, member_keys
 

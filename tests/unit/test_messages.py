@@ -12,19 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas._identifiers import Identifier, IdentifierType, IpId
-from schemas._types import CoarseKind, Priority
 from schemas.examples import EXAMPLES, example
 from schemas.messages import (
+    BODY_DECODER,
     BODY_TYPES,
     KINDS,
     Body,
     coarse_kind,
-    decode_body,
     encode_body,
     kind_of,
     priority_of,
     semantic_errors,
 )
+from schemas.types import CoarseKind, Priority
 
 
 def as_dict(kind: str) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def as_dict(kind: str) -> dict[str, Any]:
 
 
 def dec(obj: object) -> Body:
-    return decode_body(json.dumps(obj).encode())
+    return BODY_DECODER.decode(json.dumps(obj).encode())
 
 
 def reject(obj: object, needle: str) -> None:
@@ -51,7 +51,7 @@ def reject(obj: object, needle: str) -> None:
 def test_example_round_trips_and_is_semantically_valid(kind: str) -> None:
     body = example(kind)
     data = encode_body(body)
-    again = decode_body(data)
+    again = BODY_DECODER.decode(data)
     assert again == body
     assert encode_body(again) == data  # stable bytes: what was signed is what is re-sent
     assert kind_of(again) == kind
@@ -125,7 +125,7 @@ def test_timestamps_keep_their_offset() -> None:
 
 def test_rejects_non_json() -> None:
     with pytest.raises(msgspec.DecodeError):
-        decode_body(b"{not json")
+        BODY_DECODER.decode(b"{not json")
 
 
 def test_rejects_non_object() -> None:
@@ -318,7 +318,7 @@ _json_values = st.recursive(
 @given(st.binary(max_size=512))
 def test_fuzz_bytes_raise_only_msgspec_errors(data: bytes) -> None:
     with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
-        decode_body(data)
+        BODY_DECODER.decode(data)
 
 
 @settings(max_examples=300, deadline=None)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from schemas._types import CoarseKind
 from schemas.examples import example
-from schemas.messages import KINDS, Body, coarse_kind, decode_body, encode_body, semantic_errors
+from schemas.messages import BODY_DECODER, KINDS, Body, coarse_kind, encode_body, semantic_errors
+from schemas.types import CoarseKind
 
 
 def as_dict(kind: str) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def as_dict(kind: str) -> dict[str, Any]:
 
 
 def errors(obj: dict[str, Any]) -> list[tuple[str, str]]:
-    body: Body = decode_body(json.dumps(obj).encode())
+    body: Body = BODY_DECODER.decode(json.dumps(obj).encode())
     return semantic_errors(body)
 
 

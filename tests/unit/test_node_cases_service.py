@@ -22,10 +22,10 @@ from node.events import MessageReceived, ReceiptReceived, SendFailed
 from node.storage.schema import Direction, Status
 from protocol.cases import CaseState, Side
 from protocol.errors import ConfigError, StorageError
-from schemas._types import Priority
 from schemas.errors import ErrorCode
 from schemas.examples import example
 from schemas.messages import Body
+from schemas.types import Priority
 from tests.support.bodies import addressed
 from tests.support.fake_relay import HANG_GUARD, FakeRelay, next_event, open_node
 from tests.support.network import Network, make_network

@@ -24,10 +24,10 @@ from node.daemon import Node, NodeEvent
 from node.events import MessageReceived, MessageSent, ReceiptReceived, SendFailed
 from node.messaging.sync import PUSH_RETRY
 from protocol.cases import deadlines
-from schemas._types import Priority
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import Body
+from schemas.types import Priority
 from tests.support.bodies import addressed
 from tests.support.fake_relay import HANG_GUARD, FakeRelay, next_event, open_node
 from tests.support.network import make_network

@@ -27,12 +27,12 @@ from protocol import domains
 from protocol.errors import MalformedError, VerificationError
 from protocol.keys import verify
 from protocol.receipt import make_rejection
-from schemas._types import CoarseKind, Priority
 from schemas.envelope import EnvelopeHeader, ReceiptStatus
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import Body
 from schemas.relay_api import MailboxItem
+from schemas.types import CoarseKind, Priority
 from tests.support.bodies import addressed
 from tests.support.fake_relay import FakeRelay, next_event, open_node
 from tests.support.network import Network, make_network

@@ -19,9 +19,9 @@ from protocol.receipt import (
     verify_ack,
     verify_receipt,
 )
-from schemas._types import CoarseKind, Priority
 from schemas.envelope import ReceiptStatus, SignedAck, SignedReceipt
 from schemas.errors import ErrorCode
+from schemas.types import CoarseKind, Priority
 from tests.support.forge import CASE, MSG
 from tests.support.network import T0, Network, make_network
 

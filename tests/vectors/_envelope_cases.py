@@ -11,7 +11,7 @@ import msgspec
 
 from protocol.envelope import DEFAULT_WINDOW, seal_envelope
 from protocol.keys import EncryptionKey, SigningKey
-from schemas._types import CoarseKind, Priority
+from schemas.types import CoarseKind, Priority
 from schemas.envelope import Envelope
 from tests.support.forge import CASE, MSG, forge
 from tests.support.network import T0, Network

@@ -11,7 +11,7 @@ from protocol.directory import sign_bytes, sign_directory
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.keys import SigningKey
 from protocol.receipt import make_ack, make_receipt, make_rejection
-from schemas._types import CoarseKind, Priority
+from schemas.types import CoarseKind, Priority
 from schemas.directory import Coordinator, SignedDirectory
 from schemas.envelope import DeliveryReceipt, SignedAck, SignedReceipt
 from schemas.errors import ErrorCode

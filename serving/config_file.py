@@ -1,0 +1,44 @@
+"""Reading a server's TOML configuration file: the relay's ``relay.toml``, the node's ``node.toml``.
+
+Both servers read their file the same way and report problems the same way (the file,
+then the config path). Here rather than in :mod:`protocol.config_toml` because it reads
+a file (protocol does no I/O), and here rather than in relay/ or node/ because each may
+import serving but not the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from protocol.config_toml import decode_config
+from protocol.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def read_config(path: Path, kind: type[T]) -> T:
+    """Decode the TOML file at ``path`` into ``kind``; its relative paths resolve against
+    the file's directory (passed as ``base_dir``).
+
+    Raises:
+        ConfigError: unreadable, not UTF-8, not TOML, an unknown key or a bad value; the
+            message starts with ``path``.
+    """
+    base_dir = str(path.parent.resolve())
+    return decode_config(_read(path), kind, source=str(path), base_dir=base_dir)
+
+
+def resolve(base_dir: str, data_dir: str, value: str) -> Path:
+    """A configured path: absolute as given, else relative to ``data_dir``, which is
+    itself relative to the config file's directory ``base_dir``."""
+    return Path(value) if Path(value).is_absolute() else Path(base_dir) / data_dir / value
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
