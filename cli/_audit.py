@@ -356,4 +356,4 @@ def witness(
         raise
 
 
-from cli import _audit_offline  # noqa: E402, F401  # registers verify-bundle and witnesses
+from cli import _audit_access, _audit_offline  # noqa: E402, F401  # register more commands

@@ -247,4 +247,4 @@ def rotate_key(*, config_path: Path, use: str, as_json: bool, passphrase_file: P
     )
 
 
-from cli import _node_ops  # noqa: E402, F401  # registers the officer's commands
+from cli import _node_ops, _officers  # noqa: E402, F401  # register the officer's commands

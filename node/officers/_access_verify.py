@@ -25,7 +25,7 @@ class AccessLogReport:
     """What the verification found.
 
     Attributes:
-        size: entries read.
+        size: entries in the log (rows of ``access_log``).
         checkpoints: signed checkpoints read (and verified, unless listed in problems).
         latest: the newest verified checkpoint's note bytes (for ``--state``), or None.
         first_bad: index of the first altered, missing or moved entry, or None.
@@ -123,6 +123,7 @@ def verify_access_log(
         except NoteError as exc:
             report.bad(None, f"the kept checkpoint does not verify: {exc.message}")
     # L2-L5. Recompute every leaf and compare the root at each checkpoint's size.
+    report.size = conn.execute("SELECT COUNT(*) FROM access_log").fetchone()[0]
     frontier = merkle.CompactRange()
     verified = 0  # entries covered by a checkpoint that matched
     rows = conn.execute(
@@ -134,7 +135,6 @@ def verify_access_log(
             break
         frontier.append(merkle.leaf_hash(data))
         size = frontier.size
-        report.size = size
         # L5. The first checkpoint whose root differs: an entry since the previous
         # matching checkpoint changed (with one checkpoint per append, exactly this one).
         if size in roots:

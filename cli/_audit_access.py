@@ -1,0 +1,131 @@
+"""``relay247 audit access-log``: verify a node's access log offline (issue 13 §2).
+
+It reads node.db and never writes it; PROTOCOL.md §14.3 lists its steps. The
+checkpoint key is pinned with ``--vkey`` (from the node's published directory entry,
+or printed by ``relay247 node officer`` commands); without it the signing key in
+DATA/member.json is used and the output says so, since a key read from the directory
+being audited proves less than one pinned from outside. ``--keep FILE`` holds the
+last checkpoint this auditor verified: the log must still extend it (no rewritten or
+truncated history), and it is replaced by the newest one after a clean run.
+Exit codes: 0 verified, 1 an anomaly (the first altered entry is named), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import msgspec
+
+from cli._audit import _JSON_OPTION, _echo_json, audit
+from cli._officers import node_config
+from cli._passphrase import CliError, CliUsageError
+from protocol.errors import NoteError, StorageError
+
+_MAX_KEPT = 64 * 1024  # bytes: a checkpoint note is a few hundred
+
+
+def _member_key(data: Path, member: str) -> bytes:
+    from schemas.directory import KeyUse, Member
+
+    path = data / "member.json"
+    try:
+        entry = msgspec.json.decode(path.read_bytes(), type=Member)
+    except (OSError, msgspec.DecodeError) as exc:
+        raise CliUsageError(f"{path}: cannot read the node's public keys ({exc})") from None
+    if entry.id != member:
+        raise CliUsageError(f"{path}: is member {entry.id}, the config says {member}")
+    for key in entry.keys:
+        if key.use == KeyUse.SIGNING:
+            return bytes(key.public)
+    raise CliUsageError(f"{path}: lists no signing key")
+
+
+@audit.command("access-log")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The node's data directory (its node.toml names the database).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The node's node.toml (instead of --data).",
+)
+@click.option("--vkey", "vkeys", multiple=True, help="Pinned checkpoint key (repeatable).")
+@click.option(
+    "--keep",
+    "kept_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File with the last checkpoint you verified; updated after a clean run.",
+)
+@_JSON_OPTION
+def access_log(
+    *,
+    data_dir: Path | None,
+    config_path: Path | None,
+    vkeys: tuple[str, ...],
+    kept_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Verify the node's access log: every entry, root and checkpoint signature."""
+    from node.officers import open_db, origin_of, verifier_of, verify_access_log
+    from protocol.note import Verifier
+
+    config = node_config(data_dir, config_path)
+    member = config.node.member
+    origin = origin_of(member)
+    if vkeys:
+        try:
+            keys = [Verifier.from_key(v) for v in vkeys]
+        except NoteError as exc:
+            raise CliUsageError(f"--vkey: {exc.message}") from None
+        source = "--vkey"
+    else:
+        keys = [verifier_of(member, _member_key(config.path("."), member))]
+        source = "member.json (not pinned: compare it with the published directory)"
+    kept = None
+    if kept_path is not None and kept_path.exists():
+        kept = kept_path.read_bytes()[:_MAX_KEPT]
+    try:
+        conn = open_db(config.path(config.node.database), create=False)
+    except StorageError as exc:
+        raise CliUsageError(exc.message) from None
+    try:
+        report = verify_access_log(conn, keys, origin, kept=kept)
+    finally:
+        conn.close()
+    result = {
+        "origin": origin,
+        "entries": report.size,
+        "checkpoints": report.checkpoints,
+        "key": f"{keys[0].key_string()} from {source}",
+        "first_altered_entry": report.first_bad,
+        "problems": report.problems,
+        "ok": not report.problems,
+    }
+    if as_json:
+        _echo_json(result)
+    else:
+        for problem in report.problems:
+            click.echo(f"ANOMALY: {problem}")
+        click.echo(f"access log {origin}: {report.size} entries, {report.checkpoints} checkpoints")
+        click.echo(f"key: {result['key']}")
+    if report.problems:
+        where = report.first_bad
+        raise CliError(
+            f"{len(report.problems)} anomaly(ies)"
+            + ("" if where is None else f"; first altered entry: {where}")
+        )
+    if kept_path is not None and report.latest is not None:
+        tmp = kept_path.with_name(kept_path.name + ".tmp")
+        tmp.write_bytes(report.latest)
+        os.replace(tmp, kept_path)
+    if not as_json:
+        click.echo("verified")
