@@ -24,6 +24,7 @@ from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer,
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
 from node.officers._roles import GRANTS, Permission, Role, allowed, permissions
+from node.officers._tokens import IssuedToken, TokenStore, TokenUse
 from node.officers._totp import code_at
 from node.officers._validate import LANGUAGES
 
@@ -39,6 +40,7 @@ __all__ = [
     "AccessLogReport",
     "Action",
     "Credentials",
+    "IssuedToken",
     "LogSigner",
     "Officer",
     "OfficerDb",
@@ -46,6 +48,8 @@ __all__ = [
     "OfficerErrorCode",
     "Permission",
     "Role",
+    "TokenStore",
+    "TokenUse",
     "allowed",
     "check_policy",
     "code_at",

@@ -36,6 +36,7 @@ class Action(enum.StrEnum):
     OFFICER_RESET = "officer_reset"
     ROLES_CHANGED = "roles_changed"
     TOKEN_CREATED = "token_created"  # noqa: S105  # an action name, not a secret
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105  # an action name, not a secret
     BODY_VIEWED = "body_viewed"
     EXPORTED = "exported"
     SENT = "sent"

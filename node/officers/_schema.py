@@ -46,10 +46,12 @@ CREATE TABLE IF NOT EXISTS access_checkpoints (size INTEGER PRIMARY KEY, note BL
 CREATE TABLE IF NOT EXISTS access_frontier (
     one INTEGER PRIMARY KEY CHECK (one = 1), size INTEGER NOT NULL, hashes BLOB NOT NULL
 );
+-- Per-officer local-API tokens: only SHA-256 of the secret part is kept, roles is the
+-- token's scope (a subset of the officer's roles, checked again at each use).
 CREATE TABLE IF NOT EXISTS officer_tokens (
     id TEXT PRIMARY KEY, officer_id INTEGER NOT NULL REFERENCES officers (id),
-    token_hash BLOB NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
+    token_hash BLOB NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
 );
 """
 
