@@ -366,3 +366,6 @@ def reset(
     with officer_db(data_dir, config_path, passphrase_file, write=True) as db, _mapped():
         creds = db.reset(login, password=password, client=_client())
     _emit_credentials(creds, as_json, generated=password is None)
+
+
+from cli import _officers_tokens  # noqa: E402, F401  # registers token and revoke-token

@@ -108,6 +108,16 @@ class OfficerDb:
         self._signer = signer
         self._lockout = lockout
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The database connection (for :class:`node.officers.TokenStore` beside it)."""
+        return self._conn
+
+    @property
+    def signer(self) -> LogSigner | None:
+        """The access log's signer, or None when opened read-only."""
+        return self._signer
+
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         self._conn.execute("BEGIN IMMEDIATE")

@@ -259,3 +259,36 @@ def test_the_key_can_be_pinned(data: Path) -> None:
     code, report = _audit(data, "--vkey", other)
     assert code == 1
     assert report["first_altered_entry"] == 0
+
+
+# -- per-officer API tokens -------------------------------------------------------------------
+
+
+def test_a_token_is_issued_verified_and_revoked(data: Path) -> None:
+    from node.officers import OfficerError, Permission, TokenStore
+
+    out = ok_json("node", "officer", "token", "carol", "--days", "7", "--role", "officer",
+                  "--data", data)  # fmt: skip
+    assert out["roles"] == "officer"
+    assert out["token"].startswith("r247o_" + out["id"] + ".")
+    conn = open_db(data / "node.db")
+    try:
+        tokens = TokenStore(conn, system_clock)
+        assert tokens.verify(out["token"], Permission.SEND).login == "carol"
+        with pytest.raises(OfficerError):  # officer scope: no account management
+            tokens.verify(out["token"], Permission.MANAGE_ACCOUNTS)
+        result = invoke("node", "officer", "revoke-token", out["id"], "--data", data)
+        assert result.exit_code == 0, result.output
+        with pytest.raises(OfficerError):
+            tokens.verify(out["token"], Permission.SEND)
+    finally:
+        conn.close()
+    code, report = _audit(data)
+    assert (code, report["entries"]) == (0, 7)
+    # a scope wider than the officer's roles, and a disabled officer, are refused
+    result = invoke("node", "officer", "token", "alice", "--role", "admin", "--data", data)
+    assert result.exit_code == 2
+    assert "Error: invalid: " in result.output
+    result = invoke("node", "officer", "token", "bob", "--data", data)
+    assert result.exit_code == 2
+    assert "Error: disabled: " in result.output
