@@ -296,43 +296,56 @@ class OfficerDb:
         name = login if check.LOGIN_RE.fullmatch(login) else None
         if row is None:
             _passwords.verify_password(_passwords.dummy_hash(), password)
-            self._failed(None, name, client)
+            self._failed(False, name, client)
             raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
-        hashed, secret, last_step, failures, locked_until, disabled = row
+        hashed, secret, last_step, _failures, locked_until, disabled = row
         if locked_until is not None and now < datetime.fromisoformat(locked_until):
             _passwords.verify_password(_passwords.dummy_hash(), password)
-            self._failed(None, login, client)
+            self._failed(False, login, client)
             raise OfficerError(OfficerErrorCode.LOCKED, "account locked after too many bad logins")
         ok_password = _passwords.verify_password(hashed, password)
         step = _totp.match_step(secret, code, now, last_step) if ok_password else None
         if step is None:
-            lock_expired = locked_until is not None  # an old lock ran out: count afresh
-            self._failed(0 if lock_expired else failures, login, client)
+            self._failed(True, login, client)
             raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
         with self._tx() as conn:
-            conn.execute(
-                "UPDATE officers SET totp_last_step=?, failed_logins=0, locked_until=NULL"
-                " WHERE login=?",
-                (step, login),
+            # conditional: a process that accepted the same code a moment ago wins
+            replayed = (
+                conn.execute(
+                    "UPDATE officers SET totp_last_step=?, failed_logins=0, locked_until=NULL"
+                    " WHERE login=? AND totp_last_step < ?",
+                    (step, login, step),
+                ).rowcount
+                == 0
             )
-            action = Action.LOGIN_FAILED if disabled else Action.LOGIN
+            action = Action.LOGIN_FAILED if disabled or replayed else Action.LOGIN
             self._log(conn, action, officer=login, client=client)
+        if replayed:
+            raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
         if disabled:
             raise OfficerError(OfficerErrorCode.DISABLED, "account disabled")
         return self.get(login)
 
-    def _failed(self, failures: int | None, login: str | None, client: str | None) -> None:
-        """Log a failed attempt; with ``failures`` (a known account), count it and lock at
-        the fifth.
+    def _failed(self, count: bool, login: str | None, client: str | None) -> None:
+        """Log a failed attempt; with ``count`` (a known account), count it and lock at
+        the fifth. The counter is read inside the write transaction, so two processes
+        failing at once (the console and a script on the API) both count.
         """
         with self._tx() as conn:
-            if failures is not None and login is not None:
-                count = failures + 1
-                lock = (
-                    (self._clock() + self._lockout).isoformat() if count >= MAX_FAILURES else None
-                )
+            row = None
+            if count:
+                row = conn.execute(
+                    "SELECT failed_logins, locked_until FROM officers WHERE login=?", (login,)
+                ).fetchone()
+            if row is not None:
+                failures, locked_until = row
+                now = self._clock()
+                if locked_until is not None and now >= datetime.fromisoformat(locked_until):
+                    failures = 0  # an old lock ran out: count afresh
+                failures += 1
+                lock = (now + self._lockout).isoformat() if failures >= MAX_FAILURES else None
                 conn.execute(
                     "UPDATE officers SET failed_logins=?, locked_until=? WHERE login=?",
-                    (0 if lock else count, lock, login),
+                    (0 if lock else failures, lock, login),
                 )
             self._log(conn, Action.LOGIN_FAILED, officer=login, client=client)

@@ -47,6 +47,9 @@ FORBIDDEN = {
     "serving": {"relay", "node", "audit", "cli", "client"},
     "relay": {"client", "node", "audit", "cli"},
     "node": {"relay", "audit", "cli"},
+    # node/officers (issue 13): the console and the local API call it, never the reverse;
+    # it needs neither HTTP nor the relay client.
+    "node/officers": {"relay", "audit", "cli", "console", "client", "serving", "aiohttp"},
     "audit": {"relay", "node", "cli"},
 }
 
@@ -144,3 +147,16 @@ def test_node_has_one_wall_clock() -> None:
 )
 def test_the_node_clock_scan_sees_each_wall_clock_read(source: str) -> None:
     assert _wall_clock_reads(ast.parse(source)) != []
+
+
+def test_node_officers_uses_only_itself_from_node() -> None:
+    """node/officers stands beside the node's other modules (being split, issue 12), so
+    it imports nothing of node/ but itself (the clock is injected).
+    """
+    bad = [
+        f"{f.relative_to(ROOT)}:{line} imports {mod}"
+        for f in sorted((ROOT / "node" / "officers").rglob("*.py"))
+        for line, mod in _imports(f)
+        if mod.split(".")[0] == "node" and not mod.startswith("node.officers")
+    ]
+    assert bad == []

@@ -5,6 +5,7 @@ persistence across a reopen. Real SQLite files, a fake clock.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -327,3 +328,45 @@ def test_a_change_without_the_signer_writes_nothing(tmp_path: Path, clock: FakeC
     with pytest.raises(RuntimeError):
         readonly.add("alice", display_name="Alice", roles=["officer"])
     assert readonly.list() == []
+
+
+async def test_the_node_store_and_the_officer_tables_share_node_db(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    from node.store import NodeStore
+
+    signer = LogSigner("FR", SigningKey.generate())
+    # officers first (an admin adds accounts before the node ever served), then the store
+    first = tmp_path / "first.db"
+    with contextlib.closing(open_db(first)) as c:
+        OfficerDb(c, clock, member="FR", signer=signer).add(
+            "alice", display_name="Alice", roles=["officer"]
+        )
+    store = NodeStore(first)
+    await store.open()
+    assert await store.get_meta("schema_version") == "1"
+    await store.set_meta("cursor", "7")
+    await store.close()
+    with contextlib.closing(open_db(first)) as c:
+        assert [o.login for o in OfficerDb(c, clock, member="FR").list()] == ["alice"]
+    # the store first, then officers
+    second = tmp_path / "second.db"
+    store = NodeStore(second)
+    await store.open()
+    await store.close()
+    with contextlib.closing(open_db(second)) as c:
+        OfficerDb(c, clock, member="FR", signer=signer).add(
+            "bob", display_name="Bob", roles=["auditor"]
+        )
+    assert (second.stat().st_mode & 0o777) == 0o600
+
+
+def test_an_unknown_officers_schema_version_is_refused(tmp_path: Path) -> None:
+    from protocol.errors import StorageError
+
+    with contextlib.closing(open_db(tmp_path / "node.db")) as c:
+        c.execute("UPDATE meta SET value = '9' WHERE key = 'officers_schema_version'")
+    with pytest.raises(StorageError, match="officer tables version 9"):
+        open_db(tmp_path / "node.db")
+    with pytest.raises(StorageError, match="no node database"):
+        open_db(tmp_path / "absent.db", create=False)
