@@ -26,10 +26,9 @@ from protocol.errors import NoteError, StorageError
 _MAX_KEPT = 64 * 1024  # bytes: a checkpoint note is a few hundred
 
 
-def _member_key(data: Path, member: str) -> bytes:
+def _member_key(path: Path, member: str) -> bytes:
     from schemas.directory import KeyUse, Member
 
-    path = data / "member.json"
     try:
         entry = msgspec.json.decode(path.read_bytes(), type=Member)
     except (OSError, msgspec.DecodeError) as exc:
@@ -88,11 +87,15 @@ def access_log(
             raise CliUsageError(f"--vkey: {exc.message}") from None
         source = "--vkey"
     else:
-        keys = [verifier_of(member, _member_key(config.path("."), member))]
+        keys = [verifier_of(member, _member_key(config.path("member.json"), member))]
         source = "member.json (not pinned: compare it with the published directory)"
     kept = None
     if kept_path is not None and kept_path.exists():
-        kept = kept_path.read_bytes()[:_MAX_KEPT]
+        try:
+            with kept_path.open("rb") as f:
+                kept = f.read(_MAX_KEPT)
+        except OSError as exc:
+            raise CliUsageError(f"{kept_path}: cannot read: {exc.strerror}") from None
     try:
         conn = open_db(config.path(config.node.database), create=False)
     except StorageError as exc:
@@ -125,7 +128,12 @@ def access_log(
         )
     if kept_path is not None and report.latest is not None:
         tmp = kept_path.with_name(kept_path.name + ".tmp")
-        tmp.write_bytes(report.latest)
-        os.replace(tmp, kept_path)
+        try:
+            tmp.write_bytes(report.latest)
+            os.replace(tmp, kept_path)
+        except OSError as exc:
+            raise CliUsageError(
+                f"{kept_path}: cannot keep the checkpoint: {exc.strerror}"
+            ) from None
     if not as_json:
         click.echo("verified")

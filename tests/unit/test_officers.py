@@ -370,3 +370,34 @@ def test_an_unknown_officers_schema_version_is_refused(tmp_path: Path) -> None:
         open_db(tmp_path / "node.db")
     with pytest.raises(StorageError, match="no node database"):
         open_db(tmp_path / "absent.db", create=False)
+
+
+def test_one_code_logs_in_once_even_from_two_processes(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from node.officers import _totp
+
+    signer = LogSigner("FR", SigningKey.generate())
+    with (
+        contextlib.closing(open_db(tmp_path / "node.db")) as c1,
+        contextlib.closing(open_db(tmp_path / "node.db")) as c2,
+    ):
+        first = OfficerDb(c1, clock, member="FR", signer=signer)
+        second = OfficerDb(c2, clock, member="FR", signer=signer)
+        creds = first.add("alice", display_name="Alice", roles=["officer"])
+        code = code_at(creds.totp_secret, clock())
+        real = _totp.match_step
+
+        def interleaved(secret: str, typed: str, now: datetime, last_step: int) -> int | None:
+            # the second process has read the row; the first one logs in with the same
+            # code before the second one writes
+            monkeypatch.setattr(_totp, "match_step", real)
+            first.authenticate("alice", creds.password, code, client="10.0.0.1")
+            return real(secret, typed, now, last_step)
+
+        monkeypatch.setattr(_totp, "match_step", interleaved)
+        with pytest.raises(OfficerError) as exc:
+            second.authenticate("alice", creds.password, code, client="10.0.0.2")
+        assert _reason(exc) is OfficerErrorCode.BAD_CREDENTIALS
+        actions = [r[0] for r in c1.execute("SELECT action FROM access_log ORDER BY idx")]
+        assert actions == ["officer_added", "login", "login_failed"]
