@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -103,8 +104,11 @@ def _password(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
-        with path.open("rb") as f:
-            raw = f.read(_MAX_PASSWORD_FILE + 1)
+        if str(path) == "-":  # piped in, so it never appears in a command line or history
+            raw = sys.stdin.buffer.read(_MAX_PASSWORD_FILE + 1)
+        else:
+            with path.open("rb") as f:
+                raw = f.read(_MAX_PASSWORD_FILE + 1)
     except OSError as exc:
         raise CliUsageError(f"{path}: cannot read password file: {exc.strerror}") from None
     if len(raw) > _MAX_PASSWORD_FILE:
@@ -155,9 +159,9 @@ def officer() -> None:
 
 _password_option = click.option(
     "--password-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
     default=None,
-    help="Read the initial password from this file (first line); else one is generated.",
+    help="Read the password from this file's first line ('-': stdin); else one is generated.",
 )
 
 

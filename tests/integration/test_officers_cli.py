@@ -106,6 +106,14 @@ def test_password_from_a_file_and_the_policy(data: Path, tmp_path: Path) -> None
     out = ok_json("node", "officer", "add", "erin", "--name", "Erin", "--role", "officer",
                   "--password-file", good, "--data", data)  # fmt: skip
     assert "password" not in out  # the officer chose it: not printed back
+    result = CliRunner().invoke(
+        cli,
+        ["node", "officer", "reset", "erin", "--password-file", "-", "--data", str(data), "--json"],
+        input="another long passphrase\n",
+        env={"RELAY247_PASSPHRASE": PASS},
+    )
+    assert result.exit_code == 0, result.output
+    assert "password" not in json.loads(result.stdout)
 
 
 def test_list_shows_the_accounts_after_a_restart(data: Path) -> None:
