@@ -7,6 +7,8 @@ DATA/member.json is used and the output says so, since a key read from the direc
 being audited proves less than one pinned from outside. ``--keep FILE`` holds the
 last checkpoint this auditor verified: the log must still extend it (no rewritten or
 truncated history), and it is replaced by the newest one after a clean run.
+``--db FILE`` verifies a copy of node.db on its own (an exported file); it then needs
+``--vkey``, whose key name is the log's origin.
 Exit codes: 0 verified, 1 an anomaly (the first altered entry is named), 2 bad input.
 """
 
@@ -21,6 +23,7 @@ import msgspec
 from cli._audit import _JSON_OPTION, _echo_json, audit
 from cli._officers import node_config
 from cli._passphrase import CliError, CliUsageError
+from protocol.domains import ACCESS_LOG_ORIGIN
 from protocol.errors import NoteError, StorageError
 
 _MAX_KEPT = 64 * 1024  # bytes: a checkpoint note is a few hundred
@@ -56,6 +59,13 @@ def _member_key(path: Path, member: str) -> bytes:
     default=None,
     help="The node's node.toml (instead of --data).",
 )
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A copy of node.db (a backup, a file handed over) instead of a node; needs --vkey.",
+)
 @click.option("--vkey", "vkeys", multiple=True, help="Pinned checkpoint key (repeatable).")
 @click.option(
     "--keep",
@@ -69,6 +79,7 @@ def access_log(
     *,
     data_dir: Path | None,
     config_path: Path | None,
+    db_path: Path | None,
     vkeys: tuple[str, ...],
     kept_path: Path | None,
     as_json: bool,
@@ -77,18 +88,27 @@ def access_log(
     from node.officers import open_db, origin_of, verifier_of, verify_access_log
     from protocol.note import Verifier
 
-    config = node_config(data_dir, config_path)
-    member = config.node.member
-    origin = origin_of(member)
-    if vkeys:
-        try:
-            keys = [Verifier.from_key(v) for v in vkeys]
-        except NoteError as exc:
-            raise CliUsageError(f"--vkey: {exc.message}") from None
-        source = "--vkey"
+    try:
+        keys = [Verifier.from_key(v) for v in vkeys]
+    except NoteError as exc:
+        raise CliUsageError(f"--vkey: {exc.message}") from None
+    source = "--vkey"
+    if db_path is not None:
+        # a file on its own: the pinned key's name is the log's origin (PROTOCOL.md §14.2)
+        if not keys:
+            raise CliUsageError("--db needs --vkey: a file alone cannot vouch for itself")
+        origin = keys[0].name
+        if not origin.startswith(ACCESS_LOG_ORIGIN) or any(k.name != origin for k in keys):
+            raise CliUsageError(f"--vkey: names must all be {ACCESS_LOG_ORIGIN}<member>")
+        database = db_path
     else:
-        keys = [verifier_of(member, _member_key(config.path("member.json"), member))]
-        source = "member.json (not pinned: compare it with the published directory)"
+        config = node_config(data_dir, config_path)
+        member = config.node.member
+        origin = origin_of(member)
+        database = config.path(config.node.database)
+        if not keys:
+            keys = [verifier_of(member, _member_key(config.path("member.json"), member))]
+            source = "member.json (not pinned: compare it with the published directory)"
     kept = None
     if kept_path is not None and kept_path.exists():
         try:
@@ -97,7 +117,7 @@ def access_log(
         except OSError as exc:
             raise CliUsageError(f"{kept_path}: cannot read: {exc.strerror}") from None
     try:
-        conn = open_db(config.path(config.node.database), create=False)
+        conn = open_db(database, create=False)
     except StorageError as exc:
         raise CliUsageError(exc.message) from None
     try:

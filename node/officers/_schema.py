@@ -61,16 +61,18 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
 
     Args:
         path: the node's database file.
-        create: create the file (mode 0600) when missing; False for the read-only audit.
+        create: create the file (mode 0600) and the tables when missing; False for the
+            audit, which opens an existing file and changes nothing in it (an empty log
+            when the tables are absent).
 
     Raises:
         StorageError: cannot open, not a database, or an unknown officers schema version.
     """
-    if not create and not path.is_file():
-        raise StorageError(f"{path}: no node database here")
+    if not create:
+        return _existing(path)
     try:
-        if create:  # 0600 whatever the umask, as node.store does: it holds secrets
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        # 0600 whatever the umask, as node.store does: it holds secrets
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"{path}: cannot open the node database", detail=str(exc)) from None
@@ -103,3 +105,34 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
             detail=str(exc),
         ) from None
     return conn
+
+
+def _existing(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise StorageError(f"{path}: no node database here")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for name in ("access_log", "access_checkpoints"):
+            if name not in tables:  # nothing logged yet: read the same empty shape
+                conn.execute(_EMPTY[name])
+        row = (
+            conn.execute("SELECT value FROM meta WHERE key='officers_schema_version'").fetchone()
+            if "meta" in tables
+            else None
+        )
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: not a node database, or corrupted", detail=str(exc)) from None
+    if row is not None and row[0] != SCHEMA_VERSION:
+        conn.close()
+        raise StorageError(f"{path}: officer tables version {row[0]} are not supported")
+    return conn
+
+
+_EMPTY: Final = {  # temporary: they vanish with the connection, the file is untouched
+    "access_log": "CREATE TEMP TABLE access_log (idx INTEGER PRIMARY KEY, entry BLOB,"
+    " officer TEXT, action TEXT, case_id TEXT, at TEXT)",
+    "access_checkpoints": "CREATE TEMP TABLE access_checkpoints (size INTEGER PRIMARY KEY,"
+    " note BLOB)",
+}

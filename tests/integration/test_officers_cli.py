@@ -257,9 +257,7 @@ def test_appends_continue_after_a_restart_and_the_kept_checkpoint_follows(
 
 
 def test_the_key_can_be_pinned(data: Path) -> None:
-    member = msgspec.json.decode((data / "member.json").read_bytes(), type=Member)
-    public = next(bytes(k.public) for k in member.keys if k.use == KeyUse.SIGNING)
-    pinned = verifier_of("FR", public).key_string()
+    pinned = _pinned(data)
     code, report = _audit(data, "--vkey", pinned)
     assert code == 0
     assert report["key"] == f"{pinned} from --vkey"
@@ -300,3 +298,35 @@ def test_a_token_is_issued_verified_and_revoked(data: Path) -> None:
     result = invoke("node", "officer", "token", "bob", "--data", data)
     assert result.exit_code == 2
     assert "Error: disabled: " in result.output
+
+
+def _pinned(data: Path) -> str:
+    member = msgspec.json.decode((data / "member.json").read_bytes(), type=Member)
+    public = next(bytes(k.public) for k in member.keys if k.use == KeyUse.SIGNING)
+    return verifier_of("FR", public).key_string()
+
+
+def test_a_copy_of_node_db_is_verified_without_changing_it(data: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "handed-over.db"
+    src = sqlite3.connect(data / "node.db")
+    dst = sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    before = copy.read_bytes()
+    result = invoke("audit", "access-log", "--db", copy, "--vkey", _pinned(data), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["entries"] == 5
+    assert copy.read_bytes() == before
+    result = invoke("audit", "access-log", "--db", copy)
+    assert result.exit_code == 2
+    assert "--db needs --vkey" in result.output
+
+
+def test_a_node_db_without_officer_tables_is_an_empty_log(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.db"
+    sqlite3.connect(bare).close()
+    result = invoke("audit", "access-log", "--db", bare, "--json",
+                    "--vkey", verifier_of("FR", bytes(32)).key_string())  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["entries"] == 0
