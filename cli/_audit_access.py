@@ -16,17 +16,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import msgspec
 
 from cli._audit import _JSON_OPTION, _echo_json, audit
-from cli._officers import node_config
-from cli._passphrase import CliError, CliUsageError
+from cli._passphrase import CliError, CliUsageError, fail_from
 from protocol.domains import ACCESS_LOG_ORIGIN
-from protocol.errors import NoteError, StorageError
+from protocol.errors import ConfigError, NoteError, StorageError
+
+if TYPE_CHECKING:
+    from node.config import NodeConfig
 
 _MAX_KEPT = 64 * 1024  # bytes: a checkpoint note is a few hundred
+
+
+def _node_config(data_dir: Path | None, config_path: Path | None) -> NodeConfig:
+    # Not cli._officers.node_config: importing the `node` command group here would load
+    # every node command (and aiohttp) for an offline audit.
+    from node.config import load_config
+
+    try:
+        return load_config(config_path or (data_dir or Path(".")) / "node.toml")
+    except ConfigError as exc:
+        raise fail_from(exc) from None
 
 
 def _member_key(path: Path, member: str) -> bytes:
@@ -102,7 +116,7 @@ def access_log(
             raise CliUsageError(f"--vkey: names must all be {ACCESS_LOG_ORIGIN}<member>")
         database = db_path
     else:
-        config = node_config(data_dir, config_path)
+        config = _node_config(data_dir, config_path)
         member = config.node.member
         origin = origin_of(member)
         database = config.path(config.node.database)
