@@ -153,6 +153,9 @@ def test_the_kept_checkpoint_must_be_extended(conn: sqlite3.Connection, tmp_path
     AccessLog(other, LogSigner("FR", KEY), lambda: T0).record(
         Action.LOGIN, officer="x", client=None
     )
-    assert _verify(other, kept) == ["the log is not consistent with the kept checkpoint of size 3"]
+    keys = [LogSigner("FR", KEY).signer.verifier()]
+    report = verify_access_log(other, keys, origin_of("FR"), kept=kept)
+    assert report.problems == ["the log is not consistent with the kept checkpoint of size 3"]
+    assert report.first_bad is None  # re-signed with the node's key: no entry to name
     other.close()
     assert _verify(conn, b"not a note")[0].startswith("the kept checkpoint does not verify")
