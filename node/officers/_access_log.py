@@ -201,6 +201,37 @@ class AccessLog:
         conn.execute("COMMIT")
         return index
 
+    def entries(
+        self,
+        *,
+        officer: str | None = None,
+        case: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AccessEntry]:
+        """Entries for the auditor's page, newest first, filtered by officer, case and
+        time (``since`` included, ``until`` excluded). They come from the signed bytes,
+        not the filter columns; ``relay247 audit access-log`` proves both agree.
+        """
+        clauses, args = [], []
+        for column, value in (("officer", officer), ("case_id", case)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            clauses.append("at >= ?")
+            args.append(since.astimezone(UTC).isoformat())
+        if until is not None:
+            clauses.append("at < ?")
+            args.append(until.astimezone(UTC).isoformat())
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(
+            f"SELECT entry FROM access_log {where} ORDER BY idx DESC LIMIT ?",  # noqa: S608  # ours
+            (*args, max(0, min(limit, 10_000))),
+        )
+        return [ENTRY_DECODER.decode(bytes(r[0])) for r in rows]
+
     def latest_checkpoint(self) -> bytes | None:
         """The newest signed checkpoint, or None for an empty log."""
         row = self._conn.execute(

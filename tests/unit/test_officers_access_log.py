@@ -159,3 +159,15 @@ def test_the_kept_checkpoint_must_be_extended(conn: sqlite3.Connection, tmp_path
     assert report.first_bad is None  # re-signed with the node's key: no entry to name
     other.close()
     assert _verify(conn, b"not a note")[0].startswith("the kept checkpoint does not verify")
+
+
+def test_the_auditors_filters(conn: sqlite3.Connection) -> None:
+    log = _log(conn, 4)  # alice views case-0..case-3 at T0 + 0..3 s
+    log.record(Action.EXPORTED, officer="bob", client=None, case="case-1")  # T0 + 4 s
+    assert [e.index for e in log.entries()] == [4, 3, 2, 1, 0]
+    assert [e.index for e in log.entries(officer="bob")] == [4]
+    assert [e.index for e in log.entries(case="case-1")] == [4, 1]
+    window = log.entries(since=T0 + timedelta(seconds=1), until=T0 + timedelta(seconds=3))
+    assert [e.index for e in window] == [2, 1]
+    assert [e.index for e in log.entries(officer="alice", limit=2)] == [3, 2]
+    assert log.entries(officer="nobody") == []
