@@ -22,7 +22,7 @@ _GROUPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "cli._audit",
         "audit",
         "Verify a relay's log, witness it, check evidence bundles.",
-        ("cli._audit_offline",),
+        ("cli._audit_access", "cli._audit_offline"),
     ),
     "network": (
         "cli._network",
@@ -48,7 +48,7 @@ _GROUPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "cli._node",
         "node",
         "Set up and serve a country node.",
-        ("cli._node_ops", "cli._node_replies"),
+        ("cli._node_ops", "cli._node_replies", "cli._officers"),
     ),
 }
 

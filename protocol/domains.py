@@ -13,3 +13,8 @@ ENVELOPE_INNER: Final = b"relay247/v1/envelope-inner\n"
 DELIVERY_RECEIPT: Final = b"relay247/v1/delivery-receipt\n"
 DELIVERY_ACK: Final = b"relay247/v1/delivery-ack\n"
 DIRECTORY: Final = b"relay247/v1/directory\n"
+
+# Not a signature prefix: the origin line (and note key name) of a node's access-log
+# checkpoints, followed by the member id (PROTOCOL.md §14). A checkpoint note's text
+# starts with it, so it never equals a message signed under one of the prefixes above.
+ACCESS_LOG_ORIGIN: Final = "relay247/v1/access-log/"

@@ -48,6 +48,9 @@ FORBIDDEN = {
     "serving": {"relay", "node", "audit", "cli", "client"},
     "relay": {"client", "node", "audit", "cli"},
     "node": {"relay", "audit", "cli"},
+    # node/officers (issue 13): the console and the local API call it, never the reverse;
+    # it needs neither HTTP nor the relay client.
+    "node/officers": {"relay", "audit", "cli", "console", "client", "serving", "aiohttp"},
     "audit": {"relay", "node", "cli"},
 }
 
@@ -203,3 +206,16 @@ def test_each_node_room_face_resolves(room: str) -> None:
     face = importlib.import_module(f"node.{room}" if room else "node")
     missing = [name for name in face.__all__ if getattr(face, name, None) is None]
     assert missing == []
+
+
+def test_node_officers_uses_only_itself_from_node() -> None:
+    """node/officers stands beside the node's other modules (being split, issue 12), so
+    it imports nothing of node/ but itself (the clock is injected).
+    """
+    bad = [
+        f"{f.relative_to(ROOT)}:{line} imports {mod}"
+        for f in sorted((ROOT / "node" / "officers").rglob("*.py"))
+        for line, mod in _imports(f)
+        if mod.split(".")[0] == "node" and not mod.startswith("node.officers")
+    ]
+    assert bad == []

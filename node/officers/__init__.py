@@ -1,0 +1,74 @@
+"""Officers at the node (issue 13 §1-2): personal accounts with roles, two factors and
+lockout, and the verifiable access log of what each officer did.
+
+The console and the local API use only what is exported here. Everything reads the
+time from an injected clock; nothing here imports the CLI or the console.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from node.officers import _schema
+from node.officers._access_log import (
+    AccessEntry,
+    AccessLog,
+    Action,
+    LogSigner,
+    origin_of,
+    verifier_of,
+)
+from node.officers._access_verify import AccessLogReport, verify_access_log
+from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer, OfficerDb
+from node.officers._errors import OfficerError, OfficerErrorCode
+from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
+from node.officers._roles import GRANTS, Permission, Role, allowed, permissions
+from node.officers._tokens import IssuedToken, TokenStore, TokenUse
+from node.officers._totp import code_at
+from node.officers._validate import LANGUAGES
+
+__all__ = [
+    "GRANTS",
+    "LANGUAGES",
+    "LOCKOUT",
+    "MAX_FAILURES",
+    "MAX_LENGTH",
+    "MIN_LENGTH",
+    "AccessEntry",
+    "AccessLog",
+    "AccessLogReport",
+    "Action",
+    "Credentials",
+    "IssuedToken",
+    "LogSigner",
+    "Officer",
+    "OfficerDb",
+    "OfficerError",
+    "OfficerErrorCode",
+    "Permission",
+    "Role",
+    "TokenStore",
+    "TokenUse",
+    "allowed",
+    "check_policy",
+    "code_at",
+    "open_db",
+    "origin_of",
+    "permissions",
+    "verifier_of",
+    "verify_access_log",
+]
+
+
+def open_db(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open node.db with the officer tables present (created on first use).
+
+    Args:
+        path: the node's database (``node.toml`` ``database``, default DATA/node.db).
+        create: False to open an existing file only (the offline audit).
+
+    Raises:
+        StorageError: cannot open, not a database, unknown officers schema version.
+    """
+    return _schema.connect(path, create=create)

@@ -1,0 +1,174 @@
+"""Offline verification of a node's access log (PROTOCOL.md §14.3, steps L1-L7).
+
+Reads node.db only (never writes), recomputes every leaf and root from the stored
+entry bytes, checks each stored checkpoint's signature against the pinned keys, and
+names the first entry that was altered, removed or moved.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from node.officers._access_log import ENTRY_DECODER, MAX_ENTRY_BYTES
+from protocol import merkle
+from protocol import note as _note
+from protocol.checkpoint import Checkpoint, open_checkpoint
+from protocol.codec import decode
+from protocol.errors import MalformedError, NoteError, TooLargeError
+
+
+@dataclass
+class AccessLogReport:
+    """What the verification found.
+
+    Attributes:
+        size: entries in the log (rows of ``access_log``).
+        checkpoints: signed checkpoints read (and verified, unless listed in problems).
+        latest: the newest verified checkpoint's note bytes (for ``--state``), or None.
+        first_bad: index of the first altered, missing or moved entry, or None.
+        problems: one sentence per anomaly, in the order found; empty means verified.
+    """
+
+    size: int = 0
+    checkpoints: int = 0
+    latest: bytes | None = None
+    first_bad: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def bad(self, index: int | None, text: str) -> None:
+        """Record an anomaly (and the first bad entry)."""
+        if index is not None and (self.first_bad is None or index < self.first_bad):
+            self.first_bad = index
+        self.problems.append(text)
+
+
+def _open(note: bytes, keys: Sequence[_note.Verifier], origin: str) -> Checkpoint:
+    last: NoteError | None = None
+    for key in keys:
+        try:
+            return open_checkpoint(note, key, origin)[0]
+        except NoteError as exc:
+            last = exc
+    raise last or NoteError("no verifier key given")
+
+
+def _check_entry(report: AccessLogReport, position: int, row: tuple[object, ...]) -> bytes | None:
+    idx, raw, officer, action, case_id, at = row
+    data = bytes(raw)  # type: ignore[call-overload]
+    # L2. Rows are numbered 0, 1, 2, ... with no gap: a deleted row leaves one.
+    if idx != position:
+        report.bad(position, f"entry {position} is missing (the next row is entry {idx})")
+        return None
+    # L3. The bytes decode strictly and say they are entry `position`: a row moved
+    # to another place still carries its own index.
+    try:
+        entry = decode(ENTRY_DECODER, data, "access-log entry", limit=MAX_ENTRY_BYTES)
+    except (MalformedError, TooLargeError) as exc:
+        report.bad(position, f"entry {position} is altered: it does not decode ({exc.message})")
+        return None
+    if entry.index != position:
+        report.bad(position, f"entry {position} is out of place: it is entry {entry.index}")
+        return None
+    # L4. The filter columns say what the signed bytes say.
+    columns = (officer, action, case_id, at)
+    signed = (entry.officer, entry.action.value, entry.case, entry.at.isoformat())
+    if columns != signed:
+        report.bad(position, f"entry {position} is altered: its columns differ from its bytes")
+        return None
+    return bytes(data)
+
+
+def verify_access_log(
+    conn: sqlite3.Connection,
+    keys: Sequence[_note.Verifier],
+    origin: str,
+    *,
+    kept: bytes | None = None,
+) -> AccessLogReport:
+    """Verify the whole access log in ``conn`` (PROTOCOL.md §14.3).
+
+    Args:
+        conn: node.db (read only).
+        keys: the node's pinned checkpoint verifiers (several across a key rotation).
+        origin: the log's origin, ``relay247/v1/access-log/<member>``.
+        kept: a checkpoint the auditor verified and kept earlier, or None.
+
+    Returns:
+        The report; ``problems`` is empty when every step passed.
+    """
+    report = AccessLogReport()
+    # L1. Every stored checkpoint is signed by a pinned key for this origin.
+    roots: dict[int, bytes] = {}
+    for size, note in conn.execute("SELECT size, note FROM access_checkpoints ORDER BY size"):
+        report.checkpoints += 1
+        try:
+            cp = _open(bytes(note), keys, origin)
+        except NoteError as exc:
+            report.bad(
+                max(size - 1, 0), f"checkpoint of size {size} does not verify: {exc.message}"
+            )
+            continue
+        if cp.size != size:
+            report.bad(max(size - 1, 0), f"checkpoint stored as size {size} says {cp.size}")
+            continue
+        roots[size] = cp.root_hash
+        report.latest = bytes(note)
+    kept_cp = None
+    if kept is not None:
+        try:
+            kept_cp = _open(kept, keys, origin)
+        except NoteError as exc:
+            report.bad(None, f"the kept checkpoint does not verify: {exc.message}")
+    # L2-L5. Recompute every leaf and compare the root at each checkpoint's size.
+    report.size = conn.execute("SELECT COUNT(*) FROM access_log").fetchone()[0]
+    frontier = merkle.CompactRange()
+    verified = 0  # entries covered by a checkpoint that matched
+    rows = conn.execute(
+        "SELECT idx, entry, officer, action, case_id, at FROM access_log ORDER BY idx"
+    )
+    for position, row in enumerate(rows):
+        data = _check_entry(report, position, row)
+        if data is None:
+            break
+        frontier.append(merkle.leaf_hash(data))
+        size = frontier.size
+        # L5. The first checkpoint whose root differs: an entry since the previous
+        # matching checkpoint changed (with one checkpoint per append, exactly this one).
+        if size in roots:
+            if frontier.root() != roots[size]:
+                where = (
+                    f"entry {size - 1} is altered"
+                    if verified == size - 1
+                    else f"an entry from {verified} to {size - 1} is altered"
+                )
+                report.bad(
+                    verified, f"{where}: the root of the first {size} entries is not the signed one"
+                )
+                break
+            verified = size
+        if kept_cp is not None and size == kept_cp.size and frontier.root() != kept_cp.root_hash:
+            # every stored checkpoint matched: the history was rewritten and re-signed
+            # with the node's own key, so no single entry can be named
+            report.bad(None, f"the log is not consistent with the kept checkpoint of size {size}")
+            break
+    else:
+        # L6. Nothing after the last checkpoint, and no checkpoint beyond the entries.
+        top = max(roots, default=0)
+        if top > report.size:
+            report.bad(
+                report.size,
+                f"entries {report.size} to {top - 1} are missing "
+                f"(a signed checkpoint covers {top})",
+            )
+        elif report.size > top:
+            report.bad(top, f"entries {top} to {report.size - 1} have no signed checkpoint")
+        # L7. The log still holds what the auditor saw before.
+        if kept_cp is not None and kept_cp.size > report.size:
+            report.bad(
+                report.size,
+                f"the log has {report.size} entries, fewer than the "
+                f"{kept_cp.size} of the kept checkpoint",
+            )
+    return report

@@ -1,0 +1,138 @@
+"""The officer tables in node.db, and opening the database for them.
+
+The tables sit beside the node store's own (``node.storage.schema``), created with
+``IF NOT EXISTS`` on every open, so an existing node.db gains them without touching
+the store's schema version; ``meta`` key ``officers_schema_version`` versions them.
+Times are ISO 8601 UTC text, like the store's. Secrets (password hashes, TOTP
+secrets, token hashes) are in clear here like the rest of node.db today; issue 15's
+encryption at rest covers the whole file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+from protocol.errors import StorageError, unavailable_reason
+
+SCHEMA_VERSION: Final = "1"
+DDL: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS officers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    login TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
+    email TEXT, phone TEXT, roles TEXT NOT NULL,
+    language TEXT NOT NULL, time_zone TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    password_hash TEXT NOT NULL, totp_secret TEXT NOT NULL,
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
+    failed_logins INTEGER NOT NULL DEFAULT 0, locked_until TEXT
+);
+-- The access log (PROTOCOL.md §14): idx is the leaf index, entry the exact leaf bytes,
+-- the other columns repeat entry fields for the console's filters and are checked
+-- against it by the verifier.
+CREATE TABLE IF NOT EXISTS access_log (
+    idx INTEGER PRIMARY KEY, entry BLOB NOT NULL,
+    officer TEXT, action TEXT NOT NULL, case_id TEXT, at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_log_officer ON access_log (officer, idx);
+CREATE INDEX IF NOT EXISTS access_log_case ON access_log (case_id, idx);
+-- One signed checkpoint per append: the first one that fails names the altered entry.
+CREATE TABLE IF NOT EXISTS access_checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
+-- The Merkle frontier after the last append (derived data, the verifier ignores it).
+CREATE TABLE IF NOT EXISTS access_frontier (
+    one INTEGER PRIMARY KEY CHECK (one = 1), size INTEGER NOT NULL, hashes BLOB NOT NULL
+);
+-- Per-officer local-API tokens: only SHA-256 of the secret part is kept, roles is the
+-- token's scope (a subset of the officer's roles, checked again at each use).
+CREATE TABLE IF NOT EXISTS officer_tokens (
+    id TEXT PRIMARY KEY, officer_id INTEGER NOT NULL REFERENCES officers (id),
+    token_hash BLOB NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open node.db for the officer tables (autocommit; callers open transactions).
+
+    Args:
+        path: the node's database file.
+        create: create the file (mode 0600) and the tables when missing; False for the
+            audit, which opens an existing file and changes nothing in it (an empty log
+            when the tables are absent).
+
+    Raises:
+        StorageError: cannot open, not a database, or an unknown officers schema version.
+    """
+    if not create:
+        return _existing(path)
+    try:
+        # 0600 whatever the umask, as node.store does: it holds secrets
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"{path}: cannot open the node database", detail=str(exc)) from None
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # an account change or log entry is durable
+        conn.execute("PRAGMA busy_timeout=5000")  # the serving node may hold the write lock
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in DDL.split(";"):  # no ';' inside the DDL's comments
+            if statement.strip():
+                conn.execute(statement)
+        row = conn.execute("SELECT value FROM meta WHERE key='officers_schema_version'").fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO meta VALUES ('officers_schema_version', ?)", (SCHEMA_VERSION,)
+            )
+        elif row[0] != SCHEMA_VERSION:
+            conn.execute("ROLLBACK")
+            conn.close()
+            raise StorageError(
+                f"{path}: officer tables version {row[0]} are not supported",
+                detail=f"this software reads version {SCHEMA_VERSION}",
+            )
+        conn.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        reason = unavailable_reason(exc)
+        raise StorageError(
+            f"{path}: cannot use the node database: {reason or 'not a database or corrupted'}",
+            detail=str(exc),
+        ) from None
+    return conn
+
+
+def _existing(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise StorageError(f"{path}: no node database here")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for name in ("access_log", "access_checkpoints"):
+            if name not in tables:  # nothing logged yet: read the same empty shape
+                conn.execute(_EMPTY[name])
+        row = (
+            conn.execute("SELECT value FROM meta WHERE key='officers_schema_version'").fetchone()
+            if "meta" in tables
+            else None
+        )
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: not a node database, or corrupted", detail=str(exc)) from None
+    if row is not None and row[0] != SCHEMA_VERSION:
+        conn.close()
+        raise StorageError(f"{path}: officer tables version {row[0]} are not supported")
+    return conn
+
+
+_EMPTY: Final = {  # temporary: they vanish with the connection, the file is untouched
+    "access_log": "CREATE TEMP TABLE access_log (idx INTEGER PRIMARY KEY, entry BLOB,"
+    " officer TEXT, action TEXT, case_id TEXT, at TEXT)",
+    "access_checkpoints": "CREATE TEMP TABLE access_checkpoints (size INTEGER PRIMARY KEY,"
+    " note BLOB)",
+}
