@@ -37,8 +37,8 @@ from pathlib import Path
 import aiohttp
 
 from protocol import merkle
-from relay import _sqlite_schema as schema
-from relay._sqlite_store import SQLiteStore
+from relay.storage.sqlite import _schema as schema
+from relay.storage.sqlite.store import SQLiteStore
 from tests.support.network import make_network
 from tests.support.relay import PASSPHRASE, free_port, write_relay_dir
 

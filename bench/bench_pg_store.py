@@ -1,6 +1,6 @@
 """PostgreSQL store micro-benchmark: where an accept's time goes, without HTTP.
 
-Runs :meth:`relay._pg_store.PostgresStore.accept` with N concurrent submitters against
+Runs :meth:`relay.storage.postgres.store.PostgresStore.accept` with N concurrent submitters against
 the real server (``RELAY247_TEST_PG`` or the default DSN), in a fresh schema dropped
 afterwards, in two set-ups:
 
@@ -30,9 +30,9 @@ from typing import Any
 
 import asyncpg
 
-from relay import _pg_leader
-from relay._pg_store import PostgresStore
-from relay.store import Submission
+from relay.storage.postgres import _leader
+from relay.storage.postgres.store import PostgresStore
+from relay.storage.store import Submission
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -99,9 +99,9 @@ def _instrumented() -> Iterator[None]:
         return wrapper
 
     patch(
-        _pg_leader,
+        _leader,
         "sequence_batch",
-        timed("sequence", _pg_leader.sequence_batch, lambda a, out: len(out[0])),
+        timed("sequence", _leader.sequence_batch, lambda a, out: len(out[0])),
     )
     patch(
         PostgresStore,

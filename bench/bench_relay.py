@@ -39,8 +39,8 @@ from aiohttp import web
 from protocol import domains, merkle
 from protocol.httpsig import sign_request
 from protocol.keys import verify, verify_raw
-from relay._sqlite_store import SQLiteStore
-from relay.store import Submission
+from relay.storage.sqlite.store import SQLiteStore
+from relay.storage.store import Submission
 from schemas.envelope import Envelope
 from tests.support.network import make_network
 from tests.support.relay import PASSPHRASE, envelope, free_port, write_relay_dir

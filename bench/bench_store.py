@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from protocol import merkle
-from relay import _sqlite_schema as schema
-from relay._sqlite_store import SQLiteStore
-from relay.store import Submission
+from relay.storage.sqlite import _schema as schema
+from relay.storage.sqlite.store import SQLiteStore
+from relay.storage.store import Submission
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 ENVELOPE = bytes(2048)  # a typical 2 KiB envelope

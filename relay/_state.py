@@ -13,10 +13,10 @@ from protocol.errors import Relay247Error
 from protocol.httpsig import NonceCache
 from protocol.keys import SigningKey
 from protocol.note import Signer
-from relay._metrics import Metrics
-from relay._ratelimit import RateLimiter
 from relay.config import RelayConfig
-from relay.store import Store, StoredCheckpoint
+from relay.http._metrics import Metrics
+from relay.http._ratelimit import RateLimiter
+from relay.storage.store import Store, StoredCheckpoint
 from schemas.errors import ErrorCode
 
 
@@ -138,7 +138,7 @@ def ensure_writable(state: RelayState) -> None:
 
     Raises:
         Relay247Error: ``unavailable`` (503) while the relay is halted (see
-            ``relay._checkpointer.halt``); nothing is written.
+            ``relay.audit._checkpointer.halt``); nothing is written.
     """
     if state.audit.halted is not None:
         raise Relay247Error(

@@ -19,17 +19,17 @@ from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import SigningKey
 from protocol.note import Signer
 from relay import __version__
-from relay import _handlers as h
-from relay._audit_routes import add_audit_routes
-from relay._auth import ACTIVITY
-from relay._checkpointer import restore, start_background, stop_background
-from relay._keyfile import load_keys
-from relay._middleware import STATE, errors_middleware
-from relay._openapi import openapi_handler
 from relay._state import RelayKeys, RelayState
-from relay._ws import SOCKETS, close_sockets, mailbox_ws
+from relay.audit._checkpointer import restore, start_background, stop_background
+from relay.audit._routes import add_audit_routes
 from relay.config import RelayConfig, quotas
-from relay.store import DIRECTORY, DIRECTORY_STAMP, Store
+from relay.http import _handlers as h
+from relay.http._auth import ACTIVITY
+from relay.http._middleware import STATE, errors_middleware
+from relay.http._openapi import openapi_handler
+from relay.http._ws import SOCKETS, close_sockets, mailbox_ws
+from relay.keyfile import load_keys
+from relay.storage.store import DIRECTORY, DIRECTORY_STAMP, Store
 from schemas.audit import RelayEvent, RelayEventKind
 from schemas.directory import TrustRootFile
 from serving import (
@@ -156,14 +156,14 @@ def make_store(config: RelayConfig) -> Store:
     """
     storage = config.storage
     if storage.backend == "sqlite":
-        from relay._sqlite_store import SQLiteStore
+        from relay.storage.sqlite.store import SQLiteStore
 
         return SQLiteStore(config.path(storage.sqlite_path), quotas=quotas(config))
     if storage.backend == "postgres":
         if not storage.postgres_dsn:
             raise ConfigError('storage.postgres_dsn: required when backend = "postgres"')
         try:
-            from relay._pg_store import PostgresStore
+            from relay.storage.postgres.store import PostgresStore
         except ImportError as exc:
             raise ConfigError(
                 f"storage.backend: postgres needs the asyncpg package ({exc.msg})"

@@ -13,8 +13,8 @@ import msgspec
 
 from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
-from relay._pg_names import check_dsn, check_schema_name
-from relay.store import Quotas
+from relay.storage.postgres._names import check_dsn, check_schema_name
+from relay.storage.store import Quotas
 from serving.guard import ConnectionLimits
 
 #: the connection bounds' defaults, shared with the node API (one set of numbers)
@@ -112,7 +112,8 @@ class StorageSection(_Section, frozen=True):
     #: PostgreSQL DSN when backend = "postgres"
     postgres_dsn: str | None = None
     #: PostgreSQL schema (namespace) holding the tables; created if missing
-    #: (a plain lower-case identifier, not a reserved SQL key word: relay/_pg_names.py)
+    #: (a plain lower-case identifier, not a reserved SQL key word:
+    #: relay/storage/postgres/_names.py)
     postgres_schema: str = "relay247"
     #: connections per instance
     postgres_pool_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8

@@ -13,8 +13,8 @@ import hashlib
 import sys
 from datetime import UTC, datetime, timedelta
 
-from relay._sqlite_store import SQLiteStore
-from relay.store import Submission
+from relay.storage.sqlite.store import SQLiteStore
+from relay.storage.store import Submission
 
 CONCURRENCY = 16
 

@@ -10,7 +10,7 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import PeerError
-from relay.store import Store, Submission
+from relay.storage.store import Store, Submission
 from schemas.errors import ErrorCode
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

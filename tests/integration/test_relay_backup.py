@@ -23,9 +23,9 @@ from node.transport import RelayClient
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.note import Verifier
-from relay._backup_pg import _libpq_target
-from relay._pg_store import PostgresStore
+from relay.backup._postgres import _libpq_target
 from relay.config import load_config
+from relay.storage.postgres.store import PostgresStore
 from schemas.relay_api import SubmitResult
 from tests.integration._crash_load import RelayProcess
 from tests.support.network import Network, make_network

@@ -14,9 +14,9 @@ import asyncpg
 import pytest
 
 from protocol.errors import StorageError
-from relay import _pg_schema as pgs
-from relay import _sqlite_schema as lite
-from relay._sqlite_store import SQLiteStore
+from relay.storage.postgres import _schema as pgs
+from relay.storage.sqlite import _schema as lite
+from relay.storage.sqlite.store import SQLiteStore
 from tests.support.network import make_network
 from tests.support.pg import drop_schema, pg_dsn, pg_execute, requires_pg
 from tests.support.relay import (

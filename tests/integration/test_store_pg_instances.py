@@ -15,10 +15,10 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import PeerError, StorageError
-from relay import _pg_waits
-from relay._pg_schema import leader_lock_key
-from relay._pg_store import PostgresStore
-from relay.store import Store
+from relay.storage.postgres import _waits
+from relay.storage.postgres._schema import leader_lock_key
+from relay.storage.postgres.store import PostgresStore
+from relay.storage.store import Store
 from schemas.errors import ErrorCode
 from tests.integration._store_support import all_leaf_hashes, code_of, sub
 from tests.support.pg import fresh_schema, pg_dsn, requires_pg
@@ -133,7 +133,7 @@ async def test_mail_waiter_looks_again_when_notifications_stop(
     # A listener that silently stopped hearing NOTIFY (a partition leaves it open):
     # the waiter still finds the mail by looking again.
     _, _, a, b = pair
-    monkeypatch.setattr(_pg_waits, "MAIL_RECHECK", 0.2)
+    monkeypatch.setattr(_waits, "MAIL_RECHECK", 0.2)
     listener = b._listener
     assert listener is not None
     await listener.remove_listener(b._names["mail"], b._heard_mail)

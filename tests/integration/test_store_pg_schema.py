@@ -8,10 +8,10 @@ import asyncpg
 import pytest
 
 from protocol.errors import ConfigError, StorageError
-from relay import _pg_schema as pgs
-from relay._pg_names import RESERVED
-from relay._pg_store import PostgresStore
-from relay.store import StoredCheckpoint
+from relay.storage.postgres import _schema as pgs
+from relay.storage.postgres._names import RESERVED
+from relay.storage.postgres.store import PostgresStore
+from relay.storage.store import StoredCheckpoint
 from tests.integration._store_support import sub
 from tests.support.pg import fresh_schema, pg_dsn, pg_execute, requires_pg
 
@@ -118,14 +118,14 @@ def test_a_schema_name_that_is_no_plain_identifier_is_refused(name: str) -> None
 
 async def test_every_key_word_the_server_reserves_is_refused() -> None:
     # The server's own list (pg_get_keywords: R reserved, T reserved but a function or
-    # type name) must be within relay/_pg_names.py's, whatever the server's version.
+    # type name) must be within relay/storage/postgres/_names.py's, whatever the server's version.
     conn = await asyncpg.connect(pg_dsn())
     try:
         words = await conn.fetch("SELECT word FROM pg_get_keywords() WHERE catcode IN ('R', 'T')")
     finally:
         await conn.close()
     missing = {r[0] for r in words} - RESERVED
-    assert not missing, f"add to relay/_pg_names.py RESERVED: {sorted(missing)}"
+    assert not missing, f"add to relay/storage/postgres/_names.py RESERVED: {sorted(missing)}"
 
 
 def test_names_are_derived_from_the_schema() -> None:

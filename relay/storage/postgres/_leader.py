@@ -23,9 +23,9 @@ import structlog
 
 from protocol import merkle
 from protocol.errors import StorageError
-from relay import _pg_schema as schema
-from relay._pg_reads import DB_ERRORS
-from relay._pg_schema import KIND_ACCEPT, KIND_ACK
+from relay.storage.postgres import _schema as schema
+from relay.storage.postgres._reads import DB_ERRORS
+from relay.storage.postgres._schema import KIND_ACCEPT, KIND_ACK
 
 log = structlog.get_logger("relay247.relay")
 

@@ -1,8 +1,8 @@
 """The relay's durable storage interface, independent of the database behind it.
 
 Two backends implement :class:`Store`: SQLite in WAL mode (the embedded default,
-``relay._sqlite_store``) and PostgreSQL through asyncpg (``relay._pg_store``) for
-several relay instances over one database. Nothing here mentions SQL, connections or threads.
+``relay.storage.sqlite``) and PostgreSQL through asyncpg (``relay.storage.postgres``)
+for several relay instances over one database. Nothing here mentions SQL, connections or threads.
 
 The contract every backend keeps (docs/PROTOCOL.md, "Relay storage"):
 
@@ -31,7 +31,7 @@ from datetime import datetime
 
 from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError, PeerError, StorageError
-from relay._storage_health import StorageHealth
+from relay.storage._health import StorageHealth
 from schemas.errors import ErrorCode
 
 #: Meta keys of the directory in force: its exact signed bytes, a small stamp that other

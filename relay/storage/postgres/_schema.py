@@ -1,7 +1,7 @@
 """PostgreSQL schema, names derived from it, and schema versioning of the relay store.
 
 The layout is specified in docs/PROTOCOL.md, appendix A ("PostgreSQL"); any change bumps
-SCHEMA_VERSION. Versions mean the same as SQLite's (relay/_sqlite_schema.py): version 1
+SCHEMA_VERSION. Versions mean the same as SQLite's (relay/storage/sqlite/_schema.py): version 1
 holds the base tables, 1 -> 2 adds the leaf-hash index and the checkpoint and
 cosignature tables, 2 -> 3 the byte counts of the mailbox quotas and member activity.
 Every connection of the store sets ``search_path`` to the store's schema, so the SQL
@@ -19,8 +19,8 @@ import asyncpg
 
 from protocol import merkle
 from protocol.errors import StorageError
-from relay._pg_names import check_schema_name
-from relay._pg_reads import fetch_perfect
+from relay.storage.postgres._names import check_schema_name
+from relay.storage.postgres._reads import fetch_perfect
 
 SCHEMA_VERSION = 3  # _DDL creates version 1, then _MIGRATIONS bring it up to this
 

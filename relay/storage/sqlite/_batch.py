@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 from protocol import merkle
 from protocol.errors import PeerError
-from relay._sqlite_schema import PENDING, from_micros
-from relay.store import Accepted, Quotas, Submission
+from relay.storage._micros import from_micros
+from relay.storage.sqlite._schema import PENDING
+from relay.storage.store import Accepted, Quotas, Submission
 from schemas.errors import ErrorCode
 
 

@@ -23,7 +23,7 @@ RETRY_AFTER = "5"  # seconds, sent with every 503 of a storage outage
 
 
 class StorageHealth:
-    """Mixed into :class:`relay.store.Store`; class defaults, so no ``__init__`` needed."""
+    """Mixed into :class:`relay.storage.store.Store`; class defaults, so no ``__init__`` needed."""
 
     #: the reason of the current outage, or None while writes commit
     fault: str | None = None

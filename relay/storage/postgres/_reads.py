@@ -17,8 +17,8 @@ import asyncpg
 
 from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError, storage_error
-from relay._sqlite_schema import from_micros
-from relay.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
+from relay.storage._micros import from_micros, maybe_moment
+from relay.storage.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -69,7 +69,7 @@ async def hash_ranges(conn: asyncpg.Connection, ranges: list[tuple[int, int]]) -
 
 
 class Reads:
-    """Read operations, mixed into :class:`relay._pg_store.PostgresStore`."""
+    """Read operations, mixed into :class:`relay.storage.postgres.store.PostgresStore`."""
 
     _pool: asyncpg.Pool | None
     _known_size: int
@@ -98,7 +98,7 @@ class Reads:
     # --- mailboxes -------------------------------------------------------------------------
 
     async def mailbox(self, recipient: str, after: int, limit: int) -> list[StoredEnvelope]:
-        """See :meth:`relay.store.Store.mailbox`."""
+        """See :meth:`relay.storage.store.Store.mailbox`."""
         if limit < 1:
             raise PeerError("invalid limit", detail=f"limit={limit}", code=ErrorCode.MALFORMED)
         rows = await self._query(
@@ -115,13 +115,13 @@ class Reads:
         ]
 
     async def mailbox_depth(self, recipient: str) -> int:
-        """See :meth:`relay.store.Store.mailbox_depth`."""
+        """See :meth:`relay.storage.store.Store.mailbox_depth`."""
         sql = "SELECT depth FROM mailboxes WHERE recipient = $1"
         depth = await self._query(lambda c: c.fetchval(sql, recipient))
         return 0 if depth is None else int(depth)
 
     async def pending_envelope(self, recipient: str, sender: str, msg_id: str) -> bytes | None:
-        """See :meth:`relay.store.Store.pending_envelope`."""
+        """See :meth:`relay.storage.store.Store.pending_envelope`."""
         value = await self._query(
             lambda c: c.fetchval(
                 "SELECT envelope FROM messages WHERE sender = $1 AND msg_id = $2"
@@ -146,21 +146,21 @@ class Reads:
     # --- audit log -------------------------------------------------------------------------
 
     async def tree_size(self) -> int:
-        """See :meth:`relay.store.Store.tree_size`: read from the database, so a
+        """See :meth:`relay.storage.store.Store.tree_size`: read from the database, so a
         follower sees what the leader sequenced."""
         size = await self._query(lambda c: c.fetchval("SELECT size FROM tree WHERE id = 0"))
         self._known_size = max(self._known_size, int(size))
         return int(size)
 
     async def leaf_entries(self, start: int, end: int) -> list[bytes]:
-        """See :meth:`relay.store.Store.leaf_entries`."""
+        """See :meth:`relay.storage.store.Store.leaf_entries`."""
         check_range(start, end, await self._available(end))
         sql = "SELECT entry FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx"
         rows = await self._query(lambda c: c.fetch(sql, start, end))
         return [bytes(r[0]) for r in rows]
 
     async def level_hashes(self, level: int, start: int, end: int) -> list[bytes]:
-        """See :meth:`relay.store.Store.level_hashes`."""
+        """See :meth:`relay.storage.store.Store.level_hashes`."""
         if type(level) is not int or not 0 <= level <= MAX_LEVEL:
             raise PeerError("invalid level", detail=f"level={level!r}", code=ErrorCode.MALFORMED)
         needed = end << level if type(end) is int and end >= 0 else end
@@ -175,7 +175,7 @@ class Reads:
         return [bytes(r[0]) for r in rows]
 
     async def subtree_hash(self, start: int, end: int) -> bytes:
-        """See :meth:`relay.store.Store.subtree_hash`."""
+        """See :meth:`relay.storage.store.Store.subtree_hash`."""
         check_range(start, end, await self._available(end))
         if start == end:
             raise PeerError("empty range", detail=f"[{start},{end})", code=ErrorCode.MALFORMED)
@@ -184,7 +184,7 @@ class Reads:
         return value
 
     async def root(self, size: int) -> bytes:
-        """See :meth:`relay.store.Store.root`."""
+        """See :meth:`relay.storage.store.Store.root`."""
         check_range(0, size, await self._available(size))
         if size == 0:
             return merkle.EMPTY_ROOT
@@ -195,25 +195,25 @@ class Reads:
             raise ProofError("tree size beyond the log", detail=f"size={size}")
 
     async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """See :meth:`relay.store.Store.inclusion_proof`."""
+        """See :meth:`relay.storage.store.Store.inclusion_proof`."""
         await self._check_size(size)
         ranges = merkle.inclusion_path(index, size)
         return await self._query(lambda c: hash_ranges(c, ranges))
 
     async def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        """See :meth:`relay.store.Store.consistency_proof`."""
+        """See :meth:`relay.storage.store.Store.consistency_proof`."""
         await self._check_size(new_size)
         ranges = merkle.consistency_path(old_size, new_size)
         return await self._query(lambda c: hash_ranges(c, ranges))
 
     async def leaf_rows(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
-        """See :meth:`relay.store.Store.leaf_rows`."""
+        """See :meth:`relay.storage.store.Store.leaf_rows`."""
         sql = "SELECT idx, entry, hash FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx"
         rows = await self._query(lambda c: c.fetch(sql, start, end))
         return [(int(r[0]), bytes(r[1]), bytes(r[2])) for r in rows]
 
     async def find_leaf(self, leaf_hash: bytes) -> int | None:
-        """See :meth:`relay.store.Store.find_leaf`."""
+        """See :meth:`relay.storage.store.Store.find_leaf`."""
         size = await self.tree_size()
         # The leaves_hash index makes this one B-tree descent.
         sql = "SELECT MIN(idx) FROM leaves WHERE hash = $1 AND idx < $2"
@@ -221,7 +221,7 @@ class Reads:
         return None if index is None else int(index)
 
     async def checkpoint(self, size: int | None = None) -> StoredCheckpoint | None:
-        """See :meth:`relay.store.Store.checkpoint`."""
+        """See :meth:`relay.storage.store.Store.checkpoint`."""
         if size is None:
             latest = "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1"
             row = await self._query(lambda c: c.fetchrow(latest))
@@ -231,7 +231,7 @@ class Reads:
         return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), bytes(row[2]))
 
     async def cosignatures(self, size: int) -> list[tuple[str, bytes]]:
-        """See :meth:`relay.store.Store.cosignatures`."""
+        """See :meth:`relay.storage.store.Store.cosignatures`."""
         sql = "SELECT witness, line FROM cosignatures WHERE size = $1 ORDER BY id"
         rows = await self._query(lambda c: c.fetch(sql, size))
         return [(r[0], bytes(r[1])) for r in rows]
@@ -239,18 +239,18 @@ class Reads:
     # --- small values ----------------------------------------------------------------------
 
     async def get_meta(self, key: str) -> bytes | None:
-        """See :meth:`relay.store.Store.get_meta`."""
+        """See :meth:`relay.storage.store.Store.get_meta`."""
         sql = "SELECT value FROM meta WHERE key = $1"
         value = await self._query(lambda c: c.fetchval(sql, key))
         return None if value is None else bytes(value)
 
     async def activity(self) -> dict[str, tuple[datetime | None, datetime | None]]:
-        """See :meth:`relay.store.Store.activity`."""
+        """See :meth:`relay.storage.store.Store.activity`."""
         rows = await self._query(lambda c: c.fetch("SELECT member, seen, cosigned FROM activity"))
-        return {r[0]: (_moment(r[1]), _moment(r[2])) for r in rows}
+        return {r[0]: (maybe_moment(r[1]), maybe_moment(r[2])) for r in rows}
 
     async def usage(self, recipient: str) -> tuple[int, int, dict[str, int]]:
-        """See :meth:`relay.store.Store.usage`."""
+        """See :meth:`relay.storage.store.Store.usage`."""
 
         async def read(c: asyncpg.Connection) -> tuple[int, int, dict[str, int]]:
             row = await c.fetchrow(
@@ -263,7 +263,3 @@ class Reads:
             return depth, used, {r[0]: int(r[1]) for r in senders}
 
         return await self._query(read)
-
-
-def _moment(micros: int | None) -> datetime | None:
-    return None if micros is None else from_micros(micros)

@@ -22,7 +22,7 @@ import asyncpg
 
 from protocol.decimal import parse_decimal
 from protocol.errors import ConfigError, MalformedError, StorageError
-from relay._backup import (
+from relay.backup._files import (
     Snapshot,
     check_state,
     fsync_path,
@@ -31,15 +31,15 @@ from relay._backup import (
     require_file,
     temp_beside,
 )
-from relay._pg_names import check_schema_name
-from relay._pg_schema import (
+from relay.config import RelayConfig
+from relay.storage.postgres._names import check_schema_name
+from relay.storage.postgres._schema import (
     SCHEMA_VERSION,
     application_prefix,
     connect,
     leader_lock_key,
     unknown_error,
 )
-from relay.config import RelayConfig
 
 _TOOL_TIMEOUT = 3600.0  # seconds: pg_dump/pg_restore of a large log may take a while
 

@@ -1,7 +1,7 @@
-"""The SQLite implementation of :class:`relay.store.Store` (WAL, synchronous=FULL).
+"""The SQLite implementation of :class:`relay.storage.store.Store` (WAL, synchronous=FULL).
 
 Threads: one writer thread owns the read-write connection and the in-memory Merkle
-frontier; every write goes through :class:`~relay._group_commit.GroupCommitter`, which
+frontier; every write goes through :class:`~relay.storage._group_commit.GroupCommitter`, which
 hands it batches that become one transaction each. A second thread owns a read-only
 connection; WAL lets it read committed data while the writer commits. No sqlite3
 exception leaves this module: the two thread seams wrap them into StorageError.
@@ -20,12 +20,12 @@ from typing import TypeVar
 
 from protocol import merkle
 from protocol.errors import PeerError, StorageError, StorageUnavailableError, storage_error
-from relay import _sqlite_schema as schema
-from relay._group_commit import GroupCommitter
-from relay._sqlite_batch import AcceptBuffer, AcceptOp, ChecksFirst
-from relay._sqlite_reads import Reads
-from relay._sqlite_schema import to_micros
-from relay.store import (
+from relay.storage._group_commit import GroupCommitter
+from relay.storage._micros import maybe_micros, to_micros
+from relay.storage.sqlite import _schema as schema
+from relay.storage.sqlite._batch import AcceptBuffer, AcceptOp, ChecksFirst
+from relay.storage.sqlite._reads import Reads
+from relay.storage.store import (
     DIRECTORY,
     DIRECTORY_LEAF,
     DIRECTORY_STAMP,
@@ -42,10 +42,6 @@ from relay.store import (
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
-
-
-def _micros(moment: datetime | None) -> int | None:
-    return None if moment is None else to_micros(moment)
 
 
 _WriteOp = Callable[[sqlite3.Connection], object] | AcceptOp | ChecksFirst
@@ -188,7 +184,7 @@ class SQLiteStore(Reads, Store):
             conn.execute("BEGIN IMMEDIATE")
             for op in ops:
                 if isinstance(op, AcceptOp):
-                    # Checked, then written in bulk: see relay/_sqlite_batch.py.
+                    # Checked, then written in bulk: see relay/storage/sqlite/_batch.py.
                     outcomes.append(accepts.accept(op, self._tree))
                     continue
                 accepts.flush()  # what comes next must see every earlier write
@@ -327,7 +323,8 @@ class SQLiteStore(Reads, Store):
     ) -> None:
         """See :meth:`Store.record_activity`."""
         rows = [
-            (m, _micros(seen.get(m)), _micros(cosigned.get(m))) for m in sorted({*seen, *cosigned})
+            (m, maybe_micros(seen.get(m)), maybe_micros(cosigned.get(m)))
+            for m in sorted({*seen, *cosigned})
         ]
 
         def op(conn: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 from protocol.codec import encode
 from protocol.errors import Relay247Error
 from relay._state import RelayState
-from relay._storage_health import RETRY_AFTER
+from relay.storage._health import RETRY_AFTER
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 
 log = structlog.get_logger("relay247.relay")
@@ -69,7 +69,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Relay247Error as exc:
         metrics.rejections(exc.code.value).inc()
         # A StorageError we could not classify is a fault of ours: error level. An
-        # outage is logged (rate-limited) by the store, relay/_storage_health.py.
+        # outage is logged (rate-limited) by the store, relay/storage/_health.py.
         (log.error if exc.code is ErrorCode.INTERNAL else log.info)(
             "rejected", code=exc.code.value, path=request.path, detail=exc.detail or exc.message
         )

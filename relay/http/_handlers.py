@@ -23,12 +23,12 @@ from protocol.errors import (
 )
 from protocol.receipt import verify_ack
 from relay import __version__
-from relay._auth import authenticate, read_body
-from relay._middleware import STATE, HeaderedError
 from relay._state import RelayState, ensure_writable
-from relay._storage_health import RETRY_AFTER
 from relay.config import RelayConfig
-from relay.store import (
+from relay.http._auth import authenticate, read_body
+from relay.http._middleware import STATE, HeaderedError
+from relay.storage._health import RETRY_AFTER
+from relay.storage.store import (
     DIRECTORY,
     DIRECTORY_LEAF,
     DIRECTORY_STAMP,
@@ -109,7 +109,7 @@ def submission(
         now: the relay's time of acceptance.
 
     Returns:
-        The submission for :meth:`relay.store.Store.accept`.
+        The submission for :meth:`relay.storage.store.Store.accept`.
     """
     entry = encode(EnvelopeAccepted(received_at=now, header=envelope.header, sig=envelope.sig))
     return Submission(

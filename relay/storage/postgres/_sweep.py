@@ -17,8 +17,8 @@ from typing import TypeVar
 import asyncpg
 
 from protocol.errors import StorageError
-from relay._pg_reads import DB_ERRORS
-from relay._sqlite_schema import to_micros
+from relay.storage._micros import to_micros
+from relay.storage.postgres._reads import DB_ERRORS
 
 T = TypeVar("T")
 
@@ -59,7 +59,7 @@ _DONE = "DELETE FROM queue WHERE leaf_index < $1"
 
 
 class Sweeps:
-    """Expiry and purge, mixed into :class:`relay._pg_store.PostgresStore`."""
+    """Expiry and purge, mixed into :class:`relay.storage.postgres.store.PostgresStore`."""
 
     _pool: asyncpg.Pool | None
     _keep_sequenced: float

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import UTC, datetime, timedelta
 
 from protocol import merkle
 from protocol.errors import StorageError
@@ -21,20 +20,6 @@ SCHEMA_VERSION = 3  # _DDL creates version 1, then _MIGRATIONS bring it up to th
 PENDING = 0
 ACKED = 1
 EXPIRED = 2
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-
-
-def to_micros(moment: datetime) -> int:
-    """Encode an aware datetime as integer microseconds since the Unix epoch (UTC)."""
-    return (moment - _EPOCH) // _MICRO
-
-
-def from_micros(micros: int) -> datetime:
-    """Decode :func:`to_micros`; always returns a UTC datetime."""
-    return _EPOCH + micros * _MICRO
-
 
 _DDL = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);

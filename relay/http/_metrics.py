@@ -132,7 +132,7 @@ class Metrics:
         return child
 
     def storage_sync(self, healthy: bool, failures: int) -> None:
-        """Copy the store's health (relay/_storage_health.py) into the two storage metrics."""
+        """Copy the store's health (relay/storage/_health.py) into the two storage metrics."""
         self.storage_healthy.set(1 if healthy else 0)
         if failures > self._failures_seen:
             self.storage_failures.inc(failures - self._failures_seen)

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from protocol.errors import TooLargeError, TransportError, VerificationError
 from protocol.httpsig import VerifiedRequest, verify_request
-from relay._middleware import MEMBER, STATE, HeaderedError
 from relay._state import MemberActivity, RelayState
+from relay.http._middleware import MEMBER, STATE, HeaderedError
 from schemas.directory import KeyUse
 from schemas.errors import ErrorCode
 

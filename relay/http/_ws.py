@@ -14,9 +14,9 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from protocol.codec import encode
-from relay._auth import authenticate
-from relay._handlers import MAX_PAGE, _int_query, page
-from relay._middleware import STATE
+from relay.http._auth import authenticate
+from relay.http._handlers import MAX_PAGE, _int_query, page
+from relay.http._middleware import STATE
 
 log = structlog.get_logger("relay247.relay")
 #: the open mailbox WebSockets of this app, closed at shutdown

@@ -19,15 +19,16 @@ from typing import TypeVar
 
 from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError, storage_error
-from relay import _sqlite_schema as schema
-from relay.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
+from relay.storage._micros import from_micros, maybe_moment
+from relay.storage.sqlite import _schema as schema
+from relay.storage.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
 
 
 class Reads:
-    """Read operations, mixed into :class:`relay._sqlite_store.SQLiteStore`."""
+    """Read operations, mixed into :class:`relay.storage.sqlite.store.SQLiteStore`."""
 
     def __init__(self) -> None:
         self._rexec = ThreadPoolExecutor(1, thread_name_prefix="relay-store-read")
@@ -61,7 +62,7 @@ class Reads:
     # --- mailboxes -------------------------------------------------------------------------
 
     async def mailbox(self, recipient: str, after: int, limit: int) -> list[StoredEnvelope]:
-        """See :meth:`relay.store.Store.mailbox`."""
+        """See :meth:`relay.storage.store.Store.mailbox`."""
         if limit < 1:
             raise PeerError("invalid limit", detail=f"limit={limit}", code=ErrorCode.MALFORMED)
 
@@ -72,14 +73,12 @@ class Reads:
                 " ORDER BY seq LIMIT ?",
                 (recipient, after, limit),
             ).fetchall()
-            return [
-                StoredEnvelope(r[0], r[1], r[2], r[3], schema.from_micros(r[4]), r[5]) for r in rows
-            ]
+            return [StoredEnvelope(r[0], r[1], r[2], r[3], from_micros(r[4]), r[5]) for r in rows]
 
         return await self._query(read)
 
     async def mailbox_depth(self, recipient: str) -> int:
-        """See :meth:`relay.store.Store.mailbox_depth`."""
+        """See :meth:`relay.storage.store.Store.mailbox_depth`."""
 
         def read(conn: sqlite3.Connection) -> int:
             sql = "SELECT depth FROM mailboxes WHERE recipient = ?"
@@ -114,11 +113,11 @@ class Reads:
     # --- audit log -------------------------------------------------------------------------
 
     async def tree_size(self) -> int:
-        """See :meth:`relay.store.Store.tree_size`."""
+        """See :meth:`relay.storage.store.Store.tree_size`."""
         return self._size
 
     async def leaf_entries(self, start: int, end: int) -> list[bytes]:
-        """See :meth:`relay.store.Store.leaf_entries`."""
+        """See :meth:`relay.storage.store.Store.leaf_entries`."""
         check_range(start, end, self._size)
 
         def read(conn: sqlite3.Connection) -> list[bytes]:
@@ -128,7 +127,7 @@ class Reads:
         return await self._query(read)
 
     async def level_hashes(self, level: int, start: int, end: int) -> list[bytes]:
-        """See :meth:`relay.store.Store.level_hashes`."""
+        """See :meth:`relay.storage.store.Store.level_hashes`."""
         if type(level) is not int or not 0 <= level <= MAX_LEVEL:
             raise PeerError("invalid level", detail=f"level={level!r}", code=ErrorCode.MALFORMED)
         check_range(start, end, self._size >> level)
@@ -153,7 +152,7 @@ class Reads:
         return await self._query(read)
 
     async def subtree_hash(self, start: int, end: int) -> bytes:
-        """See :meth:`relay.store.Store.subtree_hash`."""
+        """See :meth:`relay.storage.store.Store.subtree_hash`."""
         check_range(start, end, self._size)
         if start == end:
             raise PeerError("empty range", detail=f"[{start},{end})", code=ErrorCode.MALFORMED)
@@ -164,7 +163,7 @@ class Reads:
         )
 
     async def root(self, size: int) -> bytes:
-        """See :meth:`relay.store.Store.root`."""
+        """See :meth:`relay.storage.store.Store.root`."""
         check_range(0, size, self._size)
         if size == 0:
             return merkle.EMPTY_ROOT
@@ -184,17 +183,17 @@ class Reads:
             raise ProofError("tree size beyond the log", detail=f"size={size} log={self._size}")
 
     async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        """See :meth:`relay.store.Store.inclusion_proof`."""
+        """See :meth:`relay.storage.store.Store.inclusion_proof`."""
         self._check_size(size)
         return await self._hashes(merkle.inclusion_path(index, size))
 
     async def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        """See :meth:`relay.store.Store.consistency_proof`."""
+        """See :meth:`relay.storage.store.Store.consistency_proof`."""
         self._check_size(new_size)
         return await self._hashes(merkle.consistency_path(old_size, new_size))
 
     async def leaf_rows(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
-        """See :meth:`relay.store.Store.leaf_rows`."""
+        """See :meth:`relay.storage.store.Store.leaf_rows`."""
 
         def read(conn: sqlite3.Connection) -> list[tuple[int, bytes, bytes]]:
             sql = "SELECT idx, entry, hash FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx"
@@ -203,7 +202,7 @@ class Reads:
         return await self._query(read)
 
     async def find_leaf(self, leaf_hash: bytes) -> int | None:
-        """See :meth:`relay.store.Store.find_leaf`."""
+        """See :meth:`relay.storage.store.Store.find_leaf`."""
         size = self._size
 
         def read(conn: sqlite3.Connection) -> int | None:
@@ -215,7 +214,7 @@ class Reads:
         return await self._query(read)
 
     async def checkpoint(self, size: int | None = None) -> StoredCheckpoint | None:
-        """See :meth:`relay.store.Store.checkpoint`."""
+        """See :meth:`relay.storage.store.Store.checkpoint`."""
 
         def read(conn: sqlite3.Connection) -> StoredCheckpoint | None:
             if size is None:
@@ -229,7 +228,7 @@ class Reads:
         return await self._query(read)
 
     async def cosignatures(self, size: int) -> list[tuple[str, bytes]]:
-        """See :meth:`relay.store.Store.cosignatures`."""
+        """See :meth:`relay.storage.store.Store.cosignatures`."""
 
         def read(conn: sqlite3.Connection) -> list[tuple[str, bytes]]:
             sql = "SELECT witness, line FROM cosignatures WHERE size = ? ORDER BY rowid"
@@ -240,7 +239,7 @@ class Reads:
     # --- small values ----------------------------------------------------------------------
 
     async def get_meta(self, key: str) -> bytes | None:
-        """See :meth:`relay.store.Store.get_meta`."""
+        """See :meth:`relay.storage.store.Store.get_meta`."""
 
         def read(conn: sqlite3.Connection) -> bytes | None:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -249,11 +248,11 @@ class Reads:
         return await self._query(read)
 
     async def activity(self) -> dict[str, tuple[datetime | None, datetime | None]]:
-        """See :meth:`relay.store.Store.activity`."""
+        """See :meth:`relay.storage.store.Store.activity`."""
 
         def read(conn: sqlite3.Connection) -> dict[str, tuple[datetime | None, datetime | None]]:
             rows = conn.execute("SELECT member, seen, cosigned FROM activity").fetchall()
-            return {r[0]: (_moment(r[1]), _moment(r[2])) for r in rows}
+            return {r[0]: (maybe_moment(r[1]), maybe_moment(r[2])) for r in rows}
 
         return await self._query(read)
 
@@ -272,7 +271,3 @@ class Reads:
             return depth, used, dict(senders)
 
         return await self._query(read)
-
-
-def _moment(micros: int | None) -> datetime | None:
-    return None if micros is None else schema.from_micros(micros)

@@ -1,13 +1,13 @@
-"""The PostgreSQL implementation of :class:`relay.store.Store` (asyncpg), for several relays.
+"""The PostgreSQL implementation of :class:`relay.storage.Store` (asyncpg), for several relays.
 
-Any instance writes: its :class:`~relay._group_commit.GroupCommitter` turns each batch of
+Any instance writes: its :class:`~relay.storage._group_commit.GroupCommitter` turns each batch of
 accepts, acks and events into one transaction that stores the message rows and an
 unsequenced ``queue`` row per leaf entry (a run of accepts in two statements), and
-commits (``synchronous_commit = on``). One instance, the leader (relay/_pg_leader.py),
+commits (``synchronous_commit = on``). One instance, the leader (relay/storage/postgres/_leader.py),
 gives queued entries their leaf indexes: its own batches in the same transaction
 (:meth:`Leader.fused`), other instances' after their NOTIFY on the queue channel, while
 those writers wait, bounded by ``sequence_timeout``, and only then answer. Reads go to
-the pool (relay/_pg_reads.py). No asyncpg exception leaves this module: they become
+the pool (relay/storage/postgres/_reads.py). No asyncpg exception leaves this module: they become
 StorageError at each seam (PROTOCOL.md A.7.3).
 """
 
@@ -26,16 +26,16 @@ import asyncpg
 import structlog
 
 from protocol.errors import PeerError, StorageError, StorageUnavailableError, storage_error
-from relay import _pg_schema as pgs
-from relay._group_commit import GroupCommitter
-from relay._pg_leader import Leader, QueueRow
-from relay._pg_names import check_schema_name
-from relay._pg_reads import DB_ERRORS, Reads
-from relay._pg_schema import ACKED, KIND_ACCEPT, KIND_ACK, KIND_EVENT, PENDING
-from relay._pg_sweep import KEEP_SEQUENCED, Sweeps
-from relay._pg_waits import Waits
-from relay._sqlite_schema import from_micros, to_micros
-from relay.store import (
+from relay.storage._group_commit import GroupCommitter
+from relay.storage._micros import from_micros, maybe_micros, to_micros
+from relay.storage.postgres import _schema as pgs
+from relay.storage.postgres._leader import Leader, QueueRow
+from relay.storage.postgres._names import check_schema_name
+from relay.storage.postgres._reads import DB_ERRORS, Reads
+from relay.storage.postgres._schema import ACKED, KIND_ACCEPT, KIND_ACK, KIND_EVENT, PENDING
+from relay.storage.postgres._sweep import KEEP_SEQUENCED, Sweeps
+from relay.storage.postgres._waits import Waits
+from relay.storage.store import (
     DIRECTORY,
     DIRECTORY_LEAF,
     DIRECTORY_STAMP,
@@ -333,7 +333,7 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         if rows:
             self._leader.kick()
         # Wait from the commit on, before any NOTIFY seq can be handled: the watcher
-        # then needs no extra look for these entries (relay/_pg_waits.py).
+        # then needs no extra look for these entries (relay/storage/postgres/_waits.py).
         return [
             dataclasses.replace(o, waiter=self._expect(o.qid))
             if isinstance(o, _Queued) and o.row
@@ -603,8 +603,8 @@ class PostgresStore(Waits, Sweeps, Reads, Store):
         )
         args = (
             members,
-            [_micros(seen.get(m)) for m in members],
-            [_micros(cosigned.get(m)) for m in members],
+            [maybe_micros(seen.get(m)) for m in members],
+            [maybe_micros(cosigned.get(m)) for m in members],
         )
         await self._submit(_Op(lambda c: c.execute(sql, *args)))
 
@@ -663,10 +663,6 @@ def _earlier(
         return Accepted(index, when, duplicate=True)
     # Accepted but not yet sequenced: wait for the original leaf like its first caller.
     return _Queued(qid, lambda i: Accepted(i, when, duplicate=True), None)
-
-
-def _micros(moment: datetime | None) -> int | None:
-    return None if moment is None else to_micros(moment)
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:

@@ -18,9 +18,9 @@ import asyncpg
 import structlog
 
 from protocol.errors import StorageError
-from relay import _pg_schema as pgs
-from relay._pg_leader import parse_seq_payload, wait_event
-from relay._pg_reads import DB_ERRORS
+from relay.storage.postgres import _schema as pgs
+from relay.storage.postgres._leader import parse_seq_payload, wait_event
+from relay.storage.postgres._reads import DB_ERRORS
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -30,7 +30,7 @@ log = structlog.get_logger("relay247.relay")
 
 
 class Waits:
-    """Sequencer and mail waits, mixed into :class:`relay._pg_store.PostgresStore`."""
+    """Sequencer and mail waits, mixed into :class:`relay.storage.postgres.store.PostgresStore`."""
 
     _dsn: str
     _schema: str
@@ -44,7 +44,7 @@ class Waits:
     _seq_event: asyncio.Event
     _mail_events: dict[str, asyncio.Event]
 
-    if TYPE_CHECKING:  # provided by relay._pg_reads.Reads, later in the MRO
+    if TYPE_CHECKING:  # provided by relay.storage.postgres._reads.Reads, later in the MRO
 
         async def _query(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T: ...
 

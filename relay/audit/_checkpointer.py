@@ -7,14 +7,14 @@ durably before the relay serves it, so a crash can never leave a served checkpoi
 the relay does not remember.
 
 Several instances may share one PostgreSQL database: only the leader (the holder of
-the store's leader lock, :meth:`relay.store.Store.is_leader`) signs checkpoints and
+the store's leader lock, :meth:`relay.storage.store.Store.is_leader`) signs checkpoints and
 runs the expiry sweep; every instance, every tick, adopts the newest checkpoint stored
 by any instance with its cosignatures, and puts in force a directory published
 through another instance. SQLite is always the leader.
 
 The start-up check (steps I1–I5 of §7.2) re-opens the last signed checkpoint and proves
 that the stored leaves and nodes reproduce it, naming the first inconsistent index.
-Both work through :class:`relay.store.Store` only, in bounded chunks: memory does not
+Both work through :class:`relay.storage.store.Store` only, in bounded chunks: memory does not
 grow with the log.
 """
 
@@ -31,9 +31,9 @@ import structlog
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.errors import NoteError, Relay247Error, StorageError, StorageUnavailableError
-from relay._handlers import refresh_directory
 from relay._state import ACTIVITY_SAVE_INTERVAL, RelayState
-from relay.store import Store, StoredCheckpoint
+from relay.http._handlers import refresh_directory
+from relay.storage.store import Store, StoredCheckpoint
 
 log = structlog.get_logger("relay247.relay")
 _CHUNK = 4096  # leaves per read during the start-up check: bounded memory, few round trips

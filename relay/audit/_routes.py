@@ -26,9 +26,9 @@ from protocol.tiles import (
     parse_entries_path,
     parse_tile_path,
 )
-from relay._auth import authenticate, read_body
-from relay._middleware import STATE
 from relay._state import RelayState, ensure_writable
+from relay.http._auth import authenticate, read_body
+from relay.http._middleware import STATE
 from schemas.audit_api import (
     MAX_ENTRIES_PAGE,
     ConsistencyProof,

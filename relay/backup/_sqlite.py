@@ -1,104 +1,39 @@
-"""Explicit schema upgrades, online backups and restores of the relay's storage.
+"""SQLite backups, restores and schema upgrades (see :mod:`relay.backup`).
 
-``relay247 relay migrate | backup | restore`` call the three coroutines at the end of
-this module; each dispatches on ``storage.backend``.
-
-SQLite: a backup is a copy made with SQLite's online backup API in one step, i.e. under
-one read transaction (https://sqlite.org/backup.html): a consistent snapshot while the
-relay keeps committing through WAL. The copy is written to a temporary file, switched to
+A backup is a copy made with SQLite's online backup API in one step, i.e. under one read
+transaction (https://sqlite.org/backup.html): a consistent snapshot while the relay keeps
+committing through WAL. The copy is written to a temporary file, switched to
 rollback-journal mode (one self-contained file), fsynced, checked (PRAGMA
 integrity_check, schema version, tree frontier) and only then renamed into place. A
 restore checks the file the same way, copies it next to the live database, runs the
 relay's start-up proof (I1-I5, PROTOCOL.md §7.2) on that copy, and only then replaces
 the live file with one rename: a refused restore leaves the target untouched.
-
-PostgreSQL: relay/_backup_pg.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.errors import ConfigError, StorageError
-from relay import _sqlite_schema as lite
+from relay.backup._files import (
+    Snapshot,
+    check_state,
+    fsync_path,
+    install,
+    is_schema_refusal,
+    refuse_existing,
+    require_file,
+    temp_beside,
+)
 from relay.config import RelayConfig, quotas
-from relay.store import Store
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a backup holds, or what a restore brought back.
-
-    Attributes:
-        schema_version: the storage schema version of the copy.
-        tree_size: leaves in the audit log.
-        checkpoint_size: size of the last checkpoint the relay signed (None: none yet).
-        previous_checkpoint: restore only: the last checkpoint size of the data the
-            restore replaced, when it could be read (None otherwise).
-        checked: restore only: the I1-I5 start-up proof ran and passed.
-    """
-
-    schema_version: int
-    tree_size: int
-    checkpoint_size: int | None
-    previous_checkpoint: int | None = None
-    checked: bool = False
-
-
-def is_schema_refusal(exc: StorageError) -> bool:
-    """Whether ``exc`` is a refusal of the stored schema version (older, newer, unknown).
-
-    Both backends use the same two messages (issue 7 contract, section 2); the CLI maps
-    them to exit code 2: the operator must act, retrying cannot help.
-    """
-    return exc.message.startswith(("storage schema version ", "unsupported storage schema"))
-
-
-# --- files -------------------------------------------------------------------------------
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file, or a directory (to make a rename in it durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def temp_beside(path: Path) -> Path:
-    """A hidden temporary name in ``path``'s directory: a rename from it is atomic."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+from relay.storage.sqlite import _schema as lite
 
 
 def _discard(path: Path) -> None:
     for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         p.unlink(missing_ok=True)
-
-
-def require_file(path: Path) -> None:
-    """Raise ConfigError unless ``path`` is a regular file."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-
-
-def refuse_existing(out: Path) -> None:
-    """Raise ConfigError if ``out`` exists: a backup never replaces another file."""
-    if os.path.lexists(out):
-        raise ConfigError(f"{out}: exists already; refusing to overwrite")
-
-
-def install(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` over ``target`` and make the rename durable (fsync the directory)."""
-    os.replace(tmp, target)
-    fsync_path(target.parent)
-
-
-# --- SQLite ------------------------------------------------------------------------------
 
 
 def _open_existing(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -292,10 +227,10 @@ def _swap(tmp: Path, target: Path) -> int | None:
     return previous
 
 
-async def _sqlite_restore(
+async def sqlite_restore(
     config: RelayConfig, passphrase: bytes, src: Path, *, force: bool
 ) -> Snapshot:
-    from relay._sqlite_store import SQLiteStore
+    from relay.storage.sqlite.store import SQLiteStore
 
     target = config.path(config.storage.sqlite_path)
     snapshot, tmp = await asyncio.to_thread(_stage, src, target, force=force)
@@ -332,42 +267,7 @@ def _to_single_file(path: Path) -> None:
     fsync_path(path)
 
 
-async def check_state(config: RelayConfig, passphrase: bytes, store: Store | None) -> None:
-    """Run the relay's start-up (I1-I5 included) on ``store``, then close it.
-
-    Raises:
-        StorageError: the stored log does not reproduce its last signed checkpoint.
-        VerificationError: wrong passphrase.
-    """
-    from relay.app import open_state
-
-    state = await open_state(config, passphrase, store)
-    await state.store.close()
-
-
-# --- entry points ------------------------------------------------------------------------
-
-
-async def migrate(config: RelayConfig) -> tuple[int, int]:
-    """Bring the configured storage up to the current schema version.
-
-    Returns:
-        ``(found, now)``: ``found == now`` when there was nothing to do; ``found == 0``
-        when an empty PostgreSQL schema was created.
-
-    Raises:
-        ConfigError: no SQLite database at the configured path.
-        StorageError: the storage holds an unknown or newer version, or failed.
-    """
-    if config.storage.backend == "postgres":
-        from relay._backup_pg import pg_settings
-        from relay._pg_schema import migrate as pg_migrate
-
-        return await pg_migrate(*pg_settings(config))
-    return await asyncio.to_thread(_sqlite_migrate, config.path(config.storage.sqlite_path))
-
-
-def _sqlite_migrate(db: Path) -> tuple[int, int]:
+def sqlite_migrate(db: Path) -> tuple[int, int]:
     if not db.is_file():
         raise ConfigError(f"{db}: no database to migrate (serve creates a new one)")
     try:
@@ -384,33 +284,3 @@ def _sqlite_migrate(db: Path) -> tuple[int, int]:
         if is_schema_refusal(exc):
             raise
         raise ConfigError(f"{db}: {exc.message}", detail=exc.detail) from None
-
-
-async def backup(config: RelayConfig, out: Path) -> Snapshot:
-    """Take a consistent online backup of the configured storage into ``out``.
-
-    Raises:
-        ConfigError: bad input (no database, ``out`` exists, pg_dump missing).
-        StorageError: the backup failed or does not check out; ``out`` is not written.
-    """
-    if config.storage.backend == "postgres":
-        from relay._backup_pg import pg_backup
-
-        return await pg_backup(config, out)
-    return await asyncio.to_thread(sqlite_backup, config.path(config.storage.sqlite_path), out)
-
-
-async def restore(config: RelayConfig, passphrase: bytes, src: Path, *, force: bool) -> Snapshot:
-    """Replace the configured storage with the backup ``src``, then prove it (I1-I5).
-
-    Raises:
-        ConfigError: bad input (missing or foreign file, existing data without ``force``,
-            pg_restore missing).
-        StorageError: the relay is running, or the restore or its proof failed.
-        VerificationError: wrong passphrase.
-    """
-    if config.storage.backend == "postgres":
-        from relay._backup_pg import pg_restore
-
-        return await pg_restore(config, passphrase, src, force=force)
-    return await _sqlite_restore(config, passphrase, src, force=force)

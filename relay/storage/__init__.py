@@ -1,0 +1,48 @@
+"""The relay's durable storage: one interface, two backends.
+
+:class:`Store` and its values (:mod:`relay.storage.store`, :mod:`relay.storage.types`)
+know no SQL; :mod:`relay.storage.sqlite` (embedded, WAL) and
+:mod:`relay.storage.postgres` (several instances over one database) implement it, with
+:mod:`relay.storage._group_commit` batching their writes. Nothing here imports
+:mod:`relay.http`, :mod:`relay.audit` or the app.
+"""
+
+from __future__ import annotations
+
+from relay.storage.store import (
+    DIRECTORY,
+    DIRECTORY_LEAF,
+    DIRECTORY_STAMP,
+    MAX_LEVEL,
+    Accepted,
+    AckResult,
+    Quotas,
+    Store,
+    StoredCheckpoint,
+    StoredEnvelope,
+    StoreStats,
+    Submission,
+    check_range,
+    directory_stamp,
+    meta_int,
+    stamp_version,
+)
+
+__all__ = [
+    "DIRECTORY",
+    "DIRECTORY_LEAF",
+    "DIRECTORY_STAMP",
+    "MAX_LEVEL",
+    "Accepted",
+    "AckResult",
+    "Quotas",
+    "Store",
+    "StoreStats",
+    "StoredCheckpoint",
+    "StoredEnvelope",
+    "Submission",
+    "check_range",
+    "directory_stamp",
+    "meta_int",
+    "stamp_version",
+]
