@@ -31,8 +31,8 @@ import structlog
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.errors import NoteError, Relay247Error, StorageError, StorageUnavailableError
+from relay._directory import refresh_directory
 from relay._state import ACTIVITY_SAVE_INTERVAL, RelayState
-from relay.http._handlers import refresh_directory
 from relay.storage.store import Store, StoredCheckpoint
 
 log = structlog.get_logger("relay247.relay")

@@ -15,20 +15,20 @@ from aiohttp import web
 
 from protocol._note_open import SIG_PREFIX
 from protocol.checkpoint import open_checkpoint
-from protocol.codec import decode, encode
+from protocol.codec import decode
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.decimal import parse_decimal
 from protocol.directory import key_valid_at
-from protocol.errors import MalformedError, NoteError, PeerError, Relay247Error
+from protocol.errors import MalformedError, NoteError, PeerError
 from protocol.tiles import (
     TILE_WIDTH,
     encode_entry_bundle,
     parse_entries_path,
     parse_tile_path,
 )
-from relay._state import RelayState, ensure_writable
-from relay.http._auth import authenticate, read_body
+from relay._state import RelayState
 from relay.http._middleware import STATE
+from relay.http._write import SignedWrite, json_response, signed_write
 from schemas.audit_api import (
     MAX_ENTRIES_PAGE,
     ConsistencyProof,
@@ -40,7 +40,6 @@ from schemas.audit_api import (
 from schemas.directory import KeyUse
 from schemas.errors import ErrorCode
 
-JSON = "application/json"
 IMMUTABLE = "public, max-age=31536000, immutable"
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 _SUBMISSION = msgspec.json.Decoder(CosignatureSubmission)
@@ -54,10 +53,6 @@ def add_audit_routes(app: web.Application) -> None:
     app.router.add_get("/v1/audit/entries", entries)
     app.router.add_get("/v1/audit/tile/{tail:.+}", tile)
     app.router.add_post("/v1/audit/cosignature", cosignature)
-
-
-def _json(obj: object) -> web.Response:
-    return web.Response(body=encode(obj), content_type=JSON)
 
 
 def _not_found(message: str, detail: str = "") -> PeerError:
@@ -122,7 +117,9 @@ async def inclusion(request: web.Request) -> web.Response:
     else:
         leaf = (await state.store.level_hashes(0, index, index + 1))[0]
     proof = await state.store.inclusion_proof(index, size)
-    return _json(InclusionProof(index=index, size=size, leaf_hash=leaf.hex(), proof=tuple(proof)))
+    return json_response(
+        InclusionProof(index=index, size=size, leaf_hash=leaf.hex(), proof=tuple(proof))
+    )
 
 
 async def consistency(request: web.Request) -> web.Response:
@@ -134,7 +131,7 @@ async def consistency(request: web.Request) -> web.Response:
         raise MalformedError("old must not exceed new")
     await _within_tree(state, new)
     proof = await state.store.consistency_proof(old, new)
-    return _json(ConsistencyProof(old=old, new=new, proof=tuple(proof)))
+    return json_response(ConsistencyProof(old=old, new=new, proof=tuple(proof)))
 
 
 async def entries(request: web.Request) -> web.Response:
@@ -146,7 +143,7 @@ async def entries(request: web.Request) -> web.Response:
         raise MalformedError(f"need start < end <= start + {MAX_ENTRIES_PAGE}")
     await _within_tree(state, end)
     page = await state.store.leaf_entries(start, end)
-    return _json(EntriesPage(start=start, entries=tuple(page)))
+    return json_response(EntriesPage(start=start, entries=tuple(page)))
 
 
 async def tile(request: web.Request) -> web.Response:
@@ -182,18 +179,14 @@ async def tile(request: web.Request) -> web.Response:
     )
 
 
-async def cosignature(request: web.Request) -> web.Response:
-    """POST /v1/audit/cosignature: verify and store a member's cosignature (W1–W7)."""
-    state = request.app[STATE]
-    ensure_writable(state)  # a halted relay stores nothing, cosignatures included
-    body = await read_body(request, state)
-    if request.content_type != JSON:
-        raise Relay247Error(
-            "content type must be application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
-        )
-    # W1. The request is signed by a member's transport key (H1–H9).
-    member = authenticate(request, body)
-    assert state.lookup is not None  # authenticate() refuses without a directory
+@signed_write
+async def cosignature(_request: web.Request, write: SignedWrite) -> web.Response:
+    """POST /v1/audit/cosignature: verify and store a member's cosignature (W1–W7).
+
+    A halted relay stores nothing, cosignatures included (:func:`signed_write`).
+    """
+    # W1. The request is signed by a member's transport key (H1–H9): signed_write.
+    state, body, member = write.state, write.body, write.member
     now = state.clock()
     # W2. The body decodes strictly.
     sub = decode(_SUBMISSION, body, "cosignature submission", limit=64 << 10)
@@ -215,7 +208,7 @@ async def cosignature(request: web.Request) -> web.Response:
     # within the clock skew of now either way (a witness cosigns just before it posts).
     keys = [
         CosignatureVerifier(member, k.public)
-        for k in state.lookup.member(member).keys
+        for k in write.lookup.member(member).keys
         if k.use is KeyUse.SIGNING and key_valid_at(k, now)
     ]
     if not keys:
@@ -236,4 +229,4 @@ async def cosignature(request: web.Request) -> web.Response:
     if latest is not None and latest.size == cp.size:
         state.audit.cosignatures.setdefault(member, raw)
     count = len(await state.store.cosignatures(cp.size))
-    return _json(CosignatureResult(size=cp.size, witnesses=count))
+    return json_response(CosignatureResult(size=cp.size, witnesses=count))

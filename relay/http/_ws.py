@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from protocol.codec import encode
 from relay.http._auth import authenticate
-from relay.http._handlers import MAX_PAGE, _int_query, page
+from relay.http._envelopes import MAX_PAGE, int_query, page
 from relay.http._middleware import STATE
 
 log = structlog.get_logger("relay247.relay")
@@ -38,7 +38,7 @@ async def mailbox_ws(request: web.Request) -> web.StreamResponse:
     """GET /v1/mailbox/ws?after=N: push the caller's envelopes as they arrive."""
     state = request.app[STATE]
     member = authenticate(request, b"")
-    after = _int_query(request, "after", 0, 0, 2**62)
+    after = int_query(request, "after", 0, 0, 2**62)
     ws = web.WebSocketResponse(heartbeat=state.config.http.ws_heartbeat, max_msg_size=4096)
     await ws.prepare(request)
     sockets = request.app[SOCKETS]

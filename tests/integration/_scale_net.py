@@ -40,7 +40,7 @@ from protocol.envelope import Sealed, seal_envelope
 from protocol.receipt import make_ack
 from relay.app import make_store
 from relay.config import load_config
-from relay.http._handlers import submission
+from relay.http._envelopes import submission
 from schemas._bodies_request import PreservationRequest
 from schemas._types import CoarseKind, Priority
 from schemas.audit import DeliveryAcked
@@ -287,7 +287,7 @@ class ScaleNet:
             env = sealed.envelope
             assert len(env) <= max_body  # what the relay would take (http.max_body_bytes)
             h = sealed.header
-            # The handler's own construction (relay/http/_handlers.py), minus the HTTP trip.
+            # The handler's own construction (relay/http/_envelopes.py), minus the HTTP trip.
             await store.accept(submission(_ENVELOPE.decode(env), h, env, datetime.now(UTC)))
             out.entries += 1
             out.envelope_bytes += len(env)

@@ -165,7 +165,7 @@ _RELAY_ROOMS = {
     "relay/storage/postgres": {"relay.storage.sqlite"},
     "relay/http": {"relay.audit", "relay.app", "relay.backup"},
     "relay/audit": {"relay.app", "relay.backup"},
-    "relay/_state.py": {"relay.http._handlers", "relay.audit", "relay.app", "relay.backup"},
+    "relay/_state.py": {"relay.audit", "relay.app", "relay.backup", "relay._directory"},
 }
 
 
