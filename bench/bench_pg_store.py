@@ -30,14 +30,15 @@ from typing import Any
 
 import asyncpg
 
+from relay.storage import Submission
 from relay.storage.postgres import _leader
 from relay.storage.postgres.store import PostgresStore
-from relay.storage.store import Submission
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 ENVELOPE = bytes(2048)  # a typical 2 KiB envelope
 ENVELOPE_SHA = hashlib.sha256(ENVELOPE).digest()
+HEADER_SHA = hashlib.sha256(ENVELOPE[:600]).digest()  # stored with it since schema 4
 CONCURRENCY = (1, 16, 64)
 
 _phase: contextvars.ContextVar[str] = contextvars.ContextVar("phase", default="other")
@@ -122,6 +123,7 @@ def _sub(run: str, i: int) -> Submission:
         recipient=f"node{(i + 1) % 50}",
         envelope=ENVELOPE,
         envelope_sha256=ENVELOPE_SHA,
+        header_sha256=HEADER_SHA,
         leaf_entry=b"accept header and signature " * 8 + str(i).encode(),
         received_at=NOW,
         expires_at=NOW + timedelta(days=1),

@@ -25,13 +25,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from protocol import merkle
+from relay.storage import Submission
 from relay.storage.sqlite import _schema as schema
 from relay.storage.sqlite.store import SQLiteStore
-from relay.storage.store import Submission
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 ENVELOPE = bytes(2048)  # a typical 2 KiB envelope
 ENVELOPE_SHA = hashlib.sha256(ENVELOPE).digest()
+HEADER_SHA = hashlib.sha256(ENVELOPE[:600]).digest()  # stored with it since schema 4
 BASELINE_N = 300
 GROUP_N = 6000
 CONCURRENCY = (1, 16, 64, 256)
@@ -44,6 +45,7 @@ def _sub(i: int) -> Submission:
         recipient=f"node{(i + 1) % 50}",
         envelope=ENVELOPE,
         envelope_sha256=ENVELOPE_SHA,
+        header_sha256=HEADER_SHA,
         leaf_entry=b"accept header and signature " * 8 + str(i).encode(),
         received_at=NOW,
         expires_at=NOW + timedelta(days=1),

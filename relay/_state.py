@@ -17,7 +17,7 @@ from protocol.note import Signer
 from relay.config import RelayConfig
 from relay.http._metrics import Metrics
 from relay.http._ratelimit import RateLimiter
-from relay.storage.store import Store, StoredCheckpoint
+from relay.storage import Store, StoredCheckpoint
 from schemas.errors import ErrorCode
 
 

@@ -30,7 +30,7 @@ from relay.http._middleware import STATE, errors_middleware
 from relay.http._openapi import openapi_handler
 from relay.http._ws import SOCKETS, close_sockets, mailbox_ws
 from relay.keyfile import load_keys
-from relay.storage.store import DIRECTORY, DIRECTORY_STAMP, Store
+from relay.storage import DIRECTORY, DIRECTORY_STAMP, Store
 from schemas.audit import RelayEvent, RelayEventKind
 from schemas.directory import TrustRootFile
 from serving import (

@@ -13,8 +13,8 @@ import msgspec
 
 from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
+from relay.storage import Quotas
 from relay.storage.postgres._names import check_dsn, check_schema_name
-from relay.storage.store import Quotas
 from serving.guard import ConnectionLimits
 
 #: the connection bounds' defaults, shared with the node API (one set of numbers)

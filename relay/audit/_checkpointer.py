@@ -33,7 +33,7 @@ from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.errors import NoteError, Relay247Error, StorageError, StorageUnavailableError
 from relay._directory import refresh_directory
 from relay._state import ACTIVITY_SAVE_INTERVAL, RelayState
-from relay.storage.store import Store, StoredCheckpoint
+from relay.storage import Store, StoredCheckpoint
 
 log = structlog.get_logger("relay247.relay")
 _CHUNK = 4096  # leaves per read during the start-up check: bounded memory, few round trips

@@ -32,14 +32,10 @@ from relay.backup._files import (
     temp_beside,
 )
 from relay.config import RelayConfig
+from relay.storage import SCHEMA_VERSION
+from relay.storage._versions import unknown_error
 from relay.storage.postgres._names import check_schema_name
-from relay.storage.postgres._schema import (
-    SCHEMA_VERSION,
-    application_prefix,
-    connect,
-    leader_lock_key,
-    unknown_error,
-)
+from relay.storage.postgres._schema import application_prefix, connect, leader_lock_key
 
 _TOOL_TIMEOUT = 3600.0  # seconds: pg_dump/pg_restore of a large log may take a while
 

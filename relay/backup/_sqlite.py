@@ -28,6 +28,7 @@ from relay.backup._files import (
     temp_beside,
 )
 from relay.config import RelayConfig, quotas
+from relay.storage import SCHEMA_VERSION
 from relay.storage.sqlite import _schema as lite
 
 
@@ -235,7 +236,7 @@ async def sqlite_restore(
     target = config.path(config.storage.sqlite_path)
     snapshot, tmp = await asyncio.to_thread(_stage, src, target, force=force)
     try:
-        checked = snapshot.schema_version == lite.SCHEMA_VERSION
+        checked = snapshot.schema_version == SCHEMA_VERSION
         if checked:
             # The start-up proof, on the copy and with this relay's keys: a backup of
             # another relay, or one whose log does not reproduce its checkpoint, is

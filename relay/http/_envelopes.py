@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 from datetime import datetime
 
-import msgspec
 import structlog
 from aiohttp import web
 
@@ -29,7 +28,6 @@ from schemas.errors import ErrorCode
 from schemas.relay_api import AckResult, MailboxItem, MailboxPage, SubmitResult
 
 log = structlog.get_logger("relay247.relay")
-_ENVELOPE = msgspec.json.Decoder(Envelope)  # our own stored bytes: checked at submission
 MAX_PAGE = 500
 #: envelope bytes in one mailbox page past its first envelope (PROTOCOL.md §8.1 "Mailbox"):
 #: with the default 2 MiB body limit a page stays under 4 MiB of JSON, aiohttp's default
@@ -60,6 +58,7 @@ def submission(
         recipient=header.recipient,
         envelope=body,
         envelope_sha256=hashlib.sha256(body).digest(),
+        header_sha256=hashlib.sha256(envelope.header).digest(),
         leaf_entry=entry,
         received_at=now,
         expires_at=header.expires,
@@ -174,13 +173,12 @@ async def ack(_request: web.Request, write: SignedWrite) -> web.Response:
         raise VerificationError("ack signer is not the authenticated member")
     # The ack must name the header the relay delivered, or the log would record an ack
     # for bytes the recipient never received.
-    stored = await state.store.pending_envelope(member, parsed.sender, parsed.msg_id)
-    if stored is not None:
-        header = _ENVELOPE.decode(stored).header
-        if hashlib.sha256(header).hexdigest() != parsed.header_sha256:
-            raise VerificationError(
-                "ack does not match the delivered envelope", code=ErrorCode.BINDING_MISMATCH
-            )
+    # The hash was stored at acceptance: the envelope is not read or decoded again.
+    stored = await state.store.pending_header_sha256(member, parsed.sender, parsed.msg_id)
+    if stored is not None and stored.hex() != parsed.header_sha256:
+        raise VerificationError(
+            "ack does not match the delivered envelope", code=ErrorCode.BINDING_MISMATCH
+        )
     entry = encode(DeliveryAcked(received_at=now, ack=signed.ack, sig=signed.sig))
     result = await state.store.ack(member, parsed.sender, parsed.msg_id, entry)
     if not result.duplicate:

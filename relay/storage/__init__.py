@@ -9,7 +9,9 @@ know no SQL; :mod:`relay.storage.sqlite` (embedded, WAL) and
 
 from __future__ import annotations
 
-from relay.storage.store import (
+from relay.storage._versions import SCHEMA_VERSION
+from relay.storage.store import Store
+from relay.storage.types import (
     DIRECTORY,
     DIRECTORY_LEAF,
     DIRECTORY_STAMP,
@@ -17,7 +19,6 @@ from relay.storage.store import (
     Accepted,
     AckResult,
     Quotas,
-    Store,
     StoredCheckpoint,
     StoredEnvelope,
     StoreStats,
@@ -33,6 +34,7 @@ __all__ = [
     "DIRECTORY_LEAF",
     "DIRECTORY_STAMP",
     "MAX_LEVEL",
+    "SCHEMA_VERSION",
     "Accepted",
     "AckResult",
     "Quotas",

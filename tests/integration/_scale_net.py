@@ -279,7 +279,7 @@ class ScaleNet:
     async def _write(
         self, store: object, batch: list[tuple[Sealed, bool]], out: Filled, max_body: int
     ) -> None:
-        from relay.storage.store import Store
+        from relay.storage import Store
 
         assert isinstance(store, Store)
 

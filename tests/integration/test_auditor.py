@@ -33,7 +33,7 @@ from protocol.note import Signer
 from protocol.receipt import make_ack
 from protocol.witness import ForkError
 from relay.audit._checkpointer import sign_if_due
-from relay.storage.store import StoredCheckpoint
+from relay.storage import StoredCheckpoint
 from schemas.keystore import SecretKeys
 from tests.support.network import make_network
 from tests.support.relay import RunningRelay, envelope, running_relay

@@ -18,7 +18,7 @@ import pytest
 from protocol.errors import StorageError
 from relay.audit._checkpointer import sign_if_due, tick
 from relay.config import AuditSection
-from relay.storage.store import DIRECTORY, StoredCheckpoint
+from relay.storage import DIRECTORY, StoredCheckpoint
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.relay_api import DirectoryResult
 from tests.support.network import make_network

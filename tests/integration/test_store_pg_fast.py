@@ -19,8 +19,9 @@ import asyncpg
 import pytest
 
 from protocol.errors import PeerError, StorageError
+from relay.storage._versions import PENDING
 from relay.storage.postgres import _leader
-from relay.storage.postgres._schema import KIND_ACCEPT, PENDING
+from relay.storage.postgres._schema import KIND_ACCEPT
 from relay.storage.postgres.store import PostgresStore
 from schemas.errors import ErrorCode
 from tests.integration._store_support import code_of, sub

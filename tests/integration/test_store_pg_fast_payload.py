@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.storage.postgres._leader import SEQ_PAYLOAD_MAX, parse_seq_payload, seq_payload
+from relay.storage.postgres._notify import SEQ_PAYLOAD_MAX, parse_seq_payload, seq_payload
 from relay.storage.postgres.store import PostgresStore
 
 

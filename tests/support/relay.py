@@ -30,8 +30,8 @@ from relay.app import make_runner, make_site, open_state, start_background, stop
 from relay.audit._checkpointer import sign_if_due
 from relay.config import CONFIG_TEMPLATE, AuditSection, load_config
 from relay.keyfile import create_keys
+from relay.storage import Quotas, Store, StoredCheckpoint
 from relay.storage.sqlite.store import SQLiteStore
-from relay.storage.store import Quotas, Store, StoredCheckpoint
 from schemas._types import CoarseKind, Priority
 from schemas.directory import TrustRootFile
 from tests.support.network import Network, make_network

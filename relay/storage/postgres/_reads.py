@@ -17,8 +17,8 @@ import asyncpg
 
 from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError, storage_error
+from relay.storage import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from relay.storage._micros import from_micros, maybe_moment
-from relay.storage.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -120,11 +120,11 @@ class Reads:
         depth = await self._query(lambda c: c.fetchval(sql, recipient))
         return 0 if depth is None else int(depth)
 
-    async def pending_envelope(self, recipient: str, sender: str, msg_id: str) -> bytes | None:
-        """See :meth:`relay.storage.store.Store.pending_envelope`."""
+    async def pending_header_sha256(self, recipient: str, sender: str, msg_id: str) -> bytes | None:
+        """See :meth:`relay.storage.store.Store.pending_header_sha256`."""
         value = await self._query(
             lambda c: c.fetchval(
-                "SELECT envelope FROM messages WHERE sender = $1 AND msg_id = $2"
+                "SELECT header_sha256 FROM messages WHERE sender = $1 AND msg_id = $2"
                 " AND recipient = $3 AND state = 0 AND seq IS NOT NULL",
                 sender,
                 msg_id,

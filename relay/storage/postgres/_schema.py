@@ -3,7 +3,8 @@
 The layout is specified in docs/PROTOCOL.md, appendix A ("PostgreSQL"); any change bumps
 SCHEMA_VERSION. Versions mean the same as SQLite's (relay/storage/sqlite/_schema.py): version 1
 holds the base tables, 1 -> 2 adds the leaf-hash index and the checkpoint and
-cosignature tables, 2 -> 3 the byte counts of the mailbox quotas and member activity.
+cosignature tables, 2 -> 3 the byte counts of the mailbox quotas and member activity,
+3 -> 4 the header hash stored with each envelope.
 Every connection of the store sets ``search_path`` to the store's schema, so the SQL
 here names no schema.
 """
@@ -14,20 +15,20 @@ import hashlib
 import os
 import re
 import socket
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from protocol import merkle
 from protocol.errors import StorageError
+from relay.storage._versions import (
+    SCHEMA_VERSION,
+    older_error,
+    stored_header_sha256,
+    unknown_error,
+)
 from relay.storage.postgres._names import check_schema_name
 from relay.storage.postgres._reads import fetch_perfect
-
-SCHEMA_VERSION = 3  # _DDL creates version 1, then _MIGRATIONS bring it up to this
-
-# Message states, as in SQLite.
-PENDING = 0
-ACKED = 1
-EXPIRED = 2
 
 _CONNECT_TIMEOUT = 10.0  # seconds; asyncpg's own default is 60
 
@@ -83,9 +84,38 @@ INSERT INTO schema_version (version) VALUES (1);
 INSERT INTO tree (id, size) VALUES (0, 0);
 """
 
+
+async def _header_hashes(conn: asyncpg.Connection) -> None:
+    """Version 3 -> 4: the SHA-256 of each waiting envelope's signed header.
+
+    As in SQLite (relay/storage/sqlite/_schema.py): stored at acceptance since version
+    4, computed here in batches for the envelopes already waiting; rows without an
+    envelope (acked, expired) keep none.
+    """
+    await conn.execute("ALTER TABLE messages ADD COLUMN header_sha256 bytea")
+    after = 0
+    while True:
+        rows = await conn.fetch(
+            "SELECT id, envelope FROM messages WHERE id > $1 AND envelope IS NOT NULL"
+            " ORDER BY id LIMIT 256",
+            after,
+        )
+        if not rows:
+            break
+        await conn.execute(
+            "UPDATE messages SET header_sha256 = h.sha"
+            " FROM unnest($1::bigint[], $2::bytea[]) AS h(id, sha) WHERE messages.id = h.id",
+            [r[0] for r in rows],
+            [stored_header_sha256(bytes(r[1]), f"message id {r[0]}") for r in rows],
+        )
+        after = rows[-1][0]
+    await conn.execute("UPDATE schema_version SET version = 4")
+
+
 # _MIGRATIONS[v] takes a schema from version v to v + 1 inside one transaction; a new
-# schema is created at version 1 and migrated like an old one.
-_MIGRATIONS: dict[int, str] = {
+# schema is created at version 1 and migrated like an old one. A step is SQL, or a
+# function when it computes values SQL cannot (version 4's header hashes).
+_MIGRATIONS: dict[int, str | Callable[[asyncpg.Connection], Awaitable[None]]] = {
     1: """
 CREATE INDEX leaves_hash ON leaves (hash);
 CREATE TABLE checkpoints (size bigint PRIMARY KEY, root bytea NOT NULL, note bytea NOT NULL);
@@ -113,6 +143,7 @@ INSERT INTO senders (recipient, sender, bytes)
 CREATE TABLE activity (member text PRIMARY KEY, seen bigint, cosigned bigint);
 UPDATE schema_version SET version = 3;
 """,
+    3: _header_hashes,
 }
 
 
@@ -140,22 +171,6 @@ def channel(schema: str, purpose: str) -> str:
     Channels are database-wide too (PostgreSQL docs, NOTIFY), hence the schema digest.
     """
     return f"r247_{purpose}_{hashlib.sha256(schema.encode()).hexdigest()[:12]}"
-
-
-def older_error(found: int) -> StorageError:
-    """The refusal of a schema older than this code's, naming the way out."""
-    return StorageError(
-        f"storage schema version {found} is older than this relay's {SCHEMA_VERSION}:"
-        " back it up, then run `relay247 relay migrate`"
-    )
-
-
-def unknown_error(found: str) -> StorageError:
-    """The refusal of a schema version this code does not know."""
-    return StorageError(
-        f"unsupported storage schema version {found}",
-        detail=f"this relay supports schema versions 1 to {SCHEMA_VERSION}",
-    )
 
 
 async def _run(conn: asyncpg.Connection, script: str) -> None:
@@ -198,7 +213,11 @@ async def ensure_schema(conn: asyncpg.Connection, *, migrate: bool = False) -> t
                 if found < SCHEMA_VERSION and not migrate:
                     raise older_error(found)
             for version in range(max(found, 1), SCHEMA_VERSION):
-                await _run(conn, _MIGRATIONS[version])
+                migration = _MIGRATIONS[version]
+                if isinstance(migration, str):
+                    await _run(conn, migration)
+                else:
+                    await migration(conn)
             return found, SCHEMA_VERSION
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         raise StorageError("storage is not available", detail=repr(exc)) from None

@@ -19,7 +19,7 @@ import structlog
 
 from protocol.errors import StorageError
 from relay.storage.postgres import _schema as pgs
-from relay.storage.postgres._leader import parse_seq_payload, wait_event
+from relay.storage.postgres._notify import parse_seq_payload, wait_event
 from relay.storage.postgres._reads import DB_ERRORS
 from schemas.errors import ErrorCode
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from protocol import merkle
 from protocol.errors import PeerError
+from relay.storage import Accepted, Quotas, Submission
 from relay.storage._micros import from_micros
-from relay.storage.sqlite._schema import PENDING
-from relay.storage.store import Accepted, Quotas, Submission
+from relay.storage._versions import PENDING
 from schemas.errors import ErrorCode
 
 
@@ -44,7 +44,7 @@ class AcceptBuffer:
         self._quotas = quotas
         self._leaves: list[tuple[int, bytes, bytes]] = []
         self._nodes: list[tuple[int, int, bytes]] = []
-        self._messages: list[tuple[str, str, str, bytes, bytes, int, int, int, int]] = []
+        self._messages: list[tuple[str, str, str, bytes, bytes, bytes, int, int, int, int]] = []
         # Not yet written: (sender, msg_id) -> (envelope_sha256, leaf index, received).
         self._pending: dict[tuple[str, str], tuple[bytes, int, int]] = {}
         # Mailbox (depth, bytes) and per-sender bytes as the database will have them once
@@ -115,6 +115,7 @@ class AcceptBuffer:
                 sub.recipient,
                 sub.envelope,
                 sub.envelope_sha256,
+                sub.header_sha256,
                 op.received,
                 op.expires,
                 index,
@@ -132,7 +133,8 @@ class AcceptBuffer:
             conn.executemany("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", self._nodes)
             conn.executemany(
                 "INSERT INTO messages (sender, msg_id, recipient, envelope, envelope_sha256,"
-                " received_at, expires_at, leaf_index, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " header_sha256, received_at, expires_at, leaf_index, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self._messages,
             )
             conn.executemany(

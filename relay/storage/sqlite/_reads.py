@@ -19,9 +19,9 @@ from typing import TypeVar
 
 from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError, storage_error
+from relay.storage import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from relay.storage._micros import from_micros, maybe_moment
 from relay.storage.sqlite import _schema as schema
-from relay.storage.store import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -87,12 +87,12 @@ class Reads:
 
         return await self._query(read)
 
-    async def pending_envelope(self, recipient: str, sender: str, msg_id: str) -> bytes | None:
-        """The exact bytes of an undelivered envelope, or None (see :class:`Store`)."""
+    async def pending_header_sha256(self, recipient: str, sender: str, msg_id: str) -> bytes | None:
+        """The stored header hash of an undelivered envelope, or None (see :class:`Store`)."""
 
         def read(conn: sqlite3.Connection) -> bytes | None:
             row = conn.execute(
-                "SELECT envelope FROM messages"
+                "SELECT header_sha256 FROM messages"
                 " WHERE sender = ? AND msg_id = ? AND recipient = ? AND state = 0",
                 (sender, msg_id, recipient),
             ).fetchone()

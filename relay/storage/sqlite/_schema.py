@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 
 from protocol import merkle
 from protocol.errors import StorageError
-
-SCHEMA_VERSION = 3  # _DDL creates version 1, then _MIGRATIONS bring it up to this
-
-# Message states. A row outlives its envelope so that resubmissions stay idempotent
-# until purge_acked() forgets it. Queries spell PENDING as the literal 0: SQLite uses a
-# partial index only when the query's WHERE term matches the index's literally.
-PENDING = 0
-ACKED = 1
-EXPIRED = 2
+from relay.storage._versions import (
+    SCHEMA_VERSION,
+    older_error,
+    stored_header_sha256,
+    unknown_error,
+)
 
 _DDL = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -56,10 +54,38 @@ INSERT INTO schema_version (version) VALUES (1);
 INSERT INTO tree (id, size) VALUES (0, 0);
 """
 
+
+def _header_hashes(conn: sqlite3.Connection) -> None:
+    """Version 3 -> 4: the SHA-256 of each waiting envelope's signed header.
+
+    Since version 4 it is stored beside the envelope at acceptance, so that an ack is
+    checked without decoding the envelope; here it is computed, in batches, for the
+    envelopes already waiting. Rows whose envelope is gone (acked, expired) keep none:
+    no ack is checked against them.
+    """
+    conn.execute("ALTER TABLE messages ADD COLUMN header_sha256 BLOB")
+    after = 0
+    while True:
+        rows = conn.execute(
+            "SELECT seq, envelope FROM messages WHERE seq > ? AND envelope IS NOT NULL"
+            " ORDER BY seq LIMIT 256",
+            (after,),
+        ).fetchall()
+        if not rows:
+            break
+        conn.executemany(
+            "UPDATE messages SET header_sha256 = ? WHERE seq = ?",
+            [(stored_header_sha256(env, f"message seq {seq}"), seq) for seq, env in rows],
+        )
+        after = rows[-1][0]
+    conn.execute("UPDATE schema_version SET version = 4")
+
+
 # _MIGRATIONS[v] takes a database from version v to v + 1, inside the transaction of
 # ensure_schema(); a new database is created at version 1 and migrated like an old
-# one, so there is one path to every version.
-_MIGRATIONS: dict[int, str] = {
+# one, so there is one path to every version. A step is SQL, or a function when it
+# computes values SQL cannot (version 4's header hashes).
+_MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: """
 -- Inclusion proofs by leaf hash (GET /v1/audit/proof/inclusion?leaf_hash=).
 CREATE INDEX leaves_hash ON leaves (hash);
@@ -90,6 +116,7 @@ INSERT INTO senders (recipient, sender, bytes)
 CREATE TABLE activity (member TEXT PRIMARY KEY, seen INTEGER, cosigned INTEGER) WITHOUT ROWID;
 UPDATE schema_version SET version = 3;
 """,
+    3: _header_hashes,
 }
 
 
@@ -138,22 +165,6 @@ def private_file(path: str | os.PathLike[str]) -> None:
     os.close(fd)
 
 
-def older_message(found: int) -> str:
-    """The refusal of a schema older than this code's (the same for both backends)."""
-    return (
-        f"storage schema version {found} is older than this relay's {SCHEMA_VERSION}:"
-        " back it up, then run `relay247 relay migrate`"
-    )
-
-
-def unknown_error(found: str) -> StorageError:
-    """The refusal of a schema version this code does not know (newer, or garbage)."""
-    return StorageError(
-        f"unsupported storage schema version {found}",
-        detail=f"this relay supports schema versions 1 to {SCHEMA_VERSION}",
-    )
-
-
 def ensure_schema(conn: sqlite3.Connection, *, migrate: bool = False) -> tuple[int, int]:
     """Create the schema in an empty database, or check (and with ``migrate``, upgrade) it.
 
@@ -171,9 +182,9 @@ def ensure_schema(conn: sqlite3.Connection, *, migrate: bool = False) -> tuple[i
         version it is at now.
 
     Raises:
-        StorageError: the schema is older and ``migrate`` is false (message
-            :func:`older_message`), the version is unknown or newer, or the file holds
-            tables but is not a relay database.
+        StorageError: the schema is older and ``migrate`` is false
+            (:func:`relay.storage._versions.older_error`), the version is unknown or
+            newer, or the file holds tables but is not a relay database.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -189,9 +200,13 @@ def ensure_schema(conn: sqlite3.Connection, *, migrate: bool = False) -> tuple[i
             _run(conn, _DDL)
         version = read_version(conn)
         if version < SCHEMA_VERSION and not (fresh or migrate):
-            raise StorageError(older_message(version))
+            raise older_error(version)
         for step in range(version, SCHEMA_VERSION):
-            _run(conn, _MIGRATIONS[step])
+            migration = _MIGRATIONS[step]
+            if isinstance(migration, str):
+                _run(conn, migration)
+            else:
+                migration(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

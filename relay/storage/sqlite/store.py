@@ -20,25 +20,21 @@ from typing import TypeVar
 
 from protocol import merkle
 from protocol.errors import PeerError, StorageError, StorageUnavailableError, storage_error
-from relay.storage._group_commit import GroupCommitter
-from relay.storage._micros import maybe_micros, to_micros
-from relay.storage.sqlite import _schema as schema
-from relay.storage.sqlite._batch import AcceptBuffer, AcceptOp, ChecksFirst
-from relay.storage.sqlite._reads import Reads
-from relay.storage.store import (
-    DIRECTORY,
-    DIRECTORY_LEAF,
-    DIRECTORY_STAMP,
+from relay.storage import (
     Accepted,
     AckResult,
     Quotas,
     Store,
-    StoredCheckpoint,
     StoreStats,
     Submission,
-    directory_stamp,
-    stamp_version,
 )
+from relay.storage._group_commit import GroupCommitter
+from relay.storage._micros import to_micros
+from relay.storage._versions import ACKED, EXPIRED, PENDING
+from relay.storage.sqlite import _schema as schema
+from relay.storage.sqlite._batch import AcceptBuffer, AcceptOp, ChecksFirst
+from relay.storage.sqlite._reads import Reads
+from relay.storage.sqlite._writes import SmallWrites
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -63,7 +59,7 @@ def _shrink(conn: sqlite3.Connection, gone: list[tuple[str, str, int, int]]) -> 
     )
 
 
-class SQLiteStore(Reads, Store):
+class SQLiteStore(SmallWrites, Reads, Store):
     """Mailboxes and the audit log in one SQLite database file.
 
     Args:
@@ -261,21 +257,26 @@ class SQLiteStore(Reads, Store):
                     detail=f"recipient={recipient} sender={sender} msg_id={msg_id}",
                     code=ErrorCode.NOT_FOUND,
                 )
-            if row[2] == schema.ACKED:
+            if row[2] == ACKED:
                 return AckResult(row[3], duplicate=True)
             # An expired message can still be acked: the recipient may have fetched it
             # before the expiry sweep, and its signed ack belongs in the log.
             index = self._append_leaf(conn, leaf_entry)
             conn.execute(
                 "UPDATE messages SET state = ?, envelope = NULL, ack_leaf_index = ? WHERE seq = ?",
-                (schema.ACKED, index, row[0]),
+                (ACKED, index, row[0]),
             )
-            if row[2] == schema.PENDING:
+            if row[2] == PENDING:
                 _shrink(conn, [(recipient, sender, 1, row[4])])
             return AckResult(index, duplicate=False)
 
         # Every rejection above comes before the first write.
         result: AckResult = await self._committer.submit(ChecksFirst(op))
+        return result
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """See :meth:`SmallWrites._write`."""
+        result: T = await self._committer.submit(op)
         return result
 
     async def append_event(self, leaf_entry: bytes) -> int:
@@ -297,7 +298,7 @@ class SQLiteStore(Reads, Store):
             cursor = conn.execute(
                 "UPDATE messages SET state = ?, envelope = NULL"
                 " WHERE state = 0 AND expires_at <= ?",
-                (schema.EXPIRED, cutoff),
+                (EXPIRED, cutoff),
             )
             return cursor.rowcount
 
@@ -317,96 +318,6 @@ class SQLiteStore(Reads, Store):
 
         count: int = await self._committer.submit(op)
         return count
-
-    async def record_activity(
-        self, seen: dict[str, datetime], cosigned: dict[str, datetime]
-    ) -> None:
-        """See :meth:`Store.record_activity`."""
-        rows = [
-            (m, maybe_micros(seen.get(m)), maybe_micros(cosigned.get(m)))
-            for m in sorted({*seen, *cosigned})
-        ]
-
-        def op(conn: sqlite3.Connection) -> None:
-            # The later of the stored and the new time; max(a, b) would be NULL if
-            # either is (a member that never cosigned), so it is spelled out.
-            conn.executemany(
-                "INSERT INTO activity (member, seen, cosigned) VALUES (?, ?, ?)"
-                " ON CONFLICT (member) DO UPDATE SET"
-                " seen = CASE WHEN excluded.seen IS NULL OR seen > excluded.seen"
-                "   THEN seen ELSE excluded.seen END,"
-                " cosigned = CASE WHEN excluded.cosigned IS NULL OR cosigned > excluded.cosigned"
-                "   THEN cosigned ELSE excluded.cosigned END",
-                rows,
-            )
-
-        if rows:
-            await self._committer.submit(op)
-
-    async def set_meta(self, key: str, value: bytes) -> None:
-        """See :meth:`Store.set_meta`."""
-
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-
-        await self._committer.submit(op)
-
-    async def publish_directory(self, version: int, signed: bytes, leaf_entry: bytes) -> int | None:
-        """See :meth:`Store.publish_directory` (one transaction of the group commit)."""
-
-        def op(conn: sqlite3.Connection) -> int | None:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (DIRECTORY_STAMP,))
-            found = row.fetchone()
-            if stamp_version(None if found is None else bytes(found[0])) >= version:
-                return None
-            index = self._append_leaf(conn, leaf_entry)
-            conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [
-                    (DIRECTORY, signed),
-                    (DIRECTORY_LEAF, str(index).encode()),
-                    (DIRECTORY_STAMP, directory_stamp(version, signed)),
-                ],
-            )
-            return index
-
-        index: int | None = await self._committer.submit(op)
-        return index
-
-    async def add_checkpoint(self, cp: StoredCheckpoint) -> None:
-        """See :meth:`Store.add_checkpoint`."""
-
-        def op(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT root FROM checkpoints WHERE size = ?", (cp.size,)).fetchone()
-            if row is None:
-                conn.execute(
-                    "INSERT INTO checkpoints (size, root, note) VALUES (?, ?, ?)",
-                    (cp.size, cp.root, cp.note),
-                )
-            elif row[0] != cp.root:
-                # Two roots for one size would be a fork signed by this relay itself.
-                raise StorageError("audit log is inconsistent", detail=f"two roots at {cp.size}")
-
-        await self._committer.submit(op)
-
-    async def add_cosignature(self, size: int, witness: str, line: bytes) -> bool:
-        """See :meth:`Store.add_cosignature`."""
-
-        def op(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "INSERT INTO cosignatures (size, witness, line) VALUES (?, ?, ?)"
-                " ON CONFLICT (size, witness) DO NOTHING",
-                (size, witness, line),
-            )
-            return cursor.rowcount == 1
-
-        added: bool = await self._committer.submit(op)
-        return added
 
     # --- notification --------------------------------------------------------------------
 
