@@ -33,6 +33,17 @@ class Snapshot:
     checked: bool = False
 
 
+def restored(found: Snapshot, previous: int | None, *, checked: bool) -> Snapshot:
+    """What a restore reports: the backup's snapshot, what it replaced, whether proved."""
+    return Snapshot(
+        found.schema_version,
+        found.tree_size,
+        found.checkpoint_size,
+        previous_checkpoint=previous,
+        checked=checked,
+    )
+
+
 def is_schema_refusal(exc: StorageError) -> bool:
     """Whether ``exc`` is a refusal of the stored schema version (older, newer, unknown).
 

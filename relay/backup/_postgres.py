@@ -29,6 +29,7 @@ from relay.backup._files import (
     install,
     refuse_existing,
     require_file,
+    restored,
     temp_beside,
 )
 from relay.config import RelayConfig
@@ -293,10 +294,4 @@ async def pg_restore(config: RelayConfig, passphrase: bytes, src: Path, *, force
     checked = snapshot.schema_version == SCHEMA_VERSION
     if checked:
         await check_state(config, passphrase, None)
-    return Snapshot(
-        snapshot.schema_version,
-        snapshot.tree_size,
-        snapshot.checkpoint_size,
-        previous_checkpoint=previous,
-        checked=checked,
-    )
+    return restored(snapshot, previous, checked=checked)

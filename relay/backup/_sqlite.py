@@ -25,6 +25,7 @@ from relay.backup._files import (
     is_schema_refusal,
     refuse_existing,
     require_file,
+    restored,
     temp_beside,
 )
 from relay.config import RelayConfig, quotas
@@ -250,13 +251,7 @@ async def sqlite_restore(
         raise StorageError(f"restore failed: {exc.strerror}", detail=str(exc.filename)) from None
     finally:
         await asyncio.to_thread(_discard, tmp)
-    return Snapshot(
-        snapshot.schema_version,
-        snapshot.tree_size,
-        snapshot.checkpoint_size,
-        previous_checkpoint=previous,
-        checked=checked,
-    )
+    return restored(snapshot, previous, checked=checked)
 
 
 def _to_single_file(path: Path) -> None:

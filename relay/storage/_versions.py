@@ -47,6 +47,25 @@ def unknown_error(found: str) -> StorageError:
     )
 
 
+def check_leaf_range(size: int, first: int | None, last: int | None) -> None:
+    """Start-up check: the stored leaves are exactly ``[0, size)`` (A.5 step 3).
+
+    Both backends read ``size`` from ``tree`` and the lowest and highest leaf index with
+    their own SQL; the rule and the refusal, which names the first inconsistent index
+    (where the stored leaves stop matching the recorded size: truncation), are one.
+
+    Raises:
+        StorageError: the recorded size disagrees with the leaves.
+    """
+    leaves = 0 if last is None else last + 1
+    if leaves != size or (first is not None and first != 0):
+        index = 0 if first not in (None, 0) else min(leaves, size)
+        raise StorageError(
+            f"audit log is inconsistent: first inconsistent index {index}",
+            detail=f"tree size {size}, leaves [{first}, {last}]",
+        )
+
+
 def stored_header_sha256(envelope: bytes, where: str) -> bytes:
     """SHA-256 of the exact signed header bytes of an envelope the relay accepted.
 

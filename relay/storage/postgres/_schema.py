@@ -6,7 +6,9 @@ holds the base tables, 1 -> 2 adds the leaf-hash index and the checkpoint and
 cosignature tables, 2 -> 3 the byte counts of the mailbox quotas and member activity,
 3 -> 4 the header hash stored with each envelope.
 Every connection of the store sets ``search_path`` to the store's schema, so the SQL
-here names no schema.
+here names no schema. The version, states and refusals are shared with SQLite
+(relay/storage/_versions.py); the DDL is not: bigint/bytea, bigserial and the queue of
+unsequenced leaves are PostgreSQL's own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from protocol import merkle
 from protocol.errors import StorageError
 from relay.storage._versions import (
     SCHEMA_VERSION,
+    check_leaf_range,
     older_error,
     stored_header_sha256,
     unknown_error,
@@ -304,13 +307,7 @@ async def check_log(conn: asyncpg.Connection) -> int:
     size = int(await conn.fetchval("SELECT size FROM tree WHERE id = 0"))
     last = await conn.fetchval("SELECT idx FROM leaves ORDER BY idx DESC LIMIT 1")
     first = await conn.fetchval("SELECT idx FROM leaves ORDER BY idx LIMIT 1")
-    leaves = 0 if last is None else last + 1
-    if leaves != size or (first is not None and first != 0):
-        index = 0 if first not in (None, 0) else min(leaves, size)
-        raise StorageError(
-            f"audit log is inconsistent: first inconsistent index {index}",
-            detail=f"tree size {size}, leaves [{first}, {last}]",
-        )
+    check_leaf_range(size, first, last)
     beyond = await conn.fetchrow(
         "SELECT l, (SELECT max(idx) FROM nodes WHERE level = l) AS top"
         " FROM generate_series(1, 63) AS l"

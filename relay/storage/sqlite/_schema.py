@@ -2,6 +2,8 @@
 
 Runs only on the store's threads; everything here is synchronous. The layout is
 specified in docs/PROTOCOL.md ("Relay storage"); any change bumps SCHEMA_VERSION.
+The version, states and refusals are shared (relay/storage/_versions.py); the DDL is
+not: SQLite's types, AUTOINCREMENT and WITHOUT ROWID have no PostgreSQL spelling.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from protocol import merkle
 from protocol.errors import StorageError
 from relay.storage._versions import (
     SCHEMA_VERSION,
+    check_leaf_range,
     older_error,
     stored_header_sha256,
     unknown_error,
@@ -268,14 +271,7 @@ def load_tree(conn: sqlite3.Connection) -> merkle.CompactRange:
     """
     size = conn.execute("SELECT size FROM tree WHERE id = 0").fetchone()[0]
     last, first = conn.execute("SELECT MAX(idx), MIN(idx) FROM leaves").fetchone()
-    leaves = 0 if last is None else last + 1
-    if leaves != size or (first is not None and first != 0):
-        # Name where the stored leaves stop matching the recorded size (truncation).
-        index = 0 if first not in (None, 0) else min(leaves, size)
-        raise StorageError(
-            f"audit log is inconsistent: first inconsistent index {index}",
-            detail=f"tree size {size}, leaves [{first}, {last}]",
-        )
+    check_leaf_range(size, first, last)
     # Nothing may lie beyond the recorded size: that would be a half-applied append.
     # One primary-key probe per level keeps this O(log n).
     top = conn.execute("SELECT MAX(level) FROM nodes").fetchone()[0]
