@@ -172,8 +172,8 @@ async def ack(_request: web.Request, write: SignedWrite) -> web.Response:
     if parsed.recipient != member:
         raise VerificationError("ack signer is not the authenticated member")
     # The ack must name the header the relay delivered, or the log would record an ack
-    # for bytes the recipient never received.
-    # The hash was stored at acceptance: the envelope is not read or decoded again.
+    # for bytes the recipient never received. Its hash was stored at acceptance, from
+    # the header verified then: the envelope is not read or decoded again.
     stored = await state.store.pending_header_sha256(member, parsed.sender, parsed.msg_id)
     if stored is not None and stored.hex() != parsed.header_sha256:
         raise VerificationError(
