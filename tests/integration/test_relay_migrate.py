@@ -115,6 +115,16 @@ def rebuild_as(db: Path, version: int) -> None:
     old.unlink()
 
 
+async def refused_then_migrated(db: Path, config: Path, found: int) -> None:
+    """`serve` refuses the SQLite database of version ``found``; `migrate` upgrades it."""
+    code, _, err = await cli("relay", "serve", "--config", config)
+    assert code == 2, err
+    assert OLDER.replace("version 1 is", f"version {found} is") in err
+    assert version_of(db) == [(found,)]
+    code, out, err = await cli("relay", "migrate", "--config", config)
+    assert (code, out) == (0, f"schema {found} -> {SCHEMA_VERSION}\n"), err
+
+
 # --- ensure_schema itself ----------------------------------------------------------------
 
 
@@ -370,12 +380,7 @@ async def test_version_2_database_refused_migrated_then_served(tmp_path: Path) -
     config = tmp_path / "relay.toml"
     rebuild_as(db, 2)
 
-    code, _, err = await cli("relay", "serve", "--config", config)
-    assert code == 2, err
-    assert OLDER_2 in err
-    assert version_of(db) == [(2,)]
-    code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, f"schema 2 -> {SCHEMA_VERSION}\n"), err
+    await refused_then_migrated(db, config, 2)
 
     async with running_relay(tmp_path, fresh=False, publish=False) as relay:
         assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note  # I1-I5 hold

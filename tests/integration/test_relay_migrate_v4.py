@@ -29,6 +29,7 @@ from tests.integration.test_relay_migrate import (
     cli,
     pg_version,
     rebuild_as,
+    refused_then_migrated,
     schema_of,
     version_of,
 )
@@ -93,12 +94,7 @@ async def test_version_3_database_refused_migrated_then_acked(tmp_path: Path) ->
     config = tmp_path / "relay.toml"
     rebuild_as(db, 3)
 
-    code, _, err = await cli("relay", "serve", "--config", config)
-    assert code == 2, err
-    assert OLDER_3 in err
-    assert version_of(db) == [(3,)]
-    code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, "schema 3 -> 4\n"), err
+    await refused_then_migrated(db, config, 3)
 
     conn = sqlite3.connect(db)
     try:
