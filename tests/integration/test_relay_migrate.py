@@ -270,6 +270,31 @@ async def pg_version(schema: str) -> int:
         await conn.close()
 
 
+async def pg_copy_as(old: str, current: str, version: int) -> None:
+    """Create schema ``old`` exactly as a relay of ``version`` did, with ``current``'s rows."""
+    scripts = [pgs._DDL]
+    for step in range(1, version):
+        script = pgs._MIGRATIONS[step]
+        assert isinstance(script, str)  # versions before 4 are SQL alone
+        scripts.append(script)
+    tables = ["tree", "meta", "leaves", "nodes", "queue"]
+    tables += ["checkpoints", "cosignatures"] if version >= 2 else []
+    tables += ["mailboxes", "senders", "activity"] if version >= 3 else []
+    mailboxes = [] if version >= 3 else ["INSERT INTO mailboxes SELECT recipient, depth FROM"]
+    await pg_execute(
+        old,
+        f"CREATE SCHEMA {old}",
+        *(s for script in scripts for s in script.split(";\n") if s.strip()),
+        "DELETE FROM tree",
+        *(f"INSERT INTO {t} SELECT * FROM {current}.{t}" for t in tables),
+        f"INSERT INTO messages ({PG_V3_MESSAGES}) SELECT {PG_V3_MESSAGES} FROM {current}.messages",
+        *(f"{m} {current}.mailboxes" for m in mailboxes),
+        # As if the rows had been written here: the serials continue after them.
+        "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
+        "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
+    )
+
+
 @requires_pg
 async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -> None:
     backend = Backend("postgres", tmp_path)
@@ -284,23 +309,7 @@ async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -
         config = tmp_path / "relay.toml"
         current = schema_of(config)
         old = backend.new_schema()
-        # Exactly what a version 1 relay created, holding the current schema's rows.
-        await pg_execute(
-            old,
-            f"CREATE SCHEMA {old}",
-            *(s for s in pgs._DDL.split(";\n") if s.strip()),
-            "DELETE FROM tree",
-            *(
-                f"INSERT INTO {t} SELECT * FROM {current}.{t}"
-                for t in ("tree", "meta", "leaves", "nodes", "queue")
-            ),
-            f"INSERT INTO messages ({PG_V3_MESSAGES})"
-            f" SELECT {PG_V3_MESSAGES} FROM {current}.messages",
-            f"INSERT INTO mailboxes SELECT recipient, depth FROM {current}.mailboxes",
-            # As if the rows had been written here: the serials continue after them.
-            "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
-            "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
-        )
+        await pg_copy_as(old, current, 1)
         config.write_text(config.read_text().replace(current, old))
 
         code, _, err = await cli("relay", "serve", "--config", config)
@@ -397,23 +406,7 @@ async def test_postgres_version_2_refused_migrated_then_served(tmp_path: Path) -
         config = tmp_path / "relay.toml"
         current = schema_of(config)
         old = backend.new_schema()
-        step = pgs._MIGRATIONS[1]
-        assert isinstance(step, str)  # versions before 4 are SQL alone
-        v2 = [pgs._DDL, step]
-        tables = ("tree", "meta", "leaves", "nodes", "queue", "checkpoints")
-        await pg_execute(
-            old,
-            f"CREATE SCHEMA {old}",
-            *(s for script in v2 for s in script.split(";\n") if s.strip()),
-            "DELETE FROM tree",
-            *(f"INSERT INTO {t} SELECT * FROM {current}.{t}" for t in tables),
-            f"INSERT INTO messages ({PG_V3_MESSAGES})"
-            f" SELECT {PG_V3_MESSAGES} FROM {current}.messages",
-            f"INSERT INTO mailboxes SELECT recipient, depth FROM {current}.mailboxes",
-            f"INSERT INTO cosignatures SELECT * FROM {current}.cosignatures",
-            "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
-            "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
-        )
+        await pg_copy_as(old, current, 2)
         config.write_text(config.read_text().replace(current, old))
 
         code, _, err = await cli("relay", "serve", "--config", config)

@@ -20,20 +20,19 @@ import pytest
 
 from protocol.receipt import make_ack
 from relay.storage import SCHEMA_VERSION
-from relay.storage.postgres import _schema as pgs
 from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.errors import ErrorBody, ErrorCode
 from tests.integration.test_relay_migrate import (
     OLDER_3,
-    PG_V3_MESSAGES,
     cli,
+    pg_copy_as,
     pg_version,
     rebuild_as,
     refused_then_migrated,
     schema_of,
     version_of,
 )
-from tests.support.pg import drop_schema, pg_dsn, pg_execute, requires_pg
+from tests.support.pg import drop_schema, pg_dsn, requires_pg
 from tests.support.relay import (
     Backend,
     RunningRelay,
@@ -148,24 +147,7 @@ async def test_postgres_version_3_refused_migrated_then_acked(tmp_path: Path) ->
         config = tmp_path / "relay.toml"
         current = schema_of(config)
         old = backend.new_schema()
-        steps = [pgs._MIGRATIONS[1], pgs._MIGRATIONS[2]]
-        assert all(isinstance(s, str) for s in steps)  # versions before 4 are SQL alone
-        v3 = [pgs._DDL, *(s for s in steps if isinstance(s, str))]
-        tables: tuple[str, ...] = ("tree", "meta", "leaves", "nodes", "queue", "checkpoints")
-        tables = (*tables, "cosignatures")
-        tables = (*tables, "mailboxes", "senders", "activity")
-        await pg_execute(
-            old,
-            f"CREATE SCHEMA {old}",
-            *(s for script in v3 for s in script.split(";\n") if s.strip()),
-            "DELETE FROM tree",
-            *(f"INSERT INTO {t} SELECT * FROM {current}.{t}" for t in tables),
-            f"INSERT INTO messages ({PG_V3_MESSAGES})"
-            f" SELECT {PG_V3_MESSAGES} FROM {current}.messages",
-            "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
-            "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
-            "SELECT setval('cosignatures_id_seq', (SELECT coalesce(max(id), 1) FROM cosignatures))",
-        )
+        await pg_copy_as(old, current, 3)
         config.write_text(config.read_text().replace(current, old))
 
         code, _, err = await cli("relay", "serve", "--config", config)
