@@ -18,12 +18,13 @@ from pathlib import Path
 
 import aiohttp
 
-from relay.store import Submission
+from relay.storage import Submission
 from tests.support.relay import PASSPHRASE
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 ENVELOPE = bytes(2048)  # a typical 2 KiB envelope
 ENVELOPE_SHA = hashlib.sha256(ENVELOPE).digest()
+HEADER_SHA = hashlib.sha256(ENVELOPE[:600]).digest()  # stored with it since schema 4
 
 
 def submission(i: int, msg_id: str) -> Submission:
@@ -34,6 +35,7 @@ def submission(i: int, msg_id: str) -> Submission:
         recipient=f"node{(i + 1) % 50}",
         envelope=ENVELOPE,
         envelope_sha256=ENVELOPE_SHA,
+        header_sha256=HEADER_SHA,
         leaf_entry=b"accept header and signature " * 8 + str(i).encode(),
         received_at=NOW,
         expires_at=NOW + timedelta(days=1),

@@ -36,8 +36,8 @@ import aiohttp
 
 from bench._common import drain, peak_rss_mib, start_server
 from protocol import merkle
-from relay import _sqlite_schema as schema
-from relay._sqlite_store import SQLiteStore
+from relay.storage.sqlite import _schema as schema
+from relay.storage.sqlite.store import SQLiteStore
 from tests.support.network import make_network
 from tests.support.relay import free_port, write_relay_dir
 

@@ -1,6 +1,6 @@
 """PostgreSQL store micro-benchmark: where an accept's time goes, without HTTP.
 
-Runs :meth:`relay._pg_store.PostgresStore.accept` with N concurrent submitters against
+Runs :meth:`relay.storage.postgres.store.PostgresStore.accept` with N concurrent submitters against
 the real server (``RELAY247_TEST_PG`` or the default DSN), in a fresh schema dropped
 afterwards, in two set-ups:
 
@@ -29,9 +29,9 @@ from typing import Any
 import asyncpg
 
 from bench._common import drain, submission
-from relay import _pg_leader
-from relay._pg_store import PostgresStore
-from relay.store import Submission
+from relay.storage import Submission
+from relay.storage.postgres import _leader
+from relay.storage.postgres.store import PostgresStore
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 CONCURRENCY = (1, 16, 64)
@@ -95,9 +95,9 @@ def _instrumented() -> Iterator[None]:
         return wrapper
 
     patch(
-        _pg_leader,
+        _leader,
         "sequence_batch",
-        timed("sequence", _pg_leader.sequence_batch, lambda a, out: len(out[0])),
+        timed("sequence", _leader.sequence_batch, lambda a, out: len(out[0])),
     )
     patch(
         PostgresStore,

@@ -40,8 +40,8 @@ from bench._common import drain, peak_rss_mib, start_server
 from protocol import domains, merkle
 from protocol.httpsig import sign_request
 from protocol.keys import verify, verify_raw
-from relay._sqlite_store import SQLiteStore
-from relay.store import Submission
+from relay.storage import Submission
+from relay.storage.sqlite.store import SQLiteStore
 from schemas.envelope import Envelope
 from tests.support.network import make_network
 from tests.support.relay import envelope, free_port, write_relay_dir
@@ -236,6 +236,7 @@ def _sub(i: int, body: bytes) -> Submission:
         recipient=MEMBERS[(i + 1) % len(MEMBERS)],
         envelope=body,
         envelope_sha256=hashlib.sha256(body + i.to_bytes(8)).digest(),
+        header_sha256=hashlib.sha256(i.to_bytes(8)).digest(),
         leaf_entry=b'{"kind":"envelope_accepted","header":"' + bytes(400) + str(i).encode(),
         received_at=now,
         expires_at=now + timedelta(days=1),

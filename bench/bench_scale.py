@@ -474,9 +474,9 @@ def _roles(urls: list[str]) -> list[str]:
 def _pg_ready(dsn: str) -> str | None:
     """None when the PostgreSQL part can run, else why not."""
     try:
-        import relay._pg_store  # noqa: F401
+        import relay.storage.postgres.store  # noqa: F401
     except ImportError as exc:
-        return f"relay._pg_store is not importable ({exc})"
+        return f"relay.storage.postgres.store is not importable ({exc})"
     try:
         import asyncpg
     except ImportError:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from bench._common import drain, submission
 from protocol import merkle
-from relay import _sqlite_schema as schema
-from relay._sqlite_store import SQLiteStore
-from relay.store import Submission
+from relay.storage import Submission
+from relay.storage.sqlite import _schema as schema
+from relay.storage.sqlite.store import SQLiteStore
 
 BASELINE_N = 300
 GROUP_N = 6000

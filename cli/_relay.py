@@ -1,7 +1,7 @@
 """``relay247 relay``: set up a relay's data directory, serve it, and look after its storage.
 
 ``migrate``, ``backup`` and ``restore`` are the operator's storage steps (DESIGN.md §3,
-docs/OPERATIONS.md "Backup, restore and upgrade"); the work is in relay/_backup.py.
+docs/OPERATIONS.md "Backup, restore and upgrade"); the work is in relay/backup/.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from cli._program import program
 from protocol.errors import ConfigError, Relay247Error, StorageError
 
 if TYPE_CHECKING:
-    from relay._backup import Snapshot
+    from relay.backup import Snapshot
     from relay.config import RelayConfig
 
 KEYS = "relay.keys"
@@ -103,9 +103,9 @@ def init(
     """
     if postgres_schema is not None and postgres_dsn is None:
         raise CliUsageError("--postgres-schema needs --postgres-dsn")
-    from relay._keyfile import create_keys
     from relay.app import read_trust_root
     from relay.config import CONFIG_TEMPLATE, load_config
+    from relay.keyfile import create_keys
 
     for name in (KEYS, CONFIG):
         if (data / name).exists():
@@ -196,8 +196,8 @@ def info(*, config_path: Path, passphrase_file: Path | None, as_json: bool) -> N
     from cli._network import emit
     from protocol.keys import SigningKey
     from protocol.note import Signer
-    from relay._keyfile import load_keys
     from relay.app import log_origin
+    from relay.keyfile import load_keys
 
     config = _load(config_path)
     secret = read_passphrase(passphrase_file, confirm=False)
@@ -228,7 +228,7 @@ def migrate(*, config_path: Path, as_json: bool) -> None:
     the schema was created). Safe to repeat. Stop the relay first.
     """
     from cli._datalock import data_lock, relay_locks
-    from relay._backup import migrate as migrate_storage
+    from relay.backup import migrate as migrate_storage
 
     config = _load(config_path)
     with data_lock(*relay_locks(config)):  # a serving relay holds it: stop it first
@@ -258,7 +258,7 @@ def backup(*, config_path: Path, out: Path, as_json: bool) -> None:
     SQLite: the online backup API into one checked file. PostgreSQL: pg_dump
     --format=custom of the relay's schema (pg_dump must be on PATH).
     """
-    from relay._backup import backup as backup_storage
+    from relay.backup import backup as backup_storage
 
     config = _load(config_path)
     snap = _run(lambda: backup_storage(config, out))
@@ -293,7 +293,7 @@ def restore(
     rolled back (see OPERATIONS.md).
     """
     from cli._datalock import data_lock, relay_locks
-    from relay._backup import restore as restore_storage
+    from relay.backup import restore as restore_storage
 
     config = _load(config_path)
     with data_lock(*relay_locks(config)):  # a serving relay holds it: stop it first
@@ -359,7 +359,7 @@ def _with_detail(exc: Relay247Error) -> str:
 
 
 def _is_schema_refusal(exc: StorageError) -> bool:
-    from relay._backup import is_schema_refusal
+    from relay.backup import is_schema_refusal
 
     return is_schema_refusal(exc)
 

@@ -6,17 +6,18 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory
+from protocol.envelope import Window
 from protocol.errors import Relay247Error
 from protocol.httpsig import NonceCache
 from protocol.keys import SigningKey
 from protocol.note import Signer
-from relay._metrics import Metrics
-from relay._ratelimit import RateLimiter
 from relay.config import RelayConfig
-from relay.store import Store, StoredCheckpoint
+from relay.http._metrics import Metrics
+from relay.http._ratelimit import RateLimiter
+from relay.storage import Store, StoredCheckpoint
 from schemas.errors import ErrorCode
 
 
@@ -120,12 +121,20 @@ class RelayState:
     lookup: KeyLookup | None = None
     audit: AuditState = field(default_factory=AuditState)
     activity: MemberActivity = field(default_factory=MemberActivity)
-    #: the stored directory stamp last acted on (see ``_handlers.refresh_directory``)
+    #: the stored directory stamp last acted on (see ``relay._directory.refresh_directory``)
     directory_stamp: bytes | None = None
     limiter: RateLimiter = field(init=False)
+    #: the envelope limits of the config (E2, E6, E7), built once: the config is frozen
+    window: Window = field(init=False)
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.config.limits.rate_per_node, self.config.limits.rate_burst)
+        limits = self.config.limits
+        self.limiter = RateLimiter(limits.rate_per_node, limits.rate_burst)
+        self.window = Window(
+            max_bytes=self.config.http.max_body_bytes,
+            max_skew=timedelta(seconds=limits.max_clock_skew),
+            max_lifetime=timedelta(seconds=limits.max_envelope_lifetime),
+        )
 
     def set_directory(self, verified: VerifiedDirectory) -> None:
         """Make ``verified`` the directory in force."""
@@ -138,7 +147,7 @@ def ensure_writable(state: RelayState) -> None:
 
     Raises:
         Relay247Error: ``unavailable`` (503) while the relay is halted (see
-            ``relay._checkpointer.halt``); nothing is written.
+            ``relay.audit._checkpointer.halt``); nothing is written.
     """
     if state.audit.halted is not None:
         raise Relay247Error(

@@ -19,17 +19,18 @@ from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import SigningKey
 from protocol.note import Signer
 from relay import __version__
-from relay import _handlers as h
-from relay._audit_routes import add_audit_routes
-from relay._auth import ACTIVITY
-from relay._checkpointer import restore, start_background, stop_background
-from relay._keyfile import load_keys
-from relay._middleware import STATE, errors_middleware
-from relay._openapi import openapi_handler
+from relay._directory import load_directory_bytes
 from relay._state import RelayKeys, RelayState
-from relay._ws import SOCKETS, close_sockets, mailbox_ws
+from relay.audit._checkpointer import restore, start_background, stop_background
+from relay.audit._routes import add_audit_routes
 from relay.config import RelayConfig, quotas
-from relay.store import DIRECTORY, DIRECTORY_STAMP, Store
+from relay.http import _directory_routes, _envelopes, _status
+from relay.http._auth import ACTIVITY
+from relay.http._middleware import STATE, errors_middleware
+from relay.http._openapi import openapi_handler
+from relay.http._ws import SOCKETS, close_sockets, mailbox_ws
+from relay.keyfile import load_keys
+from relay.storage import DIRECTORY, DIRECTORY_STAMP, Store
 from schemas.audit import RelayEvent, RelayEventKind
 from schemas.directory import TrustRootFile
 from serving import (
@@ -71,19 +72,19 @@ def create_app(state: RelayState) -> web.Application:
     )
     app[STATE] = state
     app[ACTIVITY] = state.activity
-    app.router.add_post("/v1/envelopes", h.submit)
-    app.router.add_get("/v1/mailbox", h.mailbox)
+    app.router.add_post("/v1/envelopes", _envelopes.submit)
+    app.router.add_get("/v1/mailbox", _envelopes.mailbox)
     app.router.add_get("/v1/mailbox/ws", mailbox_ws)
     app[SOCKETS] = set()
     app.on_shutdown.append(close_sockets)
-    app.router.add_post("/v1/acks", h.ack)
-    app.router.add_get("/v1/directory", h.get_directory)
-    app.router.add_post("/v1/directory", h.post_directory)
-    app.router.add_get("/v1/info", h.info)
-    app.router.add_get("/v1/members/status", h.members_status)
+    app.router.add_post("/v1/acks", _envelopes.ack)
+    app.router.add_get("/v1/directory", _directory_routes.get_directory)
+    app.router.add_post("/v1/directory", _directory_routes.post_directory)
+    app.router.add_get("/v1/info", _status.info)
+    app.router.add_get("/v1/members/status", _status.members_status)
     app.router.add_get("/v1/openapi.json", openapi_handler)
-    app.router.add_get("/healthz", h.healthz)
-    app.router.add_get("/metrics", h.metrics)
+    app.router.add_get("/healthz", _status.healthz)
+    app.router.add_get("/metrics", _status.metrics)
     add_audit_routes(app)
     return app
 
@@ -156,14 +157,14 @@ def make_store(config: RelayConfig) -> Store:
     """
     storage = config.storage
     if storage.backend == "sqlite":
-        from relay._sqlite_store import SQLiteStore
+        from relay.storage.sqlite.store import SQLiteStore
 
         return SQLiteStore(config.path(storage.sqlite_path), quotas=quotas(config))
     if storage.backend == "postgres":
         if not storage.postgres_dsn:
             raise ConfigError('storage.postgres_dsn: required when backend = "postgres"')
         try:
-            from relay._pg_store import PostgresStore
+            from relay.storage.postgres.store import PostgresStore
         except ImportError as exc:
             raise ConfigError(
                 f"storage.backend: postgres needs the asyncpg package ({exc.msg})"
@@ -209,7 +210,7 @@ async def open_state(
         await restore(state)
         # The stamp first: a publication in between is then picked up at the first tick.
         state.directory_stamp = await state.store.get_meta(DIRECTORY_STAMP)
-        h.load_directory_bytes(await state.store.get_meta(DIRECTORY), state)
+        load_directory_bytes(await state.store.get_meta(DIRECTORY), state)
     except BaseException:
         await state.store.close()
         raise

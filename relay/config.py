@@ -12,8 +12,8 @@ from typing import Annotated
 import msgspec
 
 from protocol.errors import ConfigError
-from relay._pg_names import check_dsn, check_schema_name
-from relay.store import Quotas
+from relay.storage import Quotas
+from relay.storage.postgres._names import check_dsn, check_schema_name
 from serving.config_file import read_config, resolve
 from serving.guard import ConnectionLimits
 
@@ -112,7 +112,8 @@ class StorageSection(_Section, frozen=True):
     #: PostgreSQL DSN when backend = "postgres"
     postgres_dsn: str | None = None
     #: PostgreSQL schema (namespace) holding the tables; created if missing
-    #: (a plain lower-case identifier, not a reserved SQL key word: relay/_pg_names.py)
+    #: (a plain lower-case identifier, not a reserved SQL key word:
+    #: relay/storage/postgres/_names.py)
     postgres_schema: str = "relay247"
     #: connections per instance
     postgres_pool_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8

@@ -23,7 +23,7 @@ from node.api import ApiContext, create_api
 from relay._state import RelayState
 from relay.app import create_app
 from relay.config import CONFIG_TEMPLATE
-from relay.store import StoredCheckpoint
+from relay.storage import StoredCheckpoint
 from schemas.envelope import Envelope
 from schemas.examples import example
 from schemas.messages import Body

@@ -38,9 +38,9 @@ from protocol.codec import encode
 from protocol.cosignature import cosignature_verifier_key
 from protocol.envelope import Sealed, seal_envelope
 from protocol.receipt import make_ack
-from relay._handlers import submission
 from relay.app import make_store
 from relay.config import load_config
+from relay.http._envelopes import submission
 from schemas._bodies_request import PreservationRequest
 from schemas.audit import DeliveryAcked
 from schemas.envelope import Envelope, SignedAck
@@ -279,7 +279,7 @@ class ScaleNet:
     async def _write(
         self, store: object, batch: list[tuple[Sealed, bool]], out: Filled, max_body: int
     ) -> None:
-        from relay.store import Store
+        from relay.storage import Store
 
         assert isinstance(store, Store)
 
@@ -287,7 +287,7 @@ class ScaleNet:
             env = sealed.envelope
             assert len(env) <= max_body  # what the relay would take (http.max_body_bytes)
             h = sealed.header
-            # The handler's own construction (relay/_handlers.py), minus the HTTP trip.
+            # The handler's own construction (relay/http/_envelopes.py), minus the HTTP trip.
             await store.accept(submission(_ENVELOPE.decode(env), h, env, datetime.now(UTC)))
             out.entries += 1
             out.envelope_bytes += len(env)

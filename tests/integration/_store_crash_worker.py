@@ -13,8 +13,8 @@ import hashlib
 import sys
 from datetime import UTC, datetime, timedelta
 
-from relay._sqlite_store import SQLiteStore
-from relay.store import Submission
+from relay.storage import Submission
+from relay.storage.sqlite.store import SQLiteStore
 
 CONCURRENCY = 16
 
@@ -29,6 +29,7 @@ def submission(i: int) -> Submission:
         recipient=f"r{i % 3}",
         envelope=envelope,
         envelope_sha256=hashlib.sha256(envelope).digest(),
+        header_sha256=hashlib.sha256(b"header:" + envelope).digest(),
         leaf_entry=b"accept:%d" % i,
         received_at=now,
         expires_at=now + timedelta(days=1),

@@ -10,7 +10,7 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import PeerError
-from relay.store import Store, Submission
+from relay.storage import Store, Submission
 from schemas.errors import ErrorCode
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -33,6 +33,7 @@ def sub(
         recipient=recipient,
         envelope=env,
         envelope_sha256=hashlib.sha256(env).digest(),
+        header_sha256=hashlib.sha256(b"header:" + env).digest(),
         leaf_entry=b"accept:%s:%d" % (sender.encode(), i),
         received_at=NOW + timedelta(microseconds=i),
         expires_at=NOW + timedelta(days=1) if expires_at is None else expires_at,

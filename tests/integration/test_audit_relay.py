@@ -12,7 +12,7 @@ import pytest
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.note import Verifier
-from relay._checkpointer import sign_if_due
+from relay.audit._checkpointer import sign_if_due
 from relay.config import AuditSection
 from schemas.audit_api import ConsistencyProof, EntriesPage, InclusionProof
 from schemas.errors import ErrorBody

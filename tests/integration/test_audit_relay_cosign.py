@@ -12,7 +12,7 @@ from protocol.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from protocol.cosignature import CosignatureSigner, CosignatureVerifier, cosign, verify_cosignatures
 from protocol.keys import SigningKey
 from protocol.note import Signer, Verifier
-from relay.store import StoredCheckpoint
+from relay.storage import StoredCheckpoint
 from schemas.audit_api import CosignatureResult, CosignatureSubmission
 from schemas.errors import ErrorBody
 from tests.support.relay import (

@@ -15,9 +15,9 @@ from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.errors import StorageError
 from protocol.keys import SigningKey
 from protocol.note import Signer
-from relay._backup import migrate
-from relay._sqlite_schema import SCHEMA_VERSION
+from relay.backup import migrate
 from relay.config import load_config
+from relay.storage import SCHEMA_VERSION
 from tests.integration._crash_load import RelayProcess
 from tests.support.pg import pg_execute
 from tests.support.relay import PASSPHRASE, Backend, fetch, grow, running_relay, signed
@@ -201,6 +201,7 @@ async def test_version_1_database_is_migrated(tmp_path: Path, relay_backend: Bac
     await build(tmp_path)
     await sql(
         tmp_path,
+        "ALTER TABLE messages DROP COLUMN header_sha256",
         "DROP TABLE activity",
         "DROP TABLE senders",
         "ALTER TABLE mailboxes DROP COLUMN bytes",

@@ -32,8 +32,8 @@ from protocol.keystore import lock
 from protocol.note import Signer
 from protocol.receipt import make_ack
 from protocol.witness import ForkError
-from relay._checkpointer import sign_if_due
-from relay.store import StoredCheckpoint
+from relay.audit._checkpointer import sign_if_due
+from relay.storage import StoredCheckpoint
 from schemas.keystore import SecretKeys
 from tests.support.network import make_network
 from tests.support.relay import RunningRelay, envelope, running_relay

@@ -22,7 +22,7 @@ from protocol.evidence import (
     verify_bundle,
 )
 from protocol.receipt import make_ack, make_receipt
-from relay._checkpointer import sign_if_due
+from relay.audit._checkpointer import sign_if_due
 from schemas.examples import example
 from schemas.messages import coarse_kind, priority_of
 from tests.support.network import make_network

@@ -10,7 +10,7 @@ import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from protocol.cosignature import CosignatureSigner, cosign
-from relay._checkpointer import tick
+from relay.audit._checkpointer import tick
 from schemas.audit_api import CosignatureSubmission
 from tests.support.relay import RunningRelay, envelope, fetch, post_signed, running_relay, signed
 from tests.unit.test_deploy import alert_rules, metric_names

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import relay._checkpointer as checkpointer
+import relay.audit._checkpointer as checkpointer
 from cli._network_status import fetch_status
 from relay.config import AuditSection
 from tests.integration._instances import DEADLINE, instance_dirs

@@ -23,7 +23,7 @@ import pytest
 
 from protocol.httpsig import sign_request
 from relay.config import AuditSection
-from relay.store import DIRECTORY_STAMP
+from relay.storage import DIRECTORY_STAMP
 from schemas.errors import ErrorBody
 from schemas.relay_api import RelayInfo
 from tests.support.network import Network, make_network

@@ -23,9 +23,10 @@ from client import RelayClient
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, open_checkpoint
 from protocol.note import Verifier
-from relay._backup_pg import _libpq_target
-from relay._pg_store import PostgresStore
+from relay.backup._postgres import _libpq_target
 from relay.config import load_config
+from relay.storage import SCHEMA_VERSION
+from relay.storage.postgres.store import PostgresStore
 from schemas.relay_api import SubmitResult
 from tests.integration._crash_load import RelayProcess
 from tests.support.network import Network, make_network
@@ -402,10 +403,10 @@ async def test_postgres_restore_refusals(tmp_path: Path) -> None:
         )
         assert code == 0, err
         newer = tmp_path / "newer.backup"
-        await pg_execute(schema, "UPDATE schema_version SET version = 4")
+        await pg_execute(schema, f"UPDATE schema_version SET version = {SCHEMA_VERSION + 1}")
         code, _, err = await cli("relay", "backup", "--config", config, "--out", newer)
         assert code == 0, err
-        await pg_execute(schema, "UPDATE schema_version SET version = 3")
+        await pg_execute(schema, f"UPDATE schema_version SET version = {SCHEMA_VERSION}")
         before = await pg_log(schema)
         text = tmp_path / "notes.txt"
         text.write_text("not an archive\n")
@@ -414,7 +415,7 @@ async def test_postgres_restore_refusals(tmp_path: Path) -> None:
             (tmp_path / "missing.backup", True, "no such file"),
             (text, True, "not a pg_dump archive"),
             (theirs, True, f"not storage.postgres_schema '{schema}'"),
-            (newer, True, "unsupported storage schema version 4"),
+            (newer, True, f"unsupported storage schema version {SCHEMA_VERSION + 1}"),
         ]:
             args: list[str | Path] = ["relay", "restore", "--config", config, "--from", source]
             code, _, err = await cli(*args, *(["--force"] if force else []))
@@ -477,6 +478,7 @@ async def test_older_schema_backup_is_restored_then_migrated(tmp_path: Path) -> 
     conn = sqlite3.connect(good)
     with conn:
         for statement in (
+            "ALTER TABLE messages DROP COLUMN header_sha256",
             "DROP INDEX leaves_hash",
             "DROP TABLE checkpoints",
             "DROP TABLE cosignatures",
@@ -493,7 +495,7 @@ async def test_older_schema_backup_is_restored_then_migrated(tmp_path: Path) -> 
     assert "schema version:  1" in out
     assert re.search(r"not checked: run `[^`]*relay247[^`]* relay migrate --config", out), out
     code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, "schema 1 -> 3\n"), err
+    assert (code, out) == (0, f"schema 1 -> {SCHEMA_VERSION}\n"), err
     async with running_relay(config.parent, fresh=False, publish=False) as relay:
         assert await relay.state.store.tree_size() >= 10
 

@@ -21,7 +21,7 @@ from client import RelayClient
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from protocol.merkle import leaf_hash, root
-from relay._sqlite_store import SQLiteStore
+from relay.storage.sqlite.store import SQLiteStore
 from schemas.audit import AUDIT_DECODER, EnvelopeAccepted
 from schemas.envelope import Envelope
 from schemas.relay_api import MailboxPage

@@ -16,9 +16,9 @@ import msgspec
 import pytest
 
 from protocol.errors import StorageError
-from relay._checkpointer import sign_if_due, tick
+from relay.audit._checkpointer import sign_if_due, tick
 from relay.config import AuditSection
-from relay.store import DIRECTORY, StoredCheckpoint
+from relay.storage import DIRECTORY, StoredCheckpoint
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.relay_api import DirectoryResult
 from tests.support.network import make_network

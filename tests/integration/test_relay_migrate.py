@@ -14,9 +14,10 @@ import asyncpg
 import pytest
 
 from protocol.errors import StorageError
-from relay import _pg_schema as pgs
-from relay import _sqlite_schema as lite
-from relay._sqlite_store import SQLiteStore
+from relay.storage import SCHEMA_VERSION
+from relay.storage.postgres import _schema as pgs
+from relay.storage.sqlite import _schema as lite
+from relay.storage.sqlite.store import SQLiteStore
 from tests.support.network import make_network
 from tests.support.pg import drop_schema, pg_dsn, pg_execute, requires_pg
 from tests.support.relay import (
@@ -33,10 +34,21 @@ from tests.support.relay import (
 
 REPO = Path(__file__).resolve().parents[2]
 OLDER = (
-    "storage schema version 1 is older than this relay's 3:"
+    f"storage schema version 1 is older than this relay's {SCHEMA_VERSION}:"
     " back it up, then run `relay247 relay migrate`"
 )
 OLDER_2 = OLDER.replace("version 1 is", "version 2 is")
+OLDER_3 = OLDER.replace("version 1 is", "version 3 is")
+NEWER = SCHEMA_VERSION + 1
+#: the columns of `messages` before version 4 added header_sha256 (SQLite, PostgreSQL)
+V3_MESSAGES = (
+    "seq, sender, msg_id, recipient, envelope, envelope_sha256, received_at, expires_at,"
+    " leaf_index, state, ack_leaf_index"
+)
+PG_V3_MESSAGES = (
+    "id, seq, sender, msg_id, recipient, envelope, envelope_sha256, received_at, expires_at,"
+    " qid, leaf_index, state, ack_qid, ack_leaf_index"
+)
 
 
 async def cli(*args: str | Path) -> tuple[int, str, str]:
@@ -77,18 +89,25 @@ def rebuild_as(db: Path, version: int) -> None:
     try:
         conn.executescript(lite._DDL)  # exactly what a version 1 relay created
         for step in range(1, version):
-            conn.executescript(lite._MIGRATIONS[step])
+            script = lite._MIGRATIONS[step]
+            assert isinstance(script, str)  # versions before 4 are SQL alone
+            conn.executescript(script)
         conn.execute("ATTACH DATABASE ? AS cur", (str(old),))
-        tables = ["tree", "meta", "leaves", "nodes", "messages"]
+        tables = ["tree", "meta", "leaves", "nodes"]
         tables += ["checkpoints", "cosignatures"] if version >= 2 else []
+        tables += ["mailboxes", "senders", "activity"] if version >= 3 else []
         with conn:
             conn.execute("DELETE FROM tree")
             for table in tables:
                 conn.execute(f"INSERT INTO {table} SELECT * FROM cur.{table}")
-            conn.execute("INSERT INTO mailboxes SELECT recipient, depth FROM cur.mailboxes")
+            conn.execute(
+                f"INSERT INTO messages ({V3_MESSAGES}) SELECT {V3_MESSAGES} FROM cur.messages"
+            )
+            if version < 3:
+                conn.execute("INSERT INTO mailboxes SELECT recipient, depth FROM cur.mailboxes")
         conn.execute("DETACH DATABASE cur")
         tables_now = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        assert "senders" not in tables_now
+        assert ("senders" in tables_now) is (version >= 3)
         assert ("checkpoints" in tables_now) is (version >= 2)
         assert version_of(db) == [(version,)]
     finally:
@@ -96,13 +115,23 @@ def rebuild_as(db: Path, version: int) -> None:
     old.unlink()
 
 
+async def refused_then_migrated(db: Path, config: Path, found: int) -> None:
+    """`serve` refuses the SQLite database of version ``found``; `migrate` upgrades it."""
+    code, _, err = await cli("relay", "serve", "--config", config)
+    assert code == 2, err
+    assert OLDER.replace("version 1 is", f"version {found} is") in err
+    assert version_of(db) == [(found,)]
+    code, out, err = await cli("relay", "migrate", "--config", config)
+    assert (code, out) == (0, f"schema {found} -> {SCHEMA_VERSION}\n"), err
+
+
 # --- ensure_schema itself ----------------------------------------------------------------
 
 
 def test_ensure_schema_creates_refuses_and_migrates(tmp_path: Path) -> None:
     fresh = lite.connect(tmp_path / "fresh.db", readonly=False)
-    assert lite.ensure_schema(fresh) == (0, 3)  # created at the current version
-    assert lite.ensure_schema(fresh) == (3, 3)
+    assert lite.ensure_schema(fresh) == (0, SCHEMA_VERSION)  # created at the current version
+    assert lite.ensure_schema(fresh) == (SCHEMA_VERSION, SCHEMA_VERSION)
     fresh.close()
 
     old = sqlite3.connect(tmp_path / "v1.db")
@@ -113,20 +142,20 @@ def test_ensure_schema_creates_refuses_and_migrates(tmp_path: Path) -> None:
         lite.ensure_schema(conn)
     assert refused.value.message == OLDER
     assert version_of(tmp_path / "v1.db") == [(1,)]  # the refusal changed nothing
-    assert lite.ensure_schema(conn, migrate=True) == (1, 3)
-    assert lite.ensure_schema(conn, migrate=True) == (3, 3)
+    assert lite.ensure_schema(conn, migrate=True) == (1, SCHEMA_VERSION)
+    assert lite.ensure_schema(conn, migrate=True) == (SCHEMA_VERSION, SCHEMA_VERSION)
     conn.close()
 
 
 def test_ensure_schema_refuses_newer_and_foreign(tmp_path: Path) -> None:
     conn = lite.connect(tmp_path / "new.db", readonly=False)
     lite.ensure_schema(conn)
-    conn.execute("UPDATE schema_version SET version = 4")
+    conn.execute(f"UPDATE schema_version SET version = {NEWER}")
     for migrate in (False, True):
         with pytest.raises(StorageError) as refused:
             lite.ensure_schema(conn, migrate=migrate)
-        assert refused.value.message == "unsupported storage schema version 4"
-        assert refused.value.detail == "this relay supports schema versions 1 to 3"
+        assert refused.value.message == f"unsupported storage schema version {NEWER}"
+        assert refused.value.detail == f"this relay supports schema versions 1 to {SCHEMA_VERSION}"
     conn.close()
 
     foreign = lite.connect(tmp_path / "foreign.db", readonly=False)
@@ -159,11 +188,12 @@ async def test_version_1_database_refused_migrated_then_served(tmp_path: Path) -
     assert version_of(db) == [(1,)]
 
     code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, "schema 1 -> 3\n"), err
+    assert (code, out) == (0, f"schema 1 -> {SCHEMA_VERSION}\n"), err
     code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, "already at 3\n"), err
+    assert (code, out) == (0, f"already at {SCHEMA_VERSION}\n"), err
     code, out, err = await cli("relay", "migrate", "--config", config, "--json")
-    assert (code, out) == (0, '{"from": 3, "to": 3}\n'), err
+    v = SCHEMA_VERSION
+    assert (code, out) == (0, f'{{"from": {v}, "to": {v}}}\n'), err
 
     async with running_relay(tmp_path, fresh=False, publish=False) as relay:
         store = relay.state.store
@@ -188,13 +218,13 @@ async def test_newer_schema_refused_by_serve_and_migrate(tmp_path: Path) -> None
     await store.close()
     conn = sqlite3.connect(db)
     with conn:
-        conn.execute("UPDATE schema_version SET version = 4")
+        conn.execute(f"UPDATE schema_version SET version = {NEWER}")
     conn.close()
     for command in ("serve", "migrate"):
         code, _, err = await cli("relay", command, "--config", config)
         assert code == 2, err
-        assert "unsupported storage schema version 4" in err
-    assert version_of(db) == [(4,)]
+        assert f"unsupported storage schema version {NEWER}" in err
+    assert version_of(db) == [(NEWER,)]
 
 
 async def test_migrate_refuses_what_it_cannot_upgrade(tmp_path: Path) -> None:
@@ -240,6 +270,31 @@ async def pg_version(schema: str) -> int:
         await conn.close()
 
 
+async def pg_copy_as(old: str, current: str, version: int) -> None:
+    """Create schema ``old`` exactly as a relay of ``version`` did, with ``current``'s rows."""
+    scripts = [pgs._DDL]
+    for step in range(1, version):
+        script = pgs._MIGRATIONS[step]
+        assert isinstance(script, str)  # versions before 4 are SQL alone
+        scripts.append(script)
+    tables = ["tree", "meta", "leaves", "nodes", "queue"]
+    tables += ["checkpoints", "cosignatures"] if version >= 2 else []
+    tables += ["mailboxes", "senders", "activity"] if version >= 3 else []
+    mailboxes = [] if version >= 3 else ["INSERT INTO mailboxes SELECT recipient, depth FROM"]
+    await pg_execute(
+        old,
+        f"CREATE SCHEMA {old}",
+        *(s for script in scripts for s in script.split(";\n") if s.strip()),
+        "DELETE FROM tree",
+        *(f"INSERT INTO {t} SELECT * FROM {current}.{t}" for t in tables),
+        f"INSERT INTO messages ({PG_V3_MESSAGES}) SELECT {PG_V3_MESSAGES} FROM {current}.messages",
+        *(f"{m} {current}.mailboxes" for m in mailboxes),
+        # As if the rows had been written here: the serials continue after them.
+        "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
+        "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
+    )
+
+
 @requires_pg
 async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -> None:
     backend = Backend("postgres", tmp_path)
@@ -254,21 +309,7 @@ async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -
         config = tmp_path / "relay.toml"
         current = schema_of(config)
         old = backend.new_schema()
-        # Exactly what a version 1 relay created, holding the current schema's rows.
-        await pg_execute(
-            old,
-            f"CREATE SCHEMA {old}",
-            *(s for s in pgs._DDL.split(";\n") if s.strip()),
-            "DELETE FROM tree",
-            *(
-                f"INSERT INTO {t} SELECT * FROM {current}.{t}"
-                for t in ("tree", "meta", "leaves", "nodes", "queue", "messages")
-            ),
-            f"INSERT INTO mailboxes SELECT recipient, depth FROM {current}.mailboxes",
-            # As if the rows had been written here: the serials continue after them.
-            "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
-            "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
-        )
+        await pg_copy_as(old, current, 1)
         config.write_text(config.read_text().replace(current, old))
 
         code, _, err = await cli("relay", "serve", "--config", config)
@@ -276,9 +317,9 @@ async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -
         assert OLDER in err
         assert await pg_version(old) == 1
         code, out, err = await cli("relay", "migrate", "--config", config)
-        assert (code, out) == (0, "schema 1 -> 3\n"), err
+        assert (code, out) == (0, f"schema 1 -> {SCHEMA_VERSION}\n"), err
         code, out, err = await cli("relay", "migrate", "--config", config)
-        assert (code, out) == (0, "already at 3\n"), err
+        assert (code, out) == (0, f"already at {SCHEMA_VERSION}\n"), err
 
         async with running_relay(tmp_path, fresh=False, publish=False) as relay:
             assert await relay.state.store.tree_size() == size
@@ -289,12 +330,12 @@ async def test_postgres_version_1_refused_migrated_then_served(tmp_path: Path) -
         async with running_relay(tmp_path, fresh=False, publish=False) as relay:
             assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note
 
-        await pg_execute(old, "UPDATE schema_version SET version = 4")
+        await pg_execute(old, f"UPDATE schema_version SET version = {NEWER}")
         for command in ("serve", "migrate"):
             code, _, err = await cli("relay", command, "--config", config)
             assert code == 2, err
-            assert "unsupported storage schema version 4" in err
-        assert await pg_version(old) == 4
+            assert f"unsupported storage schema version {NEWER}" in err
+        assert await pg_version(old) == NEWER
     finally:
         for schema in backend.schemas:
             await drop_schema(schema)
@@ -306,8 +347,8 @@ async def test_postgres_migrate_creates_an_empty_schema(tmp_path: Path) -> None:
     try:
         config = write_relay_dir(tmp_path, make_network(), free_port(), backend=backend)
         code, out, err = await cli("relay", "migrate", "--config", config)
-        assert (code, out) == (0, "schema created at 3\n"), err
-        assert await pg_version(schema_of(config)) == 3
+        assert (code, out) == (0, f"schema created at {SCHEMA_VERSION}\n"), err
+        assert await pg_version(schema_of(config)) == SCHEMA_VERSION
     finally:
         for schema in backend.schemas:
             await drop_schema(schema)
@@ -348,12 +389,7 @@ async def test_version_2_database_refused_migrated_then_served(tmp_path: Path) -
     config = tmp_path / "relay.toml"
     rebuild_as(db, 2)
 
-    code, _, err = await cli("relay", "serve", "--config", config)
-    assert code == 2, err
-    assert OLDER_2 in err
-    assert version_of(db) == [(2,)]
-    code, out, err = await cli("relay", "migrate", "--config", config)
-    assert (code, out) == (0, "schema 2 -> 3\n"), err
+    await refused_then_migrated(db, config, 2)
 
     async with running_relay(tmp_path, fresh=False, publish=False) as relay:
         assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note  # I1-I5 hold
@@ -370,19 +406,7 @@ async def test_postgres_version_2_refused_migrated_then_served(tmp_path: Path) -
         config = tmp_path / "relay.toml"
         current = schema_of(config)
         old = backend.new_schema()
-        v2 = [pgs._DDL, pgs._MIGRATIONS[1]]
-        tables = ("tree", "meta", "leaves", "nodes", "queue", "messages", "checkpoints")
-        await pg_execute(
-            old,
-            f"CREATE SCHEMA {old}",
-            *(s for script in v2 for s in script.split(";\n") if s.strip()),
-            "DELETE FROM tree",
-            *(f"INSERT INTO {t} SELECT * FROM {current}.{t}" for t in tables),
-            f"INSERT INTO mailboxes SELECT recipient, depth FROM {current}.mailboxes",
-            f"INSERT INTO cosignatures SELECT * FROM {current}.cosignatures",
-            "SELECT setval('queue_qid_seq', (SELECT max(qid) FROM queue))",
-            "SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))",
-        )
+        await pg_copy_as(old, current, 2)
         config.write_text(config.read_text().replace(current, old))
 
         code, _, err = await cli("relay", "serve", "--config", config)
@@ -390,7 +414,7 @@ async def test_postgres_version_2_refused_migrated_then_served(tmp_path: Path) -
         assert OLDER_2 in err
         assert await pg_version(old) == 2
         code, out, err = await cli("relay", "migrate", "--config", config)
-        assert (code, out) == (0, "schema 2 -> 3\n"), err
+        assert (code, out) == (0, f"schema 2 -> {SCHEMA_VERSION}\n"), err
 
         async with running_relay(tmp_path, fresh=False, publish=False) as relay:
             assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note

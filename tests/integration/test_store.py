@@ -15,7 +15,7 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import PeerError, ProofError
-from relay.store import Store
+from relay.storage import Store
 from schemas.errors import ErrorCode
 from tests.integration._store_support import NOW, all_leaf_hashes, code_of, sub
 from tests.support.relay import Backend

@@ -19,9 +19,10 @@ import asyncpg
 import pytest
 
 from protocol.errors import PeerError, StorageError
-from relay import _pg_leader
-from relay._pg_schema import KIND_ACCEPT, PENDING
-from relay._pg_store import PostgresStore
+from relay.storage._versions import PENDING
+from relay.storage.postgres import _leader
+from relay.storage.postgres._schema import KIND_ACCEPT
+from relay.storage.postgres.store import PostgresStore
 from schemas.errors import ErrorCode
 from tests.integration._store_support import code_of, sub
 from tests.integration.test_store_pg_instances import assert_log_whole, eventually
@@ -103,7 +104,7 @@ async def test_leader_answers_from_its_own_transaction(
     async def idle(*_args: object) -> tuple[dict[int, int], int]:
         return {}, 0
 
-    monkeypatch.setattr(_pg_leader, "sequence_batch", idle)
+    monkeypatch.setattr(_leader, "sequence_batch", idle)
     follower._sequence_timeout = 0.5
     with pytest.raises(StorageError) as excinfo:
         await follower.accept(sub(1))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay._pg_leader import SEQ_PAYLOAD_MAX, parse_seq_payload, seq_payload
-from relay._pg_store import PostgresStore
+from relay.storage.postgres._notify import SEQ_PAYLOAD_MAX, parse_seq_payload, seq_payload
+from relay.storage.postgres.store import PostgresStore
 
 
 def test_runs_of_consecutive_qids_and_indexes() -> None:

@@ -15,10 +15,10 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import PeerError, StorageError
-from relay import _pg_waits
-from relay._pg_schema import leader_lock_key
-from relay._pg_store import PostgresStore
-from relay.store import Store
+from relay.storage import Store
+from relay.storage.postgres import _waits
+from relay.storage.postgres._schema import leader_lock_key
+from relay.storage.postgres.store import PostgresStore
 from schemas.errors import ErrorCode
 from tests.integration._store_support import all_leaf_hashes, code_of, sub
 from tests.support.pg import fresh_schema, pg_dsn, requires_pg
@@ -133,7 +133,7 @@ async def test_mail_waiter_looks_again_when_notifications_stop(
     # A listener that silently stopped hearing NOTIFY (a partition leaves it open):
     # the waiter still finds the mail by looking again.
     _, _, a, b = pair
-    monkeypatch.setattr(_pg_waits, "MAIL_RECHECK", 0.2)
+    monkeypatch.setattr(_waits, "MAIL_RECHECK", 0.2)
     listener = b._listener
     assert listener is not None
     await listener.remove_listener(b._names["mail"], b._heard_mail)
@@ -200,7 +200,7 @@ async def test_accept_without_a_leader_times_out_then_succeeds() -> None:
                 await store.append_event(b"also waits")
             # Durable but unsequenced: invisible to mailbox reads and acks.
             assert await store.mailbox("bob", 0, 10) == []
-            assert await store.pending_envelope("bob", "alice", "m1") is None
+            assert await store.pending_header_sha256("bob", "alice", "m1") is None
             with pytest.raises(PeerError) as not_found:
                 await store.ack("bob", "alice", "m1", b"ack")
             assert code_of(not_found) is ErrorCode.NOT_FOUND

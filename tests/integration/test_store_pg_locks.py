@@ -19,8 +19,8 @@ import asyncpg
 import pytest
 
 from protocol.errors import PeerError, StorageError
-from relay._pg_schema import application_prefix
-from relay._pg_store import PostgresStore
+from relay.storage.postgres._schema import application_prefix
+from relay.storage.postgres.store import PostgresStore
 from schemas.errors import ErrorCode
 from tests.integration._store_support import NOW, sub
 from tests.support.pg import fresh_schema, requires_pg

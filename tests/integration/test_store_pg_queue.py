@@ -13,8 +13,8 @@ from datetime import timedelta
 
 import asyncpg
 
-from relay._pg_store import PostgresStore
-from relay._pg_sweep import KEEP_SEQUENCED
+from relay.storage.postgres._sweep import KEEP_SEQUENCED
+from relay.storage.postgres.store import PostgresStore
 from tests.integration._store_support import NOW, sub
 from tests.support.pg import fresh_schema, requires_pg
 

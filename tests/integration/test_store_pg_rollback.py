@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from protocol.errors import StorageError
-from relay._pg_store import PostgresStore
+from relay.storage.postgres.store import PostgresStore
 from schemas.errors import ErrorCode
 from tests.support.pg import fresh_schema, requires_pg
 

@@ -8,17 +8,21 @@ import asyncpg
 import pytest
 
 from protocol.errors import ConfigError, StorageError
-from relay import _pg_schema as pgs
-from relay._pg_names import RESERVED
-from relay._pg_store import PostgresStore
-from relay.store import StoredCheckpoint
+from relay.storage import SCHEMA_VERSION, StoredCheckpoint
+from relay.storage.postgres import _schema as pgs
+from relay.storage.postgres._names import RESERVED
+from relay.storage.postgres.store import PostgresStore
 from tests.integration._store_support import sub
+from tests.support.network import make_network
 from tests.support.pg import fresh_schema, pg_dsn, pg_execute, requires_pg
+from tests.support.relay import envelope
 
 pytestmark = requires_pg
 
 # Exactly what version 1 of the PostgreSQL layout was (PROTOCOL.md appendix A).
+REAL = envelope(make_network())
 V1_DOWNGRADE = (
+    "ALTER TABLE messages DROP COLUMN header_sha256",
     "DROP TABLE activity",
     "DROP TABLE senders",
     "ALTER TABLE mailboxes DROP COLUMN bytes",
@@ -39,9 +43,9 @@ async def version_of(dsn: str, schema: str) -> list[int]:
 
 async def test_an_empty_schema_is_created_at_the_current_version() -> None:
     async with fresh_schema() as (dsn, schema):
-        assert await pgs.migrate(dsn, schema) == (0, pgs.SCHEMA_VERSION)
-        assert await pgs.migrate(dsn, schema) == (pgs.SCHEMA_VERSION, pgs.SCHEMA_VERSION)
-        assert await version_of(dsn, schema) == [pgs.SCHEMA_VERSION]
+        assert await pgs.migrate(dsn, schema) == (0, SCHEMA_VERSION)
+        assert await pgs.migrate(dsn, schema) == (SCHEMA_VERSION, SCHEMA_VERSION)
+        assert await version_of(dsn, schema) == [SCHEMA_VERSION]
 
 
 async def test_instances_starting_together_create_it_once() -> None:
@@ -49,7 +53,7 @@ async def test_instances_starting_together_create_it_once() -> None:
         stores = [PostgresStore(dsn, schema=schema, leader_poll=0.2) for _ in range(3)]
         try:
             await asyncio.gather(*(s.start() for s in stores))
-            assert await version_of(dsn, schema) == [pgs.SCHEMA_VERSION]
+            assert await version_of(dsn, schema) == [SCHEMA_VERSION]
         finally:
             for s in stores:
                 await s.close()
@@ -59,32 +63,33 @@ async def test_version_1_is_refused_then_migrated() -> None:
     async with fresh_schema() as (dsn, schema):
         store = PostgresStore(dsn, schema=schema, leader_poll=0.2)
         await store.start()
-        first = await store.accept(sub(1))
+        # A real envelope: the 3 -> 4 step hashes the header of each waiting envelope.
+        first = await store.accept(sub(1, envelope=REAL))
         await store.close()
         await pg_execute(schema, *V1_DOWNGRADE)
         older = PostgresStore(dsn, schema=schema)
         with pytest.raises(StorageError) as excinfo:
             await older.start()
         assert excinfo.value.message == (
-            f"storage schema version 1 is older than this relay's {pgs.SCHEMA_VERSION}:"
+            f"storage schema version 1 is older than this relay's {SCHEMA_VERSION}:"
             " back it up, then run `relay247 relay migrate`"
         )
         await older.close()
         assert await version_of(dsn, schema) == [1]  # refusing changed nothing
-        assert await pgs.migrate(dsn, schema) == (1, pgs.SCHEMA_VERSION)
-        assert await version_of(dsn, schema) == [pgs.SCHEMA_VERSION]
+        assert await pgs.migrate(dsn, schema) == (1, SCHEMA_VERSION)
+        assert await version_of(dsn, schema) == [SCHEMA_VERSION]
         store = PostgresStore(dsn, schema=schema, leader_poll=0.2)
         await store.start()
         try:
             # The old data is intact and the newer tables work.
-            assert (await store.accept(sub(1))).leaf_index == first.leaf_index
+            assert (await store.accept(sub(1, envelope=REAL))).leaf_index == first.leaf_index
             await store.add_checkpoint(StoredCheckpoint(1, await store.root(1), b"note"))
             assert await store.find_leaf((await store.level_hashes(0, 0, 1))[0]) == 0
         finally:
             await store.close()
 
 
-@pytest.mark.parametrize("stored", [str(pgs.SCHEMA_VERSION + 1), "0"])
+@pytest.mark.parametrize("stored", [str(SCHEMA_VERSION + 1), "0"])
 async def test_an_unknown_version_is_refused(stored: str) -> None:
     async with fresh_schema() as (dsn, schema):
         await pgs.migrate(dsn, schema)
@@ -95,9 +100,7 @@ async def test_an_unknown_version_is_refused(stored: str) -> None:
         await store.close()
         with pytest.raises(StorageError) as excinfo:
             await pgs.migrate(dsn, schema)  # migrate refuses it too
-        assert (
-            excinfo.value.detail == f"this relay supports schema versions 1 to {pgs.SCHEMA_VERSION}"
-        )
+        assert excinfo.value.detail == f"this relay supports schema versions 1 to {SCHEMA_VERSION}"
 
 
 async def test_a_log_whose_size_disagrees_is_refused() -> None:
@@ -118,14 +121,14 @@ def test_a_schema_name_that_is_no_plain_identifier_is_refused(name: str) -> None
 
 async def test_every_key_word_the_server_reserves_is_refused() -> None:
     # The server's own list (pg_get_keywords: R reserved, T reserved but a function or
-    # type name) must be within relay/_pg_names.py's, whatever the server's version.
+    # type name) must be within relay/storage/postgres/_names.py's, whatever the server's version.
     conn = await asyncpg.connect(pg_dsn())
     try:
         words = await conn.fetch("SELECT word FROM pg_get_keywords() WHERE catcode IN ('R', 'T')")
     finally:
         await conn.close()
     missing = {r[0] for r in words} - RESERVED
-    assert not missing, f"add to relay/_pg_names.py RESERVED: {sorted(missing)}"
+    assert not missing, f"add to relay/storage/postgres/_names.py RESERVED: {sorted(missing)}"
 
 
 def test_names_are_derived_from_the_schema() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from protocol.errors import PeerError
-from relay.store import Quotas, Store
+from relay.storage import Quotas, Store
 from schemas.errors import ErrorCode
 from tests.integration._store_support import NOW, sub
 from tests.support.pg import drop_schema, requires_pg

@@ -13,7 +13,7 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import PeerError
-from relay._sqlite_store import SQLiteStore
+from relay.storage.sqlite.store import SQLiteStore
 from schemas.errors import ErrorCode
 from tests.integration._store_support import all_leaf_hashes, sub
 

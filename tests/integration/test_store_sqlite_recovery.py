@@ -14,7 +14,7 @@ import pytest
 
 from protocol import merkle
 from protocol.errors import StorageError
-from relay._sqlite_store import SQLiteStore
+from relay.storage.sqlite.store import SQLiteStore
 from tests.integration._store_crash_worker import submission
 from tests.integration._store_support import REPO_ROOT, all_leaf_hashes, sub
 

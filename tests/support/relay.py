@@ -25,13 +25,13 @@ from client import RelayClient
 from protocol.codec import encode
 from protocol.envelope import seal_envelope
 from protocol.httpsig import sign_request
-from relay._checkpointer import sign_if_due
-from relay._keyfile import create_keys
-from relay._sqlite_store import SQLiteStore
 from relay._state import RelayState
 from relay.app import make_runner, make_site, open_state, start_background, stop_background
+from relay.audit._checkpointer import sign_if_due
 from relay.config import CONFIG_TEMPLATE, AuditSection, load_config
-from relay.store import Quotas, Store, StoredCheckpoint
+from relay.keyfile import create_keys
+from relay.storage import Quotas, Store, StoredCheckpoint
+from relay.storage.sqlite.store import SQLiteStore
 from schemas.directory import TrustRootFile
 from schemas.types import CoarseKind, Priority
 from tests.support.network import Network, make_network
@@ -80,7 +80,7 @@ class Backend:
         if not self.postgres:
             assert self.tmp is not None
             return SQLiteStore(self.tmp / f"{key}.db", quotas=quotas)
-        from relay._pg_store import PostgresStore
+        from relay.storage.postgres.store import PostgresStore
 
         schema = self._by_key.get(key)
         if schema is None:

@@ -219,3 +219,49 @@ def test_node_officers_uses_only_itself_from_node() -> None:
         if mod.split(".")[0] == "node" and not mod.startswith("node.officers")
     ]
     assert bad == []
+
+
+# Inside the relay (issue 12, "Rooms by concern"): storage is the floor and knows nothing
+# above it; the HTTP face never reaches into the audit duties (the checkpointer and the
+# audit routes sit above it); the two backends never borrow from each other; and only
+# the composition root (relay.app) and the operator tools (relay.backup) see everything.
+_RELAY_ROOMS = {
+    "relay/storage": {
+        "relay.http",
+        "relay.audit",
+        "relay.app",
+        "relay.backup",
+        "relay.config",
+        "relay.keyfile",
+        "relay._state",
+        "relay._directory",
+    },
+    "relay/storage/sqlite": {"relay.storage.postgres"},
+    "relay/storage/postgres": {"relay.storage.sqlite"},
+    "relay/http": {"relay.audit", "relay.app", "relay.backup"},
+    "relay/audit": {"relay.app", "relay.backup"},
+    "relay/_state.py": {"relay.audit", "relay.app", "relay.backup", "relay._directory"},
+}
+
+
+def _relay_room_violations(room: str, files: list[Path]) -> list[str]:
+    return [
+        f"{f.name}:{line} imports {mod}"
+        for f in files
+        for line, mod in _imports(f)
+        if any(mod == banned or mod.startswith(banned + ".") for banned in _RELAY_ROOMS[room])
+    ]
+
+
+@pytest.mark.parametrize("room", sorted(_RELAY_ROOMS))
+def test_relay_rooms_point_one_way(room: str) -> None:
+    where = ROOT / room
+    files = [where] if where.suffix == ".py" else sorted(where.rglob("*.py"))
+    assert files, f"{room} is gone: update _RELAY_ROOMS"
+    assert _relay_room_violations(room, files) == []
+
+
+def test_the_relay_room_scan_sees_a_climbing_import(tmp_path: Path) -> None:
+    climbing = tmp_path / "climbing.py"
+    climbing.write_text("def f() -> None:\n    from relay.http import _auth\n", encoding="utf-8")
+    assert _relay_room_violations("relay/storage", [climbing]) != []

@@ -249,7 +249,7 @@ def test_instance_url_equal_to_public_url_is_refused(tmp_path: Path) -> None:
 
 
 def test_make_store_builds_the_postgres_store(tmp_path: Path) -> None:
-    pg = pytest.importorskip("relay._pg_store")
+    pg = pytest.importorskip("relay.storage.postgres.store")
     text = _with(backend='"postgres"', postgres_dsn='"postgresql://u@127.0.0.1:1/x"')
     store = make_store(load_config(_write(tmp_path, text)))  # lazy: connects at start()
     assert isinstance(store, pg.PostgresStore)
@@ -271,6 +271,6 @@ def test_make_store_without_asyncpg_is_a_config_error(
     text = _with(backend='"postgres"', postgres_dsn='"postgresql://u@127.0.0.1:1/x"')
     config = load_config(_write(tmp_path, text))
     # As on a machine where asyncpg is not installed: the import fails.
-    monkeypatch.setitem(sys.modules, "relay._pg_store", None)
+    monkeypatch.setitem(sys.modules, "relay.storage.postgres.store", None)
     with pytest.raises(ConfigError, match=r"^storage\.backend: postgres needs the asyncpg"):
         make_store(config)

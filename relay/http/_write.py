@@ -1,0 +1,102 @@
+"""The opening every write endpoint shares, in one place (PROTOCOL.md §8.1, §8.2).
+
+A write is refused while the relay is halted (nothing may be written once the stored
+log stopped extending what it signed), its body is read within the size limit and the
+read timeout, it must be ``application/json``, and, unless its own signatures are the
+authorization (a directory publication, k-of-n), it is authenticated with RFC 9421
+(H1–H9) before the handler sees a byte of it. The handler then decodes the body with
+its own strict decoder, as the protocol step it implements says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from aiohttp import web
+
+from protocol.codec import encode
+from protocol.directory import KeyLookup
+from protocol.errors import Relay247Error
+from relay._state import RelayState, ensure_writable
+from relay.http._auth import authenticate, read_body
+from relay.http._middleware import STATE
+from schemas.errors import ErrorCode
+
+JSON = "application/json"
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def json_response(obj: object, status: int = 200) -> web.Response:
+    """``obj`` encoded as the relay's JSON answer."""
+    return web.Response(status=status, body=encode(obj), content_type=JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A write request past its common checks.
+
+    Attributes:
+        state: the relay's state.
+        body: the exact body bytes, within ``http.max_body_bytes``.
+        started: monotonic time at which the request was opened (for latency metrics).
+    """
+
+    state: RelayState
+    body: bytes
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
+class SignedWrite(Write):
+    """A write whose RFC 9421 signature verified (H1–H9).
+
+    Attributes:
+        member: the member whose transport key signed the request.
+        lookup: the directory's keys that authenticated it (the directory in force).
+    """
+
+    member: str
+    lookup: KeyLookup
+
+
+async def _open(request: web.Request) -> Write:
+    state = request.app[STATE]
+    ensure_writable(state)
+    started = state.monotonic()
+    body = await read_body(request, state)
+    if request.content_type != JSON:
+        raise Relay247Error(
+            "content type must be application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
+        )
+    return Write(state, body, started)
+
+
+def unsigned_write(handler: Callable[[web.Request, Write], Awaitable[web.Response]]) -> Handler:
+    """Open a write authorized by its own content (writable, body, JSON), then call it."""
+
+    @wraps(handler)
+    async def opened(request: web.Request) -> web.Response:
+        return await handler(request, await _open(request))
+
+    return opened
+
+
+def signed_write(
+    handler: Callable[[web.Request, SignedWrite], Awaitable[web.Response]],
+) -> Handler:
+    """Open a member's write (writable, body, JSON, RFC 9421 H1–H9), then call it."""
+
+    @wraps(handler)
+    async def opened(request: web.Request) -> web.Response:
+        write = await _open(request)
+        member = authenticate(request, write.body)
+        lookup = write.state.lookup
+        assert lookup is not None  # authenticate() refuses without a directory
+        return await handler(
+            request, SignedWrite(write.state, write.body, write.started, member, lookup)
+        )
+
+    return opened
