@@ -1,13 +1,14 @@
 """The envelope: sign -> encrypt -> sign, with both parties' names bound inside.
 
-PROTOCOL.md §4 is the specification; the numbered comments in :func:`check_header`
-and :func:`open_envelope` are its steps E1–E13, in the same order.
+PROTOCOL.md §4 is the specification; the numbered comments in :func:`authenticate_header`
+(E1–E5), :func:`check_authenticated` (E6–E8) and :func:`open_authenticated` (E9–E13) are
+its steps, in the same order; :func:`check_header` and :func:`open_envelope` run them
+from the bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,25 +16,42 @@ from datetime import datetime, timedelta
 import msgspec
 
 from protocol import domains
-from protocol.codec import decode, encode, sha256_hex
+from protocol._envelope_seal import HEADER_DECODER as _HEADER
+from protocol._envelope_seal import LEN as _LEN
+from protocol._envelope_seal import META_DECODER as _META
+from protocol._envelope_seal import SIG_LEN as _SIG_LEN
+from protocol._envelope_seal import Sealed, new_id, seal_envelope
+from protocol.codec import decode, sha256_hex
 from protocol.directory import KeyLookup
 from protocol.errors import (
     MalformedError,
     ReplayError,
     TimeWindowError,
+    TooLargeError,
     VerificationError,
 )
-from protocol.keys import EncryptionKey, SigningKey, seal, verify
+from protocol.keys import EncryptionKey, verify
 from schemas.directory import KeyUse
 from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta
 from schemas.errors import ErrorCode
-from schemas.types import CaseId, CoarseKind, Priority
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "CheckedHeader",
+    "Opened",
+    "Sealed",
+    "Window",
+    "authenticate_header",
+    "check_authenticated",
+    "check_header",
+    "header_bytes_of",
+    "new_id",
+    "open_authenticated",
+    "open_envelope",
+    "seal_envelope",
+]
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
-_HEADER = msgspec.json.Decoder(EnvelopeHeader)
-_META = msgspec.json.Decoder(InnerMeta)
-_LEN = struct.Struct(">I")
-_SIG_LEN = 64
 
 
 @dataclass(frozen=True)
@@ -52,15 +70,6 @@ class Window:
 
 
 DEFAULT_WINDOW = Window()
-
-
-@dataclass(frozen=True)
-class Sealed:
-    """An envelope ready to submit, with the header it carries."""
-
-    envelope: bytes
-    header: EnvelopeHeader
-    header_bytes: bytes
 
 
 @dataclass(frozen=True)
@@ -89,90 +98,6 @@ class Opened:
     def header(self) -> EnvelopeHeader:
         """The verified header."""
         return self.checked.header
-
-
-def new_id(random: Callable[[int], bytes]) -> str:
-    """Return a 128-bit identifier from ``random`` (e.g. ``os.urandom``), as 32 hex digits."""
-    return random(16).hex()
-
-
-def seal_envelope(
-    body: bytes,
-    *,
-    msg_id: str,
-    case_id: CaseId,
-    kind: CoarseKind,
-    priority: Priority,
-    seq: int,
-    sender: str,
-    signing_key: SigningKey,
-    recipient: str,
-    recipient_key: bytes,
-    recipient_key_fp: str,
-    created: datetime,
-    lifetime: timedelta,
-    ephemeral: EncryptionKey | None = None,
-) -> Sealed:
-    """Sign, encrypt and sign again one message body (PROTOCOL.md §4.1).
-
-    Args:
-        body: the exact body bytes (JSON of a body struct, or a signed receipt).
-        msg_id, case_id: 128-bit hex identifiers.
-        kind, priority: the relay-visible coarse class of the body.
-        seq: this sender's next sequence number towards ``recipient`` (from 1).
-        sender, signing_key: who signs.
-        recipient, recipient_key, recipient_key_fp: whose X25519 key the body is sealed to.
-        created: tz-aware creation time; ``expires = created + lifetime``.
-        ephemeral: only for deterministic test vectors (see :func:`protocol.keys.seal`).
-
-    Returns:
-        The envelope bytes and its header.
-
-    Raises:
-        MalformedError: a field violates its schema.
-    """
-    meta = InnerMeta(
-        msg_id=msg_id,
-        sender=sender,
-        sender_key=signing_key.fingerprint,
-        recipient=recipient,
-        recipient_key=recipient_key_fp,
-        created=created,
-        case_id=case_id,
-        body_sha256=sha256_hex(body),
-        body_len=len(body),
-    )
-    meta_bytes = encode(meta)
-    inner_sig = signing_key.sign(domains.ENVELOPE_INNER, meta_bytes)
-    plaintext = inner_sig + _LEN.pack(len(meta_bytes)) + meta_bytes + body
-    ciphertext = seal(recipient_key, plaintext, ephemeral=ephemeral)
-    header = EnvelopeHeader(
-        msg_id=msg_id,
-        sender=sender,
-        sender_key=signing_key.fingerprint,
-        recipient=recipient,
-        recipient_key=recipient_key_fp,
-        created=created,
-        expires=created + lifetime,
-        kind=kind,
-        priority=priority,
-        case_id=case_id,
-        seq=seq,
-        ct_sha256=sha256_hex(ciphertext),
-        ct_len=len(ciphertext),
-    )
-    header_bytes = encode(header)
-    # Validate what we produced with the receiver's decoder: never emit what peers refuse.
-    decode(_HEADER, header_bytes, "header", limit=4096)
-    decode(_META, meta_bytes, "inner metadata", limit=4096)
-    env = Envelope(
-        sender=sender,
-        sender_key=signing_key.fingerprint,
-        header=header_bytes,
-        sig=signing_key.sign(domains.ENVELOPE_HEADER, header_bytes),
-        ciphertext=ciphertext,
-    )
-    return Sealed(encode(env), header, header_bytes)
 
 
 def authenticate_header(data: bytes, keys: KeyLookup, *, max_bytes: int) -> CheckedHeader:
@@ -239,6 +164,27 @@ def check_header(
         TimeWindowError: E6 (EXPIRED, CLOCK_SKEW).
     """
     checked = authenticate_header(data, keys, max_bytes=window.max_bytes)
+    return check_authenticated(checked, keys, now=now, window=window, key_valid_now=key_valid_now)
+
+
+def check_authenticated(
+    checked: CheckedHeader,
+    keys: KeyLookup,
+    *,
+    now: datetime,
+    window: Window = DEFAULT_WINDOW,
+    key_valid_now: bool = False,
+) -> CheckedHeader:
+    """Steps E6–E8 on a header that passed E1–E5 (:func:`authenticate_header`).
+
+    :func:`check_header` is this after :func:`authenticate_header`; a caller that must
+    know whether the sender was authenticated before a later step failed (the inbox:
+    only an authenticated sender gets a ``rejected`` receipt, PROTOCOL.md §5.1) runs
+    the two itself, so the bytes are decoded and the signature checked once.
+
+    Raises:
+        As :func:`check_header` for E6–E8.
+    """
     header, found, env = checked.header, checked.sender_public, checked.envelope
     # E6: time window: not from the future, not expired, bounded lifetime, and the
     # signing key was valid (not yet revoked) when the envelope was created.
@@ -307,7 +253,36 @@ def open_envelope(
         VerificationError (E10), ReplayError (E9), DECRYPT_FAILED (E11),
         BINDING_MISMATCH (E12), MalformedError.
     """
-    checked = check_header(data, keys, now=now, window=window)
+    checked = authenticate_header(data, keys, max_bytes=window.max_bytes)
+    return open_authenticated(
+        checked, keys, me=me, my_keys=my_keys, now=now, seen=seen, window=window
+    )
+
+
+def open_authenticated(
+    authenticated: CheckedHeader,
+    keys: KeyLookup,
+    *,
+    me: str,
+    my_keys: Mapping[str, EncryptionKey],
+    now: datetime,
+    seen: Callable[[str, str], bool] | None = None,
+    window: Window = DEFAULT_WINDOW,
+    size: int | None = None,
+) -> Opened:
+    """Steps E6–E13 on a header that passed E1–E5 (:func:`authenticate_header`).
+
+    :func:`open_envelope` is this after :func:`authenticate_header`. ``size`` is the
+    length of the envelope as delivered: when the caller authenticated it under a
+    larger limit (to answer an oversized envelope of an authenticated sender), E1 is
+    applied here, first, with ``window.max_bytes``.
+
+    Raises:
+        TooLargeError: E1 (with ``size``). Otherwise as :func:`open_envelope` for E6–E13.
+    """
+    if size is not None and size > window.max_bytes:
+        raise TooLargeError(f"envelope larger than {window.max_bytes} bytes", detail=str(size))
+    checked = check_authenticated(authenticated, keys, now=now, window=window)
     header = checked.header
     # E9: replay: a (sender, msg_id) already accepted is refused (the caller re-acks).
     if seen is not None and seen(header.sender, header.msg_id):

@@ -13,7 +13,6 @@ Order of effects, which is what makes delivery exactly-once at this node:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -27,9 +26,17 @@ from node.events import (
     ReceiptReceived,
     SequenceAnomaly,
 )
+from node.messaging._inbox_parts import (
+    MAX_ANSWERED,
+    authenticated_header,
+    inbound_record,
+    post_ack,
+    raw_ack,
+    with_reply,
+)
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
-from node.storage import Direction, InboundResult, MessageRecord, Outgoing, ReceiptRecord, Status
+from node.storage import InboundResult, Outgoing, ReceiptRecord, Status
 from protocol.body import BodyFieldError, MemberBindingError, decode_opened
 from protocol.codec import decode, sha256_hex
 from protocol.directory import KeyLookup
@@ -37,14 +44,12 @@ from protocol.envelope import (
     CheckedHeader,
     Opened,
     authenticate_header,
-    header_bytes_of,
-    open_envelope,
+    open_authenticated,
 )
 from protocol.errors import PeerError, Relay247Error, VerificationError
 from protocol.receipt import (
     bind_receipt,
     make_ack,
-    make_ack_for,
     make_receipt,
     make_rejection,
     verify_receipt,
@@ -56,6 +61,7 @@ from schemas.relay_api import MailboxItem
 from schemas.types import CoarseKind
 
 log = structlog.get_logger("relay247.node")
+
 _HEADER = msgspec.json.Decoder(EnvelopeHeader)
 RECEIPT_KIND = "delivery_receipt"
 
@@ -92,20 +98,29 @@ class Inbox:
         if dup:
             await self._ack_duplicate(item, lookup, now, transport)
             return
+        # E1-E5 once, under the larger limit an answer allows: whether the sender is
+        # authenticated decides, if a later step fails, between a `rejected` receipt and
+        # silence (PROTOCOL.md §5.1), and the later steps reuse this result.
         try:
-            opened = open_envelope(
-                item.envelope,
+            auth = authenticate_header(item.envelope, lookup, max_bytes=MAX_ANSWERED)
+        except PeerError as exc:
+            if exc.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
+                await self.handle(item, transport)
+                return
+            await self._drop(item, exc, now, transport)
+            return
+        try:
+            opened = open_authenticated(
+                auth,
                 lookup,
                 me=s.member,
                 my_keys=s.keys.decryption_keys,
                 now=now,
                 seen=lambda sender, msg_id: False,  # answered by the hint look-up above
+                size=len(item.envelope),  # E1 under the node's own limit
             )
         except PeerError as exc:
-            if exc.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
-                await self.handle(item, transport)
-                return
-            await self._refuse(item, exc, now, transport)
+            await self._refuse(auth, item, exc, now, transport)
             return
         if opened.header.kind is CoarseKind.RECEIPT:
             result = await self._receipt(opened, now, item.envelope)
@@ -129,7 +144,7 @@ class Inbox:
         except PeerError as exc:
             return await self._reject(opened.checked, exc, now, raw)
         reply = self.reply(opened.checked, now, opened)
-        record = _record(
+        record = inbound_record(
             opened.checked,
             raw,
             now,
@@ -137,7 +152,7 @@ class Inbox:
             body_kind=kind_of(body),
             body=opened.body,
         )
-        record = _with_reply(record, body.in_reply_to)
+        record = with_reply(record, body.in_reply_to)
         result = await s.store.record_inbound(
             record, reply=reply, receipt=None, now=now.timestamp()
         )
@@ -177,7 +192,7 @@ class Inbox:
             signed=opened.body,
             carrier_msg_id=h.msg_id,
         )
-        record = _record(
+        record = inbound_record(
             opened.checked,
             raw,
             now,
@@ -185,7 +200,7 @@ class Inbox:
             body_kind=RECEIPT_KIND,
             body=opened.body,
         )
-        record = _with_reply(record, receipt.msg_id)
+        record = with_reply(record, receipt.msg_id)
         result = await s.store.record_inbound(record, reply=None, receipt=rec, now=now.timestamp())
         if not result.duplicate:
             self._seq(result)
@@ -210,7 +225,7 @@ class Inbox:
                 build = self.reply(checked, now, exc)
             except Relay247Error as seal_exc:
                 log.warning("cannot send rejected receipt", error=seal_exc.diagnostics())
-        record = _record(
+        record = inbound_record(
             checked,
             raw,
             now,
@@ -268,16 +283,25 @@ class Inbox:
         )
 
     async def _refuse(
+        self,
+        auth: CheckedHeader,
+        item: MailboxItem,
+        exc: PeerError,
+        now: datetime,
+        transport: Transport,
+    ) -> None:
+        if auth.header.recipient == self._s.member:
+            # The sender is authenticated (E1-E5): store it as rejected and tell it why.
+            await self._reject(auth, exc, now, item.envelope)
+            await self._ack(auth, now, transport)
+            return
+        await self._drop(item, exc, now, transport)
+
+    async def _drop(
         self, item: MailboxItem, exc: PeerError, now: datetime, transport: Transport
     ) -> None:
-        s = self._s
-        checked = authenticated_header(item.envelope, s.lookup())
-        if checked is not None and checked.header.recipient == s.member:
-            # The sender is authenticated (E1-E5): store it as rejected and tell it why.
-            await self._reject(checked, exc, now, item.envelope)
-            await self._ack(checked, now, transport)
-            return
         # Not authenticated (or not ours): no receipt, so the node reflects nothing.
+        s = self._s
         log.warning(
             "unauthenticated envelope dropped",
             relay_seq=item.seq,
@@ -286,21 +310,21 @@ class Inbox:
             error=exc.diagnostics(),
         )
         s.hub.publish(NodeProblem("inbox", exc.code, f"envelope dropped: {exc.message}"))
-        await _post_ack(transport, _raw_ack(item, s, now))
+        await post_ack(transport, raw_ack(item, s, now))
 
     async def _ack_duplicate(
         self, item: MailboxItem, lookup: KeyLookup, now: datetime, transport: Transport
     ) -> None:
         checked = authenticated_header(item.envelope, lookup)
         if checked is None:
-            await _post_ack(transport, _raw_ack(item, self._s, now))
+            await post_ack(transport, raw_ack(item, self._s, now))
         else:
             await self._ack(checked, now, transport)
 
     async def _ack(self, checked: CheckedHeader, now: datetime, transport: Transport) -> None:
         signing = self._s.keys.signing
         ack = make_ack(checked.header, checked.envelope.header, signing_key=signing, acked_at=now)
-        await _post_ack(transport, ack)
+        await post_ack(transport, ack)
 
     def _seq(self, result: InboundResult) -> None:
         if result.seq_event is not None:
@@ -309,77 +333,3 @@ class Inbox:
                 "sequence anomaly", peer=e.peer, kind=e.kind, expected=e.expected, got=e.got
             )
             self._s.hub.publish(SequenceAnomaly(e))
-
-
-async def _post_ack(transport: Transport, ack: bytes) -> None:
-    try:
-        await transport.ack(ack)
-    except PeerError as exc:
-        # not_found: already acked (or swept after expiry); the message is stored anyway.
-        if exc.code is not ErrorCode.NOT_FOUND:
-            raise
-
-
-def authenticated_header(data: bytes, lookup: KeyLookup) -> CheckedHeader | None:
-    """Return the header if its signature verifies (E1–E5 only), else None.
-
-    Used to decide whether a failed envelope deserves a ``rejected`` receipt: only an
-    authenticated sender gets one (PROTOCOL.md §5.1).
-    """
-    try:
-        return authenticate_header(data, lookup, max_bytes=4 << 20)
-    except Relay247Error:
-        return None
-
-
-def _record(
-    checked: CheckedHeader,
-    raw: bytes,
-    now: datetime,
-    *,
-    status: Status,
-    body_kind: str | None,
-    body: bytes | None,
-    reason: str | None = None,
-) -> MessageRecord:
-    h = checked.header
-    return MessageRecord(
-        direction=Direction.IN,
-        msg_id=h.msg_id,
-        case_id=h.case_id,
-        peer=h.sender,
-        coarse_kind=h.kind.value,
-        body_kind=body_kind,
-        in_reply_to=None,
-        seq=h.seq,
-        envelope=raw,
-        header=checked.envelope.header,
-        body=body,
-        stored_at=now,
-        status=status,
-        reason=reason,
-    )
-
-
-def _with_reply(record: MessageRecord, in_reply_to: str | None) -> MessageRecord:
-    from dataclasses import replace
-
-    return replace(record, in_reply_to=in_reply_to)
-
-
-def _raw_ack(item: MailboxItem, s: Shared, now: datetime) -> bytes:
-    # An envelope we could not authenticate has no header we trust; ack it by the
-    # relay's hints and the exact header bytes delivered, so it leaves the mailbox
-    # (the relay checks that hash against what it stored; the ack logs no junk).
-    try:
-        header_hash = hashlib.sha256(header_bytes_of(item.envelope, max_bytes=4 << 20)).hexdigest()
-    except Relay247Error:
-        header_hash = hashlib.sha256(item.envelope).hexdigest()  # not even an envelope
-    return make_ack_for(
-        item.msg_id,
-        sender=item.sender,
-        recipient=s.member,
-        header_sha256=header_hash,
-        signing_key=s.keys.signing,
-        acked_at=now,
-    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
 import pytest
 
+import protocol.envelope
 import protocol.receipt
 from node.daemon import Node, NodeEvent
 from node.events import (
@@ -24,13 +25,14 @@ from node.events import (
 )
 from node.storage.schema import Direction, SeqEventKind, Status
 from protocol import domains
+from protocol.envelope import seal_envelope
 from protocol.errors import MalformedError, VerificationError
-from protocol.keys import verify
+from protocol.keys import EncryptionKey, verify
 from protocol.receipt import make_rejection
 from schemas.envelope import EnvelopeHeader, ReceiptStatus
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
-from schemas.messages import Body
+from schemas.messages import Body, encode_body
 from schemas.relay_api import MailboxItem
 from schemas.types import CoarseKind, Priority
 from tests.support.bodies import addressed
@@ -371,3 +373,48 @@ async def test_receipt_that_verifies_but_does_not_bind_is_refused(pair: Pair) ->
     out = await pair.fr.store.message(msg_id, Direction.OUT)
     assert out is not None
     assert out.status is Status.SENT
+
+
+async def test_a_refused_envelope_is_authenticated_once(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FR's envelope passes E1-E5 at US but does not decrypt (E11): US answers with a
+    `rejected` receipt, and its header signature was checked once, not again to decide
+    whether the sender deserves an answer (issue 12 item 5)."""
+    fr, us = pair.net.members["FR"], pair.net.members["US"]
+    sealed = seal_envelope(
+        encode_body(REQUEST),
+        msg_id="d" * 32,
+        case_id=REQUEST.case_id,
+        kind=CoarseKind.REQUEST,
+        priority=Priority.URGENT,
+        seq=1,
+        sender="FR",
+        signing_key=fr.signing,
+        recipient="US",
+        recipient_key=EncryptionKey.generate().public,  # not the key the header names
+        recipient_key_fp=us.encryption.fingerprint,
+        created=datetime.now(UTC),
+        lifetime=timedelta(hours=1),
+    )
+    checks: list[bytes] = []
+
+    def spy(public: bytes, domain: bytes, data: bytes, sig: bytes) -> None:
+        if domain == domains.ENVELOPE_HEADER and data == sealed.header_bytes:
+            checks.append(data)
+        verify(public, domain, data, sig)
+
+    monkeypatch.setattr(protocol.envelope, "verify", spy)
+    item = MailboxItem(
+        seq=60_000,
+        sender="FR",
+        msg_id="d" * 32,
+        leaf_index=1,
+        received_at=datetime.now(UTC),
+        envelope=sealed.envelope,
+    )
+    await pair.relay._deliver("US", item)
+    rejected = await next_event(pair.us_q, MessageRejected)
+    assert (rejected.msg_id, rejected.code) == ("d" * 32, ErrorCode.DECRYPT_FAILED)
+    assert (await pair.us.store.counts())["messages_out"] == 1  # the `rejected` receipt
+    assert len(checks) == 1
