@@ -7,7 +7,9 @@ and are added to the group here. Shared helpers are in ``cli/_officers_common.py
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +25,9 @@ from cli._officers_common import (
 )
 from cli._officers_tokens import revoke_token, token
 from cli._passphrase import passphrase_option
+
+if TYPE_CHECKING:
+    from node.officers import Officer, OfficerDb
 
 
 @click.group("officer")
@@ -115,77 +120,62 @@ def list_(*, data_dir: Path | None, config_path: Path | None, as_json: bool) -> 
     console().print(table)
 
 
-def _one(
-    what: str,
-    login: str,
+def _change(
+    change: Callable[[OfficerDb], Officer],
     *,
     data_dir: Path | None,
     config_path: Path | None,
     passphrase_file: Path | None,
     as_json: bool,
-    roles: tuple[str, ...] = (),
 ) -> None:
+    """Apply one logged change to an account and print the account as it now is."""
     from cli._network import emit
 
     with officer_db(data_dir, config_path, passphrase_file, write=True) as db, mapped():
-        if what == "disable":
-            o = db.disable(login, client=client_address())
-        elif what == "enable":
-            o = db.enable(login, client=client_address())
-        else:
-            o = db.set_roles(login, roles, client=client_address())
+        o = change(db)
     data = as_dict(o)
     if not as_json:
         data["roles"] = ",".join(data["roles"])
     emit(data, as_json)
 
 
-@officer.command("disable")
-@click.argument("login")
-@data_options
-@passphrase_option
-@json_option
-def disable(
-    *,
-    login: str,
-    data_dir: Path | None,
-    config_path: Path | None,
-    passphrase_file: Path | None,
-    as_json: bool,
-) -> None:
-    """Disable LOGIN: it can no longer log in (its history stays)."""
-    _one(
-        "disable",
-        login,
-        data_dir=data_dir,
-        config_path=config_path,
-        passphrase_file=passphrase_file,
-        as_json=as_json,
-    )
+def _switch(name: str, doc: str, flip: Callable[[OfficerDb, str, str], Officer]) -> click.Command:
+    """``disable`` and ``enable``: the same command but for the change it makes."""
+
+    @officer.command(name, help=doc)
+    @click.argument("login")
+    @data_options
+    @passphrase_option
+    @json_option
+    def command(
+        *,
+        login: str,
+        data_dir: Path | None,
+        config_path: Path | None,
+        passphrase_file: Path | None,
+        as_json: bool,
+    ) -> None:
+        _change(
+            lambda db: flip(db, login, client_address()),
+            data_dir=data_dir,
+            config_path=config_path,
+            passphrase_file=passphrase_file,
+            as_json=as_json,
+        )
+
+    return command
 
 
-@officer.command("enable")
-@click.argument("login")
-@data_options
-@passphrase_option
-@json_option
-def enable(
-    *,
-    login: str,
-    data_dir: Path | None,
-    config_path: Path | None,
-    passphrase_file: Path | None,
-    as_json: bool,
-) -> None:
-    """Enable LOGIN again (also clears a lockout after bad logins)."""
-    _one(
-        "enable",
-        login,
-        data_dir=data_dir,
-        config_path=config_path,
-        passphrase_file=passphrase_file,
-        as_json=as_json,
-    )
+disable = _switch(
+    "disable",
+    "Disable LOGIN: it can no longer log in (its history stays).",
+    lambda db, login, client: db.disable(login, client=client),
+)
+enable = _switch(
+    "enable",
+    "Enable LOGIN again (also clears a lockout after bad logins).",
+    lambda db, login, client: db.enable(login, client=client),
+)
 
 
 @officer.command("roles")
@@ -204,14 +194,12 @@ def roles_(
     as_json: bool,
 ) -> None:
     """Replace the roles of LOGIN with the --role options given."""
-    _one(
-        "roles",
-        login,
+    _change(
+        lambda db: db.set_roles(login, roles, client=client_address()),
         data_dir=data_dir,
         config_path=config_path,
         passphrase_file=passphrase_file,
         as_json=as_json,
-        roles=roles,
     )
 
 
