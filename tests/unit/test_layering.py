@@ -265,3 +265,17 @@ def test_the_relay_room_scan_sees_a_climbing_import(tmp_path: Path) -> None:
     climbing = tmp_path / "climbing.py"
     climbing.write_text("def f() -> None:\n    from relay.http import _auth\n", encoding="utf-8")
     assert _relay_room_violations("relay/storage", [climbing]) != []
+
+
+PRODUCT = ("schemas", "protocol", "client", "serving", "relay", "node", "audit", "cli")
+MAX_LINES = 400  # issue 12: a module that grows past this is split along a seam
+
+
+def test_no_product_file_is_over_400_lines() -> None:
+    long = [
+        f"{f.relative_to(ROOT)}: {n} lines"
+        for package in PRODUCT
+        for f in sorted((ROOT / package).rglob("*.py"))
+        if (n := len(f.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    ]
+    assert long == []
