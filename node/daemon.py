@@ -57,7 +57,8 @@ from node.services import build_services
 from node.storage import NodeStore
 from protocol.body import member_binding_errors
 from protocol.directory import VerifiedDirectory
-from protocol.errors import MalformedError, Relay247Error
+from protocol.errors import MalformedError, PeerError, Relay247Error
+from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of, semantic_errors
 
 __all__ = [
@@ -226,23 +227,27 @@ class Node:
             :class:`MessageSent` and :class:`ReceiptReceived` events.
 
         Raises:
-            MalformedError: the body breaks a semantic rule (the message names the field)
-                or ``to`` is this node.
-            VerificationError: ``to`` is not in the directory or has no valid key.
+            MalformedError: the body breaks a semantic rule or E14 (the message names the
+                field; ``field`` and ``problem`` hold it apart) or ``to`` is this node.
+            PeerError: ``to`` is not in the directory (UNKNOWN_RECIPIENT).
+            VerificationError: ``to`` has no valid key.
             DirectoryError: no directory yet.
             StorageError: the outbox write failed (nothing was queued).
         """
+        # The one place a body is checked before it is sealed (the local API and the CLI
+        # call this; they word a field error for their own input with `field`/`problem`).
         problems = semantic_errors(body)
         if problems:
-            path, text = problems[0]
-            raise MalformedError(f"invalid body: {text} - at `{path}`")
+            raise _field_error(*problems[0])
         if to == self.member:
             raise MalformedError("a node cannot send to itself")
+        directory = self._shared.directory.current
+        if directory is not None and to not in {m.id for m in directory.directory.members}:
+            raise PeerError(f"to: {to} is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT)
         # E14 on the sending side: the recipient would reject the message anyway.
         unbound = member_binding_errors(body, sender=self.member, recipient=to)
         if unbound:
-            path, text = unbound[0]
-            raise MalformedError(f"invalid body: {text} - at `{path}`")
+            raise _field_error(*unbound[0])
         build = self._shared.sealer(
             to,
             encode_body(body),
@@ -335,3 +340,8 @@ async def run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await node.stop()
+
+
+def _field_error(path: str, text: str) -> MalformedError:
+    """A body rule's finding, with its JSON path (``$.x``) kept for the caller's wording."""
+    return MalformedError(f"invalid body: {text} - at `{path}`", field=path, problem=text)

@@ -20,7 +20,6 @@ from aiohttp import web
 from node.api.openapi import build_openapi
 from node.cases import CasesService, views
 from node.storage import Direction, NodeStore
-from protocol.body import member_binding_errors
 from protocol.cases import PeriodTable
 from protocol.codec import decode, encode
 from protocol.decimal import parse_decimal
@@ -28,7 +27,7 @@ from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError
 from schemas import node_api as api
 from schemas.errors import ErrorCode
-from schemas.messages import Body, semantic_errors
+from schemas.messages import Body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far below
@@ -153,18 +152,14 @@ async def _send(request: web.Request) -> web.Response:
         raise PeerError("send application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     raw = await _read_body(request)
     req = decode(_SEND, raw, "request", limit=MAX_BODY)
-    problems = semantic_errors(req.body)
-    if problems:
-        path, text = problems[0]
-        raise MalformedError(f"invalid request: {text} - at `$.body{path.removeprefix('$')}`")
-    directory = ctx.node.directory
-    if directory is not None and req.to not in {m.id for m in directory.directory.members}:
-        raise PeerError(f"to: {req.to} is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT)
-    unbound = member_binding_errors(req.body, sender=ctx.node.member, recipient=req.to)  # E14
-    if unbound:
-        path, text = unbound[0]
-        raise MalformedError(f"invalid request: {text} - at `$.body{path.removeprefix('$')}`")
-    msg_id = await ctx.node.send(req.body, req.to)
+    try:
+        msg_id = await ctx.node.send(req.body, req.to)  # every body check runs there, once
+    except MalformedError as exc:
+        if not exc.field:
+            raise
+        # The field's path in this request, which carries the body under `body`.
+        at = f"$.body{exc.field.removeprefix('$')}"
+        raise MalformedError(f"invalid request: {exc.problem} - at `{at}`") from None
     await ctx.cases.refresh(req.body.case_id)
     return _json(api.SendResult(msg_id=msg_id, case_id=req.body.case_id), status=202)
 

@@ -26,7 +26,7 @@ from node.events import (
 from node.storage.schema import Direction, SeqEventKind, Status
 from protocol import domains
 from protocol.envelope import seal_envelope
-from protocol.errors import MalformedError, VerificationError
+from protocol.errors import MalformedError, PeerError
 from protocol.keys import EncryptionKey, verify
 from protocol.receipt import make_rejection
 from schemas.envelope import EnvelopeHeader, ReceiptStatus
@@ -263,8 +263,9 @@ async def test_transient_refusal_is_retried(pair: Pair) -> None:
 async def test_send_refuses_bad_input(pair: Pair) -> None:
     with pytest.raises(MalformedError, match="itself"):
         await pair.fr.send(REQUEST, "FR")
-    with pytest.raises(VerificationError, match="unknown member"):
+    with pytest.raises(PeerError, match="GB is not in the directory") as unknown:
         await pair.fr.send(addressed(REQUEST, "FR", "GB"), "GB")
+    assert unknown.value.code is ErrorCode.UNKNOWN_RECIPIENT
     # E14: a body naming another recipient (or sender) than the envelope's is refused.
     with pytest.raises(MalformedError, match=r"at `\$\.requested\.member`"):
         await pair.fr.send(EXAMPLES["preservation_request"], "US")
