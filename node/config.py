@@ -94,6 +94,20 @@ class ApiSection(_Section, frozen=True):
     token_file: str = "api.token"  # noqa: S105  # a file name, not a secret
 
 
+class ConsoleSection(_Section, frozen=True):
+    """The officers' web console (issue 13 §3), served by `relay247 node serve` beside the API."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    #: 0 picks a free port; the port in use is written to DATA/console.port
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
+    #: TLS certificate chain and key (PEM, relative to data_dir); both or neither
+    cert_file: str = ""
+    key_file: str = ""
+    idle_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 15.0
+    absolute_hours: Annotated[float, msgspec.Meta(gt=0, le=7 * 24)] = 12.0
+
+
 class WebhookSection(_Section, frozen=True):
     """One webhook receiver of alerts (node.alerts.WebhookTarget, secret from a file)."""
 
@@ -146,6 +160,7 @@ class NodeConfig(_Section, frozen=True):
     sync: SyncSection = SyncSection()
     log: LogSection = LogSection()
     api: ApiSection = ApiSection()
+    console: ConsoleSection = ConsoleSection()
     alerts: AlertsSection = AlertsSection()
     clocks: ClocksSection = ClocksSection()
     witness: WitnessSection = WitnessSection()
