@@ -232,18 +232,26 @@ async def case(request: web.Request) -> web.StreamResponse:
     return render(request, "case.html", context)
 
 
-def flatten(value: object, path: str = "") -> list[tuple[str, str]]:
-    """A body as (field path, text) rows: every field shown, as written, escaped later."""
+def flatten(value: object, yes_no: tuple[str, str], path: str = "") -> list[tuple[str, str]]:
+    """A body as (field path, text) rows: every field shown, as written, escaped later.
+
+    Args:
+        value: ``msgspec.to_builtins`` of the body (dicts, lists or tuples, scalars).
+        yes_no: the reader's words for true and false.
+        path: the path so far (the CLI's field path: ``data.identifiers[0].domain``).
+    """
     if isinstance(value, dict):
         rows: list[tuple[str, str]] = []
         for key, item in value.items():
-            rows += flatten(item, f"{path}.{key}" if path else str(key))
+            rows += flatten(item, yes_no, f"{path}.{key}" if path else str(key))
         return rows
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         rows = []
         for i, item in enumerate(value):
-            rows += flatten(item, f"{path}[{i}]")
+            rows += flatten(item, yes_no, f"{path}[{i}]")
         return rows
+    if isinstance(value, bool):
+        return [(path, yes_no[0] if value else yes_no[1])]
     return [(path, "" if value is None else str(value))]
 
 
@@ -271,6 +279,6 @@ async def message(request: web.Request) -> web.StreamResponse:
             Action.BODY_VIEWED, officer=officer.login, client=client, case=case_id
         ),
     )
-    fields = flatten(msgspec.to_builtins(entry.body))
+    fields = flatten(msgspec.to_builtins(entry.body), (t(request, "yes"), t(request, "no")))
     context = {"case": detail, "entry": entry, "fields": fields, "times": _Times(ctx.zone())}
     return render(request, "message.html", context)

@@ -62,3 +62,30 @@ def test_account_language_falls_back_to_english() -> None:
     assert account_language("fr") == "fr"
     assert account_language("ar") == "en"
     assert label("ar", "login.submit") == "Log in"
+
+
+def test_a_body_is_flattened_to_every_field() -> None:
+    from console._pages import flatten
+
+    rows = flatten({"a": {"b": [1, (None, True)], "c": False}, "d": "<x>"}, ("oui", "non"))
+    assert rows == [
+        ("a.b[0]", "1"),
+        ("a.b[1][0]", ""),
+        ("a.b[1][1]", "oui"),
+        ("a.c", "non"),
+        ("d", "<x>"),
+    ]
+
+
+def test_times_in_the_node_zone_and_utc() -> None:
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from console._pages import _Times
+
+    when = datetime(2026, 7, 1, 22, 30, tzinfo=UTC)
+    times = _Times(ZoneInfo("Europe/Paris"))
+    assert times.local(when) == "2026-07-02 00:30 CEST"
+    assert times.utc(when) == "2026-07-01 22:30 UTC"
+    assert times.local(when, date(2026, 7, 3)) == "2026-07-03"
+    assert _Times(None).local(when) == "2026-07-01 22:30 UTC"
