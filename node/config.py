@@ -311,6 +311,22 @@ port = 0
 # Bearer token, created with mode 0600 at first start, relative to data_dir.
 token_file = "api.token"
 
+[console]
+# The officers' web console (served by `node serve` on its own listener).
+enabled = true
+# An office-network address is allowed; use TLS (cert_file, key_file) off loopback.
+host = "127.0.0.1"
+# 0 picks a free port at each start; the port in use is written to console.port.
+port = 0
+# TLS certificate chain and private key (PEM), relative to data_dir; both or neither.
+cert_file = ""
+# The certificate's private key (mode 0600).
+key_file = ""
+# A session unused this many minutes ends (the officer logs in again).
+idle_minutes = 15.0
+# A session ends this many hours after its login, however busy.
+absolute_hours = 12.0
+
 [clocks]
 # Remind the officer this many hours before a deadline (Art. 29 expiry, MLA date...).
 remind_before_hours = 72.0
