@@ -13,6 +13,7 @@ from typing import Any, Final
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from console import _i18n, _pages
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
@@ -45,7 +46,13 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     request[_pages.VISIT] = visit
     try:
         if request.method == "POST":
-            form = await request.post()
+            # The console's forms are URL-encoded: no multipart parser runs on input.
+            if request.content_type != "application/x-www-form-urlencoded":
+                return error_page(request, 400, _pages.t(request, "error.bad_form"))
+            try:
+                form = await request.post()
+            except (ValueError, HttpProcessingError):  # bad encoding, broken body
+                return error_page(request, 400, _pages.t(request, "error.bad_form"))
             if session is None:
                 # nothing to protect yet (no session, so no officer): start again
                 raise web.HTTPSeeOther("/login?expired=1")
@@ -65,9 +72,6 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         page = error_page(request, 405, _pages.t(request, "error.method"))
         page.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
         return page
-    except ValueError:
-        # a body that is not a form (bad encoding, broken multipart)
-        return error_page(request, 400, _pages.t(request, "error.bad_form"))
 
 
 def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Application:

@@ -7,6 +7,7 @@ loopback with its bearer token, the console may face the office network, over TL
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -125,6 +126,8 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
     tls = None
     if section.cert_file:
         tls = tls_context(node.config.path(section.cert_file), node.config.path(section.key_file))
+    if tls is None and not _loopback(section.host):
+        log.warning("console without TLS off loopback", host=section.host)
     parts = node.services.parts
     conn = await asyncio.to_thread(open_db, node.config.path(node.config.node.database))
     signer = LogSigner(node.member, parts.keys.signing)
@@ -157,6 +160,13 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
         conn.close()
 
     return stop
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 async def _nothing() -> None:

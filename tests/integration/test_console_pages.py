@@ -197,6 +197,18 @@ async def test_hostile_input_on_every_route(tmp_path: Path) -> None:
         async with http.post(f"{base}/logout", data={"csrf": csrf, "pad": "x" * 100_000}) as r:
             assert r.status == 413
             _secure(r)
+        # a body that is no form at all
+        broken = {"Content-Type": "multipart/form-data; boundary=zz"}
+        async with http.post(f"{base}/logout", data=b"--zz\r\nnot a part", headers=broken) as r:
+            assert r.status == 400
+            _secure(r)
+        for kind in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
+            garbage = b"csrf=" + csrf.encode() + b"&\xff\xfe=%ZZ&login"
+            async with http.post(
+                f"{base}/logout", data=garbage, headers={"Content-Type": kind}
+            ) as r:
+                assert r.status in {400, 403}, kind
+                _secure(r)
         # a field sent twice: which one would count? neither
         twice = aiohttp.FormData(
             [
