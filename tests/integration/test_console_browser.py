@@ -95,6 +95,7 @@ class Watch:
 
 async def _axe(page: Page, name: str) -> None:
     results = await Axe().run(page)
+    assert results.response["testEngine"]["name"] == "axe-core"  # it ran in the page
     bad = [
         (v["id"], v["impact"])
         for v in results.response["violations"]

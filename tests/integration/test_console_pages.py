@@ -14,6 +14,7 @@ from typing import cast
 import aiohttp
 
 from console._security import CSP
+from node.officers import origin_of, verifier_of, verify_access_log
 from tests.integration._console_scenario import HOSTILE, Scenario, scenario
 from tests.support.console import CSRF_RE, PASSWORD, MovableClock
 
@@ -95,6 +96,14 @@ async def test_auditor_reads_metadata_never_a_body(tmp_path: Path) -> None:
             assert "Your role does not allow this." in await resp.text()
         assert s.cut.actions()[-1] == ("denied", "auditor", s.case_id)
         assert HOSTILE not in str(s.cut.actions())
+        # the console's entries are in the verifiable log: its audit passes
+        member = s.cut.console_member
+        public = s.cut.signing_public
+        report = verify_access_log(
+            s.cut.db.connection, [verifier_of(member, public)], origin_of(member)
+        )
+        assert report.problems == []
+        assert report.size == len(s.cut.actions())
 
 
 async def test_french_account_and_accept_language(tmp_path: Path) -> None:

@@ -42,7 +42,8 @@ class ConsoleUnderTest:
     officers: dict[str, Credentials]
     db: OfficerDb
     access: AccessLog
-    _steps: int = 0
+    console_member: str
+    signing_public: bytes
 
     def code(self, login: str) -> str:
         """A TOTP code of ``login`` never used before: each call moves the clock one
@@ -97,7 +98,8 @@ async def running_console(
     console = Console(context, ConsoleSettings(idle=idle), port_file=peer.data / "console.port")
     await console.start()
     try:
-        yield ConsoleUnderTest(console, console.url, clock, creds, db, access)
+        public = peer.services.parts.keys.signing.public
+        yield ConsoleUnderTest(console, console.url, clock, creds, db, access, node.member, public)
     finally:
         await console.stop()
         conn.close()
