@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -176,6 +177,7 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
     """Serve the node until SIGTERM or SIGINT (then stop cleanly, exit 0)."""
     from cli._datalock import node_locks
     from cli._serve import serve as serve_until_stopped
+    from console import attach
     from node.config import load_config
     from node.daemon import run
 
@@ -183,7 +185,7 @@ def serve(*, config_path: Path, passphrase_file: Path | None) -> None:
         config_path,
         passphrase_file,
         load_config,
-        run,
+        functools.partial(run, attach=(attach,)),
         what="api",
         storage_is_usage=True,
         locks=node_locks,

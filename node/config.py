@@ -96,6 +96,20 @@ class ApiSection(_Section, frozen=True):
     token_file: str = "api.token"  # noqa: S105  # a file name, not a secret
 
 
+class ConsoleSection(_Section, frozen=True):
+    """The officers' web console (issue 13 §3), served by `relay247 node serve` beside the API."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    #: 0 picks a free port; the port in use is written to DATA/console.port
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
+    #: TLS certificate chain and key (PEM, relative to data_dir); both or neither
+    cert_file: str = ""
+    key_file: str = ""
+    idle_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 15.0
+    absolute_hours: Annotated[float, msgspec.Meta(gt=0, le=7 * 24)] = 12.0
+
+
 class WebhookSection(_Section, frozen=True):
     """One webhook receiver of alerts (node.alerts.WebhookTarget, secret from a file)."""
 
@@ -148,6 +162,7 @@ class NodeConfig(_Section, frozen=True):
     sync: SyncSection = SyncSection()
     log: LogSection = LogSection()
     api: ApiSection = ApiSection()
+    console: ConsoleSection = ConsoleSection()
     alerts: AlertsSection = AlertsSection()
     clocks: ClocksSection = ClocksSection()
     witness: WitnessSection = WitnessSection()
@@ -284,6 +299,22 @@ host = "127.0.0.1"
 port = 0
 # Bearer token, created with mode 0600 at first start, relative to data_dir.
 token_file = "api.token"
+
+[console]
+# The officers' web console (served by `node serve` on its own listener).
+enabled = true
+# An office-network address is allowed; use TLS (cert_file, key_file) off loopback.
+host = "127.0.0.1"
+# 0 picks a free port at each start; the port in use is written to console.port.
+port = 0
+# TLS certificate chain and private key (PEM), relative to data_dir; both or neither.
+cert_file = ""
+# The certificate's private key (mode 0600).
+key_file = ""
+# A session unused this many minutes ends (the officer logs in again).
+idle_minutes = 15.0
+# A session ends this many hours after its login, however busy.
+absolute_hours = 12.0
 
 [clocks]
 # Remind the officer this many hours before a deadline (Art. 29 expiry, MLA date...).

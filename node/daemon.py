@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -308,6 +308,7 @@ async def run(
     *,
     ready: asyncio.Event | None = None,
     transport_factory: TransportFactory | None = None,
+    attach: Sequence[Callable[[Node], Awaitable[Callable[[], Awaitable[None]]]]] = (),
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop cleanly.
 
@@ -316,6 +317,8 @@ async def run(
         passphrase: the key file's passphrase.
         ready: set once the loops and the local API are started.
         transport_factory: see :class:`Node`.
+        attach: started after the local API, each returning its stop function (the CLI
+            mounts the console this way: node never imports it).
 
     Raises:
         ConfigError, StorageError: see :meth:`Node.open`; ConfigError also when the
@@ -326,9 +329,12 @@ async def run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    stops: list[Callable[[], Awaitable[None]]] = []
     try:
         await node.start()
         await node.services.start_api()
+        for start in attach:
+            stops.append(await start(node))
         log.info("node started", member=node.member, relays=list(node._relay_urls()))
         if not (config.alerts.webhooks or config.alerts.smtp):
             log.warning("no alert target", detail=NO_TARGET)
@@ -339,6 +345,8 @@ async def run(
         log.info("node stopping", member=node.member)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        for stop_one in reversed(stops):
+            await stop_one()
         await node.stop()
 
 

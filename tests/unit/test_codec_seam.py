@@ -21,7 +21,7 @@ from protocol.errors import ConfigError, MalformedError, TooLargeError
 from schemas.types import Priority
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ("schemas", "protocol", "client", "serving", "relay", "node", "audit", "cli")
+PRODUCT = ("schemas", "protocol", "client", "serving", "relay", "node", "console", "audit", "cli")
 SEAM = Path("protocol/codec.py")
 _ERRORS = {"DecodeError", "ValidationError", "MsgspecError", "EncodeError"}
 _RAW_CALLS = {("json", "decode"), ("msgspec", "convert"), ("toml", "decode")}

@@ -1,4 +1,5 @@
-"""The import rule of DESIGN.md §1: schemas <- protocol <- client <- {node, audit} <- cli.
+"""The import rule of DESIGN.md §1: schemas <- protocol <- client <- {node, audit} <- cli,
+with console between node and cli (node never imports console).
 
 The relay sits beside ``client`` (schemas <- protocol <- relay <- cli) and imports none of it.
 ``serving`` (the guarded listening socket) sits beside protocol's users: relay and node
@@ -47,7 +48,10 @@ FORBIDDEN = {
     "client": {"relay", "node", "audit", "cli", "serving"},
     "serving": {"relay", "node", "audit", "cli", "client"},
     "relay": {"client", "node", "audit", "cli"},
-    "node": {"relay", "audit", "cli"},
+    "node": {"relay", "audit", "cli", "console"},
+    # console (issue 13 §3) sits between node and cli: it may use node, protocol,
+    # schemas and serving, never the relay, the CLI or the auditor's tools.
+    "console": {"relay", "cli", "audit"},
     # node/officers (issue 13): the console and the local API call it, never the reverse;
     # it needs neither HTTP nor the relay client.
     "node/officers": {"relay", "audit", "cli", "console", "client", "serving", "aiohttp"},
@@ -131,6 +135,20 @@ def test_node_has_one_wall_clock() -> None:
                 for line, mod in _imports(f)
                 if mod == "node._wallclock" and "system_clock" in f.read_text(encoding="utf-8")
             ]
+    assert bad == []
+
+
+def test_console_reads_no_wall_clock() -> None:
+    """console/ takes "now" from the node's injected clock, like node/ (no exception)."""
+    bad = []
+    for f in sorted((ROOT / "console").rglob("*.py")):
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        bad += [f"{f.relative_to(ROOT)}:{line} {what}" for line, what in _wall_clock_reads(tree)]
+        bad += [
+            f"{f.relative_to(ROOT)}:{line} imports {mod}"
+            for line, mod in _imports(f)
+            if mod == "node._wallclock"
+        ]
     assert bad == []
 
 
@@ -267,7 +285,7 @@ def test_the_relay_room_scan_sees_a_climbing_import(tmp_path: Path) -> None:
     assert _relay_room_violations("relay/storage", [climbing]) != []
 
 
-PRODUCT = ("schemas", "protocol", "client", "serving", "relay", "node", "audit", "cli")
+PRODUCT = ("schemas", "protocol", "client", "serving", "relay", "node", "console", "audit", "cli")
 MAX_LINES = 400  # issue 12: a module that grows past this is split along a seam
 
 

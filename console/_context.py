@@ -1,0 +1,60 @@
+"""What the console uses of a running node: passed in, so tests build it from real parts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Final
+
+from aiohttp import web
+
+from console._sessions import Sessions
+from node.cases import CasesService
+from node.officers import AccessLog, OfficerDb
+from node.storage import NodeStore
+from protocol.cases import PeriodTable
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """Where and how the console serves (``[console]`` in node.toml)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    idle: timedelta = timedelta(minutes=15)
+    absolute: timedelta = timedelta(hours=12)
+    secure_cookies: bool = False  # True under TLS
+
+
+@dataclass
+class ConsoleContext:
+    """The node's parts the console reads.
+
+    Attributes:
+        member: the node's member id.
+        clock: the node's injected clock (the console never reads the system clock).
+        store: the node's message store (timelines).
+        cases: the node's case service (the local API's own case list).
+        table: the preservation periods (deadlines).
+        zone: the node's time zone (its directory entry), None: UTC.
+        officers: the officer accounts (log in through :meth:`OfficerDb.authenticate`).
+        access: the access log (body views, refusals).
+    """
+
+    member: str
+    clock: Callable[[], datetime]
+    store: NodeStore
+    cases: CasesService
+    table: PeriodTable
+    zone: Callable[[], tzinfo | None]
+    officers: OfficerDb
+    access: AccessLog
+    #: one thread at a time on the officers' SQLite connection
+    db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+CONTEXT: Final = web.AppKey("console_context", ConsoleContext)
+SESSIONS: Final = web.AppKey("console_sessions", Sessions)
+SETTINGS: Final = web.AppKey("console_settings", ConsoleSettings)

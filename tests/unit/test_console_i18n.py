@@ -1,0 +1,91 @@
+"""Every console label in every language, and every label a template uses in the catalog."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from console._i18n import CATALOGS, DEFAULT, account_language, label, pick_language
+from console._pages import _LOGIN_ERRORS
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "console" / "templates"
+_USED = re.compile(r"""\bt\(\s*["']([a-z_.]+)["']\s*\)""")
+
+
+def _used() -> set[str]:
+    keys: set[str] = set()
+    for page in TEMPLATES.glob("*.html"):
+        keys |= set(_USED.findall(page.read_text(encoding="utf-8")))
+    return keys
+
+
+@pytest.mark.parametrize("language", sorted(CATALOGS))
+def test_every_label_in_every_language(language: str) -> None:
+    assert set(CATALOGS[language]) == set(CATALOGS[DEFAULT])
+    assert all(v.strip() for v in CATALOGS[language].values())
+
+
+def test_every_label_a_template_or_page_uses_exists() -> None:
+    used = _used() | set(_LOGIN_ERRORS.values()) | {"login.bad", "login.expired"}
+    assert len(used) > 30  # the scan found the templates' labels
+    assert used - set(CATALOGS[DEFAULT]) == set()
+
+
+def test_french_differs_from_english() -> None:
+    same = [k for k, v in CATALOGS["fr"].items() if v == CATALOGS["en"][k]]
+    # words spelt alike in both languages only
+    assert set(same) <= {"msg.title", "anomaly.title", "anomaly.code", "case.anomalies"}
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("", "en"),
+        ("fr", "fr"),
+        ("fr-CA,en;q=0.5", "fr"),
+        ("en;q=0.4, fr;q=0.9", "fr"),
+        ("de, fr;q=0.1", "fr"),
+        ("de", "en"),
+        ("fr;q=0, en", "en"),
+        ("fr;q=abc, en", "en"),
+        (",,;;q=", "en"),
+        ("FR-fr", "fr"),
+    ],
+)
+def test_accept_language(header: str, expected: str) -> None:
+    assert pick_language(header) == expected
+
+
+def test_account_language_falls_back_to_english() -> None:
+    assert account_language("fr") == "fr"
+    assert account_language("ar") == "en"
+    assert label("ar", "login.submit") == "Log in"
+
+
+def test_a_body_is_flattened_to_every_field() -> None:
+    from console._pages import flatten
+
+    rows = flatten({"a": {"b": [1, (None, True)], "c": False}, "d": "<x>"}, ("oui", "non"))
+    assert rows == [
+        ("a.b[0]", "1"),
+        ("a.b[1][0]", ""),
+        ("a.b[1][1]", "oui"),
+        ("a.c", "non"),
+        ("d", "<x>"),
+    ]
+
+
+def test_times_in_the_node_zone_and_utc() -> None:
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from console._pages import _Times
+
+    when = datetime(2026, 7, 1, 22, 30, tzinfo=UTC)
+    times = _Times(ZoneInfo("Europe/Paris"))
+    assert times.local(when) == "2026-07-02 00:30 CEST"
+    assert times.utc(when) == "2026-07-01 22:30 UTC"
+    assert times.local(when, date(2026, 7, 3)) == "2026-07-03"
+    assert _Times(None).local(when) == "2026-07-01 22:30 UTC"
