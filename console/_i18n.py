@@ -147,6 +147,24 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
     },
 }
 
+# Each page area may keep its labels in its own module (``console/_labels_<area>.py``,
+# a ``LABELS`` dict shaped like CATALOGS) and list it here: one line per area, so that
+# work on two areas does not edit the same lines. Keys must not repeat across parts.
+_PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = ()
+
+
+def _merge() -> None:
+    for part in _PARTS:
+        for language, labels in part.items():
+            catalog = CATALOGS.setdefault(language, {})
+            repeated = catalog.keys() & labels.keys()
+            if repeated:
+                raise RuntimeError(f"console labels defined twice: {sorted(repeated)}")
+            catalog.update(labels)
+
+
+_merge()
+
 
 def label(language: str, key: str) -> str:
     """The label ``key`` in ``language`` (English for a language without a catalog).
