@@ -24,7 +24,7 @@ from protocol.audit_log import Anomaly, LogVerifier
 from protocol.codec import decode_as
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.directory import TrustRoot
-from protocol.errors import NoteError, PeerError
+from protocol.errors import NoteError, PeerError, Relay247Error, TransportError
 from protocol.note import Verifier
 from protocol.tiles import TILE_WIDTH
 from protocol.witness import ForkError, advance
@@ -124,7 +124,8 @@ async def verify_log(
         not_after = int((now + MAX_COSIGNATURE_SKEW).timestamp())
         cosigned = verify_cosignatures(note, policy.witnesses, policy.quorum, not_after=not_after)
         result.witnesses = tuple(c.name for c in cosigned)
-    except PeerError as exc:
+    except (PeerError, TransportError) as exc:
+        _unless_refused(exc)
         result.anomalies.append(f"checkpoint: {exc.message}" + _detail(exc))
         return result
     # V3: the log only grew since the checkpoint we audited last.
@@ -137,7 +138,8 @@ async def verify_log(
         path = save_evidence(state_dir, exc.evidence, now)
         result.anomalies.append(f"{exc.message}; both checkpoints kept in {path}")
         return result
-    except PeerError as exc:
+    except (PeerError, TransportError) as exc:
+        _unless_refused(exc)
         result.anomalies.append(f"consistency: {exc.message}" + _detail(exc))
         return result
     # V4-V5: download and verify the new entries, recomputing the root incrementally.
@@ -172,7 +174,8 @@ async def _entries(
         width = min(TILE_WIDTH, size - tile * TILE_WIDTH)
         try:
             entries = await _bundle(client, tile, width)
-        except PeerError as exc:
+        except (PeerError, TransportError) as exc:
+            _unless_refused(exc)
             anomalies.append(
                 Anomaly(tile * TILE_WIDTH, "tile", f"entry bundle refused: {exc.message}")
             )
@@ -199,5 +202,17 @@ async def _bundle(client: PublicClient, tile: int, width: int) -> list[bytes]:
     return await client.entries(start, start + width)
 
 
-def _detail(exc: PeerError) -> str:
+def _unless_refused(exc: Relay247Error) -> None:
+    """Re-raise ``exc`` unless the relay answered: a refusal is an anomaly to report.
+
+    A refusal is the relay's error body (a PeerError) or an HTTP 4xx page that is not
+    the protocol's error body (a proxy's, a static tile host's: TransportError
+    ``malformed``, see client/_refusal.py). No answer at all (unreachable, timeout, a
+    5xx) stops the audit as a network failure.
+    """
+    if isinstance(exc, TransportError) and exc.code is not ErrorCode.MALFORMED:
+        raise exc
+
+
+def _detail(exc: Relay247Error) -> str:
     return f" ({exc.detail})" if exc.detail else ""

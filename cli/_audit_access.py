@@ -21,26 +21,17 @@ from typing import TYPE_CHECKING
 import click
 
 from cli._audit import _JSON_OPTION, _echo_json
-from cli._passphrase import CliError, CliUsageError, fail_from
+from cli._node_options import data_options
+from cli._officers_common import node_config
+from cli._passphrase import CliError, CliUsageError
 from protocol.codec import decode_as
 from protocol.domains import ACCESS_LOG_ORIGIN
-from protocol.errors import ConfigError, NoteError, Relay247Error, StorageError
+from protocol.errors import NoteError, Relay247Error, StorageError
 
 if TYPE_CHECKING:
-    from node.config import NodeConfig
+    pass
 
 _MAX_KEPT = 64 * 1024  # bytes: a checkpoint note is a few hundred
-
-
-def _node_config(data_dir: Path | None, config_path: Path | None) -> NodeConfig:
-    # Not cli._officers.node_config: importing the `node` command group here would load
-    # every node command (and aiohttp) for an offline audit.
-    from node.config import load_config
-
-    try:
-        return load_config(config_path or (data_dir or Path(".")) / "node.toml")
-    except ConfigError as exc:
-        raise fail_from(exc) from None
 
 
 _MAX_MEMBER = 65_536  # bytes: a member.json lists a few keys and contacts
@@ -66,20 +57,7 @@ def _member_key(path: Path, member: str) -> bytes:
 
 
 @click.command("access-log")
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="The node's data directory (its node.toml names the database).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The node's node.toml (instead of --data).",
-)
+@data_options
 @click.option(
     "--db",
     "db_path",
@@ -123,7 +101,7 @@ def access_log(
             raise CliUsageError(f"--vkey: names must all be {ACCESS_LOG_ORIGIN}<member>")
         database = db_path
     else:
-        config = _node_config(data_dir, config_path)
+        config = node_config(data_dir, config_path)
         member = config.node.member
         origin = origin_of(member)
         database = config.path(config.node.database)

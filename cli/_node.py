@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 import msgspec
 
+from cli._node_options import CONFIG
 from cli._passphrase import (
     CliUsageError,
     config_option,
@@ -25,7 +26,6 @@ from protocol.errors import ConfigError, MalformedError
 
 KEYS = "node.keys"
 MEMBER = "member.json"
-CONFIG = "node.toml"
 TRUST = "trust.json"
 VALID_DAYS = 730
 _CONFIG_OPTION = config_option("node")

@@ -22,6 +22,8 @@ from node.render import LANGUAGES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+CONFIG: Final = "node.toml"  # a node's config file, in its data directory
+
 #: Reply kinds -> {option: field} for the options that map one to one.
 SIMPLE_FIELDS: Final[dict[str, dict[str, str]]] = {
     "taken_in_charge": {"expected_by": "expected_answer_by", "note": "note"},

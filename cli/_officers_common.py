@@ -39,7 +39,7 @@ def node_config(data_dir: Path | None, config_path: Path | None) -> NodeConfig:
     Raises:
         CliUsageError: no config there, or it does not load (exit 2).
     """
-    from cli._node import CONFIG
+    from cli._node_options import CONFIG
     from node.config import load_config
 
     path = config_path or (data_dir or Path(".")) / CONFIG

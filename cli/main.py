@@ -63,8 +63,11 @@ def load(name: str) -> click.Command:
     if isinstance(cmd, click.Group):
         for part in parts:
             for sub in importlib.import_module(part).COMMANDS:
-                if sub.name not in cmd.commands:
+                known = cmd.commands.get(sub.name or "")
+                if known is None:
                     cmd.add_command(sub)
+                elif known is not sub:  # two modules name one command: a silent pick hides one
+                    raise RuntimeError(f"relay247 {name} {sub.name}: defined twice")
     return cmd
 
 

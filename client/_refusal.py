@@ -60,6 +60,8 @@ def refusal(status: int, raw: bytes, *, where: str) -> Relay247Error:
         code = ErrorCode.UNAVAILABLE if status >= 500 else ErrorCode.MALFORMED
         return TransportError(
             f"{where}: relay answered HTTP {status} without an error body",
-            detail=raw[:200].decode("utf-8", "replace"),
+            # Its size only: the page is not the protocol's, and its text (a proxy's
+            # HTML, anything) would reach a terminal or a log unescaped.
+            detail=f"{len(raw)} bytes",
             code=code,
         )

@@ -29,7 +29,7 @@ def period_for(table: PeriodTable, member: str | None) -> NationalPeriod:
     """The period of the requested Party: its member id, else its country, else default.
 
     Args:
-        table: the per-country table (``node.periods.load_periods``).
+        table: the per-country table (``node.cases.periods.load_periods``).
         member: a member id such as ``"US"`` or ``"DE-BKA"``; ``None`` gives the default.
 
     Returns:

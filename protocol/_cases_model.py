@@ -155,7 +155,7 @@ class Case(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     answer_expected_by: datetime | None = None
 
 
-# --- per-country preservation periods (data, loaded by node/periods.py) -----------------
+# --- per-country preservation periods (data, loaded by node/cases/periods.py) -----------------
 
 Days = Annotated[int, msgspec.Meta(ge=1, le=3650)]
 

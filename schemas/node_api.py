@@ -1,6 +1,6 @@
 """JSON bodies of the node's local API (PROTOCOL.md §8.6), shared by the node and the CLI.
 
-The node encodes these; ``node/api_client.py`` and the CLI decode them with the same
+The node encodes these; ``node/api/client.py`` and the CLI decode them with the same
 types, so an answer that does not match fails loudly at the seam. Bodies inside the
 timeline are the typed message bodies (tagged by ``kind``), exactly as sent or received.
 """

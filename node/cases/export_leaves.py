@@ -99,13 +99,13 @@ def _match(
 ) -> None:
     try:
         # Only looking for our own headers: the bundle's proofs carry the judgement.
-        entry = decode(AUDIT_DECODER, raw, "log entry", limit=MAX_ENTRY_BYTES, unique_keys=False)
+        entry = decode(AUDIT_DECODER, raw, "log entry", limit=MAX_ENTRY_BYTES)
         if isinstance(entry, EnvelopeAccepted):
             msg_id = by_header.pop(entry.header, None)
             if msg_id is not None:
                 found.accepted[msg_id] = index
         elif isinstance(entry, DeliveryAcked):
-            ack = decode(_ACK, entry.ack, "ack", limit=MAX_ENTRY_BYTES, unique_keys=False)
+            ack = decode(_ACK, entry.ack, "ack", limit=MAX_ENTRY_BYTES)
             msg_id = by_ack.pop((ack.msg_id, ack.header_sha256), None)
             if msg_id is not None:
                 found.acked[msg_id] = index

@@ -88,7 +88,9 @@ def raw_ack(item: MailboxItem, s: Shared, now: datetime) -> bytes:
     # (the relay checks that hash against what it stored; the ack logs no junk).
     try:
         header_hash = hashlib.sha256(
-            header_bytes_of(item.envelope, max_bytes=MAX_ANSWERED)
+            # Any size the client accepted: the relay stored this envelope and checks the
+            # ack against its header, so an over-limit one must still leave the mailbox.
+            header_bytes_of(item.envelope, max_bytes=len(item.envelope))
         ).hexdigest()
     except Relay247Error:
         header_hash = hashlib.sha256(item.envelope).hexdigest()  # not even an envelope

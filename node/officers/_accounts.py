@@ -3,7 +3,7 @@
 Every change commits with its access-log entry in one transaction (``_access_log``).
 Time comes only from the injected ``clock`` (the node's one-clock rule), so lockout
 and TOTP steps move with a fake clock in tests. Methods are synchronous: the CLI calls
-them directly; the serving node runs them on a worker thread, as ``node.store`` does,
+them directly; the serving node runs them on a worker thread, as ``node.storage.store`` does,
 because Argon2id takes about a tenth of a second.
 """
 

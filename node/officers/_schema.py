@@ -71,7 +71,7 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     if not create:
         return _existing(path)
     try:
-        # 0600 whatever the umask, as node.store does: it holds secrets
+        # 0600 whatever the umask, as node.storage.store does: it holds secrets
         os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:

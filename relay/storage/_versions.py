@@ -69,9 +69,12 @@ def check_leaf_range(size: int, first: int | None, last: int | None) -> None:
 def stored_header_sha256(envelope: bytes, where: str) -> bytes:
     """SHA-256 of the exact signed header bytes of an envelope the relay accepted.
 
-    Only the 3 -> 4 migration calls this: since version 4 the hash is computed once at
-    acceptance (from the header E1–E8 verified) and stored beside the envelope, so that
-    an ack is checked against it without decoding the envelope again (PROTOCOL.md §8.1).
+    Since version 4 the hash is computed once at acceptance (from the header E1–E8
+    verified) and stored beside the envelope, so that an ack is checked against it
+    without decoding the envelope again (PROTOCOL.md §8.1). The 3 -> 4 migration calls
+    this for the rows it finds; the ack calls it for a waiting row whose hash is still
+    NULL (an instance of the old version wrote it after the migration, against the
+    instructions), so that the ack is never accepted unchecked.
 
     Raises:
         StorageError: the stored bytes are not an envelope (the database was altered).

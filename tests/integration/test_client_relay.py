@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from audit.verify import Policy, verify_log
 from client import PublicClient, RelayClient, RelayRejectedError
 from protocol.checkpoint import open_checkpoint
 from protocol.cosignature import CosignatureSigner
 from protocol.errors import MalformedError, TooLargeError, TransportError
 from protocol.keys import SigningKey
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash, root
-from protocol.note import Verifier
+from protocol.note import Verifier, generate_key
 from protocol.witness import witness_checkpoint
 from schemas.errors import ErrorCode
 from tests.support.relay import RunningRelay, envelope, free_port, grow, running_relay, signed
@@ -148,7 +149,8 @@ async def test_an_error_page_without_the_json_body_is_a_transport_error(
         info.value.message
         == f"GET {url}/v1/info: relay answered HTTP {status} without an error body"
     )
-    assert "Bad Gateway" in info.value.detail
+    # Not the page's text: it would reach a terminal or a log unescaped.
+    assert info.value.detail == f"{len(page)} bytes"
 
 
 async def test_junk_with_200_and_answers_over_the_limit(tmp_path: Path) -> None:
@@ -169,3 +171,22 @@ async def test_no_relay_is_named_with_its_address() -> None:
             await c.mailbox()
         with pytest.raises(TransportError, match=f"^{url}/healthz: relay unreachable"):
             await c.health()
+
+
+@pytest.mark.parametrize(("status", "anomaly"), [(404, True), (403, True), (502, False)])
+async def test_the_auditor_reports_a_foreign_error_page_as_an_anomaly(
+    tmp_path: Path, status: int, anomaly: bool
+) -> None:
+    """A 4xx page that is not the relay's error body (a proxy's, a static tile host's) is
+    something the relay answered: the audit reports it. A 5xx is no answer: it stops."""
+    _, vkey = generate_key("relay.test/log")
+    policy = Policy(vkey, (), 0)
+    async with _answering(status, b"<html>no</html>", "text/html") as url, PublicClient(url) as c:
+        if anomaly:
+            result = await verify_log(c, policy, tmp_path, now=datetime.now(UTC))
+            assert not result.ok
+            assert result.anomalies[0].startswith("checkpoint: ")
+            assert "<html>" not in result.anomalies[0]
+        else:
+            with pytest.raises(TransportError):
+                await verify_log(c, policy, tmp_path, now=datetime.now(UTC))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,12 +24,13 @@ from node.events import (
     SendFailed,
     SequenceAnomaly,
 )
+from node.messaging._inbox_parts import raw_ack
 from node.storage.schema import Direction, SeqEventKind, Status
 from protocol import domains
 from protocol.envelope import seal_envelope
 from protocol.errors import MalformedError, PeerError
 from protocol.keys import EncryptionKey, verify
-from protocol.receipt import make_rejection
+from protocol.receipt import make_rejection, verify_ack
 from schemas.envelope import EnvelopeHeader, ReceiptStatus
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
@@ -419,3 +421,38 @@ async def test_a_refused_envelope_is_authenticated_once(
     assert (rejected.msg_id, rejected.code) == ("d" * 32, ErrorCode.DECRYPT_FAILED)
     assert (await pair.us.store.counts())["messages_out"] == 1  # the `rejected` receipt
     assert len(checks) == 1
+
+
+def test_an_envelope_over_the_answer_limit_is_acked_by_its_header(pair: Pair) -> None:
+    """An envelope larger than the node answers (4 MiB; the relay may accept up to its
+    own limit) is dropped, and its ack still names its exact header: the relay checks
+    that hash, so an ack of the whole bytes would be refused and the mailbox would stall."""
+    fr, us = pair.net.members["FR"], pair.net.members["US"]
+    now = datetime.now(UTC)
+    sealed = seal_envelope(
+        b"x" * (5 << 20),  # never opened: only its size matters here
+        msg_id="f" * 32,
+        case_id=REQUEST.case_id,
+        kind=CoarseKind.REQUEST,
+        priority=Priority.URGENT,
+        seq=1,
+        sender="FR",
+        signing_key=fr.signing,
+        recipient="US",
+        recipient_key=us.encryption.public,
+        recipient_key_fp=us.encryption.fingerprint,
+        created=now,
+        lifetime=timedelta(hours=1),
+    )
+    assert len(sealed.envelope) > 4 << 20
+    item = MailboxItem(
+        seq=70_000,
+        sender="FR",
+        msg_id="f" * 32,
+        leaf_index=1,
+        received_at=now,
+        envelope=sealed.envelope,
+    )
+    ack = raw_ack(item, pair.us._shared, now)
+    _, parsed = verify_ack(ack, pair.net.lookup(), now=now)
+    assert parsed.header_sha256 == hashlib.sha256(sealed.header_bytes).hexdigest()

@@ -19,6 +19,7 @@ from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError, storage_error
 from relay.storage import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from relay.storage._micros import from_micros, maybe_moment
+from relay.storage._versions import stored_header_sha256
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -122,16 +123,20 @@ class Reads:
 
     async def pending_header_sha256(self, recipient: str, sender: str, msg_id: str) -> bytes | None:
         """See :meth:`relay.storage.store.Store.pending_header_sha256`."""
-        value = await self._query(
-            lambda c: c.fetchval(
-                "SELECT header_sha256 FROM messages WHERE sender = $1 AND msg_id = $2"
+        row = await self._query(
+            lambda c: c.fetchrow(
+                "SELECT header_sha256, envelope FROM messages WHERE sender = $1 AND msg_id = $2"
                 " AND recipient = $3 AND state = 0 AND seq IS NOT NULL",
                 sender,
                 msg_id,
                 recipient,
             )
         )
-        return None if value is None else bytes(value)
+        if row is None:
+            return None
+        if row[0] is None:  # written by an older instance after the migration
+            return stored_header_sha256(bytes(row[1]), f"message {sender}/{msg_id}")
+        return bytes(row[0])
 
     async def _has_mail(self, recipient: str, after: int) -> bool:
         row = await self._query(

@@ -21,6 +21,7 @@ from protocol import merkle
 from protocol.errors import PeerError, ProofError, StorageError, storage_error
 from relay.storage import MAX_LEVEL, StoredCheckpoint, StoredEnvelope, check_range
 from relay.storage._micros import from_micros, maybe_moment
+from relay.storage._versions import stored_header_sha256
 from relay.storage.sqlite import _schema as schema
 from schemas.errors import ErrorCode
 
@@ -92,11 +93,15 @@ class Reads:
 
         def read(conn: sqlite3.Connection) -> bytes | None:
             row = conn.execute(
-                "SELECT header_sha256 FROM messages"
+                "SELECT header_sha256, envelope FROM messages"
                 " WHERE sender = ? AND msg_id = ? AND recipient = ? AND state = 0",
                 (sender, msg_id, recipient),
             ).fetchone()
-            return None if row is None or row[0] is None else bytes(row[0])
+            if row is None:
+                return None
+            if row[0] is None:  # written by an older instance after the migration
+                return stored_header_sha256(bytes(row[1]), f"message {sender}/{msg_id}")
+            return bytes(row[0])
 
         return await self._query(read)
 
