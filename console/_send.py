@@ -148,7 +148,8 @@ async def form_page(request: web.Request) -> web.StreamResponse:
 
 
 def _now(ctx: ConsoleContext, sender: sf.Sender) -> datetime:
-    return ctx.clock().astimezone(ZoneInfo(sender.time_zone))
+    # whole seconds, as an officer writes them in a request file
+    return ctx.clock().astimezone(ZoneInfo(sender.time_zone)).replace(microsecond=0)
 
 
 async def form_post(request: web.Request) -> web.StreamResponse:
@@ -217,7 +218,8 @@ async def _preview_page(
         "body_text": data.decode("utf-8"),
         "digest": hashlib.sha256(data).hexdigest(),
         "size": len(data),
-        "fields": _pages.flatten(msgspec.to_builtins(body), yes_no),
+        # a reading aid beside the exact bytes: the fields that carry a value
+        "fields": [r for r in _pages.flatten(msgspec.to_builtins(body), yes_no) if r[1]],
         "to": to,
         "duplicates": await sn.duplicates(ctx, body, to),
         "days": sn.DUPLICATE_DAYS,
