@@ -19,8 +19,11 @@ from typing import Any, Final
 
 import msgspec
 
+from protocol.codec import decode_as
+
 MAX_DRAFTS: Final = 50  # per officer: the list is shown on the form page
 ID_BYTES: Final = 16
+MAX_DRAFT_BYTES: Final = 1 << 20  # our own encoding of a form of at most 16 KiB
 DDL: Final = (
     "CREATE TABLE IF NOT EXISTS console_send_drafts ("
     " id TEXT PRIMARY KEY, officer_id INTEGER NOT NULL, updated_at TEXT NOT NULL,"
@@ -130,6 +133,6 @@ def _draft(row: tuple[Any, ...]) -> Draft:
     return Draft(
         id=str(draft_id),
         updated_at=datetime.fromisoformat(str(updated)),
-        fields=msgspec.json.decode(bytes(fields)),
+        fields=decode_as(dict[str, Any], bytes(fields), "draft", limit=MAX_DRAFT_BYTES),
         preview=None if preview is None else bytes(preview),
     )

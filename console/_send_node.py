@@ -88,7 +88,8 @@ async def duplicates(ctx: ConsoleContext, body: Body, to: str) -> list[str]:
     since = now - timedelta(days=DUPLICATE_DAYS)
     found: list[str] = []
     for row in await ctx.cases.cases.cases():
-        if row.peer != to or row.last_activity < since or row.case.case_id == body.case_id:
+        # the request's own case counts too: a second request in one case is a duplicate
+        if row.peer != to or row.last_activity < since:
             continue
         detail = await views.detail(ctx.store, row, ctx.table, now)
         for entry in detail.timeline:
