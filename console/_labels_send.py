@@ -67,8 +67,9 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "send.signed_bytes": "Message body (canonical JSON)",
         "send.fields": "Fields",
         "send.duplicate": "This node already sent a request with the same identifiers to"
-        " this member in the last",
-        "send.days": "days",
+        " this member in the last {days} days:",
+        "send.duplicate_top": "Warning: an identical request was sent recently. Confirm"
+        " below before sending.",
         "send.confirm_duplicate": "I have checked: send this request again",
         "send.confirm_needed": "Tick the box to confirm that this request should be sent again.",
         "send.send": "Sign and send",
@@ -156,8 +157,9 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "send.signed_bytes": "Contenu du message (JSON canonique)",
         "send.fields": "Champs",
         "send.duplicate": "Ce nœud a déjà envoyé à ce membre une demande portant sur les"
-        " mêmes identifiants au cours des derniers",
-        "send.days": "jours",
+        " mêmes identifiants au cours des {days} derniers jours :",
+        "send.duplicate_top": "Attention : une demande identique a été envoyée récemment."
+        " Confirmez plus bas avant d'envoyer.",
         "send.confirm_duplicate": "J'ai vérifié : envoyer cette demande à nouveau",
         "send.confirm_needed": "Cochez la case pour confirmer que cette demande doit être"
         " envoyée à nouveau.",

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import aiohttp_jinja2
 import msgspec
 from aiohttp import web
 
@@ -47,7 +48,9 @@ DRAFTS: Final = web.AppKey("console_send_drafts", _Drafts)
 
 
 def setup(app: web.Application) -> None:
-    """Add the new-request routes to the console app."""
+    """Add the new-request routes to the console app (after its templates are set up:
+    the navigation shows the page's link only to an account that may send)."""
+    aiohttp_jinja2.get_env(app).globals["may_send"] = _may_send
     app[DRAFTS] = _Drafts()
     app.router.add_get("/send", form_page)
     app.router.add_post("/send", form_post)
@@ -73,6 +76,10 @@ async def _sender(request: web.Request) -> Officer:
         )
         raise Forbidden
     return officer
+
+
+def _may_send(officer: Officer) -> bool:
+    return allowed(officer.roles, Permission.SEND)
 
 
 def _refuse(request: web.Request, status: int, message: str) -> web.Response:

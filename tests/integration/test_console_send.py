@@ -172,6 +172,7 @@ async def test_officer_sends_a_request_as_the_cli_would(tmp_path: Path) -> None:
         csrf = await login(http, s, "claire")
         async with http.get(f"{s.cut.url}/send") as resp:
             page = await resp.text()
+        assert '<a href="/send">' in page
         assert '<option value="US">' in page
         assert '<option value="FR">' not in page  # a node does not send to itself
         case_id = await new_case(http, s)
@@ -315,6 +316,8 @@ async def test_every_refusal(tmp_path: Path) -> None:
             assert r.status == 403
         # a role without `send`: 403 for the page and every POST, each one logged
         token = await login(auditor, s, "auditor")
+        async with auditor.get(f"{base}/inbox") as r:
+            assert 'href="/send"' not in await r.text()  # no link to a page it may not use
         async with auditor.get(f"{base}/send") as r:
             assert r.status == 403
         assert s.cut.actions()[-1] == ("denied", "auditor", None)

@@ -10,6 +10,7 @@ that loads the same HTML (axe needs JavaScript; the page itself needs none).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -126,6 +127,20 @@ async def test_officer_sends_a_request_without_javascript(
         await expect(page).to_have_url(f"{s.cut.url}/cases/{case_id}")
         assert s.cut.actions()[-1] == ("sent", login, case_id)
         await s.received_at_us(case_id)
+
+        # the same identifiers to the same member again: a warning, and a tick to send
+        await page.goto(f"{s.cut.url}/send")
+        await _fill(page)
+        await page.locator("#f-id0_value").fill("198.51.100.23")
+        await page.locator("button[value=preview]").click()
+        await expect(page.locator("#dup-warning a")).to_have_text(case_id)
+        await _shot_and_axe(page, helper, f"send-duplicate-{lang}")
+        await page.locator("form.send-confirm button").click()
+        await expect(page.locator("#send-error")).to_be_visible()
+        await page.locator("#f-confirm").check()
+        await page.locator("form.send-confirm button").click()
+        await expect(page).to_have_url(re.compile(r"/cases/[0-9a-f]{32}$"))
+        assert page.url.rsplit("/", 1)[-1] != case_id
         watch.check()
         await helper.close()
         await context.close()
