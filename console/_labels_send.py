@@ -78,6 +78,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         " before sending.",
         "send.failed": "Not sent:",
         "send.not_a_member": "not a member of the verified directory",
+        "send.case_exists": "this case already exists at this node; a new request opens a"
+        " new case (reload the form)",
         "send.no_directory": "This node has no directory yet: it cannot send.",
         "send.too_many_drafts": "You already keep the maximum number of drafts. Discard one first.",
         "send.priority.urgent": "urgent",
@@ -169,6 +171,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         " aperçu avant d'envoyer.",
         "send.failed": "Non envoyée :",
         "send.not_a_member": "n'est pas membre de l'annuaire vérifié",
+        "send.case_exists": "ce dossier existe déjà sur ce nœud ; une nouvelle demande ouvre"
+        " un nouveau dossier (rechargez le formulaire)",
         "send.no_directory": "Ce nœud n'a pas encore d'annuaire : il ne peut pas envoyer.",
         "send.too_many_drafts": "Vous avez déjà le nombre maximal de brouillons. Supprimez-en"
         " un d'abord.",

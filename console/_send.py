@@ -207,6 +207,10 @@ async def _preview(
     if organisation is None:  # Node.send would refuse it: say so at the field
         checked.body = None
         checked.errors["to"] = f"$.requested.member: {t(request, 'send.not_a_member')}"
+    if await ctx.cases.cases.case(str(values["case_id"])[: _pages.MAX_ID]) is not None:
+        # a new request opens a new case (the hidden case id was changed, or reused)
+        checked.body = None
+        checked.general.append(f"$.case_id: {t(request, 'send.case_exists')}")
     if checked.body is None:
         return await _form(request, officer, values, draft_id=draft_id, checked=checked, status=422)
     data = encode_body(checked.body)

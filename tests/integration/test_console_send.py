@@ -263,6 +263,11 @@ async def test_an_identical_request_needs_a_confirmation(tmp_path: Path) -> None
         async with http.post(url, data=form, allow_redirects=False) as r:
             assert (r.status, r.headers["Location"]) == (303, f"/cases/{second['case_id']}")
         assert s.cut.actions()[-1] == ("sent", "sam", second["case_id"])
+        # a "new" request into an existing case (the hidden case id changed): refused
+        again = form_data(csrf, first | {"sender_ref": "C"}, "preview")
+        async with http.post(f"{base}/send", data=again) as r:
+            assert r.status == 422
+            assert "$.case_id: this case already exists" in await r.text()
 
 
 async def test_drafts_are_the_officers_own_and_survive_a_restart(tmp_path: Path) -> None:
