@@ -21,7 +21,7 @@ import msgspec
 
 from console._security import Form, FormError
 from protocol.body import member_binding_errors
-from protocol.codec import decode
+from protocol.codec import decode, missing_field
 from protocol.errors import MalformedError
 from schemas._identifiers import Identifier
 from schemas._parts import DataCategory
@@ -233,12 +233,8 @@ def assemble(
 
 def _missing(exc: MalformedError) -> str:
     # msgspec names a missing field at its parent; the CLI names the field itself.
-    path, text = exc.field or "$", exc.problem
-    marker = "missing required field `"
-    if marker in text:
-        name = text.split(marker, 1)[1].split("`", 1)[0]
-        return f"{path}.{name}"
-    return path
+    path, name = exc.field or "$", missing_field(exc)
+    return path if name is None else f"{path}.{name}"
 
 
 def place(checked: Checked, path: str, problem: str, at: Mapping[str, str]) -> None:
@@ -269,8 +265,8 @@ def check(
         body = decode(BODY_DECODER, data, "form", limit=len(data), unique_keys=False)
     except MalformedError as exc:
         problem = exc.problem or exc.message
-        if "missing required field" in problem:
-            problem = "required field is missing"
+        if missing_field(exc) is not None:
+            problem = "required field is missing"  # the CLI's words, without its option
         place(checked, _missing(exc), problem, at)
         return checked
     problems = semantic_errors(body) or member_binding_errors(
