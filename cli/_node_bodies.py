@@ -19,7 +19,7 @@ from typing import Any, Final
 import msgspec
 
 from cli._passphrase import CliUsageError
-from protocol.codec import decode, decode_as
+from protocol.codec import decode, decode_as, missing_field
 from protocol.errors import MalformedError
 from schemas.messages import BODY_DECODER, BODY_TYPES, KINDS, Body, kind_of, semantic_errors
 from schemas.node_api import CaseDetail, TimelineEntry
@@ -107,9 +107,8 @@ def field_error(exc: MalformedError, hints: Mapping[str, str] | None = None) -> 
         E.g. ``$.data.identifiers[0].port: Expected `int` <= 65535, got 70000``.
     """
     path, text = exc.field or "$", exc.problem
-    missing = re.search(r"missing required field `([^`]+)`", text)
-    if missing:
-        name = missing.group(1)
+    name = missing_field(exc)
+    if name is not None:
         path = f"{path}.{name}"
         option = (FIELD_OPTIONS if hints is None else hints).get(name)
         text = "required field is missing" + (f" (give {option})" if option else "")

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
@@ -15,6 +15,9 @@ from node.cases import CasesService
 from node.officers import AccessLog, OfficerDb
 from node.storage import NodeStore
 from protocol.cases import PeriodTable
+
+if TYPE_CHECKING:
+    from node.daemon import Node
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class ConsoleContext:
         zone: the node's time zone (its directory entry), None: UTC.
         officers: the officer accounts (log in through :meth:`OfficerDb.authenticate`).
         access: the access log (body views, refusals).
+        node: the running node: the new-request page sends through ``Node.send`` and
+            reads its verified directory; None where no page sends (the pages then 404).
     """
 
     member: str
@@ -53,6 +58,7 @@ class ConsoleContext:
     access: AccessLog
     #: one thread at a time on the officers' SQLite connection
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    node: Node | None = None
 
 
 CONTEXT: Final = web.AppKey("console_context", ConsoleContext)

@@ -114,6 +114,16 @@ def shape_text(exc: MalformedError) -> str:
     return exc.problem + (f" - at `{exc.field}`" if exc.field else "")
 
 
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+def missing_field(exc: MalformedError) -> str | None:
+    """The name of the required field a shape error says is missing, if that is what it
+    says (msgspec names the path of the object that lacks it, not the field's own)."""
+    found = _MISSING.search(exc.problem)
+    return None if found is None else found.group(1)
+
+
 # msgspec quotes the offending value in these messages; in a body that is plaintext the
 # sender chose, and the message is logged and answered. The path msgspec appends last
 # (`` - at `$...` ``) is kept: like the unknown or repeated key names other messages

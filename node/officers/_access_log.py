@@ -41,6 +41,8 @@ class Action(enum.StrEnum):
     BODY_VIEWED = "body_viewed"
     EXPORTED = "exported"
     SENT = "sent"
+    DRAFT_SAVED = "draft_saved"  # a new-request draft saved in the console
+    DRAFT_DISCARDED = "draft_discarded"
     REPLIED = "replied"
     DENIED = "denied"  # a refused attempt (an auditor opening a body), logged all the same
 
