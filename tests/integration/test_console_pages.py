@@ -171,6 +171,9 @@ ROUTES = {
     ("GET", "/inbox"),
     ("GET", "/cases/{case_id}"),
     ("GET", "/cases/{case_id}/messages/{msg_id}"),
+    ("GET", "/roster"),
+    ("POST", "/roster/shifts"),
+    ("POST", "/roster/shifts/remove"),
 }
 
 
