@@ -36,10 +36,14 @@ async def _login(http: aiohttp.ClientSession, s: Scenario, login: str) -> None:
         assert str(resp.url).endswith("/inbox"), await resp.text()
 
 
-def add_supervisor(s: Scenario) -> None:
+def add_supervisor(s: Scenario, language: str = "en") -> None:
     """``sup``, a supervisor of the console under test (the roster's manager)."""
     s.cut.officers["sup"] = s.cut.db.add(
-        "sup", display_name="Shift Supervisor", roles=["supervisor"], password=PASSWORD
+        "sup",
+        display_name="Shift Supervisor",
+        roles=["supervisor"],
+        password=PASSWORD,
+        language=language,
     )
 
 
@@ -48,7 +52,7 @@ def zone_of(s: Scenario) -> tzinfo | None:
     return s.cut.console._app[CONTEXT].zone()
 
 
-def _local(s: Scenario, hours: float) -> str:
+def local(s: Scenario, hours: float) -> str:
     """A datetime-local value ``hours`` from the console's clock, in the node's zone."""
     when = (s.cut.clock() + timedelta(hours=hours)).astimezone(zone_of(s) or UTC)
     return when.strftime("%Y-%m-%dT%H:%M")
@@ -60,7 +64,7 @@ async def test_supervisor_adds_sees_and_removes_a_shift(tmp_path: Path) -> None:
         await _login(http, s, "sup")
         base = s.cut.url
         csrf = await _csrf(http, f"{base}/roster")
-        form = {"csrf": csrf, "login": "duty", "from": _local(s, 0), "to": _local(s, 8)}
+        form = {"csrf": csrf, "login": "duty", "from": local(s, 0), "to": local(s, 8)}
         async with http.post(f"{base}/roster/shifts", data=form) as resp:
             assert resp.status == 200
             assert str(resp.url) == f"{base}/roster"
@@ -95,7 +99,7 @@ async def test_hostile_roster_forms(tmp_path: Path) -> None:
         await _login(http, s, "sup")
         base = s.cut.url
         csrf = await _csrf(http, f"{base}/roster")
-        good = {"login": "duty", "from": _local(s, 0), "to": _local(s, 8)}
+        good = {"login": "duty", "from": local(s, 0), "to": local(s, 8)}
         before = len(s.cut.actions())
         # missing CSRF: 403, nothing added
         async with http.post(f"{base}/roster/shifts", data=good) as r:
