@@ -92,7 +92,9 @@ def remove(
 
 
 @roster.command("list")
-@click.option("--days", type=click.IntRange(1, 62), default=7, show_default=True)
+@click.option(
+    "--days", type=click.IntRange(1, 62), default=7, show_default=True, help="How many days ahead."
+)
 @data_options
 @json_option
 def list_(*, days: int, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
