@@ -191,3 +191,42 @@ async def test_on_duty_officers_then_the_supervisor_are_alerted(tmp_path: Path) 
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             conn.close()
+
+
+async def test_the_node_services_run_the_duty_alerts(tmp_path: Path) -> None:
+    """The wiring `node serve` uses (Services with [roster] settings): the node's own duty
+    loop, on its own clock and node.db connection, alerts the officer on duty at once."""
+    net = make_network()
+    duty = DutySettings(escalate_after=DELAY, interval=3600)
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, duty=duty) as p,
+        sink() as s,
+    ):
+        us = p["US"]
+        assert us.services.duty is not None
+        conn = open_db(us.node.config.path(us.node.config.node.database))
+        try:
+            signer = LogSigner("US", net.members["US"].signing)
+            clock = us.services.parts.clock
+            officers = OfficerDb(conn, clock, member="US", signer=signer)
+            roster = Roster(officers, clock, signer)
+            officers.add("alice", display_name="Alice", roles=["officer"])
+            secret = roster.set_channels(
+                "alice", webhook=f"{s.base}/alice", email=None, by=None, client="test"
+            ).webhook_secret
+            assert secret is not None
+            s.secrets["alice"] = secret
+            now = clock()
+            roster.add_shift("alice", now - timedelta(hours=1), now + timedelta(hours=1),
+                             by=None, client="test")  # fmt: skip
+            body = urgent_request()
+            await p["FR"].api.send("US", body)
+            await _until(s, lambda: bool(s.got.get("alice")))
+            alert = msgspec.json.decode(s.got["alice"][0], type=Alert)
+            assert (alert.case_id, alert.level) == (body.case_id, 1)
+            # a tick waits for the running check (one lock): the level is recorded, once
+            assert await us.services.duty.tick() == []
+            assert roster.sent_levels(body.case_id) == {1}
+        finally:
+            conn.close()
