@@ -214,6 +214,8 @@ class Services:
             await self.api.stop()
         await stop_tasks(self._tasks)
         self._tasks.clear()
+        if self.duty is not None:
+            await self.duty.close()
         if self._duty_stop is not None:
             self._duty_stop()
             self._duty_stop = None

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -39,6 +42,7 @@ from protocol.cases import TERMINAL_STATES, Escalation, Side
 from protocol.errors import Relay247Error
 
 log = structlog.get_logger("relay247.node")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,16 @@ class DutyAlerts:
         self._sender = sender
         self._kick: asyncio.Queue[str] = asyncio.Queue()
         self._lock = asyncio.Lock()
+        # One thread for the roster's SQLite connection: close() waits for it, so a
+        # cancelled check never leaves a statement running on a connection being closed.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-duty")
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def close(self) -> None:
+        """Wait for the roster call in flight, if any (before its connection is closed)."""
+        await asyncio.to_thread(self._pool.shutdown, True)
 
     def on_event(self, event: NodeEvent) -> None:
         """Hub subscriber: a received message is checked at once, not at the next tick."""
@@ -143,20 +157,18 @@ class DutyAlerts:
                 levels = due_levels(row, now, self._settings.escalate_after)
                 if not levels:
                     continue
-                sent = await asyncio.to_thread(self._roster.sent_levels, row.case.case_id)
+                sent = await self._db(self._roster.sent_levels, row.case.case_id)
                 for level in levels:
                     if level not in sent and await self._send(row, level, now):
                         done.append((row.case.case_id, level))
             return done
 
     async def _send(self, row: CaseRow, level: int, now: datetime) -> bool:
-        officers = await asyncio.to_thread(
-            self._roster.level, level, now, self._settings.last_level
-        )
+        officers = await self._db(self._roster.level, level, now, self._settings.last_level)
         alert = self._alert(row, level, now)
         webhooks, mails = [], []
         for o in officers:
-            ch = await asyncio.to_thread(self._roster.channels, o.login)
+            ch = await self._db(self._roster.channels, o.login)
             if ch is not None and ch.webhook_url and ch.webhook_secret:
                 webhooks.append(WebhookTarget(url=ch.webhook_url, secret=ch.webhook_secret))
             if ch is not None and ch.email and self._settings.smtp is not None:
@@ -178,7 +190,7 @@ class DutyAlerts:
             return False
         if not results:
             log.warning("duty alert reached nobody", case_id=case_id, level=level, **_who(officers))
-        recorded = await asyncio.to_thread(
+        recorded = await self._db(
             self._roster.record_escalation, case_id, level, [o.login for o in officers], delivered
         )
         log.info("duty alert sent", case_id=case_id, level=level, delivered=delivered)
@@ -219,6 +231,8 @@ class DutyAlerts:
                 await self.tick()
             except Relay247Error as exc:
                 log.error("duty check failed", error=exc.diagnostics())
+            except sqlite3.Error as exc:  # node.officers leaves its SQLite errors to callers
+                log.error("duty check failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _who(officers: Sequence[Officer]) -> dict[str, list[str]]:

@@ -190,6 +190,7 @@ async def test_on_duty_officers_then_the_supervisor_are_alerted(tmp_path: Path) 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await duty.close()
             conn.close()
 
 

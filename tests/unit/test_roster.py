@@ -6,10 +6,13 @@ of posting (the integration test posts to a real receiver).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -17,6 +20,7 @@ import pytest
 
 from node.alerts import Alert, AlertsConfig, AlertSender, DeliveryResult, SmtpTarget
 from node.cases import CaseRow, CaseStore, DutyAlerts, DutySettings, due_levels
+from node.events import EventHub, MessageReceived
 from node.officers import (
     AccessLog,
     Action,
@@ -29,7 +33,9 @@ from node.officers import (
     open_db,
 )
 from protocol.cases import Case, CaseState, Side
+from protocol.errors import StorageError
 from protocol.keys import SigningKey
+from schemas.examples import example
 
 PARIS = ZoneInfo("Europe/Paris")
 T0 = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
@@ -217,6 +223,7 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[tuple[str, ...], Alert]] = []
         self.fail = False
+        self.any = asyncio.Event()
 
     def __call__(self, config: AlertsConfig) -> AlertSender:
         recorder = self
@@ -226,6 +233,7 @@ class Recorder:
                 urls = tuple(w.url for w in config.webhooks)
                 mails = tuple(r for s in config.smtp for r in s.recipients)
                 recorder.sent.append((urls + mails, alert))
+                recorder.any.set()
                 return [
                     DeliveryResult(target=t, ok=not recorder.fail, attempts=1) for t in urls + mails
                 ]
@@ -362,3 +370,50 @@ async def test_nobody_on_duty_is_still_recorded_once(
     assert await duty.tick() == [(CASE, 1)]
     assert rec.sent[0][0] == ()
     assert [r.recipients for r in roster.escalations()] == [()]
+
+
+async def test_the_loop_survives_a_failed_check_and_wakes_on_arrival(
+    cases: CaseStore, roster: Roster, clock: FakeClock
+) -> None:
+    _staff(roster)
+    await cases.save_case(_urgent())
+    rec = Recorder()
+    refreshed: list[str] = []
+    done = asyncio.Event()  # the second refresh ran
+
+    async def refresh(case_id: str) -> None:
+        refreshed.append(case_id)
+        if len(refreshed) == 1:
+            raise StorageError("disk went away")
+        done.set()
+
+    settings = DutySettings(escalate_after=DELAY, interval=3600)
+    duty = DutyAlerts(
+        cases, roster, member="FR", settings=settings, clock=clock, sender=rec, refresh=refresh
+    )
+    hub = EventHub()
+    unsubscribe = duty.subscribe(hub)
+    task = asyncio.create_task(duty.run())
+    try:
+        arrived = MessageReceived(
+            msg_id=REQ,
+            case_id=CASE,
+            sender="US",
+            body=example("preservation_request"),
+            header=cast(Any, None),
+            received_at=T0,
+        )
+        hub.publish(arrived)  # the first check fails: logged, the loop goes on
+        hub.publish(arrived)
+        async with asyncio.timeout(10):
+            await done.wait()
+            await rec.any.wait()  # the check after the refresh sends level 1
+        assert await duty.tick() == []  # waits for that check (one lock): recorded once
+    finally:
+        unsubscribe()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await duty.close()
+    assert refreshed == [CASE, CASE]
+    assert [r.level for r in roster.escalations()] == [1]
