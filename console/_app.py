@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from console import _i18n, _pages, _send
+from console import _i18n, _pages, _roster, _send
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
@@ -99,5 +99,6 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.router.add_get("/cases/{case_id}", _pages.case)
     app.router.add_get("/cases/{case_id}/messages/{msg_id}", _pages.message)
     _send.setup(app)
+    _roster.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from console import _labels_send
+from console import _labels_roster, _labels_send
 
 DEFAULT: Final = "en"
 
@@ -152,7 +152,10 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
 # Each page area may keep its labels in its own module (``console/_labels_<area>.py``,
 # a ``LABELS`` dict shaped like CATALOGS) and list it here: one line per area, so that
 # work on two areas does not edit the same lines. Keys must not repeat across parts.
-_PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (_labels_send.LABELS,)
+_PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
+    _labels_send.LABELS,
+    _labels_roster.LABELS,
+)
 
 
 def _merge() -> None:

@@ -143,6 +143,19 @@ class ClocksSection(_Section, frozen=True):
     periods_file: str = ""
 
 
+class RosterSection(_Section, frozen=True):
+    """The duty roster's escalation (issue 13 §1): level 1 the officers on duty, level 2
+    the supervisors on duty, level 3 ``last_level``."""
+
+    #: alert the next level when nobody took the urgent request in charge this long
+    escalate_after_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 30.0
+    #: the logins alerted at level 3
+    last_level: Annotated[
+        tuple[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9._-]{1,31}$")], ...],
+        msgspec.Meta(max_length=20),
+    ] = ()
+
+
 class WitnessSection(_Section, frozen=True):
     """The node's duty as a witness of its relay's audit log."""
 
@@ -165,6 +178,7 @@ class NodeConfig(_Section, frozen=True):
     console: ConsoleSection = ConsoleSection()
     alerts: AlertsSection = AlertsSection()
     clocks: ClocksSection = ClocksSection()
+    roster: RosterSection = RosterSection()
     witness: WitnessSection = WitnessSection()
     #: directory of the config file, for resolving relative paths (not read from TOML)
     base_dir: str = "."
@@ -325,6 +339,14 @@ escalate_after_minutes = 30.0
 interval = 60.0
 # Per-country preservation periods (JSON); empty: the table shipped with the node.
 periods_file = ""
+
+[roster]
+# Alert the next level of the duty roster when no one took an urgent request in charge
+# this many minutes after the last alert (level 1: the officers on duty, 2: the
+# supervisors on duty, 3: last_level).
+escalate_after_minutes = 30.0
+# The logins alerted at level 3.
+last_level = []
 
 [witness]
 # Cosign the relay's audit-log checkpoints (every member is a witness).

@@ -16,7 +16,7 @@ import structlog
 
 from node._tasks import stop_tasks
 from node._wallclock import unix_clock
-from node.alerts import AlertsConfig, AlertSender
+from node.alerts import AlertsConfig, AlertSender, SmtpTarget
 from node.api import ApiContext, ApiServer, NodeView
 from node.cases import (
     NOT_COSIGNED,
@@ -24,6 +24,8 @@ from node.cases import (
     CaseStore,
     Clocks,
     ClockSettings,
+    DutyAlerts,
+    DutySettings,
     export_case,
     load_periods,
 )
@@ -31,6 +33,7 @@ from node.config import NodeConfig, alerts_config
 from node.events import EventHub
 from node.keyfile import NodeKeys
 from node.messaging import RelayClients, read_trust_root
+from node.officers import LogSigner, OfficerDb, Roster, open_db
 from node.witness import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from protocol.cases import PeriodTable
 from protocol.directory import TrustRoot, VerifiedDirectory
@@ -71,6 +74,8 @@ class ServiceSettings:
     witness_log_key: str | None = None
     request_timeout: float = 10.0
     api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    #: the duty roster's escalation ([roster]); None: no duty alerts
+    duty: DutySettings | None = None
 
 
 @dataclass
@@ -149,6 +154,31 @@ class Services:
             parts.keys.transport, timeout=settings.request_timeout, clock=parts.clock
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.duty: DutyAlerts | None = None
+        self._duty_stop: Callable[[], None] | None = None
+
+    async def _start_duty(self, duty: DutySettings) -> None:
+        parts = self.parts
+        conn = await asyncio.to_thread(open_db, self.settings.database)
+        signer = LogSigner(parts.view.member, parts.keys.signing)
+        officers = OfficerDb(conn, parts.clock, member=parts.view.member, signer=signer)
+        self.duty = DutyAlerts(
+            self.case_store,
+            Roster(officers, parts.clock, signer),
+            member=parts.view.member,
+            settings=duty,
+            clock=parts.clock,
+            zone=lambda: member_zone(parts.directory(), parts.view.member),
+            refresh=self.cases.refresh,
+        )
+        unsubscribe = self.duty.subscribe(parts.hub)
+
+        def stop() -> None:
+            unsubscribe()
+            conn.close()
+
+        self._duty_stop = stop
+        self._tasks.append(asyncio.create_task(self.duty.run(), name="node-duty"))
 
     async def start(self) -> None:
         """Open the case tables, rebuild the cases, start the clocks and the witness.
@@ -166,6 +196,8 @@ class Services:
             loops.append(("witness", self.witness.run(self.relay, self.settings.witness_interval)))
         for name, coro in loops:
             self._tasks.append(asyncio.create_task(coro, name=f"node-{name}"))
+        if self.settings.duty is not None:
+            await self._start_duty(self.settings.duty)
 
     async def start_api(self) -> None:
         """Serve the local API (after :meth:`start`); nothing if ``api_enabled`` is false.
@@ -182,6 +214,11 @@ class Services:
             await self.api.stop()
         await stop_tasks(self._tasks)
         self._tasks.clear()
+        if self.duty is not None:
+            await self.duty.close()
+        if self._duty_stop is not None:
+            self._duty_stop()
+            self._duty_stop = None
         await self.cases.stop()
         await self.alerts.close()
         await self.client.close()
@@ -299,5 +336,16 @@ def build_services(
         witness_interval=config.witness.interval,
         witness_log_key=config.witness.log_key or None,
         request_timeout=config.relays.request_timeout,
+        duty=DutySettings(
+            escalate_after=timedelta(minutes=config.roster.escalate_after_minutes),
+            last_level=config.roster.last_level,
+            smtp=settings_smtp(config),
+            interval=config.clocks.interval,
+        ),
     )
     return Services(parts, settings)
+
+
+def settings_smtp(config: NodeConfig) -> SmtpTarget | None:
+    """The mail server officers' e-mail channels go through: the first ``[[alerts.smtp]]``."""
+    return config.alerts.smtp[0] if config.alerts.smtp else None

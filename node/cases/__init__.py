@@ -12,6 +12,7 @@ from node._faces import lazy_face
 
 if TYPE_CHECKING:
     from node.cases.clocks import Clocks, ClockSettings
+    from node.cases.duty import DutyAlerts, DutySettings, due_levels
     from node.cases.export import NOT_COSIGNED, export_case
     from node.cases.periods import decode_periods, load_periods
     from node.cases.service import CasesService, body_of
@@ -24,8 +25,11 @@ __all__ = [
     "CasesService",
     "ClockSettings",
     "Clocks",
+    "DutyAlerts",
+    "DutySettings",
     "body_of",
     "decode_periods",
+    "due_levels",
     "export_case",
     "load_periods",
 ]
@@ -34,6 +38,9 @@ __getattr__ = lazy_face(
     {
         "ClockSettings": "clocks",
         "Clocks": "clocks",
+        "DutyAlerts": "duty",
+        "DutySettings": "duty",
+        "due_levels": "duty",
         "NOT_COSIGNED": "export",
         "export_case": "export",
         "decode_periods": "periods",

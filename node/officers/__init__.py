@@ -24,6 +24,15 @@ from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer,
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
 from node.officers._roles import GRANTS, Permission, Role, allowed, permissions
+from node.officers._roster import (
+    LEVELS,
+    Channels,
+    EscalationRecord,
+    Roster,
+    Shift,
+    check_webhook,
+    parse_local,
+)
 from node.officers._tokens import IssuedToken, TokenStore, TokenUse
 from node.officers._totp import code_at
 from node.officers._validate import LANGUAGES
@@ -31,6 +40,7 @@ from node.officers._validate import LANGUAGES
 __all__ = [
     "GRANTS",
     "LANGUAGES",
+    "LEVELS",
     "LOCKOUT",
     "MAX_FAILURES",
     "MAX_LENGTH",
@@ -39,7 +49,9 @@ __all__ = [
     "AccessLog",
     "AccessLogReport",
     "Action",
+    "Channels",
     "Credentials",
+    "EscalationRecord",
     "IssuedToken",
     "LogSigner",
     "Officer",
@@ -48,13 +60,17 @@ __all__ = [
     "OfficerErrorCode",
     "Permission",
     "Role",
+    "Roster",
+    "Shift",
     "TokenStore",
     "TokenUse",
     "allowed",
     "check_policy",
+    "check_webhook",
     "code_at",
     "open_db",
     "origin_of",
+    "parse_local",
     "permissions",
     "verifier_of",
     "verify_access_log",

@@ -45,6 +45,10 @@ class Action(enum.StrEnum):
     DRAFT_DISCARDED = "draft_discarded"
     REPLIED = "replied"
     DENIED = "denied"  # a refused attempt (an auditor opening a body), logged all the same
+    SHIFT_ADDED = "shift_added"  # the duty roster (subject: the officer on duty)
+    SHIFT_REMOVED = "shift_removed"
+    CHANNELS_CHANGED = "channels_changed"  # an officer's own alert channels (subject)
+    ESCALATED = "escalated"  # by the node (officer null); subject "level-N"
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -53,6 +53,26 @@ CREATE TABLE IF NOT EXISTS officer_tokens (
     token_hash BLOB NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
 );
+-- The duty roster (issue 13 §1 "Duty roster", node/officers/_roster.py): one row per
+-- shift, its bounds as ISO 8601 UTC text (shown in the node's zone), end excluded.
+CREATE TABLE IF NOT EXISTS roster_shifts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, login TEXT NOT NULL,
+    starts_at TEXT NOT NULL, ends_at TEXT NOT NULL,
+    created_at TEXT NOT NULL, created_by TEXT
+);
+CREATE INDEX IF NOT EXISTS roster_shifts_time ON roster_shifts (starts_at, ends_at);
+-- Each officer's own alert channels (webhook_secret: the HMAC secret of their webhook).
+CREATE TABLE IF NOT EXISTS officer_channels (
+    login TEXT PRIMARY KEY, webhook_url TEXT, webhook_secret TEXT, email TEXT,
+    updated_at TEXT NOT NULL
+);
+-- One row per escalation level sent for a case: never sent twice, across restarts.
+-- recipients is the comma-separated logins alerted, delivered how many channels took it.
+CREATE TABLE IF NOT EXISTS roster_escalations (
+    case_id TEXT NOT NULL, level INTEGER NOT NULL, at TEXT NOT NULL,
+    recipients TEXT NOT NULL, delivered INTEGER NOT NULL,
+    PRIMARY KEY (case_id, level)
+);
 """
 
 

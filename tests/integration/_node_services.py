@@ -16,6 +16,7 @@ from aiohttp import web
 from client import RelayClient
 from node.alerts import Alert, AlertsConfig, WebhookTarget, verify_signature
 from node.api.client import NodeApiClient
+from node.cases import DutySettings
 from node.cases.periods import load_periods
 from node.daemon import Node
 from node.messaging.directory import read_trust_root
@@ -47,9 +48,11 @@ def services_for(
     log_key: str | None,
     alerts: AlertsConfig | None = None,
     api_limits: ConnectionLimits | None = None,
+    duty: DutySettings | None = None,
 ) -> Services:
     """The services of ``node``, API on a free port, loops slow (tests drive them);
-    ``api_limits``: the API's connection bounds (default: serving/guard.py's)."""
+    ``api_limits``: the API's connection bounds (default: serving/guard.py's); ``duty``:
+    the duty roster's alerts (default: none)."""
     config = node.config
     parts = NodeParts(
         view=node,
@@ -71,6 +74,7 @@ def services_for(
         witness_interval=3600.0,
         witness_log_key=log_key,
         api_limits=api_limits or ConnectionLimits(),
+        duty=duty,
     )
     return Services(parts, settings)
 
@@ -84,6 +88,7 @@ async def peers(
     alerts: AlertsConfig | None = None,
     members: tuple[str, ...] = ("FR", "US"),
     api_limits: ConnectionLimits | None = None,
+    duty: DutySettings | None = None,
 ) -> AsyncIterator[dict[str, Peer]]:
     """Start ``members`` as nodes with services and the local API; stop them all after."""
     async with AsyncExitStack() as stack:
@@ -102,7 +107,7 @@ async def peers(
             )
             # The node's own services, with test settings (free port, webhook sink...).
             services = services_for(
-                node, tmp / member, relay.state.keys.log_key, alerts, api_limits
+                node, tmp / member, relay.state.keys.log_key, alerts, api_limits, duty
             )
             node.services = services
             stack.push_async_callback(node.stop)

@@ -175,6 +175,9 @@ ROUTES = {
     ("POST", "/send"),
     ("POST", "/send/drafts/{draft_id}/send"),
     ("POST", "/send/drafts/{draft_id}/discard"),
+    ("GET", "/roster"),
+    ("POST", "/roster/shifts"),
+    ("POST", "/roster/shifts/remove"),
 }
 
 

@@ -297,3 +297,15 @@ def test_no_product_file_is_over_400_lines() -> None:
         if (n := len(f.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     ]
     assert long == []
+
+
+def test_duty_alerts_leave_only_through_node_alerts() -> None:
+    """The duty roster's alerts (issue 13 §1) reach officers only through node.alerts,
+    whose payload is identifiers only: the roster engine opens no socket of its own."""
+    bad = [
+        f"{where}:{line} imports {mod}"
+        for where in ("node/cases/duty.py", "node/officers/_roster.py")
+        for line, mod in _imports(ROOT / where)
+        if mod.split(".")[0] in {"aiohttp", "smtplib", "socket", "http", "urllib3", "requests"}
+    ]
+    assert bad == []

@@ -1,0 +1,63 @@
+"""Labels of the "Roster and escalations" page (console/_roster.py, templates/roster.html)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+LABELS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "nav.roster": "Roster",
+        "roster.title": "Roster and escalations",
+        "roster.zone": "Times in the node's zone",
+        "roster.week": "this week:",
+        "roster.shifts": "Shifts this week",
+        "roster.shifts_caption": "Who is on duty, by start of shift",
+        "roster.no_shifts": "No shift this week.",
+        "roster.officer": "Officer",
+        "roster.from": "From",
+        "roster.to": "To (excluded)",
+        "roster.utc": "Shift in UTC",
+        "roster.remove": "Remove",
+        "roster.add": "Add a shift",
+        "roster.add_submit": "Add the shift",
+        "roster.escalations": "Recent escalations",
+        "roster.escalations_caption": "Alerts sent for urgent requests nobody took in charge",
+        "roster.no_escalations": "No escalation yet.",
+        "roster.level": "Level",
+        "roster.level_1": "1 · officers on duty",
+        "roster.level_2": "2 · supervisors on duty",
+        "roster.level_3": "3 · named list",
+        "roster.at": "Sent",
+        "roster.recipients": "Alerted",
+        "roster.delivered": "Channels reached",
+        "roster.nobody": "nobody (no one on duty)",
+    },
+    "fr": {
+        "nav.roster": "Permanences",
+        "roster.title": "Tableau de permanence et escalades",
+        "roster.zone": "Heures dans le fuseau du nœud",
+        "roster.week": "cette semaine :",
+        "roster.shifts": "Permanences de la semaine",
+        "roster.shifts_caption": "Qui est de permanence, par début de service",
+        "roster.no_shifts": "Aucune permanence cette semaine.",
+        "roster.officer": "Agent",
+        "roster.from": "Du",
+        "roster.to": "Au (exclu)",
+        "roster.utc": "Permanence en UTC",
+        "roster.remove": "Retirer",
+        "roster.add": "Ajouter une permanence",
+        "roster.add_submit": "Ajouter la permanence",
+        "roster.escalations": "Escalades récentes",
+        "roster.escalations_caption": "Alertes envoyées pour les demandes urgentes non prises"
+        " en charge",
+        "roster.no_escalations": "Aucune escalade pour l'instant.",
+        "roster.level": "Niveau",
+        "roster.level_1": "1 · agents de permanence",
+        "roster.level_2": "2 · superviseurs de permanence",
+        "roster.level_3": "3 · liste nominative",
+        "roster.at": "Envoyée",
+        "roster.recipients": "Alertés",
+        "roster.delivered": "Canaux atteints",
+        "roster.nobody": "personne (aucune permanence)",
+    },
+}
