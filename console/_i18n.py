@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from console import _labels_actions
+
 DEFAULT: Final = "en"
 
 CATALOGS: Final[dict[str, dict[str, str]]] = {
@@ -150,7 +152,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
 # Each page area may keep its labels in its own module (``console/_labels_<area>.py``,
 # a ``LABELS`` dict shaped like CATALOGS) and list it here: one line per area, so that
 # work on two areas does not edit the same lines. Keys must not repeat across parts.
-_PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = ()
+_PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (_labels_actions.LABELS,)
 
 
 def _merge() -> None:

@@ -140,6 +140,7 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
         zone=lambda: member_zone(parts.directory(), node.member),
         officers=OfficerDb(conn, parts.clock, member=node.member, signer=signer),
         access=AccessLog(conn, signer, parts.clock),
+        node=node,
     )
     settings = ConsoleSettings(
         host=section.host,

@@ -94,6 +94,7 @@ async def running_console(
         zone=lambda: member_zone(node.directory, node.member),
         officers=db,
         access=access,
+        node=node,
     )
     console = Console(context, ConsoleSettings(idle=idle), port_file=peer.data / "console.port")
     await console.start()
