@@ -14,6 +14,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.by": "Officer",
         "act.send": "Send",
         "act.required": "required",
+        "act.choose": "(choose)",
         "act.as_officer": "Officer in charge:",
         "act.done": "Sent:",
         "act.no": "This action is not possible in the case's present state. Reload the page.",
@@ -57,6 +58,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.by": "Agent",
         "act.send": "Envoyer",
         "act.required": "obligatoire",
+        "act.choose": "(choisir)",
         "act.as_officer": "Agent chargé du dossier :",
         "act.done": "Envoyé :",
         "act.no": "Cette action n'est pas possible dans l'état actuel du dossier. Rechargez"

@@ -89,6 +89,12 @@ async def _pump(
             await response.write(b"event: case\ndata: " + msgspec.json.encode(data) + b"\n\n")
 
 
+def _open(request: web.Request) -> bool:
+    # a browser that closed the tab is noticed within CHECK, not at the next keep-alive
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """``GET /events``: the stream (``text/event-stream``)."""
     session, officer = await _officer(request)
@@ -108,7 +114,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         await response.write(b"retry: 3000\n\n")
         with contextlib.suppress(ConnectionError):  # the browser went away: just stop
-            await _pump(ctx, queue, response, lambda: sessions.alive(session.id))
+            await _pump(ctx, queue, response, lambda: _open(request) and sessions.alive(session.id))
             await response.write(b"event: ended\ndata: {}\n\n")
         return response
     finally:

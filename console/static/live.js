@@ -34,6 +34,9 @@ function tick() {
   }
 }
 
+// The cases on the page when it was loaded: a row for any other case is new ("fresh").
+const known = new Set([...document.querySelectorAll("tr[data-case]")].map((r) => r.dataset.case));
+
 async function refresh(parts) {
   const response = await fetch(window.location.href, {
     credentials: "same-origin",
@@ -49,10 +52,9 @@ async function refresh(parts) {
     const theirs = page.getElementById(id);
     if (!mine || !theirs) continue;
     if (id === "live-actions" && mine.contains(document.activeElement)) continue;
-    const before = new Set([...mine.querySelectorAll("tr[data-case]")].map((r) => r.dataset.case));
     mine.replaceChildren(...theirs.childNodes);
     for (const row of mine.querySelectorAll("tr[data-case]")) {
-      if (!before.has(row.dataset.case)) row.classList.add("fresh");
+      if (!known.has(row.dataset.case)) row.classList.add("fresh");
     }
   }
   tick();
