@@ -3,11 +3,15 @@ two real nodes: what each side is offered, what is sent, who is logged, what is 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import msgspec
+from click.testing import CliRunner
 
+from cli.main import cli
 from console._security import CSP
 from tests.integration._console_live import Desks, csrf_of, desks, http_session, log_in
 
@@ -60,6 +64,18 @@ async def test_requested_side_takes_charge_and_confirms_preservation(tmp_path: P
         (kept,) = await _received(d, "FR", "preserved")
         assert getattr(kept, "preserved_until").date().isoformat() == until  # noqa: B009
         assert getattr(kept, "custodian_ref") == "PROV-77"  # noqa: B009
+        # the CLI builds the same bytes from the same values (node.replies, one code)
+        at = getattr(kept, "preserved_at").isoformat()  # noqa: B009
+        args = ["node", "reply", d.case_id, "--kind", "preserved", "--until", until]
+        args += ["--custodian-ref", "PROV-77", "--preserved-at", at, "--dry-run"]
+        result = await asyncio.to_thread(
+            CliRunner().invoke, cli, [*args, "--data", str(d.peers["US"].data)]
+        )
+        assert result.exit_code == 0, result.output
+        # (the in-process nodes' log lines share the runner's stdout: take the JSON)
+        printed = result.output[result.output.index('{\n  "kind"') :]
+        printed = printed[: printed.index("\n}") + 2]
+        assert printed == msgspec.json.format(msgspec.json.encode(kept)).decode()
         # the timeline names who took charge and who confirmed
         async with http.get(f"{d.us.url}/cases/{d.case_id}") as resp:
             page = await resp.text()
