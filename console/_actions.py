@@ -80,8 +80,10 @@ def build(
         )
         return replies.reply_body(detail, "refused", opts, now=now, tz=tz)
     if spec.name == "decision":
-        fields = sp.given(
-            decision=sp.choice(f, spec, "decision"), explanation=sp.optional(f, "explanation")
+        fields = replies.decision_fields(
+            detail,
+            decision=sp.choice(f, spec, "decision"),
+            explanation=sp.optional(f, "explanation"),
         )
     elif spec.name == "extend":
         fields = replies.extend_fields(

@@ -386,4 +386,24 @@ def sequel_body(case: CaseDetail, kind: str, fields: Mapping[str, Any], ref: str
     head, request = sequel_head(case, kind, ref)
     wanted = {"languages", "priority"} & FIELDS[kind]
     repeated = {k: getattr(request, k) for k in wanted if hasattr(request, k)}
+    # a warning decision answers the warning and quotes no previous_ref of its own
+    head = {k: v for k, v in head.items() if k == "kind" or k in FIELDS[kind]}
     return body_from_fields({**repeated, **fields, **head})
+
+
+def decision_fields(
+    case: CaseDetail, *, decision: str, explanation: str | None = None
+) -> dict[str, Any]:
+    """The fields of the requester's ``warning_decision`` (Art. 29(6)): it answers the
+    latest warning received in the case (an answer names what it answers, S12).
+
+    Raises:
+        ReplyError: no warning was received in this case.
+    """
+    warnings = [
+        e.msg_id for e in case.timeline if e.direction == "in" and e.kind == "preservation_warning"
+    ]
+    if not warnings:
+        raise ReplyError(f"case {case.summary.case_id}: no Art. 29(6) warning to decide on")
+    fields = {"decision": decision, "in_reply_to": warnings[-1]}
+    return {**fields, **({} if explanation is None else {"explanation": explanation})}

@@ -4,6 +4,7 @@ two real nodes: what each side is offered, what is sent, who is logged, what is 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -161,3 +162,43 @@ async def test_every_refusal_of_the_action_route(tmp_path: Path) -> None:
         async with http.get(f"{d.us.url}/cases/{d.case_id}") as resp:
             assert _offered(await resp.text(), d.case_id) == set()
         assert await csrf_of(http, f"{d.us.url}/inbox") == csrf
+
+
+async def test_warning_decision_extension_and_withdrawal(tmp_path: Path) -> None:
+    async with desks(tmp_path) as d, http_session() as us, http_session() as fr:
+        us_csrf = await log_in(us, d.us, "duty")
+        fr_csrf = await log_in(fr, d.fr, "agent")
+        form = aiohttp.FormData(
+            [
+                ("csrf", us_csrf),
+                ("reason", "availability_not_ensured"),
+                ("reason", "threatens_confidentiality"),
+                ("explanation", "The provider rotates logs daily."),
+                ("decision_by", "2030-01-31"),
+            ]
+        )
+        status, page = await _post(us, d, "warning", form)
+        assert status == 200, page
+        await d.wait_case("FR", d.case_id, "warned")
+        (warned,) = await _received(d, "FR", "preservation_warning")
+        assert [r.value for r in getattr(warned, "reasons")] == [  # noqa: B009
+            "availability_not_ensured",
+            "threatens_confidentiality",
+        ]
+        fr_case = f"{d.fr.url}/cases/{d.case_id}"
+        async with fr.get(fr_case) as resp:
+            page = await resp.text()
+        assert _offered(page, d.case_id) == {"decision", *REQUESTER_SIDE}
+        steps = [
+            ("decision", {"decision": "proceed"}, "taken_in_charge"),
+            ("extend", {"mla_status": "in_preparation", "reason": "MLA drafted"}, None),
+            ("withdraw", {"reason": "investigation_closed"}, "withdrawn"),
+        ]
+        for name, fields, state in steps:
+            async with fr.post(f"{fr_case}/actions/{name}", data={"csrf": fr_csrf, **fields}) as r:
+                assert r.status == 200, (name, re.findall(r"role=.alert.>([^<]*)<", await r.text()))
+            assert d.fr.actions()[-1] == ("sent", "agent", d.case_id)
+            if state is not None:
+                await d.wait_case("US", d.case_id, state)
+        async with fr.get(fr_case) as resp:
+            assert _offered(await resp.text(), d.case_id) == set()
