@@ -2,14 +2,9 @@
 
 One implementation for every front end: ``relay247 node reply/extend/withdraw/
 mla-submitted`` (cli/_node_replies.py) and the console's case actions
-(console/_actions.py) both call :func:`reply_body` or :func:`sequel_body` with the case
-the node reports and the officer's values, so the same inputs give the same bytes.
-
-Dates typed by an officer: a calendar date ``2026-08-10`` for an "until" instant means
-the end of that day (23:59:59) in the node's own time zone: the officer answering a
-request is the requested party, so "preserved until 2026-08-10" is the end of that day
-where the data is kept. Instants may also be given in full with their offset.
-
+(console/_actions.py) both call :func:`reply_body` or :func:`sequel_body`, so the same
+values give the same bytes. A calendar date typed for an "until" instant means the end of
+that day (23:59:59) in the node's own zone: the requested party keeps the data there.
 "Now" is always passed in (the node reads the clock only through its injected clock).
 """
 
@@ -336,13 +331,8 @@ def reply_body(
 ) -> Body:
     """The requested side's answer in ``case`` (``relay247 node reply`` and the console).
 
-    Args:
-        case: the case as the node reports it.
-        kind_option: a key of :data:`REPLY_KINDS`.
-        opts: the officer's values, named as the ``reply`` options.
-        now: the current time (aware); tz: the node's zone.
-        ref: our reference (default: as :func:`reply_head`).
-        extra: fields given as JSON (a ``--file``); the values above win over them.
+    ``opts`` are the officer's values named as the ``reply`` options; ``extra`` fields
+    given as JSON (a ``--file``), which ``opts`` win over; ``ref`` as :func:`reply_head`.
 
     Raises:
         ReplyError: the body would not be valid (the message names the field).
