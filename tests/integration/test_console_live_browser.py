@@ -55,6 +55,7 @@ async def test_inbox_and_case_pages_update_live(tmp_path: Path) -> None:
         await expect(row).to_have_class("priority-urgent fresh")
         await expect(row.locator(".countdown")).to_contain_text("left")
         await _not_reloaded(us)
+        await _shot(us, "inbox-live-en")
 
         fr = await fr_browser.new_page()
         fr_watch = Watch(fr, d.fr.url)
