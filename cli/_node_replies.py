@@ -8,9 +8,10 @@ decoder and the semantic rules, and sends it to the other side of the case.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +20,8 @@ import click
 from cli import _node_bodies as nb
 from cli import _node_client as ncl
 from cli import _node_options as no
+from cli._passphrase import CliUsageError
+from node import replies
 from schemas._bodies_other import AssistanceOutcome
 from schemas._bodies_request import MlaStatus, WithdrawalReason
 from schemas._bodies_response import (
@@ -47,7 +50,7 @@ def _given(**opts: Any) -> dict[str, Any]:
     "--kind",
     "kind",
     required=True,
-    type=click.Choice(sorted(nb.REPLY_KINDS)),
+    type=click.Choice(sorted(replies.REPLY_KINDS)),
     help="The answer: the options below name the kinds they belong to.",
 )
 @click.option("--file", "file", type=_FILE, default=None, help="JSON fields (// comments ok).")
@@ -103,12 +106,20 @@ def reply(
     tz = ncl.node_zone(where)
 
     def build(detail: CaseDetail) -> Body:
-        head = nb.reply_head(detail, kind, ref or extra.get("sender_ref"))
-        request = next((e.body for e in detail.timeline if e.msg_id == head["in_reply_to"]), None)
-        fields = no.reply_fields(head["kind"], given, request, tz)
-        return nb.body_from_fields({**extra, **fields, **head})
+        now = datetime.now(tz) if tz is not None else datetime.now().astimezone()
+        with _usage():
+            return replies.reply_body(detail, kind, given, now=now, tz=tz, ref=ref, extra=extra)
 
     ncl.send_built(where, build, case, dry_run, as_json)
+
+
+@contextmanager
+def _usage() -> Iterator[None]:
+    # node.replies names the field (and the option) at fault: exit 2, the officer fixes it
+    try:
+        yield
+    except replies.ReplyError as exc:
+        raise CliUsageError(exc.message) from None
 
 
 def _sequel(
@@ -122,11 +133,8 @@ def _sequel(
     as_json: bool,
 ) -> None:
     def build(detail: CaseDetail) -> Body:
-        head, request = nb.sequel_head(detail, kind, ref)
-        # A sequel repeats the request's languages and priority, where its kind has them.
-        wanted = {"languages", "priority"} & nb.FIELDS[kind]
-        repeated = {k: getattr(request, k) for k in wanted if hasattr(request, k)}
-        return nb.body_from_fields({**repeated, **fields, **head})
+        with _usage():
+            return replies.sequel_body(detail, kind, fields, ref)
 
     ncl.send_built(where, build, case, dry_run, as_json)
 
@@ -145,18 +153,12 @@ class _Sequel:
     fields: Callable[..., dict[str, Any]]  # its options' values -> body fields
 
 
-def _extend_fields(*, until: str | None, mla_status: str, reason: str) -> dict[str, Any]:
-    fields: dict[str, Any] = {"mla_status": mla_status, "reason": reason}
-    if until is not None:
-        fields["requested_until"] = no.day(until, "--until")
-    return fields
-
-
 def _mla_fields(
     *, mla_ref: str, sent_to: str, on: str | None, channel: str | None
 ) -> dict[str, Any]:
-    submitted = no.day(on, "--on") if on else date.today().isoformat()
-    return _given(mla_reference=mla_ref, sent_to=sent_to, submitted_on=submitted, channel=channel)
+    return replies.mla_fields(
+        mla_ref=mla_ref, sent_to=sent_to, on=on, channel=channel, today=date.today()
+    )
 
 
 _SEQUELS: Final = (
@@ -178,7 +180,7 @@ _SEQUELS: Final = (
                 "--reason", required=True, help="Why the extension is needed (free text)."
             ),
         ),
-        _extend_fields,
+        replies.extend_fields,
     ),
     _Sequel(
         "withdraw",
@@ -193,7 +195,7 @@ _SEQUELS: Final = (
             ),
             click.option("--explanation", default=None, help="Free text."),
         ),
-        _given,
+        replies.withdraw_fields,
     ),
     _Sequel(
         "mla-submitted",
@@ -221,7 +223,8 @@ def _sequel_command(row: _Sequel) -> click.Command:
         as_json: bool,
         **opts: Any,
     ) -> None:
-        fields = row.fields(**opts)
+        with _usage():
+            fields = row.fields(**opts)
         where = ncl.data_dir_of(data_dir, config_path)
         _sequel(
             case, row.kind, ref=ref, fields=fields, where=where, dry_run=dry_run, as_json=as_json

@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from console import _i18n, _pages, _roster, _send
+from console import _actions, _i18n, _live, _pages, _roster, _send
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
@@ -79,6 +79,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_FORM)
     app[CONTEXT] = context
     app[SETTINGS] = settings
+    _live.setup(app)
     app[SESSIONS] = Sessions(context.clock, idle=settings.idle, absolute=settings.absolute)
     env_options: dict[str, Any] = {
         "autoescape": True,  # every template: foreign free text is untrusted
@@ -96,7 +97,9 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.router.add_post("/login", _pages.login)
     app.router.add_post("/logout", _pages.logout)
     app.router.add_get("/inbox", _pages.inbox)
-    app.router.add_get("/cases/{case_id}", _pages.case)
+    app.router.add_get("/cases/{case_id}", _actions.case)
+    app.router.add_post("/cases/{case_id}/actions/{action}", _actions.act)
+    app.router.add_get("/events", _live.events)
     app.router.add_get("/cases/{case_id}/messages/{msg_id}", _pages.message)
     _send.setup(app)
     _roster.add_routes(app)

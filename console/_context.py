@@ -12,6 +12,7 @@ from aiohttp import web
 
 from console._sessions import Sessions
 from node.cases import CasesService
+from node.daemon import Node
 from node.officers import AccessLog, OfficerDb
 from node.storage import NodeStore
 from protocol.cases import PeriodTable
@@ -44,8 +45,9 @@ class ConsoleContext:
         zone: the node's time zone (its directory entry), None: UTC.
         officers: the officer accounts (log in through :meth:`OfficerDb.authenticate`).
         access: the access log (body views, refusals).
-        node: the running node: the new-request page sends through ``Node.send`` and
-            reads its verified directory; None where no page sends (the pages then 404).
+        node: the running node: the new-request page and the case actions send with
+            :meth:`Node.send`, the new-request page reads its verified directory, the live
+            updates read its :class:`node.events.EventHub`.
     """
 
     member: str
@@ -56,9 +58,9 @@ class ConsoleContext:
     zone: Callable[[], tzinfo | None]
     officers: OfficerDb
     access: AccessLog
+    node: Node
     #: one thread at a time on the officers' SQLite connection
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    node: Node | None = None
 
 
 CONTEXT: Final = web.AppKey("console_context", ConsoleContext)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from console import _labels_roster, _labels_send
+from console import _labels_actions, _labels_roster, _labels_send
 
 DEFAULT: Final = "en"
 
@@ -155,6 +155,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
 _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_send.LABELS,
     _labels_roster.LABELS,
+    _labels_actions.LABELS,
 )
 
 

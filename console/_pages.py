@@ -218,20 +218,6 @@ async def _detail(ctx: ConsoleContext, case_id: str) -> api.CaseDetail:
     return await views.detail(ctx.store, row, ctx.table, ctx.clock())
 
 
-async def case(request: web.Request) -> web.StreamResponse:
-    """One case: summary, deadlines (node zone and UTC), timeline with receipts."""
-    _session, officer = await _officer(request)
-    _require(officer, Permission.READ_METADATA)
-    ctx = request.app[CONTEXT]
-    detail = await _detail(ctx, _id(request, "case_id"))
-    context = {
-        "case": detail,
-        "times": _Times(ctx.zone()),
-        "may_read": allowed(officer.roles, Permission.READ_CASES),
-    }
-    return render(request, "case.html", context)
-
-
 def flatten(value: object, yes_no: tuple[str, str], path: str = "") -> list[tuple[str, str]]:
     """A body as (field path, text) rows: every field shown, as written, escaped later.
 

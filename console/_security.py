@@ -17,6 +17,7 @@ Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
 
 CSP: Final = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "connect-src 'self'; media-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 HEADERS: Final = {

@@ -82,6 +82,12 @@ class Sessions:
         session.seen = now
         return session
 
+    def alive(self, session_id: str) -> bool:
+        """Whether the session is still live, without touching it (a live-update stream
+        must not keep an idle officer logged in)."""
+        session = self._live.get(session_id)
+        return session is not None and not self._ended(session, self._clock())
+
     def drop(self, session_id: str) -> None:
         """End a session (logout)."""
         self._live.pop(session_id, None)

@@ -1,0 +1,211 @@
+"""The case actions as plain HTML forms (they work with JavaScript off).
+
+``POST /cases/{case_id}/actions/{action}``: the middleware has checked the CSRF token;
+here the officer's permission (403 and a ``denied`` access-log entry otherwise), that
+the action fits the case (409), that the fields are valid (400, the case page again with
+the error), then the body is built by ``node.replies`` (the CLI's own code, so the same
+values give the same body) and sent with ``Node.send``. The access log gets ``replied``
+(requested side) or ``sent`` (requester) naming officer and case, and the message id is
+attributed to the officer so the timeline says who took charge, who confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import Final
+
+from aiohttp import web
+
+from console import _actions_log as attribution
+from console import _actions_spec as sp
+from console._context import CONTEXT
+from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _Times, render, t
+from console._security import Form
+from node import replies
+from node.officers import Action, Officer, Permission, allowed
+from node.render import load_catalog
+from protocol.errors import ConfigError, Relay247Error
+from schemas import node_api as api
+from schemas.messages import Body
+
+_LOGGED: Final = {Permission.REPLY: Action.REPLIED, Permission.SEND: Action.SENT}
+
+
+def build(
+    spec: sp.ActionSpec,
+    form: Form,
+    *,
+    detail: api.CaseDetail,
+    officer: Officer,
+    now: datetime,
+    tz: tzinfo | None,
+) -> Body:
+    """The body of ``spec`` from the posted form, through ``node.replies``.
+
+    Raises:
+        ActionInput: a field is missing or has a bad value.
+        FormError: a field is sent twice.
+        ReplyError: the values do not make a valid body (named by field path).
+    """
+    f = form
+    if spec.name == "taken-in-charge":
+        opts = sp.given(
+            officer_name=officer.display_name,
+            officer_email=sp.optional(f, "officer_email"),
+            officer_phone=sp.optional(f, "officer_phone"),
+            expected_by=sp.date_field(f, "expected_by"),
+            note=sp.optional(f, "note"),
+        )
+        return replies.reply_body(detail, "taken-in-charge", opts, now=now, tz=tz)
+    if spec.name == "preserved":
+        opts = sp.given(
+            until=sp.date_field(f, "until", needed=True),
+            custodian_ref=sp.optional(f, "custodian_ref"),
+            national_basis=sp.optional(f, "national_basis"),
+        )
+        return replies.reply_body(detail, "preserved", opts, now=now, tz=tz)
+    if spec.name == "warning":
+        opts = sp.given(
+            reason=sp.choices(f, spec, "reason"),
+            explanation=sp.required(f, "explanation"),
+            decision_by=sp.date_field(f, "decision_by"),
+        )
+        return replies.reply_body(detail, "warning", opts, now=now, tz=tz)
+    if spec.name == "refused":
+        opts = sp.given(
+            ground=sp.choice(f, spec, "ground"),
+            explanation=sp.required(f, "explanation"),
+            legal_basis=sp.optional(f, "legal_basis"),
+        )
+        return replies.reply_body(detail, "refused", opts, now=now, tz=tz)
+    if spec.name == "decision":
+        fields = replies.decision_fields(
+            detail,
+            decision=sp.choice(f, spec, "decision"),
+            explanation=sp.optional(f, "explanation"),
+        )
+    elif spec.name == "extend":
+        fields = replies.extend_fields(
+            until=sp.date_field(f, "until"),
+            mla_status=sp.choice(f, spec, "mla_status"),
+            reason=sp.required(f, "reason"),
+        )
+    elif spec.name == "withdraw":
+        fields = replies.withdraw_fields(
+            reason=sp.choice(f, spec, "reason"), explanation=sp.optional(f, "explanation")
+        )
+    else:  # mla-submitted
+        fields = replies.mla_fields(
+            mla_ref=sp.required(f, "mla_ref"),
+            sent_to=sp.required(f, "sent_to"),
+            on=sp.date_field(f, "on"),
+            channel=sp.optional(f, "channel"),
+            today=now.astimezone(tz).date() if tz is not None else now.date(),
+        )
+    return replies.sequel_body(detail, spec.kind, fields, None)
+
+
+def coded_labels(language: str) -> Callable[[str, str], str]:
+    """Coded values (refusal grounds, ...) in the reader's language, from the catalog the
+    CLI uses (node/i18n); a language without one shows English."""
+    try:
+        catalog = load_catalog(language)
+    except ConfigError:
+        catalog = load_catalog("en")
+    return lambda enum, value: catalog.enums.get(enum, {}).get(value, value)
+
+
+async def case_page(
+    request: web.Request,
+    detail: api.CaseDetail,
+    officer: Officer,
+    *,
+    status: int = 200,
+    error: str | None = None,
+) -> web.Response:
+    """The case page with its timeline, attribution and the actions offered."""
+    ctx = request.app[CONTEXT]
+    row = await ctx.cases.cases.case(detail.summary.case_id)
+    actions = [] if row is None else sp.offered(row.case, officer, allowed)
+    case_id = detail.summary.case_id
+    who = await _db(ctx, lambda: attribution.officers_of(ctx.officers.connection, case_id))
+    context = {
+        "case": detail,
+        "times": _Times(ctx.zone()),
+        "may_read": allowed(officer.roles, Permission.READ_CASES),
+        "actions": actions,
+        "who": who,
+        "action_error": error,
+        "account": officer,
+        "coded": coded_labels(request[VISIT].language),
+        "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
+    }
+    return render(request, "case.html", context, status=status)
+
+
+async def case(request: web.Request) -> web.StreamResponse:
+    """``GET /cases/{case_id}``: summary, deadlines, timeline (with who acted), actions."""
+    _session, officer = await _officer(request)
+    if not allowed(officer.roles, Permission.READ_METADATA):
+        raise Forbidden
+    detail = await _detail(request.app[CONTEXT], _id(request, "case_id"))
+    return await case_page(request, detail, officer)
+
+
+async def act(request: web.Request) -> web.StreamResponse:
+    """``POST /cases/{case_id}/actions/{action}``: build, check and send one answer."""
+    _session, officer = await _officer(request)
+    ctx = request.app[CONTEXT]
+    case_id = _id(request, "case_id")
+    spec = sp.BY_NAME.get(request.match_info["action"])
+    if spec is None:
+        raise web.HTTPNotFound
+    client = request.remote
+    if not allowed(officer.roles, spec.permission):
+        await _db(
+            ctx,
+            lambda: ctx.access.record(
+                Action.DENIED, officer=officer.login, client=client, case=case_id
+            ),
+        )
+        raise Forbidden
+    row = await ctx.cases.cases.case(case_id)
+    if row is None:
+        raise web.HTTPNotFound
+    detail = await _detail(ctx, case_id)
+    now = ctx.clock()
+    if not sp.fits(spec, row.case):
+        return await case_page(request, detail, officer, status=409, error=t(request, "act.no"))
+    form = request[VISIT].the_form()
+    try:
+        body = build(spec, form, detail=detail, officer=officer, now=now, tz=ctx.zone())
+    except sp.ActionInput as exc:
+        message = t(request, "act.bad_field") + " " + t(request, f"act.f.{exc.field}")
+        return await case_page(request, detail, officer, status=400, error=message)
+    except replies.ReplyError as exc:
+        message = t(request, "act.invalid") + " " + exc.message
+        return await case_page(request, detail, officer, status=400, error=message)
+    if not sp.allowed_now(row.case, body, now):
+        return await case_page(request, detail, officer, status=409, error=t(request, "act.no"))
+    try:
+        msg_id = await ctx.node.send(body, row.peer)
+    except Relay247Error as exc:
+        message = t(request, "act.not_sent") + " " + exc.message
+        return await case_page(request, detail, officer, status=502, error=message)
+    await ctx.cases.refresh(case_id)
+    logged = _LOGGED[spec.permission]
+
+    def record() -> None:
+        ctx.access.record(logged, officer=officer.login, client=client, case=case_id)
+        attribution.record(
+            ctx.officers.connection,
+            msg_id=msg_id,
+            case_id=case_id,
+            officer=officer.login,
+            action=spec.name,
+            at=ctx.clock(),
+        )
+
+    await _db(ctx, record)
+    raise web.HTTPSeeOther(f"/cases/{case_id}?done={spec.name}#timeline")
