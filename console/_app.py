@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from console import _i18n, _pages
+from console import _admin, _admin_accounts, _i18n, _pages
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
@@ -98,5 +98,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.router.add_get("/inbox", _pages.inbox)
     app.router.add_get("/cases/{case_id}", _pages.case)
     app.router.add_get("/cases/{case_id}/messages/{msg_id}", _pages.message)
+    app.router.add_get("/access-log", _admin.access_log)
+    _admin_accounts.add_routes(app.router)
     app.router.add_static("/static", STATIC)
     return app

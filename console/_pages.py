@@ -114,6 +114,15 @@ def _require(officer: Officer, permission: Permission) -> None:
         raise Forbidden
 
 
+def home(officer: Officer) -> str:
+    """Where a login lands: the inbox, unless the account reads no case (an admin only)."""
+    if not allowed(officer.roles, Permission.READ_METADATA) and allowed(
+        officer.roles, Permission.MANAGE_ACCOUNTS
+    ):
+        return "/accounts"
+    return "/inbox"
+
+
 async def root(request: web.Request) -> web.StreamResponse:
     """``/``: the inbox (or the login page)."""
     raise web.HTTPSeeOther("/inbox")
@@ -124,7 +133,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     visit = request[VISIT]
     session = visit.session
     if session is not None and session.officer is not None:
-        raise web.HTTPSeeOther("/inbox")
+        raise web.HTTPSeeOther(home(session.officer))
     if session is None:
         session = request.app[SESSIONS].new(visit.language)
         visit.session = session
@@ -151,7 +160,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
     sessions.drop(request[VISIT].the_session().id)
     session = sessions.new(_i18n.account_language(officer.language), officer)
-    response = web.HTTPSeeOther("/inbox")
+    response = web.HTTPSeeOther(home(officer))
     set_cookie(response, session.id, secure=request.app[SETTINGS].secure_cookies)
     raise response
 

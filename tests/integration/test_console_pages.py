@@ -171,6 +171,10 @@ ROUTES = {
     ("GET", "/inbox"),
     ("GET", "/cases/{case_id}"),
     ("GET", "/cases/{case_id}/messages/{msg_id}"),
+    ("GET", "/access-log"),
+    ("GET", "/accounts"),
+    ("POST", "/accounts"),
+    ("POST", "/accounts/{login}/{change}"),
 }
 
 
@@ -197,7 +201,12 @@ async def test_hostile_input_on_every_route(tmp_path: Path) -> None:
         csrf = await _csrf(http, f"{s.cut.url}/inbox")
         base = s.cut.url
         for method, path in sorted(ROUTES):
-            url = base + path.format(case_id="%3Cscript%3E" + "A" * 300, msg_id="x\u0663")
+            url = base + path.format(
+                case_id="%3Cscript%3E" + "A" * 300,
+                msg_id="x\u0663",
+                login="%3Cscript%3E",
+                change="disable",
+            )
             async with http.request(method, url, data={"csrf": csrf, "csrf ": "x"}) as resp:
                 assert resp.status < 500, (method, path)
                 _secure(resp)
