@@ -97,10 +97,10 @@ def test_legal_terms_are_flagged_for_review() -> None:
     assert set(flags) == {"es", "ar"}
     assert "msg.receipt" in flags["es"]
     doc = (Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md").read_text("utf-8")
-    for lang, keys in flags.items():
-        assert keys
-        assert keys <= set(CATALOGS[lang])
-        for key in keys:
+    for lang, flagged in flags.items():
+        assert flagged
+        assert flagged <= set(CATALOGS[lang])
+        for key in flagged:
             assert f"`{key}`" in doc, key
 
 
