@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli._node_options import data_options, json_option
+from cli._officers_code import code
 from cli._officers_common import (
     ROLES,
     as_dict,
@@ -227,4 +228,5 @@ def reset(
 
 officer.add_command(token)
 officer.add_command(revoke_token)
+officer.add_command(code)
 COMMANDS = (officer,)
