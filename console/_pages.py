@@ -19,6 +19,7 @@ from aiohttp import web
 
 from console import _i18n
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext
+from console._locale import LocalTimes
 from console._security import CSRF_FIELD, Form, one, set_cookie
 from console._sessions import Session
 from node.cases import views
@@ -190,6 +191,11 @@ class _Times:
         return "" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _times(request: web.Request) -> LocalTimes:
+    """Node-zone times worded in the reader's locale (Babel); UTC stays ISO 8601."""
+    return LocalTimes(request.app[CONTEXT].zone(), request[VISIT].language)
+
+
 def _urgent_first(cases: list[api.CaseSummary]) -> list[api.CaseSummary]:
     cases.sort(key=lambda c: c.last_activity, reverse=True)
     far = datetime.max.replace(tzinfo=UTC)
@@ -210,7 +216,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     now = ctx.clock()
     rows = await ctx.cases.cases.cases()
     cases = _urgent_first([views.summary(r, ctx.table, now) for r in rows])
-    return render(request, "inbox.html", {"cases": cases, "times": _Times(ctx.zone())})
+    return render(request, "inbox.html", {"cases": cases, "times": _times(request)})
 
 
 def _id(request: web.Request, name: str) -> str:
@@ -235,7 +241,7 @@ async def case(request: web.Request) -> web.StreamResponse:
     detail = await _detail(ctx, _id(request, "case_id"))
     context = {
         "case": detail,
-        "times": _Times(ctx.zone()),
+        "times": _times(request),
         "may_read": allowed(officer.roles, Permission.READ_CASES),
     }
     return render(request, "case.html", context)
@@ -289,5 +295,5 @@ async def message(request: web.Request) -> web.StreamResponse:
         ),
     )
     fields = flatten(msgspec.to_builtins(entry.body), (t(request, "yes"), t(request, "no")))
-    context = {"case": detail, "entry": entry, "fields": fields, "times": _Times(ctx.zone())}
+    context = {"case": detail, "entry": entry, "fields": fields, "times": _times(request)}
     return render(request, "message.html", context)
