@@ -145,6 +145,7 @@ async def test_admin_adds_disables_enables_resets_and_sets_roles(tmp_path: Path)
             page = await r.text()
         for login in ("duty", "agent", "auditor", "admin"):
             assert f'id="account-{login}"' in page
+        assert 'href="/inbox"' not in page  # an admin only reads no case: no link to them
         form = [
             ("csrf", csrf),
             ("login", "night.duty"),

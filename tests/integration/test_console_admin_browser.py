@@ -56,6 +56,7 @@ async def test_admin_adds_an_account_and_disables_another(tmp_path: Path) -> Non
         watch = Watch(page, s.cut.url)
         await _login(page, s, "admin")
         await expect(page).to_have_url(f"{s.cut.url}/accounts")
+        await expect(page.locator("nav a")).to_have_text(["Accounts"])
         await page.locator("#a-login").fill("night.desk")
         await page.locator("#a-name").fill("Night Desk")
         await page.locator("#a-language").select_option("es")
