@@ -11,15 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, tzinfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time, get_datetime_format
 from babel.numbers import format_decimal
-
-RTL = frozenset({"ar"})  # languages written right to left (the page's ``dir``)
-
-
-def direction(language: str) -> str:
-    """``rtl`` or ``ltr``: the ``dir`` of a page in ``language``."""
-    return "rtl" if language in RTL else "ltr"
 
 
 def number(language: str, value: int) -> str:
@@ -46,8 +39,11 @@ class LocalTimes:
         if when is None:
             return ""
         local = when.astimezone(self.zone)
-        text = format_datetime(local, "medium", tzinfo=self.zone, locale=self.language)
-        return f"{text} {local.strftime('%Z')}"
+        # the locale's own order of date and time ({1} date, {0} time), minutes only
+        pattern = get_datetime_format("medium", locale=self.language)
+        day = format_date(local, "medium", locale=self.language)
+        clock = format_time(local, "short", tzinfo=self.zone, locale=self.language)
+        return f"{pattern.replace('{1}', day).replace('{0}', clock)} {local.strftime('%Z')}"
 
     def utc(self, when: datetime | None, day: date | None = None) -> str:
         if day is not None:

@@ -159,3 +159,24 @@ def test_times_in_the_node_zone_and_utc() -> None:
     assert times.utc(when) == "2026-07-01 22:30 UTC"
     assert times.local(when, date(2026, 7, 3)) == "2026-07-03"
     assert _Times(None).local(when) == "2026-07-01 22:30 UTC"
+
+
+def test_node_zone_times_in_each_locale() -> None:
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from console._locale import LocalTimes, number
+
+    when = datetime(2026, 7, 1, 22, 30, tzinfo=UTC)
+    paris = ZoneInfo("Europe/Paris")
+    assert LocalTimes(paris, "en").local(when) == "Jul 2, 2026, 12:30\u202fAM CEST"
+    assert LocalTimes(paris, "fr").local(when) == "2 juil. 2026, 00:30 CEST"
+    assert LocalTimes(paris, "es").local(when) == "2 jul 2026, 0:30 CEST"
+    arabic = LocalTimes(paris, "ar").local(when)
+    assert arabic.endswith(" CEST")
+    assert "2026" in arabic
+    assert LocalTimes(None, "fr").local(when) == "1 juil. 2026, 22:30 UTC"
+    assert LocalTimes(paris, "fr").local(when, date(2026, 7, 3)) == "3 juil. 2026"
+    assert LocalTimes(paris, "ar").utc(when) == "2026-07-01 22:30 UTC"
+    assert [number(lang, 12345) for lang in ("en", "es")] == ["12,345", "12.345"]
+    assert number("fr", 12345) == "12\u202f345"
