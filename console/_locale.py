@@ -40,10 +40,10 @@ class LocalTimes:
             return ""
         local = when.astimezone(self.zone)
         # the locale's own order of date and time ({1} date, {0} time), minutes only
-        pattern = get_datetime_format("medium", locale=self.language)
-        day = format_date(local, "medium", locale=self.language)
+        pattern = str(get_datetime_format("medium", locale=self.language))
+        on = format_date(local, "medium", locale=self.language)
         clock = format_time(local, "short", tzinfo=self.zone, locale=self.language)
-        return f"{pattern.replace('{1}', day).replace('{0}', clock)} {local.strftime('%Z')}"
+        return f"{pattern.replace('{1}', on).replace('{0}', clock)} {local.strftime('%Z')}"
 
     def utc(self, when: datetime | None, day: date | None = None) -> str:
         if day is not None:
