@@ -2,7 +2,7 @@
 (new request: ``_labels_send``; case actions and live updates: ``_labels_actions``;
 roster: ``_labels_roster``), keyed by language like any ``_labels_<area>.LABELS``.
 
-Written from the keys those areas held at 20:02 UTC on 2026-12-03 (their worktrees,
+Written from the keys those areas held at 20:09 UTC on 2026-12-03 (their worktrees,
 read-only). It is not in ``console._i18n._PARTS`` on this branch, where those keys do
 not exist yet (the catalog test would fail on es/ar keys that en lacks); at merge, the
 lead lists it in ``_PARTS`` after the three areas' modules. :data:`LEGAL_REVIEW` flags
@@ -72,8 +72,9 @@ _SEND_ES: Final = {
     "send.signed_bytes": "Cuerpo del mensaje (JSON canónico)",
     "send.fields": "Campos",
     "send.duplicate": "Este nodo ya envió una solicitud con los mismos identificadores a"
-    " este miembro en los últimos",
-    "send.days": "días",
+    " este miembro en los últimos {days} días:",
+    "send.duplicate_top": "Atención: se envió recientemente una solicitud idéntica. Confirme"
+    " más abajo antes de enviarla.",
     "send.confirm_duplicate": "Lo he comprobado: enviar esta solicitud de nuevo",
     "send.confirm_needed": "Marque la casilla para confirmar que esta solicitud debe"
     " enviarse de nuevo.",
@@ -106,6 +107,7 @@ _SEND_ES: Final = {
 
 _ACTIONS_ES: Final = {
     "act.title": "Acciones",
+    "act.choose": "(elegir)",
     "act.by": "Agente",
     "act.send": "Enviar",
     "act.required": "obligatorio",
@@ -231,8 +233,9 @@ _SEND_AR: Final = {
     "send.size": "الحجم (بايت)",
     "send.signed_bytes": "نص الرسالة (JSON قياسي)",
     "send.fields": "الحقول",
-    "send.duplicate": "أرسلت هذه العقدة بالفعل طلبًا بالمعرّفات نفسها إلى هذا العضو خلال آخر",
-    "send.days": "أيام",
+    "send.duplicate": "أرسلت هذه العقدة بالفعل طلبًا بالمعرّفات نفسها إلى هذا العضو خلال"
+    " آخر {days} يومًا:",
+    "send.duplicate_top": "تنبيه: أُرسل مؤخرًا طلب مطابق. أكّد أدناه قبل الإرسال.",
     "send.confirm_duplicate": "تحققت من ذلك: أرسل هذا الطلب مرة أخرى",
     "send.confirm_needed": "حدد المربع لتأكيد وجوب إرسال هذا الطلب مرة أخرى.",
     "send.send": "توقيع وإرسال",
@@ -263,6 +266,7 @@ _SEND_AR: Final = {
 
 _ACTIONS_AR: Final = {
     "act.title": "الإجراءات",
+    "act.choose": "(اختر)",
     "act.by": "الموظف",
     "act.send": "إرسال",
     "act.required": "إلزامي",

@@ -35,3 +35,13 @@ def test_legal_terms_are_flagged_and_listed() -> None:
         assert keys <= set(extra.LABELS[language])
         for key in keys:
             assert f"`{key}`" in doc, key
+
+
+def test_placeholders_agree_between_languages() -> None:
+    import re
+
+    es, ar = extra.LABELS["es"], extra.LABELS["ar"]
+    fields = {k: re.findall(r"\{\w+\}", v) for k, v in es.items()}
+    assert fields["send.duplicate"] == ["{days}"]
+    for key, wanted in fields.items():
+        assert re.findall(r"\{\w+\}", ar[key]) == wanted, key
