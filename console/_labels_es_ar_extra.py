@@ -2,7 +2,7 @@
 (new request: ``_labels_send``; case actions and live updates: ``_labels_actions``;
 roster: ``_labels_roster``), keyed by language like any ``_labels_<area>.LABELS``.
 
-Written from the keys those areas held at 20:09 UTC on 2026-12-03 (their worktrees,
+Written from the keys those areas held at 20:14 UTC on 2026-12-03 (their worktrees,
 read-only). It is not in ``console._i18n._PARTS`` on this branch, where those keys do
 not exist yet (the catalog test would fail on es/ar keys that en lacks); at merge, the
 lead lists it in ``_PARTS`` after the three areas' modules. :data:`LEGAL_REVIEW` flags
@@ -84,6 +84,8 @@ _SEND_ES: Final = {
     " previsualizarla antes de enviarla.",
     "send.failed": "No enviada:",
     "send.not_a_member": "no es miembro del directorio verificado",
+    "send.case_exists": "este expediente ya existe en este nodo; una nueva solicitud abre un"
+    " nuevo expediente (recargue el formulario)",
     "send.no_directory": "Este nodo aún no tiene directorio: no puede enviar.",
     "send.too_many_drafts": "Ya tiene el número máximo de borradores. Descarte uno primero.",
     "send.priority.urgent": "urgente",
@@ -243,6 +245,8 @@ _SEND_AR: Final = {
     "send.stale_preview": "تغيّر الطلب بعد هذه المعاينة. عاينه مرة أخرى قبل الإرسال.",
     "send.failed": "لم يُرسل:",
     "send.not_a_member": "ليس عضوًا في الدليل المتحقق منه",
+    "send.case_exists": "هذا الملف موجود بالفعل في هذه العقدة؛ الطلب الجديد يفتح ملفًا جديدًا"
+    " (أعد تحميل النموذج)",
     "send.no_directory": "لا يوجد دليل لدى هذه العقدة بعد: لا يمكنها الإرسال.",
     "send.too_many_drafts": "لديك الحد الأقصى من المسودات. تجاهل واحدة أولاً.",
     "send.priority.urgent": "عاجل",
