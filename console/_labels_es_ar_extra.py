@@ -2,11 +2,12 @@
 (new request: ``_labels_send``; case actions and live updates: ``_labels_actions``;
 roster: ``_labels_roster``), keyed by language like any ``_labels_<area>.LABELS``.
 
-Written from the keys those areas held at 20:14 UTC on 2026-12-03 (their worktrees,
-read-only). It is not in ``console._i18n._PARTS`` on this branch, where those keys do
-not exist yet (the catalog test would fail on es/ar keys that en lacks); at merge, the
-lead lists it in ``_PARTS`` after the three areas' modules. :data:`LEGAL_REVIEW` flags
-the legal terms whose wording awaits a legal translator (never shown to users).
+Written from the keys those areas held at 20:14 UTC on 2026-12-03, unchanged at 20:33
+(their worktrees, read-only). It is not in ``console._i18n._PARTS`` on this branch,
+where those keys do not exist yet (the catalog test would fail on es/ar keys that en
+lacks); at merge, the lead lists it in ``_PARTS`` after the three areas' modules.
+:data:`LEGAL_REVIEW` flags the legal terms whose wording awaits a legal translator
+(never shown to users).
 """
 
 from __future__ import annotations
