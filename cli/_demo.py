@@ -29,6 +29,7 @@ from cli import _demo_audit as da
 from cli import _node_client as ncl
 from cli import _node_render as nr
 from cli._demo_bodies import COUNTRIES, HOST, US_OFFICER, fr_request, preserved, taken_in_charge
+from cli._demo_console import Login, add_officers, logins
 from cli._demo_procs import Children, DemoError, free_port, set_toml, until
 from cli._demo_text import Transcript, explore
 from cli._program import program
@@ -55,6 +56,8 @@ class Demo:
         self.api: dict[str, NodeApiClient] = {}
         self.session: aiohttp.ClientSession  # set by main()
         self.origin = self.log_key = ""
+        self.creds: dict[str, dict[str, str]] = {}
+        self.consoles: list[Login] = []
 
     def data(self, member: str) -> Path:
         """The data directory of a member's node."""
@@ -112,7 +115,11 @@ class Demo:
             toml = self.data(c.member) / "node.toml"
             set_toml(toml, "witness", "log_key", json.dumps(self.log_key))
             set_toml(toml, "witness", "interval", "1.0")
+        zones = {c.member: c.time_zone for c in COUNTRIES}
+        self.creds = await add_officers(self, zones)
+        t.ok("each node has an officer account: password (Argon2id) and a TOTP second factor")
         await self._start_nodes()
+        self.consoles = await logins(self, self.creds)
 
     async def _start_relay(self) -> None:
         cfg = self.home / "relay" / "relay.toml"
@@ -363,7 +370,9 @@ def demo(keep: bool) -> None:
 
 def _finish(t: Transcript, d: Demo, case: str | None, *, keep: bool) -> None:
     if case is not None and keep:
-        explore(t, d.home, case, [s.proc.pid for s in d.kids.servers], d.log_key)
+        explore(
+            t, d.home, case, [s.proc.pid for s in d.kids.servers], d.log_key, consoles=d.consoles
+        )
         return
     codes = d.kids.stop_all()
     if case is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cli._demo_console import Login, show
 from cli._demo_procs import shown
 from cli._program import program
 
@@ -40,7 +41,15 @@ class Transcript:
             self.out.print(f"    {line}", markup=False)
 
 
-def explore(t: Transcript, home: Path, case: str, pids: list[int], log_key: str) -> None:
+def explore(
+    t: Transcript,
+    home: Path,
+    case: str,
+    pids: list[int],
+    log_key: str,
+    *,
+    consoles: list[Login],
+) -> None:
     """After ``--keep``: where the files are, commands to try, how to stop the network.
 
     Every command is printed with full paths and the pins it needs, so it runs as pasted.
@@ -68,4 +77,5 @@ def explore(t: Transcript, home: Path, case: str, pids: list[int], log_key: str)
         f"--directory {q(f'{home}/network/directory-1.json')}",
     ):
         t.out.print(f"  $ {line}", markup=False, soft_wrap=True)
+    show(t, consoles)
     t.out.print(f"Stop it: kill {running} && rm -rf {q(str(home))}", markup=False, soft_wrap=True)

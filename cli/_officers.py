@@ -15,6 +15,7 @@ import click
 
 from cli._node_options import data_options, json_option
 from cli._officers_channels import channels
+from cli._officers_code import code
 from cli._officers_common import (
     ROLES,
     as_dict,
@@ -229,4 +230,5 @@ def reset(
 officer.add_command(token)
 officer.add_command(revoke_token)
 officer.add_command(channels)
+officer.add_command(code)
 COMMANDS = (officer,)

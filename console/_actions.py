@@ -20,7 +20,7 @@ from aiohttp import web
 from console import _actions_log as attribution
 from console import _actions_spec as sp
 from console._context import CONTEXT
-from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _Times, render, t
+from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import Form
 from node import replies
 from node.officers import Action, Officer, Permission, allowed
@@ -132,7 +132,7 @@ async def case_page(
     who = await _db(ctx, lambda: attribution.officers_of(ctx.officers.connection, case_id))
     context = {
         "case": detail,
-        "times": _Times(ctx.zone()),
+        "times": _times(request),
         "may_read": allowed(officer.roles, Permission.READ_CASES),
         "actions": actions,
         "who": who,

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from console import _i18n
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext
+from console._locale import LocalTimes
 from console._security import CSRF_FIELD, Form, one, set_cookie
 from console._sessions import Session
 from node.cases import views
@@ -114,6 +115,15 @@ def _require(officer: Officer, permission: Permission) -> None:
         raise Forbidden
 
 
+def home(officer: Officer) -> str:
+    """Where a login lands: the inbox, unless the account reads no case (an admin only)."""
+    if not allowed(officer.roles, Permission.READ_METADATA) and allowed(
+        officer.roles, Permission.MANAGE_ACCOUNTS
+    ):
+        return "/accounts"
+    return "/inbox"
+
+
 async def root(request: web.Request) -> web.StreamResponse:
     """``/``: the inbox (or the login page)."""
     raise web.HTTPSeeOther("/inbox")
@@ -124,7 +134,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     visit = request[VISIT]
     session = visit.session
     if session is not None and session.officer is not None:
-        raise web.HTTPSeeOther("/inbox")
+        raise web.HTTPSeeOther(home(session.officer))
     if session is None:
         session = request.app[SESSIONS].new(visit.language)
         visit.session = session
@@ -151,7 +161,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
     sessions.drop(request[VISIT].the_session().id)
     session = sessions.new(_i18n.account_language(officer.language), officer)
-    response = web.HTTPSeeOther("/inbox")
+    response = web.HTTPSeeOther(home(officer))
     set_cookie(response, session.id, secure=request.app[SETTINGS].secure_cookies)
     raise response
 
@@ -181,6 +191,11 @@ class _Times:
         return "" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _times(request: web.Request) -> LocalTimes:
+    """Node-zone times worded in the reader's locale (Babel); UTC stays ISO 8601."""
+    return LocalTimes(request.app[CONTEXT].zone(), request[VISIT].language)
+
+
 def _urgent_first(cases: list[api.CaseSummary]) -> list[api.CaseSummary]:
     cases.sort(key=lambda c: c.last_activity, reverse=True)
     far = datetime.max.replace(tzinfo=UTC)
@@ -201,7 +216,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     now = ctx.clock()
     rows = await ctx.cases.cases.cases()
     cases = _urgent_first([views.summary(r, ctx.table, now) for r in rows])
-    return render(request, "inbox.html", {"cases": cases, "times": _Times(ctx.zone())})
+    return render(request, "inbox.html", {"cases": cases, "times": _times(request)})
 
 
 def _id(request: web.Request, name: str) -> str:
@@ -266,5 +281,5 @@ async def message(request: web.Request) -> web.StreamResponse:
         ),
     )
     fields = flatten(msgspec.to_builtins(entry.body), (t(request, "yes"), t(request, "no")))
-    context = {"case": detail, "entry": entry, "fields": fields, "times": _Times(ctx.zone())}
+    context = {"case": detail, "entry": entry, "fields": fields, "times": _times(request)}
     return render(request, "message.html", context)

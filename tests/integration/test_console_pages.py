@@ -180,6 +180,10 @@ ROUTES = {
     ("POST", "/roster/shifts/remove"),
     ("POST", "/cases/{case_id}/actions/{action}"),
     ("GET", "/events"),  # a stream: its hostile input is in test_console_live.py
+    ("GET", "/access-log"),
+    ("GET", "/accounts"),
+    ("POST", "/accounts"),
+    ("POST", "/accounts/{login}/{change}"),
 }
 
 
@@ -211,6 +215,8 @@ async def test_hostile_input_on_every_route(tmp_path: Path) -> None:
                 msg_id="x\u0663",
                 draft_id="%3Cscript%3E",
                 action="x\u0663",
+                login="%3Cscript%3E",
+                change="disable",
             )
             async with http.request(method, url, data={"csrf": csrf, "csrf ": "x"}) as resp:
                 assert resp.status < 500, (method, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -82,6 +83,23 @@ def test_demo_runs_green_and_cleans_up(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # the working directory is removed
 
 
+async def _console_login(url: str, login: str, password: str, code: str) -> str:
+    """Log in to a demo node's console as a browser would; return the inbox page."""
+    import aiohttp
+
+    from tests.support.console import CSRF_RE
+
+    jar = aiohttp.CookieJar(unsafe=True)  # the console is on 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.get(f"{url}/login") as resp:
+            found = CSRF_RE.search(await resp.read())
+        assert found is not None
+        form = {"csrf": found.group(1).decode(), "login": login, "password": password}
+        async with http.post(f"{url}/login", data={**form, "code": code}) as resp:
+            assert str(resp.url) == f"{url}/inbox", await resp.text()
+            return await resp.text()
+
+
 def _script() -> Path:
     script = Path(sys.executable).parent / "relay247"
     if not script.is_file():
@@ -132,6 +150,21 @@ def test_demo_keep_leaves_the_network_running(tmp_path: Path) -> None:
                 check=False,
             )
             assert ran.returncode == 0, f"{line}\n{ran.stdout}{ran.stderr}"
+        # issue 13 §4: each country's console URL and an officer's login, which works
+        consoles = re.findall(
+            r"  (FR|US|DE): (http://127\.0\.0\.1:\d+)/login\n    login: (\S+)\n"
+            r"    password: (\S+)\n    TOTP: (otpauth://totp/\S+)\n"
+            r"  \$ (\S+ node officer code --secret \S+)\n",
+            done.stdout,
+        )
+        assert [c[0] for c in consoles] == ["FR", "US", "DE"], done.stdout
+        _member, url, login, password, uri, command = consoles[0]
+        assert "secret=" in uri
+        code = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, cwd=cwd, check=True
+        ).stdout.strip()
+        page = asyncio.run(_console_login(url, login, password, code))
+        assert "/cases/" in page  # FR's inbox lists the demo's case
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGTERM)
