@@ -56,7 +56,14 @@ def _open(note: bytes, keys: Sequence[_note.Verifier], origin: str) -> Checkpoin
 
 def _check_entry(report: AccessLogReport, position: int, row: tuple[object, ...]) -> bytes | None:
     idx, raw, officer, action, case_id, at = row
-    data = bytes(raw)  # type: ignore[call-overload]
+    # An edit with plain SQL may leave TEXT (or a number) where the log wrote a BLOB: read
+    # what is there as bytes and let the checks below name the entry, never a TypeError.
+    if isinstance(raw, str):
+        data = raw.encode("utf-8", "surrogatepass")
+    elif isinstance(raw, bytes | bytearray | memoryview):
+        data = bytes(raw)
+    else:
+        data = str(raw).encode()
     # L2. Rows are numbered 0, 1, 2, ... with no gap: a deleted row leaves one.
     if idx != position:
         report.bad(position, f"entry {position} is missing (the next row is entry {idx})")

@@ -193,3 +193,15 @@ def test_an_entry_that_does_not_decode_is_named_not_a_crash(
     )
     problems = _verify(conn)
     assert problems[0].startswith("entry 1 is altered: it does not decode"), (why, problems)
+
+
+@pytest.mark.parametrize("value", ["'{}'", "42", "4.5"])
+def test_an_entry_rewritten_as_another_sql_type_is_named(
+    conn: sqlite3.Connection, value: str
+) -> None:
+    """An edit with plain SQL may store TEXT or a number (the column refuses NULL): the
+    entry is named."""
+    _log(conn, 3)
+    conn.execute(f"UPDATE access_log SET entry = {value} WHERE idx = 1")
+    problems = _verify(conn)
+    assert problems[0].startswith("entry 1 is altered"), problems
