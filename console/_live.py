@@ -77,7 +77,9 @@ async def _pump(
     quiet = 0.0
     while alive():
         try:
-            event = await asyncio.wait_for(queue.get(), CHECK)
+            # asyncio.timeout: on 3.11 wait_for can swallow a cancel (see node/cases/duty.py)
+            async with asyncio.timeout(CHECK):
+                event = await queue.get()
         except TimeoutError:
             quiet += CHECK
             if quiet >= KEEPALIVE:

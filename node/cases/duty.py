@@ -223,8 +223,11 @@ class DutyAlerts:
         """Check every ``interval`` seconds, and at once when a message arrives."""
         while True:
             case_id = None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the item when
+            # a cancel arrives just as the queue yields one, so stop() waited for ever.
             with contextlib.suppress(TimeoutError):
-                case_id = await asyncio.wait_for(self._kick.get(), self._settings.interval)
+                async with asyncio.timeout(self._settings.interval):
+                    case_id = await self._kick.get()
             try:
                 if case_id is not None and self._refresh is not None:
                     await self._refresh(case_id)

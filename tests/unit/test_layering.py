@@ -309,3 +309,21 @@ def test_duty_alerts_leave_only_through_node_alerts() -> None:
         if mod.split(".")[0] in {"aiohttp", "smtplib", "socket", "http", "urllib3", "requests"}
     ]
     assert bad == []
+
+
+def test_long_lived_loops_do_not_use_wait_for() -> None:
+    """On Python 3.11 ``asyncio.wait_for`` returns the inner result when a cancel arrives
+    as it completes, swallowing the cancel: a loop around it (a queue read with a
+    timeout) then never stops, and the node's stop() waited for ever (a full-suite hang).
+    node/ and console/ use ``asyncio.timeout`` instead."""
+    bad = [
+        f"{f.relative_to(ROOT)}:{n.lineno}"
+        for package in ("node", "console")
+        for f in sorted((ROOT / package).rglob("*.py"))
+        for n in ast.walk(ast.parse(f.read_text(encoding="utf-8")))
+        if isinstance(n, ast.Attribute)
+        and n.attr == "wait_for"
+        and isinstance(n.value, ast.Name)
+        and n.value.id == "asyncio"
+    ]
+    assert bad == []
