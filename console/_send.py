@@ -118,7 +118,7 @@ async def _form(
     status: int = 200,
 ) -> web.Response:
     ctx, store = request.app[CONTEXT], await _drafts(request)
-    node = sn.node_of(ctx)
+    node = ctx.node
     drafts = await _pages._db(ctx, lambda: store.list(officer.id))
     sender = sn.sender_of(node, officer)
     lang = request[VISIT].language
@@ -195,7 +195,7 @@ async def _preview(
     request: web.Request, officer: Officer, values: dict[str, Any], draft_id: str
 ) -> web.Response:
     ctx, store = request.app[CONTEXT], await _drafts(request)
-    node = sn.node_of(ctx)
+    node = ctx.node
     sender = sn.sender_of(node, officer)
     if sender is None:
         checked = sf.Checked(general=[t(request, "send.no_directory")])
@@ -244,7 +244,7 @@ async def send(request: web.Request) -> web.StreamResponse:
     """Sign and send the previewed bytes of a draft, then show the new case."""
     officer = await _sender(request)
     ctx, store = request.app[CONTEXT], await _drafts(request)
-    node = sn.node_of(ctx)
+    node = ctx.node
     form = request[VISIT].the_form()
     draft = await _owned(request, officer, request.match_info["draft_id"])
     shown = one(form, "sha256")

@@ -29,15 +29,6 @@ class Recipient:
     authority: str
 
 
-def node_of(ctx: ConsoleContext) -> Node:
-    """The node, or 404: a console without one (a test of routes only) sends nothing."""
-    from aiohttp import web
-
-    if ctx.node is None:
-        raise web.HTTPNotFound
-    return ctx.node
-
-
 def recipients(node: Node) -> list[Recipient]:
     """Every other member of the verified directory (none before the first directory)."""
     held = node.directory

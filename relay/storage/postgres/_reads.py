@@ -125,7 +125,8 @@ class Reads:
         """See :meth:`relay.storage.store.Store.pending_header_sha256`."""
         row = await self._query(
             lambda c: c.fetchrow(
-                "SELECT header_sha256, envelope FROM messages WHERE sender = $1 AND msg_id = $2"
+                "SELECT header_sha256, CASE WHEN header_sha256 IS NULL THEN envelope END"
+                " FROM messages WHERE sender = $1 AND msg_id = $2"
                 " AND recipient = $3 AND state = 0 AND seq IS NOT NULL",
                 sender,
                 msg_id,
