@@ -48,9 +48,10 @@ from protocol.envelope import open_envelope, seal_envelope
 from protocol.keys import seal, verify
 from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
-from schemas.relay_api import AckResult, MailboxItem, MailboxPage, SubmitResult
+from schemas.relay_api import MailboxItem
 from tests.integration._crash_load import RelayProcess
 from tests.support.bodies import addressed
+from tests.support.deliver import NullRelay
 from tests.support.fake_relay import FakeRelay, open_node, write_node_dir
 from tests.support.network import Network, make_network
 from tests.support.relay import PASSPHRASE, envelope, free_port, write_relay_dir
@@ -140,27 +141,6 @@ def _us_process(root: Path, net: Network, url: str) -> subprocess.Popen[bytes]:
     )
 
 
-class _NullRelay:
-    """A transport that accepts acks instantly: only the node's own work is timed."""
-
-    base_url = "http://null.invalid"
-
-    async def submit(self, envelope: bytes) -> SubmitResult:
-        raise NotImplementedError
-
-    async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
-        raise NotImplementedError
-
-    async def ack(self, signed_ack: bytes) -> AckResult:
-        return AckResult(msg_id="0" * 32, leaf_index=0, duplicate=False)
-
-    async def directory(self) -> bytes:
-        raise NotImplementedError
-
-    def push(self, after: int = 0) -> object:
-        raise NotImplementedError
-
-
 def _items(net: Network, n: int) -> list[MailboxItem]:
     fr, us = net.members["FR"], net.members["US"]
     request = addressed(EXAMPLES["preservation_request"], "FR", "US")
@@ -196,7 +176,7 @@ async def _inbox_rate(root: Path, net: Network) -> float:
     await us._shared.directory.accept(net.signed(), datetime.now(UTC))
     inbox: Inbox = us._sync._inbox
     items = _items(net, INBOX_N + 50)
-    null = _NullRelay()
+    null = NullRelay()
     received = us.events.queue()
     for item in items[:50]:
         await inbox.handle(item, null)  # type: ignore[arg-type]

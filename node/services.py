@@ -104,7 +104,7 @@ class Services:
         self.parts = parts
         self.settings = settings
         self.case_store = CaseStore(settings.database)
-        self.cases = CasesService(parts.view.store, self.case_store, parts.hub)
+        self.cases = CasesService(parts.view.store, self.case_store, parts.hub, parts.table)
         self.alerts = AlertSender(settings.alerts, clock=unix_clock(parts.clock))
         a = settings.alerts
         self.clocks = Clocks(

@@ -26,7 +26,7 @@ from node.events import (
     SendFailed,
 )
 from node.storage import Direction, MessageRecord, NodeStore, Status
-from protocol.cases import CaseEvent, MessageEvent, ReceiptEvent, replay
+from protocol.cases import CaseEvent, MessageEvent, PeriodTable, ReceiptEvent, deadlines, replay
 from protocol.codec import decode
 from protocol.errors import MalformedError, Relay247Error
 from schemas.envelope import ReceiptStatus
@@ -128,12 +128,16 @@ class CasesService:
         store: the node store (read only here).
         cases: the derived tables.
         hub: the node's events.
+        table: the preservation periods (each case's next deadline orders the inbox).
     """
 
-    def __init__(self, store: NodeStore, cases: CaseStore, hub: EventHub) -> None:
+    def __init__(
+        self, store: NodeStore, cases: CaseStore, hub: EventHub, table: PeriodTable
+    ) -> None:
         self.store = store
         self.cases = cases
         self._hub = hub
+        self._table = table
         self._dirty: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -178,7 +182,9 @@ class CasesService:
             opened_at=records[0].stored_at,
             last_activity=max(r.stored_at for r in records),
         )
-        await self.cases.save_case(row)
+        # The due times do not move with the clock (only "overdue" does): any instant will do.
+        due = deadlines(case, self._table, row.last_activity)
+        await self.cases.save_case(row, due[0].due if due else None)
         return row
 
     def _on_event(self, event: NodeEvent) -> None:

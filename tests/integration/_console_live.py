@@ -15,7 +15,7 @@ from tests.integration._console_scenario import urgent_request
 from tests.integration._node_services import Peer, peers
 from tests.support.console import CSRF_RE, PASSWORD, ConsoleUnderTest, running_console
 from tests.support.fake_relay import HANG_GUARD
-from tests.support.network import make_network
+from tests.support.network import Network, make_network
 from tests.support.relay import running_relay
 
 
@@ -47,9 +47,11 @@ class Desks:
 
 
 @asynccontextmanager
-async def desks(tmp: Path, *, with_case: bool = True) -> AsyncIterator[Desks]:
+async def desks(
+    tmp: Path, *, with_case: bool = True, net: Network | None = None
+) -> AsyncIterator[Desks]:
     """Relay, FR and US with their consoles; FR's urgent request already at US."""
-    net = make_network()
+    net = net or make_network()
     async with (
         running_relay(tmp / "relay", net) as relay,
         peers(tmp, net, relay) as p,
