@@ -161,7 +161,12 @@ async def _live(d: Desks, net: Network) -> None:
 
 
 async def _main(n: int) -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(40),  # errors only
+        processors=[
+            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        ],
+    )
     from tests.support.network import make_network
 
     net = make_network(("FR", "US", "DE"))

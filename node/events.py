@@ -142,9 +142,9 @@ class EventHub:
             try:
                 cb(event)
             except Exception:
-                log.exception("event subscriber failed", event=type(event).__name__)
+                log.exception("event subscriber failed", event_type=type(event).__name__)
         for q in self._queues:
             try:
                 q.put_nowait(event)
             except asyncio.QueueFull:
-                log.warning("event queue full; event dropped", event=type(event).__name__)
+                log.warning("event queue full; event dropped", event_type=type(event).__name__)

@@ -47,7 +47,10 @@ async def deliver(node: Node, net: Network, sender: str, bodies: list[Body]) -> 
     me = node.member
     keys, mine = net.members[sender], net.members[me]
     inbox = node._sync._inbox
-    received = node.events.queue()
+    received: list[MessageReceived] = []
+    unsubscribe = node.events.subscribe(
+        lambda e: received.append(e) if isinstance(e, MessageReceived) else None
+    )
     null = NullRelay()
     now = datetime.now(UTC)
     for seq, body in enumerate(bodies, start=1):
@@ -69,7 +72,6 @@ async def deliver(node: Node, net: Network, sender: str, bodies: list[Body]) -> 
         item = MailboxItem(seq=seq, sender=sender, msg_id=sealed.header.msg_id,
                            leaf_index=seq, received_at=now, envelope=sealed.envelope)  # fmt: skip
         await inbox.handle(item, null)  # type: ignore[arg-type]
-    accepted = sum(
-        isinstance(received.get_nowait(), MessageReceived) for _ in range(received.qsize())
-    )
+    unsubscribe()
+    accepted = len(received)
     assert accepted == len(bodies), f"{me}'s inbox accepted {accepted} of {len(bodies)}"
