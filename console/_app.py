@@ -41,7 +41,7 @@ def error_page(request: web.Request, status: int, message: str) -> web.Response:
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
     cookie = request.cookies.get(COOKIE)
-    session = sessions.get(cookie)
+    session = await sessions.get(cookie)
     visit = _pages.Visit(session, bool(cookie), language_of(request, session))
     request[_pages.VISIT] = visit
     try:
@@ -80,7 +80,13 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app[CONTEXT] = context
     app[SETTINGS] = settings
     _live.setup(app)
-    app[SESSIONS] = Sessions(context.clock, idle=settings.idle, absolute=settings.absolute)
+    app[SESSIONS] = Sessions(
+        context.officers,
+        context.db_lock,
+        context.clock,
+        idle=settings.idle,
+        absolute=settings.absolute,
+    )
     env_options: dict[str, Any] = {
         "autoescape": True,  # every template: foreign free text is untrusted
         "undefined": jinja2.StrictUndefined,

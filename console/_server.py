@@ -102,7 +102,7 @@ class Console:
         log.info("console listening", url=self.url)
 
     async def stop(self) -> None:
-        """Stop serving (every session ends with the process: they live in memory)."""
+        """Stop serving (sessions live on in node.db: a restart keeps officers logged in)."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -35,6 +35,7 @@ from node.officers._roster import (
     check_webhook,
     parse_local,
 )
+from node.officers._sessions import SessionStore, StoredSession
 from node.officers._tokens import PREFIX as TOKEN_PREFIX
 from node.officers._tokens import IssuedToken, TokenStore, TokenUse
 from node.officers._totp import code_at
@@ -65,7 +66,9 @@ __all__ = [
     "Permission",
     "Role",
     "Roster",
+    "SessionStore",
     "Shift",
+    "StoredSession",
     "TokenStore",
     "TokenUse",
     "allowed",
