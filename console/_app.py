@@ -81,8 +81,8 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app[SETTINGS] = settings
     _live.setup(app)
     app[SESSIONS] = Sessions(
-        context.officers,
-        context.db_lock,
+        lambda: context.officers,
+        lambda: context.db_lock,
         context.clock,
         idle=settings.idle,
         absolute=settings.absolute,

@@ -41,8 +41,9 @@ class Sessions:
     """The live sessions.
 
     Args:
-        officers: the accounts (their connection holds the sessions too).
-        lock: the console's lock on that connection.
+        officers: the accounts (their connection holds the sessions too), read at the
+            first request.
+        lock: the console's lock on that connection, read likewise.
         clock: the node's injected clock.
         idle: a session unused this long ends.
         absolute: a session this old ends however busy.
@@ -50,19 +51,31 @@ class Sessions:
 
     def __init__(
         self,
-        officers: OfficerDb,
-        lock: asyncio.Lock,
+        officers: Callable[[], OfficerDb],
+        lock: Callable[[], asyncio.Lock],
         clock: Callable[[], datetime],
         *,
         idle: timedelta,
         absolute: timedelta,
     ) -> None:
-        self._officers = officers
-        self._lock = lock
-        self._store = SessionStore(officers.connection, clock, idle=idle, absolute=absolute)
+        self._context = officers, lock
+        self._limits = clock, idle, absolute
+        self._made: SessionStore | None = None
+
+    @property
+    def _store(self) -> SessionStore:
+        if self._made is None:  # at the first request: the connection is open by then
+            clock, idle, absolute = self._limits
+            conn = self._officers.connection
+            self._made = SessionStore(conn, clock, idle=idle, absolute=absolute)
+        return self._made
+
+    @property
+    def _officers(self) -> OfficerDb:
+        return self._context[0]()
 
     async def _run(self, call: Callable[[], T]) -> T:
-        async with self._lock:
+        async with self._context[1]():
             return await asyncio.to_thread(call)
 
     async def new(self, language: str, officer: Officer | None = None) -> Session:
