@@ -17,8 +17,7 @@ import structlog
 from node._tasks import stop_tasks
 from node._wallclock import unix_clock
 from node.alerts import AlertsConfig, AlertSender, SmtpTarget
-from node.api import ApiContext, ApiServer, NodeView
-from node.api._officers import OfficerGate
+from node.api import ApiContext, ApiServer, NodeView, OfficerGate
 from node.cases import (
     NOT_COSIGNED,
     CasesService,
