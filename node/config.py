@@ -337,6 +337,7 @@ idle_minutes = 15.0
 absolute_hours = 12.0
 # Failed logins from one client address within the window before it gets 429.
 login_attempts = 20
+# The window, in minutes: a failure older than this no longer counts.
 login_window_minutes = 15.0
 # Reverse proxies in front of the console (addresses or CIDR networks): only from
 # these is X-Forwarded-For believed. Empty: the connection's peer is the client.
