@@ -107,7 +107,11 @@ def test_logout_disable_and_reset_end_the_officers_sessions(conn: sqlite3.Connec
     sessions = _store(conn, clock)
     with pytest.raises(LookupError):
         sessions.new("en", "nobody")
-    sam1, sam2, kim = sessions.new("en", "sam"), sessions.new("fr", "sam"), sessions.new("en", "kim")
+    sam1, sam2, kim = (
+        sessions.new("en", "sam"),
+        sessions.new("fr", "sam"),
+        sessions.new("en", "kim"),
+    )
     got = sessions.get(sam1.id)
     assert got is not None and got.login == "sam"
     sessions.drop(sam1.id)
