@@ -29,12 +29,21 @@ def _invoke(*args: str | Path) -> str:
     return result.stdout
 
 
+def _port_of(path: Path, log: Path, deadline: float) -> str | None:
+    """The port in ``path`` once the node wrote it (the node's log if it never does)."""
+    if path.exists():
+        return path.read_text().strip()
+    assert time.monotonic() < deadline, log.read_text()
+    return None
+
+
 async def _wait_for(path: Path, log: Path) -> str:
     deadline = time.monotonic() + WAIT
-    while not path.exists():
-        assert time.monotonic() < deadline, log.read_text()
+    port = _port_of(path, log, deadline)
+    while port is None:  # another process writes the file: nothing to wait on but time
         await asyncio.sleep(0.05)
-    return path.read_text().strip()
+        port = _port_of(path, log, deadline)
+    return port
 
 
 async def _csrf(http: aiohttp.ClientSession, url: str) -> str:
@@ -52,23 +61,9 @@ async def test_a_restart_keeps_the_officer_logged_in(tmp_path: Path) -> None:
             "--trust-root", net / "trust.json")  # fmt: skip
     config = data / "node.toml"
     set_toml(config, "api", "port", "0")
-    creds = json.loads(
-        _invoke(
-            "node",
-            "officer",
-            "add",
-            "duty",
-            "--name",
-            "Duty Officer",
-            "--role",
-            "officer",
-            "--language",
-            "fr",
-            "--data",
-            data,
-            "--json",
-        )  # fmt: skip
-    )
+    add = ["node", "officer", "add", "duty", "--name", "Duty Officer", "--role", "officer",
+           "--language", "fr", "--data", str(data), "--json"]  # fmt: skip
+    creds = json.loads(_invoke(*add))
     token = json.loads(_invoke("node", "officer", "token", "duty", "--data", data, "--json"))
     kids = Children(PASS)
     log = tmp_path / "node.log"

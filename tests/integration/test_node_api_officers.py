@@ -35,7 +35,7 @@ from tests.support.raw_http import exchange
 from tests.support.relay import running_relay
 
 _ERROR = msgspec.json.Decoder(ErrorBody)
-PASSWORD = "a long passphrase for tests"  # noqa: S105  # a test account's password
+PASSWORD = "a long passphrase for tests"  # a test account's password
 ROLES = ("officer", "supervisor", "auditor", "admin")
 
 
@@ -143,7 +143,7 @@ async def test_each_role_against_each_class_of_route(tmp_path: Path) -> None:
         # export as exported, the sends as sent, the refusals as denied
         by_officer = [e for e in log if e[1] is not None and e[0] is not Action.TOKEN_CREATED]
         assert len(by_officer) == 4 * 7
-        assert (Action.BODY_VIEWED, "officer1", case, f"GET /v1/cases/{{case_id}} 200") in log
+        assert (Action.BODY_VIEWED, "officer1", case, "GET /v1/cases/{case_id} 200") in log
         assert (Action.API_READ, "supervisor1", case, "GET /v1/cases/{case_id}/export 404") in log
         assert (Action.DENIED, "auditor1", None, "read_cases") in log
         assert (Action.DENIED, "admin1", None, "send") in log

@@ -54,7 +54,8 @@ def test_ids_and_tokens_are_256_random_bits_and_only_hashes_are_stored(
     assert sessions.get("x" * 10_000) is None
     assert sessions.get("\udcff\u0663") is None
     dump = "\n".join(conn.iterdump())
-    assert a.id not in dump and b.id not in dump
+    assert a.id not in dump
+    assert b.id not in dump
     stored = {bytes(r[0]) for r in conn.execute("SELECT id_hash FROM officer_sessions")}
     assert stored == {hashlib.sha256(x.id.encode()).digest() for x in (a, b)}
 
@@ -94,7 +95,8 @@ def test_another_connection_reads_the_same_sessions(tmp_path: Path) -> None:
     again = open_db(tmp_path / "node.db")  # a restarted node
     try:
         got = _store(again, clock).get(s.id)
-        assert got is not None and got.language == "ar"
+        assert got is not None
+        assert got.language == "ar"
     finally:
         again.close()
 
@@ -113,7 +115,8 @@ def test_logout_disable_and_reset_end_the_officers_sessions(conn: sqlite3.Connec
         sessions.new("en", "kim"),
     )
     got = sessions.get(sam1.id)
-    assert got is not None and got.login == "sam"
+    assert got is not None
+    assert got.login == "sam"
     sessions.drop(sam1.id)
     sessions.drop(sam1.id)
     assert sessions.get(sam1.id) is None
