@@ -181,8 +181,17 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         return _error(ErrorCode.UNAUTHENTICATED, "missing or wrong API token", rid)
     except Forbidden:
         return _error(ErrorCode.FORBIDDEN, "this token's roles do not allow this call", rid)
+    except Exception:  # node.db unreadable: no officer can be checked
+        log.exception("officer token check failed", path=request.path, request_id=rid)
+        return _error(ErrorCode.UNAVAILABLE, "cannot check the token now", rid)
     response = await _handle(request, handler, rid)
-    await _log_use(request, response.status)
+    try:
+        await _log_use(request, response.status)
+    except Exception:
+        log.exception("access log write failed", path=request.path, request_id=rid)
+        if request.method != "POST":  # nothing read is handed out unlogged
+            return _error(ErrorCode.UNAVAILABLE, "the access log cannot be written", rid)
+        # a message already sent is answered as sent: a retry would send it twice
     return response
 
 

@@ -150,6 +150,20 @@ def test_the_classes_are_sized_from_the_forms() -> None:
     assert SMALL < DEFAULT < ACTION < SEND
 
 
+def test_every_classed_route_is_a_post_route_of_the_console() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from console import ConsoleContext, create_app
+    from console._limits import _CLASSES
+    from tests.support.console import MovableClock
+
+    app = create_app(cast(ConsoleContext, SimpleNamespace(clock=MovableClock())), ConsoleSettings())
+    posts = {r.resource.canonical for r in app.router.routes() if r.method == "POST" and r.resource}
+    assert set(_CLASSES) <= posts
+    assert {path for path, _ in CLASSES} <= posts
+
+
 async def test_oversized_bodies_on_each_class_of_route(tmp_path: Path) -> None:
     async with console(tmp_path, ConsoleSettings()) as cut:
         for path, limit in CLASSES:

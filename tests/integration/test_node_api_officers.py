@@ -243,3 +243,24 @@ async def test_odd_bytes_and_two_authorization_headers(tmp_path: Path) -> None:
             assert code(answer.body) is ErrorCode.UNAUTHENTICATED
         # the API still serves
         assert (await call(d.fr, "GET", "/v1/status", d.issued["auditor"]))[0] == 200
+
+
+async def test_an_unwritable_access_log_hands_out_nothing_read(tmp_path: Path) -> None:
+    async with desk(tmp_path) as d:
+        officer = d.issued["officer"]
+        node_token = (d.fr.data / "api.token").read_text().strip()
+        d.conn.execute("ALTER TABLE access_log RENAME TO access_log_away")
+        # a read is refused rather than handed out unlogged; the node's token still reads
+        status, data = await call(d.fr, "GET", f"/v1/cases/{d.case_id}", officer)
+        assert (status, code(data)) == (503, ErrorCode.UNAVAILABLE)
+        assert (await call(d.fr, "GET", f"/v1/cases/{d.case_id}", node_token))[0] == 200
+        # a message already sent is answered as sent (a retry would send it twice)
+        status, _ = await call(d.fr, "POST", "/v1/messages", officer, _send_body())
+        assert status == 202
+        d.conn.execute("ALTER TABLE access_log_away RENAME TO access_log")
+        # tokens that cannot be checked: 503, not 401 (the token may be fine)
+        d.conn.execute("ALTER TABLE officer_tokens RENAME TO officer_tokens_away")
+        status, data = await call(d.fr, "GET", "/v1/cases", officer)
+        assert (status, code(data)) == (503, ErrorCode.UNAVAILABLE)
+        d.conn.execute("ALTER TABLE officer_tokens_away RENAME TO officer_tokens")
+        assert (await call(d.fr, "GET", "/v1/cases", officer))[0] == 200
