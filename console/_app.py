@@ -58,7 +58,7 @@ def _limited(handler: Handler) -> Handler:
 
     async def login(request: web.Request) -> web.StreamResponse:
         limiter = request.app[LIMITER]
-        client = client_address(request, request.app[SETTINGS].trusted_proxies)
+        client = request.remote or ""  # behind a trusted proxy: the address it saw
         wait = limiter.retry_after(client)
         if wait is not None:
             page = error_page(
@@ -76,6 +76,9 @@ def _limited(handler: Handler) -> Handler:
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    proxies = request.app[SETTINGS].trusted_proxies
+    if proxies:  # every handler (the access log, the login limit) sees the real client
+        request = request.clone(remote=client_address(request, proxies))
     sessions = request.app[SESSIONS]
     cookie = request.cookies.get(COOKIE)
     session = await sessions.get(cookie)

@@ -20,7 +20,6 @@ from aiohttp import web
 from console import _i18n
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext
 from console._locale import LocalTimes
-from console._ratelimit import client_address
 from console._security import CSRF_FIELD, Form, one, set_cookie
 from console._sessions import Session
 from node.cases import views
@@ -142,7 +141,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = request[VISIT].the_form()
     name, password, code = one(form, "login"), one(form, "password"), one(form, "code")
     ctx = request.app[CONTEXT]
-    client = client_address(request, request.app[SETTINGS].trusted_proxies)
+    client = request.remote
     try:
         officer = await _db(
             ctx, lambda: ctx.officers.authenticate(name, password, code, client=client)
