@@ -125,8 +125,8 @@ def _presented(request: web.Request) -> str | None:
 
 
 async def _authorize(request: web.Request, token: str) -> None:
-    """Whether ``token`` may call this route: the node's own token may do everything,
-    an officer's what its roles grant (PROTOCOL.md §14.4).
+    """Let ``token`` call this route, or raise: the node's own token may do everything,
+    an officer's what its roles grant (PROTOCOL.md §14.4, steps T2-T4).
 
     Raises:
         Unauthenticated: neither.
