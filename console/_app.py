@@ -13,12 +13,21 @@ from typing import Any, Final
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from console import _actions, _admin, _admin_accounts, _i18n, _live, _pages, _roster, _send
-from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
+from console._context import (
+    CONTEXT,
+    LIMITER,
+    SESSIONS,
+    SETTINGS,
+    ConsoleContext,
+    ConsoleSettings,
+)
+from console._limits import BadBody, BodyTimeout, read_form
+from console._ratelimit import LoginLimiter, client_address
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
+from schemas.errors import ErrorCode
 
 STATIC: Final = Path(__file__).parent / "static"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -32,16 +41,47 @@ def language_of(request: web.Request, session: Session | None) -> str:
     return _i18n.pick_language(request.headers.get("Accept-Language", ""))
 
 
-def error_page(request: web.Request, status: int, message: str) -> web.Response:
-    """A full page naming the refusal in the reader's language (never a bare status)."""
-    return _pages.render(request, "error.html", {"message": message}, status=status)
+def error_page(
+    request: web.Request, status: int, message: str, code: str | None = None
+) -> web.Response:
+    """A full page naming the refusal in the reader's language (never a bare status),
+    with its stable code (``schemas.errors.ErrorCode``) where a script may branch on it."""
+    page = _pages.render(request, "error.html", {"message": message, "code": code}, status=status)
+    if code is not None:
+        page.headers["X-Relay247-Error"] = code
+    return page
+
+
+def _limited(handler: Handler) -> Handler:
+    """The login handler behind the per-address limit (console/_ratelimit.py): a limited
+    address gets 429 before any password is checked; a refused login (401) counts."""
+
+    async def login(request: web.Request) -> web.StreamResponse:
+        limiter = request.app[LIMITER]
+        client = request.remote or ""  # behind a trusted proxy: the address it saw
+        wait = limiter.retry_after(client)
+        if wait is not None:
+            page = error_page(
+                request, 429, _pages.t(request, "error.rate_limited"), ErrorCode.RATE_LIMITED
+            )
+            page.headers["Retry-After"] = str(wait)
+            return page
+        response = await handler(request)
+        if response.status == 401:
+            limiter.failed(client)
+        return response
+
+    return login
 
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    proxies = request.app[SETTINGS].trusted_proxies
+    if proxies:  # every handler (the access log, the login limit) sees the real client
+        request = request.clone(remote=client_address(request, proxies))
     sessions = request.app[SESSIONS]
     cookie = request.cookies.get(COOKIE)
-    session = sessions.get(cookie)
+    session = await sessions.get(cookie)
     visit = _pages.Visit(session, bool(cookie), language_of(request, session))
     request[_pages.VISIT] = visit
     try:
@@ -50,9 +90,15 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
             if request.content_type != "application/x-www-form-urlencoded":
                 return error_page(request, 400, _pages.t(request, "error.bad_form"))
             try:
-                form = await request.post()
-            except (ValueError, HttpProcessingError):  # bad encoding, broken body
+                form = await read_form(request, request.app[SETTINGS].body_timeout)
+            except BadBody:  # bad encoding, broken body
                 return error_page(request, 400, _pages.t(request, "error.bad_form"))
+            except BodyTimeout:
+                page = error_page(
+                    request, 408, _pages.t(request, "error.timeout"), ErrorCode.MALFORMED
+                )
+                page.force_close()  # the rest of the body may still come: not on this one
+                return page
             if session is None:
                 # nothing to protect yet (no session, so no officer): start again
                 raise web.HTTPSeeOther("/login?expired=1")
@@ -65,7 +111,9 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     except FormError:
         return error_page(request, 400, _pages.t(request, "error.bad_form"))
     except web.HTTPRequestEntityTooLarge:
-        return error_page(request, 413, _pages.t(request, "error.too_large"))
+        page = error_page(request, 413, _pages.t(request, "error.too_large"), ErrorCode.TOO_LARGE)
+        page.force_close()  # the body was not read
+        return page
     except web.HTTPNotFound:
         return error_page(request, 404, _pages.t(request, "error.not_found"))
     except web.HTTPMethodNotAllowed as exc:
@@ -77,10 +125,17 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Application:
     """The console application (tests serve it directly; :class:`Console` binds it)."""
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_FORM)
+    app[LIMITER] = LoginLimiter(settings.login_attempts, settings.login_window, context.clock)
     app[CONTEXT] = context
     app[SETTINGS] = settings
     _live.setup(app)
-    app[SESSIONS] = Sessions(context.clock, idle=settings.idle, absolute=settings.absolute)
+    app[SESSIONS] = Sessions(
+        lambda: context.officers,
+        lambda: context.db_lock,
+        context.clock,
+        idle=settings.idle,
+        absolute=settings.absolute,
+    )
     env_options: dict[str, Any] = {
         "autoescape": True,  # every template: foreign free text is untrusted
         "undefined": jinja2.StrictUndefined,
@@ -94,7 +149,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.on_response_prepare.append(add_headers)
     app.router.add_get("/", _pages.root)
     app.router.add_get("/login", _pages.login_form)
-    app.router.add_post("/login", _pages.login)
+    app.router.add_post("/login", _limited(_pages.login))
     app.router.add_post("/logout", _pages.logout)
     app.router.add_get("/inbox", _pages.inbox)
     app.router.add_get("/cases/{case_id}", _actions.case)

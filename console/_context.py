@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
+from console._ratelimit import LoginLimiter, Network
 from console._sessions import Sessions
 from node.cases import CasesService
 from node.daemon import Node
@@ -30,6 +31,13 @@ class ConsoleSettings:
     idle: timedelta = timedelta(minutes=15)
     absolute: timedelta = timedelta(hours=12)
     secure_cookies: bool = False  # True under TLS
+    #: failed logins allowed from one client address per window (console/_ratelimit.py)
+    login_attempts: int = 20
+    login_window: timedelta = timedelta(minutes=15)
+    #: reverse proxies whose X-Forwarded-For is believed (none: the peer is the client)
+    trusted_proxies: tuple[Network, ...] = ()
+    #: seconds a client may take to send a form's body (console/_limits.py)
+    body_timeout: float = 15.0
 
 
 @dataclass
@@ -66,3 +74,4 @@ class ConsoleContext:
 CONTEXT: Final = web.AppKey("console_context", ConsoleContext)
 SESSIONS: Final = web.AppKey("console_sessions", Sessions)
 SETTINGS: Final = web.AppKey("console_settings", ConsoleSettings)
+LIMITER: Final = web.AppKey("console_login_limiter", LoginLimiter)

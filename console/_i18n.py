@@ -13,6 +13,7 @@ from typing import Final
 from console import (
     _labels_actions,
     _labels_admin,
+    _labels_auth,
     _labels_es_ar_extra,
     _labels_inbox,
     _labels_roster,
@@ -298,6 +299,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_admin.LABELS,
     _labels_es_ar_extra.LABELS,
     _labels_inbox.LABELS,
+    _labels_auth.LABELS,
 )
 
 

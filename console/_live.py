@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
@@ -72,10 +72,10 @@ async def _pump(
     ctx: ConsoleContext,
     queue: asyncio.Queue[NodeEvent],
     response: web.StreamResponse,
-    alive: Callable[[], bool],
+    alive: Callable[[], Awaitable[bool]],
 ) -> None:
     quiet = 0.0
-    while alive():
+    while await alive():
         try:
             # asyncio.timeout: on 3.11 wait_for can swallow a cancel (see node/cases/duty.py)
             async with asyncio.timeout(CHECK):
@@ -115,8 +115,12 @@ async def events(request: web.Request) -> web.StreamResponse:
         )
         await response.prepare(request)
         await response.write(b"retry: 3000\n\n")
+
+        async def still() -> bool:
+            return _open(request) and await sessions.alive(session.id)
+
         with contextlib.suppress(ConnectionError):  # the browser went away: just stop
-            await _pump(ctx, queue, response, lambda: _open(request) and sessions.alive(session.id))
+            await _pump(ctx, queue, response, still)
             await response.write(b"event: ended\ndata: {}\n\n")
         return response
     finally:

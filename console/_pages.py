@@ -93,22 +93,13 @@ async def _db(ctx: ConsoleContext, call: Callable[[], T]) -> T:
 
 
 async def _officer(request: web.Request) -> tuple[Session, Officer]:
-    """The logged-in officer, read afresh (a disabled account or changed roles count at
-    once); no session sends the browser back to the login page."""
+    """The logged-in officer (read afresh by the middleware with the session, so a
+    disabled account or changed roles count at once); no session sends the browser
+    back to the login page."""
     session = request[VISIT].session
     if session is None or session.officer is None:
         raise web.HTTPSeeOther("/login?expired=1" if request[VISIT].had_cookie else "/login")
-    ctx = request.app[CONTEXT]
-    login = session.officer.login
-    try:
-        current: Officer | None = await _db(ctx, lambda: ctx.officers.get(login))
-    except OfficerError:
-        current = None
-    if current is None or current.disabled:
-        request.app[SESSIONS].drop(session.id)
-        raise web.HTTPSeeOther("/login?expired=1")
-    session.officer = current
-    return session, current
+    return session, session.officer
 
 
 def _require(officer: Officer, permission: Permission) -> None:
@@ -137,7 +128,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     if session is not None and session.officer is not None:
         raise web.HTTPSeeOther(home(session.officer))
     if session is None:
-        session = request.app[SESSIONS].new(visit.language)
+        session = await request.app[SESSIONS].new(visit.language)
         visit.session = session
     expired = request.query.get("expired") == "1"
     page = render(request, "login.html", {"error": "login.expired" if expired else None})
@@ -160,8 +151,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         key = _LOGIN_ERRORS.get(exc.reason, "login.bad")
         return render(request, "login.html", {"error": key}, status=401)
     sessions = request.app[SESSIONS]
-    sessions.drop(request[VISIT].the_session().id)
-    session = sessions.new(_i18n.account_language(officer.language), officer)
+    await sessions.drop(request[VISIT].the_session().id)
+    session = await sessions.new(_i18n.account_language(officer.language), officer)
     response = web.HTTPSeeOther(home(officer))
     set_cookie(response, session.id, secure=request.app[SETTINGS].secure_cookies)
     raise response
@@ -169,7 +160,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     """End the session (the POST already passed its CSRF check)."""
-    request.app[SESSIONS].drop(request[VISIT].the_session().id)
+    await request.app[SESSIONS].drop(request[VISIT].the_session().id)
     response = web.HTTPSeeOther("/login")
     response.del_cookie("relay247_console", path="/")
     raise response

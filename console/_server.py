@@ -19,6 +19,7 @@ from aiohttp import web
 
 from console._app import create_app
 from console._context import ConsoleContext, ConsoleSettings
+from console._ratelimit import networks
 from node.daemon import Node
 from node.officers import AccessLog, LogSigner, OfficerDb, open_db
 from node.services import member_zone
@@ -102,7 +103,7 @@ class Console:
         log.info("console listening", url=self.url)
 
     async def stop(self) -> None:
-        """Stop serving (every session ends with the process: they live in memory)."""
+        """Stop serving (sessions live on in node.db: a restart keeps officers logged in)."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -126,6 +127,10 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
     tls = None
     if section.cert_file:
         tls = tls_context(node.config.path(section.cert_file), node.config.path(section.key_file))
+    try:
+        proxies = networks(section.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if tls is None and not _loopback(section.host):
         log.warning("console without TLS off loopback", host=section.host)
     parts = node.services.parts
@@ -148,6 +153,10 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
         idle=timedelta(minutes=section.idle_minutes),
         absolute=timedelta(hours=section.absolute_hours),
         secure_cookies=tls is not None,
+        login_attempts=section.login_attempts,
+        login_window=timedelta(minutes=section.login_window_minutes),
+        trusted_proxies=proxies,
+        body_timeout=section.body_timeout,
     )
     console = Console(context, settings, tls=tls, port_file=node.config.path(PORT_FILE))
     try:

@@ -1,23 +1,24 @@
-"""Server-side console sessions, kept in the serving process's memory (this slice).
+"""The console's sessions, kept in node.db by ``node.officers.SessionStore``.
 
-A restart of ``node serve`` logs every officer out; that is the cost of keeping no
-session in node.db yet. Ids are 256 random bits (``secrets``), sent only in an
-HttpOnly, SameSite=Strict cookie. Time comes from the node's injected clock, so the
-idle timeout (15 min by default) and the absolute limit move with a fake clock.
+A restart of ``node serve`` keeps every officer logged in; node.db holds only SHA-256
+of each id (PROTOCOL.md §14.4). Ids are 256 random bits, sent only in an HttpOnly,
+SameSite=Strict cookie. Time comes from the node's injected clock, so the idle timeout
+(15 min by default) and the absolute limit move with a fake clock. Every call runs in a
+worker thread under the console's database lock (the connection is shared).
 """
 
 from __future__ import annotations
 
-import secrets
+import asyncio
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TypeVar
 
-from node.officers import Officer
+from node.officers import Officer, OfficerDb, OfficerError, SessionStore, StoredSession
 
-MAX_SESSIONS: Final = 10_000  # anonymous login pages must not grow memory without bound
-ID_BYTES: Final = 32  # 256 bits
+T = TypeVar("T")
 
 
 @dataclass
@@ -32,69 +33,84 @@ class Session:
     officer: Officer | None = None
 
 
+def _session(stored: StoredSession, officer: Officer | None) -> Session:
+    return Session(stored.id, stored.csrf, stored.created, stored.seen, stored.language, officer)
+
+
 class Sessions:
     """The live sessions.
 
     Args:
+        officers: the accounts (their connection holds the sessions too), read at the
+            first request.
+        lock: the console's lock on that connection, read likewise.
         clock: the node's injected clock.
         idle: a session unused this long ends.
         absolute: a session this old ends however busy.
     """
 
     def __init__(
-        self, clock: Callable[[], datetime], *, idle: timedelta, absolute: timedelta
+        self,
+        officers: Callable[[], OfficerDb],
+        lock: Callable[[], asyncio.Lock],
+        clock: Callable[[], datetime],
+        *,
+        idle: timedelta,
+        absolute: timedelta,
     ) -> None:
-        self._clock = clock
-        self._idle = idle
-        self._absolute = absolute
-        self._live: dict[str, Session] = {}
+        self._context = officers, lock
+        self._limits = clock, idle, absolute
+        self._made: SessionStore | None = None
 
-    def new(self, language: str, officer: Officer | None = None) -> Session:
+    @property
+    def _store(self) -> SessionStore:
+        if self._made is None:  # at the first request: the connection is open by then
+            clock, idle, absolute = self._limits
+            conn = self._officers.connection
+            self._made = SessionStore(conn, clock, idle=idle, absolute=absolute)
+        return self._made
+
+    @property
+    def _officers(self) -> OfficerDb:
+        return self._context[0]()
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        async with self._context[1]():
+            return await asyncio.to_thread(call)
+
+    async def new(self, language: str, officer: Officer | None = None) -> Session:
         """A fresh session with its own id and CSRF token (login makes a new one, so a
         session id planted before login is worth nothing after it)."""
-        now = self._clock()
-        if len(self._live) >= MAX_SESSIONS:
-            self._purge(now)
-        while len(self._live) >= MAX_SESSIONS:  # still full: drop the oldest
-            del self._live[next(iter(self._live))]
-        session = Session(
-            id=secrets.token_urlsafe(ID_BYTES),
-            csrf=secrets.token_urlsafe(ID_BYTES),
-            created=now,
-            seen=now,
-            language=language,
-            officer=officer,
-        )
-        self._live[session.id] = session
-        return session
+        login = None if officer is None else officer.login
+        stored = await self._run(lambda: self._store.new(language, login))
+        return _session(stored, officer)
 
-    def get(self, session_id: str | None) -> Session | None:
-        """The live session ``session_id`` (touched), or None: unknown or ended."""
-        if not session_id:
-            return None
-        session = self._live.get(session_id)
-        if session is None:
-            return None
-        now = self._clock()
-        if self._ended(session, now):
-            del self._live[session_id]
-            return None
-        session.seen = now
-        return session
+    async def get(self, session_id: str | None) -> Session | None:
+        """The live session ``session_id`` (touched) with its officer read afresh, or
+        None: unknown, ended, or its officer gone or disabled."""
 
-    def alive(self, session_id: str) -> bool:
+        def read() -> Session | None:
+            stored = self._store.get(session_id)
+            if stored is None:
+                return None
+            if stored.login is None:
+                return _session(stored, None)
+            try:
+                officer = self._officers.get(stored.login)
+            except (OfficerError, sqlite3.Error):
+                officer = None
+            if officer is None or officer.disabled:
+                self._store.drop(stored.id)
+                return None
+            return _session(stored, officer)
+
+        return await self._run(read)
+
+    async def alive(self, session_id: str) -> bool:
         """Whether the session is still live, without touching it (a live-update stream
         must not keep an idle officer logged in)."""
-        session = self._live.get(session_id)
-        return session is not None and not self._ended(session, self._clock())
+        return await self._run(lambda: self._store.get(session_id, touch=False) is not None)
 
-    def drop(self, session_id: str) -> None:
+    async def drop(self, session_id: str) -> None:
         """End a session (logout)."""
-        self._live.pop(session_id, None)
-
-    def _ended(self, session: Session, now: datetime) -> bool:
-        return now - session.seen >= self._idle or now - session.created >= self._absolute
-
-    def _purge(self, now: datetime) -> None:
-        for sid in [s.id for s in self._live.values() if self._ended(s, now)]:
-            del self._live[sid]
+        await self._run(lambda: self._store.drop(session_id))

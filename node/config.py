@@ -108,6 +108,12 @@ class ConsoleSection(_Section, frozen=True):
     key_file: str = ""
     idle_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 15.0
     absolute_hours: Annotated[float, msgspec.Meta(gt=0, le=7 * 24)] = 12.0
+    #: failed logins from one client address per window before 429 (beside the lockout)
+    login_attempts: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
+    login_window_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 15.0
+    #: reverse proxies (addresses or CIDR) whose X-Forwarded-For names the client
+    trusted_proxies: tuple[str, ...] = ()
+    body_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
 
 
 class WebhookSection(_Section, frozen=True):
@@ -329,6 +335,15 @@ key_file = ""
 idle_minutes = 15.0
 # A session ends this many hours after its login, however busy.
 absolute_hours = 12.0
+# Failed logins from one client address within the window before it gets 429.
+login_attempts = 20
+# The window, in minutes: a failure older than this no longer counts.
+login_window_minutes = 15.0
+# Reverse proxies in front of the console (addresses or CIDR networks): only from
+# these is X-Forwarded-For believed. Empty: the connection's peer is the client.
+trusted_proxies = []
+# Seconds a browser may take to send a form's body.
+body_timeout = 15.0
 
 [clocks]
 # Remind the officer this many hours before a deadline (Art. 29 expiry, MLA date...).

@@ -17,7 +17,7 @@ import structlog
 from node._tasks import stop_tasks
 from node._wallclock import unix_clock
 from node.alerts import AlertsConfig, AlertSender, SmtpTarget
-from node.api import ApiContext, ApiServer, NodeView
+from node.api import ApiContext, ApiServer, NodeView, OfficerGate
 from node.cases import (
     NOT_COSIGNED,
     CasesService,
@@ -140,6 +140,9 @@ class Services:
                 export=self.export,
                 witness_size=lambda: self.witness.size,
                 alert_targets=len(settings.alerts.webhooks) + len(settings.alerts.smtp),
+                officers=OfficerGate(
+                    settings.database, parts.view.member, parts.keys.signing, parts.clock
+                ),
             )
             self.api = ApiServer(
                 context,

@@ -22,6 +22,8 @@ class ErrorCode(enum.StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     DIGEST_MISMATCH = "digest_mismatch"
     KEY_REVOKED = "key_revoked"
+    # authenticated, but this credential's roles do not grant the call (PROTOCOL.md §14.4)
+    FORBIDDEN = "forbidden"
     # time and replay
     EXPIRED = "expired"
     CLOCK_SKEW = "clock_skew"
@@ -69,6 +71,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.DIGEST_MISMATCH: 400,
     ErrorCode.KEY_REVOKED: 403,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.EXPIRED: 400,
     ErrorCode.CLOCK_SKEW: 400,
     ErrorCode.REPLAY: 409,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from node._faces import lazy_face
 
 if TYPE_CHECKING:
+    from node.api._officers import OfficerGate
     from node.api.client import NodeApiClient, NodeApiError, NodeNotRunningError
     from node.api.handlers import ApiContext, NodeView
     from node.api.server import ApiServer, check_loopback, create_api, ensure_token
@@ -22,6 +23,7 @@ __all__ = [
     "NodeApiError",
     "NodeNotRunningError",
     "NodeView",
+    "OfficerGate",
     "check_loopback",
     "create_api",
     "ensure_token",
@@ -35,6 +37,7 @@ __getattr__ = lazy_face(
         "ApiContext": "handlers",
         "ApiServer": "server",
         "NodeView": "handlers",
+        "OfficerGate": "_officers",
         "check_loopback": "server",
         "create_api": "server",
         "ensure_token": "server",

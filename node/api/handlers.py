@@ -17,8 +17,10 @@ from typing import Final, Protocol
 import msgspec
 from aiohttp import web
 
+from node.api._officers import Logged, OfficerGate
 from node.api.openapi import build_openapi
 from node.cases import CasesService, views
+from node.officers import Action, Permission, TokenUse
 from node.storage import Direction, NodeStore
 from protocol.cases import PeriodTable
 from protocol.codec import decode, encode
@@ -27,14 +29,15 @@ from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError
 from schemas import node_api as api
 from schemas.errors import ErrorCode
-from schemas.messages import Body
+from schemas.messages import Body, coarse_kind, kind_of
+from schemas.types import CoarseKind
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far below
 #: seconds a client may take to send a request body (a stalled one would hold a handler)
 BODY_TIMEOUT: Final = 30.0
 MAX_INBOX_PAGE: Final = 1000
-_CASE_ID: Final = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" also matches before "\n"
+CASE_ID: Final = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" also matches before "\n"
 _SEND: Final = msgspec.json.Decoder(api.SendRequest)
 
 
@@ -72,6 +75,8 @@ class ApiContext:
         export: builds a case's evidence bundle (None: unknown case).
         witness_size: size of the last checkpoint this node cosigned.
         alert_targets: webhooks and mail servers configured (0: alerts reach nobody).
+        officers: checks per-officer tokens and logs their uses (None: only the node's
+            own token is accepted).
     """
 
     node: NodeView
@@ -82,9 +87,14 @@ class ApiContext:
     export: Callable[[str], Awaitable[bytes | None]]
     witness_size: Callable[[], int | None]
     alert_targets: int | None = None
+    officers: OfficerGate | None = None
 
 
 CONTEXT: Final = web.AppKey("context", ApiContext)
+#: the officer a per-officer token acts as (absent for the node's own token)
+OFFICER: Final = web.RequestKey("officer", TokenUse)
+#: what the handler did, for the officer's access-log entry (set by the handler)
+LOGGED: Final = web.RequestKey("logged", Logged)
 
 
 def _json(obj: object, status: int = 200) -> web.Response:
@@ -93,7 +103,7 @@ def _json(obj: object, status: int = 200) -> web.Response:
 
 def _case_id(request: web.Request) -> str:
     case_id = request.match_info["case_id"]
-    if not _CASE_ID.fullmatch(case_id):
+    if not CASE_ID.fullmatch(case_id):
         raise MalformedError("case_id: must be 32 lowercase hex digits")
     return case_id
 
@@ -161,6 +171,13 @@ async def _send(request: web.Request) -> web.Response:
         at = f"$.body{exc.field.removeprefix('$')}"
         raise MalformedError(f"invalid request: {exc.problem} - at `{at}`") from None
     await ctx.cases.refresh(req.body.case_id)
+    use = request.get(OFFICER)
+    if use is not None and ctx.officers is not None:
+        answer = coarse_kind(req.body) is CoarseKind.RESPONSE
+        request[LOGGED] = Logged(Action.REPLIED if answer else Action.SENT, req.body.case_id)
+        await ctx.officers.attribute(
+            use, msg_id=msg_id, case_id=req.body.case_id, action="api_" + kind_of(req.body)
+        )
     return _json(api.SendResult(msg_id=msg_id, case_id=req.body.case_id), status=202)
 
 
@@ -173,17 +190,21 @@ async def _cases(request: web.Request) -> web.Response:
 
 async def _case(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    row = await ctx.cases.cases.case(_case_id(request))
+    case_id = _case_id(request)
+    row = await ctx.cases.cases.case(case_id)
     if row is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
+    request[LOGGED] = Logged(Action.BODY_VIEWED, case_id)
     return _json(await views.detail(ctx.node.store, row, ctx.table, ctx.clock()))
 
 
 async def _export(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    bundle = await ctx.export(_case_id(request))
+    case_id = _case_id(request)
+    bundle = await ctx.export(case_id)
     if bundle is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
+    request[LOGGED] = Logged(Action.EXPORTED, case_id)
     return web.Response(body=bundle, content_type="application/json")
 
 
@@ -196,6 +217,8 @@ async def _inbox(request: web.Request) -> web.Response:
         rec = await ctx.node.store.message(msg_id, Direction.IN)
         if rec is not None:
             out.append(await views.inbox_entry(ctx.node.store, seq, rec))
+    if out:
+        request[LOGGED] = Logged(Action.BODY_VIEWED)
     return _json(api.Inbox(messages=tuple(out)))
 
 
@@ -203,13 +226,17 @@ async def _openapi(request: web.Request) -> web.Response:
     return web.json_response(build_openapi())
 
 
-#: The local API's routes (PROTOCOL.md §8.6): method, path, handler.
-ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
-    ("GET", "/v1/status", _status),
-    ("POST", "/v1/messages", _send),
-    ("GET", "/v1/cases", _cases),
-    ("GET", "/v1/cases/{case_id}", _case),
-    ("GET", "/v1/cases/{case_id}/export", _export),
-    ("GET", "/v1/inbox", _inbox),
-    ("GET", "/v1/openapi.json", _openapi),
+#: The local API's routes (PROTOCOL.md §8.6): method, path, handler, and the permission a
+#: per-officer token needs (PROTOCOL.md §14.4; the node's own token may do everything).
+#: A body is ``read_cases`` (officer, supervisor); the case list, the status and the
+#: API's description are metadata (auditor too); sending is ``send``, which every role
+#: that replies also holds. No route serves an admin: accounts are managed by the CLI.
+ROUTES: Final[tuple[tuple[str, str, Handler, Permission], ...]] = (
+    ("GET", "/v1/status", _status, Permission.READ_METADATA),
+    ("POST", "/v1/messages", _send, Permission.SEND),
+    ("GET", "/v1/cases", _cases, Permission.READ_METADATA),
+    ("GET", "/v1/cases/{case_id}", _case, Permission.READ_CASES),
+    ("GET", "/v1/cases/{case_id}/export", _export, Permission.READ_CASES),
+    ("GET", "/v1/inbox", _inbox, Permission.READ_CASES),
+    ("GET", "/v1/openapi.json", _openapi, Permission.READ_METADATA),
 )

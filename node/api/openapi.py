@@ -31,7 +31,7 @@ def _json(t: type) -> dict[str, Any]:
 
 def _op(summary: str, ok: int, answer: dict[str, Any], *errors: int) -> dict[str, Any]:
     responses: dict[str, Any] = {str(ok): {"description": "OK", "content": answer}}
-    for status in (401, *errors):
+    for status in (401, 403, *errors):  # 403 forbidden: an officer token's roles (§14.4)
         responses[str(status)] = {"description": "Error", "content": _json(ErrorBody)}
     return {"summary": summary, "security": [{"bearer": []}], "responses": responses}
 
@@ -80,6 +80,14 @@ def build_openapi() -> dict[str, Any]:
         },
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The node's token (DATA/api.token, every call) or an"
+                    " officer's (`relay247 node officer token`, the calls its roles allow:"
+                    " PROTOCOL.md §14.4)",
+                }
+            },
         },
     }

@@ -11,6 +11,7 @@ listening side (token, errors, socket); the routes are :mod:`node.api.handlers`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import os
@@ -22,7 +23,18 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from node.api.handlers import CONTEXT, MAX_BODY, ROUTES, ApiContext, Handler
+from node.api._officers import CLIENT_PREFIX, Forbidden, Logged, Unauthenticated
+from node.api.handlers import (
+    CASE_ID,
+    CONTEXT,
+    LOGGED,
+    MAX_BODY,
+    OFFICER,
+    ROUTES,
+    ApiContext,
+    Handler,
+)
+from node.officers import TOKEN_PREFIX, Action, Permission
 from protocol.codec import encode
 from protocol.errors import ConfigError, Relay247Error
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
@@ -47,6 +59,8 @@ _HTTP_CODES: Final = {
 
 
 TOKEN: Final = web.AppKey("token", str)
+#: the permission each route needs of a per-officer token (handlers.ROUTES)
+PERMISSIONS: Final = web.AppKey("permissions", dict[Handler, Permission])
 
 
 def ensure_token(path: Path) -> str:
@@ -99,18 +113,89 @@ def _error(code: ErrorCode, message: str, rid: str) -> web.Response:
     )
 
 
+def _presented(request: web.Request) -> str | None:
+    """The bearer token of the one Authorization header, or None (absent, repeated,
+    another scheme). aiohttp decodes header bytes with surrogateescape: the token is
+    compared as the bytes received, never strictly re-encoded (a 500 before any check)."""
+    given = request.headers.getall("Authorization", [])
+    if len(given) != 1:
+        return None
+    scheme, _, token = given[0].partition(" ")
+    return token if scheme.lower() == "bearer" else None
+
+
+async def _authorize(request: web.Request, token: str) -> None:
+    """Let ``token`` call this route, or raise: the node's own token may do everything,
+    an officer's what its roles grant (PROTOCOL.md §14.4, steps T2-T4).
+
+    Raises:
+        Unauthenticated: neither.
+        Forbidden: an officer's valid token without the route's permission.
+    """
+    expected = request.app[TOKEN].encode()
+    if hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected):
+        return
+    gate = request.app[CONTEXT].officers
+    if gate is None or not token.startswith(TOKEN_PREFIX):
+        raise Unauthenticated
+    route = request.match_info.route
+    needed = request.app[PERMISSIONS].get(route.handler)
+    client = f"{CLIENT_PREFIX}{request.remote}"
+    if needed is None:  # no such route: any genuine token learns that (404 or 405)
+        with contextlib.suppress(Forbidden):
+            request[OFFICER] = await gate.verify(token, Permission.READ_METADATA, client)
+        return
+    request[OFFICER] = await gate.verify(token, needed, client)
+
+
+async def _log_use(request: web.Request, status: int) -> None:
+    """One access-log entry for each call made with an officer's token."""
+    use = request.get(OFFICER)
+    gate = request.app[CONTEXT].officers
+    if use is None or gate is None:
+        return
+    route = request.match_info.route.resource
+    template = route.canonical if route is not None else "(no route)"
+    logged = request.get(LOGGED) if status < 400 else None
+    if logged is None:  # a call that read no body, or failed: still named, with its case
+        case = request.match_info.get("case_id", "")
+        logged = Logged(Action.API_READ, case if CASE_ID.fullmatch(case) else None)
+    await gate.record(
+        use,
+        logged,
+        client=f"{CLIENT_PREFIX}{request.remote}",
+        subject=f"{request.method} {template} {status}",
+    )
+
+
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     # A correlation id for the log, not a secret.
     rid = f"{random.getrandbits(64):016x}"
-    given = request.headers.get("Authorization", "")
-    scheme, _, token = given.partition(" ")
-    expected = request.app[TOKEN]
-    # aiohttp decodes header bytes with surrogateescape: a strict encode() would raise on
-    # a token that is not UTF-8 (500 before any check); compare the bytes as received.
-    given_bytes = token.encode("utf-8", "surrogateescape")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given_bytes, expected.encode()):
+    token = _presented(request)
+    try:
+        if token is None:
+            raise Unauthenticated
+        await _authorize(request, token)
+    except Unauthenticated:
         return _error(ErrorCode.UNAUTHENTICATED, "missing or wrong API token", rid)
+    except Forbidden:
+        return _error(ErrorCode.FORBIDDEN, "this token's roles do not allow this call", rid)
+    except Exception:  # node.db unreadable: no officer can be checked
+        log.exception("officer token check failed", path=request.path, request_id=rid)
+        return _error(ErrorCode.UNAVAILABLE, "cannot check the token now", rid)
+    response = await _handle(request, handler, rid)
+    try:
+        await _log_use(request, response.status)
+    except Exception:
+        log.exception("access log write failed", path=request.path, request_id=rid)
+        if request.method != "POST":  # nothing read is handed out unlogged
+            return _error(ErrorCode.UNAVAILABLE, "the access log cannot be written", rid)
+        # a message already sent is answered as sent: a retry would send it twice
+    return response
+
+
+async def _handle(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
     try:
         return await handler(request)
     except Relay247Error as exc:
@@ -135,7 +220,8 @@ def create_api(context: ApiContext, token: str) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = context
     app[TOKEN] = token
-    for method, path, handler in ROUTES:
+    app[PERMISSIONS] = {handler: permission for _, _, handler, permission in ROUTES}
+    for method, path, handler, _ in ROUTES:
         app.router.add_route(method, path, handler)
     return app
 
@@ -183,6 +269,8 @@ class ApiServer:
             ConfigError: bad token file, or the address cannot be bound.
         """
         token = ensure_token(self._token)
+        if self._context.officers is not None:
+            await self._context.officers.open()
         # The local API is loopback-only and token-guarded, but a stalled client must
         # not hold it either.
         limits = self._limits
@@ -196,6 +284,8 @@ class ApiServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
+            if self._context.officers is not None:
+                self._context.officers.close()
             raise ConfigError(f"api: cannot listen on {self._host}:{self._port}: {exc}") from None
         self._runner = runner
         self.port = int(runner.addresses[0][1])
@@ -208,3 +298,5 @@ class ApiServer:
             await self._runner.cleanup()
             self._runner = None
             (self._data / PORT_FILE).unlink(missing_ok=True)
+        if self._context.officers is not None:
+            self._context.officers.close()

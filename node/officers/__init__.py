@@ -21,6 +21,8 @@ from node.officers._access_log import (
 )
 from node.officers._access_verify import AccessLogReport, verify_access_log
 from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer, OfficerDb
+from node.officers._attribution import attribute
+from node.officers._attribution import officers_of as attributed_officers
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
 from node.officers._roles import GRANTS, Permission, Role, allowed, permissions
@@ -33,6 +35,8 @@ from node.officers._roster import (
     check_webhook,
     parse_local,
 )
+from node.officers._sessions import SessionStore, StoredSession
+from node.officers._tokens import PREFIX as TOKEN_PREFIX
 from node.officers._tokens import IssuedToken, TokenStore, TokenUse
 from node.officers._totp import code_at
 from node.officers._validate import LANGUAGES
@@ -45,6 +49,7 @@ __all__ = [
     "MAX_FAILURES",
     "MAX_LENGTH",
     "MIN_LENGTH",
+    "TOKEN_PREFIX",
     "AccessEntry",
     "AccessLog",
     "AccessLogReport",
@@ -61,10 +66,14 @@ __all__ = [
     "Permission",
     "Role",
     "Roster",
+    "SessionStore",
     "Shift",
+    "StoredSession",
     "TokenStore",
     "TokenUse",
     "allowed",
+    "attribute",
+    "attributed_officers",
     "check_policy",
     "check_webhook",
     "code_at",

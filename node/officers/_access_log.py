@@ -49,6 +49,9 @@ class Action(enum.StrEnum):
     SHIFT_REMOVED = "shift_removed"
     CHANNELS_CHANGED = "channels_changed"  # an officer's own alert channels (subject)
     ESCALATED = "escalated"  # by the node (officer null); subject "level-N"
+    # a per-officer token's call to the local API that read no body (status, case list,
+    # a refused or failed call); subject "METHOD /route status" (PROTOCOL.md §14.4)
+    API_READ = "api_read"
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -21,6 +21,7 @@ from node.officers import _validate as check
 from node.officers._access_log import Action, LogSigner, append_entry
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Role
+from node.officers._sessions import end_sessions
 
 MAX_FAILURES: Final = 5  # issue 13: "five bad logins lock the account"
 LOCKOUT: Final = timedelta(minutes=15)
@@ -213,6 +214,7 @@ class OfficerDb:
         *,
         by: str | None,
         client: str | None,
+        end: bool = False,
     ) -> Officer:
         with self._tx() as conn:
             cur = conn.execute(
@@ -221,16 +223,20 @@ class OfficerDb:
             )
             if cur.rowcount != 1:
                 raise OfficerError(OfficerErrorCode.NOT_FOUND, f"no officer {login!r}")
+            if end:  # its console sessions end with the change (PROTOCOL.md §14.4)
+                end_sessions(conn, login)
             self._log(conn, action, officer=by, subject=login, client=client)
         return self.get(login)
 
     def disable(self, login: str, *, by: str | None = None, client: str | None = "cli") -> Officer:
-        """Disable an account (it can no longer log in; its history stays).
+        """Disable an account (it can no longer log in, its sessions end; its history stays).
 
         Raises:
             OfficerError: ``not_found``.
         """
-        return self._change(login, Action.OFFICER_DISABLED, "disabled=1", (), by=by, client=client)
+        return self._change(
+            login, Action.OFFICER_DISABLED, "disabled=1", (), by=by, client=client, end=True
+        )
 
     def enable(self, login: str, *, by: str | None = None, client: str | None = "cli") -> Officer:
         """Enable an account again, clearing its failed logins and lockout.
@@ -261,7 +267,7 @@ class OfficerDb:
         client: str | None = "cli",
     ) -> Credentials:
         """Issue a new password and a new TOTP secret (a lost phone, a forgotten password),
-        and clear the lockout.
+        clear the lockout and end the account's sessions.
 
         Raises:
             OfficerError: ``weak_password`` or ``not_found``.
@@ -270,7 +276,9 @@ class OfficerDb:
         hashed = _passwords.hash_password(password)
         secret = _totp.new_secret()
         sql = "password_hash=?, totp_secret=?, totp_last_step=0, failed_logins=0, locked_until=NULL"
-        self._change(login, Action.OFFICER_RESET, sql, (hashed, secret), by=by, client=client)
+        self._change(
+            login, Action.OFFICER_RESET, sql, (hashed, secret), by=by, client=client, end=True
+        )
         return self._credentials(login, password, secret)
 
     # -- logging in --------------------------------------------------------------------

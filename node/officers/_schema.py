@@ -73,6 +73,14 @@ CREATE TABLE IF NOT EXISTS roster_escalations (
     recipients TEXT NOT NULL, delivered INTEGER NOT NULL,
     PRIMARY KEY (case_id, level)
 );
+-- The console's sessions (node/officers/_sessions.py, PROTOCOL.md §14.4): SHA-256 of the
+-- session id, never the id, officer_id NULL before login, times ISO 8601 UTC text.
+CREATE TABLE IF NOT EXISTS officer_sessions (
+    id_hash BLOB PRIMARY KEY, officer_id INTEGER REFERENCES officers (id),
+    language TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL, last_seen TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS officer_sessions_officer ON officer_sessions (officer_id);
 """
 
 

@@ -13,6 +13,7 @@ import msgspec
 from click.testing import CliRunner
 
 from cli.main import cli
+from console._limits import ACTION
 from console._security import CSP
 from tests.integration._console_live import Desks, csrf_of, desks, http_session, log_in
 
@@ -128,8 +129,8 @@ async def test_every_refusal_of_the_action_route(tmp_path: Path) -> None:
         ):
             async with http.post(url, data=good) as resp:
                 assert resp.status == 404, url
-        # an oversized form: 413 before any handler
-        status, _page = await _post(http, d, "preserved", {**good, "note": "x" * 100_000})
+        # an oversized form (over the action routes' limit): 413 before any handler
+        status, _page = await _post(http, d, "preserved", {**good, "note": "x" * ACTION})
         assert status == 413
         # a repeated field: 400
         twice = aiohttp.FormData([("csrf", csrf), ("until", until), ("until", "2099-01-01")])

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from cli import _node_bodies as nb
+from console._limits import SEND
 from console._send_drafts import DraftStore
 from node.cases.service import body_of
 from node.officers import open_db
@@ -330,7 +331,7 @@ async def test_every_refusal(tmp_path: Path) -> None:
             assert r.status == 403
         assert s.cut.actions()[-1] == ("denied", "auditor", None)
         # an oversized form, a field sent twice, an unknown action, a file upload
-        big = values | {"necessity": "x" * 100_000}
+        big = values | {"necessity": "x" * SEND}  # over the send form's limit
         async with http.post(f"{base}/send", data=form_data(csrf, big, "save")) as r:
             assert r.status == 413
         twice = form_data(csrf, values, "save")

@@ -72,9 +72,13 @@ OFFICERS = (
 
 @asynccontextmanager
 async def running_console(
-    peer: Peer, *, idle: timedelta = timedelta(minutes=15)
+    peer: Peer,
+    *,
+    idle: timedelta = timedelta(minutes=15),
+    settings: ConsoleSettings | None = None,
 ) -> AsyncIterator[ConsoleUnderTest]:
-    """Serve ``peer``'s console on a free loopback port with three officers."""
+    """Serve ``peer``'s console on a free loopback port with three officers
+    (``settings``: other than the defaults with ``idle``)."""
     clock = MovableClock()
     node = peer.node
     conn = open_db(node.config.path(node.config.node.database))
@@ -96,7 +100,9 @@ async def running_console(
         access=access,
         node=node,
     )
-    console = Console(context, ConsoleSettings(idle=idle), port_file=peer.data / "console.port")
+    console = Console(
+        context, settings or ConsoleSettings(idle=idle), port_file=peer.data / "console.port"
+    )
     await console.start()
     try:
         public = peer.services.parts.keys.signing.public

@@ -1,0 +1,266 @@
+"""Per-officer tokens in the local API (PROTOCOL.md §14.4), against real nodes, a real
+relay and a real node.db: each role against each class of route, a revoked token, a
+disabled officer, a token of another node, odd bytes and two Authorization headers,
+and every use in the access log."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import msgspec
+
+from node.officers import (
+    AccessLog,
+    Action,
+    LogSigner,
+    OfficerDb,
+    TokenStore,
+    attributed_officers,
+    open_db,
+    origin_of,
+    verify_access_log,
+)
+from schemas.errors import ErrorBody, ErrorCode
+from tests.integration._hostile_servers import preservation_request
+from tests.integration._node_services import Peer, peers
+from tests.support.network import make_network
+from tests.support.raw_http import exchange
+from tests.support.relay import running_relay
+
+_ERROR = msgspec.json.Decoder(ErrorBody)
+PASSWORD = "a long passphrase for tests"  # a test account's password
+ROLES = ("officer", "supervisor", "auditor", "admin")
+
+
+@dataclass
+class Desk:
+    """FR and US nodes, FR's officers (one per role) and a token for each."""
+
+    fr: Peer
+    us: Peer
+    conn: sqlite3.Connection
+    officers: OfficerDb
+    signer: LogSigner
+    tokens: TokenStore
+    issued: dict[str, str]  # role -> token
+    case_id: str
+
+    def log(self) -> list[tuple[Action, str | None, str | None, str | None]]:
+        entries = AccessLog(self.conn, self.signer, self.fr.node._shared.clock)
+        return [(e.action, e.officer, e.case, e.subject) for e in reversed(entries.entries())]
+
+
+@asynccontextmanager
+async def desk(tmp: Path) -> AsyncIterator[Desk]:
+    net = make_network()
+    async with running_relay(tmp / "relay", net) as relay, peers(tmp, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        sent = await fr.api.send("US", preservation_request("FR", "US"))
+        conn = open_db(fr.node.config.path(fr.node.config.node.database))
+        clock = fr.node._shared.clock
+        signer = LogSigner("FR", fr.node._shared.keys.signing)
+        officers = OfficerDb(conn, clock, member="FR", signer=signer)
+        tokens = TokenStore(conn, clock, signer)
+        issued = {}
+        for role in ROLES:
+            officers.add(role + "1", display_name=role, roles=[role], password=PASSWORD)
+            issued[role] = tokens.create(role + "1", lifetime=timedelta(days=1)).token
+        try:
+            yield Desk(fr, us, conn, officers, signer, tokens, issued, sent.case_id)
+        finally:
+            conn.close()
+
+
+async def call(
+    peer: Peer, method: str, path: str, token: str, body: bytes | None = None
+) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    data = None if body is None else io.BytesIO(body)
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, peer.api.base_url + path, headers=headers, data=data) as resp,
+    ):
+        return resp.status, await resp.read()
+
+
+def code(data: bytes) -> ErrorCode:
+    return _ERROR.decode(data).code
+
+
+def _send_body(case_id: str | None = None) -> bytes:
+    body = preservation_request("FR", "US")
+    if case_id is not None:
+        body = msgspec.structs.replace(body, case_id=case_id)
+    return msgspec.json.encode({"to": "US", "body": body})
+
+
+async def test_each_role_against_each_class_of_route(tmp_path: Path) -> None:
+    async with desk(tmp_path) as d:
+        case = d.case_id
+        routes = {
+            "metadata": [("GET", "/v1/status"), ("GET", "/v1/cases"), ("GET", "/v1/openapi.json")],
+            "body": [
+                ("GET", f"/v1/cases/{case}"),
+                ("GET", f"/v1/cases/{case}/export"),
+                ("GET", "/v1/inbox"),
+            ],
+        }
+        may = {
+            "officer": {"metadata", "body", "send"},
+            "supervisor": {"metadata", "body", "send"},
+            "auditor": {"metadata"},
+            "admin": set[str](),
+        }
+        for role, token in d.issued.items():
+            for klass, calls in routes.items():
+                for method, path in calls:
+                    status, data = await call(d.fr, method, path, token)
+                    if klass in may[role] and path.endswith("/export"):
+                        # allowed; the relay has signed no checkpoint to export with yet
+                        assert (status, code(data)) == (404, ErrorCode.NOT_FOUND), (role, data)
+                    elif klass in may[role]:
+                        assert status == 200, (role, path, data)
+                    else:
+                        assert (status, code(data)) == (403, ErrorCode.FORBIDDEN), (role, path)
+            status, data = await call(d.fr, "POST", "/v1/messages", token, _send_body())
+            if "send" in may[role]:
+                assert status == 202, (role, data)
+            else:
+                assert (status, code(data)) == (403, ErrorCode.FORBIDDEN), role
+        # the node's own token still does everything
+        node_token = (d.fr.data / "api.token").read_text().strip()
+        assert (await call(d.fr, "GET", f"/v1/cases/{case}", node_token))[0] == 200
+
+        log = d.log()
+        # every use is logged, named by its officer: the body reads as body_viewed, the
+        # export as exported, the sends as sent, the refusals as denied
+        by_officer = [e for e in log if e[1] is not None and e[0] is not Action.TOKEN_CREATED]
+        assert len(by_officer) == 4 * 7
+        assert (Action.BODY_VIEWED, "officer1", case, "GET /v1/cases/{case_id} 200") in log
+        assert (Action.API_READ, "supervisor1", case, "GET /v1/cases/{case_id}/export 404") in log
+        assert (Action.DENIED, "auditor1", None, "read_cases") in log
+        assert (Action.DENIED, "admin1", None, "send") in log
+        assert (Action.API_READ, "auditor1", None, "GET /v1/cases 200") in log
+        assert sum(1 for e in log if e[0] is Action.SENT) == 2
+        report = verify_access_log(d.conn, [d.signer.signer.verifier()], origin_of("FR"))
+        assert report.problems == [], report
+
+
+async def test_a_send_is_attributed_to_the_tokens_officer(tmp_path: Path) -> None:
+    async with desk(tmp_path) as d:
+        status, data = await call(d.fr, "POST", "/v1/messages", d.issued["officer"], _send_body())
+        assert status == 202, data
+        result = msgspec.json.decode(data)
+        who = attributed_officers(d.conn, result["case_id"])
+        assert who == {result["msg_id"]: "officer1"}
+        assert (Action.SENT, "officer1", result["case_id"], "POST /v1/messages 202") in d.log()
+        # the node's own token sends anonymously, as before
+        node_token = (d.fr.data / "api.token").read_text().strip()
+        status, data = await call(d.fr, "POST", "/v1/messages", node_token, _send_body())
+        assert status == 202
+        assert attributed_officers(d.conn, msgspec.json.decode(data)["case_id"]) == {}
+
+
+async def test_revoked_disabled_foreign_and_reduced_tokens(tmp_path: Path) -> None:
+    async with desk(tmp_path) as d:
+        officer = d.issued["officer"]
+        assert (await call(d.fr, "GET", "/v1/inbox", officer))[0] == 200
+        # a token of another node's data dir: unknown here
+        us_db = open_db(d.us.node.config.path(d.us.node.config.node.database))
+        try:
+            us_signer = LogSigner("US", d.us.node._shared.keys.signing)
+            OfficerDb(us_db, d.us.node._shared.clock, member="US", signer=us_signer).add(
+                "officer1", display_name="US officer", roles=["officer"], password=PASSWORD
+            )
+            foreign = TokenStore(us_db, d.us.node._shared.clock, us_signer).create(
+                "officer1", lifetime=timedelta(days=1)
+            )
+        finally:
+            us_db.close()
+        assert (await call(d.us, "GET", "/v1/inbox", foreign.token))[0] == 200
+        status, data = await call(d.fr, "GET", "/v1/inbox", foreign.token)
+        assert (status, code(data)) == (401, ErrorCode.UNAUTHENTICATED)
+        # the right id with another secret
+        forged = officer[: officer.index(".") + 1] + "A" * 43
+        assert (await call(d.fr, "GET", "/v1/inbox", forged))[0] == 401
+        # disabled: refused at once, enabled: accepted again
+        d.officers.disable("officer1")
+        status, data = await call(d.fr, "GET", "/v1/inbox", officer)
+        assert (status, code(data)) == (401, ErrorCode.UNAUTHENTICATED)
+        d.officers.enable("officer1")
+        assert (await call(d.fr, "GET", "/v1/inbox", officer))[0] == 200
+        # roles reduced to auditor: the old token no longer reads bodies
+        d.officers.set_roles("officer1", ["auditor"])
+        status, data = await call(d.fr, "GET", "/v1/inbox", officer)
+        assert (status, code(data)) == (403, ErrorCode.FORBIDDEN)
+        # revoked
+        sup = d.issued["supervisor"]
+        d.tokens.revoke(sup[len("r247o_") : sup.index(".")])
+        status, data = await call(d.fr, "GET", "/v1/cases", sup)
+        assert (status, code(data)) == (401, ErrorCode.UNAUTHENTICATED)
+        # an unknown route with a genuine token: 404, logged; with a bad one: 401
+        assert (await call(d.fr, "GET", "/v1/nowhere", d.issued["auditor"]))[0] == 404
+        assert (await call(d.fr, "GET", "/v1/nowhere", forged))[0] == 401
+        assert (Action.API_READ, "auditor1", None, "GET (no route) 404") in d.log()
+
+
+async def test_odd_bytes_and_two_authorization_headers(tmp_path: Path) -> None:
+    async with desk(tmp_path) as d:
+        token = d.issued["officer"].encode()
+        url = d.fr.api.base_url
+
+        def get(*auth: bytes) -> bytes:
+            lines = b"".join(b"Authorization: " + a + b"\r\n" for a in auth)
+            return (
+                b"GET /v1/inbox HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + lines
+                + b"Connection: close\r\n\r\n"
+            )
+
+        answer = await exchange(url, get(b"Bearer " + token))
+        assert answer.status == 200
+        node_token = (d.fr.data / "api.token").read_text().strip().encode()
+        for auth in (
+            (b"Bearer " + token + b"\xff",),
+            (b"Bearer " + token.replace(b"_", b"\xd9\xa3", 1),),  # an Arabic-Indic digit
+            (b"Bearer r247o_\xff\xfe." + b"A" * 43,),
+            (b"Bearer " + token.upper(),),
+            (b"Bearer  " + token,),
+            (b"Basic " + token,),
+            (b"Bearer " + token, b"Bearer " + token),
+            (b"Bearer " + node_token, b"Bearer " + token),
+            (b"Bearer " + token, b"Bearer " + node_token),
+        ):
+            answer = await exchange(url, get(*auth))
+            assert answer.status == 401, (auth, answer)
+            assert code(answer.body) is ErrorCode.UNAUTHENTICATED
+        # the API still serves
+        assert (await call(d.fr, "GET", "/v1/status", d.issued["auditor"]))[0] == 200
+
+
+async def test_an_unwritable_access_log_hands_out_nothing_read(tmp_path: Path) -> None:
+    async with desk(tmp_path) as d:
+        officer = d.issued["officer"]
+        node_token = (d.fr.data / "api.token").read_text().strip()
+        d.conn.execute("ALTER TABLE access_log RENAME TO access_log_away")
+        # a read is refused rather than handed out unlogged; the node's token still reads
+        status, data = await call(d.fr, "GET", f"/v1/cases/{d.case_id}", officer)
+        assert (status, code(data)) == (503, ErrorCode.UNAVAILABLE)
+        assert (await call(d.fr, "GET", f"/v1/cases/{d.case_id}", node_token))[0] == 200
+        # a message already sent is answered as sent (a retry would send it twice)
+        status, _ = await call(d.fr, "POST", "/v1/messages", officer, _send_body())
+        assert status == 202
+        d.conn.execute("ALTER TABLE access_log_away RENAME TO access_log")
+        # tokens that cannot be checked: 503, not 401 (the token may be fine)
+        d.conn.execute("ALTER TABLE officer_tokens RENAME TO officer_tokens_away")
+        status, data = await call(d.fr, "GET", "/v1/cases", officer)
+        assert (status, code(data)) == (503, ErrorCode.UNAVAILABLE)
+        d.conn.execute("ALTER TABLE officer_tokens_away RENAME TO officer_tokens")
+        assert (await call(d.fr, "GET", "/v1/cases", officer))[0] == 200
