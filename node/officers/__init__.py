@@ -22,6 +22,7 @@ from node.officers._access_log import (
 from node.officers._access_verify import AccessLogReport, verify_access_log
 from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer, OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
+from node.officers._keys import MAX_KEYS, SecurityKey, SecurityKeys
 from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
 from node.officers._roles import GRANTS, Permission, Role, allowed, permissions
 from node.officers._roster import (
@@ -36,6 +37,7 @@ from node.officers._roster import (
 from node.officers._tokens import IssuedToken, TokenStore, TokenUse
 from node.officers._totp import code_at
 from node.officers._validate import LANGUAGES
+from node.officers._webauthn import RelyingParty
 
 __all__ = [
     "GRANTS",
@@ -43,6 +45,7 @@ __all__ = [
     "LEVELS",
     "LOCKOUT",
     "MAX_FAILURES",
+    "MAX_KEYS",
     "MAX_LENGTH",
     "MIN_LENGTH",
     "AccessEntry",
@@ -59,8 +62,11 @@ __all__ = [
     "OfficerError",
     "OfficerErrorCode",
     "Permission",
+    "RelyingParty",
     "Role",
     "Roster",
+    "SecurityKey",
+    "SecurityKeys",
     "Shift",
     "TokenStore",
     "TokenUse",

@@ -49,6 +49,11 @@ class Action(enum.StrEnum):
     SHIFT_REMOVED = "shift_removed"
     CHANNELS_CHANGED = "channels_changed"  # an officer's own alert channels (subject)
     ESCALATED = "escalated"  # by the node (officer null); subject "level-N"
+    KEY_ADDED = "key_added"  # a WebAuthn security key registered (subject: its officer)
+    KEY_REMOVED = "key_removed"
+    LOGIN_KEY = "login_key"  # a login whose second factor was a security key
+    KEY_FAILED = "key_failed"  # a key assertion refused (bad, unknown, stale challenge)
+    KEY_COUNTER = "key_counter"  # a valid signature whose counter went back: a cloned key?
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
