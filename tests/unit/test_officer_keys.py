@@ -220,7 +220,7 @@ def _bad_login(keys: SecurityKeys, key: SoftKey, login: str = "alice", **spoil: 
 )
 def test_login_refused_and_counted(keys: SecurityKeys, spoil: dict[str, object]) -> None:
     key = _register(keys)
-    _bad_login(keys, key, **spoil)
+    _bad_login(keys, key, "alice", **spoil)
     assert _actions(keys)[-1] == ("key_failed", "alice", None)
     assert keys._officers.get("alice").failed_logins == 1
 
