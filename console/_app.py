@@ -15,7 +15,17 @@ import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from console import _actions, _admin, _admin_accounts, _i18n, _live, _pages, _roster, _send
+from console import (
+    _actions,
+    _admin,
+    _admin_accounts,
+    _i18n,
+    _keys_pages,
+    _live,
+    _pages,
+    _roster,
+    _send,
+)
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
@@ -105,5 +115,6 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     _roster.add_routes(app)
     app.router.add_get("/access-log", _admin.access_log)
     _admin_accounts.add_routes(app.router)
+    _keys_pages.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

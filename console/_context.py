@@ -30,6 +30,9 @@ class ConsoleSettings:
     idle: timedelta = timedelta(minutes=15)
     absolute: timedelta = timedelta(hours=12)
     secure_cookies: bool = False  # True under TLS
+    #: WebAuthn relying party (console/_keys.py): "" derives them from host and port
+    rp_id: str = ""
+    origin: str = ""
 
 
 @dataclass

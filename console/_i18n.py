@@ -16,6 +16,7 @@ from console import (
     _labels_es_ar_extra,
     _labels_roster,
     _labels_send,
+    _labels_webauthn,
 )
 
 DEFAULT: Final = "en"
@@ -296,6 +297,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_actions.LABELS,
     _labels_admin.LABELS,
     _labels_es_ar_extra.LABELS,
+    _labels_webauthn.LABELS,
 )
 
 

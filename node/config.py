@@ -108,6 +108,11 @@ class ConsoleSection(_Section, frozen=True):
     key_file: str = ""
     idle_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 15.0
     absolute_hours: Annotated[float, msgspec.Meta(gt=0, le=7 * 24)] = 12.0
+    #: WebAuthn security keys (PROTOCOL.md §14.5): the RP ID (a domain, never an IP
+    #: address) and the https:// origin officers open; "" derives them (localhost on
+    #: loopback), checked at start by console/_keys.py
+    rp_id: Annotated[str, msgspec.Meta(max_length=253)] = ""
+    origin: Annotated[str, msgspec.Meta(max_length=300)] = ""
 
 
 class WebhookSection(_Section, frozen=True):
@@ -329,6 +334,11 @@ key_file = ""
 idle_minutes = 15.0
 # A session ends this many hours after its login, however busy.
 absolute_hours = 12.0
+# Security keys (WebAuthn): the domain officers' browsers see (never an IP address) and
+# the exact https:// origin of the console. Empty: "localhost" and http://localhost:PORT
+# on loopback, the host name under TLS; an office IP address needs both set.
+rp_id = ""
+origin = ""
 
 [clocks]
 # Remind the officer this many hours before a deadline (Art. 29 expiry, MLA date...).

@@ -26,6 +26,7 @@ from node.officers import _webauthn as wa
 from node.officers._access_log import Action, LogSigner, append_entry
 from node.officers._accounts import Officer, OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
+from node.officers._validate import LOGIN_RE
 
 MAX_KEYS: Final = 10  # per officer: a main key, a spare, a few more
 MAX_NAME: Final = 64  # characters
@@ -194,8 +195,9 @@ class SecurityKeys:
     def refused(self, login: str | None, *, by: str | None, client: str | None) -> None:
         """Log a ceremony refused before any key was checked (its challenge expired or
         was used already): ``key_failed``, not counted towards the lockout."""
+        officer = by if by is not None and LOGIN_RE.fullmatch(by) else None  # typed at login
         with self._tx() as conn:
-            self._log(conn, Action.KEY_FAILED, officer=by, subject=login, client=client)
+            self._log(conn, Action.KEY_FAILED, officer=officer, subject=login, client=client)
 
     # -- changes (each one logged) -----------------------------------------------------
 

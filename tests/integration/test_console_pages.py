@@ -184,6 +184,12 @@ ROUTES = {
     ("GET", "/accounts"),
     ("POST", "/accounts"),
     ("POST", "/accounts/{login}/{change}"),
+    ("GET", "/account/security"),
+    ("POST", "/account/security/keys/options"),
+    ("POST", "/account/security/keys"),
+    ("POST", "/account/security/keys/remove"),
+    ("POST", "/login/key/options"),
+    ("POST", "/login/key"),
 }
 
 
