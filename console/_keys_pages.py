@@ -73,9 +73,11 @@ def _rp(request: web.Request) -> RelyingParty | None:
     return request.app[KEYS].relying_party()
 
 
-async def page(request: web.Request, *, error: str | None = None, status: int = 200) -> web.Response:
+async def page(
+    request: web.Request, *, error: str | None = None, status: int = 200
+) -> web.Response:
     """The officer's own keys: name, added, last used; the form to add one."""
-    session, officer = await _officer(request)
+    _session, officer = await _officer(request)
     ctx = request.app[CONTEXT]
     store = _keys(request)
     keys = await _db(ctx, lambda: store.keys_of(officer.login))
@@ -155,7 +157,8 @@ async def remove(request: web.Request) -> web.StreamResponse:
         await _db(ctx, lambda: store.remove(login, name, by=login, client=client))
     except OfficerError as exc:
         status = 404 if exc.reason is OfficerErrorCode.NOT_FOUND else 400
-        return await page(request, error=_ERRORS.get(exc.reason, "keys.error.invalid"), status=status)
+        error = _ERRORS.get(exc.reason, "keys.error.invalid")
+        return await page(request, error=error, status=status)
     raise web.HTTPSeeOther(f"{PAGE}?done=removed")
 
 
@@ -172,9 +175,7 @@ async def login_options(request: web.Request) -> web.StreamResponse:
     store = _keys(request)
     secret = request.app[KEYS].decoy_secret
     challenge = request.app[CEREMONIES].start(session.id, "login", login)
-    options = await _db(
-        ctx, lambda: store.login_options(login, rp, challenge, decoy_secret=secret)
-    )
+    options = await _db(ctx, lambda: store.login_options(login, rp, challenge, decoy_secret=secret))
     return web.json_response(text=options)
 
 

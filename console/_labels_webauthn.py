@@ -82,8 +82,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "keys.error.exists": "Cette clé, ou une clé de ce nom, est déjà enregistrée.",
         "keys.error.invalid": "Donnez à la clé un nom de 1 à 64 caractères (10 clés au plus).",
         "keys.error.not_found": "Vous n’avez aucune clé de sécurité de ce nom.",
-        "keys.error.expired": "L’enregistrement a pris trop de temps ou a déjà servi."
-        " Réessayez.",
+        "keys.error.expired": "L’enregistrement a pris trop de temps ou a déjà servi. Réessayez.",
         "keys.login_expired": "La demande à la clé de sécurité a expiré. Réessayez.",
         "keys.login_bad": "Identifiant, mot de passe ou clé de sécurité incorrect.",
     },
