@@ -26,7 +26,7 @@ from protocol.errors import ConfigError
             "desk.police.example", "https://desk.police.example:8443")),
         ("desk.police.example", False, 8080, None),  # no secure context off localhost
         ("10.0.0.5", True, 8443, None),  # an IP address is no RP ID
-        ("0.0.0.0", False, 8080, None),  # noqa: S104  # the listener's address, as configured
+        ("0.0.0.0", False, 8080, None),  # the listener's address, as configured
     ],
 )  # fmt: skip
 def test_derived_relying_party(
