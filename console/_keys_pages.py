@@ -107,6 +107,9 @@ async def register_options(request: web.Request) -> web.StreamResponse:
         return _json_error(request, "keys.error.invalid", 400)
     ctx = request.app[CONTEXT]
     store = _keys(request)
+    held = await _db(ctx, lambda: store.keys_of(officer.login))
+    if any(k.name == name for k in held):  # said now, before the key is touched
+        return _json_error(request, "keys.error.exists", 409)
     challenge = request.app[CEREMONIES].start(session.id, "register", name)
     options = await _db(ctx, lambda: store.registration_options(officer.login, rp, challenge))
     return web.json_response(text=options)

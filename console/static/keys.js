@@ -8,6 +8,7 @@ const root = document.getElementById("keys");
 
 function show(id) {
   for (const p of root.querySelectorAll("p[id^='keys-']")) p.hidden = p.id !== id;
+  if (id) document.querySelector("p.done")?.setAttribute("hidden", ""); // an older news
 }
 
 function toBytes(text) {

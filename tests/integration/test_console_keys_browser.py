@@ -38,11 +38,11 @@ async def _authenticator(page: Page) -> tuple[CDPSession, str]:
     return cdp, str(added["authenticatorId"])
 
 
-async def _totp_login(page: Page, s: Scenario, base: str) -> None:
+async def _totp_login(page: Page, s: Scenario, base: str, login: str = "duty") -> None:
     await page.goto(f"{base}/login")
-    await page.locator("#login").fill("duty")
+    await page.locator("#login").fill(login)
     await page.locator("#password").fill(PASSWORD)
-    await page.locator("#code").fill(s.cut.code("duty"))
+    await page.locator("#code").fill(s.cut.code(login))
     await page.locator("form.login button").click()
     await expect(page).to_have_url(f"{base}/inbox")
 
@@ -121,4 +121,37 @@ async def test_register_and_log_in_with_a_security_key(tmp_path: Path) -> None:
         await expect(page.locator("#keys-failed")).to_be_visible()
         await expect(page).to_have_url(f"{base}/login")
         assert all(a != "login_key" for a, _o, _c in s.cut.actions()[before:])
+        watch.check()
+
+
+async def test_the_security_page_in_arabic(tmp_path: Path) -> None:
+    """Right to left, in the officer's language, with a key registered (and axe)."""
+    async with scenario(tmp_path) as s, browser(tmp_path, "ar-JO") as context:
+        s.cut.officers["officer.ar"] = s.cut.db.add(
+            "officer.ar", display_name="ضابط مناوب", roles=("officer",), language="ar",
+            password=PASSWORD,
+        )  # fmt: skip
+        base = f"http://localhost:{s.cut.console.port}"
+        page = await context.new_page()
+        watch = Watch(page, base)
+        await _authenticator(page)
+        await _totp_login(page, s, base, "officer.ar")
+        await page.goto(f"{base}/account/security")
+        await expect(page.locator("html")).to_have_attribute("dir", "rtl")
+        await page.locator("#key-name").fill("المفتاح الأزرق")
+        await page.locator("#add-key button").click()
+        await expect(page.locator("p.done")).to_have_text("تم تسجيل مفتاح الأمان.")
+        await _shot(page, "security-keys-ar")
+        await page.locator("#key-name").fill("x" * 64 + "y")  # maxlength stops the 65th
+        await expect(page.locator("#key-name")).to_have_value("x" * 64)
+        await page.locator("#key-name").fill("المفتاح الأزرق")  # a name in use: refused
+        await page.locator("#add-key button").click()
+        await expect(page.locator("#keys-failed")).to_have_text(
+            "هذا المفتاح، أو مفتاح بهذا الاسم، مسجل بالفعل."
+        )
+        await _shot(page, "security-keys-error-ar")
+        await page.locator("#key-name").fill("مفتاح آخر")  # the same key again: the
+        await page.locator("#add-key button").click()  # browser's exclude list stops it
+        await expect(page.locator("#keys-failed")).to_contain_text("لم يستجب مفتاح الأمان")
+        assert [k.name for k in s.cut.keys.keys_of("officer.ar")] == ["المفتاح الأزرق"]
         watch.check()
