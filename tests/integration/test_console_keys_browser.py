@@ -155,3 +155,30 @@ async def test_the_security_page_in_arabic(tmp_path: Path) -> None:
         await expect(page.locator("#keys-failed")).to_contain_text("لم يستجب مفتاح الأمان")
         assert [k.name for k in s.cut.keys.keys_of("officer.ar")] == ["المفتاح الأزرق"]
         watch.check()
+
+
+async def test_without_javascript_or_webauthn(tmp_path: Path) -> None:
+    """No JavaScript: the TOTP login works and the page says keys need it. No WebAuthn
+    in the browser: the pages say so instead of offering a button that cannot work."""
+    async with scenario(tmp_path) as s, browser(tmp_path, "en-GB") as context:
+        base = f"http://localhost:{s.cut.console.port}"
+        page = await context.new_page()
+        cdp = await context.new_cdp_session(page)
+        await cdp.send("Emulation.setScriptExecutionDisabled", {"value": True})
+        await _totp_login(page, s, base)
+        assert s.cut.actions()[-1] == ("login", "duty", None)
+        await page.goto(f"{base}/account/security")
+        await expect(page.locator("#keys-need-js")).to_be_visible()
+        await expect(page.locator("#add-key")).to_be_hidden()
+        await page.close()
+
+        bare = await context.new_page()
+        await bare.add_init_script("delete window.PublicKeyCredential;")
+        await bare.goto(f"{base}/account/security")
+        await expect(bare.locator("#keys-no-webauthn")).to_be_visible()
+        await expect(bare.locator("#keys-need-js")).to_be_hidden()
+        await expect(bare.locator("#add-key")).to_be_hidden()
+        await bare.get_by_role("button", name="Log out").click()
+        await expect(bare.locator("#keys-no-webauthn")).to_be_visible()
+        await expect(bare.locator("#key-login")).to_be_hidden()
+        await _shot(bare, "login-no-webauthn-en")
