@@ -91,6 +91,10 @@ async function options(fields) {
     credentials: "same-origin",
     body: new URLSearchParams(fields),
   });
+  if (response.redirected) {
+    window.location.assign(response.url); // the session ended: the server says where to go
+    throw new ServerRefusal("");
+  }
   const data = await response.json();
   if (!response.ok) throw new ServerRefusal(data.error);
   return data;

@@ -23,7 +23,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, TypeVar
 
 import msgspec
 from webauthn import (
@@ -144,7 +144,10 @@ def unb64url(text: str) -> bytes:
 _ALPHABET: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def _read(kind: type[_Registration] | type[_Assertion], text: str) -> _Registration | _Assertion:
+_Answer = TypeVar("_Answer", _Registration, _Assertion)
+
+
+def _read(kind: type[_Answer], text: str) -> _Answer:
     try:
         parsed = decode_as(kind, text.encode("utf-8"), "credential", limit=MAX_JSON)
     except (MalformedError, TooLargeError) as exc:
@@ -215,7 +218,6 @@ def verify_registration(rp: RelyingParty, text: str, *, challenge: bytes) -> New
             algorithm not in :data:`ALGORITHMS`, an attestation other than ``none``.
     """
     parsed = _read(_Registration, text)
-    assert isinstance(parsed, _Registration)
     transports = tuple(t for t in parsed.response.transports if t in _TRANSPORTS)
     credential = RegistrationCredential(
         id=parsed.id,
@@ -274,7 +276,6 @@ def verify_assertion(
             grow past ``sign_count``, and the key or the node counts: §6.1.1).
     """
     parsed = _read(_Assertion, text)
-    assert isinstance(parsed, _Assertion)
     r = parsed.response
     credential = AuthenticationCredential(
         id=parsed.id,
