@@ -130,3 +130,17 @@ def test_ceremonies_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.take("s0", "login", "duty") is None
     assert c.take("s5", "login", "duty") is not None
     assert len(c._live) == 4
+
+
+async def test_node_serve_refuses_an_rp_id_no_browser_accepts() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from console._server import attach
+    from node.config import ConsoleSection
+    from node.daemon import Node
+
+    for section in (ConsoleSection(rp_id="10.0.0.5"), ConsoleSection(origin="http://desk.example")):
+        node = cast(Node, SimpleNamespace(config=SimpleNamespace(console=section)))
+        with pytest.raises(ConfigError, match=r"console: (rp_id|origin)"):
+            await attach(node)  # before any file or port is touched
