@@ -25,6 +25,7 @@ from cli._officers_common import (
     officer_db,
     read_password,
 )
+from cli._officers_keys import keys, remove_key
 from cli._officers_tokens import revoke_token, token
 from cli._passphrase import passphrase_option
 
@@ -231,4 +232,6 @@ officer.add_command(token)
 officer.add_command(revoke_token)
 officer.add_command(channels)
 officer.add_command(code)
+officer.add_command(keys)
+officer.add_command(remove_key)
 COMMANDS = (officer,)

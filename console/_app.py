@@ -14,7 +14,17 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from console import _actions, _admin, _admin_accounts, _i18n, _live, _pages, _roster, _send
+from console import (
+    _actions,
+    _admin,
+    _admin_accounts,
+    _i18n,
+    _keys_pages,
+    _live,
+    _pages,
+    _roster,
+    _send,
+)
 from console._context import (
     CONTEXT,
     LIMITER,
@@ -160,5 +170,6 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     _roster.add_routes(app)
     app.router.add_get("/access-log", _admin.access_log)
     _admin_accounts.add_routes(app.router)
+    _keys_pages.add_routes(app, _limited)
     app.router.add_static("/static", STATIC)
     return app

@@ -38,6 +38,9 @@ class ConsoleSettings:
     trusted_proxies: tuple[Network, ...] = ()
     #: seconds a client may take to send a form's body (console/_limits.py)
     body_timeout: float = 15.0
+    #: WebAuthn relying party (console/_keys.py): "" derives them from host and port
+    rp_id: str = ""
+    origin: str = ""
 
 
 @dataclass

@@ -18,6 +18,7 @@ from console import (
     _labels_inbox,
     _labels_roster,
     _labels_send,
+    _labels_webauthn,
 )
 
 DEFAULT: Final = "en"
@@ -300,6 +301,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_es_ar_extra.LABELS,
     _labels_inbox.LABELS,
     _labels_auth.LABELS,
+    _labels_webauthn.LABELS,
 )
 
 

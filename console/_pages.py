@@ -150,12 +150,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     except OfficerError as exc:
         key = _LOGIN_ERRORS.get(exc.reason, "login.bad")
         return render(request, "login.html", {"error": key}, status=401)
+    raise await start_session(request, officer)
+
+
+async def start_session(request: web.Request, officer: Officer) -> web.HTTPSeeOther:
+    """After a login (TOTP or security key): a new session id for the officer, the old
+    anonymous one dropped, and the redirect home that sets its cookie."""
     sessions = request.app[SESSIONS]
     await sessions.drop(request[VISIT].the_session().id)
     session = await sessions.new(_i18n.account_language(officer.language), officer)
     response = web.HTTPSeeOther(home(officer))
     set_cookie(response, session.id, secure=request.app[SETTINGS].secure_cookies)
-    raise response
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from console._app import create_app
 from console._context import ConsoleContext, ConsoleSettings
+from console._keys import KEYS
+from console._keys import check as check_relying_party
 from console._ratelimit import networks
 from node.daemon import Node
 from node.officers import AccessLog, LogSigner, OfficerDb, open_db
@@ -98,6 +100,13 @@ class Console:
             raise ConfigError(f"console: cannot listen on {where}: {exc}") from None
         self._runner = runner
         self.port = int(runner.addresses[0][1])
+        keys = self._app[KEYS]
+        keys.port = self.port  # the derived WebAuthn origin names the port in use
+        rp = keys.relying_party()
+        if rp is None:
+            log.info("security keys off: no domain RP ID", hint="[console] rp_id, origin")
+        else:
+            log.info("security keys", rp_id=rp.rp_id, origin=rp.origin)
         if self._port_file is not None:
             self._port_file.write_text(f"{self.port}\n", encoding="ascii")
         log.info("console listening", url=self.url)
@@ -116,7 +125,8 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
     function that stops it (``node.daemon.run`` calls both). Disabled: nothing runs.
 
     Raises:
-        ConfigError: bad TLS files, only one of them, or the address cannot be bound.
+        ConfigError: bad TLS files, only one of them, an RP ID or origin no browser would
+            accept, or the address cannot be bound.
         StorageError: node.db cannot hold the officer tables.
     """
     section = node.config.console
@@ -131,6 +141,7 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
         proxies = networks(section.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    check_relying_party(section.rp_id, section.origin)
     if tls is None and not _loopback(section.host):
         log.warning("console without TLS off loopback", host=section.host)
     parts = node.services.parts
@@ -157,6 +168,8 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
         login_window=timedelta(minutes=section.login_window_minutes),
         trusted_proxies=proxies,
         body_timeout=section.body_timeout,
+        rp_id=section.rp_id,
+        origin=section.origin,
     )
     console = Console(context, settings, tls=tls, port_file=node.config.path(PORT_FILE))
     try:

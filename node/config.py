@@ -114,6 +114,11 @@ class ConsoleSection(_Section, frozen=True):
     #: reverse proxies (addresses or CIDR) whose X-Forwarded-For names the client
     trusted_proxies: tuple[str, ...] = ()
     body_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0
+    #: WebAuthn security keys (PROTOCOL.md §14.5): the RP ID (a domain, never an IP
+    #: address) and the https:// origin officers open; "" derives them (localhost on
+    #: loopback), checked at start by console/_keys.py
+    rp_id: Annotated[str, msgspec.Meta(max_length=253)] = ""
+    origin: Annotated[str, msgspec.Meta(max_length=300)] = ""
 
 
 class WebhookSection(_Section, frozen=True):
@@ -344,6 +349,11 @@ login_window_minutes = 15.0
 trusted_proxies = []
 # Seconds a browser may take to send a form's body.
 body_timeout = 15.0
+# Security keys (WebAuthn): the domain officers' browsers see (never an IP address) and
+# the exact https:// origin of the console. Empty: "localhost" and http://localhost:PORT
+# on loopback, the host name under TLS; an office IP address needs both set.
+rp_id = ""
+origin = ""
 
 [clocks]
 # Remind the officer this many hours before a deadline (Art. 29 expiry, MLA date...).

@@ -24,6 +24,7 @@ from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer,
 from node.officers._attribution import attribute
 from node.officers._attribution import officers_of as attributed_officers
 from node.officers._errors import OfficerError, OfficerErrorCode
+from node.officers._keys import MAX_KEYS, SecurityKey, SecurityKeys
 from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
 from node.officers._roles import GRANTS, Permission, Role, allowed, permissions
 from node.officers._roster import (
@@ -40,6 +41,7 @@ from node.officers._tokens import PREFIX as TOKEN_PREFIX
 from node.officers._tokens import IssuedToken, TokenStore, TokenUse
 from node.officers._totp import code_at
 from node.officers._validate import LANGUAGES
+from node.officers._webauthn import RelyingParty
 
 __all__ = [
     "GRANTS",
@@ -47,6 +49,7 @@ __all__ = [
     "LEVELS",
     "LOCKOUT",
     "MAX_FAILURES",
+    "MAX_KEYS",
     "MAX_LENGTH",
     "MIN_LENGTH",
     "TOKEN_PREFIX",
@@ -64,8 +67,11 @@ __all__ = [
     "OfficerError",
     "OfficerErrorCode",
     "Permission",
+    "RelyingParty",
     "Role",
     "Roster",
+    "SecurityKey",
+    "SecurityKeys",
     "SessionStore",
     "Shift",
     "StoredSession",

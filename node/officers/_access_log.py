@@ -52,6 +52,11 @@ class Action(enum.StrEnum):
     # a per-officer token's call to the local API that read no body (status, case list,
     # a refused or failed call); subject "METHOD /route status" (PROTOCOL.md §14.4)
     API_READ = "api_read"
+    KEY_ADDED = "key_added"  # a WebAuthn security key registered (subject: its officer)
+    KEY_REMOVED = "key_removed"
+    LOGIN_KEY = "login_key"  # a login whose second factor was a security key
+    KEY_FAILED = "key_failed"  # a key assertion refused (bad, unknown, stale challenge)
+    KEY_COUNTER = "key_counter"  # a valid signature whose counter went back: a cloned key?
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

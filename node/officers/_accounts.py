@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from node.officers import _passwords, _totp
 from node.officers import _validate as check
@@ -295,24 +295,8 @@ class OfficerDb:
         Raises:
             OfficerError: ``bad_credentials``, ``locked`` or ``disabled``.
         """
-        now = self._clock()
-        row = self._conn.execute(
-            "SELECT password_hash, totp_secret, totp_last_step, failed_logins, locked_until,"
-            " disabled FROM officers WHERE login=?",
-            (login,),
-        ).fetchone()
-        name = login if check.LOGIN_RE.fullmatch(login) else None
-        if row is None:
-            _passwords.verify_password(_passwords.dummy_hash(), password)
-            self._failed(False, name, client)
-            raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
-        hashed, secret, last_step, _failures, locked_until, disabled = row
-        if locked_until is not None and now < datetime.fromisoformat(locked_until):
-            _passwords.verify_password(_passwords.dummy_hash(), password)
-            self._failed(False, login, client)
-            raise OfficerError(OfficerErrorCode.LOCKED, "account locked after too many bad logins")
-        ok_password = _passwords.verify_password(hashed, password)
-        step = _totp.match_step(secret, code, now, last_step) if ok_password else None
+        _id, secret, last_step, disabled = self._password(login, password, client)
+        step = _totp.match_step(secret, code, self._clock(), last_step)
         if step is None:
             self._failed(True, login, client)
             raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
@@ -334,7 +318,57 @@ class OfficerDb:
             raise OfficerError(OfficerErrorCode.DISABLED, "account disabled")
         return self.get(login)
 
-    def _failed(self, count: bool, login: str | None, client: str | None) -> None:
+    def _password(self, login: str, password: str, client: str | None) -> tuple[Any, ...]:
+        """The first factor, shared by every second one (see :meth:`authenticate`).
+
+        Returns:
+            The account's ``(id, totp_secret, totp_last_step, disabled)`` once the
+            password is right.
+
+        Raises:
+            OfficerError: ``bad_credentials`` (counted and logged) or ``locked``.
+        """
+        now = self._clock()
+        row = self._conn.execute(
+            "SELECT password_hash, id, totp_secret, totp_last_step, locked_until, disabled"
+            " FROM officers WHERE login=?",
+            (login,),
+        ).fetchone()
+        name = login if check.LOGIN_RE.fullmatch(login) else None
+        if row is None:
+            _passwords.verify_password(_passwords.dummy_hash(), password)
+            self._failed(False, name, client)
+            raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
+        hashed, id_, secret, last_step, locked_until, disabled = row
+        if locked_until is not None and now < datetime.fromisoformat(locked_until):
+            _passwords.verify_password(_passwords.dummy_hash(), password)
+            self._failed(False, login, client)
+            raise OfficerError(OfficerErrorCode.LOCKED, "account locked after too many bad logins")
+        if not _passwords.verify_password(hashed, password):
+            self._failed(True, login, client)
+            raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
+        return id_, secret, last_step, bool(disabled)
+
+    def check_password(self, login: str, password: str, *, client: str | None) -> tuple[int, bool]:
+        """The first factor for a second factor kept elsewhere (``node.officers.SecurityKeys``):
+        the same order, dummy hash, counting and logging as :meth:`authenticate`.
+
+        Returns:
+            The account's id and whether it is disabled (named only after the second factor).
+
+        Raises:
+            OfficerError: ``bad_credentials`` or ``locked``.
+        """
+        id_, _secret, _step, disabled = self._password(login, password, client)
+        return int(id_), disabled
+
+    def _failed(
+        self,
+        count: bool,
+        login: str | None,
+        client: str | None,
+        action: Action = Action.LOGIN_FAILED,
+    ) -> None:
         """Log a failed attempt; with ``count`` (a known account), count it and lock at
         the fifth. The counter is read inside the write transaction, so two processes
         failing at once (the console and a script on the API) both count.
@@ -356,4 +390,4 @@ class OfficerDb:
                     "UPDATE officers SET failed_logins=?, locked_until=? WHERE login=?",
                     (0 if lock else failures, lock, login),
                 )
-            self._log(conn, Action.LOGIN_FAILED, officer=login, client=client)
+            self._log(conn, action, officer=login, client=client)

@@ -19,6 +19,7 @@ class OfficerErrorCode(enum.StrEnum):
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"  # a role does not grant the permission
     BAD_TOKEN = "bad_token"  # noqa: S105  # an error code, not a secret
+    BAD_KEY = "bad_key"  # a security key's registration did not verify
 
 
 class OfficerError(Relay247Error):

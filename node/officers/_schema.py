@@ -81,6 +81,22 @@ CREATE TABLE IF NOT EXISTS officer_sessions (
     created_at TEXT NOT NULL, last_seen TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS officer_sessions_officer ON officer_sessions (officer_id);
+-- Officers' WebAuthn security keys (PROTOCOL.md §14.5, node/officers/_keys.py): the
+-- credential id and COSE public key as the authenticator made them, the last signature
+-- counter seen, the transports the browser reported (comma-separated hints).
+CREATE TABLE IF NOT EXISTS officer_keys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    officer_id INTEGER NOT NULL REFERENCES officers (id),
+    name TEXT NOT NULL, credential_id BLOB NOT NULL UNIQUE, public_key BLOB NOT NULL,
+    sign_count INTEGER NOT NULL DEFAULT 0, transports TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL, last_used TEXT,
+    UNIQUE (officer_id, name)
+);
+-- Each officer's WebAuthn user handle: 32 random bytes, never the login (W3C WebAuthn
+-- §14.6.1), made at the first key's registration.
+CREATE TABLE IF NOT EXISTS officer_key_users (
+    officer_id INTEGER PRIMARY KEY REFERENCES officers (id), user_handle BLOB NOT NULL UNIQUE
+);
 """
 
 

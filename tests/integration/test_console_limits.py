@@ -202,3 +202,21 @@ async def test_stalled_bodies_time_out_without_holding_the_console(tmp_path: Pat
             assert answer.status == 408, (path, answer)
             assert answer.headers["X-Relay247-Error"] == "malformed"
             assert 0.5 <= time.monotonic() - started < 5
+
+
+async def test_security_key_logins_share_the_address_limit(tmp_path: Path) -> None:
+    # both key-login steps sit behind the same per-address limit as the TOTP login, so
+    # guessing passwords through the key path gains nothing (merge of h13-webauthn)
+    settings = ConsoleSettings(login_attempts=2, login_window=timedelta(minutes=15))
+    async with console(tmp_path, settings) as cut, _client() as one:
+        for login in ("duty", "agent"):
+            resp = await _login(one, cut, login, "wrong password")
+            assert resp.status == 401
+        async with one.get(f"{cut.url}/login") as page:
+            found = CSRF_RE.search(await page.read())
+        assert found is not None
+        form = {"csrf": found.group(1).decode(), "login": "duty", "password": PASSWORD}
+        for path in ("/login/key/options", "/login/key"):
+            async with one.post(f"{cut.url}{path}", data=form) as resp:
+                await resp.read()
+                assert _limited(resp), path

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from console import Console, ConsoleContext, ConsoleSettings
-from node.officers import AccessLog, Credentials, LogSigner, OfficerDb, code_at, open_db
+from node.officers import (
+    AccessLog,
+    Credentials,
+    LogSigner,
+    OfficerDb,
+    SecurityKeys,
+    code_at,
+    open_db,
+)
 from node.services import member_zone
 from tests.integration._node_services import Peer
 
@@ -50,6 +58,11 @@ class ConsoleUnderTest:
         30-second step first, since ``node.officers`` accepts each step once."""
         self.clock.move(timedelta(seconds=30))
         return code_at(self.officers[login].totp_secret, self.clock())
+
+    @property
+    def keys(self) -> SecurityKeys:
+        """The officers' security keys (read and changed as the console does)."""
+        return SecurityKeys(self.db, self.clock, self.db.signer)
 
     def actions(self) -> list[tuple[str, str | None, str | None]]:
         """The access log as (action, officer, case) rows, oldest first."""

@@ -44,6 +44,8 @@ def test_the_console_speaks_every_account_language() -> None:
 def _dynamic() -> set[str]:
     """Labels the pages name by code, not as a literal in a template."""
     from console._admin_accounts import _ERRORS
+    from console._keys_pages import _DONE
+    from console._keys_pages import _ERRORS as _KEY_ERRORS
 
     changes = {f"accounts.{c}_done" for c in ("disable", "enable", "roles", "reset")}
     return (
@@ -52,6 +54,9 @@ def _dynamic() -> set[str]:
         | set(_ERRORS.values())
         | changes
         | {"accounts.added", "accounts.error.self", "access.bad_query", "access.bad_date"}
+        | set(_KEY_ERRORS.values())
+        | set(_DONE.values())
+        | {"keys.error.expired", "keys.login_expired", "keys.login_bad"}
     )
 
 
