@@ -62,7 +62,11 @@ class Clock(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     @property
     def length(self) -> timedelta:
         """The period as a fixed duration (days are 24-hour days, counted in UTC)."""
-        return timedelta(hours=self.hours) if self.hours is not None else timedelta(days=self.days or 0)
+        return (
+            timedelta(hours=self.hours)
+            if self.hours is not None
+            else timedelta(days=self.days or 0)
+        )
 
     def due(self, start: datetime) -> datetime:
         """The instant the period ends, ``start`` (aware) plus its length, in UTC.

@@ -21,6 +21,7 @@ from node.officers._access_log import (
 )
 from node.officers._access_verify import AccessLogReport, verify_access_log
 from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer, OfficerDb
+from node.officers._emergency import Ack, EmergencyDesk, OralRecord, check_case_id
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
 from node.officers._roles import GRANTS, Permission, Role, allowed, permissions
@@ -48,9 +49,11 @@ __all__ = [
     "AccessEntry",
     "AccessLog",
     "AccessLogReport",
+    "Ack",
     "Action",
     "Channels",
     "Credentials",
+    "EmergencyDesk",
     "EscalationRecord",
     "IssuedToken",
     "LogSigner",
@@ -58,6 +61,7 @@ __all__ = [
     "OfficerDb",
     "OfficerError",
     "OfficerErrorCode",
+    "OralRecord",
     "Permission",
     "Role",
     "Roster",
@@ -65,6 +69,7 @@ __all__ = [
     "TokenStore",
     "TokenUse",
     "allowed",
+    "check_case_id",
     "check_policy",
     "check_webhook",
     "code_at",

@@ -49,6 +49,9 @@ class Action(enum.StrEnum):
     SHIFT_REMOVED = "shift_removed"
     CHANNELS_CHANGED = "channels_changed"  # an officer's own alert channels (subject)
     ESCALATED = "escalated"  # by the node (officer null); subject "level-N"
+    ESCALATION_ACKED = "escalation_acked"  # subject "level-N": who took it (PROTOCOL.md §16)
+    EMERGENCY_RECORDED = "emergency_recorded"  # an oral emergency; case: the record id
+    EMERGENCY_LINKED = "emergency_linked"  # case: the written case; subject: the record id
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

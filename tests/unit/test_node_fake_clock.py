@@ -20,6 +20,7 @@ import pytest
 
 from node.alerts import Alert
 from node.cases.store import CaseRow
+from node.config import escalate_after as ladder_step
 from node.daemon import Node, NodeEvent
 from node.events import MessageReceived, MessageSent, ReceiptReceived, SendFailed
 from node.messaging.sync import PUSH_RETRY
@@ -188,7 +189,7 @@ async def test_escalation_and_reminder_fire_at_the_fake_instant(clocked: Clocked
     row = await _case(c.us)
     assert row.case.request_at == sent_at  # the envelope's time is the fake clock's
     clocks = c.us.services.clocks
-    escalate_after = c.us.config.clocks.escalate_after_minutes * 60
+    escalate_after = ladder_step(c.us.config) * 60
     # The legal clocks tick on the injected clock (tick() with no argument reads it).
     # (The example body's own answer date is long past: that overdue alert goes at once.)
     c.advance(escalate_after - 1)
