@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from node.cases.store import CaseRow, CaseStore
 
 __all__ = [
+    "clock_rows",
     "NOT_COSIGNED",
     "CaseRow",
     "CaseStore",
@@ -82,6 +83,7 @@ __getattr__ = lazy_face(
         "DutySettings": "duty",
         "due_levels": "duty",
         "Difference": "emergency",
+        "clock_rows": "emergency",
         "Ladder": "emergency",
         "build_ladder": "emergency",
         "candidates": "emergency",

@@ -16,10 +16,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Final
 
-from node.cases.procedures import DueClock, ProcedureTable, due_clocks
+from node.cases.procedures import DueClock, ProcedureTable, due_clocks, in_zone
 from node.officers import OralRecord
 from protocol.errors import ConfigError
 from schemas.node_api import CaseDetail, CaseSummary, TimelineEntry
@@ -196,3 +196,24 @@ def reconcile(record: OralRecord, detail: CaseDetail, table: ProcedureTable) -> 
     late = due is not None and entry.at > due
     out.append(Difference("time", record.called_at.isoformat(), entry.at.isoformat(), not late))
     return out
+
+
+def clock_rows(
+    clocks: Iterable[DueClock], node_zone: tzinfo | None, peer_zone: tzinfo | None
+) -> list[dict[str, object]]:
+    """Each clock as the CLI and the console show it: due in UTC, in the node's zone and
+    in the peer's zone (None: unknown), with its legal source and whether it is checked."""
+    return [
+        {
+            "name": c.name,
+            "label": c.label,
+            "due_utc": in_zone(c.due, None),
+            "due_node": in_zone(c.due, node_zone) if node_zone is not None else None,
+            "due_peer": in_zone(c.due, peer_zone) if peer_zone is not None else None,
+            "who": c.who,
+            "source": c.source,
+            "url": c.url,
+            "checked": c.checked,
+        }
+        for c in clocks
+    ]
