@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from node.cases.store import CaseRow, CaseStore
 
 __all__ = [
-    "clock_rows",
     "NOT_COSIGNED",
     "CaseRow",
     "CaseStore",
@@ -59,6 +58,7 @@ __all__ = [
     "body_of",
     "build_ladder",
     "candidates",
+    "clock_rows",
     "confirmation_due",
     "decode_periods",
     "decode_procedures",

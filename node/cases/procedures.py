@@ -206,9 +206,27 @@ def decode_procedures(data: bytes, *, origin: str = "procedures.json") -> Proced
         table = decode_as(ProcedureTable, data, "procedures", limit=_MAX_BYTES)
     except MalformedError as exc:
         if exc.problem:
-            raise ConfigError(f"{origin}: {shape_text(exc)}") from exc
+            raise ConfigError(f"{origin}: {_entry_problem(data) or shape_text(exc)}") from exc
         raise ConfigError(f"{origin}: {exc.message} ({exc.detail})") from exc
     return _check(table, origin)
+
+
+def _entry_problem(data: bytes) -> str | None:
+    """The first entry that does not decode, named by its id (msgspec writes a dict key
+    as ``[...]``): ``... - at `$.procedures.eu_epoc.response` ``."""
+    entries = msgspec.json.decode(data).get("procedures")  # valid JSON: decoded once already
+    if not isinstance(entries, dict):
+        return None
+    for pid, value in entries.items():
+        raw = msgspec.json.encode(value)
+        try:
+            decode_as(Procedure, raw, "procedure", limit=_MAX_BYTES)
+        except MalformedError as exc:
+            text = shape_text(exc)
+            if "`$" not in text:
+                return f"{text} - at `$.procedures.{pid}`"
+            return text.replace("`$", f"`$.procedures.{pid}", 1)
+    return None
 
 
 def load_procedures(path: Path | None = None) -> ProcedureTable:
