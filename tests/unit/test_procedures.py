@@ -39,9 +39,9 @@ def test_every_entry_and_clock_names_its_source() -> None:
     }  # fmt: skip
     assert required <= set(table.procedures)
     for pid, p in table.procedures.items():
-        assert p.source.instrument and p.source.article and p.source.paragraph, pid
+        assert all((p.source.instrument, p.source.article, p.source.paragraph)), pid
         for name, clock in p.clocks():
-            assert clock.source.instrument and clock.read, f"{pid}.{name}"
+            assert all((clock.source.instrument, clock.read)), f"{pid}.{name}"
             if clock.checked:  # a checked clock cites an article and paragraph it read
                 assert clock.source.article != "none", f"{pid}.{name}"
 
@@ -90,14 +90,18 @@ def test_the_periods_read_from_the_regulation() -> None:
     table = load_procedures()
     epoc = {c.name: c for c in due_clocks(table.get("eu_epoc_emergency"), T)}
     assert epoc["response"].due == T + timedelta(hours=8)
-    assert epoc["response"].checked and "Art. 10(4)" in epoc["response"].source
+    assert epoc["response"].checked
+    assert "Art. 10(4)" in epoc["response"].source
     assert epoc["objection"].due == T + timedelta(hours=96)
-    assert epoc["objection"].who is not None and "enforcing authority" in epoc["objection"].who
+    assert epoc["objection"].who is not None
+    assert "enforcing authority" in epoc["objection"].who
     assert not epoc["confirmation"].checked  # a local default, shown as unchecked
     normal = {c.name: c for c in due_clocks(table.get("eu_epoc"), T)}
     assert normal["response"].due == T + timedelta(days=10)
     pr = table.get("eu_epoc_pr")
-    assert pr.period is not None and pr.period.days == 60 and pr.extension_days == 30
+    assert pr.period is not None
+    assert pr.period.days == 60
+    assert pr.extension_days == 30
     assert not table.get("cets224_art9").checked  # not re-read from the treaty
     with pytest.raises(ConfigError, match="unknown procedure"):
         table.get("nope")
@@ -168,9 +172,11 @@ def test_per_procedure_overrides_and_their_errors(tmp_path: Path) -> None:
     assert ladder.steps("eu_epoc") == (timedelta(minutes=20), timedelta(minutes=20))
     with pytest.raises(ConfigError, match=r"escalation\.procedures\.nope: no such procedure"):
         build_ladder(load_procedures(), (), {"nope": (1.0, 1.0)})
-    one = path.read_text(encoding="utf-8").replace("after_minutes = [20, 20]", "after_minutes = [4]")
+    one = path.read_text(encoding="utf-8").replace(
+        "after_minutes = [20, 20]", "after_minutes = [4]"
+    )
     path.write_text(one, encoding="utf-8")
-    with pytest.raises(ConfigError, match="escalation.after_minutes: give two values"):
+    with pytest.raises(ConfigError, match=r"escalation\.after_minutes: give two values"):
         load_config(path)
 
 
