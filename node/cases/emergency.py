@@ -16,7 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
 from node.cases.procedures import DueClock, ProcedureTable, due_clocks, in_zone
@@ -96,7 +96,7 @@ def build_ladder(
 
 def level_at(start: datetime, steps: Steps, level: int) -> datetime:
     """When ``level`` (1, 2 or 3) is due for a case whose clock started at ``start``."""
-    return start + sum(steps[: max(0, level - 1)], timedelta(0))
+    return start.astimezone(UTC) + sum(steps[: max(0, level - 1)], timedelta(0))
 
 
 def reached_levels(start: datetime, steps: Steps, now: datetime) -> list[int]:

@@ -76,7 +76,9 @@ class Clock(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
         """
         if start.tzinfo is None or start.utcoffset() is None:
             raise ValueError("start: a time zone is required")
-        return (start + self.length).astimezone(UTC)
+        # in UTC first: aware arithmetic in a zone adds wall-clock time, which a DST
+        # change would stretch or shrink by an hour
+        return start.astimezone(UTC) + self.length
 
 
 class Objection(Clock, frozen=True, forbid_unknown_fields=True, kw_only=True):
