@@ -1,4 +1,4 @@
-"""The clocks of emergencies taken by phone (PROTOCOL.md §16.3-16.4), checked after each
+"""The clocks of emergencies taken by phone (PROTOCOL.md §16.2-16.3), checked after each
 duty tick.
 
 For each oral record not yet linked to its written request:
