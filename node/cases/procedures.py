@@ -142,6 +142,12 @@ class ProcedureTable(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
         return None
 
 
+class _Entries(msgspec.Struct, frozen=True):
+    """The file's procedures as raw JSON, to name the entry that does not decode."""
+
+    procedures: dict[str, msgspec.Raw]
+
+
 class DueClock(msgspec.Struct, frozen=True, kw_only=True):
     """A clock applied to a start instant: what the case timeline shows."""
 
@@ -216,13 +222,13 @@ def decode_procedures(data: bytes, *, origin: str = "procedures.json") -> Proced
 def _entry_problem(data: bytes) -> str | None:
     """The first entry that does not decode, named by its id (msgspec writes a dict key
     as ``[...]``): ``... - at `$.procedures.eu_epoc.response` ``."""
-    entries = msgspec.json.decode(data).get("procedures")  # valid JSON: decoded once already
-    if not isinstance(entries, dict):
+    try:  # the JSON itself was read once already; only its shape was wrong
+        top = decode_as(_Entries, data, "procedures", limit=_MAX_BYTES)
+    except MalformedError:
         return None
-    for pid, value in entries.items():
-        raw = msgspec.json.encode(value)
+    for pid, raw in top.procedures.items():
         try:
-            decode_as(Procedure, raw, "procedure", limit=_MAX_BYTES)
+            decode_as(Procedure, bytes(raw), "procedure", limit=_MAX_BYTES)
         except MalformedError as exc:
             text = shape_text(exc)
             if "`$" not in text:
