@@ -145,11 +145,18 @@ def print_ladder(rows: list[dict[str, Any]]) -> None:
         click.echo(line)
 
 
+def _p(value: object) -> str:
+    """Free text for the terminal: control and bidi-override characters as ``\\uXXXX``."""
+    from node.render import printable
+
+    return printable(str(value))
+
+
 def print_record(d: dict[str, Any]) -> None:
     mark = "" if d["procedure_checked"] else f" {UNCHECKED}"
     click.echo(f"oral emergency {d['record']} from {d['from']} at {d['at']}")
-    click.echo(f"  caller: {d['caller']}")
-    click.echo(f"  asked: {d['asked']}")
+    click.echo(f"  caller: {_p(d['caller'])}")
+    click.echo(f"  asked: {_p(d['asked'])}")
     click.echo(f"  procedure: {d['procedure']} ({d['procedure_name']}){mark}")
     if d["linked_case"]:
         click.echo(f"  written request: case {d['linked_case']} (linked by {d['linked_by']})")
@@ -168,8 +175,8 @@ def print_differences(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         flag = "same" if r["same"] else "DIFFERS"
         click.echo(f"  {r['name']} [{flag}]")
-        click.echo(f"    oral:    {r['oral']}")
-        click.echo(f"    written: {r['written']}")
+        click.echo(f"    oral:    {_p(r['oral'])}")
+        click.echo(f"    written: {_p(r['written'])}")
 
 
 def print_case_section(data_dir: Path | None, config_path: Path | None, detail: Any) -> None:
