@@ -63,7 +63,9 @@ async def test_phone_call_then_written_request_is_linked_and_reconciled(tmp_path
         )
         await _send(relay, net, body, encode_body(body), 1)
         async with asyncio.timeout(HANG_GUARD):
-            while not (await us.api.cases()).cases:
+            while True:
+                if (await us.api.cases()).cases:
+                    break
                 await asyncio.sleep(0.05)
 
         found = await asyncio.to_thread(
