@@ -192,11 +192,18 @@ def print_case_section(data_dir: Path | None, config_path: Path | None, detail: 
         with officer_db(data_dir, config_path, None, write=False) as db:
             desk = desk_of(db)
             rec = desk.for_case(case_id)
+            peer = peer_zone(db, detail.summary.peer)
             rows = ladder_rows(
                 Roster(db, desk_clock(), None).escalations(case_id=case_id), desk.acks(case_id)
             )
     except (StorageError, sqlite3.Error):
         return
+    if peer is not None and detail.deadlines:
+        from node.cases import in_zone
+
+        click.echo(f"deadlines in the peer's zone ({peer}):")
+        for d in detail.deadlines:
+            click.echo(f"  {d.kind}: {in_zone(d.due, peer)} ({d.source})")
     if rows:
         click.echo("escalations:")
         print_ladder(rows)

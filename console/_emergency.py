@@ -28,6 +28,7 @@ from node.cases import (
     ProcedureTable,
     candidates,
     clock_rows,
+    in_zone,
     load_procedures,
     reconcile,
     record_clocks,
@@ -247,6 +248,7 @@ async def case_part(
     record this case follows with the differences and the record's clocks."""
     ctx = request.app[CONTEXT]
     part = await escalation_part(request, officer, detail.summary.case_id)
+    part["both_zones"] = deadline_rows(detail, ctx.zone(), _peer_zone(ctx, detail.summary.peer))
     oral: OralRecord | None = part["oral"]
     part["differences"] = []
     part["clocks"] = []
@@ -256,6 +258,23 @@ async def case_part(
         peer = _peer_zone(ctx, oral.member)
         part["clocks"] = clock_rows(record_clocks(oral, table), ctx.zone(), peer)
     return part
+
+
+def deadline_rows(
+    detail: api.CaseDetail, node_zone: tzinfo | None, peer_zone: tzinfo | None
+) -> list[dict[str, Any]]:
+    """The case's deadlines in UTC, the node's zone and the peer's, with their source."""
+    return [
+        {
+            "kind": d.kind,
+            "due_utc": in_zone(d.due, None),
+            "due_node": in_zone(d.due, node_zone) if node_zone is not None else None,
+            "due_peer": in_zone(d.due, peer_zone) if peer_zone is not None else None,
+            "source": d.source,
+            "confirmed": d.confirmed,
+        }
+        for d in detail.deadlines
+    ]
 
 
 async def ack(request: web.Request) -> web.StreamResponse:

@@ -8,6 +8,8 @@ from typing import Final
 
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
+        "emergency.both_zones": "Deadlines in each side's zone",
+        "emergency.due_peer_case": "Due (peer's zone)",
         "nav.emergency": "Emergencies",
         "emergency.title": "Emergencies taken by phone",
         "emergency.new": "Record an emergency received by phone",
@@ -61,6 +63,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "case: no such case at this node",
     },
     "fr": {
+        "emergency.both_zones": "Échéances dans le fuseau de chaque partie",
+        "emergency.due_peer_case": "Échéance (fuseau du correspondant)",
         "nav.emergency": "Urgences",
         "emergency.title": "Urgences reçues par téléphone",
         "emergency.new": "Enregistrer une urgence reçue par téléphone",
@@ -114,6 +118,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "dossier : inconnu de ce nœud",
     },
     "es": {
+        "emergency.both_zones": "Plazos en la zona de cada parte",
+        "emergency.due_peer_case": "Vence (zona de la otra parte)",
         "nav.emergency": "Emergencias",
         "emergency.title": "Emergencias recibidas por teléfono",
         "emergency.new": "Registrar una emergencia recibida por teléfono",
@@ -167,6 +173,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "caso: desconocido en este nodo",
     },
     "ar": {
+        "emergency.both_zones": "الآجال بتوقيت كل طرف",
+        "emergency.due_peer_case": "الاستحقاق (توقيت الطرف الآخر)",
         "nav.emergency": "حالات الطوارئ",
         "emergency.title": "حالات طوارئ وردت بالهاتف",
         "emergency.new": "تسجيل حالة طوارئ وردت بالهاتف",
