@@ -8,8 +8,8 @@ from typing import Final
 
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
-        "emergency.zones_caption": "The case's deadlines in UTC, in the node's zone and in the peer's"
-        " zone (its directory entry), with their legal source",
+        "emergency.zones_caption": "The case's deadlines in UTC, in the node's zone"
+        " and in the peer's zone (its directory entry), with their legal source",
         "emergency.both_zones": "Deadlines in each side's zone",
         "emergency.due_peer_case": "Due (peer's zone)",
         "nav.emergency": "Emergencies",
@@ -65,8 +65,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "case: no such case at this node",
     },
     "fr": {
-        "emergency.zones_caption": "Les échéances du dossier en UTC, dans le fuseau du nœud et dans celui du"
-        " correspondant (son entrée d'annuaire), avec leur source juridique",
+        "emergency.zones_caption": "Les échéances du dossier en UTC, dans le fuseau du nœud"
+        " et dans celui du correspondant (son entrée d'annuaire), avec leur source juridique",
         "emergency.both_zones": "Échéances dans le fuseau de chaque partie",
         "emergency.due_peer_case": "Échéance (fuseau du correspondant)",
         "nav.emergency": "Urgences",
@@ -122,8 +122,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "dossier : inconnu de ce nœud",
     },
     "es": {
-        "emergency.zones_caption": "Los plazos del caso en UTC, en la zona del nodo y en la de la otra"
-        " parte (su entrada del directorio), con su fuente jurídica",
+        "emergency.zones_caption": "Los plazos del caso en UTC, en la zona del nodo"
+        " y en la de la otra parte (su entrada del directorio), con su fuente jurídica",
         "emergency.both_zones": "Plazos en la zona de cada parte",
         "emergency.due_peer_case": "Vence (zona de la otra parte)",
         "nav.emergency": "Emergencias",
