@@ -186,3 +186,38 @@ def test_ladder_precedence() -> None:
     ladder = Ladder(table=table, after=(m, m), overrides={"eu_epoc": (2 * m, 3 * m)})
     assert ladder.steps("eu_epoc") == (2 * m, 3 * m)
     assert ladder.steps("eu_epoc_emergency") == (m, m)
+
+
+def test_a_bad_procedures_file_stops_the_node_at_start(tmp_path: Path) -> None:
+    from typing import cast
+
+    from node.services import build_services
+
+    path = _config(tmp_path, "")
+    bad = tmp_path / "procedures.json"
+    bad.write_bytes(b'{"v": 1, "procedures": {"x1": {"name": "no source"}}}')
+    text = path.read_text(encoding="utf-8").replace(
+        'procedures_file = ""', f'procedures_file = "{bad}"'
+    )
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    unused = cast("Any", None)
+    with pytest.raises(ConfigError, match=r"procedures\.json: .*\$\.procedures\.x1"):
+        build_services(
+            config, view=unused, keys=unused, hub=unused, clock=unused, directory=unused,
+            relays=unused,
+        )  # fmt: skip
+    bad.write_bytes(_raw_bytes())
+    wrong = path.read_text(encoding="utf-8").replace(
+        "procedures = {}", "procedures = { nope = [1, 1] }"
+    )
+    path.write_text(wrong, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"escalation\.procedures\.nope"):
+        build_services(
+            load_config(path), view=unused, keys=unused, hub=unused, clock=unused,
+            directory=unused, relays=unused,
+        )  # fmt: skip
+
+
+def _raw_bytes() -> bytes:
+    return json.dumps(_raw()).encode()
