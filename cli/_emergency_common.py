@@ -171,15 +171,24 @@ def difference_rows(diffs: list[Difference]) -> list[dict[str, Any]]:
 
 
 def print_differences(rows: list[dict[str, Any]]) -> None:
-    click.echo("oral record and written request:")
+    click.echo("Oral record and written request")
     for r in rows:
         flag = "same" if r["same"] else "DIFFERS"
         click.echo(f"  {r['name']} [{flag}]")
-        click.echo(f"    oral:    {_p(r['oral'])}")
-        click.echo(f"    written: {_p(r['written'])}")
+        click.echo(f"    oral:    {_p(r['oral']) or '-'}")
+        click.echo(f"    written: {_p(r['written']) or '-'}")
 
 
-def print_case_section(data_dir: Path | None, config_path: Path | None, detail: Any) -> None:
+_PEER_ZONE: dict[str, str] = {
+    "en": "Deadlines in the peer's zone",
+    "fr": "Échéances dans le fuseau du correspondant",
+}
+_ESCALATIONS: dict[str, str] = {"en": "Escalations", "fr": "Escalades"}
+
+
+def print_case_section(
+    data_dir: Path | None, config_path: Path | None, detail: Any, lang: str = "en"
+) -> None:
     """``node show``'s emergency part: the escalations of the case (with who took them)
     and, when the case is the written follow-up of an oral record, the record and the
     differences. Nothing when node.db has none (or cannot be read)."""
@@ -200,12 +209,14 @@ def print_case_section(data_dir: Path | None, config_path: Path | None, detail: 
         return
     if peer is not None and detail.deadlines:
         from node.cases import in_zone
+        from node.render import load_catalog
 
-        click.echo(f"deadlines in the peer's zone ({peer}):")
+        kinds = load_catalog(lang).enums["DeadlineKind"]
+        click.echo(f"{_PEER_ZONE.get(lang, _PEER_ZONE['en'])} ({peer})")
         for d in detail.deadlines:
-            click.echo(f"  {d.kind}: {in_zone(d.due, peer)} ({d.source})")
+            click.echo(f"  {kinds.get(d.kind, d.kind)} · {in_zone(d.due, peer)} · {d.source}")
     if rows:
-        click.echo("escalations:")
+        click.echo(_ESCALATIONS.get(lang, _ESCALATIONS["en"]))
         print_ladder(rows)
     if rec is None:
         return

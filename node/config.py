@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-import structlog
 
 from node._config_template import CONFIG_TEMPLATE as CONFIG_TEMPLATE  # noqa: PLC0414
 from node.alerts import AlertsConfig, SmtpTarget, WebhookTarget
@@ -19,8 +18,6 @@ from protocol.config_toml import config_path
 from protocol.errors import ConfigError, MalformedError
 from schemas.types import MemberId
 from serving.config_file import read_config, resolve
-
-log = structlog.get_logger("relay247.node")
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _Minutes = Annotated[float, msgspec.Meta(gt=0, le=24 * 60)]
@@ -222,7 +219,7 @@ def load_config(path: Path) -> NodeConfig:
         ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
             message names the file and the config path.
     """
-    config = _map_deprecated(read_config(path, NodeConfig), path)
+    config = _map_deprecated(read_config(path, NodeConfig))
     if len(config.escalation.after_minutes) == 1:
         raise ConfigError(f"{path}: escalation.after_minutes: give two values or none")
     if config.sync.backoff_max < config.sync.backoff_base:
@@ -279,24 +276,30 @@ def escalate_after(config: NodeConfig) -> float:
     return after[0] if after else DEFAULT_ESCALATION_MINUTES
 
 
-def _map_deprecated(config: NodeConfig, path: Path) -> NodeConfig:
-    """Map the two old ``escalate_after_minutes`` onto ``[escalation] after_minutes``.
-
-    Each old key still given is logged as deprecated. When ``after_minutes`` is empty,
-    the old value becomes both of its delays ([roster] wins over [clocks]: it is the
-    one that alerted people).
-    """
-    old = {
+def _old_keys(config: NodeConfig) -> dict[str, float | None]:
+    return {
         "roster.escalate_after_minutes": config.roster.escalate_after_minutes,
         "clocks.escalate_after_minutes": config.clocks.escalate_after_minutes,
     }
-    given = {k: v for k, v in old.items() if v is not None}
-    for key in given:
-        log.warning("deprecated setting", file=str(path), key=key, use="escalation.after_minutes")
+
+
+def deprecated_keys(config: NodeConfig) -> list[str]:
+    """The deprecated keys ``config`` still sets (each maps onto ``[escalation]
+    after_minutes``); the node logs each when it starts."""
+    return [k for k, v in _old_keys(config).items() if v is not None]
+
+
+def _map_deprecated(config: NodeConfig) -> NodeConfig:
+    """Map the two old ``escalate_after_minutes`` onto ``[escalation] after_minutes``.
+
+    When ``after_minutes`` is empty, the old value becomes both of its delays ([roster]
+    wins over [clocks]: it is the one that alerted people). The loader prints nothing
+    (a command's ``--json`` stays JSON); the node logs :func:`deprecated_keys` at start.
+    """
+    given = [v for v in _old_keys(config).values() if v is not None]
     if not given or config.escalation.after_minutes:
         return config
-    minutes = next(iter(given.values()))
-    ladder = msgspec.structs.replace(config.escalation, after_minutes=(minutes, minutes))
+    ladder = msgspec.structs.replace(config.escalation, after_minutes=(given[0], given[0]))
     return msgspec.structs.replace(config, escalation=ladder)
 
 
