@@ -247,6 +247,8 @@ _LEGAL: Final = frozenset(
         "emergency.written_case",
         "emergency.follows",
         "emergency.unchecked",
+        "emergency.both_zones",
+        "emergency.zones_caption",
     }
 )
 #: legal terms translated without a legal translator (issue 13 §3), per language
