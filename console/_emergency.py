@@ -60,8 +60,17 @@ _STATUS: Final = {
 }
 
 
-def _desk(ctx: ConsoleContext) -> EmergencyDesk:
-    return EmergencyDesk(ctx.officers, ctx.clock, ctx.officers.signer)
+_DESKS: dict[int, EmergencyDesk] = {}
+
+
+async def _desk(ctx: ConsoleContext) -> EmergencyDesk:
+    """The desk of this console's database, made once (its tables are created on the
+    database thread, under the lock, like every other statement)."""
+    found = _DESKS.get(id(ctx.officers))
+    if found is None or found.officers is not ctx.officers:
+        found = await _db(ctx, lambda: EmergencyDesk(ctx.officers, ctx.clock, ctx.officers.signer))
+        _DESKS[id(ctx.officers)] = found
+    return found
 
 
 def procedures(ctx: ConsoleContext) -> ProcedureTable:
@@ -102,7 +111,8 @@ async def _list(
 ) -> web.Response:
     ctx = request.app[CONTEXT]
     zone = ctx.zone() or UTC
-    records = await _db(ctx, lambda: _desk(ctx).records())
+    desk = await _desk(ctx)
+    records = await _db(ctx, desk.records)
     context = {
         "records": records,
         "procedures": sorted(procedures(ctx).procedures.items()),
@@ -131,7 +141,7 @@ async def record(request: web.Request) -> web.StreamResponse:
     if typed["procedure"] not in procedures(ctx).procedures:
         message = t(request, "emergency.bad_procedure")
         return await _list(request, error=message, status=400, typed=typed)
-    desk = _desk(ctx)
+    desk = await _desk(ctx)
 
     def write() -> OralRecord:
         return desk.record(
@@ -162,7 +172,7 @@ async def _show(
     status: int = 200,
 ) -> web.Response:  # fmt: skip
     ctx = request.app[CONTEXT]
-    desk = _desk(ctx)
+    desk = await _desk(ctx)
     try:
         rec = await _db(ctx, lambda: desk.get(record_id))
     except OfficerError:
@@ -207,7 +217,7 @@ async def link(request: web.Request) -> web.StreamResponse:
     if await ctx.cases.cases.case(case_id) is None:
         message = t(request, "emergency.no_case")
         return await _show(request, officer, record_id, error=message, status=404)
-    desk, client = _desk(ctx), request.remote
+    desk, client = await _desk(ctx), request.remote
     try:
         await _db(ctx, lambda: desk.link(record_id, case_id, by=officer.login, client=client))
     except OfficerError as exc:
@@ -220,7 +230,7 @@ async def link(request: web.Request) -> web.StreamResponse:
 async def escalation_part(request: web.Request, officer: Officer, case_id: str) -> dict[str, Any]:
     """The escalations of a case or record with who took them, for the case page partial."""
     ctx = request.app[CONTEXT]
-    desk = _desk(ctx)
+    desk = await _desk(ctx)
     roster = Roster(ctx.officers, ctx.clock, ctx.officers.signer)
 
     def read() -> tuple[list[Any], list[Any], OralRecord | None]:
@@ -286,7 +296,7 @@ async def ack(request: web.Request) -> web.StreamResponse:
     except OfficerError:
         raise web.HTTPNotFound from None
     ctx = request.app[CONTEXT]
-    desk, client = _desk(ctx), request.remote
+    desk, client = await _desk(ctx), request.remote
     try:
         await _db(ctx, lambda: desk.ack(target, officer.login, client=client))
     except OfficerError as exc:

@@ -122,7 +122,7 @@ class EmergencyDesk:
     def __init__(
         self, officers: OfficerDb, clock: Callable[[], datetime], signer: LogSigner | None = None
     ) -> None:
-        self._officers = officers
+        self.officers = officers
         self._conn = officers.connection
         self._clock = clock
         self._signer = signer
@@ -292,7 +292,7 @@ class EmergencyDesk:
                 sent for the case), ``disabled``, ``forbidden``, ``exists`` (acknowledged).
         """
         check_case_id(case_id)
-        officer = self._officers.get(login)
+        officer = self.officers.get(login)
         if officer.disabled:
             raise OfficerError(OfficerErrorCode.DISABLED, f"account {login} is disabled")
         row = self._conn.execute(
