@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli._officers_common import node_config, officer_db
-from cli._passphrase import fail_from
+from cli._passphrase import CliError, fail_from
 from protocol.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def print_case_section(
             rows = ladder_rows(
                 Roster(db, desk_clock(), None).escalations(case_id=case_id), desk.acks(case_id)
             )
-    except (StorageError, sqlite3.Error):
+    except (StorageError, sqlite3.Error, CliError):  # node.db unreadable: the case alone
         return
     if peer is not None and detail.deadlines:
         from node.cases import in_zone
