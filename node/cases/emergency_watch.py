@@ -56,7 +56,7 @@ def ladder_alert(record: OralRecord, level: int, *, member: str, now: datetime) 
         case_id=record.record_id,
         kind=record.procedure,
         level=level,
-        summary=f"Oral emergency from {record.member}, not acknowledged (level {level})",
+        summary=f"Oral emergency not acknowledged (level {level})",
         created_at=now,
     )
 
