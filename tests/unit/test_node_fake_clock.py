@@ -244,3 +244,35 @@ async def test_push_is_tried_again_after_push_retry_on_the_fake_clock(tmp_path: 
         got = await next_event(us_q, MessageReceived)
         assert got.msg_id == second
         await _until(lambda: us.inbox_mode == "push")
+
+
+async def test_a_running_node_watches_its_oral_emergencies(clocked: Clocked) -> None:
+    """The node wires the oral-emergency watch into its duty loop (procedures.json loaded
+    at start): a record nobody acknowledged climbs the ladder on the injected clock, and
+    with no written request by the confirmation deadline the node-wide alert goes once."""
+    from node.officers import EmergencyDesk, LogSigner, OfficerDb, open_db
+
+    c = clocked
+    services = c.us.services
+    assert services.duty is not None
+    assert services.emergency is not None
+    assert services.emergency.tick in services.duty.extra_ticks
+    conn = open_db(c.us.config.path(c.us.config.node.database))
+    try:
+        signer = LogSigner("US", services.parts.keys.signing)
+        officers = OfficerDb(conn, c.clock, member="US", signer=signer)
+        rec = EmergencyDesk(officers, c.clock, signer).record(
+            member="FR", caller="Capitaine Martin", called_at=c.clock.now, asked="IP logs",
+            procedure="eu_epoc_emergency", by=None, client="cli",
+        )  # fmt: skip
+    finally:
+        conn.close()
+    watch = services.emergency
+    assert await watch.tick(c.clock.now) == [f"{rec.record_id}:level-1"]
+    c.advance(10 * 60)  # eu_epoc_emergency: 10 and 10 minutes
+    assert await watch.tick(c.clock.now) == [f"{rec.record_id}:level-2"]
+    c.advance(24 * 3600)
+    done = await watch.tick(c.clock.now)
+    assert f"{rec.record_id}:level-3" in done
+    assert f"{rec.record_id}:unconfirmed" in done  # recorded: no [alerts] target here
+    assert await watch.tick(c.clock.now) == []
