@@ -188,6 +188,7 @@ class Services:
             )
             self.duty.extra_ticks.append(self.emergency.tick)
         unsubscribe = self.duty.subscribe(parts.hub)
+        self.clocks.acknowledged = self.duty.acknowledged
 
         def stop() -> None:
             unsubscribe()

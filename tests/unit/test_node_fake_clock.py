@@ -276,3 +276,27 @@ async def test_a_running_node_watches_its_oral_emergencies(clocked: Clocked) -> 
     assert f"{rec.record_id}:level-3" in done
     assert f"{rec.record_id}:unconfirmed" in done  # recorded: no [alerts] target here
     assert await watch.tick(c.clock.now) == []
+
+
+async def test_an_acknowledged_escalation_stops_the_node_wide_alerts(clocked: Clocked) -> None:
+    from node.officers import EmergencyDesk, LogSigner, OfficerDb, Roster, open_db
+
+    c = clocked
+    await c.fr.send(msgspec.structs.replace(REQUEST, priority=Priority.URGENT), "US")
+    await next_event(c.fr_q, ReceiptReceived)
+    row = await _case(c.us)
+    clocks = c.us.services.clocks
+    step = ladder_step(c.us.config) * 60
+    c.advance(step)
+    assert _escalations(await clocks.tick()) == [1]
+    conn = open_db(c.us.config.path(c.us.config.node.database))
+    try:
+        signer = LogSigner("US", c.us.services.parts.keys.signing)
+        officers = OfficerDb(conn, c.clock, member="US", signer=signer)
+        officers.add("sue", display_name="Sue", roles=["supervisor"])
+        Roster(officers, c.clock, signer).record_escalation(row.case.case_id, 2, ["sue"], 1)
+        EmergencyDesk(officers, c.clock, signer).ack(row.case.case_id, "sue", client="cli")
+    finally:
+        conn.close()
+    c.advance(step)
+    assert _escalations(await clocks.tick()) == []  # taken: no level 2 to [alerts]
