@@ -248,6 +248,9 @@ def show(
         nr.emit_json(detail)
     else:
         nr.print_case(detail, lang, brief=brief, tz=ncl.node_zone(where))
+        from cli._emergency_common import print_case_section
+
+        print_case_section(data_dir, config_path, detail, lang)
 
 
 @click.command("export-case")

@@ -18,6 +18,7 @@ from console import (
     _actions,
     _admin,
     _admin_accounts,
+    _emergency,
     _i18n,
     _keys_pages,
     _live,
@@ -168,6 +169,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.router.add_get("/cases/{case_id}/messages/{msg_id}", _pages.message)
     _send.setup(app)
     _roster.add_routes(app)
+    _emergency.add_routes(app)
     app.router.add_get("/access-log", _admin.access_log)
     _admin_accounts.add_routes(app.router)
     _keys_pages.add_routes(app, _limited)

@@ -14,6 +14,7 @@ from console import (
     _labels_actions,
     _labels_admin,
     _labels_auth,
+    _labels_emergency,
     _labels_es_ar_extra,
     _labels_inbox,
     _labels_roster,
@@ -302,6 +303,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_inbox.LABELS,
     _labels_auth.LABELS,
     _labels_webauthn.LABELS,
+    _labels_emergency.LABELS,
 )
 
 

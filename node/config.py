@@ -11,6 +11,7 @@ from typing import Annotated
 
 import msgspec
 
+from node._config_template import CONFIG_TEMPLATE as CONFIG_TEMPLATE  # noqa: PLC0414
 from node.alerts import AlertsConfig, SmtpTarget, WebhookTarget
 from protocol.codec import convert
 from protocol.config_toml import config_path
@@ -19,6 +20,9 @@ from schemas.types import MemberId
 from serving.config_file import read_config, resolve
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+_Minutes = Annotated[float, msgspec.Meta(gt=0, le=24 * 60)]
+_Ladder = Annotated[tuple[_Minutes, ...], msgspec.Meta(min_length=2, max_length=2)]
+_ProcedureId = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 _Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
 
 
@@ -146,8 +150,8 @@ class ClocksSection(_Section, frozen=True):
 
     #: remind this many hours before a deadline
     remind_before_hours: Annotated[float, msgspec.Meta(ge=0, le=24 * 60)] = 72.0
-    #: escalate an urgent request with no human response after this many minutes
-    escalate_after_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 30.0
+    #: deprecated: [escalation] after_minutes (accepted with a warning, mapped onto it)
+    escalate_after_minutes: _Minutes | None = None
     #: seconds between two checks of every case
     interval: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
     #: the per-country preservation periods; empty: the table shipped with the node
@@ -158,13 +162,26 @@ class RosterSection(_Section, frozen=True):
     """The duty roster's escalation (issue 13 §1): level 1 the officers on duty, level 2
     the supervisors on duty, level 3 ``last_level``."""
 
-    #: alert the next level when nobody took the urgent request in charge this long
-    escalate_after_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 30.0
-    #: the logins alerted at level 3
+    #: deprecated: [escalation] after_minutes (accepted with a warning, mapped onto it)
+    escalate_after_minutes: _Minutes | None = None
+    #: the logins alerted at level 3 (the head of unit)
     last_level: Annotated[
         tuple[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9._-]{1,31}$")], ...],
         msgspec.Meta(max_length=20),
     ] = ()
+
+
+class EscalationSection(_Section, frozen=True):
+    """The escalation ladder (PROTOCOL.md §16): minutes before level 2 and level 3."""
+
+    #: empty: each procedure's ladder from the procedures file (30, 30 without one)
+    after_minutes: Annotated[tuple[_Minutes, ...], msgspec.Meta(max_length=2)] = ()
+    #: procedure id -> [minutes before level 2, minutes before level 3]
+    procedures: Annotated[dict[_ProcedureId, _Ladder], msgspec.Meta(max_length=200)] = (
+        msgspec.field(default_factory=dict)
+    )
+    #: the procedures file; empty: the one shipped with the node
+    procedures_file: str = ""
 
 
 class WitnessSection(_Section, frozen=True):
@@ -190,6 +207,7 @@ class NodeConfig(_Section, frozen=True):
     alerts: AlertsSection = AlertsSection()
     clocks: ClocksSection = ClocksSection()
     roster: RosterSection = RosterSection()
+    escalation: EscalationSection = EscalationSection()
     witness: WitnessSection = WitnessSection()
     #: directory of the config file, for resolving relative paths (not read from TOML)
     base_dir: str = "."
@@ -212,7 +230,9 @@ def load_config(path: Path) -> NodeConfig:
         ConfigError: unreadable file, TOML syntax error, unknown key or bad value; the
             message names the file and the config path.
     """
-    config = read_config(path, NodeConfig)
+    config = _map_deprecated(read_config(path, NodeConfig))
+    if len(config.escalation.after_minutes) == 1:
+        raise ConfigError(f"{path}: escalation.after_minutes: give two values or none")
     if config.sync.backoff_max < config.sync.backoff_base:
         raise ConfigError(f"{path}: sync.backoff_max: must be >= sync.backoff_base")
     try:
@@ -252,8 +272,46 @@ def alerts_config(config: NodeConfig) -> AlertsConfig:
         webhooks=tuple(hooks),
         smtp=config.alerts.smtp,
         remind_before_hours=c.remind_before_hours,
-        escalate_after_minutes=c.escalate_after_minutes,
+        escalate_after_minutes=escalate_after(config),
     )
+
+
+#: The delay between two levels for a case that follows no procedure (and the default
+#: of the node-wide escalation alert) when [escalation] after_minutes is empty.
+DEFAULT_ESCALATION_MINUTES = 30.0
+
+
+def escalate_after(config: NodeConfig) -> float:
+    """Minutes before level 2 for a case with no procedure ladder (the node-wide alert)."""
+    after = config.escalation.after_minutes
+    return after[0] if after else DEFAULT_ESCALATION_MINUTES
+
+
+def _old_keys(config: NodeConfig) -> dict[str, float | None]:
+    return {
+        "roster.escalate_after_minutes": config.roster.escalate_after_minutes,
+        "clocks.escalate_after_minutes": config.clocks.escalate_after_minutes,
+    }
+
+
+def deprecated_keys(config: NodeConfig) -> list[str]:
+    """The deprecated keys ``config`` still sets (each maps onto ``[escalation]
+    after_minutes``); the node logs each when it starts."""
+    return [k for k, v in _old_keys(config).items() if v is not None]
+
+
+def _map_deprecated(config: NodeConfig) -> NodeConfig:
+    """Map the two old ``escalate_after_minutes`` onto ``[escalation] after_minutes``.
+
+    When ``after_minutes`` is empty, the old value becomes both of its delays ([roster]
+    wins over [clocks]: it is the one that alerted people). The loader prints nothing
+    (a command's ``--json`` stays JSON); the node logs :func:`deprecated_keys` at start.
+    """
+    given = [v for v in _old_keys(config).values() if v is not None]
+    if not given or config.escalation.after_minutes:
+        return config
+    ladder = msgspec.structs.replace(config.escalation, after_minutes=(given[0], given[0]))
+    return msgspec.structs.replace(config, escalation=ladder)
 
 
 def _secret(config: NodeConfig, where: str, name: str | None) -> str:
@@ -264,129 +322,3 @@ def _secret(config: NodeConfig, where: str, name: str | None) -> str:
         return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None
-
-
-CONFIG_TEMPLATE = """\
-# relay247 node configuration. Every option is shown with its default.
-# Unknown keys and out-of-range values stop the node at start-up.
-
-[node]
-# This node's member id in the network directory.
-member = "{member}"
-# Keys and database live here; relative to this file.
-data_dir = "."
-# Encrypted key file and SQLite database, relative to data_dir.
-keys_file = "node.keys"
-database = "node.db"
-
-[relays]
-# Relays in failover order. Empty: use the relays the signed directory lists.
-urls = [{relay_urls}]
-# Seconds for one HTTP request to a relay.
-request_timeout = 10.0
-
-[directory]
-# Coordinators' public keys and threshold (trust.json from `relay247 network init`).
-trust_root = "{trust_root}"
-# Seconds between directory refreshes (also refreshed when a key is unknown).
-refresh_interval = 300.0
-
-[sync]
-# WebSocket push from the relay; false forces long-poll.
-push = true
-# Long-poll wait per request, seconds (the relay caps it).
-poll_wait = 25
-# Envelopes per mailbox page.
-page_size = 100
-# Outbox retries: first delay (seconds), doubling up to backoff_max, plus up to
-# jitter x delay of random extra so many nodes do not retry in step.
-backoff_base = 0.5
-backoff_max = 300.0
-jitter = 0.2
-# Lifetime of the envelopes this node sends, seconds (the relay caps it, 7 days).
-envelope_lifetime = 259200.0
-# Envelopes submitted concurrently (one recipient's messages always stay in order).
-max_in_flight = 16
-
-[log]
-# debug | info | warning | error
-level = "info"
-# json (for collectors) | console (for people)
-format = "json"
-
-[api]
-# The local API for the CLI and case-management systems (served by `node serve`).
-enabled = true
-# Loopback only; any other address stops the node at start-up.
-host = "127.0.0.1"
-# 0 picks a free port at each start; the port in use is written to api.port in
-# data_dir, where the `relay247 node` commands find it. Several nodes can share a host.
-port = 0
-# Bearer token, created with mode 0600 at first start, relative to data_dir.
-token_file = "api.token"
-
-[console]
-# The officers' web console (served by `node serve` on its own listener).
-enabled = true
-# An office-network address is allowed; use TLS (cert_file, key_file) off loopback.
-host = "127.0.0.1"
-# 0 picks a free port at each start; the port in use is written to console.port.
-port = 0
-# TLS certificate chain and private key (PEM), relative to data_dir; both or neither.
-cert_file = ""
-# The certificate's private key (mode 0600).
-key_file = ""
-# A session unused this many minutes ends (the officer logs in again).
-idle_minutes = 15.0
-# A session ends this many hours after its login, however busy.
-absolute_hours = 12.0
-# Failed logins from one client address within the window before it gets 429.
-login_attempts = 20
-# The window, in minutes: a failure older than this no longer counts.
-login_window_minutes = 15.0
-# Reverse proxies in front of the console (addresses or CIDR networks): only from
-# these is X-Forwarded-For believed. Empty: the connection's peer is the client.
-trusted_proxies = []
-# Seconds a browser may take to send a form's body.
-body_timeout = 15.0
-# Security keys (WebAuthn): the domain officers' browsers see (never an IP address) and
-# the exact https:// origin of the console. Empty: "localhost" and http://localhost:PORT
-# on loopback, the host name under TLS; an office IP address needs both set.
-rp_id = ""
-origin = ""
-
-[clocks]
-# Remind the officer this many hours before a deadline (Art. 29 expiry, MLA date...).
-remind_before_hours = 72.0
-# Escalate an urgent request that no human answered within this many minutes.
-escalate_after_minutes = 30.0
-# Seconds between two checks of every case.
-interval = 60.0
-# Per-country preservation periods (JSON); empty: the table shipped with the node.
-periods_file = ""
-
-[roster]
-# Alert the next level of the duty roster when no one took an urgent request in charge
-# this many minutes after the last alert (level 1: the officers on duty, 2: the
-# supervisors on duty, 3: last_level).
-escalate_after_minutes = 30.0
-# The logins alerted at level 3.
-last_level = []
-
-[witness]
-# Cosign the relay's audit-log checkpoints (every member is a witness).
-enabled = true
-# Seconds between two witness rounds.
-interval = 10.0
-# The log's verifier key, only if the directory does not list the relay's key.
-log_key = ""
-
-# Alerts to the officer on duty. Webhooks get a signed JSON POST; e-mail goes by SMTP.
-# [[alerts.webhooks]]
-# url = "https://duty.example.org/relay247"
-# secret_file = "webhook.secret"   # mode 0600, relative to data_dir
-# [[alerts.smtp]]
-# host = "smtp.example.org"
-# sender = "relay247@example.org"
-# recipients = ["duty@example.org"]
-"""

@@ -27,7 +27,7 @@ import structlog
 from node._tasks import stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
-from node.config import NodeConfig
+from node.config import NodeConfig, deprecated_keys
 from node.event_log import log_event
 from node.events import (
     EventHub,
@@ -336,6 +336,8 @@ async def run(
         for start in attach:
             stops.append(await start(node))
         log.info("node started", member=node.member, relays=list(node._relay_urls()))
+        for key in deprecated_keys(config):
+            log.warning("deprecated setting", key=key, use="escalation.after_minutes")
         if not (config.alerts.webhooks or config.alerts.smtp):
             log.warning("no alert target", detail=NO_TARGET)
         if ready is not None:

@@ -26,14 +26,17 @@ from node.cases import (
     ClockSettings,
     DutyAlerts,
     DutySettings,
+    EmergencyWatch,
+    build_ladder,
     export_case,
     load_periods,
+    load_procedures,
 )
-from node.config import NodeConfig, alerts_config
+from node.config import NodeConfig, alerts_config, escalate_after
 from node.events import EventHub
 from node.keyfile import NodeKeys
 from node.messaging import RelayClients, read_trust_root
-from node.officers import LogSigner, OfficerDb, Roster, open_db
+from node.officers import EmergencyDesk, LogSigner, OfficerDb, Roster, open_db
 from node.witness import AuditTransport, LogIdentity, WitnessDuty, log_identity
 from protocol.cases import PeriodTable
 from protocol.directory import TrustRoot, VerifiedDirectory
@@ -158,6 +161,7 @@ class Services:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.duty: DutyAlerts | None = None
+        self.emergency: EmergencyWatch | None = None
         self._duty_stop: Callable[[], None] | None = None
 
     async def _start_duty(self, duty: DutySettings) -> None:
@@ -165,16 +169,29 @@ class Services:
         conn = await asyncio.to_thread(open_db, self.settings.database)
         signer = LogSigner(parts.view.member, parts.keys.signing)
         officers = OfficerDb(conn, parts.clock, member=parts.view.member, signer=signer)
+        zone = lambda: member_zone(parts.directory(), parts.view.member)  # noqa: E731
         self.duty = DutyAlerts(
             self.case_store,
             Roster(officers, parts.clock, signer),
             member=parts.view.member,
             settings=duty,
             clock=parts.clock,
-            zone=lambda: member_zone(parts.directory(), parts.view.member),
+            zone=zone,
             refresh=self.cases.refresh,
+            desk=EmergencyDesk(officers, parts.clock, signer),
         )
+        if duty.ladder is not None:
+            self.emergency = EmergencyWatch(
+                self.duty,
+                self.case_store,
+                self.clocks.deliver,
+                ladder=duty.ladder,
+                member=parts.view.member,
+                zone=zone,
+            )
+            self.duty.extra_ticks.append(self.emergency.tick)
         unsubscribe = self.duty.subscribe(parts.hub)
+        self.clocks.acknowledged = self.duty.acknowledged
 
         def stop() -> None:
             unsubscribe()
@@ -316,6 +333,9 @@ def build_services(
         ConfigError: the trust root, the period table or an alert secret is unusable.
     """
     periods = config.clocks.periods_file
+    procedures_file = config.escalation.procedures_file
+    procedures = load_procedures(config.path(procedures_file) if procedures_file else None)
+    ladder = build_ladder(procedures, config.escalation.after_minutes, config.escalation.procedures)
     parts = NodeParts(
         view=view,
         keys=keys,
@@ -340,7 +360,8 @@ def build_services(
         witness_log_key=config.witness.log_key or None,
         request_timeout=config.relays.request_timeout,
         duty=DutySettings(
-            escalate_after=timedelta(minutes=config.roster.escalate_after_minutes),
+            escalate_after=timedelta(minutes=escalate_after(config)),
+            ladder=ladder,
             last_level=config.roster.last_level,
             smtp=settings_smtp(config),
             interval=config.clocks.interval,

@@ -61,6 +61,8 @@ class AlertEvent(enum.StrEnum):
     NEW_REQUEST = "new_request"
     ANOMALY = "anomaly"
     DELIVERY_FAILED = "delivery_failed"
+    #: an emergency taken by phone without its written request by the confirmation deadline
+    UNCONFIRMED = "unconfirmed"
 
 
 class Alert(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -125,6 +127,11 @@ class DeliveryResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # --- building alerts (codes only) --------------------------------------------------------
+
+
+def alert_id(*parts: str) -> str:
+    """A derived alert id: the same alert re-sent after a restart keeps its id."""
+    return _alert_id(*parts)
 
 
 def _alert_id(*parts: str) -> str:

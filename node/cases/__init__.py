@@ -13,8 +13,30 @@ from node._faces import lazy_face
 if TYPE_CHECKING:
     from node.cases.clocks import Clocks, ClockSettings
     from node.cases.duty import DutyAlerts, DutySettings, due_levels
+    from node.cases.emergency import (
+        Difference,
+        Ladder,
+        build_ladder,
+        candidates,
+        confirmation_due,
+        level_at,
+        reached_levels,
+        reconcile,
+        record_clocks,
+        written_request,
+    )
+    from node.cases.emergency_watch import EmergencyWatch
     from node.cases.export import NOT_COSIGNED, export_case
     from node.cases.periods import decode_periods, load_periods
+    from node.cases.procedures import (
+        DueClock,
+        Procedure,
+        ProcedureTable,
+        decode_procedures,
+        due_clocks,
+        in_zone,
+        load_procedures,
+    )
     from node.cases.service import CasesService, body_of
     from node.cases.store import CaseRow, CaseStore
 
@@ -25,13 +47,32 @@ __all__ = [
     "CasesService",
     "ClockSettings",
     "Clocks",
+    "Difference",
+    "DueClock",
     "DutyAlerts",
     "DutySettings",
+    "EmergencyWatch",
+    "Ladder",
+    "Procedure",
+    "ProcedureTable",
     "body_of",
+    "build_ladder",
+    "candidates",
+    "clock_rows",
+    "confirmation_due",
     "decode_periods",
+    "decode_procedures",
+    "due_clocks",
     "due_levels",
     "export_case",
+    "in_zone",
+    "level_at",
     "load_periods",
+    "load_procedures",
+    "reached_levels",
+    "reconcile",
+    "record_clocks",
+    "written_request",
 ]
 __getattr__ = lazy_face(
     __name__,
@@ -41,6 +82,25 @@ __getattr__ = lazy_face(
         "DutyAlerts": "duty",
         "DutySettings": "duty",
         "due_levels": "duty",
+        "Difference": "emergency",
+        "clock_rows": "emergency",
+        "Ladder": "emergency",
+        "build_ladder": "emergency",
+        "candidates": "emergency",
+        "confirmation_due": "emergency",
+        "reconcile": "emergency",
+        "record_clocks": "emergency",
+        "reached_levels": "emergency",
+        "level_at": "emergency",
+        "written_request": "emergency",
+        "EmergencyWatch": "emergency_watch",
+        "DueClock": "procedures",
+        "Procedure": "procedures",
+        "ProcedureTable": "procedures",
+        "decode_procedures": "procedures",
+        "due_clocks": "procedures",
+        "in_zone": "procedures",
+        "load_procedures": "procedures",
         "NOT_COSIGNED": "export",
         "export_case": "export",
         "decode_periods": "periods",

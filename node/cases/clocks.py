@@ -11,7 +11,7 @@ target is tried again at the next tick.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
@@ -71,6 +71,9 @@ class Clocks:
         self._table = table
         self._settings = settings
         self._clock = clock
+        #: whether someone acknowledged an escalation of a case (the duty roster's desk,
+        #: set by the services once it runs): an acknowledged case escalates no further
+        self.acknowledged: Callable[[str], Awaitable[bool]] | None = None
 
     async def tick(self, now: datetime | None = None) -> list[Alert]:
         """Send every alert due at ``now`` (default: the clock) that was not sent before.
@@ -87,7 +90,10 @@ class Clocks:
         for row in await self._cases.cases():
             for r in due_reminders(row.case, self._table, now, self._settings.remind_before):
                 due.append(reminder_alert(r, member=self._member, now=now, tz=tz))
-            for e in escalations(row.case, now, self._settings.escalate_after):
+            ups = escalations(row.case, now, self._settings.escalate_after)
+            if ups and self.acknowledged is not None and await self.acknowledged(row.case.case_id):
+                ups = []
+            for e in ups:
                 due.append(escalation_alert(e, member=self._member, now=now, tz=tz))
         sent = []
         for alert in due:

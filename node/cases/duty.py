@@ -1,9 +1,13 @@
-"""Alerts to the officers on duty (issue 13 §1 "Duty roster"): a new urgent request alerts
-level 1 (every officer on duty) through each officer's own channels; with no human
-response (taken in charge, or any answer) ``escalate_after`` later, level 2 (the
-supervisors on duty); the same delay again, level 3 (the named list).
+"""Alerts to the officers on duty (issue 13 §1 "Duty roster", PROTOCOL.md §16): a new
+urgent request alerts level 1 (every officer on duty) through each officer's own
+channels; with no human response (taken in charge, or any answer) and no
+acknowledgement, the ladder's first delay later level 2 (the supervisors on duty); its
+second delay after that, level 3 (the head of unit: ``[roster] last_level``).
 
-Level n is due at ``request_at + (n - 1) x escalate_after`` on the node's injected clock.
+Level n is due at ``request_at`` plus the ladder's first n - 1 delays on the node's
+injected clock; the delays are the procedure's (:class:`node.cases.emergency.Ladder`),
+``escalate_after`` for both when no ladder is given. An acknowledged escalation
+(``relay247 node escalation ack``, the console's button) stops the ladder.
 Each level is recorded on the case once (``roster_escalations`` and an ``escalated``
 access-log entry, one transaction) after at least one channel took it, or when its
 recipients have no channel at all, so a restart never sends it again; a level whose
@@ -30,14 +34,16 @@ from node.alerts import (
     AlertEvent,
     AlertsConfig,
     AlertSender,
+    DeliveryResult,
     SmtpTarget,
     WebhookTarget,
     escalation_alert,
     message_alert,
 )
+from node.cases.emergency import Ladder, Steps, reached_levels
 from node.cases.store import CaseRow, CaseStore
 from node.events import EventHub, MessageReceived, NodeEvent
-from node.officers import LEVELS, Officer, Roster
+from node.officers import EmergencyDesk, Officer, Roster
 from protocol.cases import TERMINAL_STATES, Escalation, Side
 from protocol.errors import Relay247Error
 
@@ -50,20 +56,28 @@ class DutySettings:
     """The ``[roster]`` settings.
 
     Attributes:
-        escalate_after: the delay between two levels.
+        escalate_after: the delay between two levels when no ladder is given.
         last_level: the logins of level 3.
         smtp: the mail server for officers' e-mail channels (``[[alerts.smtp]]``'s
             first), None: e-mail channels are not used.
         interval: seconds between two checks (a new request is checked at once).
+        ladder: the delays of each procedure (None: ``escalate_after`` for every level).
     """
 
     escalate_after: timedelta
     last_level: tuple[str, ...] = ()
     smtp: SmtpTarget | None = None
     interval: float = 60.0
+    ladder: Ladder | None = None
+
+    def steps(self, kind: str | None) -> Steps:
+        """The delays before level 2 and level 3 for a request of body kind ``kind``."""
+        if self.ladder is None:
+            return self.escalate_after, self.escalate_after
+        return self.ladder.steps_for_kind(kind)
 
 
-def due_levels(row: CaseRow, now: datetime, escalate_after: timedelta) -> list[int]:
+def due_levels(row: CaseRow, now: datetime, steps: timedelta | Steps) -> list[int]:
     """The roster levels due for a case at ``now`` (ascending), or none.
 
     Only an urgent request this node received (requested side) with no human response
@@ -80,8 +94,8 @@ def due_levels(row: CaseRow, now: datetime, escalate_after: timedelta) -> list[i
         or now < case.request_at
     ):
         return []
-    reached = 1 + (now - case.request_at) // escalate_after
-    return [n for n in LEVELS if n <= reached]
+    ladder = (steps, steps) if isinstance(steps, timedelta) else steps
+    return reached_levels(case.request_at, ladder, now)
 
 
 class DutyAlerts:
@@ -97,6 +111,8 @@ class DutyAlerts:
         refresh: rebuilds one case from the store (the case service's), so a new request
             is seen before the case worker gets to it.
         sender: builds a sender for a set of targets (tests may inject one).
+        desk: the escalation acknowledgements (None: nothing stops the ladder but a
+            human response).
     """
 
     def __init__(
@@ -110,7 +126,11 @@ class DutyAlerts:
         zone: Callable[[], tzinfo | None] = lambda: None,
         refresh: Callable[[str], Awaitable[object]] | None = None,
         sender: Callable[[AlertsConfig], AlertSender] = AlertSender,
+        desk: EmergencyDesk | None = None,
     ) -> None:
+        self.desk = desk
+        #: more checks run after each tick (the oral emergencies' watch)
+        self.extra_ticks: list[Callable[[datetime], Awaitable[object]]] = []
         self._cases = cases
         self._roster = roster
         self._member = member
@@ -127,6 +147,15 @@ class DutyAlerts:
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    @property
+    def roster(self) -> Roster:
+        """The roster (its calls go through :meth:`db`)."""
+        return self._roster
+
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the roster's connection thread (one statement at a time)."""
+        return await self._db(fn, *args)
 
     async def close(self) -> None:
         """Wait for the roster call in flight, if any (before its connection is closed)."""
@@ -154,8 +183,9 @@ class DutyAlerts:
             now = now or self._clock()
             done = []
             for row in await self._cases.cases():
-                levels = due_levels(row, now, self._settings.escalate_after)
-                if not levels:
+                steps = self._settings.steps(row.case.request_kind)
+                levels = due_levels(row, now, steps)
+                if not levels or await self.acknowledged(row.case.case_id):
                     continue
                 sent = await self._db(self._roster.sent_levels, row.case.case_id)
                 for level in levels:
@@ -163,23 +193,21 @@ class DutyAlerts:
                         done.append((row.case.case_id, level))
             return done
 
+    async def acknowledged(self, case_id: str) -> bool:
+        """Whether someone acknowledged an escalation of ``case_id``."""
+        return self.desk is not None and bool(await self._db(self.desk.acks, case_id))
+
     async def _send(self, row: CaseRow, level: int, now: datetime) -> bool:
+        return await self.send_level(row.case.case_id, level, self._alert(row, level, now), now)
+
+    async def send_level(self, case_id: str, level: int, alert: Alert, now: datetime) -> bool:
+        """Send ``alert`` to the officers of ``level`` and record the level on the case.
+
+        Returns:
+            True when recorded now (False: every channel failed, or recorded before).
+        """
         officers = await self._db(self._roster.level, level, now, self._settings.last_level)
-        alert = self._alert(row, level, now)
-        webhooks, mails = [], []
-        for o in officers:
-            ch = await self._db(self._roster.channels, o.login)
-            if ch is not None and ch.webhook_url and ch.webhook_secret:
-                webhooks.append(WebhookTarget(url=ch.webhook_url, secret=ch.webhook_secret))
-            if ch is not None and ch.email and self._settings.smtp is not None:
-                mails.append(msgspec.structs.replace(self._settings.smtp, recipients=(ch.email,)))
-        sender = self._sender(AlertsConfig(webhooks=tuple(webhooks), smtp=tuple(mails)))
-        try:
-            results = await sender.send(alert)
-        finally:
-            await sender.close()
-        delivered = sum(r.ok for r in results)
-        case_id = row.case.case_id
+        results, delivered = await self.send_to(officers, alert)
         if results and not delivered:
             log.warning(
                 "duty alert not delivered; will retry",
@@ -195,6 +223,28 @@ class DutyAlerts:
         )
         log.info("duty alert sent", case_id=case_id, level=level, delivered=delivered)
         return recorded
+
+    async def on_duty(self, level: int, now: datetime) -> list[Officer]:
+        """The officers ``level`` alerts at ``now``."""
+        return await self._db(self._roster.level, level, now, self._settings.last_level)
+
+    async def send_to(
+        self, officers: Sequence[Officer], alert: Alert
+    ) -> tuple[list[DeliveryResult], int]:
+        """Send ``alert`` through each officer's own channels: the results, how many took it."""
+        webhooks, mails = [], []
+        for o in officers:
+            ch = await self._db(self._roster.channels, o.login)
+            if ch is not None and ch.webhook_url and ch.webhook_secret:
+                webhooks.append(WebhookTarget(url=ch.webhook_url, secret=ch.webhook_secret))
+            if ch is not None and ch.email and self._settings.smtp is not None:
+                mails.append(msgspec.structs.replace(self._settings.smtp, recipients=(ch.email,)))
+        sender = self._sender(AlertsConfig(webhooks=tuple(webhooks), smtp=tuple(mails)))
+        try:
+            results = await sender.send(alert)
+        finally:
+            await sender.close()
+        return results, sum(r.ok for r in results)
 
     def _alert(self, row: CaseRow, level: int, now: datetime) -> Alert:
         case = row.case
@@ -232,6 +282,8 @@ class DutyAlerts:
                 if case_id is not None and self._refresh is not None:
                     await self._refresh(case_id)
                 await self.tick()
+                for extra in self.extra_ticks:
+                    await extra(self._clock())
             except Relay247Error as exc:
                 log.error("duty check failed", error=exc.diagnostics())
             except sqlite3.Error as exc:  # node.officers leaves its SQLite errors to callers

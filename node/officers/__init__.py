@@ -23,6 +23,7 @@ from node.officers._access_verify import AccessLogReport, verify_access_log
 from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer, OfficerDb
 from node.officers._attribution import attribute
 from node.officers._attribution import officers_of as attributed_officers
+from node.officers._emergency import Ack, EmergencyDesk, OralRecord, check_case_id
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._keys import MAX_KEYS, SecurityKey, SecurityKeys
 from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
@@ -56,9 +57,11 @@ __all__ = [
     "AccessEntry",
     "AccessLog",
     "AccessLogReport",
+    "Ack",
     "Action",
     "Channels",
     "Credentials",
+    "EmergencyDesk",
     "EscalationRecord",
     "IssuedToken",
     "LogSigner",
@@ -66,6 +69,7 @@ __all__ = [
     "OfficerDb",
     "OfficerError",
     "OfficerErrorCode",
+    "OralRecord",
     "Permission",
     "RelyingParty",
     "Role",
@@ -80,6 +84,7 @@ __all__ = [
     "allowed",
     "attribute",
     "attributed_officers",
+    "check_case_id",
     "check_policy",
     "check_webhook",
     "code_at",

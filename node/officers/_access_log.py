@@ -57,6 +57,9 @@ class Action(enum.StrEnum):
     LOGIN_KEY = "login_key"  # a login whose second factor was a security key
     KEY_FAILED = "key_failed"  # a key assertion refused (bad, unknown, stale challenge)
     KEY_COUNTER = "key_counter"  # a valid signature whose counter went back: a cloned key?
+    ESCALATION_ACKED = "escalation_acked"  # subject "level-N": who took it (PROTOCOL.md §16)
+    EMERGENCY_RECORDED = "emergency_recorded"  # an oral emergency; case: the record id
+    EMERGENCY_LINKED = "emergency_linked"  # case: the written case; subject: the record id
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -190,6 +190,11 @@ ROUTES = {
     ("POST", "/account/security/keys/remove"),
     ("POST", "/login/key/options"),
     ("POST", "/login/key"),
+    ("GET", "/emergency"),
+    ("POST", "/emergency"),
+    ("GET", "/emergency/{record_id}"),
+    ("POST", "/emergency/{record_id}/link"),
+    ("POST", "/escalations/{case_id}/ack"),
 }
 
 
@@ -223,6 +228,7 @@ async def test_hostile_input_on_every_route(tmp_path: Path) -> None:
                 action="x\u0663",
                 login="%3Cscript%3E",
                 change="disable",
+                record_id="\u0663" * 32,
             )
             async with http.request(method, url, data={"csrf": csrf, "csrf ": "x"}) as resp:
                 assert resp.status < 500, (method, path)

@@ -78,6 +78,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             set_toml(cfg, "witness", "log_key", json.dumps(log_key))
             set_toml(cfg, "witness", "interval", "1.0")
             # US escalates an urgent request after ~1 s, to an alert target it lacks
+            # (through the deprecated key: it must keep working, with a warning)
             set_toml(cfg, "clocks", "escalate_after_minutes", "0.02")
             set_toml(cfg, "clocks", "interval", "1.0")
             n.kids.start(
@@ -345,7 +346,11 @@ def test_node_log_has_every_message_by_id_and_no_content(net: Net, case: str) ->
 
 def test_no_alert_target_is_said_and_no_alert_is_logged_as_sent(net: Net, tmp_path: Path) -> None:
     us_log = net.data("US") / "node.log"
-    assert "no alert target" in us_log.read_text().split('"node started"')[1]
+    started = us_log.read_text().split('"node started"')[1]
+    assert "no alert target" in started
+    # the old key (set above) still works, mapped onto [escalation], and is said at start
+    assert "deprecated setting" in started
+    assert "clocks.escalate_after_minutes" in started
     # an urgent request nobody answers escalates after ~1 s: not "alert sent" to nobody
     sent = ok_json("node", "send", _request(tmp_path, urgent=True), "--to", "US",
                    "--data", net.data("FR"))  # fmt: skip

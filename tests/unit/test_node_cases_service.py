@@ -16,7 +16,7 @@ import pytest
 
 from node.cases.service import body_of, case_events
 from node.cases.store import CaseRow, CaseStore
-from node.config import CONFIG_TEMPLATE, alerts_config, load_config
+from node.config import CONFIG_TEMPLATE, alerts_config, escalate_after, load_config
 from node.daemon import Node
 from node.events import MessageReceived, ReceiptReceived, SendFailed
 from node.storage.schema import Direction, Status
@@ -187,7 +187,7 @@ def test_webhook_secret_comes_from_a_private_file(tmp_path: Path) -> None:
     config = load_config(_config(tmp_path, HOOK + 'secret_file = "hook.secret"\n'))
     (hook,) = alerts_config(config).webhooks
     assert hook.secret == "x" * 32
-    assert alerts_config(config).escalate_after_minutes == config.clocks.escalate_after_minutes
+    assert alerts_config(config).escalate_after_minutes == escalate_after(config) == 30.0
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import pytest
 
 from node.alerts import Alert
 from node.cases.store import CaseRow
+from node.config import escalate_after as ladder_step
 from node.daemon import Node, NodeEvent
 from node.events import MessageReceived, MessageSent, ReceiptReceived, SendFailed
 from node.messaging.sync import PUSH_RETRY
@@ -188,7 +189,7 @@ async def test_escalation_and_reminder_fire_at_the_fake_instant(clocked: Clocked
     row = await _case(c.us)
     assert row.case.request_at == sent_at  # the envelope's time is the fake clock's
     clocks = c.us.services.clocks
-    escalate_after = c.us.config.clocks.escalate_after_minutes * 60
+    escalate_after = ladder_step(c.us.config) * 60
     # The legal clocks tick on the injected clock (tick() with no argument reads it).
     # (The example body's own answer date is long past: that overdue alert goes at once.)
     c.advance(escalate_after - 1)
@@ -243,3 +244,59 @@ async def test_push_is_tried_again_after_push_retry_on_the_fake_clock(tmp_path: 
         got = await next_event(us_q, MessageReceived)
         assert got.msg_id == second
         await _until(lambda: us.inbox_mode == "push")
+
+
+async def test_a_running_node_watches_its_oral_emergencies(clocked: Clocked) -> None:
+    """The node wires the oral-emergency watch into its duty loop (procedures.json loaded
+    at start): a record nobody acknowledged climbs the ladder on the injected clock, and
+    with no written request by the confirmation deadline the node-wide alert goes once."""
+    from node.officers import EmergencyDesk, LogSigner, OfficerDb, open_db
+
+    c = clocked
+    services = c.us.services
+    assert services.duty is not None
+    assert services.emergency is not None
+    assert services.emergency.tick in services.duty.extra_ticks
+    conn = open_db(c.us.config.path(c.us.config.node.database))
+    try:
+        signer = LogSigner("US", services.parts.keys.signing)
+        officers = OfficerDb(conn, c.clock, member="US", signer=signer)
+        rec = EmergencyDesk(officers, c.clock, signer).record(
+            member="FR", caller="Capitaine Martin", called_at=c.clock.now, asked="IP logs",
+            procedure="eu_epoc_emergency", by=None, client="cli",
+        )  # fmt: skip
+    finally:
+        conn.close()
+    watch = services.emergency
+    assert await watch.tick(c.clock.now) == [f"{rec.record_id}:level-1"]
+    c.advance(10 * 60)  # eu_epoc_emergency: 10 and 10 minutes
+    assert await watch.tick(c.clock.now) == [f"{rec.record_id}:level-2"]
+    c.advance(24 * 3600)
+    done = await watch.tick(c.clock.now)
+    assert f"{rec.record_id}:level-3" in done
+    assert f"{rec.record_id}:unconfirmed" in done  # recorded: no [alerts] target here
+    assert await watch.tick(c.clock.now) == []
+
+
+async def test_an_acknowledged_escalation_stops_the_node_wide_alerts(clocked: Clocked) -> None:
+    from node.officers import EmergencyDesk, LogSigner, OfficerDb, Roster, open_db
+
+    c = clocked
+    await c.fr.send(msgspec.structs.replace(REQUEST, priority=Priority.URGENT), "US")
+    await next_event(c.fr_q, ReceiptReceived)
+    row = await _case(c.us)
+    clocks = c.us.services.clocks
+    step = ladder_step(c.us.config) * 60
+    c.advance(step)
+    assert _escalations(await clocks.tick()) == [1]
+    conn = open_db(c.us.config.path(c.us.config.node.database))
+    try:
+        signer = LogSigner("US", c.us.services.parts.keys.signing)
+        officers = OfficerDb(conn, c.clock, member="US", signer=signer)
+        officers.add("sue", display_name="Sue", roles=["supervisor"])
+        Roster(officers, c.clock, signer).record_escalation(row.case.case_id, 2, ["sue"], 1)
+        EmergencyDesk(officers, c.clock, signer).ack(row.case.case_id, "sue", client="cli")
+    finally:
+        conn.close()
+    c.advance(step)
+    assert _escalations(await clocks.tick()) == []  # taken: no level 2 to [alerts]
