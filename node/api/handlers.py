@@ -19,6 +19,7 @@ from aiohttp import web
 
 from node.api.openapi import build_openapi
 from node.cases import CasesService, views
+from node.cases.links_view import Sent, link_views
 from node.storage import Direction, NodeStore
 from protocol.cases import PeriodTable
 from protocol.codec import decode, encode
@@ -56,6 +57,10 @@ class NodeView(Protocol):
 
     async def send(self, body: Body, to: str) -> str:
         """Validate, seal and queue; return the msg_id once durable."""
+        ...
+
+    async def send_linked(self, body: Body, to: str) -> Sent:
+        """The same, also saying which of the body's links stayed on this node."""
         ...
 
 
@@ -153,7 +158,7 @@ async def _send(request: web.Request) -> web.Response:
     raw = await _read_body(request)
     req = decode(_SEND, raw, "request", limit=MAX_BODY)
     try:
-        msg_id = await ctx.node.send(req.body, req.to)  # every body check runs there, once
+        sent = await ctx.node.send_linked(req.body, req.to)  # every body check runs there
     except MalformedError as exc:
         if not exc.field:
             raise
@@ -161,7 +166,10 @@ async def _send(request: web.Request) -> web.Response:
         at = f"$.body{exc.field.removeprefix('$')}"
         raise MalformedError(f"invalid request: {exc.problem} - at `{at}`") from None
     await ctx.cases.refresh(req.body.case_id)
-    return _json(api.SendResult(msg_id=msg_id, case_id=req.body.case_id), status=202)
+    result = api.SendResult(
+        msg_id=sent.msg_id, case_id=req.body.case_id, links_kept_local=sent.kept_links
+    )
+    return _json(result, status=202)
 
 
 async def _cases(request: web.Request) -> web.Response:
@@ -176,7 +184,9 @@ async def _case(request: web.Request) -> web.Response:
     row = await ctx.cases.cases.case(_case_id(request))
     if row is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
-    return _json(await views.detail(ctx.node.store, row, ctx.table, ctx.clock()))
+    detail = await views.detail(ctx.node.store, row, ctx.table, ctx.clock())
+    links = await link_views(row, ctx.cases.links, ctx.cases.cases)
+    return _json(msgspec.structs.replace(detail, links=links))
 
 
 async def _export(request: web.Request) -> web.Response:

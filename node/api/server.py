@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 
 from node.api.handlers import CONTEXT, MAX_BODY, ROUTES, ApiContext, Handler
+from node.api.links import LINK_ROUTES
 from protocol.codec import encode
 from protocol.errors import ConfigError, Relay247Error
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
@@ -135,7 +136,7 @@ def create_api(context: ApiContext, token: str) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = context
     app[TOKEN] = token
-    for method, path, handler in ROUTES:
+    for method, path, handler in ROUTES + LINK_ROUTES:
         app.router.add_route(method, path, handler)
     return app
 

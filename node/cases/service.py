@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import structlog
 
+from node.cases.links import LinkStore, wire_links
 from node.cases.store import CaseRow, CaseStore
 from node.events import (
     EventHub,
@@ -134,6 +135,8 @@ class CasesService:
         self.store = store
         self.cases = cases
         self._hub = hub
+        #: the case links (PROTOCOL.md §17), in the same database
+        self.links = LinkStore(cases)
         self._dirty: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -170,7 +173,8 @@ class CasesService:
         if not records:
             return None
         case = replay(case_id, await case_events(self.store, records))
-        bodies = [b for b in map(body_of, records) if b is not None]
+        decoded = [(r, body_of(r)) for r in records]
+        bodies = [b for _, b in decoded if b is not None]
         row = CaseRow(
             case=case,
             peer=records[0].peer,
@@ -179,6 +183,7 @@ class CasesService:
             last_activity=max(r.stored_at for r in records),
         )
         await self.cases.save_case(row)
+        await self.links.add(wire_links(decoded), row.last_activity)
         return row
 
     def _on_event(self, event: NodeEvent) -> None:
