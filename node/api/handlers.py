@@ -64,6 +64,14 @@ class NodeView(Protocol):
         ...
 
 
+class Exporter(Protocol):
+    """Builds a case's evidence bundle (None: unknown case)."""
+
+    def __call__(self, case_id: str, *, with_linked: bool = False) -> Awaitable[bytes | None]:
+        """``with_linked``: include the linked cases (PROTOCOL.md §17.5)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ApiContext:
     """Everything the handlers use.
@@ -84,7 +92,7 @@ class ApiContext:
     table: PeriodTable
     clock: Callable[[], datetime]
     relays: Callable[[], tuple[str, ...]]
-    export: Callable[[str], Awaitable[bytes | None]]
+    export: Exporter
     witness_size: Callable[[], int | None]
     alert_targets: int | None = None
 
@@ -191,7 +199,8 @@ async def _case(request: web.Request) -> web.Response:
 
 async def _export(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    bundle = await ctx.export(_case_id(request))
+    with_linked = _int_param(request, "with_linked", 0, 1) == 1
+    bundle = await ctx.export(_case_id(request), with_linked=with_linked)
     if bundle is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
     return web.Response(body=bundle, content_type="application/json")

@@ -195,3 +195,21 @@ async def add_local_link(
         note=req.note,
         officer=officer,
     )
+
+
+async def linked_case_ids(row: CaseRow, links: LinkStore, cases: CaseStore) -> tuple[str, ...]:
+    """The cases an export ``--with-linked`` includes, one level deep, in link order.
+
+    A link made on this node counts whatever the other case's member; a link carried by
+    a message counts only when this node shares the other case with the same member.
+    """
+    this = row.case.case_id
+    out: list[str] = []
+    for link in await links.of_case(this):
+        other_id = link.target if link.case_id == this else link.case_id
+        other = await cases.case(other_id)
+        if other is None or other_id in out:
+            continue
+        if link.origin is Origin.LOCAL or other.peer == row.peer:
+            out.append(other_id)
+    return tuple(out)
