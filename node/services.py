@@ -246,7 +246,9 @@ class Services:
         row = await self.case_store.case(case_id)
         if row is None:
             return None
-        linked = await linked_case_ids(row, self.cases.links, self.case_store) if with_linked else ()
+        linked = (
+            await linked_case_ids(row, self.cases.links, self.case_store) if with_linked else ()
+        )
         urls = self.parts.relays()
         log_id = (
             log_identity(self.parts.directory(), urls[0], self.settings.witness_log_key)

@@ -28,7 +28,7 @@ class BodyBase(
     case_id: CaseId
     in_reply_to: MsgId | None = None
     sender_ref: Reference
-    links: Links | None | msgspec.UnsetType = msgspec.UNSET
+    links: Links | msgspec.UnsetType | None = msgspec.UNSET
 
 
 #: The languages the sender reads, most preferred first.

@@ -48,10 +48,14 @@ CREATE INDEX IF NOT EXISTS case_links_to ON case_links (target);
 CREATE UNIQUE INDEX IF NOT EXISTS case_links_wire
     ON case_links (origin, msg_id, target) WHERE origin != 'local';
 """
-_COLUMNS: Final = (
-    "id, case_id, target, type, origin, msg_id, sender_ref, note, officer, reason,"
-    " created_at, removed_at, removed_by"
+
+
+_SELECT: Final = (
+    "SELECT id, case_id, target, type, origin, msg_id, sender_ref, note, officer, reason,"
+    " created_at, removed_at, removed_by FROM case_links WHERE (case_id=? OR target=?)"
 )
+_OF_CASE_ACTIVE: Final = _SELECT + " AND removed_at IS NULL ORDER BY id"
+_OF_CASE: Final = _SELECT + " ORDER BY id"
 
 
 class Origin(enum.StrEnum):
@@ -144,8 +148,7 @@ class LinkStore:
     async def of_case(self, case_id: str, *, removed: bool = False) -> list[LinkRow]:
         """Every link from or to ``case_id``, oldest first (removed ones only if asked)."""
         await self._ensure()
-        where = "(case_id=? OR target=?)" + ("" if removed else " AND removed_at IS NULL")
-        sql = f"SELECT {_COLUMNS} FROM case_links WHERE {where} ORDER BY id"
+        sql = _OF_CASE if removed else _OF_CASE_ACTIVE
         rows = await self._cases._run(self._cases._select, sql, (case_id, case_id))
         return [_row(r) for r in rows]
 
@@ -185,7 +188,8 @@ def wire_links(stored: Sequence[tuple[MessageRecord, Body | None]]) -> list[NewL
     """The links carried by a case's stored messages (a refused one carries none)."""
     out: list[NewLink] = []
     for rec, body in stored:
-        refused = rec.status is (Status.REJECTED if rec.direction is Direction.IN else Status.FAILED)
+        inbound = rec.direction is Direction.IN
+        refused = rec.status is (Status.REJECTED if inbound else Status.FAILED)
         links = None if body is None or refused else body.links
         if not isinstance(links, tuple):
             continue

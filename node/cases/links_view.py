@@ -104,9 +104,7 @@ def _with(body: Body, links: tuple[CaseLink, ...] | msgspec.UnsetType) -> Body:
     return msgspec.structs.replace(body, links=links)
 
 
-async def link_views(
-    row: CaseRow, links: LinkStore, cases: CaseStore
-) -> tuple[CaseLinkView, ...]:
+async def link_views(row: CaseRow, links: LinkStore, cases: CaseStore) -> tuple[CaseLinkView, ...]:
     """The links from and to a case, for its detail.
 
     The other case counts as known only when this node shares it with the same member
