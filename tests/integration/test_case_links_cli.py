@@ -73,8 +73,8 @@ async def test_link_show_send_and_export_from_the_command_line(tmp_path: Path) -
         file = tmp_path / "c.json"
         file.write_bytes(encode_body(c))
         us_q = us.node.events.queue()
-        sent = await _cli("node", "send", file, "--to", "US", "--link", f"{a.case_id[:8]}:mla_follows",
-                          "--json", *fr_data)  # fmt: skip
+        link = f"{a.case_id[:8]}:mla_follows"
+        sent = await _cli("node", "send", file, "--to", "US", "--link", link, "--json", *fr_data)
         assert sent.exit_code == 0, sent.output
         assert _json(sent)["links_kept_local"] == []
         await next_event(us_q, MessageReceived)
