@@ -19,6 +19,7 @@ from aiohttp import web
 
 from console import _actions_log as attribution
 from console import _actions_spec as sp
+from console import _links
 from console._context import CONTEXT
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import Form
@@ -140,6 +141,8 @@ async def case_page(
         "account": officer,
         "coded": coded_labels(request[VISIT].language),
         "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
+        "linked": request.query.get("linked") == "1",
+        **(await _links.page_part(ctx, detail, officer)),
     }
     return render(request, "case.html", context, status=status)
 

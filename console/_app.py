@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from console import _actions, _admin, _admin_accounts, _i18n, _live, _pages, _roster, _send
+from console import _actions, _admin, _admin_accounts, _i18n, _links, _live, _pages, _roster, _send
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
@@ -103,6 +103,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.router.add_get("/cases/{case_id}/messages/{msg_id}", _pages.message)
     _send.setup(app)
     _roster.add_routes(app)
+    _links.add_routes(app)
     app.router.add_get("/access-log", _admin.access_log)
     _admin_accounts.add_routes(app.router)
     app.router.add_static("/static", STATIC)
