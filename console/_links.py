@@ -16,7 +16,7 @@ from aiohttp import web
 from console._context import CONTEXT, ConsoleContext
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, t
 from console._security import one
-from node.cases.links_view import add_local_link, link_views
+from node.cases import add_local_link, link_views
 from node.officers import Action, Officer, Permission, allowed
 from protocol.errors import MalformedError, PeerError
 from schemas._links import LinkType

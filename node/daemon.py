@@ -27,7 +27,7 @@ import structlog
 from node._tasks import stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
-from node.cases.links_view import Sent, plan_links
+from node.cases import Sent, plan_links
 from node.config import NodeConfig
 from node.event_log import log_event
 from node.events import (

@@ -27,9 +27,9 @@ from node.cases import (
     DutyAlerts,
     DutySettings,
     export_case,
+    linked_case_ids,
     load_periods,
 )
-from node.cases.links_view import linked_case_ids
 from node.config import NodeConfig, alerts_config
 from node.events import EventHub
 from node.keyfile import NodeKeys

@@ -18,8 +18,7 @@ import msgspec
 from aiohttp import web
 
 from node.api.openapi import build_openapi
-from node.cases import CasesService, views
-from node.cases.links_view import Sent, link_views
+from node.cases import CasesService, Sent, link_views, views
 from node.storage import Direction, NodeStore
 from protocol.cases import PeriodTable
 from protocol.codec import decode, encode

@@ -14,7 +14,7 @@ import msgspec
 from aiohttp import web
 
 from node.api.handlers import CONTEXT, MAX_BODY, Handler, _case_id, _json, _read_body
-from node.cases.links_view import add_local_link
+from node.cases import add_local_link
 from protocol.codec import decode
 from protocol.errors import MalformedError, PeerError
 from schemas.errors import ErrorCode

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from node.cases.clocks import Clocks, ClockSettings
     from node.cases.duty import DutyAlerts, DutySettings, due_levels
     from node.cases.export import NOT_COSIGNED, export_case
+    from node.cases.links_view import (
+        Sent,
+        add_local_link,
+        link_views,
+        linked_case_ids,
+        plan_links,
+    )
     from node.cases.periods import decode_periods, load_periods
     from node.cases.service import CasesService, body_of
     from node.cases.store import CaseRow, CaseStore
@@ -27,11 +34,16 @@ __all__ = [
     "Clocks",
     "DutyAlerts",
     "DutySettings",
+    "Sent",
+    "add_local_link",
     "body_of",
     "decode_periods",
     "due_levels",
     "export_case",
+    "link_views",
+    "linked_case_ids",
     "load_periods",
+    "plan_links",
 ]
 __getattr__ = lazy_face(
     __name__,
@@ -43,6 +55,11 @@ __getattr__ = lazy_face(
         "due_levels": "duty",
         "NOT_COSIGNED": "export",
         "export_case": "export",
+        "Sent": "links_view",
+        "add_local_link": "links_view",
+        "link_views": "links_view",
+        "linked_case_ids": "links_view",
+        "plan_links": "links_view",
         "decode_periods": "periods",
         "load_periods": "periods",
         "CasesService": "service",

@@ -30,7 +30,9 @@ async def test_officer_links_cases_in_the_browser(tmp_path: Path) -> None:
         form = page.locator("form.link-add")
         await form.get_by_label("This case…").select_option("mla_follows")
         await form.get_by_label("…the case").select_option(d.case_id)
-        await form.get_by_label("Note (optional)").fill("MLA request 2026/114 via central authority")
+        await form.get_by_label("Note (optional)").fill(
+            "MLA request 2026/114 via central authority"
+        )
         await form.get_by_role("button", name="Add the link").click()
         await expect(page.locator("p.notice")).to_have_text("Link added.")
         row = page.locator("#links tbody tr").first
