@@ -152,6 +152,14 @@ class LinkStore:
         rows = await self._cases._run(self._cases._select, sql, (case_id, case_id))
         return [_row(r) for r in rows]
 
+    async def forget_sent(self, msg_ids: Sequence[str]) -> None:
+        """Drop the sent links of messages the relay refused for good (never delivered)."""
+        if not msg_ids:
+            return
+        await self._ensure()
+        sql = "DELETE FROM case_links WHERE origin='sent' AND msg_id=?"
+        await self._cases._run(self._many, sql, [(m,) for m in msg_ids])
+
     async def remove_local(
         self, case_id: str, target: str, at: datetime, by: str | None, link_type: str | None
     ) -> int:
@@ -179,6 +187,9 @@ class LinkStore:
             c.execute("ROLLBACK")
             raise
         return c.total_changes - before
+
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._cases._conn().executemany(sql, rows)
 
     def _update(self, sql: str, args: tuple[Any, ...]) -> int:
         return int(self._cases._conn().execute(sql, args).rowcount)

@@ -184,6 +184,10 @@ class CasesService:
         )
         await self.cases.save_case(row)
         await self.links.add(wire_links(decoded), row.last_activity)
+        failed = [
+            r.msg_id for r in records if r.direction is Direction.OUT and r.status is Status.FAILED
+        ]
+        await self.links.forget_sent(failed)
         return row
 
     def _on_event(self, event: NodeEvent) -> None:
