@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 MAX_BUNDLE_BYTES: Final = 256 * 1024 * 1024  # bytes: a case of a few hundred messages
+MAX_LINKED_CASES: Final = 64  # linked cases in one bundle (PROTOCOL.md §17.6)
 _Bytes = Annotated[bytes, msgspec.Meta(max_length=64 * 1024 * 1024)]
 _INNER_HEAD: Final = 64 + 4  # inner signature, then the u32 length of the metadata
 
@@ -93,9 +94,9 @@ class EvidenceBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     directories: Annotated[tuple[_Bytes, ...], msgspec.Meta(min_length=1)]
     messages: Annotated[tuple[MessageEvidence, ...], msgspec.Meta(min_length=1)]
     #: linked cases (``export-case --with-linked``); unset, the bundle is as before
-    linked: Annotated[tuple[LinkedCase, ...], msgspec.Meta(min_length=1, max_length=64)] | (
-        msgspec.UnsetType
-    ) = msgspec.UNSET
+    linked: Annotated[
+        tuple[LinkedCase, ...], msgspec.Meta(min_length=1, max_length=MAX_LINKED_CASES)
+    ] | (msgspec.UnsetType) = msgspec.UNSET
 
 
 _BUNDLE: Final = msgspec.json.Decoder(EvidenceBundle)

@@ -30,8 +30,15 @@ from protocol import domains
 from protocol.checkpoint import open_checkpoint
 from protocol.codec import decode, encode
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
-from protocol.errors import MalformedError, Relay247Error, StorageError, TransportError
-from protocol.evidence import LinkedCase, LogLeaf, MessageEvidence, build_bundle, split_plaintext
+from protocol.errors import MalformedError, PeerError, Relay247Error, StorageError, TransportError
+from protocol.evidence import (
+    MAX_LINKED_CASES,
+    LinkedCase,
+    LogLeaf,
+    MessageEvidence,
+    build_bundle,
+    split_plaintext,
+)
 from protocol.note import Verifier
 from schemas.audit_api import InclusionProof
 from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta
@@ -93,6 +100,12 @@ async def export_case(
         PeerError: the relay refused a read.
         StorageError: a stored envelope or directory cannot be read back.
     """
+    if len(linked) > MAX_LINKED_CASES:
+        raise PeerError(
+            f"{len(linked)} linked cases: at most {MAX_LINKED_CASES} fit in one bundle;"
+            " export them separately",
+            code=ErrorCode.TOO_LARGE,
+        )
     cases_in: list[tuple[str, list[MessageRecord], list[MessageRecord]]] = []
     for cid in (case_id, *linked):
         records = await store.messages(case_id=cid, limit=100_000)

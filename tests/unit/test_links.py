@@ -144,3 +144,28 @@ async def test_link_table_keeps_wire_links_once_and_forgets_failed_ones(tmp_path
         assert (gone.removed_by, gone.removed_at) == ("duty", T)
     finally:
         await cases.close()
+
+
+async def test_export_refuses_more_linked_cases_than_a_bundle_holds() -> None:
+    from typing import Any, cast
+
+    from node.cases.export import export_case
+    from protocol.errors import PeerError
+    from protocol.evidence import MAX_LINKED_CASES
+    from schemas.errors import ErrorCode
+
+    unused = cast(Any, None)  # refused before any of these is used
+    many = tuple(f"{i:032x}" for i in range(MAX_LINKED_CASES + 1))
+    with pytest.raises(PeerError) as caught:
+        await export_case(
+            "f" * 32,
+            store=unused,
+            cases=unused,
+            keys=unused,
+            source=unused,
+            log=unused,
+            trust_root=unused,
+            now=T,
+            linked=many,
+        )
+    assert caught.value.code is ErrorCode.TOO_LARGE
