@@ -107,9 +107,10 @@ def _with(body: Body, links: tuple[CaseLink, ...] | msgspec.UnsetType) -> Body:
 async def link_views(row: CaseRow, links: LinkStore, cases: CaseStore) -> tuple[CaseLinkView, ...]:
     """The links from and to a case, for its detail.
 
-    The other case counts as known only when this node shares it with the same member
-    as this case: a peer that names a case this node has with someone else learns
-    nothing, and that case does not show the link.
+    For a link carried by a message, the other case counts as known only when this node
+    shares it with the same member as this case: a peer that names a case this node has
+    with someone else learns nothing, and that case does not show the link. A link made
+    on this node may join cases of different members.
     """
     this = row.case.case_id
     out: list[CaseLinkView] = []
@@ -117,10 +118,13 @@ async def link_views(row: CaseRow, links: LinkStore, cases: CaseStore) -> tuple[
         outgoing = link.case_id == this
         other_id = link.target if outgoing else link.case_id
         other = await cases.case(other_id)
-        shared = other is not None and other.peer == row.peer
-        if not outgoing and not shared:
+        # A link made here may join cases of different members; one carried by a message
+        # counts only between cases shared with the same member.
+        local = link.origin is Origin.LOCAL
+        known = other is not None and (local or other.peer == row.peer)
+        if not outgoing and not known:
             continue  # another member's case names this one: not this case's business
-        out.append(_view(link, outgoing, other_id, other if shared else None))
+        out.append(_view(link, outgoing, other_id, other if known else None))
     return tuple(out)
 
 
@@ -187,9 +191,9 @@ async def add_local_link(
         type=req.type,
         case_id=req.case_id,
         origin="local",
-        known=other.peer == row.peer,
+        known=True,
         created_at=at,
-        peer=other.peer if other.peer == row.peer else None,
+        peer=other.peer,
         note=req.note,
         officer=officer,
     )

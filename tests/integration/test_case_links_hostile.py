@@ -166,5 +166,13 @@ async def test_a_peer_naming_another_members_case_learns_nothing(tmp_path: Path)
         await fr.api.send("DE", with_de)
         await next_event(de_q, MessageReceived)
         link = CaseLink(type=LinkType.RELATED, case_id=with_de.case_id)
-        result = await fr.api.send("US", msgspec.structs.replace(_request(), links=(link,)))
+        new = msgspec.structs.replace(_request(), links=(link,))
+        result = await fr.api.send("US", new)
         assert [k.reason for k in result.links_kept_local] == ["other_member_case"]
+        # ... where it shows as a local link to a case this node knows, with DE.
+        (kept,) = (await fr.api.case(new.case_id)).links
+        assert (kept.origin, kept.known, kept.peer, kept.kept_local) == (
+            "local", True, "DE", "other_member_case",
+        )  # fmt: skip
+        (back,) = (await fr.api.case(with_de.case_id)).links
+        assert (back.direction, back.case_id) == ("incoming", new.case_id)
