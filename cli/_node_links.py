@@ -18,7 +18,7 @@ from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _node_render as nr
 from cli._passphrase import CliUsageError
-from node.render import format_time, load_catalog
+from node.render import format_time, load_catalog, printable
 from schemas._links import CaseLink, LinkType
 from schemas.messages import Body
 from schemas.node_api import CaseDetail
@@ -86,7 +86,11 @@ def print_links(detail: CaseDetail, lang: str, tz: tzinfo | None) -> None:
         origin = words.get(link.kept_local or "", words[link.origin])
         parts = [f"  {arrow} {link_label(link, lang)}: {other}", origin]
         parts += [link.peer] if link.peer else []
-        parts += [f"« {link.note} »" if lang == "fr" else f'"{link.note}"'] if link.note else []
+        if link.sender_ref:  # the other side's text: never drives the terminal
+            parts.append(printable(link.sender_ref))
+        if link.note:
+            note = printable(link.note)
+            parts.append(f"« {note} »" if lang == "fr" else f'"{note}"')
         parts.append(format_time(link.created_at, tz))
         out.print(" · ".join(parts), markup=False, highlight=False)
 
