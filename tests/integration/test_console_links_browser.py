@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.async_api import expect
+from playwright.async_api import BrowserContext, expect
 
 from tests.integration._console_live import desks
 from tests.integration.test_console_browser import Watch, _shot, browser
@@ -50,3 +50,28 @@ async def test_officer_links_cases_in_the_browser(tmp_path: Path) -> None:
         )
         await _shot(page, "case-links-incoming-en")
         watch.check()
+
+        # An Arabic reader: the same links, right to left, in Arabic.
+        arabic = d.us.db.add(
+            "wakil", display_name="ضابط المناوبة", roles=("officer",), language="ar",
+            password=PASSWORD,
+        )  # fmt: skip
+        d.us.officers["wakil"] = arabic
+        async with browser(tmp_path, "ar") as ar_context:
+            await _arabic(ar_context, d.us.url, d.us.code("wakil"), second)
+
+
+async def _arabic(context: BrowserContext, url: str, code: str, case_id: str) -> None:
+    ar_page = await context.new_page()
+    await ar_page.goto(f"{url}/login")
+    await ar_page.locator("#login").fill("wakil")
+    await ar_page.locator("#password").fill(PASSWORD)
+    await ar_page.locator("#code").fill(code)
+    await ar_page.locator("form.login button").click()
+    await ar_page.goto(f"{url}/cases/{case_id}")
+    await expect(ar_page.locator("html")).to_have_attribute("lang", "ar")
+    await expect(ar_page.locator("#links-title")).to_have_text("القضايا المرتبطة")
+    await expect(ar_page.locator("#links tbody tr").first).to_contain_text(
+        "← طلب المساعدة القانونية المتبادلة اللاحق للحفظ"  # the arrow points leftwards
+    )
+    await _shot(ar_page, "case-links-ar")
