@@ -17,6 +17,7 @@ from schemas._links import CASE_LINKS
 from schemas.messages import encode_body
 from tests.integration._node_services import peers
 from tests.integration.test_case_links import _exchange, _request
+from tests.integration.test_node_api import until
 from tests.integration.test_node_export import _settled
 from tests.support.fake_relay import next_event
 from tests.support.network import make_network
@@ -80,6 +81,9 @@ async def test_link_show_send_and_export_from_the_command_line(tmp_path: Path) -
         assert sent.exit_code == 0, sent.output
         assert _json(sent)["links_kept_local"] == []
         await next_event(us_q, MessageReceived)
+        # The case is rebuilt after the event: wait for its link to be stored.
+        links = us.services.cases.links
+        await until(lambda: links.of_case(a.case_id), lambda found: len(found) == 1)
         us_show = await _cli("node", "show", a.case_id, "--brief", "--data", us.data)
         assert f"← Preservation followed by the mutual legal assistance request: {c.case_id}" in (
             us_show.output

@@ -150,8 +150,9 @@ async def test_a_peer_naming_another_members_case_learns_nothing(tmp_path: Path)
         body = _request((CaseLink(type=LinkType.SUPERSEDES, case_id=c.case_id),))
         await _forged(fr.node, body, "US")
         await next_event(us_q, MessageReceived)
-        rows = us.services.case_store
-        await until(lambda: rows.case(body.case_id), lambda row: row is not None)
+        # The case is rebuilt after the event: wait for its link to be stored.
+        links = us.services.cases.links
+        await until(lambda: links.of_case(body.case_id), lambda found: len(found) == 1)
         (seen,) = (await us.api.case(body.case_id)).links
         assert (seen.case_id, seen.known, seen.peer) == (c.case_id, False, None)
         assert (await us.api.case(c.case_id)).links == ()
