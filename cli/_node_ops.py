@@ -23,6 +23,7 @@ import msgspec
 
 from cli import _node_bodies as nb
 from cli import _node_client as ncl
+from cli import _node_links as nl
 from cli import _node_options as no
 from cli import _node_render as nr
 from cli._node_template import annotated_template
@@ -35,6 +36,7 @@ from schemas.messages import KINDS, Body, kind_of
 
 if TYPE_CHECKING:
     from node.api import NodeApiClient
+    from schemas.node_api import CaseDetail, SendResult
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _TEMPLATES = {"preservation": "preservation_request", **{k: k for k in KINDS}}
@@ -140,6 +142,13 @@ def new(*, file: Path, as_json: bool) -> None:
     is_flag=True,
     help="Send even if this exact message already went to --to in this case.",
 )
+@click.option(
+    "--link",
+    "links",
+    multiple=True,
+    metavar="CASE:TYPE",
+    help="Link the message's case to CASE (repeatable); TYPE: " + ", ".join(nl.TYPE_NAMES),
+)
 @no.data_options
 @no.json_option
 def send(
@@ -147,6 +156,7 @@ def send(
     file: Path,
     to: str,
     again: bool,
+    links: tuple[str, ...],
     data_dir: Path | None,
     config_path: Path | None,
     as_json: bool,
@@ -159,8 +169,13 @@ def send(
     comments and layout are set aside; a copy that failed to be delivered does not
     count) is sent again only with --again, or when the officer confirms at a terminal.
     Piped or with --json it is refused (exit 2).
+
+    --link adds links (PROTOCOL.md §17) to those of the file. A link goes to --to only
+    when its node reads links and the linked case is shared with --to; otherwise it is
+    kept on this node and the command says so.
     """
     body = nb.parse_request_file(file.read_bytes(), str(file))
+    given = tuple(nl.parse_link(x) for x in links)
     named = nb.addressee(body)
     if named is not None and named != to:
         raise CliUsageError(f"{file}: $.requested.member is {named} but --to is {to}")
@@ -177,8 +192,17 @@ def send(
                 raise CliUsageError(f"{what}; not sent again (--again sends it anyway)")
             if not click.confirm(f"{what}. Send it again?", default=False):
                 raise CliError("not sent")
-    result = ncl.call(where, lambda c: c.send(to, body))
+
+    async def go(client: NodeApiClient) -> SendResult:
+        extra = await nl.resolve_links(client, given)
+        full = nl.with_links(body, extra)
+        return await client.send(to, full)
+
+    result = ncl.call(where, go)
     ncl.report_sent(result, body, to, as_json, where)
+    if not as_json:
+        for line in nl.kept_lines(result.links_kept_local):
+            click.echo(line)
 
 
 def interactive() -> bool:
@@ -229,6 +253,7 @@ def cases(*, data_dir: Path | None, config_path: Path | None, lang: str, as_json
 @click.command("show")
 @click.argument("case")
 @click.option("--brief", is_flag=True, help="Only the timeline, not each message's fields.")
+@click.option("--follow", is_flag=True, help="Also show each linked case this node knows.")
 @no.data_options
 @no.lang_option
 @no.json_option
@@ -236,21 +261,34 @@ def show(
     *,
     case: str,
     brief: bool,
+    follow: bool,
     data_dir: Path | None,
     config_path: Path | None,
     lang: str,
     as_json: bool,
 ) -> None:
-    """Show CASE (its id or a unique prefix): messages, receipts, states, deadlines."""
+    """Show CASE (its id or a unique prefix): messages, receipts, states, deadlines, and
+    its links both ways (with --follow, the linked cases too)."""
     where = ncl.data_dir_of(data_dir, config_path)
-    detail = ncl.call(where, lambda c: ncl.find_case(c, case))
-    if as_json:
-        nr.emit_json(detail)
-    else:
-        nr.print_case(detail, lang, brief=brief, tz=ncl.node_zone(where))
-        from cli._emergency_common import print_case_section
 
-        print_case_section(data_dir, config_path, detail, lang)
+    async def go(client: NodeApiClient) -> tuple[CaseDetail, list[CaseDetail]]:
+        detail = await ncl.find_case(client, case)
+        return detail, (await nl.linked_details(client, detail)) if follow else []
+
+    detail, linked = ncl.call(where, go)
+    if as_json:
+        nr.emit_json({"case": detail, "linked": linked} if follow else detail)
+        return
+    from cli._emergency_common import print_case_section
+
+    tz = ncl.node_zone(where)
+    nr.print_case(detail, lang, brief=brief, tz=tz)
+    print_case_section(data_dir, config_path, detail, lang)
+    nl.print_links(detail, lang, tz)
+    for other in linked:
+        click.echo("")
+        nr.print_case(other, lang, brief=True, tz=tz)
+        nl.print_links(other, lang, tz)
 
 
 @click.command("export-case")
@@ -262,6 +300,7 @@ def show(
     help="The bundle file to write (never replaced without --force).",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--with-linked", is_flag=True, help="Include the linked cases in the bundle.")
 @no.data_options
 @no.json_option
 def export_case(
@@ -269,6 +308,7 @@ def export_case(
     case: str,
     out: Path,
     force: bool,
+    with_linked: bool,
     data_dir: Path | None,
     config_path: Path | None,
     as_json: bool,
@@ -284,7 +324,8 @@ def export_case(
 
     async def go(client: NodeApiClient) -> tuple[str, bytes]:
         detail = await ncl.find_case(client, case)
-        return detail.summary.case_id, await client.export_case(detail.summary.case_id)
+        case_id = detail.summary.case_id
+        return case_id, await client.export_case(case_id, with_linked=with_linked)
 
     case_id, data = ncl.call(where, go)
     try:

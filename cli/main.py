@@ -51,6 +51,7 @@ _GROUPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         (
             "cli._node_ops",
             "cli._node_replies",
+            "cli._node_links",
             "cli._officers",
             "cli._roster",
             "cli._emergency",

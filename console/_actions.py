@@ -19,7 +19,7 @@ from aiohttp import web
 
 from console import _actions_log as attribution
 from console import _actions_spec as sp
-from console import _emergency
+from console import _emergency, _links
 from console._context import CONTEXT
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import Form
@@ -142,6 +142,8 @@ async def case_page(
         "coded": coded_labels(request[VISIT].language),
         "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
         "emergency": await _emergency.case_part(request, detail, officer),
+        "linked": request.query.get("linked") == "1",
+        **(await _links.page_part(ctx, detail, officer)),
     }
     return render(request, "case.html", context, status=status)
 

@@ -21,6 +21,7 @@ from console import (
     _emergency,
     _i18n,
     _keys_pages,
+    _links,
     _live,
     _pages,
     _roster,
@@ -170,6 +171,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     _send.setup(app)
     _roster.add_routes(app)
     _emergency.add_routes(app)
+    _links.add_routes(app)
     app.router.add_get("/access-log", _admin.access_log)
     _admin_accounts.add_routes(app.router)
     _keys_pages.add_routes(app, _limited)

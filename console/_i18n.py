@@ -17,6 +17,7 @@ from console import (
     _labels_emergency,
     _labels_es_ar_extra,
     _labels_inbox,
+    _labels_links,
     _labels_roster,
     _labels_send,
     _labels_webauthn,
@@ -304,6 +305,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_auth.LABELS,
     _labels_webauthn.LABELS,
     _labels_emergency.LABELS,
+    _labels_links.LABELS,
 )
 
 

@@ -27,6 +27,7 @@ import structlog
 from node._tasks import stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
+from node.cases import Sent, plan_links
 from node.config import NodeConfig, deprecated_keys
 from node.event_log import log_event
 from node.events import (
@@ -58,6 +59,7 @@ from node.storage import NodeStore
 from protocol.body import member_binding_errors
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError, Relay247Error
+from schemas.directory import Member
 from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of, semantic_errors
 
@@ -70,6 +72,7 @@ __all__ = [
     "NodeProblem",
     "ReceiptReceived",
     "SendFailed",
+    "Sent",
     "SequenceAnomaly",
     "run",
 ]
@@ -216,6 +219,10 @@ class Node:
     # -- operations --------------------------------------------------------------------
 
     async def send(self, body: Body, to: str) -> str:
+        """Like :meth:`send_linked`, returning the message id only."""
+        return (await self.send_linked(body, to)).msg_id
+
+    async def send_linked(self, body: Body, to: str) -> Sent:
         """Validate, seal and queue a message; return its msg_id once it is durable.
 
         Args:
@@ -223,12 +230,14 @@ class Node:
             to: the recipient member id.
 
         Returns:
-            The new message id. Delivery happens in the background; watch for
-            :class:`MessageSent` and :class:`ReceiptReceived` events.
+            The new message id and the body's links kept on this node (stored as
+            local links of the case, PROTOCOL.md §17.3). Delivery happens in the
+            background; watch for :class:`MessageSent` and :class:`ReceiptReceived`.
 
         Raises:
             MalformedError: the body breaks a semantic rule or E14 (the message names the
-                field; ``field`` and ``problem`` hold it apart) or ``to`` is this node.
+                field; ``field`` and ``problem`` hold it apart), links a case this node
+                does not have, or ``to`` is this node.
             PeerError: ``to`` is not in the directory (UNKNOWN_RECIPIENT).
             VerificationError: ``to`` has no valid key.
             DirectoryError: no directory yet.
@@ -248,6 +257,10 @@ class Node:
         unbound = member_binding_errors(body, sender=self.member, recipient=to)
         if unbound:
             raise _field_error(*unbound[0])
+        # Links: only to a member that reads them, and only to cases it shares (§17.3).
+        peer = None if directory is None else _member(directory.directory.members, to)
+        plan = await plan_links(body, to, peer, self.services.case_store)
+        body = plan.body
         build = self._shared.sealer(
             to,
             encode_body(body),
@@ -259,7 +272,9 @@ class Node:
         )
         out = await self.store.enqueue(to, build, self._shared.unix())
         self._shared.outbox_wake.set()
-        return out.message.msg_id
+        msg_id = out.message.msg_id
+        await self.services.cases.links.add(plan.kept_rows(msg_id), self._shared.clock())
+        return Sent(msg_id, plan.kept_views())
 
     async def refresh_directory(self) -> bool:
         """Fetch the directory from the current relay now; True if it changed.
@@ -350,6 +365,10 @@ async def run(
         for stop_one in reversed(stops):
             await stop_one()
         await node.stop()
+
+
+def _member(members: Sequence[Member], member_id: str) -> Member | None:
+    return next((m for m in members if m.id == member_id), None)
 
 
 def _field_error(path: str, text: str) -> MalformedError:

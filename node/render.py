@@ -175,7 +175,8 @@ def _struct_rows(obj: msgspec.Struct, cat: Catalog, depth: int, tz: tzinfo | Non
     for field in obj.__struct_fields__:
         value = getattr(obj, field)
         # Absent optional fields are not shown, nor empty text (a label with nothing after).
-        if value is None or value == () or (isinstance(value, str) and not value.strip()):
+        unset = value is None or value is msgspec.UNSET or value == ()
+        if unset or (isinstance(value, str) and not value.strip()):
             continue
         if field in _UNTIL_FIELDS and isinstance(value, datetime):
             rows.append(Row(cat.field(name, field), until_text(value, cat.lang, tz), depth))

@@ -29,6 +29,7 @@ from node.cases import (
     EmergencyWatch,
     build_ladder,
     export_case,
+    linked_case_ids,
     load_periods,
     load_procedures,
 )
@@ -252,17 +253,22 @@ class Services:
         log_id = log_identity(self.parts.directory(), urls[0], self.settings.witness_log_key)
         return None if log_id is None else (self.client(urls[0]), log_id)
 
-    async def export(self, case_id: str) -> bytes | None:
+    async def export(self, case_id: str, *, with_linked: bool = False) -> bytes | None:
         """The evidence bundle of a case (None: unknown case); cosigns the latest
         checkpoint first, so the bundle carries at least this node's cosignature.
+        ``with_linked``: the cases linked to it (PROTOCOL.md §17.5) are included.
 
         Raises:
             TransportError: ``unavailable``: no relay with a pinned log key, or the latest
                 checkpoint does not cover the case yet.
             PeerError, NoteError, StorageError: see :func:`node.cases.export.export_case`.
         """
-        if await self.case_store.case(case_id) is None:
+        row = await self.case_store.case(case_id)
+        if row is None:
             return None
+        linked = (
+            await linked_case_ids(row, self.cases.links, self.case_store) if with_linked else ()
+        )
         urls = self.parts.relays()
         log_id = (
             log_identity(self.parts.directory(), urls[0], self.settings.witness_log_key)
@@ -296,6 +302,7 @@ class Services:
                     trust_root=self.parts.trust_root,
                     now=self.parts.clock(),
                     require_cosigner=cosigner,
+                    linked=linked,
                 )
             except TransportError as exc:
                 if attempt == attempts or exc.detail != NOT_COSIGNED:

@@ -31,6 +31,7 @@ from schemas.envelope import Signature
 __all__ = [
     "BundleReport",
     "EvidenceBundle",
+    "LinkedCase",
     "LogLeaf",
     "MessageEvidence",
     "build_bundle",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 MAX_BUNDLE_BYTES: Final = 256 * 1024 * 1024  # bytes: a case of a few hundred messages
+MAX_LINKED_CASES: Final = 64  # linked cases in one bundle (PROTOCOL.md §17.6)
 _Bytes = Annotated[bytes, msgspec.Meta(max_length=64 * 1024 * 1024)]
 _INNER_HEAD: Final = 64 + 4  # inner signature, then the u32 length of the metadata
 
@@ -65,6 +67,13 @@ class MessageEvidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     receipts: tuple[_Bytes, ...] = ()
 
 
+class LinkedCase(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A case linked to the bundle's case, with its messages (PROTOCOL.md §7.3, §17)."""
+
+    case_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}\Z")]
+    messages: Annotated[tuple[MessageEvidence, ...], msgspec.Meta(min_length=1)]
+
+
 class BundleTrustRoot(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The coordinators' keys and threshold the directory chain starts from."""
 
@@ -84,6 +93,10 @@ class EvidenceBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     trust_root: BundleTrustRoot
     directories: Annotated[tuple[_Bytes, ...], msgspec.Meta(min_length=1)]
     messages: Annotated[tuple[MessageEvidence, ...], msgspec.Meta(min_length=1)]
+    #: linked cases (``export-case --with-linked``); unset, the bundle is as before
+    linked: Annotated[
+        tuple[LinkedCase, ...], msgspec.Meta(min_length=1, max_length=MAX_LINKED_CASES)
+    ] | (msgspec.UnsetType) = msgspec.UNSET
 
 
 _BUNDLE: Final = msgspec.json.Decoder(EvidenceBundle)
@@ -119,6 +132,7 @@ def build_bundle(
     trust_root: TrustRoot,
     directories: Sequence[bytes],
     messages: Sequence[MessageEvidence],
+    linked: Sequence[LinkedCase] = (),
 ) -> bytes:
     """Assemble an evidence bundle (the node's case export calls this).
 
@@ -130,6 +144,7 @@ def build_bundle(
         directories: the signed directory versions, oldest first, from the first one
             trusted under ``trust_root`` to the newest one used.
         messages: one :class:`MessageEvidence` per message.
+        linked: the linked cases included (none: the field is left out).
 
     Returns:
         The bundle's JSON bytes. Nothing is verified here: run :func:`verify_bundle`.
@@ -152,6 +167,7 @@ def build_bundle(
             ),
             directories=tuple(directories),
             messages=tuple(messages),
+            linked=tuple(linked) if linked else msgspec.UNSET,
         )
     )
 
@@ -168,6 +184,8 @@ class BundleReport:
     directory_versions: tuple[int, ...]
     messages: tuple[MessageFacts, ...]
     warnings: tuple[str, ...] = field(default=())
+    #: the linked cases' ids with their messages' facts (same checkpoint and directories)
+    linked: tuple[tuple[str, tuple[MessageFacts, ...]], ...] = field(default=())
     #: both the trust root and the log key came from the verifier, not from the bundle
     pinned: bool = True
 
@@ -176,6 +194,10 @@ class BundleReport:
         out = [f"Case {self.case_id}: {len(self.messages)} message(s)."]
         for m in self.messages:
             out.extend(m.sentences())
+        for case_id, facts in self.linked:
+            out.append(f"Linked case {case_id}: {len(facts)} message(s).")
+            for m in facts:
+                out.extend(m.sentences())
         out.append(
             f"Every log entry above is included in checkpoint {self.log_origin} "
             f"size {self.size} (root {self.root_hash.hex()}), signed by the log key and "
@@ -268,14 +290,24 @@ def verify_bundle(
     names = _verify_witnesses(note, witnesses, quorum, chain[-1])
     # B5: every message against the directory version it names, its leaves against cp.
     by_version = {d.version: KeyLookup(d.directory) for d in chain}
-    facts = []
-    for n, m in enumerate(b.messages):
-        keys = by_version.get(m.directory_version)
-        if keys is None:
-            raise DirectoryError(
-                f"message {n + 1}: directory version {m.directory_version} is not in the bundle"
-            )
-        facts.append(check_message(n + 1, m, keys, cp, b.case_id))
+    # Linked cases (§17) are checked the same way, numbered on from the case's messages.
+    linked = () if isinstance(b.linked, msgspec.UnsetType) else b.linked
+    ids = [b.case_id, *(c.case_id for c in linked)]
+    if len(set(ids)) != len(ids):
+        raise MalformedError("evidence bundle: a case appears twice")
+    groups: list[tuple[MessageFacts, ...]] = []
+    n = 0
+    for case_id, messages in [(b.case_id, b.messages), *((c.case_id, c.messages) for c in linked)]:
+        facts = []
+        for m in messages:
+            n += 1
+            keys = by_version.get(m.directory_version)
+            if keys is None:
+                raise DirectoryError(
+                    f"message {n}: directory version {m.directory_version} is not in the bundle"
+                )
+            facts.append(check_message(n, m, keys, cp, case_id))
+        groups.append(tuple(facts))
     return BundleReport(
         case_id=b.case_id,
         log_origin=cp.origin,
@@ -283,7 +315,8 @@ def verify_bundle(
         root_hash=cp.root_hash,
         witnesses=names,
         directory_versions=tuple(d.version for d in chain),
-        messages=tuple(facts),
+        messages=groups[0],
+        linked=tuple(zip(ids[1:], groups[1:], strict=True)),
         warnings=tuple(warnings),
         pinned=pinned,
     )

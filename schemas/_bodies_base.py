@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 
 from schemas._identifiers import Identifiers
+from schemas._links import Links
 from schemas._parts import DataCategory, DataRange
 from schemas.types import CaseId, LanguageTag, LongText, MsgId, Reference, Version
 
@@ -18,13 +19,16 @@ class BodyBase(
 
     ``case_id`` groups the messages of one conversation; ``in_reply_to`` is the message id
     this body answers; ``sender_ref`` is the sender's own case number, quoted back by the
-    other side so both registries can file the answer.
+    other side so both registries can file the answer. ``links`` (PROTOCOL.md §17) is
+    left out of the encoding when unset, so a body without links has the bytes it had
+    before the field existed.
     """
 
     v: Version = 1
     case_id: CaseId
     in_reply_to: MsgId | None = None
     sender_ref: Reference
+    links: Links | msgspec.UnsetType | None = msgspec.UNSET
 
 
 #: The languages the sender reads, most preferred first.

@@ -42,6 +42,7 @@ from schemas._bodies_response import (
     TrafficDataDisclosure,
 )
 from schemas._identifiers import Identifier, IpId, IpRole
+from schemas._links import link_problems
 from schemas._parts import Contact, DataRange, Offence, RequestingAuthority
 
 Problem = tuple[str, str]
@@ -216,6 +217,8 @@ def check(body: BodyBase, *, is_answer: bool) -> list[Problem]:
     # S12: an answer that does not say what it answers cannot be filed.
     if is_answer and body.in_reply_to is None:
         problems.append(("$.in_reply_to", "an answer must name the message it answers"))
+    # S13: links name other cases, each once.
+    problems.extend(link_problems(body.case_id, body.links))
     rule = _CHECKS.get(type(body))
     if rule is not None:
         problems.extend(rule(body))

@@ -25,6 +25,8 @@ Phone = Annotated[
 ]
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}\Z")]
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")]
+#: A protocol feature a member's node understands, e.g. ``case_links`` (PROTOCOL.md §3.1).
+Capability = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}\Z")]
 
 
 class KeyUse(enum.StrEnum):
@@ -72,6 +74,18 @@ class Member(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     languages: Annotated[tuple[LanguageTag, ...], msgspec.Meta(min_length=1)]
     time_zone: TimeZoneName
     keys: Annotated[tuple[MemberKey, ...], msgspec.Meta(min_length=1, max_length=32)]
+    #: Optional features the member's node understands; unset, the entry encodes as it
+    #: did before the field existed (PROTOCOL.md §10.10: senders use a new body field
+    #: only towards a member that lists it). Unknown names are ignored.
+    capabilities: Annotated[tuple[Capability, ...], msgspec.Meta(max_length=32)] | (
+        msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
+def supports(member: Member, capability: str) -> bool:
+    """True when ``member``'s directory entry lists ``capability``."""
+    caps = member.capabilities
+    return not isinstance(caps, msgspec.UnsetType) and capability in caps
 
 
 class RelayEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -13,6 +13,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from schemas.messages import Body
+from schemas.node_api_links import CaseLinkView, KeptLink
 from schemas.types import CaseId, MemberId, MsgId, Timestamp
 
 #: Version of this API; bumped only on an incompatible change (fields are only added).
@@ -58,6 +59,8 @@ class SendResult(_Answer, frozen=True):
 
     msg_id: MsgId
     case_id: CaseId
+    #: links of the body that were not sent, and why (PROTOCOL.md §17.3)
+    links_kept_local: tuple[KeptLink, ...] = ()
 
 
 class Deadline(_Answer, frozen=True):
@@ -132,6 +135,8 @@ class CaseDetail(_Answer, frozen=True):
     timeline: tuple[TimelineEntry, ...]
     deadlines: tuple[Deadline, ...]
     anomalies: tuple[CaseAnomaly, ...]
+    #: links from and to this case (PROTOCOL.md §17)
+    links: tuple[CaseLinkView, ...] = ()
 
 
 class CaseList(_Answer, frozen=True):

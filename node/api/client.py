@@ -21,6 +21,7 @@ from protocol.errors import MalformedError, PeerError, TooLargeError, TransportE
 from schemas import node_api as api
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.messages import Body
+from schemas.node_api_links import CaseLinkView, LinkRequest, UnlinkResult
 
 T = TypeVar("T")
 _MAX_ANSWER: Final = 256 << 20  # bytes: an evidence bundle of a large case
@@ -158,14 +159,38 @@ class NodeApiClient:
                 return api.Inbox(messages=tuple(messages))
             after = page.messages[-1].seq
 
-    async def export_case(self, case_id: str) -> bytes:
+    async def export_case(self, case_id: str, *, with_linked: bool = False) -> bytes:
         """GET /v1/cases/{case_id}/export: the evidence bundle bytes, exactly as built.
+
+        ``with_linked``: the linked cases are included (PROTOCOL.md §17.5).
 
         Raises:
             NodeApiError: ``not_found``; ``unavailable`` while the log's latest checkpoint
                 does not yet cover the case (retry a few seconds later).
         """
-        return await self._request("GET", f"/v1/cases/{case_id}/export")
+        query = "?with_linked=1" if with_linked else ""
+        return await self._request("GET", f"/v1/cases/{case_id}/export{query}")
+
+    async def link(self, case_id: str, req: LinkRequest) -> CaseLinkView:
+        """POST /v1/cases/{case_id}/links: link the case to another, on this node only.
+
+        Raises:
+            NodeApiError: ``not_found`` (either case), ``conflict`` (already linked),
+                ``malformed`` (a case linked to itself).
+        """
+        raw = msgspec.json.encode(req)
+        path = f"/v1/cases/{case_id}/links"
+        return _decode(CaseLinkView, await self._request("POST", path, raw))
+
+    async def unlink(self, case_id: str, other: str, link_type: str | None) -> UnlinkResult:
+        """DELETE /v1/cases/{case_id}/links/{other}[?type=T]: remove this node's links.
+
+        Raises:
+            NodeApiError: ``not_found`` when no such link of this node is active.
+        """
+        query = f"?type={link_type}" if link_type else ""
+        path = f"/v1/cases/{case_id}/links/{other}{query}"
+        return _decode(UnlinkResult, await self._request("DELETE", path))
 
 
 def _decode(tp: type[T], raw: bytes) -> T:

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from node.api._officers import Logged, OfficerGate
 from node.api.openapi import build_openapi
-from node.cases import CasesService, views
+from node.cases import CasesService, Sent, link_views, views
 from node.officers import Action, Permission, TokenUse
 from node.storage import Direction, NodeStore
 from protocol.cases import PeriodTable
@@ -61,6 +61,18 @@ class NodeView(Protocol):
         """Validate, seal and queue; return the msg_id once durable."""
         ...
 
+    async def send_linked(self, body: Body, to: str) -> Sent:
+        """The same, also saying which of the body's links stayed on this node."""
+        ...
+
+
+class Exporter(Protocol):
+    """Builds a case's evidence bundle (None: unknown case)."""
+
+    def __call__(self, case_id: str, *, with_linked: bool = False) -> Awaitable[bytes | None]:
+        """``with_linked``: include the linked cases (PROTOCOL.md §17.5)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ApiContext:
@@ -84,7 +96,7 @@ class ApiContext:
     table: PeriodTable
     clock: Callable[[], datetime]
     relays: Callable[[], tuple[str, ...]]
-    export: Callable[[str], Awaitable[bytes | None]]
+    export: Exporter
     witness_size: Callable[[], int | None]
     alert_targets: int | None = None
     officers: OfficerGate | None = None
@@ -163,7 +175,7 @@ async def _send(request: web.Request) -> web.Response:
     raw = await _read_body(request)
     req = decode(_SEND, raw, "request", limit=MAX_BODY)
     try:
-        msg_id = await ctx.node.send(req.body, req.to)  # every body check runs there, once
+        sent = await ctx.node.send_linked(req.body, req.to)  # every body check runs there
     except MalformedError as exc:
         if not exc.field:
             raise
@@ -176,9 +188,12 @@ async def _send(request: web.Request) -> web.Response:
         answer = coarse_kind(req.body) is CoarseKind.RESPONSE
         request[LOGGED] = Logged(Action.REPLIED if answer else Action.SENT, req.body.case_id)
         await ctx.officers.attribute(
-            use, msg_id=msg_id, case_id=req.body.case_id, action="api_" + kind_of(req.body)
+            use, msg_id=sent.msg_id, case_id=req.body.case_id, action="api_" + kind_of(req.body)
         )
-    return _json(api.SendResult(msg_id=msg_id, case_id=req.body.case_id), status=202)
+    result = api.SendResult(
+        msg_id=sent.msg_id, case_id=req.body.case_id, links_kept_local=sent.kept_links
+    )
+    return _json(result, status=202)
 
 
 async def _cases(request: web.Request) -> web.Response:
@@ -195,13 +210,16 @@ async def _case(request: web.Request) -> web.Response:
     if row is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
     request[LOGGED] = Logged(Action.BODY_VIEWED, case_id)
-    return _json(await views.detail(ctx.node.store, row, ctx.table, ctx.clock()))
+    detail = await views.detail(ctx.node.store, row, ctx.table, ctx.clock())
+    links = await link_views(row, ctx.cases.links, ctx.cases.cases)
+    return _json(msgspec.structs.replace(detail, links=links))
 
 
 async def _export(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     case_id = _case_id(request)
-    bundle = await ctx.export(case_id)
+    with_linked = _int_param(request, "with_linked", 0, 1) == 1
+    bundle = await ctx.export(case_id, with_linked=with_linked)
     if bundle is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
     request[LOGGED] = Logged(Action.EXPORTED, case_id)

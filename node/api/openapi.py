@@ -12,6 +12,7 @@ import msgspec
 
 from schemas import node_api as api
 from schemas.errors import ErrorBody
+from schemas.node_api_links import CaseLinkView, LinkRequest, UnlinkResult
 
 _REF: Final = "#/components/schemas/{name}"
 _TYPES: Final = (
@@ -21,6 +22,9 @@ _TYPES: Final = (
     api.CaseList,
     api.CaseDetail,
     api.Inbox,
+    CaseLinkView,
+    LinkRequest,
+    UnlinkResult,
     ErrorBody,
 )
 
@@ -60,6 +64,15 @@ def build_openapi() -> dict[str, Any]:
     bundle = {"application/json": {"schema": {"type": "object"}}}
     export = _op("The case's evidence bundle (PROTOCOL.md §7.3)", 200, bundle, 400, 404, 503)
     export["parameters"] = [_case_id()]
+    with_linked = {"name": "with_linked", "in": "query", "schema": {"enum": ["0", "1"]}}
+    export["parameters"].append(with_linked)
+    link = _op("Link the case to another, on this node only", 201, _json(CaseLinkView), 400, 404)
+    link["parameters"] = [_case_id()]
+    link["requestBody"] = {"required": True, "content": _json(LinkRequest)}
+    unlink = _op("Remove this node's links to another case", 200, _json(UnlinkResult), 400, 404)
+    other = {**_case_id(), "name": "other"}
+    kind = {"name": "type", "in": "query", "schema": {"type": "string"}}
+    unlink["parameters"] = [_case_id(), other, kind]
     return {
         "openapi": "3.1.0",
         "info": {"title": "relay247 node local API", "version": str(api.API_VERSION)},
@@ -75,6 +88,8 @@ def build_openapi() -> dict[str, Any]:
             "/v1/cases": {"get": _op("Every case", 200, _json(api.CaseList))},
             "/v1/cases/{case_id}": {"get": case},
             "/v1/cases/{case_id}/export": {"get": export},
+            "/v1/cases/{case_id}/links": {"post": link},
+            "/v1/cases/{case_id}/links/{other}": {"delete": unlink},
             "/v1/inbox": {"get": inbox},
             "/v1/openapi.json": {"get": _op("This document", 200, {"application/json": {}})},
         },

@@ -34,6 +34,7 @@ from node.api.handlers import (
     ApiContext,
     Handler,
 )
+from node.api.links import LINK_ROUTES
 from node.officers import TOKEN_PREFIX, Action, Permission
 from protocol.codec import encode
 from protocol.errors import ConfigError, Relay247Error
@@ -220,8 +221,9 @@ def create_api(context: ApiContext, token: str) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = context
     app[TOKEN] = token
-    app[PERMISSIONS] = {handler: permission for _, _, handler, permission in ROUTES}
-    for method, path, handler, _ in ROUTES:
+    routes = ROUTES + LINK_ROUTES
+    app[PERMISSIONS] = {handler: permission for _, _, handler, permission in routes}
+    for method, path, handler, _ in routes:
         app.router.add_route(method, path, handler)
     return app
 

@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     )
     from node.cases.emergency_watch import EmergencyWatch
     from node.cases.export import NOT_COSIGNED, export_case
+    from node.cases.links_view import (
+        Sent,
+        add_local_link,
+        link_views,
+        linked_case_ids,
+        plan_links,
+    )
     from node.cases.periods import decode_periods, load_periods
     from node.cases.procedures import (
         DueClock,
@@ -55,6 +62,8 @@ __all__ = [
     "Ladder",
     "Procedure",
     "ProcedureTable",
+    "Sent",
+    "add_local_link",
     "body_of",
     "build_ladder",
     "candidates",
@@ -67,8 +76,11 @@ __all__ = [
     "export_case",
     "in_zone",
     "level_at",
+    "link_views",
+    "linked_case_ids",
     "load_periods",
     "load_procedures",
+    "plan_links",
     "reached_levels",
     "reconcile",
     "record_clocks",
@@ -103,6 +115,11 @@ __getattr__ = lazy_face(
         "load_procedures": "procedures",
         "NOT_COSIGNED": "export",
         "export_case": "export",
+        "Sent": "links_view",
+        "add_local_link": "links_view",
+        "link_views": "links_view",
+        "linked_case_ids": "links_view",
+        "plan_links": "links_view",
         "decode_periods": "periods",
         "load_periods": "periods",
         "CasesService": "service",

@@ -14,6 +14,7 @@ key gives the exact bytes that were sealed (the verifier checks them like any ot
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol, TypeVar
@@ -29,8 +30,15 @@ from protocol import domains
 from protocol.checkpoint import open_checkpoint
 from protocol.codec import decode, encode
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
-from protocol.errors import MalformedError, Relay247Error, StorageError, TransportError
-from protocol.evidence import LogLeaf, MessageEvidence, build_bundle, split_plaintext
+from protocol.errors import MalformedError, PeerError, Relay247Error, StorageError, TransportError
+from protocol.evidence import (
+    MAX_LINKED_CASES,
+    LinkedCase,
+    LogLeaf,
+    MessageEvidence,
+    build_bundle,
+    split_plaintext,
+)
 from protocol.note import Verifier
 from schemas.audit_api import InclusionProof
 from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta
@@ -65,6 +73,7 @@ async def export_case(
     trust_root: TrustRoot,
     now: datetime,
     require_cosigner: str | None = None,
+    linked: Sequence[str] = (),
 ) -> bytes | None:
     """Build the evidence bundle of one case.
 
@@ -78,6 +87,8 @@ async def export_case(
         now: the clock (directory validity).
         require_cosigner: a witness name whose cosignature the checkpoint must carry
             (this node's own), else ``unavailable`` with detail :data:`NOT_COSIGNED`.
+        linked: linked cases to include, each with its messages (PROTOCOL.md §17.5),
+            under the same checkpoint and directory chain.
 
     Returns:
         The bundle bytes, or None when the case has no message this node stored.
@@ -89,14 +100,25 @@ async def export_case(
         PeerError: the relay refused a read.
         StorageError: a stored envelope or directory cannot be read back.
     """
-    records = await store.messages(case_id=case_id, limit=100_000)
-    if not records:
-        return None
-    business = [r for r in records if r.coarse_kind != _RECEIPT and _was_logged(r)]
-    if not business:
-        raise TransportError(
-            "no message of this case is in the log yet", code=ErrorCode.UNAVAILABLE
+    if len(linked) > MAX_LINKED_CASES:
+        raise PeerError(
+            f"{len(linked)} linked cases: at most {MAX_LINKED_CASES} fit in one bundle;"
+            " export them separately",
+            code=ErrorCode.TOO_LARGE,
         )
+    cases_in: list[tuple[str, list[MessageRecord], list[MessageRecord]]] = []
+    for cid in (case_id, *linked):
+        records = await store.messages(case_id=cid, limit=100_000)
+        if not records:
+            if cid == case_id:
+                return None
+            continue  # a linked case this node has no message of: nothing to prove
+        business = [r for r in records if r.coarse_kind != _RECEIPT and _was_logged(r)]
+        if not business:
+            raise TransportError(
+                f"no message of case {cid} is in the log yet", code=ErrorCode.UNAVAILABLE
+            )
+        cases_in.append((cid, records, business))
     note = await source.checkpoint()
     cp, _ = open_checkpoint(note, Verifier.from_key(log.key), log.origin)
     if require_cosigner is not None and f"\u2014 {require_cosigner} ".encode() not in note:
@@ -105,8 +127,9 @@ async def export_case(
             detail=NOT_COSIGNED,
             code=ErrorCode.UNAVAILABLE,
         )
-    leaves = await locate(source, cases, business, cp.size)
-    late = [r.msg_id for r in business if r.msg_id not in leaves.accepted]
+    every = [r for _, _, business in cases_in for r in business]
+    leaves = await locate(source, cases, every, cp.size)
+    late = [r.msg_id for r in every if r.msg_id not in leaves.accepted]
     if late:
         raise TransportError(
             "the latest checkpoint does not cover every message of the case yet; retry",
@@ -114,8 +137,10 @@ async def export_case(
             code=ErrorCode.UNAVAILABLE,
         )
     chain = await _directories(cases, trust_root, now)
-    context = _Context(records, store, keys, source, leaves, cp.size, chain)
-    evidence = [await _message(r, context) for r in business]
+    evidence: list[tuple[str, list[MessageEvidence]]] = []
+    for cid, records, business in cases_in:
+        context = _Context(records, store, keys, source, leaves, cp.size, chain)
+        evidence.append((cid, [await _message(r, context) for r in business]))
     return build_bundle(
         case_id=case_id,
         log_origin=log.origin,
@@ -123,7 +148,8 @@ async def export_case(
         checkpoint=note,
         trust_root=trust_root,
         directories=[raw for raw, _ in chain],
-        messages=evidence,
+        messages=evidence[0][1],
+        linked=[LinkedCase(case_id=cid, messages=tuple(m)) for cid, m in evidence[1:]],
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import structlog
 
+from node.cases.links import LinkStore, wire_links
 from node.cases.store import CaseRow, CaseStore
 from node.events import (
     EventHub,
@@ -138,6 +139,8 @@ class CasesService:
         self.cases = cases
         self._hub = hub
         self._table = table
+        #: the case links (PROTOCOL.md §17), in the same database
+        self.links = LinkStore(cases)
         self._dirty: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -174,7 +177,8 @@ class CasesService:
         if not records:
             return None
         case = replay(case_id, await case_events(self.store, records))
-        bodies = [b for b in map(body_of, records) if b is not None]
+        decoded = [(r, body_of(r)) for r in records]
+        bodies = [b for _, b in decoded if b is not None]
         row = CaseRow(
             case=case,
             peer=records[0].peer,
@@ -185,6 +189,11 @@ class CasesService:
         # The due times do not move with the clock (only "overdue" does): any instant will do.
         due = deadlines(case, self._table, row.last_activity)
         await self.cases.save_case(row, due[0].due if due else None)
+        await self.links.add(wire_links(decoded), row.last_activity)
+        failed = [
+            r.msg_id for r in records if r.direction is Direction.OUT and r.status is Status.FAILED
+        ]
+        await self.links.forget_sent(failed)
         return row
 
     def _on_event(self, event: NodeEvent) -> None:

@@ -179,6 +179,7 @@ ROUTES = {
     ("POST", "/roster/shifts"),
     ("POST", "/roster/shifts/remove"),
     ("POST", "/cases/{case_id}/actions/{action}"),
+    ("POST", "/cases/{case_id}/links"),
     ("GET", "/events"),  # a stream: its hostile input is in test_console_live.py
     ("GET", "/access-log"),
     ("GET", "/accounts"),

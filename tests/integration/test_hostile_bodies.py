@@ -30,7 +30,14 @@ from tests.integration._hostile_servers import (
     preservation_request,
     relay_routes,
 )
-from tests.support.hostile import NODE_COVERAGE, RELAY_COVERAGE, Findings, coverage, sign
+from tests.support.hostile import (
+    NODE_COVERAGE,
+    RELAY_COVERAGE,
+    Findings,
+    concrete,
+    coverage,
+    sign,
+)
 from tests.support.hostile_bodies import (
     GENERIC_BODIES,
     JSON,
@@ -88,8 +95,10 @@ async def test_node_api_generic_bodies(tmp_path: Path) -> None:
     found = Findings()
     async with hostile_node(tmp_path) as node:
         cases = [*GENERIC_BODIES, ("oversized", JSON, oversized(NODE_MAX_BODY))]
-        for path in _post_routes(node_routes()):
-            assert coverage(NODE_COVERAGE, "POST", path).body, path
+        for route in _post_routes(node_routes()):
+            cov = coverage(NODE_COVERAGE, "POST", route)
+            assert cov.body, route
+            path = concrete(route, cov, case_id=node.case_id)  # a case the node has
             for label, ctype, body in cases:
                 with found.check(f"POST {path}: {label}"):
                     headers = node.auth(**({"Content-Type": ctype} if ctype else {}))

@@ -174,7 +174,11 @@ async def test_relay_half_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 async def test_node_api_half_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(node_api, "BODY_TIMEOUT", BODY_TIMEOUT)
     async with hostile_node(tmp_path) as node:
-        paths = [p for m, p in node_routes() if m == "POST"]
+        paths = [
+            concrete(p, coverage(NODE_COVERAGE, m, p), case_id=node.case_id)
+            for m, p in node_routes()
+            if m == "POST"
+        ]
         auth = f"Authorization: Bearer {node.token}\r\n"
         (await _half_bodies(node.url, paths, auth)).assert_none()
 

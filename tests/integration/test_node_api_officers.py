@@ -264,3 +264,25 @@ async def test_an_unwritable_access_log_hands_out_nothing_read(tmp_path: Path) -
         assert (status, code(data)) == (503, ErrorCode.UNAVAILABLE)
         d.conn.execute("ALTER TABLE officer_tokens_away RENAME TO officer_tokens")
         assert (await call(d.fr, "GET", "/v1/cases", officer))[0] == 200
+
+
+async def test_case_links_need_reply_and_name_the_tokens_officer(tmp_path: Path) -> None:
+    # the link routes (PROTOCOL.md §17) joined the local API beside the per-officer
+    # tokens: they need `reply`, and a link made with an officer's token names that officer
+    async with desk(tmp_path) as d:
+        other = (await d.fr.api.send("US", preservation_request("FR", "US"))).case_id
+        path = f"/v1/cases/{d.case_id}/links"
+        body = msgspec.json.encode({"type": "related", "case_id": other})
+        for role in ("auditor", "admin"):
+            status, data = await call(d.fr, "POST", path, d.issued[role], body)
+            assert (status, code(data)) == (403, ErrorCode.FORBIDDEN), role
+        status, data = await call(d.fr, "POST", path, d.issued["officer"], body)
+        assert status == 201, data
+        row = d.conn.execute(
+            "SELECT officer FROM case_links WHERE case_id = ? AND target = ?", (d.case_id, other)
+        ).fetchone()
+        assert row == ("officer1",)
+        status, data = await call(d.fr, "DELETE", f"{path}/{other}", d.issued["auditor"])
+        assert (status, code(data)) == (403, ErrorCode.FORBIDDEN)
+        status, data = await call(d.fr, "DELETE", f"{path}/{other}", d.issued["supervisor"])
+        assert status == 200, data

@@ -122,7 +122,13 @@ NODE_COVERAGE: dict[tuple[str, str], Coverage] = {
     ("POST", "/v1/messages"): Coverage(body="send"),
     ("GET", "/v1/cases"): Coverage(),
     ("GET", "/v1/cases/{case_id}"): Coverage(params={"case_id": "c" * 32}),
-    ("GET", "/v1/cases/{case_id}/export"): Coverage(params={"case_id": "c" * 32}),
+    ("GET", "/v1/cases/{case_id}/export"): Coverage(
+        params={"case_id": "c" * 32}, query={"with_linked": "0"}, ints=("with_linked",)
+    ),
+    ("POST", "/v1/cases/{case_id}/links"): Coverage(params={"case_id": "c" * 32}, body="link"),
+    ("DELETE", "/v1/cases/{case_id}/links/{other}"): Coverage(
+        params={"case_id": "c" * 32, "other": "d" * 32}
+    ),
     ("GET", "/v1/inbox"): Coverage(query={"after": "0", "limit": "10"}, ints=("after", "limit")),
     ("GET", "/v1/openapi.json"): Coverage(),
 }

@@ -1,0 +1,81 @@
+"""The case page's linked cases over HTTP (forms work with JavaScript off), against a
+relay and two real nodes (PROTOCOL.md §17): shown both ways in the reader's language,
+added by an officer (attributed), refused for an auditor and for hostile input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from console import _labels_links
+from console._i18n import CATALOGS
+from tests.integration._console_live import Desks, desks, http_session, log_in
+
+
+async def _link(
+    http: aiohttp.ClientSession, d: Desks, case_id: str, form: dict[str, str]
+) -> tuple[int, str]:
+    async with http.post(f"{d.us.url}/cases/{case_id}/links", data=form) as resp:
+        return resp.status, await resp.text()
+
+
+async def test_officer_links_two_cases_and_both_pages_show_it(tmp_path: Path) -> None:
+    async with desks(tmp_path) as d, http_session() as http, http_session() as audit:
+        second, _ = await d.send_request()
+        await d.wait_case("US", second)
+        csrf = await log_in(http, d.us, "duty")
+        async with http.get(f"{d.us.url}/cases/{second}") as resp:
+            page = await resp.text()
+        assert "No linked case." in page
+        assert f'<option value="{d.case_id}">' in page
+        form = {"csrf": csrf, "type": "supersedes", "other": d.case_id, "note": "<b>dup</b>"}
+        status, page = await _link(http, d, second, form)
+        assert status == 200  # after the 303 back to the case page
+        assert "Link added." in page
+        assert "→ Supersedes the case" in page
+        assert "&lt;b&gt;dup&lt;/b&gt;" in page  # escaped, as every free text
+        assert ">duty<" in page  # attributed to the officer
+        row = (await d.peers["US"].services.cases.links.of_case(second))[0]
+        assert (row.officer, row.origin.value) == ("duty", "local")
+        # The other case shows it from its side, in French for a French officer.
+        async with http_session() as agent:
+            await log_in(agent, d.us, "agent")
+            async with agent.get(f"{d.us.url}/cases/{d.case_id}") as resp:
+                page = await resp.text()
+        assert "← Remplacée par" in page
+        assert "Affaires liées" in page
+        # Refusals: the same link twice, itself, unknown case, bad type, note too long.
+        bad = [
+            (form, 409, "already linked"),
+            ({**form, "other": second}, 400, "cannot be linked to itself"),
+            ({**form, "other": "0" * 32}, 404, "not a case of this node"),
+            ({**form, "type": "follows"}, 400, "Choose a relation"),
+            ({**form, "other": "\u0661" * 32}, 400, "Choose a relation"),
+            ({**form, "note": "x" * 257}, 400, "Choose a relation"),
+        ]
+        for data, want, text in bad:
+            status, page = await _link(http, d, second, data)
+            assert (status, text in page) == (want, True), (data, status)
+        # An auditor sees the links but may not add one (and is logged as denied).
+        await log_in(audit, d.us, "auditor")
+        async with audit.get(f"{d.us.url}/cases/{second}") as resp:
+            page = await resp.text()
+        assert "→ Supersedes the case" in page
+        assert 'action="/cases/' + second + '/links"' not in page
+        audit_csrf = await log_in(audit, d.us, "auditor")
+        status, _page = await _link(audit, d, second, {**form, "csrf": audit_csrf})
+        assert status == 403
+        assert d.us.actions()[-1] == ("denied", "auditor", second)
+
+
+def test_link_labels_exist_in_every_language_and_legal_terms_are_flagged() -> None:
+    keys = set(_labels_links.LABELS["en"])
+    for language, labels in _labels_links.LABELS.items():
+        assert set(labels) == keys, language
+        assert keys <= set(CATALOGS[language])
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md").read_text("utf-8")
+    for language, flagged in _labels_links.LEGAL_REVIEW.items():
+        assert flagged <= keys, language
+        for key in flagged:
+            assert f"`{key}`" in doc, key
