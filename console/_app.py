@@ -15,7 +15,19 @@ import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from console import _actions, _admin, _admin_accounts, _i18n, _live, _pages, _roster, _send
+from console import (
+    _actions,
+    _admin,
+    _admin_accounts,
+    _case_file,
+    _directory,
+    _i18n,
+    _live,
+    _pages,
+    _roster,
+    _search,
+    _send,
+)
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
@@ -105,5 +117,8 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     _roster.add_routes(app)
     app.router.add_get("/access-log", _admin.access_log)
     _admin_accounts.add_routes(app.router)
+    _search.add_routes(app.router)
+    _directory.add_routes(app.router)
+    _case_file.add_routes(app.router)
     app.router.add_static("/static", STATIC)
     return app

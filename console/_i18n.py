@@ -14,6 +14,7 @@ from console import (
     _labels_actions,
     _labels_admin,
     _labels_es_ar_extra,
+    _labels_pages,
     _labels_roster,
     _labels_send,
 )
@@ -296,6 +297,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_actions.LABELS,
     _labels_admin.LABELS,
     _labels_es_ar_extra.LABELS,
+    _labels_pages.LABELS,
 )
 
 
@@ -313,6 +315,7 @@ LEGAL_REVIEW: Final[dict[str, frozenset[str]]] = {
             "deadline.overdue",
             "msg.receipt",
             "case.next_deadline",
+            *_labels_pages.LEGAL,
         }
     ),
     "ar": frozenset(
@@ -325,6 +328,7 @@ LEGAL_REVIEW: Final[dict[str, frozenset[str]]] = {
             "deadline.overdue",
             "msg.receipt",
             "case.next_deadline",
+            *_labels_pages.LEGAL,
         }
     ),
 }

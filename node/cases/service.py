@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import structlog
 
+from node.cases.search import terms_of
 from node.cases.store import CaseRow, CaseStore
 from node.events import (
     EventHub,
@@ -178,7 +179,7 @@ class CasesService:
             opened_at=records[0].stored_at,
             last_activity=max(r.stored_at for r in records),
         )
-        await self.cases.save_case(row)
+        await self.cases.save_case(row, terms_of(bodies))
         return row
 
     def _on_event(self, event: NodeEvent) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+from node.cases.search import INDEX_DDL, Query, index_row, search_sql
 from protocol.cases import Case
 from protocol.codec import decode
 from protocol.errors import MalformedError, StorageError
@@ -92,6 +93,7 @@ class CaseStore:
             c.execute("PRAGMA busy_timeout=5000")
             c.execute("PRAGMA synchronous=FULL")
             c.executescript(DDL)
+            c.executescript(INDEX_DDL)
             return c
 
         self._c = await self._run(connect)
@@ -105,10 +107,10 @@ class CaseStore:
 
     # -- cases ---------------------------------------------------------------------------
 
-    async def save_case(self, row: CaseRow) -> None:
-        """Insert or replace a case."""
+    async def save_case(self, row: CaseRow, terms: set[tuple[str, str]] | None = None) -> None:
+        """Insert or replace a case and, in the same transaction, its search index row
+        and (when given) its search terms (``node.cases.search``)."""
         data = msgspec.json.encode(row.case)
-        sql = "INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?)"
         args = (
             row.case.case_id,
             row.peer,
@@ -117,7 +119,19 @@ class CaseStore:
             row.last_activity.isoformat(),
             data,
         )
-        await self._run(self._execute, sql, args)
+        index = index_row(row.case, row.peer, row.priority, row.opened_at, row.last_activity)
+        await self._run(self._save, args, index, terms)
+
+    async def search(self, query: Query, now: datetime) -> list[str]:
+        """Case ids of one page of ``query`` (one more than a page: a next page exists)."""
+        sql, args = search_sql(query, now)
+        return [str(r[0]) for r in await self._run(self._select, sql, tuple(args))]
+
+    async def directory_stored_at(self, version: int) -> datetime | None:
+        """When the node accepted directory ``version`` (None: not stored)."""
+        sql = "SELECT stored_at FROM directories WHERE version=?"
+        rows = await self._run(self._select, sql, (version,))
+        return datetime.fromisoformat(rows[0][0]) if rows else None
 
     async def case(self, case_id: str) -> CaseRow | None:
         """Return one case, or None."""
@@ -189,6 +203,28 @@ class CaseStore:
 
     def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
         self._conn().execute(sql, args)
+
+    def _save(
+        self,
+        case: tuple[Any, ...],
+        index: tuple[Any, ...],
+        terms: set[tuple[str, str]] | None,
+    ) -> None:
+        c = self._conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?)", case)
+            c.execute("INSERT OR REPLACE INTO case_index VALUES (?, ?, ?, ?, ?, ?, ?)", index)
+            if terms is not None:
+                c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
+                c.executemany(
+                    "INSERT OR IGNORE INTO case_terms VALUES (?, ?, ?)",
+                    [(term, kind, case[0]) for kind, term in sorted(terms)],
+                )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._conn().execute(sql, args).fetchall()

@@ -36,6 +36,7 @@ from node.officers._roster import (
 from node.officers._tokens import IssuedToken, TokenStore, TokenUse
 from node.officers._totp import code_at
 from node.officers._validate import LANGUAGES
+from node.officers._validate import job_title as check_job_title
 
 __all__ = [
     "GRANTS",
@@ -65,6 +66,7 @@ __all__ = [
     "TokenStore",
     "TokenUse",
     "allowed",
+    "check_job_title",
     "check_policy",
     "check_webhook",
     "code_at",

@@ -153,7 +153,33 @@ class OfficerDb:
             raise OfficerError(OfficerErrorCode.NOT_FOUND, f"no officer {login!r}")
         return _officer(row)
 
+    def job_titles(self) -> dict[str, str]:
+        """login -> job title, for the accounts that have one."""
+        rows = self._conn.execute("SELECT login, job_title FROM officer_titles").fetchall()
+        return {str(login): str(title) for login, title in rows}
+
     # -- account changes (each one logged) -------------------------------------------
+
+    def set_job_title(
+        self, login: str, title: str, *, by: str | None = None, client: str | None = "cli"
+    ) -> None:
+        """Set (or, with blank ``title``, clear) an account's job title.
+
+        Raises:
+            OfficerError: ``invalid`` (too long, control characters) or ``not_found``.
+        """
+        title = check.job_title(title)
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM officers WHERE login=?", (login,)).fetchone() is None:
+                raise OfficerError(OfficerErrorCode.NOT_FOUND, f"no officer {login!r}")
+            if title:
+                conn.execute(
+                    "INSERT OR REPLACE INTO officer_titles VALUES (?, ?, ?)",
+                    (login, title, self._clock().isoformat()),
+                )
+            else:
+                conn.execute("DELETE FROM officer_titles WHERE login=?", (login,))
+            self._log(conn, Action.TITLE_CHANGED, officer=by, subject=login, client=client)
 
     def add(
         self,
