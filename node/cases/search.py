@@ -176,11 +176,17 @@ def search_sql(q: Query, now: datetime) -> tuple[str, list[Any]]:
     for kinds, text in ((_id_kinds(q.id_type), q.identifier), ((CUSTODIAN,), q.custodian)):
         if not text:
             continue
-        marks = ",".join("?" * len(kinds))
-        sub = f"SELECT case_id FROM case_terms WHERE term >= ? AND term < ? AND kind IN ({marks})"  # noqa: S608  # only '?' marks are built in
+        # each kind normalises the text its own way: one range per distinct form
+        forms: dict[str, list[str]] = {}
+        for kind in kinds:
+            forms.setdefault(normalise(kind, text)[:MAX_TERM], []).append(kind)
+        ranges = []
+        for term, of in forms.items():
+            marks = ",".join("?" * len(of))
+            ranges.append(f"(term >= ? AND term < ? AND kind IN ({marks}))")
+            args += [term, term + _TOP, *of]
+        sub = "SELECT case_id FROM case_terms WHERE " + " OR ".join(ranges)
         where.append(f"case_id IN ({sub})")
-        term = normalise(q.id_type or kinds[0], text)[:MAX_TERM]
-        args += [term, term + _TOP, *kinds]
     if q.peer:
         where.append("peer = ?")
         args.append(q.peer)
