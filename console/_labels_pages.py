@@ -31,6 +31,11 @@ def _from_cli(language: str) -> dict[str, str]:
     cat = load_catalog(language)
     out = {f"code.{e}.{v}": label for e in CODED for v, label in cat.enums[e].items()}
     out.update({f"kind.{k}": label for k, label in cat.kinds.items()})
+    # a message's status, by direction: code("status_out", "delivered")
+    for key, label in cat.ui.items():
+        if key.startswith("status_"):  # status_out_delivered -> code.status_out.delivered
+            _status, way, value = key.split("_", 2)
+            out[f"code.status_{way}.{value}"] = label
     return out
 
 
@@ -271,6 +276,13 @@ _ES: Final = {
     "msg.free_text": "texto libre, tal como se redactó",
     "code.direction.in": "recibido",
     "code.direction.out": "enviado",
+    "code.status_out.queued": "en espera de envío",
+    "code.status_out.sent": "entregado al relé",
+    "code.status_out.delivered": "entregado",
+    "code.status_out.rejected": "rechazado por el nodo destinatario",
+    "code.status_out.failed": "no entregado",
+    "code.status_in.accepted": "verificado y guardado",
+    "code.status_in.rejected": "rechazado (no superó los controles)",
     "code.CaseState.new": "Nuevo",
     "code.CaseState.sent": "Enviado",
     "code.CaseState.received": "Recibido",
@@ -425,6 +437,13 @@ _AR: Final = {
     "msg.free_text": "نص حر، كما كُتب",
     "code.direction.in": "وارد",
     "code.direction.out": "صادر",
+    "code.status_out.queued": "في انتظار الإرسال",
+    "code.status_out.sent": "سُلّم إلى المرحّل",
+    "code.status_out.delivered": "سُلّم",
+    "code.status_out.rejected": "رفضته العقدة المستلمة",
+    "code.status_out.failed": "لم يُسلَّم",
+    "code.status_in.accepted": "تُحقّق منه وحُفظ",
+    "code.status_in.rejected": "مرفوض (لم يجتز الفحوص)",
     "code.CaseState.new": "جديد",
     "code.CaseState.sent": "مُرسَل",
     "code.CaseState.received": "مُستلَم",

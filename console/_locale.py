@@ -10,9 +10,13 @@ in UTC, both worded the same way for the reader's locale.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, tzinfo
+from typing import Final
 
 from babel.dates import format_date, format_time, get_datetime_format
 from babel.numbers import format_decimal
+
+#: Languages written right to left (the page gets ``dir="rtl"``).
+RTL: Final = frozenset({"ar"})
 
 
 def number(language: str, value: int) -> str:
@@ -43,7 +47,7 @@ class LocalTimes:
 
     def day(self, value: date) -> str:
         """A calendar day in the locale's medium format."""
-        return format_date(value, "medium", locale=self.language)
+        return self._isolated(format_date(value, "medium", locale=self.language))
 
     def _format(self, when: datetime | None, day: date | None, zone: tzinfo) -> str:
         if day is not None:
@@ -56,4 +60,10 @@ class LocalTimes:
         on = format_date(local, "medium", locale=self.language)
         clock = format_time(local, "short", tzinfo=zone, locale=self.language)
         name = "UTC" if zone is UTC else local.strftime("%Z")
-        return f"{pattern.replace('{1}', on).replace('{0}', clock)} {name}"
+        return self._isolated(f"{pattern.replace('{1}', on).replace('{0}', clock)} {name}")
+
+    def _isolated(self, text: str) -> str:
+        # In a right-to-left page a time's Latin zone name and digits would run into the
+        # next time on the line ("… UTC · 03 …"): each time is its own bidi isolate
+        # (FSI ... PDI, Unicode bidi algorithm, UAX #9).
+        return f"\u2068{text}\u2069" if self.language in RTL else text

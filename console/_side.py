@@ -20,7 +20,7 @@ import msgspec
 
 from console import _i18n
 from console._locale import LocalTimes
-from node.render import LANGUAGES, load_catalog
+from node.render import LANGUAGES, Catalog, load_catalog
 from schemas.messages import Body, kind_of
 
 
@@ -54,18 +54,18 @@ def path_label(language: str, path: str) -> str:
 def side_rows(body: Body, language: str, times: LocalTimes) -> list[SideRow]:
     """Every present field of ``body``, in schema order, sub-objects indented."""
     catalog = _i18n.CATALOGS.get(language, _i18n.CATALOGS[_i18n.DEFAULT])
-    walker = _Walker(catalog, field_label(language), times)
+    cli = load_catalog(language if language in LANGUAGES else "en")
+    walker = _Walker(catalog, cli, times)
     kind = kind_of(body)
     head = SideRow("kind", catalog["msg.kind"], kind, catalog.get(f"kind.{kind}", kind), False, 0)
     return [head, *walker.struct(body, "", 0)]
 
 
 class _Walker:
-    def __init__(
-        self, catalog: dict[str, str], label: Callable[[str, str], str], times: LocalTimes
-    ) -> None:
+    def __init__(self, catalog: dict[str, str], cli: Catalog, times: LocalTimes) -> None:
         self.catalog = catalog
-        self.label = label
+        self.cli = cli  # the CLI's catalog: field labels, and the enums the console lacks
+        self.label = cli.field
         self.times = times
 
     def struct(self, obj: msgspec.Struct, path: str, depth: int) -> list[SideRow]:
@@ -96,7 +96,8 @@ class _Walker:
         if isinstance(value, enum.Enum):
             code = f"code.{type(value).__name__}.{value.value}"
             written = str(value.value)
-            return [SideRow(path, label, written, self._c(code, written), False, depth)]
+            reader = self.catalog.get(code) or self.cli.enum(value)
+            return [SideRow(path, label, written, reader, False, depth)]
         if isinstance(value, bool):
             word = self.catalog["yes" if value else "no"]
             return [SideRow(path, label, "true" if value else "false", word, False, depth)]
