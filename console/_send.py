@@ -29,6 +29,7 @@ from console._context import CONTEXT, ConsoleContext
 from console._pages import VISIT, Forbidden, render, t
 from console._security import FormError, one
 from console._send_drafts import Draft, DraftStore, TooManyDrafts
+from console._side import named_error
 from node.officers import Action, Officer, Permission, allowed
 from protocol.codec import decode
 from protocol.errors import MalformedError, Relay247Error
@@ -108,6 +109,10 @@ def _values(draft: Draft | None, ctx: ConsoleContext) -> dict[str, Any]:
     return values
 
 
+def _named(lang: str, errors: dict[str, str]) -> dict[str, str]:
+    return {name: named_error(lang, text) for name, text in errors.items()}
+
+
 async def _requesting(ctx: ConsoleContext, officer: Officer) -> sf.Sender | None:
     """The requesting side, its contact with the account's job title (if it has one)."""
     titles = await _pages._db(ctx, ctx.officers.job_titles)
@@ -132,8 +137,8 @@ async def _form(
         "values": values,
         "draft_id": draft_id,
         "drafts": drafts,
-        "errors": {} if checked is None else checked.errors,
-        "general": [] if checked is None else checked.general,
+        "errors": {} if checked is None else _named(lang, checked.errors),
+        "general": [] if checked is None else [named_error(lang, g) for g in checked.general],
         "recipients": sn.recipients(node),
         "sender": sender,
         "rows": range(sf.ROWS),

@@ -20,7 +20,7 @@ import msgspec
 
 from console import _i18n
 from console._locale import LocalTimes
-from node.render import LANGUAGES, Catalog, load_catalog
+from node.render import LANGUAGES, Catalog, load_catalog, printable
 from schemas.messages import Body, kind_of
 
 
@@ -43,12 +43,16 @@ def field_label(language: str) -> Callable[[str, str], str]:
     return cat.field
 
 
-def path_label(language: str, path: str) -> str:
-    """A field path of an error (``$.data.identifiers[0].address``) as its last field's
-    label in ``language``, the path kept beside it so the CLI's name stays findable."""
+def named_error(language: str, text: str) -> str:
+    """A field error ``$.path: problem`` with the field's label in ``language`` before it
+    (``Domain name — $.data.identifiers[0].domain: ...``): the path stays, so the error
+    still names the field as the CLI does; text with no path is returned as it is."""
+    path, sep, _problem = text.partition(": ")
+    if not sep or not path.startswith("$"):
+        return text
     name = path.rsplit(".", 1)[-1].split("[", 1)[0]
-    label = field_label(language)("", name) if name and name != "$" else ""
-    return f"{label} ({path})" if label and label != name else path
+    label = field_label(language)("", name) if name and name != "$" else name
+    return text if not label or label == name else f"{label} — {text}"
 
 
 def side_rows(body: Body, language: str, times: LocalTimes) -> list[SideRow]:
@@ -108,7 +112,10 @@ class _Walker:
             return [SideRow(path, label, value.isoformat(), self.times.day(value), False, depth)]
         if isinstance(value, int | float):
             return [SideRow(path, label, str(value), str(value), False, depth)]
-        return [SideRow(path, label, str(value), str(value), True, depth)]
+        # as written, but a bidi override or control character is shown as its code
+        # (\u202e): it could otherwise reorder what the officer reads (node.render)
+        text = printable(str(value))
+        return [SideRow(path, label, text, text, True, depth)]
 
     def _c(self, key: str, code: str) -> str:
         return self.catalog.get(key, code)

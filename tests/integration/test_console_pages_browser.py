@@ -93,9 +93,7 @@ async def test_new_pages_in_english_and_arabic(tmp_path: Path, locale: str, lang
         esc = login.replace(".", "\\.")  # a CSS id selector
         await page.locator(f"#title-{esc}").fill("Inspecteur·rice 24/7")
         await page.locator(f"#account-{esc} form.title button").click()
-        await expect(page.locator(f"#title-{esc}")).to_have_value(
-            "Inspecteur·rice 24/7"
-        )
+        await expect(page.locator(f"#title-{esc}")).to_have_value("Inspecteur·rice 24/7")
         await _shot(page, f"accounts-title-{lang}")
         await page.goto(f"{w.cut.url}/send")
         await expect(page.locator("main")).to_contain_text("Inspecteur·rice 24/7")

@@ -118,9 +118,7 @@ async def test_expired_is_found_at_read_time(store: CaseStore) -> None:
     assert await store.search(Query(state="preserved"), after) == []
 
 
-async def test_ten_thousand_cases_answer_in_milliseconds(
-    store: CaseStore, tmp_path: Path
-) -> None:
+async def test_ten_thousand_cases_answer_in_milliseconds(store: CaseStore, tmp_path: Path) -> None:
     path = tmp_path / "node.db"
     target = EmailId(address="needle@example.org")
     data = _request().data

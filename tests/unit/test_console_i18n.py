@@ -169,7 +169,7 @@ def test_one_time_formatter_for_every_page() -> None:
     root = Path(__file__).resolve().parents[2] / "console"
     for module in root.glob("*.py"):
         text = module.read_text(encoding="utf-8")
-        assert "strftime(\"%Y-%m-%d" not in text, module
+        assert 'strftime("%Y-%m-%d' not in text, module
 
 
 def test_node_zone_times_in_each_locale() -> None:
