@@ -157,3 +157,45 @@ async def test_ten_thousand_cases_answer_in_milliseconds(store: CaseStore, tmp_p
     assert len(page) == PAGE_SIZE + 1  # one more: the page knows a next page exists
     print("search p_max ms", round(max(timings) * 1000, 2))
     assert max(timings) < 0.25  # generous on a shared 2-core machine; ~ms in practice
+
+
+async def test_a_node_db_from_before_the_index_is_filled_at_start(tmp_path: Path) -> None:
+    """A node whose node.db has cases but no search tables (an older release) fills them
+    when it starts: the case rebuild of every start writes each case's index."""
+    from node.cases.store import CaseStore as _Store
+    from node.events import ReceiptReceived
+    from tests.support.bodies import addressed
+    from tests.support.fake_relay import FakeRelay, next_event, open_node
+    from tests.support.network import make_network
+
+    net = make_network()
+    relay = FakeRelay(net.lookup(), net.signed())
+    request = addressed(_request(), "FR", "US")
+    fr = await open_node(tmp_path / "fr", net, "FR", relay)
+    us = await open_node(tmp_path / "us", net, "US", relay)
+    await fr.start()
+    await us.start()
+    try:
+        await fr.wait_ready()
+        await us.wait_ready()
+        queue = fr.events.queue()
+        await fr.send(request, "US")
+        await next_event(queue, ReceiptReceived)
+    finally:
+        await fr.stop()
+        await us.stop()
+    db = fr.config.path(fr.config.node.database)
+    with sqlite3.connect(db) as c:
+        c.execute("DROP TABLE case_terms")
+        c.execute("DROP TABLE case_index")
+    again = await open_node(tmp_path / "fr", net, "FR", relay)
+    await again.start()
+    try:
+        store: _Store = again.services.case_store
+        custodian = request.custodian
+        assert custodian is not None
+        now = datetime.now(UTC)
+        assert await store.search(Query(custodian=custodian.name), now) == [request.case_id]
+        assert await store.search(Query(peer="US"), now) == [request.case_id]
+    finally:
+        await again.stop()
