@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.integration._console_scenario import HOSTILE
-from tests.integration.test_console_browser import Watch, _shot, browser
+from tests.integration.test_console_browser import SHOTS, Watch, _shot, browser
 from tests.integration.test_console_pages_search import World, world
 from tests.support.console import PASSWORD
 
@@ -65,6 +65,7 @@ async def test_new_pages_in_english_and_arabic(tmp_path: Path, locale: str, lang
         await page.goto(f"{w.cut.url}/cases/{w.body.case_id}/messages/{w.msg_id}")
         await expect(page.locator("td.free", has_text="pwned")).to_have_text(HOSTILE)
         await _shot(page, f"message-side-{lang}")
+        await page.screenshot(path=SHOTS / f"message-side-top-{lang}.png")
 
         # export from the case page: a download, then "exported" on the case
         await page.goto(f"{w.cut.url}/cases/{w.body.case_id}")
@@ -84,6 +85,7 @@ async def test_new_pages_in_english_and_arabic(tmp_path: Path, locale: str, lang
         await expect(page.locator("script")).to_have_count(0)
         await expect(page.locator("#history tbody tr")).to_have_count(1)
         await _shot(page, f"print-{lang}")
+        await page.screenshot(path=SHOTS / f"print-top-{lang}.png")  # the first screen
         await page.emulate_media(media="print")
         await expect(page.locator("p.no-print")).to_be_hidden()
         await page.emulate_media(media="screen")
