@@ -45,7 +45,7 @@ def _dynamic() -> set[str]:
     """Labels the pages name by code, not as a literal in a template."""
     from console._admin_accounts import _ERRORS
 
-    changes = {f"accounts.{c}_done" for c in ("disable", "enable", "roles", "reset")}
+    changes = {f"accounts.{c}_done" for c in ("disable", "enable", "roles", "reset", "title")}
     return (
         {f"role.{r.value}" for r in Role}
         | {f"lang.{code}" for code in LANGUAGES}
