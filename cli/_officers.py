@@ -25,6 +25,7 @@ from cli._officers_common import (
     officer_db,
     read_password,
 )
+from cli._officers_title import title
 from cli._officers_tokens import revoke_token, token
 from cli._passphrase import passphrase_option
 
@@ -231,4 +232,5 @@ officer.add_command(token)
 officer.add_command(revoke_token)
 officer.add_command(channels)
 officer.add_command(code)
+officer.add_command(title)
 COMMANDS = (officer,)
