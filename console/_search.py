@@ -157,7 +157,7 @@ async def search(request: web.Request) -> web.StreamResponse:
         await _log(request, officer, Action.SEARCHED, used)
     now = ctx.clock()
     ids = await ctx.cases.cases.search(query, now)
-    rows = [r for r in [await ctx.cases.cases.case(i) for i in ids[:PAGE_SIZE]] if r is not None]
+    rows = await ctx.cases.cases.cases_by_id(ids[:PAGE_SIZE])
     page["cases"] = [views.summary(r, ctx.table, now) for r in rows]
     page["page"] = query.page
     if query.page > 1:

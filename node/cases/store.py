@@ -127,6 +127,18 @@ class CaseStore:
         sql, args = search_sql(query, now)
         return [str(r[0]) for r in await self._run(self._select, sql, tuple(args))]
 
+    async def cases_by_id(self, case_ids: list[str]) -> list[CaseRow]:
+        """The cases of ``case_ids`` (at most a search page), in the order given."""
+        if not case_ids:
+            return []
+        marks = ",".join("?" * len(case_ids))
+        sql = f"{_CASE_SQL} WHERE case_id IN ({marks})"  # only '?' marks
+        found = {}
+        for r in await self._run(self._select, sql, tuple(case_ids)):
+            row = _case_row(r)
+            found[row.case.case_id] = row
+        return [found[i] for i in case_ids if i in found]
+
     async def directory_stored_at(self, version: int) -> datetime | None:
         """When the node accepted directory ``version`` (None: not stored)."""
         sql = "SELECT stored_at FROM directories WHERE version=?"

@@ -91,6 +91,8 @@ async def test_filters_and_pages(store: CaseStore) -> None:
         return await store.search(Query(**q), now)  # type: ignore[arg-type]
 
     assert await ids() == ["b", "a"]  # most recent activity first
+    rows = await store.cases_by_id(["b", "nope", "a"])
+    assert [r.case.case_id for r in rows] == ["b", "a"]  # in the order asked, unknown left out
     assert await ids(identifier="2001:DB8:0::7") == ["a"]
     assert await ids(identifier="2001:db8::7", id_type="phone") == []
     assert await ids(identifier="TARGET@") == ["a"]  # a prefix, case folded
