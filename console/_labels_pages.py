@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from console import _labels_pages_codes as _codes
+from console import _labels_pages_fields as _fields
 from node.render import load_catalog
 
 #: The enums whose values the console shows as labels (node/i18n ``enums`` keys).
@@ -375,10 +376,10 @@ _AR: Final = {
 }
 
 LABELS: Final[dict[str, dict[str, str]]] = {
-    "en": {**_EN, **_from_cli("en")},
-    "fr": {**_FR, **_from_cli("fr")},
-    "es": _ES,
-    "ar": _AR,
+    "en": {**_EN, **_from_cli("en"), **_fields.cli("en")},
+    "fr": {**_FR, **_from_cli("fr"), **_fields.cli("fr")},
+    "es": {**_ES, **_fields.ES},
+    "ar": {**_AR, **_fields.AR},
 }
 
 #: Spanish and Arabic legal terms here awaiting a legal translator (console._i18n
@@ -388,12 +389,10 @@ LEGAL: Final = frozenset(
         *(f"code.RefusalGround.{v}" for v in load_catalog("en").enums["RefusalGround"]),
         *(f"code.CaseState.{v}" for v in load_catalog("en").enums["CaseState"]),
         *(f"code.DeadlineKind.{v}" for v in load_catalog("en").enums["DeadlineKind"]),
-        "code.Side.requester",
-        "code.Side.requested",
-        "code.DataCategory.subscriber",
-        "code.DataCategory.traffic",
-        "code.DataCategory.content",
+        *(f"code.Side.{v}" for v in ("requester", "requested")),
+        *(f"code.DataCategory.{v}" for v in ("subscriber", "traffic", "content")),
         "code.DataCategory.identification",
+        *_fields.LEGAL,
         *(f"kind.{k}" for k in load_catalog("en").kinds),
     }
 )

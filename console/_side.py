@@ -37,10 +37,14 @@ class SideRow:
 
 
 def field_label(language: str) -> Callable[[str, str], str]:
-    """``label(struct, field)``: the CLI's field labels (English where the CLI has no
-    catalog for ``language``)."""
-    cat = load_catalog(language if language in LANGUAGES else "en")
-    return cat.field
+    """``label(struct, field)``: a body field's label in ``language`` (the console's
+    ``field.*`` labels, the CLI's own in English and French); its name if none."""
+    catalog = _i18n.CATALOGS.get(language, _i18n.CATALOGS[_i18n.DEFAULT])
+
+    def label(struct: str, name: str) -> str:
+        return catalog.get(f"field.{struct}.{name}") or catalog.get(f"field.{name}") or name
+
+    return label
 
 
 def named_error(language: str, text: str) -> str:
@@ -59,17 +63,19 @@ def side_rows(body: Body, language: str, times: LocalTimes) -> list[SideRow]:
     """Every present field of ``body``, in schema order, sub-objects indented."""
     catalog = _i18n.CATALOGS.get(language, _i18n.CATALOGS[_i18n.DEFAULT])
     cli = load_catalog(language if language in LANGUAGES else "en")
-    walker = _Walker(catalog, cli, times)
+    walker = _Walker(catalog, cli, times, language)
     kind = kind_of(body)
     head = SideRow("kind", catalog["msg.kind"], kind, catalog.get(f"kind.{kind}", kind), False, 0)
     return [head, *walker.struct(body, "", 0)]
 
 
 class _Walker:
-    def __init__(self, catalog: dict[str, str], cli: Catalog, times: LocalTimes) -> None:
+    def __init__(
+        self, catalog: dict[str, str], cli: Catalog, times: LocalTimes, language: str
+    ) -> None:
         self.catalog = catalog
-        self.cli = cli  # the CLI's catalog: field labels, and the enums the console lacks
-        self.label = cli.field
+        self.cli = cli  # the CLI's catalog: the enums the console has no label for
+        self.label = field_label(language)
         self.times = times
 
     def struct(self, obj: msgspec.Struct, path: str, depth: int) -> list[SideRow]:

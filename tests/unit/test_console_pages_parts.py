@@ -88,6 +88,11 @@ def test_a_foreign_request_side_by_side() -> None:
         assert rows["confidential"].written in {"true", "false"}
     fr = {r.path: r for r in side_rows(body, "fr", LocalTimes(UTC, "fr"))}
     assert fr["offence.summary_of_facts"].label != "summary_of_facts"  # the CLI's label
+    ar = {r.path: r for r in side_rows(body, "ar", LocalTimes(UTC, "ar"))}
+    assert ar["offence.summary_of_facts"].label == "ملخّص الوقائع"
+    assert ar["offence.name"].label == "اسم الجريمة"  # Offence.name, not any name
+    es = {r.path: r for r in side_rows(body, "es", LocalTimes(UTC, "es"))}
+    assert es["custodian.name"].label == "Nombre del proveedor o custodio"
 
 
 def test_coded_values_and_field_errors_in_the_reader_language() -> None:
@@ -101,3 +106,4 @@ def test_coded_values_and_field_errors_in_the_reader_language() -> None:
     assert named_error("fr", text).endswith(" — " + text)
     assert named_error("fr", text) != text
     assert named_error("en", "no path here") == "no path here"
+    assert named_error("ar", "$.data.identifiers[0].seen_at: required").startswith("رُصد في — ")
