@@ -26,6 +26,7 @@ from cli._officers_common import (
     read_password,
 )
 from cli._officers_keys import keys, remove_key
+from cli._officers_title import title
 from cli._officers_tokens import revoke_token, token
 from cli._passphrase import passphrase_option
 
@@ -234,4 +235,5 @@ officer.add_command(channels)
 officer.add_command(code)
 officer.add_command(keys)
 officer.add_command(remove_key)
+officer.add_command(title)
 COMMANDS = (officer,)

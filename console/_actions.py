@@ -20,6 +20,7 @@ from aiohttp import web
 from console import _actions_log as attribution
 from console import _actions_spec as sp
 from console import _emergency, _links
+from console._case_file import case_history
 from console._context import CONTEXT
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import Form
@@ -131,12 +132,14 @@ async def case_page(
     actions = [] if row is None else sp.offered(row.case, officer, allowed)
     case_id = detail.summary.case_id
     who = await _db(ctx, lambda: attribution.officers_of(ctx.officers.connection, case_id))
+    history = await case_history(request, case_id)  # exports and actions, by officer
     context = {
         "case": detail,
         "times": _times(request),
         "may_read": allowed(officer.roles, Permission.READ_CASES),
         "actions": actions,
         "who": who,
+        "history": history,
         "action_error": error,
         "account": officer,
         "coded": coded_labels(request[VISIT].language),

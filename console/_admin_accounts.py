@@ -28,6 +28,7 @@ from node.officers import (
     OfficerErrorCode,
     Permission,
     Role,
+    check_job_title,
 )
 
 ROLES: Final = tuple(r.value for r in Role)
@@ -56,8 +57,10 @@ async def _page(
 ) -> web.Response:
     ctx = request.app[CONTEXT]
     officers = await _db(ctx, ctx.officers.list)
+    titles = await _db(ctx, ctx.officers.job_titles)
     context = {
         "officers": officers,
+        "titles": titles,
         "roles": ROLES,
         "languages": LANGUAGES,
         "error": error,
@@ -100,23 +103,30 @@ async def add(request: web.Request) -> web.StreamResponse:
         "time_zone": one(form, "time_zone").strip() or "UTC",
     }
     roles = _roles(request)
+    # optional: a form without it (older page, a script) adds no title
+    title = one(form, "job_title") if "job_title" in form else ""
     ctx = request.app[CONTEXT]
     client = request.remote
-    try:
-        creds = await _db(
-            ctx,
-            lambda: ctx.officers.add(
-                login,
-                display_name=str(fields["display_name"]),
-                roles=roles,
-                language=str(fields["language"]),
-                time_zone=str(fields["time_zone"]),
-                email=fields["email"],
-                phone=fields["phone"],
-                by=admin.login,
-                client=client,
-            ),
+
+    def add_with_title() -> Credentials:
+        creds = ctx.officers.add(
+            login,
+            display_name=str(fields["display_name"]),
+            roles=roles,
+            language=str(fields["language"]),
+            time_zone=str(fields["time_zone"]),
+            email=fields["email"],
+            phone=fields["phone"],
+            by=admin.login,
+            client=client,
         )
+        if title.strip():
+            ctx.officers.set_job_title(login, title, by=admin.login, client=client)
+        return creds
+
+    try:
+        check_job_title(title)
+        creds = await _db(ctx, add_with_title)
     except OfficerError as exc:
         key = _ERRORS.get(exc.reason, "accounts.error.invalid")
         status = 409 if exc.reason is OfficerErrorCode.EXISTS else 400
@@ -133,7 +143,7 @@ def _target(request: web.Request) -> str:
 
 
 async def change(request: web.Request) -> web.StreamResponse:
-    """``POST /accounts/{login}/{disable|enable|roles|reset}``: one logged change.
+    """``POST /accounts/{login}/{disable|enable|roles|reset|title}``: one logged change.
 
     An administrator cannot disable their own account or take the admin role from it
     here: the console would lock its last administrator out (the CLI still can).
@@ -142,6 +152,7 @@ async def change(request: web.Request) -> web.StreamResponse:
     login = _target(request)
     what = request.match_info["change"]
     roles = _roles(request) if what == "roles" else []
+    title = one(request[VISIT].the_form(), "job_title") if what == "title" else ""
     if login == admin.login and (what == "disable" or (what == "roles" and "admin" not in roles)):
         return await _page(request, status=400, error="accounts.error.self")
     ctx = request.app[CONTEXT]
@@ -154,6 +165,8 @@ async def change(request: web.Request) -> web.StreamResponse:
             await _db(ctx, lambda: db.disable(login, by=by, client=client))
         elif what == "enable":
             await _db(ctx, lambda: db.enable(login, by=by, client=client))
+        elif what == "title":
+            await _db(ctx, lambda: db.set_job_title(login, title, by=by, client=client))
         else:
             await _db(ctx, lambda: db.set_roles(login, roles, by=by, client=client))
     except OfficerError as exc:
@@ -168,4 +181,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """The accounts routes (one line in ``console._app``)."""
     router.add_get("/accounts", accounts)
     router.add_post("/accounts", add)
-    router.add_post("/accounts/{login}/{change:disable|enable|roles|reset}", change)
+    router.add_post("/accounts/{login}/{change:disable|enable|roles|reset|title}", change)

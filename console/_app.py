@@ -18,6 +18,8 @@ from console import (
     _actions,
     _admin,
     _admin_accounts,
+    _case_file,
+    _directory,
     _emergency,
     _i18n,
     _keys_pages,
@@ -25,6 +27,7 @@ from console import (
     _live,
     _pages,
     _roster,
+    _search,
     _send,
 )
 from console._context import (
@@ -175,5 +178,8 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.router.add_get("/access-log", _admin.access_log)
     _admin_accounts.add_routes(app.router)
     _keys_pages.add_routes(app, _limited)
+    _search.add_routes(app.router)
+    _directory.add_routes(app.router)
+    _case_file.add_routes(app.router)
     app.router.add_static("/static", STATIC)
     return app

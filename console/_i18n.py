@@ -18,6 +18,7 @@ from console import (
     _labels_es_ar_extra,
     _labels_inbox,
     _labels_links,
+    _labels_pages,
     _labels_roster,
     _labels_send,
     _labels_webauthn,
@@ -306,6 +307,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_webauthn.LABELS,
     _labels_emergency.LABELS,
     _labels_links.LABELS,
+    _labels_pages.LABELS,
 )
 
 
@@ -323,6 +325,7 @@ LEGAL_REVIEW: Final[dict[str, frozenset[str]]] = {
             "deadline.overdue",
             "msg.receipt",
             "case.next_deadline",
+            *_labels_pages.LEGAL,
         }
     ),
     "ar": frozenset(
@@ -335,6 +338,7 @@ LEGAL_REVIEW: Final[dict[str, frozenset[str]]] = {
             "deadline.overdue",
             "msg.receipt",
             "case.next_deadline",
+            *_labels_pages.LEGAL,
         }
     ),
 }

@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
 from typing import Any, Final, TypeVar
 
 import aiohttp_jinja2
-import msgspec
 from aiohttp import web
 
 from console import _i18n
@@ -22,6 +20,7 @@ from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext
 from console._locale import LocalTimes
 from console._security import CSRF_FIELD, Form, FormError, one, set_cookie
 from console._sessions import Session
+from console._side import side_rows
 from node.cases import views
 from node.officers import Action, Officer, OfficerError, OfficerErrorCode, Permission, allowed
 from protocol.decimal import parse_decimal
@@ -79,11 +78,24 @@ def render(
     base = {
         "lang": language,
         "t": lambda key: _i18n.label(language, key),
+        "code": coder(language),
         "officer": None if session is None else session.officer,
         "csrf_field": CSRF_FIELD,
         "csrf": "" if session is None else session.csrf,
     }
     return aiohttp_jinja2.render_template(name, request, {**base, **context}, status=status)
+
+
+def coder(language: str) -> Callable[[str, object], str]:
+    """``code(enum, value)``: a coded value's label in ``language`` (``kind`` for body
+    kinds, ``direction`` for in/out); a value with no label is shown as its code."""
+    catalog = _i18n.CATALOGS.get(language, _i18n.CATALOGS[_i18n.DEFAULT])
+
+    def code(enum: str, value: object) -> str:
+        key = f"kind.{value}" if enum == "kind" else f"code.{enum}.{value}"
+        return catalog.get(key, str(value))
+
+    return code
 
 
 async def _db(ctx: ConsoleContext, call: Callable[[], T]) -> T:
@@ -172,25 +184,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-class _Times:
-    """Formats instants in the node's zone and in UTC for the templates."""
-
-    def __init__(self, zone: tzinfo | None) -> None:
-        self.zone = zone or UTC
-
-    def local(self, when: datetime | None, day: date | None = None) -> str:
-        if day is not None:
-            return day.isoformat()
-        return "" if when is None else when.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
-
-    def utc(self, when: datetime | None, day: date | None = None) -> str:
-        if day is not None:
-            return day.isoformat()
-        return "" if when is None else when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _times(request: web.Request) -> LocalTimes:
-    """Node-zone times worded in the reader's locale (Babel); UTC stays ISO 8601."""
+    """The page's time formatter: node zone and UTC, in the reader's locale (Babel)."""
     return LocalTimes(request.app[CONTEXT].zone(), request[VISIT].language)
 
 
@@ -296,7 +291,7 @@ async def message(request: web.Request) -> web.StreamResponse:
         raise Forbidden
     detail = await _detail(ctx, case_id)
     entry = next((e for e in detail.timeline if e.msg_id == msg_id and e.body), None)
-    if entry is None:
+    if entry is None or entry.body is None:
         raise web.HTTPNotFound
     await _db(
         ctx,
@@ -304,6 +299,7 @@ async def message(request: web.Request) -> web.StreamResponse:
             Action.BODY_VIEWED, officer=officer.login, client=client, case=case_id
         ),
     )
-    fields = flatten(msgspec.to_builtins(entry.body), (t(request, "yes"), t(request, "no")))
-    context = {"case": detail, "entry": entry, "fields": fields, "times": _times(request)}
+    times = _times(request)
+    fields = side_rows(entry.body, request[VISIT].language, times)
+    context = {"case": detail, "entry": entry, "fields": fields, "times": times}
     return render(request, "message.html", context)

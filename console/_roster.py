@@ -13,7 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from console._context import CONTEXT, ConsoleContext
-from console._pages import VISIT, Forbidden, _db, _officer, _Times, render
+from console._pages import VISIT, Forbidden, _db, _officer, _times, render
 from console._security import one
 from node.officers import (
     Action,
@@ -72,7 +72,7 @@ async def _page(
         "logins": logins,
         "zone": str(zone),
         "week": (start, end),
-        "times": _Times(zone),
+        "times": _times(request),
         "error": error,
         "typed": typed or {"login": "", "from": "", "to": ""},
     }

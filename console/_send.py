@@ -29,6 +29,7 @@ from console._context import CONTEXT, ConsoleContext
 from console._pages import VISIT, Forbidden, render, t
 from console._security import FormError, one
 from console._send_drafts import Draft, DraftStore, TooManyDrafts
+from console._side import named_error
 from node.officers import Action, Officer, Permission, allowed
 from protocol.codec import decode
 from protocol.errors import MalformedError, Relay247Error
@@ -108,6 +109,16 @@ def _values(draft: Draft | None, ctx: ConsoleContext) -> dict[str, Any]:
     return values
 
 
+def _named(lang: str, errors: dict[str, str]) -> dict[str, str]:
+    return {name: named_error(lang, text) for name, text in errors.items()}
+
+
+async def _requesting(ctx: ConsoleContext, officer: Officer) -> sf.Sender | None:
+    """The requesting side, its contact with the account's job title (if it has one)."""
+    titles = await _pages._db(ctx, ctx.officers.job_titles)
+    return sn.sender_of(ctx.node, officer, titles.get(officer.login))
+
+
 async def _form(
     request: web.Request,
     officer: Officer,
@@ -120,21 +131,21 @@ async def _form(
     ctx, store = request.app[CONTEXT], await _drafts(request)
     node = ctx.node
     drafts = await _pages._db(ctx, lambda: store.list(officer.id))
-    sender = sn.sender_of(node, officer)
+    sender = await _requesting(ctx, officer)
     lang = request[VISIT].language
     context = {
         "values": values,
         "draft_id": draft_id,
         "drafts": drafts,
-        "errors": {} if checked is None else checked.errors,
-        "general": [] if checked is None else checked.general,
+        "errors": {} if checked is None else _named(lang, checked.errors),
+        "general": [] if checked is None else [named_error(lang, g) for g in checked.general],
         "recipients": sn.recipients(node),
         "sender": sender,
         "rows": range(sf.ROWS),
         "priorities": sf.choices(sf.PRIORITIES, lambda v: _label(lang, "priority", v)),
         "categories": sf.choices(sf.CATEGORIES, lambda v: _label(lang, "category", v)),
         "id_types": sf.choices(sf.ID_TYPES, lambda v: _label(lang, "idtype", v)),
-        "times": _pages._Times(ctx.zone()),
+        "times": _pages._times(request),
     }
     return render(request, "send.html", context, status=status)
 
@@ -196,7 +207,7 @@ async def _preview(
 ) -> web.Response:
     ctx, store = request.app[CONTEXT], await _drafts(request)
     node = ctx.node
-    sender = sn.sender_of(node, officer)
+    sender = await _requesting(ctx, officer)
     if sender is None:
         checked = sf.Checked(general=[t(request, "send.no_directory")])
         return await _form(request, officer, values, draft_id=draft_id, checked=checked, status=503)
@@ -262,7 +273,7 @@ async def send(request: web.Request) -> web.StreamResponse:
         # the directory or the rules changed since the preview: back to the form, the
         # error at its field
         values, checked = _values(draft, ctx), sf.Checked()
-        sender = sn.sender_of(node, officer)
+        sender = await _requesting(ctx, officer)
         at = {} if sender is None else sf.assemble(values, sender, None, ctx.clock())[1]
         sf.place(checked, exc.field or "$", exc.problem or exc.message, at)
         return await _form(request, officer, values, draft_id=draft.id, checked=checked, status=422)

@@ -89,6 +89,7 @@ class Sender:
     name: str
     email: str | None
     phone: str | None
+    job_title: str | None = None  # the account's (node.officers job titles)
 
 
 @dataclass
@@ -196,7 +197,12 @@ def assemble(
         issued_at: now, on the node's clock, in the officer's zone.
     """
     at: dict[str, str] = {"$.requested.member": "to", "$.case_id": "case_id"}
-    officer = {"name": sender.name, "phone": sender.phone, "email": sender.email}
+    officer = {
+        "name": sender.name,
+        "job_title": sender.job_title,
+        "phone": sender.phone,
+        "email": sender.email,
+    }
     tree: dict[str, Any] = {
         "kind": "preservation_request",
         "case_id": values["case_id"],

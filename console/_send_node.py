@@ -38,7 +38,7 @@ def recipients(node: Node) -> list[Recipient]:
     return [Recipient(m.id, m.authority) for m in sorted(members, key=lambda m: m.id)]
 
 
-def sender_of(node: Node, officer: Officer) -> Sender | None:
+def sender_of(node: Node, officer: Officer, job_title: str | None = None) -> Sender | None:
     """The requesting side: the node's own directory entry and the logged-in officer's
     contact details (name, e-mail, phone); None before the node has a directory."""
     held = node.directory
@@ -57,6 +57,7 @@ def sender_of(node: Node, officer: Officer) -> Sender | None:
         name=officer.display_name,
         email=officer.email,
         phone=officer.phone,
+        job_title=job_title or None,
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import structlog
 
 from node.cases.links import LinkStore, wire_links
+from node.cases.search import terms_of
 from node.cases.store import CaseRow, CaseStore
 from node.events import (
     EventHub,
@@ -188,7 +189,7 @@ class CasesService:
         )
         # The due times do not move with the clock (only "overdue" does): any instant will do.
         due = deadlines(case, self._table, row.last_activity)
-        await self.cases.save_case(row, due[0].due if due else None)
+        await self.cases.save_case(row, due[0].due if due else None, terms_of(bodies))
         await self.links.add(wire_links(decoded), row.last_activity)
         failed = [
             r.msg_id for r in records if r.direction is Direction.OUT and r.status is Status.FAILED

@@ -21,6 +21,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+from node.cases.search import INDEX_DDL, Query, index_row, search_sql
 from protocol.cases import TERMINAL_STATES, Case
 from protocol.codec import decode
 from protocol.errors import MalformedError, StorageError
@@ -100,6 +101,7 @@ class CaseStore:
             c.execute("PRAGMA busy_timeout=5000")
             c.execute("PRAGMA synchronous=FULL")
             c.executescript(DDL)
+            c.executescript(INDEX_DDL)
             return c
 
         self._c = await self._run(connect)
@@ -113,12 +115,20 @@ class CaseStore:
 
     # -- cases ---------------------------------------------------------------------------
 
-    async def save_case(self, row: CaseRow, next_due: datetime | None = None) -> None:
-        """Insert or replace a case, and its place in the inbox's order (one transaction).
+    async def save_case(
+        self,
+        row: CaseRow,
+        next_due: datetime | None = None,
+        terms: set[tuple[str, str]] | None = None,
+    ) -> None:
+        """Insert or replace a case and, in the same transaction, its place in the inbox's
+        order, its search index row and (when given) its search terms
+        (``node.cases.search``).
 
         Args:
             row: the case.
             next_due: its earliest open deadline (None: it has none).
+            terms: its search terms (None: keep the stored ones).
         """
         case = row.case
         args = (
@@ -132,7 +142,8 @@ class CaseStore:
         due = None if next_due is None else _micros(next_due)
         is_open = int(case.state not in TERMINAL_STATES)
         queue = (case.case_id, is_open, _URGENCY.get(row.priority, 2), due, args[4])
-        await self._run(self._save, args, queue)
+        index = index_row(case, row.peer, row.priority, row.opened_at, row.last_activity)
+        await self._run(self._save, args, queue, index, terms)
 
     async def queue_page(self, *, open_cases: bool, limit: int, offset: int) -> list[CaseRow]:
         """One page of the open (or the closed) cases in the inbox's order: urgent first,
@@ -151,6 +162,29 @@ class CaseStore:
         sql = "SELECT COALESCE(SUM(open), 0), COUNT(*) - COALESCE(SUM(open), 0) FROM case_queue"
         (row,) = await self._run(self._select, sql, ())
         return int(row[0]), int(row[1])
+
+    async def search(self, query: Query, now: datetime) -> list[str]:
+        """Case ids of one page of ``query`` (one more than a page: a next page exists)."""
+        sql, args = search_sql(query, now)
+        return [str(r[0]) for r in await self._run(self._select, sql, tuple(args))]
+
+    async def cases_by_id(self, case_ids: list[str]) -> list[CaseRow]:
+        """The cases of ``case_ids`` (at most a search page), in the order given."""
+        if not case_ids:
+            return []
+        marks = ",".join("?" * len(case_ids))
+        sql = f"{_CASE_SQL} WHERE case_id IN ({marks})"  # only '?' marks
+        found = {}
+        for r in await self._run(self._select, sql, tuple(case_ids)):
+            row = _case_row(r)
+            found[row.case.case_id] = row
+        return [found[i] for i in case_ids if i in found]
+
+    async def directory_stored_at(self, version: int) -> datetime | None:
+        """When the node accepted directory ``version`` (None: not stored)."""
+        sql = "SELECT stored_at FROM directories WHERE version=?"
+        rows = await self._run(self._select, sql, (version,))
+        return datetime.fromisoformat(rows[0][0]) if rows else None
 
     async def case(self, case_id: str) -> CaseRow | None:
         """Return one case, or None."""
@@ -223,16 +257,29 @@ class CaseStore:
     def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
         self._conn().execute(sql, args)
 
-    def _save(self, case: tuple[Any, ...], queue: tuple[Any, ...]) -> None:
+    def _save(
+        self,
+        case: tuple[Any, ...],
+        queue: tuple[Any, ...],
+        index: tuple[Any, ...],
+        terms: set[tuple[str, str]] | None,
+    ) -> None:
         c = self._conn()
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?)", case)
             c.execute("INSERT OR REPLACE INTO case_queue VALUES (?, ?, ?, ?, ?)", queue)
+            c.execute("INSERT OR REPLACE INTO case_index VALUES (?, ?, ?, ?, ?, ?, ?)", index)
+            if terms is not None:
+                c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
+                c.executemany(
+                    "INSERT OR IGNORE INTO case_terms VALUES (?, ?, ?)",
+                    [(term, kind, case[0]) for kind, term in sorted(terms)],
+                )
+            c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
-        c.execute("COMMIT")
 
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._conn().execute(sql, args).fetchall()

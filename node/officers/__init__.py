@@ -42,6 +42,7 @@ from node.officers._tokens import PREFIX as TOKEN_PREFIX
 from node.officers._tokens import IssuedToken, TokenStore, TokenUse
 from node.officers._totp import code_at
 from node.officers._validate import LANGUAGES
+from node.officers._validate import job_title as check_job_title
 from node.officers._webauthn import RelyingParty
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "attribute",
     "attributed_officers",
     "check_case_id",
+    "check_job_title",
     "check_policy",
     "check_webhook",
     "code_at",

@@ -36,6 +36,7 @@ class Action(enum.StrEnum):
     OFFICER_ENABLED = "officer_enabled"
     OFFICER_RESET = "officer_reset"
     ROLES_CHANGED = "roles_changed"
+    TITLE_CHANGED = "title_changed"  # an account's job title (subject: the account)
     TOKEN_CREATED = "token_created"  # noqa: S105  # an action name, not a secret
     TOKEN_REVOKED = "token_revoked"  # noqa: S105  # an action name, not a secret
     BODY_VIEWED = "body_viewed"
@@ -44,6 +45,7 @@ class Action(enum.StrEnum):
     DRAFT_SAVED = "draft_saved"  # a new-request draft saved in the console
     DRAFT_DISCARDED = "draft_discarded"
     REPLIED = "replied"
+    SEARCHED = "searched"  # a case search by what bodies say (subject: the filters used)
     DENIED = "denied"  # a refused attempt (an auditor opening a body), logged all the same
     SHIFT_ADDED = "shift_added"  # the duty roster (subject: the officer on duty)
     SHIFT_REMOVED = "shift_removed"

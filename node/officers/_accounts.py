@@ -22,6 +22,7 @@ from node.officers._access_log import Action, LogSigner, append_entry
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Role
 from node.officers._sessions import end_sessions
+from node.officers._titles import JobTitles
 
 MAX_FAILURES: Final = 5  # issue 13: "five bad logins lock the account"
 LOCKOUT: Final = timedelta(minutes=15)
@@ -83,7 +84,7 @@ def _roles_text(roles: Iterable[Role]) -> str:
     return ",".join(sorted(r.value for r in roles))
 
 
-class OfficerDb:
+class OfficerDb(JobTitles):
     """The officer accounts of one node.
 
     Args:

@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS officer_channels (
 );
 -- One row per escalation level sent for a case: never sent twice, across restarts.
 -- recipients is the comma-separated logins alerted, delivered how many channels took it.
+-- Job titles (the requesting contact's ``job_title``): a table of its own, not a column
+-- of officers, so a node.db made before it needs no ALTER (no row: no title).
+CREATE TABLE IF NOT EXISTS officer_titles (
+    login TEXT PRIMARY KEY, job_title TEXT NOT NULL, updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS roster_escalations (
     case_id TEXT NOT NULL, level INTEGER NOT NULL, at TEXT NOT NULL,
     recipients TEXT NOT NULL, delivered INTEGER NOT NULL,

@@ -52,6 +52,21 @@ def display_name(value: str) -> str:
     return value
 
 
+def job_title(value: str) -> str:
+    """Check a job title: blank (none) or up to 100 characters, no control characters
+    (it goes into the requesting contact's ``job_title``, a ShortText).
+
+    Raises:
+        OfficerError: ``invalid``.
+    """
+    value = value.strip()
+    if len(value) > MAX_DISPLAY:
+        raise _invalid(f"job title: at most {MAX_DISPLAY} characters")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise _invalid("job title: no control characters")
+    return value
+
+
 def email(value: str | None) -> str | None:
     """Check an e-mail address (one ``@``, a dotted domain, at most 254 characters).
 

@@ -134,7 +134,9 @@ async def test_officer_logs_in_and_reads_the_urgent_case(
         await expect(page).to_have_url(f"{s.cut.url}/inbox")
         row = page.locator("table.cases tbody tr").first
         await expect(row).to_contain_text(s.case_id)
-        await expect(row.locator(".badge-urgent")).to_have_text("urgent")
+        # coded values are shown as labels in the reader's language
+        urgent = {"en": "Urgent", "fr": "Urgente"}[lang]
+        await expect(row.locator(".badge-urgent")).to_have_text(urgent)
         await _shot(page, f"inbox-{lang}")
 
         await row.get_by_role("link", name=s.case_id).click()

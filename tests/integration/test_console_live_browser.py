@@ -71,7 +71,8 @@ async def test_inbox_and_case_pages_update_live(tmp_path: Path) -> None:
         await take.locator("input[name=officer_email]").fill("duty@example.org")
         await take.get_by_role("button").click()
         await expect(us.locator("p.notice")).to_contain_text("Taken in charge")
-        await expect(fr.locator("#live-view table.timeline")).to_contain_text("taken_in_charge")
+        # FR's officer reads French: kinds and states are labels in French
+        await expect(fr.locator("#live-view table.timeline")).to_contain_text("Prise en charge")
 
         until = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
         keep = us.locator('form[action$="/actions/preserved"]')
@@ -83,8 +84,8 @@ async def test_inbox_and_case_pages_update_live(tmp_path: Path) -> None:
         await _shot(us, "case-after-en")
         # FR's page: the receipt and both answers arrived, without a reload
         timeline = fr.locator("#live-view table.timeline")
-        await expect(timeline).to_contain_text("preserved")
-        await expect(fr.locator("#live-view .summary")).to_contain_text("preserved")
+        await expect(timeline).to_contain_text("Données conservées")
+        await expect(fr.locator("#live-view .summary")).to_contain_text("Données conservées")
         await _not_reloaded(fr)
         await _shot(fr, "case-after-fr")
         assert ("replied", "duty", d.case_id) in d.us.actions()

@@ -196,6 +196,10 @@ ROUTES = {
     ("GET", "/emergency/{record_id}"),
     ("POST", "/emergency/{record_id}/link"),
     ("POST", "/escalations/{case_id}/ack"),
+    ("GET", "/search"),
+    ("GET", "/directory"),
+    ("GET", "/cases/{case_id}/print"),
+    ("POST", "/cases/{case_id}/export"),
 }
 
 
@@ -235,6 +239,19 @@ async def test_hostile_input_on_every_route(tmp_path: Path) -> None:
                 assert resp.status < 500, (method, path)
                 _secure(resp)
                 assert "<script>" not in await resp.text()
+        # query strings: non-ASCII digits, huge and repeated values, another peer's ids,
+        # on the pages that read them (and the auditor's refusals are no 500 either)
+        for query in (
+            "page=\u0663&since=\u0662\u0660\u0662\u0666-01-01",
+            "identifier=" + "%3Cscript%3E" * 40,
+            "peer=DE&peer=FR&state=x\u0663",
+            f"identifier={s.msg_id}&peer=FR",
+        ):
+            for path in ("/search", "/directory", f"/cases/{s.case_id}/print"):
+                async with http.get(f"{base}{path}?{query}") as resp:
+                    assert resp.status < 500, (path, query)
+                    _secure(resp)
+                    assert "<script>" not in await resp.text()
         # an oversized form: refused before any handler reads it
         async with http.post(f"{base}/logout", data={"csrf": csrf, "pad": "x" * 100_000}) as r:
             assert r.status == 413

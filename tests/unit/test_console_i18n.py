@@ -47,7 +47,7 @@ def _dynamic() -> set[str]:
     from console._keys_pages import _DONE
     from console._keys_pages import _ERRORS as _KEY_ERRORS
 
-    changes = {f"accounts.{c}_done" for c in ("disable", "enable", "roles", "reset")}
+    changes = {f"accounts.{c}_done" for c in ("disable", "enable", "roles", "reset", "title")}
     return (
         {f"role.{r.value}" for r in Role}
         | {f"lang.{code}" for code in LANGUAGES}
@@ -80,6 +80,19 @@ def test_french_differs_from_english() -> None:
         "access.action",
         "access.pages",
         "accounts.actions",
+        # search, directory and print pages (console/_labels_pages.py)
+        "age.minutes",
+        "dir.contacts",
+        "dir.version",
+        "file.what",
+        "search.page",
+        "code.KeyUse.transport",
+        "code.IdentifierType.imei",
+        "code.IdentifierType.imsi",
+        "code.IdentifierType.url",
+        # message field labels, from the CLI's catalogs (the same word in both)
+        *(f"field.{n}" for n in ("conditions", "contact", "description", "incident")),
+        *(f"field.{n}" for n in ("imei", "imsi", "port", "service", "url")),
     }
 
 
@@ -88,8 +101,11 @@ def test_spanish_and_arabic_are_translated(language: str) -> None:
     same = {k for k, v in CATALOGS[language].items() if v == CATALOGS["en"][k]}
     # technical names kept as written in every language (SHA-256, IMEI, IMSI, URL)
     technical = {"send.sha256", "send.idtype.imei", "send.idtype.imsi", "send.idtype.url"}
+    technical |= {f"code.IdentifierType.{t}" for t in ("imei", "imsi", "url")}
+    technical |= {f"field.{t}" for t in ("imei", "imsi", "url")}
     # words spelt alike in English and Spanish; Arabic shares none
     alike = {"error.title", "no", "role.supervisor", "role.auditor", "send.priority.normal"}
+    alike |= {"code.Priority.normal", "field.fax"}
     allowed = technical | (alike if language == "es" else set())
     assert same <= allowed
     if language == "ar":
@@ -157,18 +173,16 @@ def test_a_body_is_flattened_to_every_field() -> None:
     ]
 
 
-def test_times_in_the_node_zone_and_utc() -> None:
-    from datetime import UTC, date, datetime
-    from zoneinfo import ZoneInfo
+def test_one_time_formatter_for_every_page() -> None:
+    import console._pages as pages
 
-    from console._pages import _Times
-
-    when = datetime(2026, 7, 1, 22, 30, tzinfo=UTC)
-    times = _Times(ZoneInfo("Europe/Paris"))
-    assert times.local(when) == "2026-07-02 00:30 CEST"
-    assert times.utc(when) == "2026-07-01 22:30 UTC"
-    assert times.local(when, date(2026, 7, 3)) == "2026-07-03"
-    assert _Times(None).local(when) == "2026-07-01 22:30 UTC"
+    # the ISO formatter the roster and new-request pages used is gone: every page calls
+    # _pages._times, which is the Babel one
+    assert not hasattr(pages, "_Times")
+    root = Path(__file__).resolve().parents[2] / "console"
+    for module in root.glob("*.py"):
+        text = module.read_text(encoding="utf-8")
+        assert 'strftime("%Y-%m-%d' not in text, module
 
 
 def test_node_zone_times_in_each_locale() -> None:
@@ -183,10 +197,15 @@ def test_node_zone_times_in_each_locale() -> None:
     assert LocalTimes(paris, "fr").local(when) == "2 juil. 2026, 00:30 CEST"
     assert LocalTimes(paris, "es").local(when) == "2 jul 2026, 0:30 CEST"
     arabic = LocalTimes(paris, "ar").local(when)
-    assert arabic.endswith(" CEST")
+    assert arabic.startswith("\u2068")  # an isolate: a right-to-left line keeps its order
+    assert arabic.endswith(" CEST\u2069")
     assert "2026" in arabic
     assert LocalTimes(None, "fr").local(when) == "1 juil. 2026, 22:30 UTC"
     assert LocalTimes(paris, "fr").local(when, date(2026, 7, 3)) == "3 juil. 2026"
-    assert LocalTimes(paris, "ar").utc(when) == "2026-07-01 22:30 UTC"
+    # UTC is worded the same way as the node's zone, in every locale
+    assert LocalTimes(paris, "fr").utc(when) == "1 juil. 2026, 22:30 UTC"
+    assert LocalTimes(paris, "en").utc(when) == "Jul 1, 2026, 10:30\u202fPM UTC"
+    assert LocalTimes(paris, "ar").utc(when).endswith(" UTC\u2069")
+    assert LocalTimes(paris, "es").utc(when, date(2026, 7, 3)) == "3 jul 2026"
     assert [number(lang, 12345) for lang in ("en", "es")] == ["12,345", "12.345"]
     assert number("fr", 12345) == "12\u202f345"
