@@ -7,6 +7,7 @@ Other packages import from here (or from the public modules ``schemas.envelope``
 
 from __future__ import annotations
 
+from schemas._attachment import MAX_ATTACHMENTS, Attachment
 from schemas._bodies_base import (
     BodyBase,
     DataSpec,
@@ -101,11 +102,13 @@ __all__ = [
     "BODY_TYPES",
     "EXAMPLES",
     "KINDS",
+    "MAX_ATTACHMENTS",
     "AccountId",
     "AssistanceAnswer",
     "AssistanceOutcome",
     "AssistanceRequest",
     "AssistanceType",
+    "Attachment",
     "AuthorityRole",
     "Body",
     "BodyBase",

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 
+from schemas._attachment import Attachments
 from schemas._identifiers import Identifiers
 from schemas._parts import DataCategory, DataRange
 from schemas.types import CaseId, LanguageTag, LongText, MsgId, Reference, Version
@@ -18,13 +19,16 @@ class BodyBase(
 
     ``case_id`` groups the messages of one conversation; ``in_reply_to`` is the message id
     this body answers; ``sender_ref`` is the sender's own case number, quoted back by the
-    other side so both registries can file the answer.
+    other side so both registries can file the answer. ``attachments`` names the
+    encrypted files the message carries (PROTOCOL.md §15.2); it is omitted, not null,
+    when there are none, so a body without files encodes as before it existed.
     """
 
     v: Version = 1
     case_id: CaseId
     in_reply_to: MsgId | None = None
     sender_ref: Reference
+    attachments: Attachments | msgspec.UnsetType = msgspec.UNSET
 
 
 #: The languages the sender reads, most preferred first.
