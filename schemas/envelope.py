@@ -11,6 +11,7 @@ from typing import Annotated
 
 import msgspec
 
+from schemas.blobs import BlobRefs
 from schemas.errors import ErrorCode
 from schemas.types import (
     CaseId,
@@ -54,6 +55,10 @@ class EnvelopeHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     seq: Seq
     ct_sha256: Sha256Hex
     ct_len: Length
+    #: the encrypted attachments this message carries, as blobs uploaded beforehand
+    #: (§15.3). Absent from the bytes unless set, so a header without attachments is
+    #: byte-for-byte what it was before the field existed.
+    attachments: BlobRefs | msgspec.UnsetType = msgspec.UNSET
 
 
 class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
