@@ -10,6 +10,7 @@ from typing import Annotated, Final
 
 import msgspec
 
+from schemas.blobs import MAX_ATTACHMENTS
 from schemas.types import Id128, Sha256Hex
 
 #: Plaintext bytes per secretstream message, and the per-message and header overheads
@@ -17,8 +18,6 @@ from schemas.types import Id128, Sha256Hex
 CHUNK: Final = 65_536
 HEADER_BYTES: Final = 24
 ABYTES: Final = 17
-#: At most this many attachments on one message (S13).
-MAX_ATTACHMENTS: Final = 32
 #: The largest plaintext accepted, in bytes (PROTOCOL.md §13): 64 GiB.
 MAX_ATTACHMENT_SIZE: Final = 1 << 36
 
@@ -83,7 +82,8 @@ class Attachment(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     key: FileKey
 
 
-#: The optional ``attachments`` field of the common head: 1 to 32 files.
+#: The optional ``attachments`` field of the common head: 1 to 16 files, as many as a
+#: header may name (``schemas.blobs.MAX_ATTACHMENTS``).
 Attachments = Annotated[
     tuple[Attachment, ...], msgspec.Meta(min_length=1, max_length=MAX_ATTACHMENTS)
 ]
