@@ -56,12 +56,18 @@ REASONS: Final = ("truncated", "extended", "corrupt", "mismatch")
 
 
 class AttachmentError(PeerError):
-    """An attachment's ciphertext is refused; ``reason`` is one of :data:`REASONS`."""
+    """An attachment's ciphertext is refused; ``reason`` is one of :data:`REASONS`.
+
+    The public code is ``ciphertext_mismatch`` for ``mismatch``, else ``decrypt_failed``.
+    """
 
     code = ErrorCode.DECRYPT_FAILED
 
-    def __init__(self, reason: str, message: str, *, code: ErrorCode | None = None) -> None:
-        super().__init__(message, detail=reason, code=code)
+    def __init__(self, reason: str, message: str) -> None:
+        mismatch = reason == "mismatch"
+        super().__init__(
+            message, detail=reason, code=ErrorCode.CIPHERTEXT_MISMATCH if mismatch else None
+        )
         self.reason = reason
 
 
@@ -201,13 +207,9 @@ def decrypt(src: BinaryIO, dst: BinaryIO, key: bytes, *, ct_len: int | None = No
 def check_digest(got: Digest, want: Digest) -> None:
     """Refuse ``got`` unless it equals what the sealed body promised (``mismatch``)."""
     if got.ct_len != want.ct_len or got.ct_sha256 != want.ct_sha256:
-        raise AttachmentError(
-            "mismatch", "attachment ciphertext hash differs", code=ErrorCode.CIPHERTEXT_MISMATCH
-        )
+        raise AttachmentError("mismatch", "attachment ciphertext hash differs")
     if got.size != want.size or got.sha256 != want.sha256:
-        raise AttachmentError(
-            "mismatch", "attachment plaintext hash differs", code=ErrorCode.CIPHERTEXT_MISMATCH
-        )
+        raise AttachmentError("mismatch", "attachment plaintext hash differs")
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[int, str]:
