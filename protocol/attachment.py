@@ -141,7 +141,7 @@ def size_for(ct_len: int) -> int | None:
         return None
     full, last = divmod(rest, CHUNK + ABYTES)
     size = full * CHUNK if last == 0 else full * CHUNK + last - ABYTES
-    return size if last == 0 or last >= ABYTES and ct_len_for(size) == ct_len else None
+    return size if last == 0 or (last >= ABYTES and ct_len_for(size) == ct_len) else None
 
 
 def decrypt(src: BinaryIO, dst: BinaryIO, key: bytes, *, ct_len: int | None = None) -> Digest:

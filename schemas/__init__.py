@@ -7,7 +7,7 @@ Other packages import from here (or from the public modules ``schemas.envelope``
 
 from __future__ import annotations
 
-from schemas._attachment import MAX_ATTACHMENTS, Attachment
+from schemas._attachment import Attachment
 from schemas._bodies_base import (
     BodyBase,
     DataSpec,
@@ -83,6 +83,7 @@ from schemas._parts import (
     RequestedAuthority,
     RequestingAuthority,
 )
+from schemas.blobs import MAX_ATTACHMENTS
 from schemas.examples import EXAMPLES, example
 from schemas.messages import (
     BODY_DECODER,

@@ -41,7 +41,8 @@ def node_js() -> str:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         _missing("node or npm not installed")
-    assert node is not None and npm is not None
+    assert node is not None
+    assert npm is not None
     if not (JS_DIR / "node_modules" / "libsodium-wrappers").is_dir():
         done = subprocess.run(
             [npm, "install", "--no-audit", "--no-fund", "--no-save", "--silent", PACKAGE],
@@ -70,7 +71,9 @@ def _js(node: str, tmp: Path, ct: bytes, key: bytes, ct_len: int) -> dict[str, A
     return result
 
 
-@pytest.mark.parametrize("size", [0, 1, att.CHUNK - 1, att.CHUNK, att.CHUNK + 1, 5 * att.CHUNK + 77])
+@pytest.mark.parametrize(
+    "size", [0, 1, att.CHUNK - 1, att.CHUNK, att.CHUNK + 1, 5 * att.CHUNK + 77]
+)
 def test_libsodium_js_decrypts_what_we_encrypt(node_js: str, tmp_path: Path, size: int) -> None:
     plain = os.urandom(size)
     key = att.new_key()
@@ -99,4 +102,7 @@ def test_a_flipped_byte_is_refused_by_libsodium_js(node_js: str, tmp_path: Path)
     digest = att.encrypt(io.BytesIO(os.urandom(3 * att.CHUNK)), out, key)
     ct = bytearray(out.getvalue())
     ct[24 + att.CHUNK + 17 + 5] ^= 0x40
-    assert _js(node_js, tmp_path, bytes(ct), key, digest.ct_len) == {"ok": False, "reason": "corrupt"}
+    assert _js(node_js, tmp_path, bytes(ct), key, digest.ct_len) == {
+        "ok": False,
+        "reason": "corrupt",
+    }

@@ -35,7 +35,9 @@ def _refused(ct: bytes, reason: str, key: bytes = KEY, ct_len: int | None = None
         _dec(ct, key, ct_len)
     assert err.value.reason == reason
     mismatch = reason == "mismatch"
-    assert err.value.code is (ErrorCode.CIPHERTEXT_MISMATCH if mismatch else ErrorCode.DECRYPT_FAILED)
+    assert err.value.code is (
+        ErrorCode.CIPHERTEXT_MISMATCH if mismatch else ErrorCode.DECRYPT_FAILED
+    )
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 5])
@@ -70,13 +72,15 @@ def test_layout_is_libsodium_secretstream() -> None:
 
 def test_empty_file_is_one_empty_final_chunk() -> None:
     ct, digest = _enc(b"")
-    assert len(ct) == 24 + 17 and digest.size == 0
+    assert len(ct) == 24 + 17
+    assert digest.size == 0
     assert _dec(ct)[0] == b""
 
 
 def test_fresh_header_each_time() -> None:
     assert _enc(b"same")[0][:24] != _enc(b"same")[0][:24]
-    assert att.new_key() != att.new_key() and len(att.new_key()) == 32
+    assert att.new_key() != att.new_key()
+    assert len(att.new_key()) == 32
 
 
 @pytest.mark.parametrize("cut", [0, 10, 24, 24 + 16, 24 + CHUNK + 17, 24 + CHUNK + 17 + 1])
@@ -114,7 +118,7 @@ def test_truncated_final_of_exact_multiple() -> None:
     """3 full chunks: the last full chunk carries TAG_FINAL; dropping it leaves none."""
     ct, _ = _enc(os.urandom(3 * CHUNK))
     assert len(ct) == 24 + 3 * (CHUNK + 17)
-    _refused(ct[:-(CHUNK + 17)], "truncated")
+    _refused(ct[: -(CHUNK + 17)], "truncated")
 
 
 @pytest.mark.parametrize("extra", [b"\x00", os.urandom(17), os.urandom(CHUNK + 17)])

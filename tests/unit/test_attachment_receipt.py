@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import msgspec
@@ -55,7 +54,11 @@ def _exchange(net: Network, refs: tuple[BlobRef, ...] = REFS) -> tuple[Sealed, O
         attachments=refs,
     )
     opened = open_envelope(
-        sealed.envelope, net.lookup(), me="US", my_keys={us.encryption.fingerprint: us.encryption}, now=T0
+        sealed.envelope,
+        net.lookup(),
+        me="US",
+        my_keys={us.encryption.fingerprint: us.encryption},
+        now=T0,
     )
     return sealed, opened
 

@@ -90,8 +90,8 @@ def build() -> dict[str, Any]:
         ),
         "key_hex": KEY.hex(),
         "plaintext_rule": (
-            "plaintext of a case = the first `size` bytes of SHA-256(\"relay247-attachment/"
-            "<plaintext_label>/<n>\") for n = 0, 1, 2, ... concatenated"
+            'plaintext of a case = the first `size` bytes of SHA-256("relay247-attachment/'
+            '<plaintext_label>/<n>") for n = 0, 1, 2, ... concatenated'
         ),
         "chunk_bytes": att.CHUNK,
         "cases": cases,
