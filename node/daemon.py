@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -42,6 +43,7 @@ from node.events import (
 )
 from node.keyfile import NodeKeys, load_keys
 from node.messaging import (
+    AttachmentFiles,
     DirectoryState,
     Inbox,
     Outbox,
@@ -51,13 +53,16 @@ from node.messaging import (
     Sync,
     Transport,
     TransportFactory,
+    body_attachments,
     read_trust_root,
+    refs_of,
 )
 from node.services import build_services
 from node.storage import NodeStore
 from protocol.body import member_binding_errors
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError, Relay247Error
+from schemas import Attachment
 from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of, semantic_errors
 
@@ -118,6 +123,7 @@ class Node:
             hub=self.events,
             sync=config.sync,
             clock=clock or system_clock,
+            files=AttachmentFiles(Path(config.path("."))),
         )
         self._clients = RelayClients(
             keys.transport, timeout=config.relays.request_timeout, clock=self._shared.clock
@@ -248,6 +254,11 @@ class Node:
         unbound = member_binding_errors(body, sender=self.member, recipient=to)
         if unbound:
             raise _field_error(*unbound[0])
+        # Attachments: each was encrypted on this node (§15.2); the header names them.
+        files = body_attachments(body.attachments)
+        if files:
+            assert self._shared.files is not None
+            self._shared.files.check_prepared(files)
         build = self._shared.sealer(
             to,
             encode_body(body),
@@ -256,10 +267,28 @@ class Node:
             priority=priority_of(body),
             body_kind=kind_of(body),
             in_reply_to=body.in_reply_to,
+            attachments=refs_of(files),
         )
         out = await self.store.enqueue(to, build, self._shared.unix())
         self._shared.outbox_wake.set()
         return out.message.msg_id
+
+    async def prepare_attachment(
+        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str
+    ) -> Attachment:
+        """Encrypt a file arriving in ``pieces`` into the data directory (§15.1, §15.2).
+
+        Returns:
+            The ``Attachment`` to put in a body's ``attachments`` (its key included).
+        """
+        assert self._shared.files is not None
+        return await self._shared.files.prepare(pieces, name=name, media_type=media_type)
+
+    @property
+    def files(self) -> AttachmentFiles:
+        """Where this node keeps attachments' ciphertexts."""
+        assert self._shared.files is not None
+        return self._shared.files
 
     async def refresh_directory(self) -> bool:
         """Fetch the directory from the current relay now; True if it changed.

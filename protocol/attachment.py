@@ -18,7 +18,7 @@ the ones the sealed body promised).
 from __future__ import annotations
 
 import hashlib
-import os
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -37,13 +37,14 @@ __all__ = [
     "REASONS",
     "AttachmentError",
     "Digest",
+    "Encryptor",
     "check_digest",
     "chunk_count",
     "ct_len_for",
     "decrypt",
     "encrypt",
-    "hash_file",
     "new_key",
+    "plaintext_chunks",
     "size_for",
 ]
 
@@ -102,6 +103,66 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
+class Encryptor:
+    """Incremental form of :func:`encrypt`, for plaintext that arrives in pieces.
+
+    :meth:`update` takes any amount of plaintext and returns the ciphertext of the
+    chunks it completed (at most one partial chunk is held back); :meth:`finish` seals
+    the last chunk with ``TAG_FINAL`` and returns it. :attr:`digest` is set after finish.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError("attachment key must be 32 bytes")
+        self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        self._header: bytes | None = bytes(
+            sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, key)
+        )
+        self._plain_hash, self._ct_hash = hashlib.sha256(), hashlib.sha256()
+        self._ct_hash.update(self._header)
+        self._held = bytearray()
+        self._size, self._ct_len = 0, HEADER_BYTES
+        self.digest: Digest | None = None
+
+    def _push(self, chunk: bytes, tag: int) -> bytes:
+        sealed: bytes = sodium.crypto_secretstream_xchacha20poly1305_push(
+            self._state, chunk, None, tag
+        )
+        self._plain_hash.update(chunk)
+        self._ct_hash.update(sealed)
+        self._size += len(chunk)
+        self._ct_len += len(sealed)
+        return sealed
+
+    def _start(self) -> list[bytes]:
+        header, self._header = self._header, None
+        return [] if header is None else [header]
+
+    def update(self, data: bytes) -> bytes:
+        """Add plaintext; return the ciphertext ready so far (may be empty)."""
+        if self.digest is not None:
+            raise ValueError("encryptor already finished")
+        out = self._start()
+        self._held += data
+        # Keep a full chunk back until more arrives: only the last chunk is TAG_FINAL.
+        while len(self._held) > CHUNK:
+            out.append(self._push(bytes(self._held[:CHUNK]), _TAG_MESSAGE))
+            del self._held[:CHUNK]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """Seal what is held as the final chunk; return the rest of the ciphertext."""
+        if self.digest is not None:
+            raise ValueError("encryptor already finished")
+        out = self._start()
+        out.append(self._push(bytes(self._held), _TAG_FINAL))
+        self._held.clear()
+        self.digest = Digest(
+            self._size, self._plain_hash.hexdigest(), self._ct_len, self._ct_hash.hexdigest()
+        )
+        return b"".join(out)
+
+
 def encrypt(src: BinaryIO, dst: BinaryIO, key: bytes) -> Digest:
     """Encrypt ``src`` to ``dst`` chunk by chunk and return both forms' digests.
 
@@ -110,28 +171,12 @@ def encrypt(src: BinaryIO, dst: BinaryIO, key: bytes) -> Digest:
         dst: where the ciphertext is written (header first).
         key: a fresh 32-byte key (:func:`new_key`); never reuse one for two files.
     """
-    if len(key) != KEY_BYTES:
-        raise ValueError("attachment key must be 32 bytes")
-    state = sodium.crypto_secretstream_xchacha20poly1305_state()
-    header = sodium.crypto_secretstream_xchacha20poly1305_init_push(state, key)
-    plain_hash, ct_hash = hashlib.sha256(), hashlib.sha256()
-    dst.write(header)
-    ct_hash.update(header)
-    size, ct_len = 0, len(header)
-    current = _read_full(src, CHUNK)
-    while True:
-        following = _read_full(src, CHUNK) if len(current) == CHUNK else b""
-        tag = _TAG_MESSAGE if following else _TAG_FINAL
-        sealed = sodium.crypto_secretstream_xchacha20poly1305_push(state, current, None, tag)
-        plain_hash.update(current)
-        ct_hash.update(sealed)
-        dst.write(sealed)
-        size += len(current)
-        ct_len += len(sealed)
-        if tag == _TAG_FINAL:
-            break
-        current = following
-    return Digest(size, plain_hash.hexdigest(), ct_len, ct_hash.hexdigest())
+    enc = Encryptor(key)
+    while block := _read_full(src, CHUNK):
+        dst.write(enc.update(block))
+    dst.write(enc.finish())
+    assert enc.digest is not None
+    return enc.digest
 
 
 def size_for(ct_len: int) -> int | None:
@@ -144,22 +189,14 @@ def size_for(ct_len: int) -> int | None:
     return size if last == 0 or (last >= ABYTES and ct_len_for(size) == ct_len) else None
 
 
-def decrypt(src: BinaryIO, dst: BinaryIO, key: bytes, *, ct_len: int | None = None) -> Digest:
-    """Decrypt ``src`` to ``dst``, refusing any stream our :func:`encrypt` did not write.
+def plaintext_chunks(
+    src: BinaryIO, key: bytes, *, ct_len: int | None = None
+) -> Generator[bytes, None, Digest]:
+    """Yield each chunk's plaintext once it authenticated; return the digests.
 
-    The plaintext of a chunk is written only after that chunk authenticated, but a
-    caller must still treat ``dst`` as unusable until this returns (a later chunk may
-    fail): write to a temporary file and rename it only on success.
-
-    Args:
-        ct_len: the ciphertext length the sealed body gives. With it every chunk is read
-            at its exact length, so a stream cut short is ``truncated`` and bytes past
-            the end are ``extended`` wherever they fall. Without it, bytes appended to a
-            short final chunk are read with it and fail as ``corrupt``.
-
-    Raises:
-        AttachmentError: ``truncated``, ``extended``, ``corrupt`` or ``mismatch`` (a
-            ``ct_len`` no plaintext size gives, or a final chunk before ``ct_len``).
+    The streaming form of :func:`decrypt` (same checks, same errors, raised when the
+    offending chunk is reached): a consumer that already passed earlier chunks on must
+    discard them if it raises.
     """
     if len(key) != KEY_BYTES:
         raise AttachmentError("corrupt", "attachment key must be 32 bytes")
@@ -190,18 +227,44 @@ def decrypt(src: BinaryIO, dst: BinaryIO, key: bytes, *, ct_len: int | None = No
             raise AttachmentError("truncated", "attachment ends before its final chunk")
         ct_hash.update(sealed)
         plain_hash.update(plain)
-        dst.write(plain)
         size += len(plain)
         got += len(sealed)
         if left is not None:
             left -= len(sealed)
         if tag == _TAG_FINAL:
-            break
-    if left:
-        raise AttachmentError("mismatch", "attachment ends before its stated length")
-    if src.read(1):
-        raise AttachmentError("extended", "attachment has data after its final chunk")
-    return Digest(size, plain_hash.hexdigest(), got, ct_hash.hexdigest())
+            if left:
+                raise AttachmentError("mismatch", "attachment ends before its stated length")
+            if src.read(1):
+                raise AttachmentError("extended", "attachment has data after its final chunk")
+            yield plain
+            return Digest(size, plain_hash.hexdigest(), got, ct_hash.hexdigest())
+        yield plain
+
+
+def decrypt(src: BinaryIO, dst: BinaryIO, key: bytes, *, ct_len: int | None = None) -> Digest:
+    """Decrypt ``src`` to ``dst``, refusing any stream our :func:`encrypt` did not write.
+
+    The plaintext of a chunk is written only after that chunk authenticated, but a
+    caller must still treat ``dst`` as unusable until this returns (a later chunk may
+    fail): write to a temporary file and rename it only on success.
+
+    Args:
+        ct_len: the ciphertext length the sealed body gives. With it every chunk is read
+            at its exact length, so a stream cut short is ``truncated`` and bytes past
+            the end are ``extended`` wherever they fall. Without it, bytes appended to a
+            short final chunk are read with it and fail as ``corrupt``.
+
+    Raises:
+        AttachmentError: ``truncated``, ``extended``, ``corrupt`` or ``mismatch`` (a
+            ``ct_len`` no plaintext size gives, or a final chunk before ``ct_len``).
+    """
+    chunks = plaintext_chunks(src, key, ct_len=ct_len)
+    while True:
+        try:
+            dst.write(next(chunks))
+        except StopIteration as stop:
+            digest: Digest = stop.value
+            return digest
 
 
 def check_digest(got: Digest, want: Digest) -> None:
@@ -210,14 +273,3 @@ def check_digest(got: Digest, want: Digest) -> None:
         raise AttachmentError("mismatch", "attachment ciphertext hash differs")
     if got.size != want.size or got.sha256 != want.sha256:
         raise AttachmentError("mismatch", "attachment plaintext hash differs")
-
-
-def hash_file(path: str | os.PathLike[str]) -> tuple[int, str]:
-    """Return ``(length, sha256 hex)`` of a file, read in chunks."""
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-            n += len(block)
-    return n, h.hexdigest()

@@ -69,7 +69,9 @@ def make_receipt(
 def _attachment_hashes(header: EnvelopeHeader) -> tuple[str, ...] | msgspec.UnsetType:
     """The ciphertext hashes a receipt for ``header`` names (§15.2), or UNSET: none."""
     refs = header.attachments
-    return msgspec.UNSET if isinstance(refs, msgspec.UnsetType) else tuple(r.ct_sha256 for r in refs)
+    return (
+        msgspec.UNSET if isinstance(refs, msgspec.UnsetType) else tuple(r.ct_sha256 for r in refs)
+    )
 
 
 def make_rejection(

@@ -16,8 +16,10 @@ from collections import defaultdict
 import structlog
 
 from node.events import MessageSent, NodeProblem, SendFailed
+from node.messaging.attachments import AttachmentFileError, attachment_refs, upload
 from node.messaging.relays import PERMANENT, RelayPool, backoff, is_refusal
 from node.messaging.shared import Shared
+from node.messaging.transport_api import Transport
 from node.storage import OutboxEntry
 from protocol.errors import Relay247Error, StorageError
 from schemas.errors import ErrorCode
@@ -27,6 +29,10 @@ log = structlog.get_logger("relay247.node")
 
 class _AllDownError(Exception):
     """Every relay failed for this round; stop and back off."""
+
+
+class _LocalFileError(Exception):
+    """An attachment's ciphertext on our own disk is gone or short: no relay can help."""
 
 
 class Outbox:
@@ -107,7 +113,11 @@ class Outbox:
         for _ in range(self._pool.size()):
             transport = self._pool.current()
             try:
+                await self._upload(entry, transport)
                 result = await transport.submit(entry.envelope)
+            except _LocalFileError as exc:
+                await self._give_up(entry, ErrorCode.INTERNAL, f"attachment file: {exc}")
+                return
             except Relay247Error as exc:
                 if is_refusal(exc):
                     if exc.code in PERMANENT:
@@ -144,6 +154,23 @@ class Outbox:
         assert last is not None  # the loop ran at least once (size() >= 1)
         s.hub.publish(NodeProblem("outbox", last.code, f"no relay reachable: {last.message}"))
         raise _AllDownError
+
+    async def _upload(self, entry: OutboxEntry, transport: Transport) -> None:
+        """Upload and commit the blobs the envelope's header names (§15.2, §15.4) first.
+
+        The relay refuses an envelope whose blobs are not all committed; an upload cut
+        short resumes from the chunks the relay still misses.
+        """
+        files = self._s.files
+        if files is None:
+            return
+        refs = attachment_refs(entry.envelope)
+        if not refs:
+            return
+        try:
+            await upload(transport, files, entry.recipient, refs)
+        except (OSError, AttachmentFileError) as exc:
+            raise _LocalFileError(str(exc)) from exc
 
     async def _give_up(self, entry: OutboxEntry, code: ErrorCode, message: str) -> None:
         # A permanent refusal by the relay (or expiry): logged here with the relay's words,

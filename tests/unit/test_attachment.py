@@ -232,3 +232,23 @@ def test_property_any_cut_or_append_refused(size: int, data: st.DataObject) -> N
     with pytest.raises(AttachmentError) as err:
         _dec(ct + tail, ct_len=len(ct))
     assert err.value.reason == "extended"
+
+
+@settings(max_examples=30, deadline=None)
+@given(size=st.integers(0, 3 * CHUNK + 40), cuts=st.lists(st.integers(1, 2 * CHUNK), max_size=6))
+def test_property_encryptor_in_any_pieces_is_the_same_format(size: int, cuts: list[int]) -> None:
+    plain = bytes(range(256)) * (size // 256 + 1)
+    plain = plain[:size]
+    enc = att.Encryptor(KEY)
+    out, pos = [], 0
+    for n in cuts:
+        out.append(enc.update(plain[pos : pos + n]))
+        pos += n
+    out.append(enc.update(plain[pos:]))
+    out.append(enc.finish())
+    ct = b"".join(out)
+    assert enc.digest is not None
+    assert len(ct) == enc.digest.ct_len == att.ct_len_for(size)
+    assert _dec(ct, ct_len=len(ct)) == (plain, enc.digest)
+    with pytest.raises(ValueError, match="finished"):
+        enc.update(b"x")
