@@ -284,6 +284,12 @@ class Node:
         assert self._shared.files is not None
         return await self._shared.files.prepare(pieces, name=name, media_type=media_type)
 
+    def attachment_file(self, direction: str, peer: str, blob_id: str) -> Path:
+        """Where the ciphertext of a sent (``out``) or received (``in``) attachment is kept."""
+        if direction == "out":
+            return self.files.sent_path(blob_id)
+        return self.files.received_path(peer, blob_id)
+
     @property
     def files(self) -> AttachmentFiles:
         """Where this node keeps attachments' ciphertexts."""

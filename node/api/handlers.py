@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Final, Protocol
 
 import msgspec
@@ -25,6 +26,7 @@ from protocol.codec import decode, encode
 from protocol.decimal import parse_decimal
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError
+from schemas import Attachment
 from schemas import node_api as api
 from schemas.errors import ErrorCode
 from schemas.messages import Body
@@ -56,6 +58,16 @@ class NodeView(Protocol):
 
     async def send(self, body: Body, to: str) -> str:
         """Validate, seal and queue; return the msg_id once durable."""
+        ...
+
+    async def prepare_attachment(
+        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str
+    ) -> Attachment:
+        """Encrypt a file into the data directory; the body's ``Attachment`` (§15.2)."""
+        ...
+
+    def attachment_file(self, direction: str, peer: str, blob_id: str) -> Path:
+        """Where the ciphertext of a sent (``out``) or received (``in``) attachment is kept."""
         ...
 
 

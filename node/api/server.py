@@ -22,6 +22,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
+from node.api.attachments import ROUTES as ATTACHMENT_ROUTES
 from node.api.handlers import CONTEXT, MAX_BODY, ROUTES, ApiContext, Handler
 from protocol.codec import encode
 from protocol.errors import ConfigError, Relay247Error
@@ -135,7 +136,7 @@ def create_api(context: ApiContext, token: str) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = context
     app[TOKEN] = token
-    for method, path, handler in ROUTES:
+    for method, path, handler in (*ROUTES, *ATTACHMENT_ROUTES):
         app.router.add_route(method, path, handler)
     return app
 
