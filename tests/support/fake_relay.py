@@ -221,6 +221,12 @@ class FakeTransport:
         self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str
     ) -> BlobStatus:
         self.relay._check()
+        try:
+            self.relay.lookup.member(recipient)
+        except Relay247Error:
+            raise _refuse(
+                ErrorCode.UNKNOWN_RECIPIENT, "recipient not in the directory", 422
+            ) from None
         return self.relay.blobs.create(self.member, blob_id, recipient, ct_len, ct_sha256)
 
     async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> BlobStatus:
