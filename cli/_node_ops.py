@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 import msgspec
 
+from cli import _node_attach as na
 from cli import _node_bodies as nb
 from cli import _node_client as ncl
 from cli import _node_options as no
@@ -30,6 +31,7 @@ from cli._passphrase import CliError, CliUsageError
 from cli._program import program
 from node.render import format_time
 from protocol.codec import decode_as
+from schemas import node_api as api
 from schemas.examples import EXAMPLES
 from schemas.messages import KINDS, Body, kind_of
 
@@ -140,6 +142,7 @@ def new(*, file: Path, as_json: bool) -> None:
     is_flag=True,
     help="Send even if this exact message already went to --to in this case.",
 )
+@na.ATTACH
 @no.data_options
 @no.json_option
 def send(
@@ -147,6 +150,7 @@ def send(
     file: Path,
     to: str,
     again: bool,
+    attach: tuple[Path, ...],
     data_dir: Path | None,
     config_path: Path | None,
     as_json: bool,
@@ -161,6 +165,7 @@ def send(
     Piped or with --json it is refused (exit 2).
     """
     body = nb.parse_request_file(file.read_bytes(), str(file))
+    na.check_files(attach, body)
     named = nb.addressee(body)
     if named is not None and named != to:
         raise CliUsageError(f"{file}: $.requested.member is {named} but --to is {to}")
@@ -177,8 +182,14 @@ def send(
                 raise CliUsageError(f"{what}; not sent again (--again sends it anyway)")
             if not click.confirm(f"{what}. Send it again?", default=False):
                 raise CliError("not sent")
-    result = ncl.call(where, lambda c: c.send(to, body))
-    ncl.report_sent(result, body, to, as_json, where)
+    sent: list[Body] = []
+
+    async def go(client: NodeApiClient) -> api.SendResult:
+        sent.append(await na.with_files(client, body, attach))
+        return await client.send(to, sent[0])
+
+    result = ncl.call(where, go)
+    ncl.report_sent(result, sent[0], to, as_json, where)
 
 
 def interactive() -> bool:
@@ -248,6 +259,9 @@ def show(
         nr.emit_json(detail)
     else:
         nr.print_case(detail, lang, brief=brief, tz=ncl.node_zone(where))
+        if any(e.body is not None and e.body.attachments for e in detail.timeline):
+            case_id = detail.summary.case_id
+            na.print_attachments(ncl.call(where, lambda c: c.attachments(case_id)))
 
 
 @click.command("export-case")

@@ -48,7 +48,7 @@ _GROUPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "cli._node",
         "node",
         "Set up and serve a country node.",
-        ("cli._node_ops", "cli._node_replies", "cli._officers", "cli._roster"),
+        ("cli._node_ops", "cli._node_attach", "cli._node_replies", "cli._officers", "cli._roster"),
     ),
 }
 
