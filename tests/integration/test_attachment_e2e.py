@@ -78,7 +78,9 @@ def _stored_bytes(root: Path) -> int:
 async def _until(cond: object, seconds: float) -> None:
     assert callable(cond)
     async with asyncio.timeout(seconds):
-        while not cond():
+        while True:
+            if cond():
+                return
             await asyncio.sleep(0.1)  # polling another process's state, not timing it
 
 
@@ -106,8 +108,8 @@ async def _flow(net: Net, size: int) -> dict[str, int]:
     try:
         fr.start()
         us.start()
-        await _until(lambda: (net.root / "fr" / "api.port").exists(), 60)
-        await _until(lambda: (net.root / "us" / "api.port").exists(), 60)
+        await _until((net.root / "fr" / "api.port").exists, 60)
+        await _until((net.root / "us" / "api.port").exists, 60)
         request = net.root / "request.json"
         request.write_bytes(encode_body(addressed(EXAMPLES["preservation_request"], "FR", "US")))
         sent = await asyncio.to_thread(
@@ -125,7 +127,9 @@ async def _flow(net: Net, size: int) -> dict[str, int]:
         fr.start()
         db = net.root / "fr" / "node.db"
         await _until(lambda: set(_statuses(db).values()) == {"delivered"}, 1800)
-        assert fr.proc is not None and us.proc is not None and relay.proc is not None
+        assert fr.proc is not None
+        assert us.proc is not None
+        assert relay.proc is not None
         rss["fr_second"] = peak_rss(fr.proc.pid)
         rss["us"] = peak_rss(us.proc.pid)
         rss["relay"] = peak_rss(relay.proc.pid)

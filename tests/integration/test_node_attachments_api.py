@@ -92,7 +92,7 @@ async def test_hostile_attachment_requests(tmp_path: Path) -> None:
     net = make_network()
     async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
         fr = p["FR"]
-        bad = [
+        bad: list[tuple[str, dict[str, str]]] = [
             ("/v1/attachments?name=a.txt", {}),  # no media_type
             ("/v1/attachments?name=a.txt&name=b.txt&media_type=text/plain", {}),  # twice
             ("/v1/attachments?name=..%2Fx&media_type=text/plain", {}),  # a path
