@@ -8,6 +8,7 @@ submits the message. ``node show`` lists a case's attachments; ``node attachment
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,6 +82,25 @@ def print_attachments(listing: api.AttachmentList) -> None:
             f"  {e.n:>3}  {arrow:<8} {e.name}  {e.media_type}  {e.size:,} bytes"
             f"  sha256 {e.sha256[:16]}…{kept}"
         )
+
+
+async def export_files(client: NodeApiClient, case_id: str, where: Path) -> list[Path]:
+    """Write each kept attachment's ciphertext of the case to ``where/<blob_id>.ct``.
+
+    Each file is checked against the body's ``ct_len`` and ``ct_sha256`` on the way
+    (and ``audit verify-bundle`` checks it against the log's). Attachments this node
+    does not keep (a refused message) are left out: the bundle still names their hashes.
+    """
+    listing = await client.attachments(case_id)
+    written: list[Path] = []
+    for entry in listing.attachments:
+        if not entry.kept:
+            continue
+        await asyncio.to_thread(where.mkdir, exist_ok=True)
+        path = where / f"{entry.blob_id}.ct"
+        await client.save_attachment(case_id, entry, path, ciphertext=True)
+        written.append(path)
+    return written
 
 
 @click.command("attachment")

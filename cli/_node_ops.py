@@ -273,6 +273,11 @@ def show(
     help="The bundle file to write (never replaced without --force).",
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option(
+    "--with-attachments",
+    is_flag=True,
+    help="Also write each attachment's ciphertext to OUT.attachments/ (checked by verify-bundle).",
+)
 @no.data_options
 @no.json_option
 def export_case(
@@ -280,6 +285,7 @@ def export_case(
     case: str,
     out: Path,
     force: bool,
+    with_attachments: bool,
     data_dir: Path | None,
     config_path: Path | None,
     as_json: bool,
@@ -293,9 +299,15 @@ def export_case(
     if out.exists() and not force:
         raise CliUsageError(f"{out}: exists already; refusing to overwrite (--force replaces it)")
 
+    files: list[Path] = []
+
     async def go(client: NodeApiClient) -> tuple[str, bytes]:
         detail = await ncl.find_case(client, case)
-        return detail.summary.case_id, await client.export_case(detail.summary.case_id)
+        data = await client.export_case(detail.summary.case_id)
+        if with_attachments:
+            beside = out.with_name(out.name + ".attachments")
+            files.extend(await na.export_files(client, detail.summary.case_id, beside))
+        return detail.summary.case_id, data
 
     case_id, data = ncl.call(where, go)
     try:
@@ -314,9 +326,19 @@ def export_case(
         f"--trust-root {shlex.quote(str(trust))} --log-key {shlex.quote(log_key)}"
     )
     if as_json:
-        nr.emit_json({"case_id": case_id, "file": str(out), "bytes": len(data), "verify": verify})
+        nr.emit_json(
+            {
+                "case_id": case_id,
+                "file": str(out),
+                "bytes": len(data),
+                "attachments": [str(f) for f in files],
+                "verify": verify,
+            }
+        )
         return
     click.echo(f"evidence bundle of case {case_id} written to {out} ({len(data):,} bytes)")
+    if files:
+        click.echo(f"  {len(files)} attachment ciphertexts in {files[0].parent}")
     click.echo("  verify it offline, with the trust root and log key this node pins:")
     click.echo(f"  {verify}")
 

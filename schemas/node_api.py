@@ -185,6 +185,7 @@ class AttachmentEntry(_Answer, frozen=True):
 
     n: Annotated[int, msgspec.Meta(ge=1)]
     msg_id: MsgId
+    blob_id: MsgId
     direction: Direction
     name: FileName
     media_type: MediaType

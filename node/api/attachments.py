@@ -5,6 +5,7 @@
   and answers the ``Attachment`` to put in a body's ``attachments`` (201).
 - ``GET /v1/cases/{case_id}/attachments``: the case's attachments, numbered from 1 in
   timeline order.
+- ``GET /v1/cases/{case_id}/attachments/{n}/ciphertext``: the kept ciphertext as is.
 - ``GET /v1/cases/{case_id}/attachments/{n}``: attachment ``n``'s plaintext, decrypted
   from the kept ciphertext as it streams. Every chunk is authenticated before it is
   sent; if a later chunk or the final hashes fail, the connection is cut before the end,
@@ -102,6 +103,7 @@ async def _entries(request: web.Request) -> list[tuple[api.AttachmentEntry, Atta
             entry = api.AttachmentEntry(
                 n=len(out) + 1,
                 msg_id=rec.msg_id,
+                blob_id=a.blob_id,
                 direction="in" if rec.direction.value == "in" else "out",
                 name=a.name,
                 media_type=a.media_type,
@@ -124,7 +126,7 @@ async def _list(request: web.Request) -> web.Response:
     return _json(api.AttachmentList(attachments=tuple(e for e, _, _ in entries)))
 
 
-async def _download(request: web.Request) -> web.StreamResponse:
+async def _one(request: web.Request) -> tuple[Attachment, Path]:
     ctx = request.app[CONTEXT]
     n = parse_decimal(request.match_info["n"], name="n", low=1, high=MAX_PER_CASE)
     entries = await _entries(request)
@@ -133,7 +135,18 @@ async def _download(request: web.Request) -> web.StreamResponse:
     entry, a, peer = entries[n - 1]
     if not entry.kept:
         raise PeerError("attachment not kept on this node", code=ErrorCode.NOT_FOUND)
-    path = ctx.node.attachment_file(entry.direction, peer, a.blob_id)
+    return a, ctx.node.attachment_file(entry.direction, peer, a.blob_id)
+
+
+async def _ciphertext(request: web.Request) -> web.StreamResponse:
+    """The kept ciphertext as it is (for an evidence export, §7.3)."""
+    a, path = await _one(request)
+    headers = {"Content-Type": "application/octet-stream", "X-Attachment-CT-SHA256": a.ct_sha256}
+    return web.FileResponse(path, headers=headers)
+
+
+async def _download(request: web.Request) -> web.StreamResponse:
+    a, path = await _one(request)
     f = await asyncio.to_thread(open, path, "rb")
     with f:
         chunks = _checked(f, a)
@@ -181,4 +194,5 @@ ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
     ("POST", "/v1/attachments", _upload),
     ("GET", "/v1/cases/{case_id}/attachments", _list),
     ("GET", "/v1/cases/{case_id}/attachments/{n}", _download),
+    ("GET", "/v1/cases/{case_id}/attachments/{n}/ciphertext", _ciphertext),
 )

@@ -191,17 +191,21 @@ class NodeApiClient:
         """GET /v1/cases/{case_id}/attachments."""
         return await self._get(f"/v1/cases/{case_id}/attachments", api.AttachmentList)
 
-    async def save_attachment(self, case_id: str, entry: api.AttachmentEntry, out: Path) -> None:
+    async def save_attachment(
+        self, case_id: str, entry: api.AttachmentEntry, out: Path, *, ciphertext: bool = False
+    ) -> None:
         """GET /v1/cases/{case_id}/attachments/{n} into ``out``, never a partial file.
 
-        The plaintext goes to a temporary file beside ``out``, is checked against the
-        entry's size and SHA-256, fsynced, then renamed to ``out``.
+        The plaintext (with ``ciphertext``: the kept ciphertext, ``…/{n}/ciphertext``)
+        goes to a temporary file beside ``out``, is checked against the entry's size and
+        SHA-256 (``ct_len``, ``ct_sha256``), fsynced, then renamed to ``out``.
 
         Raises:
             TransportError: the stream was cut or its bytes differ (nothing is written).
             NodeApiError: ``not_found``.
         """
-        path = f"/v1/cases/{case_id}/attachments/{entry.n}"
+        path = f"/v1/cases/{case_id}/attachments/{entry.n}" + ("/ciphertext" if ciphertext else "")
+        size, sha256 = (entry.ct_len, entry.ct_sha256) if ciphertext else (entry.size, entry.sha256)
         tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
         timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
         try:
@@ -218,10 +222,9 @@ class NodeApiClient:
                         h.update(piece)
                         n += len(piece)
                         await asyncio.to_thread(f.write, piece)
-                if n != entry.size or h.hexdigest() != entry.sha256:
+                if n != size or h.hexdigest() != sha256:
                     raise TransportError(
-                        "attachment arrived incomplete or altered",
-                        detail=f"{n} of {entry.size} bytes",
+                        "attachment arrived incomplete or altered", detail=f"{n} of {size} bytes"
                     )
                 f.flush()
                 await asyncio.to_thread(os.fsync, f.fileno())

@@ -103,8 +103,11 @@ def _attachment_paths() -> dict[str, Any]:
     one = _op("One attachment's verified plaintext, streamed", 200, octets, 400, 404)
     number = {"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}
     one["parameters"] = [_case_id(), number]
+    raw = _op("One attachment's kept ciphertext", 200, octets, 400, 404)
+    raw["parameters"] = [_case_id(), number]
     return {
         "/v1/attachments": {"post": upload},
         "/v1/cases/{case_id}/attachments": {"get": listing},
         "/v1/cases/{case_id}/attachments/{n}": {"get": one},
+        "/v1/cases/{case_id}/attachments/{n}/ciphertext": {"get": raw},
     }
