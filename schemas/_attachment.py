@@ -22,7 +22,7 @@ ABYTES: Final = 17
 MAX_ATTACHMENT_SIZE: Final = 1 << 36
 
 #: A file name as the sender's officer gave it: 1-255 characters, no path separator, no
-#: control character (C0, DEL, C1), not "." or ".." (further checked by S13).
+#: control character (C0, DEL, C1), not "." or ".." (further checked by S14).
 FileName = Annotated[
     str,
     msgspec.Meta(

@@ -1,7 +1,7 @@
 """Cross-field rules that msgspec constraints cannot express.
 
 Each rule yields ``(path, message)`` with a JSON path in msgspec's own style
-(``$.data.identifiers[0].port``). The numbering S1..S13 matches docs/_sections/messages.md.
+(``$.data.identifiers[0].port``). The numbering S1..S14 (S13 is the links rule) matches docs/_sections/messages.md.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ _CHECKS: dict[type[Any], Callable[[Any], Iterable[Problem]]] = {
 
 
 def _attachments(body: BodyBase) -> Problems:
-    # S13: file names a receiving officer can save as they are, each blob named once, and
+    # S14: file names a receiving officer can save as they are, each blob named once, and
     # a ciphertext length that is the one the format gives for the size (PROTOCOL.md §15.1).
     if isinstance(body.attachments, msgspec.UnsetType):
         return

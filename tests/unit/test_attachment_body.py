@@ -1,4 +1,4 @@
-"""The body's optional ``attachments`` (PROTOCOL.md §10.2, §15.2) and rule S13."""
+"""The body's optional ``attachments`` (PROTOCOL.md §10.2, §15.2) and rule S14."""
 
 from __future__ import annotations
 
