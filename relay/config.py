@@ -137,12 +137,13 @@ class BlobsSection(_Section, frozen=True):
     #: largest blob (ciphertext) accepted, bytes (4 GiB)
     max_blob_bytes: Annotated[int, msgspec.Meta(ge=1, le=1 << 44)] = 4 << 30
     #: bytes of blobs one sender may have stored, committed or not (16 GiB)
-    sender_quota_bytes: Annotated[int, msgspec.Meta(ge=1, le=1 << 48)] = 16 << 30
+    max_bytes_per_sender: Annotated[int, msgspec.Meta(ge=1, le=1 << 48)] = 16 << 30
     #: bytes of blobs stored for one recipient (16 GiB)
-    recipient_quota_bytes: Annotated[int, msgspec.Meta(ge=1, le=1 << 48)] = 16 << 30
+    max_bytes_per_recipient: Annotated[int, msgspec.Meta(ge=1, le=1 << 48)] = 16 << 30
     #: seconds a blob no accepted envelope carries is kept after its creation (24 h)
     blob_ttl: Annotated[float, msgspec.Meta(gt=0, le=30 * 86_400)] = 86_400.0
-    #: seconds a client may take to send one upload chunk (4 MiB)
+    #: seconds a client may take to send one upload chunk (4 MiB); http.read_timeout
+    #: still bounds a pause in it
     chunk_timeout: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 300.0
 
 
@@ -197,8 +198,8 @@ def blob_limits(config: RelayConfig) -> BlobLimits:
     blobs = config.blobs
     return BlobLimits(
         max_bytes=blobs.max_blob_bytes,
-        sender_bytes=blobs.sender_quota_bytes,
-        recipient_bytes=blobs.recipient_quota_bytes,
+        sender_bytes=blobs.max_bytes_per_sender,
+        recipient_bytes=blobs.max_bytes_per_recipient,
     )
 
 
@@ -238,10 +239,10 @@ def load_config(path: Path) -> RelayConfig:
             f" ({limits.mailbox_quota_bytes})"
         )
     blobs = config.blobs
-    if blobs.max_blob_bytes > min(blobs.sender_quota_bytes, blobs.recipient_quota_bytes):
+    if blobs.max_blob_bytes > min(blobs.max_bytes_per_sender, blobs.max_bytes_per_recipient):
         raise ConfigError(
-            f"{path}: blobs.max_blob_bytes: must be at most blobs.sender_quota_bytes"
-            " and blobs.recipient_quota_bytes"
+            f"{path}: blobs.max_blob_bytes: must be at most blobs.max_bytes_per_sender"
+            " and blobs.max_bytes_per_recipient"
         )
     if config.relay.instance_url == config.relay.public_url:
         raise ConfigError(f"{path}: relay.instance_url: must differ from relay.public_url")
@@ -340,12 +341,13 @@ dir = "blobs"
 max_blob_bytes = 4294967296
 # Bytes of blobs one sender may have stored, and bytes stored for one recipient
 # (16 GiB each); over either a new blob is refused (429 quota_exceeded).
-sender_quota_bytes = 17179869184
-recipient_quota_bytes = 17179869184
+max_bytes_per_sender = 17179869184
+max_bytes_per_recipient = 17179869184
 # Seconds a blob that no accepted envelope carries is kept (24 h); a carried blob goes
 # when its envelope is acked or expires.
 blob_ttl = 86400.0
-# Seconds a client may take to send one 4 MiB upload chunk.
+# Seconds a client may take to send one 4 MiB upload chunk (a pause in it is bounded
+# by http.read_timeout).
 chunk_timeout = 300.0
 
 [audit]

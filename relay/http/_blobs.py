@@ -110,13 +110,19 @@ async def create(_request: web.Request, write: SignedWrite) -> web.Response:
 
 
 async def _read_chunk(request: web.Request, state: RelayState) -> bytes:
-    """The body, at most one chunk, within ``blobs.chunk_timeout`` (slow-loris bound)."""
+    """The body, at most one chunk (slow-loris bounds: ``http.read_timeout`` without a
+    byte, ``blobs.chunk_timeout`` for the whole chunk)."""
     if request.content_length is not None and request.content_length > BLOB_CHUNK:
         raise TooLargeError(f"chunk larger than {BLOB_CHUNK} bytes")
+    idle = state.config.http.read_timeout
     body = bytearray()
     try:
         async with asyncio.timeout(state.config.blobs.chunk_timeout):
-            while piece := await request.content.readany():
+            while True:
+                async with asyncio.timeout(idle):
+                    piece = await request.content.readany()
+                if not piece:
+                    break
                 if len(body) + len(piece) > BLOB_CHUNK:
                     raise TooLargeError(f"chunk larger than {BLOB_CHUNK} bytes")
                 body += piece

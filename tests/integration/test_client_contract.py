@@ -140,6 +140,8 @@ async def _upload(t: Transport, blob_id: str, data: bytes, order: list[int] | No
         await t.put_blob_chunk(blob_id, i, data[i * BLOB_CHUNK : (i + 1) * BLOB_CHUNK])
 
 
+# Both backends: the PostgreSQL one keeps chunks as rows, SQLite's as files.
+@pytest.mark.usefixtures("relay_backend")
 async def test_blob_upload_resume_commit_download_attach(side: Side) -> None:
     fr, us = side.transport("FR"), side.transport("US")
     blob_id, data, sha = _blob(2 * BLOB_CHUNK + 100)
@@ -173,6 +175,7 @@ async def test_blob_upload_resume_commit_download_attach(side: Side) -> None:
     assert (other.code, other.status) == (ErrorCode.CONFLICT, 409)  # one envelope per blob
 
 
+@pytest.mark.usefixtures("relay_backend")
 async def test_blob_refusals(side: Side) -> None:
     fr, us, de = side.transport("FR"), side.transport("US"), side.transport("DE")
     blob_id, data, sha = _blob(BLOB_CHUNK + 100)

@@ -115,6 +115,16 @@ RELAY_COVERAGE: dict[tuple[str, str], Coverage] = {
         ),
     ),
     ("POST", "/v1/audit/cosignature"): Coverage(signed=True, body="cosignature"),
+    # Attachments (PROTOCOL.md §15.4); a well-formed id of no blob: 404 past the checks.
+    ("POST", "/v1/blobs"): Coverage(signed=True, body="blob create"),
+    ("PUT", "/v1/blobs/{blob_id}/chunks/{n}"): Coverage(
+        signed=True, params={"blob_id": "b" * 32, "n": "0"}, body="chunk"
+    ),
+    ("GET", "/v1/blobs/{blob_id}"): Coverage(signed=True, params={"blob_id": "b" * 32}),
+    ("POST", "/v1/blobs/{blob_id}/commit"): Coverage(
+        signed=True, params={"blob_id": "b" * 32}, body="none (commit)"
+    ),
+    ("GET", "/v1/blobs/{blob_id}/content"): Coverage(signed=True, params={"blob_id": "b" * 32}),
 }
 #: every node API route; the bearer token stands in for ``signed``
 NODE_COVERAGE: dict[tuple[str, str], Coverage] = {

@@ -1,0 +1,217 @@
+"""Hostile input at the blob endpoints of a real relay (PROTOCOL.md §15.4, issue 14 §1).
+
+Raw signed requests over loopback: non-ASCII and non-canonical digits in ``{n}`` and in
+``Range``, lists of ranges, a Content-Digest of other bytes, an oversized or stalled
+chunk, the wrong media type, no signature; quotas and the largest blob; every refusal
+in the one error shape with its stable code, and nothing logged as an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import msgspec
+import pytest
+
+from schemas.blobs import BLOB_CHUNK, BlobCreate
+from schemas.errors import ErrorBody, ErrorCode
+from tests.integration._hostile_servers import Relay, hostile_relay
+from tests.support.blobs import download, upload
+from tests.support.hostile import NON_ASCII_DIGITS, ODD_INTEGERS, sign
+from tests.support.raw_http import RawAnswer, assert_sound, exchange, request_bytes
+from tests.support.relay import envelope
+
+OCTETS = "application/octet-stream"
+
+
+async def _send(
+    relay: Relay,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    *,
+    member: str = "FR",
+    ctype: str | None = OCTETS,
+    extra: dict[str, str] | None = None,
+    signed_body: bytes | None = None,
+) -> RawAnswer:
+    """A request signed by ``member`` (over ``signed_body`` if given, else ``body``)."""
+    key = relay.running.net.members[member].transport
+    headers = sign(
+        relay.url, key, method, target, body if signed_body is None else signed_body, ctype
+    )
+    headers.update(extra or {})
+    return await exchange(relay.url, request_bytes(method, target, headers, body))
+
+
+def _code(answer: RawAnswer) -> tuple[int, ErrorCode]:
+    error = assert_sound(answer, "")
+    assert error is not None, answer
+    return answer.status, error.code
+
+
+async def _new_blob(relay: Relay, size: int = BLOB_CHUNK + 10) -> tuple[str, bytes]:
+    data = os.urandom(size)
+    blob_id = os.urandom(16).hex()
+    await relay.running.client("FR").create_blob(
+        blob_id, "US", size, hashlib.sha256(data).hexdigest()
+    )
+    return blob_id, data
+
+
+async def test_chunk_index_digest_size_type_and_signature(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with hostile_relay(tmp_path, monkeypatch) as relay:
+        blob_id, data = await _new_blob(relay)
+        last = data[BLOB_CHUNK:]
+        for n in (*NON_ASCII_DIGITS, *ODD_INTEGERS[:12]):
+            target = f"/v1/blobs/{blob_id}/chunks/{quote(n, safe='')}"
+            answer = await _send(relay, "PUT", target, last)
+            assert _code(answer) in {(400, ErrorCode.MALFORMED), (404, ErrorCode.NOT_FOUND)}, n
+        target = f"/v1/blobs/{blob_id}/chunks/1"
+        # The signature covers a Content-Digest of other bytes: refused, nothing stored.
+        forged = await _send(relay, "PUT", target, last, signed_body=last[:-1] + b"!")
+        assert _code(forged) == (400, ErrorCode.DIGEST_MISMATCH)
+        unsigned = await exchange(
+            relay.url, request_bytes("PUT", target, {"Content-Type": OCTETS}, last)
+        )
+        assert _code(unsigned) == (401, ErrorCode.UNAUTHENTICATED)
+        as_json = await _send(relay, "PUT", target, last, ctype="application/json")
+        assert _code(as_json) == (415, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+        # Declared over one chunk: refused before a byte of it is read.
+        head = request_bytes(
+            "PUT", target, {"Content-Type": OCTETS, "Content-Length": str(BLOB_CHUNK + 1)}
+        )
+        big = await exchange(relay.url, head.replace(b"\r\n\r\n", b"\r\n\r\n", 1))
+        assert _code(big) == (413, ErrorCode.TOO_LARGE)
+        for bad in ("A" * 32, "a" * 31, "a" * 32 + "%0A", quote("٣" * 32)):
+            answer = await _send(relay, "GET", f"/v1/blobs/{bad}", ctype=None)
+            assert _code(answer) == (400, ErrorCode.MALFORMED), bad
+        status = await relay.running.client("FR").blob_status(blob_id)
+        assert status.missing == (0, 1)  # nothing of the refused requests was stored
+
+
+async def test_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with hostile_relay(tmp_path, monkeypatch) as relay:
+        data = os.urandom(1000)
+        ref = await upload(relay.running.client("FR"), "US", data)
+        target = f"/v1/blobs/{ref.blob_id}/content"
+
+        async def get(rng: str | None, member: str = "US") -> RawAnswer:
+            extra = {} if rng is None else {"Range": rng}
+            return await _send(relay, "GET", target, member=member, ctype=None, extra=extra)
+
+        whole = await get(None)
+        assert (whole.status, whole.body, whole.headers["Accept-Ranges"]) == (200, data, "bytes")
+        for rng, part, content_range in [
+            ("bytes=0-9", data[:10], "bytes 0-9/1000"),
+            ("bytes=990-", data[990:], "bytes 990-999/1000"),
+            ("bytes=-5", data[-5:], "bytes 995-999/1000"),
+            ("bytes=-5000", data, "bytes 0-999/1000"),
+            ("bytes=500-99999", data[500:], "bytes 500-999/1000"),
+            ("BYTES=1-1", data[1:2], "bytes 1-1/1000"),
+        ]:
+            answer = await get(rng)
+            assert (answer.status, answer.body) == (206, part), rng
+            assert answer.headers["Content-Range"] == content_range
+        for rng in ("bytes=1000-", "bytes=5000-6000", "bytes=-0"):
+            answer = await get(rng)
+            assert _code(answer) == (416, ErrorCode.RANGE_NOT_SATISFIABLE), rng
+            assert answer.headers["Content-Range"] == "bytes */1000"
+        for rng in (
+            "bytes=٣-5", "bytes=１-2", "bytes=1-²", "bytes=0-1,5-6", "bytes=5-1", "items=0-1",
+            "bytes= 1-2", "bytes=01-2", "bytes=+1-2", "bytes=-", "bytes=", "bytes", "0-1",
+            "bytes=1e3-", "bytes=1-2\t3", "bytes=" + "9" * 40 + "-",
+        ):  # fmt: skip
+            assert _code(await get(rng)) == (400, ErrorCode.MALFORMED), rng
+        twice = await exchange(
+            relay.url,
+            request_bytes(
+                "GET",
+                target,
+                [*sign(relay.url, relay.running.net.members["US"].transport, "GET", target).items(),
+                 ("Range", "bytes=0-1"), ("Range", "bytes=2-3")],
+            ),
+        )  # fmt: skip
+        assert _code(twice) == (400, ErrorCode.MALFORMED)
+        # The sender, a third member: not found, like a blob that does not exist.
+        assert _code(await get(None, "FR")) == (404, ErrorCode.NOT_FOUND)
+        assert _code(await get("bytes=0-1", "DE")) == (404, ErrorCode.NOT_FOUND)
+        head = await exchange(
+            relay.url,
+            request_bytes(
+                "HEAD",
+                target,
+                sign(relay.url, relay.running.net.members["US"].transport, "HEAD", target),
+            ),
+            head=True,
+        )
+        assert head.status == 405
+
+
+async def test_stalled_chunk_is_cut_after_the_read_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with hostile_relay(tmp_path, monkeypatch, read_timeout="1.0") as relay:
+        blob_id, data = await _new_blob(relay)
+        target = f"/v1/blobs/{blob_id}/chunks/0"
+        headers = sign(relay.url, relay.running.net.members["FR"].transport, "PUT", target,
+                       data[:BLOB_CHUNK], OCTETS)  # fmt: skip
+        raw = request_bytes("PUT", target, headers, data[:BLOB_CHUNK])
+        started = asyncio.get_running_loop().time()
+        # Headers and a tenth of the body, then silence: 400 after about read_timeout.
+        answer = await exchange(relay.url, raw[: len(raw) - BLOB_CHUNK * 9 // 10], within=10.0)
+        assert _code(answer) == (400, ErrorCode.MALFORMED)
+        assert asyncio.get_running_loop().time() - started < 8.0
+        assert (await relay.running.client("FR").blob_status(blob_id)).missing == (0, 1)
+
+
+async def test_quotas_size_and_the_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = {
+        "max_blob_bytes": "8000",
+        "max_bytes_per_sender": "10000",
+        "max_bytes_per_recipient": "15000",
+    }
+    async with hostile_relay(tmp_path, monkeypatch, **settings) as relay:
+        fr, de = relay.running.client("FR"), relay.running.client("DE")
+
+        async def create(member: str, size: int) -> RawAnswer:
+            body = msgspec.json.encode(
+                BlobCreate(blob_id=os.urandom(16).hex(), recipient="US", ct_len=size,
+                           ct_sha256="ab" * 32)
+            )  # fmt: skip
+            return await _send(
+                relay, "POST", "/v1/blobs", body, member=member, ctype="application/json"
+            )
+
+        assert _code(await create("FR", 8001)) == (413, ErrorCode.TOO_LARGE)
+        first = await create("FR", 8000)
+        assert first.status == 201, first.body
+        over = await create("FR", 2001)  # the sender's 10000 bytes
+        assert _code(over) == (429, ErrorCode.QUOTA_EXCEEDED)
+        assert int(over.headers["Retry-After"]) > 0
+        carried = os.urandom(7000)
+        ref = await upload(de, "US", carried)  # the recipient's 15000 bytes
+        assert _code(await create("DE", 1000)) == (429, ErrorCode.QUOTA_EXCEEDED)
+        error = msgspec.json.decode(over.body, type=ErrorBody)
+        assert "quota" in error.message
+
+        # The sweep: the unbound blob goes after blob_ttl, the bound one with its envelope.
+        msg = envelope(relay.running.net, "DE", "US", attachments=(ref,))
+        await de.submit(msg)
+        store = relay.running.state.store
+        later = relay.running.state.clock() + timedelta(days=2)
+        assert await store.sweep_blobs(later, timedelta(days=1)) == 1  # FR's, never sent
+        assert await download(relay.running.client("US"), ref.blob_id) == carried
+        await store.expire(later)  # the envelope expired undelivered
+        assert await store.sweep_blobs(later, timedelta(days=1)) == 1
+        missing = await _send(relay, "GET", f"/v1/blobs/{ref.blob_id}", member="US", ctype=None)
+        assert _code(missing) == (404, ErrorCode.NOT_FOUND)
+        assert (await create("FR", 8000)).status == 201  # the quotas are free again
+        assert (await fr.info()).relay_id
