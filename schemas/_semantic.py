@@ -1,7 +1,8 @@
 """Cross-field rules that msgspec constraints cannot express.
 
 Each rule yields ``(path, message)`` with a JSON path in msgspec's own style
-(``$.data.identifiers[0].port``). The numbering S1..S14 (S13 is the links rule) matches docs/_sections/messages.md.
+(``$.data.identifiers[0].port``). The numbering S1..S14 (S13 is the links rule) matches
+docs/PROTOCOL.md §10.8.
 """
 
 from __future__ import annotations
