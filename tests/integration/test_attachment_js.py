@@ -26,7 +26,9 @@ JS_DIR = Path(__file__).resolve().parents[1] / "js"
 SCRIPT = JS_DIR / "decrypt_attachment.js"
 PACKAGE = "libsodium-wrappers@0.8.4"
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).resolve().parents[1] / "vectors" / "attachments.json").read_text()
+    (
+        Path(__file__).resolve().parents[1] / "vectors" / "secretstream" / "attachments.json"
+    ).read_text()
 )
 
 

@@ -1,4 +1,4 @@
-"""tests/vectors/attachments.json (Appendix B) decrypts as it says, with protocol.attachment."""
+"""tests/vectors/secretstream/attachments.json (Appendix B) decrypts as it says."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from protocol import attachment as att
 from tests.vectors import attachments as gen
 
-FILE = Path(__file__).resolve().parents[1] / "vectors" / "attachments.json"
+FILE = Path(__file__).resolve().parents[1] / "vectors" / "secretstream" / "attachments.json"
 VECTORS: dict[str, Any] = json.loads(FILE.read_text())
 BY_NAME = {c["name"]: c for c in VECTORS["cases"]} | {"__key__": VECTORS}
 
