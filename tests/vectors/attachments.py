@@ -1,6 +1,6 @@
 """Attachment vectors (PROTOCOL.md §15.1, Appendix B): ``secretstream/attachments.json``.
 
-Run ``python -m tests.vectors.attachments`` to rewrite ``secretstream/attachments.json``. Unlike the other
+Run ``python -m tests.vectors.attachments`` to rewrite the file. Unlike the other
 vectors it is not reproducible byte for byte: libsodium draws each stream's 24-byte
 header at random and offers no way to fix it, so the file holds ciphertexts made once,
 and ``tests/unit/test_attachment_vectors.py`` checks that they decrypt as the file says
