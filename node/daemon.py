@@ -28,6 +28,7 @@ import structlog
 from node._tasks import stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
+from node.attachment_list import CaseAttachment, case_attachments
 from node.config import NodeConfig
 from node.event_log import log_event
 from node.events import (
@@ -284,11 +285,9 @@ class Node:
         assert self._shared.files is not None
         return await self._shared.files.prepare(pieces, name=name, media_type=media_type)
 
-    def attachment_file(self, direction: str, peer: str, blob_id: str) -> Path:
-        """Where the ciphertext of a sent (``out``) or received (``in``) attachment is kept."""
-        if direction == "out":
-            return self.files.sent_path(blob_id)
-        return self.files.received_path(peer, blob_id)
+    async def case_attachments(self, case_id: str) -> list[CaseAttachment]:
+        """The case's attachments, numbered from 1, with their kept ciphertexts."""
+        return await case_attachments(self.store, self.files, case_id)
 
     @property
     def files(self) -> AttachmentFiles:

@@ -17,8 +17,9 @@ the ones the sealed body promised).
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -26,6 +27,7 @@ import nacl.bindings as sodium
 import nacl.exceptions
 
 from protocol.errors import PeerError
+from schemas import Attachment
 from schemas._attachment import ABYTES, CHUNK, HEADER_BYTES, chunk_count, ct_len_for
 from schemas.errors import ErrorCode
 
@@ -46,6 +48,7 @@ __all__ = [
     "new_key",
     "plaintext_chunks",
     "size_for",
+    "verified_chunks",
 ]
 
 KEY_BYTES: Final = sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES  # 32
@@ -273,3 +276,22 @@ def check_digest(got: Digest, want: Digest) -> None:
         raise AttachmentError("mismatch", "attachment ciphertext hash differs")
     if got.size != want.size or got.sha256 != want.sha256:
         raise AttachmentError("mismatch", "attachment plaintext hash differs")
+
+
+def verified_chunks(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
+    """The plaintext chunks of a kept ciphertext described by ``attachment`` (§15.2).
+
+    Each chunk is yielded once it authenticated; after the last, the digests are
+    compared with the attachment's (``mismatch``). A consumer that already passed
+    chunks on must discard them if this raises.
+    """
+    chunks = plaintext_chunks(src, base64.b64decode(attachment.key), ct_len=attachment.ct_len)
+    while True:
+        try:
+            yield next(chunks)
+        except StopIteration as stop:
+            want = Digest(
+                attachment.size, attachment.sha256, attachment.ct_len, attachment.ct_sha256
+            )
+            check_digest(stop.value, want)
+            return

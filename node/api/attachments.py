@@ -16,25 +16,23 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final
 
-import msgspec
 import structlog
 from aiohttp import web
 
 from node.api.handlers import BODY_TIMEOUT, CONTEXT, Handler, _case_id, _json
+from node.attachment_list import CaseAttachment
 from protocol import attachment as fmt
-from protocol.codec import convert, decode
+from protocol.codec import convert
 from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError, PeerError, TooLargeError
 from schemas import Attachment
 from schemas import node_api as api
 from schemas._attachment import MAX_ATTACHMENT_SIZE
 from schemas.errors import ErrorCode
-from schemas.messages import BODY_DECODER
 
 log = structlog.get_logger("relay247.node")
 
@@ -84,58 +82,28 @@ async def _pieces(request: web.Request) -> AsyncIterator[bytes]:
         yield piece
 
 
-async def _entries(request: web.Request) -> list[tuple[api.AttachmentEntry, Attachment, str]]:
-    """Each attachment of the case with its body entry and the message's peer."""
+async def _entries(request: web.Request) -> list[CaseAttachment]:
     ctx = request.app[CONTEXT]
     case_id = _case_id(request)
-    row = await ctx.cases.cases.case(case_id)
-    if row is None:
+    if await ctx.cases.cases.case(case_id) is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
-    out: list[tuple[api.AttachmentEntry, Attachment, str]] = []
-    for rec in await ctx.node.store.messages(case_id=case_id, limit=100_000):
-        if rec.body is None or rec.body_kind in (None, "delivery_receipt"):
-            continue
-        body = decode(BODY_DECODER, rec.body, "stored body", limit=len(rec.body))
-        if isinstance(body.attachments, msgspec.UnsetType):
-            continue
-        for a in body.attachments:
-            path = ctx.node.attachment_file(rec.direction.value, rec.peer, a.blob_id)
-            entry = api.AttachmentEntry(
-                n=len(out) + 1,
-                msg_id=rec.msg_id,
-                blob_id=a.blob_id,
-                direction="in" if rec.direction.value == "in" else "out",
-                name=a.name,
-                media_type=a.media_type,
-                size=a.size,
-                sha256=a.sha256,
-                ct_sha256=a.ct_sha256,
-                ct_len=a.ct_len,
-                kept=await asyncio.to_thread(_has, path, a.ct_len),
-            )
-            out.append((entry, a, rec.peer))
-    return out
-
-
-def _has(path: Path, length: int) -> bool:
-    return path.is_file() and path.stat().st_size == length
+    return await ctx.node.case_attachments(case_id)
 
 
 async def _list(request: web.Request) -> web.Response:
     entries = await _entries(request)
-    return _json(api.AttachmentList(attachments=tuple(e for e, _, _ in entries)))
+    return _json(api.AttachmentList(attachments=tuple(e.entry for e in entries)))
 
 
 async def _one(request: web.Request) -> tuple[Attachment, Path]:
-    ctx = request.app[CONTEXT]
     n = parse_decimal(request.match_info["n"], name="n", low=1, high=MAX_PER_CASE)
     entries = await _entries(request)
     if n > len(entries):
         raise PeerError("no such attachment", code=ErrorCode.NOT_FOUND)
-    entry, a, peer = entries[n - 1]
-    if not entry.kept:
+    one = entries[n - 1]
+    if not one.entry.kept:
         raise PeerError("attachment not kept on this node", code=ErrorCode.NOT_FOUND)
-    return a, ctx.node.attachment_file(entry.direction, peer, a.blob_id)
+    return one.attachment, one.path
 
 
 async def _ciphertext(request: web.Request) -> web.StreamResponse:
@@ -149,7 +117,7 @@ async def _download(request: web.Request) -> web.StreamResponse:
     a, path = await _one(request)
     f = await asyncio.to_thread(open, path, "rb")
     with f:
-        chunks = _checked(f, a)
+        chunks = fmt.verified_chunks(f, a)
         resp = web.StreamResponse(
             headers={
                 "Content-Type": "application/octet-stream",
@@ -172,17 +140,6 @@ async def _download(request: web.Request) -> web.StreamResponse:
                 return resp
         await resp.write_eof()
         return resp
-
-
-def _checked(f: BinaryIO, a: Attachment) -> Iterator[bytes]:
-    """The plaintext chunks; after the last, the digests are compared with the body's."""
-    chunks = fmt.plaintext_chunks(f, base64.b64decode(a.key), ct_len=a.ct_len)
-    while True:
-        try:
-            yield next(chunks)
-        except StopIteration as stop:
-            fmt.check_digest(stop.value, fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256))
-            return
 
 
 def _next(chunks: Iterator[bytes]) -> bytes | None:

@@ -12,13 +12,13 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Final, Protocol
 
 import msgspec
 from aiohttp import web
 
 from node.api.openapi import build_openapi
+from node.attachment_list import CaseAttachment
 from node.cases import CasesService, views
 from node.storage import Direction, NodeStore
 from protocol.cases import PeriodTable
@@ -66,8 +66,8 @@ class NodeView(Protocol):
         """Encrypt a file into the data directory; the body's ``Attachment`` (§15.2)."""
         ...
 
-    def attachment_file(self, direction: str, peer: str, blob_id: str) -> Path:
-        """Where the ciphertext of a sent (``out``) or received (``in``) attachment is kept."""
+    async def case_attachments(self, case_id: str) -> list[CaseAttachment]:
+        """The case's attachments, numbered from 1, with their kept ciphertexts."""
         ...
 
 

@@ -21,7 +21,7 @@ import base64
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -275,26 +275,6 @@ class AttachmentFiles:
             f.write(pending)
             f.flush()
             await asyncio.to_thread(os.fsync, f.fileno())
-
-    def open_plaintext(self, path: Path, a: Attachment) -> tuple[BinaryIO, Iterator[bytes]]:
-        """Open a kept ciphertext and the generator of its verified plaintext chunks.
-
-        The generator raises ``AttachmentError`` when a chunk or the digests fail (the
-        consumer drops what it passed on).
-        """
-        f = open(path, "rb")  # noqa: SIM115 - the caller closes it
-        return f, _checked_chunks(f, a)
-
-
-def _checked_chunks(f: BinaryIO, a: Attachment) -> Iterator[bytes]:
-    chunks = fmt.plaintext_chunks(f, base64.b64decode(a.key), ct_len=a.ct_len)
-    while True:
-        try:
-            yield next(chunks)
-        except StopIteration as stop:
-            want = fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
-            fmt.check_digest(stop.value, want)
-            return
 
 
 def hash_file(path: Path) -> tuple[int, str]:

@@ -79,7 +79,7 @@ async def test_send_list_and_save_through_the_api(tmp_path: Path) -> None:
         assert not [f for f in os.listdir(tmp_path) if f.startswith(".never")]
 
         # The kept ciphertext altered on disk: the stream is cut, nothing is written.
-        kept = us.node.attachment_file("in", "FR", made.blob_id)
+        kept = us.node.files.received_path("FR", made.blob_id)
         raw = bytearray(kept.read_bytes())
         raw[5 * (1 << 20)] ^= 1
         kept.write_bytes(bytes(raw))

@@ -93,9 +93,13 @@ async def test_attachment_delivered_verified_kept_and_receipted(pair: Pair) -> N
     # The sender keeps its ciphertext too (the evidence of what it sent).
     assert hash_file(pair.fr.files.sent_path(a.blob_id)) == (a.ct_len, a.ct_sha256)
     # The plaintext the receiving side can produce is the file.
-    f, chunks = pair.us.files.open_plaintext(kept, a)
-    with f:
-        assert b"".join(chunks) == data
+    with kept.open("rb") as f:
+        assert b"".join(fmt.verified_chunks(f, a)) == data
+    # The list the API and the console share names it, numbered, kept on both sides.
+    (listed,) = await pair.us.case_attachments(REQUEST.case_id)
+    assert (listed.entry.n, listed.entry.direction, listed.path) == (1, "in", kept)
+    (mine,) = await pair.fr.case_attachments(REQUEST.case_id)
+    assert (mine.entry.direction, mine.entry.kept) == ("out", True)
 
 
 async def test_attachment_not_prepared_here_is_refused(pair: Pair) -> None:
