@@ -140,6 +140,7 @@ async def case_page(
         "account": officer,
         "coded": coded_labels(request[VISIT].language),
         "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
+        "attachments": [a.entry for a in await ctx.node.case_attachments(case_id)],
     }
     return render(request, "case.html", context, status=status)
 

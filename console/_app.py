@@ -15,7 +15,17 @@ import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from console import _actions, _admin, _admin_accounts, _i18n, _live, _pages, _roster, _send
+from console import (
+    _actions,
+    _admin,
+    _admin_accounts,
+    _attach,
+    _i18n,
+    _live,
+    _pages,
+    _roster,
+    _send,
+)
 from console._context import CONTEXT, SESSIONS, SETTINGS, ConsoleContext, ConsoleSettings
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
@@ -101,6 +111,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.router.add_post("/cases/{case_id}/actions/{action}", _actions.act)
     app.router.add_get("/events", _live.events)
     app.router.add_get("/cases/{case_id}/messages/{msg_id}", _pages.message)
+    app.router.add_get("/cases/{case_id}/attachments/{n}", _attach.download)
     _send.setup(app)
     _roster.add_routes(app)
     app.router.add_get("/access-log", _admin.access_log)

@@ -13,6 +13,7 @@ from typing import Final
 from console import (
     _labels_actions,
     _labels_admin,
+    _labels_attach,
     _labels_es_ar_extra,
     _labels_roster,
     _labels_send,
@@ -296,6 +297,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_actions.LABELS,
     _labels_admin.LABELS,
     _labels_es_ar_extra.LABELS,
+    _labels_attach.LABELS,
 )
 
 
