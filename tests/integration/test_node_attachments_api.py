@@ -134,3 +134,37 @@ async def test_hostile_attachment_requests(tmp_path: Path) -> None:
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+async def test_stalled_oversized_and_cut_uploads_leave_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import node.api.attachments as routes
+    from schemas._attachment import MAX_ATTACHMENT_SIZE
+    from tests.support.raw_http import exchange, request_bytes
+
+    monkeypatch.setattr(routes, "BODY_TIMEOUT", 0.3)
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr = p["FR"]
+        target = "/v1/attachments?name=a.bin&media_type=application/octet-stream"
+        auth = {"Authorization": f"Bearer {_token(fr)}", "Content-Type": "application/octet-stream"}
+        # Announces 1000 bytes, sends 10, then waits: refused once the piece is late.
+        stalled = request_bytes(
+            "POST", target, {**auth, "Content-Length": "1000"}, b"0123456789", content_length=False
+        )
+        answer = await exchange(fr.api.base_url, stalled)
+        assert answer.status == 400
+        # Announces more than an attachment may be: refused before reading it.
+        big = request_bytes(
+            "POST",
+            target,
+            {**auth, "Content-Length": str(MAX_ATTACHMENT_SIZE + 1)},
+            b"",
+            content_length=False,
+        )
+        answer = await exchange(fr.api.base_url, big)
+        assert answer.status == 413
+        # No temporary ciphertext is left behind by either.
+        out = fr.data / "attachments" / "out"
+        assert not out.exists() or not [f for f in os.listdir(out) if f.endswith(".tmp")]
