@@ -15,6 +15,7 @@ from collections import defaultdict
 
 import structlog
 
+from client import RelayRejectedError
 from node.events import MessageSent, NodeProblem, SendFailed
 from node.messaging.attachments import AttachmentFileError, attachment_refs, upload
 from node.messaging.relays import PERMANENT, RelayPool, backoff, is_refusal
@@ -23,6 +24,7 @@ from node.messaging.transport_api import Transport
 from node.storage import OutboxEntry
 from protocol.errors import Relay247Error, StorageError
 from schemas.errors import ErrorCode
+from schemas.relay_api import SubmitResult
 
 log = structlog.get_logger("relay247.node")
 
@@ -113,8 +115,7 @@ class Outbox:
         for _ in range(self._pool.size()):
             transport = self._pool.current()
             try:
-                await self._upload(entry, transport)
-                result = await transport.submit(entry.envelope)
+                result = await self._submit(entry, transport)
             except _LocalFileError as exc:
                 await self._give_up(entry, ErrorCode.INTERNAL, f"attachment file: {exc}")
                 return
@@ -155,22 +156,30 @@ class Outbox:
         s.hub.publish(NodeProblem("outbox", last.code, f"no relay reachable: {last.message}"))
         raise _AllDownError
 
-    async def _upload(self, entry: OutboxEntry, transport: Transport) -> None:
-        """Upload and commit the blobs the envelope's header names (§15.2, §15.4) first.
+    async def _submit(self, entry: OutboxEntry, transport: Transport) -> SubmitResult:
+        """Submit; an envelope with attachments (§15.2, §15.4) uploads its blobs when the
+        relay says one is missing or incomplete, then submits again.
 
-        The relay refuses an envelope whose blobs are not all committed; an upload cut
+        Submitting first means a resubmission of an envelope the relay already took (a
+        crash before ``mark_sent``) is answered as a duplicate without uploading again
+        blobs the relay may already have purged after the recipient's ack; an upload cut
         short resumes from the chunks the relay still misses.
         """
         files = self._s.files
-        if files is None:
-            return
-        refs = attachment_refs(entry.envelope)
+        refs = attachment_refs(entry.envelope) if files is not None else ()
         if not refs:
-            return
+            return await transport.submit(entry.envelope)
+        try:
+            return await transport.submit(entry.envelope)
+        except RelayRejectedError as exc:
+            if exc.code not in (ErrorCode.NOT_FOUND, ErrorCode.BLOB_INCOMPLETE):
+                raise
+        assert files is not None
         try:
             await upload(transport, files, entry.recipient, refs)
         except (OSError, AttachmentFileError) as exc:
             raise _LocalFileError(str(exc)) from exc
+        return await transport.submit(entry.envelope)
 
     async def _give_up(self, entry: OutboxEntry, code: ErrorCode, message: str) -> None:
         # A permanent refusal by the relay (or expiry): logged here with the relay's words,

@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import msgspec
@@ -15,7 +16,7 @@ import pytest
 from node.daemon import Node, NodeEvent
 from node.events import MessageReceived, MessageRejected, ReceiptReceived
 from node.messaging.attachments import AttachmentFieldError, check_binding, hash_file, refs_of
-from node.storage.schema import Direction, Status
+from node.storage.schema import Direction, OutboxEntry, Status
 from protocol import attachment as fmt
 from protocol.errors import MalformedError, TransportError
 from schemas import Attachment
@@ -214,3 +215,28 @@ async def test_relay_down_during_download_is_not_a_refusal(pair: Pair) -> None:
     pair.relay.down = False
     await pair.us.files.fetch(pair.relay.client("US"), "FR", (a,))
     assert pair.us.files.received_path("FR", a.blob_id).is_file()
+
+
+async def test_resubmitting_a_taken_envelope_uploads_nothing(pair: Pair) -> None:
+    """A crash after the relay took the envelope but before it was marked sent: the
+    resubmission is a duplicate, even once the blobs were purged after the ack."""
+    a = await _prepare(pair.fr, os.urandom(100_000))
+    msg_id = await pair.fr.send(_with(REQUEST, a), "US")
+    await next_event(pair.us_q, MessageReceived)
+    await next_event(pair.fr_q, ReceiptReceived)
+    pair.relay.blobs.purge("FR", msg_id)  # what the relay does after US's ack
+    assert a.blob_id not in pair.relay.blobs.blobs
+    envelope = pair.relay.accepted[("FR", msg_id)]
+    creates: list[str] = []
+    original = pair.relay.blobs.create
+
+    def counting(member: str, blob_id: str, *rest: object) -> object:
+        creates.append(blob_id)
+        return original(member, blob_id, *rest)  # type: ignore[arg-type]
+
+    pair.relay.blobs.create = counting  # type: ignore[method-assign,assignment]
+    expires = pair.fr._shared.clock() + timedelta(hours=1)
+    entry = OutboxEntry(msg_id, "US", envelope, expires, 1, 0.0, None)
+    result = await pair.fr._outbox._submit(entry, pair.relay.client("FR"))
+    assert result.duplicate
+    assert creates == []
