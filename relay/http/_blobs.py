@@ -24,6 +24,7 @@ from protocol.errors import (
     MalformedError,
     PeerError,
     Relay247Error,
+    StorageError,
     TooLargeError,
     TransportError,
     VerificationError,
@@ -215,9 +216,18 @@ async def content(request: web.Request) -> web.StreamResponse:
     if asked is not None:
         response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{row.ct_len}"
     await response.prepare(request)
-    # Past this point an error can only cut the answer short (its length is declared).
-    async for piece in state.store.read_blob(row.blob_id, start, end):
-        await response.write(piece)
+    # Past this point an error can only cut the answer short (its length is declared,
+    # so the client sees it); it is not answered in the JSON shape.
+    try:
+        async for piece in state.store.read_blob(row.blob_id, start, end):
+            await response.write(piece)
+    except ConnectionResetError:
+        return response  # the client hung up: its doing, not an error of ours
+    except StorageError as exc:
+        log.error("blob read failed", blob_id=row.blob_id, detail=exc.detail or exc.message)
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write_eof()
     return response
 

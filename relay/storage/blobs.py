@@ -1,8 +1,9 @@
 """Blob storage: attachments' ciphertext, beside the mailboxes (PROTOCOL.md §15.4).
 
 The interface every backend implements, its values and the checks both share. SQLite
-keeps each chunk as a file under the relay's data directory (written to a temporary
-name, fsynced, renamed, directory fsynced) and the blob's row in ``relay.db``;
+keeps each blob as one file under the relay's data directory (allocated whole at
+creation, each chunk fdatasync-ed at its offset, fsynced and renamed from its temporary
+name at the commit; relay/storage/sqlite/_blob_files.py) and its rows in ``relay.db``;
 PostgreSQL keeps chunks as rows, so that every instance serves every blob.
 
 Invariants each backend keeps:

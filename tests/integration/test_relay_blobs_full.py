@@ -1,10 +1,11 @@
-"""A blob upload on a REAL full file system (SQLite backend; issue 14 §1, issue 11 faults).
+"""Blobs on a REAL full file system (SQLite backend; issue 14 §1, issue 11 faults).
 
-A chunk that cannot be written is answered 503 ``unavailable`` with Retry-After, leaves
-no temporary file and is not recorded (the status still lists it missing); once space
-returns the same chunk goes in and the blob commits and reads back whole. The tmpfs is
-mounted by the test (root only): skipped with a reason elsewhere (tests/integration/
-test_storage_full.py).
+A blob's file is allocated whole when the blob is created, so a disk without room for
+it is found there: the creation is answered 503 ``unavailable`` with Retry-After and
+leaves neither a file nor a row, while an upload created before the disk filled goes on
+into the space it holds. Once space returns, creation works again. (A disk with no room
+even for the database refuses every write the same way, test_storage_full.py.) The
+tmpfs is mounted by the test (root only): skipped with a reason elsewhere.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from client import RelayRejectedError
 from schemas.blobs import BLOB_CHUNK
 from schemas.errors import ErrorCode
 from tests.integration.test_storage_full import fill, tmpfs
-from tests.support.blobs import download
+from tests.support.blobs import download, upload
 from tests.support.network import make_network
 from tests.support.relay import envelope, running_relay
 
 
-async def test_full_disk_refuses_a_chunk_cleanly_then_the_upload_resumes(tmp_path: Path) -> None:
+async def test_full_disk_refuses_a_new_blob_cleanly_and_an_upload_goes_on(
+    tmp_path: Path,
+) -> None:
     with tmpfs(tmp_path / "disk", "24m") as disk:
         async with running_relay(disk / "relay", make_network()) as relay:
             fr = relay.client("FR")
@@ -33,17 +36,29 @@ async def test_full_disk_refuses_a_chunk_cleanly_then_the_upload_resumes(tmp_pat
             await fr.create_blob(blob_id, "US", len(data), sha)
             await fr.put_blob_chunk(blob_id, 0, data[:BLOB_CHUNK])
             filler = fill(disk)
+            # 2 MiB free again: room for the database, not for another 4 MiB blob.
+            os.truncate(filler, filler.stat().st_size - (2 << 20))
+            blobs = disk / "relay" / "blobs"
+            before = sorted(p.name for p in blobs.iterdir())
+
+            late = os.urandom(16).hex()
             with pytest.raises(RelayRejectedError) as full:
-                await fr.put_blob_chunk(blob_id, 1, data[BLOB_CHUNK : 2 * BLOB_CHUNK])
+                await fr.create_blob(late, "US", BLOB_CHUNK, "ab" * 32)
             assert (full.value.status, full.value.code) == (503, ErrorCode.UNAVAILABLE)
             assert "space" in full.value.message or "full" in full.value.message
-            blob_dir = disk / "relay" / "blobs" / blob_id
-            assert sorted(p.name for p in blob_dir.iterdir()) == ["0"]  # no temporary file
-            assert (await fr.blob_status(blob_id)).missing == (1, 2)
+            assert sorted(p.name for p in blobs.iterdir()) == before  # nothing half-made
+            with pytest.raises(RelayRejectedError) as gone:
+                await fr.blob_status(late)
+            assert gone.value.code is ErrorCode.NOT_FOUND  # no row either
 
-            filler.unlink()  # space returns: the same request now succeeds
+            # The blob created before the disk filled has its space: it completes.
             await fr.put_blob_chunk(blob_id, 1, data[BLOB_CHUNK : 2 * BLOB_CHUNK])
             await fr.put_blob_chunk(blob_id, 2, data[2 * BLOB_CHUNK :])
             assert (await fr.commit_blob(blob_id)).complete
             await fr.submit(envelope(relay.net))
             assert await download(relay.client("US"), blob_id) == data
+
+            filler.unlink()  # space returns: a new blob is accepted again
+            small = os.urandom(1000)
+            ref = await upload(fr, "US", small)
+            assert await download(relay.client("US"), ref.blob_id) == small

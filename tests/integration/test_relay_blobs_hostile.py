@@ -18,13 +18,14 @@ from urllib.parse import quote
 import msgspec
 import pytest
 
+from protocol.errors import TransportError
 from schemas.blobs import BLOB_CHUNK, BlobCreate
 from schemas.errors import ErrorBody, ErrorCode
 from tests.integration._hostile_servers import Relay, hostile_relay
 from tests.support.blobs import download, upload
-from tests.support.hostile import NON_ASCII_DIGITS, ODD_INTEGERS, sign
+from tests.support.hostile import NON_ASCII_DIGITS, ODD_INTEGERS, sign, watch_logs
 from tests.support.raw_http import RawAnswer, assert_sound, exchange, request_bytes
-from tests.support.relay import envelope
+from tests.support.relay import envelope, running_relay
 
 OCTETS = "application/octet-stream"
 
@@ -215,3 +216,35 @@ async def test_quotas_size_and_the_sweep(tmp_path: Path, monkeypatch: pytest.Mon
         assert _code(missing) == (404, ErrorCode.NOT_FOUND)
         assert (await create("FR", 8000)).status == 201  # the quotas are free again
         assert (await fr.info()).relay_id
+
+
+async def test_client_hanging_up_mid_download_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with hostile_relay(tmp_path, monkeypatch) as relay:
+        ref = await upload(relay.running.client("FR"), "US", os.urandom(3 * BLOB_CHUNK))
+        target = f"/v1/blobs/{ref.blob_id}/content"
+        key = relay.running.net.members["US"].transport
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", int(relay.url.rsplit(":", 1)[1])
+        )
+        writer.write(request_bytes("GET", target, sign(relay.url, key, "GET", target)))
+        await writer.drain()
+        assert (await reader.readexactly(12)) == b"HTTP/1.1 200"
+        writer.transport.abort()  # gone after the first bytes of 12 MiB
+        await asyncio.sleep(0.3)
+        # Leaving the context checks the relay still serves and logged no error.
+
+
+async def test_a_missing_chunk_file_cuts_the_download_short(tmp_path: Path) -> None:
+    """A blob file cut short or gone (an SQLite backup restored without them): the
+    answer stops short of its Content-Length, the client says so, the relay serves on."""
+    with watch_logs() as logs:
+        async with running_relay(tmp_path) as relay:
+            ref = await upload(relay.client("FR"), "US", os.urandom(BLOB_CHUNK + 5))
+            os.truncate(tmp_path / "blobs" / ref.blob_id, BLOB_CHUNK)  # the last 5 bytes gone
+            with pytest.raises(TransportError, match=r"cut short|failed after"):
+                await download(relay.client("US"), ref.blob_id)
+            assert await download(relay.client("US"), ref.blob_id, 0, 10)  # chunk 0 is there
+    assert [p for p in logs.problems() if "blob read failed" not in p] == []
+    assert any("blob read failed" in p for p in logs.problems())

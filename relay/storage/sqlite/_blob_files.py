@@ -1,12 +1,14 @@
-"""The SQLite backend's blob chunks as files (PROTOCOL.md §15.4, OPERATIONS.md "Blob storage").
+"""The SQLite backend's blob bytes as files (PROTOCOL.md §15.4, OPERATIONS.md "Attachments").
 
-Layout: ``<blob dir>/<blob_id>/<n>`` holds chunk ``n``, exactly its bytes. A chunk is
-written to ``<n>.tmp``, fsynced, renamed over ``<n>``, and the directory fsynced
-(POSIX rename is atomic: a reader sees the old chunk or the new one, never half of
-either); a blob's directory is fsynced into its parent when it is made. Only then does
-the store record the chunk in ``relay.db``, so a recorded chunk is always whole. A
-failed write (disk full) removes its temporary file. Everything here is synchronous
-and runs in a worker thread.
+Layout: one preallocated file per blob. ``<blob dir>/<blob_id>.part`` is created at the
+blob's creation with ``posix_fallocate`` of its whole length (so a full disk is found
+then, not half way through an upload) and fsynced with its directory; each chunk is
+written at its offset and ``fdatasync``-ed before the store records it, so a recorded
+chunk is durable. The commit fsyncs the file, hashes it, renames it to
+``<blob dir>/<blob_id>`` and fsyncs the directory: the temporary name, fsync, rename
+pattern, once per blob. Chunks of one blob are written concurrently (distinct offsets);
+the store keeps them apart from the commit. Everything here is synchronous and runs in
+a worker thread.
 """
 
 from __future__ import annotations
@@ -14,14 +16,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-from schemas.blobs import BLOB_CHUNK, chunk_count
-
-#: bytes read at a time from a chunk file (hashing, downloads)
+#: bytes read at a time from a blob file (hashing, downloads)
 PIECE = 1 << 20
+PART = ".part"
 
 
 def fsync_dir(path: Path) -> None:
@@ -40,64 +39,86 @@ def ensure_root(root: Path) -> None:
         fsync_dir(root.parent)
 
 
-def write_chunk(root: Path, blob_id: str, index: int, data: bytes) -> None:
-    """Write chunk ``index`` of ``blob_id`` durably (tmp, fsync, rename, fsync dir).
+def final_path(root: Path, blob_id: str) -> Path:
+    """Where a committed blob's bytes live."""
+    return root / blob_id
+
+
+def preallocate(root: Path, blob_id: str, ct_len: int) -> None:
+    """Create ``<blob_id>.part`` with all of its ``ct_len`` bytes allocated, durably.
 
     Raises:
-        OSError: the write failed (ENOSPC, EIO, ...); no temporary file is left.
+        OSError: no space (ENOSPC) or another failure; no file is left behind.
     """
-    where = root / blob_id
-    if not where.is_dir():
-        where.mkdir(mode=0o700, exist_ok=True)
-        fsync_dir(root)
-    tmp = where / f"{index}.tmp"
+    part = root / (blob_id + PART)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            os.posix_fallocate(fd, 0, ct_len)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, where / str(index))
+        fsync_dir(root)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(part)
         raise
-    fsync_dir(where)
 
 
-def remove_blob(root: Path, blob_id: str) -> None:
-    """Delete a blob's directory and every file in it (absent: nothing to do)."""
-    shutil.rmtree(root / blob_id, ignore_errors=True)
-
-
-def digest(root: Path, blob_id: str, ct_len: int) -> tuple[str, int]:
-    """SHA-256 (hex) and length of the blob's chunks concatenated in order.
+def write_at(root: Path, blob_id: str, offset: int, data: bytes) -> None:
+    """Write one chunk at ``offset`` of the blob's ``.part`` file and fdatasync it.
 
     Raises:
-        OSError: a chunk file cannot be read.
+        OSError: the write failed (the chunk is then not recorded).
     """
-    sha = hashlib.sha256()
-    total = 0
-    for index in range(chunk_count(ct_len)):
-        with open(root / blob_id / str(index), "rb") as f:
-            while piece := f.read(PIECE):
-                sha.update(piece)
-                total += len(piece)
+    fd = os.open(root / (blob_id + PART), os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        view = memoryview(data)
+        at = offset
+        while view:
+            written = os.pwrite(fd, view, at)
+            view, at = view[written:], at + written
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def seal(root: Path, blob_id: str, ct_len: int) -> tuple[str, int]:
+    """Fsync the ``.part`` file and return the SHA-256 (hex) and length of its bytes.
+
+    A part file already renamed (a crash after the rename, before the database said
+    so) is read from its final name.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    path = root / (blob_id + PART)
+    if not path.exists():
+        path = final_path(root, blob_id)
+    sha, total = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+        while total < ct_len and (piece := f.read(min(PIECE, ct_len - total))):
+            sha.update(piece)
+            total += len(piece)
+        if f.read(1):
+            total += 1  # longer than announced: never equal
     return sha.hexdigest(), total
 
 
-def pieces(root: Path, blob_id: str, start: int, end: int) -> Iterator[tuple[Path, int, int]]:
-    """``(file, offset, length)`` of the chunk files that cover bytes ``[start, end)``."""
-    index = start // BLOB_CHUNK
-    while start < end:
-        offset = start - index * BLOB_CHUNK
-        length = min(end - start, BLOB_CHUNK - offset)
-        yield root / blob_id / str(index), offset, length
-        start += length
-        index += 1
+def publish(root: Path, blob_id: str) -> None:
+    """Rename the sealed ``.part`` file to its final name, durably (idempotent)."""
+    part = root / (blob_id + PART)
+    if part.exists():
+        os.replace(part, final_path(root, blob_id))
+    fsync_dir(root)
+
+
+def remove_blob(root: Path, blob_id: str) -> None:
+    """Delete a blob's file, whichever name it has (absent: nothing to do)."""
+    for path in (root / (blob_id + PART), final_path(root, blob_id)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def read_at(path: Path, offset: int, size: int) -> bytes:
@@ -111,9 +132,10 @@ def read_at(path: Path, offset: int, size: int) -> bytes:
         return f.read(size)
 
 
-def stray_dirs(root: Path) -> list[str]:
-    """Names of the entries under the blob directory (blob ids, or junk)."""
+def stored_ids(root: Path) -> set[str]:
+    """The blob ids that have a file under the blob directory, whatever its state."""
     try:
-        return [e.name for e in os.scandir(root)]
+        names = [e.name for e in os.scandir(root)]
     except FileNotFoundError:
-        return []
+        return set()
+    return {n.removesuffix(PART) for n in names}

@@ -1,9 +1,10 @@
-"""The SQLite store's blobs: rows in ``relay.db``, chunks as files (relay/storage/blobs.py).
+"""The SQLite store's blobs: rows in ``relay.db``, bytes in files (relay/storage/blobs.py).
 
 A mixin of :class:`relay.storage.sqlite.store.SQLiteStore`. Row writes go through the
 store's group commit; file writes run in worker threads, off the writer thread. One
-process owns the database, so a per-blob :class:`asyncio.Lock` is enough to keep a
-chunk write, the commit and the purge of one blob apart.
+process owns the database, so a per-blob :class:`_Gate` in memory keeps the writers of
+one blob apart: chunk writes run together (each at its own offset), the commit and the
+purge run alone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from protocol.errors import PeerError, StorageError, storage_error
 from relay.storage._micros import from_micros, to_micros
 from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob
 from relay.storage.sqlite import _blob_files as files
-from schemas.blobs import chunk_count
+from schemas.blobs import BLOB_CHUNK, chunk_count
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -58,11 +59,21 @@ def _delete_rows(conn: sqlite3.Connection, ids: list[str]) -> None:
     conn.executemany("DELETE FROM blobs WHERE blob_id = ?", [(i,) for i in ids])
 
 
+class _Gate:
+    """Chunk writes of one blob share the gate; the commit and the purge hold it alone."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()  # held by a commit or a purge for its whole run
+        self.writers = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+
 class SQLiteBlobs(BlobStorage, abc.ABC):
-    """Blob rows and chunk files (see the module docstring)."""
+    """Blob rows and blob files (see the module docstring)."""
 
     _blob_root: Path
-    _blob_locks: dict[str, asyncio.Lock]
+    _blob_gates: dict[str, _Gate]
 
     @abc.abstractmethod
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
@@ -73,14 +84,28 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
         """Run ``fn`` on the reader connection."""
 
     @contextlib.asynccontextmanager
-    async def _blob_lock(self, blob_id: str) -> AsyncIterator[None]:
-        lock = self._blob_locks.setdefault(blob_id, asyncio.Lock())
+    async def _shared(self, blob_id: str) -> AsyncIterator[None]:
+        gate = self._blob_gates.setdefault(blob_id, _Gate())
+        async with gate.lock:  # waits for a commit or purge in progress
+            gate.writers += 1
+            gate.idle.clear()
         try:
-            async with lock:
-                yield
+            yield
         finally:
-            if not lock.locked() and self._blob_locks.get(blob_id) is lock:
-                del self._blob_locks[blob_id]
+            gate.writers -= 1
+            if gate.writers == 0:
+                gate.idle.set()
+
+    @contextlib.asynccontextmanager
+    async def _alone(self, blob_id: str) -> AsyncIterator[None]:
+        gate = self._blob_gates.setdefault(blob_id, _Gate())
+        async with gate.lock:
+            await gate.idle.wait()
+            try:
+                yield
+            finally:
+                if self._blob_gates.get(blob_id) is gate and gate.writers == 0:
+                    del self._blob_gates[blob_id]  # a new gate is made on the next use
 
     async def _files(self, fn: Callable[[], T]) -> T:
         def guarded() -> T:
@@ -92,7 +117,7 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
         return await asyncio.to_thread(guarded)
 
     async def create_blob(self, blob: StoredBlob, limits: BlobLimits) -> tuple[StoredBlob, bool]:
-        """See :meth:`BlobStorage.create_blob`."""
+        """See :meth:`BlobStorage.create_blob`; also allocates the blob's whole file."""
 
         def op(conn: sqlite3.Connection) -> tuple[StoredBlob, bool]:
             earlier = blob_row(conn.execute(SELECT_BLOB, (blob.blob_id,)).fetchone())
@@ -116,7 +141,17 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
             )  # fmt: skip
             return blob, True
 
-        return await self._write(op)
+        stored, created = await self._write(op)
+        if created:
+            try:
+                await self._files(
+                    functools.partial(files.preallocate, self._blob_root, blob.blob_id, blob.ct_len)
+                )
+            except BaseException:
+                # No space (or no disk): the blob was never there.
+                await self._write(lambda c: _delete_rows(c, [blob.blob_id]))
+                raise
+        return stored, created
 
     async def get_blob(self, blob_id: str) -> StoredBlob | None:
         """See :meth:`BlobStorage.get_blob`."""
@@ -133,15 +168,23 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
 
     async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> None:
         """See :meth:`BlobStorage.put_blob_chunk`."""
-        async with self._blob_lock(blob_id):
+        async with self._shared(blob_id):
             row = await self.get_blob(blob_id)
             if row is None:
                 raise _gone(blob_id)
             if row.committed:
                 raise PeerError("blob already committed", code=ErrorCode.CONFLICT)
-            await self._files(lambda: files.write_chunk(self._blob_root, blob_id, index, data))
+            write = functools.partial(
+                files.write_at, self._blob_root, blob_id, index * BLOB_CHUNK, data
+            )
+            try:
+                await asyncio.to_thread(write)
+            except FileNotFoundError:
+                raise _gone(blob_id) from None  # purged meanwhile
+            except OSError as exc:
+                raise storage_error(exc, "blob storage failed") from None
 
-            def op(conn: sqlite3.Connection) -> None:
+            def record(conn: sqlite3.Connection) -> None:
                 done = conn.execute(
                     "INSERT OR IGNORE INTO blob_chunks (blob_id, idx) SELECT ?, ?"
                     " WHERE EXISTS (SELECT 1 FROM blobs WHERE blob_id = ?)",
@@ -150,11 +193,11 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
                 if done.rowcount == 0 and conn.execute(SELECT_BLOB, (blob_id,)).fetchone() is None:
                     raise _gone(blob_id)
 
-            await self._write(op)
+            await self._write(record)
 
     async def commit_blob(self, blob_id: str) -> bool:
-        """See :meth:`BlobStorage.commit_blob`."""
-        async with self._blob_lock(blob_id):
+        """See :meth:`BlobStorage.commit_blob`: fsync, hash, rename, then the row."""
+        async with self._alone(blob_id):
             row = await self.get_blob(blob_id)
             if row is None:
                 raise _gone(blob_id)
@@ -162,10 +205,9 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
                 return True
             if len(await self.blob_chunks(blob_id)) != chunk_count(row.ct_len):
                 raise PeerError("blob has chunks missing", code=ErrorCode.BLOB_INCOMPLETE)
-            sha, total = await self._files(
-                lambda: files.digest(self._blob_root, blob_id, row.ct_len)
-            )
-            if (sha, total) == (row.ct_sha256, row.ct_len):
+            seal = functools.partial(files.seal, self._blob_root, blob_id, row.ct_len)
+            if await self._files(seal) == (row.ct_sha256, row.ct_len):
+                await self._files(functools.partial(files.publish, self._blob_root, blob_id))
                 await self._write(
                     lambda c: c.execute(
                         "UPDATE blobs SET committed = 1 WHERE blob_id = ?", (blob_id,)
@@ -173,22 +215,22 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
                 )
                 return True
             await self._write(lambda c: _delete_rows(c, [blob_id]))
-            await self._files(lambda: files.remove_blob(self._blob_root, blob_id))
+            await self._files(functools.partial(files.remove_blob, self._blob_root, blob_id))
             return False
 
     async def read_blob(self, blob_id: str, start: int, end: int) -> AsyncIterator[bytes]:
-        """See :meth:`BlobStorage.read_blob`: one chunk file open at a time."""
-        for path, first, length in files.pieces(self._blob_root, blob_id, start, end):
-            for at in range(first, first + length, files.PIECE):
-                take = min(first + length - at, files.PIECE)
-                piece = await self._files(functools.partial(files.read_at, path, at, take))
-                if len(piece) != take:
-                    raise StorageError("blob chunk file is short", detail=str(path))
-                yield piece
+        """See :meth:`BlobStorage.read_blob`: the committed file, a piece at a time."""
+        path = files.final_path(self._blob_root, blob_id)
+        for at in range(start, end, files.PIECE):
+            take = min(end - at, files.PIECE)
+            piece = await self._files(functools.partial(files.read_at, path, at, take))
+            if len(piece) != take:
+                raise StorageError("blob file is short", detail=f"{path} at {at}")
+            yield piece
 
     async def sweep_blobs(self, now: datetime, ttl: timedelta) -> int:
-        """See :meth:`BlobStorage.sweep_blobs`; also removes directories without a row."""
-        listed = await self._files(lambda: files.stray_dirs(self._blob_root))
+        """See :meth:`BlobStorage.sweep_blobs`; also removes files that no row names."""
+        listed = await self._files(functools.partial(files.stored_ids, self._blob_root))
         cutoff = to_micros(now - ttl)
 
         def op(conn: sqlite3.Connection) -> list[str]:
@@ -198,7 +240,7 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
 
         doomed: list[str] = await self._write(op)
         known = await self._query(lambda c: {r[0] for r in c.execute("SELECT blob_id FROM blobs")})
-        for blob_id in [*doomed, *(n for n in listed if n not in known and n not in doomed)]:
-            async with self._blob_lock(blob_id):
+        for blob_id in sorted({*doomed, *(listed - known)}):
+            async with self._alone(blob_id):
                 await self._files(functools.partial(files.remove_blob, self._blob_root, blob_id))
         return len(doomed)

@@ -86,7 +86,7 @@ class SQLiteStore(SmallWrites, Reads, SQLiteBlobs, Store):
         super().__init__()
         self._path = path
         self._blob_root = Path(blob_dir if blob_dir is not None else f"{os.fspath(path)}.blobs")
-        self._blob_locks = {}
+        self._blob_gates = {}
         self._quotas = quotas or Quotas(envelopes=mailbox_quota)
         self._wexec = ThreadPoolExecutor(1, thread_name_prefix="relay-store-write")
         self._wconn: sqlite3.Connection | None = None
