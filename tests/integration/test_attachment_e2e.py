@@ -9,7 +9,7 @@ verified plaintext. The peak RSS (``VmHWM`` in /proc) of the relay, of US and of
 runs of FR stays under 256 MiB.
 
 The test marked ``slow`` moves 2 GiB (``RELAY247_ATTACH_BYTES`` overrides it); the other
-runs the same flow with 40 MiB.
+runs the same flow with 64 MiB, killing FR after two of its 17 upload chunks.
 """
 
 from __future__ import annotations
@@ -71,8 +71,15 @@ def peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-def _stored_bytes(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+def _chunks_at_relay(db: Path) -> int:
+    """Upload chunks the relay has made durable (its ``blob_chunks`` rows, Appendix A)."""
+    if not db.exists():
+        return 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM blob_chunks").fetchone()[0])
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
 
 
 async def _until(cond: object, seconds: float) -> None:
@@ -95,7 +102,8 @@ def _receipt_hashes(db: Path) -> list[list[str]]:
     return out
 
 
-async def _flow(net: Net, size: int) -> dict[str, int]:
+async def _flow(net: Net, size: int, *, kill_after: float = 0.5) -> dict[str, int]:
+    """The whole flow; FR is killed once ``kill_after`` of the chunks are at the relay."""
     big = net.root / "evidence.bin"
     digest = await asyncio.to_thread(_generate, big, size)
     ct_len = fmt.ct_len_for(size)
@@ -118,9 +126,13 @@ async def _flow(net: Net, size: int) -> dict[str, int]:
         )  # fmt: skip
         _ok(sent)
         case_id = json.loads(sent.output)["case_id"]
-        # Kill FR once about half the ciphertext is at the relay, then restart it.
-        blobs = net.root / "relay" / "blobs"
-        await _until(lambda: blobs.exists() and _stored_bytes(blobs) >= ct_len // 2, 900)
+        # Kill FR once about half the chunks (the small run: a few, so that the kill
+        # surely lands before the end) are durable at the relay, then restart it.
+        # (The relay allocates the whole blob file at creation: its size says nothing.)
+        total = chunk_count(ct_len, BLOB_CHUNK)
+        relay_db = net.root / "relay" / "relay.db"
+        at = max(1, int(total * kill_after))
+        await _until(lambda: _chunks_at_relay(relay_db) >= at, 900)
         assert fr.proc is not None
         rss["fr_first"] = peak_rss(fr.proc.pid)
         fr.kill()
@@ -134,7 +146,6 @@ async def _flow(net: Net, size: int) -> dict[str, int]:
         rss["us"] = peak_rss(us.proc.pid)
         rss["relay"] = peak_rss(relay.proc.pid)
         # The restarted node resumed: it uploaded fewer chunks than the blob has.
-        total = chunk_count(ct_len, BLOB_CHUNK)
         resumed = [
             json.loads(line)
             for line in fr.log.read_text().splitlines()
@@ -183,7 +194,7 @@ def _sha256_file(path: Path) -> str:
 
 
 async def test_attachment_between_processes_with_a_killed_upload(net: Net) -> None:
-    await _flow(net, 40 * MiB + 12_345)
+    await _flow(net, 64 * MiB + 12_345, kill_after=0.1)
 
 
 @pytest.mark.slow
