@@ -148,9 +148,11 @@ class Encryptor:
         out = self._start()
         self._held += data
         # Keep a full chunk back until more arrives: only the last chunk is TAG_FINAL.
-        while len(self._held) > CHUNK:
-            out.append(self._push(bytes(self._held[:CHUNK]), _TAG_MESSAGE))
-            del self._held[:CHUNK]
+        start = 0
+        while len(self._held) - start > CHUNK:
+            out.append(self._push(bytes(self._held[start : start + CHUNK]), _TAG_MESSAGE))
+            start += CHUNK
+        del self._held[:start]  # once: no quadratic shifting for a large piece
         return b"".join(out)
 
     def finish(self) -> bytes:
