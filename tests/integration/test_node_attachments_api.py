@@ -1,4 +1,7 @@
-"""Attachments end to end through a real relay and the nodes' local API (§8.6, §15)."""
+"""Attachments end to end through a real relay and the nodes' local API (§8.6, §15).
+
+Every test runs on a relay with SQLite and again with PostgreSQL (``relay_backend``).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from tests.integration.test_node_api import request
 from tests.support.fake_relay import next_event
 from tests.support.network import make_network
 from tests.support.relay import running_relay
+
+pytestmark = pytest.mark.usefixtures("relay_backend")
 
 
 def _token(peer: Peer) -> str:
