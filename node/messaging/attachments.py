@@ -129,6 +129,12 @@ class AttachmentFiles:
         self.out_dir = self.root / "out"
         self.in_dir = self.root / "in"
 
+    def _make(self, folder: Path) -> None:
+        """Create ``folder`` and the folders above it up to the data directory, 0700."""
+        for d in (self.root, *reversed(folder.relative_to(self.root).parents[:-1]), folder):
+            target = d if d.is_absolute() else self.root / d
+            target.mkdir(mode=0o700, exist_ok=True)
+
     def sent_path(self, blob_id: str) -> Path:
         """The ciphertext this node made for ``blob_id``."""
         if not _BLOB_ID.fullmatch(blob_id):
@@ -151,7 +157,7 @@ class AttachmentFiles:
         Returns:
             The body's ``Attachment`` (with the key: it goes only into the sealed body).
         """
-        self.out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._make(self.out_dir)
         blob_id = os.urandom(16).hex()
         key = fmt.new_key()
         enc = fmt.Encryptor(key)
@@ -233,7 +239,7 @@ class AttachmentFiles:
             final = self.received_path(sender, a.blob_id)
             if final.is_file() and final.stat().st_size == a.ct_len:
                 continue  # verified before a crash that came before the ack
-            final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._make(final.parent)
             part = final.with_suffix(".part")
             try:
                 await self._download(transport, a, part)

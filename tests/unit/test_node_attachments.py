@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -88,6 +89,8 @@ async def test_attachment_delivered_verified_kept_and_receipted(pair: Pair) -> N
     kept = pair.us.files.received_path("FR", a.blob_id)
     assert hash_file(kept) == (a.ct_len, a.ct_sha256)
     assert not kept.with_suffix(".part").exists()
+    for folder in (pair.us.files.root, kept.parent, pair.fr.files.out_dir):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     receipt = await next_event(pair.fr_q, ReceiptReceived)
     assert receipt.receipt.status is ReceiptStatus.ACCEPTED
     assert receipt.receipt.attachments == (a.ct_sha256,)
