@@ -23,7 +23,8 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from node.api.handlers import BODY_TIMEOUT, CONTEXT, Handler, _case_id, _json
+from node.api import handlers
+from node.api.handlers import CONTEXT, Handler, _case_id, _json
 from node.attachment_list import CaseAttachment
 from protocol import attachment as fmt
 from protocol.codec import convert
@@ -64,11 +65,11 @@ async def _upload(request: web.Request) -> web.Response:
 
 
 async def _pieces(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body in pieces, each within :data:`BODY_TIMEOUT`, bounded in total."""
+    """The request body in pieces, each within ``handlers.BODY_TIMEOUT``, bounded in total."""
     total = 0
     while True:
         try:
-            async with asyncio.timeout(BODY_TIMEOUT):
+            async with asyncio.timeout(handlers.BODY_TIMEOUT):
                 piece = await request.content.read(PIECE)
         except TimeoutError:
             raise MalformedError("request body stalled") from None

@@ -105,7 +105,9 @@ async def test_node_api_generic_bodies(tmp_path: Path) -> None:
                     answer = await exchange(node.url, request_bytes("POST", path, headers, body))
                     error = assert_sound(answer, "")
                     assert error is not None, f"accepted: {answer.status}"
-                    if label == "oversized":
+                    # A file upload is streamed, not bounded by MAX_BODY: it is refused
+                    # here for its type or its missing name instead.
+                    if label == "oversized" and path != "/v1/attachments":
                         assert error.code is ErrorCode.TOO_LARGE
         found.assert_none()
 

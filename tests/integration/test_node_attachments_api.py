@@ -144,7 +144,7 @@ def _write(path: Path, data: bytes) -> Path:
 async def test_stalled_oversized_and_cut_uploads_leave_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import node.api.attachments as routes
+    import node.api.handlers as routes
     from schemas._attachment import MAX_ATTACHMENT_SIZE
     from tests.support.raw_http import exchange, request_bytes
 

@@ -135,6 +135,17 @@ NODE_COVERAGE: dict[tuple[str, str], Coverage] = {
     ("GET", "/v1/cases/{case_id}/export"): Coverage(params={"case_id": "c" * 32}),
     ("GET", "/v1/inbox"): Coverage(query={"after": "0", "limit": "10"}, ints=("after", "limit")),
     ("GET", "/v1/openapi.json"): Coverage(),
+    # Attachments (PROTOCOL.md §8.6, §15.2); an unknown case: 404 past the checks.
+    ("POST", "/v1/attachments"): Coverage(
+        query={"name": "a.txt", "media_type": "text/plain"}, body="file (octet-stream)"
+    ),
+    ("GET", "/v1/cases/{case_id}/attachments"): Coverage(params={"case_id": "c" * 32}),
+    ("GET", "/v1/cases/{case_id}/attachments/{n}"): Coverage(
+        params={"case_id": "c" * 32, "n": "1"}
+    ),
+    ("GET", "/v1/cases/{case_id}/attachments/{n}/ciphertext"): Coverage(
+        params={"case_id": "c" * 32, "n": "1"}
+    ),
 }
 
 
