@@ -8,9 +8,9 @@ the throughput on the test machine, bench/bench_attach_relay.py). The commit fsy
 file, then hashes it, renames it to ``<blob dir>/<blob_id>`` and fsyncs the directory:
 the temporary name, fsync, rename pattern, once per blob. So a committed blob is durable
 and checked; a machine crash (not a relay crash) before the commit may lose the bytes of
-recorded chunks, which the commit's hash then refuses (the sender uploads again). Chunks of one blob are written concurrently (distinct offsets);
-the store keeps them apart from the commit. Everything here is synchronous and runs in
-a worker thread.
+recorded chunks, which the commit's hash then refuses (the sender uploads again).
+Chunks of one blob are written concurrently (distinct offsets); the store keeps them
+apart from the commit. Everything here is synchronous and runs in a worker thread.
 """
 
 from __future__ import annotations
