@@ -16,7 +16,9 @@ machine, on the file system of the relay's data directory:
 
 The blob's bytes are made chunk by chunk from one random 4 MiB block (each chunk stamped
 with its index), so the client never holds the blob either. Usage:
-``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--backend sqlite]``.
+``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--postgres]``
+(``--postgres``: chunk rows in PostgreSQL at ``RELAY247_TEST_PG``, a fresh schema dropped
+after the run; the baseline file is still written to the local disk).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from bench._common import peak_rss_mib, start_server
 from client import RelayClient
 from schemas.blobs import BLOB_CHUNK, BlobRef, chunk_count
 from tests.support.network import make_network
-from tests.support.relay import envelope, free_port, write_relay_dir
+from tests.support.pg import drop_schema
+from tests.support.relay import Backend, envelope, free_port, write_relay_dir
 
 RSS_LIMIT_MIB = 256
 TARGET_RATIO = 0.5
@@ -111,6 +114,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="blob size, MiB (default 256)")
     parser.add_argument("--concurrency", type=int, default=4, help="chunk uploads at a time")
     parser.add_argument("--dir", type=Path, default=None, help="data directory's parent")
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL backend")
     args = parser.parse_args()
     size = args.size << 20
     base = os.urandom(BLOB_CHUNK)
@@ -120,7 +124,9 @@ def main() -> None:
         # the ratios below are conservative.
         write = min(_fsynced_write(root / "baseline.bin", base, size) for _ in range(3))
         port = free_port()
-        config = write_relay_dir(root / "relay", make_network(("FR", "US")), port)
+        backend = Backend("postgres" if args.postgres else "sqlite", root)
+        net = make_network(("FR", "US"))
+        config = write_relay_dir(root / "relay", net, port, backend=backend)
         config.write_text(config.read_text().replace('level = "info"', 'level = "warning"'))
         url = f"http://127.0.0.1:{port}"
         proc = start_server(
@@ -133,9 +139,14 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+            for schema in backend.schemas:
+                asyncio.run(drop_schema(schema))
     mib = size / (1 << 20)
     chunks = chunk_count(size)
-    print(f"blob {mib:.0f} MiB, {chunks} chunks of 4 MiB, {args.concurrency} uploads at a time")
+    print(
+        f"blob {mib:.0f} MiB on {backend.name}, {chunks} chunks of 4 MiB,"
+        f" {args.concurrency} uploads at a time"
+    )
     print(f"fsynced file write     {mib / write:8.1f} MiB/s  ({write:.2f} s)")
     for name, took in (("upload (create..commit)", upload), ("download (hashed)", download)):
         ratio = write / took

@@ -116,7 +116,8 @@ async def _read_chunk(request: web.Request, state: RelayState) -> bytes:
     if request.content_length is not None and request.content_length > BLOB_CHUNK:
         raise TooLargeError(f"chunk larger than {BLOB_CHUNK} bytes")
     idle = state.config.http.read_timeout
-    body = bytearray()
+    pieces: list[bytes] = []
+    size = 0
     try:
         async with asyncio.timeout(state.config.blobs.chunk_timeout):
             while True:
@@ -124,16 +125,17 @@ async def _read_chunk(request: web.Request, state: RelayState) -> bytes:
                     piece = await request.content.readany()
                 if not piece:
                     break
-                if len(body) + len(piece) > BLOB_CHUNK:
+                size += len(piece)
+                if size > BLOB_CHUNK:
                     raise TooLargeError(f"chunk larger than {BLOB_CHUNK} bytes")
-                body += piece
+                pieces.append(piece)
     except TimeoutError:
         raise TransportError("chunk not received in time", code=ErrorCode.MALFORMED) from None
     except ConnectionError:
         raise TransportError(
             "connection closed before the chunk arrived", code=ErrorCode.MALFORMED
         ) from None
-    return bytes(body)
+    return b"".join(pieces)  # one copy
 
 
 async def put_chunk(request: web.Request) -> web.Response:

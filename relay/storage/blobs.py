@@ -8,8 +8,10 @@ PostgreSQL keeps chunks as rows, so that every instance serves every blob.
 
 Invariants each backend keeps:
 
-* A chunk is recorded only once its bytes are durable; a failed write (disk full)
-  leaves no chunk behind, only the chunks that were there.
+* A chunk is recorded only once its bytes are written; a failed write (disk full)
+  leaves no chunk behind, only the chunks that were there. A blob is durable from its
+  commit on, which hashes what storage holds after flushing it (SQLite: fsync of the
+  file; PostgreSQL: each chunk row is committed durably).
 * A committed blob never changes: a chunk write and the commit exclude each other, and
   the commit hashes exactly what it marks committed.
 * An envelope binds its blobs in the transaction that accepts it (checks included),

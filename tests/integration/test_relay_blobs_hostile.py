@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,13 +19,16 @@ import msgspec
 import pytest
 
 from protocol.errors import TransportError
+from protocol.receipt import make_ack
+from schemas.audit import AuditEntry, EnvelopeAccepted
 from schemas.blobs import BLOB_CHUNK, BlobCreate
+from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.errors import ErrorBody, ErrorCode
 from tests.integration._hostile_servers import Relay, hostile_relay
 from tests.support.blobs import download, upload
 from tests.support.hostile import NON_ASCII_DIGITS, ODD_INTEGERS, sign, watch_logs
 from tests.support.raw_http import RawAnswer, assert_sound, exchange, request_bytes
-from tests.support.relay import envelope, running_relay
+from tests.support.relay import RunningRelay, envelope, running_relay
 
 OCTETS = "application/octet-stream"
 
@@ -248,3 +251,50 @@ async def test_a_missing_chunk_file_cuts_the_download_short(tmp_path: Path) -> N
             assert await download(relay.client("US"), ref.blob_id, 0, 10)  # chunk 0 is there
     assert [p for p in logs.problems() if "blob read failed" not in p] == []
     assert any("blob read failed" in p for p in logs.problems())
+
+
+async def test_refused_accept_binds_nothing_accepted_one_is_logged_and_purged_after_ack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The blob checks and the binding live in the accept transaction: an envelope
+    refused for another reason (a full mailbox) leaves its blob free; the accepted one
+    puts the ciphertext hash in its log leaf, and the ack takes the blob away."""
+    async with hostile_relay(tmp_path, monkeypatch, mailbox_quota="1") as relay:
+        running, store = relay.running, relay.running.state.store
+        data = os.urandom(5000)
+        ref = await upload(running.client("FR"), "US", data)
+        msg = envelope(running.net, attachments=(ref,))
+        full = await _send(relay, "POST", "/v1/envelopes", msg, ctype="application/json")
+        assert _code(full) == (429, ErrorCode.MAILBOX_FULL)  # hostile_relay's message waits
+        row = await store.get_blob(ref.blob_id)
+        assert row is not None
+        assert row.bound is None
+
+        us = running.client("US")
+        page = await us.mailbox()
+        await us.ack(_ack_of(running, page.messages[0].envelope))
+        accepted = await running.client("FR").submit(msg)
+        row = await store.get_blob(ref.blob_id)
+        assert row is not None
+        assert row.bound == ("FR", accepted.msg_id)
+        (entry,) = await store.leaf_entries(accepted.leaf_index, accepted.leaf_index + 1)
+        leaf = msgspec.json.decode(entry, type=AuditEntry)
+        assert isinstance(leaf, EnvelopeAccepted)
+        header = msgspec.json.decode(leaf.header, type=EnvelopeHeader)
+        assert header.attachments == (ref,)  # the log commits to the ciphertext hash
+        assert ref.ct_sha256 == hashlib.sha256(data).hexdigest()
+
+        assert await download(us, ref.blob_id) == data
+        now = running.state.clock()
+        assert await store.sweep_blobs(now, timedelta(days=1)) == 0  # still waiting
+        await us.ack(_ack_of(running, msg))
+        assert await store.sweep_blobs(now, timedelta(days=1)) == 1
+        assert await store.get_blob(ref.blob_id) is None
+        assert not list((tmp_path / "blobs").iterdir())  # the file went too
+
+
+def _ack_of(running: RunningRelay, data: bytes) -> bytes:
+    raw = msgspec.json.decode(data, type=Envelope).header
+    header = msgspec.json.decode(raw, type=EnvelopeHeader)
+    us = running.net.members[header.recipient].signing
+    return make_ack(header, raw, signing_key=us, acked_at=datetime.now(UTC))

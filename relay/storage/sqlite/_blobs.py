@@ -67,6 +67,7 @@ class _Gate:
         self.writers = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        self.users = 0  # coroutines holding or waiting for it: dropped from the map at 0
 
 
 class SQLiteBlobs(BlobStorage, abc.ABC):
@@ -84,28 +85,35 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
         """Run ``fn`` on the reader connection."""
 
     @contextlib.asynccontextmanager
-    async def _shared(self, blob_id: str) -> AsyncIterator[None]:
+    async def _gate(self, blob_id: str) -> AsyncIterator[_Gate]:
+        # One gate per blob for as long as anyone uses or waits for it, never two.
         gate = self._blob_gates.setdefault(blob_id, _Gate())
-        async with gate.lock:  # waits for a commit or purge in progress
-            gate.writers += 1
-            gate.idle.clear()
+        gate.users += 1
         try:
-            yield
+            yield gate
         finally:
-            gate.writers -= 1
-            if gate.writers == 0:
-                gate.idle.set()
+            gate.users -= 1
+            if gate.users == 0:
+                del self._blob_gates[blob_id]
 
     @contextlib.asynccontextmanager
-    async def _alone(self, blob_id: str) -> AsyncIterator[None]:
-        gate = self._blob_gates.setdefault(blob_id, _Gate())
-        async with gate.lock:
-            await gate.idle.wait()
+    async def _shared(self, blob_id: str) -> AsyncIterator[None]:
+        async with self._gate(blob_id) as gate:
+            async with gate.lock:  # waits for a commit or purge in progress
+                gate.writers += 1
+                gate.idle.clear()
             try:
                 yield
             finally:
-                if self._blob_gates.get(blob_id) is gate and gate.writers == 0:
-                    del self._blob_gates[blob_id]  # a new gate is made on the next use
+                gate.writers -= 1
+                if gate.writers == 0:
+                    gate.idle.set()
+
+    @contextlib.asynccontextmanager
+    async def _alone(self, blob_id: str) -> AsyncIterator[None]:
+        async with self._gate(blob_id) as gate, gate.lock:
+            await gate.idle.wait()
+            yield
 
     async def _files(self, fn: Callable[[], T]) -> T:
         def guarded() -> T:
