@@ -6,7 +6,8 @@ the ciphertext is at the relay and restarted, and the upload resumes with the ch
 the relay still misses (the restarted node's log says how many). US downloads, checks
 and keeps the ciphertext, and its receipt names the hash; ``node attachment`` writes the
 verified plaintext. The peak RSS (``VmHWM`` in /proc) of the relay, of US and of both
-runs of FR stays under 256 MiB.
+runs of FR (and, in the slow test, of US, which is killed half-way through its
+download and resumes it) stays under 256 MiB.
 
 The test marked ``slow`` moves 2 GiB (``RELAY247_ATTACH_BYTES`` overrides it); the other
 runs the same flow with 64 MiB, killing FR after two of its 17 upload chunks.
@@ -82,6 +83,13 @@ def _chunks_at_relay(db: Path) -> int:
             return 0
 
 
+def _part_bytes(folder: Path) -> int:
+    """Bytes of the attachment US has downloaded so far (its ``.part`` file)."""
+    if not folder.exists():
+        return 0
+    return sum(p.stat().st_size for p in folder.glob("*.part"))
+
+
 async def _until(cond: object, seconds: float) -> None:
     assert callable(cond)
     async with asyncio.timeout(seconds):
@@ -102,8 +110,11 @@ def _receipt_hashes(db: Path) -> list[list[str]]:
     return out
 
 
-async def _flow(net: Net, size: int, *, kill_after: float = 0.5) -> dict[str, int]:
-    """The whole flow; FR is killed once ``kill_after`` of the chunks are at the relay."""
+async def _flow(
+    net: Net, size: int, *, kill_after: float = 0.5, kill_download: bool = False
+) -> dict[str, int]:
+    """The whole flow; FR is killed once ``kill_after`` of the chunks are at the relay
+    (and, with ``kill_download``, US once half the ciphertext has downloaded)."""
     big = net.root / "evidence.bin"
     digest = await asyncio.to_thread(_generate, big, size)
     ct_len = fmt.ct_len_for(size)
@@ -137,6 +148,15 @@ async def _flow(net: Net, size: int, *, kill_after: float = 0.5) -> dict[str, in
         rss["fr_first"] = peak_rss(fr.proc.pid)
         fr.kill()
         fr.start()
+        if kill_download:
+            # US killed half-way through its download: the restart resumes after the
+            # bytes it kept (RFC 9110 Range), as its log says.
+            part_dir = net.root / "us" / "attachments" / "in" / "FR"
+            await _until(lambda: _part_bytes(part_dir) >= ct_len // 2, 900)
+            assert us.proc is not None
+            rss["us_first"] = peak_rss(us.proc.pid)
+            us.kill()
+            us.start()
         db = net.root / "fr" / "node.db"
         await _until(lambda: set(_statuses(db).values()) == {"delivered"}, 1800)
         assert fr.proc is not None
@@ -153,6 +173,14 @@ async def _flow(net: Net, size: int, *, kill_after: float = 0.5) -> dict[str, in
         ]
         assert resumed, fr.log.read_text()[-2000:]
         assert 0 < resumed[-1]["chunks_missing"] < total
+        if kill_download:
+            again = [
+                json.loads(line)
+                for line in us.log.read_text().splitlines()
+                if line.startswith("{") and '"attachment download resumed"' in line
+            ]
+            assert again, us.log.read_text()[-2000:]
+            assert 0 < again[-1]["at"] < ct_len
         # The receipt names the ciphertext's hash; US kept the ciphertext.
         (kept,) = (net.root / "us" / "attachments" / "in" / "FR").glob("*.ct")
         assert kept.stat().st_size == ct_len
@@ -199,4 +227,5 @@ async def test_attachment_between_processes_with_a_killed_upload(net: Net) -> No
 
 @pytest.mark.slow
 async def test_two_gib_attachment_between_processes(net: Net) -> None:
-    await _flow(net, int(os.environ.get("RELAY247_ATTACH_BYTES", str(2 << 30))))
+    size = int(os.environ.get("RELAY247_ATTACH_BYTES", str(2 << 30)))
+    await _flow(net, size, kill_download=True)
