@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from audit.attachments import check_attachments
 from cli._audit import (
     _FILE,
     _JSON_OPTION,
@@ -50,10 +51,18 @@ from schemas.directory import KeyUse
     help="Without --trust-root or --log-key, accept the keys the bundle names and exit 0 "
     "on internal consistency alone.",
 )
+@click.option(
+    "--attachments",
+    "attachments_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The attachments' ciphertexts (<blob_id>.ct); default BUNDLE.attachments if present.",
+)
 @_JSON_OPTION
 def verify_bundle_cmd(
     *,
     bundle: Path,
+    attachments_dir: Path | None,
     trust_root: Path | None,
     log_key: str | None,
     witnesses: Path | None,
@@ -77,10 +86,23 @@ def verify_bundle_cmd(
             witnesses=None if witnesses is None else _witnesses(witnesses),
             quorum=quorum,
         )
+        beside = bundle.with_name(bundle.name + ".attachments")
+        where = attachments_dir or (beside if beside.is_dir() else None)
+        files = check_attachments(data, where)
     except Relay247Error as exc:
         _err.print(f"REFUSED: {exc.diagnostics()}", markup=False, highlight=False)
         raise fail_from(exc) from None
     proven = report.pinned or accept_bundle_keys
+    lines = report.lines() + [
+        f"attachment {f.blob_id} of message {f.msg_id}: {f.ct_len} bytes, SHA-256 "
+        f"{f.ct_sha256} "
+        + (
+            "- the file matches the hash the log committed to"
+            if f.outcome == "verified"
+            else "- ciphertext not included (only its logged hash)"
+        )
+        for f in files
+    ]
     if as_json:
         _echo_json(
             {
@@ -95,12 +117,21 @@ def verify_bundle_cmd(
                 "directory_versions": list(report.directory_versions),
                 "messages": len(report.messages),
                 "warnings": list(report.warnings),
-                "lines": report.lines(),
+                "attachments": [
+                    {
+                        "msg_id": f.msg_id,
+                        "blob_id": f.blob_id,
+                        "ct_sha256": f.ct_sha256,
+                        "outcome": f.outcome,
+                    }
+                    for f in files
+                ],
+                "lines": lines,
             }
         )
     else:
         out = Console(soft_wrap=True)
-        for line in report.lines():
+        for line in lines:
             out.print(line, markup=False, highlight=False)
         sys.stdout.flush()
     if not proven:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 import msgspec
 
+from cli import _node_attach as na
 from cli import _node_bodies as nb
 from cli import _node_client as ncl
 from cli import _node_links as nl
@@ -149,6 +150,7 @@ def new(*, file: Path, as_json: bool) -> None:
     metavar="CASE:TYPE",
     help="Link the message's case to CASE (repeatable); TYPE: " + ", ".join(nl.TYPE_NAMES),
 )
+@na.ATTACH
 @no.data_options
 @no.json_option
 def send(
@@ -157,6 +159,7 @@ def send(
     to: str,
     again: bool,
     links: tuple[str, ...],
+    attach: tuple[Path, ...],
     data_dir: Path | None,
     config_path: Path | None,
     as_json: bool,
@@ -176,6 +179,7 @@ def send(
     """
     body = nb.parse_request_file(file.read_bytes(), str(file))
     given = tuple(nl.parse_link(x) for x in links)
+    na.check_files(attach, body)
     named = nb.addressee(body)
     if named is not None and named != to:
         raise CliUsageError(f"{file}: $.requested.member is {named} but --to is {to}")
@@ -192,14 +196,15 @@ def send(
                 raise CliUsageError(f"{what}; not sent again (--again sends it anyway)")
             if not click.confirm(f"{what}. Send it again?", default=False):
                 raise CliError("not sent")
+    sent: list[Body] = []
 
     async def go(client: NodeApiClient) -> SendResult:
         extra = await nl.resolve_links(client, given)
-        full = nl.with_links(body, extra)
-        return await client.send(to, full)
+        sent.append(await na.with_files(client, nl.with_links(body, extra), attach))
+        return await client.send(to, sent[0])
 
     result = ncl.call(where, go)
-    ncl.report_sent(result, body, to, as_json, where)
+    ncl.report_sent(result, sent[0], to, as_json, where)
     if not as_json:
         for line in nl.kept_lines(result.links_kept_local):
             click.echo(line)
@@ -283,6 +288,9 @@ def show(
 
     tz = ncl.node_zone(where)
     nr.print_case(detail, lang, brief=brief, tz=tz)
+    if any(e.body is not None and e.body.attachments for e in detail.timeline):
+        case_id = detail.summary.case_id
+        na.print_attachments(ncl.call(where, lambda c: c.attachments(case_id)))
     print_case_section(data_dir, config_path, detail, lang)
     nl.print_links(detail, lang, tz)
     for other in linked:
@@ -301,6 +309,11 @@ def show(
 )
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--with-linked", is_flag=True, help="Include the linked cases in the bundle.")
+@click.option(
+    "--with-attachments",
+    is_flag=True,
+    help="Also write each attachment's ciphertext to OUT.attachments/ (checked by verify-bundle).",
+)
 @no.data_options
 @no.json_option
 def export_case(
@@ -309,6 +322,7 @@ def export_case(
     out: Path,
     force: bool,
     with_linked: bool,
+    with_attachments: bool,
     data_dir: Path | None,
     config_path: Path | None,
     as_json: bool,
@@ -322,10 +336,16 @@ def export_case(
     if out.exists() and not force:
         raise CliUsageError(f"{out}: exists already; refusing to overwrite (--force replaces it)")
 
+    files: list[Path] = []
+
     async def go(client: NodeApiClient) -> tuple[str, bytes]:
         detail = await ncl.find_case(client, case)
         case_id = detail.summary.case_id
-        return case_id, await client.export_case(case_id, with_linked=with_linked)
+        data = await client.export_case(case_id, with_linked=with_linked)
+        if with_attachments:
+            beside = out.with_name(out.name + ".attachments")
+            files.extend(await na.export_files(client, case_id, beside))
+        return case_id, data
 
     case_id, data = ncl.call(where, go)
     try:
@@ -344,9 +364,19 @@ def export_case(
         f"--trust-root {shlex.quote(str(trust))} --log-key {shlex.quote(log_key)}"
     )
     if as_json:
-        nr.emit_json({"case_id": case_id, "file": str(out), "bytes": len(data), "verify": verify})
+        nr.emit_json(
+            {
+                "case_id": case_id,
+                "file": str(out),
+                "bytes": len(data),
+                "attachments": [str(f) for f in files],
+                "verify": verify,
+            }
+        )
         return
     click.echo(f"evidence bundle of case {case_id} written to {out} ({len(data):,} bytes)")
+    if files:
+        click.echo(f"  {len(files)} attachment ciphertexts in {files[0].parent}")
     click.echo("  verify it offline, with the trust root and log key this node pins:")
     click.echo(f"  {verify}")
 

@@ -15,16 +15,25 @@ from typing import Final
 import aiohttp
 import msgspec
 
+from client._body import read_body
 from client._public import PublicClient, plain_headers
+from client._refusal import refusal
 from protocol.codec import decode, encode
 from protocol.errors import MalformedError, TransportError
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from schemas.audit_api import CosignatureResult, CosignatureSubmission
+from schemas.blobs import BlobCreate, BlobStatus
 from schemas.relay_api import AckResult, MailboxPage, MembersStatus, SubmitResult
 
 #: bytes: a mailbox page (bounded by the relay, PROTOCOL.md §8.1), pulled or pushed.
 MEMBER_LIMIT: Final = 64 << 20
+#: a blob chunk's media type (PROTOCOL.md §15.4)
+OCTETS: Final = "application/octet-stream"
+#: seconds at least for one chunk upload, and between two reads of a download
+CHUNK_SECONDS: Final = 120.0
+#: bytes handed to the caller at a time while a blob downloads
+STREAM_PIECE: Final = 1 << 16
 
 
 def _utc_now() -> datetime:
@@ -58,9 +67,17 @@ class RelayClient(PublicClient):
         self._key = transport_key
         self._clock = clock
 
-    def _signed(self, method: str, path: str, body: bytes) -> dict[str, str]:
-        """Headers signed over method, target URI and, with a body, its digest (§8.4)."""
+    def _signed(
+        self, method: str, path: str, body: bytes, content_type: str | None = None
+    ) -> dict[str, str]:
+        """Headers signed over method, target URI and, with a body, its digest (§8.4).
+
+        ``content_type``: the body's type when it is not JSON (a blob chunk's
+        ``application/octet-stream``); signed like any other (``content-type``).
+        """
         headers = plain_headers(body)
+        if body and content_type is not None:
+            headers["Content-Type"] = content_type
         headers.update(
             sign_request(
                 method,
@@ -115,6 +132,93 @@ class RelayClient(PublicClient):
         headers = self._signed("POST", path, body)
         return await self._call("POST", path, _COSIGNED, body, headers=headers)
 
+    # --- blobs: attachments' ciphertext (PROTOCOL.md §15.4) ------------------------------
+
+    async def create_blob(
+        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str
+    ) -> BlobStatus:
+        """POST /v1/blobs: announce a blob for ``recipient``; again to resume an upload."""
+        body = encode(
+            BlobCreate(blob_id=blob_id, recipient=recipient, ct_len=ct_len, ct_sha256=ct_sha256)
+        )
+        path = "/v1/blobs"
+        headers = self._signed("POST", path, body)
+        return await self._call("POST", path, _BLOB, body, headers=headers)
+
+    async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> BlobStatus:
+        """PUT /v1/blobs/{id}/chunks/{n}: one chunk, its Content-Digest signed (RFC 9530)."""
+        path = f"/v1/blobs/{blob_id}/chunks/{index}"
+        headers = self._signed("PUT", path, data, OCTETS)
+        # A 4 MiB chunk on a slow link takes longer than one JSON request.
+        seconds = max(self._timeout.total or 0.0, CHUNK_SECONDS)
+        return await self._call("PUT", path, _BLOB, data, headers=headers, seconds=seconds)
+
+    async def blob_status(self, blob_id: str) -> BlobStatus:
+        """GET /v1/blobs/{id}: the chunks still missing (sender or recipient)."""
+        path = f"/v1/blobs/{blob_id}"
+        return await self._call("GET", path, _BLOB, headers=self._signed("GET", path, b""))
+
+    async def commit_blob(self, blob_id: str) -> BlobStatus:
+        """POST /v1/blobs/{id}/commit: the relay checks the whole ciphertext's SHA-256.
+
+        Raises:
+            RelayRejectedError: ``blob_incomplete`` (chunks missing) or ``blob_mismatch``
+                (the hash differs: the relay discarded the upload).
+        """
+        path = f"/v1/blobs/{blob_id}/commit"
+        headers = self._signed("POST", path, b"")
+        return await self._call("POST", path, _BLOB, headers=headers)
+
+    async def blob_content(
+        self, blob_id: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """GET /v1/blobs/{id}/content: stream ciphertext bytes ``[start, end)`` (recipient).
+
+        ``end`` is exclusive, None for the blob's end; a part is asked for with an RFC
+        9110 ``Range``. Pieces are yielded as they arrive, never the whole blob at once.
+        The caller still checks the hash: the relay is not trusted with the bytes.
+
+        Raises:
+            ValueError: ``start`` < 0 or ``end`` <= ``start``.
+            RelayRejectedError: ``not_found`` (not the recipient, or no such blob),
+                ``blob_incomplete``, ``range_not_satisfiable``.
+            TransportError: the connection failed, or the answer was cut short or is
+                not the part asked for.
+        """
+        if start < 0 or (end is not None and end <= start):
+            raise ValueError(f"bad byte range [{start}, {end})")
+        path = f"/v1/blobs/{blob_id}/content"
+        url = self.base_url + path
+        headers = self._signed("GET", path, b"")
+        ranged = start > 0 or end is not None
+        if ranged:
+            headers["Range"] = f"bytes={start}-" + ("" if end is None else str(end - 1))
+        wait = self._timeout.total or CHUNK_SECONDS
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=wait, sock_read=wait)
+        got = 0
+        try:
+            async with self.session.get(url, headers=headers, timeout=timeout) as resp:
+                if resp.status >= 400:
+                    raw = await read_body(resp, self.limit, what="relay answer")
+                    raise refusal(resp.status, raw, where=f"GET {url}")
+                first = _range_start(resp.headers.get("Content-Range")) if ranged else 0
+                if resp.status != (206 if ranged else 200) or first != start:
+                    raise TransportError(
+                        "relay answered another part of the blob",
+                        detail=f"HTTP {resp.status} {resp.headers.get('Content-Range')}",
+                    )
+                declared = resp.content_length
+                async for piece in resp.content.iter_chunked(STREAM_PIECE):
+                    got += len(piece)
+                    yield piece
+                if declared is not None and got != declared:
+                    raise TransportError(f"blob cut short: {got} of {declared} bytes")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(
+                f"{url}: blob download failed after {got} bytes",
+                detail=f"{type(exc).__name__}: {exc}",
+            ) from None
+
     async def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
         """Yield mailbox pages pushed over ``/v1/mailbox/ws`` until the relay closes.
 
@@ -150,3 +254,12 @@ _PAGE: Final = msgspec.json.Decoder(MailboxPage)
 _ACK: Final = msgspec.json.Decoder(AckResult)
 _STATUS: Final = msgspec.json.Decoder(MembersStatus)
 _COSIGNED: Final = msgspec.json.Decoder(CosignatureResult)
+_BLOB: Final = msgspec.json.Decoder(BlobStatus)
+
+
+def _range_start(value: str | None) -> int | None:
+    """The first byte of an RFC 9110 §14.4 ``Content-Range: bytes a-b/n``, or None."""
+    if value is None or not value.startswith("bytes "):
+        return None
+    first = value[6:].partition("-")[0]
+    return int(first) if first.isascii() and first.isdigit() else None

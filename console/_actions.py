@@ -147,6 +147,7 @@ async def case_page(
         "emergency": await _emergency.case_part(request, detail, officer),
         "linked": request.query.get("linked") == "1",
         **(await _links.page_part(ctx, detail, officer)),
+        "attachments": [a.entry for a in await ctx.node.case_attachments(case_id)],
     }
     return render(request, "case.html", context, status=status)
 

@@ -18,6 +18,7 @@ from console import (
     _actions,
     _admin,
     _admin_accounts,
+    _attach,
     _case_file,
     _directory,
     _emergency,
@@ -171,6 +172,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     app.router.add_post("/cases/{case_id}/actions/{action}", _actions.act)
     app.router.add_get("/events", _live.events)
     app.router.add_get("/cases/{case_id}/messages/{msg_id}", _pages.message)
+    app.router.add_get("/cases/{case_id}/attachments/{n}", _attach.download)
     _send.setup(app)
     _roster.add_routes(app)
     _emergency.add_routes(app)

@@ -13,6 +13,7 @@ from typing import Final
 from console import (
     _labels_actions,
     _labels_admin,
+    _labels_attach,
     _labels_auth,
     _labels_emergency,
     _labels_es_ar_extra,
@@ -308,6 +309,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_emergency.LABELS,
     _labels_links.LABELS,
     _labels_pages.LABELS,
+    _labels_attach.LABELS,
 )
 
 

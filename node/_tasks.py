@@ -1,10 +1,18 @@
-"""Stopping a component's background tasks, the same way for the daemon and its services."""
+"""Running and stopping a component's background tasks, the same way for the daemon and
+its services."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+import structlog
+
+from protocol.errors import Relay247Error
+
+log = structlog.get_logger("relay247.node")
 
 
 async def stop_tasks(tasks: Iterable[asyncio.Task[None]]) -> None:
@@ -15,3 +23,18 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[None]]) -> None:
     for t in pending:
         with contextlib.suppress(asyncio.CancelledError):
             await t
+
+
+async def logged(name: str, coro: Coroutine[Any, Any, None]) -> None:
+    """Run one of the node's loops; a loop that dies would silently stop delivery, so it
+    is logged loudly (then re-raised)."""
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Relay247Error as exc:
+        log.error("node loop stopped", loop=name, error=exc.diagnostics())
+        raise
+    except Exception:
+        log.exception("node loop crashed", loop=name)
+        raise

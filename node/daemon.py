@@ -18,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
 
 import structlog
 
-from node._tasks import stop_tasks
+from node._tasks import logged, stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
+from node.attachment_list import CaseAttachment, case_attachments
 from node.cases import Sent, plan_links
 from node.config import NodeConfig, deprecated_keys
 from node.event_log import log_event
@@ -43,6 +44,7 @@ from node.events import (
 )
 from node.keyfile import NodeKeys, load_keys
 from node.messaging import (
+    AttachmentFiles,
     DirectoryState,
     Inbox,
     Outbox,
@@ -52,13 +54,16 @@ from node.messaging import (
     Sync,
     Transport,
     TransportFactory,
+    body_attachments,
     read_trust_root,
+    refs_of,
 )
 from node.services import build_services
 from node.storage import NodeStore
 from protocol.body import member_binding_errors
 from protocol.directory import VerifiedDirectory
-from protocol.errors import MalformedError, PeerError, Relay247Error
+from protocol.errors import MalformedError, PeerError
+from schemas import Attachment
 from schemas.directory import Member
 from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of, semantic_errors
@@ -121,6 +126,7 @@ class Node:
             hub=self.events,
             sync=config.sync,
             clock=clock or system_clock,
+            files=AttachmentFiles(Path(config.path("."))),
         )
         self._clients = RelayClients(
             keys.transport, timeout=config.relays.request_timeout, clock=self._shared.clock
@@ -190,7 +196,7 @@ class Node:
             ("inbox", self._sync.run_inbox()),
             ("outbox", self._outbox.run()),
         ):
-            self._tasks.append(asyncio.create_task(_logged(name, coro), name=f"node-{name}"))
+            self._tasks.append(asyncio.create_task(logged(name, coro), name=f"node-{name}"))
         await self.services.start()
 
     async def wait_ready(self) -> None:
@@ -261,6 +267,11 @@ class Node:
         peer = None if directory is None else _member(directory.directory.members, to)
         plan = await plan_links(body, to, peer, self.services.case_store)
         body = plan.body
+        # Attachments: each was encrypted on this node (§15.2); the header names them.
+        files = body_attachments(body.attachments)
+        if files:
+            assert self._shared.files is not None
+            self._shared.files.check_prepared(files)
         build = self._shared.sealer(
             to,
             encode_body(body),
@@ -269,12 +280,34 @@ class Node:
             priority=priority_of(body),
             body_kind=kind_of(body),
             in_reply_to=body.in_reply_to,
+            attachments=refs_of(files),
         )
         out = await self.store.enqueue(to, build, self._shared.unix())
         self._shared.outbox_wake.set()
         msg_id = out.message.msg_id
         await self.services.cases.links.add(plan.kept_rows(msg_id), self._shared.clock())
         return Sent(msg_id, plan.kept_views())
+
+    async def prepare_attachment(
+        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str
+    ) -> Attachment:
+        """Encrypt a file arriving in ``pieces`` into the data directory (§15.1, §15.2).
+
+        Returns:
+            The ``Attachment`` to put in a body's ``attachments`` (its key included).
+        """
+        assert self._shared.files is not None
+        return await self._shared.files.prepare(pieces, name=name, media_type=media_type)
+
+    async def case_attachments(self, case_id: str) -> list[CaseAttachment]:
+        """The case's attachments, numbered from 1, with their kept ciphertexts."""
+        return await case_attachments(self.store, self.files, case_id)
+
+    @property
+    def files(self) -> AttachmentFiles:
+        """Where this node keeps attachments' ciphertexts."""
+        assert self._shared.files is not None
+        return self._shared.files
 
     async def refresh_directory(self) -> bool:
         """Fetch the directory from the current relay now; True if it changed.
@@ -301,20 +334,6 @@ class Node:
 
     def _relay_urls(self) -> tuple[str, ...]:
         return self.config.relays.urls or self._shared.directory.relay_urls()
-
-
-async def _logged(name: str, coro: Coroutine[Any, Any, None]) -> None:
-    # A loop that dies would silently stop delivery: log it loudly, then re-raise.
-    try:
-        await coro
-    except asyncio.CancelledError:
-        raise
-    except Relay247Error as exc:
-        log.error("node loop stopped", loop=name, error=exc.diagnostics())
-        raise
-    except Exception:
-        log.exception("node loop crashed", loop=name)
-        raise
 
 
 async def run(

@@ -18,6 +18,7 @@ import msgspec
 from protocol import domains
 from protocol.codec import decode, encode, sha256_hex
 from protocol.keys import EncryptionKey, SigningKey, seal
+from schemas.blobs import BlobRef
 from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta
 from schemas.types import CaseId, CoarseKind, Priority
 
@@ -57,6 +58,7 @@ def seal_envelope(
     created: datetime,
     lifetime: timedelta,
     ephemeral: EncryptionKey | None = None,
+    attachments: tuple[BlobRef, ...] = (),
 ) -> Sealed:
     """Sign, encrypt and sign again one message body (PROTOCOL.md §4.1).
 
@@ -69,6 +71,8 @@ def seal_envelope(
         recipient, recipient_key, recipient_key_fp: whose X25519 key the body is sealed to.
         created: tz-aware creation time; ``expires = created + lifetime``.
         ephemeral: only for deterministic test vectors (see :func:`protocol.keys.seal`).
+        attachments: the blobs this message carries, already uploaded and committed
+            (PROTOCOL.md §15.3); none: the header has no ``attachments`` field at all.
 
     Returns:
         The envelope bytes and its header.
@@ -105,6 +109,7 @@ def seal_envelope(
         seq=seq,
         ct_sha256=sha256_hex(ciphertext),
         ct_len=len(ciphertext),
+        attachments=tuple(attachments) if attachments else msgspec.UNSET,
     )
     header_bytes = encode(header)
     # Validate what we produced with the receiver's decoder: never emit what peers refuse.

@@ -213,6 +213,10 @@ def check_authenticated(
         raise VerificationError(
             "ciphertext does not match the signed header", code=ErrorCode.CIPHERTEXT_MISMATCH
         )
+    # E8a: a header names each attachment's blob once (§15.3).
+    blobs = [ref.blob_id for ref in header.attachments or ()]
+    if len(set(blobs)) != len(blobs):
+        raise MalformedError("header names one attachment blob twice")
     return CheckedHeader(env, header, found)
 
 

@@ -43,6 +43,9 @@ def make_receipt(
 ) -> bytes:
     """Sign an ``accepted`` receipt for a verified, durably stored envelope.
 
+    When the header names attachments the receipt names their ciphertext hashes: call
+    this only once every one was downloaded and verified (PROTOCOL.md §15.2).
+
     Returns:
         ``SignedReceipt`` JSON bytes.
     """
@@ -58,8 +61,17 @@ def make_receipt(
         body_sha256=opened.meta.body_sha256,
         received_at=received_at,
         status=ReceiptStatus.ACCEPTED,
+        attachments=_attachment_hashes(h),
     )
     return _sign_receipt(receipt, signing_key)
+
+
+def _attachment_hashes(header: EnvelopeHeader) -> tuple[str, ...] | msgspec.UnsetType:
+    """The ciphertext hashes a receipt for ``header`` names (§15.2), or UNSET: none."""
+    refs = header.attachments
+    return (
+        msgspec.UNSET if isinstance(refs, msgspec.UnsetType) else tuple(r.ct_sha256 for r in refs)
+    )
 
 
 def make_rejection(
@@ -189,12 +201,23 @@ def bind_receipt(
             or receipt.recipient != expected.recipient
             or receipt.ct_sha256 != expected.ct_sha256
             or (header_sha256 is not None and receipt.header_sha256 != header_sha256)
+            or not _attachments_bound(receipt, expected)
         )
         if mismatch:
             raise VerificationError(
                 "receipt is not for this message", code=ErrorCode.BINDING_MISMATCH
             )
     return receipt
+
+
+def _attachments_bound(receipt: DeliveryReceipt, expected: EnvelopeHeader) -> bool:
+    """R5 for attachments (§15.2): an ``accepted`` receipt names exactly the ciphertext
+    hashes of the header's attachments, in order; a ``rejected`` one names none or them.
+    """
+    want = _attachment_hashes(expected)
+    if isinstance(receipt.attachments, msgspec.UnsetType):
+        return receipt.status is ReceiptStatus.REJECTED or isinstance(want, msgspec.UnsetType)
+    return receipt.attachments == want
 
 
 def make_ack(

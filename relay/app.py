@@ -26,6 +26,7 @@ from relay.audit._routes import add_audit_routes
 from relay.config import RelayConfig, quotas
 from relay.http import _directory_routes, _envelopes, _status
 from relay.http._auth import ACTIVITY
+from relay.http._blobs import add_blob_routes
 from relay.http._middleware import STATE, errors_middleware
 from relay.http._openapi import openapi_handler
 from relay.http._ws import SOCKETS, close_sockets, mailbox_ws
@@ -85,6 +86,7 @@ def create_app(state: RelayState) -> web.Application:
     app.router.add_get("/v1/openapi.json", openapi_handler)
     app.router.add_get("/healthz", _status.healthz)
     app.router.add_get("/metrics", _status.metrics)
+    add_blob_routes(app)
     add_audit_routes(app)
     return app
 
@@ -159,7 +161,11 @@ def make_store(config: RelayConfig) -> Store:
     if storage.backend == "sqlite":
         from relay.storage.sqlite.store import SQLiteStore
 
-        return SQLiteStore(config.path(storage.sqlite_path), quotas=quotas(config))
+        return SQLiteStore(
+            config.path(storage.sqlite_path),
+            quotas=quotas(config),
+            blob_dir=config.path(config.blobs.dir),
+        )
     if storage.backend == "postgres":
         if not storage.postgres_dsn:
             raise ConfigError('storage.postgres_dsn: required when backend = "postgres"')

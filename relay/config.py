@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from protocol.errors import ConfigError
-from relay.storage import Quotas
+from relay.storage import BlobLimits, Quotas
 from relay.storage.postgres._names import check_dsn, check_schema_name
 from serving.config_file import read_config, resolve
 from serving.guard import ConnectionLimits
@@ -129,6 +129,24 @@ class StorageSection(_Section, frozen=True):
     purge_after: Annotated[float, msgspec.Meta(gt=0, le=10 * 366 * 86_400)] = 2_592_000.0
 
 
+class BlobsSection(_Section, frozen=True):
+    """Attachments' ciphertext (PROTOCOL.md §15.4, OPERATIONS.md "Blob storage")."""
+
+    #: SQLite backend: directory of the chunk files (relative to data_dir)
+    dir: str = "blobs"
+    #: largest blob (ciphertext) accepted, bytes (4 GiB)
+    max_blob_bytes: Annotated[int, msgspec.Meta(ge=1, le=1 << 44)] = 4 << 30
+    #: bytes of blobs one sender may have stored, committed or not (16 GiB)
+    max_bytes_per_sender: Annotated[int, msgspec.Meta(ge=1, le=1 << 48)] = 16 << 30
+    #: bytes of blobs stored for one recipient (16 GiB)
+    max_bytes_per_recipient: Annotated[int, msgspec.Meta(ge=1, le=1 << 48)] = 16 << 30
+    #: seconds a blob no accepted envelope carries is kept after its creation (24 h)
+    blob_ttl: Annotated[float, msgspec.Meta(gt=0, le=30 * 86_400)] = 86_400.0
+    #: seconds a client may take to send one upload chunk (4 MiB); http.read_timeout
+    #: still bounds a pause in it
+    chunk_timeout: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 300.0
+
+
 class AuditSection(_Section, frozen=True):
     """When the relay signs checkpoints of its audit log (PROTOCOL.md §7.2)."""
 
@@ -154,6 +172,7 @@ class RelayConfig(_Section, frozen=True):
     limits: LimitsSection = LimitsSection()
     directory: DirectorySection = DirectorySection()
     storage: StorageSection = StorageSection()
+    blobs: BlobsSection = BlobsSection()
     audit: AuditSection = AuditSection()
     log: LogSection = LogSection()
     #: directory of the config file, for resolving relative paths (not read from TOML)
@@ -171,6 +190,16 @@ def quotas(config: RelayConfig) -> Quotas:
         envelopes=limits.mailbox_quota,
         mailbox_bytes=limits.mailbox_quota_bytes,
         sender_bytes=limits.sender_quota_bytes,
+    )
+
+
+def blob_limits(config: RelayConfig) -> BlobLimits:
+    """The blob size and quotas of ``[blobs]``, as the stores take them."""
+    blobs = config.blobs
+    return BlobLimits(
+        max_bytes=blobs.max_blob_bytes,
+        sender_bytes=blobs.max_bytes_per_sender,
+        recipient_bytes=blobs.max_bytes_per_recipient,
     )
 
 
@@ -208,6 +237,12 @@ def load_config(path: Path) -> RelayConfig:
             f"{path}: limits.sender_quota_bytes: must be between http.max_body_bytes"
             f" ({config.http.max_body_bytes}) and limits.mailbox_quota_bytes"
             f" ({limits.mailbox_quota_bytes})"
+        )
+    blobs = config.blobs
+    if blobs.max_blob_bytes > min(blobs.max_bytes_per_sender, blobs.max_bytes_per_recipient):
+        raise ConfigError(
+            f"{path}: blobs.max_blob_bytes: must be at most blobs.max_bytes_per_sender"
+            " and blobs.max_bytes_per_recipient"
         )
     if config.relay.instance_url == config.relay.public_url:
         raise ConfigError(f"{path}: relay.instance_url: must differ from relay.public_url")
@@ -297,6 +332,23 @@ expire_interval = 60.0
 # Seconds an acked or expired message's idempotency record is kept (30 days); at least
 # limits.max_envelope_lifetime + limits.max_clock_skew: a retry is never delivered twice.
 purge_after = 2592000.0
+
+[blobs]
+# Attachments' ciphertext. SQLite: chunk files live here, relative to data_dir
+# (PostgreSQL keeps them in the database).
+dir = "blobs"
+# Largest blob, bytes (4 GiB).
+max_blob_bytes = 4294967296
+# Bytes of blobs one sender may have stored, and bytes stored for one recipient
+# (16 GiB each); over either a new blob is refused (429 quota_exceeded).
+max_bytes_per_sender = 17179869184
+max_bytes_per_recipient = 17179869184
+# Seconds a blob that no accepted envelope carries is kept (24 h); a carried blob goes
+# when its envelope is acked or expires.
+blob_ttl = 86400.0
+# Seconds a client may take to send one 4 MiB upload chunk (a pause in it is bounded
+# by http.read_timeout).
+chunk_timeout = 300.0
 
 [audit]
 # While the log grows, sign a checkpoint this many seconds after the previous one...

@@ -7,6 +7,7 @@ Other packages import from here (or from the public modules ``schemas.envelope``
 
 from __future__ import annotations
 
+from schemas._attachment import Attachment
 from schemas._bodies_base import (
     BodyBase,
     DataSpec,
@@ -82,6 +83,7 @@ from schemas._parts import (
     RequestedAuthority,
     RequestingAuthority,
 )
+from schemas.blobs import MAX_ATTACHMENTS
 from schemas.examples import EXAMPLES, example
 from schemas.messages import (
     BODY_DECODER,
@@ -101,11 +103,13 @@ __all__ = [
     "BODY_TYPES",
     "EXAMPLES",
     "KINDS",
+    "MAX_ATTACHMENTS",
     "AccountId",
     "AssistanceAnswer",
     "AssistanceOutcome",
     "AssistanceRequest",
     "AssistanceType",
+    "Attachment",
     "AuthorityRole",
     "Body",
     "BodyBase",

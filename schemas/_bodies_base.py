@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 
+from schemas._attachment import Attachments
 from schemas._identifiers import Identifiers
 from schemas._links import Links
 from schemas._parts import DataCategory, DataRange
@@ -19,15 +20,17 @@ class BodyBase(
 
     ``case_id`` groups the messages of one conversation; ``in_reply_to`` is the message id
     this body answers; ``sender_ref`` is the sender's own case number, quoted back by the
-    other side so both registries can file the answer. ``links`` (PROTOCOL.md §17) is
-    left out of the encoding when unset, so a body without links has the bytes it had
-    before the field existed.
+    other side so both registries can file the answer. ``attachments`` names the
+    encrypted files the message carries (PROTOCOL.md §15.2) and ``links`` (PROTOCOL.md
+    §17) other cases; each is omitted, not null, when unset, so a body without them has
+    the bytes it had before the fields existed.
     """
 
     v: Version = 1
     case_id: CaseId
     in_reply_to: MsgId | None = None
     sender_ref: Reference
+    attachments: Attachments | msgspec.UnsetType = msgspec.UNSET
     links: Links | msgspec.UnsetType | None = msgspec.UNSET
 
 

@@ -1,7 +1,8 @@
 """Cross-field rules that msgspec constraints cannot express.
 
 Each rule yields ``(path, message)`` with a JSON path in msgspec's own style
-(``$.data.identifiers[0].port``). The numbering S1..S12 matches docs/_sections/messages.md.
+(``$.data.identifiers[0].port``). The numbering S1..S14 (S13 is the links rule) matches
+docs/PROTOCOL.md §10.8.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import msgspec
+
+from schemas._attachment import ct_len_for
 from schemas._bodies_base import BodyBase, DataSpec
 from schemas._bodies_dataprot import (
     OnwardDecision,
@@ -211,6 +215,23 @@ _CHECKS: dict[type[Any], Callable[[Any], Iterable[Problem]]] = {
 }
 
 
+def _attachments(body: BodyBase) -> Problems:
+    # S14: file names a receiving officer can save as they are, each blob named once, and
+    # a ciphertext length that is the one the format gives for the size (PROTOCOL.md §15.1).
+    if isinstance(body.attachments, msgspec.UnsetType):
+        return
+    seen: set[str] = set()
+    for i, a in enumerate(body.attachments):
+        path = f"$.attachments[{i}]"
+        if a.name in {".", ".."} or a.name != a.name.strip():
+            yield f"{path}.name", "file name must not be '.', '..' or start or end with a space"
+        if a.blob_id in seen:
+            yield f"{path}.blob_id", "blob named twice"
+        seen.add(a.blob_id)
+        if a.ct_len != ct_len_for(a.size):
+            yield f"{path}.ct_len", "ciphertext length does not match the size"
+
+
 def check(body: BodyBase, *, is_answer: bool) -> list[Problem]:
     """Run the generic rule and the body's own rules; see ``messages.semantic_errors``."""
     problems: list[Problem] = []
@@ -219,6 +240,7 @@ def check(body: BodyBase, *, is_answer: bool) -> list[Problem]:
         problems.append(("$.in_reply_to", "an answer must name the message it answers"))
     # S13: links name other cases, each once.
     problems.extend(link_problems(body.case_id, body.links))
+    problems.extend(_attachments(body))
     rule = _CHECKS.get(type(body))
     if rule is not None:
         problems.extend(rule(body))

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import msgspec
 
+from schemas.blobs import MAX_ATTACHMENTS, BlobRefs
 from schemas.errors import ErrorCode
 from schemas.types import (
     CaseId,
@@ -54,6 +55,10 @@ class EnvelopeHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     seq: Seq
     ct_sha256: Sha256Hex
     ct_len: Length
+    #: the encrypted attachments this message carries, as blobs uploaded beforehand
+    #: (§15.3). Absent from the bytes unless set, so a header without attachments is
+    #: byte-for-byte what it was before the field existed.
+    attachments: BlobRefs | msgspec.UnsetType = msgspec.UNSET
 
 
 class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -93,6 +98,12 @@ class ReceiptStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+#: The ciphertext hashes an ``accepted`` receipt names, one per attachment.
+ReceiptAttachments = Annotated[
+    tuple[Sha256Hex, ...], msgspec.Meta(min_length=1, max_length=MAX_ATTACHMENTS)
+]
+
+
 class DeliveryReceipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Machine-signed proof that the recipient node stored (or rejected) a message (§5)."""
 
@@ -115,6 +126,10 @@ class DeliveryReceipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     #: ``$.requesting.member``. Absent from the bytes unless set, so receipts without
     #: it are byte-for-byte what they were before the field existed.
     field: FieldPath | msgspec.UnsetType = msgspec.UNSET
+    #: ``accepted`` only: the SHA-256 of each attachment's ciphertext, in the header's
+    #: order, after the recipient downloaded and verified them all (PROTOCOL.md §15.2).
+    #: Absent unless the message had attachments.
+    attachments: ReceiptAttachments | msgspec.UnsetType = msgspec.UNSET
 
 
 class SignedReceipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

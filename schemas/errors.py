@@ -45,6 +45,11 @@ class ErrorCode(enum.StrEnum):
     MAILBOX_FULL = "mailbox_full"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    # attachments (blobs, PROTOCOL.md §15.4)
+    BLOB_INCOMPLETE = "blob_incomplete"
+    BLOB_MISMATCH = "blob_mismatch"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
     # our side
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
@@ -89,6 +94,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MAILBOX_FULL: 429,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.BLOB_INCOMPLETE: 409,
+    ErrorCode.BLOB_MISMATCH: 422,
+    ErrorCode.QUOTA_EXCEEDED: 429,
+    ErrorCode.RANGE_NOT_SATISFIABLE: 416,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas import audit, audit_api, directory, envelope, keystore, node_api, relay_api
+from schemas import audit, audit_api, blobs, directory, envelope, keystore, node_api, relay_api
 from schemas.errors import ErrorBody
 from schemas.messages import Body
 
@@ -38,6 +38,8 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
     ("keystore.schema.json", "LockedKeystore: keys at rest", keystore.LockedKeystore),
     ("relay-submit-result.schema.json", "SubmitResult", relay_api.SubmitResult),
     ("relay-mailbox-page.schema.json", "MailboxPage", relay_api.MailboxPage),
+    ("relay-blob-create.schema.json", "BlobCreate", blobs.BlobCreate),
+    ("relay-blob-status.schema.json", "BlobStatus", blobs.BlobStatus),
     ("relay-ack-result.schema.json", "AckResult", relay_api.AckResult),
     ("relay-directory-result.schema.json", "DirectoryResult", relay_api.DirectoryResult),
     ("relay-info.schema.json", "RelayInfo", relay_api.RelayInfo),

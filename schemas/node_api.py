@@ -12,9 +12,10 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from schemas._attachment import FileName, MediaType
 from schemas.messages import Body
 from schemas.node_api_links import CaseLinkView, KeptLink
-from schemas.types import CaseId, MemberId, MsgId, Timestamp
+from schemas.types import CaseId, MemberId, MsgId, Sha256Hex, Timestamp
 
 #: Version of this API; bumped only on an incompatible change (fields are only added).
 API_VERSION: Final = 1
@@ -175,3 +176,33 @@ __all__ = [
     "SendResult",
     "TimelineEntry",
 ]
+
+
+class AttachmentUpload(_Answer, frozen=True):
+    """``POST /v1/attachments``'s query: what the uploaded file is called and is."""
+
+    name: FileName
+    media_type: MediaType
+
+
+class AttachmentEntry(_Answer, frozen=True):
+    """One attachment of a case, numbered from 1 in timeline order (§8.6, §15.2)."""
+
+    n: Annotated[int, msgspec.Meta(ge=1)]
+    msg_id: MsgId
+    blob_id: MsgId
+    direction: Direction
+    name: FileName
+    media_type: MediaType
+    size: _Count
+    sha256: Sha256Hex
+    ct_sha256: Sha256Hex
+    ct_len: _Count
+    #: the ciphertext is kept on this node (false: a message refused or not yet sent)
+    kept: bool
+
+
+class AttachmentList(_Answer, frozen=True):
+    """``GET /v1/cases/{case_id}/attachments``."""
+
+    attachments: tuple[AttachmentEntry, ...]

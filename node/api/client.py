@@ -8,9 +8,14 @@ answer is :class:`NodeApiError`, a :class:`PeerError` carrying the API's code.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
 import tomllib
+import urllib.parse
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import BinaryIO, Final, NoReturn, TypeVar
 
 import aiohttp
 import msgspec
@@ -18,6 +23,7 @@ import msgspec
 from client import read_body
 from protocol.codec import decode, decode_as
 from protocol.errors import MalformedError, PeerError, TooLargeError, TransportError
+from schemas import Attachment
 from schemas import node_api as api
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.messages import Body
@@ -191,6 +197,102 @@ class NodeApiClient:
         query = f"?type={link_type}" if link_type else ""
         path = f"/v1/cases/{case_id}/links/{other}{query}"
         return _decode(UnlinkResult, await self._request("DELETE", path))
+
+    async def upload_attachment(self, path: Path, *, name: str, media_type: str) -> Attachment:
+        """POST /v1/attachments: stream the file to the node, which encrypts it (§15.2).
+
+        Returns:
+            The ``Attachment`` to put in a body's ``attachments``.
+        """
+        query = urllib.parse.urlencode({"name": name, "media_type": media_type})
+        f = await asyncio.to_thread(open, path, "rb")
+        with f:
+            raw = await self._stream_request(
+                "POST", f"/v1/attachments?{query}", _file_pieces(f), "application/octet-stream"
+            )
+        return _decode(Attachment, raw)
+
+    async def attachments(self, case_id: str) -> api.AttachmentList:
+        """GET /v1/cases/{case_id}/attachments."""
+        return await self._get(f"/v1/cases/{case_id}/attachments", api.AttachmentList)
+
+    async def save_attachment(
+        self, case_id: str, entry: api.AttachmentEntry, out: Path, *, ciphertext: bool = False
+    ) -> None:
+        """GET /v1/cases/{case_id}/attachments/{n} into ``out``, never a partial file.
+
+        The plaintext (with ``ciphertext``: the kept ciphertext, ``…/{n}/ciphertext``)
+        goes to a temporary file beside ``out``, is checked against the entry's size and
+        SHA-256 (``ct_len``, ``ct_sha256``), fsynced, then renamed to ``out``.
+
+        Raises:
+            TransportError: the stream was cut or its bytes differ (nothing is written).
+            NodeApiError: ``not_found``.
+        """
+        path = f"/v1/cases/{case_id}/attachments/{entry.n}" + ("/ciphertext" if ciphertext else "")
+        size, sha256 = (entry.ct_len, entry.ct_sha256) if ciphertext else (entry.size, entry.sha256)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
+        try:
+            f = await asyncio.to_thread(open, tmp, "xb")
+            with f:
+                h, n = hashlib.sha256(), 0
+                async with self._session.get(
+                    self.base_url + path, headers=self._auth, timeout=timeout
+                ) as resp:
+                    if resp.status >= 400:
+                        raw = await read_body(resp, _MAX_ANSWER, what="node answer")
+                        self._refused(resp.status, raw)
+                    async for piece in resp.content.iter_chunked(1 << 20):
+                        h.update(piece)
+                        n += len(piece)
+                        await asyncio.to_thread(f.write, piece)
+                if n != size or h.hexdigest() != sha256:
+                    raise TransportError(
+                        "attachment arrived incomplete or altered", detail=f"{n} of {size} bytes"
+                    )
+                f.flush()
+                await asyncio.to_thread(os.fsync, f.fileno())
+            await asyncio.to_thread(os.replace, tmp, out)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(f"attachment not saved: {exc}", detail=path) from None
+        finally:
+            await asyncio.to_thread(_unlink, tmp)
+
+    async def _stream_request(
+        self, method: str, path: str, data: AsyncIterator[bytes], content_type: str
+    ) -> bytes:
+        headers = {**self._auth, "Content-Type": content_type}
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
+        try:
+            async with self._session.request(
+                method, self.base_url + path, data=data, headers=headers, timeout=timeout
+            ) as resp:
+                raw = await read_body(resp, _MAX_ANSWER, what="node answer")
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise NodeNotRunningError("node not running", detail=str(exc)) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise TransportError(f"no whole answer from the node ({exc})", detail=path) from None
+        if status >= 400:
+            self._refused(status, raw)
+        return raw
+
+    def _refused(self, status: int, raw: bytes) -> NoReturn:
+        try:
+            refusal = decode(_ERROR, raw, "error answer", limit=_MAX_ANSWER)
+        except (MalformedError, TooLargeError):
+            raise PeerError(f"node answered HTTP {status}", code=ErrorCode.INTERNAL) from None
+        raise NodeApiError(status, refusal)
+
+
+async def _file_pieces(f: BinaryIO) -> AsyncIterator[bytes]:
+    while piece := await asyncio.to_thread(f.read, 1 << 20):
+        yield piece
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def _decode(tp: type[T], raw: bytes) -> T:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
@@ -19,6 +19,7 @@ from aiohttp import web
 
 from node.api._officers import Logged, OfficerGate
 from node.api.openapi import build_openapi
+from node.attachment_list import CaseAttachment
 from node.cases import CasesService, Sent, link_views, views
 from node.officers import Action, Permission, TokenUse
 from node.storage import Direction, NodeStore
@@ -27,6 +28,7 @@ from protocol.codec import decode, encode
 from protocol.decimal import parse_decimal
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError
+from schemas import Attachment
 from schemas import node_api as api
 from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, kind_of
@@ -63,6 +65,16 @@ class NodeView(Protocol):
 
     async def send_linked(self, body: Body, to: str) -> Sent:
         """The same, also saying which of the body's links stayed on this node."""
+        ...
+
+    async def prepare_attachment(
+        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str
+    ) -> Attachment:
+        """Encrypt a file into the data directory; the body's ``Attachment`` (§15.2)."""
+        ...
+
+    async def case_attachments(self, case_id: str) -> list[CaseAttachment]:
+        """The case's attachments, numbered from 1, with their kept ciphertexts."""
         ...
 
 

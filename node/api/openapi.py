@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
+from schemas import Attachment
 from schemas import node_api as api
 from schemas.errors import ErrorBody
 from schemas.node_api_links import CaseLinkView, LinkRequest, UnlinkResult
@@ -25,6 +26,8 @@ _TYPES: Final = (
     CaseLinkView,
     LinkRequest,
     UnlinkResult,
+    api.AttachmentList,
+    Attachment,
     ErrorBody,
 )
 
@@ -91,6 +94,7 @@ def build_openapi() -> dict[str, Any]:
             "/v1/cases/{case_id}/links": {"post": link},
             "/v1/cases/{case_id}/links/{other}": {"delete": unlink},
             "/v1/inbox": {"get": inbox},
+            **_attachment_paths(),
             "/v1/openapi.json": {"get": _op("This document", 200, {"application/json": {}})},
         },
         "components": {
@@ -105,4 +109,28 @@ def build_openapi() -> dict[str, Any]:
                 }
             },
         },
+    }
+
+
+def _attachment_paths() -> dict[str, Any]:
+    """The attachment routes (``node.api.attachments``, PROTOCOL.md §15.2)."""
+    octets = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    upload = _op("Encrypt a file for a body's attachments", 201, _json(Attachment), 400, 413, 415)
+    upload["parameters"] = [
+        {"name": "name", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "media_type", "in": "query", "required": True, "schema": {"type": "string"}},
+    ]
+    upload["requestBody"] = {"required": True, "content": octets}
+    listing = _op("A case's attachments", 200, _json(api.AttachmentList), 400, 404)
+    listing["parameters"] = [_case_id()]
+    one = _op("One attachment's verified plaintext, streamed", 200, octets, 400, 404)
+    number = {"name": "n", "in": "path", "required": True, "schema": {"type": "integer"}}
+    one["parameters"] = [_case_id(), number]
+    raw = _op("One attachment's kept ciphertext", 200, octets, 400, 404)
+    raw["parameters"] = [_case_id(), number]
+    return {
+        "/v1/attachments": {"post": upload},
+        "/v1/cases/{case_id}/attachments": {"get": listing},
+        "/v1/cases/{case_id}/attachments/{n}": {"get": one},
+        "/v1/cases/{case_id}/attachments/{n}/ciphertext": {"get": raw},
     }

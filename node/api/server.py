@@ -24,6 +24,7 @@ import structlog
 from aiohttp import web
 
 from node.api._officers import CLIENT_PREFIX, Forbidden, Logged, Unauthenticated
+from node.api.attachments import ROUTES as ATTACHMENT_ROUTES
 from node.api.handlers import (
     CASE_ID,
     CONTEXT,
@@ -221,7 +222,7 @@ def create_api(context: ApiContext, token: str) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = context
     app[TOKEN] = token
-    routes = ROUTES + LINK_ROUTES
+    routes = (*ROUTES, *LINK_ROUTES, *ATTACHMENT_ROUTES)
     app[PERMISSIONS] = {handler: permission for _, _, handler, permission in routes}
     for method, path, handler, _ in routes:
         app.router.add_route(method, path, handler)

@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING
 from node._faces import lazy_face
 
 if TYPE_CHECKING:
+    from node.messaging.attachments import (
+        AttachmentFieldError,
+        AttachmentFiles,
+        body_attachments,
+        refs_of,
+    )
     from node.messaging.clients import RelayClients
     from node.messaging.directory import DirectoryState, read_trust_root
     from node.messaging.inbox import Inbox
@@ -22,6 +28,8 @@ if TYPE_CHECKING:
     from node.messaging.transport_api import Transport, TransportFactory
 
 __all__ = [
+    "AttachmentFieldError",
+    "AttachmentFiles",
     "DirectoryState",
     "Inbox",
     "Outbox",
@@ -31,11 +39,17 @@ __all__ = [
     "Sync",
     "Transport",
     "TransportFactory",
+    "body_attachments",
     "read_trust_root",
+    "refs_of",
 ]
 __getattr__ = lazy_face(
     __name__,
     {
+        "AttachmentFieldError": "attachments",
+        "AttachmentFiles": "attachments",
+        "body_attachments": "attachments",
+        "refs_of": "attachments",
         "RelayClients": "clients",
         "DirectoryState": "directory",
         "read_trust_root": "directory",

@@ -34,6 +34,7 @@ from node.messaging._inbox_parts import (
     raw_ack,
     with_reply,
 )
+from node.messaging.attachments import AttachmentFieldError, body_attachments, check_binding
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from node.storage import InboundResult, Outgoing, ReceiptRecord, Status
@@ -54,6 +55,7 @@ from protocol.receipt import (
     make_rejection,
     verify_receipt,
 )
+from schemas import Attachment
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
 from schemas.messages import kind_of
@@ -125,7 +127,7 @@ class Inbox:
         if opened.header.kind is CoarseKind.RECEIPT:
             result = await self._receipt(opened, now, item.envelope)
         else:
-            result = await self._business(opened, now, item.envelope)
+            result = await self._business(opened, now, item.envelope, transport)
         if result is not None:
             await self._ack(opened.checked, now, transport)
 
@@ -136,11 +138,14 @@ class Inbox:
             log.warning("directory refresh failed", error=exc.diagnostics())
             return False
 
-    async def _business(self, opened: Opened, now: datetime, raw: bytes) -> InboundResult | None:
+    async def _business(
+        self, opened: Opened, now: datetime, raw: bytes, transport: Transport
+    ) -> InboundResult | None:
         s = self._s
         h = opened.header
         try:
             body = decode_opened(opened)  # E13
+            await self._attachments(opened, body.attachments, transport)  # F1-F4
         except PeerError as exc:
             return await self._reject(opened.checked, exc, now, raw)
         reply = self.reply(opened.checked, now, opened)
@@ -161,6 +166,28 @@ class Inbox:
             self._seq(result)
             s.hub.publish(MessageReceived(h.msg_id, h.case_id, h.sender, body, h, now))
         return result
+
+    async def _attachments(
+        self,
+        opened: Opened,
+        attachments: tuple[Attachment, ...] | msgspec.UnsetType,
+        transport: Transport,
+    ) -> None:
+        """F1-F4 (PROTOCOL.md §15.2): the header names the body's files, each downloaded,
+        checked and kept before the message is stored and the receipt names them.
+
+        Raises:
+            AttachmentFieldError: F1-F3 refused one (a rejected receipt names it).
+            TransportError: a download failed for now: nothing is acked, it comes back.
+        """
+        files = body_attachments(attachments)
+        check_binding(opened.header.attachments, files)
+        if files:
+            if self._s.files is None:
+                raise AttachmentFieldError(
+                    "this node keeps no attachments", "$.attachments", ErrorCode.MALFORMED
+                )
+            await self._s.files.fetch(transport, opened.header.sender, files)
 
     async def _receipt(self, opened: Opened, now: datetime, raw: bytes) -> InboundResult | None:
         s = self._s
@@ -261,9 +288,8 @@ class Inbox:
             signed = make_receipt(outcome, signing_key=s.keys.signing, received_at=now)
         else:
             # E13/E14 name the body field that failed; the receipt carries it (§5.1).
-            field = (
-                outcome.field if isinstance(outcome, BodyFieldError | MemberBindingError) else None
-            )
+            named = BodyFieldError | MemberBindingError | AttachmentFieldError
+            field = outcome.field if isinstance(outcome, named) else None
             signed = make_rejection(
                 h,
                 checked.envelope.header,

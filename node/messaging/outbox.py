@@ -15,18 +15,26 @@ from collections import defaultdict
 
 import structlog
 
+from client import RelayRejectedError
 from node.events import MessageSent, NodeProblem, SendFailed
+from node.messaging.attachments import AttachmentFileError, attachment_refs, upload
 from node.messaging.relays import PERMANENT, RelayPool, backoff, is_refusal
 from node.messaging.shared import Shared
+from node.messaging.transport_api import Transport
 from node.storage import OutboxEntry
 from protocol.errors import Relay247Error, StorageError
 from schemas.errors import ErrorCode
+from schemas.relay_api import SubmitResult
 
 log = structlog.get_logger("relay247.node")
 
 
 class _AllDownError(Exception):
     """Every relay failed for this round; stop and back off."""
+
+
+class _LocalFileError(Exception):
+    """An attachment's ciphertext on our own disk is gone or short: no relay can help."""
 
 
 class Outbox:
@@ -107,7 +115,10 @@ class Outbox:
         for _ in range(self._pool.size()):
             transport = self._pool.current()
             try:
-                result = await transport.submit(entry.envelope)
+                result = await self._submit(entry, transport)
+            except _LocalFileError as exc:
+                await self._give_up(entry, ErrorCode.INTERNAL, f"attachment file: {exc}")
+                return
             except Relay247Error as exc:
                 if is_refusal(exc):
                     if exc.code in PERMANENT:
@@ -144,6 +155,31 @@ class Outbox:
         assert last is not None  # the loop ran at least once (size() >= 1)
         s.hub.publish(NodeProblem("outbox", last.code, f"no relay reachable: {last.message}"))
         raise _AllDownError
+
+    async def _submit(self, entry: OutboxEntry, transport: Transport) -> SubmitResult:
+        """Submit; an envelope with attachments (§15.2, §15.4) uploads its blobs when the
+        relay says one is missing or incomplete, then submits again.
+
+        Submitting first means a resubmission of an envelope the relay already took (a
+        crash before ``mark_sent``) is answered as a duplicate without uploading again
+        blobs the relay may already have purged after the recipient's ack; an upload cut
+        short resumes from the chunks the relay still misses.
+        """
+        files = self._s.files
+        refs = attachment_refs(entry.envelope) if files is not None else ()
+        if not refs:
+            return await transport.submit(entry.envelope)
+        try:
+            return await transport.submit(entry.envelope)
+        except RelayRejectedError as exc:
+            if exc.code not in (ErrorCode.NOT_FOUND, ErrorCode.BLOB_INCOMPLETE):
+                raise
+        assert files is not None
+        try:
+            await upload(transport, files, entry.recipient, refs)
+        except (OSError, AttachmentFileError) as exc:
+            raise _LocalFileError(str(exc)) from exc
+        return await transport.submit(entry.envelope)
 
     async def _give_up(self, entry: OutboxEntry, code: ErrorCode, message: str) -> None:
         # A permanent refusal by the relay (or expiry): logged here with the relay's words,

@@ -21,6 +21,8 @@ PERMANENT = frozenset(
         ErrorCode.CIPHERTEXT_MISMATCH,
         ErrorCode.BINDING_MISMATCH,
         ErrorCode.KEY_REVOKED,
+        # the header names a blob that differs from the one committed (§15.4)
+        ErrorCode.BLOB_MISMATCH,
     }
 )
 

@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 from node.config import SyncSection
 from node.events import EventHub
 from node.keyfile import NodeKeys
+from node.messaging.attachments import AttachmentFiles
 from node.messaging.directory import DirectoryState
 from node.storage import Direction, MessageRecord, NodeStore, Outgoing, Status
 from protocol.directory import KeyLookup
 from protocol.envelope import new_id, seal_envelope
 from protocol.errors import DirectoryError
+from schemas.blobs import BlobRef
 from schemas.directory import KeyUse
 from schemas.types import CoarseKind, Priority
 
@@ -32,6 +34,8 @@ class Shared:
     sync: SyncSection
     clock: Callable[[], datetime]
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the attachment files under the data directory (None: this node carries none)
+    files: AttachmentFiles | None = None
 
     def unix(self) -> float:
         """The injected clock as Unix seconds: the store's due and retry times use it."""
@@ -57,6 +61,7 @@ class Shared:
         priority: Priority,
         body_kind: str | None,
         in_reply_to: str | None,
+        attachments: tuple[BlobRef, ...] = (),
     ) -> Callable[[int], Outgoing]:
         """Return a ``build(seq)`` that seals ``body`` to ``peer``'s current key.
 
@@ -87,6 +92,7 @@ class Shared:
                 recipient_key_fp=fp,
                 created=created,
                 lifetime=lifetime,
+                attachments=attachments,
             )
             record = MessageRecord(
                 direction=Direction.OUT,

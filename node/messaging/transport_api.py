@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from schemas.blobs import BlobStatus
 from schemas.relay_api import AckResult, MailboxPage, SubmitResult
 
 
@@ -41,6 +42,32 @@ class Transport(Protocol):
 
     def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
         """Yield mailbox pages pushed by the relay until the connection ends."""
+        ...
+
+    # Attachments' ciphertext (PROTOCOL.md §15.4).
+
+    async def create_blob(
+        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str
+    ) -> BlobStatus:
+        """Announce a blob for ``recipient`` (again: resume; the status lists what is missing)."""
+        ...
+
+    async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> BlobStatus:
+        """Upload chunk ``index`` (exactly its length; any order; idempotent)."""
+        ...
+
+    async def blob_status(self, blob_id: str) -> BlobStatus:
+        """Where an upload stands (sender or recipient)."""
+        ...
+
+    async def commit_blob(self, blob_id: str) -> BlobStatus:
+        """Finish an upload: the relay checks the whole ciphertext's SHA-256."""
+        ...
+
+    def blob_content(
+        self, blob_id: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream ciphertext bytes ``[start, end)`` of a committed blob (recipient only)."""
         ...
 
 

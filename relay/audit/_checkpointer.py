@@ -146,8 +146,8 @@ async def sweep_if_due(state: RelayState, *, force: bool = False) -> int:
 
     Drops undelivered envelopes past their ``expires`` (their leaves stay in the log),
     forgets acked and expired messages older than ``storage.purge_after`` (the
-    resubmission window), then sets the mailbox-depth gauges from storage, which also
-    corrects them for writes made through other instances. Followers only recount.
+    resubmission window) and blobs (§15.4), then sets the mailbox-depth gauges from
+    storage, which also corrects them for other instances' writes. Followers recount.
 
     Returns:
         The number of envelopes dropped.
@@ -164,9 +164,11 @@ async def sweep_if_due(state: RelayState, *, force: bool = False) -> int:
         now = state.clock()
         dropped = await state.store.expire(now)
         purged = await state.store.purge_acked(now - timedelta(seconds=cfg.purge_after))
+        ttl = timedelta(seconds=state.config.blobs.blob_ttl)
+        blobs = await state.store.sweep_blobs(now, ttl)  # with their envelope, or after ttl
         state.metrics.expired.inc(dropped)
-        if dropped or purged:
-            log.info("expiry sweep", expired=dropped, purged=purged)
+        if dropped or purged or blobs:
+            log.info("expiry sweep", expired=dropped, purged=purged, blobs=blobs)
     if state.directory is not None:
         for member in state.directory.directory.members:
             depth = await state.store.mailbox_depth(member.id)

@@ -243,7 +243,7 @@ async def sqlite_restore(
             # another relay, or one whose log does not reproduce its checkpoint, is
             # refused before the live database is touched. (An older schema cannot be
             # opened before `relay migrate`; serve runs the proof after that.)
-            store = SQLiteStore(tmp, quotas=quotas(config))
+            store = SQLiteStore(tmp, quotas=quotas(config), blob_dir=config.path(config.blobs.dir))
             await check_state(config, passphrase, store)
             await asyncio.to_thread(_to_single_file, tmp)
         previous = await asyncio.to_thread(_swap, tmp, target)

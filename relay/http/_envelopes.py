@@ -62,6 +62,7 @@ def submission(
         leaf_entry=entry,
         received_at=now,
         expires_at=header.expires,
+        blobs=tuple(header.attachments or ()),
     )
 
 

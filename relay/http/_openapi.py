@@ -14,6 +14,7 @@ from schemas.audit_api import (
     EntriesPage,
     InclusionProof,
 )
+from schemas.blobs import BlobCreate, BlobStatus
 from schemas.directory import SignedDirectory
 from schemas.envelope import Envelope, SignedAck
 from schemas.errors import ErrorBody
@@ -42,6 +43,8 @@ _TYPES = (
     EntriesPage,
     CosignatureSubmission,
     CosignatureResult,
+    BlobCreate,
+    BlobStatus,
 )
 _SIGNED: list[dict[str, list[str]]] = [{"httpSignature": []}]
 
@@ -165,6 +168,63 @@ def _audit_paths() -> dict[str, Any]:
     }
 
 
+def _blob_paths() -> dict[str, Any]:
+    """The /v1/blobs endpoints (PROTOCOL.md §15.4), all signed."""
+    blob_id = {
+        "name": "blob_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    }
+    index = {
+        "name": "n",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**53},
+    }
+    auth = (400, 401, 403, 404, 429, 503)
+    create = _op(
+        "Announce a blob (201), or find the same one again to resume (200)",
+        (201, BlobStatus),
+        (400, 401, 403, 409, 413, 415, 422, 429, 503),
+        body=BlobCreate,
+    )
+    create["responses"]["200"] = {"description": "resumed", **_json(BlobStatus)}
+    chunk = _op(
+        "Upload chunk n, exactly its bytes, Content-Digest signed",
+        (200, BlobStatus),
+        (*auth, 409, 413, 415),
+        params=[blob_id, index],
+    )
+    octets = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    chunk["requestBody"] = {"required": True, "content": octets}
+    rng = {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}}
+    content = _op(
+        "The committed ciphertext, streamed (recipient only); one RFC 9110 range",
+        (200, None),
+        (*auth, 409, 416),
+        params=[blob_id, rng],
+    )
+    content["responses"]["200"]["content"] = octets
+    content["responses"]["206"] = {"description": "the range asked for", "content": octets}
+    return {
+        "/v1/blobs": {"post": create},
+        "/v1/blobs/{blob_id}/chunks/{n}": {"put": chunk},
+        "/v1/blobs/{blob_id}": {
+            "get": _op("Where an upload stands", (200, BlobStatus), auth, params=[blob_id])
+        },
+        "/v1/blobs/{blob_id}/commit": {
+            "post": _op(
+                "Commit: every chunk present and the SHA-256 right",
+                (200, BlobStatus),
+                (*auth, 409, 413, 422),
+                params=[blob_id],
+            )
+        },
+        "/v1/blobs/{blob_id}/content": {"get": content},
+    }
+
+
 def build_openapi(version: str) -> dict[str, Any]:
     """Return the OpenAPI document as a dict."""
     _, components = msgspec.json.schema_components(
@@ -225,6 +285,7 @@ def build_openapi(version: str) -> dict[str, Any]:
             },
             "/healthz": {"get": _op("Liveness", (200, None), (503,), signed=False)},
             "/metrics": {"get": _op("Prometheus metrics", (200, None), (), signed=False)},
+            **_blob_paths(),
             **_audit_paths(),
         },
         "components": {

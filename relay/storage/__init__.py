@@ -10,6 +10,7 @@ know no SQL; :mod:`relay.storage.sqlite` (embedded, WAL) and
 from __future__ import annotations
 
 from relay.storage._versions import SCHEMA_VERSION
+from relay.storage.blobs import BlobLimits, StoredBlob, claim_refusal
 from relay.storage.store import Store
 from relay.storage.types import (
     DIRECTORY,
@@ -37,13 +38,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "Accepted",
     "AckResult",
+    "BlobLimits",
     "Quotas",
     "Store",
     "StoreStats",
+    "StoredBlob",
     "StoredCheckpoint",
     "StoredEnvelope",
     "Submission",
     "check_range",
+    "claim_refusal",
     "directory_stamp",
     "meta_int",
     "stamp_version",

@@ -28,6 +28,7 @@ import abc
 from datetime import datetime
 
 from relay.storage._health import StorageHealth
+from relay.storage.blobs import BlobStorage
 from relay.storage.types import (
     Accepted,
     AckResult,
@@ -38,8 +39,8 @@ from relay.storage.types import (
 )
 
 
-class Store(StorageHealth, abc.ABC):
-    """Durable mailboxes and the Merkle audit log of one relay."""
+class Store(BlobStorage, StorageHealth, abc.ABC):
+    """Durable mailboxes, attachment blobs and the Merkle audit log of one relay."""
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -72,7 +73,8 @@ class Store(StorageHealth, abc.ABC):
 
         Raises:
             PeerError: code ``CONFLICT`` when ``(sender, msg_id)`` was accepted with another
-                envelope hash; code ``MAILBOX_FULL`` when the recipient's mailbox is at quota.
+                envelope hash; code ``MAILBOX_FULL`` when the recipient's mailbox is at quota;
+                the codes of :func:`relay.storage.blobs.claim_refusal` for its blobs.
             StorageError: the write could not be committed (nothing was stored).
         """
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError, PeerError, StorageError
+from schemas.blobs import BlobRef
 from schemas.errors import ErrorCode
 
 #: Meta keys of the directory in force: its exact signed bytes, a small stamp that other
@@ -87,6 +88,8 @@ class Submission:
         leaf_entry: the exact audit-log entry bytes for this acceptance.
         received_at: acceptance time (timezone-aware).
         expires_at: after this time an undelivered envelope may be dropped (timezone-aware).
+        blobs: the attachments its header names (§15.3): checked and bound to this
+            envelope in the transaction that accepts it (relay/storage/blobs.py).
     """
 
     sender: str
@@ -98,6 +101,7 @@ class Submission:
     leaf_entry: bytes
     received_at: datetime
     expires_at: datetime
+    blobs: tuple[BlobRef, ...] = ()
 
     def __post_init__(self) -> None:
         # Programmer errors, caught before anything reaches the database.

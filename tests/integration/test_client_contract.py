@@ -10,6 +10,7 @@ directory) and each refusal the node's policy sorts (``node._relays.is_refusal``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from client import RelayRejectedError
 from node.messaging.relays import PERMANENT, is_refusal
 from node.messaging.transport_api import Transport
 from protocol.receipt import make_ack
+from schemas.blobs import BLOB_CHUNK, BlobRef
 from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.errors import ErrorCode
 from tests.support.fake_relay import FakeRelay
@@ -118,3 +120,110 @@ async def test_refusals_carry_the_relays_code(side: Side) -> None:
     await us.ack(ack)
     missing = await _refused(us.ack(_ack(side.net, "US", envelope(side.net))))
     assert (missing.code, missing.status) == (ErrorCode.NOT_FOUND, 404)
+
+
+# --- blobs: attachments' ciphertext (PROTOCOL.md §15.4) --------------------------------
+
+
+def _blob(size: int) -> tuple[str, bytes, str]:
+    data = os.urandom(size)
+    return os.urandom(16).hex(), data, hashlib.sha256(data).hexdigest()
+
+
+async def _read(t: Transport, blob_id: str, start: int = 0, end: int | None = None) -> bytes:
+    return b"".join([piece async for piece in t.blob_content(blob_id, start=start, end=end)])
+
+
+async def _upload(t: Transport, blob_id: str, data: bytes, order: list[int] | None = None) -> None:
+    count = max(1, -(-len(data) // BLOB_CHUNK))
+    for i in order if order is not None else range(count):
+        await t.put_blob_chunk(blob_id, i, data[i * BLOB_CHUNK : (i + 1) * BLOB_CHUNK])
+
+
+# Both backends: the PostgreSQL one keeps chunks as rows, SQLite's as files.
+@pytest.mark.usefixtures("relay_backend")
+async def test_blob_upload_resume_commit_download_attach(side: Side) -> None:
+    fr, us = side.transport("FR"), side.transport("US")
+    blob_id, data, sha = _blob(2 * BLOB_CHUNK + 100)
+    first = await fr.create_blob(blob_id, "US", len(data), sha)
+    assert (first.missing, first.complete, first.chunk_size) == ((0, 1, 2), False, BLOB_CHUNK)
+    await _upload(fr, blob_id, data, [2, 0])  # any order
+    again = await fr.create_blob(blob_id, "US", len(data), sha)  # resume: what is missing
+    assert again.missing == (1,)
+    await _upload(fr, blob_id, data, [1, 1])  # idempotent
+    done = await fr.commit_blob(blob_id)
+    assert (done.missing, done.complete) == ((), True)
+    assert (await fr.commit_blob(blob_id)).complete  # committing twice answers the same
+    assert (await us.blob_status(blob_id)).complete
+
+    assert await _read(us, blob_id) == data
+    for start, end in [(5, 10), (BLOB_CHUNK - 3, BLOB_CHUNK + 3), (len(data) - 1, None)]:
+        assert await _read(us, blob_id, start, end) == data[start:end]
+    assert await _read(us, blob_id, 10, len(data) + 99) == data[10:]  # clamped (RFC 9110)
+
+    ref = BlobRef(blob_id=blob_id, ct_sha256=sha, ct_len=len(data))
+    env = envelope(side.net, attachments=(ref,))
+    sent = await fr.submit(env)
+    assert (await fr.submit(env)).duplicate  # a retry sees the blob bound to itself
+    page = await us.mailbox()
+    assert [m.msg_id for m in page.messages] == [sent.msg_id]
+    header = msgspec.json.decode(
+        msgspec.json.decode(page.messages[0].envelope, type=Envelope).header, type=EnvelopeHeader
+    )
+    assert header.attachments == (ref,)
+    other = await _refused(fr.submit(envelope(side.net, attachments=(ref,))))
+    assert (other.code, other.status) == (ErrorCode.CONFLICT, 409)  # one envelope per blob
+
+
+@pytest.mark.usefixtures("relay_backend")
+async def test_blob_refusals(side: Side) -> None:
+    fr, us, de = side.transport("FR"), side.transport("US"), side.transport("DE")
+    blob_id, data, sha = _blob(BLOB_CHUNK + 100)
+    await fr.create_blob(blob_id, "US", len(data), sha)
+
+    async def refused(call: Awaitable[object], code: ErrorCode, status: int) -> None:
+        got = await _refused(call)
+        assert (got.code, got.status) == (code, status), got.message
+
+    nf = (ErrorCode.NOT_FOUND, 404)
+    # Another member's blob answers like a missing one, whatever the call.
+    await refused(de.blob_status(blob_id), *nf)
+    await refused(us.put_blob_chunk(blob_id, 0, data[:BLOB_CHUNK]), *nf)
+    await refused(de.create_blob(blob_id, "US", len(data), sha), ErrorCode.CONFLICT, 409)
+    await refused(fr.create_blob(blob_id, "US", len(data) + 1, sha), ErrorCode.CONFLICT, 409)
+    await refused(fr.create_blob(os.urandom(16).hex(), "FR", 5, sha), ErrorCode.MALFORMED, 400)
+    unknown = fr.create_blob(os.urandom(16).hex(), "ZZ", 5, sha)
+    await refused(unknown, ErrorCode.UNKNOWN_RECIPIENT, 422)
+    await refused(fr.put_blob_chunk(blob_id, 2, b"x"), *nf)  # no such chunk
+    await refused(fr.put_blob_chunk(blob_id, 1, data[BLOB_CHUNK:-1]), ErrorCode.MALFORMED, 400)
+    await refused(fr.put_blob_chunk(blob_id, 1, data[BLOB_CHUNK:] + b"!"), ErrorCode.TOO_LARGE, 413)
+    await refused(fr.commit_blob(blob_id), ErrorCode.BLOB_INCOMPLETE, 409)
+    await _upload(fr, blob_id, data)
+    await refused(us.blob_content(blob_id).__anext__(), ErrorCode.BLOB_INCOMPLETE, 409)
+    ref = BlobRef(blob_id=blob_id, ct_sha256=sha, ct_len=len(data))
+    early = fr.submit(envelope(side.net, attachments=(ref,)))
+    await refused(early, ErrorCode.BLOB_INCOMPLETE, 409)
+    await refused(us.commit_blob(blob_id), *nf)  # only the owner commits
+    await fr.commit_blob(blob_id)
+    await refused(fr.put_blob_chunk(blob_id, 0, data[:BLOB_CHUNK]), ErrorCode.CONFLICT, 409)
+    await refused(fr.blob_content(blob_id).__anext__(), *nf)  # the sender does not download
+    await refused(de.blob_content(blob_id).__anext__(), *nf)
+    beyond = us.blob_content(blob_id, start=len(data)).__anext__()
+    await refused(beyond, ErrorCode.RANGE_NOT_SATISFIABLE, 416)
+
+    # The submit checks: the header must name the blob as committed, to its recipient.
+    wrong = BlobRef(blob_id=blob_id, ct_sha256="00" * 32, ct_len=len(data))
+    await refused(fr.submit(envelope(side.net, attachments=(wrong,))), ErrorCode.BLOB_MISMATCH, 422)
+    to_de = envelope(side.net, to="DE", attachments=(ref,))
+    await refused(fr.submit(to_de), ErrorCode.BLOB_MISMATCH, 422)
+    stranger = BlobRef(blob_id=os.urandom(16).hex(), ct_sha256=sha, ct_len=len(data))
+    await refused(fr.submit(envelope(side.net, attachments=(stranger,))), *nf)
+    theirs = envelope(side.net, frm="DE", attachments=(ref,))  # FR's blob in DE's envelope
+    await refused(de.submit(theirs), *nf)
+
+    # A commit whose hash differs discards the upload.
+    bad_id, bad, _ = _blob(10)
+    await fr.create_blob(bad_id, "US", len(bad), "11" * 32)
+    await fr.put_blob_chunk(bad_id, 0, bad)
+    await refused(fr.commit_blob(bad_id), ErrorCode.BLOB_MISMATCH, 422)
+    await refused(fr.blob_status(bad_id), *nf)

@@ -171,6 +171,7 @@ ROUTES = {
     ("GET", "/inbox"),
     ("GET", "/cases/{case_id}"),
     ("GET", "/cases/{case_id}/messages/{msg_id}"),
+    ("GET", "/cases/{case_id}/attachments/{n}"),
     ("GET", "/send"),
     ("POST", "/send"),
     ("POST", "/send/drafts/{draft_id}/send"),
@@ -229,6 +230,7 @@ async def test_hostile_input_on_every_route(tmp_path: Path) -> None:
             url = base + path.format(
                 case_id="%3Cscript%3E" + "A" * 300,
                 msg_id="x\u0663",
+                n="\u0663",
                 draft_id="%3Cscript%3E",
                 action="x\u0663",
                 login="%3Cscript%3E",

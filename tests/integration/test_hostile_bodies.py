@@ -22,6 +22,7 @@ from protocol.errors import MalformedError
 from protocol.keys import SigningKey
 from schemas import node_api as api
 from schemas.audit_api import CosignatureSubmission
+from schemas.blobs import BlobCreate
 from schemas.errors import ErrorBody, ErrorCode
 from tests.integration._hostile_servers import (
     hostile_node,
@@ -79,10 +80,11 @@ async def test_relay_generic_bodies(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         for path in _post_routes(relay_routes()):
             cov = coverage(RELAY_COVERAGE, "POST", path)
             assert cov.body, path
+            target = concrete(path, cov)  # a route with parameters gets valid values
             for label, ctype, body in cases:
                 with found.check(f"POST {path}: {label}"):
-                    headers = _headers(relay.url, key if cov.signed else None, path, body, ctype)
-                    answer = await exchange(relay.url, request_bytes("POST", path, headers, body))
+                    headers = _headers(relay.url, key if cov.signed else None, target, body, ctype)
+                    answer = await exchange(relay.url, request_bytes("POST", target, headers, body))
                     error = assert_sound(answer, "")
                     assert error is not None, f"accepted: {answer.status}"
                     if label == "oversized":
@@ -105,7 +107,9 @@ async def test_node_api_generic_bodies(tmp_path: Path) -> None:
                     answer = await exchange(node.url, request_bytes("POST", path, headers, body))
                     error = assert_sound(answer, "")
                     assert error is not None, f"accepted: {answer.status}"
-                    if label == "oversized":
+                    # A file upload is streamed, not bounded by MAX_BODY: it is refused
+                    # here for its type or its missing name instead.
+                    if label == "oversized" and path != "/v1/attachments":
                         assert error.code is ErrorCode.TOO_LARGE
         found.assert_none()
 
@@ -193,6 +197,21 @@ async def test_relay_refuses_repeated_keys_in_signed_objects(
                 repeat_key(cosig, "checkpoint", b'"x"'),
             )
         )
+        blob = msgspec.json.encode(
+            BlobCreate(blob_id="a" * 32, recipient="US", ct_len=100, ct_sha256="ab" * 32)
+        )
+        ref = b'{"blob_id":"' + b"a" * 32 + b'","ct_sha256":"' + b"ab" * 32 + b'","ct_len":5'
+        one = b',"attachments":[' + ref
+        cases += [
+            ("blob create: recipient twice", "/v1/blobs", "FR",
+             repeat_key(blob, "recipient", b'"DE"')),
+            ("blob create: escaped ct_len", "/v1/blobs", "FR",
+             repeat_key(blob, "ct_len", b"1", escaped=True)),
+            ("header: ct_len twice in an attachment", "/v1/envelopes", "FR",
+             envelope_with_header(net, one + b',"ct_len":6}]')),
+            ("header: attachments twice", "/v1/envelopes", "FR",
+             envelope_with_header(net, one + b"}]" + one + b"}]")),
+        ]  # fmt: skip
         for label, path, member, body in cases:
             with found.check(label):
                 headers = (

@@ -478,6 +478,8 @@ async def test_older_schema_backup_is_restored_then_migrated(tmp_path: Path) -> 
     conn = sqlite3.connect(good)
     with conn:
         for statement in (
+            "DROP TABLE blob_chunks",
+            "DROP TABLE blobs",
             "ALTER TABLE messages DROP COLUMN header_sha256",
             "DROP INDEX leaves_hash",
             "DROP TABLE checkpoints",

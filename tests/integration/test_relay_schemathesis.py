@@ -122,6 +122,10 @@ async def test_openapi_conformance_with_signed_requests(tmp_path: Path) -> None:
         seen = await asyncio.to_thread(_fuzz, relay.url, relay.net.members["US"].transport)
     assert "POST /v1/envelopes" in seen
     assert "GET /v1/mailbox" in seen
+    blob_ops = ["POST /v1/blobs", "PUT /v1/blobs/{blob_id}/chunks/{n}"]
+    blob_ops += ["POST /v1/blobs/{blob_id}/commit", "GET /v1/blobs/{blob_id}/content"]
+    for blob_op in blob_ops:
+        assert seen[blob_op], blob_op  # the attachment endpoints are in the document
     # The signature hook works: signed pulls are answered 200, not only rejected.
     assert 200 in seen["GET /v1/mailbox"]
     assert all(statuses for statuses in seen.values())

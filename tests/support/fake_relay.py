@@ -29,9 +29,11 @@ from protocol.directory import KeyLookup
 from protocol.envelope import check_header
 from protocol.errors import MalformedError, Relay247Error, TransportError
 from protocol.receipt import verify_ack
+from schemas.blobs import BlobStatus
 from schemas.directory import TrustRootFile
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.relay_api import AckResult, MailboxItem, MailboxPage, SubmitResult
+from tests.support.fake_blobs import FakeBlobs
 from tests.support.network import Network
 
 E = TypeVar("E")
@@ -72,6 +74,7 @@ class FakeRelay:
     acks: list[tuple[str, str]] = field(default_factory=list)
     acked: dict[tuple[str, str, str], int] = field(default_factory=dict)
     submits: int = 0
+    blobs: FakeBlobs = field(default_factory=FakeBlobs)
     _seq: int = 0
     _leaf: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -140,6 +143,8 @@ class FakeTransport:
             if r.accepted[key] != envelope:
                 raise _refuse(ErrorCode.CONFLICT, "different envelope under this id", 409)
             return SubmitResult(msg_id=h.msg_id, leaf_index=0, received_at=now, duplicate=True)
+        r.blobs.check_refs(h)
+        r.blobs.bind(h)
         r.accepted[key] = envelope
         r._seq += 1
         r._leaf += 1
@@ -197,6 +202,7 @@ class FakeTransport:
             if item.sender == ack.sender and item.msg_id == ack.msg_id:
                 del box[i]
                 r.acks.append((ack.sender, ack.msg_id))
+                r.blobs.purge(ack.sender, ack.msg_id)
                 break
         else:
             if done is None:
@@ -210,6 +216,39 @@ class FakeTransport:
     async def directory(self) -> bytes:
         self.relay._check()
         return self.relay.directory_bytes
+
+    async def create_blob(
+        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str
+    ) -> BlobStatus:
+        self.relay._check()
+        try:
+            self.relay.lookup.member(recipient)
+        except Relay247Error:
+            raise _refuse(
+                ErrorCode.UNKNOWN_RECIPIENT, "recipient not in the directory", 422
+            ) from None
+        return self.relay.blobs.create(self.member, blob_id, recipient, ct_len, ct_sha256)
+
+    async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> BlobStatus:
+        self.relay._check()
+        return self.relay.blobs.put(self.member, blob_id, index, data)
+
+    async def blob_status(self, blob_id: str) -> BlobStatus:
+        self.relay._check()
+        return self.relay.blobs.status(self.member, blob_id)
+
+    async def commit_blob(self, blob_id: str) -> BlobStatus:
+        self.relay._check()
+        return self.relay.blobs.commit(self.member, blob_id)
+
+    async def blob_content(
+        self, blob_id: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        if start < 0 or (end is not None and end <= start):
+            raise ValueError(f"bad byte range [{start}, {end})")
+        self.relay._check()
+        async for piece in self.relay.blobs.content(self.member, blob_id, start, end):
+            yield piece
 
     async def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
         r = self.relay

@@ -115,6 +115,16 @@ RELAY_COVERAGE: dict[tuple[str, str], Coverage] = {
         ),
     ),
     ("POST", "/v1/audit/cosignature"): Coverage(signed=True, body="cosignature"),
+    # Attachments (PROTOCOL.md §15.4); a well-formed id of no blob: 404 past the checks.
+    ("POST", "/v1/blobs"): Coverage(signed=True, body="blob create"),
+    ("PUT", "/v1/blobs/{blob_id}/chunks/{n}"): Coverage(
+        signed=True, params={"blob_id": "b" * 32, "n": "0"}, body="chunk"
+    ),
+    ("GET", "/v1/blobs/{blob_id}"): Coverage(signed=True, params={"blob_id": "b" * 32}),
+    ("POST", "/v1/blobs/{blob_id}/commit"): Coverage(
+        signed=True, params={"blob_id": "b" * 32}, body="none (commit)"
+    ),
+    ("GET", "/v1/blobs/{blob_id}/content"): Coverage(signed=True, params={"blob_id": "b" * 32}),
 }
 #: every node API route; the bearer token stands in for ``signed``
 NODE_COVERAGE: dict[tuple[str, str], Coverage] = {
@@ -131,6 +141,17 @@ NODE_COVERAGE: dict[tuple[str, str], Coverage] = {
     ),
     ("GET", "/v1/inbox"): Coverage(query={"after": "0", "limit": "10"}, ints=("after", "limit")),
     ("GET", "/v1/openapi.json"): Coverage(),
+    # Attachments (PROTOCOL.md §8.6, §15.2); an unknown case: 404 past the checks.
+    ("POST", "/v1/attachments"): Coverage(
+        query={"name": "a.txt", "media_type": "text/plain"}, body="file (octet-stream)"
+    ),
+    ("GET", "/v1/cases/{case_id}/attachments"): Coverage(params={"case_id": "c" * 32}),
+    ("GET", "/v1/cases/{case_id}/attachments/{n}"): Coverage(
+        params={"case_id": "c" * 32, "n": "1"}
+    ),
+    ("GET", "/v1/cases/{case_id}/attachments/{n}/ciphertext"): Coverage(
+        params={"case_id": "c" * 32, "n": "1"}
+    ),
 }
 
 

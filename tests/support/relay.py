@@ -32,6 +32,7 @@ from relay.config import CONFIG_TEMPLATE, AuditSection, load_config
 from relay.keyfile import create_keys
 from relay.storage import Quotas, Store, StoredCheckpoint
 from relay.storage.sqlite.store import SQLiteStore
+from schemas.blobs import BlobRef
 from schemas.directory import TrustRootFile
 from schemas.types import CoarseKind, Priority
 from tests.support.network import Network, make_network
@@ -219,6 +220,7 @@ def envelope(
     seq: int = 1,
     msg_id: str | None = None,
     lifetime: timedelta = timedelta(hours=1),
+    attachments: tuple[BlobRef, ...] = (),
 ) -> bytes:
     """A valid envelope from ``frm`` to ``to`` created now (wall clock) by default."""
     r = net.members[to]
@@ -236,6 +238,7 @@ def envelope(
         recipient_key_fp=r.encryption.fingerprint,
         created=created or datetime.now(UTC),
         lifetime=lifetime,
+        attachments=attachments,
     ).envelope
 
 

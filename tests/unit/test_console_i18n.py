@@ -92,7 +92,7 @@ def test_french_differs_from_english() -> None:
         "code.IdentifierType.url",
         # message field labels, from the CLI's catalogs (the same word in both)
         *(f"field.{n}" for n in ("conditions", "contact", "description", "incident")),
-        *(f"field.{n}" for n in ("imei", "imsi", "port", "service", "url")),
+        *(f"field.{n}" for n in ("imei", "imsi", "port", "service", "url", "sha256")),
     }
 
 
@@ -102,7 +102,7 @@ def test_spanish_and_arabic_are_translated(language: str) -> None:
     # technical names kept as written in every language (SHA-256, IMEI, IMSI, URL)
     technical = {"send.sha256", "send.idtype.imei", "send.idtype.imsi", "send.idtype.url"}
     technical |= {f"code.IdentifierType.{t}" for t in ("imei", "imsi", "url")}
-    technical |= {f"field.{t}" for t in ("imei", "imsi", "url")}
+    technical |= {f"field.{t}" for t in ("imei", "imsi", "url", "sha256")}
     # words spelt alike in English and Spanish; Arabic shares none
     alike = {"error.title", "no", "role.supervisor", "role.auditor", "send.priority.normal"}
     alike |= {"code.Priority.normal", "field.fax"}

@@ -17,9 +17,10 @@ from datetime import datetime
 import asyncpg
 
 from protocol.errors import PeerError, StorageError
-from relay.storage import Accepted, Quotas, Submission
+from relay.storage import Accepted, Quotas, StoredBlob, Submission, claim_refusal
 from relay.storage._micros import from_micros, to_micros
 from relay.storage._versions import PENDING
+from relay.storage.postgres._blobs import bind_blobs, lock_blobs
 from relay.storage.postgres._leader import QueueRow
 from relay.storage.postgres._schema import KIND_ACCEPT
 from schemas.errors import ErrorCode
@@ -167,6 +168,9 @@ async def _accept_run(
     depths: dict[str, tuple[int, int]] = {}
     shares: dict[tuple[str, str], int] = {}
     fresh: list[int] = []
+    # Attachments: their rows locked until commit; blob_id -> (sender, msg_id) bound here.
+    blobs = await lock_blobs(conn, [ref.blob_id for s in subs for ref in s.blobs])
+    claims: dict[str, tuple[str, str]] = {}
     for k, sub in enumerate(subs):
         row = found[k]
         try:
@@ -178,10 +182,11 @@ async def _accept_run(
             continue
         depth = depths.setdefault(sub.recipient, (int(row[5] or 0), int(row[6] or 0)))
         share = shares.setdefault((sub.recipient, sub.sender), int(row[7] or 0))
-        refused = quotas.refusal(sub, depth[0], depth[1], share)
+        refused = quotas.refusal(sub, depth[0], depth[1], share) or _claims(sub, blobs, claims)
         if refused is not None:
             outcomes[k] = refused
             continue
+        claims.update((ref.blob_id, (sub.sender, sub.msg_id)) for ref in sub.blobs)
         size = len(sub.envelope)
         depths[sub.recipient] = (depth[0] + 1, depth[1] + size)
         shares[(sub.recipient, sub.sender)] = share + size
@@ -204,6 +209,7 @@ async def _accept_run(
         KIND_ACCEPT,
         [s.header_sha256 for s in news],
     )
+    bound: dict[str, tuple[str, str]] = {}
     for r in written:
         k = fresh[int(r[0]) - 1]
         sub = subs[k]
@@ -222,9 +228,25 @@ async def _accept_run(
             except PeerError as exc:
                 outcomes[k] = exc
             continue
+        bound.update((ref.blob_id, (sub.sender, sub.msg_id)) for ref in sub.blobs)
         when = from_micros(to_micros(sub.received_at))
         outcomes[k] = Queued(r[1], _fresh_accept(when), (r[1], KIND_ACCEPT, r[2], sub.leaf_entry))
+    await bind_blobs(conn, bound)
     return outcomes
+
+
+def _claims(
+    sub: Submission, blobs: dict[str, StoredBlob], claims: dict[str, tuple[str, str]]
+) -> PeerError | None:
+    """The refusal of ``sub``'s attachments (§15.4), seeing this run's earlier claims."""
+    for ref in sub.blobs:
+        row = blobs.get(ref.blob_id)
+        if row is not None and ref.blob_id in claims:
+            row = dataclasses.replace(row, bound=claims[ref.blob_id])
+        refused = claim_refusal(ref, row, sub.sender, sub.recipient, sub.msg_id)
+        if refused is not None:
+            return refused
+    return None
 
 
 def _earlier(

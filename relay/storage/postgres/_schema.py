@@ -4,7 +4,7 @@ The layout is specified in docs/PROTOCOL.md, appendix A ("PostgreSQL"); any chan
 SCHEMA_VERSION. Versions mean the same as SQLite's (relay/storage/sqlite/_schema.py): version 1
 holds the base tables, 1 -> 2 adds the leaf-hash index and the checkpoint and
 cosignature tables, 2 -> 3 the byte counts of the mailbox quotas and member activity,
-3 -> 4 the header hash stored with each envelope.
+3 -> 4 the header hash stored with each envelope, 4 -> 5 the attachment blobs.
 Every connection of the store sets ``search_path`` to the store's schema, so the SQL
 here names no schema. The version, states and refusals are shared with SQLite
 (relay/storage/_versions.py); the DDL is not: bigint/bytea, bigserial and the queue of
@@ -147,6 +147,30 @@ CREATE TABLE activity (member text PRIMARY KEY, seen bigint, cosigned bigint);
 UPDATE schema_version SET version = 3;
 """,
     3: _header_hashes,
+    4: """
+CREATE TABLE blobs (
+    blob_id text PRIMARY KEY,
+    owner text NOT NULL,
+    recipient text NOT NULL,
+    ct_len bigint NOT NULL,
+    ct_sha256 text NOT NULL,
+    created_at bigint NOT NULL,
+    committed boolean NOT NULL,
+    bound_sender text,
+    bound_msg text
+);
+CREATE INDEX blobs_owner ON blobs (owner);
+CREATE INDEX blobs_recipient ON blobs (recipient);
+CREATE INDEX blobs_bound ON blobs (bound_sender, bound_msg);
+-- Chunks of attachments' ciphertext, any instance writes and serves them. EXTERNAL:
+-- ciphertext does not compress, and substring() then reads only the slices it needs.
+CREATE TABLE blob_chunks (
+    blob_id text NOT NULL, idx integer NOT NULL, data bytea NOT NULL,
+    PRIMARY KEY (blob_id, idx)
+);
+ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+UPDATE schema_version SET version = 5;
+""",
 }
 
 

@@ -35,6 +35,7 @@ from relay.storage._group_commit import GroupCommitter
 from relay.storage._versions import ACKED, PENDING
 from relay.storage.postgres import _schema as pgs
 from relay.storage.postgres._batch import Op, Queued, apply, settle
+from relay.storage.postgres._blobs import PostgresBlobs
 from relay.storage.postgres._leader import Leader
 from relay.storage.postgres._names import check_schema_name
 from relay.storage.postgres._reads import DB_ERRORS, Reads
@@ -66,7 +67,7 @@ def _not_found(recipient: str, sender: str, msg_id: str) -> PeerError:
     )
 
 
-class PostgresStore(SmallWrites, Waits, Sweeps, Reads, Store):
+class PostgresStore(SmallWrites, Waits, Sweeps, Reads, PostgresBlobs, Store):
     """Mailboxes and the audit log in one PostgreSQL schema, shared by several instances.
 
     Args:

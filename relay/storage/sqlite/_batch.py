@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 from protocol import merkle
 from protocol.errors import PeerError
-from relay.storage import Accepted, Quotas, Submission
+from relay.storage import Accepted, Quotas, Submission, claim_refusal
 from relay.storage._micros import from_micros
 from relay.storage._versions import PENDING
+from relay.storage.sqlite._blobs import SELECT_BLOB, blob_row
 from schemas.errors import ErrorCode
 
 
@@ -53,6 +54,8 @@ class AcceptBuffer:
         self._added: dict[str, tuple[int, int]] = {}
         self._share: dict[tuple[str, str], int] = {}
         self._share_added: dict[tuple[str, str], int] = {}
+        # Blobs bound by the buffered accepts: blob_id -> (sender, msg_id).
+        self._claims: dict[str, tuple[str, str]] = {}
 
     def accept(self, op: AcceptOp, tree: merkle.CompactRange) -> Accepted | PeerError:
         """Check one accept and buffer its rows; appends its leaf to ``tree`` in memory.
@@ -96,6 +99,18 @@ class AcceptBuffer:
         refused = self._quotas.refusal(sub, depth[0], depth[1], share)
         if refused is not None:
             return refused
+        # (2b) Its attachments: each blob committed, the sender's, for this recipient,
+        #      as the header names it, and bound to no other envelope (§15.4).
+        for ref in sub.blobs:
+            row = blob_row(self._conn.execute(SELECT_BLOB, (ref.blob_id,)).fetchone())
+            claimed = self._claims.get(ref.blob_id)
+            if row is not None and claimed is not None:
+                row = dataclasses.replace(row, bound=claimed)
+            refused = claim_refusal(ref, row, sub.sender, sub.recipient, sub.msg_id)
+            if refused is not None:
+                return refused
+        for ref in sub.blobs:
+            self._claims[ref.blob_id] = key
         # (3) Checks passed: append the leaf and buffer the rows.
         size = len(sub.envelope)
         self._depth[sub.recipient] = (depth[0] + 1, depth[1] + size)
@@ -148,6 +163,11 @@ class AcceptBuffer:
                 " ON CONFLICT (recipient, sender) DO UPDATE SET bytes = bytes + excluded.bytes",
                 [(r, snd, b) for (r, snd), b in self._share_added.items()],
             )
+            conn.executemany(
+                "UPDATE blobs SET bound_sender = ?, bound_msg = ? WHERE blob_id = ?",
+                [(snd, msg, blob) for blob, (snd, msg) in self._claims.items()],
+            )
+            self._claims.clear()
             self._leaves.clear()
             self._nodes.clear()
             self._messages.clear()

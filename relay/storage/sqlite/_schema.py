@@ -120,6 +120,29 @@ CREATE TABLE activity (member TEXT PRIMARY KEY, seen INTEGER, cosigned INTEGER) 
 UPDATE schema_version SET version = 3;
 """,
     3: _header_hashes,
+    4: """
+-- Attachments' ciphertext (issue 14, PROTOCOL.md §15.4): one row per blob; chunks are
+-- files under the blob directory, each recorded here once it is durable. The quotas
+-- sum ct_len by owner and by recipient; the sweep finds blobs by their envelope.
+CREATE TABLE blobs (
+    blob_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    ct_len INTEGER NOT NULL,
+    ct_sha256 TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    committed INTEGER NOT NULL,
+    bound_sender TEXT,
+    bound_msg TEXT
+) WITHOUT ROWID;
+CREATE INDEX blobs_owner ON blobs (owner);
+CREATE INDEX blobs_recipient ON blobs (recipient);
+CREATE INDEX blobs_bound ON blobs (bound_sender, bound_msg);
+CREATE TABLE blob_chunks (
+    blob_id TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (blob_id, idx)
+) WITHOUT ROWID;
+UPDATE schema_version SET version = 5;
+""",
 }
 
 

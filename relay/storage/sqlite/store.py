@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 from protocol import merkle
@@ -31,8 +32,10 @@ from relay.storage import (
 from relay.storage._group_commit import GroupCommitter
 from relay.storage._micros import to_micros
 from relay.storage._versions import ACKED, EXPIRED, PENDING
+from relay.storage.sqlite import _blob_files
 from relay.storage.sqlite import _schema as schema
 from relay.storage.sqlite._batch import AcceptBuffer, AcceptOp, ChecksFirst
+from relay.storage.sqlite._blobs import SQLiteBlobs
 from relay.storage.sqlite._reads import Reads
 from relay.storage.sqlite._writes import SmallWrites
 from schemas.errors import ErrorCode
@@ -59,14 +62,16 @@ def _shrink(conn: sqlite3.Connection, gone: list[tuple[str, str, int, int]]) -> 
     )
 
 
-class SQLiteStore(SmallWrites, Reads, Store):
-    """Mailboxes and the audit log in one SQLite database file.
+class SQLiteStore(SmallWrites, Reads, SQLiteBlobs, Store):
+    """Mailboxes and the audit log in one SQLite database file; blob chunks as files.
 
     Args:
         path: the database file; created with the schema if absent.
         mailbox_quota: most envelopes waiting in one recipient's mailbox.
         quotas: all the mailbox quotas (bytes too); ``mailbox_quota`` is ignored then.
         max_batch: most write operations per commit.
+        blob_dir: the directory of blob chunk files (created 0700 at start); None: the
+            directory ``<database file>.blobs`` beside the database.
     """
 
     def __init__(
@@ -76,9 +81,12 @@ class SQLiteStore(SmallWrites, Reads, Store):
         mailbox_quota: int = 10_000,
         quotas: Quotas | None = None,
         max_batch: int = 1024,
+        blob_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         self._path = path
+        self._blob_root = Path(blob_dir if blob_dir is not None else f"{os.fspath(path)}.blobs")
+        self._blob_gates = {}
         self._quotas = quotas or Quotas(envelopes=mailbox_quota)
         self._wexec = ThreadPoolExecutor(1, thread_name_prefix="relay-store-write")
         self._wconn: sqlite3.Connection | None = None
@@ -101,6 +109,7 @@ class SQLiteStore(SmallWrites, Reads, Store):
             # At start the operator needs the file and the reason (disk full, ...).
             raise type(exc)(f"{os.fspath(self._path)}: {exc.message}", detail=exc.detail) from None
         self._size = self._tree.size
+        await self._files(lambda: _blob_files.ensure_root(self._blob_root))
         await self._open_reader(self._path)
         self._committer.start()
 

@@ -1,0 +1,160 @@
+"""Attachment blobs through a real relay: throughput against an fsynced write, peak RSS.
+
+Issue 14 §1 "Benchmark" (the relay's part). Everything is measured in this run on this
+machine, on the file system of the relay's data directory:
+
+(a) ``write``: the same bytes written to a file in 4 MiB writes and fsynced (best of
+    three), the floor any durable store of them pays;
+(b) ``upload``: ``create``, every chunk ``PUT`` (``--concurrency`` at a time, RFC 9421
+    signed with Content-Digest) and ``commit`` (the relay hashes the stored blob) through
+    a ``relay247 relay serve`` process on loopback; reported as bytes/s and as a ratio to
+    (a) (target >= 0.5);
+(c) ``download``: the recipient streams the whole blob (and hashes it, as a node does);
+    bytes/s and ratio to (a);
+(d) the relay process's peak RSS (VmHWM) before and after moving the blob: it must not
+    grow with the blob (limit 256 MiB for 2 GiB).
+
+The blob's bytes are made chunk by chunk from one random 4 MiB block (each chunk stamped
+with its index), so the client never holds the blob either. Usage:
+``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--postgres]``
+(``--postgres``: chunk rows in PostgreSQL at ``RELAY247_TEST_PG``, a fresh schema dropped
+after the run; the baseline file is still written to the local disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+
+from bench._common import peak_rss_mib, start_server
+from client import RelayClient
+from schemas.blobs import BLOB_CHUNK, BlobRef, chunk_count
+from tests.support.network import make_network
+from tests.support.pg import drop_schema
+from tests.support.relay import Backend, envelope, free_port, write_relay_dir
+
+RSS_LIMIT_MIB = 256
+TARGET_RATIO = 0.5
+
+
+def _chunks(base: bytes, size: int) -> Iterator[bytes]:
+    """The blob's chunks, in order: ``base`` stamped with the chunk index, cut to ``size``."""
+    for i in range(chunk_count(size)):
+        length = min(BLOB_CHUNK, size - i * BLOB_CHUNK)
+        yield (i.to_bytes(8, "big") + base[8:])[:length]
+
+
+def _sha(base: bytes, size: int) -> str:
+    sha = hashlib.sha256()
+    for chunk in _chunks(base, size):
+        sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _fsynced_write(path: Path, base: bytes, size: int) -> float:
+    """Seconds to write the blob's bytes to ``path`` and fsync it."""
+    start = time.perf_counter()
+    with open(path, "wb", buffering=0) as f:
+        for chunk in _chunks(base, size):
+            f.write(chunk)
+        os.fsync(f.fileno())
+    took = time.perf_counter() - start
+    path.unlink()
+    return took
+
+
+async def _move(url: str, size: int, base: bytes, concurrency: int) -> tuple[float, float]:
+    """Upload then download one blob; seconds for each (download hashed and checked)."""
+    net = make_network(("FR", "US"))
+    sha = _sha(base, size)
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        fr = RelayClient(url, net.members["FR"].transport, session, timeout=120.0)
+        us = RelayClient(url, net.members["US"].transport, session, timeout=120.0)
+        await fr.publish_directory(net.signed())
+        blob_id = os.urandom(16).hex()
+        work = iter(enumerate(_chunks(base, size)))
+
+        async def uploader() -> None:
+            for index, chunk in work:
+                await fr.put_blob_chunk(blob_id, index, chunk)
+
+        start = time.perf_counter()
+        await fr.create_blob(blob_id, "US", size, sha)
+        await asyncio.gather(*(uploader() for _ in range(concurrency)))
+        committing = time.perf_counter()
+        status = await fr.commit_blob(blob_id)
+        upload = time.perf_counter() - start
+        print(f"  (of which the commit: {time.perf_counter() - committing:.2f} s)")
+        assert status.complete
+        ref = BlobRef(blob_id=blob_id, ct_sha256=sha, ct_len=size)
+        await fr.submit(envelope(net, attachments=(ref,)))
+
+        start = time.perf_counter()
+        got = hashlib.sha256()
+        total = 0
+        async for piece in us.blob_content(blob_id):
+            got.update(piece)
+            total += len(piece)
+        download = time.perf_counter() - start
+        assert (total, got.hexdigest()) == (size, sha), "download differs"
+    return upload, download
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256, help="blob size, MiB (default 256)")
+    parser.add_argument("--concurrency", type=int, default=4, help="chunk uploads at a time")
+    parser.add_argument("--dir", type=Path, default=None, help="data directory's parent")
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL backend")
+    args = parser.parse_args()
+    size = args.size << 20
+    base = os.urandom(BLOB_CHUNK)
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-attach-") as tmp:
+        root = Path(tmp)
+        # The best of three: the floor least disturbed by the machine's other work, so
+        # the ratios below are conservative.
+        write = min(_fsynced_write(root / "baseline.bin", base, size) for _ in range(3))
+        port = free_port()
+        backend = Backend("postgres" if args.postgres else "sqlite", root)
+        net = make_network(("FR", "US"))
+        config = write_relay_dir(root / "relay", net, port, backend=backend)
+        config.write_text(config.read_text().replace('level = "info"', 'level = "warning"'))
+        url = f"http://127.0.0.1:{port}"
+        proc = start_server(
+            ["-m", "cli", "relay", "serve", "--config", str(config)], url, what="relay", tries=400
+        )
+        try:
+            before = peak_rss_mib(proc.pid)
+            upload, download = asyncio.run(_move(url, size, base, args.concurrency))
+            after = peak_rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            for schema in backend.schemas:
+                asyncio.run(drop_schema(schema))
+    mib = size / (1 << 20)
+    chunks = chunk_count(size)
+    print(
+        f"blob {mib:.0f} MiB on {backend.name}, {chunks} chunks of 4 MiB,"
+        f" {args.concurrency} uploads at a time"
+    )
+    print(f"fsynced file write     {mib / write:8.1f} MiB/s  ({write:.2f} s)")
+    for name, took in (("upload (create..commit)", upload), ("download (hashed)", download)):
+        ratio = write / took
+        verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
+        print(f"{name:23s}{mib / took:8.1f} MiB/s  ({took:.2f} s)  ratio {ratio:.2f}  [{verdict}]")
+    verdict = "ok" if after < RSS_LIMIT_MIB else "OVER LIMIT"
+    print(f"relay peak RSS         {before:.0f} MiB at start, {after:.0f} MiB after  [{verdict}]")
+
+
+if __name__ == "__main__":
+    main()

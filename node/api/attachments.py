@@ -1,0 +1,161 @@
+"""The local API's attachment routes (PROTOCOL.md §8.6, §15.2).
+
+- ``POST /v1/attachments?name=…&media_type=…``: the file's plaintext as the request body
+  (``application/octet-stream``, streamed); the node encrypts it into its data directory
+  and answers the ``Attachment`` to put in a body's ``attachments`` (201).
+- ``GET /v1/cases/{case_id}/attachments``: the case's attachments, numbered from 1 in
+  timeline order.
+- ``GET /v1/cases/{case_id}/attachments/{n}/ciphertext``: the kept ciphertext as is.
+- ``GET /v1/cases/{case_id}/attachments/{n}``: attachment ``n``'s plaintext, decrypted
+  from the kept ciphertext as it streams. Every chunk is authenticated before it is
+  sent; if a later chunk or the final hashes fail, the connection is cut before the end,
+  so a client that checks the length and the SHA-256 (the CLI does) never keeps a
+  partial or altered file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Final
+
+import structlog
+from aiohttp import web
+
+from node.api import handlers
+from node.api._officers import Logged
+from node.api.handlers import CONTEXT, LOGGED, Handler, _case_id, _json
+from node.attachment_list import CaseAttachment
+from node.officers import Action, Permission
+from protocol import attachment as fmt
+from protocol.codec import convert
+from protocol.decimal import parse_decimal
+from protocol.errors import MalformedError, PeerError, TooLargeError
+from schemas import Attachment
+from schemas import node_api as api
+from schemas._attachment import MAX_ATTACHMENT_SIZE
+from schemas.errors import ErrorCode
+
+log = structlog.get_logger("relay247.node")
+
+PIECE: Final = 1 << 20  # bytes read from the request body at a time
+MAX_PER_CASE: Final = 10_000  # attachment numbers accepted in a path
+
+
+async def _upload(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    if request.content_type != "application/octet-stream":
+        raise PeerError("send application/octet-stream", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+    query = {}
+    for key in ("name", "media_type"):
+        values = request.query.getall(key, [])
+        if len(values) != 1:
+            raise MalformedError(f"{key}: give it once")
+        query[key] = values[0]
+    for key in request.query:
+        if key not in query:
+            raise MalformedError(f"{key}: unknown parameter")
+    meta = convert(query, api.AttachmentUpload, "attachment")
+    if request.content_length is not None and request.content_length > MAX_ATTACHMENT_SIZE:
+        raise TooLargeError(f"attachment larger than {MAX_ATTACHMENT_SIZE} bytes")
+    made = await ctx.node.prepare_attachment(
+        _pieces(request), name=meta.name, media_type=meta.media_type
+    )
+    log.info("attachment prepared", blob_id=made.blob_id, size=made.size)
+    return _json(made, status=201)
+
+
+async def _pieces(request: web.Request) -> AsyncIterator[bytes]:
+    """The request body in pieces, each within ``handlers.BODY_TIMEOUT``, bounded in total."""
+    total = 0
+    while True:
+        try:
+            async with asyncio.timeout(handlers.BODY_TIMEOUT):
+                piece = await request.content.read(PIECE)
+        except TimeoutError:
+            raise MalformedError("request body stalled") from None
+        except ConnectionError:
+            raise MalformedError("connection closed before the file arrived") from None
+        if not piece:
+            return
+        total += len(piece)
+        if total > MAX_ATTACHMENT_SIZE:
+            raise TooLargeError(f"attachment larger than {MAX_ATTACHMENT_SIZE} bytes")
+        yield piece
+
+
+async def _entries(request: web.Request) -> list[CaseAttachment]:
+    ctx = request.app[CONTEXT]
+    case_id = _case_id(request)
+    if await ctx.cases.cases.case(case_id) is None:
+        raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
+    return await ctx.node.case_attachments(case_id)
+
+
+async def _list(request: web.Request) -> web.Response:
+    entries = await _entries(request)
+    return _json(api.AttachmentList(attachments=tuple(e.entry for e in entries)))
+
+
+async def _one(request: web.Request) -> tuple[Attachment, Path]:
+    n = parse_decimal(request.match_info["n"], name="n", low=1, high=MAX_PER_CASE)
+    entries = await _entries(request)
+    if n > len(entries):
+        raise PeerError("no such attachment", code=ErrorCode.NOT_FOUND)
+    one = entries[n - 1]
+    if not one.entry.kept:
+        raise PeerError("attachment not kept on this node", code=ErrorCode.NOT_FOUND)
+    return one.attachment, one.path
+
+
+async def _ciphertext(request: web.Request) -> web.StreamResponse:
+    """The kept ciphertext as it is (for an evidence export, §7.3)."""
+    a, path = await _one(request)
+    headers = {"Content-Type": "application/octet-stream", "X-Attachment-CT-SHA256": a.ct_sha256}
+    return web.FileResponse(path, headers=headers)
+
+
+async def _download(request: web.Request) -> web.StreamResponse:
+    a, path = await _one(request)
+    request[LOGGED] = Logged(Action.BODY_VIEWED, _case_id(request))  # a plaintext handed out
+    f = await asyncio.to_thread(open, path, "rb")
+    with f:
+        chunks = fmt.verified_chunks(f, a)
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(a.size),
+                "X-Attachment-SHA256": a.sha256,
+            }
+        )
+        first = _next(chunks)  # a wrong key or header fails before any status is sent
+        await resp.prepare(request)
+        piece = first
+        while piece is not None:
+            await resp.write(piece)
+            try:
+                piece = await asyncio.to_thread(_next, chunks)
+            except fmt.AttachmentError as exc:
+                # Already streaming: cut the connection so the client sees a short body.
+                log.error("attachment refused mid-stream", blob_id=a.blob_id, reason=exc.reason)
+                if request.transport is not None:
+                    request.transport.close()
+                return resp
+        await resp.write_eof()
+        return resp
+
+
+def _next(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
+
+
+#: The attachment routes, joined to :data:`node.api.handlers.ROUTES` by the server.
+#: Each needs a permission of the caller's token (PROTOCOL.md §14.4): a file's name and
+#: its plaintext are message content, so listing and reading need ``read_cases``.
+ROUTES: Final[tuple[tuple[str, str, Handler, Permission], ...]] = (
+    ("POST", "/v1/attachments", _upload, Permission.SEND),
+    ("GET", "/v1/cases/{case_id}/attachments", _list, Permission.READ_CASES),
+    ("GET", "/v1/cases/{case_id}/attachments/{n}", _download, Permission.READ_CASES),
+    ("GET", "/v1/cases/{case_id}/attachments/{n}/ciphertext", _ciphertext, Permission.READ_CASES),
+)

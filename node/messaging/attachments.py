@@ -1,0 +1,354 @@
+"""Attachments at the node: encrypt, upload, download and verify (PROTOCOL.md §15).
+
+Files in the node's data directory, under ``attachments/``:
+
+- ``out/<blob_id>.ct``: a ciphertext this node made (:meth:`AttachmentFiles.prepare`),
+  with ``out/<blob_id>.json``, its digests (never the key, which travels only in the
+  sealed body). Kept after sending: the evidence of what was sent.
+- ``in/<sender>/<blob_id>.ct``: a ciphertext received and verified (F2, F3), kept as the
+  evidence of what was received; ``.part`` while it downloads (a restart resumes it with
+  an RFC 9110 ``Range``).
+
+Every file is written under a temporary name, fsynced and renamed, so a crash leaves
+either the whole file or none. An upload needs no state of its own: the relay keeps the
+chunks it has, and re-announcing the blob (:func:`upload`) answers which are missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO, Final
+
+import msgspec
+import structlog
+
+from client import RelayRejectedError
+from node.messaging.transport_api import Transport
+from protocol import attachment as fmt
+from protocol.codec import decode, encode
+from protocol.envelope import header_bytes_of
+from protocol.errors import MalformedError, PeerError, TransportError, VerificationError
+from schemas import Attachment
+from schemas.blobs import BlobRef, chunk_span
+from schemas.envelope import EnvelopeHeader
+from schemas.errors import ErrorCode
+
+log = structlog.get_logger("relay247.node")
+
+_DIGEST: Final = msgspec.json.Decoder(fmt.Digest)
+_HEADER: Final = msgspec.json.Decoder(EnvelopeHeader)
+_BLOB_ID: Final = re.compile(r"[0-9a-f]{32}")
+_MEMBER: Final = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,8})?")
+WRITE_EVERY: Final = 1 << 20  # bytes of ciphertext buffered before a write
+
+
+class AttachmentFileError(Exception):
+    """A ciphertext file of ours is shorter than the blob it holds."""
+
+
+class AttachmentFieldError(VerificationError):
+    """F1–F3 refused an attachment; ``field`` names it for the rejected receipt (§15.2)."""
+
+    def __init__(self, message: str, field: str, code: ErrorCode, *, reason: str = "") -> None:
+        super().__init__(message, detail=reason, code=code)
+        self.field = field
+        self.reason = reason
+
+
+def refs_of(attachments: tuple[Attachment, ...]) -> tuple[BlobRef, ...]:
+    """The header's view of the body's attachments (§15.3): id, ciphertext hash, length."""
+    return tuple(
+        BlobRef(blob_id=a.blob_id, ct_sha256=a.ct_sha256, ct_len=a.ct_len) for a in attachments
+    )
+
+
+def attachment_refs(envelope: bytes) -> tuple[BlobRef, ...]:
+    """The blobs the header of one of our own queued envelopes names (none: empty)."""
+    raw = header_bytes_of(envelope, max_bytes=len(envelope))
+    header = decode(_HEADER, raw, "header", limit=len(raw))
+    refs = header.attachments
+    return () if isinstance(refs, msgspec.UnsetType) else refs
+
+
+def body_attachments(value: tuple[Attachment, ...] | msgspec.UnsetType) -> tuple[Attachment, ...]:
+    """A body's ``attachments`` as a tuple (empty when the field is absent)."""
+    return () if isinstance(value, msgspec.UnsetType) else value
+
+
+def check_binding(
+    header_refs: tuple[BlobRef, ...] | msgspec.UnsetType, body: tuple[Attachment, ...]
+) -> None:
+    """F1: the header names exactly the body's attachments, in order.
+
+    Raises:
+        AttachmentFieldError: ``binding_mismatch`` at ``$.attachments``.
+    """
+    named = () if isinstance(header_refs, msgspec.UnsetType) else header_refs
+    if named != refs_of(body):
+        raise AttachmentFieldError(
+            "header attachments differ from the body's",
+            "$.attachments",
+            ErrorCode.BINDING_MISMATCH,
+        )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _finish(tmp: Path, final: Path, f: BinaryIO) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+    f.close()
+    tmp.replace(final)
+    _fsync_dir(final.parent)
+
+
+class _Sink:
+    """A writable that keeps nothing: decrypting only to check (F3)."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+class AttachmentFiles:
+    """The node's attachment files under ``<data_dir>/attachments``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "attachments"
+        self.out_dir = self.root / "out"
+        self.in_dir = self.root / "in"
+
+    def _make(self, folder: Path) -> None:
+        """Create ``folder`` and the folders above it up to the data directory, 0700."""
+        for d in (self.root, *reversed(folder.relative_to(self.root).parents[:-1]), folder):
+            target = d if d.is_absolute() else self.root / d
+            target.mkdir(mode=0o700, exist_ok=True)
+
+    def sent_path(self, blob_id: str) -> Path:
+        """The ciphertext this node made for ``blob_id``."""
+        if not _BLOB_ID.fullmatch(blob_id):
+            raise MalformedError("blob_id: must be 32 lowercase hex digits")
+        return self.out_dir / f"{blob_id}.ct"
+
+    def received_path(self, sender: str, blob_id: str) -> Path:
+        """The verified ciphertext ``sender`` sent as ``blob_id``."""
+        if not _BLOB_ID.fullmatch(blob_id) or not _MEMBER.fullmatch(sender):
+            raise MalformedError("not a blob id or member id")
+        return self.in_dir / sender / f"{blob_id}.ct"
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def prepare(
+        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str
+    ) -> Attachment:
+        """Encrypt plaintext arriving in ``pieces`` under a fresh key (§15.1).
+
+        Returns:
+            The body's ``Attachment`` (with the key: it goes only into the sealed body).
+        """
+        self._make(self.out_dir)
+        blob_id = os.urandom(16).hex()
+        key = fmt.new_key()
+        enc = fmt.Encryptor(key)
+        tmp = self.out_dir / f"{blob_id}.tmp"
+        f = await asyncio.to_thread(open, tmp, "xb")  # closed by _finish, or on failure
+        try:
+            pending = bytearray()
+            async for piece in pieces:
+                pending += enc.update(piece)
+                if len(pending) >= WRITE_EVERY:
+                    await asyncio.to_thread(f.write, bytes(pending))
+                    pending.clear()
+            pending += enc.finish()
+            f.write(pending)
+            assert enc.digest is not None
+            digest = enc.digest
+            await asyncio.to_thread(_finish, tmp, self.sent_path(blob_id), f)
+        except BaseException:
+            f.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        self._write_digest(blob_id, digest)
+        return Attachment(
+            blob_id=blob_id,
+            name=name,
+            media_type=media_type,
+            size=digest.size,
+            sha256=digest.sha256,
+            ct_sha256=digest.ct_sha256,
+            ct_len=digest.ct_len,
+            key=base64.b64encode(key).decode(),
+        )
+
+    def _write_digest(self, blob_id: str, digest: fmt.Digest) -> None:
+        tmp = self.out_dir / f"{blob_id}.json.tmp"
+        with open(tmp, "wb") as f:
+            f.write(encode(digest))
+            _finish(tmp, self.out_dir / f"{blob_id}.json", f)
+
+    def check_prepared(self, attachments: tuple[Attachment, ...]) -> None:
+        """Every attachment of a body to send was prepared here, with these digests.
+
+        Raises:
+            MalformedError: ``field`` names the first attachment that was not.
+        """
+        for i, a in enumerate(attachments):
+            at = f"$.attachments[{i}]"
+            try:
+                raw = (self.out_dir / f"{self.sent_path(a.blob_id).stem}.json").read_bytes()
+                have = decode(_DIGEST, raw, "attachment digest", limit=4096)
+            except (OSError, PeerError):
+                raise MalformedError(
+                    f"{at}: no attachment {a.blob_id} prepared on this node",
+                    field=at,
+                    problem="not prepared on this node",
+                ) from None
+            want = fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
+            if have != want or not self.sent_path(a.blob_id).is_file():
+                raise MalformedError(
+                    f"{at}: differs from the attachment prepared",
+                    field=at,
+                    problem="differs from the attachment prepared",
+                )
+
+    # -- receiving -------------------------------------------------------------------
+
+    async def fetch(
+        self, transport: Transport, sender: str, attachments: tuple[Attachment, ...]
+    ) -> None:
+        """F2–F4: download, check and keep each attachment of a received message.
+
+        Raises:
+            AttachmentFieldError: a ciphertext or plaintext that does not match (the
+                downloaded bytes are deleted).
+            TransportError, RelayRejectedError: the download failed; what arrived is
+                kept and the next try resumes after it.
+        """
+        for i, a in enumerate(attachments):
+            final = self.received_path(sender, a.blob_id)
+            if final.is_file() and final.stat().st_size == a.ct_len:
+                continue  # verified before a crash that came before the ack
+            self._make(final.parent)
+            part = final.with_suffix(".part")
+            try:
+                await self._download(transport, a, part)
+            except RelayRejectedError as exc:
+                if exc.code is not ErrorCode.NOT_FOUND:
+                    # Busy, rate-limited, not yet committed: a later try may succeed.
+                    raise TransportError(f"attachment {i}: {exc.message}") from exc
+                raise AttachmentFieldError(
+                    f"attachment {i}: the relay has no such blob",
+                    f"$.attachments[{i}]",
+                    ErrorCode.NOT_FOUND,
+                ) from None
+            try:
+                await asyncio.to_thread(_verify, part, a)
+            except fmt.AttachmentError as exc:
+                part.unlink(missing_ok=True)
+                raise AttachmentFieldError(
+                    f"attachment {i}: {exc.message}",
+                    f"$.attachments[{i}]",
+                    exc.code,
+                    reason=exc.reason,
+                ) from None
+            await asyncio.to_thread(_rename, part, final)
+
+    async def _download(self, transport: Transport, a: Attachment, part: Path) -> None:
+        have = await asyncio.to_thread(_part_size, part, a.ct_len)
+        if have == a.ct_len:
+            return
+        if have:
+            log.info("attachment download resumed", blob_id=a.blob_id, at=have, of=a.ct_len)
+        f = await asyncio.to_thread(open, part, "ab")
+        with f:
+            pending = bytearray()
+            async for piece in transport.blob_content(a.blob_id, start=have):
+                pending += piece
+                if len(pending) >= WRITE_EVERY:
+                    await asyncio.to_thread(f.write, bytes(pending))
+                    pending.clear()
+            f.write(pending)
+            f.flush()
+            await asyncio.to_thread(os.fsync, f.fileno())
+
+
+def hash_file(path: Path) -> tuple[int, str]:
+    """Return ``(length, sha256 hex)`` of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            n += len(block)
+    return n, h.hexdigest()
+
+
+def _verify(part: Path, a: Attachment) -> None:
+    size, ct_sha256 = hash_file(part)
+    if size != a.ct_len or ct_sha256 != a.ct_sha256:  # F2
+        raise fmt.AttachmentError("mismatch", "attachment ciphertext hash differs")
+    with open(part, "rb") as f:  # F3
+        got = fmt.decrypt(f, _Sink(), base64.b64decode(a.key), ct_len=a.ct_len)  # type: ignore[arg-type]
+    fmt.check_digest(got, fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256))
+
+
+def _part_size(part: Path, ct_len: int) -> int:
+    """Bytes already downloaded (a longer part than the blob is started again)."""
+    have = part.stat().st_size if part.exists() else 0
+    if have > ct_len:
+        part.unlink()
+        return 0
+    return have
+
+
+def _rename(part: Path, final: Path) -> None:
+    part.replace(final)
+    _fsync_dir(final.parent)
+
+
+async def upload(
+    transport: Transport, files: AttachmentFiles, recipient: str, refs: tuple[BlobRef, ...]
+) -> None:
+    """Upload and commit each blob a queued message names (§15.4), resuming any upload.
+
+    Announcing a blob again answers the chunks the relay still misses, so an upload cut
+    by a crash or a kill goes on where it stopped; a committed blob is skipped.
+
+    Raises:
+        RelayRejectedError, TransportError: as the relay answered; the caller retries.
+        OSError: our ciphertext file is gone or unreadable.
+        AttachmentFileError: our ciphertext file is shorter than the blob.
+    """
+    for ref in refs:
+        status = await transport.create_blob(ref.blob_id, recipient, ref.ct_len, ref.ct_sha256)
+        if status.complete:
+            continue
+        path = files.sent_path(ref.blob_id)
+        if status.missing:
+            log.info("attachment upload", blob_id=ref.blob_id, chunks_missing=len(status.missing))
+        f = await asyncio.to_thread(open, path, "rb")
+        with f:
+            for index in status.missing:
+                start, end = chunk_span(index, ref.ct_len, status.chunk_size)
+                data = await asyncio.to_thread(_read_at, f, start, end - start)
+                status = await transport.put_blob_chunk(ref.blob_id, index, data)
+        await transport.commit_blob(ref.blob_id)
+
+
+def _read_at(f: BinaryIO, start: int, length: int) -> bytes:
+    f.seek(start)
+    data = f.read(length)
+    if len(data) != length:
+        raise AttachmentFileError(f"{f.name}: shorter than the blob")
+    return data

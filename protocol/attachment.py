@@ -1,0 +1,299 @@
+"""Attachment encryption: libsodium secretstream over files, streamed (PROTOCOL.md §15.1).
+
+A file is cut into plaintext chunks of exactly :data:`CHUNK` bytes (the last may be
+shorter, and an empty file is one empty final chunk), each pushed through
+``crypto_secretstream_xchacha20poly1305`` under a fresh 32-byte key with no associated
+data; every chunk but the last carries ``TAG_MESSAGE``, the last ``TAG_FINAL``. The
+ciphertext is the 24-byte stream header followed by the pushed chunks (each 17 bytes
+longer than its plaintext). One pass computes the plaintext's SHA-256 and size and the
+ciphertext's SHA-256 and length; neither side ever holds more than one chunk.
+
+Decryption refuses, each with a stable ``reason`` (:class:`AttachmentError`):
+``truncated`` (the stream ends before a ``TAG_FINAL`` chunk), ``extended`` (bytes after
+it), ``corrupt`` (a chunk fails authentication: a flipped byte, reordered or repeated
+chunks, a wrong key, an unexpected tag) and ``mismatch`` (hashes or sizes other than
+the ones the sealed body promised).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Final
+
+import nacl.bindings as sodium
+import nacl.exceptions
+
+from protocol.errors import PeerError
+from schemas import Attachment
+from schemas._attachment import ABYTES, CHUNK, HEADER_BYTES, chunk_count, ct_len_for
+from schemas.errors import ErrorCode
+
+__all__ = [
+    "ABYTES",
+    "CHUNK",
+    "HEADER_BYTES",
+    "KEY_BYTES",
+    "REASONS",
+    "AttachmentError",
+    "Digest",
+    "Encryptor",
+    "check_digest",
+    "chunk_count",
+    "ct_len_for",
+    "decrypt",
+    "encrypt",
+    "new_key",
+    "plaintext_chunks",
+    "size_for",
+    "verified_chunks",
+]
+
+KEY_BYTES: Final = sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES  # 32
+_TAG_MESSAGE: Final = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+_TAG_FINAL: Final = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+
+#: The stable reasons an attachment is refused (PROTOCOL.md §15.1).
+REASONS: Final = ("truncated", "extended", "corrupt", "mismatch")
+
+
+class AttachmentError(PeerError):
+    """An attachment's ciphertext is refused; ``reason`` is one of :data:`REASONS`.
+
+    The public code is ``ciphertext_mismatch`` for ``mismatch``, else ``decrypt_failed``.
+    """
+
+    code = ErrorCode.DECRYPT_FAILED
+
+    def __init__(self, reason: str, message: str) -> None:
+        mismatch = reason == "mismatch"
+        super().__init__(
+            message, detail=reason, code=ErrorCode.CIPHERTEXT_MISMATCH if mismatch else None
+        )
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one pass over an attachment learned: sizes and SHA-256 of both forms."""
+
+    size: int  # plaintext bytes
+    sha256: str  # of the plaintext, hex
+    ct_len: int  # ciphertext bytes (header included)
+    ct_sha256: str  # of the ciphertext, hex
+
+
+def new_key() -> bytes:
+    """Return a fresh random 32-byte file key (``crypto_secretstream_..._keygen``)."""
+    return bytes(sodium.crypto_secretstream_xchacha20poly1305_keygen())
+
+
+def _read_full(src: BinaryIO, n: int) -> bytes:
+    """Read up to ``n`` bytes, looping over short reads; shorter only at end of file."""
+    first = src.read(n)
+    if len(first) == n or not first:
+        return first
+    parts = [first]
+    have = len(first)
+    while have < n:
+        more = src.read(n - have)
+        if not more:
+            break
+        parts.append(more)
+        have += len(more)
+    return b"".join(parts)
+
+
+class Encryptor:
+    """Incremental form of :func:`encrypt`, for plaintext that arrives in pieces.
+
+    :meth:`update` takes any amount of plaintext and returns the ciphertext of the
+    chunks it completed (at most one partial chunk is held back); :meth:`finish` seals
+    the last chunk with ``TAG_FINAL`` and returns it. :attr:`digest` is set after finish.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ValueError("attachment key must be 32 bytes")
+        self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        self._header: bytes | None = bytes(
+            sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, key)
+        )
+        self._plain_hash, self._ct_hash = hashlib.sha256(), hashlib.sha256()
+        self._ct_hash.update(self._header)
+        self._held = bytearray()
+        self._size, self._ct_len = 0, HEADER_BYTES
+        self.digest: Digest | None = None
+
+    def _push(self, chunk: bytes, tag: int) -> bytes:
+        sealed: bytes = sodium.crypto_secretstream_xchacha20poly1305_push(
+            self._state, chunk, None, tag
+        )
+        self._plain_hash.update(chunk)
+        self._ct_hash.update(sealed)
+        self._size += len(chunk)
+        self._ct_len += len(sealed)
+        return sealed
+
+    def _start(self) -> list[bytes]:
+        header, self._header = self._header, None
+        return [] if header is None else [header]
+
+    def update(self, data: bytes) -> bytes:
+        """Add plaintext; return the ciphertext ready so far (may be empty)."""
+        if self.digest is not None:
+            raise ValueError("encryptor already finished")
+        out = self._start()
+        self._held += data
+        # Keep a full chunk back until more arrives: only the last chunk is TAG_FINAL.
+        start = 0
+        while len(self._held) - start > CHUNK:
+            out.append(self._push(bytes(self._held[start : start + CHUNK]), _TAG_MESSAGE))
+            start += CHUNK
+        del self._held[:start]  # once: no quadratic shifting for a large piece
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """Seal what is held as the final chunk; return the rest of the ciphertext."""
+        if self.digest is not None:
+            raise ValueError("encryptor already finished")
+        out = self._start()
+        out.append(self._push(bytes(self._held), _TAG_FINAL))
+        self._held.clear()
+        self.digest = Digest(
+            self._size, self._plain_hash.hexdigest(), self._ct_len, self._ct_hash.hexdigest()
+        )
+        return b"".join(out)
+
+
+def encrypt(src: BinaryIO, dst: BinaryIO, key: bytes) -> Digest:
+    """Encrypt ``src`` to ``dst`` chunk by chunk and return both forms' digests.
+
+    Args:
+        src: the plaintext, read to its end.
+        dst: where the ciphertext is written (header first).
+        key: a fresh 32-byte key (:func:`new_key`); never reuse one for two files.
+    """
+    enc = Encryptor(key)
+    while block := _read_full(src, CHUNK):
+        dst.write(enc.update(block))
+    dst.write(enc.finish())
+    assert enc.digest is not None
+    return enc.digest
+
+
+def size_for(ct_len: int) -> int | None:
+    """Return the plaintext size whose ciphertext is ``ct_len`` bytes, or None if none is."""
+    rest = ct_len - HEADER_BYTES
+    if rest < ABYTES:
+        return None
+    full, last = divmod(rest, CHUNK + ABYTES)
+    size = full * CHUNK if last == 0 else full * CHUNK + last - ABYTES
+    return size if last == 0 or (last >= ABYTES and ct_len_for(size) == ct_len) else None
+
+
+def plaintext_chunks(
+    src: BinaryIO, key: bytes, *, ct_len: int | None = None
+) -> Generator[bytes, None, Digest]:
+    """Yield each chunk's plaintext once it authenticated; return the digests.
+
+    The streaming form of :func:`decrypt` (same checks, same errors, raised when the
+    offending chunk is reached): a consumer that already passed earlier chunks on must
+    discard them if it raises.
+    """
+    if len(key) != KEY_BYTES:
+        raise AttachmentError("corrupt", "attachment key must be 32 bytes")
+    if ct_len is not None and size_for(ct_len) is None:
+        raise AttachmentError("mismatch", "attachment length is not a valid ciphertext length")
+    left = None if ct_len is None else ct_len - HEADER_BYTES
+    plain_hash, ct_hash = hashlib.sha256(), hashlib.sha256()
+    header = _read_full(src, HEADER_BYTES)
+    if len(header) < HEADER_BYTES:
+        raise AttachmentError("truncated", "attachment ends inside its header")
+    ct_hash.update(header)
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
+    size, got = 0, HEADER_BYTES
+    while True:
+        want = CHUNK + ABYTES if left is None else min(CHUNK + ABYTES, left)
+        sealed = _read_full(src, want)
+        if not sealed or len(sealed) < ABYTES or (left is not None and len(sealed) < want):
+            raise AttachmentError("truncated", "attachment ends before its final chunk")
+        try:
+            plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, sealed, None)
+        except nacl.exceptions.CryptoError as exc:
+            raise AttachmentError("corrupt", "attachment chunk fails authentication") from exc
+        if tag not in (_TAG_MESSAGE, _TAG_FINAL):
+            raise AttachmentError("corrupt", "attachment chunk has an unknown tag")
+        if tag == _TAG_MESSAGE and len(plain) != CHUNK:
+            # Only a final chunk may be short: anything else is a stream cut short.
+            raise AttachmentError("truncated", "attachment ends before its final chunk")
+        ct_hash.update(sealed)
+        plain_hash.update(plain)
+        size += len(plain)
+        got += len(sealed)
+        if left is not None:
+            left -= len(sealed)
+        if tag == _TAG_FINAL:
+            if left:
+                raise AttachmentError("mismatch", "attachment ends before its stated length")
+            if src.read(1):
+                raise AttachmentError("extended", "attachment has data after its final chunk")
+            yield plain
+            return Digest(size, plain_hash.hexdigest(), got, ct_hash.hexdigest())
+        yield plain
+
+
+def decrypt(src: BinaryIO, dst: BinaryIO, key: bytes, *, ct_len: int | None = None) -> Digest:
+    """Decrypt ``src`` to ``dst``, refusing any stream our :func:`encrypt` did not write.
+
+    The plaintext of a chunk is written only after that chunk authenticated, but a
+    caller must still treat ``dst`` as unusable until this returns (a later chunk may
+    fail): write to a temporary file and rename it only on success.
+
+    Args:
+        ct_len: the ciphertext length the sealed body gives. With it every chunk is read
+            at its exact length, so a stream cut short is ``truncated`` and bytes past
+            the end are ``extended`` wherever they fall. Without it, bytes appended to a
+            short final chunk are read with it and fail as ``corrupt``.
+
+    Raises:
+        AttachmentError: ``truncated``, ``extended``, ``corrupt`` or ``mismatch`` (a
+            ``ct_len`` no plaintext size gives, or a final chunk before ``ct_len``).
+    """
+    chunks = plaintext_chunks(src, key, ct_len=ct_len)
+    while True:
+        try:
+            dst.write(next(chunks))
+        except StopIteration as stop:
+            digest: Digest = stop.value
+            return digest
+
+
+def check_digest(got: Digest, want: Digest) -> None:
+    """Refuse ``got`` unless it equals what the sealed body promised (``mismatch``)."""
+    if got.ct_len != want.ct_len or got.ct_sha256 != want.ct_sha256:
+        raise AttachmentError("mismatch", "attachment ciphertext hash differs")
+    if got.size != want.size or got.sha256 != want.sha256:
+        raise AttachmentError("mismatch", "attachment plaintext hash differs")
+
+
+def verified_chunks(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
+    """The plaintext chunks of a kept ciphertext described by ``attachment`` (§15.2).
+
+    Each chunk is yielded once it authenticated; after the last, the digests are
+    compared with the attachment's (``mismatch``). A consumer that already passed
+    chunks on must discard them if this raises.
+    """
+    chunks = plaintext_chunks(src, base64.b64decode(attachment.key), ct_len=attachment.ct_len)
+    while True:
+        try:
+            yield next(chunks)
+        except StopIteration as stop:
+            want = Digest(
+                attachment.size, attachment.sha256, attachment.ct_len, attachment.ct_sha256
+            )
+            check_digest(stop.value, want)
+            return

@@ -1,0 +1,249 @@
+"""The PostgreSQL store's blobs: rows and chunk rows, so every instance serves every blob.
+
+A mixin of :class:`relay.storage.postgres.store.PostgresStore`. Each call is its own
+short transaction on the pool (never a write of a group-commit batch). Instances keep
+one blob's writes apart with the blob's row lock: a chunk write holds it shared, the
+commit exclusively while it hashes, so a committed blob never changes. Quota checks of
+one owner or recipient are serialised by transaction advisory locks. Chunk data is
+stored ``EXTERNAL`` (uncompressed: it is ciphertext), so a range read fetches only the
+TOAST slices it needs (PostgreSQL docs 73.2, TOAST).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import asyncpg
+
+from protocol.errors import PeerError, StorageError, storage_error
+from relay.storage._micros import from_micros, to_micros
+from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob
+from relay.storage.postgres._reads import DB_ERRORS
+from schemas.blobs import BLOB_CHUNK, chunk_count
+from schemas.errors import ErrorCode
+
+T = TypeVar("T")
+
+#: bytes fetched at a time from a chunk row while serving a download
+PIECE = 1 << 20
+
+_SELECT = (
+    "SELECT blob_id, owner, recipient, ct_len, ct_sha256, created_at, committed, bound_sender,"
+    " bound_msg FROM blobs WHERE blob_id = $1"
+)
+_SELECT_FOR_UPDATE = (
+    "SELECT blob_id, owner, recipient, ct_len, ct_sha256, created_at, committed, bound_sender,"
+    " bound_msg FROM blobs WHERE blob_id = $1 FOR UPDATE"
+)
+_LOCK_MANY = (
+    "SELECT blob_id, owner, recipient, ct_len, ct_sha256, created_at, committed, bound_sender,"
+    " bound_msg FROM blobs WHERE blob_id = ANY($1::text[]) ORDER BY blob_id FOR UPDATE"
+)
+# Unbound and older than the TTL, or bound to an envelope no longer waiting.
+_DOOMED = (
+    "SELECT blob_id FROM blobs b WHERE (bound_sender IS NULL AND created_at < $1)"
+    " OR (bound_sender IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages m"
+    "   WHERE m.sender = b.bound_sender AND m.msg_id = b.bound_msg AND m.state = 0))"
+    " ORDER BY blob_id FOR UPDATE SKIP LOCKED"
+)
+
+
+def blob_row(row: Any) -> StoredBlob | None:
+    """A row of ``_SELECT`` as a :class:`StoredBlob`."""
+    if row is None:
+        return None
+    bound = None if row[7] is None else (row[7], row[8])
+    return StoredBlob(
+        row[0], row[1], row[2], row[3], row[4], from_micros(row[5]), bool(row[6]), bound
+    )
+
+
+async def lock_blobs(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, StoredBlob]:
+    """The rows of ``ids``, locked for update in sorted order (an accept's claims)."""
+    if not ids:
+        return {}  # the usual accept: no round trip
+    rows = await conn.fetch(
+        _LOCK_MANY,
+        sorted(set(ids)),
+    )
+    return {r[0]: b for r in rows if (b := blob_row(r)) is not None}
+
+
+async def bind_blobs(conn: asyncpg.Connection, claims: dict[str, tuple[str, str]]) -> None:
+    """Bind each blob to its envelope ``(sender, msg_id)`` (rows locked by the caller)."""
+    if claims:
+        await conn.execute(
+            "UPDATE blobs SET bound_sender = c.s, bound_msg = c.m"
+            " FROM unnest($1::text[], $2::text[], $3::text[]) AS c(b, s, m)"
+            " WHERE blobs.blob_id = c.b",
+            list(claims),
+            [s for s, _ in claims.values()],
+            [m for _, m in claims.values()],
+        )
+
+
+def _key(kind: str, member: str) -> int:
+    digest = hashlib.sha256(f"relay247 blob quota\0{kind}\0{member}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def _slice(
+    blob_id: str, index: int, offset: int, take: int, conn: asyncpg.Connection
+) -> bytes:
+    """Bytes ``[offset, offset + take)`` of one chunk row."""
+    piece = await conn.fetchval(
+        "SELECT substring(data FROM $3 FOR $4) FROM blob_chunks WHERE blob_id = $1 AND idx = $2",
+        blob_id, index, offset + 1, take,
+    )  # fmt: skip
+    if piece is None or len(piece) != take:
+        raise StorageError("blob chunk row is missing or short", detail=f"{blob_id}/{index}")
+    return bytes(piece)
+
+
+def _gone(blob_id: str) -> PeerError:
+    return PeerError("no such blob", detail=f"blob={blob_id}", code=ErrorCode.NOT_FOUND)
+
+
+class PostgresBlobs(BlobStorage):
+    """Blob rows and chunk rows (see the module docstring)."""
+
+    _pool: asyncpg.Pool | None
+
+    async def _blob_tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        pool = self._pool
+        if pool is None:
+            raise StorageError("storage is not available", detail="store is closed")
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await fn(conn)
+        except DB_ERRORS as exc:
+            raise storage_error(exc, "blob storage failed") from None
+
+    async def create_blob(self, blob: StoredBlob, limits: BlobLimits) -> tuple[StoredBlob, bool]:
+        """See :meth:`BlobStorage.create_blob`."""
+
+        async def run(conn: asyncpg.Connection) -> tuple[StoredBlob, bool]:
+            keys = sorted({_key("owner", blob.owner), _key("recipient", blob.recipient)})
+            for key in keys:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+            earlier = blob_row(await conn.fetchrow(_SELECT, blob.blob_id))
+            if earlier is not None:
+                return earlier, False
+            sums = await conn.fetchrow(
+                "SELECT (SELECT COALESCE(sum(ct_len), 0) FROM blobs WHERE owner = $1),"
+                " (SELECT COALESCE(sum(ct_len), 0) FROM blobs WHERE recipient = $2)",
+                blob.owner,
+                blob.recipient,
+            )
+            refused = limits.refusal(blob, int(sums[0]), int(sums[1]))
+            if refused is not None:
+                raise refused
+            inserted = await conn.fetchval(
+                "INSERT INTO blobs (blob_id, owner, recipient, ct_len, ct_sha256, created_at,"
+                " committed) VALUES ($1, $2, $3, $4, $5, $6, false)"
+                " ON CONFLICT (blob_id) DO NOTHING RETURNING blob_id",
+                blob.blob_id, blob.owner, blob.recipient, blob.ct_len, blob.ct_sha256,
+                to_micros(blob.created_at),
+            )  # fmt: skip
+            if inserted is None:  # another instance created it meanwhile
+                row = await conn.fetchrow(_SELECT, blob.blob_id)
+                stored = blob_row(row)
+                assert stored is not None
+                return stored, False
+            return blob, True
+
+        return await self._blob_tx(run)
+
+    async def get_blob(self, blob_id: str) -> StoredBlob | None:
+        """See :meth:`BlobStorage.get_blob`."""
+
+        async def run(conn: asyncpg.Connection) -> StoredBlob | None:
+            return blob_row(await conn.fetchrow(_SELECT, blob_id))
+
+        return await self._blob_tx(run)
+
+    async def blob_chunks(self, blob_id: str) -> set[int]:
+        """See :meth:`BlobStorage.blob_chunks`."""
+
+        async def run(conn: asyncpg.Connection) -> set[int]:
+            rows = await conn.fetch("SELECT idx FROM blob_chunks WHERE blob_id = $1", blob_id)
+            return {int(r[0]) for r in rows}
+
+        return await self._blob_tx(run)
+
+    async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> None:
+        """See :meth:`BlobStorage.put_blob_chunk`."""
+
+        async def run(conn: asyncpg.Connection) -> None:
+            committed = await conn.fetchval(
+                "SELECT committed FROM blobs WHERE blob_id = $1 FOR SHARE", blob_id
+            )
+            if committed is None:
+                raise _gone(blob_id)
+            if committed:
+                raise PeerError("blob already committed", code=ErrorCode.CONFLICT)
+            await conn.execute(
+                "INSERT INTO blob_chunks (blob_id, idx, data) VALUES ($1, $2, $3)"
+                " ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data",
+                blob_id,
+                index,
+                data,
+            )
+
+        await self._blob_tx(run)
+
+    async def commit_blob(self, blob_id: str) -> bool:
+        """See :meth:`BlobStorage.commit_blob`: hashes one chunk row at a time."""
+
+        async def run(conn: asyncpg.Connection) -> bool:
+            row = blob_row(await conn.fetchrow(_SELECT_FOR_UPDATE, blob_id))
+            if row is None:
+                raise _gone(blob_id)
+            if row.committed:
+                return True
+            count = chunk_count(row.ct_len)
+            have = await conn.fetchval(
+                "SELECT count(*) FROM blob_chunks WHERE blob_id = $1", blob_id
+            )
+            if have != count:
+                raise PeerError("blob has chunks missing", code=ErrorCode.BLOB_INCOMPLETE)
+            sha, total = hashlib.sha256(), 0
+            for index in range(count):
+                data = await conn.fetchval(
+                    "SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2", blob_id, index
+                )
+                sha.update(data)
+                total += len(data)
+            if (sha.hexdigest(), total) == (row.ct_sha256, row.ct_len):
+                await conn.execute("UPDATE blobs SET committed = true WHERE blob_id = $1", blob_id)
+                return True
+            await conn.execute("DELETE FROM blob_chunks WHERE blob_id = $1", blob_id)
+            await conn.execute("DELETE FROM blobs WHERE blob_id = $1", blob_id)
+            return False
+
+        return await self._blob_tx(run)
+
+    async def read_blob(self, blob_id: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """See :meth:`BlobStorage.read_blob`: ``substring`` of one chunk row at a time."""
+        at = start
+        while at < end:
+            index, offset = divmod(at, BLOB_CHUNK)
+            take = min(end - at, BLOB_CHUNK - offset, PIECE)
+            yield await self._blob_tx(functools.partial(_slice, blob_id, index, offset, take))
+            at += take
+
+    async def sweep_blobs(self, now: datetime, ttl: timedelta) -> int:
+        """See :meth:`BlobStorage.sweep_blobs` (a blob being committed is left for later)."""
+
+        async def run(conn: asyncpg.Connection) -> int:
+            ids = [r[0] for r in await conn.fetch(_DOOMED, to_micros(now - ttl))]
+            if ids:
+                await conn.execute("DELETE FROM blob_chunks WHERE blob_id = ANY($1::text[])", ids)
+                await conn.execute("DELETE FROM blobs WHERE blob_id = ANY($1::text[])", ids)
+            return len(ids)
+
+        return await self._blob_tx(run)
