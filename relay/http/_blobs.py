@@ -176,9 +176,9 @@ async def commit(request: web.Request) -> web.Response:
     state = request.app[STATE]
     ensure_writable(state)
     body = await read_body(request, state)
-    member = authenticate(request, body)
-    if body:
+    if body:  # a bodiless write: nothing to type-check, nothing to read past this
         raise MalformedError("commit takes no body")
+    member = authenticate(request, body)
     blob_id = _blob_id(request)
     row = await _find(state, blob_id, member, "owner")
     now = await _status(state, row)
