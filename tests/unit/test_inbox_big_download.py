@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -94,4 +95,58 @@ async def test_urgent_message_is_handled_while_a_big_attachment_downloads(
     finally:
         release.set()
         for node in (fr, de, us):
+            await node.stop()
+
+
+async def test_a_stop_during_a_held_download_saves_the_cursor_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The held envelope is not acked, and the saved cursor stays before it even though
+    a later envelope of another sender was handled: a restart gets it again."""
+    net = make_network()
+    net.declare(ATTACHMENTS)
+    relay = FakeRelay(net.lookup(), net.signed())
+    started = asyncio.Event()
+
+    async def stalled(
+        self: FakeBlobs, member: str, blob_id: str, start: int, end: int | None
+    ) -> AsyncIterator[bytes]:
+        started.set()
+        await asyncio.Event().wait()  # never ends: the node stops meanwhile
+        yield b""
+
+    monkeypatch.setattr(FakeBlobs, "content", stalled)
+    fr = await open_node(tmp_path / "fr", net, "FR", relay)
+    de = await open_node(tmp_path / "de", net, "DE", relay)
+    us = await open_node(tmp_path / "us", net, "US", relay)
+    us_q = us.events.queue()
+    for node in (fr, de, us):
+        await node.start()
+    stopped = False
+    try:
+        for node in (fr, de, us):
+            await node.wait_ready()
+        big = await fr.prepare_attachment(
+            _pieces(b"x" * 5000), name="a.bin", media_type="application/octet-stream"
+        )
+        request = addressed(EXAMPLES["preservation_request"], "FR", "US")
+        held = await fr.send(msgspec.structs.replace(request, attachments=(big,)), "US")
+        async with asyncio.timeout(30):
+            await started.wait()
+        other = await de.send(addressed(EXAMPLES["follow_up"], "DE", "US"), "US")
+        assert (await next_event(us_q, MessageReceived)).msg_id == other
+        await us.stop()
+        stopped = True
+        waiting = (await relay.client("US").mailbox()).messages
+        assert [m.msg_id for m in waiting] == [held]  # never acked
+        db = sqlite3.connect(us.store.path)
+        try:
+            (saved,) = db.execute(
+                "SELECT value FROM meta WHERE key = ?", ("cursor:" + relay.url,)
+            ).fetchone()
+        finally:
+            db.close()
+        assert int(saved) < waiting[0].seq  # DE's later envelope moved it no further
+    finally:
+        for node in (fr, de) if stopped else (fr, de, us):
             await node.stop()
