@@ -51,22 +51,23 @@ def _copy_checked(src: Path, dst: Path, ct_len: int, sha256: str) -> bool:
     False (and no ``dst``) when ``src`` is missing, or its length or SHA-256 differ.
     """
     try:
-        fin = open(src, "rb")  # noqa: SIM115 (closed below, with dst)
+        fin = open(src, "rb")  # noqa: SIM115 (closed by the with below)
     except FileNotFoundError:
         return False
     digest, total = hashlib.sha256(), 0
-    try:
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with fin, open(fd, "wb") as fout:
-            while piece := fin.read(PIECE):
-                digest.update(piece)
-                total += len(piece)
-                fout.write(piece)
-            fout.flush()
-            os.fsync(fout.fileno())
-    except BaseException:
-        dst.unlink(missing_ok=True)
-        raise
+    with fin:
+        try:
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with open(fd, "wb") as fout:
+                while piece := fin.read(PIECE):
+                    digest.update(piece)
+                    total += len(piece)
+                    fout.write(piece)
+                fout.flush()
+                os.fsync(fout.fileno())
+        except BaseException:
+            dst.unlink(missing_ok=True)
+            raise
     if total != ct_len or digest.hexdigest() != sha256:
         dst.unlink()
         return False
