@@ -31,6 +31,7 @@ from node.messaging.inbox import Inbox
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from protocol.errors import Relay247Error
+from schemas.errors import ErrorCode
 from schemas.relay_api import MailboxItem
 
 log = structlog.get_logger("relay247.node")
@@ -96,6 +97,12 @@ class Lanes:
                 self._held[transport.base_url].remove(item.seq)
                 self.done += 1
                 self._drained.set()
+        except Exception as exc:  # a defect, not the relay or the disk: say so loudly
+            # The lane's envelopes stay held (the saved cursor stays before them) and
+            # unacked: the relay delivers them again after a restart.
+            log.exception("inbox lane failed", sender=sender)
+            problem = f"inbox lane failed: {type(exc).__name__}"
+            self._s.hub.publish(NodeProblem("inbox", ErrorCode.INTERNAL, problem))
         finally:
             # No await between the last ``while queue`` and here: nothing joins a lane
             # that is ending.
