@@ -46,6 +46,7 @@ def _member_file(
     email: str | None,
     phone: str | None,
 ) -> bytes:
+    from schemas._attachment import ATTACHMENTS
     from schemas._links import CASE_LINKS
     from schemas.directory import KeyAlg, KeyUse, Member
 
@@ -63,7 +64,7 @@ def _member_file(
         "languages": [x.strip() for x in languages.split(",") if x.strip()],
         "time_zone": time_zone,
         # What this node's software reads beyond the first protocol (PROTOCOL.md §3.1).
-        "capabilities": [CASE_LINKS],
+        "capabilities": [CASE_LINKS, ATTACHMENTS],
         "keys": [
             {
                 "use": KeyUse(use),

@@ -255,7 +255,8 @@ def migrate(*, config_path: Path, as_json: bool) -> None:
 def backup(*, config_path: Path, out: Path, as_json: bool) -> None:
     """Take a consistent online backup while the relay serves.
 
-    SQLite: the online backup API into one checked file. PostgreSQL: pg_dump
+    SQLite: the online backup API into one checked file, and the committed
+    attachment blobs' files into the directory OUT.blobs (keep both). PostgreSQL: pg_dump
     --format=custom of the relay's schema (pg_dump must be on PATH).
     """
     from relay.backup import backup as backup_storage

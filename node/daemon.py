@@ -57,6 +57,7 @@ from node.messaging import (
     body_attachments,
     read_trust_root,
     refs_of,
+    refuse_unsupported,
 )
 from node.services import build_services
 from node.storage import NodeStore
@@ -269,6 +270,7 @@ class Node:
         body = plan.body
         # Attachments: each was encrypted on this node (§15.2); the header names them.
         files = body_attachments(body.attachments)
+        refuse_unsupported(peer, files)  # before anything is sealed or uploaded
         if files:
             assert self._shared.files is not None
             self._shared.files.check_prepared(files)

@@ -13,6 +13,10 @@ import msgspec
 from schemas.blobs import MAX_ATTACHMENTS
 from schemas.types import Id128, Sha256Hex
 
+#: The directory capability of a member whose node reads a body's ``attachments``
+#: (PROTOCOL.md §3.1, §10.10): a body with attachments goes only to such a member.
+ATTACHMENTS: Final = "attachments"
+
 #: Plaintext bytes per secretstream message, and the per-message and header overheads
 #: of ``crypto_secretstream_xchacha20poly1305`` (PROTOCOL.md §15.1).
 CHUNK: Final = 65_536

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         AttachmentFiles,
         body_attachments,
         refs_of,
+        refuse_unsupported,
     )
     from node.messaging.clients import RelayClients
     from node.messaging.directory import DirectoryState, read_trust_root
@@ -42,6 +43,7 @@ __all__ = [
     "body_attachments",
     "read_trust_root",
     "refs_of",
+    "refuse_unsupported",
 ]
 __getattr__ = lazy_face(
     __name__,
@@ -50,6 +52,7 @@ __getattr__ = lazy_face(
         "AttachmentFiles": "attachments",
         "body_attachments": "attachments",
         "refs_of": "attachments",
+        "refuse_unsupported": "attachments",
         "RelayClients": "clients",
         "DirectoryState": "directory",
         "read_trust_root": "directory",

@@ -35,7 +35,9 @@ from protocol.codec import decode, encode
 from protocol.envelope import header_bytes_of
 from protocol.errors import MalformedError, PeerError, TransportError, VerificationError
 from schemas import Attachment
+from schemas._attachment import ATTACHMENTS
 from schemas.blobs import BlobRef, chunk_span
+from schemas.directory import Member, supports
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
 
@@ -79,6 +81,26 @@ def attachment_refs(envelope: bytes) -> tuple[BlobRef, ...]:
 def body_attachments(value: tuple[Attachment, ...] | msgspec.UnsetType) -> tuple[Attachment, ...]:
     """A body's ``attachments`` as a tuple (empty when the field is absent)."""
     return () if isinstance(value, msgspec.UnsetType) else value
+
+
+def refuse_unsupported(peer: Member | None, files: tuple[Attachment, ...]) -> None:
+    """Refuse attachments for a member whose directory entry lacks ``attachments`` (§10.10).
+
+    A node older than the field refuses such a body as malformed (E13), so the message
+    would be lost there; checked before the message is sealed and anything uploaded.
+    ``peer`` None (no directory yet) is left to the sealer, which refuses it.
+
+    Raises:
+        MalformedError: naming ``$.attachments`` (code ``malformed``).
+    """
+    if files and peer is not None and not supports(peer, ATTACHMENTS):
+        problem = (
+            f"{peer.id}'s directory entry does not list the `{ATTACHMENTS}` capability:"
+            " its node cannot read attachments; send the message without them"
+        )
+        raise MalformedError(
+            f"invalid body: {problem} - at `$.attachments`", field="$.attachments", problem=problem
+        )
 
 
 def check_binding(

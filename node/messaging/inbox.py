@@ -83,8 +83,18 @@ class Inbox:
         self._s = shared
         self._refresh = refresh_directory
 
-    async def handle(self, item: MailboxItem, transport: Transport) -> None:
+    async def handle(
+        self, item: MailboxItem, transport: Transport, *, defer_files: bool = False
+    ) -> bool:
         """Process one envelope from the relay and ack it.
+
+        Args:
+            defer_files: leave a business message whose verified header names attachments
+                alone (nothing stored, nothing acked) and return False, so that the caller
+                downloads them off the inbox's path (node/messaging/_lanes.py).
+
+        Returns:
+            False only when ``defer_files`` left the envelope for later.
 
         Raises:
             TransportError: the ack could not be posted (the envelope stays in the
@@ -99,7 +109,7 @@ class Inbox:
         dup = await s.store.is_seen(item.sender, item.msg_id)
         if dup:
             await self._ack_duplicate(item, lookup, now, transport)
-            return
+            return True
         # E1-E5 once, under the larger limit an answer allows: whether the sender is
         # authenticated decides, if a later step fails, between a `rejected` receipt and
         # silence (PROTOCOL.md §5.1), and the later steps reuse this result.
@@ -107,10 +117,9 @@ class Inbox:
             auth = authenticate_header(item.envelope, lookup, max_bytes=MAX_ANSWERED)
         except PeerError as exc:
             if exc.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
-                await self.handle(item, transport)
-                return
+                return await self.handle(item, transport, defer_files=defer_files)
             await self._drop(item, exc, now, transport)
-            return
+            return True
         try:
             opened = open_authenticated(
                 auth,
@@ -123,13 +132,16 @@ class Inbox:
             )
         except PeerError as exc:
             await self._refuse(auth, item, exc, now, transport)
-            return
+            return True
         if opened.header.kind is CoarseKind.RECEIPT:
             result = await self._receipt(opened, now, item.envelope)
+        elif defer_files and opened.header.attachments:  # the verified header (E1-E12)
+            return False
         else:
             result = await self._business(opened, now, item.envelope, transport)
         if result is not None:
             await self._ack(opened.checked, now, transport)
+        return True
 
     async def _refreshed(self, transport: Transport) -> bool:
         try:

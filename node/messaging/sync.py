@@ -5,9 +5,11 @@ cannot be opened or drops, the loop falls back to long-poll on the same relay an
 push again after :data:`PUSH_RETRY` seconds; when long-poll fails too, the relay counts
 as failed and the loop moves to the next one, after a backoff with jitter.
 
-The mailbox cursor (the relay's ``seq`` of the last envelope handled) only moves past an
-envelope once it was stored and acked, so a crash or a dropped connection can only make
-the relay deliver again, never skip. It is saved per relay URL when a connection ends
+The mailbox cursor (the relay's ``seq`` of the last envelope handled) is only saved past
+an envelope once it was stored and acked, so a crash or a dropped connection can only
+make the relay deliver again, never skip. A message with attachments is handled in its
+sender's lane (node/messaging/_lanes.py), off this loop; the saved cursor stays before it
+until it is acked. It is saved per relay URL when a connection ends
 and every :data:`CURSOR_EVERY` envelopes; a stale saved cursor is harmless (redelivery
 is deduplicated), a lost one just means starting from 0.
 """
@@ -20,6 +22,7 @@ import random
 import structlog
 
 from node.events import NodeProblem
+from node.messaging._lanes import Lanes
 from node.messaging.inbox import Inbox
 from node.messaging.relays import RelayPool, backoff
 from node.messaging.shared import Shared
@@ -47,6 +50,7 @@ class Sync:
         self._cursor: dict[str, int] = {}
         self._unsaved = 0
         self._push_broken_until: dict[str, float] = {}
+        self._lanes = Lanes(shared, inbox, self._delay)
         self.directory_ready = asyncio.Event()
         self.mode = "idle"  # "push" | "poll" | "idle": for status displays and tests
 
@@ -101,6 +105,12 @@ class Sync:
 
     async def run_inbox(self) -> None:
         """Receive until cancelled."""
+        try:
+            await self._receive()
+        finally:
+            await self._lanes.close()
+
+    async def _receive(self) -> None:
         await self.directory_ready.wait()
         failures = 0
         while True:
@@ -156,13 +166,20 @@ class Sync:
     async def _page(self, page: MailboxPage, transport: Transport) -> None:
         url = transport.base_url
         for item in page.messages:
-            try:
-                await self._inbox.handle(item, transport)
-            except DirectoryError as exc:
-                # No directory to verify with: leave it in the mailbox for later.
-                raise Relay247Error(exc.message, code=ErrorCode.UNAVAILABLE) from None
+            # A sender's envelopes stay in order: behind its lane, if it has one.
+            await self._lanes.room()
+            if self._lanes.busy(item.sender):
+                self._lanes.add(item, transport)
+            else:
+                try:
+                    if not await self._inbox.handle(item, transport, defer_files=True):
+                        self._lanes.add(item, transport)  # attachments: off this path
+                except DirectoryError as exc:
+                    # No directory to verify with: leave it in the mailbox for later.
+                    raise Relay247Error(exc.message, code=ErrorCode.UNAVAILABLE) from None
+                self._unsaved += 1
+            # The fetch position moves on; the saved cursor stays before held envelopes.
             self._cursor[url] = max(self._cursor.get(url, 0), item.seq)
-            self._unsaved += 1
             if self._unsaved >= CURSOR_EVERY:
                 await self._save_cursor(url)
 
@@ -173,10 +190,11 @@ class Sync:
         return self._cursor[url]
 
     async def _save_cursor(self, url: str) -> None:
-        if url in self._cursor and self._unsaved:
-            self._unsaved = 0
+        if url in self._cursor and (self._unsaved or self._lanes.done):
+            self._unsaved = self._lanes.done = 0
+            saved = self._lanes.floor(url, self._cursor[url])
             try:
-                await self._s.store.set_meta("cursor:" + url, str(self._cursor[url]))
+                await self._s.store.set_meta("cursor:" + url, str(saved))
             except Relay247Error as exc:
                 log.warning("cannot save mailbox cursor", error=exc.diagnostics())
 

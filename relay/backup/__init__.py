@@ -47,7 +47,12 @@ async def backup(config: RelayConfig, out: Path) -> Snapshot:
         from relay.backup._postgres import pg_backup
 
         return await pg_backup(config, out)
-    return await asyncio.to_thread(sqlite_backup, config.path(config.storage.sqlite_path), out)
+    return await asyncio.to_thread(
+        sqlite_backup,
+        config.path(config.storage.sqlite_path),
+        out,
+        config.path(config.blobs.dir),
+    )
 
 
 async def restore(config: RelayConfig, passphrase: bytes, src: Path, *, force: bool) -> Snapshot:

@@ -13,10 +13,18 @@ the live file with one rename: a refused restore leaves the target untouched.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from pathlib import Path
 
 from protocol.errors import ConfigError, StorageError
+from relay.backup._blobs import (
+    backup_blobs,
+    blobs_beside,
+    publish_blobs,
+    stage_blobs,
+    unstage_blobs,
+)
 from relay.backup._files import (
     Snapshot,
     check_state,
@@ -104,17 +112,22 @@ def _copy(src: sqlite3.Connection, dst_path: Path) -> None:
     fsync_path(dst_path)
 
 
-def sqlite_backup(db: Path, out: Path) -> Snapshot:
-    """Online backup of the SQLite database ``db`` into the new file ``out``.
+def sqlite_backup(db: Path, out: Path, blob_root: Path) -> Snapshot:
+    """Online backup of the SQLite database ``db`` into the new file ``out``, and of
+    the committed blob files under ``blob_root`` into the new directory ``out.blobs``
+    (relay/backup/_blobs.py: the copy drops the rows whose file it could not take).
 
     Raises:
-        ConfigError: ``db`` is missing or not a relay database, or ``out`` exists.
+        ConfigError: ``db`` is missing or not a relay database, or ``out`` or
+            ``out.blobs`` exists.
         StorageError: the copy could not be written or does not check out.
     """
     if not db.is_file():
         raise ConfigError(f"{db}: no database to back up")
     refuse_existing(out)
-    tmp = temp_beside(out)
+    out_blobs = blobs_beside(out)
+    refuse_existing(out_blobs)
+    tmp, tmp_blobs = temp_beside(out), temp_beside(out_blobs)
     try:
         src = _open_existing(db, readonly=True)
         try:
@@ -122,11 +135,13 @@ def sqlite_backup(db: Path, out: Path) -> Snapshot:
             _copy(src, tmp)
         finally:
             src.close()
+        backup_blobs(tmp, blob_root, tmp_blobs)
         check = _open_existing(tmp, readonly=True)
         try:
             snapshot = _describe(check, full=True)
         finally:
             check.close()
+        install(tmp_blobs, out_blobs)  # the files first: the database names them
         install(tmp, out)
     except sqlite3.Error as exc:
         raise StorageError(f"backup failed: {exc}", detail=f"{db} -> {out}") from None
@@ -138,6 +153,7 @@ def sqlite_backup(db: Path, out: Path) -> Snapshot:
         raise
     finally:
         _discard(tmp)
+        shutil.rmtree(tmp_blobs, ignore_errors=True)
     return snapshot
 
 
@@ -235,7 +251,9 @@ async def sqlite_restore(
     from relay.storage.sqlite.store import SQLiteStore
 
     target = config.path(config.storage.sqlite_path)
+    blob_root = config.path(config.blobs.dir)
     snapshot, tmp = await asyncio.to_thread(_stage, src, target, force=force)
+    staged: list[str] = []
     try:
         checked = snapshot.schema_version == SCHEMA_VERSION
         if checked:
@@ -243,13 +261,20 @@ async def sqlite_restore(
             # another relay, or one whose log does not reproduce its checkpoint, is
             # refused before the live database is touched. (An older schema cannot be
             # opened before `relay migrate`; serve runs the proof after that.)
-            store = SQLiteStore(tmp, quotas=quotas(config), blob_dir=config.path(config.blobs.dir))
+            store = SQLiteStore(tmp, quotas=quotas(config), blob_dir=blob_root)
             await check_state(config, passphrase, store)
             await asyncio.to_thread(_to_single_file, tmp)
+        # Every blob file the copy names, checked, under a hidden name; renamed into
+        # place before the database: a blob row never goes live without its file.
+        staged = await asyncio.to_thread(stage_blobs, tmp, blobs_beside(src), blob_root)
+        await asyncio.to_thread(_quiesce, target)  # refuse while serving: publish nothing
+        await asyncio.to_thread(publish_blobs, blob_root, staged)
+        staged = []
         previous = await asyncio.to_thread(_swap, tmp, target)
     except OSError as exc:
         raise StorageError(f"restore failed: {exc.strerror}", detail=str(exc.filename)) from None
     finally:
+        await asyncio.to_thread(unstage_blobs, blob_root, staged)
         await asyncio.to_thread(_discard, tmp)
     return restored(snapshot, previous, checked=checked)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
+from schemas._attachment import ATTACHMENTS
 from tests.integration._console_scenario import urgent_request
 from tests.integration._node_services import peers
 from tests.support.console import CSRF_RE, PASSWORD, running_console
@@ -32,6 +33,7 @@ async def test_case_page_lists_and_serves_attachments(tmp_path: Path) -> None:
     src = tmp_path / "capture d’écran.png"
     src.write_bytes(data)
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
         fr, us = p["FR"], p["US"]
         made = await fr.api.upload_attachment(src, name=src.name, media_type="image/png")

@@ -17,6 +17,7 @@ from node.api.client import NodeApiError
 from node.events import MessageReceived, ReceiptReceived
 from protocol.errors import TransportError
 from schemas import node_api as api
+from schemas._attachment import ATTACHMENTS
 from schemas.envelope import ReceiptStatus
 from schemas.errors import ErrorCode
 from tests.integration._node_services import Peer, peers
@@ -46,6 +47,7 @@ async def _raw(
 
 async def test_send_list_and_save_through_the_api(tmp_path: Path) -> None:
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     data = os.urandom(9 * (1 << 20) + 5)  # three 4 MiB upload chunks at the relay
     src = tmp_path / "log extract.csv"
     src.write_bytes(data)
@@ -95,6 +97,7 @@ async def test_send_list_and_save_through_the_api(tmp_path: Path) -> None:
 
 async def test_hostile_attachment_requests(tmp_path: Path) -> None:
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
         fr = p["FR"]
         bad: list[tuple[str, dict[str, str]]] = [
@@ -150,6 +153,7 @@ async def test_stalled_oversized_and_cut_uploads_leave_nothing(
 
     monkeypatch.setattr(routes, "BODY_TIMEOUT", 0.3)
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
         fr = p["FR"]
         target = "/v1/attachments?name=a.bin&media_type=application/octet-stream"

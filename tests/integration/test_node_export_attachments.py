@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from cli.main import cli
 from node.events import ReceiptReceived
+from schemas._attachment import ATTACHMENTS
 from tests.integration._node_services import peers
 from tests.integration.test_node_api import request
 from tests.integration.test_node_export import _settled
@@ -28,6 +29,7 @@ async def test_bundle_with_attachments_verifies_and_one_flipped_byte_is_refused(
     tmp_path: Path,
 ) -> None:
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     files = [tmp_path / "screenshot.png", tmp_path / "ips.csv"]
     files[0].write_bytes(os.urandom(150_000))
     files[1].write_bytes(b"203.0.113.7,443,2026-12-01T10:00:00Z\n" * 3000)

@@ -23,7 +23,9 @@ from cli.main import cli
 from node._wallclock import system_clock
 from node.keyfile import load_keys
 from node.officers import LogSigner, OfficerDb, code_at, open_db, verifier_of
-from schemas.directory import KeyUse, Member
+from schemas._attachment import ATTACHMENTS
+from schemas._links import CASE_LINKS
+from schemas.directory import KeyUse, Member, supports
 
 PASS = "officers cli test passphrase"
 
@@ -298,6 +300,13 @@ def test_a_token_is_issued_verified_and_revoked(data: Path) -> None:
     result = invoke("node", "officer", "token", "bob", "--data", data)
     assert result.exit_code == 2
     assert "Error: disabled: " in result.output
+
+
+def test_node_init_declares_what_this_node_reads(made: Path) -> None:
+    """The entry `node init` writes lists the capabilities of this release (§3.1)."""
+    member = msgspec.json.decode((made / "member.json").read_bytes(), type=Member)
+    assert member.capabilities == (CASE_LINKS, ATTACHMENTS)
+    assert supports(member, ATTACHMENTS)
 
 
 def _pinned(data: Path) -> str:

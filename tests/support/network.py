@@ -94,6 +94,16 @@ class Network:
     relays: tuple[RelayEntry, ...] = ()
     overrides: dict[str, dict[str, object]] = field(default_factory=dict)
 
+    def declare(self, capability: str, *member_ids: str) -> None:
+        """Make the members' directory entries list ``capability`` (all members when
+        none is named), as the entry ``relay247 node init`` writes does (PROTOCOL.md §3.1)."""
+        for mid in member_ids or tuple(self.members):
+            fields = self.overrides.setdefault(mid, {})
+            held = fields.get("capabilities", ())
+            assert isinstance(held, tuple)
+            if capability not in held:
+                fields["capabilities"] = (*held, capability)
+
     def directory(self, **changes: object) -> Directory:
         """The unsigned directory of the current state."""
         d = Directory(

@@ -21,6 +21,7 @@ from node.storage.schema import Direction, OutboxEntry, Status
 from protocol import attachment as fmt
 from protocol.errors import MalformedError, TransportError
 from schemas import Attachment
+from schemas._attachment import ATTACHMENTS
 from schemas.envelope import ReceiptStatus
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
@@ -46,6 +47,7 @@ class Pair:
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     relay = FakeRelay(net.lookup(), net.signed())
     fr = await open_node(tmp_path / "fr", net, "FR", relay)
     us = await open_node(tmp_path / "us", net, "US", relay)
@@ -243,3 +245,28 @@ async def test_resubmitting_a_taken_envelope_uploads_nothing(pair: Pair) -> None
     result = await pair.fr._outbox._submit(entry, pair.relay.client("FR"))
     assert result.duplicate
     assert creates == []
+
+
+async def test_attachments_go_only_to_a_member_that_declares_them(tmp_path: Path) -> None:
+    """§10.10: a node older than the field refuses it as malformed, so the sender refuses
+    to send attachments to a member whose directory entry lacks ``attachments``, before
+    anything is queued or uploaded; the same body without them goes."""
+    net = make_network()
+    net.declare(ATTACHMENTS, "FR")  # US runs an older node
+    relay = FakeRelay(net.lookup(), net.signed())
+    fr = await open_node(tmp_path / "fr", net, "FR", relay)
+    await fr.start()
+    try:
+        await fr.wait_ready()
+        a = await _prepare(fr, os.urandom(1000))
+        with pytest.raises(MalformedError) as err:
+            await fr.send(_with(REQUEST, a), "US")
+        assert err.value.code == ErrorCode.MALFORMED
+        assert err.value.field == "$.attachments"
+        assert "does not list the `attachments` capability" in err.value.problem
+        assert "`$.attachments`" in err.value.message
+        assert await fr.store.outbox() == []
+        assert relay.blobs.blobs == {}  # nothing uploaded
+        assert await fr.send(REQUEST, "US")  # without attachments it goes
+    finally:
+        await fr.stop()
