@@ -17,6 +17,7 @@ from typing import Final
 
 from aiohttp import web
 
+from console import _actions_kinds as kinds
 from console import _actions_log as attribution
 from console import _actions_spec as sp
 from console import _emergency, _links
@@ -51,6 +52,8 @@ def build(
         ReplyError: the values do not make a valid body (named by field path).
     """
     f = form
+    if spec.name in kinds.BUILDERS:
+        return kinds.build_kind(spec, f, detail=detail, now=now, tz=tz)
     if spec.name == "taken-in-charge":
         opts = sp.given(
             officer_name=officer.display_name,
@@ -125,8 +128,10 @@ async def case_page(
     *,
     status: int = 200,
     error: str | None = None,
+    failed: tuple[str, str] | None = None,
 ) -> web.Response:
-    """The case page with its timeline, attribution and the actions offered."""
+    """The case page with its timeline, attribution and the actions offered; ``failed``
+    (action, field) puts ``error`` at that field of that form too."""
     ctx = request.app[CONTEXT]
     row = await ctx.cases.cases.case(detail.summary.case_id)
     actions = [] if row is None else sp.offered(row.case, officer, allowed)
@@ -141,6 +146,7 @@ async def case_page(
         "who": who,
         "history": history,
         "action_error": error,
+        "failed": failed or ("", ""),
         "account": officer,
         "coded": coded_labels(request[VISIT].language),
         "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
@@ -190,10 +196,14 @@ async def act(request: web.Request) -> web.StreamResponse:
         body = build(spec, form, detail=detail, officer=officer, now=now, tz=ctx.zone())
     except sp.ActionInput as exc:
         message = t(request, "act.bad_field") + " " + t(request, f"act.f.{exc.field}")
-        return await case_page(request, detail, officer, status=400, error=message)
+        return await case_page(
+            request, detail, officer, status=400, error=message, failed=(spec.name, exc.field)
+        )
     except replies.ReplyError as exc:
         message = t(request, "act.invalid") + " " + exc.message
-        return await case_page(request, detail, officer, status=400, error=message)
+        field = sp.at_field(spec, exc.message)
+        failed = None if field is None else (spec.name, field)
+        return await case_page(request, detail, officer, status=400, error=message, failed=failed)
     if not sp.allowed_now(row.case, body, now):
         return await case_page(request, detail, officer, status=409, error=t(request, "act.no"))
     try:

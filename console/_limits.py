@@ -6,7 +6,8 @@ each written ``%XX``: 12 bytes a character at worst (:data:`ENCODED_CHAR`).
 
 - **small** (4 KiB): log in (password ≤ 128 characters), log out, roster changes,
   account changes, sending or discarding a saved draft;
-- **action**: a case action, at most three free-text fields of ``MAX_TEXT`` characters;
+- **action**: a case action, at most four free-text fields of ``MAX_TEXT`` characters
+  (the answer to an emergency request: data, conditions, explanation, formalisation);
 - **send**: the new-request form, from the schema's own bounds on each of its inputs;
 - **default** (16 KiB): any other route (adding an account).
 
@@ -107,7 +108,7 @@ def send_limit() -> int:
     return total + SMALL  # csrf, action, draft id and the separators
 
 
-ACTION: Final = 3 * MAX_TEXT * ENCODED_CHAR + SMALL
+ACTION: Final = 4 * MAX_TEXT * ENCODED_CHAR + SMALL
 SEND: Final = send_limit()
 _CLASSES: Final = {
     "/login": SMALL,
