@@ -1,6 +1,7 @@
 """Labels of the case actions beyond the preservation flow (console/_actions_kinds.py):
 impossible to execute, Art. 30(1) traffic data, the answer to a CETS 224 Art. 9 emergency
-request, and follow-ups. ``LEGAL_REVIEW``: legal terms whose Spanish and Arabic await a
+request, and follow-ups; and the new-request form's choice of kind (an emergency
+request, console/_send_emergency.py). ``LEGAL_REVIEW``: legal terms whose Spanish and Arabic await a
 legal translator (docs/OPERATIONS.md lists them)."""
 
 from __future__ import annotations
@@ -9,6 +10,20 @@ from typing import Final
 
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
+        "send.kind": "Kind of request",
+        "send.kind.preservation_request": "Preservation (ETS 185 Art. 29)",
+        "send.kind.emergency_disclosure_request": "Emergency disclosure (CETS 224 Art. 9)",
+        "send.kind_hint": "An emergency: a significant and imminent risk to the life or"
+        " safety of a person (CETS 224 Art. 3(2)(c)).",
+        "send.offence_penalty": "Applicable penalty (required in an emergency)",
+        "send.emergency": "Emergency (CETS 224 Art. 9(3))",
+        "send.emergency_hint": "For an emergency request only. The provider above is the"
+        " one asked to disclose (required); legal provisions and penalty are required.",
+        "send.emergency_facts": "Facts showing the emergency",
+        "send.procedural_instructions": "Procedural instructions",
+        "send.protocol_statement": "This request is issued under the Second Additional"
+        " Protocol (CETS 224)",
+        "send.preservation_only": "For a preservation request only.",
         "act.impossible": "Impossible to execute",
         "act.traffic-data": "Disclosure of traffic data (Art. 30(1))",
         "act.emergency-answer": "Answer to the emergency request (Art. 9)",
@@ -31,6 +46,21 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "One condition a line.",
     },
     "fr": {
+        "send.kind": "Type de demande",
+        "send.kind.preservation_request": "Conservation (STE 185 art. 29)",
+        "send.kind.emergency_disclosure_request": "Divulgation d'urgence (STCE 224 art. 9)",
+        "send.kind_hint": "Une urgence : un risque important et imminent pour la vie ou"
+        " la sécurité d'une personne (STCE 224 art. 3(2)(c)).",
+        "send.offence_penalty": "Peine encourue (obligatoire en cas d'urgence)",
+        "send.emergency": "Urgence (STCE 224 art. 9(3))",
+        "send.emergency_hint": "Pour une demande d'urgence seulement. Le fournisseur"
+        " ci-dessus est celui qui doit divulguer (obligatoire) ; dispositions légales et"
+        " peine obligatoires.",
+        "send.emergency_facts": "Faits établissant l'urgence",
+        "send.procedural_instructions": "Instructions de procédure",
+        "send.protocol_statement": "Cette demande est émise au titre du deuxième Protocole"
+        " additionnel (STCE 224)",
+        "send.preservation_only": "Pour une demande de conservation seulement.",
         "act.impossible": "Exécution impossible",
         "act.traffic-data": "Divulgation de données relatives au trafic (art. 30(1))",
         "act.emergency-answer": "Réponse à la demande urgente (art. 9)",
@@ -53,6 +83,21 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "Une condition par ligne.",
     },
     "es": {
+        "send.kind": "Tipo de solicitud",
+        "send.kind.preservation_request": "Conservación (STE 185 art. 29)",
+        "send.kind.emergency_disclosure_request": "Revelación de emergencia (STCE 224 art. 9)",
+        "send.kind_hint": "Una emergencia: un riesgo significativo e inminente para la vida"
+        " o la seguridad de una persona (STCE 224 art. 3(2)(c)).",
+        "send.offence_penalty": "Pena aplicable (obligatoria en una emergencia)",
+        "send.emergency": "Emergencia (STCE 224 art. 9(3))",
+        "send.emergency_hint": "Solo para una solicitud de emergencia. El proveedor de"
+        " arriba es el que debe revelar (obligatorio); disposiciones legales y pena"
+        " obligatorias.",
+        "send.emergency_facts": "Hechos que muestran la emergencia",
+        "send.procedural_instructions": "Instrucciones de procedimiento",
+        "send.protocol_statement": "Esta solicitud se emite en virtud del Segundo Protocolo"
+        " Adicional (STCE 224)",
+        "send.preservation_only": "Solo para una solicitud de conservación.",
         "act.impossible": "Imposible de ejecutar",
         "act.traffic-data": "Revelación de datos relativos al tráfico (art. 30(1))",
         "act.emergency-answer": "Respuesta a la solicitud de emergencia (art. 9)",
@@ -75,6 +120,20 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "Una condición por línea.",
     },
     "ar": {
+        "send.kind": "نوع الطلب",
+        "send.kind.preservation_request": "التحفظ (الاتفاقية 185، المادة 29)",
+        "send.kind.emergency_disclosure_request": "الكشف العاجل (البروتوكول 224، المادة 9)",
+        "send.kind_hint": "حالة طوارئ: خطر جسيم ووشيك على حياة شخص أو سلامته"
+        " (البروتوكول 224، المادة 3(2)(ج)).",
+        "send.offence_penalty": "العقوبة المقررة (إلزامية في حالة الطوارئ)",
+        "send.emergency": "حالة طوارئ (البروتوكول 224، المادة 9(3))",
+        "send.emergency_hint": "لطلب الطوارئ فقط. مقدم الخدمة أعلاه هو المطلوب منه الكشف"
+        " (إلزامي)؛ الأحكام القانونية والعقوبة إلزامية.",
+        "send.emergency_facts": "الوقائع التي تثبت حالة الطوارئ",
+        "send.procedural_instructions": "تعليمات إجرائية",
+        "send.protocol_statement": "هذا الطلب صادر بموجب البروتوكول الإضافي الثاني"
+        " (البروتوكول 224)",
+        "send.preservation_only": "لطلب التحفظ فقط.",
         "act.impossible": "يتعذر التنفيذ",
         "act.traffic-data": "الكشف عن بيانات الحركة (المادة 30(1))",
         "act.emergency-answer": "الرد على الطلب العاجل (المادة 9)",
@@ -108,6 +167,11 @@ _LEGAL: Final = frozenset(
         "act.f.refusal_ground",
         "act.f.formalisation_required",
         "act.f.formalisation_instructions",
+        "send.kind.emergency_disclosure_request",
+        "send.offence_penalty",
+        "send.emergency",
+        "send.emergency_facts",
+        "send.protocol_statement",
     }
 )
 #: legal terms translated without a legal translator (issue 13 §3), per language

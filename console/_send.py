@@ -23,6 +23,7 @@ import msgspec
 from aiohttp import web
 
 from console import _pages
+from console import _send_emergency as se
 from console import _send_form as sf
 from console import _send_node as sn
 from console._context import CONTEXT, ConsoleContext
@@ -142,6 +143,7 @@ async def _form(
         "recipients": sn.recipients(node),
         "sender": sender,
         "rows": range(sf.ROWS),
+        "kinds": se.KINDS,
         "priorities": sf.choices(sf.PRIORITIES, lambda v: _label(lang, "priority", v)),
         "categories": sf.choices(sf.CATEGORIES, lambda v: _label(lang, "category", v)),
         "id_types": sf.choices(sf.ID_TYPES, lambda v: _label(lang, "idtype", v)),
