@@ -111,7 +111,8 @@ async def test_emergency_request_and_answer_in_the_browser(tmp_path: Path) -> No
         await d.wait_case("FR", case_id, "closed")
         async with asyncio.timeout(HANG_GUARD):
             await fr.goto(f"{d.fr.url}/cases/{case_id}")
-        await expect(fr.locator("table.timeline tbody tr")).to_have_count(2)  # the request and its answer
+        # the request and its answer
+        await expect(fr.locator("table.timeline tbody tr")).to_have_count(2)
         await _shot_and_axe(fr, helper, "emergency-closed-fr")
         fr_watch.check()
         us_watch.check()
