@@ -6,6 +6,8 @@
   the provider of the other State and the path the communication took, one hop a line;
 - ``emergency-answer``: the determination on an emergency request (CETS 224 Art. 9(6)),
   with its conditions, refusal ground and formalisation (Art. 9(5));
+- ``assistance-answer``: the answer to a request for assistance (ETS 185 Art. 35), with
+  its coded outcome and, when redirected, to whom;
 - ``follow-up``: a question, or the answer to the latest question received, on either side.
 
 The requested side's answers are built by ``node.replies`` (the CLI's ``node reply``, the
@@ -110,6 +112,13 @@ def _emergency(spec: sp.ActionSpec, f: Form, detail: api.CaseDetail, **kw: Any) 
     return replies.reply_body(detail, "answer", opts, extra=extra, **kw)
 
 
+def _assistance(spec: sp.ActionSpec, f: Form, detail: api.CaseDetail, **kw: Any) -> Body:
+    opts = sp.given(outcome=sp.choice(f, spec, "outcome"), text=sp.required(f, "answer"))
+    redirect = sp.optional(f, "redirect_to")
+    extra = {} if redirect is None else {"redirect_to": redirect}
+    return replies.reply_body(detail, "answer", opts, extra=extra, **kw)
+
+
 def own_ref(detail: api.CaseDetail) -> str:
     """Our reference in the case: the one of our first message, else the default a reply
     takes (``relay247-`` and the start of the case id, as ``node.replies``)."""
@@ -153,6 +162,7 @@ BUILDERS: Final[dict[str, Callable[..., Body]]] = {
     "impossible": _impossible,
     "traffic-data": _traffic,
     "emergency-answer": _emergency,
+    "assistance-answer": _assistance,
     "follow-up": _follow_up,
 }
 

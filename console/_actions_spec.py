@@ -5,7 +5,8 @@ preservation flow are built in ``console/_actions_kinds.py``).
 Which actions are shown follows the case machine of ``protocol/_cases_apply.py``
 (PROTOCOL.md §10.11): the requested side answers (taken in charge, preserved, 29(6)
 warning, refusal, impossible to execute, the Art. 30(1) traffic data, the answer to an
-emergency request under CETS 224 Art. 9), the requester follows up (the 29(6) decision,
+emergency request under CETS 224 Art. 9, the answer to an ETS 185 Art. 35 request for
+assistance), the requester follows up (the 29(6) decision,
 extension, withdrawal, MLA submitted), and either side asks or answers a follow-up. A
 posted action is checked again against the real machine (:func:`allowed_now`), so a stale
 page or a forged form is refused, never sent.
@@ -21,7 +22,12 @@ from typing import Any, Final
 from console._security import Form, FormError, one
 from node.officers import Officer, Permission
 from protocol import cases as pc
-from schemas._bodies_other import EmergencyDecision, FollowUpRole, FollowUpTopic
+from schemas._bodies_other import (
+    AssistanceOutcome,
+    EmergencyDecision,
+    FollowUpRole,
+    FollowUpTopic,
+)
 from schemas._bodies_request import MlaStatus, WarningDecision, WithdrawalReason
 from schemas._bodies_response import ImpossibilityReason, RefusalGround, WarningReason
 from schemas.messages import Body
@@ -178,6 +184,17 @@ ACTIONS: Final = (
                 "formalisation_instructions",
             )
         ),
+    ),
+    ActionSpec(
+        "assistance-answer",
+        "assistance_answer",
+        REQUESTED,
+        Permission.REPLY,
+        _ANSWERING,
+        False,
+        (_values("outcome", AssistanceOutcome),),
+        request_kind="assistance_request",
+        json_fields=(("outcome", "outcome"), ("answer", "answer"), ("redirect_to", "redirect_to")),
     ),
     ActionSpec(
         "follow-up",

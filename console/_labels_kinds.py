@@ -10,6 +10,10 @@ from typing import Final
 
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
+        "act.assistance-answer": "Answer to the request for assistance (Art. 35)",
+        "act.f.outcome": "Outcome",
+        "act.f.answer": "Answer",
+        "act.f.redirect_to": "Redirected to (if redirected)",
         "send.kind": "Kind of request",
         "send.kind.preservation_request": "Preservation (ETS 185 Art. 29)",
         "send.kind.emergency_disclosure_request": "Emergency disclosure (CETS 224 Art. 9)",
@@ -46,6 +50,10 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "One condition a line.",
     },
     "fr": {
+        "act.assistance-answer": "Réponse à la demande d'assistance (art. 35)",
+        "act.f.outcome": "Résultat",
+        "act.f.answer": "Réponse",
+        "act.f.redirect_to": "Réorientée vers (le cas échéant)",
         "send.kind": "Type de demande",
         "send.kind.preservation_request": "Conservation (STE 185 art. 29)",
         "send.kind.emergency_disclosure_request": "Divulgation d'urgence (STCE 224 art. 9)",
@@ -83,6 +91,10 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "Une condition par ligne.",
     },
     "es": {
+        "act.assistance-answer": "Respuesta a la solicitud de asistencia (art. 35)",
+        "act.f.outcome": "Resultado",
+        "act.f.answer": "Respuesta",
+        "act.f.redirect_to": "Remitida a (si se remite)",
         "send.kind": "Tipo de solicitud",
         "send.kind.preservation_request": "Conservación (STE 185 art. 29)",
         "send.kind.emergency_disclosure_request": "Revelación de emergencia (STCE 224 art. 9)",
@@ -120,6 +132,10 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "Una condición por línea.",
     },
     "ar": {
+        "act.assistance-answer": "الرد على طلب المساعدة (المادة 35)",
+        "act.f.outcome": "النتيجة",
+        "act.f.answer": "الجواب",
+        "act.f.redirect_to": "أُحيل إلى (في حال الإحالة)",
         "send.kind": "نوع الطلب",
         "send.kind.preservation_request": "التحفظ (الاتفاقية 185، المادة 29)",
         "send.kind.emergency_disclosure_request": "الكشف العاجل (البروتوكول 224، المادة 9)",
@@ -162,6 +178,7 @@ _LEGAL: Final = frozenset(
         "act.impossible",
         "act.traffic-data",
         "act.emergency-answer",
+        "act.assistance-answer",
         "act.f.traffic_data",
         "act.f.data_disclosed",
         "act.f.refusal_ground",

@@ -169,6 +169,15 @@ async def test_traffic_data_follow_ups_and_impossible(tmp_path: Path) -> None:
         assert status == 409
 
 
+async def _auditor_refused(d: Desks, case_id: str, name: str) -> None:
+    """An auditor posting ``name``: 403 and a "denied" entry naming officer and case."""
+    async with http_session() as auditor:
+        csrf = await log_in(auditor, d.us, "auditor")
+        status, _page = await _post(auditor, d.us, case_id, name, {"csrf": csrf})
+    assert status == 403
+    assert d.us.actions()[-1] == ("denied", "auditor", case_id)
+
+
 async def test_emergency_answer(tmp_path: Path) -> None:
     async with desks(tmp_path, with_case=False) as d, http_session() as us:
         body = msgspec.structs.replace(
@@ -177,6 +186,7 @@ async def test_emergency_answer(tmp_path: Path) -> None:
         await d.peers["FR"].api.send("US", addressed(body, "FR", "US"))
         case_id = body.case_id
         await d.wait_case("US", case_id)
+        await _auditor_refused(d, case_id, "emergency-answer")
         csrf = await log_in(us, d.us, "duty")
         async with us.get(f"{d.us.url}/cases/{case_id}") as resp:
             assert _offered(await resp.text(), case_id) == {
@@ -208,5 +218,38 @@ async def test_emergency_answer(tmp_path: Path) -> None:
         (answer,) = await arrived(d, "FR", case_id, "emergency_disclosure_answer")
         assert list(getattr(answer, "conditions")) == ["Police use only", "No onward transfer"]  # noqa: B009
         assert getattr(answer, "formalisation_required") is True  # noqa: B009
+        await d.wait_case("FR", case_id, "closed")
+        assert await _state(d, "US", case_id) == "closed"
+
+
+async def test_assistance_answer(tmp_path: Path) -> None:
+    async with desks(tmp_path, with_case=False) as d, http_session() as us:
+        body = msgspec.structs.replace(example("assistance_request"), case_id=fresh_case())
+        await d.peers["FR"].api.send("US", addressed(body, "FR", "US"))
+        case_id = body.case_id
+        await d.wait_case("US", case_id)
+        await _auditor_refused(d, case_id, "assistance-answer")
+        csrf = await log_in(us, d.us, "duty")
+        async with us.get(f"{d.us.url}/cases/{case_id}") as resp:
+            page = await resp.text()
+        assert f'action="/cases/{case_id}/actions/assistance-answer"' in page
+        assert _offered(page, case_id) == {"impossible", "follow-up"}
+        # "redirected" needs where to: the schema's rule, at the redirect field
+        form = {"csrf": csrf, "outcome": "redirected", "answer": "Ask the DE 24/7 point."}
+        status, page = await _post(us, d.us, case_id, "assistance-answer", form)
+        assert status == 400
+        assert "$.redirect_to" in field_error(page, "assistance-answer", "redirect_to")
+        status, page = await _post(
+            us, d.us, case_id, "assistance-answer", {**form, "outcome": "\u0661"}
+        )
+        assert (status, bool(field_error(page, "assistance-answer", "outcome"))) == (400, True)
+        assert [a for a in d.us.actions() if a[0] == "replied"] == []
+        status, page = await _post(
+            us, d.us, case_id, "assistance-answer", {**form, "redirect_to": "DE-BKA"}
+        )
+        assert status == 200, page
+        assert d.us.actions()[-1] == ("replied", "duty", case_id)
+        (answer,) = await arrived(d, "FR", case_id, "assistance_answer")
+        assert getattr(answer, "redirect_to") == "DE-BKA"  # noqa: B009
         await d.wait_case("FR", case_id, "closed")
         assert await _state(d, "US", case_id) == "closed"
