@@ -10,6 +10,14 @@ from typing import Final
 
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
+        "send.kind.assistance_request": "Assistance (ETS 185 Art. 35)",
+        "send.assistance": "Assistance (ETS 185 Art. 35)",
+        "send.assistance_hint": "For a request for assistance only: it uses the identifiers"
+        " above (optional) and none of the offence, data or custodian inputs.",
+        "send.assistance_type": "Kind of assistance",
+        "send.subject": "Subject",
+        "send.details": "Details",
+        "send.answer_needed_by": "Answer needed by",
         "act.assistance-answer": "Answer to the request for assistance (Art. 35)",
         "act.f.outcome": "Outcome",
         "act.f.answer": "Answer",
@@ -50,6 +58,15 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "One condition a line.",
     },
     "fr": {
+        "send.kind.assistance_request": "Assistance (STE 185 art. 35)",
+        "send.assistance": "Assistance (STE 185 art. 35)",
+        "send.assistance_hint": "Pour une demande d'assistance seulement : elle reprend les"
+        " identifiants ci-dessus (facultatifs) et aucun champ d'infraction, de données ou de"
+        " détenteur.",
+        "send.assistance_type": "Nature de l'assistance",
+        "send.subject": "Objet",
+        "send.details": "Précisions",
+        "send.answer_needed_by": "Réponse attendue avant le",
         "act.assistance-answer": "Réponse à la demande d'assistance (art. 35)",
         "act.f.outcome": "Résultat",
         "act.f.answer": "Réponse",
@@ -91,6 +108,14 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "Une condition par ligne.",
     },
     "es": {
+        "send.kind.assistance_request": "Asistencia (STE 185 art. 35)",
+        "send.assistance": "Asistencia (STE 185 art. 35)",
+        "send.assistance_hint": "Solo para una solicitud de asistencia: usa los"
+        " identificadores de arriba (opcionales) y ningún campo de delito, datos o custodio.",
+        "send.assistance_type": "Tipo de asistencia",
+        "send.subject": "Asunto",
+        "send.details": "Detalles",
+        "send.answer_needed_by": "Respuesta necesaria antes de",
         "act.assistance-answer": "Respuesta a la solicitud de asistencia (art. 35)",
         "act.f.outcome": "Resultado",
         "act.f.answer": "Respuesta",
@@ -132,6 +157,14 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "Una condición por línea.",
     },
     "ar": {
+        "send.kind.assistance_request": "المساعدة (الاتفاقية 185، المادة 35)",
+        "send.assistance": "المساعدة (الاتفاقية 185، المادة 35)",
+        "send.assistance_hint": "لطلب المساعدة فقط: يستخدم المعرّفات أعلاه (اختيارية) ولا"
+        " يستخدم حقول الجريمة أو البيانات أو الجهة الحائزة.",
+        "send.assistance_type": "نوع المساعدة",
+        "send.subject": "الموضوع",
+        "send.details": "التفاصيل",
+        "send.answer_needed_by": "الجواب مطلوب قبل",
         "act.assistance-answer": "الرد على طلب المساعدة (المادة 35)",
         "act.f.outcome": "النتيجة",
         "act.f.answer": "الجواب",
@@ -189,6 +222,8 @@ _LEGAL: Final = frozenset(
         "send.emergency",
         "send.emergency_facts",
         "send.protocol_statement",
+        "send.kind.assistance_request",
+        "send.assistance",
     }
 )
 #: legal terms translated without a legal translator (issue 13 §3), per language

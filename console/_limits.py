@@ -29,6 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from console._actions_spec import MAX_TEXT
 from console._security import Form
 from console._send_form import CHECKS, INPUTS, MAX_VALUES, TEXTS
+from schemas._bodies_other import AssistanceRequest, EmergencyDisclosureRequest
 from schemas._bodies_request import PreservationRequest
 from schemas._identifiers import Identifier
 
@@ -89,15 +90,29 @@ def _identifier_chars() -> int:
     return longest
 
 
+def _bound(path: tuple[str, ...], kinds: tuple[type, ...]) -> int:
+    """The longest text the field at ``path`` takes in the first of ``kinds`` that has it."""
+    for kind in kinds:
+        t: mi.Type = mi.type_info(kind)
+        try:
+            for part in path:
+                t = _field(t, part)
+        except LookupError:
+            continue
+        return _max_chars(t)
+    raise LookupError(".".join(path))
+
+
 def send_limit() -> int:
-    """The new-request form's limit: each input at its schema bound, fully encoded."""
-    request = mi.type_info(PreservationRequest)
+    """The new-request form's limit: each input at its schema bound (in the request kind
+    it fills: preservation, emergency or assistance), fully encoded."""
+    kinds = (PreservationRequest, EmergencyDisclosureRequest, AssistanceRequest)
     chars: dict[str, int] = dict.fromkeys(INPUTS, _SCALAR)
     for name, path in TEXTS.items():
-        t: mi.Type = request
-        for part in path:
-            t = _field(t, part)
-        chars[name] = _max_chars(t)
+        chars[name] = _bound(path, kinds)
+    chars["offence_penalty"] = _bound(("offence", "max_penalty"), kinds)
+    for name in ("emergency_facts", "procedural_instructions"):
+        chars[name] = _bound((name,), kinds)
     ident = _identifier_chars()
     for name in INPUTS:
         if name.endswith(("_value", "_extra")):

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from console import _send_assistance as sa
+
 PRESERVATION: Final = "preservation_request"
 EMERGENCY: Final = "emergency_disclosure_request"
-KINDS: Final = (PRESERVATION, EMERGENCY)
+KINDS: Final = (PRESERVATION, EMERGENCY, sa.ASSISTANCE)
 #: inputs the kinds add to the form (text values; the checkbox "yes" or "")
 TEXTS: Final = ("offence_penalty", "emergency_facts", "procedural_instructions")
 CHECK: Final = "protocol_statement"
@@ -43,6 +45,11 @@ def reshape(tree: dict[str, Any], values: Mapping[str, Any], at: dict[str, str])
     at["$.offence.max_penalty"] = "offence_penalty"
     if values.get("offence_penalty"):
         tree.setdefault("offence", {})["max_penalty"] = values["offence_penalty"]
+    if values.get("kind") == sa.ASSISTANCE:
+        sa.reshape(tree, at)
+        return
+    for key in sa.ONLY:  # the assistance inputs are ignored for the other kinds
+        tree.pop(key, None)
     if values.get("kind") != EMERGENCY:
         return
     custodian = tree.get("custodian")

@@ -65,8 +65,13 @@ TEXTS: Final[dict[str, tuple[str, ...]]] = {
     "custodian_country": ("custodian", "country"),
     "necessity": ("necessity",),
     "mla_expected_by": ("mla_expected_by",),
+    # a request for assistance (console/_send_assistance.py)
+    "assistance": ("assistance",),
+    "subject": ("subject",),
+    "details": ("details",),
+    "answer_needed_by": ("answer_needed_by",),
 }
-INSTANTS: Final = frozenset({"range_start", "range_end"})
+INSTANTS: Final = frozenset({"range_start", "range_end", "answer_needed_by"})
 CHECKS: Final = {"mla_intent": "mla_intent", "art30": "art30_disclosure"}
 #: every input a draft keeps (text values; checkboxes "yes" or "")
 _ROW_PARTS: Final = ("type", "value", "extra", "seen", "port")

@@ -98,3 +98,43 @@ async def test_a_kind_that_is_none_is_refused(tmp_path: Path) -> None:
             async with http.post(f"{s.cut.url}/send", data=form_data(csrf, values, "save")) as r:
                 assert r.status == 400, kind
         assert not [a for a in s.cut.actions() if a[0] == "draft_saved"]
+
+
+async def test_officer_sends_a_request_for_assistance(tmp_path: Path) -> None:
+    async with send_scenario(tmp_path) as s, _session() as http:
+        csrf = await login(http, s, "claire")
+        case_id = await new_case(http, s)
+        url = f"{s.cut.url}/send"
+        values = filled(case_id, kind="assistance_request", subject="Botnet C2 takedown")
+        values |= {"details": "Which provider hosts this address?", "assistance": ""}
+        # no kind of assistance chosen, a wrong IP address: each at its input
+        async with http.post(url, data=form_data(csrf, values, "preview")) as r:
+            assert r.status == 422
+            page = await r.text()
+        assert "$.assistance" in _error(page, "assistance")
+        draft = _DRAFT.search(page)
+        assert draft is not None
+        keep = {"draft": draft.group(1)}
+        values["assistance"] = "technical_advice"
+        async with http.post(url, data=form_data(csrf, values, "preview", **keep)) as r:
+            assert r.status == 422
+            assert "$.identifiers[0].address" in _error(await r.text(), "id0_value")
+        values["id0_value"] = "198.51.100.23"
+        async with http.post(url, data=form_data(csrf, values, "preview", **keep)) as r:
+            assert r.status == 200, await r.text()
+            data, digest = preview_of(await r.text())
+        sent = json.loads(data)
+        assert sent["kind"] == "assistance_request"
+        assert sent["identifiers"][0]["address"] == "198.51.100.23"
+        assert "offence" not in sent
+        assert "requested" not in sent
+        good = {"csrf": csrf, "sha256": digest}
+        send_url = f"{s.cut.url}/send/drafts/{draft.group(1)}/send"
+        async with http.post(send_url, data=good, allow_redirects=False) as r:
+            assert r.status == 303, await r.text()
+        assert ("sent", "claire", case_id) in s.cut.actions()
+        await s.received_at_us(case_id)
+        records = await s.us.node.store.messages(case_id=case_id, limit=10)
+        (received,) = [body_of(r) for r in records if r.coarse_kind != "receipt"]
+        assert received is not None
+        assert encode_body(received) == data
