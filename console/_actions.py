@@ -24,7 +24,7 @@ from console import _emergency, _links
 from console._case_file import case_history
 from console._context import CONTEXT
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
-from console._security import Form
+from console._security import CSRF_FIELD, Form
 from node import replies
 from node.officers import Action, Officer, Permission, allowed
 from node.render import load_catalog
@@ -131,7 +131,8 @@ async def case_page(
     failed: tuple[str, str] | None = None,
 ) -> web.Response:
     """The case page with its timeline, attribution and the actions offered; ``failed``
-    (action, field) puts ``error`` at that field of that form too."""
+    (action, field) puts ``error`` at that field of that form too, and that form shows
+    again what the officer typed (nothing typed is lost to one bad field)."""
     ctx = request.app[CONTEXT]
     row = await ctx.cases.cases.case(detail.summary.case_id)
     actions = [] if row is None else sp.offered(row.case, officer, allowed)
@@ -147,6 +148,7 @@ async def case_page(
         "history": history,
         "action_error": error,
         "failed": failed or ("", ""),
+        "posted": _typed(request) if failed else {},
         "account": officer,
         "coded": coded_labels(request[VISIT].language),
         "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
@@ -156,6 +158,19 @@ async def case_page(
         "attachments": [a.entry for a in await ctx.node.case_attachments(case_id)],
     }
     return render(request, "case.html", context, status=status)
+
+
+def _typed(request: web.Request) -> dict[str, str]:
+    """The posted form's single text values (the CSRF token aside), to fill it again."""
+    form = request[VISIT].form
+    if form is None:
+        return {}
+    out: dict[str, str] = {}
+    for key in set(form.keys()) - {CSRF_FIELD}:
+        values = form.getall(key)
+        if len(values) == 1 and isinstance(values[0], str):
+            out[key] = values[0]
+    return out
 
 
 async def case(request: web.Request) -> web.StreamResponse:

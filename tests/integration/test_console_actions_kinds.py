@@ -198,6 +198,9 @@ async def test_emergency_answer(tmp_path: Path) -> None:
         status, page = await _post(us, d.us, case_id, "emergency-answer", form)
         assert status == 400
         assert "$.conditions" in field_error(page, "emergency-answer", "conditions")
+        # the form comes back with what was typed: nothing is lost to one bad field
+        assert '<option value="disclosed_with_conditions" selected>' in page
+        assert 'name="data_disclosed" rows="2" maxlength="4000">x</textarea>' in page
         more = {"formalisation_required": "yes", "conditions": "Police use only"}
         status, page = await _post(us, d.us, case_id, "emergency-answer", {**form, **more})
         assert status == 400

@@ -100,8 +100,10 @@ async def test_emergency_request_and_answer_in_the_browser(tmp_path: Path) -> No
         )
         await _shot_and_axe(us, helper, "emergency-answer-error-en")
         form = us.locator("form[action$='/actions/emergency-answer']")
-        await form.locator("#emergency-answer-decision").select_option("disclosed_with_conditions")
-        await form.locator("#emergency-answer-data_disclosed").fill("Subscriber: J. Doe.")
+        # what was typed is still there: only the conditions are to add
+        await expect(form.locator("#emergency-answer-data_disclosed")).to_have_value(
+            "Subscriber: J. Doe."
+        )
         await conditions.fill("Police use only\nNo onward transfer")
         await form.locator("button").click()
         await expect(us.locator("p.notice")).to_contain_text("Answer to the emergency request")
