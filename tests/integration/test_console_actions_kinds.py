@@ -7,12 +7,15 @@ bad value at its field with the CLI's JSON path, and is refused to an auditor.""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
 import aiohttp
 import msgspec
+from click.testing import CliRunner
 
+from cli.main import cli
 from schemas.examples import example
 from tests.integration._console_live import Desks, desks, http_session, log_in
 from tests.support.bodies import addressed
@@ -110,6 +113,18 @@ async def test_traffic_data_follow_ups_and_impossible(tmp_path: Path) -> None:
         assert (wire["provider"]["name"], wire["provider"]["country"]) == ("Hoster GmbH", "DE")
         assert [h["provider"] for h in wire["path"]] == ["Transit AS", "Hoster GmbH"]
         assert wire["path"][0]["identifiers"][0]["port"] == 443
+        # the CLI builds the same bytes from the same values (`node reply --file`)
+        parts = tmp_path / "hops.json"
+        parts.write_text(json.dumps({"provider": wire["provider"], "path": wire["path"]}))
+        args = ["node", "reply", d.case_id, "--kind", "traffic-data", "--file", str(parts)]
+        args += ["--text", form["traffic_data"], "--dry-run"]
+        result = await asyncio.to_thread(
+            CliRunner().invoke, cli, [*args, "--data", str(d.peers["US"].data)]
+        )
+        assert result.exit_code == 0, result.output
+        printed = result.output[result.output.index('{\n  "kind"') :]
+        printed = printed[: printed.index("\n}") + 2]
+        assert printed == msgspec.json.format(msgspec.json.encode(disclosed)).decode()
         # protocol/cases: a disclosure of traffic data does not move the case
         assert await _state(d, "US", d.case_id) == "received"
         assert await _state(d, "FR", d.case_id) == "received"
