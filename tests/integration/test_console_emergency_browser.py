@@ -1,120 +1,131 @@
-"""The emergency flow in Chromium (CETS 224 Art. 9), with JavaScript off, against a relay
-and two real nodes with their consoles: FR's officer sends an emergency request from the
-new-request page (the kind chosen on the form, exact bytes and SHA-256 previewed), US's
-officer answers it from the case page, and FR's case closes with the answer.
-
-Screenshots go to tests/output/console/; axe-core (in a script-enabled twin page, as in
-test_console_send_browser.py) finds no serious or critical violation on any of them.
+"""The escalation ladder and an emergency taken by phone in Chromium (Playwright, Debian's
+/usr/bin/chromium). With the injected clock moved past the first delay and no action by
+the officer on duty, the supervisor is alerted (level 2 through their own channel); the
+escalation shows on the case page, the supervisor takes it with the button, and the
+page says who acknowledged it. Then an officer records an emergency received by phone
+with the form and reads its clocks and sources. Screenshots in English and French
+(tests/output/console/); axe-core finds no serious or critical violation.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import re
+from datetime import timedelta
 from pathlib import Path
 
-from playwright.async_api import Page, expect
+import pytest
+from playwright.async_api import expect
 
-from tests.integration._console_live import desks
-from tests.integration._console_send_scenario import SENDERS
-from tests.integration.test_console_browser import Watch
-from tests.integration.test_console_send_browser import _context, _shot_and_axe, chromium
-from tests.support.console import PASSWORD, ConsoleUnderTest
-from tests.support.fake_relay import HANG_GUARD
+from console._context import CONTEXT
+from node.alerts import Alert, AlertEvent, AlertsConfig, AlertSender, DeliveryResult
+from node.cases import DutyAlerts, DutySettings, build_ladder, load_procedures
+from node.officers import EmergencyDesk, Roster
+from tests.integration._console_scenario import scenario
+from tests.integration.test_console_browser import Watch, _login, _shot, browser
+from tests.integration.test_console_roster import add_supervisor, local
 
-
-async def _login(page: Page, cut: ConsoleUnderTest, login: str) -> None:
-    await page.goto(f"{cut.url}/login")
-    await page.locator("#login").fill(login)
-    await page.locator("#password").fill(PASSWORD)
-    await page.locator("#code").fill(cut.code(login))
-    await page.locator("form.login button").click()
-    await expect(page).to_have_url(f"{cut.url}/inbox")
-
-
-async def _fill_emergency(page: Page) -> None:
-    await page.locator("#f-kind").select_option("emergency_disclosure_request")
-    await page.locator("#f-to").select_option("US")
-    await page.locator("#f-offence_name").fill("Kidnapping for ransom")
-    await page.locator("#f-offence_provisions").fill("Code pénal art. 224-4")
-    await page.locator("#f-offence_penalty").fill("Réclusion criminelle à perpétuité")
-    await page.locator("#f-offence_summary").fill("A child is held; ransom asked by e-mail.")
-    await page.locator("#f-id0_type").select_option("email")
-    await page.locator("#f-id0_value").fill("ransom.drop@example.com")
-    await page.locator("#f-cat-subscriber").check()
-    await page.locator("#f-relation").fill("The kidnappers write from this address.")
-    await page.locator("#f-custodian_name").fill("Example Mail Inc.")
-    await page.locator("#f-custodian_country").fill("US")
-    await page.locator("#f-emergency_facts").fill("Threat to kill the child within 24 hours.")
-    await page.locator("#f-protocol_statement").check()
+TAKE = {
+    "en": "I take it (acknowledge the escalation)",
+    "fr": "Je la prends (prendre en compte l'escalade)",
+}
+LEVEL_2 = {"en": "2 · supervisors on duty", "fr": "2 · superviseurs de permanence"}
+TAKEN = {"en": "acknowledged by sup", "fr": "prise en compte par sup"}
+RECORD = {"en": "Record and start the clocks", "fr": "Enregistrer et lancer les délais"}
+UNCHECKED = {"en": "unchecked", "fr": "non vérifié"}
 
 
-async def test_emergency_request_and_answer_in_the_browser(tmp_path: Path) -> None:
-    async with desks(tmp_path, with_case=False) as d, chromium() as browser:
-        fr_ctx = await _context(browser, "fr-FR", script=False)
-        us_ctx = await _context(browser, "en-GB", script=False)
-        helper = await _context(browser, "en-GB", script=True)
-        fr, us = await fr_ctx.new_page(), await us_ctx.new_page()
-        fr_watch, us_watch = Watch(fr, d.fr.url), Watch(us, d.us.url)
+class Recorder:
+    """Stands for the officers' webhooks: records (targets, alert)."""
 
-        name, roles, lang, email, phone = SENDERS["claire"]  # a sender with a contact
-        d.fr.officers["claire"] = d.fr.db.add(
-            "claire",
-            display_name=name,
-            roles=roles,
-            language=lang,
-            email=email,
-            phone=phone,
-            password=PASSWORD,
+    def __init__(self) -> None:
+        self.sent: list[tuple[tuple[str, ...], Alert]] = []
+
+    def __call__(self, config: AlertsConfig) -> AlertSender:
+        recorder = self
+
+        class _Sender(AlertSender):
+            async def send(self, alert: Alert) -> list[DeliveryResult]:
+                urls = tuple(w.url for w in config.webhooks)
+                recorder.sent.append((urls, alert))
+                return [DeliveryResult(target=u, ok=True, attempts=1) for u in urls]
+
+        return _Sender(config)
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "fr-FR"])
+async def test_supervisor_is_alerted_and_takes_the_escalation(tmp_path: Path, locale: str) -> None:
+    lang = locale[:2]
+    async with scenario(tmp_path) as s, browser(tmp_path, locale) as context:
+        add_supervisor(s, lang)
+        signer = s.cut.db.signer
+        assert signer is not None
+        ctx = s.cut.console._app[CONTEXT]
+        roster = Roster(s.cut.db, s.cut.clock, signer)
+        now = s.cut.clock()
+        for login in ("duty", "sup"):
+            roster.add_shift(
+                login, now - timedelta(hours=1), now + timedelta(hours=8), by=None, client="t"
+            )
+            roster.set_channels(
+                login, webhook=f"http://127.0.0.1:9/{login}", email=None, by=None, client="t"
+            )
+        recorder = Recorder()
+        ladder = build_ladder(load_procedures(), (), {})  # preservation: Art. 29, 30 and 30 min
+        duty = DutyAlerts(
+            ctx.cases.cases,
+            roster,
+            member=ctx.member,
+            settings=DutySettings(escalate_after=timedelta(minutes=30), ladder=ladder),
+            clock=s.cut.clock,
+            sender=recorder,
+            desk=EmergencyDesk(s.cut.db, s.cut.clock, signer),
         )
-        await _login(fr, d.fr, "claire")
-        await fr.goto(f"{d.fr.url}/send")
-        await _fill_emergency(fr)
-        await _shot_and_axe(fr, helper, "emergency-send-form-fr")
-        await fr.locator("button[value=preview]").click()
-        signed = await fr.locator("pre.signed").text_content()
-        assert signed is not None
-        assert '"kind":"emergency_disclosure_request"' in signed
-        digest = hashlib.sha256(signed.encode("utf-8")).hexdigest()
-        await expect(fr.locator("code.digest")).to_have_text(digest)
-        await _shot_and_axe(fr, helper, "emergency-send-preview-fr")
-        await fr.locator("form.send-confirm button").click()
-        await expect(fr).to_have_url(re.compile(re.escape(d.fr.url) + "/cases/[0-9a-f]{32}$"))
-        case_id = fr.url.rsplit("/", 1)[-1]
-        assert f'"case_id":"{case_id}"' in signed
-        assert d.fr.actions()[-1] == ("sent", "claire", case_id)
-        await d.wait_case("US", case_id)
+        try:
+            assert await duty.tick() == [(s.case_id, 1)]  # the officers on duty
+            s.cut.clock.move(timedelta(minutes=29))
+            assert await duty.tick() == []  # the officer on duty did nothing
+            s.cut.clock.move(timedelta(minutes=2))
+            assert await duty.tick() == [(s.case_id, 2)]
+        finally:
+            await duty.close()
+        levels = [(urls, a.level) for urls, a in recorder.sent if a.event is AlertEvent.ESCALATION]
+        assert levels == [(("http://127.0.0.1:9/sup",), 2)]  # the supervisor, on their channel
 
-        await _login(us, d.us, "duty")
-        await us.goto(f"{d.us.url}/cases/{case_id}")
-        form = us.locator("form[action$='/actions/emergency-answer']")
-        await form.locator("#emergency-answer-decision").select_option("disclosed_with_conditions")
-        await form.locator("#emergency-answer-data_disclosed").fill("Subscriber: J. Doe.")
-        await form.locator("button").click()
-        # the condition is missing: the error is at its field, with the JSON path
-        conditions = us.locator("#emergency-answer-conditions")
-        await expect(conditions).to_have_attribute("aria-invalid", "true")
-        await expect(us.locator("#emergency-answer-conditions-error")).to_contain_text(
-            "$.conditions"
-        )
-        await _shot_and_axe(us, helper, "emergency-answer-error-en")
-        form = us.locator("form[action$='/actions/emergency-answer']")
-        # what was typed is still there: only the conditions are to add
-        await expect(form.locator("#emergency-answer-data_disclosed")).to_have_value(
-            "Subscriber: J. Doe."
-        )
-        await conditions.fill("Police use only\nNo onward transfer")
-        await form.locator("button").click()
-        await expect(us.locator("p.notice")).to_contain_text("Answer to the emergency request")
-        await _shot_and_axe(us, helper, "emergency-answered-en")
-        assert d.us.actions()[-1] == ("replied", "duty", case_id)
+        page = await context.new_page()
+        watch = Watch(page, s.cut.url)
+        await _login(page, s, "sup")
+        await expect(page).to_have_url(f"{s.cut.url}/inbox")
+        await page.goto(f"{s.cut.url}/cases/{s.case_id}")
+        ladder_list = page.locator("ol.ladder li")
+        await expect(ladder_list).to_have_count(2)
+        await expect(ladder_list.nth(1)).to_contain_text(LEVEL_2[lang])
+        await expect(ladder_list.nth(1)).to_contain_text("sup")
+        await page.get_by_role("button", name=TAKE[lang]).click()
+        await expect(page).to_have_url(f"{s.cut.url}/cases/{s.case_id}")
+        await expect(ladder_list.nth(1)).to_contain_text(TAKEN[lang])
+        await expect(page.get_by_role("button", name=TAKE[lang])).to_have_count(0)
+        await _shot(page, f"case-escalation-{lang}")
+        assert ("escalation_acked", "sup", s.case_id) in s.cut.actions()
 
-        await d.wait_case("FR", case_id, "closed")
-        async with asyncio.timeout(HANG_GUARD):
-            await fr.goto(f"{d.fr.url}/cases/{case_id}")
-        # the request and its answer
-        await expect(fr.locator("table.timeline tbody tr")).to_have_count(2)
-        await _shot_and_axe(fr, helper, "emergency-closed-fr")
-        fr_watch.check()
-        us_watch.check()
+        # an emergency taken by phone, recorded with the form
+        await page.locator('nav a[href="/emergency"]').click()
+        await expect(page).to_have_url(f"{s.cut.url}/emergency")
+        await page.locator("#em-member").fill("FR")
+        await page.locator("#em-caller").fill("Capitaine Claire Martin, +33 1 00 00 00 00")
+        await page.locator("#em-at").fill(local(s, -1))  # the call came before the case
+        await page.locator("#em-procedure").select_option("eu_epoc_emergency")
+        await page.locator("#em-asked").fill(
+            "Subscriber data of the account that posted the threat"
+        )
+        await _shot(page, f"emergency-form-{lang}")
+        await page.get_by_role("button", name=RECORD[lang]).click()
+        await expect(page).to_have_url(re.compile(r"/emergency/[0-9a-f]{32}$"))
+        clocks = page.locator("table.clocks tbody tr")
+        await expect(clocks).to_have_count(3)
+        await expect(page.locator("table.clocks")).to_contain_text(
+            "Regulation (EU) 2023/1543 Art. 10(4)"
+        )
+        await expect(page.locator("table.clocks")).to_contain_text(UNCHECKED[lang])
+        await expect(page.locator("#em-case")).to_be_visible()  # FR's written case is suggested
+        await _shot(page, f"emergency-record-{lang}")
+        watch.check()
