@@ -182,6 +182,11 @@ async def test_traffic_data_follow_ups_and_impossible(tmp_path: Path) -> None:
             assert _offered(await resp.text(), d.case_id) == {"follow-up"}
         status, _page = await _post(us, d.us, d.case_id, "traffic-data", {**good, "path": hops})
         assert status == 409
+        late = {"csrf": us_csrf, "role": "question", "topic": "other", "text": "Did DE answer?"}
+        status, page = await _post(us, d.us, d.case_id, "follow-up", late)
+        assert status == 200, page
+        await arrived(d, "FR", d.case_id, "follow_up", count=2)
+        assert await _state(d, "FR", d.case_id) == "impossible"  # a follow-up moves nothing
 
 
 async def _auditor_refused(d: Desks, case_id: str, name: str) -> None:
