@@ -17,13 +17,14 @@ from typing import Final
 
 from aiohttp import web
 
+from console import _actions_kinds as kinds
 from console import _actions_log as attribution
 from console import _actions_spec as sp
 from console import _emergency, _links
 from console._case_file import case_history
 from console._context import CONTEXT
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
-from console._security import Form
+from console._security import CSRF_FIELD, Form
 from node import replies
 from node.officers import Action, Officer, Permission, allowed
 from node.render import load_catalog
@@ -51,6 +52,8 @@ def build(
         ReplyError: the values do not make a valid body (named by field path).
     """
     f = form
+    if spec.name in kinds.BUILDERS:
+        return kinds.build_kind(spec, f, detail=detail, now=now, tz=tz)
     if spec.name == "taken-in-charge":
         opts = sp.given(
             officer_name=officer.display_name,
@@ -125,8 +128,11 @@ async def case_page(
     *,
     status: int = 200,
     error: str | None = None,
+    failed: tuple[str, str] | None = None,
 ) -> web.Response:
-    """The case page with its timeline, attribution and the actions offered."""
+    """The case page with its timeline, attribution and the actions offered; ``failed``
+    (action, field) puts ``error`` at that field of that form too, and that form shows
+    again what the officer typed (nothing typed is lost to one bad field)."""
     ctx = request.app[CONTEXT]
     row = await ctx.cases.cases.case(detail.summary.case_id)
     actions = [] if row is None else sp.offered(row.case, officer, allowed)
@@ -141,6 +147,8 @@ async def case_page(
         "who": who,
         "history": history,
         "action_error": error,
+        "failed": failed or ("", ""),
+        "posted": _typed(request) if failed else {},
         "account": officer,
         "coded": coded_labels(request[VISIT].language),
         "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
@@ -150,6 +158,19 @@ async def case_page(
         "attachments": [a.entry for a in await ctx.node.case_attachments(case_id)],
     }
     return render(request, "case.html", context, status=status)
+
+
+def _typed(request: web.Request) -> dict[str, str]:
+    """The posted form's single text values (the CSRF token aside), to fill it again."""
+    form = request[VISIT].form
+    if form is None:
+        return {}
+    out: dict[str, str] = {}
+    for key in set(form.keys()) - {CSRF_FIELD}:
+        values = form.getall(key)
+        if len(values) == 1 and isinstance(values[0], str):
+            out[key] = values[0]
+    return out
 
 
 async def case(request: web.Request) -> web.StreamResponse:
@@ -190,10 +211,14 @@ async def act(request: web.Request) -> web.StreamResponse:
         body = build(spec, form, detail=detail, officer=officer, now=now, tz=ctx.zone())
     except sp.ActionInput as exc:
         message = t(request, "act.bad_field") + " " + t(request, f"act.f.{exc.field}")
-        return await case_page(request, detail, officer, status=400, error=message)
+        return await case_page(
+            request, detail, officer, status=400, error=message, failed=(spec.name, exc.field)
+        )
     except replies.ReplyError as exc:
         message = t(request, "act.invalid") + " " + exc.message
-        return await case_page(request, detail, officer, status=400, error=message)
+        field = sp.at_field(spec, exc.message)
+        failed = None if field is None else (spec.name, field)
+        return await case_page(request, detail, officer, status=400, error=message, failed=failed)
     if not sp.allowed_now(row.case, body, now):
         return await case_page(request, detail, officer, status=409, error=t(request, "act.no"))
     try:

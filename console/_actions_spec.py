@@ -1,11 +1,15 @@
 """The case actions an officer may take, which side and state each belongs to, and how a
-posted form becomes the values ``node.replies`` builds the body from.
+posted form becomes the values ``node.replies`` builds the body from (the kinds beyond the
+preservation flow are built in ``console/_actions_kinds.py``).
 
 Which actions are shown follows the case machine of ``protocol/_cases_apply.py``
 (PROTOCOL.md §10.11): the requested side answers (taken in charge, preserved, 29(6)
-warning, refusal), the requester follows up (the 29(6) decision, extension, withdrawal,
-MLA submitted). A posted action is checked again against the real machine
-(:func:`allowed_now`), so a stale page or a forged form is refused, never sent.
+warning, refusal, impossible to execute, the Art. 30(1) traffic data, the answer to an
+emergency request under CETS 224 Art. 9, the answer to an ETS 185 Art. 35 request for
+assistance), the requester follows up (the 29(6) decision,
+extension, withdrawal, MLA submitted), and either side asks or answers a follow-up. A
+posted action is checked again against the real machine (:func:`allowed_now`), so a stale
+page or a forged form is refused, never sent.
 """
 
 from __future__ import annotations
@@ -18,13 +22,20 @@ from typing import Any, Final
 from console._security import Form, FormError, one
 from node.officers import Officer, Permission
 from protocol import cases as pc
+from schemas._bodies_other import (
+    AssistanceOutcome,
+    EmergencyDecision,
+    FollowUpRole,
+    FollowUpTopic,
+)
 from schemas._bodies_request import MlaStatus, WarningDecision, WithdrawalReason
-from schemas._bodies_response import RefusalGround, WarningReason
+from schemas._bodies_response import ImpossibilityReason, RefusalGround, WarningReason
 from schemas.messages import Body
 
 S = pc.CaseState
 _OPEN: Final = frozenset(S) - pc.TERMINAL_STATES - {S.NEW, S.EXPIRED}
 _ANSWERING: Final = _OPEN - {S.SENT}  # the requested side holds a received request
+_TALKING: Final = frozenset(S) - {S.NEW}  # a follow-up fits any case that has begun
 # A calendar date typed in the form: ASCII digits only (no "٢٠٢٦"), checked before parsing.
 _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z", re.ASCII)
 MAX_TEXT: Final = 4000  # characters of one free-text field (the schemas bound them too)
@@ -50,6 +61,13 @@ class ActionSpec:
     preservation_only: bool
     #: its selects: (field name, the schema's enum name, its coded values)
     choices: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    #: the one request kind it answers (None: any)
+    request_kind: str | None = None
+    #: offered on both sides (a follow-up), not only on ``side``
+    both_sides: bool = False
+    #: the body's top-level field (a prefix of the CLI's JSON path) -> the form field an
+    #: error of that path is shown at; the longest prefix wins
+    json_fields: tuple[tuple[str, str], ...] = ()
 
     def coded(self, name: str) -> tuple[str, ...]:
         """The coded values the select ``name`` offers."""
@@ -117,13 +135,94 @@ ACTIONS: Final = (
         (_values("reason", WithdrawalReason),),
     ),
     ActionSpec("mla-submitted", "mla_submitted", REQUESTER, Permission.SEND, _OPEN, True),
+    ActionSpec(
+        "impossible",
+        "impossible_to_execute",
+        REQUESTED,
+        Permission.REPLY,
+        _ANSWERING,
+        False,
+        (_values("reason", ImpossibilityReason),),
+        json_fields=(
+            ("reason", "reason"),
+            ("explanation", "explanation"),
+            ("redirect_country", "redirect_country"),
+        ),
+    ),
+    ActionSpec(
+        "traffic-data",
+        "traffic_data_disclosure",
+        REQUESTED,
+        Permission.REPLY,
+        _ANSWERING,
+        True,
+        json_fields=(
+            ("provider", "provider"),
+            ("provider.country", "provider_country"),
+            ("path", "path"),
+            ("traffic_data", "traffic_data"),
+        ),
+    ),
+    ActionSpec(
+        "emergency-answer",
+        "emergency_disclosure_answer",
+        REQUESTED,
+        Permission.REPLY,
+        _ANSWERING,
+        False,
+        (_values("decision", EmergencyDecision), _values("refusal_ground", RefusalGround)),
+        request_kind="emergency_disclosure_request",
+        json_fields=tuple(
+            (n, n)
+            for n in (
+                "decision",
+                "data_disclosed",
+                "conditions",
+                "refusal_ground",
+                "explanation",
+                "formalisation_required",
+                "formalisation_instructions",
+            )
+        ),
+    ),
+    ActionSpec(
+        "assistance-answer",
+        "assistance_answer",
+        REQUESTED,
+        Permission.REPLY,
+        _ANSWERING,
+        False,
+        (_values("outcome", AssistanceOutcome),),
+        request_kind="assistance_request",
+        json_fields=(("outcome", "outcome"), ("answer", "answer"), ("redirect_to", "redirect_to")),
+    ),
+    ActionSpec(
+        "follow-up",
+        "follow_up",
+        REQUESTED,
+        Permission.REPLY,
+        _TALKING,
+        False,
+        (_values("role", FollowUpRole), _values("topic", FollowUpTopic)),
+        both_sides=True,
+        json_fields=(
+            ("role", "role"),
+            ("in_reply_to", "role"),
+            ("topic", "topic"),
+            ("text", "text"),
+        ),
+    ),
 )
 BY_NAME: Final = {a.name: a for a in ACTIONS}
 
 
 def fits(spec: ActionSpec, case: pc.Case) -> bool:
     """Whether the case's side, request kind and state admit ``spec`` (what is shown)."""
-    if case.side is not spec.side or case.state not in spec.states:
+    if case.side is not spec.side and not spec.both_sides:
+        return False
+    if case.state not in spec.states:
+        return False
+    if spec.request_kind is not None and case.request_kind != spec.request_kind:
         return False
     return not spec.preservation_only or case.request_kind == "preservation_request"
 
@@ -176,6 +275,25 @@ def choice(form: Form, spec: ActionSpec, name: str) -> str:
     if value not in spec.coded(name):
         raise ActionInput(name)
     return value
+
+
+def maybe_choice(form: Form, spec: ActionSpec, name: str) -> str | None:
+    """An optional select: absent or "(choose)" is None, else one of its coded values."""
+    value = optional(form, name)
+    if value is not None and value not in spec.coded(name):
+        raise ActionInput(name)
+    return value
+
+
+def at_field(spec: ActionSpec, message: str) -> str | None:
+    """The form field a ``$.path: problem`` error of ``spec``'s body is shown at."""
+    path = message.partition(":")[0].removeprefix("$.")
+    fitting = [
+        (len(prefix), field)
+        for prefix, field in spec.json_fields
+        if path == prefix or path.startswith((prefix + ".", prefix + "["))
+    ]
+    return max(fitting)[1] if fitting else None
 
 
 def choices(form: Form, spec: ActionSpec, name: str) -> tuple[str, ...]:

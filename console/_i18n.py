@@ -18,6 +18,7 @@ from console import (
     _labels_emergency,
     _labels_es_ar_extra,
     _labels_inbox,
+    _labels_kinds,
     _labels_links,
     _labels_pages,
     _labels_roster,
@@ -310,6 +311,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_links.LABELS,
     _labels_pages.LABELS,
     _labels_attach.LABELS,
+    _labels_kinds.LABELS,
 )
 
 
@@ -328,6 +330,7 @@ LEGAL_REVIEW: Final[dict[str, frozenset[str]]] = {
             "msg.receipt",
             "case.next_deadline",
             *_labels_pages.LEGAL,
+            *_labels_kinds.LEGAL_REVIEW["es"],
         }
     ),
     "ar": frozenset(
@@ -341,6 +344,7 @@ LEGAL_REVIEW: Final[dict[str, frozenset[str]]] = {
             "msg.receipt",
             "case.next_deadline",
             *_labels_pages.LEGAL,
+            *_labels_kinds.LEGAL_REVIEW["ar"],
         }
     ),
 }

@@ -16,7 +16,7 @@ from typing import Final
 
 _SEND_ES: Final = {
     "nav.send": "Nueva solicitud",
-    "send.title": "Nueva solicitud de conservación",
+    "send.title": "Nueva solicitud",
     "send.errors": "Corrija estos campos",
     "send.required": "obligatorio",
     "send.from": "Miembro solicitante",
@@ -183,7 +183,7 @@ _ROSTER_ES: Final = {
 
 _SEND_AR: Final = {
     "nav.send": "طلب جديد",
-    "send.title": "طلب حفظ جديد",
+    "send.title": "طلب جديد",
     "send.errors": "يرجى تصحيح هذه الحقول",
     "send.required": "إلزامي",
     "send.from": "العضو الطالب",

@@ -12,7 +12,7 @@ from typing import Final
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
         "nav.send": "New request",
-        "send.title": "New preservation request",
+        "send.title": "New request",
         "send.errors": "Please correct these fields",
         "send.required": "required",
         "send.from": "Requesting member",
@@ -102,7 +102,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     },
     "fr": {
         "nav.send": "Nouvelle demande",
-        "send.title": "Nouvelle demande de conservation",
+        "send.title": "Nouvelle demande",
         "send.errors": "Veuillez corriger ces champs",
         "send.required": "obligatoire",
         "send.from": "Membre requérant",

@@ -6,7 +6,8 @@ each written ``%XX``: 12 bytes a character at worst (:data:`ENCODED_CHAR`).
 
 - **small** (4 KiB): log in (password ≤ 128 characters), log out, roster changes,
   account changes, sending or discarding a saved draft;
-- **action**: a case action, at most three free-text fields of ``MAX_TEXT`` characters;
+- **action**: a case action, at most four free-text fields of ``MAX_TEXT`` characters
+  (the answer to an emergency request: data, conditions, explanation, formalisation);
 - **send**: the new-request form, from the schema's own bounds on each of its inputs;
 - **default** (16 KiB): any other route (adding an account).
 
@@ -28,6 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from console._actions_spec import MAX_TEXT
 from console._security import Form
 from console._send_form import CHECKS, INPUTS, MAX_VALUES, TEXTS
+from schemas._bodies_other import AssistanceRequest, EmergencyDisclosureRequest
 from schemas._bodies_request import PreservationRequest
 from schemas._identifiers import Identifier
 
@@ -88,15 +90,29 @@ def _identifier_chars() -> int:
     return longest
 
 
+def _bound(path: tuple[str, ...], kinds: tuple[type, ...]) -> int:
+    """The longest text the field at ``path`` takes in the first of ``kinds`` that has it."""
+    for kind in kinds:
+        t: mi.Type = mi.type_info(kind)
+        try:
+            for part in path:
+                t = _field(t, part)
+        except LookupError:
+            continue
+        return _max_chars(t)
+    raise LookupError(".".join(path))
+
+
 def send_limit() -> int:
-    """The new-request form's limit: each input at its schema bound, fully encoded."""
-    request = mi.type_info(PreservationRequest)
+    """The new-request form's limit: each input at its schema bound (in the request kind
+    it fills: preservation, emergency or assistance), fully encoded."""
+    kinds = (PreservationRequest, EmergencyDisclosureRequest, AssistanceRequest)
     chars: dict[str, int] = dict.fromkeys(INPUTS, _SCALAR)
     for name, path in TEXTS.items():
-        t: mi.Type = request
-        for part in path:
-            t = _field(t, part)
-        chars[name] = _max_chars(t)
+        chars[name] = _bound(path, kinds)
+    chars["offence_penalty"] = _bound(("offence", "max_penalty"), kinds)
+    for name in ("emergency_facts", "procedural_instructions"):
+        chars[name] = _bound((name,), kinds)
     ident = _identifier_chars()
     for name in INPUTS:
         if name.endswith(("_value", "_extra")):
@@ -107,7 +123,7 @@ def send_limit() -> int:
     return total + SMALL  # csrf, action, draft id and the separators
 
 
-ACTION: Final = 3 * MAX_TEXT * ENCODED_CHAR + SMALL
+ACTION: Final = 4 * MAX_TEXT * ENCODED_CHAR + SMALL
 SEND: Final = send_limit()
 _CLASSES: Final = {
     "/login": SMALL,

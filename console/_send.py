@@ -23,8 +23,10 @@ import msgspec
 from aiohttp import web
 
 from console import _pages
+from console import _send_emergency as se
 from console import _send_form as sf
 from console import _send_node as sn
+from console._actions import coded_labels
 from console._context import CONTEXT, ConsoleContext
 from console._pages import VISIT, Forbidden, render, t
 from console._security import FormError, one
@@ -33,10 +35,12 @@ from console._side import named_error
 from node.officers import Action, Officer, Permission, allowed
 from protocol.codec import decode
 from protocol.errors import MalformedError, Relay247Error
+from schemas._bodies_other import AssistanceType
 from schemas.messages import BODY_DECODER, Body, encode_body
 
 MAX_DRAFT_ID: Final = 64
 CONFIRM: Final = "confirm_duplicate"
+ASSISTANCE_TYPES: Final = tuple(a.value for a in AssistanceType)
 
 
 class _Drafts:
@@ -133,6 +137,7 @@ async def _form(
     drafts = await _pages._db(ctx, lambda: store.list(officer.id))
     sender = await _requesting(ctx, officer)
     lang = request[VISIT].language
+    coded = coded_labels(lang)
     context = {
         "values": values,
         "draft_id": draft_id,
@@ -142,6 +147,8 @@ async def _form(
         "recipients": sn.recipients(node),
         "sender": sender,
         "rows": range(sf.ROWS),
+        "kinds": se.KINDS,
+        "assistance_types": [(v, coded("AssistanceType", v)) for v in ASSISTANCE_TYPES],
         "priorities": sf.choices(sf.PRIORITIES, lambda v: _label(lang, "priority", v)),
         "categories": sf.choices(sf.CATEGORIES, lambda v: _label(lang, "category", v)),
         "id_types": sf.choices(sf.ID_TYPES, lambda v: _label(lang, "idtype", v)),
@@ -226,14 +233,20 @@ async def _preview(
         return await _form(request, officer, values, draft_id=draft_id, checked=checked, status=422)
     data = encode_body(checked.body)
     await _pages._db(ctx, lambda: store.set_preview(officer.id, draft_id, data))
-    return await _preview_page(request, checked.body, data, draft_id)
+    return await _preview_page(request, checked.body, data, draft_id, to)
+
+
+def _recipient(body: Body, chosen: object) -> str:
+    """The member a body goes to: its requested authority, else (a request for
+    assistance names none) the member chosen on the form, kept with the draft."""
+    return getattr(getattr(body, "requested", None), "member", "") or str(chosen or "")
 
 
 async def _preview_page(
-    request: web.Request, body: Body, data: bytes, draft_id: str, *, error: str = ""
+    request: web.Request, body: Body, data: bytes, draft_id: str, chosen: str, *, error: str = ""
 ) -> web.Response:
     ctx = request.app[CONTEXT]
-    to = getattr(getattr(body, "requested", None), "member", "")
+    to = _recipient(body, chosen)
     yes_no = (t(request, "yes"), t(request, "no"))
     context = {
         "draft_id": draft_id,
@@ -263,10 +276,10 @@ async def send(request: web.Request) -> web.StreamResponse:
     if draft.preview is None or not hmac.compare_digest(shown.encode(), draft.digest.encode()):
         return _refuse(request, 409, t(request, "send.stale_preview"))
     body = decode(BODY_DECODER, draft.preview, "preview", limit=len(draft.preview))
-    to = getattr(getattr(body, "requested", None), "member", "")
+    to = _recipient(body, draft.fields.get("to"))
     if await sn.duplicates(ctx, body, to) and not confirmed:
         error = t(request, "send.confirm_needed")
-        return await _preview_page(request, body, draft.preview, draft.id, error=error)
+        return await _preview_page(request, body, draft.preview, draft.id, to, error=error)
     try:
         await node.send(body, to)  # every body check runs there again, once more
     except MalformedError as exc:
@@ -279,7 +292,7 @@ async def send(request: web.Request) -> web.StreamResponse:
         return await _form(request, officer, values, draft_id=draft.id, checked=checked, status=422)
     except Relay247Error as exc:
         message = f"{t(request, 'send.failed')} {exc.message}"
-        return await _preview_page(request, body, draft.preview, draft.id, error=message)
+        return await _preview_page(request, body, draft.preview, draft.id, to, error=message)
     await _log(ctx, Action.SENT, officer, request.remote, body.case_id)
     await _pages._db(ctx, lambda: store.delete(officer.id, draft.id))
     await ctx.cases.refresh(body.case_id)

@@ -1,6 +1,7 @@
 """The new-request form: its inputs, the body they assemble into, and errors at fields.
 
-The form is read into the JSON-ready shape of ``schemas.PreservationRequest`` and then
+The form is read into the JSON-ready shape of ``schemas.PreservationRequest`` (or, as the
+officer chose, an emergency request: ``console/_send_emergency.py``) and then
 decoded by the same strict decoder as a body from the network (``BODY_DECODER``) and
 checked by the same rules ``Node.send`` applies before sealing (``semantic_errors``,
 then E14's member binding, PROTOCOL.md §4.4). Nothing here re-derives a rule: each
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from console import _send_emergency as se
 from console._security import Form, FormError
 from protocol.body import member_binding_errors
 from protocol.codec import decode, missing_field
@@ -63,8 +65,13 @@ TEXTS: Final[dict[str, tuple[str, ...]]] = {
     "custodian_country": ("custodian", "country"),
     "necessity": ("necessity",),
     "mla_expected_by": ("mla_expected_by",),
+    # a request for assistance (console/_send_assistance.py)
+    "assistance": ("assistance",),
+    "subject": ("subject",),
+    "details": ("details",),
+    "answer_needed_by": ("answer_needed_by",),
 }
-INSTANTS: Final = frozenset({"range_start", "range_end"})
+INSTANTS: Final = frozenset({"range_start", "range_end", "answer_needed_by"})
 CHECKS: Final = {"mla_intent": "mla_intent", "art30": "art30_disclosure"}
 #: every input a draft keeps (text values; checkboxes "yes" or "")
 _ROW_PARTS: Final = ("type", "value", "extra", "seen", "port")
@@ -72,6 +79,7 @@ INPUTS: Final = (
     "to",
     "case_id",
     *TEXTS,
+    *se.INPUTS,
     "confidential",
     *CHECKS,
     *(f"id{i}_{part}" for i in range(ROWS) for part in _ROW_PARTS),
@@ -115,8 +123,11 @@ def read_form(form: Form) -> dict[str, Any]:
         FormError: an input sent twice, a file upload, or too many categories.
     """
     values: dict[str, Any] = {name: _opt(form, name) for name in INPUTS}
-    for name in ("confidential", *CHECKS):
+    for name in ("confidential", se.CHECK, *CHECKS):
         values[name] = "yes" if values[name] else ""
+    values["kind"] = values["kind"] or se.PRESERVATION  # a form from before the choice
+    if values["kind"] not in se.KINDS:  # a select's value that is none of its options
+        raise FormError("kind")
     categories = form.getall("categories", [])
     if len(categories) > MAX_VALUES or any(not isinstance(c, str) for c in categories):
         raise FormError("categories")
@@ -128,6 +139,7 @@ def blank(case_id: str, sender_ref: str) -> dict[str, Any]:
     """A new form's values: a fresh case id, normal priority, confidential."""
     values: dict[str, Any] = dict.fromkeys(INPUTS, "")
     values |= {"case_id": case_id, "sender_ref": sender_ref, "priority": "normal"}
+    values |= {"kind": se.PRESERVATION}
     values |= {"confidential": "yes", "categories": []}
     return values
 
@@ -234,6 +246,7 @@ def assemble(
     tree["confidential"] = values["confidential"] == "yes"
     tree["languages"] = list(sender.languages)
     at["$.data.date_range"] = "range_start"
+    se.reshape(tree, values, at)
     return tree, at
 
 

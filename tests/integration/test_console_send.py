@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
 import re
+import urllib.parse
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -332,7 +334,10 @@ async def test_every_refusal(tmp_path: Path) -> None:
         assert s.cut.actions()[-1] == ("denied", "auditor", None)
         # an oversized form, a field sent twice, an unknown action, a file upload
         big = values | {"necessity": "x" * SEND}  # over the send form's limit
-        async with http.post(f"{base}/send", data=form_data(csrf, big, "save")) as r:
+        pairs = [("csrf", csrf), ("action", "save"), *big.items()]
+        raw = io.BytesIO(urllib.parse.urlencode(pairs).encode())  # over 1 MB: as a stream
+        urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}
+        async with http.post(f"{base}/send", data=raw, headers=urlencoded) as r:
             assert r.status == 413
         twice = form_data(csrf, values, "save")
         twice.add_field("to", "DE")
