@@ -29,6 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from console._actions_spec import MAX_TEXT
 from console._security import Form
 from console._send_form import CHECKS, INPUTS, MAX_VALUES, TEXTS
+from node.officers import MAX_ASKED, MAX_CALLER
 from schemas._bodies_other import AssistanceRequest, EmergencyDisclosureRequest
 from schemas._bodies_request import PreservationRequest
 from schemas._identifiers import Identifier
@@ -125,6 +126,9 @@ def send_limit() -> int:
 
 ACTION: Final = 4 * MAX_TEXT * ENCODED_CHAR + SMALL
 SEND: Final = send_limit()
+#: an emergency taken by phone (console/_emergency.py): what was asked, who called, and
+#: the member, time and procedure (coded values)
+EMERGENCY: Final = (MAX_ASKED + MAX_CALLER + 3 * _SCALAR) * ENCODED_CHAR + SMALL
 _CLASSES: Final = {
     "/login": SMALL,
     "/logout": SMALL,
@@ -135,6 +139,7 @@ _CLASSES: Final = {
     "/send/drafts/{draft_id}/discard": SMALL,
     "/cases/{case_id}/actions/{action}": ACTION,
     "/send": SEND,
+    "/emergency": EMERGENCY,
 }
 
 

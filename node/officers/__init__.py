@@ -23,7 +23,14 @@ from node.officers._access_verify import AccessLogReport, verify_access_log
 from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer, OfficerDb
 from node.officers._attribution import attribute
 from node.officers._attribution import officers_of as attributed_officers
-from node.officers._emergency import Ack, EmergencyDesk, OralRecord, check_case_id
+from node.officers._emergency import (
+    MAX_ASKED,
+    MAX_CALLER,
+    Ack,
+    EmergencyDesk,
+    OralRecord,
+    check_case_id,
+)
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._keys import MAX_KEYS, SecurityKey, SecurityKeys
 from node.officers._passwords import MAX_LENGTH, MIN_LENGTH, check_policy
@@ -50,6 +57,8 @@ __all__ = [
     "LANGUAGES",
     "LEVELS",
     "LOCKOUT",
+    "MAX_ASKED",
+    "MAX_CALLER",
     "MAX_FAILURES",
     "MAX_KEYS",
     "MAX_LENGTH",

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 
 from console import ConsoleSettings
-from console._limits import ACTION, DEFAULT, SEND, SMALL
+from console._limits import ACTION, DEFAULT, EMERGENCY, SEND, SMALL
 from tests.integration._node_services import peers
 from tests.support.console import CSRF_RE, PASSWORD, ConsoleUnderTest, running_console
 from tests.support.network import make_network
@@ -134,6 +134,7 @@ CLASSES = (
     ("/roster/shifts", SMALL),
     ("/cases/" + "a" * 32 + "/actions/refused", ACTION),
     ("/send", SEND),
+    ("/emergency", EMERGENCY),
     ("/accounts", DEFAULT),
 )
 FORM = "application/x-www-form-urlencoded"
@@ -148,6 +149,8 @@ def test_the_classes_are_sized_from_the_forms() -> None:
     assert ACTION > 3 * 4000 * 12
     assert SEND > 4 * 20_000 * 12
     assert SMALL < DEFAULT < ACTION < SEND
+    # an emergency taken by phone: 4,000 characters of what was asked, in any script
+    assert EMERGENCY > (4000 + 200) * 12 > DEFAULT
 
 
 def test_every_classed_route_is_a_post_route_of_the_console() -> None:
@@ -220,3 +223,19 @@ async def test_security_key_logins_share_the_address_limit(tmp_path: Path) -> No
             async with one.post(f"{cut.url}{path}", data=form) as resp:
                 await resp.read()
                 assert _limited(resp), path
+
+
+async def test_an_emergency_taken_by_phone_at_its_longest_fits(tmp_path: Path) -> None:
+    # 4,000 characters of what was asked, in Arabic (6 bytes each once form-encoded):
+    # about 24 KB, over the 16 KiB default the route had before it got its own class
+    from tests.integration._console_scenario import scenario
+    from tests.integration.test_console_emergency import _record_form
+    from tests.integration.test_console_roster import _csrf, _login, _session
+
+    async with scenario(tmp_path) as s, _session() as http:
+        await _login(http, s, "duty")
+        csrf = await _csrf(http, f"{s.cut.url}/emergency")
+        form = _record_form(s, csrf, asked="ع" * 4000, caller="ن" * 200)
+        async with http.post(f"{s.cut.url}/emergency", data=form) as r:
+            assert r.status == 200, await r.text()
+            assert "/emergency/" in str(r.url)
