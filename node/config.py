@@ -7,7 +7,7 @@ start-up with the config path named (``ConfigError: node.toml: sync.backoff_max:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
@@ -300,6 +300,10 @@ def deprecated_keys(config: NodeConfig) -> list[str]:
     return [k for k, v in _old_keys(config).items() if v is not None]
 
 
+#: what the old templates wrote for both ``escalate_after_minutes`` (minutes)
+_OLD_DEFAULT: Final = 30.0
+
+
 def _map_deprecated(config: NodeConfig) -> NodeConfig:
     """Map the two old ``escalate_after_minutes`` onto ``[escalation] after_minutes``.
 
@@ -307,7 +311,10 @@ def _map_deprecated(config: NodeConfig) -> NodeConfig:
     wins over [clocks]: it is the one that alerted people). The loader prints nothing
     (a command's ``--json`` stays JSON); the node logs :func:`deprecated_keys` at start.
     """
-    given = [v for v in _old_keys(config).values() if v is not None]
+    # The templates before [escalation] wrote both keys uncommented at their default,
+    # 30: that value says nothing an operator chose, and mapping it would override every
+    # procedure's own ladder (an EPOC emergency escalates after 10 minutes, not 30).
+    given = [v for v in _old_keys(config).values() if v is not None and v != _OLD_DEFAULT]
     if not given or config.escalation.after_minutes:
         return config
     ladder = msgspec.structs.replace(config.escalation, after_minutes=(given[0], given[0]))

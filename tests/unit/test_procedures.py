@@ -147,6 +147,24 @@ def test_the_old_keys_are_mapped_with_a_deprecation_warning(tmp_path: Path, sect
     assert deprecated_keys(config) == [f"{section}.escalate_after_minutes"]  # logged at start
 
 
+def test_an_old_template_default_leaves_each_procedure_its_ladder(tmp_path: Path) -> None:
+    # node.toml files written before [escalation] carry both old keys at 30.0, uncommented:
+    # mapped, they would make every procedure escalate at 30/30 (review M3)
+    path = _config(tmp_path, "")
+    _set(path, "roster", "escalate_after_minutes = 30.0")
+    _set(path, "clocks", "escalate_after_minutes = 30.0")
+    config = load_config(path)
+    assert config.escalation.after_minutes == ()
+    e = config.escalation
+    ladder = build_ladder(load_procedures(), e.after_minutes, e.procedures)
+    assert ladder.steps("eu_epoc_emergency") == (timedelta(minutes=10), timedelta(minutes=10))
+    # still named at start, so the operator moves to [escalation]
+    assert deprecated_keys(config) == [
+        "roster.escalate_after_minutes",
+        "clocks.escalate_after_minutes",
+    ]
+
+
 def test_the_new_setting_wins_over_an_old_key(tmp_path: Path) -> None:
     path = _config(tmp_path, "")
     _set(path, "roster", "escalate_after_minutes = 7.0")
