@@ -97,7 +97,7 @@ class StoredBlob:
 def claim_refusal(
     ref: BlobRef, row: StoredBlob | None, sender: str, recipient: str, msg_id: str
 ) -> PeerError | None:
-    """Why an envelope from ``sender`` to ``recipient`` may not carry ``ref`` (§15.4 A1–A4).
+    """Why an envelope from ``sender`` to ``recipient`` may not carry ``ref`` (§15.4 AT1–AT4).
 
     Another member's blob answers exactly like a missing one (no oracle).
     """
