@@ -139,10 +139,24 @@ async def case_page(
     case_id = detail.summary.case_id
     who = await _db(ctx, lambda: attribution.officers_of(ctx.officers.connection, case_id))
     history = await case_history(request, case_id)  # exports and actions, by officer
+    may_read = allowed(officer.roles, Permission.READ_CASES)
+    emergency = await _emergency.case_part(request, detail, officer)
+    links = await _links.page_part(ctx, detail, officer)
+    attachments = [a.entry for a in await ctx.node.case_attachments(case_id)] if may_read else []
+    if may_read and (emergency["differences"] or attachments or _links.body_text(links)):
+        # names of attachments, link notes of messages, the oral record against the
+        # written request: words of bodies, logged as the message page logs its body
+        client = request.remote
+        await _db(
+            ctx,
+            lambda: ctx.access.record(
+                Action.BODY_VIEWED, officer=officer.login, client=client, case=case_id
+            ),
+        )
     context = {
         "case": detail,
         "times": _times(request),
-        "may_read": allowed(officer.roles, Permission.READ_CASES),
+        "may_read": may_read,
         "actions": actions,
         "who": who,
         "history": history,
@@ -152,10 +166,10 @@ async def case_page(
         "account": officer,
         "coded": coded_labels(request[VISIT].language),
         "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
-        "emergency": await _emergency.case_part(request, detail, officer),
+        "emergency": emergency,
         "linked": request.query.get("linked") == "1",
-        **(await _links.page_part(ctx, detail, officer)),
-        "attachments": [a.entry for a in await ctx.node.case_attachments(case_id)],
+        **links,
+        "attachments": attachments,
     }
     return render(request, "case.html", context, status=status)
 

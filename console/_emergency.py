@@ -185,6 +185,14 @@ async def _show(
     if rec.case_id is not None:
         detail = await _detail(ctx, rec.case_id)
         differences = reconcile(rec, detail, table)
+        if differences:  # the written request's free text: its reading is logged
+            client, case_id = request.remote, rec.case_id
+            await _db(
+                ctx,
+                lambda: ctx.access.record(
+                    Action.BODY_VIEWED, officer=officer.login, client=client, case=case_id
+                ),
+            )
     else:
         linked = [r.case_id for r in await _db(ctx, lambda: desk.records(limit=1000)) if r.case_id]
         now = ctx.clock()
@@ -255,7 +263,8 @@ async def case_part(
     request: web.Request, detail: api.CaseDetail, officer: Officer
 ) -> dict[str, Any]:
     """What ``case_emergency.html`` shows on a case page: escalations, and the oral
-    record this case follows with the differences and the record's clocks."""
+    record this case follows with the record's clocks and, to a reader of bodies, the
+    differences (the caller calls them in; the case page logs their reading)."""
     ctx = request.app[CONTEXT]
     part = await escalation_part(request, officer, detail.summary.case_id)
     part["both_zones"] = deadline_rows(detail, ctx.zone(), _peer_zone(ctx, detail.summary.peer))
@@ -264,7 +273,8 @@ async def case_part(
     part["clocks"] = []
     if oral is not None:
         table = procedures(ctx)
-        part["differences"] = reconcile(oral, detail, table)
+        if allowed(officer.roles, Permission.READ_CASES):  # free text of both: bodies
+            part["differences"] = reconcile(oral, detail, table)
         peer = _peer_zone(ctx, oral.member)
         part["clocks"] = clock_rows(record_clocks(oral, table), ctx.zone(), peer)
     return part

@@ -79,21 +79,34 @@ async def test_record_link_reconcile_and_refusals(tmp_path: Path) -> None:
             text = await r.text()
         assert 'class="differences"' in text
         assert "differs" in text  # a preservation request is not a CETS 224 Art. 9 one
+        assert s.cut.actions()[-1] == ("body_viewed", "duty", s.case_id)  # written text shown
         async with http.post(
             f"{base}/emergency/{record_id}/link", data={"csrf": csrf, "case": s.case_id}
         ) as r:
             assert r.status == 409
+        before = len(s.cut.actions())
         async with http.get(f"{base}/cases/{s.case_id}") as r:
             text = await r.text()
         assert f"/emergency/{record_id}" in text
         assert 'class="differences"' in text
+        assert s.cut.actions()[before:] == [("body_viewed", "duty", s.case_id)]
         actions = [a for a in s.cut.actions() if a[0].startswith("emergency_")]
         assert actions == [
             ("emergency_recorded", "duty", record_id),
             ("emergency_linked", "duty", s.case_id),
         ]
-        # an auditor reads no emergency page: 403 and a denied entry
+        # an auditor reads no emergency page: 403 and a denied entry; on the case page
+        # the record is named, but no word of the oral or written request is shown
         await _login(audit, s, "auditor")
+        before = len(s.cut.actions())
+        async with audit.get(f"{base}/cases/{s.case_id}") as r:
+            assert r.status == 200
+            text = await r.text()
+        assert f"/emergency/{record_id}" in text
+        assert 'class="differences"' not in text
+        assert "Preserve and disclose" not in text
+        assert "pwned" not in text
+        assert s.cut.actions()[before:] == []
         async with audit.get(f"{base}/emergency") as r:
             assert r.status == 403
         assert s.cut.actions()[-1][:2] == ("denied", "auditor")
