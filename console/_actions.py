@@ -21,7 +21,7 @@ from console import _actions_kinds as kinds
 from console import _actions_log as attribution
 from console import _actions_spec as sp
 from console import _emergency, _links
-from console._case_file import case_history
+from console._case_file import case_history, what
 from console._context import CONTEXT
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import CSRF_FIELD, Form
@@ -160,6 +160,7 @@ async def case_page(
         "actions": actions,
         "who": who,
         "history": history,
+        "what": what(request[VISIT].language),
         "action_error": error,
         "failed": failed or ("", ""),
         "posted": _typed(request) if failed else {},
