@@ -38,7 +38,7 @@ async def test_case_page_lists_and_serves_attachments(tmp_path: Path) -> None:
         fr, us = p["FR"], p["US"]
         made = await fr.api.upload_attachment(src, name=src.name, media_type="image/png")
         body = msgspec.structs.replace(urgent_request(), attachments=(made,))
-        await fr.api.send("US", body)
+        sent = await fr.api.send("US", body)
         async with asyncio.timeout(HANG_GUARD):
             while True:
                 if await us.node.case_attachments(body.case_id):
@@ -65,6 +65,13 @@ async def test_case_page_lists_and_serves_attachments(tmp_path: Path) -> None:
                     got = await resp.read()
                 assert hashlib.sha256(got).hexdigest() == made.sha256
                 assert cut.actions()[-1] == ("body_viewed", "duty", body.case_id)
+                # the message page and the print view: no file key, no left-out field
+                for page in (f"messages/{sent.msg_id}", "print"):
+                    async with http.get(f"{cut.url}/cases/{body.case_id}/{page}") as resp:
+                        text = await resp.text()
+                    assert made.sha256 in text, page
+                    assert made.key not in text, page
+                    assert "UNSET" not in text, page
                 for bad in ("2", "0", "١", "x"):
                     async with http.get(f"{cut.url}/cases/{body.case_id}/attachments/{bad}") as r:
                         assert r.status == 404, bad
