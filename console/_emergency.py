@@ -298,8 +298,12 @@ def deadline_rows(
 
 
 async def ack(request: web.Request) -> web.StreamResponse:
-    """``POST /escalations/{case_id}/ack``: the officer takes the last level."""
-    officer = await _officer_here(request)
+    """``POST /escalations/{case_id}/ack``: the officer takes the last level.
+
+    Who may is ``EmergencyDesk.ack``'s rule alone (an alerted recipient, or an account
+    that receives escalations): a head of unit alerted at the last level may hold no
+    role that reads cases (PROTOCOL.md §16.3), and still takes it."""
+    _session, officer = await _officer(request)
     target = _id(request, "case_id")
     try:
         check_case_id(target)
@@ -314,10 +318,20 @@ async def ack(request: web.Request) -> web.StreamResponse:
         if status == 404:
             raise web.HTTPNotFound from None
         if status == 403:
+            await _db(
+                ctx,
+                lambda: ctx.access.record(
+                    Action.DENIED, officer=officer.login, client=client, case=target
+                ),
+            )
             raise Forbidden from None
         return render(request, "error.html", {"message": exc.message}, status=status)
     is_record = await _db(ctx, lambda: _exists(desk, target))
-    raise web.HTTPSeeOther(f"/emergency/{target}" if is_record else f"/cases/{target}")
+    if not is_record:
+        raise web.HTTPSeeOther(f"/cases/{target}")
+    # the record's page reads cases; whoever may not is sent to the inbox
+    reads = allowed(officer.roles, Permission.READ_CASES)
+    raise web.HTTPSeeOther(f"/emergency/{target}" if reads else "/inbox")
 
 
 def _exists(desk: EmergencyDesk, record_id: str) -> bool:

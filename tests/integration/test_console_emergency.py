@@ -124,6 +124,7 @@ async def test_acknowledging_an_escalation(tmp_path: Path) -> None:
         url = f"{base}/escalations/{s.case_id}/ack"
         async with http.post(url, data={"csrf": csrf}) as r:
             assert r.status == 403  # duty was not alerted at level 2 and is no supervisor
+        assert s.cut.actions()[-1] == ("denied", "duty", s.case_id)
         async with http.post(f"{base}/escalations/{'0' * 32}/ack", data={"csrf": csrf}) as r:
             assert r.status == 404
         async with http.post(f"{base}/escalations/{'٣' * 32}/ack", data={"csrf": csrf}) as r:
@@ -140,3 +141,21 @@ async def test_acknowledging_an_escalation(tmp_path: Path) -> None:
         async with sup.post(url, data={"csrf": sup_csrf}) as r:
             assert r.status == 409
         assert ("escalation_acked", "sup", s.case_id) in s.cut.actions()
+
+
+async def test_a_head_of_unit_without_read_cases_takes_the_last_level(tmp_path: Path) -> None:
+    async with scenario(tmp_path) as s, _session() as head:
+        base = s.cut.url
+        signer = s.cut.db.signer
+        assert signer is not None
+        # the roster's last level names an account that reads metadata only (§16.3)
+        Roster(s.cut.db, s.cut.clock, signer).record_escalation(s.case_id, 3, ["auditor"], 1)
+        await _login(head, s, "auditor")
+        csrf = await _csrf(head, f"{base}/cases/{s.case_id}")
+        async with head.get(f"{base}/cases/{s.case_id}") as r:
+            assert f'action="/escalations/{s.case_id}/ack"' in await r.text()
+        async with head.post(f"{base}/escalations/{s.case_id}/ack", data={"csrf": csrf}) as r:
+            assert r.status == 200
+            assert str(r.url).endswith(f"/cases/{s.case_id}")
+            assert "acknowledged by auditor" in await r.text()
+        assert ("escalation_acked", "auditor", s.case_id) in s.cut.actions()
