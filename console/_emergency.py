@@ -325,7 +325,8 @@ async def ack(request: web.Request) -> web.StreamResponse:
                 ),
             )
             raise Forbidden from None
-        return render(request, "error.html", {"message": exc.message}, status=status)
+        key = "emergency.ack_taken" if status == 409 else "emergency.ack_failed"
+        return render(request, "error.html", {"message": t(request, key)}, status=status)
     is_record = await _db(ctx, lambda: _exists(desk, target))
     if not is_record:
         raise web.HTTPSeeOther(f"/cases/{target}")

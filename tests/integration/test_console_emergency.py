@@ -140,6 +140,10 @@ async def test_acknowledging_an_escalation(tmp_path: Path) -> None:
         assert "acknowledged by sup" in text
         async with sup.post(url, data={"csrf": sup_csrf}) as r:
             assert r.status == 409
+            text = await r.text()
+        assert "This escalation level was already acknowledged" in text  # a label, not
+        assert "level 2 was acknowledged by" not in text  # the desk's English message
+        assert "error-code" not in text  # no code: not the page helper's repr either
         assert ("escalation_acked", "sup", s.case_id) in s.cut.actions()
 
 
