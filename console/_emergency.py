@@ -22,13 +22,13 @@ from typing import Any, Final
 from aiohttp import web
 
 from console._context import CONTEXT, ConsoleContext
+from console._locale import LocalTimes
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import one
 from node.cases import (
     ProcedureTable,
     candidates,
     clock_rows,
-    in_zone,
     load_procedures,
     reconcile,
     record_clocks,
@@ -267,7 +267,11 @@ async def case_part(
     differences (the caller calls them in; the case page logs their reading)."""
     ctx = request.app[CONTEXT]
     part = await escalation_part(request, officer, detail.summary.case_id)
-    part["both_zones"] = deadline_rows(detail, ctx.zone(), _peer_zone(ctx, detail.summary.peer))
+    # the deadlines table of the case page gives each deadline in the peer's zone too
+    # (a calendar day stays a day); None: the peer's directory entry names no zone
+    peer_zone = _peer_zone(ctx, detail.summary.peer)
+    language = request[VISIT].language
+    part["peer_times"] = None if peer_zone is None else LocalTimes(peer_zone, language)
     oral: OralRecord | None = part["oral"]
     part["differences"] = []
     part["clocks"] = []
@@ -278,23 +282,6 @@ async def case_part(
         peer = _peer_zone(ctx, oral.member)
         part["clocks"] = clock_rows(record_clocks(oral, table), ctx.zone(), peer)
     return part
-
-
-def deadline_rows(
-    detail: api.CaseDetail, node_zone: tzinfo | None, peer_zone: tzinfo | None
-) -> list[dict[str, Any]]:
-    """The case's deadlines in UTC, the node's zone and the peer's, with their source."""
-    return [
-        {
-            "kind": d.kind,
-            "due_utc": in_zone(d.due, None),
-            "due_node": in_zone(d.due, node_zone) if node_zone is not None else None,
-            "due_peer": in_zone(d.due, peer_zone) if peer_zone is not None else None,
-            "source": d.source,
-            "confirmed": d.confirmed,
-        }
-        for d in detail.deadlines
-    ]
 
 
 async def ack(request: web.Request) -> web.StreamResponse:

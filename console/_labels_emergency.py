@@ -8,9 +8,6 @@ from typing import Final
 
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
-        "emergency.zones_caption": "The case's deadlines in UTC, in the node's zone"
-        " and in the peer's zone (its directory entry), with their legal source",
-        "emergency.both_zones": "Deadlines in each side's zone",
         "emergency.due_peer_case": "Due (peer's zone)",
         "nav.emergency": "Emergencies",
         "emergency.title": "Emergencies taken by phone",
@@ -67,9 +64,6 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "case: no such case at this node",
     },
     "fr": {
-        "emergency.zones_caption": "Les échéances du dossier en UTC, dans le fuseau du nœud"
-        " et dans celui du correspondant (son entrée d'annuaire), avec leur source juridique",
-        "emergency.both_zones": "Échéances dans le fuseau de chaque partie",
         "emergency.due_peer_case": "Échéance (fuseau du correspondant)",
         "nav.emergency": "Urgences",
         "emergency.title": "Urgences reçues par téléphone",
@@ -126,9 +120,6 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "dossier : inconnu de ce nœud",
     },
     "es": {
-        "emergency.zones_caption": "Los plazos del caso en UTC, en la zona del nodo"
-        " y en la de la otra parte (su entrada del directorio), con su fuente jurídica",
-        "emergency.both_zones": "Plazos en la zona de cada parte",
         "emergency.due_peer_case": "Vence (zona de la otra parte)",
         "nav.emergency": "Emergencias",
         "emergency.title": "Emergencias recibidas por teléfono",
@@ -185,9 +176,6 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "caso: desconocido en este nodo",
     },
     "ar": {
-        "emergency.zones_caption": "آجال القضية بالتوقيت العالمي وبتوقيت العقدة وبتوقيت الطرف"
-        " الآخر (حسب الدليل)، مع مصدرها القانوني",
-        "emergency.both_zones": "الآجال بتوقيت كل طرف",
         "emergency.due_peer_case": "الاستحقاق (توقيت الطرف الآخر)",
         "nav.emergency": "حالات الطوارئ",
         "emergency.title": "حالات طوارئ وردت بالهاتف",
@@ -255,8 +243,6 @@ _LEGAL: Final = frozenset(
         "emergency.written_case",
         "emergency.follows",
         "emergency.unchecked",
-        "emergency.both_zones",
-        "emergency.zones_caption",
     }
 )
 #: legal terms translated without a legal translator (issue 13 §3), per language

@@ -163,3 +163,15 @@ async def test_a_head_of_unit_without_read_cases_takes_the_last_level(tmp_path: 
             assert str(r.url).endswith(f"/cases/{s.case_id}")
             assert "acknowledged by auditor" in await r.text()
         assert ("escalation_acked", "auditor", s.case_id) in s.cut.actions()
+
+
+async def test_one_deadlines_table_with_the_peers_zone_refreshed_live(tmp_path: Path) -> None:
+    async with scenario(tmp_path) as s, _session() as http:
+        await _login(http, s, "duty")
+        async with http.get(f"{s.cut.url}/cases/{s.case_id}") as r:
+            text = await r.text()
+        live = text[text.index('<div id="live-view">') : text.index('id="timeline"')]
+        assert "Due (peer&#39;s zone)" in live  # in the part the live update refetches
+        assert text.count("Due (peer&#39;s zone)") == 1  # no second table of deadlines
+        assert "End of preservation" in live  # the kind's label, never its code
+        assert ">preservation_expiry<" not in text
