@@ -40,7 +40,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.escalated_to": "Escalated to level",
         "emergency.acknowledged_by": "acknowledged by",
         "emergency.ack": "I take it (acknowledge the escalation)",
-        "emergency.ack_taken": "This escalation level was already acknowledged: see who took it on the case page.",
+        "emergency.ack_taken": "This escalation level was already acknowledged:"
+        " see who took it on the case page.",
         "emergency.ack_failed": "The escalation could not be acknowledged.",
         "emergency.follows": "Written follow-up of an emergency taken by phone",
         "emergency.differences": "Oral record and written request",
@@ -96,7 +97,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.escalated_to": "Escaladé au niveau",
         "emergency.acknowledged_by": "prise en compte par",
         "emergency.ack": "Je la prends (prendre en compte l'escalade)",
-        "emergency.ack_taken": "Ce niveau d'escalade a déjà été pris en compte : voir qui l'a pris sur la page de l'affaire.",
+        "emergency.ack_taken": "Ce niveau d'escalade a déjà été pris en compte :"
+        " voir qui l'a pris sur la page de l'affaire.",
         "emergency.ack_failed": "L'escalade n'a pas pu être prise en compte.",
         "emergency.follows": "Suite écrite d'une urgence reçue par téléphone",
         "emergency.differences": "Appel et demande écrite",
@@ -152,7 +154,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.escalated_to": "Escalado al nivel",
         "emergency.acknowledged_by": "asumido por",
         "emergency.ack": "Lo asumo (confirmar el escalamiento)",
-        "emergency.ack_taken": "Este nivel de escalamiento ya fue confirmado: vea quién lo asumió en la página del caso.",
+        "emergency.ack_taken": "Este nivel de escalamiento ya fue confirmado:"
+        " vea quién lo asumió en la página del caso.",
         "emergency.ack_failed": "No se pudo confirmar el escalamiento.",
         "emergency.follows": "Seguimiento escrito de una emergencia recibida por teléfono",
         "emergency.differences": "Llamada y solicitud escrita",
@@ -208,7 +211,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.escalated_to": "صُعِّد إلى المستوى",
         "emergency.acknowledged_by": "تكفّل به",
         "emergency.ack": "أتكفّل به (الإقرار بالتصعيد)",
-        "emergency.ack_taken": "سبق الإقرار بمستوى التصعيد هذا: راجع صفحة القضية لمعرفة من تكفّل به.",
+        "emergency.ack_taken": "سبق الإقرار بمستوى التصعيد هذا:"
+        " راجع صفحة القضية لمعرفة من تكفّل به.",
         "emergency.ack_failed": "تعذّر الإقرار بالتصعيد.",
         "emergency.follows": "متابعة كتابية لحالة طوارئ وردت بالهاتف",
         "emergency.differences": "المكالمة والطلب الكتابي",

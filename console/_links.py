@@ -46,9 +46,7 @@ def body_text(part: dict[str, Any]) -> bool:
     """Whether :func:`page_part`'s links carry words of a message body (the sender's
     reference or note of a link sent or received in a body; a local note is the
     officer's own), which only ``read_cases`` may see."""
-    return any(
-        link.origin != "local" and (link.sender_ref or link.note) for link in part["links"]
-    )
+    return any(link.origin != "local" and (link.sender_ref or link.note) for link in part["links"])
 
 
 async def add(request: web.Request) -> web.StreamResponse:

@@ -17,8 +17,8 @@ import msgspec
 from console._security import CSP
 from node.officers import TokenStore, origin_of, verifier_of, verify_access_log
 from tests.integration._console_live import desks, http_session, log_in
-from tests.integration._hostile_servers import preservation_request
 from tests.integration._console_scenario import HOSTILE, Scenario, scenario
+from tests.integration._hostile_servers import preservation_request
 from tests.support.console import CSRF_RE, PASSWORD, MovableClock
 
 DAY = timedelta(days=1)
