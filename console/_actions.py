@@ -21,7 +21,7 @@ from console import _actions_kinds as kinds
 from console import _actions_log as attribution
 from console import _actions_spec as sp
 from console import _emergency, _links
-from console._case_file import case_history
+from console._case_file import case_history, what
 from console._context import CONTEXT
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import CSRF_FIELD, Form
@@ -139,23 +139,38 @@ async def case_page(
     case_id = detail.summary.case_id
     who = await _db(ctx, lambda: attribution.officers_of(ctx.officers.connection, case_id))
     history = await case_history(request, case_id)  # exports and actions, by officer
+    may_read = allowed(officer.roles, Permission.READ_CASES)
+    emergency = await _emergency.case_part(request, detail, officer)
+    links = await _links.page_part(ctx, detail, officer)
+    attachments = [a.entry for a in await ctx.node.case_attachments(case_id)] if may_read else []
+    if may_read and (emergency["differences"] or attachments or _links.body_text(links)):
+        # names of attachments, link notes of messages, the oral record against the
+        # written request: words of bodies, logged as the message page logs its body
+        client = request.remote
+        await _db(
+            ctx,
+            lambda: ctx.access.record(
+                Action.BODY_VIEWED, officer=officer.login, client=client, case=case_id
+            ),
+        )
     context = {
         "case": detail,
         "times": _times(request),
-        "may_read": allowed(officer.roles, Permission.READ_CASES),
+        "may_read": may_read,
         "actions": actions,
         "who": who,
         "history": history,
+        "what": what(request[VISIT].language),
         "action_error": error,
         "failed": failed or ("", ""),
         "posted": _typed(request) if failed else {},
         "account": officer,
         "coded": coded_labels(request[VISIT].language),
         "done": request.query.get("done") if request.query.get("done") in sp.BY_NAME else None,
-        "emergency": await _emergency.case_part(request, detail, officer),
+        "emergency": emergency,
         "linked": request.query.get("linked") == "1",
-        **(await _links.page_part(ctx, detail, officer)),
-        "attachments": [a.entry for a in await ctx.node.case_attachments(case_id)],
+        **links,
+        "attachments": attachments,
     }
     return render(request, "case.html", context, status=status)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -25,6 +26,7 @@ from typing import Final
 from aiohttp import web
 
 from console import _actions_log as attribution
+from console import _i18n
 from console._context import CONTEXT
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._side import side_rows
@@ -83,6 +85,23 @@ def history(conn: sqlite3.Connection, case_id: str) -> list[Done]:
     return sorted(done, key=lambda d: d.at)
 
 
+def what(language: str) -> Callable[[str], str]:
+    """``what(action)``: a :class:`Done` action in ``language``. A message sent through
+    an officer's API token is kept as ``api_<kind>``: the kind's label and "(API)"; an
+    action with no label is shown as its code (a page never fails on a row)."""
+    catalog = _i18n.CATALOGS.get(language, _i18n.CATALOGS[_i18n.DEFAULT])
+
+    def label(action: str) -> str:
+        if action == "exported":
+            return catalog["file.exported"]
+        if action.startswith("api_"):
+            kind = action.removeprefix("api_")
+            return f"{catalog.get(f'kind.{kind}', kind)} {catalog['act.api']}"
+        return catalog.get(f"act.{action}", action)
+
+    return label
+
+
 async def case_history(request: web.Request, case_id: str) -> list[Done]:
     """:func:`history` under the console's database lock."""
     ctx = request.app[CONTEXT]
@@ -125,6 +144,7 @@ async def print_view(request: web.Request) -> web.StreamResponse:
         "zone": str(times.zone),
         "printed_at": ctx.clock(),
         "printer": officer,
+        "what": what(language),
     }
     return render(request, "print.html", context)
 

@@ -22,13 +22,13 @@ from typing import Any, Final
 from aiohttp import web
 
 from console._context import CONTEXT, ConsoleContext
+from console._locale import LocalTimes
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import one
 from node.cases import (
     ProcedureTable,
     candidates,
     clock_rows,
-    in_zone,
     load_procedures,
     reconcile,
     record_clocks,
@@ -185,6 +185,14 @@ async def _show(
     if rec.case_id is not None:
         detail = await _detail(ctx, rec.case_id)
         differences = reconcile(rec, detail, table)
+        if differences:  # the written request's free text: its reading is logged
+            client, case_id = request.remote, rec.case_id
+            await _db(
+                ctx,
+                lambda: ctx.access.record(
+                    Action.BODY_VIEWED, officer=officer.login, client=client, case=case_id
+                ),
+            )
     else:
         linked = [r.case_id for r in await _db(ctx, lambda: desk.records(limit=1000)) if r.case_id]
         now = ctx.clock()
@@ -255,41 +263,34 @@ async def case_part(
     request: web.Request, detail: api.CaseDetail, officer: Officer
 ) -> dict[str, Any]:
     """What ``case_emergency.html`` shows on a case page: escalations, and the oral
-    record this case follows with the differences and the record's clocks."""
+    record this case follows with the record's clocks and, to a reader of bodies, the
+    differences (the caller calls them in; the case page logs their reading)."""
     ctx = request.app[CONTEXT]
     part = await escalation_part(request, officer, detail.summary.case_id)
-    part["both_zones"] = deadline_rows(detail, ctx.zone(), _peer_zone(ctx, detail.summary.peer))
+    # the deadlines table of the case page gives each deadline in the peer's zone too
+    # (a calendar day stays a day); None: the peer's directory entry names no zone
+    peer_zone = _peer_zone(ctx, detail.summary.peer)
+    language = request[VISIT].language
+    part["peer_times"] = None if peer_zone is None else LocalTimes(peer_zone, language)
     oral: OralRecord | None = part["oral"]
     part["differences"] = []
     part["clocks"] = []
     if oral is not None:
         table = procedures(ctx)
-        part["differences"] = reconcile(oral, detail, table)
+        if allowed(officer.roles, Permission.READ_CASES):  # free text of both: bodies
+            part["differences"] = reconcile(oral, detail, table)
         peer = _peer_zone(ctx, oral.member)
         part["clocks"] = clock_rows(record_clocks(oral, table), ctx.zone(), peer)
     return part
 
 
-def deadline_rows(
-    detail: api.CaseDetail, node_zone: tzinfo | None, peer_zone: tzinfo | None
-) -> list[dict[str, Any]]:
-    """The case's deadlines in UTC, the node's zone and the peer's, with their source."""
-    return [
-        {
-            "kind": d.kind,
-            "due_utc": in_zone(d.due, None),
-            "due_node": in_zone(d.due, node_zone) if node_zone is not None else None,
-            "due_peer": in_zone(d.due, peer_zone) if peer_zone is not None else None,
-            "source": d.source,
-            "confirmed": d.confirmed,
-        }
-        for d in detail.deadlines
-    ]
-
-
 async def ack(request: web.Request) -> web.StreamResponse:
-    """``POST /escalations/{case_id}/ack``: the officer takes the last level."""
-    officer = await _officer_here(request)
+    """``POST /escalations/{case_id}/ack``: the officer takes the last level.
+
+    Who may is ``EmergencyDesk.ack``'s rule alone (an alerted recipient, or an account
+    that receives escalations): a head of unit alerted at the last level may hold no
+    role that reads cases (PROTOCOL.md §16.3), and still takes it."""
+    _session, officer = await _officer(request)
     target = _id(request, "case_id")
     try:
         check_case_id(target)
@@ -304,10 +305,21 @@ async def ack(request: web.Request) -> web.StreamResponse:
         if status == 404:
             raise web.HTTPNotFound from None
         if status == 403:
+            await _db(
+                ctx,
+                lambda: ctx.access.record(
+                    Action.DENIED, officer=officer.login, client=client, case=target
+                ),
+            )
             raise Forbidden from None
-        return render(request, "error.html", {"message": exc.message}, status=status)
+        key = "emergency.ack_taken" if status == 409 else "emergency.ack_failed"
+        return render(request, "error.html", {"message": t(request, key)}, status=status)
     is_record = await _db(ctx, lambda: _exists(desk, target))
-    raise web.HTTPSeeOther(f"/emergency/{target}" if is_record else f"/cases/{target}")
+    if not is_record:
+        raise web.HTTPSeeOther(f"/cases/{target}")
+    # the record's page reads cases; whoever may not is sent to the inbox
+    reads = allowed(officer.roles, Permission.READ_CASES)
+    raise web.HTTPSeeOther(f"/emergency/{target}" if reads else "/inbox")
 
 
 def _exists(desk: EmergencyDesk, record_id: str) -> bool:

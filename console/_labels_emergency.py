@@ -8,9 +8,6 @@ from typing import Final
 
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
-        "emergency.zones_caption": "The case's deadlines in UTC, in the node's zone"
-        " and in the peer's zone (its directory entry), with their legal source",
-        "emergency.both_zones": "Deadlines in each side's zone",
         "emergency.due_peer_case": "Due (peer's zone)",
         "nav.emergency": "Emergencies",
         "emergency.title": "Emergencies taken by phone",
@@ -43,6 +40,9 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.escalated_to": "Escalated to level",
         "emergency.acknowledged_by": "acknowledged by",
         "emergency.ack": "I take it (acknowledge the escalation)",
+        "emergency.ack_taken": "This escalation level was already acknowledged:"
+        " see who took it on the case page.",
+        "emergency.ack_failed": "The escalation could not be acknowledged.",
         "emergency.follows": "Written follow-up of an emergency taken by phone",
         "emergency.differences": "Oral record and written request",
         "emergency.differences_caption": "What the written request says differently",
@@ -65,9 +65,6 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "case: no such case at this node",
     },
     "fr": {
-        "emergency.zones_caption": "Les échéances du dossier en UTC, dans le fuseau du nœud"
-        " et dans celui du correspondant (son entrée d'annuaire), avec leur source juridique",
-        "emergency.both_zones": "Échéances dans le fuseau de chaque partie",
         "emergency.due_peer_case": "Échéance (fuseau du correspondant)",
         "nav.emergency": "Urgences",
         "emergency.title": "Urgences reçues par téléphone",
@@ -100,6 +97,9 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.escalated_to": "Escaladé au niveau",
         "emergency.acknowledged_by": "prise en compte par",
         "emergency.ack": "Je la prends (prendre en compte l'escalade)",
+        "emergency.ack_taken": "Ce niveau d'escalade a déjà été pris en compte :"
+        " voir qui l'a pris sur la page de l'affaire.",
+        "emergency.ack_failed": "L'escalade n'a pas pu être prise en compte.",
         "emergency.follows": "Suite écrite d'une urgence reçue par téléphone",
         "emergency.differences": "Appel et demande écrite",
         "emergency.differences_caption": "Ce que la demande écrite dit autrement",
@@ -122,9 +122,6 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "dossier : inconnu de ce nœud",
     },
     "es": {
-        "emergency.zones_caption": "Los plazos del caso en UTC, en la zona del nodo"
-        " y en la de la otra parte (su entrada del directorio), con su fuente jurídica",
-        "emergency.both_zones": "Plazos en la zona de cada parte",
         "emergency.due_peer_case": "Vence (zona de la otra parte)",
         "nav.emergency": "Emergencias",
         "emergency.title": "Emergencias recibidas por teléfono",
@@ -157,6 +154,9 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.escalated_to": "Escalado al nivel",
         "emergency.acknowledged_by": "asumido por",
         "emergency.ack": "Lo asumo (confirmar el escalamiento)",
+        "emergency.ack_taken": "Este nivel de escalamiento ya fue confirmado:"
+        " vea quién lo asumió en la página del caso.",
+        "emergency.ack_failed": "No se pudo confirmar el escalamiento.",
         "emergency.follows": "Seguimiento escrito de una emergencia recibida por teléfono",
         "emergency.differences": "Llamada y solicitud escrita",
         "emergency.differences_caption": "Lo que la solicitud escrita dice de otro modo",
@@ -179,9 +179,6 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.no_case": "caso: desconocido en este nodo",
     },
     "ar": {
-        "emergency.zones_caption": "آجال القضية بالتوقيت العالمي وبتوقيت العقدة وبتوقيت الطرف"
-        " الآخر (حسب الدليل)، مع مصدرها القانوني",
-        "emergency.both_zones": "الآجال بتوقيت كل طرف",
         "emergency.due_peer_case": "الاستحقاق (توقيت الطرف الآخر)",
         "nav.emergency": "حالات الطوارئ",
         "emergency.title": "حالات طوارئ وردت بالهاتف",
@@ -214,6 +211,9 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "emergency.escalated_to": "صُعِّد إلى المستوى",
         "emergency.acknowledged_by": "تكفّل به",
         "emergency.ack": "أتكفّل به (الإقرار بالتصعيد)",
+        "emergency.ack_taken": "سبق الإقرار بمستوى التصعيد هذا:"
+        " راجع صفحة القضية لمعرفة من تكفّل به.",
+        "emergency.ack_failed": "تعذّر الإقرار بالتصعيد.",
         "emergency.follows": "متابعة كتابية لحالة طوارئ وردت بالهاتف",
         "emergency.differences": "المكالمة والطلب الكتابي",
         "emergency.differences_caption": "ما يقوله الطلب الكتابي بشكل مختلف",
@@ -247,8 +247,6 @@ _LEGAL: Final = frozenset(
         "emergency.written_case",
         "emergency.follows",
         "emergency.unchecked",
-        "emergency.both_zones",
-        "emergency.zones_caption",
     }
 )
 #: legal terms translated without a legal translator (issue 13 §3), per language

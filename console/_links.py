@@ -42,6 +42,13 @@ async def page_part(ctx: ConsoleContext, detail: CaseDetail, officer: Officer) -
     return {"links": links, "link_targets": others, "link_types": _TYPES, "may_link": may_link}
 
 
+def body_text(part: dict[str, Any]) -> bool:
+    """Whether :func:`page_part`'s links carry words of a message body (the sender's
+    reference or note of a link sent or received in a body; a local note is the
+    officer's own), which only ``read_cases`` may see."""
+    return any(link.origin != "local" and (link.sender_ref or link.note) for link in part["links"])
+
+
 async def add(request: web.Request) -> web.StreamResponse:
     """``POST /cases/{case_id}/links``: type, other, note; errors shown on the case page."""
     from console._actions import case_page  # the case page renders this module's part

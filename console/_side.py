@@ -14,14 +14,17 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
 from console import _i18n
 from console._locale import LocalTimes
 from node.render import LANGUAGES, Catalog, load_catalog, printable
+from schemas._attachment import Attachment
 from schemas.messages import Body, kind_of
+
+_SECRET: Final = frozenset({"key"})  # fields of an attachment no page shows
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,12 @@ class _Walker:
             rows.append(SideRow(_join(path, "type"), label, tag, self._c(code, tag), False, depth))
         for name in obj.__struct_fields__:
             value = getattr(obj, name)
-            if value is None or value == () or (isinstance(value, str) and not value.strip()):
+            if value is None or value is msgspec.UNSET or value == ():
+                continue  # an optional field left out (links, attachments) is no row
+            if isinstance(value, str) and not value.strip():
                 continue
+            if isinstance(obj, Attachment) and name in _SECRET:
+                continue  # the file key opens the file: never on a page
             label = self.label(type(obj).__name__, name)
             rows += self.value(value, _join(path, name), label, depth)
         return rows

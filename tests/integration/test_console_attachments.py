@@ -38,7 +38,7 @@ async def test_case_page_lists_and_serves_attachments(tmp_path: Path) -> None:
         fr, us = p["FR"], p["US"]
         made = await fr.api.upload_attachment(src, name=src.name, media_type="image/png")
         body = msgspec.structs.replace(urgent_request(), attachments=(made,))
-        await fr.api.send("US", body)
+        sent = await fr.api.send("US", body)
         async with asyncio.timeout(HANG_GUARD):
             while True:
                 if await us.node.case_attachments(body.case_id):
@@ -52,6 +52,8 @@ async def test_case_page_lists_and_serves_attachments(tmp_path: Path) -> None:
                     page = await resp.text()
                 assert 'id="attachments"' in page
                 assert made.sha256 in page
+                assert "capture d’écran.png" in page
+                assert cut.actions()[-1] == ("body_viewed", "duty", body.case_id)  # names
                 link = f"/cases/{body.case_id}/attachments/1"
                 assert link in page
                 async with http.get(cut.url + link) as resp:
@@ -63,15 +65,25 @@ async def test_case_page_lists_and_serves_attachments(tmp_path: Path) -> None:
                     got = await resp.read()
                 assert hashlib.sha256(got).hexdigest() == made.sha256
                 assert cut.actions()[-1] == ("body_viewed", "duty", body.case_id)
+                # the message page and the print view: no file key, no left-out field
+                for page in (f"messages/{sent.msg_id}", "print"):
+                    async with http.get(f"{cut.url}/cases/{body.case_id}/{page}") as resp:
+                        text = await resp.text()
+                    assert made.sha256 in text, page
+                    assert made.key not in text, page
+                    assert "UNSET" not in text, page
                 for bad in ("2", "0", "١", "x"):
                     async with http.get(f"{cut.url}/cases/{body.case_id}/attachments/{bad}") as r:
                         assert r.status == 404, bad
-            # An auditor sees the list, not the link, and a download is refused and logged.
+            # An auditor sees no attachment (its name is a word of the body, PROTOCOL.md
+            # §14.4), and a download is refused and logged.
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
                 await _login(http, cut.url, "auditor", cut.code("auditor"))
                 async with http.get(f"{cut.url}/cases/{body.case_id}") as resp:
                     page = await resp.text()
-                assert made.sha256 in page
+                assert 'id="attachments"' not in page
+                assert "capture d’écran.png" not in page
+                assert "image/png" not in page
                 assert f"/cases/{body.case_id}/attachments/1" not in page
                 async with http.get(f"{cut.url}/cases/{body.case_id}/attachments/1") as resp:
                     assert resp.status == 403

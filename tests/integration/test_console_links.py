@@ -7,10 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+import msgspec
 
 from console import _labels_links
 from console._i18n import CATALOGS
+from schemas._links import CASE_LINKS, CaseLink, LinkType
 from tests.integration._console_live import Desks, desks, http_session, log_in
+from tests.integration._console_scenario import urgent_request
+from tests.support.network import make_network
 
 
 async def _link(
@@ -67,6 +71,33 @@ async def test_officer_links_two_cases_and_both_pages_show_it(tmp_path: Path) ->
         status, _page = await _link(audit, d, second, {**form, "csrf": audit_csrf})
         assert status == 403
         assert d.us.actions()[-1] == ("denied", "auditor", second)
+
+
+async def test_words_of_a_received_link_only_to_readers_of_bodies(tmp_path: Path) -> None:
+    net = make_network()
+    net.overrides["US"] = {"capabilities": (CASE_LINKS,)}
+    async with desks(tmp_path, net=net) as d, http_session() as http, http_session() as audit:
+        link = CaseLink(
+            type=LinkType.RELATED, case_id=d.case_id, sender_ref="OFAC-77", note="same gang"
+        )
+        body = msgspec.structs.replace(urgent_request(), links=(link,))
+        await d.peers["FR"].api.send("US", body)
+        await d.wait_case("US", body.case_id)
+        await log_in(http, d.us, "duty")
+        async with http.get(f"{d.us.url}/cases/{body.case_id}") as resp:
+            page = await resp.text()
+        assert "OFAC-77" in page
+        assert "same gang" in page
+        assert d.us.actions()[-1] == ("body_viewed", "duty", body.case_id)
+        # An auditor sees that the cases are linked, not the sender's words (§14.4).
+        await log_in(audit, d.us, "auditor")
+        before = len(d.us.actions())
+        async with audit.get(f"{d.us.url}/cases/{body.case_id}") as resp:
+            page = await resp.text()
+        assert f'href="/cases/{d.case_id}"' in page
+        assert "OFAC-77" not in page
+        assert "same gang" not in page
+        assert d.us.actions()[before:] == []
 
 
 def test_link_labels_exist_in_every_language_and_legal_terms_are_flagged() -> None:

@@ -12,11 +12,16 @@ from pathlib import Path
 from typing import cast
 
 import aiohttp
+import msgspec
 
 from console._security import CSP
-from node.officers import origin_of, verifier_of, verify_access_log
+from node.officers import TokenStore, origin_of, verifier_of, verify_access_log
+from tests.integration._console_live import desks, http_session, log_in
 from tests.integration._console_scenario import HOSTILE, Scenario, scenario
+from tests.integration._hostile_servers import preservation_request
 from tests.support.console import CSRF_RE, PASSWORD, MovableClock
+
+DAY = timedelta(days=1)
 
 
 def _session() -> aiohttp.ClientSession:
@@ -329,3 +334,30 @@ def test_templates_have_no_inline_script_or_style() -> None:
         assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=|\|\s*safe|autoescape", text), (
             page
         )
+
+
+async def test_a_send_through_an_officers_api_token_shows_on_case_page_and_print(
+    tmp_path: Path,
+) -> None:
+    async with desks(tmp_path) as d, http_session() as http:
+        db = d.us.db
+        signer = db.signer
+        assert signer is not None
+        token = TokenStore(db.connection, d.us.clock, signer).create("duty", lifetime=DAY).token
+        sent = {"to": "FR", "body": preservation_request("US", "FR")}
+        async with (
+            aiohttp.ClientSession() as api,
+            api.post(
+                d.peers["US"].api.base_url + "/v1/messages",
+                data=msgspec.json.encode(sent),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            ) as resp,
+        ):
+            assert resp.status == 202, await resp.text()
+            case_id = msgspec.json.decode(await resp.read())["case_id"]
+        await log_in(http, d.us, "duty")
+        kind = "Expedited preservation request (Art. 29) (sent through the local API)"
+        for page in (f"/cases/{case_id}", f"/cases/{case_id}/print"):
+            async with http.get(d.us.url + page) as resp:
+                assert resp.status == 200, page
+                assert kind in await resp.text(), page
