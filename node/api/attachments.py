@@ -25,7 +25,7 @@ from aiohttp import web
 
 from node.api import handlers
 from node.api._officers import Logged
-from node.api.handlers import CONTEXT, LOGGED, Handler, _case_id, _json
+from node.api.handlers import CONTEXT, Handler, _case_id, _json
 from node.attachment_list import CaseAttachment
 from node.officers import Action, Permission
 from protocol import attachment as fmt
@@ -118,7 +118,6 @@ async def _ciphertext(request: web.Request) -> web.StreamResponse:
 
 async def _download(request: web.Request) -> web.StreamResponse:
     a, path = await _one(request)
-    request[LOGGED] = Logged(Action.BODY_VIEWED, _case_id(request))  # a plaintext handed out
     f = await asyncio.to_thread(open, path, "rb")
     with f:
         chunks = fmt.verified_chunks(f, a)
@@ -130,6 +129,8 @@ async def _download(request: web.Request) -> web.StreamResponse:
             }
         )
         first = _next(chunks)  # a wrong key or header fails before any status is sent
+        # A plaintext handed out: logged before its first byte (PROTOCOL.md §14.4 T6).
+        await handlers.log_before_sending(request, Logged(Action.BODY_VIEWED, _case_id(request)))
         await resp.prepare(request)
         piece = first
         while piece is not None:

@@ -5,7 +5,9 @@ and every use in the access log."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +29,7 @@ from node.officers import (
     origin_of,
     verify_access_log,
 )
+from schemas._attachment import ATTACHMENTS
 from schemas.errors import ErrorBody, ErrorCode
 from tests.integration._hostile_servers import preservation_request
 from tests.integration._node_services import Peer, peers
@@ -60,6 +63,7 @@ class Desk:
 @asynccontextmanager
 async def desk(tmp: Path) -> AsyncIterator[Desk]:
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     async with running_relay(tmp / "relay", net) as relay, peers(tmp, net, relay) as p:
         fr, us = p["FR"], p["US"]
         sent = await fr.api.send("US", preservation_request("FR", "US"))
@@ -286,3 +290,37 @@ async def test_case_links_need_reply_and_name_the_tokens_officer(tmp_path: Path)
         assert (status, code(data)) == (403, ErrorCode.FORBIDDEN)
         status, data = await call(d.fr, "DELETE", f"{path}/{other}", d.issued["supervisor"])
         assert status == 200, data
+
+
+async def _with_file(d: Desk, tmp: Path, size: int) -> str:
+    """A case of FR whose message carries one attachment of ``size`` random bytes."""
+    src = tmp / "extract.bin"
+    src.write_bytes(os.urandom(size))
+    made = await d.fr.api.upload_attachment(src, name=src.name, media_type="text/plain")
+    body = msgspec.structs.replace(preservation_request("FR", "US"), attachments=(made,))
+    return (await d.fr.api.send("US", body)).case_id
+
+
+async def test_a_plaintext_download_is_logged_before_its_first_byte(tmp_path: Path) -> None:
+    # M4: the entry is written before the file is streamed (T6), once, and a client
+    # that goes away mid-stream leaves that one entry (no 500, no api_read after it)
+    async with desk(tmp_path) as d:
+        case = await _with_file(d, tmp_path, 16 * (1 << 20))
+        path = f"/v1/cases/{case}/attachments/1"
+        headers = {"Authorization": f"Bearer {d.issued['officer']}"}
+        entry = (
+            Action.BODY_VIEWED,
+            "officer1",
+            case,
+            "GET /v1/cases/{case_id}/attachments/{n} 200",
+        )
+        before = len(d.log())
+        async with aiohttp.ClientSession() as s:
+            async with s.get(d.fr.api.base_url + path, headers=headers) as resp:
+                assert resp.status == 200
+                await resp.content.readexactly(1 << 16)
+                # the server is still streaming: its entry is there already
+                assert d.log()[before:] == [entry]
+                resp.connection.transport.abort()  # type: ignore[union-attr]
+        await asyncio.sleep(0.5)  # the handler sees the cut
+        assert d.log()[before:] == [entry]
