@@ -133,9 +133,10 @@ def route_subject(request: web.Request, status: int) -> str:
     return f"{request.method} {template} {status}"
 
 
-async def log_before_sending(request: web.Request, logged: Logged) -> None:
+async def log_before_sending(request: web.Request, logged: Logged, *more: Logged) -> None:
     """Write the access-log entry of an officer's call now, before the first byte of what
     it hands out (PROTOCOL.md §14.4 T5, T6); the entry after the handler is then skipped.
+    ``more``: further entries of the same call (one per other case it hands out).
 
     Raises:
         PeerError: ``unavailable``: the log cannot be written, so nothing is handed out.
@@ -146,10 +147,11 @@ async def log_before_sending(request: web.Request, logged: Logged) -> None:
     if use is None or gate is None:
         return
     try:
-        await gate.record(
-            use, logged, client=f"{CLIENT_PREFIX}{request.remote}",
-            subject=route_subject(request, 200),
-        )  # fmt: skip
+        for one in (logged, *more):
+            await gate.record(
+                use, one, client=f"{CLIENT_PREFIX}{request.remote}",
+                subject=route_subject(request, 200),
+            )  # fmt: skip
     except Exception:
         log.exception("access log write failed", path=request.path)
         raise PeerError("the access log cannot be written", code=ErrorCode.UNAVAILABLE) from None
@@ -269,8 +271,24 @@ async def _export(request: web.Request) -> web.Response:
     bundle = await ctx.export(case_id, with_linked=with_linked)
     if bundle is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
-    request[LOGGED] = Logged(Action.EXPORTED, case_id)
+    # One `exported` entry per case whose bodies the bundle hands out (§14.4 T5).
+    linked = msgspec.json.decode(bundle, type=_LinkedIds).linked if with_linked else ()
+    await log_before_sending(
+        request,
+        Logged(Action.EXPORTED, case_id),
+        *(Logged(Action.EXPORTED, c.case_id) for c in linked),
+    )
     return web.Response(body=bundle, content_type="application/json")
+
+
+class _LinkedId(msgspec.Struct, frozen=True):
+    case_id: str
+
+
+class _LinkedIds(msgspec.Struct, frozen=True):
+    """The one field of the node's own bundle read here: its linked cases' ids."""
+
+    linked: tuple[_LinkedId, ...] = ()
 
 
 async def _inbox(request: web.Request) -> web.Response:

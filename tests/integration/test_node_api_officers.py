@@ -33,9 +33,10 @@ from schemas._attachment import ATTACHMENTS
 from schemas.errors import ErrorBody, ErrorCode
 from tests.integration._hostile_servers import preservation_request
 from tests.integration._node_services import Peer, peers
+from tests.integration.test_node_export import _settled
 from tests.support.network import make_network
 from tests.support.raw_http import exchange
-from tests.support.relay import running_relay
+from tests.support.relay import RunningRelay, running_relay, signed
 
 _ERROR = msgspec.json.Decoder(ErrorBody)
 PASSWORD = "a long passphrase for tests"  # a test account's password
@@ -54,6 +55,7 @@ class Desk:
     tokens: TokenStore
     issued: dict[str, str]  # role -> token
     case_id: str
+    relay: RunningRelay
 
     def log(self) -> list[tuple[Action, str | None, str | None, str | None]]:
         entries = AccessLog(self.conn, self.signer, self.fr.node._shared.clock)
@@ -77,7 +79,7 @@ async def desk(tmp: Path) -> AsyncIterator[Desk]:
             officers.add(role + "1", display_name=role, roles=[role], password=PASSWORD)
             issued[role] = tokens.create(role + "1", lifetime=timedelta(days=1)).token
         try:
-            yield Desk(fr, us, conn, officers, signer, tokens, issued, sent.case_id)
+            yield Desk(fr, us, conn, officers, signer, tokens, issued, sent.case_id, relay)
         finally:
             conn.close()
 
@@ -315,12 +317,36 @@ async def test_a_plaintext_download_is_logged_before_its_first_byte(tmp_path: Pa
             "GET /v1/cases/{case_id}/attachments/{n} 200",
         )
         before = len(d.log())
-        async with aiohttp.ClientSession() as s:
-            async with s.get(d.fr.api.base_url + path, headers=headers) as resp:
-                assert resp.status == 200
-                await resp.content.readexactly(1 << 16)
-                # the server is still streaming: its entry is there already
-                assert d.log()[before:] == [entry]
-                resp.connection.transport.abort()  # type: ignore[union-attr]
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(d.fr.api.base_url + path, headers=headers) as resp,
+        ):
+            assert resp.status == 200
+            await resp.content.readexactly(1 << 16)
+            # the server is still streaming: its entry is there already
+            assert d.log()[before:] == [entry]
+            resp.connection.transport.abort()  # type: ignore[union-attr]
         await asyncio.sleep(0.5)  # the handler sees the cut
         assert d.log()[before:] == [entry]
+
+
+async def test_an_export_with_linked_cases_logs_each_case_handed_out(tmp_path: Path) -> None:
+    # L3: `?with_linked=1` hands out the linked cases' bodies too: one `exported` entry
+    # for each case in the bundle, before it is sent, and nothing after
+    async with desk(tmp_path) as d:
+        other = (await d.fr.api.send("US", preservation_request("FR", "US"))).case_id
+        body = msgspec.json.encode({"type": "related", "case_id": other})
+        officer = d.issued["officer"]
+        path = f"/v1/cases/{d.case_id}/links"
+        assert (await call(d.fr, "POST", path, officer, body))[0] == 201
+        await _settled(d.relay)
+        await signed(d.relay)
+        before = len(d.log())
+        path = f"/v1/cases/{d.case_id}/export?with_linked=1"
+        status, data = await call(d.fr, "GET", path, officer)
+        assert status == 200, data
+        subject = "GET /v1/cases/{case_id}/export 200"
+        assert d.log()[before:] == [
+            (Action.EXPORTED, "officer1", d.case_id, subject),
+            (Action.EXPORTED, "officer1", other, subject),
+        ]
