@@ -25,7 +25,7 @@ from aiohttp import web
 
 from node.api import handlers
 from node.api._officers import Logged
-from node.api.handlers import CONTEXT, Handler, _case_id, _json
+from node.api.handlers import CONTEXT, LOGGED, Handler, _case_id, _json
 from node.attachment_list import CaseAttachment
 from node.officers import Action, Permission
 from protocol import attachment as fmt
@@ -95,6 +95,8 @@ async def _entries(request: web.Request) -> list[CaseAttachment]:
 
 async def _list(request: web.Request) -> web.Response:
     entries = await _entries(request)
+    if entries:  # the files' names are content (§14.4 T5)
+        request[LOGGED] = Logged(Action.BODY_VIEWED, _case_id(request))
     return _json(api.AttachmentList(attachments=tuple(e.entry for e in entries)))
 
 

@@ -350,3 +350,20 @@ async def test_an_export_with_linked_cases_logs_each_case_handed_out(tmp_path: P
             (Action.EXPORTED, "officer1", d.case_id, subject),
             (Action.EXPORTED, "officer1", other, subject),
         ]
+
+
+async def test_an_attachment_listing_is_logged_as_a_body_read(tmp_path: Path) -> None:
+    # L5: the listing names the files (content): body_viewed, not api_read; a case
+    # without files lists no content and stays api_read
+    async with desk(tmp_path) as d:
+        case = await _with_file(d, tmp_path, 1000)
+        officer = d.issued["officer"]
+        before = len(d.log())
+        assert (await call(d.fr, "GET", f"/v1/cases/{case}/attachments", officer))[0] == 200
+        path = f"/v1/cases/{d.case_id}/attachments"
+        assert (await call(d.fr, "GET", path, officer))[0] == 200
+        subject = "GET /v1/cases/{case_id}/attachments 200"
+        assert d.log()[before:] == [
+            (Action.BODY_VIEWED, "officer1", case, subject),
+            (Action.API_READ, "officer1", d.case_id, subject),
+        ]
