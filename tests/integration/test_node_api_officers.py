@@ -292,6 +292,12 @@ async def test_case_links_need_reply_and_name_the_tokens_officer(tmp_path: Path)
         assert (status, code(data)) == (403, ErrorCode.FORBIDDEN)
         status, data = await call(d.fr, "DELETE", f"{path}/{other}", d.issued["supervisor"])
         assert status == 200, data
+        # L6: logged as what they did, not api_read
+        made, removed = "POST /v1/cases/{case_id}/links 201", "DELETE /v1/cases/{case_id}"
+        log = d.log()
+        assert (Action.CASE_LINKED, "officer1", d.case_id, made) in log
+        removed += "/links/{other} 200"
+        assert (Action.CASE_UNLINKED, "supervisor1", d.case_id, removed) in log
 
 
 async def _with_file(d: Desk, tmp: Path, size: int) -> str:
