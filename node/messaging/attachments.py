@@ -288,7 +288,7 @@ class AttachmentFiles:
             await asyncio.to_thread(_verify, path, a)
         except fmt.AttachmentError as exc:
             if drop:
-                path.unlink(missing_ok=True)
+                await asyncio.to_thread(path.unlink, missing_ok=True)
             raise AttachmentFieldError(
                 f"attachment {i}: {exc.message}",
                 f"$.attachments[{i}]",

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from cli.main import cli
 from node.events import ReceiptReceived
 from schemas._attachment import ATTACHMENTS
+from schemas._links import LinkType
 from schemas.node_api_links import LinkRequest
 from tests.integration._node_services import peers
 from tests.integration.test_node_api import request
@@ -98,7 +99,7 @@ async def test_linked_cases_attachments_are_exported_and_checked(tmp_path: Path)
         other = msgspec.structs.replace(request(), case_id="ab" * 16, attachments=(made,))
         await fr.api.send("US", other)
         await next_event(fr_q, ReceiptReceived)
-        await fr.api.link(main.case_id, LinkRequest(type="related", case_id=other.case_id))
+        await fr.api.link(main.case_id, LinkRequest(type=LinkType.RELATED, case_id=other.case_id))
         await _settled(relay)
         await signed(relay)
         exported = await asyncio.to_thread(
