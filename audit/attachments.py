@@ -1,7 +1,8 @@
 """Attachments beside an evidence bundle: each ciphertext against the logged hash (§7.3).
 
 ``export-case --with-attachments`` writes each attachment's ciphertext as
-``<blob_id>.ct`` in a directory beside the bundle. The bundle's messages carry their
+``<blob_id>.ct`` in a directory beside the bundle. The bundle's messages (those of its
+linked cases included) carry their
 envelopes, whose headers (the exact bytes in the relay's accept leaf, B5(c)) name every
 attachment's ``ct_sha256`` and ``ct_len`` (§15.3). Run after :func:`protocol.evidence.
 verify_bundle` accepted the bundle, :func:`check_attachments` hashes each file there and
@@ -62,7 +63,9 @@ def check_attachments(bundle: bytes, directory: Path | None) -> list[AttachmentC
     """
     parsed = decode(_BUNDLE, bundle, "bundle", limit=MAX_BUNDLE_BYTES, unique_keys=False)
     out: list[AttachmentCheck] = []
-    for m in parsed.messages:
+    linked = () if isinstance(parsed.linked, msgspec.UnsetType) else parsed.linked
+    # the linked cases' messages too (``--with-linked``, §17.6): their files are evidence
+    for m in (*parsed.messages, *(m for case in linked for m in case.messages)):
         raw = header_bytes_of(m.envelope, max_bytes=len(m.envelope))
         header = decode(_HEADER, raw, "header", limit=len(raw))
         for ref in header.attachments or ():

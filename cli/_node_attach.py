@@ -84,6 +84,23 @@ def print_attachments(listing: api.AttachmentList) -> None:
         )
 
 
+class _LinkedId(msgspec.Struct, frozen=True):
+    case_id: str
+
+
+class _LinkedIds(msgspec.Struct, frozen=True):
+    """The one field of the node's own bundle read here: its linked cases' ids."""
+
+    linked: tuple[_LinkedId, ...] = ()
+
+
+def bundle_case_ids(case_id: str, bundle: bytes) -> tuple[str, ...]:
+    """``case_id`` and the ids of the cases linked into ``bundle`` (``--with-linked``):
+    the cases whose attachments go beside it (§7.3, §17.6)."""
+    linked = msgspec.json.decode(bundle, type=_LinkedIds).linked
+    return (case_id, *(c.case_id for c in linked))
+
+
 async def export_files(client: NodeApiClient, case_id: str, where: Path) -> list[Path]:
     """Write each kept attachment's ciphertext of the case to ``where/<blob_id>.ct``.
 

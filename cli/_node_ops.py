@@ -344,7 +344,8 @@ def export_case(
         data = await client.export_case(case_id, with_linked=with_linked)
         if with_attachments:
             beside = out.with_name(out.name + ".attachments")
-            files.extend(await na.export_files(client, case_id, beside))
+            for one in na.bundle_case_ids(case_id, data):  # linked cases' files too
+                files.extend(await na.export_files(client, one, beside))
         return case_id, data
 
     case_id, data = ncl.call(where, go)

@@ -90,6 +90,17 @@ async def add(request: web.Request) -> web.StreamResponse:
         return await case_page(
             request, detail, officer, status=409 if conflict else 404, error=error
         )
+    client = request.remote
+    await _db(
+        ctx,
+        lambda: ctx.access.record(
+            Action.CASE_LINKED,
+            officer=officer.login,
+            client=client,
+            case=case_id,
+            subject=f"{kind} {other}",
+        ),
+    )
     raise web.HTTPSeeOther(f"/cases/{case_id}?linked=1#links-title")
 
 

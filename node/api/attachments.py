@@ -95,6 +95,8 @@ async def _entries(request: web.Request) -> list[CaseAttachment]:
 
 async def _list(request: web.Request) -> web.Response:
     entries = await _entries(request)
+    if entries:  # the files' names are content (§14.4 T5)
+        request[LOGGED] = Logged(Action.BODY_VIEWED, _case_id(request))
     return _json(api.AttachmentList(attachments=tuple(e.entry for e in entries)))
 
 
@@ -118,7 +120,6 @@ async def _ciphertext(request: web.Request) -> web.StreamResponse:
 
 async def _download(request: web.Request) -> web.StreamResponse:
     a, path = await _one(request)
-    request[LOGGED] = Logged(Action.BODY_VIEWED, _case_id(request))  # a plaintext handed out
     f = await asyncio.to_thread(open, path, "rb")
     with f:
         chunks = fmt.verified_chunks(f, a)
@@ -130,6 +131,8 @@ async def _download(request: web.Request) -> web.StreamResponse:
             }
         )
         first = _next(chunks)  # a wrong key or header fails before any status is sent
+        # A plaintext handed out: logged before its first byte (PROTOCOL.md §14.4 T6).
+        await handlers.log_before_sending(request, Logged(Action.BODY_VIEWED, _case_id(request)))
         await resp.prepare(request)
         piece = first
         while piece is not None:

@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Final, Protocol
 
 import msgspec
+import structlog
 from aiohttp import web
 
-from node.api._officers import Logged, OfficerGate
+from node.api._officers import CLIENT_PREFIX, Logged, OfficerGate
 from node.api.openapi import build_openapi
 from node.attachment_list import CaseAttachment
 from node.cases import CasesService, Sent, link_views, views
@@ -114,11 +115,47 @@ class ApiContext:
     officers: OfficerGate | None = None
 
 
+log = structlog.get_logger("relay247.node")
+
 CONTEXT: Final = web.AppKey("context", ApiContext)
 #: the officer a per-officer token acts as (absent for the node's own token)
 OFFICER: Final = web.RequestKey("officer", TokenUse)
 #: what the handler did, for the officer's access-log entry (set by the handler)
 LOGGED: Final = web.RequestKey("logged", Logged)
+#: set once the call's access-log entry is written (before its response, by the handler)
+LOGGED_EARLY: Final = web.RequestKey("logged_early", bool)
+
+
+def route_subject(request: web.Request, status: int) -> str:
+    """An officer's call as its access-log entry names it: ``METHOD /route status``."""
+    route = request.match_info.route.resource
+    template = route.canonical if route is not None else "(no route)"
+    return f"{request.method} {template} {status}"
+
+
+async def log_before_sending(request: web.Request, logged: Logged, *more: Logged) -> None:
+    """Write the access-log entry of an officer's call now, before the first byte of what
+    it hands out (PROTOCOL.md §14.4 T5, T6); the entry after the handler is then skipped.
+    ``more``: further entries of the same call (one per other case it hands out).
+
+    Raises:
+        PeerError: ``unavailable``: the log cannot be written, so nothing is handed out.
+    """
+    request[LOGGED] = logged
+    use = request.get(OFFICER)
+    gate = request.app[CONTEXT].officers
+    if use is None or gate is None:
+        return
+    try:
+        for one in (logged, *more):
+            await gate.record(
+                use, one, client=f"{CLIENT_PREFIX}{request.remote}",
+                subject=route_subject(request, 200),
+            )  # fmt: skip
+    except Exception:
+        log.exception("access log write failed", path=request.path)
+        raise PeerError("the access log cannot be written", code=ErrorCode.UNAVAILABLE) from None
+    request[LOGGED_EARLY] = True
 
 
 def _json(obj: object, status: int = 200) -> web.Response:
@@ -234,8 +271,24 @@ async def _export(request: web.Request) -> web.Response:
     bundle = await ctx.export(case_id, with_linked=with_linked)
     if bundle is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
-    request[LOGGED] = Logged(Action.EXPORTED, case_id)
+    # One `exported` entry per case whose bodies the bundle hands out (§14.4 T5).
+    linked = msgspec.json.decode(bundle, type=_LinkedIds).linked if with_linked else ()
+    await log_before_sending(
+        request,
+        Logged(Action.EXPORTED, case_id),
+        *(Logged(Action.EXPORTED, c.case_id) for c in linked),
+    )
     return web.Response(body=bundle, content_type="application/json")
+
+
+class _LinkedId(msgspec.Struct, frozen=True):
+    case_id: str
+
+
+class _LinkedIds(msgspec.Struct, frozen=True):
+    """The one field of the node's own bundle read here: its linked cases' ids."""
+
+    linked: tuple[_LinkedId, ...] = ()
 
 
 async def _inbox(request: web.Request) -> web.Response:

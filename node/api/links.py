@@ -13,9 +13,19 @@ from typing import Final
 import msgspec
 from aiohttp import web
 
-from node.api.handlers import CONTEXT, MAX_BODY, OFFICER, Handler, _case_id, _json, _read_body
+from node.api._officers import Logged
+from node.api.handlers import (
+    CONTEXT,
+    LOGGED,
+    MAX_BODY,
+    OFFICER,
+    Handler,
+    _case_id,
+    _json,
+    _read_body,
+)
 from node.cases import add_local_link
-from node.officers import Permission
+from node.officers import Action, Permission
 from protocol.codec import decode
 from protocol.errors import MalformedError, PeerError
 from schemas.errors import ErrorCode
@@ -46,6 +56,7 @@ async def _link(request: web.Request) -> web.Response:
         officer=_login(request),  # the node's own token names no officer
         at=ctx.clock(),
     )
+    request[LOGGED] = Logged(Action.CASE_LINKED, case_id)
     return _json(view, status=201)
 
 
@@ -67,6 +78,7 @@ async def _unlink(request: web.Request) -> web.Response:
             " cannot be removed)",
             code=ErrorCode.NOT_FOUND,
         )
+    request[LOGGED] = Logged(Action.CASE_UNLINKED, case_id)
     return _json(UnlinkResult(removed=removed))
 
 

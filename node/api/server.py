@@ -29,11 +29,13 @@ from node.api.handlers import (
     CASE_ID,
     CONTEXT,
     LOGGED,
+    LOGGED_EARLY,
     MAX_BODY,
     OFFICER,
     ROUTES,
     ApiContext,
     Handler,
+    route_subject,
 )
 from node.api.links import LINK_ROUTES
 from node.officers import TOKEN_PREFIX, Action, Permission
@@ -154,10 +156,8 @@ async def _log_use(request: web.Request, status: int) -> None:
     """One access-log entry for each call made with an officer's token."""
     use = request.get(OFFICER)
     gate = request.app[CONTEXT].officers
-    if use is None or gate is None:
-        return
-    route = request.match_info.route.resource
-    template = route.canonical if route is not None else "(no route)"
+    if use is None or gate is None or request.get(LOGGED_EARLY):
+        return  # the handler wrote it before it handed anything out
     logged = request.get(LOGGED) if status < 400 else None
     if logged is None:  # a call that read no body, or failed: still named, with its case
         case = request.match_info.get("case_id", "")
@@ -166,7 +166,7 @@ async def _log_use(request: web.Request, status: int) -> None:
         use,
         logged,
         client=f"{CLIENT_PREFIX}{request.remote}",
-        subject=f"{request.method} {template} {status}",
+        subject=route_subject(request, status),
     )
 
 

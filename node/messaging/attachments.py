@@ -259,8 +259,13 @@ class AttachmentFiles:
         """
         for i, a in enumerate(attachments):
             final = self.received_path(sender, a.blob_id)
-            if final.is_file() and final.stat().st_size == a.ct_len:
-                continue  # verified before a crash that came before the ack
+            if final.is_file():
+                # Kept for this message before a crash that came before the ack, or for
+                # an earlier message of the same sender under the same blob id: taken
+                # only if it verifies against THIS attachment (F2, F3); the file of
+                # another message is left as it is, its evidence.
+                await self._check(final, a, i, drop=False)
+                continue
             self._make(final.parent)
             part = final.with_suffix(".part")
             try:
@@ -274,17 +279,22 @@ class AttachmentFiles:
                     f"$.attachments[{i}]",
                     ErrorCode.NOT_FOUND,
                 ) from None
-            try:
-                await asyncio.to_thread(_verify, part, a)
-            except fmt.AttachmentError as exc:
-                part.unlink(missing_ok=True)
-                raise AttachmentFieldError(
-                    f"attachment {i}: {exc.message}",
-                    f"$.attachments[{i}]",
-                    exc.code,
-                    reason=exc.reason,
-                ) from None
+            await self._check(part, a, i, drop=True)
             await asyncio.to_thread(_rename, part, final)
+
+    async def _check(self, path: Path, a: Attachment, i: int, *, drop: bool) -> None:
+        """F2, F3 on the bytes at ``path``; refused: deleted if ``drop``, and raised."""
+        try:
+            await asyncio.to_thread(_verify, path, a)
+        except fmt.AttachmentError as exc:
+            if drop:
+                await asyncio.to_thread(path.unlink, missing_ok=True)
+            raise AttachmentFieldError(
+                f"attachment {i}: {exc.message}",
+                f"$.attachments[{i}]",
+                exc.code,
+                reason=exc.reason,
+            ) from None
 
     async def _download(self, transport: Transport, a: Attachment, part: Path) -> None:
         have = await asyncio.to_thread(_part_size, part, a.ct_len)

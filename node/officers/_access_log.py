@@ -62,6 +62,8 @@ class Action(enum.StrEnum):
     ESCALATION_ACKED = "escalation_acked"  # subject "level-N": who took it (PROTOCOL.md §16)
     EMERGENCY_RECORDED = "emergency_recorded"  # an oral emergency; case: the record id
     EMERGENCY_LINKED = "emergency_linked"  # case: the written case; subject: the record id
+    CASE_LINKED = "case_linked"  # a local link added (PROTOCOL.md §17); case: from
+    CASE_UNLINKED = "case_unlinked"  # local links removed; case: the case they were from
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -42,6 +42,7 @@ async def test_officer_links_two_cases_and_both_pages_show_it(tmp_path: Path) ->
         assert ">duty<" in page  # attributed to the officer
         row = (await d.peers["US"].services.cases.links.of_case(second))[0]
         assert (row.officer, row.origin.value) == ("duty", "local")
+        assert ("case_linked", "duty", second) in d.us.actions()  # L6: in the access log
         # The other case shows it from its side, in French for a French officer.
         async with http_session() as agent:
             await log_in(agent, d.us, "agent")

@@ -5,7 +5,9 @@ and every use in the access log."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,12 +29,14 @@ from node.officers import (
     origin_of,
     verify_access_log,
 )
+from schemas._attachment import ATTACHMENTS
 from schemas.errors import ErrorBody, ErrorCode
 from tests.integration._hostile_servers import preservation_request
 from tests.integration._node_services import Peer, peers
+from tests.integration.test_node_export import _settled
 from tests.support.network import make_network
 from tests.support.raw_http import exchange
-from tests.support.relay import running_relay
+from tests.support.relay import RunningRelay, running_relay, signed
 
 _ERROR = msgspec.json.Decoder(ErrorBody)
 PASSWORD = "a long passphrase for tests"  # a test account's password
@@ -51,6 +55,7 @@ class Desk:
     tokens: TokenStore
     issued: dict[str, str]  # role -> token
     case_id: str
+    relay: RunningRelay
 
     def log(self) -> list[tuple[Action, str | None, str | None, str | None]]:
         entries = AccessLog(self.conn, self.signer, self.fr.node._shared.clock)
@@ -60,6 +65,7 @@ class Desk:
 @asynccontextmanager
 async def desk(tmp: Path) -> AsyncIterator[Desk]:
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     async with running_relay(tmp / "relay", net) as relay, peers(tmp, net, relay) as p:
         fr, us = p["FR"], p["US"]
         sent = await fr.api.send("US", preservation_request("FR", "US"))
@@ -73,7 +79,7 @@ async def desk(tmp: Path) -> AsyncIterator[Desk]:
             officers.add(role + "1", display_name=role, roles=[role], password=PASSWORD)
             issued[role] = tokens.create(role + "1", lifetime=timedelta(days=1)).token
         try:
-            yield Desk(fr, us, conn, officers, signer, tokens, issued, sent.case_id)
+            yield Desk(fr, us, conn, officers, signer, tokens, issued, sent.case_id, relay)
         finally:
             conn.close()
 
@@ -292,3 +298,84 @@ async def test_case_links_need_reply_and_name_the_tokens_officer(tmp_path: Path)
         assert (status, code(data)) == (403, ErrorCode.FORBIDDEN)
         status, data = await call(d.fr, "DELETE", f"{path}/{other}", d.issued["supervisor"])
         assert status == 200, data
+        # L6: logged as what they did, not api_read
+        made, removed = "POST /v1/cases/{case_id}/links 201", "DELETE /v1/cases/{case_id}"
+        log = d.log()
+        assert (Action.CASE_LINKED, "officer1", d.case_id, made) in log
+        removed += "/links/{other} 200"
+        assert (Action.CASE_UNLINKED, "supervisor1", d.case_id, removed) in log
+
+
+async def _with_file(d: Desk, tmp: Path, size: int) -> str:
+    """A case of FR whose message carries one attachment of ``size`` random bytes."""
+    src = tmp / "extract.bin"
+    src.write_bytes(os.urandom(size))
+    made = await d.fr.api.upload_attachment(src, name=src.name, media_type="text/plain")
+    body = msgspec.structs.replace(preservation_request("FR", "US"), attachments=(made,))
+    return (await d.fr.api.send("US", body)).case_id
+
+
+async def test_a_plaintext_download_is_logged_before_its_first_byte(tmp_path: Path) -> None:
+    # M4: the entry is written before the file is streamed (T6), once, and a client
+    # that goes away mid-stream leaves that one entry (no 500, no api_read after it)
+    async with desk(tmp_path) as d:
+        case = await _with_file(d, tmp_path, 16 * (1 << 20))
+        path = f"/v1/cases/{case}/attachments/1"
+        headers = {"Authorization": f"Bearer {d.issued['officer']}"}
+        entry = (
+            Action.BODY_VIEWED,
+            "officer1",
+            case,
+            "GET /v1/cases/{case_id}/attachments/{n} 200",
+        )
+        before = len(d.log())
+        async with (
+            aiohttp.ClientSession() as s,
+            s.get(d.fr.api.base_url + path, headers=headers) as resp,
+        ):
+            assert resp.status == 200
+            await resp.content.readexactly(1 << 16)
+            # the server is still streaming: its entry is there already
+            assert d.log()[before:] == [entry]
+            resp.connection.transport.abort()  # type: ignore[union-attr]
+        await asyncio.sleep(0.5)  # the handler sees the cut
+        assert d.log()[before:] == [entry]
+
+
+async def test_an_export_with_linked_cases_logs_each_case_handed_out(tmp_path: Path) -> None:
+    # L3: `?with_linked=1` hands out the linked cases' bodies too: one `exported` entry
+    # for each case in the bundle, before it is sent, and nothing after
+    async with desk(tmp_path) as d:
+        other = (await d.fr.api.send("US", preservation_request("FR", "US"))).case_id
+        body = msgspec.json.encode({"type": "related", "case_id": other})
+        officer = d.issued["officer"]
+        path = f"/v1/cases/{d.case_id}/links"
+        assert (await call(d.fr, "POST", path, officer, body))[0] == 201
+        await _settled(d.relay)
+        await signed(d.relay)
+        before = len(d.log())
+        path = f"/v1/cases/{d.case_id}/export?with_linked=1"
+        status, data = await call(d.fr, "GET", path, officer)
+        assert status == 200, data
+        subject = "GET /v1/cases/{case_id}/export 200"
+        assert d.log()[before:] == [
+            (Action.EXPORTED, "officer1", d.case_id, subject),
+            (Action.EXPORTED, "officer1", other, subject),
+        ]
+
+
+async def test_an_attachment_listing_is_logged_as_a_body_read(tmp_path: Path) -> None:
+    # L5: the listing names the files (content): body_viewed, not api_read; a case
+    # without files lists no content and stays api_read
+    async with desk(tmp_path) as d:
+        case = await _with_file(d, tmp_path, 1000)
+        officer = d.issued["officer"]
+        before = len(d.log())
+        assert (await call(d.fr, "GET", f"/v1/cases/{case}/attachments", officer))[0] == 200
+        path = f"/v1/cases/{d.case_id}/attachments"
+        assert (await call(d.fr, "GET", path, officer))[0] == 200
+        subject = "GET /v1/cases/{case_id}/attachments 200"
+        assert d.log()[before:] == [
+            (Action.BODY_VIEWED, "officer1", case, subject),
+            (Action.API_READ, "officer1", d.case_id, subject),
+        ]

@@ -270,3 +270,29 @@ async def test_attachments_go_only_to_a_member_that_declares_them(tmp_path: Path
         assert await fr.send(REQUEST, "US")  # without attachments it goes
     finally:
         await fr.stop()
+
+
+async def test_kept_file_of_another_message_is_not_taken_for_this_one(pair: Pair) -> None:
+    """M1: after the relay purged a blob, its sender may create the same blob id again
+    with other bytes and another key. The file kept for the first message must not be
+    taken as this message's attachment unless it verifies against this one (F2, F3)."""
+    first = await _prepare(pair.fr, os.urandom(100_000))
+    await pair.fr.send(_with(REQUEST, first), "US")
+    await next_event(pair.us_q, MessageReceived)
+    await next_event(pair.fr_q, ReceiptReceived)
+    assert first.blob_id not in pair.relay.blobs.blobs  # purged after US's ack
+    kept = pair.us.files.received_path("FR", first.blob_id)
+    evidence = kept.read_bytes()
+    # A (hostile) FR reuses the id for other bytes of the same length, under a new key.
+    other = await _prepare(pair.fr, os.urandom(100_000))
+    out = pair.fr.files.out_dir
+    for suffix in (".ct", ".json"):
+        (out / f"{first.blob_id}{suffix}").write_bytes(
+            (out / f"{other.blob_id}{suffix}").read_bytes()
+        )
+    reused = msgspec.structs.replace(other, blob_id=first.blob_id)
+    assert (reused.ct_len, reused.blob_id) == (first.ct_len, first.blob_id)
+    msg_id = await pair.fr.send(_with(REQUEST, reused), "US")
+    rejected = await next_event(pair.us_q, MessageRejected)
+    assert (rejected.msg_id, rejected.code) == (msg_id, ErrorCode.CIPHERTEXT_MISMATCH)
+    assert kept.read_bytes() == evidence  # the first message's evidence is untouched
