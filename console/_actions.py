@@ -63,7 +63,7 @@ def build(
     """
     f = form
     if spec.name in kinds.BUILDERS:
-        return kinds.build_kind(spec, f, detail=detail, now=now, tz=tz)
+        return kinds.build_kind(spec, f, detail=detail, officer=officer, now=now, tz=tz)
     if spec.name == "taken-in-charge":
         opts = sp.given(
             officer_name=officer.display_name,
