@@ -8,6 +8,17 @@ from __future__ import annotations
 from typing import Final
 
 EN: Final[dict[str, str]] = {
+    "send.kind.onward_transfer_request": "Onward transfer (CETS 224 Art. 14(10)(a))",
+    "send.onward": "Onward transfer (CETS 224 Art. 14(10)(a))",
+    "send.onward_hint": "For an onward transfer request only: it uses the answer time above"
+    " (optional) and none of the offence, identifier, data or custodian"
+    " inputs.",
+    "send.recipient_kind": "The data would go to",
+    "send.recipient": "Recipient (authority or organisation)",
+    "send.recipient_country": "Recipient's country (ISO code, for a State)",
+    "send.data_description": "Data to transfer",
+    "send.purpose": "Purpose of the transfer",
+    "send.safeguards": "Safeguards at the recipient",
     "act.onward-answer": "Decision on an onward transfer (CETS 224 Art. 14(10)(a))",
     "act.security-incident": "Security incident notice (CETS 224 Art. 14(7)(b))",
     "act.f.incident": "Type of incident",
@@ -22,6 +33,17 @@ EN: Final[dict[str, str]] = {
 }
 
 FR: Final[dict[str, str]] = {
+    "send.kind.onward_transfer_request": "Transfert ultérieur (STCE 224 art. 14(10)(a))",
+    "send.onward": "Transfert ultérieur (STCE 224 art. 14(10)(a))",
+    "send.onward_hint": "Pour une demande de transfert ultérieur seulement : elle utilise le"
+    " délai de réponse ci-dessus (facultatif) et aucune des saisies sur"
+    " l'infraction, les identifiants, les données ou le détenteur.",
+    "send.recipient_kind": "Les données iraient à",
+    "send.recipient": "Destinataire (autorité ou organisation)",
+    "send.recipient_country": "Pays du destinataire (code ISO, pour un État)",
+    "send.data_description": "Données à transférer",
+    "send.purpose": "Finalité du transfert",
+    "send.safeguards": "Garanties chez le destinataire",
     "act.onward-answer": "Décision sur un transfert ultérieur (STCE 224 art. 14(10)(a))",
     "act.security-incident": "Notification d'un incident de sécurité (STCE 224 art. 14(7)(b))",
     "act.f.incident": "Type d'incident",
@@ -37,6 +59,17 @@ FR: Final[dict[str, str]] = {
 }
 
 ES: Final[dict[str, str]] = {
+    "send.kind.onward_transfer_request": "Transferencia ulterior (STCE 224 art. 14(10)(a))",
+    "send.onward": "Transferencia ulterior (STCE 224 art. 14(10)(a))",
+    "send.onward_hint": "Solo para una solicitud de transferencia ulterior: usa el plazo de"
+    " respuesta indicado arriba (opcional) y ninguno de los campos sobre el"
+    " delito, los identificadores, los datos o el custodio.",
+    "send.recipient_kind": "Los datos irían a",
+    "send.recipient": "Destinatario (autoridad u organización)",
+    "send.recipient_country": "País del destinatario (código ISO, para un Estado)",
+    "send.data_description": "Datos que se transferirían",
+    "send.purpose": "Finalidad de la transferencia",
+    "send.safeguards": "Garantías en el destinatario",
     "act.onward-answer": "Decisión sobre una transferencia ulterior (STCE 224 art. 14(10)(a))",
     "act.security-incident": "Notificación de un incidente de seguridad (STCE 224 art. 14(7)(b))",
     "act.f.incident": "Tipo de incidente",
@@ -52,6 +85,16 @@ ES: Final[dict[str, str]] = {
 }
 
 AR: Final[dict[str, str]] = {
+    "send.kind.onward_transfer_request": "النقل اللاحق (الاتفاقية 224، المادة 14(10)(أ))",
+    "send.onward": "النقل اللاحق (الاتفاقية 224، المادة 14(10)(أ))",
+    "send.onward_hint": "لطلب النقل اللاحق فقط: يستخدم موعد الردّ أعلاه (اختياري) ولا يستخدم"
+    " أيًّا من حقول الجريمة أو المعرّفات أو البيانات أو الجهة الحائزة.",
+    "send.recipient_kind": "ستُنقل البيانات إلى",
+    "send.recipient": "الجهة المتلقية (سلطة أو منظمة)",
+    "send.recipient_country": "بلد الجهة المتلقية (رمز ISO، في حالة الدولة)",
+    "send.data_description": "البيانات المراد نقلها",
+    "send.purpose": "الغرض من النقل",
+    "send.safeguards": "الضمانات لدى الجهة المتلقية",
     "act.onward-answer": "القرار بشأن النقل اللاحق (الاتفاقية 224، المادة 14(10)(أ))",
     "act.security-incident": "إشعار بحادث أمني (الاتفاقية 224، المادة 14(7)(ب))",
     "act.f.incident": "نوع الحادث",
@@ -67,5 +110,12 @@ AR: Final[dict[str, str]] = {
 }
 
 LEGAL: Final = frozenset(
-    {"act.onward-answer", "act.security-incident", "act.f.restrict_further_transmission"}
+    {
+        "act.onward-answer",
+        "act.security-incident",
+        "act.f.restrict_further_transmission",
+        "send.kind.onward_transfer_request",
+        "send.onward",
+        "send.safeguards",
+    }
 )
