@@ -23,12 +23,22 @@ from console import _actions_spec as sp
 from console import _emergency, _links
 from console._case_file import case_history, what
 from console._context import CONTEXT
-from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
+from console._pages import (
+    VISIT,
+    Forbidden,
+    _db,
+    _detail,
+    _id,
+    _officer,
+    _times,
+    coder,
+    render,
+    t,
+)
 from console._security import CSRF_FIELD, Form
 from node import replies
 from node.officers import Action, Officer, Permission, allowed
-from node.render import load_catalog
-from protocol.errors import ConfigError, Relay247Error
+from protocol.errors import Relay247Error
 from schemas import node_api as api
 from schemas.messages import Body
 
@@ -53,7 +63,7 @@ def build(
     """
     f = form
     if spec.name in kinds.BUILDERS:
-        return kinds.build_kind(spec, f, detail=detail, now=now, tz=tz)
+        return kinds.build_kind(spec, f, detail=detail, officer=officer, now=now, tz=tz)
     if spec.name == "taken-in-charge":
         opts = sp.given(
             officer_name=officer.display_name,
@@ -112,13 +122,10 @@ def build(
 
 
 def coded_labels(language: str) -> Callable[[str, str], str]:
-    """Coded values (refusal grounds, ...) in the reader's language, from the catalog the
-    CLI uses (node/i18n); a language without one shows English."""
-    try:
-        catalog = load_catalog(language)
-    except ConfigError:
-        catalog = load_catalog("en")
-    return lambda enum, value: catalog.enums.get(enum, {}).get(value, value)
+    """Coded values (refusal grounds, warning reasons, ...) in the reader's language, from
+    the console's catalogs (English and French are the CLI's, ``node/i18n``; Spanish and
+    Arabic the console's own); a value without a label is shown as its code."""
+    return coder(language)
 
 
 async def case_page(

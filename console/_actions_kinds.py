@@ -8,7 +8,12 @@
   with its conditions, refusal ground and formalisation (Art. 9(5));
 - ``assistance-answer``: the answer to a request for assistance (ETS 185 Art. 35), with
   its coded outcome and, when redirected, to whom;
-- ``follow-up``: a question, or the answer to the latest question received, on either side.
+- ``follow-up``: a question, or the answer to the latest question received, on either side;
+- ``onward-answer``: the transferring Party's decision on an onward transfer of the data
+  it gave (CETS 224 Art. 14(10)(a)), with its conditions or the reason for a refusal;
+- ``security-incident``: notice of a security incident affecting data received (CETS 224
+  Art. 14(7)(b)), on either side, the officer (an e-mail or a phone number the form
+  fills from the account) being the contact to call back.
 
 The requested side's answers are built by ``node.replies`` (the CLI's ``node reply``, the
 same values giving the same body), their structured parts passed as the CLI's ``--file``
@@ -26,6 +31,7 @@ from typing import Any, Final
 from console import _actions_spec as sp
 from console._security import Form
 from node import replies
+from node.officers import Officer
 from schemas import node_api as api
 from schemas.messages import Body
 
@@ -158,17 +164,69 @@ def _follow_up(spec: sp.ActionSpec, f: Form, detail: api.CaseDetail, **kw: Any) 
     return replies.body_from_fields(fields)
 
 
+def _onward(spec: sp.ActionSpec, f: Form, detail: api.CaseDetail, **kw: Any) -> Body:
+    extra: dict[str, Any] = {"decision": sp.choice(f, spec, "decision")}
+    conditions = _lines(sp.optional(f, "conditions"))
+    if len(conditions) > MAX_CONDITIONS:
+        raise sp.ActionInput("conditions")
+    if conditions:
+        extra["conditions"] = conditions
+    opts = sp.given(explanation=sp.optional(f, "explanation"))
+    return replies.reply_body(detail, "answer", opts, extra=extra, **kw)
+
+
+def _checked(f: Form, name: str) -> bool:
+    """A checkbox: absent is False, "yes" is True, anything else is the officer's error."""
+    value = sp.optional(f, name)
+    if value not in (None, "yes"):
+        raise sp.ActionInput(name)
+    return value == "yes"
+
+
+def incident_body(spec: sp.ActionSpec, f: Form, detail: api.CaseDetail, officer: Officer) -> Body:
+    """The security incident notice; instants are passed as typed (RFC 3339 with an
+    offset), for the schema to judge and name by path (``$.discovered_at``)."""
+    contact = {"name": officer.display_name}
+    email, phone = sp.optional(f, "officer_email"), sp.optional(f, "officer_phone")
+    contact |= {k: v for k, v in (("email", email), ("phone", phone)) if v is not None}
+    fields: dict[str, Any] = {
+        "kind": "security_incident_notice",
+        "case_id": detail.summary.case_id,
+        "sender_ref": own_ref(detail),
+        "incident": sp.choice(f, spec, "incident"),
+        "discovered_at": sp.required(f, "discovered_at"),
+        "description": sp.required(f, "description"),
+        "risk": sp.choice(f, spec, "risk"),
+        "mitigation": sp.required(f, "mitigation"),
+        "individuals_notified": _checked(f, "individuals_notified"),
+        "restrict_further_transmission": _checked(f, "restrict_further_transmission"),
+        "contact": contact,
+    }
+    occurred = sp.optional(f, "occurred_at")
+    if occurred is not None:
+        fields["occurred_at"] = occurred
+    return replies.body_from_fields(fields)
+
+
 BUILDERS: Final[dict[str, Callable[..., Body]]] = {
     "impossible": _impossible,
     "traffic-data": _traffic,
     "emergency-answer": _emergency,
     "assistance-answer": _assistance,
     "follow-up": _follow_up,
+    "onward-answer": _onward,
+    "security-incident": incident_body,
 }
 
 
 def build_kind(
-    spec: sp.ActionSpec, form: Form, *, detail: api.CaseDetail, now: datetime, tz: tzinfo | None
+    spec: sp.ActionSpec,
+    form: Form,
+    *,
+    detail: api.CaseDetail,
+    officer: Officer,
+    now: datetime,
+    tz: tzinfo | None,
 ) -> Body:
     """The body of one of :data:`BUILDERS`' actions from the posted form.
 
@@ -180,4 +238,6 @@ def build_kind(
     builder = BUILDERS[spec.name]
     if spec.name == "follow-up":
         return builder(spec, form, detail)
+    if spec.name == "security-incident":
+        return builder(spec, form, detail, officer)
     return builder(spec, form, detail, now=now, tz=tz)

@@ -6,8 +6,9 @@ Which actions are shown follows the case machine of ``protocol/_cases_apply.py``
 (PROTOCOL.md §10.11): the requested side answers (taken in charge, preserved, 29(6)
 warning, refusal, impossible to execute, the Art. 30(1) traffic data, the answer to an
 emergency request under CETS 224 Art. 9, the answer to an ETS 185 Art. 35 request for
-assistance), the requester follows up (the 29(6) decision,
-extension, withdrawal, MLA submitted), and either side asks or answers a follow-up. A
+assistance, the decision on a CETS 224 Art. 14(10)(a) onward transfer), the requester
+follows up (the 29(6) decision, extension, withdrawal, MLA submitted), and either side
+asks or answers a follow-up or notifies a security incident (CETS 224 Art. 14(7)(b)). A
 posted action is checked again against the real machine (:func:`allowed_now`), so a stale
 page or a forged form is refused, never sent.
 """
@@ -22,6 +23,7 @@ from typing import Any, Final
 from console._security import Form, FormError, one
 from node.officers import Officer, Permission
 from protocol import cases as pc
+from schemas._bodies_dataprot import IncidentType, OnwardDecision, RiskLevel
 from schemas._bodies_other import (
     AssistanceOutcome,
     EmergencyDecision,
@@ -79,6 +81,17 @@ def _values(name: str, enum: Any) -> tuple[str, str, tuple[str, ...]]:
 
 
 REQUESTED, REQUESTER = pc.Side.REQUESTED, pc.Side.REQUESTER
+#: the security incident form's fields, each named as the body's field it fills
+INCIDENT_FIELDS: Final = (
+    "incident",
+    "discovered_at",
+    "occurred_at",
+    "description",
+    "risk",
+    "mitigation",
+    "individuals_notified",
+    "restrict_further_transmission",
+)
 ACTIONS: Final = (
     ActionSpec(
         "taken-in-charge",
@@ -210,6 +223,35 @@ ACTIONS: Final = (
             ("in_reply_to", "role"),
             ("topic", "topic"),
             ("text", "text"),
+        ),
+    ),
+    ActionSpec(
+        "onward-answer",
+        "onward_transfer_answer",
+        REQUESTED,
+        Permission.REPLY,
+        _ANSWERING,
+        False,
+        (_values("decision", OnwardDecision),),
+        request_kind="onward_transfer_request",
+        json_fields=tuple((n, n) for n in ("decision", "conditions", "explanation")),
+    ),
+    # CETS 224 Art. 14(7)(b): the Party that received data notifies the one that sent it;
+    # in a case both sides have received personal data, so both may notify
+    ActionSpec(
+        "security-incident",
+        "security_incident_notice",
+        REQUESTED,
+        Permission.REPLY,
+        _TALKING,
+        False,
+        (_values("incident", IncidentType), _values("risk", RiskLevel)),
+        both_sides=True,
+        json_fields=(
+            *((n, n) for n in INCIDENT_FIELDS),
+            ("contact", "officer_email"),
+            ("contact.email", "officer_email"),
+            ("contact.phone", "officer_phone"),
         ),
     ),
 )

@@ -1,10 +1,6 @@
-"""The console's labels in each language it speaks (issue 13 §3 "Languages").
-
-A plain dict per language: there is no build step, so no compiled gettext catalogs.
-tests/unit/test_console_i18n.py fails on any label missing in any language, and on
-any label a template uses that the catalog lacks. Coded values (states, deadline
-kinds) are shown as their codes in this slice; free text is shown as written.
-"""
+"""The console's labels in each language it speaks (issue 13 §3 "Languages"): a plain
+dict per language (no gettext catalogs). tests/unit/test_console_i18n.py fails on any
+label missing in any language, any coded value without a label, any unknown label used."""
 
 from __future__ import annotations
 
@@ -15,6 +11,7 @@ from console import (
     _labels_admin,
     _labels_attach,
     _labels_auth,
+    _labels_codes_es_ar,
     _labels_emergency,
     _labels_es_ar_extra,
     _labels_inbox,
@@ -312,6 +309,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_pages.LABELS,
     _labels_attach.LABELS,
     _labels_kinds.LABELS,
+    _labels_codes_es_ar.LABELS,
 )
 
 
@@ -331,6 +329,7 @@ LEGAL_REVIEW: Final[dict[str, frozenset[str]]] = {
             "case.next_deadline",
             *_labels_pages.LEGAL,
             *_labels_kinds.LEGAL_REVIEW["es"],
+            *_labels_codes_es_ar.LEGAL,
         }
     ),
     "ar": frozenset(
@@ -345,6 +344,7 @@ LEGAL_REVIEW: Final[dict[str, frozenset[str]]] = {
             "case.next_deadline",
             *_labels_pages.LEGAL,
             *_labels_kinds.LEGAL_REVIEW["ar"],
+            *_labels_codes_es_ar.LEGAL,
         }
     ),
 }

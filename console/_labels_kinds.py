@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from console import _labels_dataprot as _dataprot
+
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
+        **_dataprot.EN,
         "send.kind.assistance_request": "Assistance (ETS 185 Art. 35)",
         "send.assistance": "Assistance (ETS 185 Art. 35)",
         "send.assistance_hint": "For a request for assistance only: it uses the identifiers"
@@ -58,6 +61,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "One condition a line.",
     },
     "fr": {
+        **_dataprot.FR,
         "send.kind.assistance_request": "Assistance (STE 185 art. 35)",
         "send.assistance": "Assistance (STE 185 art. 35)",
         "send.assistance_hint": "Pour une demande d'assistance seulement : elle reprend les"
@@ -108,6 +112,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "Une condition par ligne.",
     },
     "es": {
+        **_dataprot.ES,
         "send.kind.assistance_request": "Asistencia (STE 185 art. 35)",
         "send.assistance": "Asistencia (STE 185 art. 35)",
         "send.assistance_hint": "Solo para una solicitud de asistencia: usa los"
@@ -157,6 +162,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "act.hint.conditions": "Una condición por línea.",
     },
     "ar": {
+        **_dataprot.AR,
         "send.kind.assistance_request": "المساعدة (الاتفاقية 185، المادة 35)",
         "send.assistance": "المساعدة (الاتفاقية 185، المادة 35)",
         "send.assistance_hint": "لطلب المساعدة فقط: يستخدم المعرّفات أعلاه (اختيارية) ولا"
@@ -224,6 +230,7 @@ _LEGAL: Final = frozenset(
         "send.protocol_statement",
         "send.kind.assistance_request",
         "send.assistance",
+        *_dataprot.LEGAL,
     }
 )
 #: legal terms translated without a legal translator (issue 13 §3), per language

@@ -30,6 +30,7 @@ from console._actions_spec import MAX_TEXT
 from console._security import Form
 from console._send_form import CHECKS, INPUTS, MAX_VALUES, TEXTS
 from node.officers import MAX_ASKED, MAX_CALLER
+from schemas._bodies_dataprot import OnwardTransferRequest
 from schemas._bodies_other import AssistanceRequest, EmergencyDisclosureRequest
 from schemas._bodies_request import PreservationRequest
 from schemas._identifiers import Identifier
@@ -106,8 +107,13 @@ def _bound(path: tuple[str, ...], kinds: tuple[type, ...]) -> int:
 
 def send_limit() -> int:
     """The new-request form's limit: each input at its schema bound (in the request kind
-    it fills: preservation, emergency or assistance), fully encoded."""
-    kinds = (PreservationRequest, EmergencyDisclosureRequest, AssistanceRequest)
+    it fills: preservation, emergency, assistance or onward transfer), fully encoded."""
+    kinds = (
+        PreservationRequest,
+        EmergencyDisclosureRequest,
+        AssistanceRequest,
+        OnwardTransferRequest,
+    )
     chars: dict[str, int] = dict.fromkeys(INPUTS, _SCALAR)
     for name, path in TEXTS.items():
         chars[name] = _bound(path, kinds)

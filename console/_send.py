@@ -35,6 +35,7 @@ from console._side import named_error
 from node.officers import Action, Officer, Permission, allowed
 from protocol.codec import decode
 from protocol.errors import MalformedError, Relay247Error
+from schemas._bodies_dataprot import RecipientKind
 from schemas._bodies_other import AssistanceType
 from schemas.messages import BODY_DECODER, Body, encode_body
 
@@ -149,6 +150,7 @@ async def _form(
         "rows": range(sf.ROWS),
         "kinds": se.KINDS,
         "assistance_types": [(v, coded("AssistanceType", v)) for v in ASSISTANCE_TYPES],
+        "recipient_kinds": [(m.value, coded("RecipientKind", m.value)) for m in RecipientKind],
         "priorities": sf.choices(sf.PRIORITIES, lambda v: _label(lang, "priority", v)),
         "categories": sf.choices(sf.CATEGORIES, lambda v: _label(lang, "category", v)),
         "id_types": sf.choices(sf.ID_TYPES, lambda v: _label(lang, "idtype", v)),

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from console import _send_assistance as sa
+from console import _send_onward as so
 
 PRESERVATION: Final = "preservation_request"
 EMERGENCY: Final = "emergency_disclosure_request"
-KINDS: Final = (PRESERVATION, EMERGENCY, sa.ASSISTANCE)
+KINDS: Final = (PRESERVATION, EMERGENCY, sa.ASSISTANCE, so.ONWARD)
 #: inputs the kinds add to the form (text values; the checkbox "yes" or "")
 TEXTS: Final = ("offence_penalty", "emergency_facts", "procedural_instructions")
 CHECK: Final = "protocol_statement"
@@ -45,6 +46,11 @@ def reshape(tree: dict[str, Any], values: Mapping[str, Any], at: dict[str, str])
     at["$.offence.max_penalty"] = "offence_penalty"
     if values.get("offence_penalty"):
         tree.setdefault("offence", {})["max_penalty"] = values["offence_penalty"]
+    if values.get("kind") == so.ONWARD:
+        so.reshape(tree)
+        return
+    for key in so.ONLY:  # the onward transfer inputs are ignored for the other kinds
+        tree.pop(key, None)
     if values.get("kind") == sa.ASSISTANCE:
         sa.reshape(tree, at)
         return

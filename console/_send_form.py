@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from console import _send_emergency as se
+from console import _send_onward as so
 from console._security import Form, FormError
 from protocol.body import member_binding_errors
 from protocol.codec import decode, missing_field
@@ -70,6 +71,8 @@ TEXTS: Final[dict[str, tuple[str, ...]]] = {
     "subject": ("subject",),
     "details": ("details",),
     "answer_needed_by": ("answer_needed_by",),
+    # an onward transfer request (console/_send_onward.py)
+    **{name: (name,) for name in so.ONLY},
 }
 INSTANTS: Final = frozenset({"range_start", "range_end", "answer_needed_by"})
 CHECKS: Final = {"mla_intent": "mla_intent", "art30": "art30_disclosure"}

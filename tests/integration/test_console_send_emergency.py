@@ -138,3 +138,61 @@ async def test_officer_sends_a_request_for_assistance(tmp_path: Path) -> None:
         (received,) = [body_of(r) for r in records if r.coarse_kind != "receipt"]
         assert received is not None
         assert encode_body(received) == data
+
+
+async def test_officer_sends_an_onward_transfer_request(tmp_path: Path) -> None:
+    """CETS 224 Art. 14(10)(a): the recipient, the data and the purpose, each error at
+    its input with the CLI's JSON path; the other kinds' inputs are left out; the body is
+    signed as previewed and logged ``sent``; and a preservation ignores these inputs."""
+    async with send_scenario(tmp_path) as s, _session() as http:
+        csrf = await login(http, s, "claire")
+        async with http.get(f"{s.cut.url}/send") as resp:
+            assert '<option value="onward_transfer_request">' in await resp.text()
+        case_id = await new_case(http, s)
+        url = f"{s.cut.url}/send"
+        values = filled(case_id, kind="onward_transfer_request", recipient_kind="state")
+        values |= {"recipient": "Parquet de Bruxelles", "purpose": "Prosecution of the gang."}
+        values |= {"data_description": "Subscriber data of account drop.box.2026."}
+        # a State needs its country (the schema's rule): at that input
+        async with http.post(url, data=form_data(csrf, values, "preview")) as r:
+            assert r.status == 422
+            page = await r.text()
+        assert "$.recipient_country" in _error(page, "recipient_country")
+        draft = _DRAFT.search(page)
+        assert draft is not None
+        keep = {"draft": draft.group(1)}
+        # a country that is no ISO code, a recipient kind outside the list: at their inputs
+        for bad, name in (
+            ({"recipient_country": "Belgique"}, "recipient_country"),
+            ({"recipient_country": "BE", "recipient_kind": "\u0661"}, "recipient_kind"),
+            ({"recipient_country": "BE", "purpose": ""}, "purpose"),
+        ):
+            async with http.post(url, data=form_data(csrf, values | bad, "preview", **keep)) as r:
+                assert r.status == 422, bad
+                assert f"$.{name}" in _error(await r.text(), name), bad
+        values["recipient_country"] = "BE"
+        async with http.post(url, data=form_data(csrf, values, "preview", **keep)) as r:
+            assert r.status == 200, await r.text()
+            data, digest = preview_of(await r.text())
+        sent = json.loads(data)
+        assert sent["kind"] == "onward_transfer_request"
+        assert (sent["recipient_kind"], sent["recipient_country"]) == ("state", "BE")
+        assert not {"offence", "requested", "requesting", "identifiers", "data"} & set(sent)
+        good = {"csrf": csrf, "sha256": digest}
+        send_url = f"{s.cut.url}/send/drafts/{draft.group(1)}/send"
+        async with http.post(send_url, data=good, allow_redirects=False) as r:
+            assert r.status == 303, await r.text()
+        assert ("sent", "claire", case_id) in s.cut.actions()
+        await s.received_at_us(case_id)
+        records = await s.us.node.store.messages(case_id=case_id, limit=10)
+        (received,) = [body_of(r) for r in records if r.coarse_kind != "receipt"]
+        assert received is not None
+        assert encode_body(received) == data
+        # a preservation with the onward inputs still filled: they are left out
+        other = await new_case(http, s)
+        pres = values | {"case_id": other, "kind": "preservation_request"}
+        pres["id0_value"] = "198.51.100.23"
+        async with http.post(url, data=form_data(csrf, pres, "preview")) as r:
+            assert r.status == 200, await r.text()
+            kept, _digest = preview_of(await r.text())
+        assert "recipient" not in json.loads(kept)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import enum
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 
 import pytest
 
+import schemas
+from console import _actions_spec as sp
 from console import _labels_admin, _labels_emergency
+from console._actions import coded_labels
 from console._i18n import (
     CATALOGS,
     DEFAULT,
@@ -18,9 +24,14 @@ from console._i18n import (
 )
 from console._pages import _LOGIN_ERRORS
 from node.officers import LANGUAGES, Role
+from protocol import cases
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "console" / "templates"
 _USED = re.compile(r"""\bt\(\s*["']([a-z_.]+)["']\s*\)""")
+
+
+#: Coded values written alike in every language: algorithm names and the product's name.
+_TECHNICAL_CODES = {"code.KeyAlg.ed25519", "code.KeyAlg.x25519", "code.ReplyChannel.relay247"}
 
 
 def _used() -> set[str]:
@@ -93,6 +104,10 @@ def test_french_differs_from_english() -> None:
         # message field labels, from the CLI's catalogs (the same word in both)
         *(f"field.{n}" for n in ("conditions", "contact", "description", "incident")),
         *(f"field.{n}" for n in ("imei", "imsi", "port", "service", "url", "sha256")),
+        # coded values of console/_labels_codes_es_ar.py, from the CLI's catalogs
+        *("code.FollowUpRole.question", "code.FollowUpTopic.conditions"),
+        *("code.IncidentType.destruction", "code.IpRole.destination", "code.IpRole.source"),
+        *_TECHNICAL_CODES,
     }
 
 
@@ -103,14 +118,76 @@ def test_spanish_and_arabic_are_translated(language: str) -> None:
     technical = {"send.sha256", "send.idtype.imei", "send.idtype.imsi", "send.idtype.url"}
     technical |= {f"code.IdentifierType.{t}" for t in ("imei", "imsi", "url")}
     technical |= {f"field.{t}" for t in ("imei", "imsi", "url", "sha256")}
+    technical |= _TECHNICAL_CODES
     # words spelt alike in English and Spanish; Arabic shares none
     alike = {"error.title", "no", "role.supervisor", "role.auditor", "send.priority.normal"}
-    alike |= {"code.Priority.normal", "field.fax"}
+    alike |= {"code.Priority.normal", "field.fax", "code.ReplyChannel.fax"}
     allowed = technical | (alike if language == "es" else set())
     assert same <= allowed
     if language == "ar":
         arabic = [k for k, v in CATALOGS["ar"].items() if any("\u0600" <= c <= "\u06ff" for c in v)]
         assert set(arabic) | technical == set(CATALOGS["ar"])
+
+
+def _enums() -> list[type[enum.Enum]]:
+    """Every enum of a message body or a case (schemas/ and protocol.cases), found by
+    introspection as tests/unit/test_i18n.py finds them for the CLI's catalogs."""
+    modules = [
+        importlib.import_module(f"schemas.{m.name}") for m in pkgutil.iter_modules(schemas.__path__)
+    ]
+    found = {
+        obj
+        for mod in [*modules, cases]
+        for obj in vars(mod).values()
+        if isinstance(obj, type) and issubclass(obj, enum.Enum) and obj is not enum.StrEnum
+    }
+    return sorted(found, key=lambda e: e.__name__)
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_every_coded_value_has_a_label(language: str) -> None:
+    """A select of a case action, a timeline or a foreign request side by side never shows
+    a bare code nor falls back to English (issue 13 §3): every value of every enum."""
+    enums = _enums()
+    assert {"WarningReason", "ImpossibilityReason", "AuthorityRole", "IpRole"} <= {
+        e.__name__ for e in enums
+    }
+    missing = [
+        f"code.{e.__name__}.{m.value}"
+        for e in enums
+        for m in e
+        if not CATALOGS[language].get(f"code.{e.__name__}.{m.value}", "").strip()
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("language", "enum_name", "value", "expected"),
+    [
+        ("es", "WarningReason", "threatens_confidentiality", "confidencialidad"),
+        ("ar", "ImpossibilityReason", "data_not_retained", "البيانات غير محتفَظ بها"),
+        ("es", "RefusalGround", "sovereignty", "Soberanía"),
+        ("ar", "AssistanceOutcome", "redirected", "أُحيل"),
+        ("fr", "AuthorityRole", "court", "Juridiction"),
+        ("en", "FollowUpTopic", "formalisation", "Formal request"),
+    ],
+)
+def test_case_action_selects_show_the_readers_language(
+    language: str, enum_name: str, value: str, expected: str
+) -> None:
+    # the options of a case action's select (case_actions.html) and of /send
+    assert expected in coded_labels(language)(enum_name, value)
+    assert coded_labels(language)("NoSuchEnum", "x") == "x"
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_every_select_of_a_case_action_is_labelled(language: str) -> None:
+    """Each option of each case action's select is a label, never the bare code."""
+    selects = [(enum_name, v) for a in sp.ACTIONS for _f, enum_name, vs in a.choices for v in vs]
+    assert {"WarningReason", "ImpossibilityReason", "AssistanceOutcome"} <= {e for e, _ in selects}
+    code = coded_labels(language)
+    bare = [(e, v) for e, v in selects if code(e, v) == v]
+    assert bare == []
 
 
 def test_legal_terms_are_flagged_for_review() -> None:
