@@ -20,7 +20,7 @@ from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _node_render as nr
 from cli._passphrase import CliUsageError
-from protocol.codec import convert
+from protocol.codec import convert, decode_as
 from protocol.errors import MalformedError
 from schemas import MAX_ATTACHMENTS, Attachment
 from schemas import node_api as api
@@ -97,7 +97,7 @@ class _LinkedIds(msgspec.Struct, frozen=True):
 def bundle_case_ids(case_id: str, bundle: bytes) -> tuple[str, ...]:
     """``case_id`` and the ids of the cases linked into ``bundle`` (``--with-linked``):
     the cases whose attachments go beside it (§7.3, §17.6)."""
-    linked = msgspec.json.decode(bundle, type=_LinkedIds).linked
+    linked = decode_as(_LinkedIds, bundle, "evidence bundle", limit=len(bundle)).linked
     return (case_id, *(c.case_id for c in linked))
 
 

@@ -25,7 +25,7 @@ from node.cases import CasesService, Sent, link_views, views
 from node.officers import Action, Permission, TokenUse
 from node.storage import Direction, NodeStore
 from protocol.cases import PeriodTable
-from protocol.codec import decode, encode
+from protocol.codec import decode, decode_as, encode
 from protocol.decimal import parse_decimal
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError
@@ -272,7 +272,13 @@ async def _export(request: web.Request) -> web.Response:
     if bundle is None:
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
     # One `exported` entry per case whose bodies the bundle hands out (§14.4 T5).
-    linked = msgspec.json.decode(bundle, type=_LinkedIds).linked if with_linked else ()
+    linked = (
+        decode_as(
+            _LinkedIds, bundle, "evidence bundle", limit=len(bundle), unique_keys=False
+        ).linked
+        if with_linked
+        else ()
+    )
     await log_before_sending(
         request,
         Logged(Action.EXPORTED, case_id),
