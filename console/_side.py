@@ -86,7 +86,8 @@ class _Walker:
         config = obj.__struct_config__
         if config.tag_field == "type" and isinstance(config.tag, str):
             code = f"code.IdentifierType.{config.tag}"
-            label = self.label("Identifier", "type")
+            # the tag is no struct field, so no field label: the send form's own label
+            label = self.catalog["send.id_type"]
             tag = config.tag
             rows.append(SideRow(_join(path, "type"), label, tag, self._c(code, tag), False, depth))
         for name in obj.__struct_fields__:

@@ -127,4 +127,12 @@ async def test_every_page_in_every_language(tmp_path: Path) -> None:
                         assert response is not None, name
                         assert response.status == 200, name
                         await _check(page, lang, name)
+                    # the side-by-side message names an identifier's type in the reader's
+                    # language (its tag is no struct field: it once fell back to "type")
+                    if who == login:
+                        await page.goto(s.cut.url + f"/cases/{s.case_id}/messages/{s.msg_id}")
+                        row = page.locator("tr", has_text="data.identifiers[0].type")
+                        await expect(row.locator("th")).to_contain_text(
+                            CATALOGS[lang]["send.id_type"]
+                        )
                 watch.check()
