@@ -18,19 +18,18 @@ The tables are new (``CREATE TABLE IF NOT EXISTS``), beside the roster's, in nod
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from node.officers._access_log import Action, LogSigner, append_entry
+from node.officers._access_log import Action, LogSigner
 from node.officers._accounts import OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Permission, allowed
+from node.officers._writes import LoggedWrites
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS emergency_oral_records (
@@ -110,7 +109,7 @@ def check_case_id(value: str, name: str = "case") -> str:
     return value
 
 
-class EmergencyDesk:
+class EmergencyDesk(LoggedWrites):
     """Oral records, their links and escalation acknowledgements, in node.db.
 
     Args:
@@ -129,22 +128,6 @@ class EmergencyDesk:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 self._conn.execute(statement)
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        if self._signer is None:
-            raise RuntimeError("EmergencyDesk opened without the access log's signer")
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-    def _log(self, conn: sqlite3.Connection, action: Action, **fields: str | None) -> None:
-        assert self._signer is not None  # _tx checked it
-        append_entry(conn, self._signer, at=self._clock(), action=action, **fields)
 
     # -- oral records ---------------------------------------------------------------
 

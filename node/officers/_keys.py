@@ -12,21 +12,21 @@ console binds it to the browser's session); it is passed in, never stored here.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import secrets
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from node.officers import _webauthn as wa
-from node.officers._access_log import Action, LogSigner, append_entry
+from node.officers._access_log import Action, LogSigner
 from node.officers._accounts import Officer, OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._validate import LOGIN_RE
+from node.officers._writes import LoggedWrites
 
 MAX_KEYS: Final = 10  # per officer: a main key, a spare, a few more
 MAX_NAME: Final = 64  # characters
@@ -74,7 +74,7 @@ def _key(row: tuple[object, ...]) -> SecurityKey:
     )
 
 
-class SecurityKeys:
+class SecurityKeys(LoggedWrites):
     """The security keys of one node's officers.
 
     Args:
@@ -90,22 +90,6 @@ class SecurityKeys:
         self._conn = officers.connection
         self._clock = clock
         self._signer = signer
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        if self._signer is None:
-            raise RuntimeError("SecurityKeys opened without the access log's signer")
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-    def _log(self, conn: sqlite3.Connection, action: Action, **fields: str | None) -> None:
-        assert self._signer is not None  # _tx checked it
-        append_entry(conn, self._signer, at=self._clock(), action=action, **fields)
 
     def _officer_id(self, login: str) -> int:
         row = self._conn.execute("SELECT id FROM officers WHERE login=?", (login,)).fetchone()

@@ -13,22 +13,21 @@ transaction, so a restart never sends it again.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 from urllib.parse import urlsplit
 
-from node.officers._access_log import Action, LogSigner, append_entry
+from node.officers._access_log import Action, LogSigner
 from node.officers._accounts import Officer, OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Permission, allowed
 from node.officers._validate import email as _check_email
 from node.officers._validate import login as _check_login
+from node.officers._writes import LoggedWrites
 
 MAX_SHIFT: Final = timedelta(days=7)
 LEVELS: Final = (1, 2, 3)
@@ -134,7 +133,7 @@ def _shift(row: tuple[object, ...]) -> Shift:
     )
 
 
-class Roster:
+class Roster(LoggedWrites):
     """The roster, the channels and the escalation record of one node.
 
     Args:
@@ -153,22 +152,6 @@ class Roster:
         self._conn = officers.connection
         self._clock = clock
         self._signer = signer
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        if self._signer is None:
-            raise RuntimeError("Roster opened without the access log's signer")
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
-
-    def _log(self, conn: sqlite3.Connection, action: Action, **fields: str | None) -> None:
-        assert self._signer is not None  # _tx checked it
-        append_entry(conn, self._signer, at=self._clock(), action=action, **fields)
 
     # -- shifts ---------------------------------------------------------------------
 
