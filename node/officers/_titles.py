@@ -8,32 +8,34 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import Protocol
 
 from node.officers import _validate as check
 from node.officers._access_log import Action
 from node.officers._errors import OfficerError, OfficerErrorCode
 
 
-class JobTitles:
-    """Read and change job titles; the account class provides the connection, the
-    transaction, the clock and the access log."""
+class _Account(Protocol):
+    """What the account class gives the mixin: node.db, the clock, its logged writes."""
 
     _conn: sqlite3.Connection
     _clock: Callable[[], datetime]
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def _log(self, conn: sqlite3.Connection, action: Action, **fields: str | None) -> None:
-        raise NotImplementedError
+    def _log(self, conn: sqlite3.Connection, action: Action, **fields: str | None) -> None: ...
 
-    def job_titles(self) -> dict[str, str]:
+
+class JobTitles:
+    """Read and change job titles, as a mixin of the account class (``_Account``)."""
+
+    def job_titles(self: _Account) -> dict[str, str]:
         """login -> job title, for the accounts that have one."""
         rows = self._conn.execute("SELECT login, job_title FROM officer_titles").fetchall()
         return {str(login): str(title) for login, title in rows}
 
     def set_job_title(
-        self, login: str, title: str, *, by: str | None = None, client: str | None = "cli"
+        self: _Account, login: str, title: str, *, by: str | None = None, client: str | None = "cli"
     ) -> None:
         """Set (or, with blank ``title``, clear) an account's job title.
 
