@@ -31,6 +31,7 @@ from console._pages import (
     _id,
     _officer,
     _times,
+    after_send,
     coder,
     render,
     t,
@@ -262,5 +263,5 @@ async def act(request: web.Request) -> web.StreamResponse:
             at=ctx.clock(),
         )
 
-    await _db(ctx, record)
+    await after_send(ctx, record, what=spec.name)
     raise web.HTTPSeeOther(f"/cases/{case_id}?done={spec.name}#timeline")

@@ -194,7 +194,7 @@ async def _show(
                 ),
             )
     else:
-        linked = [r.case_id for r in await _db(ctx, lambda: desk.records(limit=1000)) if r.case_id]
+        linked = list(await _db(ctx, desk.linked_cases))
         now = ctx.clock()
         rows = await ctx.cases.cases.cases()
         summaries = [views.summary(row, ctx.table, now) for row in rows]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import aiohttp_jinja2
+import structlog
 from aiohttp import web
 
 from console import _i18n
@@ -33,6 +34,7 @@ _LOGIN_ERRORS: Final = {
     OfficerErrorCode.DISABLED: "login.disabled",
 }
 T = TypeVar("T")
+log = structlog.get_logger("relay247.console")
 
 
 @dataclass
@@ -102,6 +104,16 @@ async def _db(ctx: ConsoleContext, call: Callable[[], T]) -> T:
     # Argon2id and SQLite block: a worker thread, one at a time on the shared connection.
     async with ctx.db_lock:
         return await asyncio.to_thread(call)
+
+
+async def after_send(ctx: ConsoleContext, call: Callable[[], object], *, what: str) -> None:
+    """Bookkeeping once a message has left (access-log entry, attribution, the draft's
+    removal): a failure is logged, never answered as an error, because the message is
+    sent and an officer who saw an error would send it again."""
+    try:
+        await _db(ctx, call)
+    except Exception:
+        log.exception("bookkeeping after a send failed", what=what)
 
 
 async def _officer(request: web.Request) -> tuple[Session, Officer]:

@@ -295,8 +295,13 @@ async def send(request: web.Request) -> web.StreamResponse:
     except Relay247Error as exc:
         message = f"{t(request, 'send.failed')} {exc.message}"
         return await _preview_page(request, body, draft.preview, draft.id, to, error=message)
-    await _log(ctx, Action.SENT, officer, request.remote, body.case_id)
-    await _pages._db(ctx, lambda: store.delete(officer.id, draft.id))
+    client, case_id = request.remote, body.case_id
+
+    def bookkeeping() -> None:
+        ctx.access.record(Action.SENT, officer=officer.login, client=client, case=case_id)
+        store.delete(officer.id, draft.id)
+
+    await _pages.after_send(ctx, bookkeeping, what="draft")
     await ctx.cases.refresh(body.case_id)
     raise web.HTTPSeeOther(f"/cases/{body.case_id}")
 

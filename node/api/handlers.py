@@ -236,9 +236,12 @@ async def _send(request: web.Request) -> web.Response:
     if use is not None and ctx.officers is not None:
         answer = coarse_kind(req.body) is CoarseKind.RESPONSE
         request[LOGGED] = Logged(Action.REPLIED if answer else Action.SENT, req.body.case_id)
-        await ctx.officers.attribute(
-            use, msg_id=sent.msg_id, case_id=req.body.case_id, action="api_" + kind_of(req.body)
-        )
+        try:
+            await ctx.officers.attribute(
+                use, msg_id=sent.msg_id, case_id=req.body.case_id, action="api_" + kind_of(req.body)
+            )
+        except Exception:  # sent already: answered as sent, or a retry would send it twice
+            log.exception("send attribution not written", msg_id=sent.msg_id)
     result = api.SendResult(
         msg_id=sent.msg_id, case_id=req.body.case_id, links_kept_local=sent.kept_links
     )

@@ -98,10 +98,7 @@ class EmergencyWatch:
         """Do what is due at ``now``; returns what was sent (``"<record>:level-N"``,
         ``"<record>:unconfirmed"``)."""
         done: list[str] = []
-        records = await self._duty.db(self._desk.records)
-        for rec in records:
-            if rec.case_id is not None:
-                continue
+        for rec in await self._duty.db(self._desk.unlinked):
             done += await self._escalate(rec, now)
             done += await self._confirmation(rec, now)
         return done

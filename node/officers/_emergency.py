@@ -209,6 +209,20 @@ class EmergencyDesk(LoggedWrites):
         ).fetchall()
         return [_record(r) for r in rows]
 
+    def unlinked(self) -> list[OralRecord]:
+        """Every record not yet linked to its written request, oldest call first: the
+        ones whose clocks still run (the emergency watch reads these, however many
+        newer records there are)."""
+        rows = self._conn.execute(
+            f"{_RECORD_SQL} WHERE l.case_id IS NULL ORDER BY r.called_at"
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def linked_cases(self) -> set[str]:
+        """The ids of every written case linked to an oral record."""
+        rows = self._conn.execute("SELECT case_id FROM emergency_oral_links").fetchall()
+        return {str(r[0]) for r in rows}
+
     def for_case(self, case_id: str) -> OralRecord | None:
         """The oral record a written case is linked to, if any."""
         row = self._conn.execute(f"{_RECORD_SQL} WHERE l.case_id=?", (case_id,)).fetchone()

@@ -203,3 +203,25 @@ async def test_warning_decision_extension_and_withdrawal(tmp_path: Path) -> None
                 await d.wait_case("US", d.case_id, state)
         async with fr.get(fr_case) as resp:
             assert _offered(await resp.text(), d.case_id) == set()
+
+
+async def test_an_action_sent_whose_bookkeeping_fails_is_shown_as_sent(tmp_path: Path) -> None:
+    # review L4's sibling: the message has left, so the officer sees it sent (an error page
+    # would make them send it again); the failure is in the node's log
+    async with desks(tmp_path) as d, http_session() as http:
+        csrf = await log_in(http, d.us, "duty")
+        conn = d.us.db.connection
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS console_attribution (msg_id TEXT PRIMARY KEY,"
+            " case_id TEXT NOT NULL, officer TEXT NOT NULL, action TEXT NOT NULL,"
+            " at TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TRIGGER no_attribution BEFORE INSERT ON console_attribution"
+            " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+        form = {"csrf": csrf, "officer_email": "duty@example.org", "note": "on it"}
+        status, page = await _post(http, d, "taken-in-charge", form)
+        assert status == 200, page
+        assert "Sent: Taken in charge" in page
+        await d.wait_case("FR", d.case_id, "taken_in_charge")

@@ -273,6 +273,25 @@ async def test_an_identical_request_needs_a_confirmation(tmp_path: Path) -> None
             assert "$.case_id: this case already exists" in await r.text()
 
 
+async def test_a_sent_draft_whose_removal_fails_is_shown_as_sent(tmp_path: Path) -> None:
+    # review L4's sibling: the request has left, so the officer sees its case (an error
+    # page would make them send it again); the access log still names the send
+    async with send_scenario(tmp_path) as s, _session() as http:
+        csrf = await login(http, s, "sam")
+        values = filled(await new_case(http, s), id0_value="198.51.100.23")
+        draft, _data, digest = await _preview(http, s, csrf, values)
+        s.cut.db.connection.execute(
+            "CREATE TRIGGER keep_drafts BEFORE DELETE ON console_send_drafts"
+            " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+        url = f"{s.cut.url}/send/drafts/{draft}/send"
+        form = {"csrf": csrf, "sha256": digest}
+        async with http.post(url, data=form, allow_redirects=False) as r:
+            assert (r.status, r.headers["Location"]) == (303, f"/cases/{values['case_id']}")
+        assert ("sent", "sam", values["case_id"]) in s.cut.actions()
+        await s.received_at_us(values["case_id"])
+
+
 async def test_drafts_are_the_officers_own_and_survive_a_restart(tmp_path: Path) -> None:
     async with send_scenario(tmp_path) as s, _session() as http, _session() as other:
         base = s.cut.url

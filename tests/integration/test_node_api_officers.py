@@ -180,6 +180,27 @@ async def test_a_send_is_attributed_to_the_tokens_officer(tmp_path: Path) -> Non
         assert attributed_officers(d.conn, msgspec.json.decode(data)["case_id"]) == {}
 
 
+async def test_a_send_whose_attribution_cannot_be_written_is_answered_as_sent(
+    tmp_path: Path,
+) -> None:
+    # review L4: the message has left; a 500 would make the officer send it again
+    async with desk(tmp_path) as d:
+        d.conn.execute(
+            "CREATE TABLE IF NOT EXISTS console_attribution ("
+            "msg_id TEXT PRIMARY KEY, case_id TEXT, officer TEXT, action TEXT, at TEXT)"
+        )
+        d.conn.execute(
+            "CREATE TRIGGER no_attribution BEFORE INSERT ON console_attribution"
+            " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+        status, data = await call(d.fr, "POST", "/v1/messages", d.issued["officer"], _send_body())
+        assert status == 202, data
+        result = msgspec.json.decode(data)
+        assert attributed_officers(d.conn, result["case_id"]) == {}
+        # the access-log entry of the send is still written
+        assert (Action.SENT, "officer1", result["case_id"], "POST /v1/messages 202") in d.log()
+
+
 async def test_revoked_disabled_foreign_and_reduced_tokens(tmp_path: Path) -> None:
     async with desk(tmp_path) as d:
         officer = d.issued["officer"]

@@ -335,6 +335,28 @@ async def test_a_linked_record_raises_nothing(
     await duty.close()
 
 
+async def test_an_old_unconfirmed_record_is_watched_behind_many_newer_ones(
+    cases: CaseStore, roster: Roster, desk: EmergencyDesk, clock: FakeClock
+) -> None:
+    """The watch reads every unlinked record, not the newest 100 (review L2): an old call
+    still alerts at its deadline when 150 newer calls were recorded and linked since."""
+    rec = Recorder()
+    duty, watch, node_wide = _watch(cases, roster, desk, clock, rec)
+    old = _record(desk)
+    clock.now = T0 + timedelta(hours=1)
+    for i in range(150):
+        newer = _record(desk, called_at=T0 + timedelta(minutes=1 + i % 50))
+        desk.link(newer.record_id, f"{i:032x}", by="alice", client="t")
+    assert [r.record_id for r in desk.unlinked()] == [old.record_id]
+    assert len(desk.linked_cases()) == 150
+    assert old.record_id not in {r.record_id for r in desk.records()}  # past the newest 100
+    clock.now = T0 + timedelta(hours=24)
+    done = await watch.tick(clock.now)
+    assert f"{old.record_id}:unconfirmed" in done
+    assert [a.case_id for a in node_wide] == [old.record_id]
+    await duty.close()
+
+
 def test_ack_needs_an_escalation_and_an_enabled_account(
     desk: EmergencyDesk, officers: OfficerDb
 ) -> None:
