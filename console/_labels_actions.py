@@ -53,6 +53,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "live.notify": "Enable desktop notifications",
         "live.overdue": "overdue",
         "live.left": "left",
+        "live.days": "d",
     },
     "fr": {
         "act.title": "Actions possibles",
@@ -99,5 +100,6 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "live.notify": "Activer les notifications du bureau",
         "live.overdue": "en retard",
         "live.left": "restant",
+        "live.days": "j",
     },
 }

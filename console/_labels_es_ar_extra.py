@@ -152,6 +152,7 @@ _ACTIONS_ES: Final = {
     "live.notify": "Activar las notificaciones de escritorio",
     "live.overdue": "vencido",
     "live.left": "restante",
+    "live.days": "d",
 }
 
 _ROSTER_ES: Final = {
@@ -314,6 +315,7 @@ _ACTIONS_AR: Final = {
     "live.notify": "تفعيل إشعارات سطح المكتب",
     "live.overdue": "متأخر",
     "live.left": "متبقٍ",
+    "live.days": "يوم",
 }
 
 _ROSTER_AR: Final = {

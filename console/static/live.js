@@ -14,7 +14,8 @@ function pad(n) {
   return String(n).padStart(2, "0");
 }
 
-// "2 d 03:04:05 left" (or "overdue") for every countdown of the page, every second.
+// "2 d 03:04:05 left" (or "overdue") for every countdown of the page, every second, with
+// the day unit and the words in the page's language (data-days, data-left, data-overdue).
 function tick() {
   if (!root) return;
   const now = Date.now();
@@ -30,7 +31,8 @@ function tick() {
     const d = Math.floor(s / 86400);
     s -= d * 86400;
     const text = `${pad(Math.floor(s / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
-    el.textContent = `${d > 0 ? d + " d " : ""}${text} ${root.dataset.left || ""}`.trim();
+    const days = d > 0 ? `${d} ${root.dataset.days || "d"} ` : "";
+    el.textContent = `${days}${text} ${root.dataset.left || ""}`.trim();
   }
 }
 

@@ -5,6 +5,7 @@ second browser, shows both answers without a reload."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,7 +54,11 @@ async def test_inbox_and_case_pages_update_live(tmp_path: Path) -> None:
         appeared = time.monotonic() - started
         assert appeared < 2.0
         await expect(row).to_have_class("priority-urgent fresh")
-        await expect(row.locator(".countdown")).to_contain_text("left")
+        # days, then hours, in the page's words (data-days / data-left: "j" ... "restant" in fr)
+        await expect(row.locator(".countdown")).to_have_text(
+            re.compile(r"^\d+ d \d\d:\d\d:\d\d left$")
+        )
+        await expect(us.locator("#live")).to_have_attribute("data-days", "d")
         await _not_reloaded(us)
         await _shot(us, "inbox-live-en")
 
