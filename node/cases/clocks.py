@@ -87,7 +87,7 @@ class Clocks:
         now = now or self._clock()
         tz = self._zone()
         due: list[Alert] = []
-        for row in await self._cases.cases():
+        for row in await self._cases.open_cases():
             for r in due_reminders(row.case, self._table, now, self._settings.remind_before):
                 due.append(reminder_alert(r, member=self._member, now=now, tz=tz))
             ups = escalations(row.case, now, self._settings.escalate_after)

@@ -182,7 +182,7 @@ class DutyAlerts:
         async with self._lock:
             now = now or self._clock()
             done = []
-            for row in await self._cases.cases():
+            for row in await self._cases.open_cases():
                 steps = self._settings.steps(row.case.request_kind)
                 levels = due_levels(row, now, steps)
                 if not levels or await self.acknowledged(row.case.case_id):

@@ -145,6 +145,16 @@ class CaseStore:
         index = index_row(case, row.peer, row.priority, row.opened_at, row.last_activity)
         await self._run(self._save, args, queue, index, terms)
 
+    async def open_cases(self) -> list[CaseRow]:
+        """Every case not in a terminal state (the only ones with clocks that run: the
+        ticks of reminders, escalations and the roster read these, not closed cases)."""
+        sql = (
+            "SELECT c.data, c.peer, c.priority, c.opened_at, c.last_activity"
+            " FROM case_queue q JOIN cases c USING (case_id) WHERE q.open = 1"
+        )
+        rows = await self._run(self._select, sql, ())
+        return [_case_row(r) for r in rows]
+
     async def queue_page(self, *, open_cases: bool, limit: int, offset: int) -> list[CaseRow]:
         """One page of the open (or the closed) cases in the inbox's order: urgent first,
         then by next deadline (none last), then most recent activity."""

@@ -62,6 +62,11 @@ async def test_inbox_pages_open_then_closed(tmp_path: Path) -> None:
             while counts != (N_OPEN, N_CLOSED):
                 await asyncio.sleep(0.05)
                 counts = await store.queue_counts()
+        # the clocks' ticks read the open cases only (no closed case has a running clock)
+        ticked = {r.case.case_id for r in await store.open_cases()}
+        everything = {r.case.case_id for r in await store.cases()}
+        assert ticked == everything - closed
+        assert len(ticked) == N_OPEN
         await log_in(http, d.us, "duty")
         base = d.us.url
 
