@@ -17,7 +17,7 @@ import msgspec
 from schemas._bodies_base import BodyBase
 from schemas._bodies_response import RefusalGround
 from schemas._parts import CalendarDate
-from schemas.types import MemberId, Version
+from schemas.types import MemberId, Timestamp, Version
 
 #: A number of requests or cases (non-negative; JSON digits only, like every integer).
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
@@ -182,3 +182,46 @@ def row_key(row: _Row) -> tuple[object, ...]:
     return tuple(
         getattr(row, f) for f in row.__struct_fields__ if f not in ("count", "median_s", "p90_s")
     )
+
+
+class ReceivedReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A statistics report the secretariat's node received: the signed sender and time."""
+
+    sender: MemberId
+    created: Timestamp
+    figures: Statistics
+
+
+class ReceivedReports(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``GET /v1/stats/reports``: the reports received, oldest first (PROTOCOL.md §20.6)."""
+
+    reports: Annotated[tuple[ReceivedReport, ...], msgspec.Meta(max_length=_MAX_ROWS)] = ()
+
+
+class KindTotal(_Row, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Requests of one kind and outcome, summed over the members' ``sent`` rows."""
+
+    kind: RequestKind
+    outcome: Outcome
+    count: Count
+
+
+class GroundTotal(_Row, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Refusals on one coded ground, summed over the members' ``sent`` rows."""
+
+    ground: RefusalGround
+    count: Count
+
+
+class NetworkStatistics(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``relay247 network stats``: each member's latest report and the network's totals.
+
+    Totals add up the ``sent`` rows only, so a request two reporting members exchanged is
+    counted once; percentiles are not additive and stay per member (PROTOCOL.md §20.6).
+    """
+
+    reports: Annotated[tuple[Statistics, ...], msgspec.Meta(max_length=1024)] = ()
+    requests: Annotated[tuple[KindTotal, ...], msgspec.Meta(max_length=_MAX_ROWS)] = ()
+    refusals: Annotated[tuple[GroundTotal, ...], msgspec.Meta(max_length=_MAX_ROWS)] = ()
+    expired_before_mla: Count = 0
+    emergencies: Count = 0
