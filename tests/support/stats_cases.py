@@ -25,9 +25,9 @@ from protocol.directory import TrustRoot
 from protocol.evidence import EvidenceBundle, verify_bundle
 from schemas import _bodies_dataprot as dp
 from schemas import _bodies_other as ot
-from schemas import _bodies_request as rq
 from schemas import _bodies_response as rs
 from schemas.envelope import DeliveryReceipt, EnvelopeHeader, ReceiptStatus, SignedReceipt
+from schemas.errors import ErrorCode
 from schemas.examples import example
 from schemas.messages import BODY_DECODER, Body, coarse_kind, encode_body, kind_of, priority_of
 
@@ -116,8 +116,8 @@ def _answers(p: Plan, rnd: random.Random, case_id: str) -> None:
             answer("assistance_answer")
         return
     if kind == "onward_transfer_request":
-        decision = rnd.choice(list(dp.OnwardDecision))
-        answer("onward_transfer_answer", decision=decision,
+        onward = rnd.choice(list(dp.OnwardDecision))
+        answer("onward_transfer_answer", decision=onward,
                conditions=("only this case",), explanation="Because.")  # fmt: skip
         return
     roll = rnd.random()
@@ -271,7 +271,7 @@ def signed_receipt(msg_id: str, case_id: str, sender: str, signer: str, at: date
     receipt = DeliveryReceipt(
         msg_id=msg_id, case_id=case_id, sender=sender, recipient=signer, recipient_key=_FP,
         header_sha256=_SHA, ct_sha256=_SHA, received_at=at, status=ReceiptStatus(status),
-        reason=None if status == "accepted" else "malformed",
+        reason=None if status == "accepted" else ErrorCode.MALFORMED,
     )  # fmt: skip
     raw = msgspec.json.encode(receipt)
     return msgspec.json.encode(SignedReceipt(signer=signer, key=_FP, receipt=raw, sig=b"\0" * 64))
