@@ -41,8 +41,8 @@ async def _exchange(asker: Peer, answerer: Peer, request: Body, *answers: Body) 
     a_q, b_q = asker.node.events.queue(), answerer.node.events.queue()
     sent = await asker.api.send(answerer.node.member, request)
     await next_event(a_q, ReceiptReceived)
-    for body in answers:
-        body = msgspec.structs.replace(body, case_id=request.case_id, in_reply_to=sent.msg_id)
+    for answer in answers:
+        body = msgspec.structs.replace(answer, case_id=request.case_id, in_reply_to=sent.msg_id)
         await answerer.api.send(asker.node.member, body)
         await next_event(b_q, ReceiptReceived)
     return request.case_id
@@ -79,7 +79,9 @@ async def _cases(fr: Peer, us: Peer) -> list[str]:
 async def _settled(relay: RunningRelay) -> None:
     async with asyncio.timeout(HANG_GUARD):
         for member in MEMBERS:
-            while (await relay.client(member).mailbox()).messages:
+            while True:
+                if not (await relay.client(member).mailbox()).messages:
+                    break
                 await asyncio.sleep(0.02)  # polling a condition, not asserting a duration
 
 
