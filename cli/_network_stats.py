@@ -113,7 +113,13 @@ def aggregate(
     "--format", "fmt", type=click.Choice(sr.FORMATS), default="table", show_default=True,
     help="Labelled tables, CSV (every member's rows) or JSON.",
 )  # fmt: skip
-@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default="en",
+    show_default=True,
+    help="Language of the table's labels (CSV and JSON keep the codes).",
+)
 def stats(
     *, files: tuple[Path, ...], node_dir: Path | None, start: str | None, end: str | None,
     fmt: str, lang: str,

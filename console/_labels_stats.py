@@ -1,6 +1,6 @@
-"""Spanish and Arabic labels of the statistics' coded values (schemas/_stats.py,
-PROTOCOL.md §20); English and French come from the CLI's catalogs (``node/i18n``)
-through :mod:`console._labels_codes_es_ar`."""
+"""Spanish and Arabic labels of the statistics' coded values and fields (schemas/_stats.py,
+PROTOCOL.md §20; English and French come from the CLI's catalogs, ``node/i18n``, through
+:mod:`console._labels_codes_es_ar`), and the statistics page's labels in all four."""
 
 from __future__ import annotations
 
@@ -28,8 +28,7 @@ ES: Final[dict[str, str]] = {
     "code.RequestKind.emergency_disclosure_request": "Revelación de emergencia"
     " (2.º Protocolo, art. 9)",
     "code.RequestKind.assistance_request": "Asistencia (art. 35)",
-    "code.RequestKind.onward_transfer_request": "Transferencia ulterior"
-    " (2.º Protocolo, art. 14)",
+    "code.RequestKind.onward_transfer_request": "Transferencia ulterior (2.º Protocolo, art. 14)",
     "code.Outcome.rejected": "Rechazada por el nodo destinatario",
     "code.Outcome.refused": "Denegada",
     "code.Outcome.impossible": "Ejecución imposible",
@@ -87,4 +86,61 @@ AR: Final[dict[str, str]] = {
     "code.Measure.emergency_response": "الطوارئ: حتى أول ردّ",
 }
 
-LABELS: Final[dict[str, dict[str, str]]] = {"es": ES, "ar": AR}
+#: The statistics page (console/_stats.py, templates/stats.html) and its menu entry.
+PAGE: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "nav.stats": "Statistics",
+        "stats.title": "Statistics",
+        "stats.intro": "Requests sent and received in the period (UTC days), with their"
+        " outcome and delays, counted from signed times only (PROTOCOL.md §20). No person,"
+        " account or address appears here.",
+        "stats.show": "Show",
+        "stats.bad_period": "Give the first and last day as YYYY-MM-DD, the last not before"
+        " the first, at most ten years apart.",
+        "stats.none": "No request in this period.",
+        "stats.all_peers": "All members",
+    },
+    "fr": {
+        "nav.stats": "Statistiques",
+        "stats.title": "Statistiques",
+        "stats.intro": "Demandes envoyées et reçues pendant la période (jours UTC), avec leur"
+        " issue et leurs délais, comptées d'après les seules heures signées (PROTOCOL.md"
+        " §20). Aucune personne, aucun compte ni aucune adresse n'y figure.",
+        "stats.show": "Afficher",
+        "stats.bad_period": "Indiquez le premier et le dernier jour au format AAAA-MM-JJ, le"
+        " dernier au plus tôt le premier, à dix ans d'écart au plus.",
+        "stats.none": "Aucune demande pendant cette période.",
+        "stats.all_peers": "Tous les membres",
+    },
+    "es": {
+        "nav.stats": "Estadísticas",
+        "stats.title": "Estadísticas",
+        "stats.intro": "Solicitudes enviadas y recibidas en el periodo (días UTC), con su"
+        " resultado y sus plazos, contadas solo a partir de horas firmadas (PROTOCOL.md"
+        " §20). No figura ninguna persona, cuenta ni dirección.",
+        "stats.show": "Mostrar",
+        "stats.bad_period": "Indique el primer y el último día como AAAA-MM-DD, el último no"
+        " anterior al primero, con diez años de diferencia como máximo.",
+        "stats.none": "Ninguna solicitud en este periodo.",
+        "stats.all_peers": "Todos los miembros",
+    },
+    "ar": {
+        "nav.stats": "الإحصاءات",
+        "stats.title": "الإحصاءات",
+        "stats.intro": "الطلبات المرسلة والمستلمة خلال الفترة (أيام بالتوقيت العالمي"
+        " المنسق)، مع نتيجتها ومهلها، محسوبة من الأوقات الموقّعة فقط (PROTOCOL.md §20)."
+        " لا يظهر هنا أي شخص أو حساب أو عنوان.",
+        "stats.show": "عرض",
+        "stats.bad_period": "أدخل اليوم الأول والأخير بصيغة YYYY-MM-DD، على ألا يسبق"
+        " الأخيرُ الأولَ، وبفارق عشر سنوات على الأكثر.",
+        "stats.none": "لا توجد طلبات في هذه الفترة.",
+        "stats.all_peers": "جميع الأعضاء",
+    },
+}
+
+LABELS: Final[dict[str, dict[str, str]]] = {
+    "en": PAGE["en"],
+    "fr": PAGE["fr"],
+    "es": ES | PAGE["es"],
+    "ar": AR | PAGE["ar"],
+}
