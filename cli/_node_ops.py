@@ -76,7 +76,7 @@ def template(kind: str, to: str | None, sender: str | None) -> None:
     emergency_disclosure_request, follow_up, impossible_to_execute, mla_submitted,
     onward_transfer_answer, onward_transfer_request, preservation_extension,
     preservation_warning, preservation_withdrawal, preserved, refusal,
-    security_incident_notice, taken_in_charge, traffic_data_disclosure,
+    security_incident_notice, statistics_report, taken_in_charge, traffic_data_disclosure,
     warning_decision.
     """
     body = dated_template(EXAMPLES[_TEMPLATES[kind]], nr.now_local())

@@ -30,6 +30,7 @@ from console import (
     _roster,
     _search,
     _send,
+    _stats,
 )
 from console._context import (
     CONTEXT,
@@ -182,6 +183,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     _keys_pages.add_routes(app, _limited)
     _search.add_routes(app.router)
     _directory.add_routes(app.router)
+    _stats.add_routes(app.router)
     _case_file.add_routes(app.router)
     app.router.add_static("/static", STATIC)
     return app

@@ -20,6 +20,7 @@ from console import (
     _labels_pages,
     _labels_roster,
     _labels_send,
+    _labels_stats,
     _labels_webauthn,
 )
 
@@ -310,6 +311,7 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_attach.LABELS,
     _labels_kinds.LABELS,
     _labels_codes_es_ar.LABELS,
+    _labels_stats.LABELS,
 )
 
 

@@ -83,6 +83,7 @@ ES: Final[dict[str, str]] = {
     "kind.onward_transfer_request": "Solicitud de autorización de transferencia ulterior"
     " (2.º Protocolo, art. 14)",
     "kind.onward_transfer_answer": "Decisión sobre la transferencia ulterior",
+    "kind.statistics_report": "Informe estadístico a la secretaría",
     "kind.delivery_receipt": "Acuse de entrega",
 }
 
@@ -157,5 +158,6 @@ AR: Final[dict[str, str]] = {
     "kind.security_incident_notice": "إشعار بحادث أمني (البروتوكول الثاني، المادة 14)",
     "kind.onward_transfer_request": "طلب إذن بالنقل اللاحق (البروتوكول الثاني، المادة 14)",
     "kind.onward_transfer_answer": "القرار بشأن النقل اللاحق",
+    "kind.statistics_report": "تقرير إحصائي إلى الأمانة",
     "kind.delivery_receipt": "إشعار التسليم",
 }

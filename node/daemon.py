@@ -28,7 +28,7 @@ from node._tasks import logged, stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
 from node.attachment_list import CaseAttachment, case_attachments
-from node.cases import Sent, plan_links
+from node.cases import Sent, plan_links, refuse_not_secretariat
 from node.config import NodeConfig, deprecated_keys
 from node.event_log import log_event
 from node.events import (
@@ -271,6 +271,7 @@ class Node:
         # Attachments: each was encrypted on this node (§15.2); the header names them.
         files = body_attachments(body.attachments)
         refuse_unsupported(peer, files)  # before anything is sealed or uploaded
+        refuse_not_secretariat(body, peer)  # statistics reports: only to it (§20.5)
         if files:
             assert self._shared.files is not None
             self._shared.files.check_prepared(files)

@@ -284,6 +284,7 @@ _HANDLERS: Final[dict[str, _Handler]] = {
     "onward_transfer_answer": _onward_answer,
     "follow_up": _timeline_only,
     "security_incident_notice": _timeline_only,
+    "statistics_report": _timeline_only,  # to the secretariat, a case of its own (§20.5)
 }
 
 

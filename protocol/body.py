@@ -11,6 +11,7 @@ from protocol.codec import decode
 from protocol.envelope import Opened
 from protocol.errors import MalformedError, VerificationError
 from schemas._parts import RequestedAuthority, RequestingAuthority
+from schemas._stats import Statistics
 from schemas.errors import ErrorCode
 from schemas.messages import BODY_DECODER, Body, coarse_kind, priority_of, semantic_errors
 
@@ -94,6 +95,8 @@ def member_binding_errors(body: Body, *, sender: str, recipient: str) -> list[tu
             found.append((f"{path}.member", f"{part.member} is not the sender {sender}"))
         elif isinstance(part, RequestedAuthority) and part.member != recipient:
             found.append((f"{path}.member", f"{part.member} is not the recipient {recipient}"))
+        elif isinstance(part, Statistics) and part.member != sender:  # §20.5: own figures
+            found.append((f"{path}.member", f"{part.member} is not the sender {sender}"))
     return found
 
 

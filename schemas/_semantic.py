@@ -48,6 +48,7 @@ from schemas._bodies_response import (
 from schemas._identifiers import Identifier, IpId, IpRole
 from schemas._links import link_problems
 from schemas._parts import Contact, DataRange, Offence, RequestingAuthority
+from schemas._stats import StatisticsReport, figure_problems
 
 Problem = tuple[str, str]
 Problems = Iterator[Problem]
@@ -212,6 +213,8 @@ _CHECKS: dict[type[Any], Callable[[Any], Iterable[Problem]]] = {
             "a refusal must be explained",
         ),
     ),
+    # S15 (PROTOCOL.md §20.4): consistent figures.
+    StatisticsReport: lambda b: figure_problems(b.figures),
 }
 
 

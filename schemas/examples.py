@@ -20,6 +20,7 @@ from schemas import _bodies_request as rq
 from schemas import _bodies_response as rs
 from schemas import _identifiers as ids
 from schemas import _parts as pt
+from schemas import _stats as st
 from schemas._bodies_base import DataSpec
 from schemas.messages import Body, kind_of
 from schemas.types import Priority
@@ -310,8 +311,56 @@ def _examples() -> dict[str, Body]:
             decision=dp.OnwardDecision.AUTHORISED_WITH_CONDITIONS,
             conditions=("Only for the Belgian fraud investigation.",),
         ),
+        _statistics_report(),
     ]
     return {kind_of(b): b for b in bodies}
+
+
+def _statistics_report() -> st.StatisticsReport:
+    # FR's figures for 2026, sent to the secretariat in a case of its own (§20.5).
+    sent, preserved = st.Flow.SENT, st.Outcome.PRESERVED
+    return st.StatisticsReport(
+        case_id="0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a",
+        sender_ref="STATS-2026",
+        figures=st.Statistics(
+            member="FR",
+            period_from=date(2026, 1, 1),
+            period_to=date(2026, 12, 31),
+            requests=(
+                st.RequestCount(
+                    flow=sent,
+                    peer="DE-BKA",
+                    kind=st.RequestKind.PRESERVATION,
+                    outcome=preserved,
+                    count=41,
+                ),
+                st.RequestCount(
+                    flow=sent,
+                    peer="DE-BKA",
+                    kind=st.RequestKind.PRESERVATION,
+                    outcome=st.Outcome.REFUSED,
+                    count=2,
+                ),
+            ),
+            timings=(
+                st.Timing(
+                    flow=sent, measure=st.Measure.DELIVERY_RECEIPT, count=43, median_s=2, p90_s=5
+                ),
+                st.Timing(
+                    flow=sent,
+                    measure=st.Measure.PRESERVED,
+                    count=41,
+                    median_s=14_400,
+                    p90_s=86_400,
+                ),
+            ),
+            refusals=(
+                st.RefusalCount(
+                    flow=sent, peer="DE-BKA", ground=rs.RefusalGround.DUAL_CRIMINALITY, count=2
+                ),
+            ),
+        ),
+    )
 
 
 #: kind -> example body, one per kind, read-only.

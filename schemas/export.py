@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import msgspec
 
+from schemas import _stats as stats
 from schemas import audit, audit_api, blobs, directory, envelope, keystore, node_api, relay_api
 from schemas.errors import ErrorBody
 from schemas.messages import Body
@@ -55,6 +56,13 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
     ("node-case-list.schema.json", "CaseList", node_api.CaseList),
     ("node-case-detail.schema.json", "CaseDetail", node_api.CaseDetail),
     ("node-inbox.schema.json", "Inbox", node_api.Inbox),
+    (
+        "statistics.schema.json",
+        "Statistics: one member's figures (PROTOCOL.md §20)",
+        stats.Statistics,
+    ),
+    ("node-stats-reports.schema.json", "ReceivedReports", stats.ReceivedReports),
+    ("network-statistics.schema.json", "NetworkStatistics", stats.NetworkStatistics),
 )
 
 

@@ -45,6 +45,7 @@ from schemas._bodies_response import (
     TakenInCharge,
     TrafficDataDisclosure,
 )
+from schemas._stats import StatisticsReport
 from schemas.types import CoarseKind, Priority
 
 Body = (
@@ -67,6 +68,7 @@ Body = (
     | SecurityIncidentNotice
     | OnwardTransferRequest
     | OnwardTransferAnswer
+    | StatisticsReport
 )
 
 # The relay-visible class of each kind (DESIGN.md §2.1). FollowUp depends on its role.
@@ -89,6 +91,7 @@ _COARSE: Final[dict[type[Any], CoarseKind]] = {
     SecurityIncidentNotice: CoarseKind.NOTICE,
     OnwardTransferRequest: CoarseKind.REQUEST,
     OnwardTransferAnswer: CoarseKind.RESPONSE,
+    StatisticsReport: CoarseKind.NOTICE,
 }
 
 #: Every body struct, in the order of the union.

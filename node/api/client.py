@@ -14,6 +14,7 @@ import os
 import tomllib
 import urllib.parse
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import BinaryIO, Final, NoReturn, TypeVar
 
@@ -25,6 +26,7 @@ from protocol.codec import decode, decode_as
 from protocol.errors import MalformedError, PeerError, TooLargeError, TransportError
 from schemas import Attachment
 from schemas import node_api as api
+from schemas._stats import ReceivedReports, Statistics
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.messages import Body
 from schemas.node_api_links import CaseLinkView, LinkRequest, UnlinkResult
@@ -164,6 +166,15 @@ class NodeApiClient:
             if len(page.messages) < _INBOX_PAGE:
                 return api.Inbox(messages=tuple(messages))
             after = page.messages[-1].seq
+
+    async def stats(self, start: date, end: date) -> Statistics:
+        """GET /v1/stats: this member's figures for the UTC days ``start`` to ``end``."""
+        query = urllib.parse.urlencode({"from": start.isoformat(), "to": end.isoformat()})
+        return await self._get(f"/v1/stats?{query}", Statistics)
+
+    async def stats_reports(self) -> ReceivedReports:
+        """GET /v1/stats/reports: the statistics reports received (secretariat)."""
+        return await self._get("/v1/stats/reports", ReceivedReports)
 
     async def export_case(self, case_id: str, *, with_linked: bool = False) -> bytes:
         """GET /v1/cases/{case_id}/export: the evidence bundle bytes, exactly as built.

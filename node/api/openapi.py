@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import msgspec
 
+from node.api._stats_doc import STATS_TYPES, stats_paths
 from schemas import Attachment
 from schemas import node_api as api
 from schemas.errors import ErrorBody
@@ -29,6 +30,7 @@ _TYPES: Final = (
     api.AttachmentList,
     Attachment,
     ErrorBody,
+    *STATS_TYPES,
 )
 
 
@@ -95,6 +97,7 @@ def build_openapi() -> dict[str, Any]:
             "/v1/cases/{case_id}/links/{other}": {"delete": unlink},
             "/v1/inbox": {"get": inbox},
             **_attachment_paths(),
+            **stats_paths(_op, _json),
             "/v1/openapi.json": {"get": _op("This document", 200, {"application/json": {}})},
         },
         "components": {

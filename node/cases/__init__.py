@@ -44,11 +44,15 @@ if TYPE_CHECKING:
         in_zone,
         load_procedures,
     )
+    from node.cases.secretariat import SECRETARIAT, refuse_not_secretariat, secretariats
     from node.cases.service import CasesService, body_of
+    from node.cases.stats import MAX_PERIOD_DAYS, signed_header, statistics
     from node.cases.store import CaseRow, CaseStore
 
 __all__ = [
+    "MAX_PERIOD_DAYS",
     "NOT_COSIGNED",
+    "SECRETARIAT",
     "CaseRow",
     "CaseStore",
     "CasesService",
@@ -84,6 +88,10 @@ __all__ = [
     "reached_levels",
     "reconcile",
     "record_clocks",
+    "refuse_not_secretariat",
+    "secretariats",
+    "signed_header",
+    "statistics",
     "written_request",
 ]
 __getattr__ = lazy_face(
@@ -125,6 +133,12 @@ __getattr__ = lazy_face(
         "CasesService": "service",
         "body_of": "service",
         "CaseRow": "store",
+        "MAX_PERIOD_DAYS": "stats",
+        "SECRETARIAT": "secretariat",
+        "refuse_not_secretariat": "secretariat",
+        "secretariats": "secretariat",
+        "signed_header": "stats",
+        "statistics": "stats",
         "CaseStore": "store",
     },
 )

@@ -222,6 +222,15 @@ class CaseStore:
         rows = await self._run(self._select, sql, (after, limit))
         return [(int(r[0]), str(r[1])) for r in rows]
 
+    async def inbound_of_kind(self, kind: str, limit: int) -> list[str]:
+        """Msg ids of the incoming messages of one body kind this node accepted, oldest
+        first (the statistics reports a secretariat received, PROTOCOL.md §20.6)."""
+        sql = (
+            "SELECT msg_id FROM messages WHERE direction='in' AND status='accepted'"
+            " AND body_kind=? ORDER BY id LIMIT ?"
+        )
+        return [str(r[0]) for r in await self._run(self._select, sql, (kind, limit))]
+
     async def directories(self) -> list[tuple[int, bytes]]:
         """Every directory version the node accepted, oldest first."""
         sql = "SELECT version, signed FROM directories ORDER BY version"

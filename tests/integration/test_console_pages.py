@@ -204,6 +204,7 @@ ROUTES = {
     ("POST", "/escalations/{case_id}/ack"),
     ("GET", "/search"),
     ("GET", "/directory"),
+    ("GET", "/stats"),
     ("GET", "/cases/{case_id}/print"),
     ("POST", "/cases/{case_id}/export"),
 }
@@ -254,7 +255,7 @@ async def test_hostile_input_on_every_route(tmp_path: Path) -> None:
             "peer=DE&peer=FR&state=x\u0663",
             f"identifier={s.msg_id}&peer=FR",
         ):
-            for path in ("/search", "/directory", f"/cases/{s.case_id}/print"):
+            for path in ("/search", "/directory", "/stats", f"/cases/{s.case_id}/print"):
                 async with http.get(f"{base}{path}?{query}") as resp:
                     assert resp.status < 500, (path, query)
                     _secure(resp)

@@ -61,7 +61,7 @@ def test_example_round_trips_and_is_semantically_valid(kind: str) -> None:
 
 def test_every_kind_has_exactly_one_example() -> None:
     assert sorted(EXAMPLES) == sorted(KINDS)
-    assert len(set(KINDS)) == len(KINDS) == len(BODY_TYPES) == 19
+    assert len(set(KINDS)) == len(KINDS) == len(BODY_TYPES) == 20
 
 
 def test_identifier_type_enum_matches_the_union_tags() -> None:
@@ -81,6 +81,7 @@ def test_identifier_type_enum_matches_the_union_tags() -> None:
         ("security_incident_notice", CoarseKind.NOTICE),
         ("onward_transfer_answer", CoarseKind.RESPONSE),
         ("follow_up", CoarseKind.REQUEST),
+        ("statistics_report", CoarseKind.NOTICE),
     ],
 )
 def test_coarse_kind(kind: str, expected: CoarseKind) -> None:
