@@ -1,0 +1,108 @@
+"""bench_peers' shared parts: the systems, one round's measures, the table, a process's CPU.
+
+The table is what the README shows. Every ratio is **relay247 ÷ the row's system**, so the
+issue's targets read directly: accepts/s, drain/s and the sustained end-to-end rate want
+a ratio >= 1 (0.8 for the end-to-end rate); server CPU per message and the end-to-end p50
+want a ratio <= 1 (<= 2 for CPU against JetStream with ``sync_interval: always``).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from bench.bench_relay import MEMBERS
+from tests.support.network import Network
+from tests.support.relay import envelope
+
+RELAY = "relay247"
+JS_ALWAYS = "JetStream, sync_interval: always"
+JS_DEFAULT = "JetStream, default sync"
+JS_ALWAYS_VERIFY = "JetStream always + consumer verifies"
+JS_DEFAULT_VERIFY = "JetStream default + consumer verifies"
+GPG = "GnuPG, one gpg per message"
+ORDER = (RELAY, JS_ALWAYS, JS_DEFAULT, JS_ALWAYS_VERIFY, JS_DEFAULT_VERIFY, GPG)
+
+#: (field, column title, unit format, True when higher is better)
+COLUMNS = (
+    ("accepts", "accepts/s at saturation", "{:,.0f}", True),
+    ("cpu_us", "server CPU µs/msg", "{:,.0f}", False),
+    ("drain", "drain (pull + ack)/s", "{:,.0f}", True),
+    ("e2e_p50_ms", "end to end p50 at 20/s, ms", "{:.1f}", False),
+    ("e2e_rate", "end to end, sustained/s", "{:,.0f}", True),
+)
+
+
+@dataclass(frozen=True)
+class Measures:
+    """One system's figures in one round (None: not measured for that system)."""
+
+    accepts: float | None = None
+    cpu_us: float | None = None
+    drain: float | None = None
+    e2e_p50_ms: float | None = None
+    e2e_rate: float | None = None
+
+
+def medians(rounds: list[dict[str, Measures]]) -> dict[str, Measures]:
+    """Per system and per measure, the median over the rounds that measured it."""
+    out: dict[str, Measures] = {}
+    for name in ORDER:
+        values: dict[str, float | None] = {}
+        for f in fields(Measures):
+            got = [
+                v for r in rounds if name in r and (v := getattr(r[name], f.name)) is not None
+            ]
+            values[f.name] = statistics.median(got) if got else None
+        if any(v is not None for v in values.values()):
+            out[name] = Measures(**values)
+    return out
+
+
+def _cell(value: float | None, relay: float | None, fmt: str, is_relay: bool) -> str:
+    if value is None:
+        return "—"
+    text = fmt.format(value)
+    if is_relay or relay is None or value == 0:
+        return text
+    return f"{text} ({relay / value:.2f})"
+
+
+def table(results: dict[str, Measures]) -> str:
+    """The markdown table: each cell ``value (relay247 ÷ value)``."""
+    relay = results.get(RELAY, Measures())
+    head = "| system | " + " | ".join(title for _, title, _, _ in COLUMNS) + " |"
+    lines = [head, "|---" * (len(COLUMNS) + 1) + "|"]
+    for name in ORDER:
+        if name not in results:
+            continue
+        m = results[name]
+        cells = [
+            _cell(getattr(m, f), getattr(relay, f), fmt, name == RELAY) for f, _, fmt, _ in COLUMNS
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/PID/stat``)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    rest = stat[stat.rindex(")") + 2 :].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def envelopes(net: Network, n: int) -> list[tuple[str, bytes]]:
+    """``n`` sealed envelopes between the bench members, with each one's recipient."""
+    out = []
+    for i in range(n):
+        sender, to = MEMBERS[i % len(MEMBERS)], MEMBERS[(i + 1) % len(MEMBERS)]
+        out.append((to, envelope(net, sender, to, seq=i // len(MEMBERS) + 1)))
+    return out
+
+
+def sender_of(i: int) -> str:
+    """The member that sent envelope ``i`` of :func:`envelopes`."""
+    return MEMBERS[i % len(MEMBERS)]
