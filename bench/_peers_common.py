@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -52,9 +53,7 @@ def medians(rounds: list[dict[str, Measures]]) -> dict[str, Measures]:
     for name in ORDER:
         values: dict[str, float | None] = {}
         for f in fields(Measures):
-            got = [
-                v for r in rounds if name in r and (v := getattr(r[name], f.name)) is not None
-            ]
+            got = [v for r in rounds if name in r and (v := getattr(r[name], f.name)) is not None]
             values[f.name] = statistics.median(got) if got else None
         if any(v is not None for v in values.values()):
             out[name] = Measures(**values)
@@ -106,3 +105,19 @@ def envelopes(net: Network, n: int) -> list[tuple[str, bytes]]:
 def sender_of(i: int) -> str:
     """The member that sent envelope ``i`` of :func:`envelopes`."""
     return MEMBERS[i % len(MEMBERS)]
+
+
+def fsync_ms(directory: Path, n: int = 100) -> float:
+    """Milliseconds for one 4 KiB append + ``fsync`` in ``directory``: the floor of one
+    fsync per message (JetStream ``sync_interval: always`` writes and syncs each one)."""
+    path = directory / "fsync.probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            os.write(fd, bytes(4096))
+            os.fsync(fd)
+        return (time.perf_counter() - t0) / n * 1e3
+    finally:
+        os.close(fd)
+        path.unlink()

@@ -23,10 +23,9 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from protocol.envelope import check_header, open_envelope
+from protocol.envelope import check_header, open_envelope, seal_envelope
 from protocol.httpsig import sign_request, verify_request
 from protocol.receipt import bind_receipt, make_ack, make_receipt, verify_receipt
-from protocol.envelope import seal_envelope
 from schemas.envelope import DeliveryReceipt, EnvelopeHeader
 from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
@@ -61,13 +60,17 @@ class Crypto:
     def __init__(self, net: Network) -> None:
         self.net = net
         self.lookup = net.lookup()
-        self._transport = {m.transport.fingerprint: m.transport.public for m in net.members.values()}
+        self._transport = {
+            m.transport.fingerprint: m.transport.public for m in net.members.values()
+        }
         request = addressed(EXAMPLES["preservation_request"], "FR", "US")
-        self._body = encode_body(request)
+        self.body = encode_body(request)
         self._kind, self._priority = coarse_kind(request), priority_of(request)
         self._seq = {"FR": 0, "US": 0}
 
-    def _seal(self, frm: str, to: str, body: bytes, kind: CoarseKind) -> tuple[bytes, EnvelopeHeader]:
+    def _seal(
+        self, frm: str, to: str, body: bytes, kind: CoarseKind
+    ) -> tuple[bytes, EnvelopeHeader]:
         self._seq[frm] += 1
         keys, rcpt = self.net.members[frm], self.net.members[to]
         sealed = seal_envelope(
@@ -89,7 +92,7 @@ class Crypto:
 
     def request(self) -> tuple[bytes, EnvelopeHeader]:
         """FR seals a new preservation request to US."""
-        return self._seal("FR", "US", self._body, self._kind)
+        return self._seal("FR", "US", self.body, self._kind)
 
     def relay_checks(self, target: str, headers: dict[str, str], data: bytes) -> None:
         """What the relay verifies of a submission: RFC 9421 (H1–H7) and E1–E8."""

@@ -26,7 +26,7 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType
+from nats.js.api import AckPolicy, ConsumerConfig, PubAck, RetentionPolicy, StorageType
 
 from bench._peers_common import cpu_seconds
 from bench._peers_e2e import Crypto, RoundTrips, measure, sign
@@ -131,7 +131,7 @@ async def publish_all(js: JetStreamContext, msgs: list[Publish], window: int = W
     slots = asyncio.Semaphore(window)
     acked = 0
 
-    def done(f: asyncio.Future[object]) -> None:
+    def done(f: asyncio.Future[PubAck]) -> None:
         nonlocal acked
         slots.release()
         if not f.cancelled() and f.exception() is None:
@@ -145,7 +145,9 @@ async def publish_all(js: JetStreamContext, msgs: list[Publish], window: int = W
     return acked
 
 
-async def saturate(server: Server, warmup: list[Publish], load: list[Publish]) -> tuple[float, float]:
+async def saturate(
+    server: Server, warmup: list[Publish], load: list[Publish]
+) -> tuple[float, float]:
     """Publish ``warmup`` then, timed, ``load``; return (acks/s, server CPU µs per ack)."""
     async with server.connect() as (_, js):
         await publish_all(js, warmup, 16)
@@ -218,9 +220,19 @@ async def verified(
 
 
 async def end_to_end(
-    server: Server, crypto: Crypto, *, rate: float, n: int, workers: int, seconds: float
+    server: Server,
+    crypto: Crypto,
+    *,
+    checks: bool,
+    rate: float,
+    n: int,
+    workers: int,
+    seconds: float,
 ) -> tuple[list[float], float]:
     """Round trips FR -> US -> receipt -> FR over JetStream (see bench._peers_e2e).
+
+    ``checks``: each consumer also runs the relay's checks (RFC 9421 and E1–E8) on what
+    it pulls, the work the relay does on its side: "the same protocol work".
 
     Returns:
         The latencies at ``rate``/s for ``n`` round trips, and the closed-loop round
@@ -228,11 +240,15 @@ async def end_to_end(
     """
     net = crypto.net
     trips = RoundTrips(crypto)
+    # Subjects and consumers of their own per run: a cancelled pull of an earlier run
+    # must not take this run's messages (work-queue filters may not overlap either).
+    tag = "e2ev" if checks else "e2ep"
 
     async with server.connect() as (_, js):
 
         def target(subject: str) -> str:
-            return f"{server.url}/{subject}"
+            # RFC 9421's @target-uri is an http(s) URI: the subject stands as its path.
+            return f"http://127.0.0.1:{server.port}/{subject}"
 
         async def publish(subject: str, data: bytes, member: str) -> None:
             headers = sign(target(subject), data, member, net)
@@ -240,18 +256,21 @@ async def end_to_end(
             await js.publish(subject, data, headers=headers)
 
         async def us_one(msg: Msg) -> None:
-            crypto.relay_checks(target("mb.e2e.US"), dict(msg.headers or {}), msg.data)
+            if checks:
+                crypto.relay_checks(target(f"mb.{tag}.US"), dict(msg.headers or {}), msg.data)
             receipt_env, _ = crypto.answer(msg.data)
-            await asyncio.gather(publish("mb.e2e.FR", receipt_env, "US"), msg.ack_sync())
+            await asyncio.gather(publish(f"mb.{tag}.FR", receipt_env, "US"), msg.ack_sync())
 
         async def fr_one(msg: Msg) -> None:
-            crypto.relay_checks(target("mb.e2e.FR"), dict(msg.headers or {}), msg.data)
+            if checks:
+                crypto.relay_checks(target(f"mb.{tag}.FR"), dict(msg.headers or {}), msg.data)
             receipt, _ = crypto.receipt(msg.data)
             trips.received(receipt)
             await msg.ack_sync()
 
         async def loop(member: str, handle: Callable[[Msg], Awaitable[None]]) -> None:
-            sub = await js.pull_subscribe(f"mb.e2e.{member}", durable=f"e2e-{member}", stream=STREAM)
+            subject = f"mb.{tag}.{member}"
+            sub = await js.pull_subscribe(subject, durable=f"{tag}-{member}", stream=STREAM)
             tasks: set[asyncio.Future[None]] = set()
             while True:
                 try:
@@ -267,11 +286,9 @@ async def end_to_end(
         try:
 
             async def send(data: bytes) -> None:
-                await publish("mb.e2e.US", data, "FR")
+                await publish(f"mb.{tag}.US", data, "FR")
 
-            return await measure(
-                trips, send, rate=rate, n=n, workers=workers, seconds=seconds
-            )
+            return await measure(trips, send, rate=rate, n=n, workers=workers, seconds=seconds)
         finally:
             for task in loops:
                 task.cancel()

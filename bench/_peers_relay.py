@@ -105,7 +105,9 @@ async def end_to_end(
             trips.received(receipt)
             await fr.ack(ack)
 
-        async def loop(client: RelayClient, handle: Callable[[MailboxItem], Awaitable[None]]) -> None:
+        async def loop(
+            client: RelayClient, handle: Callable[[MailboxItem], Awaitable[None]]
+        ) -> None:
             async for page in client.push(after=0):
                 for item in page.messages:
                     task = asyncio.ensure_future(handle(item))
