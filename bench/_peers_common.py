@@ -121,3 +121,26 @@ def fsync_ms(directory: Path, n: int = 100) -> float:
     finally:
         os.close(fd)
         path.unlink()
+
+
+def describe(m: Measures) -> str:
+    """One line of a system's figures, for the per-round log."""
+    return ", ".join(
+        f"{title} {fmt.format(v)}"
+        for f, title, fmt, _ in COLUMNS
+        if (v := getattr(m, f)) is not None
+    )
+
+
+def spread(rounds: list[dict[str, Measures]]) -> str:
+    """Per system, each measure's lowest and highest value over the rounds."""
+    lines = []
+    for name in ORDER:
+        parts = []
+        for f, title, fmt, _ in COLUMNS:
+            got = [v for r in rounds if name in r and (v := getattr(r[name], f)) is not None]
+            if got:
+                parts.append(f"{title} {fmt.format(min(got))}–{fmt.format(max(got))}")
+        if parts:
+            lines.append(f"  {name}: " + "; ".join(parts))
+    return "\n".join(lines)

@@ -259,14 +259,16 @@ async def end_to_end(
             if checks:
                 crypto.relay_checks(target(f"mb.{tag}.US"), dict(msg.headers or {}), msg.data)
             receipt_env, _ = crypto.answer(msg.data)
-            await asyncio.gather(publish(f"mb.{tag}.FR", receipt_env, "US"), msg.ack_sync())
+            await asyncio.gather(
+                publish(f"mb.{tag}.FR", receipt_env, "US"), msg.ack_sync(timeout=30)
+            )
 
         async def fr_one(msg: Msg) -> None:
             if checks:
                 crypto.relay_checks(target(f"mb.{tag}.FR"), dict(msg.headers or {}), msg.data)
             receipt, _ = crypto.receipt(msg.data)
             trips.received(receipt)
-            await msg.ack_sync()
+            await msg.ack_sync(timeout=30)
 
         async def loop(member: str, handle: Callable[[Msg], Awaitable[None]]) -> None:
             subject = f"mb.{tag}.{member}"

@@ -52,10 +52,12 @@ from bench._peers_common import (
     JS_DEFAULT_VERIFY,
     RELAY,
     Measures,
+    describe,
     envelopes,
     fsync_ms,
     medians,
     sender_of,
+    spread,
     table,
 )
 from bench._peers_e2e import Crypto, median, sign
@@ -185,11 +187,13 @@ def main(argv: list[str] | None = None) -> None:
             result = _round(r, Path(tmp) / f"round{r}", binary, args.n, print)
             if gpg_why is None:
                 result[GPG] = _peers_gpg.measure(Crypto(make_network(MEMBERS)).body, GPG_N)
-                print(f"  {GPG}: {result[GPG]}")
+                print(f"  {GPG}: {describe(result[GPG])}")
             rounds.append(result)
     print(f"load average at end: {os.getloadavg()}; {time.perf_counter() - started:.0f} s")
     if gpg_why is not None:
         print(f"GnuPG row skipped: {gpg_why}")
+    print("\nlowest–highest over the rounds:")
+    print(spread(rounds))
     print(f"\nmedians of {args.rounds} rounds; in brackets relay247 ÷ the row's figure")
     print(table(medians(rounds)))
 

@@ -14,7 +14,9 @@ from bench._peers_common import (
     RELAY,
     Measures,
     cpu_seconds,
+    describe,
     medians,
+    spread,
     table,
 )
 from bench._peers_nats import check_server, config_text, find_server
@@ -35,7 +37,7 @@ def test_default_config_leaves_sync_to_the_server(tmp_path: Path) -> None:
 
 def test_store_path_is_quoted(tmp_path: Path) -> None:
     text = config_text(1, tmp_path / 'odd "name"', sync_always=False)
-    assert r'odd \"name\"' in text
+    assert r"odd \"name\"" in text
 
 
 @pytest.mark.skipif(find_server() is None, reason="nats-server is not installed (bench extra)")
@@ -58,7 +60,9 @@ def test_table_gives_relay_over_peer_ratios() -> None:
         "| JetStream, sync_interval: always | 1,000 (2.00) | 100 (4.00) | 3,000 (0.50)"
         " | 10.0 (0.80) | 100 (2.00) |"
     )
-    assert lines[4] == "| JetStream always + consumer verifies | 500 (4.00) | 800 (0.50) | — | — | — |"
+    assert (
+        lines[4] == "| JetStream always + consumer verifies | 500 (4.00) | 800 (0.50) | — | — | — |"
+    )
     assert len(lines) == 5  # rows not measured are left out
 
 
@@ -83,3 +87,11 @@ def test_cpu_seconds_of_this_process_grows() -> None:
     before = cpu_seconds(os.getpid())
     sum(i * i for i in range(2_000_000))
     assert cpu_seconds(os.getpid()) > before >= 0
+
+
+def test_spread_and_describe() -> None:
+    rounds = [{RELAY: Measures(accepts=1000.0, e2e_p50_ms=9.0)}, {RELAY: Measures(accepts=1500.0)}]
+    assert spread(rounds) == (
+        "  relay247: accepts/s at saturation 1,000–1,500; end to end p50 at 20/s, ms 9.0–9.0"
+    )
+    assert describe(Measures(drain=12.0)) == "drain (pull + ack)/s 12"
