@@ -60,17 +60,39 @@ def medians(rounds: list[dict[str, Measures]]) -> dict[str, Measures]:
     return out
 
 
-def _cell(value: float | None, relay: float | None, fmt: str, is_relay: bool) -> str:
+def ratios(rounds: list[dict[str, Measures]]) -> dict[str, Measures]:
+    """Per system and measure, the median over the rounds of relay247 ÷ the system, each
+    ratio taken within one round (the systems ran back to back, so load that came and
+    went between rounds cancels out better than in a ratio of medians)."""
+    out: dict[str, Measures] = {}
+    for name in ORDER:
+        values: dict[str, float | None] = {}
+        for f in fields(Measures):
+            got = []
+            for r in rounds:
+                relay, other = r.get(RELAY), r.get(name)
+                mine = None if relay is None else getattr(relay, f.name)
+                theirs = None if other is None else getattr(other, f.name)
+                if mine is not None and theirs:
+                    got.append(mine / theirs)
+            values[f.name] = statistics.median(got) if got else None
+        out[name] = Measures(**values)
+    return out
+
+
+def _cell(value: float | None, ratio: float | None, fmt: str, is_relay: bool) -> str:
     if value is None:
         return "—"
     text = fmt.format(value)
-    if is_relay or relay is None or value == 0:
-        return text
-    return f"{text} ({relay / value:.2f})"
+    return text if is_relay or ratio is None else f"{text} ({ratio:.2f})"
 
 
-def table(results: dict[str, Measures]) -> str:
-    """The markdown table: each cell ``value (relay247 ÷ value)``."""
+def table(results: dict[str, Measures], within: dict[str, Measures] | None = None) -> str:
+    """The markdown table: each cell ``value (relay247 ÷ value)``.
+
+    ``within``: the ratios to show (:func:`ratios`, taken round by round); by default
+    relay247's value in ``results`` divided by the cell's.
+    """
     relay = results.get(RELAY, Measures())
     head = "| system | " + " | ".join(title for _, title, _, _ in COLUMNS) + " |"
     lines = [head, "|---" * (len(COLUMNS) + 1) + "|"]
@@ -78,9 +100,14 @@ def table(results: dict[str, Measures]) -> str:
         if name not in results:
             continue
         m = results[name]
-        cells = [
-            _cell(getattr(m, f), getattr(relay, f), fmt, name == RELAY) for f, _, fmt, _ in COLUMNS
-        ]
+        cells = []
+        for f, _, fmt, _ in COLUMNS:
+            value, mine = getattr(m, f), getattr(relay, f)
+            if within is not None:
+                ratio = getattr(within.get(name, Measures()), f)
+            else:
+                ratio = mine / value if mine is not None and value else None
+            cells.append(_cell(value, ratio, fmt, name == RELAY))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

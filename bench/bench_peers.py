@@ -5,7 +5,8 @@ two fresh ``nats-server`` processes of our own (bench._peers_nats): one with
 ``sync_interval: always`` (an fsync per message, the durability of the relay's 202) and
 one with the default sync. Within a round every measure runs on the three systems one
 after the other, the order rotating from round to round; the table gives the medians
-over the rounds. The machine is shared, so read the ratios and the CPU per message,
+over the rounds, each ratio the median of the ratios taken within a round. The machine is
+shared, so read the ratios and the CPU per message,
 not the absolute rates.
 
 (a) Accepts/s at saturation, 64 in flight, awaited acks: the same sealed envelopes (10
@@ -56,6 +57,7 @@ from bench._peers_common import (
     envelopes,
     fsync_ms,
     medians,
+    ratios,
     sender_of,
     spread,
     table,
@@ -194,8 +196,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"GnuPG row skipped: {gpg_why}")
     print("\nlowest–highest over the rounds:")
     print(spread(rounds))
-    print(f"\nmedians of {args.rounds} rounds; in brackets relay247 ÷ the row's figure")
-    print(table(medians(rounds)))
+    print(
+        f"\nmedians of {args.rounds} rounds; in brackets the median of the rounds'"
+        " relay247 ÷ the row's figure"
+    )
+    print(table(medians(rounds), ratios(rounds)))
 
 
 if __name__ == "__main__":

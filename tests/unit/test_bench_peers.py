@@ -16,6 +16,7 @@ from bench._peers_common import (
     cpu_seconds,
     describe,
     medians,
+    ratios,
     spread,
     table,
 )
@@ -95,3 +96,15 @@ def test_spread_and_describe() -> None:
         "  relay247: accepts/s at saturation 1,000–1,500; end to end p50 at 20/s, ms 9.0–9.0"
     )
     assert describe(Measures(drain=12.0)) == "drain (pull + ack)/s 12"
+
+
+def test_ratios_are_taken_within_each_round() -> None:
+    rounds = [
+        {RELAY: Measures(accepts=100.0), JS_ALWAYS: Measures(accepts=50.0)},
+        {RELAY: Measures(accepts=1000.0), JS_ALWAYS: Measures(accepts=1000.0)},
+        {RELAY: Measures(accepts=10.0), JS_ALWAYS: Measures(accepts=40.0)},
+    ]
+    within = ratios(rounds)
+    assert within[JS_ALWAYS].accepts == 1.0  # median of 2.0, 1.0, 0.25
+    lines = table(medians(rounds), within).splitlines()
+    assert lines[3] == "| JetStream, sync_interval: always | 50 (1.00) | — | — | — | — |"
