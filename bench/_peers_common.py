@@ -160,14 +160,25 @@ def describe(m: Measures) -> str:
 
 
 def spread(rounds: list[dict[str, Measures]]) -> str:
-    """Per system, each measure's lowest and highest value over the rounds."""
+    """Per system, each measure's lowest and highest value over the rounds, and of the
+    ratio relay247 ÷ the system taken within each round."""
     lines = []
     for name in ORDER:
         parts = []
         for f, title, fmt, _ in COLUMNS:
             got = [v for r in rounds if name in r and (v := getattr(r[name], f)) is not None]
             if got:
-                parts.append(f"{title} {fmt.format(min(got))}–{fmt.format(max(got))}")
+                part = f"{title} {fmt.format(min(got))}–{fmt.format(max(got))}"
+                within = [
+                    mine / theirs
+                    for r in rounds
+                    if name != RELAY and RELAY in r and name in r
+                    and (mine := getattr(r[RELAY], f)) is not None
+                    and (theirs := getattr(r[name], f))
+                ]  # fmt: skip
+                if within:
+                    part += f" (relay247 ÷ it {min(within):.2f}–{max(within):.2f})"
+                parts.append(part)
         if parts:
             lines.append(f"  {name}: " + "; ".join(parts))
     return "\n".join(lines)

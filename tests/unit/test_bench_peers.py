@@ -108,3 +108,13 @@ def test_ratios_are_taken_within_each_round() -> None:
     assert within[JS_ALWAYS].accepts == 1.0  # median of 2.0, 1.0, 0.25
     lines = table(medians(rounds), within).splitlines()
     assert lines[3] == "| JetStream, sync_interval: always | 50 (1.00) | — | — | — | — |"
+
+
+def test_spread_gives_the_range_of_ratios_within_rounds() -> None:
+    rounds = [
+        {RELAY: Measures(cpu_us=400.0), JS_ALWAYS: Measures(cpu_us=100.0)},
+        {RELAY: Measures(cpu_us=300.0), JS_ALWAYS: Measures(cpu_us=200.0)},
+    ]
+    assert spread(rounds).splitlines()[1] == (
+        "  JetStream, sync_interval: always: server CPU µs/msg 100–200 (relay247 ÷ it 1.50–4.00)"
+    )
