@@ -5,13 +5,15 @@ Split from :mod:`node.messaging.inbox` so that the handler reads as its steps.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import replace
 from datetime import datetime
 
+from node.events import NodeEvent
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
-from node.storage import Direction, MessageRecord, Status
+from node.storage import Direction, Inbound, MessageRecord, Status
 from protocol.directory import KeyLookup
 from protocol.envelope import CheckedHeader, authenticate_header, header_bytes_of
 from protocol.errors import PeerError, Relay247Error
@@ -32,6 +34,18 @@ async def post_ack(transport: Transport, ack: bytes) -> None:
         # not_found: already acked (or swept after expiry); the message is stored anyway.
         if exc.code is not ErrorCode.NOT_FOUND:
             raise
+
+
+async def post_acks(transport: Transport, acks: list[bytes]) -> None:
+    """Post ``acks`` concurrently (the relay commits them in groups); the first failure
+    is raised once every post has ended, and the unacked envelopes come back."""
+    if len(acks) == 1:
+        await post_ack(transport, acks[0])
+        return
+    results = await asyncio.gather(*(post_ack(transport, a) for a in acks), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def authenticated_header(data: bytes, lookup: KeyLookup) -> CheckedHeader | None:
@@ -102,3 +116,23 @@ def raw_ack(item: MailboxItem, s: Shared, now: datetime) -> bytes:
         signing_key=s.keys.signing,
         acked_at=now,
     )
+
+
+class Pending:
+    """One verified envelope of a page, to store with the batch, and its event."""
+
+    __slots__ = ("entry", "event")
+
+    def __init__(self, entry: Inbound, event: NodeEvent) -> None:
+        self.entry = entry
+        self.event = event  # published once stored, unless it was a duplicate
+
+
+class Batch:
+    """What a page's envelopes left to do after verification: store, then ack."""
+
+    __slots__ = ("acks", "stored")
+
+    def __init__(self) -> None:
+        self.stored: list[Pending] = []
+        self.acks: list[bytes] = []  # signed, posted once the batch is durable

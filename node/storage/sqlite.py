@@ -26,6 +26,9 @@ from node.storage.schema import (
 )
 from protocol.errors import StorageError, unavailable_reason
 
+#: one inbound envelope to store: the message, the receipt to send back, the receipt it carries
+Inbound = tuple[MessageRecord, Callable[[int], Outgoing] | None, ReceiptRecord | None]
+
 _MSG_COLS = (
     "direction, msg_id, case_id, peer, coarse_kind, body_kind, in_reply_to, seq, envelope, "
     "header, body, stored_at, status, reason, sent_at, leaf_index"
@@ -214,26 +217,40 @@ class SyncDb:
         ).fetchone()
         return row is not None
 
+    def seen_of(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """See :meth:`NodeStore.seen_of`."""
+        found = set()
+        for sender, msg_id in keys:
+            if self.is_seen(sender, msg_id):
+                found.add((sender, msg_id))
+        return found
+
     def record_inbound(
+        self, batch: list[Inbound], now: float
+    ) -> list[tuple[bool, SeqEvent | None]]:
+        """See :meth:`NodeStore.record_inbound_batch`: one transaction, one commit."""
+        with _tx(self._c):
+            return [self._one_inbound(m, reply, receipt, now) for m, reply, receipt in batch]
+
+    def _one_inbound(
         self,
         m: MessageRecord,
         reply: Callable[[int], Outgoing] | None,
         receipt: ReceiptRecord | None,
         now: float,
     ) -> tuple[bool, SeqEvent | None]:
-        """See :meth:`NodeStore.record_inbound`."""
-        with _tx(self._c):
-            # The seen row is the exactly-once guard: a second delivery changes nothing.
-            cur = self._c.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (m.peer, m.msg_id))
-            if cur.rowcount == 0:
-                return True, None
-            event = self._track_seq(m)
-            self._insert_message(m)
-            if receipt is not None:
-                self._store_receipt(receipt)
-            if reply is not None:
-                self._queue(m.peer, reply, now)
-            return False, event
+        # The seen row is the exactly-once guard: a second delivery changes nothing
+        # (within one batch too: the same envelope twice in a page is stored once).
+        cur = self._c.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (m.peer, m.msg_id))
+        if cur.rowcount == 0:
+            return True, None
+        event = self._track_seq(m)
+        self._insert_message(m)
+        if receipt is not None:
+            self._store_receipt(receipt)
+        if reply is not None:
+            self._queue(m.peer, reply, now)
+        return False, event
 
     def _track_seq(self, m: MessageRecord) -> SeqEvent | None:
         # PROTOCOL.md §5.3: last_in_seq is the highest seq seen from the peer.
