@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS case_queue (
     next_due INTEGER, last_activity TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_queue_order ON case_queue (open, rank, next_due);
+-- How far each case is folded (issue 16): the last messages row id in it, and the fold's
+-- version (the code's and the period table's); a case behind either is rebuilt at start.
+CREATE TABLE IF NOT EXISTS case_fold (
+    case_id TEXT PRIMARY KEY, last_id INTEGER NOT NULL, version TEXT NOT NULL
+);
 -- The last checkpoint this node cosigned, per log origin (protocol.witness.dump_state).
 CREATE TABLE IF NOT EXISTS witness_state (origin TEXT PRIMARY KEY, state BLOB NOT NULL);
 """
@@ -120,6 +125,9 @@ class CaseStore:
         row: CaseRow,
         next_due: datetime | None = None,
         terms: set[tuple[str, str]] | None = None,
+        *,
+        fold: tuple[int, str] | None = None,
+        add_terms: bool = False,
     ) -> None:
         """Insert or replace a case and, in the same transaction, its place in the inbox's
         order, its search index row and (when given) its search terms
@@ -129,6 +137,13 @@ class CaseStore:
             row: the case.
             next_due: its earliest open deadline (None: it has none).
             terms: its search terms (None: keep the stored ones).
+            fold: the last messages row id folded into it and the fold's version.
+            add_terms: add ``terms`` to the stored ones instead of replacing them.
+
+        The commit is not fsynced (``synchronous=NORMAL`` for this transaction only):
+        everything it writes is derived from the node store's messages, and a case whose
+        fold was lost with the last commits before a power cut is behind its messages,
+        so :meth:`stale_cases` names it and the next start rebuilds it.
         """
         case = row.case
         args = (
@@ -143,7 +158,24 @@ class CaseStore:
         is_open = int(case.state not in TERMINAL_STATES)
         queue = (case.case_id, is_open, _URGENCY.get(row.priority, 2), due, args[4])
         index = index_row(case, row.peer, row.priority, row.opened_at, row.last_activity)
-        await self._run(self._save, args, queue, index, terms)
+        await self._run(self._save, args, queue, index, (terms, fold, add_terms))
+
+    async def folded(self, case_id: str) -> tuple[int, str] | None:
+        """``(last messages row id, version)`` of the case's fold, or None."""
+        sql = "SELECT last_id, version FROM case_fold WHERE case_id=?"
+        rows = await self._run(self._select, sql, (case_id,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    async def stale_cases(self, version: str) -> list[str]:
+        """Case ids whose kept case is missing or behind its messages (or ``version``)."""
+        sql = (
+            "SELECT m.case_id FROM (SELECT case_id, max(id) AS top FROM messages"
+            " GROUP BY case_id) m LEFT JOIN case_fold f USING (case_id)"
+            " LEFT JOIN cases c USING (case_id)"
+            " WHERE f.last_id IS NULL OR f.last_id < m.top OR f.version != ?"
+            " OR c.case_id IS NULL"
+        )
+        return [str(r[0]) for r in await self._run(self._select, sql, (version,))]
 
     async def queue_page(self, *, open_cases: bool, limit: int, offset: int) -> list[CaseRow]:
         """One page of the open (or the closed) cases in the inbox's order: urgent first,
@@ -262,24 +294,31 @@ class CaseStore:
         case: tuple[Any, ...],
         queue: tuple[Any, ...],
         index: tuple[Any, ...],
-        terms: set[tuple[str, str]] | None,
+        more: tuple[set[tuple[str, str]] | None, tuple[int, str] | None, bool],
     ) -> None:
+        terms, fold, add_terms = more
         c = self._conn()
+        c.execute("PRAGMA synchronous=NORMAL")  # derived rows only: see save_case
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?)", case)
             c.execute("INSERT OR REPLACE INTO case_queue VALUES (?, ?, ?, ?, ?)", queue)
             c.execute("INSERT OR REPLACE INTO case_index VALUES (?, ?, ?, ?, ?, ?, ?)", index)
             if terms is not None:
-                c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
+                if not add_terms:
+                    c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
                 c.executemany(
                     "INSERT OR IGNORE INTO case_terms VALUES (?, ?, ?)",
                     [(term, kind, case[0]) for kind, term in sorted(terms)],
                 )
+            if fold is not None:
+                c.execute("INSERT OR REPLACE INTO case_fold VALUES (?, ?, ?)", (case[0], *fold))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+        finally:
+            c.execute("PRAGMA synchronous=FULL")  # alerts sent and witness state: durable
 
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._conn().execute(sql, args).fetchall()

@@ -35,6 +35,10 @@ _MSG_COLS = (
 )
 
 
+# The same columns without the envelope's bytes (read as empty), for what never needs them.
+_LIGHT_COLS = _MSG_COLS.replace("envelope,", "X'' AS envelope,")
+
+
 def _ts(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -310,6 +314,14 @@ class SyncDb:
             (*args, limit),
         ).fetchall()
         return [_message(r) for r in rows]
+
+    def case_messages(self, case_id: str, after: int) -> list[tuple[int, MessageRecord]]:
+        """See :meth:`NodeStore.case_messages`."""
+        rows = self._c.execute(
+            f"SELECT id, {_LIGHT_COLS} FROM messages WHERE case_id=? AND id>? ORDER BY id",  # noqa: S608
+            (case_id, after),
+        ).fetchall()
+        return [(int(r[0]), _message(r[1:])) for r in rows]
 
     def message(self, msg_id: str, direction: Direction) -> MessageRecord | None:
         """See :meth:`NodeStore.message`."""

@@ -218,6 +218,11 @@ class NodeStore:
         """Return messages, newest last, optionally filtered."""
         return await self._run(self._conn().messages, case_id, direction, peer, limit)
 
+    async def case_messages(self, case_id: str, after: int = 0) -> list[tuple[int, MessageRecord]]:
+        """``(row id, message)`` of a case's messages stored after row ``after``, in stored
+        order, each without its envelope bytes (``b""``): what the cases fold."""
+        return await self._run(self._conn().case_messages, case_id, after)
+
     async def message(self, msg_id: str, direction: Direction) -> MessageRecord | None:
         """Return one message by id and direction, or None."""
         return await self._run(self._conn().message, msg_id, direction)
