@@ -170,8 +170,15 @@ class DutyAlerts:
         """Follow ``hub``; returns the unsubscribe function."""
         return hub.subscribe(self.on_event)
 
-    async def tick(self, now: datetime | None = None) -> list[tuple[str, int]]:
+    async def tick(
+        self, now: datetime | None = None, *, case_ids: list[str] | None = None
+    ) -> list[tuple[str, int]]:
         """Send every level due at ``now`` (default: the clock) not recorded before.
+
+        Args:
+            now: the instant to check at.
+            case_ids: check only these cases (the ones a message just touched), not
+                every kept case.
 
         Returns:
             The ``(case_id, level)`` recorded in this tick.
@@ -182,7 +189,12 @@ class DutyAlerts:
         async with self._lock:
             now = now or self._clock()
             done = []
-            for row in await self._cases.cases():
+            rows = (
+                await self._cases.cases()
+                if case_ids is None
+                else await self._cases.cases_by_id(case_ids)
+            )
+            for row in rows:
                 steps = self._settings.steps(row.case.request_kind)
                 levels = due_levels(row, now, steps)
                 if not levels or await self.acknowledged(row.case.case_id):
@@ -272,16 +284,21 @@ class DutyAlerts:
     async def run(self) -> None:
         """Check every ``interval`` seconds, and at once when a message arrives."""
         while True:
-            case_id = None
+            kicked: list[str] = []
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the item when
             # a cancel arrives just as the queue yields one, so stop() waited for ever.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.interval):
-                    case_id = await self._kick.get()
+                    kicked.append(await self._kick.get())
+            while not self._kick.empty():  # the messages that came meanwhile, at once
+                kicked.append(self._kick.get_nowait())
             try:
-                if case_id is not None and self._refresh is not None:
-                    await self._refresh(case_id)
-                await self.tick()
+                for case_id in dict.fromkeys(kicked):
+                    if self._refresh is not None:
+                        await self._refresh(case_id)
+                # A message checks its own cases (issue 16: not every kept case each
+                # time); the interval's check goes through them all.
+                await self.tick(case_ids=list(dict.fromkeys(kicked)) if kicked else None)
                 for extra in self.extra_ticks:
                     await extra(self._clock())
             except Relay247Error as exc:
