@@ -98,6 +98,10 @@ def due_levels(row: CaseRow, now: datetime, steps: timedelta | Steps) -> list[in
     return reached_levels(case.request_at, ladder, now)
 
 
+#: seconds between a received message and its duty check (coalesces a burst)
+KICK_DELAY = 0.02
+
+
 class DutyAlerts:
     """Sends each due roster level of each case once.
 
@@ -290,6 +294,9 @@ class DutyAlerts:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.interval):
                     kicked.append(await self._kick.get())
+            if kicked:
+                # The receipt and ack of the message go first; a burst is checked at once.
+                await asyncio.sleep(KICK_DELAY)
             while not self._kick.empty():  # the messages that came meanwhile, at once
                 kicked.append(self._kick.get_nowait())
             try:

@@ -14,8 +14,7 @@ from node.events import NodeEvent
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from node.storage import Direction, Inbound, MessageRecord, Status
-from protocol.directory import KeyLookup
-from protocol.envelope import CheckedHeader, authenticate_header, header_bytes_of
+from protocol.envelope import CheckedHeader, header_bytes_of
 from protocol.errors import PeerError, Relay247Error
 from protocol.receipt import make_ack_for
 from schemas.errors import ErrorCode
@@ -46,18 +45,6 @@ async def post_acks(transport: Transport, acks: list[bytes]) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
-
-
-def authenticated_header(data: bytes, lookup: KeyLookup) -> CheckedHeader | None:
-    """Return the header if its signature verifies (E1–E5 only), else None.
-
-    Used to decide whether a failed envelope deserves a ``rejected`` receipt: only an
-    authenticated sender gets one (PROTOCOL.md §5.1).
-    """
-    try:
-        return authenticate_header(data, lookup, max_bytes=MAX_ANSWERED)
-    except Relay247Error:
-        return None
 
 
 def inbound_record(

@@ -17,6 +17,7 @@ a crash anywhere before the commit leaves none of them stored and none acked.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -34,7 +35,6 @@ from node.messaging._inbox_parts import (
     MAX_ANSWERED,
     Batch,
     Pending,
-    authenticated_header,
     inbound_record,
     post_acks,
     raw_ack,
@@ -121,17 +121,24 @@ class Inbox:
         """
         s = self._s
         now = s.clock()
+        lookup = s.lookup()
         # The relay's hints pick the fast path for a redelivery; the seen row written
         # with the message (keyed by the *verified* header) is the authoritative guard.
-        seen = await s.store.seen_of([(i.sender, i.msg_id) for i in items])
+        # The look-up runs on the store's thread while E1-E5 run here.
+        seen_of = asyncio.ensure_future(s.store.seen_of([(i.sender, i.msg_id) for i in items]))
+        try:
+            auths = [_authenticate(item, lookup) for item in items]
+        finally:
+            seen = await seen_of
         batch = Batch()
         deferred: list[MailboxItem] = []
-        for item in items:
+        for item, auth in zip(items, auths, strict=True):
             if deferred and item.sender in {d.sender for d in deferred}:
                 deferred.append(item)  # behind its sender's held envelope
             elif (item.sender, item.msg_id) in seen:
-                batch.acks.append(self._duplicate_ack(item, s.lookup(), now))
-            elif not await self._one(item, now, transport, batch, defer_files=defer_files):
+                ok = isinstance(auth, CheckedHeader)
+                batch.acks.append(self._ack(auth, now) if ok else raw_ack(item, s, now))
+            elif not await self._one(item, auth, now, transport, batch, defer_files=defer_files):
                 deferred.append(item)
         if batch.stored:
             results = await s.store.record_inbound_batch(
@@ -149,24 +156,26 @@ class Inbox:
     async def _one(
         self,
         item: MailboxItem,
+        auth: CheckedHeader | PeerError,
         now: datetime,
         transport: Transport,
         batch: Batch,
         *,
         defer_files: bool,
     ) -> bool:
-        """Verify one envelope and add what to store and ack to ``batch``; False: deferred."""
-        lookup = self._s.lookup()
-        # E1-E5 once, under the larger limit an answer allows: whether the sender is
-        # authenticated decides, if a later step fails, between a `rejected` receipt and
-        # silence (PROTOCOL.md §5.1), and the later steps reuse this result.
-        try:
-            auth = authenticate_header(item.envelope, lookup, max_bytes=MAX_ANSWERED)
-        except PeerError as exc:
-            if exc.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
-                return await self._one(item, now, transport, batch, defer_files=defer_files)
-            batch.acks.append(self._drop(item, exc, now))
+        """Verify one envelope and add what to store and ack to ``batch``; False: deferred.
+
+        ``auth`` is E1-E5's outcome, run once under the larger limit an answer allows:
+        whether the sender is authenticated decides, if a later step fails, between a
+        `rejected` receipt and silence (PROTOCOL.md §5.1), and the later steps reuse it.
+        """
+        if isinstance(auth, PeerError):
+            if auth.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
+                again = _authenticate(item, self._s.lookup())
+                return await self._one(item, again, now, transport, batch, defer_files=defer_files)
+            batch.acks.append(self._drop(item, auth, now))
             return True
+        lookup = self._s.lookup()
         try:
             opened = open_authenticated(
                 auth,
@@ -370,10 +379,6 @@ class Inbox:
         s.hub.publish(NodeProblem("inbox", exc.code, f"envelope dropped: {exc.message}"))
         return raw_ack(item, s, now)
 
-    def _duplicate_ack(self, item: MailboxItem, lookup: KeyLookup, now: datetime) -> bytes:
-        checked = authenticated_header(item.envelope, lookup)
-        return raw_ack(item, self._s, now) if checked is None else self._ack(checked, now)
-
     def _ack(self, checked: CheckedHeader, now: datetime) -> bytes:
         signing = self._s.keys.signing
         return make_ack(checked.header, checked.envelope.header, signing_key=signing, acked_at=now)
@@ -385,3 +390,11 @@ class Inbox:
                 "sequence anomaly", peer=e.peer, kind=e.kind, expected=e.expected, got=e.got
             )
             self._s.hub.publish(SequenceAnomaly(e))
+
+
+def _authenticate(item: MailboxItem, lookup: KeyLookup) -> CheckedHeader | PeerError:
+    """E1-E5 of one envelope, under the larger limit an answer allows."""
+    try:
+        return authenticate_header(item.envelope, lookup, max_bytes=MAX_ANSWERED)
+    except PeerError as exc:
+        return exc

@@ -28,6 +28,7 @@ from protocol.errors import StorageError, unavailable_reason
 
 #: one inbound envelope to store: the message, the receipt to send back, the receipt it carries
 Inbound = tuple[MessageRecord, Callable[[int], Outgoing] | None, ReceiptRecord | None]
+_Stored = tuple[bool, SeqEvent | None]  # (duplicate, sequence anomaly)
 
 _MSG_COLS = (
     "direction, msg_id, case_id, peer, coarse_kind, body_kind, in_reply_to, seq, envelope, "
@@ -35,8 +36,7 @@ _MSG_COLS = (
 )
 
 
-# The same columns without the envelope's bytes (read as empty), for what never needs them.
-_LIGHT_COLS = _MSG_COLS.replace("envelope,", "X'' AS envelope,")
+_LIGHT_COLS = _MSG_COLS.replace("envelope,", "X'' AS envelope,")  # the envelope read as b""
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -223,15 +223,9 @@ class SyncDb:
 
     def seen_of(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """See :meth:`NodeStore.seen_of`."""
-        found = set()
-        for sender, msg_id in keys:
-            if self.is_seen(sender, msg_id):
-                found.add((sender, msg_id))
-        return found
+        return {key for key in keys if self.is_seen(*key)}
 
-    def record_inbound(
-        self, batch: list[Inbound], now: float
-    ) -> list[tuple[bool, SeqEvent | None]]:
+    def record_inbound(self, batch: list[Inbound], now: float) -> list[_Stored]:
         """See :meth:`NodeStore.record_inbound_batch`: one transaction, one commit."""
         with _tx(self._c):
             return [self._one_inbound(m, reply, receipt, now) for m, reply, receipt in batch]
@@ -242,7 +236,7 @@ class SyncDb:
         reply: Callable[[int], Outgoing] | None,
         receipt: ReceiptRecord | None,
         now: float,
-    ) -> tuple[bool, SeqEvent | None]:
+    ) -> _Stored:
         # The seen row is the exactly-once guard: a second delivery changes nothing
         # (within one batch too: the same envelope twice in a page is stored once).
         cur = self._c.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (m.peer, m.msg_id))
