@@ -63,6 +63,18 @@ INBOX_PAGES = (1, 10, 100)  # envelopes a page: 100 is the node's page_size defa
 CRYPTO_N = 2000
 STAGES: list[tuple[float, float, float]] = []  # send returned, relay took it, receipt back
 E2E_CPU: dict[str, float] = {}  # process -> CPU seconds per message cycle
+IDLE_CPU: dict[str, float] = {}  # process -> CPU seconds per second, idle
+IDLE_S = 3.0
+
+
+async def _idle(pids: dict[str, int]) -> None:
+    await asyncio.sleep(0.5)  # the last receipt's ack, case fold and duty check
+    cpu0 = {k: _proc_cpu(v) for k, v in pids.items()}
+    fr0 = time.process_time()
+    await asyncio.sleep(IDLE_S)
+    for k, v in pids.items():
+        IDLE_CPU[k] = (_proc_cpu(v) - cpu0[k]) / IDLE_S
+    IDLE_CPU["FR"] = (time.process_time() - fr0) / IDLE_S
 
 
 def _proc_cpu(pid: int) -> float:
@@ -104,8 +116,7 @@ async def _e2e(root: Path, net: Network) -> tuple[list[float], list[float]]:
                 lat = []
                 assert relay.proc is not None
                 pids = {"relay": relay.proc.pid, "US": us_proc.pid}
-                cpu0 = {k: _proc_cpu(v) for k, v in pids.items()}
-                cpu0["FR"] = time.process_time()
+                cpu0: dict[str, float] = {}
                 for i in range(E2E_WARMUP + E2E_N):
                     body = msgspec.structs.replace(request, case_id=os.urandom(16).hex())
                     t0 = time.perf_counter()
@@ -122,6 +133,7 @@ async def _e2e(root: Path, net: Network) -> tuple[list[float], list[float]]:
                         lat.append(time.perf_counter() - t0)
                         STAGES.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
                     if i == E2E_WARMUP - 1:
+                        await _idle(pids)  # what the three spend with nothing to do
                         cpu0 = {k: _proc_cpu(v) for k, v in pids.items()}
                         cpu0["FR"] = time.process_time()
                 for k, v in pids.items():
@@ -293,6 +305,8 @@ async def _main() -> None:
         print(f"    CPU per message cycle: FR (sender, this process) "
               f"{E2E_CPU['FR'] * 1e6:.0f} us, US (recipient) {E2E_CPU['US'] * 1e6:.0f} us, "
               f"relay {E2E_CPU['relay'] * 1e6:.0f} us")  # fmt: skip
+        idle = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in IDLE_CPU.items())
+        print(f"    idle CPU per second after the warm-up: {idle}")
         core, full = _crypto_rates(net)
         fsync = _fsync_ms(root)
         print(f"(2) inbox, {INBOX_N} envelopes through Inbox.handle_page, one commit a page; "
