@@ -1,24 +1,32 @@
-"""Node benchmarks (issue 5): end-to-end latency and the inbox's cost over its crypto.
+"""Node benchmarks (issues 5 and 16): end-to-end latency and the inbox's cost over its crypto.
 
-Everything is measured in this run on this machine (DESIGN.md §6):
+Everything is measured in this run on this machine (DESIGN.md §6), with CPU time per
+message beside wall time (on a shared machine CPU per message is the steadier figure):
 
 (1) End-to-end latency on loopback with push delivery: FR's ``Node.send`` until FR holds
-    US's verified, signed delivery receipt, one message at a time, p50 and p99 over
-    ``E2E_N`` messages. The relay and US run as real processes (``relay247 relay serve``,
-    ``relay247 node serve``); FR runs in this process. The limit printed beside it is
-    the relay's bare accept round trip (one signed POST /v1/envelopes answered 202
-    after fsync), measured from the same client: a send→receipt cycle needs at least
-    two accepts (request and receipt) and two acks, so ~4 round trips is the floor.
-    Each message opens its own case, as a new preservation request does: the node
-    rebuilds a case on every event touching it, at a cost that grows with the case's
-    message count, and 300 messages in one case would time that instead.
-    Target p50 <= 10 ms.
-(2) Inbox processing rate (envelopes/s through ``Inbox.handle``: verify E1–E13, store
-    durably with fsync, seal the receipt, sign the ack; the relay is a null transport)
-    as a ratio to the rate of its raw cryptography alone, timed in-process: two Ed25519
-    verifications (header, inner), one sealed-box open, one receipt signature (and,
-    shown separately, the full set including sealing the receipt and signing the ack).
-    The fsync cost of one SQLite FULL commit is printed too, since it bounds the rate.
+    US's verified, signed delivery receipt. The relay and US run as real processes
+    (``relay247 relay serve``, ``relay247 node serve``); FR runs in this process. The
+    limit printed beside it is the relay's bare accept round trip (one signed POST
+    /v1/envelopes answered 202 after fsync), measured from the same client: a
+    send→receipt cycle needs at least two accepts (request and receipt) and two acks,
+    so ~4 round trips is the floor.
+    - closed loop: one message at a time, p50 and p99 over ``E2E_N`` messages, the time
+      split in three (send returns; the relay's 202 for it; the receipt verified), and
+      the CPU each of the three processes spent per message cycle (``/proc/PID/stat``),
+      beside their idle CPU per second;
+    - open loop: ``E2E_RATES`` msg/s on a fixed schedule for ``E2E_RATE_S`` s each,
+      latency from each *scheduled* send; the highest rate whose receipts all come back
+      within ``E2E_DRAIN_S`` of the last send is the highest sustained rate.
+    Each message opens its own case, as a new preservation request does. Target p50
+    <= 10 ms (at 20 msg/s: the open loop's first row).
+(2) Inbox processing rate (envelopes/s through ``Inbox.handle_page``: verify E1–E13,
+    store durably with fsync, one commit a page, seal the receipts, sign the acks; the
+    relay is a null transport) in pages of 1, 10 and 100 envelopes (100: the node's
+    page size), as a ratio to the rate of its raw cryptography alone, timed
+    in-process: two Ed25519 verifications (header, inner), one sealed-box open, one
+    receipt signature; and to the full set (plus sealing the receipt and signing it
+    and the ack), which is what the issue's target counts. CPU per envelope beside it.
+    The fsync cost of one SQLite FULL commit is printed too.
 
 Usage: ``python -m bench.bench_node``.
 """
@@ -47,7 +55,7 @@ from protocol import domains
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.keys import seal, verify
 from schemas.examples import EXAMPLES
-from schemas.messages import coarse_kind, encode_body, priority_of
+from schemas.messages import Body, coarse_kind, encode_body, priority_of
 from schemas.relay_api import MailboxItem
 from tests.integration._crash_load import RelayProcess
 from tests.support.bodies import addressed
@@ -65,6 +73,47 @@ STAGES: list[tuple[float, float, float]] = []  # send returned, relay took it, r
 E2E_CPU: dict[str, float] = {}  # process -> CPU seconds per message cycle
 IDLE_CPU: dict[str, float] = {}  # process -> CPU seconds per second, idle
 IDLE_S = 3.0
+E2E_RATES = (20, 40, 80, 160, 320)  # msg/s offered, open loop
+E2E_RATE_S = 5.0  # seconds at each rate
+E2E_DRAIN_S = 1.0  # a rate is sustained when every receipt is back this soon after
+OPEN: dict[int, tuple[float, float, int]] = {}  # rate -> p50, p99, receipts in time
+
+
+async def _open_loop(fr: Node, request: Body, rate: float) -> tuple[float, float, int]:
+    """Send at ``rate`` msg/s for E2E_RATE_S seconds on a fixed schedule (open loop: a
+    late send is not waited for) and time each receipt from its *scheduled* send.
+
+    Returns:
+        p50 and p99 in seconds, and how many receipts came back in time: within
+        :data:`E2E_DRAIN_S` of the last scheduled send (fewer than sent: not sustained).
+    """
+    n = int(rate * E2E_RATE_S)
+    back: dict[str, float] = {}
+
+    def on_event(e: NodeEvent) -> None:
+        if isinstance(e, ReceiptReceived):
+            back[e.msg_id] = time.perf_counter()
+
+    unsubscribe = fr.events.subscribe(on_event)
+    start = time.perf_counter()
+    due: dict[str, float] = {}
+    try:
+        for k in range(n):
+            at = start + k / rate
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            body = msgspec.structs.replace(request, case_id=os.urandom(16).hex())
+            due[await fr.send(body, "US")] = at
+        end = start + n / rate + E2E_DRAIN_S
+        while time.perf_counter() < end:
+            if len(back.keys() & due.keys()) >= n:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        unsubscribe()
+    lat = [back[m] - at for m, at in due.items() if m in back and back[m] <= end]
+    if not lat:
+        return float("inf"), float("inf"), 0
+    return _pct(lat, 0.5), _pct(lat, 0.99), len(lat)
 
 
 async def _idle(pids: dict[str, int]) -> None:
@@ -139,6 +188,11 @@ async def _e2e(root: Path, net: Network) -> tuple[list[float], list[float]]:
                 for k, v in pids.items():
                     E2E_CPU[k] = (_proc_cpu(v) - cpu0[k]) / E2E_N
                 E2E_CPU["FR"] = (time.process_time() - cpu0["FR"]) / E2E_N
+                fr.events.unsubscribe_queue(q)
+                for rate in E2E_RATES:
+                    OPEN[rate] = await _open_loop(fr, request, rate)
+                    if OPEN[rate][2] < rate * E2E_RATE_S:
+                        break  # not sustained: higher rates are not either
             finally:
                 await fr.stop()
                 us_proc.terminate()
@@ -305,6 +359,15 @@ async def _main() -> None:
         print(f"    CPU per message cycle: FR (sender, this process) "
               f"{E2E_CPU['FR'] * 1e6:.0f} us, US (recipient) {E2E_CPU['US'] * 1e6:.0f} us, "
               f"relay {E2E_CPU['relay'] * 1e6:.0f} us")  # fmt: skip
+        for rate, (o50, o99, got) in OPEN.items():
+            n = int(rate * E2E_RATE_S)
+            print(f"    open loop {rate:3d} msg/s, {E2E_RATE_S:.0f} s: p50 {o50 * 1000:7.2f} ms, "
+                  f"p99 {o99 * 1000:7.2f} ms, {got}/{n} receipts back in time")  # fmt: skip
+        held = [r for r, (_, _, got) in OPEN.items() if got >= r * E2E_RATE_S]
+        print(
+            f"    highest sustained rate: {max(held) if held else 0} msg/s "
+            f"(of {', '.join(map(str, E2E_RATES))})"
+        )
         idle = ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in IDLE_CPU.items())
         print(f"    idle CPU per second after the warm-up: {idle}")
         core, full = _crypto_rates(net)
