@@ -57,9 +57,6 @@ _RECEIPT = "receipt"  # the coarse kind of a receipt carrier
 #: the fold's own version: change it when case_events or apply change what a case becomes,
 #: and every kept case is rebuilt at the next start
 FOLD_VERSION = "1"
-#: seconds the worker lets pass between an event and its fold (the console shows a
-#: received case within 500 ms: PROTOCOL.md's target; this is a small part of it)
-FOLD_DELAY = 0.02
 
 
 def body_of(rec: MessageRecord) -> Body | None:
@@ -286,9 +283,6 @@ class CasesService:
     async def _work(self) -> None:
         while True:
             await self._wake.wait()
-            # Derived work waits a moment: what the node owes the relay and the sender
-            # (store, ack, receipt) goes first, and the events of a burst fold together.
-            await asyncio.sleep(FOLD_DELAY)
             self._wake.clear()
             # Every event that arrived meanwhile, each case once (coalesced).
             pending, self._dirty = self._dirty, {}
