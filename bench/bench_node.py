@@ -376,9 +376,9 @@ async def _main() -> None:
               f"raw crypto (2 verify + unseal + receipt sign) {core:.0f}/s, full crypto "
               f"(+ receipt seal, 2 signs, ack sign) {full:.0f}/s")  # fmt: skip
         for page in INBOX_PAGES:
-            rate, cpu = await _inbox_rate(root, net, page)
-            print(f"    page of {page:3d}: {rate:5.0f} envelopes/s, CPU {cpu * 1e6:4.0f} us each;"
-                  f" ratio to raw crypto {rate / core:.3f}, to full {rate / full:.3f}")  # fmt: skip
+            per_s, cpu = await _inbox_rate(root, net, page)
+            print(f"    page of {page:3d}: {per_s:5.0f} envelopes/s, CPU {cpu * 1e6:4.0f} us each;"
+                  f" ratio to raw crypto {per_s / core:.3f}, full {per_s / full:.3f}")  # fmt: skip
         print(f"    one SQLite FULL commit here: {fsync:.2f} ms -> at most {1000 / fsync:.0f}/s "
               f"with one commit per envelope")  # fmt: skip
 

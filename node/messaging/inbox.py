@@ -136,8 +136,8 @@ class Inbox:
             if deferred and item.sender in {d.sender for d in deferred}:
                 deferred.append(item)  # behind its sender's held envelope
             elif (item.sender, item.msg_id) in seen:
-                ok = isinstance(auth, CheckedHeader)
-                batch.acks.append(self._ack(auth, now) if ok else raw_ack(item, s, now))
+                ack = self._ack(auth, now) if isinstance(auth, CheckedHeader) else None
+                batch.acks.append(ack or raw_ack(item, s, now))
             elif not await self._one(item, auth, now, transport, batch, defer_files=defer_files):
                 deferred.append(item)
         if batch.stored:

@@ -29,6 +29,8 @@ from node.storage.schema import (
     SeqEvent,
 )
 from node.storage.sqlite import Inbound, SyncDb
+
+__all__ = ["Inbound", "InboundResult", "NodeStore"]
 from protocol.errors import StorageError, storage_error
 
 T = TypeVar("T")
