@@ -113,7 +113,8 @@ async def test_a_case_folded_event_by_event_equals_its_full_rebuild(pair: Pair) 
     store = pair.fr.services.case_store
     folded = await store.case(REQUEST.case_id)
     kept = await store.folded(REQUEST.case_id)
-    assert folded is not None and kept is not None
+    assert folded is not None
+    assert kept is not None
     rebuilt = await pair.fr.services.cases.refresh(REQUEST.case_id, full=True)
     assert rebuilt is not None
     assert msgspec.json.encode(rebuilt.case) == msgspec.json.encode(folded.case)
