@@ -98,10 +98,6 @@ def due_levels(row: CaseRow, now: datetime, steps: timedelta | Steps) -> list[in
     return reached_levels(case.request_at, ladder, now)
 
 
-#: seconds between a received message and its duty check (coalesces a burst)
-KICK_DELAY = 0.02
-
-
 class DutyAlerts:
     """Sends each due roster level of each case once.
 
@@ -288,24 +284,18 @@ class DutyAlerts:
     async def run(self) -> None:
         """Check every ``interval`` seconds, and at once when a message arrives."""
         while True:
-            kicked: list[str] = []
+            case_id = None
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the item when
             # a cancel arrives just as the queue yields one, so stop() waited for ever.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.interval):
-                    kicked.append(await self._kick.get())
-            if kicked:
-                # The receipt and ack of the message go first; a burst is checked at once.
-                await asyncio.sleep(KICK_DELAY)
-            while not self._kick.empty():  # the messages that came meanwhile, at once
-                kicked.append(self._kick.get_nowait())
+                    case_id = await self._kick.get()
             try:
-                for case_id in dict.fromkeys(kicked):
-                    if self._refresh is not None:
-                        await self._refresh(case_id)
-                # A message checks its own cases (issue 16: not every kept case each
+                if case_id is not None and self._refresh is not None:
+                    await self._refresh(case_id)
+                # A message checks its own case (issue 16: not every kept case each
                 # time); the interval's check goes through them all.
-                await self.tick(case_ids=list(dict.fromkeys(kicked)) if kicked else None)
+                await self.tick(case_ids=None if case_id is None else [case_id])
                 for extra in self.extra_ticks:
                     await extra(self._clock())
             except Relay247Error as exc:

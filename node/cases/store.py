@@ -105,8 +105,12 @@ class CaseStore:
             c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             c.execute("PRAGMA busy_timeout=5000")
             c.execute("PRAGMA synchronous=FULL")
+            had = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             c.executescript(DDL)
             c.executescript(INDEX_DDL)
+            if not had >= _FOLDED_INTO:
+                # A derived table is new (a release before it): every case is folded again.
+                c.execute("DELETE FROM case_fold")
             return c
 
         self._c = await self._run(connect)
@@ -332,6 +336,9 @@ def _micros(at: datetime) -> int:
     delta = at - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
+
+#: the tables a case's fold writes: one created at open makes every kept fold stale
+_FOLDED_INTO: Final = frozenset({"cases", "case_queue", "case_index", "case_terms", "case_fold"})
 
 _CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity FROM cases"
 
