@@ -53,8 +53,13 @@ async def test_a_page_is_one_commit_then_its_acks(tmp_path: Path) -> None:
     net = make_network()
     us = await open_node(tmp_path / "us", net, "US", FakeRelay(net.lookup(), net.signed()))
     await us._shared.directory.accept(net.signed(), datetime.now(UTC))
-    received: list[NodeEvent] = []
-    us.events.subscribe(lambda e: received.append(e) if isinstance(e, MessageReceived) else None)
+    received: list[MessageReceived] = []
+
+    def on_event(e: NodeEvent) -> None:
+        if isinstance(e, MessageReceived):
+            received.append(e)
+
+    us.events.subscribe(on_event)
     items = _items(net, 5)
     page = [*items, items[2]]  # the third one twice in the page
     relay = CountingRelay()
@@ -67,7 +72,7 @@ async def test_a_page_is_one_commit_then_its_acks(tmp_path: Path) -> None:
             "BEGIN IMMEDIATE",
             "COMMIT",
         ]  # one durable commit for the page
-        assert [e.msg_id for e in received] == [i.msg_id for i in items]  # type: ignore[attr-defined]
+        assert [e.msg_id for e in received] == [i.msg_id for i in items]
         assert relay.acks == len(page)  # each delivery acked, the duplicate too
         stored = await us.store.messages(direction=None)
         assert sorted(m.msg_id for m in stored if m.direction == "in") == sorted(
