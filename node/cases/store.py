@@ -171,13 +171,16 @@ class CaseStore:
         return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
     async def stale_cases(self, version: str) -> list[str]:
-        """Case ids whose kept case is missing or behind its messages (or ``version``)."""
+        """Case ids whose kept case is missing or behind its messages (or ``version``),
+        and those with a message the relay refused for good (its status changed after it
+        was stored: its fold may have been lost with the event)."""
         sql = (
             "SELECT m.case_id FROM (SELECT case_id, max(id) AS top FROM messages"
             " GROUP BY case_id) m LEFT JOIN case_fold f USING (case_id)"
             " LEFT JOIN cases c USING (case_id)"
             " WHERE f.last_id IS NULL OR f.last_id < m.top OR f.version != ?"
-            " OR c.case_id IS NULL"
+            " OR c.case_id IS NULL OR m.case_id IN (SELECT case_id FROM messages"
+            " WHERE direction='out' AND status='failed')"
         )
         return [str(r[0]) for r in await self._run(self._select, sql, (version,))]
 
