@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -43,14 +44,17 @@ def _inbound(db: Path) -> int:
     """Business messages US stored (0 before its database exists)."""
     if not db.exists():
         return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM messages WHERE direction='in' AND coarse_kind!='receipt'"
-            ).fetchone()
-    except sqlite3.OperationalError:  # the schema is being created
-        return 0
-    return int(row[0])
+    for _ in range(50):
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM messages WHERE direction='in' AND coarse_kind!='receipt'"
+                ).fetchone()
+            return int(row[0])
+        except sqlite3.OperationalError as exc:  # created, or recovered, just now
+            last = exc
+            time.sleep(0.01)  # a moment for the other process; never 0 by mistake
+    raise last
 
 
 def _poll_pages_of_ten(config: Path) -> None:
