@@ -183,7 +183,7 @@ class Node:
     async def start(self) -> None:
         """Start the directory, inbox and outbox loops, the cases, clocks and witness.
 
-        Returns at once (after the cases are rebuilt). The local API is started by
+        Returns at once (after the stale cases are rebuilt). The local API is started by
         :func:`run` only, so tests and tools can run many nodes without a port each.
 
         Raises:

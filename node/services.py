@@ -202,7 +202,7 @@ class Services:
         self._tasks.append(asyncio.create_task(self.duty.run(), name="node-duty"))
 
     async def start(self) -> None:
-        """Open the case tables, rebuild the cases, start the clocks and the witness.
+        """Open the case tables, rebuild the stale cases, start the clocks and the witness.
 
         The local API is started apart (:meth:`start_api`): only the serving daemon binds
         its port.

@@ -170,8 +170,15 @@ class DutyAlerts:
         """Follow ``hub``; returns the unsubscribe function."""
         return hub.subscribe(self.on_event)
 
-    async def tick(self, now: datetime | None = None) -> list[tuple[str, int]]:
+    async def tick(
+        self, now: datetime | None = None, *, case_ids: list[str] | None = None
+    ) -> list[tuple[str, int]]:
         """Send every level due at ``now`` (default: the clock) not recorded before.
+
+        Args:
+            now: the instant to check at.
+            case_ids: check only these cases (the ones a message just touched), not
+                every kept case.
 
         Returns:
             The ``(case_id, level)`` recorded in this tick.
@@ -182,7 +189,12 @@ class DutyAlerts:
         async with self._lock:
             now = now or self._clock()
             done = []
-            for row in await self._cases.open_cases():
+            rows = (
+                await self._cases.open_cases()
+                if case_ids is None
+                else await self._cases.cases_by_id(case_ids)
+            )
+            for row in rows:
                 steps = self._settings.steps(row.case.request_kind)
                 levels = due_levels(row, now, steps)
                 if not levels or await self.acknowledged(row.case.case_id):
@@ -281,7 +293,9 @@ class DutyAlerts:
             try:
                 if case_id is not None and self._refresh is not None:
                     await self._refresh(case_id)
-                await self.tick()
+                # A message checks its own case (issue 16: not every kept case each
+                # time); the interval's check goes through them all.
+                await self.tick(case_ids=None if case_id is None else [case_id])
                 for extra in self.extra_ticks:
                     await extra(self._clock())
             except Relay247Error as exc:

@@ -4,8 +4,8 @@ A search by identifier, provider, peer, state or date must not decode every stor
 on each request (10,000 cases make that seconds). So when :class:`CasesService` stores a
 case it also stores, in the same transaction, one ``case_index`` row (peer, state, times)
 and the case's ``case_terms``: every identifier its bodies name (by type, normalised) and
-every custodian or provider name. Both tables are derived like ``cases``: the service's
-start rebuilds every case, which fills them for cases stored before they existed.
+every custodian or provider name. Both tables are derived like ``cases``: when one of
+them is new at start, every case is rebuilt, which fills them for cases stored before.
 
 Terms are normalised so that one identifier written two ways is one term: case folded,
 spaces trimmed; an IP address in its compressed form (RFC 5952); a phone number as its

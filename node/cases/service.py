@@ -1,18 +1,24 @@
 """Keeps every case's :class:`protocol.cases.Case` up to date as the node works.
 
-The node store's ``messages`` are the source of truth: a case is rebuilt by replaying
-its stored messages and receipts (:func:`protocol.cases.replay`), so a crash, a restart
-or a missed event can never leave a case wrong for long. Node events only say *which*
-case to rebuild; rebuilding is serialised on one worker task. At start every case is
-rebuilt once.
+The node store's ``messages`` are the source of truth: a case is the fold
+(:func:`protocol.cases.apply`) of its stored messages and receipts in stored order, so a
+crash, a restart or a missed event can never leave a case wrong for long. Node events
+only say *which* case changed; the worker folds each into the kept case only the messages
+stored since its last fold (issue 16: no rebuild from all its messages on every event),
+coalescing the events that arrived meanwhile. A message the relay refused for good
+changes an already folded one: that case is rebuilt. At start only the cases behind
+their messages, or folded by another version of this code or period table, are rebuilt
+(:meth:`CaseStore.stale_cases`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import Callable
 
+import msgspec
 import structlog
 
 from node.cases.links import LinkStore, wire_links
@@ -28,7 +34,15 @@ from node.events import (
     SendFailed,
 )
 from node.storage import Direction, MessageRecord, NodeStore, Status
-from protocol.cases import CaseEvent, MessageEvent, PeriodTable, ReceiptEvent, deadlines, replay
+from protocol.cases import (
+    CaseEvent,
+    MessageEvent,
+    PeriodTable,
+    ReceiptEvent,
+    apply,
+    deadlines,
+    replay,
+)
 from protocol.codec import decode
 from protocol.errors import MalformedError, Relay247Error
 from schemas.envelope import ReceiptStatus
@@ -40,6 +54,9 @@ log = structlog.get_logger("relay247.node")
 #: Most messages read for one case (a case holds a few dozen in practice).
 MAX_CASE_MESSAGES = 100_000
 _RECEIPT = "receipt"  # the coarse kind of a receipt carrier
+#: the fold's own version: change it when case_events or apply change what a case becomes,
+#: and every kept case is rebuilt at the next start
+FOLD_VERSION = "1"
 
 
 def body_of(rec: MessageRecord) -> Body | None:
@@ -104,8 +121,10 @@ async def _receipt_event(
             reason=_code(kept.reason),
         )
     answered = by_in.get(about)
-    if answered is None:
-        return None
+    if answered is None:  # folded before this message: read it (same case only)
+        answered = await store.message(about, Direction.IN)
+        if answered is None or answered.case_id != rec.case_id:
+            return None
     rejected = answered.status is Status.REJECTED
     return ReceiptEvent(
         msg_id=about,
@@ -142,23 +161,30 @@ class CasesService:
         self._table = table
         #: the case links (PROTOCOL.md §17), in the same database
         self.links = LinkStore(cases)
-        self._dirty: asyncio.Queue[str] = asyncio.Queue()
+        table_sha = hashlib.sha256(msgspec.json.encode(table)).hexdigest()[:16]
+        self._version = f"{FOLD_VERSION}:{table_sha}"
+        self._dirty: dict[str, bool] = {}  # key -> rebuild in full; insertion ordered
+        self._wake = asyncio.Event()
+        # One fold at a time (the worker, the API, the console): two at once could save
+        # an older fold over a newer one.
+        self._folding = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
-        """Rebuild every case, then follow node events (returns at once after the rebuild).
+        """Rebuild the cases that are behind their messages, then follow node events
+        (returns at once after the rebuild).
 
         Raises:
             StorageError: the store failed.
         """
-        for case_id in await self.cases.case_ids():
-            await self.refresh(case_id)
+        for case_id in await self.cases.stale_cases(self._version):
+            await self.refresh(case_id, full=True)
         self._unsubscribe = self._hub.subscribe(self._on_event)
         self._task = asyncio.create_task(self._work(), name="node-cases")
 
     async def stop(self) -> None:
-        """Stop following events (pending rebuilds are dropped; the next start redoes them)."""
+        """Stop following events (pending folds are dropped; the next start redoes them)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -168,28 +194,63 @@ class CasesService:
                 await self._task
             self._task = None
 
-    async def refresh(self, case_id: str) -> CaseRow | None:
-        """Rebuild one case from the store now and keep it; None if it has no message.
+    async def refresh(self, case_id: str, *, full: bool = False) -> CaseRow | None:
+        """Bring one case up to date with the store now and keep it; None if it has no
+        message.
+
+        Args:
+            full: rebuild it from all its messages (a folded message changed), instead
+                of folding in the messages stored since its last fold.
 
         Raises:
             StorageError: the store failed.
         """
-        records = await self.store.messages(case_id=case_id, limit=MAX_CASE_MESSAGES)
-        if not records:
+        async with self._folding:
+            return await self._refresh(case_id, full=full)
+
+    async def _refresh(self, case_id: str, *, full: bool) -> CaseRow | None:
+        kept = None if full else await self._kept(case_id)
+        after = 0 if kept is None else kept[0]
+        rows = await self.store.case_messages(case_id, after)
+        if kept is not None and not rows:
+            return kept[1]
+        if not rows:
             return None
-        case = replay(case_id, await case_events(self.store, records))
+        records = [r for _, r in rows]
+        events = await case_events(self.store, records)
         decoded = [(r, body_of(r)) for r in records]
         bodies = [b for _, b in decoded if b is not None]
-        row = CaseRow(
-            case=case,
-            peer=records[0].peer,
-            priority=max((priority_of(b).value for b in bodies), key=_rank, default="normal"),
-            opened_at=records[0].stored_at,
-            last_activity=max(r.stored_at for r in records),
-        )
+        top = max((priority_of(b).value for b in bodies), key=_rank, default="normal")
+        last = max(r.stored_at for r in records)
+        if kept is None:
+            row = CaseRow(
+                case=replay(case_id, events),
+                peer=records[0].peer,
+                priority=top,
+                opened_at=records[0].stored_at,
+                last_activity=last,
+            )
+        else:
+            old = kept[1]
+            case = old.case
+            for event in events:
+                case = apply(case, event)
+            row = CaseRow(
+                case=case,
+                peer=old.peer,
+                priority=max(old.priority, top, key=_rank),
+                opened_at=old.opened_at,
+                last_activity=max(old.last_activity, last),
+            )
         # The due times do not move with the clock (only "overdue" does): any instant will do.
-        due = deadlines(case, self._table, row.last_activity)
-        await self.cases.save_case(row, due[0].due if due else None, terms_of(bodies))
+        due = deadlines(row.case, self._table, row.last_activity)
+        await self.cases.save_case(
+            row,
+            due[0].due if due else None,
+            terms_of(bodies),
+            fold=(rows[-1][0], self._version),
+            add_terms=kept is not None,
+        )
         await self.links.add(wire_links(decoded), row.last_activity)
         failed = [
             r.msg_id for r in records if r.direction is Direction.OUT and r.status is Status.FAILED
@@ -197,26 +258,51 @@ class CasesService:
         await self.links.forget_sent(failed)
         return row
 
+    async def _kept(self, case_id: str) -> tuple[int, CaseRow] | None:
+        """The kept case and how far it is folded, when it is folded by this version."""
+        fold = await self.cases.folded(case_id)
+        if fold is None or fold[1] != self._version:
+            return None
+        row = await self.cases.case(case_id)
+        return None if row is None else (fold[0], row)
+
     def _on_event(self, event: NodeEvent) -> None:
         if isinstance(event, MessageReceived | MessageRejected | ReceiptReceived):
-            self._dirty.put_nowait(event.case_id)
-        elif isinstance(event, MessageSent | SendFailed):
+            self._mark(event.case_id, full=False)
+        elif isinstance(event, MessageSent):
             # These carry no case id: the worker looks it up by message id.
-            self._dirty.put_nowait("msg:" + event.msg_id)
+            self._mark("msg:" + event.msg_id, full=False)
+        elif isinstance(event, SendFailed):
+            # A folded outbound message is now refused for good: rebuild its case.
+            self._mark("msg:" + event.msg_id, full=True)
+
+    def _mark(self, key: str, *, full: bool) -> None:
+        self._dirty[key] = self._dirty.get(key, False) or full
+        self._wake.set()
 
     async def _work(self) -> None:
         while True:
-            key = await self._dirty.get()
-            try:
-                case_id: str | None = key
-                if key.startswith("msg:"):
-                    rec = await self.store.message(key[4:], Direction.OUT)
-                    case_id = None if rec is None else rec.case_id
-                if case_id is not None:
-                    await self.refresh(case_id)
-            except Relay247Error as exc:
-                # The next event or restart rebuilds it again; the messages are safe.
-                log.error("case rebuild failed", error=exc.diagnostics())
+            await self._wake.wait()
+            self._wake.clear()
+            # Every event that arrived meanwhile, each case once (coalesced).
+            pending, self._dirty = self._dirty, {}
+            todo: dict[str, bool] = {}
+            for key, full in pending.items():
+                try:
+                    case_id: str | None = key
+                    if key.startswith("msg:"):
+                        rec = await self.store.message(key[4:], Direction.OUT)
+                        case_id = None if rec is None else rec.case_id
+                    if case_id is not None:
+                        todo[case_id] = todo.get(case_id, False) or full
+                except Relay247Error as exc:
+                    log.error("case rebuild failed", error=exc.diagnostics())
+            for case_id, full in todo.items():
+                try:
+                    await self.refresh(case_id, full=full)
+                except Relay247Error as exc:
+                    # The next event or restart rebuilds it again; the messages are safe.
+                    log.error("case rebuild failed", error=exc.diagnostics())
 
 
 def _rank(priority: str) -> int:

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS case_queue (
     next_due INTEGER, last_activity TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS case_queue_order ON case_queue (open, rank, next_due);
+-- How far each case is folded (issue 16): the last messages row id in it, and the fold's
+-- version (the code's and the period table's); a case behind either is rebuilt at start.
+CREATE TABLE IF NOT EXISTS case_fold (
+    case_id TEXT PRIMARY KEY, last_id INTEGER NOT NULL, version TEXT NOT NULL
+);
 -- The last checkpoint this node cosigned, per log origin (protocol.witness.dump_state).
 CREATE TABLE IF NOT EXISTS witness_state (origin TEXT PRIMARY KEY, state BLOB NOT NULL);
 """
@@ -100,8 +105,12 @@ class CaseStore:
             c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             c.execute("PRAGMA busy_timeout=5000")
             c.execute("PRAGMA synchronous=FULL")
+            had = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             c.executescript(DDL)
             c.executescript(INDEX_DDL)
+            if not had >= _FOLDED_INTO:
+                # A derived table is new (a release before it): every case is folded again.
+                c.execute("DELETE FROM case_fold")
             return c
 
         self._c = await self._run(connect)
@@ -120,6 +129,9 @@ class CaseStore:
         row: CaseRow,
         next_due: datetime | None = None,
         terms: set[tuple[str, str]] | None = None,
+        *,
+        fold: tuple[int, str] | None = None,
+        add_terms: bool = False,
     ) -> None:
         """Insert or replace a case and, in the same transaction, its place in the inbox's
         order, its search index row and (when given) its search terms
@@ -129,6 +141,13 @@ class CaseStore:
             row: the case.
             next_due: its earliest open deadline (None: it has none).
             terms: its search terms (None: keep the stored ones).
+            fold: the last messages row id folded into it and the fold's version.
+            add_terms: add ``terms`` to the stored ones instead of replacing them.
+
+        The commit is not fsynced (``synchronous=NORMAL`` for this transaction only):
+        everything it writes is derived from the node store's messages, and a case whose
+        fold was lost with the last commits before a power cut is behind its messages,
+        so :meth:`stale_cases` names it and the next start rebuilds it.
         """
         case = row.case
         args = (
@@ -143,7 +162,27 @@ class CaseStore:
         is_open = int(case.state not in TERMINAL_STATES)
         queue = (case.case_id, is_open, _URGENCY.get(row.priority, 2), due, args[4])
         index = index_row(case, row.peer, row.priority, row.opened_at, row.last_activity)
-        await self._run(self._save, args, queue, index, terms)
+        await self._run(self._save, args, queue, index, (terms, fold, add_terms))
+
+    async def folded(self, case_id: str) -> tuple[int, str] | None:
+        """``(last messages row id, version)`` of the case's fold, or None."""
+        sql = "SELECT last_id, version FROM case_fold WHERE case_id=?"
+        rows = await self._run(self._select, sql, (case_id,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    async def stale_cases(self, version: str) -> list[str]:
+        """Case ids whose kept case is missing or behind its messages (or ``version``),
+        and those with a message the relay refused for good (its status changed after it
+        was stored: its fold may have been lost with the event)."""
+        sql = (
+            "SELECT m.case_id FROM (SELECT case_id, max(id) AS top FROM messages"
+            " GROUP BY case_id) m LEFT JOIN case_fold f USING (case_id)"
+            " LEFT JOIN cases c USING (case_id)"
+            " WHERE f.last_id IS NULL OR f.last_id < m.top OR f.version != ?"
+            " OR c.case_id IS NULL OR m.case_id IN (SELECT case_id FROM messages"
+            " WHERE direction='out' AND status='failed')"
+        )
+        return [str(r[0]) for r in await self._run(self._select, sql, (version,))]
 
     async def open_cases(self) -> list[CaseRow]:
         """Every case not in a terminal state (the only ones with clocks that run: the
@@ -281,24 +320,31 @@ class CaseStore:
         case: tuple[Any, ...],
         queue: tuple[Any, ...],
         index: tuple[Any, ...],
-        terms: set[tuple[str, str]] | None,
+        more: tuple[set[tuple[str, str]] | None, tuple[int, str] | None, bool],
     ) -> None:
+        terms, fold, add_terms = more
         c = self._conn()
+        c.execute("PRAGMA synchronous=NORMAL")  # derived rows only: see save_case
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?)", case)
             c.execute("INSERT OR REPLACE INTO case_queue VALUES (?, ?, ?, ?, ?)", queue)
             c.execute("INSERT OR REPLACE INTO case_index VALUES (?, ?, ?, ?, ?, ?, ?)", index)
             if terms is not None:
-                c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
+                if not add_terms:
+                    c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
                 c.executemany(
                     "INSERT OR IGNORE INTO case_terms VALUES (?, ?, ?)",
                     [(term, kind, case[0]) for kind, term in sorted(terms)],
                 )
+            if fold is not None:
+                c.execute("INSERT OR REPLACE INTO case_fold VALUES (?, ?, ?)", (case[0], *fold))
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+        finally:
+            c.execute("PRAGMA synchronous=FULL")  # alerts sent and witness state: durable
 
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._conn().execute(sql, args).fetchall()
@@ -312,6 +358,9 @@ def _micros(at: datetime) -> int:
     delta = at - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
+
+#: the tables a case's fold writes: one created at open makes every kept fold stale
+_FOLDED_INTO: Final = frozenset({"cases", "case_queue", "case_index", "case_terms", "case_fold"})
 
 _CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity FROM cases"
 

@@ -5,15 +5,16 @@ Split from :mod:`node.messaging.inbox` so that the handler reads as its steps.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import replace
 from datetime import datetime
 
+from node.events import NodeEvent
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
-from node.storage import Direction, MessageRecord, Status
-from protocol.directory import KeyLookup
-from protocol.envelope import CheckedHeader, authenticate_header, header_bytes_of
+from node.storage import Direction, Inbound, MessageRecord, Status
+from protocol.envelope import CheckedHeader, header_bytes_of
 from protocol.errors import PeerError, Relay247Error
 from protocol.receipt import make_ack_for
 from schemas.errors import ErrorCode
@@ -34,16 +35,16 @@ async def post_ack(transport: Transport, ack: bytes) -> None:
             raise
 
 
-def authenticated_header(data: bytes, lookup: KeyLookup) -> CheckedHeader | None:
-    """Return the header if its signature verifies (E1–E5 only), else None.
-
-    Used to decide whether a failed envelope deserves a ``rejected`` receipt: only an
-    authenticated sender gets one (PROTOCOL.md §5.1).
-    """
-    try:
-        return authenticate_header(data, lookup, max_bytes=MAX_ANSWERED)
-    except Relay247Error:
-        return None
+async def post_acks(transport: Transport, acks: list[bytes]) -> None:
+    """Post ``acks`` concurrently (the relay commits them in groups); the first failure
+    is raised once every post has ended, and the unacked envelopes come back."""
+    if len(acks) == 1:
+        await post_ack(transport, acks[0])
+        return
+    results = await asyncio.gather(*(post_ack(transport, a) for a in acks), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def inbound_record(
@@ -102,3 +103,23 @@ def raw_ack(item: MailboxItem, s: Shared, now: datetime) -> bytes:
         signing_key=s.keys.signing,
         acked_at=now,
     )
+
+
+class Pending:
+    """One verified envelope of a page, to store with the batch, and its event."""
+
+    __slots__ = ("entry", "event")
+
+    def __init__(self, entry: Inbound, event: NodeEvent) -> None:
+        self.entry = entry
+        self.event = event  # published once stored, unless it was a duplicate
+
+
+class Batch:
+    """What a page's envelopes left to do after verification: store, then ack."""
+
+    __slots__ = ("acks", "stored")
+
+    def __init__(self) -> None:
+        self.stored: list[Pending] = []
+        self.acks: list[bytes] = []  # signed, posted once the batch is durable

@@ -9,11 +9,16 @@ Order of effects, which is what makes delivery exactly-once at this node:
    bookkeeping, and (for a business message) the sealed delivery receipt in the outbox;
 3. only then ack to the relay, so a crash before 3 means redelivery, and redelivery
    finds the ``seen`` row and is acked again without being processed twice.
+
+A page of envelopes (what one push or poll delivered) goes through 1 for each, then 2
+for all of them in one transaction with one durable commit, then 3 for each (issue 16):
+a crash anywhere before the commit leaves none of them stored and none acked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -28,9 +33,10 @@ from node.events import (
 )
 from node.messaging._inbox_parts import (
     MAX_ANSWERED,
-    authenticated_header,
+    Batch,
+    Pending,
     inbound_record,
-    post_ack,
+    post_acks,
     raw_ack,
     with_reply,
 )
@@ -86,61 +92,115 @@ class Inbox:
     async def handle(
         self, item: MailboxItem, transport: Transport, *, defer_files: bool = False
     ) -> bool:
-        """Process one envelope from the relay and ack it.
-
-        Args:
-            defer_files: leave a business message whose verified header names attachments
-                alone (nothing stored, nothing acked) and return False, so that the caller
-                downloads them off the inbox's path (node/messaging/_lanes.py).
+        """Process one envelope from the relay and ack it (:meth:`handle_page` of one).
 
         Returns:
             False only when ``defer_files`` left the envelope for later.
+        """
+        return not await self.handle_page([item], transport, defer_files=defer_files)
+
+    async def handle_page(
+        self, items: Sequence[MailboxItem], transport: Transport, *, defer_files: bool = False
+    ) -> list[MailboxItem]:
+        """Process a page of envelopes from the relay: verify each, store them all in one
+        transaction (one durable commit, the receipts sealed inside it), then ack each.
+
+        Args:
+            defer_files: leave a business message whose verified header names attachments
+                alone (nothing stored, nothing acked), and every later envelope of its
+                sender in the page, so that the caller downloads them off the inbox's
+                path (node/messaging/_lanes.py) in their order.
+
+        Returns:
+            The envelopes ``defer_files`` left for later, in page order.
 
         Raises:
-            TransportError: the ack could not be posted (the envelope stays in the
+            TransportError: an ack could not be posted (the envelope stays in the
                 mailbox and comes back; the caller reconnects).
-            StorageError: the store failed; nothing was acked.
+            StorageError: the store failed; nothing of the page was stored or acked.
         """
         s = self._s
         now = s.clock()
         lookup = s.lookup()
         # The relay's hints pick the fast path for a redelivery; the seen row written
         # with the message (keyed by the *verified* header) is the authoritative guard.
-        dup = await s.store.is_seen(item.sender, item.msg_id)
-        if dup:
-            await self._ack_duplicate(item, lookup, now, transport)
-            return True
-        # E1-E5 once, under the larger limit an answer allows: whether the sender is
-        # authenticated decides, if a later step fails, between a `rejected` receipt and
-        # silence (PROTOCOL.md §5.1), and the later steps reuse this result.
+        # The look-up runs on the store's thread while E1-E5 run here.
+        seen_of = asyncio.ensure_future(s.store.seen_of([(i.sender, i.msg_id) for i in items]))
         try:
-            auth = authenticate_header(item.envelope, lookup, max_bytes=MAX_ANSWERED)
-        except PeerError as exc:
-            if exc.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
-                return await self.handle(item, transport, defer_files=defer_files)
-            await self._drop(item, exc, now, transport)
+            auths = [_authenticate(item, lookup) for item in items]
+        finally:
+            seen = await seen_of
+        batch = Batch()
+        deferred: list[MailboxItem] = []
+        for item, auth in zip(items, auths, strict=True):
+            if deferred and item.sender in {d.sender for d in deferred}:
+                deferred.append(item)  # behind its sender's held envelope
+            elif (item.sender, item.msg_id) in seen:
+                ack = self._ack(auth, now) if isinstance(auth, CheckedHeader) else None
+                batch.acks.append(ack or raw_ack(item, s, now))
+            elif not await self._one(item, auth, now, transport, batch, defer_files=defer_files):
+                deferred.append(item)
+        if batch.stored:
+            results = await s.store.record_inbound_batch(
+                [p.entry for p in batch.stored], now=now.timestamp()
+            )
+            for pending, result in zip(batch.stored, results, strict=True):
+                if not result.duplicate:
+                    if pending.entry[1] is not None:
+                        s.outbox_wake.set()
+                    self._seq(result)
+                    s.hub.publish(pending.event)
+        await post_acks(transport, batch.acks)
+        return deferred
+
+    async def _one(
+        self,
+        item: MailboxItem,
+        auth: CheckedHeader | PeerError,
+        now: datetime,
+        transport: Transport,
+        batch: Batch,
+        *,
+        defer_files: bool,
+    ) -> bool:
+        """Verify one envelope and add what to store and ack to ``batch``; False: deferred.
+
+        ``auth`` is E1-E5's outcome, run once under the larger limit an answer allows:
+        whether the sender is authenticated decides, if a later step fails, between a
+        `rejected` receipt and silence (PROTOCOL.md §5.1), and the later steps reuse it.
+        """
+        if isinstance(auth, PeerError):
+            if auth.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
+                again = _authenticate(item, self._s.lookup())
+                return await self._one(item, again, now, transport, batch, defer_files=defer_files)
+            batch.acks.append(self._drop(item, auth, now))
             return True
+        lookup = self._s.lookup()
         try:
             opened = open_authenticated(
                 auth,
                 lookup,
-                me=s.member,
-                my_keys=s.keys.decryption_keys,
+                me=self._s.member,
+                my_keys=self._s.keys.decryption_keys,
                 now=now,
                 seen=lambda sender, msg_id: False,  # answered by the hint look-up above
                 size=len(item.envelope),  # E1 under the node's own limit
             )
         except PeerError as exc:
-            await self._refuse(auth, item, exc, now, transport)
-            return True
-        if opened.header.kind is CoarseKind.RECEIPT:
-            result = await self._receipt(opened, now, item.envelope)
-        elif defer_files and opened.header.attachments:  # the verified header (E1-E12)
-            return False
+            if auth.header.recipient != self._s.member:
+                batch.acks.append(self._drop(item, exc, now))
+                return True
+            # The sender is authenticated (E1-E5): store it as rejected and tell it why.
+            self._reject(auth, exc, now, item.envelope, batch)
         else:
-            result = await self._business(opened, now, item.envelope, transport)
-        if result is not None:
-            await self._ack(opened.checked, now, transport)
+            if opened.header.kind is CoarseKind.RECEIPT:
+                await self._receipt(opened, now, item.envelope, batch)
+            elif defer_files and opened.header.attachments:  # the verified header (E1-E12)
+                return False
+            else:
+                await self._business(opened, now, item.envelope, transport, batch)
+            auth = opened.checked
+        batch.acks.append(self._ack(auth, now))
         return True
 
     async def _refreshed(self, transport: Transport) -> bool:
@@ -151,15 +211,15 @@ class Inbox:
             return False
 
     async def _business(
-        self, opened: Opened, now: datetime, raw: bytes, transport: Transport
-    ) -> InboundResult | None:
-        s = self._s
+        self, opened: Opened, now: datetime, raw: bytes, transport: Transport, batch: Batch
+    ) -> None:
         h = opened.header
         try:
             body = decode_opened(opened)  # E13
             await self._attachments(opened, body.attachments, transport)  # F1-F4
         except PeerError as exc:
-            return await self._reject(opened.checked, exc, now, raw)
+            self._reject(opened.checked, exc, now, raw, batch)
+            return
         reply = self.reply(opened.checked, now, opened)
         record = inbound_record(
             opened.checked,
@@ -170,14 +230,8 @@ class Inbox:
             body=opened.body,
         )
         record = with_reply(record, body.in_reply_to)
-        result = await s.store.record_inbound(
-            record, reply=reply, receipt=None, now=now.timestamp()
-        )
-        if not result.duplicate:
-            s.outbox_wake.set()
-            self._seq(result)
-            s.hub.publish(MessageReceived(h.msg_id, h.case_id, h.sender, body, h, now))
-        return result
+        event = MessageReceived(h.msg_id, h.case_id, h.sender, body, h, now)
+        batch.stored.append(Pending((record, reply, None), event))
 
     async def _attachments(
         self,
@@ -201,7 +255,7 @@ class Inbox:
                 )
             await self._s.files.fetch(transport, opened.header.sender, files)
 
-    async def _receipt(self, opened: Opened, now: datetime, raw: bytes) -> InboundResult | None:
+    async def _receipt(self, opened: Opened, now: datetime, raw: bytes, batch: Batch) -> None:
         s = self._s
         h = opened.header
         try:
@@ -221,7 +275,8 @@ class Inbox:
             bind_receipt(receipt, expected, header_sha256=sha256_hex(ours), now=now)
         except PeerError as exc:
             # No receipt for a receipt, ever: that could loop between two nodes.
-            return await self._reject(opened.checked, exc, now, raw, reply=False)
+            self._reject(opened.checked, exc, now, raw, batch, reply=False)
+            return
         rec = ReceiptRecord(
             msg_id=receipt.msg_id,
             signer=receipt.recipient,
@@ -240,22 +295,19 @@ class Inbox:
             body=opened.body,
         )
         record = with_reply(record, receipt.msg_id)
-        result = await s.store.record_inbound(record, reply=None, receipt=rec, now=now.timestamp())
-        if not result.duplicate:
-            self._seq(result)
-            s.hub.publish(ReceiptReceived(receipt.msg_id, h.case_id, receipt.recipient, receipt))
-        return result
+        event = ReceiptReceived(receipt.msg_id, h.case_id, receipt.recipient, receipt)
+        batch.stored.append(Pending((record, None, rec), event))
 
-    async def _reject(
+    def _reject(
         self,
         checked: CheckedHeader,
         exc: PeerError,
         now: datetime,
         raw: bytes,
+        batch: Batch,
         *,
         reply: bool = True,
-    ) -> InboundResult | None:
-        s = self._s
+    ) -> None:
         h = checked.header
         log.warning("envelope rejected", msg_id=h.msg_id, sender=h.sender, error=exc.diagnostics())
         build = None
@@ -273,15 +325,8 @@ class Inbox:
             body=None,
             reason=exc.code.value,
         )
-        result = await s.store.record_inbound(
-            record, reply=build, receipt=None, now=now.timestamp()
-        )
-        if not result.duplicate:
-            if build is not None:
-                s.outbox_wake.set()
-            self._seq(result)
-            s.hub.publish(MessageRejected(h.msg_id, h.case_id, h.sender, exc.code, exc.message))
-        return result
+        event = MessageRejected(h.msg_id, h.case_id, h.sender, exc.code, exc.message)
+        batch.stored.append(Pending((record, build, None), event))
 
     def reply(
         self, checked: CheckedHeader, now: datetime, outcome: Opened | PeerError
@@ -320,25 +365,9 @@ class Inbox:
             in_reply_to=h.msg_id,
         )
 
-    async def _refuse(
-        self,
-        auth: CheckedHeader,
-        item: MailboxItem,
-        exc: PeerError,
-        now: datetime,
-        transport: Transport,
-    ) -> None:
-        if auth.header.recipient == self._s.member:
-            # The sender is authenticated (E1-E5): store it as rejected and tell it why.
-            await self._reject(auth, exc, now, item.envelope)
-            await self._ack(auth, now, transport)
-            return
-        await self._drop(item, exc, now, transport)
-
-    async def _drop(
-        self, item: MailboxItem, exc: PeerError, now: datetime, transport: Transport
-    ) -> None:
-        # Not authenticated (or not ours): no receipt, so the node reflects nothing.
+    def _drop(self, item: MailboxItem, exc: PeerError, now: datetime) -> bytes:
+        """The ack of an envelope not authenticated (or not ours): no receipt, so the
+        node reflects nothing."""
         s = self._s
         log.warning(
             "unauthenticated envelope dropped",
@@ -348,21 +377,11 @@ class Inbox:
             error=exc.diagnostics(),
         )
         s.hub.publish(NodeProblem("inbox", exc.code, f"envelope dropped: {exc.message}"))
-        await post_ack(transport, raw_ack(item, s, now))
+        return raw_ack(item, s, now)
 
-    async def _ack_duplicate(
-        self, item: MailboxItem, lookup: KeyLookup, now: datetime, transport: Transport
-    ) -> None:
-        checked = authenticated_header(item.envelope, lookup)
-        if checked is None:
-            await post_ack(transport, raw_ack(item, self._s, now))
-        else:
-            await self._ack(checked, now, transport)
-
-    async def _ack(self, checked: CheckedHeader, now: datetime, transport: Transport) -> None:
+    def _ack(self, checked: CheckedHeader, now: datetime) -> bytes:
         signing = self._s.keys.signing
-        ack = make_ack(checked.header, checked.envelope.header, signing_key=signing, acked_at=now)
-        await post_ack(transport, ack)
+        return make_ack(checked.header, checked.envelope.header, signing_key=signing, acked_at=now)
 
     def _seq(self, result: InboundResult) -> None:
         if result.seq_event is not None:
@@ -371,3 +390,11 @@ class Inbox:
                 "sequence anomaly", peer=e.peer, kind=e.kind, expected=e.expected, got=e.got
             )
             self._s.hub.publish(SequenceAnomaly(e))
+
+
+def _authenticate(item: MailboxItem, lookup: KeyLookup) -> CheckedHeader | PeerError:
+    """E1-E5 of one envelope, under the larger limit an answer allows."""
+    try:
+        return authenticate_header(item.envelope, lookup, max_bytes=MAX_ANSWERED)
+    except PeerError as exc:
+        return exc

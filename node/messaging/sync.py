@@ -30,7 +30,7 @@ from node.messaging.transport_api import Transport
 from protocol.decimal import parse_decimal
 from protocol.errors import DirectoryError, MalformedError, Relay247Error, StorageError
 from schemas.errors import ErrorCode
-from schemas.relay_api import MailboxPage
+from schemas.relay_api import MailboxItem, MailboxPage
 
 log = structlog.get_logger("relay247.node")
 PUSH_RETRY = 60.0  # seconds on long-poll before trying the WebSocket again
@@ -165,23 +165,31 @@ class Sync:
 
     async def _page(self, page: MailboxPage, transport: Transport) -> None:
         url = transport.base_url
+        run: list[MailboxItem] = []  # handled together: one durable commit for all
         for item in page.messages:
-            # A sender's envelopes stay in order: behind its lane, if it has one.
+            # A sender's envelopes stay in order: behind its lane, if it has one. A lane
+            # starts only from this loop (below), so whether a sender is busy cannot
+            # change under the envelopes gathered in ``run``.
             await self._lanes.room()
             if self._lanes.busy(item.sender):
                 self._lanes.add(item, transport)
             else:
-                try:
-                    if not await self._inbox.handle(item, transport, defer_files=True):
-                        self._lanes.add(item, transport)  # attachments: off this path
-                except DirectoryError as exc:
-                    # No directory to verify with: leave it in the mailbox for later.
-                    raise Relay247Error(exc.message, code=ErrorCode.UNAVAILABLE) from None
-                self._unsaved += 1
+                run.append(item)
+        if run:
+            try:
+                held = await self._inbox.handle_page(run, transport, defer_files=True)
+            except DirectoryError as exc:
+                # No directory to verify with: leave them in the mailbox for later.
+                raise Relay247Error(exc.message, code=ErrorCode.UNAVAILABLE) from None
+            for item in held:
+                self._lanes.add(item, transport)  # attachments: off this path, in order
+            self._unsaved += len(run) - len(held)
+        if page.messages:
             # The fetch position moves on; the saved cursor stays before held envelopes.
-            self._cursor[url] = max(self._cursor.get(url, 0), item.seq)
-            if self._unsaved >= CURSOR_EVERY:
-                await self._save_cursor(url)
+            last = max(item.seq for item in page.messages)
+            self._cursor[url] = max(self._cursor.get(url, 0), last)
+        if self._unsaved >= CURSOR_EVERY:
+            await self._save_cursor(url)
 
     async def _load_cursor(self, url: str) -> int:
         if url not in self._cursor:

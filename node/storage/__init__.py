@@ -20,10 +20,11 @@ if TYPE_CHECKING:
         SeqEventKind,
         Status,
     )
-    from node.storage.store import InboundResult, NodeStore
+    from node.storage.store import Inbound, InboundResult, NodeStore
 
 __all__ = [
     "Direction",
+    "Inbound",
     "InboundResult",
     "MessageRecord",
     "NodeStore",
@@ -45,6 +46,7 @@ __getattr__ = lazy_face(
         "SeqEvent": "schema",
         "SeqEventKind": "schema",
         "Status": "schema",
+        "Inbound": "store",
         "InboundResult": "store",
         "NodeStore": "store",
     },

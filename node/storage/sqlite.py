@@ -26,10 +26,17 @@ from node.storage.schema import (
 )
 from protocol.errors import StorageError, unavailable_reason
 
+#: one inbound envelope to store: the message, the receipt to send back, the receipt it carries
+Inbound = tuple[MessageRecord, Callable[[int], Outgoing] | None, ReceiptRecord | None]
+_Stored = tuple[bool, SeqEvent | None]  # (duplicate, sequence anomaly)
+
 _MSG_COLS = (
     "direction, msg_id, case_id, peer, coarse_kind, body_kind, in_reply_to, seq, envelope, "
     "header, body, stored_at, status, reason, sent_at, leaf_index"
 )
+
+
+_LIGHT_COLS = _MSG_COLS.replace("envelope,", "X'' AS envelope,")  # the envelope read as b""
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -214,26 +221,34 @@ class SyncDb:
         ).fetchone()
         return row is not None
 
-    def record_inbound(
+    def seen_of(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """See :meth:`NodeStore.seen_of`."""
+        return {key for key in keys if self.is_seen(*key)}
+
+    def record_inbound(self, batch: list[Inbound], now: float) -> list[_Stored]:
+        """See :meth:`NodeStore.record_inbound_batch`: one transaction, one commit."""
+        with _tx(self._c):
+            return [self._one_inbound(m, reply, receipt, now) for m, reply, receipt in batch]
+
+    def _one_inbound(
         self,
         m: MessageRecord,
         reply: Callable[[int], Outgoing] | None,
         receipt: ReceiptRecord | None,
         now: float,
-    ) -> tuple[bool, SeqEvent | None]:
-        """See :meth:`NodeStore.record_inbound`."""
-        with _tx(self._c):
-            # The seen row is the exactly-once guard: a second delivery changes nothing.
-            cur = self._c.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (m.peer, m.msg_id))
-            if cur.rowcount == 0:
-                return True, None
-            event = self._track_seq(m)
-            self._insert_message(m)
-            if receipt is not None:
-                self._store_receipt(receipt)
-            if reply is not None:
-                self._queue(m.peer, reply, now)
-            return False, event
+    ) -> _Stored:
+        # The seen row is the exactly-once guard: a second delivery changes nothing
+        # (within one batch too: the same envelope twice in a page is stored once).
+        cur = self._c.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (m.peer, m.msg_id))
+        if cur.rowcount == 0:
+            return True, None
+        event = self._track_seq(m)
+        self._insert_message(m)
+        if receipt is not None:
+            self._store_receipt(receipt)
+        if reply is not None:
+            self._queue(m.peer, reply, now)
+        return False, event
 
     def _track_seq(self, m: MessageRecord) -> SeqEvent | None:
         # PROTOCOL.md §5.3: last_in_seq is the highest seq seen from the peer.
@@ -293,6 +308,14 @@ class SyncDb:
             (*args, limit),
         ).fetchall()
         return [_message(r) for r in rows]
+
+    def case_messages(self, case_id: str, after: int) -> list[tuple[int, MessageRecord]]:
+        """See :meth:`NodeStore.case_messages`."""
+        rows = self._c.execute(
+            f"SELECT id, {_LIGHT_COLS} FROM messages WHERE case_id=? AND id>? ORDER BY id",  # noqa: S608
+            (case_id, after),
+        ).fetchall()
+        return [(int(r[0]), _message(r[1:])) for r in rows]
 
     def message(self, msg_id: str, direction: Direction) -> MessageRecord | None:
         """See :meth:`NodeStore.message`."""

@@ -28,7 +28,9 @@ from node.storage.schema import (
     ReceiptRecord,
     SeqEvent,
 )
-from node.storage.sqlite import SyncDb
+from node.storage.sqlite import Inbound, SyncDb
+
+__all__ = ["Inbound", "InboundResult", "NodeStore"]
 from protocol.errors import StorageError, storage_error
 
 T = TypeVar("T")
@@ -157,6 +159,10 @@ class NodeStore:
         """True if ``(sender, msg_id)`` was already stored (accepted or rejected)."""
         return await self._run(self._conn().is_seen, sender, msg_id)
 
+    async def seen_of(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(sender, msg_id)`` of ``keys`` were already stored (one store hop)."""
+        return await self._run(self._conn().seen_of, keys)
+
     async def record_inbound(
         self,
         message: MessageRecord,
@@ -181,10 +187,25 @@ class NodeStore:
         Raises:
             StorageError: the write failed; nothing was stored.
         """
-        duplicate, event = await self._run(
-            self._conn().record_inbound, message, reply, receipt, now
-        )
-        return InboundResult(duplicate, event)
+        (result,) = await self.record_inbound_batch([(message, reply, receipt)], now=now)
+        return result
+
+    async def record_inbound_batch(
+        self, batch: list[Inbound], *, now: float
+    ) -> list[InboundResult]:
+        """Store a batch of inbound envelopes as :meth:`record_inbound` does each, in one
+        transaction and one durable commit (issue 16: one fsync per page of envelopes,
+        not one per envelope). The receipts' ``reply`` builders (sign and seal) run
+        inside it, on the store's thread.
+
+        Returns:
+            One result per entry, in order.
+
+        Raises:
+            StorageError: the write failed; nothing of the batch was stored.
+        """
+        rows = await self._run(self._conn().record_inbound, batch, now)
+        return [InboundResult(duplicate, event) for duplicate, event in rows]
 
     # -- reads for the CLI and the local API ------------------------------------------
 
@@ -198,6 +219,11 @@ class NodeStore:
     ) -> list[MessageRecord]:
         """Return messages, newest last, optionally filtered."""
         return await self._run(self._conn().messages, case_id, direction, peer, limit)
+
+    async def case_messages(self, case_id: str, after: int = 0) -> list[tuple[int, MessageRecord]]:
+        """``(row id, message)`` of a case's messages stored after row ``after``, in stored
+        order, each without its envelope bytes (``b""``): what the cases fold."""
+        return await self._run(self._conn().case_messages, case_id, after)
 
     async def message(self, msg_id: str, direction: Direction) -> MessageRecord | None:
         """Return one message by id and direction, or None."""

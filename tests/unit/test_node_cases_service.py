@@ -100,6 +100,32 @@ async def test_cases_are_rebuilt_from_the_store_at_start(pair: Pair) -> None:
         await again.stop()
 
 
+async def test_a_case_folded_event_by_event_equals_its_full_rebuild(pair: Pair) -> None:
+    # Issue 16: each event folds only the messages stored since the case's last fold.
+    fr_q = pair.fr.events.queue()
+    await pair.fr.send(REQUEST, "US")
+    await next_event(fr_q, ReceiptReceived)
+    await case_when(pair.fr, lambda r: r.case.state is CaseState.RECEIVED)
+    again = msgspec.structs.replace(REQUEST, in_reply_to=None)
+    await pair.fr.send(again, "US")
+    await next_event(fr_q, ReceiptReceived)
+    await case_when(pair.fr, lambda r: len(r.case.timeline) >= 4)
+    store = pair.fr.services.case_store
+    folded = await store.case(REQUEST.case_id)
+    kept = await store.folded(REQUEST.case_id)
+    assert folded is not None
+    assert kept is not None
+    rebuilt = await pair.fr.services.cases.refresh(REQUEST.case_id, full=True)
+    assert rebuilt is not None
+    assert msgspec.json.encode(rebuilt.case) == msgspec.json.encode(folded.case)
+    assert (rebuilt.priority, rebuilt.last_activity) == (folded.priority, folded.last_activity)
+    assert await store.folded(REQUEST.case_id) == kept
+    # Nothing new since: a refresh reads the kept case and writes nothing.
+    assert await pair.fr.services.cases.refresh(REQUEST.case_id) == rebuilt
+    # At the next start no case is behind its messages: none is rebuilt.
+    assert await store.stale_cases(pair.fr.services.cases._version) == []
+
+
 def _drop_cases(db: Path) -> None:
     with sqlite3.connect(db) as c:
         c.execute("DELETE FROM cases")

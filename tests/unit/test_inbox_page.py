@@ -1,0 +1,89 @@
+"""A page of envelopes through the inbox (issue 16): one transaction and one durable
+commit for the page, then the acks; the same envelope twice in a page is stored once."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from node.events import MessageReceived, NodeEvent
+from protocol.envelope import seal_envelope
+from schemas.examples import EXAMPLES
+from schemas.messages import coarse_kind, encode_body, priority_of
+from schemas.relay_api import AckResult, MailboxItem
+from tests.support.bodies import addressed
+from tests.support.deliver import NullRelay
+from tests.support.fake_relay import FakeRelay, open_node
+from tests.support.network import Network, make_network
+
+
+class CountingRelay(NullRelay):
+    """Counts the acks posted."""
+
+    def __init__(self) -> None:
+        self.acks = 0
+
+    async def ack(self, signed_ack: bytes) -> AckResult:
+        self.acks += 1
+        return await super().ack(signed_ack)
+
+
+def _items(net: Network, n: int) -> list[MailboxItem]:
+    body = addressed(EXAMPLES["preservation_request"], "FR", "US")
+    fr, us = net.members["FR"], net.members["US"]
+    now = datetime.now(UTC)
+    out = []
+    for seq in range(1, n + 1):
+        sealed = seal_envelope(
+            encode_body(body), msg_id=os.urandom(16).hex(), case_id=body.case_id,
+            kind=coarse_kind(body), priority=priority_of(body), seq=seq, sender="FR",
+            signing_key=fr.signing, recipient="US", recipient_key=us.encryption.public,
+            recipient_key_fp=us.encryption.fingerprint, created=now,
+            lifetime=timedelta(hours=1),
+        )  # fmt: skip
+        out.append(
+            MailboxItem(seq=seq, sender="FR", msg_id=sealed.header.msg_id, leaf_index=seq,
+                        received_at=now, envelope=sealed.envelope)
+        )  # fmt: skip
+    return out
+
+
+async def test_a_page_is_one_commit_then_its_acks(tmp_path: Path) -> None:
+    net = make_network()
+    us = await open_node(tmp_path / "us", net, "US", FakeRelay(net.lookup(), net.signed()))
+    await us._shared.directory.accept(net.signed(), datetime.now(UTC))
+    received: list[MessageReceived] = []
+
+    def on_event(e: NodeEvent) -> None:
+        if isinstance(e, MessageReceived):
+            received.append(e)
+
+    us.events.subscribe(on_event)
+    items = _items(net, 5)
+    page = [*items, items[2]]  # the third one twice in the page
+    relay = CountingRelay()
+    statements: list[str] = []
+    us._shared.store._conn()._c.set_trace_callback(statements.append)
+    try:
+        held = await us._sync._inbox.handle_page(page, relay)  # type: ignore[arg-type]
+        assert held == []
+        assert [q for q in statements if q.startswith(("BEGIN", "COMMIT"))] == [
+            "BEGIN IMMEDIATE",
+            "COMMIT",
+        ]  # one durable commit for the page
+        assert [e.msg_id for e in received] == [i.msg_id for i in items]
+        assert relay.acks == len(page)  # each delivery acked, the duplicate too
+        stored = await us.store.messages(direction=None)
+        assert sorted(m.msg_id for m in stored if m.direction == "in") == sorted(
+            i.msg_id for i in items
+        )
+        # One receipt queued per message, in the same transaction.
+        assert (await us.store.counts())["outbox"] == len(items)
+        # Delivered again (the relay redelivers after a lost ack): acked, nothing new.
+        again = await us._sync._inbox.handle_page(items, relay)  # type: ignore[arg-type]
+        assert again == []
+        assert len(received) == len(items)
+        assert relay.acks == len(page) + len(items)
+    finally:
+        await us.stop()
