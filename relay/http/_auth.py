@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TypeVar
 
@@ -16,14 +14,12 @@ from protocol.errors import Relay247Error, TooLargeError, TransportError, Verifi
 from protocol.httpsig import VerifiedRequest, verify_request
 from relay._state import MemberActivity, RelayState
 from relay.http._middleware import MEMBER, STATE, HeaderedError
+from relay.http._verifiers import VERIFIERS
 from schemas.directory import KeyUse
 from schemas.errors import ErrorCode
 
 ACTIVITY = web.AppKey("activity", MemberActivity)
 T = TypeVar("T")
-#: Ed25519 verifications off the event loop: PyNaCl releases the GIL while it verifies,
-#: so these threads verify in parallel with the loop and with each other (issue 16).
-_VERIFIERS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="relay-verify")
 
 
 async def read_body(request: web.Request, state: RelayState) -> bytes:
@@ -103,8 +99,7 @@ async def authenticate_then(
         except Relay247Error as exc:
             return verified, exc
 
-    loop = asyncio.get_running_loop()
-    verified, extra = await loop.run_in_executor(_VERIFIERS, work)
+    verified, extra = await VERIFIERS.run(work)
     return _admit(state, request, verified, now_dt), signed.lookup, extra
 
 
