@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -32,7 +33,10 @@ async def test_a_failing_job_raises_in_the_waiting_request() -> None:
 @pytest.mark.asyncio
 async def test_many_jobs_each_get_their_own_answer_in_batches() -> None:
     pool = Verifiers(2)
-    results = await asyncio.gather(*(pool.run(lambda i=i: i * i) for i in range(200)))
+    def square(i: int) -> Callable[[], int]:
+        return lambda: i * i
+
+    results = await asyncio.gather(*(pool.run(square(i)) for i in range(200)))
     assert results == [i * i for i in range(200)]
 
 
