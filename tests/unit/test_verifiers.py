@@ -33,6 +33,7 @@ async def test_a_failing_job_raises_in_the_waiting_request() -> None:
 @pytest.mark.asyncio
 async def test_many_jobs_each_get_their_own_answer_in_batches() -> None:
     pool = Verifiers(2)
+
     def square(i: int) -> Callable[[], int]:
         return lambda: i * i
 
