@@ -415,11 +415,58 @@ def bench_ws(root: Path, plan: Plan) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Saturation:
-    """Closed-loop throughput of one configuration."""
+    """Closed-loop throughput of one configuration, with its cost per accepted message.
+
+    ``relay_cpu``: CPU seconds of the relay processes per 202; ``pg_cpu``: of every
+    ``postgres`` process on this host (other users of the server included);
+    ``commits``: transactions committed in the database per 202 (``pg_stat_database``).
+    """
 
     rate: float
     ok: int
     other: int
+    relay_cpu: float = 0.0
+    pg_cpu: float = 0.0
+    commits: float = 0.0
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of every ``postgres`` process on this host (0 if none is local)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += _cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def _commits(dsn: str) -> int:
+    """Transactions committed so far in ``dsn``'s database."""
+    import asyncpg
+
+    async def get() -> int:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            found: int = await conn.fetchval(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            )
+            return found
+        finally:
+            await conn.close()
+
+    return asyncio.run(get())
 
 
 @dataclass(frozen=True)
@@ -443,10 +490,26 @@ def _tp(urls: list[str], n: int, warmup: int, concurrency: int, rate: float) -> 
     }
 
 
-def _saturation(urls: list[str], plan: Plan) -> Saturation:
+def _saturation(servers: list[Server], plan: Plan, dsn: str | None = None) -> Saturation:
+    urls = [server.url for server in servers]
+    relay0 = sum(_cpu(server.proc.pid) for server in servers)
+    pg0 = _postgres_cpu()
+    commits0 = _commits(dsn) if dsn else 0
     sat = _load("throughput", _tp(urls, plan.sat_n, plan.sat_warmup, plan.sat_concurrency, 0.0))
+    relay = sum(_cpu(server.proc.pid) for server in servers) - relay0
+    pg = _postgres_cpu() - pg0
+    commits = (_commits(dsn) - commits0) if dsn else 0
     ok = sum(1 for s in sat.status.values() if s == 202)
-    return Saturation(len(sat.status) / sat.elapsed, ok, len(sat.status) - ok)
+    # The CPU covers the warm-up too: per message counts every request fired.
+    fired = max(1, plan.sat_n + plan.sat_warmup)
+    return Saturation(
+        len(sat.status) / sat.elapsed,
+        ok,
+        len(sat.status) - ok,
+        relay / fired,
+        pg / fired,
+        commits / fired,
+    )
 
 
 def _fixed_rate(urls: list[str], rate: float, plan: Plan) -> FixedRate:
@@ -536,8 +599,8 @@ def bench_pg(root: Path, plan: Plan, dsn: str, rate: float | None) -> list[tuple
             print("two relays over PostgreSQL:", ", ".join(_roles(pg_urls)))
             sats: dict[str, list[Saturation]] = {LITE: [], PG: []}
             for _ in range(plan.rounds):
-                sats[LITE].append(_saturation([lite.url], plan))
-                sats[PG].append(_saturation(pg_urls, plan))
+                sats[LITE].append(_saturation([lite], plan))
+                sats[PG].append(_saturation(relays, plan, dsn))
             lite_sat = max(sats[LITE], key=lambda x: x.rate)
             pg_sat = max(sats[PG], key=lambda x: x.rate)
             fixed = rate or max(10.0, min(lite_sat.rate, pg_sat.rate) / 2 // 10 * 10)
@@ -561,14 +624,19 @@ def bench_pg(root: Path, plan: Plan, dsn: str, rate: float | None) -> list[tuple
         for k, (sat, lat) in enumerate(zip(sats[name], lats[name], strict=True)):
             print(
                 f"  {name:22s} round {k + 1}: saturation {sat.rate:5.0f} msg/s"
-                f" ({sat.ok} x 202, {sat.other} other);"
+                f" ({sat.ok} x 202, {sat.other} other; relay CPU {sat.relay_cpu * 1e6:.0f} us/msg,"
+                f" postgres CPU {sat.pg_cpu * 1e6:.0f} us/msg, {sat.commits:.2f} commits/msg);"
                 f" at {fixed:.0f}/s for {plan.rate_seconds:.0f} s: p50 {lat.p50 * 1e3:.1f} ms,"
                 f" p99 {lat.p99 * 1e3:.1f} ms ({lat.ok} x 202, {lat.other} other)"
             )
     return [
         (
             "accepted msg/s at saturation, 2 relays over PostgreSQL (limit: 1 relay over SQLite)",
-            f"{pg_sat.rate / lite_sat.rate:.2f} ({pg_sat.rate:.0f} / {lite_sat.rate:.0f} msg/s)",
+            f"{pg_sat.rate / lite_sat.rate:.2f} ({pg_sat.rate:.0f} / {lite_sat.rate:.0f} msg/s);"
+            f" CPU per message: relays {pg_sat.relay_cpu * 1e6:.0f} + postgres"
+            f" {pg_sat.pg_cpu * 1e6:.0f} us vs SQLite relay {lite_sat.relay_cpu * 1e6:.0f} us"
+            f" (+ postgres {lite_sat.pg_cpu * 1e6:.0f} us of other users);"
+            f" {pg_sat.commits:.2f} PostgreSQL commits per message",
         ),
         (
             f"accept latency p50 / p99 at {fixed:.0f}/s, 2 relays over PostgreSQL"

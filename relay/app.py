@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import ssl
@@ -242,6 +243,12 @@ async def run(
     await runner.setup()
     site = make_site(runner, state, config.http.host, config.http.port, tls_context(config))
     await site.start()
+    # Everything allocated so far (modules, configuration, directory, keys) lives as
+    # long as the process: move it out of the collector's generations, so that a full
+    # collection walks only what requests allocate. Before this, one full collection
+    # in a hundred young ones walked every object of the imports (issue 16: 3% of the
+    # accept path's CPU at saturation, and a pause in its p99).
+    gc.freeze()
     log.info(
         "relay listening",
         host=config.http.host,

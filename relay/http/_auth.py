@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TypeVar
 
 from aiohttp import web
 
-from protocol.errors import TooLargeError, TransportError, VerificationError
+from protocol.directory import KeyLookup
+from protocol.errors import Relay247Error, TooLargeError, TransportError, VerificationError
 from protocol.httpsig import VerifiedRequest, verify_request
 from relay._state import MemberActivity, RelayState
 from relay.http._middleware import MEMBER, STATE, HeaderedError
+from relay.http._verifiers import VERIFIERS
 from schemas.directory import KeyUse
 from schemas.errors import ErrorCode
 
 ACTIVITY = web.AppKey("activity", MemberActivity)
+T = TypeVar("T")
 
 
 async def read_body(request: web.Request, state: RelayState) -> bytes:
@@ -63,23 +68,81 @@ def authenticate(request: web.Request, body: bytes) -> str:
     """
     state = request.app[STATE]
     now_dt = state.clock()
-    now = int(now_dt.timestamp())
-    lookup = state.lookup
-    if lookup is None:
-        raise VerificationError("relay has no directory yet", code=ErrorCode.UNAVAILABLE)
-    owners: dict[str, str] = {}
+    return _admit(state, request, _Signed(state, request, body, now_dt).verify(), now_dt)
 
-    def resolve(keyid: str) -> bytes | None:
+
+async def authenticate_then(
+    request: web.Request, body: bytes, then: Callable[[KeyLookup], T]
+) -> tuple[str, KeyLookup, T | Relay247Error]:
+    """:func:`authenticate`, with the signature checked on a verifier thread, and then
+    ``then(lookup)`` on that thread once it verified (one hand-off for both).
+
+    Returns:
+        The member, the directory's keys that authenticated it (those ``then`` saw,
+        whatever directory comes into force meanwhile), and ``then``'s outcome.
+
+    ``then`` runs only on a request whose signature verified (nothing is parsed before),
+    and its failure is returned, not raised: the caller raises it after H8 and H9, so
+    a replayed or rate-limited request is answered exactly as by :func:`authenticate`.
+
+    Raises:
+        As :func:`authenticate`.
+    """
+    state = request.app[STATE]
+    now_dt = state.clock()
+    signed = _Signed(state, request, body, now_dt)
+
+    def work() -> tuple[tuple[VerifiedRequest, str], T | Relay247Error]:
+        verified = signed.verify()
         try:
-            member, public = lookup.by_fingerprint(keyid, KeyUse.TRANSPORT, now_dt)
+            return verified, then(signed.lookup)
+        except Relay247Error as exc:
+            return verified, exc
+
+    verified, extra = await VERIFIERS.run(work)
+    return _admit(state, request, verified, now_dt), signed.lookup, extra
+
+
+class _Signed:
+    """A request's H1–H7 inputs, read on the event loop, checkable on any thread."""
+
+    def __init__(self, state: RelayState, request: web.Request, body: bytes, now_dt: datetime):
+        lookup = state.lookup
+        if lookup is None:
+            raise VerificationError("relay has no directory yet", code=ErrorCode.UNAVAILABLE)
+        self.state, self.lookup, self.now_dt = state, lookup, now_dt
+        self.method, self.path_qs, self.headers = request.method, request.path_qs, request.headers
+        self.body = body
+        self.member = ""
+
+    def resolve(self, keyid: str) -> bytes | None:
+        try:
+            member, public = self.lookup.by_fingerprint(keyid, KeyUse.TRANSPORT, self.now_dt)
         except VerificationError:
             return None
-        owners[keyid] = member
+        self.member = member
         return public
 
-    verified = _verify(state, request, body, resolve, now)
+    def verify(self) -> tuple[VerifiedRequest, str]:
+        """H1–H7; the verified request and the member whose transport key signed it."""
+        verified = _verify(
+            self.state,
+            self.method,
+            self.path_qs,
+            self.headers,
+            self.body,
+            self.resolve,
+            int(self.now_dt.timestamp()),
+        )
+        return verified, self.member
+
+
+def _admit(
+    state: RelayState, request: web.Request, signed: tuple[VerifiedRequest, str], now_dt: datetime
+) -> str:
+    verified, member = signed
+    now = int(now_dt.timestamp())
     state.nonces.check_and_add(verified.keyid, verified.nonce, verified.expires, now)
-    member = owners[verified.keyid]
     wait = state.limiter.take(member, state.monotonic())
     if wait > 0:
         raise HeaderedError(
@@ -93,9 +156,11 @@ def authenticate(request: web.Request, body: bytes) -> str:
     return member
 
 
-def _verify(
+def _verify(  # noqa: PLR0917  # the request's parts, read on the loop
     state: RelayState,
-    request: web.Request,
+    method: str,
+    path_qs: str,
+    headers: Mapping[str, str],
     body: bytes,
     resolve: Callable[[str], bytes | None],
     now: int,
@@ -110,9 +175,9 @@ def _verify(
 
     def check(origin: str) -> VerifiedRequest:
         return verify_request(
-            request.method,
-            origin + request.path_qs,
-            request.headers,
+            method,
+            origin + path_qs,
+            headers,
             body,
             resolve_key=resolve,
             now=now,

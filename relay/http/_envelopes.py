@@ -14,13 +14,20 @@ from aiohttp import web
 
 from protocol.codec import encode
 from protocol.decimal import parse_decimal
-from protocol.envelope import check_header
+from protocol.directory import KeyLookup
+from protocol.envelope import CheckedHeader, authenticate_header, check_authenticated
 from protocol.errors import MalformedError, VerificationError
 from protocol.receipt import verify_ack
 from relay._state import RelayState
 from relay.http._auth import authenticate
 from relay.http._middleware import STATE
-from relay.http._write import SignedWrite, json_response, signed_write
+from relay.http._write import (
+    CheckedWrite,
+    SignedWrite,
+    checked_write,
+    json_response,
+    signed_write,
+)
 from relay.storage import Submission
 from schemas.audit import DeliveryAcked, EnvelopeAccepted
 from schemas.envelope import Envelope, EnvelopeHeader
@@ -66,12 +73,21 @@ def submission(
     )
 
 
-@signed_write
-async def submit(_request: web.Request, write: SignedWrite) -> web.Response:
-    """POST /v1/envelopes: verify the header (E1–E8), store durably, answer 202."""
+def _authenticate_envelope(body: bytes, state: RelayState, lookup: KeyLookup) -> CheckedHeader:
+    return authenticate_header(body, lookup, max_bytes=state.window.max_bytes)
+
+
+@checked_write(_authenticate_envelope)
+async def submit(_request: web.Request, write: CheckedWrite[CheckedHeader]) -> web.Response:
+    """POST /v1/envelopes: verify the header (E1–E8), store durably, answer 202.
+
+    E1–E5 ran on a verifier thread with the request's signature (``checked_write``).
+    """
     state, body, member = write.state, write.body, write.member
     now = state.clock()
-    checked = check_header(body, write.lookup, now=now, window=state.window, key_valid_now=True)
+    checked = check_authenticated(
+        write.checked, write.lookup, now=now, window=state.window, key_valid_now=True
+    )
     header = checked.header
     if header.sender != member:
         raise VerificationError(
