@@ -107,7 +107,7 @@ class Services:
     def __init__(self, parts: NodeParts, settings: ServiceSettings) -> None:
         self.parts = parts
         self.settings = settings
-        self.case_store = CaseStore(settings.database)
+        self.case_store = CaseStore(settings.database, parts.view.store.sealer)
         self.cases = CasesService(parts.view.store, self.case_store, parts.hub, parts.table)
         self.alerts = AlertSender(settings.alerts, clock=unix_clock(parts.clock))
         a = settings.alerts

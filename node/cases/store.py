@@ -16,12 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import msgspec
 
 from node.cases.search import INDEX_DDL, Query, index_row, search_sql
+from node.storage import SealedTable, Sealer, open_optional, reseal_batch, row_ad, seal_optional
 from protocol.cases import TERMINAL_STATES, Case
 from protocol.codec import decode
 from protocol.errors import MalformedError, StorageError
@@ -70,10 +72,13 @@ class CaseStore:
 
     Args:
         path: the node's SQLite file (the node store creates it).
+        sealer: the node store's sealer (PROTOCOL.md §18): seals ``cases.data`` and keys
+            the search terms' hashes; None keeps them clear (unit tests only).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sealer: Sealer | None = None) -> None:
         self.path = path
+        self.sealer = sealer
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-cases")
         self._c: sqlite3.Connection | None = None
 
@@ -100,6 +105,8 @@ class CaseStore:
             c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             c.execute("PRAGMA busy_timeout=5000")
             c.execute("PRAGMA synchronous=FULL")
+            c.execute("PRAGMA secure_delete=ON")  # §18: no freed page keeps old bytes
+            c.execute("PRAGMA temp_store=MEMORY")
             c.executescript(DDL)
             c.executescript(INDEX_DDL)
             return c
@@ -137,7 +144,7 @@ class CaseStore:
             row.priority,
             row.opened_at.isoformat(),
             row.last_activity.isoformat(),
-            msgspec.json.encode(case),
+            seal_optional(self.sealer, msgspec.json.encode(case), _case_ad(case.case_id)),
         )
         due = None if next_due is None else _micros(next_due)
         is_open = int(case.state not in TERMINAL_STATES)
@@ -149,13 +156,13 @@ class CaseStore:
         """One page of the open (or the closed) cases in the inbox's order: urgent first,
         then by next deadline (none last), then most recent activity."""
         sql = (
-            "SELECT c.data, c.peer, c.priority, c.opened_at, c.last_activity"
+            "SELECT c.data, c.peer, c.priority, c.opened_at, c.last_activity, c.case_id"
             " FROM case_queue q JOIN cases c USING (case_id) WHERE q.open = ?"
             " ORDER BY q.rank, q.next_due IS NULL, q.next_due, q.last_activity DESC"
             " LIMIT ? OFFSET ?"
         )
         rows = await self._run(self._select, sql, (int(open_cases), limit, offset))
-        return [_case_row(r) for r in rows]
+        return [self._case_row(r) for r in rows]
 
     async def queue_counts(self) -> tuple[int, int]:
         """How many cases are open and how many closed."""
@@ -165,7 +172,7 @@ class CaseStore:
 
     async def search(self, query: Query, now: datetime) -> list[str]:
         """Case ids of one page of ``query`` (one more than a page: a next page exists)."""
-        sql, args = search_sql(query, now)
+        sql, args = search_sql(query, now, None if self.sealer is None else self.sealer.term)
         return [str(r[0]) for r in await self._run(self._select, sql, tuple(args))]
 
     async def cases_by_id(self, case_ids: list[str]) -> list[CaseRow]:
@@ -176,7 +183,7 @@ class CaseStore:
         sql = f"{_CASE_SQL} WHERE case_id IN ({marks})"  # only '?' marks
         found = {}
         for r in await self._run(self._select, sql, tuple(case_ids)):
-            row = _case_row(r)
+            row = self._case_row(r)
             found[row.case.case_id] = row
         return [found[i] for i in case_ids if i in found]
 
@@ -189,12 +196,26 @@ class CaseStore:
     async def case(self, case_id: str) -> CaseRow | None:
         """Return one case, or None."""
         rows = await self._run(self._select, f"{_CASE_SQL} WHERE case_id=?", (case_id,))
-        return _case_row(rows[0]) if rows else None
+        return self._case_row(rows[0]) if rows else None
 
     async def cases(self) -> list[CaseRow]:
         """Return every case, most recent activity first."""
         rows = await self._run(self._select, f"{_CASE_SQL} ORDER BY last_activity DESC", ())
-        return [_case_row(r) for r in rows]
+        return [self._case_row(r) for r in rows]
+
+    def _case_row(self, r: Any) -> CaseRow:
+        data = open_optional(self.sealer, bytes(r[0]), _case_ad(r[5]))
+        return _case_row((data, *r[1:]))
+
+    # -- data at rest (PROTOCOL.md §18.3) ------------------------------------------------
+
+    async def reseal_batch(self, after: int, limit: int) -> int | None:
+        """Re-seal up to ``limit`` cases after rowid ``after`` under the current data key;
+        the last rowid seen, None when done."""
+        if self.sealer is None:
+            return None
+        step = partial(reseal_batch, tx=_Tx)
+        return await self._run(step, self._conn(), self.sealer, CASES, after, limit)
 
     # -- reads of the node store's tables ------------------------------------------------
 
@@ -274,12 +295,19 @@ class CaseStore:
                 c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
                 c.executemany(
                     "INSERT OR IGNORE INTO case_terms VALUES (?, ?, ?)",
-                    [(term, kind, case[0]) for kind, term in sorted(terms)],
+                    [(term, kind, case[0]) for kind, term in self._terms(terms)],
                 )
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    def _terms(self, terms: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        if self.sealer is None:
+            return sorted(terms)
+        # §18.2: keyed hashes of each term and of its prefixes ending at a separator
+        sealer = self.sealer
+        return sorted({(kind, h) for kind, term in terms for h in sealer.terms(kind, term)})
 
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._conn().execute(sql, args).fetchall()
@@ -294,7 +322,26 @@ def _micros(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-_CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity FROM cases"
+_CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity, case_id FROM cases"
+#: the sealed column of ``cases`` (its row is named by the case id)
+CASES: Final = SealedTable("cases", ("case_id",), ("data",))
+
+
+def _case_ad(case_id: str) -> bytes:
+    return row_ad("cases", case_id, "data")
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception (for the re-seal pass)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def __enter__(self) -> None:
+        self._c.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._c.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 def _case_row(r: Any) -> CaseRow:

@@ -17,9 +17,12 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from node.storage._reseal import MESSAGES, pending, reseal_batch
+from node.storage._sealed import Sealer
 from node.storage.schema import (
     Direction,
     MessageRecord,
@@ -28,7 +31,7 @@ from node.storage.schema import (
     ReceiptRecord,
     SeqEvent,
 )
-from node.storage.sqlite import SyncDb
+from node.storage.sqlite import SyncDb, tx
 from protocol.errors import StorageError, storage_error
 
 T = TypeVar("T")
@@ -54,10 +57,13 @@ class NodeStore:
 
     Args:
         path: the SQLite file (created on :meth:`open`).
+        sealer: seals what came out of an envelope or goes into one (PROTOCOL.md §18);
+            None keeps it clear (unit tests and the benchmark's baseline only).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sealer: Sealer | None = None) -> None:
         self.path = path
+        self.sealer = sealer
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-store")
         self._db: SyncDb | None = None
 
@@ -77,7 +83,7 @@ class NodeStore:
             StorageError: not a database, corrupted, unknown schema version, or the
                 file cannot be created.
         """
-        self._db = await self._run(SyncDb.connect, self.path)
+        self._db = await self._run(SyncDb.connect, self.path, self.sealer)
 
     async def close(self) -> None:
         """Close the connection and stop the store thread."""
@@ -210,6 +216,28 @@ class NodeStore:
     async def seq_events(self, peer: str | None = None) -> list[SeqEvent]:
         """Return recorded sequence anomalies, oldest first."""
         return await self._run(self._conn().seq_events, peer)
+
+    # -- data at rest (PROTOCOL.md §18.3) ------------------------------------------------
+
+    async def reseal_batch(self, after: int, limit: int) -> int | None:
+        """Re-seal up to ``limit`` messages after rowid ``after`` under the current data
+        key (see :mod:`node.storage._reseal`); the last rowid seen, None when done."""
+        db = self._conn()
+        if db.sealer is None:
+            return None
+        step = partial(reseal_batch, tx=tx)
+        return await self._run(step, db.raw, db.sealer, MESSAGES, after, limit)
+
+    async def unsealed(self) -> int:
+        """How many messages hold a value not sealed under the current data key."""
+        db = self._conn()
+        if db.sealer is None:
+            return 0
+        return await self._run(pending, db.raw, db.sealer, MESSAGES)
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (no old page stays behind)."""
+        await self._run(self._conn().raw.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def counts(self) -> dict[str, int]:
         """Return row counts (messages in/out, outbox, seen) for status displays."""

@@ -1,0 +1,84 @@
+"""The background re-seal pass of node.db (PROTOCOL.md §18.3).
+
+One pass serves both the upgrade (clear rows written before §18 are sealed) and a data
+key rotation (rows sealed under an older key are sealed again under the current one). It
+walks one table in ``rowid`` order, a small batch per transaction, so the node's writes
+wait at most one batch; rows written meanwhile are already sealed under the current key.
+A value is re-sealed only if it does not start with the current key's prefix, so the
+pass can stop and start again at any point.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Final
+
+from node.storage._sealed import Sealer, row_ad
+
+
+@dataclass(frozen=True)
+class SealedTable:
+    """Where a table keeps sealed columns and how a row's associated data is made.
+
+    Attributes:
+        table: the table's name.
+        key: the columns naming the row (its associated data, in this order).
+        columns: the sealed columns (nullable ones stay NULL).
+    """
+
+    table: str
+    key: Sequence[str]
+    columns: Sequence[str]
+
+
+#: node.db's sealed columns owned by node.storage (the node store writes them)
+MESSAGES: Final = SealedTable("messages", ("direction", "peer", "msg_id"), ("header", "body"))
+
+
+def reseal_batch(
+    conn: sqlite3.Connection,
+    sealer: Sealer,
+    spec: SealedTable,
+    after: int,
+    limit: int,
+    *,
+    tx: Callable[[sqlite3.Connection], AbstractContextManager[None]],
+) -> int | None:
+    """Re-seal up to ``limit`` rows with ``rowid > after`` in one transaction.
+
+    Args:
+        tx: the store's transaction context (``BEGIN IMMEDIATE ... COMMIT``).
+
+    Returns:
+        The last rowid looked at, or None once the table is done.
+    """
+    cols = ", ".join((*spec.key, *spec.columns))
+    sql = f"SELECT rowid, {cols} FROM {spec.table} WHERE rowid > ? ORDER BY rowid LIMIT ?"  # noqa: S608
+    sets = ", ".join(f"{c}=?" for c in spec.columns)
+    update = f"UPDATE {spec.table} SET {sets} WHERE rowid=?"  # noqa: S608
+    width = len(spec.key)
+    with tx(conn):
+        rows = conn.execute(sql, (after, limit)).fetchall()
+        for row in rows:
+            ident = row[1 : 1 + width]
+            values = row[1 + width :]
+            new = [
+                None if v is None else sealer.reseal(bytes(v), row_ad(spec.table, *ident, col))
+                for col, v in zip(spec.columns, values, strict=True)
+            ]
+            if any(n is not None and n != bytes(v) for n, v in zip(new, values, strict=True)):
+                conn.execute(update, (*new, row[0]))
+    return None if len(rows) < limit else int(rows[-1][0])
+
+
+def pending(conn: sqlite3.Connection, sealer: Sealer, spec: SealedTable) -> int:
+    """How many rows of the table hold a value not sealed under the current key."""
+    head = sealer.prefix
+    where = " OR ".join(
+        f"({c} IS NOT NULL AND substr({c}, 1, {len(head)}) != ?)" for c in spec.columns
+    )
+    sql = f"SELECT count(*) FROM {spec.table} WHERE {where}"  # noqa: S608
+    return int(conn.execute(sql, (head,) * len(spec.columns)).fetchone()[0])
