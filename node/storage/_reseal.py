@@ -82,3 +82,10 @@ def pending(conn: sqlite3.Connection, sealer: Sealer, spec: SealedTable) -> int:
     )
     sql = f"SELECT count(*) FROM {spec.table} WHERE {where}"  # noqa: S608
     return int(conn.execute(sql, (head,) * len(spec.columns)).fetchone()[0])
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the database and truncate it. Another connection's reader may
+    keep it from truncating: SQLite then says so in the result, which is read here (an
+    unread result would keep a statement open and fail the next COMMIT)."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from node.storage._reseal import MESSAGES, pending, reseal_batch
+from node.storage._reseal import MESSAGES, checkpoint, pending, reseal_batch
 from node.storage._sealed import Sealer
 from node.storage.schema import (
     Direction,
@@ -237,7 +237,7 @@ class NodeStore:
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it (no old page stays behind)."""
-        await self._run(self._conn().raw.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
+        await self._run(checkpoint, self._conn().raw)
 
     async def counts(self) -> dict[str, int]:
         """Return row counts (messages in/out, outbox, seen) for status displays."""
