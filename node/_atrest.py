@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -35,9 +36,11 @@ class _Resealable(Protocol):
     async def reseal_batch(self, after: int, limit: int) -> int | None: ...
 
 
-class _Store(_Resealable, Protocol):
+class _Store(Protocol):
     @property
     def sealer(self) -> Sealer | None: ...
+
+    def reseal_steps(self) -> list[Callable[[int, int], Awaitable[int | None]]]: ...
 
     async def checkpoint(self) -> None: ...
 
@@ -66,10 +69,10 @@ class AtRest:
         """One complete pass: every row of the node store and of ``tables`` is sealed
         under the current data key when it returns; then the WAL is truncated."""
         self.idle.clear()
-        for table in (self._store, *tables):
+        for step in (*self._store.reseal_steps(), *(t.reseal_batch for t in tables)):
             after: int | None = 0
             while after is not None:
-                after = await table.reseal_batch(after, BATCH)
+                after = await step(after, BATCH)
                 await asyncio.sleep(0)  # let the inbox and the API in between batches
         await self._store.checkpoint()
         self.passes += 1

@@ -36,6 +36,10 @@ class SealedTable:
 
 #: node.db's sealed columns owned by node.storage (the node store writes them)
 MESSAGES: Final = SealedTable("messages", ("direction", "peer", "msg_id"), ("header", "body"))
+#: the console's drafts of new requests (console/_send_drafts.py seals them)
+DRAFTS: Final = SealedTable("console_send_drafts", ("id", "officer_id"), ("fields", "preview"))
+#: every table the node store's pass walks (cases.data is the case store's own pass)
+STORE_TABLES: Final = (MESSAGES, DRAFTS)
 
 
 def reseal_batch(
@@ -60,6 +64,9 @@ def reseal_batch(
     sets = ", ".join(f"{c}=?" for c in spec.columns)
     update = f"UPDATE {spec.table} SET {sets} WHERE rowid=?"  # noqa: S608
     width = len(spec.key)
+    exists = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+    if conn.execute(exists, (spec.table,)).fetchone() is None:
+        return None  # not made yet (the console's drafts before its first start)
     with tx(conn):
         rows = conn.execute(sql, (after, limit)).fetchall()
         for row in rows:

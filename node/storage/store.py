@@ -14,14 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from node.storage._reseal import MESSAGES, checkpoint, pending, reseal_batch
+from node.storage._reseal import (
+    MESSAGES,
+    STORE_TABLES,
+    SealedTable,
+    checkpoint,
+    pending,
+    reseal_batch,
+)
 from node.storage._sealed import Sealer
 from node.storage.schema import (
     Direction,
@@ -219,14 +226,21 @@ class NodeStore:
 
     # -- data at rest (PROTOCOL.md §18.3) ------------------------------------------------
 
-    async def reseal_batch(self, after: int, limit: int) -> int | None:
-        """Re-seal up to ``limit`` messages after rowid ``after`` under the current data
-        key (see :mod:`node.storage._reseal`); the last rowid seen, None when done."""
+    async def reseal_batch(
+        self, after: int, limit: int, table: SealedTable = MESSAGES
+    ) -> int | None:
+        """Re-seal up to ``limit`` rows of ``table`` after rowid ``after`` under the
+        current data key (:mod:`node.storage._reseal`); the last rowid seen, None when
+        done (or when the table does not exist yet)."""
         db = self._conn()
         if db.sealer is None:
             return None
         step = partial(reseal_batch, tx=tx)
-        return await self._run(step, db.raw, db.sealer, MESSAGES, after, limit)
+        return await self._run(step, db.raw, db.sealer, table, after, limit)
+
+    def reseal_steps(self) -> list[Callable[[int, int], Awaitable[int | None]]]:
+        """One re-seal step per table of node.db this store's pass walks."""
+        return [partial(self.reseal_batch, table=t) for t in STORE_TABLES]
 
     async def unsealed(self) -> int:
         """How many messages hold a value not sealed under the current data key."""

@@ -192,3 +192,29 @@ async def test_search_terms_are_keyed_hashes_and_still_match(tmp_path: Path) -> 
 
 def _case_json() -> bytes:
     return msgspec.json.encode({"case_id": "d" * 32})
+
+
+async def test_drafts_are_sealed_and_rotate_with_the_rest(tmp_path: Path) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    from console._send_drafts import DraftStore  # noqa: PLC0415
+
+    s = sealer()
+    store = NodeStore(tmp_path / "node.db", s)
+    await store.open()
+    conn = sqlite3.connect(tmp_path / "node.db", isolation_level=None, check_same_thread=False)
+    drafts = DraftStore(conn, lambda: datetime.now(UTC), s)
+    draft_id = drafts.save(1, {"summary": MARKER})
+    drafts.set_preview(1, draft_id, MARKER.encode())
+    assert scan(tmp_path) == []
+    s.use(2, os.urandom(32))
+    await AtRest(store).reseal()
+    got = drafts.get(1, draft_id)
+    assert got is not None and got.fields == {"summary": MARKER}
+    assert got.preview == MARKER.encode()
+    assert drafts.get(2, draft_id) is None  # another officer's id is still not found
+    (fields,) = conn.execute("SELECT fields FROM console_send_drafts").fetchone()
+    assert key_id_of(bytes(fields)) == 2
+    conn.close()
+    await store.close()
+    assert scan(tmp_path) == []
