@@ -36,8 +36,10 @@ MAGIC: Final = b"\x00r247s1"
 KEY_BYTES: Final = 32
 _NONCE: Final = 24
 _HEAD: Final = len(MAGIC) + 4
-#: separators after which a prefix of a search term is indexed too ("target@", "10.1.")
-TERM_SEPARATORS: Final = frozenset("@.:/-_ +")
+#: per kind of term, the separators after which a prefix is indexed too ("target@",
+#: "10.1."), at most :data:`MAX_PREFIXES` of them (each is one more row to write)
+TERM_SEPARATORS: Final = {"email": "@", "ip": ".:"}
+MAX_PREFIXES: Final = 3
 
 
 def is_sealed(value: bytes) -> bool:
@@ -139,13 +141,12 @@ class Sealer:
 
     def terms(self, kind: str, term: str) -> set[str]:
         """The keyed hashes of a term and of its prefixes ending at a separator."""
-        out = {self.term(kind, term)}
-        out.update(
-            self.term(kind, term[: i + 1])
-            for i, ch in enumerate(term[:-1])
-            if ch in TERM_SEPARATORS and i >= 1
-        )
-        return out
+        seps = TERM_SEPARATORS.get(kind, "")
+        ends = [i for i, ch in enumerate(term[:-1]) if i >= 1 and ch in seps]
+        return {
+            self.term(kind, term),
+            *(self.term(kind, term[: i + 1]) for i in ends[:MAX_PREFIXES]),
+        }
 
 
 def open_optional(sealer: Sealer | None, value: bytes, ad: bytes) -> bytes:

@@ -178,10 +178,14 @@ async def test_search_terms_are_keyed_hashes_and_still_match(tmp_path: Path) -> 
     case = msgspec.json.decode(_case_json(), type=Case)
     now = datetime.now(UTC)
     row = CaseRow(case, "FR", "urgent", now, now)
-    await cases.save_case(row, terms={("email", "target@example.com"), ("custodian", "acmetelecom")})
+    terms = {("email", "target@example.com"), ("custodian", "acmetelecom"), ("ip", "10.1.2.3")}
+    await cases.save_case(row, terms=terms)
     now = datetime.now(UTC)
-    for text in ("target@example.com", "TARGET@", "target@example."):
+    for text in ("target@example.com", "TARGET@", "10.1.2.3", "10.1.", "10.1.2."):
         assert await cases.search(Query(identifier=text), now) == [case.case_id], text
+    assert await cases.search(Query(custodian="AcmeTelecom"), now) == [case.case_id]
+    # a hash matches whole terms and the prefixes indexed (§18.2), not any prefix
+    assert await cases.search(Query(identifier="targ"), now) == []
     assert await cases.search(Query(identifier="nobody@example.com"), now) == []
     assert (await cases.case(case.case_id)) is not None
     await cases.close()
