@@ -132,8 +132,8 @@ async def _main() -> None:
     print(f"  ratio sealed / clear: wall {med[True][0] / med[False][0]:.3f}, "
           f"CPU {med[True][1] / med[False][1]:.3f}   (target <= 1.2)")  # fmt: skip
     best = {s: (min(w for w, _ in v), min(c for _, c in v)) for s, v in runs.items()}
-    print(f"  best run of each (least disturbed by the machine's load): wall "
-          f"{best[True][0] / best[False][0]:.3f}, CPU {best[True][1] / best[False][1]:.3f}")  # fmt: skip
+    wall, cpu = best[True][0] / best[False][0], best[True][1] / best[False][1]
+    print(f"  best run of each (least disturbed by the load): wall {wall:.3f}, CPU {cpu:.3f}")
 
 
 def main() -> None:
