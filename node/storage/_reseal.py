@@ -38,8 +38,10 @@ class SealedTable:
 MESSAGES: Final = SealedTable("messages", ("direction", "peer", "msg_id"), ("header", "body"))
 #: the console's drafts of new requests (console/_send_drafts.py seals them)
 DRAFTS: Final = SealedTable("console_send_drafts", ("id", "officer_id"), ("fields", "preview"))
+#: officers' TOTP secrets (node/officers/_sealing.py; TEXT before §18, sealed bytes after)
+OFFICERS: Final = SealedTable("officers", ("login",), ("totp_secret",))
 #: every table the node store's pass walks (cases.data is the case store's own pass)
-STORE_TABLES: Final = (MESSAGES, DRAFTS)
+STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS)
 
 
 def reseal_batch(
@@ -71,14 +73,21 @@ def reseal_batch(
         rows = conn.execute(sql, (after, limit)).fetchall()
         for row in rows:
             ident = row[1 : 1 + width]
-            values = row[1 + width :]
+            values = [_bytes(v) for v in row[1 + width :]]
             new = [
-                None if v is None else sealer.reseal(bytes(v), row_ad(spec.table, *ident, col))
+                None if v is None else sealer.reseal(v, row_ad(spec.table, *ident, col))
                 for col, v in zip(spec.columns, values, strict=True)
             ]
-            if any(n is not None and n != bytes(v) for n, v in zip(new, values, strict=True)):
+            if new != values:
                 conn.execute(update, (*new, row[0]))
     return None if len(rows) < limit else int(rows[-1][0])
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    # a clear TEXT value of an older version (a TOTP secret) is sealed as its UTF-8
+    if value is None:
+        return None
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def pending(conn: sqlite3.Connection, sealer: Sealer, spec: SealedTable) -> int:

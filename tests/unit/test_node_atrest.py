@@ -222,3 +222,38 @@ async def test_drafts_are_sealed_and_rotate_with_the_rest(tmp_path: Path) -> Non
     conn.close()
     await store.close()
     assert scan(tmp_path) == []
+
+
+async def test_officers_totp_secrets_are_sealed_and_old_ones_sealed_by_the_pass(
+    tmp_path: Path,
+) -> None:
+    from node.officers import LogSigner, OfficerDb, open_db  # noqa: PLC0415
+    from node.officers._totp import code_at  # noqa: PLC0415
+    from protocol.keys import SigningKey  # noqa: PLC0415
+
+    s = sealer()
+    store = NodeStore(tmp_path / "node.db", s)
+    await store.open()
+    conn = open_db(tmp_path / "node.db")
+    signer = LogSigner("FR", SigningKey.generate())
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    clear = OfficerDb(conn, clock, member="FR", signer=signer)  # an account made before §18
+    old = clear.add("olga", display_name="Olga", roles=["officer"])
+    sealed = OfficerDb(conn, clock, member="FR", signer=signer, sealer=s)
+    new = sealed.add("nina", display_name="Nina", roles=["officer"])
+    assert scan(tmp_path, new.totp_secret) == []
+    assert scan(tmp_path, old.totp_secret) != []
+    await AtRest(store).reseal()  # the pass seals olga's secret too
+    conn.close()
+    await store.close()
+    assert scan(tmp_path, old.totp_secret) == []
+    conn = open_db(tmp_path / "node.db")
+    again = OfficerDb(conn, clock, member="FR", signer=signer, sealer=s)
+    for login, creds in (("olga", old), ("nina", new)):
+        code = code_at(creds.totp_secret, clock())
+        assert again.authenticate(login, creds.password, code, client="127.0.0.1").login == login
+    with pytest.raises(StorageError, match="no data key"):
+        OfficerDb(conn, clock, member="FR").authenticate(
+            "nina", new.password, "000000", client=None
+        )
+    conn.close()
