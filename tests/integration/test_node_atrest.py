@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 from datetime import UTC, datetime
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -48,18 +47,20 @@ def marked_request(n: int = 0) -> Body:
     text = text.replace("Since March 2026", f"Since March 2026 ({MARKER} said so)")
     if n:
         text = text.replace("4f0c2a9e6b1d4e7f8a3c5b2d1e0f9a8b", f"{n:032x}")
-    body: Body = msgspec.json.decode(text, type=Body)  # type: ignore[arg-type]
+    body: Body = msgspec.json.decode(text, type=Body)
     return addressed(body, "FR", "US")
 
 
 async def _until(check: object) -> None:
     assert callable(check)
     async with asyncio.timeout(60):
-        while not await check():
+        while True:
+            if await check():
+                return
             await asyncio.sleep(0.05)  # polling another part's state, not timing it
 
 
-async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> None:
+async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> None:  # noqa: F811
     relay = RelayProcess(net.root / "relay" / "relay.toml", net.port, env={})
     relay.env["RELAY247_PASSPHRASE"] = PASS
     await relay.start()
@@ -86,7 +87,8 @@ async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> 
         us = await Node.open(load_config(net.node_toml("US")), PASS.encode())
         try:
             got = await us.store.message(msg_id, Direction.IN)
-            assert got is not None and got.body is not None
+            assert got is not None
+            assert got.body is not None
             assert MARKER in got.body.decode()
         finally:
             await us.store.close()
@@ -101,7 +103,9 @@ async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> 
 
 
 @pytest.mark.slow
-async def test_rotating_the_data_key_while_messages_arrive_loses_nothing(net: Net) -> None:
+async def test_rotating_the_data_key_while_messages_arrive_loses_nothing(
+    net: Net,  # noqa: F811
+) -> None:
     relay = RelayProcess(net.root / "relay" / "relay.toml", net.port, env={})
     relay.env["RELAY247_PASSPHRASE"] = PASS
     await relay.start()
@@ -124,11 +128,14 @@ async def test_rotating_the_data_key_while_messages_arrive_loses_nothing(net: Ne
                 return all(got) and us.at_rest.passes > passes and us.store.sealer is not None
 
             await _until(settled)
-            assert us.store.sealer is not None and us.store.sealer.current == 2
+            assert us.store.sealer is not None
+            assert us.store.sealer.current == 2
             await us.at_rest.reseal(us.services.case_store)
             for m in sent:
                 got = await us.store.message(m, Direction.IN)
-                assert got is not None and got.body is not None and MARKER in got.body.decode()
+                assert got is not None
+                assert got.body is not None
+                assert MARKER in got.body.decode()
             raw = us.store._conn().raw.execute("SELECT header, body FROM messages")
             assert {key_id_of(bytes(v)) for row in raw.fetchall() for v in row if v} == {2}
         assert scan(net.root / "us", MARKER) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,19 +16,27 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from console._send_drafts import DraftStore
 from node._atrest import AtRest
 from node.cases.search import Query
 from node.cases.store import CaseRow, CaseStore
 from node.keyfile import add_data_key, create_keys, ensure_data_key, generate_keys, load_keys
+from node.officers import LogSigner, OfficerDb, open_db
+from node.officers._totp import code_at
 from node.storage._reseal import MESSAGES, pending
 from node.storage._sealed import Sealer, key_id_of, row_ad
 from node.storage.schema import Direction, MessageRecord, Status
 from node.storage.store import NodeStore
 from protocol.cases import Case
 from protocol.errors import StorageError
+from protocol.keys import SigningKey
 
 PASS = b"at rest test passphrase"
 MARKER = "MARKER-7f3a9c-suspect@example.org"
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
 
 
 def sealer(key_id: int = 1) -> Sealer:
@@ -68,7 +77,8 @@ def record(n: int, text: str = MARKER) -> MessageRecord:
 def test_a_sealed_value_opens_only_in_its_own_row_and_column() -> None:
     s = sealer()
     value = s.seal(b"secret", row_ad("messages", "in", "FR", "a", "body"))
-    assert b"secret" not in value and key_id_of(value) == 1
+    assert b"secret" not in value
+    assert key_id_of(value) == 1
     assert s.open(value, row_ad("messages", "in", "FR", "a", "body")) == b"secret"
     for moved in (row_ad("messages", "in", "FR", "b", "body"), row_ad("messages", "x")):
         with pytest.raises(StorageError, match="altered or moved"):
@@ -87,7 +97,8 @@ def test_data_keys_live_in_the_key_file_and_rotate(tmp_path: Path) -> None:
     old = replace(keys, data_keys=(), index_key=None)  # a key file made before §18
     create_keys(path, old, PASS)
     assert load_keys(path, PASS).data_keys == ()
-    assert "data_keys" not in repr(keys) and keys.data_keys[0][1].hex() not in repr(keys)
+    assert "data_keys" not in repr(keys)
+    assert keys.data_keys[0][1].hex() not in repr(keys)
     upgraded = ensure_data_key(path, load_keys(path, PASS), PASS)
     assert load_keys(path, PASS).data_keys == upgraded.data_keys
     assert [n for n, _ in upgraded.data_keys] == [1]
@@ -199,10 +210,6 @@ def _case_json() -> bytes:
 
 
 async def test_drafts_are_sealed_and_rotate_with_the_rest(tmp_path: Path) -> None:
-    import sqlite3  # noqa: PLC0415
-
-    from console._send_drafts import DraftStore  # noqa: PLC0415
-
     s = sealer()
     store = NodeStore(tmp_path / "node.db", s)
     await store.open()
@@ -214,7 +221,8 @@ async def test_drafts_are_sealed_and_rotate_with_the_rest(tmp_path: Path) -> Non
     s.use(2, os.urandom(32))
     await AtRest(store).reseal()
     got = drafts.get(1, draft_id)
-    assert got is not None and got.fields == {"summary": MARKER}
+    assert got is not None
+    assert got.fields == {"summary": MARKER}
     assert got.preview == MARKER.encode()
     assert drafts.get(2, draft_id) is None  # another officer's id is still not found
     (fields,) = conn.execute("SELECT fields FROM console_send_drafts").fetchone()
@@ -227,16 +235,11 @@ async def test_drafts_are_sealed_and_rotate_with_the_rest(tmp_path: Path) -> Non
 async def test_officers_totp_secrets_are_sealed_and_old_ones_sealed_by_the_pass(
     tmp_path: Path,
 ) -> None:
-    from node.officers import LogSigner, OfficerDb, open_db  # noqa: PLC0415
-    from node.officers._totp import code_at  # noqa: PLC0415
-    from protocol.keys import SigningKey  # noqa: PLC0415
-
     s = sealer()
     store = NodeStore(tmp_path / "node.db", s)
     await store.open()
     conn = open_db(tmp_path / "node.db")
     signer = LogSigner("FR", SigningKey.generate())
-    clock = lambda: datetime.now(UTC)  # noqa: E731
     clear = OfficerDb(conn, clock, member="FR", signer=signer)  # an account made before §18
     old = clear.add("olga", display_name="Olga", roles=["officer"])
     sealed = OfficerDb(conn, clock, member="FR", signer=signer, sealer=s)
