@@ -79,6 +79,9 @@ class CaseStore:
     def __init__(self, path: Path, sealer: Sealer | None = None) -> None:
         self.path = path
         self.sealer = sealer
+        #: True once open() dropped clear search terms of an older version (§18.2): every
+        #: case must be rebuilt (with its terms) for searches to find it again
+        self.terms_reset = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-cases")
         self._c: sqlite3.Connection | None = None
 
@@ -109,6 +112,8 @@ class CaseStore:
             c.execute("PRAGMA temp_store=MEMORY")
             c.executescript(DDL)
             c.executescript(INDEX_DDL)
+            if self.sealer is not None:
+                self.terms_reset = _key_terms(c)
             return c
 
         self._c = await self._run(connect)
@@ -325,6 +330,23 @@ def _micros(at: datetime) -> int:
 _CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity, case_id FROM cases"
 #: the sealed column of ``cases`` (its row is named by the case id)
 CASES: Final = SealedTable("cases", ("case_id",), ("data",))
+
+
+def _key_terms(c: sqlite3.Connection) -> bool:
+    """Drop the clear search terms a node.db made before §18.2 holds, once; True if so."""
+    c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        if c.execute("SELECT 1 FROM meta WHERE key='case_terms_keyed'").fetchone() is not None:
+            c.execute("COMMIT")
+            return False
+        dropped = c.execute("DELETE FROM case_terms").rowcount > 0
+        c.execute("INSERT INTO meta VALUES ('case_terms_keyed', '1')")
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    return dropped
 
 
 def _case_ad(case_id: str) -> bytes:

@@ -105,3 +105,14 @@ def checkpoint(conn: sqlite3.Connection) -> None:
     keep it from truncating: SQLite then says so in the result, which is read here (an
     unread result would keep a statement open and fail the next COMMIT)."""
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def vacuum_once(conn: sqlite3.Connection) -> bool:
+    """Rebuild the file once after the first pass over a node.db made before §18: pages
+    freed before ``secure_delete`` was on may still hold clear values; VACUUM rewrites
+    the file without them. True if it ran (meta ``at_rest_vacuumed`` records it)."""
+    if conn.execute("SELECT 1 FROM meta WHERE key='at_rest_vacuumed'").fetchone() is not None:
+        return False
+    conn.execute("VACUUM")
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('at_rest_vacuumed', '1')")
+    return True

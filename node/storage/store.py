@@ -28,6 +28,7 @@ from node.storage._reseal import (
     checkpoint,
     pending,
     reseal_batch,
+    vacuum_once,
 )
 from node.storage._sealed import Sealer
 from node.storage.schema import (
@@ -250,8 +251,12 @@ class NodeStore:
         return await self._run(pending, db.raw, db.sealer, MESSAGES)
 
     async def checkpoint(self) -> None:
-        """Copy the WAL into the database and truncate it (no old page stays behind)."""
-        await self._run(checkpoint, self._conn().raw)
+        """Copy the WAL into the database and truncate it (no old page stays behind); the
+        first time with a sealer, VACUUM first (see :func:`node.storage._reseal.vacuum_once`)."""
+        db = self._conn()
+        if db.sealer is not None:
+            await self._run(vacuum_once, db.raw)
+        await self._run(checkpoint, db.raw)
 
     async def counts(self) -> dict[str, int]:
         """Return row counts (messages in/out, outbox, seen) for status displays."""

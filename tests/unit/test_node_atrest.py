@@ -260,3 +260,35 @@ async def test_officers_totp_secrets_are_sealed_and_old_ones_sealed_by_the_pass(
             "nina", new.password, "000000", client=None
         )
     conn.close()
+
+
+async def test_clear_cases_and_terms_of_an_older_version_are_sealed(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    clear = CaseStore(tmp_path / "node.db")  # as before §18
+    await clear.open()
+    case = msgspec.json.decode(msgspec.json.encode({"case_id": "e" * 32}), type=Case)
+    now = datetime.now(UTC)
+    row = CaseRow(case, "FR", "urgent", now, now)
+    await clear.save_case(row, terms={("email", "oldtarget@example.com")})
+    await clear.close()
+    await store.close()
+    assert scan(tmp_path, "oldtarget@example.com") != []
+    s = sealer()
+    store = NodeStore(tmp_path / "node.db", s)
+    await store.open()
+    cases = CaseStore(tmp_path / "node.db", s)
+    await cases.open()
+    assert cases.terms_reset  # the clear terms are gone: the service rebuilds every case
+    await AtRest(store).reseal(cases)
+    assert (await cases.case(case.case_id)) is not None
+    await cases.save_case(row, terms={("email", "oldtarget@example.com")})  # the rebuild
+    assert await cases.search(Query(identifier="oldtarget@"), now) == [case.case_id]
+    await cases.close()
+    again = CaseStore(tmp_path / "node.db", s)
+    await again.open()
+    assert not again.terms_reset  # once only
+    await again.close()
+    await AtRest(store).reseal()
+    await store.close()
+    assert scan(tmp_path, "oldtarget@example.com") == []
