@@ -299,7 +299,8 @@ class OfficerDb(JobTitles):
         Raises:
             OfficerError: ``bad_credentials``, ``locked`` or ``disabled``.
         """
-        _id, secret, last_step, disabled = self._password(login, password, client)
+        _id, stored, last_step, disabled = self._password(login, password, client)
+        secret = open_secret(self._sealer, login, stored)
         step = _totp.match_step(secret, code, self._clock(), last_step)
         if step is None:
             self._failed(True, login, client)
@@ -326,8 +327,8 @@ class OfficerDb(JobTitles):
         """The first factor, shared by every second one (see :meth:`authenticate`).
 
         Returns:
-            The account's ``(id, totp_secret, totp_last_step, disabled)`` once the
-            password is right.
+            The account's ``(id, totp_secret as stored, totp_last_step, disabled)`` once
+            the password is right.
 
         Raises:
             OfficerError: ``bad_credentials`` (counted and logged) or ``locked``.
@@ -351,7 +352,7 @@ class OfficerDb(JobTitles):
         if not _passwords.verify_password(hashed, password):
             self._failed(True, login, client)
             raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
-        return id_, open_secret(self._sealer, login, secret), last_step, bool(disabled)
+        return id_, secret, last_step, bool(disabled)
 
     def check_password(self, login: str, password: str, *, client: str | None) -> tuple[int, bool]:
         """The first factor for a second factor kept elsewhere (``node.officers.SecurityKeys``):
