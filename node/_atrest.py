@@ -22,7 +22,7 @@ import structlog
 from node._tasks import logged
 from node.keyfile import load_keys
 from node.storage import Sealer
-from protocol.errors import ConfigError
+from protocol.errors import ConfigError, StorageError
 
 log = structlog.get_logger("relay247.node")
 
@@ -104,18 +104,22 @@ class AtRest:
         return asyncio.create_task(logged("at-rest", self.run(*tables)), name="node-at-rest")
 
     async def run(self, *tables: _Resealable) -> None:
-        """Re-seal once, then watch the key file and re-seal after each rotation."""
-        await self.reseal(*tables)
+        """Re-seal once, then watch the key file and re-seal after each rotation. A pass
+        the database refuses (busy beyond its timeout, disk full) is tried again later."""
+        due = True
         while True:
+            if due:
+                try:
+                    await self.reseal(*tables)
+                    due = False
+                    log.info("data re-sealed", passes=self.passes)
+                except StorageError as exc:
+                    log.warning("re-seal pass interrupted", error=exc.message)
             await asyncio.sleep(WATCH_INTERVAL)
             try:
-                changed = self._pick_up()
+                due = self._pick_up() or due
             except ConfigError as exc:  # a half-written file: try again next time
                 log.warning("key file not read", error=type(exc).__name__)
-                continue
-            if changed:
-                await self.reseal(*tables)
-                log.info("data re-sealed", passes=self.passes)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
