@@ -1,6 +1,7 @@
 """Node data at rest with a real relay and real nodes (issue 15 §1, PROTOCOL.md §18).
 
-FR sends US a preservation request naming a marker in free text and in an identifier.
+FR sends US a preservation request naming a marker in free text and in an identifier,
+with an attached file whose text names it too.
 Once both nodes have stopped, no file under either data directory holds the marker
 (node.db, its -wal and -shm, any journal or temporary file, attachments), in UTF-8,
 UTF-16 or JSON-escaped form; US reads the request back after a restart. A copy of the
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -29,6 +32,7 @@ from tests.integration._crash_load import RelayProcess
 from tests.integration.test_node_process import (  # noqa: F401  (fixtures)
     PASS,
     Net,
+    NodeProcess,
     _passphrase,
     _publish,
     net,
@@ -51,6 +55,20 @@ def marked_request(n: int = 0) -> Body:
     return addressed(body, "FR", "US")
 
 
+async def _pieces() -> AsyncIterator[bytes]:
+    yield f"The account holder {MARKER} wrote this statement.\n".encode() * 100
+
+
+async def _shown(data: Path, case_id: str) -> str:
+    """``relay247 node show CASE --json`` once the restarted node's API answers."""
+    async with asyncio.timeout(60):
+        while True:
+            done = await asyncio.to_thread(run, "node", "show", case_id, "--json", "--data", data)
+            if done.exit_code == 0:
+                return done.stdout
+            await asyncio.sleep(0.2)  # the node is still starting: not timing it
+
+
 async def _until(check: object) -> None:
     assert callable(check)
     async with asyncio.timeout(60):
@@ -70,12 +88,18 @@ async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> 
         us = await Node.open(load_config(net.node_toml("US")), PASS.encode())
         async with fr, us:
             await fr.wait_ready()
-            body = marked_request()
+            attached = await fr.prepare_attachment(
+                _pieces(), name="statement.txt", media_type="text/plain"
+            )
+            body = msgspec.structs.replace(marked_request(), attachments=(attached,))
             msg_id = await fr.send(body, "US")
 
             async def delivered() -> bool:
                 case = await us.services.case_store.case(body.case_id)
-                return await fr.store.receipt(msg_id) is not None and case is not None
+                kept = list((net.root / "us" / "attachments" / "in" / "FR").glob("*.ct"))
+                return (
+                    await fr.store.receipt(msg_id) is not None and case is not None and kept != []
+                )
 
             await _until(delivered)
             query = Query(identifier=f"{MARKER}.0@mail.example.net")
@@ -83,15 +107,16 @@ async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> 
             assert await us.services.case_store.search(query, now) == [body.case_id]
         for member in ("fr", "us"):
             assert scan(net.root / member, MARKER) == [], member
-        # the node reads it back after a restart
-        us = await Node.open(load_config(net.node_toml("US")), PASS.encode())
+        # the node reads it back after a restart, through its local API (`node show`)
+        us_serve = NodeProcess(net.node_toml("US"))
+        us_serve.start()
         try:
-            got = await us.store.message(msg_id, Direction.IN)
-            assert got is not None
-            assert got.body is not None
-            assert MARKER in got.body.decode()
+            shown = await _shown(net.root / "us", body.case_id)
         finally:
-            await us.store.close()
+            assert us_serve.terminate() == 0
+        assert f"{MARKER}.0@mail.example.net" in shown
+        assert f"({MARKER} said so)" in shown
+        assert scan(net.root / "us", MARKER) == []  # the serving node's log file too
         # a copied data directory without the passphrase reveals nothing
         copy = net.root / "copy"
         shutil.copytree(net.root / "us", copy)
