@@ -78,7 +78,7 @@ class AtRest:
         self.passes += 1
         self.idle.set()
 
-    def _pick_up(self) -> bool:
+    async def _pick_up(self) -> bool:
         """Use the key file's newest data key if the file changed; True if it did."""
         if self._keys is None:
             return False
@@ -86,8 +86,9 @@ class AtRest:
         stamp = _stamp(path)
         if stamp == self._seen:
             return False
-        self._seen = stamp
-        keys = load_keys(path, passphrase)
+        # Argon2id takes about a second: off the event loop, so the node keeps working
+        keys = await asyncio.to_thread(load_keys, path, passphrase)
+        self._seen = stamp  # only once read: a failed read is tried again
         sealer = self._store.sealer
         if not keys.data_keys or sealer is None:
             return False
@@ -117,7 +118,7 @@ class AtRest:
                     log.warning("re-seal pass interrupted", error=exc.message)
             await asyncio.sleep(WATCH_INTERVAL)
             try:
-                due = self._pick_up() or due
+                due = await self._pick_up() or due
             except ConfigError as exc:  # a half-written file: try again next time
                 log.warning("key file not read", error=type(exc).__name__)
 

@@ -91,7 +91,10 @@ class Sealer:
         return MAGIC + self._current.to_bytes(4, "big")
 
     def use(self, key_id: int, key: bytes) -> None:
-        """Add a data key (a rotation) and seal new values under it from now on."""
+        """Add a data key (a rotation) and seal new values under it from now on.
+
+        Safe while other threads seal and open: the key is in the table before it is
+        made current, and :meth:`seal` reads the current id once."""
         if len(key) != KEY_BYTES or key_id <= 0:
             raise ValueError("a data key is 32 bytes with a positive id")
         self._keys[key_id] = key
@@ -99,10 +102,11 @@ class Sealer:
 
     def seal(self, plain: bytes, ad: bytes) -> bytes:
         """``plain`` sealed under the current key, bound to ``ad``."""
+        current = self._current  # read once: a rotation may change it on another thread
+        head = MAGIC + current.to_bytes(4, "big")
         nonce = os.urandom(_NONCE)
-        head = self.prefix
         box = crypto_aead_xchacha20poly1305_ietf_encrypt(
-            plain, head + ad, nonce, self._keys[self._current]
+            plain, head + ad, nonce, self._keys[current]
         )
         return head + nonce + box
 
