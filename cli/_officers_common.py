@@ -64,25 +64,26 @@ def officer_db(
         CliError: the database cannot be opened (exit 1).
     """
     from node._wallclock import system_clock
-    from node.keyfile import load_keys
+    from node.keyfile import unlock_node_keys
     from node.officers import LogSigner, OfficerDb, open_db
 
     config = node_config(data_dir, config_path)
     member = config.node.member
-    signer = None
+    signer, sealer = None, None
     if write:
         secret = read_passphrase(passphrase_file, confirm=False)
         try:
-            keys = load_keys(config.path(config.node.keys_file), secret, owner=member)
+            # with a data key: a new TOTP secret is sealed at rest (PROTOCOL.md §18)
+            keys = unlock_node_keys(config.path(config.node.keys_file), secret, member)
         except ConfigError as exc:
             raise fail_from(exc) from None
-        signer = LogSigner(member, keys.signing)
+        signer, sealer = LogSigner(member, keys.signing), keys.sealer()
     try:
         conn = open_db(config.path(config.node.database))
     except StorageError as exc:
         raise CliError(exc.message) from None
     try:
-        yield OfficerDb(conn, system_clock, member=member, signer=signer)
+        yield OfficerDb(conn, system_clock, member=member, signer=signer, sealer=sealer)
     finally:
         conn.close()
 

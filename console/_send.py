@@ -67,8 +67,8 @@ def setup(app: web.Application) -> None:
 async def _drafts(request: web.Request) -> DraftStore:
     holder, ctx = request.app[DRAFTS], request.app[CONTEXT]
     if holder.store is None:
-        conn, clock = ctx.officers.connection, ctx.clock
-        holder.store = await _pages._db(ctx, lambda: DraftStore(conn, clock))
+        conn, clock, sealer = ctx.officers.connection, ctx.clock, ctx.store.sealer
+        holder.store = await _pages._db(ctx, lambda: DraftStore(conn, clock, sealer))
     return holder.store
 
 

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import msgspec
 
+from node.storage import Sealer, open_optional, row_ad, seal_optional
 from protocol.codec import decode_as
 
 MAX_DRAFTS: Final = 50  # per officer: the list is shown on the form page
@@ -57,11 +58,16 @@ class DraftStore:
     Args:
         conn: the connection :func:`node.officers.open_db` returned.
         clock: the node's injected clock.
+        sealer: the node store's sealer: ``fields`` and ``preview`` are sealed at rest
+            (PROTOCOL.md §18); None keeps them clear (unit tests only).
     """
 
-    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, clock: Callable[[], datetime], sealer: Sealer | None = None
+    ) -> None:
         self._conn = conn
         self._clock = clock
+        self._sealer = sealer
         conn.execute(DDL)
 
     def save(self, officer_id: int, fields: dict[str, Any], draft_id: str | None = None) -> str:
@@ -72,7 +78,7 @@ class DraftStore:
             TooManyDrafts: a new draft over the limit.
         """
         now = self._clock().isoformat()
-        blob = msgspec.json.encode(fields)
+        plain = msgspec.json.encode(fields)
         if draft_id is None:
             count = self._conn.execute(
                 "SELECT COUNT(*) FROM console_send_drafts WHERE officer_id = ?", (officer_id,)
@@ -80,11 +86,13 @@ class DraftStore:
             if count >= MAX_DRAFTS:
                 raise TooManyDrafts
             draft_id = secrets.token_urlsafe(ID_BYTES)
+            blob = self._seal(plain, draft_id, officer_id, "fields")
             self._conn.execute(
                 "INSERT INTO console_send_drafts VALUES (?, ?, ?, ?, NULL)",
                 (draft_id, officer_id, now, blob),
             )
             return draft_id
+        blob = self._seal(plain, draft_id, officer_id, "fields")
         changed = self._conn.execute(
             "UPDATE console_send_drafts SET fields = ?, updated_at = ?, preview = NULL"
             " WHERE id = ? AND officer_id = ?",
@@ -98,7 +106,7 @@ class DraftStore:
         """Keep the exact body bytes a preview showed."""
         self._conn.execute(
             "UPDATE console_send_drafts SET preview = ? WHERE id = ? AND officer_id = ?",
-            (body, draft_id, officer_id),
+            (self._seal(body, draft_id, officer_id, "preview"), draft_id, officer_id),
         )
 
     def get(self, officer_id: int, draft_id: str) -> Draft | None:
@@ -108,7 +116,7 @@ class DraftStore:
             " WHERE id = ? AND officer_id = ?",
             (draft_id, officer_id),
         ).fetchone()
-        return None if row is None else _draft(row)
+        return None if row is None else self._draft(row, officer_id)
 
     def list(self, officer_id: int) -> list[Draft]:
         """This officer's drafts, the latest first."""
@@ -117,7 +125,7 @@ class DraftStore:
             " WHERE officer_id = ? ORDER BY updated_at DESC, id",
             (officer_id,),
         ).fetchall()
-        return [_draft(r) for r in rows]
+        return [self._draft(r, officer_id) for r in rows]
 
     def delete(self, officer_id: int, draft_id: str) -> bool:
         """Discard a draft (after sending, or on request); False if not this officer's."""
@@ -127,12 +135,27 @@ class DraftStore:
         ).rowcount
         return bool(gone == 1)
 
+    def _seal(self, plain: bytes, draft_id: str, officer_id: int, column: str) -> bytes:
+        return seal_optional(self._sealer, plain, _ad(draft_id, officer_id, column))
 
-def _draft(row: tuple[Any, ...]) -> Draft:
-    draft_id, updated, fields, preview = row
-    return Draft(
-        id=str(draft_id),
-        updated_at=datetime.fromisoformat(str(updated)),
-        fields=decode_as(dict[str, Any], bytes(fields), "draft", limit=MAX_DRAFT_BYTES),
-        preview=None if preview is None else bytes(preview),
-    )
+    def _draft(self, row: tuple[Any, ...], officer_id: int) -> Draft:
+        draft_id, updated, sealed, sealed_preview = row
+        fields = open_optional(self._sealer, bytes(sealed), _ad(draft_id, officer_id, "fields"))
+        preview = (
+            None
+            if sealed_preview is None
+            else open_optional(
+                self._sealer, bytes(sealed_preview), _ad(draft_id, officer_id, "preview")
+            )
+        )
+        return Draft(
+            id=str(draft_id),
+            updated_at=datetime.fromisoformat(str(updated)),
+            fields=decode_as(dict[str, Any], fields, "draft", limit=MAX_DRAFT_BYTES),
+            preview=preview,
+        )
+
+
+def _ad(draft_id: str, officer_id: int, column: str) -> bytes:
+    # the row's identity, as node.storage's re-seal pass names it (DRAFTS there)
+    return row_ad("console_send_drafts", draft_id, officer_id, column)

@@ -154,7 +154,9 @@ async def attach(node: Node) -> Callable[[], Awaitable[None]]:
         cases=node.services.cases,
         table=parts.table,
         zone=lambda: member_zone(parts.directory(), node.member),
-        officers=OfficerDb(conn, parts.clock, member=node.member, signer=signer),
+        officers=OfficerDb(
+            conn, parts.clock, member=node.member, signer=signer, sealer=node.store.sealer
+        ),
         access=AccessLog(conn, signer, parts.clock),
         node=node,
     )

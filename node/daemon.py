@@ -24,6 +24,7 @@ from pathlib import Path
 
 import structlog
 
+from node._atrest import AtRest
 from node._tasks import logged, stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
@@ -42,7 +43,7 @@ from node.events import (
     SendFailed,
     SequenceAnomaly,
 )
-from node.keyfile import NodeKeys, load_keys
+from node.keyfile import NodeKeys, unlock_node_keys
 from node.messaging import (
     AttachmentFiles,
     DirectoryState,
@@ -137,6 +138,7 @@ class Node:
         self._sync = Sync(self._shared, self._pool, Inbox(self._shared, self._refresh), rng)
         self._outbox = Outbox(self._shared, self._pool, rng)
         self._tasks: list[asyncio.Task[None]] = []
+        self.at_rest = AtRest(store)  # PROTOCOL.md §18.3: re-seal pass, data key rotation
         #: cases, legal clocks and alerts, witness duty, export and the local API
         self.services = build_services(
             config,
@@ -165,20 +167,20 @@ class Node:
                 missing trust root.
             StorageError: the database is corrupted or of an unknown version.
         """
-        keys = load_keys(config.path(config.node.keys_file), passphrase, owner=config.node.member)
-        store = NodeStore(config.path(config.node.database))
+        path = config.path(config.node.keys_file)
+        keys = unlock_node_keys(path, passphrase, config.node.member)  # with a data key (§18)
+        store = NodeStore(config.path(config.node.database), keys.sealer())
         await store.open()
         try:
             node = cls(
                 config, keys, store, transport_factory=transport_factory, clock=clock, rng=rng
             )
             await node._shared.directory.load(node._shared.clock())
+            node.at_rest.watch(path, passphrase)
         except BaseException:
             await store.close()
             raise
         return node
-
-    # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the directory, inbox and outbox loops, the cases, clocks and witness.
@@ -199,6 +201,7 @@ class Node:
         ):
             self._tasks.append(asyncio.create_task(logged(name, coro), name=f"node-{name}"))
         await self.services.start()
+        self._tasks.append(self.at_rest.start(self.services.case_store))
 
     async def wait_ready(self) -> None:
         """Return once a verified directory is held (sending and receiving can work)."""

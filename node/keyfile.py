@@ -3,22 +3,28 @@
 The file is a ``protocol.keystore`` box (Argon2id + secretbox) written with mode 0600.
 Named entries: ``signing``, ``encryption``, ``transport``, and ``encryption.old.<fp>``
 for encryption keys replaced by a rotation, kept so envelopes sealed to the old key
-during the directory's grace period still open (E10).
+during the directory's grace period still open (E10). ``data.<n>`` are the data keys of
+node.db's sealed columns (PROTOCOL.md §18; the highest ``n`` is current, older ones are
+kept so rows not yet re-sealed still open) and ``index`` the key of the search terms'
+keyed hashes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.storage import Sealer
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import EncryptionKey, SigningKey
 from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
 
 _OLD = "encryption.old."
+_DATA = "data."
+_INDEX = "index"
 _REQUIRED = frozenset({"signing", "encryption", "transport"})
 
 
@@ -32,6 +38,8 @@ class NodeKeys:
         encryption: the current X25519 key (the one published in the directory).
         transport: Ed25519 key for RFC 9421 requests to the relay.
         old_encryption: retired X25519 keys, kept for the rotation grace period.
+        data_keys: node.db's data keys by number, the highest current (PROTOCOL.md §18).
+        index_key: the key of the search terms' keyed hashes.
     """
 
     owner: str
@@ -39,6 +47,19 @@ class NodeKeys:
     encryption: EncryptionKey
     transport: SigningKey
     old_encryption: tuple[EncryptionKey, ...] = ()
+    data_keys: tuple[tuple[int, bytes], ...] = field(default=(), repr=False)
+    index_key: bytes | None = field(default=None, repr=False)
+
+    def sealer(self) -> Sealer:
+        """The column sealer of node.db under these data keys (PROTOCOL.md §18).
+
+        Raises:
+            ConfigError: the key file holds no data key yet (see :func:`ensure_data_key`).
+        """
+        if not self.data_keys or self.index_key is None:
+            raise ConfigError("the key file holds no data key")
+        keys = dict(self.data_keys)
+        return Sealer(keys, max(keys), self.index_key)
 
     @property
     def decryption_keys(self) -> dict[str, EncryptionKey]:
@@ -54,12 +75,22 @@ class NodeKeys:
             "transport": self.transport.seed,
         }
         named.update({_OLD + k.fingerprint: k.secret for k in self.old_encryption})
+        named.update({f"{_DATA}{n}": key for n, key in self.data_keys})
+        if self.index_key is not None:
+            named[_INDEX] = self.index_key
         return SecretKeys(owner=self.owner, keys=named)
 
 
 def generate_keys(owner: str) -> NodeKeys:
     """Return fresh random keys for member ``owner``."""
-    return NodeKeys(owner, SigningKey.generate(), EncryptionKey.generate(), SigningKey.generate())
+    return NodeKeys(
+        owner,
+        SigningKey.generate(),
+        EncryptionKey.generate(),
+        SigningKey.generate(),
+        data_keys=((1, os.urandom(32)),),
+        index_key=os.urandom(32),
+    )
 
 
 def _locked(keys: NodeKeys, passphrase: bytes) -> bytes:
@@ -123,19 +154,29 @@ def load_keys(path: Path, passphrase: bytes, *, owner: str | None = None) -> Nod
         # A wrong passphrase and an altered file are indistinguishable by design.
         raise ConfigError(f"{path}: {exc.message}") from None
     named = secrets.keys
-    bad_names = [n for n in named if n not in _REQUIRED and not n.startswith(_OLD)]
+    bad_names = [n for n in named if n not in _REQUIRED and not _optional_name(n)]
     if not set(named) >= _REQUIRED or bad_names or any(len(v) != 32 for v in named.values()):
         raise ConfigError(f"{path}: not a node key file")
     if owner is not None and secrets.owner != owner:
         raise ConfigError(f"{path}: keys belong to {secrets.owner}, not {owner}")
     old = tuple(EncryptionKey(v) for n, v in sorted(named.items()) if n.startswith(_OLD))
+    data_keys = sorted((int(n[len(_DATA) :]), v) for n, v in named.items() if n.startswith(_DATA))
     return NodeKeys(
         secrets.owner,
         SigningKey(named["signing"]),
         EncryptionKey(named["encryption"]),
         SigningKey(named["transport"]),
         old,
+        tuple(data_keys),
+        named.get(_INDEX),
     )
+
+
+def _optional_name(name: str) -> bool:
+    if name.startswith(_OLD) or name == _INDEX:
+        return True
+    number = name[len(_DATA) :]
+    return name.startswith(_DATA) and number.isascii() and number.isdigit() and number[0] != "0"
 
 
 def rotate_key(path: Path, passphrase: bytes, use: str) -> NodeKeys:
@@ -175,17 +216,57 @@ def rotate_key(path: Path, passphrase: bytes, use: str) -> NodeKeys:
         rotated = dataclasses.replace(keys, transport=SigningKey.generate())
     else:
         raise ValueError(f"unknown key use {use!r}")
+    _rewrite(path, rotated, passphrase)
+    return rotated
+
+
+def _rewrite(path: Path, keys: NodeKeys, passphrase: bytes) -> None:
     tmp = path.with_name(path.name + ".new")
-    data = _locked(rotated, passphrase)
+    data = _locked(keys, passphrase)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         _write(fd, data)
         tmp.replace(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot rewrite key file: {exc.strerror}") from None
+
+
+def ensure_data_key(path: Path, keys: NodeKeys, passphrase: bytes) -> NodeKeys:
+    """``keys`` with a data key and an index key, written to the key file if it had none
+    (a node made before PROTOCOL.md §18 gets them on its first start after the upgrade).
+
+    Raises:
+        ConfigError: the file cannot be rewritten.
+    """
+    if keys.data_keys and keys.index_key is not None:
+        return keys
+    data = keys.data_keys or ((1, os.urandom(32)),)
+    added = dataclasses.replace(keys, data_keys=data, index_key=keys.index_key or os.urandom(32))
+    _rewrite(path, added, passphrase)
+    return added
+
+
+def add_data_key(path: Path, passphrase: bytes) -> NodeKeys:
+    """Add a fresh data key to the key file and make it current (a rotation, §18.3).
+
+    The older data keys stay: rows sealed under them open until the background pass has
+    re-sealed them. Written beside the old file and renamed over it, as :func:`rotate_key`.
+
+    Raises:
+        ConfigError: as :func:`load_keys`, or the file cannot be rewritten.
+    """
+    keys = ensure_data_key(path, load_keys(path, passphrase), passphrase)
+    number = max(n for n, _ in keys.data_keys) + 1
+    rotated = dataclasses.replace(keys, data_keys=(*keys.data_keys, (number, os.urandom(32))))
+    _rewrite(path, rotated, passphrase)
     return rotated
 
 
 def rotate_encryption(path: Path, passphrase: bytes) -> NodeKeys:
     """Replace the encryption key, keeping the old one (see :func:`rotate_key`)."""
     return rotate_key(path, passphrase, "encryption")
+
+
+def unlock_node_keys(path: Path, passphrase: bytes, owner: str) -> NodeKeys:
+    """:func:`load_keys`, then :func:`ensure_data_key` (what a starting node does)."""
+    return ensure_data_key(path, load_keys(path, passphrase, owner=owner), passphrase)

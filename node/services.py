@@ -107,7 +107,7 @@ class Services:
     def __init__(self, parts: NodeParts, settings: ServiceSettings) -> None:
         self.parts = parts
         self.settings = settings
-        self.case_store = CaseStore(settings.database)
+        self.case_store = CaseStore(settings.database, parts.view.store.sealer)
         self.cases = CasesService(parts.view.store, self.case_store, parts.hub, parts.table)
         self.alerts = AlertSender(settings.alerts, clock=unix_clock(parts.clock))
         a = settings.alerts
@@ -169,7 +169,10 @@ class Services:
         parts = self.parts
         conn = await asyncio.to_thread(open_db, self.settings.database)
         signer = LogSigner(parts.view.member, parts.keys.signing)
-        officers = OfficerDb(conn, parts.clock, member=parts.view.member, signer=signer)
+        sealer = parts.view.store.sealer
+        officers = OfficerDb(
+            conn, parts.clock, member=parts.view.member, signer=signer, sealer=sealer
+        )
         zone = lambda: member_zone(parts.directory(), parts.view.member)  # noqa: E731
         self.duty = DutyAlerts(
             self.case_store,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -168,9 +168,14 @@ class Query:
         return bool(self.identifier or self.custodian)
 
 
-def search_sql(q: Query, now: datetime) -> tuple[str, list[Any]]:
+def search_sql(
+    q: Query, now: datetime, hashed: Callable[[str, str], str] | None = None
+) -> tuple[str, list[Any]]:
     """The SQL (and arguments) of one page of ``q``: ``case_id`` rows, one more than a
-    page so the caller knows whether a next page exists. Every filter uses an index."""
+    page so the caller knows whether a next page exists. Every filter uses an index.
+
+    With ``hashed`` (PROTOCOL.md §18.2) the terms are keyed hashes: a text matches a term
+    exactly, or a prefix of one that ends at a separator (``target@``, ``10.1.``)."""
     where: list[str] = []
     args: list[Any] = []
     for kinds, text in ((_id_kinds(q.id_type), q.identifier), ((CUSTODIAN,), q.custodian)):
@@ -181,6 +186,11 @@ def search_sql(q: Query, now: datetime) -> tuple[str, list[Any]]:
         for kind in kinds:
             forms.setdefault(normalise(kind, text)[:MAX_TERM], []).append(kind)
         ranges = []
+        if hashed is not None:
+            keys = [hashed(kind, term) for term, of in forms.items() for kind in of]
+            ranges.append(f"(term IN ({','.join('?' * len(keys))}))")
+            args += keys
+            forms = {}
         for term, of in forms.items():
             marks = ",".join("?" * len(of))
             ranges.append(f"(term >= ? AND term < ? AND kind IN ({marks}))")

@@ -16,12 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import msgspec
 
 from node.cases.search import INDEX_DDL, Query, index_row, search_sql
+from node.storage import SealedTable, Sealer, open_optional, reseal_batch, row_ad, seal_optional
 from protocol.cases import TERMINAL_STATES, Case
 from protocol.codec import decode
 from protocol.errors import MalformedError, StorageError
@@ -75,10 +77,16 @@ class CaseStore:
 
     Args:
         path: the node's SQLite file (the node store creates it).
+        sealer: the node store's sealer (PROTOCOL.md §18): seals ``cases.data`` and keys
+            the search terms' hashes; None keeps them clear (unit tests only).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sealer: Sealer | None = None) -> None:
         self.path = path
+        self.sealer = sealer
+        #: True once open() dropped clear search terms of an older version (§18.2): every
+        #: case must be rebuilt (with its terms) for searches to find it again
+        self.terms_reset = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-cases")
         self._c: sqlite3.Connection | None = None
 
@@ -105,11 +113,16 @@ class CaseStore:
             c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             c.execute("PRAGMA busy_timeout=5000")
             c.execute("PRAGMA synchronous=FULL")
+            c.execute("PRAGMA secure_delete=ON")  # §18: no freed page keeps old bytes
+            c.execute("PRAGMA temp_store=MEMORY")
             had = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             c.executescript(DDL)
             c.executescript(INDEX_DDL)
-            if not had >= _FOLDED_INTO:
-                # A derived table is new (a release before it): every case is folded again.
+            if self.sealer is not None:
+                self.terms_reset = _key_terms(c)
+            if not had >= _FOLDED_INTO or self.terms_reset:
+                # A derived table is new (a release before it), or the clear search terms
+                # were dropped (§18.2): every case is folded again.
                 c.execute("DELETE FROM case_fold")
             return c
 
@@ -156,7 +169,7 @@ class CaseStore:
             row.priority,
             row.opened_at.isoformat(),
             row.last_activity.isoformat(),
-            msgspec.json.encode(case),
+            seal_optional(self.sealer, msgspec.json.encode(case), _case_ad(case.case_id)),
         )
         due = None if next_due is None else _micros(next_due)
         is_open = int(case.state not in TERMINAL_STATES)
@@ -188,23 +201,23 @@ class CaseStore:
         """Every case not in a terminal state (the only ones with clocks that run: the
         ticks of reminders, escalations and the roster read these, not closed cases)."""
         sql = (
-            "SELECT c.data, c.peer, c.priority, c.opened_at, c.last_activity"
+            "SELECT c.data, c.peer, c.priority, c.opened_at, c.last_activity, c.case_id"
             " FROM case_queue q JOIN cases c USING (case_id) WHERE q.open = 1"
         )
         rows = await self._run(self._select, sql, ())
-        return [_case_row(r) for r in rows]
+        return [self._case_row(r) for r in rows]
 
     async def queue_page(self, *, open_cases: bool, limit: int, offset: int) -> list[CaseRow]:
         """One page of the open (or the closed) cases in the inbox's order: urgent first,
         then by next deadline (none last), then most recent activity."""
         sql = (
-            "SELECT c.data, c.peer, c.priority, c.opened_at, c.last_activity"
+            "SELECT c.data, c.peer, c.priority, c.opened_at, c.last_activity, c.case_id"
             " FROM case_queue q JOIN cases c USING (case_id) WHERE q.open = ?"
             " ORDER BY q.rank, q.next_due IS NULL, q.next_due, q.last_activity DESC"
             " LIMIT ? OFFSET ?"
         )
         rows = await self._run(self._select, sql, (int(open_cases), limit, offset))
-        return [_case_row(r) for r in rows]
+        return [self._case_row(r) for r in rows]
 
     async def queue_counts(self) -> tuple[int, int]:
         """How many cases are open and how many closed."""
@@ -214,7 +227,7 @@ class CaseStore:
 
     async def search(self, query: Query, now: datetime) -> list[str]:
         """Case ids of one page of ``query`` (one more than a page: a next page exists)."""
-        sql, args = search_sql(query, now)
+        sql, args = search_sql(query, now, None if self.sealer is None else self.sealer.term)
         return [str(r[0]) for r in await self._run(self._select, sql, tuple(args))]
 
     async def cases_by_id(self, case_ids: list[str]) -> list[CaseRow]:
@@ -225,7 +238,7 @@ class CaseStore:
         sql = f"{_CASE_SQL} WHERE case_id IN ({marks})"  # only '?' marks
         found = {}
         for r in await self._run(self._select, sql, tuple(case_ids)):
-            row = _case_row(r)
+            row = self._case_row(r)
             found[row.case.case_id] = row
         return [found[i] for i in case_ids if i in found]
 
@@ -238,12 +251,26 @@ class CaseStore:
     async def case(self, case_id: str) -> CaseRow | None:
         """Return one case, or None."""
         rows = await self._run(self._select, f"{_CASE_SQL} WHERE case_id=?", (case_id,))
-        return _case_row(rows[0]) if rows else None
+        return self._case_row(rows[0]) if rows else None
 
     async def cases(self) -> list[CaseRow]:
         """Return every case, most recent activity first."""
         rows = await self._run(self._select, f"{_CASE_SQL} ORDER BY last_activity DESC", ())
-        return [_case_row(r) for r in rows]
+        return [self._case_row(r) for r in rows]
+
+    def _case_row(self, r: Any) -> CaseRow:
+        data = open_optional(self.sealer, bytes(r[0]), _case_ad(r[5]))
+        return _case_row((data, *r[1:]))
+
+    # -- data at rest (PROTOCOL.md §18.3) ------------------------------------------------
+
+    async def reseal_batch(self, after: int, limit: int) -> int | None:
+        """Re-seal up to ``limit`` cases after rowid ``after`` under the current data key;
+        the last rowid seen, None when done."""
+        if self.sealer is None:
+            return None
+        step = partial(reseal_batch, tx=_Tx)
+        return await self._run(step, self._conn(), self.sealer, CASES, after, limit)
 
     # -- reads of the node store's tables ------------------------------------------------
 
@@ -335,7 +362,7 @@ class CaseStore:
                     c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
                 c.executemany(
                     "INSERT OR IGNORE INTO case_terms VALUES (?, ?, ?)",
-                    [(term, kind, case[0]) for kind, term in sorted(terms)],
+                    [(term, kind, case[0]) for kind, term in self._terms(terms)],
                 )
             if fold is not None:
                 c.execute("INSERT OR REPLACE INTO case_fold VALUES (?, ?, ?)", (case[0], *fold))
@@ -345,6 +372,13 @@ class CaseStore:
             raise
         finally:
             c.execute("PRAGMA synchronous=FULL")  # alerts sent and witness state: durable
+
+    def _terms(self, terms: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        if self.sealer is None:
+            return sorted(terms)
+        # §18.2: keyed hashes of each term and of its prefixes ending at a separator
+        sealer = self.sealer
+        return sorted({(kind, h) for kind, term in terms for h in sealer.terms(kind, term)})
 
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._conn().execute(sql, args).fetchall()
@@ -362,7 +396,43 @@ def _micros(at: datetime) -> int:
 #: the tables a case's fold writes: one created at open makes every kept fold stale
 _FOLDED_INTO: Final = frozenset({"cases", "case_queue", "case_index", "case_terms", "case_fold"})
 
-_CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity FROM cases"
+_CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity, case_id FROM cases"
+#: the sealed column of ``cases`` (its row is named by the case id)
+CASES: Final = SealedTable("cases", ("case_id",), ("data",))
+
+
+def _key_terms(c: sqlite3.Connection) -> bool:
+    """Drop the clear search terms a node.db made before §18.2 holds, once; True if so."""
+    c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        if c.execute("SELECT 1 FROM meta WHERE key='case_terms_keyed'").fetchone() is not None:
+            c.execute("COMMIT")
+            return False
+        dropped = c.execute("DELETE FROM case_terms").rowcount > 0
+        c.execute("INSERT INTO meta VALUES ('case_terms_keyed', '1')")
+        c.execute("COMMIT")
+    except BaseException:
+        c.execute("ROLLBACK")
+        raise
+    return dropped
+
+
+def _case_ad(case_id: str) -> bytes:
+    return row_ad("cases", case_id, "data")
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception (for the re-seal pass)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def __enter__(self) -> None:
+        self._c.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._c.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 def _case_row(r: Any) -> CaseRow:

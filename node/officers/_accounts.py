@@ -21,6 +21,7 @@ from node.officers import _validate as check
 from node.officers._access_log import Action, LogSigner, append_entry
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Role
+from node.officers._sealing import ColumnSealer, open_secret, seal_secret
 from node.officers._sessions import end_sessions
 from node.officers._titles import JobTitles
 
@@ -93,6 +94,7 @@ class OfficerDb(JobTitles):
         signer: the access log's checkpoint signer; None for read-only use (``list``).
         member: the node's member id (the ``otpauth://`` label).
         lockout: how long five bad logins lock an account.
+        sealer: seals the TOTP secrets at rest (PROTOCOL.md §18); None: clear (tests).
     """
 
     def __init__(
@@ -103,8 +105,10 @@ class OfficerDb(JobTitles):
         member: str,
         signer: LogSigner | None = None,
         lockout: timedelta = LOCKOUT,
+        sealer: ColumnSealer | None = None,
     ) -> None:
         self._conn = conn
+        self._sealer = sealer
         self._clock = clock
         self._member = member
         self._signer = signer
@@ -195,7 +199,7 @@ class OfficerDb(JobTitles):
                     "INSERT INTO officers (login, display_name, email, phone, roles, language,"
                     " time_zone, created_at, updated_at, password_hash, totp_secret)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (*fields, now, now, hashed, secret),
+                    (*fields, now, now, hashed, seal_secret(self._sealer, login, secret)),
                 )
             except sqlite3.IntegrityError:
                 raise OfficerError(OfficerErrorCode.EXISTS, f"officer {login!r} exists") from None
@@ -277,9 +281,8 @@ class OfficerDb(JobTitles):
         hashed = _passwords.hash_password(password)
         secret = _totp.new_secret()
         sql = "password_hash=?, totp_secret=?, totp_last_step=0, failed_logins=0, locked_until=NULL"
-        self._change(
-            login, Action.OFFICER_RESET, sql, (hashed, secret), by=by, client=client, end=True
-        )
+        args = (hashed, seal_secret(self._sealer, login, secret))
+        self._change(login, Action.OFFICER_RESET, sql, args, by=by, client=client, end=True)
         return self._credentials(login, password, secret)
 
     # -- logging in --------------------------------------------------------------------
@@ -296,7 +299,8 @@ class OfficerDb(JobTitles):
         Raises:
             OfficerError: ``bad_credentials``, ``locked`` or ``disabled``.
         """
-        _id, secret, last_step, disabled = self._password(login, password, client)
+        _id, stored, last_step, disabled = self._password(login, password, client)
+        secret = open_secret(self._sealer, login, stored)
         step = _totp.match_step(secret, code, self._clock(), last_step)
         if step is None:
             self._failed(True, login, client)
@@ -323,8 +327,8 @@ class OfficerDb(JobTitles):
         """The first factor, shared by every second one (see :meth:`authenticate`).
 
         Returns:
-            The account's ``(id, totp_secret, totp_last_step, disabled)`` once the
-            password is right.
+            The account's ``(id, totp_secret as stored, totp_last_step, disabled)`` once
+            the password is right.
 
         Raises:
             OfficerError: ``bad_credentials`` (counted and logged) or ``locked``.

@@ -3,9 +3,9 @@
 The tables sit beside the node store's own (``node.storage.schema``), created with
 ``IF NOT EXISTS`` on every open, so an existing node.db gains them without touching
 the store's schema version; ``meta`` key ``officers_schema_version`` versions them.
-Times are ISO 8601 UTC text, like the store's. Secrets (password hashes, TOTP
-secrets, token hashes) are in clear here like the rest of node.db today; issue 15's
-encryption at rest covers the whole file.
+Times are ISO 8601 UTC text, like the store's. TOTP secrets are sealed under the
+node's data key (``_sealing``, PROTOCOL.md §18; TEXT in a node.db made before it, until
+the re-seal pass); password hashes (Argon2id) and token hashes are kept as they are.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from node._faces import lazy_face
 
 if TYPE_CHECKING:
+    from node.storage._reseal import SealedTable, reseal_batch
+    from node.storage._sealed import Sealer, open_optional, row_ad, seal_optional
     from node.storage.schema import (
         Direction,
         MessageRecord,
@@ -31,9 +33,15 @@ __all__ = [
     "OutboxEntry",
     "Outgoing",
     "ReceiptRecord",
+    "SealedTable",
+    "Sealer",
     "SeqEvent",
     "SeqEventKind",
     "Status",
+    "open_optional",
+    "reseal_batch",
+    "row_ad",
+    "seal_optional",
 ]
 __getattr__ = lazy_face(
     __name__,
@@ -43,6 +51,12 @@ __getattr__ = lazy_face(
         "OutboxEntry": "schema",
         "Outgoing": "schema",
         "ReceiptRecord": "schema",
+        "Sealer": "_sealed",
+        "SealedTable": "_reseal",
+        "open_optional": "_sealed",
+        "reseal_batch": "_reseal",
+        "row_ad": "_sealed",
+        "seal_optional": "_sealed",
         "SeqEvent": "schema",
         "SeqEventKind": "schema",
         "Status": "schema",

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from node.storage._sealed import Sealer, open_optional, row_ad, seal_optional
 from node.storage.schema import (
     DDL,
     SCHEMA_VERSION,
@@ -50,11 +51,13 @@ def _dt(value: str | None) -> datetime | None:
 class SyncDb:
     """One SQLite connection and the node's transactions over it."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, sealer: Sealer | None = None) -> None:
         self._c = conn
+        #: seals header and body (PROTOCOL.md §18); None only in tests and benches
+        self.sealer = sealer
 
     @classmethod
-    def connect(cls, path: Path) -> SyncDb:
+    def connect(cls, path: Path, sealer: Sealer | None = None) -> SyncDb:
         """Open (creating if needed) and check the schema version.
 
         Raises:
@@ -76,6 +79,9 @@ class SyncDb:
             # FULL: a committed message survives power loss, which acks and receipts promise.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=5000")
+            # §18: overwritten pages are zeroed, and sorts never spill plaintext to a file
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA temp_store=MEMORY")
             with _tx(conn):
                 _create(conn)
                 row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -100,7 +106,12 @@ class SyncDb:
         except StorageError:
             conn.close()
             raise
-        return cls(conn)
+        return cls(conn, sealer)
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The connection (the re-seal pass runs its own statements on it)."""
+        return self._c
 
     def close(self) -> None:
         """Close the connection."""
@@ -208,9 +219,12 @@ class SyncDb:
     def outbound_header(self, msg_id: str) -> bytes | None:
         """See :meth:`NodeStore.outbound_header`."""
         row = self._c.execute(
-            "SELECT header FROM messages WHERE direction='out' AND msg_id=?", (msg_id,)
+            "SELECT header, peer FROM messages WHERE direction='out' AND msg_id=?", (msg_id,)
         ).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        ad = row_ad("messages", Direction.OUT, row[1], msg_id, "header")
+        return open_optional(self.sealer, bytes(row[0]), ad)
 
     # -- inbound ---------------------------------------------------------------------
 
@@ -284,10 +298,13 @@ class SyncDb:
         )
 
     def _insert_message(self, m: MessageRecord) -> None:
+        at = ("messages", m.direction, m.peer, m.msg_id)
+        header = seal_optional(self.sealer, m.header, row_ad(*at, "header"))
+        body = None if m.body is None else seal_optional(self.sealer, m.body, row_ad(*at, "body"))
         self._c.execute(
             f"INSERT INTO messages ({_MSG_COLS}) VALUES ({', '.join('?' * 16)})",  # noqa: S608
             (m.direction, m.msg_id, m.case_id, m.peer, m.coarse_kind, m.body_kind,
-             m.in_reply_to, m.seq, m.envelope, m.header, m.body, _ts(m.stored_at), m.status,
+             m.in_reply_to, m.seq, m.envelope, header, body, _ts(m.stored_at), m.status,
              m.reason, _ts(m.sent_at), m.leaf_index),
         )  # fmt: skip
 
@@ -307,7 +324,7 @@ class SyncDb:
             f"SELECT {_MSG_COLS} FROM messages {clause} ORDER BY id LIMIT ?",  # noqa: S608
             (*args, limit),
         ).fetchall()
-        return [_message(r) for r in rows]
+        return [_message(r, self.sealer) for r in rows]
 
     def case_messages(self, case_id: str, after: int) -> list[tuple[int, MessageRecord]]:
         """See :meth:`NodeStore.case_messages`."""
@@ -315,7 +332,7 @@ class SyncDb:
             f"SELECT id, {_LIGHT_COLS} FROM messages WHERE case_id=? AND id>? ORDER BY id",  # noqa: S608
             (case_id, after),
         ).fetchall()
-        return [(int(r[0]), _message(r[1:])) for r in rows]
+        return [(int(r[0]), _message(r[1:], self.sealer)) for r in rows]
 
     def message(self, msg_id: str, direction: Direction) -> MessageRecord | None:
         """See :meth:`NodeStore.message`."""
@@ -323,7 +340,7 @@ class SyncDb:
             f"SELECT {_MSG_COLS} FROM messages WHERE msg_id=? AND direction=?",  # noqa: S608
             (msg_id, direction),
         ).fetchone()
-        return None if row is None else _message(row)
+        return None if row is None else _message(row, self.sealer)
 
     def receipt(self, msg_id: str) -> ReceiptRecord | None:
         """See :meth:`NodeStore.receipt`."""
@@ -356,7 +373,8 @@ class SyncDb:
         }
 
 
-def _message(r: Any) -> MessageRecord:
+def _message(r: Any, sealer: Sealer | None) -> MessageRecord:
+    at = ("messages", r[0], r[3], r[1])
     return MessageRecord(
         direction=Direction(r[0]),
         msg_id=r[1],
@@ -367,8 +385,8 @@ def _message(r: Any) -> MessageRecord:
         in_reply_to=r[6],
         seq=r[7],
         envelope=bytes(r[8]),
-        header=bytes(r[9]),
-        body=None if r[10] is None else bytes(r[10]),
+        header=open_optional(sealer, bytes(r[9]), row_ad(*at, "header")),
+        body=None if r[10] is None else open_optional(sealer, bytes(r[10]), row_ad(*at, "body")),
         stored_at=datetime.fromisoformat(r[11]),
         status=Status(r[12]),
         reason=r[13],
@@ -398,3 +416,6 @@ class _tx:  # noqa: N801 - used like a function: `with _tx(conn):`
             self._c.execute("COMMIT")
         else:
             self._c.execute("ROLLBACK")
+
+
+tx = _tx  # the transaction context, for the re-seal pass (node.storage._reseal)

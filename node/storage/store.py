@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from node.storage._reseal import (
+    MESSAGES,
+    STORE_TABLES,
+    SealedTable,
+    checkpoint,
+    pending,
+    reseal_batch,
+    vacuum_once,
+)
+from node.storage._sealed import Sealer
 from node.storage.schema import (
     Direction,
     MessageRecord,
@@ -28,7 +39,7 @@ from node.storage.schema import (
     ReceiptRecord,
     SeqEvent,
 )
-from node.storage.sqlite import Inbound, SyncDb
+from node.storage.sqlite import Inbound, SyncDb, tx
 
 __all__ = ["Inbound", "InboundResult", "NodeStore"]
 from protocol.errors import StorageError, storage_error
@@ -56,10 +67,13 @@ class NodeStore:
 
     Args:
         path: the SQLite file (created on :meth:`open`).
+        sealer: seals what came out of an envelope or goes into one (PROTOCOL.md §18);
+            None keeps it clear (unit tests and the benchmark's baseline only).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sealer: Sealer | None = None) -> None:
         self.path = path
+        self.sealer = sealer
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-store")
         self._db: SyncDb | None = None
 
@@ -79,7 +93,7 @@ class NodeStore:
             StorageError: not a database, corrupted, unknown schema version, or the
                 file cannot be created.
         """
-        self._db = await self._run(SyncDb.connect, self.path)
+        self._db = await self._run(SyncDb.connect, self.path, self.sealer)
 
     async def close(self) -> None:
         """Close the connection and stop the store thread."""
@@ -236,6 +250,39 @@ class NodeStore:
     async def seq_events(self, peer: str | None = None) -> list[SeqEvent]:
         """Return recorded sequence anomalies, oldest first."""
         return await self._run(self._conn().seq_events, peer)
+
+    # -- data at rest (PROTOCOL.md §18.3) ------------------------------------------------
+
+    async def reseal_batch(
+        self, after: int, limit: int, table: SealedTable = MESSAGES
+    ) -> int | None:
+        """Re-seal up to ``limit`` rows of ``table`` after rowid ``after`` under the
+        current data key (:mod:`node.storage._reseal`); the last rowid seen, None when
+        done (or when the table does not exist yet)."""
+        db = self._conn()
+        if db.sealer is None:
+            return None
+        step = partial(reseal_batch, tx=tx)
+        return await self._run(step, db.raw, db.sealer, table, after, limit)
+
+    def reseal_steps(self) -> list[Callable[[int, int], Awaitable[int | None]]]:
+        """One re-seal step per table of node.db this store's pass walks."""
+        return [partial(self.reseal_batch, table=t) for t in STORE_TABLES]
+
+    async def unsealed(self) -> int:
+        """How many messages hold a value not sealed under the current data key."""
+        db = self._conn()
+        if db.sealer is None:
+            return 0
+        return await self._run(pending, db.raw, db.sealer, MESSAGES)
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it (no old page stays behind); the
+        first time with a sealer, VACUUM first (see :func:`node.storage._reseal.vacuum_once`)."""
+        db = self._conn()
+        if db.sealer is not None:
+            await self._run(vacuum_once, db.raw)
+        await self._run(checkpoint, db.raw)
 
     async def counts(self) -> dict[str, int]:
         """Return row counts (messages in/out, outbox, seen) for status displays."""

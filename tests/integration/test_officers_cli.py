@@ -82,7 +82,9 @@ def test_add_prints_a_password_and_an_otpauth_uri(data: Path) -> None:
     keys = load_keys(data / "node.keys", PASS.encode())
     conn = open_db(data / "node.db")
     try:
-        db = OfficerDb(conn, system_clock, member="FR", signer=LogSigner("FR", keys.signing))
+        signer = LogSigner("FR", keys.signing)
+        # the TOTP secret is sealed at rest (PROTOCOL.md §18): the node's sealer opens it
+        db = OfficerDb(conn, system_clock, member="FR", signer=signer, sealer=keys.sealer())
         code = code_at(out["totp_secret"], datetime.now(UTC))
         assert db.authenticate("dave", out["password"], code, client="127.0.0.1").login == "dave"
     finally:

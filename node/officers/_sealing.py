@@ -1,0 +1,48 @@
+"""Officers' TOTP secrets sealed at rest (PROTOCOL.md §18.2).
+
+The officers room imports nothing of the node, so the node store's sealer arrives as a
+:class:`ColumnSealer` (``node.storage.Sealer`` is one). A secret is sealed with the row's
+identity ``officers|<login>|totp_secret`` as associated data, the same name the node
+store's re-seal pass gives it, so the pass seals the secrets of accounts made before
+§18 and re-seals them after a data key rotation.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from protocol.errors import StorageError
+
+
+class ColumnSealer(Protocol):
+    """Seals and opens one column value bound to its row (``node.storage.Sealer``)."""
+
+    def seal(self, plain: bytes, ad: bytes) -> bytes:
+        """``plain`` sealed under the current data key, bound to ``ad``."""
+        ...
+
+    def open(self, value: bytes, ad: bytes) -> bytes:
+        """The plain bytes (a clear legacy value as it is)."""
+        ...
+
+
+def _ad(login: str) -> bytes:
+    return f"officers|{login}|totp_secret".encode()
+
+
+def seal_secret(sealer: ColumnSealer | None, login: str, secret: str) -> str | bytes:
+    """The TOTP secret as stored: sealed bytes, or clear text without a sealer (tests)."""
+    return secret if sealer is None else sealer.seal(secret.encode(), _ad(login))
+
+
+def open_secret(sealer: ColumnSealer | None, login: str, stored: str | bytes) -> str:
+    """The TOTP secret of a stored value (clear text from before §18 as it is).
+
+    Raises:
+        StorageError: a sealed secret and no sealer, or it does not open.
+    """
+    if isinstance(stored, str):
+        return stored
+    if sealer is None:
+        raise StorageError("an officer's TOTP secret is sealed, and there is no data key")
+    return sealer.open(bytes(stored), _ad(login)).decode()
