@@ -49,7 +49,7 @@ async def read_body(request: web.Request, state: RelayState) -> bytes:
         ) from None
 
 
-def authenticate(request: web.Request, body: bytes) -> str:
+def authenticate(request: web.Request, body: bytes, *, body_sha256: bytes | None = None) -> str:
     """Verify the request's signature and return the member id that signed it.
 
     Steps (PROTOCOL.md §8.2): the RFC 9421 profile checks (H1–H7, in
@@ -77,7 +77,7 @@ def authenticate(request: web.Request, body: bytes) -> str:
         owners[keyid] = member
         return public
 
-    verified = _verify(state, request, body, resolve, now)
+    verified = _verify(state, request, body, resolve, now, body_sha256=body_sha256)
     state.nonces.check_and_add(verified.keyid, verified.nonce, verified.expires, now)
     member = owners[verified.keyid]
     wait = state.limiter.take(member, state.monotonic())
@@ -99,6 +99,8 @@ def _verify(
     body: bytes,
     resolve: Callable[[str], bytes | None],
     now: int,
+    *,
+    body_sha256: bytes | None = None,
 ) -> VerifiedRequest:
     """Steps H1-H7 against ``relay.public_url``, then against ``relay.instance_url``.
 
@@ -118,6 +120,7 @@ def _verify(
             now=now,
             max_skew=int(state.config.limits.max_clock_skew),
             max_lifetime=state.config.limits.max_signature_lifetime,
+            body_sha256=body_sha256,  # computed by the caller off the loop (blob chunks)
         )
 
     try:

@@ -5,7 +5,8 @@ blob's creation with ``posix_fallocate`` of its whole length (so a full disk is 
 then, not half way through an upload) and fsynced with its directory; each chunk is
 written at its offset (into the OS cache: a per-chunk ``fdatasync`` cost 2 to 8 times
 the throughput on the test machine, bench/bench_attach_relay.py). The commit fsyncs the
-file, then hashes it, renames it to ``<blob dir>/<blob_id>`` and fsyncs the directory:
+file, then checks its hash (computed while the chunks came, relay/storage/_blob_hash.py,
+or else by reading the file), renames it to ``<blob dir>/<blob_id>`` and fsyncs the directory:
 the temporary name, fsync, rename pattern, once per blob. So a committed blob is durable
 and checked; a machine crash (not a relay crash) before the commit may lose the bytes of
 recorded chunks, which the commit's hash then refuses (the sender uploads again).
@@ -84,6 +85,38 @@ def write_at(root: Path, blob_id: str, offset: int, data: bytes) -> None:
         os.close(fd)
 
 
+def _current(root: Path, blob_id: str) -> Path:
+    # A part file already renamed (a crash after the rename, before the database said
+    # so) is read from its final name.
+    path = root / (blob_id + PART)
+    return path if path.exists() else final_path(root, blob_id)
+
+
+def flush(root: Path, blob_id: str) -> None:
+    """Fsync the blob's file (the commit, when its hash was computed during the upload).
+
+    Raises:
+        OSError: the file cannot be opened or flushed.
+    """
+    fd = os.open(_current(root, blob_id), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_part(root: Path, blob_id: str, offset: int, size: int) -> bytes:
+    """``size`` bytes of the blob's ``.part`` file from ``offset`` (a chunk read back).
+
+    Raises:
+        OSError: the file cannot be read, or is short.
+    """
+    data = read_at(root / (blob_id + PART), offset, size)
+    if len(data) != size:
+        raise OSError(f"{blob_id}{PART} is short at {offset}")
+    return data
+
+
 def seal(root: Path, blob_id: str, ct_len: int) -> tuple[str, int]:
     """Fsync the ``.part`` file and return the SHA-256 (hex) and length of its bytes.
 
@@ -93,9 +126,7 @@ def seal(root: Path, blob_id: str, ct_len: int) -> tuple[str, int]:
     Raises:
         OSError: the file cannot be read.
     """
-    path = root / (blob_id + PART)
-    if not path.exists():
-        path = final_path(root, blob_id)
+    path = _current(root, blob_id)
     sha, total = hashlib.sha256(), 0
     with open(path, "rb") as f:
         os.fsync(f.fileno())
