@@ -14,6 +14,10 @@ machine, on the file system of the relay's data directory:
 (d) the relay process's peak RSS (VmHWM) before and after moving the blob: it must not
     grow with the blob (limit 256 MiB for 2 GiB).
 
+Beside each leg's wall time: the CPU seconds per GiB that the relay process
+(``/proc/PID/stat``) and this client process spent on it, which depend much less than
+wall time on what else the machine runs; and the load average at the end.
+
 The blob's bytes are made chunk by chunk from one random 4 MiB block (each chunk stamped
 with its index), so the client never holds the blob either. Usage:
 ``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--postgres]``
