@@ -48,12 +48,36 @@ async def test_in_order_hashes_every_chunk_from_memory() -> None:
     assert stored.reads == []
 
 
-async def test_any_order_reads_back_the_chunks_that_came_early() -> None:
+async def test_any_order_keeps_the_chunks_that_came_early() -> None:
     stored, prefix = Stored(), PrefixHash(len(CHUNKS))
     for i in (4, 2, 3, 0, 1):
         await stored.write(prefix, i)
     assert prefix.hexdigest() == WHOLE
-    assert stored.reads == [2, 3, 4]  # chunk 0 and 1 hashed from memory
+    assert stored.reads == []  # 4, 2 and 3 waited in memory for 0 and 1
+
+
+@pytest.mark.parametrize(("budget", "reads"), [(1010, [2, 3]), (0, [2, 3, 4])])
+async def test_beyond_the_memory_budget_early_chunks_are_read_back(
+    budget: int, reads: list[int]
+) -> None:
+    """Chunks are 1000 + i bytes: 1010 bytes keep chunk 4 (the first to come), no more."""
+    stored, hashes = Stored(), PrefixHashes(early_bytes=budget)
+    hashes.start("b", len(CHUNKS))
+    for i in (4, 2, 3, 0, 1):
+        hashes.begin("b", i)
+        stored.data[i] = CHUNKS[i]
+        await hashes.add("b", i, CHUNKS[i], stored.read)
+    assert hashes.hexdigest("b") == WHOLE
+    assert stored.reads == reads
+    # The budget is back whole once the blob is done with: another blob may use it.
+    hashes.drop("b")
+    again = Stored()
+    hashes.start("c", 2)
+    for i in (1, 0):
+        hashes.begin("c", i)
+        again.data[i] = CHUNKS[i]
+        await hashes.add("c", i, CHUNKS[i], again.read)
+    assert again.reads == ([] if budget else [1])
 
 
 async def test_concurrent_writes_hash_each_chunk_once() -> None:
@@ -88,17 +112,16 @@ async def test_an_index_out_of_range_spoils_it(index: int) -> None:
 
 
 async def test_a_failed_read_back_spoils_it_and_is_not_raised() -> None:
-    prefix = PrefixHash(2)
+    hashes = PrefixHashes(early_bytes=0)  # nothing kept: chunk 1 is read back
 
     async def broken(index: int) -> bytes:
         raise OSError(f"cannot read chunk {index}")
 
-    prefix.begin(1)
-    await prefix.add(1, b"later", broken)
-    prefix.begin(0)
-    await prefix.add(0, b"first", broken)  # reads 1 back: fails
-    assert prefix.spoiled
-    assert prefix.hexdigest() is None
+    hashes.start("b", 2)
+    for i, data in [(1, b"later"), (0, b"first")]:
+        hashes.begin("b", i)
+        await hashes.add("b", i, data, broken)  # the second reads 1 back: fails
+    assert hashes.hexdigest("b") is None
 
 
 async def test_the_registry_only_hashes_blobs_it_started() -> None:
