@@ -52,9 +52,11 @@ TARGET_RATIO = 0.5
 
 def _chunks(base: bytes, size: int) -> Iterator[bytes]:
     """The blob's chunks, in order: ``base`` stamped with the chunk index, cut to ``size``."""
+    rest = memoryview(base)[8:]
     for i in range(chunk_count(size)):
         length = min(BLOB_CHUNK, size - i * BLOB_CHUNK)
-        yield (i.to_bytes(8, "big") + base[8:])[:length]
+        stamp = i.to_bytes(8, "big")
+        yield b"".join((stamp, rest[: length - 8])) if length > 8 else stamp[:length]
 
 
 def _sha(base: bytes, size: int) -> str:
