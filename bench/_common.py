@@ -103,6 +103,13 @@ def _tail(tail: Callable[[], str] | None) -> str:
     return "" if tail is None else f":\n{tail()}"
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, user + system, seconds (``/proc/PID/stat``)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident set (VmHWM), MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

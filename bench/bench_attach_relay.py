@@ -14,6 +14,10 @@ machine, on the file system of the relay's data directory:
 (d) the relay process's peak RSS (VmHWM) before and after moving the blob: it must not
     grow with the blob (limit 256 MiB for 2 GiB).
 
+Beside each leg's wall time: the CPU seconds per GiB that the relay process
+(``/proc/PID/stat``) and this client process spent on it, which depend much less than
+wall time on what else the machine runs; and the load average at the end.
+
 The blob's bytes are made chunk by chunk from one random 4 MiB block (each chunk stamped
 with its index), so the client never holds the blob either. Usage:
 ``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--postgres]``
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench._common import peak_rss_mib, start_server
+from bench._common import cpu_seconds, peak_rss_mib, start_server
 from client import RelayClient
 from schemas.blobs import BLOB_CHUNK, BlobRef, chunk_count
 from tests.support.network import make_network
@@ -47,9 +52,11 @@ TARGET_RATIO = 0.5
 
 def _chunks(base: bytes, size: int) -> Iterator[bytes]:
     """The blob's chunks, in order: ``base`` stamped with the chunk index, cut to ``size``."""
+    rest = memoryview(base)[8:]
     for i in range(chunk_count(size)):
         length = min(BLOB_CHUNK, size - i * BLOB_CHUNK)
-        yield (i.to_bytes(8, "big") + base[8:])[:length]
+        stamp = i.to_bytes(8, "big")
+        yield b"".join((stamp, rest[: length - 8])) if length > 8 else stamp[:length]
 
 
 def _sha(base: bytes, size: int) -> str:
@@ -71,8 +78,35 @@ def _fsynced_write(path: Path, base: bytes, size: int) -> float:
     return took
 
 
-async def _move(url: str, size: int, base: bytes, concurrency: int) -> tuple[float, float]:
-    """Upload then download one blob; seconds for each (download hashed and checked)."""
+@dataclasses.dataclass
+class _Leg:
+    """One direction: wall seconds, and CPU seconds of the relay and of the client."""
+
+    wall: float = 0.0
+    relay_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+
+class _Clock:
+    """Wall and CPU time of one leg, for the relay process and this (client) process."""
+
+    def __init__(self, relay_pid: int) -> None:
+        self.pid = relay_pid
+        self.start = (time.perf_counter(), cpu_seconds(relay_pid), time.process_time())
+
+    def stop(self) -> _Leg:
+        wall, relay, client = self.start
+        return _Leg(
+            time.perf_counter() - wall,
+            cpu_seconds(self.pid) - relay,
+            time.process_time() - client,
+        )
+
+
+async def _move(
+    url: str, size: int, base: bytes, concurrency: int, relay_pid: int
+) -> tuple[_Leg, _Leg]:
+    """Upload then download one blob; time for each (download hashed and checked)."""
     net = make_network(("FR", "US"))
     sha = _sha(base, size)
     timeout = aiohttp.ClientTimeout(total=None)
@@ -87,24 +121,24 @@ async def _move(url: str, size: int, base: bytes, concurrency: int) -> tuple[flo
             for index, chunk in work:
                 await fr.put_blob_chunk(blob_id, index, chunk)
 
-        start = time.perf_counter()
+        clock = _Clock(relay_pid)
         await fr.create_blob(blob_id, "US", size, sha)
         await asyncio.gather(*(uploader() for _ in range(concurrency)))
         committing = time.perf_counter()
         status = await fr.commit_blob(blob_id)
-        upload = time.perf_counter() - start
+        upload = clock.stop()
         print(f"  (of which the commit: {time.perf_counter() - committing:.2f} s)")
         assert status.complete
         ref = BlobRef(blob_id=blob_id, ct_sha256=sha, ct_len=size)
         await fr.submit(envelope(net, attachments=(ref,)))
 
-        start = time.perf_counter()
+        clock = _Clock(relay_pid)
         got = hashlib.sha256()
         total = 0
         async for piece in us.blob_content(blob_id):
             got.update(piece)
             total += len(piece)
-        download = time.perf_counter() - start
+        download = clock.stop()
         assert (total, got.hexdigest()) == (size, sha), "download differs"
     return upload, download
 
@@ -134,7 +168,7 @@ def main() -> None:
         )
         try:
             before = peak_rss_mib(proc.pid)
-            upload, download = asyncio.run(_move(url, size, base, args.concurrency))
+            upload, download = asyncio.run(_move(url, size, base, args.concurrency, proc.pid))
             after = peak_rss_mib(proc.pid)
         finally:
             proc.terminate()
@@ -148,10 +182,15 @@ def main() -> None:
         f" {args.concurrency} uploads at a time"
     )
     print(f"fsynced file write     {mib / write:8.1f} MiB/s  ({write:.2f} s)")
-    for name, took in (("upload (create..commit)", upload), ("download (hashed)", download)):
-        ratio = write / took
+    for name, leg in (("upload (create..commit)", upload), ("download (hashed)", download)):
+        ratio = write / leg.wall
         verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
-        print(f"{name:23s}{mib / took:8.1f} MiB/s  ({took:.2f} s)  ratio {ratio:.2f}  [{verdict}]")
+        print(
+            f"{name:23s}{mib / leg.wall:8.1f} MiB/s  ({leg.wall:.2f} s)  ratio {ratio:.2f}"
+            f"  [{verdict}]  CPU s/GiB: relay {leg.relay_cpu * 1024 / mib:.2f},"
+            f" client {leg.client_cpu * 1024 / mib:.2f}"
+        )
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     verdict = "ok" if after < RSS_LIMIT_MIB else "OVER LIMIT"
     print(f"relay peak RSS         {before:.0f} MiB at start, {after:.0f} MiB after  [{verdict}]")
 

@@ -148,7 +148,9 @@ class RelayClient(PublicClient):
     async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> BlobStatus:
         """PUT /v1/blobs/{id}/chunks/{n}: one chunk, its Content-Digest signed (RFC 9530)."""
         path = f"/v1/blobs/{blob_id}/chunks/{index}"
-        headers = self._signed("PUT", path, data, OCTETS)
+        # The Content-Digest of 4 MiB is hashed in a worker thread (SHA-256 releases the
+        # GIL): the event loop goes on sending the other chunks in flight meanwhile.
+        headers = await asyncio.to_thread(self._signed, "PUT", path, data, OCTETS)
         # A 4 MiB chunk on a slow link takes longer than one JSON request.
         seconds = max(self._timeout.total or 0.0, CHUNK_SECONDS)
         return await self._call("PUT", path, _BLOB, data, headers=headers, seconds=seconds)

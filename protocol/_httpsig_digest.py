@@ -16,7 +16,9 @@ def content_digest(body: bytes) -> str:
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii") + ":"
 
 
-def verify_content_digest(header_value: str, body: bytes) -> None:
+def verify_content_digest(
+    header_value: str, body: bytes, *, body_sha256: bytes | None = None
+) -> None:
     """Check a ``Content-Digest`` field value (RFC 9530 §2) against the body.
 
     A ``sha-256`` member is required; a ``sha-512`` member, if present, must match too;
@@ -25,6 +27,8 @@ def verify_content_digest(header_value: str, body: bytes) -> None:
     Args:
         header_value: the field value, an RFC 8941 Dictionary.
         body: the exact body bytes received.
+        body_sha256: ``body``'s SHA-256, when the caller computed it already (a 4 MiB
+            blob chunk is hashed in a worker thread, off the relay's event loop).
 
     Raises:
         MalformedError: not a Dictionary, no ``sha-256`` member, or a member that is not
@@ -38,7 +42,10 @@ def verify_content_digest(header_value: str, body: bytes) -> None:
         member = members.get(name)
         if member is None:
             continue
-        expected = algorithm(body).digest()
+        if name == "sha-256" and body_sha256 is not None:
+            expected = body_sha256
+        else:
+            expected = algorithm(body).digest()
         if not isinstance(member, Item) or not isinstance(member.value, bytes):
             raise MalformedError("Content-Digest member must be a byte sequence", detail=name)
         if len(member.value) != len(expected):

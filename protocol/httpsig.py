@@ -254,6 +254,7 @@ def verify_request(
     now: int,
     max_skew: int = MAX_SKEW,
     max_lifetime: int = MAX_LIFETIME,
+    body_sha256: bytes | None = None,
 ) -> VerifiedRequest:
     """Verify a node's request under the relay247 profile (docs: steps 1 to 7).
 
@@ -267,6 +268,8 @@ def verify_request(
         now: the current time (Unix seconds).
         max_skew: seconds ``created`` may lie in the future.
         max_lifetime: the largest accepted ``expires - created``.
+        body_sha256: ``body``'s SHA-256 when the caller computed it already (step 7
+            compares the signed Content-Digest with it instead of hashing ``body``).
 
     Returns:
         The keyid, nonce, created and expires; feed them to :class:`NonceCache`.
@@ -327,5 +330,5 @@ def verify_request(
     _check_signature(parsed, base, resolve_key)
     # (7) The covered Content-Digest matches the body.
     if "content-digest" in parsed.components:
-        verify_content_digest(fields["content-digest"], body)
+        verify_content_digest(fields["content-digest"], body, body_sha256=body_sha256)
     return VerifiedRequest(keyid=keyid, nonce=nonce, created=created, expires=expires)

@@ -29,6 +29,7 @@ import msgspec
 import structlog
 
 from client import RelayRejectedError
+from node.messaging._chunks import put_chunks
 from node.messaging.transport_api import Transport
 from protocol import attachment as fmt
 from protocol.codec import decode, encode
@@ -36,7 +37,7 @@ from protocol.envelope import header_bytes_of
 from protocol.errors import MalformedError, PeerError, TransportError, VerificationError
 from schemas import Attachment
 from schemas._attachment import ATTACHMENTS
-from schemas.blobs import BlobRef, chunk_span
+from schemas.blobs import BlobRef
 from schemas.directory import Member, supports
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
@@ -48,10 +49,6 @@ _HEADER: Final = msgspec.json.Decoder(EnvelopeHeader)
 _BLOB_ID: Final = re.compile(r"[0-9a-f]{32}")
 _MEMBER: Final = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,8})?")
 WRITE_EVERY: Final = 1 << 20  # bytes of ciphertext buffered before a write
-
-
-class AttachmentFileError(Exception):
-    """A ciphertext file of ours is shorter than the blob it holds."""
 
 
 class AttachmentFieldError(VerificationError):
@@ -355,7 +352,8 @@ async def upload(
     """Upload and commit each blob a queued message names (§15.4), resuming any upload.
 
     Announcing a blob again answers the chunks the relay still misses, so an upload cut
-    by a crash or a kill goes on where it stopped; a committed blob is skipped.
+    by a crash or a kill goes on where it stopped; a committed blob is skipped. The
+    missing chunks go several at a time (node/messaging/_chunks.py).
 
     Raises:
         RelayRejectedError, TransportError: as the relay answered; the caller retries.
@@ -371,16 +369,7 @@ async def upload(
             log.info("attachment upload", blob_id=ref.blob_id, chunks_missing=len(status.missing))
         f = await asyncio.to_thread(open, path, "rb")
         with f:
-            for index in status.missing:
-                start, end = chunk_span(index, ref.ct_len, status.chunk_size)
-                data = await asyncio.to_thread(_read_at, f, start, end - start)
-                status = await transport.put_blob_chunk(ref.blob_id, index, data)
+            await put_chunks(
+                transport, ref, f, chunk_size=status.chunk_size, missing=status.missing
+            )
         await transport.commit_blob(ref.blob_id)
-
-
-def _read_at(f: BinaryIO, start: int, length: int) -> bytes:
-    f.seek(start)
-    data = f.read(length)
-    if len(data) != length:
-        raise AttachmentFileError(f"{f.name}: shorter than the blob")
-    return data

@@ -17,7 +17,8 @@ import structlog
 
 from client import RelayRejectedError
 from node.events import MessageSent, NodeProblem, SendFailed
-from node.messaging.attachments import AttachmentFileError, attachment_refs, upload
+from node.messaging._chunks import AttachmentFileError
+from node.messaging.attachments import attachment_refs, upload
 from node.messaging.relays import PERMANENT, RelayPool, backoff, is_refusal
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport

@@ -54,7 +54,7 @@ async def read_body(request: web.Request, state: RelayState) -> bytes:
         ) from None
 
 
-def authenticate(request: web.Request, body: bytes) -> str:
+def authenticate(request: web.Request, body: bytes, *, body_sha256: bytes | None = None) -> str:
     """Verify the request's signature and return the member id that signed it.
 
     Steps (PROTOCOL.md §8.2): the RFC 9421 profile checks (H1–H7, in
@@ -68,7 +68,8 @@ def authenticate(request: web.Request, body: bytes) -> str:
     """
     state = request.app[STATE]
     now_dt = state.clock()
-    return _admit(state, request, _Signed(state, request, body, now_dt).verify(), now_dt)
+    signed = _Signed(state, request, body, now_dt, body_sha256=body_sha256)
+    return _admit(state, request, signed.verify(), now_dt)
 
 
 async def authenticate_then(
@@ -106,13 +107,21 @@ async def authenticate_then(
 class _Signed:
     """A request's H1–H7 inputs, read on the event loop, checkable on any thread."""
 
-    def __init__(self, state: RelayState, request: web.Request, body: bytes, now_dt: datetime):
+    def __init__(
+        self,
+        state: RelayState,
+        request: web.Request,
+        body: bytes,
+        now_dt: datetime,
+        *,
+        body_sha256: bytes | None = None,
+    ):
         lookup = state.lookup
         if lookup is None:
             raise VerificationError("relay has no directory yet", code=ErrorCode.UNAVAILABLE)
         self.state, self.lookup, self.now_dt = state, lookup, now_dt
         self.method, self.path_qs, self.headers = request.method, request.path_qs, request.headers
-        self.body = body
+        self.body, self.body_sha256 = body, body_sha256
         self.member = ""
 
     def resolve(self, keyid: str) -> bytes | None:
@@ -133,6 +142,7 @@ class _Signed:
             self.body,
             self.resolve,
             int(self.now_dt.timestamp()),
+            body_sha256=self.body_sha256,
         )
         return verified, self.member
 
@@ -164,6 +174,8 @@ def _verify(  # noqa: PLR0917  # the request's parts, read on the loop
     body: bytes,
     resolve: Callable[[str], bytes | None],
     now: int,
+    *,
+    body_sha256: bytes | None = None,
 ) -> VerifiedRequest:
     """Steps H1-H7 against ``relay.public_url``, then against ``relay.instance_url``.
 
@@ -183,6 +195,7 @@ def _verify(  # noqa: PLR0917  # the request's parts, read on the loop
             now=now,
             max_skew=int(state.config.limits.max_clock_skew),
             max_lifetime=state.config.limits.max_signature_lifetime,
+            body_sha256=body_sha256,  # computed by the caller off the loop (blob chunks)
         )
 
     try:

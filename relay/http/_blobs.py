@@ -11,6 +11,7 @@ Downloads stream from storage a piece at a time, whatever the blob's size.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from typing import Final
 
@@ -110,9 +111,18 @@ async def create(_request: web.Request, write: SignedWrite) -> web.Response:
     return json_response(await _status(state, stored), status=201 if created else 200)
 
 
-async def _read_chunk(request: web.Request, state: RelayState) -> bytes:
-    """The body, at most one chunk (slow-loris bounds: ``http.read_timeout`` without a
-    byte, ``blobs.chunk_timeout`` for the whole chunk)."""
+def _join_and_hash(pieces: list[bytes]) -> tuple[bytes, bytes]:
+    body = b"".join(pieces)  # one copy
+    return body, hashlib.sha256(body).digest()
+
+
+async def _read_chunk(request: web.Request, state: RelayState) -> tuple[bytes, bytes]:
+    """The body, at most one chunk, and its SHA-256 (slow-loris bounds:
+    ``http.read_timeout`` without a byte, ``blobs.chunk_timeout`` for the whole chunk).
+
+    The copy and the hash of 4 MiB run in a worker thread (SHA-256 releases the GIL), so
+    that the event loop goes on reading the other chunks meanwhile.
+    """
     if request.content_length is not None and request.content_length > BLOB_CHUNK:
         raise TooLargeError(f"chunk larger than {BLOB_CHUNK} bytes")
     idle = state.config.http.read_timeout
@@ -135,19 +145,19 @@ async def _read_chunk(request: web.Request, state: RelayState) -> bytes:
         raise TransportError(
             "connection closed before the chunk arrived", code=ErrorCode.MALFORMED
         ) from None
-    return b"".join(pieces)  # one copy
+    return await asyncio.to_thread(_join_and_hash, pieces)
 
 
 async def put_chunk(request: web.Request) -> web.Response:
     """PUT /v1/blobs/{blob_id}/chunks/{n}: one chunk, exactly its length (U1–U5)."""
     state = request.app[STATE]
     ensure_writable(state)
-    body = await _read_chunk(request, state)
+    body, sha256 = await _read_chunk(request, state)
     if request.content_type != OCTETS:
         raise Relay247Error(
             "content type must be application/octet-stream", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
         )
-    member = authenticate(request, body)  # U1: H1–H9, the Content-Digest included
+    member = authenticate(request, body, body_sha256=sha256)  # U1: H1–H9, Content-Digest too
     blob_id = _blob_id(request)
     index = parse_decimal(request.match_info["n"], name="chunk index", high=2**53)
     row = await _find(state, blob_id, member, "owner")

@@ -10,8 +10,10 @@ Invariants each backend keeps:
 
 * A chunk is recorded only once its bytes are written; a failed write (disk full)
   leaves no chunk behind, only the chunks that were there. A blob is durable from its
-  commit on, which hashes what storage holds after flushing it (SQLite: fsync of the
-  file; PostgreSQL: each chunk row is committed durably).
+  commit on, which checks the SHA-256 of what storage holds after flushing it (SQLite:
+  fsync of the file; PostgreSQL: the commit's durable transaction flushes the WAL with
+  every chunk row before it). The hash is computed while the chunks come when it can
+  be (relay/storage/_blob_hash.py), else by reading storage back.
 * A committed blob never changes: a chunk write and the commit exclude each other, and
   the commit hashes exactly what it marks committed.
 * An envelope binds its blobs in the transaction that accepts it (checks included),
@@ -150,7 +152,7 @@ class BlobStorage(abc.ABC):
 
     @abc.abstractmethod
     async def blob_chunks(self, blob_id: str) -> set[int]:
-        """Return the indexes of the chunks stored durably so far.
+        """Return the indexes of the chunks stored so far.
 
         Raises:
             StorageError: the read failed.
@@ -158,8 +160,8 @@ class BlobStorage(abc.ABC):
 
     @abc.abstractmethod
     async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> None:
-        """Store chunk ``index`` durably, replacing an earlier copy (the caller checked
-        ownership, index and length).
+        """Store chunk ``index``, replacing an earlier copy (the caller checked ownership,
+        index and length); durable from the blob's commit on.
 
         Raises:
             PeerError: CONFLICT when the blob was committed meanwhile; NOT_FOUND when it

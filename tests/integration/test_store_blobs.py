@@ -170,3 +170,70 @@ async def test_binding_in_the_accept_and_the_sweep(store: Store) -> None:
     await store.ack("bob", "alice", "m5", b"ack m5")
     assert await store.sweep_blobs(NOW, timedelta(days=1)) == 1
     assert await store.get_blob(blob.blob_id) is None
+
+
+async def test_a_resent_chunk_is_hashed_from_storage(store: Store) -> None:
+    """The commit's hash computed during the upload (relay/storage/_blob_hash.py) is not
+    trusted once a chunk is written twice: a bad chunk sent again right commits, a right
+    one sent again wrong (its digest was valid for what was sent) is refused."""
+    data = os.urandom(2 * BLOB_CHUNK + 5)
+    healed = _blob(data)
+    await store.create_blob(healed, LIMITS)
+    await store.put_blob_chunk(healed.blob_id, 0, os.urandom(BLOB_CHUNK))
+    for i in (1, 2, 0):
+        await store.put_blob_chunk(healed.blob_id, i, _chunk(data, i))
+    assert await store.commit_blob(healed.blob_id) is True
+    assert await _read(store, healed.blob_id, 0, len(data)) == data
+
+    spoiled = _blob(data)
+    await store.create_blob(spoiled, LIMITS)
+    for i in (0, 1, 2):
+        await store.put_blob_chunk(spoiled.blob_id, i, _chunk(data, i))
+    await store.put_blob_chunk(spoiled.blob_id, 1, os.urandom(BLOB_CHUNK))
+    assert await store.commit_blob(spoiled.blob_id) is False
+    assert await store.get_blob(spoiled.blob_id) is None
+
+
+async def test_an_upload_resumed_after_a_restart_commits(relay_backend: Backend) -> None:
+    """A restart loses the in-memory hash of the upload: the commit hashes storage."""
+    data = os.urandom(2 * BLOB_CHUNK)
+    blob = _blob(data)
+    first = relay_backend.open_store(key="restarted")
+    await first.start()
+    try:
+        await first.create_blob(blob, LIMITS)
+        await first.put_blob_chunk(blob.blob_id, 0, _chunk(data, 0))
+    finally:
+        await first.close()
+    again = relay_backend.open_store(key="restarted")
+    await again.start()
+    try:
+        assert (await again.create_blob(blob, LIMITS))[1] is False
+        await again.put_blob_chunk(blob.blob_id, 1, _chunk(data, 1))
+        assert await again.commit_blob(blob.blob_id) is True
+        assert await _read(again, blob.blob_id, 0, len(data)) == data
+    finally:
+        await again.close()
+
+
+async def test_postgres_a_chunk_rewritten_through_another_instance(
+    relay_backend: Backend, store: Store
+) -> None:
+    """Instance A saw every chunk once and hashed them; B rewrites one (the load balancer
+    sent the resend there). A's hash is stale: the chunk row's xmin tells, the commit
+    through A hashes the rows and refuses them."""
+    if not relay_backend.postgres:
+        pytest.skip("one SQLite process owns its database: there is no other instance")
+    other = relay_backend.open_store(key="store")  # the same schema as ``store``
+    await other.start()
+    try:
+        data = os.urandom(2 * BLOB_CHUNK)
+        blob = _blob(data)
+        await store.create_blob(blob, LIMITS)
+        for i in (0, 1):
+            await store.put_blob_chunk(blob.blob_id, i, _chunk(data, i))
+        await other.put_blob_chunk(blob.blob_id, 0, os.urandom(BLOB_CHUNK))
+        assert await store.commit_blob(blob.blob_id) is False
+        assert await other.get_blob(blob.blob_id) is None
+    finally:
+        await other.close()

@@ -3,7 +3,13 @@
 A mixin of :class:`relay.storage.postgres.store.PostgresStore`. Each call is its own
 short transaction on the pool (never a write of a group-commit batch). Instances keep
 one blob's writes apart with the blob's row lock: a chunk write holds it shared, the
-commit exclusively while it hashes, so a committed blob never changes. Quota checks of
+commit exclusively, so a committed blob never changes. A chunk row commits without
+waiting for the WAL flush (``synchronous_commit`` off for its transaction): a server
+crash may lose it, and the blob's status then lists it missing again; the commit's own
+transaction is durable and flushes the WAL up to it, every chunk row before it
+included. The commit checks the SHA-256 that this instance computed while the chunks
+came (relay/storage/_blob_hash.py), after checking that no chunk row changed since
+(its ``xmin``); otherwise it hashes the chunk rows, in a worker thread. Quota checks of
 one owner or recipient are serialised by transaction advisory locks. Chunk data is
 stored ``EXTERNAL`` (uncompressed: it is ciphertext), so a range read fetches only the
 TOAST slices it needs (PostgreSQL docs 73.2, TOAST).
@@ -11,6 +17,7 @@ TOAST slices it needs (PostgreSQL docs 73.2, TOAST).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -20,6 +27,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from protocol.errors import PeerError, StorageError, storage_error
+from relay.storage._blob_hash import PrefixHashes
 from relay.storage._micros import from_micros, to_micros
 from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob
 from relay.storage.postgres._reads import DB_ERRORS
@@ -104,6 +112,18 @@ async def _slice(
     return bytes(piece)
 
 
+async def _hash_rows(conn: asyncpg.Connection, row: StoredBlob) -> tuple[str, int]:
+    """SHA-256 (hex) and length of a blob's chunk rows in order, hashed off the loop."""
+    sha, total = hashlib.sha256(), 0
+    for index in range(chunk_count(row.ct_len)):
+        data = await conn.fetchval(
+            "SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2", row.blob_id, index
+        )
+        await asyncio.to_thread(sha.update, data)
+        total += len(data)
+    return sha.hexdigest(), total
+
+
 def _gone(blob_id: str) -> PeerError:
     return PeerError("no such blob", detail=f"blob={blob_id}", code=ErrorCode.NOT_FOUND)
 
@@ -112,6 +132,7 @@ class PostgresBlobs(BlobStorage):
     """Blob rows and chunk rows (see the module docstring)."""
 
     _pool: asyncpg.Pool | None
+    _blob_hashes: PrefixHashes
 
     async def _blob_tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         pool = self._pool
@@ -156,7 +177,10 @@ class PostgresBlobs(BlobStorage):
                 return stored, False
             return blob, True
 
-        return await self._blob_tx(run)
+        stored, created = await self._blob_tx(run)
+        if created:
+            self._blob_hashes.start(blob.blob_id, chunk_count(blob.ct_len))
+        return stored, created
 
     async def get_blob(self, blob_id: str) -> StoredBlob | None:
         """See :meth:`BlobStorage.get_blob`."""
@@ -176,9 +200,9 @@ class PostgresBlobs(BlobStorage):
         return await self._blob_tx(run)
 
     async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> None:
-        """See :meth:`BlobStorage.put_blob_chunk`."""
+        """See :meth:`BlobStorage.put_blob_chunk` (durable from the blob's commit on)."""
 
-        async def run(conn: asyncpg.Connection) -> None:
+        async def run(conn: asyncpg.Connection) -> str:
             committed = await conn.fetchval(
                 "SELECT committed FROM blobs WHERE blob_id = $1 FOR SHARE", blob_id
             )
@@ -186,18 +210,45 @@ class PostgresBlobs(BlobStorage):
                 raise _gone(blob_id)
             if committed:
                 raise PeerError("blob already committed", code=ErrorCode.CONFLICT)
-            await conn.execute(
+            await conn.execute("SET LOCAL synchronous_commit TO off")
+            version: str = await conn.fetchval(
                 "INSERT INTO blob_chunks (blob_id, idx, data) VALUES ($1, $2, $3)"
-                " ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data",
+                " ON CONFLICT (blob_id, idx) DO UPDATE SET data = excluded.data"
+                " RETURNING xmin::text",
                 blob_id,
                 index,
                 data,
             )
+            return version
 
-        await self._blob_tx(run)
+        async def read(at: int) -> bytes:
+            async def fetch(conn: asyncpg.Connection) -> bytes:
+                got = await conn.fetchval(
+                    "SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2", blob_id, at
+                )
+                if got is None:
+                    raise StorageError("blob chunk row is missing", detail=f"{blob_id}/{at}")
+                return bytes(got)
+
+            return await self._blob_tx(fetch)
+
+        self._blob_hashes.begin(blob_id, index)
+        version = await self._blob_tx(run)
+        await self._blob_hashes.add(blob_id, index, data, read, version)
 
     async def commit_blob(self, blob_id: str) -> bool:
-        """See :meth:`BlobStorage.commit_blob`: hashes one chunk row at a time."""
+        """See :meth:`BlobStorage.commit_blob` (see the module docstring)."""
+        digest = self._blob_hashes.hexdigest(blob_id)
+        versions = self._blob_hashes.versions(blob_id)
+
+        async def hashed(conn: asyncpg.Connection, row: StoredBlob) -> bool:
+            """Whether this instance's hash of the upload stands for the stored rows."""
+            if digest != row.ct_sha256:
+                return False  # none, or a mismatch: the stored rows decide
+            rows = await conn.fetch(
+                "SELECT idx, xmin::text FROM blob_chunks WHERE blob_id = $1", blob_id
+            )
+            return {int(r[0]): r[1] for r in rows} == versions
 
         async def run(conn: asyncpg.Connection) -> bool:
             row = blob_row(await conn.fetchrow(_SELECT_FOR_UPDATE, blob_id))
@@ -211,21 +262,19 @@ class PostgresBlobs(BlobStorage):
             )
             if have != count:
                 raise PeerError("blob has chunks missing", code=ErrorCode.BLOB_INCOMPLETE)
-            sha, total = hashlib.sha256(), 0
-            for index in range(count):
-                data = await conn.fetchval(
-                    "SELECT data FROM blob_chunks WHERE blob_id = $1 AND idx = $2", blob_id, index
-                )
-                sha.update(data)
-                total += len(data)
-            if (sha.hexdigest(), total) == (row.ct_sha256, row.ct_len):
+            if await hashed(conn, row) or await _hash_rows(conn, row) == (
+                row.ct_sha256,
+                row.ct_len,
+            ):
                 await conn.execute("UPDATE blobs SET committed = true WHERE blob_id = $1", blob_id)
                 return True
             await conn.execute("DELETE FROM blob_chunks WHERE blob_id = $1", blob_id)
             await conn.execute("DELETE FROM blobs WHERE blob_id = $1", blob_id)
             return False
 
-        return await self._blob_tx(run)
+        done = await self._blob_tx(run)
+        self._blob_hashes.drop(blob_id)
+        return done
 
     async def read_blob(self, blob_id: str, start: int, end: int) -> AsyncIterator[bytes]:
         """See :meth:`BlobStorage.read_blob`: ``substring`` of one chunk row at a time."""
@@ -241,6 +290,8 @@ class PostgresBlobs(BlobStorage):
 
         async def run(conn: asyncpg.Connection) -> int:
             ids = [r[0] for r in await conn.fetch(_DOOMED, to_micros(now - ttl))]
+            for blob_id in ids:
+                self._blob_hashes.drop(blob_id)
             if ids:
                 await conn.execute("DELETE FROM blob_chunks WHERE blob_id = ANY($1::text[])", ids)
                 await conn.execute("DELETE FROM blobs WHERE blob_id = ANY($1::text[])", ids)

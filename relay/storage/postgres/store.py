@@ -31,6 +31,7 @@ from relay.storage import (
     StoreStats,
     Submission,
 )
+from relay.storage._blob_hash import PrefixHashes
 from relay.storage._group_commit import GroupCommitter
 from relay.storage._versions import ACKED, PENDING
 from relay.storage.postgres import _schema as pgs
@@ -110,6 +111,7 @@ class PostgresStore(SmallWrites, Waits, Sweeps, Reads, PostgresBlobs, Store):
         self._sizes: collections.deque[tuple[float, int]] = collections.deque()
         self._names = {p: pgs.channel(self._schema, p) for p in ("mail", "queue", "seq")}
         self._pool: asyncpg.Pool | None = None
+        self._blob_hashes = PrefixHashes()
         self._known_size = 0
         self._committer: GroupCommitter[Op] = GroupCommitter(self._write_batch, max_batch=max_batch)
         self._leader = Leader(

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from protocol.errors import PeerError, StorageError, storage_error
+from relay.storage._blob_hash import PrefixHashes
 from relay.storage._micros import from_micros, to_micros
 from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob
 from relay.storage.sqlite import _blob_files as files
-from schemas.blobs import BLOB_CHUNK, chunk_count
+from schemas.blobs import BLOB_CHUNK, chunk_count, chunk_span
 from schemas.errors import ErrorCode
 
 T = TypeVar("T")
@@ -75,6 +76,7 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
 
     _blob_root: Path
     _blob_gates: dict[str, _Gate]
+    _blob_hashes: PrefixHashes
 
     @abc.abstractmethod
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
@@ -159,6 +161,7 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
                 # No space (or no disk): the blob was never there.
                 await self._write(lambda c: _delete_rows(c, [blob.blob_id]))
                 raise
+            self._blob_hashes.start(blob.blob_id, chunk_count(blob.ct_len))
         return stored, created
 
     async def get_blob(self, blob_id: str) -> StoredBlob | None:
@@ -182,6 +185,7 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
                 raise _gone(blob_id)
             if row.committed:
                 raise PeerError("blob already committed", code=ErrorCode.CONFLICT)
+            self._blob_hashes.begin(blob_id, index)
             write = functools.partial(
                 files.write_at, self._blob_root, blob_id, index * BLOB_CHUNK, data
             )
@@ -203,6 +207,29 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
 
             await self._write(record)
 
+            async def read(at: int) -> bytes:
+                start, end = chunk_span(at, row.ct_len)
+                return await self._files(
+                    functools.partial(files.read_part, self._blob_root, blob_id, start, end - start)
+                )
+
+            await self._blob_hashes.add(blob_id, index, data, read)
+
+    async def _matches(self, row: StoredBlob) -> bool:
+        """Flush the blob's file; True when its bytes have the announced hash and length.
+
+        The hash computed during the upload is used when there is one, else (or if it
+        differs: never discard on its word alone) the file is read and hashed.
+        """
+        root, blob_id = self._blob_root, row.blob_id
+        digest = self._blob_hashes.hexdigest(blob_id)
+        if digest is not None:
+            await self._files(functools.partial(files.flush, root, blob_id))
+            if digest == row.ct_sha256:
+                return True
+        seal = functools.partial(files.seal, root, blob_id, row.ct_len)
+        return await self._files(seal) == (row.ct_sha256, row.ct_len)
+
     async def commit_blob(self, blob_id: str) -> bool:
         """See :meth:`BlobStorage.commit_blob`: fsync, hash, rename, then the row."""
         async with self._alone(blob_id):
@@ -213,8 +240,9 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
                 return True
             if len(await self.blob_chunks(blob_id)) != chunk_count(row.ct_len):
                 raise PeerError("blob has chunks missing", code=ErrorCode.BLOB_INCOMPLETE)
-            seal = functools.partial(files.seal, self._blob_root, blob_id, row.ct_len)
-            if await self._files(seal) == (row.ct_sha256, row.ct_len):
+            matches = await self._matches(row)
+            self._blob_hashes.drop(blob_id)
+            if matches:
                 await self._files(functools.partial(files.publish, self._blob_root, blob_id))
                 await self._write(
                     lambda c: c.execute(
@@ -249,6 +277,7 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
         doomed: list[str] = await self._write(op)
         known = await self._query(lambda c: {r[0] for r in c.execute("SELECT blob_id FROM blobs")})
         for blob_id in sorted({*doomed, *(listed - known)}):
+            self._blob_hashes.drop(blob_id)
             async with self._alone(blob_id):
                 await self._files(functools.partial(files.remove_blob, self._blob_root, blob_id))
         return len(doomed)

@@ -29,6 +29,7 @@ from relay.storage import (
     StoreStats,
     Submission,
 )
+from relay.storage._blob_hash import PrefixHashes
 from relay.storage._group_commit import GroupCommitter
 from relay.storage._micros import to_micros
 from relay.storage._versions import ACKED, EXPIRED, PENDING
@@ -97,6 +98,7 @@ class SQLiteStore(SmallWrites, Reads, SQLiteBlobs, Store):
         self._path = path
         self._blob_root = Path(blob_dir if blob_dir is not None else f"{os.fspath(path)}.blobs")
         self._blob_gates = {}
+        self._blob_hashes = PrefixHashes()
         self._quotas = quotas or Quotas(envelopes=mailbox_quota)
         self._wexec = ThreadPoolExecutor(1, thread_name_prefix="relay-store-write")
         self._wconn: sqlite3.Connection | None = None
