@@ -63,7 +63,6 @@ class RetentionPolicy:
     interval: float = 3600.0
     batch: int = 200
     vacuum: bool = False
-    enabled: bool = False
 
 
 @dataclass(frozen=True)

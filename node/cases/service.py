@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import structlog
 
+from node.cases.hold import ensure_tables, retained_case
 from node.cases.links import LinkStore, wire_links
 from node.cases.search import terms_of
 from node.cases.store import CaseRow, CaseStore
@@ -152,6 +153,7 @@ class CasesService:
         Raises:
             StorageError: the store failed.
         """
+        await ensure_tables(self.cases)
         for case_id in await self.cases.case_ids():
             await self.refresh(case_id)
         self._unsubscribe = self._hub.subscribe(self._on_event)
@@ -180,10 +182,14 @@ class CasesService:
         case = replay(case_id, await case_events(self.store, records))
         decoded = [(r, body_of(r)) for r in records]
         bodies = [b for _, b in decoded if b is not None]
+        priority = max((priority_of(b).value for b in bodies), key=_rank, default="normal")
+        kept = await retained_case(self.cases, case_id)  # bodies removed: PROTOCOL.md §19
+        if kept is not None:
+            case, priority = kept
         row = CaseRow(
             case=case,
             peer=records[0].peer,
-            priority=max((priority_of(b).value for b in bodies), key=_rank, default="normal"),
+            priority=priority,
             opened_at=records[0].stored_at,
             last_activity=max(r.stored_at for r in records),
         )

@@ -100,6 +100,7 @@ class CaseStore:
             c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             c.execute("PRAGMA busy_timeout=5000")
             c.execute("PRAGMA synchronous=FULL")
+            c.execute("PRAGMA secure_delete=ON")  # removed terms leave no bytes (§19)
             c.executescript(DDL)
             c.executescript(INDEX_DDL)
             return c

@@ -69,6 +69,8 @@ class SyncDb:
             # FULL: a committed message survives power loss, which acks and receipts promise.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=5000")
+            # Freed space is zeroed: a removed body leaves no bytes behind (PROTOCOL.md §19).
+            conn.execute("PRAGMA secure_delete=ON")
             with _tx(conn):
                 _create(conn)
                 row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
