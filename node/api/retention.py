@@ -68,7 +68,7 @@ def _view(case_id: str, r: Retention, changed: bool | None = None) -> api.Retent
                 body_sha256=x.body_sha256,
             )
             for x in r.removed
-        ),  # fmt: skip
+        ),
         changed=msgspec.UNSET if changed is None else changed,
     )
 
