@@ -53,6 +53,7 @@ _GROUPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
             "cli._node_attach",
             "cli._node_replies",
             "cli._node_links",
+            "cli._node_retention",
             "cli._officers",
             "cli._roster",
             "cli._emergency",
