@@ -31,7 +31,7 @@ from node.api.handlers import (
 from node.cases import HoldEvent, PassResult, Retention, RetentionService, check_reason
 from node.officers import Permission
 from protocol.codec import decode
-from protocol.errors import PeerError
+from protocol.errors import MalformedError, PeerError
 from schemas import node_api_retention as api
 from schemas.errors import ErrorCode
 
@@ -95,7 +95,14 @@ async def _hold(request: web.Request) -> web.Response:
     return await _set(request, check_reason(req.reason))
 
 
+async def _no_body(request: web.Request) -> None:
+    """Read what the client sends (within the body timeout): nothing, or ``{}``."""
+    if (await _read_body(request)).strip() not in (b"", b"{}"):
+        raise MalformedError("this call takes no body (or {})")
+
+
 async def _release(request: web.Request) -> web.Response:
+    await _no_body(request)
     return await _set(request, None)
 
 
@@ -129,6 +136,7 @@ async def _dry_run(request: web.Request) -> web.Response:
 
 async def _apply(request: web.Request) -> web.Response:
     listed = _int_param(request, "limit", 100, MAX_LISTED)
+    await _no_body(request)
     service = _service(request)
     # every removed case got its own access-log entry in the pass
     return _json(_pass_view(service, await service.run_pass(dry_run=False), listed))
