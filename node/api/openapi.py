@@ -12,8 +12,8 @@ import msgspec
 
 from schemas import Attachment
 from schemas import node_api as api
-from schemas.errors import ErrorBody
 from schemas import node_api_retention as ret
+from schemas.errors import ErrorBody
 from schemas.node_api_links import CaseLinkView, LinkRequest, UnlinkResult
 
 _REF: Final = "#/components/schemas/{name}"
