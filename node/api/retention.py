@@ -50,8 +50,9 @@ def _service(request: web.Request) -> RetentionService:
 
 def _view(case_id: str, r: Retention, changed: bool | None = None) -> api.RetentionView:
     def event(e: HoldEvent) -> api.HoldEventView:
-        action = "held" if e.action == "held" else "released"
-        return api.HoldEventView(action=action, reason=e.reason, officer=e.officer, at=e.at)
+        if e.action == "held":
+            return api.HoldEventView(action="held", reason=e.reason, officer=e.officer, at=e.at)
+        return api.HoldEventView(action="released", reason=e.reason, officer=e.officer, at=e.at)
 
     return api.RetentionView(
         case_id=case_id,

@@ -227,7 +227,7 @@ def apply_pass(
     *,
     dry_run: bool,
     limit: int = 1_000_000,
-    between: Callable[[], None] | None = None,
+    between: Callable[[], object] | None = None,
 ) -> PassResult:
     """One pass: plan, then (unless ``dry_run``) remove case by case and finish.
 

@@ -14,6 +14,7 @@ import msgspec
 
 from node.cases import RetentionPolicy, RetentionService
 from node.events import ReceiptReceived
+from schemas._bodies_request import PreservationRequest
 from schemas.examples import example
 from schemas.messages import Body
 from tests.integration._node_services import Peer
@@ -26,8 +27,8 @@ DAYS = 30
 def request(marker: str) -> Body:
     """A preservation request FR → US whose summary of facts carries ``marker``."""
     body = example("preservation_request")
-    assert isinstance(body, type(example("preservation_request")))
-    offence = msgspec.structs.replace(body.offence, summary_of_facts=f"Facts {marker} end.")  # type: ignore[attr-defined]
+    assert isinstance(body, PreservationRequest)
+    offence = msgspec.structs.replace(body.offence, summary_of_facts=f"Facts {marker} end.")
     body = msgspec.structs.replace(body, case_id=os.urandom(16).hex(), offence=offence)
     return addressed(body, "FR", "US")
 

@@ -9,8 +9,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from node.officers import Action, AccessLog, LogSigner, OfficerDb, TokenStore, open_db
-from schemas.errors import ErrorBody, ErrorCode
+from node.officers import AccessLog, Action, LogSigner, OfficerDb, TokenStore, open_db
+from schemas.errors import ErrorCode
 from tests.integration._node_services import peers
 from tests.integration._retention_support import exchange, request
 from tests.integration.test_node_api import raw
