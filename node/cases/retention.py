@@ -128,57 +128,71 @@ class Remover:
     data_dir: Path
 
 
-def remove_case(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime) -> list[Path]:
-    """Remove one case's bodies in one transaction; returns the attachments' files to
-    erase once it committed. A case put on hold meanwhile is left alone."""
+def remove_cases(
+    conn: sqlite3.Connection, r: Remover, case_ids: list[str], at: datetime
+) -> tuple[int, list[Path]]:
+    """Remove the bodies of ``case_ids`` in one transaction (one fsync per batch).
+
+    A case put on hold meanwhile is left alone. Returns how many cases were removed and
+    the attachments' files to erase once the transaction committed.
+    """
     files: list[Path] = []
+    done = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("SELECT 1 FROM case_holds WHERE case_id=?", (case_id,)).fetchone():
-            conn.execute("ROLLBACK")
-            return []
-        rows = conn.execute(
-            "SELECT id, direction, msg_id, peer, envelope, header, body FROM messages"
-            " WHERE case_id=? AND body IS NOT NULL AND coarse_kind != 'receipt'",
-            (case_id,),
-        ).fetchall()
-        for rid, direction, msg_id, peer, env_raw, header_raw, body in rows:
-            files.extend(_files(r.data_dir, direction, peer, bytes(body)))
-            # written by this node once verified: no second J1
-            env = decode(_ENVELOPE, bytes(env_raw), "stored envelope", limit=len(env_raw),
-                         unique_keys=False)  # fmt: skip
-            t = Tombstone(
-                node=r.member, case_id=case_id, msg_id=msg_id, direction=direction,
-                header_sha256=sha256_hex(bytes(header_raw)),
-                removed=("body", "ciphertext", "attachments") if files else ("body", "ciphertext"),
-                body_sha256=sha256_hex(bytes(body)), body_len=len(body),
-                ct_sha256=sha256_hex(env.ciphertext), removed_at=at, policy=POLICY,
-                policy_days=r.policy_days,
-            )  # fmt: skip
-            stripped = StrippedEnvelope(
-                sender=env.sender, sender_key=env.sender_key, header=env.header, sig=env.sig
-            )
-            conn.execute(
-                "UPDATE messages SET body=NULL, envelope=? WHERE id=?", (encode(stripped), rid)
-            )
-            conn.execute(
-                "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?, ?, ?)",
-                (direction, msg_id, case_id, sign_tombstone(t, r.signing), at.isoformat(), POLICY),
-            )
-        conn.execute(
-            "INSERT OR REPLACE INTO retained_cases SELECT case_id, data, priority, ?"
-            " FROM cases WHERE case_id=?",
-            (at.isoformat(), case_id),
-        )
-        conn.execute("DELETE FROM case_terms WHERE case_id=?", (case_id,))
-        append_entry(
-            conn, r.signer, at=at, action=Action.RETENTION_REMOVED, officer=None,
-            client="node", subject=f"{POLICY} {len(rows)}", case=case_id,
-        )  # fmt: skip
+        for case_id in case_ids:
+            if conn.execute("SELECT 1 FROM case_holds WHERE case_id=?", (case_id,)).fetchone():
+                continue
+            files += _remove_one(conn, r, case_id, at)
+            done += 1
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    return done, files
+
+
+def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime) -> list[Path]:
+    files: list[Path] = []
+    rows = conn.execute(
+        "SELECT id, direction, msg_id, peer, envelope, header, body FROM messages"
+        " WHERE case_id=? AND body IS NOT NULL AND coarse_kind != 'receipt'",
+        (case_id,),
+    ).fetchall()
+    for rid, direction, msg_id, peer, env_raw, header_raw, body in rows:
+        named = _files(r.data_dir, direction, peer, bytes(body))
+        files += named
+        # written by this node once verified: no second J1
+        env = decode(_ENVELOPE, bytes(env_raw), "stored envelope", limit=len(env_raw),
+                     unique_keys=False)  # fmt: skip
+        t = Tombstone(
+            node=r.member, case_id=case_id, msg_id=msg_id, direction=direction,
+            header_sha256=sha256_hex(bytes(header_raw)),
+            removed=("body", "ciphertext", "attachments") if named else ("body", "ciphertext"),
+            body_sha256=sha256_hex(bytes(body)), body_len=len(body),
+            ct_sha256=sha256_hex(env.ciphertext), removed_at=at, policy=POLICY,
+            policy_days=r.policy_days,
+        )  # fmt: skip
+        stripped = StrippedEnvelope(
+            sender=env.sender, sender_key=env.sender_key, header=env.header, sig=env.sig
+        )
+        conn.execute(
+            "UPDATE messages SET body=NULL, envelope=? WHERE id=?", (encode(stripped), rid)
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?, ?, ?)",
+            (direction, msg_id, case_id, sign_tombstone(t, r.signing), at.isoformat(), POLICY),
+        )
+    conn.execute(
+        "INSERT OR REPLACE INTO retained_cases SELECT case_id, data, priority, ?"
+        " FROM cases WHERE case_id=?",
+        (at.isoformat(), case_id),
+    )
+    conn.execute("DELETE FROM case_terms WHERE case_id=?", (case_id,))
+    append_entry(
+        conn, r.signer, at=at, action=Action.RETENTION_REMOVED, officer=None,
+        client="node", subject=f"{POLICY} {len(rows)}", case=case_id,
+    )  # fmt: skip
     return files
 
 
@@ -229,7 +243,7 @@ def apply_pass(
     limit: int = 1_000_000,
     between: Callable[[], object] | None = None,
 ) -> PassResult:
-    """One pass: plan, then (unless ``dry_run``) remove case by case and finish.
+    """One pass: plan, then (unless ``dry_run``) remove batch by batch (one transaction each) and finish.
 
     ``between`` runs after each batch of ``policy.batch`` cases (the node lets others in).
     """
@@ -239,12 +253,13 @@ def apply_pass(
     if dry_run or not due:
         return PassResult(tuple(due), sum(d.bodies for d in due), 0, dry_run, cutoff)
     files = 0
-    for i, d in enumerate(due, 1):
-        paths = remove_case(conn, r, d.case_id, now)
+    for start in range(0, len(due), policy.batch):
+        batch = [d.case_id for d in due[start : start + policy.batch]]
+        _, paths = remove_cases(conn, r, batch, now)
         for p in paths:
             erase(p)
         files += len(paths)
-        if between is not None and i % policy.batch == 0:
+        if between is not None:
             between()
     truncated = finish(conn, policy.vacuum)
     return PassResult(tuple(due), sum(d.bodies for d in due), files, False, cutoff, truncated)
