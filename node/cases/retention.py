@@ -243,7 +243,7 @@ def apply_pass(
     limit: int = 1_000_000,
     between: Callable[[], object] | None = None,
 ) -> PassResult:
-    """One pass: plan, then (unless ``dry_run``) remove batch by batch (one transaction each) and finish.
+    """One pass: plan, then (unless ``dry_run``) remove batch by batch, then finish.
 
     ``between`` runs after each batch of ``policy.batch`` cases (the node lets others in).
     """
