@@ -59,7 +59,10 @@ class RetentionService:
         self._remover = retention.Remover(
             member, signing, self._signer, policy.closed_case_bodies_days, data_dir
         )
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-retention")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-holds")
+        # A pass runs on its own thread and connection: holds and reads never wait for it
+        # (a hold made during a pass is seen by the pass's next batch).
+        self._passes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-retention")
         self._conn: sqlite3.Connection | None = None
         #: the last scheduled pass's result (None: none yet)
         self.last: retention.PassResult | None = None
@@ -82,6 +85,7 @@ class RetentionService:
         if self._conn is not None:
             await self._run(shut)
         self._pool.shutdown(wait=True)
+        self._passes.shutdown(wait=True)
 
     async def set_hold(
         self, case_id: str, reason: str | None, *, officer: str | None, client: str
@@ -105,12 +109,18 @@ class RetentionService:
 
     async def run_pass(self, *, dry_run: bool, limit: int = 1_000_000) -> retention.PassResult:
         """One retention pass now (``dry_run``: only what it would remove)."""
-        return await self._run(
-            lambda c: retention.apply_pass(
-                c, self._remover, self.policy, self._clock, dry_run=dry_run, limit=limit,
-                between=lambda: threading.Event().wait(PAUSE),
-            )
-        )  # fmt: skip
+
+        def one() -> retention.PassResult:
+            conn = retention.connect(self._database)
+            try:
+                return retention.apply_pass(
+                    conn, self._remover, self.policy, self._clock, dry_run=dry_run,
+                    limit=limit, between=lambda: threading.Event().wait(PAUSE),
+                )  # fmt: skip
+            finally:
+                conn.close()
+
+        return await asyncio.get_running_loop().run_in_executor(self._passes, one)
 
     async def run(self) -> None:
         """The scheduled task: a pass every ``interval`` seconds (none if the policy
