@@ -9,8 +9,11 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from node.storage import Direction
 from protocol.evidence import verify_bundle
+from schemas._attachment import ATTACHMENTS
 from schemas.node_api_retention import PassView, RetentionView
 from tests.integration._node_services import peers
 from tests.integration._retention_support import (
@@ -95,3 +98,31 @@ async def test_retention_removes_closed_bodies_provably_and_spares_held_and_open
     text = "\n".join(new.lines())
     assert f"Body removed on {on} under policy closed_case_bodies ({DAYS} days" in text
     assert markers["closed"] not in after.decode()
+
+
+async def test_attachments_files_go_with_the_bodies_on_both_sides(tmp_path: Path) -> None:
+    net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
+    src = tmp_path / "capture.bin"
+    src.write_bytes(os.urandom(150_000))
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        made = await fr.api.upload_attachment(src, name=src.name, media_type="image/png")
+        body = msgspec.structs.replace(request("attached"), attachments=(made,))
+        await exchange(fr, us, body, "refusal")
+        kept = {
+            "FR": sorted((fr.data / "attachments" / "out").glob(f"{made.blob_id}*")),
+            "US": sorted((us.data / "attachments" / "in").rglob(f"{made.blob_id}*")),
+        }
+        assert kept["FR"], kept
+        assert kept["US"], kept
+        ciphertext = kept["US"][0].read_bytes()
+        middle = ciphertext[len(ciphertext) // 2 :][:64]
+        for peer in (fr, us):
+            moved(peer.services.retention, DAYS + 1)
+            done = await peer.services.retention.run_pass(dry_run=False)
+            assert (len(done.cases), done.files) == (1, len(kept[peer.node.member])), done
+        assert not any(path.exists() for paths in kept.values() for path in paths)
+        assert found_in(us.data, [middle]) == []
+        view = await us.api.retention(body.case_id)
+        assert len(view.removed) == 2
