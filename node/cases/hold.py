@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS tombstones (
     PRIMARY KEY (direction, msg_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tombstones_case ON tombstones (case_id);
+-- The business messages that still have a body, per case: a retention pass finds its
+-- due cases without reading any message row (a partial index: a removed body leaves it).
+CREATE INDEX IF NOT EXISTS messages_with_body ON messages (case_id)
+    WHERE body IS NOT NULL AND coarse_kind != 'receipt';
 -- The case as it was when its bodies were removed (its replay needs them).
 CREATE TABLE IF NOT EXISTS retained_cases (
     case_id TEXT PRIMARY KEY, data BLOB NOT NULL, priority TEXT NOT NULL,
