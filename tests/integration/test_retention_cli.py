@@ -105,6 +105,13 @@ async def test_the_scheduled_task_removes_on_the_moved_clock_and_tampering_is_ca
     key = relay.state.keys.log_key
     report = verify_bundle(after, trust_root=net.root(), now=now, log_key=key)
     assert first in {r.msg_id for r in report.removed}
+    # The auditor's command says it in words, and exits 0.
+    (tmp_path / "after.json").write_bytes(after)
+    pins = ("--trust-root", us.data / "trust.json", "--log-key", key)
+    checked = await _cli("audit", "verify-bundle", tmp_path / "after.json", *pins)
+    assert checked.exit_code == 0, checked.output
+    assert "Body removed on " in checked.output
+    assert "under policy closed_case_bodies (30 days after closure)" in checked.output
     bundle = msgspec.json.decode(after, type=EvidenceBundle)
     assert isinstance(bundle.removed, tuple)
     gone = bundle.removed[0]
