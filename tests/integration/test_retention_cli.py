@@ -131,3 +131,23 @@ async def test_the_scheduled_task_removes_on_the_moved_clock_and_tampering_is_ca
         data = msgspec.json.encode(msgspec.structs.replace(bundle, removed=removed))
         with pytest.raises(Relay247Error, match="tombstone"):
             verify_bundle(data, trust_root=net.root(), now=now, log_key=key)
+
+
+async def test_a_preservation_that_ran_out_is_closed_at_its_end(tmp_path: Path) -> None:
+    # PROTOCOL.md §19.1: "preserved until" 2026-08-10 (the example's) is the closure, so
+    # 30 days later its bodies are due, while a case taken in charge stays open.
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        ran_out, open_case = request("ran-out"), request("open")
+        await exchange(fr, us, ran_out, "preserved")
+        await exchange(fr, us, open_case, "taken_in_charge")
+        service = us.services.retention
+        moved(service, 0)
+        end = datetime(2026, 8, 10, 21, 59, tzinfo=UTC)  # 23:59 at +02:00
+        clock = lambda: end + timedelta(days=DAYS - 1)  # noqa: E731
+        service._clock = clock
+        assert (await service.run_pass(dry_run=True)).cases == ()
+        service._clock = lambda: end + timedelta(days=DAYS, minutes=1)
+        due = await service.run_pass(dry_run=True)
+        assert [(d.case_id, d.closed) for d in due.cases] == [(ran_out.case_id, end)]
