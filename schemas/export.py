@@ -12,7 +12,17 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas import audit, audit_api, blobs, directory, envelope, keystore, node_api, relay_api
+from schemas import (
+    audit,
+    audit_api,
+    blobs,
+    directory,
+    envelope,
+    keystore,
+    node_api,
+    relay_api,
+    tombstone,
+)
 from schemas.errors import ErrorBody
 from schemas.messages import Body
 
@@ -55,6 +65,8 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
     ("node-case-list.schema.json", "CaseList", node_api.CaseList),
     ("node-case-detail.schema.json", "CaseDetail", node_api.CaseDetail),
     ("node-inbox.schema.json", "Inbox", node_api.Inbox),
+    ("tombstone.schema.json", "Tombstone: a body removed under retention", tombstone.Tombstone),
+    ("signed-tombstone.schema.json", "SignedTombstone", tombstone.SignedTombstone),
 )
 
 
