@@ -21,7 +21,7 @@ import structlog
 
 from node.cases import hold, retention
 from node.officers import LogSigner
-from protocol.errors import StorageError
+from protocol.errors import Relay247Error
 from protocol.keys import SigningKey
 
 log = structlog.get_logger("relay247.node")
@@ -131,7 +131,7 @@ class RetentionService:
             await asyncio.sleep(self.policy.interval)
             try:
                 self.last = result = await self.run_pass(dry_run=False)
-            except StorageError as exc:
+            except Relay247Error as exc:  # the next pass tries again; nothing half-removed
                 log.error("retention pass failed", error=exc.diagnostics())
                 continue
             except sqlite3.Error as exc:
