@@ -11,55 +11,41 @@ from __future__ import annotations
 
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import click
 
 from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _node_render as nr
-from node.render import format_time, printable
+from node.render import format_time, load_catalog, printable
 from schemas.node_api import CaseDetail
 from schemas.node_api_retention import PassView, RetentionView
 
 if TYPE_CHECKING:
     from node.api import NodeApiClient
 
-_WORDS: Final = {
-    "en": {
-        "held": "On legal hold since {at} ({who}): {reason}",
-        "hold_put": "Legal hold put on {at} ({who}): {reason}",
-        "hold_lifted": "Legal hold lifted on {at} ({who})",
-        "removed": "Body of {msg} removed on {date} under {policy} ({days} days after closure)",
-        "node": "the node's token",
-    },
-    "fr": {
-        "held": "En conservation légale depuis le {at} ({who}) : {reason}",
-        "hold_put": "Conservation légale posée le {at} ({who}) : {reason}",
-        "hold_lifted": "Conservation légale levée le {at} ({who})",
-        "removed": "Contenu de {msg} supprimé le {date} selon {policy} ({days} jours après la"
-        " clôture)",
-        "node": "le jeton du nœud",
-    },
-}
-
 
 def retention_lines(view: RetentionView, lang: str, tz: tzinfo | None) -> list[str]:
     """A case's hold history and removed bodies, one line each, in ``lang``."""
-    words = _WORDS.get(lang, _WORDS["en"])
+    ui = load_catalog(lang).ui
+
+    def words(key: str) -> str:
+        return ui["retention." + key]
+
     out = []
     for e in view.history:
-        who = printable(e.officer) if e.officer else words["node"]
+        who = printable(e.officer) if e.officer else words("node")
         key = "hold_put" if e.action == "held" else "hold_lifted"
         reason = printable(e.reason or "")
-        out.append(words[key].format(at=format_time(e.at, tz), who=who, reason=reason))
+        out.append(words(key).format(at=format_time(e.at, tz), who=who, reason=reason))
     if view.hold is not None:
-        who = printable(view.hold.officer) if view.hold.officer else words["node"]
+        who = printable(view.hold.officer) if view.hold.officer else words("node")
         at = format_time(view.hold.at, tz)
-        out.append(words["held"].format(at=at, who=who, reason=printable(view.hold.reason or "")))
+        out.append(words("held").format(at=at, who=who, reason=printable(view.hold.reason or "")))
     for r in view.removed:
         out.append(
-            words["removed"].format(
+            words("removed").format(
                 msg=r.msg_id, date=r.removed_at.date().isoformat(), policy=r.policy,
                 days=r.policy_days,
             )
