@@ -27,6 +27,7 @@ from cli import _node_client as ncl
 from cli import _node_links as nl
 from cli import _node_options as no
 from cli import _node_render as nr
+from cli import _node_retention as nret
 from cli._node_template import annotated_template
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
@@ -293,6 +294,7 @@ def show(
         na.print_attachments(ncl.call(where, lambda c: c.attachments(case_id)))
     print_case_section(data_dir, config_path, detail, lang)
     nl.print_links(detail, lang, tz)
+    nret.print_retention(where, detail, lang, tz)
     for other in linked:
         click.echo("")
         nr.print_case(other, lang, brief=True, tz=tz)

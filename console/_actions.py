@@ -20,7 +20,7 @@ from aiohttp import web
 from console import _actions_kinds as kinds
 from console import _actions_log as attribution
 from console import _actions_spec as sp
-from console import _emergency, _links
+from console import _emergency, _hold, _links
 from console._case_file import case_history, what
 from console._context import CONTEXT
 from console._pages import (
@@ -150,6 +150,7 @@ async def case_page(
     may_read = allowed(officer.roles, Permission.READ_CASES)
     emergency = await _emergency.case_part(request, detail, officer)
     links = await _links.page_part(ctx, detail, officer)
+    hold = await _hold.page_part(ctx, case_id, officer)
     attachments = [a.entry for a in await ctx.node.case_attachments(case_id)] if may_read else []
     if may_read and (emergency["differences"] or attachments or _links.body_text(links)):
         # names of attachments, link notes of messages, the oral record against the
@@ -178,6 +179,8 @@ async def case_page(
         "emergency": emergency,
         "linked": request.query.get("linked") == "1",
         **links,
+        **hold,
+        "hold_done": request.query.get("hold"),
         "attachments": attachments,
     }
     return render(request, "case.html", context, status=status)

@@ -22,6 +22,7 @@ from console import (
     _case_file,
     _directory,
     _emergency,
+    _hold,
     _i18n,
     _keys_pages,
     _links,
@@ -178,6 +179,7 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     _roster.add_routes(app)
     _emergency.add_routes(app)
     _links.add_routes(app)
+    _hold.add_routes(app)
     app.router.add_get("/access-log", _admin.access_log)
     _admin_accounts.add_routes(app.router)
     _keys_pages.add_routes(app, _limited)

@@ -124,6 +124,19 @@ interval = 10.0
 # The log's verifier key, only if the directory does not list the relay's key.
 log_key = ""
 
+[retention]
+# Retention (PROTOCOL.md §19, OPERATIONS.md "Retention and what an auditor can prove").
+# Days after a case closed (terminal state, or preservation run out) before the bodies of
+# its messages, their ciphertext and attachments' files are removed, each leaving a signed
+# tombstone. 0 (the default): nothing is ever removed. A case on legal hold is exempt.
+closed_case_bodies_days = 0
+# Seconds between two scheduled retention passes.
+interval = 3600.0
+# Cases removed between two pauses that let the node's other writes through.
+batch = 200
+# VACUUM node.db after a pass that removed something (secure_delete already zeroes).
+vacuum = false
+
 # Alerts to the officer on duty. Webhooks get a signed JSON POST; e-mail goes by SMTP.
 # [[alerts.webhooks]]
 # url = "https://duty.example.org/relay247"

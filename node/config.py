@@ -194,6 +194,19 @@ class WitnessSection(_Section, frozen=True):
     log_key: str = ""
 
 
+class RetentionSection(_Section, frozen=True):
+    """Retention of case data and its schedule (PROTOCOL.md §19)."""
+
+    #: days after a case closed before its bodies are removed; 0: never (the default)
+    closed_case_bodies_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 0
+    #: seconds between two scheduled retention passes
+    interval: Annotated[float, msgspec.Meta(ge=1, le=7 * 86_400)] = 3600.0
+    #: cases removed between two pauses that let the node's other writes through
+    batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
+    #: VACUUM node.db after a pass that removed something (secure_delete already zeroes)
+    vacuum: bool = False
+
+
 class NodeConfig(_Section, frozen=True):
     """The whole node configuration."""
 
@@ -209,6 +222,7 @@ class NodeConfig(_Section, frozen=True):
     roster: RosterSection = RosterSection()
     escalation: EscalationSection = EscalationSection()
     witness: WitnessSection = WitnessSection()
+    retention: RetentionSection = RetentionSection()
     #: directory of the config file, for resolving relative paths (not read from TOML)
     base_dir: str = "."
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 import structlog
 
 from node._tasks import stop_tasks
@@ -27,6 +28,8 @@ from node.cases import (
     DutyAlerts,
     DutySettings,
     EmergencyWatch,
+    RetentionPolicy,
+    RetentionService,
     build_ladder,
     export_case,
     linked_case_ids,
@@ -80,6 +83,7 @@ class ServiceSettings:
     api_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     #: the duty roster's escalation ([roster]); None: no duty alerts
     duty: DutySettings | None = None
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)  # [retention]
 
 
 @dataclass
@@ -133,6 +137,10 @@ class Services:
             alert=self.clocks.deliver,
             clock=parts.clock,
         )
+        self.retention = RetentionService(
+            settings.database, settings.data_dir, member=parts.view.member,
+            signing=parts.keys.signing, policy=settings.retention, clock=parts.clock,
+        )  # fmt: skip
         self.api: ApiServer | None = None
         if settings.api_enabled:
             context = ApiContext(
@@ -147,6 +155,7 @@ class Services:
                 officers=OfficerGate(
                     settings.database, parts.view.member, parts.keys.signing, parts.clock
                 ),
+                retention=self.retention,
             )
             self.api = ApiServer(
                 context,
@@ -215,7 +224,10 @@ class Services:
         """
         await self.case_store.open()
         await self.cases.start()
-        loops: list[tuple[str, Coroutine[Any, Any, None]]] = [("clocks", self.clocks.run())]
+        loops: list[tuple[str, Coroutine[Any, Any, None]]] = [
+            ("clocks", self.clocks.run()),
+            ("retention", self.retention.run()),
+        ]
         if self.settings.witness_enabled:
             loops.append(("witness", self.witness.run(self.relay, self.settings.witness_interval)))
         for name, coro in loops:
@@ -244,6 +256,7 @@ class Services:
             self._duty_stop()
             self._duty_stop = None
         await self.cases.stop()
+        await self.retention.close()
         await self.alerts.close()
         await self.client.close()
         await self.case_store.close()
@@ -376,6 +389,7 @@ def build_services(
             smtp=settings_smtp(config),
             interval=config.clocks.interval,
         ),
+        retention=RetentionPolicy(**msgspec.structs.asdict(config.retention)),
     )
     return Services(parts, settings)
 

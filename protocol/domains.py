@@ -18,3 +18,5 @@ DIRECTORY: Final = b"relay247/v1/directory\n"
 # checkpoints, followed by the member id (PROTOCOL.md §14). A checkpoint note's text
 # starts with it, so it never equals a message signed under one of the prefixes above.
 ACCESS_LOG_ORIGIN: Final = "relay247/v1/access-log/"
+#: A node's signed retention tombstone (PROTOCOL.md §19).
+TOMBSTONE: Final = b"relay247/v1/tombstone\n"

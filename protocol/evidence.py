@@ -20,6 +20,7 @@ import msgspec
 
 from protocol import checkpoint as _checkpoint
 from protocol._evidence_checks import MessageFacts, check_message
+from protocol._evidence_removed import RemovedEvidence, RemovedFacts, check_removed
 from protocol.codec import decode, encode
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
@@ -34,6 +35,7 @@ __all__ = [
     "LinkedCase",
     "LogLeaf",
     "MessageEvidence",
+    "RemovedEvidence",
     "build_bundle",
     "bundle_trust_root",
     "split_plaintext",
@@ -92,11 +94,14 @@ class EvidenceBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     checkpoint: str
     trust_root: BundleTrustRoot
     directories: Annotated[tuple[_Bytes, ...], msgspec.Meta(min_length=1)]
-    messages: Annotated[tuple[MessageEvidence, ...], msgspec.Meta(min_length=1)]
+    #: empty only when every message's body was removed (then ``removed`` holds them)
+    messages: tuple[MessageEvidence, ...]
     #: linked cases (``export-case --with-linked``); unset, the bundle is as before
     linked: Annotated[
         tuple[LinkedCase, ...], msgspec.Meta(min_length=1, max_length=MAX_LINKED_CASES)
     ] | (msgspec.UnsetType) = msgspec.UNSET
+    #: the case's messages whose body was removed under retention (PROTOCOL.md §19.4)
+    removed: tuple[RemovedEvidence, ...] | msgspec.UnsetType = msgspec.UNSET
 
 
 _BUNDLE: Final = msgspec.json.Decoder(EvidenceBundle)
@@ -133,6 +138,7 @@ def build_bundle(
     directories: Sequence[bytes],
     messages: Sequence[MessageEvidence],
     linked: Sequence[LinkedCase] = (),
+    removed: Sequence[RemovedEvidence] = (),
 ) -> bytes:
     """Assemble an evidence bundle (the node's case export calls this).
 
@@ -168,6 +174,7 @@ def build_bundle(
             directories=tuple(directories),
             messages=tuple(messages),
             linked=tuple(linked) if linked else msgspec.UNSET,
+            removed=tuple(removed) if removed else msgspec.UNSET,
         )
     )
 
@@ -188,12 +195,17 @@ class BundleReport:
     linked: tuple[tuple[str, tuple[MessageFacts, ...]], ...] = field(default=())
     #: both the trust root and the log key came from the verifier, not from the bundle
     pinned: bool = True
+    #: the messages whose body the node removed, each with its verified tombstone
+    removed: tuple[RemovedFacts, ...] = field(default=())
 
     def lines(self) -> list[str]:
         """Return the report as plain-language sentences, one fact each."""
-        out = [f"Case {self.case_id}: {len(self.messages)} message(s)."]
+        total = len(self.messages) + len(self.removed)
+        out = [f"Case {self.case_id}: {total} message(s)."]
         for m in self.messages:
             out.extend(m.sentences())
+        for r in self.removed:
+            out.extend(r.sentences())
         for case_id, facts in self.linked:
             out.append(f"Linked case {case_id}: {len(facts)} message(s).")
             for m in facts:
@@ -308,6 +320,19 @@ def verify_bundle(
                 )
             facts.append(check_message(n, m, keys, cp, case_id))
         groups.append(tuple(facts))
+    # B6: messages whose body was removed, each with its tombstone (PROTOCOL.md §19.4).
+    gone = () if isinstance(b.removed, msgspec.UnsetType) else b.removed
+    removed = []
+    for r in gone:
+        n += 1
+        if r.directory_version not in by_version:
+            raise DirectoryError(f"message {n}: directory version is not in the bundle")
+        newest = by_version[chain[-1].version]
+        removed.append(
+            check_removed(n, r, by_version[r.directory_version], cp, b.case_id, newest=newest)
+        )
+    if n == 0:
+        raise MalformedError("evidence bundle holds no message")
     return BundleReport(
         case_id=b.case_id,
         log_origin=cp.origin,
@@ -319,6 +344,7 @@ def verify_bundle(
         linked=tuple(zip(ids[1:], groups[1:], strict=True)),
         warnings=tuple(warnings),
         pinned=pinned,
+        removed=tuple(removed),
     )
 
 

@@ -13,7 +13,17 @@ from typing import Any, Final
 import msgspec
 
 from schemas import _stats as stats
-from schemas import audit, audit_api, blobs, directory, envelope, keystore, node_api, relay_api
+from schemas import (
+    audit,
+    audit_api,
+    blobs,
+    directory,
+    envelope,
+    keystore,
+    node_api,
+    relay_api,
+    tombstone,
+)
 from schemas.errors import ErrorBody
 from schemas.messages import Body
 
@@ -63,6 +73,8 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
     ),
     ("node-stats-reports.schema.json", "ReceivedReports", stats.ReceivedReports),
     ("network-statistics.schema.json", "NetworkStatistics", stats.NetworkStatistics),
+    ("tombstone.schema.json", "Tombstone: a body removed under retention", tombstone.Tombstone),
+    ("signed-tombstone.schema.json", "SignedTombstone", tombstone.SignedTombstone),
 )
 
 

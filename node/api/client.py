@@ -30,6 +30,7 @@ from schemas._stats import ReceivedReports, Statistics
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.messages import Body
 from schemas.node_api_links import CaseLinkView, LinkRequest, UnlinkResult
+from schemas.node_api_retention import HoldRequest, PassView, RetentionView
 
 T = TypeVar("T")
 _MAX_ANSWER: Final = 256 << 20  # bytes: an evidence bundle of a large case
@@ -208,6 +209,28 @@ class NodeApiClient:
         query = f"?type={link_type}" if link_type else ""
         path = f"/v1/cases/{case_id}/links/{other}{query}"
         return _decode(UnlinkResult, await self._request("DELETE", path))
+
+    async def set_hold(self, case_id: str, reason: str | None) -> RetentionView:
+        """POST /v1/cases/{case_id}/hold (``reason``) or ``/release`` (None): §19.
+
+        Raises:
+            NodeApiError: ``not_found``, ``malformed`` (the reason), ``forbidden``.
+        """
+        if reason is None:
+            raw = await self._request("POST", f"/v1/cases/{case_id}/release")
+        else:
+            body = msgspec.json.encode(HoldRequest(reason=reason))
+            raw = await self._request("POST", f"/v1/cases/{case_id}/hold", body)
+        return _decode(RetentionView, raw)
+
+    async def retention(self, case_id: str) -> RetentionView:
+        """GET /v1/cases/{case_id}/retention: the hold, its history, bodies removed."""
+        return await self._get(f"/v1/cases/{case_id}/retention", RetentionView)
+
+    async def retention_pass(self, *, dry_run: bool, limit: int = 100) -> PassView:
+        """GET (``dry_run``) or POST /v1/retention: what a pass removes (or removed)."""
+        method = "GET" if dry_run else "POST"
+        return _decode(PassView, await self._request(method, f"/v1/retention?limit={limit}"))
 
     async def upload_attachment(self, path: Path, *, name: str, media_type: str) -> Attachment:
         """POST /v1/attachments: stream the file to the node, which encrypts it (§15.2).

@@ -21,7 +21,7 @@ from aiohttp import web
 from node.api._officers import CLIENT_PREFIX, Logged, OfficerGate
 from node.api.openapi import build_openapi
 from node.attachment_list import CaseAttachment
-from node.cases import CasesService, Sent, link_views, views
+from node.cases import CasesService, RetentionService, Sent, link_views, views
 from node.officers import Action, Permission, TokenUse
 from node.storage import Direction, NodeStore
 from protocol.cases import PeriodTable
@@ -113,6 +113,8 @@ class ApiContext:
     witness_size: Callable[[], int | None]
     alert_targets: int | None = None
     officers: OfficerGate | None = None
+    #: legal holds and retention passes (PROTOCOL.md §19; None: not served)
+    retention: RetentionService | None = None
 
 
 log = structlog.get_logger("relay247.node")

@@ -13,6 +13,7 @@ import msgspec
 from node.api._stats_doc import STATS_TYPES, stats_paths
 from schemas import Attachment
 from schemas import node_api as api
+from schemas import node_api_retention as ret
 from schemas.errors import ErrorBody
 from schemas.node_api_links import CaseLinkView, LinkRequest, UnlinkResult
 
@@ -29,6 +30,9 @@ _TYPES: Final = (
     UnlinkResult,
     api.AttachmentList,
     Attachment,
+    ret.HoldRequest,
+    ret.RetentionView,
+    ret.PassView,
     ErrorBody,
     *STATS_TYPES,
 )
@@ -98,6 +102,7 @@ def build_openapi() -> dict[str, Any]:
             "/v1/inbox": {"get": inbox},
             **_attachment_paths(),
             **stats_paths(_op, _json),
+            **_retention_paths(),
             "/v1/openapi.json": {"get": _op("This document", 200, {"application/json": {}})},
         },
         "components": {
@@ -136,4 +141,25 @@ def _attachment_paths() -> dict[str, Any]:
         "/v1/cases/{case_id}/attachments": {"get": listing},
         "/v1/cases/{case_id}/attachments/{n}": {"get": one},
         "/v1/cases/{case_id}/attachments/{n}/ciphertext": {"get": raw},
+    }
+
+
+def _retention_paths() -> dict[str, Any]:
+    """Legal hold and retention (``node.api.retention``, PROTOCOL.md §19)."""
+    hold = _op("Put the case on legal hold (hold_cases)", 201, _json(ret.RetentionView), 400, 404)
+    hold["parameters"] = [_case_id()]
+    hold["requestBody"] = {"required": True, "content": _json(ret.HoldRequest)}
+    release = _op("Lift the case's legal hold (hold_cases)", 200, _json(ret.RetentionView), 404)
+    release["parameters"] = [_case_id()]
+    facts = _op("The case's hold, its history, bodies removed", 200, _json(ret.RetentionView), 404)
+    facts["parameters"] = [_case_id()]
+    limit = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+    dry = _op("What a retention pass would remove now", 200, _json(ret.PassView), 400)
+    run = _op("Run a retention pass now (configure)", 200, _json(ret.PassView), 400)
+    dry["parameters"] = run["parameters"] = [limit]
+    return {
+        "/v1/cases/{case_id}/hold": {"post": hold},
+        "/v1/cases/{case_id}/release": {"post": release},
+        "/v1/cases/{case_id}/retention": {"get": facts},
+        "/v1/retention": {"get": dry, "post": run},
     }

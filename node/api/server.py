@@ -38,6 +38,7 @@ from node.api.handlers import (
     route_subject,
 )
 from node.api.links import LINK_ROUTES
+from node.api.retention import RETENTION_ROUTES
 from node.api.stats import STATS_ROUTES
 from node.officers import TOKEN_PREFIX, Action, Permission
 from protocol.codec import encode
@@ -223,7 +224,7 @@ def create_api(context: ApiContext, token: str) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = context
     app[TOKEN] = token
-    routes = (*ROUTES, *LINK_ROUTES, *ATTACHMENT_ROUTES, *STATS_ROUTES)
+    routes = (*ROUTES, *LINK_ROUTES, *ATTACHMENT_ROUTES, *STATS_ROUTES, *RETENTION_ROUTES)
     app[PERMISSIONS] = {handler: permission for _, _, handler, permission in routes}
     for method, path, handler, _ in routes:
         app.router.add_route(method, path, handler)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from node.cases.emergency_watch import EmergencyWatch
     from node.cases.export import NOT_COSIGNED, export_case
+    from node.cases.hold import MAX_REASON, HoldEvent, Retention, check_reason
     from node.cases.links_view import (
         Sent,
         add_local_link,
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
         in_zone,
         load_procedures,
     )
+    from node.cases.retention import PassResult, RetentionPolicy
+    from node.cases.retention_service import RetentionService
     from node.cases.secretariat import SECRETARIAT, refuse_not_secretariat, secretariats
     from node.cases.service import CasesService, body_of
     from node.cases.stats import MAX_PERIOD_DAYS, signed_header, statistics
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_PERIOD_DAYS",
+    "MAX_REASON",
     "NOT_COSIGNED",
     "SECRETARIAT",
     "CaseRow",
@@ -63,14 +67,20 @@ __all__ = [
     "DutyAlerts",
     "DutySettings",
     "EmergencyWatch",
+    "HoldEvent",
     "Ladder",
+    "PassResult",
     "Procedure",
     "ProcedureTable",
+    "Retention",
+    "RetentionPolicy",
+    "RetentionService",
     "Sent",
     "add_local_link",
     "body_of",
     "build_ladder",
     "candidates",
+    "check_reason",
     "clock_rows",
     "confirmation_due",
     "decode_periods",
@@ -123,6 +133,13 @@ __getattr__ = lazy_face(
         "load_procedures": "procedures",
         "NOT_COSIGNED": "export",
         "export_case": "export",
+        "MAX_REASON": "hold",
+        "HoldEvent": "hold",
+        "Retention": "hold",
+        "check_reason": "hold",
+        "PassResult": "retention",
+        "RetentionPolicy": "retention",
+        "RetentionService": "retention_service",
         "Sent": "links_view",
         "add_local_link": "links_view",
         "link_views": "links_view",

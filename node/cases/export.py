@@ -17,11 +17,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
 
 from node.cases.export_leaves import EntrySource, Leaves, locate
+from node.cases.hold import tombstone_of
 from node.cases.store import CaseStore
 from node.keyfile import NodeKeys
 from node.storage import Direction, MessageRecord, NodeStore, Status
@@ -36,6 +37,7 @@ from protocol.evidence import (
     LinkedCase,
     LogLeaf,
     MessageEvidence,
+    RemovedEvidence,
     build_bundle,
     split_plaintext,
 )
@@ -43,9 +45,11 @@ from protocol.note import Verifier
 from schemas.audit_api import InclusionProof
 from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta
 from schemas.errors import ErrorCode
+from schemas.tombstone import StrippedEnvelope
 
 _ENVELOPE: Final = msgspec.json.Decoder(Envelope)
 _HEADER: Final = msgspec.json.Decoder(EnvelopeHeader)
+_STRIPPED: Final = msgspec.json.Decoder(StrippedEnvelope)
 _RECEIPT = "receipt"
 T = TypeVar("T")
 
@@ -138,9 +142,23 @@ async def export_case(
         )
     chain = await _directories(cases, trust_root, now)
     evidence: list[tuple[str, list[MessageEvidence]]] = []
+    removed: list[RemovedEvidence] = []
     for cid, records, business in cases_in:
         context = _Context(records, store, keys, source, leaves, cp.size, chain)
-        evidence.append((cid, [await _message(r, context) for r in business]))
+        kept = []
+        for r in business:
+            # A body removed under retention (PROTOCOL.md §19.4): its tombstone instead.
+            tombstone = (
+                None
+                if r.body is not None
+                else await tombstone_of(cases, r.direction.value, r.msg_id)
+            )
+            if tombstone is None:
+                kept.append(await _message(r, context))
+            elif cid == case_id:  # a linked case's removed messages are left out
+                removed.append(await _removed(r, tombstone, context))
+        if kept or cid == case_id:
+            evidence.append((cid, kept))
     return build_bundle(
         case_id=case_id,
         log_origin=log.origin,
@@ -150,6 +168,7 @@ async def export_case(
         directories=[raw for raw, _ in chain],
         messages=evidence[0][1],
         linked=[LinkedCase(case_id=cid, messages=tuple(m)) for cid, m in evidence[1:]],
+        removed=removed,
     )
 
 
@@ -216,6 +235,27 @@ async def _message(r: MessageRecord, c: _Context) -> MessageEvidence:
         inner_sig=inner_sig,
         inner_meta=inner_meta,
         body=body,
+        directory_version=_version_for(header, c.chain),
+        accepted=await leaf(c.leaves.accepted[r.msg_id]),
+        acked=None if acked is None else await leaf(acked),
+        receipts=await _receipts(r, c.records, c.store),
+    )
+
+
+async def _removed(r: MessageRecord, tombstone: bytes, c: _Context) -> RemovedEvidence:
+    header = _read(_HEADER, r.header, "stored header")
+    kept = _read(_STRIPPED, r.envelope, "stored envelope")
+    acked = c.leaves.acked.get(r.msg_id)
+
+    async def leaf(index: int) -> Any:
+        (entry,) = await c.source.entries(index, index + 1)
+        proof = await c.source.inclusion_proof(index, c.size)
+        return LogLeaf(index=index, entry=entry, proof=proof.proof)
+
+    return RemovedEvidence(
+        header=kept.header,
+        sig=kept.sig,
+        tombstone=tombstone,
         directory_version=_version_for(header, c.chain),
         accepted=await leaf(c.leaves.accepted[r.msg_id]),
         acked=None if acked is None else await leaf(acked),

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
+from node.cases.hold import ensure_tables, retained_case
 from node.cases.links import LinkStore, wire_links
 from node.cases.search import terms_of
 from node.cases.store import CaseRow, CaseStore
@@ -178,6 +179,7 @@ class CasesService:
         Raises:
             StorageError: the store failed.
         """
+        await ensure_tables(self.cases)
         for case_id in await self.cases.stale_cases(self._version):
             await self.refresh(case_id, full=True)
         self._unsubscribe = self._hub.subscribe(self._on_event)
@@ -223,10 +225,14 @@ class CasesService:
         top = max((priority_of(b).value for b in bodies), key=_rank, default="normal")
         last = max(r.stored_at for r in records)
         if kept is None:
+            case, priority = replay(case_id, events), top
+            retained = await retained_case(self.cases, case_id)  # bodies removed: §19
+            if retained is not None:  # its replay would miss the removed bodies
+                case, priority = retained
             row = CaseRow(
-                case=replay(case_id, events),
+                case=case,
                 peer=records[0].peer,
-                priority=top,
+                priority=priority,
                 opened_at=records[0].stored_at,
                 last_activity=last,
             )

@@ -113,7 +113,7 @@ class CaseStore:
             c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             c.execute("PRAGMA busy_timeout=5000")
             c.execute("PRAGMA synchronous=FULL")
-            c.execute("PRAGMA secure_delete=ON")  # §18: no freed page keeps old bytes
+            c.execute("PRAGMA secure_delete=ON")  # §18, §19: no freed page keeps old bytes
             c.execute("PRAGMA temp_store=MEMORY")
             had = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             c.executescript(DDL)

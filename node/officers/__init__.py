@@ -16,6 +16,7 @@ from node.officers._access_log import (
     AccessLog,
     Action,
     LogSigner,
+    append_entry,
     origin_of,
     verifier_of,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "TokenStore",
     "TokenUse",
     "allowed",
+    "append_entry",
     "attribute",
     "attributed_officers",
     "check_case_id",

@@ -64,6 +64,11 @@ class Action(enum.StrEnum):
     EMERGENCY_LINKED = "emergency_linked"  # case: the written case; subject: the record id
     CASE_LINKED = "case_linked"  # a local link added (PROTOCOL.md §17); case: from
     CASE_UNLINKED = "case_unlinked"  # local links removed; case: the case they were from
+    # retention (PROTOCOL.md §19): a legal hold put or lifted (subject: the reason), and
+    # a case's bodies removed by the node (officer null; subject: the policy)
+    CASE_HELD = "case_held"
+    CASE_RELEASED = "case_released"
+    RETENTION_REMOVED = "retention_removed"
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -35,6 +35,7 @@ class Permission(enum.StrEnum):
     READ_ACCESS_LOG = "read_access_log"
     MANAGE_ACCOUNTS = "manage_accounts"
     CONFIGURE = "configure"
+    HOLD_CASES = "hold_cases"  # put a case on legal hold and lift it (PROTOCOL.md §19)
 
 
 _OFFICER: Final = frozenset(
@@ -43,7 +44,12 @@ _OFFICER: Final = frozenset(
 GRANTS: Final[dict[Role, frozenset[Permission]]] = {
     Role.OFFICER: _OFFICER,
     Role.SUPERVISOR: _OFFICER
-    | {Permission.ASSIGN_CASES, Permission.MANAGE_ROSTER, Permission.RECEIVE_ESCALATIONS},
+    | {
+        Permission.ASSIGN_CASES,
+        Permission.MANAGE_ROSTER,
+        Permission.RECEIVE_ESCALATIONS,
+        Permission.HOLD_CASES,
+    },
     Role.AUDITOR: frozenset({Permission.READ_ACCESS_LOG, Permission.READ_METADATA}),
     Role.ADMIN: frozenset({Permission.MANAGE_ACCOUNTS, Permission.CONFIGURE}),
 }

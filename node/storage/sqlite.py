@@ -79,7 +79,7 @@ class SyncDb:
             # FULL: a committed message survives power loss, which acks and receipts promise.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=5000")
-            # §18: overwritten pages are zeroed, and sorts never spill plaintext to a file
+            # §18, §19: freed pages are zeroed, and sorts never spill plaintext to a file
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA temp_store=MEMORY")
             with _tx(conn):

@@ -186,6 +186,8 @@ ROUTES = {
     ("POST", "/roster/shifts/remove"),
     ("POST", "/cases/{case_id}/actions/{action}"),
     ("POST", "/cases/{case_id}/links"),
+    ("POST", "/cases/{case_id}/hold"),  # legal hold (PROTOCOL.md §19)
+    ("POST", "/cases/{case_id}/release"),
     ("GET", "/events"),  # a stream: its hostile input is in test_console_live.py
     ("GET", "/access-log"),
     ("GET", "/accounts"),

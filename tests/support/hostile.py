@@ -136,6 +136,12 @@ NODE_COVERAGE: dict[tuple[str, str], Coverage] = {
         params={"case_id": "c" * 32}, query={"with_linked": "0"}, ints=("with_linked",)
     ),
     ("POST", "/v1/cases/{case_id}/links"): Coverage(params={"case_id": "c" * 32}, body="link"),
+    # legal hold and retention (PROTOCOL.md §19; tests/integration/test_retention_hostile.py)
+    ("POST", "/v1/cases/{case_id}/hold"): Coverage(params={"case_id": "c" * 32}, body="hold"),
+    ("POST", "/v1/cases/{case_id}/release"): Coverage(params={"case_id": "c" * 32}),
+    ("GET", "/v1/cases/{case_id}/retention"): Coverage(params={"case_id": "c" * 32}),
+    ("GET", "/v1/retention"): Coverage(query={"limit": "10"}, ints=("limit",)),
+    ("POST", "/v1/retention"): Coverage(query={"limit": "10"}, ints=("limit",)),
     ("DELETE", "/v1/cases/{case_id}/links/{other}"): Coverage(
         params={"case_id": "c" * 32, "other": "d" * 32}
     ),

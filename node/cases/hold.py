@@ -1,0 +1,223 @@
+"""Legal hold and the records retention leaves (PROTOCOL.md §19): the tables and reads.
+
+A supervisor puts a case on legal hold with a reason and lifts it; both are kept in
+``hold_events`` (the case's history) and appended to the verifiable access log in the
+same transaction. A held case is exempt from retention. When the node removes a
+message's body it keeps the signed tombstone in ``tombstones`` and the case as it was
+(``retained_cases``), so the case's state and timeline survive the bodies they were
+replayed from. The tables live in node.db beside the cases, created on first use.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import msgspec
+
+from node.cases.store import CaseStore
+from node.officers import Action, LogSigner, append_entry
+from protocol.cases import Case
+from protocol.codec import decode
+from protocol.errors import MalformedError, PeerError
+from schemas.errors import ErrorCode
+from schemas.tombstone import SignedTombstone, Tombstone
+
+DDL: Final = """
+CREATE TABLE IF NOT EXISTS case_holds (
+    case_id TEXT PRIMARY KEY, reason TEXT NOT NULL, officer TEXT, at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hold_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('held', 'released')),
+    reason TEXT, officer TEXT, at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hold_events_case ON hold_events (case_id, id);
+-- One signed tombstone per message whose body the node removed (schemas/tombstone.py).
+CREATE TABLE IF NOT EXISTS tombstones (
+    direction TEXT NOT NULL, msg_id TEXT NOT NULL, case_id TEXT NOT NULL,
+    signed BLOB NOT NULL, removed_at TEXT NOT NULL, policy TEXT NOT NULL,
+    PRIMARY KEY (direction, msg_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tombstones_case ON tombstones (case_id);
+-- The business messages that still have a body, per case: a retention pass finds its
+-- due cases without reading any message row (a partial index: a removed body leaves it).
+CREATE INDEX IF NOT EXISTS messages_with_body ON messages (case_id)
+    WHERE body IS NOT NULL AND coarse_kind != 'receipt';
+-- The case as it was when its bodies were removed (its replay needs them).
+CREATE TABLE IF NOT EXISTS retained_cases (
+    case_id TEXT PRIMARY KEY, data BLOB NOT NULL, priority TEXT NOT NULL,
+    removed_at TEXT NOT NULL
+);
+"""
+
+#: Longest hold reason, in characters.
+MAX_REASON: Final = 500
+_CASE: Final = msgspec.json.Decoder(Case)
+_SIGNED: Final = msgspec.json.Decoder(SignedTombstone)
+_TOMBSTONE: Final = msgspec.json.Decoder(Tombstone)
+
+
+@dataclass(frozen=True)
+class HoldEvent:
+    """A hold put or lifted."""
+
+    action: str  # "held" or "released"
+    reason: str | None
+    officer: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A message whose body was removed, as its (node-written) tombstone says."""
+
+    msg_id: str
+    direction: str
+    removed_at: datetime
+    policy: str
+    policy_days: int
+    body_sha256: str
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A case's retention facts: its hold (if any), hold history and removals."""
+
+    held: HoldEvent | None
+    history: tuple[HoldEvent, ...]
+    removed: tuple[Removal, ...]
+
+
+def check_reason(reason: str) -> str:
+    """A hold reason: 1 to :data:`MAX_REASON` characters, no control character.
+
+    Raises:
+        MalformedError: empty, too long or with a control character (``reason`` named).
+    """
+    text = reason.strip()
+    if not text or len(text) > MAX_REASON:
+        raise MalformedError(f"reason: 1 to {MAX_REASON} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in text):
+        raise MalformedError("reason: no control or format character")
+    return text
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """Create the tables if missing (no transaction: ``CREATE ... IF NOT EXISTS``)."""
+    for stmt in DDL.split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+
+
+def set_hold(
+    conn: sqlite3.Connection,
+    signer: LogSigner,
+    *,
+    case_id: str,
+    reason: str | None,
+    officer: str | None,
+    client: str,
+    at: datetime,
+) -> bool:
+    """Put (``reason`` given) or lift (None) a hold, with its access-log entry, in one
+    transaction. Returns False when nothing changed (already held, or not held).
+
+    Raises:
+        PeerError: ``not_found``: no such case on this node.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM cases WHERE case_id=?", (case_id,)).fetchone() is None:
+            raise PeerError("no such case on this node", code=ErrorCode.NOT_FOUND)
+        when = at.isoformat()
+        if reason is not None:
+            changed = conn.execute(
+                "INSERT OR IGNORE INTO case_holds VALUES (?, ?, ?, ?)",
+                (case_id, reason, officer, when),
+            ).rowcount
+        else:
+            changed = conn.execute("DELETE FROM case_holds WHERE case_id=?", (case_id,)).rowcount
+        if changed:
+            what = "held" if reason is not None else "released"
+            conn.execute(
+                "INSERT INTO hold_events (case_id, action, reason, officer, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (case_id, what, reason, officer, when),
+            )
+            action = Action.CASE_HELD if reason is not None else Action.CASE_RELEASED
+            append_entry(
+                conn, signer, at=at, action=action, officer=officer, client=client,
+                subject=reason, case=case_id,
+            )  # fmt: skip
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return bool(changed)
+
+
+def _event(r: tuple[str, str | None, str | None, str]) -> HoldEvent:
+    return HoldEvent(r[0], r[1], r[2], datetime.fromisoformat(r[3]))
+
+
+def read_retention(conn: sqlite3.Connection, case_id: str) -> Retention:
+    """The retention facts of one case (reads only)."""
+    held = conn.execute(
+        "SELECT 'held', reason, officer, at FROM case_holds WHERE case_id=?", (case_id,)
+    ).fetchone()
+    history = conn.execute(
+        "SELECT action, reason, officer, at FROM hold_events WHERE case_id=? ORDER BY id",
+        (case_id,),
+    ).fetchall()
+    removed = []
+    for (signed,) in conn.execute(
+        "SELECT signed FROM tombstones WHERE case_id=? ORDER BY removed_at, msg_id", (case_id,)
+    ):
+        # Written by this node after signing it: decoding it again is safe.
+        outer = decode(_SIGNED, bytes(signed), "tombstone", limit=8192, unique_keys=False)
+        t = decode(_TOMBSTONE, outer.tombstone, "tombstone", limit=8192, unique_keys=False)
+        removed.append(
+            Removal(t.msg_id, t.direction, t.removed_at, t.policy, t.policy_days, t.body_sha256)
+        )
+    return Retention(
+        held=None if held is None else _event(held),
+        history=tuple(_event(r) for r in history),
+        removed=tuple(removed),
+    )
+
+
+async def retention_of(cases: CaseStore, case_id: str) -> Retention:
+    """:func:`read_retention` on the case store's connection."""
+    return await cases._run(lambda: read_retention(cases._conn(), case_id))
+
+
+async def tombstone_of(cases: CaseStore, direction: str, msg_id: str) -> bytes | None:
+    """The signed tombstone of one message, if its body was removed."""
+    rows = await cases._run(
+        cases._select,
+        "SELECT signed FROM tombstones WHERE direction=? AND msg_id=?",
+        (direction, msg_id),
+    )
+    return bytes(rows[0][0]) if rows else None
+
+
+async def retained_case(cases: CaseStore, case_id: str) -> tuple[Case, str] | None:
+    """The case (and its priority) as kept when its bodies were removed, if they were."""
+    rows = await cases._run(
+        cases._select,
+        "SELECT data, priority FROM retained_cases WHERE case_id=?",
+        (case_id,),
+    )
+    if not rows:
+        return None
+    raw = bytes(rows[0][0])
+    return decode(_CASE, raw, "retained case", limit=len(raw), unique_keys=False), str(rows[0][1])
+
+
+async def ensure_tables(cases: CaseStore) -> None:
+    """Create the tables on the case store's connection."""
+    await cases._run(lambda: create(cases._conn()))

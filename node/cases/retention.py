@@ -1,0 +1,265 @@
+"""Retention (PROTOCOL.md §19): remove the bodies of closed cases after their period.
+
+A case is *closed* when its state is terminal (its last activity is the closure) or its
+preservation ran out (``preserved until`` is the closure). ``[retention]
+closed_case_bodies_days`` after closure, every business message of a case that is not
+on legal hold loses, in one transaction per case: its body, its envelope's ciphertext
+(the signed header and signature stay, for the log proofs and receipts), the case's
+search terms and its attachments' files. A signed tombstone takes the body's place and
+the access log records the removal. Deletion is real: every connection to node.db runs
+with ``secure_delete`` (freed space is zeroed), and the pass ends with a WAL checkpoint
+that truncates the WAL (and a ``VACUUM`` when ``vacuum`` is set).
+
+:func:`plan` lists what a pass would remove (``relay247 node retention --dry-run``);
+:func:`apply_pass` removes it; :class:`RetentionService` runs it on the node's clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from node.cases import hold
+from node.cases.search import instant
+from node.officers import Action, LogSigner, append_entry, open_db
+from protocol.codec import decode, encode
+from protocol.errors import MalformedError
+from protocol.keys import SigningKey
+from protocol.tombstone import sha256_hex, sign_tombstone
+from schemas.envelope import Envelope
+from schemas.messages import BODY_DECODER
+from schemas.tombstone import StrippedEnvelope, Tombstone
+
+#: The policy's name in tombstones and the access log.
+POLICY: Final = "closed_case_bodies"
+_TERMINAL: Final = ("rejected", "refused", "impossible", "withdrawn", "closed")
+_HOLDING: Final = ("preserved", "extension_requested")
+_ENVELOPE: Final = msgspec.json.Decoder(Envelope)
+_CANDIDATES: Final = f"""
+SELECT i.case_id, CASE WHEN i.state IN ({",".join("?" * len(_TERMINAL))})
+       THEN i.last_activity ELSE i.preserved_until END AS closed
+FROM case_index i
+WHERE ((i.state IN ({",".join("?" * len(_TERMINAL))}) AND i.last_activity < ?)
+    OR (i.state IN ({",".join("?" * len(_HOLDING))}) AND i.preserved_until < ?))
+  AND NOT EXISTS (SELECT 1 FROM case_holds h WHERE h.case_id = i.case_id)
+  AND EXISTS (SELECT 1 FROM messages m WHERE m.case_id = i.case_id
+              AND m.body IS NOT NULL AND m.coarse_kind != 'receipt')
+ORDER BY closed, i.case_id LIMIT ?
+"""  # noqa: S608  # placeholders only
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """``[retention]`` in node.toml (0 days: nothing is ever removed)."""
+
+    closed_case_bodies_days: int = 0
+    interval: float = 3600.0
+    batch: int = 200
+    vacuum: bool = False
+
+
+@dataclass(frozen=True)
+class Due:
+    """A case whose bodies a pass removes: when it closed, how many bodies."""
+
+    case_id: str
+    closed: datetime
+    bodies: int
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass did (or, dry, would do)."""
+
+    cases: tuple[Due, ...]
+    bodies: int
+    files: int
+    dry_run: bool
+    cutoff: datetime | None
+    wal_truncated: bool = True
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to node.db for retention: officer tables present, secure delete on."""
+    conn = open_db(path)
+    conn.execute("PRAGMA secure_delete=ON")
+    hold.create(conn)
+    return conn
+
+
+def cutoff_of(policy: RetentionPolicy, now: datetime) -> datetime | None:
+    """Closure before this instant makes a case due; None: the policy removes nothing."""
+    days = policy.closed_case_bodies_days
+    return None if days <= 0 else now - timedelta(days=days)
+
+
+def plan(conn: sqlite3.Connection, cutoff: datetime | None, limit: int) -> list[Due]:
+    """The cases due at ``cutoff`` (oldest closure first), at most ``limit``."""
+    if cutoff is None:
+        return []
+    at = instant(cutoff)
+    rows = conn.execute(_CANDIDATES, (*_TERMINAL, *_TERMINAL, at, *_HOLDING, at, limit))
+    out = []
+    for case_id, closed in rows.fetchall():
+        (n,) = conn.execute(
+            "SELECT count(*) FROM messages WHERE case_id=? AND body IS NOT NULL"
+            " AND coarse_kind != 'receipt'",
+            (case_id,),
+        ).fetchone()
+        out.append(Due(case_id, datetime.fromisoformat(closed + "+00:00"), int(n)))
+    return out
+
+
+@dataclass(frozen=True)
+class Remover:
+    """Who removes, under which policy, and where the attachments' files are."""
+
+    member: str
+    signing: SigningKey
+    signer: LogSigner
+    policy_days: int
+    data_dir: Path
+
+
+def remove_cases(
+    conn: sqlite3.Connection, r: Remover, case_ids: list[str], at: datetime
+) -> tuple[int, list[Path]]:
+    """Remove the bodies of ``case_ids`` in one transaction (one fsync per batch).
+
+    A case put on hold meanwhile is left alone. Returns how many cases were removed and
+    the attachments' files to erase once the transaction committed.
+    """
+    files: list[Path] = []
+    done = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for case_id in case_ids:
+            if conn.execute("SELECT 1 FROM case_holds WHERE case_id=?", (case_id,)).fetchone():
+                continue
+            files += _remove_one(conn, r, case_id, at)
+            done += 1
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return done, files
+
+
+def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime) -> list[Path]:
+    files: list[Path] = []
+    rows = conn.execute(
+        "SELECT id, direction, msg_id, peer, envelope, header, body FROM messages"
+        " WHERE case_id=? AND body IS NOT NULL AND coarse_kind != 'receipt'",
+        (case_id,),
+    ).fetchall()
+    for rid, direction, msg_id, peer, env_raw, header_raw, body in rows:
+        named = _files(r.data_dir, direction, peer, bytes(body))
+        files += named
+        # written by this node once verified: no second J1
+        env = decode(_ENVELOPE, bytes(env_raw), "stored envelope", limit=len(env_raw),
+                     unique_keys=False)  # fmt: skip
+        t = Tombstone(
+            node=r.member, case_id=case_id, msg_id=msg_id, direction=direction,
+            header_sha256=sha256_hex(bytes(header_raw)),
+            removed=("body", "ciphertext", "attachments") if named else ("body", "ciphertext"),
+            body_sha256=sha256_hex(bytes(body)), body_len=len(body),
+            ct_sha256=sha256_hex(env.ciphertext), removed_at=at, policy=POLICY,
+            policy_days=r.policy_days,
+        )  # fmt: skip
+        stripped = StrippedEnvelope(
+            sender=env.sender, sender_key=env.sender_key, header=env.header, sig=env.sig
+        )
+        conn.execute(
+            "UPDATE messages SET body=NULL, envelope=? WHERE id=?", (encode(stripped), rid)
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?, ?, ?)",
+            (direction, msg_id, case_id, sign_tombstone(t, r.signing), at.isoformat(), POLICY),
+        )
+    conn.execute(
+        "INSERT OR REPLACE INTO retained_cases SELECT case_id, data, priority, ?"
+        " FROM cases WHERE case_id=?",
+        (at.isoformat(), case_id),
+    )
+    conn.execute("DELETE FROM case_terms WHERE case_id=?", (case_id,))
+    append_entry(
+        conn, r.signer, at=at, action=Action.RETENTION_REMOVED, officer=None,
+        client="node", subject=f"{POLICY} {len(rows)}", case=case_id,
+    )  # fmt: skip
+    return files
+
+
+def _files(data_dir: Path, direction: str, peer: str, body: bytes) -> list[Path]:
+    # The attachments' files as node/messaging/attachments.py names them.
+    try:
+        decoded = decode(BODY_DECODER, body, "stored body", limit=len(body), unique_keys=False)
+    except MalformedError:
+        return []  # not a business body this node can read: it names no file
+    named = getattr(decoded, "attachments", msgspec.UNSET)
+    if isinstance(named, msgspec.UnsetType):
+        return []
+    root = data_dir / "attachments"
+    out = []
+    for a in named:
+        if direction == "out":
+            out += [root / "out" / f"{a.blob_id}.ct", root / "out" / f"{a.blob_id}.json"]
+        else:
+            out.append(root / "in" / peer / f"{a.blob_id}.ct")
+    return [p for p in out if p.exists()]
+
+
+def erase(path: Path) -> None:
+    """Overwrite a file with zeros, sync, and unlink it."""
+    with contextlib.suppress(FileNotFoundError):
+        size = path.stat().st_size
+        with path.open("r+b") as f:
+            f.write(b"\0" * size)
+            f.flush()
+        path.unlink()
+
+
+def finish(conn: sqlite3.Connection, vacuum: bool) -> bool:
+    """Truncate the WAL (and VACUUM): returns False if a reader kept the WAL busy."""
+    if vacuum:
+        conn.execute("VACUUM")
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
+
+
+def apply_pass(
+    conn: sqlite3.Connection,
+    r: Remover,
+    policy: RetentionPolicy,
+    clock: Callable[[], datetime],
+    *,
+    dry_run: bool,
+    limit: int = 1_000_000,
+    between: Callable[[], object] | None = None,
+) -> PassResult:
+    """One pass: plan, then (unless ``dry_run``) remove batch by batch, then finish.
+
+    ``between`` runs after each batch of ``policy.batch`` cases (the node lets others in).
+    """
+    now = clock()
+    cutoff = cutoff_of(policy, now)
+    due = plan(conn, cutoff, limit)
+    if dry_run or not due:
+        return PassResult(tuple(due), sum(d.bodies for d in due), 0, dry_run, cutoff)
+    files = 0
+    for start in range(0, len(due), policy.batch):
+        batch = [d.case_id for d in due[start : start + policy.batch]]
+        _, paths = remove_cases(conn, r, batch, now)
+        for p in paths:
+            erase(p)
+        files += len(paths)
+        if between is not None:
+            between()
+    truncated = finish(conn, policy.vacuum)
+    return PassResult(tuple(due), sum(d.bodies for d in due), files, False, cutoff, truncated)

@@ -1,0 +1,143 @@
+"""Step B6 of evidence-bundle verification: a message whose body the node removed under
+its retention policy (PROTOCOL.md §19.4). The header, its log leaves and the receipts
+are checked as in B5; the body is replaced by the node's signed tombstone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from protocol._evidence_checks import ReceiptFact, _check_ack, _leaf, _part, _sha
+from protocol.audit_log import verify_header_signature
+from protocol.checkpoint import Checkpoint
+from protocol.directory import KeyLookup
+from protocol.errors import VerificationError
+from protocol.receipt import verify_receipt
+from protocol.tombstone import verify_tombstone
+from schemas.audit import EnvelopeAccepted
+from schemas.envelope import HeaderBytes, Signature
+
+
+class _Leaf(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    index: Annotated[int, msgspec.Meta(ge=0)]
+    entry: Annotated[bytes, msgspec.Meta(max_length=64 * 1024 * 1024)]
+    proof: Annotated[tuple[bytes, ...], msgspec.Meta(max_length=64)]
+
+
+class RemovedEvidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A message whose body was removed: its signed header, the tombstone, the proofs."""
+
+    header: HeaderBytes
+    sig: Signature
+    tombstone: Annotated[bytes, msgspec.Meta(max_length=8192)]
+    directory_version: Annotated[int, msgspec.Meta(ge=1)]
+    accepted: _Leaf
+    acked: _Leaf | None = None
+    receipts: tuple[Annotated[bytes, msgspec.Meta(max_length=8192)], ...] = ()
+
+
+@dataclass(frozen=True)
+class RemovedFacts:
+    """What a verified removed message proves."""
+
+    number: int
+    msg_id: str
+    sender: str
+    recipient: str
+    created: datetime
+    body_sha256: str
+    accepted_index: int
+    accepted_at: datetime
+    acked_at: datetime | None
+    receipts: tuple[ReceiptFact, ...]
+    removed_at: datetime
+    policy: str
+    policy_days: int
+    remover: str
+
+    def sentences(self) -> list[str]:
+        """Plain-language statements of what is proven (and that the body is gone)."""
+        out = [
+            f"Message {self.number} ({self.msg_id}): {self.sender} sent {self.recipient} a "
+            f"message created {self.created.isoformat()}, header signed by {self.sender}'s key.",
+            f"  Body removed on {self.removed_at.date().isoformat()} under policy "
+            f"{self.policy} ({self.policy_days} days after closure); {self.remover} signed "
+            f"the tombstone; the removed body had SHA-256 {self.body_sha256}.",
+            f"  The relay logged its acceptance at {self.accepted_at.isoformat()} as log "
+            f"entry {self.accepted_index}.",
+        ]
+        if self.acked_at is not None:
+            out.append(f"  {self.recipient} acknowledged delivery at {self.acked_at.isoformat()}.")
+        out.extend(
+            f"  {r.signer} signed a delivery receipt: {r.status} at {r.received_at.isoformat()}."
+            for r in self.receipts
+        )
+        return out
+
+
+def check_removed(
+    n: int, m: RemovedEvidence, keys: KeyLookup, cp: Checkpoint, case_id: str, *, newest: KeyLookup
+) -> RemovedFacts:
+    """Verify one removed message (B6a–B6e); errors name message ``n`` and the part.
+
+    ``keys`` is the directory version the message names; ``newest`` the bundle's newest
+    one (the tombstone is signed later than the message, perhaps by a newer key).
+    """
+    # B6a: the header signature, as logged (E3-E5).
+    with _part(n, "header"):
+        header = verify_header_signature(m.header, m.sig, keys)
+        if header.case_id != case_id:
+            raise VerificationError("message belongs to another case")
+    # B6b: the tombstone (R1-R4), bound to this header.
+    with _part(n, "tombstone"):
+        t = verify_tombstone(m.tombstone, newest)
+        bound = (t.msg_id, t.case_id, t.header_sha256, t.ct_sha256)
+        if bound != (header.msg_id, case_id, _sha(m.header), header.ct_sha256):
+            raise VerificationError("tombstone is for another message")
+        if t.node not in (header.sender, header.recipient):
+            raise VerificationError("tombstone signed by a member not party to the message")
+    # B6c: the acceptance leaf holds these exact header bytes and signature.
+    with _part(n, "acceptance log entry"):
+        accepted = _leaf(m.accepted, cp)  # type: ignore[arg-type]  # same shape as LogLeaf
+        if not isinstance(accepted, EnvelopeAccepted):
+            raise VerificationError("log entry is not an envelope acceptance")
+        if accepted.header != m.header or accepted.sig != m.sig:
+            raise VerificationError("log entry records another envelope")
+    # B6d: receipts for this header, and for the body the tombstone names.
+    receipts = []
+    for i, raw in enumerate(m.receipts):
+        with _part(n, f"receipt {i + 1}"):
+            r = verify_receipt(raw, keys, expected=header, expected_header_sha256=_sha(m.header))
+            if r.body_sha256 is not None and r.body_sha256 != t.body_sha256:
+                raise VerificationError("receipt is for another body")
+            receipts.append(
+                ReceiptFact(r.recipient, r.status.value, r.reason and r.reason.value, r.received_at)
+            )
+    # B6e: the ack leaf, as B5e.
+    acked_at = None
+    if m.acked is not None:
+        with _part(n, "delivery-ack log entry"):
+            ack = _check_ack(m.acked, cp, keys, header, m.header)  # type: ignore[arg-type]
+            if m.acked.index <= m.accepted.index:
+                raise VerificationError("ack logged before the acceptance")
+            acked_at = ack.acked_at
+    return RemovedFacts(
+        number=n,
+        msg_id=header.msg_id,
+        sender=header.sender,
+        recipient=header.recipient,
+        created=header.created,
+        body_sha256=t.body_sha256,
+        accepted_index=m.accepted.index,
+        accepted_at=accepted.received_at,
+        acked_at=acked_at,
+        receipts=tuple(receipts),
+        removed_at=t.removed_at,
+        policy=t.policy,
+        policy_days=t.policy_days,
+        remover=t.node,
+    )

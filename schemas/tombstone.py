@@ -1,0 +1,66 @@
+"""Retention tombstones (PROTOCOL.md §19): what a node removed of a message, signed.
+
+A node that removes a message's body under its retention policy keeps, in its place, a
+:class:`Tombstone` signed with its signing key (:class:`SignedTombstone`): which message,
+the hashes of what was removed, when and under which policy. The envelope's signed
+header and signature are kept (:class:`StrippedEnvelope`), so the relay's log entries
+and the receipts still verify against them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from schemas.envelope import HeaderBytes, Signature
+from schemas.types import CaseId, Fingerprint, MemberId, MsgId, Sha256Hex, Timestamp
+
+#: Longest policy name (``[retention]`` names its policies, e.g. ``closed_case_bodies``).
+MAX_POLICY: Final = 64
+PolicyName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}\Z")]
+Removed = Literal["body", "ciphertext", "attachments"]
+
+
+class Tombstone(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What was removed of one stored message (§19.2). Signed as its exact bytes."""
+
+    v: Literal[1] = 1
+    node: MemberId
+    case_id: CaseId
+    msg_id: MsgId
+    direction: Literal["in", "out"]
+    #: SHA-256 of the envelope's signed header bytes (the relay's log entry holds them)
+    header_sha256: Sha256Hex
+    #: the parts removed: the body, the envelope's ciphertext, the attachments' files
+    removed: Annotated[tuple[Removed, ...], msgspec.Meta(min_length=1, max_length=3)]
+    #: SHA-256 and length of the body removed (the inner metadata signed these too)
+    body_sha256: Sha256Hex
+    body_len: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+    #: SHA-256 of the envelope's ciphertext removed (the signed header holds it too)
+    ct_sha256: Sha256Hex
+    removed_at: Timestamp
+    policy: PolicyName
+    #: the policy's period in days (after closure)
+    policy_days: Annotated[int, msgspec.Meta(ge=0, le=365_000)]
+
+
+class SignedTombstone(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A tombstone's exact bytes and the node's Ed25519 signature over
+    ``"relay247/v1/tombstone\\n" || tombstone``."""
+
+    signer: MemberId
+    key: Fingerprint
+    tombstone: Annotated[bytes, msgspec.Meta(max_length=4096)]
+    sig: Signature
+
+
+class StrippedEnvelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What the node keeps of an envelope whose body it removed: no ciphertext."""
+
+    v: Literal[1] = 1
+    removed: Literal[True] = True
+    sender: MemberId
+    sender_key: Fingerprint
+    header: HeaderBytes
+    sig: Signature

@@ -1,0 +1,67 @@
+"""Retention tombstones (PROTOCOL.md §19.2–19.3): signed by the node, verified R1–R4."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+import pytest
+
+from protocol.errors import MalformedError, TooLargeError, VerificationError
+from protocol.keys import SigningKey
+from protocol.tombstone import sign_tombstone, verify_tombstone
+from schemas.tombstone import SignedTombstone, Tombstone
+from tests.support.network import T0, Network, make_network
+
+
+@pytest.fixture
+def net() -> Network:
+    return make_network()
+
+
+def _tombstone(node: str = "US", **changes: object) -> Tombstone:
+    t = Tombstone(
+        node=node, case_id=os.urandom(16).hex(), msg_id=os.urandom(16).hex(), direction="in",
+        header_sha256="a" * 64, removed=("body", "ciphertext"), body_sha256="b" * 64,
+        body_len=2048, ct_sha256="c" * 64, removed_at=T0, policy="closed_case_bodies",
+        policy_days=90,
+    )  # fmt: skip
+    return msgspec.structs.replace(t, **changes)
+
+
+def test_round_trip(net: Network) -> None:
+    t = _tombstone()
+    signed = sign_tombstone(t, net.members["US"].signing)
+    assert verify_tombstone(signed, net.lookup()) == t
+
+
+def test_another_key_or_member_is_refused(net: Network) -> None:
+    with pytest.raises(VerificationError):
+        verify_tombstone(sign_tombstone(_tombstone(), SigningKey.generate()), net.lookup())
+    # FR's genuine key, claiming to be US's tombstone
+    with pytest.raises(VerificationError):
+        verify_tombstone(sign_tombstone(_tombstone(), net.members["FR"].signing), net.lookup())
+    # R4: signed by FR as FR, but the tombstone names US as its node
+    outer = msgspec.json.decode(
+        sign_tombstone(_tombstone("FR"), net.members["FR"].signing), type=SignedTombstone
+    )
+    lying = msgspec.structs.replace(outer, tombstone=msgspec.json.encode(_tombstone("US")))
+    with pytest.raises(VerificationError):
+        verify_tombstone(msgspec.json.encode(lying), net.lookup())
+
+
+def test_a_changed_byte_or_a_hostile_encoding_is_refused(net: Network) -> None:
+    signed = sign_tombstone(_tombstone(), net.members["US"].signing)
+    outer = msgspec.json.decode(signed, type=SignedTombstone)
+    changed = outer.tombstone.replace(b'"policy_days":90', b'"policy_days":9')
+    with pytest.raises(VerificationError):
+        verify_tombstone(
+            msgspec.json.encode(msgspec.structs.replace(outer, tombstone=changed)), net.lookup()
+        )
+    twice = signed.replace(b'{"signer":"US"', b'{"signer":"FR","signer":"US"', 1)
+    with pytest.raises(MalformedError):
+        verify_tombstone(twice, net.lookup())
+    with pytest.raises(TooLargeError):
+        verify_tombstone(signed + b" " * 9000, net.lookup())
+    with pytest.raises(MalformedError):
+        verify_tombstone(b"[]", net.lookup())
