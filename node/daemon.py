@@ -66,7 +66,6 @@ from protocol.body import member_binding_errors
 from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError
 from schemas import Attachment
-from schemas.directory import Member
 from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of, semantic_errors
 
@@ -268,7 +267,8 @@ class Node:
         if unbound:
             raise _field_error(*unbound[0])
         # Links: only to a member that reads them, and only to cases it shares (§17.3).
-        peer = None if directory is None else _member(directory.directory.members, to)
+        members = () if directory is None else directory.directory.members
+        peer = next((m for m in members if m.id == to), None)
         plan = await plan_links(body, to, peer, self.services.case_store)
         body = plan.body
         # Attachments: each was encrypted on this node (§15.2); the header names them.
@@ -390,10 +390,6 @@ async def run(
         for stop_one in reversed(stops):
             await stop_one()
         await node.stop()
-
-
-def _member(members: Sequence[Member], member_id: str) -> Member | None:
-    return next((m for m in members if m.id == member_id), None)
 
 
 def _field_error(path: str, text: str) -> MalformedError:

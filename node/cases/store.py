@@ -15,13 +15,14 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import msgspec
 
+from node.cases._store_schema import _FOLDED_INTO, _URGENCY, DDL, _key_terms, _micros, _Tx
 from node.cases.search import INDEX_DDL, Query, index_row, search_sql
 from node.storage import SealedTable, Sealer, open_optional, reseal_batch, row_ad, seal_optional
 from protocol.cases import TERMINAL_STATES, Case
@@ -30,35 +31,6 @@ from protocol.errors import MalformedError, StorageError
 
 T = TypeVar("T")
 _CASE: Final = msgspec.json.Decoder(Case)
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-DDL: Final = """
-CREATE TABLE IF NOT EXISTS cases (
-    case_id TEXT PRIMARY KEY, peer TEXT NOT NULL, priority TEXT NOT NULL,
-    opened_at TEXT NOT NULL, last_activity TEXT NOT NULL, data BLOB NOT NULL
-);
--- One row per alert delivered (or with no target to deliver to): never sent twice.
-CREATE TABLE IF NOT EXISTS alerts_sent (alert_id TEXT PRIMARY KEY, sent_at TEXT NOT NULL);
--- Audit-log leaves found for a message: 'accepted' or 'acked'.
-CREATE TABLE IF NOT EXISTS log_leaves (
-    msg_id TEXT NOT NULL, what TEXT NOT NULL, leaf_index INTEGER NOT NULL,
-    PRIMARY KEY (msg_id, what)
-) WITHOUT ROWID;
--- The inbox's order, kept with each case (issue 13 benchmark: 10,000 cases): open cases
--- first, then urgent first, then the next deadline (Unix microseconds, NULL: none).
-CREATE TABLE IF NOT EXISTS case_queue (
-    case_id TEXT PRIMARY KEY, open INTEGER NOT NULL, rank INTEGER NOT NULL,
-    next_due INTEGER, last_activity TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS case_queue_order ON case_queue (open, rank, next_due);
--- How far each case is folded (issue 16): the last messages row id in it, and the fold's
--- version (the code's and the period table's); a case behind either is rebuilt at start.
-CREATE TABLE IF NOT EXISTS case_fold (
-    case_id TEXT PRIMARY KEY, last_id INTEGER NOT NULL, version TEXT NOT NULL
-);
--- The last checkpoint this node cosigned, per log origin (protocol.witness.dump_state).
-CREATE TABLE IF NOT EXISTS witness_state (origin TEXT PRIMARY KEY, state BLOB NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -384,55 +356,13 @@ class CaseStore:
         return self._conn().execute(sql, args).fetchall()
 
 
-#: The inbox's order of priorities (console and local API alike): urgent, high, normal.
-_URGENCY: Final = {"urgent": 0, "high": 1}
-
-
-def _micros(at: datetime) -> int:
-    delta = at - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-#: the tables a case's fold writes: one created at open makes every kept fold stale
-_FOLDED_INTO: Final = frozenset({"cases", "case_queue", "case_index", "case_terms", "case_fold"})
-
 _CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity, case_id FROM cases"
 #: the sealed column of ``cases`` (its row is named by the case id)
 CASES: Final = SealedTable("cases", ("case_id",), ("data",))
 
 
-def _key_terms(c: sqlite3.Connection) -> bool:
-    """Drop the clear search terms a node.db made before §18.2 holds, once; True if so."""
-    c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    c.execute("BEGIN IMMEDIATE")
-    try:
-        if c.execute("SELECT 1 FROM meta WHERE key='case_terms_keyed'").fetchone() is not None:
-            c.execute("COMMIT")
-            return False
-        dropped = c.execute("DELETE FROM case_terms").rowcount > 0
-        c.execute("INSERT INTO meta VALUES ('case_terms_keyed', '1')")
-        c.execute("COMMIT")
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
-    return dropped
-
-
 def _case_ad(case_id: str) -> bytes:
     return row_ad("cases", case_id, "data")
-
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception (for the re-seal pass)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._c = conn
-
-    def __enter__(self) -> None:
-        self._c.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._c.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 def _case_row(r: Any) -> CaseRow:
