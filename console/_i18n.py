@@ -7,23 +7,11 @@ from __future__ import annotations
 from typing import Final
 
 from console import (
-    _labels_actions,
-    _labels_admin,
-    _labels_attach,
-    _labels_auth,
     _labels_codes_es_ar,
-    _labels_emergency,
-    _labels_es_ar_extra,
-    _labels_hold,
-    _labels_inbox,
     _labels_kinds,
-    _labels_links,
     _labels_pages,
-    _labels_roster,
-    _labels_send,
-    _labels_stats,
-    _labels_webauthn,
 )
+from console._labels_areas import PARTS
 
 DEFAULT: Final = "en"
 
@@ -294,27 +282,8 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-# Each page area may keep its labels in its own module (``console/_labels_<area>.py``,
-# a ``LABELS`` dict shaped like CATALOGS) and list it here: one line per area, so that
-# work on two areas does not edit the same lines. Keys must not repeat across parts.
-_PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
-    _labels_send.LABELS,
-    _labels_roster.LABELS,
-    _labels_actions.LABELS,
-    _labels_admin.LABELS,
-    _labels_es_ar_extra.LABELS,
-    _labels_inbox.LABELS,
-    _labels_auth.LABELS,
-    _labels_webauthn.LABELS,
-    _labels_emergency.LABELS,
-    _labels_links.LABELS,
-    _labels_hold.LABELS,
-    _labels_pages.LABELS,
-    _labels_attach.LABELS,
-    _labels_kinds.LABELS,
-    _labels_codes_es_ar.LABELS,
-    _labels_stats.LABELS,
-)
+# The page areas' labels (console/_labels_areas.py).
+_PARTS: Final = PARTS
 
 
 #: Legal terms whose translation awaits a legal translator's review (issue 13 §3), per
