@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
@@ -155,5 +155,16 @@ def render_exhibit(
         attachments=[attachment],
         pdf_identifier=hashlib.sha256(bundle).hexdigest()[:32].encode(),
         uncompressed_pdf=False,
+        finisher=_one_af_entry,
     )
     return pdf
+
+
+def _one_af_entry(_document: object, pdf: Any) -> None:
+    # WeasyPrint 70 lists the embedded file in the catalog's /AF twice (once from the
+    # name tree, once from the file specification): one entry per associated file.
+    af = pdf.catalog.get("AF")
+    if af is not None:
+        unique = list(dict.fromkeys(af))
+        af.clear()
+        af.extend(unique)
