@@ -16,6 +16,7 @@ only the appearance. "a" (tagged structure) WeasyPrint does not yet produce reli
 from __future__ import annotations
 
 import hashlib
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -150,13 +151,17 @@ def render_exhibit(
         modified=case_date,
         relationship="Source",
     )
-    pdf: bytes = HTML(string=html, base_url=str(font_dir)).write_pdf(
-        pdf_variant=PDF_VARIANT,
-        attachments=[attachment],
-        pdf_identifier=hashlib.sha256(bundle).hexdigest()[:32].encode(),
-        uncompressed_pdf=False,
-        finisher=_one_af_entry,
-    )
+    with warnings.catch_warnings():
+        # WeasyPrint 70 opens its sRGB ICC profile and leaves closing it to the garbage
+        # collector: that one ResourceWarning is not ours to fix (nothing else is hidden).
+        warnings.filterwarnings("ignore", r"unclosed file .*sRGB2014\.icc", ResourceWarning)
+        pdf: bytes = HTML(string=html, base_url=str(font_dir)).write_pdf(
+            pdf_variant=PDF_VARIANT,
+            attachments=[attachment],
+            pdf_identifier=hashlib.sha256(bundle).hexdigest()[:32].encode(),
+            uncompressed_pdf=False,
+            finisher=_one_af_entry,
+        )
     return pdf
 
 
