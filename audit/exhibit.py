@@ -1,4 +1,4 @@
-"""Reading a court exhibit (PROTOCOL.md §28): the evidence bundle embedded in the PDF,
+"""Reading a court exhibit (PROTOCOL.md §21): the evidence bundle embedded in the PDF,
 and a page-by-page comparison with a fresh rendering of it.
 
 The PDF is untrusted input. Steps X1–X4 take the one embedded bundle out of it before
@@ -73,7 +73,7 @@ def read_exhibit(data: bytes) -> Exhibit:
         specs = [pikepdf.Dictionary(pdf.attachments[name].obj) for name in pdf.attachments]
         af = pdf.Root.get("/AF")
         af_specs = [] if af is None else list({x.objgen: x for x in af}.values())
-        if not specs and not af_specs:
+        if not specs:
             raise MalformedError("the PDF carries no evidence bundle", detail=NO_BUNDLE)
         if len(specs) != 1 or len(af_specs) > 1:
             raise MalformedError(

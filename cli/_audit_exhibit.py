@@ -1,5 +1,5 @@
 """``relay247 audit verify-bundle EXHIBIT.pdf``: the court exhibit's two checks (PROTOCOL.md
-§28): the embedded bundle (X1–X4, then B1–B5 as for a JSON file) and the visible pages
+§21): the embedded bundle (X1–X4, then B1–B5 as for a JSON file) and the visible pages
 against a fresh rendering of that bundle (X5)."""
 
 from __future__ import annotations

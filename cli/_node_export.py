@@ -1,5 +1,5 @@
 """``relay247 node export-case``: a case's evidence bundle (JSON) and its court exhibit
-(PDF/A-3u with the bundle embedded, issue 18 §1, PROTOCOL.md §28)."""
+(PDF/A-3u with the bundle embedded, issue 18 §1, PROTOCOL.md §21)."""
 
 from __future__ import annotations
 

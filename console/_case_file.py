@@ -167,7 +167,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 async def exhibit(request: web.Request) -> web.StreamResponse:
     """``POST /cases/{case_id}/exhibit``: the court exhibit (PDF/A-3u, the bundle
-    embedded, in the officer's language; PROTOCOL.md §28), logged ``exported`` as the
+    embedded, in the officer's language; PROTOCOL.md §21), logged ``exported`` as the
     bundle is."""
     got = await _exported(request, "exhibit.failed")
     if isinstance(got, web.Response):

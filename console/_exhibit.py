@@ -1,5 +1,5 @@
 """The court exhibit: a case as a PDF/A-3u document with its evidence bundle inside
-(issue 18 §1, PROTOCOL.md §28).
+(issue 18 §1, PROTOCOL.md §21).
 
 :func:`render_exhibit` is a pure function of the bundle's bytes, the reader's language
 and the node's zone: WeasyPrint lays out ``templates/exhibit.html`` (the print view's

@@ -1,4 +1,4 @@
-"""What a court exhibit shows, read from an evidence bundle alone (PROTOCOL.md §28).
+"""What a court exhibit shows, read from an evidence bundle alone (PROTOCOL.md §21).
 
 The exhibit is a function of the bundle's bytes, the reader's language and the node's
 zone, nothing else: ``relay247 audit verify-bundle`` renders it again from the bundle

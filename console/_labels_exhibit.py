@@ -1,4 +1,4 @@
-"""Labels of the court exhibit (issue 18 §1, PROTOCOL.md §28), in the console's four
+"""Labels of the court exhibit (issue 18 §1, PROTOCOL.md §21), in the console's four
 languages: the PDF that ``relay247 node export-case --pdf`` and the case page's
 "Court exhibit (PDF)" button produce."""
 

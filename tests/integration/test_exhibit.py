@@ -1,4 +1,4 @@
-"""The court exhibit (issue 18 §1, PROTOCOL.md §28): a case through a real relay, rendered
+"""The court exhibit (issue 18 §1, PROTOCOL.md §21): a case through a real relay, rendered
 as PDF/A-3u in each console language, checked by ``relay247 audit verify-bundle``;
 tampering with the embedded bundle or with the visible text is refused, and so is every
 hostile PDF, each with its stable code.
