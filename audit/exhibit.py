@@ -70,20 +70,20 @@ def read_exhibit(data: bytes) -> Exhibit:
         raise MalformedError("the PDF does not parse", detail=f"{NOT_PDF}: {exc}") from None
     with pdf:
         # X2: exactly one embedded file, listed both in the name tree and in /AF.
-        specs = [pikepdf.Dictionary(pdf.attachments[name].obj) for name in pdf.attachments]
+        specs = [pdf.attachments[name].obj for name in pdf.attachments]
         af = pdf.Root.get("/AF")
         af_specs = [] if af is None else list({x.objgen: x for x in af}.values())
         if not specs:
             raise MalformedError("the PDF carries no evidence bundle", detail=NO_BUNDLE)
         if len(specs) != 1 or len(af_specs) > 1:
             raise MalformedError(
-                "the PDF carries more than one embedded file: which is the evidence is"
-                " ambiguous",
+                "the PDF carries more than one embedded file: which is the evidence is ambiguous",
                 detail=TWO_BUNDLES,
             )
         spec = specs[0]
         # X3: the bundle is the exhibit's source, as JSON.
-        stream = spec.get("/EF", {}).get("/F")
+        ef = spec.get("/EF")
+        stream = ef.get("/F") if isinstance(ef, pikepdf.Dictionary) else None
         if (
             spec.get("/AFRelationship") != pikepdf.Name.Source
             or not isinstance(stream, pikepdf.Stream)
@@ -106,7 +106,8 @@ def read_exhibit(data: bytes) -> Exhibit:
 
 
 def _bounded(stream: pikepdf.Stream) -> bytes:
-    declared = stream.get("/Params", {}).get("/Size", 0)
+    params = stream.get("/Params")
+    declared = params.get("/Size", 0) if isinstance(params, pikepdf.Dictionary) else 0
     too_large = TooLargeError(
         f"the embedded bundle is over {MAX_BUNDLE_BYTES} bytes", detail=BUNDLE_TOO_LARGE
     )
@@ -121,7 +122,9 @@ def _bounded(stream: pikepdf.Stream) -> bytes:
         try:
             out = inflate.decompress(raw, MAX_BUNDLE_BYTES + 1)
         except zlib.error:
-            raise MalformedError("the embedded bundle does not inflate", detail=NOT_SOURCE) from None
+            raise MalformedError(
+                "the embedded bundle does not inflate", detail=NOT_SOURCE
+            ) from None
     else:
         raise MalformedError("the embedded bundle uses another filter", detail=NOT_SOURCE)
     if len(out) > MAX_BUNDLE_BYTES:

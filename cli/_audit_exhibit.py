@@ -50,9 +50,7 @@ def check_pages(given: PdfInput) -> str:
     fresh = render_exhibit(given.bundle, language=language, zone=zone)
     page = differing_page(given.pdf, fresh)
     if page is not None:
-        raise page_differs(
-            page, producer=given.producer, local=f"WeasyPrint {weasyprint_version}"
-        )
+        raise page_differs(page, producer=given.producer, local=f"WeasyPrint {weasyprint_version}")
     return (
         f"The PDF's {given.pages} page(s) match a fresh rendering of its embedded bundle "
         f"(language {language}, times in {zone} and UTC)."

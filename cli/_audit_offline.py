@@ -16,7 +16,6 @@ from rich.console import Console
 
 from audit.attachments import check_attachments
 from audit.exhibit import MAX_EXHIBIT_BYTES
-from cli._audit_exhibit import check_pages, open_input
 from cli._audit import (
     _FILE,
     _JSON_OPTION,
@@ -27,6 +26,7 @@ from cli._audit import (
     _trust_root,
     _witnesses,
 )
+from cli._audit_exhibit import check_pages, open_input
 from cli._passphrase import CliError, CliUsageError, fail_from
 from protocol.cosignature import cosignature_verifier_key
 from protocol.directory import MAX_DIRECTORY_BYTES
@@ -102,16 +102,20 @@ def verify_bundle_cmd(
         _err.print(f"REFUSED: {exc.diagnostics()}", markup=False, highlight=False)
         raise fail_from(exc) from None
     proven = report.pinned or accept_bundle_keys
-    lines = report.lines() + [
-        f"attachment {f.blob_id} of message {f.msg_id}: {f.ct_len} bytes, SHA-256 "
-        f"{f.ct_sha256} "
-        + (
-            "- the file matches the hash the log committed to"
-            if f.outcome == "verified"
-            else "- ciphertext not included (only its logged hash)"
-        )
-        for f in files
-    ] + pages
+    lines = (
+        report.lines()
+        + [
+            f"attachment {f.blob_id} of message {f.msg_id}: {f.ct_len} bytes, SHA-256 "
+            f"{f.ct_sha256} "
+            + (
+                "- the file matches the hash the log committed to"
+                if f.outcome == "verified"
+                else "- ciphertext not included (only its logged hash)"
+            )
+            for f in files
+        ]
+        + pages
+    )
     if as_json:
         _echo_json(
             {

@@ -124,15 +124,13 @@ def html_of(
         sides=[side_rows(m.body, language, times) for m in case.messages],
         fonts=urls,
         keywords=keywords(language, zone),
-        as_of=case.as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        as_of=case.as_of.astimezone(UTC).replace(microsecond=0).isoformat(),
         command=command,
     )
     return html, case.as_of
 
 
-def render_exhibit(
-    bundle: bytes, *, language: str, zone: str, font_dir: Path = FONT_DIR
-) -> bytes:
+def render_exhibit(bundle: bytes, *, language: str, zone: str, font_dir: Path = FONT_DIR) -> bytes:
     """The exhibit of ``bundle`` as PDF/A-3u bytes, the bundle embedded with
     AFRelationship /Source and MIME type application/json.
 

@@ -15,8 +15,9 @@ from typing import Final
 
 import msgspec
 
+from protocol._evidence_checks import MessageFacts
 from protocol.codec import decode
-from protocol.evidence import BundleReport, EvidenceBundle, MessageFacts, verify_bundle
+from protocol.evidence import BundleReport, EvidenceBundle, verify_bundle
 from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.messages import BODY_DECODER, Body
 
@@ -67,8 +68,8 @@ def read_case(bundle: bytes) -> ExhibitCase:
     messages = tuple(
         ExhibitMessage(
             facts=f,
-            header=_HEADER.decode(_ENVELOPE.decode(m.envelope).header),
-            body=BODY_DECODER.decode(m.body),
+            header=_header(m.envelope),
+            body=decode(BODY_DECODER, m.body, "body", limit=len(m.body)),
             case_id=cid,
         )
         for f, (cid, m) in zip(facts, evidence, strict=True)
@@ -82,3 +83,9 @@ def read_case(bundle: bytes) -> ExhibitCase:
         log_key=b.log_key,
         as_of=max(instants).astimezone(UTC),
     )
+
+
+def _header(envelope: bytes) -> EnvelopeHeader:
+    # Verified by B5 already: decoded again here for the fields the pages show.
+    env = decode(_ENVELOPE, envelope, "envelope", limit=len(envelope))
+    return decode(_HEADER, env.header, "envelope header", limit=len(env.header))

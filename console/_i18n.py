@@ -13,7 +13,6 @@ from console import (
     _labels_auth,
     _labels_codes_es_ar,
     _labels_emergency,
-    _labels_exhibit,
     _labels_es_ar_extra,
     _labels_inbox,
     _labels_kinds,
@@ -313,7 +312,6 @@ _PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_kinds.LABELS,
     _labels_codes_es_ar.LABELS,
     _labels_stats.LABELS,
-    _labels_exhibit.LABELS,
 )
 
 

@@ -68,7 +68,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         " intégré à ce PDF sous le nom relay247-evidence.json.",
         "exhibit.as_of": "Dernière inscription du dossier au journal",
         "exhibit.zone": "Fuseau horaire du nœud",
-        "exhibit.messages": "Messages",
+        "exhibit.messages": "Messages échangés",
         "exhibit.from": "De",
         "exhibit.to": "À",
         "exhibit.created": "Rédigé par l'expéditeur",

@@ -23,6 +23,7 @@ from protocol.envelope import open_envelope, seal_envelope
 from protocol.evidence import LogLeaf, MessageEvidence, build_bundle, split_plaintext
 from protocol.receipt import make_ack, make_receipt
 from relay.audit._checkpointer import sign_if_due
+from schemas._bodies_request import PreservationRequest
 from schemas.examples import example
 from schemas.messages import Body, coarse_kind, priority_of
 from tests.support.network import make_network
@@ -51,6 +52,7 @@ class CaseBundle:
 
 def _bodies(n: int, case_id: str, first_id: str) -> list[tuple[str, str, Body]]:
     first = example("preservation_request")
+    assert isinstance(first, PreservationRequest)
     offence = msgspec.structs.replace(
         first.offence, summary_of_facts=first.offence.summary_of_facts + " " + FREE_TEXT
     )
@@ -114,8 +116,15 @@ async def case_bundle(tmp: Path, n: int = 2) -> CaseBundle:
             )
             acked = await r.client(recipient).ack(ack)
             sent.append(
-                (submitted.leaf_index, acked.leaf_index, sealed.envelope, inner_sig, meta, plain,
-                 receipt)
+                (
+                    submitted.leaf_index,
+                    acked.leaf_index,
+                    sealed.envelope,
+                    inner_sig,
+                    meta,
+                    plain,
+                    receipt,
+                )
             )
         await sign_if_due(r.state, force=True)
         client = PublicClient(r.url, r.session)
