@@ -193,6 +193,11 @@ def test_hostile_pdfs_are_refused_each_with_its_code(
         out = io.BytesIO()
         pdf.save(out)
         cases["not-source"] = (out.getvalue(), NOT_SOURCE)
+    with pikepdf.open(io.BytesIO(base)) as pdf:  # how to render it again: unsaid
+        pdf.docinfo["/Keywords"] = "relay247-exhibit/1; lang=xx; zone=Mars/Olympus"
+        out = io.BytesIO()
+        pdf.save(out)
+        cases["keywords"] = (out.getvalue(), "exhibit_keywords")
     for name, (data, code) in cases.items():
         path = tmp_path / f"{name}.pdf"
         path.write_bytes(data)
