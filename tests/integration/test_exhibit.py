@@ -3,7 +3,8 @@ as PDF/A-3u in each console language, checked by ``relay247 audit verify-bundle`
 tampering with the embedded bundle or with the visible text is refused, and so is every
 hostile PDF, each with its stable code.
 
-No PDF/A validator installs here (veraPDF is neither on PyPI, npm nor in Debian), so
+No PDF/A validator installs here (veraPDF is in neither Debian nor npm; PyPI packages
+that name it call a separately installed veraPDF), so
 conformance is checked piece by piece with pikepdf and Debian's ``qpdf --check``: the
 XMP pdfaid part and conformance, the sRGB OutputIntent with its ICC profile, every font
 embedded with a ToUnicode map, no encryption, the one associated file (/AF) with
