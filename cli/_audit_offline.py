@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from audit.attachments import check_attachments
+from audit.exhibit import MAX_EXHIBIT_BYTES
 from cli._audit import (
     _FILE,
     _JSON_OPTION,
@@ -25,6 +26,7 @@ from cli._audit import (
     _trust_root,
     _witnesses,
 )
+from cli._audit_exhibit import check_pages, open_input
 from cli._passphrase import CliError, CliUsageError, fail_from
 from protocol.cosignature import cosignature_verifier_key
 from protocol.directory import MAX_DIRECTORY_BYTES
@@ -72,12 +74,18 @@ def verify_bundle_cmd(
 ) -> None:
     """Check an evidence bundle offline and say what it proves.
 
+    BUNDLE may be a court exhibit (`node export-case --pdf`): the bundle embedded in it
+    is checked, then every page is compared with a fresh rendering of that bundle.
+
     With both pins (--trust-root, --log-key) a verified bundle proves who signed what.
     Without them it proves internal consistency only (the bundle could name keys its
     maker chose), and the command exits 1 unless --accept-bundle-keys is given.
     """
-    data = _read(bundle, limit=256 << 20)
+    data = _read(bundle, limit=MAX_EXHIBIT_BYTES)
     try:
+        given = open_input(data)  # a court exhibit (PDF): X1-X4 take its bundle out
+        if given is not None:
+            data = given.bundle
         report = verify_bundle(
             data,
             trust_root=_trust_root(trust_root),
@@ -89,20 +97,25 @@ def verify_bundle_cmd(
         beside = bundle.with_name(bundle.name + ".attachments")
         where = attachments_dir or (beside if beside.is_dir() else None)
         files = check_attachments(data, where)
+        pages = [] if given is None else [check_pages(given)]  # X5
     except Relay247Error as exc:
         _err.print(f"REFUSED: {exc.diagnostics()}", markup=False, highlight=False)
         raise fail_from(exc) from None
     proven = report.pinned or accept_bundle_keys
-    lines = report.lines() + [
-        f"attachment {f.blob_id} of message {f.msg_id}: {f.ct_len} bytes, SHA-256 "
-        f"{f.ct_sha256} "
-        + (
-            "- the file matches the hash the log committed to"
-            if f.outcome == "verified"
-            else "- ciphertext not included (only its logged hash)"
-        )
-        for f in files
-    ]
+    lines = (
+        report.lines()
+        + [
+            f"attachment {f.blob_id} of message {f.msg_id}: {f.ct_len} bytes, SHA-256 "
+            f"{f.ct_sha256} "
+            + (
+                "- the file matches the hash the log committed to"
+                if f.outcome == "verified"
+                else "- ciphertext not included (only its logged hash)"
+            )
+            for f in files
+        ]
+        + pages
+    )
     if as_json:
         _echo_json(
             {

@@ -32,7 +32,6 @@ from cli._node_template import annotated_template
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
 from node.render import format_time
-from protocol.codec import decode_as
 from schemas.examples import EXAMPLES
 from schemas.messages import KINDS, Body, kind_of
 
@@ -115,7 +114,6 @@ def _shift(value: Any, days: timedelta) -> Any:
 
 
 def _new_id() -> str:
-    import os
 
     return os.urandom(16).hex()
 
@@ -301,94 +299,5 @@ def show(
         nl.print_links(other, lang, tz)
 
 
-@click.command("export-case")
-@click.argument("case")
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The bundle file to write (never replaced without --force).",
-)
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
-@click.option("--with-linked", is_flag=True, help="Include the linked cases in the bundle.")
-@click.option(
-    "--with-attachments",
-    is_flag=True,
-    help="Also write each attachment's ciphertext to OUT.attachments/ (checked by verify-bundle).",
-)
-@no.data_options
-@no.json_option
-def export_case(
-    *,
-    case: str,
-    out: Path,
-    force: bool,
-    with_linked: bool,
-    with_attachments: bool,
-    data_dir: Path | None,
-    config_path: Path | None,
-    as_json: bool,
-) -> None:
-    """Write CASE's evidence bundle to --out (check it with `relay247 audit verify-bundle`).
-
-    An existing --out is never replaced without --force (exit 2): a bundle handed to a
-    court must not be overwritten by a later export by mistake.
-    """
-    where = ncl.data_dir_of(data_dir, config_path)
-    if out.exists() and not force:
-        raise CliUsageError(f"{out}: exists already; refusing to overwrite (--force replaces it)")
-
-    files: list[Path] = []
-
-    async def go(client: NodeApiClient) -> tuple[str, bytes]:
-        detail = await ncl.find_case(client, case)
-        case_id = detail.summary.case_id
-        data = await client.export_case(case_id, with_linked=with_linked)
-        if with_attachments:
-            beside = out.with_name(out.name + ".attachments")
-            for one in na.bundle_case_ids(case_id, data):  # linked cases' files too
-                files.extend(await na.export_files(client, one, beside))
-        return case_id, data
-
-    case_id, data = ncl.call(where, go)
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL), 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-    except FileExistsError:
-        raise CliUsageError(f"{out}: exists already; refusing to overwrite") from None
-    except OSError as exc:
-        raise CliUsageError(f"{out}: cannot write: {exc.strerror}") from None
-    trust = ncl.trust_root_of(where).resolve()
-    # The node's own bundle, just written: read one field, no J1 over 256 MiB.
-    log_key = decode_as(_BundleKeys, data, "bundle", limit=len(data), unique_keys=False).log_key
-    verify = (
-        f"{program()} audit verify-bundle {shlex.quote(str(out))} "
-        f"--trust-root {shlex.quote(str(trust))} --log-key {shlex.quote(log_key)}"
-    )
-    if as_json:
-        nr.emit_json(
-            {
-                "case_id": case_id,
-                "file": str(out),
-                "bytes": len(data),
-                "attachments": [str(f) for f in files],
-                "verify": verify,
-            }
-        )
-        return
-    click.echo(f"evidence bundle of case {case_id} written to {out} ({len(data):,} bytes)")
-    if files:
-        click.echo(f"  {len(files)} attachment ciphertexts in {files[0].parent}")
-    click.echo("  verify it offline, with the trust root and log key this node pins:")
-    click.echo(f"  {verify}")
-
-
-class _BundleKeys(msgspec.Struct):
-    """The one field of our own bundle the hint needs (the node just wrote it)."""
-
-    log_key: str
-
-
 #: Added to ``relay247 node`` by cli/main.py.
-COMMANDS = (template, new, send, status, inbox, cases, show, export_case)
+COMMANDS = (template, new, send, status, inbox, cases, show)

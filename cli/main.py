@@ -51,6 +51,7 @@ _GROUPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "Set up and serve a country node.",
         (
             "cli._node_ops",
+            "cli._node_export",
             "cli._node_attach",
             "cli._node_replies",
             "cli._node_links",

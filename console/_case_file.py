@@ -16,6 +16,7 @@ so the case page and the print view say who exported, and when.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from aiohttp import web
 from console import _actions_log as attribution
 from console import _i18n
 from console._context import CONTEXT
+from console._exhibit import render_exhibit
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._side import side_rows
 from node.officers import Action, Officer, Permission, allowed
@@ -156,6 +158,35 @@ def _deny(request: web.Request, officer: Officer, case_id: str) -> None:
 
 async def export(request: web.Request) -> web.StreamResponse:
     """``POST /cases/{case_id}/export``: download the case's evidence bundle."""
+    got = await _exported(request, "file.export_failed")
+    if isinstance(got, web.Response):
+        return got
+    case_id, bundle = got
+    return _download(bundle, case_id, "json", "application/json")
+
+
+async def exhibit(request: web.Request) -> web.StreamResponse:
+    """``POST /cases/{case_id}/exhibit``: the court exhibit (PDF/A-3u, the bundle
+    embedded, in the officer's language; PROTOCOL.md §21), logged ``exported`` as the
+    bundle is."""
+    got = await _exported(request, "exhibit.failed")
+    if isinstance(got, web.Response):
+        return got
+    case_id, bundle = got
+    zone = getattr(request.app[CONTEXT].zone(), "key", None) or "UTC"
+    language = request[VISIT].language
+    try:
+        pdf = await asyncio.to_thread(
+            render_exhibit, bundle, language=language, zone=zone
+        )  # seconds of CPU: off the event loop
+    except Relay247Error as exc:
+        message = f"{t(request, 'exhibit.failed')} {exc.message}"
+        return render(request, "error.html", {"message": message}, status=502)
+    return _download(pdf, case_id, "pdf", "application/pdf")
+
+
+async def _exported(request: web.Request, failed: str) -> tuple[str, bytes] | web.Response:
+    # The bundle, for an officer who may read cases; the export is logged ``exported``.
     _session, officer = await _officer(request)
     ctx = request.app[CONTEXT]
     case_id = _id(request, "case_id")
@@ -165,7 +196,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     try:
         bundle = await ctx.node.services.export(case_id)
     except Relay247Error as exc:
-        message = f"{t(request, 'file.export_failed')} {exc.message}"
+        message = f"{t(request, failed)} {exc.message}"
         return render(request, "error.html", {"message": message}, status=502)
     if bundle is None:
         raise web.HTTPNotFound
@@ -176,10 +207,14 @@ async def export(request: web.Request) -> web.StreamResponse:
         record_export(ctx.officers.connection, case_id, officer.login, at)
 
     await _db(ctx, record)
-    name = "relay247-case-" + _SAFE.sub("_", case_id)[:80] + ".json"
+    return case_id, bundle
+
+
+def _download(data: bytes, case_id: str, suffix: str, media: str) -> web.Response:
+    name = "relay247-case-" + _SAFE.sub("_", case_id)[:80] + "." + suffix
     return web.Response(
-        body=bundle,
-        content_type="application/json",
+        body=data,
+        content_type=media,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
@@ -188,3 +223,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """The print view and export routes (one line in ``console._app``)."""
     router.add_get("/cases/{case_id}/print", print_view)
     router.add_post("/cases/{case_id}/export", export)
+    router.add_post("/cases/{case_id}/exhibit", exhibit)

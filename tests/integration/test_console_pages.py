@@ -209,6 +209,7 @@ ROUTES = {
     ("GET", "/stats"),
     ("GET", "/cases/{case_id}/print"),
     ("POST", "/cases/{case_id}/export"),
+    ("POST", "/cases/{case_id}/exhibit"),
 }
 
 

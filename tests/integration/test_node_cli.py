@@ -410,6 +410,15 @@ def test_the_whole_flow_from_the_cli(net: Net, case: str, tmp_path: Path) -> Non
     result = invoke("audit", "verify-bundle", out, "--trust-root", net.root / "net" / "trust.json",
                     "--log-key", log_key)  # fmt: skip
     assert result.exit_code == 0, result.output
+    # the court exhibit (PROTOCOL.md §21): the same bundle inside a PDF/A, in French
+    pdf = tmp_path / "exhibit.pdf"
+    result = invoke("node", "export-case", case, "--pdf", pdf, "--lang", "fr", "--data", fr)
+    assert result.exit_code == 0, result.output
+    assert "court exhibit of case" in result.output
+    result = invoke("audit", "verify-bundle", pdf, "--trust-root", net.root / "net" / "trust.json",
+                    "--log-key", log_key)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "language fr" in result.output
 
 
 def test_reply_from_a_fields_file(net: Net, case: str, tmp_path: Path) -> None:
