@@ -13,6 +13,7 @@ from console import (
     _labels_auth,
     _labels_codes_es_ar,
     _labels_emergency,
+    _labels_exhibit,
     _labels_es_ar_extra,
     _labels_hold,
     _labels_inbox,
@@ -42,4 +43,5 @@ PARTS: Final[tuple[dict[str, dict[str, str]], ...]] = (
     _labels_kinds.LABELS,
     _labels_codes_es_ar.LABELS,
     _labels_stats.LABELS,
+    _labels_exhibit.LABELS,
 )

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from console import _labels_exhibit
-
 LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
         "error.rate_limited": "Too many failed logins from this address. Try again later.",
@@ -33,8 +31,3 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "error.code": "رمز الخطأ",
     },
 }
-
-# The court exhibit's labels (console/_labels_exhibit.py, issue 18) join the catalogs
-# through this part: a line of their own in console/_i18n.py would take it over 400 lines.
-for _language, _labels in _labels_exhibit.LABELS.items():
-    LABELS[_language].update(_labels)
