@@ -291,7 +291,8 @@ def _checkpoints(history: History, report: Report) -> None:
         if best is not None and cp.size < best.size:
             report.add(
                 "checkpoints_consistent",
-                f"rollback: {cp.source} served size {cp.size} after {best.source} served {best.size}",
+                f"rollback: {cp.source} served size {cp.size}"
+                f" after {best.source} served {best.size}",
             )
     if final.size:
         tree = final.leaf_hashes[: final.size]

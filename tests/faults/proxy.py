@@ -52,6 +52,8 @@ class FaultProxy:
     faults: Faults = field(default_factory=Faults)
     port: int = 0
     connections: int = 0
+    #: connections closed at once because of a partition
+    refused: int = 0
     _server: asyncio.Server | None = None
     _open: set[asyncio.StreamWriter] = field(default_factory=set)
     _flowing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -88,6 +90,13 @@ class FaultProxy:
     def loss(self, p: float) -> None:
         self.faults.loss = p
 
+    def unpartition(self) -> None:
+        self.faults.partition = False
+
+    def unstall(self) -> None:
+        self.faults.stall = False
+        self._flowing.set()
+
     def heal(self) -> None:
         self.faults = Faults()
         self._flowing.set()
@@ -101,6 +110,7 @@ class FaultProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.faults.partition:
+            self.refused += 1
             _abort(writer)
             return
         upstream = await self._connect()

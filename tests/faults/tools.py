@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 
-class Missing(Exception):
+class Missing(Exception):  # noqa: N818 - reads as "tool missing" where it is raised
     """A fault mechanism is not available here: ``tool`` and why."""
 
     def __init__(self, tool: str, why: str) -> None:

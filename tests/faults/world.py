@@ -56,8 +56,11 @@ class Proc:
     stopped: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     starts: int = 0
+    #: where this run's output starts in the log (to tell a refused start from a crash)
+    log_from: int = 0
 
     def spawn(self) -> None:
+        self.log_from = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "cli", *self.args],
@@ -169,8 +172,10 @@ class World:
         except Missing as exc:
             self.missing["disk-full"] = exc
         await asyncio.to_thread(self._init_network, ports)
-        self.relays = [self._server(f"relay-{i + 1}", ["relay", "serve", "--config",
-                       str(self.root / f"relay-{i + 1}" / "relay.toml")]) for i in range(2)]  # fmt: skip
+        configs = [self.root / f"relay-{i}" / "relay.toml" for i in (1, 2)]
+        self.relays = [
+            self._server(c.parent.name, ["relay", "serve", "--config", str(c)]) for c in configs
+        ]
         for relay in self.relays:
             relay.spawn()
         await self.wait_healthy(self.relay_urls[0])
@@ -196,11 +201,29 @@ class World:
         self.cli("network", "init", "--dir", net, "--name", "fault-net")
         inits = [
             subprocess.Popen(
-                [sys.executable, "-m", "cli", "node", "init", "--member", m,
-                 "--data", str(self.data(m)), "--authority", f"24/7 point {m}",
-                 "--languages", "en", "--relay", self.public_url, "--trust-root", str(trust)],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "cli",
+                    "node",
+                    "init",
+                    "--member",
+                    m,
+                    "--data",
+                    str(self.data(m)),
+                    "--authority",
+                    f"24/7 point {m}",
+                    "--languages",
+                    "en",
+                    "--relay",
+                    self.public_url,
+                    "--trust-root",
+                    str(trust),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
             for m in MEMBERS
         ]
         for p in inits:
@@ -213,7 +236,8 @@ class World:
         one = self.root / "relay-1"
         self.cli("relay", "init", "--data", one, "--id", "fault-relay", "--public-url",
                  self.public_url, "--port", str(ports[0]), "--trust-root", trust)  # fmt: skip
-        assert self.pg is not None and self.pg_proxy is not None
+        assert self.pg is not None
+        assert self.pg_proxy is not None
         cfg = one / "relay.toml"
         dsn = f"postgresql://postgres@127.0.0.1:{self.pg_proxy.port}/postgres"
         for section, key, value in [
@@ -293,7 +317,9 @@ class World:
         if self.pg is not None:
             await asyncio.to_thread(self.pg.stop)
         for where in self.disks.values():
-            subprocess.run(["umount", "-l", str(where)], check=False, timeout=30)
+            await asyncio.to_thread(
+                subprocess.run, ["umount", "-l", str(where)], check=False, timeout=30
+            )
         self.exit_codes = codes
 
     exit_codes: dict[str, int | None] = field(default_factory=dict)

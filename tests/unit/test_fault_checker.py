@@ -148,7 +148,7 @@ def test_a_fork_at_one_size() -> None:
 
 def test_a_checkpoint_that_is_not_a_prefix_of_the_final_tree() -> None:
     h = clean()
-    other = [merkle.leaf_hash(b"other")] + HASHES[1:3]
+    other = [merkle.leaf_hash(b"other"), *HASHES[1:3]]
     h.ops = [op for op in h.ops if not isinstance(op, CheckpointSeen)]
     h.record(CheckpointSeen("watch", 1, 2, "r1", 3, merkle.root(other)))
     h.final.proofs[(3, 6)] = _proof(3, 6)
