@@ -24,13 +24,13 @@ def main(argv: list[str] | None = None) -> int:
         "--faults-per-kind",
         type=int,
         default=None,
-        help="faults of each kind to aim for (default: 4 a minute, at least 8)",
+        help="faults of each kind to aim for (default: 4.5 a minute, at least 8)",
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="keep the run's files here")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
-    per_kind = args.faults_per_kind or max(8, round(args.minutes * 4))
+    per_kind = args.faults_per_kind or max(8, round(args.minutes * 4.5))
     seed = args.seed if args.seed is not None else int(time.time())
     try:
         result = asyncio.run(soak(args.minutes, per_kind, seed, args.keep))

@@ -331,10 +331,10 @@ def _acks(history: History, report: Report) -> None:
         report.checked["acked_durable"] += 1
         if ack.msg_id not in logged:
             report.add("acked_durable", f"ack of {ack.msg_id} answered OK, not in the log")
-        read = last.get((ack.member, ack.msg_id))
-        if read is not None and ack.before(read):
+        again = last.get((ack.member, ack.msg_id))
+        if again is not None and ack.before(again):
             report.add(
-                "acked_durable", f"{ack.msg_id} handed out again after its ack ({read.process})"
+                "acked_durable", f"{ack.msg_id} handed out again after its ack ({again.process})"
             )
 
 

@@ -33,6 +33,7 @@ from protocol.note import Verifier
 from schemas.node_api import Inbox
 from tests.faults.checker import (
     PROPERTIES,
+    CheckpointSeen,
     Final,
     MailboxRead,
     ReceiptSeen,
@@ -278,7 +279,7 @@ async def _final(world: World, load: Load, session: aiohttp.ClientSession) -> Fi
             raise AssertionError("no checkpoint covers the whole log")
         await asyncio.sleep(0.5)
     entries = await client.entries(0, cp.size)
-    sizes = {c.size for c in load.history.ops if hasattr(c, "root") and getattr(c, "size", 0)}
+    sizes = {c.size for c in load.history.of(CheckpointSeen)}
     proofs = {}
     for size in sorted(sizes):
         if 0 < size < cp.size:
