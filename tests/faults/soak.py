@@ -47,6 +47,8 @@ from tests.faults.load import Load
 from tests.faults.tools import required
 from tests.faults.world import NODE, World
 
+#: kinds whose faults last longer (a process held down, a leader to find) start sooner
+SLOWER = {"leader kill": 0.6, "sigstop": 0.75, "clock jump": 0.75, "sigkill": 0.85}
 SETTLE = 300.0  # seconds for the load to drain after the faults, on a loaded machine
 SUBMITTERS = 4
 
@@ -146,7 +148,8 @@ async def _run(
         # (each fault also lasts a few seconds).
         period = max(0.5, duration / (per_kind * 1.3))
         faults = [
-            asyncio.create_task(injector.run(k, f, period, stop_faults)) for k, f in kinds.items()
+            asyncio.create_task(injector.run(k, f, period * SLOWER.get(k, 1.0), stop_faults))
+            for k, f in kinds.items()
         ]
         await asyncio.sleep(duration)
         stop_faults.set()
