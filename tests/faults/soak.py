@@ -26,10 +26,11 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from client import PublicClient
+from client import PublicClient, RelayClient
 from protocol import merkle
 from protocol.checkpoint import open_checkpoint
 from protocol.note import Verifier
+from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.node_api import Inbox
 from tests.faults.checker import (
     PROPERTIES,
@@ -93,6 +94,11 @@ class Result:
         lines += ["", "| property | checked | violations |", "|---|---:|---:|"]
         bad = self.report.by_property()
         lines += [f"| {p} | {self.report.checked[p]} | {bad[p]} |" for p in PROPERTIES]
+        if self.report.waiting:
+            lines.append(
+                f"\n{self.report.waiting} envelope(s) answered 202 were not delivered yet but"
+                " still waiting in the recipient's relay mailbox at the end (not lost)."
+            )
         crashes = ", ".join(f"{k} {n}" for k, n in sorted(self.crashes.items())) or "none"
         lines += ["", f"Unexpected process exits: {crashes}"]
         if self.unsettled:
@@ -295,4 +301,20 @@ async def _final(world: World, load: Load, session: aiohttp.ClientSession) -> Fi
         proofs=proofs,
         node_inbox={NODE: await _node_inbox(world)},
         node_members=frozenset({NODE}),
+        waiting={NODE: await _waiting(load, session, NODE)},
     )
+
+
+async def _waiting(load: Load, session: aiohttp.ClientSession, member: str) -> set[str]:
+    """msg_ids still in ``member``'s relay mailbox (read with its key, never acked)."""
+    client = RelayClient(load.world.relay_urls[0], load.keys[member].transport, session)
+    out: set[str] = set()
+    after = 0
+    while True:
+        page = await client.mailbox(after=after, limit=100)
+        if not page.messages:
+            return out
+        for m in page.messages:
+            env = msgspec.json.decode(m.envelope, type=Envelope)
+            out.add(msgspec.json.decode(env.header, type=EnvelopeHeader).msg_id)
+        after = page.next

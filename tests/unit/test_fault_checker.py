@@ -226,3 +226,13 @@ def test_summarise_reads_the_project_s_log_entries() -> None:
         LogLeaf(0, "envelope", "a" * 32, "DE", "IT"),
         LogLeaf(1, "ack", "a" * 32, "DE", "IT"),
     ]
+
+
+def test_a_202_still_waiting_in_the_relay_mailbox_is_counted_not_a_violation() -> None:
+    h = clean()
+    h.final.node_inbox["US"] = []
+    h.ops = [op for op in h.ops if not isinstance(op, ReceiptSeen)]
+    h.final.waiting = {"US": {"m2"}}
+    report = check(h)
+    assert report.violations == []
+    assert report.waiting == 1
