@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 from cli._datalock import data_lock
 from cli._logging import configure
 from cli._passphrase import CliUsageError, fail_from, read_passphrase
-from protocol.errors import ConfigError, Relay247Error, StorageError
+from protocol.errors import ConfigError, Relay247Error, StorageError, StorageUnavailableError
 
 
 class _Log(Protocol):
@@ -44,7 +44,10 @@ def serve(
     Args:
         what: the config section that owns the listening socket, for "cannot listen".
         storage_is_usage: a StorageError at start-up (a corrupted or foreign database
-            file) exits 2 like a configuration error instead of 1.
+            file) exits 2 like a configuration error instead of 1. Not an outage
+            (StorageUnavailableError: disk full, read-only, unreachable): that exits 1,
+            so that the service manager starts it again (deploy/systemd units do not
+            restart after exit 2; found by the fault suite, issue 17).
         locks: the lock files of what the server writes (cli/_datalock.py), taken before
             anything is opened: a second server exits 2.
 
@@ -72,7 +75,7 @@ def _serve_locked(  # noqa: PLR0917  # serve()'s own arguments, passed on
     try:
         asyncio.run(run(config, secret))
     except StorageError as exc:
-        if storage_is_usage:
+        if storage_is_usage and not isinstance(exc, StorageUnavailableError):
             raise CliUsageError(exc.message) from None
         raise fail_from(exc) from None
     except Relay247Error as exc:

@@ -42,6 +42,8 @@ class AuditState:
     #: rewritten under it); None while healthy. Only a restart clears it, after I1-I5.
     halted: str | None = None
     task: asyncio.Task[None] | None = None
+    #: held while ``latest`` is compared with storage and moved (refresh, signing)
+    moving: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 #: seconds between two writes of member activity to storage (the background tick's)

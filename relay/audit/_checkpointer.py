@@ -9,13 +9,12 @@ the relay does not remember.
 Several instances may share one PostgreSQL database: only the leader (the holder of
 the store's leader lock, :meth:`relay.storage.store.Store.is_leader`) signs checkpoints and
 runs the expiry sweep; every instance, every tick, adopts the newest checkpoint stored
-by any instance with its cosignatures, and puts in force a directory published
-through another instance. SQLite is always the leader.
+by any instance with its cosignatures (so does each GET of the checkpoint), and puts in
+force a directory published through another instance. SQLite is always the leader.
 
 The start-up check (steps I1–I5 of §7.2) re-opens the last signed checkpoint and proves
 that the stored leaves and nodes reproduce it, naming the first inconsistent index.
-Both work through :class:`relay.storage.store.Store` only, in bounded chunks: memory does not
-grow with the log.
+Both use :class:`relay.storage.store.Store` only, in bounded chunks (bounded memory).
 """
 
 from __future__ import annotations
@@ -217,9 +216,10 @@ async def tick(state: RelayState) -> None:
             log.warning("leadership changed", role=name)
         state.audit.leader = leader
     state.metrics.leader.set(1 if leader else 0)
-    await refresh(state)
-    if leader:
-        await sign_if_due(state)
+    async with state.audit.moving:  # GET /v1/audit/checkpoint refreshes too
+        await refresh(state)
+        if leader:
+            await sign_if_due(state)
     await sweep_if_due(state)
     await save_activity(state)
     await refresh_directory(state)
@@ -251,9 +251,8 @@ def start_background(state: RelayState) -> None:
 
 
 async def stop_background(state: RelayState) -> None:
-    """Stop the background task; the leader then signs a last checkpoint of everything.
-
-    A follower signs nothing: the leader signs what it appended.
+    """Stop the background task; the leader then signs a last checkpoint of everything
+    (a follower signs nothing: the leader signs what it appended).
 
     Raises:
         StorageError: the last checkpoint could not be stored.
@@ -266,7 +265,8 @@ async def stop_background(state: RelayState) -> None:
     try:
         await save_activity(state, force=True)
     finally:
-        await sign_if_due(state, force=True)
+        async with state.audit.moving:
+            await sign_if_due(state, force=True)
 
 
 # --- start-up integrity (I1–I5) --------------------------------------------------------

@@ -22,7 +22,7 @@ import asyncpg
 import structlog
 
 from protocol import merkle
-from protocol.errors import StorageError
+from protocol.errors import StorageError, StorageUnavailableError
 from relay.storage.postgres import _schema as schema
 from relay.storage.postgres._notify import seq_payload, wait_event
 from relay.storage.postgres._reads import DB_ERRORS
@@ -323,7 +323,9 @@ class Leader:
             try:
                 await self._campaign()
                 await self._lead()
-            except DB_ERRORS as exc:
+            except (*DB_ERRORS, StorageUnavailableError) as exc:
+                # An outage (fault suite, issue 17: a refused reconnect used to halt
+                # the sequencer for good, then the relay as if its log were rolled back).
                 log.warning("log sequencer connection lost", error=repr(exc))
             except StorageError as exc:
                 # Not a lost connection: permanent until a restart proves the log.

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from protocol import merkle
-from protocol.errors import StorageError
+from protocol.errors import StorageError, StorageUnavailableError
 from relay.storage._versions import (
     SCHEMA_VERSION,
     check_leaf_range,
@@ -293,14 +293,14 @@ async def connect(dsn: str, schema: str) -> asyncpg.Connection:
     """Open one connection to ``schema``.
 
     Raises:
-        StorageError: the server cannot be reached or refuses the connection.
+        StorageUnavailableError: the server cannot be reached or refuses the connection.
     """
     try:
         conn: asyncpg.Connection = await asyncpg.connect(
             dsn, server_settings=server_settings(schema), timeout=_CONNECT_TIMEOUT
         )
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ValueError) as exc:
-        raise StorageError("storage is not available", detail=repr(exc)) from None
+        raise StorageUnavailableError("storage is not available", detail=repr(exc)) from None
     return conn
 
 

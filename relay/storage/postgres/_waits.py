@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 import asyncpg
 import structlog
 
-from protocol.errors import StorageError
+from protocol.errors import StorageError, StorageUnavailableError
 from relay.storage.postgres import _schema as pgs
 from relay.storage.postgres._notify import parse_seq_payload, wait_event
 from relay.storage.postgres._reads import DB_ERRORS
@@ -136,7 +136,7 @@ class Waits:
             await conn.add_listener(self._names["seq"], self._heard_seq)
         except DB_ERRORS as exc:
             conn.terminate()
-            raise StorageError("storage is not available", detail=repr(exc)) from None
+            raise StorageUnavailableError("storage is not available", detail=repr(exc)) from None
         self._listener = conn
 
     async def _keep_listening(self) -> None:

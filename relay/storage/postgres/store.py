@@ -151,7 +151,7 @@ class PostgresStore(SmallWrites, Waits, Sweeps, Reads, PostgresBlobs, Store):
                 reset=_keep_session,
             )
         except (*DB_ERRORS, ValueError) as exc:
-            raise StorageError("storage is not available", detail=repr(exc)) from None
+            raise StorageUnavailableError("storage is not available", detail=repr(exc)) from None
         await self._listen()
         self._committer.start()
         self._leader.start()
