@@ -173,6 +173,10 @@ def unavailable_reason(exc: BaseException) -> str | None:
     name = type(exc).__name__
     if name in {"ConnectionDoesNotExistError", "InterfaceError"} and "closed" in str(exc):
         return "database connection lost"
+    if name == "InternalClientError" and "cannot switch to state" in str(exc):
+        # asyncpg, on a connection an outage left half-way through a protocol exchange
+        # (seen by the fault suite under PostgreSQL restarts): an outage, not a bug
+        return "database connection broken"
     return None
 
 

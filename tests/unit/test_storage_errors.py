@@ -29,6 +29,12 @@ def _sqlite_error(code: int, text: str) -> sqlite3.Error:
         (asyncpg.exceptions.DiskFullError("could not extend file"), "SQLSTATE 53100"),
         (asyncpg.exceptions.AdminShutdownError("terminating"), "SQLSTATE 57P01"),
         (ConnectionResetError(errno.ECONNRESET, "reset"), "unreachable"),
+        (
+            asyncpg.InternalClientError(
+                "cannot switch to state 15; another operation (2) is in progress"
+            ),
+            "connection broken",
+        ),
     ],
 )
 def test_outages_are_unavailable(exc: BaseException, reason: str) -> None:
@@ -53,6 +59,7 @@ def test_real_sqlite_error_codes_are_read() -> None:
     [
         asyncpg.exceptions.UniqueViolationError("duplicate key"),
         ValueError("bug"),
+        asyncpg.InternalClientError("unexpected data type"),
         OSError(errno.EBADF, "Bad file descriptor"),
     ],
 )
