@@ -123,3 +123,12 @@ class Batch:
     def __init__(self) -> None:
         self.stored: list[Pending] = []
         self.acks: list[bytes] = []  # signed, posted once the batch is durable
+
+
+def hints_hold(item: MailboxItem, auth: CheckedHeader | PeerError) -> bool:
+    """Whether the relay's hints (sender, msg_id) are the verified header's: the fast path
+    for a redelivery signs an ack over the verified header, so a relay that put a seen
+    message's hints on another envelope would get an ack for an envelope never stored."""
+    if not isinstance(auth, CheckedHeader):
+        return True  # acked by the hints and the delivered bytes, as any unauthenticated one
+    return (auth.header.sender, auth.header.msg_id) == (item.sender, item.msg_id)

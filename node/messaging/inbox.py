@@ -35,6 +35,7 @@ from node.messaging._inbox_parts import (
     MAX_ANSWERED,
     Batch,
     Pending,
+    hints_hold,
     inbound_record,
     post_acks,
     raw_ack,
@@ -122,9 +123,8 @@ class Inbox:
         s = self._s
         now = s.clock()
         lookup = s.lookup()
-        # The relay's hints pick the fast path for a redelivery; the seen row written
-        # with the message (keyed by the *verified* header) is the authoritative guard.
-        # The look-up runs on the store's thread while E1-E5 run here.
+        # The relay's hints pick the fast path for a redelivery only if the verified header
+        # agrees (hints_hold); the seen row written with the message is the real guard.
         seen_of = asyncio.ensure_future(s.store.seen_of([(i.sender, i.msg_id) for i in items]))
         try:
             auths = [_authenticate(item, lookup) for item in items]
@@ -135,7 +135,7 @@ class Inbox:
         for item, auth in zip(items, auths, strict=True):
             if deferred and item.sender in {d.sender for d in deferred}:
                 deferred.append(item)  # behind its sender's held envelope
-            elif (item.sender, item.msg_id) in seen:
+            elif (item.sender, item.msg_id) in seen and hints_hold(item, auth):
                 ack = self._ack(auth, now) if isinstance(auth, CheckedHeader) else None
                 batch.acks.append(ack or raw_ack(item, s, now))
             elif not await self._one(item, auth, now, transport, batch, defer_files=defer_files):

@@ -87,3 +87,26 @@ async def test_a_page_is_one_commit_then_its_acks(tmp_path: Path) -> None:
         assert relay.acks == len(page) + len(items)
     finally:
         await us.stop()
+
+
+async def test_a_seen_messages_hints_on_another_envelope_get_no_ack_for_it(
+    tmp_path: Path,
+) -> None:
+    # A relay puts an already-stored message's (sender, msg_id) hints on a new envelope:
+    # the node must not take the redelivery fast path (it would sign an ack over the new
+    # envelope's verified header, a proof of delivery of something never stored).
+    net = make_network()
+    us = await open_node(tmp_path / "us", net, "US", FakeRelay(net.lookup(), net.signed()))
+    await us._shared.directory.accept(net.signed(), datetime.now(UTC))
+    try:
+        first, second = _items(net, 2)
+        relay = CountingRelay()
+        await us._sync._inbox.handle_page([first], relay)  # type: ignore[arg-type]
+        lying = MailboxItem(seq=second.seq, sender=first.sender, msg_id=first.msg_id,
+                            leaf_index=second.leaf_index, received_at=second.received_at,
+                            envelope=second.envelope)  # fmt: skip
+        await us._sync._inbox.handle_page([lying], relay)  # type: ignore[arg-type]
+        stored = {m.msg_id for m in await us.store.messages(direction=None) if m.direction == "in"}
+        assert stored == {first.msg_id, second.msg_id}  # the envelope itself was stored
+    finally:
+        await us.stop()
