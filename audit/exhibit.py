@@ -30,7 +30,8 @@ TWO_BUNDLES: Final = "exhibit_two_bundles"
 BUNDLE_TOO_LARGE: Final = "exhibit_bundle_too_large"
 NOT_SOURCE: Final = "exhibit_not_source"
 PAGE_DIFFERS: Final = "exhibit_page_differs"
-_SKIP: Final = frozenset({"/Length", "/Filter", "/DecodeParms", "/Parent", "/P"})
+#: keys left out of a page's digest (the filters are in it: a stream is hashed encoded)
+_SKIP: Final = frozenset({"/Length", "/Parent", "/P"})
 
 
 def is_pdf(data: bytes) -> bool:
@@ -132,54 +133,78 @@ def _bounded(stream: pikepdf.Stream) -> bytes:
     return out
 
 
+#: nesting of arrays and dictionaries a page may have (WeasyPrint's go a few levels deep)
+MAX_DEPTH: Final = 64
+
+
 def page_digests(data: bytes) -> list[bytes]:
     """One SHA-256 per page over what it shows: its content streams and resources (the
-    fonts' programs and Unicode maps included), with object numbers left out."""
+    fonts' programs and Unicode maps included), with object numbers left out.
+
+    Streams are hashed as stored (their encoded bytes and their dictionary, filters
+    included), never decoded: the rendering is deterministic to the byte, and a hostile
+    PDF's compressed streams (a decompression bomb) are then never inflated.
+
+    Raises:
+        MalformedError: nesting deeper than ``MAX_DEPTH`` (detail ``exhibit_not_pdf``).
+    """
     with pikepdf.open(io.BytesIO(data)) as pdf:
-        out = []
-        for page in pdf.pages:
-            h = hashlib.sha256()
-            for key in ("/MediaBox", "/Contents", "/Resources"):
-                h.update(key.encode())
-                _feed(page.obj.get(key), h, set())
-            out.append(h.digest())
-        return out
+        return [_page_digest(page.obj) for page in pdf.pages]
 
 
-def _feed(obj: object, h: hashlib._Hash, seen: set[tuple[int, int]]) -> None:
+def _page_digest(page: pikepdf.Dictionary) -> bytes:
+    h = hashlib.sha256()
+    seen: set[tuple[int, int]] = set()
+    for key in ("/MediaBox", "/Contents", "/Resources"):
+        h.update(key.encode())
+        _feed(page.get(key), h, seen, 0)
+    return h.digest()
+
+
+def _feed(obj: object, h: hashlib._Hash, seen: set[tuple[int, int]], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise MalformedError("the PDF nests its objects too deeply", detail=NOT_PDF)
     if isinstance(obj, pikepdf.Object) and obj.is_indirect:
         if obj.objgen in seen:
             h.update(b"<seen>")
             return
         seen.add(obj.objgen)
     if isinstance(obj, pikepdf.Stream):
-        h.update(b"stream" + obj.read_bytes())
-        _feed_dict(obj.stream_dict, h, seen)
+        h.update(b"stream" + obj.read_raw_bytes())
+        _feed_dict(obj.stream_dict, h, seen, depth + 1)
     elif isinstance(obj, pikepdf.Dictionary):
-        _feed_dict(obj, h, seen)
+        _feed_dict(obj, h, seen, depth + 1)
     elif isinstance(obj, pikepdf.Array):
         h.update(b"[")
         for item in obj:
-            _feed(item, h, seen)
+            _feed(item, h, seen, depth + 1)
         h.update(b"]")
     else:
         h.update(repr(obj).encode())
 
 
-def _feed_dict(d: pikepdf.Dictionary, h: hashlib._Hash, seen: set[tuple[int, int]]) -> None:
+def _feed_dict(
+    d: pikepdf.Dictionary, h: hashlib._Hash, seen: set[tuple[int, int]], depth: int
+) -> None:
     for key in sorted(d.keys()):
         if key not in _SKIP:
             h.update(key.encode())
-            _feed(d[key], h, seen)
+            _feed(d[key], h, seen, depth)
 
 
 def differing_page(given: bytes, fresh: bytes) -> int | None:
-    """X5: the first page (from 1) of ``given`` that differs from ``fresh``, else None."""
-    a, b = page_digests(given), page_digests(fresh)
-    for number, (x, y) in enumerate(zip(a, b, strict=False), start=1):
-        if x != y:
-            return number
-    return None if len(a) == len(b) else min(len(a), len(b)) + 1
+    """X5: the first page (from 1) of ``given`` that differs from ``fresh``, else None.
+
+    The page counts are compared first: a PDF with more pages than the fresh rendering
+    differs at the first page past it, and its extra pages are never read."""
+    b = page_digests(fresh)
+    with pikepdf.open(io.BytesIO(given)) as pdf:
+        count = len(pdf.pages)
+        shared = min(count, len(b))
+        for number in range(shared):
+            if _page_digest(pdf.pages[number].obj) != b[number]:
+                return number + 1
+    return None if count == len(b) else shared + 1
 
 
 def page_differs(page: int, *, producer: str, local: str) -> VerificationError:

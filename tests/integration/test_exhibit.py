@@ -158,6 +158,28 @@ def test_a_changed_visible_text_is_detected_with_its_page(
     assert "page 2 of the PDF differs" in result.output
 
 
+def test_a_page_that_is_a_decompression_bomb_is_never_inflated(
+    pdfs: dict[str, bytes], bundle: CaseBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review: X5 once decoded every page stream; page 2 here inflates to 64 MiB through
+    # two chained filters (and could to gigabytes). Page streams are hashed as stored.
+    inner = zlib.compress(b" " * (64 << 20), 9)
+    with pikepdf.open(io.BytesIO(pdfs["en"])) as pdf:
+        bomb = pdf.make_stream(zlib.compress(inner, 9))
+        bomb.Filter = pikepdf.Array([pikepdf.Name.FlateDecode, pikepdf.Name.FlateDecode])
+        pdf.pages[1].Contents = bomb
+        path = tmp_path / "bomb.pdf"
+        pdf.save(path)
+
+    def no_decoding(self: pikepdf.Stream, *args: object, **kwargs: object) -> bytes:
+        raise AssertionError("a stream of the given PDF was decoded")
+
+    monkeypatch.setattr(pikepdf.Object, "read_bytes", no_decoding)
+    result = verify(path, bundle)
+    assert result.exit_code == 1, result.output
+    assert f"{PAGE_DIFFERS}: page 2" in result.output
+
+
 def _with_files(base: bytes, files: dict[str, bytes]) -> bytes:
     with pikepdf.open(io.BytesIO(base)) as pdf:
         del pdf.attachments[BUNDLE_NAME]
