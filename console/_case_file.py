@@ -176,9 +176,8 @@ async def exhibit(request: web.Request) -> web.StreamResponse:
     zone = getattr(request.app[CONTEXT].zone(), "key", None) or "UTC"
     language = request[VISIT].language
     try:
-        pdf = await asyncio.to_thread(
-            render_exhibit, bundle, language=language, zone=zone
-        )  # seconds of CPU: off the event loop
+        async with request.app[CONTEXT].exhibits:  # seconds of CPU: one at a time, off the loop
+            pdf = await asyncio.to_thread(render_exhibit, bundle, language=language, zone=zone)
     except Relay247Error as exc:
         message = f"{t(request, 'exhibit.failed')} {exc.message}"
         return render(request, "error.html", {"message": message}, status=502)

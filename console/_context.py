@@ -72,6 +72,8 @@ class ConsoleContext:
     node: Node
     #: one thread at a time on the officers' SQLite connection
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: one court exhibit rendered at a time (seconds of CPU each): more requests wait
+    exhibits: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
 
 
 CONTEXT: Final = web.AppKey("console_context", ConsoleContext)
