@@ -11,7 +11,7 @@ never changes, replaying the same events gives the same case, and the clocks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -52,6 +52,18 @@ FROM_US = {
     "preserved": False,
     "preservation_warning": False,
     "refusal": False,
+}
+
+#: what the other side or we plausibly send next, by the model's state
+NEXT: dict[CaseState, list[str]] = {
+    S.NEW: ["preservation_request"],
+    S.SENT: ["taken_in_charge", "preserved", "refusal"],
+    S.RECEIVED: ["taken_in_charge", "preserved"],
+    S.TAKEN_IN_CHARGE: ["preserved", "preservation_warning", "refusal"],
+    S.PRESERVED: ["preservation_extension", "mla_submitted", "preservation_warning", "preserved"],
+    S.EXTENSION_REQUESTED: ["preserved", "mla_submitted", "preservation_withdrawal"],
+    S.MLA_PENDING: ["preserved", "preservation_extension", "preservation_withdrawal"],
+    S.WARNED: ["warning_decision", "preserved", "mla_submitted"],
 }
 
 
@@ -100,14 +112,20 @@ class Model:
     def _preserved(self, _m: str, c: dict[str, object]) -> AnomalyCode | None:
         if self.state in TERMINAL_STATES:
             return AnomalyCode.INVALID_TRANSITION
+        until = c["preserved_until"]
+        assert isinstance(until, datetime)
+        earlier = isinstance(self.preserved_until, datetime) and until < self.preserved_until
+        # PROTOCOL.md §10.11: "the new date is still taken"; like every anomaly, the
+        # main state is kept (an extension answered with an earlier date is no answer).
+        self.preserved_until = until
+        if earlier:
+            return AnomalyCode.DATE_MOVED_EARLIER
         held = S.MLA_PENDING if self.mla else S.PRESERVED
         if self.state is S.WARNED:
             self.before_warning = held
         else:
             self.state = held
-        earlier = self.preserved_until is not None and c["preserved_until"] < self.preserved_until  # type: ignore[operator]
-        self.preserved_until = c["preserved_until"]
-        return AnomalyCode.DATE_MOVED_EARLIER if earlier else None
+        return None
 
     def _preservation_warning(self, _m: str, _c: dict[str, object]) -> AnomalyCode | None:
         if self.state not in ACTIVE | {S.WARNED}:
@@ -214,6 +232,17 @@ class CaseMachine(RuleBasedStateMachine):
         elif kind == "warning_decision":
             changes["decision"] = data.draw(st.sampled_from(list(rq.WarningDecision)))
         self._message(kind, outgoing, msg_id, **changes)
+
+    @rule(data=st.data())
+    def next_step(self, data: st.DataObject) -> None:
+        """A message the flow expects now, so deep states are reached often."""
+        kind = data.draw(st.sampled_from(NEXT.get(self.model.state, ["follow_up"])))
+        changes: dict[str, object] = {}
+        if kind == "preserved":
+            changes["preserved_until"] = T0 + timedelta(days=data.draw(st.integers(1, 200)))
+        elif kind == "warning_decision":
+            changes["decision"] = data.draw(st.sampled_from(list(rq.WarningDecision)))
+        self._message(kind, FROM_US.get(kind, True), None, **changes)
 
     @rule(data=st.data(), rejected=st.booleans())
     def receipt(self, data: st.DataObject, rejected: bool) -> None:
