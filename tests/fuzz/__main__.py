@@ -1,6 +1,7 @@
 """``python -m tests.fuzz TARGET --seconds N``: one target under atheris (libFuzzer).
 
-Coverage-guided: the project's packages are instrumented as the target imports them. New inputs go to ``tests/fuzz/findings/<target>/corpus/`` (git-ignored; the
+Coverage-guided: the project's packages are instrumented as the target imports them.
+New inputs go to ``tests/fuzz/findings/<target>/corpus/`` (git-ignored; the
 committed seeds in ``tests/fuzz/corpus/<target>/`` are read, never written), crashes,
 hangs (``--timeout`` seconds per input) and out-of-memory (``--rss-mb``) to
 ``tests/fuzz/findings/<target>/`` as ``crash-*``, ``timeout-*`` and ``oom-*``. The last
@@ -39,8 +40,11 @@ def _supervise(name: str, seconds: int, argv: list[str]) -> int:
         while (left := int(deadline - time.monotonic())) > 0:
             start = log.tell()
             proc = subprocess.run(
-                [sys.executable, "-m", "tests.fuzz", name, "--child", "--seconds", str(left)]
-                + _passthrough(argv),
+                [
+                    sys.executable,
+                    *("-m", "tests.fuzz", name, "--child", "--seconds", str(left)),
+                    *_passthrough(argv),
+                ],
                 stdout=log,
                 stderr=log,
                 check=False,

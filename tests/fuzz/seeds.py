@@ -36,14 +36,18 @@ VECTORS = ROOT / "tests" / "vectors"
 
 def _sfv() -> list[bytes]:
     out = [
-        b"\x00" + t for t in (b'a=1, b=2;x=?0, c=(1 2);q=:AAE=:', b'k=*tok/en, d=-1.25, s="x\\"y"')
+        b"\x00" + t for t in (b"a=1, b=2;x=?0, c=(1 2);q=:AAE=:", b'k=*tok/en, d=-1.25, s="x\\"y"')
     ]
     uri = "https://relay.example/v1/envelopes?after=0&limit=10"
     body = b'{"v":1}'
     headers = {"content-type": "application/json", "content-digest": "sha-256=:x:"}
-    signed = sign_request("POST", uri, headers, body, key=t_sfv._KEY, keyid="fuzz", now=1_700_000_000)
+    signed = sign_request(
+        "POST", uri, headers, body, key=t_sfv._KEY, keyid="fuzz", now=1_700_000_000
+    )
     lines = ["POST", uri, signed["Signature-Input"], signed["Signature"]]
-    lines += [f"{k}: {v}" for k, v in {**headers, **signed}.items() if not k.startswith("Signature")]
+    lines += [
+        f"{k}: {v}" for k, v in {**headers, **signed}.items() if not k.startswith("Signature")
+    ]
     out.append(b"\x01" + "\n".join(lines).encode("latin-1"))
     return out
 
@@ -120,7 +124,10 @@ def _paths() -> list[bytes]:
     out.append(sel["_node_api"] + b"with_linked=1")
     out.append(sel["_blob"] + b"0123456789abcdef0123456789abcdef")
     out.append(sel["_console_inbox"] + b"closed=1&page=2")
-    out.append(sel["_console_search"] + b"identifier=x&id_type=ipv4&state=open&from=2026-01-01&to=2026-12-31&page=3")
+    out.append(
+        sel["_console_search"]
+        + b"identifier=x&id_type=ipv4&state=open&from=2026-01-01&to=2026-12-31&page=3"
+    )
     out.append(sel["_console_access"] + b"officer=a&case=b&from=2026-01-01&to=2026-02-01&page=1")
     leaves = [encode({"i": i}) for i in range(3)]
     out.append(sel["_bundle"] + encode_entry_bundle(leaves))
@@ -134,7 +141,11 @@ def _configs() -> list[bytes]:
     out.append(b'\x00[relay]\nid = "r"\npublic_url = "http://127.0.0.1:1"\n')
     node_keys = {"signing": b"\x01" * 32, "encryption": b"\x02" * 32, "transport": b"\x03" * 32}
     relay_keys = {"log": b"\x04" * 32, "transport": b"\x05" * 32}
-    for mode, owner, named in ((2, "FR", node_keys), (3, "FR", node_keys), (4, "relay", relay_keys)):
+    for mode, owner, named in (
+        (2, "FR", node_keys),
+        (3, "FR", node_keys),
+        (4, "relay", relay_keys),
+    ):
         locked = lock(
             SecretKeys(owner=owner, keys=named),
             t_configs.PASSPHRASE,

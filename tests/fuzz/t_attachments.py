@@ -25,7 +25,7 @@ def _lengths(n: int) -> None:
         assert ct_len_for(size) == n, n
     count = chunk_count(n, 4096)
     first, last = chunk_span(0, n, 4096), chunk_span(count - 1, n, 4096)
-    assert first[0] == 0 and last[1] == max(n, 0) or n == 0
+    assert (first[0] == 0 and last[1] == max(n, 0)) or n == 0
 
 
 def one(data: bytes) -> None:
@@ -41,6 +41,7 @@ def one(data: bytes) -> None:
     try:
         out = io.BytesIO()
         digest = decrypt(io.BytesIO(raw), out, KEY, ct_len=stated)
-        assert digest.ct_len == len(raw) and digest.size == len(out.getvalue())
+        assert digest.ct_len == len(raw)
+        assert digest.size == len(out.getvalue())
     except Relay247Error:
         pass

@@ -8,15 +8,14 @@ re-encode to bytes that decode to the same body), ``POST /v1/cases/{id}/links``
 
 from __future__ import annotations
 
+from node.api.handlers import _SEND  # the handler's own decoder
+from node.api.links import _LINK
 from protocol.body import member_binding_errors
 from protocol.codec import convert, decode
 from protocol.errors import Relay247Error
 from schemas import node_api
 from schemas.messages import BODY_DECODER, encode_body, semantic_errors
 from tests.fuzz._harness import Pick
-
-from node.api.handlers import _SEND  # the handler's own decoder
-from node.api.links import _LINK
 
 
 def _send(raw: bytes) -> None:

@@ -50,12 +50,14 @@ def _decimal(text: str) -> None:
 
 def _tile(text: str) -> None:
     level, index, width = parse_tile_path(text)
-    assert 0 <= level and 0 <= index and 1 <= width <= 256
+    assert min(level, index) >= 0
+    assert 1 <= width <= 256
 
 
 def _entries(text: str) -> None:
     index, width = parse_entries_path(text)
-    assert 0 <= index and 1 <= width <= 256
+    assert index >= 0
+    assert 1 <= width <= 256
 
 
 def _range(text: str) -> None:
@@ -94,7 +96,7 @@ def _blob(text: str) -> None:
 
 def _console_inbox(text: str) -> None:
     _closed, page = _page_query(_request(text))
-    assert 1 <= page
+    assert page >= 1
 
 
 def _console_search(text: str) -> None:

@@ -13,8 +13,10 @@ import os
 from datetime import UTC
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from multidict import MultiMapping
 
 from console import _admin
 from tests.fuzz._harness import TARGETS, load, seeds
@@ -76,7 +78,5 @@ def test_f1_access_log_last_day_is_refused() -> None:
         _admin.parse(_query("to=9999-12-31"), UTC)
 
 
-def _query(text: str) -> object:
-    from aiohttp.test_utils import make_mocked_request
-
+def _query(text: str) -> MultiMapping[str]:
     return make_mocked_request("GET", "/x?" + text).query

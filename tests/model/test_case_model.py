@@ -131,7 +131,9 @@ class Model:
         if self.state not in ACTIVE | {S.WARNED}:
             return AnomalyCode.INVALID_TRANSITION
         if self.state is not S.WARNED:
-            self.before_warning = S.TAKEN_IN_CHARGE if self.state in (S.SENT, S.RECEIVED) else self.state
+            self.before_warning = (
+                S.TAKEN_IN_CHARGE if self.state in (S.SENT, S.RECEIVED) else self.state
+            )
         self.state = S.WARNED
         return None
 
@@ -217,7 +219,7 @@ class CaseMachine(RuleBasedStateMachine):
             self.ids.append((mid, outgoing))
 
     @rule(
-        kind=st.sampled_from(sorted(FROM_US) + ["follow_up"]),
+        kind=st.sampled_from([*sorted(FROM_US), "follow_up"]),
         wrong_side=st.booleans(),
         data=st.data(),
     )
@@ -254,7 +256,12 @@ class CaseMachine(RuleBasedStateMachine):
             mid, outgoing = "f" * 32, True
         status = ReceiptStatus.REJECTED if rejected else ReceiptStatus.ACCEPTED
         self._apply(
-            ReceiptEvent(msg_id=mid, at=T0 + timedelta(hours=self.clock), outgoing=not outgoing, status=status)
+            ReceiptEvent(
+                msg_id=mid,
+                at=T0 + timedelta(hours=self.clock),
+                outgoing=not outgoing,
+                status=status,
+            )
         )
         # A receipt comes from the message's recipient: the model only sends it that way.
         self.model.receipt(mid, rejected, known)

@@ -86,7 +86,11 @@ class StoreMachine(RuleBasedStateMachine):
     # --- the model's view ------------------------------------------------------------
 
     def _waiting(self, recipient: str) -> list[tuple[str, str]]:
-        return [k for k in self.order if self.msgs[k].recipient == recipient and self.msgs[k].state == PENDING]
+        return [
+            k
+            for k in self.order
+            if self.msgs[k].recipient == recipient and self.msgs[k].state == PENDING
+        ]
 
     def _usage(self, recipient: str) -> tuple[int, int, dict[str, int]]:
         keys = self._waiting(recipient)
@@ -105,7 +109,9 @@ class StoreMachine(RuleBasedStateMachine):
         size=st.integers(10, 70),
         lifetime_h=st.integers(1, 6),
     )
-    def accept(self, sender: str, n: int, recipient: str, variant: int, size: int, lifetime_h: int) -> None:
+    def accept(
+        self, sender: str, n: int, recipient: str, variant: int, size: int, lifetime_h: int
+    ) -> None:
         self.clock += 1
         env = _envelope(sender, n, variant, size)
         received = NOW + timedelta(minutes=self.clock)
@@ -130,7 +136,11 @@ class StoreMachine(RuleBasedStateMachine):
                 assert exc.value.code is ErrorCode.CONFLICT
                 return
             got = self.run(self.store.accept(sub))
-            assert (got.duplicate, got.leaf_index, got.received_at) == (True, earlier.leaf, earlier.received_at)
+            assert (got.duplicate, got.leaf_index, got.received_at) == (
+                True,
+                earlier.leaf,
+                earlier.received_at,
+            )
             return
         depth, used, by = self._usage(recipient)
         full = by.get(sender, 0) + len(env) > QUOTAS.sender_bytes or (
@@ -172,7 +182,11 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(hours=st.integers(0, 8))
     def expire(self, hours: int) -> None:
         now = NOW + timedelta(minutes=self.clock, hours=hours)
-        want = [k for k in self.order if self.msgs[k].state == PENDING and self.msgs[k].expires_at <= now]
+        want = [
+            k
+            for k in self.order
+            if self.msgs[k].state == PENDING and self.msgs[k].expires_at <= now
+        ]
         assert self.run(self.store.expire(now)) == len(want)
         for k in want:
             self.msgs[k].state = EXPIRED
@@ -180,7 +194,11 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(minutes=st.integers(0, 40))
     def purge(self, minutes: int) -> None:
         cutoff = NOW + timedelta(minutes=minutes)
-        gone = [k for k in self.order if self.msgs[k].state != PENDING and self.msgs[k].received_at < cutoff]
+        gone = [
+            k
+            for k in self.order
+            if self.msgs[k].state != PENDING and self.msgs[k].received_at < cutoff
+        ]
         assert self.run(self.store.purge_acked(cutoff)) == len(gone)
         for k in gone:
             del self.msgs[k]
