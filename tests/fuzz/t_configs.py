@@ -27,7 +27,8 @@ PASSPHRASE = b"fuzz passphrase"
 CHEAP_OPS = 2
 CHEAP_MEM = 1 << 20
 
-_DIR = Path(tempfile.mkdtemp(prefix="relay247-fuzz-configs-"))
+_TMP = tempfile.TemporaryDirectory(prefix="relay247-fuzz-configs-")  # removed at exit
+_DIR = Path(_TMP.name)
 
 
 def _write(name: str, data: bytes) -> Path:
