@@ -126,6 +126,8 @@ def parse(
     since = _day(filters.since, zone)
     until = _day(filters.until, zone)
     if until is not None:
+        if until.date() == date.max:  # the day after it is no datetime (fuzz finding F1)
+            raise QueryError("access.bad_date")
         until += timedelta(days=1)  # "to" names the last day shown, included
     return filters, since, until
 
