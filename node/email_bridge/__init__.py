@@ -1,0 +1,25 @@
+"""The OpenPGP e-mail bridge to members without a node (issue 18 §2, PROTOCOL.md §21).
+
+Outbound (:mod:`.outbound`): render, sign+encrypt (PGP/MIME), submit by SMTP over TLS.
+Inbound (:mod:`.inbound`): fetch by IMAP (:mod:`.imap`), verify, accept or refuse.
+"""
+
+from __future__ import annotations
+
+from node.email_bridge.errors import REASONS, BridgeRefusal
+from node.email_bridge.inbound import Reply, accept
+from node.email_bridge.openpgp import NodeOpenPgpKey, load_cert
+from node.email_bridge.outbound import Outgoing, build, render_text, submit
+
+__all__ = [
+    "REASONS",
+    "BridgeRefusal",
+    "NodeOpenPgpKey",
+    "Outgoing",
+    "Reply",
+    "accept",
+    "build",
+    "load_cert",
+    "render_text",
+    "submit",
+]

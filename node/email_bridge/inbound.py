@@ -1,0 +1,188 @@
+"""Inbound: check a member's reply before anything of it reaches a case (PROTOCOL.md
+§21.4, steps M1-M7). Nothing inside is parsed before M4 verified the signature."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from email import message_from_bytes
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.policy import default as DEFAULT_POLICY
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+import msgspec
+
+from node.email_bridge.errors import BridgeRefusal
+from node.email_bridge.openpgp import load_cert
+from node.email_bridge.outbound import CASE_HEADER, CASE_LINE
+from protocol.body import member_binding_errors
+from protocol.codec import decode
+from protocol.errors import PeerError
+from schemas.messages import BODY_DECODER, Body, semantic_errors
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from node.email_bridge.openpgp import NodeOpenPgpKey
+    from schemas.directory import Member
+
+MAX_EMAIL: Final = 2 << 20  # M1: bytes of a whole reply as fetched
+MAX_PARTS: Final = 16  # M5: MIME parts inside the signed entity
+MAX_DEPTH: Final = 4  # M5: nesting of multiparts inside the signed entity
+MAX_JSON: Final = 1 << 20  # M6: the returned body
+_ARMOR: Final = b"-----BEGIN PGP MESSAGE-----"
+_CASE_RE: Final = re.compile(re.escape(CASE_LINE) + r"\s*([0-9a-fA-F-]{36})", re.ASCII)
+
+
+class Reply(NamedTuple):
+    """An accepted reply: who, which case, the answer, and the hash of the e-mail (M7)."""
+
+    member: str
+    case_id: uuid.UUID
+    body: Body | None
+    text: str
+    sha256: str
+
+
+def _sender(msg: Message, members: Iterable[Member]) -> Member:
+    """M2: exactly one From address, equal to a directory member's bridge address."""
+    try:
+        values = msg.get_all("From") or []
+        if len(values) != 1:
+            raise BridgeRefusal("bad_header", f"{len(values)} From headers")
+        addresses = getattr(values[0], "addresses", ())
+        if len(addresses) != 1:
+            raise BridgeRefusal("bad_header", "From must name one address")
+        address: Address = addresses[0]
+        got = f"{address.username}@{address.domain}".lower()
+    except (ValueError, TypeError, IndexError, AttributeError):
+        raise BridgeRefusal("bad_header", "From header unreadable") from None
+    for member in members:
+        reach = member.email_bridge
+        if not isinstance(reach, msgspec.UnsetType) and reach.address.lower() == got:
+            return member
+    raise BridgeRefusal("unknown_sender", "no member with this address")
+
+
+def _armored_part(msg: Message) -> bytes:
+    """M3: RFC 3156 §4: multipart/encrypted, protocol application/pgp-encrypted, two parts."""
+    if msg.get_content_type() != "multipart/encrypted":
+        raise BridgeRefusal("not_pgp_mime", msg.get_content_type())
+    if (msg.get_param("protocol") or "").lower() != "application/pgp-encrypted":
+        raise BridgeRefusal("not_pgp_mime", "protocol parameter")
+    parts = msg.get_payload()
+    if not isinstance(parts, list) or len(parts) != 2:
+        raise BridgeRefusal("not_pgp_mime", "needs exactly two parts")
+    control, data = parts
+    if control.get_content_type() != "application/pgp-encrypted":
+        raise BridgeRefusal("not_pgp_mime", "first part")
+    if data.get_content_type() != "application/octet-stream":
+        raise BridgeRefusal("not_pgp_mime", "second part")
+    payload = data.get_payload(decode=True)
+    if not isinstance(payload, bytes) or _ARMOR not in payload[:1024]:
+        raise BridgeRefusal("not_pgp_mime", "no armored OpenPGP message")
+    return payload
+
+
+def _walk(entity: Message, depth: int, out: list[Message]) -> None:
+    """M5: the leaves of the signed entity, bounded in depth and count."""
+    if depth > MAX_DEPTH:
+        raise BridgeRefusal("mime_too_complex", "nested too deep")
+    if entity.is_multipart():
+        for part in entity.get_payload() or []:
+            _walk(part, depth + 1, out)
+    else:
+        out.append(entity)
+    if len(out) > MAX_PARTS:
+        raise BridgeRefusal("mime_too_complex", "too many parts")
+
+
+def _contents(entity: Message) -> tuple[str, bytes | None]:
+    """M5: the text of the reply and the returned JSON body, if any."""
+    leaves: list[Message] = []
+    _walk(entity, 0, leaves)
+    texts: list[str] = []
+    json_part: bytes | None = None
+    for leaf in leaves:
+        kind = leaf.get_content_type()
+        payload = leaf.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        if kind == "application/json" and json_part is None:
+            json_part = payload
+        elif kind == "text/plain":
+            charset = leaf.get_content_charset() or "utf-8"
+            try:
+                texts.append(payload.decode(charset, errors="replace"))
+            except LookupError:
+                texts.append(payload.decode("utf-8", errors="replace"))
+    return "\n".join(texts), json_part
+
+
+def _case_id(entity: Message, text: str, returned: Body | None) -> uuid.UUID:
+    """M5: the case, from the returned body, else the protected header, else the quoted line."""
+    if returned is not None:
+        return returned.case_id
+    for candidate in (str(entity.get(CASE_HEADER, "")), text):
+        found = _CASE_RE.search(candidate) or re.fullmatch(r"\s*([0-9a-fA-F-]{36})\s*", candidate)
+        if found:
+            try:
+                return uuid.UUID(found.group(1))
+            except ValueError:
+                break
+    raise BridgeRefusal("no_case", "no case id in the signed content")
+
+
+def _returned_body(data: bytes, member: Member, node_member: str) -> Body:
+    """M6: the JSON attachment, decoded and checked as any body (E13-E14)."""
+    try:
+        body = decode(BODY_DECODER, data, "body", limit=MAX_JSON)
+    except PeerError as exc:
+        raise BridgeRefusal("body_malformed", exc.message) from None
+    problems = semantic_errors(body) or member_binding_errors(
+        body, sender=member.id, recipient=node_member
+    )
+    if problems:
+        raise BridgeRefusal("body_malformed", problems[0][0])
+    return body
+
+
+def accept(
+    raw: bytes,
+    *,
+    members: Iterable[Member],
+    node_member: str,
+    node_key: NodeOpenPgpKey,
+    case_peer: Callable[[uuid.UUID], str | None],
+) -> Reply:
+    """M1-M7: verify ``raw`` (one fetched e-mail) and return the member's answer.
+
+    ``case_peer`` tells which member a case of this node is with (``None``: no such case).
+
+    Raises:
+        BridgeRefusal: with its reason; the caller raises an alert, and nothing of the
+            e-mail reaches a case.
+    """
+    if len(raw) > MAX_EMAIL:  # M1
+        raise BridgeRefusal("too_large", f"{len(raw)} bytes")
+    outer = message_from_bytes(raw, policy=DEFAULT_POLICY)  # headers only matter until M4
+    member = _sender(outer, members)  # M2
+    armored = _armored_part(outer)  # M3
+    reach = member.email_bridge
+    assert not isinstance(reach, msgspec.UnsetType)
+    plain = node_key.decrypt_and_verify(armored, load_cert(reach.openpgp_cert))  # M4
+    if len(plain) > MAX_EMAIL:
+        raise BridgeRefusal("too_large", "decrypted entity")
+    inner = message_from_bytes(plain, policy=DEFAULT_POLICY)
+    assert isinstance(inner, (EmailMessage, Message))
+    text, json_part = _contents(inner)  # M5
+    returned = None if json_part is None else _returned_body(json_part, member, node_member)
+    case_id = _case_id(inner, text, returned)
+    peer = case_peer(case_id)
+    if peer is None:
+        raise BridgeRefusal("no_case", "unknown case")
+    if peer != member.id:
+        raise BridgeRefusal("other_members_case", "the case is with another member")
+    return Reply(member.id, case_id, returned, text, hashlib.sha256(raw).hexdigest())  # M7
