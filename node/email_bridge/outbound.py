@@ -93,8 +93,14 @@ def build(
     version.set_content(b"Version: 1\r\n", maintype="application", subtype="pgp-encrypted")
     version.replace_header("Content-Transfer-Encoding", "7bit")
     data = EmailMessage()
-    data.set_content(armored, maintype="application", subtype="octet-stream", cte="7bit")
-    data.replace_header("Content-Disposition", 'inline; filename="encrypted.asc"')
+    data.set_content(
+        armored,
+        maintype="application",
+        subtype="octet-stream",
+        cte="7bit",
+        disposition="inline",
+        filename="encrypted.asc",
+    )
     outer.attach(version)
     outer.attach(data)
     # O4: the exact bytes that go on the wire, and their hash for the audit log.
