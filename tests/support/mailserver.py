@@ -155,7 +155,17 @@ def _wait_port(port: int, log: Path, deadline: float) -> None:
 
 
 def mail_available() -> str | None:
-    """Why the mail tests cannot run here, or ``None``."""
+    """Why the mail tests cannot run here, or ``None``.
+
+    When ``RELAY247_REQUIRE_TOOLS`` names ``dovecot`` (``.ci/run``), a missing tool fails.
+    """
+    why = _why_not()
+    if why is not None and "dovecot" in os.environ.get("RELAY247_REQUIRE_TOOLS", "").split():
+        raise RuntimeError(f"required by RELAY247_REQUIRE_TOOLS: {why}")
+    return why
+
+
+def _why_not() -> str | None:
     if shutil.which("dovecot") is None:
         return "Dovecot is not installed (apt-get install dovecot-imapd)"
     if shutil.which("gpg") is None:
