@@ -1,4 +1,4 @@
-"""`network add-member --email ADDR --openpgp-cert FILE` (issue 18 §2, PROTOCOL.md §21.1)."""
+"""`network add-member --email ADDR --openpgp-cert FILE` (issue 18 §2, PROTOCOL.md §22.1)."""
 
 from __future__ import annotations
 

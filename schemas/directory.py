@@ -78,7 +78,7 @@ ArmoredCert = Annotated[
 class EmailReach(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """How a member without a node is reached: an address and its OpenPGP certificate.
 
-    Signed into the directory k-of-n like any key (PROTOCOL.md §21.1).
+    Signed into the directory k-of-n like any key (PROTOCOL.md §22.1).
     """
 
     address: Email
@@ -101,7 +101,7 @@ class Member(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     capabilities: Annotated[tuple[Capability, ...], msgspec.Meta(max_length=32)] | (
         msgspec.UnsetType
     ) = msgspec.UNSET
-    #: Set for a member reached by OpenPGP e-mail (PROTOCOL.md §21); unset, the entry
+    #: Set for a member reached by OpenPGP e-mail (PROTOCOL.md §22); unset, the entry
     #: encodes as it did before the field existed.
     email_bridge: EmailReach | msgspec.UnsetType = msgspec.UNSET
 

@@ -1,4 +1,4 @@
-"""The OpenPGP e-mail bridge to members without a node (issue 18 §2, PROTOCOL.md §21).
+"""The OpenPGP e-mail bridge to members without a node (issue 18 §2, PROTOCOL.md §22).
 
 Outbound (:mod:`.outbound`): render, sign+encrypt (PGP/MIME), submit by SMTP over TLS.
 Inbound (:mod:`.inbound`): fetch by IMAP (:mod:`.imap`), verify, accept or refuse.

@@ -1,4 +1,4 @@
-"""The bridge's one refusal, with a stable reason code (PROTOCOL.md §21.4)."""
+"""The bridge's one refusal, with a stable reason code (PROTOCOL.md §22.4)."""
 
 from __future__ import annotations
 

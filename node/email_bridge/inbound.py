@@ -1,5 +1,5 @@
 """Inbound: check a member's reply before anything of it reaches a case (PROTOCOL.md
-§21.4, steps M1-M7). Nothing inside is parsed before M4 verified the signature."""
+§22.4, steps M1-M7). Nothing inside is parsed before M4 verified the signature."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ the same implementation on both ends of the tests, where GnuPG plays the member.
 Measured limit (pysequoia 0.1.35): a signed-and-encrypted message whose signed data is
 inside a *compressed* packet (GnuPG's default) fails verification with "Unexpected
 message structure"; such a reply is refused as ``unsupported_structure`` (never taken
-unverified), and members set ``compress-algo none`` (PROTOCOL.md §21.4, M4).
+unverified), and members set ``compress-algo none`` (PROTOCOL.md §22.4, M4).
 """
 
 from __future__ import annotations

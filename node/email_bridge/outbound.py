@@ -1,5 +1,5 @@
 """Outbound: render a body for an e-mail-only member, sign+encrypt it as PGP/MIME
-(RFC 3156 §4 and §6.2) and submit it by SMTP (PROTOCOL.md §21.3, steps O1-O5)."""
+(RFC 3156 §4 and §6.2) and submit it by SMTP (PROTOCOL.md §22.3, steps O1-O5)."""
 
 from __future__ import annotations
 

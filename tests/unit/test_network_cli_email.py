@@ -1,4 +1,4 @@
-"""`relay247 network add-member --email ADDR --openpgp-cert FILE` (issue 18 §2, §21.1)."""
+"""`relay247 network add-member --email ADDR --openpgp-cert FILE` (issue 18 §2, §22.1)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_bad_email_options_are_refused(
 
 
 def test_an_old_member_struct_refuses_the_field() -> None:
-    """What §21.1 says of nodes older than the field: strict decoding refuses it."""
+    """What §22.1 says of nodes older than the field: strict decoding refuses it."""
 
     class OldMember(msgspec.Struct, forbid_unknown_fields=True):
         id: str
