@@ -28,10 +28,10 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.policy import default as default_policy
+from importlib.metadata import version
 from typing import TypeVar
 
 import msgspec
-from importlib.metadata import version
 
 from node.email_bridge import Mailbox, NodeOpenPgpKey, accept, build, load_cert, submit
 from schemas.directory import EmailReach, KeyAlg, KeyUse, Member, MemberKey
@@ -51,22 +51,36 @@ def timed(fn: Callable[[], T]) -> tuple[T, float, float]:
 
 
 def member_entry(gpg: GpgMember) -> Member:
-    key = MemberKey(use=KeyUse.SIGNING, alg=KeyAlg.ED25519, public=bytes(32),
-                    not_before=NOW, not_after=NOW.replace(year=2030))
-    return Member(id="DE-BKA", authority="BKA SO4", languages=("fr",),
-                  time_zone="Europe/Berlin", keys=(key,),
-                  email_bridge=EmailReach(address=gpg.address, openpgp_cert=gpg.armored_cert()))
+    key = MemberKey(
+        use=KeyUse.SIGNING,
+        alg=KeyAlg.ED25519,
+        public=bytes(32),
+        not_before=NOW,
+        not_after=NOW.replace(year=2030),
+    )
+    return Member(
+        id="DE-BKA",
+        authority="BKA SO4",
+        languages=("fr",),
+        time_zone="Europe/Berlin",
+        keys=(key,),
+        email_bridge=EmailReach(address=gpg.address, openpgp_cert=gpg.armored_cert()),
+    )
 
 
 def member_reply(gpg: GpgMember, node_fpr: str, raw_request: bytes) -> bytes:
     """What the member's client does: decrypt, verify, answer with a filled-in body."""
     outer = message_from_bytes(raw_request, policy=default_policy)
-    plain, status = gpg.decrypt(outer.get_payload()[1].get_payload(decode=True))
+    _plain, status = gpg.decrypt(outer.get_payload()[1].get_payload(decode=True))
     assert "VALIDSIG" in status, status
     inner = EmailMessage()
     inner.set_content("Preserved.", charset="utf-8")
-    inner.add_attachment(msgspec.json.encode(EXAMPLES["preserved"]), maintype="application",
-                         subtype="json", filename="relay247-body.json")
+    inner.add_attachment(
+        msgspec.json.encode(EXAMPLES["preserved"]),
+        maintype="application",
+        subtype="json",
+        filename="relay247-body.json",
+    )
     armored = gpg.sign_encrypt(inner.as_bytes(policy=SMTP_POLICY), node_fpr)
     reply = EmailMessage()
     reply["From"], reply["To"], reply["Subject"] = gpg.address, NODE_ADDRESS, "Re: relay247"
@@ -100,19 +114,39 @@ def main() -> None:
         member = member_entry(gpg)
         cert = load_cert(gpg.armored_cert())
         case = uuid.UUID(str(EXAMPLES["preserved"].case_id))
-        box = Mailbox("127.0.0.1", mail.imap_port, tls="starttls", context=mail.context,
-                      login=mail.login)
+        box = Mailbox(
+            "127.0.0.1", mail.imap_port, tls="starttls", context=mail.context, login=mail.login
+        )
         stages: dict[str, list[tuple[float, float]]] = {
-            k: [] for k in ("build", "bare_encrypt", "submit", "bare_submit", "member",
-                            "arrival", "accept", "bare_decrypt", "round")
+            k: []
+            for k in (
+                "build",
+                "bare_encrypt",
+                "submit",
+                "bare_submit",
+                "member",
+                "arrival",
+                "accept",
+                "bare_decrypt",
+                "round",
+            )
         }
         body = EXAMPLES["preservation_extension"]
-        smtp_kw = {"host": "127.0.0.1", "port": mail.smtp_port, "tls": "starttls",
-                   "sender": NODE_ADDRESS, "context": mail.context}
-        for _ in range(rounds):
+        smtp_kw = {
+            "host": "127.0.0.1",
+            "port": mail.smtp_port,
+            "tls": "starttls",
+            "sender": NODE_ADDRESS,
+            "context": mail.context,
+        }
+
+        def one_round() -> None:
             start = time.perf_counter()
-            out, w, c = timed(lambda: build(body, member=member, node_key=node_key,
-                                            sender_address=NODE_ADDRESS, now=NOW))
+            out, w, c = timed(
+                lambda: build(
+                    body, member=member, node_key=node_key, sender_address=NODE_ADDRESS, now=NOW
+                )
+            )
             stages["build"].append((w, c))
             inner = msgspec.json.encode(body) * 3  # about the inner entity's size
             _, w, c = timed(lambda: node_key.sign_and_encrypt(inner, cert))
@@ -153,14 +187,24 @@ def main() -> None:
                 woke = box.idle(max(0.1, deadline - time.perf_counter())) or woke
                 # The node's request and the bare submission share this one test mailbox.
                 fetched = [
-                    raw for uid in box.unseen() if (raw := box.fetch(uid)) is not None
+                    raw
+                    for uid in box.unseen()
+                    if (raw := box.fetch(uid)) is not None
                     and raw.startswith(b"From: " + gpg.address.encode())
                 ]
             thread.join()
             stages["arrival"].append((time.perf_counter() - sent_at[0], time.process_time() - cpu0))
-            assert woke and len(fetched) == 1, (woke, len(fetched))
-            got, w, c = timed(lambda: accept(fetched[0], members=[member], node_member=NODE,
-                                             node_key=node_key, case_peer={case: "DE-BKA"}.get))
+            assert woke, "IDLE never woke"
+            assert len(fetched) == 1, len(fetched)
+            got, w, c = timed(
+                lambda: accept(
+                    fetched[0],
+                    members=[member],
+                    node_member=NODE,
+                    node_key=node_key,
+                    case_peer={case: "DE-BKA"}.get,
+                )
+            )
             assert got.body == EXAMPLES["preserved"]
             stages["accept"].append((w, c))
             armored = message_from_bytes(fetched[0], policy=default_policy).get_payload()[1]
@@ -168,13 +212,18 @@ def main() -> None:
             _, w, c = timed(lambda: node_key.decrypt_and_verify(data, cert))
             stages["bare_decrypt"].append((w, c))
             stages["round"].append((time.perf_counter() - start, 0.0))
+
+        for _ in range(rounds):
+            one_round()
         box.close()
     finally:
         next(gen, None)
         stop_mail(mail)
     load = os.getloadavg()
-    print(f"bench_bridge: {rounds} rounds, load average {load[0]:.1f} / {load[1]:.1f}, "
-          f"pysequoia {version('pysequoia')}")
+    print(
+        f"bench_bridge: {rounds} rounds, load average {load[0]:.1f} / {load[1]:.1f}, "
+        f"pysequoia {version('pysequoia')}"
+    )
     print(f"{'stage':34} {'wall p50':>9} {'p90':>9} {'cpu/op':>9}  ratio to limit (p50 wall, cpu)")
     limits = {"build": "bare_encrypt", "submit": "bare_submit", "accept": "bare_decrypt"}
     names = {

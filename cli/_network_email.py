@@ -42,7 +42,7 @@ def with_email(member: Member, opts: dict[str, Any]) -> Member:
 
 def email_reach(address: str | None, cert_file: Path | None) -> EmailReach:
     """The member's e-mail entry, checked: a public certificate naming the address."""
-    from node.email_bridge import BridgeRefusal, load_cert
+    from node.email_bridge import BridgeRefusedError, load_cert
 
     if address is None or cert_file is None:
         raise click.UsageError("--email and --openpgp-cert go together")
@@ -55,7 +55,7 @@ def email_reach(address: str | None, cert_file: Path | None) -> EmailReach:
         raise CliUsageError(f"{cert_file}: not an armored OpenPGP certificate") from None
     except MalformedError as exc:
         raise CliUsageError(f"{cert_file}: {exc.message}") from None
-    except BridgeRefusal as exc:
+    except BridgeRefusedError as exc:
         raise CliUsageError(f"{cert_file}: unusable certificate ({exc.detail})") from None
     wanted = f"<{address.lower()}>"
     if not any(wanted in str(uid).lower() for uid in cert.user_ids):

@@ -6,7 +6,7 @@ Inbound (:mod:`.inbound`): fetch by IMAP (:mod:`.imap`), verify, accept or refus
 
 from __future__ import annotations
 
-from node.email_bridge.errors import REASONS, BridgeRefusal
+from node.email_bridge.errors import REASONS, BridgeRefusedError
 from node.email_bridge.imap import Mailbox
 from node.email_bridge.inbound import Reply, accept
 from node.email_bridge.openpgp import NodeOpenPgpKey, load_cert
@@ -14,7 +14,7 @@ from node.email_bridge.outbound import Outgoing, build, render_text, submit
 
 __all__ = [
     "REASONS",
-    "BridgeRefusal",
+    "BridgeRefusedError",
     "Mailbox",
     "NodeOpenPgpKey",
     "Outgoing",

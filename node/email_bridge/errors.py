@@ -24,7 +24,7 @@ REASONS: Final = frozenset(
 )
 
 
-class BridgeRefusal(Exception):
+class BridgeRefusedError(Exception):
     """An e-mail or certificate the bridge refuses; ``reason`` is one of :data:`REASONS`.
 
     ``detail`` is private (logs only); it never contains plaintext.

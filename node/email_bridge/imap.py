@@ -7,9 +7,9 @@ Every fetched message is bounded (M1) before its bytes are read.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import re
-import socket
 import ssl
 from typing import Final, Literal
 
@@ -43,10 +43,8 @@ class Mailbox:
 
     def close(self) -> None:
         """Log out (best effort)."""
-        try:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
             self._imap.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
 
     def unseen(self) -> list[bytes]:
         """The UIDs of messages not yet handled."""
@@ -78,7 +76,7 @@ class Mailbox:
     def idle(self, seconds: float) -> bool:
         """RFC 2177 IDLE: wait up to ``seconds`` for new mail; True when some arrived."""
         imap = self._imap
-        tag = imap._new_tag()  # noqa: SLF001 - imaplib has no public IDLE before 3.14
+        tag = imap._new_tag()
         imap.send(tag + b" IDLE\r\n")
         if not imap.readline().startswith(b"+"):
             return False
@@ -88,7 +86,7 @@ class Mailbox:
         try:
             line = imap.readline()
             arrived = b"EXISTS" in line or b"RECENT" in line
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             pass
         finally:
             sock.settimeout(None)

@@ -9,12 +9,12 @@ import uuid
 from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.policy import default as DEFAULT_POLICY
+from email.policy import default as default_policy
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 import msgspec
 
-from node.email_bridge.errors import BridgeRefusal
+from node.email_bridge.errors import BridgeRefusedError
 from node.email_bridge.openpgp import load_cert
 from node.email_bridge.outbound import CASE_HEADER, CASE_LINE
 from protocol.body import member_binding_errors
@@ -51,52 +51,52 @@ def _sender(msg: Message, members: Iterable[Member]) -> Member:
     try:
         values = msg.get_all("From") or []
         if len(values) != 1:
-            raise BridgeRefusal("bad_header", f"{len(values)} From headers")
+            raise BridgeRefusedError("bad_header", f"{len(values)} From headers")
         addresses = getattr(values[0], "addresses", ())
         if len(addresses) != 1:
-            raise BridgeRefusal("bad_header", "From must name one address")
+            raise BridgeRefusedError("bad_header", "From must name one address")
         address: Address = addresses[0]
         got = f"{address.username}@{address.domain}".lower()
     except (ValueError, TypeError, IndexError, AttributeError):
-        raise BridgeRefusal("bad_header", "From header unreadable") from None
+        raise BridgeRefusedError("bad_header", "From header unreadable") from None
     for member in members:
         reach = member.email_bridge
         if not isinstance(reach, msgspec.UnsetType) and reach.address.lower() == got:
             return member
-    raise BridgeRefusal("unknown_sender", "no member with this address")
+    raise BridgeRefusedError("unknown_sender", "no member with this address")
 
 
 def _armored_part(msg: Message) -> bytes:
     """M3: RFC 3156 §4: multipart/encrypted, protocol application/pgp-encrypted, two parts."""
     if msg.get_content_type() != "multipart/encrypted":
-        raise BridgeRefusal("not_pgp_mime", msg.get_content_type())
+        raise BridgeRefusedError("not_pgp_mime", msg.get_content_type())
     if (msg.get_param("protocol") or "").lower() != "application/pgp-encrypted":
-        raise BridgeRefusal("not_pgp_mime", "protocol parameter")
+        raise BridgeRefusedError("not_pgp_mime", "protocol parameter")
     parts = msg.get_payload()
     if not isinstance(parts, list) or len(parts) != 2:
-        raise BridgeRefusal("not_pgp_mime", "needs exactly two parts")
+        raise BridgeRefusedError("not_pgp_mime", "needs exactly two parts")
     control, data = parts
     if control.get_content_type() != "application/pgp-encrypted":
-        raise BridgeRefusal("not_pgp_mime", "first part")
+        raise BridgeRefusedError("not_pgp_mime", "first part")
     if data.get_content_type() != "application/octet-stream":
-        raise BridgeRefusal("not_pgp_mime", "second part")
+        raise BridgeRefusedError("not_pgp_mime", "second part")
     payload = data.get_payload(decode=True)
     if not isinstance(payload, bytes) or _ARMOR not in payload[:1024]:
-        raise BridgeRefusal("not_pgp_mime", "no armored OpenPGP message")
+        raise BridgeRefusedError("not_pgp_mime", "no armored OpenPGP message")
     return payload
 
 
 def _walk(entity: Message, depth: int, out: list[Message]) -> None:
     """M5: the leaves of the signed entity, bounded in depth and count."""
     if depth > MAX_DEPTH:
-        raise BridgeRefusal("mime_too_complex", "nested too deep")
+        raise BridgeRefusedError("mime_too_complex", "nested too deep")
     if entity.is_multipart():
         for part in entity.get_payload() or []:
             _walk(part, depth + 1, out)
     else:
         out.append(entity)
     if len(out) > MAX_PARTS:
-        raise BridgeRefusal("mime_too_complex", "too many parts")
+        raise BridgeRefusedError("mime_too_complex", "too many parts")
 
 
 def _contents(entity: Message) -> tuple[str, bytes | None]:
@@ -132,7 +132,7 @@ def _case_id(entity: Message, text: str, returned: Body | None) -> uuid.UUID:
                 return uuid.UUID(found.group(1))
             except ValueError:
                 break
-    raise BridgeRefusal("no_case", "no case id in the signed content")
+    raise BridgeRefusedError("no_case", "no case id in the signed content")
 
 
 def _returned_body(data: bytes, member: Member, node_member: str) -> Body:
@@ -140,12 +140,12 @@ def _returned_body(data: bytes, member: Member, node_member: str) -> Body:
     try:
         body = decode(BODY_DECODER, data, "body", limit=MAX_JSON)
     except PeerError as exc:
-        raise BridgeRefusal("body_malformed", exc.message) from None
+        raise BridgeRefusedError("body_malformed", exc.message) from None
     problems = semantic_errors(body) or member_binding_errors(
         body, sender=member.id, recipient=node_member
     )
     if problems:
-        raise BridgeRefusal("body_malformed", problems[0][0])
+        raise BridgeRefusedError("body_malformed", problems[0][0])
     return body
 
 
@@ -162,27 +162,27 @@ def accept(
     ``case_peer`` tells which member a case of this node is with (``None``: no such case).
 
     Raises:
-        BridgeRefusal: with its reason; the caller raises an alert, and nothing of the
+        BridgeRefusedError: with its reason; the caller raises an alert, and nothing of the
             e-mail reaches a case.
     """
     if len(raw) > MAX_EMAIL:  # M1
-        raise BridgeRefusal("too_large", f"{len(raw)} bytes")
-    outer = message_from_bytes(raw, policy=DEFAULT_POLICY)  # headers only matter until M4
+        raise BridgeRefusedError("too_large", f"{len(raw)} bytes")
+    outer = message_from_bytes(raw, policy=default_policy)  # headers only matter until M4
     member = _sender(outer, members)  # M2
     armored = _armored_part(outer)  # M3
     reach = member.email_bridge
     assert not isinstance(reach, msgspec.UnsetType)
     plain = node_key.decrypt_and_verify(armored, load_cert(reach.openpgp_cert))  # M4
     if len(plain) > MAX_EMAIL:
-        raise BridgeRefusal("too_large", "decrypted entity")
-    inner = message_from_bytes(plain, policy=DEFAULT_POLICY)
+        raise BridgeRefusedError("too_large", "decrypted entity")
+    inner = message_from_bytes(plain, policy=default_policy)
     assert isinstance(inner, (EmailMessage, Message))
     text, json_part = _contents(inner)  # M5
     returned = None if json_part is None else _returned_body(json_part, member, node_member)
     case_id = _case_id(inner, text, returned)
     peer = case_peer(case_id)
     if peer is None:
-        raise BridgeRefusal("no_case", "unknown case")
+        raise BridgeRefusedError("no_case", "unknown case")
     if peer != member.id:
-        raise BridgeRefusal("other_members_case", "the case is with another member")
+        raise BridgeRefusedError("other_members_case", "the case is with another member")
     return Reply(member.id, case_id, returned, text, hashlib.sha256(raw).hexdigest())  # M7

@@ -17,7 +17,7 @@ from typing import Final
 
 import pysequoia
 
-from node.email_bridge.errors import BridgeRefusal
+from node.email_bridge.errors import BridgeRefusedError
 
 #: What a member's certificate must allow, checked when the bridge loads it.
 MAX_CERT: Final = 65_600
@@ -58,7 +58,7 @@ class NodeOpenPgpKey:
         """Decrypt ``data`` and return the plaintext only if ``signer`` signed it (M4).
 
         Raises:
-            BridgeRefusal: ``decrypt_failed``, ``unsigned``, ``bad_signature`` or
+            BridgeRefusedError: ``decrypt_failed``, ``unsigned``, ``bad_signature`` or
                 ``unsupported_structure``.
         """
         asked: list[list[str]] = []
@@ -70,16 +70,16 @@ class NodeOpenPgpKey:
 
         try:
             result = pysequoia.decrypt(data, decryptor=self._tsk.decryptor(), store=store)
-        except Exception as exc:  # pysequoia raises RuntimeError/ValueError with a text
+        except (RuntimeError, ValueError) as exc:  # pysequoia: RuntimeError with a text
             text = str(exc).split("\n", 1)[0]
             if "Unexpected message structure" in text:
-                raise BridgeRefusal("unsupported_structure", text) from None
+                raise BridgeRefusedError("unsupported_structure", text) from None
             if "no valid signatures" in text:  # checked after decryption succeeded
-                raise BridgeRefusal("bad_signature" if asked else "unsigned", text) from None
-            raise BridgeRefusal("decrypt_failed", text) from None
+                raise BridgeRefusedError("bad_signature" if asked else "unsigned", text) from None
+            raise BridgeRefusedError("decrypt_failed", text) from None
         good = [s for s in result.valid_sigs if s.certificate.lower() == signer.fingerprint]
         if not good:
-            raise BridgeRefusal("bad_signature" if asked else "unsigned", "no valid signature")
+            raise BridgeRefusedError("bad_signature" if asked else "unsigned", "no valid signature")
         plain = result.bytes
         return plain if isinstance(plain, bytes) else bytes(plain or b"")
 
@@ -88,15 +88,15 @@ def load_cert(armored: str) -> pysequoia.Cert:
     """A member's certificate from the directory (public only, not revoked).
 
     Raises:
-        BridgeRefusal: ``bad_certificate``.
+        BridgeRefusedError: ``bad_certificate``.
     """
     if len(armored) > MAX_CERT:
-        raise BridgeRefusal("bad_certificate", "certificate too large")
+        raise BridgeRefusedError("bad_certificate", "certificate too large")
     try:
         cert = pysequoia.Cert.from_bytes(armored.encode("ascii"))
-    except Exception as exc:  # pysequoia's parse errors carry no stable type
-        raise BridgeRefusal("bad_certificate", str(exc).split("\n", 1)[0]) from None
+    except (RuntimeError, ValueError) as exc:  # pysequoia: RuntimeError with a text
+        raise BridgeRefusedError("bad_certificate", str(exc).split("\n", 1)[0]) from None
     # The directory's schema admits only a PUBLIC KEY BLOCK armor (no secret key).
     if cert.is_revoked:
-        raise BridgeRefusal("bad_certificate", "certificate revoked")
+        raise BridgeRefusedError("bad_certificate", "certificate revoked")
     return cert

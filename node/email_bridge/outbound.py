@@ -65,7 +65,7 @@ def build(
     """O1-O4: the PGP/MIME message for ``member`` carrying ``body``.
 
     Raises:
-        BridgeRefusal: the member's certificate is unusable (``bad_certificate``).
+        BridgeRefusedError: the member's certificate is unusable (``bad_certificate``).
     """
     reach = member.email_bridge
     if isinstance(reach, msgspec.UnsetType):

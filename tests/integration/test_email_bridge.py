@@ -19,7 +19,7 @@ from email.policy import default as default_policy
 import msgspec
 import pytest
 
-from node.email_bridge import BridgeRefusal, Mailbox, NodeOpenPgpKey, accept, build, submit
+from node.email_bridge import BridgeRefusedError, Mailbox, NodeOpenPgpKey, accept, build, submit
 from schemas.directory import EmailReach, KeyAlg, KeyUse, Member, MemberKey
 from schemas.examples import EXAMPLES
 from tests.support.mailserver import (
@@ -84,17 +84,25 @@ def _member(member_id: str, gpg: GpgMember, languages: tuple[str, ...] = ("fr",)
 
 
 def _fetch_all(mail: MailServer) -> list[bytes]:
-    box = Mailbox("127.0.0.1", mail.imap_port, tls="starttls", context=mail.context,
-                  login=mail.login)
+    box = Mailbox(
+        "127.0.0.1", mail.imap_port, tls="starttls", context=mail.context, login=mail.login
+    )
     try:
         return [raw for uid in box.unseen() if (raw := box.fetch(uid)) is not None]
     finally:
         box.close()
 
 
-def _reply(gpg: GpgMember, node_key: NodeOpenPgpKey, inner: EmailMessage, *,
-           sender: str | None = None, signer: GpgMember | None = None,
-           compress: bool = False, sign: bool = True) -> bytes:
+def _reply(
+    gpg: GpgMember,
+    node_key: NodeOpenPgpKey,
+    inner: EmailMessage,
+    *,
+    sender: str | None = None,
+    signer: GpgMember | None = None,
+    compress: bool = False,
+    sign: bool = True,
+) -> bytes:
     """A PGP/MIME reply as a member's mail client makes it (RFC 3156 §6.2)."""
     data = inner.as_bytes(policy=SMTP_POLICY)
     who = signer or gpg
@@ -123,11 +131,11 @@ def _text_reply(text: str) -> EmailMessage:
     return inner
 
 
-def _accept(raw: bytes, member: Member, node_key: NodeOpenPgpKey,
-            peers: dict[uuid.UUID, str] | None = None) -> object:
+def _accept(
+    raw: bytes, member: Member, node_key: NodeOpenPgpKey, peers: dict[uuid.UUID, str] | None = None
+) -> object:
     table = {CASE: member.id} if peers is None else peers
-    return accept(raw, members=[member], node_member=NODE, node_key=node_key,
-                  case_peer=table.get)
+    return accept(raw, members=[member], node_member=NODE, node_key=node_key, case_peer=table.get)
 
 
 def test_outbound_is_read_and_verified_by_gnupg(
@@ -136,8 +144,14 @@ def test_outbound_is_read_and_verified_by_gnupg(
     member = _member("DE-BKA", gpg)
     body = EXAMPLES["preservation_extension"]
     out = build(body, member=member, node_key=node_key, sender_address=NODE_ADDRESS, now=NOW)
-    submit(out, host="127.0.0.1", port=mail.smtp_port, tls="starttls", sender=NODE_ADDRESS,
-           context=mail.context)
+    submit(
+        out,
+        host="127.0.0.1",
+        port=mail.smtp_port,
+        tls="starttls",
+        sender=NODE_ADDRESS,
+        context=mail.context,
+    )
     (raw,) = _fetch_all(mail)
     # The hash logged is the hash of the bytes the SMTP server received.
     assert hashlib.sha256(mail.handler.received[-1]).hexdigest() == out.sha256
@@ -146,7 +160,8 @@ def test_outbound_is_read_and_verified_by_gnupg(
     assert outer.get_param("protocol") == "application/pgp-encrypted"
     armored = outer.get_payload()[1].get_payload(decode=True)
     plain, status = gpg.decrypt(armored)
-    assert f"VALIDSIG" in status and node_key.fingerprint.upper() in status
+    assert "VALIDSIG" in status
+    assert node_key.fingerprint.upper() in status
     assert "DECRYPTION_OKAY" in status
     inner = message_from_bytes(plain, policy=default_policy)
     assert inner["X-Relay247-Case"] == str(body.case_id)
@@ -164,8 +179,12 @@ def test_structured_reply_through_smtp_and_imap_is_accepted(
     member = _member("DE-BKA", gpg)
     answer = EXAMPLES["preserved"]
     inner = _text_reply("Preserved, see attachment.")
-    inner.add_attachment(msgspec.json.encode(answer), maintype="application", subtype="json",
-                         filename="relay247-body.json")
+    inner.add_attachment(
+        msgspec.json.encode(answer),
+        maintype="application",
+        subtype="json",
+        filename="relay247-body.json",
+    )
     raw = _reply(gpg, node_key, inner)
     import smtplib
 
@@ -174,7 +193,8 @@ def test_structured_reply_through_smtp_and_imap_is_accepted(
         smtp.sendmail(gpg.address, [NODE_ADDRESS], raw)
     (fetched,) = _fetch_all(mail)
     reply = _accept(fetched, member, node_key)
-    assert reply.member == "DE-BKA" and reply.case_id == CASE
+    assert reply.member == "DE-BKA"
+    assert reply.case_id == CASE
     assert reply.body == answer
     assert reply.sha256 == hashlib.sha256(fetched).hexdigest()
 
@@ -185,12 +205,19 @@ def test_free_text_reply_names_the_case_by_the_quoted_line(
     member = _member("DE-BKA", gpg)
     text = f"> relay247-case: {CASE}\n\nDaten gesichert bis 10.08.2026. — Ü"
     reply = _accept(_reply(gpg, node_key, _text_reply(text)), member, node_key)
-    assert reply.body is None and reply.case_id == CASE and "gesichert" in reply.text
+    assert reply.body is None
+    assert reply.case_id == CASE
+    assert "gesichert" in reply.text
 
 
-def _refused(reason: str, raw: bytes, member: Member, node_key: NodeOpenPgpKey,
-             peers: dict[uuid.UUID, str] | None = None) -> None:
-    with pytest.raises(BridgeRefusal) as caught:
+def _refused(
+    reason: str,
+    raw: bytes,
+    member: Member,
+    node_key: NodeOpenPgpKey,
+    peers: dict[uuid.UUID, str] | None = None,
+) -> None:
+    with pytest.raises(BridgeRefusedError) as caught:
         _accept(raw, member, node_key, peers)
     assert caught.value.reason == reason, caught.value.detail
 
@@ -228,13 +255,19 @@ def test_reply_from_another_members_address_is_refused(
     """Signed by MT's key but sent as another member: that member's certificate fails."""
     other = msgspec.structs.replace(
         _member("IT-POLPOSTA", impostor),
-        email_bridge=EmailReach(address="it-247@poliziadistato.test",
-                                openpgp_cert=impostor.armored_cert()),
+        email_bridge=EmailReach(
+            address="it-247@poliziadistato.test", openpgp_cert=impostor.armored_cert()
+        ),
     )
     raw = _reply(gpg, node_key, _text_reply(CASE_TEXT), sender="it-247@poliziadistato.test")
-    with pytest.raises(BridgeRefusal) as caught:
-        accept(raw, members=[_member("DE-BKA", gpg), other], node_member=NODE,
-               node_key=node_key, case_peer={CASE: "IT-POLPOSTA"}.get)
+    with pytest.raises(BridgeRefusedError) as caught:
+        accept(
+            raw,
+            members=[_member("DE-BKA", gpg), other],
+            node_member=NODE,
+            node_key=node_key,
+            case_peer={CASE: "IT-POLPOSTA"}.get,
+        )
     assert caught.value.reason == "bad_signature"
 
 
@@ -278,8 +311,9 @@ def test_nested_mime_bomb_inside_the_signed_entity_is_refused(
     _refused("mime_too_complex", _reply(gpg, node_key, inner), _member("DE-BKA", gpg), node_key)
     wide = _text_reply(CASE_TEXT)
     for i in range(40):
-        wide.add_attachment(b"x", maintype="application", subtype="octet-stream",
-                            filename=f"{i}.bin")
+        wide.add_attachment(
+            b"x", maintype="application", subtype="octet-stream", filename=f"{i}.bin"
+        )
     _refused("mime_too_complex", _reply(gpg, node_key, wide), _member("DE-BKA", gpg), node_key)
 
 
@@ -290,7 +324,7 @@ def test_non_utf8_and_repeated_from_headers_are_refused(
     head, rest = good.split(b"\r\n", 1)
     latin = b"From: D\xe9sir\xe9 <" + gpg.address.encode() + b">\r\n" + rest
     # A From with raw 8-bit bytes parses to a defective header: never matched as the member.
-    with pytest.raises(BridgeRefusal) as caught:
+    with pytest.raises(BridgeRefusedError) as caught:
         _accept(b"From: \xff\xfe@\xe9.test\r\n" + rest, _member("DE-BKA", gpg), node_key)
     assert caught.value.reason in {"bad_header", "unknown_sender"}
     twice = b"From: " + gpg.address.encode() + b"\r\n" + good
@@ -304,10 +338,18 @@ def test_returned_body_naming_another_member_is_refused(
     """The JSON attachment is checked as any body (E13-E14): it must not speak for FR."""
     wrong = EXAMPLES["preservation_request"]  # names FR as the requesting member
     inner = _text_reply(CASE_TEXT)
-    inner.add_attachment(msgspec.json.encode(wrong), maintype="application", subtype="json",
-                         filename="relay247-body.json")
+    inner.add_attachment(
+        msgspec.json.encode(wrong),
+        maintype="application",
+        subtype="json",
+        filename="relay247-body.json",
+    )
     _refused("body_malformed", _reply(gpg, node_key, inner), _member("DE-BKA", gpg), node_key)
     dup = _text_reply(CASE_TEXT)
-    dup.add_attachment(b'{"kind": "preserved", "kind": "refusal"}', maintype="application",
-                       subtype="json", filename="relay247-body.json")
+    dup.add_attachment(
+        b'{"kind": "preserved", "kind": "refusal"}',
+        maintype="application",
+        subtype="json",
+        filename="relay247-body.json",
+    )
     _refused("body_malformed", _reply(gpg, node_key, dup), _member("DE-BKA", gpg), node_key)

@@ -76,7 +76,7 @@ class _Deliver:
         self.maildir = maildir
         self.received: list[bytes] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = bytes(envelope.original_content or envelope.content)
         self.received.append(data)
         box = mailbox.Maildir(self.maildir, create=False)
@@ -233,8 +233,18 @@ class GpgMember:
 
     def run(self, *args: str, data: bytes = b"") -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            ["gpg", "--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "",
-             "--trust-model", "always", *args],
+            [
+                "gpg",
+                "--batch",
+                "--no-tty",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--trust-model",
+                "always",
+                *args,
+            ],
             input=data,
             env=dict(os.environ, GNUPGHOME=str(self.home)),
             capture_output=True,
@@ -256,15 +266,23 @@ class GpgMember:
     def sign_encrypt(self, data: bytes, recipient: str, *, compress: bool = False) -> bytes:
         extra = () if compress else ("--compress-algo", "none")
         done = self.run(
-            "--armor", *extra, "-u", self.fingerprint, "--sign", "--encrypt", "-r", recipient,
+            "--armor",
+            *extra,
+            "-u",
+            self.fingerprint,
+            "--sign",
+            "--encrypt",
+            "-r",
+            recipient,
             data=data,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
     def encrypt_only(self, data: bytes, recipient: str) -> bytes:
-        return self.run("--armor", "--compress-algo", "none", "--encrypt", "-r", recipient,
-                        data=data).stdout
+        return self.run(
+            "--armor", "--compress-algo", "none", "--encrypt", "-r", recipient, data=data
+        ).stdout
 
 
 def gpg_member(address: str, name: str = "MT 24/7") -> Iterator[GpgMember]:
@@ -281,6 +299,10 @@ def gpg_member(address: str, name: str = "MT 24/7") -> Iterator[GpgMember]:
     try:
         yield member
     finally:
-        subprocess.run(["gpgconf", "--kill", "all"], env=dict(os.environ, GNUPGHOME=str(home)),
-                       check=False, capture_output=True)
+        subprocess.run(
+            ["gpgconf", "--kill", "all"],
+            env=dict(os.environ, GNUPGHOME=str(home)),
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(home, ignore_errors=True)

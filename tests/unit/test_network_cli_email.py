@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pysequoia
 import pytest
+from click.testing import Result
 
 from schemas.directory import Directory, EmailReach, Member
 from tests.unit.test_network_cli_keys import make_net, run, state
@@ -27,7 +28,7 @@ def _cert(tmp: Path, user_id: str = f"BKA 24/7 <{ADDRESS}>", secret: bool = Fals
     return path
 
 
-def _add(net: Path, *extra: str | Path) -> object:
+def _add(net: Path, *extra: str | Path) -> Result:
     return run(
         "network", "add-member", "--dir", net, "--id", "DE-BKA",
         "--signing-key", "11" * 32, "--encryption-key", "22" * 32, "--transport-key", "33" * 32,
@@ -39,7 +40,7 @@ def test_email_member_is_signed_into_the_directory(tmp_path: Path) -> None:
     net = make_net(tmp_path)
     cert = _cert(tmp_path)
     res = _add(net, "--email", ADDRESS, "--openpgp-cert", cert)
-    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    assert res.exit_code == 0, res.output
     member = next(m for m in state(net).members if m.id == "DE-BKA")
     assert member.email_bridge == EmailReach(address=ADDRESS, openpgp_cert=cert.read_text())
     published = run("network", "publish", "--dir", net, "--json")
@@ -60,13 +61,15 @@ def test_entries_without_it_keep_their_bytes(tmp_path: Path) -> None:
 def test_certificate_not_naming_the_address_is_refused(tmp_path: Path) -> None:
     net = make_net(tmp_path)
     res = _add(net, "--email", ADDRESS, "--openpgp-cert", _cert(tmp_path, "X <x@y.test>"))
-    assert res.exit_code == 2 and "no user id" in res.output  # type: ignore[attr-defined]
+    assert res.exit_code == 2
+    assert "no user id" in res.output
 
 
 def test_secret_key_instead_of_certificate_is_refused(tmp_path: Path) -> None:
     net = make_net(tmp_path)
     res = _add(net, "--email", ADDRESS, "--openpgp-cert", _cert(tmp_path, secret=True))
-    assert res.exit_code == 2 and "openpgp_cert" in res.output  # type: ignore[attr-defined]
+    assert res.exit_code == 2
+    assert "openpgp_cert" in res.output
 
 
 @pytest.mark.parametrize(
@@ -82,7 +85,8 @@ def test_bad_email_options_are_refused(
     net = make_net(tmp_path)
     args = [a if a is not None else _cert(tmp_path) for a in extra]
     res = _add(net, *args)
-    assert res.exit_code == 2 and text in res.output, res.output  # type: ignore[attr-defined]
+    assert res.exit_code == 2, res.output
+    assert text in res.output
 
 
 def test_an_old_member_struct_refuses_the_field() -> None:
