@@ -24,16 +24,22 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.policy import default as default_policy
 from importlib.metadata import version
 from typing import TypeVar
 
 import msgspec
 
-from node.email_bridge import Mailbox, NodeOpenPgpKey, accept, build, load_cert, submit
+from node.email_bridge import (
+    Mailbox,
+    NodeOpenPgpKey,
+    accept,
+    armored_payload,
+    build,
+    load_cert,
+    submit,
+)
 from schemas.directory import EmailReach, KeyAlg, KeyUse, Member, MemberKey
 from schemas.examples import EXAMPLES
 from tests.support.mailserver import GpgMember, gpg_member, mail_available, start_mail, stop_mail
@@ -70,8 +76,7 @@ def member_entry(gpg: GpgMember) -> Member:
 
 def member_reply(gpg: GpgMember, node_fpr: str, raw_request: bytes) -> bytes:
     """What the member's client does: decrypt, verify, answer with a filled-in body."""
-    outer = message_from_bytes(raw_request, policy=default_policy)
-    _plain, status = gpg.decrypt(outer.get_payload()[1].get_payload(decode=True))
+    _, status = gpg.decrypt(armored_payload(raw_request))
     assert "VALIDSIG" in status, status
     inner = EmailMessage()
     inner.set_content("Preserved.", charset="utf-8")
@@ -207,8 +212,7 @@ def main() -> None:
             )
             assert got.body == EXAMPLES["preserved"]
             stages["accept"].append((w, c))
-            armored = message_from_bytes(fetched[0], policy=default_policy).get_payload()[1]
-            data = armored.get_payload(decode=True)
+            data = armored_payload(fetched[0])
             _, w, c = timed(lambda: node_key.decrypt_and_verify(data, cert))
             stages["bare_decrypt"].append((w, c))
             stages["round"].append((time.perf_counter() - start, 0.0))

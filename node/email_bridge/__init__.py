@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from node.email_bridge.errors import REASONS, BridgeRefusedError
 from node.email_bridge.imap import Mailbox
-from node.email_bridge.inbound import Reply, accept
+from node.email_bridge.inbound import Reply, accept, armored_payload
 from node.email_bridge.openpgp import NodeOpenPgpKey, load_cert
 from node.email_bridge.outbound import Outgoing, build, render_text, submit
 
@@ -20,6 +20,7 @@ __all__ = [
     "Outgoing",
     "Reply",
     "accept",
+    "armored_payload",
     "build",
     "load_cert",
     "render_text",

@@ -46,14 +46,14 @@ class Mailbox:
         with contextlib.suppress(imaplib.IMAP4.error, OSError):
             self._imap.logout()
 
-    def unseen(self) -> list[bytes]:
+    def unseen(self) -> list[str]:
         """The UIDs of messages not yet handled."""
         typ, data = self._imap.uid("SEARCH", "UNSEEN")
-        if typ != "OK" or not data or not data[0]:
+        if typ != "OK" or not data or not isinstance(data[0], bytes):
             return []
-        return [uid for uid in data[0].split() if uid.isdigit()]
+        return [uid.decode("ascii") for uid in data[0].split() if uid.isdigit()]
 
-    def fetch(self, uid: bytes) -> bytes | None:
+    def fetch(self, uid: str) -> bytes | None:
         """The exact bytes of one message, or ``None`` when it is over M1's bound.
 
         Marks it seen either way: an oversized message is refused once, not fetched again.
@@ -70,7 +70,7 @@ class Mailbox:
                 return item[1][: MAX_EMAIL + 1]
         return None
 
-    def _seen(self, uid: bytes) -> None:
+    def _seen(self, uid: str) -> None:
         self._imap.uid("STORE", uid, "+FLAGS", r"(\Seen)")
 
     def idle(self, seconds: float) -> bool:

@@ -52,11 +52,10 @@ def _sender(msg: Message, members: Iterable[Member]) -> Member:
         values = msg.get_all("From") or []
         if len(values) != 1:
             raise BridgeRefusedError("bad_header", f"{len(values)} From headers")
-        addresses = getattr(values[0], "addresses", ())
+        addresses: tuple[Address, ...] = tuple(getattr(values[0], "addresses", ()))
         if len(addresses) != 1:
             raise BridgeRefusedError("bad_header", "From must name one address")
-        address: Address = addresses[0]
-        got = f"{address.username}@{address.domain}".lower()
+        got = f"{addresses[0].username}@{addresses[0].domain}".lower()
     except (ValueError, TypeError, IndexError, AttributeError):
         raise BridgeRefusedError("bad_header", "From header unreadable") from None
     for member in members:
@@ -66,14 +65,28 @@ def _sender(msg: Message, members: Iterable[Member]) -> Member:
     raise BridgeRefusedError("unknown_sender", "no member with this address")
 
 
+def subparts(msg: Message) -> list[Message]:
+    """The parts of a multipart entity (none for a leaf)."""
+    payload = msg.get_payload()
+    if not isinstance(payload, list):
+        return []
+    return [part for part in payload if isinstance(part, Message)]
+
+
+def armored_payload(raw: bytes) -> bytes:
+    """The armored OpenPGP message of a PGP/MIME e-mail (M3), e.g. for a member's client."""
+    return _armored_part(message_from_bytes(raw, policy=default_policy))
+
+
 def _armored_part(msg: Message) -> bytes:
     """M3: RFC 3156 §4: multipart/encrypted, protocol application/pgp-encrypted, two parts."""
     if msg.get_content_type() != "multipart/encrypted":
         raise BridgeRefusedError("not_pgp_mime", msg.get_content_type())
-    if (msg.get_param("protocol") or "").lower() != "application/pgp-encrypted":
+    protocol = msg.get_param("protocol")
+    if not isinstance(protocol, str) or protocol.lower() != "application/pgp-encrypted":
         raise BridgeRefusedError("not_pgp_mime", "protocol parameter")
-    parts = msg.get_payload()
-    if not isinstance(parts, list) or len(parts) != 2:
+    parts = subparts(msg)
+    if len(parts) != 2:
         raise BridgeRefusedError("not_pgp_mime", "needs exactly two parts")
     control, data = parts
     if control.get_content_type() != "application/pgp-encrypted":
@@ -91,7 +104,7 @@ def _walk(entity: Message, depth: int, out: list[Message]) -> None:
     if depth > MAX_DEPTH:
         raise BridgeRefusedError("mime_too_complex", "nested too deep")
     if entity.is_multipart():
-        for part in entity.get_payload() or []:
+        for part in subparts(entity):
             _walk(part, depth + 1, out)
     else:
         out.append(entity)

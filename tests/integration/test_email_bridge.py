@@ -19,7 +19,16 @@ from email.policy import default as default_policy
 import msgspec
 import pytest
 
-from node.email_bridge import BridgeRefusedError, Mailbox, NodeOpenPgpKey, accept, build, submit
+from node.email_bridge import (
+    BridgeRefusedError,
+    Mailbox,
+    NodeOpenPgpKey,
+    Reply,
+    accept,
+    armored_payload,
+    build,
+    submit,
+)
 from schemas.directory import EmailReach, KeyAlg, KeyUse, Member, MemberKey
 from schemas.examples import EXAMPLES
 from tests.support.mailserver import (
@@ -133,7 +142,7 @@ def _text_reply(text: str) -> EmailMessage:
 
 def _accept(
     raw: bytes, member: Member, node_key: NodeOpenPgpKey, peers: dict[uuid.UUID, str] | None = None
-) -> object:
+) -> Reply:
     table = {CASE: member.id} if peers is None else peers
     return accept(raw, members=[member], node_member=NODE, node_key=node_key, case_peer=table.get)
 
@@ -158,8 +167,7 @@ def test_outbound_is_read_and_verified_by_gnupg(
     outer = message_from_bytes(raw, policy=default_policy)
     assert outer.get_content_type() == "multipart/encrypted"
     assert outer.get_param("protocol") == "application/pgp-encrypted"
-    armored = outer.get_payload()[1].get_payload(decode=True)
-    plain, status = gpg.decrypt(armored)
+    plain, status = gpg.decrypt(armored_payload(raw))
     assert "VALIDSIG" in status
     assert node_key.fingerprint.upper() in status
     assert "DECRYPTION_OKAY" in status
