@@ -11,9 +11,11 @@ from node.email_bridge.imap import Mailbox
 from node.email_bridge.inbound import Reply, accept, armored_payload
 from node.email_bridge.openpgp import NodeOpenPgpKey, load_cert
 from node.email_bridge.outbound import Outgoing, build, render_text, submit
+from node.email_bridge.service import BridgeInbox, refusal_alert
 
 __all__ = [
     "REASONS",
+    "BridgeInbox",
     "BridgeRefusedError",
     "Mailbox",
     "NodeOpenPgpKey",
@@ -23,6 +25,7 @@ __all__ = [
     "armored_payload",
     "build",
     "load_cert",
+    "refusal_alert",
     "render_text",
     "submit",
 ]
