@@ -329,15 +329,13 @@ def test_non_utf8_and_repeated_from_headers_are_refused(
     gpg: GpgMember, node_key: NodeOpenPgpKey
 ) -> None:
     good = _reply(gpg, node_key, _text_reply(CASE_TEXT))
-    head, rest = good.split(b"\r\n", 1)
-    latin = b"From: D\xe9sir\xe9 <" + gpg.address.encode() + b">\r\n" + rest
+    _, rest = good.split(b"\r\n", 1)
     # A From with raw 8-bit bytes parses to a defective header: never matched as the member.
     with pytest.raises(BridgeRefusedError) as caught:
         _accept(b"From: \xff\xfe@\xe9.test\r\n" + rest, _member("DE-BKA", gpg), node_key)
     assert caught.value.reason in {"bad_header", "unknown_sender"}
     twice = b"From: " + gpg.address.encode() + b"\r\n" + good
     _refused("bad_header", twice, _member("DE-BKA", gpg), node_key)
-    del latin, head
 
 
 def test_returned_body_naming_another_member_is_refused(
@@ -361,3 +359,73 @@ def test_returned_body_naming_another_member_is_refused(
         filename="relay247-body.json",
     )
     _refused("body_malformed", _reply(gpg, node_key, dup), _member("DE-BKA", gpg), node_key)
+
+
+def test_reply_encrypted_to_another_key_is_refused(
+    gpg: GpgMember, impostor: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    """Not encrypted to this node (e.g. to the member's own key only): decrypt_failed."""
+    inner = _text_reply(CASE_TEXT).as_bytes(policy=SMTP_POLICY)
+    armored = gpg.run(
+        "--armor", "--compress-algo", "none", "-u", gpg.fingerprint, "--sign", "--encrypt",
+        "-r", gpg.fingerprint, data=inner,
+    ).stdout  # fmt: skip
+    outer = message_from_bytes(_reply(gpg, node_key, _text_reply(CASE_TEXT)), policy=default_policy)
+    raw = outer.as_bytes(policy=SMTP_POLICY)
+    old = armored_payload(raw)
+    raw = raw.replace(old.strip(), armored.strip())
+    _refused("decrypt_failed", raw, _member("DE-BKA", gpg), node_key)
+    del impostor
+
+
+def test_unusable_directory_certificate_is_refused_before_sending(
+    gpg: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    armor = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64 at all\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    member = msgspec.structs.replace(
+        _member("DE-BKA", gpg), email_bridge=EmailReach(address=gpg.address, openpgp_cert=armor)
+    )
+    with pytest.raises(BridgeRefusedError) as caught:
+        build(EXAMPLES["preservation_extension"], member=member, node_key=node_key,
+              sender_address=NODE_ADDRESS, now=NOW)  # fmt: skip
+    assert caught.value.reason == "bad_certificate"
+
+
+def test_language_falls_back_to_english(gpg: GpgMember) -> None:
+    from node.email_bridge import render_text
+
+    text = render_text(EXAMPLES["preservation_extension"], _member("MT", gpg, ("mt", "de")))
+    assert text.startswith(f"relay247-case: {EXAMPLES['preservation_extension'].case_id}")
+    assert "Sent by relay247 over OpenPGP e-mail" in text
+
+
+def test_submission_never_goes_in_clear_or_to_an_unverified_server(
+    mail: MailServer, gpg: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    import smtplib
+    import ssl
+
+    out = build(EXAMPLES["preservation_extension"], member=_member("DE-BKA", gpg),
+                node_key=node_key, sender_address=NODE_ADDRESS, now=NOW)  # fmt: skip
+    untrusting = ssl.create_default_context()  # the system CAs: not the test's certificate
+    with pytest.raises(ssl.SSLCertVerificationError):
+        submit(out, host="127.0.0.1", port=mail.smtp_port, tls="starttls",
+               sender=NODE_ADDRESS, context=untrusting)  # fmt: skip
+    # Implicit TLS against a server that speaks plain SMTP first: the handshake fails.
+    with pytest.raises((ssl.SSLError, smtplib.SMTPServerDisconnected, OSError)):
+        submit(out, host="127.0.0.1", port=mail.smtp_port, tls="implicit",
+               sender=NODE_ADDRESS, context=mail.context, timeout=5)  # fmt: skip
+    assert all(hashlib.sha256(r).hexdigest() != out.sha256 for r in mail.handler.received)
+
+
+def test_display_name_in_raw_latin1_does_not_change_who_sent_it(
+    gpg: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    """8-bit bytes in a header are never decoded as trusted text; the address still decides."""
+    good = _reply(gpg, node_key, _text_reply(CASE_TEXT))
+    _, rest = good.split(b"\r\n", 1)
+    latin = b"From: D\xe9sir\xe9 <" + gpg.address.encode() + b">\r\n" + rest
+    reply = _accept(latin, _member("DE-BKA", gpg), node_key)
+    assert reply.member == "DE-BKA"  # the signature, not the name, made it the member's
+    forged = b"From: D\xe9sir\xe9 <someone@else.test>\r\n" + rest
+    _refused("unknown_sender", forged, _member("DE-BKA", gpg), node_key)
