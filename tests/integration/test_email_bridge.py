@@ -381,7 +381,10 @@ def test_reply_encrypted_to_another_key_is_refused(
 def test_unusable_directory_certificate_is_refused_before_sending(
     gpg: GpgMember, node_key: NodeOpenPgpKey
 ) -> None:
-    armor = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64 at all\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    armor = (
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64 at all\n"
+        "-----END PGP PUBLIC KEY BLOCK-----\n"
+    )
     member = msgspec.structs.replace(
         _member("DE-BKA", gpg), email_bridge=EmailReach(address=gpg.address, openpgp_cert=armor)
     )
