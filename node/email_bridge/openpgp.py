@@ -17,10 +17,13 @@ from typing import Final
 
 import pysequoia
 
+from node.email_bridge._bounded import run_bounded
 from node.email_bridge.errors import BridgeRefusedError
 
 #: What a member's certificate must allow, checked when the bridge loads it.
 MAX_CERT: Final = 65_600
+#: The largest signed entity a reply may carry (M1's bound on the whole e-mail).
+MAX_PLAINTEXT: Final = 2 << 20
 
 
 class NodeOpenPgpKey:
@@ -57,10 +60,15 @@ class NodeOpenPgpKey:
     def decrypt_and_verify(self, data: bytes, signer: pysequoia.Cert) -> bytes:
         """Decrypt ``data`` and return the plaintext only if ``signer`` signed it (M4).
 
+        Runs in a forked child bounded in memory and time (:mod:`._bounded`).
+
         Raises:
-            BridgeRefusedError: ``decrypt_failed``, ``unsigned``, ``bad_signature`` or
-                ``unsupported_structure``.
+            BridgeRefusedError: ``decrypt_failed``, ``unsigned``, ``bad_signature``,
+                ``unsupported_structure``, or ``too_large`` (over the child's bounds).
         """
+        return run_bounded(lambda: self._open(data, signer))
+
+    def _open(self, data: bytes, signer: pysequoia.Cert) -> bytes:
         asked: list[list[str]] = []
 
         def store(ids: list[str]) -> list[pysequoia.Cert]:
@@ -70,7 +78,7 @@ class NodeOpenPgpKey:
 
         try:
             result = pysequoia.decrypt(data, decryptor=self._tsk.decryptor(), store=store)
-        except (RuntimeError, ValueError) as exc:  # pysequoia: RuntimeError with a text
+        except (RuntimeError, ValueError, OSError) as exc:  # pysequoia: errors carry a text
             text = str(exc).split("\n", 1)[0]
             if "Unexpected message structure" in text:
                 raise BridgeRefusedError("unsupported_structure", text) from None
@@ -81,7 +89,10 @@ class NodeOpenPgpKey:
         if not good:
             raise BridgeRefusedError("bad_signature" if asked else "unsigned", "no valid signature")
         plain = result.bytes
-        return plain if isinstance(plain, bytes) else bytes(plain or b"")
+        plain = plain if isinstance(plain, bytes) else bytes(plain or b"")
+        if len(plain) > MAX_PLAINTEXT:
+            raise BridgeRefusedError("too_large", "decrypted entity")
+        return plain
 
 
 def load_cert(armored: str) -> pysequoia.Cert:

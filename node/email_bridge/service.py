@@ -82,7 +82,8 @@ class BridgeInbox:
             try:
                 if raw is None:  # over M1's bound: never fetched
                     raise BridgeRefusedError("too_large", f"over {MAX_EMAIL} bytes")
-                reply = accept(
+                reply = await asyncio.to_thread(
+                    accept,
                     raw,
                     members=self._members(),
                     node_member=self._node,

@@ -432,3 +432,28 @@ def test_display_name_in_raw_latin1_does_not_change_who_sent_it(
     assert reply.member == "DE-BKA"  # the signature, not the name, made it the member's
     forged = b"From: D\xe9sir\xe9 <someone@else.test>\r\n" + rest
     _refused("unknown_sender", forged, _member("DE-BKA", gpg), node_key)
+
+
+def test_compression_bomb_is_opened_only_within_a_memory_bound(
+    gpg: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    """357 KB of armor inflate to 200 MB: refused, and this process's memory never grows."""
+    import resource
+    import subprocess
+
+    bomb = subprocess.run(
+        f"head -c 200M /dev/zero | gpg --batch --no-tty --armor --trust-model always"
+        f" --compress-algo zlib -z 9 -u {gpg.fingerprint} --sign --encrypt"
+        f" -r {node_key.fingerprint}",
+        shell=True,
+        env={**__import__("os").environ, "GNUPGHOME": str(gpg.home)},
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert len(bomb) < 1 << 20
+    raw = _reply(gpg, node_key, _text_reply(CASE_TEXT))
+    raw = raw.replace(armored_payload(raw).strip(), bomb.strip())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _refused("too_large", raw, _member("DE-BKA", gpg), node_key)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 << 10  # KiB
