@@ -92,7 +92,9 @@ def member_reply(gpg: GpgMember, node_fpr: str, raw_request: bytes) -> bytes:
     reply.set_type("multipart/encrypted")
     reply.set_param("protocol", "application/pgp-encrypted")
     control, data = EmailMessage(), EmailMessage()
-    control.set_content(b"Version: 1\r\n", maintype="application", subtype="pgp-encrypted")
+    control.set_content(
+        b"Version: 1\r\n", maintype="application", subtype="pgp-encrypted", cte="7bit"
+    )
     data.set_content(armored, maintype="application", subtype="octet-stream", cte="7bit")
     reply.attach(control)
     reply.attach(data)

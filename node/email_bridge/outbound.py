@@ -90,8 +90,9 @@ def build(
     outer.set_type("multipart/encrypted")
     outer.set_param("protocol", "application/pgp-encrypted")
     version = EmailMessage()
-    version.set_content(b"Version: 1\r\n", maintype="application", subtype="pgp-encrypted")
-    version.replace_header("Content-Transfer-Encoding", "7bit")
+    version.set_content(
+        b"Version: 1\r\n", maintype="application", subtype="pgp-encrypted", cte="7bit"
+    )
     data = EmailMessage()
     data.set_content(
         armored,

@@ -126,7 +126,9 @@ def _reply(
     outer.set_type("multipart/encrypted")
     outer.set_param("protocol", "application/pgp-encrypted")
     control = EmailMessage()
-    control.set_content(b"Version: 1\r\n", maintype="application", subtype="pgp-encrypted")
+    control.set_content(
+        b"Version: 1\r\n", maintype="application", subtype="pgp-encrypted", cte="7bit"
+    )
     payload = EmailMessage()
     payload.set_content(armored, maintype="application", subtype="octet-stream", cte="7bit")
     outer.attach(control)
@@ -167,6 +169,9 @@ def test_outbound_is_read_and_verified_by_gnupg(
     outer = message_from_bytes(raw, policy=default_policy)
     assert outer.get_content_type() == "multipart/encrypted"
     assert outer.get_param("protocol") == "application/pgp-encrypted"
+    control = next(outer.iter_parts())
+    assert control["Content-Transfer-Encoding"] == "7bit"
+    assert control.get_content().strip() == b"Version: 1"  # RFC 3156 §4
     plain, status = gpg.decrypt(armored_payload(raw))
     assert "VALIDSIG" in status
     assert node_key.fingerprint.upper() in status
