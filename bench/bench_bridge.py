@@ -23,7 +23,6 @@ import smtplib
 import statistics
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -129,7 +128,7 @@ def main() -> None:
         gpg.import_cert(node_key.armored_cert())
         member = member_entry(gpg)
         cert = load_cert(gpg.armored_cert())
-        case = uuid.UUID(str(EXAMPLES["preserved"].case_id))
+        case = EXAMPLES["preserved"].case_id
         box = Mailbox(
             "127.0.0.1", mail.imap_port, tls="starttls", context=mail.context, login=mail.login
         )

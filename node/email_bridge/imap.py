@@ -82,6 +82,7 @@ class Mailbox:
             return False
         sock = imap.socket()
         arrived = False
+        usual = sock.gettimeout()  # the session's timeout, put back after the wait
         sock.settimeout(seconds)
         try:
             line = imap.readline()
@@ -89,7 +90,7 @@ class Mailbox:
         except TimeoutError:
             pass
         finally:
-            sock.settimeout(None)
+            sock.settimeout(usual)
         imap.send(b"DONE\r\n")
         while True:  # the tagged end of IDLE, after any untagged lines
             line = imap.readline()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
@@ -33,14 +32,16 @@ MAX_PARTS: Final = 16  # M5: MIME parts inside the signed entity
 MAX_DEPTH: Final = 4  # M5: nesting of multiparts inside the signed entity
 MAX_JSON: Final = 1 << 20  # M6: the returned body
 _ARMOR: Final = b"-----BEGIN PGP MESSAGE-----"
-_CASE_RE: Final = re.compile(re.escape(CASE_LINE) + r"\s*([0-9a-fA-F-]{36})", re.ASCII)
+#: A case id (32 lowercase hex digits, schemas.types.CaseId) after the case line, quoted or not.
+_CASE_RE: Final = re.compile(re.escape(CASE_LINE) + r"[ \t]*([0-9a-f]{32})(?![0-9a-f])", re.ASCII)
+_HEADER_RE: Final = re.compile(r"[ \t]*([0-9a-f]{32})[ \t]*", re.ASCII)
 
 
 class Reply(NamedTuple):
     """An accepted reply: who, which case, the answer, and the hash of the e-mail (M7)."""
 
     member: str
-    case_id: uuid.UUID
+    case_id: str
     body: Body | None
     text: str
     sha256: str
@@ -134,18 +135,16 @@ def _contents(entity: Message) -> tuple[str, bytes | None]:
     return "\n".join(texts), json_part
 
 
-def _case_id(entity: Message, text: str, returned: Body | None) -> uuid.UUID:
-    """M5: the case, from the returned body, else the protected header, else the quoted line."""
+def _case_id(entity: Message, text: str, returned: Body | None) -> str:
+    """M7: the case, from the returned body, else the protected header, else the quoted line."""
     if returned is not None:
-        return uuid.UUID(str(returned.case_id))
-    for candidate in (str(entity.get(CASE_HEADER, "")), text):
-        found = _CASE_RE.search(candidate) or re.fullmatch(r"\s*([0-9a-fA-F-]{36})\s*", candidate)
-        if found:
-            try:
-                return uuid.UUID(found.group(1))
-            except ValueError:
-                break
-    raise BridgeRefusedError("no_case", "no case id in the signed content")
+        return returned.case_id
+    header = entity.get(CASE_HEADER)
+    found = None if header is None else _HEADER_RE.fullmatch(str(header))
+    found = found or _CASE_RE.search(text)
+    if found is None:
+        raise BridgeRefusedError("no_case", "no case id in the signed content")
+    return found.group(1)
 
 
 def _returned_body(data: bytes, member: Member, node_member: str) -> Body:
@@ -168,7 +167,7 @@ def accept(
     members: Iterable[Member],
     node_member: str,
     node_key: NodeOpenPgpKey,
-    case_peer: Callable[[uuid.UUID], str | None],
+    case_peer: Callable[[str], str | None],
 ) -> Reply:
     """M1-M7: verify ``raw`` (one fetched e-mail) and return the member's answer.
 

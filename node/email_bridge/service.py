@@ -21,8 +21,6 @@ from node.email_bridge.errors import BridgeRefusedError
 from node.email_bridge.inbound import MAX_EMAIL, Reply, accept
 
 if TYPE_CHECKING:
-    import uuid
-
     from node.email_bridge.imap import Mailbox
     from node.email_bridge.openpgp import NodeOpenPgpKey
     from schemas.directory import Member
@@ -55,7 +53,7 @@ class BridgeInbox:
         members: Callable[[], Iterable[Member]],
         node_member: str,
         node_key: NodeOpenPgpKey,
-        case_peer: Callable[[uuid.UUID], str | None],
+        case_peer: Callable[[str], str | None],
         on_reply: Callable[[Reply], Awaitable[None]],
         on_alert: Callable[[Alert], Awaitable[None]],
         now: Callable[[], datetime],

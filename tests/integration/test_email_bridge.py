@@ -8,7 +8,6 @@ independent of the node's (Sequoia through pysequoia). Every refusal has its tes
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -27,6 +26,7 @@ from node.email_bridge import (
     accept,
     armored_payload,
     build,
+    render_text,
     submit,
 )
 from schemas.directory import EmailReach, KeyAlg, KeyUse, Member, MemberKey
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.skipif(mail_available() is not None, reason=str(mail_av
 NOW = datetime(2026, 5, 11, 8, 0, tzinfo=UTC)
 NODE = "FR-OCLCTIC"
 NODE_ADDRESS = "fr-247@node.test"
-CASE = uuid.UUID(str(EXAMPLES["preserved"].case_id))
+CASE = EXAMPLES["preserved"].case_id
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def _text_reply(text: str) -> EmailMessage:
 
 
 def _accept(
-    raw: bytes, member: Member, node_key: NodeOpenPgpKey, peers: dict[uuid.UUID, str] | None = None
+    raw: bytes, member: Member, node_key: NodeOpenPgpKey, peers: dict[str, str] | None = None
 ) -> Reply:
     table = {CASE: member.id} if peers is None else peers
     return accept(raw, members=[member], node_member=NODE, node_key=node_key, case_peer=table.get)
@@ -216,7 +216,10 @@ def test_free_text_reply_names_the_case_by_the_quoted_line(
     gpg: GpgMember, node_key: NodeOpenPgpKey
 ) -> None:
     member = _member("DE-BKA", gpg)
-    text = f"> relay247-case: {CASE}\n\nDaten gesichert bis 10.08.2026. — Ü"
+    # The member's client quotes what the node sent (O1's text), then answers above it.
+    sent = render_text(EXAMPLES["preservation_extension"], member)
+    quoted = "\n".join(f"> {line}" for line in sent.splitlines())
+    text = f"Daten gesichert bis 10.08.2026. — Ü\n\n{quoted}\n"
     reply = _accept(_reply(gpg, node_key, _text_reply(text)), member, node_key)
     assert reply.body is None
     assert reply.case_id == CASE
@@ -228,7 +231,7 @@ def _refused(
     raw: bytes,
     member: Member,
     node_key: NodeOpenPgpKey,
-    peers: dict[uuid.UUID, str] | None = None,
+    peers: dict[str, str] | None = None,
 ) -> None:
     with pytest.raises(BridgeRefusedError) as caught:
         _accept(raw, member, node_key, peers)
@@ -400,8 +403,6 @@ def test_unusable_directory_certificate_is_refused_before_sending(
 
 
 def test_language_falls_back_to_english(gpg: GpgMember) -> None:
-    from node.email_bridge import render_text
-
     text = render_text(EXAMPLES["preservation_extension"], _member("MT", gpg, ("mt", "de")))
     assert text.startswith(f"relay247-case: {EXAMPLES['preservation_extension'].case_id}")
     assert "Sent by relay247 over OpenPGP e-mail" in text
