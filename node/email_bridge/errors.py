@@ -20,6 +20,7 @@ REASONS: Final = frozenset(
         "other_members_case",
         "body_malformed",
         "bad_certificate",
+        "internal_error",
     }
 )
 

@@ -7,7 +7,7 @@ import hashlib
 import re
 from email import message_from_bytes
 from email.headerregistry import Address
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.policy import default as default_policy
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -161,6 +161,14 @@ def _returned_body(data: bytes, member: Member, node_member: str) -> Body:
     return body
 
 
+def _parse(data: bytes) -> Message:
+    """The stdlib parser recurses once per multipart level: a deep bomb is refused (M3, M5)."""
+    try:
+        return message_from_bytes(data, policy=default_policy)
+    except RecursionError:
+        raise BridgeRefusedError("mime_too_complex", "nested too deep to parse") from None
+
+
 def accept(
     raw: bytes,
     *,
@@ -179,7 +187,7 @@ def accept(
     """
     if len(raw) > MAX_EMAIL:  # M1
         raise BridgeRefusedError("too_large", f"{len(raw)} bytes")
-    outer = message_from_bytes(raw, policy=default_policy)  # headers only matter until M4
+    outer = _parse(raw)  # its headers and RFC 3156 frame only matter until M4
     member = _sender(outer, members)  # M2
     armored = _armored_part(outer)  # M3
     reach = member.email_bridge
@@ -187,11 +195,10 @@ def accept(
     plain = node_key.decrypt_and_verify(armored, load_cert(reach.openpgp_cert))  # M4
     if len(plain) > MAX_EMAIL:
         raise BridgeRefusedError("too_large", "decrypted entity")
-    inner = message_from_bytes(plain, policy=default_policy)
-    assert isinstance(inner, (EmailMessage, Message))
+    inner = _parse(plain)
     text, json_part = _contents(inner)  # M5
-    returned = None if json_part is None else _returned_body(json_part, member, node_member)
-    case_id = _case_id(inner, text, returned)
+    returned = None if json_part is None else _returned_body(json_part, member, node_member)  # M6
+    case_id = _case_id(inner, text, returned)  # M7
     peer = case_peer(case_id)
     if peer is None:
         raise BridgeRefusedError("no_case", "unknown case")

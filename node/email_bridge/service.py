@@ -88,7 +88,10 @@ class BridgeInbox:
                     node_key=self._key,
                     case_peer=self._case_peer,
                 )
-            except BridgeRefusedError as exc:
+            except Exception as exc:  # noqa: BLE001 - one e-mail must never stop the loop
+                if not isinstance(exc, BridgeRefusedError):
+                    log.error("e-mail check failed", error=type(exc).__name__, sha256=digest)
+                    exc = BridgeRefusedError("internal_error", type(exc).__name__)
                 refused += 1
                 log.warning("e-mail refused", reason=exc.reason, sha256=digest)
                 await self._on_alert(

@@ -463,3 +463,15 @@ def test_compression_bomb_is_opened_only_within_a_memory_bound(
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _refused("too_large", raw, _member("DE-BKA", gpg), node_key)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 << 10  # KiB
+
+
+def test_deeply_nested_outer_mime_is_refused_before_decrypting(
+    gpg: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    """5,000 nested multiparts in 300 KB overflow the parser's recursion: refused, no crash."""
+    body = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        for i in range(5000)
+    )
+    raw = b"From: " + gpg.address.encode() + b"\r\n" + body
+    _refused("mime_too_complex", raw, _member("DE-BKA", gpg), node_key)

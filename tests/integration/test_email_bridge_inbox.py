@@ -75,3 +75,36 @@ async def test_inbox_takes_the_good_reply_and_alerts_on_each_refusal(
         assert alert.case_id == "0" * 32  # nothing of a refused e-mail is trusted
         assert "ok" not in alert.summary  # the reply's text never leaves in an alert
     assert len({a.alert_id for a in alerts}) == 3
+
+
+async def test_an_unexpected_failure_alerts_and_the_loop_goes_on(
+    mail: MailServer, gpg: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    """A bug in a check (here: the case lookup raises) alerts and never stops the loop."""
+    mail.deliver(_reply(gpg, node_key, _text_reply(CASE_TEXT)))
+    mail.deliver(_reply(gpg, node_key, _text_reply(CASE_TEXT)))
+    alerts: list[Alert] = []
+
+    def broken(case_id: str) -> str | None:
+        raise KeyError(case_id)
+
+    async def on_alert(alert: Alert) -> None:
+        alerts.append(alert)
+
+    async def on_reply(reply: Reply) -> None:
+        raise AssertionError("nothing may be recorded")
+
+    box = await asyncio.to_thread(
+        Mailbox, "127.0.0.1", mail.imap_port, tls="starttls", context=mail.context,
+        login=mail.login,
+    )  # fmt: skip
+    try:
+        inbox = BridgeInbox(
+            box, members=lambda: [_member("DE-BKA", gpg)], node_member=NODE,
+            node_key=node_key, case_peer=broken, on_reply=on_reply, on_alert=on_alert,
+            now=lambda: NOW,
+        )  # fmt: skip
+        assert await inbox.handle_new() == (0, 2)
+    finally:
+        box.close()
+    assert [a.kind for a in alerts] == ["email_internal_error"] * 2
