@@ -20,6 +20,7 @@ from typing import Any
 import click
 import msgspec
 
+from cli._network_email import email_options, with_email
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from cli._program import program
 from protocol.codec import convert, decode, decode_as, encode, shape_text
@@ -278,6 +279,7 @@ def _member_from_options(opts: dict[str, Any]) -> Member:
     type=click.IntRange(1, 3650),
     help="How long the member's keys stay valid, from now.",
 )
+@email_options
 @click.option("--replace", is_flag=True, help="Replace a member with the same id.")
 @_JSON_OPTION
 def add_member(
@@ -291,6 +293,7 @@ def add_member(
             raise CliUsageError(f"{member_file}: not a member file: {exc}") from None
     else:
         member = _member_from_options(opts)
+    member = with_email(member, opts)
     directory = read_state(netdir)
     others = tuple(m for m in directory.members if m.id != member.id)
     if len(others) != len(directory.members) and not replace:

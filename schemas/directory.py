@@ -64,6 +64,27 @@ class Contact(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     email: Email | None = None
 
 
+#: An armored OpenPGP certificate (RFC 9580 §6.2), as the member's e-mail client exports it.
+ArmoredCert = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^-----BEGIN PGP PUBLIC KEY BLOCK-----\r?\n[\x20-\x7e\r\n]{1,65536}"
+        r"-----END PGP PUBLIC KEY BLOCK-----\r?\n?\Z",
+        max_length=65_600,
+    ),
+]
+
+
+class EmailReach(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How a member without a node is reached: an address and its OpenPGP certificate.
+
+    Signed into the directory k-of-n like any key (PROTOCOL.md §22.1).
+    """
+
+    address: Email
+    openpgp_cert: ArmoredCert
+
+
 class Member(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A 24/7 point of contact. A node's member file (for enrollment) is one Member."""
 
@@ -80,6 +101,9 @@ class Member(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     capabilities: Annotated[tuple[Capability, ...], msgspec.Meta(max_length=32)] | (
         msgspec.UnsetType
     ) = msgspec.UNSET
+    #: Set for a member reached by OpenPGP e-mail (PROTOCOL.md §22); unset, the entry
+    #: encodes as it did before the field existed.
+    email_bridge: EmailReach | msgspec.UnsetType = msgspec.UNSET
 
 
 def supports(member: Member, capability: str) -> bool:
