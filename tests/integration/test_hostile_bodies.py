@@ -102,6 +102,8 @@ async def test_node_api_generic_bodies(tmp_path: Path) -> None:
             assert cov.body, route
             path = concrete(route, cov, case_id=node.case_id)  # a case the node has
             for label, ctype, body in cases:
+                if cov.body.startswith("none") and body in (b"", b"{}"):
+                    continue  # a call that takes no body: nothing or {} is its request
                 with found.check(f"POST {path}: {label}"):
                     headers = node.auth(**({"Content-Type": ctype} if ctype else {}))
                     answer = await exchange(node.url, request_bytes("POST", path, headers, body))

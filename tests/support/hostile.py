@@ -138,10 +138,18 @@ NODE_COVERAGE: dict[tuple[str, str], Coverage] = {
     ("POST", "/v1/cases/{case_id}/links"): Coverage(params={"case_id": "c" * 32}, body="link"),
     # legal hold and retention (PROTOCOL.md §19; tests/integration/test_retention_hostile.py)
     ("POST", "/v1/cases/{case_id}/hold"): Coverage(params={"case_id": "c" * 32}, body="hold"),
-    ("POST", "/v1/cases/{case_id}/release"): Coverage(params={"case_id": "c" * 32}),
+    ("POST", "/v1/cases/{case_id}/release"): Coverage(
+        params={"case_id": "c" * 32}, body="none (release): nothing or {}"
+    ),
     ("GET", "/v1/cases/{case_id}/retention"): Coverage(params={"case_id": "c" * 32}),
+    # statistics (PROTOCOL.md §20): the period's days; its own hostile cases are in
+    # tests/integration/test_node_stats_api.py (non-ASCII digits, repeats, reversed...)
+    ("GET", "/v1/stats"): Coverage(query={"from": "2026-01-01", "to": "2026-01-31"}),
+    ("GET", "/v1/stats/reports"): Coverage(),
     ("GET", "/v1/retention"): Coverage(query={"limit": "10"}, ints=("limit",)),
-    ("POST", "/v1/retention"): Coverage(query={"limit": "10"}, ints=("limit",)),
+    ("POST", "/v1/retention"): Coverage(
+        query={"limit": "10"}, ints=("limit",), body="none (a pass): nothing or {}"
+    ),
     ("DELETE", "/v1/cases/{case_id}/links/{other}"): Coverage(
         params={"case_id": "c" * 32, "other": "d" * 32}
     ),
