@@ -274,7 +274,7 @@ class Node:
         # Attachments: each was encrypted on this node (§15.2); the header names them.
         files = body_attachments(body.attachments)
         refuse_unsupported(peer, files)  # before anything is sealed or uploaded
-        refuse_not_secretariat(body, peer)  # statistics reports: only to it (§20.5)
+        refuse_not_secretariat(body, peer)  # statistics reports: only to it (§20.5 ST1)
         if files:
             assert self._shared.files is not None
             self._shared.files.check_prepared(files)

@@ -10,7 +10,7 @@ the network's secretariat as a signed message body.
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
@@ -25,6 +25,10 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=10_000_000_000)]
 #: Most rows of one table: 1,024 members x 4 kinds x 2 flows, and room to spare.
 _MAX_ROWS = 16_384
+
+
+#: The directory capability of the network's statistics secretariat (PROTOCOL.md §20.5).
+SECRETARIAT: Final = "statistics_secretariat"
 
 
 class Flow(enum.StrEnum):

@@ -8,15 +8,12 @@ older than the kind would refuse it as malformed (E13), and nobody else collects
 
 from __future__ import annotations
 
-from typing import Final
-
 from protocol.errors import MalformedError
-from schemas._stats import StatisticsReport
+from schemas._stats import SECRETARIAT, StatisticsReport
 from schemas.directory import Member, supports
 from schemas.messages import Body
 
-#: The capability that makes a member the network's statistics secretariat.
-SECRETARIAT: Final = "statistics_secretariat"
+__all__ = ["SECRETARIAT", "refuse_not_secretariat", "secretariats"]
 
 
 def secretariats(members: tuple[Member, ...]) -> list[str]:
@@ -25,7 +22,7 @@ def secretariats(members: tuple[Member, ...]) -> list[str]:
 
 
 def refuse_not_secretariat(body: Body, peer: Member | None) -> None:
-    """Refuse a statistics report to a member that is not the secretariat (§20.5, T1).
+    """Refuse a statistics report to a member that is not the secretariat (§20.5, ST1).
 
     ``peer`` None (no directory yet) is left to the sealer, which refuses it.
 

@@ -14,10 +14,14 @@ from node.events import NodeEvent
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from node.storage import Direction, Inbound, MessageRecord, Status
+from protocol.directory import VerifiedDirectory
 from protocol.envelope import CheckedHeader, header_bytes_of
-from protocol.errors import PeerError, Relay247Error
+from protocol.errors import MalformedError, PeerError, Relay247Error
 from protocol.receipt import make_ack_for
+from schemas._stats import SECRETARIAT, StatisticsReport
+from schemas.directory import supports
 from schemas.errors import ErrorCode
+from schemas.messages import Body
 from schemas.relay_api import MailboxItem
 
 # bytes: the largest envelope whose sender may still be told why it was refused; the
@@ -132,3 +136,19 @@ def hints_hold(item: MailboxItem, auth: CheckedHeader | PeerError) -> bool:
     if not isinstance(auth, CheckedHeader):
         return True  # acked by the hints and the delivered bytes, as any unauthenticated one
     return (auth.header.sender, auth.header.msg_id) == (item.sender, item.msg_id)
+
+
+def refuse_unasked_report(body: Body, member: str, directory: VerifiedDirectory | None) -> None:
+    """ST2 (PROTOCOL.md §20.5): a statistics report is taken only by a secretariat node.
+
+    Raises:
+        MalformedError: naming ``$.kind`` (a rejected receipt says it).
+    """
+    if not isinstance(body, StatisticsReport):
+        return
+    members = () if directory is None else directory.directory.members
+    if not any(m.id == member and supports(m, SECRETARIAT) for m in members):
+        problem = f"{member} is not the network's secretariat: it takes no statistics reports"
+        raise MalformedError(
+            f"invalid body: {problem} - at `$.kind`", field="$.kind", problem=problem
+        )

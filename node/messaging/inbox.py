@@ -1,18 +1,16 @@
 """Processing one delivered envelope: verify, store, ack, receipt (PROTOCOL.md §4.4, §5).
 
 Order of effects, which is what makes delivery exactly-once at this node:
+1. verify (E1–E13, ST2; a receipt-kind envelope E1–E12, then R1–R4 once, ``verify_receipt``,
+   and bound once to the header we sent, R4 clock and R5, ``bind_receipt``);
+2. store durably in one transaction: the message, its ``seen`` row, the seq bookkeeping,
+   and (business message) the sealed delivery receipt in the outbox;
+3. only then ack to the relay: a crash before 3 means redelivery, which finds the ``seen``
+   row and is acked again without being processed twice.
 
-1. verify (E1–E13; for a receipt-kind envelope E1–E12, then the receipt is verified once
-   (R1–R4, ``verify_receipt``) and bound once to the header we sent (R4 clock, R5,
-   ``bind_receipt``));
-2. store durably, in one transaction: the message, its ``seen`` row, the seq
-   bookkeeping, and (for a business message) the sealed delivery receipt in the outbox;
-3. only then ack to the relay, so a crash before 3 means redelivery, and redelivery
-   finds the ``seen`` row and is acked again without being processed twice.
-
-A page of envelopes (what one push or poll delivered) goes through 1 for each, then 2
-for all of them in one transaction with one durable commit, then 3 for each (issue 16):
-a crash anywhere before the commit leaves none of them stored and none acked.
+A page of envelopes (one push or poll) goes through 1 for each, then 2 for all of them in
+one transaction and durable commit, then 3 for each (issue 16): a crash before the commit
+leaves none of them stored and none acked.
 """
 
 from __future__ import annotations
@@ -39,6 +37,7 @@ from node.messaging._inbox_parts import (
     inbound_record,
     post_acks,
     raw_ack,
+    refuse_unasked_report,
     with_reply,
 )
 from node.messaging.attachments import AttachmentFieldError, body_attachments, check_binding
@@ -216,6 +215,7 @@ class Inbox:
         h = opened.header
         try:
             body = decode_opened(opened)  # E13
+            refuse_unasked_report(body, self._s.member, self._s.directory.current)  # ST2
             await self._attachments(opened, body.attachments, transport)  # F1-F4
         except PeerError as exc:
             self._reject(opened.checked, exc, now, raw, batch)

@@ -7,10 +7,10 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from node.events import MessageReceived, NodeEvent
+from node.events import MessageReceived, MessageRejected, NodeEvent
 from protocol.envelope import seal_envelope
 from schemas.examples import EXAMPLES
-from schemas.messages import coarse_kind, encode_body, priority_of
+from schemas.messages import Body, coarse_kind, encode_body, priority_of
 from schemas.relay_api import AckResult, MailboxItem
 from tests.support.bodies import addressed
 from tests.support.deliver import NullRelay
@@ -29,8 +29,8 @@ class CountingRelay(NullRelay):
         return await super().ack(signed_ack)
 
 
-def _items(net: Network, n: int) -> list[MailboxItem]:
-    body = addressed(EXAMPLES["preservation_request"], "FR", "US")
+def _items(net: Network, n: int, body: Body | None = None) -> list[MailboxItem]:
+    body = body or addressed(EXAMPLES["preservation_request"], "FR", "US")
     fr, us = net.members["FR"], net.members["US"]
     now = datetime.now(UTC)
     out = []
@@ -108,5 +108,26 @@ async def test_a_seen_messages_hints_on_another_envelope_get_no_ack_for_it(
         await us._sync._inbox.handle_page([lying], relay)  # type: ignore[arg-type]
         stored = {m.msg_id for m in await us.store.messages(direction=None) if m.direction == "in"}
         assert stored == {first.msg_id, second.msg_id}  # the envelope itself was stored
+    finally:
+        await us.stop()
+
+
+async def test_a_statistics_report_to_a_node_that_is_no_secretariat_is_rejected(
+    tmp_path: Path,
+) -> None:
+    # PROTOCOL.md §20.5 ST2: only a node listing statistics_secretariat takes reports (the
+    # sender's ST1 refusal is not enough: a modified sender could still send one)
+    net = make_network()
+    us = await open_node(tmp_path / "us", net, "US", FakeRelay(net.lookup(), net.signed()))
+    await us._shared.directory.accept(net.signed(), datetime.now(UTC))
+    rejected: list[NodeEvent] = []
+    us.events.subscribe(lambda e: rejected.append(e) if isinstance(e, MessageRejected) else None)
+    try:
+        (item,) = _items(net, 1, EXAMPLES["statistics_report"])
+        await us._sync._inbox.handle_page([item], CountingRelay())  # type: ignore[arg-type]
+        stored = await us.store.messages(direction=None)
+        assert [m.status for m in stored if m.msg_id == item.msg_id] == ["rejected"]
+        assert [m.body for m in stored if m.msg_id == item.msg_id] == [None]
+        assert len(rejected) == 1
     finally:
         await us.stop()
