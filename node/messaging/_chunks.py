@@ -47,12 +47,19 @@ async def put_chunks(
         OSError, AttachmentFileError: our ciphertext file is unreadable or short.
     """
     work = iter(missing)
+    failed = asyncio.Event()  # set by the first failure: no upload starts after it
 
     async def worker() -> None:
-        for index in work:  # one iterator shared by the workers: each index once
-            start, end = chunk_span(index, ref.ct_len, chunk_size)
-            data = await asyncio.to_thread(_read_at, f, start, end - start)
-            await transport.put_blob_chunk(ref.blob_id, index, data)
+        try:
+            for index in work:  # one iterator shared by the workers: each index once
+                start, end = chunk_span(index, ref.ct_len, chunk_size)
+                data = await asyncio.to_thread(_read_at, f, start, end - start)
+                if failed.is_set():
+                    return
+                await transport.put_blob_chunk(ref.blob_id, index, data)
+        except BaseException:
+            failed.set()
+            raise
 
     tasks = [asyncio.create_task(worker()) for _ in range(IN_FLIGHT)]
     try:
