@@ -56,8 +56,10 @@ def officer_db(
     passphrase_file: Path | None,
     *,
     write: bool,
+    sealed: bool = False,
 ) -> Iterator[OfficerDb]:
-    """Open the node's officer accounts; with ``write``, unlock the checkpoint signer.
+    """Open the node's officer accounts; with ``write``, unlock the checkpoint signer;
+    with ``write`` or ``sealed``, the data keys (to read sealed columns: PROTOCOL.md §18).
 
     Raises:
         CliUsageError: bad config or wrong passphrase (exit 2).
@@ -70,14 +72,15 @@ def officer_db(
     config = node_config(data_dir, config_path)
     member = config.node.member
     signer, sealer = None, None
-    if write:
+    if write or sealed:
         secret = read_passphrase(passphrase_file, confirm=False)
         try:
             # with a data key: a new TOTP secret is sealed at rest (PROTOCOL.md §18)
             keys = unlock_node_keys(config.path(config.node.keys_file), secret, member)
         except ConfigError as exc:
             raise fail_from(exc) from None
-        signer, sealer = LogSigner(member, keys.signing), keys.sealer()
+        signer = LogSigner(member, keys.signing) if write else None
+        sealer = keys.sealer()
     try:
         conn = open_db(config.path(config.node.database))
     except StorageError as exc:

@@ -108,7 +108,7 @@ class OfficerDb(JobTitles):
         sealer: ColumnSealer | None = None,
     ) -> None:
         self._conn = conn
-        self._sealer = sealer
+        self.sealer = sealer
         self._clock = clock
         self._member = member
         self._signer = signer
@@ -199,7 +199,7 @@ class OfficerDb(JobTitles):
                     "INSERT INTO officers (login, display_name, email, phone, roles, language,"
                     " time_zone, created_at, updated_at, password_hash, totp_secret)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (*fields, now, now, hashed, seal_secret(self._sealer, login, secret)),
+                    (*fields, now, now, hashed, seal_secret(self.sealer, login, secret)),
                 )
             except sqlite3.IntegrityError:
                 raise OfficerError(OfficerErrorCode.EXISTS, f"officer {login!r} exists") from None
@@ -281,7 +281,7 @@ class OfficerDb(JobTitles):
         hashed = _passwords.hash_password(password)
         secret = _totp.new_secret()
         sql = "password_hash=?, totp_secret=?, totp_last_step=0, failed_logins=0, locked_until=NULL"
-        args = (hashed, seal_secret(self._sealer, login, secret))
+        args = (hashed, seal_secret(self.sealer, login, secret))
         self._change(login, Action.OFFICER_RESET, sql, args, by=by, client=client, end=True)
         return self._credentials(login, password, secret)
 
@@ -300,7 +300,7 @@ class OfficerDb(JobTitles):
             OfficerError: ``bad_credentials``, ``locked`` or ``disabled``.
         """
         _id, stored, last_step, disabled = self._password(login, password, client)
-        secret = open_secret(self._sealer, login, stored)
+        secret = open_secret(self.sealer, login, stored)
         step = _totp.match_step(secret, code, self._clock(), last_step)
         if step is None:
             self._failed(True, login, client)

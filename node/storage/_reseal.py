@@ -40,8 +40,10 @@ MESSAGES: Final = SealedTable("messages", ("direction", "peer", "msg_id"), ("hea
 DRAFTS: Final = SealedTable("console_send_drafts", ("id", "officer_id"), ("fields", "preview"))
 #: officers' TOTP secrets (node/officers/_sealing.py; TEXT before §18, sealed bytes after)
 OFFICERS: Final = SealedTable("officers", ("login",), ("totp_secret",))
+#: oral emergency records: who called and what was asked (node/officers/_emergency.py)
+ORAL: Final = SealedTable("emergency_oral_records", ("record_id",), ("caller", "asked"))
 #: every table the node store's pass walks (cases.data is the case store's own pass)
-STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS)
+STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS, ORAL)
 
 
 def reseal_batch(
