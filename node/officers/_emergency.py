@@ -29,7 +29,7 @@ from node.officers._access_log import Action, LogSigner
 from node.officers._accounts import OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Permission, allowed
-from node.officers._sealing import ColumnSealer, oral_ad, open_text, seal_text
+from node.officers._sealing import ColumnSealer, open_text, oral_ad, seal_text
 from node.officers._writes import LoggedWrites
 
 SCHEMA: Final = """

@@ -73,3 +73,32 @@ def open_text(sealer: ColumnSealer | None, stored: object, ad: bytes) -> str:
 def oral_ad(record_id: str, column: str) -> bytes:
     """The associated data of an oral emergency record's sealed column."""
     return f"emergency_oral_records|{record_id}|{column}".encode()
+
+
+#: the officers' columns sealed at rest beside the TOTP secret (their personal data)
+OFFICER_COLUMNS = ("display_name", "email", "phone")
+
+
+def _officer_ad(login: str, column: str) -> bytes:
+    return f"officers|{login}|{column}".encode()
+
+
+def seal_officer(
+    sealer: ColumnSealer | None, login: str, values: tuple[str | None, ...]
+) -> tuple[str | bytes | None, ...]:
+    """``display_name, email, phone`` as stored (NULL stays NULL)."""
+    return tuple(
+        None if v is None else seal_text(sealer, v, _officer_ad(login, c))
+        for c, v in zip(OFFICER_COLUMNS, values, strict=True)
+    )
+
+
+def open_officer(sealer: ColumnSealer | None, row: tuple[object, ...]) -> tuple[object, ...]:
+    """An officers row (``id, login, display_name, email, phone, ...``) with the sealed
+    columns opened."""
+    login = str(row[1])
+    opened = (
+        None if v is None else open_text(sealer, v, _officer_ad(login, c))
+        for c, v in zip(OFFICER_COLUMNS, row[2:5], strict=True)
+    )
+    return (*row[:2], *opened, *row[5:])

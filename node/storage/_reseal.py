@@ -38,8 +38,11 @@ class SealedTable:
 MESSAGES: Final = SealedTable("messages", ("direction", "peer", "msg_id"), ("header", "body"))
 #: the console's drafts of new requests (console/_send_drafts.py seals them)
 DRAFTS: Final = SealedTable("console_send_drafts", ("id", "officer_id"), ("fields", "preview"))
-#: officers' TOTP secrets (node/officers/_sealing.py; TEXT before §18, sealed bytes after)
-OFFICERS: Final = SealedTable("officers", ("login",), ("totp_secret",))
+#: officers' TOTP secrets and personal data (node/officers/_sealing.py; TEXT before §18,
+#: sealed bytes after)
+OFFICERS: Final = SealedTable(
+    "officers", ("login",), ("totp_secret", "display_name", "email", "phone")
+)
 #: oral emergency records: who called and what was asked (node/officers/_emergency.py)
 ORAL: Final = SealedTable("emergency_oral_records", ("record_id",), ("caller", "asked"))
 #: every table the node store's pass walks (cases.data is the case store's own pass)
