@@ -43,10 +43,15 @@ DRAFTS: Final = SealedTable("console_send_drafts", ("id", "officer_id"), ("field
 OFFICERS: Final = SealedTable(
     "officers", ("login",), ("totp_secret", "display_name", "email", "phone")
 )
+#: officers' job titles and alert channels (node/officers/_titles.py, _roster.py)
+TITLES: Final = SealedTable("officer_titles", ("login",), ("job_title",))
+CHANNELS: Final = SealedTable(
+    "officer_channels", ("login",), ("webhook_url", "webhook_secret", "email")
+)
 #: oral emergency records: who called and what was asked (node/officers/_emergency.py)
 ORAL: Final = SealedTable("emergency_oral_records", ("record_id",), ("caller", "asked"))
 #: every table the node store's pass walks (cases.data is the case store's own pass)
-STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS, ORAL)
+STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS, TITLES, CHANNELS, ORAL)
 
 
 def reseal_batch(
