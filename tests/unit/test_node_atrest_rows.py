@@ -1,6 +1,6 @@
 """What PROTOCOL.md §18 seals beyond messages and cases: retained cases, oral emergency
-records and officers' personal data; and the refusal of clear values once a full pass
-has sealed every row (§18.5)."""
+records and officers' personal data (names, e-mails, phones, job titles, alert channels);
+and the refusal of clear values once a full pass has sealed every row (§18.5)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from node._atrest import AtRest
 from node.cases import hold, retention
 from node.cases.store import CaseRow, CaseStore
-from node.officers import EmergencyDesk, LogSigner, OfficerDb, open_db
+from node.officers import EmergencyDesk, LogSigner, OfficerDb, Roster, open_db
 from node.storage._sealed import Sealer, key_id_of
 from node.storage.store import NodeStore
 from protocol.cases import Case
@@ -83,6 +83,11 @@ async def test_oral_records_and_officers_data_are_sealed_and_old_ones_by_the_pas
     def made(db: OfficerDb, login: str) -> str:
         db.add(login, display_name=f"{login} {MARKER}", roles=["officer"],
                email=f"{login}@example.org", phone="+33123456789")  # fmt: skip
+        db.set_job_title(login, f"Duty {MARKER}")
+        Roster(db, clock, signer).set_channels(
+            login, webhook=f"https://hooks.example.org/{login}",
+            email=f"{login}.alerts@example.org", by=None, client="cli",
+        )  # fmt: skip
         return EmergencyDesk(db, clock, signer).record(
             member="DE", caller=f"KHK {MARKER}", called_at=called, asked=f"who is {MARKER}",
             procedure="cets224_art9", by=login, client="cli",
@@ -103,6 +108,15 @@ async def test_oral_records_and_officers_data_are_sealed_and_old_ones_by_the_pas
     again = OfficerDb(conn, clock, member="FR", signer=signer, sealer=s)
     assert [o.display_name for o in again.list()] == [f"nina {MARKER}", f"olga {MARKER}"]
     assert again.get("olga").phone == "+33123456789"
+    assert again.job_titles() == {"nina": f"Duty {MARKER}", "olga": f"Duty {MARKER}"}
+    roster = Roster(again, clock, signer)
+    for login in ("olga", "nina"):
+        got = roster.channels(login)
+        assert got is not None
+        assert got.webhook_url == f"https://hooks.example.org/{login}"
+        assert got.webhook_secret is not None
+        assert scan(tmp_path, got.webhook_secret) == []
+        assert scan(tmp_path, f"hooks.example.org/{login}") == []
     desk = EmergencyDesk(again, clock, signer)
     for record_id in (old, new):
         rec = desk.get(record_id)
