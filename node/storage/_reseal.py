@@ -48,10 +48,12 @@ TITLES: Final = SealedTable("officer_titles", ("login",), ("job_title",))
 CHANNELS: Final = SealedTable(
     "officer_channels", ("login",), ("webhook_url", "webhook_secret", "email")
 )
+#: case links' free text: the other side's reference, the note, why a link was kept
+LINKS: Final = SealedTable("case_links", ("case_id", "target"), ("sender_ref", "note", "reason"))
 #: oral emergency records: who called and what was asked (node/officers/_emergency.py)
 ORAL: Final = SealedTable("emergency_oral_records", ("record_id",), ("caller", "asked"))
 #: every table the node store's pass walks (cases.data is the case store's own pass)
-STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS, TITLES, CHANNELS, ORAL)
+STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS, TITLES, CHANNELS, ORAL, LINKS)
 
 
 def reseal_batch(

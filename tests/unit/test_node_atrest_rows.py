@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from node._atrest import AtRest
 from node.cases import hold, retention
+from node.cases.links import LinkStore, NewLink, Origin
 from node.cases.store import CaseRow, CaseStore
 from node.officers import EmergencyDesk, LogSigner, OfficerDb, Roster, open_db
 from node.storage._sealed import Sealer, key_id_of
@@ -167,3 +169,27 @@ async def test_clear_values_are_refused_once_a_full_pass_sealed_every_row(
     with pytest.raises(StorageError, match="clear where only sealed"):
         OfficerDb(conn, clock, member="FR", sealer=again).get("eve")
     conn.close()
+
+
+async def test_case_links_free_text_is_sealed_and_old_rows_by_the_pass(tmp_path: Path) -> None:
+    s = _sealer()
+    store = NodeStore(tmp_path / "node.db", s)
+    await store.open()
+    clear = CaseStore(tmp_path / "node.db")  # links received before §18
+    await clear.open()
+    link = NewLink(
+        "a" * 32, "b" * 32, "related", Origin.RECEIVED, msg_id="1" * 32,
+        sender_ref=f"REF {MARKER}", note=f"same {MARKER}",
+    )  # fmt: skip
+    await LinkStore(clear).add([link], datetime.now(UTC))
+    await clear.close()
+    cases = CaseStore(tmp_path / "node.db", s)
+    await cases.open()
+    links = LinkStore(cases)
+    await links.add([replace(link, msg_id="2" * 32, target="c" * 32)], datetime.now(UTC))
+    await AtRest(store).reseal(cases)
+    got = await links.of_case("a" * 32)
+    assert [(x.sender_ref, x.note) for x in got] == [(f"REF {MARKER}", f"same {MARKER}")] * 2
+    await cases.close()
+    await store.close()
+    assert scan(tmp_path) == []
