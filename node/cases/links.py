@@ -245,7 +245,9 @@ def _open(sealer: Sealer | None, value: str | bytes | None, ad: bytes) -> str | 
 
 
 def _row(r: Any, sealer: Sealer | None = None) -> LinkRow:
-    ad = lambda c: _ad(str(r[1]), str(r[2]), c)  # noqa: E731
+    def ad(column: str) -> bytes:
+        return _ad(str(r[1]), str(r[2]), column)
+
     return LinkRow(
         id=int(r[0]),
         case_id=str(r[1]),
