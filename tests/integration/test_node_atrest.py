@@ -212,7 +212,10 @@ async def test_rotating_the_data_key_while_messages_arrive_loses_nothing(
 
             async def settled() -> bool:
                 got = [await us.store.message(m, Direction.IN) for m in sent]
-                return all(got) and us.at_rest.passes > passes and us.store.sealer is not None
+                # the key picked up, not only the start's own pass done (it may end after
+                # `passes` was read)
+                picked = us.store.sealer is not None and us.store.sealer.current == 2
+                return all(got) and us.at_rest.passes > passes and picked
 
             await _until(settled)
             assert us.store.sealer is not None
