@@ -102,12 +102,14 @@ def _officer_data(us: Node) -> None:
         conn.close()
 
 
-async def _retained(fr: Node, us: Node) -> None:
-    second = marked_request(1)
+async def _retained(fr: Node, us: Node, kept_in: Path) -> None:
+    attached = await fr.prepare_attachment(_pieces(), name="second.txt", media_type="text/plain")
+    second = msgspec.structs.replace(marked_request(1), attachments=(attached,))
     msg_id = await fr.send(second, "US")
+    blob = kept_in / f"{attached.blob_id}.ct"
 
     async def arrived() -> bool:
-        return await us.services.case_store.case(second.case_id) is not None
+        return await us.services.case_store.case(second.case_id) is not None and blob.exists()
 
     await _until(arrived)
     refusal = msgspec.structs.replace(
@@ -123,6 +125,8 @@ async def _retained(fr: Node, us: Node) -> None:
     moved(us.services.retention, DAYS + 10)
     done = await us.services.retention.run_pass(dry_run=False)
     assert [d.case_id for d in done.cases] == [second.case_id]
+    # the pass opened the sealed body to find its attachment's file, and erased it
+    assert (done.files, blob.exists()) == (1, False)
     kept = await retained_case(us.services.case_store, second.case_id)
     assert kept is not None
     assert kept[0].state == "refused"
@@ -166,7 +170,7 @@ async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> 
             await asyncio.to_thread(_officer_data, us)
             # a second request US refuses: a retention pass 40 days on keeps its case in
             # retained_cases (the first one is read back after the restart below)
-            await _retained(fr, us)
+            await _retained(fr, us, net.root / "us" / "attachments" / "in" / "FR")
         for member in ("fr", "us"):
             assert scan(net.root / member, MARKER) == [], member
         # the node reads it back after a restart, through its local API (`node show`)
