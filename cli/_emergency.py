@@ -111,13 +111,19 @@ def record(
 
 @emergency.command("list")
 @data_options
+@passphrase_option
 @json_option
-def list_(*, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
+def list_(
+    *, data_dir: Path | None, config_path: Path | None, passphrase_file: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
     """The oral records, most recent call first."""
     from cli._node_render import emit_json
 
     zone = _zone(data_dir, config_path)
-    with officer_db(data_dir, config_path, None, write=False) as db, mapped():
+    # caller and asked are sealed (PROTOCOL.md §18): the data keys open them
+    opened = officer_db(data_dir, config_path, passphrase_file, write=False, sealed=True)
+    with opened as db, mapped():
         records = ec.desk_of(db).records()
     rows = [
         {
@@ -142,14 +148,20 @@ def list_(*, data_dir: Path | None, config_path: Path | None, as_json: bool) -> 
 @emergency.command("show")
 @click.argument("record_id", metavar="RECORD")
 @data_options
+@passphrase_option
 @json_option
-def show(*, record_id: str, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
+def show(
+    *, record_id: str, data_dir: Path | None, config_path: Path | None,
+    passphrase_file: Path | None, as_json: bool,
+) -> None:  # fmt: skip
     """RECORD with its clocks, escalations and (once linked) the differences."""
     from cli._node_render import emit_json
 
     table = ec.procedures_of(data_dir, config_path)
     zone = _zone(data_dir, config_path)
-    with officer_db(data_dir, config_path, None, write=False) as db, mapped():
+    # caller and asked are sealed (PROTOCOL.md §18): the data keys open them
+    opened = officer_db(data_dir, config_path, passphrase_file, write=False, sealed=True)
+    with opened as db, mapped():
         desk = ec.desk_of(db)
         rec = _find(desk, record_id)
         escalations = _roster(db).escalations(case_id=rec.record_id)
@@ -193,16 +205,20 @@ def _differences(
 @emergency.command("candidates")
 @click.argument("record_id", metavar="RECORD")
 @data_options
+@passphrase_option
 @json_option
 def candidates(
-    *, record_id: str, data_dir: Path | None, config_path: Path | None, as_json: bool
-) -> None:
+    *, record_id: str, data_dir: Path | None, config_path: Path | None,
+    passphrase_file: Path | None, as_json: bool,
+) -> None:  # fmt: skip
     """Written cases that may follow RECORD: same member, opened in the days after the call."""
     from cli import _node_client as ncl
     from cli._node_render import emit_json
     from node.cases import candidates as suggest
 
-    with officer_db(data_dir, config_path, None, write=False) as db, mapped():
+    # caller and asked are sealed (PROTOCOL.md §18): the data keys open them
+    opened = officer_db(data_dir, config_path, passphrase_file, write=False, sealed=True)
+    with opened as db, mapped():
         desk = ec.desk_of(db)
         rec = _find(desk, record_id)
         linked = [r.case_id for r in desk.records(limit=1000) if r.case_id]

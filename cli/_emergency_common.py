@@ -8,6 +8,7 @@ so they need the keystore passphrase. Reading needs none.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import tzinfo
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli._officers_common import node_config, officer_db
-from cli._passphrase import CliError, fail_from
+from cli._passphrase import ENV_VAR, CliError, fail_from
 from protocol.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -198,7 +199,10 @@ def print_case_section(
 
     case_id = detail.summary.case_id
     try:
-        with officer_db(data_dir, config_path, None, write=False) as db:
+        # the records' caller and asked are sealed (PROTOCOL.md §18): opened when the
+        # passphrase is in the environment; else the part is left out (no prompt here)
+        unlock = bool(os.environ.get(ENV_VAR))
+        with officer_db(data_dir, config_path, None, write=False, sealed=unlock) as db:
             desk = desk_of(db)
             rec = desk.for_case(case_id)
             peer = peer_zone(db, detail.summary.peer)

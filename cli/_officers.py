@@ -93,14 +93,20 @@ def add(
 
 @officer.command("list")
 @data_options
+@passphrase_option
 @json_option
-def list_(*, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
+def list_(
+    *, data_dir: Path | None, config_path: Path | None, passphrase_file: Path | None,
+    as_json: bool,
+) -> None:  # fmt: skip
     """List the accounts: login, name, roles, language, zone, state."""
     from rich.table import Table
 
     from cli._node_render import console, emit_json
 
-    with officer_db(data_dir, config_path, None, write=False) as db, mapped():
+    # names, e-mails and phones are sealed (PROTOCOL.md §18): the data keys open them
+    opened = officer_db(data_dir, config_path, passphrase_file, write=False, sealed=True)
+    with opened as db, mapped():
         officers = db.list()
     if as_json:
         emit_json([as_dict(o) for o in officers])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,8 +57,10 @@ def officer_db(
     passphrase_file: Path | None,
     *,
     write: bool,
+    sealed: bool = False,
 ) -> Iterator[OfficerDb]:
-    """Open the node's officer accounts; with ``write``, unlock the checkpoint signer.
+    """Open the node's officer accounts; with ``write``, unlock the checkpoint signer;
+    with ``write`` or ``sealed``, the data keys (to read sealed columns: PROTOCOL.md §18).
 
     Raises:
         CliUsageError: bad config or wrong passphrase (exit 2).
@@ -70,22 +73,35 @@ def officer_db(
     config = node_config(data_dir, config_path)
     member = config.node.member
     signer, sealer = None, None
-    if write:
+    keys_path = config.path(config.node.keys_file)
+    # a node without a key file (tests' nodes) has no data key: nothing in it is sealed
+    if write or (sealed and keys_path.exists()):
         secret = read_passphrase(passphrase_file, confirm=False)
         try:
             # with a data key: a new TOTP secret is sealed at rest (PROTOCOL.md §18)
-            keys = unlock_node_keys(config.path(config.node.keys_file), secret, member)
+            keys = unlock_node_keys(keys_path, secret, member)
         except ConfigError as exc:
             raise fail_from(exc) from None
-        signer, sealer = LogSigner(member, keys.signing), keys.sealer()
+        signer = LogSigner(member, keys.signing) if write else None
+        sealer = keys.sealer()
     try:
         conn = open_db(config.path(config.node.database))
     except StorageError as exc:
         raise CliError(exc.message) from None
+    if sealer is not None and _all_sealed(conn):
+        sealer.strict = True  # as the node: a clear value is refused (PROTOCOL.md §18.5)
     try:
         yield OfficerDb(conn, system_clock, member=member, signer=signer, sealer=sealer)
     finally:
         conn.close()
+
+
+def _all_sealed(conn: sqlite3.Connection) -> bool:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='at_rest_sealed'").fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None and row[0] == "1"
 
 
 @contextlib.contextmanager

@@ -28,14 +28,20 @@ def _b64url(data: bytes) -> str:
 @click.command("keys")
 @click.argument("login")
 @data_options
+@passphrase_option
 @json_option
-def keys(*, login: str, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
+def keys(
+    *, login: str, data_dir: Path | None, config_path: Path | None,
+    passphrase_file: Path | None, as_json: bool,
+) -> None:  # fmt: skip
     """List LOGIN's security keys: name, added, last used, transports."""
     from cli._node_render import console, emit_json
     from node._wallclock import system_clock
     from node.officers import SecurityKeys
 
-    with officer_db(data_dir, config_path, None, write=False) as db, mapped():
+    # the account is read whole, its sealed name too (PROTOCOL.md §18)
+    opened = officer_db(data_dir, config_path, passphrase_file, write=False, sealed=True)
+    with opened as db, mapped():
         found = SecurityKeys(db, system_clock).keys_of(login)
     rows: list[dict[str, Any]] = [
         {

@@ -96,15 +96,21 @@ def remove(
     "--days", type=click.IntRange(1, 62), default=7, show_default=True, help="How many days ahead."
 )
 @data_options
+@passphrase_option
 @json_option
-def list_(*, days: int, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
+def list_(
+    *, days: int, data_dir: Path | None, config_path: Path | None,
+    passphrase_file: Path | None, as_json: bool,
+) -> None:  # fmt: skip
     """The shifts from now on for --days days, and who is on duty now."""
     from cli._node_render import emit_json
     from node._wallclock import system_clock
 
     zone = _zone(data_dir, config_path)
     now = system_clock()
-    with officer_db(data_dir, config_path, None, write=False) as db, mapped():
+    # who is on duty: officers' names are sealed (PROTOCOL.md §18)
+    opened = officer_db(data_dir, config_path, passphrase_file, write=False, sealed=True)
+    with opened as db, mapped():
         r = _roster(db)
         shifts = r.shifts(now, now + timedelta(days=days))
         on_duty = [o.login for o in r.on_duty(now)]

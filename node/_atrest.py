@@ -44,6 +44,8 @@ class _Store(Protocol):
 
     async def checkpoint(self) -> None: ...
 
+    async def mark_sealed(self) -> None: ...
+
 
 class AtRest:
     """The re-seal pass over the node store and the case tables, and the key file watch.
@@ -75,6 +77,7 @@ class AtRest:
                 after = await step(after, BATCH)
                 await asyncio.sleep(0)  # let the inbox and the API in between batches
         await self._store.checkpoint()
+        await self._store.mark_sealed()  # no clear value is left: refuse any from now on
         self.passes += 1
         self.idle.set()
 

@@ -29,7 +29,7 @@ from node._tasks import logged, stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
 from node.attachment_list import CaseAttachment, case_attachments
-from node.cases import Sent, plan_links, refuse_not_secretariat
+from node.cases import RetainedReseal, Sent, plan_links, refuse_not_secretariat
 from node.config import NodeConfig, deprecated_keys
 from node.event_log import log_event
 from node.events import (
@@ -200,7 +200,8 @@ class Node:
         ):
             self._tasks.append(asyncio.create_task(logged(name, coro), name=f"node-{name}"))
         await self.services.start()
-        self._tasks.append(self.at_rest.start(self.services.case_store))
+        cases = self.services.case_store
+        self._tasks.append(self.at_rest.start(cases, RetainedReseal(cases)))
 
     async def wait_ready(self) -> None:
         """Return once a verified directory is held (sending and receiving can work)."""

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     )
     from node.cases.emergency_watch import EmergencyWatch
     from node.cases.export import NOT_COSIGNED, export_case
-    from node.cases.hold import MAX_REASON, HoldEvent, Retention, check_reason
+    from node.cases.hold import MAX_REASON, HoldEvent, RetainedReseal, Retention, check_reason
     from node.cases.links_view import (
         Sent,
         add_local_link,
@@ -72,6 +72,7 @@ __all__ = [
     "PassResult",
     "Procedure",
     "ProcedureTable",
+    "RetainedReseal",
     "Retention",
     "RetentionPolicy",
     "RetentionService",
@@ -135,6 +136,7 @@ __getattr__ = lazy_face(
         "export_case": "export",
         "MAX_REASON": "hold",
         "HoldEvent": "hold",
+        "RetainedReseal": "hold",
         "Retention": "hold",
         "check_reason": "hold",
         "PassResult": "retention",

@@ -14,12 +14,15 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Final
 
 import msgspec
 
+from node.cases._store_schema import _Tx
 from node.cases.store import CaseStore
 from node.officers import Action, LogSigner, append_entry
+from node.storage import SealedTable, open_optional, reseal_batch, row_ad
 from protocol.cases import Case
 from protocol.codec import decode
 from protocol.errors import MalformedError, PeerError
@@ -214,8 +217,34 @@ async def retained_case(cases: CaseStore, case_id: str) -> tuple[Case, str] | No
     )
     if not rows:
         return None
-    raw = bytes(rows[0][0])
+    raw = open_optional(cases.sealer, bytes(rows[0][0]), retained_ad(case_id))
     return decode(_CASE, raw, "retained case", limit=len(raw), unique_keys=False), str(rows[0][1])
+
+
+def retained_ad(case_id: str) -> bytes:
+    """The associated data of a retained case's sealed ``data`` (PROTOCOL.md §18)."""
+    return row_ad("retained_cases", case_id, "data")
+
+
+#: the sealed column of ``retained_cases`` (the case store's re-seal pass walks it)
+RETAINED: Final = SealedTable("retained_cases", ("case_id",), ("data",))
+
+
+class RetainedReseal:
+    """The re-seal pass's step over ``retained_cases`` (node/_atrest.py), on the case
+    store's connection: retained copies made before §18 covered them are sealed, and
+    all are re-sealed after a data key rotation."""
+
+    def __init__(self, cases: CaseStore) -> None:
+        self._cases = cases
+
+    async def reseal_batch(self, after: int, limit: int) -> int | None:
+        """Re-seal up to ``limit`` rows after rowid ``after``; None when done."""
+        cases, sealer = self._cases, self._cases.sealer
+        if sealer is None:
+            return None
+        step = partial(reseal_batch, tx=_Tx)
+        return await cases._run(step, cases._conn(), sealer, RETAINED, after, limit)
 
 
 async def ensure_tables(cases: CaseStore) -> None:

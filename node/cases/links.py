@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from node.cases.store import CaseStore
-from node.storage import Direction, MessageRecord, Status
+from node.storage import Direction, MessageRecord, Sealer, Status, open_optional, row_ad
 from schemas.messages import Body
 
 DDL: Final = """
@@ -130,10 +130,13 @@ class LinkStore:
             How many rows were added.
         """
         await self._ensure()
+        sealer = self._cases.sealer  # sender_ref, note, reason: free text (§18)
         rows = [
             (
-                x.case_id, x.target, x.type, x.origin.value, x.msg_id, x.sender_ref,
-                x.note, x.officer, x.reason, (x.at or at).isoformat(),
+                x.case_id, x.target, x.type, x.origin.value, x.msg_id,
+                *(_seal(sealer, v, _ad(x.case_id, x.target, c))
+                  for c, v in zip(SEALED, (x.sender_ref, x.note, x.reason), strict=True)),
+                x.officer, (x.at or at).isoformat(),
             )
             for x in links
         ]  # fmt: skip
@@ -141,7 +144,7 @@ class LinkStore:
             return 0
         sql = (
             "INSERT OR IGNORE INTO case_links (case_id, target, type, origin, msg_id,"
-            " sender_ref, note, officer, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            " sender_ref, note, reason, officer, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
         )
         return await self._cases._run(self._insert, sql, rows)
 
@@ -150,7 +153,7 @@ class LinkStore:
         await self._ensure()
         sql = _OF_CASE if removed else _OF_CASE_ACTIVE
         rows = await self._cases._run(self._cases._select, sql, (case_id, case_id))
-        return [_row(r) for r in rows]
+        return [_row(r, self._cases.sealer) for r in rows]
 
     async def forget_sent(self, msg_ids: Sequence[str]) -> None:
         """Drop the sent links of messages the relay refused for good (never delivered)."""
@@ -221,7 +224,30 @@ def wire_links(stored: Sequence[tuple[MessageRecord, Body | None]]) -> list[NewL
     return out
 
 
-def _row(r: Any) -> LinkRow:
+#: the free-text columns of case_links sealed at rest (PROTOCOL.md §18)
+SEALED: Final = ("sender_ref", "note", "reason")
+
+
+def _ad(case_id: str, target: str, column: str) -> bytes:
+    return row_ad("case_links", case_id, target, column)
+
+
+def _seal(sealer: Sealer | None, value: str | None, ad: bytes) -> bytes | str | None:
+    # clear text without a sealer (tests), as before §18
+    return value if value is None or sealer is None else sealer.seal(value.encode(), ad)
+
+
+def _open(sealer: Sealer | None, value: str | bytes | None, ad: bytes) -> str | None:
+    if value is None:
+        return None
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    return open_optional(sealer, raw, ad).decode()
+
+
+def _row(r: Any, sealer: Sealer | None = None) -> LinkRow:
+    def ad(column: str) -> bytes:
+        return _ad(str(r[1]), str(r[2]), column)
+
     return LinkRow(
         id=int(r[0]),
         case_id=str(r[1]),
@@ -229,10 +255,10 @@ def _row(r: Any) -> LinkRow:
         type=str(r[3]),
         origin=Origin(r[4]),
         msg_id=r[5],
-        sender_ref=r[6],
-        note=r[7],
+        sender_ref=_open(sealer, r[6], ad("sender_ref")),
+        note=_open(sealer, r[7], ad("note")),
         officer=r[8],
-        reason=r[9],
+        reason=_open(sealer, r[9], ad("reason")),
         created_at=datetime.fromisoformat(r[10]),
         removed_at=None if r[11] is None else datetime.fromisoformat(r[11]),
         removed_by=r[12],

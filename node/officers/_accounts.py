@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from node.officers import _passwords, _totp
+from node.officers import _passwords, _sealing, _totp
 from node.officers import _validate as check
 from node.officers._access_log import Action, LogSigner, append_entry
 from node.officers._errors import OfficerError, OfficerErrorCode
@@ -108,7 +108,7 @@ class OfficerDb(JobTitles):
         sealer: ColumnSealer | None = None,
     ) -> None:
         self._conn = conn
-        self._sealer = sealer
+        self.sealer = sealer
         self._clock = clock
         self._member = member
         self._signer = signer
@@ -145,7 +145,7 @@ class OfficerDb(JobTitles):
         """Every account, by login."""
         sql = f"SELECT {_COLS} FROM officers ORDER BY login"  # noqa: S608  # constant columns
         rows = self._conn.execute(sql).fetchall()
-        return [_officer(r) for r in rows]
+        return [_officer(_sealing.open_officer(self.sealer, r)) for r in rows]
 
     def get(self, login: str) -> Officer:
         """One account by login.
@@ -157,7 +157,7 @@ class OfficerDb(JobTitles):
         row = self._conn.execute(sql, (login,)).fetchone()
         if row is None:
             raise OfficerError(OfficerErrorCode.NOT_FOUND, f"no officer {login!r}")
-        return _officer(row)
+        return _officer(_sealing.open_officer(self.sealer, row))
 
     # -- account changes (each one logged) -------------------------------------------
 
@@ -193,13 +193,14 @@ class OfficerDb(JobTitles):
         hashed = _passwords.hash_password(password)
         secret = _totp.new_secret()
         now = self._clock().isoformat()
+        stored = (fields[0], *_sealing.seal_officer(self.sealer, login, fields[1:4]), *fields[4:])
         with self._tx() as conn:
             try:
                 conn.execute(
                     "INSERT INTO officers (login, display_name, email, phone, roles, language,"
                     " time_zone, created_at, updated_at, password_hash, totp_secret)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (*fields, now, now, hashed, seal_secret(self._sealer, login, secret)),
+                    (*stored, now, now, hashed, seal_secret(self.sealer, login, secret)),
                 )
             except sqlite3.IntegrityError:
                 raise OfficerError(OfficerErrorCode.EXISTS, f"officer {login!r} exists") from None
@@ -281,7 +282,7 @@ class OfficerDb(JobTitles):
         hashed = _passwords.hash_password(password)
         secret = _totp.new_secret()
         sql = "password_hash=?, totp_secret=?, totp_last_step=0, failed_logins=0, locked_until=NULL"
-        args = (hashed, seal_secret(self._sealer, login, secret))
+        args = (hashed, seal_secret(self.sealer, login, secret))
         self._change(login, Action.OFFICER_RESET, sql, args, by=by, client=client, end=True)
         return self._credentials(login, password, secret)
 
@@ -300,7 +301,7 @@ class OfficerDb(JobTitles):
             OfficerError: ``bad_credentials``, ``locked`` or ``disabled``.
         """
         _id, stored, last_step, disabled = self._password(login, password, client)
-        secret = open_secret(self._sealer, login, stored)
+        secret = open_secret(self.sealer, login, stored)
         step = _totp.match_step(secret, code, self._clock(), last_step)
         if step is None:
             self._failed(True, login, client)

@@ -29,6 +29,7 @@ from node.officers._access_log import Action, LogSigner
 from node.officers._accounts import OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Permission, allowed
+from node.officers._sealing import ColumnSealer, open_text, oral_ad, seal_text
 from node.officers._writes import LoggedWrites
 
 SCHEMA: Final = """
@@ -169,15 +170,16 @@ class EmergencyDesk(LoggedWrites):
             recorded_by=by,
             recorded_at=now.astimezone(UTC),
         )
+        sealer = self.officers.sealer  # caller and asked: what was asked (§18)
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO emergency_oral_records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.record_id,
                     rec.member,
-                    rec.caller,
+                    seal_text(sealer, rec.caller, oral_ad(rec.record_id, "caller")),
                     rec.called_at.isoformat(),
-                    rec.asked,
+                    seal_text(sealer, rec.asked, oral_ad(rec.record_id, "asked")),
                     rec.procedure,
                     by,
                     rec.recorded_at.isoformat(),
@@ -199,7 +201,7 @@ class EmergencyDesk(LoggedWrites):
         ).fetchone()
         if row is None:
             raise OfficerError(OfficerErrorCode.NOT_FOUND, f"no oral record {record_id}")
-        return _record(row)
+        return _record(row, self.officers.sealer)
 
     def records(self, *, limit: int = 100) -> list[OralRecord]:
         """The records, most recent call first."""
@@ -207,7 +209,7 @@ class EmergencyDesk(LoggedWrites):
         rows = self._conn.execute(
             f"{_RECORD_SQL} ORDER BY r.called_at DESC LIMIT ?", (bound,)
         ).fetchall()
-        return [_record(r) for r in rows]
+        return [_record(r, self.officers.sealer) for r in rows]
 
     def unlinked(self) -> list[OralRecord]:
         """Every record not yet linked to its written request, oldest call first: the
@@ -216,7 +218,7 @@ class EmergencyDesk(LoggedWrites):
         rows = self._conn.execute(
             f"{_RECORD_SQL} WHERE l.case_id IS NULL ORDER BY r.called_at"
         ).fetchall()
-        return [_record(r) for r in rows]
+        return [_record(r, self.officers.sealer) for r in rows]
 
     def linked_cases(self) -> set[str]:
         """The ids of every written case linked to an oral record."""
@@ -226,7 +228,7 @@ class EmergencyDesk(LoggedWrites):
     def for_case(self, case_id: str) -> OralRecord | None:
         """The oral record a written case is linked to, if any."""
         row = self._conn.execute(f"{_RECORD_SQL} WHERE l.case_id=?", (case_id,)).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else _record(row, self.officers.sealer)
 
     def link(
         self, record_id: str, case_id: str, *, by: str | None, client: str | None
@@ -336,16 +338,16 @@ _RECORD_SQL: Final = (
 )
 
 
-def _record(r: tuple[object, ...]) -> OralRecord:
+def _record(r: tuple[object, ...], sealer: ColumnSealer | None) -> OralRecord:
     def when(v: object) -> datetime | None:
         return None if v is None else datetime.fromisoformat(str(v))
 
     return OralRecord(
         record_id=str(r[0]),
         member=str(r[1]),
-        caller=str(r[2]),
+        caller=open_text(sealer, r[2], oral_ad(str(r[0]), "caller")),
         called_at=datetime.fromisoformat(str(r[3])),
-        asked=str(r[4]),
+        asked=open_text(sealer, r[4], oral_ad(str(r[0]), "asked")),
         procedure=str(r[5]),
         recorded_by=None if r[6] is None else str(r[6]),
         recorded_at=datetime.fromisoformat(str(r[7])),

@@ -25,6 +25,7 @@ from node.officers._access_log import Action, LogSigner
 from node.officers._accounts import Officer, OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Permission, allowed
+from node.officers._sealing import open_text, seal_text
 from node.officers._validate import email as _check_email
 from node.officers._validate import login as _check_login
 from node.officers._writes import LoggedWrites
@@ -243,7 +244,7 @@ class Roster(LoggedWrites):
         with self._tx() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO officer_channels VALUES (?, ?, ?, ?, ?)",
-                (login, url, secret, mail, self._clock().isoformat()),
+                (login, *self._sealed(login, (url, secret, mail)), self._clock().isoformat()),
             )
             self._log(conn, Action.CHANNELS_CHANGED, officer=by, client=client, subject=login)
         return Channels(login=login, webhook_url=url, webhook_secret=secret, email=mail)
@@ -256,7 +257,19 @@ class Roster(LoggedWrites):
         ).fetchone()
         if row is None:
             return None
-        return Channels(login=row[0], webhook_url=row[1], webhook_secret=row[2], email=row[3])
+        url, secret, mail = (
+            None if v is None else open_text(self._officers.sealer, v, _channel_ad(login, c))
+            for c, v in zip(_CHANNEL_COLUMNS, row[1:4], strict=True)
+        )
+        return Channels(login=row[0], webhook_url=url, webhook_secret=secret, email=mail)
+
+    def _sealed(self, login: str, values: tuple[str | None, ...]) -> list[str | bytes | None]:
+        # an officer's channels are sealed at rest, the webhook's HMAC secret first (§18)
+        sealer = self._officers.sealer
+        return [
+            None if v is None else seal_text(sealer, v, _channel_ad(login, c))
+            for c, v in zip(_CHANNEL_COLUMNS, values, strict=True)
+        ]
 
     # -- escalations ----------------------------------------------------------------
 
@@ -315,3 +328,10 @@ class Roster(LoggedWrites):
 
 _ESC_SQL: Final = "SELECT case_id, level, at, recipients, delivered FROM roster_escalations"
 _SHIFT_SQL: Final = "SELECT id, login, starts_at, ends_at FROM roster_shifts"
+
+
+_CHANNEL_COLUMNS: Final = ("webhook_url", "webhook_secret", "email")
+
+
+def _channel_ad(login: str, column: str) -> bytes:
+    return f"officer_channels|{login}|{column}".encode()

@@ -13,6 +13,7 @@ from typing import Protocol
 from node.officers import _validate as check
 from node.officers._access_log import Action
 from node.officers._errors import OfficerError, OfficerErrorCode
+from node.officers._sealing import ColumnSealer, open_text, seal_text
 
 
 class _Account(Protocol):
@@ -20,6 +21,7 @@ class _Account(Protocol):
 
     _conn: sqlite3.Connection
     _clock: Callable[[], datetime]
+    sealer: ColumnSealer | None
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
@@ -32,7 +34,8 @@ class JobTitles:
     def job_titles(self: _Account) -> dict[str, str]:
         """login -> job title, for the accounts that have one."""
         rows = self._conn.execute("SELECT login, job_title FROM officer_titles").fetchall()
-        return {str(login): str(title) for login, title in rows}
+        # sealed at rest (PROTOCOL.md §18): officers' data
+        return {str(login): open_text(self.sealer, title, _ad(str(login))) for login, title in rows}
 
     def set_job_title(
         self: _Account, login: str, title: str, *, by: str | None = None, client: str | None = "cli"
@@ -49,8 +52,12 @@ class JobTitles:
             if title:
                 conn.execute(
                     "INSERT OR REPLACE INTO officer_titles VALUES (?, ?, ?)",
-                    (login, title, self._clock().isoformat()),
+                    (login, seal_text(self.sealer, title, _ad(login)), self._clock().isoformat()),
                 )
             else:
                 conn.execute("DELETE FROM officer_titles WHERE login=?", (login,))
             self._log(conn, Action.TITLE_CHANGED, officer=by, subject=login, client=client)
+
+
+def _ad(login: str) -> bytes:
+    return f"officer_titles|{login}|job_title".encode()

@@ -38,10 +38,22 @@ class SealedTable:
 MESSAGES: Final = SealedTable("messages", ("direction", "peer", "msg_id"), ("header", "body"))
 #: the console's drafts of new requests (console/_send_drafts.py seals them)
 DRAFTS: Final = SealedTable("console_send_drafts", ("id", "officer_id"), ("fields", "preview"))
-#: officers' TOTP secrets (node/officers/_sealing.py; TEXT before §18, sealed bytes after)
-OFFICERS: Final = SealedTable("officers", ("login",), ("totp_secret",))
+#: officers' TOTP secrets and personal data (node/officers/_sealing.py; TEXT before §18,
+#: sealed bytes after)
+OFFICERS: Final = SealedTable(
+    "officers", ("login",), ("totp_secret", "display_name", "email", "phone")
+)
+#: officers' job titles and alert channels (node/officers/_titles.py, _roster.py)
+TITLES: Final = SealedTable("officer_titles", ("login",), ("job_title",))
+CHANNELS: Final = SealedTable(
+    "officer_channels", ("login",), ("webhook_url", "webhook_secret", "email")
+)
+#: case links' free text: the other side's reference, the note, why a link was kept
+LINKS: Final = SealedTable("case_links", ("case_id", "target"), ("sender_ref", "note", "reason"))
+#: oral emergency records: who called and what was asked (node/officers/_emergency.py)
+ORAL: Final = SealedTable("emergency_oral_records", ("record_id",), ("caller", "asked"))
 #: every table the node store's pass walks (cases.data is the case store's own pass)
-STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS)
+STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS, TITLES, CHANNELS, ORAL, LINKS)
 
 
 def reseal_batch(

@@ -9,7 +9,9 @@ A sealed value is ``MAGIC || key_id (4 bytes, big-endian) || nonce (24) || ciphe
 The key id says which data key sealed it, so a rotation re-seals row by row in the
 background while old and new keys both open (the keystore keeps every data key until no
 row names it). A value that does not start with ``MAGIC`` is a clear value written before
-the upgrade: it is read as it is, and the background pass seals it. JSON, which every
+the upgrade: it is read as it is, and the background pass seals it. Once a pass has
+sealed every row (meta ``at_rest_sealed``) the sealer is :attr:`Sealer.strict` and a
+clear value is refused: one planted by someone who can write node.db is not read. JSON, which every
 clear value is, never starts with a NUL byte, so the two cannot be confused.
 
 Search terms are not sealed but *keyed hashes* (BLAKE2b-256 keyed with the node's index
@@ -76,6 +78,9 @@ class Sealer:
         self._keys = dict(keys)
         self._current = current
         self._index = index_key
+        #: refuse clear values (set once a full pass sealed every row: §18.5); otherwise
+        #: a clear value is read as it is, as written before the upgrade
+        self.strict = False
 
     def __repr__(self) -> str:
         return f"Sealer(current={self._current}, keys={sorted(self._keys)})"
@@ -111,13 +116,17 @@ class Sealer:
         return head + nonce + box
 
     def open(self, value: bytes, ad: bytes) -> bytes:
-        """The plain bytes of a sealed value (a clear legacy value as it is).
+        """The plain bytes of a sealed value (a clear legacy value as it is, until
+        :attr:`strict`).
 
         Raises:
-            StorageError: an unknown key id, or the value was altered or moved.
+            StorageError: an unknown key id, the value was altered or moved, or a clear
+                value once :attr:`strict`.
         """
         key_id = key_id_of(value)
         if key_id is None:
+            if self.strict:  # every row was sealed: a clear one was planted (§18.5)
+                raise StorageError("a stored value is clear where only sealed values are kept")
             return value
         key = self._keys.get(key_id)
         if key is None:

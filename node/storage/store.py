@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from node.storage._reseal import (
     MESSAGES,
@@ -94,6 +94,8 @@ class NodeStore:
                 file cannot be created.
         """
         self._db = await self._run(SyncDb.connect, self.path, self.sealer)
+        if self.sealer is not None and await self.get_meta(SEALED_FLAG) == "1":
+            self.sealer.strict = True  # every row was sealed once: refuse clear ones (§18.5)
 
     async def close(self) -> None:
         """Close the connection and stop the store thread."""
@@ -284,9 +286,21 @@ class NodeStore:
             await self._run(vacuum_once, db.raw)
         await self._run(checkpoint, db.raw)
 
+    async def mark_sealed(self) -> None:
+        """Record that a full pass left no clear value (meta ``at_rest_sealed``) and refuse
+        clear values from now on, in this run and every later one (PROTOCOL.md §18.5)."""
+        if self.sealer is None:
+            return
+        await self.set_meta(SEALED_FLAG, "1")
+        self.sealer.strict = True
+
     async def counts(self) -> dict[str, int]:
         """Return row counts (messages in/out, outbox, seen) for status displays."""
         return await self._run(self._conn().counts)
+
+
+#: the meta key recording that every sealed column holds only sealed values
+SEALED_FLAG: Final = "at_rest_sealed"
 
 
 def _guard(fn: Callable[..., T], *args: Any) -> T:

@@ -4,7 +4,9 @@ FR sends US a preservation request naming a marker in free text and in an identi
 with an attached file whose text names it too.
 Once both nodes have stopped, no file under either data directory holds the marker
 (node.db, its -wal and -shm, any journal or temporary file, attachments), in UTF-8,
-UTF-16 or JSON-escaped form; US reads the request back after a restart. A copy of the
+UTF-16 or JSON-escaped form; US reads the request back after a restart. The marker also
+goes into an oral emergency record, an officer's name and, after US refuses and a
+retention pass runs 40 days on, the case kept in ``retained_cases``. A copy of the
 data directory opens nothing without the passphrase. Then the data key is rotated with
 ``relay247 node rotate-data-key`` while messages arrive, and nothing is lost.
 """
@@ -14,21 +16,24 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from node.cases.hold import retained_case
 from node.cases.search import Query
 from node.config import load_config
 from node.daemon import Node
+from node.officers import EmergencyDesk, LogSigner, OfficerDb, open_db
 from node.storage._sealed import key_id_of
 from node.storage.schema import Direction
 from protocol.errors import ConfigError
-from schemas.examples import EXAMPLES
+from schemas.examples import EXAMPLES, example
 from schemas.messages import Body
 from tests.integration._crash_load import RelayProcess
+from tests.integration._retention_support import DAYS, moved
 from tests.integration.test_node_process import (  # noqa: F401  (fixtures)
     PASS,
     Net,
@@ -78,6 +83,62 @@ async def _until(check: object) -> None:
             await asyncio.sleep(0.05)  # polling another part's state, not timing it
 
 
+def _officer_data(us: Node) -> None:
+    """An officer named with the marker records an oral emergency naming it."""
+    conn = open_db(us.config.path(us.config.node.database))
+    try:
+        signer = LogSigner("US", us.services.parts.keys.signing)
+        officers = OfficerDb(conn, _now, member="US", signer=signer, sealer=us.store.sealer)
+        officers.add("marta", display_name=f"Marta {MARKER}", roles=["officer"])
+        desk = EmergencyDesk(officers, _now, signer)
+        desk.record(
+            member="FR", caller=f"Capitaine {MARKER}", called_at=_now() - timedelta(hours=1),
+            asked=f"Subscriber of the account {MARKER}", procedure="cets224_art9",
+            by="marta", client="cli",
+        )  # fmt: skip
+        assert officers.get("marta").display_name == f"Marta {MARKER}"
+        assert [r.asked for r in desk.records()] == [f"Subscriber of the account {MARKER}"]
+    finally:
+        conn.close()
+
+
+async def _retained(fr: Node, us: Node, kept_in: Path) -> None:
+    attached = await fr.prepare_attachment(_pieces(), name="second.txt", media_type="text/plain")
+    second = msgspec.structs.replace(marked_request(1), attachments=(attached,))
+    msg_id = await fr.send(second, "US")
+    blob = kept_in / f"{attached.blob_id}.ct"
+
+    async def arrived() -> bool:
+        return await us.services.case_store.case(second.case_id) is not None and blob.exists()
+
+    await _until(arrived)
+    refusal = msgspec.structs.replace(
+        example("refusal"), case_id=second.case_id, in_reply_to=msg_id
+    )
+    await us.send(refusal, "FR")
+
+    async def refused() -> bool:
+        row = await us.services.case_store.case(second.case_id)
+        return row is not None and row.case.state == "refused"
+
+    await _until(refused)
+    moved(us.services.retention, DAYS + 10)
+    done = await us.services.retention.run_pass(dry_run=False)
+    assert [d.case_id for d in done.cases] == [second.case_id]
+    # the pass opened the sealed body to find its attachment's file, and erased it
+    assert (done.files, blob.exists()) == (1, False)
+    kept = await retained_case(us.services.case_store, second.case_id)
+    assert kept is not None
+    assert kept[0].state == "refused"
+    # the case state names no identifier: the row is shown sealed instead
+    raw = us.store._conn().raw.execute("SELECT data FROM retained_cases").fetchall()
+    assert [key_id_of(bytes(r[0])) for r in raw] == [1]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> None:  # noqa: F811
     relay = RelayProcess(net.root / "relay" / "relay.toml", net.port, env={})
     relay.env["RELAY247_PASSPHRASE"] = PASS
@@ -105,6 +166,11 @@ async def test_no_file_holds_the_marker_and_the_node_reads_it_back(net: Net) -> 
             query = Query(identifier=f"{MARKER}.0@mail.example.net")
             now = datetime.now(UTC)
             assert await us.services.case_store.search(query, now) == [body.case_id]
+            # what officers type: an oral emergency record and an officer's name
+            await asyncio.to_thread(_officer_data, us)
+            # a second request US refuses: a retention pass 40 days on keeps its case in
+            # retained_cases (the first one is read back after the restart below)
+            await _retained(fr, us, net.root / "us" / "attachments" / "in" / "FR")
         for member in ("fr", "us"):
             assert scan(net.root / member, MARKER) == [], member
         # the node reads it back after a restart, through its local API (`node show`)
@@ -150,7 +216,10 @@ async def test_rotating_the_data_key_while_messages_arrive_loses_nothing(
 
             async def settled() -> bool:
                 got = [await us.store.message(m, Direction.IN) for m in sent]
-                return all(got) and us.at_rest.passes > passes and us.store.sealer is not None
+                # the key picked up, not only the start's own pass done (it may end after
+                # `passes` was read)
+                picked = us.store.sealer is not None and us.store.sealer.current == 2
+                return all(got) and us.at_rest.passes > passes and picked
 
             await _until(settled)
             assert us.store.sealer is not None

@@ -37,8 +37,9 @@ def _register(data: Path, name: str) -> SoftKey:
     conn = open_db(data / "node.db")
     try:
         signer = LogSigner("FR", keys.signing)
-        store = SecurityKeys(OfficerDb(conn, system_clock, member="FR", signer=signer),
-                             system_clock, signer)  # fmt: skip
+        # officers' names are sealed at rest (PROTOCOL.md §18): the node's data keys
+        db = OfficerDb(conn, system_clock, member="FR", signer=signer, sealer=keys.sealer())
+        store = SecurityKeys(db, system_clock, signer)
         key = SoftKey(RP.origin)
         challenge = os.urandom(32)
         answer = key.create(store.registration_options("alice", RP, challenge))
