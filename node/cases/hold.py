@@ -20,6 +20,7 @@ import msgspec
 
 from node.cases.store import CaseStore
 from node.officers import Action, LogSigner, append_entry
+from node.storage import open_optional, row_ad
 from protocol.cases import Case
 from protocol.codec import decode
 from protocol.errors import MalformedError, PeerError
@@ -214,8 +215,13 @@ async def retained_case(cases: CaseStore, case_id: str) -> tuple[Case, str] | No
     )
     if not rows:
         return None
-    raw = bytes(rows[0][0])
+    raw = open_optional(cases.sealer, bytes(rows[0][0]), retained_ad(case_id))
     return decode(_CASE, raw, "retained case", limit=len(raw), unique_keys=False), str(rows[0][1])
+
+
+def retained_ad(case_id: str) -> bytes:
+    """The associated data of a retained case's sealed ``data`` (PROTOCOL.md §18)."""
+    return row_ad("retained_cases", case_id, "data")
 
 
 async def ensure_tables(cases: CaseStore) -> None:

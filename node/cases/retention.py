@@ -29,6 +29,7 @@ import msgspec
 from node.cases import hold
 from node.cases.search import instant
 from node.officers import Action, LogSigner, append_entry, open_db
+from node.storage import Sealer, open_optional, row_ad, seal_optional
 from protocol.codec import decode, encode
 from protocol.errors import MalformedError
 from protocol.keys import SigningKey
@@ -126,6 +127,9 @@ class Remover:
     signer: LogSigner
     policy_days: int
     data_dir: Path
+    #: the node's data keys (PROTOCOL.md §18): bodies and headers are opened with it, and
+    #: the retained copy of the case is sealed under its own row's name
+    sealer: Sealer | None = None
 
 
 def remove_cases(
@@ -159,7 +163,10 @@ def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime
         " WHERE case_id=? AND body IS NOT NULL AND coarse_kind != 'receipt'",
         (case_id,),
     ).fetchall()
-    for rid, direction, msg_id, peer, env_raw, header_raw, body in rows:
+    for rid, direction, msg_id, peer, env_raw, header_raw, body_raw in rows:
+        at_row = ("messages", direction, peer, msg_id)
+        header_plain = open_optional(r.sealer, bytes(header_raw), row_ad(*at_row, "header"))
+        body = open_optional(r.sealer, bytes(body_raw), row_ad(*at_row, "body"))
         named = _files(r.data_dir, direction, peer, bytes(body))
         files += named
         # written by this node once verified: no second J1
@@ -167,7 +174,7 @@ def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime
                      unique_keys=False)  # fmt: skip
         t = Tombstone(
             node=r.member, case_id=case_id, msg_id=msg_id, direction=direction,
-            header_sha256=sha256_hex(bytes(header_raw)),
+            header_sha256=sha256_hex(header_plain),
             removed=("body", "ciphertext", "attachments") if named else ("body", "ciphertext"),
             body_sha256=sha256_hex(bytes(body)), body_len=len(body),
             ct_sha256=sha256_hex(env.ciphertext), removed_at=at, policy=POLICY,
@@ -183,17 +190,27 @@ def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime
             "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?, ?, ?)",
             (direction, msg_id, case_id, sign_tombstone(t, r.signing), at.isoformat(), POLICY),
         )
-    conn.execute(
-        "INSERT OR REPLACE INTO retained_cases SELECT case_id, data, priority, ?"
-        " FROM cases WHERE case_id=?",
-        (at.isoformat(), case_id),
-    )
+    _retain(conn, r.sealer, case_id, at)
     conn.execute("DELETE FROM case_terms WHERE case_id=?", (case_id,))
     append_entry(
         conn, r.signer, at=at, action=Action.RETENTION_REMOVED, officer=None,
         client="node", subject=f"{POLICY} {len(rows)}", case=case_id,
     )  # fmt: skip
     return files
+
+
+def _retain(conn: sqlite3.Connection, sealer: Sealer | None, case_id: str, at: datetime) -> None:
+    # The case as it is, opened from its ``cases`` row and sealed as a retained_cases row
+    # (its own associated data: a sealed value moved between the tables does not open).
+    row = conn.execute("SELECT data, priority FROM cases WHERE case_id=?", (case_id,)).fetchone()
+    if row is None:
+        return
+    data = open_optional(sealer, bytes(row[0]), row_ad("cases", case_id, "data"))
+    conn.execute(
+        "INSERT OR REPLACE INTO retained_cases VALUES (?, ?, ?, ?)",
+        (case_id, seal_optional(sealer, data, hold.retained_ad(case_id)), row[1],
+         at.isoformat()),
+    )  # fmt: skip
 
 
 def _files(data_dir: Path, direction: str, peer: str, body: bytes) -> list[Path]:

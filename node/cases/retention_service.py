@@ -21,6 +21,7 @@ import structlog
 
 from node.cases import hold, retention
 from node.officers import LogSigner
+from node.storage import Sealer
 from protocol.errors import Relay247Error
 from protocol.keys import SigningKey
 
@@ -40,6 +41,7 @@ class RetentionService:
         signing: the node's signing key (tombstones, access-log checkpoints).
         policy: ``[retention]``.
         clock: the node's clock.
+        sealer: the node's data keys (PROTOCOL.md §18).
     """
 
     def __init__(
@@ -51,13 +53,14 @@ class RetentionService:
         signing: SigningKey,
         policy: retention.RetentionPolicy,
         clock: Callable[[], datetime],
+        sealer: Sealer | None = None,
     ) -> None:
         self.policy = policy
         self._database = database
         self._clock = clock
         self._signer = LogSigner(member, signing)
         self._remover = retention.Remover(
-            member, signing, self._signer, policy.closed_case_bodies_days, data_dir
+            member, signing, self._signer, policy.closed_case_bodies_days, data_dir, sealer
         )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-holds")
         # A pass runs on its own thread and connection: holds and reads never wait for it

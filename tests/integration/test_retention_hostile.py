@@ -26,7 +26,10 @@ def _code(data: bytes) -> ErrorCode:
 
 async def test_hold_routes_refuse_hostile_input(tmp_path: Path) -> None:
     net = make_network()
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         body = request("hostile")
         await exchange(fr, us, body, "refusal")
@@ -71,7 +74,10 @@ async def test_hold_routes_refuse_hostile_input(tmp_path: Path) -> None:
 
 async def test_only_supervisors_hold_and_only_administrators_run_a_pass(tmp_path: Path) -> None:
     net = make_network()
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         body = request("roles")
         await exchange(fr, us, body, "refusal")
