@@ -137,8 +137,10 @@ def remove_cases(
 ) -> tuple[int, list[Path]]:
     """Remove the bodies of ``case_ids`` in one transaction (one fsync per batch).
 
-    A case put on hold meanwhile is left alone. Returns how many cases were removed and
-    the attachments' files to erase once the transaction committed.
+    A case put on hold meanwhile is left alone, and so is a case whose kept fold is behind
+    its messages (its snapshot would miss them: the next pass takes it once folded).
+    Returns how many cases were removed and the attachments' files to erase once the
+    transaction committed.
     """
     files: list[Path] = []
     done = 0
@@ -147,7 +149,10 @@ def remove_cases(
         for case_id in case_ids:
             if conn.execute("SELECT 1 FROM case_holds WHERE case_id=?", (case_id,)).fetchone():
                 continue
-            files += _remove_one(conn, r, case_id, at)
+            last_id = _folded(conn, case_id)
+            if last_id is None:
+                continue
+            files += _remove_one(conn, r, case_id, at, last_id)
             done += 1
         conn.execute("COMMIT")
     except BaseException:
@@ -156,7 +161,19 @@ def remove_cases(
     return done, files
 
 
-def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime) -> list[Path]:
+def _folded(conn: sqlite3.Connection, case_id: str) -> int | None:
+    # The last messages row folded into the kept case, if the fold is up to date.
+    row = conn.execute(
+        "SELECT f.last_id, (SELECT max(id) FROM messages WHERE case_id=?) FROM case_fold f"
+        " WHERE f.case_id=?",
+        (case_id, case_id),
+    ).fetchone()
+    return None if row is None or row[0] != row[1] else int(row[0])
+
+
+def _remove_one(
+    conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime, last_id: int
+) -> list[Path]:
     files: list[Path] = []
     rows = conn.execute(
         "SELECT id, direction, msg_id, peer, envelope, header, body FROM messages"
@@ -190,7 +207,7 @@ def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime
             "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?, ?, ?)",
             (direction, msg_id, case_id, sign_tombstone(t, r.signing), at.isoformat(), POLICY),
         )
-    _retain(conn, r.sealer, case_id, at)
+    _retain(conn, r.sealer, case_id, at, last_id)
     conn.execute("DELETE FROM case_terms WHERE case_id=?", (case_id,))
     append_entry(
         conn, r.signer, at=at, action=Action.RETENTION_REMOVED, officer=None,
@@ -199,7 +216,9 @@ def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime
     return files
 
 
-def _retain(conn: sqlite3.Connection, sealer: Sealer | None, case_id: str, at: datetime) -> None:
+def _retain(
+    conn: sqlite3.Connection, sealer: Sealer | None, case_id: str, at: datetime, last_id: int
+) -> None:
     # The case as it is, opened from its ``cases`` row and sealed as a retained_cases row
     # (its own associated data: a sealed value moved between the tables does not open).
     row = conn.execute("SELECT data, priority FROM cases WHERE case_id=?", (case_id,)).fetchone()
@@ -207,9 +226,10 @@ def _retain(conn: sqlite3.Connection, sealer: Sealer | None, case_id: str, at: d
         return
     data = open_optional(sealer, bytes(row[0]), row_ad("cases", case_id, "data"))
     conn.execute(
-        "INSERT OR REPLACE INTO retained_cases VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO retained_cases (case_id, data, priority, removed_at, last_id)"
+        " VALUES (?, ?, ?, ?, ?)",
         (case_id, seal_optional(sealer, data, hold.retained_ad(case_id)), row[1],
-         at.isoformat()),
+         at.isoformat(), last_id),
     )  # fmt: skip
 
 
