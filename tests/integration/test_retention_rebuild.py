@@ -39,14 +39,16 @@ async def test_a_message_after_the_removal_survives_a_full_rebuild(tmp_path: Pat
         sent = await fr.api.send("US", more)
         got = await next_event(us_q, MessageReceived)
         assert got.msg_id == sent.msg_id
-        await us.services.cases.refresh(body.case_id)
-        kinds = [e.kind for e in (await us.api.case(body.case_id)).timeline]
-        assert "follow_up" in kinds
+        row = await us.services.cases.refresh(body.case_id)
+        assert row is not None
+        kinds = [e.kind for e in row.case.timeline]
+        assert "follow_up" in kinds, kinds
         # A full rebuild (as at a start with a refolded case) keeps it too.
-        await us.services.cases.refresh(body.case_id, full=True)
-        detail = await us.api.case(body.case_id)
-        assert [e.kind for e in detail.timeline] == kinds
-        assert detail.summary.state == "refused"
+        again = await us.services.cases.refresh(body.case_id, full=True)
+        assert again is not None
+        assert [e.kind for e in again.case.timeline] == kinds
+        assert again.case == row.case
+        assert (await us.api.case(body.case_id)).summary.state == "refused"
         rows = (
             sqlite3.connect(us.data / "node.db")
             .execute(
