@@ -10,6 +10,7 @@ replayed from. The tables live in node.db beside the cases, created on first use
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import unicodedata
 from dataclasses import dataclass
@@ -116,6 +117,12 @@ def check_reason(reason: str) -> str:
     return text
 
 
+def reason_digest(reason: str) -> str:
+    """What the access log keeps of a hold's reason: ``sha256:<hex>`` of its UTF-8 (the
+    free text itself stays in ``case_holds``/``hold_events``, not in the log)."""
+    return "sha256:" + hashlib.sha256(reason.encode()).hexdigest()
+
+
 def create(conn: sqlite3.Connection) -> None:
     """Create the tables if missing (no transaction: ``CREATE ... IF NOT EXISTS``)."""
     for stmt in DDL.split(";"):
@@ -175,7 +182,7 @@ def set_hold(
             action = Action.CASE_HELD if reason is not None else Action.CASE_RELEASED
             append_entry(
                 conn, signer, at=at, action=action, officer=officer, client=client,
-                subject=reason, case=case_id,
+                subject=None if reason is None else reason_digest(reason), case=case_id,
             )  # fmt: skip
         conn.execute("COMMIT")
     except BaseException:
