@@ -73,7 +73,12 @@ async def test_files_left_by_a_crash_or_a_failed_erase_go_at_the_next_pass(
         ct.write_bytes(data)
         synced: list[int] = []
         real = os.fsync
-        monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+
+        def fsync(fd: int) -> None:
+            synced.append(fd)
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
         done = await service.run_pass(dry_run=False)
         assert done.files == 1
         assert synced

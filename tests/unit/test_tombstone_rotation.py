@@ -5,7 +5,7 @@ by the new key only; none in force: refused."""
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 import pytest
@@ -20,7 +20,7 @@ from schemas.tombstone import Tombstone
 from tests.support.network import T0, make_network
 
 
-def _signed(key: SigningKey, at: object) -> bytes:
+def _signed(key: SigningKey, at: datetime) -> bytes:
     t = Tombstone(
         node="US", case_id=os.urandom(16).hex(), msg_id=os.urandom(16).hex(), direction="in",
         header_sha256="a" * 64, removed=("body", "ciphertext"), body_sha256="b" * 64,
