@@ -140,7 +140,7 @@ class Services:
         self.retention = RetentionService(
             settings.database, settings.data_dir, member=parts.view.member,
             signing=parts.keys.signing, policy=settings.retention, clock=parts.clock,
-            sealer=self.case_store.sealer,
+            sealer=self.case_store.sealer, fold=self.cases.refresh,
         )  # fmt: skip
         self.api: ApiServer | None = None
         if settings.api_enabled:

@@ -5,6 +5,7 @@ are checked as in B5; the body is replaced by the node's signed tombstone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -15,11 +16,12 @@ from protocol._evidence_checks import ReceiptFact, _check_ack, _leaf, _part, _sh
 from protocol.audit_log import verify_header_signature
 from protocol.checkpoint import Checkpoint
 from protocol.directory import KeyLookup
-from protocol.errors import VerificationError
+from protocol.errors import DirectoryError, VerificationError
 from protocol.receipt import verify_receipt
 from protocol.tombstone import verify_tombstone
 from schemas.audit import EnvelopeAccepted
 from schemas.envelope import HeaderBytes, Signature
+from schemas.tombstone import Tombstone
 
 
 class _Leaf(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -79,22 +81,57 @@ class RemovedFacts:
         return out
 
 
+def in_force(dated: Sequence[tuple[datetime, KeyLookup]], at: datetime) -> KeyLookup:
+    """The directory version in force at ``at``: of ``dated`` (``issued_at``, keys) in
+    chain order, the last one issued at or before ``at``.
+
+    Raises:
+        VerificationError: every version was issued after ``at``.
+    """
+    found = [keys for issued, keys in dated if issued <= at]
+    if not found:
+        raise VerificationError("no directory version of the bundle was in force at removal")
+    return found[-1]
+
+
+def _tombstone(raw: bytes, dated: Sequence[tuple[datetime, KeyLookup]]) -> Tombstone:
+    # TB1-TB4 under some version of the chain (newest first: nothing is read unverified),
+    # then again under the version in force at the removal the verified tombstone names.
+    last: VerificationError | None = None
+    for _, keys in reversed(dated):
+        try:
+            t = verify_tombstone(raw, keys)
+        except VerificationError as exc:
+            last = exc
+            continue
+        return verify_tombstone(raw, in_force(dated, t.removed_at))
+    raise last or VerificationError("the bundle holds no directory")
+
+
 def check_removed(
-    n: int, m: RemovedEvidence, keys: KeyLookup, cp: Checkpoint, case_id: str, *, newest: KeyLookup
+    n: int,
+    m: RemovedEvidence,
+    keys: KeyLookup,
+    cp: Checkpoint,
+    case_id: str,
+    *,
+    dated: Sequence[tuple[datetime, KeyLookup]],
 ) -> RemovedFacts:
     """Verify one removed message (B6a–B6e); errors name message ``n`` and the part.
 
-    ``keys`` is the directory version the message names; ``newest`` the bundle's newest
-    one (the tombstone is signed later than the message, perhaps by a newer key).
+    ``keys`` is the directory version the message names; ``dated`` the bundle's versions
+    with their ``issued_at``, in chain order (the tombstone is signed later than the
+    message, perhaps by a newer key: it verifies under the version in force at its
+    ``removed_at``).
     """
     # B6a: the header signature, as logged (E3-E5).
     with _part(n, "header"):
         header = verify_header_signature(m.header, m.sig, keys)
         if header.case_id != case_id:
             raise VerificationError("message belongs to another case")
-    # B6b: the tombstone (R1-R4), bound to this header.
+    # B6b: the tombstone (TB1–TB4), bound to this header.
     with _part(n, "tombstone"):
-        t = verify_tombstone(m.tombstone, newest)
+        t = _tombstone(m.tombstone, dated)
         bound = (t.msg_id, t.case_id, t.header_sha256, t.ct_sha256)
         if bound != (header.msg_id, case_id, _sha(m.header), header.ct_sha256):
             raise VerificationError("tombstone is for another message")
@@ -107,6 +144,8 @@ def check_removed(
             raise VerificationError("log entry is not an envelope acceptance")
         if accepted.header != m.header or accepted.sig != m.sig:
             raise VerificationError("log entry records another envelope")
+        if t.removed_at < accepted.received_at:
+            raise VerificationError("tombstone dated before the message was accepted")
     # B6d: receipts for this header, and for the body the tombstone names.
     receipts = []
     for i, raw in enumerate(m.receipts):
@@ -141,3 +180,36 @@ def check_removed(
         policy_days=t.policy_days,
         remover=t.node,
     )
+
+
+def check_all_removed(
+    gone: Sequence[RemovedEvidence],
+    n: int,
+    *,
+    by_version: Mapping[int, KeyLookup],
+    dated: Sequence[tuple[datetime, KeyLookup]],
+    cp: Checkpoint,
+    case_id: str,
+    kept: set[str],
+) -> list[RemovedFacts]:
+    """B6 over a bundle's ``removed``, numbered on after message ``n``; ``kept``: the
+    message ids of the case's ``messages``.
+
+    Raises:
+        DirectoryError: a directory version not in the bundle.
+        VerificationError: B6a-B6f (named by message number).
+    """
+    seen = set(kept)
+    out = []
+    for r in gone:
+        n += 1
+        keys = by_version.get(r.directory_version)
+        if keys is None:
+            raise DirectoryError(f"message {n}: directory version is not in the bundle")
+        facts = check_removed(n, r, keys, cp, case_id, dated=dated)
+        # B6f: a message is listed once, with its body or removed.
+        if facts.msg_id in seen:
+            raise VerificationError(f"message {n}: listed twice in the bundle")
+        seen.add(facts.msg_id)
+        out.append(facts)
+    return out

@@ -20,7 +20,7 @@ import msgspec
 
 from protocol import checkpoint as _checkpoint
 from protocol._evidence_checks import MessageFacts, check_message
-from protocol._evidence_removed import RemovedEvidence, RemovedFacts, check_removed
+from protocol._evidence_removed import RemovedEvidence, RemovedFacts, check_all_removed
 from protocol.codec import decode, encode
 from protocol.cosignature import CosignatureVerifier, verify_cosignatures
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
@@ -322,15 +322,12 @@ def verify_bundle(
         groups.append(tuple(facts))
     # B6: messages whose body was removed, each with its tombstone (PROTOCOL.md §19.4).
     gone = () if isinstance(b.removed, msgspec.UnsetType) else b.removed
-    removed = []
-    for r in gone:
-        n += 1
-        if r.directory_version not in by_version:
-            raise DirectoryError(f"message {n}: directory version is not in the bundle")
-        newest = by_version[chain[-1].version]
-        removed.append(
-            check_removed(n, r, by_version[r.directory_version], cp, b.case_id, newest=newest)
-        )
+    dated = [(d.directory.issued_at, by_version[d.version]) for d in chain]
+    kept = {f.msg_id for f in groups[0]}
+    removed = check_all_removed(
+        gone, n, by_version=by_version, dated=dated, cp=cp, case_id=b.case_id, kept=kept
+    )
+    n += len(removed)
     if n == 0:
         raise MalformedError("evidence bundle holds no message")
     return BundleReport(

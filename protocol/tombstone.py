@@ -1,4 +1,4 @@
-"""Signed retention tombstones (PROTOCOL.md §19): make one, verify one (steps R1–R4).
+"""Signed retention tombstones (PROTOCOL.md §19): make one, verify one (steps TB1–TB4).
 
 The node that removes a message's body signs a :class:`schemas.tombstone.Tombstone`
 with its signing key; anyone holding the directory checks it offline.
@@ -34,13 +34,13 @@ def sign_tombstone(tombstone: Tombstone, key: SigningKey) -> bytes:
 def verify_tombstone(signed: bytes, keys: KeyLookup) -> Tombstone:
     """Verify a signed tombstone against a directory version.
 
-    R1: decode the outer object (size bound, J1). R2: the signer's signing key, from the
-    directory, verifies the signature over the exact tombstone bytes. R3: decode the
-    tombstone. R4: it names the signer as its node.
+    TB1: decode the outer object (size bound, J1). TB2: the signer's signing key, from the
+    directory, verifies the signature over the exact tombstone bytes. TB3: decode the
+    tombstone. TB4: it names the signer as its node.
 
     Raises:
-        TooLargeError, MalformedError: R1/R3 not a tombstone.
-        VerificationError: R2/R4 the signature or the signer does not verify.
+        TooLargeError, MalformedError: TB1/TB3 not a tombstone.
+        VerificationError: TB2/TB4 the signature or the signer does not verify.
     """
     outer = decode(_SIGNED, signed, "signed tombstone", limit=MAX_SIGNED_TOMBSTONE)
     public = keys.signer_key(outer.signer, outer.key)

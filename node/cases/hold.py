@@ -10,6 +10,7 @@ replayed from. The tables live in node.db beside the cases, created on first use
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import unicodedata
 from dataclasses import dataclass
@@ -50,12 +51,21 @@ CREATE INDEX IF NOT EXISTS tombstones_case ON tombstones (case_id);
 -- due cases without reading any message row (a partial index: a removed body leaves it).
 CREATE INDEX IF NOT EXISTS messages_with_body ON messages (case_id)
     WHERE body IS NOT NULL AND coarse_kind != 'receipt';
--- The case as it was when its bodies were removed (its replay needs them).
+-- The case as it was when its bodies were removed (its replay needs them), folded up to
+-- messages row ``last_id``: a rebuild applies the case's messages after it.
 CREATE TABLE IF NOT EXISTS retained_cases (
     case_id TEXT PRIMARY KEY, data BLOB NOT NULL, priority TEXT NOT NULL,
-    removed_at TEXT NOT NULL
+    removed_at TEXT NOT NULL, last_id INTEGER NOT NULL DEFAULT 0
 );
 """
+#: A retained copy kept before ``last_id`` existed: folded (as far as can be told) up to
+#: the case's last message stored before the removal.
+_MIGRATE_LAST_ID: Final = (
+    "ALTER TABLE retained_cases ADD COLUMN last_id INTEGER NOT NULL DEFAULT 0",
+    "UPDATE retained_cases SET last_id = coalesce((SELECT max(m.id) FROM messages m"
+    " WHERE m.case_id = retained_cases.case_id AND m.stored_at <= retained_cases.removed_at),"
+    " 0)",
+)
 
 #: Longest hold reason, in characters.
 MAX_REASON: Final = 500
@@ -109,11 +119,31 @@ def check_reason(reason: str) -> str:
     return text
 
 
+def reason_digest(reason: str) -> str:
+    """What the access log keeps of a hold's reason: ``sha256:<hex>`` of its UTF-8 (the
+    free text itself stays in ``case_holds``/``hold_events``, not in the log)."""
+    return "sha256:" + hashlib.sha256(reason.encode()).hexdigest()
+
+
 def create(conn: sqlite3.Connection) -> None:
     """Create the tables if missing (no transaction: ``CREATE ... IF NOT EXISTS``)."""
     for stmt in DDL.split(";"):
         if stmt.strip():
             conn.execute(stmt)
+    if "last_id" not in _columns(conn):  # a node.db from before the column: migrate once
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if "last_id" not in _columns(conn):  # another connection may have just done it
+                for stmt in _MIGRATE_LAST_ID:
+                    conn.execute(stmt)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _columns(conn: sqlite3.Connection) -> set[str]:
+    return {str(r[1]) for r in conn.execute("PRAGMA table_info(retained_cases)")}
 
 
 def set_hold(
@@ -154,7 +184,7 @@ def set_hold(
             action = Action.CASE_HELD if reason is not None else Action.CASE_RELEASED
             append_entry(
                 conn, signer, at=at, action=action, officer=officer, client=client,
-                subject=reason, case=case_id,
+                subject=None if reason is None else reason_digest(reason), case=case_id,
             )  # fmt: skip
         conn.execute("COMMIT")
     except BaseException:
@@ -208,17 +238,19 @@ async def tombstone_of(cases: CaseStore, direction: str, msg_id: str) -> bytes |
     return bytes(rows[0][0]) if rows else None
 
 
-async def retained_case(cases: CaseStore, case_id: str) -> tuple[Case, str] | None:
-    """The case (and its priority) as kept when its bodies were removed, if they were."""
+async def retained_case(cases: CaseStore, case_id: str) -> tuple[Case, str, int] | None:
+    """The case (its priority, and the last messages row id folded into it) as kept when
+    its bodies were removed, if they were."""
     rows = await cases._run(
         cases._select,
-        "SELECT data, priority FROM retained_cases WHERE case_id=?",
+        "SELECT data, priority, last_id FROM retained_cases WHERE case_id=?",
         (case_id,),
     )
     if not rows:
         return None
     raw = open_optional(cases.sealer, bytes(rows[0][0]), retained_ad(case_id))
-    return decode(_CASE, raw, "retained case", limit=len(raw), unique_keys=False), str(rows[0][1])
+    case = decode(_CASE, raw, "retained case", limit=len(raw), unique_keys=False)
+    return case, str(rows[0][1]), int(rows[0][2])
 
 
 def retained_ad(case_id: str) -> bytes:

@@ -17,6 +17,7 @@ that truncates the WAL (and a ``VACUUM`` when ``vacuum`` is set).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Final
 
 import msgspec
+import structlog
 
 from node.cases import hold
 from node.cases.search import instant
@@ -54,6 +56,13 @@ WHERE ((i.state IN ({",".join("?" * len(_TERMINAL))}) AND i.last_activity < ?)
               AND m.body IS NOT NULL AND m.coarse_kind != 'receipt')
 ORDER BY closed, i.case_id LIMIT ?
 """  # noqa: S608  # placeholders only
+
+#: The attachments' files a committed pass removed and has not erased yet (path relative
+#: to the data directory): written in the pass's transaction, retried at every pass.
+_PENDING_ERASE: Final = (
+    "CREATE TABLE IF NOT EXISTS pending_erase (path TEXT PRIMARY KEY, case_id TEXT NOT NULL)"
+)
+log = structlog.get_logger("relay247.node")
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = open_db(path)
     conn.execute("PRAGMA secure_delete=ON")
     hold.create(conn)
+    conn.execute(_PENDING_ERASE)
     return conn
 
 
@@ -137,8 +147,11 @@ def remove_cases(
 ) -> tuple[int, list[Path]]:
     """Remove the bodies of ``case_ids`` in one transaction (one fsync per batch).
 
-    A case put on hold meanwhile is left alone. Returns how many cases were removed and
-    the attachments' files to erase once the transaction committed.
+    A case put on hold meanwhile is left alone, and so is a case whose kept fold is behind
+    its messages (its snapshot would miss them: the next pass takes it once folded).
+    Returns how many cases were removed and the attachments' files to erase once the
+    transaction committed (listed in ``pending_erase`` by the same transaction, so a
+    crash before they are erased leaves them to the next pass).
     """
     files: list[Path] = []
     done = 0
@@ -147,7 +160,15 @@ def remove_cases(
         for case_id in case_ids:
             if conn.execute("SELECT 1 FROM case_holds WHERE case_id=?", (case_id,)).fetchone():
                 continue
-            files += _remove_one(conn, r, case_id, at)
+            last_id = _folded(conn, case_id)
+            if last_id is None:
+                continue
+            named = _remove_one(conn, r, case_id, at, last_id)
+            conn.executemany(
+                "INSERT OR IGNORE INTO pending_erase VALUES (?, ?)",
+                [(p.relative_to(r.data_dir).as_posix(), case_id) for p in named],
+            )
+            files += named
             done += 1
         conn.execute("COMMIT")
     except BaseException:
@@ -156,7 +177,19 @@ def remove_cases(
     return done, files
 
 
-def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime) -> list[Path]:
+def _folded(conn: sqlite3.Connection, case_id: str) -> int | None:
+    # The last messages row folded into the kept case, if the fold is up to date.
+    row = conn.execute(
+        "SELECT f.last_id, (SELECT max(id) FROM messages WHERE case_id=?) FROM case_fold f"
+        " WHERE f.case_id=?",
+        (case_id, case_id),
+    ).fetchone()
+    return None if row is None or row[0] != row[1] else int(row[0])
+
+
+def _remove_one(
+    conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime, last_id: int
+) -> list[Path]:
     files: list[Path] = []
     rows = conn.execute(
         "SELECT id, direction, msg_id, peer, envelope, header, body FROM messages"
@@ -190,7 +223,7 @@ def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime
             "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?, ?, ?)",
             (direction, msg_id, case_id, sign_tombstone(t, r.signing), at.isoformat(), POLICY),
         )
-    _retain(conn, r.sealer, case_id, at)
+    _retain(conn, r.sealer, case_id, at, last_id)
     conn.execute("DELETE FROM case_terms WHERE case_id=?", (case_id,))
     append_entry(
         conn, r.signer, at=at, action=Action.RETENTION_REMOVED, officer=None,
@@ -199,7 +232,9 @@ def _remove_one(conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime
     return files
 
 
-def _retain(conn: sqlite3.Connection, sealer: Sealer | None, case_id: str, at: datetime) -> None:
+def _retain(
+    conn: sqlite3.Connection, sealer: Sealer | None, case_id: str, at: datetime, last_id: int
+) -> None:
     # The case as it is, opened from its ``cases`` row and sealed as a retained_cases row
     # (its own associated data: a sealed value moved between the tables does not open).
     row = conn.execute("SELECT data, priority FROM cases WHERE case_id=?", (case_id,)).fetchone()
@@ -207,9 +242,10 @@ def _retain(conn: sqlite3.Connection, sealer: Sealer | None, case_id: str, at: d
         return
     data = open_optional(sealer, bytes(row[0]), row_ad("cases", case_id, "data"))
     conn.execute(
-        "INSERT OR REPLACE INTO retained_cases VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO retained_cases (case_id, data, priority, removed_at, last_id)"
+        " VALUES (?, ?, ?, ?, ?)",
         (case_id, seal_optional(sealer, data, hold.retained_ad(case_id)), row[1],
-         at.isoformat()),
+         at.isoformat(), last_id),
     )  # fmt: skip
 
 
@@ -233,13 +269,37 @@ def _files(data_dir: Path, direction: str, peer: str, body: bytes) -> list[Path]
 
 
 def erase(path: Path) -> None:
-    """Overwrite a file with zeros, sync, and unlink it."""
+    """Overwrite a file with zeros, sync them to disk, and unlink it."""
     with contextlib.suppress(FileNotFoundError):
         size = path.stat().st_size
         with path.open("r+b") as f:
             f.write(b"\0" * size)
             f.flush()
+            os.fsync(f.fileno())
         path.unlink()
+
+
+def erase_pending(conn: sqlite3.Connection, data_dir: Path) -> int:
+    """Erase the files listed in ``pending_erase`` (each row goes once its file is gone).
+
+    A file that cannot be erased stays listed for the next pass; the failure is logged
+    with the case id and errno only (no path). Returns how many files were erased.
+    """
+    root = (data_dir / "attachments").resolve()
+    erased = 0
+    for rel, case_id in conn.execute("SELECT path, case_id FROM pending_erase").fetchall():
+        path = (data_dir / rel).resolve()
+        if not path.is_relative_to(root):  # only attachments' files, whatever the row says
+            conn.execute("DELETE FROM pending_erase WHERE path=?", (rel,))
+            continue
+        try:
+            erase(path)
+        except OSError as exc:
+            log.error("attachment erase failed", case_id=case_id, errno=exc.errno)
+            continue
+        conn.execute("DELETE FROM pending_erase WHERE path=?", (rel,))
+        erased += 1
+    return erased
 
 
 def finish(conn: sqlite3.Connection, vacuum: bool) -> bool:
@@ -267,15 +327,15 @@ def apply_pass(
     now = clock()
     cutoff = cutoff_of(policy, now)
     due = plan(conn, cutoff, limit)
-    if dry_run or not due:
+    if dry_run:
         return PassResult(tuple(due), sum(d.bodies for d in due), 0, dry_run, cutoff)
-    files = 0
+    files = erase_pending(conn, r.data_dir)  # left by a crash or a failed erase
+    if not due:
+        return PassResult((), 0, files, False, cutoff)
     for start in range(0, len(due), policy.batch):
         batch = [d.case_id for d in due[start : start + policy.batch]]
-        _, paths = remove_cases(conn, r, batch, now)
-        for p in paths:
-            erase(p)
-        files += len(paths)
+        remove_cases(conn, r, batch, now)
+        files += erase_pending(conn, r.data_dir)
         if between is not None:
             between()
     truncated = finish(conn, policy.vacuum)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,8 @@ class RetentionService:
         policy: ``[retention]``.
         clock: the node's clock.
         sealer: the node's data keys (PROTOCOL.md §18).
+        fold: brings one case's kept fold up to date (the cases service's refresh): a
+            pass folds its due cases first, so their retained snapshot misses nothing.
     """
 
     def __init__(
@@ -54,10 +56,12 @@ class RetentionService:
         policy: retention.RetentionPolicy,
         clock: Callable[[], datetime],
         sealer: Sealer | None = None,
+        fold: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         self.policy = policy
         self._database = database
         self._clock = clock
+        self._fold = fold
         self._signer = LogSigner(member, signing)
         self._remover = retention.Remover(
             member, signing, self._signer, policy.closed_case_bodies_days, data_dir, sealer
@@ -113,6 +117,10 @@ class RetentionService:
     async def run_pass(self, *, dry_run: bool, limit: int = 1_000_000) -> retention.PassResult:
         """One retention pass now (``dry_run``: only what it would remove)."""
 
+        if not dry_run and self._fold is not None:
+            for due in await self._due(limit):
+                await self._fold(due.case_id)
+
         def one() -> retention.PassResult:
             conn = retention.connect(self._database)
             try:
@@ -124,6 +132,10 @@ class RetentionService:
                 conn.close()
 
         return await asyncio.get_running_loop().run_in_executor(self._passes, one)
+
+    async def _due(self, limit: int) -> list[retention.Due]:
+        cutoff = retention.cutoff_of(self.policy, self._clock())
+        return await self._run(lambda c: retention.plan(c, cutoff, limit))
 
     async def run(self) -> None:
         """The scheduled task: a pass every ``interval`` seconds (none if the policy

@@ -36,6 +36,7 @@ from node.events import (
 )
 from node.storage import Direction, MessageRecord, NodeStore, Status
 from protocol.cases import (
+    Case,
     CaseEvent,
     MessageEvent,
     PeriodTable,
@@ -45,7 +46,7 @@ from protocol.cases import (
     replay,
 )
 from protocol.codec import decode
-from protocol.errors import MalformedError, Relay247Error
+from protocol.errors import MalformedError, Relay247Error, StorageError
 from schemas.envelope import ReceiptStatus
 from schemas.errors import ErrorCode
 from schemas.messages import BODY_DECODER, Body, priority_of
@@ -176,12 +177,20 @@ class CasesService:
         """Rebuild the cases that are behind their messages, then follow node events
         (returns at once after the rebuild).
 
+        A case that fails to rebuild (StorageError, MalformedError) is logged by id and
+        error code and skipped.
+
         Raises:
-            StorageError: the store failed.
+            StorageError: the store failed (listing the stale cases).
         """
         await ensure_tables(self.cases)
         for case_id in await self.cases.stale_cases(self._version):
-            await self.refresh(case_id, full=True)
+            try:
+                await self.refresh(case_id, full=True)
+            except (StorageError, MalformedError) as exc:
+                # One case that does not rebuild must not stop the node: its messages are
+                # safe, and the next event or start tries again (no content logged).
+                log.error("case rebuild failed at start", case_id=case_id, code=exc.code.value)
         self._unsubscribe = self._hub.subscribe(self._on_event)
         self._task = asyncio.create_task(self._work(), name="node-cases")
 
@@ -228,7 +237,7 @@ class CasesService:
             case, priority = replay(case_id, events), top
             retained = await retained_case(self.cases, case_id)  # bodies removed: §19
             if retained is not None:  # its replay would miss the removed bodies
-                case, priority = retained
+                case, priority = await self._after_retained(retained, rows, top)
             row = CaseRow(
                 case=case,
                 peer=records[0].peer,
@@ -263,6 +272,15 @@ class CasesService:
         ]
         await self.links.forget_sent(failed)
         return row
+
+    async def _after_retained(
+        self, retained: tuple[Case, str, int], rows: list[tuple[int, MessageRecord]], top: str
+    ) -> tuple[Case, str]:
+        """The retained case with the events of its messages stored after its snapshot."""
+        case, priority, last_id = retained
+        for event in await case_events(self.store, [r for i, r in rows if i > last_id]):
+            case = apply(case, event)
+        return case, max(priority, top, key=_rank)
 
     async def _kept(self, case_id: str) -> tuple[int, CaseRow] | None:
         """The kept case and how far it is folded, when it is folded by this version."""

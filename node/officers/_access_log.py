@@ -64,7 +64,7 @@ class Action(enum.StrEnum):
     EMERGENCY_LINKED = "emergency_linked"  # case: the written case; subject: the record id
     CASE_LINKED = "case_linked"  # a local link added (PROTOCOL.md §17); case: from
     CASE_UNLINKED = "case_unlinked"  # local links removed; case: the case they were from
-    # retention (PROTOCOL.md §19): a legal hold put or lifted (subject: the reason), and
+    # retention (PROTOCOL.md §19): a legal hold put or lifted (subject: sha256 of the reason), and
     # a case's bodies removed by the node (officer null; subject: the policy)
     CASE_HELD = "case_held"
     CASE_RELEASED = "case_released"

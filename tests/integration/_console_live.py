@@ -48,13 +48,14 @@ class Desks:
 
 @asynccontextmanager
 async def desks(
-    tmp: Path, *, with_case: bool = True, net: Network | None = None
+    tmp: Path, *, with_case: bool = True, net: Network | None = None, seal: bool = False
 ) -> AsyncIterator[Desks]:
-    """Relay, FR and US with their consoles; FR's urgent request already at US."""
+    """Relay, FR and US with their consoles; FR's urgent request already at US
+    (``seal``: node.db sealed, as a real node's is)."""
     net = net or make_network()
     async with (
         running_relay(tmp / "relay", net) as relay,
-        peers(tmp, net, relay) as p,
+        peers(tmp, net, relay, seal=seal) as p,
         running_console(p["US"]) as us,
         running_console(p["FR"]) as fr,
     ):

@@ -89,8 +89,10 @@ async def peers(
     members: tuple[str, ...] = ("FR", "US"),
     api_limits: ConnectionLimits | None = None,
     duty: DutySettings | None = None,
+    seal: bool = False,
 ) -> AsyncIterator[dict[str, Peer]]:
-    """Start ``members`` as nodes with services and the local API; stop them all after."""
+    """Start ``members`` as nodes with services and the local API; stop them all after
+    (``seal``: node.db sealed with a real sealer, as a real node's is)."""
     async with AsyncExitStack() as stack:
         session = await stack.enter_async_context(aiohttp.ClientSession())
         out: dict[str, Peer] = {}
@@ -104,6 +106,7 @@ async def peers(
                     _client, net.members[member].transport, session
                 ),
                 settings={"poll_wait": "1"},
+                seal=seal,
             )
             # The node's own services, with test settings (free port, webhook sink...).
             services = services_for(

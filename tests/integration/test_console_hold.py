@@ -21,7 +21,7 @@ async def _post(
 
 
 async def test_supervisor_holds_and_lifts_officer_is_refused(tmp_path: Path) -> None:
-    async with desks(tmp_path) as d, http_session() as chief, http_session() as duty:
+    async with desks(tmp_path, seal=True) as d, http_session() as chief, http_session() as duty:
         d.us.officers["chief"] = d.us.db.add(
             "chief", display_name="Chef de service", roles=("supervisor",), language="en",
             password=PASSWORD,

@@ -35,7 +35,10 @@ async def test_retention_removes_closed_bodies_provably_and_spares_held_and_open
 ) -> None:
     net = make_network()
     markers = {name: f"MARK-{name}-{os.urandom(6).hex()}" for name in ("closed", "held", "open")}
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         closed, held, still = (request(markers[n]) for n in ("closed", "held", "open"))
         first = await exchange(fr, us, closed, "refusal")
@@ -64,7 +67,9 @@ async def test_retention_removes_closed_bodies_provably_and_spares_held_and_open
         assert (done.cases, done.bodies, done.dry_run, done.wal_truncated) == (1, 2, False, True)
         # The bytes are gone from every file of the node's data directory.
         assert found_in(us.data, secret) == []
-        assert found_in(us.data, [markers["held"].encode(), markers["open"].encode()])
+        # The other cases' bodies are still there (sealed, as on every node: §18).
+        kept = [*stored_bytes(db, held.case_id), *stored_bytes(db, still.case_id)]
+        assert found_in(us.data, kept)
         # The case keeps its state and timeline; its removals are listed and signed.
         await us.services.cases.refresh(closed.case_id)
         detail = await us.api.case(closed.case_id)
@@ -105,7 +110,10 @@ async def test_attachments_files_go_with_the_bodies_on_both_sides(tmp_path: Path
     net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     src = tmp_path / "capture.bin"
     src.write_bytes(os.urandom(150_000))
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         made = await fr.api.upload_attachment(src, name=src.name, media_type="image/png")
         body = msgspec.structs.replace(request("attached"), attachments=(made,))

@@ -34,7 +34,10 @@ async def _cli(*args: str | Path) -> Result:
 
 async def test_hold_release_and_retention_from_the_command_line(tmp_path: Path) -> None:
     net = make_network()
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         body = request("cli")
         await exchange(fr, us, body, "refusal")
@@ -74,7 +77,10 @@ async def test_the_scheduled_task_removes_on_the_moved_clock_and_tampering_is_ca
     tmp_path: Path,
 ) -> None:
     net = make_network()
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         body = request("task")
         first = await exchange(fr, us, body, "refusal")
@@ -86,6 +92,7 @@ async def test_the_scheduled_task_removes_on_the_moved_clock_and_tampering_is_ca
             signing=us.node._shared.keys.signing,
             policy=RetentionPolicy(closed_case_bodies_days=DAYS, interval=1.0),
             clock=lambda: later,
+            sealer=us.node.store.sealer,
         )
         task = asyncio.create_task(task_service.run())
         try:
@@ -137,7 +144,10 @@ async def test_a_preservation_that_ran_out_is_closed_at_its_end(tmp_path: Path) 
     # PROTOCOL.md §19.1: "preserved until" 2026-08-10 (the example's) is the closure, so
     # 30 days later its bodies are due, while a case taken in charge stays open.
     net = make_network()
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         ran_out, open_case = request("ran-out"), request("open")
         await exchange(fr, us, ran_out, "preserved")

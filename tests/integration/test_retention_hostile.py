@@ -9,6 +9,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from node.cases.hold import reason_digest
 from node.officers import AccessLog, Action, LogSigner, OfficerDb, TokenStore, open_db
 from schemas.errors import ErrorCode
 from tests.integration._node_services import peers
@@ -26,7 +27,10 @@ def _code(data: bytes) -> ErrorCode:
 
 async def test_hold_routes_refuse_hostile_input(tmp_path: Path) -> None:
     net = make_network()
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         body = request("hostile")
         await exchange(fr, us, body, "refusal")
@@ -71,7 +75,10 @@ async def test_hold_routes_refuse_hostile_input(tmp_path: Path) -> None:
 
 async def test_only_supervisors_hold_and_only_administrators_run_a_pass(tmp_path: Path) -> None:
     net = make_network()
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
         fr, us = p["FR"], p["US"]
         body = request("roles")
         await exchange(fr, us, body, "refusal")
@@ -105,8 +112,9 @@ async def test_only_supervisors_hold_and_only_administrators_run_a_pass(tmp_path
             log = AccessLog(conn, signer, clock).entries()
             held = [e for e in log if e.action is Action.CASE_HELD]
             assert [(e.officer, e.case, e.subject) for e in held] == [
-                ("supervisor1", body.case_id, "Court order")
+                ("supervisor1", body.case_id, reason_digest("Court order"))
             ]
+            assert all("Court order" not in repr(e) for e in log)  # the reason is not logged
             denied = [e.officer for e in log if e.action is Action.DENIED]
             assert set(denied) >= {"officer1", "auditor1", "admin1"}
         finally:

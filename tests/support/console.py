@@ -96,7 +96,7 @@ async def running_console(
     node = peer.node
     conn = open_db(node.config.path(node.config.node.database))
     signer = LogSigner(node.member, peer.services.parts.keys.signing)
-    db = OfficerDb(conn, clock, member=node.member, signer=signer)
+    db = OfficerDb(conn, clock, member=node.member, signer=signer, sealer=node.store.sealer)
     creds = {
         login: db.add(login, display_name=name, roles=roles, language=lang, password=PASSWORD)
         for login, name, roles, lang in OFFICERS

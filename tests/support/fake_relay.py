@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from node.config import CONFIG_TEMPLATE, NodeConfig, load_config
 from node.daemon import Node, NodeEvent
 from node.keyfile import NodeKeys
 from node.messaging.transport_api import Transport
+from node.storage import Sealer
 from node.storage.store import NodeStore
 from protocol.codec import encode
 from protocol.directory import KeyLookup
@@ -298,15 +300,28 @@ def write_node_dir(
     return load_config(root / "node.toml")
 
 
+def test_sealer(root: Path) -> Sealer:
+    """A real column sealer whose keys are derived from ``root`` (tests only)."""
+    seed = str(root.resolve()).encode()
+    data = hashlib.sha256(b"test data key\0" + seed).digest()
+    index = hashlib.sha256(b"test index key\0" + seed).digest()
+    return Sealer({1: data}, 1, index)
+
+
 async def open_node(
     root: Path, net: Network, member: str, relay: FakeRelay | None = None, **kw: Any
 ) -> Node:
-    """A :class:`Node` for ``member`` of ``net``, on the fake relay when one is given."""
+    """A :class:`Node` for ``member`` of ``net``, on the fake relay when one is given.
+
+    ``seal=True``: node.db is sealed (PROTOCOL.md §18) as a real node's always is, with
+    data keys derived from ``root`` (the same directory reopens with the same keys).
+    """
     urls = (relay.url,) if relay is not None else kw.pop("urls")
+    sealer = test_sealer(root) if kw.pop("seal", False) else None
     config = write_node_dir(root, net, member, urls, kw.pop("settings", None))
     mk = net.members[member]
     keys = NodeKeys(member, mk.signing, mk.encryption, mk.transport)
-    store = NodeStore(config.path(config.node.database))
+    store = NodeStore(config.path(config.node.database), sealer)
     await store.open()
     if relay is not None:
         kw.setdefault("transport_factory", lambda url: relay.client(member, url))

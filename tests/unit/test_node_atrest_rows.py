@@ -49,17 +49,23 @@ async def test_a_retained_case_is_sealed_under_its_own_row(tmp_path: Path) -> No
     await cases.save_case(_case("a" * 32), terms=set())
     conn = retention.connect(tmp_path / "node.db")
     conn.execute("BEGIN IMMEDIATE")
-    retention._retain(conn, s, "a" * 32, datetime.now(UTC))
+    retention._retain(conn, s, "a" * 32, datetime.now(UTC), 0)
     conn.execute("COMMIT")
     # a clear copy made before §18 covered retained_cases
     clear = msgspec.json.encode(_case("b" * 32).case)
-    conn.execute("INSERT INTO retained_cases VALUES (?, ?, 'urgent', 'x')", ("b" * 32, clear))
+    conn.execute(
+        "INSERT INTO retained_cases (case_id, data, priority, removed_at)"
+        " VALUES (?, ?, 'urgent', 'x')",
+        ("b" * 32, clear),
+    )
     rows = dict(conn.execute("SELECT case_id, data FROM retained_cases").fetchall())
     assert key_id_of(bytes(rows["a" * 32])) == 1
     assert key_id_of(bytes(rows["b" * 32])) is None
     # moved to another case's row, a sealed copy does not open
     conn.execute(
-        "INSERT INTO retained_cases VALUES (?, ?, 'urgent', 'x')", ("c" * 32, rows["a" * 32])
+        "INSERT INTO retained_cases (case_id, data, priority, removed_at)"
+        " VALUES (?, ?, 'urgent', 'x')",
+        ("c" * 32, rows["a" * 32]),
     )
     with pytest.raises(StorageError, match="does not open"):
         await hold.retained_case(cases, "c" * 32)

@@ -1,4 +1,4 @@
-"""Retention tombstones (PROTOCOL.md §19.2–19.3): signed by the node, verified R1–R4."""
+"""Retention tombstones (PROTOCOL.md §19.2–19.3): signed by the node, verified TB1–TB4."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_another_key_or_member_is_refused(net: Network) -> None:
     # FR's genuine key, claiming to be US's tombstone
     with pytest.raises(VerificationError):
         verify_tombstone(sign_tombstone(_tombstone(), net.members["FR"].signing), net.lookup())
-    # R4: signed by FR as FR, but the tombstone names US as its node
+    # TB4: signed by FR as FR, but the tombstone names US as its node
     outer = msgspec.json.decode(
         sign_tombstone(_tombstone("FR"), net.members["FR"].signing), type=SignedTombstone
     )
