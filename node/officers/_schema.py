@@ -121,7 +121,7 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         return _existing(path)
     try:
         # 0600 whatever the umask, as node.storage.store does: it holds secrets
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        _create_private(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"{path}: cannot open the node database", detail=str(exc)) from None
@@ -185,3 +185,18 @@ _EMPTY: Final = {  # temporary: they vanish with the connection, the file is unt
     "access_checkpoints": "CREATE TEMP TABLE access_checkpoints (size INTEGER PRIMARY KEY,"
     " note BLOB)",
 }
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file empty with mode 0600 if it does not exist yet.
+
+    An existing file is never opened here: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, SQLite's own included, so opening and closing
+    node.db beside a live connection (a connection made while the node runs) let another
+    writer in and corrupted the file (sqlite.org/howtocorrupt.html §2.2).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)

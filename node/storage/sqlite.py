@@ -57,7 +57,7 @@ class SyncDb:
         try:
             # Created 0600 whatever the umask: it holds decrypted requests, and SQLite
             # gives its -wal, -shm and -journal files the database file's mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            _create_private(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except OSError as exc:
             raise StorageError(
@@ -365,3 +365,18 @@ class SyncDb:
 
 
 __all__ = ["Inbound", "SyncDb", "tx"]
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file empty with mode 0600 if it does not exist yet.
+
+    An existing file is never opened here: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, SQLite's own included, so opening and closing
+    node.db beside a live connection (a connection made while the node runs) let another
+    writer in and corrupted the file (sqlite.org/howtocorrupt.html §2.2).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
