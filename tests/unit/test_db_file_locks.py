@@ -58,3 +58,19 @@ def test_an_existing_database_is_not_opened_beside_sqlite(
     assert opened == []  # only SQLite's own descriptors touched the file
     live.execute("COMMIT")
     live.close()
+
+
+def test_the_relays_database_is_not_opened_beside_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same class in the relay's SQLite store (relay/storage/sqlite/_schema.py)
+    from relay.storage.sqlite import _schema as lite
+
+    path = tmp_path / "relay.db"
+    lite.connect(path, readonly=False).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    live = lite.connect(path, readonly=True)
+    opened = _watch_opens(monkeypatch, path)
+    lite.connect(path, readonly=False).close()
+    assert opened == []
+    live.close()

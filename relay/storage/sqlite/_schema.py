@@ -8,6 +8,7 @@ not: SQLite's types, AUTOINCREMENT and WITHOUT ROWID have no PostgreSQL spelling
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Callable
@@ -177,13 +178,27 @@ def private_file(path: str | os.PathLike[str]) -> None:
 
     SQLite would create it 0644 less the umask, and it gives its -wal, -shm and
     -journal files the database file's mode, so this keeps all of them private. It
-    also names the file and the errno when the file cannot be opened for writing.
+    also names the file and the errno when the file cannot be written.
+
+    An existing file is never opened here: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, SQLite's own included (sqlite.org/howtocorrupt.html
+    §2.2), so a connection made beside a live one must leave the file to SQLite.
 
     Raises:
-        StorageError: the file cannot be created or opened read-write.
+        StorageError: the file cannot be created, or exists and cannot be written.
     """
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        if os.path.isdir(path):
+            err: OSError = IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        elif not os.access(path, os.R_OK | os.W_OK):
+            err = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        else:
+            return
+        raise StorageError(
+            f"{os.fspath(path)}: cannot open the database: {err.strerror}", detail=repr(err)
+        ) from None
     except OSError as exc:
         raise StorageError(
             f"{os.fspath(path)}: cannot open the database: {exc.strerror}", detail=repr(exc)
