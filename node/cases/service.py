@@ -170,6 +170,7 @@ class CasesService:
         # One fold at a time (the worker, the API, the console): two at once could save
         # an older fold over a newer one.
         self._folding = asyncio.Lock()
+        self._tables = False  # retention's tables (retained cases) made on this connection
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -183,7 +184,7 @@ class CasesService:
         Raises:
             StorageError: the store failed (listing the stale cases).
         """
-        await ensure_tables(self.cases)
+        await self._ensure_tables()
         for case_id in await self.cases.stale_cases(self._version):
             try:
                 await self.refresh(case_id, full=True)
@@ -219,7 +220,13 @@ class CasesService:
         async with self._folding:
             return await self._refresh(case_id, full=full)
 
+    async def _ensure_tables(self) -> None:
+        if not self._tables:
+            await ensure_tables(self.cases)
+            self._tables = True
+
     async def _refresh(self, case_id: str, *, full: bool) -> CaseRow | None:
+        await self._ensure_tables()  # a rebuild reads retained cases (§19)
         kept = None if full else await self._kept(case_id)
         after = 0 if kept is None else kept[0]
         rows = await self.store.case_messages(case_id, after)

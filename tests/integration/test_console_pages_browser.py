@@ -70,7 +70,7 @@ async def test_new_pages_in_english_and_arabic(tmp_path: Path, locale: str, lang
         # export from the case page: a download, then "exported" on the case
         await page.goto(f"{w.cut.url}/cases/{w.body.case_id}")
         async with page.expect_download() as info:
-            await page.locator("section.case-file button").click()
+            await page.locator("section.case-file button[aria-describedby=export-hint]").click()
         download = await info.value
         saved = tmp_path / f"bundle-{lang}.json"
         await download.save_as(saved)
