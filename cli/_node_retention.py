@@ -62,6 +62,16 @@ def print_retention(where: Path, detail: CaseDetail, lang: str, tz: tzinfo | Non
         out.print(line, markup=False, highlight=False)
 
 
+def _set_hold(case: str, reason: str | None, where: Path) -> RetentionView:
+    """Put CASE (an id or unique prefix) on hold with ``reason``, or lift it (None)."""
+
+    async def go(client: NodeApiClient) -> RetentionView:
+        this = (await ncl.find_case(client, case)).summary.case_id
+        return await client.set_hold(this, reason)
+
+    return ncl.call(where, go)
+
+
 @click.command("hold")
 @click.argument("case")
 @click.option("--reason", required=True, help="Why the case must be kept (≤ 500 characters).")
@@ -71,13 +81,7 @@ def hold(
     *, case: str, reason: str, data_dir: Path | None, config_path: Path | None, as_json: bool
 ) -> None:
     """Put CASE (an id or unique prefix) on legal hold: retention leaves it alone."""
-    where = ncl.data_dir_of(data_dir, config_path)
-
-    async def go(client: NodeApiClient) -> RetentionView:
-        this = (await ncl.find_case(client, case)).summary.case_id
-        return await client.set_hold(this, reason)
-
-    view = ncl.call(where, go)
+    view = _set_hold(case, reason, ncl.data_dir_of(data_dir, config_path))
     if as_json:
         nr.emit_json(view)
     elif view.changed:
@@ -92,13 +96,7 @@ def hold(
 @no.json_option
 def release(*, case: str, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
     """Lift the legal hold of CASE (an id or unique prefix)."""
-    where = ncl.data_dir_of(data_dir, config_path)
-
-    async def go(client: NodeApiClient) -> RetentionView:
-        this = (await ncl.find_case(client, case)).summary.case_id
-        return await client.set_hold(this, None)
-
-    view = ncl.call(where, go)
+    view = _set_hold(case, None, ncl.data_dir_of(data_dir, config_path))
     if as_json:
         nr.emit_json(view)
     elif view.changed:

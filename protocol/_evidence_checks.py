@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,15 +139,9 @@ def check_message(
         if accepted.header != env.header or accepted.sig != env.sig:
             raise VerificationError("log entry records another envelope")
     # B5d: every receipt is signed by the recipient for this exact header and body.
-    receipts = []
-    for i, raw in enumerate(m.receipts):
-        with _part(n, f"receipt {i + 1}"):
-            r = verify_receipt(raw, keys, expected=header, expected_header_sha256=_sha(env.header))
-            if r.body_sha256 is not None and r.body_sha256 != meta.body_sha256:
-                raise VerificationError("receipt is for another body")
-            receipts.append(
-                ReceiptFact(r.recipient, r.status.value, r.reason and r.reason.value, r.received_at)
-            )
+    receipts = receipt_facts(
+        n, m.receipts, keys, header, header_bytes=env.header, body_sha256=meta.body_sha256
+    )
     # B5e: the ack leaf is the recipient's signed ack of this header, logged after it.
     acked_at = acked_index = None
     if m.acked is not None:
@@ -170,6 +164,31 @@ def check_message(
         acked_at=acked_at,
         receipts=tuple(receipts),
     )
+
+
+def receipt_facts(
+    n: int,
+    signed: Iterable[bytes],
+    keys: KeyLookup,
+    header: EnvelopeHeader,
+    *,
+    header_bytes: bytes,
+    body_sha256: str,
+) -> list[ReceiptFact]:
+    """B5d (and B6d for a removed body): every receipt is signed by the recipient for
+    this exact header, and names this body when it names one."""
+    facts = []
+    for i, raw in enumerate(signed):
+        with _part(n, f"receipt {i + 1}"):
+            r = verify_receipt(
+                raw, keys, expected=header, expected_header_sha256=_sha(header_bytes)
+            )
+            if r.body_sha256 is not None and r.body_sha256 != body_sha256:
+                raise VerificationError("receipt is for another body")
+            facts.append(
+                ReceiptFact(r.recipient, r.status.value, r.reason and r.reason.value, r.received_at)
+            )
+    return facts
 
 
 def _sha(data: bytes) -> str:

@@ -12,12 +12,11 @@ from typing import Annotated
 
 import msgspec
 
-from protocol._evidence_checks import ReceiptFact, _check_ack, _leaf, _part, _sha
+from protocol._evidence_checks import ReceiptFact, _check_ack, _leaf, _part, _sha, receipt_facts
 from protocol.audit_log import verify_header_signature
 from protocol.checkpoint import Checkpoint
 from protocol.directory import KeyLookup
 from protocol.errors import DirectoryError, VerificationError
-from protocol.receipt import verify_receipt
 from protocol.tombstone import verify_tombstone
 from schemas.audit import EnvelopeAccepted
 from schemas.envelope import HeaderBytes, Signature
@@ -147,15 +146,9 @@ def check_removed(
         if t.removed_at < accepted.received_at:
             raise VerificationError("tombstone dated before the message was accepted")
     # B6d: receipts for this header, and for the body the tombstone names.
-    receipts = []
-    for i, raw in enumerate(m.receipts):
-        with _part(n, f"receipt {i + 1}"):
-            r = verify_receipt(raw, keys, expected=header, expected_header_sha256=_sha(m.header))
-            if r.body_sha256 is not None and r.body_sha256 != t.body_sha256:
-                raise VerificationError("receipt is for another body")
-            receipts.append(
-                ReceiptFact(r.recipient, r.status.value, r.reason and r.reason.value, r.received_at)
-            )
+    receipts = receipt_facts(
+        n, m.receipts, keys, header, header_bytes=m.header, body_sha256=t.body_sha256
+    )
     # B6e: the ack leaf, as B5e.
     acked_at = None
     if m.acked is not None:
