@@ -10,6 +10,7 @@ officer must fix, 1 otherwise).
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 from collections.abc import Awaitable, Callable
 from datetime import tzinfo
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from node.config import NodeConfig
 
 T = TypeVar("T")
+#: what can start a case id (32 lowercase hex digits; an officer may type capitals)
+_CASE_PREFIX = re.compile(r"[0-9a-fA-F]{1,31}")
 # Errors the officer fixes by changing the input (exit 2); any other refusal is exit 1.
 _INPUT_CODES = frozenset(
     {ErrorCode.MALFORMED, ErrorCode.NOT_FOUND, ErrorCode.TOO_LARGE, ErrorCode.UNKNOWN_RECIPIENT}
@@ -147,7 +150,9 @@ async def find_case(client: NodeApiClient, case: str) -> CaseDetail:
     """
     # A unique prefix is enough: officers read ids off a table.
     if len(case) < 32:
-        matches = [c.case_id for c in (await client.cases()).cases if c.case_id.startswith(case)]
+        hexed = _CASE_PREFIX.fullmatch(case) is not None
+        page = await client.cases_page(limit=2, prefix=case.lower()) if hexed else None
+        matches = [] if page is None else [c.case_id for c in page.cases]
         if len(matches) != 1:
             what = "no case" if not matches else f"{len(matches)} cases"
             raise CliUsageError(f"{what} starting with {case!r}")

@@ -140,10 +140,16 @@ class CaseDetail(_Answer, frozen=True):
     links: tuple[CaseLinkView, ...] = ()
 
 
+#: the most cases one ``GET /v1/cases`` answers (and its default ``limit``)
+CASE_PAGE: Final = 500
+
+
 class CaseList(_Answer, frozen=True):
-    """``GET /v1/cases``: most recent activity first."""
+    """``GET /v1/cases``: most recent activity first, one page."""
 
     cases: tuple[CaseSummary, ...]
+    #: pass as ``after`` for the next page; null on the last page
+    next: str | None = None
 
 
 class InboxEntry(TimelineEntry, frozen=True, kw_only=True):

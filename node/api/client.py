@@ -142,9 +142,25 @@ class NodeApiClient:
         raw = msgspec.json.encode(api.SendRequest(to=to, body=body))
         return _decode(api.SendResult, await self._request("POST", "/v1/messages", raw))
 
+    async def cases_page(
+        self, after: str | None = None, limit: int = api.CASE_PAGE, prefix: str = ""
+    ) -> api.CaseList:
+        """GET /v1/cases: one page, from the cursor ``after`` (a page's ``next``)."""
+        query: dict[str, str | int] = {"limit": limit}
+        if after is not None:
+            query["after"] = after
+        if prefix:
+            query["prefix"] = prefix
+        return await self._get(f"/v1/cases?{urllib.parse.urlencode(query)}", api.CaseList)
+
     async def cases(self) -> api.CaseList:
-        """GET /v1/cases."""
-        return await self._get("/v1/cases", api.CaseList)
+        """Every case, most recent activity first (GET /v1/cases, page after page)."""
+        page = await self.cases_page()
+        found = list(page.cases)
+        while page.next is not None:
+            page = await self.cases_page(page.next)
+            found.extend(page.cases)
+        return api.CaseList(cases=tuple(found))
 
     async def case(self, case_id: str) -> api.CaseDetail:
         """GET /v1/cases/{case_id}.

@@ -18,6 +18,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from node.api._cursor import case_cursor, cursor_of
 from node.api._officers import CLIENT_PREFIX, Logged, OfficerGate
 from node.api.openapi import build_openapi
 from node.attachment_list import CaseAttachment
@@ -41,6 +42,7 @@ MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far
 BODY_TIMEOUT: Final = 30.0
 MAX_INBOX_PAGE: Final = 1000
 CASE_ID: Final = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" also matches before "\n"
+_PREFIX: Final = re.compile(r"[0-9a-f]{1,32}")  # fullmatch
 _SEND: Final = msgspec.json.Decoder(api.SendRequest)
 
 
@@ -252,9 +254,25 @@ async def _send(request: web.Request) -> web.Response:
 
 async def _cases(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
+    limit = _int_param(request, "limit", api.CASE_PAGE, api.CASE_PAGE, minimum=1)
+    after = case_cursor(_one_param(request, "after"))
+    prefix = _one_param(request, "prefix") or ""
+    if prefix and not _PREFIX.fullmatch(prefix):
+        raise MalformedError("prefix: 1 to 32 lowercase hex digits")
+    rows = await ctx.cases.cases.cases(limit=limit + 1, after=after, prefix=prefix)
     now = ctx.clock()
-    rows = await ctx.cases.cases.cases()
-    return _json(api.CaseList(cases=tuple(views.summary(r, ctx.table, now) for r in rows)))
+    more, rows = len(rows) > limit, rows[:limit]
+    page = tuple(views.summary(r, ctx.table, now) for r in rows)
+    last = rows[-1] if more else None
+    token = None if last is None else cursor_of(last.last_activity, last.case.case_id)
+    return _json(api.CaseList(cases=page, next=token))
+
+
+def _one_param(request: web.Request, name: str) -> str | None:
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise MalformedError(f"{name}: give it at most once")
+    return values[0] if values else None
 
 
 async def _case(request: web.Request) -> web.Response:

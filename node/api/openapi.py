@@ -94,7 +94,7 @@ def build_openapi() -> dict[str, Any]:
         "paths": {
             "/v1/status": {"get": _op("Node status", 200, _json(api.NodeStatus))},
             "/v1/messages": {"post": send},
-            "/v1/cases": {"get": _op("Every case", 200, _json(api.CaseList))},
+            "/v1/cases": {"get": _op("One page of cases", 200, _json(api.CaseList))},
             "/v1/cases/{case_id}": {"get": case},
             "/v1/cases/{case_id}/export": {"get": export},
             "/v1/cases/{case_id}/links": {"post": link},

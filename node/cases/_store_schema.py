@@ -13,6 +13,8 @@ CREATE TABLE IF NOT EXISTS cases (
     case_id TEXT PRIMARY KEY, peer TEXT NOT NULL, priority TEXT NOT NULL,
     opened_at TEXT NOT NULL, last_activity TEXT NOT NULL, data BLOB NOT NULL
 );
+-- GET /v1/cases pages by most recent activity (keyset: last_activity, case_id).
+CREATE INDEX IF NOT EXISTS cases_activity ON cases (last_activity, case_id);
 -- One row per alert delivered (or with no target to deliver to): never sent twice.
 CREATE TABLE IF NOT EXISTS alerts_sent (alert_id TEXT PRIMARY KEY, sent_at TEXT NOT NULL);
 -- Audit-log leaves found for a message: 'accepted' or 'acked'.
@@ -78,3 +80,18 @@ class _Tx:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._c.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def page_sql(
+    select: str, after: tuple[str, str] | None, prefix: str
+) -> tuple[str, tuple[str, ...]]:
+    """The SQL of a page of ``GET /v1/cases`` (see ``CaseStore.cases``) and its arguments."""
+    where, args = ["1"], list[str]()
+    if after is not None:
+        where.append("(last_activity, case_id) < (?, ?)")
+        args.extend(after)
+    if prefix:
+        where.append("case_id >= ? AND case_id < ?")  # BINARY order: '\U0010ffff' is last
+        args.extend((prefix, prefix + "\U0010ffff"))
+    conds = " AND ".join(where)  # fixed strings and '?' marks only
+    return f"{select} WHERE {conds} ORDER BY last_activity DESC, case_id DESC LIMIT ?", tuple(args)

@@ -22,7 +22,15 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from node.cases._store_schema import _FOLDED_INTO, _URGENCY, DDL, _key_terms, _micros, _Tx
+from node.cases._store_schema import (
+    _FOLDED_INTO,
+    _URGENCY,
+    DDL,
+    _key_terms,
+    _micros,
+    _Tx,
+    page_sql,
+)
 from node.cases.search import INDEX_DDL, Query, index_row, search_sql
 from node.storage import SealedTable, Sealer, open_optional, reseal_batch, row_ad, seal_optional
 from protocol.cases import TERMINAL_STATES, Case
@@ -225,9 +233,14 @@ class CaseStore:
         rows = await self._run(self._select, f"{_CASE_SQL} WHERE case_id=?", (case_id,))
         return self._case_row(rows[0]) if rows else None
 
-    async def cases(self) -> list[CaseRow]:
-        """Return every case, most recent activity first."""
-        rows = await self._run(self._select, f"{_CASE_SQL} ORDER BY last_activity DESC", ())
+    async def cases(
+        self, *, limit: int = -1, after: tuple[str, str] | None = None, prefix: str = ""
+    ) -> list[CaseRow]:
+        """Cases, most recent activity first (then case id, descending): at most ``limit``
+        (-1: all), only those after the keyset ``after`` = (last_activity, case_id) of the
+        last one seen, only ids starting with ``prefix`` (a range of the primary key)."""
+        sql, args = page_sql(_CASE_SQL, after, prefix)
+        rows = await self._run(self._select, sql, (*args, limit))
         return [self._case_row(r) for r in rows]
 
     def _case_row(self, r: Any) -> CaseRow:
@@ -357,6 +370,7 @@ class CaseStore:
 
 
 _CASE_SQL: Final = "SELECT data, peer, priority, opened_at, last_activity, case_id FROM cases"
+
 #: the sealed column of ``cases`` (its row is named by the case id)
 CASES: Final = SealedTable("cases", ("case_id",), ("data",))
 

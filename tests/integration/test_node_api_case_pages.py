@@ -1,0 +1,115 @@
+"""``GET /v1/cases`` a page at a time (PROTOCOL.md §8.6): keyset cursor, prefix lookup,
+every bad parameter refused with 400 — a real relay and real nodes, the cases received
+through US's real inbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from cli._node_client import find_case
+from cli._passphrase import CliUsageError
+from schemas.errors import ErrorCode
+from schemas.examples import example
+from schemas.messages import Body
+from tests.integration._node_services import peers
+from tests.integration.test_node_api import error, raw, until
+from tests.support.bodies import addressed
+from tests.support.deliver import deliver
+from tests.support.network import make_network
+from tests.support.relay import running_relay
+
+N = 23
+
+
+def _bodies() -> list[Body]:
+    """Requests DE -> US, one case each; ids pair up on their first 31 digits (…30, …31)."""
+    base = example("preservation_request")
+    return [
+        addressed(msgspec.structs.replace(base, case_id=f"{i // 2:031x}{i % 2}"), "DE", "US")
+        for i in range(N)
+    ]
+
+
+async def test_pages_walk_every_case_once_and_prefix_finds_one(tmp_path: Path) -> None:
+    net = make_network()
+    bodies = _bodies()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        us = p["US"]
+        await deliver(us.node, net, "DE", bodies)
+        whole = await until(us.api.cases, lambda c: len(c.cases) == N)  # walks the pages
+        assert len(whole.cases) == N
+        assert whole.next is None
+        order = [(c.last_activity, c.case_id) for c in whole.cases]
+        assert order == sorted(order, reverse=True)
+
+        seen: list[str] = []
+        page = await us.api.cases_page(limit=5)
+        pages = 1
+        while True:
+            assert len(page.cases) <= 5
+            seen.extend(c.case_id for c in page.cases)
+            if page.next is None:
+                break
+            page = await us.api.cases_page(page.next, limit=5)
+            pages += 1
+        assert seen == [c.case_id for c in whole.cases]
+        assert pages == 5  # 5 + 5 + 5 + 5 + 3
+        last = await us.api.cases_page(limit=N)
+        assert len(last.cases) == N
+        assert last.next is None
+
+        target = bodies[7].case_id  # …31, beside …30
+        assert [c.case_id for c in (await us.api.cases_page(prefix=target)).cases] == [target]
+        pair = await us.api.cases_page(limit=5, prefix=target[:31])
+        assert sorted(c.case_id for c in pair.cases) == [bodies[6].case_id, target]
+        ten = await us.api.cases_page(limit=5, prefix="0" * 30)  # 00…0, 00…0b here
+        assert len(ten.cases) == 5
+        assert ten.next is not None
+        alone = bodies[N - 1].case_id  # …b0 has no …b1
+        assert (await find_case(us.api, alone[:31].upper())).summary.case_id == alone
+        with pytest.raises(CliUsageError, match="2 cases starting with"):
+            await find_case(us.api, target[:31])
+        with pytest.raises(CliUsageError, match="no case starting with"):
+            await find_case(us.api, "f" * 20)
+        with pytest.raises(CliUsageError, match="no case starting with"):
+            await find_case(us.api, "not-hex")
+        with pytest.raises(CliUsageError, match="2 cases starting with"):
+            await find_case(us.api, "0")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=501",
+        "limit=-1",
+        "limit=\u0661\u0660",  # Arabic-Indic digits
+        "limit=5&limit=6",
+        "after=12-" + "a" * 32 + "&after=13-" + "a" * 32,
+        "after=" + "a" * 32,
+        "after=\u0661\u0662-" + "a" * 32,
+        "after=1-" + "A" * 32,
+        "after=1-" + "a" * 32 + "%0A",
+        "after=" + "9" * 18 + "-" + "a" * 32,  # beyond year 9999
+        "after=" + "1" * 19 + "-" + "a" * 32,
+        "prefix=XYZ",
+        "prefix=" + "a" * 33,
+        "prefix=\u0661",
+        "prefix=a&prefix=b",
+        "prefix=",
+    ],
+)
+async def test_bad_parameters_are_refused(tmp_path: Path, query: str) -> None:
+    net = make_network()
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, members=("FR",)) as p,
+    ):
+        status, data = await raw(p["FR"], "GET", f"/v1/cases?{query}")
+        if query == "prefix=":  # an empty prefix is no prefix
+            assert status == 200
+            return
+        assert (status, error(data).code) == (400, ErrorCode.MALFORMED), query
