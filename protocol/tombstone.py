@@ -16,6 +16,7 @@ from protocol.codec import decode, encode
 from protocol.directory import KeyLookup
 from protocol.errors import VerificationError
 from protocol.keys import SigningKey, verify
+from schemas.directory import KeyUse
 from schemas.tombstone import SignedTombstone, Tombstone
 
 MAX_SIGNED_TOMBSTONE: Final = 8192  # bytes: a signed tombstone is about 800
@@ -36,11 +37,12 @@ def verify_tombstone(signed: bytes, keys: KeyLookup) -> Tombstone:
 
     TB1: decode the outer object (size bound, J1). TB2: the signer's signing key, from the
     directory, verifies the signature over the exact tombstone bytes. TB3: decode the
-    tombstone. TB4: it names the signer as its node.
+    tombstone. TB4: it names the signer as its node, whose key was valid at ``removed_at``.
 
     Raises:
         TooLargeError, MalformedError: TB1/TB3 not a tombstone.
-        VerificationError: TB2/TB4 the signature or the signer does not verify.
+        VerificationError: TB2/TB4 the signature or the signer does not verify;
+            TB4 the key was not valid at ``removed_at`` (``key_revoked``).
     """
     outer = decode(_SIGNED, signed, "signed tombstone", limit=MAX_SIGNED_TOMBSTONE)
     public = keys.signer_key(outer.signer, outer.key)
@@ -48,6 +50,9 @@ def verify_tombstone(signed: bytes, keys: KeyLookup) -> Tombstone:
     t = decode(_TOMBSTONE, outer.tombstone, "tombstone", limit=MAX_SIGNED_TOMBSTONE)
     if t.node != outer.signer:
         raise VerificationError("tombstone signed by another member than its node")
+    # TB4: and its key was valid when it says it signed (as R4 for receipts): a key
+    # revoked after a compromise cannot sign a removal dated after the revocation.
+    keys.key(t.node, outer.key, KeyUse.SIGNING, t.removed_at)
     return t
 
 

@@ -11,8 +11,8 @@ import msgspec
 
 from protocol.envelope import DEFAULT_WINDOW, seal_envelope
 from protocol.keys import EncryptionKey, SigningKey
-from schemas.types import CoarseKind, Priority
 from schemas.envelope import Envelope
+from schemas.types import CoarseKind, Priority
 from tests.support.forge import CASE, MSG, forge
 from tests.support.network import T0, Network
 from tests.vectors._common import (

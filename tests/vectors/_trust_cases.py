@@ -11,10 +11,10 @@ from protocol.directory import sign_bytes, sign_directory
 from protocol.envelope import open_envelope, seal_envelope
 from protocol.keys import SigningKey
 from protocol.receipt import make_ack, make_receipt, make_rejection
-from schemas.types import CoarseKind, Priority
 from schemas.directory import Coordinator, SignedDirectory
 from schemas.envelope import DeliveryReceipt, SignedAck, SignedReceipt
 from schemas.errors import ErrorCode
+from schemas.types import CoarseKind, Priority
 from tests.support.forge import CASE, MSG
 from tests.support.network import T0, Network, seed
 from tests.vectors._common import (

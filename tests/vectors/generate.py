@@ -15,6 +15,7 @@ from pathlib import Path
 from tests.support.network import make_network
 from tests.vectors._common import Json
 from tests.vectors._envelope_cases import envelope_vectors
+from tests.vectors._tombstone_cases import tombstone_vectors
 from tests.vectors._trust_cases import directory_vectors, receipt_vectors
 
 HERE = Path(__file__).resolve().parent
@@ -35,6 +36,7 @@ def generate() -> dict[str, bytes]:
         "envelopes.json": dump(envelope_vectors(make_network())),
         "directories.json": dump(directory_vectors(make_network())),
         "receipts.json": dump(receipt_vectors(make_network())),
+        "tombstones.json": dump(tombstone_vectors(make_network())),
     }
 
 
