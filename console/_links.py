@@ -35,9 +35,9 @@ async def page_part(ctx: ConsoleContext, detail: CaseDetail, officer: Officer) -
     case_id = detail.summary.case_id
     row = await ctx.cases.cases.case(case_id)
     links = () if row is None else await link_views(row, ctx.cases.links, ctx.cases.cases)
-    others = [
-        (r.case.case_id, r.peer) for r in await ctx.cases.cases.cases() if r.case.case_id != case_id
-    ][:MAX_TARGETS]
+    recent = await ctx.cases.cases.cases(limit=MAX_TARGETS + 1)  # this case may be one
+    others = [(r.case.case_id, r.peer) for r in recent if r.case.case_id != case_id]
+    others = others[:MAX_TARGETS]
     may_link = allowed(officer.roles, Permission.REPLY)
     return {"links": links, "link_targets": others, "link_types": _TYPES, "may_link": may_link}
 

@@ -3,15 +3,16 @@ whether the same identifiers already went to the same member lately."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 import msgspec
 
 from console._context import ConsoleContext
 from console._send_form import Sender
-from node.cases import views
+from node.cases import CaseRow, views
 from node.daemon import Node
 from node.officers import Officer
 from schemas._bodies_request import PreservationRequest
@@ -19,6 +20,7 @@ from schemas.messages import Body
 
 #: how far back an earlier request with the same identifiers counts as a duplicate
 DUPLICATE_DAYS: Final = 30
+_SCAN_PAGE: Final = 200  # cases read at a time by the duplicate check
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,9 @@ async def duplicates(ctx: ConsoleContext, body: Body, to: str) -> list[str]:
     now = ctx.clock()
     since = now - timedelta(days=DUPLICATE_DAYS)
     found: list[str] = []
-    for row in await ctx.cases.cases.cases():
+    async for row in _active_since(ctx, since):
         # the request's own case counts too: a second request in one case is a duplicate
-        if row.peer != to or row.last_activity < since:
+        if row.peer != to:
             continue
         detail = await views.detail(ctx.store, row, ctx.table, now)
         for entry in detail.timeline:
@@ -91,3 +93,19 @@ async def duplicates(ctx: ConsoleContext, body: Body, to: str) -> list[str]:
                 found.append(row.case.case_id)
                 break
     return found
+
+
+async def _active_since(ctx: ConsoleContext, since: datetime) -> AsyncIterator[CaseRow]:
+    """The cases with activity at or after ``since``, most recent first, a page at a time
+    (the list is in that order, so the walk stops at the first older case)."""
+    after: tuple[str, str] | None = None
+    while True:
+        page = await ctx.cases.cases.cases(limit=_SCAN_PAGE, after=after)
+        for row in page:
+            if row.last_activity < since:
+                return
+            yield row
+        if len(page) < _SCAN_PAGE:
+            return
+        last = page[-1]
+        after = (last.last_activity.isoformat(), last.case.case_id)

@@ -5,12 +5,14 @@ through US's real inbox."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import msgspec
 import pytest
 
 from cli._node_client import find_case
 from cli._passphrase import CliUsageError
+from console import _send_node
 from schemas.errors import ErrorCode
 from schemas.examples import example
 from schemas.messages import Body
@@ -113,3 +115,25 @@ async def test_bad_parameters_are_refused(tmp_path: Path, query: str) -> None:
             assert status == 200
             return
         assert (status, error(data).code) == (400, ErrorCode.MALFORMED), query
+
+
+async def test_console_duplicate_scan_walks_pages_and_stops_at_older_cases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The send form's duplicate check (console/_send_node.py) reads the cases active since
+    its horizon a page at a time, in order, and no further."""
+    monkeypatch.setattr(_send_node, "_SCAN_PAGE", 5)
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        us = p["US"]
+        await deliver(us.node, net, "DE", _bodies())
+        whole = await until(us.api.cases, lambda c: len(c.cases) == N)
+        ctx = SimpleNamespace(cases=us.services.cases)
+        oldest = whole.cases[-1].last_activity
+        walked = [r.case.case_id async for r in _send_node._active_since(ctx, oldest)]  # type: ignore[arg-type]
+        assert walked == [c.case_id for c in whole.cases]
+        horizon = whole.cases[11].last_activity
+        recent = [r.case.case_id async for r in _send_node._active_since(ctx, horizon)]  # type: ignore[arg-type]
+        expected = [c.case_id for c in whole.cases if c.last_activity >= horizon]
+        assert recent == expected
+        assert 12 <= len(recent) < N
