@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from node._faces import lazy_face
 
 if TYPE_CHECKING:
+    from node.storage._email import EmailEntry, is_email
     from node.storage._reseal import SealedTable, reseal_batch
     from node.storage._sealed import Sealer, open_optional, row_ad, seal_optional
     from node.storage.schema import (
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Direction",
+    "EmailEntry",
     "Inbound",
     "InboundResult",
     "MessageRecord",
@@ -38,6 +40,7 @@ __all__ = [
     "SeqEvent",
     "SeqEventKind",
     "Status",
+    "is_email",
     "open_optional",
     "reseal_batch",
     "row_ad",
@@ -47,6 +50,8 @@ __getattr__ = lazy_face(
     __name__,
     {
         "Direction": "schema",
+        "EmailEntry": "_email",
+        "is_email": "_email",
         "MessageRecord": "schema",
         "OutboxEntry": "schema",
         "Outgoing": "schema",
