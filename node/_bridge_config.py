@@ -19,9 +19,7 @@ import msgspec
 from protocol.errors import ConfigError
 
 #: an address or "" (unset)
-_Address = Annotated[
-    str, msgspec.Meta(pattern=r"^(|[^@\s]{1,64}@[^@\s]{1,255})\Z", max_length=320)
-]
+_Address = Annotated[str, msgspec.Meta(pattern=r"^(|[^@\s]{1,64}@[^@\s]{1,255})\Z", max_length=320)]
 _Host = Annotated[str, msgspec.Meta(max_length=253, pattern=r"^[A-Za-z0-9.:\[\]-]*\Z")]
 _Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
 TlsMode = Literal["starttls", "implicit"]
@@ -50,7 +48,7 @@ class EmailBridgeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     #: the mailbox login (IMAP, and SMTP when smtp_login)
     user: Annotated[str, msgspec.Meta(max_length=320)] = ""
     #: "file": password_file (mode 0600); "keystore": set by `relay247 node email-password`
-    password_source: PasswordSource = "file"
+    password_source: PasswordSource = "file"  # noqa: S105  # a source, not a secret
     password_file: str = ""
     #: CA certificates (PEM) the servers' certificates are checked against; empty: the
     #: system's. A private CA, or the tests' self-signed certificate.
@@ -76,11 +74,12 @@ def check_bridge(section: EmailBridgeSection, resolve: Callable[[str], Path]) ->
     for key in ("from_address", "smtp_host", "imap_host", "user"):
         if not getattr(section, key):
             raise ConfigError(f"email_bridge.{key}: required when enabled")
-    if section.password_source == "file" and not section.password_file:
+    from_file = section.password_source == "file"  # noqa: S105  # a source, not a secret
+    if from_file and not section.password_file:
         raise ConfigError("email_bridge.password_file: required when password_source is 'file'")
-    if section.password_source == "keystore" and section.password_file:
+    if not from_file and section.password_file:
         raise ConfigError("email_bridge.password_file: set only with password_source 'file'")
-    if section.password_source == "file":
+    if from_file:
         read_password_file(resolve(section.password_file))
     if section.ca_file:
         tls_context(resolve(section.ca_file))
@@ -114,4 +113,3 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"email_bridge.ca_file: cannot use {ca_file}: {exc}") from None
-

@@ -25,7 +25,7 @@ from node.cases.export_leaves import EntrySource, Leaves, locate
 from node.cases.hold import tombstone_of
 from node.cases.store import CaseStore
 from node.keyfile import NodeKeys
-from node.storage import Direction, MessageRecord, NodeStore, Status
+from node.storage import Direction, MessageRecord, NodeStore, Status, is_email
 from node.witness import LogIdentity
 from protocol import domains
 from protocol.checkpoint import open_checkpoint
@@ -176,6 +176,8 @@ NOT_COSIGNED = "checkpoint not cosigned by this node"
 
 
 def _was_logged(r: MessageRecord) -> bool:
+    if is_email(r):  # by e-mail (§22): no envelope; its record is logged apart (G4)
+        return False
     if r.direction is Direction.IN:
         return r.status is Status.ACCEPTED
     return r.leaf_index is not None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import re
+import select
+import socket
 import ssl
 from typing import Final, Literal
 
@@ -73,24 +75,30 @@ class Mailbox:
     def _seen(self, uid: str) -> None:
         self._imap.uid("STORE", uid, "+FLAGS", r"(\Seen)")
 
+    def abort(self) -> None:
+        """Shut the connection down now, from any thread: a waiting :meth:`idle` returns
+        (the node stopping); the session is unusable afterwards."""
+        with contextlib.suppress(OSError):
+            self._imap.socket().shutdown(socket.SHUT_RDWR)
+
     def idle(self, seconds: float) -> bool:
-        """RFC 2177 IDLE: wait up to ``seconds`` for new mail; True when some arrived."""
+        """RFC 2177 IDLE: wait up to ``seconds`` for new mail; True when some arrived.
+
+        The wait is a ``select`` on the socket, not a read timeout: a timed-out read
+        leaves the stream unusable (``socket.SocketIO``), and IDLE must be ended with
+        DONE and its tagged answer read on the same stream.
+        """
         imap = self._imap
         tag = imap._new_tag()
         imap.send(tag + b" IDLE\r\n")
         if not imap.readline().startswith(b"+"):
             return False
         sock = imap.socket()
+        buffered = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
         arrived = False
-        usual = sock.gettimeout()  # the session's timeout, put back after the wait
-        sock.settimeout(seconds)
-        try:
+        if buffered or select.select([sock], [], [], seconds)[0]:
             line = imap.readline()
             arrived = b"EXISTS" in line or b"RECENT" in line
-        except TimeoutError:
-            pass
-        finally:
-            sock.settimeout(usual)
         imap.send(b"DONE\r\n")
         while True:  # the tagged end of IDLE, after any untagged lines
             line = imap.readline()

@@ -20,7 +20,7 @@ from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
 
 _KEY: Final = "openpgp"
-_PASSWORD: Final = "mail_password"
+_PASSWORD: Final = "mail_password"  # noqa: S105  # an entry name, not a secret
 
 
 def _locked(owner: str, named: dict[str, bytes], passphrase: bytes) -> bytes:
@@ -63,7 +63,9 @@ def _read(path: Path, passphrase: bytes, owner: str) -> dict[str, bytes]:
     return dict(secrets.keys)
 
 
-def create_openpgp_key(path: Path, passphrase: bytes, *, owner: str, user_id: str) -> NodeOpenPgpKey:
+def create_openpgp_key(
+    path: Path, passphrase: bytes, *, owner: str, user_id: str
+) -> NodeOpenPgpKey:
     """Generate the node's OpenPGP key for ``user_id`` and write it encrypted, mode 0600.
 
     Raises:

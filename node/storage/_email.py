@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from node.storage._rows import _ts, _tx
 from node.storage.schema import Direction, MessageRecord, Status
@@ -45,7 +45,7 @@ class EmailEntry:
     state: str
     at: datetime | None
     record: bytes | None
-    sig: str | None
+    sig: bytes | None
     leaf_index: int | None
     attempts: int
     next_attempt: float
@@ -62,7 +62,7 @@ _JOIN = (
 )
 
 
-def _entry(r: tuple[object, ...]) -> EmailEntry:
+def _entry(r: Any) -> EmailEntry:
     at = r[6]
     return EmailEntry(
         direction=str(r[0]),
@@ -72,12 +72,12 @@ def _entry(r: tuple[object, ...]) -> EmailEntry:
         sha256=str(r[4]),
         state=str(r[5]),
         at=None if at is None else datetime.fromisoformat(str(at)),
-        record=None if r[7] is None else bytes(r[7]),  # type: ignore[arg-type]
-        sig=None if r[8] is None else str(r[8]),
-        leaf_index=None if r[9] is None else int(r[9]),  # type: ignore[call-overload]
-        attempts=int(r[10]),  # type: ignore[call-overload]
-        next_attempt=float(r[11]),  # type: ignore[arg-type]
-        raw=bytes(r[12]) if len(r) > 12 else b"",  # type: ignore[arg-type]
+        record=None if r[7] is None else bytes(r[7]),
+        sig=None if r[8] is None else bytes(r[8]),
+        leaf_index=None if r[9] is None else int(r[9]),
+        attempts=int(r[10]),
+        next_attempt=float(r[11]),
+        raw=bytes(r[12]) if len(r) > 12 else b"",
     )
 
 
@@ -92,9 +92,7 @@ def queue_sent(db: SyncDb, m: MessageRecord, sha256: str, now: float) -> None:
         )
 
 
-def take_received(
-    db: SyncDb, m: MessageRecord, sha256: str, record: bytes, sig: str
-) -> bool:
+def take_received(db: SyncDb, m: MessageRecord, sha256: str, record: bytes, sig: bytes) -> bool:
     """Store an accepted reply (M7) with its signed record (G1); True if it was stored
     before (the same e-mail fetched twice: nothing written)."""
     with _tx(db.raw):
@@ -110,7 +108,7 @@ def take_received(
         return False
 
 
-def mark_mailed(db: SyncDb, msg_id: str, at: datetime, record: bytes, sig: str) -> None:
+def mark_mailed(db: SyncDb, msg_id: str, at: datetime, record: bytes, sig: bytes) -> None:
     """The relay host accepted the e-mail (O5): sent, its record (G1) to be logged."""
     with _tx(db.raw):
         db.raw.execute(
@@ -165,7 +163,7 @@ def heads(db: SyncDb) -> list[EmailEntry]:
     ).fetchall()
     first: dict[str, EmailEntry] = {}
     for r in rows:
-        entry = _entry(tuple(r))
+        entry = _entry(r)
         first.setdefault(entry.member, entry)
     return list(first.values())
 
@@ -177,7 +175,7 @@ def of_case(db: SyncDb, case_id: str) -> list[EmailEntry]:
         "WHERE e.case_id=? ORDER BY e.rowid",
         (case_id,),
     ).fetchall()
-    return [_entry(tuple(r)) for r in rows]
+    return [_entry(r) for r in rows]
 
 
 def direction_of(entry: EmailEntry) -> Direction:

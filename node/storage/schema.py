@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS email_log (
     direction TEXT NOT NULL CHECK (direction IN ('sent', 'received')),
     msg_id TEXT NOT NULL, member TEXT NOT NULL, case_id TEXT NOT NULL, sha256 TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('queued', 'pending', 'logged', 'failed')),
-    at TEXT, record BLOB, sig TEXT, leaf_index INTEGER,
+    at TEXT, record BLOB, sig BLOB, leaf_index INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL DEFAULT 0, last_error TEXT,
     PRIMARY KEY (direction, msg_id)
 );

@@ -232,13 +232,13 @@ class NodeStore:
         await self._run(_email.queue_sent, self._conn(), message, sha256, now)
 
     async def email_received(
-        self, message: MessageRecord, sha256: str, record: bytes, sig: str
+        self, message: MessageRecord, sha256: str, record: bytes, sig: bytes
     ) -> bool:
         """Store an accepted reply and its signed record; True if stored before."""
         db = self._conn()
         return await self._run(_email.take_received, db, message, sha256, record, sig)
 
-    async def email_mailed(self, msg_id: str, at: datetime, record: bytes, sig: str) -> None:
+    async def email_mailed(self, msg_id: str, at: datetime, record: bytes, sig: bytes) -> None:
         """The relay host took the e-mail (O5): sent; its record (G1) waits to be logged."""
         await self._run(_email.mark_mailed, self._conn(), msg_id, at, record, sig)
 
