@@ -83,19 +83,29 @@ class BridgeWire:
 
 
 def wire_node(node: Node, setup: BridgeSetup) -> BridgeWire:
-    """The bridge of ``node``: records logged through its relays, alerts by its clocks."""
-    s, clock = node.services, node.services.parts.clock
+    """The bridge of ``node``: records logged through its relays, alerts by its clocks.
+
+    Every part of the node's services is looked up when used, not now: a test (or a
+    tool) may give the node other services after it was made.
+    """
 
     def members() -> Iterable[Member]:
         return () if node.directory is None else node.directory.directory.members
 
+    def clock() -> datetime:
+        return node.services.parts.clock()
+
+    async def refresh(case_id: str) -> object:
+        return await node.services.cases.refresh(case_id)
+
     async def alert(a: Alert) -> None:
-        await s.clocks.deliver(a, clock())
+        await node.services.clocks.deliver(a, clock())
 
     return BridgeWire(
-        setup, member=node.member, store=node.store, signing=lambda: s.parts.keys.signing,
-        clock=clock, sinks=lambda: [s.client(u) for u in s.parts.relays()],
-        refresh=s.cases.refresh, members=members, alert=alert,
+        setup, member=node.member, store=node.store,
+        signing=lambda: node.services.parts.keys.signing, clock=clock,
+        sinks=lambda: [node.services.client(u) for u in node.services.parts.relays()],
+        refresh=refresh, members=members, alert=alert,
     )  # fmt: skip
 
 

@@ -44,9 +44,12 @@ class Mailbox:
         self._imap.select("INBOX")
 
     def close(self) -> None:
-        """Log out (best effort)."""
+        """Log out (best effort); the connection is closed either way."""
         with contextlib.suppress(imaplib.IMAP4.error, OSError):
-            self._imap.logout()
+            self._imap.logout()  # closes it, when the server answers
+            return
+        with contextlib.suppress(OSError):
+            self._imap.shutdown()
 
     def unseen(self) -> list[str]:
         """The UIDs of messages not yet handled."""

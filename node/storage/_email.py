@@ -130,6 +130,12 @@ def mark_logged(db: SyncDb, direction: str, msg_id: str, leaf_index: int) -> Non
             "WHERE direction=? AND msg_id=?",
             (leaf_index, direction, msg_id),
         )
+        # The messages row shows it too (the case's timeline): the record's leaf, not an
+        # envelope's (node.storage.is_email tells the two apart).
+        db.raw.execute(
+            "UPDATE messages SET leaf_index=? WHERE direction=? AND msg_id=?",
+            (leaf_index, Direction.OUT if direction == SENT else Direction.IN, msg_id),
+        )
 
 
 def mark_retry(db: SyncDb, direction: str, msg_id: str, next_attempt: float, error: str) -> None:
