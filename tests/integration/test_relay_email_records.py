@@ -81,7 +81,7 @@ async def test_recorded_once_and_the_log_verifies(tmp_path: Path) -> None:
         assert not reply.duplicate
         entries = await relay.state.store.leaf_entries(0, reply.leaf_index + 1)
         metrics = relay.state.metrics
-        assert metrics.email_records._value.get() == 2  # type: ignore[attr-defined]
+        assert metrics.email_records._value.get() == 2
     logged = msgspec.json.decode(entries[first.leaf_index], type=AUDIT_DECODER.type)
     assert isinstance(logged, EmailRecorded)
     assert (logged.record, logged.sig, logged.received_at) == (raw, sig, first.received_at)
