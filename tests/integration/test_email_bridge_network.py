@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -34,7 +35,9 @@ from node.storage import Direction
 from node.storage._email import EmailEntry
 from protocol import merkle
 from protocol.checkpoint import open_checkpoint
+from protocol.directory import TrustRoot
 from protocol.email_record import verify_email_record
+from protocol.evidence import verify_bundle
 from protocol.note import Verifier
 from schemas.audit import AUDIT_DECODER, EmailRecorded
 from schemas.directory import EmailReach
@@ -60,6 +63,7 @@ class Bridged:
     relay: RunningRelay
     key: NodeOpenPgpKey
     alerts: list[Alert]
+    root: TrustRoot
 
 
 async def _until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -111,7 +115,7 @@ async def bridged(tmp: Path, mail: MailServer, gpg: GpgMember) -> AsyncIterator[
             peers[member] = Peer(node, node.services, api, tmp / member)
         for p in peers.values():
             await p.node.wait_ready()
-        yield Bridged(peers, relay, key, alerts)
+        yield Bridged(peers, relay, key, alerts, net.root())
 
 
 def _preserved(case_id: str, in_reply_to: str) -> EmailMessage:
@@ -205,6 +209,13 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         await _check_in_log(net, entries)
         detail = await fr.api.case(case_id)
         assert [t.leaf_index for t in detail.timeline] == [e.leaf_index for e in entries]
+        # ... and in the case's evidence bundle, which verifies offline (B7).
+        bundle = await fr.api.export_case(case_id)
+        log_key = net.relay.state.keys.log_key
+        report = verify_bundle(bundle, trust_root=net.root, now=datetime.now(UTC), log_key=log_key)
+        assert [(e.direction, e.sha256, e.index) for e in report.emails] == [
+            (e.direction, e.sha256, e.leaf_index) for e in entries
+        ]
 
         # FR <-> US still goes through the relay.
         to_us = addressed(example("preservation_request"), "FR", "US")
