@@ -28,7 +28,7 @@ import pytest
 
 from node._bridge_config import EmailBridgeSection
 from node.alerts import Alert
-from node.api.client import NodeApiClient
+from node.api.client import NodeApiClient, NodeApiError
 from node.email_bridge import NodeOpenPgpKey, armored_payload
 from node.email_bridge.bridge import BridgeSetup
 from node.storage import Direction
@@ -37,10 +37,12 @@ from protocol import merkle
 from protocol.checkpoint import open_checkpoint
 from protocol.directory import TrustRoot
 from protocol.email_record import verify_email_record
+from protocol.errors import MalformedError
 from protocol.evidence import verify_bundle
 from protocol.note import Verifier
 from schemas.audit import AUDIT_DECODER, EmailRecorded
 from schemas.directory import EmailReach
+from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES, example
 from tests.integration._node_services import Peer, _client, alerts_to, services_for, webhook_sink
 from tests.integration.test_email_bridge import NODE_ADDRESS, _reply, gpg, impostor, mail
@@ -259,3 +261,33 @@ async def test_forged_unsigned_and_wrong_sender_replies_alert_and_reach_no_case(
         got = await fr.node.store.messages(case_id=case_id, direction=Direction.IN)
         assert got == []
         assert [e.direction for e in await fr.node.store.case_emails(case_id)] == ["sent"]
+
+
+async def _pieces() -> AsyncIterator[bytes]:
+    yield b"a statement\n" * 10
+
+
+async def test_what_cannot_go_by_email_is_refused_before_anything_is_sent(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    async with bridged(tmp_path, mail, gpg) as net:
+        fr, us = net.peers["FR"], net.peers["US"]
+        before = len(mail.handler.received)
+        # US has no [email_bridge]: a message to MT cannot leave it (and is not relayed).
+        from_us = addressed(example("preservation_request"), "US", "MT")
+        with pytest.raises(NodeApiError) as caught:
+            await us.api.send("MT", from_us)
+        assert caught.value.code is ErrorCode.UNAVAILABLE
+        assert "[email_bridge] is not enabled" in caught.value.message
+        # An e-mail carries no attachment (§22.2).
+        attached = await fr.node.prepare_attachment(
+            _pieces(), name="statement.txt", media_type="text/plain"
+        )
+        request = addressed(example("preservation_request"), "FR", "MT")
+        with pytest.raises(MalformedError) as refused:
+            await fr.node.send(msgspec.structs.replace(request, attachments=(attached,)), "MT")
+        assert refused.value.field == "$.attachments"
+        for peer, case_id in ((us, from_us.case_id), (fr, request.case_id)):
+            assert await peer.node.store.messages(case_id=case_id) == []
+            assert await peer.node.store.case_emails(case_id) == []
+        assert len(mail.handler.received) == before
