@@ -120,12 +120,12 @@ async def bridged(tmp: Path, mail: MailServer, gpg: GpgMember) -> AsyncIterator[
         yield Bridged(peers, relay, key, alerts, net.root())
 
 
-def _preserved(case_id: str, in_reply_to: str) -> EmailMessage:
+def _preserved(case_id: str, in_reply_to: str, kind: str = "preserved") -> EmailMessage:
     """MT's answer as its mail client sends it: text, and the body JSON filled in."""
-    body = addressed(example("preserved"), "MT", "FR")
+    body = addressed(example(kind), "MT", "FR")
     body = msgspec.structs.replace(body, case_id=case_id, in_reply_to=in_reply_to)
     inner = EmailMessage()
-    inner.set_content(f"Preserved.\n\nrelay247-case: {case_id}\n", charset="utf-8")
+    inner.set_content(f"Our answer.\n\nrelay247-case: {case_id}\n", charset="utf-8")
     inner.add_attachment(msgspec.json.encode(body), maintype="application", subtype="json",
                          filename="relay247-body.json")  # fmt: skip
     return inner
