@@ -137,8 +137,8 @@ class EmailBridge:
         now = self._clock()
         s = self.setup.settings
         try:
-            mail = build(body, member=peer, node_key=self.setup.key, sender_address=s.from_address,
-                         now=now)  # fmt: skip
+            mail = await asyncio.to_thread(build, body, member=peer, node_key=self.setup.key,
+                                           sender_address=s.from_address, now=now)  # fmt: skip
         except BridgeRefusedError as exc:
             raise VerificationError(
                 f"to: {peer.id}'s OpenPGP certificate is unusable ({exc.reason})",

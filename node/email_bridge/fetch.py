@@ -16,6 +16,7 @@ from node.alerts import Alert
 from node.email_bridge.bridge import MAX_RETRY, BridgeSetup, EmailBridge
 from node.email_bridge.imap import Mailbox
 from node.email_bridge.service import BridgeInbox
+from protocol.errors import Relay247Error
 from schemas.directory import Member
 
 log = structlog.get_logger("relay247.node.email_bridge")
@@ -74,6 +75,9 @@ class BridgeFetcher:
             except (OSError, imaplib.IMAP4.error) as exc:
                 self.failures += 1
                 log.warning("mailbox connection lost; reconnecting", error=type(exc).__name__)
+            except Relay247Error as exc:  # recording a reply failed (the store): go on
+                self.failures += 1
+                log.error("e-mail reply not recorded", error=exc.diagnostics())
             finally:
                 box.abort()  # a thread still waiting in IDLE returns at once
                 await asyncio.to_thread(box.close)

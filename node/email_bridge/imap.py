@@ -39,9 +39,15 @@ class Mailbox:
             )
         else:
             self._imap = imaplib.IMAP4(host, port, timeout=timeout)
-            self._imap.starttls(ssl_context=context)  # never logs in in clear
-        self._imap.login(*login)
-        self._imap.select("INBOX")
+        try:
+            if tls == "starttls":
+                self._imap.starttls(ssl_context=context)  # never logs in in clear
+            self._imap.login(*login)
+            self._imap.select("INBOX")
+        except BaseException:  # a refused login or TLS: the connection is closed, not leaked
+            with contextlib.suppress(OSError):
+                self._imap.shutdown()
+            raise
 
     def close(self) -> None:
         """Log out (best effort); the connection is closed either way."""

@@ -89,9 +89,10 @@ def _setup(mail: MailServer, key: NodeOpenPgpKey) -> BridgeSetup:
 @asynccontextmanager
 async def bridged(tmp: Path, mail: MailServer, gpg: GpgMember) -> AsyncIterator[Bridged]:
     """FR and US nodes on a real relay; MT reached by e-mail, played by ``gpg``."""
-    net = make_network(("FR", "US", "MT"))
+    net = make_network(("FR", "US", "MT", "DE"))
     reach = EmailReach(address=gpg.address, openpgp_cert=gpg.armored_cert())
     net.overrides["MT"] = {"email_bridge": reach}
+    net.bridge("DE")  # an entry whose "certificate" does not parse
     key = NodeOpenPgpKey.generate(f"relay247 FR <{NODE_ADDRESS}>")
     gpg.import_cert(key.armored_cert())
     mail.handler.local = {NODE_ADDRESS}  # mail to MT leaves: only FR's mailbox is local
@@ -287,6 +288,13 @@ async def test_what_cannot_go_by_email_is_refused_before_anything_is_sent(
         with pytest.raises(MalformedError) as refused:
             await fr.node.send(msgspec.structs.replace(request, attachments=(attached,)), "MT")
         assert refused.value.field == "$.attachments"
+        # A member whose directory certificate is unusable gets nothing (O3).
+        to_de = addressed(example("preservation_request"), "FR", "DE")
+        with pytest.raises(NodeApiError) as unusable:
+            await fr.api.send("DE", to_de)
+        assert unusable.value.code is ErrorCode.KEY_REVOKED
+        assert "OpenPGP certificate is unusable (bad_certificate)" in unusable.value.message
+        assert await fr.node.store.messages(case_id=to_de.case_id) == []
         for peer, case_id in ((us, from_us.case_id), (fr, request.case_id)):
             assert await peer.node.store.messages(case_id=case_id) == []
             assert await peer.node.store.case_emails(case_id) == []

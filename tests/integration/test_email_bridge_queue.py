@@ -6,6 +6,8 @@ only delays, an unreachable relay host is retried, and each record is kept with 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import smtplib
 from datetime import UTC, datetime, timedelta
@@ -15,8 +17,10 @@ import msgspec
 import pytest
 
 from node._bridge_config import EmailBridgeSection
+from node.alerts import Alert
 from node.email_bridge import NodeOpenPgpKey
 from node.email_bridge.bridge import BridgeSetup, EmailBridge, _permanent
+from node.email_bridge.fetch import BridgeFetcher
 from node.storage import Direction, NodeStore, Status
 from protocol.email_record import verify_email_record
 from protocol.errors import TransportError
@@ -147,3 +151,39 @@ def test_only_a_5xx_answer_gives_an_email_up() -> None:
     assert _permanent(smtplib.SMTPDataError(554, b"rejected"))
     assert not _permanent(smtplib.SMTPServerDisconnected("gone"))
     assert not _permanent(ConnectionRefusedError())
+
+
+async def test_the_mailbox_loop_retries_a_refused_login_and_stops_cleanly_in_idle(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    net = make_network(("FR", "MT"))
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    alerts: list[Alert] = []
+
+    async def alert(a: Alert) -> None:
+        alerts.append(a)
+
+    try:
+        for password in ("wrong", mail.login[1]):
+            bridge = _bridge(mail, store, Sink(), Clock(), net.members["FR"].signing, 0)
+            s = msgspec.structs.replace(bridge.setup.settings, imap_port=mail.imap_port,
+                                        user=mail.login[0], retry_seconds=0.05)  # fmt: skip
+            setup = dataclasses.replace(bridge.setup, settings=s, password=password)
+            fetcher = BridgeFetcher(setup, bridge, members=list, alert=alert, clock=Clock())
+            task = asyncio.create_task(fetcher.run())
+            async with asyncio.timeout(60):
+                while True:
+                    if fetcher.failures >= 2 or fetcher.rounds >= 1:
+                        break
+                    await asyncio.sleep(0.05)  # polling the loop's counters, not timing it
+            await asyncio.sleep(0.5)  # logged in: now waiting in IDLE (idle_seconds 300)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert (fetcher.rounds, fetcher.failures >= 2) == (
+                (0, True) if password == "wrong" else (1, False)
+            )
+    finally:
+        await store.close()
+    assert {a.kind for a in alerts} <= {"email_unknown_sender"}  # this module's own sent mail
