@@ -15,7 +15,7 @@ import msgspec
 
 from protocol.checkpoint import Checkpoint
 from protocol.codec import decode
-from protocol.directory import KeyLookup
+from protocol.directory import KeyLookup, VerifiedDirectory
 from protocol.email_record import verify_email_record
 from protocol.errors import DirectoryError, MalformedError, PeerError, VerificationError
 from protocol.merkle import leaf_hash, verify_inclusion
@@ -69,6 +69,31 @@ class EmailFacts:
             f"entry {self.index}. The e-mail itself is not in the bundle: anyone holding "
             "it can compare its hash.",
         ]
+
+
+def email_evidence(leaf: EmailLeaf, directories: Sequence[VerifiedDirectory]) -> EmailEvidence:
+    """The bundle item for one ``email_recorded`` leaf, for a node's case export (G4).
+
+    Names the newest of ``directories`` (the bundle's chain, oldest first) under which
+    the record verifies (G3a–G3d), as the export picks a message's version: the one the
+    relay used, unless a later one also gives the member its e-mail entry.
+
+    Raises:
+        TooLargeError, MalformedError: the entry is not an ``email_recorded`` leaf.
+        VerificationError: the record verifies under none of them.
+    """
+    entry = decode(AUDIT_DECODER, leaf.entry, "log entry", limit=_MAX_ENTRY)
+    if not isinstance(entry, EmailRecorded):
+        raise VerificationError("log entry is not an e-mail record")
+    failure: PeerError = VerificationError("no directory", detail="the chain is empty")
+    for d in reversed(directories):
+        try:
+            verify_email_record(entry.record, entry.sig, KeyLookup(d.directory))
+        except PeerError as exc:
+            failure = exc
+            continue
+        return EmailEvidence(directory_version=d.version, recorded=leaf)
+    raise failure
 
 
 def check_emails(

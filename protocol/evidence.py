@@ -21,7 +21,14 @@ import msgspec
 from protocol import checkpoint as _checkpoint
 from protocol._evidence_chain import verify_chain, verify_witnesses
 from protocol._evidence_checks import MessageFacts, check_message
-from protocol._evidence_email import MAX_EMAILS, EmailEvidence, EmailFacts, EmailLeaf, check_emails
+from protocol._evidence_email import (
+    MAX_EMAILS,
+    EmailEvidence,
+    EmailFacts,
+    EmailLeaf,
+    check_emails,
+    email_evidence,
+)
 from protocol._evidence_removed import RemovedEvidence, RemovedFacts, check_all_removed
 from protocol.codec import decode, encode
 from protocol.cosignature import CosignatureVerifier
@@ -43,6 +50,7 @@ __all__ = [
     "RemovedEvidence",
     "build_bundle",
     "bundle_trust_root",
+    "email_evidence",
     "split_plaintext",
     "verify_bundle",
     "verify_chain",

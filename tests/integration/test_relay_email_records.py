@@ -25,8 +25,10 @@ from schemas.audit import AUDIT_DECODER, EmailRecorded
 from schemas.email_record import EmailRecord
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.relay_api import EmailRecordResult
+from tests.integration._instances import instance_dirs
 from tests.support.network import Network, make_network
-from tests.support.relay import RunningRelay, post_signed, running_relay
+from tests.support.pg import drop_schema, requires_pg
+from tests.support.relay import Backend, RunningRelay, free_port, post_signed, running_relay
 
 pytestmark = pytest.mark.usefixtures("relay_backend")
 PATH = "/v1/email-records"
@@ -176,3 +178,28 @@ async def test_hostile_bodies(tmp_path: Path) -> None:
         ) as resp:
             assert resp.status == 401
         assert await relay.state.store.tree_size() == before
+
+
+@requires_pg
+async def test_two_instances_take_the_same_record_once(tmp_path: Path) -> None:
+    """The primary key decides a race between two PostgreSQL instances (A.4, A.7)."""
+    net = bridged()
+    backend = Backend("postgres", tmp_path)
+    try:
+        one, two = instance_dirs(tmp_path, net, (free_port(), free_port()), backend)
+        async with (
+            running_relay(one.parent, net, fresh=False) as first,
+            running_relay(two.parent, net, fresh=False, publish=False) as second,
+        ):
+            raw, sig = signed(net)
+            clients = [first.client("FR"), second.client("FR")] * 4
+            answers = await asyncio.gather(*(c.submit_email_record(raw, sig) for c in clients))
+            assert len({a.leaf_index for a in answers}) == 1
+            assert len({a.received_at for a in answers}) == 1
+            assert sorted(a.duplicate for a in answers) == [False] + [True] * 7
+            entries = await first.state.store.leaf_entries(0, answers[0].leaf_index + 1)
+    finally:
+        for name in backend.schemas:
+            await drop_schema(name)
+    kinds = [msgspec.json.decode(e).get("kind") for e in entries]
+    assert kinds.count("email_recorded") == 1

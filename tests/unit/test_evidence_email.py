@@ -20,7 +20,14 @@ from protocol.codec import encode
 from protocol.cosignature import CosignatureSigner, cosign
 from protocol.email_record import sign_email_record
 from protocol.errors import DirectoryError, MalformedError, ProofError, VerificationError
-from protocol.evidence import EmailEvidence, EmailLeaf, build_bundle, verify_bundle
+from protocol.evidence import (
+    EmailEvidence,
+    EmailLeaf,
+    build_bundle,
+    email_evidence,
+    verify_bundle,
+    verify_chain,
+)
 from protocol.keys import SigningKey
 from protocol.note import Signer
 from schemas.audit import DirectoryPublished, EmailRecorded, RelayEvent, RelayEventKind
@@ -185,3 +192,29 @@ def test_a_bundle_with_neither_messages_nor_e_mails_is_refused(log: Log) -> None
 def test_without_e_mails_the_field_is_left_out(log: Log) -> None:
     assert b'"emails"' not in log.bundle([])
     assert b'"emails":[{"directory_version":1,"recorded":' in log.bundle([log.email(1)])
+
+
+def test_email_evidence_names_the_newest_version_that_verifies() -> None:
+    net = make_network(("FR", "US", "DE", "MT"))
+    root = net.root()
+    first = net.signed()  # MT without an e-mail entry
+    net.version = 2
+    net.bridge("MT")
+    second = net.signed()
+    net.version = 3
+    net.overrides["MT"].pop("email_bridge")  # taken away again later
+    third = net.signed()
+    chain = verify_chain([first, second, third], root, NOW)
+    entry = _record(net)
+    leaf = EmailLeaf(index=7, entry=entry, proof=())
+    assert email_evidence(leaf, chain) == EmailEvidence(directory_version=2, recorded=leaf)
+    with pytest.raises(VerificationError, match="not reached by e-mail"):
+        email_evidence(leaf, chain[:1])
+    other = EmailLeaf(index=7, entry=_record(net, by="DE"), proof=())
+    with pytest.raises(VerificationError, match="signature does not verify"):
+        email_evidence(other, chain)
+    event = encode(
+        RelayEvent(received_at=AT, relay_id="r1", event=RelayEventKind.STARTED, software="1")
+    )
+    with pytest.raises(VerificationError, match="not an e-mail record"):
+        email_evidence(EmailLeaf(index=0, entry=event, proof=()), chain)
