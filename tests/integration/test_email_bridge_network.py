@@ -212,6 +212,9 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         await _check_in_log(net, entries)
         detail = await fr.api.case(case_id)
         assert [t.leaf_index for t in detail.timeline] == [e.leaf_index for e in entries]
+        assert [(t.via, t.receipt) for t in detail.timeline] == [("email", None)] * 2
+        inbox = await fr.api.inbox()
+        assert [(e.msg_id, e.peer, e.via) for e in inbox.messages] == [(got.msg_id, "MT", "email")]
         # ... and in the case's evidence bundle, which verifies offline (B7).
         bundle = await fr.api.export_case(case_id)
         log_key = net.relay.state.keys.log_key
@@ -228,6 +231,8 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
             return await us.node.services.case_store.case(to_us.case_id) is not None
 
         await _until(arrived)
+        relayed = (await us.api.case(to_us.case_id)).timeline
+        assert [t.via for t in relayed] == [msgspec.UNSET]
         assert not net.alerts  # nothing was refused
 
 
