@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
 
-from node.cases.export_emails import email_evidence, has_emails
+from node.cases.export_emails import case_email_evidence, has_emails
 from node.cases.export_leaves import EntrySource, Leaves, locate
 from node.cases.hold import tombstone_of
 from node.cases.store import CaseStore
@@ -160,7 +160,7 @@ async def export_case(
                 removed.append(await _removed(r, tombstone, context))
         if kept or cid == case_id:
             evidence.append((cid, kept))
-    emails = await email_evidence(store, source, chain, case_id, cp.size)  # §22.5 G4
+    emails = await case_email_evidence(store, source, chain, case_id, cp.size)  # §22.5 G4
     return build_bundle(
         case_id=case_id,
         log_origin=log.origin,

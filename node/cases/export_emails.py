@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from node.storage import NodeStore
-from protocol.directory import KeyLookup, VerifiedDirectory
-from protocol.email_record import verify_email_record
-from protocol.errors import Relay247Error, TransportError
-from protocol.evidence import EmailEvidence, EmailLeaf
+from protocol.directory import VerifiedDirectory
+from protocol.errors import TransportError
+from protocol.evidence import EmailEvidence, EmailLeaf, email_evidence
 from schemas.audit_api import InclusionProof
 from schemas.errors import ErrorCode
 
@@ -33,7 +32,7 @@ async def has_emails(store: NodeStore, case_id: str) -> bool:
     return any(e.state in _EXCHANGED for e in await store.case_emails(case_id))
 
 
-async def email_evidence(
+async def case_email_evidence(
     store: NodeStore,
     source: _Source,
     chain: list[tuple[bytes, VerifiedDirectory]],
@@ -46,6 +45,8 @@ async def email_evidence(
         TransportError: ``unavailable``: an e-mail's record is not logged yet, or not under
             this checkpoint (retry a few seconds later); or the relay is down.
         PeerError: the relay refused a read.
+        VerificationError: the relay's leaf is not that record, or verifies under no
+            directory of the chain.
     """
     out: list[EmailEvidence] = []
     for e in await store.case_emails(case_id):
@@ -59,21 +60,6 @@ async def email_evidence(
             )
         (entry,) = await source.entries(e.leaf_index, e.leaf_index + 1)
         proof = await source.inclusion_proof(e.leaf_index, size)
-        out.append(
-            EmailEvidence(
-                directory_version=_version(e.record, e.sig, chain),
-                recorded=EmailLeaf(index=e.leaf_index, entry=entry, proof=tuple(proof.proof)),
-            )
-        )
+        leaf = EmailLeaf(index=e.leaf_index, entry=entry, proof=tuple(proof.proof))
+        out.append(email_evidence(leaf, [d for _, d in chain]))  # the version that verifies it
     return sorted(out, key=lambda x: x.recorded.index)
-
-
-def _version(record: bytes, sig: bytes, chain: list[tuple[bytes, VerifiedDirectory]]) -> int:
-    """The newest directory version under which the record verifies (B7b)."""
-    for _, d in reversed(chain):
-        try:
-            verify_email_record(record, sig, KeyLookup(d.directory))
-        except Relay247Error:
-            continue
-        return d.version
-    return chain[-1][1].version  # none does: the verifier will say why
