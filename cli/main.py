@@ -57,6 +57,7 @@ _GROUPS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
             "cli._node_links",
             "cli._node_stats",
             "cli._node_atrest",
+            "cli._node_email",
             "cli._node_retention",
             "cli._officers",
             "cli._roster",

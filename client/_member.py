@@ -19,12 +19,19 @@ from client._body import read_body
 from client._public import PublicClient, plain_headers
 from client._refusal import refusal
 from protocol.codec import decode, encode
+from protocol.email_record import email_submission
 from protocol.errors import MalformedError, TransportError
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from schemas.audit_api import CosignatureResult, CosignatureSubmission
 from schemas.blobs import BlobCreate, BlobStatus
-from schemas.relay_api import AckResult, MailboxPage, MembersStatus, SubmitResult
+from schemas.relay_api import (
+    AckResult,
+    EmailRecordResult,
+    MailboxPage,
+    MembersStatus,
+    SubmitResult,
+)
 
 #: bytes: a mailbox page (bounded by the relay, PROTOCOL.md §8.1), pulled or pushed.
 MEMBER_LIMIT: Final = 64 << 20
@@ -109,6 +116,28 @@ class RelayClient(PublicClient):
         path = "/v1/acks"
         headers = self._signed("POST", path, signed_ack)
         return await self._call("POST", path, _ACK, signed_ack, headers=headers)
+
+    async def submit_email_record(self, record: bytes, sig: bytes) -> EmailRecordResult:
+        """POST /v1/email-records: log a signed e-mail record (PROTOCOL.md §22.5 G2).
+
+        Args:
+            record: the exact record bytes ``R`` from
+                :func:`protocol.email_record.sign_email_record`.
+            sig: the node's signature over them.
+
+        Returns:
+            The record's leaf; ``duplicate`` when the relay had already logged these bytes
+            from this node (a retry is safe).
+
+        Raises:
+            RelayRejectedError: the relay refused it (``unauthenticated``, ``key_revoked``,
+                ``unknown_recipient``, ``clock_skew``, ``expired``, ``malformed``,
+                ``too_large``; ``not_found`` from a relay older than the endpoint).
+        """
+        body = email_submission(record, sig)
+        path = "/v1/email-records"
+        headers = self._signed("POST", path, body)
+        return await self._call("POST", path, _EMAIL, body, headers=headers)
 
     async def members_status(self) -> MembersStatus:
         """GET /v1/members/status: the members' activity (served to members only)."""
@@ -254,6 +283,7 @@ class RelayClient(PublicClient):
 _SUBMIT: Final = msgspec.json.Decoder(SubmitResult)
 _PAGE: Final = msgspec.json.Decoder(MailboxPage)
 _ACK: Final = msgspec.json.Decoder(AckResult)
+_EMAIL: Final = msgspec.json.Decoder(EmailRecordResult)
 _STATUS: Final = msgspec.json.Decoder(MembersStatus)
 _COSIGNED: Final = msgspec.json.Decoder(CosignatureResult)
 _BLOB: Final = msgspec.json.Decoder(BlobStatus)

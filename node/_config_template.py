@@ -137,6 +137,40 @@ batch = 200
 # VACUUM node.db after a pass that removed something (secure_delete already zeroes).
 vacuum = false
 
+[email_bridge]
+# The OpenPGP e-mail bridge to members without a node (PROTOCOL.md §22, OPERATIONS.md
+# "The e-mail bridge"). Off by default; when on, every server setting below is required.
+enabled = false
+# The address this node sends from; members reply to it. Make the node's OpenPGP key for
+# it with `relay247 node openpgp-key` and give its certificate to the members.
+from_address = ""
+# The mail relay host messages are submitted through; "starttls" or "implicit" TLS.
+smtp_host = ""
+smtp_port = 587
+smtp_tls = "starttls"
+# Log in to the relay host with user and the password below (SMTP AUTH).
+smtp_login = true
+# The IMAP server of the bridge's mailbox; "starttls" or "implicit" TLS.
+imap_host = ""
+imap_port = 143
+imap_tls = "starttls"
+# The mailbox login.
+user = ""
+# "file": the password is in password_file (mode 0600, relative to data_dir);
+# "keystore": in the OpenPGP key file, set with `relay247 node email-password`.
+password_source = "file"
+password_file = ""
+# CA certificates (PEM) to check the servers against; empty: the system's.
+ca_file = ""
+# The node's OpenPGP key, encrypted with the node's passphrase, relative to data_dir.
+key_file = "openpgp.key"
+# Seconds one IMAP IDLE waits before the mailbox is searched again.
+idle_seconds = 300.0
+# Seconds for one SMTP or IMAP operation.
+timeout = 30.0
+# First delay (seconds) before a failed submission or log write is tried again.
+retry_seconds = 5.0
+
 # Alerts to the officer on duty. Webhooks get a signed JSON POST; e-mail goes by SMTP.
 # [[alerts.webhooks]]
 # url = "https://duty.example.org/relay247"

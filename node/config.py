@@ -11,6 +11,7 @@ from typing import Annotated, Final
 
 import msgspec
 
+from node._bridge_config import EmailBridgeSection, check_bridge
 from node._config_template import CONFIG_TEMPLATE as CONFIG_TEMPLATE  # noqa: PLC0414
 from node.alerts import AlertsConfig, SmtpTarget, WebhookTarget
 from protocol.codec import convert
@@ -223,6 +224,7 @@ class NodeConfig(_Section, frozen=True):
     escalation: EscalationSection = EscalationSection()
     witness: WitnessSection = WitnessSection()
     retention: RetentionSection = RetentionSection()
+    email_bridge: EmailBridgeSection = EmailBridgeSection()  # PROTOCOL.md §22
     #: directory of the config file, for resolving relative paths (not read from TOML)
     base_dir: str = "."
 
@@ -251,6 +253,7 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"{path}: sync.backoff_max: must be >= sync.backoff_base")
     try:
         alerts_config(config)  # secret files are read at start-up, not at the first alert
+        check_bridge(config.email_bridge, config.path)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc.message}") from None
     return config

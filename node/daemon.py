@@ -25,12 +25,14 @@ from pathlib import Path
 import structlog
 
 from node._atrest import AtRest
+from node._bridge_wire import open_setup, send_by_email, wire_node
 from node._tasks import logged, stop_tasks
 from node._wallclock import system_clock
 from node.alerts import NO_TARGET
 from node.attachment_list import CaseAttachment, case_attachments
 from node.cases import RetainedReseal, Sent, plan_links, refuse_not_secretariat
 from node.config import NodeConfig, deprecated_keys
+from node.email_bridge.bridge import BridgeSetup, reaches
 from node.event_log import log_event
 from node.events import (
     EventHub,
@@ -69,19 +71,8 @@ from schemas import Attachment
 from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of, semantic_errors
 
-__all__ = [
-    "MessageReceived",
-    "MessageRejected",
-    "MessageSent",
-    "Node",
-    "NodeEvent",
-    "NodeProblem",
-    "ReceiptReceived",
-    "SendFailed",
-    "Sent",
-    "SequenceAnomaly",
-    "run",
-]
+__all__ = ["MessageReceived", "MessageRejected", "MessageSent", "Node", "NodeEvent"]
+__all__ += ["NodeProblem", "ReceiptReceived", "SendFailed", "Sent", "SequenceAnomaly", "run"]
 
 log = structlog.get_logger("relay247.node")
 
@@ -108,6 +99,7 @@ class Node:
         transport_factory: TransportFactory | None = None,
         clock: Callable[[], datetime] | None = None,
         rng: random.Random | None = None,
+        bridge: BridgeSetup | None = None,
     ) -> None:
         self.config = config
         self.member = config.node.member
@@ -148,6 +140,8 @@ class Node:
             directory=lambda: self.directory,
             relays=self._relay_urls,
         )
+        #: the OpenPGP e-mail bridge (PROTOCOL.md §22), when [email_bridge] is enabled
+        self.email = None if bridge is None else wire_node(self, bridge)
 
     @classmethod
     async def open(
@@ -168,12 +162,12 @@ class Node:
         """
         path = config.path(config.node.keys_file)
         keys = unlock_node_keys(path, passphrase, config.node.member)  # with a data key (§18)
+        bridge = open_setup(config, passphrase)  # its OpenPGP key and password (§22)
         store = NodeStore(config.path(config.node.database), keys.sealer())
         await store.open()
         try:
-            node = cls(
-                config, keys, store, transport_factory=transport_factory, clock=clock, rng=rng
-            )
+            node = cls(config, keys, store, transport_factory=transport_factory, clock=clock,
+                       rng=rng, bridge=bridge)  # fmt: skip
             await node._shared.directory.load(node._shared.clock())
             node.at_rest.watch(path, passphrase)
         except BaseException:
@@ -202,6 +196,7 @@ class Node:
         await self.services.start()
         cases = self.services.case_store
         self._tasks.append(self.at_rest.start(cases, RetainedReseal(cases)))
+        self._tasks.extend(() if self.email is None else self.email.start())
 
     async def wait_ready(self) -> None:
         """Return once a verified directory is held (sending and receiving can work)."""
@@ -276,6 +271,15 @@ class Node:
         files = body_attachments(body.attachments)
         refuse_unsupported(peer, files)  # before anything is sealed or uploaded
         refuse_not_secretariat(body, peer)  # statistics reports: only to it (§20.5 ST1)
+        if reaches(peer):  # a member without a node: by OpenPGP e-mail (§22.3)
+            assert peer is not None
+            msg_id = await send_by_email(self.email, body, peer, files)
+        else:
+            msg_id = await self._relayed(body, to, files)
+        await self.services.cases.links.add(plan.kept_rows(msg_id), self._shared.clock())
+        return Sent(msg_id, plan.kept_views())
+
+    async def _relayed(self, body: Body, to: str, files: tuple[Attachment, ...]) -> str:
         if files:
             assert self._shared.files is not None
             self._shared.files.check_prepared(files)
@@ -291,9 +295,7 @@ class Node:
         )
         out = await self.store.enqueue(to, build, self._shared.unix())
         self._shared.outbox_wake.set()
-        msg_id = out.message.msg_id
-        await self.services.cases.links.add(plan.kept_rows(msg_id), self._shared.clock())
-        return Sent(msg_id, plan.kept_views())
+        return out.message.msg_id
 
     async def prepare_attachment(
         self, pieces: AsyncIterator[bytes], *, name: str, media_type: str

@@ -32,6 +32,7 @@ from protocol.directory import (
     VerifiedDirectory,
     verify_directory,
 )
+from protocol.email_record import verify_email_record
 from protocol.errors import PeerError, StorageError, VerificationError
 from protocol.keys import verify
 from protocol.merkle import CompactRange
@@ -40,6 +41,7 @@ from schemas.audit import (
     AUDIT_DECODER,
     DeliveryAcked,
     DirectoryPublished,
+    EmailRecorded,
     EnvelopeAccepted,
 )
 from schemas.directory import Directory, KeyUse, SignedDirectory
@@ -245,6 +247,8 @@ class LogVerifier:
                 self._ack(parsed)
             elif isinstance(parsed, DirectoryPublished):
                 self._published(parsed)
+            elif isinstance(parsed, EmailRecorded):
+                self._email(parsed)
             # relay_event entries carry no signature: decoding them is the whole check.
         except PeerError as exc:
             text = exc.message + (f" ({exc.detail})" if exc.detail else "")
@@ -274,6 +278,14 @@ class LogVerifier:
         ack = decode(_ACK, e.ack, "ack", limit=4096)
         wrapped = SignedAck(signer=ack.recipient, key=ack.recipient_key, ack=e.ack, sig=e.sig)
         verify_ack(encode(wrapped), keys)
+        self.signatures += 1
+
+    def _email(self, e: EmailRecorded) -> None:
+        # L6: a node's e-mail record (PROTOCOL.md §22.5 G3, offline): the node's signature
+        # by a signing key valid at the record's `at`, and the member reached by e-mail,
+        # both in the directory in force at this position. Time windows are the relay's
+        # settings and are not re-checked, as for acks.
+        verify_email_record(e.record, e.sig, self._keys())
         self.signatures += 1
 
     def _published(self, e: DirectoryPublished) -> None:

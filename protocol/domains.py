@@ -13,6 +13,8 @@ ENVELOPE_INNER: Final = b"relay247/v1/envelope-inner\n"
 DELIVERY_RECEIPT: Final = b"relay247/v1/delivery-receipt\n"
 DELIVERY_ACK: Final = b"relay247/v1/delivery-ack\n"
 DIRECTORY: Final = b"relay247/v1/directory\n"
+#: A node's record of one bridged e-mail, logged by the relay (PROTOCOL.md §22.5 G1).
+EMAIL_RECORD: Final = b"relay247/v1/email-record\n"
 
 # Not a signature prefix: the origin line (and note key name) of a node's access-log
 # checkpoints, followed by the member id (PROTOCOL.md §14). A checkpoint note's text

@@ -19,18 +19,30 @@ from typing import Annotated, Final
 import msgspec
 
 from protocol import checkpoint as _checkpoint
+from protocol._evidence_chain import verify_chain, verify_witnesses
 from protocol._evidence_checks import MessageFacts, check_message
+from protocol._evidence_email import (
+    MAX_EMAILS,
+    EmailEvidence,
+    EmailFacts,
+    EmailLeaf,
+    check_emails,
+    email_evidence,
+)
 from protocol._evidence_removed import RemovedEvidence, RemovedFacts, check_all_removed
 from protocol.codec import decode, encode
-from protocol.cosignature import CosignatureVerifier, verify_cosignatures
-from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
+from protocol.cosignature import CosignatureVerifier
+from protocol.directory import KeyLookup, TrustRoot
 from protocol.errors import DirectoryError, MalformedError, NoteError
 from protocol.note import Verifier
-from schemas.directory import Coordinator, KeyUse
+from schemas.directory import Coordinator
 from schemas.envelope import Signature
 
 __all__ = [
     "BundleReport",
+    "EmailEvidence",
+    "EmailFacts",
+    "EmailLeaf",
     "EvidenceBundle",
     "LinkedCase",
     "LogLeaf",
@@ -38,8 +50,10 @@ __all__ = [
     "RemovedEvidence",
     "build_bundle",
     "bundle_trust_root",
+    "email_evidence",
     "split_plaintext",
     "verify_bundle",
+    "verify_chain",
 ]
 
 MAX_BUNDLE_BYTES: Final = 256 * 1024 * 1024  # bytes: a case of a few hundred messages
@@ -102,6 +116,10 @@ class EvidenceBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     ] | (msgspec.UnsetType) = msgspec.UNSET
     #: the case's messages whose body was removed under retention (PROTOCOL.md §19.4)
     removed: tuple[RemovedEvidence, ...] | msgspec.UnsetType = msgspec.UNSET
+    #: the case's e-mails with a member without a node, as logged (PROTOCOL.md §22.5 G4)
+    emails: Annotated[
+        tuple[EmailEvidence, ...], msgspec.Meta(min_length=1, max_length=MAX_EMAILS)
+    ] | (msgspec.UnsetType) = msgspec.UNSET
 
 
 _BUNDLE: Final = msgspec.json.Decoder(EvidenceBundle)
@@ -139,6 +157,7 @@ def build_bundle(
     messages: Sequence[MessageEvidence],
     linked: Sequence[LinkedCase] = (),
     removed: Sequence[RemovedEvidence] = (),
+    emails: Sequence[EmailEvidence] = (),
 ) -> bytes:
     """Assemble an evidence bundle (the node's case export calls this).
 
@@ -151,6 +170,8 @@ def build_bundle(
             trusted under ``trust_root`` to the newest one used.
         messages: one :class:`MessageEvidence` per message.
         linked: the linked cases included (none: the field is left out).
+        removed: the messages whose body was removed (none: left out).
+        emails: the case's ``email_recorded`` leaves, in log order (none: left out).
 
     Returns:
         The bundle's JSON bytes. Nothing is verified here: run :func:`verify_bundle`.
@@ -175,6 +196,7 @@ def build_bundle(
             messages=tuple(messages),
             linked=tuple(linked) if linked else msgspec.UNSET,
             removed=tuple(removed) if removed else msgspec.UNSET,
+            emails=tuple(emails) if emails else msgspec.UNSET,
         )
     )
 
@@ -197,6 +219,8 @@ class BundleReport:
     pinned: bool = True
     #: the messages whose body the node removed, each with its verified tombstone
     removed: tuple[RemovedFacts, ...] = field(default=())
+    #: the case's e-mail records (§22.5), each verified and in the checkpoint's tree
+    emails: tuple[EmailFacts, ...] = field(default=())
 
     def lines(self) -> list[str]:
         """Return the report as plain-language sentences, one fact each."""
@@ -210,6 +234,8 @@ class BundleReport:
             out.append(f"Linked case {case_id}: {len(facts)} message(s).")
             for m in facts:
                 out.extend(m.sentences())
+        for e in self.emails:
+            out.extend(e.sentences())
         out.append(
             f"Every log entry above is included in checkpoint {self.log_origin} "
             f"size {self.size} (root {self.root_hash.hex()}), signed by the log key and "
@@ -299,7 +325,7 @@ def verify_bundle(
     note = b.checkpoint.encode("utf-8")
     cp, _ = _checkpoint.open_checkpoint(note, Verifier.from_key(log_key), b.log_origin)
     # B4: the witnesses' cosignatures, so the log could not show this tree to one party only.
-    names = _verify_witnesses(note, witnesses, quorum, chain[-1])
+    names = verify_witnesses(note, witnesses, quorum, chain[-1])
     # B5: every message against the directory version it names, its leaves against cp.
     by_version = {d.version: KeyLookup(d.directory) for d in chain}
     # Linked cases (§17) are checked the same way, numbered on from the case's messages.
@@ -328,7 +354,10 @@ def verify_bundle(
         gone, n, by_version=by_version, dated=dated, cp=cp, case_id=b.case_id, kept=kept
     )
     n += len(removed)
-    if n == 0:
+    # B7: the case's e-mail records (PROTOCOL.md §22.5 G4), numbered apart from messages.
+    sent = () if isinstance(b.emails, msgspec.UnsetType) else b.emails
+    emails = check_emails(sent, 1, by_version=by_version, cp=cp, case_id=b.case_id)
+    if n == 0 and not emails:
         raise MalformedError("evidence bundle holds no message")
     return BundleReport(
         case_id=b.case_id,
@@ -342,53 +371,5 @@ def verify_bundle(
         warnings=tuple(warnings),
         pinned=pinned,
         removed=tuple(removed),
+        emails=tuple(emails),
     )
-
-
-def verify_chain(
-    directories: Sequence[bytes], root: TrustRoot, now: datetime, *, what: str = "the bundle"
-) -> list[VerifiedDirectory]:
-    """Verify directory versions, oldest first, each under the coordinators before it.
-
-    Raises:
-        DirectoryError: version ``n`` of ``what`` does not verify (D1-D8).
-        TooLargeError, MalformedError: not a signed directory.
-    """
-    chain: list[VerifiedDirectory] = []
-    for raw in directories:
-        current = chain[-1] if chain else None
-        trusted = TrustRoot.of(current.directory) if current else root
-        try:
-            chain.append(verify_directory(raw, trusted, current=current, now=now))
-        except DirectoryError as exc:
-            raise DirectoryError(
-                f"directory {len(chain) + 1} of {what} does not verify: {exc.message}",
-                detail=exc.detail,
-                code=exc.code,
-            ) from None
-    return chain
-
-
-def _verify_witnesses(
-    note: bytes,
-    witnesses: Sequence[CosignatureVerifier] | None,
-    quorum: int,
-    newest: VerifiedDirectory,
-) -> tuple[str, ...]:
-    if witnesses is not None:
-        found = verify_cosignatures(note, witnesses, quorum)
-        return tuple(c.name for c in found)
-    # A member may hold several signing keys during a rotation: count members, not keys.
-    derived = [
-        CosignatureVerifier(m.id, k.public)
-        for m in newest.directory.members
-        for k in m.keys
-        if k.use is KeyUse.SIGNING
-    ]
-    if not derived:
-        raise NoteError("the directory lists no witness keys")
-    found = verify_cosignatures(note, derived, 1)
-    names = tuple(dict.fromkeys(c.name for c in found))
-    if len(names) < quorum:
-        raise NoteError("too few witness cosignatures", detail=f"{len(names)} of {quorum}")
-    return names

@@ -25,7 +25,7 @@ from relay._state import RelayKeys, RelayState
 from relay.audit._checkpointer import restore, start_background, stop_background
 from relay.audit._routes import add_audit_routes
 from relay.config import RelayConfig, quotas
-from relay.http import _directory_routes, _envelopes, _status
+from relay.http import _directory_routes, _email_records, _envelopes, _status
 from relay.http._auth import ACTIVITY
 from relay.http._blobs import add_blob_routes
 from relay.http._middleware import STATE, errors_middleware
@@ -80,6 +80,7 @@ def create_app(state: RelayState) -> web.Application:
     app[SOCKETS] = set()
     app.on_shutdown.append(close_sockets)
     app.router.add_post("/v1/acks", _envelopes.ack)
+    app.router.add_post("/v1/email-records", _email_records.record)
     app.router.add_get("/v1/directory", _directory_routes.get_directory)
     app.router.add_post("/v1/directory", _directory_routes.post_directory)
     app.router.add_get("/v1/info", _status.info)

@@ -39,6 +39,15 @@ class DeliveryAcked(_Entry, frozen=True, tag="delivery_acked"):
     sig: _Sig
 
 
+class EmailRecorded(_Entry, frozen=True, tag="email_recorded"):
+    """A node's signed record of one bridged e-mail (PROTOCOL.md §22.5 G3): its exact
+    bytes ``R`` (an :class:`~schemas.email_record.EmailRecord`) and signature."""
+
+    received_at: Timestamp
+    record: Annotated[bytes, msgspec.Meta(min_length=2, max_length=1024)]
+    sig: _Sig
+
+
 class DirectoryPublished(_Entry, frozen=True, tag="directory_published"):
     """A directory version took effect at the relay (key transparency)."""
 
@@ -63,5 +72,5 @@ class RelayEvent(_Entry, frozen=True, tag="relay_event"):
     software: Annotated[str, msgspec.Meta(max_length=64)]
 
 
-AuditEntry = EnvelopeAccepted | DeliveryAcked | DirectoryPublished | RelayEvent
+AuditEntry = EnvelopeAccepted | DeliveryAcked | DirectoryPublished | RelayEvent | EmailRecorded
 AUDIT_DECODER: msgspec.json.Decoder[AuditEntry] = msgspec.json.Decoder(AuditEntry)

@@ -117,6 +117,9 @@ class TimelineEntry(_Answer, frozen=True):
     receipt: ReceiptInfo | None = None
     #: null only for an inbound message that was rejected before its body was read
     body: Body | None = None
+    #: "email": sent to or taken from a member without a node (PROTOCOL.md §22); its
+    #: ``leaf_index`` is then its e-mail record's (§22.5 G4). Absent: by the relay.
+    via: Literal["email"] | msgspec.UnsetType = msgspec.UNSET
 
 
 class CaseAnomaly(_Answer, frozen=True):

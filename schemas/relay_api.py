@@ -46,6 +46,18 @@ class AckResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     duplicate: bool
 
 
+class EmailRecordResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Answer to an e-mail record (PROTOCOL.md §22.5 G3): its leaf, like an ack's.
+
+    On a repeated record (same node, same exact bytes) the original leaf and time, with
+    ``duplicate`` true.
+    """
+
+    leaf_index: _Index
+    received_at: Timestamp
+    duplicate: bool
+
+
 class DirectoryResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Answer to publishing a directory version."""
 

@@ -21,11 +21,12 @@ from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
 
+from node.cases.export_emails import case_email_evidence, has_emails
 from node.cases.export_leaves import EntrySource, Leaves, locate
 from node.cases.hold import tombstone_of
 from node.cases.store import CaseStore
 from node.keyfile import NodeKeys
-from node.storage import Direction, MessageRecord, NodeStore, Status
+from node.storage import Direction, MessageRecord, NodeStore, Status, is_email
 from node.witness import LogIdentity
 from protocol import domains
 from protocol.checkpoint import open_checkpoint
@@ -118,7 +119,7 @@ async def export_case(
                 return None
             continue  # a linked case this node has no message of: nothing to prove
         business = [r for r in records if r.coarse_kind != _RECEIPT and _was_logged(r)]
-        if not business:
+        if not business and not (cid == case_id and await has_emails(store, cid)):
             raise TransportError(
                 f"no message of case {cid} is in the log yet", code=ErrorCode.UNAVAILABLE
             )
@@ -159,6 +160,7 @@ async def export_case(
                 removed.append(await _removed(r, tombstone, context))
         if kept or cid == case_id:
             evidence.append((cid, kept))
+    emails = await case_email_evidence(store, source, chain, case_id, cp.size)  # §22.5 G4
     return build_bundle(
         case_id=case_id,
         log_origin=log.origin,
@@ -169,6 +171,7 @@ async def export_case(
         messages=evidence[0][1],
         linked=[LinkedCase(case_id=cid, messages=tuple(m)) for cid, m in evidence[1:]],
         removed=removed,
+        emails=emails,
     )
 
 
@@ -176,6 +179,8 @@ NOT_COSIGNED = "checkpoint not cosigned by this node"
 
 
 def _was_logged(r: MessageRecord) -> bool:
+    if is_email(r):  # by e-mail (§22): no envelope; its record is logged apart (G4)
+        return False
     if r.direction is Direction.IN:
         return r.status is Status.ACCEPTED
     return r.leaf_index is not None

@@ -31,7 +31,7 @@ import structlog
 from node.cases import hold
 from node.cases.search import instant
 from node.officers import Action, LogSigner, append_entry, open_db
-from node.storage import Sealer, open_optional, row_ad, seal_optional
+from node.storage import EMAIL_HEADER_PREFIX, Sealer, open_optional, row_ad, seal_optional
 from protocol.codec import decode, encode
 from protocol.errors import MalformedError
 from protocol.keys import SigningKey
@@ -202,23 +202,23 @@ def _remove_one(
         body = open_optional(r.sealer, bytes(body_raw), row_ad(*at_row, "body"))
         named = _files(r.data_dir, direction, peer, bytes(body))
         files += named
-        # written by this node once verified: no second J1
-        env = decode(_ENVELOPE, bytes(env_raw), "stored envelope", limit=len(env_raw),
-                     unique_keys=False)  # fmt: skip
+        if header_plain.startswith(EMAIL_HEADER_PREFIX):  # an e-mail (§22): no envelope
+            ciphertext, kept = bytes(env_raw), b""  # the e-mail's hash is its record's
+        else:  # written by this node once verified: no second J1
+            env = decode(_ENVELOPE, bytes(env_raw), "stored envelope", limit=len(env_raw),
+                         unique_keys=False)  # fmt: skip
+            ciphertext = env.ciphertext
+            kept = encode(StrippedEnvelope(sender=env.sender, sender_key=env.sender_key,
+                                           header=env.header, sig=env.sig))  # fmt: skip
         t = Tombstone(
             node=r.member, case_id=case_id, msg_id=msg_id, direction=direction,
             header_sha256=sha256_hex(header_plain),
             removed=("body", "ciphertext", "attachments") if named else ("body", "ciphertext"),
             body_sha256=sha256_hex(bytes(body)), body_len=len(body),
-            ct_sha256=sha256_hex(env.ciphertext), removed_at=at, policy=POLICY,
+            ct_sha256=sha256_hex(ciphertext), removed_at=at, policy=POLICY,
             policy_days=r.policy_days,
         )  # fmt: skip
-        stripped = StrippedEnvelope(
-            sender=env.sender, sender_key=env.sender_key, header=env.header, sig=env.sig
-        )
-        conn.execute(
-            "UPDATE messages SET body=NULL, envelope=? WHERE id=?", (encode(stripped), rid)
-        )
+        conn.execute("UPDATE messages SET body=NULL, envelope=? WHERE id=?", (kept, rid))
         conn.execute(
             "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?, ?, ?)",
             (direction, msg_id, case_id, sign_tombstone(t, r.signing), at.isoformat(), POLICY),

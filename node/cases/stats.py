@@ -22,7 +22,7 @@ import msgspec
 
 from node.cases.service import MAX_CASE_MESSAGES, body_of
 from node.cases.store import CaseStore
-from node.storage import Direction, MessageRecord, NodeStore, Status
+from node.storage import Direction, MessageRecord, NodeStore, Status, is_email
 from protocol.codec import decode
 from protocol.errors import MalformedError, StorageError
 from schemas import _bodies_dataprot as dp
@@ -107,6 +107,8 @@ async def gather(store: NodeStore, cases: CaseStore, start: date, end: date) -> 
 
 def _logged(r: MessageRecord) -> bool:
     # The messages an evidence bundle holds (node.cases.export): in the audit log.
+    if is_email(r):  # by e-mail (§22): no envelope; its record is logged apart (G4)
+        return False
     if r.direction is Direction.IN:
         return r.status is Status.ACCEPTED
     return r.leaf_index is not None

@@ -12,7 +12,7 @@ import msgspec
 
 from node.cases.service import MAX_CASE_MESSAGES, body_of
 from node.cases.store import CaseRow
-from node.storage import Direction, MessageRecord, NodeStore
+from node.storage import Direction, MessageRecord, NodeStore, is_email
 from protocol import cases as pc
 from protocol.codec import decode
 from protocol.errors import Relay247Error
@@ -64,8 +64,9 @@ async def entry(store: NodeStore, rec: MessageRecord) -> api.TimelineEntry:
         at=rec.stored_at,
         status=rec.status.value,
         leaf_index=rec.leaf_index,
-        receipt=await _receipt(store, rec),
+        receipt=None if is_email(rec) else await _receipt(store, rec),  # e-mail: none (§22)
         body=body_of(rec),
+        via="email" if is_email(rec) else msgspec.UNSET,
     )
 
 
@@ -125,6 +126,7 @@ async def inbox_entry(store: NodeStore, seq: int, rec: MessageRecord) -> api.Inb
         leaf_index=e.leaf_index,
         receipt=e.receipt,
         body=e.body,
+        via=e.via,
         case_id=rec.case_id,
         peer=rec.peer,
         seq=seq,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import re
+import select
+import socket
 import ssl
 from typing import Final, Literal
 
@@ -37,14 +39,23 @@ class Mailbox:
             )
         else:
             self._imap = imaplib.IMAP4(host, port, timeout=timeout)
-            self._imap.starttls(ssl_context=context)  # never logs in in clear
-        self._imap.login(*login)
-        self._imap.select("INBOX")
+        try:
+            if tls == "starttls":
+                self._imap.starttls(ssl_context=context)  # never logs in in clear
+            self._imap.login(*login)
+            self._imap.select("INBOX")
+        except BaseException:  # a refused login or TLS: the connection is closed, not leaked
+            with contextlib.suppress(OSError):
+                self._imap.shutdown()
+            raise
 
     def close(self) -> None:
-        """Log out (best effort)."""
+        """Log out (best effort); the connection is closed either way."""
         with contextlib.suppress(imaplib.IMAP4.error, OSError):
-            self._imap.logout()
+            self._imap.logout()  # closes it, when the server answers
+            return
+        with contextlib.suppress(OSError):
+            self._imap.shutdown()
 
     def unseen(self) -> list[str]:
         """The UIDs of messages not yet handled."""
@@ -73,24 +84,30 @@ class Mailbox:
     def _seen(self, uid: str) -> None:
         self._imap.uid("STORE", uid, "+FLAGS", r"(\Seen)")
 
+    def abort(self) -> None:
+        """Shut the connection down now, from any thread: a waiting :meth:`idle` returns
+        (the node stopping); the session is unusable afterwards."""
+        with contextlib.suppress(OSError):
+            self._imap.socket().shutdown(socket.SHUT_RDWR)
+
     def idle(self, seconds: float) -> bool:
-        """RFC 2177 IDLE: wait up to ``seconds`` for new mail; True when some arrived."""
+        """RFC 2177 IDLE: wait up to ``seconds`` for new mail; True when some arrived.
+
+        The wait is a ``select`` on the socket, not a read timeout: a timed-out read
+        leaves the stream unusable (``socket.SocketIO``), and IDLE must be ended with
+        DONE and its tagged answer read on the same stream.
+        """
         imap = self._imap
         tag = imap._new_tag()
         imap.send(tag + b" IDLE\r\n")
         if not imap.readline().startswith(b"+"):
             return False
         sock = imap.socket()
+        buffered = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
         arrived = False
-        usual = sock.gettimeout()  # the session's timeout, put back after the wait
-        sock.settimeout(seconds)
-        try:
+        if buffered or select.select([sock], [], [], seconds)[0]:
             line = imap.readline()
             arrived = b"EXISTS" in line or b"RECENT" in line
-        except TimeoutError:
-            pass
-        finally:
-            sock.settimeout(usual)
         imap.send(b"DONE\r\n")
         while True:  # the tagged end of IDLE, after any untagged lines
             line = imap.readline()

@@ -45,6 +45,7 @@ class Reply(NamedTuple):
     body: Body | None
     text: str
     sha256: str
+    raw: bytes = b""  # the e-mail's exact bytes as fetched (kept as its envelope)
 
 
 def _sender(msg: Message, members: Iterable[Member]) -> Member:
@@ -204,4 +205,4 @@ def accept(
         raise BridgeRefusedError("no_case", "unknown case")
     if peer != member.id:
         raise BridgeRefusedError("other_members_case", "the case is with another member")
-    return Reply(member.id, case_id, returned, text, hashlib.sha256(raw).hexdigest())  # M7
+    return Reply(member.id, case_id, returned, text, hashlib.sha256(raw).hexdigest(), raw)  # M7

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from node._faces import lazy_face
 
 if TYPE_CHECKING:
+    from node.storage._email import EMAIL_HEADER_PREFIX, EmailEntry, is_email
     from node.storage._reseal import SealedTable, reseal_batch
     from node.storage._sealed import Sealer, open_optional, row_ad, seal_optional
     from node.storage.schema import (
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
     from node.storage.store import Inbound, InboundResult, NodeStore
 
 __all__ = [
+    "EMAIL_HEADER_PREFIX",
     "Direction",
+    "EmailEntry",
     "Inbound",
     "InboundResult",
     "MessageRecord",
@@ -38,6 +41,7 @@ __all__ = [
     "SeqEvent",
     "SeqEventKind",
     "Status",
+    "is_email",
     "open_optional",
     "reseal_batch",
     "row_ad",
@@ -47,6 +51,9 @@ __getattr__ = lazy_face(
     __name__,
     {
         "Direction": "schema",
+        "EMAIL_HEADER_PREFIX": "_email",
+        "EmailEntry": "_email",
+        "is_email": "_email",
         "MessageRecord": "schema",
         "OutboxEntry": "schema",
         "Outgoing": "schema",

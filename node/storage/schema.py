@@ -53,6 +53,17 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE TABLE IF NOT EXISTS directories (
     version INTEGER PRIMARY KEY, signed BLOB NOT NULL, stored_at TEXT NOT NULL
 );
+-- The e-mail bridge (PROTOCOL.md §22.5): each e-mail sent to or taken from a member, its
+-- hash and its signed record until the relay logged it (G1-G4). The e-mail's exact bytes
+-- are the envelope of its messages row.
+CREATE TABLE IF NOT EXISTS email_log (
+    direction TEXT NOT NULL CHECK (direction IN ('sent', 'received')),
+    msg_id TEXT NOT NULL, member TEXT NOT NULL, case_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'pending', 'logged', 'failed')),
+    at TEXT, record BLOB, sig BLOB, leaf_index INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL DEFAULT 0, last_error TEXT,
+    PRIMARY KEY (direction, msg_id)
+);
 """
 
 

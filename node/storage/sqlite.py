@@ -288,6 +288,10 @@ class SyncDb:
             (status, r.reason, r.msg_id),
         )
 
+    def insert_message(self, m: MessageRecord) -> None:
+        """Insert one messages row, its header and body sealed (inside a transaction)."""
+        self._insert_message(m)
+
     def _insert_message(self, m: MessageRecord) -> None:
         at = ("messages", m.direction, m.peer, m.msg_id)
         header = seal_optional(self.sealer, m.header, row_ad(*at, "header"))

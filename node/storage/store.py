@@ -21,6 +21,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from node.storage import _email
+from node.storage._email import EmailEntry
 from node.storage._reseal import (
     MESSAGES,
     STORE_TABLES,
@@ -222,6 +224,43 @@ class NodeStore:
         """
         rows = await self._run(self._conn().record_inbound, batch, now)
         return [InboundResult(duplicate, event) for duplicate, event in rows]
+
+    # -- the e-mail bridge (PROTOCOL.md §22.5; node.storage._email) ---------------------
+
+    async def email_queue(self, message: MessageRecord, sha256: str, now: float) -> None:
+        """Store an outbound e-mail and queue it for the SMTP relay host (O4)."""
+        await self._run(_email.queue_sent, self._conn(), message, sha256, now)
+
+    async def email_received(
+        self, message: MessageRecord, sha256: str, record: bytes, sig: bytes
+    ) -> bool:
+        """Store an accepted reply and its signed record; True if stored before."""
+        db = self._conn()
+        return await self._run(_email.take_received, db, message, sha256, record, sig)
+
+    async def email_mailed(self, msg_id: str, at: datetime, record: bytes, sig: bytes) -> None:
+        """The relay host took the e-mail (O5): sent; its record (G1) waits to be logged."""
+        await self._run(_email.mark_mailed, self._conn(), msg_id, at, record, sig)
+
+    async def email_logged(self, direction: str, msg_id: str, leaf_index: int) -> None:
+        """The relay logged the e-mail's record at ``leaf_index`` (G3, G4)."""
+        await self._run(_email.mark_logged, self._conn(), direction, msg_id, leaf_index)
+
+    async def email_retry(self, direction: str, msg_id: str, due: float, error: str) -> None:
+        """A failed submission or log write, tried again at ``due`` (Unix time)."""
+        await self._run(_email.mark_retry, self._conn(), direction, msg_id, due, error)
+
+    async def email_failed(self, msg_id: str, error: str) -> None:
+        """The relay host refused the outbound e-mail for good."""
+        await self._run(_email.mark_failed, self._conn(), msg_id, error)
+
+    async def email_heads(self) -> list[EmailEntry]:
+        """Per member, the oldest e-mail whose record is not logged yet."""
+        return await self._run(_email.heads, self._conn())
+
+    async def case_emails(self, case_id: str) -> list[EmailEntry]:
+        """Every e-mail of a case, oldest first, with its bytes and log position."""
+        return await self._run(_email.of_case, self._conn(), case_id)
 
     # -- reads for the CLI and the local API ------------------------------------------
 

@@ -27,6 +27,9 @@ class Metrics:
             registry=r,
         )
         self.acked = Counter("relay247_acked", "Delivery acks logged", registry=r)
+        self.email_records = Counter(
+            "relay247_email_records", "E-mail records of the OpenPGP bridge logged", registry=r
+        )
         self.mailbox_depth = Gauge(
             "relay247_mailbox_depth",
             "Undelivered envelopes, by recipient",

@@ -16,11 +16,13 @@ from schemas.audit_api import (
 )
 from schemas.blobs import BlobCreate, BlobStatus
 from schemas.directory import SignedDirectory
+from schemas.email_record import SignedEmailRecord
 from schemas.envelope import Envelope, SignedAck
 from schemas.errors import ErrorBody
 from schemas.relay_api import (
     AckResult,
     DirectoryResult,
+    EmailRecordResult,
     MailboxPage,
     MembersStatus,
     RelayInfo,
@@ -36,6 +38,8 @@ _TYPES = (
     MailboxPage,
     AckResult,
     DirectoryResult,
+    EmailRecordResult,
+    SignedEmailRecord,
     RelayInfo,
     MembersStatus,
     InclusionProof,
@@ -260,6 +264,14 @@ def build_openapi(version: str) -> dict[str, Any]:
             },
             "/v1/acks": {
                 "post": _op("Acknowledge delivery", (200, AckResult), (*auth, 404), body=SignedAck)
+            },
+            "/v1/email-records": {
+                "post": _op(
+                    "Log a record of a bridged e-mail (§22.5)",
+                    (200, EmailRecordResult),
+                    (*auth, 422),
+                    body=SignedEmailRecord,
+                )
             },
             "/v1/directory": {
                 "get": _op(

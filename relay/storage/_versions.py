@@ -19,7 +19,7 @@ from protocol.errors import Relay247Error, StorageError
 from schemas.envelope import Envelope
 
 #: the schema version of both backends; each creates version 1, then migrates up to it
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Message states. A row outlives its envelope so that resubmissions stay idempotent
 # until purge_acked() forgets it. SQLite queries spell PENDING as the literal 0: SQLite

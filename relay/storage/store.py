@@ -146,6 +146,20 @@ class Store(BlobStorage, StorageHealth, abc.ABC):
         """
 
     @abc.abstractmethod
+    async def record_email(
+        self, node: str, record_sha256: bytes, leaf_entry: bytes, received_at: datetime
+    ) -> Accepted:
+        """Log a node's e-mail record (PROTOCOL.md §22.5 G3) once per ``(node, record_sha256)``.
+
+        Returns:
+            The leaf; for a record already logged the original leaf and time, with
+            ``duplicate=True``.
+
+        Raises:
+            StorageError: the write could not be committed.
+        """
+
+    @abc.abstractmethod
     async def expire(self, now: datetime) -> int:
         """Drop undelivered envelopes whose ``expires_at <= now``; their leaves stay.
 

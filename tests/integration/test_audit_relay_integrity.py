@@ -201,6 +201,7 @@ async def test_version_1_database_is_migrated(tmp_path: Path, relay_backend: Bac
     await build(tmp_path)
     await sql(
         tmp_path,
+        "DROP TABLE email_records",
         "DROP TABLE blob_chunks",
         "DROP TABLE blobs",
         "ALTER TABLE messages DROP COLUMN header_sha256",

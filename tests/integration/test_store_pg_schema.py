@@ -22,6 +22,7 @@ pytestmark = requires_pg
 # Exactly what version 1 of the PostgreSQL layout was (PROTOCOL.md appendix A).
 REAL = envelope(make_network())
 V1_DOWNGRADE = (
+    "DROP TABLE email_records",
     "DROP TABLE blob_chunks",
     "DROP TABLE blobs",
     "ALTER TABLE messages DROP COLUMN header_sha256",

@@ -2,9 +2,10 @@
 
 Rules: accept (new, retry, conflicting retry, over a quota), mailbox reads (whole and
 paged), ack (own, repeated, another member's, unknown, after expiry), expiry, purge,
-other audit events. After every step the store's log (size, entries, root) and every
-mailbox (order, bytes, depth, usage) equal the model's. PostgreSQL runs when
-``RELAY247_TEST_PG`` is set, each machine run in a fresh schema (dropped after).
+other audit events, e-mail records (new and repeated, PROTOCOL.md §22.5). After every
+step the store's log (size, entries, root) and every mailbox (order, bytes, depth,
+usage) equal the model's. PostgreSQL runs when ``RELAY247_TEST_PG`` is set, each
+machine run in a fresh schema (dropped after).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.msgs: dict[tuple[str, str], Msg] = {}
         self.order: list[tuple[str, str]] = []  # acceptance order of the live records
         self.leaves: list[bytes] = []
+        self.emails: dict[tuple[str, bytes], tuple[int, datetime]] = {}
         self.clock = 0
         self.sizes_seen: list[int] = []
 
@@ -203,6 +205,25 @@ class StoreMachine(RuleBasedStateMachine):
         for k in gone:
             del self.msgs[k]
             self.order.remove(k)
+
+    @rule(node=st.sampled_from(SENDERS), n=st.integers(0, 3))
+    def record_email(self, node: str, n: int) -> None:
+        self.clock += 1
+        key = (node, hashlib.sha256(b"%s/%d" % (node.encode(), n)).digest())
+        entry = b"email:%s:%d:%d" % (node.encode(), n, len(self.leaves))
+        received = NOW + timedelta(minutes=self.clock)
+        got = self.run(self.store.record_email(key[0], key[1], entry, received))
+        earlier = self.emails.get(key)
+        if earlier is not None:
+            assert (got.duplicate, got.leaf_index, got.received_at) == (True, *earlier)
+            return
+        assert (got.duplicate, got.leaf_index, got.received_at) == (
+            False,
+            len(self.leaves),
+            received,
+        )
+        self.leaves.append(entry)
+        self.emails[key] = (got.leaf_index, received)
 
     @rule()
     def event(self) -> None:

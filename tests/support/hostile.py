@@ -90,6 +90,8 @@ RELAY_COVERAGE: dict[tuple[str, str], Coverage] = {
         signed=True, query={"after": "0"}, ints=("after",), ws=True
     ),
     ("POST", "/v1/acks"): Coverage(signed=True, body="ack"),
+    # A node's record of a bridged e-mail (PROTOCOL.md §22.5 G2).
+    ("POST", "/v1/email-records"): Coverage(signed=True, body="email record"),
     ("GET", "/v1/directory"): Coverage(),
     # Publication is authorised by the coordinators' k-of-n signatures inside the body.
     ("POST", "/v1/directory"): Coverage(body="directory"),

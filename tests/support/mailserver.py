@@ -75,10 +75,15 @@ class _Deliver:
     def __init__(self, maildir: Path) -> None:
         self.maildir = maildir
         self.received: list[bytes] = []
+        #: when set, only mail to these addresses goes into the Maildir (the others are
+        #: kept in ``received`` only: mail to an e-mail member leaves the node's mailbox)
+        self.local: set[str] | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = bytes(envelope.original_content or envelope.content)
         self.received.append(data)
+        if self.local is not None and not self.local & {r.lower() for r in envelope.rcpt_tos}:
+            return "250 OK"
         box = mailbox.Maildir(self.maildir, create=False)
         key = box.add(data)
         os.chown(self.maildir / "new" / key, MAIL_UID, MAIL_UID)

@@ -21,6 +21,11 @@ from schemas.directory import (
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 KEY_START = datetime(2026, 1, 1, tzinfo=UTC)
 KEY_END = datetime(2028, 1, 1, tzinfo=UTC)
+#: armor the directory schema accepts around bytes that are no certificate (§22.1)
+FAKE_CERT = (
+    "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nbm90IGEgY2VydGlmaWNhdGU=\n"
+    "-----END PGP PUBLIC KEY BLOCK-----\n"
+)
 
 
 def seed(label: str) -> bytes:
@@ -103,6 +108,19 @@ class Network:
             assert isinstance(held, tuple)
             if capability not in held:
                 fields["capabilities"] = (*held, capability)
+
+    def bridge(self, member_id: str, address: str | None = None) -> None:
+        """Make ``member_id`` a member reached by OpenPGP e-mail (PROTOCOL.md §22.1).
+
+        The certificate is armor around bytes that are not a certificate: the directory
+        schema checks only the armor, and nothing of the relay's reads it.
+        """
+        from schemas.directory import EmailReach
+
+        self.overrides.setdefault(member_id, {})["email_bridge"] = EmailReach(
+            address=address or f"24-7@{member_id.lower()}.example",
+            openpgp_cert=FAKE_CERT,
+        )
 
     def directory(self, **changes: object) -> Directory:
         """The unsigned directory of the current state."""

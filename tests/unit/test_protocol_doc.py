@@ -96,3 +96,25 @@ def test_numbers_in_the_prose_match_the_code() -> None:
     # A stale number anywhere in a sentence about the skew is caught too.
     for stale in re.findall(r"max_skew`? \((\d+) s", flat):
         assert int(stale) == skew
+
+
+def test_every_audit_leaf_kind_is_in_section_7() -> None:
+    """A leaf kind added to the code (issue 18: ``email_recorded``) is in §7's table."""
+    from typing import get_args
+
+    from schemas.audit import AuditEntry
+
+    kinds = {str(t.__struct_config__.tag) for t in get_args(AuditEntry)}
+    # The first cell of each row (a row may hold a `|` inside a cell: relay_event's).
+    table = set(re.findall(r"^\| `([a-z_]+)` \|", _section("7. Audit-log entries"), re.M))
+    assert kinds <= table, kinds - table
+    assert "email_recorded" in kinds
+
+
+def test_the_email_record_endpoint_and_prefix_are_documented() -> None:
+    from protocol import domains
+
+    endpoints = {row[0] for row in _rows(_section("8. The relay's HTTP API"), 4)}
+    assert "`POST /v1/email-records`" in endpoints
+    prefix = domains.EMAIL_RECORD.decode().replace("\n", "\\n")
+    assert f"| `{prefix}` |" in _section("2. Keys, fingerprints, domain separation")

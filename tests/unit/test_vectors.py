@@ -19,6 +19,7 @@ import pytest
 
 from protocol import errors
 from protocol.directory import KeyLookup, TrustRoot, VerifiedDirectory, verify_directory
+from protocol.email_record import read_submission, verify_email_record
 from protocol.envelope import Window, check_header, open_envelope
 from protocol.keys import EncryptionKey
 from protocol.receipt import verify_ack, verify_receipt
@@ -71,7 +72,10 @@ def _expect(expected: Json, run: Callable[[], Json]) -> None:
     assert info.value.code.value == expected["code"]
 
 
-@pytest.mark.parametrize("name", ["envelopes.json", "directories.json", "receipts.json"])
+FILES = ("envelopes.json", "directories.json", "receipts.json", "email_records.json")
+
+
+@pytest.mark.parametrize("name", FILES)
 def test_generator_reproduces_committed_files(name: str) -> None:
     assert generate()[name] == (VECTORS / name).read_bytes()
 
@@ -161,20 +165,38 @@ def test_receipt_vector(case: Json) -> None:
     _expect(case["expected"], run)
 
 
+@pytest.mark.parametrize("case", _cases("email_records.json"))
+def test_email_record_vector(case: Json) -> None:
+    content = _load("email_records.json")
+    keys = _lookup(content, case["directory"], datetime.fromisoformat(content["directory_now"]))
+    data = _data(case)
+
+    def run() -> Json:
+        now = datetime.fromisoformat(case["now"]) if "now" in case else None
+        submitted = read_submission(data)
+        r = verify_email_record(submitted.record, submitted.sig, keys, now=now)
+        at = r.at.isoformat().replace("+00:00", "Z")
+        fields = {"node": r.node, "member": r.member, "direction": r.direction}
+        return fields | {"case_id": r.case_id, "sha256": r.sha256, "at": at}
+
+    _expect(case["expected"], run)
+
+
 def test_every_step_has_a_vector() -> None:
     """Each numbered step that can reject has at least one invalid case."""
     steps = {
         c["expected"]["step"]
-        for name in ("envelopes.json", "directories.json", "receipts.json")
+        for name in FILES
         for c in _load(name)["cases"]
         if c["expected"]["outcome"] == "error"
     }
     wanted = {f"E{i}" for i in range(1, 13)} | {"D1", "D2", "D4", "D5", "D6", "D7", "D8"}
     wanted |= {f"R{i}" for i in range(1, 6)} | {"A1", "A2", "A3"}
+    wanted |= {f"G3{s}" for s in "abcde"}
     assert wanted <= steps
 
 
 def test_case_names_are_unique() -> None:
-    for name in ("envelopes.json", "directories.json", "receipts.json"):
+    for name in FILES:
         names = [c["name"] for c in _load(name)["cases"]]
         assert len(names) == len(set(names)), name

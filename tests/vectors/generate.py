@@ -12,13 +12,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.network import make_network
+from tests.support.network import Network, make_network
 from tests.vectors._common import Json
+from tests.vectors._email_cases import email_vectors
 from tests.vectors._envelope_cases import envelope_vectors
 from tests.vectors._tombstone_cases import tombstone_vectors
 from tests.vectors._trust_cases import directory_vectors, receipt_vectors
 
 HERE = Path(__file__).resolve().parent
+
+
+def _bridged() -> Network:
+    """The test network with MT, a member reached by e-mail (PROTOCOL.md §22)."""
+    net = make_network(("FR", "US", "DE", "MT"))
+    net.bridge("MT")
+    return net
 
 
 def dump(content: Json) -> bytes:
@@ -37,6 +45,7 @@ def generate() -> dict[str, bytes]:
         "directories.json": dump(directory_vectors(make_network())),
         "receipts.json": dump(receipt_vectors(make_network())),
         "tombstones.json": dump(tombstone_vectors(make_network())),
+        "email_records.json": dump(email_vectors(_bridged())),
     }
 
 

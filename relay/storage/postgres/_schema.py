@@ -4,7 +4,8 @@ The layout is specified in docs/PROTOCOL.md, appendix A ("PostgreSQL"); any chan
 SCHEMA_VERSION. Versions mean the same as SQLite's (relay/storage/sqlite/_schema.py): version 1
 holds the base tables, 1 -> 2 adds the leaf-hash index and the checkpoint and
 cosignature tables, 2 -> 3 the byte counts of the mailbox quotas and member activity,
-3 -> 4 the header hash stored with each envelope, 4 -> 5 the attachment blobs.
+3 -> 4 the header hash stored with each envelope, 4 -> 5 the attachment blobs,
+5 -> 6 the e-mail records of the OpenPGP bridge.
 Every connection of the store sets ``search_path`` to the store's schema, so the SQL
 here names no schema. The version, states and refusals are shared with SQLite
 (relay/storage/_versions.py); the DDL is not: bigint/bytea, bigserial and the queue of
@@ -170,6 +171,20 @@ CREATE TABLE blob_chunks (
 );
 ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 UPDATE schema_version SET version = 5;
+""",
+    5: """
+-- E-mail records of the OpenPGP bridge (PROTOCOL.md §22.5 G3), one per (node, SHA-256
+-- of the exact record). The leaf index is found by the leaf's hash once sequenced
+-- (leaves_hash), and by the queue row ``qid`` until then: the sequencer is unchanged.
+CREATE TABLE email_records (
+    node text NOT NULL,
+    record_sha256 bytea NOT NULL,
+    qid bigint NOT NULL,
+    leaf_hash bytea NOT NULL,
+    received_at bigint NOT NULL,
+    PRIMARY KEY (node, record_sha256)
+);
+UPDATE schema_version SET version = 6;
 """,
 }
 

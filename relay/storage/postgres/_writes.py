@@ -1,4 +1,5 @@
-"""The PostgreSQL store's small writes: directory, activity, meta, checkpoints, cosignatures.
+"""The PostgreSQL store's small writes: directory, activity, meta, checkpoints, cosignatures,
+e-mail records.
 
 A mixin of :class:`relay.storage.postgres.store.PostgresStore`: each write is one op of
 its group commit (:meth:`_submit`), as accepts and acks are.
@@ -12,16 +13,18 @@ from typing import Any
 
 import asyncpg
 
-from protocol.errors import StorageError
+from protocol import merkle
+from protocol.errors import StorageError, StorageUnavailableError
 from relay.storage import (
     DIRECTORY,
     DIRECTORY_LEAF,
     DIRECTORY_STAMP,
+    Accepted,
     StoredCheckpoint,
     directory_stamp,
     stamp_version,
 )
-from relay.storage._micros import maybe_micros
+from relay.storage._micros import from_micros, maybe_micros, to_micros
 from relay.storage.postgres._batch import Op, Queued
 from relay.storage.postgres._schema import KIND_EVENT
 
@@ -70,6 +73,53 @@ class SmallWrites(abc.ABC):
         if index is not None:
             await self.set_meta(DIRECTORY_LEAF, str(index).encode())
         return index
+
+    async def record_email(
+        self, node: str, record_sha256: bytes, leaf_entry: bytes, received_at: datetime
+    ) -> Accepted:
+        """See :meth:`Store.record_email`.
+
+        The primary key decides between two instances taking the same record at once:
+        the second insert waits for the first transaction and then does nothing, and the
+        row it then reads names the first one's leaf, found by its hash once sequenced
+        and by its queue row until then.
+        """
+        leaf_hash = merkle.leaf_hash(leaf_entry)
+        when = to_micros(received_at)
+
+        async def op(conn: asyncpg.Connection) -> object:
+            qid = await conn.fetchval(
+                "WITH e AS (INSERT INTO email_records"
+                "   (node, record_sha256, qid, leaf_hash, received_at)"
+                "   VALUES ($1, $2, nextval(pg_get_serial_sequence('queue', 'qid')), $3, $4)"
+                "   ON CONFLICT (node, record_sha256) DO NOTHING RETURNING qid)"
+                " INSERT INTO queue (qid, kind, entry) SELECT qid, $5, $6 FROM e RETURNING qid",
+                node,
+                record_sha256,
+                leaf_hash,
+                when,
+                KIND_EVENT,
+                leaf_entry,
+            )
+            if qid is not None:
+                fresh = (qid, KIND_EVENT, None, leaf_entry)
+                return Queued(qid, lambda i: Accepted(i, received_at, duplicate=False), fresh)
+            row = await conn.fetchrow(
+                "SELECT e.qid, e.received_at,"
+                "   (SELECT min(l.idx) FROM leaves l WHERE l.hash = e.leaf_hash)"
+                " FROM email_records e WHERE e.node = $1 AND e.record_sha256 = $2",
+                node,
+                record_sha256,
+            )
+            if row is None:  # the row that conflicted was rolled back: it never happened
+                raise StorageUnavailableError("storage is busy", detail="email record retry")
+            first = from_micros(row[1])
+            if row[2] is not None:
+                return Accepted(row[2], first, duplicate=True)
+            return Queued(row[0], lambda i: Accepted(i, first, duplicate=True), None)
+
+        result: Accepted = await self._submit(Op(op))
+        return result
 
     async def record_activity(
         self, seen: dict[str, datetime], cosigned: dict[str, datetime]

@@ -144,6 +144,18 @@ CREATE TABLE blob_chunks (
 ) WITHOUT ROWID;
 UPDATE schema_version SET version = 5;
 """,
+    5: """
+-- E-mail records of the OpenPGP bridge (issue 18, PROTOCOL.md §22.5 G3): one row per
+-- (node, SHA-256 of the exact record), so that a retried record gets its leaf back.
+CREATE TABLE email_records (
+    node TEXT NOT NULL,
+    record_sha256 BLOB NOT NULL,
+    leaf_index INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (node, record_sha256)
+) WITHOUT ROWID;
+UPDATE schema_version SET version = 6;
+""",
 }
 
 

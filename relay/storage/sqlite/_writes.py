@@ -1,4 +1,5 @@
-"""The SQLite store's small writes: directory, activity, meta, checkpoints, cosignatures.
+"""The SQLite store's small writes: directory, activity, meta, checkpoints, cosignatures,
+e-mail records.
 
 A mixin of :class:`relay.storage.sqlite.store.SQLiteStore`: each write is one function
 of the writer connection, run in the next group commit (:meth:`_write`).
@@ -17,11 +18,12 @@ from relay.storage import (
     DIRECTORY,
     DIRECTORY_LEAF,
     DIRECTORY_STAMP,
+    Accepted,
     StoredCheckpoint,
     directory_stamp,
     stamp_version,
 )
-from relay.storage._micros import maybe_micros
+from relay.storage._micros import from_micros, maybe_micros, to_micros
 
 T = TypeVar("T")
 
@@ -61,6 +63,30 @@ class SmallWrites(abc.ABC):
 
         if rows:
             await self._write(op)
+
+    async def record_email(
+        self, node: str, record_sha256: bytes, leaf_entry: bytes, received_at: datetime
+    ) -> Accepted:
+        """See :meth:`Store.record_email`: the check and the append in one transaction."""
+
+        def op(conn: sqlite3.Connection) -> Accepted:
+            row = conn.execute(
+                "SELECT leaf_index, received_at FROM email_records"
+                " WHERE node = ? AND record_sha256 = ?",
+                (node, record_sha256),
+            ).fetchone()
+            if row is not None:
+                return Accepted(row[0], from_micros(row[1]), duplicate=True)
+            index = self._append_leaf(conn, leaf_entry)
+            conn.execute(
+                "INSERT INTO email_records (node, record_sha256, leaf_index, received_at)"
+                " VALUES (?, ?, ?, ?)",
+                (node, record_sha256, index, to_micros(received_at)),
+            )
+            return Accepted(index, received_at, duplicate=False)
+
+        result: Accepted = await self._write(op)
+        return result
 
     async def set_meta(self, key: str, value: bytes) -> None:
         """See :meth:`Store.set_meta`."""

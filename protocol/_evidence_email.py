@@ -1,0 +1,165 @@
+"""Step B7 of evidence-bundle verification: the e-mail records of a case (PROTOCOL.md
+§22.5 G4). A node that exchanged e-mail with a member without a node (§22) puts each
+``email_recorded`` leaf of the case in the bundle with its inclusion proof; the record
+inside is checked as the relay and the auditor check it (G3, L6), for this case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Final
+
+import msgspec
+
+from protocol.checkpoint import Checkpoint
+from protocol.codec import decode
+from protocol.directory import KeyLookup, VerifiedDirectory
+from protocol.email_record import verify_email_record
+from protocol.errors import DirectoryError, MalformedError, PeerError, VerificationError
+from protocol.merkle import leaf_hash, verify_inclusion
+from schemas.audit import AUDIT_DECODER, EmailRecorded
+
+#: e-mail records in one bundle: a case's e-mails, with room for a long exchange
+MAX_EMAILS: Final = 4096
+_MAX_ENTRY: Final = 4096  # bytes: an email_recorded entry is ~600
+
+
+class EmailLeaf(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``email_recorded`` leaf: index, exact entry bytes and its inclusion proof."""
+
+    index: Annotated[int, msgspec.Meta(ge=0)]
+    entry: Annotated[bytes, msgspec.Meta(max_length=_MAX_ENTRY)]
+    proof: Annotated[tuple[bytes, ...], msgspec.Meta(max_length=64)]
+
+
+class EmailEvidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An e-mail of the case as the log holds it: the leaf, and the directory version in
+    force when the relay logged it (the one that gives the member its e-mail entry)."""
+
+    directory_version: Annotated[int, msgspec.Meta(ge=1)]
+    recorded: EmailLeaf
+
+
+@dataclass(frozen=True)
+class EmailFacts:
+    """What one verified e-mail record proves."""
+
+    number: int
+    node: str
+    member: str
+    direction: str
+    sha256: str
+    at: datetime
+    index: int
+    received_at: datetime
+
+    def sentences(self) -> list[str]:
+        """Plain-language statements of what is proven (and what is not)."""
+        what = (
+            f"{self.node} sent an e-mail to {self.member}"
+            if self.direction == "sent"
+            else f"{self.node} accepted an e-mail from {self.member}"
+        )
+        return [
+            f"E-mail {self.number}: {what} at {self.at.isoformat()}; the e-mail's SHA-256 "
+            f"is {self.sha256}, as stated and signed by {self.node}'s key.",
+            f"  The relay logged the record at {self.received_at.isoformat()} as log "
+            f"entry {self.index}. The e-mail itself is not in the bundle: anyone holding "
+            "it can compare its hash.",
+        ]
+
+
+def email_evidence(leaf: EmailLeaf, directories: Sequence[VerifiedDirectory]) -> EmailEvidence:
+    """The bundle item for one ``email_recorded`` leaf, for a node's case export (G4).
+
+    Names the newest of ``directories`` (the bundle's chain, oldest first) under which
+    the record verifies (G3a–G3d), as the export picks a message's version: the one the
+    relay used, unless a later one also gives the member its e-mail entry.
+
+    Raises:
+        TooLargeError, MalformedError: the entry is not an ``email_recorded`` leaf.
+        VerificationError: the record verifies under none of them.
+    """
+    entry = decode(AUDIT_DECODER, leaf.entry, "log entry", limit=_MAX_ENTRY)
+    if not isinstance(entry, EmailRecorded):
+        raise VerificationError("log entry is not an e-mail record")
+    failure: PeerError = VerificationError("no directory", detail="the chain is empty")
+    for d in reversed(directories):
+        try:
+            verify_email_record(entry.record, entry.sig, KeyLookup(d.directory))
+        except PeerError as exc:
+            failure = exc
+            continue
+        return EmailEvidence(directory_version=d.version, recorded=leaf)
+    raise failure
+
+
+def check_emails(
+    emails: Sequence[EmailEvidence],
+    first: int,
+    *,
+    by_version: Mapping[int, KeyLookup],
+    cp: Checkpoint,
+    case_id: str,
+) -> list[EmailFacts]:
+    """B7: each record's leaf is in the checkpoint's tree, is an ``email_recorded`` entry,
+    its record verifies (G3 offline: the node's key valid at ``at``, the member reached
+    by e-mail) under the directory version it names, and it is a record of this case.
+
+    Args:
+        emails: the bundle's ``emails``, in log order.
+        first: the number of the first one (they are numbered from 1, apart from messages).
+        by_version: the verified directories of the bundle by version.
+        cp: the verified checkpoint.
+        case_id: the bundle's case.
+
+    Raises:
+        DirectoryError: a version not in the bundle.
+        VerificationError, ProofError, MalformedError, TooLargeError: the record, its
+            leaf or its proof; the message names the e-mail ("e-mail N").
+    """
+    facts: list[EmailFacts] = []
+    seen: set[int] = set()
+    for n, e in enumerate(emails, start=first):
+        keys = by_version.get(e.directory_version)
+        if keys is None:
+            raise DirectoryError(
+                f"e-mail {n}: directory version {e.directory_version} is not in the bundle"
+            )
+        if e.recorded.index in seen:
+            raise MalformedError(f"e-mail {n}: log entry {e.recorded.index} appears twice")
+        seen.add(e.recorded.index)
+        try:
+            facts.append(_check(n, e, keys, cp, case_id))
+        except PeerError as exc:
+            raise type(exc)(
+                f"e-mail {n}: {exc.message}", detail=exc.detail, code=exc.code
+            ) from None
+    return facts
+
+
+def _check(n: int, e: EmailEvidence, keys: KeyLookup, cp: Checkpoint, case_id: str) -> EmailFacts:
+    # n: the e-mail's number, for the facts (the caller names it in errors).
+    leaf = e.recorded
+    # B7a: the exact entry at its index in the checkpoint's tree (RFC 9162 §2.1.3.2).
+    verify_inclusion(leaf_hash(leaf.entry), leaf.index, cp.size, list(leaf.proof), cp.root_hash)
+    entry = decode(AUDIT_DECODER, leaf.entry, "log entry", limit=_MAX_ENTRY)
+    if not isinstance(entry, EmailRecorded):
+        raise VerificationError("log entry is not an e-mail record")
+    # B7b: the node's signature and the member's e-mail entry, in that directory.
+    record = verify_email_record(entry.record, entry.sig, keys)
+    # B7c: a record of this case.
+    if record.case_id != case_id:
+        raise VerificationError("e-mail record is for another case", detail=record.case_id)
+    return EmailFacts(
+        number=n,
+        node=record.node,
+        member=record.member,
+        direction=record.direction,
+        sha256=record.sha256,
+        at=record.at,
+        index=leaf.index,
+        received_at=entry.received_at,
+    )

@@ -1,0 +1,189 @@
+"""The bridge's send-and-log queue (PROTOCOL.md §22.3 O5, §22.5 G1-G4) on a real SMTP
+server and a real node.db: no e-mail goes to a member before the record of the previous
+one is logged, a relay that does not take records (down, or older than the endpoint)
+only delays, an unreachable relay host is retried, and each record is kept with its leaf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import smtplib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from node._bridge_config import EmailBridgeSection
+from node.alerts import Alert
+from node.email_bridge import NodeOpenPgpKey
+from node.email_bridge.bridge import BridgeSetup, EmailBridge, _permanent
+from node.email_bridge.fetch import BridgeFetcher
+from node.storage import Direction, NodeStore, Status
+from protocol.email_record import verify_email_record
+from protocol.errors import TransportError
+from protocol.keys import SigningKey
+from schemas.examples import EXAMPLES
+from schemas.relay_api import EmailRecordResult
+from tests.integration.test_email_bridge import NODE_ADDRESS, _member, gpg, mail
+from tests.support.bodies import addressed
+from tests.support.mailserver import GpgMember, MailServer, mail_available
+from tests.support.network import make_network
+from tests.support.relay import free_port
+
+pytestmark = pytest.mark.skipif(mail_available() is not None, reason=str(mail_available()))
+__all__ = ["gpg", "mail"]  # the fixtures this module uses
+T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+
+class Sink:
+    """A relay's G2 endpoint: refuses while ``down``, then logs at increasing leaves."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.got: list[tuple[bytes, bytes]] = []
+
+    async def submit_email_record(self, record: bytes, sig: bytes) -> EmailRecordResult:
+        if self.down:
+            raise TransportError("relay unreachable")
+        self.got.append((record, sig))
+        return EmailRecordResult(leaf_index=100 + len(self.got), received_at=T0, duplicate=False)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _noop(case_id: str) -> None:
+    return None
+
+
+def _bridge(
+    mail: MailServer, store: NodeStore, sink: Sink, clock: Clock, signing: SigningKey, port: int
+) -> EmailBridge:
+    settings = EmailBridgeSection(
+        enabled=True, from_address=NODE_ADDRESS, smtp_host="127.0.0.1", smtp_port=port,
+        smtp_login=False, imap_host="127.0.0.1", user="u", password_source="keystore",
+        retry_seconds=1.0,
+    )  # fmt: skip
+    key = NodeOpenPgpKey.generate(f"relay247 FR <{NODE_ADDRESS}>")
+    setup = BridgeSetup(settings=settings, key=key, password="", context=mail.context)
+    return EmailBridge(setup, member="FR", store=store, signing=lambda: signing, clock=clock,
+                       sinks=lambda: [sink], refresh=_noop)  # fmt: skip
+
+
+async def test_no_email_goes_before_the_previous_record_is_logged(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    net = make_network(("FR", "MT"))
+    member = _member("MT", gpg)
+    net.overrides["MT"] = {"email_bridge": member.email_bridge}
+    signing = net.members["FR"].signing
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    sink, clock = Sink(), Clock()
+    try:
+        bridge = _bridge(mail, store, sink, clock, signing, mail.smtp_port)
+        first = addressed(EXAMPLES["preservation_request"], "FR", "MT")
+        second = msgspec.structs.replace(EXAMPLES["preservation_extension"], case_id=first.case_id)
+        before = len(mail.handler.received)
+        ids = [await bridge.send(first, member), await bridge.send(second, member)]
+        for _ in range(3):  # the relay does not take the first record: the second waits
+            await bridge.work_once()
+            clock.now += timedelta(minutes=10)
+        assert len(mail.handler.received) == before + 1
+        (head,) = await store.email_heads()
+        assert (head.msg_id, head.state, head.attempts) == (ids[0], "pending", 3)
+        out = await store.messages(case_id=first.case_id, direction=Direction.OUT)
+        assert [m.status for m in out] == [Status.SENT, Status.QUEUED]
+        sink.down = False
+        while await store.email_heads():
+            await bridge.work_once()
+        assert len(mail.handler.received) == before + 2
+        rows = await store.case_emails(first.case_id)
+        assert [(r.msg_id, r.state, r.leaf_index) for r in rows] == [
+            (ids[0], "logged", 101), (ids[1], "logged", 102),
+        ]  # fmt: skip
+        # Each record names what was sent: the exact bytes the SMTP server received.
+        sent = mail.handler.received[before:]
+        for (record, sig), raw in zip(sink.got, sent, strict=True):
+            parsed = verify_email_record(record, sig, net.lookup())
+            assert parsed.sha256 == hashlib.sha256(raw).hexdigest()
+            assert (parsed.node, parsed.member, parsed.direction) == ("FR", "MT", "sent")
+        out = await store.messages(case_id=first.case_id, direction=Direction.OUT)
+        assert [(m.status, m.leaf_index) for m in out] == [(Status.SENT, 101), (Status.SENT, 102)]
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_relay_host_is_retried_not_given_up(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    net = make_network(("FR", "MT"))
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    sink, clock = Sink(), Clock()
+    try:
+        bridge = _bridge(mail, store, sink, clock, net.members["FR"].signing, free_port())
+        body = addressed(EXAMPLES["preservation_request"], "FR", "MT")
+        msg_id = await bridge.send(body, _member("MT", gpg))
+        due = await bridge.work_once()
+        assert due is None  # nothing else was due; the e-mail is due again later
+        (head,) = await store.email_heads()
+        assert (head.msg_id, head.state, head.attempts) == (msg_id, "queued", 1)
+        assert head.next_attempt > clock.now.timestamp()
+        assert await bridge.work_once() == head.next_attempt  # not due yet: left alone
+        (again,) = await store.email_heads()
+        assert again.attempts == 1
+    finally:
+        await store.close()
+
+
+def test_only_a_5xx_answer_gives_an_email_up() -> None:
+    assert _permanent(smtplib.SMTPRecipientsRefused({"a@b.c": (550, b"no such user")}))
+    assert not _permanent(smtplib.SMTPRecipientsRefused({"a@b.c": (451, b"try later")}))
+    assert _permanent(smtplib.SMTPDataError(554, b"rejected"))
+    assert not _permanent(smtplib.SMTPServerDisconnected("gone"))
+    assert not _permanent(ConnectionRefusedError())
+
+
+async def test_the_mailbox_loop_retries_a_refused_login_and_stops_cleanly_in_idle(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    net = make_network(("FR", "MT"))
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    alerts: list[Alert] = []
+
+    async def alert(a: Alert) -> None:
+        alerts.append(a)
+
+    try:
+        for password in ("wrong", mail.login[1]):
+            bridge = _bridge(mail, store, Sink(), Clock(), net.members["FR"].signing, 0)
+            s = msgspec.structs.replace(bridge.setup.settings, imap_port=mail.imap_port,
+                                        user=mail.login[0], retry_seconds=0.05)  # fmt: skip
+            setup = dataclasses.replace(bridge.setup, settings=s, password=password)
+            fetcher = BridgeFetcher(setup, bridge, members=list, alert=alert, clock=Clock())
+            task = asyncio.create_task(fetcher.run())
+            async with asyncio.timeout(60):
+                while True:
+                    if fetcher.failures >= 2 or fetcher.rounds >= 1:
+                        break
+                    await asyncio.sleep(0.05)  # polling the loop's counters, not timing it
+            await asyncio.sleep(0.5)  # logged in: now waiting in IDLE (idle_seconds 300)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert (fetcher.rounds, fetcher.failures >= 2) == (
+                (0, True) if password == "wrong" else (1, False)
+            )
+    finally:
+        await store.close()
+    assert {a.kind for a in alerts} <= {"email_unknown_sender"}  # this module's own sent mail
