@@ -20,6 +20,7 @@ from typing import TypeVar
 import structlog
 
 from node.cases import hold, retention
+from node.cases._retention_common import Remover
 from node.officers import LogSigner
 from node.storage import Sealer
 from protocol.errors import Relay247Error
@@ -63,7 +64,7 @@ class RetentionService:
         self._clock = clock
         self._fold = fold
         self._signer = LogSigner(member, signing)
-        self._remover = retention.Remover(
+        self._remover = Remover(
             member, signing, self._signer, policy.closed_case_bodies_days, data_dir, sealer
         )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-holds")
@@ -140,7 +141,7 @@ class RetentionService:
     async def run(self) -> None:
         """The scheduled task: a pass every ``interval`` seconds (none if the policy
         removes nothing)."""
-        if retention.cutoff_of(self.policy, self._clock()) is None:
+        if not retention.removes_anything(self.policy):
             return
         while True:
             await asyncio.sleep(self.policy.interval)
@@ -152,11 +153,13 @@ class RetentionService:
             except sqlite3.Error as exc:
                 log.error("retention pass failed", error=str(exc))
                 continue
-            if result.cases:
+            if result.anything:
                 log.info(
                     "retention pass",
                     cases=len(result.cases),
                     bodies=result.bodies,
+                    removed_cases=len(result.removed_cases),
+                    log_entries=result.log_entries,
                     files=result.files,
                     wal_truncated=result.wal_truncated,
                 )

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from node.cases import hold
-from node.officers import AccessLog, Action, LogSigner, open_db, origin_of, verify_access_log
+from node.officers import (
+    AccessLog,
+    Action,
+    LogSigner,
+    append_entry,
+    open_db,
+    origin_of,
+    verify_access_log,
+)
 from node.officers import _access_redact as redact
 from node.storage.schema import DDL
 from protocol import merkle
@@ -65,7 +73,7 @@ def test_due_entries_are_redacted_and_the_log_still_verifies(conn: sqlite3.Conne
     assert [(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows[:3]] == [
         (i, b"", None, "redacted", None) for i in range(3)
     ]
-    assert [r[3] for r in rows[3:]] == ["body_viewed", "body_viewed", "log_redacted", "log_redacted"]
+    assert [r[3] for r in rows[3:]] == ["body_viewed"] * 2 + ["log_redacted"] * 2
     kept = conn.execute("SELECT idx, leaf, by FROM access_redacted ORDER BY idx").fetchall()
     assert kept == [(0, leaves[0], 5), (1, leaves[1], 5), (2, leaves[2], 6)]
     assert _report(conn) == ([], 3)
@@ -78,7 +86,9 @@ def test_due_entries_are_redacted_and_the_log_still_verifies(conn: sqlite3.Conne
     assert _report(conn) == ([], 3)
 
 
-def test_the_redacted_bytes_are_gone_from_the_file(conn: sqlite3.Connection, tmp_path: Path) -> None:
+def test_the_redacted_bytes_are_gone_from_the_file(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
     marker = "officer-MARK-5e1f"
     AccessLog(conn, SIGNER, lambda: T0).record(
         Action.EXPORTED, officer=marker, client="10.9.8.7", case="case-x"
@@ -94,10 +104,10 @@ def test_the_redacted_bytes_are_gone_from_the_file(conn: sqlite3.Connection, tmp
 
 def test_entries_of_a_held_case_and_removal_records_are_kept(conn: sqlite3.Connection) -> None:
     _log(conn, [0, 0, 0])
-    conn.execute("INSERT INTO case_holds VALUES ('case-1', 'court order', NULL, ?)", (T0.isoformat(),))
-    conn.execute("BEGIN IMMEDIATE")
-    from node.officers import append_entry  # the node's own removal record
-
+    conn.execute(
+        "INSERT INTO case_holds VALUES ('case-1', 'court order', NULL, ?)", (T0.isoformat(),)
+    )
+    conn.execute("BEGIN IMMEDIATE")  # the node's own removal record
     append_entry(conn, SIGNER, at=T0, action=Action.RETENTION_REMOVED, officer=None,
                  client="node", case="case-2", subject="closed_case_bodies 1")  # fmt: skip
     conn.execute("COMMIT")
@@ -116,7 +126,8 @@ def test_a_changed_leaf_hash_is_refused(conn: sqlite3.Connection) -> None:
     _apply(conn, 200)
     conn.execute("UPDATE access_redacted SET leaf = ? WHERE idx = 1", (bytes(32),))
     problems, _ = _report(conn)
-    assert problems and "is altered: the root of the first" in problems[0]
+    assert problems
+    assert "is altered: the root of the first" in problems[0]
 
 
 def test_a_redaction_by_hand_is_refused(conn: sqlite3.Connection) -> None:
@@ -150,14 +161,13 @@ def test_a_redaction_by_hand_is_refused(conn: sqlite3.Connection) -> None:
          " (entry 2 does not name these 2 entries)"),
     ],
 )  # fmt: skip
-def test_damaged_redactions_are_named(
-    conn: sqlite3.Connection, change: str, expected: str
-) -> None:
+def test_damaged_redactions_are_named(conn: sqlite3.Connection, change: str, expected: str) -> None:
     _log(conn, [0, 0, 150])
     _apply(conn, 200)
     conn.execute(change)
     problems, _ = _report(conn)
-    assert problems and problems[0] == expected
+    assert problems
+    assert problems[0] == expected
 
 
 def test_the_subject_names_the_set() -> None:
