@@ -127,7 +127,8 @@ def _remove_one(
     tables: set[str],
 ) -> list[Path] | None:  # fmt: skip
     rows = conn.execute(
-        "SELECT direction, msg_id, peer, header, body FROM messages WHERE case_id=? ORDER BY id",
+        "SELECT direction, msg_id, peer, header, body, leaf_index FROM messages WHERE case_id=?"
+        " ORDER BY id",
         (d.case_id,),
     ).fetchall()
     access = [
@@ -141,7 +142,7 @@ def _remove_one(
         return None
     files: list[Path] = []
     removed = []
-    for direction, msg_id, peer, header_raw, body_raw in rows:
+    for direction, msg_id, peer, header_raw, body_raw, leaf_index in rows:
         at_row = ("messages", direction, peer, msg_id)
         header = open_optional(rm.sealer, bytes(header_raw), row_ad(*at_row, "header"))
         if body_raw is not None:
@@ -153,7 +154,8 @@ def _remove_one(
         removed.append(
             RemovedMessage(
                 msg_id=msg_id, direction=direction, header_sha256=sha256_hex(header),
-                accepted=leaves.get("accepted"), acked=leaves.get("acked"),
+                accepted=leaf_index if leaf_index is not None else leaves.get("accepted"),
+                acked=leaves.get("acked"),
             )
         )  # fmt: skip
     t = CaseTombstone(
