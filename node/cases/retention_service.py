@@ -106,14 +106,14 @@ class RetentionService:
         at = self._clock()
         return await self._run(
             lambda c: hold.set_hold(
-                c, self._signer, case_id=case_id, reason=reason, officer=officer,
-                client=client, at=at,
+                c, self._signer, sealer=self._remover.sealer, case_id=case_id, reason=reason,
+                officer=officer, client=client, at=at,
             )
         )  # fmt: skip
 
     async def facts(self, case_id: str) -> hold.Retention:
         """A case's hold, hold history and removals."""
-        return await self._run(lambda c: hold.read_retention(c, case_id))
+        return await self._run(lambda c: hold.read_retention(c, case_id, self._remover.sealer))
 
     async def run_pass(self, *, dry_run: bool, limit: int = 1_000_000) -> retention.PassResult:
         """One retention pass now (``dry_run``: only what it would remove)."""

@@ -1,0 +1,70 @@
+"""Legal holds' reasons sealed at rest (PROTOCOL.md §18.2, §18.4): written sealed, old
+clear ones sealed by the re-seal pass, re-sealed after a rotation, and a clear reason
+planted once every row was sealed refused (§18.5)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from node._atrest import AtRest
+from node.cases import hold, retention
+from node.cases.store import CaseStore
+from node.officers import LogSigner
+from node.storage._sealed import Sealer, key_id_of
+from node.storage.store import NodeStore
+from protocol.errors import StorageError
+from protocol.keys import SigningKey
+from tests.unit.test_node_atrest import MARKER, scan
+
+A, B = "a" * 32, "b" * 32
+
+
+async def test_hold_reasons_are_sealed_rotated_and_never_read_clear(tmp_path: Path) -> None:
+    db = tmp_path / "node.db"
+    s = Sealer({1: os.urandom(32)}, 1, os.urandom(32))
+    store = NodeStore(db, s)
+    await store.open()
+    cases = CaseStore(db, s)
+    await cases.open()
+    conn = retention.connect(db)
+    for case_id in (A, B):
+        conn.execute("INSERT INTO cases VALUES (?, 'FR', 'normal', 'x', 'x', x'7b7d')", (case_id,))
+    signer, at = LogSigner("US", SigningKey(bytes(32))), datetime.now(UTC)
+
+    def put(case_id: str, reason: str | None, sealer: Sealer | None) -> None:
+        hold.set_hold(conn, signer, sealer=sealer, case_id=case_id, reason=reason,
+                      officer="sup", client="cli", at=at)  # fmt: skip
+
+    put(A, f"old order {MARKER}", None)  # written before §18 covered holds: clear
+    put(B, f"order {MARKER}", s)
+    put(B, None, s)
+    assert scan(tmp_path)  # A's clear reason, until the pass
+    await AtRest(store).reseal(cases)
+    assert scan(tmp_path) == []
+    assert hold.read_retention(conn, A, s).held.reason == f"old order {MARKER}"  # type: ignore[union-attr]
+    history = hold.read_retention(conn, B, s).history
+    assert [(e.action, e.reason) for e in history] == [
+        ("held", f"order {MARKER}"), ("released", None),
+    ]  # fmt: skip
+    # a rotation re-seals them under the new key
+    s.use(2, os.urandom(32))
+    await AtRest(store).reseal(cases)
+    stored = [bytes(r[0]) for r in conn.execute("SELECT reason FROM case_holds")]
+    stored += [
+        bytes(r[0]) for r in conn.execute("SELECT reason FROM hold_events WHERE reason IS NOT NULL")
+    ]
+    assert [key_id_of(v) for v in stored] == [2, 2, 2]
+    # every row sealed: a clear reason planted in node.db is refused, not shown
+    assert s.strict
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE case_holds SET reason='planted' WHERE case_id=?", (A,))
+    with pytest.raises(StorageError, match="clear where only sealed"):
+        hold.read_retention(conn, A, s)
+    conn.close()
+    await cases.close()
+    await store.close()
