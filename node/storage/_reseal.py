@@ -57,9 +57,11 @@ ORAL: Final = SealedTable("emergency_oral_records", ("record_id",), ("caller", "
 #: known before the insert)
 HOLDS: Final = SealedTable("case_holds", ("case_id",), ("reason",))
 HOLD_EVENTS: Final = SealedTable("hold_events", ("case_id", "action", "at"), ("reason",))
+#: officers' WebAuthn keys' names (node/officers/_keys.py): the label an officer gave
+KEY_NAMES: Final = SealedTable("officer_keys", ("officer_id", "created_at"), ("name",))
 #: every table the node store's pass walks (cases.data is the case store's own pass)
 STORE_TABLES: Final = (
-    MESSAGES, DRAFTS, OFFICERS, TITLES, CHANNELS, ORAL, LINKS, HOLDS, HOLD_EVENTS
+    MESSAGES, DRAFTS, OFFICERS, TITLES, CHANNELS, ORAL, LINKS, HOLDS, HOLD_EVENTS, KEY_NAMES
 )  # fmt: skip
 
 
