@@ -220,6 +220,14 @@ class CaseStore:
         rows = await self._run(self._select, sql, (version,))
         return datetime.fromisoformat(rows[0][0]) if rows else None
 
+    async def spans(self) -> list[tuple[str, datetime, datetime]]:
+        """Every case's id, opening and last activity, without reading its data."""
+        sql = "SELECT case_id, opened_at, last_activity FROM cases"
+        rows = await self._run(self._select, sql, ())
+        return [
+            (str(r[0]), datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2])) for r in rows
+        ]
+
     async def case(self, case_id: str) -> CaseRow | None:
         """Return one case, or None."""
         rows = await self._run(self._select, f"{_CASE_SQL} WHERE case_id=?", (case_id,))
