@@ -25,10 +25,7 @@ from tests.support.stats_cases import plan_cases, write_case
 LO, UNTIL = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)
 
 
-async def main(n: int, where: Path) -> None:
-    where.mkdir(parents=True, exist_ok=True)
-    path = where / f"stats-{n}.db"
-    fresh = not path.exists()
+async def main(n: int, path: Path, fresh: bool) -> None:
     store, cases = NodeStore(path), CaseStore(path)
     await store.open()
     await cases.open()
@@ -61,4 +58,6 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--store", type=Path, default=Path("/tmp/relay247-bench-stats"))
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.store))
+    args.store.mkdir(parents=True, exist_ok=True)
+    db = args.store / f"stats-{args.cases}.db"
+    asyncio.run(main(args.cases, db, not db.exists()))

@@ -6,6 +6,8 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Final
 
+from protocol.cases import Case
+
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 DDL: Final = """
@@ -65,6 +67,32 @@ def _key_terms(c: sqlite3.Connection) -> bool:
         c.execute("ROLLBACK")
         raise
     return dropped
+
+
+#: the body kind of a secretariat's received report (PROTOCOL.md §20.5)
+REPORT_KIND: Final = "statistics_report"
+
+
+def unlisted(case: Case) -> bool:
+    """A case that is only a statistics report (§20.5, ST5): kept with its timeline but
+    in no case list, search or inbox count (``relay247 network stats`` reads reports)."""
+    kinds = {e.kind for e in case.timeline if e.kind != "delivery_receipt"}
+    return case.request_kind is None and kinds == {REPORT_KIND}
+
+
+def unlist_reports(c: sqlite3.Connection) -> None:
+    """Take the report cases a node.db made before :func:`unlisted` lists, once (meta
+    ``report_cases_unlisted``)."""
+    if c.execute("SELECT 1 FROM meta WHERE key='report_cases_unlisted'").fetchone():
+        return
+    reports = (
+        "SELECT case_id FROM messages WHERE coarse_kind != 'receipt' GROUP BY case_id"
+        " HAVING max(body_kind IS NOT ?) = 0"
+    )
+    with _Tx(c):
+        for table in ("case_queue", "case_index"):
+            c.execute(f"DELETE FROM {table} WHERE case_id IN ({reports})", (REPORT_KIND,))  # noqa: S608
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('report_cases_unlisted', '1')")
 
 
 class _Tx:

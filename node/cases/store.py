@@ -22,6 +22,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+from node.cases import _store_schema as _listing
 from node.cases._store_schema import _FOLDED_INTO, _URGENCY, DDL, _key_terms, _micros, _Tx
 from node.cases.search import INDEX_DDL, Query, index_row, search_sql
 from node.storage import SealedTable, Sealer, open_optional, reseal_batch, row_ad, seal_optional
@@ -92,6 +93,7 @@ class CaseStore:
             c.executescript(INDEX_DDL)
             if self.sealer is not None:
                 self.terms_reset = _key_terms(c)
+            _listing.unlist_reports(c)
             if not had >= _FOLDED_INTO or self.terms_reset:
                 # A derived table is new (a release before it), or the clear search terms
                 # were dropped (§18.2): every case is folded again.
@@ -147,7 +149,10 @@ class CaseStore:
         is_open = int(case.state not in TERMINAL_STATES)
         queue = (case.case_id, is_open, _URGENCY.get(row.priority, 2), due, args[4])
         index = index_row(case, row.peer, row.priority, row.opened_at, row.last_activity)
-        await self._run(self._save, args, queue, index, (terms, fold, add_terms))
+        listed = not _listing.unlisted(case)  # a statistics report's case is in no list (§20.5)
+        await self._run(
+            self._save, args, queue if listed else None, index, (terms, fold, add_terms)
+        )
 
     async def folded(self, case_id: str) -> tuple[int, str] | None:
         """``(last messages row id, version)`` of the case's fold, or None."""
@@ -234,8 +239,9 @@ class CaseStore:
         return self._case_row(rows[0]) if rows else None
 
     async def cases(self) -> list[CaseRow]:
-        """Return every case, most recent activity first."""
-        rows = await self._run(self._select, f"{_CASE_SQL} ORDER BY last_activity DESC", ())
+        """Every listed case (not a statistics report's), most recent activity first."""
+        sql = f"{_CASE_SQL} WHERE case_id IN (SELECT case_id FROM case_queue)"  # noqa: S608
+        rows = await self._run(self._select, f"{sql} ORDER BY last_activity DESC", ())
         return [self._case_row(r) for r in rows]
 
     def _case_row(self, r: Any) -> CaseRow:
@@ -325,7 +331,7 @@ class CaseStore:
     def _save(
         self,
         case: tuple[Any, ...],
-        queue: tuple[Any, ...],
+        queue: tuple[Any, ...] | None,
         index: tuple[Any, ...],
         more: tuple[set[tuple[str, str]] | None, tuple[int, str] | None, bool],
     ) -> None:
@@ -335,8 +341,12 @@ class CaseStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?)", case)
-            c.execute("INSERT OR REPLACE INTO case_queue VALUES (?, ?, ?, ?, ?)", queue)
-            c.execute("INSERT OR REPLACE INTO case_index VALUES (?, ?, ?, ?, ?, ?, ?)", index)
+            if queue is None:  # not listed: no inbox row, no search row
+                c.execute("DELETE FROM case_queue WHERE case_id=?", (case[0],))
+                c.execute("DELETE FROM case_index WHERE case_id=?", (case[0],))
+            else:
+                c.execute("INSERT OR REPLACE INTO case_queue VALUES (?, ?, ?, ?, ?)", queue)
+                c.execute("INSERT OR REPLACE INTO case_index VALUES (?, ?, ?, ?, ?, ?, ?)", index)
             if terms is not None:
                 if not add_terms:
                     c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))
