@@ -83,6 +83,10 @@ def unlisted(case: Case) -> bool:
 def unlist_reports(c: sqlite3.Connection) -> None:
     """Take the report cases a node.db made before :func:`unlisted` lists, once (meta
     ``report_cases_unlisted``)."""
+    tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "messages" not in tables:  # the node store's tables are not made yet: nothing listed
+        return
+    c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     if c.execute("SELECT 1 FROM meta WHERE key='report_cases_unlisted'").fetchone():
         return
     reports = (

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import structlog
 
-from node.cases import hold, retention
+from node.cases import hold, retention, retention_meta
 from node.cases._retention_common import Remover
 from node.officers import LogSigner
 from node.storage import Sealer
@@ -114,6 +114,15 @@ class RetentionService:
     async def facts(self, case_id: str) -> hold.Retention:
         """A case's hold, hold history and removals."""
         return await self._run(lambda c: hold.read_retention(c, case_id, self._remover.sealer))
+
+    async def case_removed(self, case_id: str) -> datetime | None:
+        """When the case was removed whole under ``closed_case_metadata`` (§19.6), if it was."""
+
+        def read(c: sqlite3.Connection) -> datetime | None:
+            found = retention_meta.case_tombstone(c, case_id)
+            return None if found is None else found[1]
+
+        return await self._run(read)
 
     async def run_pass(self, *, dry_run: bool, limit: int = 1_000_000) -> retention.PassResult:
         """One retention pass now (``dry_run``: only what it would remove)."""

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from node.api.client import NodeApiError
 from node.cases import RetentionPolicy, RetentionService
 from node.officers import AccessLog, Action, origin_of, verify_access_log
-from protocol.errors import Relay247Error
 from protocol.evidence import verify_bundle
 from protocol.tombstone import verify_case_tombstone
+from schemas.errors import ErrorCode
 from tests.integration._node_services import peers
 from tests.integration._retention_support import exchange, found_in, request, stored_bytes
 from tests.integration.test_node_api import raw
@@ -100,8 +101,10 @@ async def test_a_closed_case_goes_whole_and_old_access_entries_are_redacted(
         assert found_in(
             us.data, [*stored_bytes(db, held.case_id), *stored_bytes(db, still.case_id)]
         )
-        with pytest.raises(Relay247Error):
+        with pytest.raises(NodeApiError) as gone:
             await us.api.export_case(closed.case_id)
+        assert gone.value.code is ErrorCode.NOT_FOUND
+        assert "under policy closed_case_metadata" in gone.value.message
         # The case tombstone verifies and names the messages and the access entries.
         with sqlite3.connect(db) as c:
             (signed_t,) = c.execute(
