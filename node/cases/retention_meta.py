@@ -163,7 +163,7 @@ def _remove_one(
         policy_years=years, messages=tuple(removed), access_log=tuple(access),
     )  # fmt: skip
     ids = [m.msg_id for m in removed]
-    for table, column in (("receipts", "msg_id"), ("receipts", "carrier_msg_id"),
+    for table, column in (("receipts", "msg_id"),
                           ("log_leaves", "msg_id"), ("outbox", "msg_id")):  # fmt: skip
         conn.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])  # noqa: S608
     if "emergency_oral_links" in tables:

@@ -121,6 +121,15 @@ async def test_a_closed_case_goes_whole_and_old_access_entries_are_redacted(
         assert len(t.messages) >= 2
         # the log leaves the node knew (the export before found them)
         assert sum(m.accepted is not None for m in t.messages) >= 2, t.messages
+        ids = [m.msg_id for m in t.messages]
+        with sqlite3.connect(db) as c:
+            for table in ("receipts", "log_leaves", "tombstones"):
+                marks = ",".join("?" * len(ids))
+                sql = f"SELECT count(*) FROM {table} WHERE msg_id IN ({marks})"
+                assert c.execute(sql, ids).fetchone() == (0,), table
+            for table in ("cases", "case_index", "case_queue", "case_fold", "retained_cases"):
+                sql = f"SELECT count(*) FROM {table} WHERE case_id=?"
+                assert c.execute(sql, (closed.case_id,)).fetchone() == (0,), table
         assert t.access_log  # the officer's view, at least
         # The access log still verifies, with the redacted entries.
         with sqlite3.connect(db) as c:
