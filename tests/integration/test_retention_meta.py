@@ -80,6 +80,7 @@ async def test_a_closed_case_goes_whole_and_old_access_entries_are_redacted(
         why = json.dumps({"reason": "Ordonnance 26/124"}).encode()
         status, answer = await raw(us, "POST", f"/v1/cases/{held.case_id}/hold", body=why)
         assert status == 201, answer
+        assert found_in(us.data, [b"Ordonnance 26/124"]) == []  # the reason is sealed (§18.2)
         # Today nothing is due; 400 days on, the refused case not on hold is.
         _moved(service, 0)
         today = await us.api.retention_pass(dry_run=True)

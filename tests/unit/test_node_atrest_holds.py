@@ -116,5 +116,10 @@ async def test_security_key_names_are_sealed_unique_and_resealed(tmp_path: Path)
     assert [key_id_of(v) for v in names] == [2, 2]
     keys.remove("alice", f"old {MARKER}", by=None, client=None)
     assert [k.name for k in keys.keys_of("alice")] == [f"blue {MARKER}"]
+    # every row sealed: a clear name planted in node.db is refused, not shown (§18.5)
+    assert s.strict
+    conn.execute("UPDATE officer_keys SET name='planted'")
+    with pytest.raises(StorageError, match="clear where only sealed"):
+        keys.keys_of("alice")
     conn.close()
     await store.close()
