@@ -11,7 +11,10 @@ with ``secure_delete`` (freed space is zeroed), and the pass ends with a WAL che
 that truncates the WAL (and a ``VACUUM`` when ``vacuum`` is set).
 
 :func:`plan` lists what a pass would remove (``relay247 node retention --dry-run``);
-:func:`apply_pass` removes it; :class:`RetentionService` runs it on the node's clock.
+:func:`apply_pass` removes it, then the two other classes: whole cases after
+``closed_case_metadata_years`` (:mod:`node.cases.retention_meta`, §19.6) and access-log
+entries after ``access_log_days`` (``node.officers`` redaction, §14.6);
+:class:`RetentionService` runs it on the node's clock.
 """
 
 from __future__ import annotations
