@@ -127,6 +127,7 @@ def access_log(
         "origin": origin,
         "entries": report.size,
         "checkpoints": report.checkpoints,
+        "redacted": report.redacted,
         "key": f"{keys[0].key_string()} from {source}",
         "first_altered_entry": report.first_bad,
         "problems": report.problems,
@@ -138,6 +139,8 @@ def access_log(
         for problem in report.problems:
             click.echo(f"ANOMALY: {problem}")
         click.echo(f"access log {origin}: {report.size} entries, {report.checkpoints} checkpoints")
+        if report.redacted:
+            click.echo(f"{report.redacted} entries redacted after their legal period (§14.6)")
         click.echo(f"key: {result['key']}")
     if report.problems:
         where = report.first_bad

@@ -121,18 +121,38 @@ def retention(
     if as_json:
         nr.emit_json(view)
         return
-    if view.cutoff is None:
-        click.echo("retention removes nothing: [retention] closed_case_bodies_days is 0")
+    if view.cutoff is None and view.metadata_cutoff is None and view.access_log_cutoff is None:
+        click.echo(
+            "retention removes nothing: [retention] closed_case_bodies_days,"
+            " closed_case_metadata_years and access_log_days are 0"
+        )
         return
     verb = "would remove" if view.dry_run else "removed"
-    click.echo(
-        f"{verb} the bodies of {view.bodies} message(s) in {view.cases} case(s) closed before"
-        f" {view.cutoff.isoformat()} (policy {view.policy}, {view.policy_days} days)"
-    )
-    for d in view.due:
-        click.echo(f"  {d.case_id}  closed {d.closed.isoformat()}  {d.bodies} body(ies)")
-    if len(view.due) < view.cases:
-        click.echo(f"  … and {view.cases - len(view.due)} more (--limit)")
+    if view.cutoff is not None:
+        click.echo(
+            f"{verb} the bodies of {view.bodies} message(s) in {view.cases} case(s) closed"
+            f" before {view.cutoff.isoformat()} (policy {view.policy}, {view.policy_days} days)"
+        )
+        for d in view.due:
+            click.echo(f"  {d.case_id}  closed {d.closed.isoformat()}  {d.bodies} body(ies)")
+        if len(view.due) < view.cases:
+            click.echo(f"  … and {view.cases - len(view.due)} more (--limit)")
+    if view.metadata_cutoff is not None:
+        click.echo(
+            f"{verb} {view.removed_cases} whole case(s) closed before"
+            f" {view.metadata_cutoff.isoformat()} (policy closed_case_metadata,"
+            f" {view.metadata_years} years), each leaving a signed case tombstone"
+        )
+        for c in view.removed_due:
+            click.echo(f"  {c.case_id}  closed {c.closed.isoformat()}  {c.messages} message(s)")
+        if len(view.removed_due) < view.removed_cases:
+            click.echo(f"  … and {view.removed_cases - len(view.removed_due)} more (--limit)")
+    if view.access_log_cutoff is not None:
+        click.echo(
+            f"{verb} the content of {view.log_entries} access-log entry(ies) made before"
+            f" {view.access_log_cutoff.isoformat()} (policy access_log,"
+            f" {view.access_log_days} days; their leaf hashes stay)"
+        )
     if not view.dry_run and not view.wal_truncated:
         click.echo("warning: a reader kept the WAL busy; the next pass truncates it")
 

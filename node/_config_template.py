@@ -136,6 +136,12 @@ interval = 3600.0
 batch = 200
 # VACUUM node.db after a pass that removed something (secure_delete already zeroes).
 vacuum = false
+# Calendar years after a case closed before the whole case is removed (headers, receipts,
+# state, timeline, links), leaving one signed case tombstone (PROTOCOL.md §19.6). 0: never.
+closed_case_metadata_years = 0
+# Days an access-log entry is kept before its content is redacted to its leaf hash
+# (PROTOCOL.md §14.6; the log's proofs still verify). 0: never. Held cases are exempt.
+access_log_days = 0
 
 [email_bridge]
 # The OpenPGP e-mail bridge to members without a node (PROTOCOL.md §22, OPERATIONS.md

@@ -206,6 +206,11 @@ class RetentionSection(_Section, frozen=True):
     batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
     #: VACUUM node.db after a pass that removed something (secure_delete already zeroes)
     vacuum: bool = False
+    #: calendar years after a case closed before it is removed whole, leaving a signed
+    #: case tombstone (PROTOCOL.md §19.6); 0: never (the default)
+    closed_case_metadata_years: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+    #: days an access-log entry is kept before its content is redacted (§14.6); 0: never
+    access_log_days: Annotated[int, msgspec.Meta(ge=0, le=365_000)] = 0
 
 
 class NodeConfig(_Section, frozen=True):

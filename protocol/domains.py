@@ -22,3 +22,5 @@ EMAIL_RECORD: Final = b"relay247/v1/email-record\n"
 ACCESS_LOG_ORIGIN: Final = "relay247/v1/access-log/"
 #: A node's signed retention tombstone (PROTOCOL.md §19).
 TOMBSTONE: Final = b"relay247/v1/tombstone\n"
+#: A node's signed record of a case it removed whole after its metadata period (§19.6).
+CASE_TOMBSTONE: Final = b"relay247/v1/case-tombstone\n"

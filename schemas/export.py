@@ -79,6 +79,12 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
     ("network-statistics.schema.json", "NetworkStatistics", stats.NetworkStatistics),
     ("tombstone.schema.json", "Tombstone: a body removed under retention", tombstone.Tombstone),
     ("signed-tombstone.schema.json", "SignedTombstone", tombstone.SignedTombstone),
+    (
+        "case-tombstone.schema.json",
+        "CaseTombstone: a case removed whole under retention (PROTOCOL.md §19.6)",
+        tombstone.CaseTombstone,
+    ),
+    ("signed-case-tombstone.schema.json", "SignedCaseTombstone", tombstone.SignedCaseTombstone),
 )
 
 

@@ -61,6 +61,14 @@ class DueView(_Body, frozen=True):
     bodies: int
 
 
+class RemovedCaseView(_Body, frozen=True):
+    """A case a retention pass removes (or would remove) whole (PROTOCOL.md §19.6)."""
+
+    case_id: CaseId
+    closed: Timestamp
+    messages: int
+
+
 class PassView(_Body, frozen=True):
     """A retention pass: ``dry_run`` true lists what would go and removes nothing."""
 
@@ -74,3 +82,12 @@ class PassView(_Body, frozen=True):
     wal_truncated: bool
     #: the cases (oldest closure first), at most ``limit`` of them
     due: tuple[DueView, ...]
+    #: ``closed_case_metadata`` (§19.6): its period, cutoff, how many cases and which
+    metadata_years: int = 0
+    metadata_cutoff: Timestamp | None = None
+    removed_cases: int = 0
+    removed_due: tuple[RemovedCaseView, ...] = ()
+    #: ``access_log`` (§14.6): its period, cutoff and how many entries
+    access_log_days: int = 0
+    access_log_cutoff: Timestamp | None = None
+    log_entries: int = 0

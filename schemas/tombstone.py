@@ -64,3 +64,50 @@ class StrippedEnvelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     sender_key: Fingerprint
     header: HeaderBytes
     sig: Signature
+
+
+class RemovedMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One message of a case removed whole (§19.6): enough to tie the relay's log leaves
+    and the receipts an auditor holds to the removal, nothing of its content."""
+
+    msg_id: MsgId
+    direction: Literal["in", "out"]
+    #: SHA-256 of the envelope's signed header bytes (what the relay's log leaf holds)
+    header_sha256: Sha256Hex
+    #: the relay's log leaves of its acceptance and delivery ack, when the node had them
+    accepted: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = None
+    acked: Annotated[int, msgspec.Meta(ge=0, le=2**53)] | None = None
+
+
+#: Most messages, and access-log entries, a case tombstone names (a case holds dozens).
+MAX_CASE_ITEMS: Final = 20_000
+
+
+class CaseTombstone(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What a node removed of a whole case after its metadata period (§19.6)."""
+
+    v: Literal[1] = 1
+    node: MemberId
+    case_id: CaseId
+    #: the case's closure (§19.1) and when the pass removed it
+    closed_at: Timestamp
+    removed_at: Timestamp
+    policy: PolicyName
+    #: the policy's period in years (after closure)
+    policy_years: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    messages: Annotated[tuple[RemovedMessage, ...], msgspec.Meta(max_length=MAX_CASE_ITEMS)]
+    #: indexes of the node's access-log entries that name the case (they stay, §14.6)
+    access_log: Annotated[
+        tuple[Annotated[int, msgspec.Meta(ge=0, le=2**53)], ...],
+        msgspec.Meta(max_length=MAX_CASE_ITEMS),
+    ]
+
+
+class SignedCaseTombstone(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A case tombstone's exact bytes and the node's Ed25519 signature over
+    ``"relay247/v1/case-tombstone\\n" || tombstone``."""
+
+    signer: MemberId
+    key: Fingerprint
+    tombstone: Annotated[bytes, msgspec.Meta(max_length=4 << 20)]
+    sig: Signature

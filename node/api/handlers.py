@@ -293,6 +293,13 @@ async def _export(request: web.Request) -> web.Response:
     with_linked = _int_param(request, "with_linked", 0, 1) == 1
     bundle = await ctx.export(case_id, with_linked=with_linked)
     if bundle is None:
+        removed = None if ctx.retention is None else await ctx.retention.case_removed(case_id)
+        if removed is not None:  # PROTOCOL.md §19.6: say so rather than "no such case"
+            raise PeerError(
+                f"case removed on {removed.date().isoformat()} under policy"
+                " closed_case_metadata (its signed case tombstone is kept)",
+                code=ErrorCode.NOT_FOUND,
+            )
         raise PeerError("no such case", code=ErrorCode.NOT_FOUND)
     # One `exported` entry per case whose bodies the bundle hands out (§14.4 T5).
     linked = (

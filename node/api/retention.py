@@ -126,6 +126,15 @@ def _pass_view(service: RetentionService, p: PassResult, listed: int) -> api.Pas
         wal_truncated=p.wal_truncated,
         due=tuple(api.DueView(case_id=d.case_id, closed=d.closed, bodies=d.bodies)
                   for d in p.cases[:listed]),
+        metadata_years=service.policy.closed_case_metadata_years,
+        metadata_cutoff=p.metadata_cutoff,
+        removed_cases=len(p.removed_cases),
+        removed_due=tuple(api.RemovedCaseView(case_id=d.case_id, closed=d.closed,
+                                              messages=d.messages)
+                          for d in p.removed_cases[:listed]),
+        access_log_days=service.policy.access_log_days,
+        access_log_cutoff=p.log_cutoff,
+        log_entries=p.log_entries,
     )  # fmt: skip
 
 

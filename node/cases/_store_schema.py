@@ -6,6 +6,8 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Final
 
+from protocol.cases import Case
+
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 DDL: Final = """
@@ -69,6 +71,36 @@ def _key_terms(c: sqlite3.Connection) -> bool:
     return dropped
 
 
+#: the body kind of a secretariat's received report (PROTOCOL.md §20.5)
+REPORT_KIND: Final = "statistics_report"
+
+
+def unlisted(case: Case) -> bool:
+    """A case that is only a statistics report (§20.5, ST5): kept with its timeline but
+    in no case list, search or inbox count (``relay247 network stats`` reads reports)."""
+    kinds = {e.kind for e in case.timeline if e.kind != "delivery_receipt"}
+    return case.request_kind is None and kinds == {REPORT_KIND}
+
+
+def unlist_reports(c: sqlite3.Connection) -> None:
+    """Take the report cases a node.db made before :func:`unlisted` lists, once (meta
+    ``report_cases_unlisted``)."""
+    tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "messages" not in tables:  # the node store's tables are not made yet: nothing listed
+        return
+    c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    if c.execute("SELECT 1 FROM meta WHERE key='report_cases_unlisted'").fetchone():
+        return
+    reports = (
+        "SELECT case_id FROM messages WHERE coarse_kind != 'receipt' GROUP BY case_id"
+        " HAVING max(body_kind IS NOT ?) = 0"
+    )
+    with _Tx(c):
+        for table in ("case_queue", "case_index"):
+            c.execute(f"DELETE FROM {table} WHERE case_id IN ({reports})", (REPORT_KIND,))  # noqa: S608
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('report_cases_unlisted', '1')")
+
+
 class _Tx:
     """BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception (for the re-seal pass)."""
 
@@ -86,7 +118,7 @@ def page_sql(
     select: str, after: tuple[str, str] | None, prefix: str
 ) -> tuple[str, tuple[str, ...]]:
     """The SQL of a page of ``GET /v1/cases`` (see ``CaseStore.cases``) and its arguments."""
-    where, args = ["1"], list[str]()
+    where, args = ["case_id IN (SELECT case_id FROM case_queue)"], list[str]()  # §20.5
     if after is not None:
         where.append("(last_activity, case_id) < (?, ?)")
         args.extend(after)
@@ -95,3 +127,9 @@ def page_sql(
         args.extend((prefix, prefix + "\U0010ffff"))
     conds = " AND ".join(where)  # fixed strings and '?' marks only
     return f"{select} WHERE {conds} ORDER BY last_activity DESC, case_id DESC LIMIT ?", tuple(args)
+
+
+_ALERT_SQL: Final = "SELECT 1 FROM alerts_sent WHERE alert_id=?"
+_MARK_SQL: Final = "INSERT OR IGNORE INTO alerts_sent VALUES (?, ?)"
+_LEAF_SQL: Final = "INSERT OR REPLACE INTO log_leaves VALUES (?, ?, ?)"
+_WITNESS_SQL: Final = "INSERT OR REPLACE INTO witness_state VALUES (?, ?)"

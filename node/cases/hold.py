@@ -23,10 +23,10 @@ import msgspec
 from node.cases._store_schema import _Tx
 from node.cases.store import CaseStore
 from node.officers import Action, LogSigner, append_entry
-from node.storage import SealedTable, open_optional, reseal_batch, row_ad
+from node.storage import SealedTable, Sealer, open_optional, reseal_batch, row_ad
 from protocol.cases import Case
 from protocol.codec import decode
-from protocol.errors import MalformedError, PeerError
+from protocol.errors import MalformedError, PeerError, StorageError
 from schemas.errors import ErrorCode
 from schemas.tombstone import SignedTombstone, Tombstone
 
@@ -146,10 +146,42 @@ def _columns(conn: sqlite3.Connection) -> set[str]:
     return {str(r[1]) for r in conn.execute("PRAGMA table_info(retained_cases)")}
 
 
+def holds_ad(case_id: str) -> bytes:
+    """The associated data of a hold's sealed ``reason`` (PROTOCOL.md §18.2)."""
+    return row_ad("case_holds", case_id, "reason")
+
+
+def event_ad(case_id: str, action: str, at: str) -> bytes:
+    """The associated data of a hold event's sealed ``reason``."""
+    return row_ad("hold_events", case_id, action, at, "reason")
+
+
+def _seal(sealer: Sealer | None, reason: str | None, ad: bytes) -> str | bytes | None:
+    # clear TEXT without a data key (tests), sealed bytes with one
+    if reason is None or sealer is None:
+        return reason
+    return sealer.seal(reason.encode(), ad)
+
+
+def _open(sealer: Sealer | None, stored: object, ad: bytes) -> str | None:
+    # a clear TEXT reason from before it was sealed is read as it is, until the re-seal
+    # pass sealed every row (then refused: §18.5)
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        raw = stored.encode()
+    elif isinstance(stored, bytes):
+        raw = stored
+    else:
+        raise StorageError("a hold's reason holds neither text nor bytes")
+    return open_optional(sealer, raw, ad).decode()
+
+
 def set_hold(
     conn: sqlite3.Connection,
     signer: LogSigner,
     *,
+    sealer: Sealer | None = None,
     case_id: str,
     reason: str | None,
     officer: str | None,
@@ -170,7 +202,7 @@ def set_hold(
         if reason is not None:
             changed = conn.execute(
                 "INSERT OR IGNORE INTO case_holds VALUES (?, ?, ?, ?)",
-                (case_id, reason, officer, when),
+                (case_id, _seal(sealer, reason, holds_ad(case_id)), officer, when),
             ).rowcount
         else:
             changed = conn.execute("DELETE FROM case_holds WHERE case_id=?", (case_id,)).rowcount
@@ -179,8 +211,9 @@ def set_hold(
             conn.execute(
                 "INSERT INTO hold_events (case_id, action, reason, officer, at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (case_id, what, reason, officer, when),
-            )
+                (case_id, what, _seal(sealer, reason, event_ad(case_id, what, when)), officer,
+                 when),
+            )  # fmt: skip
             action = Action.CASE_HELD if reason is not None else Action.CASE_RELEASED
             append_entry(
                 conn, signer, at=at, action=action, officer=officer, client=client,
@@ -193,12 +226,14 @@ def set_hold(
     return bool(changed)
 
 
-def _event(r: tuple[str, str | None, str | None, str]) -> HoldEvent:
-    return HoldEvent(r[0], r[1], r[2], datetime.fromisoformat(r[3]))
+def _event(r: tuple[str, object, str | None, str], reason: str | None) -> HoldEvent:
+    return HoldEvent(r[0], reason, r[2], datetime.fromisoformat(r[3]))
 
 
-def read_retention(conn: sqlite3.Connection, case_id: str) -> Retention:
-    """The retention facts of one case (reads only)."""
+def read_retention(
+    conn: sqlite3.Connection, case_id: str, sealer: Sealer | None = None
+) -> Retention:
+    """The retention facts of one case (reads only; ``sealer`` opens the reasons)."""
     held = conn.execute(
         "SELECT 'held', reason, officer, at FROM case_holds WHERE case_id=?", (case_id,)
     ).fetchone()
@@ -217,8 +252,10 @@ def read_retention(conn: sqlite3.Connection, case_id: str) -> Retention:
             Removal(t.msg_id, t.direction, t.removed_at, t.policy, t.policy_days, t.body_sha256)
         )
     return Retention(
-        held=None if held is None else _event(held),
-        history=tuple(_event(r) for r in history),
+        held=None if held is None else _event(held, _open(sealer, held[1], holds_ad(case_id))),
+        history=tuple(
+            _event(r, _open(sealer, r[1], event_ad(case_id, r[0], r[3]))) for r in history
+        ),
         removed=tuple(removed),
     )
 

@@ -11,12 +11,16 @@ with ``secure_delete`` (freed space is zeroed), and the pass ends with a WAL che
 that truncates the WAL (and a ``VACUUM`` when ``vacuum`` is set).
 
 :func:`plan` lists what a pass would remove (``relay247 node retention --dry-run``);
-:func:`apply_pass` removes it; :class:`RetentionService` runs it on the node's clock.
+:func:`apply_pass` removes it, then the two other classes: whole cases after
+``closed_case_metadata_years`` (:mod:`node.cases.retention_meta`, §19.6) and access-log
+entries after ``access_log_days`` (``node.officers`` redaction, §14.6);
+:class:`RetentionService` runs it on the node's clock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
 from collections.abc import Callable
@@ -28,29 +32,25 @@ from typing import Final
 import msgspec
 import structlog
 
-from node.cases import hold
+from node.cases import hold, retention_meta
+from node.cases._retention_common import HOLDING, TERMINAL, Remover, body_files
 from node.cases.search import instant
-from node.officers import Action, LogSigner, append_entry, open_db
+from node.officers import Action, access_cutoff, append_entry, open_db, redact_access_log
 from node.storage import EMAIL_HEADER_PREFIX, Sealer, open_optional, row_ad, seal_optional
 from protocol.codec import decode, encode
-from protocol.errors import MalformedError
-from protocol.keys import SigningKey
 from protocol.tombstone import sha256_hex, sign_tombstone
 from schemas.envelope import Envelope
-from schemas.messages import BODY_DECODER
 from schemas.tombstone import StrippedEnvelope, Tombstone
 
 #: The policy's name in tombstones and the access log.
 POLICY: Final = "closed_case_bodies"
-_TERMINAL: Final = ("rejected", "refused", "impossible", "withdrawn", "closed")
-_HOLDING: Final = ("preserved", "extension_requested")
 _ENVELOPE: Final = msgspec.json.Decoder(Envelope)
 _CANDIDATES: Final = f"""
-SELECT i.case_id, CASE WHEN i.state IN ({",".join("?" * len(_TERMINAL))})
+SELECT i.case_id, CASE WHEN i.state IN ({",".join("?" * len(TERMINAL))})
        THEN i.last_activity ELSE i.preserved_until END AS closed
 FROM case_index i
-WHERE ((i.state IN ({",".join("?" * len(_TERMINAL))}) AND i.last_activity < ?)
-    OR (i.state IN ({",".join("?" * len(_HOLDING))}) AND i.preserved_until < ?))
+WHERE ((i.state IN ({",".join("?" * len(TERMINAL))}) AND i.last_activity < ?)
+    OR (i.state IN ({",".join("?" * len(HOLDING))}) AND i.preserved_until < ?))
   AND NOT EXISTS (SELECT 1 FROM case_holds h WHERE h.case_id = i.case_id)
   AND EXISTS (SELECT 1 FROM messages m WHERE m.case_id = i.case_id
               AND m.body IS NOT NULL AND m.coarse_kind != 'receipt')
@@ -71,6 +71,10 @@ class RetentionPolicy:
 
     closed_case_bodies_days: int = 0
     interval: float = 3600.0
+    #: calendar years after closure before a case is removed whole (§19.6); 0: never
+    closed_case_metadata_years: int = 0
+    #: days an access-log entry is kept before it is redacted (§14.6); 0: never
+    access_log_days: int = 0
     batch: int = 200
     vacuum: bool = False
 
@@ -94,6 +98,17 @@ class PassResult:
     dry_run: bool
     cutoff: datetime | None
     wal_truncated: bool = True
+    #: the cases removed whole (or due) under ``closed_case_metadata`` (§19.6)
+    removed_cases: tuple[retention_meta.DueCase, ...] = ()
+    metadata_cutoff: datetime | None = None
+    #: access-log entries redacted (or due) under ``access_log`` (§14.6)
+    log_entries: int = 0
+    log_cutoff: datetime | None = None
+
+    @property
+    def anything(self) -> bool:
+        """Whether the pass removed (or would remove) something."""
+        return bool(self.cases or self.removed_cases or self.log_entries)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -102,6 +117,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA secure_delete=ON")
     hold.create(conn)
     conn.execute(_PENDING_ERASE)
+    retention_meta.ensure(conn)
     return conn
 
 
@@ -111,12 +127,21 @@ def cutoff_of(policy: RetentionPolicy, now: datetime) -> datetime | None:
     return None if days <= 0 else now - timedelta(days=days)
 
 
+def removes_anything(policy: RetentionPolicy) -> bool:
+    """Whether any of the three classes has a period (the scheduled task runs at all)."""
+    return (
+        policy.closed_case_bodies_days > 0
+        or policy.closed_case_metadata_years > 0
+        or policy.access_log_days > 0
+    )
+
+
 def plan(conn: sqlite3.Connection, cutoff: datetime | None, limit: int) -> list[Due]:
     """The cases due at ``cutoff`` (oldest closure first), at most ``limit``."""
     if cutoff is None:
         return []
     at = instant(cutoff)
-    rows = conn.execute(_CANDIDATES, (*_TERMINAL, *_TERMINAL, at, *_HOLDING, at, limit))
+    rows = conn.execute(_CANDIDATES, (*TERMINAL, *TERMINAL, at, *HOLDING, at, limit))
     out = []
     for case_id, closed in rows.fetchall():
         (n,) = conn.execute(
@@ -126,20 +151,6 @@ def plan(conn: sqlite3.Connection, cutoff: datetime | None, limit: int) -> list[
         ).fetchone()
         out.append(Due(case_id, datetime.fromisoformat(closed + "+00:00"), int(n)))
     return out
-
-
-@dataclass(frozen=True)
-class Remover:
-    """Who removes, under which policy, and where the attachments' files are."""
-
-    member: str
-    signing: SigningKey
-    signer: LogSigner
-    policy_days: int
-    data_dir: Path
-    #: the node's data keys (PROTOCOL.md §18): bodies and headers are opened with it, and
-    #: the retained copy of the case is sealed under its own row's name
-    sealer: Sealer | None = None
 
 
 def remove_cases(
@@ -200,7 +211,7 @@ def _remove_one(
         at_row = ("messages", direction, peer, msg_id)
         header_plain = open_optional(r.sealer, bytes(header_raw), row_ad(*at_row, "header"))
         body = open_optional(r.sealer, bytes(body_raw), row_ad(*at_row, "body"))
-        named = _files(r.data_dir, direction, peer, bytes(body))
+        named = body_files(r.data_dir, direction, peer, bytes(body))
         files += named
         if header_plain.startswith(EMAIL_HEADER_PREFIX):  # an e-mail (§22): no envelope
             ciphertext, kept = bytes(env_raw), b""  # the e-mail's hash is its record's
@@ -247,25 +258,6 @@ def _retain(
         (case_id, seal_optional(sealer, data, hold.retained_ad(case_id)), row[1],
          at.isoformat(), last_id),
     )  # fmt: skip
-
-
-def _files(data_dir: Path, direction: str, peer: str, body: bytes) -> list[Path]:
-    # The attachments' files as node/messaging/attachments.py names them.
-    try:
-        decoded = decode(BODY_DECODER, body, "stored body", limit=len(body), unique_keys=False)
-    except MalformedError:
-        return []  # not a business body this node can read: it names no file
-    named = getattr(decoded, "attachments", msgspec.UNSET)
-    if isinstance(named, msgspec.UnsetType):
-        return []
-    root = data_dir / "attachments"
-    out = []
-    for a in named:
-        if direction == "out":
-            out += [root / "out" / f"{a.blob_id}.ct", root / "out" / f"{a.blob_id}.json"]
-        else:
-            out.append(root / "in" / peer / f"{a.blob_id}.ct")
-    return [p for p in out if p.exists()]
 
 
 def erase(path: Path) -> None:
@@ -320,23 +312,48 @@ def apply_pass(
     limit: int = 1_000_000,
     between: Callable[[], object] | None = None,
 ) -> PassResult:
-    """One pass: plan, then (unless ``dry_run``) remove batch by batch, then finish.
+    """One pass over the three classes (§19.1 bodies, §19.6 cases, §14.6 access log):
+    plan, then (unless ``dry_run``) remove batch by batch, then finish.
 
     ``between`` runs after each batch of ``policy.batch`` cases (the node lets others in).
     """
     now = clock()
     cutoff = cutoff_of(policy, now)
     due = plan(conn, cutoff, limit)
+    years = policy.closed_case_metadata_years
+    meta_cutoff = retention_meta.cutoff_of(years, now)
+    whole = retention_meta.plan(conn, meta_cutoff, limit)
+    log_cutoff = access_cutoff(policy.access_log_days, now)
+    bodies = sum(d.bodies for d in due)
     if dry_run:
-        return PassResult(tuple(due), sum(d.bodies for d in due), 0, dry_run, cutoff)
+        entries = redact_access_log(
+            conn, r.signer, days=policy.access_log_days, now=now, batch=policy.batch,
+            dry_run=True,
+        )  # fmt: skip
+        return PassResult(
+            tuple(due), bodies, 0, dry_run, cutoff, True, tuple(whole), meta_cutoff, entries,
+            log_cutoff,
+        )  # fmt: skip
     files = erase_pending(conn, r.data_dir)  # left by a crash or a failed erase
-    if not due:
-        return PassResult((), 0, files, False, cutoff)
     for start in range(0, len(due), policy.batch):
         batch = [d.case_id for d in due[start : start + policy.batch]]
         remove_cases(conn, r, batch, now)
         files += erase_pending(conn, r.data_dir)
         if between is not None:
             between()
-    truncated = finish(conn, policy.vacuum)
-    return PassResult(tuple(due), sum(d.bodies for d in due), files, False, cutoff, truncated)
+    for start in range(0, len(whole), policy.batch):
+        retention_meta.remove_cases(conn, r, whole[start : start + policy.batch], now, years)
+        files += erase_pending(conn, r.data_dir)
+        if between is not None:
+            between()
+    entries = redact_access_log(
+        conn, r.signer, days=policy.access_log_days, now=now, batch=max(policy.batch, 1000),
+        dry_run=False,
+    )  # fmt: skip
+    result = PassResult(
+        tuple(due), bodies, files, False, cutoff, True, tuple(whole), meta_cutoff, entries,
+        log_cutoff,
+    )  # fmt: skip
+    if not result.anything:
+        return result
+    return dataclasses.replace(result, wal_truncated=finish(conn, policy.vacuum))

@@ -19,7 +19,8 @@ from typing import TypeVar
 
 import structlog
 
-from node.cases import hold, retention
+from node.cases import hold, retention, retention_meta
+from node.cases._retention_common import Remover
 from node.officers import LogSigner
 from node.storage import Sealer
 from protocol.errors import Relay247Error
@@ -63,7 +64,7 @@ class RetentionService:
         self._clock = clock
         self._fold = fold
         self._signer = LogSigner(member, signing)
-        self._remover = retention.Remover(
+        self._remover = Remover(
             member, signing, self._signer, policy.closed_case_bodies_days, data_dir, sealer
         )
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-holds")
@@ -105,14 +106,23 @@ class RetentionService:
         at = self._clock()
         return await self._run(
             lambda c: hold.set_hold(
-                c, self._signer, case_id=case_id, reason=reason, officer=officer,
-                client=client, at=at,
+                c, self._signer, sealer=self._remover.sealer, case_id=case_id, reason=reason,
+                officer=officer, client=client, at=at,
             )
         )  # fmt: skip
 
     async def facts(self, case_id: str) -> hold.Retention:
         """A case's hold, hold history and removals."""
-        return await self._run(lambda c: hold.read_retention(c, case_id))
+        return await self._run(lambda c: hold.read_retention(c, case_id, self._remover.sealer))
+
+    async def case_removed(self, case_id: str) -> datetime | None:
+        """When the case was removed whole under ``closed_case_metadata`` (§19.6), if it was."""
+
+        def read(c: sqlite3.Connection) -> datetime | None:
+            found = retention_meta.case_tombstone(c, case_id)
+            return None if found is None else found[1]
+
+        return await self._run(read)
 
     async def run_pass(self, *, dry_run: bool, limit: int = 1_000_000) -> retention.PassResult:
         """One retention pass now (``dry_run``: only what it would remove)."""
@@ -140,7 +150,7 @@ class RetentionService:
     async def run(self) -> None:
         """The scheduled task: a pass every ``interval`` seconds (none if the policy
         removes nothing)."""
-        if retention.cutoff_of(self.policy, self._clock()) is None:
+        if not retention.removes_anything(self.policy):
             return
         while True:
             await asyncio.sleep(self.policy.interval)
@@ -152,11 +162,13 @@ class RetentionService:
             except sqlite3.Error as exc:
                 log.error("retention pass failed", error=str(exc))
                 continue
-            if result.cases:
+            if result.anything:
                 log.info(
                     "retention pass",
                     cases=len(result.cases),
                     bodies=result.bodies,
+                    removed_cases=len(result.removed_cases),
+                    log_entries=result.log_entries,
                     files=result.files,
                     wal_truncated=result.wal_truncated,
                 )

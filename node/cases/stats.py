@@ -20,7 +20,7 @@ from typing import Final
 
 import msgspec
 
-from node.cases.service import MAX_CASE_MESSAGES, body_of
+from node.cases.service import body_of
 from node.cases.store import CaseStore
 from node.storage import Direction, MessageRecord, NodeStore, Status, is_email
 from protocol.codec import decode
@@ -49,6 +49,8 @@ _RECEIPT_DEC: Final = msgspec.json.Decoder(DeliveryReceipt)
 _RECEIPT = "receipt"
 _OPENING: Final = frozenset(k.value for k in RequestKind)
 _EMERGENCY_REFUSED: Final = ot.EmergencyDecision.REFUSED
+#: cases read per query (``node.storage._bulk``)
+CHUNK: Final = 500
 #: Longest period one export covers (ten years and leap days).
 MAX_PERIOD_DAYS: Final = 3660
 
@@ -89,19 +91,33 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 async def gather(store: NodeStore, cases: CaseStore, start: date, end: date) -> list[CaseFacts]:
     """The facts of every case whose request was created in the period.
 
+    A bounded number of queries: the cases' spans in one, then per chunk of
+    :data:`CHUNK` cases one for their messages and one for their sent receipts.
+
     Raises:
         StorageError: the store failed, or a stored header or receipt is unreadable.
     """
     lo, hi = period_bounds(start, end)
     margin = timedelta(days=1)  # a peer's clock may run ahead of ours (§4.4 clock skew)
+    wanted = [
+        case_id
+        for case_id, opened, last in await cases.spans()
+        if not (last < lo - margin or opened >= hi + margin)
+    ]
     out: list[CaseFacts] = []
-    for row in await cases.cases():
-        if row.last_activity < lo - margin or row.opened_at >= hi + margin:
-            continue
-        records = await store.messages(case_id=row.case.case_id, limit=MAX_CASE_MESSAGES)
-        facts = await case_facts(store, records, hi)
-        if facts is not None and lo <= facts.requested_at < hi:
-            out.append(facts)
+    for first in range(0, len(wanted), CHUNK):
+        by_case = await store.messages_of_cases(wanted[first : first + CHUNK])
+        sent = [
+            r.msg_id
+            for records in by_case.values()
+            for r in records
+            if r.direction is Direction.OUT and r.body_kind in _OPENING
+        ]
+        receipts = await store.receipts_of(sent)
+        for records in by_case.values():
+            facts = facts_of(records, hi, receipts)
+            if facts is not None and lo <= facts.requested_at < hi:
+                out.append(facts)
     return out
 
 
@@ -114,10 +130,11 @@ def _logged(r: MessageRecord) -> bool:
     return r.leaf_index is not None
 
 
-async def case_facts(
-    store: NodeStore, records: list[MessageRecord], until: datetime
+def facts_of(
+    records: list[MessageRecord], until: datetime, receipts: dict[str, bytes]
 ) -> CaseFacts | None:
-    """The facts of one case as of ``until`` (None: no logged opening request)."""
+    """The facts of one case as of ``until``, given the signed receipts of the messages
+    this node sent (by message id); None: no logged opening request."""
     logged = [
         (signed_header(r), r, body_of(r))
         for r in records
@@ -130,9 +147,7 @@ async def case_facts(
         return None
     head, request, _ = opening
     flow = Flow.SENT if request.direction is Direction.OUT else Flow.RECEIVED
-    receipts = [
-        r for r in await _receipts(store, request, records) if r[0] < until
-    ]  # fmt: skip
+    got = [r for r in _receipts(request, records, receipts) if r[0] < until]
     events = tuple(
         Event(
             created=h.created,
@@ -148,17 +163,17 @@ async def case_facts(
         peer=request.peer,
         kind=RequestKind(str(request.body_kind)),
         requested_at=head.created,
-        receipts=tuple(sorted(receipts, key=lambda r: r[0])),
+        receipts=tuple(sorted(got, key=lambda r: r[0])),
         events=events,
     )
 
 
-async def _receipts(
-    store: NodeStore, request: MessageRecord, records: list[MessageRecord]
+def _receipts(
+    request: MessageRecord, records: list[MessageRecord], receipts: dict[str, bytes]
 ) -> list[tuple[datetime, ReceiptStatus]]:
     if request.direction is Direction.OUT:
-        kept = await store.receipt(request.msg_id)
-        return [] if kept is None else [signed_receipt_time(kept.signed)]
+        kept = receipts.get(request.msg_id)
+        return [] if kept is None else [signed_receipt_time(kept)]
     # What this node signed for the request went out as the body of a receipt carrier.
     return [
         signed_receipt_time(r.body)

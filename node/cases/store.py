@@ -22,15 +22,8 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from node.cases._store_schema import (
-    _FOLDED_INTO,
-    _URGENCY,
-    DDL,
-    _key_terms,
-    _micros,
-    _Tx,
-    page_sql,
-)
+from node.cases import _store_schema as _listing
+from node.cases._store_schema import _FOLDED_INTO, _URGENCY, DDL, _key_terms, _micros, _Tx
 from node.cases.search import INDEX_DDL, Query, index_row, search_sql
 from node.storage import SealedTable, Sealer, open_optional, reseal_batch, row_ad, seal_optional
 from protocol.cases import TERMINAL_STATES, Case
@@ -100,6 +93,7 @@ class CaseStore:
             c.executescript(INDEX_DDL)
             if self.sealer is not None:
                 self.terms_reset = _key_terms(c)
+            _listing.unlist_reports(c)
             if not had >= _FOLDED_INTO or self.terms_reset:
                 # A derived table is new (a release before it), or the clear search terms
                 # were dropped (§18.2): every case is folded again.
@@ -155,7 +149,10 @@ class CaseStore:
         is_open = int(case.state not in TERMINAL_STATES)
         queue = (case.case_id, is_open, _URGENCY.get(row.priority, 2), due, args[4])
         index = index_row(case, row.peer, row.priority, row.opened_at, row.last_activity)
-        await self._run(self._save, args, queue, index, (terms, fold, add_terms))
+        listed = not _listing.unlisted(case)  # a statistics report's case is in no list (§20.5)
+        await self._run(
+            self._save, args, queue if listed else None, index, (terms, fold, add_terms)
+        )
 
     async def folded(self, case_id: str) -> tuple[int, str] | None:
         """``(last messages row id, version)`` of the case's fold, or None."""
@@ -228,6 +225,14 @@ class CaseStore:
         rows = await self._run(self._select, sql, (version,))
         return datetime.fromisoformat(rows[0][0]) if rows else None
 
+    async def spans(self) -> list[tuple[str, datetime, datetime]]:
+        """Every case's id, opening and last activity, without reading its data."""
+        sql = "SELECT case_id, opened_at, last_activity FROM cases"
+        rows = await self._run(self._select, sql, ())
+        return [
+            (str(r[0]), datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2])) for r in rows
+        ]
+
     async def case(self, case_id: str) -> CaseRow | None:
         """Return one case, or None."""
         rows = await self._run(self._select, f"{_CASE_SQL} WHERE case_id=?", (case_id,))
@@ -236,10 +241,10 @@ class CaseStore:
     async def cases(
         self, *, limit: int = -1, after: tuple[str, str] | None = None, prefix: str = ""
     ) -> list[CaseRow]:
-        """Cases, most recent activity first (then case id, descending): at most ``limit``
-        (-1: all), only those after the keyset ``after`` = (last_activity, case_id) of the
-        last one seen, only ids starting with ``prefix`` (a range of the primary key)."""
-        sql, args = page_sql(_CASE_SQL, after, prefix)
+        """Listed cases (§20.5), most recent activity first, then case id descending: at
+        most ``limit`` (-1: all), after the keyset ``after`` = (last_activity, case_id) of
+        the last one seen, ids starting with ``prefix`` (a range of the primary key)."""
+        sql, args = _listing.page_sql(_CASE_SQL, after, prefix)
         rows = await self._run(self._select, sql, (*args, limit))
         return [self._case_row(r) for r in rows]
 
@@ -288,17 +293,13 @@ class CaseStore:
         rows = await self._run(self._select, sql, ())
         return [(int(r[0]), bytes(r[1])) for r in rows]
 
-    # -- alerts, leaves, witness ---------------------------------------------------------
-
     async def alert_sent(self, alert_id: str) -> bool:
         """True if this alert was already delivered."""
-        sql = "SELECT 1 FROM alerts_sent WHERE alert_id=?"
-        return bool(await self._run(self._select, sql, (alert_id,)))
+        return bool(await self._run(self._select, _listing._ALERT_SQL, (alert_id,)))
 
     async def mark_alert(self, alert_id: str, at: datetime) -> None:
         """Record an alert as delivered."""
-        sql = "INSERT OR IGNORE INTO alerts_sent VALUES (?, ?)"
-        await self._run(self._execute, sql, (alert_id, at.isoformat()))
+        await self._run(self._execute, _listing._MARK_SQL, (alert_id, at.isoformat()))
 
     async def leaf(self, msg_id: str, what: str) -> int | None:
         """The located log leaf of a message (``accepted`` or ``acked``), or None."""
@@ -308,8 +309,7 @@ class CaseStore:
 
     async def save_leaf(self, msg_id: str, what: str, index: int) -> None:
         """Remember where a message's leaf is."""
-        sql = "INSERT OR REPLACE INTO log_leaves VALUES (?, ?, ?)"
-        await self._run(self._execute, sql, (msg_id, what, index))
+        await self._run(self._execute, _listing._LEAF_SQL, (msg_id, what, index))
 
     async def witness_state(self, origin: str) -> bytes | None:
         """The stored witness state for a log, or None before the first cosignature."""
@@ -319,8 +319,7 @@ class CaseStore:
 
     async def save_witness_state(self, origin: str, state: bytes) -> None:
         """Store the witness state for a log durably."""
-        sql = "INSERT OR REPLACE INTO witness_state VALUES (?, ?)"
-        await self._run(self._execute, sql, (origin, state))
+        await self._run(self._execute, _listing._WITNESS_SQL, (origin, state))
 
     # -- on the worker thread ------------------------------------------------------------
 
@@ -330,7 +329,7 @@ class CaseStore:
     def _save(
         self,
         case: tuple[Any, ...],
-        queue: tuple[Any, ...],
+        queue: tuple[Any, ...] | None,
         index: tuple[Any, ...],
         more: tuple[set[tuple[str, str]] | None, tuple[int, str] | None, bool],
     ) -> None:
@@ -340,8 +339,12 @@ class CaseStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?)", case)
-            c.execute("INSERT OR REPLACE INTO case_queue VALUES (?, ?, ?, ?, ?)", queue)
-            c.execute("INSERT OR REPLACE INTO case_index VALUES (?, ?, ?, ?, ?, ?, ?)", index)
+            if queue is None:  # not listed: no inbox row, no search row
+                c.execute("DELETE FROM case_queue WHERE case_id=?", (case[0],))
+                c.execute("DELETE FROM case_index WHERE case_id=?", (case[0],))
+            else:
+                c.execute("INSERT OR REPLACE INTO case_queue VALUES (?, ?, ?, ?, ?)", queue)
+                c.execute("INSERT OR REPLACE INTO case_index VALUES (?, ?, ?, ?, ?, ?, ?)", index)
             if terms is not None:
                 if not add_terms:
                     c.execute("DELETE FROM case_terms WHERE case_id=?", (case[0],))

@@ -20,6 +20,8 @@ from node.officers._access_log import (
     origin_of,
     verifier_of,
 )
+from node.officers._access_redact import apply as redact_access_log
+from node.officers._access_redact import cutoff_of as access_cutoff
 from node.officers._access_verify import AccessLogReport, verify_access_log
 from node.officers._accounts import LOCKOUT, MAX_FAILURES, Credentials, Officer, OfficerDb
 from node.officers._attribution import attribute
@@ -92,6 +94,7 @@ __all__ = [
     "StoredSession",
     "TokenStore",
     "TokenUse",
+    "access_cutoff",
     "allowed",
     "append_entry",
     "attribute",
@@ -105,6 +108,7 @@ __all__ = [
     "origin_of",
     "parse_local",
     "permissions",
+    "redact_access_log",
     "verifier_of",
     "verify_access_log",
 ]

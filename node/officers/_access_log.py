@@ -69,6 +69,10 @@ class Action(enum.StrEnum):
     CASE_HELD = "case_held"
     CASE_RELEASED = "case_released"
     RETENTION_REMOVED = "retention_removed"
+    # a closed case removed whole after its metadata period (officer null; subject: the
+    # policy), and access-log entries redacted after theirs (subject: PROTOCOL.md §14.6)
+    CASE_REMOVED = "case_removed"
+    LOG_REDACTED = "log_redacted"
 
 
 class AccessEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -125,10 +129,15 @@ def _frontier(conn: sqlite3.Connection) -> merkle.CompactRange:
         return merkle.CompactRange.from_hashes(
             size, [blob[i : i + 32] for i in range(0, len(blob), 32)]
         )
-    # No frontier yet, or a stale one: rebuild it from the entries themselves.
+    # No frontier yet, or a stale one: rebuild it from the entries themselves (a redacted
+    # entry, §14.6, from the leaf hash kept in its place).
     frontier = merkle.CompactRange()
-    for (entry,) in conn.execute("SELECT entry FROM access_log ORDER BY idx"):
-        frontier.append(merkle.leaf_hash(bytes(entry)))
+    rows = conn.execute(
+        "SELECT a.entry, r.leaf FROM access_log a LEFT JOIN access_redacted r ON r.idx = a.idx"
+        " ORDER BY a.idx"
+    )
+    for entry, leaf in rows:
+        frontier.append(bytes(leaf) if leaf is not None else merkle.leaf_hash(bytes(entry)))
     return frontier
 
 
@@ -243,7 +252,7 @@ class AccessLog:
         time (``since`` included, ``until`` excluded). They come from the signed bytes,
         not the filter columns; ``relay247 audit access-log`` proves both agree.
         """
-        clauses, args = [], []
+        clauses, args = ["length(entry) > 0"], []  # not the redacted ones (§14.6)
         for column, value in (("officer", officer), ("case_id", case)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -254,7 +263,7 @@ class AccessLog:
         if until is not None:
             clauses.append("at < ?")
             args.append(until.astimezone(UTC).isoformat())
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where = f"WHERE {' AND '.join(clauses)}"
         rows = self._conn.execute(
             f"SELECT entry FROM access_log {where} ORDER BY idx DESC LIMIT ?",  # noqa: S608  # ours
             (*args, max(0, min(limit, 10_000))),

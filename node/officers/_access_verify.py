@@ -11,7 +11,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from node.officers._access_log import ENTRY_DECODER, MAX_ENTRY_BYTES
+from node.officers._access_log import ENTRY_DECODER, MAX_ENTRY_BYTES, Action
+from node.officers._access_redact import REDACTED, digest_of, parse_subject
 from protocol import merkle
 from protocol import note as _note
 from protocol.checkpoint import Checkpoint, open_checkpoint
@@ -27,6 +28,8 @@ class AccessLogReport:
         size: entries in the log (rows of ``access_log``).
         checkpoints: signed checkpoints read (and verified, unless listed in problems).
         latest: the newest verified checkpoint's note bytes (for ``--state``), or None.
+        redacted: entries redacted after their legal period (§14.6), verified by their
+            kept leaf hash and the signed redaction entry that names them.
         first_bad: index of the first altered, missing or moved entry, or None.
         problems: one sentence per anomaly, in the order found; empty means verified.
     """
@@ -34,6 +37,7 @@ class AccessLogReport:
     size: int = 0
     checkpoints: int = 0
     latest: bytes | None = None
+    redacted: int = 0
     first_bad: int | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -54,7 +58,55 @@ def _open(note: bytes, keys: Sequence[_note.Verifier], origin: str) -> Checkpoin
     raise last or NoteError("no verifier key given")
 
 
-def _check_entry(report: AccessLogReport, position: int, row: tuple[object, ...]) -> bytes | None:
+@dataclass
+class _Redactions:
+    """The kept leaf hashes (index: leaf, redaction entry) and the redaction entries
+    read so far (index: (first, last, count, digest) of their subject, None: malformed)."""
+
+    kept: dict[int, tuple[bytes, int]]
+    entries: dict[int, tuple[int, int, int, str] | None] = field(default_factory=dict)
+    groups: dict[int, list[int]] = field(default_factory=dict)
+
+
+def _redacted_leaf(
+    report: AccessLogReport, position: int, row: tuple[object, ...], red: _Redactions
+) -> bytes | None:
+    # L3'. A redacted entry (§14.6): empty bytes, filter columns cleared, its leaf hash
+    # kept and pointing to a later redaction entry (checked once the log is read, L8).
+    _, _, officer, action, case_id, _ = row
+    kept = red.kept.get(position)
+    if kept is None:
+        report.bad(position, f"entry {position} is altered: its bytes are empty")
+        return None
+    leaf, by = kept
+    if (officer, action, case_id) != (None, REDACTED, None) or len(leaf) != merkle.HASH_SIZE:
+        report.bad(position, f"entry {position} is altered: a redacted entry names something")
+        return None
+    if by <= position:
+        report.bad(position, f"entry {position} is redacted by an entry before it ({by})")
+        return None
+    red.groups.setdefault(by, []).append(position)
+    report.redacted += 1
+    return leaf
+
+
+def _check_groups(report: AccessLogReport, red: _Redactions) -> None:
+    # L8. Every redacted entry is named by the signed redaction entry it points to: that
+    # entry records exactly this set of indexes (first, last, count, SHA-256).
+    for by, group in sorted(red.groups.items()):
+        named = red.entries.get(by)
+        if named is None or named != (group[0], group[-1], len(group), digest_of(group)):
+            report.bad(
+                group[0],
+                f"entry {group[0]} is redacted without a signed redaction naming it"
+                f" (entry {by} does not name these {len(group)} entries)",
+            )
+
+
+def _check_entry(
+    report: AccessLogReport, position: int, row: tuple[object, ...], red: _Redactions
+) -> bytes | None:
+    """The leaf hash of the entry in ``row`` (None: the entry is bad, reported)."""
     idx, raw, officer, action, case_id, at = row
     # An edit with plain SQL may leave TEXT (or a number) where the log wrote a BLOB: read
     # what is there as bytes and let the checks below name the entry, never a TypeError.
@@ -68,6 +120,8 @@ def _check_entry(report: AccessLogReport, position: int, row: tuple[object, ...]
     if idx != position:
         report.bad(position, f"entry {position} is missing (the next row is entry {idx})")
         return None
+    if not data:
+        return _redacted_leaf(report, position, row, red)
     # L3. The bytes decode strictly and say they are entry `position`: a row moved
     # to another place still carries its own index.
     try:
@@ -84,7 +138,9 @@ def _check_entry(report: AccessLogReport, position: int, row: tuple[object, ...]
     if columns != signed:
         report.bad(position, f"entry {position} is altered: its columns differ from its bytes")
         return None
-    return bytes(data)
+    if entry.action is Action.LOG_REDACTED:
+        red.entries[position] = parse_subject(entry.subject)
+    return merkle.leaf_hash(bytes(data))
 
 
 def verify_access_log(
@@ -130,16 +186,22 @@ def verify_access_log(
             report.bad(None, f"the kept checkpoint does not verify: {exc.message}")
     # L2-L5. Recompute every leaf and compare the root at each checkpoint's size.
     report.size = conn.execute("SELECT COUNT(*) FROM access_log").fetchone()[0]
+    red = _Redactions(
+        {
+            int(i): (bytes(leaf), int(by))
+            for i, leaf, by in conn.execute("SELECT idx, leaf, by FROM access_redacted")
+        }
+    )
     frontier = merkle.CompactRange()
     verified = 0  # entries covered by a checkpoint that matched
     rows = conn.execute(
         "SELECT idx, entry, officer, action, case_id, at FROM access_log ORDER BY idx"
     )
     for position, row in enumerate(rows):
-        data = _check_entry(report, position, row)
-        if data is None:
+        leaf = _check_entry(report, position, row, red)
+        if leaf is None:
             break
-        frontier.append(merkle.leaf_hash(data))
+        frontier.append(leaf)
         size = frontier.size
         # L5. The first checkpoint whose root differs: an entry since the previous
         # matching checkpoint changed (with one checkpoint per append, exactly this one).
@@ -178,4 +240,5 @@ def verify_access_log(
                 f"the log has {report.size} entries, fewer than the "
                 f"{kept_cp.size} of the kept checkpoint",
             )
+        _check_groups(report, red)
     return report

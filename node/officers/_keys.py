@@ -25,6 +25,7 @@ from node.officers import _webauthn as wa
 from node.officers._access_log import Action, LogSigner
 from node.officers._accounts import Officer, OfficerDb
 from node.officers._errors import OfficerError, OfficerErrorCode
+from node.officers._sealing import ColumnSealer, open_text, seal_text
 from node.officers._validate import LOGIN_RE
 from node.officers._writes import LoggedWrites
 
@@ -61,11 +62,17 @@ def check_name(value: str) -> str:
     return value
 
 
-def _key(row: tuple[object, ...]) -> SecurityKey:
+def name_ad(officer_id: object, created_at: object) -> bytes:
+    """The associated data of a key's sealed ``name`` (PROTOCOL.md §18.2): the row is
+    named by its officer and creation time (its id is not known before the insert)."""
+    return f"officer_keys|{officer_id}|{created_at}|name".encode()
+
+
+def _key(row: tuple[object, ...], sealer: ColumnSealer | None, officer_id: int) -> SecurityKey:
     id_, name, cred, transports, count, created, used = row
     return SecurityKey(
         id=int(str(id_)),
-        name=str(name),
+        name=open_text(sealer, name, name_ad(officer_id, created)),
         credential_id=bytes(cred),  # type: ignore[call-overload]  # a BLOB
         transports=tuple(t for t in str(transports).split(",") if t),
         sign_count=int(str(count)),
@@ -113,7 +120,7 @@ class SecurityKeys(LoggedWrites):
             " FROM officer_keys WHERE officer_id=? ORDER BY id",
             (officer_id,),
         ).fetchall()
-        return [_key(r) for r in rows]
+        return [_key(r, self._officers.sealer, officer_id) for r in rows]
 
     def user_handle(self, login: str) -> bytes:
         """``login``'s WebAuthn user handle (``user.id``), made on first use.
@@ -204,11 +211,18 @@ class SecurityKeys(LoggedWrites):
             ).fetchone()
             if count >= MAX_KEYS:
                 raise OfficerError(OfficerErrorCode.INVALID, f"at most {MAX_KEYS} keys each")
+            # names are sealed (random nonces): the UNIQUE (officer_id, name) of the table
+            # no longer sees two equal ones, so they are compared opened
+            if any(k.name == name for k in self._keys(officer_id)):
+                raise OfficerError(
+                    OfficerErrorCode.EXISTS, "this key or this name is registered already"
+                )
+            sealed = seal_text(self._officers.sealer, name, name_ad(officer_id, now))
             try:
                 cur = conn.execute(
                     "INSERT INTO officer_keys (officer_id, name, credential_id, public_key,"
                     " sign_count, transports, created_at) VALUES (?,?,?,?,?,?,?)",
-                    (officer_id, name, key.credential_id, key.public_key, key.sign_count,
+                    (officer_id, sealed, key.credential_id, key.public_key, key.sign_count,
                      ",".join(key.transports), now),
                 )  # fmt: skip
             except sqlite3.IntegrityError:
@@ -227,8 +241,10 @@ class SecurityKeys(LoggedWrites):
         """
         with self._tx() as conn:
             officer_id = self._officer_id(login)
+            ids = [k.id for k in self._keys(officer_id) if k.name == name]
             cur = conn.execute(
-                "DELETE FROM officer_keys WHERE officer_id=? AND name=?", (officer_id, name)
+                "DELETE FROM officer_keys WHERE officer_id=? AND id=?",
+                (officer_id, ids[0] if ids else -1),
             )
             if cur.rowcount != 1:
                 raise OfficerError(OfficerErrorCode.NOT_FOUND, f"{login} has no key {name!r}")

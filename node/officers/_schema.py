@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS access_log (
 );
 CREATE INDEX IF NOT EXISTS access_log_officer ON access_log (officer, idx);
 CREATE INDEX IF NOT EXISTS access_log_case ON access_log (case_id, idx);
+-- Entries redacted after their legal period (PROTOCOL.md §14.6): the leaf hash kept in
+-- the entry's place, and the index of the signed log_redacted entry that names it.
+CREATE TABLE IF NOT EXISTS access_redacted (
+    idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL, by INTEGER NOT NULL
+);
 -- One signed checkpoint per append: the first one that fails names the altered entry.
 CREATE TABLE IF NOT EXISTS access_checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
 -- The Merkle frontier after the last append (derived data, the verifier ignores it).
@@ -163,7 +168,7 @@ def _existing(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=5000")
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        for name in ("access_log", "access_checkpoints"):
+        for name in ("access_log", "access_checkpoints", "access_redacted"):
             if name not in tables:  # nothing logged yet: read the same empty shape
                 conn.execute(_EMPTY[name])
         row = (
@@ -184,6 +189,8 @@ _EMPTY: Final = {  # temporary: they vanish with the connection, the file is unt
     " officer TEXT, action TEXT, case_id TEXT, at TEXT)",
     "access_checkpoints": "CREATE TEMP TABLE access_checkpoints (size INTEGER PRIMARY KEY,"
     " note BLOB)",
+    "access_redacted": "CREATE TEMP TABLE access_redacted (idx INTEGER PRIMARY KEY,"
+    " leaf BLOB, by INTEGER)",
 }
 
 

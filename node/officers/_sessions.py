@@ -3,15 +3,18 @@
 A session id is 256 random bits, sent only in the console's cookie; the table keeps
 SHA-256 of it, never the id, so a copy of node.db opens no session. Each row holds the
 officer (NULL before login: the login page's CSRF token needs a session), the page
-language, the CSRF token, and when it was created and last used. The idle timeout and
-the absolute limit are checked here, against the node's injected clock, on every read;
-logging out, disabling an account or resetting it deletes its rows
-(:func:`end_sessions`, inside the account change's transaction).
+language, SHA-256 of the CSRF token (derived from the id: :func:`csrf_of`), and when it
+was created and last used. The idle timeout and the absolute limit are checked here,
+against the node's injected clock, on every read; logging out, disabling an account or
+resetting it deletes its rows (:func:`end_sessions`, inside the account change's
+transaction).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -43,6 +46,16 @@ class StoredSession:
 
 def _hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).digest()
+
+
+def csrf_of(session_id: str) -> str:
+    """A session's CSRF token, derived from its id: base64url (no padding) of
+    HMAC-SHA256 (RFC 2104) keyed with the id over ``relay247/v1/console-csrf``. The
+    console recomputes it from the cookie at each request; node.db keeps only its
+    SHA-256 (``officer_sessions.csrf``, hex), so a copy of node.db yields no token."""
+    key = session_id.encode("utf-8", "surrogateescape")
+    mac = hmac.new(key, b"relay247/v1/console-csrf", "sha256").digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def _text(when: datetime) -> str:
@@ -94,9 +107,10 @@ class SessionStore:
             sqlite3.Error: the write failed.
         """
         now = self._clock()
+        session_id = secrets.token_urlsafe(ID_BYTES)
         session = StoredSession(
-            id=secrets.token_urlsafe(ID_BYTES),
-            csrf=secrets.token_urlsafe(ID_BYTES),
+            id=session_id,
+            csrf=csrf_of(session_id),
             created=now,
             seen=now,
             language=language,
@@ -115,8 +129,9 @@ class SessionStore:
             conn.execute(
                 "INSERT INTO officer_sessions (id_hash, officer_id, language, csrf, created_at,"
                 " last_seen) VALUES (?,?,?,?,?,?)",
-                (_hash(session.id), officer_id, language, session.csrf, _text(now), _text(now)),
-            )
+                (_hash(session.id), officer_id, language,
+                 hashlib.sha256(session.csrf.encode()).hexdigest(), _text(now), _text(now)),
+            )  # fmt: skip
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -131,14 +146,14 @@ class SessionStore:
             return None
         digest = _hash(session_id)
         row = self._conn.execute(
-            "SELECT s.csrf, s.created_at, s.last_seen, s.language, o.login"
+            "SELECT s.created_at, s.last_seen, s.language, o.login"
             " FROM officer_sessions s LEFT JOIN officers o ON o.id = s.officer_id"
             " WHERE s.id_hash = ?",
             (digest,),
         ).fetchone()
         if row is None:
             return None
-        csrf, created_text, seen_text, language, login = row
+        created_text, seen_text, language, login = row
         created, seen = datetime.fromisoformat(created_text), datetime.fromisoformat(seen_text)
         now = self._clock()
         if now - seen >= self._idle or now - created >= self._absolute:
@@ -149,7 +164,8 @@ class SessionStore:
                 "UPDATE officer_sessions SET last_seen = ? WHERE id_hash = ?", (_text(now), digest)
             )
             seen = now
-        return StoredSession(session_id, csrf, created, seen, language, login)
+        # a row written before tokens were derived held the clear token: it is not read
+        return StoredSession(session_id, csrf_of(session_id), created, seen, language, login)
 
     def drop(self, session_id: str) -> None:
         """End a session (logout)."""

@@ -52,8 +52,17 @@ CHANNELS: Final = SealedTable(
 LINKS: Final = SealedTable("case_links", ("case_id", "target"), ("sender_ref", "note", "reason"))
 #: oral emergency records: who called and what was asked (node/officers/_emergency.py)
 ORAL: Final = SealedTable("emergency_oral_records", ("record_id",), ("caller", "asked"))
+#: legal holds' reasons (node/cases/hold.py): typed by a supervisor, often a court's
+#: reference; a hold event's row is named by its case, action and time (its id is not
+#: known before the insert)
+HOLDS: Final = SealedTable("case_holds", ("case_id",), ("reason",))
+HOLD_EVENTS: Final = SealedTable("hold_events", ("case_id", "action", "at"), ("reason",))
+#: officers' WebAuthn keys' names (node/officers/_keys.py): the label an officer gave
+KEY_NAMES: Final = SealedTable("officer_keys", ("officer_id", "created_at"), ("name",))
 #: every table the node store's pass walks (cases.data is the case store's own pass)
-STORE_TABLES: Final = (MESSAGES, DRAFTS, OFFICERS, TITLES, CHANNELS, ORAL, LINKS)
+STORE_TABLES: Final = (
+    MESSAGES, DRAFTS, OFFICERS, TITLES, CHANNELS, ORAL, LINKS, HOLDS, HOLD_EVENTS, KEY_NAMES
+)  # fmt: skip
 
 
 def reseal_batch(

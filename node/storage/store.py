@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from node.storage import _email
+from node.storage import _bulk, _email
 from node.storage._email import EmailEntry
 from node.storage._reseal import (
     MESSAGES,
@@ -291,6 +291,17 @@ class NodeStore:
     async def seq_events(self, peer: str | None = None) -> list[SeqEvent]:
         """Return recorded sequence anomalies, oldest first."""
         return await self._run(self._conn().seq_events, peer)
+
+    async def messages_of_cases(self, case_ids: list[str]) -> dict[str, list[MessageRecord]]:
+        """The messages of up to :data:`node.storage._bulk.CHUNK` cases in one query, per
+        case in stored order, without their envelope bytes (the statistics, §20)."""
+        db = self._conn()
+        return await self._run(_bulk.messages_of_cases, db.raw, db.sealer, case_ids)
+
+    async def receipts_of(self, msg_ids: list[str]) -> dict[str, bytes]:
+        """The signed delivery receipts of the sent messages ``msg_ids`` (one query per
+        :data:`node.storage._bulk.CHUNK` ids)."""
+        return await self._run(_bulk.receipts_of, self._conn().raw, msg_ids)
 
     # -- data at rest (PROTOCOL.md §18.3) ------------------------------------------------
 

@@ -136,6 +136,10 @@ CLASSES = (
     ("/send", SEND),
     ("/emergency", EMERGENCY),
     ("/accounts", DEFAULT),
+    # the case's legal hold and court exhibit (issue 15 §2, issue 18 §1): the default class
+    ("/cases/" + "a" * 32 + "/hold", DEFAULT),
+    ("/cases/" + "a" * 32 + "/release", DEFAULT),
+    ("/cases/" + "a" * 32 + "/exhibit", DEFAULT),
 )
 FORM = "application/x-www-form-urlencoded"
 

@@ -28,7 +28,16 @@ BAD = (
     "/v1/stats?from=2026-12-31&to=2026-01-01",  # ends before it starts
     "/v1/stats?from=2000-01-01&to=2026-12-31",  # more than ten years
     "/v1/stats?from=" + "9" * 5000 + "&to=2026-12-31",  # oversized
+    "/v1/stats?from=2026-01-01&to=2026-12-31&to=2026-12-31",  # `to` repeated, same value
+    "/v1/stats?from=&to=2026-12-31",  # empty
+    "/v1/stats?from=2026-%D9%A0%D9%A1-01&to=2026-12-31",  # a non-ASCII month
+    "/v1/stats?from=2026-01-0%D9%A1&to=2026-12-31",  # one non-ASCII digit in the day
+    "/v1/stats?from=2026-01-01%00&to=2026-12-31",  # a NUL
+    "/v1/stats?from=%2B2026-01-01&to=2026-12-31",  # a sign
+    "/v1/stats?from=2026-01-01&to=2026-12-31&from=2026-01-01",  # `from` twice, apart
 )
+#: A query longer than the server reads at all: refused by the HTTP layer, never a 500.
+HUGE = "/v1/stats?from=2026-01-01&to=2026-12-31&pad=" + "x" * 20_000
 
 
 async def test_bad_periods_are_refused_and_an_empty_node_counts_nothing(tmp_path: Path) -> None:
@@ -42,6 +51,8 @@ async def test_bad_periods_are_refused_and_an_empty_node_counts_nothing(tmp_path
             status, data = await raw(fr, "GET", path)
             assert status == 400, path
             assert error(data).code is ErrorCode.MALFORMED, path
+        status, _ = await raw(fr, "GET", HUGE)
+        assert 400 <= status < 500
         status, data = await raw(fr, "GET", "/v1/stats?from=2026-01-01&to=2026-12-31")
         assert status == 200
         empty = msgspec.json.decode(data, type=Statistics)

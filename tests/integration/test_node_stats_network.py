@@ -12,6 +12,7 @@ import asyncio
 import csv
 import io
 import os
+import sqlite3
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -171,6 +172,24 @@ async def test_figures_match_the_bundles_and_reach_the_secretariat(tmp_path: Pat
             await next_event(de_q, MessageReceived)
         reports = await de.api.stats_reports()
         assert {r.sender for r in reports.reports} == {"FR", "US"}
+        # 5. A report is not a case to work on: kept with its timeline, but in no case
+        # list, inbox count or search, at the secretariat or at the sender (§20.5, ST5).
+        for peer in (de, fr):
+            with sqlite3.connect(peer.data / "node.db") as db:
+                report_cases = {
+                    str(r[0]) for r in db.execute(
+                        "SELECT DISTINCT case_id FROM messages WHERE body_kind=?",
+                        ("statistics_report",),
+                    )
+                }  # fmt: skip
+            assert report_cases
+            for case_id in report_cases:
+                await peer.services.cases.refresh(case_id)
+                assert await peer.services.cases.cases.case(case_id) is not None  # kept
+            listed = {c.case_id for c in (await peer.api.cases()).cases}
+            assert not listed & report_cases
+            n_open, n_closed = await peer.services.cases.cases.queue_counts()
+            assert n_open + n_closed == len(listed)
         code, out, _ = await _cli("network", "stats", "--node", str(de.data),
                                   "--format", "json")  # fmt: skip
     assert code == 0

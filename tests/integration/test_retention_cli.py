@@ -161,3 +161,36 @@ async def test_a_preservation_that_ran_out_is_closed_at_its_end(tmp_path: Path) 
         service._clock = lambda: end + timedelta(days=DAYS, minutes=1)
         due = await service.run_pass(dry_run=True)
         assert [(d.case_id, d.closed) for d in due.cases] == [(ran_out.case_id, end)]
+
+
+async def test_dry_run_and_run_show_whole_cases_and_access_log_entries(tmp_path: Path) -> None:
+    """``node retention`` with the two other classes (§19.6, §14.6): the dry run lists the
+    case due whole and counts the access-log entries, the run removes them."""
+    net = make_network()
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, seal=True) as p,
+    ):
+        fr, us = p["FR"], p["US"]
+        body = request("whole")
+        await exchange(fr, us, body, "refusal")
+        data = ("--data", us.data)
+        # an entry to redact: the hold and its lifting, on a clock 400 days ahead
+        await _cli("node", "hold", body.case_id, "--reason", "briefly", *data)
+        await _cli("node", "release", body.case_id, *data)
+        service = us.services.retention
+        service.policy = RetentionPolicy(closed_case_metadata_years=1, access_log_days=30)
+        service._clock = lambda: datetime.now(UTC) + timedelta(days=400)
+        dry = await _cli("node", "retention", "--dry-run", *data)
+        assert dry.exit_code == 0, dry.output
+        assert "would remove 1 whole case(s) closed before" in dry.output, dry.output
+        assert "(policy closed_case_metadata, 1 years)" in dry.output
+        assert body.case_id in dry.output
+        assert "would remove the content of 2 access-log entry(ies)" in dry.output
+        assert "bodies of" not in dry.output  # that class has no period here
+        run = await _cli("node", "retention", *data)
+        assert "removed 1 whole case(s)" in run.output, run.output
+        assert "removed the content of 2 access-log entry(ies)" in run.output
+        again = await _cli("node", "retention", "--dry-run", *data)
+        assert "would remove 0 whole case(s)" in again.output, again.output
+        assert "content of 0 access-log" in again.output

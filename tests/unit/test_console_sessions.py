@@ -58,6 +58,17 @@ def test_ids_and_tokens_are_256_random_bits_and_only_hashes_are_stored(
     assert b.id not in dump
     stored = {bytes(r[0]) for r in conn.execute("SELECT id_hash FROM officer_sessions")}
     assert stored == {hashlib.sha256(x.id.encode()).digest() for x in (a, b)}
+    # the CSRF token is not stored either, only its SHA-256 (§18.4): it is derived from
+    # the session id, so a copy of node.db yields no token
+    assert a.csrf not in dump
+    assert b.csrf not in dump
+    tokens = {r[0] for r in conn.execute("SELECT csrf FROM officer_sessions")}
+    assert tokens == {hashlib.sha256(x.csrf.encode()).hexdigest() for x in (a, b)}
+    # a row from before (the clear token) is not read: the token is the derived one
+    conn.execute("UPDATE officer_sessions SET csrf='old-clear-token'")
+    again = sessions.get(a.id)
+    assert again is not None
+    assert again.csrf == a.csrf
 
 
 def test_idle_timeout_and_touch(conn: sqlite3.Connection) -> None:

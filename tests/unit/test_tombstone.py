@@ -7,10 +7,22 @@ import os
 import msgspec
 import pytest
 
+from protocol import domains
 from protocol.errors import MalformedError, TooLargeError, VerificationError
 from protocol.keys import SigningKey
-from protocol.tombstone import sign_tombstone, verify_tombstone
-from schemas.tombstone import SignedTombstone, Tombstone
+from protocol.tombstone import (
+    sign_case_tombstone,
+    sign_tombstone,
+    verify_case_tombstone,
+    verify_tombstone,
+)
+from schemas.tombstone import (
+    CaseTombstone,
+    RemovedMessage,
+    SignedCaseTombstone,
+    SignedTombstone,
+    Tombstone,
+)
 from tests.support.network import T0, Network, make_network
 
 
@@ -65,3 +77,37 @@ def test_a_changed_byte_or_a_hostile_encoding_is_refused(net: Network) -> None:
         verify_tombstone(signed + b" " * 9000, net.lookup())
     with pytest.raises(MalformedError):
         verify_tombstone(b"[]", net.lookup())
+
+
+def _case_tombstone(node: str = "US") -> CaseTombstone:
+    return CaseTombstone(
+        node=node, case_id=os.urandom(16).hex(), closed_at=T0, removed_at=T0,
+        policy="closed_case_metadata", policy_years=5,
+        messages=(RemovedMessage(msg_id=os.urandom(16).hex(), direction="out",
+                                 header_sha256="d" * 64, accepted=7, acked=9),),
+        access_log=(3, 12),
+    )  # fmt: skip
+
+
+def test_case_tombstone_round_trip_and_refusals(net: Network) -> None:
+    """CT1–CT4 (§19.6): signed under its own prefix; a body tombstone's prefix, another
+    member's key or a changed byte is refused."""
+    t = _case_tombstone()
+    us = net.members["US"].signing
+    assert verify_case_tombstone(sign_case_tombstone(t, us), net.lookup()) == t
+    with pytest.raises(VerificationError):  # CT4: signed by FR, says US
+        verify_case_tombstone(sign_case_tombstone(t, net.members["FR"].signing), net.lookup())
+    outer = msgspec.json.decode(sign_case_tombstone(t, us), type=SignedCaseTombstone)
+    raw = bytes(outer.tombstone)
+    body_sig = us.sign(domains.TOMBSTONE, raw)  # the other prefix: not a case tombstone
+    with pytest.raises(VerificationError):
+        verify_case_tombstone(
+            msgspec.json.encode(msgspec.structs.replace(outer, sig=body_sig)), net.lookup()
+        )
+    changed = raw.replace(b'"policy_years":5', b'"policy_years":6')
+    with pytest.raises(VerificationError):
+        verify_case_tombstone(
+            msgspec.json.encode(msgspec.structs.replace(outer, tombstone=changed)), net.lookup()
+        )
+    with pytest.raises(MalformedError):
+        verify_case_tombstone(b"[]", net.lookup())
