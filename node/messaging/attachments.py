@@ -185,10 +185,14 @@ class AttachmentFiles:
         try:
             pending = bytearray()
             async for piece in pieces:
-                pending += enc.update(piece)
+                sealed = enc.update(piece)
+                if not pending and len(sealed) >= WRITE_EVERY:
+                    await asyncio.to_thread(f.write, sealed)  # no copy into pending
+                    continue
+                pending += sealed
                 if len(pending) >= WRITE_EVERY:
-                    await asyncio.to_thread(f.write, bytes(pending))
-                    pending.clear()
+                    await asyncio.to_thread(f.write, pending)
+                    pending = bytearray()
             pending += enc.finish()
             f.write(pending)
             assert enc.digest is not None
@@ -323,12 +327,25 @@ def hash_file(path: Path) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
-def _verify(part: Path, a: Attachment) -> None:
+def _check_ciphertext(part: Path, a: Attachment) -> None:
     size, ct_sha256 = hash_file(part)
     if size != a.ct_len or ct_sha256 != a.ct_sha256:  # F2
         raise fmt.AttachmentError("mismatch", "attachment ciphertext hash differs")
-    with open(part, "rb") as f:  # F3
-        got = fmt.decrypt(f, _Sink(), base64.b64decode(a.key), ct_len=a.ct_len)  # type: ignore[arg-type]
+
+
+def _verify(part: Path, a: Attachment) -> None:
+    """F2 and F3 in one read of the file: decrypting hashes the ciphertext as well.
+
+    A refused decryption hashes the file again before it is reported, so that bytes
+    other than ``ct_sha256`` are still F2's ``mismatch`` and not F3's ``corrupt`` (the
+    order of §15.2). One pass fewer than hashing first: 0.3 to 0.5 s of CPU per GiB.
+    """
+    try:
+        with open(part, "rb") as f:  # F3, F2 from the same bytes
+            got = fmt.decrypt(f, _Sink(), base64.b64decode(a.key), ct_len=a.ct_len)  # type: ignore[arg-type]
+    except fmt.AttachmentError:
+        _check_ciphertext(part, a)
+        raise
     fmt.check_digest(got, fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256))
 
 
