@@ -94,6 +94,7 @@ def best(fn: Callable[[], None], rounds: int) -> float:
 
 def make_plaintext(path: Path, base: bytes, size: int) -> None:
     """``size`` bytes of ``base`` (4 MiB, random) stamped block by block: incompressible."""
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     with open(path, "wb") as f:
         done = 0
         while done < size:
@@ -131,9 +132,8 @@ async def node_path(
     url: str, net: Network, root: Path, size: int, base: bytes, relay_pid: int, rounds: int
 ) -> NodeResult:
     """Measure the limits, then one attachment FR -> relay -> US through the node's code."""
-    root.mkdir(mode=0o700, exist_ok=True)
     plain = root / "plain.bin"
-    make_plaintext(plain, base, size)
+    await asyncio.to_thread(make_plaintext, plain, base, size)
     key = fmt.new_key()
     ct_raw, back_raw = root / "raw.ct", root / "raw.back"
     limit_up = best(lambda: raw_encrypt(plain, ct_raw, key), rounds)

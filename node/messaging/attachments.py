@@ -90,7 +90,17 @@ def refuse_unsupported(peer: Member | None, files: tuple[Attachment, ...]) -> No
     Raises:
         MalformedError: naming ``$.attachments`` (code ``malformed``).
     """
-    if files and peer is not None and not supports(peer, ATTACHMENTS):
+    if files:
+        refuse_unsupported_peer(peer)
+
+
+def refuse_unsupported_peer(peer: Member | None) -> None:
+    """:func:`refuse_unsupported` for files not encrypted yet (``POST /v1/attachments?to=``).
+
+    Raises:
+        MalformedError: naming ``$.attachments`` (code ``malformed``).
+    """
+    if peer is not None and not supports(peer, ATTACHMENTS):
         problem = (
             f"{peer.id}'s directory entry does not list the `{ATTACHMENTS}` capability:"
             " its node cannot read attachments; send the message without them"
