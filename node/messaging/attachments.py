@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
 import re
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -30,6 +30,7 @@ import structlog
 
 from client import RelayRejectedError
 from node.messaging._chunks import put_chunks
+from node.messaging._stream_check import StreamCheck, Streamed, verify
 from node.messaging.transport_api import Transport
 from protocol import attachment as fmt
 from protocol.codec import decode, encode
@@ -141,13 +142,6 @@ def _finish(tmp: Path, final: Path, f: BinaryIO) -> None:
     f.close()
     tmp.replace(final)
     _fsync_dir(final.parent)
-
-
-class _Sink:
-    """A writable that keeps nothing: decrypting only to check (F3)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 class AttachmentFiles:
@@ -280,7 +274,7 @@ class AttachmentFiles:
             self._make(final.parent)
             part = final.with_suffix(".part")
             try:
-                await self._download(transport, a, part)
+                streamed = await self._download(transport, a, part)
             except RelayRejectedError as exc:
                 if exc.code is not ErrorCode.NOT_FOUND:
                     # Busy, rate-limited, not yet committed: a later try may succeed.
@@ -290,13 +284,16 @@ class AttachmentFiles:
                     f"$.attachments[{i}]",
                     ErrorCode.NOT_FOUND,
                 ) from None
-            await self._check(part, a, i, drop=True)
+            await self._check(part, a, i, drop=True, streamed=streamed)
             await asyncio.to_thread(_rename, part, final)
 
-    async def _check(self, path: Path, a: Attachment, i: int, *, drop: bool) -> None:
-        """F2, F3 on the bytes at ``path``; refused: deleted if ``drop``, and raised."""
+    async def _check(
+        self, path: Path, a: Attachment, i: int, *, drop: bool, streamed: Streamed = None
+    ) -> None:
+        """F2, F3 on the bytes at ``path`` (``streamed``: done while they downloaded);
+        refused: deleted if ``drop``, and raised."""
         try:
-            await asyncio.to_thread(_verify, path, a)
+            await asyncio.to_thread(verify, path, a, streamed)
         except fmt.AttachmentError as exc:
             if drop:
                 await asyncio.to_thread(path.unlink, missing_ok=True)
@@ -307,56 +304,37 @@ class AttachmentFiles:
                 reason=exc.reason,
             ) from None
 
-    async def _download(self, transport: Transport, a: Attachment, part: Path) -> None:
+    async def _download(self, transport: Transport, a: Attachment, part: Path) -> Streamed:
+        """Download the rest of the blob into ``part``, checking it as it comes (F2, F3 in
+        a thread of its own, node/messaging/_stream_check.py); None: nothing to download."""
         have = await asyncio.to_thread(_part_size, part, a.ct_len)
         if have == a.ct_len:
-            return
+            return None
         if have:
             log.info("attachment download resumed", blob_id=a.blob_id, at=have, of=a.ct_len)
-        f = await asyncio.to_thread(open, part, "ab")
-        with f:
-            pending = bytearray()
-            async for piece in transport.blob_content(a.blob_id, start=have):
-                pending += piece
-                if len(pending) >= WRITE_EVERY:
-                    await asyncio.to_thread(f.write, bytes(pending))
-                    pending.clear()
-            f.write(pending)
-            f.flush()
-            await asyncio.to_thread(os.fsync, f.fileno())
-
-
-def hash_file(path: Path) -> tuple[int, str]:
-    """Return ``(length, sha256 hex)`` of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-            n += len(block)
-    return n, h.hexdigest()
-
-
-def _check_ciphertext(part: Path, a: Attachment) -> None:
-    size, ct_sha256 = hash_file(part)
-    if size != a.ct_len or ct_sha256 != a.ct_sha256:  # F2
-        raise fmt.AttachmentError("mismatch", "attachment ciphertext hash differs")
-
-
-def _verify(part: Path, a: Attachment) -> None:
-    """F2 and F3 in one read of the file: decrypting hashes the ciphertext as well.
-
-    A refused decryption hashes the file again before it is reported, so that bytes
-    other than ``ct_sha256`` are still F2's ``mismatch`` and not F3's ``corrupt`` (the
-    order of §15.2). One pass fewer than hashing first: 0.3 to 0.5 s of CPU per GiB.
-    """
-    try:
-        with open(part, "rb") as f:  # F3, F2 from the same bytes
-            got = fmt.decrypt(f, _Sink(), base64.b64decode(a.key), ct_len=a.ct_len)  # type: ignore[arg-type]
-    except fmt.AttachmentError:
-        _check_ciphertext(part, a)
-        raise
-    fmt.check_digest(got, fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256))
+        check = StreamCheck(part, have, a)
+        # Its own thread: checks of several downloads never take the workers their
+        # writes need (the check waits for those writes).
+        with ThreadPoolExecutor(1, thread_name_prefix="attachment-check") as own:
+            checking = asyncio.get_running_loop().run_in_executor(own, check.run)
+            try:
+                f = await asyncio.to_thread(open, part, "ab")
+                with f:
+                    pending: list[bytes] = []
+                    size = 0
+                    async for piece in transport.blob_content(a.blob_id, start=have):
+                        pending.append(piece)
+                        size += len(piece)
+                        if size >= WRITE_EVERY:
+                            await asyncio.to_thread(check.write, f, b"".join(pending))
+                            pending, size = [], 0
+                    await asyncio.to_thread(check.write, f, b"".join(pending))
+                    f.flush()
+                    await asyncio.to_thread(os.fsync, f.fileno())
+            finally:
+                await asyncio.to_thread(check.close)
+                streamed = await checking
+        return streamed
 
 
 def _part_size(part: Path, ct_len: int) -> int:
