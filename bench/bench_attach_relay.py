@@ -1,7 +1,10 @@
 """Attachment blobs through a real relay: throughput against an fsynced write, peak RSS.
 
-Issue 14 §1 "Benchmark" (the relay's part). Everything is measured in this run on this
-machine, on the file system of the relay's data directory:
+Issue 14 §1 "Benchmark". Everything is measured in this run on this machine, on the
+file system of the relay's data directory. First row (``--rows node``): the nodes'
+attachment path end to end, against raw secretstream plus an fsynced write of the same
+bytes (issue 14's measure; see bench/_attach_node.py). Second row (``--rows relay``):
+the relay alone, moving ready ciphertext:
 
 (a) ``write``: the same bytes written to a file in 4 MiB writes and fsynced (best of
     three), the floor any durable store of them pays;
@@ -10,7 +13,8 @@ machine, on the file system of the relay's data directory:
     a ``relay247 relay serve`` process on loopback; reported as bytes/s and as a ratio to
     (a) (target >= 0.5);
 (c) ``download``: the recipient streams the whole blob (and hashes it, as a node does);
-    bytes/s and ratio to (a);
+    bytes/s and ratio to (a); twice: right after the upload (its chunks were written
+    with O_DIRECT, so not in the page cache) and again;
 (d) the relay process's peak RSS (VmHWM) before and after moving the blob: it must not
     grow with the blob (limit 256 MiB for 2 GiB).
 
@@ -20,7 +24,8 @@ wall time on what else the machine runs; and the load average at the end.
 
 The blob's bytes are made chunk by chunk from one random 4 MiB block (each chunk stamped
 with its index), so the client never holds the blob either. Usage:
-``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--postgres]``
+``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--postgres]
+[--rows both|node|relay] [--rounds N]``
 (``--postgres``: chunk rows in PostgreSQL at ``RELAY247_TEST_PG``, a fresh schema dropped
 after the run; the baseline file is still written to the local disk).
 """
