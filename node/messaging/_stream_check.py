@@ -9,10 +9,10 @@ piece both to the file and to a bounded queue the check reads from. On two cores
 event loop receives the next piece while the thread decrypts the last one.
 
 A resumed download first feeds the bytes already in ``.part`` (read back from the file),
-then the new ones, so the check always covers the whole ciphertext. The thread reads
-until the download closes the queue, whatever happens (a refused chunk, an error), so
-the download never waits on a full queue; the caller awaits the thread before it goes
-on (no thread outlives the download).
+then the new ones, so the check always covers the whole ciphertext. The download closes
+the queue whatever happens (the end, an error, a cancellation), which never waits, and
+a write never waits for room once the check has ended: neither side can hang the other,
+and the caller awaits the check before it goes on.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import queue
+import threading
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -31,6 +32,8 @@ Streamed = fmt.Digest | fmt.AttachmentError | None
 #: pieces (of up to 1 MiB) queued between the download and the check: its memory bound
 QUEUED: Final = 8
 _PREFIX_READ: Final = 1 << 20
+#: seconds a write waits for room before it looks whether the check ended
+_WAIT: Final = 0.1
 
 
 class _Sink:
@@ -41,14 +44,18 @@ class _Sink:
 
 
 class StreamCheck:
-    """The check of one download: :meth:`run` in a worker thread, :meth:`write` and then
-    :meth:`close` from the download (each in a worker thread: they may wait on the queue).
+    """The check of one download: :meth:`run` in a thread of its own; :meth:`write` from
+    the download's worker threads (it may wait for room in the queue), :meth:`close` from
+    anywhere, at once (it never waits): the check then ends, and so does every write
+    waiting for room once the check ended, so no thread outlives a failed download.
     """
 
     def __init__(self, part: Path, have: int, attachment: Attachment) -> None:
         self._part, self._left = part, have  # bytes of the prefix already in the file
         self._a = attachment
-        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED)
+        self._q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._room = threading.Semaphore(QUEUED)
+        self._stopped = threading.Event()  # the check reads no more
         self._buf, self._pos, self._ended = b"", 0, False
         self._prefix: BinaryIO | None = None
 
@@ -57,14 +64,18 @@ class StreamCheck:
     def write(self, f: BinaryIO, data: bytes) -> None:
         """Append ``data`` to the ``.part`` file ``f`` and hand it to the check."""
         f.write(data)
-        if data:
-            self._q.put(data)
+        if not data or self._stopped.is_set():
+            return
+        while not self._room.acquire(timeout=_WAIT):
+            if self._stopped.is_set():
+                return  # the check ended (a refused chunk): the file is still written
+        self._q.put(data)
 
     def close(self) -> None:
-        """No more bytes (the end of the blob, or a download that failed)."""
+        """No more bytes: the end of the blob, or a download that failed."""
         self._q.put(None)
 
-    # -- the check's side (one worker thread) -----------------------------------------
+    # -- the check's side (one thread) ------------------------------------------------
 
     def run(self) -> fmt.Digest | fmt.AttachmentError:
         """Decrypt what arrives; the digests, or the refusal (F3, before F2 is known)."""
@@ -73,10 +84,9 @@ class StreamCheck:
         except fmt.AttachmentError as exc:
             return exc
         finally:
+            self._stopped.set()
             if self._prefix is not None:
                 self._prefix.close()
-            while not self._ended:  # let the download finish: read to the end
-                self._ended = self._q.get() is None
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes: the prefix in the file first, then the queue; b"" at the end."""
@@ -95,6 +105,7 @@ class StreamCheck:
             if piece is None:
                 self._ended = True
                 return b""
+            self._room.release()
             self._buf, self._pos = piece, 0
         out = self._buf[self._pos : self._pos + n]
         self._pos += len(out)

@@ -331,25 +331,26 @@ class AttachmentFiles:
         check = StreamCheck(part, have, a)
         # Its own thread: checks of several downloads never take the workers their
         # writes need (the check waits for those writes).
-        with ThreadPoolExecutor(1, thread_name_prefix="attachment-check") as own:
-            checking = asyncio.get_running_loop().run_in_executor(own, check.run)
-            try:
-                f = await asyncio.to_thread(open, part, "ab")
-                with f:
-                    pending: list[bytes] = []
-                    size = 0
-                    async for piece in transport.blob_content(a.blob_id, start=have):
-                        pending.append(piece)
-                        size += len(piece)
-                        if size >= WRITE_EVERY:
-                            await asyncio.to_thread(check.write, f, b"".join(pending))
-                            pending, size = [], 0
-                    await asyncio.to_thread(check.write, f, b"".join(pending))
-                    f.flush()
-                    await asyncio.to_thread(os.fsync, f.fileno())
-            finally:
-                await asyncio.to_thread(check.close)
-                streamed = await checking
+        own = ThreadPoolExecutor(1, thread_name_prefix="attachment-check")
+        checking = asyncio.get_running_loop().run_in_executor(own, check.run)
+        try:
+            f = await asyncio.to_thread(open, part, "ab")
+            with f:
+                pending: list[bytes] = []
+                size = 0
+                async for piece in transport.blob_content(a.blob_id, start=have):
+                    pending.append(piece)
+                    size += len(piece)
+                    if size >= WRITE_EVERY:
+                        await asyncio.to_thread(check.write, f, b"".join(pending))
+                        pending, size = [], 0
+                await asyncio.to_thread(check.write, f, b"".join(pending))
+                f.flush()
+                await asyncio.to_thread(os.fsync, f.fileno())
+        finally:
+            check.close()  # never waits; the check ends at once after what it has
+            own.shutdown(wait=False)
+            streamed = await checking
         return streamed
 
 
