@@ -162,6 +162,7 @@ def format_bench(tmp: Path, mib: int) -> None:
 
 async def e2e_bench(tmp: Path, mib: int) -> None:
     from node.events import ReceiptReceived
+    from schemas._attachment import ATTACHMENTS
     from tests.integration._node_services import peers
     from tests.integration.test_node_api import request
     from tests.support.fake_relay import next_event
@@ -174,6 +175,7 @@ async def e2e_bench(tmp: Path, mib: int) -> None:
         for i in range(mib):
             f.write(i.to_bytes(8, "big") + block[8:])
     net = make_network()
+    net.declare(ATTACHMENTS)  # as `node init` writes it (PROTOCOL.md §10.10)
     async with running_relay(tmp / "relay", net) as relay, peers(tmp, net, relay) as p:
         fr = p["FR"]
         q = fr.node.events.queue()

@@ -1,7 +1,10 @@
 """Attachment blobs through a real relay: throughput against an fsynced write, peak RSS.
 
-Issue 14 §1 "Benchmark" (the relay's part). Everything is measured in this run on this
-machine, on the file system of the relay's data directory:
+Issue 14 §1 "Benchmark". Everything is measured in this run on this machine, on the
+file system of the relay's data directory. First row (``--rows node``): the nodes'
+attachment path end to end, against raw secretstream plus an fsynced write of the same
+bytes (issue 14's measure; see bench/_attach_node.py). Second row (``--rows relay``):
+the relay alone, moving ready ciphertext:
 
 (a) ``write``: the same bytes written to a file in 4 MiB writes and fsynced (best of
     three), the floor any durable store of them pays;
@@ -10,7 +13,8 @@ machine, on the file system of the relay's data directory:
     a ``relay247 relay serve`` process on loopback; reported as bytes/s and as a ratio to
     (a) (target >= 0.5);
 (c) ``download``: the recipient streams the whole blob (and hashes it, as a node does);
-    bytes/s and ratio to (a);
+    bytes/s and ratio to (a); twice: right after the upload (its chunks were written
+    with O_DIRECT, so not in the page cache) and again;
 (d) the relay process's peak RSS (VmHWM) before and after moving the blob: it must not
     grow with the blob (limit 256 MiB for 2 GiB).
 
@@ -20,7 +24,8 @@ wall time on what else the machine runs; and the load average at the end.
 
 The blob's bytes are made chunk by chunk from one random 4 MiB block (each chunk stamped
 with its index), so the client never holds the blob either. Usage:
-``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--postgres]``
+``python -m bench.bench_attach_relay [--size MiB] [--concurrency N] [--postgres]
+[--rows both|node|relay] [--rounds N]``
 (``--postgres``: chunk rows in PostgreSQL at ``RELAY247_TEST_PG``, a fresh schema dropped
 after the run; the baseline file is still written to the local disk).
 """
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import hashlib
 import os
 import tempfile
@@ -39,7 +43,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bench._common import cpu_seconds, peak_rss_mib, start_server
+from bench._attach_node import Clock as _Clock
+from bench._attach_node import Leg as _Leg
+from bench._attach_node import node_path, print_node
+from bench._common import peak_rss_mib, start_server
 from client import RelayClient
 from schemas.blobs import BLOB_CHUNK, BlobRef, chunk_count
 from tests.support.network import make_network
@@ -48,6 +55,8 @@ from tests.support.relay import Backend, envelope, free_port, write_relay_dir
 
 RSS_LIMIT_MIB = 256
 TARGET_RATIO = 0.5
+#: the first download reads what O_DIRECT wrote from the disk, the second the page cache
+DOWNLOADS = ("download (hashed, cold)", "download (hashed, again)")
 
 
 def _chunks(base: bytes, size: int) -> Iterator[bytes]:
@@ -78,35 +87,14 @@ def _fsynced_write(path: Path, base: bytes, size: int) -> float:
     return took
 
 
-@dataclasses.dataclass
-class _Leg:
-    """One direction: wall seconds, and CPU seconds of the relay and of the client."""
-
-    wall: float = 0.0
-    relay_cpu: float = 0.0
-    client_cpu: float = 0.0
-
-
-class _Clock:
-    """Wall and CPU time of one leg, for the relay process and this (client) process."""
-
-    def __init__(self, relay_pid: int) -> None:
-        self.pid = relay_pid
-        self.start = (time.perf_counter(), cpu_seconds(relay_pid), time.process_time())
-
-    def stop(self) -> _Leg:
-        wall, relay, client = self.start
-        return _Leg(
-            time.perf_counter() - wall,
-            cpu_seconds(self.pid) - relay,
-            time.process_time() - client,
-        )
-
-
 async def _move(
     url: str, size: int, base: bytes, concurrency: int, relay_pid: int
-) -> tuple[_Leg, _Leg]:
-    """Upload then download one blob; time for each (download hashed and checked)."""
+) -> tuple[_Leg, _Leg, _Leg]:
+    """Upload then download one blob twice; time for each (downloads hashed and checked).
+
+    The first download follows the upload at once: its chunks were written with O_DIRECT,
+    so the relay reads them from the disk; the second finds them in the page cache.
+    """
     net = make_network(("FR", "US"))
     sha = _sha(base, size)
     timeout = aiohttp.ClientTimeout(total=None)
@@ -132,15 +120,17 @@ async def _move(
         ref = BlobRef(blob_id=blob_id, ct_sha256=sha, ct_len=size)
         await fr.submit(envelope(net, attachments=(ref,)))
 
-        clock = _Clock(relay_pid)
-        got = hashlib.sha256()
-        total = 0
-        async for piece in us.blob_content(blob_id):
-            got.update(piece)
-            total += len(piece)
-        download = clock.stop()
-        assert (total, got.hexdigest()) == (size, sha), "download differs"
-    return upload, download
+        downloads = []
+        for _ in range(2):
+            clock = _Clock(relay_pid)
+            got = hashlib.sha256()
+            total = 0
+            async for piece in us.blob_content(blob_id):
+                got.update(piece)
+                total += len(piece)
+            downloads.append(clock.stop())
+            assert (total, got.hexdigest()) == (size, sha), "download differs"
+    return upload, downloads[0], downloads[1]
 
 
 def main() -> None:
@@ -149,6 +139,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="chunk uploads at a time")
     parser.add_argument("--dir", type=Path, default=None, help="data directory's parent")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL backend")
+    parser.add_argument(
+        "--rows", choices=("both", "node", "relay"), default="both", help="which rows to run"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each limit (best kept)")
     args = parser.parse_args()
     size = args.size << 20
     base = os.urandom(BLOB_CHUNK)
@@ -156,7 +150,7 @@ def main() -> None:
         root = Path(tmp)
         # The best of three: the floor least disturbed by the machine's other work, so
         # the ratios below are conservative.
-        write = min(_fsynced_write(root / "baseline.bin", base, size) for _ in range(3))
+        write = min(_fsynced_write(root / "baseline.bin", base, size) for _ in range(args.rounds))
         port = free_port()
         backend = Backend("postgres" if args.postgres else "sqlite", root)
         net = make_network(("FR", "US"))
@@ -168,7 +162,14 @@ def main() -> None:
         )
         try:
             before = peak_rss_mib(proc.pid)
-            upload, download = asyncio.run(_move(url, size, base, args.concurrency, proc.pid))
+            node = None
+            if args.rows in ("both", "node"):
+                node = asyncio.run(
+                    node_path(url, net, root / "node", size, base, proc.pid, args.rounds)
+                )
+            legs = None
+            if args.rows in ("both", "relay"):
+                legs = asyncio.run(_move(url, size, base, args.concurrency, proc.pid))
             after = peak_rss_mib(proc.pid)
         finally:
             proc.terminate()
@@ -181,12 +182,16 @@ def main() -> None:
         f"blob {mib:.0f} MiB on {backend.name}, {chunks} chunks of 4 MiB,"
         f" {args.concurrency} uploads at a time"
     )
+    if node is not None:
+        print_node(node, size, TARGET_RATIO)
+    print("relay only: ready ciphertext, against an fsynced write of it")
     print(f"fsynced file write     {mib / write:8.1f} MiB/s  ({write:.2f} s)")
-    for name, leg in (("upload (create..commit)", upload), ("download (hashed)", download)):
+    rows = () if legs is None else zip(("upload (create..commit)", *DOWNLOADS), legs, strict=True)
+    for name, leg in rows:
         ratio = write / leg.wall
         verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
         print(
-            f"{name:23s}{mib / leg.wall:8.1f} MiB/s  ({leg.wall:.2f} s)  ratio {ratio:.2f}"
+            f"{name:25s}{mib / leg.wall:8.1f} MiB/s  ({leg.wall:.2f} s)  ratio {ratio:.2f}"
             f"  [{verdict}]  CPU s/GiB: relay {leg.relay_cpu * 1024 / mib:.2f},"
             f" client {leg.client_cpu * 1024 / mib:.2f}"
         )

@@ -55,15 +55,19 @@ def check_files(files: tuple[Path, ...], body: Body) -> None:
         _meta(path)
 
 
-async def with_files(client: NodeApiClient, body: Body, files: tuple[Path, ...]) -> Body:
-    """``body`` with each file uploaded to the node and named in ``attachments``."""
+async def with_files(client: NodeApiClient, body: Body, files: tuple[Path, ...], to: str) -> Body:
+    """``body`` with each file uploaded to the node and named in ``attachments``.
+
+    Each upload names ``to``: the node refuses a member that cannot take attachments
+    before it reads (let alone encrypts) the first file.
+    """
     if not files:
         return body
     made: list[Attachment] = []
     for path in files:
         meta = _meta(path)
         made.append(
-            await client.upload_attachment(path, name=meta.name, media_type=meta.media_type)
+            await client.upload_attachment(path, name=meta.name, media_type=meta.media_type, to=to)
         )
     have = () if isinstance(body.attachments, msgspec.UnsetType) else body.attachments
     return msgspec.structs.replace(body, attachments=(*have, *made))

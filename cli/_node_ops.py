@@ -199,7 +199,7 @@ def send(
 
     async def go(client: NodeApiClient) -> SendResult:
         extra = await nl.resolve_links(client, given)
-        sent.append(await na.with_files(client, nl.with_links(body, extra), attach))
+        sent.append(await na.with_files(client, nl.with_links(body, extra), attach, to))
         return await client.send(to, sent[0])
 
     result = ncl.call(where, go)

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import msgspec
 
-from node.messaging import AttachmentFiles
+from node.messaging import AttachmentFiles, refuse_unsupported_peer
 from node.storage import Direction, NodeStore
 from protocol.codec import decode
+from protocol.directory import VerifiedDirectory
+from protocol.errors import MalformedError, PeerError
 from schemas import Attachment
 from schemas import node_api as api
+from schemas.errors import ErrorCode
 from schemas.messages import BODY_DECODER
 
 MAX_SCAN = 100_000  # messages of one case read to list its attachments
@@ -68,3 +71,24 @@ async def case_attachments(
             )
             out.append(CaseAttachment(entry, a, path))
     return out
+
+
+def check_recipient(held: VerifiedDirectory | None, member: str, to: str) -> None:
+    """Refuse a file for ``to`` before it is read or encrypted (``POST /v1/attachments?to=``).
+
+    The checks a send with attachments to ``to`` makes first (PROTOCOL.md §15.2): not
+    this node itself, a member of the directory held, whose entry lists ``attachments``
+    (no directory yet: left to the send, as there).
+
+    Raises:
+        MalformedError: ``to`` is this node, or cannot read attachments (``$.attachments``).
+        PeerError: ``unknown_recipient``.
+    """
+    if to == member:
+        raise MalformedError("to: a node cannot send to itself")
+    if held is None:
+        return
+    peer = next((m for m in held.directory.members if m.id == to), None)
+    if peer is None:
+        raise PeerError(f"to: {to} is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT)
+    refuse_unsupported_peer(peer)

@@ -149,11 +149,12 @@ class Encryptor:
         self._held += data
         # Keep a full chunk back until more arrives: only the last chunk is TAG_FINAL.
         start = 0
-        while len(self._held) - start > CHUNK:
-            out.append(self._push(bytes(self._held[start : start + CHUNK]), _TAG_MESSAGE))
-            start += CHUNK
+        with memoryview(self._held) as held:  # one copy per chunk, not two
+            while len(held) - start > CHUNK:
+                out.append(self._push(bytes(held[start : start + CHUNK]), _TAG_MESSAGE))
+                start += CHUNK
         del self._held[:start]  # once: no quadratic shifting for a large piece
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def finish(self) -> bytes:
         """Seal what is held as the final chunk; return the rest of the ciphertext."""

@@ -192,6 +192,9 @@ class AttachmentUpload(_Answer, frozen=True):
 
     name: FileName
     media_type: MediaType
+    #: the member the file is for, if known: refused before a byte is read when it
+    #: could not take it (PROTOCOL.md §8.6)
+    to: MemberId | None = None
 
 
 class AttachmentEntry(_Answer, frozen=True):

@@ -1,8 +1,9 @@
 """The local API's attachment routes (PROTOCOL.md §8.6, §15.2).
 
-- ``POST /v1/attachments?name=…&media_type=…``: the file's plaintext as the request body
-  (``application/octet-stream``, streamed); the node encrypts it into its data directory
-  and answers the ``Attachment`` to put in a body's ``attachments`` (201).
+- ``POST /v1/attachments?name=…&media_type=…[&to=…]``: the file's plaintext as the request
+  body (``application/octet-stream``, streamed); the node encrypts it into its data
+  directory and answers the ``Attachment`` to put in a body's ``attachments`` (201).
+  With ``to``, a member that could not take it is refused first, as a send would.
 - ``GET /v1/cases/{case_id}/attachments``: the case's attachments, numbered from 1 in
   timeline order.
 - ``GET /v1/cases/{case_id}/attachments/{n}/ciphertext``: the kept ciphertext as is.
@@ -26,7 +27,7 @@ from aiohttp import web
 from node.api import handlers
 from node.api._officers import Logged
 from node.api.handlers import CONTEXT, LOGGED, Handler, _case_id, _json
-from node.attachment_list import CaseAttachment
+from node.attachment_list import CaseAttachment, check_recipient
 from node.officers import Action, Permission
 from protocol import attachment as fmt
 from protocol.codec import convert
@@ -48,17 +49,20 @@ async def _upload(request: web.Request) -> web.Response:
     if request.content_type != "application/octet-stream":
         raise PeerError("send application/octet-stream", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     query = {}
-    for key in ("name", "media_type"):
+    for key in ("name", "media_type", "to"):
         values = request.query.getall(key, [])
-        if len(values) != 1:
+        if len(values) > 1 or (not values and key != "to"):
             raise MalformedError(f"{key}: give it once")
-        query[key] = values[0]
+        if values:
+            query[key] = values[0]
     for key in request.query:
         if key not in query:
             raise MalformedError(f"{key}: unknown parameter")
     meta = convert(query, api.AttachmentUpload, "attachment")
     if request.content_length is not None and request.content_length > MAX_ATTACHMENT_SIZE:
         raise TooLargeError(f"attachment larger than {MAX_ATTACHMENT_SIZE} bytes")
+    if meta.to is not None:  # before a byte is read, let alone encrypted
+        check_recipient(ctx.node.directory, ctx.node.member, meta.to)
     made = await ctx.node.prepare_attachment(
         _pieces(request), name=meta.name, media_type=meta.media_type
     )
@@ -138,7 +142,7 @@ async def _download(request: web.Request) -> web.StreamResponse:
         while piece is not None:
             await resp.write(piece)
             try:
-                piece = await asyncio.to_thread(_next, chunks)
+                piece = await asyncio.to_thread(_next_batch, chunks)
             except fmt.AttachmentError as exc:
                 # Already streaming: cut the connection so the client sees a short body.
                 log.error("attachment refused mid-stream", blob_id=a.blob_id, reason=exc.reason)
@@ -151,6 +155,19 @@ async def _download(request: web.Request) -> web.StreamResponse:
 
 def _next(chunks: Iterator[bytes]) -> bytes | None:
     return next(chunks, None)
+
+
+def _next_batch(chunks: Iterator[bytes]) -> bytes | None:
+    """The next chunks, about :data:`PIECE` bytes together (one thread hop per MiB, not
+    per 64 KiB chunk); None at the end. Raises as the chunks do."""
+    batch: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        size += len(chunk)
+        if size >= PIECE:
+            break
+    return b"".join(batch) if batch else None
 
 
 #: The attachment routes, joined to :data:`node.api.handlers.ROUTES` by the server.

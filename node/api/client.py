@@ -248,13 +248,19 @@ class NodeApiClient:
         method = "GET" if dry_run else "POST"
         return _decode(PassView, await self._request(method, f"/v1/retention?limit={limit}"))
 
-    async def upload_attachment(self, path: Path, *, name: str, media_type: str) -> Attachment:
+    async def upload_attachment(
+        self, path: Path, *, name: str, media_type: str, to: str | None = None
+    ) -> Attachment:
         """POST /v1/attachments: stream the file to the node, which encrypts it (§15.2).
+
+        ``to``: the member it is for; the node refuses it before encrypting anything when
+        that member could not take it.
 
         Returns:
             The ``Attachment`` to put in a body's ``attachments``.
         """
-        query = urllib.parse.urlencode({"name": name, "media_type": media_type})
+        fields = {"name": name, "media_type": media_type}
+        query = urllib.parse.urlencode(fields if to is None else {**fields, "to": to})
         f = await asyncio.to_thread(open, path, "rb")
         with f:
             raw = await self._stream_request(

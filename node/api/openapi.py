@@ -123,10 +123,13 @@ def build_openapi() -> dict[str, Any]:
 def _attachment_paths() -> dict[str, Any]:
     """The attachment routes (``node.api.attachments``, PROTOCOL.md §15.2)."""
     octets = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-    upload = _op("Encrypt a file for a body's attachments", 201, _json(Attachment), 400, 413, 415)
+    upload = _op(
+        "Encrypt a file for a body's attachments", 201, _json(Attachment), 400, 413, 415, 422
+    )
     upload["parameters"] = [
         {"name": "name", "in": "query", "required": True, "schema": {"type": "string"}},
         {"name": "media_type", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "to", "in": "query", "required": False, "schema": {"type": "string"}},
     ]
     upload["requestBody"] = {"required": True, "content": octets}
     listing = _op("A case's attachments", 200, _json(api.AttachmentList), 400, 404)

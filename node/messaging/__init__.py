@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         body_attachments,
         refs_of,
         refuse_unsupported,
+        refuse_unsupported_peer,
     )
     from node.messaging.clients import RelayClients
     from node.messaging.directory import DirectoryState, read_trust_root
@@ -44,6 +45,7 @@ __all__ = [
     "read_trust_root",
     "refs_of",
     "refuse_unsupported",
+    "refuse_unsupported_peer",
 ]
 __getattr__ = lazy_face(
     __name__,
@@ -53,6 +55,7 @@ __getattr__ = lazy_face(
         "body_attachments": "attachments",
         "refs_of": "attachments",
         "refuse_unsupported": "attachments",
+        "refuse_unsupported_peer": "attachments",
         "RelayClients": "clients",
         "DirectoryState": "directory",
         "read_trust_root": "directory",

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
 import re
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -30,6 +30,7 @@ import structlog
 
 from client import RelayRejectedError
 from node.messaging._chunks import put_chunks
+from node.messaging._stream_check import StreamCheck, Streamed, verify
 from node.messaging.transport_api import Transport
 from protocol import attachment as fmt
 from protocol.codec import decode, encode
@@ -90,7 +91,17 @@ def refuse_unsupported(peer: Member | None, files: tuple[Attachment, ...]) -> No
     Raises:
         MalformedError: naming ``$.attachments`` (code ``malformed``).
     """
-    if files and peer is not None and not supports(peer, ATTACHMENTS):
+    if files:
+        refuse_unsupported_peer(peer)
+
+
+def refuse_unsupported_peer(peer: Member | None) -> None:
+    """:func:`refuse_unsupported` for files not encrypted yet (``POST /v1/attachments?to=``).
+
+    Raises:
+        MalformedError: naming ``$.attachments`` (code ``malformed``).
+    """
+    if peer is not None and not supports(peer, ATTACHMENTS):
         problem = (
             f"{peer.id}'s directory entry does not list the `{ATTACHMENTS}` capability:"
             " its node cannot read attachments; send the message without them"
@@ -125,19 +136,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _seal(enc: fmt.Encryptor, f: BinaryIO, data: bytes, *, last: bool = False) -> None:
+    """Encrypt ``data`` (``last``: and seal the stream) and write what it gives to ``f``."""
+    f.write(enc.update(data))
+    if last:
+        f.write(enc.finish())
+
+
 def _finish(tmp: Path, final: Path, f: BinaryIO) -> None:
     f.flush()
     os.fsync(f.fileno())
     f.close()
     tmp.replace(final)
     _fsync_dir(final.parent)
-
-
-class _Sink:
-    """A writable that keeps nothing: decrypting only to check (F3)."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 class AttachmentFiles:
@@ -182,19 +193,32 @@ class AttachmentFiles:
         enc = fmt.Encryptor(key)
         tmp = self.out_dir / f"{blob_id}.tmp"
         f = await asyncio.to_thread(open, tmp, "xb")  # closed by _finish, or on failure
+        # Each batch of plaintext is encrypted, hashed and written in a worker thread
+        # while the event loop receives the next one (libsodium and SHA-256 release the
+        # GIL): the loop is never held by the encryption, and on two cores receiving and
+        # encrypting overlap. One batch at a time: the stream's state is sequential.
+        running: asyncio.Future[None] | None = None
         try:
-            pending = bytearray()
+            batch: list[bytes] = []
+            size = 0
             async for piece in pieces:
-                pending += enc.update(piece)
-                if len(pending) >= WRITE_EVERY:
-                    await asyncio.to_thread(f.write, bytes(pending))
-                    pending.clear()
-            pending += enc.finish()
-            f.write(pending)
+                batch.append(piece)
+                size += len(piece)
+                if size >= WRITE_EVERY:
+                    if running is not None:
+                        await running
+                    data = batch[0] if len(batch) == 1 else b"".join(batch)
+                    running = asyncio.ensure_future(asyncio.to_thread(_seal, enc, f, data))
+                    batch, size = [], 0
+            if running is not None:
+                await running
+            await asyncio.to_thread(_seal, enc, f, b"".join(batch), last=True)
             assert enc.digest is not None
             digest = enc.digest
             await asyncio.to_thread(_finish, tmp, self.sent_path(blob_id), f)
         except BaseException:
+            if running is not None:  # let its write end before the file closes
+                await asyncio.gather(running, return_exceptions=True)
             f.close()
             tmp.unlink(missing_ok=True)
             raise
@@ -266,7 +290,7 @@ class AttachmentFiles:
             self._make(final.parent)
             part = final.with_suffix(".part")
             try:
-                await self._download(transport, a, part)
+                streamed = await self._download(transport, a, part)
             except RelayRejectedError as exc:
                 if exc.code is not ErrorCode.NOT_FOUND:
                     # Busy, rate-limited, not yet committed: a later try may succeed.
@@ -276,13 +300,16 @@ class AttachmentFiles:
                     f"$.attachments[{i}]",
                     ErrorCode.NOT_FOUND,
                 ) from None
-            await self._check(part, a, i, drop=True)
+            await self._check(part, a, i, drop=True, streamed=streamed)
             await asyncio.to_thread(_rename, part, final)
 
-    async def _check(self, path: Path, a: Attachment, i: int, *, drop: bool) -> None:
-        """F2, F3 on the bytes at ``path``; refused: deleted if ``drop``, and raised."""
+    async def _check(
+        self, path: Path, a: Attachment, i: int, *, drop: bool, streamed: Streamed = None
+    ) -> None:
+        """F2, F3 on the bytes at ``path`` (``streamed``: done while they downloaded);
+        refused: deleted if ``drop``, and raised."""
         try:
-            await asyncio.to_thread(_verify, path, a)
+            await asyncio.to_thread(verify, path, a, streamed)
         except fmt.AttachmentError as exc:
             if drop:
                 await asyncio.to_thread(path.unlink, missing_ok=True)
@@ -293,43 +320,38 @@ class AttachmentFiles:
                 reason=exc.reason,
             ) from None
 
-    async def _download(self, transport: Transport, a: Attachment, part: Path) -> None:
+    async def _download(self, transport: Transport, a: Attachment, part: Path) -> Streamed:
+        """Download the rest of the blob into ``part``, checking it as it comes (F2, F3 in
+        a thread of its own, node/messaging/_stream_check.py); None: nothing to download."""
         have = await asyncio.to_thread(_part_size, part, a.ct_len)
         if have == a.ct_len:
-            return
+            return None
         if have:
             log.info("attachment download resumed", blob_id=a.blob_id, at=have, of=a.ct_len)
-        f = await asyncio.to_thread(open, part, "ab")
-        with f:
-            pending = bytearray()
-            async for piece in transport.blob_content(a.blob_id, start=have):
-                pending += piece
-                if len(pending) >= WRITE_EVERY:
-                    await asyncio.to_thread(f.write, bytes(pending))
-                    pending.clear()
-            f.write(pending)
-            f.flush()
-            await asyncio.to_thread(os.fsync, f.fileno())
-
-
-def hash_file(path: Path) -> tuple[int, str]:
-    """Return ``(length, sha256 hex)`` of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-            n += len(block)
-    return n, h.hexdigest()
-
-
-def _verify(part: Path, a: Attachment) -> None:
-    size, ct_sha256 = hash_file(part)
-    if size != a.ct_len or ct_sha256 != a.ct_sha256:  # F2
-        raise fmt.AttachmentError("mismatch", "attachment ciphertext hash differs")
-    with open(part, "rb") as f:  # F3
-        got = fmt.decrypt(f, _Sink(), base64.b64decode(a.key), ct_len=a.ct_len)  # type: ignore[arg-type]
-    fmt.check_digest(got, fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256))
+        check = StreamCheck(part, have, a)
+        # Its own thread: checks of several downloads never take the workers their
+        # writes need (the check waits for those writes).
+        own = ThreadPoolExecutor(1, thread_name_prefix="attachment-check")
+        checking = asyncio.get_running_loop().run_in_executor(own, check.run)
+        try:
+            f = await asyncio.to_thread(open, part, "ab")
+            with f:
+                pending: list[bytes] = []
+                size = 0
+                async for piece in transport.blob_content(a.blob_id, start=have):
+                    pending.append(piece)
+                    size += len(piece)
+                    if size >= WRITE_EVERY:
+                        await asyncio.to_thread(check.write, f, b"".join(pending))
+                        pending, size = [], 0
+                await asyncio.to_thread(check.write, f, b"".join(pending))
+                f.flush()
+                await asyncio.to_thread(os.fsync, f.fileno())
+        finally:
+            check.close()  # never waits; the check ends at once after what it has
+            own.shutdown(wait=False)
+            streamed = await checking
+        return streamed
 
 
 def _part_size(part: Path, ct_len: int) -> int:

@@ -177,3 +177,44 @@ async def test_stalled_oversized_and_cut_uploads_leave_nothing(
         # No temporary ciphertext is left behind by either.
         out = fr.data / "attachments" / "out"
         assert not out.exists() or not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+
+async def test_a_recipient_that_cannot_take_files_is_refused_before_any_is_encrypted(
+    tmp_path: Path,
+) -> None:
+    # `node send --attach` names the recipient with each file (POST /v1/attachments?to=):
+    # US's entry lists no `attachments`, so FR's node refuses before it reads a byte of
+    # the file, and nothing is left in its data directory (issue 14; it used to encrypt
+    # every file first and refuse at the send).
+    from cli import _node_attach as na
+
+    net = make_network()
+    net.declare(ATTACHMENTS, "FR", "DE")
+    src = _write(tmp_path / "order.pdf", os.urandom(1 << 20))
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr = p["FR"]
+        out = fr.data / "attachments" / "out"
+        with pytest.raises(NodeApiError) as err:
+            await na.with_files(fr.api, request(), (src,), "US")
+        assert err.value.code is ErrorCode.MALFORMED
+        assert "US's directory entry does not list the `attachments` capability" in str(
+            err.value.message
+        )
+        assert not out.exists() or not list(out.iterdir())
+        # The same through the API's query, and its hostile forms.
+        target = "/v1/attachments?name=a.txt&media_type=text/plain"
+        for to, status, code in (
+            ("US", 400, "malformed"),  # no capability
+            ("FR", 400, "malformed"),  # this node itself
+            ("JP", 422, "unknown_recipient"),  # not in the directory (as a send)
+            ("U%D5%8F", 400, "malformed"),  # not a member id (non-ASCII)
+            ("us", 400, "malformed"),
+            ("DE&to=DE", 400, "malformed"),  # given twice
+            ("", 400, "malformed"),
+        ):
+            got, answer = await _raw(fr, "POST", f"{target}&to={to}", b"data")
+            assert (got, msgspec.json.decode(answer)["code"]) == (status, code), (to, answer)
+        assert not out.exists() or not list(out.iterdir())
+        # A member that takes them: encrypted as before, and `to` is only a check.
+        made = await fr.api.upload_attachment(src, name=src.name, media_type="a/b", to="DE")
+        assert made.size == 1 << 20

@@ -16,7 +16,8 @@ import pytest
 
 from node.daemon import Node, NodeEvent
 from node.events import MessageReceived, MessageRejected, ReceiptReceived
-from node.messaging.attachments import AttachmentFieldError, check_binding, hash_file, refs_of
+from node.messaging._stream_check import hash_file
+from node.messaging.attachments import AttachmentFieldError, check_binding, refs_of
 from node.storage.schema import Direction, OutboxEntry, Status
 from protocol import attachment as fmt
 from protocol.errors import MalformedError, TransportError

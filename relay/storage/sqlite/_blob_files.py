@@ -82,7 +82,7 @@ def write_at(root: Path, blob_id: str, offset: int, data: bytes) -> None:
     it back later) cost the relay more CPU than anything but the two SHA-256 passes
     (``perf`` during bench/bench_attach_relay.py; 0.04 against 0.15 to 0.6 CPU seconds
     per 512 MiB in a bare test on the same disk). Anything else, or a file system
-    without ``O_DIRECT`` (tmpfs), is written through the page cache.
+    without ``O_DIRECT`` (ramfs, tmpfs before Linux 6.6), is written through the page cache.
 
     Raises:
         OSError: the write failed (the chunk is then not recorded).
@@ -117,7 +117,7 @@ def _direct(part: Path, offset: int, data: bytes) -> bool:
         fd = os.open(part, os.O_WRONLY | os.O_CLOEXEC | flag)
     except OSError as exc:
         if exc.errno == errno.EINVAL:
-            return False  # no O_DIRECT here (tmpfs)
+            return False  # no O_DIRECT here (ramfs; tmpfs before Linux 6.6)
         raise
     try:
         buffer: mmap.mmap | None = getattr(_local, "buffer", None)
