@@ -43,8 +43,13 @@ class Verifiers:
         with self._ready:
             if not self._started:
                 self._start()
-            self._jobs.append((fn, future, loop))
-            self._ready.notify()
+            jobs = self._jobs
+            jobs.append((fn, future, loop))
+            # Wake a worker only for the job that finds the list empty or starts a new
+            # batch: a worker already woken takes the jobs queued behind it, and every
+            # needless wake-up is a futex call and a GIL hand-over on the loop thread.
+            if len(jobs) % _BATCH == 1:
+                self._ready.notify()
         return future
 
     def _start(self) -> None:
