@@ -39,9 +39,7 @@ _BATCH = 16  # jobs a worker takes at once: enough to amortise, few enough to sh
 #: (393–453/s achieved against 722–749/s with the pool, issue 16).
 INLINE_GAP = 0.005
 _GAP_WEIGHT = 1 / 8  # of the newest gap in the moving mean
-#: a longer gap counts as this: a burst after a pause goes to the pool after ~17 checks,
-#: and one such pause brings the mean back above ``INLINE_GAP``
-_GAP_CAP = 10 * INLINE_GAP
+_GAP_CAP = 0.01  # a longer gap counts as this: a burst after a pause moves over in ~17
 _Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
 
 
