@@ -12,31 +12,26 @@ At moderate load the hand-over is the dearer way: each job then wakes a worker a
 wakes the loop again for its answer, and on the 2-core machine of issue 16 those two
 wake-ups cost the process about as much CPU as the verification itself (1,117–1,167
 µs per accepted message at 500 msg/s with the pool, 777–897 µs with the checks run on
-the loop), while at saturation the pool is the cheaper and the faster (442–465 against
-530–560 µs, and the loop would be the bottleneck). So :meth:`Verifiers.check` runs a
-job at once on the loop thread while requests come further apart than ``INLINE_GAP``
-on average (a moving mean of the gaps between checks), and hands it to the pool when
-they come closer. Either way the job is the same function, so the answers and the
-order of the checks are the same.
+the loop). So while few requests are being served (``INLINE_UPTO``, counted by the
+callers with :meth:`Verifiers.serving`), a job runs at once on the loop thread; the
+pool takes over as requests pile up, where running beside the loop pays. Either way
+the job is the same function, so the answers and the order of the checks are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _BATCH = 16  # jobs a worker takes at once: enough to amortise, few enough to share
-#: mean seconds between checks above which a check runs on the loop (see above): about
-#: 1,000 requests/s, where the loop would spend about half its time verifying
-INLINE_GAP = 0.001
-_GAP_WEIGHT = 1 / 8  # of the newest gap in the moving mean
-_GAP_CAP = 0.01  # a longer gap counts as this: a burst after a pause moves over in ~17
+#: most requests in service at which a job still runs on the loop (see above)
+INLINE_UPTO = 4
 _Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
 
 
@@ -52,16 +47,21 @@ class Verifiers:
         self._jobs: list[_Job] = []
         self._ready = threading.Condition(threading.Lock())
         self._started = False
-        self._last = float("-inf")  # monotonic time of the last check
-        self._gap = _GAP_CAP  # moving mean of the seconds between checks
+        self._serving = 0
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count a request in service (on the event loop) while the block runs."""
+        self._serving += 1
+        try:
+            yield
+        finally:
+            self._serving -= 1
 
     def check(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        """:meth:`run`, or ``fn()`` at once on the calling (loop) thread while checks
-        come more than ``INLINE_GAP`` apart on average; the future answers either way."""
-        now = time.monotonic()
-        self._gap += (min(now - self._last, _GAP_CAP) - self._gap) * _GAP_WEIGHT
-        self._last = now
-        if self._gap < INLINE_GAP:
+        """:meth:`run`, or ``fn()`` at once on the calling (loop) thread while at most
+        ``INLINE_UPTO`` requests are in service; the future answers either way."""
+        if self._serving > INLINE_UPTO:
             return self.run(fn)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         try:

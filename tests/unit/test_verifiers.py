@@ -4,13 +4,14 @@ and checks run on the loop at moderate load."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 
 import pytest
 
 from protocol.errors import VerificationError
-from relay.http._verifiers import INLINE_GAP, Verifiers
+from relay.http._verifiers import INLINE_UPTO, Verifiers
 
 
 @pytest.mark.asyncio
@@ -56,20 +57,23 @@ async def test_a_cancelled_request_does_not_break_the_batch() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_check_runs_on_the_loop_while_requests_come_apart() -> None:
+async def test_a_check_runs_on_the_loop_while_few_requests_are_served() -> None:
     pool = Verifiers(2)
-    name = await pool.check(lambda: threading.current_thread().name)
+    with pool.serving():
+        name = await pool.check(lambda: threading.current_thread().name)
     assert name == threading.current_thread().name  # no hand-over, no wake-ups
 
 
 @pytest.mark.asyncio
-async def test_checks_go_to_a_worker_once_requests_come_close_together() -> None:
+async def test_a_check_goes_to_a_worker_once_requests_pile_up() -> None:
     pool = Verifiers(2)
-    names = [await pool.check(lambda: threading.current_thread().name) for _ in range(40)]
-    assert names[0] == threading.current_thread().name
-    assert names[-1].startswith("relay-verify_")  # 40 checks within far less than 40 ms
-    await asyncio.sleep(INLINE_GAP * 40)  # a quiet spell: the mean gap grows again
-    assert await pool.check(lambda: threading.current_thread().name) == names[0]
+    with contextlib.ExitStack() as stack:
+        for _ in range(INLINE_UPTO + 1):
+            stack.enter_context(pool.serving())
+        name = await pool.check(lambda: threading.current_thread().name)
+    assert name.startswith("relay-verify_")
+    with pool.serving():  # the count went back down with the requests
+        assert await pool.check(lambda: threading.current_thread().name) != name
 
 
 @pytest.mark.asyncio
