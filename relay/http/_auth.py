@@ -75,9 +75,8 @@ def authenticate(request: web.Request, body: bytes, *, body_sha256: bytes | None
 async def authenticate_then(
     request: web.Request, body: bytes, then: Callable[[KeyLookup], T]
 ) -> tuple[str, KeyLookup, T | Relay247Error]:
-    """:func:`authenticate`, with the signature checked and then ``then(lookup)`` once
-    it verified, both under load on a verifier thread (one hand-off for both), at
-    moderate load on the loop (relay/http/_verifiers.py).
+    """:func:`authenticate`, with the signature checked on a verifier thread, and then
+    ``then(lookup)`` on that thread once it verified (one hand-off for both).
 
     Returns:
         The member, the directory's keys that authenticated it (those ``then`` saw,
@@ -101,7 +100,7 @@ async def authenticate_then(
         except Relay247Error as exc:
             return verified, exc
 
-    verified, extra = await VERIFIERS.check(work)
+    verified, extra = await VERIFIERS.run(work)
     return _admit(state, request, verified, now_dt), signed.lookup, extra
 
 

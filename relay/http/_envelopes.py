@@ -81,7 +81,7 @@ def _authenticate_envelope(body: bytes, state: RelayState, lookup: KeyLookup) ->
 async def submit(_request: web.Request, write: CheckedWrite[CheckedHeader]) -> web.Response:
     """POST /v1/envelopes: verify the header (E1–E8), store durably, answer 202.
 
-    E1–E5 ran with the request's signature (``checked_write``, under load on a verifier thread).
+    E1–E5 ran on a verifier thread with the request's signature (``checked_write``).
     """
     state, body, member = write.state, write.body, write.member
     now = state.clock()

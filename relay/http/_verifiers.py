@@ -7,31 +7,19 @@ sixth of the loop thread's time at saturation under py-spy). Here a request cost
 loop a future and a list append; a worker takes every job waiting (up to ``_BATCH``),
 runs them, and answers the whole batch with one ``call_soon_threadsafe``. An idle pool
 answers a lone request as quickly as an executor would.
-
-At moderate load the hand-over is the dearer way: each job then wakes a worker and
-wakes the loop again for its answer, and on the 2-core machine of issue 16 those two
-wake-ups cost the process about as much CPU as the verification itself (1,117–1,167
-µs per accepted message at 500 msg/s with the pool, 777–897 µs with the checks run on
-the loop). So while few requests are being served (``INLINE_UPTO``, counted by the
-callers with :meth:`Verifiers.serving`), a job runs at once on the loop thread; the
-pool takes over as requests pile up, where running beside the loop pays. Either way
-the job is the same function, so the answers and the order of the checks are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _BATCH = 16  # jobs a worker takes at once: enough to amortise, few enough to share
-#: most requests in service at which a job still runs on the loop (see above)
-INLINE_UPTO = 4
 _Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
 
 
@@ -47,28 +35,6 @@ class Verifiers:
         self._jobs: list[_Job] = []
         self._ready = threading.Condition(threading.Lock())
         self._started = False
-        self._serving = 0
-
-    @contextlib.contextmanager
-    def serving(self) -> Iterator[None]:
-        """Count a request in service (on the event loop) while the block runs."""
-        self._serving += 1
-        try:
-            yield
-        finally:
-            self._serving -= 1
-
-    def check(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        """:meth:`run`, or ``fn()`` at once on the calling (loop) thread while at most
-        ``INLINE_UPTO`` requests are in service; the future answers either way."""
-        if self._serving > INLINE_UPTO:
-            return self.run(fn)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        try:
-            future.set_result(fn())
-        except Exception as exc:  # noqa: BLE001 -- handed to the waiting request
-            future.set_exception(exc)
-        return future
 
     def run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Run ``fn()`` on a worker; the future answers with its result or exception."""

@@ -23,7 +23,6 @@ from protocol.errors import Relay247Error
 from relay._state import RelayState, ensure_writable
 from relay.http._auth import authenticate, authenticate_then, read_body
 from relay.http._middleware import STATE
-from relay.http._verifiers import VERIFIERS
 from schemas.errors import ErrorCode
 
 JSON = "application/json"
@@ -122,9 +121,8 @@ def checked_write(
     """:func:`signed_write`, with ``check(body, state, lookup)`` once the signature verified.
 
     The RFC 9421 verification and ``check`` (for an envelope: E1–E5, its own Ed25519
-    verification) run together, under load on a verifier thread, one hand-off per
-    request, so the event loop serves other requests meanwhile (PyNaCl releases the
-    GIL: issue 16); at moderate load on the loop (relay/http/_verifiers.py).
+    verification) run together on a verifier thread, one hand-off per request, so the
+    event loop serves other requests meanwhile (PyNaCl releases the GIL: issue 16).
     ``check`` sees the body only after the request's signature verified, and its
     failure is raised only after H8 and H9, so every answer is the one the two steps
     give in order on the loop.
@@ -133,17 +131,16 @@ def checked_write(
     def wrap(handler: Callable[[web.Request, CheckedWrite[T]], Awaitable[web.Response]]) -> Handler:
         @wraps(handler)
         async def opened(request: web.Request) -> web.Response:
-            with VERIFIERS.serving():  # how busy the relay is: where the checks run
-                write = await _open(request)
-                state, body = write.state, write.body
-                member, lookup, result = await authenticate_then(
-                    request, body, lambda lookup: check(body, state, lookup)
-                )
-                if isinstance(result, Relay247Error):
-                    raise result
-                return await handler(
-                    request, CheckedWrite(state, body, write.started, member, lookup, result)
-                )
+            write = await _open(request)
+            state, body = write.state, write.body
+            member, lookup, result = await authenticate_then(
+                request, body, lambda lookup: check(body, state, lookup)
+            )
+            if isinstance(result, Relay247Error):
+                raise result
+            return await handler(
+                request, CheckedWrite(state, body, write.started, member, lookup, result)
+            )
 
         return opened
 

@@ -1,17 +1,15 @@
-"""The verifier pool (relay/http/_verifiers.py): results, failures, cancellation, batches,
-and checks run on the loop at moderate load."""
+"""The verifier pool (relay/http/_verifiers.py): results, failures, cancellation, batches."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Callable
 
 import pytest
 
 from protocol.errors import VerificationError
-from relay.http._verifiers import INLINE_UPTO, Verifiers
+from relay.http._verifiers import Verifiers
 
 
 @pytest.mark.asyncio
@@ -54,34 +52,3 @@ async def test_a_cancelled_request_does_not_break_the_batch() -> None:
     gate.set()
     assert await first is True
     assert await kept == "kept"
-
-
-@pytest.mark.asyncio
-async def test_a_check_runs_on_the_loop_while_few_requests_are_served() -> None:
-    pool = Verifiers(2)
-    with pool.serving():
-        name = await pool.check(lambda: threading.current_thread().name)
-    assert name == threading.current_thread().name  # no hand-over, no wake-ups
-
-
-@pytest.mark.asyncio
-async def test_a_check_goes_to_a_worker_once_requests_pile_up() -> None:
-    pool = Verifiers(2)
-    with contextlib.ExitStack() as stack:
-        for _ in range(INLINE_UPTO + 1):
-            stack.enter_context(pool.serving())
-        name = await pool.check(lambda: threading.current_thread().name)
-    assert name.startswith("relay-verify_")
-    with pool.serving():  # the count went back down with the requests
-        assert await pool.check(lambda: threading.current_thread().name) != name
-
-
-@pytest.mark.asyncio
-async def test_a_failing_check_on_the_loop_raises_in_the_waiting_request() -> None:
-    pool = Verifiers(1)
-
-    def bad() -> None:
-        raise VerificationError("request signature does not verify")
-
-    with pytest.raises(VerificationError, match="does not verify"):
-        await pool.check(bad)
