@@ -7,6 +7,13 @@ sixth of the loop thread's time at saturation under py-spy). Here a request cost
 loop a future and a list append; a worker takes every job waiting (up to ``_BATCH``),
 runs them, and answers the whole batch with one ``call_soon_threadsafe``. An idle pool
 answers a lone request as quickly as an executor would.
+
+Tried and not kept (issue 16, 2026-12-04): running the checks on the loop itself at
+low rates, to save the two wake-ups of a hand-over. At saturation it cost more CPU
+(530–560 against 442–465 µs per accept) and near 1,000/s the loop became the
+bottleneck; at 500/s the same CPU with a lower p99 in one pair of runs, and at 20/s
+end to end nothing measurable on the loaded machine (docs/OPERATIONS.md, "Where the
+CPU goes").
 """
 
 from __future__ import annotations
@@ -43,8 +50,13 @@ class Verifiers:
         with self._ready:
             if not self._started:
                 self._start()
-            self._jobs.append((fn, future, loop))
-            self._ready.notify()
+            jobs = self._jobs
+            jobs.append((fn, future, loop))
+            # Wake a worker only for the job that finds the list empty or starts a new
+            # batch: a worker already woken takes the jobs queued behind it, and every
+            # needless wake-up is a futex call and a GIL hand-over on the loop thread.
+            if len(jobs) % _BATCH == 1:
+                self._ready.notify()
         return future
 
     def _start(self) -> None:

@@ -17,7 +17,8 @@ is skipped when the batch is already full.
 
 The backend reports one outcome per operation, a value or an exception, so an
 operation rejected by its own checks fails alone. This module knows nothing of SQL;
-the SQLite store runs its batch function in a thread, an asyncpg store would await it.
+the PostgreSQL store awaits its batch function; the SQLite store does its batching on
+its writer thread instead (relay/storage/_writer_thread.py, same contract).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The SQLite implementation of :class:`relay.storage.store.Store` (WAL, synchronous=FULL).
 
 Threads: one writer thread owns the read-write connection and the in-memory Merkle
-frontier; every write goes through :class:`~relay.storage._group_commit.GroupCommitter`, which
-hands it batches that become one transaction each. A second thread owns a read-only
-connection; WAL lets it read committed data while the writer commits. No sqlite3
-exception leaves this module: the two thread seams wrap them into StorageError.
+frontier; every write goes through its queue (:class:`~relay.storage._writer_thread.
+WriterThread`), which it takes in batches that become one transaction each. A second
+thread owns a read-only connection; WAL lets it read committed data while the writer
+commits. No sqlite3 exception leaves this module: the two thread seams wrap them into
+StorageError.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -30,9 +30,9 @@ from relay.storage import (
     Submission,
 )
 from relay.storage._blob_hash import PrefixHashes
-from relay.storage._group_commit import GroupCommitter
 from relay.storage._micros import to_micros
 from relay.storage._versions import ACKED, EXPIRED, PENDING
+from relay.storage._writer_thread import WriterThread
 from relay.storage.sqlite import _blob_files
 from relay.storage.sqlite import _schema as schema
 from relay.storage.sqlite._batch import AcceptBuffer, AcceptOp, ChecksFirst
@@ -77,7 +77,7 @@ class SQLiteStore(SmallWrites, Reads, SQLiteBlobs, Store):
         quotas: all the mailbox quotas (bytes too); ``mailbox_quota`` is ignored then.
         max_batch: most write operations per commit.
         commit_window: least seconds between the starts of two commits (see
-            :class:`~relay.storage._group_commit.GroupCommitter`): the first write after a
+            :class:`~relay.storage._writer_thread.WriterThread`): the first write after a
             quiet spell commits at once, under load one commit gathers what comes in
             within the window.
         blob_dir: the directory of blob chunk files (created 0700 at start); None: the
@@ -100,11 +100,10 @@ class SQLiteStore(SmallWrites, Reads, SQLiteBlobs, Store):
         self._blob_gates = {}
         self._blob_hashes = PrefixHashes()
         self._quotas = quotas or Quotas(envelopes=mailbox_quota)
-        self._wexec = ThreadPoolExecutor(1, thread_name_prefix="relay-store-write")
         self._wconn: sqlite3.Connection | None = None
         self._tree = merkle.CompactRange()
-        self._committer: GroupCommitter[_WriteOp] = GroupCommitter(
-            self._write_batch, max_batch=max_batch, window=commit_window
+        self._committer: WriterThread[_WriteOp] = WriterThread(
+            self._write_batch, self._after_batch, max_batch=max_batch, window=commit_window
         )
         self._mail_events: dict[str, asyncio.Event] = {}
         self._broken = False  # a storage outage hit the writer: reopen it first
@@ -113,17 +112,24 @@ class SQLiteStore(SmallWrites, Reads, SQLiteBlobs, Store):
 
     async def start(self) -> None:
         """See :meth:`Store.start`."""
+        self._committer.start()
         try:
-            self._tree = await self._in_writer(self._open_writer)
+            self._tree = await self._opened_writer()
+        except BaseException:
+            await self._committer.close()  # no thread left behind a failed start
+            raise
+        self._size = self._tree.size
+        await self._files(lambda: _blob_files.ensure_root(self._blob_root))
+        await self._open_reader(self._path)
+
+    async def _opened_writer(self) -> merkle.CompactRange:
+        try:
+            return await self._in_writer(self._open_writer)
         except StorageUnavailableError as exc:
             if os.fspath(self._path) in exc.message:
                 raise
             # At start the operator needs the file and the reason (disk full, ...).
             raise type(exc)(f"{os.fspath(self._path)}: {exc.message}", detail=exc.detail) from None
-        self._size = self._tree.size
-        await self._files(lambda: _blob_files.ensure_root(self._blob_root))
-        await self._open_reader(self._path)
-        self._committer.start()
 
     def _open_writer(self) -> merkle.CompactRange:
         conn = schema.connect(self._path, readonly=False)
@@ -138,12 +144,12 @@ class SQLiteStore(SmallWrites, Reads, SQLiteBlobs, Store):
 
     async def close(self) -> None:
         """See :meth:`Store.close`."""
-        await self._committer.close()
-        if self._wconn is not None:
-            await self._in_writer(self._wconn.close)
-            self._wconn = None
+        if self._committer.running:
+            if self._wconn is not None:  # after every write queued before it
+                await self._in_writer(self._wconn.close)
+                self._wconn = None
+            await self._committer.close()
         await self._close_reader()
-        self._wexec.shutdown(wait=False)
 
     def stats(self) -> StoreStats:
         """See :meth:`Store.stats`."""
@@ -156,23 +162,35 @@ class SQLiteStore(SmallWrites, Reads, SQLiteBlobs, Store):
             except (sqlite3.Error, OSError) as exc:
                 raise storage_error(exc) from None
 
-        return await asyncio.get_running_loop().run_in_executor(self._wexec, guarded)
+        return await self._committer.call(guarded)
 
     # --- group commit --------------------------------------------------------------------
 
-    async def _write_batch(self, ops: list[_WriteOp]) -> list[object]:
+    def _write_batch(self, ops: list[_WriteOp]) -> list[object]:
+        # On the writer thread.
         try:
-            outcomes, size = await self._in_writer(lambda: self._apply_batch(ops))
+            outcomes, size = self._apply_batch(ops)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._failed(storage_error(exc)) from None
         except StorageUnavailableError as exc:
+            raise self._failed(exc) from None
+        self._size = size  # committed: readers may now see it
+        return outcomes
+
+    def _failed(self, exc: StorageError) -> StorageError:
+        if isinstance(exc, StorageUnavailableError):
             # The connection may hold a half-failed transaction, and a failed COMMIT
             # may or may not have reached the file: reopen before the next batch and
             # take the frontier from disk, which is what survives.
             self._broken = True
-            self.note_failure(exc)
-            raise
-        self._size = size
-        self.note_success()
-        return outcomes
+        return exc
+
+    def _after_batch(self, failed: BaseException | None) -> None:
+        # On the event loop, before the batch's waiters are answered.
+        if failed is None:
+            self.note_success()
+        elif isinstance(failed, StorageUnavailableError):
+            self.note_failure(failed)
 
     def _reopen_writer(self) -> None:
         if self._wconn is not None:
