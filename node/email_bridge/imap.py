@@ -67,21 +67,22 @@ class Mailbox:
     def fetch(self, uid: str) -> bytes | None:
         """The exact bytes of one message, or ``None`` when it is over M1's bound.
 
-        Marks it seen either way: an oversized message is refused once, not fetched again.
+        Leaves it unseen (``BODY.PEEK``): the caller marks it seen with :meth:`mark_seen`
+        once it is recorded or refused, so a node stopped or failing in between fetches
+        it again (recording is idempotent by the e-mail's hash).
         """
         typ, data = self._imap.uid("FETCH", uid, "(RFC822.SIZE)")
         found = _SIZE_RE.search(data[0] if data and isinstance(data[0], bytes) else b"")
         if typ != "OK" or found is None or int(found.group(1)) > MAX_EMAIL:
-            self._seen(uid)
             return None
         typ, data = self._imap.uid("FETCH", uid, "(BODY.PEEK[])")
-        self._seen(uid)
         for item in data or []:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 return item[1][: MAX_EMAIL + 1]
         return None
 
-    def _seen(self, uid: str) -> None:
+    def mark_seen(self, uid: str) -> None:
+        """Flag one message handled (recorded, or refused with its alert raised)."""
         self._imap.uid("STORE", uid, "+FLAGS", r"(\Seen)")
 
     def abort(self) -> None:

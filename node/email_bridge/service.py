@@ -67,41 +67,48 @@ class BridgeInbox:
         self._on_alert = on_alert
         self._now = now
 
-    def _fetch_new(self) -> list[bytes | None]:
-        return [self._box.fetch(uid) for uid in self._box.unseen()]
+    def _fetch_new(self) -> list[tuple[str, bytes | None]]:
+        return [(uid, self._box.fetch(uid)) for uid in self._box.unseen()]
 
     async def handle_new(self) -> tuple[int, int]:
         """Fetch and handle every unseen message; return (accepted, refused)."""
         fetched = await asyncio.to_thread(self._fetch_new)
         accepted = refused = 0
-        for raw in fetched:
-            body = b"" if raw is None else raw
-            digest = hashlib.sha256(body).hexdigest()
-            try:
-                if raw is None:  # over M1's bound: never fetched
-                    raise BridgeRefusedError("too_large", f"over {MAX_EMAIL} bytes")
-                reply = await asyncio.to_thread(
-                    accept,
-                    raw,
-                    members=self._members(),
-                    node_member=self._node,
-                    node_key=self._key,
-                    case_peer=self._case_peer,
-                )
-            except Exception as exc:  # noqa: BLE001 - one e-mail must never stop the loop
-                if not isinstance(exc, BridgeRefusedError):
-                    log.error("e-mail check failed", error=type(exc).__name__, sha256=digest)
-                    exc = BridgeRefusedError("internal_error", type(exc).__name__)
+        for uid, raw in fetched:
+            if await self._handle(raw):
+                accepted += 1
+            else:
                 refused += 1
-                log.warning("e-mail refused", reason=exc.reason, sha256=digest)
-                await self._on_alert(
-                    refusal_alert(exc, member=self._node, sha256=digest, now=self._now())
-                )
-                continue
-            accepted += 1
-            log.info("e-mail accepted", member=reply.member, sha256=reply.sha256)
-            await self._on_reply(reply)
+            # only now: a failure to record (raised above) leaves it unseen, fetched again
+            await asyncio.to_thread(self._box.mark_seen, uid)
         return accepted, refused
+
+    async def _handle(self, raw: bytes | None) -> bool:
+        """Check one e-mail: record it (True) or raise its alert (False)."""
+        digest = hashlib.sha256(b"" if raw is None else raw).hexdigest()
+        try:
+            if raw is None:  # over M1's bound: never fetched
+                raise BridgeRefusedError("too_large", f"over {MAX_EMAIL} bytes")
+            reply = await asyncio.to_thread(
+                accept,
+                raw,
+                members=self._members(),
+                node_member=self._node,
+                node_key=self._key,
+                case_peer=self._case_peer,
+            )
+        except Exception as exc:  # noqa: BLE001 - one e-mail must never stop the loop
+            if not isinstance(exc, BridgeRefusedError):
+                log.error("e-mail check failed", error=type(exc).__name__, sha256=digest)
+                exc = BridgeRefusedError("internal_error", type(exc).__name__)
+            log.warning("e-mail refused", reason=exc.reason, sha256=digest)
+            await self._on_alert(
+                refusal_alert(exc, member=self._node, sha256=digest, now=self._now())
+            )
+            return False
+        log.info("e-mail accepted", member=reply.member, sha256=reply.sha256)
+        await self._on_reply(reply)
+        return True
 
     async def run(self, idle_seconds: float = 300.0) -> None:
         """Handle what is there, then wait with IDLE and again, until cancelled."""

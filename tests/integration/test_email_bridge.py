@@ -97,7 +97,10 @@ def _fetch_all(mail: MailServer) -> list[bytes]:
         "127.0.0.1", mail.imap_port, tls="starttls", context=mail.context, login=mail.login
     )
     try:
-        return [raw for uid in box.unseen() if (raw := box.fetch(uid)) is not None]
+        found = [(uid, box.fetch(uid)) for uid in box.unseen()]
+        for uid, _ in found:
+            box.mark_seen(uid)
+        return [raw for _, raw in found if raw is not None]
     finally:
         box.close()
 

@@ -8,6 +8,7 @@ import pytest
 
 from node.alerts import Alert, AlertEvent
 from node.email_bridge import BridgeInbox, Mailbox, NodeOpenPgpKey, Reply
+from protocol.errors import StorageError
 from tests.integration.test_email_bridge import (
     CASE,
     CASE_TEXT,
@@ -108,3 +109,41 @@ async def test_an_unexpected_failure_alerts_and_the_loop_goes_on(
     finally:
         box.close()
     assert [a.kind for a in alerts] == ["email_internal_error"] * 2
+
+
+async def test_a_reply_not_recorded_stays_unseen_and_is_taken_next_round(
+    mail: MailServer, gpg: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    """The store failing while a verified reply is recorded: the e-mail is not flagged
+    seen, so the next round (the fetch loop reconnects after the error) takes it."""
+    mail.deliver(_reply(gpg, node_key, _text_reply(CASE_TEXT)))
+    recorded: list[Reply] = []
+    fail = [True]
+
+    async def on_reply(reply: Reply) -> None:
+        if fail[0]:
+            raise StorageError("node.db is not writable")
+        recorded.append(reply)
+
+    async def on_alert(alert: Alert) -> None:
+        raise AssertionError(f"no alert expected: {alert.kind}")
+
+    box = await asyncio.to_thread(
+        Mailbox, "127.0.0.1", mail.imap_port, tls="starttls", context=mail.context,
+        login=mail.login,
+    )  # fmt: skip
+    try:
+        inbox = BridgeInbox(
+            box, members=lambda: [_member("DE-BKA", gpg)], node_member=NODE,
+            node_key=node_key, case_peer={CASE: "DE-BKA"}.get, on_reply=on_reply,
+            on_alert=on_alert, now=lambda: NOW,
+        )  # fmt: skip
+        with pytest.raises(StorageError):
+            await inbox.handle_new()
+        assert recorded == []
+        fail[0] = False
+        assert await inbox.handle_new() == (1, 0)
+        assert await inbox.handle_new() == (0, 0)
+    finally:
+        box.close()
+    assert [r.case_id for r in recorded] == [CASE]
