@@ -149,7 +149,7 @@ def _check(n: int, e: EmailEvidence, keys: KeyLookup, cp: Checkpoint, case_id: s
     if not isinstance(entry, EmailRecorded):
         raise VerificationError("log entry is not an e-mail record")
     # B7b: the node's signature and the member's e-mail entry, in that directory.
-    record = verify_email_record(entry.record, entry.sig, keys)
+    record = verify_email_record(entry.record, entry.sig, keys, logged_at=entry.received_at)
     # B7c: a record of this case.
     if record.case_id != case_id:
         raise VerificationError("e-mail record is for another case", detail=record.case_id)

@@ -282,10 +282,11 @@ class LogVerifier:
 
     def _email(self, e: EmailRecorded) -> None:
         # L6: a node's e-mail record (PROTOCOL.md §22.5 G3, offline): the node's signature
-        # by a signing key valid at the record's `at`, and the member reached by e-mail,
+        # by a signing key valid at the record's `at` and not revoked when it was logged,
+        # and the member reached by e-mail,
         # both in the directory in force at this position. Time windows are the relay's
         # settings and are not re-checked, as for acks.
-        verify_email_record(e.record, e.sig, self._keys())
+        verify_email_record(e.record, e.sig, self._keys(), logged_at=e.received_at)
         self.signatures += 1
 
     def _published(self, e: DirectoryPublished) -> None:

@@ -77,6 +77,7 @@ def verify_email_record(
     *,
     now: datetime | None = None,
     window: Window = DEFAULT_WINDOW,
+    logged_at: datetime | None = None,
 ) -> EmailRecord:
     """Verify a signed e-mail record against a directory (PROTOCOL.md §22.5 G3).
 
@@ -94,6 +95,8 @@ def verify_email_record(
             an auditor: the one in force at the leaf's position).
         now: the verifier's clock, or None for the offline checks only.
         window: ``max_skew`` and ``max_lifetime`` (the envelope's limits, E6).
+        logged_at: the log leaf's ``received_at`` (auditor L6, bundle B7): the key that
+            signed must not have been revoked by then either, as for envelopes (L3).
 
     Returns:
         The verified record.
@@ -112,6 +115,12 @@ def verify_email_record(
         raise MalformedError("e-mail record names its own node as the member", field="$.member")
     signer = _signing_key(parsed, record, sig, keys)
     _check_member(parsed, keys)
+    if logged_at is not None and signer.revoked_at is not None and signer.revoked_at <= logged_at:
+        raise VerificationError(
+            "key revoked before the record was logged",
+            detail=f"{parsed.node} signing key revoked at {signer.revoked_at.isoformat()}",
+            code=ErrorCode.KEY_REVOKED,
+        )
     if now is not None:
         if signer.revoked_at is not None and signer.revoked_at <= now:
             raise VerificationError(

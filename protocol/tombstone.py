@@ -77,7 +77,8 @@ def verify_case_tombstone(signed: bytes, keys: KeyLookup) -> CaseTombstone:
 
     Raises:
         TooLargeError, MalformedError: CT1/CT3 not a case tombstone.
-        VerificationError: CT2/CT4 the signature or the signer does not verify.
+        VerificationError: CT2/CT4 the signature or the signer does not verify; CT4 the
+            key was not valid at ``removed_at`` (``key_revoked``).
     """
     outer = decode(_SIGNED_CASE, signed, "signed case tombstone", limit=MAX_SIGNED_CASE_TOMBSTONE)
     public = keys.signer_key(outer.signer, outer.key)
@@ -85,6 +86,7 @@ def verify_case_tombstone(signed: bytes, keys: KeyLookup) -> CaseTombstone:
     t = decode(_CASE, outer.tombstone, "case tombstone", limit=MAX_SIGNED_CASE_TOMBSTONE)
     if t.node != outer.signer:
         raise VerificationError("case tombstone signed by another member than its node")
+    keys.key(t.node, outer.key, KeyUse.SIGNING, t.removed_at)  # CT4, as TB4
     return t
 
 

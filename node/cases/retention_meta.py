@@ -49,7 +49,7 @@ ORDER BY 2, i.case_id LIMIT ?
 _BY_CASE: Final = (
     "messages", "cases", "case_index", "case_queue", "case_fold", "case_terms",
     "retained_cases", "tombstones", "hold_events", "case_links", "console_case_events",
-    "console_attribution", "escalation_acks", "roster_escalations",
+    "console_attribution", "escalation_acks", "roster_escalations", "email_log",
 )  # fmt: skip
 log = structlog.get_logger("relay247.node")
 

@@ -294,3 +294,18 @@ def test_leaf_kind_is_strict() -> None:
     entry["other"] = 1
     found = LogVerifier(LogState(0, ()), None).feed([encode(entry)])
     assert [(a.index, a.kind) for a in found] == [(0, "entry")]
+
+
+def test_a_record_logged_after_its_key_was_revoked(net: Network) -> None:
+    """L6 (and B7 through the same check): signed while the key was valid, but logged after
+    its revocation (a stolen key, a record backdated): refused, as L3 refuses an envelope."""
+    revoked = T0 + timedelta(seconds=30)  # before the leaf's received_at (AT)
+    _with_signing_keys(net, "FR", _signing(net.members["FR"].signing, revoked_at=revoked))
+    raw, sig = signed(net)
+    with pytest.raises(VerificationError) as exc:
+        verify_email_record(raw, sig, net.lookup(), logged_at=AT)
+    assert exc.value.code is ErrorCode.KEY_REVOKED
+    assert verify_email_record(raw, sig, net.lookup(), logged_at=revoked - timedelta(seconds=1))
+    v = LogVerifier(LogState(0, ()), net.root())
+    found = v.feed([_published(net), _recorded(raw, sig)])
+    assert [(a.index, a.kind) for a in found] == [(1, "email_recorded")]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import msgspec
 import pytest
 
 from protocol import domains
+from protocol.directory import KeyLookup, TrustRoot, verify_directory
 from protocol.errors import MalformedError, TooLargeError, VerificationError
 from protocol.keys import SigningKey
 from protocol.tombstone import (
@@ -16,6 +18,7 @@ from protocol.tombstone import (
     verify_case_tombstone,
     verify_tombstone,
 )
+from schemas.errors import ErrorCode
 from schemas.tombstone import (
     CaseTombstone,
     RemovedMessage,
@@ -24,6 +27,7 @@ from schemas.tombstone import (
     Tombstone,
 )
 from tests.support.network import T0, Network, make_network
+from tests.vectors._common import revoked_directory
 
 
 @pytest.fixture
@@ -111,3 +115,27 @@ def test_case_tombstone_round_trip_and_refusals(net: Network) -> None:
         )
     with pytest.raises(MalformedError):
         verify_case_tombstone(b"[]", net.lookup())
+
+
+def test_a_key_revoked_before_the_removal_signs_no_tombstone(net: Network) -> None:
+    """TB4 and CT4: the signing key must be valid at ``removed_at`` (a key revoked after a
+    compromise cannot date a removal after its revocation; the lookup by fingerprint
+    alone ignores validity)."""
+    us = net.members["US"].signing
+    body, case = sign_tombstone(_tombstone(), us), sign_case_tombstone(_case_tombstone(), us)
+    revoked = KeyLookup(
+        verify_directory(
+            revoked_directory(net, "US", T0 - timedelta(days=1)),
+            TrustRoot.of(net.directory()),
+            current=None,
+            now=T0,
+        ).directory
+    )
+    for call in (
+        lambda: verify_tombstone(body, revoked),
+        lambda: verify_case_tombstone(case, revoked),
+    ):
+        with pytest.raises(VerificationError) as caught:
+            call()
+        assert caught.value.code is ErrorCode.KEY_REVOKED
+    assert verify_case_tombstone(case, net.lookup()).node == "US"
