@@ -73,13 +73,15 @@ class Mailbox:
         """
         typ, data = self._imap.uid("FETCH", uid, "(RFC822.SIZE)")
         found = _SIZE_RE.search(data[0] if data and isinstance(data[0], bytes) else b"")
-        if typ != "OK" or found is None or int(found.group(1)) > MAX_EMAIL:
+        if typ != "OK" or found is None:  # the server's failure, not the message's
+            raise imaplib.IMAP4.error(f"FETCH of the size of {uid} failed")
+        if int(found.group(1)) > MAX_EMAIL:
             return None
         typ, data = self._imap.uid("FETCH", uid, "(BODY.PEEK[])")
-        for item in data or []:
+        for item in data or [] if typ == "OK" else []:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 return item[1][: MAX_EMAIL + 1]
-        return None
+        raise imaplib.IMAP4.error(f"FETCH of {uid} failed")
 
     def mark_seen(self, uid: str) -> None:
         """Flag one message handled (recorded, or refused with its alert raised)."""

@@ -43,6 +43,12 @@ def refusal_alert(refusal: BridgeRefusedError, *, member: str, sha256: str, now:
     )
 
 
+#: messages handled per call of :meth:`BridgeInbox.handle_new` (the rest wait for the next)
+MAX_PASS: Final = 50
+#: unexpected failures of one message's check before it is refused ``internal_error``
+MAX_TRIES: Final = 3
+
+
 class BridgeInbox:
     """Handles what arrives in the bridge's mailbox (M1-M7 on each message)."""
 
@@ -66,25 +72,31 @@ class BridgeInbox:
         self._on_reply = on_reply
         self._on_alert = on_alert
         self._now = now
-
-    def _fetch_new(self) -> list[tuple[str, bytes | None]]:
-        return [(uid, self._box.fetch(uid)) for uid in self._box.unseen()]
+        #: unexpected failures per message UID (kept for this session only)
+        self._tries: dict[str, int] = {}
 
     async def handle_new(self) -> tuple[int, int]:
-        """Fetch and handle every unseen message; return (accepted, refused)."""
-        fetched = await asyncio.to_thread(self._fetch_new)
+        """Fetch and handle the unseen messages one at a time, at most :data:`MAX_PASS` a
+        call (nothing else is held in memory); return (accepted, refused).
+
+        A message is flagged seen once recorded or refused with its alert. One whose
+        check failed unexpectedly (a bug, the store) stays unseen and is tried again at
+        the next call, :data:`MAX_TRIES` times, then refused ``internal_error``.
+        """
         accepted = refused = 0
-        for uid, raw in fetched:
-            if await self._handle(raw):
-                accepted += 1
-            else:
-                refused += 1
+        for uid in (await asyncio.to_thread(self._box.unseen))[:MAX_PASS]:
+            raw = await asyncio.to_thread(self._box.fetch, uid)
+            took = await self._handle(raw, uid)
+            if took is None:
+                continue  # left unseen: tried again
+            accepted, refused = (accepted + 1, refused) if took else (accepted, refused + 1)
             # only now: a failure to record (raised above) leaves it unseen, fetched again
             await asyncio.to_thread(self._box.mark_seen, uid)
         return accepted, refused
 
-    async def _handle(self, raw: bytes | None) -> bool:
-        """Check one e-mail: record it (True) or raise its alert (False)."""
+    async def _handle(self, raw: bytes | None, uid: str) -> bool | None:
+        """Check one e-mail: record it (True), raise its alert (False), or leave it for
+        another try (None: an unexpected failure, fewer than :data:`MAX_TRIES` times)."""
         digest = hashlib.sha256(b"" if raw is None else raw).hexdigest()
         try:
             if raw is None:  # over M1's bound: never fetched
@@ -100,6 +112,9 @@ class BridgeInbox:
         except Exception as exc:  # noqa: BLE001 - one e-mail must never stop the loop
             if not isinstance(exc, BridgeRefusedError):
                 log.error("e-mail check failed", error=type(exc).__name__, sha256=digest)
+                self._tries[uid] = tries = self._tries.get(uid, 0) + 1
+                if tries < MAX_TRIES:
+                    return None
                 exc = BridgeRefusedError("internal_error", type(exc).__name__)
             log.warning("e-mail refused", reason=exc.reason, sha256=digest)
             await self._on_alert(

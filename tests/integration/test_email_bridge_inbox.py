@@ -81,7 +81,8 @@ async def test_inbox_takes_the_good_reply_and_alerts_on_each_refusal(
 async def test_an_unexpected_failure_alerts_and_the_loop_goes_on(
     mail: MailServer, gpg: GpgMember, node_key: NodeOpenPgpKey
 ) -> None:
-    """A bug in a check (here: the case lookup raises) alerts and never stops the loop."""
+    """A bug in a check (here: the case lookup raises) never stops the loop: the e-mail
+    stays unseen for two more tries, then is refused with an alert."""
     mail.deliver(_reply(gpg, node_key, _text_reply(CASE_TEXT)))
     mail.deliver(_reply(gpg, node_key, _text_reply(CASE_TEXT)))
     alerts: list[Alert] = []
@@ -105,7 +106,11 @@ async def test_an_unexpected_failure_alerts_and_the_loop_goes_on(
             node_key=node_key, case_peer=broken, on_reply=on_reply, on_alert=on_alert,
             now=lambda: NOW,
         )  # fmt: skip
-        assert await inbox.handle_new() == (0, 2)
+        assert await inbox.handle_new() == (0, 0)  # tried again, not refused at once
+        assert alerts == []
+        assert await inbox.handle_new() == (0, 0)
+        assert await inbox.handle_new() == (0, 2)  # the third failure refuses it
+        assert await inbox.handle_new() == (0, 0)
     finally:
         box.close()
     assert [a.kind for a in alerts] == ["email_internal_error"] * 2
