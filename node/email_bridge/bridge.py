@@ -56,6 +56,9 @@ log = structlog.get_logger("relay247.node.email_bridge")
 MAX_RETRY: Final = 300.0
 #: the longest free-text answer kept as a follow-up's text (schemas.types.LongText)
 MAX_TEXT: Final = 20_000
+#: a relay's answers to a record that no retry of the same bytes can change (§22.5 G3e:
+#: older than the window after a long outage; its key revoked since it was signed)
+_RESIGN: Final = frozenset({ErrorCode.EXPIRED, ErrorCode.CLOCK_SKEW, ErrorCode.KEY_REVOKED})
 
 
 class RecordSink(Protocol):
@@ -285,6 +288,11 @@ class EmailBridge:
                 result = await sink.submit_email_record(record, sig)
             except Relay247Error as exc:
                 error = f"relay: {exc.code.value}"
+                if exc.code in _RESIGN:  # never logged: sign it again, now, with today's key
+                    at = self._clock()
+                    again = self._sign(entry.direction, entry.member, entry.case_id,
+                                       entry.sha256, at)  # fmt: skip
+                    await self._store.email_resigned(entry.direction, entry.msg_id, at, again)
                 continue
             await self._store.email_logged(entry.direction, entry.msg_id, result.leaf_index)
             log.info("e-mail record logged", msg_id=entry.msg_id, leaf_index=result.leaf_index)

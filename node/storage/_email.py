@@ -187,3 +187,16 @@ def of_case(db: SyncDb, case_id: str) -> list[EmailEntry]:
 def direction_of(entry: EmailEntry) -> Direction:
     """The ``messages`` direction of an e-mail row."""
     return Direction.OUT if entry.direction == SENT else Direction.IN
+
+
+def replace_record(
+    db: SyncDb, direction: str, msg_id: str, at: datetime, signed: tuple[bytes, bytes]
+) -> None:
+    """A record the relays refuse for its time or key (§22.5: older than the window, or
+    signed by a key revoked since), signed again now: the one to post from here on."""
+    with _tx(db.raw):
+        db.raw.execute(
+            "UPDATE email_log SET at=?, record=?, sig=? WHERE direction=? AND msg_id=? "
+            "AND state='pending'",
+            (_ts(at), *signed, direction, msg_id),
+        )

@@ -246,6 +246,12 @@ class NodeStore:
         """The relay logged the e-mail's record at ``leaf_index`` (G3, G4)."""
         await self._run(_email.mark_logged, self._conn(), direction, msg_id, leaf_index)
 
+    async def email_resigned(
+        self, direction: str, msg_id: str, at: datetime, signed: tuple[bytes, bytes]
+    ) -> None:
+        """The e-mail's record signed again at ``at`` (refused for its time or key)."""
+        await self._run(_email.replace_record, self._conn(), direction, msg_id, at, signed)
+
     async def email_retry(self, direction: str, msg_id: str, due: float, error: str) -> None:
         """A failed submission or log write, tried again at ``due`` (Unix time)."""
         await self._run(_email.mark_retry, self._conn(), direction, msg_id, due, error)

@@ -23,8 +23,9 @@ from node.email_bridge.bridge import BridgeSetup, EmailBridge, _permanent
 from node.email_bridge.fetch import BridgeFetcher
 from node.storage import Direction, NodeStore, Status
 from protocol.email_record import verify_email_record
-from protocol.errors import TransportError
+from protocol.errors import TimeWindowError, TransportError
 from protocol.keys import SigningKey
+from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.relay_api import EmailRecordResult
 from tests.integration.test_email_bridge import NODE_ADDRESS, _member, gpg, mail
@@ -187,3 +188,53 @@ async def test_the_mailbox_loop_retries_a_refused_login_and_stops_cleanly_in_idl
     finally:
         await store.close()
     assert {a.kind for a in alerts} <= {"email_unknown_sender"}  # this module's own sent mail
+
+
+class ExpiringSink(Sink):
+    """A relay that refuses records older than its window (§22.5 G3e) as a real one does."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    async def submit_email_record(self, record: bytes, sig: bytes) -> EmailRecordResult:
+        if self.down:
+            raise TransportError("relay unreachable")
+        parsed = msgspec.json.decode(record)
+        at = datetime.fromisoformat(parsed["at"])
+        if at < self.clock.now - timedelta(days=7, minutes=1):
+            raise TimeWindowError("e-mail record too old", code=ErrorCode.EXPIRED)
+        return await super().submit_email_record(record, sig)
+
+
+async def test_a_record_too_old_for_the_relay_is_signed_again_not_stuck(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    """After an outage longer than the relay's window, the same record would be refused
+    for ever (and the member's queue with it): it is signed again with a fresh time."""
+    net = make_network(("FR", "MT"))
+    member = _member("MT", gpg)
+    net.overrides["MT"] = {"email_bridge": member.email_bridge}
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    clock = Clock()
+    sink = ExpiringSink(clock)
+    try:
+        bridge = _bridge(mail, store, sink, clock, net.members["FR"].signing, mail.smtp_port)
+        body = addressed(EXAMPLES["preservation_request"], "FR", "MT")
+        msg_id = await bridge.send(body, member)
+        await bridge.work_once()  # mailed; the relay is down
+        clock.now += timedelta(days=8)
+        sink.down = False
+        for _ in range(3):
+            await bridge.work_once()
+            if not await store.email_heads():
+                break
+            clock.now += timedelta(minutes=10)
+        (row,) = await store.case_emails(body.case_id)
+        assert (row.msg_id, row.state, row.leaf_index) == (msg_id, "logged", 101)
+        ((record, sig),) = sink.got
+        parsed = verify_email_record(record, sig, net.lookup())
+        assert parsed.at >= T0 + timedelta(days=8)  # the fresh one
+    finally:
+        await store.close()
