@@ -21,6 +21,7 @@ from protocol.directory import VerifiedDirectory
 from protocol.errors import MalformedError, PeerError
 from schemas import Attachment
 from schemas import node_api as api
+from schemas.directory import EmailReach
 from schemas.errors import ErrorCode
 from schemas.messages import BODY_DECODER
 
@@ -77,8 +78,8 @@ def check_recipient(held: VerifiedDirectory | None, member: str, to: str) -> Non
     """Refuse a file for ``to`` before it is read or encrypted (``POST /v1/attachments?to=``).
 
     The checks a send with attachments to ``to`` makes first (PROTOCOL.md §15.2): not
-    this node itself, a member of the directory held, whose entry lists ``attachments``
-    (no directory yet: left to the send, as there).
+    this node itself, a member of the directory held, not reached by e-mail (§22), whose
+    entry lists ``attachments`` (no directory yet: left to the send, as there).
 
     Raises:
         MalformedError: ``to`` is this node, or cannot read attachments (``$.attachments``).
@@ -91,4 +92,9 @@ def check_recipient(held: VerifiedDirectory | None, member: str, to: str) -> Non
     peer = next((m for m in held.directory.members if m.id == to), None)
     if peer is None:
         raise PeerError(f"to: {to} is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT)
+    if isinstance(peer.email_bridge, EmailReach):  # §22: an e-mail member gets no file
+        problem = f"{to} is reached by e-mail (§22), which carries no attachment"
+        raise MalformedError(
+            f"invalid body: {problem} - at `$.attachments`", field="$.attachments", problem=problem
+        )
     refuse_unsupported_peer(peer)

@@ -188,8 +188,9 @@ async def test_a_recipient_that_cannot_take_files_is_refused_before_any_is_encry
     # every file first and refuse at the send).
     from cli import _node_attach as na
 
-    net = make_network()
-    net.declare(ATTACHMENTS, "FR", "DE")
+    net = make_network(("FR", "US", "DE", "MT"))
+    net.declare(ATTACHMENTS, "FR", "DE", "MT")
+    net.bridge("MT")  # reached by e-mail (§22): no file, whatever its entry lists
     src = _write(tmp_path / "order.pdf", os.urandom(1 << 20))
     async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
         fr = p["FR"]
@@ -205,6 +206,7 @@ async def test_a_recipient_that_cannot_take_files_is_refused_before_any_is_encry
         target = "/v1/attachments?name=a.txt&media_type=text/plain"
         for to, status, code in (
             ("US", 400, "malformed"),  # no capability
+            ("MT", 400, "malformed"),  # an e-mail member
             ("FR", 400, "malformed"),  # this node itself
             ("JP", 422, "unknown_recipient"),  # not in the directory (as a send)
             ("U%D5%8F", 400, "malformed"),  # not a member id (non-ASCII)
