@@ -19,7 +19,7 @@ from client import RelayRejectedError
 from node.events import MessageSent, NodeProblem, SendFailed
 from node.messaging._chunks import AttachmentFileError
 from node.messaging.attachments import attachment_refs, upload
-from node.messaging.relays import PERMANENT, RelayPool, backoff, is_refusal
+from node.messaging.relays import PERMANENT, RECONNECT_MAX, RelayPool, backoff, is_refusal
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from node.storage import OutboxEntry
@@ -52,14 +52,21 @@ class Outbox:
         self._pool = pool
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._failures = 0  # consecutive rounds in which every relay failed
+        self._held_until = 0.0  # the retry time of the last round in which all were down
 
     async def run(self) -> None:
         """Work until cancelled."""
         s = self._s
         while True:
             s.outbox_wake.clear()
+            now = s.unix()
+            if s.relay_back.is_set():
+                # A relay answers again (the inbox saw it): what was held back only
+                # because none was reachable goes now, not when its backoff ends.
+                s.relay_back.clear()
+                now = max(now, self._held_until)
             try:
-                entries = await s.store.due(s.unix(), 1000)
+                entries = await s.store.due(now, 1000)
                 if entries:
                     await self._round(entries)
                     continue
@@ -194,9 +201,12 @@ class Outbox:
         return backoff(attempt, c.backoff_base, c.backoff_max, c.jitter, self._rng)
 
     async def _back_off(self, entries: list[OutboxEntry]) -> None:
-        delay = self._delay(self._failures)
+        # No relay answered: try again within RECONNECT_MAX (sooner when the inbox sees
+        # one answer again, ``relay_back``), not after the refusal backoff's 300 s.
+        delay = min(self._delay(self._failures), RECONNECT_MAX)
         self._failures += 1
         until = self._s.unix() + delay
+        self._held_until = until
         log.info("outbox backing off", seconds=round(delay, 3), pending=len(entries))
         for e in entries:
             await self._s.store.mark_retry(e.msg_id, until, "no relay reachable")
