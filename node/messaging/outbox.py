@@ -135,6 +135,11 @@ class Outbox:
                     # Transient refusal (rate limit, full mailbox, directory not yet
                     # published there): retry this one later, keep the relay.
                     delay = self._delay(entry.attempts)
+                    if exc.code is ErrorCode.UNAVAILABLE:
+                        # The relay's storage is down (503), not a verdict on this
+                        # envelope: like an unreachable relay, retry within RECONNECT_MAX
+                        # (a receipt waited 300 s after a PostgreSQL fault: issue 17).
+                        delay = min(delay, RECONNECT_MAX)
                     log.warning(
                         "relay refused; will retry",
                         msg_id=entry.msg_id,

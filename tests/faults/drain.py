@@ -40,10 +40,13 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _submit(load: Load, n: int) -> set[str]:
+async def _submit(load: Load, n: int, spread: float = 0.0) -> set[str]:
+    """Submit ``n`` requests to US, evenly over ``spread`` seconds; their msg_ids."""
     ids: set[str] = set()
+    start = time.monotonic()
     async with RelayClient(load.world.relay_urls[0], load.keys["DE"].transport) as client:
-        for _ in range(n):
+        for i in range(n):
+            await asyncio.sleep(max(0.0, start + spread * i / n - time.monotonic()))
             msg_id, data = load._seal(NODE)
             while True:
                 try:
@@ -88,7 +91,8 @@ async def _phase(world: World, load: Load, name: str, n: int, hold: float) -> st
         world.front.partition()
     else:
         flapping = asyncio.create_task(_flap(world, hold))
-    ids = await _submit(load, n)
+    # Under flapping, spread over the fault so that some arrive late in it.
+    ids = await _submit(load, n, spread=hold * 0.9 if flapping is not None else 0.0)
     await asyncio.sleep(max(0.0, hold - (time.monotonic() - cut)))
     if flapping is not None:
         await flapping

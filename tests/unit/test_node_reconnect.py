@@ -21,6 +21,7 @@ import node.messaging.sync
 from node.daemon import Node, NodeEvent
 from node.events import MessageReceived, MessageSent, NodeProblem
 from protocol.envelope import seal_envelope
+from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
 from tests.support.bodies import addressed
@@ -122,3 +123,24 @@ async def test_the_outbox_goes_as_soon_as_the_inbox_sees_the_relay_back(
         sent = await next_event(q, MessageSent)
         while sent.msg_id != msg_id:  # the receipt for the request may go first
             sent = await next_event(q, MessageSent)
+
+
+async def test_a_relay_whose_storage_is_down_is_retried_within_reconnect_max(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 503 `unavailable` is the relay's storage, not a verdict on the envelope: the retry
+    # is not pushed back by the per-envelope backoff (here 100 s) as a rate limit is.
+    monkeypatch.setattr(node.messaging.outbox, "RECONNECT_MAX", 0.2)
+    net = make_network()
+    relay = FakeRelay(net.lookup(), net.signed())
+    us = await _us(tmp_path, net, relay, "100")
+    q = us.events.queue()
+    async with us:
+        await us.wait_ready()
+        relay.refuse = ErrorCode.UNAVAILABLE
+        msg_id = await us.send(addressed(EXAMPLES["follow_up"], "US", "FR"), "FR")
+        while not relay.submits:  # noqa: ASYNC110 - the fake relay has no event for it
+            await asyncio.sleep(0.01)  # polling the fake relay's counter
+        relay.refuse = None
+        sent = await next_event(q, MessageSent)
+        assert sent.msg_id == msg_id
