@@ -129,16 +129,22 @@ class Outbox:
                 return
             except Relay247Error as exc:
                 if is_refusal(exc):
-                    if exc.code in PERMANENT:
+                    # `expired` for an envelope that our clock says has not expired (that
+                    # was checked above) is about the request's 60 s signature or a relay
+                    # clock ahead of ours: both pass, and every attempt is signed anew.
+                    # Giving up dropped receipts for good while a relay's clock was off
+                    # (issue 17); the envelope is given up once its own expiry passes.
+                    if exc.code in PERMANENT and exc.code is not ErrorCode.EXPIRED:
                         await self._give_up(entry, exc.code, exc.message)
                         return
                     # Transient refusal (rate limit, full mailbox, directory not yet
                     # published there): retry this one later, keep the relay.
                     delay = self._delay(entry.attempts)
-                    if exc.code is ErrorCode.UNAVAILABLE:
-                        # The relay's storage is down (503), not a verdict on this
-                        # envelope: like an unreachable relay, retry within RECONNECT_MAX
-                        # (a receipt waited 300 s after a PostgreSQL fault: issue 17).
+                    if exc.code in (ErrorCode.UNAVAILABLE, ErrorCode.EXPIRED):
+                        # The relay's storage is down (503) or its clock is off, not a
+                        # verdict on this envelope: like an unreachable relay, retry
+                        # within RECONNECT_MAX (a receipt waited 300 s after a PostgreSQL
+                        # fault: issue 17).
                         delay = min(delay, RECONNECT_MAX)
                     log.warning(
                         "relay refused; will retry",

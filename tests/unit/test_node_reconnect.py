@@ -144,3 +144,26 @@ async def test_a_relay_whose_storage_is_down_is_retried_within_reconnect_max(
         relay.refuse = None
         sent = await next_event(q, MessageSent)
         assert sent.msg_id == msg_id
+
+
+async def test_expired_from_the_relay_for_an_unexpired_envelope_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `expired` names the request's 60 s signature as well as the envelope: with the
+    # relay's clock ahead, every request is "expired". The outbox used to give the
+    # envelope up for good (receipts were lost while a relay's clock was off).
+    monkeypatch.setattr(node.messaging.outbox, "RECONNECT_MAX", 0.2)
+    net = make_network()
+    relay = FakeRelay(net.lookup(), net.signed())
+    us = await _us(tmp_path, net, relay, "100")
+    q = us.events.queue()
+    async with us:
+        await us.wait_ready()
+        relay.refuse = ErrorCode.EXPIRED
+        msg_id = await us.send(addressed(EXAMPLES["follow_up"], "US", "FR"), "FR")
+        while relay.submits < 2:  # noqa: ASYNC110 - the fake relay has no event for it
+            await asyncio.sleep(0.01)
+        assert [e.msg_id for e in await us.store.outbox()] == [msg_id]
+        relay.refuse = None
+        sent = await next_event(q, MessageSent)
+        assert sent.msg_id == msg_id
