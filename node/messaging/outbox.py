@@ -52,6 +52,7 @@ class Outbox:
         self._pool = pool
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._failures = 0  # consecutive rounds in which every relay failed
+        self._sent = 0  # envelopes a relay took, to tell a round that made progress
         self._held_until = 0.0  # the retry time of the last round in which all were down
 
     async def run(self) -> None:
@@ -107,8 +108,14 @@ class Outbox:
                         down = True
                         return
 
+        sent = self._sent
         await asyncio.gather(*(lane(q) for q in by_peer.values()))
         if down:
+            if self._sent > sent:
+                # A relay took some before failing: not a failure in a row (as the
+                # inbox's reconnect). Counting it made a long queue go one envelope per
+                # growing wait under frequent short faults (issue 17's soak).
+                self._failures = 0
             await self._back_off(entries)
         else:
             self._failures = 0
@@ -161,6 +168,7 @@ class Outbox:
                 self._pool.failed(transport)
                 continue
             await s.store.mark_sent(entry.msg_id, result.leaf_index, result.received_at)
+            self._sent += 1
             s.hub.publish(
                 MessageSent(
                     entry.msg_id,

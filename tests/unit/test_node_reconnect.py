@@ -21,11 +21,13 @@ import node.messaging.sync
 from node.daemon import Node, NodeEvent
 from node.events import MessageReceived, MessageSent, NodeProblem
 from protocol.envelope import seal_envelope
+from protocol.errors import TransportError
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.messages import coarse_kind, encode_body, priority_of
+from schemas.relay_api import SubmitResult
 from tests.support.bodies import addressed
-from tests.support.fake_relay import FakeRelay, next_event, open_node
+from tests.support.fake_relay import FakeRelay, FakeTransport, next_event, open_node
 from tests.support.network import Network, make_network
 
 REQUEST = addressed(EXAMPLES["preservation_request"], "FR", "US")
@@ -167,3 +169,47 @@ async def test_expired_from_the_relay_for_an_unexpired_envelope_is_retried(
         relay.refuse = None
         sent = await next_event(q, MessageSent)
         assert sent.msg_id == msg_id
+
+
+class _EverySecondSubmitFails:
+    """A transport whose link drops every second submission (frequent short faults)."""
+
+    def __init__(self, inner: FakeTransport) -> None:
+        self._inner = inner
+        self.calls = 0
+        self.gate = asyncio.Event()  # submissions wait until it is set
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def submit(self, envelope: bytes) -> SubmitResult:
+        await self.gate.wait()
+        self.calls += 1
+        if self.calls % 2 == 0:
+            raise TransportError("relay unreachable", detail="link dropped")
+        return await self._inner.submit(envelope)
+
+
+async def test_a_queue_drains_when_each_round_fails_after_some_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 24 queued envelopes, the link failing on every second one: each round sends one
+    # and fails on the next. Counted as failures in a row, the waits would double each
+    # round (0.05 s ... 102 s, 205 s in all); a round that made progress starts again.
+    monkeypatch.setattr(node.messaging.outbox, "RECONNECT_MAX", 1000.0)
+    net = make_network()
+    relay = FakeRelay(net.lookup(), net.signed())
+    flaky = _EverySecondSubmitFails(relay.client("US"))
+    settings = {"backoff_base": "0.05", "backoff_max": "300.0", "poll_wait": "1"}
+    us = await open_node(
+        tmp_path / "us", net, "US", relay, settings=settings, transport_factory=lambda url: flaky
+    )
+    q = us.events.queue()
+    async with us:
+        await us.wait_ready()
+        # queued while the first submission waits: the next rounds hold all the rest
+        ids = {await us.send(addressed(EXAMPLES["follow_up"], "US", "FR"), "FR") for _ in range(24)}
+        flaky.gate.set()
+        sent: set[str] = set()
+        while sent != ids:
+            sent.add((await next_event(q, MessageSent)).msg_id)
