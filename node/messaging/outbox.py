@@ -30,6 +30,10 @@ from schemas.relay_api import SubmitResult
 log = structlog.get_logger("relay247.node")
 
 
+#: refusals about the relay or the clocks, not the envelope: retried within RECONNECT_MAX
+_NOT_THIS_ENVELOPE = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.EXPIRED, ErrorCode.CLOCK_SKEW})
+
+
 class _AllDownError(Exception):
     """Every relay failed for this round; stop and back off."""
 
@@ -147,11 +151,11 @@ class Outbox:
                     # Transient refusal (rate limit, full mailbox, directory not yet
                     # published there): retry this one later, keep the relay.
                     delay = self._delay(entry.attempts)
-                    if exc.code in (ErrorCode.UNAVAILABLE, ErrorCode.EXPIRED):
-                        # The relay's storage is down (503) or its clock is off, not a
+                    if exc.code in _NOT_THIS_ENVELOPE:
+                        # The relay's storage is down (503) or a clock is off, not a
                         # verdict on this envelope: like an unreachable relay, retry
                         # within RECONNECT_MAX (a receipt waited 300 s after a PostgreSQL
-                        # fault: issue 17).
+                        # fault, others after clock jumps: issue 17).
                         delay = min(delay, RECONNECT_MAX)
                     log.warning(
                         "relay refused; will retry",

@@ -127,11 +127,13 @@ async def test_the_outbox_goes_as_soon_as_the_inbox_sees_the_relay_back(
             sent = await next_event(q, MessageSent)
 
 
-async def test_a_relay_whose_storage_is_down_is_retried_within_reconnect_max(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("code", [ErrorCode.UNAVAILABLE, ErrorCode.CLOCK_SKEW])
+async def test_a_relay_or_clock_problem_is_retried_within_reconnect_max(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: ErrorCode
 ) -> None:
-    # 503 `unavailable` is the relay's storage, not a verdict on the envelope: the retry
-    # is not pushed back by the per-envelope backoff (here 100 s) as a rate limit is.
+    # 503 `unavailable` (the relay's storage) and `clock_skew` (a clock off) are not a
+    # verdict on the envelope: the retry is not pushed back by the per-envelope backoff
+    # (here 100 s) as a rate limit is.
     monkeypatch.setattr(node.messaging.outbox, "RECONNECT_MAX", 0.2)
     net = make_network()
     relay = FakeRelay(net.lookup(), net.signed())
@@ -139,7 +141,7 @@ async def test_a_relay_whose_storage_is_down_is_retried_within_reconnect_max(
     q = us.events.queue()
     async with us:
         await us.wait_ready()
-        relay.refuse = ErrorCode.UNAVAILABLE
+        relay.refuse = code
         msg_id = await us.send(addressed(EXAMPLES["follow_up"], "US", "FR"), "FR")
         while not relay.submits:  # noqa: ASYNC110 - the fake relay has no event for it
             await asyncio.sleep(0.01)  # polling the fake relay's counter
