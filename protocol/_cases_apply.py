@@ -15,6 +15,7 @@ from typing import Any, Final
 import msgspec
 
 from protocol._cases_model import (
+    APPLIED_ANYWAY,
     TERMINAL_STATES,
     Anomaly,
     AnomalyCode,
@@ -352,7 +353,7 @@ def apply_message(case: Case, ev: MessageEvent) -> Case:
     if kind == ONWARD and case.request_kind is not None:
         handler = _timeline_only  # an onward-transfer question inside another case
     more, anomaly = handler(case, body, ev)
-    if anomaly is not None:
+    if anomaly is not None and anomaly not in APPLIED_ANYWAY:
         more = {k: v for k, v in more.items() if k != "state"}
     changes.update(more)
     return _record(case, ev, kind, changes, anomaly)

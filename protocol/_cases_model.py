@@ -71,6 +71,13 @@ class AnomalyCode(enum.StrEnum):
     DATE_MOVED_EARLIER = "date_moved_earlier"  # a new "preserved until" before the last one
 
 
+#: anomalies of a message that still applies in full, state included (PROTOCOL.md §10.11):
+#: a "preserved" with an earlier date is the requested side's answer, so after an
+#: extension request the case is ``preserved`` again; the anomaly alerts the officer that
+#: preservation now ends sooner. Every other anomaly keeps the state.
+APPLIED_ANYWAY: frozenset[AnomalyCode] = frozenset({AnomalyCode.DATE_MOVED_EARLIER})
+
+
 class DeadlineKind(enum.StrEnum):
     """The legal and practical clocks of a case."""
 

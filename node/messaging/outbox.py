@@ -19,7 +19,7 @@ from client import RelayRejectedError
 from node.events import MessageSent, NodeProblem, SendFailed
 from node.messaging._chunks import AttachmentFileError
 from node.messaging.attachments import attachment_refs, upload
-from node.messaging.relays import PERMANENT, RelayPool, backoff, is_refusal
+from node.messaging.relays import PERMANENT, RECONNECT_MAX, RelayPool, backoff, is_refusal
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from node.storage import OutboxEntry
@@ -28,6 +28,10 @@ from schemas.errors import ErrorCode
 from schemas.relay_api import SubmitResult
 
 log = structlog.get_logger("relay247.node")
+
+
+#: refusals about the relay or the clocks, not the envelope: retried within RECONNECT_MAX
+_NOT_THIS_ENVELOPE = frozenset({ErrorCode.UNAVAILABLE, ErrorCode.EXPIRED, ErrorCode.CLOCK_SKEW})
 
 
 class _AllDownError(Exception):
@@ -52,14 +56,22 @@ class Outbox:
         self._pool = pool
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._failures = 0  # consecutive rounds in which every relay failed
+        self._sent = 0  # envelopes a relay took, to tell a round that made progress
+        self._held_until = 0.0  # the retry time of the last round in which all were down
 
     async def run(self) -> None:
         """Work until cancelled."""
         s = self._s
         while True:
             s.outbox_wake.clear()
+            now = s.unix()
+            if s.relay_back.is_set():
+                # A relay answers again (the inbox saw it): what was held back only
+                # because none was reachable goes now, not when its backoff ends.
+                s.relay_back.clear()
+                now = max(now, self._held_until)
             try:
-                entries = await s.store.due(s.unix(), 1000)
+                entries = await s.store.due(now, 1000)
                 if entries:
                     await self._round(entries)
                     continue
@@ -100,8 +112,14 @@ class Outbox:
                         down = True
                         return
 
+        sent = self._sent
         await asyncio.gather(*(lane(q) for q in by_peer.values()))
         if down:
+            if self._sent > sent:
+                # A relay took some before failing: not a failure in a row (as the
+                # inbox's reconnect). Counting it made a long queue go one envelope per
+                # growing wait under frequent short faults (issue 17's soak).
+                self._failures = 0
             await self._back_off(entries)
         else:
             self._failures = 0
@@ -122,12 +140,23 @@ class Outbox:
                 return
             except Relay247Error as exc:
                 if is_refusal(exc):
-                    if exc.code in PERMANENT:
+                    # `expired` for an envelope that our clock says has not expired (that
+                    # was checked above) is about the request's 60 s signature or a relay
+                    # clock ahead of ours: both pass, and every attempt is signed anew.
+                    # Giving up dropped receipts for good while a relay's clock was off
+                    # (issue 17); the envelope is given up once its own expiry passes.
+                    if exc.code in PERMANENT and exc.code is not ErrorCode.EXPIRED:
                         await self._give_up(entry, exc.code, exc.message)
                         return
                     # Transient refusal (rate limit, full mailbox, directory not yet
                     # published there): retry this one later, keep the relay.
                     delay = self._delay(entry.attempts)
+                    if exc.code in _NOT_THIS_ENVELOPE:
+                        # The relay's storage is down (503) or a clock is off, not a
+                        # verdict on this envelope: like an unreachable relay, retry
+                        # within RECONNECT_MAX (a receipt waited 300 s after a PostgreSQL
+                        # fault, others after clock jumps: issue 17).
+                        delay = min(delay, RECONNECT_MAX)
                     log.warning(
                         "relay refused; will retry",
                         msg_id=entry.msg_id,
@@ -143,6 +172,7 @@ class Outbox:
                 self._pool.failed(transport)
                 continue
             await s.store.mark_sent(entry.msg_id, result.leaf_index, result.received_at)
+            self._sent += 1
             s.hub.publish(
                 MessageSent(
                     entry.msg_id,
@@ -194,9 +224,12 @@ class Outbox:
         return backoff(attempt, c.backoff_base, c.backoff_max, c.jitter, self._rng)
 
     async def _back_off(self, entries: list[OutboxEntry]) -> None:
-        delay = self._delay(self._failures)
+        # No relay answered: try again within RECONNECT_MAX (sooner when the inbox sees
+        # one answer again, ``relay_back``), not after the refusal backoff's 300 s.
+        delay = min(self._delay(self._failures), RECONNECT_MAX)
         self._failures += 1
         until = self._s.unix() + delay
+        self._held_until = until
         log.info("outbox backing off", seconds=round(delay, 3), pending=len(entries))
         for e in entries:
             await self._s.store.mark_retry(e.msg_id, until, "no relay reachable")

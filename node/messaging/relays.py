@@ -36,6 +36,13 @@ def is_refusal(exc: Relay247Error) -> bool:
     return isinstance(exc, RelayRejectedError)
 
 
+#: the longest wait, seconds, before trying an unreachable relay again (the inbox's
+#: reconnect, the outbox's round when every relay failed): one signed request per node
+#: this often is nothing for a relay, and it bounds how late a node catches up once a
+#: fault heals. A refusal by the relay keeps the configured ``backoff_max``.
+RECONNECT_MAX = 30.0
+
+
 def backoff(attempt: int, base: float, cap: float, jitter: float, rng: random.Random) -> float:
     """Seconds before retry number ``attempt`` (0-based): ``min(cap, base·2^n)·(1+jitter·u)``.
 

@@ -34,6 +34,9 @@ class Shared:
     sync: SyncSection
     clock: Callable[[], datetime]
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: set (with ``outbox_wake``) by the inbox when a relay answers again after failing:
+    #: the outbox then retries at once what it held back while no relay was reachable
+    relay_back: asyncio.Event = field(default_factory=asyncio.Event)
     #: the attachment files under the data directory (None: this node carries none)
     files: AttachmentFiles | None = None
 

@@ -5,6 +5,15 @@ cannot be opened or drops, the loop falls back to long-poll on the same relay an
 push again after :data:`PUSH_RETRY` seconds; when long-poll fails too, the relay counts
 as failed and the loop moves to the next one, after a backoff with jitter.
 
+The backoff counts failures in a row only: a connection on which the relay answered (a
+pushed page, a long-poll answer, even empty) starts the count again, and the wait is at
+most ``RECONNECT_MAX`` (node/messaging/relays.py, 30 s), so a node catches up within
+seconds once a fault heals. (The count used to reset only when a connection ended
+cleanly, and the wait grew to the outbox's ``backoff_max`` of 300 s: under frequent short
+faults the node slept most of the time while its mailbox filled; the fault suite's soak
+found it, issue 17.) The first answer after a failure also wakes the outbox for what it
+held back meanwhile.
+
 The mailbox cursor (the relay's ``seq`` of the last envelope handled) is only saved past
 an envelope once it was stored and acked, so a crash or a dropped connection can only
 make the relay deliver again, never skip. A message with attachments is handled in its
@@ -24,7 +33,7 @@ import structlog
 from node.events import NodeProblem
 from node.messaging._lanes import Lanes
 from node.messaging.inbox import Inbox
-from node.messaging.relays import RelayPool, backoff
+from node.messaging.relays import RECONNECT_MAX, RelayPool, backoff
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from protocol.decimal import parse_decimal
@@ -50,6 +59,8 @@ class Sync:
         self._cursor: dict[str, int] = {}
         self._unsaved = 0
         self._push_broken_until: dict[str, float] = {}
+        self._answered = False  # the relay answered since the last failure
+        self._failed = False  # the last connection failed; the next answer says it is back
         self._lanes = Lanes(shared, inbox, self._delay)
         self.directory_ready = asyncio.Event()
         self.mode = "idle"  # "push" | "poll" | "idle": for status displays and tests
@@ -140,7 +151,10 @@ class Sync:
                 self._s.hub.publish(NodeProblem("inbox", exc.code, exc.message))
                 self._pool.failed(transport)
                 self.mode = "idle"
-                await asyncio.sleep(self._delay(failures))
+                if self._answered:  # it answered before failing: not a failure in a row
+                    failures = 0
+                self._answered, self._failed = False, True
+                await asyncio.sleep(min(self._delay(failures), RECONNECT_MAX))
                 failures += 1
             finally:
                 await self._save_cursor(url)
@@ -165,6 +179,11 @@ class Sync:
 
     async def _page(self, page: MailboxPage, transport: Transport) -> None:
         url = transport.base_url
+        self._answered = True
+        if self._failed:  # the relay is back: what the outbox held back can go now
+            self._failed = False
+            self._s.relay_back.set()
+            self._s.outbox_wake.set()
         run: list[MailboxItem] = []  # handled together: one durable commit for all
         for item in page.messages:
             # A sender's envelopes stay in order: behind its lane, if it has one. A lane

@@ -15,11 +15,16 @@ Properties (the names are what the soak's table prints):
 - ``delivered_once``: every envelope answered 202 is delivered to its recipient, and as
   one mailbox entry only (re-reading the same entry before its ack is allowed; two
   entries for one envelope are not). For a recipient that is a real node process the
-  node's inbox is the delivery, and lists each message once.
+  node's inbox is the delivery, and lists each message once. The final state is read
+  after a bounded healing window (every fault lifted, load stopped, readers and nodes
+  draining), so an envelope still undelivered then is a violation even when it is still
+  waiting in the recipient's relay mailbox (not lost, but not delivered: counted apart
+  in :attr:`Report.waiting` to tell the two failures apart).
 - ``logged_once``: every envelope answered 202 appears exactly once in the log, at the
   leaf index its 202 named.
 - ``receipt_matches``: every receipt is signed by the recipient of an envelope that was
-  delivered to it, and goes back to that envelope's sender.
+  delivered to it, and goes back to that envelope's sender; and every envelope delivered
+  to a real node process was answered by its receipt, read by its sender by the end.
 - ``checkpoints_consistent``: a checkpoint seen after another (real-time order) is not
   smaller (no rollback); two checkpoints of one size have one root (no fork); every
   checkpoint seen is a prefix of the final tree (RFC 9162 consistency proof verified with
@@ -27,6 +32,10 @@ Properties (the names are what the soak's table prints):
 - ``acked_durable``: no acknowledged write is missing after the faults: an ack answered
   OK has its ``DeliveryAcked`` leaf, and its envelope is not handed out by a mailbox
   read that started after the ack's answer.
+
+No property may pass vacuously: a history in which one of them checked nothing (no 202,
+no receipt, no checkpoint, no acked write), or without a final read of the log, is a
+violation of that property, so a soak whose load or reader silently stopped fails.
 """
 
 from __future__ import annotations
@@ -138,7 +147,7 @@ class Final:
         node_inbox: member -> msg_ids listed by that real node's inbox (one per entry).
         node_members: members that are real node processes (their inbox is delivery).
         waiting: member -> msg_ids its relay mailbox still held at the end (read, not
-            acked): not delivered yet, but not lost either; counted, not a violation.
+            acked): not lost, but not delivered within the healing window either.
     """
 
     leaves: list[LogLeaf] = field(default_factory=list)
@@ -182,7 +191,8 @@ class Report:
 
     checked: Counter[str] = field(default_factory=Counter)
     violations: list[Violation] = field(default_factory=list)
-    #: 202s not delivered yet but still in the recipient's relay mailbox at the end
+    #: of the 202s never delivered, those still in the recipient's relay mailbox at the
+    #: end (each is also a ``delivered_once`` violation)
     waiting: int = 0
 
     def add(self, prop: str, detail: str) -> None:
@@ -198,9 +208,12 @@ def check(history: History) -> Report:
     accepted = _accepted(history)
     delivered = _delivered_once(history, accepted, report)
     _logged_once(history, accepted, report)
-    _receipts(history, delivered, report)
+    _receipts(history, accepted, delivered, report)
     _checkpoints(history, report)
     _acks(history, report)
+    for prop in PROPERTIES:
+        if not report.checked[prop]:
+            report.add(prop, "nothing checked: the history has nothing this property covers")
     return report
 
 
@@ -235,15 +248,15 @@ def _delivered_once(
                 report.add("delivered_once", f"{msg_id} listed {n} times in {member}'s inbox")
     for msg_id, sub in accepted.items():
         report.checked["delivered_once"] += 1
-        if msg_id not in delivered[sub.recipient] and msg_id in final.waiting.get(
-            sub.recipient, ()
-        ):
+        if msg_id in delivered[sub.recipient]:
+            continue
+        where = "never delivered"
+        if msg_id in final.waiting.get(sub.recipient, ()):
             report.waiting += 1
-        elif msg_id not in delivered[sub.recipient]:
-            report.add(
-                "delivered_once",
-                f"{msg_id} ({sub.sender}->{sub.recipient}) answered 202, never delivered",
-            )
+            where = "not delivered after the healing window (still in its relay mailbox)"
+        report.add(
+            "delivered_once", f"{msg_id} ({sub.sender}->{sub.recipient}) answered 202, {where}"
+        )
     return delivered
 
 
@@ -266,8 +279,20 @@ def _logged_once(history: History, accepted: dict[str, Submit], report: Report) 
             report.add("logged_once", f"{msg_id} is leaf {found[0]} but its 202s said {answers}")
 
 
-def _receipts(history: History, delivered: dict[str, set[str]], report: Report) -> None:
+def _receipts(
+    history: History, accepted: dict[str, Submit], delivered: dict[str, set[str]], report: Report
+) -> None:
     sent = {op.msg_id: op for op in history.of(Submit)}
+    seen = {(op.member, op.signer, op.msg_id) for op in history.of(ReceiptSeen)}
+    for msg_id, sub in accepted.items():
+        # A real node answers every envelope delivered to it with a receipt (PROTOCOL §5).
+        if sub.recipient in history.final.node_members and msg_id in delivered[sub.recipient]:
+            report.checked["receipt_matches"] += 1
+            if (sub.sender, sub.recipient, msg_id) not in seen:
+                report.add(
+                    "receipt_matches",
+                    f"{msg_id} delivered to {sub.recipient}, no receipt read by {sub.sender}",
+                )
     for op in history.of(ReceiptSeen):
         report.checked["receipt_matches"] += 1
         original = sent.get(op.msg_id)
@@ -303,7 +328,9 @@ def _checkpoints(history: History, report: Report) -> None:
                 f"rollback: {cp.source} served size {cp.size}"
                 f" after {best.source} served {best.size}",
             )
-    if final.size:
+    if not final.size:
+        report.add("checkpoints_consistent", "no final checkpoint read")
+    else:
         tree = final.leaf_hashes[: final.size]
         if len(tree) != final.size or merkle.root(tree) != final.root:
             report.add("checkpoints_consistent", "final checkpoint is not the root of the log read")

@@ -115,17 +115,16 @@ class Model:
         until = c["preserved_until"]
         assert isinstance(until, datetime)
         earlier = isinstance(self.preserved_until, datetime) and until < self.preserved_until
-        # PROTOCOL.md §10.11: "the new date is still taken"; like every anomaly, the
-        # main state is kept (an extension answered with an earlier date is no answer).
+        # PROTOCOL.md §10.11: an earlier date is still the requested side's answer: the
+        # date and the state are taken (after an extension request: `preserved` again,
+        # not still waiting), and the anomaly alerts the officer to the shorter period.
         self.preserved_until = until
-        if earlier:
-            return AnomalyCode.DATE_MOVED_EARLIER
         held = S.MLA_PENDING if self.mla else S.PRESERVED
         if self.state is S.WARNED:
             self.before_warning = held
         else:
             self.state = held
-        return None
+        return AnomalyCode.DATE_MOVED_EARLIER if earlier else None
 
     def _preservation_warning(self, _m: str, _c: dict[str, object]) -> AnomalyCode | None:
         if self.state not in ACTIVE | {S.WARNED}:

@@ -319,6 +319,30 @@ def test_anomaly_date_moved_earlier_still_takes_the_new_date() -> None:
     assert case.preserved_until == later
 
 
+def test_an_extension_answered_with_an_earlier_date_is_preserved_again() -> None:
+    # PROTOCOL.md §10.11: the "preserved" is the answer to the extension request (the
+    # case no longer waits for one); the anomaly flags that preservation ends sooner.
+    first = msg("preserved", out=False, minutes=1)
+    assert isinstance(first.body, rs.Preserved)
+    later = first.body.preserved_until - timedelta(days=10)
+    asked = _run(
+        msg("preservation_request", out=True),
+        first,
+        msg("preservation_extension", out=True, minutes=2, msg_id="8" * 32),
+    )
+    assert asked.state is CaseState.EXTENSION_REQUESTED
+    case = _run(
+        msg("preservation_request", out=True),
+        first,
+        msg("preservation_extension", out=True, minutes=2, msg_id="8" * 32),
+        msg("preserved", out=False, minutes=3, msg_id="9" * 32, preserved_until=later),
+    )
+    assert case.state is CaseState.PRESERVED
+    assert _only_anomaly(case) is AnomalyCode.DATE_MOVED_EARLIER
+    assert case.anomalies[0].state is CaseState.EXTENSION_REQUESTED
+    assert case.preserved_until == later
+
+
 @pytest.mark.parametrize(
     ("events", "kind"),
     [
