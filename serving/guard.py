@@ -295,11 +295,19 @@ def install_accept_log(loop: asyncio.AbstractEventLoop, interval: float = 60.0) 
     """
     previous = loop.get_exception_handler()
     throttle = _Throttle(interval, "accept failing: out of descriptors or memory")
+    late = _Throttle(interval, "accept retry after the listener closed")
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
             throttle.hit(errno.errorcode.get(exc.errno or 0, "?"), error=exc.strerror)
+            return
+        # Each of those failures schedules asyncio's retry (``_start_serving``, a second
+        # later); a server closed before they fire (the relay stopping) makes every one
+        # raise on the closed socket: hundreds of tracebacks for one stop. Counted.
+        callback = str(context.get("message", ""))
+        if "_start_serving" in callback and isinstance(exc, KeyError | ValueError | OSError):
+            late.hit(type(exc).__name__)
             return
         if previous is not None:
             previous(loop, context)
