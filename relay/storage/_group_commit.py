@@ -127,17 +127,7 @@ class GroupCommitter(Generic[Op]):
             if len(outcomes) != len(batch):
                 raise StorageError("storage write failed", detail="batch outcome count mismatch")
         except Exception as exc:  # noqa: BLE001 -- every waiter must be answered, whatever broke
-            # One exception object per waiter: a shared one would collect every
-            # waiter's traceback.
-            # Same class, so an outage stays 503 ``unavailable`` (StorageUnavailableError).
-            kind = type(exc) if isinstance(exc, StorageError) else StorageError
-            outcomes = [
-                kind(
-                    exc.message if isinstance(exc, StorageError) else "storage write failed",
-                    detail=exc.detail if isinstance(exc, StorageError) else repr(exc),
-                )
-                for _ in batch
-            ]
+            outcomes = per_waiter_failures(exc, len(batch))
         else:
             self.commits += 1
             self.items += len(batch)
@@ -148,3 +138,16 @@ class GroupCommitter(Generic[Op]):
                 pending.future.set_exception(outcome)
             else:
                 pending.future.set_result(outcome)
+
+
+def per_waiter_failures(exc: Exception, n: int) -> list[object]:
+    """``n`` failures for the waiters of a batch that failed with ``exc``.
+
+    One exception object per waiter: a shared one would collect every waiter's
+    traceback. Same class, so an outage stays 503 ``unavailable``
+    (StorageUnavailableError); anything else becomes a ``StorageError``.
+    """
+    kind = type(exc) if isinstance(exc, StorageError) else StorageError
+    message = exc.message if isinstance(exc, StorageError) else "storage write failed"
+    detail = exc.detail if isinstance(exc, StorageError) else repr(exc)
+    return [kind(message, detail=detail) for _ in range(n)]

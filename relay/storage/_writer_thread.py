@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from protocol.errors import StorageError
+from relay.storage._group_commit import per_waiter_failures
 
 Op = TypeVar("Op")
 T = TypeVar("T")
@@ -194,16 +195,7 @@ class WriterThread(Generic[Op]):
                 raise StorageError("storage write failed", detail="batch outcome count mismatch")
         except Exception as exc:  # noqa: BLE001 -- every waiter must be answered, whatever broke
             failed = exc
-            # One exception object per waiter: a shared one would collect every
-            # waiter's traceback. Same class, so an outage stays 503 ``unavailable``.
-            kind = type(exc) if isinstance(exc, StorageError) else StorageError
-            outcomes = [
-                kind(
-                    exc.message if isinstance(exc, StorageError) else "storage write failed",
-                    detail=exc.detail if isinstance(exc, StorageError) else repr(exc),
-                )
-                for _ in batch
-            ]
+            outcomes = per_waiter_failures(exc, len(batch))
         else:
             self.commits += 1
             self.items += len(batch)
