@@ -8,22 +8,14 @@ import asyncio
 import errno
 from typing import Any
 
-import pytest
-import structlog
 from structlog.testing import capture_logs
 
-from serving import guard
 from serving.guard import install_accept_log
 
 _LATE = "Exception in callback BaseSelectorEventLoop._start_serving(<function ...>)"
 
 
-async def test_failures_and_late_retries_are_counted_not_each_logged(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # a fresh logger: the module's may be cached by a test that configured structlog as
-    # the CLI does (cache_logger_on_first_use), and a cached one bypasses the capture
-    monkeypatch.setattr(guard, "log", structlog.get_logger("relay247.serving"))
+async def test_failures_and_late_retries_are_counted_not_each_logged() -> None:
     loop = asyncio.get_running_loop()
     seen: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: seen.append(context))
