@@ -215,6 +215,7 @@ def candidates(
     from cli import _node_client as ncl
     from cli._node_render import emit_json
     from node.cases import candidates as suggest
+    from node.cases import candidates_since
 
     # caller and asked are sealed (PROTOCOL.md §18): the data keys open them
     opened = officer_db(data_dir, config_path, passphrase_file, write=False, sealed=True)
@@ -223,8 +224,8 @@ def candidates(
         rec = _find(desk, record_id)
         linked = [r.case_id for r in desk.records(limit=1000) if r.case_id]
     where = ncl.data_dir_of(data_dir, config_path)
-    answer = ncl.call(where, lambda c: c.cases())
-    found = suggest(rec, answer.cases, linked)
+    since = candidates_since(rec)  # the list is most recent first: older cases are not read
+    found = suggest(rec, ncl.call(where, lambda c: c.cases_since(since)), linked)
     rows = [
         {"case": c.case_id, "from": c.peer, "opened_at": c.opened_at.astimezone(UTC).isoformat()}
         for c in found

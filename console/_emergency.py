@@ -25,9 +25,11 @@ from console._context import CONTEXT, ConsoleContext
 from console._locale import LocalTimes
 from console._pages import VISIT, Forbidden, _db, _detail, _id, _officer, _times, render, t
 from console._security import one
+from console._send_node import active_since
 from node.cases import (
     ProcedureTable,
     candidates,
+    candidates_since,
     clock_rows,
     load_procedures,
     reconcile,
@@ -196,8 +198,9 @@ async def _show(
     else:
         linked = list(await _db(ctx, desk.linked_cases))
         now = ctx.clock()
-        rows = await ctx.cases.cases.cases()
-        summaries = [views.summary(row, ctx.table, now) for row in rows]
+        # the list is most recent first: cases older than the window are not read
+        since = candidates_since(rec)
+        summaries = [views.summary(r, ctx.table, now) async for r in active_since(ctx, since)]
         found = candidates(rec, summaries, linked)
     context = {
         "rec": rec,

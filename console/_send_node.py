@@ -20,7 +20,7 @@ from schemas.messages import Body
 
 #: how far back an earlier request with the same identifiers counts as a duplicate
 DUPLICATE_DAYS: Final = 30
-_SCAN_PAGE: Final = 200  # cases read at a time by the duplicate check
+_SCAN_PAGE: Final = 200  # cases read at a time by the duplicate check and emergency links
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ async def duplicates(ctx: ConsoleContext, body: Body, to: str) -> list[str]:
     now = ctx.clock()
     since = now - timedelta(days=DUPLICATE_DAYS)
     found: list[str] = []
-    async for row in _active_since(ctx, since):
+    async for row in active_since(ctx, since):
         # the request's own case counts too: a second request in one case is a duplicate
         if row.peer != to:
             continue
@@ -95,7 +95,7 @@ async def duplicates(ctx: ConsoleContext, body: Body, to: str) -> list[str]:
     return found
 
 
-async def _active_since(ctx: ConsoleContext, since: datetime) -> AsyncIterator[CaseRow]:
+async def active_since(ctx: ConsoleContext, since: datetime) -> AsyncIterator[CaseRow]:
     """The cases with activity at or after ``since``, most recent first, a page at a time
     (the list is in that order, so the walk stops at the first older case)."""
     after: tuple[str, str] | None = None

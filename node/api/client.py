@@ -14,7 +14,7 @@ import os
 import tomllib
 import urllib.parse
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import BinaryIO, Final, NoReturn, TypeVar
 
@@ -161,6 +161,20 @@ class NodeApiClient:
             page = await self.cases_page(page.next)
             found.extend(page.cases)
         return api.CaseList(cases=tuple(found))
+
+    async def cases_since(self, since: datetime) -> list[api.CaseSummary]:
+        """The cases with activity at or after ``since``, most recent first: pages are read
+        until the first older case (the list's order), not to the end."""
+        found: list[api.CaseSummary] = []
+        page = await self.cases_page()
+        while True:
+            for case in page.cases:
+                if case.last_activity < since:
+                    return found
+                found.append(case)
+            if page.next is None:
+                return found
+            page = await self.cases_page(page.next)
 
     async def case(self, case_id: str) -> api.CaseDetail:
         """GET /v1/cases/{case_id}.

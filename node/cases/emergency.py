@@ -118,13 +118,19 @@ def confirmation_due(record: OralRecord, table: ProcedureTable) -> datetime | No
     return found.confirmation.due(record.called_at)
 
 
+def candidates_since(record: OralRecord) -> datetime:
+    """The earliest opening :func:`candidates` takes (its cases' last activity is later):
+    a reader of the case list most recent first stops at the first case older than it."""
+    return record.called_at - timedelta(minutes=10)
+
+
 def candidates(
     record: OralRecord, cases: Iterable[CaseSummary], linked: Iterable[str]
 ) -> list[CaseSummary]:
     """Cases from the record's member opened from the call to ``CANDIDATE_WINDOW`` after
     it (a few minutes before too: the two clocks differ), not linked yet; nearest first."""
     taken = set(linked)
-    low = record.called_at - timedelta(minutes=10)
+    low = candidates_since(record)
     high = record.called_at + CANDIDATE_WINDOW
     found = [
         c

@@ -130,10 +130,40 @@ async def test_console_duplicate_scan_walks_pages_and_stops_at_older_cases(
         whole = await until(us.api.cases, lambda c: len(c.cases) == N)
         ctx = SimpleNamespace(cases=us.services.cases)
         oldest = whole.cases[-1].last_activity
-        walked = [r.case.case_id async for r in _send_node._active_since(ctx, oldest)]  # type: ignore[arg-type]
+        walked = [r.case.case_id async for r in _send_node.active_since(ctx, oldest)]  # type: ignore[arg-type]
         assert walked == [c.case_id for c in whole.cases]
         horizon = whole.cases[11].last_activity
-        recent = [r.case.case_id async for r in _send_node._active_since(ctx, horizon)]  # type: ignore[arg-type]
+        recent = [r.case.case_id async for r in _send_node.active_since(ctx, horizon)]  # type: ignore[arg-type]
         expected = [c.case_id for c in whole.cases if c.last_activity >= horizon]
         assert recent == expected
         assert 12 <= len(recent) < N
+
+
+async def test_cases_since_reads_pages_only_down_to_the_first_older_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NodeApiClient.cases_since (emergency candidates in the CLI): the cases active since
+    a time, most recent first, asking for no page after the first older case."""
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        us = p["US"]
+        await deliver(us.node, net, "DE", _bodies())
+        whole = await until(us.api.cases, lambda c: len(c.cases) == N)
+        asked: list[str | None] = []
+        page_of = us.api.cases_page
+
+        async def counted(after: str | None = None, limit: int = 5, prefix: str = "") -> object:
+            asked.append(after)
+            return await page_of(after, limit=5, prefix=prefix)
+
+        monkeypatch.setattr(us.api, "cases_page", counted)
+        horizon = whole.cases[6].last_activity
+        recent = await us.api.cases_since(horizon)
+        assert [c.case_id for c in recent] == [
+            c.case_id for c in whole.cases if c.last_activity >= horizon
+        ]
+        assert 7 <= len(recent) < N
+        assert len(asked) == (len(recent) // 5) + 1  # the page holding the first older case
+        asked.clear()
+        assert len(await us.api.cases_since(whole.cases[-1].last_activity)) == N
+        assert len(asked) == 5  # every page: no case is older
