@@ -50,6 +50,8 @@ async def describe(ctx: ConsoleContext, event: NodeEvent) -> dict[str, Any] | No
             "priority": priority_of(event.body).value,
             "direction": "in",
         }
+        if event.via == "email":  # a reply an e-mail-only member sent (PROTOCOL.md §22.4)
+            data["via"] = "email"
     elif isinstance(event, ReceiptReceived):
         data = {
             "case_id": event.case_id,

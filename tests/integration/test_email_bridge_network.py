@@ -21,16 +21,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import msgspec
 import pytest
 
+from console._live import describe
 from node._bridge_config import EmailBridgeSection
 from node.alerts import Alert
 from node.api.client import NodeApiClient, NodeApiError
 from node.email_bridge import NodeOpenPgpKey, armored_payload
 from node.email_bridge.bridge import BridgeSetup
+from node.events import MessageReceived
 from node.storage import Direction
 from node.storage._email import EmailEntry
 from protocol import merkle
@@ -44,10 +47,11 @@ from schemas.audit import AUDIT_DECODER, EmailRecorded
 from schemas.directory import EmailReach
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES, example
+from schemas.messages import kind_of
 from tests.integration._node_services import Peer, _client, alerts_to, services_for, webhook_sink
 from tests.integration.test_email_bridge import NODE_ADDRESS, _reply, gpg, impostor, mail
 from tests.support.bodies import addressed
-from tests.support.fake_relay import open_node
+from tests.support.fake_relay import next_event, open_node
 from tests.support.mailserver import USER, GpgMember, MailServer, mail_available
 from tests.support.network import make_network
 from tests.support.relay import RunningRelay, running_relay, signed
@@ -194,7 +198,18 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         ]
 
         # M1-M7: GnuPG's signed reply is fetched, verified and recorded as MT's answer.
+        events = fr.node.events.queue()
         mail.deliver(_reply(gpg, net.key, _preserved(case_id, sent.msg_id)))
+        # ... and the node says so as for a relayed message (duty roster, console, log).
+        arrived = await next_event(events, MessageReceived)
+        fr.node.events.unsubscribe_queue(events)
+        assert (arrived.case_id, arrived.sender, arrived.via) == (case_id, "MT", "email")
+        assert (arrived.header, kind_of(arrived.body)) == (None, "preserved")
+        ctx = SimpleNamespace(store=fr.node.store, cases=fr.node.services.cases)
+        assert await describe(ctx, arrived) == {  # type: ignore[arg-type]
+            "case_id": case_id, "msg_id": arrived.msg_id, "kind": "preserved",
+            "priority": "normal", "direction": "in", "via": "email",
+        }  # fmt: skip
 
         async def answered() -> bool:
             return len((await fr.api.case(case_id)).timeline) == 2
@@ -203,6 +218,7 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         detail = await fr.api.case(case_id)
         got = detail.timeline[-1]
         assert (got.direction, got.kind, got.status) == ("in", "preserved", "accepted")
+        assert got.msg_id == arrived.msg_id
         assert detail.summary.state == "preserved"
 
         # G1-G4: both e-mails' records are logged, each at the leaf kept with it.
