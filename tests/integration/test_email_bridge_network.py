@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,6 +31,7 @@ from console._live import describe
 from node._bridge_config import EmailBridgeSection
 from node.alerts import Alert
 from node.api.client import NodeApiClient, NodeApiError
+from node.cases.stats import period_bounds
 from node.email_bridge import NodeOpenPgpKey, armored_payload
 from node.email_bridge.bridge import BridgeSetup
 from node.events import MessageReceived
@@ -43,6 +44,7 @@ from protocol.email_record import verify_email_record
 from protocol.errors import MalformedError
 from protocol.evidence import verify_bundle
 from protocol.note import Verifier
+from schemas._stats import Flow, Measure, Outcome, RequestKind
 from schemas.audit import AUDIT_DECODER, EmailRecorded
 from schemas.directory import EmailReach
 from schemas.errors import ErrorCode
@@ -55,6 +57,7 @@ from tests.support.fake_relay import next_event, open_node
 from tests.support.mailserver import USER, GpgMember, MailServer, mail_available
 from tests.support.network import make_network
 from tests.support.relay import RunningRelay, running_relay, signed
+from tests.support.stats_cases import actual, expected, plan_from_bundle
 
 pytestmark = pytest.mark.skipif(mail_available() is not None, reason=str(mail_available()))
 __all__ = ["gpg", "impostor", "mail"]  # the fixtures this module uses
@@ -238,6 +241,27 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         assert [(e.direction, e.sha256, e.index) for e in report.emails] == [
             (e.direction, e.sha256, e.leaf_index) for e in entries
         ]
+        # Each with the body the node sent or took (B7d), bound to the case and members.
+        assert [kind_of(e.body) for e in report.emails if e.body] == [
+            "preservation_request", "preserved",
+        ]  # fmt: skip
+
+        # The statistics count the exchange like any other, MT as the peer (§20), and
+        # the figures are the ones recomputed from the bundle alone.
+        today = datetime.now(UTC).date()
+        first, last = today - timedelta(days=1), today + timedelta(days=1)
+        figures = await fr.api.stats(first, last)
+        assert [(r.flow, r.peer, r.kind, r.outcome, r.count) for r in figures.requests] == [
+            (Flow.SENT, "MT", RequestKind.PRESERVATION, Outcome.EXPIRED, 1)  # a past date
+        ]
+        assert {(t.measure, t.peer, t.count) for t in figures.timings} == {
+            (Measure.PRESERVED, None, 1), (Measure.PRESERVED, "MT", 1),
+        }  # fmt: skip
+        plan = plan_from_bundle(bundle, "FR", net.root, log_key)
+        assert plan is not None
+        lo, until = period_bounds(first, last)
+        assert actual(figures) == expected([plan], lo, until)
+        assert gpg.address.encode() not in msgspec.json.encode(figures)  # no address
 
         # FR <-> US still goes through the relay.
         to_us = addressed(example("preservation_request"), "FR", "US")
