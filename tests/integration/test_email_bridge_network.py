@@ -204,13 +204,13 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         events = fr.node.events.queue()
         mail.deliver(_reply(gpg, net.key, _preserved(case_id, sent.msg_id)))
         # ... and the node says so as for a relayed message (duty roster, console, log).
-        arrived = await next_event(events, MessageReceived)
+        taken = await next_event(events, MessageReceived)
         fr.node.events.unsubscribe_queue(events)
-        assert (arrived.case_id, arrived.sender, arrived.via) == (case_id, "MT", "email")
-        assert (arrived.header, kind_of(arrived.body)) == (None, "preserved")
+        assert (taken.case_id, taken.sender, taken.via) == (case_id, "MT", "email")
+        assert (taken.header, kind_of(taken.body)) == (None, "preserved")
         ctx = SimpleNamespace(store=fr.node.store, cases=fr.node.services.cases)
-        assert await describe(ctx, arrived) == {  # type: ignore[arg-type]
-            "case_id": case_id, "msg_id": arrived.msg_id, "kind": "preserved",
+        assert await describe(ctx, taken) == {  # type: ignore[arg-type]
+            "case_id": case_id, "msg_id": taken.msg_id, "kind": "preserved",
             "priority": "normal", "direction": "in", "via": "email",
         }  # fmt: skip
 
@@ -221,7 +221,7 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         detail = await fr.api.case(case_id)
         got = detail.timeline[-1]
         assert (got.direction, got.kind, got.status) == ("in", "preserved", "accepted")
-        assert got.msg_id == arrived.msg_id
+        assert got.msg_id == taken.msg_id
         assert detail.summary.state == "preserved"
 
         # G1-G4: both e-mails' records are logged, each at the leaf kept with it.
