@@ -29,12 +29,12 @@ import pytest
 
 from console._live import describe
 from node._bridge_config import EmailBridgeSection
-from node.alerts import Alert
+from node.alerts import Alert, AlertEvent
 from node.api.client import NodeApiClient, NodeApiError
 from node.cases.stats import period_bounds
 from node.email_bridge import NodeOpenPgpKey, armored_payload
 from node.email_bridge.bridge import BridgeSetup
-from node.events import MessageReceived
+from node.events import MessageReceived, SendFailed
 from node.storage import Direction
 from node.storage._email import EmailEntry
 from protocol import merkle
@@ -344,3 +344,37 @@ async def test_what_cannot_go_by_email_is_refused_before_anything_is_sent(
             assert await peer.node.store.messages(case_id=case_id) == []
             assert await peer.node.store.case_emails(case_id) == []
         assert len(mail.handler.received) == before
+
+
+async def test_an_email_the_relay_host_refuses_fails_in_the_case_and_alerts(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    """A 5xx from the relay host is a given-up message, as a relay's permanent refusal
+    of an envelope: SendFailed (the case is rebuilt without it), and an alert."""
+    async with bridged(tmp_path, mail, gpg) as net:
+        fr = net.peers["FR"]
+        events = fr.node.events.queue()
+        mail.handler.refuse = {gpg.address.lower()}
+        try:
+            request = addressed(EXAMPLES["preservation_request"], "FR", "MT")
+            sent = await fr.api.send("MT", request)
+            failed = await next_event(events, SendFailed)
+        finally:
+            mail.handler.refuse = set()
+            fr.node.events.unsubscribe_queue(events)
+        assert (failed.msg_id, failed.recipient) == (sent.msg_id, "MT")
+
+        async def shown() -> bool:
+            timeline = (await fr.api.case(request.case_id)).timeline
+            return [t.status for t in timeline] == ["failed"]
+
+        await _until(shown)
+
+        async def alerted() -> bool:
+            return bool(net.alerts)
+
+        await _until(alerted)
+        assert [(a.event, a.kind, a.case_id) for a in net.alerts] == [
+            (AlertEvent.DELIVERY_FAILED, "email_not_sent", request.case_id)
+        ]
+        assert await fr.node.store.email_heads() == []  # not retried
