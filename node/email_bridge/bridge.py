@@ -342,7 +342,7 @@ class EmailBridge:
         if unsent and self._publish is not None:
             self._publish(SendFailed(entry.msg_id, entry.member, code, error))
         if self._alert is not None:
-            what = "e-mail" if unsent else "e-mail's log record"
+            what = "e-mail to" if unsent else "log record of an e-mail with"
             await self._alert(
                 Alert(
                     alert_id=hashlib.sha256(
@@ -352,7 +352,7 @@ class EmailBridge:
                     member=self.member,
                     case_id=entry.case_id,
                     kind="email_not_sent" if unsent else "email_record_refused",
-                    summary=f"The {what} for {entry.member} was refused for good"
+                    summary=f"The {what} {entry.member} was refused for good"
                     f" ({code.value}); it is not retried",
                     created_at=self._clock(),
                 )
