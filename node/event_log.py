@@ -47,6 +47,7 @@ def _line(event: NodeEvent) -> tuple[bool, str, dict[str, object]] | None:
         return False, "receipt received", _about(event) | extra
     if isinstance(event, MessageSent):
         extra = {"leaf_index": event.leaf_index, "relay": event.relay, "duplicate": event.duplicate}
+        extra["via"] = event.via
         return False, "message sent", _to(event) | extra
     if isinstance(event, SendFailed):
         return True, "message not delivered", _to(event) | {"code": event.code.value}

@@ -65,13 +65,18 @@ class ReceiptReceived:
 
 @dataclass(frozen=True)
 class MessageSent:
-    """A relay accepted an outbound envelope durably (202)."""
+    """A relay accepted an outbound envelope durably (202).
+
+    ``via`` is ``"email"`` for a message to an e-mail-only member (PROTOCOL.md §22.6):
+    the relay host took the e-mail and ``relay`` logged its record at ``leaf_index``.
+    """
 
     msg_id: str
     recipient: str
     leaf_index: int
     relay: str
     duplicate: bool
+    via: Literal["relay", "email"] = "relay"
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from node.email_bridge.errors import BridgeRefusedError
 from node.email_bridge.inbound import Reply
 from node.email_bridge.openpgp import NodeOpenPgpKey
 from node.email_bridge.outbound import Outgoing, build, submit
-from node.events import MessageReceived, SendFailed
+from node.events import MessageReceived, MessageSent, SendFailed
 from node.storage import Direction, EmailEntry, MessageRecord, NodeStore, Status
 from protocol.email_record import sign_email_record
 from protocol.envelope import new_id
@@ -77,6 +77,8 @@ GIVE_UP: Final = frozenset(
 
 class RecordSink(Protocol):
     """Where a signed e-mail record goes (``client.RelayClient`` has it, G2)."""
+
+    base_url: str
 
     async def submit_email_record(self, record: bytes, sig: bytes) -> EmailRecordResult:
         """POST /v1/email-records."""
@@ -323,6 +325,9 @@ class EmailBridge:
             await self._store.email_logged(entry.direction, entry.msg_id, result.leaf_index)
             log.info("e-mail record logged", msg_id=entry.msg_id, leaf_index=result.leaf_index)
             await self._refresh(entry.case_id)
+            if entry.direction == "sent" and self._publish is not None:  # as the outbox does
+                done = (result.leaf_index, sink.base_url, result.duplicate)
+                self._publish(MessageSent(entry.msg_id, entry.member, *done, via="email"))
             return True
         await self._retry(entry, error)
         return False

@@ -34,7 +34,7 @@ from node.api.client import NodeApiClient, NodeApiError
 from node.cases.stats import period_bounds
 from node.email_bridge import NodeOpenPgpKey, armored_payload
 from node.email_bridge.bridge import BridgeSetup
-from node.events import MessageReceived, SendFailed
+from node.events import MessageReceived, MessageSent, SendFailed
 from node.storage import Direction
 from node.storage._email import EmailEntry
 from protocol import merkle
@@ -181,6 +181,7 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         request = addressed(EXAMPLES["preservation_request"], "FR", "MT")
         case_id = request.case_id
         before = len(mail.handler.received)
+        events = fr.node.events.queue()
         sent = await fr.api.send("MT", request)  # the local API, as officers' tools use it
 
         # O1-O5: one e-mail to MT's address; GnuPG opens it and checks FR's signature.
@@ -200,15 +201,22 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
             (sent.msg_id, "out", "preservation_request")
         ]
 
+        # Sent, and its record logged: the node says so as for a relayed message.
+        gone = await next_event(events, MessageSent)
+        assert (gone.msg_id, gone.recipient, gone.via) == (sent.msg_id, "MT", "email")
+        assert gone.relay == net.relay.url
+        ctx = SimpleNamespace(store=fr.node.store, cases=fr.node.services.cases)
+        assert await describe(ctx, gone) == {  # type: ignore[arg-type]
+            "case_id": case_id, "msg_id": sent.msg_id, "direction": "out", "via": "email",
+        }  # fmt: skip
+
         # M1-M7: GnuPG's signed reply is fetched, verified and recorded as MT's answer.
-        events = fr.node.events.queue()
         mail.deliver(_reply(gpg, net.key, _preserved(case_id, sent.msg_id)))
         # ... and the node says so as for a relayed message (duty roster, console, log).
         taken = await next_event(events, MessageReceived)
         fr.node.events.unsubscribe_queue(events)
         assert (taken.case_id, taken.sender, taken.via) == (case_id, "MT", "email")
         assert (taken.header, kind_of(taken.body)) == (None, "preserved")
-        ctx = SimpleNamespace(store=fr.node.store, cases=fr.node.services.cases)
         assert await describe(ctx, taken) == {  # type: ignore[arg-type]
             "case_id": case_id, "msg_id": taken.msg_id, "kind": "preserved",
             "priority": "normal", "direction": "in", "via": "email",
@@ -228,6 +236,7 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         entries = await _logged(net, case_id, 2)
         assert [e.direction for e in entries] == ["sent", "received"]
         assert entries[0].sha256 == hashlib.sha256(raw).hexdigest()  # the bytes sent
+        assert gone.leaf_index == entries[0].leaf_index
         await _check_in_log(net, entries)
         detail = await fr.api.case(case_id)
         assert [t.leaf_index for t in detail.timeline] == [e.leaf_index for e in entries]

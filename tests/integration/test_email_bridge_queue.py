@@ -45,6 +45,8 @@ T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 class Sink:
     """A relay's G2 endpoint: refuses while ``down``, then logs at increasing leaves."""
 
+    base_url = "http://relay.test"
+
     def __init__(self) -> None:
         self.down = True
         self.got: list[tuple[bytes, bytes]] = []
