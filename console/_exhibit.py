@@ -28,8 +28,10 @@ from console import _i18n
 from console._exhibit_model import read_case
 from console._locale import RTL, LocalTimes
 from console._pages import coder
-from console._side import side_rows
+from console._side import SideRow, side_rows
 from protocol.errors import ConfigError, MalformedError
+from protocol.evidence import EmailFacts
+from schemas.messages import kind_of
 
 #: The file name of the embedded bundle (its /F and /UF in the file specification).
 BUNDLE_NAME: Final = "relay247-evidence.json"
@@ -121,12 +123,23 @@ def html_of(
         times=times,
         zone=zone,
         sides=[side_rows(m.body, language, times) for m in case.messages],
+        emails=[_email_row(e, language, times) for e in case.emails],
         fonts=urls,
         keywords=keywords(language, zone),
         as_of=case.as_of.astimezone(UTC).replace(microsecond=0).isoformat(),
         command=command,
     )
     return html, case.as_of
+
+
+def _email_row(
+    e: EmailFacts, language: str, times: LocalTimes
+) -> tuple[EmailFacts, str | None, list[SideRow] | None]:
+    """An e-mail of the case (B7) with its body's kind and rows when the bundle states
+    one (B7d), else None for both."""
+    if e.body is None:
+        return e, None, None
+    return e, kind_of(e.body), side_rows(e.body, language, times)
 
 
 def render_exhibit(bundle: bytes, *, language: str, zone: str, font_dir: Path = FONT_DIR) -> bytes:

@@ -17,7 +17,7 @@ import msgspec
 
 from protocol._evidence_checks import MessageFacts
 from protocol.codec import decode
-from protocol.evidence import BundleReport, EvidenceBundle, verify_bundle
+from protocol.evidence import BundleReport, EmailFacts, EvidenceBundle, verify_bundle
 from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.messages import BODY_DECODER, Body
 
@@ -50,6 +50,8 @@ class ExhibitCase:
     log_key: str
     #: the latest instant the log recorded for the case: the document's date
     as_of: datetime
+    #: the e-mails exchanged with members without a node (B7), as the report proves them
+    emails: tuple[EmailFacts, ...] = ()
 
 
 def read_case(bundle: bytes) -> ExhibitCase:
@@ -76,12 +78,14 @@ def read_case(bundle: bytes) -> ExhibitCase:
     )
     instants = [f.accepted_at for f in facts] + [f.acked_at for f in facts if f.acked_at]
     instants += [r.received_at for f in facts for r in f.receipts]
+    instants += [e.received_at for e in report.emails]  # a case may be all e-mail (§22)
     return ExhibitCase(
         report=report,
         messages=messages,
         checkpoint=b.checkpoint,
         log_key=b.log_key,
         as_of=max(instants).astimezone(UTC),
+        emails=report.emails,
     )
 
 

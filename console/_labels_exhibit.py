@@ -55,6 +55,21 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         " that the log showed the same history to everyone.",
         "exhibit.check_6": "Free text is reproduced exactly as the sender wrote it. Coded"
         " values are shown in the reader's language; the value as sent is beside it.",
+        "exhibit.emails": "Exchanged by e-mail",
+        "exhibit.emails_intro": "These messages went to or came from a member that has no"
+        " node, as e-mail signed and encrypted with OpenPGP. The node checked the member's"
+        " signature on each reply it accepted. For each e-mail the node signed a record of"
+        " the e-mail's SHA-256, which the public log holds; the e-mail itself is encrypted"
+        " and is not in this document. The content shown is the one the node states it"
+        " sent or received: the log proves the e-mail's hash, not its content.",
+        "exhibit.email": "E-mail",
+        "exhibit.email_sent": "sent by e-mail",
+        "exhibit.email_received": "received by e-mail",
+        "exhibit.email_at": "Recorded by the node",
+        "exhibit.email_sha256": "E-mail SHA-256",
+        "exhibit.email_signed": "Record signed by the node",
+        "exhibit.email_logged": "Record logged by the relay, log entry",
+        "exhibit.email_content": "Content, as stated by the node",
         "exhibit.failed": "The court exhibit could not be produced:",
     },
     "fr": {
@@ -107,6 +122,22 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "exhibit.check_6": "Le texte libre est reproduit exactement tel que l'expéditeur l'a"
         " écrit. Les valeurs codées sont données dans la langue du lecteur, à côté de la"
         " valeur envoyée.",
+        "exhibit.emails": "Échangés par courriel",
+        "exhibit.emails_intro": "Ces messages sont partis vers un membre sans nœud, ou"
+        " venus de lui, par courriel signé et chiffré avec OpenPGP. Le nœud a vérifié la"
+        " signature du membre sur chaque réponse acceptée. Pour chaque courriel, le nœud a"
+        " signé une inscription de son empreinte SHA-256, que le journal public conserve ;"
+        " le courriel lui-même est chiffré et ne figure pas dans ce document. Le contenu"
+        " affiché est celui que le nœud déclare avoir envoyé ou reçu : le journal prouve"
+        " l'empreinte du courriel, pas son contenu.",
+        "exhibit.email": "Courriel",
+        "exhibit.email_sent": "envoyé par courriel",
+        "exhibit.email_received": "reçu par courriel",
+        "exhibit.email_at": "Inscrit par le nœud",
+        "exhibit.email_sha256": "SHA-256 du courriel",
+        "exhibit.email_signed": "Inscription signée par le nœud",
+        "exhibit.email_logged": "Inscription au journal du relais, entrée",
+        "exhibit.email_content": "Contenu, tel que le nœud le déclare",
         "exhibit.failed": "La pièce pour le tribunal n'a pas pu être produite :",
     },
     "es": {
@@ -160,6 +191,22 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "exhibit.check_6": "El texto libre se reproduce exactamente como lo escribió el"
         " remitente. Los valores codificados se muestran en el idioma del lector, junto al"
         " valor enviado.",
+        "exhibit.emails": "Intercambiados por correo electrónico",
+        "exhibit.emails_intro": "Estos mensajes se enviaron a un miembro sin nodo, o se"
+        " recibieron de él, por correo electrónico firmado y cifrado con OpenPGP. El nodo"
+        " comprobó la firma del miembro en cada respuesta que aceptó. Para cada correo, el"
+        " nodo firmó un registro de su SHA-256, que el registro público conserva; el correo"
+        " en sí está cifrado y no figura en este documento. El contenido mostrado es el que"
+        " el nodo declara haber enviado o recibido: el registro prueba el hash del correo,"
+        " no su contenido.",
+        "exhibit.email": "Correo electrónico",
+        "exhibit.email_sent": "enviado por correo electrónico",
+        "exhibit.email_received": "recibido por correo electrónico",
+        "exhibit.email_at": "Registrado por el nodo",
+        "exhibit.email_sha256": "SHA-256 del correo",
+        "exhibit.email_signed": "Registro firmado por el nodo",
+        "exhibit.email_logged": "Registro anotado por el relé, entrada",
+        "exhibit.email_content": "Contenido, según declara el nodo",
         "exhibit.failed": "No se pudo producir la prueba documental:",
     },
     "ar": {
@@ -207,6 +254,20 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         " التاريخ نفسه على الجميع.",
         "exhibit.check_6": "يُنقل النص الحر تماماً كما كتبه المرسل. وتُعرض القيم المرمّزة"
         " بلغة القارئ، بجانب القيمة المرسلة.",
+        "exhibit.emails": "المتبادلة بالبريد الإلكتروني",
+        "exhibit.emails_intro": "أُرسلت هذه الرسائل إلى عضو ليست لديه عقدة أو وردت منه، بالبريد"
+        " الإلكتروني الموقّع والمشفّر بـ OpenPGP. وقد تحققت العقدة من توقيع العضو على كل رد"
+        " قبلته. ولكل رسالة بريد وقّعت العقدة قيداً يتضمن بصمة SHA-256 للرسالة، يحفظه السجل"
+        " العام؛ أما الرسالة نفسها فمشفّرة وليست في هذا المستند. والمحتوى المعروض هو ما تصرّح"
+        " العقدة بأنها أرسلته أو تلقّته: يثبت السجل بصمة الرسالة لا محتواها.",
+        "exhibit.email": "بريد إلكتروني",
+        "exhibit.email_sent": "أُرسل بالبريد الإلكتروني",
+        "exhibit.email_received": "ورد بالبريد الإلكتروني",
+        "exhibit.email_at": "سجّلته العقدة",
+        "exhibit.email_sha256": "بصمة SHA-256 للرسالة",
+        "exhibit.email_signed": "القيد موقّع من العقدة",
+        "exhibit.email_logged": "قيد سجّله المرحّل، رقم القيد",
+        "exhibit.email_content": "المحتوى كما تصرّح به العقدة",
         "exhibit.failed": "تعذّر إنتاج المستند للمحكمة:",
     },
 }

@@ -50,6 +50,8 @@ async def describe(ctx: ConsoleContext, event: NodeEvent) -> dict[str, Any] | No
             "priority": priority_of(event.body).value,
             "direction": "in",
         }
+        if event.via == "email":  # a reply an e-mail-only member sent (PROTOCOL.md §22.4)
+            data["via"] = "email"
     elif isinstance(event, ReceiptReceived):
         data = {
             "case_id": event.case_id,
@@ -62,6 +64,8 @@ async def describe(ctx: ConsoleContext, event: NodeEvent) -> dict[str, Any] | No
         if record is None:
             return None
         data = {"case_id": record.case_id, "msg_id": event.msg_id, "direction": "out"}
+        if isinstance(event, MessageSent) and event.via == "email":
+            data["via"] = "email"
     else:
         return None
     await ctx.cases.refresh(data["case_id"])

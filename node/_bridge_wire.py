@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from node.alerts import Alert
     from node.daemon import Node
     from node.email_bridge.bridge import BridgeSetup, EmailBridge, RecordSink
+    from node.events import NodeEvent
     from node.storage import NodeStore
     from protocol.keys import SigningKey
     from schemas.directory import Member
@@ -64,13 +65,14 @@ class BridgeWire:
         refresh: Callable[[str], Awaitable[object]],
         members: Callable[[], Iterable[Member]],
         alert: Callable[[Alert], Awaitable[None]],
+        publish: Callable[[NodeEvent], None] | None = None,
     ) -> None:
         from node.email_bridge.bridge import EmailBridge
         from node.email_bridge.fetch import BridgeFetcher
 
         self.bridge: EmailBridge = EmailBridge(
             setup, member=member, store=store, signing=signing, clock=clock, sinks=sinks,
-            refresh=refresh,
+            refresh=refresh, alert=alert, publish=publish,
         )  # fmt: skip
         self.fetcher = BridgeFetcher(setup, self.bridge, members=members, alert=alert, clock=clock)
 
@@ -105,7 +107,7 @@ def wire_node(node: Node, setup: BridgeSetup) -> BridgeWire:
         setup, member=node.member, store=node.store,
         signing=lambda: node.services.parts.keys.signing, clock=clock,
         sinks=lambda: [node.services.client(u) for u in node.services.parts.relays()],
-        refresh=refresh, members=members, alert=alert,
+        refresh=refresh, members=members, alert=alert, publish=node.events.publish,
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from node.events import (
     ReceiptReceived,
     SendFailed,
 )
+from schemas.messages import coarse_kind
 
 log = structlog.get_logger("relay247.node")
 
@@ -33,7 +34,8 @@ def log_event(event: NodeEvent) -> None:
 def _line(event: NodeEvent) -> tuple[bool, str, dict[str, object]] | None:
     """(is it a warning, the log message, its fields) for the events worth a line."""
     if isinstance(event, MessageReceived):
-        extra: dict[str, object] = {"sender": event.sender, "kind": event.header.kind.value}
+        kind = coarse_kind(event.body) if event.header is None else event.header.kind
+        extra: dict[str, object] = {"sender": event.sender, "kind": kind.value, "via": event.via}
         return False, "message received", _about(event) | extra
     if isinstance(event, MessageRejected):
         extra = {"sender": event.sender, "code": event.code.value}
@@ -45,6 +47,7 @@ def _line(event: NodeEvent) -> tuple[bool, str, dict[str, object]] | None:
         return False, "receipt received", _about(event) | extra
     if isinstance(event, MessageSent):
         extra = {"leaf_index": event.leaf_index, "relay": event.relay, "duplicate": event.duplicate}
+        extra["via"] = event.via
         return False, "message sent", _to(event) | extra
     if isinstance(event, SendFailed):
         return True, "message not delivered", _to(event) | {"code": event.code.value}

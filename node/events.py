@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import structlog
 
@@ -25,14 +26,19 @@ log = structlog.get_logger("relay247.node")
 
 @dataclass(frozen=True)
 class MessageReceived:
-    """A verified business message was stored; its receipt is queued."""
+    """A verified business message was stored; its receipt is queued.
+
+    ``via`` is ``"email"`` for a reply an e-mail-only member sent (PROTOCOL.md §22.4 M7):
+    it has no envelope, so ``header`` is None and no receipt goes back.
+    """
 
     msg_id: str
     case_id: str
     sender: str
     body: Body
-    header: EnvelopeHeader
+    header: EnvelopeHeader | None
     received_at: datetime
+    via: Literal["relay", "email"] = "relay"
 
 
 @dataclass(frozen=True)
@@ -59,13 +65,18 @@ class ReceiptReceived:
 
 @dataclass(frozen=True)
 class MessageSent:
-    """A relay accepted an outbound envelope durably (202)."""
+    """A relay accepted an outbound envelope durably (202).
+
+    ``via`` is ``"email"`` for a message to an e-mail-only member (PROTOCOL.md §22.6):
+    the relay host took the e-mail and ``relay`` logged its record at ``leaf_index``.
+    """
 
     msg_id: str
     recipient: str
     leaf_index: int
     relay: str
     duplicate: bool
+    via: Literal["relay", "email"] = "relay"
 
 
 @dataclass(frozen=True)

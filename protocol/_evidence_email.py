@@ -1,7 +1,10 @@
 """Step B7 of evidence-bundle verification: the e-mail records of a case (PROTOCOL.md
 §22.5 G4). A node that exchanged e-mail with a member without a node (§22) puts each
 ``email_recorded`` leaf of the case in the bundle with its inclusion proof; the record
-inside is checked as the relay and the auditor check it (G3, L6), for this case.
+inside is checked as the relay and the auditor check it (G3, L6), for this case. An
+item may carry the body the node sent or took with the e-mail (B7d): the node's statement
+of what the e-mail said, bound to the record's case and members but not proven by the
+log (the e-mail is encrypted; only its hash is logged).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Annotated, Final
 
 import msgspec
 
+from protocol.body import member_binding_errors
 from protocol.checkpoint import Checkpoint
 from protocol.codec import decode
 from protocol.directory import KeyLookup, VerifiedDirectory
@@ -20,10 +24,13 @@ from protocol.email_record import verify_email_record
 from protocol.errors import DirectoryError, MalformedError, PeerError, VerificationError
 from protocol.merkle import leaf_hash, verify_inclusion
 from schemas.audit import AUDIT_DECODER, EmailRecorded
+from schemas.messages import BODY_DECODER, Body, kind_of
 
 #: e-mail records in one bundle: a case's e-mails, with room for a long exchange
 MAX_EMAILS: Final = 4096
 _MAX_ENTRY: Final = 4096  # bytes: an email_recorded entry is ~600
+#: bytes of one e-mail's body in a bundle (B7d): M6's bound on a returned body
+MAX_EMAIL_BODY: Final = 1 << 20
 
 
 class EmailLeaf(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -40,6 +47,11 @@ class EmailEvidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
     directory_version: Annotated[int, msgspec.Meta(ge=1)]
     recorded: EmailLeaf
+    #: the body the node sent or took with the e-mail, exact JSON bytes (B7d); unset when
+    #: retention removed it, so a bundle without bodies has the same bytes as before
+    body: Annotated[bytes, msgspec.Meta(max_length=MAX_EMAIL_BODY)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,18 @@ class EmailFacts:
     at: datetime
     index: int
     received_at: datetime
+    #: the body the node states it sent or took (B7d), None when the bundle has none
+    body: Body | None = None
+
+    @property
+    def sender(self) -> str:
+        """Who wrote the e-mail: the node for a sent one, else the member."""
+        return self.node if self.direction == "sent" else self.member
+
+    @property
+    def recipient(self) -> str:
+        """Who the e-mail went to."""
+        return self.member if self.direction == "sent" else self.node
 
     def sentences(self) -> list[str]:
         """Plain-language statements of what is proven (and what is not)."""
@@ -62,21 +86,30 @@ class EmailFacts:
             if self.direction == "sent"
             else f"{self.node} accepted an e-mail from {self.member}"
         )
-        return [
+        out = [
             f"E-mail {self.number}: {what} at {self.at.isoformat()}; the e-mail's SHA-256 "
             f"is {self.sha256}, as stated and signed by {self.node}'s key.",
             f"  The relay logged the record at {self.received_at.isoformat()} as log "
             f"entry {self.index}. The e-mail itself is not in the bundle: anyone holding "
             "it can compare its hash.",
         ]
+        if self.body is not None:
+            out.append(
+                f"  {self.node} states that it carried a {kind_of(self.body)} of this case;"
+                " the log does not prove the content (the e-mail is encrypted)."
+            )
+        return out
 
 
-def email_evidence(leaf: EmailLeaf, directories: Sequence[VerifiedDirectory]) -> EmailEvidence:
+def email_evidence(
+    leaf: EmailLeaf, directories: Sequence[VerifiedDirectory], body: bytes | None = None
+) -> EmailEvidence:
     """The bundle item for one ``email_recorded`` leaf, for a node's case export (G4).
 
     Names the newest of ``directories`` (the bundle's chain, oldest first) under which
     the record verifies (G3a–G3d), as the export picks a message's version: the one the
-    relay used, unless a later one also gives the member its e-mail entry.
+    relay used, unless a later one also gives the member its e-mail entry. ``body``:
+    the exact body bytes the node sent or took with it (B7d), None: left out.
 
     Raises:
         TooLargeError, MalformedError: the entry is not an ``email_recorded`` leaf.
@@ -92,7 +125,8 @@ def email_evidence(leaf: EmailLeaf, directories: Sequence[VerifiedDirectory]) ->
         except PeerError as exc:
             failure = exc
             continue
-        return EmailEvidence(directory_version=d.version, recorded=leaf)
+        kept = msgspec.UNSET if body is None else body
+        return EmailEvidence(directory_version=d.version, recorded=leaf, body=kept)
     raise failure
 
 
@@ -153,6 +187,11 @@ def _check(n: int, e: EmailEvidence, keys: KeyLookup, cp: Checkpoint, case_id: s
     # B7c: a record of this case.
     if record.case_id != case_id:
         raise VerificationError("e-mail record is for another case", detail=record.case_id)
+    # B7d: the body the node states it carried, when the bundle has it.
+    sent = record.direction == "sent"
+    sender, recipient = (record.node, record.member) if sent else (record.member, record.node)
+    body = None if isinstance(e.body, msgspec.UnsetType) else _body(e.body, case_id, sender,
+                                                                     recipient)  # fmt: skip
     return EmailFacts(
         number=n,
         node=record.node,
@@ -162,4 +201,17 @@ def _check(n: int, e: EmailEvidence, keys: KeyLookup, cp: Checkpoint, case_id: s
         at=record.at,
         index=leaf.index,
         received_at=entry.received_at,
+        body=body,
     )
+
+
+def _body(data: bytes, case_id: str, sender: str, recipient: str) -> Body:
+    """B7d: the stated body decodes strictly (E13's decoding), is of the record's case and
+    names its members where it names any (E14's bindings, ``sender`` to ``recipient``)."""
+    body = decode(BODY_DECODER, data, "e-mail body", limit=MAX_EMAIL_BODY)
+    if body.case_id != case_id:
+        raise VerificationError("e-mail body is for another case", detail=body.case_id)
+    problems = member_binding_errors(body, sender=sender, recipient=recipient)
+    if problems:
+        raise VerificationError("e-mail body names other members", detail=problems[0][0])
+    return body

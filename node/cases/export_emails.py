@@ -3,14 +3,15 @@
 Each e-mail sent to or taken from a member without a node has its signed record in the
 relay's log at the leaf index the node kept with it (``email_log``); the bundle carries
 that leaf's exact entry and its inclusion proof, with the directory version under which
-the record verifies (the one that lists the member's e-mail entry and the node's key).
+the record verifies (the one that lists the member's e-mail entry and the node's key),
+and the body the node sent or took with it (B7d; left out once retention removed it).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from node.storage import NodeStore
+from node.storage import Direction, NodeStore
 from protocol.directory import VerifiedDirectory
 from protocol.errors import TransportError
 from protocol.evidence import EmailEvidence, EmailLeaf, email_evidence
@@ -51,7 +52,7 @@ async def case_email_evidence(
     out: list[EmailEvidence] = []
     for e in await store.case_emails(case_id):
         if e.state not in _EXCHANGED:
-            continue  # queued (not sent yet) or refused by the relay host: nothing happened
+            continue  # queued, or given up (never sent, or its record never logged)
         if e.leaf_index is None or e.leaf_index >= size or e.record is None or e.sig is None:
             raise TransportError(
                 "an e-mail of the case is not in the log yet; retry",
@@ -61,5 +62,9 @@ async def case_email_evidence(
         (entry,) = await source.entries(e.leaf_index, e.leaf_index + 1)
         proof = await source.inclusion_proof(e.leaf_index, size)
         leaf = EmailLeaf(index=e.leaf_index, entry=entry, proof=tuple(proof.proof))
-        out.append(email_evidence(leaf, [d for _, d in chain]))  # the version that verifies it
+        way = Direction.OUT if e.direction == "sent" else Direction.IN
+        message = await store.message(e.msg_id, way)
+        body = None if message is None else message.body  # None: removed (retention)
+        # the newest directory version that verifies it, as for a message
+        out.append(email_evidence(leaf, [d for _, d in chain], body))
     return sorted(out, key=lambda x: x.recorded.index)

@@ -6,7 +6,8 @@ signed ``created`` times, their bodies, and the signed delivery receipts' ``rece
 The node's own clock (``stored_at``) never enters a figure, so anyone holding the
 period's bundles can recompute every number.
 
-:func:`gather` reads the store; :func:`figures` is pure and turns the facts of each case
+:func:`gather` (:mod:`node.cases._stats_facts`) reads the store, e-mail exchanges
+(§22) included; :func:`figures` is pure and turns the facts of each case
 into the coded tables of :class:`schemas._stats.Statistics`.
 """
 
@@ -14,17 +15,21 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
-import msgspec
-
-from node.cases.service import body_of
+from node.cases._stats_facts import (
+    CHUNK,
+    CaseFacts,
+    Event,
+    facts_of,
+    gather,
+    period_bounds,
+    signed_header,
+    signed_receipt_time,
+)
 from node.cases.store import CaseStore
-from node.storage import Direction, MessageRecord, NodeStore, Status, is_email
-from protocol.codec import decode
-from protocol.errors import MalformedError, StorageError
+from node.storage import NodeStore
 from schemas import _bodies_dataprot as dp
 from schemas import _bodies_other as ot
 from schemas import _bodies_request as rq
@@ -40,176 +45,15 @@ from schemas._stats import (
     Statistics,
     Timing,
 )
-from schemas.envelope import DeliveryReceipt, EnvelopeHeader, ReceiptStatus, SignedReceipt
-from schemas.messages import Body
+from schemas.envelope import ReceiptStatus
 
-_HEADER: Final = msgspec.json.Decoder(EnvelopeHeader)
-_SIGNED: Final = msgspec.json.Decoder(SignedReceipt)
-_RECEIPT_DEC: Final = msgspec.json.Decoder(DeliveryReceipt)
-_RECEIPT = "receipt"
-_OPENING: Final = frozenset(k.value for k in RequestKind)
+__all__ = [
+    "CHUNK", "MAX_PERIOD_DAYS", "CaseFacts", "Event", "facts_of", "figures", "gather",
+    "period_bounds", "signed_header", "signed_receipt_time", "statistics",
+]  # fmt: skip
 _EMERGENCY_REFUSED: Final = ot.EmergencyDecision.REFUSED
-#: cases read per query (``node.storage._bulk``)
-CHUNK: Final = 500
 #: Longest period one export covers (ten years and leap days).
 MAX_PERIOD_DAYS: Final = 3660
-
-
-@dataclass(frozen=True)
-class Event:
-    """One logged message of a case after its request: signed time, kind, body, who sent it."""
-
-    created: datetime
-    kind: str
-    body: Body | None  # None once retention removed it (§20.1: the kind still counts)
-    from_requested: bool
-
-
-@dataclass(frozen=True)
-class CaseFacts:
-    """What the figures need of one case: its request, receipts and later messages."""
-
-    flow: Flow
-    peer: str
-    kind: RequestKind
-    requested_at: datetime
-    receipts: tuple[tuple[datetime, ReceiptStatus], ...]
-    events: tuple[Event, ...]
-
-
-def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """The instants of a period of whole UTC days: ``start`` 00:00Z to the day after ``end``."""
-    return (
-        datetime.combine(start, time(), UTC),
-        datetime.combine(end + timedelta(days=1), time(), UTC),
-    )
-
-
-# -- reading the store ---------------------------------------------------------------------
-
-
-async def gather(store: NodeStore, cases: CaseStore, start: date, end: date) -> list[CaseFacts]:
-    """The facts of every case whose request was created in the period.
-
-    A bounded number of queries: the cases' spans in one, then per chunk of
-    :data:`CHUNK` cases one for their messages and one for their sent receipts.
-
-    Raises:
-        StorageError: the store failed, or a stored header or receipt is unreadable.
-    """
-    lo, hi = period_bounds(start, end)
-    margin = timedelta(days=1)  # a peer's clock may run ahead of ours (§4.4 clock skew)
-    wanted = [
-        case_id
-        for case_id, opened, last in await cases.spans()
-        if not (last < lo - margin or opened >= hi + margin)
-    ]
-    out: list[CaseFacts] = []
-    for first in range(0, len(wanted), CHUNK):
-        by_case = await store.messages_of_cases(wanted[first : first + CHUNK])
-        sent = [
-            r.msg_id
-            for records in by_case.values()
-            for r in records
-            if r.direction is Direction.OUT and r.body_kind in _OPENING
-        ]
-        receipts = await store.receipts_of(sent)
-        for records in by_case.values():
-            facts = facts_of(records, hi, receipts)
-            if facts is not None and lo <= facts.requested_at < hi:
-                out.append(facts)
-    return out
-
-
-def _logged(r: MessageRecord) -> bool:
-    # The messages an evidence bundle holds (node.cases.export): in the audit log.
-    if is_email(r):  # by e-mail (§22): no envelope; its record is logged apart (G4)
-        return False
-    if r.direction is Direction.IN:
-        return r.status is Status.ACCEPTED
-    return r.leaf_index is not None
-
-
-def facts_of(
-    records: list[MessageRecord], until: datetime, receipts: dict[str, bytes]
-) -> CaseFacts | None:
-    """The facts of one case as of ``until``, given the signed receipts of the messages
-    this node sent (by message id); None: no logged opening request."""
-    logged = [
-        (signed_header(r), r, body_of(r))
-        for r in records
-        if r.coarse_kind != _RECEIPT and _logged(r) and r.body_kind is not None
-    ]
-    logged = [x for x in logged if x[0].created < until]
-    logged.sort(key=lambda x: x[0].created)
-    opening = next((x for x in logged if x[1].body_kind in _OPENING), None)
-    if opening is None:
-        return None
-    head, request, _ = opening
-    flow = Flow.SENT if request.direction is Direction.OUT else Flow.RECEIVED
-    got = [r for r in _receipts(request, records, receipts) if r[0] < until]
-    events = tuple(
-        Event(
-            created=h.created,
-            kind=str(r.body_kind),
-            body=b,
-            from_requested=(r.direction is Direction.IN) == (flow is Flow.SENT),
-        )
-        for h, r, b in logged
-        if r is not request
-    )
-    return CaseFacts(
-        flow=flow,
-        peer=request.peer,
-        kind=RequestKind(str(request.body_kind)),
-        requested_at=head.created,
-        receipts=tuple(sorted(got, key=lambda r: r[0])),
-        events=events,
-    )
-
-
-def _receipts(
-    request: MessageRecord, records: list[MessageRecord], receipts: dict[str, bytes]
-) -> list[tuple[datetime, ReceiptStatus]]:
-    if request.direction is Direction.OUT:
-        kept = receipts.get(request.msg_id)
-        return [] if kept is None else [signed_receipt_time(kept)]
-    # What this node signed for the request went out as the body of a receipt carrier.
-    return [
-        signed_receipt_time(r.body)
-        for r in records
-        if r.direction is Direction.OUT
-        and r.coarse_kind == _RECEIPT
-        and r.in_reply_to == request.msg_id
-        and r.body is not None
-    ]
-
-
-def signed_header(r: MessageRecord) -> EnvelopeHeader:
-    """The signed header of a stored message (checked when it was stored).
-
-    Raises:
-        StorageError: the stored header is unreadable.
-    """
-    try:
-        return decode(_HEADER, r.header, "stored header", limit=len(r.header), unique_keys=False)
-    except MalformedError as exc:
-        raise StorageError("stored header is corrupted", detail=exc.message) from None
-
-
-def signed_receipt_time(raw: bytes) -> tuple[datetime, ReceiptStatus]:
-    """``received_at`` and ``status`` of a signed delivery receipt (verified when stored).
-
-    Raises:
-        StorageError: the stored receipt is unreadable.
-    """
-    try:
-        signed = decode(_SIGNED, raw, "stored receipt", limit=len(raw), unique_keys=False)
-        inner = signed.receipt
-        receipt = decode(_RECEIPT_DEC, inner, "stored receipt", limit=len(inner), unique_keys=False)
-    except MalformedError as exc:
-        raise StorageError("stored receipt is corrupted", detail=exc.message) from None
-    return receipt.received_at, receipt.status
 
 
 # -- the figures (pure) --------------------------------------------------------------------

@@ -18,6 +18,7 @@ and the write that marks the e-mail sent submits the same bytes (same Message-ID
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import smtplib
@@ -28,16 +29,19 @@ from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from email.utils import parseaddr
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import msgspec
 import structlog
 
+from client import RelayRejectedError
 from node._bridge_config import EmailBridgeSection
+from node.alerts import Alert, AlertEvent
 from node.email_bridge.errors import BridgeRefusedError
 from node.email_bridge.inbound import Reply
 from node.email_bridge.openpgp import NodeOpenPgpKey
 from node.email_bridge.outbound import Outgoing, build, submit
+from node.events import MessageReceived, MessageSent, SendFailed
 from node.storage import Direction, EmailEntry, MessageRecord, NodeStore, Status
 from protocol.email_record import sign_email_record
 from protocol.envelope import new_id
@@ -50,6 +54,9 @@ from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, encode_body, kind_of
 from schemas.relay_api import EmailRecordResult
 
+if TYPE_CHECKING:
+    from node.events import NodeEvent
+
 log = structlog.get_logger("relay247.node.email_bridge")
 
 #: the longest wait between two attempts (seconds)
@@ -59,10 +66,19 @@ MAX_TEXT: Final = 20_000
 #: a relay's answers to a record that no retry of the same bytes can change (§22.5 G3e:
 #: older than the window after a long outage; its key revoked since it was signed)
 _RESIGN: Final = frozenset({ErrorCode.EXPIRED, ErrorCode.CLOCK_SKEW, ErrorCode.KEY_REVOKED})
+#: a relay's refusals of a record that neither a retry nor a new signature can change
+#: (§22.5 G3a, G3d: the record is malformed, or the member has no e-mail entry in the
+#: relay's directory): the record is given up with an alert, never retried for ever
+GIVE_UP: Final = frozenset(
+    {ErrorCode.MALFORMED, ErrorCode.TOO_LARGE, ErrorCode.UNKNOWN_RECIPIENT,
+     ErrorCode.UNSUPPORTED_VERSION}
+)  # fmt: skip
 
 
 class RecordSink(Protocol):
     """Where a signed e-mail record goes (``client.RelayClient`` has it, G2)."""
+
+    base_url: str
 
     async def submit_email_record(self, record: bytes, sig: bytes) -> EmailRecordResult:
         """POST /v1/email-records."""
@@ -114,8 +130,14 @@ class EmailBridge:
         sinks: Callable[[], Sequence[RecordSink]],
         refresh: Callable[[str], Awaitable[object]],
         rng: random.Random | None = None,
+        alert: Callable[[Alert], Awaitable[None]] | None = None,
+        publish: Callable[[NodeEvent], None] | None = None,
     ) -> None:
         self.setup = setup
+        #: the node's alert path (``node.alerts`` to the officers' targets) and event hub:
+        #: a reply taken is a MessageReceived, an e-mail given up a SendFailed (§22.6)
+        self._alert = alert
+        self._publish = publish
         self.member = member
         self._store = store
         self._signing = signing
@@ -184,6 +206,9 @@ class EmailBridge:
                  structured=reply.body is not None)  # fmt: skip
         self._wake.set()
         await self._refresh(reply.case_id)
+        if self._publish is not None:  # the duty roster, the console, the event log
+            self._publish(MessageReceived(record.msg_id, reply.case_id, reply.member, body,
+                                          None, at, via="email"))  # fmt: skip
 
     async def _free_text(self, reply: Reply) -> Body:
         """A reply without a returned body: its text as the member's follow-up answer to
@@ -267,9 +292,9 @@ class EmailBridge:
             if _permanent(exc):
                 log.warning("e-mail refused by the relay host", msg_id=entry.msg_id,
                             error=type(exc).__name__)  # fmt: skip
-                await self._store.email_failed(entry.msg_id, f"smtp: {type(exc).__name__}")
-                await self._refresh(entry.case_id)
-                self._wake.set()  # the member's next e-mail may go
+                refused = isinstance(exc, smtplib.SMTPRecipientsRefused)
+                code = ErrorCode.UNKNOWN_RECIPIENT if refused else ErrorCode.FORBIDDEN
+                await self._give_up(entry, code, f"smtp: {type(exc).__name__}", unsent=True)
                 return None
             await self._retry(entry, f"smtp: {type(exc).__name__}")
             return None
@@ -288,6 +313,9 @@ class EmailBridge:
                 result = await sink.submit_email_record(record, sig)
             except Relay247Error as exc:
                 error = f"relay: {exc.code.value}"
+                if isinstance(exc, RelayRejectedError) and exc.code in GIVE_UP:
+                    await self._give_up(entry, exc.code, f"{error}: {exc.message}", unsent=False)
+                    return False
                 if exc.code in _RESIGN:  # never logged: sign it again, now, with today's key
                     at = self._clock()
                     again = self._sign(entry.direction, entry.member, entry.case_id,
@@ -297,9 +325,43 @@ class EmailBridge:
             await self._store.email_logged(entry.direction, entry.msg_id, result.leaf_index)
             log.info("e-mail record logged", msg_id=entry.msg_id, leaf_index=result.leaf_index)
             await self._refresh(entry.case_id)
+            if entry.direction == "sent" and self._publish is not None:  # as the outbox does
+                done = (result.leaf_index, sink.base_url, result.duplicate)
+                self._publish(MessageSent(entry.msg_id, entry.member, *done, via="email"))
             return True
         await self._retry(entry, error)
         return False
+
+    async def _give_up(
+        self, entry: EmailEntry, code: ErrorCode, error: str, *, unsent: bool
+    ) -> None:
+        """A refusal no retry changes: the relay host's 5xx for an e-mail not sent yet
+        (the message failed: ``SendFailed``, as a given-up envelope), or a relay's
+        :data:`GIVE_UP` for a record (the e-mail went or came; its record is never
+        logged). Either way the member's queue moves on and the officers are alerted."""
+        log.warning("e-mail given up", msg_id=entry.msg_id, member=entry.member,
+                    direction=entry.direction, code=code.value, error=error)  # fmt: skip
+        await self._store.email_failed(entry.direction, entry.msg_id, error)
+        await self._refresh(entry.case_id)
+        self._wake.set()  # the member's next e-mail may go
+        if unsent and self._publish is not None:
+            self._publish(SendFailed(entry.msg_id, entry.member, code, error))
+        if self._alert is not None:
+            what = "e-mail to" if unsent else "log record of an e-mail with"
+            await self._alert(
+                Alert(
+                    alert_id=hashlib.sha256(
+                        f"email-given-up\x00{entry.sha256}".encode()
+                    ).hexdigest()[:32],
+                    event=AlertEvent.DELIVERY_FAILED,
+                    member=self.member,
+                    case_id=entry.case_id,
+                    kind="email_not_sent" if unsent else "email_record_refused",
+                    summary=f"The {what} {entry.member} was refused for good"
+                    f" ({code.value}); it is not retried",
+                    created_at=self._clock(),
+                )
+            )
 
     async def _retry(self, entry: EmailEntry, error: str) -> None:
         delay = min(MAX_RETRY, self.setup.settings.retry_seconds * 2 ** min(entry.attempts, 16))

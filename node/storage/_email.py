@@ -5,7 +5,9 @@
 - ``queued``: an outbound e-mail stored, not yet accepted by the SMTP relay host (O5);
 - ``pending``: sent (O5) or accepted (M7), its signed record (G1) not yet logged (G2);
 - ``logged``: the relay logged the record at ``leaf_index`` (G3, G4);
-- ``failed``: the relay host refused the outbound e-mail for good.
+- ``failed``: given up: the relay host refused the outbound e-mail for good (``record``
+  unset: it never went), or the relays refused its record for good (G3a, G3d: it went
+  or came, and its record is never logged).
 
 Per member, only the oldest row not yet logged is worked on, so no e-mail goes to a
 member before the record of the previous one is in the log (§22.5). Functions here run
@@ -148,17 +150,24 @@ def mark_retry(db: SyncDb, direction: str, msg_id: str, next_attempt: float, err
         )
 
 
-def mark_failed(db: SyncDb, msg_id: str, error: str) -> None:
-    """The relay host refused the outbound e-mail for good: the message failed."""
+def mark_failed(db: SyncDb, direction: str, msg_id: str, error: str) -> None:
+    """Given up. A ``queued`` e-mail the relay host refused for good: the message failed.
+    A ``pending`` one whose record the relays refused for good: the e-mail went (or came)
+    and its message stays as it is; only its record will never be logged."""
     with _tx(db.raw):
+        never_sent = db.raw.execute(
+            "SELECT 1 FROM email_log WHERE direction=? AND msg_id=? AND state='queued'",
+            (direction, msg_id),
+        ).fetchone()
         db.raw.execute(
             "UPDATE email_log SET state='failed', last_error=? WHERE direction=? AND msg_id=?",
-            (error[:500], SENT, msg_id),
+            (error[:500], direction, msg_id),
         )
-        db.raw.execute(
-            "UPDATE messages SET status=?, reason=? WHERE direction='out' AND msg_id=?",
-            (Status.FAILED, error[:500], msg_id),
-        )
+        if never_sent is not None:
+            db.raw.execute(
+                "UPDATE messages SET status=?, reason=? WHERE direction='out' AND msg_id=?",
+                (Status.FAILED, error[:500], msg_id),
+            )
 
 
 def heads(db: SyncDb) -> list[EmailEntry]:

@@ -256,9 +256,9 @@ class NodeStore:
         """A failed submission or log write, tried again at ``due`` (Unix time)."""
         await self._run(_email.mark_retry, self._conn(), direction, msg_id, due, error)
 
-    async def email_failed(self, msg_id: str, error: str) -> None:
-        """The relay host refused the outbound e-mail for good."""
-        await self._run(_email.mark_failed, self._conn(), msg_id, error)
+    async def email_failed(self, direction: str, msg_id: str, error: str) -> None:
+        """Given up: the relay host refused the e-mail, or the relays its record, for good."""
+        await self._run(_email.mark_failed, self._conn(), direction, msg_id, error)
 
     async def email_heads(self) -> list[EmailEntry]:
         """Per member, the oldest e-mail whose record is not logged yet."""

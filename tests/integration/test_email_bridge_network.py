@@ -18,19 +18,23 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import msgspec
 import pytest
 
+from console._live import describe
 from node._bridge_config import EmailBridgeSection
-from node.alerts import Alert
+from node.alerts import Alert, AlertEvent
 from node.api.client import NodeApiClient, NodeApiError
+from node.cases.stats import period_bounds
 from node.email_bridge import NodeOpenPgpKey, armored_payload
 from node.email_bridge.bridge import BridgeSetup
+from node.events import MessageReceived, MessageSent, SendFailed
 from node.storage import Direction
 from node.storage._email import EmailEntry
 from protocol import merkle
@@ -40,17 +44,20 @@ from protocol.email_record import verify_email_record
 from protocol.errors import MalformedError
 from protocol.evidence import verify_bundle
 from protocol.note import Verifier
+from schemas._stats import Flow, Measure, Outcome, RequestKind
 from schemas.audit import AUDIT_DECODER, EmailRecorded
 from schemas.directory import EmailReach
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES, example
+from schemas.messages import kind_of
 from tests.integration._node_services import Peer, _client, alerts_to, services_for, webhook_sink
 from tests.integration.test_email_bridge import NODE_ADDRESS, _reply, gpg, impostor, mail
 from tests.support.bodies import addressed
-from tests.support.fake_relay import open_node
+from tests.support.fake_relay import next_event, open_node
 from tests.support.mailserver import USER, GpgMember, MailServer, mail_available
 from tests.support.network import make_network
 from tests.support.relay import RunningRelay, running_relay, signed
+from tests.support.stats_cases import actual, expected, plan_from_bundle
 
 pytestmark = pytest.mark.skipif(mail_available() is not None, reason=str(mail_available()))
 __all__ = ["gpg", "impostor", "mail"]  # the fixtures this module uses
@@ -174,6 +181,7 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         request = addressed(EXAMPLES["preservation_request"], "FR", "MT")
         case_id = request.case_id
         before = len(mail.handler.received)
+        events = fr.node.events.queue()
         sent = await fr.api.send("MT", request)  # the local API, as officers' tools use it
 
         # O1-O5: one e-mail to MT's address; GnuPG opens it and checks FR's signature.
@@ -193,8 +201,26 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
             (sent.msg_id, "out", "preservation_request")
         ]
 
+        # Sent, and its record logged: the node says so as for a relayed message.
+        gone = await next_event(events, MessageSent)
+        assert (gone.msg_id, gone.recipient, gone.via) == (sent.msg_id, "MT", "email")
+        assert gone.relay == net.relay.url
+        ctx = SimpleNamespace(store=fr.node.store, cases=fr.node.services.cases)
+        assert await describe(ctx, gone) == {  # type: ignore[arg-type]
+            "case_id": case_id, "msg_id": sent.msg_id, "direction": "out", "via": "email",
+        }  # fmt: skip
+
         # M1-M7: GnuPG's signed reply is fetched, verified and recorded as MT's answer.
         mail.deliver(_reply(gpg, net.key, _preserved(case_id, sent.msg_id)))
+        # ... and the node says so as for a relayed message (duty roster, console, log).
+        taken = await next_event(events, MessageReceived)
+        fr.node.events.unsubscribe_queue(events)
+        assert (taken.case_id, taken.sender, taken.via) == (case_id, "MT", "email")
+        assert (taken.header, kind_of(taken.body)) == (None, "preserved")
+        assert await describe(ctx, taken) == {  # type: ignore[arg-type]
+            "case_id": case_id, "msg_id": taken.msg_id, "kind": "preserved",
+            "priority": "normal", "direction": "in", "via": "email",
+        }  # fmt: skip
 
         async def answered() -> bool:
             return len((await fr.api.case(case_id)).timeline) == 2
@@ -203,12 +229,14 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         detail = await fr.api.case(case_id)
         got = detail.timeline[-1]
         assert (got.direction, got.kind, got.status) == ("in", "preserved", "accepted")
+        assert got.msg_id == taken.msg_id
         assert detail.summary.state == "preserved"
 
         # G1-G4: both e-mails' records are logged, each at the leaf kept with it.
         entries = await _logged(net, case_id, 2)
         assert [e.direction for e in entries] == ["sent", "received"]
         assert entries[0].sha256 == hashlib.sha256(raw).hexdigest()  # the bytes sent
+        assert gone.leaf_index == entries[0].leaf_index
         await _check_in_log(net, entries)
         detail = await fr.api.case(case_id)
         assert [t.leaf_index for t in detail.timeline] == [e.leaf_index for e in entries]
@@ -222,6 +250,27 @@ async def test_two_nodes_and_an_email_member_every_exchange_in_the_log(
         assert [(e.direction, e.sha256, e.index) for e in report.emails] == [
             (e.direction, e.sha256, e.leaf_index) for e in entries
         ]
+        # Each with the body the node sent or took (B7d), bound to the case and members.
+        assert [kind_of(e.body) for e in report.emails if e.body] == [
+            "preservation_request", "preserved",
+        ]  # fmt: skip
+
+        # The statistics count the exchange like any other, MT as the peer (§20), and
+        # the figures are the ones recomputed from the bundle alone.
+        today = datetime.now(UTC).date()
+        first, last = today - timedelta(days=1), today + timedelta(days=1)
+        figures = await fr.api.stats(first, last)
+        assert [(r.flow, r.peer, r.kind, r.outcome, r.count) for r in figures.requests] == [
+            (Flow.SENT, "MT", RequestKind.PRESERVATION, Outcome.EXPIRED, 1)  # a past date
+        ]
+        assert {(t.measure, t.peer, t.count) for t in figures.timings} == {
+            (Measure.PRESERVED, None, 1), (Measure.PRESERVED, "MT", 1),
+        }  # fmt: skip
+        plan = plan_from_bundle(bundle, "FR", net.root, log_key)
+        assert plan is not None
+        lo, until = period_bounds(first, last)
+        assert actual(figures) == expected([plan], lo, until)
+        assert gpg.address.encode() not in msgspec.json.encode(figures)  # no address
 
         # FR <-> US still goes through the relay.
         to_us = addressed(example("preservation_request"), "FR", "US")
@@ -304,3 +353,37 @@ async def test_what_cannot_go_by_email_is_refused_before_anything_is_sent(
             assert await peer.node.store.messages(case_id=case_id) == []
             assert await peer.node.store.case_emails(case_id) == []
         assert len(mail.handler.received) == before
+
+
+async def test_an_email_the_relay_host_refuses_fails_in_the_case_and_alerts(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    """A 5xx from the relay host is a given-up message, as a relay's permanent refusal
+    of an envelope: SendFailed (the case is rebuilt without it), and an alert."""
+    async with bridged(tmp_path, mail, gpg) as net:
+        fr = net.peers["FR"]
+        events = fr.node.events.queue()
+        mail.handler.refuse = {gpg.address.lower()}
+        try:
+            request = addressed(EXAMPLES["preservation_request"], "FR", "MT")
+            sent = await fr.api.send("MT", request)
+            failed = await next_event(events, SendFailed)
+        finally:
+            mail.handler.refuse = set()
+            fr.node.events.unsubscribe_queue(events)
+        assert (failed.msg_id, failed.recipient) == (sent.msg_id, "MT")
+
+        async def shown() -> bool:
+            timeline = (await fr.api.case(request.case_id)).timeline
+            return [t.status for t in timeline] == ["failed"]
+
+        await _until(shown)
+
+        async def alerted() -> bool:
+            return bool(net.alerts)
+
+        await _until(alerted)
+        assert [(a.event, a.kind, a.case_id) for a in net.alerts] == [
+            (AlertEvent.DELIVERY_FAILED, "email_not_sent", request.case_id)
+        ]
+        assert await fr.node.store.email_heads() == []  # not retried

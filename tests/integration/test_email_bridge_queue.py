@@ -12,20 +12,23 @@ import hashlib
 import smtplib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
+from client import RelayRejectedError
 from node._bridge_config import EmailBridgeSection
-from node.alerts import Alert
+from node.alerts import Alert, AlertEvent
 from node.email_bridge import NodeOpenPgpKey
 from node.email_bridge.bridge import BridgeSetup, EmailBridge, _permanent
 from node.email_bridge.fetch import BridgeFetcher
+from node.events import NodeEvent, SendFailed
 from node.storage import Direction, NodeStore, Status
 from protocol.email_record import verify_email_record
 from protocol.errors import TimeWindowError, TransportError
 from protocol.keys import SigningKey
-from schemas.errors import ErrorCode
+from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 from schemas.examples import EXAMPLES
 from schemas.relay_api import EmailRecordResult
 from tests.integration.test_email_bridge import NODE_ADDRESS, _member, gpg, mail
@@ -41,6 +44,8 @@ T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
 class Sink:
     """A relay's G2 endpoint: refuses while ``down``, then logs at increasing leaves."""
+
+    base_url = "http://relay.test"
 
     def __init__(self) -> None:
         self.down = True
@@ -66,7 +71,13 @@ async def _noop(case_id: str) -> None:
 
 
 def _bridge(
-    mail: MailServer, store: NodeStore, sink: Sink, clock: Clock, signing: SigningKey, port: int
+    mail: MailServer,
+    store: NodeStore,
+    sink: Sink,
+    clock: Clock,
+    signing: SigningKey,
+    port: int,
+    **hooks: Any,
 ) -> EmailBridge:
     settings = EmailBridgeSection(
         enabled=True, from_address=NODE_ADDRESS, smtp_host="127.0.0.1", smtp_port=port,
@@ -76,7 +87,7 @@ def _bridge(
     key = NodeOpenPgpKey.generate(f"relay247 FR <{NODE_ADDRESS}>")
     setup = BridgeSetup(settings=settings, key=key, password="", context=mail.context)
     return EmailBridge(setup, member="FR", store=store, signing=lambda: signing, clock=clock,
-                       sinks=lambda: [sink], refresh=_noop)  # fmt: skip
+                       sinks=lambda: [sink], refresh=_noop, **hooks)  # fmt: skip
 
 
 async def test_no_email_goes_before_the_previous_record_is_logged(
@@ -237,4 +248,131 @@ async def test_a_record_too_old_for_the_relay_is_signed_again_not_stuck(
         parsed = verify_email_record(record, sig, net.lookup())
         assert parsed.at >= T0 + timedelta(days=8)  # the fresh one
     finally:
+        await store.close()
+
+
+class RefusingSink(Sink):
+    """A relay that answers every record with the refusal ``code`` (§22.5 G3)."""
+
+    def __init__(self, code: ErrorCode) -> None:
+        super().__init__()
+        self.code = code
+        self.calls = 0
+
+    async def submit_email_record(self, record: bytes, sig: bytes) -> EmailRecordResult:
+        self.calls += 1
+        body = ErrorBody(code=self.code, message="refused", request_id="r1")
+        raise RelayRejectedError(HTTP_STATUS[self.code], body)
+
+
+async def test_a_record_refused_for_good_is_given_up_with_an_alert_not_retried(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    """unknown_recipient (G3d: the relay's directory gives the member no e-mail entry)
+    will not change on retry: the record is given up, the officers are alerted, and the
+    member's next e-mail moves on (its record is refused the same way)."""
+    net = make_network(("FR", "MT"))
+    member = _member("MT", gpg)
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    sink, clock = RefusingSink(ErrorCode.UNKNOWN_RECIPIENT), Clock()
+    alerts: list[Alert] = []
+    events: list[NodeEvent] = []
+
+    async def alert(a: Alert) -> None:
+        alerts.append(a)
+
+    try:
+        bridge = _bridge(mail, store, sink, clock, net.members["FR"].signing, mail.smtp_port,
+                         alert=alert, publish=events.append)  # fmt: skip
+        first = addressed(EXAMPLES["preservation_request"], "FR", "MT")
+        second = msgspec.structs.replace(EXAMPLES["preservation_extension"], case_id=first.case_id)
+        ids = [await bridge.send(first, member), await bridge.send(second, member)]
+        for _ in range(4):
+            await bridge.work_once()
+            clock.now += timedelta(minutes=10)
+        assert sink.calls == 2  # once per record: never retried
+        assert await store.email_heads() == []
+        rows = await store.case_emails(first.case_id)
+        assert [(r.msg_id, r.state, r.leaf_index) for r in rows] == [
+            (ids[0], "failed", None), (ids[1], "failed", None),
+        ]  # fmt: skip
+        assert all(r.record is not None for r in rows)  # both went: only the log refused
+        out = await store.messages(case_id=first.case_id, direction=Direction.OUT)
+        assert [m.status for m in out] == [Status.SENT, Status.SENT]
+        assert [(a.event, a.kind, a.case_id) for a in alerts] == [
+            (AlertEvent.DELIVERY_FAILED, "email_record_refused", first.case_id)
+        ] * 2
+        assert "unknown_recipient" in alerts[0].summary
+        assert len({a.alert_id for a in alerts}) == 2
+        assert events == []  # the e-mails were delivered: no SendFailed
+    finally:
+        await store.close()
+
+
+async def test_a_temporary_refusal_of_a_record_is_retried_with_backoff(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    net = make_network(("FR", "MT"))
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    sink, clock = RefusingSink(ErrorCode.RATE_LIMITED), Clock()
+    alerts: list[Alert] = []
+
+    async def alert(a: Alert) -> None:
+        alerts.append(a)
+
+    try:
+        bridge = _bridge(mail, store, sink, clock, net.members["FR"].signing, mail.smtp_port,
+                         alert=alert)  # fmt: skip
+        body = addressed(EXAMPLES["preservation_request"], "FR", "MT")
+        msg_id = await bridge.send(body, _member("MT", gpg))
+        waits = []
+        for attempt in range(1, 4):
+            await bridge.work_once()
+            (head,) = await store.email_heads()
+            assert (head.msg_id, head.state, head.attempts) == (msg_id, "pending", attempt)
+            assert await bridge.work_once() == head.next_attempt  # not due: left alone
+            assert sink.calls == attempt
+            waits.append(head.next_attempt - clock.now.timestamp())
+            clock.now = datetime.fromtimestamp(head.next_attempt, UTC) + timedelta(milliseconds=1)
+        assert waits[0] < waits[1] < waits[2]  # the delay grows (1 s, 2 s, 4 s, +20 %)
+        assert alerts == []
+    finally:
+        await store.close()
+
+
+async def test_an_email_the_relay_host_refuses_for_good_fails_like_a_given_up_envelope(
+    tmp_path: Path, mail: MailServer, gpg: GpgMember
+) -> None:
+    net = make_network(("FR", "MT"))
+    member = _member("MT", gpg)
+    store = NodeStore(tmp_path / "node.db")
+    await store.open()
+    alerts: list[Alert] = []
+    events: list[NodeEvent] = []
+
+    async def alert(a: Alert) -> None:
+        alerts.append(a)
+
+    mail.handler.refuse = {gpg.address.lower()}
+    try:
+        bridge = _bridge(mail, store, Sink(), Clock(), net.members["FR"].signing,
+                         mail.smtp_port, alert=alert, publish=events.append)  # fmt: skip
+        body = addressed(EXAMPLES["preservation_request"], "FR", "MT")
+        msg_id = await bridge.send(body, member)
+        await bridge.work_once()
+        assert await store.email_heads() == []
+        (row,) = await store.case_emails(body.case_id)
+        assert (row.state, row.record) == ("failed", None)
+        (out,) = await store.messages(case_id=body.case_id, direction=Direction.OUT)
+        assert out.status is Status.FAILED
+        assert events == [
+            SendFailed(msg_id, "MT", ErrorCode.UNKNOWN_RECIPIENT, "smtp: SMTPRecipientsRefused")
+        ]
+        assert [(a.event, a.kind) for a in alerts] == [
+            (AlertEvent.DELIVERY_FAILED, "email_not_sent")
+        ]
+    finally:
+        mail.handler.refuse = set()
         await store.close()

@@ -78,6 +78,16 @@ class _Deliver:
         #: when set, only mail to these addresses goes into the Maildir (the others are
         #: kept in ``received`` only: mail to an e-mail member leaves the node's mailbox)
         self.local: set[str] | None = None
+        #: addresses answered 550 at RCPT: a relay host refusing a recipient for good
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.lower() in self.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data = bytes(envelope.original_content or envelope.content)

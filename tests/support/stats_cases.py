@@ -354,26 +354,29 @@ async def write_case(store: NodeStore, p: Plan, seqs: Counter[str]) -> None:
 
 
 def plan_from_bundle(data: bytes, me: str, root: TrustRoot, log_key: str) -> Plan | None:
-    """Verify one bundle (B1–B5) and rebuild its case's plan from what it proves."""
+    """Verify one bundle (B1–B7) and rebuild its case's plan from what it holds: its
+    messages, and its e-mails with the body the node states (B7d), each e-mail's record
+    time standing for ``created`` (an e-mail has no delivery receipt)."""
     report = verify_bundle(data, trust_root=root, now=datetime.now(UTC), log_key=log_key,
                            quorum=1)  # fmt: skip
     bundle = decode_as(EvidenceBundle, data, "bundle", limit=len(data))
-    msgs = []
+    items: list[tuple[datetime, str, str, Body, tuple[Any, ...]]] = []
     for facts, ev in zip(report.messages, bundle.messages, strict=True):
         body = decode(BODY_DECODER, ev.body, "bundle body", limit=len(ev.body))
-        msgs.append((facts, body))
-    opening = [x for x in msgs if kind_of(x[1]) in (
+        items.append((facts.created, facts.sender, facts.recipient, body, facts.receipts))
+    items += [(e.at, e.sender, e.recipient, e.body, ()) for e in report.emails if e.body]
+    opening = [x for x in items if kind_of(x[3]) in (
         "preservation_request", "emergency_disclosure_request", "assistance_request",
         "onward_transfer_request")]  # fmt: skip
     if not opening:
         return None
-    facts, body = min(opening, key=lambda x: x[0].created)
-    flow = "sent" if facts.sender == me else "received"
-    requester = facts.sender
-    receipts = sorted((r.received_at, r.status) for r in facts.receipts)
-    p = Plan(flow, facts.recipient if flow == "sent" else facts.sender,
-             Msg(facts.created, body, False), receipts[0] if receipts else None)  # fmt: skip
-    for f, b in msgs:
-        if f.msg_id != facts.msg_id:
-            p.later.append(Msg(f.created, b, f.sender != requester))
+    request = min(opening, key=lambda x: x[0])
+    created, requester, recipient, body, signed = request
+    flow = "sent" if requester == me else "received"
+    receipts = sorted((r.received_at, r.status) for r in signed)
+    p = Plan(flow, recipient if flow == "sent" else requester,
+             Msg(created, body, False), receipts[0] if receipts else None)  # fmt: skip
+    for x in items:
+        if x is not request:
+            p.later.append(Msg(x[0], x[3], x[1] != requester))
     return p

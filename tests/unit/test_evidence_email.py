@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from msgspec.structs import replace
 
 from protocol import merkle
 from protocol.checkpoint import Checkpoint, sign_checkpoint
@@ -32,6 +33,9 @@ from protocol.keys import SigningKey
 from protocol.note import Signer
 from schemas.audit import DirectoryPublished, EmailRecorded, RelayEvent, RelayEventKind
 from schemas.email_record import EmailRecord
+from schemas.examples import example
+from schemas.messages import encode_body, kind_of
+from tests.support.bodies import addressed
 from tests.support.network import T0, Network, make_network
 
 ORIGIN = "relay.test/r1"
@@ -218,3 +222,33 @@ def test_email_evidence_names_the_newest_version_that_verifies() -> None:
     )
     with pytest.raises(VerificationError, match="not an e-mail record"):
         email_evidence(EmailLeaf(index=0, entry=event, proof=()), chain)
+
+
+def _stated(kind: str, case_id: str = CASE, *, sender: str = "FR", to: str = "MT") -> bytes:
+    return encode_body(addressed(replace(example(kind), case_id=case_id), sender, to))
+
+
+def test_a_stated_body_is_reported_and_must_be_of_the_case_and_its_members(log: Log) -> None:
+    """B7d: the body the node states it carried is bound to the record's case and to its
+    members (the sender of a received e-mail is the member), else the bundle is refused."""
+    sent = replace(log.email(1), body=_stated("preservation_request"))
+    answer = replace(log.email(2), body=_stated("preserved", sender="MT", to="FR"))
+    report = verify_bundle(log.bundle([sent, answer]), trust_root=log.net.root(), now=NOW,
+                           log_key=LOG.verifier().key_string())  # fmt: skip
+    assert [(kind_of(e.body), e.sender, e.recipient) for e in report.emails if e.body] == [
+        ("preservation_request", "FR", "MT"), ("preserved", "MT", "FR"),
+    ]  # fmt: skip
+    assert "FR states that it carried a preserved of this case" in "\n".join(report.lines())
+    cases: list[tuple[EmailEvidence, type[Exception], str]] = [
+        (replace(answer, body=_stated("preserved", "d" * 32, sender="MT", to="FR")),
+         VerificationError, "e-mail 2: e-mail body is for another case"),
+        (replace(sent, body=_stated("preservation_request", to="US")),
+         VerificationError, "e-mail 1: e-mail body names other members"),
+        (replace(answer, body=b'{"kind": "preserved"}'), MalformedError, "e-mail 2: "),
+    ]  # fmt: skip
+    for bad, kind, text in cases:
+        emails = [sent, bad] if bad.recorded.index == 2 else [bad, answer]
+        with pytest.raises(kind) as exc:
+            verify_bundle(log.bundle(emails), trust_root=log.net.root(), now=NOW,
+                          log_key=LOG.verifier().key_string())  # fmt: skip
+        assert str(exc.value.args[0]).startswith(text), exc.value

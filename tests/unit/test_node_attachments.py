@@ -88,6 +88,7 @@ async def test_attachment_delivered_verified_kept_and_receipted(pair: Pair) -> N
     msg_id = await pair.fr.send(_with(REQUEST, a), "US")
     got = await next_event(pair.us_q, MessageReceived)
     assert got.msg_id == msg_id
+    assert got.header is not None  # relayed, not by e-mail
     assert got.header.attachments == refs_of((a,))
     kept = pair.us.files.received_path("FR", a.blob_id)
     assert hash_file(kept) == (a.ct_len, a.ct_sha256)
