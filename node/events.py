@@ -81,12 +81,15 @@ class MessageSent:
 
 @dataclass(frozen=True)
 class SendFailed:
-    """A relay refused an outbound envelope for good; it will not be retried."""
+    """A relay refused an outbound envelope for good (or the mail server an e-mail); it
+    will not be retried. ``case_id`` is empty when it could not be read."""
 
     msg_id: str
     recipient: str
     code: ErrorCode
     message: str
+    case_id: str = ""
+    via: Literal["relay", "email"] = "relay"
 
 
 @dataclass(frozen=True)

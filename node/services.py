@@ -171,9 +171,9 @@ class Services:
             parts.keys.transport, timeout=settings.request_timeout, clock=parts.clock
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._undo: list[Callable[[], None]] = []  # at stop: hub subscriptions, duty's db
         self.duty: DutyAlerts | None = None
         self.emergency: EmergencyWatch | None = None
-        self._duty_stop: Callable[[], None] | None = None
 
     async def _start_duty(self, duty: DutySettings) -> None:
         parts = self.parts
@@ -211,7 +211,7 @@ class Services:
             unsubscribe()
             conn.close()
 
-        self._duty_stop = stop
+        self._undo.append(stop)
         self._tasks.append(asyncio.create_task(self.duty.run(), name="node-duty"))
 
     async def start(self) -> None:
@@ -225,6 +225,7 @@ class Services:
         """
         await self.case_store.open()
         await self.cases.start()
+        self._undo.append(self.parts.hub.subscribe(self.clocks.on_event))  # given up
         loops: list[tuple[str, Coroutine[Any, Any, None]]] = [
             ("clocks", self.clocks.run()),
             ("retention", self.retention.run()),
@@ -253,9 +254,8 @@ class Services:
         self._tasks.clear()
         if self.duty is not None:
             await self.duty.close()
-        if self._duty_stop is not None:
-            self._duty_stop()
-            self._duty_stop = None
+        while self._undo:
+            self._undo.pop()()
         await self.cases.stop()
         await self.retention.close()
         await self.alerts.close()

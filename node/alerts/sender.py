@@ -197,6 +197,24 @@ def message_alert(
     )
 
 
+def given_up_alert(
+    *, case_id: str, msg_id: str, recipient: str, code: str, member: str, now: datetime
+) -> Alert:
+    """An alert for an outbound message the relays refused for good (not sent again);
+    ``case_id`` empty when unknown (the all-zero id stands in)."""
+    return Alert(
+        alert_id=_alert_id("delivery_failed", case_id, msg_id),
+        event=AlertEvent.DELIVERY_FAILED,
+        member=member,
+        case_id=case_id or "0" * 32,
+        kind="envelope_given_up",
+        summary=f"The message to {recipient} was refused for good ({code}); it is not sent again"[
+            :200
+        ],
+        created_at=now,
+    )
+
+
 # --- webhook signature -------------------------------------------------------------------
 
 

@@ -5,20 +5,24 @@ Each tick reads every kept case, asks the pure clocks (:func:`protocol.cases.due
 before. An alert id is derived from what it is about (deadline key, escalation level),
 and is recorded once at least one target took it (or when no target is configured), so
 one reminder reaches the officer once, across restarts; a delivery that failed on every
-target is tried again at the next tick.
+target is tried again at the next tick. An outbound envelope the relays refused for good
+(``SendFailed``) becomes a ``delivery_failed`` alert at once, tried again at each tick
+until a target takes it (kept in memory: a restart before that loses it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 import structlog
 
-from node.alerts import Alert, AlertSender, escalation_alert, reminder_alert
+from node.alerts import Alert, AlertSender, escalation_alert, given_up_alert, reminder_alert
 from node.cases.store import CaseStore
+from node.events import NodeEvent, SendFailed
 from protocol.cases import PeriodTable, due_reminders, escalations
 from protocol.errors import Relay247Error
 
@@ -74,6 +78,20 @@ class Clocks:
         #: whether someone acknowledged an escalation of a case (the duty roster's desk,
         #: set by the services once it runs): an acknowledged case escalates no further
         self.acknowledged: Callable[[str], Awaitable[bool]] | None = None
+        #: alerts of messages given up (:meth:`on_event`), until a target takes them
+        self._given_up: dict[str, Alert] = {}
+        self._wake = asyncio.Event()
+
+    def on_event(self, event: NodeEvent) -> None:
+        """A hub callback: an envelope the relays refused for good (``SendFailed``) alerts
+        the officers at once (the e-mail bridge alerts its own failures)."""
+        if isinstance(event, SendFailed) and event.via == "relay":
+            alert = given_up_alert(
+                case_id=event.case_id, msg_id=event.msg_id, recipient=event.recipient,
+                code=event.code.value, member=self._member, now=self._clock(),
+            )  # fmt: skip
+            self._given_up[alert.alert_id] = alert
+            self._wake.set()
 
     async def tick(self, now: datetime | None = None) -> list[Alert]:
         """Send every alert due at ``now`` (default: the clock) that was not sent before.
@@ -95,12 +113,15 @@ class Clocks:
                 ups = []
             for e in ups:
                 due.append(escalation_alert(e, member=self._member, now=now, tz=tz))
+        due.extend(self._given_up.values())
         sent = []
         for alert in due:
             if await self._cases.alert_sent(alert.alert_id):
+                self._given_up.pop(alert.alert_id, None)
                 continue
             if await self.deliver(alert, now):
                 sent.append(alert)
+                self._given_up.pop(alert.alert_id, None)
         return sent
 
     async def deliver(self, alert: Alert, now: datetime) -> bool:
@@ -133,10 +154,14 @@ class Clocks:
         return True
 
     async def run(self) -> None:
-        """Tick every ``settings.interval`` seconds until cancelled."""
+        """Tick every ``settings.interval`` seconds, and at once on a message given up,
+        until cancelled."""
         while True:
             try:
                 await self.tick()
             except Relay247Error as exc:
                 log.error("clock tick failed", error=exc.diagnostics())
-            await asyncio.sleep(self._settings.interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.interval):
+                    await self._wake.wait()
+            self._wake.clear()

@@ -345,7 +345,9 @@ class EmailBridge:
         await self._refresh(entry.case_id)
         self._wake.set()  # the member's next e-mail may go
         if unsent and self._publish is not None:
-            self._publish(SendFailed(entry.msg_id, entry.member, code, error))
+            self._publish(
+                SendFailed(entry.msg_id, entry.member, code, error, entry.case_id, "email")
+            )
         if self._alert is not None:
             what = "e-mail to" if unsent else "log record of an e-mail with"
             await self._alert(

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import random
 from collections import defaultdict
+from typing import Final
 
+import msgspec
 import structlog
 
 from client import RelayRejectedError
@@ -23,7 +25,10 @@ from node.messaging.relays import PERMANENT, RECONNECT_MAX, RelayPool, backoff, 
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from node.storage import OutboxEntry
+from protocol.codec import decode
+from protocol.envelope import header_bytes_of
 from protocol.errors import Relay247Error, StorageError
+from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
 from schemas.relay_api import SubmitResult
 
@@ -217,7 +222,9 @@ class Outbox:
         # and as "message not delivered" by the event log.
         log.warning("envelope given up", msg_id=entry.msg_id, code=code.value, error=message)
         await self._s.store.mark_failed(entry.msg_id, f"{code.value}: {message}")
-        self._s.hub.publish(SendFailed(entry.msg_id, entry.recipient, code, message))
+        self._s.hub.publish(
+            SendFailed(entry.msg_id, entry.recipient, code, message, _case_of(entry.envelope))
+        )
 
     def _delay(self, attempt: int) -> float:
         c = self._s.sync
@@ -233,3 +240,15 @@ class Outbox:
         log.info("outbox backing off", seconds=round(delay, 3), pending=len(entries))
         for e in entries:
             await self._s.store.mark_retry(e.msg_id, until, "no relay reachable")
+
+
+def _case_of(envelope: bytes) -> str:
+    """The case id in the header of one of our own envelopes ("" if it cannot be read)."""
+    try:
+        raw = header_bytes_of(envelope, max_bytes=len(envelope))
+        return decode(_HEADER, raw, "header", limit=len(raw)).case_id
+    except Relay247Error:
+        return ""
+
+
+_HEADER: Final = msgspec.json.Decoder(EnvelopeHeader)

@@ -247,6 +247,7 @@ async def test_permanent_refusal_gives_up(pair: Pair) -> None:
     msg_id = await pair.fr.send(REQUEST, "US")
     failed = await next_event(pair.fr_q, SendFailed)
     assert (failed.msg_id, failed.code) == (msg_id, ErrorCode.CONFLICT)
+    assert (failed.case_id, failed.via) == (REQUEST.case_id, "relay")  # for the alert
     assert await pair.fr.store.outbox() == []
     out = await pair.fr.store.message(msg_id, Direction.OUT)
     assert out is not None
