@@ -12,13 +12,19 @@ from typing import Annotated
 
 import msgspec
 
-from protocol._evidence_checks import ReceiptFact, _check_ack, _leaf, _part, _sha, receipt_facts
+from protocol._evidence_checks import (
+    ReceiptFact,
+    _check_ack,
+    _part,
+    _sha,
+    check_accepted,
+    receipt_facts,
+)
 from protocol.audit_log import verify_header_signature
 from protocol.checkpoint import Checkpoint
 from protocol.directory import KeyLookup
 from protocol.errors import DirectoryError, VerificationError
 from protocol.tombstone import verify_tombstone
-from schemas.audit import EnvelopeAccepted
 from schemas.envelope import HeaderBytes, Signature
 from schemas.tombstone import Tombstone
 
@@ -136,13 +142,17 @@ def check_removed(
             raise VerificationError("tombstone is for another message")
         if t.node not in (header.sender, header.recipient):
             raise VerificationError("tombstone signed by a member not party to the message")
-    # B6c: the acceptance leaf holds these exact header bytes and signature.
+    # B6c: the acceptance leaf holds these exact header bytes and signature, logged while
+    # the sender's key was valid (as B5c).
     with _part(n, "acceptance log entry"):
-        accepted = _leaf(m.accepted, cp)  # type: ignore[arg-type]  # same shape as LogLeaf
-        if not isinstance(accepted, EnvelopeAccepted):
-            raise VerificationError("log entry is not an envelope acceptance")
-        if accepted.header != m.header or accepted.sig != m.sig:
-            raise VerificationError("log entry records another envelope")
+        accepted = check_accepted(
+            m.accepted,  # type: ignore[arg-type]  # same shape as LogLeaf
+            cp,
+            keys,
+            header,
+            header_bytes=m.header,
+            sig=m.sig,
+        )
         if t.removed_at < accepted.received_at:
             raise VerificationError("tombstone dated before the message was accepted")
     # B6d: receipts for this header, and for the body the tombstone names.

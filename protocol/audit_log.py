@@ -274,10 +274,13 @@ class LogVerifier:
     def _ack(self, e: DeliveryAcked) -> None:
         # L4: the recipient's ack signature (PROTOCOL.md §6, A1–A3). The log keeps the exact
         # ack bytes without the routing hints; they are read from the ack to pick the key.
+        # The key must be valid when the ack was signed and when the relay logged it (A3's
+        # "now" at the relay), as L3 checks a header's key and L6 a record's.
         keys = self._keys()
         ack = decode(_ACK, e.ack, "ack", limit=4096)
         wrapped = SignedAck(signer=ack.recipient, key=ack.recipient_key, ack=e.ack, sig=e.sig)
-        verify_ack(encode(wrapped), keys)
+        _, verified = verify_ack(encode(wrapped), keys)
+        keys.key(verified.recipient, verified.recipient_key, KeyUse.SIGNING, e.received_at)
         self.signatures += 1
 
     def _email(self, e: EmailRecorded) -> None:
