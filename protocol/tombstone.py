@@ -7,6 +7,7 @@ with its signing key; anyone holding the directory checks it offline.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Final
 
 import msgspec
@@ -78,7 +79,8 @@ def verify_case_tombstone(signed: bytes, keys: KeyLookup) -> CaseTombstone:
     Raises:
         TooLargeError, MalformedError: CT1/CT3 not a case tombstone.
         VerificationError: CT2/CT4 the signature or the signer does not verify; CT4 the
-            key was not valid at ``removed_at`` (``key_revoked``).
+            key was not valid at ``removed_at`` (``key_revoked``); CT5 the case was
+            removed less than ``policy_years`` after its closure.
     """
     outer = decode(_SIGNED_CASE, signed, "signed case tombstone", limit=MAX_SIGNED_CASE_TOMBSTONE)
     public = keys.signer_key(outer.signer, outer.key)
@@ -87,7 +89,24 @@ def verify_case_tombstone(signed: bytes, keys: KeyLookup) -> CaseTombstone:
     if t.node != outer.signer:
         raise VerificationError("case tombstone signed by another member than its node")
     keys.key(t.node, outer.key, KeyUse.SIGNING, t.removed_at)  # CT4, as TB4
+    # CT5: the removal is as late as the period the tombstone signs allows (the node's
+    # pass removes a case closed before removed_at less policy_years): not even the
+    # node's own key can remove a case early without a signed closure that says so.
+    if not t.closed_at < years_before(t.removed_at, t.policy_years):
+        raise VerificationError(
+            "case removed before its period ended",
+            detail=f"closed {t.closed_at.isoformat()}, removed {t.removed_at.isoformat()},"
+            f" {t.policy_years} years",
+        )
     return t
+
+
+def years_before(at: datetime, years: int) -> datetime:
+    """``at`` less ``years`` calendar years; 29 February falls back to the 28th (§19.6)."""
+    try:
+        return at.replace(year=at.year - years)
+    except ValueError:
+        return at.replace(year=at.year - years, day=28)
 
 
 def sha256_hex(data: bytes) -> str:
