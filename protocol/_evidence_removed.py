@@ -100,7 +100,7 @@ def in_force(dated: Sequence[tuple[datetime, KeyLookup]], at: datetime) -> KeyLo
 
 
 def _tombstone(raw: bytes, dated: Sequence[tuple[datetime, KeyLookup]]) -> Tombstone:
-    # TB1-TB4 under some version of the chain (newest first: nothing is read unverified),
+    # TB1-TB5 under some version of the chain (newest first: nothing is read unverified),
     # then again under the version in force at the removal the verified tombstone names.
     last: VerificationError | None = None
     for _, keys in reversed(dated):
@@ -134,7 +134,7 @@ def check_removed(
         header = verify_header_signature(m.header, m.sig, keys)
         if header.case_id != case_id:
             raise VerificationError("message belongs to another case")
-    # B6b: the tombstone (TB1–TB4), bound to this header.
+    # B6b: the tombstone (TB1–TB5), bound to this header.
     with _part(n, "tombstone"):
         t = _tombstone(m.tombstone, dated)
         bound = (t.msg_id, t.case_id, t.header_sha256, t.ct_sha256)

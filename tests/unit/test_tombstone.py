@@ -160,3 +160,23 @@ def test_a_case_removed_before_its_period_ended_is_refused(net: Network) -> None
     leap = datetime(2028, 2, 29, tzinfo=UTC)
     assert years_before(leap, 1) == datetime(2027, 2, 28, tzinfo=UTC)
     assert years_before(leap, 4) == datetime(2024, 2, 29, tzinfo=UTC)
+
+
+def test_a_body_removed_before_its_period_ended_is_refused(net: Network) -> None:
+    """TB5: a tombstone signs the closure its period ran from (``closed_at``); a removal
+    less than ``policy_days`` after it, or under no period, is refused. One written
+    before ``closed_at`` was signed (absent) keeps its bytes and still verifies."""
+    us = net.members["US"].signing
+    assert b"closed_at" not in sign_tombstone(_tombstone(), us)  # the old bytes, unchanged
+    assert verify_tombstone(sign_tombstone(_tombstone(), us), net.lookup()).closed_at is (
+        msgspec.UNSET
+    )
+    ok = _tombstone(closed_at=T0 - timedelta(days=90, microseconds=1))
+    assert verify_tombstone(sign_tombstone(ok, us), net.lookup()) == ok
+    for bad in (
+        _tombstone(closed_at=T0 - timedelta(days=90)),  # due only once closed *before* it
+        _tombstone(closed_at=T0 - timedelta(days=10)),
+        _tombstone(policy_days=0),
+    ):
+        with pytest.raises(VerificationError, match="body removed before its period ended"):
+            verify_tombstone(sign_tombstone(bad, us), net.lookup())
