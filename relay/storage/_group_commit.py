@@ -52,16 +52,24 @@ class GroupCommitter(Generic[Op]):
         write_batch: applies a batch atomically per operation and commits once.
         max_batch: upper bound on operations per commit (bounds transaction size).
         window: least seconds between the starts of two batches (0: none).
+        on_stopped: told, on the loop, when the writer task stopped without ``close()``
+            (the store's health: /healthz then reports it).
     """
 
     def __init__(
-        self, write_batch: BatchWriter[Op], *, max_batch: int = 1024, window: float = 0.0
+        self,
+        write_batch: BatchWriter[Op],
+        *,
+        max_batch: int = 1024,
+        window: float = 0.0,
+        on_stopped: Callable[[StorageUnavailableError], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if window < 0:
             raise ValueError("window must not be negative")
         self._write_batch = write_batch
+        self._on_stopped = on_stopped
         self._max_batch = max_batch
         self._window = window
         self._last_start = float("-inf")
@@ -116,9 +124,12 @@ class GroupCommitter(Generic[Op]):
             self._dead = True
             log.critical("relay store group committer stopped", error=repr(exc))
             queued, self._queue = self._queue, []
-            for pending, failure in zip(queued, stopped_failures(len(queued), exc), strict=True):
+            failures = stopped_failures(len(queued) + 1, exc)
+            for pending, failure in zip(queued, failures, strict=False):
                 if not pending.future.done():
                     pending.future.set_exception(failure)
+            if self._on_stopped is not None:
+                self._on_stopped(failures[-1])
             if isinstance(exc, asyncio.CancelledError):
                 raise
 

@@ -48,7 +48,8 @@ async def test_a_batch_that_raises_a_base_exception_fails_alone() -> None:
 async def test_a_writer_task_cancelled_mid_batch_answers_every_waiter() -> None:
     log = _Log()
     log.hold = asyncio.Event()  # the batch's commit never ends: cancelled while in it
-    committer: GroupCommitter[int] = GroupCommitter(log.write, max_batch=1)
+    told: list[StorageUnavailableError] = []
+    committer: GroupCommitter[int] = GroupCommitter(log.write, max_batch=1, on_stopped=told.append)
     committer.start()
     waiters = [asyncio.ensure_future(committer.submit(i)) for i in (2, 3, 4)]
     await asyncio.sleep(0.01)
@@ -59,6 +60,7 @@ async def test_a_writer_task_cancelled_mid_batch_answers_every_waiter() -> None:
     assert all(isinstance(o, StorageUnavailableError) for o in outcomes), outcomes
     with pytest.raises(StorageUnavailableError, match="unavailable"):
         await committer.submit(5)
+    assert len(told) == 1  # the store's health hears of it (/healthz)
     await asyncio.wait_for(committer.close(), 5)
 
 
