@@ -79,3 +79,20 @@ async def test_an_ack_is_verified_on_a_verifier_thread(
         assert answer.status == 200, answer.body
     assert threads, "verify_ack was not called"
     assert all(t.startswith("relay-verify") for t in threads), threads
+
+
+async def test_every_signed_write_checks_its_request_signature_on_a_verifier_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``signed_write`` (a cosignature, a blob's announcement): H1–H7 off the loop too;
+    the body's own check, on the loop, answers as before."""
+    from relay.http import _auth
+
+    threads = _spy(monkeypatch, _auth, "_verify")
+    async with running_relay(tmp_path) as relay:
+        for path in ("/v1/audit/cosignature", "/v1/blobs"):
+            answer = await post_signed(relay, "FR", path, b"{}")
+            code = msgspec.json.decode(answer.body, type=ErrorBody).code
+            assert (answer.status, code) == (400, ErrorCode.MALFORMED), answer.body
+    assert len(threads) == 2
+    assert all(t.startswith("relay-verify") for t in threads), threads
