@@ -176,3 +176,27 @@ def test_the_subject_names_the_cutoff_and_the_set() -> None:
     assert (old.version, old.cutoff) == (1, None)
     for bad in ("access_log/2 100 2026-01-01 3-9 2 " + "0" * 64, "access_log/3 100 3-9 2 x", None):
         assert redact.parse_subject(bad) is None
+
+
+def test_a_redaction_under_no_period_is_refused(conn: sqlite3.Connection) -> None:
+    _log(conn, [0])
+    subject = redact.subject_of(0, NOW, _rows(conn, [0]))  # "kept for ever" redacts nothing
+    by = _signed_redaction(conn, subject)
+    _empty(conn, [0], by)
+    assert _problems(conn) == [f"entry 0 is redacted under no retention period (entry {by})"]
+
+
+@pytest.mark.parametrize("at", ["yesterday", "2026-01-01T00:00:00"])
+def test_a_redacted_entry_whose_time_does_not_parse_is_refused(
+    conn: sqlite3.Connection, at: str
+) -> None:
+    _log(conn, [0, 1])
+    assert redact.apply(conn, SIGNER, days=DAYS, now=NOW, batch=10, dry_run=False) == 2
+    conn.execute("UPDATE access_log SET at = ? WHERE idx = 1", (at,))  # no offset: naive
+    assert _problems(conn) == ["entry 1 is altered: its time does not parse"]
+
+
+def test_a_pass_refuses_to_redact_under_no_period(conn: sqlite3.Connection) -> None:
+    _log(conn, [0])
+    with pytest.raises(ValueError, match="at least one day"):
+        redact.redact(conn, SIGNER, [0], at=NOW, days=0)
