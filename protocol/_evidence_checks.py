@@ -23,6 +23,7 @@ from protocol.keys import verify
 from protocol.merkle import leaf_hash, verify_inclusion
 from protocol.receipt import verify_ack, verify_receipt
 from schemas.audit import AUDIT_DECODER, DeliveryAcked, EnvelopeAccepted
+from schemas.directory import KeyUse
 from schemas.envelope import DeliveryAck, Envelope, EnvelopeHeader, InnerMeta, SignedAck
 
 if TYPE_CHECKING:
@@ -131,13 +132,12 @@ def check_message(
         meta = decode(_META, m.inner_meta, "inner metadata", limit=4096)
         _check_binding(header, meta, m.body)
         body = decode_opened(Opened(CheckedHeader(env, header, public), meta, m.body))
-    # B5c: the acceptance leaf holds these exact header bytes and signature, under cp.
+    # B5c: the acceptance leaf holds these exact header bytes and signature, under cp,
+    # logged while the sender's key was valid (as L3).
     with _part(n, "acceptance log entry"):
-        accepted = _leaf(m.accepted, cp)
-        if not isinstance(accepted, EnvelopeAccepted):
-            raise VerificationError("log entry is not an envelope acceptance")
-        if accepted.header != env.header or accepted.sig != env.sig:
-            raise VerificationError("log entry records another envelope")
+        accepted = check_accepted(
+            m.accepted, cp, keys, header, header_bytes=env.header, sig=env.sig
+        )
     # B5d: every receipt is signed by the recipient for this exact header and body.
     receipts = receipt_facts(
         n, m.receipts, keys, header, header_bytes=env.header, body_sha256=meta.body_sha256
@@ -201,6 +201,27 @@ def _leaf(leaf: LogLeaf, cp: Checkpoint) -> object:
     return decode(AUDIT_DECODER, leaf.entry, "log entry", limit=_MAX_ENVELOPE)
 
 
+def check_accepted(
+    leaf: LogLeaf,
+    cp: Checkpoint,
+    keys: KeyLookup,
+    header: EnvelopeHeader,
+    *,
+    header_bytes: bytes,
+    sig: bytes,
+) -> EnvelopeAccepted:
+    """B5c (and B6c): the acceptance leaf, included under ``cp``, records exactly
+    ``header_bytes`` and ``sig``, and the sender's key was valid when the relay logged it
+    (the relay's check at acceptance; the auditor's L3)."""
+    accepted = _leaf(leaf, cp)
+    if not isinstance(accepted, EnvelopeAccepted):
+        raise VerificationError("log entry is not an envelope acceptance")
+    if accepted.header != header_bytes or accepted.sig != sig:
+        raise VerificationError("log entry records another envelope")
+    keys.key(header.sender, header.sender_key, KeyUse.SIGNING, accepted.received_at)
+    return accepted
+
+
 def _check_ack(
     leaf: LogLeaf, cp: Checkpoint, keys: KeyLookup, header: EnvelopeHeader, header_bytes: bytes
 ) -> DeliveryAck:
@@ -210,6 +231,8 @@ def _check_ack(
     peek = decode(_ACK, entry.ack, "ack", limit=4096)
     wrapped = SignedAck(signer=peek.recipient, key=peek.recipient_key, ack=entry.ack, sig=entry.sig)
     _, ack = verify_ack(encode(wrapped), keys)
+    # valid when signed (A3) and when the relay logged it (its "now"; the auditor's L4)
+    keys.key(ack.recipient, ack.recipient_key, KeyUse.SIGNING, entry.received_at)
     if (ack.msg_id, ack.sender, ack.recipient, ack.header_sha256) != (
         header.msg_id,
         header.sender,

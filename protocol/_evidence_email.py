@@ -9,6 +9,8 @@ log (the e-mail is encrypted; only its hash is logged).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +70,9 @@ class EmailFacts:
     received_at: datetime
     #: the body the node states it sent or took (B7d), None when the bundle has none
     body: Body | None = None
+    #: the number of an earlier e-mail of the bundle with the same node, direction and
+    #: hash (a record signed again, §22.5), or None
+    same_as: int | None = None
 
     @property
     def sender(self) -> str:
@@ -97,6 +102,11 @@ class EmailFacts:
             out.append(
                 f"  {self.node} states that it carried a {kind_of(self.body)} of this case;"
                 " the log does not prove the content (the e-mail is encrypted)."
+            )
+        if self.same_as is not None:
+            out.append(
+                f"  E-mail {self.number} records the same e-mail as e-mail {self.same_as} "
+                f"(signed again by {self.node}: one e-mail, not two)."
             )
         return out
 
@@ -140,7 +150,8 @@ def check_emails(
 ) -> list[EmailFacts]:
     """B7: each record's leaf is in the checkpoint's tree, is an ``email_recorded`` entry,
     its record verifies (G3 offline: the node's key valid at ``at``, the member reached
-    by e-mail) under the directory version it names, and it is a record of this case.
+    by e-mail) under the directory version it names, and it is a record of this case;
+    the leaves are in log order and hold no record twice (the relay logs one once).
 
     Args:
         emails: the bundle's ``emails``, in log order.
@@ -155,27 +166,45 @@ def check_emails(
             leaf or its proof; the message names the e-mail ("e-mail N").
     """
     facts: list[EmailFacts] = []
-    seen: set[int] = set()
+    last = -1
+    records: dict[bytes, int] = {}  # SHA-256 of a record: its leaf index
+    mails: dict[tuple[str, str, str], int] = {}  # node, direction, hash: the e-mail's number
     for n, e in enumerate(emails, start=first):
         keys = by_version.get(e.directory_version)
         if keys is None:
             raise DirectoryError(
                 f"e-mail {n}: directory version {e.directory_version} is not in the bundle"
             )
-        if e.recorded.index in seen:
-            raise MalformedError(f"e-mail {n}: log entry {e.recorded.index} appears twice")
-        seen.add(e.recorded.index)
+        index = e.recorded.index
+        if index == last:
+            raise MalformedError(f"e-mail {n}: log entry {index} appears twice")
+        if index < last:
+            raise MalformedError(
+                f"e-mail {n}: log entry {index} is out of log order (after entry {last})"
+            )
+        last = index
         try:
-            facts.append(_check(n, e, keys, cp, case_id))
+            fact = _check(n, e, keys, cp, case_id, records=records)
         except PeerError as exc:
             raise type(exc)(
                 f"e-mail {n}: {exc.message}", detail=exc.detail, code=exc.code
             ) from None
+        same = mails.setdefault((fact.node, fact.direction, fact.sha256), n)
+        facts.append(fact if same == n else dataclasses.replace(fact, same_as=same))
     return facts
 
 
-def _check(n: int, e: EmailEvidence, keys: KeyLookup, cp: Checkpoint, case_id: str) -> EmailFacts:
-    # n: the e-mail's number, for the facts (the caller names it in errors).
+def _check(
+    n: int,
+    e: EmailEvidence,
+    keys: KeyLookup,
+    cp: Checkpoint,
+    case_id: str,
+    *,
+    records: dict[bytes, int],
+) -> EmailFacts:
+    # n: the e-mail's number, for the facts (the caller names it in errors); records:
+    # the records of the e-mails before it, by SHA-256, with their leaf index.
     leaf = e.recorded
     # B7a: the exact entry at its index in the checkpoint's tree (RFC 9162 §2.1.3.2).
     verify_inclusion(leaf_hash(leaf.entry), leaf.index, cp.size, list(leaf.proof), cp.root_hash)
@@ -192,6 +221,13 @@ def _check(n: int, e: EmailEvidence, keys: KeyLookup, cp: Checkpoint, case_id: s
     sender, recipient = (record.node, record.member) if sent else (record.member, record.node)
     body = None if isinstance(e.body, msgspec.UnsetType) else _body(e.body, case_id, sender,
                                                                      recipient)  # fmt: skip
+    # B7e: logged once (the relay's idempotency, §22.5 G3): a second leaf of one record is
+    # a log that broke its promise, as the auditor's L6 says.
+    earlier = records.setdefault(hashlib.sha256(entry.record).digest(), leaf.index)
+    if earlier != leaf.index:
+        raise VerificationError(
+            "the same record is logged twice", detail=f"entries {earlier} and {leaf.index}"
+        )
     return EmailFacts(
         number=n,
         node=record.node,

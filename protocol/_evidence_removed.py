@@ -12,13 +12,19 @@ from typing import Annotated
 
 import msgspec
 
-from protocol._evidence_checks import ReceiptFact, _check_ack, _leaf, _part, _sha, receipt_facts
+from protocol._evidence_checks import (
+    ReceiptFact,
+    _check_ack,
+    _part,
+    _sha,
+    check_accepted,
+    receipt_facts,
+)
 from protocol.audit_log import verify_header_signature
 from protocol.checkpoint import Checkpoint
 from protocol.directory import KeyLookup
 from protocol.errors import DirectoryError, VerificationError
 from protocol.tombstone import verify_tombstone
-from schemas.audit import EnvelopeAccepted
 from schemas.envelope import HeaderBytes, Signature
 from schemas.tombstone import Tombstone
 
@@ -94,7 +100,7 @@ def in_force(dated: Sequence[tuple[datetime, KeyLookup]], at: datetime) -> KeyLo
 
 
 def _tombstone(raw: bytes, dated: Sequence[tuple[datetime, KeyLookup]]) -> Tombstone:
-    # TB1-TB4 under some version of the chain (newest first: nothing is read unverified),
+    # TB1-TB5 under some version of the chain (newest first: nothing is read unverified),
     # then again under the version in force at the removal the verified tombstone names.
     last: VerificationError | None = None
     for _, keys in reversed(dated):
@@ -128,7 +134,7 @@ def check_removed(
         header = verify_header_signature(m.header, m.sig, keys)
         if header.case_id != case_id:
             raise VerificationError("message belongs to another case")
-    # B6b: the tombstone (TB1–TB4), bound to this header.
+    # B6b: the tombstone (TB1–TB5), bound to this header.
     with _part(n, "tombstone"):
         t = _tombstone(m.tombstone, dated)
         bound = (t.msg_id, t.case_id, t.header_sha256, t.ct_sha256)
@@ -136,13 +142,17 @@ def check_removed(
             raise VerificationError("tombstone is for another message")
         if t.node not in (header.sender, header.recipient):
             raise VerificationError("tombstone signed by a member not party to the message")
-    # B6c: the acceptance leaf holds these exact header bytes and signature.
+    # B6c: the acceptance leaf holds these exact header bytes and signature, logged while
+    # the sender's key was valid (as B5c).
     with _part(n, "acceptance log entry"):
-        accepted = _leaf(m.accepted, cp)  # type: ignore[arg-type]  # same shape as LogLeaf
-        if not isinstance(accepted, EnvelopeAccepted):
-            raise VerificationError("log entry is not an envelope acceptance")
-        if accepted.header != m.header or accepted.sig != m.sig:
-            raise VerificationError("log entry records another envelope")
+        accepted = check_accepted(
+            m.accepted,  # type: ignore[arg-type]  # same shape as LogLeaf
+            cp,
+            keys,
+            header,
+            header_bytes=m.header,
+            sig=m.sig,
+        )
         if t.removed_at < accepted.received_at:
             raise VerificationError("tombstone dated before the message was accepted")
     # B6d: receipts for this header, and for the body the tombstone names.

@@ -53,6 +53,7 @@ _ACK: Final = msgspec.json.Decoder(DeliveryAck)
 _DIRECTORY: Final = msgspec.json.Decoder(Directory)
 _SIGNED: Final = msgspec.json.Decoder(SignedDirectory)
 _sha256 = hashlib.sha256
+_SEEN_BYTES: Final = 40  # bytes: a SHA-256 digest and a leaf index (8 bytes, big-endian)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +97,16 @@ def verify_header_signature(header: bytes, sig: bytes, keys: KeyLookup) -> Envel
 
 @dataclass(frozen=True, slots=True)
 class LogState:
-    """What an auditor keeps between runs: the tree frontier and the directory in force."""
+    """What an auditor keeps between runs: the tree frontier, the directory in force and,
+    per e-mail record logged, 40 bytes (SHA-256 of its bytes, and of its node, direction
+    and e-mail hash, each with its leaf index as 8 bytes big-endian) for L6."""
 
     size: int
     hashes: tuple[bytes, ...]
     directory: bytes | None = None
     directory_at: datetime | None = None
+    records: tuple[bytes, ...] = ()
+    emails: tuple[bytes, ...] = ()
 
 
 class _StateFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -110,6 +115,9 @@ class _StateFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     hashes: tuple[bytes, ...]
     directory: bytes | None = None
     directory_at: datetime | None = None
+    # e-mail records seen (LogState): absent in a state written before they were kept
+    records: tuple[bytes, ...] = ()
+    emails: tuple[bytes, ...] = ()
 
 
 _STATE: Final = msgspec.json.Decoder(_StateFile)
@@ -123,6 +131,8 @@ def dump_state(state: LogState) -> bytes:
             hashes=state.hashes,
             directory=state.directory,
             directory_at=state.directory_at,
+            records=state.records,
+            emails=state.emails,
         )
     )
 
@@ -137,7 +147,7 @@ def load_state(data: bytes) -> LogState:
         raw = decode(_STATE, data, "log state", limit=MAX_ENTRY_BYTES * 2)
     except PeerError as exc:
         raise StorageError("auditor state is corrupted", detail=exc.message) from None
-    return LogState(raw.size, raw.hashes, raw.directory, raw.directory_at)
+    return LogState(raw.size, raw.hashes, raw.directory, raw.directory_at, raw.records, raw.emails)
 
 
 @dataclass
@@ -164,8 +174,12 @@ class LogVerifier:
     _directory: VerifiedDirectory | None = field(init=False, default=None)
     _lookup: KeyLookup | None = field(init=False, default=None)
     _directory_at: datetime | None = field(init=False, default=None)
+    _records: dict[bytes, int] = field(init=False)
+    _emails: dict[bytes, int] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._records = _seen(self.state.records)
+        self._emails = _seen(self.state.emails)
         # The frontier is a compact range (protocol.merkle) kept inline: see feed().
         restored = CompactRange.from_hashes(self.state.size, self.state.hashes)
         self._size, self._hashes = restored.size, restored.to_hashes()
@@ -202,7 +216,14 @@ class LogVerifier:
     def current_state(self) -> LogState:
         """Return the state to persist after the entries fed so far."""
         signed = None if self._directory is None else self._directory.signed_bytes
-        return LogState(self._size, tuple(self._hashes), signed, self._directory_at)
+        return LogState(
+            self._size,
+            tuple(self._hashes),
+            signed,
+            self._directory_at,
+            _kept(self._records),
+            _kept(self._emails),
+        )
 
     def feed(self, entries: Iterable[bytes]) -> list[Anomaly]:
         """Verify the next entries, in log order (steps L1–L6).
@@ -248,7 +269,7 @@ class LogVerifier:
             elif isinstance(parsed, DirectoryPublished):
                 self._published(parsed)
             elif isinstance(parsed, EmailRecorded):
-                self._email(parsed)
+                self._email(parsed, index)
             # relay_event entries carry no signature: decoding them is the whole check.
         except PeerError as exc:
             text = exc.message + (f" ({exc.detail})" if exc.detail else "")
@@ -274,20 +295,37 @@ class LogVerifier:
     def _ack(self, e: DeliveryAcked) -> None:
         # L4: the recipient's ack signature (PROTOCOL.md §6, A1–A3). The log keeps the exact
         # ack bytes without the routing hints; they are read from the ack to pick the key.
+        # The key must be valid when the ack was signed and when the relay logged it (A3's
+        # "now" at the relay), as L3 checks a header's key and L6 a record's.
         keys = self._keys()
         ack = decode(_ACK, e.ack, "ack", limit=4096)
         wrapped = SignedAck(signer=ack.recipient, key=ack.recipient_key, ack=e.ack, sig=e.sig)
-        verify_ack(encode(wrapped), keys)
+        _, verified = verify_ack(encode(wrapped), keys)
+        keys.key(verified.recipient, verified.recipient_key, KeyUse.SIGNING, e.received_at)
         self.signatures += 1
 
-    def _email(self, e: EmailRecorded) -> None:
+    def _email(self, e: EmailRecorded, index: int) -> None:
         # L6: a node's e-mail record (PROTOCOL.md §22.5 G3, offline): the node's signature
         # by a signing key valid at the record's `at` and not revoked when it was logged,
         # and the member reached by e-mail,
         # both in the directory in force at this position. Time windows are the relay's
         # settings and are not re-checked, as for acks.
-        verify_email_record(e.record, e.sig, self._keys(), logged_at=e.received_at)
+        record = verify_email_record(e.record, e.sig, self._keys(), logged_at=e.received_at)
         self.signatures += 1
+        # The relay logs a record once per (node, SHA-256 of its bytes); the record names
+        # its node, so its hash alone is the key. A second leaf is the relay's fault.
+        first = self._records.setdefault(_sha256(e.record).digest(), index)
+        if first != index:
+            raise VerificationError("the same record was logged before", detail=f"entry {first}")
+        # One e-mail may have two records (a repeat refused for its age is signed again,
+        # §22.5): said, not an anomaly.
+        what = f"{record.node}\n{record.direction}\n{record.sha256}".encode()
+        first = self._emails.setdefault(_sha256(what).digest(), index)
+        if first != index:
+            self.notes.append(
+                f"entry {index} (email_recorded): {record.node} recorded the e-mail "
+                f"{record.sha256} ({record.direction}) again (first at entry {first})"
+            )
 
     def _published(self, e: DirectoryPublished) -> None:
         # L5: the next link of the trust chain: signed by the coordinators trusted so far,
@@ -311,6 +349,17 @@ class LogVerifier:
             )
         self.signatures += 1
         self._set_directory(verified, e.received_at)
+
+
+def _seen(kept: tuple[bytes, ...]) -> dict[bytes, int]:
+    """The digests and leaf indexes of a state's ``records`` or ``emails``."""
+    if any(len(k) != _SEEN_BYTES for k in kept):
+        raise StorageError("auditor state is corrupted", detail="e-mail record digest")
+    return {k[:32]: int.from_bytes(k[32:], "big") for k in kept}
+
+
+def _kept(seen: dict[bytes, int]) -> tuple[bytes, ...]:
+    return tuple(digest + index.to_bytes(8, "big") for digest, index in seen.items())
 
 
 def _self_verified(signed: bytes, at: datetime | None) -> VerifiedDirectory:

@@ -1,4 +1,4 @@
-"""Signed retention tombstones (PROTOCOL.md §19): make one, verify one (steps TB1–TB4).
+"""Signed retention tombstones (PROTOCOL.md §19): make one, verify one (steps TB1–TB5, CT1–CT5).
 
 The node that removes a message's body signs a :class:`schemas.tombstone.Tombstone`
 with its signing key; anyone holding the directory checks it offline.
@@ -7,6 +7,7 @@ with its signing key; anyone holding the directory checks it offline.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 from typing import Final
 
 import msgspec
@@ -38,11 +39,13 @@ def verify_tombstone(signed: bytes, keys: KeyLookup) -> Tombstone:
     TB1: decode the outer object (size bound, J1). TB2: the signer's signing key, from the
     directory, verifies the signature over the exact tombstone bytes. TB3: decode the
     tombstone. TB4: it names the signer as its node, whose key was valid at ``removed_at``.
+    TB5: it was removed under a period, after it ran from the closure it names.
 
     Raises:
         TooLargeError, MalformedError: TB1/TB3 not a tombstone.
         VerificationError: TB2/TB4 the signature or the signer does not verify;
-            TB4 the key was not valid at ``removed_at`` (``key_revoked``).
+            TB4 the key was not valid at ``removed_at`` (``key_revoked``); TB5 no period,
+            or a removal less than ``policy_days`` after the ``closed_at`` it names.
     """
     outer = decode(_SIGNED, signed, "signed tombstone", limit=MAX_SIGNED_TOMBSTONE)
     public = keys.signer_key(outer.signer, outer.key)
@@ -53,6 +56,17 @@ def verify_tombstone(signed: bytes, keys: KeyLookup) -> Tombstone:
     # TB4: and its key was valid when it says it signed (as R4 for receipts): a key
     # revoked after a compromise cannot sign a removal dated after the revocation.
     keys.key(t.node, outer.key, KeyUse.SIGNING, t.removed_at)
+    # TB5: removed under a period, and (when the tombstone names it) at least that period
+    # after the closure, as the pass removes a case closed before removed_at less it.
+    early = t.policy_days < 1 or (
+        not isinstance(t.closed_at, msgspec.UnsetType)
+        and not t.closed_at < t.removed_at - timedelta(days=t.policy_days)
+    )
+    if early:
+        raise VerificationError(
+            "body removed before its period ended",
+            detail=f"removed {t.removed_at.isoformat()}, {t.policy_days} days",
+        )
     return t
 
 
@@ -72,13 +86,14 @@ def sign_case_tombstone(tombstone: CaseTombstone, key: SigningKey) -> bytes:
 
 
 def verify_case_tombstone(signed: bytes, keys: KeyLookup) -> CaseTombstone:
-    """Verify a signed case tombstone (steps CT1–CT4, PROTOCOL.md §19.6): as TB1–TB4 under
+    """Verify a signed case tombstone (steps CT1–CT5, PROTOCOL.md §19.6): as TB1–TB4 under
     the prefix ``relay247/v1/case-tombstone``.
 
     Raises:
         TooLargeError, MalformedError: CT1/CT3 not a case tombstone.
         VerificationError: CT2/CT4 the signature or the signer does not verify; CT4 the
-            key was not valid at ``removed_at`` (``key_revoked``).
+            key was not valid at ``removed_at`` (``key_revoked``); CT5 the case was
+            removed less than ``policy_years`` after its closure.
     """
     outer = decode(_SIGNED_CASE, signed, "signed case tombstone", limit=MAX_SIGNED_CASE_TOMBSTONE)
     public = keys.signer_key(outer.signer, outer.key)
@@ -87,7 +102,24 @@ def verify_case_tombstone(signed: bytes, keys: KeyLookup) -> CaseTombstone:
     if t.node != outer.signer:
         raise VerificationError("case tombstone signed by another member than its node")
     keys.key(t.node, outer.key, KeyUse.SIGNING, t.removed_at)  # CT4, as TB4
+    # CT5: the removal is as late as the period the tombstone signs allows (the node's
+    # pass removes a case closed before removed_at less policy_years): not even the
+    # node's own key can remove a case early without a signed closure that says so.
+    if not t.closed_at < years_before(t.removed_at, t.policy_years):
+        raise VerificationError(
+            "case removed before its period ended",
+            detail=f"closed {t.closed_at.isoformat()}, removed {t.removed_at.isoformat()},"
+            f" {t.policy_years} years",
+        )
     return t
+
+
+def years_before(at: datetime, years: int) -> datetime:
+    """``at`` less ``years`` calendar years; 29 February falls back to the 28th (§19.6)."""
+    try:
+        return at.replace(year=at.year - years)
+    except ValueError:
+        return at.replace(year=at.year - years, day=28)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -43,6 +43,9 @@ class Tombstone(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     policy: PolicyName
     #: the policy's period in days (after closure)
     policy_days: Annotated[int, msgspec.Meta(ge=0, le=365_000)]
+    #: the case's closure the period ran from (§19.1; TB5 checks removed_at against it);
+    #: absent from tombstones written before it was signed, whose bytes are unchanged
+    closed_at: Timestamp | msgspec.UnsetType = msgspec.UNSET
 
 
 class SignedTombstone(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

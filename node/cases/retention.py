@@ -154,9 +154,10 @@ def plan(conn: sqlite3.Connection, cutoff: datetime | None, limit: int) -> list[
 
 
 def remove_cases(
-    conn: sqlite3.Connection, r: Remover, case_ids: list[str], at: datetime
+    conn: sqlite3.Connection, r: Remover, due: list[Due], at: datetime
 ) -> tuple[int, list[Path]]:
-    """Remove the bodies of ``case_ids`` in one transaction (one fsync per batch).
+    """Remove the bodies of the ``due`` cases in one transaction (one fsync per batch);
+    each tombstone names the case's closure (TB5 checks the period ran from it).
 
     A case put on hold meanwhile is left alone, and so is a case whose kept fold is behind
     its messages (its snapshot would miss them: the next pass takes it once folded).
@@ -168,13 +169,13 @@ def remove_cases(
     done = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for case_id in case_ids:
+        for case_id, closed in ((d.case_id, d.closed) for d in due):
             if conn.execute("SELECT 1 FROM case_holds WHERE case_id=?", (case_id,)).fetchone():
                 continue
             last_id = _folded(conn, case_id)
             if last_id is None:
                 continue
-            named = _remove_one(conn, r, case_id, at, last_id)
+            named = _remove_one(conn, r, case_id, at, last_id, closed=closed)
             conn.executemany(
                 "INSERT OR IGNORE INTO pending_erase VALUES (?, ?)",
                 [(p.relative_to(r.data_dir).as_posix(), case_id) for p in named],
@@ -199,7 +200,13 @@ def _folded(conn: sqlite3.Connection, case_id: str) -> int | None:
 
 
 def _remove_one(
-    conn: sqlite3.Connection, r: Remover, case_id: str, at: datetime, last_id: int
+    conn: sqlite3.Connection,
+    r: Remover,
+    case_id: str,
+    at: datetime,
+    last_id: int,
+    *,
+    closed: datetime,
 ) -> list[Path]:
     files: list[Path] = []
     rows = conn.execute(
@@ -227,7 +234,7 @@ def _remove_one(
             removed=("body", "ciphertext", "attachments") if named else ("body", "ciphertext"),
             body_sha256=sha256_hex(bytes(body)), body_len=len(body),
             ct_sha256=sha256_hex(ciphertext), removed_at=at, policy=POLICY,
-            policy_days=r.policy_days,
+            policy_days=r.policy_days, closed_at=closed,
         )  # fmt: skip
         conn.execute("UPDATE messages SET body=NULL, envelope=? WHERE id=?", (kept, rid))
         conn.execute(
@@ -336,8 +343,7 @@ def apply_pass(
         )  # fmt: skip
     files = erase_pending(conn, r.data_dir)  # left by a crash or a failed erase
     for start in range(0, len(due), policy.batch):
-        batch = [d.case_id for d in due[start : start + policy.batch]]
-        remove_cases(conn, r, batch, now)
+        remove_cases(conn, r, due[start : start + policy.batch], now)
         files += erase_pending(conn, r.data_dir)
         if between is not None:
             between()

@@ -27,7 +27,7 @@ from node.cases import _retention_common as r
 from node.cases.search import instant
 from node.officers import Action, append_entry
 from node.storage import open_optional, row_ad
-from protocol.tombstone import sha256_hex, sign_case_tombstone
+from protocol.tombstone import sha256_hex, sign_case_tombstone, years_before
 from schemas.tombstone import MAX_CASE_ITEMS, CaseTombstone, RemovedMessage
 
 POLICY: Final = "closed_case_metadata"
@@ -68,10 +68,7 @@ def cutoff_of(years: int, now: datetime) -> datetime | None:
     ``now``; 29 February falls back to the 28th); None: metadata is kept for ever."""
     if years <= 0:
         return None
-    try:
-        return now.replace(year=now.year - years)
-    except ValueError:
-        return now.replace(year=now.year - years, day=28)
+    return years_before(now, years)  # the rule the audit checks (CT5)
 
 
 def ensure(conn: sqlite3.Connection) -> None:

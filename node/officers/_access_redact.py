@@ -2,13 +2,18 @@
 content and keep their leaf hash, so every signed checkpoint still verifies.
 
 A redaction pass, in one transaction per batch, first appends a ``log_redacted`` entry
-(officer null, client ``node``) whose subject names the policy, the period, the batch's
-first and last index, how many entries it redacts and SHA-256 of their indexes; then for
-each redacted entry it stores the RFC 6962 leaf hash (``access_redacted``: index, leaf,
-the redaction entry's index) and replaces the entry's bytes by the empty string and its
-filter columns by ``redacted`` / NULL. The offline audit (``_access_verify``) uses the
-stored leaf hash of a redacted entry in place of its bytes and accepts it only when the
-signed redaction entry names exactly the entries that point to it.
+(officer null, client ``node``) whose subject names the policy (format 2:
+``access_log/2``), the period, the cutoff it applies (the pass's time less the period),
+the batch's first and last index, how many entries it redacts and SHA-256 of their
+indexes, leaf hashes and times; then for each redacted entry it stores the RFC 6962 leaf
+hash (``access_redacted``: index, leaf, the redaction entry's index) and replaces the
+entry's bytes by the empty string and its filter columns by ``redacted`` / NULL (its
+time stays). The offline audit (``_access_verify``) uses the stored leaf hash of a
+redacted entry in place of its bytes and accepts it only when the signed redaction entry
+names exactly the entries that point to it, with the times they keep, each before the
+signed cutoff, and that cutoff no later than the period allows. Redactions of the first
+format (``access_log``, no cutoff, SHA-256 of the indexes only) still verify: their
+cutoff is their own time less their period.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from node.officers._access_log import Action, LogSigner, append_entry
 from protocol import merkle
 
-#: The policy's name in the redaction entries' subject.
+#: The policy's name in the redaction entries' subject (format 1), and with the format
+#: that names its cutoff (2, written since; PROTOCOL.md §14.6).
 POLICY: Final = "access_log"
+POLICY_V2: Final = "access_log/2"
 #: The action column of a redacted entry (its signed action is gone with its bytes).
 REDACTED: Final = "redacted"
 #: Entries that record a removal or a redaction are kept: they are what an auditor reads
@@ -35,9 +43,29 @@ DDL: Final = (
     " idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL, by INTEGER NOT NULL)"
 )
 _SUBJECT: Final = re.compile(
-    r"access_log (?P<days>[0-9]{1,6}) (?P<first>[0-9]{1,15})-(?P<last>[0-9]{1,15})"
+    r"access_log(?:(?P<v2>/2 (?P<days2>[0-9]{1,6}) (?P<cutoff>[0-9]{4}-[0-9]{2}-[0-9]{2}T"
+    r"[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?\+00:00))| (?P<days>[0-9]{1,6}))"
+    r" (?P<first>[0-9]{1,15})-(?P<last>[0-9]{1,15})"
     r" (?P<count>[0-9]{1,15}) (?P<digest>[0-9a-f]{64})"
 )
+#: A redacted entry as the format-2 digest covers it: (index, leaf hash, ``at`` column).
+Redacted = tuple[int, bytes, str]
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """A ``log_redacted`` entry's subject: format, period in days, the signed cutoff
+    (None in format 1), the batch's first and last index, count and digest."""
+
+    version: int
+    days: int
+    cutoff: datetime | None
+    first: int
+    last: int
+    count: int
+    digest: str
+
+
 _DUE: Final = f"""
 SELECT idx FROM access_log
 WHERE at < ? AND length(entry) > 0 AND action NOT IN ({",".join("?" * len(KEPT))})
@@ -52,21 +80,36 @@ def cutoff_of(days: int, now: datetime) -> datetime | None:
 
 
 def digest_of(indexes: Iterable[int]) -> str:
-    """Hex SHA-256 of the indexes, ascending, each as 8 bytes big-endian."""
+    """Format 1: hex SHA-256 of the indexes, ascending, each as 8 bytes big-endian."""
     return hashlib.sha256(b"".join(i.to_bytes(8, "big") for i in sorted(indexes))).hexdigest()
 
 
-def subject_of(days: int, indexes: list[int]) -> str:
-    """The ``log_redacted`` entry's subject for a batch of (sorted) indexes."""
-    return f"{POLICY} {days} {indexes[0]}-{indexes[-1]} {len(indexes)} {digest_of(indexes)}"
+def digest_v2(rows: Sequence[Redacted]) -> str:
+    """Format 2: hex SHA-256 over the entries by ascending index, each its index (8 bytes
+    big-endian), its leaf hash (32 bytes) and its ``at`` as stored (UTF-8) and ``\n``."""
+    h = hashlib.sha256()
+    for idx, leaf, at in sorted(rows):
+        h.update(idx.to_bytes(8, "big") + leaf + at.encode() + b"\n")
+    return h.hexdigest()
 
 
-def parse_subject(subject: str | None) -> tuple[int, int, int, str] | None:
-    """(first, last, count, digest) of a redaction entry's subject, or None if malformed."""
+def subject_of(days: int, cutoff: datetime, rows: Sequence[Redacted]) -> str:
+    """The ``log_redacted`` entry's subject (format 2) for a batch of (sorted) entries."""
+    first, last = rows[0][0], rows[-1][0]
+    return f"{POLICY_V2} {days} {cutoff.isoformat()} {first}-{last} {len(rows)} {digest_v2(rows)}"
+
+
+def parse_subject(subject: str | None) -> Redaction | None:
+    """A redaction entry's subject (either format), or None if malformed."""
     m = _SUBJECT.fullmatch(subject or "")
     if m is None:
         return None
-    return int(m["first"]), int(m["last"]), int(m["count"]), m["digest"]
+    if m["v2"] is None:
+        days, cutoff, version = int(m["days"]), None, 1
+    else:
+        days, cutoff, version = int(m["days2"]), datetime.fromisoformat(m["cutoff"]), 2
+    first, last, count = int(m["first"]), int(m["last"]), int(m["count"])
+    return Redaction(version, days, cutoff, first, last, count, m["digest"])
 
 
 def ensure(conn: sqlite3.Connection) -> None:
@@ -90,14 +133,24 @@ def redact(
     conn: sqlite3.Connection, signer: LogSigner, indexes: list[int], *, at: datetime, days: int
 ) -> int:
     """Redact ``indexes`` (sorted) inside the caller's transaction; the redaction entry's
-    index is returned. The signed redaction entry comes first, so it covers them."""
-    by = append_entry(
-        conn, signer, at=at, action=Action.LOG_REDACTED, officer=None, client="node",
-        subject=subject_of(days, indexes),
-    )  # fmt: skip
+    index is returned. The signed redaction entry comes first, so it covers them; it
+    names the cutoff, ``at`` less ``days`` (exactly what the audit computes from the
+    redaction entry's own time), and each entry's leaf hash and time."""
+    stamp = at.astimezone(UTC)
+    cutoff = cutoff_of(days, stamp)
+    if cutoff is None:
+        raise ValueError("a redaction needs a period of at least one day")
+    rows: list[Redacted] = []
     for idx in indexes:
-        (entry,) = conn.execute("SELECT entry FROM access_log WHERE idx=?", (idx,)).fetchone()
-        leaf = merkle.leaf_hash(bytes(entry))
+        entry, when = conn.execute(
+            "SELECT entry, at FROM access_log WHERE idx=?", (idx,)
+        ).fetchone()
+        rows.append((idx, merkle.leaf_hash(bytes(entry)), str(when)))
+    by = append_entry(
+        conn, signer, at=stamp, action=Action.LOG_REDACTED, officer=None, client="node",
+        subject=subject_of(days, cutoff, rows),
+    )  # fmt: skip
+    for idx, leaf, _ in rows:
         conn.execute("INSERT INTO access_redacted VALUES (?, ?, ?)", (idx, leaf, by))
         conn.execute(
             "UPDATE access_log SET entry=x'', officer=NULL, action=?, case_id=NULL WHERE idx=?",

@@ -10,9 +10,18 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
 
 from node.officers._access_log import ENTRY_DECODER, MAX_ENTRY_BYTES, Action
-from node.officers._access_redact import REDACTED, digest_of, parse_subject
+from node.officers._access_redact import (
+    REDACTED,
+    Redacted,
+    Redaction,
+    digest_of,
+    digest_v2,
+    parse_subject,
+)
 from protocol import merkle
 from protocol import note as _note
 from protocol.checkpoint import Checkpoint, open_checkpoint
@@ -58,22 +67,39 @@ def _open(note: bytes, keys: Sequence[_note.Verifier], origin: str) -> Checkpoin
     raise last or NoteError("no verifier key given")
 
 
+#: How far a node's clock may step back between two entries (NTP, a manual fix): an
+#: entry redacted with a time earlier than this before an entry logged before it is
+#: refused (its signed time would be false: the log's order says it is younger).
+CLOCK_STEP: Final = timedelta(days=1)
+
+
 @dataclass
 class _Redactions:
-    """The kept leaf hashes (index: leaf, redaction entry) and the redaction entries
-    read so far (index: (first, last, count, digest) of their subject, None: malformed)."""
+    """The kept leaf hashes (index: leaf, redaction entry), the redaction entries read so
+    far (index: their subject, None if malformed, and their own time), the redacted
+    entries by redaction entry, and the latest time of the unredacted entries read."""
 
     kept: dict[int, tuple[bytes, int]]
-    entries: dict[int, tuple[int, int, int, str] | None] = field(default_factory=dict)
-    groups: dict[int, list[int]] = field(default_factory=dict)
+    entries: dict[int, tuple[Redaction | None, datetime]] = field(default_factory=dict)
+    groups: dict[int, list[Redacted]] = field(default_factory=dict)
+    latest: datetime | None = None
+
+
+def _time(value: object) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
 
 
 def _redacted_leaf(
     report: AccessLogReport, position: int, row: tuple[object, ...], red: _Redactions
 ) -> bytes | None:
     # L3'. A redacted entry (§14.6): empty bytes, filter columns cleared, its leaf hash
-    # kept and pointing to a later redaction entry (checked once the log is read, L8).
-    _, _, officer, action, case_id, _ = row
+    # kept and pointing to a later redaction entry (checked once the log is read, L8),
+    # and its kept time not earlier than the log's order allows.
+    _, _, officer, action, case_id, at_column = row
     kept = red.kept.get(position)
     if kept is None:
         report.bad(position, f"entry {position} is altered: its bytes are empty")
@@ -85,22 +111,78 @@ def _redacted_leaf(
     if by <= position:
         report.bad(position, f"entry {position} is redacted by an entry before it ({by})")
         return None
-    red.groups.setdefault(by, []).append(position)
+    at = _time(at_column)
+    if at is None:
+        report.bad(position, f"entry {position} is altered: its time does not parse")
+        return None
+    if red.latest is not None and at < red.latest - CLOCK_STEP:
+        report.bad(
+            position,
+            f"entry {position} is redacted with a time before an earlier entry's"
+            f" ({at.isoformat()} < {red.latest.isoformat()})",
+        )
+        return None
+    red.groups.setdefault(by, []).append((position, leaf, str(at_column)))
     report.redacted += 1
     return leaf
 
 
 def _check_groups(report: AccessLogReport, red: _Redactions) -> None:
     # L8. Every redacted entry is named by the signed redaction entry it points to: that
-    # entry records exactly this set of indexes (first, last, count, SHA-256).
+    # entry records exactly this set (first, last, count, and SHA-256 of the indexes in
+    # format 1; of the indexes, leaf hashes and kept times in format 2), under a cutoff
+    # no later than its own time less its period, and every entry is older than it.
     for by, group in sorted(red.groups.items()):
-        named = red.entries.get(by)
-        if named is None or named != (group[0], group[-1], len(group), digest_of(group)):
+        named, by_at = red.entries.get(by, (None, None))
+        first = group[0][0]
+        if named is None or by_at is None or not _names_exactly(named, group):
             report.bad(
-                group[0],
-                f"entry {group[0]} is redacted without a signed redaction naming it"
+                first,
+                f"entry {first} is redacted without a signed redaction naming it"
                 f" (entry {by} does not name these {len(group)} entries)",
             )
+            continue
+        _check_cutoff(report, by, by_at, named, group)
+
+
+def _names_exactly(named: Redaction, group: list[Redacted]) -> bool:
+    indexes = [idx for idx, _, _ in group]
+    digest = digest_of(indexes) if named.version == 1 else digest_v2(group)
+    return (named.first, named.last, named.count, named.digest) == (
+        indexes[0],
+        indexes[-1],
+        len(group),
+        digest,
+    )
+
+
+def _check_cutoff(
+    report: AccessLogReport, by: int, by_at: datetime, named: Redaction, group: list[Redacted]
+) -> None:
+    # L8 (§14.6): a redaction names (format 2) or implies (format 1: its own time less
+    # its period) the cutoff it applies; no entry it names may be younger than that.
+    first = group[0][0]
+    if named.days < 1:
+        report.bad(first, f"entry {first} is redacted under no retention period (entry {by})")
+        return
+    allowed = by_at - timedelta(days=named.days)
+    cutoff = allowed if named.cutoff is None else named.cutoff
+    if cutoff > allowed:
+        report.bad(
+            first,
+            f"entry {first} is redacted under a cutoff later than its period allows"
+            f" (entry {by}: {cutoff.isoformat()} is after {allowed.isoformat()})",
+        )
+        return
+    for idx, _, at_column in group:
+        at = _time(at_column)
+        if at is not None and at >= cutoff:
+            report.bad(
+                idx,
+                f"entry {idx} is redacted inside its retention period (made {at.isoformat()},"
+                f" the redaction's cutoff {cutoff.isoformat()})",
+            )
+            return
 
 
 def _check_entry(
@@ -139,7 +221,8 @@ def _check_entry(
         report.bad(position, f"entry {position} is altered: its columns differ from its bytes")
         return None
     if entry.action is Action.LOG_REDACTED:
-        red.entries[position] = parse_subject(entry.subject)
+        red.entries[position] = (parse_subject(entry.subject), entry.at)
+    red.latest = entry.at if red.latest is None else max(red.latest, entry.at)
     return merkle.leaf_hash(bytes(data))
 
 

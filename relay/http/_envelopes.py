@@ -23,14 +23,12 @@ from relay.http._auth import authenticate
 from relay.http._middleware import STATE
 from relay.http._write import (
     CheckedWrite,
-    SignedWrite,
     checked_write,
     json_response,
-    signed_write,
 )
 from relay.storage import Submission
 from schemas.audit import DeliveryAcked, EnvelopeAccepted
-from schemas.envelope import Envelope, EnvelopeHeader
+from schemas.envelope import DeliveryAck, Envelope, EnvelopeHeader, SignedAck
 from schemas.errors import ErrorCode
 from schemas.relay_api import AckResult, MailboxItem, MailboxPage, SubmitResult
 
@@ -180,12 +178,24 @@ async def mailbox(request: web.Request) -> web.Response:
     return json_response(result)
 
 
-@signed_write
-async def ack(_request: web.Request, write: SignedWrite) -> web.Response:
-    """POST /v1/acks: the recipient's signed ack; the envelope leaves the mailbox."""
-    state, member = write.state, write.member
+_CheckedAck = tuple[datetime, SignedAck, DeliveryAck]
+
+
+def _verify_ack(body: bytes, state: RelayState, lookup: KeyLookup) -> _CheckedAck:
+    # A1-A4 on a verifier thread with the request's own signature (checked_write).
     now = state.clock()
-    signed, parsed = verify_ack(write.body, write.lookup, now=now, window=state.window)
+    signed, parsed = verify_ack(body, lookup, now=now, window=state.window)
+    return now, signed, parsed
+
+
+@checked_write(_verify_ack)
+async def ack(_request: web.Request, write: CheckedWrite[_CheckedAck]) -> web.Response:
+    """POST /v1/acks: the recipient's signed ack; the envelope leaves the mailbox.
+
+    A1–A4 ran on a verifier thread with the request's signature (``checked_write``).
+    """
+    state, member = write.state, write.member
+    now, signed, parsed = write.checked
     if parsed.recipient != member:
         raise VerificationError("ack signer is not the authenticated member")
     # The ack must name the header the relay delivered, or the log would record an ack

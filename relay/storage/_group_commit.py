@@ -28,9 +28,12 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from protocol.errors import StorageError
+import structlog
+
+from protocol.errors import StorageError, StorageUnavailableError
 
 Op = TypeVar("Op")
+log = structlog.get_logger("relay247.relay")
 
 #: Applies a batch in one transaction; returns one result or exception per operation.
 BatchWriter = Callable[[list[Op]], Awaitable[list[object]]]
@@ -49,16 +52,24 @@ class GroupCommitter(Generic[Op]):
         write_batch: applies a batch atomically per operation and commits once.
         max_batch: upper bound on operations per commit (bounds transaction size).
         window: least seconds between the starts of two batches (0: none).
+        on_stopped: told, on the loop, when the writer task stopped without ``close()``
+            (the store's health: /healthz then reports it).
     """
 
     def __init__(
-        self, write_batch: BatchWriter[Op], *, max_batch: int = 1024, window: float = 0.0
+        self,
+        write_batch: BatchWriter[Op],
+        *,
+        max_batch: int = 1024,
+        window: float = 0.0,
+        on_stopped: Callable[[StorageUnavailableError], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if window < 0:
             raise ValueError("window must not be negative")
         self._write_batch = write_batch
+        self._on_stopped = on_stopped
         self._max_batch = max_batch
         self._window = window
         self._last_start = float("-inf")
@@ -66,6 +77,7 @@ class GroupCommitter(Generic[Op]):
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._dead = False  # the writer task stopped without close() (see _run)
         self.commits = 0
         self.items = 0
 
@@ -83,6 +95,8 @@ class GroupCommitter(Generic[Op]):
             PeerError: the operation's own checks rejected it (nothing of it was written).
             StorageError: the batch could not be committed, or the committer is closed.
         """
+        if self._dead:
+            raise stopped_failures(1)[0]
         if self._closing or self._task is None:
             raise StorageError("storage is not available", detail="group committer not running")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -97,10 +111,29 @@ class GroupCommitter(Generic[Op]):
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            if not self._dead:
+                await self._task
             self._task = None
 
     async def _run(self) -> None:
+        try:
+            await self._serve()
+        except BaseException as exc:
+            # Cancelled (the loop shutting down) or a bug between batches: no waiter may
+            # hang and nothing may come after unanswered; the log and 503s say why.
+            self._dead = True
+            log.critical("relay store group committer stopped", error=repr(exc))
+            queued, self._queue = self._queue, []
+            failures = stopped_failures(len(queued) + 1, exc)
+            for pending, failure in zip(queued, failures, strict=False):
+                if not pending.future.done():
+                    pending.future.set_exception(failure)
+            if self._on_stopped is not None:
+                self._on_stopped(failures[-1])
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
+    async def _serve(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
@@ -126,11 +159,21 @@ class GroupCommitter(Generic[Op]):
             outcomes = await self._write_batch([p.op for p in batch])
             if len(outcomes) != len(batch):
                 raise StorageError("storage write failed", detail="batch outcome count mismatch")
-        except Exception as exc:  # noqa: BLE001 -- every waiter must be answered, whatever broke
+        except asyncio.CancelledError:
+            # Cancelled inside the commit: its transaction is rolled back or its outcome
+            # unknown; either way the waiters hear 503 and retry (idempotent), then _run
+            # answers the queue.
+            self._answer(batch, list(stopped_failures(len(batch))))
+            raise
+        except BaseException as exc:  # noqa: BLE001 -- every waiter must be answered, whatever broke
             outcomes = per_waiter_failures(exc, len(batch))
         else:
             self.commits += 1
             self.items += len(batch)
+        self._answer(batch, outcomes)
+
+    @staticmethod
+    def _answer(batch: list[_Pending[Op]], outcomes: list[object]) -> None:
         for pending, outcome in zip(batch, outcomes, strict=True):
             if pending.future.done():
                 continue
@@ -140,7 +183,7 @@ class GroupCommitter(Generic[Op]):
                 pending.future.set_result(outcome)
 
 
-def per_waiter_failures(exc: Exception, n: int) -> list[object]:
+def per_waiter_failures(exc: BaseException, n: int) -> list[object]:
     """``n`` failures for the waiters of a batch that failed with ``exc``.
 
     One exception object per waiter: a shared one would collect every waiter's
@@ -151,3 +194,10 @@ def per_waiter_failures(exc: Exception, n: int) -> list[object]:
     message = exc.message if isinstance(exc, StorageError) else "storage write failed"
     detail = exc.detail if isinstance(exc, StorageError) else repr(exc)
     return [kind(message, detail=detail) for _ in range(n)]
+
+
+def stopped_failures(n: int, exc: BaseException | None = None) -> list[StorageUnavailableError]:
+    """``n`` failures for the waiters of a writer that stopped (on ``exc``): 503 as for an
+    outage, since no write can commit until the relay is restarted; one object each."""
+    detail = "writer stopped" + ("" if exc is None else f": {exc!r}")
+    return [StorageUnavailableError("storage unavailable", detail=detail) for _ in range(n)]

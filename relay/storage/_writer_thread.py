@@ -27,8 +27,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+import structlog
+
 from protocol.errors import StorageError
-from relay.storage._group_commit import per_waiter_failures
+from relay.storage._group_commit import per_waiter_failures, stopped_failures
+
+log = structlog.get_logger("relay247.relay")
 
 Op = TypeVar("Op")
 T = TypeVar("T")
@@ -83,6 +87,7 @@ class WriterThread(Generic[Op]):
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._dead = False  # the thread stopped on an unexpected exception (_die)
         self._stopped: asyncio.Future[None] | None = None
         self.commits = 0
         self.items = 0
@@ -92,16 +97,18 @@ class WriterThread(Generic[Op]):
         if self._thread is not None:
             return
         self._loop = asyncio.get_running_loop()
-        self._closing = False
+        self._closing = self._dead = False
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     @property
     def running(self) -> bool:
-        """Whether the thread was started and not closed."""
-        return self._thread is not None
+        """Whether the thread was started and neither closed nor stopped by a failure."""
+        return self._thread is not None and not self._dead
 
     def _put(self, item: Op | _Call) -> asyncio.Future[Any]:
+        if self._dead:
+            raise stopped_failures(1)[0]
         if self._closing or self._thread is None:
             raise StorageError("storage is not available", detail="writer thread not running")
         assert self._loop is not None
@@ -136,6 +143,9 @@ class WriterThread(Generic[Op]):
         assert self._loop is not None
         stopped: asyncio.Future[None] = self._loop.create_future()
         with self._ready:
+            if self._dead:  # nothing left to commit: _die answered every waiter
+                self._thread = None
+                return
             self._closing = True
             self._stopped = stopped
             self._ready.notify()
@@ -145,6 +155,29 @@ class WriterThread(Generic[Op]):
     # --- the writer thread -----------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # noqa: BLE001 -- the thread must not die silently
+            self._die(exc)
+
+    def _die(self, exc: BaseException) -> None:
+        """The thread stops on ``exc`` (a bug outside any batch): every queued waiter is
+        answered, later submissions are refused, ``on_batch`` hears of it (so /healthz
+        reports it until the relay is restarted) and it is logged."""
+        log.critical("relay store writer thread stopped", error=repr(exc))
+        with self._ready:
+            self._closing = self._dead = True
+            queued, self._queue = self._queue, []
+            stopped = self._stopped
+        failures = stopped_failures(len(queued) + 1, exc)
+        answers: list[_Outcome] = [
+            (future, False, failure) for (_, future), failure in zip(queued, failures, strict=False)
+        ]
+        if stopped is not None:
+            answers.append((stopped, True, None))
+        self._answer(answers, failures[-1])
+
+    def _serve(self) -> None:
         last_start = float("-inf")
         while True:
             with self._ready:
@@ -193,16 +226,15 @@ class WriterThread(Generic[Op]):
             outcomes = self._apply_batch([op for op, _ in batch])
             if len(outcomes) != len(batch):
                 raise StorageError("storage write failed", detail="batch outcome count mismatch")
-        except Exception as exc:  # noqa: BLE001 -- every waiter must be answered, whatever broke
-            failed = exc
+        except BaseException as exc:  # noqa: BLE001 -- every waiter must be answered, whatever broke
+            # Nothing of the batch committed (one transaction); the thread goes on with
+            # the next one, so a bug in one batch is that batch's failure alone.
             outcomes = per_waiter_failures(exc, len(batch))
+            failed = exc
         else:
             self.commits += 1
             self.items += len(batch)
-        answers: list[_Outcome] = []
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            answers.append((future, not isinstance(outcome, BaseException), outcome))
-        self._answer(answers, failed if failed is not None else _COMMITTED)
+        self._answer(_outcomes(batch, outcomes), failed if failed is not None else _COMMITTED)
 
     def _answer(self, answers: list[_Outcome], batch: BaseException | object | None) -> None:
         assert self._loop is not None
@@ -213,7 +245,12 @@ class WriterThread(Generic[Op]):
 
     def _deliver(self, answers: list[_Outcome], batch: BaseException | object | None) -> None:
         if batch is not None:
-            self._on_batch(batch if isinstance(batch, BaseException) else None)
+            try:
+                self._on_batch(batch if isinstance(batch, BaseException) else None)
+            except Exception as exc:  # noqa: BLE001 -- bookkeeping; the answers are the waiters'
+                # The batch's outcome is settled (committed or not): a failure to note it
+                # must not leave its waiters hanging nor turn a commit into an error.
+                log.error("relay store batch callback failed", error=repr(exc))
         for future, ok, value in answers:
             if future.done():  # the caller was cancelled
                 continue
@@ -221,6 +258,15 @@ class WriterThread(Generic[Op]):
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+
+def _outcomes(
+    batch: list[tuple[Any, asyncio.Future[Any]]], outcomes: list[object]
+) -> list[_Outcome]:
+    return [
+        (future, not isinstance(outcome, BaseException), outcome)
+        for (_, future), outcome in zip(batch, outcomes, strict=True)
+    ]
 
 
 _COMMITTED = object()  # a batch that committed (``on_batch`` gets None)

@@ -354,3 +354,21 @@ def test_a_bad_member_file_is_a_clear_error(data: Path, content: bytes) -> None:
     result = invoke("audit", "access-log", "--data", data)
     assert result.exit_code == 2, result.output
     assert "cannot read the node's public keys" in result.output
+
+
+def test_a_redaction_inside_the_retention_period_is_named(data: Path) -> None:
+    """§14.6 L8 through ``relay247 audit access-log``: the node's own key redacts entries
+    made minutes ago under a 30-day period; the signed cutoff gives it away (exit 1)."""
+    from node.officers import _access_redact as redact
+
+    keys = load_keys(data / "node.keys", PASS.encode())
+    conn = open_db(data / "node.db")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        redact.redact(conn, LogSigner("FR", keys.signing), [0, 1], at=datetime.now(UTC), days=30)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    code, report = _audit(data)
+    assert (code, report["first_altered_entry"]) == (1, 0)
+    assert "entry 0 is redacted inside its retention period" in report["problems"][0]

@@ -61,7 +61,10 @@ async def test_altered_removed_lists_and_early_tombstones_are_refused(tmp_path: 
     facts = next(r for r in report.removed if r.number == len(report.messages) + 1)
     outer = msgspec.json.decode(gone.tombstone, type=SignedTombstone)
     t = msgspec.json.decode(outer.tombstone, type=Tombstone)
-    early = msgspec.structs.replace(t, removed_at=facts.accepted_at - timedelta(seconds=1))
+    assert t.closed_at is not msgspec.UNSET  # the pass signs the closure (TB5)
+    early = msgspec.structs.replace(  # as one written before closed_at: B6c, not TB5
+        t, removed_at=facts.accepted_at - timedelta(seconds=1), closed_at=msgspec.UNSET
+    )
     redated = msgspec.structs.replace(
         gone, tombstone=sign_tombstone(early, net.members["US"].signing)
     )

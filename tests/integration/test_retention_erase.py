@@ -49,10 +49,7 @@ async def test_files_left_by_a_crash_or_a_failed_erase_go_at_the_next_pass(
         try:
             (due,) = retention.plan(conn, retention.cutoff_of(service.policy, service._clock()), 9)
             await us.services.cases.refresh(first.case_id)
-            assert (
-                retention.remove_cases(conn, service._remover, [due.case_id], service._clock())[0]
-                == 1
-            )
+            assert retention.remove_cases(conn, service._remover, [due], service._clock())[0] == 1
         finally:
             conn.close()
         assert ct.exists()

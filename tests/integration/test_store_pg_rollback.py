@@ -57,3 +57,27 @@ async def test_rolled_back_log_is_not_sequenced_on() -> None:
         finally:
             await conn.close()
             await store.close()
+
+
+async def test_a_stopped_group_committer_is_unhealthy_and_refuses_writes() -> None:
+    """relay/storage/_group_commit.py: the writer task stopped outside close() (here
+    cancelled): every later write is 503 ``unavailable``, not a hang, and the store's
+    health (/healthz) reports it until the relay is restarted."""
+    async with fresh_schema() as (dsn, schema):
+        store = PostgresStore(dsn, schema=schema, leader_poll=0.2, sequence_timeout=3.0)
+        await store.start()
+        try:
+            assert await store.append_event(b"before") == 0
+            task = store._committer._task  # the injected fault
+            assert task is not None
+            task.cancel()
+            await asyncio.sleep(0.05)
+            with pytest.raises(StorageError) as caught:
+                await asyncio.wait_for(store.append_event(b"after"), 5)
+            assert caught.value.code is ErrorCode.UNAVAILABLE
+            assert store.fault == "storage unavailable"
+            await store.probe()  # a health probe cannot clear it
+            assert store.fault == "storage unavailable"
+            assert await store.tree_size() == 1  # nothing half-written
+        finally:
+            await asyncio.wait_for(store.close(), 10)

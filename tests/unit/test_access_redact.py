@@ -171,10 +171,19 @@ def test_damaged_redactions_are_named(conn: sqlite3.Connection, change: str, exp
 
 
 def test_the_subject_names_the_set() -> None:
-    subject = redact.subject_of(100, [3, 4, 9])
+    rows = [(3, bytes(32), T0.isoformat()), (4, bytes(32), T0.isoformat())]
+    cutoff = T0 + timedelta(days=1)
+    subject = redact.subject_of(100, cutoff, rows)
+    assert subject == f"access_log/2 100 {cutoff.isoformat()} 3-4 2 {redact.digest_v2(rows)}"
+    assert redact.parse_subject(subject) == redact.Redaction(
+        2, 100, cutoff, 3, 4, 2, redact.digest_v2(rows)
+    )
+    # the first format (no cutoff, the indexes only) is still read
     digest = hashlib.sha256(b"".join(i.to_bytes(8, "big") for i in (3, 4, 9))).hexdigest()
-    assert subject == f"access_log 100 3-9 3 {digest}"
-    assert redact.parse_subject(subject) == (3, 9, 3, digest)
+    assert redact.digest_of([9, 3, 4]) == digest
+    assert redact.parse_subject(f"access_log 100 3-9 3 {digest}") == redact.Redaction(
+        1, 100, None, 3, 9, 3, digest
+    )
     assert redact.parse_subject("access_log 100 3-9 3 zz") is None
     assert redact.parse_subject(None) is None
     assert redact.cutoff_of(0, T0) is None

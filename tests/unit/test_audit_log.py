@@ -286,3 +286,31 @@ def test_root_matches_the_reference_tree_across_saved_states(cuts: tuple[int, ..
         assert v.feed(entries[a:b]) == []
         state = v.current_state()
         assert v.root() == merkle.root([merkle.leaf_hash(e) for e in entries[:b]])
+
+
+def test_ack_logged_after_its_key_was_revoked_is_named() -> None:
+    """L4: an ack signed while the recipient's key was valid but logged after its
+    revocation (a stolen key, an ack backdated) is refused, as L3 refuses an envelope
+    and L6 an e-mail record: the relay checks the key at the time it logs the ack."""
+    from schemas.envelope import EnvelopeHeader
+    from tests.vectors._common import revoked_directory
+
+    net = make_network()
+    _, header_bytes = accepted(net)
+    header = msgspec.json.decode(header_bytes, type=EnvelopeHeader)
+    signed_at = AT - timedelta(seconds=30)
+    raw = make_ack(header, header_bytes, signing_key=net.members["US"].signing, acked_at=signed_at)
+    ack = msgspec.json.decode(raw, type=SignedAck)
+
+    def logged(revoked_at: object) -> list[str]:
+        directory = revoked_directory(net, "US", revoked_at)  # type: ignore[arg-type]
+        entries = [
+            encode(DirectoryPublished(received_at=AT, version=1, signed_directory=directory)),
+            encode(DeliveryAcked(received_at=AT, ack=ack.ack, sig=ack.sig)),
+        ]
+        return verify_all(entries, net)[1]
+
+    anomalies = logged(AT - timedelta(seconds=10))  # after acked_at, before received_at
+    assert len(anomalies) == 1
+    assert anomalies[0].startswith("entry 1 (delivery_acked): key revoked or not valid")
+    assert logged(AT + timedelta(seconds=1)) == []  # revoked after it was logged: fine

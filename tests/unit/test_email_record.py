@@ -309,3 +309,47 @@ def test_a_record_logged_after_its_key_was_revoked(net: Network) -> None:
     v = LogVerifier(LogState(0, ()), net.root())
     found = v.feed([_published(net), _recorded(raw, sig)])
     assert [(a.index, a.kind) for a in found] == [(1, "email_recorded")]
+
+
+def test_auditor_reports_a_record_logged_twice(net: Network) -> None:
+    """L6: the relay logs a record once per (node, SHA-256 of R) (§22.5 G3); the same R
+    in a second leaf is the relay's fault, named even across a saved state."""
+    from protocol.audit_log import dump_state, load_state
+
+    raw, sig = signed(net)
+    v = LogVerifier(LogState(0, ()), net.root())
+    assert v.feed([_published(net), _recorded(raw, sig)]) == []
+    again = LogVerifier(load_state(dump_state(v.current_state())), net.root())
+    found = again.feed([_recorded(raw, sig)])
+    assert [str(a) for a in found] == [
+        "entry 2 (email_recorded): the same record was logged before (entry 1)"
+    ]
+    same_run = LogVerifier(LogState(0, ()), net.root())
+    found = same_run.feed([_published(net), _recorded(raw, sig), _recorded(raw, sig)])
+    assert [(a.index, a.kind) for a in found] == [(2, "email_recorded")]
+
+
+def test_auditor_notes_an_e_mail_recorded_again_under_a_new_record(net: Network) -> None:
+    """§22.5: a repeat older than G3e's window is refused and the node signs the e-mail's
+    record again, so one e-mail may have two records (another ``at``): not an anomaly,
+    but the run says so, naming both entries."""
+    v = LogVerifier(LogState(0, ()), net.root())
+    first, later = signed(net), signed(net, at=T0 + timedelta(seconds=30))
+    other = signed(net, direction="received")  # the same hash the other way: another e-mail
+    assert v.feed([_published(net), _recorded(*first), _recorded(*later), _recorded(*other)]) == []
+    assert v.notes == [
+        f"entry 2 (email_recorded): FR recorded the e-mail {'e' * 64} (sent) again"
+        " (first at entry 1)"
+    ]
+
+
+def test_a_state_saved_before_records_were_kept_still_loads(net: Network) -> None:
+    from protocol.audit_log import dump_state, load_state
+
+    v = LogVerifier(LogState(0, ()), net.root())
+    assert v.feed([_published(net)]) == []
+    old = msgspec.json.decode(dump_state(v.current_state()))
+    del old["records"], old["emails"]
+    state = load_state(msgspec.json.encode(old))
+    assert (state.records, state.emails) == ((), ())
+    assert LogVerifier(state, net.root()).feed([_recorded(*signed(net))]) == []

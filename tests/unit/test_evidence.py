@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import msgspec
 import pytest
 from msgspec.structs import replace
 
 from protocol import merkle
+from protocol._evidence_removed import RemovedEvidence
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.codec import encode
 from protocol.cosignature import CosignatureSigner, CosignatureVerifier, cosign
@@ -31,11 +33,14 @@ from protocol.evidence import (
 from protocol.keys import SigningKey
 from protocol.note import Signer
 from protocol.receipt import make_ack, make_receipt
+from protocol.tombstone import sign_tombstone
 from schemas.audit import DeliveryAcked, DirectoryPublished, EnvelopeAccepted
-from schemas.envelope import SignedAck
+from schemas.envelope import Envelope, EnvelopeHeader, InnerMeta, SignedAck
 from schemas.examples import example
 from schemas.messages import coarse_kind, priority_of
+from schemas.tombstone import Tombstone
 from tests.support.network import T0, Network, make_network
+from tests.vectors._common import revoked_directory
 
 ORIGIN = "relay.test/r1"
 LOG = Signer(ORIGIN, SigningKey(hashlib.sha256(b"evidence log").digest()))
@@ -76,7 +81,15 @@ class Case:
         )
 
 
-def make_case(*, ack_first: bool = False, entry_sig: bytes | None = None) -> Case:
+def make_case(
+    *,
+    ack_first: bool = False,
+    entry_sig: bytes | None = None,
+    logged: tuple[datetime, datetime] = (AT, AT),
+    revoked: tuple[str, datetime] | None = None,
+) -> Case:
+    """``logged``: the acceptance's and the ack's ``received_at``; ``revoked``: a member
+    whose signing key the bundle's directory revokes, and when."""
     net = make_network(("FR", "DE-BKA", "US"))
     body_obj = example("preservation_request")
     body = encode(body_obj)
@@ -113,17 +126,17 @@ def make_case(*, ack_first: bool = False, entry_sig: bytes | None = None) -> Cas
         make_ack(sealed.header, sealed.header_bytes, signing_key=de.signing, acked_at=AT),
         type=SignedAck,
     )
-    directory = net.signed()
+    directory = net.signed() if revoked is None else revoked_directory(net, *revoked)
     entries = [
         encode(DirectoryPublished(received_at=T0, version=1, signed_directory=directory)),
         encode(
             EnvelopeAccepted(
-                received_at=AT,
+                received_at=logged[0],
                 header=sealed.header_bytes,
                 sig=entry_sig or opened.checked.envelope.sig,
             )
         ),
-        encode(DeliveryAcked(received_at=AT, ack=signed_ack.ack, sig=signed_ack.sig)),
+        encode(DeliveryAcked(received_at=logged[1], ack=signed_ack.ack, sig=signed_ack.sig)),
     ]
     if ack_first:
         entries[1], entries[2] = entries[2], entries[1]
@@ -350,3 +363,56 @@ def test_refusal_messages_are_verification_errors(case: Case) -> None:
     m = replace(case.message, inner_sig=bytes(64))
     with pytest.raises(VerificationError):
         verify(case.bundle(messages=[m]), case)
+
+
+def test_leaves_logged_after_their_key_was_revoked_are_named() -> None:
+    """B5c and B5e, as the auditor's L3 and L4: the sender's key must still be valid when
+    the relay logged the acceptance, and the recipient's when it logged the ack."""
+    later = AT + timedelta(minutes=1)
+    c = make_case(revoked=("FR", T0 + timedelta(minutes=1)))  # after created, before AT
+    assert part_error(c, c.message).startswith(
+        "message 1, acceptance log entry: key revoked or not valid at that time"
+    )
+    # DE-BKA's key revoked after its receipt and its ack were signed (AT), before the
+    # relay logged the ack
+    c = make_case(logged=(AT, later), revoked=("DE-BKA", AT + timedelta(seconds=30)))
+    assert part_error(c, c.message).startswith(
+        "message 1, delivery-ack log entry: key revoked or not valid at that time"
+    )
+    c = make_case(logged=(AT, later), revoked=("DE-BKA", later + timedelta(seconds=1)))
+    assert verify(c.bundle(), c)  # revoked after the leaves were logged: verifies
+
+
+def _removed(c: Case, node: str = "DE-BKA") -> RemovedEvidence:
+    """The case's message as a bundle lists it once ``node`` removed its body (§19.4)."""
+    m = c.message
+    env = msgspec.json.decode(m.envelope, type=Envelope)
+    header = msgspec.json.decode(env.header, type=EnvelopeHeader)
+    meta = msgspec.json.decode(m.inner_meta, type=InnerMeta)
+    tombstone = Tombstone(
+        node=node, case_id=header.case_id, msg_id=header.msg_id,
+        direction="in" if node == "DE-BKA" else "out",
+        header_sha256=hashlib.sha256(env.header).hexdigest(), removed=("body", "ciphertext"),
+        body_sha256=meta.body_sha256, body_len=meta.body_len, ct_sha256=header.ct_sha256,
+        removed_at=AT + timedelta(days=31), policy="closed_case_bodies", policy_days=30,
+    )  # fmt: skip
+    return RemovedEvidence(
+        header=env.header, sig=env.sig,
+        tombstone=sign_tombstone(tombstone, c.net.members[node].signing),
+        directory_version=1, receipts=m.receipts,
+        # the same shape as the bundle's leaf type (node/cases/export.py passes them so)
+        accepted=cast("Any", m.accepted), acked=cast("Any", m.acked),
+    )  # fmt: skip
+
+
+def test_removed_messages_leaves_logged_after_their_key_was_revoked_are_named() -> None:
+    """B6c and B6e: as B5c and B5e, for a message whose body was removed."""
+    later = AT + timedelta(minutes=1)
+    c = make_case(logged=(AT, later))
+    assert verify(c.bundle(messages=[], removed=[_removed(c)]), c)
+    c = make_case(revoked=("FR", T0 + timedelta(minutes=1)))
+    with pytest.raises(PeerError, match="acceptance log entry: key revoked or not valid"):
+        verify(c.bundle(messages=[], removed=[_removed(c)]), c)
+    c = make_case(logged=(AT, later), revoked=("DE-BKA", AT + timedelta(seconds=30)))
+    with pytest.raises(PeerError, match="delivery-ack log entry: key revoked or not valid"):
+        verify(c.bundle(messages=[], removed=[_removed(c, "FR")]), c)

@@ -120,6 +120,8 @@ def log() -> Log:
         encode(
             RelayEvent(received_at=AT, relay_id="r1", event=RelayEventKind.STARTED, software="1")
         ),
+        _record(net),  # 6: entry 1's record again (a relay that broke its idempotency)
+        _record(net, at=T0 + timedelta(seconds=30)),  # 7: entry 1's e-mail, signed again
     ]
     made = Log(net, entries, [directory])
     made.seal()
@@ -252,3 +254,24 @@ def test_a_stated_body_is_reported_and_must_be_of_the_case_and_its_members(log: 
             verify_bundle(log.bundle(emails), trust_root=log.net.root(), now=NOW,
                           log_key=LOG.verifier().key_string())  # fmt: skip
         assert str(exc.value.args[0]).startswith(text), exc.value
+
+
+def test_e_mails_out_of_log_order_are_refused(log: Log) -> None:
+    """B7: the items are in log order (G4), so a reader sees the exchange as it happened."""
+    with pytest.raises(MalformedError, match="e-mail 2: log entry 1 is out of log order"):
+        log.verify([log.email(2), log.email(1)])
+
+
+def test_the_same_record_in_two_leaves_is_refused(log: Log) -> None:
+    """B7: the relay logs a record once (§22.5 G3): two leaves of one record are a log
+    that broke that promise, whatever else verifies."""
+    with pytest.raises(VerificationError, match=r"e-mail 2: the same record is logged twice"):
+        log.verify([log.email(1), log.email(6)])
+
+
+def test_an_e_mail_recorded_again_is_said(log: Log) -> None:
+    """B7: a record signed again after the relay refused an old repeat (§22.5) is another
+    record of the same e-mail: it verifies, and the report says which e-mail it repeats."""
+    text = "\n".join(log.verify([log.email(1), log.email(2), log.email(7)]))
+    assert "E-mail 3 records the same e-mail as e-mail 1 (signed again by FR:" in text
+    assert "E-mail 2 records the same" not in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -17,6 +17,7 @@ from protocol.tombstone import (
     sign_tombstone,
     verify_case_tombstone,
     verify_tombstone,
+    years_before,
 )
 from schemas.errors import ErrorCode
 from schemas.tombstone import (
@@ -83,9 +84,10 @@ def test_a_changed_byte_or_a_hostile_encoding_is_refused(net: Network) -> None:
         verify_tombstone(b"[]", net.lookup())
 
 
-def _case_tombstone(node: str = "US") -> CaseTombstone:
+def _case_tombstone(node: str = "US", closed_at: datetime | None = None) -> CaseTombstone:
     return CaseTombstone(
-        node=node, case_id=os.urandom(16).hex(), closed_at=T0, removed_at=T0,
+        node=node, case_id=os.urandom(16).hex(),
+        closed_at=closed_at or T0.replace(year=T0.year - 6), removed_at=T0,
         policy="closed_case_metadata", policy_years=5,
         messages=(RemovedMessage(msg_id=os.urandom(16).hex(), direction="out",
                                  header_sha256="d" * 64, accepted=7, acked=9),),
@@ -139,3 +141,42 @@ def test_a_key_revoked_before_the_removal_signs_no_tombstone(net: Network) -> No
             call()
         assert caught.value.code is ErrorCode.KEY_REVOKED
     assert verify_case_tombstone(case, net.lookup()).node == "US"
+
+
+def test_a_case_removed_before_its_period_ended_is_refused(net: Network) -> None:
+    """CT5: the tombstone names the closure, the removal and the period: a removal less
+    than ``policy_years`` calendar years after the closure is refused, even signed by
+    the node's valid key (29 February counts back to the 28th, as the node's pass)."""
+    us = net.members["US"].signing
+    five_years = T0.replace(year=T0.year - 5)
+    for early in (five_years, five_years + timedelta(days=200), T0):
+        with pytest.raises(VerificationError, match="removed before its period ended"):
+            verify_case_tombstone(
+                sign_case_tombstone(_case_tombstone(closed_at=early), us), net.lookup()
+            )
+    on_time = five_years - timedelta(microseconds=1)
+    signed = sign_case_tombstone(_case_tombstone(closed_at=on_time), us)
+    assert verify_case_tombstone(signed, net.lookup()).closed_at == on_time
+    leap = datetime(2028, 2, 29, tzinfo=UTC)
+    assert years_before(leap, 1) == datetime(2027, 2, 28, tzinfo=UTC)
+    assert years_before(leap, 4) == datetime(2024, 2, 29, tzinfo=UTC)
+
+
+def test_a_body_removed_before_its_period_ended_is_refused(net: Network) -> None:
+    """TB5: a tombstone signs the closure its period ran from (``closed_at``); a removal
+    less than ``policy_days`` after it, or under no period, is refused. One written
+    before ``closed_at`` was signed (absent) keeps its bytes and still verifies."""
+    us = net.members["US"].signing
+    assert b"closed_at" not in sign_tombstone(_tombstone(), us)  # the old bytes, unchanged
+    assert verify_tombstone(sign_tombstone(_tombstone(), us), net.lookup()).closed_at is (
+        msgspec.UNSET
+    )
+    ok = _tombstone(closed_at=T0 - timedelta(days=90, microseconds=1))
+    assert verify_tombstone(sign_tombstone(ok, us), net.lookup()) == ok
+    for bad in (
+        _tombstone(closed_at=T0 - timedelta(days=90)),  # due only once closed *before* it
+        _tombstone(closed_at=T0 - timedelta(days=10)),
+        _tombstone(policy_days=0),
+    ):
+        with pytest.raises(VerificationError, match="body removed before its period ended"):
+            verify_tombstone(sign_tombstone(bad, us), net.lookup())

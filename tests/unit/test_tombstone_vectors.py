@@ -1,4 +1,4 @@
-"""Tombstone vectors (PROTOCOL.md §19.3, TB1–TB4): reproduced byte for byte, and each case
+"""Tombstone vectors (PROTOCOL.md §19.3, TB1–TB5): reproduced byte for byte, and each case
 replayed from the JSON alone through ``protocol.tombstone.verify_tombstone``."""
 
 from __future__ import annotations
@@ -35,6 +35,6 @@ def test_tombstone_vector(case: Json) -> None:
 def test_every_step_has_a_refusal_and_names_are_unique() -> None:
     cases = _load(NAME)["cases"]
     steps = {c["expected"]["step"] for c in cases if c["expected"]["outcome"] == "error"}
-    assert steps == {"TB1", "TB2", "TB3", "TB4"}
+    assert steps == {"TB1", "TB2", "TB3", "TB4", "TB5"}
     names = [c["name"] for c in cases]
     assert len(names) == len(set(names))

@@ -104,3 +104,79 @@ async def test_close_commits_what_is_queued_and_then_refuses() -> None:
     assert [q.result() for q in queued] == [0, 10, 20, 30, 40]
     with pytest.raises(StorageError, match="not available"):
         await writer.submit(6)
+
+
+class _Boom(BaseException):
+    """Not an Exception: what a bare ``except Exception`` lets through (a bug, an exit)."""
+
+
+@pytest.mark.asyncio
+async def test_a_raising_on_batch_still_answers_every_waiter_and_the_thread_goes_on() -> None:
+    log = _Log()
+    calls: list[BaseException | None] = []
+
+    def on_batch(failed: BaseException | None) -> None:
+        calls.append(failed)
+        raise RuntimeError("health bookkeeping broke")
+
+    writer: WriterThread[int] = WriterThread(log.apply, on_batch)
+    writer.start()
+    # committed: each waiter gets its own result; the callback's failure is not theirs
+    results = await asyncio.wait_for(asyncio.gather(*(writer.submit(i) for i in range(3))), 5)
+    assert results == [0, 10, 20]
+    log.fail = StorageUnavailableError("storage unavailable: disk full")
+    with pytest.raises(StorageUnavailableError):  # a failed batch: answered all the same
+        await asyncio.wait_for(writer.submit(1), 5)
+    log.fail = None
+    assert await asyncio.wait_for(writer.submit(5), 5) == 50  # the thread is still there
+    assert calls[-1] is None
+    assert isinstance(calls[-2], StorageUnavailableError)
+    await asyncio.wait_for(writer.close(), 5)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_that_raises_a_base_exception_fails_alone() -> None:
+    log = _Log()
+
+    def apply(ops: list[int]) -> list[object]:
+        if 1 in ops:
+            raise _Boom
+        return log.apply(ops)
+
+    writer: WriterThread[int] = WriterThread(apply, log.on_batch)
+    writer.start()
+    with pytest.raises(StorageError, match="storage write failed"):
+        await asyncio.wait_for(writer.submit(1), 5)
+    assert isinstance(log.outages[-1], _Boom)
+    assert await asyncio.wait_for(writer.submit(2), 5) == 20  # the thread went on
+    await asyncio.wait_for(writer.close(), 5)
+
+
+@pytest.mark.asyncio
+async def test_a_writer_thread_that_dies_answers_every_waiter_and_says_so() -> None:
+    log = _Log()
+    gate = threading.Event()
+    writer: WriterThread[int] = WriterThread(log.apply, log.on_batch, max_batch=1)
+    take = writer._take  # the injected fault: a bug outside any batch
+
+    def broken_take() -> list[tuple[int, asyncio.Future[object]]]:
+        gate.wait(5)  # let the waiters queue up first
+        if not log.batches:
+            raise _Boom
+        return take()
+
+    writer._take = broken_take  # type: ignore[method-assign]
+    writer.start()
+    queued = [asyncio.ensure_future(writer.submit(i)) for i in (1, 2, 3)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    outcomes = await asyncio.wait_for(asyncio.gather(*queued, return_exceptions=True), 5)
+    # no waiter hangs, and the store says 503 and unhealthy, not a silent 500 for ever
+    assert all(isinstance(o, StorageUnavailableError) for o in outcomes), outcomes
+    assert len({id(o) for o in outcomes}) == 3
+    assert isinstance(log.outages[-1], StorageUnavailableError)
+    with pytest.raises(StorageUnavailableError, match="unavailable"):
+        await writer.submit(4)
+    assert not writer.running
+    assert log.batches == []  # nothing was written
+    await asyncio.wait_for(writer.close(), 5)

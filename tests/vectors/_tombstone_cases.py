@@ -1,4 +1,4 @@
-"""Retention tombstone vectors (PROTOCOL.md §19, steps TB1–TB4): a signed tombstone and
+"""Retention tombstone vectors (PROTOCOL.md §19, steps TB1–TB5): a signed tombstone and
 every way ``verify_tombstone`` refuses one, replayable from the JSON alone."""
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from tests.vectors._common import (
 _V = "VerificationError"
 
 
-def _tombstone(node: str) -> Tombstone:
-    return Tombstone(
+def _tombstone(node: str, **changes: object) -> Tombstone:
+    t = Tombstone(
         node=node,
         case_id=CASE,
         msg_id=MSG,
@@ -41,6 +41,7 @@ def _tombstone(node: str) -> Tombstone:
         policy="closed_case_bodies",
         policy_days=365,
     )
+    return msgspec.structs.replace(t, **changes)
 
 
 def _resigned(signed: bytes, inner: bytes, signing: object, **changes: object) -> bytes:
@@ -76,6 +77,9 @@ def tombstone_vectors(net: Network) -> Json:
     expected = ok(
         node="US", msg_id=MSG, policy="closed_case_bodies", removed=["body", "ciphertext"]
     )
+    removed_at = T0 + timedelta(hours=1)
+    on_time = _tombstone("US", closed_at=removed_at - timedelta(days=366))
+    early = _tombstone("US", closed_at=removed_at - timedelta(days=10))
     cases = [
         _case("tombstone_ok", good, expected),
         _case(
@@ -92,6 +96,19 @@ def tombstone_vectors(net: Network) -> Json:
         _case("tb3_duplicate_key", dup, err("MalformedError", "malformed", "TB3")),
         _case("tb3_not_a_tombstone", not_json, err("MalformedError", "malformed", "TB3")),
         _case("tb4_signed_by_another_member", de_names_us, err(_V, "unauthenticated", "TB4")),
+        # TB5 (review of the retention audit): a removal names the closure its period ran
+        # from, and is refused when earlier than that period allows, or under no period
+        _case("tombstone_with_closure_ok", sign_tombstone(on_time, us.signing), expected),
+        _case(
+            "tb5_removed_before_its_period",
+            sign_tombstone(early, us.signing),
+            err(_V, "unauthenticated", "TB5"),
+        ),
+        _case(
+            "tb5_no_period",
+            sign_tombstone(_tombstone("US", policy_days=0), us.signing),
+            err(_V, "unauthenticated", "TB5"),
+        ),
     ]
     return {
         "description": (

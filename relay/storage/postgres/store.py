@@ -113,7 +113,9 @@ class PostgresStore(SmallWrites, Waits, Sweeps, Reads, PostgresBlobs, Store):
         self._pool: asyncpg.Pool | None = None
         self._blob_hashes = PrefixHashes()
         self._known_size = 0
-        self._committer: GroupCommitter[Op] = GroupCommitter(self._write_batch, max_batch=max_batch)
+        self._committer: GroupCommitter[Op] = GroupCommitter(
+            self._write_batch, max_batch=max_batch, on_stopped=self.note_failure
+        )
         self._leader = Leader(
             dsn,
             self._schema,
