@@ -28,17 +28,21 @@ THREAD_FROM: Final = 256 << 10
 
 
 class PairHash:
-    """SHA-256 of the plaintext and of the ciphertext, fed batch by batch, in order."""
+    """SHA-256 of the plaintext and of the ciphertext, fed batch by batch, in order.
 
-    def __init__(self) -> None:
+    ``cipher`` False: the plaintext's only (the ciphertext's digest is then ``""``).
+    """
+
+    def __init__(self, *, cipher: bool = True) -> None:
         self.plain = hashlib.sha256()
-        self.cipher = hashlib.sha256()
+        self.cipher = hashlib.sha256() if cipher else None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: tuple[Future[None], ...] = ()
 
     def _apply(self, plain: bytes, cipher: bytes) -> None:
         self.plain.update(plain)
-        self.cipher.update(cipher)
+        if self.cipher is not None:
+            self.cipher.update(cipher)
 
     def update(self, plain: bytes, cipher: bytes) -> None:
         """Add ``plain`` to the plaintext's hash and ``cipher`` to the ciphertext's.
@@ -46,15 +50,14 @@ class PairHash:
         The buffers must not change afterwards (``bytes``: they cannot).
         """
         if self._pool is None:
-            if len(plain) + len(cipher) < THREAD_FROM:
+            if len(plain) + (0 if self.cipher is None else len(cipher)) < THREAD_FROM:
                 self._apply(plain, cipher)
                 return
             self._pool = ThreadPoolExecutor(2, thread_name_prefix="attachment-hash")
         self.wait()
-        self._pending = (
-            self._pool.submit(self.plain.update, plain),
-            self._pool.submit(self.cipher.update, cipher),
-        )
+        self._pending = (self._pool.submit(self.plain.update, plain),)
+        if self.cipher is not None:
+            self._pending += (self._pool.submit(self.cipher.update, cipher),)
 
     def wait(self) -> None:
         """Return once every batch given so far is hashed (re-raising a failure)."""
@@ -65,7 +68,7 @@ class PairHash:
     def hexdigests(self) -> tuple[str, str]:
         """``(plaintext SHA-256, ciphertext SHA-256)``, hex, of everything given."""
         self.close()
-        return self.plain.hexdigest(), self.cipher.hexdigest()
+        return self.plain.hexdigest(), "" if self.cipher is None else self.cipher.hexdigest()
 
     def close(self) -> None:
         """Wait for the hashing under way and stop the worker (idempotent)."""

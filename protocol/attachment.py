@@ -216,7 +216,7 @@ def size_for(ct_len: int) -> int | None:
 
 
 def plaintext_chunks(
-    src: BinaryIO, key: bytes, *, ct_len: int | None = None
+    src: BinaryIO, key: bytes, *, ct_len: int | None = None, ct_hash: bool = True
 ) -> Generator[bytes, None, Digest]:
     """Yield the plaintext of each batch of chunks once all of them authenticated;
     return the digests.
@@ -225,7 +225,8 @@ def plaintext_chunks(
     batch holding the offending chunk is reached): a consumer that already passed
     earlier batches on must discard them if it raises. The ciphertext is read
     :data:`BATCH` chunks at a time, and the two SHA-256 of each batch run in a worker
-    thread while the next one is decrypted (:class:`PairHash`).
+    thread while the next one is decrypted (:class:`PairHash`). ``ct_hash`` False:
+    the ciphertext is not hashed (the digest's ``ct_sha256`` is ``""``).
     """
     if len(key) != KEY_BYTES:
         raise AttachmentError("corrupt", "attachment key must be 32 bytes")
@@ -236,7 +237,7 @@ def plaintext_chunks(
         raise AttachmentError("truncated", "attachment ends inside its header")
     state = sodium.crypto_secretstream_xchacha20poly1305_state()
     sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
-    hashes = PairHash()
+    hashes = PairHash(cipher=ct_hash)
     try:
         hashes.update(b"", header)
         left = None if ct_len is None else ct_len - HEADER_BYTES
@@ -340,19 +341,29 @@ def check_digest(got: Digest, want: Digest) -> None:
 
 
 def verified_chunks(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
-    """The plaintext chunks of a kept ciphertext described by ``attachment`` (§15.2).
+    """The plaintext of a kept ciphertext described by ``attachment`` (§15.2), in batches.
 
-    Each chunk is yielded once it authenticated; after the last, the digests are
-    compared with the attachment's (``mismatch``). A consumer that already passed
-    chunks on must discard them if this raises.
+    Each batch is yielded once its chunks authenticated; after the last, the plaintext's
+    size and SHA-256 and the ciphertext's length are compared with the attachment's
+    (``mismatch``). A consumer that already passed batches on must discard them if
+    this raises.
     """
-    chunks = plaintext_chunks(src, base64.b64decode(attachment.key), ct_len=attachment.ct_len)
+    return _verified(src, attachment)
+
+
+def _verified(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
+    # The ciphertext is not hashed again: F2 checked it when it was kept, and what is
+    # checked here is what is handed out. Every chunk authenticates under the file's
+    # key, the final chunk ends at ct_len, and the plaintext has the size and SHA-256
+    # the sealed body gives: that is the file the sender sent, whatever the
+    # ciphertext's hash (one SHA-256 pass less, 0.3 CPU s per 256 MiB).
+    key = base64.b64decode(attachment.key)
+    chunks = plaintext_chunks(src, key, ct_len=attachment.ct_len, ct_hash=False)
     while True:
         try:
             yield next(chunks)
         except StopIteration as stop:
-            want = Digest(
-                attachment.size, attachment.sha256, attachment.ct_len, attachment.ct_sha256
-            )
-            check_digest(stop.value, want)
+            got: Digest = stop.value
+            want = Digest(attachment.size, attachment.sha256, attachment.ct_len, "")
+            check_digest(got, want)
             return

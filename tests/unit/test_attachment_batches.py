@@ -10,6 +10,7 @@ before it read in batches).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from protocol import _attachment_hash
 from protocol import attachment as att
 from protocol.attachment import ABYTES, BATCH_CHUNKS, CHUNK, AttachmentError
+from schemas import Attachment
 
 KEY = bytes(range(32))
 STEP = CHUNK + ABYTES
@@ -181,3 +183,44 @@ def test_property_same_reason_as_chunk_by_chunk(data: st.DataObject) -> None:
         want = _one_by_one(bytes(ct), ct_len)
         assert want is not None
         assert _reason(bytes(ct), ct_len) == want
+
+
+def _attachment(ct: bytes, digest: att.Digest, **change: object) -> Attachment:
+    fields: dict[str, object] = {
+        "blob_id": "0" * 32,
+        "name": "x.bin",
+        "media_type": "application/octet-stream",
+        "size": digest.size,
+        "sha256": digest.sha256,
+        "ct_sha256": digest.ct_sha256,
+        "ct_len": len(ct),
+        "key": base64.b64encode(KEY).decode(),
+    }
+    fields.update(change)
+    return Attachment(**fields)  # type: ignore[arg-type]
+
+
+def test_verified_chunks_checks_the_plaintext_it_hands_out() -> None:
+    """The plaintext handed out (the local API, the console, ``node attachment``) is
+    checked against the body's ``size`` and ``sha256``; every chunk authenticates. The
+    ciphertext's hash is not computed again (F2 checked it when it was kept): the file
+    is the sender's whatever it is."""
+    plain = os.urandom(2 * BATCH_CHUNKS * CHUNK + 9)
+    out = io.BytesIO()
+    digest = att.encrypt(io.BytesIO(plain), out, KEY)
+    ct = out.getvalue()
+
+    def served(a: Attachment, data: bytes = ct) -> bytes:
+        return b"".join(att.verified_chunks(io.BytesIO(data), a))
+
+    assert served(_attachment(ct, digest)) == plain
+    assert served(_attachment(ct, digest, ct_sha256="0" * 64)) == plain
+    for change in ({"sha256": "0" * 64}, {"size": digest.size - 1}):
+        with pytest.raises(AttachmentError) as err:
+            served(_attachment(ct, digest, **change))
+        assert err.value.reason == "mismatch"
+    bad = bytearray(ct)
+    bad[24 + 20 * STEP + 5] ^= 1  # in the second batch
+    with pytest.raises(AttachmentError) as err:
+        served(_attachment(ct, digest), bytes(bad))
+    assert err.value.reason == "corrupt"
