@@ -8,13 +8,13 @@ file holds, with an RFC 9110 ``Range`` (PROTOCOL.md §15.4).
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import structlog
 
-from node.messaging._direct import Appender
 from node.messaging._stream_check import StreamCheck, Streamed
 from node.messaging.transport_api import Transport
 from schemas import Attachment
@@ -38,13 +38,11 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
     own = ThreadPoolExecutor(1, thread_name_prefix="attachment-check")
     checking = asyncio.get_running_loop().run_in_executor(own, check.run)
     try:
-        # Whole pages past the page cache (node/messaging/_direct.py).
-        f = await asyncio.to_thread(Appender, part, have)
-        try:
+        f = await asyncio.to_thread(open, part, "ab")
+        with f:
             await _receive(transport, a.blob_id, have, check, f)
-            await asyncio.to_thread(f.sync)
-        finally:
-            await asyncio.to_thread(f.close)
+            f.flush()
+            await asyncio.to_thread(os.fsync, f.fileno())
     finally:
         check.close()  # never waits; the check ends at once after what it has
         own.shutdown(wait=False)
@@ -53,7 +51,7 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
 
 
 async def _receive(
-    transport: Transport, blob_id: str, have: int, check: StreamCheck, f: Appender
+    transport: Transport, blob_id: str, have: int, check: StreamCheck, f: BinaryIO
 ) -> None:
     """Append the blob's bytes from ``have`` to ``f`` (and hand them to ``check``).
 

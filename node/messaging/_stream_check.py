@@ -22,17 +22,10 @@ import hashlib
 import queue
 import threading
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol
+from typing import BinaryIO, Final
 
 from protocol import attachment as fmt
 from schemas import Attachment
-
-
-class Writable(Protocol):
-    """Where the download's bytes go (the ``.part`` file)."""
-
-    def write(self, data: bytes, /) -> int: ...
-
 
 #: what checking a download as it came found: the digests, a refusal, or None (not done)
 Streamed = fmt.Digest | fmt.AttachmentError | None
@@ -68,7 +61,7 @@ class StreamCheck:
 
     # -- the download's side ----------------------------------------------------------
 
-    def write(self, f: Writable, data: bytes) -> None:
+    def write(self, f: BinaryIO, data: bytes) -> None:
         """Append ``data`` to the ``.part`` file ``f`` and hand it to the check."""
         f.write(data)
         if not data or self._stopped.is_set():

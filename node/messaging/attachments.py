@@ -29,7 +29,6 @@ import structlog
 
 from client import RelayRejectedError
 from node.messaging._chunks import put_chunks
-from node.messaging._direct import Appender
 from node.messaging._download import download
 from node.messaging._stream_check import Streamed, verify
 from node.messaging.transport_api import Transport
@@ -137,20 +136,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _seal(enc: fmt.Encryptor, f: Appender, data: bytes, *, last: bool = False) -> None:
+def _seal(enc: fmt.Encryptor, f: BinaryIO, data: bytes, *, last: bool = False) -> None:
     """Encrypt ``data`` (``last``: and seal the stream) and write what it gives to ``f``."""
     f.write(enc.update(data))
     if last:
         f.write(enc.finish())
-
-
-def _finish_sealed(tmp: Path, final: Path, f: Appender) -> None:
-    try:
-        f.sync()
-    finally:
-        f.close()
-    tmp.replace(final)
-    _fsync_dir(final.parent)
 
 
 def _finish(tmp: Path, final: Path, f: BinaryIO) -> None:
@@ -202,9 +192,7 @@ class AttachmentFiles:
         key = fmt.new_key()
         enc = fmt.Encryptor(key)
         tmp = self.out_dir / f"{blob_id}.tmp"
-        # Whole pages past the page cache (node/messaging/_direct.py); closed by
-        # _finish_sealed, or on failure.
-        f = await asyncio.to_thread(Appender, tmp, 0, exclusive=True)
+        f = await asyncio.to_thread(open, tmp, "xb")  # closed by _finish, or on failure
         # Each batch of plaintext is encrypted, hashed and written in a worker thread
         # while the event loop receives the next one (libsodium and SHA-256 release the
         # GIL): the loop is never held by the encryption, and on two cores receiving and
@@ -227,11 +215,10 @@ class AttachmentFiles:
             await asyncio.to_thread(_seal, enc, f, b"".join(batch), last=True)
             assert enc.digest is not None
             digest = enc.digest
-            await asyncio.to_thread(_finish_sealed, tmp, self.sent_path(blob_id), f)
+            await asyncio.to_thread(_finish, tmp, self.sent_path(blob_id), f)
         except BaseException:
             if running is not None:  # let its write end before the file closes
                 await asyncio.gather(running, return_exceptions=True)
-            enc.close()
             f.close()
             tmp.unlink(missing_ok=True)
             raise
