@@ -219,6 +219,7 @@ class AttachmentFiles:
         except BaseException:
             if running is not None:  # let its write end before the file closes
                 await asyncio.gather(running, return_exceptions=True)
+            enc.close()  # its hashing thread, if it started one
             f.close()
             tmp.unlink(missing_ok=True)
             raise
