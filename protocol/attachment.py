@@ -273,7 +273,9 @@ def plaintext_chunks(
         hashes.close()
 
 
-def _pull_block(state: object, block: bytes, expect: int | None) -> tuple[list[bytes], int]:
+def _pull_block(
+    state: sodium.crypto_secretstream_xchacha20poly1305_state, block: bytes, expect: int | None
+) -> tuple[list[bytes], int]:
     """Decrypt the chunks of ``block``: their plaintexts, and the bytes up to the end of
     its ``TAG_FINAL`` chunk (0: none came).
 

@@ -14,6 +14,8 @@ import base64
 import hashlib
 import io
 import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -21,7 +23,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import _attachment_hash
 from protocol import attachment as att
 from protocol.attachment import ABYTES, BATCH_CHUNKS, CHUNK, AttachmentError
 from schemas import Attachment
@@ -111,13 +112,12 @@ def test_round_trip_digests_and_pieces_over_batches(size: int) -> None:
 def test_large_batches_are_hashed_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """Above THREAD_FROM the hashes run in a worker thread; the digests are the same."""
     started: list[int] = []
-    real = _attachment_hash.ThreadPoolExecutor
 
-    def counted(*args: object, **kwargs: object) -> object:
+    def counted(*args: Any, **kwargs: Any) -> ThreadPoolExecutor:
         started.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return ThreadPoolExecutor(*args, **kwargs)
 
-    monkeypatch.setattr(_attachment_hash, "ThreadPoolExecutor", counted)
+    monkeypatch.setattr("protocol._attachment_hash.ThreadPoolExecutor", counted)
     plain = os.urandom(3 * BATCH_CHUNKS * CHUNK + 5)
     out = io.BytesIO()
     digest = att.encrypt(io.BytesIO(plain), out, KEY)

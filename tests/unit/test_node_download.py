@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from node.messaging import _download, _stream_check
+from node.messaging import _stream_check
 from node.messaging._download import WRITE_EVERY, download
 from protocol import attachment as fmt
 from protocol.errors import TransportError
@@ -95,7 +95,7 @@ async def test_a_failed_write_is_raised(tmp_path: Path, monkeypatch: pytest.Monk
             raise OSError(28, "No space left on device")
         real(self, f, data)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_download.StreamCheck, "write", failing)
+    monkeypatch.setattr(_stream_check.StreamCheck, "write", failing)
     part = tmp_path / "x.part"
     with pytest.raises(OSError, match="No space"):
         await download(_Relay(ct, WRITE_EVERY), a, part)  # type: ignore[arg-type]
