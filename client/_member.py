@@ -39,8 +39,10 @@ MEMBER_LIMIT: Final = 64 << 20
 OCTETS: Final = "application/octet-stream"
 #: seconds at least for one chunk upload, and between two reads of a download
 CHUNK_SECONDS: Final = 120.0
-#: bytes handed to the caller at a time while a blob downloads
-STREAM_PIECE: Final = 1 << 16
+#: bytes handed to the caller at a time (at most) while a blob downloads, and the
+#: download's read buffer: at 64 KiB the receiving loop ran once per 64 KiB and paused
+#: the socket as often (bench/bench_attach_relay.py)
+STREAM_PIECE: Final = 1 << 20
 
 
 def _utc_now() -> datetime:
@@ -228,7 +230,9 @@ class RelayClient(PublicClient):
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=wait, sock_read=wait)
         got = 0
         try:
-            async with self.session.get(url, headers=headers, timeout=timeout) as resp:
+            async with self.session.get(
+                url, headers=headers, timeout=timeout, read_bufsize=STREAM_PIECE
+            ) as resp:
                 if resp.status >= 400:
                     raw = await read_body(resp, self.limit, what="relay answer")
                     raise refusal(resp.status, raw, where=f"GET {url}")

@@ -21,7 +21,6 @@ import base64
 import os
 import re
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -30,7 +29,8 @@ import structlog
 
 from client import RelayRejectedError
 from node.messaging._chunks import put_chunks
-from node.messaging._stream_check import StreamCheck, Streamed, verify
+from node.messaging._download import download
+from node.messaging._stream_check import Streamed, verify
 from node.messaging.transport_api import Transport
 from protocol import attachment as fmt
 from protocol.codec import decode, encode
@@ -219,6 +219,7 @@ class AttachmentFiles:
         except BaseException:
             if running is not None:  # let its write end before the file closes
                 await asyncio.gather(running, return_exceptions=True)
+            enc.close()  # its hashing thread, if it started one
             f.close()
             tmp.unlink(missing_ok=True)
             raise
@@ -290,7 +291,7 @@ class AttachmentFiles:
             self._make(final.parent)
             part = final.with_suffix(".part")
             try:
-                streamed = await self._download(transport, a, part)
+                streamed = await download(transport, a, part)
             except RelayRejectedError as exc:
                 if exc.code is not ErrorCode.NOT_FOUND:
                     # Busy, rate-limited, not yet committed: a later try may succeed.
@@ -319,48 +320,6 @@ class AttachmentFiles:
                 exc.code,
                 reason=exc.reason,
             ) from None
-
-    async def _download(self, transport: Transport, a: Attachment, part: Path) -> Streamed:
-        """Download the rest of the blob into ``part``, checking it as it comes (F2, F3 in
-        a thread of its own, node/messaging/_stream_check.py); None: nothing to download."""
-        have = await asyncio.to_thread(_part_size, part, a.ct_len)
-        if have == a.ct_len:
-            return None
-        if have:
-            log.info("attachment download resumed", blob_id=a.blob_id, at=have, of=a.ct_len)
-        check = StreamCheck(part, have, a)
-        # Its own thread: checks of several downloads never take the workers their
-        # writes need (the check waits for those writes).
-        own = ThreadPoolExecutor(1, thread_name_prefix="attachment-check")
-        checking = asyncio.get_running_loop().run_in_executor(own, check.run)
-        try:
-            f = await asyncio.to_thread(open, part, "ab")
-            with f:
-                pending: list[bytes] = []
-                size = 0
-                async for piece in transport.blob_content(a.blob_id, start=have):
-                    pending.append(piece)
-                    size += len(piece)
-                    if size >= WRITE_EVERY:
-                        await asyncio.to_thread(check.write, f, b"".join(pending))
-                        pending, size = [], 0
-                await asyncio.to_thread(check.write, f, b"".join(pending))
-                f.flush()
-                await asyncio.to_thread(os.fsync, f.fileno())
-        finally:
-            check.close()  # never waits; the check ends at once after what it has
-            own.shutdown(wait=False)
-            streamed = await checking
-        return streamed
-
-
-def _part_size(part: Path, ct_len: int) -> int:
-    """Bytes already downloaded (a longer part than the blob is started again)."""
-    have = part.stat().st_size if part.exists() else 0
-    if have > ct_len:
-        part.unlink()
-        return 0
-    return have
 
 
 def _rename(part: Path, final: Path) -> None:

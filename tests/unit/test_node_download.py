@@ -1,0 +1,103 @@
+"""node/messaging/_download.py: the blob received into ``.part`` with one write in flight.
+
+The download writes each MiB in a worker thread while the next one is received. These
+tests check that what reaches the file is exactly the blob (a prefix of it when the
+download fails, from which the next one resumes), that a failed write or transfer is
+raised and not lost behind the write in flight, and that nothing hangs.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from node.messaging import _stream_check
+from node.messaging._download import WRITE_EVERY, download
+from protocol import attachment as fmt
+from protocol.errors import TransportError
+from schemas import Attachment
+
+KEY = bytes(range(32))
+
+
+def _blob(size: int) -> tuple[bytes, Attachment]:
+    plain = os.urandom(size)
+    out = io.BytesIO()
+    d = fmt.encrypt(io.BytesIO(plain), out, KEY)
+    a = Attachment(
+        blob_id="ab" * 16,
+        name="f.bin",
+        media_type="application/octet-stream",
+        size=d.size,
+        sha256=d.sha256,
+        ct_sha256=d.ct_sha256,
+        ct_len=d.ct_len,
+        key=base64.b64encode(KEY).decode(),
+    )
+    return out.getvalue(), a
+
+
+class _Relay:
+    """``blob_content`` from ``ct``, in ``piece``-byte pieces; fails after ``fail_after``."""
+
+    def __init__(self, ct: bytes, piece: int, fail_after: int | None = None) -> None:
+        self.ct, self.piece, self.fail_after = ct, piece, fail_after
+        self.starts: list[int] = []
+
+    async def blob_content(
+        self, blob_id: str, *, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        self.starts.append(start)
+        for at in range(start, len(self.ct), self.piece):
+            if self.fail_after is not None and at >= self.fail_after:
+                raise TransportError(f"blob download failed after {at} bytes")
+            yield self.ct[at : at + self.piece]
+
+
+async def test_the_part_holds_the_blob_and_the_check_its_digests(tmp_path: Path) -> None:
+    ct, a = _blob(5 * WRITE_EVERY + 12_345)
+    part = tmp_path / "x.part"
+    got = await download(_Relay(ct, 300_007), a, part)  # type: ignore[arg-type]
+    assert part.read_bytes() == ct
+    assert got == fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
+
+
+async def test_a_transfer_cut_short_keeps_a_prefix_and_resumes(tmp_path: Path) -> None:
+    ct, a = _blob(6 * WRITE_EVERY)
+    part = tmp_path / "x.part"
+    with pytest.raises(TransportError, match="failed after"):
+        await download(_Relay(ct, 250_000, fail_after=4 * WRITE_EVERY), a, part)  # type: ignore[arg-type]
+    kept = part.read_bytes()
+    assert 0 < len(kept) < len(ct)
+    assert ct.startswith(kept)  # every write in flight ended before the file closed
+    relay = _Relay(ct, 250_000)
+    got = await download(relay, a, part)  # type: ignore[arg-type]
+    assert relay.starts == [len(kept)]
+    assert part.read_bytes() == ct
+    assert got == fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
+
+
+async def test_a_failed_write_is_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails (a full disk) while the next MiB is received is raised, the
+    check ends, and the file holds a prefix of the blob."""
+    ct, a = _blob(6 * WRITE_EVERY)
+    real = _stream_check.StreamCheck.write
+    calls: list[int] = []
+
+    def failing(self: _stream_check.StreamCheck, f: object, data: bytes) -> None:
+        calls.append(len(data))
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real(self, f, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_stream_check.StreamCheck, "write", failing)
+    part = tmp_path / "x.part"
+    with pytest.raises(OSError, match="No space"):
+        await download(_Relay(ct, WRITE_EVERY), a, part)  # type: ignore[arg-type]
+    assert len(calls) == 3
+    assert ct.startswith(part.read_bytes())
