@@ -44,13 +44,16 @@ def check_pages(given: PdfInput) -> str:
     """
     from weasyprint import __version__ as weasyprint_version
 
-    from console._exhibit import parse_keywords, render_exhibit
+    from console._exhibit import LAYOUT, layout_of, parse_keywords, render_exhibit
 
     language, zone = parse_keywords(given.keywords)
     fresh = render_exhibit(given.bundle, language=language, zone=zone)
     page = differing_page(given.pdf, fresh)
     if page is not None:
-        raise page_differs(page, producer=given.producer, local=f"WeasyPrint {weasyprint_version}")
+        # a PDF laid out by another release is named as such, not as a changed one
+        made = f"{given.producer}, exhibit layout {layout_of(given.keywords)}"
+        here = f"WeasyPrint {weasyprint_version}, exhibit layout {LAYOUT}"
+        raise page_differs(page, producer=made, local=here)
     return (
         f"The PDF's {given.pages} page(s) match a fresh rendering of its embedded bundle "
         f"(language {language}, times in {zone} and UTC)."

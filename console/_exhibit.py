@@ -35,8 +35,12 @@ from schemas.messages import kind_of
 
 #: The file name of the embedded bundle (its /F and /UF in the file specification).
 BUNDLE_NAME: Final = "relay247-evidence.json"
-#: ``keywords`` of the document: how a verifier renders it again (language, zone).
+#: ``keywords`` of the document: how a verifier renders it again (language, zone, layout).
 KEYWORDS_PREFIX: Final = "relay247-exhibit/1"
+#: The layout of templates/exhibit.html: raise it with every change to what a page shows,
+#: so that X5 tells a PDF laid out by another release from a changed one. 1: before the
+#: e-mail section (and the PDFs that name no layout); 2: with it.
+LAYOUT: Final = 2
 #: Debian's fonts-dejavu-core: Latin, Cyrillic, Greek and Arabic (shaped by HarfBuzz
 #: through Pango), in a sans and a mono face.
 FONT_PACKAGE: Final = "fonts-dejavu-core"
@@ -75,11 +79,18 @@ def fonts(where: Path = FONT_DIR) -> dict[str, str]:
 
 def keywords(language: str, zone: str) -> str:
     """The document's keywords: what a verifier needs to render it again."""
-    return f"{KEYWORDS_PREFIX}; lang={language}; zone={zone}"
+    return f"{KEYWORDS_PREFIX}; lang={language}; zone={zone}; layout={LAYOUT}"
+
+
+def layout_of(text: str) -> int:
+    """The layout :func:`keywords` names (1 when it names none: PDFs made before)."""
+    parts = [p.strip() for p in text.split(";")]
+    value = dict(p.split("=", 1) for p in parts[1:] if "=" in p).get("layout", "1")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 6 else 0
 
 
 def parse_keywords(text: str) -> tuple[str, str]:
-    """``(language, zone)`` from :func:`keywords`' text.
+    """``(language, zone)`` from :func:`keywords`' text (the layout: :func:`layout_of`).
 
     Raises:
         MalformedError: not an exhibit's keywords (detail ``exhibit_keywords``).

@@ -36,7 +36,7 @@ from audit.exhibit import (
     TWO_BUNDLES,
 )
 from cli.main import cli
-from console._exhibit import BUNDLE_NAME, LANGUAGES, fonts, render_exhibit
+from console._exhibit import BUNDLE_NAME, LANGUAGES, LAYOUT, fonts, render_exhibit
 from protocol.errors import ConfigError
 from protocol.evidence import MAX_BUNDLE_BYTES
 from tests.support.exhibit import FREE_TEXT, CaseBundle, case_bundle
@@ -156,6 +156,29 @@ def test_a_changed_visible_text_is_detected_with_its_page(
     assert "REFUSED" in result.output
     assert f"{PAGE_DIFFERS}: page 2" in result.output
     assert "page 2 of the PDF differs" in result.output
+
+
+def test_a_pdf_of_another_layout_is_named_as_such(
+    pdfs: dict[str, bytes], bundle: CaseBundle, tmp_path: Path
+) -> None:
+    """X5: the keywords name the template's layout; a PDF that names another one (or none:
+    made before layouts were named) and differs is said to be laid out by it, so a reader
+    can tell another release's rendering from a changed page."""
+    with pikepdf.open(io.BytesIO(pdfs["en"])) as pdf:
+        assert str(pdf.docinfo["/Keywords"]).endswith(f"; layout={LAYOUT}")
+        pdf.docinfo["/Keywords"] = str(pdf.docinfo["/Keywords"]).rsplit("; layout=", 1)[0]
+        page = pdf.pages[0]
+        content = page.Contents.read_bytes() if isinstance(page.Contents, pikepdf.Stream) else (
+            b"".join(c.read_bytes() for c in page.Contents))  # fmt: skip
+        page.Contents = pdf.make_stream(content.replace(b" Tm", b" Tm 1 0 Td", 1))
+        path = tmp_path / "older.pdf"
+        pdf.save(path)
+    result = verify(path, bundle)
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())  # the terminal wraps long lines
+    assert f"{PAGE_DIFFERS}: page 1" in said
+    assert "exhibit layout 1; checked with WeasyPrint" in said
+    assert f"exhibit layout {LAYOUT})" in said
 
 
 def test_a_page_that_is_a_decompression_bomb_is_never_inflated(
