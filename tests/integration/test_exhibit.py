@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pikepdf
 import pytest
+import weasyprint
 from click.testing import CliRunner, Result
 
 from audit.exhibit import (
@@ -177,7 +178,8 @@ def test_a_pdf_of_another_layout_is_named_as_such(
     assert result.exit_code == 1, result.output
     said = " ".join(result.output.split())  # the terminal wraps long lines
     assert f"{PAGE_DIFFERS}: page 1" in said
-    assert "exhibit layout 1; checked with WeasyPrint" in said
+    weasy = f"WeasyPrint {weasyprint.__version__}"
+    assert f"rendered by {weasy}, exhibit layout 1, checked with {weasy}" in said
     assert f"exhibit layout {LAYOUT})" in said
 
 
