@@ -41,7 +41,7 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
     try:
         # Each call in a worker thread ends before the download goes on, even when it
         # is cancelled (node/messaging/_threads.py): the file closes after its writes.
-        f = await _threads.run(open, part, "ab", undo=lambda g: g.close())
+        f = await _threads.run(_append, part, undo=lambda g: g.close())
         with f:
             await _receive(transport, a.blob_id, have, check, f)
             f.flush()
@@ -84,6 +84,10 @@ async def _receive(
     finally:
         if writing is not None:
             await _threads.settle(writing)
+
+
+def _append(part: Path) -> BinaryIO:
+    return open(part, "ab")  # closed by download()
 
 
 def _part_size(part: Path, ct_len: int) -> int:

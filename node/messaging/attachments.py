@@ -145,6 +145,10 @@ def _seal(enc: fmt.Encryptor, f: BinaryIO, data: bytes, *, last: bool = False) -
         f.write(enc.finish())
 
 
+def _create(tmp: Path) -> BinaryIO:
+    return open(tmp, "xb")  # closed by _finish or _drop
+
+
 def _drop(f: BinaryIO, tmp: Path) -> None:
     """Close and delete a ciphertext abandoned before it was complete."""
     f.close()
@@ -203,7 +207,7 @@ class AttachmentFiles:
         # Every call below runs in a worker thread and ends before prepare() goes on,
         # even when it is cancelled (node/messaging/_threads.py): the file and the
         # encryptor's hashes are closed only once no thread uses them.
-        f = await _threads.run(open, tmp, "xb", undo=lambda g: _drop(g, tmp))
+        f = await _threads.run(_create, tmp, undo=lambda g: _drop(g, tmp))
         # Each batch of plaintext is encrypted, hashed and written in a worker thread
         # while the event loop receives the next one (libsodium and SHA-256 release the
         # GIL): the loop is never held by the encryption, and on two cores receiving and
