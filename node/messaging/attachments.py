@@ -149,6 +149,10 @@ def _create(tmp: Path) -> BinaryIO:
     return open(tmp, "xb")  # closed by _finish or _drop
 
 
+def _read(path: Path) -> BinaryIO:
+    return open(path, "rb")  # closed by upload()
+
+
 def _drop(f: BinaryIO, tmp: Path) -> None:
     """Close and delete a ciphertext abandoned before it was complete."""
     f.close()
@@ -364,7 +368,7 @@ async def upload(
         path = files.sent_path(ref.blob_id)
         if status.missing:
             log.info("attachment upload", blob_id=ref.blob_id, chunks_missing=len(status.missing))
-        f = await asyncio.to_thread(open, path, "rb")
+        f = await _threads.run(_read, path, undo=lambda g: g.close())
         with f:
             await put_chunks(
                 transport, ref, f, chunk_size=status.chunk_size, missing=status.missing

@@ -1,4 +1,4 @@
-"""A cancelled attachment preparation or download leaves no thread behind it.
+"""A cancelled attachment preparation, download or upload leaves no thread behind it.
 
 ``asyncio.to_thread``'s task is cancelled with its awaiter while the function goes on
 in its thread: the cleanup then closed the file and the encryptor's hashes under a
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import os
 import threading
@@ -20,12 +21,13 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from node.messaging import _stream_check, _threads, attachments
+from node.messaging import _chunks, _stream_check, _threads, attachments
 from node.messaging._download import WRITE_EVERY, download
 from node.messaging.attachments import AttachmentFiles
 from protocol import attachment as fmt
 from protocol._attachment_hash import THREAD_FROM, PairHash
 from schemas import Attachment
+from schemas.blobs import BlobRef
 
 KEY = bytes(range(32))
 
@@ -186,3 +188,30 @@ async def test_a_join_cancelled_twice_still_waits_for_the_thread() -> None:
         await task
     assert gate.release.is_set()
     assert gate.under_way == 0
+
+
+class _Sink:
+    async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> None:
+        await asyncio.sleep(0)
+
+
+async def test_a_cancelled_chunk_upload_ends_its_reads_before_the_file_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(64 * 1000)
+    path = tmp_path / "blob.ct"
+    path.write_bytes(data)
+    ref = BlobRef(blob_id="ef" * 16, ct_sha256=hashlib.sha256(data).hexdigest(), ct_len=len(data))
+    gate = _Gate(_chunks._read_at)
+    monkeypatch.setattr(_chunks, "_read_at", gate)
+    closed_under_a_read: list[bool] = []
+
+    async def upload() -> None:
+        with path.open("rb") as f:
+            try:
+                await _chunks.put_chunks(_Sink(), ref, f, chunk_size=1000, missing=range(64))  # type: ignore[arg-type]
+            finally:
+                closed_under_a_read.append(gate.under_way > 0)
+
+    await gate.cancel_inside(asyncio.create_task(upload()))
+    assert closed_under_a_read == [False]  # every read ended before the file closed
