@@ -38,6 +38,7 @@ class PairHash:
         self.cipher = hashlib.sha256() if cipher else None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: tuple[Future[None], ...] = ()
+        self._closed = False
 
     def _apply(self, plain: bytes, cipher: bytes) -> None:
         self.plain.update(plain)
@@ -48,7 +49,13 @@ class PairHash:
         """Add ``plain`` to the plaintext's hash and ``cipher`` to the ciphertext's.
 
         The buffers must not change afterwards (``bytes``: they cannot).
+
+        Raises:
+            ValueError: after :meth:`close` (a late batch would start a worker that
+                nothing stops).
         """
+        if self._closed:
+            raise ValueError("attachment hashes already closed")
         if self._pool is None:
             if len(plain) + (0 if self.cipher is None else len(cipher)) < THREAD_FROM:
                 self._apply(plain, cipher)
@@ -71,7 +78,9 @@ class PairHash:
         return self.plain.hexdigest(), "" if self.cipher is None else self.cipher.hexdigest()
 
     def close(self) -> None:
-        """Wait for the hashing under way and stop the worker (idempotent)."""
+        """Wait for the hashing under way and stop the workers (idempotent); later
+        batches are refused."""
+        self._closed = True
         try:
             self.wait()
         finally:

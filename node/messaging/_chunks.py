@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterable
 from typing import BinaryIO, Final
 
+from node.messaging import _threads
 from node.messaging.transport_api import Transport
 from schemas.blobs import BlobRef, chunk_span
 
@@ -39,7 +40,8 @@ async def put_chunks(
 ) -> None:
     """Upload chunks ``missing`` of blob ``ref`` from ``f``, :data:`IN_FLIGHT` at a time.
 
-    The first failure cancels the uploads still running and is raised as it is (a chunk
+    The first failure cancels the uploads still running (a read under way ends before
+    the caller closes ``f``, node/messaging/_threads.py) and is raised as it is (a chunk
     already stored stays stored: the next attempt asks which are missing).
 
     Raises:
@@ -53,7 +55,7 @@ async def put_chunks(
         try:
             for index in work:  # one iterator shared by the workers: each index once
                 start, end = chunk_span(index, ref.ct_len, chunk_size)
-                data = await asyncio.to_thread(_read_at, f, start, end - start)
+                data = await _threads.run(_read_at, f, start, end - start)
                 if failed.is_set():
                     return
                 await transport.put_blob_chunk(ref.blob_id, index, data)

@@ -15,6 +15,7 @@ from typing import BinaryIO, Final
 
 import structlog
 
+from node.messaging import _threads
 from node.messaging._stream_check import StreamCheck, Streamed
 from node.messaging.transport_api import Transport
 from schemas import Attachment
@@ -38,16 +39,18 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
     own = ThreadPoolExecutor(1, thread_name_prefix="attachment-check")
     checking = asyncio.get_running_loop().run_in_executor(own, check.run)
     try:
-        f = await asyncio.to_thread(open, part, "ab")
+        # Each call in a worker thread ends before the download goes on, even when it
+        # is cancelled (node/messaging/_threads.py): the file closes after its writes.
+        f = await _threads.run(_append, part, undo=lambda g: g.close())
         with f:
             await _receive(transport, a.blob_id, have, check, f)
             f.flush()
-            await asyncio.to_thread(os.fsync, f.fileno())
+            await _threads.run(os.fsync, f.fileno())
     finally:
         check.close()  # never waits; the check ends at once after what it has
         own.shutdown(wait=False)
-        streamed = await checking
-    return streamed
+        await _threads.settle(checking)
+    return checking.result()
 
 
 async def _receive(
@@ -58,8 +61,8 @@ async def _receive(
     Each :data:`WRITE_EVERY` bytes are written in a worker thread while the next ones
     are received (one write in flight: two batches in memory at most); writing after
     each batch, the receiving waited for every write (0.9 s of 1.0 for 256 MiB,
-    bench/bench_attach_relay.py). A failure waits for the write under way before the
-    file is closed.
+    bench/bench_attach_relay.py). A failure or a cancellation waits for the write under
+    way to end (its thread, not only its future) before the file is closed.
     """
     writing: asyncio.Future[None] | None = None
     try:
@@ -70,17 +73,21 @@ async def _receive(
             size += len(piece)
             if size >= WRITE_EVERY:
                 if writing is not None:
-                    await writing
+                    await _threads.join(writing)
                 data = pending[0] if len(pending) == 1 else b"".join(pending)
-                writing = asyncio.ensure_future(asyncio.to_thread(check.write, f, data))
+                writing = _threads.start(check.write, f, data)
                 pending, size = [], 0
         if writing is not None:
-            await writing
+            await _threads.join(writing)
             writing = None
-        await asyncio.to_thread(check.write, f, b"".join(pending))
+        await _threads.run(check.write, f, b"".join(pending))
     finally:
         if writing is not None:
-            await asyncio.gather(writing, return_exceptions=True)
+            await _threads.settle(writing)
+
+
+def _append(part: Path) -> BinaryIO:
+    return open(part, "ab")  # closed by download()
 
 
 def _part_size(part: Path, ct_len: int) -> int:

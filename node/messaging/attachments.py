@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import re
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ import msgspec
 import structlog
 
 from client import RelayRejectedError
+from node.messaging import _threads
 from node.messaging._chunks import put_chunks
 from node.messaging._download import download
 from node.messaging._stream_check import Streamed, verify
@@ -143,6 +145,20 @@ def _seal(enc: fmt.Encryptor, f: BinaryIO, data: bytes, *, last: bool = False) -
         f.write(enc.finish())
 
 
+def _create(tmp: Path) -> BinaryIO:
+    return open(tmp, "xb")  # closed by _finish or _drop
+
+
+def _read(path: Path) -> BinaryIO:
+    return open(path, "rb")  # closed by upload()
+
+
+def _drop(f: BinaryIO, tmp: Path) -> None:
+    """Close and delete a ciphertext abandoned before it was complete."""
+    f.close()
+    tmp.unlink(missing_ok=True)
+
+
 def _finish(tmp: Path, final: Path, f: BinaryIO) -> None:
     f.flush()
     os.fsync(f.fileno())
@@ -192,7 +208,10 @@ class AttachmentFiles:
         key = fmt.new_key()
         enc = fmt.Encryptor(key)
         tmp = self.out_dir / f"{blob_id}.tmp"
-        f = await asyncio.to_thread(open, tmp, "xb")  # closed by _finish, or on failure
+        # Every call below runs in a worker thread and ends before prepare() goes on,
+        # even when it is cancelled (node/messaging/_threads.py): the file and the
+        # encryptor's hashes are closed only once no thread uses them.
+        f = await _threads.run(_create, tmp, undo=lambda g: _drop(g, tmp))
         # Each batch of plaintext is encrypted, hashed and written in a worker thread
         # while the event loop receives the next one (libsodium and SHA-256 release the
         # GIL): the loop is never held by the encryption, and on two cores receiving and
@@ -206,22 +225,23 @@ class AttachmentFiles:
                 size += len(piece)
                 if size >= WRITE_EVERY:
                     if running is not None:
-                        await running
+                        await _threads.join(running)
                     data = batch[0] if len(batch) == 1 else b"".join(batch)
-                    running = asyncio.ensure_future(asyncio.to_thread(_seal, enc, f, data))
+                    running = _threads.start(_seal, enc, f, data)
                     batch, size = [], 0
             if running is not None:
-                await running
-            await asyncio.to_thread(_seal, enc, f, b"".join(batch), last=True)
+                await _threads.join(running)
+            await _threads.run(functools.partial(_seal, enc, f, b"".join(batch), last=True))
             assert enc.digest is not None
             digest = enc.digest
-            await asyncio.to_thread(_finish, tmp, self.sent_path(blob_id), f)
+            await _threads.run(_finish, tmp, self.sent_path(blob_id), f)
         except BaseException:
-            if running is not None:  # let its write end before the file closes
-                await asyncio.gather(running, return_exceptions=True)
-            enc.close()  # its hashing thread, if it started one
-            f.close()
-            tmp.unlink(missing_ok=True)
+            try:
+                if running is not None:  # let its write end before the file closes
+                    await _threads.settle(running)
+            finally:
+                enc.close()  # its hashing threads, if it started them
+                _drop(f, tmp)
             raise
         self._write_digest(blob_id, digest)
         return Attachment(
@@ -348,7 +368,7 @@ async def upload(
         path = files.sent_path(ref.blob_id)
         if status.missing:
             log.info("attachment upload", blob_id=ref.blob_id, chunks_missing=len(status.missing))
-        f = await asyncio.to_thread(open, path, "rb")
+        f = await _threads.run(_read, path, undo=lambda g: g.close())
         with f:
             await put_chunks(
                 transport, ref, f, chunk_size=status.chunk_size, missing=status.missing

@@ -107,13 +107,15 @@ class WriterThread(Generic[Op]):
         return self._thread is not None and not self._dead
 
     def _put(self, item: Op | _Call) -> asyncio.Future[Any]:
-        if self._dead:
-            raise stopped_failures(1)[0]
-        if self._closing or self._thread is None:
-            raise StorageError("storage is not available", detail="writer thread not running")
-        assert self._loop is not None
-        future: asyncio.Future[Any] = self._loop.create_future()
+        # The checks and the append under one lock: a thread that dies (_die) or stops
+        # (close) between them would leave the item queued, never answered.
         with self._ready:
+            if self._dead:
+                raise stopped_failures(1)[0]
+            if self._closing or self._thread is None:
+                raise StorageError("storage is not available", detail="writer thread not running")
+            assert self._loop is not None
+            future: asyncio.Future[Any] = self._loop.create_future()
             self._queue.append((item, future))
             self._ready.notify()
         return future

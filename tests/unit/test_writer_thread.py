@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -180,3 +181,63 @@ async def test_a_writer_thread_that_dies_answers_every_waiter_and_says_so() -> N
     assert not writer.running
     assert log.batches == []  # nothing was written
     await asyncio.wait_for(writer.close(), 5)
+
+
+class _RacingLock:
+    """The writer's condition, with ``hook`` run once on the event loop's thread just
+    before it takes the lock: between ``_put``'s view of the thread and its append, if
+    ``_put`` looks outside the lock. ``die`` makes the thread's wait raise."""
+
+    def __init__(self, inner: threading.Condition, hook: Callable[[], None]) -> None:
+        self._inner, self._hook = inner, hook
+        self._loop_thread = threading.current_thread()
+        self.die = False
+
+    def __enter__(self) -> bool:
+        if threading.current_thread() is self._loop_thread and self._hook is not None:
+            hook, self._hook = self._hook, None  # type: ignore[assignment]
+            hook()
+        return self._inner.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._inner.__exit__(*exc)  # type: ignore[arg-type]
+
+    def wait(self, timeout: float | None = None) -> bool:
+        woke = self._inner.wait(timeout)
+        if self.die:
+            raise _Boom
+        return woke
+
+    def notify(self) -> None:
+        self._inner.notify()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("end", ["dies", "closes"])
+async def test_a_submission_racing_the_thread_s_end_is_answered(end: str) -> None:
+    """The thread dies (or closes) after ``_put`` saw it running and before its append:
+    the submission must still be answered (refused), never left to hang."""
+    log = _Log()
+    writer: WriterThread[int] = WriterThread(log.apply, log.on_batch)
+    inner = writer._ready
+
+    def end_the_thread() -> None:
+        thread = writer._thread
+        assert thread is not None
+        with inner:
+            if end == "dies":
+                racing.die = True
+            else:
+                writer._closing = True
+            inner.notify()
+        thread.join(5)
+        assert not thread.is_alive()
+
+    racing = _RacingLock(inner, end_the_thread)
+    writer._ready = racing  # type: ignore[assignment]
+    writer.start()
+    await asyncio.sleep(0.05)  # the thread waits for work
+    want = StorageUnavailableError if end == "dies" else StorageError
+    with pytest.raises(want):
+        await asyncio.wait_for(writer.submit(1), 2)
+    assert log.batches == []
