@@ -80,8 +80,7 @@ def given_up_alert(
         member=node,
         case_id=entry.case_id,
         kind="email_not_sent" if unsent else "email_record_refused",
-        summary=f"The {what} {entry.member} was refused for good ({code.value});"
-        " it is not retried",
+        summary=f"The {what} {entry.member} was refused for good ({code.value}); it is not retried",
         created_at=now,
     )
 

@@ -74,6 +74,8 @@ MAX_TEXT: Final = 20_000
 #: a relay's answers to a record that no retry of the same bytes can change (§22.5 G3e:
 #: older than the window after a long outage; its key revoked since it was signed)
 _RESIGN: Final = frozenset({ErrorCode.EXPIRED, ErrorCode.CLOCK_SKEW, ErrorCode.KEY_REVOKED})
+
+
 class RecordSink(Protocol):
     """Where a signed e-mail record goes (``client.RelayClient`` has it, G2)."""
 

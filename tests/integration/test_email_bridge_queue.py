@@ -359,7 +359,14 @@ async def test_an_email_the_relay_host_refuses_for_good_fails_like_a_given_up_en
         (out,) = await store.messages(case_id=body.case_id, direction=Direction.OUT)
         assert out.status is Status.FAILED
         assert events == [
-            SendFailed(msg_id, "MT", ErrorCode.UNKNOWN_RECIPIENT, "smtp: SMTPRecipientsRefused")
+            SendFailed(
+                msg_id,
+                "MT",
+                ErrorCode.UNKNOWN_RECIPIENT,
+                "smtp: SMTPRecipientsRefused",
+                body.case_id,
+                "email",
+            )
         ]
         assert [(a.event, a.kind) for a in alerts] == [
             (AlertEvent.DELIVERY_FAILED, "email_not_sent")

@@ -11,6 +11,7 @@ real SMTP server (with a login) and a real node.db:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import smtplib
 from datetime import UTC, datetime, timedelta
@@ -135,12 +136,12 @@ async def test_a_refused_smtp_login_holds_every_email_with_one_node_alert(
         bridge = _bridge(mail, store, sink, clock, net.members["FR"].signing, mail.smtp_port,
                          alert=alert, publish=events.append)  # fmt: skip
         s = msgspec.structs.replace(bridge.setup.settings, smtp_login=True, user=mail.login[0])
-        bridge.setup = type(bridge.setup)(settings=s, key=bridge.setup.key, password="wrong",
-                                          context=bridge.setup.context)  # fmt: skip
+        bridge.setup = dataclasses.replace(bridge.setup, settings=s, password="wrong")
         to = ("MT", "CY")
         bodies = [
-            msgspec.structs.replace(addressed(EXAMPLES["preservation_request"], "FR", m),
-                                    case_id=new_id(os.urandom))  # fmt: skip
+            msgspec.structs.replace(
+                addressed(EXAMPLES["preservation_request"], "FR", m), case_id=new_id(os.urandom)
+            )
             for m in to
         ]
         ids = [await bridge.send(b, _member(m, gpg)) for b, m in zip(bodies, to, strict=True)]
@@ -165,8 +166,7 @@ async def test_a_refused_smtp_login_holds_every_email_with_one_node_alert(
         ]
         assert bridge.host_failures == 2 * (HOST_ALERT_AFTER + 2)
 
-        bridge.setup = type(bridge.setup)(settings=s, key=bridge.setup.key,
-                                          password=mail.login[1], context=bridge.setup.context)  # fmt: skip
+        bridge.setup = dataclasses.replace(bridge.setup, password=mail.login[1])
         for _ in range(4):
             await bridge.work_once()
             if not await store.email_heads():
