@@ -18,7 +18,6 @@ and the write that marks the e-mail sent submits the same bytes (same Message-ID
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import random
 import smtplib
@@ -36,12 +35,21 @@ import structlog
 
 from client import RelayRejectedError
 from node._bridge_config import EmailBridgeSection
-from node.alerts import Alert, AlertEvent
+from node.alerts import Alert
+from node.email_bridge._failures import (
+    GIVE_UP,
+    HOST_ALERT_AFTER,
+    STUCK_AFTER,
+    classify,
+    delayed_alert,
+    given_up_alert,
+    host_alert,
+)
 from node.email_bridge.errors import BridgeRefusedError
 from node.email_bridge.inbound import Reply
 from node.email_bridge.openpgp import NodeOpenPgpKey
 from node.email_bridge.outbound import Outgoing, build, submit
-from node.events import MessageReceived, MessageSent, SendFailed
+from node.events import MessageReceived, MessageSent, NodeProblem, SendFailed
 from node.storage import Direction, EmailEntry, MessageRecord, NodeStore, Status
 from protocol.email_record import sign_email_record
 from protocol.envelope import new_id
@@ -66,13 +74,6 @@ MAX_TEXT: Final = 20_000
 #: a relay's answers to a record that no retry of the same bytes can change (§22.5 G3e:
 #: older than the window after a long outage; its key revoked since it was signed)
 _RESIGN: Final = frozenset({ErrorCode.EXPIRED, ErrorCode.CLOCK_SKEW, ErrorCode.KEY_REVOKED})
-#: a relay's refusals of a record that neither a retry nor a new signature can change
-#: (§22.5 G3a, G3d: the record is malformed, or the member has no e-mail entry in the
-#: relay's directory): the record is given up with an alert, never retried for ever
-GIVE_UP: Final = frozenset(
-    {ErrorCode.MALFORMED, ErrorCode.TOO_LARGE, ErrorCode.UNKNOWN_RECIPIENT,
-     ErrorCode.UNSUPPORTED_VERSION}
-)  # fmt: skip
 
 
 class RecordSink(Protocol):
@@ -108,14 +109,6 @@ def _header(**fields: object) -> bytes:
     return msgspec.json.encode({"via": "email", **fields})
 
 
-def _permanent(exc: Exception) -> bool:
-    """A refusal by the relay host that will not change on retry (a 5xx answer)."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return all(code >= 500 for code, _ in exc.recipients.values())
-    code = getattr(exc, "smtp_code", 0)
-    return isinstance(code, int) and code >= 500
-
-
 class EmailBridge:
     """Sends to, records from and logs the exchanges with e-mail-only members."""
 
@@ -148,6 +141,9 @@ class EmailBridge:
         self._wake = asyncio.Event()
         #: set after each pass over the queue (tests wait on it)
         self.passes = 0
+        #: the relay host's failures in a row that are the node's problem, and since when
+        self.host_failures = 0
+        self._host_since: datetime | None = None
 
     # -- O1-O4: sending -----------------------------------------------------------------
 
@@ -289,15 +285,11 @@ class EmailBridge:
                 sender=s.from_address, context=self.setup.context, login=login, timeout=s.timeout,
             )  # fmt: skip
         except (smtplib.SMTPException, OSError) as exc:
-            if _permanent(exc):
-                log.warning("e-mail refused by the relay host", msg_id=entry.msg_id,
-                            error=type(exc).__name__)  # fmt: skip
-                refused = isinstance(exc, smtplib.SMTPRecipientsRefused)
-                code = ErrorCode.UNKNOWN_RECIPIENT if refused else ErrorCode.FORBIDDEN
-                await self._give_up(entry, code, f"smtp: {type(exc).__name__}", unsent=True)
-                return None
-            await self._retry(entry, f"smtp: {type(exc).__name__}")
+            await self._smtp_failed(entry, exc)
             return None
+        if self.host_failures:
+            log.info("mail relay host works again", failures=self.host_failures)
+            self.host_failures, self._host_since = 0, None
         at = self._clock()
         record, sig = self._sign("sent", entry.member, entry.case_id, entry.sha256, at)
         await self._store.email_mailed(entry.msg_id, at, record, sig)
@@ -335,7 +327,7 @@ class EmailBridge:
     async def _give_up(
         self, entry: EmailEntry, code: ErrorCode, error: str, *, unsent: bool
     ) -> None:
-        """A refusal no retry changes: the relay host's 5xx for an e-mail not sent yet
+        """A refusal no retry changes: the relay host's 55x for an e-mail not sent yet
         (the message failed: ``SendFailed``, as a given-up envelope), or a relay's
         :data:`GIVE_UP` for a record (the e-mail went or came; its record is never
         logged). Either way the member's queue moves on and the officers are alerted."""
@@ -349,25 +341,44 @@ class EmailBridge:
                 SendFailed(entry.msg_id, entry.member, code, error, entry.case_id, "email")
             )
         if self._alert is not None:
-            what = "e-mail to" if unsent else "log record of an e-mail with"
-            await self._alert(
-                Alert(
-                    alert_id=hashlib.sha256(
-                        f"email-given-up\x00{entry.sha256}".encode()
-                    ).hexdigest()[:32],
-                    event=AlertEvent.DELIVERY_FAILED,
-                    member=self.member,
-                    case_id=entry.case_id,
-                    kind="email_not_sent" if unsent else "email_record_refused",
-                    summary=f"The {what} {entry.member} was refused for good"
-                    f" ({code.value}); it is not retried",
-                    created_at=self._clock(),
-                )
-            )
+            await self._alert(given_up_alert(self.member, entry, code, unsent=unsent,
+                                             now=self._clock()))  # fmt: skip
 
-    async def _retry(self, entry: EmailEntry, error: str) -> None:
+    async def _smtp_failed(self, entry: EmailEntry, exc: Exception) -> None:
+        """O5 failed: the e-mail given up (the host refused it or its recipient for
+        good), retried (the host said later), or retried as a problem of the node (its
+        login, TLS, the connection), reported once for all the e-mails it holds up."""
+        failure = classify(exc)
+        code = getattr(exc, "smtp_code", None)
+        error = f"smtp: {type(exc).__name__}" + (f" {code}" if isinstance(code, int) else "")
+        if failure == "message":
+            log.warning("e-mail refused by the relay host", msg_id=entry.msg_id, error=error)
+            refused = isinstance(exc, smtplib.SMTPRecipientsRefused)
+            code = ErrorCode.UNKNOWN_RECIPIENT if refused else ErrorCode.FORBIDDEN
+            await self._give_up(entry, code, error, unsent=True)
+            return
+        if failure == "retry":
+            await self._retry(entry, error)
+            return
+        self.host_failures += 1
+        if self._host_since is None:
+            self._host_since = self._clock()
+            log.error("mail relay host failing; e-mails wait", error=error)
+            if self._publish is not None:
+                self._publish(NodeProblem("email_bridge", ErrorCode.UNAVAILABLE, error))
+        if self.host_failures == HOST_ALERT_AFTER and self._alert is not None:
+            await self._alert(host_alert(self.member, error, self._host_since,
+                                         now=self._clock()))  # fmt: skip
+        await self._retry(entry, error, alert=False)
+
+    async def _retry(self, entry: EmailEntry, error: str, *, alert: bool = True) -> None:
+        """Try again later, with a doubling delay; after :data:`STUCK_AFTER` failed
+        attempts one ``email_delayed`` alert (unless the node's own problem was
+        reported instead), never one per attempt."""
         delay = min(MAX_RETRY, self.setup.settings.retry_seconds * 2 ** min(entry.attempts, 16))
         due = self._clock().timestamp() + delay * (1 + 0.2 * self._rng.random())
         log.warning("e-mail step failed; will retry", msg_id=entry.msg_id, error=error,
                     attempts=entry.attempts + 1)  # fmt: skip
         await self._store.email_retry(entry.direction, entry.msg_id, due, error)
+        if alert and entry.attempts + 1 == STUCK_AFTER and self._alert is not None:
+            await self._alert(delayed_alert(self.member, entry, error, now=self._clock()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import smtplib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from client import RelayRejectedError
 from node._bridge_config import EmailBridgeSection
 from node.alerts import Alert, AlertEvent
 from node.email_bridge import NodeOpenPgpKey
-from node.email_bridge.bridge import BridgeSetup, EmailBridge, _permanent
+from node.email_bridge.bridge import BridgeSetup, EmailBridge
 from node.email_bridge.fetch import BridgeFetcher
 from node.events import NodeEvent, SendFailed
 from node.storage import Direction, NodeStore, Status
@@ -157,14 +156,6 @@ async def test_an_unreachable_relay_host_is_retried_not_given_up(
         await store.close()
 
 
-def test_only_a_5xx_answer_gives_an_email_up() -> None:
-    assert _permanent(smtplib.SMTPRecipientsRefused({"a@b.c": (550, b"no such user")}))
-    assert not _permanent(smtplib.SMTPRecipientsRefused({"a@b.c": (451, b"try later")}))
-    assert _permanent(smtplib.SMTPDataError(554, b"rejected"))
-    assert not _permanent(smtplib.SMTPServerDisconnected("gone"))
-    assert not _permanent(ConnectionRefusedError())
-
-
 async def test_the_mailbox_loop_retries_a_refused_login_and_stops_cleanly_in_idle(
     tmp_path: Path, mail: MailServer, gpg: GpgMember
 ) -> None:
@@ -268,14 +259,14 @@ class RefusingSink(Sink):
 async def test_a_record_refused_for_good_is_given_up_with_an_alert_not_retried(
     tmp_path: Path, mail: MailServer, gpg: GpgMember
 ) -> None:
-    """unknown_recipient (G3d: the relay's directory gives the member no e-mail entry)
-    will not change on retry: the record is given up, the officers are alerted, and the
-    member's next e-mail moves on (its record is refused the same way)."""
+    """malformed (G3a) will not change on retry: the record is given up, the officers
+    are alerted, and the member's next e-mail moves on (its record is refused the same
+    way). unknown_recipient is retried (tests/integration/test_email_bridge_retry.py)."""
     net = make_network(("FR", "MT"))
     member = _member("MT", gpg)
     store = NodeStore(tmp_path / "node.db")
     await store.open()
-    sink, clock = RefusingSink(ErrorCode.UNKNOWN_RECIPIENT), Clock()
+    sink, clock = RefusingSink(ErrorCode.MALFORMED), Clock()
     alerts: list[Alert] = []
     events: list[NodeEvent] = []
 
@@ -303,7 +294,7 @@ async def test_a_record_refused_for_good_is_given_up_with_an_alert_not_retried(
         assert [(a.event, a.kind, a.case_id) for a in alerts] == [
             (AlertEvent.DELIVERY_FAILED, "email_record_refused", first.case_id)
         ] * 2
-        assert "unknown_recipient" in alerts[0].summary
+        assert "malformed" in alerts[0].summary
         assert len({a.alert_id for a in alerts}) == 2
         assert events == []  # the e-mails were delivered: no SendFailed
     finally:
@@ -368,7 +359,14 @@ async def test_an_email_the_relay_host_refuses_for_good_fails_like_a_given_up_en
         (out,) = await store.messages(case_id=body.case_id, direction=Direction.OUT)
         assert out.status is Status.FAILED
         assert events == [
-            SendFailed(msg_id, "MT", ErrorCode.UNKNOWN_RECIPIENT, "smtp: SMTPRecipientsRefused")
+            SendFailed(
+                msg_id,
+                "MT",
+                ErrorCode.UNKNOWN_RECIPIENT,
+                "smtp: SMTPRecipientsRefused",
+                body.case_id,
+                "email",
+            )
         ]
         assert [(a.event, a.kind) for a in alerts] == [
             (AlertEvent.DELIVERY_FAILED, "email_not_sent")

@@ -190,6 +190,21 @@ def _why_not() -> str | None:
     return None
 
 
+def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+    """The SMTP login (optional: mail without one is taken too): USER and PASSWORD."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def raw(x: str | bytes) -> bytes:
+        return x if isinstance(x, bytes) else x.encode()
+
+    ok = isinstance(data, LoginPassword) and (raw(data.login), raw(data.password)) == (
+        USER.encode(),
+        PASSWORD.encode(),
+    )
+    # handled=False: aiosmtpd answers itself (235, or 535 5.7.8 when refused)
+    return AuthResult(success=ok, handled=False)
+
+
 def start_mail() -> MailServer:
     """Start both servers in a fresh temp dir (stop with :func:`stop_mail`)."""
     root = Path(tempfile.mkdtemp(prefix="relay247-mail-"))
@@ -215,6 +230,7 @@ def start_mail() -> MailServer:
     smtp_port = free_port()
     controller = Controller(
         handler,
+        authenticator=_authenticate,  # AUTH PLAIN/LOGIN after STARTTLS; 535 when wrong
         hostname="127.0.0.1",
         port=smtp_port,
         tls_context=server_ctx,
