@@ -5,12 +5,28 @@ signing a redaction dated in the future (and so under a future cutoff, L8)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
-from node.officers import AccessLog, Action, origin_of, verify_access_log
+import pytest
+
+from node.cases import hold
+from node.officers import AccessLog, Action, open_db, origin_of, verify_access_log
 from node.officers import _access_redact as redact
 from node.officers._access_verify import CLOCK_STEP, FUTURE_SKEW
-from tests.unit.test_access_redact_cutoff import DAYS, SIGNER, T0, _log, conn  # noqa: F401
+from node.storage.schema import DDL
+from tests.unit.test_access_redact_cutoff import DAYS, SIGNER, T0, _log
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    c = open_db(tmp_path / "node.db")
+    c.executescript(DDL)
+    hold.create(c)
+    yield c
+    c.close()
+
 
 TODAY = T0 + timedelta(days=3)
 
@@ -50,9 +66,8 @@ def test_future_redaction_given_away_by_the_next_honest_entry(conn: sqlite3.Conn
 def test_future_redaction_refused_against_the_audit_time(conn: sqlite3.Connection) -> None:
     _future_redaction(conn)  # the redaction is the last entry: no later entry to compare
     problems = _problems(conn)
-    assert len(problems) == 1 and problems[0].startswith(
-        "entry 4 is dated after the audit's time"
-    )
+    assert len(problems) == 1
+    assert problems[0].startswith("entry 4 is dated after the audit's time")
 
 
 def test_skew_and_clock_step_are_allowed(conn: sqlite3.Connection) -> None:
@@ -66,7 +81,8 @@ def test_unredacted_entry_stepping_back_is_refused(conn: sqlite3.Connection) -> 
     _log(conn, [0, 1, 5])
     _record(conn, T0 + timedelta(days=5) - CLOCK_STEP - timedelta(seconds=1))
     problems = _problems(conn, now=T0 + timedelta(days=6))
-    assert len(problems) == 1 and problems[0].startswith("entry 3 is dated before an earlier")
+    assert len(problems) == 1
+    assert problems[0].startswith("entry 3 is dated before an earlier")
 
 
 def test_entry_after_the_audit_time_is_refused(conn: sqlite3.Connection) -> None:
