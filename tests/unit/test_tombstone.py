@@ -199,3 +199,19 @@ def test_a_body_tombstone_with_no_closure_date_is_refused_from_the_cut(net: Netw
         assert NO_CLOSURE in e.value.diagnostics()
     dated = _tombstone(removed_at=cut, closed_at=cut - timedelta(days=91))
     assert period_checked(verify_tombstone(sign_tombstone(dated, us), net.lookup()))
+
+
+def test_a_case_tombstone_with_no_closure_date_is_refused(net: Network) -> None:
+    """CT3/CT5: ``closed_at`` is required in a case tombstone (no old form without it), so
+    leaving it out to skip CT5 is refused as malformed."""
+    us = net.members["US"].signing
+    raw = msgspec.json.decode(msgspec.json.encode(_case_tombstone()))
+    del raw["closed_at"]
+    signed = sign_case_tombstone(_case_tombstone(), us)
+    outer = msgspec.json.decode(signed, type=SignedCaseTombstone)
+    body = msgspec.json.encode(raw)
+    forged = msgspec.structs.replace(
+        outer, tombstone=body, sig=us.sign(domains.CASE_TOMBSTONE, body)
+    )
+    with pytest.raises(MalformedError):
+        verify_case_tombstone(msgspec.json.encode(forged), net.lookup())
