@@ -75,13 +75,13 @@ class RemovedFacts:
             f"Message {self.number} ({self.msg_id}): {self.sender} sent {self.recipient} a "
             f"message created {self.created.isoformat()}, header signed by {self.sender}'s key.",
             f"  Body removed on {self.removed_at.date().isoformat()} under policy "
-            f"{self.policy} ({self.policy_days} days after closure"
+            f"{self.policy} ({self.policy_days} days after closure); "
             + (
-                f" on {self.closed_at.date().isoformat()}, checked"
+                f"the case closed on {self.closed_at.date().isoformat()} (period checked)"
                 if self.closed_at is not None
-                else f"; {NO_CLOSURE}"
+                else NO_CLOSURE
             )
-            + f"); {self.remover} signed "
+            + f"; {self.remover} signed "
             f"the tombstone; the removed body had SHA-256 {self.body_sha256}.",
             f"  The relay logged its acceptance at {self.accepted_at.isoformat()} as log "
             f"entry {self.accepted_index}.",

@@ -66,7 +66,10 @@ async def test_altered_removed_lists_and_early_tombstones_are_refused(
     t = msgspec.json.decode(outer.tombstone, type=Tombstone)
     assert t.closed_at is not msgspec.UNSET  # the pass signs the closure (TB5)
     closed = t.closed_at.date().isoformat()
-    assert any(f"after closure on {closed}, checked" in line for line in report.lines())
+    assert any(
+        f"after closure); the case closed on {closed} (period checked);" in line
+        for line in report.lines()
+    )
     assert not any(NO_CLOSURE in w for w in report.warnings)
     # TB5/B6: a tombstone without a closure date (as written before closures were signed)
     # is refused when dated from CLOSED_AT_REQUIRED_FROM on, and verifies before it with
@@ -82,7 +85,7 @@ async def test_altered_removed_lists_and_early_tombstones_are_refused(
     day = t.removed_at.date().isoformat()
     assert old_report.warnings == (f"message {facts.number}: {NO_CLOSURE} (tombstone of {day})",)
     assert f"Warning: message {facts.number}: {NO_CLOSURE}" in "\n".join(old_report.lines())
-    assert any(f"closure; {NO_CLOSURE})" in line for line in old_report.lines())
+    assert any(f"after closure); {NO_CLOSURE};" in line for line in old_report.lines())
     early = msgspec.structs.replace(  # as one written before closed_at: B6c, not TB5
         t, removed_at=facts.accepted_at - timedelta(seconds=1), closed_at=msgspec.UNSET
     )
