@@ -82,7 +82,7 @@ def test_due_entries_are_redacted_and_the_log_still_verifies(conn: sqlite3.Conne
     assert _apply(conn, 200) == 0
     # the node appends after a redaction, and the frontier rebuilt from leaves agrees
     conn.execute("DELETE FROM access_frontier")
-    log._clock = lambda: T0 + timedelta(days=200)  # type: ignore[misc]  # the pass's day
+    log._clock = lambda: T0 + timedelta(days=200)  # the pass's day
     log.record(Action.LOGIN, officer="bob", client=None)
     assert _report(conn) == ([], 3)
 
