@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from node.officers._access_log import ENTRY_DECODER, MAX_ENTRY_BYTES, Action
@@ -88,7 +88,7 @@ class _Redactions:
     entries: dict[int, tuple[Redaction | None, datetime]] = field(default_factory=dict)
     groups: dict[int, list[Redacted]] = field(default_factory=dict)
     latest: datetime | None = None
-    now: datetime | None = None
+    now: datetime | None = None  # the audit's own time (L4a)
 
 
 def _in_order(report: AccessLogReport, position: int, at: datetime, red: _Redactions) -> bool:
@@ -263,8 +263,8 @@ def verify_access_log(
     keys: Sequence[_note.Verifier],
     origin: str,
     *,
+    now: datetime,
     kept: bytes | None = None,
-    now: datetime | None = None,
 ) -> AccessLogReport:
     """Verify the whole access log in ``conn`` (PROTOCOL.md §14.3).
 
@@ -273,7 +273,7 @@ def verify_access_log(
         keys: the node's pinned checkpoint verifiers (several across a key rotation).
         origin: the log's origin, ``relay247/v1/access-log/<member>``.
         kept: a checkpoint the auditor verified and kept earlier, or None.
-        now: the audit's own time (L4a); None reads the system clock.
+        now: the audit's own time (L4a): the node's clock, or the auditor's.
 
     Returns:
         The report; ``problems`` is empty when every step passed.
@@ -308,7 +308,7 @@ def verify_access_log(
             int(i): (bytes(leaf), int(by))
             for i, leaf, by in conn.execute("SELECT idx, leaf, by FROM access_redacted")
         },
-        now=datetime.now(UTC) if now is None else now,
+        now=now,
     )
     frontier = merkle.CompactRange()
     verified = 0  # entries covered by a checkpoint that matched

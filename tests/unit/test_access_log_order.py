@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,9 +31,9 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 TODAY = T0 + timedelta(days=3)
 
 
-def _problems(c: sqlite3.Connection, now: object = TODAY + timedelta(hours=2)) -> list[str]:
+def _problems(c: sqlite3.Connection, now: datetime = TODAY + timedelta(hours=2)) -> list[str]:
     keys = [SIGNER.signer.verifier()]
-    return verify_access_log(c, keys, origin_of("FR"), now=now).problems  # type: ignore[arg-type]
+    return verify_access_log(c, keys, origin_of("FR"), now=now).problems
 
 
 def _future_redaction(c: sqlite3.Connection) -> None:
@@ -45,8 +45,8 @@ def _future_redaction(c: sqlite3.Connection) -> None:
     c.execute("COMMIT")
 
 
-def _record(c: sqlite3.Connection, at: object) -> None:
-    AccessLog(c, SIGNER, lambda: at).record(  # type: ignore[arg-type,return-value]
+def _record(c: sqlite3.Connection, at: datetime) -> None:
+    AccessLog(c, SIGNER, lambda: at).record(
         Action.BODY_VIEWED, officer="bob", client="10.0.0.1", case="case-x"
     )
 

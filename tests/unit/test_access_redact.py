@@ -53,7 +53,9 @@ def _log(conn: sqlite3.Connection, days: list[int]) -> AccessLog:
 
 
 def _report(conn: sqlite3.Connection) -> tuple[list[str], int]:
-    r = verify_access_log(conn, [SIGNER.signer.verifier()], origin_of("FR"))
+    r = verify_access_log(
+        conn, [SIGNER.signer.verifier()], origin_of("FR"), now=T0 + timedelta(days=200)
+    )
     return r.problems, r.redacted
 
 
