@@ -15,6 +15,7 @@ Exit codes: 0 verified, 1 an anomaly (the first altered entry is named), 2 bad i
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,7 +121,7 @@ def access_log(
     except StorageError as exc:
         raise CliUsageError(exc.message) from None
     try:
-        report = verify_access_log(conn, keys, origin, kept=kept)
+        report = verify_access_log(conn, keys, origin, now=datetime.now(UTC), kept=kept)
     finally:
         conn.close()
     result = {

@@ -140,7 +140,7 @@ def _verify(request: web.Request) -> AccessLogReport:
         report.bad(None, "no signing key to verify against")
         return report
     return verify_access_log(
-        ctx.officers.connection, [signer.signer.verifier()], origin_of(ctx.member)
+        ctx.officers.connection, [signer.signer.verifier()], origin_of(ctx.member), now=ctx.clock()
     )
 
 

@@ -24,7 +24,7 @@ from protocol.audit_log import verify_header_signature
 from protocol.checkpoint import Checkpoint
 from protocol.directory import KeyLookup
 from protocol.errors import DirectoryError, VerificationError
-from protocol.tombstone import verify_tombstone
+from protocol.tombstone import NO_CLOSURE, verify_tombstone
 from schemas.envelope import HeaderBytes, Signature
 from schemas.tombstone import Tombstone
 
@@ -65,6 +65,9 @@ class RemovedFacts:
     policy: str
     policy_days: int
     remover: str
+    #: the case's closure the tombstone signs, or None (an old tombstone without one:
+    #: its removal period was not checked, TB5; the report says so, NO_CLOSURE)
+    closed_at: datetime | None = None
 
     def sentences(self) -> list[str]:
         """Plain-language statements of what is proven (and that the body is gone)."""
@@ -72,7 +75,13 @@ class RemovedFacts:
             f"Message {self.number} ({self.msg_id}): {self.sender} sent {self.recipient} a "
             f"message created {self.created.isoformat()}, header signed by {self.sender}'s key.",
             f"  Body removed on {self.removed_at.date().isoformat()} under policy "
-            f"{self.policy} ({self.policy_days} days after closure); {self.remover} signed "
+            f"{self.policy} ({self.policy_days} days after closure); "
+            + (
+                f"the case closed on {self.closed_at.date().isoformat()} (period checked)"
+                if self.closed_at is not None
+                else NO_CLOSURE
+            )
+            + f"; {self.remover} signed "
             f"the tombstone; the removed body had SHA-256 {self.body_sha256}.",
             f"  The relay logged its acceptance at {self.accepted_at.isoformat()} as log "
             f"entry {self.accepted_index}.",
@@ -182,6 +191,7 @@ def check_removed(
         policy=t.policy,
         policy_days=t.policy_days,
         remover=t.node,
+        closed_at=None if isinstance(t.closed_at, msgspec.UnsetType) else t.closed_at,
     )
 
 

@@ -24,6 +24,14 @@ from typing import Final
 import msgspec
 
 from protocol import domains
+from protocol._audit_log_state import (
+    MAX_ENTRY_BYTES,
+    LogState,
+    dump_state,
+    kept_items,
+    load_state,
+    seen_index,
+)
 from protocol.codec import decode, encode
 from protocol.directory import (
     MAX_DIRECTORY_BYTES,
@@ -47,13 +55,21 @@ from schemas.audit import (
 from schemas.directory import Directory, KeyUse, SignedDirectory
 from schemas.envelope import DeliveryAck, EnvelopeHeader, SignedAck
 
-MAX_ENTRY_BYTES: Final = 9 * 1024 * 1024  # bytes: an 8 MiB signed directory, base64 + JSON
+__all__ = [
+    "MAX_ENTRY_BYTES",
+    "Anomaly",
+    "LogState",
+    "LogVerifier",
+    "dump_state",
+    "load_state",
+    "verify_header_signature",
+]
+
 _HEADER: Final = msgspec.json.Decoder(EnvelopeHeader)
 _ACK: Final = msgspec.json.Decoder(DeliveryAck)
 _DIRECTORY: Final = msgspec.json.Decoder(Directory)
 _SIGNED: Final = msgspec.json.Decoder(SignedDirectory)
 _sha256 = hashlib.sha256
-_SEEN_BYTES: Final = 40  # bytes: a SHA-256 digest and a leaf index (8 bytes, big-endian)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,61 +111,6 @@ def verify_header_signature(header: bytes, sig: bytes, keys: KeyLookup) -> Envel
     return parsed
 
 
-@dataclass(frozen=True, slots=True)
-class LogState:
-    """What an auditor keeps between runs: the tree frontier, the directory in force and,
-    per e-mail record logged, 40 bytes (SHA-256 of its bytes, and of its node, direction
-    and e-mail hash, each with its leaf index as 8 bytes big-endian) for L6."""
-
-    size: int
-    hashes: tuple[bytes, ...]
-    directory: bytes | None = None
-    directory_at: datetime | None = None
-    records: tuple[bytes, ...] = ()
-    emails: tuple[bytes, ...] = ()
-
-
-class _StateFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    v: int = 1
-    size: int
-    hashes: tuple[bytes, ...]
-    directory: bytes | None = None
-    directory_at: datetime | None = None
-    # e-mail records seen (LogState): absent in a state written before they were kept
-    records: tuple[bytes, ...] = ()
-    emails: tuple[bytes, ...] = ()
-
-
-_STATE: Final = msgspec.json.Decoder(_StateFile)
-
-
-def dump_state(state: LogState) -> bytes:
-    """Return ``state`` as JSON bytes (O(log n) hashes plus one directory)."""
-    return encode(
-        _StateFile(
-            size=state.size,
-            hashes=state.hashes,
-            directory=state.directory,
-            directory_at=state.directory_at,
-            records=state.records,
-            emails=state.emails,
-        )
-    )
-
-
-def load_state(data: bytes) -> LogState:
-    """Read a state written by :func:`dump_state`.
-
-    Raises:
-        StorageError: the bytes are not a state file.
-    """
-    try:
-        raw = decode(_STATE, data, "log state", limit=MAX_ENTRY_BYTES * 2)
-    except PeerError as exc:
-        raise StorageError("auditor state is corrupted", detail=exc.message) from None
-    return LogState(raw.size, raw.hashes, raw.directory, raw.directory_at, raw.records, raw.emails)
-
-
 @dataclass
 class LogVerifier:
     """Verify entries in order from ``state.size`` onwards.
@@ -178,8 +139,8 @@ class LogVerifier:
     _emails: dict[bytes, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._records = _seen(self.state.records)
-        self._emails = _seen(self.state.emails)
+        self._records = seen_index(self.state.records)
+        self._emails = seen_index(self.state.emails)
         # The frontier is a compact range (protocol.merkle) kept inline: see feed().
         restored = CompactRange.from_hashes(self.state.size, self.state.hashes)
         self._size, self._hashes = restored.size, restored.to_hashes()
@@ -221,8 +182,8 @@ class LogVerifier:
             tuple(self._hashes),
             signed,
             self._directory_at,
-            _kept(self._records),
-            _kept(self._emails),
+            kept_items(self._records),
+            kept_items(self._emails),
         )
 
     def feed(self, entries: Iterable[bytes]) -> list[Anomaly]:
@@ -349,17 +310,6 @@ class LogVerifier:
             )
         self.signatures += 1
         self._set_directory(verified, e.received_at)
-
-
-def _seen(kept: tuple[bytes, ...]) -> dict[bytes, int]:
-    """The digests and leaf indexes of a state's ``records`` or ``emails``."""
-    if any(len(k) != _SEEN_BYTES for k in kept):
-        raise StorageError("auditor state is corrupted", detail="e-mail record digest")
-    return {k[:32]: int.from_bytes(k[32:], "big") for k in kept}
-
-
-def _kept(seen: dict[bytes, int]) -> tuple[bytes, ...]:
-    return tuple(digest + index.to_bytes(8, "big") for digest, index in seen.items())
 
 
 def _self_verified(signed: bytes, at: datetime | None) -> VerifiedDirectory:

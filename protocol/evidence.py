@@ -35,6 +35,7 @@ from protocol.cosignature import CosignatureVerifier
 from protocol.directory import KeyLookup, TrustRoot
 from protocol.errors import DirectoryError, MalformedError, NoteError
 from protocol.note import Verifier
+from protocol.tombstone import NO_CLOSURE
 from schemas.directory import Coordinator
 from schemas.envelope import Signature
 
@@ -354,6 +355,12 @@ def verify_bundle(
         gone, n, by_version=by_version, dated=dated, cp=cp, case_id=b.case_id, kept=kept
     )
     n += len(removed)
+    # B6 (TB5): a tombstone from before closures were signed verifies, but says so.
+    warnings.extend(
+        f"message {r.number}: {NO_CLOSURE} (tombstone of {r.removed_at.date().isoformat()})"
+        for r in removed
+        if r.closed_at is None
+    )
     # B7: the case's e-mail records (PROTOCOL.md §22.5 G4), numbered apart from messages.
     sent = () if isinstance(b.emails, msgspec.UnsetType) else b.emails
     emails = check_emails(sent, 1, by_version=by_version, cp=cp, case_id=b.case_id)

@@ -7,7 +7,7 @@ with its signing key; anyone holding the directory checks it offline.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import msgspec
@@ -24,6 +24,18 @@ MAX_SIGNED_TOMBSTONE: Final = 8192  # bytes: a signed tombstone is about 800
 _SIGNED: Final = msgspec.json.Decoder(SignedTombstone)
 _TOMBSTONE: Final = msgspec.json.Decoder(Tombstone)
 
+#: TB5: a body tombstone dated from this day on must name its case's closure
+#: (``closed_at``; every node since 2026-12-04 signs one). One dated before it without
+#: a closure still verifies, its removal period reported as not checkable (NO_CLOSURE).
+CLOSED_AT_REQUIRED_FROM: Final = datetime(2026, 12, 5, tzinfo=UTC)
+NO_CLOSURE: Final = "removal period not checkable: no closure date"
+
+
+def period_checked(t: Tombstone) -> bool:
+    """Whether TB5 checked ``t``'s removal against its closure (False: an old tombstone
+    with no ``closed_at``; report it as NO_CLOSURE, never as checked)."""
+    return not isinstance(t.closed_at, msgspec.UnsetType)
+
 
 def sign_tombstone(tombstone: Tombstone, key: SigningKey) -> bytes:
     """The ``SignedTombstone`` JSON bytes of ``tombstone`` signed by ``key``."""
@@ -39,13 +51,15 @@ def verify_tombstone(signed: bytes, keys: KeyLookup) -> Tombstone:
     TB1: decode the outer object (size bound, J1). TB2: the signer's signing key, from the
     directory, verifies the signature over the exact tombstone bytes. TB3: decode the
     tombstone. TB4: it names the signer as its node, whose key was valid at ``removed_at``.
-    TB5: it was removed under a period, after it ran from the closure it names.
+    TB5: it was removed under a period, after it ran from the closure it names (which
+    a tombstone dated before CLOSED_AT_REQUIRED_FROM may leave out: ``period_checked``).
 
     Raises:
         TooLargeError, MalformedError: TB1/TB3 not a tombstone.
         VerificationError: TB2/TB4 the signature or the signer does not verify;
             TB4 the key was not valid at ``removed_at`` (``key_revoked``); TB5 no period,
-            or a removal less than ``policy_days`` after the ``closed_at`` it names.
+            no ``closed_at`` in a tombstone dated from CLOSED_AT_REQUIRED_FROM on, or a
+            removal less than ``policy_days`` after the ``closed_at`` it names.
     """
     outer = decode(_SIGNED, signed, "signed tombstone", limit=MAX_SIGNED_TOMBSTONE)
     public = keys.signer_key(outer.signer, outer.key)
@@ -56,12 +70,20 @@ def verify_tombstone(signed: bytes, keys: KeyLookup) -> Tombstone:
     # TB4: and its key was valid when it says it signed (as R4 for receipts): a key
     # revoked after a compromise cannot sign a removal dated after the revocation.
     keys.key(t.node, outer.key, KeyUse.SIGNING, t.removed_at)
-    # TB5: removed under a period, and (when the tombstone names it) at least that period
-    # after the closure, as the pass removes a case closed before removed_at less it.
-    early = t.policy_days < 1 or (
-        not isinstance(t.closed_at, msgspec.UnsetType)
-        and not t.closed_at < t.removed_at - timedelta(days=t.policy_days)
-    )
+    # TB5: removed under a period, naming the closure it ran from (required from
+    # CLOSED_AT_REQUIRED_FROM on; older tombstones may lack it, see period_checked), and
+    # at least that period after it, as the pass removes a case closed before removed_at
+    # less it.
+    closed = t.closed_at
+    if isinstance(closed, msgspec.UnsetType):
+        if t.removed_at >= CLOSED_AT_REQUIRED_FROM:
+            raise VerificationError(
+                "body removed with no closure date",
+                detail=f"removed {t.removed_at.isoformat()}: {NO_CLOSURE}",
+            )
+        early = t.policy_days < 1
+    else:
+        early = t.policy_days < 1 or not closed < t.removed_at - timedelta(days=t.policy_days)
     if early:
         raise VerificationError(
             "body removed before its period ended",

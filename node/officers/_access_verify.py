@@ -72,6 +72,11 @@ def _open(note: bytes, keys: Sequence[_note.Verifier], origin: str) -> Checkpoin
 #: refused (its signed time would be false: the log's order says it is younger).
 CLOCK_STEP: Final = timedelta(days=1)
 
+#: How far an entry may be dated after the audit's own time (the auditor's and the
+#: node's clocks disagree): an entry dated later is refused (L4a, §14.6), so a
+#: redaction cannot claim a future time, and with it a future cutoff.
+FUTURE_SKEW: Final = timedelta(days=1)
+
 
 @dataclass
 class _Redactions:
@@ -83,6 +88,30 @@ class _Redactions:
     entries: dict[int, tuple[Redaction | None, datetime]] = field(default_factory=dict)
     groups: dict[int, list[Redacted]] = field(default_factory=dict)
     latest: datetime | None = None
+    now: datetime | None = None  # the audit's own time (L4a)
+
+
+def _in_order(report: AccessLogReport, position: int, at: datetime, red: _Redactions) -> bool:
+    # L4a. Every entry, redacted or not (a `log_redacted` entry too), is dated no more
+    # than CLOCK_STEP before the latest time of the entries before it, and no later than
+    # the audit's own time plus FUTURE_SKEW: a redaction dated in the future (and so
+    # under a future cutoff, L8) fails here, or the next honest entry gives it away.
+    if red.latest is not None and at < red.latest - CLOCK_STEP:
+        report.bad(
+            position,
+            f"entry {position} is dated before an earlier entry's"
+            f" ({at.isoformat()} < {red.latest.isoformat()})",
+        )
+        return False
+    if red.now is not None and at > red.now + FUTURE_SKEW:
+        report.bad(
+            position,
+            f"entry {position} is dated after the audit's time"
+            f" ({at.isoformat()} > {red.now.isoformat()})",
+        )
+        return False
+    red.latest = at if red.latest is None else max(red.latest, at)
+    return True
 
 
 def _time(value: object) -> datetime | None:
@@ -121,6 +150,8 @@ def _redacted_leaf(
             f"entry {position} is redacted with a time before an earlier entry's"
             f" ({at.isoformat()} < {red.latest.isoformat()})",
         )
+        return None
+    if not _in_order(report, position, at, red):
         return None
     red.groups.setdefault(by, []).append((position, leaf, str(at_column)))
     report.redacted += 1
@@ -220,9 +251,10 @@ def _check_entry(
     if columns != signed:
         report.bad(position, f"entry {position} is altered: its columns differ from its bytes")
         return None
+    if not _in_order(report, position, entry.at, red):
+        return None
     if entry.action is Action.LOG_REDACTED:
         red.entries[position] = (parse_subject(entry.subject), entry.at)
-    red.latest = entry.at if red.latest is None else max(red.latest, entry.at)
     return merkle.leaf_hash(bytes(data))
 
 
@@ -231,6 +263,7 @@ def verify_access_log(
     keys: Sequence[_note.Verifier],
     origin: str,
     *,
+    now: datetime,
     kept: bytes | None = None,
 ) -> AccessLogReport:
     """Verify the whole access log in ``conn`` (PROTOCOL.md §14.3).
@@ -240,6 +273,7 @@ def verify_access_log(
         keys: the node's pinned checkpoint verifiers (several across a key rotation).
         origin: the log's origin, ``relay247/v1/access-log/<member>``.
         kept: a checkpoint the auditor verified and kept earlier, or None.
+        now: the audit's own time (L4a): the node's clock, or the auditor's.
 
     Returns:
         The report; ``problems`` is empty when every step passed.
@@ -273,7 +307,8 @@ def verify_access_log(
         {
             int(i): (bytes(leaf), int(by))
             for i, leaf, by in conn.execute("SELECT idx, leaf, by FROM access_redacted")
-        }
+        },
+        now=now,
     )
     frontier = merkle.CompactRange()
     verified = 0  # entries covered by a checkpoint that matched

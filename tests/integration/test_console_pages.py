@@ -7,7 +7,7 @@ check every response's headers and every refusal byte for byte, without a browse
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -105,7 +105,10 @@ async def test_auditor_reads_metadata_never_a_body(tmp_path: Path) -> None:
         member = s.cut.console_member
         public = s.cut.signing_public
         report = verify_access_log(
-            s.cut.db.connection, [verifier_of(member, public)], origin_of(member)
+            s.cut.db.connection,
+            [verifier_of(member, public)],
+            origin_of(member),
+            now=datetime.now(UTC),
         )
         assert report.problems == []
         assert report.size == len(s.cut.actions())

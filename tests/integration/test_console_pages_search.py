@@ -129,6 +129,7 @@ async def test_search_by_identifier_provider_peer_state_and_date(tmp_path: Path)
             w.cut.db.connection,
             [verifier_of(w.cut.console_member, w.cut.signing_public)],
             origin_of(w.cut.console_member),
+            now=datetime.now(UTC),
         )
         assert report.problems == []
 

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -161,7 +161,9 @@ async def test_each_role_against_each_class_of_route(tmp_path: Path) -> None:
         assert (Action.DENIED, "admin1", None, "send") in log
         assert (Action.API_READ, "auditor1", None, "GET /v1/cases 200") in log
         assert sum(1 for e in log if e[0] is Action.SENT) == 2
-        report = verify_access_log(d.conn, [d.signer.signer.verifier()], origin_of("FR"))
+        report = verify_access_log(
+            d.conn, [d.signer.signer.verifier()], origin_of("FR"), now=datetime.now(UTC)
+        )
         assert report.problems == [], report
 
 

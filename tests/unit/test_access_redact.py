@@ -53,7 +53,9 @@ def _log(conn: sqlite3.Connection, days: list[int]) -> AccessLog:
 
 
 def _report(conn: sqlite3.Connection) -> tuple[list[str], int]:
-    r = verify_access_log(conn, [SIGNER.signer.verifier()], origin_of("FR"))
+    r = verify_access_log(
+        conn, [SIGNER.signer.verifier()], origin_of("FR"), now=T0 + timedelta(days=200)
+    )
     return r.problems, r.redacted
 
 
@@ -82,6 +84,7 @@ def test_due_entries_are_redacted_and_the_log_still_verifies(conn: sqlite3.Conne
     assert _apply(conn, 200) == 0
     # the node appends after a redaction, and the frontier rebuilt from leaves agrees
     conn.execute("DELETE FROM access_frontier")
+    log._clock = lambda: T0 + timedelta(days=200)  # the pass's day
     log.record(Action.LOGIN, officer="bob", client=None)
     assert _report(conn) == ([], 3)
 

@@ -55,7 +55,7 @@ def _log(conn: sqlite3.Connection, days: list[int]) -> None:
 
 
 def _problems(conn: sqlite3.Connection) -> list[str]:
-    return verify_access_log(conn, [SIGNER.signer.verifier()], origin_of("FR")).problems
+    return verify_access_log(conn, [SIGNER.signer.verifier()], origin_of("FR"), now=NOW).problems
 
 
 def _rows(conn: sqlite3.Connection, indexes: list[int]) -> list[tuple[int, bytes, str]]:

@@ -385,7 +385,7 @@ def test_acks_are_in_the_verifiable_access_log(
         "SELECT action, officer, case_id FROM access_log ORDER BY idx DESC LIMIT 1"
     ).fetchall()
     assert rows == [("escalation_acked", "alice", OTHER)]
-    report = verify_access_log(conn, [signer.signer.verifier()], origin_of("FR"))
+    report = verify_access_log(conn, [signer.signer.verifier()], origin_of("FR"), now=clock())
     assert report.problems == []
     assert report.size == len(AccessLog(conn, signer, clock).entries(limit=1000))
 

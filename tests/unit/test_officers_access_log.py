@@ -48,7 +48,7 @@ def _log(conn: sqlite3.Connection, n: int) -> AccessLog:
 
 def _verify(conn: sqlite3.Connection, kept: bytes | None = None) -> list[str]:
     keys = [LogSigner("FR", KEY).signer.verifier()]
-    return verify_access_log(conn, keys, origin_of("FR"), kept=kept).problems
+    return verify_access_log(conn, keys, origin_of("FR"), now=T0, kept=kept).problems
 
 
 def test_entries_are_exact_json_leaves_under_signed_checkpoints(conn: sqlite3.Connection) -> None:
@@ -114,7 +114,7 @@ def test_batched_checkpoints_name_the_range(conn: sqlite3.Connection) -> None:
         " AS BLOB) WHERE idx = 2"
     )
     keys = [LogSigner("FR", KEY).signer.verifier()]
-    report = verify_access_log(conn, keys, origin_of("FR"))
+    report = verify_access_log(conn, keys, origin_of("FR"), now=T0)
     assert report.first_bad == 1
     assert report.problems == [
         "an entry from 1 to 3 is altered: the root of the first 4 entries is not the signed one"
@@ -138,7 +138,7 @@ def test_entries_without_a_checkpoint_are_reported(conn: sqlite3.Connection) -> 
 def test_another_nodes_checkpoint_is_refused(conn: sqlite3.Connection) -> None:
     _log(conn, 1)
     us = [LogSigner("US", KEY).signer.verifier()]
-    report = verify_access_log(conn, us, origin_of("FR"))
+    report = verify_access_log(conn, us, origin_of("FR"), now=T0)
     assert report.first_bad == 0
 
 
@@ -154,7 +154,7 @@ def test_the_kept_checkpoint_must_be_extended(conn: sqlite3.Connection, tmp_path
         Action.LOGIN, officer="x", client=None
     )
     keys = [LogSigner("FR", KEY).signer.verifier()]
-    report = verify_access_log(other, keys, origin_of("FR"), kept=kept)
+    report = verify_access_log(other, keys, origin_of("FR"), now=T0, kept=kept)
     assert report.problems == ["the log is not consistent with the kept checkpoint of size 3"]
     assert report.first_bad is None  # re-signed with the node's key: no entry to name
     other.close()

@@ -62,7 +62,7 @@ def test_a_token_acts_with_its_officers_roles(
     assert (use.login, use.roles) == ("sam", frozenset({Role.SUPERVISOR}))
     stored = conn.execute("SELECT token_hash FROM officer_tokens").fetchone()[0]
     assert issued.token.split(".")[1].encode() not in bytes(stored)
-    report = verify_access_log(conn, [SIGNER.signer.verifier()], origin_of("FR"))
+    report = verify_access_log(conn, [SIGNER.signer.verifier()], origin_of("FR"), now=T0)
     assert report.problems == []
     last = conn.execute("SELECT action, entry FROM access_log ORDER BY idx DESC").fetchone()
     assert last[0] == "token_created"

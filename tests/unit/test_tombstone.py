@@ -13,6 +13,9 @@ from protocol.directory import KeyLookup, TrustRoot, verify_directory
 from protocol.errors import MalformedError, TooLargeError, VerificationError
 from protocol.keys import SigningKey
 from protocol.tombstone import (
+    CLOSED_AT_REQUIRED_FROM,
+    NO_CLOSURE,
+    period_checked,
     sign_case_tombstone,
     sign_tombstone,
     verify_case_tombstone,
@@ -180,3 +183,35 @@ def test_a_body_removed_before_its_period_ended_is_refused(net: Network) -> None
     ):
         with pytest.raises(VerificationError, match="body removed before its period ended"):
             verify_tombstone(sign_tombstone(bad, us), net.lookup())
+
+
+def test_a_body_tombstone_with_no_closure_date_is_refused_from_the_cut(net: Network) -> None:
+    """TB5: without ``closed_at`` the removal period cannot be checked; a tombstone dated
+    from CLOSED_AT_REQUIRED_FROM on must name it (this version always does), one dated
+    before it verifies but is reported as not checked (``period_checked``)."""
+    us = net.members["US"].signing
+    cut = CLOSED_AT_REQUIRED_FROM
+    old = _tombstone(removed_at=cut - timedelta(microseconds=1))
+    assert not period_checked(verify_tombstone(sign_tombstone(old, us), net.lookup()))
+    for at in (cut, cut + timedelta(days=30)):
+        with pytest.raises(VerificationError, match="body removed with no closure date") as e:
+            verify_tombstone(sign_tombstone(_tombstone(removed_at=at), us), net.lookup())
+        assert NO_CLOSURE in e.value.diagnostics()
+    dated = _tombstone(removed_at=cut, closed_at=cut - timedelta(days=91))
+    assert period_checked(verify_tombstone(sign_tombstone(dated, us), net.lookup()))
+
+
+def test_a_case_tombstone_with_no_closure_date_is_refused(net: Network) -> None:
+    """CT3/CT5: ``closed_at`` is required in a case tombstone (no old form without it), so
+    leaving it out to skip CT5 is refused as malformed."""
+    us = net.members["US"].signing
+    raw = msgspec.json.decode(msgspec.json.encode(_case_tombstone()))
+    del raw["closed_at"]
+    signed = sign_case_tombstone(_case_tombstone(), us)
+    outer = msgspec.json.decode(signed, type=SignedCaseTombstone)
+    body = msgspec.json.encode(raw)
+    forged = msgspec.structs.replace(
+        outer, tombstone=body, sig=us.sign(domains.CASE_TOMBSTONE, body)
+    )
+    with pytest.raises(MalformedError):
+        verify_case_tombstone(msgspec.json.encode(forged), net.lookup())
