@@ -395,6 +395,7 @@ def _removed(c: Case, node: str = "DE-BKA") -> RemovedEvidence:
         header_sha256=hashlib.sha256(env.header).hexdigest(), removed=("body", "ciphertext"),
         body_sha256=meta.body_sha256, body_len=meta.body_len, ct_sha256=header.ct_sha256,
         removed_at=AT + timedelta(days=31), policy="closed_case_bodies", policy_days=30,
+        closed_at=AT,  # as a node signs it (TB5)
     )  # fmt: skip
     return RemovedEvidence(
         header=env.header, sig=env.sig,

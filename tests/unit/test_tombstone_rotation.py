@@ -25,7 +25,7 @@ def _signed(key: SigningKey, at: datetime) -> bytes:
         node="US", case_id=os.urandom(16).hex(), msg_id=os.urandom(16).hex(), direction="in",
         header_sha256="a" * 64, removed=("body", "ciphertext"), body_sha256="b" * 64,
         body_len=10, ct_sha256="c" * 64, removed_at=at, policy="closed_case_bodies",
-        policy_days=30,
+        policy_days=30, closed_at=at - timedelta(days=31),  # as a node signs it (TB5)
     )  # fmt: skip
     return sign_tombstone(t, key)
 
