@@ -127,8 +127,11 @@ SECRET = "s" * 32
 
 
 @asynccontextmanager
-async def webhook_sink() -> AsyncIterator[tuple[str, list[Alert]]]:
-    """A local HTTP receiver that checks each alert's signature and keeps the alerts."""
+async def webhook_sink(
+    gate: dict[str, bool] | None = None,
+) -> AsyncIterator[tuple[str, list[Alert]]]:
+    """A local HTTP receiver that checks each alert's signature and keeps the alerts;
+    with ``gate``, it sets ``gate["tried"]`` and answers 503 while ``gate["up"]`` is false."""
     got: list[Alert] = []
 
     async def receive(request: web.Request) -> web.Response:
@@ -136,6 +139,10 @@ async def webhook_sink() -> AsyncIterator[tuple[str, list[Alert]]]:
         header = request.headers.get("X-Relay247-Signature", "")
         if not verify_signature(SECRET, header, body, now=time.time()):
             return web.Response(status=401)
+        if gate is not None:
+            gate["tried"] = True
+            if not gate.get("up", True):
+                return web.Response(status=503)
         got.append(msgspec.json.decode(body, type=Alert))
         return web.Response(status=204)
 
