@@ -24,7 +24,7 @@ from protocol.errors import MalformedError, TransportError
 from protocol.httpsig import sign_request
 from protocol.keys import SigningKey
 from schemas.audit_api import CosignatureResult, CosignatureSubmission
-from schemas.blobs import BlobCreate, BlobStatus
+from schemas.blobs import BlobCommit, BlobCreate, BlobStatus
 from schemas.relay_api import (
     AckResult,
     EmailRecordResult,
@@ -166,12 +166,17 @@ class RelayClient(PublicClient):
     # --- blobs: attachments' ciphertext (PROTOCOL.md §15.4) ------------------------------
 
     async def create_blob(
-        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str
+        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
     ) -> BlobStatus:
-        """POST /v1/blobs: announce a blob for ``recipient``; again to resume an upload."""
-        body = encode(
-            BlobCreate(blob_id=blob_id, recipient=recipient, ct_len=ct_len, ct_sha256=ct_sha256)
-        )
+        """POST /v1/blobs: announce a blob for ``recipient``; again to resume an upload.
+
+        ``ct_sha256`` None: the hash is announced at the commit (an owner uploading while
+        it still encrypts, §15.4 "Create").
+        """
+        asked = BlobCreate(blob_id=blob_id, recipient=recipient, ct_len=ct_len)
+        if ct_sha256 is not None:
+            asked = msgspec.structs.replace(asked, ct_sha256=ct_sha256)
+        body = encode(asked)
         path = "/v1/blobs"
         headers = self._signed("POST", path, body)
         return await self._call("POST", path, _BLOB, body, headers=headers)
@@ -191,16 +196,24 @@ class RelayClient(PublicClient):
         path = f"/v1/blobs/{blob_id}"
         return await self._call("GET", path, _BLOB, headers=self._signed("GET", path, b""))
 
-    async def commit_blob(self, blob_id: str) -> BlobStatus:
+    async def commit_blob(self, blob_id: str, ct_sha256: str | None = None) -> BlobStatus:
         """POST /v1/blobs/{id}/commit: the relay checks the whole ciphertext's SHA-256.
 
+        ``ct_sha256``: the hash, if the create did not announce it (sent as a
+        ``BlobCommit`` body); None: no body.
+
         Raises:
-            RelayRejectedError: ``blob_incomplete`` (chunks missing) or ``blob_mismatch``
-                (the hash differs: the relay discarded the upload).
+            RelayRejectedError: ``blob_incomplete`` (chunks missing), ``blob_mismatch``
+                (the hash differs: the relay discarded the upload), ``conflict`` (a hash
+                other than the one announced), ``malformed`` (no hash announced at all).
         """
         path = f"/v1/blobs/{blob_id}/commit"
-        headers = self._signed("POST", path, b"")
-        return await self._call("POST", path, _BLOB, headers=headers)
+        if ct_sha256 is None:
+            headers = self._signed("POST", path, b"")
+            return await self._call("POST", path, _BLOB, headers=headers)
+        body = encode(BlobCommit(ct_sha256=ct_sha256))
+        headers = self._signed("POST", path, body)
+        return await self._call("POST", path, _BLOB, body, headers=headers)
 
     async def blob_content(
         self, blob_id: str, *, start: int = 0, end: int | None = None

@@ -45,6 +45,14 @@ class BlobCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     blob_id: BlobId
     recipient: MemberId
     ct_len: BlobLength
+    #: omitted: announced at the commit instead (:class:`BlobCommit`), by an owner that
+    #: uploads while it still encrypts (§15.4 "Create")
+    ct_sha256: Sha256Hex | msgspec.UnsetType = msgspec.UNSET
+
+
+class BlobCommit(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/blobs/{id}/commit`` with a body: the hash not announced at the create."""
+
     ct_sha256: Sha256Hex
 
 

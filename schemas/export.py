@@ -51,6 +51,7 @@ EXPORTS: Final[tuple[tuple[str, str, Any], ...]] = (
     ("relay-submit-result.schema.json", "SubmitResult", relay_api.SubmitResult),
     ("relay-mailbox-page.schema.json", "MailboxPage", relay_api.MailboxPage),
     ("relay-blob-create.schema.json", "BlobCreate", blobs.BlobCreate),
+    ("relay-blob-commit.schema.json", "BlobCommit", blobs.BlobCommit),
     ("relay-blob-status.schema.json", "BlobStatus", blobs.BlobStatus),
     ("relay-ack-result.schema.json", "AckResult", relay_api.AckResult),
     ("email-record.schema.json", "EmailRecord: a bridged e-mail (§22.5)", email_record.EmailRecord),

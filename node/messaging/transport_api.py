@@ -47,9 +47,10 @@ class Transport(Protocol):
     # Attachments' ciphertext (PROTOCOL.md §15.4).
 
     async def create_blob(
-        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str
+        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
     ) -> BlobStatus:
-        """Announce a blob for ``recipient`` (again: resume; the status lists what is missing)."""
+        """Announce a blob for ``recipient`` (again: resume; the status lists what is
+        missing); ``ct_sha256`` None: announced at the commit."""
         ...
 
     async def put_blob_chunk(self, blob_id: str, index: int, data: bytes) -> BlobStatus:
@@ -60,8 +61,9 @@ class Transport(Protocol):
         """Where an upload stands (sender or recipient)."""
         ...
 
-    async def commit_blob(self, blob_id: str) -> BlobStatus:
-        """Finish an upload: the relay checks the whole ciphertext's SHA-256."""
+    async def commit_blob(self, blob_id: str, ct_sha256: str | None = None) -> BlobStatus:
+        """Finish an upload: the relay checks the whole ciphertext's SHA-256 (``ct_sha256``:
+        the hash, when the create did not announce it)."""
         ...
 
     def blob_content(

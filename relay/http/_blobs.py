@@ -95,6 +95,8 @@ async def create(_request: web.Request, write: SignedWrite) -> web.Response:
         raise PeerError(
             "recipient is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT
         ) from None
+    if isinstance(asked.ct_sha256, msgspec.UnsetType):  # TODO(issue 14): hash at the commit
+        raise MalformedError("blob: ct_sha256 is required")
     limit = state.config.blobs.max_blob_bytes
     if asked.ct_len > limit:
         raise TooLargeError(f"blob larger than {limit} bytes")

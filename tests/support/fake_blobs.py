@@ -30,7 +30,8 @@ class FakeBlob:
     owner: str
     recipient: str
     ct_len: int
-    ct_sha256: str
+    #: None: not announced yet (it comes with the commit)
+    ct_sha256: str | None
     chunks: dict[int, bytes] = field(default_factory=dict)
     committed: bool = False
     #: the envelope it travels with, (sender, msg_id), once one was accepted
@@ -66,16 +67,18 @@ class FakeBlobs:
         return blob
 
     def create(
-        self, member: str, blob_id: str, recipient: str, ct_len: int, ct_sha256: str
+        self, member: str, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
     ) -> BlobStatus:
         if recipient == member:
             raise refuse(ErrorCode.MALFORMED, "a blob's recipient must be another member")
         wanted = FakeBlob(member, recipient, ct_len, ct_sha256)
         blob = self.blobs.setdefault(blob_id, wanted)
-        if (blob.owner, blob.recipient, blob.ct_len, blob.ct_sha256) != (
-            member, recipient, ct_len, ct_sha256,
-        ):  # fmt: skip
+        if (blob.owner, blob.recipient, blob.ct_len) != (member, recipient, ct_len) or (
+            None not in (blob.ct_sha256, ct_sha256) and blob.ct_sha256 != ct_sha256
+        ):
             raise refuse(ErrorCode.CONFLICT, "this blob id is taken")
+        if blob.ct_sha256 is None:
+            blob.ct_sha256 = ct_sha256  # announced now (§15.4 "Create")
         return blob.status(blob_id)
 
     def put(self, member: str, blob_id: str, index: int, data: bytes) -> BlobStatus:
@@ -94,16 +97,21 @@ class FakeBlobs:
     def status(self, member: str, blob_id: str) -> BlobStatus:
         return self._own(member, blob_id, reader=True).status(blob_id)
 
-    def commit(self, member: str, blob_id: str) -> BlobStatus:
+    def commit(self, member: str, blob_id: str, ct_sha256: str | None = None) -> BlobStatus:
         blob = self._own(member, blob_id)
+        if None not in (blob.ct_sha256, ct_sha256) and blob.ct_sha256 != ct_sha256:
+            raise refuse(ErrorCode.CONFLICT, "ct_sha256 differs from the one announced")
+        if blob.ct_sha256 is None and ct_sha256 is None:
+            raise refuse(ErrorCode.MALFORMED, "no ct_sha256 announced: the commit must carry it")
         if not blob.committed:
+            want = blob.ct_sha256 or ct_sha256
             missing = blob.status(blob_id).missing
             if missing:
                 raise refuse(ErrorCode.BLOB_INCOMPLETE, f"{len(missing)} chunks missing")
-            if hashlib.sha256(blob.content()).hexdigest() != blob.ct_sha256:
+            if hashlib.sha256(blob.content()).hexdigest() != want:
                 del self.blobs[blob_id]
                 raise refuse(ErrorCode.BLOB_MISMATCH, "ciphertext does not match ct_sha256")
-            blob.committed = True
+            blob.ct_sha256, blob.committed = want, True
         return blob.status(blob_id)
 
     async def content(
@@ -144,4 +152,5 @@ class FakeBlobs:
 
 
 def _ref(blob_id: str, blob: FakeBlob) -> BlobRef:
-    return BlobRef(blob_id=blob_id, ct_sha256=blob.ct_sha256, ct_len=blob.ct_len)
+    # only committed blobs are compared with a header, and a commit records the hash
+    return BlobRef(blob_id=blob_id, ct_sha256=blob.ct_sha256 or "", ct_len=blob.ct_len)

@@ -220,7 +220,7 @@ class FakeTransport:
         return self.relay.directory_bytes
 
     async def create_blob(
-        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str
+        self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
     ) -> BlobStatus:
         self.relay._check()
         try:
@@ -239,9 +239,9 @@ class FakeTransport:
         self.relay._check()
         return self.relay.blobs.status(self.member, blob_id)
 
-    async def commit_blob(self, blob_id: str) -> BlobStatus:
+    async def commit_blob(self, blob_id: str, ct_sha256: str | None = None) -> BlobStatus:
         self.relay._check()
-        return self.relay.blobs.commit(self.member, blob_id)
+        return self.relay.blobs.commit(self.member, blob_id, ct_sha256)
 
     async def blob_content(
         self, blob_id: str, *, start: int = 0, end: int | None = None
