@@ -63,8 +63,14 @@ async def _upload(request: web.Request) -> web.Response:
         raise TooLargeError(f"attachment larger than {MAX_ATTACHMENT_SIZE} bytes")
     if meta.to is not None:  # before a byte is read, let alone encrypted
         check_recipient(ctx.node.directory, ctx.node.member, meta.to)
+    # With ``to`` and a declared length, the node uploads the ciphertext to the relay
+    # while it encrypts (§15.4); a chunked body is uploaded when the message is sent.
     made = await ctx.node.prepare_attachment(
-        _pieces(request), name=meta.name, media_type=meta.media_type
+        _pieces(request),
+        name=meta.name,
+        media_type=meta.media_type,
+        to=meta.to,
+        size=request.content_length,
     )
     log.info("attachment prepared", blob_id=made.blob_id, size=made.size)
     return _json(made, status=201)
