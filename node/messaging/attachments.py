@@ -259,7 +259,7 @@ class AttachmentFiles:
                 enc.close()  # its hashing threads, if it started them
                 _drop(f, tmp)
             raise
-        if upload is not None:
+        if upload is not None and early.blob_id == blob_id:  # the relay's blob is for it
             self.uploaded_for[blob_id] = upload.recipient
         self._write_digest(blob_id, digest)
         return Attachment(
