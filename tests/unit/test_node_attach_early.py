@@ -54,18 +54,20 @@ class Spy:
         blobs = relay.blobs
         create, put, commit = blobs.create, blobs.put, blobs.commit
 
-        def on_create(member: str, blob_id: str, to: str, ct_len: int, h: str | None) -> Any:
-            self.creates.append(h)
-            return create(member, blob_id, to, ct_len, h)
+        def on_create(
+            member: str, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
+        ) -> BlobStatus:
+            self.creates.append(ct_sha256)
+            return create(member, blob_id, recipient, ct_len, ct_sha256)
 
-        def on_put(member: str, blob_id: str, index: int, data: bytes) -> Any:
+        def on_put(member: str, blob_id: str, index: int, data: bytes) -> BlobStatus:
             self.puts.append(index)
             self.seen_put.set()
             return put(member, blob_id, index, data)
 
-        def on_commit(member: str, blob_id: str, h: str | None = None) -> Any:
-            self.commits.append(h)
-            return commit(member, blob_id, h)
+        def on_commit(member: str, blob_id: str, ct_sha256: str | None = None) -> BlobStatus:
+            self.commits.append(ct_sha256)
+            return commit(member, blob_id, ct_sha256)
 
         blobs.create, blobs.put, blobs.commit = on_create, on_put, on_commit  # type: ignore[method-assign]
 
@@ -151,16 +153,18 @@ def _down(relay: FakeRelay, spy: Spy) -> None:
 def _old_relay(relay: FakeRelay, spy: Spy) -> None:
     create = relay.blobs.create
 
-    def wants_hash(member: str, blob_id: str, to: str, ct_len: int, h: str | None) -> Any:
-        if h is None:
+    def wants_hash(
+        member: str, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
+    ) -> BlobStatus:
+        if ct_sha256 is None:
             raise refuse(ErrorCode.MALFORMED, "blob: ct_sha256 is required")
-        return create(member, blob_id, to, ct_len, h)
+        return create(member, blob_id, recipient, ct_len, ct_sha256)
 
     relay.blobs.create = wants_hash  # type: ignore[method-assign]
 
 
 def _second_put_refused(relay: FakeRelay, spy: Spy) -> None:
-    put, refused = relay.blobs.put, []
+    put, refused = relay.blobs.put, list[int]()
 
     def once(member: str, blob_id: str, index: int, data: bytes) -> BlobStatus:
         if index == 1 and not refused:
@@ -172,14 +176,14 @@ def _second_put_refused(relay: FakeRelay, spy: Spy) -> None:
 
 
 def _down_at_commit(relay: FakeRelay, spy: Spy) -> None:
-    commit, once = relay.blobs.commit, []
+    commit, once = relay.blobs.commit, list[str]()
 
-    def down(member: str, blob_id: str, h: str | None = None) -> BlobStatus:
+    def down(member: str, blob_id: str, ct_sha256: str | None = None) -> BlobStatus:
         if not once:  # the relay goes down as the commit arrives
             once.append(blob_id)
             relay.down = True
             relay._check()
-        return commit(member, blob_id, h)
+        return commit(member, blob_id, ct_sha256)
 
     relay.blobs.commit = down  # type: ignore[method-assign]
 
