@@ -35,14 +35,24 @@ from relay.config import blob_limits
 from relay.http._auth import authenticate, read_body
 from relay.http._middleware import REQUEST_ID, STATE
 from relay.http._ranges import parse_range
-from relay.http._write import SignedWrite, json_response, signed_write
-from relay.storage import StoredBlob
-from schemas.blobs import BLOB_CHUNK, BlobCreate, BlobStatus, chunk_count, chunk_span
+from relay.http._write import JSON, SignedWrite, json_response, signed_write
+from relay.storage import StoredBlob, commit_hash
+from schemas.blobs import (
+    BLOB_CHUNK,
+    BlobCommit,
+    BlobCreate,
+    BlobStatus,
+    chunk_count,
+    chunk_span,
+)
 from schemas.errors import ErrorCode
 
 log = structlog.get_logger("relay247.relay")
 OCTETS: Final = "application/octet-stream"
 _CREATE: Final = msgspec.json.Decoder(BlobCreate)
+_COMMIT: Final = msgspec.json.Decoder(BlobCommit)
+#: bytes a commit's body may have (one hash in JSON, with room to spare)
+COMMIT_LIMIT: Final = 4096
 _BLOB_ID: Final = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" also matches before "\n"
 
 
@@ -95,14 +105,12 @@ async def create(_request: web.Request, write: SignedWrite) -> web.Response:
         raise PeerError(
             "recipient is not in the directory", code=ErrorCode.UNKNOWN_RECIPIENT
         ) from None
-    if isinstance(asked.ct_sha256, msgspec.UnsetType):  # TODO(issue 14): hash at the commit
-        raise MalformedError("blob: ct_sha256 is required")
     limit = state.config.blobs.max_blob_bytes
     if asked.ct_len > limit:
         raise TooLargeError(f"blob larger than {limit} bytes")
-    blob = StoredBlob(
-        asked.blob_id, member, asked.recipient, asked.ct_len, asked.ct_sha256, state.clock()
-    )
+    # Omitted: announced at the commit (or a later create); stored as "" until then.
+    sha = "" if isinstance(asked.ct_sha256, msgspec.UnsetType) else asked.ct_sha256
+    blob = StoredBlob(asked.blob_id, member, asked.recipient, asked.ct_len, sha, state.clock())
     stored, created = await state.store.create_blob(blob, blob_limits(state.config))
     if not stored.same_upload(blob):
         # Ids are 128 random bits: only a member that saw this one (its recipient, in a
@@ -183,23 +191,41 @@ async def status(request: web.Request) -> web.Response:
     return json_response(await _status(state, row))
 
 
+async def _read_commit(request: web.Request, state: RelayState) -> bytes:
+    """A commit's body, at most :data:`COMMIT_LIMIT` bytes, JSON if any (read, not parsed)."""
+    if request.content_length is not None and request.content_length > COMMIT_LIMIT:
+        raise TooLargeError(f"commit body larger than {COMMIT_LIMIT} bytes")
+    body = await read_body(request, state)
+    if len(body) > COMMIT_LIMIT:
+        raise TooLargeError(f"commit body larger than {COMMIT_LIMIT} bytes")
+    if body and request.content_type != JSON:
+        raise Relay247Error(
+            "content type must be application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
+        )
+    return body
+
+
 async def commit(request: web.Request) -> web.Response:
-    """POST /v1/blobs/{blob_id}/commit: every chunk present and the SHA-256 right (U6)."""
+    """POST /v1/blobs/{blob_id}/commit: every chunk present and the SHA-256 right (U6).
+
+    The body is empty, or a :class:`BlobCommit` naming the hash the create did not; it
+    is decoded only once the signature (its Content-Digest, H7) verified.
+    """
     state = request.app[STATE]
     ensure_writable(state)
-    body = await read_body(request, state)
-    if body:  # a bodiless write: nothing to type-check, nothing to read past this
-        raise MalformedError("commit takes no body")
+    body = await _read_commit(request, state)
     member = authenticate(request, body)
     blob_id = _blob_id(request)
+    given = decode(_COMMIT, body, "blob commit", limit=COMMIT_LIMIT).ct_sha256 if body else ""
     row = await _find(state, blob_id, member, "owner")
+    commit_hash(row, given)  # conflict or malformed: before the chunks are looked at
     now = await _status(state, row)
     if now.missing:
         shown = ", ".join(map(str, now.missing[:8])) + (", ..." if len(now.missing) > 8 else "")
         raise PeerError(
             f"{len(now.missing)} chunks missing: {shown}", code=ErrorCode.BLOB_INCOMPLETE
         )
-    if not await state.store.commit_blob(blob_id):
+    if not await state.store.commit_blob(blob_id, given):
         log.info("blob discarded", blob_id=blob_id, owner=member)
         raise PeerError(
             "ciphertext does not match ct_sha256: the upload was discarded",

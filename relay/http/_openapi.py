@@ -14,7 +14,7 @@ from schemas.audit_api import (
     EntriesPage,
     InclusionProof,
 )
-from schemas.blobs import BlobCreate, BlobStatus
+from schemas.blobs import BlobCommit, BlobCreate, BlobStatus
 from schemas.directory import SignedDirectory
 from schemas.email_record import SignedEmailRecord
 from schemas.envelope import Envelope, SignedAck
@@ -48,6 +48,7 @@ _TYPES = (
     CosignatureSubmission,
     CosignatureResult,
     BlobCreate,
+    BlobCommit,
     BlobStatus,
 )
 _SIGNED: list[dict[str, list[str]]] = [{"httpSignature": []}]
@@ -188,7 +189,8 @@ def _blob_paths() -> dict[str, Any]:
     }
     auth = (400, 401, 403, 404, 429, 503)
     create = _op(
-        "Announce a blob (201), or find the same one again to resume (200)",
+        "Announce a blob (201), or find the same one again to resume (200); ct_sha256"
+        " omitted: announced at the commit",
         (201, BlobStatus),
         (400, 401, 403, 409, 413, 415, 422, 429, 503),
         body=BlobCreate,
@@ -211,20 +213,22 @@ def _blob_paths() -> dict[str, Any]:
     )
     content["responses"]["200"]["content"] = octets
     content["responses"]["206"] = {"description": "the range asked for", "content": octets}
+    commit = _op(
+        "Commit: every chunk present and the SHA-256 right; a body only to name the hash"
+        " the create did not",
+        (200, BlobStatus),
+        (*auth, 409, 413, 415, 422),
+        body=BlobCommit,
+        params=[blob_id],
+    )
+    commit["requestBody"]["required"] = False
     return {
         "/v1/blobs": {"post": create},
         "/v1/blobs/{blob_id}/chunks/{n}": {"put": chunk},
         "/v1/blobs/{blob_id}": {
             "get": _op("Where an upload stands", (200, BlobStatus), auth, params=[blob_id])
         },
-        "/v1/blobs/{blob_id}/commit": {
-            "post": _op(
-                "Commit: every chunk present and the SHA-256 right",
-                (200, BlobStatus),
-                (*auth, 409, 413, 422),
-                params=[blob_id],
-            )
-        },
+        "/v1/blobs/{blob_id}/commit": {"post": commit},
         "/v1/blobs/{blob_id}/content": {"get": content},
     }
 

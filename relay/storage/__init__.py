@@ -10,7 +10,7 @@ know no SQL; :mod:`relay.storage.sqlite` (embedded, WAL) and
 from __future__ import annotations
 
 from relay.storage._versions import SCHEMA_VERSION
-from relay.storage.blobs import BlobLimits, StoredBlob, claim_refusal
+from relay.storage.blobs import BlobLimits, StoredBlob, claim_refusal, commit_hash
 from relay.storage.store import Store
 from relay.storage.types import (
     DIRECTORY,
@@ -48,6 +48,7 @@ __all__ = [
     "Submission",
     "check_range",
     "claim_refusal",
+    "commit_hash",
     "directory_stamp",
     "meta_int",
     "stamp_version",

@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from protocol.errors import PeerError
+from protocol.errors import MalformedError, PeerError
 from schemas.blobs import BlobRef
 from schemas.errors import ErrorCode
 
@@ -71,7 +71,9 @@ class StoredBlob:
         owner: the member that created it (the only one that uploads and commits).
         recipient: the member that may download it.
         ct_len: announced ciphertext length, bytes.
-        ct_sha256: announced SHA-256 of the whole ciphertext, hex.
+        ct_sha256: announced SHA-256 of the whole ciphertext, hex; ``""`` while not
+            announced yet (a create without it: it comes with a later create or the
+            commit, §15.4). A committed blob always has it.
         created_at: when the relay created it (for ``blob_ttl``).
         committed: all chunks present and the hash checked.
         bound: ``(sender, msg_id)`` of the accepted envelope it travels with.
@@ -87,13 +89,36 @@ class StoredBlob:
     bound: tuple[str, str] | None = None
 
     def same_upload(self, other: StoredBlob) -> bool:
-        """True when ``other`` announces exactly this blob (a resumed upload)."""
-        return (self.owner, self.recipient, self.ct_len, self.ct_sha256) == (
+        """True when ``other`` announces this blob again (a resumed upload): the same
+        owner, recipient and length, and the same hash unless either has none yet."""
+        return (self.owner, self.recipient, self.ct_len) == (
             other.owner,
             other.recipient,
             other.ct_len,
-            other.ct_sha256,
+        ) and (self.ct_sha256 == other.ct_sha256 or "" in (self.ct_sha256, other.ct_sha256))
+
+    def learns_hash(self, other: StoredBlob) -> bool:
+        """True when a create of ``other`` records its hash in this stored row (it has none)."""
+        return not self.ct_sha256 and bool(other.ct_sha256) and self.same_upload(other)
+
+
+def commit_hash(row: StoredBlob, given: str) -> str:
+    """The hash a commit of ``row`` checks: the stored one, else ``given`` (its body's;
+    ``""`` for none), §15.4 "Commit".
+
+    Raises:
+        PeerError: CONFLICT when both are present and differ (nothing changes);
+            MALFORMED when neither is.
+    """
+    if row.ct_sha256 and given and row.ct_sha256 != given:
+        raise PeerError(
+            "ct_sha256 differs from the one announced for this blob",
+            detail=f"blob={row.blob_id}",
+            code=ErrorCode.CONFLICT,
         )
+    if not (row.ct_sha256 or given):
+        raise MalformedError("no ct_sha256 was announced: the commit must carry it")
+    return row.ct_sha256 or given
 
 
 def claim_refusal(
@@ -131,6 +156,10 @@ class BlobStorage(abc.ABC):
     @abc.abstractmethod
     async def create_blob(self, blob: StoredBlob, limits: BlobLimits) -> tuple[StoredBlob, bool]:
         """Store a new blob's row, unless its id exists.
+
+        When the id exists without a hash and ``blob`` announces the same upload with one
+        (:meth:`StoredBlob.learns_hash`), the hash is recorded in that row, atomically
+        against a concurrent create or commit of the blob (compare-and-set on ``""``).
 
         Returns:
             ``(stored, created)``: the row now stored under ``blob.blob_id`` (an earlier
@@ -171,16 +200,22 @@ class BlobStorage(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def commit_blob(self, blob_id: str) -> bool:
+    async def commit_blob(self, blob_id: str, ct_sha256: str = "") -> bool:
         """Hash the stored chunks in order; mark the blob committed when they match.
+
+        The hash checked is :func:`commit_hash` of the row and ``ct_sha256`` (the commit
+        body's, ``""`` for none). A blob announced without one records it once every
+        chunk is present, before hashing (compare-and-set: a create that recorded
+        another one meanwhile makes this a CONFLICT), and keeps it when committed.
 
         Returns:
             True when committed (or already committed); False when the hash or the
             length differs, in which case the blob and its chunks are deleted.
 
         Raises:
-            PeerError: BLOB_INCOMPLETE when a chunk is missing; NOT_FOUND when the
-                blob was purged meanwhile.
+            PeerError: CONFLICT or MALFORMED (:func:`commit_hash`; nothing changes);
+                BLOB_INCOMPLETE when a chunk is missing (nothing recorded); NOT_FOUND
+                when the blob was purged meanwhile.
             StorageError: a read or write failed.
         """
 

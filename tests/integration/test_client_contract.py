@@ -227,3 +227,71 @@ async def test_blob_refusals(side: Side) -> None:
     await fr.put_blob_chunk(bad_id, 0, bad)
     await refused(fr.commit_blob(bad_id), ErrorCode.BLOB_MISMATCH, 422)
     await refused(fr.blob_status(bad_id), *nf)
+
+
+@pytest.mark.usefixtures("relay_backend")
+async def test_blob_hash_announced_at_the_commit(side: Side) -> None:
+    """§15.4: a create may omit ct_sha256; a later create or the commit announces it."""
+    fr, us = side.transport("FR"), side.transport("US")
+
+    async def refused(call: Awaitable[object], code: ErrorCode, status: int) -> None:
+        got = await _refused(call)
+        assert (got.code, got.status) == (code, status), got.message
+
+    # Uploaded while encrypting: no hash at the create, chunks in any order, hash at the end.
+    blob_id, data, sha = _blob(2 * BLOB_CHUNK + 100)
+    first = await fr.create_blob(blob_id, "US", len(data), None)
+    assert (first.missing, first.complete) == ((0, 1, 2), False)
+    await _upload(fr, blob_id, data, [2, 0])
+    assert (await fr.create_blob(blob_id, "US", len(data), None)).missing == (1,)  # resume
+    await _upload(fr, blob_id, data, [1])
+    await refused(us.commit_blob(blob_id, sha), ErrorCode.NOT_FOUND, 404)  # owner only
+    done = await fr.commit_blob(blob_id, sha)
+    assert (done.missing, done.complete) == ((), True)
+    assert (await fr.commit_blob(blob_id)).complete  # again, without the hash: the same
+    assert (await fr.commit_blob(blob_id, sha)).complete  # or with it
+    await refused(fr.commit_blob(blob_id, "ab" * 32), ErrorCode.CONFLICT, 409)
+    await refused(fr.create_blob(blob_id, "US", len(data), "ab" * 32), ErrorCode.CONFLICT, 409)
+    assert (await fr.create_blob(blob_id, "US", len(data), sha)).complete
+    assert await _read(us, blob_id) == data
+    ref = BlobRef(blob_id=blob_id, ct_sha256=sha, ct_len=len(data))
+    wrong = BlobRef(blob_id=blob_id, ct_sha256="ab" * 32, ct_len=len(data))
+    await refused(fr.submit(envelope(side.net, attachments=(wrong,))), ErrorCode.BLOB_MISMATCH, 422)
+    await fr.submit(envelope(side.net, attachments=(ref,)))  # the hash recorded is checked
+
+    # A later create announces it: recorded, so a bodiless commit works; another conflicts.
+    late_id, late, late_sha = _blob(BLOB_CHUNK + 7)
+    await fr.create_blob(late_id, "US", len(late), None)
+    assert (await fr.create_blob(late_id, "US", len(late), late_sha)).missing == (0, 1)
+    other_sha = hashlib.sha256(late + b"!").hexdigest()
+    await refused(fr.create_blob(late_id, "US", len(late), other_sha), ErrorCode.CONFLICT, 409)
+    assert (await fr.create_blob(late_id, "US", len(late), None)).missing == (0, 1)
+    await _upload(fr, late_id, late)
+    await refused(fr.commit_blob(late_id, other_sha), ErrorCode.CONFLICT, 409)
+    assert (await fr.commit_blob(late_id)).complete
+
+    # Announced at the create: a commit naming another hash conflicts and keeps the blob.
+    kept_id, kept, kept_sha = _blob(300)
+    await fr.create_blob(kept_id, "US", len(kept), kept_sha)
+    await _upload(fr, kept_id, kept)
+    await refused(fr.commit_blob(kept_id, "cd" * 32), ErrorCode.CONFLICT, 409)
+    assert (await fr.blob_status(kept_id)).missing == ()  # still there, every chunk too
+    assert (await fr.commit_blob(kept_id, kept_sha)).complete
+
+    # Never announced: a bare commit is malformed, a wrong hash discards the upload.
+    bare_id, bare, _ = _blob(500)
+    await fr.create_blob(bare_id, "US", len(bare), None)
+    await _upload(fr, bare_id, bare)
+    await refused(fr.commit_blob(bare_id), ErrorCode.MALFORMED, 400)
+    assert not (await fr.blob_status(bare_id)).complete  # the refusal changed nothing
+    await refused(fr.commit_blob(bare_id, "ef" * 32), ErrorCode.BLOB_MISMATCH, 422)
+    await refused(fr.blob_status(bare_id), ErrorCode.NOT_FOUND, 404)
+
+    # Chunks missing: blob_incomplete, and the hash is not recorded.
+    part_id, part, part_sha = _blob(BLOB_CHUNK + 1)
+    await fr.create_blob(part_id, "US", len(part), None)
+    await _upload(fr, part_id, part, [0])
+    await refused(fr.commit_blob(part_id, "12" * 32), ErrorCode.BLOB_INCOMPLETE, 409)
+    await refused(fr.commit_blob(part_id), ErrorCode.MALFORMED, 400)  # still no hash
+    await _upload(fr, part_id, part, [1])
+    assert (await fr.commit_blob(part_id, part_sha)).complete

@@ -63,3 +63,49 @@ async def test_upload_through_one_instance_download_through_the_other(tmp_path: 
         with pytest.raises(RelayRejectedError) as gone:
             await second.client("US").blob_status(blob_id)
         assert gone.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_hash_announced_at_the_commit_through_the_other_instance(tmp_path: Path) -> None:
+    """§15.4: created without ct_sha256 on one instance, uploaded through both, the hash
+    named by the commit on the other; a second blob learns its hash from a create there."""
+    net = make_network()
+    async with two_instances(tmp_path, net) as (first, second):
+        await until(lambda: _directory_served(second, net.signed()), "directory on instance 2")
+        one, two = first.client("FR"), second.client("FR")
+        data = os.urandom(BLOB_CHUNK + 999)
+        blob_id, sha = os.urandom(16).hex(), hashlib.sha256(data).hexdigest()
+        await one.create_blob(blob_id, "US", len(data), None)
+        await two.put_blob_chunk(blob_id, 1, data[BLOB_CHUNK:])
+        await one.put_blob_chunk(blob_id, 0, data[:BLOB_CHUNK])
+        with pytest.raises(RelayRejectedError) as bare:
+            await two.commit_blob(blob_id)
+        assert bare.value.code is ErrorCode.MALFORMED
+        with pytest.raises(RelayRejectedError) as other:
+            await two.commit_blob(blob_id, "ab" * 32)
+        assert other.value.code is ErrorCode.BLOB_MISMATCH  # discarded, on both
+        with pytest.raises(RelayRejectedError) as gone:
+            await one.blob_status(blob_id)
+        assert gone.value.code is ErrorCode.NOT_FOUND
+
+        await one.create_blob(blob_id, "US", len(data), None)  # the id is free again
+        await one.put_blob_chunk(blob_id, 0, data[:BLOB_CHUNK])
+        await two.put_blob_chunk(blob_id, 1, data[BLOB_CHUNK:])
+        assert (await two.commit_blob(blob_id, sha)).complete
+        with pytest.raises(RelayRejectedError) as differs:
+            await one.commit_blob(blob_id, "ab" * 32)
+        assert differs.value.code is ErrorCode.CONFLICT
+        assert (await one.commit_blob(blob_id)).complete
+        assert await download(first.client("US"), blob_id) == data
+
+        late_id, late = os.urandom(16).hex(), os.urandom(500)
+        late_sha = hashlib.sha256(late).hexdigest()
+        await two.create_blob(late_id, "US", len(late), None)
+        await one.create_blob(late_id, "US", len(late), late_sha)  # recorded there
+        with pytest.raises(RelayRejectedError) as taken:
+            await two.create_blob(late_id, "US", len(late), "cd" * 32)
+        assert taken.value.code is ErrorCode.CONFLICT
+        await one.put_blob_chunk(late_id, 0, late)
+        assert (await two.commit_blob(late_id)).complete
+        ref = BlobRef(blob_id=late_id, ct_sha256=late_sha, ct_len=len(late))
+        await one.submit(envelope(net, attachments=(ref,)))
+        assert await download(second.client("US"), late_id) == late

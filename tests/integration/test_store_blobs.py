@@ -12,8 +12,9 @@ import asyncio
 import dataclasses
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
+from typing import TypeVar
 
 import pytest
 
@@ -25,6 +26,7 @@ from tests.integration._store_support import NOW, sub
 from tests.support.relay import Backend
 
 pytestmark = pytest.mark.usefixtures("relay_backend")
+T = TypeVar("T")
 LIMITS = BlobLimits(max_bytes=64 << 20, sender_bytes=64 << 20, recipient_bytes=96 << 20)
 
 
@@ -237,3 +239,102 @@ async def test_postgres_a_chunk_rewritten_through_another_instance(
         assert await other.get_blob(blob.blob_id) is None
     finally:
         await other.close()
+
+
+async def test_a_hash_announced_late_is_recorded_once(store: Store) -> None:
+    """§15.4: a blob created without its hash (``""``) learns it from a later create or
+    from the commit, once; a commit without any is malformed, one with another conflicts."""
+    data = os.urandom(BLOB_CHUNK + 9)
+    sha = hashlib.sha256(data).hexdigest()
+    blob = dataclasses.replace(_blob(data), ct_sha256="")
+    assert await store.create_blob(blob, LIMITS) == (blob, True)
+    assert await store.create_blob(blob, LIMITS) == (blob, False)
+    with pytest.raises(PeerError) as bare:
+        await store.commit_blob(blob.blob_id)
+    assert bare.value.code is ErrorCode.MALFORMED
+    await store.put_blob_chunk(blob.blob_id, 0, _chunk(data, 0))
+    with pytest.raises(PeerError) as early:
+        await store.commit_blob(blob.blob_id, sha)
+    assert early.value.code is ErrorCode.BLOB_INCOMPLETE
+    assert (await store.get_blob(blob.blob_id)) == blob  # nothing recorded
+    learned, created = await store.create_blob(dataclasses.replace(blob, ct_sha256=sha), LIMITS)
+    assert (learned.ct_sha256, created) == (sha, False)
+    assert await store.get_blob(blob.blob_id) == learned
+    other = dataclasses.replace(blob, ct_sha256="ab" * 32)
+    stored, _ = await store.create_blob(other, LIMITS)
+    assert stored == learned  # the first hash stays; the caller sees the difference
+    assert not stored.same_upload(other)
+    await store.put_blob_chunk(blob.blob_id, 1, _chunk(data, 1))
+    with pytest.raises(PeerError) as differs:
+        await store.commit_blob(blob.blob_id, "ab" * 32)
+    assert differs.value.code is ErrorCode.CONFLICT
+    assert await store.commit_blob(blob.blob_id)  # the recorded hash
+    with pytest.raises(PeerError) as after:
+        await store.commit_blob(blob.blob_id, "ab" * 32)
+    assert after.value.code is ErrorCode.CONFLICT
+    assert await store.commit_blob(blob.blob_id, sha)
+
+    wrong = dataclasses.replace(_blob(b"z" * 50), ct_sha256="")
+    await store.create_blob(wrong, LIMITS)
+    await store.put_blob_chunk(wrong.blob_id, 0, b"z" * 50)
+    assert await store.commit_blob(wrong.blob_id, "cd" * 32) is False
+    assert await store.get_blob(wrong.blob_id) is None
+
+
+async def test_the_commit_uses_the_hash_kept_during_the_upload_for_a_late_hash(
+    relay_backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hash computed while the chunks came (relay/storage/_blob_hash.py) is compared
+    with a hash announced only at the commit: storage is not read back."""
+
+    def never(*_args: object) -> None:
+        raise AssertionError("the commit read the blob back")
+
+    if relay_backend.postgres:
+        monkeypatch.setattr("relay.storage.postgres._blobs._hash_rows", never)
+    else:
+        monkeypatch.setattr("relay.storage.sqlite._blob_files.seal", never)
+    data = os.urandom(2 * BLOB_CHUNK + 3)
+    blob = dataclasses.replace(_blob(data), ct_sha256="")
+    await store.create_blob(blob, LIMITS)
+    for i in (0, 1, 2):
+        await store.put_blob_chunk(blob.blob_id, i, _chunk(data, i))
+    assert await store.commit_blob(blob.blob_id, hashlib.sha256(data).hexdigest())
+    assert await _read(store, blob.blob_id, 0, len(data)) == data
+
+
+async def test_a_late_hash_races_a_create_announcing_another(store: Store) -> None:
+    """The commit's hash and a create's, both for a blob without one: whichever is
+    recorded first stays; the other request sees it (CONFLICT, or a row that differs).
+    Which one wins is the scheduler's (both did, on both backends, when this was written)."""
+
+    async def later(delay: float, call: Awaitable[T]) -> T:
+        await asyncio.sleep(delay)  # varies the interleaving, asserts nothing on time
+        return await call
+
+    for turn in range(8):
+        data = os.urandom(2 * BLOB_CHUNK)
+        sha = hashlib.sha256(data).hexdigest()
+        blob = dataclasses.replace(_blob(data), ct_sha256="")
+        await store.create_blob(blob, LIMITS)
+        await store.put_blob_chunk(blob.blob_id, 0, _chunk(data, 0))
+        await store.put_blob_chunk(blob.blob_id, 1, _chunk(data, 1))
+        rival = dataclasses.replace(blob, ct_sha256="ab" * 32)
+        delays = (turn * 0.005, 0.0) if turn % 2 else (0.0, turn * 0.005)
+        committed, created = await asyncio.gather(
+            later(delays[0], store.commit_blob(blob.blob_id, sha)),
+            later(delays[1], store.create_blob(rival, LIMITS)),
+            return_exceptions=True,
+        )
+        row = await store.get_blob(blob.blob_id)
+        assert row is not None
+        if committed is True:  # the commit recorded its hash first
+            assert (row.committed, row.ct_sha256) == (True, sha)
+            assert isinstance(created, tuple)
+            assert created[0].ct_sha256 == sha
+            assert not created[0].same_upload(rival)
+        else:  # the create recorded its hash first: the commit conflicts, the blob stays
+            assert isinstance(committed, PeerError), committed
+            assert committed.code is ErrorCode.CONFLICT
+            assert (row.committed, row.ct_sha256) == (False, "ab" * 32)
+            assert created == (row, False)

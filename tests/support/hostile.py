@@ -124,7 +124,7 @@ RELAY_COVERAGE: dict[tuple[str, str], Coverage] = {
     ),
     ("GET", "/v1/blobs/{blob_id}"): Coverage(signed=True, params={"blob_id": "b" * 32}),
     ("POST", "/v1/blobs/{blob_id}/commit"): Coverage(
-        signed=True, params={"blob_id": "b" * 32}, body="none (commit)"
+        signed=True, params={"blob_id": "b" * 32}, body="commit: nothing or a BlobCommit"
     ),
     ("GET", "/v1/blobs/{blob_id}/content"): Coverage(signed=True, params={"blob_id": "b" * 32}),
 }

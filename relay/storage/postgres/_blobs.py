@@ -18,6 +18,7 @@ TOAST slices it needs (PostgreSQL docs 73.2, TOAST).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -29,7 +30,7 @@ import asyncpg
 from protocol.errors import PeerError, StorageError, storage_error
 from relay.storage._blob_hash import PrefixHashes
 from relay.storage._micros import from_micros, to_micros
-from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob
+from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob, commit_hash
 from relay.storage.postgres._reads import DB_ERRORS
 from schemas.blobs import BLOB_CHUNK, chunk_count
 from schemas.errors import ErrorCode
@@ -51,6 +52,14 @@ _LOCK_MANY = (
     "SELECT blob_id, owner, recipient, ct_len, ct_sha256, created_at, committed, bound_sender,"
     " bound_msg FROM blobs WHERE blob_id = ANY($1::text[]) ORDER BY blob_id FOR UPDATE"
 )
+# A hash announced late (§15.4): recorded only where none is, once.
+_RECORD_HASH = (
+    "UPDATE blobs SET ct_sha256 = $2 WHERE blob_id = $1 AND ct_sha256 = ''"
+    " RETURNING blob_id, owner, recipient, ct_len, ct_sha256, created_at, committed,"
+    " bound_sender, bound_msg"
+)
+#: looks at a blob row that changed under a create (see create_blob)
+_ATTEMPTS = 4
 # Unbound and older than the TTL, or bound to an envelope no longer waiting.
 _DOOMED = (
     "SELECT blob_id FROM blobs b WHERE (bound_sender IS NULL AND created_at < $1)"
@@ -151,9 +160,23 @@ class PostgresBlobs(BlobStorage):
             keys = sorted({_key("owner", blob.owner), _key("recipient", blob.recipient)})
             for key in keys:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
-            earlier = blob_row(await conn.fetchrow(_SELECT, blob.blob_id))
-            if earlier is not None:
-                return earlier, False
+            # Each statement sees what committed before it (READ COMMITTED): a row that
+            # changed between two of them (created, hashed or discarded by another
+            # transaction) is looked at again, at most a few times.
+            for _ in range(_ATTEMPTS):
+                earlier = blob_row(await conn.fetchrow(_SELECT, blob.blob_id))
+                if earlier is None:
+                    if await insert(conn):
+                        return blob, True
+                elif not earlier.learns_hash(blob):
+                    return earlier, False
+                else:  # compare-and-set; waits for a commit holding the row lock
+                    row = await conn.fetchrow(_RECORD_HASH, blob.blob_id, blob.ct_sha256)
+                    if row is not None:
+                        return blob_row(row) or earlier, False
+            raise StorageError("blob row kept changing", detail=f"blob={blob.blob_id}")
+
+        async def insert(conn: asyncpg.Connection) -> bool:
             sums = await conn.fetchrow(
                 "SELECT (SELECT COALESCE(sum(ct_len), 0) FROM blobs WHERE owner = $1),"
                 " (SELECT COALESCE(sum(ct_len), 0) FROM blobs WHERE recipient = $2)",
@@ -170,12 +193,7 @@ class PostgresBlobs(BlobStorage):
                 blob.blob_id, blob.owner, blob.recipient, blob.ct_len, blob.ct_sha256,
                 to_micros(blob.created_at),
             )  # fmt: skip
-            if inserted is None:  # another instance created it meanwhile
-                row = await conn.fetchrow(_SELECT, blob.blob_id)
-                stored = blob_row(row)
-                assert stored is not None
-                return stored, False
-            return blob, True
+            return inserted is not None  # None: another instance created it meanwhile
 
         stored, created = await self._blob_tx(run)
         if created:
@@ -236,8 +254,9 @@ class PostgresBlobs(BlobStorage):
         version = await self._blob_tx(run)
         await self._blob_hashes.add(blob_id, index, data, read, version)
 
-    async def commit_blob(self, blob_id: str) -> bool:
-        """See :meth:`BlobStorage.commit_blob` (see the module docstring)."""
+    async def commit_blob(self, blob_id: str, ct_sha256: str = "") -> bool:
+        """See :meth:`BlobStorage.commit_blob` (see the module docstring); a hash
+        announced here is recorded with the commit, in its transaction."""
         digest = self._blob_hashes.hexdigest(blob_id)
         versions = self._blob_hashes.versions(blob_id)
 
@@ -254,6 +273,7 @@ class PostgresBlobs(BlobStorage):
             row = blob_row(await conn.fetchrow(_SELECT_FOR_UPDATE, blob_id))
             if row is None:
                 raise _gone(blob_id)
+            row = dataclasses.replace(row, ct_sha256=commit_hash(row, ct_sha256))
             if row.committed:
                 return True
             count = chunk_count(row.ct_len)
@@ -266,7 +286,11 @@ class PostgresBlobs(BlobStorage):
                 row.ct_sha256,
                 row.ct_len,
             ):
-                await conn.execute("UPDATE blobs SET committed = true WHERE blob_id = $1", blob_id)
+                await conn.execute(
+                    "UPDATE blobs SET committed = true, ct_sha256 = $2 WHERE blob_id = $1",
+                    blob_id,
+                    row.ct_sha256,
+                )
                 return True
             await conn.execute("DELETE FROM blob_chunks WHERE blob_id = $1", blob_id)
             await conn.execute("DELETE FROM blobs WHERE blob_id = $1", blob_id)

@@ -149,6 +149,9 @@ UPDATE schema_version SET version = 3;
 """,
     3: _header_hashes,
     4: """
+-- Attachments' ciphertext (PROTOCOL.md §15.4). ct_sha256 is '' while its owner has not
+-- announced it (a create without it: it comes with a later create or the commit); a
+-- committed blob always has it.
 CREATE TABLE blobs (
     blob_id text PRIMARY KEY,
     owner text NOT NULL,

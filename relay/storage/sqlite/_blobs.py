@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 from protocol.errors import PeerError, StorageError, storage_error
 from relay.storage._blob_hash import PrefixHashes
 from relay.storage._micros import from_micros, to_micros
-from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob
+from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob, commit_hash
 from relay.storage.sqlite import _blob_files as files
 from schemas.blobs import BLOB_CHUNK, chunk_count, chunk_span
 from schemas.errors import ErrorCode
@@ -33,6 +34,8 @@ SELECT_BLOB = (
     "SELECT blob_id, owner, recipient, ct_len, ct_sha256, created_at, committed,"
     " bound_sender, bound_msg FROM blobs WHERE blob_id = ?"
 )
+# A hash announced late (§15.4): recorded only where none is, once.
+_RECORD_HASH = "UPDATE blobs SET ct_sha256 = ? WHERE blob_id = ? AND ct_sha256 = ''"
 # Unbound and older than the TTL, or bound to an envelope no longer waiting.
 _DOOMED = (
     "SELECT blob_id FROM blobs b WHERE (bound_sender IS NULL AND created_at < ?)"
@@ -132,6 +135,9 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
         def op(conn: sqlite3.Connection) -> tuple[StoredBlob, bool]:
             earlier = blob_row(conn.execute(SELECT_BLOB, (blob.blob_id,)).fetchone())
             if earlier is not None:
+                if earlier.learns_hash(blob):  # the one writer: atomic with the read
+                    conn.execute(_RECORD_HASH, (blob.ct_sha256, blob.blob_id))
+                    earlier = dataclasses.replace(earlier, ct_sha256=blob.ct_sha256)
                 return earlier, False
             (owner,) = conn.execute(
                 "SELECT COALESCE(SUM(ct_len), 0) FROM blobs WHERE owner = ?", (blob.owner,)
@@ -230,16 +236,33 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
         seal = functools.partial(files.seal, root, blob_id, row.ct_len)
         return await self._files(seal) == (row.ct_sha256, row.ct_len)
 
-    async def commit_blob(self, blob_id: str) -> bool:
+    async def _record_hash(self, row: StoredBlob, ct_sha256: str) -> StoredBlob:
+        """``row`` with ``ct_sha256`` recorded, unless a create recorded one meanwhile
+        (then that one, checked against it by :func:`commit_hash`)."""
+
+        def op(conn: sqlite3.Connection) -> StoredBlob | None:
+            conn.execute(_RECORD_HASH, (ct_sha256, row.blob_id))
+            return blob_row(conn.execute(SELECT_BLOB, (row.blob_id,)).fetchone())
+
+        now = await self._write(op)
+        if now is None:
+            raise _gone(row.blob_id)
+        commit_hash(now, ct_sha256)
+        return now
+
+    async def commit_blob(self, blob_id: str, ct_sha256: str = "") -> bool:
         """See :meth:`BlobStorage.commit_blob`: fsync, hash, rename, then the row."""
         async with self._alone(blob_id):
             row = await self.get_blob(blob_id)
             if row is None:
                 raise _gone(blob_id)
+            want = commit_hash(row, ct_sha256)
             if row.committed:
                 return True
             if len(await self.blob_chunks(blob_id)) != chunk_count(row.ct_len):
                 raise PeerError("blob has chunks missing", code=ErrorCode.BLOB_INCOMPLETE)
+            if not row.ct_sha256:
+                row = await self._record_hash(row, want)
             matches = await self._matches(row)
             self._blob_hashes.drop(blob_id)
             if matches:

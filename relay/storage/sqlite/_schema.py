@@ -125,6 +125,8 @@ UPDATE schema_version SET version = 3;
 -- Attachments' ciphertext (issue 14, PROTOCOL.md §15.4): one row per blob; chunks are
 -- files under the blob directory, each recorded here once it is durable. The quotas
 -- sum ct_len by owner and by recipient; the sweep finds blobs by their envelope.
+-- ct_sha256 is '' while its owner has not announced it (a create without it: it comes
+-- with a later create or the commit); a committed blob always has it.
 CREATE TABLE blobs (
     blob_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
