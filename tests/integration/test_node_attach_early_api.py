@@ -53,13 +53,6 @@ async def _send_and_check(fr: Peer, us: Peer, made: Attachment, data: bytes, out
     assert await asyncio.to_thread(out.read_bytes) == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NEEDS branch r-commit (the relay's side of §15.4's hash at the commit): until"
-    " it is merged the relay refuses a create without ct_sha256 (`malformed`), the node"
-    " abandons its early upload and the blob is not committed after the upload."
-    " Merge r-commit, then remove this mark.",
-)
 async def test_uploaded_while_encrypted_then_sent_without_uploading_again(
     tmp_path: Path,
 ) -> None:
