@@ -148,7 +148,8 @@ class Uploader:
             start, end = chunk_span(self._next, self.ct_len, self._chunk)
             if self._fed < end or (end == self.ct_len and not final):
                 return  # not complete yet, or the last one before the stream is sealed
-            data = bytes(self._buf[: end - start])
+            with memoryview(self._buf) as held:  # one copy of the chunk, not two
+                data = bytes(held[: end - start])
             del self._buf[: end - start]
             index, self._next = self._next, self._next + 1
             if index not in self._missing:
