@@ -58,7 +58,8 @@ class Uploader:
         self._want = want if want is not None and want.size >= 0 else None
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(IN_FLIGHT)
-        self._buf = bytearray()  # ciphertext fed and not yet cut into chunks
+        self._held: list[memoryview] = []  # ciphertext fed and not yet cut into chunks
+        self._held_bytes = 0
         self._fed = 0  # ciphertext bytes fed, counted even once abandoned
         self._next = 0  # the next chunk to cut
         self._chunk = 0  # the relay's chunk size, once its create answered
@@ -80,7 +81,7 @@ class Uploader:
         if self._fed > self.ct_len:
             self._abandon("the plaintext is longer than announced")
             return
-        self._buf += sealed
+        self._hold(sealed)
         await self._cut(final=False)
 
     def close(self, sealed: bytes, digest: fmt.Digest) -> bool:
@@ -94,7 +95,7 @@ class Uploader:
             self._abandon("the plaintext has another size than announced")
             return False
         if not self.stopped:
-            self._buf += sealed
+            self._hold(sealed)
             self._spawn(self._guard("commit", self._commit(digest.ct_sha256)))
         return True
 
@@ -138,7 +139,7 @@ class Uploader:
         """PUT every chunk the bytes fed complete (``final``: the last one too)."""
         while not self.stopped:
             if not self._chunk:  # the create's answer gives the chunk size
-                if len(self._buf) < BLOB_CHUNK and not final:
+                if self._held_bytes < BLOB_CHUNK and not final:
                     return
                 assert self._created is not None
                 await asyncio.wait((self._created,))
@@ -148,15 +149,31 @@ class Uploader:
             start, end = chunk_span(self._next, self.ct_len, self._chunk)
             if self._fed < end or (end == self.ct_len and not final):
                 return  # not complete yet, or the last one before the stream is sealed
-            with memoryview(self._buf) as held:  # one copy of the chunk, not two
-                data = bytes(held[: end - start])
-            del self._buf[: end - start]
+            data = self._take(end - start)
             index, self._next = self._next, self._next + 1
             if index not in self._missing:
                 continue
             if not await self._slot():
                 return
             self._spawn(self._guard(f"chunk {index}", self._put(index, data)))
+
+    def _hold(self, sealed: bytes) -> None:
+        if sealed:
+            self._held.append(memoryview(sealed))
+            self._held_bytes += len(sealed)
+
+    def _take(self, n: int) -> bytes:
+        """The first ``n`` bytes held, joined: the one copy the ciphertext takes here."""
+        parts, got = [], 0
+        while got < n:
+            view = self._held.pop(0)
+            if got + len(view) > n:  # split: the rest stays held (a view, no copy)
+                view, rest = view[: n - got], view[n - got :]
+                self._held.insert(0, rest)
+            parts.append(view)
+            got += len(view)
+        self._held_bytes -= n
+        return b"".join(parts)
 
     async def _slot(self) -> bool:
         """Wait for a free slot; False (and none taken) once abandoned meanwhile."""
