@@ -7,10 +7,15 @@ script's ``relay247 relay serve`` on loopback.
 
 - **limit, up**: read the plaintext, ``secretstream push`` each 64 KiB chunk, write the
   ciphertext, fsync (``bench_attach.raw_encrypt``: no hash, nothing else);
-- **upload**: what the sending node does (``node/messaging``): ``AttachmentFiles.prepare``
-  encrypts the plaintext into its data directory (both SHA-256, fsync, rename), then
-  ``attachments.upload`` announces the blob, puts its 4 MiB chunks (RFC 9421-signed,
-  Content-Digest, ``IN_FLIGHT`` at a time) and commits it;
+- **upload**: what the sending node does (``node/messaging``) when it knows the recipient
+  and the size (``POST /v1/attachments?to=`` with a declared length):
+  ``AttachmentFiles.prepare`` with the early upload encrypts the plaintext into its data
+  directory (both SHA-256, fsync, rename) while it announces the blob without its hash,
+  puts each 4 MiB chunk as the encryption completes it (RFC 9421-signed, Content-Digest,
+  ``IN_FLIGHT`` at a time) and commits it with the hash (node/messaging/_early.py); then
+  ``attachments.upload``, as at send time, finds the blob committed (one request; with a
+  relay that still wants the hash at the create, the early upload is abandoned and this
+  step uploads the whole blob, as before: its time in the steps shows which it was);
 - **limit, down**: read the ciphertext, ``pull`` each chunk, write the plaintext, fsync
   (``bench_attach.raw_decrypt``);
 - **download**: what the receiving node does: ``AttachmentFiles.fetch`` downloads the
@@ -38,6 +43,7 @@ import aiohttp
 from bench._common import cpu_seconds
 from bench.bench_attach import raw_decrypt, raw_encrypt
 from client import RelayClient
+from node.messaging._early import EarlyUpload
 from node.messaging.attachments import AttachmentFiles, refs_of, upload
 from protocol import attachment as fmt
 from schemas import Attachment
@@ -151,11 +157,14 @@ async def node_path(
 
         clock = Clock(relay_pid)
         made = await fr_files.prepare(
-            _pieces(plain), name="plain.bin", media_type="application/octet-stream"
+            _pieces(plain),
+            name="plain.bin",
+            media_type="application/octet-stream",
+            upload=EarlyUpload(fr, "US", size),
         )
-        clock.step("encrypt")
+        clock.step("encrypt+upload+commit")
         await upload(fr, fr_files, "US", refs_of((made,)))
-        clock.step("upload+commit")
+        clock.step("send-time check")
         up = clock.stop()
 
         clock = Clock(relay_pid)

@@ -58,6 +58,7 @@ from node.messaging import (
     Transport,
     TransportFactory,
     body_attachments,
+    early_upload,
     read_trust_root,
     refs_of,
     refuse_unsupported,
@@ -282,7 +283,7 @@ class Node:
     async def _relayed(self, body: Body, to: str, files: tuple[Attachment, ...]) -> str:
         if files:
             assert self._shared.files is not None
-            self._shared.files.check_prepared(files)
+            self._shared.files.check_prepared(files, to)
         build = self._shared.sealer(
             to,
             encode_body(body),
@@ -298,15 +299,14 @@ class Node:
         return out.message.msg_id
 
     async def prepare_attachment(
-        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str
-    ) -> Attachment:
-        """Encrypt a file arriving in ``pieces`` into the data directory (§15.1, §15.2).
-
-        Returns:
-            The ``Attachment`` to put in a body's ``attachments`` (its key included).
-        """
-        assert self._shared.files is not None
-        return await self._shared.files.prepare(pieces, name=name, media_type=media_type)
+        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str,
+        to: str | None = None, size: int | None = None,
+    ) -> Attachment:  # fmt: skip
+        """Encrypt a file into the data directory: the body's ``Attachment`` (§15.1, §15.2);
+        given ``to`` and the plaintext's ``size``, uploaded meanwhile (best effort, §15.4)."""
+        files, early = self._shared.files, early_upload(self._pool, to, size)
+        assert files is not None
+        return await files.prepare(pieces, name=name, media_type=media_type, upload=early)
 
     async def case_attachments(self, case_id: str) -> list[CaseAttachment]:
         """The case's attachments, numbered from 1, with their kept ciphertexts."""

@@ -3,7 +3,9 @@
 - ``POST /v1/attachments?name=…&media_type=…[&to=…]``: the file's plaintext as the request
   body (``application/octet-stream``, streamed); the node encrypts it into its data
   directory and answers the ``Attachment`` to put in a body's ``attachments`` (201).
-  With ``to``, a member that could not take it is refused first, as a send would.
+  With ``to``, a member that could not take it is refused first, as a send would; with
+  ``to`` and a declared ``Content-Length``, the node also uploads the ciphertext to the
+  relay for ``to`` while it encrypts (best effort, PROTOCOL.md §15.4).
 - ``GET /v1/cases/{case_id}/attachments``: the case's attachments, numbered from 1 in
   timeline order.
 - ``GET /v1/cases/{case_id}/attachments/{n}/ciphertext``: the kept ciphertext as is.
@@ -63,8 +65,13 @@ async def _upload(request: web.Request) -> web.Response:
         raise TooLargeError(f"attachment larger than {MAX_ATTACHMENT_SIZE} bytes")
     if meta.to is not None:  # before a byte is read, let alone encrypted
         check_recipient(ctx.node.directory, ctx.node.member, meta.to)
+    # A chunked body (no declared length): uploaded when the message is sent.
     made = await ctx.node.prepare_attachment(
-        _pieces(request), name=meta.name, media_type=meta.media_type
+        _pieces(request),
+        name=meta.name,
+        media_type=meta.media_type,
+        to=meta.to,
+        size=request.content_length,
     )
     log.info("attachment prepared", blob_id=made.blob_id, size=made.size)
     return _json(made, status=201)

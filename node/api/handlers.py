@@ -71,9 +71,16 @@ class NodeView(Protocol):
         ...
 
     async def prepare_attachment(
-        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str
+        self,
+        pieces: AsyncIterator[bytes],
+        *,
+        name: str,
+        media_type: str,
+        to: str | None = None,
+        size: int | None = None,
     ) -> Attachment:
-        """Encrypt a file into the data directory; the body's ``Attachment`` (§15.2)."""
+        """Encrypt a file into the data directory; the body's ``Attachment`` (§15.2);
+        given ``to`` and the plaintext's ``size``, uploaded meanwhile (§15.4)."""
         ...
 
     async def case_attachments(self, case_id: str) -> list[CaseAttachment]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from node._faces import lazy_face
 
 if TYPE_CHECKING:
+    from node.messaging._early import EarlyUpload, early_upload
     from node.messaging.attachments import (
         AttachmentFieldError,
         AttachmentFiles,
@@ -33,6 +34,7 @@ __all__ = [
     "AttachmentFieldError",
     "AttachmentFiles",
     "DirectoryState",
+    "EarlyUpload",
     "Inbox",
     "Outbox",
     "RelayClients",
@@ -42,6 +44,7 @@ __all__ = [
     "Transport",
     "TransportFactory",
     "body_attachments",
+    "early_upload",
     "read_trust_root",
     "refs_of",
     "refuse_unsupported",
@@ -50,6 +53,8 @@ __all__ = [
 __getattr__ = lazy_face(
     __name__,
     {
+        "EarlyUpload": "_early",
+        "early_upload": "_early",
         "AttachmentFieldError": "attachments",
         "AttachmentFiles": "attachments",
         "body_attachments": "attachments",

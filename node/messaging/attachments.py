@@ -32,6 +32,7 @@ from client import RelayRejectedError
 from node.messaging import _threads
 from node.messaging._chunks import put_chunks
 from node.messaging._download import download
+from node.messaging._early import EarlyUpload, Uploader
 from node.messaging._stream_check import Streamed, verify
 from node.messaging.transport_api import Transport
 from protocol import attachment as fmt
@@ -138,11 +139,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _seal(enc: fmt.Encryptor, f: BinaryIO, data: bytes, *, last: bool = False) -> None:
-    """Encrypt ``data`` (``last``: and seal the stream) and write what it gives to ``f``."""
-    f.write(enc.update(data))
-    if last:
-        f.write(enc.finish())
+def _seal(enc: fmt.Encryptor, f: BinaryIO, data: bytes, *, last: bool = False) -> bytes:
+    """Encrypt ``data`` (``last``: and seal the stream), write what it gives to ``f`` and
+    return it."""
+    sealed = enc.update(data) + enc.finish() if last else enc.update(data)
+    f.write(sealed)
+    return sealed
 
 
 def _create(tmp: Path) -> BinaryIO:
@@ -174,6 +176,8 @@ class AttachmentFiles:
         self.root = data_dir / "attachments"
         self.out_dir = self.root / "out"
         self.in_dir = self.root / "in"
+        #: blob id -> the member an attachment prepared here was uploaded for (early)
+        self.uploaded_for: dict[str, str] = {}
 
     def _make(self, folder: Path) -> None:
         """Create ``folder`` and the folders above it up to the data directory, 0700."""
@@ -196,9 +200,16 @@ class AttachmentFiles:
     # -- sending ---------------------------------------------------------------------
 
     async def prepare(
-        self, pieces: AsyncIterator[bytes], *, name: str, media_type: str
+        self,
+        pieces: AsyncIterator[bytes],
+        *,
+        name: str,
+        media_type: str,
+        upload: EarlyUpload | None = None,
     ) -> Attachment:
-        """Encrypt plaintext arriving in ``pieces`` under a fresh key (§15.1).
+        """Encrypt plaintext arriving in ``pieces`` under a fresh key (§15.1); with
+        ``upload`` (relay, recipient, plaintext size), upload the ciphertext meanwhile,
+        best effort (node/messaging/_early.py).
 
         Returns:
             The body's ``Attachment`` (with the key: it goes only into the sealed body).
@@ -212,11 +223,13 @@ class AttachmentFiles:
         # even when it is cancelled (node/messaging/_threads.py): the file and the
         # encryptor's hashes are closed only once no thread uses them.
         f = await _threads.run(_create, tmp, undo=lambda g: _drop(g, tmp))
+        early = Uploader(upload, blob_id)
         # Each batch of plaintext is encrypted, hashed and written in a worker thread
         # while the event loop receives the next one (libsodium and SHA-256 release the
         # GIL): the loop is never held by the encryption, and on two cores receiving and
-        # encrypting overlap. One batch at a time: the stream's state is sequential.
-        running: asyncio.Future[None] | None = None
+        # encrypting overlap. One batch at a time: the stream's state is sequential. The
+        # ciphertext of a batch goes to the early upload while the next one is encrypted.
+        running: asyncio.Future[bytes] | None = None
         try:
             batch: list[bytes] = []
             size = 0
@@ -224,25 +237,30 @@ class AttachmentFiles:
                 batch.append(piece)
                 size += len(piece)
                 if size >= WRITE_EVERY:
-                    if running is not None:
-                        await _threads.join(running)
+                    sealed = b"" if running is None else await _threads.join(running)
                     data = batch[0] if len(batch) == 1 else b"".join(batch)
                     running = _threads.start(_seal, enc, f, data)
                     batch, size = [], 0
-            if running is not None:
-                await _threads.join(running)
-            await _threads.run(functools.partial(_seal, enc, f, b"".join(batch), last=True))
+                    await early.feed(sealed)
+            sealed = b"" if running is None else await _threads.join(running)
+            running = _threads.start(functools.partial(_seal, enc, f, b"".join(batch), last=True))
+            await early.feed(sealed)
+            sealed = await _threads.join(running)
             assert enc.digest is not None
             digest = enc.digest
+            if not early.close(sealed, digest):  # another size than announced
+                blob_id = os.urandom(16).hex()
             await _threads.run(_finish, tmp, self.sent_path(blob_id), f)
+            await early.wait()  # the last chunks and the commit, while the file was fsynced
         except BaseException:
-            try:
-                if running is not None:  # let its write end before the file closes
-                    await _threads.settle(running)
+            try:  # the write under way and the uploads (cancelled) end before the file closes
+                await _threads.settle(early.stop(running))
             finally:
                 enc.close()  # its hashing threads, if it started them
                 _drop(f, tmp)
             raise
+        if upload is not None and early.blob_id == blob_id:  # the relay's blob is for it
+            self.uploaded_for[blob_id] = upload.recipient
         self._write_digest(blob_id, digest)
         return Attachment(
             blob_id=blob_id,
@@ -261,8 +279,9 @@ class AttachmentFiles:
             f.write(encode(digest))
             _finish(tmp, self.out_dir / f"{blob_id}.json", f)
 
-    def check_prepared(self, attachments: tuple[Attachment, ...]) -> None:
-        """Every attachment of a body to send was prepared here, with these digests.
+    def check_prepared(self, attachments: tuple[Attachment, ...], to: str) -> None:
+        """Every attachment of a body to send to ``to`` was prepared here, with these
+        digests (and, if it was uploaded while encrypted, for ``to``: the relay's blob is).
 
         Raises:
             MalformedError: ``field`` names the first attachment that was not.
@@ -280,11 +299,12 @@ class AttachmentFiles:
                 ) from None
             want = fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
             if have != want or not self.sent_path(a.blob_id).is_file():
-                raise MalformedError(
-                    f"{at}: differs from the attachment prepared",
-                    field=at,
-                    problem="differs from the attachment prepared",
-                )
+                problem = "differs from the attachment prepared"
+            elif (early := self.uploaded_for.get(a.blob_id, to)) != to:
+                problem = f"prepared for {early}: it went to the relay for that member only"
+            else:
+                continue
+            raise MalformedError(f"{at}: {problem}", field=at, problem=problem)
 
     # -- receiving -------------------------------------------------------------------
 

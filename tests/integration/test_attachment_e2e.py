@@ -1,7 +1,8 @@
 """An attachment FR -> relay -> US with every party a process (issue 14 §1, PROTOCOL.md §15).
 
 The relay and both nodes run as ``relay247 … serve`` processes. FR's officer sends a
-generated file with ``node send --attach``; FR's node is SIGKILLed when about half of
+generated file with ``node send --attach`` (through a named pipe: its length unknown in
+advance, the node uploads it at send time); FR's node is SIGKILLed when about half of
 the ciphertext is at the relay and restarted, and the upload resumes with the chunks
 the relay still misses (the restarted node's log says how many). US downloads, checks
 and keeps the ciphertext, and its receipt names the hash; ``node attachment`` writes the
@@ -20,7 +21,9 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,8 +118,15 @@ async def _flow(
 ) -> dict[str, int]:
     """The whole flow; FR is killed once ``kill_after`` of the chunks are at the relay
     (and, with ``kill_download``, US once half the ciphertext has downloaded)."""
+    src = net.root / "evidence.src"
+    digest = await asyncio.to_thread(_generate, src, size)
+    # `node send --attach` reads the file through a pipe: no length is declared, so FR's
+    # node uploads it at send time, where the kill below lands. (A regular file's length
+    # is declared and the node uploads it while it encrypts it, PROTOCOL.md §15.4: the
+    # blob would be committed before the send returned, nothing left to resume.)
     big = net.root / "evidence.bin"
-    digest = await asyncio.to_thread(_generate, big, size)
+    os.mkfifo(big)
+    threading.Thread(target=_feed, args=(src, big), daemon=True).start()
     ct_len = fmt.ct_len_for(size)
     relay = RelayProcess(net.root / "relay" / "relay.toml", net.port, env={})
     relay.env["RELAY247_PASSPHRASE"] = PASS
@@ -173,6 +183,7 @@ async def _flow(
         ]
         assert resumed, fr.log.read_text()[-2000:]
         assert 0 < resumed[-1]["chunks_missing"] < total
+        assert '"attachment uploaded while encrypted"' not in fr.log.read_text()
         if kill_download:
             again = [
                 json.loads(line)
@@ -211,6 +222,12 @@ async def _flow(
     for who, value in rss.items():
         assert value < RSS_LIMIT, f"{who}: peak RSS {value / MiB:.0f} MiB"
     return rss
+
+
+def _feed(src: Path, fifo: Path) -> None:
+    """Write ``src`` into the named pipe ``fifo`` (blocks until a reader opens it)."""
+    with src.open("rb") as f, fifo.open("wb") as out:
+        shutil.copyfileobj(f, out, MiB)
 
 
 def _sha256_file(path: Path) -> str:

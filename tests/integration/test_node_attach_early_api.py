@@ -1,0 +1,108 @@
+"""An attachment uploaded while the node encrypts it, through a real relay (§8.6, §15.4).
+
+``POST /v1/attachments?...&to=M`` with a declared ``Content-Length`` (what ``node send
+--attach`` sends for a regular file): the node creates the blob without its hash, puts
+its chunks as the encryption completes them and commits it with the hash, so the blob
+is committed when the answer comes; the send then uploads nothing. A chunked body (no
+declared length) keeps the path of before: the blob is uploaded at send time.
+
+Every test runs on a relay with SQLite and again with PostgreSQL (``relay_backend``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import msgspec
+import pytest
+
+from client import RelayRejectedError
+from node.events import MessageReceived, ReceiptReceived
+from schemas import Attachment
+from schemas._attachment import ATTACHMENTS
+from schemas.envelope import ReceiptStatus
+from schemas.errors import ErrorCode
+from tests.integration._node_services import Peer, peers
+from tests.integration.test_node_api import request
+from tests.support.fake_relay import next_event
+from tests.support.network import make_network
+from tests.support.relay import RunningRelay, running_relay
+
+pytestmark = pytest.mark.usefixtures("relay_backend")
+
+MiB = 1 << 20
+
+
+async def _send_and_check(fr: Peer, us: Peer, made: Attachment, data: bytes, out: Path) -> None:
+    """FR sends ``made``; US accepts it, its receipt names the hash, the file saves."""
+    us_q, fr_q = us.node.events.queue(), fr.node.events.queue()
+    body = msgspec.structs.replace(request(), attachments=(made,))
+    sent = await fr.api.send("US", body)
+    got = await next_event(us_q, MessageReceived)
+    assert got.msg_id == sent.msg_id
+    receipt = await next_event(fr_q, ReceiptReceived)
+    assert receipt.receipt.status is ReceiptStatus.ACCEPTED
+    assert receipt.receipt.attachments == (made.ct_sha256,)
+    (entry,) = (await us.api.attachments(body.case_id)).attachments
+    await us.api.save_attachment(body.case_id, entry, out)
+    assert await asyncio.to_thread(out.read_bytes) == data
+
+
+async def test_uploaded_while_encrypted_then_sent_without_uploading_again(
+    tmp_path: Path,
+) -> None:
+    net = make_network()
+    net.declare(ATTACHMENTS)
+    data = os.urandom(9 * MiB + 5)  # three 4 MiB upload chunks
+    src = tmp_path / "extract.bin"
+    src.write_bytes(data)
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        made = await fr.api.upload_attachment(
+            src, name=src.name, media_type="application/octet-stream", to="US"
+        )
+        assert (made.size, made.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        # The blob is committed at the relay, with the hash, before anything is sent.
+        status = await relay.client("FR").blob_status(made.blob_id)
+        assert (status.complete, status.ct_len) == (True, made.ct_len)
+        await _send_and_check(fr, us, made, data, tmp_path / "saved.bin")
+
+
+async def _chunked(data: bytes) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), MiB):
+        yield data[i : i + MiB]
+
+
+async def _upload_chunked(fr: Peer, data: bytes) -> Attachment:
+    token = (fr.data / "api.token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"}
+    url = f"{fr.api.base_url}/v1/attachments?name=a.bin&media_type=application/pdf&to=US"
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(url, data=_chunked(data), headers=headers) as r,
+    ):
+        assert r.status == 201, await r.text()
+        assert r.request_info.headers.get("Transfer-Encoding") == "chunked"
+        return msgspec.json.decode(await r.read(), type=Attachment)
+
+
+async def _no_blob(relay: RunningRelay, blob_id: str) -> None:
+    with pytest.raises(RelayRejectedError) as err:
+        await relay.client("FR").blob_status(blob_id)
+    assert err.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_a_chunked_upload_is_uploaded_at_send_time(tmp_path: Path) -> None:
+    net = make_network()
+    net.declare(ATTACHMENTS)
+    data = os.urandom(5 * MiB)
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        made = await _upload_chunked(fr, data)
+        await _no_blob(relay, made.blob_id)  # no length declared: nothing went early
+        await _send_and_check(fr, us, made, data, tmp_path / "saved.bin")
