@@ -50,7 +50,7 @@ def body_files(data_dir: Path, direction: str, peer: str, body: bytes) -> list[P
     out = []
     for a in named:
         if direction == "out":
-            out += [root / "out" / f"{a.blob_id}.ct", root / "out" / f"{a.blob_id}.json"]
+            out += [root / "out" / f"{a.blob_id}{ext}" for ext in (".ct", ".json", ".to")]
         else:
             out.append(root / "in" / peer / f"{a.blob_id}.ct")
     return [p for p in out if p.exists()]

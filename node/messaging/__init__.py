@@ -13,13 +13,12 @@ from node._faces import lazy_face
 
 if TYPE_CHECKING:
     from node.messaging._early import EarlyUpload, early_upload
+    from node.messaging._peer_check import refuse_unsupported, refuse_unsupported_peer
     from node.messaging.attachments import (
         AttachmentFieldError,
         AttachmentFiles,
         body_attachments,
         refs_of,
-        refuse_unsupported,
-        refuse_unsupported_peer,
     )
     from node.messaging.clients import RelayClients
     from node.messaging.directory import DirectoryState, read_trust_root
@@ -59,8 +58,8 @@ __getattr__ = lazy_face(
         "AttachmentFiles": "attachments",
         "body_attachments": "attachments",
         "refs_of": "attachments",
-        "refuse_unsupported": "attachments",
-        "refuse_unsupported_peer": "attachments",
+        "refuse_unsupported": "_peer_check",
+        "refuse_unsupported_peer": "_peer_check",
         "RelayClients": "clients",
         "DirectoryState": "directory",
         "read_trust_root": "directory",

@@ -9,6 +9,14 @@ filled and the batch being encrypted are in memory); once the stream is sealed, 
 chunk goes and the commit carries the hash (U6). Encrypting and uploading, which took
 about as long each (bench/bench_attach_relay.py), then overlap.
 
+Only while the link keeps up: a chunk that waits more than :data:`SLOT_WAIT` for a free
+slot, or a tail (the chunks under way once the stream is sealed) that takes longer, ends
+the early upload (the uploads under way are cancelled) and the encryption goes on alone.
+On a slow link the prepare therefore takes hardly longer than the encryption, and the
+rest of the blob goes at send time, where an upload cut by a kill or a crash resumes
+after the chunks the relay has (§15.2); an early upload cannot resume (its key and
+stream state live only in the prepare), so it must never become the long part.
+
 Best effort: any failure (the relay unreachable or refusing, a relay that still wants
 the hash at the create, a plaintext of another size than announced) abandons the early
 upload, logged without key or plaintext; the prepare goes on and ends as without it,
@@ -26,6 +34,7 @@ cancelled).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any, NamedTuple
 
@@ -39,6 +48,9 @@ from protocol.errors import ConfigError, Relay247Error
 from schemas.blobs import BLOB_CHUNK, chunk_count, chunk_span
 
 log = structlog.get_logger("relay247.node")
+
+#: seconds a completed chunk waits for a free upload slot before the early upload ends
+SLOT_WAIT = 2.0
 
 
 class EarlyUpload(NamedTuple):
@@ -142,7 +154,9 @@ class Uploader:
                 if self._held_bytes < BLOB_CHUNK and not final:
                     return
                 assert self._created is not None
-                await asyncio.wait((self._created,))
+                done, _ = await asyncio.wait((self._created,), timeout=SLOT_WAIT)
+                if not done:  # the encryption does not wait for a slow relay either
+                    self._abandon("the relay does not answer the create in time", level="info")
                 continue
             if self._next >= chunk_count(self.ct_len, self._chunk):
                 return
@@ -176,8 +190,14 @@ class Uploader:
         return b"".join(parts)
 
     async def _slot(self) -> bool:
-        """Wait for a free slot; False (and none taken) once abandoned meanwhile."""
-        await self._slots.acquire()
+        """Wait for a free slot, :data:`SLOT_WAIT` at most (longer: the link does not keep
+        up, and the early upload ends); False (and none taken) once abandoned."""
+        try:
+            async with asyncio.timeout(SLOT_WAIT):
+                await self._slots.acquire()
+        except TimeoutError:
+            self._abandon("the link does not keep up with the encryption", level="info")
+            return False
         if self.stopped:
             self._slots.release()
         return not self.stopped
@@ -191,8 +211,12 @@ class Uploader:
 
     async def _commit(self, ct_sha256: str) -> None:
         await self._cut(final=True)
-        for _ in range(IN_FLIGHT):  # every chunk under way has ended
-            await self._slots.acquire()
+        try:  # every chunk under way has ended, within the same bound as a slot
+            async with asyncio.timeout(SLOT_WAIT):
+                for _ in range(IN_FLIGHT):
+                    await self._slots.acquire()
+        except TimeoutError:
+            self._abandon("the link does not keep up with the encryption", level="info")
         if self.stopped:
             return
         assert self._want is not None
@@ -202,12 +226,18 @@ class Uploader:
             return
         log.info("attachment uploaded while encrypted", blob_id=self.blob_id, ct_len=self.ct_len)
 
-    def _abandon(self, why: str, error: str = "") -> None:
+    def _abandon(self, why: str, error: str = "", *, level: str = "warning") -> None:
         """Stop here (logged once): the outbox's upload at send time does the rest."""
         if self.stopped:
             return
         self.stopped = True
-        log.warning("attachment early upload abandoned", blob_id=self.blob_id, why=why, error=error)
+        log.log(
+            logging.INFO if level == "info" else logging.WARNING,
+            "attachment early upload abandoned",
+            blob_id=self.blob_id,
+            why=why,
+            error=error,
+        )
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:

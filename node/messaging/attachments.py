@@ -4,7 +4,8 @@ Files in the node's data directory, under ``attachments/``:
 
 - ``out/<blob_id>.ct``: a ciphertext this node made (:meth:`AttachmentFiles.prepare`),
   with ``out/<blob_id>.json``, its digests (never the key, which travels only in the
-  sealed body). Kept after sending: the evidence of what was sent.
+  sealed body), and ``out/<blob_id>.to``, the member it went to the relay for while it
+  was encrypted (node/messaging/_early.py). Kept after sending: the evidence of what was sent.
 - ``in/<sender>/<blob_id>.ct``: a ciphertext received and verified (F2, F3), kept as the
   evidence of what was received; ``.part`` while it downloads (a restart resumes it with
   an RFC 9110 ``Range``).
@@ -40,9 +41,7 @@ from protocol.codec import decode, encode
 from protocol.envelope import header_bytes_of
 from protocol.errors import MalformedError, PeerError, TransportError, VerificationError
 from schemas import Attachment
-from schemas._attachment import ATTACHMENTS
 from schemas.blobs import BlobRef
-from schemas.directory import Member, supports
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
 
@@ -82,36 +81,6 @@ def attachment_refs(envelope: bytes) -> tuple[BlobRef, ...]:
 def body_attachments(value: tuple[Attachment, ...] | msgspec.UnsetType) -> tuple[Attachment, ...]:
     """A body's ``attachments`` as a tuple (empty when the field is absent)."""
     return () if isinstance(value, msgspec.UnsetType) else value
-
-
-def refuse_unsupported(peer: Member | None, files: tuple[Attachment, ...]) -> None:
-    """Refuse attachments for a member whose directory entry lacks ``attachments`` (§10.10).
-
-    A node older than the field refuses such a body as malformed (E13), so the message
-    would be lost there; checked before the message is sealed and anything uploaded.
-    ``peer`` None (no directory yet) is left to the sealer, which refuses it.
-
-    Raises:
-        MalformedError: naming ``$.attachments`` (code ``malformed``).
-    """
-    if files:
-        refuse_unsupported_peer(peer)
-
-
-def refuse_unsupported_peer(peer: Member | None) -> None:
-    """:func:`refuse_unsupported` for files not encrypted yet (``POST /v1/attachments?to=``).
-
-    Raises:
-        MalformedError: naming ``$.attachments`` (code ``malformed``).
-    """
-    if peer is not None and not supports(peer, ATTACHMENTS):
-        problem = (
-            f"{peer.id}'s directory entry does not list the `{ATTACHMENTS}` capability:"
-            " its node cannot read attachments; send the message without them"
-        )
-        raise MalformedError(
-            f"invalid body: {problem} - at `$.attachments`", field="$.attachments", problem=problem
-        )
 
 
 def check_binding(
@@ -176,8 +145,6 @@ class AttachmentFiles:
         self.root = data_dir / "attachments"
         self.out_dir = self.root / "out"
         self.in_dir = self.root / "in"
-        #: blob id -> the member an attachment prepared here was uploaded for (early)
-        self.uploaded_for: dict[str, str] = {}
 
     def _make(self, folder: Path) -> None:
         """Create ``folder`` and the folders above it up to the data directory, 0700."""
@@ -260,8 +227,8 @@ class AttachmentFiles:
                 _drop(f, tmp)
             raise
         if upload is not None and early.blob_id == blob_id:  # the relay's blob is for it
-            self.uploaded_for[blob_id] = upload.recipient
-        self._write_digest(blob_id, digest)
+            self._write(f"{blob_id}.to", upload.recipient.encode())  # before the .json
+        self._write(f"{blob_id}.json", encode(digest))
         return Attachment(
             blob_id=blob_id,
             name=name,
@@ -273,11 +240,18 @@ class AttachmentFiles:
             key=base64.b64encode(key).decode(),
         )
 
-    def _write_digest(self, blob_id: str, digest: fmt.Digest) -> None:
-        tmp = self.out_dir / f"{blob_id}.json.tmp"
+    def _write(self, name: str, data: bytes) -> None:
+        tmp = self.out_dir / f"{name}.tmp"
         with open(tmp, "wb") as f:
-            f.write(encode(digest))
-            _finish(tmp, self.out_dir / f"{blob_id}.json", f)
+            f.write(data)
+            _finish(tmp, self.out_dir / name, f)
+
+    def uploaded_for(self, blob_id: str) -> str | None:
+        """The member the blob went to the relay for, while encrypted (None: it did not)."""
+        try:
+            return (self.out_dir / f"{self.sent_path(blob_id).stem}.to").read_text("ascii")
+        except (OSError, UnicodeDecodeError):
+            return None
 
     def check_prepared(self, attachments: tuple[Attachment, ...], to: str) -> None:
         """Every attachment of a body to send to ``to`` was prepared here, with these
@@ -300,7 +274,7 @@ class AttachmentFiles:
             want = fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
             if have != want or not self.sent_path(a.blob_id).is_file():
                 problem = "differs from the attachment prepared"
-            elif (early := self.uploaded_for.get(a.blob_id, to)) != to:
+            elif (early := self.uploaded_for(a.blob_id) or to) != to:
                 problem = f"prepared for {early}: it went to the relay for that member only"
             else:
                 continue

@@ -93,7 +93,9 @@ def _check_kept(files: AttachmentFiles, a: Attachment, data: bytes) -> bytes:
     assert (a.ct_len, a.ct_sha256) == (len(ct), hashlib.sha256(ct).hexdigest())
     assert hash_file(files.sent_path(a.blob_id)) == (a.ct_len, a.ct_sha256)
     files.check_prepared((a,), "US")  # its .json digest, as without the early upload
-    assert sorted(p.suffix for p in files.out_dir.iterdir()) == [".ct", ".json"]
+    # .to: the member the relay's blob is for, kept beside it (refused for another one)
+    to = [".to"] if files.uploaded_for(a.blob_id) else []
+    assert sorted(p.suffix for p in files.out_dir.iterdir()) == [".ct", ".json", *to]
     return ct
 
 
@@ -118,7 +120,7 @@ async def test_chunks_go_while_it_encrypts_and_the_send_uploads_nothing(
     blob = relay.blobs.blobs[a.blob_id]
     assert (blob.committed, blob.ct_sha256, blob.recipient) == (True, a.ct_sha256, "US")
     assert blob.content() == ct
-    assert files.uploaded_for == {a.blob_id: "US"}
+    assert files.uploaded_for(a.blob_id) == "US"
     # At send time the outbox's upload finds it complete and sends nothing more.
     await upload(fr, files, "US", refs_of((a,)))
     assert spy.creates == [None, a.ct_sha256]
@@ -259,7 +261,7 @@ async def test_a_plaintext_of_another_size_takes_another_blob_id(
     assert not relay.blobs.blobs[early_id].committed
     assert spy.commits == []
     assert any(e["event"] == "attachment early upload abandoned" for e in logs)
-    assert files.uploaded_for == {}  # the new id went nowhere
+    assert files.uploaded_for(a.blob_id) is None  # the new id went nowhere
     await upload(fr, files, "US", refs_of((a,)))
     assert relay.blobs.blobs[a.blob_id].content() == ct
 
@@ -375,7 +377,100 @@ async def test_a_cancelled_prepare_cancels_its_uploads_and_leaves_nothing(
     assert _uploads() == []  # no upload task left behind
     assert list(files.out_dir.iterdir()) == []  # no temporary file
     assert set(os.listdir("/proc/self/fd")) == fds_before
-    assert files.uploaded_for == {}
     # The blob stays at the relay, incomplete, until its TTL: never committed.
     (blob,) = relay.blobs.blobs.values()
     assert not blob.committed
+
+
+async def test_a_link_that_does_not_keep_up_ends_it_and_the_encryption_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PUTs that never end: once a chunk waited SLOT_WAIT for a slot, the early upload
+    ends (its PUTs cancelled) and the prepare finishes without them; the rest goes at
+    send time, where an upload resumes after a kill (an early one cannot)."""
+    monkeypatch.setattr(_early, "SLOT_WAIT", 0.05)
+    relay = _relay()
+    fr = _Blocking(relay)  # never released
+    files = AttachmentFiles(tmp_path)
+    data = os.urandom(6 * BLOB_CHUNK)  # seven upload chunks: more than IN_FLIGHT
+    with capture_logs() as logs:
+        a = await asyncio.wait_for(
+            files.prepare(
+                _pieces(data),
+                name="a.bin",
+                media_type="a/b",
+                upload=EarlyUpload(fr, "US", len(data)),
+            ),
+            HANG_GUARD,
+        )
+    ct = _check_kept(files, a, data)
+    (why,) = [e for e in logs if e["event"] == "attachment early upload abandoned"]
+    assert (why["log_level"], why["why"]) == (
+        "info",
+        "the link does not keep up with the encryption",
+    )
+    assert (fr.cancelled, fr.under_way, fr.done) == (IN_FLIGHT, 0, 0)
+    assert _uploads() == []
+    blob = relay.blobs.blobs[a.blob_id]
+    assert not blob.committed
+    assert blob.ct_sha256 is None
+    await upload(relay.client("FR"), files, "US", refs_of((a,)))
+    assert relay.blobs.blobs[a.blob_id].content() == ct
+
+
+async def test_a_create_the_relay_does_not_answer_in_time_ends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_early, "SLOT_WAIT", 0.05)
+    relay = _relay()
+    never = asyncio.Event()
+
+    class SlowCreate(FakeTransport):
+        async def create_blob(
+            self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
+        ) -> BlobStatus:
+            await never.wait()
+            raise AssertionError("unreachable")
+
+    files = AttachmentFiles(tmp_path)
+    data = os.urandom(2 * BLOB_CHUNK)
+    slow = SlowCreate(relay, "FR", relay.url)
+    with capture_logs() as logs:
+        a = await asyncio.wait_for(
+            files.prepare(
+                _pieces(data),
+                name="a.bin",
+                media_type="a/b",
+                upload=EarlyUpload(slow, "US", len(data)),
+            ),
+            HANG_GUARD,
+        )
+    _check_kept(files, a, data)
+    assert [e["why"] for e in logs if e["event"] == "attachment early upload abandoned"] == [
+        "the relay does not answer the create in time"
+    ]
+    assert _uploads() == []
+    assert relay.blobs.blobs == {}
+    await upload(relay.client("FR"), files, "US", refs_of((a,)))
+    assert relay.blobs.blobs[a.blob_id].committed
+
+
+async def test_the_member_it_went_for_is_kept_across_a_restart(tmp_path: Path) -> None:
+    relay = _relay()
+    data = os.urandom(MiB)
+    a = await AttachmentFiles(tmp_path).prepare(
+        _pieces(data),
+        name="a.bin",
+        media_type="a/b",
+        upload=EarlyUpload(relay.client("FR"), "US", len(data)),
+    )
+    again = AttachmentFiles(tmp_path)  # the node restarted
+    assert again.uploaded_for(a.blob_id) == "US"
+    again.check_prepared((a,), "US")
+    with pytest.raises(MalformedError) as err:
+        again.check_prepared((a,), "DE")
+    assert err.value.problem == "prepared for US: it went to the relay for that member only"
+    # One prepared without the early upload goes to anyone, as before.
+    b = await again.prepare(_pieces(data), name="b.bin", media_type="a/b")
+    assert again.uploaded_for(b.blob_id) is None
+    again.check_prepared((b,), "DE")
