@@ -32,7 +32,7 @@ from protocol.errors import (
 )
 from relay._state import RelayState, ensure_writable
 from relay.config import blob_limits
-from relay.http._auth import authenticate, read_body
+from relay.http._auth import authenticate
 from relay.http._middleware import REQUEST_ID, STATE
 from relay.http._ranges import parse_range
 from relay.http._write import JSON, SignedWrite, json_response, signed_write
@@ -51,7 +51,9 @@ log = structlog.get_logger("relay247.relay")
 OCTETS: Final = "application/octet-stream"
 _CREATE: Final = msgspec.json.Decoder(BlobCreate)
 _COMMIT: Final = msgspec.json.Decoder(BlobCommit)
-#: bytes a commit's body may have (one hash in JSON, with room to spare)
+#: bytes a create's body may have (§13)
+CREATE_LIMIT: Final = 4096
+#: bytes a commit's body may have (one hash in JSON, with room to spare; §13)
 COMMIT_LIMIT: Final = 4096
 _BLOB_ID: Final = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" also matches before "\n"
 
@@ -96,7 +98,7 @@ async def _status(state: RelayState, row: StoredBlob) -> BlobStatus:
 async def create(_request: web.Request, write: SignedWrite) -> web.Response:
     """POST /v1/blobs: announce a blob (201), or find the same one again to resume (200)."""
     state, member = write.state, write.member
-    asked = decode(_CREATE, write.body, "blob", limit=4096)
+    asked = decode(_CREATE, write.body, "blob", limit=CREATE_LIMIT)
     if asked.recipient == member:
         raise MalformedError("a blob's recipient must be another member")
     try:
@@ -192,12 +194,33 @@ async def status(request: web.Request) -> web.Response:
 
 
 async def _read_commit(request: web.Request, state: RelayState) -> bytes:
-    """A commit's body, at most :data:`COMMIT_LIMIT` bytes, JSON if any (read, not parsed)."""
+    """A commit's body, at most :data:`COMMIT_LIMIT` bytes, JSON if any (read, not parsed).
+
+    Read :data:`COMMIT_LIMIT` + 1 bytes at most, whatever the framing: a body declared
+    over the limit is refused before a byte of it is read, a chunked one as soon as the
+    byte past the limit arrives; the whole within ``http.read_timeout`` (slow loris).
+    """
+    too_large = TooLargeError(f"commit body larger than {COMMIT_LIMIT} bytes")
     if request.content_length is not None and request.content_length > COMMIT_LIMIT:
-        raise TooLargeError(f"commit body larger than {COMMIT_LIMIT} bytes")
-    body = await read_body(request, state)
-    if len(body) > COMMIT_LIMIT:
-        raise TooLargeError(f"commit body larger than {COMMIT_LIMIT} bytes")
+        raise too_large
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(state.config.http.read_timeout):
+            while piece := await request.content.read(COMMIT_LIMIT + 1 - size):
+                size += len(piece)
+                if size > COMMIT_LIMIT:
+                    raise too_large
+                pieces.append(piece)
+    except TimeoutError:
+        raise TransportError(
+            "request body not received in time", code=ErrorCode.MALFORMED
+        ) from None
+    except ConnectionError:
+        raise TransportError(
+            "connection closed before the request body arrived", code=ErrorCode.MALFORMED
+        ) from None
+    body = b"".join(pieces)
     if body and request.content_type != JSON:
         raise Relay247Error(
             "content type must be application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
@@ -206,10 +229,16 @@ async def _read_commit(request: web.Request, state: RelayState) -> bytes:
 
 
 async def commit(request: web.Request) -> web.Response:
-    """POST /v1/blobs/{blob_id}/commit: every chunk present and the SHA-256 right (U6).
+    """POST /v1/blobs/{blob_id}/commit: the steps of PROTOCOL.md §15.4 "Commit".
 
-    The body is empty, or a :class:`BlobCommit` naming the hash the create did not; it
-    is decoded only once the signature (its Content-Digest, H7) verified.
+    1. U6: the body (empty, or a :class:`BlobCommit` naming the hash the create did not)
+       is read within its bounds, the request authenticated (a body's Content-Digest by
+       H7), only then the body decoded; the id, and the caller owns the blob.
+    2. The stored and the given hash differ: conflict; neither is there: malformed.
+    3. Every chunk present, else blob_incomplete (nothing recorded).
+    4. The store records a hash given here, then hashes the chunks: committed, or the
+       blob discarded (blob_mismatch).
+    5. Already committed: the same answer (another hash was a conflict in step 2).
     """
     state = request.app[STATE]
     ensure_writable(state)

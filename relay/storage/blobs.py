@@ -168,6 +168,8 @@ class BlobStorage(abc.ABC):
 
         Raises:
             PeerError: QUOTA_EXCEEDED for a new blob over the owner's or recipient's quota.
+            StorageUnavailableError: the hash could not be recorded now (PostgreSQL: the
+                row stayed locked), or storage is down.
             StorageError: the write failed.
         """
 
@@ -205,8 +207,9 @@ class BlobStorage(abc.ABC):
 
         The hash checked is :func:`commit_hash` of the row and ``ct_sha256`` (the commit
         body's, ``""`` for none). A blob announced without one records it once every
-        chunk is present, before hashing (compare-and-set: a create that recorded
-        another one meanwhile makes this a CONFLICT), and keeps it when committed.
+        chunk is present, before hashing, in a write of its own (compare-and-set: a
+        create that recorded another one meanwhile makes this a CONFLICT), so that it
+        stays recorded when the hashing fails; and keeps it when committed.
 
         Returns:
             True when committed (or already committed); False when the hash or the

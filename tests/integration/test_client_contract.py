@@ -295,3 +295,36 @@ async def test_blob_hash_announced_at_the_commit(side: Side) -> None:
     await refused(fr.commit_blob(part_id), ErrorCode.MALFORMED, 400)  # still no hash
     await _upload(fr, part_id, part, [1])
     assert (await fr.commit_blob(part_id, part_sha)).complete
+
+
+async def test_blob_hash_of_the_wrong_shape_is_malformed_first(side: Side) -> None:
+    """A hash that is not 64 lowercase hex digits ("", upper case, short) is malformed at
+    the create and at the commit before any other check (the recipient, the caller, the
+    blob, its state), and changes nothing: the blob stays, every chunk with it."""
+    fr, us = side.transport("FR"), side.transport("US")
+
+    async def malformed(call: Awaitable[object]) -> None:
+        got = await _refused(call)
+        assert (got.code, got.status) == (ErrorCode.MALFORMED, 400), got.message
+
+    blob_id, data, sha = _blob(BLOB_CHUNK + 3)
+    wrong = ("", sha.upper(), sha[:-1])
+    for given in wrong:
+        await malformed(fr.create_blob(blob_id, "US", len(data), given))
+        await malformed(fr.create_blob(blob_id, "ZZ", len(data), given))  # not in the directory
+        await malformed(fr.create_blob(blob_id, "FR", len(data), given))  # the caller itself
+    with pytest.raises(RelayRejectedError) as nothing:
+        await fr.blob_status(blob_id)
+    assert nothing.value.code is ErrorCode.NOT_FOUND  # none of them created it
+    await fr.create_blob(blob_id, "US", len(data), None)
+    await _upload(fr, blob_id, data)
+    for given in wrong:
+        await malformed(fr.commit_blob(blob_id, given))
+        await malformed(us.commit_blob(blob_id, given))  # not the owner
+        await malformed(fr.commit_blob(os.urandom(16).hex(), given))  # no such blob
+    kept = await fr.blob_status(blob_id)
+    assert (kept.missing, kept.complete) == ((), False)
+    assert (await fr.commit_blob(blob_id, sha)).complete
+    for given in wrong:
+        await malformed(fr.commit_blob(blob_id, given))  # committed: still its shape first
+    assert await _read(us, blob_id) == data

@@ -175,3 +175,31 @@ async def test_stalled_commit_body_is_cut_after_the_read_timeout(
         assert _code(answer) == (400, ErrorCode.MALFORMED)
         await _unchanged(relay, blob_id)
         assert (await relay.running.client("FR").commit_blob(blob_id, sha)).complete
+
+
+async def test_a_chunked_commit_body_over_the_limit_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body without Content-Length (chunked) is read only to the byte past 4096, then
+    refused ``too_large``: the answer comes while the client still holds the body open
+    (not once ``http.max_body_bytes`` arrived, nor at the read timeout, here longer
+    than the exchange's hang guard). A chunked body within the limit commits."""
+    async with hostile_relay(tmp_path, monkeypatch, read_timeout="60.0") as relay:
+        blob_id, data, sha = await _uploaded(relay, 100)
+        target = f"/v1/blobs/{blob_id}/commit"
+        chunked = {"Content-Type": JSON, "Transfer-Encoding": "chunked"}
+        head = request_bytes("POST", target, chunked, content_length=False)
+        # 64 KiB in one chunk, and neither the rest nor the last chunk ever sent.
+        endless = await exchange(relay.url, head + b"10000\r\n" + b"{" * 0x10000 + b"\r\n")
+        assert _code(endless) == (413, ErrorCode.TOO_LARGE)
+        await _unchanged(relay, blob_id)
+
+        right = msgspec.json.encode(BlobCommit(ct_sha256=sha))
+        key = relay.running.net.members["FR"].transport
+        headers = {**sign(relay.url, key, "POST", target, right), **chunked}
+        body = f"{len(right):x}\r\n".encode() + right + b"\r\n0\r\n\r\n"
+        done = await exchange(
+            relay.url, request_bytes("POST", target, headers, content_length=False) + body
+        )
+        assert done.status == 200, done.body
+        assert await download(relay.running.client("US"), blob_id) == data

@@ -10,19 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
+import asyncpg
 import pytest
 
-from protocol.errors import PeerError
+from protocol.errors import PeerError, StorageUnavailableError
 from relay.storage import BlobLimits, Store, StoredBlob
+from relay.storage._blob_hash import PrefixHashes
+from relay.storage.postgres import _blobs as pg_blobs
+from relay.storage.sqlite import _blob_files as blob_files
 from schemas.blobs import BLOB_CHUNK, BlobRef
 from schemas.errors import ErrorCode
+from tests.integration._instances import until
 from tests.integration._store_support import NOW, sub
+from tests.integration.test_store_pg_locks import until_waiting
+from tests.support.pg import pg_dsn
 from tests.support.relay import Backend
 
 pytestmark = pytest.mark.usefixtures("relay_backend")
@@ -338,3 +348,244 @@ async def test_a_late_hash_races_a_create_announcing_another(store: Store) -> No
             assert committed.code is ErrorCode.CONFLICT
             assert (row.committed, row.ct_sha256) == (False, "ab" * 32)
             assert created == (row, False)
+
+
+# --- a create beside a commit that hashes, a discard or the sweep ----------------------
+
+#: seconds after which a call that must not wait is called a hang: a guard only (each
+#: such call returns at once when the code is right); nothing here measures time
+HANG = 30.0
+
+
+def _rows_hashed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This PostgreSQL instance kept no hash of the upload (a restart, chunks sent
+    through another instance): the commit hashes the chunk rows."""
+    monkeypatch.setattr(PrefixHashes, "hexdigest", lambda _self, _blob_id: None)
+
+
+async def test_postgres_creates_go_on_while_a_commit_hashes(
+    relay_backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit holds the blob's row lock while it hashes the chunk rows (GiBs): the
+    owner announcing the same hash again, another member's create for the same
+    recipient and the owner's next blob are all answered meanwhile."""
+    if not relay_backend.postgres:
+        pytest.skip("SQLite: a commit holds the blob's gate, which a create never waits for")
+    hashing, release = asyncio.Event(), asyncio.Event()
+    real = pg_blobs._hash_rows
+
+    async def held(conn: asyncpg.Connection, row: StoredBlob) -> tuple[str, int]:
+        hashing.set()
+        await release.wait()
+        return await real(conn, row)
+
+    monkeypatch.setattr(pg_blobs, "_hash_rows", held)
+    _rows_hashed(monkeypatch)
+    data = os.urandom(1000)
+    sha = hashlib.sha256(data).hexdigest()
+    blob = dataclasses.replace(_blob(data), ct_sha256="")
+    await store.create_blob(blob, LIMITS)
+    await store.put_blob_chunk(blob.blob_id, 0, data)
+    commit = asyncio.create_task(store.commit_blob(blob.blob_id, sha))
+    try:
+        async with asyncio.timeout(HANG):
+            await hashing.wait()  # the commit holds the row lock, hashing
+            again, created = await store.create_blob(
+                dataclasses.replace(blob, ct_sha256=sha), LIMITS
+            )
+            assert (again.ct_sha256, again.committed, created) == (sha, False, False)
+            carol = StoredBlob(os.urandom(16).hex(), "carol", "bob", 10, "ab" * 32, NOW)
+            assert await store.create_blob(carol, LIMITS) == (carol, True)
+            mine = _blob(b"m" * 10)
+            assert await store.create_blob(mine, LIMITS) == (mine, True)
+        assert not commit.done()  # all of that while the commit still hashed
+    finally:
+        release.set()
+    assert await commit is True
+
+
+async def test_postgres_a_late_hash_waits_for_the_row_lock_without_quota_locks(
+    relay_backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction holds the row lock of a blob without a hash (a chunk write,
+    an accept, the sweep): a create announcing the hash waits for it holding no quota
+    lock (the owner's and the recipient's other creates go on), and only for
+    ``RECORD_WAIT``: then 503 unavailable, nothing recorded, and a retry records it."""
+    if not relay_backend.postgres:
+        pytest.skip("SQLite: one writer records the hash, no row lock to wait for")
+    schema = relay_backend.schemas[0]  # the store's
+    data = os.urandom(100)
+    sha = hashlib.sha256(data).hexdigest()
+    slow, busy = (dataclasses.replace(_blob(data), ct_sha256="") for _ in range(2))
+    for blob in (slow, busy):
+        await store.create_blob(blob, LIMITS)
+    holder = await asyncpg.connect(pg_dsn(), server_settings={"search_path": schema})
+    try:
+        lock = "SELECT 1 FROM blobs WHERE blob_id = $1 FOR UPDATE"
+        async with holder.transaction():
+            await holder.execute(lock, slow.blob_id)
+            waiting = asyncio.create_task(
+                store.create_blob(dataclasses.replace(slow, ct_sha256=sha), LIMITS)
+            )
+            await until_waiting(holder, schema, 1)  # blocked on the row lock
+            async with asyncio.timeout(HANG):
+                carol = StoredBlob(os.urandom(16).hex(), "carol", "bob", 10, "ab" * 32, NOW)
+                assert await store.create_blob(carol, LIMITS) == (carol, True)
+                mine = _blob(b"m" * 10)
+                assert await store.create_blob(mine, LIMITS) == (mine, True)
+            assert not waiting.done()
+        assert await waiting == (dataclasses.replace(slow, ct_sha256=sha), False)
+
+        monkeypatch.setattr(pg_blobs, "RECORD_WAIT", "50ms")
+        learn = dataclasses.replace(busy, ct_sha256=sha)
+        async with holder.transaction():
+            await holder.execute(lock, busy.blob_id)
+            with pytest.raises(StorageUnavailableError) as unavailable:
+                async with asyncio.timeout(HANG):
+                    await store.create_blob(learn, LIMITS)
+            assert unavailable.value.code is ErrorCode.UNAVAILABLE  # 503, Retry-After
+            assert await store.get_blob(busy.blob_id) == busy
+        assert await store.create_blob(learn, LIMITS) == (learn, False)
+    finally:
+        await holder.close()
+
+
+async def test_a_hash_announced_at_a_failed_commit_stays_recorded(
+    relay_backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§15.4 Commit step 4: the body's hash is recorded before the chunks are hashed, so
+    a commit that fails while it hashes (a storage error; a crash alike) leaves it
+    recorded on both backends: the retry may come without it."""
+    data = os.urandom(BLOB_CHUNK + 5)
+    sha = hashlib.sha256(data).hexdigest()
+    blob = dataclasses.replace(_blob(data), ct_sha256="")
+    await store.create_blob(blob, LIMITS)
+    for i in (0, 1):
+        await store.put_blob_chunk(blob.blob_id, i, _chunk(data, i))
+    with monkeypatch.context() as broken:
+        if relay_backend.postgres:
+
+            async def disk_full(*_args: object) -> tuple[str, int]:
+                raise asyncpg.DiskFullError("could not extend file")
+
+            _rows_hashed(broken)
+            broken.setattr(pg_blobs, "_hash_rows", disk_full)
+        else:
+
+            def failing(*_args: object) -> None:
+                raise OSError(errno.EIO, "Input/output error")
+
+            broken.setattr(blob_files, "flush", failing)
+            broken.setattr(blob_files, "seal", failing)
+        with pytest.raises(StorageUnavailableError):
+            await store.commit_blob(blob.blob_id, sha)
+    row = await store.get_blob(blob.blob_id)
+    assert row is not None
+    assert (row.ct_sha256, row.committed) == (sha, False)
+    assert await store.commit_blob(blob.blob_id) is True  # the retry, without the hash
+    assert await _read(store, blob.blob_id, 0, len(data)) == data
+
+
+async def _answered_or_waiting(
+    create: asyncio.Task[tuple[StoredBlob, bool]], store: Store, blob_id: str
+) -> bool:
+    """The create answered, or waits for the blob's gate (SQLite, held by the discard)."""
+    gate = getattr(store, "_blob_gates", {}).get(blob_id)
+    return create.done() or (gate is not None and gate.users > 1)
+
+
+async def test_a_create_while_the_blob_is_discarded_gets_a_blob_it_can_upload(
+    relay_backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit whose hash differs discards the blob; the owner creates the id again
+    meanwhile. Whichever goes first, the blob the create answers for can be uploaded
+    and committed, never a row whose bytes the discard deletes after (SQLite: the
+    create of a new blob waits for the blob's gate, which the discard holds; PostgreSQL:
+    the discard deletes the row and the chunk rows in one transaction)."""
+    entered, go = threading.Event(), threading.Event()
+    if relay_backend.postgres:  # held inside the discarding transaction
+        real_hash = pg_blobs._hash_rows
+
+        async def hashing(conn: asyncpg.Connection, row: StoredBlob) -> tuple[str, int]:
+            entered.set()
+            await asyncio.to_thread(go.wait, HANG)
+            return await real_hash(conn, row)
+
+        _rows_hashed(monkeypatch)
+        monkeypatch.setattr(pg_blobs, "_hash_rows", hashing)
+    else:  # held between the deletion of the rows and of the file
+        real_remove = blob_files.remove_blob
+
+        def removing(root: Path, blob_id: str) -> None:
+            entered.set()
+            go.wait(HANG)
+            real_remove(root, blob_id)
+
+        monkeypatch.setattr(blob_files, "remove_blob", removing)
+    data = os.urandom(BLOB_CHUNK + 9)
+    sha = hashlib.sha256(data).hexdigest()
+    blob = dataclasses.replace(_blob(data), ct_sha256="cd" * 32)
+    await store.create_blob(blob, LIMITS)
+    for i in (0, 1):
+        await store.put_blob_chunk(blob.blob_id, i, _chunk(data, i))
+    commit = asyncio.create_task(store.commit_blob(blob.blob_id))
+    again = dataclasses.replace(blob, ct_sha256=sha)
+    try:
+        await asyncio.to_thread(entered.wait, HANG)
+        assert entered.is_set()
+        create = asyncio.create_task(store.create_blob(again, LIMITS))
+        await until(
+            lambda: _answered_or_waiting(create, store, blob.blob_id), "create answered or waits"
+        )
+    finally:
+        go.set()
+    assert await commit is False
+    stored, created = await create
+    if not created:  # PostgreSQL: it found the blob before the discard (409 at the relay)
+        assert not stored.same_upload(again)
+        stored, created = await store.create_blob(again, LIMITS)  # the owner's retry
+    assert (stored, created) == (again, True)
+    for i in (0, 1):
+        await store.put_blob_chunk(blob.blob_id, i, _chunk(data, i))
+    assert await store.commit_blob(blob.blob_id) is True
+    assert await _read(store, blob.blob_id, 0, len(data)) == data
+
+
+async def test_sqlite_a_create_during_the_sweep_keeps_its_file(
+    relay_backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep deletes two blobs' rows, then their files one at a time, each under its
+    blob's gate. The second id, created again before its turn, keeps the file it was
+    allocated: the sweep removes a file only when no row names it."""
+    if relay_backend.postgres:
+        pytest.skip("PostgreSQL sweeps rows and chunk rows in one transaction")
+    data = os.urandom(300)
+    first = dataclasses.replace(_blob(b"f" * 10), blob_id="00" + os.urandom(15).hex())
+    second = dataclasses.replace(_blob(data), blob_id="ff" + os.urandom(15).hex())
+    for blob in (first, second):
+        await store.create_blob(blob, LIMITS)
+    entered, go = threading.Event(), threading.Event()
+    real_remove = blob_files.remove_blob
+
+    def removing(root: Path, blob_id: str) -> None:
+        if blob_id == first.blob_id:
+            entered.set()
+            go.wait(HANG)
+        real_remove(root, blob_id)
+
+    monkeypatch.setattr(blob_files, "remove_blob", removing)
+    later = NOW + timedelta(days=2)
+    sweep = asyncio.create_task(store.sweep_blobs(later, timedelta(days=1)))
+    again = dataclasses.replace(second, created_at=later)
+    try:
+        await asyncio.to_thread(entered.wait, HANG)
+        assert entered.is_set()
+        assert await store.get_blob(second.blob_id) is None  # its row is gone already
+        async with asyncio.timeout(HANG):
+            assert await store.create_blob(again, LIMITS) == (again, True)
+    finally:
+        go.set()
+    assert await sweep == 2
+    await store.put_blob_chunk(second.blob_id, 0, data)
+    assert await store.commit_blob(second.blob_id) is True
+    assert await _read(store, second.blob_id, 0, len(data)) == data

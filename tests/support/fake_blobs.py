@@ -11,8 +11,18 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import msgspec
+
 from client import RelayRejectedError
-from schemas.blobs import BLOB_CHUNK, BlobRef, BlobStatus, chunk_count, chunk_span
+from schemas.blobs import (
+    BLOB_CHUNK,
+    BlobCommit,
+    BlobCreate,
+    BlobRef,
+    BlobStatus,
+    chunk_count,
+    chunk_span,
+)
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 
@@ -21,6 +31,20 @@ def refuse(code: ErrorCode, message: str) -> RelayRejectedError:
     """The refusal the real relay answers with ``code``."""
     body = ErrorBody(code=code, message=message, request_id="fake")
     return RelayRejectedError(HTTP_STATUS[code], body)
+
+
+def check_create(blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None) -> None:
+    """U1's decoding, with the relay's own schema: a field of the wrong shape (a hash of
+    ``""``, upper case or short) is ``malformed`` before any other check."""
+    asked = {"blob_id": blob_id, "recipient": recipient, "ct_len": ct_len}
+    _shaped(BlobCreate, asked if ct_sha256 is None else {**asked, "ct_sha256": ct_sha256})
+
+
+def _shaped(schema: type[msgspec.Struct], fields: dict[str, object]) -> None:
+    try:
+        msgspec.convert(fields, schema)
+    except msgspec.ValidationError as exc:
+        raise refuse(ErrorCode.MALFORMED, f"{schema.__name__}: {exc}") from None
 
 
 @dataclass
@@ -69,6 +93,7 @@ class FakeBlobs:
     def create(
         self, member: str, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
     ) -> BlobStatus:
+        check_create(blob_id, recipient, ct_len, ct_sha256)
         if recipient == member:
             raise refuse(ErrorCode.MALFORMED, "a blob's recipient must be another member")
         wanted = FakeBlob(member, recipient, ct_len, ct_sha256)
@@ -98,6 +123,8 @@ class FakeBlobs:
         return self._own(member, blob_id, reader=True).status(blob_id)
 
     def commit(self, member: str, blob_id: str, ct_sha256: str | None = None) -> BlobStatus:
+        if ct_sha256 is not None:  # the body is decoded before the blob is looked at
+            _shaped(BlobCommit, {"ct_sha256": ct_sha256})
         blob = self._own(member, blob_id)
         if None not in (blob.ct_sha256, ct_sha256) and blob.ct_sha256 != ct_sha256:
             raise refuse(ErrorCode.CONFLICT, "ct_sha256 differs from the one announced")

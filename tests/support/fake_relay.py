@@ -35,7 +35,7 @@ from schemas.blobs import BlobStatus
 from schemas.directory import TrustRootFile
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.relay_api import AckResult, MailboxItem, MailboxPage, SubmitResult
-from tests.support.fake_blobs import FakeBlobs
+from tests.support.fake_blobs import FakeBlobs, check_create
 from tests.support.network import Network
 
 E = TypeVar("E")
@@ -223,6 +223,7 @@ class FakeTransport:
         self, blob_id: str, recipient: str, ct_len: int, ct_sha256: str | None
     ) -> BlobStatus:
         self.relay._check()
+        check_create(blob_id, recipient, ct_len, ct_sha256)  # decoded first, as at the relay
         try:
             self.relay.lookup.member(recipient)
         except Relay247Error:

@@ -10,7 +10,9 @@ transaction is durable and flushes the WAL up to it, every chunk row before it
 included. The commit checks the SHA-256 that this instance computed while the chunks
 came (relay/storage/_blob_hash.py), after checking that no chunk row changed since
 (its ``xmin``); otherwise it hashes the chunk rows, in a worker thread. Quota checks of
-one owner or recipient are serialised by transaction advisory locks. Chunk data is
+one owner or recipient are serialised by transaction advisory locks, taken only by the
+transaction that inserts a new blob: recording a late hash (§15.4) waits for the blob's
+row lock, a bounded time, and never holds them meanwhile. Chunk data is
 stored ``EXTERNAL`` (uncompressed: it is ciphertext), so a range read fetches only the
 TOAST slices it needs (PostgreSQL docs 73.2, TOAST).
 """
@@ -27,7 +29,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from protocol.errors import PeerError, StorageError, storage_error
+from protocol.errors import PeerError, StorageError, StorageUnavailableError, storage_error
 from relay.storage._blob_hash import PrefixHashes
 from relay.storage._micros import from_micros, to_micros
 from relay.storage.blobs import BlobLimits, BlobStorage, StoredBlob, commit_hash
@@ -52,12 +54,16 @@ _LOCK_MANY = (
     "SELECT blob_id, owner, recipient, ct_len, ct_sha256, created_at, committed, bound_sender,"
     " bound_msg FROM blobs WHERE blob_id = ANY($1::text[]) ORDER BY blob_id FOR UPDATE"
 )
-# A hash announced late (§15.4): recorded only where none is, once.
+# A hash announced late (§15.4): recorded only where none is, once, in the same upload.
 _RECORD_HASH = (
     "UPDATE blobs SET ct_sha256 = $2 WHERE blob_id = $1 AND ct_sha256 = ''"
+    " AND owner = $3 AND recipient = $4 AND ct_len = $5"
     " RETURNING blob_id, owner, recipient, ct_len, ct_sha256, created_at, committed,"
     " bound_sender, bound_msg"
 )
+#: how long recording a late hash waits for the blob's row lock (a chunk write, an accept
+#: or the sweep holds it briefly), then ``503 unavailable`` with Retry-After
+RECORD_WAIT = "2s"
 #: looks at a blob row that changed under a create (see create_blob)
 _ATTEMPTS = 4
 # Unbound and older than the TTL, or bound to an envelope no longer waiting.
@@ -137,6 +143,33 @@ def _gone(blob_id: str) -> PeerError:
     return PeerError("no such blob", detail=f"blob={blob_id}", code=ErrorCode.NOT_FOUND)
 
 
+async def _complete(conn: asyncpg.Connection, row: StoredBlob) -> None:
+    """Raise BLOB_INCOMPLETE unless every chunk row of ``row`` is there."""
+    have = await conn.fetchval("SELECT count(*) FROM blob_chunks WHERE blob_id = $1", row.blob_id)
+    if have != chunk_count(row.ct_len):
+        raise PeerError("blob has chunks missing", code=ErrorCode.BLOB_INCOMPLETE)
+
+
+async def _record(conn: asyncpg.Connection, row: StoredBlob, ct_sha256: str) -> StoredBlob | None:
+    """Record ``ct_sha256`` in the blob of ``row``'s id, owner, recipient and length if it
+    has no hash (compare-and-set on ``''``), waiting at most :data:`RECORD_WAIT` for its
+    row lock: the row now, or None when it changed (hashed, discarded or another blob).
+
+    Raises:
+        StorageUnavailableError: the row stayed locked (503 with Retry-After: try again).
+    """
+    await conn.execute("SELECT set_config('lock_timeout', $1, true)", RECORD_WAIT)
+    try:
+        got = await conn.fetchrow(
+            _RECORD_HASH, row.blob_id, ct_sha256, row.owner, row.recipient, row.ct_len
+        )
+    except asyncpg.LockNotAvailableError:
+        raise StorageUnavailableError(
+            "storage is busy", detail=f"blob={row.blob_id}: row locked over {RECORD_WAIT}"
+        ) from None
+    return blob_row(got)
+
+
 class PostgresBlobs(BlobStorage):
     """Blob rows and chunk rows (see the module docstring)."""
 
@@ -154,29 +187,14 @@ class PostgresBlobs(BlobStorage):
             raise storage_error(exc, "blob storage failed") from None
 
     async def create_blob(self, blob: StoredBlob, limits: BlobLimits) -> tuple[StoredBlob, bool]:
-        """See :meth:`BlobStorage.create_blob`."""
+        """See :meth:`BlobStorage.create_blob`: each step its own short transaction; only
+        the insert takes the owner's and recipient's quota locks, a late hash is recorded
+        without them (:func:`_record`)."""
 
-        async def run(conn: asyncpg.Connection) -> tuple[StoredBlob, bool]:
+        async def insert(conn: asyncpg.Connection) -> bool:
             keys = sorted({_key("owner", blob.owner), _key("recipient", blob.recipient)})
             for key in keys:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
-            # Each statement sees what committed before it (READ COMMITTED): a row that
-            # changed between two of them (created, hashed or discarded by another
-            # transaction) is looked at again, at most a few times.
-            for _ in range(_ATTEMPTS):
-                earlier = blob_row(await conn.fetchrow(_SELECT, blob.blob_id))
-                if earlier is None:
-                    if await insert(conn):
-                        return blob, True
-                elif not earlier.learns_hash(blob):
-                    return earlier, False
-                else:  # compare-and-set; waits for a commit holding the row lock
-                    row = await conn.fetchrow(_RECORD_HASH, blob.blob_id, blob.ct_sha256)
-                    if row is not None:
-                        return blob_row(row) or earlier, False
-            raise StorageError("blob row kept changing", detail=f"blob={blob.blob_id}")
-
-        async def insert(conn: asyncpg.Connection) -> bool:
             sums = await conn.fetchrow(
                 "SELECT (SELECT COALESCE(sum(ct_len), 0) FROM blobs WHERE owner = $1),"
                 " (SELECT COALESCE(sum(ct_len), 0) FROM blobs WHERE recipient = $2)",
@@ -195,10 +213,21 @@ class PostgresBlobs(BlobStorage):
             )  # fmt: skip
             return inserted is not None  # None: another instance created it meanwhile
 
-        stored, created = await self._blob_tx(run)
-        if created:
-            self._blob_hashes.start(blob.blob_id, chunk_count(blob.ct_len))
-        return stored, created
+        # Each transaction sees what committed before it (READ COMMITTED): a row that
+        # changed between two of them (created, hashed or discarded by another
+        # transaction) is looked at again, at most a few times.
+        record = functools.partial(_record, row=blob, ct_sha256=blob.ct_sha256)
+        for _ in range(_ATTEMPTS):
+            earlier = await self.get_blob(blob.blob_id)
+            if earlier is None:
+                if await self._blob_tx(insert):
+                    self._blob_hashes.start(blob.blob_id, chunk_count(blob.ct_len))
+                    return blob, True
+            elif not earlier.learns_hash(blob):
+                return earlier, False
+            elif (learned := await self._blob_tx(record)) is not None:
+                return learned, False
+        raise StorageError("blob row kept changing", detail=f"blob={blob.blob_id}")
 
     async def get_blob(self, blob_id: str) -> StoredBlob | None:
         """See :meth:`BlobStorage.get_blob`."""
@@ -255,8 +284,9 @@ class PostgresBlobs(BlobStorage):
         await self._blob_hashes.add(blob_id, index, data, read, version)
 
     async def commit_blob(self, blob_id: str, ct_sha256: str = "") -> bool:
-        """See :meth:`BlobStorage.commit_blob` (see the module docstring); a hash
-        announced here is recorded with the commit, in its transaction."""
+        """See :meth:`BlobStorage.commit_blob` (see the module docstring). A hash announced
+        here is recorded first, in its own short transaction (compare-and-set on ``''``,
+        as a create's), so that it stays recorded whatever becomes of the hashing."""
         digest = self._blob_hashes.hexdigest(blob_id)
         versions = self._blob_hashes.versions(blob_id)
 
@@ -269,6 +299,20 @@ class PostgresBlobs(BlobStorage):
             )
             return {int(r[0]): r[1] for r in rows} == versions
 
+        async def record(conn: asyncpg.Connection) -> None:
+            row = blob_row(await conn.fetchrow(_SELECT, blob_id))
+            if row is None:
+                raise _gone(blob_id)
+            commit_hash(row, ct_sha256)
+            if row.committed or row.ct_sha256:
+                return
+            await _complete(conn, row)
+            if await _record(conn, row, ct_sha256) is None:  # the row changed meanwhile
+                now = blob_row(await conn.fetchrow(_SELECT, blob_id))
+                if now is None:
+                    raise _gone(blob_id)
+                commit_hash(now, ct_sha256)
+
         async def run(conn: asyncpg.Connection) -> bool:
             row = blob_row(await conn.fetchrow(_SELECT_FOR_UPDATE, blob_id))
             if row is None:
@@ -276,12 +320,7 @@ class PostgresBlobs(BlobStorage):
             row = dataclasses.replace(row, ct_sha256=commit_hash(row, ct_sha256))
             if row.committed:
                 return True
-            count = chunk_count(row.ct_len)
-            have = await conn.fetchval(
-                "SELECT count(*) FROM blob_chunks WHERE blob_id = $1", blob_id
-            )
-            if have != count:
-                raise PeerError("blob has chunks missing", code=ErrorCode.BLOB_INCOMPLETE)
+            await _complete(conn, row)
             if await hashed(conn, row) or await _hash_rows(conn, row) == (
                 row.ct_sha256,
                 row.ct_len,
@@ -296,6 +335,8 @@ class PostgresBlobs(BlobStorage):
             await conn.execute("DELETE FROM blobs WHERE blob_id = $1", blob_id)
             return False
 
+        if ct_sha256:
+            await self._blob_tx(record)
         done = await self._blob_tx(run)
         self._blob_hashes.drop(blob_id)
         return done

@@ -130,14 +130,25 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
         return await asyncio.to_thread(guarded)
 
     async def create_blob(self, blob: StoredBlob, limits: BlobLimits) -> tuple[StoredBlob, bool]:
-        """See :meth:`BlobStorage.create_blob`; also allocates the blob's whole file."""
+        """See :meth:`BlobStorage.create_blob`; also allocates the blob's whole file.
 
-        def op(conn: sqlite3.Connection) -> tuple[StoredBlob, bool]:
+        A new blob's row and file are made under the blob's gate, which a commit that
+        discards the blob and the sweep hold while they delete it: a create never sees
+        the row gone and then the file too. Finding an existing blob takes no gate (a
+        resume or a late hash does not wait for a commit that hashes).
+        """
+
+        def found(conn: sqlite3.Connection) -> StoredBlob | None:
             earlier = blob_row(conn.execute(SELECT_BLOB, (blob.blob_id,)).fetchone())
+            if earlier is not None and earlier.learns_hash(blob):
+                # the one writer: atomic with the read
+                conn.execute(_RECORD_HASH, (blob.ct_sha256, blob.blob_id))
+                earlier = dataclasses.replace(earlier, ct_sha256=blob.ct_sha256)
+            return earlier
+
+        def make(conn: sqlite3.Connection) -> tuple[StoredBlob, bool]:
+            earlier = found(conn)
             if earlier is not None:
-                if earlier.learns_hash(blob):  # the one writer: atomic with the read
-                    conn.execute(_RECORD_HASH, (blob.ct_sha256, blob.blob_id))
-                    earlier = dataclasses.replace(earlier, ct_sha256=blob.ct_sha256)
                 return earlier, False
             (owner,) = conn.execute(
                 "SELECT COALESCE(SUM(ct_len), 0) FROM blobs WHERE owner = ?", (blob.owner,)
@@ -157,17 +168,24 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
             )  # fmt: skip
             return blob, True
 
-        stored, created = await self._write(op)
-        if created:
-            try:
-                await self._files(
-                    functools.partial(files.preallocate, self._blob_root, blob.blob_id, blob.ct_len)
+        earlier = await self.get_blob(blob.blob_id)
+        if earlier is not None and not earlier.learns_hash(blob):
+            return earlier, False  # a resume, or another blob's id: the caller compares
+        if earlier is not None and (learned := await self._write(found)) is not None:
+            return learned, False
+        async with self._gate(blob.blob_id) as gate, gate.lock:  # not the chunk writers'
+            stored, created = await self._write(make)
+            if created:
+                allocate = functools.partial(
+                    files.preallocate, self._blob_root, blob.blob_id, blob.ct_len
                 )
-            except BaseException:
-                # No space (or no disk): the blob was never there.
-                await self._write(lambda c: _delete_rows(c, [blob.blob_id]))
-                raise
-            self._blob_hashes.start(blob.blob_id, chunk_count(blob.ct_len))
+                try:
+                    await self._files(allocate)
+                except BaseException:
+                    # No space (or no disk): the blob was never there.
+                    await self._write(lambda c: _delete_rows(c, [blob.blob_id]))
+                    raise
+                self._blob_hashes.start(blob.blob_id, chunk_count(blob.ct_len))
         return stored, created
 
     async def get_blob(self, blob_id: str) -> StoredBlob | None:
@@ -288,7 +306,11 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
             yield piece
 
     async def sweep_blobs(self, now: datetime, ttl: timedelta) -> int:
-        """See :meth:`BlobStorage.sweep_blobs`; also removes files that no row names."""
+        """See :meth:`BlobStorage.sweep_blobs`; also removes files that no row names.
+
+        A file goes only if, under the blob's gate, no row names it: a create of the same
+        id after the rows were deleted keeps the file it allocated.
+        """
         listed = await self._files(functools.partial(files.stored_ids, self._blob_root))
         cutoff = to_micros(now - ttl)
 
@@ -300,7 +322,10 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
         doomed: list[str] = await self._write(op)
         known = await self._query(lambda c: {r[0] for r in c.execute("SELECT blob_id FROM blobs")})
         for blob_id in sorted({*doomed, *(listed - known)}):
-            self._blob_hashes.drop(blob_id)
             async with self._alone(blob_id):
-                await self._files(functools.partial(files.remove_blob, self._blob_root, blob_id))
+                if await self.get_blob(blob_id) is None:  # else created again meanwhile
+                    self._blob_hashes.drop(blob_id)
+                    await self._files(
+                        functools.partial(files.remove_blob, self._blob_root, blob_id)
+                    )
         return len(doomed)
