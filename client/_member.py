@@ -215,6 +215,17 @@ class RelayClient(PublicClient):
         headers = self._signed("POST", path, body)
         return await self._call("POST", path, _BLOB, body, headers=headers)
 
+    async def discard_blob(self, blob_id: str) -> None:
+        """POST /v1/blobs/{id}/discard: give up an upload not committed (its chunks and
+        its quota freed at once, §15.4 "Discard").
+
+        Raises:
+            RelayRejectedError: ``conflict`` (committed: it goes with its envelope or its
+                TTL), ``not_found`` (no such blob of the caller's).
+        """
+        path = f"/v1/blobs/{blob_id}/discard"
+        await self._send("POST", path, b"", headers=self._signed("POST", path, b""))
+
     async def blob_content(
         self, blob_id: str, *, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:

@@ -66,6 +66,10 @@ class Transport(Protocol):
         the hash, when the create did not announce it)."""
         ...
 
+    async def discard_blob(self, blob_id: str) -> None:
+        """Give up an upload not committed (its chunks and quota freed at once)."""
+        ...
+
     def blob_content(
         self, blob_id: str, *, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:

@@ -141,6 +141,12 @@ class FakeBlobs:
             blob.ct_sha256, blob.committed = want, True
         return blob.status(blob_id)
 
+    def discard(self, member: str, blob_id: str) -> None:
+        blob = self._own(member, blob_id)
+        if blob.committed:
+            raise refuse(ErrorCode.CONFLICT, "a committed blob goes with its envelope")
+        del self.blobs[blob_id]
+
     async def content(
         self, member: str, blob_id: str, start: int, end: int | None
     ) -> AsyncIterator[bytes]:

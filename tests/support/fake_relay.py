@@ -244,6 +244,10 @@ class FakeTransport:
         self.relay._check()
         return self.relay.blobs.commit(self.member, blob_id, ct_sha256)
 
+    async def discard_blob(self, blob_id: str) -> None:
+        self.relay._check()
+        self.relay.blobs.discard(self.member, blob_id)
+
     async def blob_content(
         self, blob_id: str, *, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
