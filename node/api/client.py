@@ -17,12 +17,13 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import BinaryIO, Final, NoReturn, TypeVar
+from typing import Final, NoReturn, TypeVar
 
 import aiohttp
 import msgspec
 
 from client import read_body
+from node.api._file_pieces import file_pieces
 from protocol.codec import decode, decode_as
 from protocol.errors import MalformedError, PeerError, TooLargeError, TransportError
 from schemas import Attachment
@@ -284,7 +285,7 @@ class NodeApiClient:
             st = os.fstat(f.fileno())
             length = st.st_size if stat.S_ISREG(st.st_mode) else None
             raw = await self._stream_request(
-                "POST", f"/v1/attachments?{query}", _file_pieces(f), _OCTETS, length=length
+                "POST", f"/v1/attachments?{query}", file_pieces(f, length), _OCTETS, length=length
             )
         return _decode(Attachment, raw)
 
@@ -368,11 +369,6 @@ class NodeApiClient:
         except (MalformedError, TooLargeError):
             raise PeerError(f"node answered HTTP {status}", code=ErrorCode.INTERNAL) from None
         raise NodeApiError(status, refusal)
-
-
-async def _file_pieces(f: BinaryIO) -> AsyncIterator[bytes]:
-    while piece := await asyncio.to_thread(f.read, 1 << 20):
-        yield piece
 
 
 def _unlink(path: Path) -> None:

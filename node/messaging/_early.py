@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import structlog
@@ -49,7 +49,8 @@ from schemas.blobs import BLOB_CHUNK, chunk_count, chunk_span
 
 log = structlog.get_logger("relay247.node")
 
-#: seconds a completed chunk waits for a free upload slot before the early upload ends
+#: seconds of waiting for the link (free slots, the create, the last chunks) an early
+#: upload always has; beyond it, no more than the encryption itself has taken so far
 SLOT_WAIT = 2.0
 
 
@@ -78,9 +79,9 @@ class Uploader:
         self._missing: frozenset[int] = frozenset()
         self.stopped = self._want is None
         self.ct_len = 0 if self._want is None else fmt.ct_len_for(self._want.size)
-        self._created: asyncio.Task[None] | None = None
-        if self._want is not None:
-            self._created = self._spawn(self._guard("create", self._create(self._want)))
+        self._created: asyncio.Task[None] | None = None  # sent with the first whole chunk
+        loop = asyncio.get_running_loop()
+        self._clock, self._start, self._waited = loop.time, loop.time(), 0.0
 
     # -- fed by prepare() --------------------------------------------------------------
 
@@ -105,16 +106,31 @@ class Uploader:
             return True
         if self._fed != self.ct_len:
             self._abandon("the plaintext has another size than announced")
+            if self._created is not None:  # its quota back; the attachment takes a new id
+                self._spawn("discard", self.discard)
             return False
         if not self.stopped:
             self._hold(sealed)
-            self._spawn(self._guard("commit", self._commit(digest.ct_sha256)))
+            self._spawn("commit", self._commit, digest.ct_sha256)
         return True
 
     async def wait(self) -> None:
         """Until the last chunks and the commit are done (a failure is logged, not raised)."""
         while self._tasks:
             await asyncio.wait(tuple(self._tasks))
+
+    async def discard(self) -> None:
+        """Give the relay's blob up, if one was announced (a preparation that failed or
+        was cancelled: nothing will send it, and it would hold both members' quotas
+        until the relay's ``blob_ttl``); best effort, :data:`SLOT_WAIT` at most."""
+        if self._want is None or self._created is None:
+            return
+        try:
+            async with asyncio.timeout(SLOT_WAIT):
+                await self._want.transport.discard_blob(self.blob_id)
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - best effort
+            error = exc.diagnostics() if isinstance(exc, Relay247Error) else type(exc).__name__
+            log.info("attachment early upload not discarded", blob_id=self.blob_id, error=error)
 
     def stop(self, running: asyncio.Future[Any] | None) -> asyncio.Future[Any]:
         """Cancel the uploads; a future done once they and ``running`` (prepare()'s write
@@ -127,20 +143,26 @@ class Uploader:
 
     # -- the requests ------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro)
+    def _spawn(
+        self, step: str, fn: Callable[..., Awaitable[None]], *args: Any
+    ) -> asyncio.Task[None]:
+        # The coroutine is made inside the task: one cancelled before it ran leaves none
+        # never awaited.
+        task = asyncio.create_task(self._guard(step, fn, *args))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _guard(self, step: str, coro: Coroutine[Any, Any, None]) -> None:
+    async def _guard(self, step: str, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
         try:
-            await coro
+            await fn(*args)
         except Exception as exc:  # noqa: BLE001 - best effort: never the prepare's failure
             error = exc.diagnostics() if isinstance(exc, Relay247Error) else type(exc).__name__
             self._abandon(f"{step} failed", error)
 
-    async def _create(self, want: EarlyUpload) -> None:
+    async def _create(self) -> None:
+        assert self._want is not None
+        want = self._want
         status = await want.transport.create_blob(self.blob_id, want.recipient, self.ct_len, None)
         if status.ct_len != self.ct_len or not 0 < status.chunk_size <= BLOB_CHUNK:
             self._abandon("the relay's answer to the create does not fit", repr(status))
@@ -153,9 +175,10 @@ class Uploader:
             if not self._chunk:  # the create's answer gives the chunk size
                 if self._held_bytes < BLOB_CHUNK and not final:
                     return
-                assert self._created is not None
-                done, _ = await asyncio.wait((self._created,), timeout=SLOT_WAIT)
-                if not done:  # the encryption does not wait for a slow relay either
+                if self._created is None:  # announced only now: a preparation that
+                    # stalls or fails before its first chunk holds no quota at the relay
+                    self._created = self._spawn("create", self._create)
+                if not await self._within(asyncio.wait((self._created,))):
                     self._abandon("the relay does not answer the create in time", level="info")
                 continue
             if self._next >= chunk_count(self.ct_len, self._chunk):
@@ -169,7 +192,7 @@ class Uploader:
                 continue
             if not await self._slot():
                 return
-            self._spawn(self._guard(f"chunk {index}", self._put(index, data)))
+            self._spawn(f"chunk {index}", self._put, index, data)
 
     def _hold(self, sealed: bytes) -> None:
         if sealed:
@@ -189,13 +212,28 @@ class Uploader:
         self._held_bytes -= n
         return b"".join(parts)
 
-    async def _slot(self) -> bool:
-        """Wait for a free slot, :data:`SLOT_WAIT` at most (longer: the link does not keep
-        up, and the early upload ends); False (and none taken) once abandoned."""
+    async def _within(self, waiting: Awaitable[Any]) -> bool:
+        """Await ``waiting`` within what is left of the wait allowed: :data:`SLOT_WAIT`,
+        or as long as the encryption has taken so far if that is longer. So a link slower
+        than the encryption never makes the preparation take more than about twice as
+        long as without it (an early upload cannot resume after a kill; the send-time
+        upload can). False: the time ran out (``waiting`` cancelled)."""
+        spent = self._clock() - self._start
+        left = max(SLOT_WAIT, spent - self._waited) - self._waited
+        began = self._clock()
         try:
-            async with asyncio.timeout(SLOT_WAIT):
-                await self._slots.acquire()
+            async with asyncio.timeout(max(left, 0.0)):
+                await waiting
         except TimeoutError:
+            return False
+        finally:
+            self._waited += self._clock() - began
+        return True
+
+    async def _slot(self) -> bool:
+        """Wait for a free slot within the time allowed (:meth:`_within`; longer: the link
+        does not keep up, and the early upload ends); False (none taken) once abandoned."""
+        if not await self._within(self._slots.acquire()):
             self._abandon("the link does not keep up with the encryption", level="info")
             return False
         if self.stopped:
@@ -211,11 +249,12 @@ class Uploader:
 
     async def _commit(self, ct_sha256: str) -> None:
         await self._cut(final=True)
-        try:  # every chunk under way has ended, within the same bound as a slot
-            async with asyncio.timeout(SLOT_WAIT):
-                for _ in range(IN_FLIGHT):
-                    await self._slots.acquire()
-        except TimeoutError:
+
+        async def drained() -> None:  # every chunk under way has ended
+            for _ in range(IN_FLIGHT):
+                await self._slots.acquire()
+
+        if not self.stopped and not await self._within(drained()):
             self._abandon("the link does not keep up with the encryption", level="info")
         if self.stopped:
             return

@@ -225,6 +225,7 @@ class AttachmentFiles:
             finally:
                 enc.close()  # its hashing threads, if it started them
                 _drop(f, tmp)
+            await early.discard()  # nothing will send it: its quota back (best effort)
             raise
         if upload is not None and early.blob_id == blob_id:  # the relay's blob is for it
             self._write(f"{blob_id}.to", upload.recipient.encode())  # before the .json
