@@ -160,7 +160,7 @@ async def node_path(
             _pieces(plain),
             name="plain.bin",
             media_type="application/octet-stream",
-            upload=EarlyUpload(fr, "US", size),
+            upload=EarlyUpload(fr, "US", size, time.monotonic),
         )
         clock.step("encrypt+upload+commit")
         await upload(fr, fr_files, "US", refs_of((made,)))

@@ -304,7 +304,7 @@ class Node:
     ) -> Attachment:  # fmt: skip
         """Encrypt a file into the data directory: the body's ``Attachment`` (§15.1, §15.2);
         given ``to`` and the plaintext's ``size``, uploaded meanwhile (best effort, §15.4)."""
-        files, early = self._shared.files, early_upload(self._pool, to, size)
+        files, early = self._shared.files, early_upload(self._pool, to, size, self._shared.unix)
         assert files is not None
         return await files.prepare(pieces, name=name, media_type=media_type, upload=early)
 

@@ -61,6 +61,10 @@ class EarlyUpload(NamedTuple):
     transport: Transport
     recipient: str
     size: int
+    #: Unix seconds now (the node's injected clock, ``Shared.unix``): how long the
+    #: encryption has taken, which bounds the waits beyond SLOT_WAIT (None: each wait
+    #: SLOT_WAIT at most)
+    clock: Callable[[], float] | None = None
 
 
 class Uploader:
@@ -80,8 +84,8 @@ class Uploader:
         self.stopped = self._want is None
         self.ct_len = 0 if self._want is None else fmt.ct_len_for(self._want.size)
         self._created: asyncio.Task[None] | None = None  # sent with the first whole chunk
-        loop = asyncio.get_running_loop()
-        self._clock, self._start, self._waited = loop.time, loop.time(), 0.0
+        self._clock = None if self._want is None else self._want.clock
+        self._start, self._waited = (0.0 if self._clock is None else self._clock()), 0.0
 
     # -- fed by prepare() --------------------------------------------------------------
 
@@ -218,16 +222,19 @@ class Uploader:
         than the encryption never makes the preparation take more than about twice as
         long as without it (an early upload cannot resume after a kill; the send-time
         upload can). False: the time ran out (``waiting`` cancelled)."""
-        spent = self._clock() - self._start
-        left = max(SLOT_WAIT, spent - self._waited) - self._waited
-        began = self._clock()
+        clock = self._clock
+        if clock is None:  # nothing to measure the encryption by: SLOT_WAIT each time
+            left = SLOT_WAIT
+        else:
+            left = max(SLOT_WAIT, clock() - self._start - self._waited) - self._waited
+        began = 0.0 if clock is None else clock()
         try:
             async with asyncio.timeout(max(left, 0.0)):
                 await waiting
         except TimeoutError:
             return False
         finally:
-            self._waited += self._clock() - began
+            self._waited += 0.0 if clock is None else max(clock() - began, 0.0)
         return True
 
     async def _slot(self) -> bool:
@@ -283,12 +290,14 @@ class Uploader:
                 task.cancel()
 
 
-def early_upload(pool: RelayPool, to: str | None, size: int | None) -> EarlyUpload | None:
+def early_upload(
+    pool: RelayPool, to: str | None, size: int | None, clock: Callable[[], float]
+) -> EarlyUpload | None:
     """The early upload to ``to`` of a plaintext of ``size`` bytes, through the relay the
     outbox uses now; None without both, or without a relay to use."""
     if to is None or size is None:
         return None
     try:
-        return EarlyUpload(pool.current(), to, size)
+        return EarlyUpload(pool.current(), to, size, clock)
     except ConfigError:
         return None

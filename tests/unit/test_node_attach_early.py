@@ -515,3 +515,43 @@ async def test_nothing_is_announced_before_the_first_whole_chunk(tmp_path: Path)
     assert task.cancelled()
     assert (spy.creates, relay.blobs.blobs) == ([], {})
     assert _uploads() == []
+
+
+@pytest.mark.parametrize("encrypting", [0.0, 1000.0])
+async def test_the_link_may_take_as_long_as_the_encryption_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encrypting: float
+) -> None:
+    """The waits for the link get SLOT_WAIT, or the time the encryption has taken so far
+    (the node's clock) if that is longer: a PUT held 0.2 s is waited for when the
+    encryption took 1000 s, not when it took none."""
+    monkeypatch.setattr(_early, "SLOT_WAIT", 0.05)
+    relay = _relay()
+    fr = _Blocking(relay)
+    now = [0.0]
+    files = AttachmentFiles(tmp_path)
+    data = os.urandom(6 * BLOB_CHUNK)  # seven chunks: the fifth waits for a slot
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), MiB):
+            if i == MiB:
+                now[0] += encrypting  # "the encryption so far took this long"
+            yield data[i : i + MiB]
+
+    async def release_later() -> None:
+        await asyncio.wait_for(fr.started.wait(), HANG_GUARD)
+        await asyncio.sleep(0.2)
+        fr.open()
+
+    opener = asyncio.create_task(release_later())
+    a = await asyncio.wait_for(
+        files.prepare(
+            pieces(),
+            name="a.bin",
+            media_type="a/b",
+            upload=EarlyUpload(fr, "US", len(data), lambda: now[0]),
+        ),
+        HANG_GUARD,
+    )
+    await opener
+    blob = relay.blobs.blobs[a.blob_id]
+    assert blob.committed is (encrypting > 0)
