@@ -217,6 +217,7 @@ async def test_a_recipient_that_cannot_take_files_is_refused_before_any_is_encry
             got, answer = await _raw(fr, "POST", f"{target}&to={to}", b"data")
             assert (got, msgspec.json.decode(answer)["code"]) == (status, code), (to, answer)
         assert not out.exists() or not list(out.iterdir())
-        # A member that takes them: encrypted as before, and `to` is only a check.
+        # A member that takes them: encrypted as before (and, with the declared length,
+        # uploaded for DE meanwhile, §15.4).
         made = await fr.api.upload_attachment(src, name=src.name, media_type="a/b", to="DE")
         assert made.size == 1 << 20
