@@ -3,7 +3,7 @@
 A mixin of :class:`relay.storage.postgres.store.PostgresStore`. Each call is its own
 short transaction on the pool (never a write of a group-commit batch). Instances keep
 one blob's writes apart with the blob's row lock: a chunk write holds it shared, the
-commit exclusively, so a committed blob never changes. A chunk row commits without
+commit and a discard exclusively, so a committed blob never changes. A chunk row commits without
 waiting for the WAL flush (``synchronous_commit`` off for its transaction): a server
 crash may lose it, and the blob's status then lists it missing again; the commit's own
 transaction is durable and flushes the WAL up to it, every chunk row before it
