@@ -3,8 +3,9 @@
 Every request is RFC 9421-signed and authenticated like any other (H1–H9,
 :func:`relay.http._auth.authenticate`); a chunk's body is read within one chunk's size
 and ``blobs.chunk_timeout`` before its signature (which covers its Content-Digest) is
-checked. Only a blob's owner uploads and commits it, only its recipient downloads it;
-anyone else gets ``not_found``, exactly as for an id that does not exist (steps U1–U6).
+checked. Only a blob's owner uploads, commits and discards it, only its recipient
+downloads it; anyone else gets ``not_found``, exactly as for an id that does not exist
+(steps U1–U7).
 Downloads stream from storage a piece at a time, whatever the blob's size.
 """
 
@@ -193,8 +194,8 @@ async def status(request: web.Request) -> web.Response:
     return json_response(await _status(state, row))
 
 
-async def _read_commit(request: web.Request, state: RelayState) -> bytes:
-    """A commit's body, at most :data:`COMMIT_LIMIT` bytes, JSON if any (read, not parsed).
+async def _read_small(request: web.Request, state: RelayState) -> bytes:
+    """A commit's or a discard's body, at most :data:`COMMIT_LIMIT` bytes (read, not parsed).
 
     Read :data:`COMMIT_LIMIT` + 1 bytes at most, whatever the framing: a body declared
     over the limit is refused before a byte of it is read, a chunked one as soon as the
@@ -220,12 +221,7 @@ async def _read_commit(request: web.Request, state: RelayState) -> bytes:
         raise TransportError(
             "connection closed before the request body arrived", code=ErrorCode.MALFORMED
         ) from None
-    body = b"".join(pieces)
-    if body and request.content_type != JSON:
-        raise Relay247Error(
-            "content type must be application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
-        )
-    return body
+    return b"".join(pieces)
 
 
 async def commit(request: web.Request) -> web.Response:
@@ -242,7 +238,11 @@ async def commit(request: web.Request) -> web.Response:
     """
     state = request.app[STATE]
     ensure_writable(state)
-    body = await _read_commit(request, state)
+    body = await _read_small(request, state)
+    if body and request.content_type != JSON:
+        raise Relay247Error(
+            "content type must be application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
+        )
     member = authenticate(request, body)
     blob_id = _blob_id(request)
     given = decode(_COMMIT, body, "blob commit", limit=COMMIT_LIMIT).ct_sha256 if body else ""
@@ -262,6 +262,24 @@ async def commit(request: web.Request) -> web.Response:
         )
     log.info("blob committed", blob_id=blob_id, owner=member, ct_len=row.ct_len)
     return json_response(await _status(state, await _find(state, blob_id, member, "owner")))
+
+
+async def discard(request: web.Request) -> web.Response:
+    """POST /v1/blobs/{blob_id}/discard: the steps of PROTOCOL.md §15.4 "Discard" (U7).
+
+    The body is read within the commit's bounds and refused if there is one, then the
+    request authenticated; the store deletes the caller's blob unless it is committed,
+    its chunks and files with it, so its ``ct_len`` no longer counts in the quotas.
+    """
+    state = request.app[STATE]
+    ensure_writable(state)
+    if await _read_small(request, state):  # a bodiless write: nothing to read past this
+        raise MalformedError("a discard takes no body")
+    member = authenticate(request, b"")
+    blob_id = _blob_id(request)
+    await state.store.discard_blob(blob_id, member)
+    log.info("blob discarded by owner", blob_id=blob_id, owner=member)
+    return web.Response(status=204)
 
 
 async def content(request: web.Request) -> web.StreamResponse:
@@ -307,5 +325,6 @@ def add_blob_routes(app: web.Application) -> None:
     app.router.add_put("/v1/blobs/{blob_id}/chunks/{n}", put_chunk)
     app.router.add_get("/v1/blobs/{blob_id}", status)
     app.router.add_post("/v1/blobs/{blob_id}/commit", commit)
+    app.router.add_post("/v1/blobs/{blob_id}/discard", discard)
     # No HEAD: it would read the whole blob from storage to send nothing.
     app.router.add_get("/v1/blobs/{blob_id}/content", content, allow_head=False)

@@ -222,6 +222,13 @@ def _blob_paths() -> dict[str, Any]:
         params=[blob_id],
     )
     commit["requestBody"]["required"] = False
+    discard = _op(
+        "Discard an upload not committed (owner only, no body): its chunks and quota freed",
+        (204, None),
+        (*auth, 409, 413),
+        params=[blob_id],
+    )
+    discard["responses"]["204"]["description"] = "discarded"
     return {
         "/v1/blobs": {"post": create},
         "/v1/blobs/{blob_id}/chunks/{n}": {"put": chunk},
@@ -229,6 +236,7 @@ def _blob_paths() -> dict[str, Any]:
             "get": _op("Where an upload stands", (200, BlobStatus), auth, params=[blob_id])
         },
         "/v1/blobs/{blob_id}/commit": {"post": commit},
+        "/v1/blobs/{blob_id}/discard": {"post": discard},
         "/v1/blobs/{blob_id}/content": {"get": content},
     }
 

@@ -223,6 +223,19 @@ class BlobStorage(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def discard_blob(self, blob_id: str, owner: str) -> None:
+        """Delete ``owner``'s blob not committed, its chunks and bytes with it, so that its
+        ``ct_len`` no longer counts in the quotas (§15.4 "Discard"); atomically against a
+        chunk write, a commit or a create of the same blob (a chunk write under way
+        lands before and goes with it, a later one finds no blob).
+
+        Raises:
+            PeerError: NOT_FOUND when there is no such blob or another member owns it;
+                CONFLICT when it is committed (nothing changes).
+            StorageError: the write failed.
+        """
+
+    @abc.abstractmethod
     def read_blob(self, blob_id: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Yield the committed ciphertext bytes ``[start, end)``, a bounded piece at a time.
 

@@ -27,6 +27,7 @@ from protocol.receipt import make_ack
 from schemas.blobs import BLOB_CHUNK, BlobRef
 from schemas.envelope import Envelope, EnvelopeHeader
 from schemas.errors import ErrorCode
+from tests.integration._hostile_servers import _patched
 from tests.support.fake_relay import FakeRelay
 from tests.support.network import Network, make_network
 from tests.support.relay import envelope, running_relay
@@ -328,3 +329,67 @@ async def test_blob_hash_of_the_wrong_shape_is_malformed_first(side: Side) -> No
     for given in wrong:
         await malformed(fr.commit_blob(blob_id, given))  # committed: still its shape first
     assert await _read(us, blob_id) == data
+
+
+#: the owner's blob quota of :func:`quota_side` (``blobs.max_bytes_per_sender``)
+SENDER_BYTES = 3000
+
+
+@pytest.fixture(params=["real", "fake"])
+async def quota_side(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Side]:
+    """Like :func:`side`, each member's blobs limited to :data:`SENDER_BYTES`."""
+    net = make_network(("FR", "US", "DE"))
+    if request.param == "real":
+        quota = str(SENDER_BYTES)
+        _patched(monkeypatch, max_blob_bytes=quota, max_bytes_per_sender=quota)
+        async with running_relay(tmp_path, net) as relay:
+            yield Side(relay.client, net, "real")
+    else:
+        fake = FakeRelay(lookup=net.lookup(), directory_bytes=net.signed())
+        fake.blobs.sender_bytes = SENDER_BYTES
+        yield Side(fake.client, net, "fake")
+
+
+@pytest.mark.usefixtures("relay_backend")
+async def test_blob_discard(quota_side: Side) -> None:
+    """§15.4 "Discard": the owner gives up an upload not committed; it is gone at once,
+    its quota with it; a committed blob, another member's or a missing one is refused."""
+    fr, us, de = (quota_side.transport(m) for m in ("FR", "US", "DE"))
+
+    async def refused(call: Awaitable[object], code: ErrorCode, status: int) -> None:
+        got = await _refused(call)
+        assert (got.code, got.status) == (code, status), got.message
+
+    nf = (ErrorCode.NOT_FOUND, 404)
+    blob_id, data, sha = _blob(2000)
+    await fr.create_blob(blob_id, "US", len(data), None)  # an upload while encrypting
+    await _upload(fr, blob_id, data[:2000])
+    other_id, other, other_sha = _blob(1500)
+    full = fr.create_blob(other_id, "US", len(other), other_sha)
+    await refused(full, ErrorCode.QUOTA_EXCEEDED, 429)  # 2000 + 1500 > 3000
+    await refused(us.discard_blob(blob_id), *nf)  # the recipient does not discard it
+    await refused(de.discard_blob(blob_id), *nf)  # nor does a third member
+    assert (await fr.blob_status(blob_id)).missing == ()  # both changed nothing
+    await fr.discard_blob(blob_id)
+    await refused(fr.blob_status(blob_id), *nf)
+    await refused(us.blob_status(blob_id), *nf)
+    await refused(fr.discard_blob(blob_id), *nf)  # twice: it is gone
+    await refused(fr.put_blob_chunk(blob_id, 0, data), *nf)
+    await refused(fr.commit_blob(blob_id, sha), *nf)
+    await refused(fr.discard_blob(os.urandom(16).hex()), *nf)  # never was
+
+    # Its 2000 bytes no longer count: the create refused above is taken now.
+    assert (await fr.create_blob(other_id, "US", len(other), other_sha)).missing == (0,)
+    await _upload(fr, other_id, other)
+    assert (await fr.commit_blob(other_id)).complete
+    await refused(fr.discard_blob(other_id), ErrorCode.CONFLICT, 409)  # committed: kept
+    assert await _read(us, other_id) == other
+
+    # The discarded id can be created again: a new blob (another length: no conflict),
+    # every chunk missing; and discarded again.
+    again = await fr.create_blob(blob_id, "US", 1000, None)
+    assert (again.ct_len, again.missing, again.complete) == (1000, (0,), False)
+    await fr.discard_blob(blob_id)
+    assert (await fr.create_blob(blob_id, "US", 1500, "ab" * 32)).ct_len == 1500

@@ -124,6 +124,7 @@ async def test_openapi_conformance_with_signed_requests(tmp_path: Path) -> None:
     assert "GET /v1/mailbox" in seen
     blob_ops = ["POST /v1/blobs", "PUT /v1/blobs/{blob_id}/chunks/{n}"]
     blob_ops += ["POST /v1/blobs/{blob_id}/commit", "GET /v1/blobs/{blob_id}/content"]
+    blob_ops += ["POST /v1/blobs/{blob_id}/discard"]
     for blob_op in blob_ops:
         assert seen[blob_op], blob_op  # the attachment endpoints are in the document
     # The signature hook works: signed pulls are answered 200, not only rejected.

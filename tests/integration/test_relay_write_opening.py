@@ -7,7 +7,8 @@ real application — every POST and PUT, path parameters filled with well-formed
 so a new write endpoint that skips the opening fails here. Besides JSON writes there are
 the blob chunk (``application/octet-stream``, PROTOCOL.md §15.4) and the blob commit,
 whose body is optional (nothing, or a JSON ``BlobCommit``): a body of another type is
-refused there too before anything is authenticated.
+refused there too before anything is authenticated; and the blob discard, which takes
+no body at all: any body there is refused as such (``malformed``), before it too.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ OCTETS = "application/octet-stream"
 BODIES = {
     "/v1/blobs/{blob_id}/chunks/{n}": (OCTETS, b"\x00" * 16),
     "/v1/blobs/{blob_id}/commit": ("application/json", b""),
+    "/v1/blobs/{blob_id}/discard": (None, b""),
 }
 JSON = ("application/json", b"{}")
 
@@ -110,7 +112,10 @@ async def test_every_write_checks_its_body_before_it_authenticates(tmp_path: Pat
     async with running_relay(tmp_path) as relay:
         for method, path in _writes(relay):
             answer = await _send(relay, method, path, b"{}", "text/plain")
-            expected = (415, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+            if BODIES.get(path, JSON)[0] is None:  # a bodiless write: any body is refused
+                expected = (400, ErrorCode.MALFORMED)
+            else:
+                expected = (415, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
             assert (answer.status, _code(answer)) == expected, path
 
 

@@ -81,6 +81,8 @@ class FakeBlobs:
     """Every blob of one fake relay, by id."""
 
     blobs: dict[str, FakeBlob] = field(default_factory=dict)
+    #: bytes one owner's blobs may announce (the relay's ``blobs.max_bytes_per_sender``)
+    sender_bytes: int | None = None
 
     def _own(self, member: str, blob_id: str, *, reader: bool = False) -> FakeBlob:
         blob = self.blobs.get(blob_id)
@@ -96,6 +98,10 @@ class FakeBlobs:
         check_create(blob_id, recipient, ct_len, ct_sha256)
         if recipient == member:
             raise refuse(ErrorCode.MALFORMED, "a blob's recipient must be another member")
+        if blob_id not in self.blobs and self.sender_bytes is not None:
+            held = sum(b.ct_len for b in self.blobs.values() if b.owner == member)
+            if held + ct_len > self.sender_bytes:  # every blob counts until it is gone
+                raise refuse(ErrorCode.QUOTA_EXCEEDED, "your attachment storage quota is full")
         wanted = FakeBlob(member, recipient, ct_len, ct_sha256)
         blob = self.blobs.setdefault(blob_id, wanted)
         if (blob.owner, blob.recipient, blob.ct_len) != (member, recipient, ct_len) or (

@@ -126,6 +126,9 @@ RELAY_COVERAGE: dict[tuple[str, str], Coverage] = {
     ("POST", "/v1/blobs/{blob_id}/commit"): Coverage(
         signed=True, params={"blob_id": "b" * 32}, body="commit: nothing or a BlobCommit"
     ),
+    ("POST", "/v1/blobs/{blob_id}/discard"): Coverage(
+        signed=True, params={"blob_id": "b" * 32}, body="none: a discard takes no body"
+    ),
     ("GET", "/v1/blobs/{blob_id}/content"): Coverage(signed=True, params={"blob_id": "b" * 32}),
 }
 #: every node API route; the bearer token stands in for ``signed``

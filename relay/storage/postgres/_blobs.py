@@ -3,7 +3,7 @@
 A mixin of :class:`relay.storage.postgres.store.PostgresStore`. Each call is its own
 short transaction on the pool (never a write of a group-commit batch). Instances keep
 one blob's writes apart with the blob's row lock: a chunk write holds it shared, the
-commit exclusively, so a committed blob never changes. A chunk row commits without
+commit and a discard exclusively, so a committed blob never changes. A chunk row commits without
 waiting for the WAL flush (``synchronous_commit`` off for its transaction): a server
 crash may lose it, and the blob's status then lists it missing again; the commit's own
 transaction is durable and flushes the WAL up to it, every chunk row before it
@@ -168,6 +168,18 @@ async def _record(conn: asyncpg.Connection, row: StoredBlob, ct_sha256: str) -> 
             "storage is busy", detail=f"blob={row.blob_id}: row locked over {RECORD_WAIT}"
         ) from None
     return blob_row(got)
+
+
+async def _discard(conn: asyncpg.Connection, blob_id: str, owner: str) -> None:
+    """Delete ``owner``'s uncommitted blob and its chunk rows, its row locked FOR UPDATE
+    (a chunk write holding it FOR SHARE lands first; one after finds no row)."""
+    row = blob_row(await conn.fetchrow(_SELECT_FOR_UPDATE, blob_id))
+    if row is None or row.owner != owner:
+        raise _gone(blob_id)
+    if row.committed:
+        raise PeerError("a committed blob goes with its envelope", code=ErrorCode.CONFLICT)
+    await conn.execute("DELETE FROM blob_chunks WHERE blob_id = $1", blob_id)
+    await conn.execute("DELETE FROM blobs WHERE blob_id = $1", blob_id)
 
 
 class PostgresBlobs(BlobStorage):
@@ -340,6 +352,11 @@ class PostgresBlobs(BlobStorage):
         done = await self._blob_tx(run)
         self._blob_hashes.drop(blob_id)
         return done
+
+    async def discard_blob(self, blob_id: str, owner: str) -> None:
+        """See :meth:`BlobStorage.discard_blob`: one transaction (:func:`_discard`)."""
+        await self._blob_tx(functools.partial(_discard, blob_id=blob_id, owner=owner))
+        self._blob_hashes.drop(blob_id)
 
     async def read_blob(self, blob_id: str, start: int, end: int) -> AsyncIterator[bytes]:
         """See :meth:`BlobStorage.read_blob`: ``substring`` of one chunk row at a time."""

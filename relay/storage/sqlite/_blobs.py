@@ -291,9 +291,25 @@ class SQLiteBlobs(BlobStorage, abc.ABC):
                     )
                 )
                 return True
-            await self._write(lambda c: _delete_rows(c, [blob_id]))
-            await self._files(functools.partial(files.remove_blob, self._blob_root, blob_id))
+            await self._delete(blob_id)
             return False
+
+    async def discard_blob(self, blob_id: str, owner: str) -> None:
+        """See :meth:`BlobStorage.discard_blob`: under the blob's gate alone (as a commit
+        that discards), the rows, then the file."""
+        async with self._alone(blob_id):
+            row = await self.get_blob(blob_id)
+            if row is None or row.owner != owner:
+                raise _gone(blob_id)
+            if row.committed:
+                raise PeerError("a committed blob goes with its envelope", code=ErrorCode.CONFLICT)
+            await self._delete(blob_id)
+
+    async def _delete(self, blob_id: str) -> None:
+        # The caller holds the blob's gate alone: no chunk write, commit or new create.
+        self._blob_hashes.drop(blob_id)
+        await self._write(lambda c: _delete_rows(c, [blob_id]))
+        await self._files(functools.partial(files.remove_blob, self._blob_root, blob_id))
 
     async def read_blob(self, blob_id: str, start: int, end: int) -> AsyncIterator[bytes]:
         """See :meth:`BlobStorage.read_blob`: the committed file, a piece at a time."""
