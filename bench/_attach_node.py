@@ -161,7 +161,7 @@ async def node_path(
         down = clock.stop()
         out = root / "us" / "plain.out"
         async with Exporter(us_files.received_path("FR", made.blob_id), made) as exporter:
-            clock = Clock(relay_pid)
+            clock = Clock(exporter.pid)  # its CPU: the node API's side
             await exporter.save(session, out)
             export = clock.stop()
     if out.stat().st_size != size:
@@ -189,9 +189,10 @@ def print_node(result: NodeResult, size: int, target: float) -> None:
         ratio = limit / leg.wall
         verdict = "ok" if ratio >= target else "BELOW TARGET"
         steps = ", ".join(f"{k} {v:.2f} s" for k, v in leg.steps.items())
+        other = "node API" if leg is result.export else "relay"
         print(
             f"  {name:40s}{mib / leg.wall:8.1f} MiB/s  ({leg.wall:.2f} s)  ratio {ratio:.2f}"
-            f"  [{verdict}]  CPU s/GiB: relay {leg.relay_cpu * 1024 / mib:.2f},"
+            f"  [{verdict}]  CPU s/GiB: {other} {leg.relay_cpu * 1024 / mib:.2f},"
             f" client {leg.client_cpu * 1024 / mib:.2f}" + (f"  ({steps})" if steps else "")
         )
     both = result.download.wall + result.export.wall

@@ -18,7 +18,7 @@ the ones the sealed body promised).
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -342,7 +342,7 @@ def check_digest(got: Digest, want: Digest) -> None:
         raise AttachmentError("mismatch", "attachment plaintext hash differs")
 
 
-def verified_chunks(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
+def verified_chunks(src: BinaryIO, attachment: Attachment) -> Generator[bytes, None, None]:
     """The plaintext of a kept ciphertext described by ``attachment`` (§15.2), in batches.
 
     Each batch is yielded once its chunks authenticated; after the last, the plaintext's
@@ -353,7 +353,7 @@ def verified_chunks(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
     return _verified(src, attachment)
 
 
-def _verified(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
+def _verified(src: BinaryIO, attachment: Attachment) -> Generator[bytes, None, None]:
     # The ciphertext is not hashed again: F2 checked it when it was kept, and what is
     # checked here is what is handed out. Every chunk authenticates under the file's
     # key, the final chunk ends at ct_len, and the plaintext has the size and SHA-256

@@ -9,7 +9,6 @@ answer is :class:`NodeApiError`, a :class:`PeerError` carrying the API's code.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import tomllib
 import urllib.parse
@@ -22,6 +21,7 @@ import aiohttp
 import msgspec
 
 from client import read_body
+from node.api._save import write_hashed
 from protocol.codec import decode, decode_as
 from protocol.errors import MalformedError, PeerError, TooLargeError, TransportError
 from schemas import Attachment
@@ -36,6 +36,7 @@ T = TypeVar("T")
 _MAX_ANSWER: Final = 256 << 20  # bytes: an evidence bundle of a large case
 _ERROR: Final = msgspec.json.Decoder(ErrorBody)
 _INBOX_PAGE: Final = 1000  # the API's largest page (node.api.handlers.MAX_INBOX_PAGE)
+_PIECE: Final = 1 << 20  # bytes of an attachment's answer buffered as they arrive
 
 
 class NodeApiError(PeerError):
@@ -306,18 +307,14 @@ class NodeApiClient:
         try:
             f = await asyncio.to_thread(open, tmp, "xb")
             with f:
-                h, n = hashlib.sha256(), 0
                 async with self._session.get(
-                    self.base_url + path, headers=self._auth, timeout=timeout
+                    self.base_url + path, headers=self._auth, timeout=timeout, read_bufsize=_PIECE
                 ) as resp:
                     if resp.status >= 400:
                         raw = await read_body(resp, _MAX_ANSWER, what="node answer")
                         self._refused(resp.status, raw)
-                    async for piece in resp.content.iter_chunked(1 << 20):
-                        h.update(piece)
-                        n += len(piece)
-                        await asyncio.to_thread(f.write, piece)
-                if n != size or h.hexdigest() != sha256:
+                    n, got = await write_hashed(resp.content.iter_any(), f)
+                if n != size or got != sha256:
                     raise TransportError(
                         "attachment arrived incomplete or altered", detail=f"{n} of {size} bytes"
                     )

@@ -15,7 +15,8 @@ from typing import BinaryIO, Final
 
 import structlog
 
-from node.messaging import _threads
+from node import _threads
+from node._writeback import WriteBehind
 from node.messaging._stream_check import StreamCheck, Streamed
 from node.messaging.transport_api import Transport
 from schemas import Attachment
@@ -40,10 +41,11 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
     checking = asyncio.get_running_loop().run_in_executor(own, check.run)
     try:
         # Each call in a worker thread ends before the download goes on, even when it
-        # is cancelled (node/messaging/_threads.py): the file closes after its writes.
+        # is cancelled (node/_threads.py): the file closes after its writes.
         f = await _threads.run(_append, part, undo=lambda g: g.close())
         with f:
-            await _receive(transport, a.blob_id, have, check, f)
+            # The disk writes each few MiB while the next arrive: the fsync is short.
+            await _receive(transport, a.blob_id, have, check, WriteBehind(f))
             f.flush()
             await _threads.run(os.fsync, f.fileno())
     finally:
@@ -54,7 +56,7 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
 
 
 async def _receive(
-    transport: Transport, blob_id: str, have: int, check: StreamCheck, f: BinaryIO
+    transport: Transport, blob_id: str, have: int, check: StreamCheck, f: WriteBehind
 ) -> None:
     """Append the blob's bytes from ``have`` to ``f`` (and hand them to ``check``).
 

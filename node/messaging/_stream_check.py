@@ -22,7 +22,7 @@ import hashlib
 import queue
 import threading
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from protocol import attachment as fmt
 from schemas import Attachment
@@ -34,6 +34,12 @@ QUEUED: Final = 8
 _PREFIX_READ: Final = 1 << 20
 #: seconds a write waits for room before it looks whether the check ended
 _WAIT: Final = 0.1
+
+
+class Writable(Protocol):
+    """Where the download writes: the ``.part`` file (through node/_writeback.py)."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class _Sink:
@@ -61,7 +67,7 @@ class StreamCheck:
 
     # -- the download's side ----------------------------------------------------------
 
-    def write(self, f: BinaryIO, data: bytes) -> None:
+    def write(self, f: Writable, data: bytes) -> None:
         """Append ``data`` to the ``.part`` file ``f`` and hand it to the check."""
         f.write(data)
         if not data or self._stopped.is_set():
