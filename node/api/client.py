@@ -313,7 +313,7 @@ class NodeApiClient:
                     if resp.status >= 400:
                         raw = await read_body(resp, _MAX_ANSWER, what="node answer")
                         self._refused(resp.status, raw)
-                    n, got = await write_hashed(resp.content.iter_any(), f)
+                    n, got = await write_hashed(_pieces(resp), f)
                 if n != size or got != sha256:
                     raise TransportError(
                         "attachment arrived incomplete or altered", detail=f"{n} of {size} bytes"
@@ -351,6 +351,12 @@ class NodeApiClient:
         except (MalformedError, TooLargeError):
             raise PeerError(f"node answered HTTP {status}", code=ErrorCode.INTERNAL) from None
         raise NodeApiError(status, refusal)
+
+
+async def _pieces(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    # As the socket gave them: iter_any joins what is buffered, a copy of every byte.
+    async for piece, _ in resp.content.iter_chunks():
+        yield piece
 
 
 async def _file_pieces(f: BinaryIO) -> AsyncIterator[bytes]:
