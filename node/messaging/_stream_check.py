@@ -29,9 +29,10 @@ from schemas import Attachment
 
 #: what checking a download as it came found: the digests, a refusal, or None (not done)
 Streamed = fmt.Digest | fmt.AttachmentError | None
-#: pieces (of up to 1 MiB) queued between the download and the check: its memory bound
+#: pieces (one block of the decryption each, about 1 MiB) queued between the download
+#: and the check: its memory bound
 QUEUED: Final = 8
-_PREFIX_READ: Final = 1 << 20
+_PREFIX_READ: Final = 2 << 20  # more than a block of the decryption: read whole
 #: seconds a write waits for room before it looks whether the check ended
 _WAIT: Final = 0.1
 
