@@ -22,8 +22,9 @@ script's ``relay247 relay serve`` on loopback.
   API's streaming function ``node.attachment_stream.send_plaintext`` (the node's code:
   decrypt the kept ciphertext, every chunk authenticated, size and SHA-256 checked) on
   loopback, checks its size and SHA-256, writes it to a temporary file, fsyncs it and
-  renames it (bench/_attach_export.py: both ends in this process; the real handler's
-  token check, case lookup and access-log entry are left out).
+  renames it (bench/_attach_export.py: the node's side in a child process, as the node
+  runs apart from the CLI; the real handler's token check, case lookup and access-log
+  entry are left out). Its first CPU column is that child's, not the relay's.
 
 Each is one decryption and one fsynced write of the same bytes, like the limit: each
 leg's ratio is limit seconds / leg seconds (1.0: the node's path costs no more than
