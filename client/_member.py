@@ -39,9 +39,8 @@ MEMBER_LIMIT: Final = 64 << 20
 OCTETS: Final = "application/octet-stream"
 #: seconds at least for one chunk upload, and between two reads of a download
 CHUNK_SECONDS: Final = 120.0
-#: bytes handed to the caller at a time (at most) while a blob downloads, and the
-#: download's read buffer: at 64 KiB the receiving loop ran once per 64 KiB and paused
-#: the socket as often (bench/bench_attach_relay.py)
+#: a blob download's read buffer: at 64 KiB the receiving loop ran once per 64 KiB and
+#: paused the socket as often (bench/bench_attach_relay.py)
 STREAM_PIECE: Final = 1 << 20
 
 
@@ -267,7 +266,9 @@ class RelayClient(PublicClient):
                         detail=f"HTTP {resp.status} {resp.headers.get('Content-Range')}",
                     )
                 declared = resp.content_length
-                async for piece in resp.content.iter_chunked(STREAM_PIECE):
+                # Each piece as the socket gave it (up to 256 KiB): iter_chunked joined
+                # them into MiB pieces, a copy the caller, cutting its own, made again.
+                async for piece, _ in resp.content.iter_chunks():
                     got += len(piece)
                     yield piece
                 if declared is not None and got != declared:

@@ -10,16 +10,14 @@ instead of keeping an altered file.
 
 from __future__ import annotations
 
-import asyncio
 import urllib.parse
-from collections.abc import Iterator
 
 from aiohttp import web
 
 from console._context import CONTEXT
 from console._pages import Forbidden, _db, _id, _officer
+from node.attachment_stream import send_plaintext
 from node.officers import Action, Permission, allowed
-from protocol import attachment as fmt
 from protocol.decimal import parse_decimal
 from protocol.errors import PeerError
 
@@ -60,30 +58,9 @@ async def download(request: web.Request) -> web.StreamResponse:
             Action.BODY_VIEWED, officer=officer.login, client=client, case=case_id
         ),
     )
-    f = await asyncio.to_thread(open, one.path, "rb")
-    with f:
-        chunks = fmt.verified_chunks(f, one.attachment)
-        first = _next(chunks)
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": "application/octet-stream",
-                "Content-Length": str(one.attachment.size),
-                "Content-Disposition": _disposition(one.attachment.name),
-            }
-        )
-        await resp.prepare(request)
-        piece = first
-        while piece is not None:
-            await resp.write(piece)
-            try:
-                piece = await asyncio.to_thread(_next, chunks)
-            except fmt.AttachmentError:
-                if request.transport is not None:
-                    request.transport.close()
-                return resp
-        await resp.write_eof()
-    return resp
-
-
-def _next(chunks: Iterator[bytes]) -> bytes | None:
-    return next(chunks, None)
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(one.attachment.size),
+        "Content-Disposition": _disposition(one.attachment.name),
+    }
+    return await send_plaintext(request, one.path, one.attachment, headers)

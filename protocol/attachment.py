@@ -18,12 +18,12 @@ the ones the sealed body promised).
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
 import nacl.bindings as sodium
-import nacl.exceptions
+from nacl._sodium import ffi, lib  # libsodium as PyNaCl binds it (see _Puller)
 
 from protocol._attachment_hash import PairHash
 from protocol.errors import PeerError
@@ -237,6 +237,7 @@ def plaintext_chunks(
         raise AttachmentError("truncated", "attachment ends inside its header")
     state = sodium.crypto_secretstream_xchacha20poly1305_state()
     sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
+    puller = _Puller(state)
     hashes = PairHash(cipher=ct_hash)
     try:
         hashes.update(b"", header)
@@ -245,7 +246,7 @@ def plaintext_chunks(
         while True:
             want = _BATCH_CT if left is None else min(_BATCH_CT, left)
             block = _read_full(src, want)
-            plains, final = _pull_block(state, block, None if left is None else want)
+            plain, final = puller.block(block, None if left is None else want)
             if final and final < len(block):
                 # More after the final chunk: past a stated length, the final chunk came
                 # early; else, bytes were appended.
@@ -254,7 +255,6 @@ def plaintext_chunks(
                 raise AttachmentError("extended", "attachment has data after its final chunk")
             if left is not None:
                 left -= len(block)
-            plain = plains[0] if len(plains) == 1 else b"".join(plains)
             size += len(plain)
             got += len(block)
             hashes.update(plain, block)
@@ -273,39 +273,62 @@ def plaintext_chunks(
         hashes.close()
 
 
-def _pull_block(
-    state: sodium.crypto_secretstream_xchacha20poly1305_state, block: bytes, expect: int | None
-) -> tuple[list[bytes], int]:
-    """Decrypt the chunks of ``block``: their plaintexts, and the bytes up to the end of
-    its ``TAG_FINAL`` chunk (0: none came).
+class _Puller:
+    """``crypto_secretstream_xchacha20poly1305_pull`` over a batch of chunks, in place.
 
-    ``expect``: the bytes the block should have (known ``ct_len``): a chunk cut by its
-    end is ``truncated``; None: the stream may end anywhere in it, and a short last
-    chunk is decrypted as it is (and fails as ``corrupt`` if it was cut).
-
-    Raises:
-        AttachmentError: ``truncated`` or ``corrupt``, for the first offending chunk.
+    PyNaCl's binding takes each chunk as ``bytes`` and returns a new ``bytes``: a batch
+    was cut into chunks and their plaintexts joined, which copied the ciphertext once
+    and the plaintext twice, and decrypting a downloaded blob cost twice what libsodium
+    does (bench/bench_attach_relay.py, issue 14). This calls the same libsodium function
+    through PyNaCl's own cffi module on pointers into the batch, writing the plaintexts
+    one after the other into a buffer kept for the stream; each batch's plaintext is
+    then copied out once. The GIL is released during each call, as PyNaCl's does.
     """
-    plains: list[bytes] = []
-    step = CHUNK + ABYTES
-    for at in range(0, len(block), step):
-        sealed = block if at == 0 and len(block) <= step else block[at : at + step]
-        whole = step if expect is None else min(step, expect - at)
-        if len(sealed) < ABYTES or (expect is not None and len(sealed) < whole):
-            raise AttachmentError("truncated", "attachment ends before its final chunk")
-        try:
-            plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, sealed, None)
-        except nacl.exceptions.CryptoError as exc:
-            raise AttachmentError("corrupt", "attachment chunk fails authentication") from exc
-        if tag not in (_TAG_MESSAGE, _TAG_FINAL):
-            raise AttachmentError("corrupt", "attachment chunk has an unknown tag")
-        if tag == _TAG_MESSAGE and len(plain) != CHUNK:
-            # Only a final chunk may be short: anything else is a stream cut short.
-            raise AttachmentError("truncated", "attachment ends before its final chunk")
-        plains.append(plain)
-        if tag == _TAG_FINAL:
-            return plains, at + len(sealed)
-    return plains, 0
+
+    def __init__(self, state: sodium.crypto_secretstream_xchacha20poly1305_state) -> None:
+        self._state = state.statebuf
+        self._tag = ffi.new("unsigned char *")
+        self._out = bytearray(BATCH)
+
+    def block(self, block: bytes, expect: int | None) -> tuple[bytes, int]:
+        """Decrypt the chunks of ``block``: their plaintexts, and the bytes up to the end
+        of its ``TAG_FINAL`` chunk (0: none came).
+
+        ``expect``: the bytes the block should have (known ``ct_len``): a chunk cut by
+        its end is ``truncated``; None: the stream may end anywhere in it, and a short
+        last chunk is decrypted as it is (and fails as ``corrupt`` if it was cut).
+
+        Raises:
+            AttachmentError: ``truncated`` or ``corrupt``, for the first offending chunk.
+        """
+        step = CHUNK + ABYTES
+        if len(self._out) < -(-len(block) // step) * CHUNK:
+            self._out = bytearray(-(-len(block) // step) * CHUNK)
+        done = final = 0
+        with (
+            ffi.from_buffer("unsigned char[]", block) as src,
+            ffi.from_buffer("unsigned char[]", self._out, require_writable=True) as dst,
+        ):
+            for at in range(0, len(block), step):
+                sealed = min(step, len(block) - at)
+                whole = step if expect is None else min(step, expect - at)
+                if sealed < ABYTES or (expect is not None and sealed < whole):
+                    raise AttachmentError("truncated", "attachment ends before its final chunk")
+                if lib.crypto_secretstream_xchacha20poly1305_pull(
+                    self._state, dst + done, ffi.NULL, self._tag, src + at, sealed, ffi.NULL, 0
+                ):
+                    raise AttachmentError("corrupt", "attachment chunk fails authentication")
+                tag = self._tag[0]
+                if tag not in (_TAG_MESSAGE, _TAG_FINAL):
+                    raise AttachmentError("corrupt", "attachment chunk has an unknown tag")
+                if tag == _TAG_MESSAGE and sealed - ABYTES != CHUNK:
+                    # Only a final chunk may be short: anything else is a stream cut short.
+                    raise AttachmentError("truncated", "attachment ends before its final chunk")
+                done += sealed - ABYTES
+                if tag == _TAG_FINAL:
+                    final = at + sealed
+                    break
+        return bytes(memoryview(self._out)[:done]), final
 
 
 def decrypt(src: BinaryIO, dst: BinaryIO, key: bytes, *, ct_len: int | None = None) -> Digest:
@@ -342,7 +365,7 @@ def check_digest(got: Digest, want: Digest) -> None:
         raise AttachmentError("mismatch", "attachment plaintext hash differs")
 
 
-def verified_chunks(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
+def verified_chunks(src: BinaryIO, attachment: Attachment) -> Generator[bytes, None, None]:
     """The plaintext of a kept ciphertext described by ``attachment`` (§15.2), in batches.
 
     Each batch is yielded once its chunks authenticated; after the last, the plaintext's
@@ -353,7 +376,7 @@ def verified_chunks(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
     return _verified(src, attachment)
 
 
-def _verified(src: BinaryIO, attachment: Attachment) -> Iterator[bytes]:
+def _verified(src: BinaryIO, attachment: Attachment) -> Generator[bytes, None, None]:
     # The ciphertext is not hashed again: F2 checked it when it was kept, and what is
     # checked here is what is handed out. Every chunk authenticates under the file's
     # key, the final chunk ends at ct_len, and the plaintext has the size and SHA-256

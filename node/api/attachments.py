@@ -10,16 +10,16 @@
   timeline order.
 - ``GET /v1/cases/{case_id}/attachments/{n}/ciphertext``: the kept ciphertext as is.
 - ``GET /v1/cases/{case_id}/attachments/{n}``: attachment ``n``'s plaintext, decrypted
-  from the kept ciphertext as it streams. Every chunk is authenticated before it is
-  sent; if a later chunk or the final hashes fail, the connection is cut before the end,
-  so a client that checks the length and the SHA-256 (the CLI does) never keeps a
-  partial or altered file.
+  from the kept ciphertext as it streams (node/attachment_stream.py). Every chunk is
+  authenticated before it is sent; if a later chunk or the final hashes fail, the
+  connection is cut before the end, so a client that checks the length and the SHA-256
+  (the CLI does) never keeps a partial or altered file.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final
 
@@ -30,8 +30,8 @@ from node.api import handlers
 from node.api._officers import Logged
 from node.api.handlers import CONTEXT, LOGGED, Handler, _case_id, _json
 from node.attachment_list import CaseAttachment, check_recipient
+from node.attachment_stream import send_plaintext
 from node.officers import Action, Permission
-from protocol import attachment as fmt
 from protocol.codec import convert
 from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError, PeerError, TooLargeError
@@ -131,50 +131,17 @@ async def _ciphertext(request: web.Request) -> web.StreamResponse:
 
 async def _download(request: web.Request) -> web.StreamResponse:
     a, path = await _one(request)
-    f = await asyncio.to_thread(open, path, "rb")
-    with f:
-        chunks = fmt.verified_chunks(f, a)
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": "application/octet-stream",
-                "Content-Length": str(a.size),
-                "X-Attachment-SHA256": a.sha256,
-            }
-        )
-        first = _next(chunks)  # a wrong key or header fails before any status is sent
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(a.size),
+        "X-Attachment-SHA256": a.sha256,
+    }
+
+    async def log_first() -> None:
         # A plaintext handed out: logged before its first byte (PROTOCOL.md §14.4 T6).
         await handlers.log_before_sending(request, Logged(Action.BODY_VIEWED, _case_id(request)))
-        await resp.prepare(request)
-        piece = first
-        while piece is not None:
-            await resp.write(piece)
-            try:
-                piece = await asyncio.to_thread(_next_batch, chunks)
-            except fmt.AttachmentError as exc:
-                # Already streaming: cut the connection so the client sees a short body.
-                log.error("attachment refused mid-stream", blob_id=a.blob_id, reason=exc.reason)
-                if request.transport is not None:
-                    request.transport.close()
-                return resp
-        await resp.write_eof()
-        return resp
 
-
-def _next(chunks: Iterator[bytes]) -> bytes | None:
-    return next(chunks, None)
-
-
-def _next_batch(chunks: Iterator[bytes]) -> bytes | None:
-    """The next chunks, about :data:`PIECE` bytes together (one thread hop per MiB, not
-    per 64 KiB chunk); None at the end. Raises as the chunks do."""
-    batch: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        batch.append(chunk)
-        size += len(chunk)
-        if size >= PIECE:
-            break
-    return b"".join(batch) if batch else None
+    return await send_plaintext(request, path, a, headers, log_first)
 
 
 #: The attachment routes, joined to :data:`node.api.handlers.ROUTES` by the server.

@@ -9,7 +9,6 @@ answer is :class:`NodeApiError`, a :class:`PeerError` carrying the API's code.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import stat
 import tomllib
@@ -24,6 +23,7 @@ import msgspec
 
 from client import read_body
 from node.api._file_pieces import file_pieces
+from node.api._save import write_hashed
 from protocol.codec import decode, decode_as
 from protocol.errors import MalformedError, PeerError, TooLargeError, TransportError
 from schemas import Attachment
@@ -39,6 +39,7 @@ _MAX_ANSWER: Final = 256 << 20  # bytes: an evidence bundle of a large case
 _OCTETS: Final = "application/octet-stream"
 _ERROR: Final = msgspec.json.Decoder(ErrorBody)
 _INBOX_PAGE: Final = 1000  # the API's largest page (node.api.handlers.MAX_INBOX_PAGE)
+_PIECE: Final = 1 << 20  # bytes of an attachment's answer buffered as they arrive
 
 
 class NodeApiError(PeerError):
@@ -313,18 +314,14 @@ class NodeApiClient:
         try:
             f = await asyncio.to_thread(open, tmp, "xb")
             with f:
-                h, n = hashlib.sha256(), 0
                 async with self._session.get(
-                    self.base_url + path, headers=self._auth, timeout=timeout
+                    self.base_url + path, headers=self._auth, timeout=timeout, read_bufsize=_PIECE
                 ) as resp:
                     if resp.status >= 400:
                         raw = await read_body(resp, _MAX_ANSWER, what="node answer")
                         self._refused(resp.status, raw)
-                    async for piece in resp.content.iter_chunked(1 << 20):
-                        h.update(piece)
-                        n += len(piece)
-                        await asyncio.to_thread(f.write, piece)
-                if n != size or h.hexdigest() != sha256:
+                    n, got = await write_hashed(_pieces(resp), f)
+                if n != size or got != sha256:
                     raise TransportError(
                         "attachment arrived incomplete or altered", detail=f"{n} of {size} bytes"
                     )
@@ -369,6 +366,12 @@ class NodeApiClient:
         except (MalformedError, TooLargeError):
             raise PeerError(f"node answered HTTP {status}", code=ErrorCode.INTERNAL) from None
         raise NodeApiError(status, refusal)
+
+
+async def _pieces(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    # As the socket gave them: iter_any joins what is buffered, a copy of every byte.
+    async for piece, _ in resp.content.iter_chunks():
+        yield piece
 
 
 def _unlink(path: Path) -> None:

@@ -22,18 +22,25 @@ import hashlib
 import queue
 import threading
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Protocol
 
 from protocol import attachment as fmt
 from schemas import Attachment
 
 #: what checking a download as it came found: the digests, a refusal, or None (not done)
 Streamed = fmt.Digest | fmt.AttachmentError | None
-#: pieces (of up to 1 MiB) queued between the download and the check: its memory bound
+#: pieces (one block of the decryption each, about 1 MiB) queued between the download
+#: and the check: its memory bound
 QUEUED: Final = 8
-_PREFIX_READ: Final = 1 << 20
+_PREFIX_READ: Final = 2 << 20  # more than a block of the decryption: read whole
 #: seconds a write waits for room before it looks whether the check ended
 _WAIT: Final = 0.1
+
+
+class Writable(Protocol):
+    """Where the download writes: the ``.part`` file (through node/_writeback.py)."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class _Sink:
@@ -61,7 +68,7 @@ class StreamCheck:
 
     # -- the download's side ----------------------------------------------------------
 
-    def write(self, f: BinaryIO, data: bytes) -> None:
+    def write(self, f: Writable, data: bytes) -> None:
         """Append ``data`` to the ``.part`` file ``f`` and hand it to the check."""
         f.write(data)
         if not data or self._stopped.is_set():

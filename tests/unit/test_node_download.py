@@ -101,3 +101,30 @@ async def test_a_failed_write_is_raised(tmp_path: Path, monkeypatch: pytest.Monk
         await download(_Relay(ct, WRITE_EVERY), a, part)  # type: ignore[arg-type]
     assert len(calls) == 3
     assert ct.startswith(part.read_bytes())
+
+
+@pytest.mark.parametrize(("have", "piece"), [(0, 300_007), (0, 17), (0, WRITE_EVERY), (5, 70_000)])
+async def test_the_check_gets_whole_blocks_of_its_decryption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, have: int, piece: int
+) -> None:
+    """Each write hands the check exactly one block it reads (the header, then one batch
+    of chunks at a time), however the relay's pieces fall: no block is cut out of two
+    pieces by a copy. A resumed download's first write ends where a block ends."""
+    ct, a = _blob(3 * WRITE_EVERY + 999)
+    real = _stream_check.StreamCheck.write
+    sizes: list[int] = []
+
+    def record(self: _stream_check.StreamCheck, f: object, data: bytes) -> None:
+        sizes.append(len(data))
+        real(self, f, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_stream_check.StreamCheck, "write", record)
+    part = tmp_path / "x.part"
+    part.write_bytes(ct[:have])
+    got = await download(_Relay(ct, piece), a, part)  # type: ignore[arg-type]
+    assert part.read_bytes() == ct
+    assert got == fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
+    header = fmt.HEADER_BYTES
+    want = [header - have] if have < header else []
+    want += [WRITE_EVERY] * 3 + [len(ct) - header - 3 * WRITE_EVERY]
+    assert sizes == want

@@ -1,0 +1,133 @@
+"""node/api/_save.py and node/_writeback.py: what ``save_attachment`` writes, and how.
+
+The answer's bytes are hashed and written in a worker thread, one batch in flight, and
+the file's write-back is started every few MiB. What reaches the file must be exactly
+the bytes received, in order; a failed write is raised once no write is under way; a
+cancelled save waits for the write in flight before the caller closes the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from node import _writeback
+from node._writeback import EVERY, WriteBehind
+from node.api import _save
+from node.api._save import BATCH, write_hashed
+
+
+async def _pieces(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
+    at, i = 0, 0
+    while at < len(data):
+        n = sizes[i % len(sizes)]
+        yield data[at : at + n]
+        at += n
+        i += 1
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("sizes", [[1], [65_536], [BATCH], [300_007, 17, BATCH + 3]])
+async def test_the_file_holds_every_piece_in_order(tmp_path: Path, sizes: list[int]) -> None:
+    data = os.urandom(3 * BATCH + 12_345) if sizes != [1] else os.urandom(5000)
+    with (tmp_path / "out").open("xb") as f:
+        n, sha = await write_hashed(_pieces(data, sizes), f)
+    assert (n, sha) == (len(data), hashlib.sha256(data).hexdigest())
+    assert (tmp_path / "out").read_bytes() == data
+
+
+async def test_a_failed_write_is_raised_after_the_writes_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = _save._write
+
+    def failing(h: object, out: WriteBehind, batch: list[bytes]) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(h, out, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_save, "_write", failing)
+    data = os.urandom(6 * BATCH)
+    with (tmp_path / "out").open("xb") as f, pytest.raises(OSError, match="No space"):
+        await write_hashed(_pieces(data, [BATCH]), f)
+    assert len(calls) == 2  # nothing written after the failure
+    assert data.startswith((tmp_path / "out").read_bytes())
+
+
+async def test_a_cancelled_save_waits_for_the_write_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    under_way = [0]
+    real = _save._write
+
+    def slow(h: object, out: WriteBehind, batch: list[bytes]) -> None:
+        under_way[0] += 1
+        try:
+            entered.set()
+            release.wait(5)
+            real(h, out, batch)  # type: ignore[arg-type]
+        finally:
+            under_way[0] -= 1
+
+    monkeypatch.setattr(_save, "_write", slow)
+    closed_under_a_write: list[bool] = []
+
+    async def save() -> None:
+        with (tmp_path / "out").open("xb") as f:
+            try:
+                await write_hashed(_pieces(os.urandom(8 * BATCH), [BATCH]), f)
+            finally:
+                closed_under_a_write.append(under_way[0] > 0)
+
+    task = asyncio.create_task(save())
+    assert await asyncio.to_thread(entered.wait, 5)
+    await asyncio.sleep(0.05)
+    task.cancel()
+    asyncio.get_running_loop().call_later(0.2, release.set)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert release.is_set()
+    assert closed_under_a_write == [False]
+
+
+def test_write_back_is_started_for_each_stretch_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[int, int]] = []
+
+    def record(fd: int, offset: int, nbytes: int, flags: int) -> int:
+        # What was asked to be written back is already in the file (flushed).
+        assert os.fstat(fd).st_size >= offset + nbytes
+        started.append((offset, nbytes))
+        return 0
+
+    monkeypatch.setattr(_writeback, "_START", record)
+    path = tmp_path / "out"
+    path.write_bytes(b"x" * 1000)  # appended to, as a resumed .part
+    data = os.urandom(2 * EVERY + 5)
+    with open(path, "ab") as f:
+        out = WriteBehind(f)
+        for at in range(0, len(data), EVERY // 3):
+            out.write(data[at : at + EVERY // 3])
+    assert path.read_bytes() == b"x" * 1000 + data
+    assert started[0][0] == 1000
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(started))
+    assert all(n >= EVERY for _, n in started)
+    assert started[-1][0] + started[-1][1] > 1000 + len(data) - EVERY
+
+
+def test_sync_file_range_is_found_on_linux() -> None:
+    # The bench's figures depend on it: without it the final fsync writes everything.
+    if os.uname().sysname != "Linux":
+        pytest.skip("sync_file_range is Linux's")
+    assert _writeback._START is not None
