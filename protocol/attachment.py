@@ -155,11 +155,13 @@ class Encryptor:
         # A full chunk is kept back until more arrives: only the last chunk is TAG_FINAL.
         return self._out(data, self._pusher.push(self._start(), data))
 
-    def finish(self) -> bytes:
-        """Seal what is held as the final chunk; return the rest of the ciphertext."""
+    def finish(self, data: bytes = b"") -> bytes:
+        """Add the last plaintext, ``data`` (as :meth:`update` would, without a second
+        output to join), seal the final chunk; return the rest of the ciphertext."""
         if self.digest is not None:
             raise ValueError("encryptor already finished")
-        sealed = self._out(b"", self._pusher.push(self._start(), b"", final=True))
+        data = bytes(data)
+        sealed = self._out(data, self._pusher.push(self._start(), data, final=True))
         sha256, ct_sha256 = self._hashes.hexdigests()
         self.digest = Digest(self._size, sha256, self._ct_len, ct_sha256)
         return sealed
