@@ -26,6 +26,7 @@ import nacl.bindings as sodium
 from nacl._sodium import ffi, lib  # libsodium as PyNaCl binds it (see _Puller)
 
 from protocol._attachment_hash import PairHash
+from protocol._attachment_push import Pusher
 from protocol.errors import PeerError
 from schemas import Attachment
 from schemas._attachment import ABYTES, CHUNK, HEADER_BYTES, chunk_count, ct_len_for
@@ -131,23 +132,16 @@ class Encryptor:
             sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, key)
         )
         self._hashes = PairHash()
-        self._held = bytearray()
+        self._pusher = Pusher(self._state)
         self._size, self._ct_len = 0, 0
         self.digest: Digest | None = None
 
-    def _push(self, chunk: bytes, tag: int) -> bytes:
-        sealed: bytes = sodium.crypto_secretstream_xchacha20poly1305_push(
-            self._state, chunk, None, tag
-        )
-        return sealed
-
-    def _start(self) -> list[bytes]:
+    def _start(self) -> bytes:
         header, self._header = self._header, None
-        return [] if header is None else [header]
+        return b"" if header is None else header
 
-    def _out(self, plain: bytes, out: list[bytes]) -> bytes:
-        """Join ``out``, count both forms and hand them to the hashes."""
-        sealed = out[0] if len(out) == 1 else b"".join(out)
+    def _out(self, plain: bytes, sealed: bytes) -> bytes:
+        """Count both forms and hand them to the hashes."""
         self._size += len(plain)
         self._ct_len += len(sealed)
         self._hashes.update(plain, sealed)
@@ -158,25 +152,16 @@ class Encryptor:
         if self.digest is not None:
             raise ValueError("encryptor already finished")
         data = bytes(data)  # hashed later, in another thread: must not change
-        out = self._start()
-        self._held += data
-        # Keep a full chunk back until more arrives: only the last chunk is TAG_FINAL.
-        start = 0
-        with memoryview(self._held) as held:  # one copy per chunk, not two
-            while len(held) - start > CHUNK:
-                out.append(self._push(bytes(held[start : start + CHUNK]), _TAG_MESSAGE))
-                start += CHUNK
-        del self._held[:start]  # once: no quadratic shifting for a large piece
-        return self._out(data, out)
+        # A full chunk is kept back until more arrives: only the last chunk is TAG_FINAL.
+        return self._out(data, self._pusher.push(self._start(), data))
 
-    def finish(self) -> bytes:
-        """Seal what is held as the final chunk; return the rest of the ciphertext."""
+    def finish(self, data: bytes = b"") -> bytes:
+        """Add the last plaintext, ``data`` (as :meth:`update` would, without a second
+        output to join), seal the final chunk; return the rest of the ciphertext."""
         if self.digest is not None:
             raise ValueError("encryptor already finished")
-        out = self._start()
-        out.append(self._push(bytes(self._held), _TAG_FINAL))
-        self._held.clear()
-        sealed = self._out(b"", out)
+        data = bytes(data)
+        sealed = self._out(data, self._pusher.push(self._start(), data, final=True))
         sha256, ct_sha256 = self._hashes.hexdigests()
         self.digest = Digest(self._size, sha256, self._ct_len, ct_sha256)
         return sealed

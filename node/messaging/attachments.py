@@ -111,7 +111,7 @@ def _fsync_dir(path: Path) -> None:
 def _seal(enc: fmt.Encryptor, f: BinaryIO, data: bytes, *, last: bool = False) -> bytes:
     """Encrypt ``data`` (``last``: and seal the stream), write what it gives to ``f`` and
     return it."""
-    sealed = enc.update(data) + enc.finish() if last else enc.update(data)
+    sealed = enc.finish(data) if last else enc.update(data)
     f.write(sealed)
     return sealed
 

@@ -224,3 +224,28 @@ def test_verified_chunks_checks_the_plaintext_it_hands_out() -> None:
     with pytest.raises(AttachmentError) as err:
         served(_attachment(ct, digest), bytes(bad))
     assert err.value.reason == "corrupt"
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [(0, 0), (0, 1), (0, CHUNK), (1, CHUNK - 1), (CHUNK, 0), (CHUNK, CHUNK + 1), (5, 3 * CHUNK)],
+)
+def test_finish_with_the_last_piece_reads_chunk_by_chunk_with_pynacl(first: int, last: int) -> None:
+    """finish(data) is update(data) then finish() in one output: PyNaCl's own pull reads
+    every chunk, TAG_FINAL on the last only, and the digests cover both pieces."""
+    plain = os.urandom(first + last)
+    enc = att.Encryptor(KEY)
+    ct = enc.update(plain[:first]) + enc.finish(plain[first:])
+    assert enc.digest == att.Digest(
+        len(plain), hashlib.sha256(plain).hexdigest(), len(ct), hashlib.sha256(ct).hexdigest()
+    )
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, ct[:24], KEY)
+    got, tags = [], []
+    for at in range(24, len(ct), STEP):
+        chunk, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, ct[at : at + STEP])
+        got.append(chunk)
+        tags.append(tag)
+    assert b"".join(got) == plain
+    assert tags == [_MSG] * (len(tags) - 1) + [_FINAL]
+    assert len(tags) == max(1, -(-len(plain) // CHUNK))
