@@ -10,11 +10,20 @@ turned off, and the configuration in place before the test is put back after it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import structlog
+
+# In-process nodes and relays log with structlog's default PrintLogger, which writes to
+# sys.stdout as it is at each call. While a test runs a CLI command through click's
+# CliRunner (in a thread, beside a node's event loop), sys.stdout is that command's
+# captured output: a node's "message sent" landed inside the JSON a test parsed
+# (test_emergency_show, about 1 run in 6 on a loaded machine). Logs go to the session's
+# stderr as it was when this file was loaded, whatever a CliRunner swaps meanwhile.
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
 
 
 @pytest.fixture(autouse=True)
