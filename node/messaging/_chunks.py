@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable
 from typing import BinaryIO, Final
 
-from node.messaging import _threads
+from node import _threads
 from node.messaging.transport_api import Transport
 from schemas.blobs import BlobRef, chunk_span
 
@@ -41,7 +41,7 @@ async def put_chunks(
     """Upload chunks ``missing`` of blob ``ref`` from ``f``, :data:`IN_FLIGHT` at a time.
 
     The first failure cancels the uploads still running (a read under way ends before
-    the caller closes ``f``, node/messaging/_threads.py) and is raised as it is (a chunk
+    the caller closes ``f``, node/_threads.py) and is raised as it is (a chunk
     already stored stays stored: the next attempt asks which are missing).
 
     Raises:

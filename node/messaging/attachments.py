@@ -30,7 +30,7 @@ import msgspec
 import structlog
 
 from client import RelayRejectedError
-from node.messaging import _threads
+from node import _threads
 from node.messaging._chunks import put_chunks
 from node.messaging._download import download
 from node.messaging._early import EarlyUpload, Uploader
@@ -187,7 +187,7 @@ class AttachmentFiles:
         enc = fmt.Encryptor(key)
         tmp = self.out_dir / f"{blob_id}.tmp"
         # Every call below runs in a worker thread and ends before prepare() goes on,
-        # even when it is cancelled (node/messaging/_threads.py): the file and the
+        # even when it is cancelled (node/_threads.py): the file and the
         # encryptor's hashes are closed only once no thread uses them.
         f = await _threads.run(_create, tmp, undo=lambda g: _drop(g, tmp))
         early = Uploader(upload, blob_id)

@@ -3,7 +3,7 @@
 ``asyncio.to_thread``'s task is cancelled with its awaiter while the function goes on
 in its thread: the cleanup then closed the file and the encryptor's hashes under a
 write still running (which restarted a hashing pool nothing stopped), and an ``open``
-cancelled in flight leaked its file. node/messaging/_threads.py waits for the thread.
+cancelled in flight leaked its file. node/_threads.py waits for the thread.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from node.messaging import _chunks, _stream_check, _threads, attachments
+from node import _threads
+from node.messaging import _chunks, _stream_check, attachments
 from node.messaging._download import WRITE_EVERY, download
 from node.messaging.attachments import AttachmentFiles
 from protocol import attachment as fmt
