@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import structlog
 from aiohttp import web
 
 from node import _threads
+from node._writeback import ReadBehind
 from protocol import attachment as fmt
 from schemas import Attachment
 
@@ -46,7 +47,7 @@ async def send_plaintext(
     (node/_threads.py) before the file closes.
     """
     f = await _threads.run(_open, path, undo=lambda g: g.close())
-    chunks = fmt.verified_chunks(f, a)
+    chunks = fmt.verified_chunks(cast(BinaryIO, ReadBehind(f)), a)  # read once
     ahead: asyncio.Future[bytes | None] | None = None
     try:
         piece = await _threads.run(_next, chunks)

@@ -22,6 +22,7 @@ import aiohttp
 import msgspec
 
 from client import read_body
+from node._writeback import fsync_and_forget
 from node.api._file_pieces import file_pieces
 from node.api._save import write_hashed
 from protocol.codec import decode, decode_as
@@ -326,7 +327,7 @@ class NodeApiClient:
                         "attachment arrived incomplete or altered", detail=f"{n} of {size} bytes"
                     )
                 f.flush()
-                await asyncio.to_thread(os.fsync, f.fileno())
+                await asyncio.to_thread(fsync_and_forget, f.fileno())
             await asyncio.to_thread(os.replace, tmp, out)
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"attachment not saved: {exc}", detail=path) from None

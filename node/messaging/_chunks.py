@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import BinaryIO, Final
 
 from node import _threads
+from node._writeback import forget
 from node.messaging.transport_api import Transport
 from schemas.blobs import BlobRef, chunk_span
 
@@ -30,6 +31,7 @@ class AttachmentFileError(Exception):
 
 def _read_at(f: BinaryIO, start: int, length: int) -> bytes:
     data = os.pread(f.fileno(), length, start)
+    forget(f.fileno(), start, length)  # each chunk is read once (node/_writeback.py)
     if len(data) != length:
         raise AttachmentFileError(f"{f.name}: shorter than the blob")
     return data

@@ -8,7 +8,6 @@ file holds, with an RFC 9110 ``Range`` (PROTOCOL.md §15.4).
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -16,7 +15,7 @@ from typing import BinaryIO, Final
 import structlog
 
 from node import _threads
-from node._writeback import WriteBehind
+from node._writeback import WriteBehind, fsync_and_forget
 from node.messaging._stream_check import StreamCheck, Streamed
 from node.messaging.transport_api import Transport
 from protocol import attachment as fmt
@@ -49,7 +48,7 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
             # The disk writes each few MiB while the next arrive: the fsync is short.
             await _receive(transport, a.blob_id, have, check, WriteBehind(f))
             f.flush()
-            await _threads.run(os.fsync, f.fileno())
+            await _threads.run(fsync_and_forget, f.fileno())
     finally:
         check.close()  # never waits; the check ends at once after what it has
         own.shutdown(wait=False)

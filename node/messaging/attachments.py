@@ -31,6 +31,7 @@ import structlog
 
 from client import RelayRejectedError
 from node import _threads
+from node._writeback import WriteBehind, fsync_and_forget
 from node.messaging._chunks import put_chunks
 from node.messaging._download import download
 from node.messaging._early import EarlyUpload, Uploader
@@ -108,7 +109,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _seal(enc: fmt.Encryptor, f: BinaryIO, data: bytes, *, last: bool = False) -> bytes:
+def _seal(enc: fmt.Encryptor, f: WriteBehind, data: bytes, *, last: bool = False) -> bytes:
     """Encrypt ``data`` (``last``: and seal the stream), write what it gives to ``f`` and
     return it."""
     sealed = enc.finish(data) if last else enc.update(data)
@@ -132,7 +133,7 @@ def _drop(f: BinaryIO, tmp: Path) -> None:
 
 def _finish(tmp: Path, final: Path, f: BinaryIO) -> None:
     f.flush()
-    os.fsync(f.fileno())
+    fsync_and_forget(f.fileno())
     f.close()
     tmp.replace(final)
     _fsync_dir(final.parent)
@@ -190,6 +191,7 @@ class AttachmentFiles:
         # even when it is cancelled (node/_threads.py): the file and the
         # encryptor's hashes are closed only once no thread uses them.
         f = await _threads.run(_create, tmp, undo=lambda g: _drop(g, tmp))
+        out = WriteBehind(f)  # its write-back starts as it grows; it leaves the page cache
         early = Uploader(upload, blob_id)
         # Each batch of plaintext is encrypted, hashed and written in a worker thread
         # while the event loop receives the next one (libsodium and SHA-256 release the
@@ -206,11 +208,11 @@ class AttachmentFiles:
                 if size >= WRITE_EVERY:
                     sealed = b"" if running is None else await _threads.join(running)
                     data = batch[0] if len(batch) == 1 else b"".join(batch)
-                    running = _threads.start(_seal, enc, f, data)
+                    running = _threads.start(_seal, enc, out, data)
                     batch, size = [], 0
                     await early.feed(sealed)
             sealed = b"" if running is None else await _threads.join(running)
-            running = _threads.start(functools.partial(_seal, enc, f, b"".join(batch), last=True))
+            running = _threads.start(functools.partial(_seal, enc, out, b"".join(batch), last=True))
             await early.feed(sealed)
             sealed = await _threads.join(running)
             assert enc.digest is not None

@@ -214,7 +214,19 @@ def read_at(path: Path, offset: int, size: int) -> bytes:
     """
     with open(path, "rb") as f:
         f.seek(offset)
-        return f.read(size)
+        data = f.read(size)
+        _forget(f.fileno(), offset, len(data))
+        return data
+
+
+def _forget(fd: int, offset: int, length: int) -> None:
+    """Let the pages just read leave the page cache: a blob is read once by its
+    recipient (a resumed download reads a range again, from the disk), and 2 GiB of it
+    kept there would push out what the relay reads often (its database). A hint only."""
+    advice = getattr(os, "POSIX_FADV_DONTNEED", None)
+    if advice is not None and length:
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, length, advice)
 
 
 def stored_ids(root: Path) -> set[str]:
