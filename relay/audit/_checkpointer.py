@@ -162,10 +162,10 @@ async def sweep_if_due(state: RelayState, *, force: bool = False) -> int:
     if state.store.is_leader():
         now = state.clock()
         dropped = await state.store.expire(now)
+        state.metrics.expired.inc(dropped)  # at once: the purges below may take a while
         purged = await state.store.purge_acked(now - timedelta(seconds=cfg.purge_after))
         ttl = timedelta(seconds=state.config.blobs.blob_ttl)
         blobs = await state.store.sweep_blobs(now, ttl)  # with their envelope, or after ttl
-        state.metrics.expired.inc(dropped)
         if dropped or purged or blobs:
             log.info("expiry sweep", expired=dropped, purged=purged, blobs=blobs)
     if state.directory is not None:

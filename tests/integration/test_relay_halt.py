@@ -8,6 +8,7 @@ it) halts: no signature, no write, /healthz 503, instead of signing a fork.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -128,9 +129,12 @@ async def test_checkpoints_rolled_back_under_the_relay_halt_it(tmp_path: Path) -
             return early  # what a database restored from an older snapshot holds
 
         store.checkpoint = older  # type: ignore[method-assign,assignment]
-        with pytest.raises(StorageError, match="rolled back"):
+        # This tick finds the rollback, unless the relay's own (every 0.1 s) found it
+        # first: then it halted already and this one does nothing (seen under load).
+        with contextlib.suppress(StorageError):  # "audit log was rolled back ...; halted"
             await tick(relay.state)
         assert relay.state.audit.halted is not None
+        assert f"stored newest {early.size}" in relay.state.audit.halted  # the rollback
         await assert_halted(relay, size)
 
 
