@@ -16,12 +16,13 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Final, NoReturn, TypeVar
+from typing import BinaryIO, Final, NoReturn, TypeVar, cast
 
 import aiohttp
 import msgspec
 
 from client import read_body
+from node import _threads
 from node._writeback import fsync_and_forget
 from node.api._file_pieces import file_pieces
 from node.api._save import write_hashed
@@ -280,7 +281,7 @@ class NodeApiClient:
         """
         fields = {"name": name, "media_type": media_type}
         query = urllib.parse.urlencode(fields if to is None else {**fields, "to": to})
-        f = await asyncio.to_thread(open, path, "rb")
+        f = await _threads.run(_open, path, "rb", undo=lambda g: g.close())  # never leaked
         with f:
             # A regular file's length is declared: with ``to``, the node can then upload
             # the ciphertext to the relay while it encrypts it (§15.4). Else: chunked.
@@ -313,7 +314,7 @@ class NodeApiClient:
         tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
         timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
         try:
-            f = await asyncio.to_thread(open, tmp, "xb")
+            f = await _threads.run(_open, tmp, "xb", undo=lambda g: g.close())
             with f:
                 async with self._session.get(
                     self.base_url + path, headers=self._auth, timeout=timeout, read_bufsize=_PIECE
@@ -327,7 +328,7 @@ class NodeApiClient:
                         "attachment arrived incomplete or altered", detail=f"{n} of {size} bytes"
                     )
                 f.flush()
-                await asyncio.to_thread(fsync_and_forget, f.fileno())
+                await _threads.run(fsync_and_forget, f.fileno())  # ends before f closes
             await asyncio.to_thread(os.replace, tmp, out)
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"attachment not saved: {exc}", detail=path) from None
@@ -377,6 +378,10 @@ async def _pieces(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 
 def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def _open(path: Path, mode: str) -> BinaryIO:
+    return cast(BinaryIO, open(path, mode))  # closed by the caller
 
 
 def _decode(tp: type[T], raw: bytes) -> T:

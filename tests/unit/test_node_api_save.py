@@ -13,15 +13,21 @@ import hashlib
 import itertools
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
+import aiohttp
 import pytest
 
 from node import _writeback
 from node._writeback import EVERY, WriteBehind
 from node.api import _save
+from node.api import client as api_client
 from node.api._save import BATCH, write_hashed
+from node.api.client import NodeApiClient
+from schemas import node_api as api
+from tests.support.relay import free_port
 
 
 async def _pieces(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
@@ -132,3 +138,60 @@ def test_sync_file_range_is_found_on_linux() -> None:
     if os.uname().sysname != "Linux":
         pytest.skip("sync_file_range is Linux's")
     assert _writeback._START is not None
+
+
+async def _cancel_during_open(
+    monkeypatch: pytest.MonkeyPatch, call: Callable[[NodeApiClient], Coroutine[Any, Any, object]]
+) -> list[BinaryIO]:
+    """Cancel ``call`` while its worker thread is still opening a file; the files opened."""
+    opened: list[BinaryIO] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_open(path: Path, mode: str) -> BinaryIO:
+        entered.set()
+        release.wait(10)
+        f = cast(BinaryIO, open(path, mode))  # noqa: SIM115 -- the test checks it is closed
+        opened.append(f)
+        return f
+
+    monkeypatch.setattr(api_client, "_open", slow_open)
+    async with aiohttp.ClientSession() as session:
+        # never reached: the call is cancelled before it sends anything
+        client = NodeApiClient(f"http://127.0.0.1:{free_port()}", "0" * 64, session)
+        task = asyncio.create_task(call(client))
+        assert await asyncio.to_thread(entered.wait, 10)  # the thread is inside the open
+        task.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    return opened
+
+
+async def test_an_upload_cancelled_while_its_file_opens_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "order.pdf"
+    src.write_bytes(b"%PDF-1.7 ...")
+    opened = await _cancel_during_open(
+        monkeypatch,
+        lambda c: c.upload_attachment(src, name="order.pdf", media_type="application/pdf"),
+    )
+    assert len(opened) == 1
+    assert opened[0].closed
+
+
+async def test_a_save_cancelled_while_its_file_opens_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = api.AttachmentEntry(
+        n=1, msg_id="1" * 32, blob_id="0" * 32, direction="in", name="x", media_type="text/plain",
+        size=1, sha256="0" * 64, ct_sha256="0" * 64, ct_len=41, kept=True,
+    )  # fmt: skip
+    out = tmp_path / "x.txt"
+    opened = await _cancel_during_open(
+        monkeypatch, lambda c: c.save_attachment("c" * 32, entry, out)
+    )
+    assert len(opened) == 1
+    assert opened[0].closed
+    # neither the output nor its temporary file
+    assert await asyncio.to_thread(os.listdir, tmp_path) == []
