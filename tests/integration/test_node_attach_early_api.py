@@ -16,12 +16,14 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import msgspec
 import pytest
 
-from client import RelayRejectedError
+from client import RelayClient, RelayRejectedError
+from node.api import handlers
 from node.events import MessageReceived, ReceiptReceived
 from node.messaging import _early
 from schemas import Attachment
@@ -114,3 +116,63 @@ async def test_a_chunked_upload_is_uploaded_at_send_time(tmp_path: Path) -> None
         made = await _upload_chunked(fr, data)
         await _no_blob(relay, made.blob_id)  # no length declared: nothing went early
         await _send_and_check(fr, us, made, data, tmp_path / "saved.bin")
+
+
+async def test_a_stalled_upload_leaves_no_blob_at_the_relay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The officer's browser declares 7 MiB, sends 6 (more than a whole first upload chunk
+    # is encrypted then: the early upload announces the blob) and stalls: the node answers
+    # 400 and the blob it announced is discarded at once, not left holding both members'
+    # quotas until blob_ttl.
+    monkeypatch.setattr(handlers, "BODY_TIMEOUT", 3.0)
+    created: list[str] = []
+    discarded: list[str] = []
+    real_create, real_discard = RelayClient.create_blob, RelayClient.discard_blob
+
+    async def create(self: RelayClient, blob_id: str, *args: Any, **kw: Any) -> Any:
+        created.append(blob_id)
+        return await real_create(self, blob_id, *args, **kw)
+
+    async def discard(self: RelayClient, blob_id: str) -> None:
+        discarded.append(blob_id)
+        await real_discard(self, blob_id)
+
+    monkeypatch.setattr(RelayClient, "create_blob", create)
+    monkeypatch.setattr(RelayClient, "discard_blob", discard)
+    net = make_network()
+    net.declare(ATTACHMENTS)
+    gone = asyncio.Event()  # set once the node has given up on the body
+
+    async def stalled() -> AsyncIterator[bytes]:
+        for _ in range(6):
+            yield os.urandom(MiB)
+        await gone.wait()  # then nothing more, until the answer came
+
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr = p["FR"]
+        token = (fr.data / "api.token").read_text().strip()
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(7 * MiB),
+        }
+        url = f"{fr.api.base_url}/v1/attachments?name=a.bin&media_type=application/pdf&to=US"
+        async with aiohttp.ClientSession() as s:
+            status, text = await _post(s, url, stalled(), headers)
+            gone.set()
+        assert status == 400, text
+        assert "stalled" in text
+        assert len(created) == 1  # the early upload had announced it
+        assert discarded == created
+        await _no_blob(relay, created[0])
+
+
+async def _post(
+    s: aiohttp.ClientSession, url: str, body: AsyncIterator[bytes], headers: dict[str, str]
+) -> tuple[int, str]:
+    try:
+        async with s.post(url, data=body, headers=headers) as r:
+            return r.status, await r.text()
+    except aiohttp.ClientError as exc:  # the node may close the connection after answering
+        raise AssertionError(f"no answer: {exc!r}") from None
