@@ -23,15 +23,17 @@ two stretches later, ``sync_file_range`` waiting for it, then ``posix_fadvise`` 
 same behind a reader (an export, an upload that resumes). The file's pages in memory stay
 within a few stretches, reused again and again.
 
-Only hints: durability still comes from the caller's fsync, the bytes read are the same,
-and where a call does not exist (not Linux) or fails, the file is written or read as
-before.
+Only hints: durability still comes from the caller's fsync (a write-back error met by the
+wait is raised at once: the kernel reports it only once per open file), the bytes read
+are the same, and where a call does not exist (not Linux) or fails, the file is written
+or read as before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 from collections.abc import Callable
 from typing import BinaryIO, Final
@@ -59,11 +61,36 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 #: ``sync_file_range(fd, offset, nbytes, flags)`` of the C library, or None
 _START: Final = _sync_file_range()
 _DONTNEED: Final[int | None] = getattr(os, "POSIX_FADV_DONTNEED", None)
+#: what a file system without the call answers (the wait then is the caller's fsync)
+_NOT_SUPPORTED: Final = frozenset({errno.ENOSYS, errno.EINVAL, errno.ESPIPE, errno.EOPNOTSUPP})
+
+
+def _written(fd: int, offset: int, length: int) -> None:
+    """Wait until the write-back started for ``length`` bytes from ``offset`` has ended.
+
+    Raises:
+        OSError: the disk failed to write them (EIO, ENOSPC...). Raised here, not left
+            to the caller's fsync: the kernel reports a write-back error once per open
+            file, and this wait is the call that takes it (then fsync would succeed).
+    """
+    assert _START is not None
+    assert length > 0  # zero would mean: to the end of the file
+    if _START(fd, offset, length, _WAIT_ALL) != 0:
+        err = ctypes.get_errno()
+        if err not in _NOT_SUPPORTED:
+            raise OSError(err, os.strerror(err))
 
 
 def forget(fd: int, offset: int, length: int) -> None:
     """Let the clean pages of ``length`` bytes from ``offset`` (0: to the end) leave the
-    page cache; a hint, never an error."""
+    page cache; a hint, never an error.
+
+    The kernel keeps a file's pages in folios of up to 2 MiB (more on some machines),
+    each aligned on its size, and drops only the folios wholly inside the range: a range
+    that starts where the last one ended keeps the folio across that offset for ever.
+    So the callers here give ranges from the start of the file (the pages already gone
+    cost the kernel almost nothing to look for again).
+    """
     if _DONTNEED is not None:
         with contextlib.suppress(OSError):
             os.posix_fadvise(fd, offset, length, _DONTNEED)
@@ -79,7 +106,7 @@ class WriteBehind:
         self._f = f
         self._done = f.tell()  # write-back started (or not needed) before this offset
         self._kept = self._done  # pages from here on may still be in the page cache
-        self._started: list[int] = []  # where the last stretches' write-back started
+        self._ends: list[int] = []  # where the stretches whose pages are kept end
         self._pending = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -94,13 +121,12 @@ class WriteBehind:
             self._f.flush()  # a buffered file: the bytes must be in the kernel first
             fd = self._f.fileno()
             _START(fd, self._done, self._pending, _SYNC_FILE_RANGE_WRITE)
-            self._started.append(self._done)
-            if len(self._started) > _LAG:  # started _LAG stretches ago: written by now,
-                # else waited for (only clean pages can go), then out of the page cache
-                start = self._started.pop(0)
-                _START(fd, self._kept, start - self._kept, _WAIT_ALL)
-                forget(fd, self._kept, start - self._kept)
-                self._kept = start
+            self._ends.append(self._done + self._pending)
+            if len(self._ends) > _LAG:  # its write-back started _LAG stretches ago
+                end = self._ends.pop(0)
+                _written(fd, self._kept, end - self._kept)  # only clean pages can go
+                forget(fd, 0, end)  # from the start: see forget()
+                self._kept = end
         self._done += self._pending
         self._pending = 0
 
@@ -122,8 +148,10 @@ class ReadBehind:
     def read(self, n: int = -1, /) -> bytes:
         data = self._f.read(n)
         self._at += len(data)
-        if self._at - self._kept >= EVERY:
-            forget(self._f.fileno(), self._kept, self._at - self._kept)
+        if not data or n < 0:  # the end: the rest (and what was read ahead) goes too
+            forget(self._f.fileno(), 0, 0)
+        elif self._at - self._kept >= EVERY:
+            forget(self._f.fileno(), 0, self._at)  # from the start: see forget()
             self._kept = self._at
         return data
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Final
 
 from node import _threads
@@ -63,3 +65,13 @@ def _write(h: _Hash, out: WriteBehind, batch: list[bytes]) -> None:
     for piece in batch:
         h.update(piece)
         out.write(piece)
+
+
+def publish(tmp: Path, out: Path) -> None:
+    """Rename the checked, fsynced ``tmp`` to ``out``, durably (the directory fsynced)."""
+    os.replace(tmp, out)
+    fd = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -25,7 +25,7 @@ from client import read_body
 from node import _threads
 from node._writeback import fsync_and_forget
 from node.api._file_pieces import file_pieces
-from node.api._save import write_hashed
+from node.api._save import publish, write_hashed
 from protocol.codec import decode, decode_as
 from protocol.errors import MalformedError, PeerError, TooLargeError, TransportError
 from schemas import Attachment
@@ -329,7 +329,7 @@ class NodeApiClient:
                     )
                 f.flush()
                 await _threads.run(fsync_and_forget, f.fileno())  # ends before f closes
-            await asyncio.to_thread(os.replace, tmp, out)
+            await _threads.run(publish, tmp, out)  # the directory fsynced too
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"attachment not saved: {exc}", detail=path) from None
         finally:

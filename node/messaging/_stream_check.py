@@ -22,8 +22,9 @@ import hashlib
 import queue
 import threading
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol
+from typing import BinaryIO, Final, Protocol, cast
 
+from node._writeback import ReadBehind
 from protocol import attachment as fmt
 from schemas import Attachment
 
@@ -124,7 +125,8 @@ def hash_file(path: Path) -> tuple[int, str]:
     h = hashlib.sha256()
     n = 0
     with open(path, "rb") as f:
-        while block := f.read(1 << 20):
+        r = ReadBehind(f)  # read once: it leaves the page cache (node/_writeback.py)
+        while block := r.read(1 << 20):
             h.update(block)
             n += len(block)
     return n, h.hexdigest()
@@ -147,8 +149,9 @@ def verify(part: Path, a: Attachment, streamed: Streamed = None) -> None:
     got = streamed
     try:
         if got is None:
-            with open(part, "rb") as f:  # F3, F2 from the same bytes
-                got = fmt.decrypt(f, _Sink(), base64.b64decode(a.key), ct_len=a.ct_len)  # type: ignore[arg-type]
+            with open(part, "rb") as f:  # F3, F2 from the same bytes, read once
+                src = cast(BinaryIO, ReadBehind(f))
+                got = fmt.decrypt(src, _Sink(), base64.b64decode(a.key), ct_len=a.ct_len)  # type: ignore[arg-type]
         elif isinstance(got, fmt.AttachmentError):
             raise got
     except fmt.AttachmentError:

@@ -9,6 +9,8 @@ cancelled save waits for the write in flight before the caller closes the file.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import errno
 import hashlib
 import itertools
 import os
@@ -195,3 +197,76 @@ async def test_a_save_cancelled_while_its_file_opens_leaves_nothing(
     assert opened[0].closed
     # neither the output nor its temporary file
     assert await asyncio.to_thread(os.listdir, tmp_path) == []
+
+
+def _hints(
+    monkeypatch: pytest.MonkeyPatch, fail: int = 0
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
+    """Record WriteBehind's sync_file_range calls (offset, nbytes, flags) and its drops;
+    ``fail``: the errno a wait for written pages (flags 7) fails with."""
+    calls: list[tuple[int, int, int]] = []
+    drops: list[tuple[int, int]] = []
+
+    def sync_file_range(fd: int, offset: int, nbytes: int, flags: int) -> int:
+        calls.append((offset, nbytes, flags))
+        if fail and flags == 7:
+            ctypes.set_errno(fail)
+            return -1
+        return 0
+
+    monkeypatch.setattr(_writeback, "_START", sync_file_range)
+    monkeypatch.setattr(_writeback, "forget", lambda fd, at, n: drops.append((at, n)))
+    return calls, drops
+
+
+def test_each_stretch_is_waited_for_and_dropped_two_stretches_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls, drops = _hints(monkeypatch)
+    path = tmp_path / "part"
+    path.write_bytes(b"x" * 777)  # a resumed .part: appended to
+    with open(path, "ab") as f:
+        out = WriteBehind(f)
+        piece = os.urandom(EVERY // 3 + 5)  # stretches of varying length
+        for _ in range(20):
+            out.write(piece)
+            out.write(b"")  # nothing: no effect
+    starts = [(at, n) for at, n, flags in calls if flags == 2]
+    waits = [(at, n) for at, n, flags in calls if flags == 7]
+    assert len(starts) == 6
+    assert len(waits) == len(starts) - 2  # the last two stretches are still kept
+    # Each wait covers exactly the stretch started two stretches before (never 0 bytes:
+    # that would mean "to the end of the file"), one after the other from the old end.
+    assert waits == starts[: len(waits)]
+    # and drops from the start of the file to its end (a folio across a boundary goes too)
+    assert drops == [(0, at + n) for at, n in waits]
+    assert all(n > 0 for _, n in waits)
+    assert waits[0][0] == 777
+
+
+def test_a_write_back_error_met_while_waiting_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The wait takes the file's write-back error from the kernel (reported once per open
+    # file): swallowed, the caller's fsync would then succeed on bytes never written.
+    _hints(monkeypatch, fail=errno.EIO)
+    with open(tmp_path / "part", "wb") as f:
+        out = WriteBehind(f)
+        for _ in range(2):  # two stretches started; the third write waits for the first
+            out.write(os.urandom(EVERY))
+        with pytest.raises(OSError, match=os.strerror(errno.EIO)) as err:
+            out.write(os.urandom(EVERY))
+    assert err.value.errno == errno.EIO
+
+
+def test_a_file_system_without_the_wait_is_written_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls, _ = _hints(monkeypatch, fail=errno.EINVAL)
+    data = os.urandom(4 * EVERY + 3)
+    with open(tmp_path / "part", "wb") as f:
+        out = WriteBehind(f)
+        for at in range(0, len(data), EVERY):
+            out.write(data[at : at + EVERY])
+    assert (tmp_path / "part").read_bytes() == data
+    assert any(flags == 7 for _, _, flags in calls)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from node import _writeback
 from node._writeback import EVERY, ReadBehind, WriteBehind, fsync_and_forget
 from relay.storage.sqlite import _blob_files as files
 
@@ -52,6 +53,23 @@ def resident(path: Path) -> float:
         finally:
             libc.munmap(addr, size)
     return sum(v & 1 for v in vec) / pages
+
+
+@pytest.fixture(autouse=True)
+def _dropping_file_system(tmp_path: Path) -> None:
+    """Skip where the file system keeps pages whatever the advice (tmpfs, where pytest's
+    temporary directory is on many systems: its pages are the file's only copy)."""
+    probe = tmp_path / "probe"
+    _durable(probe, os.urandom(1 << 20))
+    fd = os.open(probe, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    kept = resident(probe)
+    probe.unlink()
+    if kept > 0.5:
+        pytest.skip(f"{tmp_path} keeps clean pages after POSIX_FADV_DONTNEED (tmpfs?)")
 
 
 def _durable(path: Path, data: bytes) -> None:
@@ -101,7 +119,8 @@ def test_write_behind_lets_stretches_go_while_the_file_grows(tmp_path: Path) -> 
         f.flush()
         os.fsync(f.fileno())  # clean now, and nothing asked beyond what WriteBehind did
         kept = resident(path)
-    assert kept <= 4 * EVERY / size + 0.05  # the stretches it keeps, and the last one
+    # the stretches whose write-back is under way (2 of 10), nothing of the rest
+    assert kept <= _writeback._LAG * EVERY / size + 0.02
 
 
 def test_read_behind_reads_the_same_bytes_and_lets_them_go(tmp_path: Path) -> None:
@@ -115,7 +134,7 @@ def test_read_behind_reads_the_same_bytes_and_lets_them_go(tmp_path: Path) -> No
         got = [r.read(EVERY // 3) for _ in range(3 * 5 + 1)]
         rest = r.read()
     assert b"".join(got) + rest == data[100:]
-    assert resident(path) < 2 * EVERY / len(data) + 0.05
+    assert resident(path) < 0.05  # the last stretch too, once the end was read
 
 
 def test_the_relay_lets_a_blob_read_leave_the_page_cache(tmp_path: Path) -> None:
@@ -123,7 +142,8 @@ def test_the_relay_lets_a_blob_read_leave_the_page_cache(tmp_path: Path) -> None
     data = os.urandom(4 * EVERY)
     _durable(path, data)
     assert resident(path) > 0.9
-    got = b"".join(files.read_at(path, at, EVERY) for at in range(0, len(data), EVERY))
+    step = (1 << 20) + 4097  # pieces that end inside the kernel's large folios
+    got = b"".join(files.read_at(path, at, step) for at in range(0, len(data), step))
     assert got == data
     assert resident(path) < 0.1
     assert files.read_at(path, len(data) + 10, 5) == b""  # past the end: nothing, no error

@@ -185,6 +185,7 @@ def seal(root: Path, blob_id: str, ct_len: int) -> tuple[str, int]:
         os.fsync(f.fileno())
         while total < ct_len and (piece := f.read(min(PIECE, ct_len - total))):
             sha.update(piece)
+            _forget(f.fileno(), total + len(piece))  # read once (clean: fsynced above)
             total += len(piece)
         if f.read(1):
             total += 1  # longer than announced: never equal
@@ -215,18 +216,22 @@ def read_at(path: Path, offset: int, size: int) -> bytes:
     with open(path, "rb") as f:
         f.seek(offset)
         data = f.read(size)
-        _forget(f.fileno(), offset, len(data))
+        if data:
+            _forget(f.fileno(), offset + len(data))
         return data
 
 
-def _forget(fd: int, offset: int, length: int) -> None:
-    """Let the pages just read leave the page cache: a blob is read once by its
-    recipient (a resumed download reads a range again, from the disk), and 2 GiB of it
-    kept there would push out what the relay reads often (its database). A hint only."""
+def _forget(fd: int, end: int) -> None:
+    """Let the pages before ``end``, just read, leave the page cache: a blob is read once
+    by its recipient (a resumed download reads a range again, from the disk), and 2 GiB of
+    it kept there would push out what the relay reads often (its database). From the
+    start of the file: the kernel drops only whole folios (up to 2 MiB, aligned on their
+    size), so a range from where the last read began would keep the one across it. A hint.
+    """
     advice = getattr(os, "POSIX_FADV_DONTNEED", None)
-    if advice is not None and length:
+    if advice is not None:
         with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, offset, length, advice)
+            os.posix_fadvise(fd, 0, end, advice)
 
 
 def stored_ids(root: Path) -> set[str]:
