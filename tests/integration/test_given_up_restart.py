@@ -222,3 +222,14 @@ async def test_a_real_node_given_up_then_restarted_alerts_once(tmp_path: Path) -
         assert [a.alert_id for a in sent] in ([], [got[0].alert_id])
         assert await _run_fr(tmp_path / "fr", net, relay, url, send=False) == []
         assert len(got) == 1
+
+
+async def test_a_reason_without_a_code_alerts_as_internal(tmp_path: Path) -> None:
+    db, msg = tmp_path / "node.db", "1" * 32
+    store = await _queue(db, msg)
+    await store.mark_failed(msg, "words from somewhere", NOW)  # not "<code>: ..."
+    await store.close()
+    async with _clocks(db, AlertsConfig(), NOW) as clocks:
+        (alert,) = await clocks.tick()
+    assert "(internal)" in alert.summary
+    assert "words" not in alert.summary
