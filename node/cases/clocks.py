@@ -7,7 +7,8 @@ and is recorded once at least one target took it (or when no target is configure
 one reminder reaches the officer once, across restarts; a delivery that failed on every
 target is tried again at the next tick. An outbound envelope the relays refused for good
 (``SendFailed``) becomes a ``delivery_failed`` alert at once, tried again at each tick
-until a target takes it (kept in memory: a restart before that loses it).
+until a target takes it; the first tick after a start reads back the ones a stop or crash
+left unsent (:mod:`node.cases.given_up`: the give-up's time is in node.db).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta, tzinfo
 import structlog
 
 from node.alerts import Alert, AlertSender, escalation_alert, given_up_alert, reminder_alert
+from node.cases.given_up import owed_alerts
 from node.cases.store import CaseStore
 from node.events import NodeEvent, SendFailed
 from protocol.cases import PeriodTable, due_reminders, escalations
@@ -80,6 +82,9 @@ class Clocks:
         self.acknowledged: Callable[[str], Awaitable[bool]] | None = None
         #: alerts of messages given up (:meth:`on_event`), until a target takes them
         self._given_up: dict[str, Alert] = {}
+        self._recovered = False  # the owed ones of an earlier run read back (first tick)
+        #: one tick at a time: two at once (the loop's and a caller's) sent one alert twice
+        self._ticking = asyncio.Lock()
         self._wake = asyncio.Event()
 
     def on_event(self, event: NodeEvent) -> None:
@@ -102,8 +107,18 @@ class Clocks:
         Raises:
             StorageError: the store failed.
         """
-        now = now or self._clock()
+        async with self._ticking:
+            return await self._tick(now or self._clock())
+
+    async def _tick(self, now: datetime) -> list[Alert]:
         tz = self._zone()
+        if not self._recovered:
+            owed = await owed_alerts(self._cases, member=self._member, now=now)
+            for alert in owed:
+                self._given_up.setdefault(alert.alert_id, alert)
+            if owed:
+                log.warning("delivery_failed alerts owed from before the start", count=len(owed))
+            self._recovered = True
         due: list[Alert] = []
         for row in await self._cases.open_cases():
             for r in due_reminders(row.case, self._table, now, self._settings.remind_before):

@@ -221,7 +221,7 @@ class Outbox:
         # A permanent refusal by the relay (or expiry): logged here with the relay's words,
         # and as "message not delivered" by the event log.
         log.warning("envelope given up", msg_id=entry.msg_id, code=code.value, error=message)
-        await self._s.store.mark_failed(entry.msg_id, f"{code.value}: {message}")
+        await self._s.store.mark_failed(entry.msg_id, f"{code.value}: {message}", self._s.clock())
         self._s.hub.publish(
             SendFailed(entry.msg_id, entry.recipient, code, message, _case_of(entry.envelope))
         )

@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from node.storage._sealed import Sealer, open_optional, row_ad
-from node.storage.schema import DDL, Direction, MessageRecord, Status
+from node.storage.schema import (
+    DDL,
+    GIVEN_UP_INDEX,
+    MIGRATE_GIVEN_UP,
+    Direction,
+    MessageRecord,
+    Status,
+)
 
 _MSG_COLS = (
     "direction, msg_id, case_id, peer, coarse_kind, body_kind, in_reply_to, seq, envelope, "
@@ -54,6 +61,10 @@ def _create(conn: sqlite3.Connection) -> None:
     for stmt in DDL.split(";"):
         if stmt.strip():
             conn.execute(stmt)
+    # A column added since version 1 (in the caller's transaction, so once): see schema.py.
+    if "given_up_at" not in {str(r[1]) for r in conn.execute("PRAGMA table_info(messages)")}:
+        conn.execute(MIGRATE_GIVEN_UP)
+    conn.execute(GIVEN_UP_INDEX)
 
 
 class _tx:  # noqa: N801 - used like a function: `with _tx(conn):`

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 SCHEMA_VERSION = 1
 
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS messages (
     coarse_kind TEXT NOT NULL, body_kind TEXT, in_reply_to TEXT, seq INTEGER NOT NULL,
     envelope BLOB NOT NULL, header BLOB NOT NULL, body BLOB,
     stored_at TEXT NOT NULL, sent_at TEXT, leaf_index INTEGER,
-    status TEXT NOT NULL, reason TEXT,
+    status TEXT NOT NULL, reason TEXT, given_up_at TEXT,
     UNIQUE (direction, peer, msg_id)
 );
 CREATE INDEX IF NOT EXISTS messages_case ON messages (case_id, id);
@@ -65,6 +66,17 @@ CREATE TABLE IF NOT EXISTS email_log (
     PRIMARY KEY (direction, msg_id)
 );
 """
+#: ``messages.given_up_at`` (UTC ISO text): when the outbox gave the envelope up (the
+#: relays refused it for good, or it expired), so that its ``delivery_failed`` alert
+#: survives a restart (node/cases/given_up.py). NULL for every other message, for an
+#: e-mail the bridge gave up, and for a give-up recorded before the column existed: a
+#: node.db of an earlier release gains it, empty, once at open (:data:`MIGRATE_GIVEN_UP`).
+MIGRATE_GIVEN_UP: Final = "ALTER TABLE messages ADD COLUMN given_up_at TEXT"
+#: The give-ups only (a partial index: every other row leaves it out).
+GIVEN_UP_INDEX: Final = (
+    "CREATE INDEX IF NOT EXISTS messages_given_up ON messages (given_up_at)"
+    " WHERE given_up_at IS NOT NULL"
+)
 
 
 class Direction(enum.StrEnum):

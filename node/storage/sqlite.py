@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from node.storage._rows import (
@@ -198,13 +198,14 @@ class SyncDb:
                 (next_attempt, error[:500], msg_id),
             )
 
-    def mark_failed(self, msg_id: str, error: str) -> None:
+    def mark_failed(self, msg_id: str, error: str, at: datetime) -> None:
         """See :meth:`NodeStore.mark_failed`."""
         with _tx(self._c):
             self._c.execute("DELETE FROM outbox WHERE msg_id=?", (msg_id,))
             self._c.execute(
-                "UPDATE messages SET status=?, reason=? WHERE direction='out' AND msg_id=?",
-                (Status.FAILED, error[:500], msg_id),
+                "UPDATE messages SET status=?, reason=?, given_up_at=? "
+                "WHERE direction='out' AND msg_id=?",
+                (Status.FAILED, error[:500], _ts(at.astimezone(UTC)), msg_id),
             )
 
     def outbound_header(self, msg_id: str) -> bytes | None:

@@ -163,9 +163,10 @@ class NodeStore:
         """Record a failed attempt and when to try again."""
         await self._run(self._conn().mark_retry, msg_id, next_attempt, error)
 
-    async def mark_failed(self, msg_id: str, error: str) -> None:
-        """Give up on an envelope the relay refused for good (it stays in ``messages``)."""
-        await self._run(self._conn().mark_failed, msg_id, error)
+    async def mark_failed(self, msg_id: str, error: str, at: datetime) -> None:
+        """Give up on an envelope the relay refused for good (it stays in ``messages``,
+        ``failed``, given up ``at``: its alert is owed until a target takes it)."""
+        await self._run(self._conn().mark_failed, msg_id, error, at)
 
     async def outbound_header(self, msg_id: str) -> bytes | None:
         """Return the exact header bytes of a message this node sent, or None."""

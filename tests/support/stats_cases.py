@@ -299,7 +299,7 @@ async def _send(store: NodeStore, msg: Msg, peer: str, *, fail: bool = False) ->
     out = await store.enqueue(peer, build, msg.created.timestamp())
     msg_id = out.message.msg_id
     if fail:
-        await store.mark_failed(msg_id, "refused for good")
+        await store.mark_failed(msg_id, "refused for good", msg.created)
     else:
         await store.mark_sent(msg_id, 1, msg.created)
     return msg_id
