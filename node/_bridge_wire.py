@@ -101,7 +101,7 @@ def wire_node(node: Node, setup: BridgeSetup) -> BridgeWire:
         return await node.services.cases.refresh(case_id)
 
     async def alert(a: Alert) -> None:
-        await node.services.clocks.deliver(a, clock())
+        await node.services.clocks.send_now(a, clock())  # tried again until taken
 
     return BridgeWire(
         setup, member=node.member, store=node.store,

@@ -134,7 +134,7 @@ class Services:
             signing_key=parts.keys.signing,
             evidence_dir=settings.data_dir / "evidence",
             hub=parts.hub,
-            alert=self.clocks.deliver,
+            alert=self.clocks.send_now,
             clock=parts.clock,
         )
         self.retention = RetentionService(

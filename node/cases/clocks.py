@@ -80,8 +80,10 @@ class Clocks:
         #: whether someone acknowledged an escalation of a case (the duty roster's desk,
         #: set by the services once it runs): an acknowledged case escalates no further
         self.acknowledged: Callable[[str], Awaitable[bool]] | None = None
-        #: alerts of messages given up (:meth:`on_event`), until a target takes them
-        self._given_up: dict[str, Alert] = {}
+        #: alerts tried again at each tick until a target takes them: messages given up
+        #: (:meth:`on_event`) and alerts raised elsewhere that no target took
+        #: (:meth:`send_now`: the e-mail bridge's, the witness's)
+        self._pending: dict[str, Alert] = {}
         self._recovered = False  # the owed ones of an earlier run read back (first tick)
         #: one tick at a time: two at once (the loop's and a caller's) sent one alert twice
         self._ticking = asyncio.Lock()
@@ -95,7 +97,7 @@ class Clocks:
                 case_id=event.case_id, msg_id=event.msg_id, recipient=event.recipient,
                 code=event.code.value, member=self._member, now=self._clock(),
             )  # fmt: skip
-            self._given_up[alert.alert_id] = alert
+            self._pending[alert.alert_id] = alert
             self._wake.set()
 
     async def tick(self, now: datetime | None = None) -> list[Alert]:
@@ -115,7 +117,7 @@ class Clocks:
         if not self._recovered:
             owed = await owed_alerts(self._cases, member=self._member, now=now)
             for alert in owed:
-                self._given_up.setdefault(alert.alert_id, alert)
+                self._pending.setdefault(alert.alert_id, alert)
             if owed:
                 log.warning("delivery_failed alerts owed from before the start", count=len(owed))
             self._recovered = True
@@ -128,16 +130,32 @@ class Clocks:
                 ups = []
             for e in ups:
                 due.append(escalation_alert(e, member=self._member, now=now, tz=tz))
-        due.extend(self._given_up.values())
+        due.extend(self._pending.values())
         sent = []
         for alert in due:
             if await self._cases.alert_sent(alert.alert_id):
-                self._given_up.pop(alert.alert_id, None)
+                self._pending.pop(alert.alert_id, None)
                 continue
             if await self.deliver(alert, now):
                 sent.append(alert)
-                self._given_up.pop(alert.alert_id, None)
+                self._pending.pop(alert.alert_id, None)
         return sent
+
+    async def send_now(self, alert: Alert, now: datetime) -> bool:
+        """Deliver ``alert`` now (:meth:`deliver`) unless it was sent before; if no target
+        took it, it is tried again at each tick until one does (in memory: not across a
+        restart).
+
+        Returns:
+            True when recorded as sent.
+
+        Raises:
+            StorageError: the store failed.
+        """
+        if await self._cases.alert_sent(alert.alert_id) or await self.deliver(alert, now):
+            return True  # (sent before: not again)
+        self._pending.setdefault(alert.alert_id, alert)
+        return False
 
     async def deliver(self, alert: Alert, now: datetime) -> bool:
         """Send one alert now; record it if any target took it, or if there is none.

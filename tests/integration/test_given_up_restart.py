@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from node.alerts import Alert, AlertsConfig, AlertSender, given_up_alert
+from node.alerts import Alert, AlertEvent, AlertsConfig, AlertSender, given_up_alert
 from node.cases.clocks import Clocks, ClockSettings
 from node.cases.given_up import OWED_FOR
 from node.cases.periods import load_periods
@@ -233,3 +233,26 @@ async def test_a_reason_without_a_code_alerts_as_internal(tmp_path: Path) -> Non
         (alert,) = await clocks.tick()
     assert "(internal)" in alert.summary
     assert "words" not in alert.summary
+
+
+async def test_an_alert_raised_elsewhere_is_tried_again_until_a_target_takes_it(
+    tmp_path: Path,
+) -> None:
+    # The e-mail bridge's and the witness's alerts go through Clocks.send_now: one that
+    # every target refused is not dropped but tried again at each tick, then recorded.
+    db = tmp_path / "node.db"
+    await (await _queue(db, "8" * 32)).close()  # a node.db as a node's
+    alert = Alert(
+        alert_id="e" * 32, event=AlertEvent.ANOMALY, member="FR", case_id="0" * 32,
+        kind="email_not_sent", summary="An e-mail was not sent", created_at=NOW,
+    )  # fmt: skip
+    gate = {"up": False, "tried": False}
+    async with webhook_sink(gate) as (url, got), _clocks(db, alerts_to(url), NOW) as clocks:
+        assert not await clocks.send_now(alert, NOW)
+        assert gate["tried"]
+        assert await clocks.tick() == []  # still refused: kept
+        gate["up"] = True
+        assert await clocks.tick() == [alert]
+        assert await clocks.tick() == []  # recorded: not again
+        assert await clocks.send_now(alert, NOW) is True  # raised again: sent before
+    assert [a.alert_id for a in got] == [alert.alert_id]
