@@ -23,7 +23,13 @@ from pathlib import Path
 
 from protocol.errors import ConfigError
 from relay.backup._files import fsync_path
-from relay.storage.sqlite._blob_files import PIECE, ensure_root, final_path, fsync_dir
+from relay.storage.sqlite._blob_files import (
+    PIECE,
+    ensure_root,
+    final_path,
+    forget_before,
+    fsync_dir,
+)
 
 _RESTORING = ".restore"
 
@@ -63,8 +69,10 @@ def _copy_checked(src: Path, dst: Path, ct_len: int, sha256: str) -> bool:
                     digest.update(piece)
                     total += len(piece)
                     fout.write(piece)
+                    forget_before(fin.fileno(), total)  # read once (_blob_files.py)
                 fout.flush()
                 os.fsync(fout.fileno())
+                forget_before(fout.fileno(), 0)  # written once, clean now
         except BaseException:
             dst.unlink(missing_ok=True)
             raise

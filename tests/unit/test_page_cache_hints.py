@@ -10,6 +10,7 @@ file), on real files under ``tmp_path``.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import mmap
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from node import _writeback
 from node._writeback import EVERY, ReadBehind, WriteBehind, fsync_and_forget
+from relay.backup._blobs import _copy_checked
 from relay.storage.sqlite import _blob_files as files
 
 PAGE = mmap.PAGESIZE
@@ -147,3 +149,16 @@ def test_the_relay_lets_a_blob_read_leave_the_page_cache(tmp_path: Path) -> None
     assert got == data
     assert resident(path) < 0.1
     assert files.read_at(path, len(data) + 10, 5) == b""  # past the end: nothing, no error
+
+
+def test_a_relay_backup_of_a_blob_leaves_both_files_out_of_the_page_cache(
+    tmp_path: Path,
+) -> None:
+    src, dst = tmp_path / "blob", tmp_path / "copy"
+    data = os.urandom(3 * EVERY + 5)
+    _durable(src, data)
+    assert resident(src) > 0.9
+    assert _copy_checked(src, dst, len(data), hashlib.sha256(data).hexdigest())
+    assert resident(src) < 0.1
+    assert resident(dst) < 0.1
+    assert dst.read_bytes() == data

@@ -185,7 +185,7 @@ def seal(root: Path, blob_id: str, ct_len: int) -> tuple[str, int]:
         os.fsync(f.fileno())
         while total < ct_len and (piece := f.read(min(PIECE, ct_len - total))):
             sha.update(piece)
-            _forget(f.fileno(), total + len(piece))  # read once (clean: fsynced above)
+            forget_before(f.fileno(), total + len(piece))  # read once (clean: fsynced above)
             total += len(piece)
         if f.read(1):
             total += 1  # longer than announced: never equal
@@ -217,11 +217,11 @@ def read_at(path: Path, offset: int, size: int) -> bytes:
         f.seek(offset)
         data = f.read(size)
         if data:
-            _forget(f.fileno(), offset + len(data))
+            forget_before(f.fileno(), offset + len(data))
         return data
 
 
-def _forget(fd: int, end: int) -> None:
+def forget_before(fd: int, end: int) -> None:
     """Let the pages before ``end``, just read, leave the page cache: a blob is read once
     by its recipient (a resumed download reads a range again, from the disk), and 2 GiB of
     it kept there would push out what the relay reads often (its database). From the
@@ -231,7 +231,7 @@ def _forget(fd: int, end: int) -> None:
     advice = getattr(os, "POSIX_FADV_DONTNEED", None)
     if advice is not None:
         with contextlib.suppress(OSError):
-            os.posix_fadvise(fd, 0, end, advice)
+            os.posix_fadvise(fd, 0, end, advice)  # end 0: the whole file
 
 
 def stored_ids(root: Path) -> set[str]:
