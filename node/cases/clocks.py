@@ -115,12 +115,7 @@ class Clocks:
     async def _tick(self, now: datetime) -> list[Alert]:
         tz = self._zone()
         if not self._recovered:
-            owed = await owed_alerts(self._cases, member=self._member, now=now)
-            for alert in owed:
-                self._pending.setdefault(alert.alert_id, alert)
-            if owed:
-                log.warning("delivery_failed alerts owed from before the start", count=len(owed))
-            self._recovered = True
+            await self._recover(now)
         due: list[Alert] = []
         for row in await self._cases.open_cases():
             for r in due_reminders(row.case, self._table, now, self._settings.remind_before):
@@ -140,6 +135,20 @@ class Clocks:
                 sent.append(alert)
                 self._pending.pop(alert.alert_id, None)
         return sent
+
+    async def _recover(self, now: datetime) -> None:
+        """Read back the alerts a stop or crash left unsent; a failure is logged and the
+        next tick tries again, while this one sends the others (reminders, escalations)."""
+        try:
+            owed = await owed_alerts(self._cases, member=self._member, now=now)
+        except Relay247Error as exc:
+            log.error("owed alerts not read back; trying again", error=exc.diagnostics())
+            return
+        for alert in owed:
+            self._pending.setdefault(alert.alert_id, alert)
+        if owed:
+            log.warning("delivery_failed alerts owed from before the start", count=len(owed))
+        self._recovered = True
 
     async def send_now(self, alert: Alert, now: datetime) -> bool:
         """Deliver ``alert`` now (:meth:`deliver`) unless it was sent before; if no target

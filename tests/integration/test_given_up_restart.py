@@ -13,13 +13,18 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from node.alerts import Alert, AlertEvent, AlertsConfig, AlertSender, given_up_alert
+from node.cases import clocks as clocks_module
+from node.cases import given_up
 from node.cases.clocks import Clocks, ClockSettings
 from node.cases.given_up import OWED_FOR
 from node.cases.periods import load_periods
 from node.cases.store import CaseStore
 from node.events import SendFailed
 from node.storage import Direction, MessageRecord, NodeStore, Outgoing, Status
+from protocol.errors import StorageError
 from schemas.errors import ErrorCode
 from schemas.examples import EXAMPLES
 from tests.integration._node_services import alerts_to, services_for, webhook_sink
@@ -256,3 +261,31 @@ async def test_an_alert_raised_elsewhere_is_tried_again_until_a_target_takes_it(
         assert await clocks.tick() == []  # recorded: not again
         assert await clocks.send_now(alert, NOW) is True  # raised again: sent before
     assert [a.alert_id for a in got] == [alert.alert_id]
+
+
+async def test_a_failed_read_back_does_not_hold_the_other_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The read-back failing (a store error) is tried again at the next tick; the tick
+    # still sends what it has (here: a give-up seen as it happened).
+    db, msg = tmp_path / "node.db", "7" * 32
+    await (await _queue(db, msg)).close()
+    calls: list[datetime] = []
+    real = given_up.owed_alerts
+
+    async def flaky(cases: CaseStore, *, member: str, now: datetime) -> list[Alert]:
+        calls.append(now)
+        if len(calls) == 1:
+            raise StorageError("node.db is busy")
+        return await real(cases, member=member, now=now)
+
+    monkeypatch.setattr(clocks_module, "owed_alerts", flaky)
+    gate = {"up": True, "tried": False}
+    async with webhook_sink(gate) as (url, got), _clocks(db, alerts_to(url), NOW) as clocks:
+        clocks.on_event(SendFailed(msg, "US", ErrorCode.MALFORMED, "no", CASE))
+        (sent,) = await clocks.tick()
+        assert sent.alert_id == _id(msg)
+        assert await clocks.tick() == []
+        assert await clocks.tick() == []
+    assert len(calls) == 2  # failed once, read back at the next tick, not again
+    assert [a.alert_id for a in got] == [_id(msg)]
