@@ -20,6 +20,7 @@ from protocol.errors import MalformedError, PeerError, Relay247Error
 from protocol.receipt import make_ack_for
 from schemas._stats import SECRETARIAT, StatisticsReport
 from schemas.directory import supports
+from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
 from schemas.messages import Body
 from schemas.relay_api import MailboxItem
@@ -152,3 +153,24 @@ def refuse_unasked_report(body: Body, member: str, directory: VerifiedDirectory 
         raise MalformedError(
             f"invalid body: {problem} - at `$.kind`", field="$.kind", problem=problem
         )
+
+
+def held_for_clock(header: EnvelopeHeader, exc: PeerError) -> Relay247Error | None:
+    """The error that leaves the page in the mailbox when ``exc`` says an envelope (E6)
+    or a receipt (R4) is dated after our clock's now beyond the skew; None otherwise.
+
+    The relay took and delivered it, so the sender's clock and the relay's agreed: ours
+    is more likely behind (a clock stepped back). Refused, a valid message was acked away
+    for good, and the rejected receipt often could not even be sealed (the sender's keys
+    are not valid yet by our clock): the fault soak lost a request's receipt so. Left in
+    the mailbox, it is read again after the inbox's back-off, once our clock caught up;
+    the node's events say ``clock_skew`` meanwhile.
+    """
+    if exc.code is not ErrorCode.CLOCK_SKEW:
+        return None
+    return Relay247Error(
+        f"{header.sender}'s {header.kind} is dated after this node's clock (is it behind?):"
+        " left in the mailbox for now",
+        code=ErrorCode.CLOCK_SKEW,
+        detail=f"msg_id={header.msg_id}: {exc.message}",
+    )

@@ -33,6 +33,7 @@ from node.messaging._inbox_parts import (
     MAX_ANSWERED,
     Batch,
     Pending,
+    held_for_clock,
     hints_hold,
     inbound_record,
     post_acks,
@@ -75,13 +76,8 @@ RECEIPT_KIND = "delivery_receipt"
 
 
 class Inbox:
-    """Handles mailbox items for one node.
-
-    Args:
-        shared: the node's shared state.
-        refresh_directory: fetches a newer directory; called once when a sender's key
-            is unknown (it may have been added since), before giving up on an envelope.
-    """
+    """Handles mailbox items for one node; ``refresh_directory`` fetches a newer directory,
+    once, when a sender's key is unknown (it may have been added since)."""
 
     def __init__(
         self, shared: Shared, refresh_directory: Callable[[Transport], Awaitable[bool]]
@@ -92,11 +88,8 @@ class Inbox:
     async def handle(
         self, item: MailboxItem, transport: Transport, *, defer_files: bool = False
     ) -> bool:
-        """Process one envelope from the relay and ack it (:meth:`handle_page` of one).
-
-        Returns:
-            False only when ``defer_files`` left the envelope for later.
-        """
+        """Process one envelope from the relay and ack it (:meth:`handle_page` of one);
+        False only when ``defer_files`` left the envelope for later."""
         return not await self.handle_page([item], transport, defer_files=defer_files)
 
     async def handle_page(
@@ -118,6 +111,8 @@ class Inbox:
             TransportError: an ack could not be posted (the envelope stays in the
                 mailbox and comes back; the caller reconnects).
             StorageError: the store failed; nothing of the page was stored or acked.
+            Relay247Error: ``clock_skew``, an envelope dated after our clock (its page is
+                left in the mailbox: ``held_for_clock``); nothing stored or acked.
         """
         s = self._s
         now = s.clock()
@@ -189,6 +184,8 @@ class Inbox:
             if auth.header.recipient != self._s.member:
                 batch.acks.append(self._drop(item, exc, now))
                 return True
+            if (held := held_for_clock(auth.header, exc)) is not None:
+                raise held from None  # nothing of the page stored or acked: read again
             # The sender is authenticated (E1-E5): store it as rejected and tell it why.
             self._reject(auth, exc, now, item.envelope, batch)
         else:
@@ -274,6 +271,8 @@ class Inbox:
             expected = decode(_HEADER, ours, "stored header", limit=4096)
             bind_receipt(receipt, expected, header_sha256=sha256_hex(ours), now=now)
         except PeerError as exc:
+            if (held := held_for_clock(h, exc)) is not None:
+                raise held from None
             # No receipt for a receipt, ever: that could loop between two nodes.
             self._reject(opened.checked, exc, now, raw, batch, reply=False)
             return
