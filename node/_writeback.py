@@ -99,7 +99,7 @@ def forget(fd: int, offset: int, length: int) -> None:
 class WriteBehind:
     """Writes to ``f`` (a file open for writing, at its end) that start the write-back
     of every :data:`EVERY` bytes once they are written, and let each stretch leave the
-    page cache once written (the one before the last started). Call it from one thread
+    page cache once written (waited for :data:`_LAG` stretches later). Call it from one thread
     at a time, as the file itself; :func:`fsync_and_forget` at the end lets the rest go."""
 
     def __init__(self, f: BinaryIO) -> None:
