@@ -62,6 +62,13 @@ async def _queue(db: Path, msg_id: str, peer: str = "US") -> NodeStore:
     return store
 
 
+async def _given_up(db: Path, msg_id: str) -> None:
+    """``msg_id`` queued, then given up (``malformed``) at NOW, as the outbox does."""
+    store = await _queue(db, msg_id)
+    await store.mark_failed(msg_id, "malformed: bad", NOW)
+    await store.close()
+
+
 @asynccontextmanager
 async def _clocks(db: Path, alerts: AlertsConfig, now: datetime) -> AsyncIterator[Clocks]:
     """One run of the node's clocks on ``db`` (its node store opened first, as a node's)."""
@@ -114,9 +121,7 @@ async def test_an_alert_no_target_took_is_sent_after_a_restart_once(tmp_path: Pa
 
 async def test_a_crash_before_the_event_reached_the_clocks_still_alerts(tmp_path: Path) -> None:
     db, msg = tmp_path / "node.db", "7" * 32
-    store = await _queue(db, msg)
-    await store.mark_failed(msg, "malformed: bad", NOW)  # then the process died
-    await store.close()
+    await _given_up(db, msg)  # then the process died
     async with webhook_sink() as (url, got), _clocks(db, alerts_to(url), NOW) as clocks:
         assert [a.alert_id for a in await clocks.tick()] == [_id(msg)]
         assert await clocks.tick() == []
@@ -125,9 +130,7 @@ async def test_a_crash_before_the_event_reached_the_clocks_still_alerts(tmp_path
 
 async def test_no_target_configured_records_it_once(tmp_path: Path) -> None:
     db, msg = tmp_path / "node.db", "6" * 32
-    store = await _queue(db, msg)
-    await store.mark_failed(msg, "malformed: bad", NOW)
-    await store.close()
+    await _given_up(db, msg)
     async with _clocks(db, AlertsConfig(), NOW) as clocks:
         assert [a.alert_id for a in await clocks.tick()] == [_id(msg)]  # recorded
     async with _clocks(db, AlertsConfig(), NOW) as clocks:
@@ -174,9 +177,7 @@ async def test_old_give_ups_are_not_alerted_after_a_restart(tmp_path: Path) -> N
 
 async def test_a_node_db_of_an_earlier_release_gains_the_column(tmp_path: Path) -> None:
     db, msg = tmp_path / "node.db", "2" * 32
-    store = await _queue(db, msg)
-    await store.mark_failed(msg, "malformed: bad", NOW)
-    await store.close()
+    await _given_up(db, msg)
     with sqlite3.connect(db) as c:  # as version 1 was: no given_up_at, no index
         c.execute("DROP INDEX messages_given_up")
         c.execute("ALTER TABLE messages DROP COLUMN given_up_at")
