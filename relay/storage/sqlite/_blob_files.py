@@ -56,12 +56,16 @@ def final_path(root: Path, blob_id: str) -> Path:
 def preallocate(root: Path, blob_id: str, ct_len: int) -> None:
     """Create ``<blob_id>.part`` with all of its ``ct_len`` bytes allocated, durably.
 
+    A ``.part`` file an earlier life of the same id left behind (a crash before its row
+    was written, or before the sweep removed it) is emptied first: ``posix_fallocate``
+    never shortens a file, and a longer one would make every commit's length check fail.
+
     Raises:
         OSError: no space (ENOSPC) or another failure; no file is left behind.
     """
     part = root / (blob_id + PART)
     try:
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.posix_fallocate(fd, 0, ct_len)
             os.fsync(fd)
