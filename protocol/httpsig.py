@@ -248,7 +248,7 @@ def verify_request(
     method: str,
     target_uri: str,
     headers: Headers,
-    body: bytes,
+    body: bytes | None,
     *,
     resolve_key: KeyResolver,
     now: int,
@@ -263,7 +263,9 @@ def verify_request(
         target_uri: the absolute URI the relay serves this request at, built from its
             configured public origin and the received path and query (never from Host).
         headers: the received header fields.
-        body: the exact body bytes received.
+        body: the exact body bytes received; ``None`` for a body not read yet (steps 1
+            to 6 only, on the headers: the signature must then cover ``content-digest``,
+            and step 7 is for the caller to run again once the body is read).
         resolve_key: keyid -> transport public key, ``None`` if unknown or revoked.
         now: the current time (Unix seconds).
         max_skew: seconds ``created`` may lie in the future.
@@ -304,7 +306,7 @@ def verify_request(
         raise MalformedError("signature expires must be after created")
     # (3) The required components are covered; the base is built now, before any key
     # lookup, so a malformed request fails the same way whether or not the key exists.
-    required = COMPONENTS_WITH_BODY if body else COMPONENTS_WITHOUT_BODY
+    required = COMPONENTS_WITHOUT_BODY if body == b"" else COMPONENTS_WITH_BODY
     missing = [c for c in required if c not in parsed.components]
     if missing:
         raise MalformedError(
@@ -329,6 +331,6 @@ def verify_request(
     # (5) Resolve the key by keyid and (6) verify the signature over the base.
     _check_signature(parsed, base, resolve_key)
     # (7) The covered Content-Digest matches the body.
-    if "content-digest" in parsed.components:
+    if body is not None and "content-digest" in parsed.components:
         verify_content_digest(fields["content-digest"], body, body_sha256=body_sha256)
     return VerifiedRequest(keyid=keyid, nonce=nonce, created=created, expires=expires)

@@ -125,6 +125,8 @@ class RelayState:
     activity: MemberActivity = field(default_factory=MemberActivity)
     #: the stored directory stamp last acted on (see ``relay._directory.refresh_directory``)
     directory_stamp: bytes | None = None
+    #: large bodies of unsigned writes being read now (``relay.http._auth.read_body``)
+    unsigned_reads: int = 0
     limiter: RateLimiter = field(init=False)
     #: the envelope limits of the config (E2, E6, E7), built once: the config is frozen
     window: Window = field(init=False)

@@ -22,8 +22,47 @@ ACTIVITY = web.AppKey("activity", MemberActivity)
 T = TypeVar("T")
 
 
-async def read_body(request: web.Request, state: RelayState) -> bytes:
+#: a body declared larger than this (or of no declared length) that has not arrived with
+#: the headers is read only once the headers' signature verified (:func:`check_before_body`)
+EARLY_CHECK_ABOVE = 64 << 10
+
+
+async def check_before_body(request: web.Request, state: RelayState) -> None:
+    """Steps H1–H6 on the headers, before a large body still on its way is read (§8.2).
+
+    Reading a body holds its bytes (up to ``http.max_body_bytes``, a blob chunk's 4 MiB)
+    for as long as the client takes to send them: checked after, an unsigned client could
+    make the relay hold 4 MiB per connection (an outside probe: 100 stalled connections,
+    400 MiB). The signature covers ``Content-Digest`` (H3), so it can be checked before the
+    body arrives; the body's match with it (H7), the nonce (H8) and the rate limit (H9)
+    are checked by the full authentication once it is read. A small body, or one already
+    received with the headers, is not held any longer by a client than its read takes:
+    it goes straight to that authentication (one signature check, not two).
+
+    Raises:
+        As :func:`authenticate` for H1–H6.
+    """
+    if request.content.is_eof():
+        return
+    length = request.content_length
+    if length is not None and length <= EARLY_CHECK_ABOVE:
+        return
+    signed = _Signed(state, request, None, state.clock())
+    await VERIFIERS.run(signed.verify)
+
+
+#: large unsigned bodies (a directory publication, authorized by its own signatures)
+#: read at once; one more is answered 503 with Retry-After
+UNSIGNED_READS = 4
+
+
+async def read_body(request: web.Request, state: RelayState, *, signed: bool = True) -> bytes:
     """Read the whole body within the read timeout and the size limit.
+
+    A large body still on its way is read only after :func:`check_before_body` (a
+    ``signed`` request), or, for a write whose body is its own authorization, while
+    fewer than :data:`UNSIGNED_READS` others are: either way, a client without a key
+    cannot make the relay hold more than that many large bodies.
 
     Raises:
         TooLargeError: the body exceeds ``http.max_body_bytes``.
@@ -33,6 +72,27 @@ async def read_body(request: web.Request, state: RelayState) -> bytes:
     limit = state.config.http.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise TooLargeError(f"request body larger than {limit} bytes")
+    if signed:
+        await check_before_body(request, state)
+    elif not request.content.is_eof() and (
+        request.content_length is None or request.content_length > EARLY_CHECK_ABOVE
+    ):
+        if state.unsigned_reads >= UNSIGNED_READS:
+            raise HeaderedError(
+                "too many unsigned request bodies being received; try again",
+                code=ErrorCode.UNAVAILABLE,
+                headers={"Retry-After": "5"},
+            )
+        state.unsigned_reads += 1
+        try:
+            return await _read(request, state)
+        finally:
+            state.unsigned_reads -= 1
+    return await _read(request, state)
+
+
+async def _read(request: web.Request, state: RelayState) -> bytes:
+    limit = state.config.http.max_body_bytes
     try:
         if request.content.is_eof():
             # The whole body came with the headers (the usual case for an envelope):
@@ -111,7 +171,7 @@ class _Signed:
         self,
         state: RelayState,
         request: web.Request,
-        body: bytes,
+        body: bytes | None,
         now_dt: datetime,
         *,
         body_sha256: bytes | None = None,
@@ -171,7 +231,7 @@ def _verify(  # noqa: PLR0917  # the request's parts, read on the loop
     method: str,
     path_qs: str,
     headers: Mapping[str, str],
-    body: bytes,
+    body: bytes | None,
     resolve: Callable[[str], bytes | None],
     now: int,
     *,

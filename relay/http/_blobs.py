@@ -33,7 +33,7 @@ from protocol.errors import (
 )
 from relay._state import RelayState, ensure_writable
 from relay.config import blob_limits
-from relay.http._auth import authenticate
+from relay.http._auth import authenticate, check_before_body
 from relay.http._middleware import REQUEST_ID, STATE
 from relay.http._ranges import parse_range
 from relay.http._write import JSON, SignedWrite, json_response, signed_write
@@ -138,6 +138,7 @@ async def _read_chunk(request: web.Request, state: RelayState) -> tuple[bytes, b
     """
     if request.content_length is not None and request.content_length > BLOB_CHUNK:
         raise TooLargeError(f"chunk larger than {BLOB_CHUNK} bytes")
+    await check_before_body(request, state)  # only a member makes the relay hold a chunk
     idle = state.config.http.read_timeout
     pieces: list[bytes] = []
     size = 0

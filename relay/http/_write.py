@@ -64,11 +64,11 @@ class SignedWrite(Write):
     lookup: KeyLookup
 
 
-async def _open(request: web.Request) -> Write:
+async def _open(request: web.Request, *, signed: bool) -> Write:
     state = request.app[STATE]
     ensure_writable(state)
     started = state.monotonic()
-    body = await read_body(request, state)
+    body = await read_body(request, state, signed=signed)
     if request.content_type != JSON:
         raise Relay247Error(
             "content type must be application/json", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE
@@ -81,7 +81,7 @@ def unsigned_write(handler: Callable[[web.Request, Write], Awaitable[web.Respons
 
     @wraps(handler)
     async def opened(request: web.Request) -> web.Response:
-        return await handler(request, await _open(request))
+        return await handler(request, await _open(request, signed=False))
 
     return opened
 
@@ -97,7 +97,7 @@ def signed_write(
 
     @wraps(handler)
     async def opened(request: web.Request) -> web.Response:
-        write = await _open(request)
+        write = await _open(request, signed=True)
         member, lookup, _ = await authenticate_then(request, write.body, _nothing)
         return await handler(
             request, SignedWrite(write.state, write.body, write.started, member, lookup)
@@ -137,7 +137,7 @@ def checked_write(
     def wrap(handler: Callable[[web.Request, CheckedWrite[T]], Awaitable[web.Response]]) -> Handler:
         @wraps(handler)
         async def opened(request: web.Request) -> web.Response:
-            write = await _open(request)
+            write = await _open(request, signed=True)
             state, body = write.state, write.body
             member, lookup, result = await authenticate_then(
                 request, body, lambda lookup: check(body, state, lookup)

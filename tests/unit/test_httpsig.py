@@ -110,7 +110,7 @@ def good_params(**changes: BareItem | None) -> dict[str, BareItem]:
     return params
 
 
-def verify(headers: Any, body: bytes = BODY, **kw: Any) -> httpsig.VerifiedRequest:
+def verify(headers: Any, body: bytes | None = BODY, **kw: Any) -> httpsig.VerifiedRequest:
     kw.setdefault("resolve_key", resolve)
     kw.setdefault("now", NOW)
     method = kw.pop("method", "POST")
@@ -775,3 +775,28 @@ def test_cryptography_signed_request_accepted(seed: bytes, body: bytes) -> None:
     headers.update({"Signature-Input": f"sig1={params_value}", "Signature": f"sig1=:{sig}:"})
     got = verify(headers, body=body, resolve_key=lambda k: public if k == KEYID else None)
     assert got.keyid == KEYID
+
+
+# --- a body not read yet (body=None): steps 1 to 6 on the headers ------------------------
+
+
+def test_headers_alone_verify_before_the_body_and_the_digest_waits_for_it() -> None:
+    headers = signed()
+    assert verify(headers, None).keyid == KEYID  # any body may still come
+    with pytest.raises(VerificationError) as caught:
+        verify(headers, b"other")  # the full check, once it came, compares it
+    assert caught.value.code is ErrorCode.DIGEST_MISMATCH
+
+
+def test_headers_alone_need_the_digest_covered_when_a_body_comes() -> None:
+    bodiless = crafted(good_params(), COMPONENTS_WITHOUT_BODY)
+    with pytest.raises(MalformedError, match="required components"):
+        verify(bodiless, None)
+
+
+def test_headers_alone_still_fail_a_bad_signature() -> None:
+    headers = signed()
+    headers["Content-Digest"] = content_digest(b"other")  # covered: the base changes
+    with pytest.raises(VerificationError) as caught:
+        verify(headers, None)
+    assert caught.value.code is ErrorCode.UNAUTHENTICATED
