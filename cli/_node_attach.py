@@ -24,6 +24,7 @@ from protocol.codec import convert, decode_as
 from protocol.errors import MalformedError
 from schemas import MAX_ATTACHMENTS, Attachment
 from schemas import node_api as api
+from schemas._attachment import BAD_FILE_NAME, file_name_refused
 from schemas.messages import Body
 
 if TYPE_CHECKING:
@@ -41,9 +42,12 @@ ATTACH = click.option(
 def _meta(path: Path) -> api.AttachmentUpload:
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     try:
-        return convert({"name": path.name, "media_type": media_type}, api.AttachmentUpload, "file")
+        meta = convert({"name": path.name, "media_type": media_type}, api.AttachmentUpload, "file")
     except MalformedError as exc:
         raise CliUsageError(f"{path}: cannot attach a file named so ({exc.problem})") from None
+    if file_name_refused(meta.name):  # S14 (§15.2): the send would be refused
+        raise CliUsageError(f"{path}: cannot attach a file named so ({BAD_FILE_NAME})")
+    return meta
 
 
 def check_files(files: tuple[Path, ...], body: Body) -> None:

@@ -37,6 +37,20 @@ FileName = Annotated[
     ),
 ]
 
+#: Why S14 (PROTOCOL.md §15.2) refuses a file name the schema alone would take.
+BAD_FILE_NAME: Final = "file name must not be '.', '..' or start or end with a space"
+
+
+def file_name_refused(name: str) -> bool:
+    """True for a name S14 refuses: "." or "..", or one that starts or ends with white
+    space (what ``str.strip`` removes: a space, U+00A0, U+2028, ...).
+
+    The one test of the rule: the semantic check of a body, ``POST /v1/attachments``
+    (before a byte is read) and ``node send --attach`` (before anything is uploaded).
+    """
+    return name in {".", ".."} or name != name.strip()
+
+
 #: RFC 6838 §4.2 type "/" subtype (restricted-name), without parameters.
 MediaType = Annotated[
     str,

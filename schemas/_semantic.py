@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from schemas._attachment import ct_len_for
+from schemas._attachment import BAD_FILE_NAME, ct_len_for, file_name_refused
 from schemas._bodies_base import BodyBase, DataSpec
 from schemas._bodies_dataprot import (
     OnwardDecision,
@@ -226,8 +226,8 @@ def _attachments(body: BodyBase) -> Problems:
     seen: set[str] = set()
     for i, a in enumerate(body.attachments):
         path = f"$.attachments[{i}]"
-        if a.name in {".", ".."} or a.name != a.name.strip():
-            yield f"{path}.name", "file name must not be '.', '..' or start or end with a space"
+        if file_name_refused(a.name):
+            yield f"{path}.name", BAD_FILE_NAME
         if a.blob_id in seen:
             yield f"{path}.blob_id", "blob named twice"
         seen.add(a.blob_id)

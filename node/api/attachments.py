@@ -37,7 +37,7 @@ from protocol.decimal import parse_decimal
 from protocol.errors import MalformedError, PeerError, TooLargeError
 from schemas import Attachment
 from schemas import node_api as api
-from schemas._attachment import MAX_ATTACHMENT_SIZE
+from schemas._attachment import BAD_FILE_NAME, MAX_ATTACHMENT_SIZE, file_name_refused
 from schemas.errors import ErrorCode
 
 log = structlog.get_logger("relay247.node")
@@ -61,6 +61,8 @@ async def _upload(request: web.Request) -> web.Response:
         if key not in query:
             raise MalformedError(f"{key}: unknown parameter")
     meta = convert(query, api.AttachmentUpload, "attachment")
+    if file_name_refused(meta.name):  # S14 (§15.2): every send of it would be refused
+        raise MalformedError(f"name: {BAD_FILE_NAME}", field="name", problem=BAD_FILE_NAME)
     if request.content_length is not None and request.content_length > MAX_ATTACHMENT_SIZE:
         raise TooLargeError(f"attachment larger than {MAX_ATTACHMENT_SIZE} bytes")
     if meta.to is not None:  # before a byte is read, let alone encrypted

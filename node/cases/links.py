@@ -18,9 +18,10 @@ beside the case tables of :mod:`node.cases.store`.
 from __future__ import annotations
 
 import enum
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from node.cases.store import CaseStore
@@ -49,7 +50,27 @@ CREATE UNIQUE INDEX IF NOT EXISTS case_links_wire
     ON case_links (origin, msg_id, target) WHERE origin != 'local';
 """
 
-
+#: An officer's link (local, no message) is active once per (case, target, type): the
+#: index refuses a second one whatever writes it. A node.db made before it may hold such
+#: duplicates (a check-then-insert that raced): every one but the oldest is marked
+#: removed, in the transaction that creates the index (:meth:`LinkStore._migrate`).
+_OFFICER_INDEX: Final = (
+    "CREATE UNIQUE INDEX case_links_officer ON case_links (case_id, target, type)"
+    " WHERE origin='local' AND msg_id IS NULL AND removed_at IS NULL"
+)
+_DEDUPE: Final = (
+    "UPDATE case_links SET removed_at=?, removed_by=NULL"
+    " WHERE origin='local' AND msg_id IS NULL AND removed_at IS NULL AND id NOT IN"
+    " (SELECT min(id) FROM case_links WHERE origin='local' AND msg_id IS NULL"
+    " AND removed_at IS NULL GROUP BY case_id, target, type)"
+)
+_ACTIVE_SAME: Final = (
+    "SELECT 1 FROM case_links WHERE case_id=? AND target=? AND type=? AND removed_at IS NULL"
+)
+_INSERT: Final = (
+    "INSERT INTO case_links (case_id, target, type, origin, msg_id,"
+    " sender_ref, note, reason, officer, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
 _SELECT: Final = (
     "SELECT id, case_id, target, type, origin, msg_id, sender_ref, note, officer, reason,"
     " created_at, removed_at, removed_by FROM case_links WHERE (case_id=? OR target=?)"
@@ -118,10 +139,30 @@ class LinkStore:
         self._cases = cases
         self._ready = False
 
+    async def open(self) -> None:
+        """Create the table and its indexes, migrating an older node.db (at node start;
+        every other method does it on first use too)."""
+        await self._ensure()
+
     async def _ensure(self) -> None:
         if not self._ready:
-            await self._cases._run(lambda: self._cases._conn().executescript(DDL))
+            await self._cases._run(self._migrate, datetime.now(UTC).isoformat())
             self._ready = True
+
+    def _migrate(self, now: str) -> None:
+        c = self._cases._conn()
+        c.executescript(DDL)
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if not c.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='index' AND name='case_links_officer'"
+            ).fetchone():
+                c.execute(_DEDUPE, (now,))
+                c.execute(_OFFICER_INDEX)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     async def add(self, links: Iterable[NewLink], at: datetime) -> int:
         """Store links; a sent or received link already stored is skipped.
@@ -130,23 +171,51 @@ class LinkStore:
             How many rows were added.
         """
         await self._ensure()
-        sealer = self._cases.sealer  # sender_ref, note, reason: free text (§18)
-        rows = [
-            (
-                x.case_id, x.target, x.type, x.origin.value, x.msg_id,
-                *(_seal(sealer, v, _ad(x.case_id, x.target, c))
-                  for c, v in zip(SEALED, (x.sender_ref, x.note, x.reason), strict=True)),
-                x.officer, (x.at or at).isoformat(),
-            )
-            for x in links
-        ]  # fmt: skip
+        rows = [self._values(x, at) for x in links]
         if not rows:
             return 0
-        sql = (
-            "INSERT OR IGNORE INTO case_links (case_id, target, type, origin, msg_id,"
-            " sender_ref, note, reason, officer, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
-        )
+        sql = _INSERT.replace("INSERT", "INSERT OR IGNORE", 1)
         return await self._cases._run(self._insert, sql, rows)
+
+    async def add_local(self, link: NewLink, at: datetime) -> bool:
+        """Store an officer's link unless the same link (case, target, type) is active.
+
+        The check and the insert are one transaction on the store's thread, and the
+        ``case_links_officer`` index refuses a second active officer's link whatever
+        writes it: concurrent identical requests store it once.
+
+        Returns:
+            False (nothing stored) when the same link is active already.
+        """
+        await self._ensure()
+        row = self._values(link, at)
+        return await self._cases._run(self._insert_one, row)
+
+    def _values(self, x: NewLink, at: datetime) -> tuple[Any, ...]:
+        sealer = self._cases.sealer  # sender_ref, note, reason: free text (§18)
+        return (
+            x.case_id, x.target, x.type, x.origin.value, x.msg_id,
+            *(_seal(sealer, v, _ad(x.case_id, x.target, c))
+              for c, v in zip(SEALED, (x.sender_ref, x.note, x.reason), strict=True)),
+            x.officer, (x.at or at).isoformat(),
+        )  # fmt: skip
+
+    def _insert_one(self, row: tuple[Any, ...]) -> bool:
+        c = self._cases._conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if c.execute(_ACTIVE_SAME, row[:3]).fetchone() is None:
+                c.execute(_INSERT, row)
+                c.execute("COMMIT")
+                return True
+            c.execute("ROLLBACK")
+            return False
+        except sqlite3.IntegrityError:  # another connection stored it meanwhile
+            c.execute("ROLLBACK")
+            return False
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     async def of_case(self, case_id: str, *, removed: bool = False) -> list[LinkRow]:
         """Every link from or to ``case_id``, oldest first (removed ones only if asked)."""

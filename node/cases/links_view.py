@@ -171,12 +171,6 @@ async def add_local_link(
     other = await cases.case(req.case_id)
     if other is None:
         raise PeerError("case_id: no case of this node has this id", code=ErrorCode.NOT_FOUND)
-    for existing in await links.of_case(case_id):
-        if (existing.case_id, existing.target, existing.type) == (case_id, req.case_id, req.type):
-            raise PeerError(
-                f"case {case_id} is already linked to {req.case_id} as {req.type.value}",
-                code=ErrorCode.CONFLICT,
-            )
     new = NewLink(
         case_id=case_id,
         target=req.case_id,
@@ -185,7 +179,12 @@ async def add_local_link(
         note=req.note,
         officer=officer,
     )
-    await links.add([new], at)
+    # One check-and-insert transaction: concurrent identical requests store it once.
+    if not await links.add_local(new, at):
+        raise PeerError(
+            f"case {case_id} is already linked to {req.case_id} as {req.type.value}",
+            code=ErrorCode.CONFLICT,
+        )
     return CaseLinkView(
         direction="outgoing",
         type=req.type,

@@ -185,6 +185,7 @@ class CasesService:
             StorageError: the store failed (listing the stale cases).
         """
         await self._ensure_tables()
+        await self.links.open()  # migrates an older node.db's links before any is read
         for case_id in await self.cases.stale_cases(self._version):
             try:
                 await self.refresh(case_id, full=True)

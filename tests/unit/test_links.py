@@ -15,7 +15,7 @@ from node.cases.links import LinkStore, NewLink, Origin, wire_links
 from node.cases.store import CaseStore
 from node.storage import Direction, MessageRecord, Status
 from protocol.codec import decode
-from protocol.errors import MalformedError
+from protocol.errors import MalformedError, StorageError
 from schemas._links import CASE_LINKS, CaseLink, LinkType
 from schemas.directory import Member, supports
 from schemas.examples import EXAMPLES
@@ -169,3 +169,59 @@ async def test_export_refuses_more_linked_cases_than_a_bundle_holds() -> None:
             linked=many,
         )
     assert caught.value.code is ErrorCode.TOO_LARGE
+
+
+async def test_an_older_database_with_duplicate_local_links_migrates(tmp_path: Path) -> None:
+    import sqlite3
+
+    from node.cases.links import DDL
+
+    path = tmp_path / "node.db"
+    old = sqlite3.connect(path)
+    old.executescript(DDL)  # the table as it was, with no index on local links
+    row = "INSERT INTO case_links (case_id, target, type, origin, msg_id, created_at)"
+    a, b, c = "a" * 32, "b" * 32, "c" * 32
+    for target, msg_id in ((b, None), (b, None), (b, None), (c, None), (b, "e" * 32)):
+        old.execute(f"{row} VALUES (?,?,'related','local',?,?)", (a, target, msg_id, T.isoformat()))
+    old.commit()
+    old.close()
+    cases = CaseStore(path)
+    await cases.open()
+    try:
+        store = LinkStore(cases)
+        await store.open()  # the duplicates cannot make the unique index fail
+        active = await store.of_case(a)
+        # the oldest of the three, the other target, and the link kept from a message
+        assert [(x.id, x.target, x.msg_id) for x in active] == [
+            (1, b, None), (4, c, None), (5, b, "e" * 32),
+        ]  # fmt: skip
+        every = await store.of_case(a, removed=True)
+        assert [x.id for x in every if x.removed_at is not None] == [2, 3]
+        again = NewLink(case_id=a, target=b, type="related", origin=Origin.LOCAL)
+        assert await store.add_local(again, T) is False
+        # the index itself refuses a second active officer's link, whatever writes it
+        with pytest.raises(StorageError):
+            await cases._run(
+                cases._conn().execute,
+                f"{row} VALUES (?,?,'related','local',NULL,?)",
+                (a, b, T.isoformat()),
+            )
+        assert await store.remove_local(a, b, T, "duty", "related") == 2
+        assert await store.add_local(again, T) is True  # linked again once removed
+    finally:
+        await cases.close()
+
+
+async def test_identical_local_links_at_once_store_one(tmp_path: Path) -> None:
+    import asyncio
+
+    cases = CaseStore(tmp_path / "node.db")
+    await cases.open()
+    try:
+        store = LinkStore(cases)
+        new = NewLink(case_id="a" * 32, target="b" * 32, type="related", origin=Origin.LOCAL)
+        added = await asyncio.gather(*(store.add_local(new, T) for _ in range(8)))
+        assert sorted(added) == [False] * 7 + [True]
+        assert len(await store.of_case("a" * 32)) == 1
+    finally:
+        await cases.close()
