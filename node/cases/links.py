@@ -21,7 +21,7 @@ import enum
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from node.cases.store import CaseStore
@@ -53,13 +53,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS case_links_wire
 #: An officer's link (local, no message) is active once per (case, target, type): the
 #: index refuses a second one whatever writes it. A node.db made before it may hold such
 #: duplicates (a check-then-insert that raced): every one but the oldest is marked
-#: removed, in the transaction that creates the index (:meth:`LinkStore._migrate`).
+#: removed as of its own creation (it never added anything), in the transaction that
+#: creates the index (:meth:`LinkStore._migrate`; no clock is read there).
 _OFFICER_INDEX: Final = (
     "CREATE UNIQUE INDEX case_links_officer ON case_links (case_id, target, type)"
     " WHERE origin='local' AND msg_id IS NULL AND removed_at IS NULL"
 )
 _DEDUPE: Final = (
-    "UPDATE case_links SET removed_at=?, removed_by=NULL"
+    "UPDATE case_links SET removed_at=created_at, removed_by=NULL"
     " WHERE origin='local' AND msg_id IS NULL AND removed_at IS NULL AND id NOT IN"
     " (SELECT min(id) FROM case_links WHERE origin='local' AND msg_id IS NULL"
     " AND removed_at IS NULL GROUP BY case_id, target, type)"
@@ -146,10 +147,10 @@ class LinkStore:
 
     async def _ensure(self) -> None:
         if not self._ready:
-            await self._cases._run(self._migrate, datetime.now(UTC).isoformat())
+            await self._cases._run(self._migrate)
             self._ready = True
 
-    def _migrate(self, now: str) -> None:
+    def _migrate(self) -> None:
         c = self._cases._conn()
         c.executescript(DDL)
         c.execute("BEGIN IMMEDIATE")
@@ -157,7 +158,7 @@ class LinkStore:
             if not c.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='index' AND name='case_links_officer'"
             ).fetchone():
-                c.execute(_DEDUPE, (now,))
+                c.execute(_DEDUPE)
                 c.execute(_OFFICER_INDEX)
             c.execute("COMMIT")
         except BaseException:

@@ -197,6 +197,8 @@ async def test_an_older_database_with_duplicate_local_links_migrates(tmp_path: P
         ]  # fmt: skip
         every = await store.of_case(a, removed=True)
         assert [x.id for x in every if x.removed_at is not None] == [2, 3]
+        # removed as of their own creation: the migration reads no clock
+        assert {x.removed_at for x in every if x.id in (2, 3)} == {T}
         again = NewLink(case_id=a, target=b, type="related", origin=Origin.LOCAL)
         assert await store.add_local(again, T) is False
         # the index itself refuses a second active officer's link, whatever writes it
