@@ -6,6 +6,7 @@ A typo or an out-of-range value stops start-up with the config path named
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,11 @@ _GUARD = ConnectionLimits()
 
 _Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+#: who may read /metrics by default: this host and the private networks (RFC 1918, RFC
+#: 4193): the metrics name members and when each was last seen (who is on duty)
+METRICS_FROM = (
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+)  # fmt: skip
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -72,6 +78,8 @@ class HttpSection(_Section, frozen=True):
     max_connections_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = (
         _GUARD.max_per_address
     )
+    #: client networks (CIDR) that may read /metrics; others are answered 403
+    metrics_from: Annotated[tuple[str, ...], msgspec.Meta(max_length=256)] = METRICS_FROM
 
 
 class LimitsSection(_Section, frozen=True):
@@ -246,6 +254,11 @@ def load_config(path: Path) -> RelayConfig:
         )
     if config.relay.instance_url == config.relay.public_url:
         raise ConfigError(f"{path}: relay.instance_url: must differ from relay.public_url")
+    for network in config.http.metrics_from:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: http.metrics_from: {exc}") from None
     return config
 
 
@@ -290,6 +303,12 @@ tls_handshake_timeout = 10.0
 # address: set max_connections_per_address = max_connections and bound clients there.
 max_connections = 1024
 max_connections_per_address = 256
+# Client networks that may read /metrics (it names members and when each was last seen);
+# others are answered 403. Behind a reverse proxy on this host every client has its
+# address: the proxy must not serve /metrics (deploy/nginx/relay247.conf does not).
+metrics_from = [
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+]
 
 [limits]
 # Undelivered envelopes one recipient may have waiting, and their bytes (1 GiB).

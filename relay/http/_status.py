@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from datetime import datetime
 
 from aiohttp import web
@@ -62,8 +64,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """GET /metrics: Prometheus text format."""
+    """GET /metrics: Prometheus text format, to the clients of ``http.metrics_from`` only
+    (the metrics name members and when each was last seen: who is on duty)."""
     state = request.app[STATE]
+    if not metrics_allowed(request.remote, state.config.http.metrics_from):
+        raise Relay247Error(
+            "metrics are served only to the networks of [http] metrics_from",
+            code=ErrorCode.FORBIDDEN,
+        )
     state.metrics.storage_sync(state.store.fault is None, state.store.fault_count)
     return web.Response(body=state.metrics.render(), content_type="text/plain", charset="utf-8")
 
@@ -99,3 +107,24 @@ async def members_status(request: web.Request) -> web.Response:
             members=tuple(entry(m.id) for m in state.directory.directory.members),
         )
     )
+
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(
+    allowed: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n) for n in allowed)  # checked at config load
+
+
+def metrics_allowed(remote: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether a client at ``remote`` (an IP address; None: unknown) may read /metrics."""
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket's IPv4 client
+    return any(address in network for network in _networks(allowed))
