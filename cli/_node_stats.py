@@ -17,23 +17,25 @@ from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _stats_render as sr
 from cli._passphrase import CliUsageError
+from protocol import days
+from protocol.errors import MalformedError
 from schemas._stats import Statistics, StatisticsReport
 
 
 def parse_day(value: str, name: str) -> date:
-    """A ``YYYY-MM-DD`` day typed on the command line (ASCII digits only).
+    """A ``YYYY-MM-DD`` day typed on the command line (ASCII digits only, 1970-01-01 to
+    9998-12-31: the node's own bound, ``protocol.days``).
 
     Raises:
         CliUsageError: anything else (exit 2).
     """
-    ok = len(value) == 10 and value[4] == value[7] == "-"
-    ok = ok and (value[:4] + value[5:7] + value[8:]).isascii()
     try:
-        if ok:
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise CliUsageError(f"{name} {value!r}: give a day as YYYY-MM-DD")
+        return days.parse_day(value, name=name)
+    except MalformedError:
+        raise CliUsageError(
+            f"{name} {value!r}: give a day as YYYY-MM-DD, from {days.FIRST_DAY.isoformat()}"
+            f" to {days.LAST_DAY.isoformat()}"
+        ) from None
 
 
 def period_options(func: click.decorators.FC) -> click.decorators.FC:

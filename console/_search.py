@@ -19,7 +19,7 @@ characters, a page or date not written in ASCII digits, an unknown type or state
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -31,11 +31,12 @@ from node.cases import views
 from node.cases.search import MAX_TERM, PAGE_SIZE, Query
 from node.officers import Action, Officer, Permission, allowed
 from protocol.cases import CaseState
+from protocol.days import parse_day
+from protocol.errors import MalformedError
 from schemas._identifiers import IdentifierType
 
 PARAMS: Final = ("identifier", "id_type", "custodian", "peer", "state", "since", "until")
 MAX_PAGE: Final = 10_000
-_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _DIGITS: Final = re.compile(r"[0-9]{1,5}", re.ASCII)
 _ID_TYPES: Final = tuple(i.value for i in IdentifierType)
 _STATES: Final = tuple(s.value for s in CaseState)
@@ -63,15 +64,11 @@ def _day(request: web.Request, name: str, zone: tzinfo, *, after: bool) -> datet
     text = _param(request, name)
     if not text:
         return None
-    if not _DAY.fullmatch(text):
-        raise BadParamError(name)
     try:
-        day = date.fromisoformat(text)
-    except ValueError:
+        day = parse_day(text, name=name)  # ASCII digits, 1970-01-01 to 9998-12-31
+    except MalformedError:
         raise BadParamError(name) from None
     if after:  # "until" includes its whole day
-        if day == date.max:
-            raise BadParamError(name)
         day += timedelta(days=1)
     return datetime.combine(day, time(), zone)
 

@@ -8,9 +8,7 @@ to the year so far (UTC days); a period the page cannot read is said, not guesse
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date
-from typing import Final
 
 from aiohttp import web
 
@@ -19,20 +17,19 @@ from console._locale import number
 from console._pages import VISIT, _officer, _require, render
 from node.cases import MAX_PERIOD_DAYS, statistics
 from node.officers import Permission
-
-#: ASCII digits only (``\\d`` takes any Unicode digit; ``$`` a final newline).
-_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+from protocol.days import parse_day
+from protocol.errors import MalformedError
 
 
 def _day(request: web.Request, name: str, default: date) -> date | None:
     values = request.query.getall(name, [])
     if not values:
         return default
-    if len(values) != 1 or not _DAY.fullmatch(values[0]):
+    if len(values) != 1:
         return None
     try:
-        return date.fromisoformat(values[0])
-    except ValueError:
+        return parse_day(values[0], name=name)  # ASCII digits, 1970-01-01 to 9998-12-31
+    except MalformedError:
         return None
 
 

@@ -12,7 +12,11 @@ STATS_TYPES: Final = (Statistics, ReceivedReports)
 
 def stats_paths(op: Any, json: Any) -> dict[str, Any]:
     """``/v1/stats`` and ``/v1/stats/reports``, built with the document's own helpers."""
-    day = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+    day = {
+        "type": "string",
+        "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        "description": "a calendar day from 1970-01-01 to 9998-12-31 (protocol.days)",
+    }
     figures = op("This member's statistics for whole UTC days", 200, json(Statistics), 400)
     figures["parameters"] = [
         {"name": "from", "in": "query", "required": True, "schema": day},

@@ -263,10 +263,10 @@ async def _cases(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     limit = _int_param(request, "limit", api.CASE_PAGE, api.CASE_PAGE, minimum=1)
     after = case_cursor(_one_param(request, "after"))
-    prefix = _one_param(request, "prefix") or ""
-    if prefix and not _PREFIX.fullmatch(prefix):
+    prefix = _one_param(request, "prefix")
+    if prefix is not None and not _PREFIX.fullmatch(prefix):  # `prefix=` too: not 1 digit
         raise MalformedError("prefix: 1 to 32 lowercase hex digits")
-    rows = await ctx.cases.cases.cases(limit=limit + 1, after=after, prefix=prefix)
+    rows = await ctx.cases.cases.cases(limit=limit + 1, after=after, prefix=prefix or "")
     now = ctx.clock()
     more, rows = len(rows) > limit, rows[:limit]
     page = tuple(views.summary(r, ctx.table, now) for r in rows)

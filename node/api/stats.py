@@ -7,7 +7,6 @@ reports this node received as the network's secretariat, oldest first.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Final
 
@@ -17,28 +16,25 @@ from node.api.handlers import CONTEXT, Handler, _json
 from node.cases import MAX_PERIOD_DAYS, body_of, signed_header, statistics
 from node.officers import Permission
 from node.storage import Direction
+from protocol.days import parse_day
 from protocol.errors import MalformedError
 from schemas._stats import ReceivedReport, ReceivedReports, StatisticsReport
 
-#: ASCII digits only: ``\d`` would take any Unicode digit ("٢٠٢٦-..."), ``$`` a final "\n".
-_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 #: Most reports one answer lists (the ``ReceivedReports`` bound).
 MAX_REPORTS: Final = 16_384
 
 
 def query_date(request: web.Request, name: str) -> date:
-    """One ``YYYY-MM-DD`` query parameter, given exactly once.
+    """One ``YYYY-MM-DD`` query parameter, given exactly once (``protocol.days``).
 
     Raises:
-        MalformedError: missing, repeated, not ASCII ``YYYY-MM-DD``, or not a calendar day.
+        MalformedError: missing, repeated, not ASCII ``YYYY-MM-DD``, not a calendar day,
+            or outside 1970-01-01 to 9998-12-31.
     """
     values = request.query.getall(name, [])
-    if len(values) != 1 or not _DATE.fullmatch(values[0]):
+    if len(values) != 1:
         raise MalformedError(f"{name}: give one date as YYYY-MM-DD")
-    try:
-        return date.fromisoformat(values[0])
-    except ValueError:
-        raise MalformedError(f"{name}: {values[0]} is not a calendar day") from None
+    return parse_day(values[0], name=name)
 
 
 def period(request: web.Request) -> tuple[date, date]:

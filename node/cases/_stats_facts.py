@@ -58,11 +58,27 @@ class CaseFacts:
     events: tuple[Event, ...]
 
 
+#: The first and last instants Python represents, in UTC (the bounds of :func:`_moved`).
+_EARLIEST: Final = datetime.min.replace(tzinfo=UTC)
+_LATEST: Final = datetime.max.replace(tzinfo=UTC)
+
+
+def _moved(at: datetime, by: timedelta) -> datetime:
+    """``at + by``, held at the first or last representable instant rather than raising
+    ``OverflowError`` (the callers bound the days they parse, ``protocol.days``; any
+    other caller, e.g. one passing ``date.max``, gets an answer, not a crash)."""
+    try:
+        return at + by
+    except OverflowError:
+        return _LATEST if by > timedelta(0) else _EARLIEST
+
+
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """The instants of a period of whole UTC days: ``start`` 00:00Z to the day after ``end``."""
+    """The instants of a period of whole UTC days: ``start`` 00:00Z to the day after ``end``
+    (for ``date.max``, which has no day after it, the last representable instant)."""
     return (
         datetime.combine(start, time(), UTC),
-        datetime.combine(end + timedelta(days=1), time(), UTC),
+        _moved(datetime.combine(end, time(), UTC), timedelta(days=1)),
     )
 
 
@@ -84,7 +100,7 @@ async def gather(store: NodeStore, cases: CaseStore, start: date, end: date) -> 
     wanted = [
         case_id
         for case_id, opened, last in await cases.spans()
-        if not (last < lo - margin or opened >= hi + margin)
+        if not (last < _moved(lo, -margin) or opened >= _moved(hi, margin))
     ]
     out: list[CaseFacts] = []
     for first in range(0, len(wanted), CHUNK):

@@ -124,7 +124,7 @@ async def export_case(
                 f"no message of case {cid} is in the log yet", code=ErrorCode.UNAVAILABLE
             )
         cases_in.append((cid, records, business))
-    note = await source.checkpoint()
+    note = await _latest_checkpoint(source)
     cp, _ = open_checkpoint(note, Verifier.from_key(log.key), log.origin)
     if require_cosigner is not None and f"\u2014 {require_cosigner} ".encode() not in note:
         raise TransportError(
@@ -176,6 +176,25 @@ async def export_case(
 
 
 NOT_COSIGNED = "checkpoint not cosigned by this node"
+
+
+async def _latest_checkpoint(source: ExportSource) -> bytes:
+    """The relay's latest checkpoint note.
+
+    Raises:
+        TransportError: ``unavailable`` before the relay signed its first checkpoint (its
+            ``not_found``, §8.6: no checkpoint covers the case yet, retry, not "no case").
+    """
+    try:
+        return await source.checkpoint()
+    except PeerError as exc:
+        if exc.code is not ErrorCode.NOT_FOUND:
+            raise
+        raise TransportError(
+            "the relay has signed no checkpoint yet, so none covers the case; retry",
+            detail=exc.message,
+            code=ErrorCode.UNAVAILABLE,
+        ) from None
 
 
 def _was_logged(r: MessageRecord) -> bool:

@@ -29,6 +29,9 @@ async def test_stats_page_in_the_officers_language_and_hostile_periods(tmp_path:
                 "from=2026-02-30",  # no such day
                 "from=1990-01-01&to=2026-01-01",  # over ten years
                 "from=%3Cscript%3E" + "9" * 3000,  # hostile and oversized
+                "from=9999-12-31&to=9999-12-31",  # Python's last day: was a plain 500
+                "from=0001-01-01&to=0001-01-01",  # its first day: was a plain 500
+                "from=1969-12-31&to=1970-01-01",  # before 1970-01-01 (protocol.days)
             ):
                 async with http.get(f"{s.cut.url}/stats?{query}") as resp:
                     text = await resp.text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import aiohttp
 import msgspec
 import pytest
 
@@ -111,10 +112,47 @@ async def test_bad_parameters_are_refused(tmp_path: Path, query: str) -> None:
         peers(tmp_path, net, relay, members=("FR",)) as p,
     ):
         status, data = await raw(p["FR"], "GET", f"/v1/cases?{query}")
-        if query == "prefix=":  # an empty prefix is no prefix
-            assert status == 200
-            return
         assert (status, error(data).code) == (400, ErrorCode.MALFORMED), query
+
+
+#: Every optional query parameter of the local API, given with an empty value (§8.6: an
+#: empty value is none of the values a parameter takes, not "no parameter").
+EMPTY = (
+    ("GET", "/v1/cases?prefix="),  # was 200, every case: a prefix is 1-32 hex digits
+    ("GET", "/v1/cases?after="),
+    ("GET", "/v1/cases?limit="),
+    ("GET", "/v1/inbox?after="),
+    ("GET", "/v1/inbox?limit="),
+    ("GET", "/v1/cases/" + "a" * 32 + "/export?with_linked="),
+    ("DELETE", "/v1/cases/" + "a" * 32 + "/links/" + "b" * 32 + "?type="),
+    ("GET", "/v1/retention?limit="),
+    ("POST", "/v1/retention?limit="),
+    ("GET", "/v1/stats?from=&to=2026-01-01"),
+    ("GET", "/v1/stats?from=2026-01-01&to="),
+    ("POST", "/v1/attachments?name=a.txt&media_type=text/plain&to="),
+    ("POST", "/v1/attachments?name=&media_type=text/plain"),
+    ("POST", "/v1/attachments?name=a.txt&media_type="),
+)
+
+
+async def test_an_empty_optional_parameter_is_refused(tmp_path: Path) -> None:
+    net = make_network()
+    async with (
+        running_relay(tmp_path / "relay", net) as relay,
+        peers(tmp_path, net, relay, members=("FR",)) as p,
+    ):
+        fr = p["FR"]
+        token = (fr.data / "api.token").read_text().strip()
+        async with aiohttp.ClientSession() as s:
+            for method, path in EMPTY:
+                upload = path.startswith("/v1/attachments")  # its own content type
+                kind = "application/octet-stream" if upload else "application/json"
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": kind}
+                async with s.request(
+                    method, fr.api.base_url + path, data=b"x" if upload else None, headers=headers
+                ) as resp:
+                    status, data = resp.status, await resp.read()
+                assert (status, error(data).code) == (400, ErrorCode.MALFORMED), path
 
 
 async def test_console_duplicate_scan_walks_pages_and_stops_at_older_cases(

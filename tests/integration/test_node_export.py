@@ -8,14 +8,18 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import msgspec
 import pytest
+from click.testing import CliRunner
 
+from cli.main import cli
 from node.api.client import NodeApiError
+from node.api.server import UNAVAILABLE_RETRY_AFTER
 from node.events import ReceiptReceived
-from protocol.errors import Relay247Error
+from protocol.errors import Relay247Error, TransportError
 from protocol.evidence import verify_bundle
-from schemas.errors import ErrorCode
+from schemas.errors import ErrorBody, ErrorCode
 from schemas.examples import example
 from schemas.messages import Body
 from tests.integration._node_services import Peer, peers
@@ -111,6 +115,43 @@ async def test_a_case_not_yet_in_a_checkpoint_is_unavailable(tmp_path: Path) -> 
         await _settled(relay)
         await signed(relay)
         assert await fr.api.export_case(body.case_id)  # a later checkpoint covers it
+
+
+async def test_before_the_first_checkpoint_export_is_unavailable_not_unknown(
+    tmp_path: Path,
+) -> None:
+    """§8.6: before the relay signed any checkpoint, none covers the case: 503 with
+    Retry-After (the relay's ``not_found`` for its checkpoint is not "no such case"); the
+    CLI says so (exit 1, not the usage exit 2 of an unknown case), the console shows the
+    message of ``Services.export``."""
+    net = make_network()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        body, _ = await _case(fr, us)  # no checkpoint signed: the test relay has no signer
+        headers = {"Authorization": "Bearer " + (fr.data / "api.token").read_text().strip()}
+        url = f"{fr.api.base_url}/v1/cases/{body.case_id}/export"
+        async with aiohttp.ClientSession() as s, s.get(url, headers=headers) as resp:
+            assert resp.status == 503, await resp.text()
+            assert resp.headers["Retry-After"] == UNAVAILABLE_RETRY_AFTER
+            answer = msgspec.json.decode(await resp.read(), type=ErrorBody)
+        assert answer.code is ErrorCode.UNAVAILABLE
+        assert "no checkpoint yet" in answer.message
+        with pytest.raises(TransportError) as caught:  # what the console's page shows
+            await fr.services.export(body.case_id)
+        assert caught.value.code is ErrorCode.UNAVAILABLE
+        out = tmp_path / "bundle.json"
+        args = ["node", "export-case", body.case_id, "--out", str(out), "--data", str(fr.data)]
+        result = await asyncio.to_thread(CliRunner().invoke, cli, args)  # its own loop
+        assert result.exit_code == 1, result.output
+        assert "no checkpoint yet" in result.output
+        assert not out.exists()
+        unknown = "0" * 32  # an unknown case is still not_found
+        other = url.replace(body.case_id, unknown)
+        async with aiohttp.ClientSession() as s, s.get(other, headers=headers) as resp:
+            assert resp.status == 404
+        await _settled(relay)
+        await signed(relay)
+        assert await fr.api.export_case(body.case_id)  # the first checkpoint covers it
 
 
 async def test_export_without_a_pinned_log_key_is_unavailable(tmp_path: Path) -> None:

@@ -35,6 +35,11 @@ BAD = (
     "/v1/stats?from=2026-01-01%00&to=2026-12-31",  # a NUL
     "/v1/stats?from=%2B2026-01-01&to=2026-12-31",  # a sign
     "/v1/stats?from=2026-01-01&to=2026-12-31&from=2026-01-01",  # `from` twice, apart
+    # outside 1970-01-01..9998-12-31 (protocol.days): Python's last and first days were 500s
+    "/v1/stats?from=9999-12-31&to=9999-12-31",
+    "/v1/stats?from=0001-01-01&to=0001-01-01",
+    "/v1/stats?from=1969-12-31&to=1970-01-01",
+    "/v1/stats?from=9998-12-31&to=9999-01-01",
 )
 #: A query longer than the server reads at all: refused by the HTTP layer, never a 500.
 HUGE = "/v1/stats?from=2026-01-01&to=2026-12-31&pad=" + "x" * 20_000
@@ -53,6 +58,9 @@ async def test_bad_periods_are_refused_and_an_empty_node_counts_nothing(tmp_path
             assert error(data).code is ErrorCode.MALFORMED, path
         status, _ = await raw(fr, "GET", HUGE)
         assert 400 <= status < 500
+        for edges in ("from=1970-01-01&to=1970-01-01", "from=9998-12-31&to=9998-12-31"):
+            status, data = await raw(fr, "GET", f"/v1/stats?{edges}")
+            assert status == 200, edges
         status, data = await raw(fr, "GET", "/v1/stats?from=2026-01-01&to=2026-12-31")
         assert status == 200
         empty = msgspec.json.decode(data, type=Statistics)
