@@ -24,8 +24,8 @@ from node.services import NodeParts, Services, ServiceSettings
 from protocol.keys import SigningKey
 from serving import ConnectionLimits
 from tests.support.fake_relay import open_node
-from tests.support.network import Network
-from tests.support.relay import RunningRelay, free_port
+from tests.support.network import Network, make_network
+from tests.support.relay import RunningRelay, free_port, running_relay
 
 
 @dataclass
@@ -121,6 +121,18 @@ async def peers(
         for p in out.values():
             await p.node.wait_ready()
         yield out
+
+
+@asynccontextmanager
+async def lone_fr(tmp: Path) -> AsyncIterator[tuple[Peer, str]]:
+    """A relay and FR's node alone, with FR's local API token."""
+    net = make_network()
+    async with (
+        running_relay(tmp / "relay", net) as relay,
+        peers(tmp, net, relay, members=("FR",)) as p,
+    ):
+        fr = p["FR"]
+        yield fr, (fr.data / "api.token").read_text().strip()
 
 
 SECRET = "s" * 32

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +51,18 @@ async def _exchange(fr: Peer, us: Peer, body: Body) -> str:
     await us.api.send("FR", answer)
     await next_event(us_q, ReceiptReceived)
     return sent.msg_id
+
+
+@asynccontextmanager
+async def two_cases(tmp_path: Path) -> AsyncIterator[tuple[Peer, Peer, Body, Body]]:
+    """FR and US (US takes links), with two exchanged requests ``a`` and ``b``."""
+    net = _net()
+    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
+        fr, us = p["FR"], p["US"]
+        a, b = _request(), _request()
+        await _exchange(fr, us, a)
+        await _exchange(fr, us, b)
+        yield fr, us, a, b
 
 
 async def test_links_reach_the_recipient_and_show_both_ways(tmp_path: Path) -> None:

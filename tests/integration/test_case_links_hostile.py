@@ -16,7 +16,7 @@ from schemas._links import CASE_LINKS, CaseLink, LinkType
 from schemas.errors import ErrorBody, ErrorCode
 from schemas.messages import Body, coarse_kind, encode_body, kind_of, priority_of
 from tests.integration._node_services import peers
-from tests.integration.test_case_links import _exchange, _request
+from tests.integration.test_case_links import _exchange, _request, two_cases
 from tests.integration.test_node_api import raw, until
 from tests.support.bodies import addressed
 from tests.support.fake_relay import next_event
@@ -45,13 +45,7 @@ async def _forged(node: Node, body: Body, to: str) -> str:
 
 
 async def test_link_routes_refuse_hostile_input(tmp_path: Path) -> None:
-    net = make_network()
-    net.overrides["US"] = {"capabilities": (CASE_LINKS,)}
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
-        fr, us = p["FR"], p["US"]
-        a, b = _request(), _request()
-        await _exchange(fr, us, a)
-        await _exchange(fr, us, b)
+    async with two_cases(tmp_path) as (fr, _, a, b):
         path = f"/v1/cases/{a.case_id}/links"
 
         async def post(data: bytes, at: str = path) -> tuple[int, ErrorBody | None]:

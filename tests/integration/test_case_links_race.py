@@ -11,23 +11,14 @@ import json
 from pathlib import Path
 
 from protocol.codec import decode_as
-from schemas._links import CASE_LINKS, LinkType
+from schemas._links import LinkType
 from schemas.errors import ErrorBody, ErrorCode
-from tests.integration._node_services import peers
-from tests.integration.test_case_links import _exchange, _request
+from tests.integration.test_case_links import two_cases
 from tests.integration.test_node_api import raw
-from tests.support.network import make_network
-from tests.support.relay import running_relay
 
 
 async def test_identical_link_requests_at_once_store_one_link(tmp_path: Path) -> None:
-    net = make_network()
-    net.overrides["US"] = {"capabilities": (CASE_LINKS,)}
-    async with running_relay(tmp_path / "relay", net) as relay, peers(tmp_path, net, relay) as p:
-        fr, us = p["FR"], p["US"]
-        a, b = _request(), _request()
-        await _exchange(fr, us, a)
-        await _exchange(fr, us, b)
+    async with two_cases(tmp_path) as (fr, _, a, b):
         for kind in LinkType:
             data = json.dumps({"type": kind.value, "case_id": b.case_id}).encode()
             answers = await asyncio.gather(

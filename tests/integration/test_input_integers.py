@@ -20,8 +20,7 @@ from yarl import URL
 from protocol.decimal import MAX_DECIMAL, parse_decimal
 from protocol.errors import MalformedError
 from protocol.httpsig import sign_request
-from tests.integration._node_services import peers
-from tests.support.network import make_network
+from tests.integration._node_services import lone_fr
 from tests.support.relay import RunningRelay, running_relay
 
 #: superscript two, Arabic-Indic three, fullwidth one, Devanagari one, and ASCII near-misses
@@ -125,13 +124,7 @@ async def test_relay_refuses_every_non_canonical_integer(tmp_path: Path) -> None
 
 
 async def test_node_api_refuses_every_non_canonical_integer(tmp_path: Path) -> None:
-    net = make_network()
-    async with (
-        running_relay(tmp_path / "relay", net) as relay,
-        peers(tmp_path, net, relay, members=("FR",)) as p,
-    ):
-        fr = p["FR"]
-        token = (fr.data / "api.token").read_text().strip()
+    async with lone_fr(tmp_path) as (fr, token):
         headers = {"Authorization": f"Bearer {token}"}
         async with aiohttp.ClientSession() as session:
             for value in BAD:

@@ -17,7 +17,7 @@ from console import _send_node
 from schemas.errors import ErrorCode
 from schemas.examples import example
 from schemas.messages import Body
-from tests.integration._node_services import peers
+from tests.integration._node_services import lone_fr, peers
 from tests.integration.test_node_api import error, raw, until
 from tests.support.bodies import addressed
 from tests.support.deliver import deliver
@@ -136,23 +136,16 @@ EMPTY = (
 
 
 async def test_an_empty_optional_parameter_is_refused(tmp_path: Path) -> None:
-    net = make_network()
-    async with (
-        running_relay(tmp_path / "relay", net) as relay,
-        peers(tmp_path, net, relay, members=("FR",)) as p,
-    ):
-        fr = p["FR"]
-        token = (fr.data / "api.token").read_text().strip()
-        async with aiohttp.ClientSession() as s:
-            for method, path in EMPTY:
-                upload = path.startswith("/v1/attachments")  # its own content type
-                kind = "application/octet-stream" if upload else "application/json"
-                headers = {"Authorization": f"Bearer {token}", "Content-Type": kind}
-                async with s.request(
-                    method, fr.api.base_url + path, data=b"x" if upload else None, headers=headers
-                ) as resp:
-                    status, data = resp.status, await resp.read()
-                assert (status, error(data).code) == (400, ErrorCode.MALFORMED), path
+    async with lone_fr(tmp_path) as (fr, token), aiohttp.ClientSession() as s:
+        for method, path in EMPTY:
+            upload = path.startswith("/v1/attachments")  # its own content type
+            kind = "application/octet-stream" if upload else "application/json"
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": kind}
+            async with s.request(
+                method, fr.api.base_url + path, data=b"x" if upload else None, headers=headers
+            ) as resp:
+                status, data = resp.status, await resp.read()
+            assert (status, error(data).code) == (400, ErrorCode.MALFORMED), path
 
 
 async def test_console_duplicate_scan_walks_pages_and_stops_at_older_cases(
