@@ -61,6 +61,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     headers = {
         "Content-Type": "application/octet-stream",
         "Content-Length": str(one.attachment.size),
+        "Accept-Ranges": "none",  # the whole file, always (PROTOCOL.md §8.6)
         "Content-Disposition": _disposition(one.attachment.name),
     }
     return await send_plaintext(request, one.path, one.attachment, headers)

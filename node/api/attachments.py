@@ -14,6 +14,9 @@
   authenticated before it is sent; if a later chunk or the final hashes fail, the
   connection is cut before the end, so a client that checks the length and the SHA-256
   (the CLI does) never keeps a partial or altered file.
+
+Both downloads are the whole file with ``200`` (``Accept-Ranges: none``); ``Range`` and
+conditional headers are ignored (no range is promised, PROTOCOL.md §8.6).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from node.api import handlers
 from node.api._officers import Logged
 from node.api.handlers import CONTEXT, LOGGED, Handler, _case_id, _json
 from node.attachment_list import CaseAttachment, check_recipient
-from node.attachment_stream import send_plaintext
+from node.attachment_stream import send_file, send_plaintext
 from node.officers import Action, Permission
 from protocol.codec import convert
 from protocol.decimal import parse_decimal
@@ -44,6 +47,8 @@ log = structlog.get_logger("relay247.node")
 
 PIECE: Final = 1 << 20  # bytes read from the request body at a time
 MAX_PER_CASE: Final = 10_000  # attachment numbers accepted in a path
+#: headers of both downloads: the whole file, no ranges (PROTOCOL.md §8.6)
+WHOLE: Final = {"Content-Type": "application/octet-stream", "Accept-Ranges": "none"}
 
 
 async def _upload(request: web.Request) -> web.Response:
@@ -125,16 +130,17 @@ async def _one(request: web.Request) -> tuple[Attachment, Path]:
 
 
 async def _ciphertext(request: web.Request) -> web.StreamResponse:
-    """The kept ciphertext as it is (for an evidence export, §7.3)."""
+    """The kept ciphertext as it is (for an evidence export, §7.3): always the whole
+    file with 200, whatever ``Range`` or ``If-…`` header came (none is promised, §8.6)."""
     a, path = await _one(request)
-    headers = {"Content-Type": "application/octet-stream", "X-Attachment-CT-SHA256": a.ct_sha256}
-    return web.FileResponse(path, headers=headers)
+    headers = {**WHOLE, "X-Attachment-CT-SHA256": a.ct_sha256}
+    return await send_file(request, path, headers)
 
 
 async def _download(request: web.Request) -> web.StreamResponse:
     a, path = await _one(request)
     headers = {
-        "Content-Type": "application/octet-stream",
+        **WHOLE,
         "Content-Length": str(a.size),
         "X-Attachment-SHA256": a.sha256,
     }

@@ -241,18 +241,21 @@ class EmergencyDesk(LoggedWrites):
             OfficerError: ``invalid`` ids, ``not_found`` record, ``exists`` (the record
                 or the case is linked already).
         """
-        rec = self.get(record_id)
+        check_case_id(record_id, "record")
         check_case_id(case_id)
-        if rec.case_id is not None:
-            raise OfficerError(
-                OfficerErrorCode.EXISTS, f"oral record {record_id} is linked to {rec.case_id}"
-            )
-        other = self.for_case(case_id)
-        if other is not None:
-            raise OfficerError(
-                OfficerErrorCode.EXISTS, f"case {case_id} is linked to {other.record_id}"
-            )
         with self._tx() as conn:
+            # checked in the write transaction: a link made meanwhile by another
+            # connection (the CLI beside the console) is seen, never an IntegrityError
+            rec = self.get(record_id)
+            if rec.case_id is not None:
+                raise OfficerError(
+                    OfficerErrorCode.EXISTS, f"oral record {record_id} is linked to {rec.case_id}"
+                )
+            other = self.for_case(case_id)
+            if other is not None:
+                raise OfficerError(
+                    OfficerErrorCode.EXISTS, f"case {case_id} is linked to {other.record_id}"
+                )
             conn.execute(
                 "INSERT INTO emergency_oral_links VALUES (?, ?, ?, ?)",
                 (record_id, case_id, by, self._clock().astimezone(UTC).isoformat()),
@@ -291,31 +294,33 @@ class EmergencyDesk(LoggedWrites):
                 sent for the case), ``disabled``, ``forbidden``, ``exists`` (acknowledged).
         """
         check_case_id(case_id)
-        officer = self.officers.get(login)
-        if officer.disabled:
-            raise OfficerError(OfficerErrorCode.DISABLED, f"account {login} is disabled")
-        row = self._conn.execute(
-            "SELECT level, recipients FROM roster_escalations WHERE case_id=?"
-            " ORDER BY level DESC LIMIT 1",
-            (case_id,),
-        ).fetchone()
-        if row is None:
-            raise OfficerError(OfficerErrorCode.NOT_FOUND, f"no escalation sent for {case_id}")
-        level, recipients = int(row[0]), str(row[1]).split(",")
-        if login not in recipients and not allowed(officer.roles, Permission.RECEIVE_ESCALATIONS):
-            raise OfficerError(
-                OfficerErrorCode.FORBIDDEN,
-                f"{login} was not alerted at level {level} and may not receive escalations",
-            )
-        done = self._conn.execute(
-            "SELECT login FROM escalation_acks WHERE case_id=? AND level=?", (case_id, level)
-        ).fetchone()
-        if done is not None:
-            raise OfficerError(
-                OfficerErrorCode.EXISTS, f"level {level} was acknowledged by {done[0]}"
-            )
-        at = self._clock().astimezone(UTC)
-        with self._tx() as conn:
+        with self._tx() as conn:  # every check in the write transaction, as link's
+            officer = self.officers.get(login)
+            if officer.disabled:
+                raise OfficerError(OfficerErrorCode.DISABLED, f"account {login} is disabled")
+            row = conn.execute(
+                "SELECT level, recipients FROM roster_escalations WHERE case_id=?"
+                " ORDER BY level DESC LIMIT 1",
+                (case_id,),
+            ).fetchone()
+            if row is None:
+                raise OfficerError(OfficerErrorCode.NOT_FOUND, f"no escalation sent for {case_id}")
+            level, recipients = int(row[0]), str(row[1]).split(",")
+            if login not in recipients and not allowed(
+                officer.roles, Permission.RECEIVE_ESCALATIONS
+            ):
+                raise OfficerError(
+                    OfficerErrorCode.FORBIDDEN,
+                    f"{login} was not alerted at level {level} and may not receive escalations",
+                )
+            done = conn.execute(
+                "SELECT login FROM escalation_acks WHERE case_id=? AND level=?", (case_id, level)
+            ).fetchone()
+            if done is not None:
+                raise OfficerError(
+                    OfficerErrorCode.EXISTS, f"level {level} was acknowledged by {done[0]}"
+                )
+            at = self._clock().astimezone(UTC)
             conn.execute(
                 "INSERT INTO escalation_acks VALUES (?, ?, ?, ?)",
                 (case_id, level, login, at.isoformat()),

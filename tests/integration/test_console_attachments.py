@@ -56,8 +56,10 @@ async def test_case_page_lists_and_serves_attachments(tmp_path: Path) -> None:
                 assert cut.actions()[-1] == ("body_viewed", "duty", body.case_id)  # names
                 link = f"/cases/{body.case_id}/attachments/1"
                 assert link in page
-                async with http.get(cut.url + link) as resp:
+                # a range is ignored: the whole file, always (PROTOCOL.md §8.6)
+                async with http.get(cut.url + link, headers={"Range": "bytes=0-9"}) as resp:
                     assert resp.status == 200
+                    assert resp.headers["Accept-Ranges"] == "none"
                     assert (
                         "filename*=UTF-8''capture%20d%E2%80%99%C3%A9cran.png"
                         in resp.headers["Content-Disposition"]
