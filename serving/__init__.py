@@ -8,13 +8,17 @@ shape (issue 11, "Input that passes one check"). :mod:`serving.config_file` read
 server's TOML file, the one piece of start-up both share.
 """
 
+from serving.bodies import ACCEPT_ENCODING, PEER_BODY_ERRORS, coding_refused
 from serving.errors import JsonErrorRunner
 from serving.guard import ConnectionLimits, GuardedSite, install_accept_log, runner_kwargs
 
 __all__ = [
+    "ACCEPT_ENCODING",
+    "PEER_BODY_ERRORS",
     "ConnectionLimits",
     "GuardedSite",
     "JsonErrorRunner",
+    "coding_refused",
     "install_accept_log",
     "runner_kwargs",
 ]

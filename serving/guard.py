@@ -279,9 +279,12 @@ def runner_kwargs(limits: ConnectionLimits) -> dict[str, Any]:
     """Keyword arguments for ``web.AppRunner`` that go with :class:`GuardedSite`."""
     # lingering_time: after answering a request whose body was not read (refused, or
     # too slow), aiohttp reads and drops the rest for up to this long (default 10 s).
+    # auto_decompress: bodies are taken as sent (serving/bodies.py): aiohttp would decode
+    # a gzip or deflate body before any check, and fail in the handler on a bad one.
     return {
         "keepalive_timeout": limits.keepalive_timeout,
         "lingering_time": min(limits.keepalive_timeout, 2.0),
+        "auto_decompress": False,
     }
 
 

@@ -42,6 +42,7 @@ from schemas import Attachment
 from schemas import node_api as api
 from schemas._attachment import BAD_FILE_NAME, MAX_ATTACHMENT_SIZE, file_name_refused
 from schemas.errors import ErrorCode
+from serving.bodies import PEER_BODY_ERRORS
 
 log = structlog.get_logger("relay247.node")
 
@@ -93,7 +94,7 @@ async def _pieces(request: web.Request) -> AsyncIterator[bytes]:
                 piece = await request.content.read(PIECE)
         except TimeoutError:
             raise MalformedError("request body stalled") from None
-        except ConnectionError:
+        except PEER_BODY_ERRORS:  # hung up, or a body badly framed
             raise MalformedError("connection closed before the file arrived") from None
         if not piece:
             return

@@ -35,6 +35,7 @@ from schemas import node_api as api
 from schemas.errors import ErrorCode
 from schemas.messages import Body, coarse_kind, kind_of
 from schemas.types import CoarseKind
+from serving.bodies import PEER_BODY_ERRORS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY: Final = 1 << 20  # bytes: a request with attachments' hashes stays far below
@@ -224,7 +225,7 @@ async def _read_body(request: web.Request) -> bytes:
             return await request.read()
     except TimeoutError:
         raise MalformedError("request body not received in time") from None
-    except ConnectionError:
+    except PEER_BODY_ERRORS:  # hung up, or a body badly framed
         raise MalformedError("connection closed before the request body arrived") from None
 
 

@@ -45,9 +45,11 @@ from protocol.codec import encode
 from protocol.errors import ConfigError, Relay247Error
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 from serving import (
+    ACCEPT_ENCODING,
     ConnectionLimits,
     GuardedSite,
     JsonErrorRunner,
+    coding_refused,
     install_accept_log,
     runner_kwargs,
 )
@@ -200,6 +202,10 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def _handle(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
+    if (refused := coding_refused(request)) is not None:  # before its body is read
+        response = _error(ErrorCode.UNSUPPORTED_MEDIA_TYPE, refused, rid)
+        response.headers.update(ACCEPT_ENCODING)
+        return response
     try:
         return await handler(request)
     except Relay247Error as exc:

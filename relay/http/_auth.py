@@ -17,6 +17,7 @@ from relay.http._middleware import MEMBER, STATE, HeaderedError
 from relay.http._verifiers import VERIFIERS
 from schemas.directory import KeyUse
 from schemas.errors import ErrorCode
+from serving.bodies import PEER_BODY_ERRORS
 
 ACTIVITY = web.AppKey("activity", MemberActivity)
 T = TypeVar("T")
@@ -106,7 +107,7 @@ async def _read(request: web.Request, state: RelayState) -> bytes:
         ) from None
     except web.HTTPRequestEntityTooLarge:
         raise TooLargeError(f"request body larger than {limit} bytes") from None
-    except ConnectionError:
+    except PEER_BODY_ERRORS:  # hung up, or a body badly framed
         # The peer hung up mid-body: its doing, not an internal error (which would log a
         # traceback and feed the internal-errors alert for every client that hangs up).
         raise TransportError(

@@ -47,6 +47,7 @@ from schemas.blobs import (
     chunk_span,
 )
 from schemas.errors import ErrorCode
+from serving.bodies import PEER_BODY_ERRORS
 
 log = structlog.get_logger("relay247.relay")
 OCTETS: Final = "application/octet-stream"
@@ -155,7 +156,7 @@ async def _read_chunk(request: web.Request, state: RelayState) -> tuple[bytes, b
                 pieces.append(piece)
     except TimeoutError:
         raise TransportError("chunk not received in time", code=ErrorCode.MALFORMED) from None
-    except ConnectionError:
+    except PEER_BODY_ERRORS:  # hung up, or a body badly framed
         raise TransportError(
             "connection closed before the chunk arrived", code=ErrorCode.MALFORMED
         ) from None
@@ -218,7 +219,7 @@ async def _read_small(request: web.Request, state: RelayState) -> bytes:
         raise TransportError(
             "request body not received in time", code=ErrorCode.MALFORMED
         ) from None
-    except ConnectionError:
+    except PEER_BODY_ERRORS:  # hung up, or a body badly framed
         raise TransportError(
             "connection closed before the request body arrived", code=ErrorCode.MALFORMED
         ) from None

@@ -15,6 +15,7 @@ from protocol.errors import Relay247Error
 from relay._state import RelayState
 from relay.storage._health import RETRY_AFTER
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
+from serving.bodies import ACCEPT_ENCODING, coding_refused
 
 log = structlog.get_logger("relay247.relay")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -65,6 +66,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     start = time.perf_counter()
     structlog.contextvars.bind_contextvars(request_id=rid)
     try:
+        if (refused := coding_refused(request)) is not None:
+            raise HeaderedError(
+                refused, code=ErrorCode.UNSUPPORTED_MEDIA_TYPE, headers=ACCEPT_ENCODING
+            )
         response = await handler(request)
     except Relay247Error as exc:
         metrics.rejections(exc.code.value).inc()
