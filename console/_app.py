@@ -104,8 +104,9 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     request[_pages.VISIT] = visit
     try:
         if request.method == "POST":
-            # The console's forms are URL-encoded: no multipart parser runs on input.
-            if request.content_type != "application/x-www-form-urlencoded":
+            # The console's forms are URL-encoded UTF-8 (what its pages send): no
+            # multipart parser runs on input, and no other charset is decoded.
+            if not form_type_ok(request):
                 return error_page(request, 400, _pages.t(request, "error.bad_form"))
             try:
                 form = await read_form(request, request.app[SETTINGS].body_timeout)
@@ -138,6 +139,15 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         page = error_page(request, 405, _pages.t(request, "error.method"))
         page.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
         return page
+
+
+def form_type_ok(request: web.Request) -> bool:
+    """Whether a POST's ``Content-Type`` is the console's own: URL-encoded, and UTF-8 or
+    no charset (aiohttp would decode any charset Python knows, or fail with a 500 on one
+    it does not; a form in UTF-16 or EBCDIC is no form of the console's pages)."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return False
+    return request.charset is None or request.charset.lower() == "utf-8"
 
 
 def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Application:

@@ -34,6 +34,7 @@ from schemas._bodies_dataprot import OnwardTransferRequest
 from schemas._bodies_other import AssistanceRequest, EmergencyDisclosureRequest
 from schemas._bodies_request import PreservationRequest
 from schemas._identifiers import Identifier
+from serving import PEER_BODY_ERRORS
 
 ENCODED_CHAR: Final = 12  # "%F0%9F%98%80": one character of four UTF-8 bytes
 SMALL: Final = 4 * 1024
@@ -172,5 +173,7 @@ async def read_form(request: web.Request, within: float = BODY_TIMEOUT) -> Form:
             return await request.clone(client_max_size=limit).post()
     except TimeoutError:
         raise BodyTimeout from None
-    except (ValueError, HttpProcessingError, ConnectionError):
+    except (*PEER_BODY_ERRORS, HttpProcessingError, ValueError, LookupError):
+        # ValueError: a bad form, or bytes that are not UTF-8 (UnicodeDecodeError);
+        # LookupError: a charset Python does not know (the middleware takes only UTF-8)
         raise BadBody from None

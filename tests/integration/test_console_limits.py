@@ -21,7 +21,7 @@ from console._limits import ACTION, DEFAULT, EMERGENCY, SEND, SMALL
 from tests.integration._node_services import peers
 from tests.support.console import CSRF_RE, PASSWORD, ConsoleUnderTest, running_console
 from tests.support.network import make_network
-from tests.support.raw_http import exchange, request_bytes
+from tests.support.raw_http import RawAnswer, exchange, request_bytes
 from tests.support.relay import running_relay
 
 
@@ -191,6 +191,39 @@ async def test_oversized_bodies_on_each_class_of_route(tmp_path: Path) -> None:
             head = {"Content-Type": FORM}
             answer = await exchange(cut.url, request_bytes("POST", path, head, body))
             assert answer.status == 303, (path, answer)
+
+
+def _console_page(answer: RawAnswer, status: int) -> None:
+    assert answer.status == status, answer
+    assert answer.headers["Content-Type"].startswith("text/html"), answer
+    assert answer.body.startswith(b"<!DOCTYPE html>"), answer.body[:200]
+
+
+async def test_a_form_in_another_charset_is_the_bad_form_page(tmp_path: Path) -> None:
+    # A charset Python does not know was a plain-text 500 with a traceback (LookupError
+    # in aiohttp's decode), on every POST route, before login; one it knows (UTF-16,
+    # EBCDIC, UTF-7) was decoded and taken. Only UTF-8 (or no charset) is a form now.
+    async with console(tmp_path, ConsoleSettings()) as cut:
+        for path, _ in CLASSES:
+            for charset, body in (
+                ("hex", b"csrf=x&login=duty"),
+                ("x-unknown", b"csrf=x"),
+                ("utf-16", "csrf=x&login=duty".encode("utf-16")),
+                ("cp037", "csrf=x".encode("cp037")),
+                ("utf-7", b"csrf=x"),
+            ):
+                head = {"Content-Type": f"{FORM}; charset={charset}"}
+                answer = await exchange(cut.url, request_bytes("POST", path, head, body))
+                _console_page(answer, 400)
+                assert b"The form sent was malformed." in answer.body
+            # UTF-8, named in any case, or no charset: read (then to the login page)
+            for head in ({"Content-Type": f"{FORM}; charset=UTF-8"}, {"Content-Type": FORM}):
+                answer = await exchange(cut.url, request_bytes("POST", path, head, b"a=1"))
+                assert answer.status == 303, (path, answer)
+            # bytes that are not UTF-8 in a percent-escape: the same page, not a 500
+            head = {"Content-Type": FORM}
+            answer = await exchange(cut.url, request_bytes("POST", path, head, b"a=%ff%fe"))
+            assert answer.status in (303, 400), (path, answer)
 
 
 async def test_stalled_bodies_time_out_without_holding_the_console(tmp_path: Path) -> None:
