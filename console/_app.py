@@ -6,6 +6,7 @@ its session's CSRF token here, before any handler runs, so no handler can forget
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
@@ -139,6 +140,11 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         page = error_page(request, 405, _pages.t(request, "error.method"))
         page.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
         return page
+    except web.HTTPException as exc:
+        if exc.status < 400:  # a redirect: as raised
+            raise
+        # any other refusal (aiohttp's own included): the console's page, never plain text
+        return error_page(request, exc.status, _pages.t(request, "error.refused"))
 
 
 def form_type_ok(request: web.Request) -> bool:
@@ -148,6 +154,31 @@ def form_type_ok(request: web.Request) -> bool:
     if request.content_type != "application/x-www-form-urlencoded":
         return False
     return request.charset is None or request.charset.lower() == "utf-8"
+
+
+def _static(names: dict[str, tuple[bytes, str]]) -> Handler:
+    """``GET /static/{name}``: the console's few files, read once at start; any other
+    name (a directory, a path, a file that is not there) is the console's 404 page."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        found = names.get(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound
+        body, media_type = found
+        return web.Response(body=body, headers={"Content-Type": media_type})
+
+    return serve
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    out = {}
+    for path in sorted(STATIC.iterdir()):
+        if path.is_file():
+            media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            if media_type.startswith("text/") or media_type.endswith("javascript"):
+                media_type += "; charset=utf-8"
+            out[path.name] = (path.read_bytes(), media_type)
+    return out
 
 
 def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Application:
@@ -197,5 +228,5 @@ def create_app(context: ConsoleContext, settings: ConsoleSettings) -> web.Applic
     _directory.add_routes(app.router)
     _stats.add_routes(app.router)
     _case_file.add_routes(app.router)
-    app.router.add_static("/static", STATIC)
+    app.router.add_get("/static/{name}", _static(_static_files()))
     return app

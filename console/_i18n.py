@@ -80,6 +80,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
         "error.too_large": "The form sent was too large.",
         "error.bad_form": "The form sent was malformed.",
         "error.method": "This method is not allowed here.",
+        "error.refused": "This request was refused.",
         "error.back": "Back to the inbox",
     },
     "fr": {
@@ -146,6 +147,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
         "error.too_large": "Le formulaire envoyé est trop volumineux.",
         "error.bad_form": "Le formulaire envoyé est mal formé.",
         "error.method": "Cette méthode n'est pas permise ici.",
+        "error.refused": "Cette requête a été refusée.",
         "error.back": "Retour à la boîte de réception",
     },
     "es": {
@@ -212,6 +214,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
         "error.too_large": "El formulario enviado es demasiado grande.",
         "error.bad_form": "El formulario enviado está mal formado.",
         "error.method": "Este método no está permitido aquí.",
+        "error.refused": "Esta solicitud fue rechazada.",
         "error.back": "Volver a la bandeja de entrada",
     },
     "ar": {
@@ -278,6 +281,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
         "error.too_large": "النموذج المرسل كبير جدًا.",
         "error.bad_form": "النموذج المرسل غير سليم.",
         "error.method": "هذه الطريقة غير مسموح بها هنا.",
+        "error.refused": "رُفض هذا الطلب.",
         "error.back": "العودة إلى صندوق الوارد",
     },
 }
