@@ -47,6 +47,7 @@ from console._ratelimit import LoginLimiter, client_address
 from console._security import COOKIE, MAX_FORM, FormError, add_headers, csrf_ok
 from console._sessions import Session, Sessions
 from schemas.errors import ErrorCode
+from serving import ACCEPT_ENCODING, coding_refused
 
 STATIC: Final = Path(__file__).parent / "static"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -104,6 +105,13 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     visit = _pages.Visit(session, bool(cookie), language_of(request, session))
     request[_pages.VISIT] = visit
     try:
+        if coding_refused(request) is not None:  # bodies are taken as sent (serving/bodies.py)
+            page = error_page(
+                request, 415, _pages.t(request, "error.coding"), ErrorCode.UNSUPPORTED_MEDIA_TYPE
+            )
+            page.headers.update(ACCEPT_ENCODING)
+            page.force_close()  # the body was not read
+            return page
         if request.method == "POST":
             # The console's forms are URL-encoded UTF-8 (what its pages send): no
             # multipart parser runs on input, and no other charset is decoded.

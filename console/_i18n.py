@@ -81,6 +81,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
         "error.bad_form": "The form sent was malformed.",
         "error.method": "This method is not allowed here.",
         "error.refused": "This request was refused.",
+        "error.coding": "The form sent was compressed: send it as it is, uncompressed.",
         "error.back": "Back to the inbox",
     },
     "fr": {
@@ -148,6 +149,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
         "error.bad_form": "Le formulaire envoyé est mal formé.",
         "error.method": "Cette méthode n'est pas permise ici.",
         "error.refused": "Cette requête a été refusée.",
+        "error.coding": "Le formulaire envoyé est compressé : envoyez-le tel quel.",
         "error.back": "Retour à la boîte de réception",
     },
     "es": {
@@ -215,6 +217,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
         "error.bad_form": "El formulario enviado está mal formado.",
         "error.method": "Este método no está permitido aquí.",
         "error.refused": "Esta solicitud fue rechazada.",
+        "error.coding": "El formulario enviado está comprimido: envíelo tal cual.",
         "error.back": "Volver a la bandeja de entrada",
     },
     "ar": {
@@ -282,6 +285,7 @@ CATALOGS: Final[dict[str, dict[str, str]]] = {
         "error.bad_form": "النموذج المرسل غير سليم.",
         "error.method": "هذه الطريقة غير مسموح بها هنا.",
         "error.refused": "رُفض هذا الطلب.",
+        "error.coding": "النموذج المرسل مضغوط: أرسله كما هو دون ضغط.",
         "error.back": "العودة إلى صندوق الوارد",
     },
 }
