@@ -291,21 +291,25 @@ class OfficerDb(JobTitles):
     def authenticate(self, login: str, password: str, code: str, *, client: str | None) -> Officer:
         """Log in with login name, password and TOTP code; log the attempt either way.
 
-        Order: a locked account is refused before its password is checked (the
-        dummy hash still runs); an unknown login runs Argon2id against a dummy hash so
-        it takes the time a known one takes; a wrong password or code is the same
-        ``bad_credentials`` and counts towards the lockout; a disabled account is named
-        only once the password and code are right.
+        Order: an unknown login runs Argon2id against a dummy hash so it takes the time a
+        known one takes; a wrong password or code is the same ``bad_credentials`` and
+        counts towards the lockout. A locked or disabled account is named only once the
+        password and code are right: a locked account's password is checked against its
+        own hash (the same cost as the dummy), and a wrong one while locked is
+        ``bad_credentials``, so "locked" does not tell a stranger which names exist (and
+        no row is kept per unknown name, as counting those instead would need).
 
         Raises:
             OfficerError: ``bad_credentials``, ``locked`` or ``disabled``.
         """
-        _id, stored, last_step, disabled = self._password(login, password, client)
+        _id, stored, last_step, disabled, locked = self._password(login, password, client)
         secret = open_secret(self.sealer, login, stored)
         step = _totp.match_step(secret, code, self._clock(), last_step)
-        if step is None:
-            self._failed(True, login, client)
-            raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
+        if step is None or locked:
+            self._failed(not locked, login, client)  # a lock is not lengthened
+            if step is None:
+                raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
+            raise OfficerError(OfficerErrorCode.LOCKED, "account locked after too many bad logins")
         with self._tx() as conn:
             # conditional: a process that accepted the same code a moment ago wins
             replayed = (
@@ -328,11 +332,10 @@ class OfficerDb(JobTitles):
         """The first factor, shared by every second one (see :meth:`authenticate`).
 
         Returns:
-            The account's ``(id, totp_secret as stored, totp_last_step, disabled)`` once
-            the password is right.
+            ``(id, totp_secret as stored, totp_last_step, disabled, locked)``.
 
         Raises:
-            OfficerError: ``bad_credentials`` (counted and logged) or ``locked``.
+            OfficerError: ``bad_credentials`` (logged; counted unless locked).
         """
         now = self._clock()
         row = self._conn.execute(
@@ -340,33 +343,31 @@ class OfficerDb(JobTitles):
             " FROM officers WHERE login=?",
             (login,),
         ).fetchone()
-        name = login if check.LOGIN_RE.fullmatch(login) else None
         if row is None:
             _passwords.verify_password(_passwords.dummy_hash(), password)
-            self._failed(False, name, client)
+            self._failed(False, login if check.LOGIN_RE.fullmatch(login) else None, client)
             raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
         hashed, id_, secret, last_step, locked_until, disabled = row
-        if locked_until is not None and now < datetime.fromisoformat(locked_until):
-            _passwords.verify_password(_passwords.dummy_hash(), password)
-            self._failed(False, login, client)
-            raise OfficerError(OfficerErrorCode.LOCKED, "account locked after too many bad logins")
+        locked = locked_until is not None and now < datetime.fromisoformat(locked_until)
         if not _passwords.verify_password(hashed, password):
-            self._failed(True, login, client)
+            self._failed(not locked, login, client)
             raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, "bad login, password or code")
-        return id_, secret, last_step, bool(disabled)
+        return id_, secret, last_step, bool(disabled), locked
 
-    def check_password(self, login: str, password: str, *, client: str | None) -> tuple[int, bool]:
+    def check_password(
+        self, login: str, password: str, *, client: str | None
+    ) -> tuple[int, bool, bool]:
         """The first factor for a second factor kept elsewhere (``node.officers.SecurityKeys``):
         the same order, dummy hash, counting and logging as :meth:`authenticate`.
 
         Returns:
-            The account's id and whether it is disabled (named only after the second factor).
+            The account's id, whether disabled, whether locked (named after the second factor).
 
         Raises:
-            OfficerError: ``bad_credentials`` or ``locked``.
+            OfficerError: ``bad_credentials``.
         """
-        id_, _secret, _step, disabled = self._password(login, password, client)
-        return int(id_), disabled
+        id_, _secret, _step, disabled, locked = self._password(login, password, client)
+        return int(id_), disabled, locked
 
     def _failed(
         self,

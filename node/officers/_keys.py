@@ -278,16 +278,17 @@ class SecurityKeys(LoggedWrites):
     ) -> Officer:
         """Log in with the password and a security key's assertion over ``challenge``.
 
-        Order, as ``OfficerDb.authenticate``: the password first (a locked account, an
-        unknown login or a wrong password never reach the key); then the assertion must
-        name one of this officer's keys and verify; a refused key is ``key_failed``, a
-        signature whose counter went back ``key_counter``, both counted towards the
-        lockout; the new counter is stored only if no other login moved it meanwhile.
+        Order, as ``OfficerDb.authenticate``: the password first (an unknown login or a
+        wrong password never reach the key; a locked account is named only once the
+        key is right too); then the assertion must name one of this officer's keys and
+        verify; a refused key is ``key_failed``, a signature whose counter went back
+        ``key_counter``, both counted towards the lockout; the new counter is stored
+        only if no other login moved it meanwhile.
 
         Raises:
             OfficerError: ``bad_credentials``, ``locked`` or ``disabled``.
         """
-        officer_id, disabled = self._officers.check_password(login, password, client=client)
+        officer_id, disabled, locked = self._officers.check_password(login, password, client=client)
         try:
             wanted = wa.assertion_id(assertion)
             key = self._stored(officer_id, wanted)
@@ -296,8 +297,11 @@ class SecurityKeys(LoggedWrites):
             )
         except wa.KeyRefused as exc:
             action = Action.KEY_COUNTER if exc.counter else Action.KEY_FAILED
-            self._officers._failed(True, login, client, action)  # same package
+            self._officers._failed(not locked, login, client, action)  # same package
             raise OfficerError(OfficerErrorCode.BAD_CREDENTIALS, _BAD, detail=str(exc)) from None
+        if locked:  # named only now that both factors are right (OfficerDb.authenticate)
+            self._officers._failed(False, login, client)
+            raise OfficerError(OfficerErrorCode.LOCKED, "account locked after too many bad logins")
         key_id, _public, old_count = key
         now = self._clock().isoformat()
 

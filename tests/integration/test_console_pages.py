@@ -169,6 +169,30 @@ async def test_five_bad_logins_lock_the_account(tmp_path: Path) -> None:
         assert len(failed) == 6
 
 
+async def test_a_known_and_an_unknown_name_answer_alike_through_the_lockout(
+    tmp_path: Path,
+) -> None:
+    # a probe: after six wrong passwords a real name said "locked", a made-up one never
+    # did, so the lockout told which names exist
+    error = re.compile(r'<p class="error"[^>]*>([^<]*)<')
+    async with scenario(tmp_path) as s, _session() as http:
+        answers: dict[str, list[tuple[int, str]]] = {}
+        for login in ("duty", "ghost"):
+            answers[login] = []
+            for _ in range(7):
+                csrf = await _csrf(http, f"{s.cut.url}/login")
+                form = {"csrf": csrf, "login": login, "password": "wrong password", "code": "1"}
+                async with http.post(f"{s.cut.url}/login", data=form) as resp:
+                    found = error.findall(await resp.text())
+                    answers[login].append((resp.status, found[0].strip() if found else ""))
+        assert answers["duty"] == answers["ghost"]
+        assert set(answers["duty"]) == {(401, "Wrong login name, password or code.")}
+        # duty is locked all the same: the right password and code say so
+        status, _url, page = await _login(http, s, "duty")
+        assert status == 401
+        assert "locked" in page
+
+
 # -- hostile input: every route of the console ---------------------------------------
 
 ROUTES = {

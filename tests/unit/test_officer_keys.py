@@ -292,6 +292,15 @@ def test_key_failures_lock_the_account(keys: SecurityKeys) -> None:
     with pytest.raises(OfficerError) as exc:
         _login(keys, key)  # the right key, but locked
     assert exc.value.reason is OfficerErrorCode.LOCKED
+    # a wrong password or a wrong key while locked: bad_credentials, as for any name
+    challenge = os.urandom(32)
+    assertion = key.get(keys.login_options("alice", RP, challenge, decoy_secret=b"s" * 32))
+    with pytest.raises(OfficerError) as exc:
+        keys.authenticate(
+            "alice", "wrong password", assertion, rp=RP, challenge=challenge, client="x"
+        )
+    assert exc.value.reason is OfficerErrorCode.BAD_CREDENTIALS
+    _bad_login(keys, key, origin="https://evil.example")
 
 
 def test_a_disabled_account_is_named_after_the_key(keys: SecurityKeys) -> None:

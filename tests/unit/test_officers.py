@@ -264,6 +264,39 @@ def test_five_bad_logins_lock_then_the_lock_expires(db: OfficerDb, clock: FakeCl
     assert (after.failed_logins, after.locked_until) == (0, None)
 
 
+def test_a_lock_is_named_only_with_the_right_password_and_code(
+    db: OfficerDb, clock: FakeClock
+) -> None:
+    # "locked" was answered before the password was checked: a stranger's six guesses
+    # told a real name (locked) from a made-up one (never locked). Now a wrong password
+    # or code while locked is the same bad_credentials as for an unknown name.
+    creds = db.add("alice", display_name="Alice", roles=["officer"])
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(OfficerError):
+            db.authenticate("alice", "wrong password here", "000000", client=None)
+    until = db.get("alice").locked_until
+    assert until is not None
+    good = code_at(creds.totp_secret, clock())
+    bad = "000000" if good != "000000" else "111111"
+    messages = set()
+    for login, password, code in (
+        ("alice", "wrong password here", bad),
+        ("ghost", "wrong password here", bad),
+        ("alice", "wrong password here", good),
+        ("alice", creds.password, bad),
+    ):
+        with pytest.raises(OfficerError) as exc:
+            db.authenticate(login, password, code, client=None)
+        assert _reason(exc) is OfficerErrorCode.BAD_CREDENTIALS, login
+        messages.add(exc.value.message)
+    assert len(messages) == 1
+    # the lock is not lengthened by these; the right password and code name it
+    assert db.get("alice").locked_until == until
+    with pytest.raises(OfficerError) as exc:
+        db.authenticate("alice", creds.password, good, client=None)
+    assert _reason(exc) is OfficerErrorCode.LOCKED
+
+
 def test_a_failure_after_an_expired_lock_counts_from_one(db: OfficerDb, clock: FakeClock) -> None:
     db.add("alice", display_name="Alice", roles=["officer"])
     for _ in range(MAX_FAILURES):
