@@ -47,6 +47,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "links.err.unknown": "That case is not a case of this node.",
         "links.err.exists": "These cases are already linked this way.",
         "links.err.input": "Choose a relation and a case; the note is at most 256 characters.",
+        "links.err.note": "The note may not hold control or format characters (such as a"
+        " text direction override).",
     },
     "fr": {
         "links.title": "Affaires liées",
@@ -88,6 +90,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "links.err.exists": "Ces affaires sont déjà liées de cette façon.",
         "links.err.input": "Choisissez une relation et une affaire ; la note fait au plus"
         " 256 caractères.",
+        "links.err.note": "La note ne peut contenir de caractère de contrôle ou de format"
+        " (comme un forçage du sens du texte).",
     },
     "es": {
         "links.title": "Asuntos vinculados",
@@ -129,6 +133,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "links.err.exists": "Estos asuntos ya están vinculados de esta forma.",
         "links.err.input": "Elija una relación y un asunto; la nota tiene como máximo"
         " 256 caracteres.",
+        "links.err.note": "La nota no puede contener caracteres de control o de formato"
+        " (como un forzado de la dirección del texto).",
     },
     "ar": {
         "links.title": "القضايا المرتبطة",
@@ -167,6 +173,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "links.err.unknown": "هذه القضية ليست من قضايا هذه العقدة.",
         "links.err.exists": "هاتان القضيتان مرتبطتان بهذه الطريقة بالفعل.",
         "links.err.input": "اختر علاقة وقضية؛ الملاحظة 256 حرفًا على الأكثر.",
+        "links.err.note": "لا يجوز أن تحتوي الملاحظة على محارف تحكم أو تنسيق (مثل فرض اتجاه النص).",
     },
 }
 

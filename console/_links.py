@@ -19,6 +19,7 @@ from console._security import one
 from node.cases import add_local_link, link_views
 from node.officers import Action, Officer, Permission, allowed
 from protocol.errors import MalformedError, PeerError
+from protocol.free_text import refusal
 from schemas._links import LinkType
 from schemas.errors import ErrorCode
 from schemas.node_api import CaseDetail
@@ -70,6 +71,9 @@ async def add(request: web.Request) -> web.StreamResponse:
     kind, other, note = one(form, "type"), one(form, "other"), one(form, "note").strip()
     if kind not in _TYPES or not _CASE_ID.fullmatch(other) or len(note) > 256:
         error = t(request, "links.err.input")
+        return await case_page(request, detail, officer, status=400, error=error)
+    if refusal("note", note) is not None:  # protocol/free_text.py: shown on case pages
+        error = t(request, "links.err.note")
         return await case_page(request, detail, officer, status=400, error=error)
     req = LinkRequest(type=LinkType(kind), case_id=other, note=note or None)
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -27,6 +26,7 @@ from node.storage import SealedTable, Sealer, open_optional, reseal_batch, row_a
 from protocol.cases import Case
 from protocol.codec import decode
 from protocol.errors import MalformedError, PeerError, StorageError
+from protocol.free_text import refusal
 from schemas.errors import ErrorCode
 from schemas.tombstone import SignedTombstone, Tombstone
 
@@ -114,8 +114,8 @@ def check_reason(reason: str) -> str:
     text = reason.strip()
     if not text or len(text) > MAX_REASON:
         raise MalformedError(f"reason: 1 to {MAX_REASON} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in text):
-        raise MalformedError("reason: no control or format character")
+    if (why := refusal("reason", text)) is not None:  # protocol/free_text.py
+        raise MalformedError(why)
     return text
 
 

@@ -14,6 +14,7 @@ import msgspec
 from node.cases.links import KeptReason, LinkRow, LinkStore, NewLink, Origin
 from node.cases.store import CaseRow, CaseStore
 from protocol.errors import MalformedError, PeerError
+from protocol.free_text import refusal
 from schemas._links import CASE_LINKS, CaseLink, LinkType
 from schemas.directory import Member, supports
 from schemas.errors import ErrorCode
@@ -161,8 +162,11 @@ async def add_local_link(
 
     Raises:
         PeerError: either case is unknown (``not_found``), or the link exists (``conflict``).
-        MalformedError: the case is linked to itself.
+        MalformedError: the case is linked to itself, or the note holds a control or
+            format character (``note`` named).
     """
+    if req.note is not None and (why := refusal("note", req.note)) is not None:
+        raise MalformedError(why)  # protocol/free_text.py: shown raw on case pages
     if req.case_id == case_id:
         raise MalformedError("case_id: a case cannot be linked to itself")
     row = await cases.case(case_id)

@@ -31,6 +31,7 @@ from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Permission, allowed
 from node.officers._sealing import ColumnSealer, open_text, oral_ad, seal_text
 from node.officers._writes import LoggedWrites
+from protocol.free_text import refusal
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS emergency_oral_records (
@@ -50,7 +51,6 @@ CREATE TABLE IF NOT EXISTS escalation_acks (
 _MEMBER: Final = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,8})?")
 _PROCEDURE: Final = re.compile(r"[a-z][a-z0-9_]{1,63}")
 _CASE: Final = re.compile(r"[0-9a-f]{32}")
-_CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_CALLER: Final = 200
 MAX_ASKED: Final = 4000
 #: a call recorded later than this after it happened is refused (a typo in the date)
@@ -90,12 +90,12 @@ def _invalid(message: str) -> OfficerError:
     return OfficerError(OfficerErrorCode.INVALID, message)
 
 
-def _text(value: str, name: str, limit: int) -> str:
-    text = value.strip()
+def _text(value: str, name: str, limit: int, *, lines: bool = False) -> str:
+    text = (value.replace("\r\n", "\n") if lines else value).strip()
     if not text or len(text) > limit:
         raise _invalid(f"{name}: between 1 and {limit} characters")
-    if _CONTROL.search(text):
-        raise _invalid(f"{name}: control characters are not allowed")
+    if (why := refusal(name, text, lines=lines)) is not None:  # protocol/free_text.py
+        raise _invalid(why)
     return text
 
 
@@ -165,7 +165,7 @@ class EmergencyDesk(LoggedWrites):
             member=member,
             caller=_text(caller, "caller", MAX_CALLER),
             called_at=called_at.astimezone(UTC),
-            asked=_text(asked, "asked", MAX_ASKED),
+            asked=_text(asked, "asked", MAX_ASKED, lines=True),
             procedure=procedure,
             recorded_by=by,
             recorded_at=now.astimezone(UTC),

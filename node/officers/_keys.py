@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import secrets
 import sqlite3
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._sealing import ColumnSealer, open_text, seal_text
 from node.officers._validate import LOGIN_RE
 from node.officers._writes import LoggedWrites
+from protocol.free_text import refusal
 
 MAX_KEYS: Final = 10  # per officer: a main key, a spare, a few more
 MAX_NAME: Final = 64  # characters
@@ -57,8 +57,8 @@ def check_name(value: str) -> str:
     value = value.strip()
     if not value or len(value) > MAX_NAME:
         raise OfficerError(OfficerErrorCode.INVALID, f"key name: 1 to {MAX_NAME} characters")
-    if any(unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} for c in value):
-        raise OfficerError(OfficerErrorCode.INVALID, "key name: no control characters")
+    if (why := refusal("key name", value)) is not None:  # protocol/free_text.py
+        raise OfficerError(OfficerErrorCode.INVALID, why)
     return value
 
 

@@ -14,6 +14,7 @@ from typing import Final
 
 from node.officers._errors import OfficerError, OfficerErrorCode
 from node.officers._roles import Role
+from protocol.free_text import refusal
 
 LOGIN_RE: Final = re.compile(r"[a-z][a-z0-9._-]{1,31}")  # 2 to 32 characters
 EMAIL_RE: Final = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,63}")
@@ -47,8 +48,8 @@ def display_name(value: str) -> str:
     value = value.strip()
     if not value or len(value) > MAX_DISPLAY:
         raise _invalid(f"name: 1 to {MAX_DISPLAY} characters")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
-        raise _invalid("name: no control characters")
+    if (why := refusal("name", value)) is not None:  # protocol/free_text.py
+        raise _invalid(why)
     return value
 
 
@@ -62,8 +63,8 @@ def job_title(value: str) -> str:
     value = value.strip()
     if len(value) > MAX_DISPLAY:
         raise _invalid(f"job title: at most {MAX_DISPLAY} characters")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
-        raise _invalid("job title: no control characters")
+    if (why := refusal("job title", value)) is not None:
+        raise _invalid(why)
     return value
 
 

@@ -58,6 +58,10 @@ async def test_officer_links_two_cases_and_both_pages_show_it(tmp_path: Path) ->
             ({**form, "type": "follows"}, 400, "Choose a relation"),
             ({**form, "other": "\u0661" * 32}, 400, "Choose a relation"),
             ({**form, "note": "x" * 257}, 400, "Choose a relation"),
+            # NUL, a bidi override, a C1 control: shown raw on case pages before
+            ({**form, "note": "a\u0000b"}, 400, "control or format characters"),
+            ({**form, "note": "evil \u202e"}, 400, "control or format characters"),
+            ({**form, "note": "x\u0085y"}, 400, "control or format characters"),
         ]
         for data, want, text in bad:
             status, page = await _link(http, d, second, data)
