@@ -72,10 +72,11 @@ async def test_link_routes_refuse_hostile_input(tmp_path: Path) -> None:
         # a note with NUL, a bidi override or a C1 control: refused naming the note
         # (protocol/free_text.py; it was stored and shown raw on case pages)
         for note in ("a\u0000b", "evil \u202e", "x\u0085y"):
-            data = json.dumps({"type": "related", "case_id": b.case_id, "note": note})
-            got, err = await post(data.encode())
+            body = json.dumps({"type": "related", "case_id": b.case_id, "note": note})
+            got, err = await post(body.encode())
             assert (got, err and err.code) == (400, ErrorCode.MALFORMED), note
-            assert err is not None and err.message.startswith("note: no control"), err
+            assert err is not None
+            assert err.message.startswith("note: no control"), err
         for data, at, status, code in cases:
             got, err = await post(data, at)
             assert (got, err and err.code) == (status, code), data[:80]
