@@ -40,6 +40,7 @@ from serving import (
     GuardedSite,
     JsonErrorRunner,
     install_accept_log,
+    name_server,
     runner_kwargs,
 )
 
@@ -74,6 +75,7 @@ def create_app(state: RelayState) -> web.Application:
     )
     app[STATE] = state
     app[ACTIVITY] = state.activity
+    app.on_response_prepare.append(name_server)
     app.router.add_post("/v1/envelopes", _envelopes.submit)
     app.router.add_get("/v1/mailbox", _envelopes.mailbox)
     app.router.add_get("/v1/mailbox/ws", mailbox_ws)

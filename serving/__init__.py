@@ -8,7 +8,7 @@ shape (issue 11, "Input that passes one check"). :mod:`serving.config_file` read
 server's TOML file, the one piece of start-up both share.
 """
 
-from serving.bodies import ACCEPT_ENCODING, PEER_BODY_ERRORS, coding_refused
+from serving.bodies import ACCEPT_ENCODING, PEER_BODY_ERRORS, coding_refused, name_server
 from serving.errors import JsonErrorRunner
 from serving.guard import ConnectionLimits, GuardedSite, install_accept_log, runner_kwargs
 
@@ -20,5 +20,6 @@ __all__ = [
     "JsonErrorRunner",
     "coding_refused",
     "install_accept_log",
+    "name_server",
     "runner_kwargs",
 ]

@@ -37,3 +37,9 @@ def coding_refused(request: web.BaseRequest) -> str | None:
     if all(c in ("", "identity") for c in codings):
         return None
     return "request bodies are taken as sent: no Content-Encoding (only identity)"
+
+
+async def name_server(_request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: ``Server: relay247`` instead of aiohttp's, which names the
+    Python and aiohttp versions (what a scanner matches against advisories)."""
+    response.headers["Server"] = "relay247"

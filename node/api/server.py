@@ -51,6 +51,7 @@ from serving import (
     JsonErrorRunner,
     coding_refused,
     install_accept_log,
+    name_server,
     runner_kwargs,
 )
 
@@ -230,6 +231,7 @@ def create_api(context: ApiContext, token: str) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = context
     app[TOKEN] = token
+    app.on_response_prepare.append(name_server)
     routes = (*ROUTES, *LINK_ROUTES, *ATTACHMENT_ROUTES, *STATS_ROUTES, *RETENTION_ROUTES)
     app[PERMISSIONS] = {handler: permission for _, _, handler, permission in routes}
     for method, path, handler, _ in routes:
