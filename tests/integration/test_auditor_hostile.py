@@ -21,6 +21,7 @@ from audit._state import STATE
 from audit.verify import MAX_ANOMALIES, verify_log
 from cli.main import cli
 from client import PublicClient
+from protocol import merkle
 from tests.support.hostile_log import GOOD_ENTRY, HostileLog, hostile_log
 
 SIZE = 1 << 40
@@ -74,3 +75,22 @@ async def test_the_cli_exits_1_and_says_where_it_stopped(tmp_path: Path) -> None
     assert out["anomalies"][-1].startswith("no entry of tile 0 verified, stopped at entry 256")
     assert "257 anomaly(ies); the state was not updated" in result.output
     assert not (tmp_path / "st" / STATE).exists()
+
+
+async def test_a_redirect_is_refused_not_followed(tmp_path: Path) -> None:
+    # The checkpoint redirects to another host's good log: the run used to follow it
+    # and end verified.
+    async with hostile_log(HostileLog(size=3, tile=lambda n, w: [GOOD_ENTRY] * w)) as good:
+        good.root = _root(3)
+        target = good.url.replace("127.0.0.1", "localhost") + "/v1/audit/checkpoint"
+        async with hostile_log() as log, PublicClient(log.url) as client:
+            log.redirects["/v1/audit/checkpoint"] = target
+            result = await verify_log(client, log.policy(), tmp_path, now=datetime.now(UTC))
+    assert len(result.anomalies) == 1
+    assert "relay answered HTTP 302 (a redirect, not followed)" in result.anomalies[0]
+    assert log.bundles == good.bundles == 0
+    assert not (tmp_path / STATE).exists()
+
+
+def _root(n: int) -> bytes:
+    return merkle.root([merkle.leaf_hash(GOOD_ENTRY)] * n)
