@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -36,12 +37,23 @@ class _Evidence(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _read(path: Path) -> bytes | None:
+    # Opened without blocking and checked before reading: a FIFO or a device put in the
+    # state directory is refused, not waited on or read for ever.
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise StorageError(f"{path}: cannot read state", detail=str(exc.strerror)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StorageError(f"{path}: cannot read state", detail="not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot read state", detail=str(exc.strerror)) from None
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -31,6 +31,8 @@ from protocol.witness import ForkError, advance
 from schemas.errors import ErrorCode
 
 MAX_COSIGNATURE_SKEW: Final = timedelta(minutes=5)
+#: anomalies kept in one run; past them the run stops and says at which entry
+MAX_ANOMALIES: Final = 1000
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ async def verify_log(
     anomalies = await _entries(client, verifier, cp.size, progress)
     result.counts, result.signatures = verifier.counts, verifier.signatures
     result.directory_version, result.notes = verifier.directory_version, verifier.notes
-    result.anomalies.extend(str(a) for a in anomalies)
+    result.anomalies.extend(anomalies)
     # V6: the recomputed root is the signed one; if not, find the entries that differ.
     if verifier.size == cp.size and verifier.root() != cp.root_hash:
         result.anomalies.append(
@@ -167,23 +169,38 @@ async def _entries(
     verifier: LogVerifier,
     size: int,
     progress: Callable[[int, int], None] | None,
-) -> list[Anomaly]:
+) -> list[str]:
+    # Bounded whatever the checkpoint claims: at most MAX_ANOMALIES kept, and a full tile
+    # of which no entry verifies ends the run (not the log the checkpoint signs).
     start = verifier.size
-    anomalies: list[Anomaly] = []
+    anomalies: list[str] = []
     for tile in range(start // TILE_WIDTH, -(-size // TILE_WIDTH)):
         width = min(TILE_WIDTH, size - tile * TILE_WIDTH)
         try:
             entries = await _bundle(client, tile, width)
         except (PeerError, TransportError) as exc:
             _unless_refused(exc)
-            anomalies.append(
-                Anomaly(tile * TILE_WIDTH, "tile", f"entry bundle refused: {exc.message}")
-            )
+            at = tile * TILE_WIDTH
+            anomalies.append(str(Anomaly(at, "tile", f"entry bundle refused: {exc.message}")))
             break
         skip = verifier.size - tile * TILE_WIDTH
-        anomalies.extend(verifier.feed(entries[skip:]))
+        room = MAX_ANOMALIES - len(anomalies)
+        found = verifier.feed(entries[skip:], limit=room)
+        anomalies.extend(str(a) for a in found)
         if progress is not None:
             progress(verifier.size - start, size - start)
+        if len(found) >= room and verifier.size < size:
+            anomalies.append(
+                f"too many anomalies ({MAX_ANOMALIES}), stopped at entry {verifier.size} "
+                f"of {size}: the entries after it were not checked"
+            )
+            break
+        if skip == 0 and len(found) == width == TILE_WIDTH and verifier.size < size:
+            anomalies.append(
+                f"no entry of tile {tile} verified, stopped at entry {verifier.size} of "
+                f"{size}: the entries after it were not checked"
+            )
+            break
     return anomalies
 
 

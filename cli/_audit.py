@@ -36,6 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from audit.monitor import monitor as run_monitor
 from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
+from cli._files import read_user_file
 from cli._network import emit
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from client import READ_LIMIT, PublicClient, RelayClient
@@ -61,13 +62,8 @@ def _echo_json(data: dict[str, Any]) -> None:
 
 
 def _read(path: Path, limit: int = 1 << 20) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CliUsageError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(data) > limit:
-        raise CliUsageError(f"{path}: larger than {limit} bytes")
-    return data
+    # A regular file only, and at most limit + 1 bytes read (cli/_files.py).
+    return read_user_file(path, limit)
 
 
 def _trust_root(path: Path | None) -> TrustRoot | None:

@@ -20,6 +20,7 @@ from typing import Any
 import click
 import msgspec
 
+from cli._files import read_user_file
 from cli._network_email import email_options, with_email
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from cli._program import program
@@ -288,7 +289,8 @@ def add_member(
     """Add a member from MEMBER_FILE (a node's member JSON) or from the key options."""
     if member_file is not None:
         try:
-            member = decode_as(Member, member_file.read_bytes(), "member", limit=1 << 20)
+            raw = read_user_file(member_file, 1 << 20)
+            member = decode_as(Member, raw, "member", limit=1 << 20)
         except PeerError as exc:
             raise CliUsageError(f"{member_file}: not a member file: {exc}") from None
     else:

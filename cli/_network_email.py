@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
+from cli._files import read_user_file
 from cli._passphrase import CliUsageError
 from protocol.codec import convert
 from protocol.errors import MalformedError
@@ -46,7 +47,7 @@ def email_reach(address: str | None, cert_file: Path | None) -> EmailReach:
 
     if address is None or cert_file is None:
         raise click.UsageError("--email and --openpgp-cert go together")
-    data = cert_file.read_bytes()[: _MAX_CERT + 1]
+    data = read_user_file(cert_file, _MAX_CERT)
     try:
         text = data.decode("ascii")
         reach = convert({"address": address, "openpgp_cert": text}, EmailReach, "member")

@@ -15,6 +15,7 @@ from typing import Any
 import click
 import msgspec
 
+from cli._files import read_user_file
 from cli._network import (
     _DIR_OPTION,
     _JSON_OPTION,
@@ -76,8 +77,8 @@ def _read_unsigned(path: Path) -> Directory:
     # The signer reads what it signs: it is its own coordinator's decision, not input
     # it trusts; a file that is not a directory is refused before any signing.
     try:
-        return decode_as(Directory, path.read_bytes(), "directory", limit=_MAX)
-    except (OSError, PeerError) as exc:
+        return decode_as(Directory, read_user_file(path, _MAX), "directory", limit=_MAX)
+    except PeerError as exc:
         raise CliUsageError(f"{path}: not an unsigned directory: {exc}") from None
 
 
@@ -109,11 +110,11 @@ def sign(
     as_json: bool,
 ) -> None:
     """Sign UNSIGNED with one coordinator key; write its signature to --out."""
-    raw = unsigned.read_bytes()
+    raw = read_user_file(unsigned, _MAX)
     directory = _read_unsigned(unsigned)
     secret = read_passphrase(passphrase_file, confirm=False)
     try:
-        seed = unlock(key_file.read_bytes(), secret).keys.get("coordinator")
+        seed = unlock(read_user_file(key_file, _MAX), secret).keys.get("coordinator")
         if seed is None or len(seed) != 32:
             raise ConfigError(f"{key_file}: not a coordinator key file")
         key = SigningKey(seed)
@@ -163,11 +164,11 @@ def combine(
     as_json: bool,
 ) -> None:
     """Assemble UNSIGNED and SIGS into a signed version, verify it (D1-D8), write it."""
-    raw = unsigned.read_bytes()
+    raw = read_user_file(unsigned, _MAX)
     signatures = []
     for path in sigs:
         try:
-            signatures.append(decode(_SIG, path.read_bytes(), "signature", limit=_MAX))
+            signatures.append(decode(_SIG, read_user_file(path, _MAX), "signature", limit=_MAX))
         except PeerError as exc:
             raise CliUsageError(f"{path}: not a directory signature: {exc}") from None
     signed = encode(SignedDirectory(directory=raw, signatures=tuple(signatures)))

@@ -28,6 +28,7 @@ from cli import _node_links as nl
 from cli import _node_options as no
 from cli import _node_render as nr
 from cli import _node_retention as nret
+from cli._files import read_user_file
 from cli._node_template import annotated_template
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
@@ -123,7 +124,7 @@ def _new_id() -> str:
 @no.json_option
 def new(*, file: Path, as_json: bool) -> None:
     """Check a request FILE (schema and rules); errors name the field (exit 2)."""
-    body = nb.parse_request_file(file.read_bytes(), str(file))
+    body = nb.parse_request_file(read_user_file(file, nb.MAX_FILE), str(file))
     to = nb.addressee(body)
     if as_json:
         nr.emit_json({"valid": True, "kind": kind_of(body), "case_id": body.case_id, "to": to})
@@ -176,7 +177,7 @@ def send(
     when its node reads links and the linked case is shared with --to; otherwise it is
     kept on this node and the command says so.
     """
-    body = nb.parse_request_file(file.read_bytes(), str(file))
+    body = nb.parse_request_file(read_user_file(file, nb.MAX_FILE), str(file))
     given = tuple(nl.parse_link(x) for x in links)
     na.check_files(attach, body)
     named = nb.addressee(body)

@@ -20,6 +20,7 @@ import click
 from cli import _node_bodies as nb
 from cli import _node_client as ncl
 from cli import _node_options as no
+from cli._files import read_user_file
 from cli._passphrase import CliUsageError
 from node import replies
 from schemas._bodies_other import AssistanceOutcome
@@ -100,7 +101,7 @@ def reply(
     Give the fields with the options below, or in a --file of JSON fields.
     """
     given = _given(**opts)
-    extra = nb.parse_fields_file(file.read_bytes(), str(file)) if file else {}
+    extra = nb.parse_fields_file(read_user_file(file, nb.MAX_FILE), str(file)) if file else {}
 
     where = ncl.data_dir_of(data_dir, config_path)
     tz = ncl.node_zone(where)

@@ -17,7 +17,7 @@ import msgspec
 
 from client._body import read_body
 from client._public import PublicClient, plain_headers
-from client._refusal import refusal
+from client._refusal import redirected, refusal
 from protocol.codec import decode, encode
 from protocol.email_record import email_submission
 from protocol.errors import MalformedError, TransportError
@@ -254,8 +254,15 @@ class RelayClient(PublicClient):
         got = 0
         try:
             async with self.session.get(
-                url, headers=headers, timeout=timeout, read_bufsize=STREAM_PIECE
+                url,
+                headers=headers,
+                timeout=timeout,
+                read_bufsize=STREAM_PIECE,
+                allow_redirects=False,  # as PublicClient._send: a 3xx is not followed
             ) as resp:
+                if 300 <= resp.status < 400:
+                    location = resp.headers.get("Location", "")
+                    raise redirected(resp.status, location, where=f"GET {url}")
                 if resp.status >= 400:
                     raw = await read_body(resp, self.limit, what="relay answer")
                     raise refusal(resp.status, raw, where=f"GET {url}")

@@ -17,7 +17,7 @@ import msgspec
 
 from client._body import read_body
 from client._pages import fetch_entries
-from client._refusal import refusal
+from client._refusal import redirected, refusal
 from protocol.codec import decode
 from protocol.errors import PeerError, TransportError
 from protocol.tiles import TILE_WIDTH, decode_entry_bundle, entries_path, tile_path
@@ -105,11 +105,14 @@ class PublicClient:
         # is streamed (an envelope may be up to the relay's http.max_body_bytes).
         data = io.BytesIO(body) if len(body) > _INLINE_BODY else (body or None)
         try:
+            # Never followed: a redirect would take the request (and a member's signed
+            # headers) to a host nobody pinned; a 3xx is refused below.
             async with self.session.request(
-                method, url, data=data, headers=headers, timeout=timeout
+                method, url, data=data, headers=headers, timeout=timeout, allow_redirects=False
             ) as resp:
                 raw = await read_body(resp, self.limit, what="relay answer")
                 status = resp.status
+                location = resp.headers.get("Location", "")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # The URL and the cause in the message: the CLI prints only the message, and
             # "relay unreachable" alone left the auditor to guess which address failed.
@@ -117,6 +120,8 @@ class PublicClient:
             raise TransportError(
                 f"{url}: relay unreachable ({reason})", detail=f"{type(exc).__name__}: {exc}"
             ) from None
+        if 300 <= status < 400:
+            raise redirected(status, location, where=f"{method} {url}")
         if status >= 400:
             raise refusal(status, raw, where=f"{method} {url}")
         return raw

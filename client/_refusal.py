@@ -65,3 +65,16 @@ def refusal(status: int, raw: bytes, *, where: str) -> Relay247Error:
             detail=f"{len(raw)} bytes",
             code=code,
         )
+
+
+def redirected(status: int, location: str, *, where: str) -> TransportError:
+    """The error for a redirect (3xx): never followed, a refusal (``malformed``).
+
+    A relay's endpoints never redirect; following one would send the request, and a
+    member's signed headers, to a host nobody pinned.
+    """
+    return TransportError(
+        f"{where}: relay answered HTTP {status} (a redirect, not followed)",
+        detail=f"Location: {location[:200]!r}",
+        code=ErrorCode.MALFORMED,
+    )

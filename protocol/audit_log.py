@@ -186,17 +186,21 @@ class LogVerifier:
             kept_items(self._emails),
         )
 
-    def feed(self, entries: Iterable[bytes]) -> list[Anomaly]:
+    def feed(self, entries: Iterable[bytes], *, limit: int | None = None) -> list[Anomaly]:
         """Verify the next entries, in log order (steps L1–L6).
 
         Args:
             entries: the exact entry bytes of leaves ``size``, ``size + 1``, ...
+            limit: stop after this many anomalies (the entries after the last one are
+                not consumed, :attr:`size` says where it stopped); None: no limit.
 
         Returns:
             The anomalies found in these entries (empty when all verified).
         """
         found: list[Anomaly] = []
         hashes, sha = self._hashes, _sha256
+        if limit is not None and limit <= 0:
+            return found
         for entry in entries:
             index = self._size
             # L1: the leaf hash, whatever the entry holds: the root check needs every leaf.
@@ -212,6 +216,8 @@ class LogVerifier:
             anomaly = self._check(index, entry)
             if anomaly is not None:
                 found.append(anomaly)
+                if len(found) == limit:
+                    break
         return found
 
     def _check(self, index: int, entry: bytes) -> Anomaly | None:

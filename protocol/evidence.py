@@ -29,6 +29,7 @@ from protocol._evidence_email import (
     check_emails,
     email_evidence,
 )
+from protocol._evidence_once import refuse_repeats
 from protocol._evidence_removed import RemovedEvidence, RemovedFacts, check_all_removed
 from protocol.codec import decode, encode
 from protocol.cosignature import CosignatureVerifier
@@ -366,6 +367,8 @@ def verify_bundle(
     emails = check_emails(sent, 1, by_version=by_version, cp=cp, case_id=b.case_id)
     if n == 0 and not emails:
         raise MalformedError("evidence bundle holds no message")
+    # B8: each message and each log leaf once in the whole bundle.
+    refuse_repeats([f for g in groups for f in g], removed, emails)
     return BundleReport(
         case_id=b.case_id,
         log_origin=cp.origin,

@@ -5,6 +5,7 @@ tests/integration/test_auditor.py builds one from a real exchange through a real
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 from msgspec.structs import replace
 
 from protocol import merkle
+from protocol._evidence_checks import MessageFacts
 from protocol._evidence_removed import RemovedEvidence
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.codec import encode
@@ -417,3 +419,22 @@ def test_removed_messages_leaves_logged_after_their_key_was_revoked_are_named() 
     c = make_case(logged=(AT, later), revoked=("DE-BKA", AT + timedelta(seconds=30)))
     with pytest.raises(PeerError, match="delivery-ack log entry: key revoked or not valid"):
         verify(c.bundle(messages=[], removed=[_removed(c, "FR")]), c)
+
+
+def test_a_message_listed_twice_is_refused(case: Case) -> None:
+    # (m0, m0) verified and counted as 2 messages, shown twice in the exhibit.
+    twice = r"message 2: listed twice in the bundle \(as message 1\)"
+    with pytest.raises(VerificationError, match=twice):
+        verify(case.bundle(messages=[case.message, case.message]), case)
+
+
+def test_a_leaf_cited_twice_is_refused() -> None:
+    from protocol._evidence_once import refuse_repeats
+
+    one = MessageFacts(
+        1, "a" * 32, "FR", "US", "k", NOW, "0" * 64, 4, NOW, None, None, ()
+    )  # fmt: skip
+    other = dataclasses.replace(one, number=2, msg_id="b" * 32)
+    with pytest.raises(VerificationError, match=r"message 2: log entry 4 appears twice.*message 1"):
+        refuse_repeats([one, other], (), ())
+    refuse_repeats([one, dataclasses.replace(other, accepted_index=5)], (), ())
