@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.exhibit import differing_page, read_exhibit
+from audit.exhibit import first_difference, read_exhibit
 from console._exhibit import render_exhibit
 from protocol.evidence import verify_bundle
 from tests.support.exhibit import case_bundle
@@ -88,7 +88,7 @@ def main() -> None:
         x = read_exhibit(pdfs["en"])
         verify_bundle(x.bundle, trust_root=None, now=now, log_key=bundle.log_key)
         fresh = render_exhibit(x.bundle, language="en", zone=ZONE)
-        assert differing_page(pdfs["en"], fresh) is None
+        assert first_difference(pdfs["en"], fresh) is None
 
     p_wall, p_cpu = best(args.rounds, verify_pdf)
     print(row.format("verify the PDF (X1-X5, en)", p_wall, p_cpu, p_wall / json_wall,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.exhibit import differing_page, is_pdf, page_differs, read_exhibit
+from audit.exhibit import differs, first_difference, is_pdf, read_exhibit
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ def check_pages(given: PdfInput) -> str:
         The sentence for the report.
 
     Raises:
-        Relay247Error: a page differs (``exhibit_page_differs: page N``), the PDF does
+        Relay247Error: a page differs (``exhibit_page_differs: page N``) or another part
+            of the document (``exhibit_document_differs: catalogue /Key``), the PDF does
             not say how it was rendered, or the fonts are missing here.
     """
     from weasyprint import __version__ as weasyprint_version
@@ -48,13 +49,14 @@ def check_pages(given: PdfInput) -> str:
 
     language, zone = parse_keywords(given.keywords)
     fresh = render_exhibit(given.bundle, language=language, zone=zone)
-    page = differing_page(given.pdf, fresh)
-    if page is not None:
+    found = first_difference(given.pdf, fresh)
+    if found is not None:
         # a PDF laid out by another release is named as such, not as a changed one
         made = f"{given.producer}, exhibit layout {layout_of(given.keywords)}"
         here = f"WeasyPrint {weasyprint_version}, exhibit layout {LAYOUT}"
-        raise page_differs(page, producer=made, local=here)
+        raise differs(found, producer=made, local=here)
     return (
-        f"The PDF's {given.pages} page(s) match a fresh rendering of its embedded bundle "
+        f"The PDF's {given.pages} page(s), catalogue and document information match a fresh"
+        " rendering of its embedded bundle "
         f"(language {language}, times in {zone} and UTC)."
     )

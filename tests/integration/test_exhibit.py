@@ -21,15 +21,18 @@ import re
 import shutil
 import subprocess
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pikepdf
 import pytest
 import weasyprint
 from click.testing import CliRunner, Result
+from pikepdf import Array, Dictionary, Name
 
 from audit.exhibit import (
     BUNDLE_TOO_LARGE,
+    DOCUMENT_DIFFERS,
     NO_BUNDLE,
     NOT_PDF,
     NOT_SOURCE,
@@ -214,6 +217,8 @@ def _with_files(base: bytes, files: dict[str, bytes]) -> bytes:
             spec = pikepdf.AttachedFileSpec(pdf, data, mime_type="application/json")
             spec.obj.AFRelationship = pikepdf.Name.Source
             pdf.attachments[name] = spec
+        if files:  # X2: /AF lists the name tree's file(s)
+            pdf.Root.AF = pikepdf.Array([pdf.attachments[name].obj for name in files])
         out = io.BytesIO()
         pdf.save(out)
         return out.getvalue()
@@ -253,6 +258,158 @@ def test_hostile_pdfs_are_refused_each_with_its_code(
         assert result.exit_code == 1, (name, result.output)
         assert "REFUSED" in result.output, name
         assert code in result.output, (name, result.output)
+
+
+Edit = Callable[[pikepdf.Pdf], None]
+
+
+def _js(pdf: pikepdf.Pdf) -> pikepdf.Dictionary:
+    return pikepdf.Dictionary(S=Name.JavaScript, JS=pikepdf.String("app.alert('x')"))
+
+
+def _freetext(pdf: pikepdf.Pdf) -> None:  # forged text, shown on page 1 by every viewer
+    page = pdf.pages[0].obj
+    shown = pdf.make_stream(b"BT /Helv 14 Tf 5 5 Td (ADDED: the accused confessed) Tj ET")
+    shown.Type, shown.Subtype, shown.BBox = Name.XObject, Name.Form, Array([0, 0, 400, 25])
+    helv = Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica)
+    shown.Resources = Dictionary(Font=Dictionary(Helv=helv))
+    note = Dictionary(Type=Name.Annot, Subtype=Name.FreeText, Rect=Array([50, 700, 450, 725]),
+                      Contents=pikepdf.String("ADDED"), DA=pikepdf.String("/Helv 14 Tf"),
+                      F=4, AP=Dictionary(N=shown), P=page)  # fmt: skip
+    page.Annots = Array([pdf.make_indirect(note)])
+
+
+def _crop(pdf: pikepdf.Pdf) -> None:  # the lower half of page 2 hidden
+    box = [float(x) for x in pdf.pages[1].obj.MediaBox]
+    pdf.pages[1].obj.CropBox = Array([box[0], box[3] / 2, box[2], box[3]])
+
+
+def _outline(pdf: pikepdf.Pdf) -> None:
+    pdf.Root.Outlines.First.Title = pikepdf.String("The accused confessed")
+
+
+def _xmp_title(pdf: pikepdf.Pdf) -> None:
+    xmp = pdf.Root.Metadata.read_bytes().replace(b"Court exhibit: case", b"Confession: case")
+    pdf.Root.Metadata.write(xmp)
+
+
+def _attached(pdf: pikepdf.Pdf) -> None:  # a second JSON file, in a page's annotation
+    spec = pikepdf.AttachedFileSpec(pdf, b'{"forged": 1}', mime_type="application/json")
+    clip = Dictionary(Type=Name.Annot, Subtype=Name.FileAttachment, FS=spec.obj,
+                      Rect=Array([50, 50, 70, 70]), Contents=pikepdf.String("bundle"))  # fmt: skip
+    pdf.pages[0].obj.Annots = Array([pdf.make_indirect(clip)])
+
+
+def _af_other(pdf: pikepdf.Pdf) -> None:  # /AF names a forged file, the name tree the real
+    spec = pikepdf.AttachedFileSpec(pdf, b'{"forged": 1}', mime_type="application/json")
+    spec.obj.AFRelationship = Name.Source
+    pdf.Root.AF = Array([spec.obj])
+
+
+def _uf_other(pdf: pikepdf.Pdf) -> None:  # the real spec's /EF gains a Unicode-named file
+    pdf.Root.AF[0].EF.UF = pdf.make_stream(b'{"forged": 1}')
+
+
+def _af_twice(pdf: pikepdf.Pdf) -> None:  # /AF: the one file, and a number
+    pdf.Root.AF = Array([pdf.Root.AF[0], 7])
+
+
+def _rotate(pdf: pikepdf.Pdf) -> None:
+    pdf.pages[2].obj.Rotate = 180
+
+
+def _rotate_all(pdf: pikepdf.Pdf) -> None:  # inherited by every page from the page tree
+    pdf.Root.Pages.Rotate = 90
+
+
+def _thumb(pdf: pikepdf.Pdf) -> None:
+    pdf.pages[0].obj.Thumb = pdf.make_stream(b"x")
+
+
+def _page_action(pdf: pikepdf.Pdf) -> None:
+    pdf.pages[1].obj.AA = Dictionary(O=_js(pdf))
+
+
+def _open_action(pdf: pikepdf.Pdf) -> None:
+    pdf.Root.OpenAction = _js(pdf)
+
+
+def _document_action(pdf: pikepdf.Pdf) -> None:
+    pdf.Root.AA = Dictionary(WC=_js(pdf))
+
+
+def _form(pdf: pikepdf.Pdf) -> None:
+    pdf.Root.AcroForm = Dictionary(Fields=Array())
+
+
+def _names_js(pdf: pikepdf.Pdf) -> None:
+    pdf.Root.Names.JavaScript = Dictionary(Names=Array([pikepdf.String("x"), _js(pdf)]))
+
+
+def _info_title(pdf: pikepdf.Pdf) -> None:
+    pdf.docinfo.Title = pikepdf.String("Confession")
+
+
+def _no_af(pdf: pikepdf.Pdf) -> None:
+    del pdf.Root.AF
+
+
+TAMPERED: dict[str, tuple[Edit, str]] = {
+    "freetext annotation": (_freetext, f"{PAGE_DIFFERS}: page 1"),
+    "crop box": (_crop, f"{PAGE_DIFFERS}: page 2"),
+    "rotation": (_rotate, f"{PAGE_DIFFERS}: page 3"),
+    "inherited rotation": (_rotate_all, f"{PAGE_DIFFERS}: page 1"),
+    "thumbnail": (_thumb, f"{PAGE_DIFFERS}: page 1"),
+    "page action": (_page_action, f"{PAGE_DIFFERS}: page 2"),
+    "open action": (_open_action, f"{DOCUMENT_DIFFERS}: catalogue /OpenAction"),
+    "document action": (_document_action, f"{DOCUMENT_DIFFERS}: catalogue /AA"),
+    "form": (_form, f"{DOCUMENT_DIFFERS}: catalogue /AcroForm"),
+    "names javascript": (_names_js, f"{DOCUMENT_DIFFERS}: catalogue /Names /JavaScript"),
+    "outline": (_outline, f"{DOCUMENT_DIFFERS}: catalogue /Outlines /First"),
+    "xmp title": (_xmp_title, f"{DOCUMENT_DIFFERS}: catalogue /Metadata"),
+    "info title": (_info_title, f"{DOCUMENT_DIFFERS}: document information /Title"),
+    "attached file": (_attached, f"{TWO_BUNDLES}: object"),
+    "af other file": (_af_other, f"{TWO_BUNDLES}: the catalogue's /AF lists another file"),
+    "ef other file": (_uf_other, f"{TWO_BUNDLES}: object"),
+    "af twice": (_af_twice, f"{TWO_BUNDLES}: the catalogue's /AF lists another file"),
+    "no af": (_no_af, f"{NOT_SOURCE}: no /AF"),
+}
+
+
+@pytest.mark.parametrize("name", TAMPERED)
+def test_what_a_viewer_shows_or_extracts_is_what_the_bundle_renders_to(
+    name: str, pdfs: dict[str, bytes], bundle: CaseBundle, tmp_path: Path
+) -> None:
+    """X2, X5 (probe): the pages were compared on /MediaBox, /Contents and /Resources only,
+    and the catalogue not at all, so an added annotation, crop box, rotation, thumbnail or
+    action, a changed outline or title passed as "match a fresh rendering"; and /AF or an
+    annotation could carry another JSON file than the one verified. Each is refused now,
+    named."""
+    edit, said = TAMPERED[name]
+    with pikepdf.open(io.BytesIO(pdfs["en"])) as pdf:
+        edit(pdf)
+        path = tmp_path / "tampered.pdf"
+        # pikepdf would rewrite the XMP (its PDF version, its PDF/A declaration)
+        pdf.save(path, fix_metadata_version=False, preserve_pdfa=False)
+    result = verify(path, bundle)
+    assert result.exit_code == 1, result.output
+    assert "REFUSED" in result.output
+    assert said in " ".join(result.output.split()), result.output
+
+
+def test_an_exhibit_saved_again_by_qpdf_still_verifies(
+    pdfs: dict[str, bytes], bundle: CaseBundle, tmp_path: Path
+) -> None:
+    """qpdf (pikepdf, ocrmypdf...) writes the XMP metadata uncompressed: X5 compares it
+    decoded, so the same exhibit saved again is still the same exhibit."""
+    with pikepdf.open(io.BytesIO(pdfs["en"])) as pdf:
+        path = tmp_path / "saved.pdf"
+        pdf.save(path, fix_metadata_version=False, preserve_pdfa=False)
+    with pikepdf.open(path) as saved:
+        assert "/Filter" not in saved.Root.Metadata.stream_dict
+    result = verify(path, bundle)
+    assert result.exit_code == 0, result.output
+    assert "catalogue and document information match a fresh rendering" in result.output
 
 
 def test_without_the_fonts_the_exhibit_names_the_package(tmp_path: Path) -> None:
