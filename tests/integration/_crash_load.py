@@ -17,7 +17,7 @@ from client import RelayClient, RelayRejectedError
 from protocol.errors import TransportError
 from schemas.relay_api import SubmitResult
 
-READY_TIMEOUT = 30.0  # seconds: Argon2id unlock plus interpreter start on a slow CI box
+READY_TIMEOUT = 60.0  # seconds: Argon2id unlock plus interpreter start on a slow CI box
 
 
 class RelayProcess:
@@ -45,6 +45,9 @@ class RelayProcess:
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.05)  # readiness polling, not a timing assumption
+        # Not left running: a child alive after the test fails the next one too (pytest
+        # reports its Popen's ResourceWarning wherever the collector finds it).
+        self.kill()
         raise RuntimeError("relay did not become ready: " + self.stderr())
 
     def _spawn(self) -> subprocess.Popen[bytes]:
