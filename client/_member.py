@@ -15,6 +15,7 @@ from typing import Final
 import aiohttp
 import msgspec
 
+from client._blob_read import BlobReader, answer_span
 from client._body import read_body
 from client._public import PublicClient, plain_headers
 from client._refusal import redirected, refusal
@@ -226,20 +227,23 @@ class RelayClient(PublicClient):
         await self._send("POST", path, b"", headers=self._signed("POST", path, b""))
 
     async def blob_content(
-        self, blob_id: str, *, start: int = 0, end: int | None = None
+        self, blob_id: str, *, start: int = 0, end: int | None = None, length: int | None = None
     ) -> AsyncIterator[bytes]:
         """GET /v1/blobs/{id}/content: stream ciphertext bytes ``[start, end)`` (recipient).
 
         ``end`` is exclusive, None for the blob's end; a part is asked for with an RFC
-        9110 ``Range``. Pieces are yielded as they arrive, never the whole blob at once.
-        The caller still checks the hash: the relay is not trusted with the bytes.
+        9110 ``Range``. ``length``: the blob's length, if the caller knows it (the body's
+        ``ct_len``): the answer's ``Content-Range`` total and ``Content-Length`` must
+        agree with it. Pieces are yielded as they arrive, never the whole blob at once,
+        and never a byte past the part the answer holds (client/_blob_read.py). The
+        caller still checks the hash: the relay is not trusted with the bytes.
 
         Raises:
             ValueError: ``start`` < 0 or ``end`` <= ``start``.
             RelayRejectedError: ``not_found`` (not the recipient, or no such blob),
                 ``blob_incomplete``, ``range_not_satisfiable``.
-            TransportError: the connection failed, or the answer was cut short or is
-                not the part asked for.
+            TransportError: the connection failed, or the answer was cut short, is
+                longer than its part or is not the part asked for.
         """
         if start < 0 or (end is not None and end <= start):
             raise ValueError(f"bad byte range [{start}, {end})")
@@ -251,7 +255,7 @@ class RelayClient(PublicClient):
             headers["Range"] = f"bytes={start}-" + ("" if end is None else str(end - 1))
         wait = self._timeout.total or CHUNK_SECONDS
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=wait, sock_read=wait)
-        got = 0
+        reader: BlobReader | None = None
         try:
             async with self.session.get(
                 url,
@@ -266,21 +270,21 @@ class RelayClient(PublicClient):
                 if resp.status >= 400:
                     raw = await read_body(resp, self.limit, what="relay answer")
                     raise refusal(resp.status, raw, where=f"GET {url}")
-                first = _range_start(resp.headers.get("Content-Range")) if ranged else 0
-                if resp.status != (206 if ranged else 200) or first != start:
-                    raise TransportError(
-                        "relay answered another part of the blob",
-                        detail=f"HTTP {resp.status} {resp.headers.get('Content-Range')}",
-                    )
-                declared = resp.content_length
+                span = answer_span(
+                    resp.status,
+                    resp.headers.get("Content-Range"),
+                    resp.content_length,
+                    start=start,
+                    end=end,
+                    length=length,
+                )
+                reader = BlobReader(span)
                 # Each piece as the socket gave it (up to 256 KiB): iter_chunked joined
                 # them into MiB pieces, a copy the caller, cutting its own, made again.
-                async for piece, _ in resp.content.iter_chunks():
-                    got += len(piece)
+                async for piece in reader.pieces(resp.content):
                     yield piece
-                if declared is not None and got != declared:
-                    raise TransportError(f"blob cut short: {got} of {declared} bytes")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            got = 0 if reader is None else reader.got
             raise TransportError(
                 f"{url}: blob download failed after {got} bytes",
                 detail=f"{type(exc).__name__}: {exc}",
@@ -323,11 +327,3 @@ _EMAIL: Final = msgspec.json.Decoder(EmailRecordResult)
 _STATUS: Final = msgspec.json.Decoder(MembersStatus)
 _COSIGNED: Final = msgspec.json.Decoder(CosignatureResult)
 _BLOB: Final = msgspec.json.Decoder(BlobStatus)
-
-
-def _range_start(value: str | None) -> int | None:
-    """The first byte of an RFC 9110 §14.4 ``Content-Range: bytes a-b/n``, or None."""
-    if value is None or not value.startswith("bytes "):
-        return None
-    first = value[6:].partition("-")[0]
-    return int(first) if first.isascii() and first.isdigit() else None

@@ -19,6 +19,7 @@ from node._writeback import WriteBehind, fsync_and_forget
 from node.messaging._stream_check import StreamCheck, Streamed
 from node.messaging.transport_api import Transport
 from protocol import attachment as fmt
+from protocol.errors import TransportError
 from schemas import Attachment
 
 log = structlog.get_logger("relay247.node")
@@ -46,7 +47,7 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
         f = await _threads.run(_append, part, undo=lambda g: g.close())
         with f:
             # The disk writes each few MiB while the next arrive: the fsync is short.
-            await _receive(transport, a.blob_id, have, check, WriteBehind(f))
+            await _receive(transport, a, have, check, WriteBehind(f))
             f.flush()
             await _threads.run(fsync_and_forget, f.fileno())
     finally:
@@ -57,9 +58,13 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
 
 
 async def _receive(
-    transport: Transport, blob_id: str, have: int, check: StreamCheck, f: WriteBehind
+    transport: Transport, a: Attachment, have: int, check: StreamCheck, f: WriteBehind
 ) -> None:
     """Append the blob's bytes from ``have`` to ``f`` (and hand them to ``check``).
+
+    A piece that would take the file past ``ct_len`` ends the download before any of it
+    is written (a relay is not trusted with the length either, §15.4): the file never
+    holds more than the blob, whatever the transport lets through.
 
     The bytes are cut where the check's decryption reads its blocks (the header, then
     every :data:`WRITE_EVERY` bytes: one batch of chunks), so that each block it reads
@@ -74,8 +79,13 @@ async def _receive(
     try:
         pending: list[bytes] = []
         at, cut = have, _cut_after(have)  # pending starts at ``at``, its batch ends at cut
-        async for received in transport.blob_content(blob_id, start=have):
+        async for received in transport.blob_content(a.blob_id, start=have, length=a.ct_len):
             piece = received
+            if at + len(piece) > a.ct_len:
+                raise TransportError(
+                    f"relay sent more than the blob's {a.ct_len} bytes",
+                    detail=f"{at + len(piece)} bytes or more",
+                )
             while at + len(piece) >= cut:  # it completes the batch (cut > at: room > 0)
                 room = cut - at
                 pending.append(piece[:room] if room < len(piece) else piece)

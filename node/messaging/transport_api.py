@@ -71,9 +71,10 @@ class Transport(Protocol):
         ...
 
     def blob_content(
-        self, blob_id: str, *, start: int = 0, end: int | None = None
+        self, blob_id: str, *, start: int = 0, end: int | None = None, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        """Stream ciphertext bytes ``[start, end)`` of a committed blob (recipient only)."""
+        """Stream ciphertext bytes ``[start, end)`` of a committed blob (recipient only);
+        ``length``: the blob's length as the caller knows it (never a byte past it)."""
         ...
 
 

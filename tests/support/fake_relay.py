@@ -249,7 +249,7 @@ class FakeTransport:
         self.relay.blobs.discard(self.member, blob_id)
 
     async def blob_content(
-        self, blob_id: str, *, start: int = 0, end: int | None = None
+        self, blob_id: str, *, start: int = 0, end: int | None = None, length: int | None = None
     ) -> AsyncIterator[bytes]:
         if start < 0 or (end is not None and end <= start):
             raise ValueError(f"bad byte range [{start}, {end})")

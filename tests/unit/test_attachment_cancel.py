@@ -137,7 +137,7 @@ class _Relay:
         self.ct = ct
 
     async def blob_content(
-        self, blob_id: str, *, start: int = 0, end: int | None = None
+        self, blob_id: str, *, start: int = 0, end: int | None = None, length: int | None = None
     ) -> AsyncIterator[bytes]:
         for at in range(start, len(self.ct), WRITE_EVERY):
             yield self.ct[at : at + WRITE_EVERY]

@@ -50,7 +50,7 @@ class _Relay:
         self.starts: list[int] = []
 
     async def blob_content(
-        self, blob_id: str, *, start: int = 0, end: int | None = None
+        self, blob_id: str, *, start: int = 0, end: int | None = None, length: int | None = None
     ) -> AsyncIterator[bytes]:
         self.starts.append(start)
         for at in range(start, len(self.ct), self.piece):
@@ -128,3 +128,39 @@ async def test_the_check_gets_whole_blocks_of_its_decryption(
     want = [header - have] if have < header else []
     want += [WRITE_EVERY] * 3 + [len(ct) - header - 3 * WRITE_EVERY]
     assert sizes == want
+
+
+class _Longer(_Relay):
+    """The blob's bytes, then ``extra`` bytes more (a relay lying about the length)."""
+
+    def __init__(self, ct: bytes, piece: int, extra: int) -> None:
+        super().__init__(ct, piece)
+        self.extra = extra
+
+    async def blob_content(
+        self, blob_id: str, *, start: int = 0, end: int | None = None, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        async for piece in super().blob_content(blob_id, start=start, end=end, length=length):
+            yield piece
+        for _ in range(0, self.extra, self.piece):
+            yield bytes(self.piece)
+
+
+@pytest.mark.parametrize("have", [0, WRITE_EVERY + 7])
+async def test_bytes_past_ct_len_end_the_download_and_are_never_written(
+    tmp_path: Path, have: int
+) -> None:
+    """A transport that yields more than ``ct_len`` (the relay's answer was longer):
+    the download ends with a TransportError, the file holds a prefix of the blob and
+    never more, and the next download completes it."""
+    ct, a = _blob(3 * WRITE_EVERY + 999)
+    part = tmp_path / "x.part"
+    part.write_bytes(ct[:have])
+    with pytest.raises(TransportError, match="more than the blob's"):
+        await download(_Longer(ct, 65_536, extra=64 * WRITE_EVERY), a, part)  # type: ignore[arg-type]
+    kept = part.read_bytes()
+    assert len(kept) <= len(ct)
+    assert ct.startswith(kept)
+    got = await download(_Relay(ct, 65_536), a, part)  # type: ignore[arg-type]
+    assert part.read_bytes() == ct
+    assert got == fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
