@@ -8,15 +8,41 @@ its status and headers say it holds (``Content-Range`` start, end and total,
 knows (the body's ``ct_len``). A byte past it ends the download before it is yielded,
 and fewer bytes at the end are a download cut short. Either is a ``TransportError``:
 the node keeps the prefix it has and resumes after it later (§15.4 ``Range``).
+
+Nor can a hash stop a relay that sends its bytes *too slowly*: one byte a second held a
+download (and one of the node's :data:`~node.messaging._lanes.MAX_DOWNLOADS` lanes)
+with no end and no word, since each byte restarted the socket's read timeout. So the
+answer is held to a :class:`Pace` too, ended the same way when it is slower.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
 
 from protocol.errors import TransportError
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The least throughput a blob download accepts: ``least`` bytes within every
+    ``window`` seconds spent waiting for the relay (time the caller spends between two
+    pieces, writing them to disk, does not count)."""
+
+    least: int
+    window: float
+
+
+#: 1 MiB a minute (about 17 KiB/s). A relay serves a blob from its own disk, and any link
+#: fit to carry attachments is hundreds of times faster; slower than this, for a whole
+#: minute, is a relay that does not serve (or a trickle meant to hold the download). A
+#: download cut for it loses nothing: the node resumes after the bytes it kept, so even
+#: a genuinely slow link makes progress, one minute-long stretch at a time.
+DOWNLOAD_PACE: Final = Pace(least=1 << 20, window=60.0)
 
 
 def answer_span(
@@ -60,21 +86,36 @@ def answer_span(
 
 
 class BlobReader:
-    """The pieces of one answer, held to its span; ``got``: the bytes yielded so far."""
+    """The pieces of one answer, held to its span and to a :class:`Pace`; ``got``: the
+    bytes yielded so far."""
 
-    def __init__(self, span: int | None) -> None:
+    def __init__(self, span: int | None, pace: Pace) -> None:
         self.got = 0
         self._span = span
+        self._pace = pace
 
     async def pieces(self, content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
         """Each piece as the socket gave it (up to the read buffer).
 
         Raises:
-            TransportError: a byte past the span, or fewer bytes than the span at the end.
+            TransportError: a byte past the span, fewer bytes than the span at the end,
+                or fewer than ``pace.least`` bytes within ``pace.window`` seconds.
         """
-        span = self._span
+        loop = asyncio.get_running_loop()
+        pace, span = self._pace, self._span
+        deadline, stretch = loop.time() + pace.window, 0
         while True:
-            piece, end_of_chunk = await content.readchunk()
+            waiting = asyncio.timeout_at(deadline)
+            try:
+                async with waiting:
+                    piece, end_of_chunk = await content.readchunk()
+            except TimeoutError:
+                if not waiting.expired():
+                    raise  # the socket's own read timeout: the caller's to report
+                raise TransportError(
+                    f"blob download too slow: fewer than {pace.least} bytes"
+                    f" in {pace.window:g} s, after {self.got} bytes"
+                ) from None
             if not piece:
                 if end_of_chunk:
                     continue  # an empty HTTP chunk boundary, not the end
@@ -85,7 +126,12 @@ class BlobReader:
                     detail=f"{self.got + len(piece)} bytes or more",
                 )
             self.got += len(piece)
+            stretch += len(piece)
+            if stretch >= pace.least:
+                deadline, stretch = loop.time() + pace.window, 0
+            paused = loop.time()
             yield piece
+            deadline += loop.time() - paused  # the caller's time is not the relay's
         if span is not None and self.got != span:
             raise TransportError(f"blob cut short: {self.got} of {span} bytes")
 

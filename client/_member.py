@@ -15,7 +15,7 @@ from typing import Final
 import aiohttp
 import msgspec
 
-from client._blob_read import BlobReader, answer_span
+from client._blob_read import DOWNLOAD_PACE, BlobReader, Pace, answer_span
 from client._body import read_body
 from client._public import PublicClient, plain_headers
 from client._refusal import redirected, refusal
@@ -60,6 +60,7 @@ class RelayClient(PublicClient):
         clock: the wall clock for the signature's ``created`` (the node passes its one
             clock; the relay checks it against its own within a skew window, H5).
         limit: the largest answer accepted, in bytes.
+        pace: the least throughput of a blob download (client/_blob_read.py).
     """
 
     def __init__(
@@ -71,10 +72,12 @@ class RelayClient(PublicClient):
         timeout: float = 10.0,
         clock: Callable[[], datetime] = _utc_now,
         limit: int = MEMBER_LIMIT,
+        pace: Pace = DOWNLOAD_PACE,
     ) -> None:
         super().__init__(base_url, session, timeout=timeout, limit=limit)
         self._key = transport_key
         self._clock = clock
+        self._pace = pace
 
     def _signed(
         self, method: str, path: str, body: bytes, content_type: str | None = None
@@ -235,15 +238,16 @@ class RelayClient(PublicClient):
         9110 ``Range``. ``length``: the blob's length, if the caller knows it (the body's
         ``ct_len``): the answer's ``Content-Range`` total and ``Content-Length`` must
         agree with it. Pieces are yielded as they arrive, never the whole blob at once,
-        and never a byte past the part the answer holds (client/_blob_read.py). The
-        caller still checks the hash: the relay is not trusted with the bytes.
+        and never a byte past the part the answer holds; an answer slower than the
+        client's ``pace`` is ended (client/_blob_read.py). The caller still checks the
+        hash: the relay is not trusted with the bytes.
 
         Raises:
             ValueError: ``start`` < 0 or ``end`` <= ``start``.
             RelayRejectedError: ``not_found`` (not the recipient, or no such blob),
                 ``blob_incomplete``, ``range_not_satisfiable``.
             TransportError: the connection failed, or the answer was cut short, is
-                longer than its part or is not the part asked for.
+                longer than its part, is not the part asked for or came too slowly.
         """
         if start < 0 or (end is not None and end <= start):
             raise ValueError(f"bad byte range [{start}, {end})")
@@ -278,7 +282,7 @@ class RelayClient(PublicClient):
                     end=end,
                     length=length,
                 )
-                reader = BlobReader(span)
+                reader = BlobReader(span, self._pace)
                 # Each piece as the socket gave it (up to 256 KiB): iter_chunked joined
                 # them into MiB pieces, a copy the caller, cutting its own, made again.
                 async for piece in reader.pieces(resp.content):

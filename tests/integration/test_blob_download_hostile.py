@@ -10,17 +10,25 @@ resume after what it kept.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import io
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from client import RelayClient
+from client._blob_read import Pace
+from node.messaging._download import WRITE_EVERY, download
+from protocol import attachment as fmt
 from protocol.errors import TransportError
 from protocol.keys import SigningKey
+from schemas import Attachment
 
 BLOB = hashlib.shake_256(b"a blob").digest(300_000)
 BLOB_ID = "ab" * 16
@@ -124,3 +132,103 @@ async def test_an_answer_that_is_not_the_part_asked_for_is_refused(
         with pytest.raises(TransportError, match="another part of the blob"):
             await _download(client, start, got)
     assert not got
+
+
+# -- the pace: a trickle is ended, and the download resumes after what it kept ----------
+
+PACE = Pace(least=8192, window=0.3)  # the default is 1 MiB a minute: too long to wait
+
+
+def _trickle(state: dict[str, int]) -> Handler:
+    """The first ``fast`` bytes at once, then one byte every 10 ms (until the client
+    hangs up); an honest answer once ``state["honest"]`` is set."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        state["requests"] += 1
+        if state["honest"]:
+            return await honest(request)
+        resp = web.StreamResponse()
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        fast = state["fast"]
+        await resp.write(BLOB[:fast])
+        for at in range(fast, min(fast + 10_000, len(BLOB))):
+            await resp.write(BLOB[at : at + 1])
+            await asyncio.sleep(0.01)
+        return resp
+
+    return handler
+
+
+@asynccontextmanager
+async def paced(handler: Handler) -> AsyncIterator[RelayClient]:
+    async with relay(handler) as client:
+        yield RelayClient(client.base_url, SigningKey.generate(), client.session, pace=PACE)
+
+
+async def test_a_trickle_is_ended_and_the_download_resumes_after_it() -> None:
+    state = {"honest": 0, "requests": 0, "fast": 40_000}
+    got = bytearray()
+    async with paced(_trickle(state)) as client:
+        with pytest.raises(TransportError, match=r"too slow: fewer than 8192 bytes in 0\.3 s"):
+            await _download(client, into=got)
+        assert len(got) >= state["fast"]
+        assert BLOB.startswith(bytes(got))
+        state["honest"] = 1
+        assert await _download(client, start=len(got), into=got) == BLOB
+    assert state["requests"] == 2
+
+
+async def test_the_callers_own_time_is_not_the_relays() -> None:
+    """A caller that takes long with a piece (a slow disk) does not make a relay that
+    sent everything at once too slow."""
+    got = bytearray()
+    async with paced(honest) as client:
+        async with asyncio.timeout(60):
+            async for piece in client.blob_content(BLOB_ID, length=len(BLOB)):
+                if not got:
+                    await asyncio.sleep(3 * PACE.window)
+                got += piece
+    assert got == BLOB
+
+
+def _attachment(size: int) -> tuple[bytes, Attachment]:
+    key = bytes(range(32))
+    out = io.BytesIO()
+    d = fmt.encrypt(io.BytesIO(hashlib.shake_256(b"plain").digest(size)), out, key)
+    a = Attachment(
+        blob_id=BLOB_ID,
+        name="f.bin",
+        media_type="application/octet-stream",
+        size=d.size,
+        sha256=d.sha256,
+        ct_sha256=d.ct_sha256,
+        ct_len=d.ct_len,
+        key=base64.b64encode(key).decode(),
+    )
+    return out.getvalue(), a
+
+
+async def test_the_node_abandons_a_trickle_and_resumes_from_its_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """node/messaging/_download.py over the real client: the trickle ends the download
+    with a TransportError (the lane retries later), the .part keeps a prefix, and the
+    next download asks for the rest with Range and completes it."""
+    ct, a = _attachment(3 * WRITE_EVERY + 5)
+    monkeypatch.setattr(sys.modules[__name__], "BLOB", ct)  # what honest() serves
+    state = {"honest": 0, "requests": 0, "fast": WRITE_EVERY + 4096}
+    part = tmp_path / "x.part"
+    async with paced(_trickle(state)) as client:
+        with pytest.raises(TransportError, match="too slow"):
+            async with asyncio.timeout(60):
+                await download(client, a, part)
+        kept = part.read_bytes()
+        assert 0 < len(kept) < len(ct)
+        assert ct.startswith(kept)
+        state["honest"] = 1
+        async with asyncio.timeout(60):
+            digest = await download(client, a, part)
+    assert part.read_bytes() == ct
+    assert digest == fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
+    assert state["requests"] == 2
