@@ -50,6 +50,11 @@ async def download(transport: Transport, a: Attachment, part: Path) -> Streamed:
             await _receive(transport, a, have, check, WriteBehind(f))
             f.flush()
             await _threads.run(fsync_and_forget, f.fileno())
+    except BaseException:
+        # Nothing arrived (refused, unreachable, cancelled before the first byte): no
+        # empty part is left behind; a prefix stays, to resume from.
+        _drop_if_empty(part)
+        raise
     finally:
         check.close()  # never waits; the check ends at once after what it has
         own.shutdown(wait=False)
@@ -120,6 +125,14 @@ def _write_batch(check: StreamCheck, f: WriteBehind, pending: list[bytes]) -> No
 
 def _append(part: Path) -> BinaryIO:
     return open(part, "ab")  # closed by download()
+
+
+def _drop_if_empty(part: Path) -> None:
+    try:
+        if part.stat().st_size == 0:
+            part.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def _part_size(part: Path, ct_len: int) -> int:

@@ -291,8 +291,8 @@ class AttachmentFiles:
         """F2–F4: download, check and keep each attachment of a received message.
 
         Raises:
-            AttachmentFieldError: a ciphertext or plaintext that does not match (the
-                downloaded bytes are deleted).
+            AttachmentFieldError: a ciphertext or plaintext that does not match, or a
+                blob the relay does not have (the downloaded bytes are deleted).
             TransportError, RelayRejectedError: the download failed; what arrived is
                 kept and the next try resumes after it.
         """
@@ -313,6 +313,8 @@ class AttachmentFiles:
                 if exc.code is not ErrorCode.NOT_FOUND:
                     # Busy, rate-limited, not yet committed: a later try may succeed.
                     raise TransportError(f"attachment {i}: {exc.message}") from exc
+                # Refused for good: what an earlier try kept goes with the message.
+                await asyncio.to_thread(part.unlink, missing_ok=True)
                 raise AttachmentFieldError(
                     f"attachment {i}: the relay has no such blob",
                     f"$.attachments[{i}]",

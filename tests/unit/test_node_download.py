@@ -8,6 +8,7 @@ raised and not lost behind the write in flight, and that nothing hangs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import os
@@ -18,9 +19,12 @@ import pytest
 
 from node.messaging import _stream_check
 from node.messaging._download import WRITE_EVERY, download
+from node.messaging.attachments import AttachmentFieldError, AttachmentFiles
 from protocol import attachment as fmt
 from protocol.errors import TransportError
 from schemas import Attachment
+from schemas.errors import ErrorCode
+from tests.support.fake_blobs import refuse
 
 KEY = bytes(range(32))
 
@@ -164,3 +168,91 @@ async def test_bytes_past_ct_len_end_the_download_and_are_never_written(
     got = await download(_Relay(ct, 65_536), a, part)  # type: ignore[arg-type]
     assert part.read_bytes() == ct
     assert got == fmt.Digest(a.size, a.sha256, a.ct_len, a.ct_sha256)
+
+
+# -- no .part left by a download that ends the message for good (or got nothing) -------
+
+
+class _Refusing(_Relay):
+    """Refuses the download (``code``) before any byte, as the relay does."""
+
+    def __init__(self, ct: bytes, code: ErrorCode) -> None:
+        super().__init__(ct, 65_536)
+        self.code = code
+
+    async def blob_content(
+        self, blob_id: str, *, start: int = 0, end: int | None = None, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        self.starts.append(start)
+        raise refuse(self.code, "refused")
+        yield b""  # type: ignore[unreachable]  # an async generator, like the real one
+
+
+@pytest.mark.parametrize("have", [0, 5000])
+async def test_a_blob_the_relay_does_not_have_leaves_no_part(tmp_path: Path, have: int) -> None:
+    """``not_found`` ends the message for good (a rejected receipt): no .part is left,
+    neither the empty one the download opened nor a prefix an earlier try kept."""
+    ct, a = _blob(2 * WRITE_EVERY)
+    files = AttachmentFiles(tmp_path)
+    part = files.received_path("US", a.blob_id).with_suffix(".part")
+    if have:
+        files._make(part.parent)
+        part.write_bytes(ct[:have])
+    with pytest.raises(AttachmentFieldError) as err:
+        await files.fetch(_Refusing(ct, ErrorCode.NOT_FOUND), "US", (a,))  # type: ignore[arg-type]
+    assert err.value.code is ErrorCode.NOT_FOUND
+    assert not part.exists()
+    assert list(part.parent.iterdir()) == []
+
+
+async def test_a_download_that_got_nothing_leaves_no_empty_part(tmp_path: Path) -> None:
+    """A refusal a later try may overcome (busy), or a relay unreachable: no byte came,
+    so no empty .part stays; a prefix would (the next test of resuming keeps it)."""
+    ct, a = _blob(2 * WRITE_EVERY)
+    files = AttachmentFiles(tmp_path)
+    part = files.received_path("US", a.blob_id).with_suffix(".part")
+    with pytest.raises(TransportError):
+        await files.fetch(_Refusing(ct, ErrorCode.UNAVAILABLE), "US", (a,))  # type: ignore[arg-type]
+    assert not part.exists()
+    with pytest.raises(TransportError):
+        await download(_Relay(ct, 65_536, fail_after=0), a, part)  # type: ignore[arg-type]
+    assert not part.exists()
+
+
+async def test_a_refused_ciphertext_leaves_no_part(tmp_path: Path) -> None:
+    """F2 refuses the bytes (another blob than the body names): the message ends for
+    good, and its .part goes with it."""
+    _, a = _blob(2 * WRITE_EVERY)
+    other, _ = _blob(2 * WRITE_EVERY)
+    files = AttachmentFiles(tmp_path)
+    part = files.received_path("US", a.blob_id).with_suffix(".part")
+    with pytest.raises(AttachmentFieldError) as err:
+        await files.fetch(_Relay(other, 65_536), "US", (a,))  # type: ignore[arg-type]
+    assert err.value.code is ErrorCode.CIPHERTEXT_MISMATCH
+    assert list(part.parent.iterdir()) == []
+
+
+class _Silent(_Relay):
+    """Never answers (until the download is cancelled: the node stops)."""
+
+    asked = asyncio.Event()
+
+    async def blob_content(
+        self, blob_id: str, *, start: int = 0, end: int | None = None, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        self.asked.set()
+        await asyncio.Event().wait()
+        yield b""
+
+
+async def test_a_download_cancelled_before_its_first_byte_leaves_no_part(tmp_path: Path) -> None:
+    ct, a = _blob(2 * WRITE_EVERY)
+    part = tmp_path / "x.part"
+    relay = _Silent(ct, 65_536)
+    relay.asked = asyncio.Event()
+    task = asyncio.create_task(download(relay, a, part))  # type: ignore[arg-type]
+    await relay.asked.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not part.exists()
