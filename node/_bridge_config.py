@@ -17,6 +17,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from protocol.errors import ConfigError
+from serving.files import read_file
 
 #: an address or "" (unset)
 _Address = Annotated[str, msgspec.Meta(pattern=r"^(|[^@\s]{1,64}@[^@\s]{1,255})\Z", max_length=320)]
@@ -95,8 +96,13 @@ def read_password_file(path: Path) -> str:
     try:
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"{where}: {path} must be readable by its owner only")
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {type(exc).__name__}") from None
+    try:
+        text = read_file(path, 4096).decode("utf-8").strip()
+    except ConfigError as exc:  # not a regular file, too large
+        raise ConfigError(f"{where}: {exc.message}") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{where}: cannot read {path}: {type(exc).__name__}") from None
     if not text or "\n" in text:
         raise ConfigError(f"{where}: {path} must hold the password on one line")

@@ -19,6 +19,7 @@ from protocol.config_toml import config_path
 from protocol.errors import ConfigError, MalformedError
 from schemas.types import MemberId
 from serving.config_file import read_config, resolve
+from serving.files import read_file
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _Minutes = Annotated[float, msgspec.Meta(gt=0, le=24 * 60)]
@@ -348,6 +349,11 @@ def _secret(config: NodeConfig, where: str, name: str | None) -> str:
     try:
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"{where}.secret_file: {path} must be readable by its owner only")
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None
+    try:
+        return read_file(path, 4096).decode("utf-8").strip()
+    except ConfigError as exc:  # not a regular file, too large
+        raise ConfigError(f"{where}.secret_file: {exc.message}") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
+from serving.files import read_file
 
 T = TypeVar("T")
 
@@ -35,10 +36,11 @@ def resolve(base_dir: str, data_dir: str, value: str) -> Path:
     return Path(value) if Path(value).is_absolute() else Path(base_dir) / data_dir / value
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a relay.toml is ~5 KB; a MiB is far more than any real one
+
+
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        return read_file(path, MAX_CONFIG_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
