@@ -17,6 +17,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from protocol.errors import ConfigError
+from serving.config_file import ConfigPath
 from serving.files import read_file
 
 #: an address or "" (unset)
@@ -50,12 +51,12 @@ class EmailBridgeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     user: Annotated[str, msgspec.Meta(max_length=320)] = ""
     #: "file": password_file (mode 0600); "keystore": set by `relay247 node email-password`
     password_source: PasswordSource = "file"  # noqa: S105  # a source, not a secret
-    password_file: str = ""
+    password_file: ConfigPath = ""
     #: CA certificates (PEM) the servers' certificates are checked against; empty: the
     #: system's. A private CA, or the tests' self-signed certificate.
-    ca_file: str = ""
+    ca_file: ConfigPath = ""
     #: the node's OpenPGP key (encrypted with the node's passphrase), relative to data_dir
-    key_file: str = OPENPGP_KEY_FILE
+    key_file: ConfigPath = OPENPGP_KEY_FILE
     #: seconds one IMAP IDLE waits before the mailbox is searched again (RFC 2177: < 29 min)
     idle_seconds: Annotated[float, msgspec.Meta(ge=1, le=1740)] = 300.0
     #: seconds for one SMTP or IMAP operation

@@ -9,13 +9,19 @@ import serving but not the other.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
+
+import msgspec
 
 from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
 from serving.files import read_file
 
 T = TypeVar("T")
+
+#: A path in a config file (data_dir, sqlite_path, keys_file, ...): no NUL (which the OS
+#: refuses with a ValueError traceback far from the config) and no control character.
+ConfigPath = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*\Z", max_length=4096)]
 
 
 def read_config(path: Path, kind: type[T]) -> T:
