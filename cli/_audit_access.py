@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING
 import click
 
 from cli._audit import _JSON_OPTION, _echo_json
+from cli._files import read_user_file
 from cli._node_options import data_options
 from cli._officers_common import node_config
 from cli._passphrase import CliError, CliUsageError
 from protocol.codec import decode_as
 from protocol.domains import ACCESS_LOG_ORIGIN
-from protocol.errors import NoteError, Relay247Error, StorageError
+from protocol.errors import ConfigError, NoteError, Relay247Error, StorageError
+from serving.files import read_file
 
 if TYPE_CHECKING:
     pass
@@ -42,11 +44,10 @@ def _member_key(path: Path, member: str) -> bytes:
     from schemas.directory import KeyUse, Member
 
     try:
-        with path.open("rb") as f:
-            entry = decode_as(Member, f.read(_MAX_MEMBER + 1), "member file", limit=_MAX_MEMBER)
-    except OSError as exc:
-        why = exc.strerror
-        raise CliUsageError(f"{path}: cannot read the node's public keys ({why})") from None
+        raw = read_file(path, _MAX_MEMBER, what="the node's public keys")
+        entry = decode_as(Member, raw, "member file", limit=_MAX_MEMBER)
+    except ConfigError as exc:
+        raise CliUsageError(exc.message) from None
     except Relay247Error as exc:
         raise CliUsageError(f"{path}: cannot read the node's public keys ({exc.message})") from None
     if entry.id != member:
@@ -111,11 +112,7 @@ def access_log(
             source = "member.json (not pinned: compare it with the published directory)"
     kept = None
     if kept_path is not None and kept_path.exists():
-        try:
-            with kept_path.open("rb") as f:
-                kept = f.read(_MAX_KEPT)
-        except OSError as exc:
-            raise CliUsageError(f"{kept_path}: cannot read: {exc.strerror}") from None
+        kept = read_user_file(kept_path, _MAX_KEPT)
     try:
         conn = open_db(database, create=False)
     except StorageError as exc:

@@ -38,6 +38,7 @@ from schemas.directory import (
     TrustRootFile,
 )
 from schemas.keystore import SecretKeys
+from serving.files import read_file
 
 TRUST = "trust.json"
 STATE = "state.json"
@@ -137,9 +138,9 @@ def read_state(netdir: Path) -> Directory:
         # commands at once could sign two different copies of one version.
         hold(netdir / LOCK_FILE)
     try:
-        return decode(_STATE, path.read_bytes(), "network state", limit=8 << 20)
-    except OSError as exc:
-        raise CliUsageError(f"{path}: cannot read ({exc.strerror}); run `network init`") from None
+        return decode(_STATE, read_file(path, 8 << 20), "network state", limit=8 << 20)
+    except ConfigError as exc:
+        raise CliUsageError(f"{exc.message}; run `network init`") from None
     except PeerError as exc:
         raise CliUsageError(f"{path}: {exc}") from None
 
@@ -164,9 +165,9 @@ def load_coordinators(netdir: Path, k: int, secret: bytes) -> list[SigningKey]:
     for i in range(k):
         path = _key_path(netdir, i)
         try:
-            secrets = unlock(path.read_bytes(), secret)
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+            secrets = unlock(read_file(path, 2 << 20), secret)
+        except ConfigError:
+            raise
         except Relay247Error as exc:
             raise ConfigError(f"{path}: {exc.message}") from None
         seed = secrets.keys.get(_KEY_NAME)

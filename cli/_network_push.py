@@ -17,6 +17,7 @@ from typing import Any
 import click
 import msgspec
 
+from cli._files import read_user_file
 from cli._network import _DIR_OPTION, _JSON_OPTION, emit, read_state, write_state
 from cli._network import post_or_explain as post
 from cli._passphrase import CliUsageError
@@ -53,10 +54,7 @@ def push(*, netdir: Path, relay_url: str, version: int | None, as_json: bool) ->
     state = read_state(netdir)
     v = _newest(netdir) if version is None else version
     path = netdir / f"directory-{v}.json"
-    try:
-        signed = path.read_bytes()
-    except OSError as exc:
-        raise CliUsageError(f"{path}: cannot read ({exc.strerror})") from None
+    signed = read_user_file(path, 8 << 20)
     leaf_index = post(netdir, relay_url, path, signed)
     result: dict[str, Any] = {"version": v, "file": str(path), "leaf_index": leaf_index}
     if state.version == v:  # the version `publish --relay` left pending

@@ -31,6 +31,7 @@ from protocol.errors import ConfigError, PeerError, Relay247Error
 from protocol.keys import SigningKey
 from protocol.keystore import unlock
 from schemas.directory import Directory, DirectorySignature, SignedDirectory, TrustRootFile
+from serving.files import read_file
 
 _SIG = msgspec.json.Decoder(DirectorySignature)
 _MAX = 8 << 20  # bytes: a 4 MiB directory with its signatures fits
@@ -61,14 +62,15 @@ def read_chain(netdir: Path, now: datetime) -> tuple[TrustRoot, VerifiedDirector
         ConfigError: trust.json is unreadable; DirectoryError and the like from D1–D8.
     """
     try:
-        pinned = decode_as(TrustRootFile, (netdir / TRUST).read_bytes(), "trust root", limit=_MAX)
-    except (OSError, PeerError) as exc:
+        raw = read_file(netdir / TRUST, _MAX, what="trust root")
+        pinned = decode_as(TrustRootFile, raw, "trust root", limit=_MAX)
+    except PeerError as exc:
         raise ConfigError(f"{netdir / TRUST}: cannot read trust root: {exc}") from None
     root = TrustRoot(pinned.coordinators, pinned.threshold)
     current: VerifiedDirectory | None = None
     files = sorted(netdir.glob("directory-*.json"), key=lambda p: int(p.stem.split("-")[1]))
     for path in files:
-        current = verify_directory(path.read_bytes(), root, current=current, now=now)
+        current = verify_directory(read_file(path, _MAX), root, current=current, now=now)
         root = TrustRoot.of(current.directory)
     return root, current
 

@@ -19,6 +19,7 @@ import click
 
 from cli import _node_client as ncl
 from cli import _stats_render as sr
+from cli._files import read_user_file
 from cli._node_stats import parse_day
 from cli._passphrase import CliUsageError
 from node.render import LANGUAGES
@@ -139,11 +140,7 @@ def stats(
         answer = ncl.call(node_dir, lambda c: c.stats_reports())
         found.extend(r.figures for r in answer.reports)
     for path in files:
-        try:
-            with path.open("rb") as f:
-                raw = f.read(MAX_FILE + 1)
-        except OSError as exc:
-            raise CliUsageError(f"{path}: {exc.strerror}") from None
+        raw = read_user_file(path, MAX_FILE)
         found.extend(read_reports(raw, str(path)))
     network = aggregate(found, first, last)
     if fmt == "json":

@@ -31,6 +31,7 @@ from protocol.errors import ConfigError, PeerError, TransportError
 from schemas.errors import ErrorCode
 from schemas.messages import Body, kind_of
 from schemas.node_api import CaseDetail, SendResult, TimelineEntry
+from serving.files import read_file
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -103,10 +104,10 @@ def node_zone(where: Path) -> tzinfo | None:
     from schemas.directory import Member
 
     try:
-        raw = (where / "member.json").read_bytes()
+        raw = read_file(where / "member.json", 1 << 20)
         member = decode_as(Member, raw, "member", limit=len(raw))
         return ZoneInfo(member.time_zone)
-    except (OSError, PeerError, ZoneInfoNotFoundError, ValueError):
+    except (ConfigError, PeerError, ZoneInfoNotFoundError, ValueError):
         return None
 
 

@@ -17,6 +17,7 @@ import click
 from cli._node import _CONFIG_OPTION
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
 from protocol.errors import ConfigError
+from serving.files import read_file_or_pipe
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -117,8 +118,11 @@ def email_password(
     config = _config(config_path)
     if password_file is not None:
         try:
-            password = password_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
+            raw = read_file_or_pipe(password_file, 4096)
+            password = raw.decode("utf-8").strip()
+        except ConfigError as exc:
+            raise CliUsageError(exc.message) from None
+        except UnicodeDecodeError as exc:
             raise CliUsageError(f"{password_file}: cannot read: {type(exc).__name__}") from None
     else:
         password = click.prompt("Mailbox password", hide_input=True, err=True)

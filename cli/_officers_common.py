@@ -25,6 +25,7 @@ import click
 
 from cli._passphrase import CliError, CliUsageError, fail_from, read_passphrase
 from protocol.errors import ConfigError, StorageError
+from serving.files import read_file_or_pipe
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -123,8 +124,9 @@ def read_password(path: Path | None) -> str | None:
         if str(path) == "-":  # piped in, so it never appears in a command line or history
             raw = sys.stdin.buffer.read(_MAX_PASSWORD_FILE + 1)
         else:
-            with path.open("rb") as f:
-                raw = f.read(_MAX_PASSWORD_FILE + 1)
+            raw = read_file_or_pipe(path, _MAX_PASSWORD_FILE + 1, what="password file")
+    except ConfigError as exc:
+        raise CliUsageError(exc.message) from None
     except OSError as exc:
         raise CliUsageError(f"{path}: cannot read password file: {exc.strerror}") from None
     if len(raw) > _MAX_PASSWORD_FILE:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from protocol.errors import ConfigError, Relay247Error
+from serving.files import read_file_or_pipe
 
 ENV_VAR = "RELAY247_PASSPHRASE"
 EXIT_RUNTIME = 1
@@ -93,13 +94,10 @@ def read_passphrase(path: Path | None, *, confirm: bool) -> bytes:
         CliUsageError: the file is unreadable or any source gives an empty passphrase (exit 2).
     """
     if path is not None:
-        try:
-            with path.open("rb") as f:
-                raw = f.read(_MAX_FILE + 1)
-        except OSError as exc:
-            raise CliUsageError(f"{path}: cannot read passphrase file: {exc.strerror}") from None
-        if len(raw) > _MAX_FILE:
-            raise CliUsageError(f"{path}: passphrase file is larger than {_MAX_FILE} bytes")
+        try:  # a pipe too (`<(...)`), its writer given PIPE_WAIT seconds
+            raw = read_file_or_pipe(path, _MAX_FILE, what="passphrase file")
+        except ConfigError as exc:
+            raise CliUsageError(exc.message) from None
         value = raw.split(b"\n", 1)[0].rstrip(b"\r")
         source = str(path)
     elif os.environ.get(ENV_VAR):

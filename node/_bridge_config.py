@@ -17,6 +17,8 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from protocol.errors import ConfigError
+from serving.config_file import ConfigPath
+from serving.files import read_file
 
 #: an address or "" (unset)
 _Address = Annotated[str, msgspec.Meta(pattern=r"^(|[^@\s]{1,64}@[^@\s]{1,255})\Z", max_length=320)]
@@ -49,12 +51,12 @@ class EmailBridgeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     user: Annotated[str, msgspec.Meta(max_length=320)] = ""
     #: "file": password_file (mode 0600); "keystore": set by `relay247 node email-password`
     password_source: PasswordSource = "file"  # noqa: S105  # a source, not a secret
-    password_file: str = ""
+    password_file: ConfigPath = ""
     #: CA certificates (PEM) the servers' certificates are checked against; empty: the
     #: system's. A private CA, or the tests' self-signed certificate.
-    ca_file: str = ""
+    ca_file: ConfigPath = ""
     #: the node's OpenPGP key (encrypted with the node's passphrase), relative to data_dir
-    key_file: str = OPENPGP_KEY_FILE
+    key_file: ConfigPath = OPENPGP_KEY_FILE
     #: seconds one IMAP IDLE waits before the mailbox is searched again (RFC 2177: < 29 min)
     idle_seconds: Annotated[float, msgspec.Meta(ge=1, le=1740)] = 300.0
     #: seconds for one SMTP or IMAP operation
@@ -95,8 +97,13 @@ def read_password_file(path: Path) -> str:
     try:
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"{where}: {path} must be readable by its owner only")
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {type(exc).__name__}") from None
+    try:
+        text = read_file(path, 4096).decode("utf-8").strip()
+    except ConfigError as exc:  # not a regular file, too large
+        raise ConfigError(f"{where}: {exc.message}") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{where}: cannot read {path}: {type(exc).__name__}") from None
     if not text or "\n" in text:
         raise ConfigError(f"{where}: {path} must hold the password on one line")

@@ -18,7 +18,8 @@ from protocol.codec import convert
 from protocol.config_toml import config_path
 from protocol.errors import ConfigError, MalformedError
 from schemas.types import MemberId
-from serving.config_file import read_config, resolve
+from serving.config_file import ConfigPath, read_config, resolve
+from serving.files import read_file
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _Minutes = Annotated[float, msgspec.Meta(gt=0, le=24 * 60)]
@@ -37,11 +38,11 @@ class NodeSection(_Section, frozen=True):
     #: the member id in the directory, e.g. "FR"
     member: MemberId
     #: data directory (keys, database); relative paths are relative to the config file
-    data_dir: str = "."
+    data_dir: ConfigPath = "."
     #: key file, relative to data_dir
-    keys_file: str = "node.keys"
+    keys_file: ConfigPath = "node.keys"
     #: SQLite database, relative to data_dir
-    database: str = "node.db"
+    database: ConfigPath = "node.db"
 
 
 class RelaysSection(_Section, frozen=True):
@@ -57,7 +58,7 @@ class DirectorySection(_Section, frozen=True):
     """The network's trust root and how often to refresh the directory."""
 
     #: trust.json from `relay247 network init`, relative to data_dir
-    trust_root: str = "trust.json"
+    trust_root: ConfigPath = "trust.json"
     #: seconds between directory refreshes (also refreshed on unknown-key errors)
     refresh_interval: _Seconds = 300.0
 
@@ -98,7 +99,7 @@ class ApiSection(_Section, frozen=True):
     #: 0 picks a free port; the port in use is written to DATA/api.port
     port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
     #: bearer token file, relative to data_dir; created 0600 at first start
-    token_file: str = "api.token"  # noqa: S105  # a file name, not a secret
+    token_file: ConfigPath = "api.token"  # noqa: S105  # a file name, not a secret
 
 
 class ConsoleSection(_Section, frozen=True):
@@ -109,8 +110,8 @@ class ConsoleSection(_Section, frozen=True):
     #: 0 picks a free port; the port in use is written to DATA/console.port
     port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
     #: TLS certificate chain and key (PEM, relative to data_dir); both or neither
-    cert_file: str = ""
-    key_file: str = ""
+    cert_file: ConfigPath = ""
+    key_file: ConfigPath = ""
     idle_minutes: Annotated[float, msgspec.Meta(gt=0, le=24 * 60)] = 15.0
     absolute_hours: Annotated[float, msgspec.Meta(gt=0, le=7 * 24)] = 12.0
     #: failed logins from one client address per window before 429 (beside the lockout)
@@ -131,7 +132,7 @@ class WebhookSection(_Section, frozen=True):
 
     url: _Url
     #: file holding the shared HMAC secret (mode 0600), relative to data_dir
-    secret_file: str | None = None
+    secret_file: ConfigPath | None = None
     #: the secret itself; prefer secret_file so the config can be world-readable
     secret: str | None = None
     timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
@@ -156,7 +157,7 @@ class ClocksSection(_Section, frozen=True):
     #: seconds between two checks of every case
     interval: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
     #: the per-country preservation periods; empty: the table shipped with the node
-    periods_file: str = ""
+    periods_file: ConfigPath = ""
 
 
 class RosterSection(_Section, frozen=True):
@@ -182,7 +183,7 @@ class EscalationSection(_Section, frozen=True):
         msgspec.field(default_factory=dict)
     )
     #: the procedures file; empty: the one shipped with the node
-    procedures_file: str = ""
+    procedures_file: ConfigPath = ""
 
 
 class WitnessSection(_Section, frozen=True):
@@ -348,6 +349,11 @@ def _secret(config: NodeConfig, where: str, name: str | None) -> str:
     try:
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"{where}.secret_file: {path} must be readable by its owner only")
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None
+    try:
+        return read_file(path, 4096).decode("utf-8").strip()
+    except ConfigError as exc:  # not a regular file, too large
+        raise ConfigError(f"{where}.secret_file: {exc.message}") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{where}.secret_file: cannot read {path}: {exc}") from None

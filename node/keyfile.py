@@ -21,6 +21,7 @@ from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import EncryptionKey, SigningKey
 from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
+from serving.files import read_file
 
 _OLD = "encryption.old."
 _DATA = "data."
@@ -144,10 +145,7 @@ def load_keys(path: Path, passphrase: bytes, *, owner: str | None = None) -> Nod
         ConfigError: missing or unreadable file, corrupted file, wrong passphrase, a
             file of another member or not a node key file.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read node keys: {exc.strerror}") from None
+    data = read_file(path, 2 << 20, what="node keys")
     try:
         secrets = unlock(data, passphrase)
     except Relay247Error as exc:

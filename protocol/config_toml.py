@@ -35,6 +35,8 @@ def decode_config(text: str, kind: type[T], *, source: str, base_dir: str) -> T:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level: [[[[...]]]] or {a={a=...}}
+        raise ConfigError(f"{source}: TOML nested too deeply") from None
     if "base_dir" in raw:
         raise ConfigError(f"{source}: unknown key 'base_dir'")
     raw["base_dir"] = base_dir

@@ -43,6 +43,7 @@ from serving import (
     name_server,
     runner_kwargs,
 )
+from serving.files import read_file
 
 # start_background / stop_background are re-exported: callers that build their own
 # server around open_state (tests, the demo) run the checkpoint signer with them.
@@ -145,11 +146,9 @@ def read_trust_root(path: Path) -> TrustRoot:
     Raises:
         ConfigError: the file is missing or invalid; the message names it.
     """
+    raw = read_file(path, 1 << 20, what="trust root")
     try:
-        raw = path.read_bytes()
         t = decode(_TRUST, raw, "trust root", limit=1 << 20)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read trust root: {exc.strerror}") from None
     except Relay247Error as exc:
         raise ConfigError(f"{path}: {exc.message}") from None
     return TrustRoot(t.coordinators, t.threshold)

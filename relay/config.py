@@ -15,7 +15,7 @@ import msgspec
 from protocol.errors import ConfigError
 from relay.storage import BlobLimits, Quotas
 from relay.storage.postgres._names import check_dsn, check_schema_name
-from serving.config_file import read_config, resolve
+from serving.config_file import ConfigPath, read_config, resolve
 from serving.guard import ConnectionLimits
 
 #: the connection bounds' defaults, shared with the node API (one set of numbers)
@@ -41,7 +41,7 @@ class RelaySection(_Section, frozen=True):
     #: the public origin nodes sign requests for, e.g. "https://relay.example.org"
     public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")]
     #: data directory (keys, database); relative paths are relative to the config file
-    data_dir: str = "."
+    data_dir: ConfigPath = "."
     #: this instance's own origin when several instances share ``public_url`` (requests
     #: signed for either are accepted; the log origin still comes from ``public_url``)
     instance_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")] | None = None
@@ -52,8 +52,8 @@ class HttpSection(_Section, frozen=True):
 
     host: str = "127.0.0.1"
     port: _Port = 8247
-    tls_cert: str | None = None
-    tls_key: str | None = None
+    tls_cert: ConfigPath | None = None
+    tls_key: ConfigPath | None = None
     #: largest request body accepted, bytes
     max_body_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 << 20)] = 2 << 20
     #: seconds a client may take to send a request
@@ -108,7 +108,7 @@ class DirectorySection(_Section, frozen=True):
     """The network's trust root, pinned at set-up."""
 
     #: file with the coordinators' public keys and threshold (from `network init`)
-    trust_root: str = "trust.json"
+    trust_root: ConfigPath = "trust.json"
 
 
 class StorageSection(_Section, frozen=True):
@@ -116,7 +116,7 @@ class StorageSection(_Section, frozen=True):
 
     backend: Annotated[str, msgspec.Meta(pattern="^(sqlite|postgres)$")] = "sqlite"
     #: SQLite database file (relative to data_dir)
-    sqlite_path: str = "relay.db"
+    sqlite_path: ConfigPath = "relay.db"
     #: PostgreSQL DSN when backend = "postgres"
     postgres_dsn: str | None = None
     #: PostgreSQL schema (namespace) holding the tables; created if missing
@@ -141,7 +141,7 @@ class BlobsSection(_Section, frozen=True):
     """Attachments' ciphertext (PROTOCOL.md §15.4, OPERATIONS.md "Blob storage")."""
 
     #: SQLite backend: directory of the chunk files (relative to data_dir)
-    dir: str = "blobs"
+    dir: ConfigPath = "blobs"
     #: largest blob (ciphertext) accepted, bytes (4 GiB)
     max_blob_bytes: Annotated[int, msgspec.Meta(ge=1, le=1 << 44)] = 4 << 30
     #: bytes of blobs one sender may have stored, committed or not (16 GiB)

@@ -8,6 +8,7 @@ from pathlib import Path
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
+from serving.files import read_file
 
 
 def create_keys(path: Path, owner: str, passphrase: bytes) -> dict[str, bytes]:
@@ -37,10 +38,7 @@ def load_keys(path: Path, passphrase: bytes) -> dict[str, bytes]:
     Raises:
         ConfigError: missing, unreadable, corrupted file or wrong passphrase.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read relay keys: {exc.strerror}") from None
+    data = read_file(path, 2 << 20, what="relay keys")
     try:
         secrets = unlock(data, passphrase)
     except Relay247Error as exc:

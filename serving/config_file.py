@@ -9,12 +9,19 @@ import serving but not the other.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
+
+import msgspec
 
 from protocol.config_toml import decode_config
 from protocol.errors import ConfigError
+from serving.files import read_file
 
 T = TypeVar("T")
+
+#: A path in a config file (data_dir, sqlite_path, keys_file, ...): no NUL (which the OS
+#: refuses with a ValueError traceback far from the config) and no control character.
+ConfigPath = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*\Z", max_length=4096)]
 
 
 def read_config(path: Path, kind: type[T]) -> T:
@@ -35,10 +42,11 @@ def resolve(base_dir: str, data_dir: str, value: str) -> Path:
     return Path(value) if Path(value).is_absolute() else Path(base_dir) / data_dir / value
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a relay.toml is ~5 KB; a MiB is far more than any real one
+
+
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        return read_file(path, MAX_CONFIG_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None

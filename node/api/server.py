@@ -54,6 +54,7 @@ from serving import (
     name_server,
     runner_kwargs,
 )
+from serving.files import read_file
 
 log = structlog.get_logger("relay247.node.api")
 #: seconds a client waits before retrying a 503 ``unavailable``
@@ -90,7 +91,7 @@ def ensure_token(path: Path) -> str:
     try:
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"{path}: the API token must be readable by its owner only (0600)")
-        token = path.read_text(encoding="ascii").strip()
+        token = read_file(path, 4096).decode("ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the API token: {exc}") from None
     if not re.fullmatch(r"[0-9a-f]{64}", token):

@@ -13,6 +13,7 @@ from pathlib import Path
 from protocol.cases import PeriodTable
 from protocol.codec import decode_as, shape_text
 from protocol.errors import ConfigError, MalformedError
+from serving.files import read_file
 
 #: Where the shipped table lives inside the installed ``node`` package.
 PACKAGED_FILE = ("data", "preservation_periods.json")
@@ -64,8 +65,5 @@ def load_periods(path: Path | None = None) -> PeriodTable:
         except OSError as exc:
             raise ConfigError(f"{origin}: cannot read the packaged table ({exc})") from exc
         return decode_periods(data, origin=origin)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    data = read_file(path, _MAX_BYTES)
     return decode_periods(data, origin=str(path))

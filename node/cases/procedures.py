@@ -24,6 +24,7 @@ import msgspec
 
 from protocol.codec import decode_as, shape_text
 from protocol.errors import ConfigError, MalformedError
+from serving.files import read_file
 
 PACKAGED_FILE: Final = ("data", "procedures.json")
 _MAX_BYTES: Final = 1_000_000
@@ -250,8 +251,5 @@ def load_procedures(path: Path | None = None) -> ProcedureTable:
         except OSError as exc:
             raise ConfigError(f"{origin}: cannot read the packaged table ({exc})") from exc
         return decode_procedures(data, origin=origin)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    data = read_file(path, _MAX_BYTES)
     return decode_procedures(data, origin=str(path))

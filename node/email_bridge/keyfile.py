@@ -18,6 +18,7 @@ from node.email_bridge.openpgp import NodeOpenPgpKey
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
+from serving.files import read_file
 
 _KEY: Final = "openpgp"
 _PASSWORD: Final = "mail_password"  # noqa: S105  # an entry name, not a secret
@@ -46,12 +47,9 @@ def _write_new(path: Path, data: bytes) -> None:
 
 def _read(path: Path, passphrase: bytes, owner: str) -> dict[str, bytes]:
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read the OpenPGP key ({exc.strerror}); "
-            "make it with `relay247 node openpgp-key`"
-        ) from None
+        data = read_file(path, 2 << 20)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.message}; make it with `relay247 node openpgp-key`") from None
     try:
         secrets = unlock(data, passphrase)
     except Relay247Error as exc:  # a wrong passphrase and an altered file look alike

@@ -21,6 +21,7 @@ from protocol.directory import (
 from protocol.errors import ConfigError, MalformedError, Relay247Error, StorageError
 from schemas.directory import Directory, Member, MemberKey, TrustRootFile
 from schemas.errors import ErrorCode
+from serving.files import read_file
 
 _TRUST = msgspec.json.Decoder(TrustRootFile)
 
@@ -31,10 +32,9 @@ def read_trust_root(path: Path) -> TrustRoot:
     Raises:
         ConfigError: missing or invalid file; the message names it.
     """
+    raw = read_file(path, 1 << 20, what="trust root")
     try:
-        t = decode(_TRUST, path.read_bytes(), "trust root", limit=1 << 20)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read trust root: {exc.strerror}") from None
+        t = decode(_TRUST, raw, "trust root", limit=1 << 20)
     except Relay247Error as exc:
         raise ConfigError(f"{path}: {exc.message}") from None
     return TrustRoot(t.coordinators, t.threshold)

@@ -8,8 +8,6 @@ commands read their --file, member, certificate and signature files the same way
 
 from __future__ import annotations
 
-import os
-import threading
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +24,7 @@ from cli.main import cli
 from protocol.errors import StorageError
 from protocol.keys import SigningKey
 from protocol.note import Verifier, verifier_key
+from tests.support.fifo import fifo as fifo_at
 
 KEY = "example.org/log+01234567+AQID"  # never reached: the file is refused first
 
@@ -36,26 +35,8 @@ def run(args: list[str]) -> Result:
 
 @contextmanager
 def fifo(tmp_path: Path) -> Iterator[Path]:
-    """A FIFO nobody writes to. If a reader blocks on it anyway (the fault), a writer
-    comes after a long while and sends one byte, so that the test fails instead of
-    hanging the suite; it is a hang breaker, not a measure of time."""
-    path = tmp_path / "fifo.json"
-    os.mkfifo(path)
-    done = threading.Event()
-
-    def breaker() -> None:
-        if not done.wait(60):
-            fd = os.open(path, os.O_WRONLY)
-            os.write(fd, b"{")
-            os.close(fd)
-
-    t = threading.Thread(target=breaker, daemon=True)
-    t.start()
-    try:
+    with fifo_at(tmp_path / "fifo.json") as path:
         yield path
-    finally:
-        done.set()
-        t.join()
 
 
 def test_a_sparse_bundle_over_the_limit_is_refused_without_reading_it(tmp_path: Path) -> None:

@@ -35,3 +35,15 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text("quota = 0.5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"x\.toml: quota: Expected `int`, got `float`"):
         read_config(path, _Config)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x = " + "[" * 100_000 + "]" * 100_000, "x = " + "{a=" * 5000 + "1" + "}" * 5000],
+)
+def test_deep_nesting_is_a_config_error(tmp_path: Path, text: str) -> None:
+    # tomllib recurses per level: this was a RecursionError traceback of 3000 lines.
+    path = tmp_path / "x.toml"
+    path.write_text(text + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"x\.toml: TOML nested too deeply"):
+        read_config(path, _Config)
