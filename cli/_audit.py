@@ -38,6 +38,7 @@ from audit.verify import AuditResult, Policy, read_witnesses, verify_log
 from audit.witness import WitnessKeys, witness_round
 from cli._files import read_user_file
 from cli._network import emit
+from cli._numbers import AsciiFloatRange, AsciiIntRange
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from client import READ_LIMIT, PublicClient, RelayClient
 from protocol.codec import decode
@@ -106,7 +107,7 @@ def _log_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--quorum",
                 required=True,
-                type=click.IntRange(1, 100),
+                type=AsciiIntRange(1, 100),
                 help="How many witnesses of the file must have cosigned the checkpoint.",
             ),
             click.option(
@@ -218,10 +219,10 @@ def verify(
     "--interval",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(0.1, 86400),
+    type=AsciiFloatRange(0.1, 86400),
     help="Seconds between two runs.",
 )
-@click.option("--runs", default=None, type=click.IntRange(1), hidden=True)
+@click.option("--runs", default=None, type=AsciiIntRange(1), hidden=True)
 @_JSON_OPTION
 def monitor(
     *,
@@ -288,7 +289,7 @@ def _witness_keys(path: Path, passphrase_file: Path | None) -> WitnessKeys:
     "--interval",
     default=5.0,
     show_default=True,
-    type=click.FloatRange(0.1, 86400),
+    type=AsciiFloatRange(0.1, 86400),
     help="Seconds between two rounds.",
 )
 @click.option("--once", is_flag=True, help="Run one round and exit.")

@@ -27,6 +27,7 @@ from cli._audit import (
     _witnesses,
 )
 from cli._audit_exhibit import check_pages, open_input
+from cli._numbers import AsciiIntRange
 from cli._passphrase import CliError, CliUsageError, fail_from
 from protocol.cosignature import cosignature_verifier_key
 from protocol.directory import MAX_DIRECTORY_BYTES
@@ -44,7 +45,7 @@ from schemas.directory import KeyUse
     "--quorum",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 100),
+    type=AsciiIntRange(1, 100),
     help="With --witnesses: how many of them must have cosigned the checkpoint.",
 )
 @click.option(

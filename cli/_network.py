@@ -22,6 +22,7 @@ import msgspec
 
 from cli._files import read_user_file
 from cli._network_email import email_options, with_email
+from cli._numbers import AsciiIntRange
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from cli._program import program
 from protocol.codec import convert, decode, decode_as, encode, shape_text
@@ -190,7 +191,7 @@ def network() -> None:
     "n",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 32),
+    type=AsciiIntRange(1, 32),
     help="How many coordinator keys to create (N).",
 )
 @click.option(
@@ -198,7 +199,7 @@ def network() -> None:
     "k",
     default=1,
     show_default=True,
-    type=click.IntRange(1, 32),
+    type=AsciiIntRange(1, 32),
     help="How many of them must sign each directory version (K).",
 )
 @passphrase_option
@@ -278,7 +279,7 @@ def _member_from_options(opts: dict[str, Any]) -> Member:
     "--valid-days",
     default=730,
     show_default=True,
-    type=click.IntRange(1, 3650),
+    type=AsciiIntRange(1, 3650),
     help="How long the member's keys stay valid, from now.",
 )
 @email_options

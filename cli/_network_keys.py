@@ -12,6 +12,7 @@ import click
 import msgspec
 
 from cli._network import _DIR_OPTION, _JSON_OPTION, emit, read_state, write_state
+from cli._numbers import AsciiIntRange
 from cli._passphrase import CliUsageError
 from protocol.codec import decode_as, shape_text
 from protocol.directory import key_fingerprint
@@ -103,7 +104,7 @@ def revoke_key(member: Member, fp: str, reason: str, effective: datetime) -> Mem
 @click.option("--public", "public_hex", required=True, help="The new public key, hex.")
 @click.option(
     "--grace-days",
-    type=click.IntRange(0, 365),
+    type=AsciiIntRange(0, 365),
     default=None,
     help="Days the old key stays valid (default: encryption 14, signing/transport 1).",
 )
@@ -111,7 +112,7 @@ def revoke_key(member: Member, fp: str, reason: str, effective: datetime) -> Mem
     "--valid-days",
     default=730,
     show_default=True,
-    type=click.IntRange(1, 3650),
+    type=AsciiIntRange(1, 3650),
     help="How long the new key stays valid, from now.",
 )
 @_JSON_OPTION

@@ -20,9 +20,10 @@ import msgspec
 from cli._files import read_user_file
 from cli._network import _DIR_OPTION, _JSON_OPTION, emit, read_state, write_state
 from cli._network import post_or_explain as post
+from cli._numbers import AsciiIntRange
 from cli._passphrase import CliUsageError
 
-_VERSION_FILE = re.compile(r"^directory-([0-9]+)\.json$")
+_VERSION_FILE = re.compile(r"^directory-([0-9]+)\.json\Z")
 
 
 def _newest(netdir: Path) -> int:
@@ -41,7 +42,7 @@ def _newest(netdir: Path) -> int:
     "--version",
     "version",
     default=None,
-    type=click.IntRange(1),
+    type=AsciiIntRange(1),
     help="Which signed version (default: the newest directory-<v>.json).",
 )
 @_JSON_OPTION

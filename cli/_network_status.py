@@ -19,6 +19,7 @@ import msgspec
 
 from cli._network import _DIR_OPTION, _JSON_OPTION
 from cli._network_split import read_chain
+from cli._numbers import AsciiIntRange
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from protocol.directory import key_valid_at
 from protocol.errors import Relay247Error
@@ -113,7 +114,7 @@ async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> 
     "--stale-hours",
     default=24,
     show_default=True,
-    type=click.IntRange(1, 24 * 365),
+    type=AsciiIntRange(1, 24 * 365),
     help="A member the relay has not heard from (or whose witness has not cosigned) "
     "for this many hours is stale.",
 )
@@ -121,7 +122,7 @@ async def fetch_status(url: str, key: SigningKey, *, now: int | None = None) -> 
     "--expiry-days",
     default=30,
     show_default=True,
-    type=click.IntRange(0, 3650),
+    type=AsciiIntRange(0, 3650),
     help="Name members whose last key of one use (signing, encryption, transport) "
     "expires within this many days.",
 )

@@ -19,6 +19,7 @@ import msgspec
 from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _node_render as nr
+from cli._numbers import AsciiIntRange
 from cli._passphrase import CliUsageError
 from protocol.codec import convert, decode_as
 from protocol.errors import MalformedError
@@ -130,7 +131,7 @@ async def export_files(client: NodeApiClient, case_id: str, where: Path) -> list
 
 @click.command("attachment")
 @click.argument("case")
-@click.argument("n", type=click.IntRange(1))
+@click.argument("n", type=AsciiIntRange(1))
 @click.option(
     "--out",
     required=True,

@@ -30,6 +30,7 @@ from cli import _node_render as nr
 from cli import _node_retention as nret
 from cli._files import read_user_file
 from cli._node_template import annotated_template
+from cli._numbers import AsciiIntRange
 from cli._passphrase import CliError, CliUsageError
 from cli._program import program
 from node.render import format_time
@@ -228,7 +229,7 @@ def status(*, data_dir: Path | None, config_path: Path | None, as_json: bool) ->
 
 
 @click.command("inbox")
-@click.option("--after", default=0, type=click.IntRange(0), help="Only messages after this #.")
+@click.option("--after", default=0, type=AsciiIntRange(0), help="Only messages after this #.")
 @no.data_options
 @no.lang_option
 @no.json_option

@@ -18,6 +18,7 @@ import click
 from cli import _node_client as ncl
 from cli import _node_options as no
 from cli import _node_render as nr
+from cli._numbers import AsciiIntRange
 from node.render import format_time, load_catalog, printable
 from schemas.node_api import CaseDetail
 from schemas.node_api_retention import PassView, RetentionView
@@ -107,7 +108,7 @@ def release(*, case: str, data_dir: Path | None, config_path: Path | None, as_js
 
 @click.command("retention")
 @click.option("--dry-run", is_flag=True, help="Only list what a pass would remove now.")
-@click.option("--limit", default=100, show_default=True, type=click.IntRange(0, 10_000),
+@click.option("--limit", default=100, show_default=True, type=AsciiIntRange(0, 10_000),
               help="Cases listed (the counts cover all of them).")  # fmt: skip
 @no.data_options
 @no.json_option

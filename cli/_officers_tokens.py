@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from cli._node_options import data_options, json_option
+from cli._numbers import AsciiIntRange
 from cli._officers_common import ROLES, client_address, mapped, officer_db
 from cli._passphrase import passphrase_option
 
@@ -22,7 +23,7 @@ from cli._passphrase import passphrase_option
 @click.argument("login")
 @click.option(
     "--days",
-    type=click.IntRange(1, 366),
+    type=AsciiIntRange(1, 366),
     default=90,
     show_default=True,
     help="Lifetime in days.",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from cli._numbers import AsciiIntRange
 from cli._passphrase import (
     CliError,
     CliUsageError,
@@ -65,7 +66,7 @@ def relay() -> None:
     "--port",
     default=8247,
     show_default=True,
-    type=click.IntRange(0, 65535),
+    type=AsciiIntRange(0, 65535),
     help="The port the relay listens on (written to relay.toml).",
 )
 @click.option(

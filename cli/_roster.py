@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli._node_options import data_options, json_option
+from cli._numbers import AsciiIntRange
 from cli._officers_common import client_address, mapped, node_config, officer_db
 from cli._passphrase import passphrase_option
 
@@ -79,7 +80,7 @@ def add_shift(
 
 
 @roster.command("remove")
-@click.argument("shift_id", type=click.IntRange(1))
+@click.argument("shift_id", type=AsciiIntRange(1))
 @data_options
 @passphrase_option
 def remove(
@@ -93,7 +94,7 @@ def remove(
 
 @roster.command("list")
 @click.option(
-    "--days", type=click.IntRange(1, 62), default=7, show_default=True, help="How many days ahead."
+    "--days", type=AsciiIntRange(1, 62), default=7, show_default=True, help="How many days ahead."
 )
 @data_options
 @passphrase_option

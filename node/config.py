@@ -24,8 +24,8 @@ from serving.files import read_file
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 _Minutes = Annotated[float, msgspec.Meta(gt=0, le=24 * 60)]
 _Ladder = Annotated[tuple[_Minutes, ...], msgspec.Meta(min_length=2, max_length=2)]
-_ProcedureId = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
-_Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
+_ProcedureId = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}\Z")]
+_Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[!-~]{1,2000}\Z")]
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -86,8 +86,8 @@ class SyncSection(_Section, frozen=True):
 class LogSection(_Section, frozen=True):
     """Structured logging."""
 
-    level: Annotated[str, msgspec.Meta(pattern="^(debug|info|warning|error)$")] = "info"
-    format: Annotated[str, msgspec.Meta(pattern="^(json|console)$")] = "json"
+    level: Annotated[str, msgspec.Meta(pattern=r"^(debug|info|warning|error)\Z")] = "info"
+    format: Annotated[str, msgspec.Meta(pattern=r"^(json|console)\Z")] = "json"
 
 
 class ApiSection(_Section, frozen=True):
@@ -168,7 +168,7 @@ class RosterSection(_Section, frozen=True):
     escalate_after_minutes: _Minutes | None = None
     #: the logins alerted at level 3 (the head of unit)
     last_level: Annotated[
-        tuple[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9._-]{1,31}$")], ...],
+        tuple[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9._-]{1,31}\Z")], ...],
         msgspec.Meta(max_length=20),
     ] = ()
 

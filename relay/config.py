@@ -37,14 +37,14 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
 class RelaySection(_Section, frozen=True):
     """Who this relay is."""
 
-    id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")]
     #: the public origin nodes sign requests for, e.g. "https://relay.example.org"
-    public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")]
+    public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[!-.0-~]+\Z")]
     #: data directory (keys, database); relative paths are relative to the config file
     data_dir: ConfigPath = "."
     #: this instance's own origin when several instances share ``public_url`` (requests
     #: signed for either are accepted; the log origin still comes from ``public_url``)
-    instance_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]+$")] | None = None
+    instance_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[!-.0-~]+\Z")] | None = None
 
 
 class HttpSection(_Section, frozen=True):
@@ -114,7 +114,7 @@ class DirectorySection(_Section, frozen=True):
 class StorageSection(_Section, frozen=True):
     """Where envelopes and the audit log live."""
 
-    backend: Annotated[str, msgspec.Meta(pattern="^(sqlite|postgres)$")] = "sqlite"
+    backend: Annotated[str, msgspec.Meta(pattern=r"^(sqlite|postgres)\Z")] = "sqlite"
     #: SQLite database file (relative to data_dir)
     sqlite_path: ConfigPath = "relay.db"
     #: PostgreSQL DSN when backend = "postgres"
@@ -167,9 +167,9 @@ class AuditSection(_Section, frozen=True):
 class LogSection(_Section, frozen=True):
     """Structured logging."""
 
-    level: Annotated[str, msgspec.Meta(pattern="^(debug|info|warning|error)$")] = "info"
+    level: Annotated[str, msgspec.Meta(pattern=r"^(debug|info|warning|error)\Z")] = "info"
     #: "json" for machines, "console" for people
-    format: Annotated[str, msgspec.Meta(pattern="^(json|console)$")] = "json"
+    format: Annotated[str, msgspec.Meta(pattern=r"^(json|console)\Z")] = "json"
 
 
 class RelayConfig(_Section, frozen=True):

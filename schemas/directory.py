@@ -23,7 +23,7 @@ Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\Z", ma
 Phone = Annotated[
     str, msgspec.Meta(pattern=r"^\+[0-9 ]{6,20}\Z", description="E.164, spaces allowed")
 ]
-Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}\Z")]
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[!-~]{1,2000}\Z")]
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")]
 #: A protocol feature a member's node understands, e.g. ``case_links`` (PROTOCOL.md §3.1).
 Capability = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}\Z")]

@@ -69,11 +69,11 @@ class Alert(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """The webhook payload (JSON) and the content of an e-mail alert. Nothing sensitive."""
 
     v: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1
-    alert_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+    alert_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}\Z")]
     event: AlertEvent
     member: MemberId
     case_id: CaseId
-    kind: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,64}$")]
+    kind: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,64}\Z")]
     due: datetime | None = None
     level: Annotated[int, msgspec.Meta(ge=1)] | None = None
     summary: Annotated[str, msgspec.Meta(max_length=200)]
@@ -83,7 +83,7 @@ class Alert(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 class WebhookTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One webhook receiver; ``secret`` is shared with it to authenticate the alerts."""
 
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[!-~]{1,2000}\Z")]
     secret: Annotated[str, msgspec.Meta(min_length=16, max_length=1024)]
     timeout: _Seconds = 5.0
     retries: _Retries = 3

@@ -29,7 +29,7 @@ from serving.files import read_file
 PACKAGED_FILE: Final = ("data", "procedures.json")
 _MAX_BYTES: Final = 1_000_000
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-_Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+_Id = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}\Z")]
 _Minutes = Annotated[float, msgspec.Meta(gt=0, le=24 * 60)]
 
 
@@ -53,7 +53,7 @@ class Clock(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 
     hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 366)] | None = None
     days: Annotated[int, msgspec.Meta(ge=1, le=3660)] | None = None
-    from_: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,32}$")] = msgspec.field(name="from")
+    from_: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,32}\Z")] = msgspec.field(name="from")
     label: _Text
     source: Source
     checked: bool

@@ -62,8 +62,8 @@ ALGORITHMS: Final = [  # what security keys sign with: Ed25519, P-256, RSA
     COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
 ]
 _TRANSPORTS: Final = frozenset(t.value for t in AuthenticatorTransport)
-_B64U = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]*$", max_length=MAX_JSON)]
-_Transport = Annotated[str, msgspec.Meta(pattern=r"^[a-z-]{1,16}$")]
+_B64U = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]*\Z", max_length=MAX_JSON)]
+_Transport = Annotated[str, msgspec.Meta(pattern=r"^[a-z-]{1,16}\Z")]
 
 
 @dataclass(frozen=True)
