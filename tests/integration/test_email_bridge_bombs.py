@@ -7,14 +7,18 @@ mailbox loop goes on and flags the e-mail seen.
 
 from __future__ import annotations
 
+import asyncio
 import tracemalloc
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from node.alerts import Alert
 from node.email_bridge import BridgeInbox, BridgeRefusedError, NodeOpenPgpKey, Reply
+from node.email_bridge import service as service_module
+from node.email_bridge.fetch import BridgeFetcher
 from tests.integration.test_email_bridge import (
     CASE,
     CASE_TEXT,
@@ -218,3 +222,58 @@ async def test_the_loop_refuses_a_bomb_at_once_and_goes_on(
     assert await _inbox(box, gpg, node_key, out).handle_new() == (1, 1)
     assert box.seen == {"1", "2"}  # the bomb is not fetched again by the next round
     assert sorted(out) == ["email_bad_header", "reply DE-BKA"]
+
+
+async def test_running_out_of_memory_refuses_that_email_only(
+    gpg: GpgMember, node_key: NodeOpenPgpKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MemoryError or RecursionError is the e-mail's: refused at once, flagged seen."""
+    good = _good(gpg, node_key)
+    errors = iter([MemoryError(), RecursionError()])
+
+    def exhausted(raw: bytes, **kwargs: object) -> Reply:
+        raise next(errors)
+
+    monkeypatch.setattr(service_module, "accept", exhausted)
+    box = _Box({"1": good, "2": good + b"\r\n"})
+    out: list[str] = []
+    assert await _inbox(box, gpg, node_key, out).handle_new() == (0, 2)
+    assert box.seen == {"1", "2"}
+    assert out == ["email_too_large", "email_mime_too_complex"]
+
+
+async def test_the_fetcher_survives_any_exception_of_a_pass(
+    gpg: GpgMember, node_key: NodeOpenPgpKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A RuntimeError (e.g. no thread to be had) is logged and counted; the task goes on."""
+    box = _Box({"1": _good(gpg, node_key)}, fail_first=RuntimeError("can't start new thread"))
+    replies: list[Reply] = []
+    idled = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    box.on_idle = lambda: loop.call_soon_threadsafe(idled.set)
+
+    async def record(reply: Reply) -> None:
+        replies.append(reply)
+
+    async def alert(item: Alert) -> None:
+        raise AssertionError(item.kind)
+
+    settings = SimpleNamespace(retry_seconds=0.01, idle_seconds=0.01)
+    setup = SimpleNamespace(settings=settings, key=node_key)
+    bridge = SimpleNamespace(member=NODE, peer_of=lambda c, loop: {CASE: "DE-BKA"}.get(c),
+                             record_reply=record)  # fmt: skip
+    fetcher = BridgeFetcher(cast(Any, setup), cast(Any, bridge),
+                            members=lambda: [_member("DE-BKA", gpg)], alert=alert,
+                            clock=lambda: NOW)  # fmt: skip
+    monkeypatch.setattr(fetcher, "_connect", lambda: box)
+    task = asyncio.create_task(fetcher.run())
+    try:
+        waiting = asyncio.create_task(idled.wait())
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        assert not task.done(), task.exception()
+    finally:
+        task.cancel()
+    assert fetcher.failures == 1
+    assert [r.case_id for r in replies] == [CASE]
+    assert box.seen == {"1"}
