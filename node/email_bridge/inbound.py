@@ -134,7 +134,8 @@ def _contents(entity: Message) -> tuple[str, bytes | None]:
             charset = leaf.get_content_charset() or "utf-8"
             try:
                 texts.append(payload.decode(charset, errors="replace"))
-            except LookupError:
+            except (LookupError, ValueError):  # unknown, or a codec that fails anyway
+                # (idna and undefined refuse "replace"; punycode: UnicodeDecodeError)
                 texts.append(payload.decode("utf-8", errors="replace"))
     return "\n".join(texts), json_part
 

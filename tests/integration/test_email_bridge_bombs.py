@@ -16,7 +16,13 @@ from typing import Any, cast
 import pytest
 
 from node.alerts import Alert
-from node.email_bridge import BridgeInbox, BridgeRefusedError, NodeOpenPgpKey, Reply
+from node.email_bridge import (
+    BridgeInbox,
+    BridgeRefusedError,
+    NodeOpenPgpKey,
+    Reply,
+    armored_payload,
+)
 from node.email_bridge import service as service_module
 from node.email_bridge.fetch import BridgeFetcher
 from tests.integration.test_email_bridge import (
@@ -150,8 +156,6 @@ def test_encoded_words_in_the_signed_entity_are_bounded(
     inner += b"Content-Type: text/plain\r\n\r\n" + CASE_TEXT.encode() + b"\r\n"
     armored = gpg.sign_encrypt(inner, node_key.fingerprint)
     good = _good(gpg, node_key)
-    from node.email_bridge import armored_payload
-
     raw = good.replace(armored_payload(good).strip(), armored.strip())
     _refused_within("bad_header", raw, gpg, node_key)
 
@@ -164,6 +168,22 @@ def test_a_reply_within_the_bounds_is_taken(gpg: GpgMember, node_key: NodeOpenPg
         b"Subject: Re: relay247", b"Subject: =?utf-8?q?Re:_relay247_=C3=9C?=", 1
     )
     assert _accept(raw, _member("DE-BKA", gpg), node_key).case_id == CASE
+
+
+@pytest.mark.parametrize("charset", ["idna", "undefined", "punycode", "x-nope"])
+def test_a_text_part_in_a_charset_that_cannot_decode_is_read_as_utf8(
+    charset: str, gpg: GpgMember, node_key: NodeOpenPgpKey
+) -> None:
+    """A member's text/plain in a codec that raises UnicodeError (not LookupError) was an
+    unexpected failure, refused internal_error after three rounds: read as UTF-8."""
+    inner = f"Content-Type: text/plain; charset={charset}\r\nMIME-Version: 1.0\r\n\r\n"
+    data = (inner + CASE_TEXT + "\r\n\u00e9\r\n").encode("latin-1")
+    armored = gpg.sign_encrypt(data, node_key.fingerprint)
+    good = _good(gpg, node_key)
+    raw = good.replace(armored_payload(good).strip(), armored.strip())
+    reply = _accept(raw, _member("DE-BKA", gpg), node_key)
+    assert reply.case_id == CASE
+    assert "\ufffd" in reply.text  # the latin-1 byte, replaced
 
 
 class _Box:
