@@ -37,13 +37,18 @@ _HEADER_RE: Final = re.compile(r"[ \t]*([0-9a-f]{32})[ \t]*", re.ASCII)
 
 
 class Reply(NamedTuple):
-    """An accepted reply: who, which case, the answer, and the hash of the e-mail (M7)."""
+    """An accepted reply: who, which case, the answer, and the hash of the e-mail (M7).
+
+    ``signed_sha256`` is the hash of the signed entity M4 verified: the same reply in
+    another envelope (a replay with new outer headers) has the same one.
+    """
 
     member: str
     case_id: str
     body: Body | None
     text: str
     sha256: str
+    signed_sha256: str
     raw: bytes = b""  # the e-mail's exact bytes as fetched (kept as its envelope)
 
 
@@ -185,7 +190,7 @@ def accept(
             ``internal_error`` for another RuntimeError): the same bytes would fail again.
     """
     try:
-        member, inner, text, returned = _verified(raw, members, node_member, node_key)
+        member, signed, inner, text, returned = _verified(raw, members, node_member, node_key)
     except MemoryError:
         raise BridgeRefusedError("too_large", "out of memory while checking") from None
     except RecursionError:
@@ -198,13 +203,14 @@ def accept(
         raise BridgeRefusedError("no_case", "unknown case")
     if peer != member.id:
         raise BridgeRefusedError("other_members_case", "the case is with another member")
-    return Reply(member.id, case_id, returned, text, hashlib.sha256(raw).hexdigest(), raw)  # M7
+    digest = hashlib.sha256(raw).hexdigest()
+    return Reply(member.id, case_id, returned, text, digest, signed, raw)  # M7
 
 
 def _verified(
     raw: bytes, members: Iterable[Member], node_member: str, node_key: NodeOpenPgpKey
-) -> tuple[Member, Message, str, Body | None]:
-    """M1-M6: the sender, the signed entity, its text and its returned body."""
+) -> tuple[Member, str, Message, str, Body | None]:
+    """M1-M6: the sender, the signed entity's hash, the entity, its text and body."""
     if len(raw) > MAX_EMAIL:  # M1
         raise BridgeRefusedError("too_large", f"{len(raw)} bytes")
     outer = parse(raw)  # M1's bounds; its headers and RFC 3156 frame only matter until M4
@@ -218,4 +224,4 @@ def _verified(
     inner = parse(plain)  # the same bounds
     text, json_part = _contents(inner)  # M5
     returned = None if json_part is None else _returned_body(json_part, member, node_member)  # M6
-    return member, inner, text, returned
+    return member, hashlib.sha256(plain).hexdigest(), inner, text, returned
