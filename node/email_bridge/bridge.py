@@ -184,12 +184,14 @@ class EmailBridge:
 
     async def record_reply(self, reply: Reply) -> None:
         """Store an accepted reply as the member's message in its case, and queue its
-        record (G1); the same e-mail taken twice is stored once."""
+        record (G1); the same e-mail taken twice is stored once, and so is the same signed
+        entity in another envelope (its msg_id is the signed entity's hash, not the
+        e-mail's: a replay with new outer headers is "taken before")."""
         at = self._clock()
         body = reply.body or await self._free_text(reply)
         signed = self._sign("received", reply.member, reply.case_id, reply.sha256, at)
         record = MessageRecord(
-            direction=Direction.IN, msg_id=reply.sha256[:32], case_id=reply.case_id,
+            direction=Direction.IN, msg_id=reply.signed_sha256[:32], case_id=reply.case_id,
             peer=reply.member, coarse_kind=coarse_kind(body).value, body_kind=kind_of(body),
             in_reply_to=body.in_reply_to, seq=0, envelope=reply.raw,
             header=_header(sha256=reply.sha256, structured=reply.body is not None),

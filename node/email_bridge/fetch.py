@@ -6,6 +6,7 @@ go to :meth:`EmailBridge.record_reply`, refusals to the node's alerts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -49,13 +50,14 @@ class BridgeFetcher:
                        login=(s.user, self._setup.password), timeout=s.timeout)  # fmt: skip
 
     async def run(self) -> None:
-        """Fetch, check and wait until cancelled; never ends on a server's failure."""
+        """Fetch, check and wait until cancelled; never ends on a server's failure nor on
+        any exception while handling one e-mail (logged, counted in ``failures``)."""
         loop = asyncio.get_running_loop()
         delay = self._setup.settings.retry_seconds
         while True:
             try:
                 box = await asyncio.to_thread(self._connect)
-            except (OSError, imaplib.IMAP4.error) as exc:
+            except Exception as exc:  # noqa: BLE001 - OSError, IMAP4.error, or anything else
                 self.failures += 1
                 log.warning("mailbox not reached; will retry", error=type(exc).__name__)
                 await asyncio.sleep(delay)
@@ -78,7 +80,11 @@ class BridgeFetcher:
             except Relay247Error as exc:  # recording a reply failed (the store): go on
                 self.failures += 1
                 log.error("e-mail reply not recorded", error=exc.diagnostics())
+            except Exception as exc:  # noqa: BLE001 - one e-mail (or a bug) never ends the task
+                self.failures += 1
+                log.error("mailbox pass failed; reconnecting", error=type(exc).__name__)
             finally:
                 box.abort()  # a thread still waiting in IDLE returns at once
-                await asyncio.to_thread(box.close)
+                with contextlib.suppress(Exception):  # e.g. no thread to be had: go on
+                    await asyncio.to_thread(box.close)
             await asyncio.sleep(delay)

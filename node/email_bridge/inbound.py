@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from email import message_from_bytes
-from email.headerregistry import Address
 from email.message import Message
-from email.policy import default as default_policy
+from email.utils import getaddresses
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 import msgspec
 
+from node.email_bridge._limits import parse
 from node.email_bridge.errors import BridgeRefusedError
 from node.email_bridge.openpgp import load_cert
 from node.email_bridge.outbound import CASE_HEADER, CASE_LINE
@@ -38,27 +37,36 @@ _HEADER_RE: Final = re.compile(r"[ \t]*([0-9a-f]{32})[ \t]*", re.ASCII)
 
 
 class Reply(NamedTuple):
-    """An accepted reply: who, which case, the answer, and the hash of the e-mail (M7)."""
+    """An accepted reply: who, which case, the answer, and the hash of the e-mail (M7).
+
+    ``signed_sha256`` is the hash of the signed entity M4 verified: the same reply in
+    another envelope (a replay with new outer headers) has the same one.
+    """
 
     member: str
     case_id: str
     body: Body | None
     text: str
     sha256: str
+    signed_sha256: str
     raw: bytes = b""  # the e-mail's exact bytes as fetched (kept as its envelope)
 
 
 def _sender(msg: Message, members: Iterable[Member]) -> Member:
-    """M2: exactly one From address, equal to a directory member's bridge address."""
+    """M2: exactly one From address, equal to a directory member's bridge address.
+
+    The header is read as it came (``compat32``: no encoded-word is decoded) and its
+    address found by :func:`email.utils.getaddresses`, within the bounds of ``_limits``.
+    """
     try:
         values = msg.get_all("From") or []
         if len(values) != 1:
             raise BridgeRefusedError("bad_header", f"{len(values)} From headers")
-        addresses: tuple[Address, ...] = tuple(getattr(values[0], "addresses", ()))
-        if len(addresses) != 1:
+        addresses = getaddresses([str(values[0])])
+        if len(addresses) != 1 or "@" not in addresses[0][1]:
             raise BridgeRefusedError("bad_header", "From must name one address")
-        got = f"{addresses[0].username}@{addresses[0].domain}".lower()
-    except (ValueError, TypeError, IndexError, AttributeError):
+        got = addresses[0][1].lower()
+    except (ValueError, TypeError, IndexError, AttributeError, RecursionError):
         raise BridgeRefusedError("bad_header", "From header unreadable") from None
     for member in members:
         reach = member.email_bridge
@@ -77,7 +85,7 @@ def subparts(msg: Message) -> list[Message]:
 
 def armored_payload(raw: bytes) -> bytes:
     """The armored OpenPGP message of a PGP/MIME e-mail (M3), e.g. for a member's client."""
-    return _armored_part(message_from_bytes(raw, policy=default_policy))
+    return _armored_part(parse(raw))
 
 
 def _armored_part(msg: Message) -> bytes:
@@ -131,7 +139,8 @@ def _contents(entity: Message) -> tuple[str, bytes | None]:
             charset = leaf.get_content_charset() or "utf-8"
             try:
                 texts.append(payload.decode(charset, errors="replace"))
-            except LookupError:
+            except (LookupError, ValueError):  # unknown, or a codec that fails anyway
+                # (idna and undefined refuse "replace"; punycode: UnicodeDecodeError)
                 texts.append(payload.decode("utf-8", errors="replace"))
     return "\n".join(texts), json_part
 
@@ -162,14 +171,6 @@ def _returned_body(data: bytes, member: Member, node_member: str) -> Body:
     return body
 
 
-def _parse(data: bytes) -> Message:
-    """The stdlib parser recurses once per multipart level: a deep bomb is refused (M3, M5)."""
-    try:
-        return message_from_bytes(data, policy=default_policy)
-    except RecursionError:
-        raise BridgeRefusedError("mime_too_complex", "nested too deep to parse") from None
-
-
 def accept(
     raw: bytes,
     *,
@@ -184,11 +185,35 @@ def accept(
 
     Raises:
         BridgeRefusedError: with its reason; the caller raises an alert, and nothing of the
-            e-mail reaches a case.
+            e-mail reaches a case. Running out of memory or recursion while checking the
+            e-mail's bytes refuses it too (``too_large``, ``mime_too_complex``,
+            ``internal_error`` for another RuntimeError): the same bytes would fail again.
     """
+    try:
+        member, signed, inner, text, returned = _verified(raw, members, node_member, node_key)
+    except MemoryError:
+        raise BridgeRefusedError("too_large", "out of memory while checking") from None
+    except RecursionError:
+        raise BridgeRefusedError("mime_too_complex", "recursion while checking") from None
+    except RuntimeError as exc:
+        raise BridgeRefusedError("internal_error", type(exc).__name__) from None
+    case_id = _case_id(inner, text, returned)  # M7
+    peer = case_peer(case_id)
+    if peer is None:
+        raise BridgeRefusedError("no_case", "unknown case")
+    if peer != member.id:
+        raise BridgeRefusedError("other_members_case", "the case is with another member")
+    digest = hashlib.sha256(raw).hexdigest()
+    return Reply(member.id, case_id, returned, text, digest, signed, raw)  # M7
+
+
+def _verified(
+    raw: bytes, members: Iterable[Member], node_member: str, node_key: NodeOpenPgpKey
+) -> tuple[Member, str, Message, str, Body | None]:
+    """M1-M6: the sender, the signed entity's hash, the entity, its text and body."""
     if len(raw) > MAX_EMAIL:  # M1
         raise BridgeRefusedError("too_large", f"{len(raw)} bytes")
-    outer = _parse(raw)  # its headers and RFC 3156 frame only matter until M4
+    outer = parse(raw)  # M1's bounds; its headers and RFC 3156 frame only matter until M4
     member = _sender(outer, members)  # M2
     armored = _armored_part(outer)  # M3
     reach = member.email_bridge
@@ -196,13 +221,7 @@ def accept(
     plain = node_key.decrypt_and_verify(armored, load_cert(reach.openpgp_cert))  # M4
     if len(plain) > MAX_EMAIL:
         raise BridgeRefusedError("too_large", "decrypted entity")
-    inner = _parse(plain)
+    inner = parse(plain)  # the same bounds
     text, json_part = _contents(inner)  # M5
     returned = None if json_part is None else _returned_body(json_part, member, node_member)  # M6
-    case_id = _case_id(inner, text, returned)  # M7
-    peer = case_peer(case_id)
-    if peer is None:
-        raise BridgeRefusedError("no_case", "unknown case")
-    if peer != member.id:
-        raise BridgeRefusedError("other_members_case", "the case is with another member")
-    return Reply(member.id, case_id, returned, text, hashlib.sha256(raw).hexdigest(), raw)  # M7
+    return member, hashlib.sha256(plain).hexdigest(), inner, text, returned

@@ -47,6 +47,8 @@ def refusal_alert(refusal: BridgeRefusedError, *, member: str, sha256: str, now:
 MAX_PASS: Final = 50
 #: unexpected failures of one message's check before it is refused ``internal_error``
 MAX_TRIES: Final = 3
+#: the refusal of an e-mail whose check ran out of memory (True) or of recursion (False)
+_EXHAUSTED: Final = {True: "too_large", False: "mime_too_complex"}
 
 
 class BridgeInbox:
@@ -110,6 +112,8 @@ class BridgeInbox:
                 case_peer=self._case_peer,
             )
         except Exception as exc:  # noqa: BLE001 - one e-mail must never stop the loop
+            if isinstance(exc, (MemoryError, RecursionError)):  # its bytes: it would again
+                exc = BridgeRefusedError(_EXHAUSTED[type(exc) is MemoryError], type(exc).__name__)
             if not isinstance(exc, BridgeRefusedError):
                 log.error("e-mail check failed", error=type(exc).__name__, sha256=digest)
                 self._tries[uid] = tries = self._tries.get(uid, 0) + 1
