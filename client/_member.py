@@ -27,6 +27,7 @@ from protocol.keys import SigningKey
 from schemas.audit_api import CosignatureResult, CosignatureSubmission
 from schemas.blobs import BlobCommit, BlobCreate, BlobStatus
 from schemas.relay_api import (
+    PUSH_PAGE,
     AckResult,
     EmailRecordResult,
     MailboxPage,
@@ -114,7 +115,8 @@ class RelayClient(PublicClient):
         """GET /v1/mailbox: envelopes with seq > ``after``, long-polling ``wait`` seconds."""
         path = f"/v1/mailbox?after={after}&limit={limit}&wait={wait}"
         headers = self._signed("GET", path, b"")
-        return await self._call("GET", path, _PAGE, headers=headers, seconds=wait + 10.0)
+        page = await self._call("GET", path, _PAGE, headers=headers, seconds=wait + 10.0)
+        return _bounded(page, limit)
 
     async def ack(self, signed_ack: bytes) -> AckResult:
         """POST /v1/acks: the envelope leaves the mailbox (§8.1 Ack)."""
@@ -313,7 +315,8 @@ class RelayClient(PublicClient):
             ) as ws:
                 async for msg in ws:
                     if msg.type is aiohttp.WSMsgType.TEXT:
-                        yield decode(_PAGE, msg.data.encode(), "mailbox page", limit=self.limit)
+                        page = decode(_PAGE, msg.data.encode(), "mailbox page", limit=self.limit)
+                        yield _bounded(page, PUSH_PAGE)
                     elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                         break
         except aiohttp.WSServerHandshakeError as exc:
@@ -331,3 +334,17 @@ _EMAIL: Final = msgspec.json.Decoder(EmailRecordResult)
 _STATUS: Final = msgspec.json.Decoder(MembersStatus)
 _COSIGNED: Final = msgspec.json.Decoder(CosignatureResult)
 _BLOB: Final = msgspec.json.Decoder(BlobStatus)
+
+
+def _bounded(page: MailboxPage, limit: int) -> MailboxPage:
+    """``page`` if it holds at most ``limit`` envelopes (§8.1 "Mailbox").
+
+    Raises:
+        MalformedError: a longer page (a relay fault: its envelopes are not looked at).
+    """
+    if len(page.messages) > limit:
+        raise MalformedError(
+            "relay sent a mailbox page longer than asked",
+            detail=f"{len(page.messages)} envelopes, limit {limit}",
+        )
+    return page

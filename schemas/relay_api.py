@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
@@ -29,6 +29,11 @@ class MailboxItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     leaf_index: _Index
     received_at: Timestamp
     envelope: bytes
+
+
+#: envelopes in a pushed mailbox page at most (a pulled one: at most the ``limit`` asked;
+#: PROTOCOL.md §8.1 "Mailbox")
+PUSH_PAGE: Final = 500
 
 
 class MailboxPage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

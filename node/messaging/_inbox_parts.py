@@ -10,7 +10,9 @@ import hashlib
 from dataclasses import replace
 from datetime import datetime
 
-from node.events import NodeEvent
+import structlog
+
+from node.events import NodeEvent, NodeProblem
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from node.storage import Direction, Inbound, MessageRecord, Status
@@ -25,9 +27,14 @@ from schemas.errors import ErrorCode
 from schemas.messages import Body
 from schemas.relay_api import MailboxItem
 
+log = structlog.get_logger("relay247.node")
 # bytes: the largest envelope whose sender may still be told why it was refused; the
 # node opens envelopes up to its window's limit (2 MiB) and answers up to this one.
 MAX_ANSWERED = 4 << 20
+#: acks of one page posted at the same time at most
+ACKS_IN_FLIGHT = 8
+#: envelopes of one page dropped with a line and an event each; the rest are counted in one
+DROPS_TOLD = 3
 
 
 async def post_ack(transport: Transport, ack: bytes) -> None:
@@ -41,12 +48,19 @@ async def post_ack(transport: Transport, ack: bytes) -> None:
 
 
 async def post_acks(transport: Transport, acks: list[bytes]) -> None:
-    """Post ``acks`` concurrently (the relay commits them in groups); the first failure
-    is raised once every post has ended, and the unacked envelopes come back."""
+    """Post ``acks``, :data:`ACKS_IN_FLIGHT` at a time (the relay commits them in groups);
+    the first failure is raised once every post has ended, and the unacked envelopes come
+    back. (All at once, a page of hundreds of envelopes opened as many connections.)"""
     if len(acks) == 1:
         await post_ack(transport, acks[0])
         return
-    results = await asyncio.gather(*(post_ack(transport, a) for a in acks), return_exceptions=True)
+    room = asyncio.Semaphore(ACKS_IN_FLIGHT)
+
+    async def one(ack: bytes) -> None:
+        async with room:
+            await post_ack(transport, ack)
+
+    results = await asyncio.gather(*(one(a) for a in acks), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -123,11 +137,39 @@ class Pending:
 class Batch:
     """What a page's envelopes left to do after verification: store, then ack."""
 
-    __slots__ = ("acks", "stored")
+    __slots__ = ("acks", "dropped", "stored")
 
     def __init__(self) -> None:
         self.stored: list[Pending] = []
         self.acks: list[bytes] = []  # signed, posted once the batch is durable
+        self.dropped = 0  # envelopes not authenticated (or not ours), acked away
+
+
+def drop(item: MailboxItem, exc: PeerError, s: Shared, now: datetime, batch: Batch) -> None:
+    """Ack away an envelope not authenticated (or not ours): no receipt, so the node
+    reflects nothing. The first :data:`DROPS_TOLD` of a page are logged and published one
+    by one, the rest in one line and one event by :func:`tell_drops` (a relay's page of
+    junk made one warning and one ``NodeProblem`` per envelope)."""
+    batch.dropped += 1
+    if batch.dropped <= DROPS_TOLD:
+        log.warning(
+            "unauthenticated envelope dropped",
+            relay_seq=item.seq,
+            msg_id=item.msg_id,
+            hinted_sender=item.sender,
+            error=exc.diagnostics(),
+        )
+        s.hub.publish(NodeProblem("inbox", exc.code, f"envelope dropped: {exc.message}"))
+    batch.acks.append(raw_ack(item, s, now))
+
+
+def tell_drops(batch: Batch, s: Shared) -> None:
+    """One line and one event for the envelopes of a page :func:`drop` did not tell."""
+    more = batch.dropped - DROPS_TOLD
+    if more > 0:
+        log.warning("more unauthenticated envelopes dropped", count=more)
+        message = f"{more} more envelopes of one page dropped, not authenticated"
+        s.hub.publish(NodeProblem("inbox", ErrorCode.MALFORMED, message))
 
 
 def hints_hold(item: MailboxItem, auth: CheckedHeader | PeerError) -> bool:

@@ -25,7 +25,6 @@ import structlog
 from node.events import (
     MessageReceived,
     MessageRejected,
-    NodeProblem,
     ReceiptReceived,
     SequenceAnomaly,
 )
@@ -33,12 +32,14 @@ from node.messaging._inbox_parts import (
     MAX_ANSWERED,
     Batch,
     Pending,
+    drop,
     held_for_clock,
     hints_hold,
     inbound_record,
     post_acks,
     raw_ack,
     refuse_unasked_report,
+    tell_drops,
     with_reply,
 )
 from node.messaging.attachments import AttachmentFieldError, body_attachments, check_binding
@@ -144,6 +145,7 @@ class Inbox:
                         s.outbox_wake.set()
                     self._seq(result)
                     s.hub.publish(pending.event)
+        tell_drops(batch, s)
         await post_acks(transport, batch.acks)
         return deferred
 
@@ -167,7 +169,7 @@ class Inbox:
             if auth.code is ErrorCode.UNAUTHENTICATED and await self._refreshed(transport):
                 again = _authenticate(item, self._s.lookup())
                 return await self._one(item, again, now, transport, batch, defer_files=defer_files)
-            batch.acks.append(self._drop(item, auth, now))
+            drop(item, auth, self._s, now, batch)
             return True
         lookup = self._s.lookup()
         try:
@@ -182,7 +184,7 @@ class Inbox:
             )
         except PeerError as exc:
             if auth.header.recipient != self._s.member:
-                batch.acks.append(self._drop(item, exc, now))
+                drop(item, exc, self._s, now, batch)
                 return True
             if (held := held_for_clock(auth.header, exc)) is not None:
                 raise held from None  # nothing of the page stored or acked: read again
@@ -363,20 +365,6 @@ class Inbox:
             body_kind=RECEIPT_KIND,
             in_reply_to=h.msg_id,
         )
-
-    def _drop(self, item: MailboxItem, exc: PeerError, now: datetime) -> bytes:
-        """The ack of an envelope not authenticated (or not ours): no receipt, so the
-        node reflects nothing."""
-        s = self._s
-        log.warning(
-            "unauthenticated envelope dropped",
-            relay_seq=item.seq,
-            msg_id=item.msg_id,
-            hinted_sender=item.sender,
-            error=exc.diagnostics(),
-        )
-        s.hub.publish(NodeProblem("inbox", exc.code, f"envelope dropped: {exc.message}"))
-        return raw_ack(item, s, now)
 
     def _ack(self, checked: CheckedHeader, now: datetime) -> bytes:
         signing = self._s.keys.signing

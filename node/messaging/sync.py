@@ -32,6 +32,7 @@ import structlog
 
 from node.events import NodeProblem
 from node.messaging._lanes import Lanes
+from node.messaging._page_check import PUSH_PAGE, check_page
 from node.messaging.inbox import Inbox
 from node.messaging.relays import RECONNECT_MAX, RelayPool, backoff
 from node.messaging.shared import Shared
@@ -133,6 +134,11 @@ class Sync:
                 ):
                     try:
                         await self._push(transport)
+                    except MalformedError as exc:  # a page no relay may send: its fault
+                        log.warning("push page refused, long-polling", relay=url, error=exc.message)
+                        self._s.hub.publish(NodeProblem("inbox", exc.code, exc.message))
+                        self._push_broken_until[url] = self._s.unix() + PUSH_RETRY
+                        await self._poll(transport)
                     except Relay247Error as exc:
                         log.info("push unavailable, long-polling", relay=url, error=exc.message)
                         self._push_broken_until[url] = self._s.unix() + PUSH_RETRY
@@ -164,7 +170,7 @@ class Sync:
         after = await self._load_cursor(url)
         self.mode = "push"  # connecting or connected; a failure switches to "poll"
         async for page in transport.push(after=after):
-            await self._page(page, transport)
+            await self._page(page, transport, PUSH_PAGE)
         # The relay closed the socket cleanly (restart, idle timeout): reconnect at once.
 
     async def _poll(self, transport: Transport) -> None:
@@ -175,10 +181,11 @@ class Sync:
             after = await self._load_cursor(url)
             self.mode = "poll"
             page = await transport.mailbox(after=after, limit=sync.page_size, wait=sync.poll_wait)
-            await self._page(page, transport)
+            await self._page(page, transport, sync.page_size)
 
-    async def _page(self, page: MailboxPage, transport: Transport) -> None:
+    async def _page(self, page: MailboxPage, transport: Transport, limit: int) -> None:
         url = transport.base_url
+        check_page(page, limit=limit)  # MalformedError: a relay fault, nothing handled
         self._answered = True
         if self._failed:  # the relay is back: what the outbox held back can go now
             self._failed = False

@@ -30,10 +30,10 @@ from relay.storage import Submission
 from schemas.audit import DeliveryAcked, EnvelopeAccepted
 from schemas.envelope import DeliveryAck, Envelope, EnvelopeHeader, SignedAck
 from schemas.errors import ErrorCode
-from schemas.relay_api import AckResult, MailboxItem, MailboxPage, SubmitResult
+from schemas.relay_api import PUSH_PAGE, AckResult, MailboxItem, MailboxPage, SubmitResult
 
 log = structlog.get_logger("relay247.relay")
-MAX_PAGE = 500
+MAX_PAGE = PUSH_PAGE  # a pulled page's limit at most, and every pushed page's
 #: envelope bytes in one mailbox page past its first envelope (PROTOCOL.md §8.1 "Mailbox"):
 #: with the default 2 MiB body limit a page stays under 4 MiB of JSON, aiohttp's default
 #: WebSocket message limit, and within a client's answer limit whatever the sizes.

@@ -168,7 +168,8 @@ class FakeTransport:
 
     def _page(self, after: int, limit: int) -> MailboxPage:
         items = [i for i in self.relay.mailboxes.get(self.member, []) if i.seq > after][:limit]
-        return MailboxPage(messages=tuple(items), next=items[-1].seq if items else after)
+        # ``next``: the largest seq of the page (a test may deliver out of order)
+        return MailboxPage(messages=tuple(items), next=max((i.seq for i in items), default=after))
 
     async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
         r = self.relay

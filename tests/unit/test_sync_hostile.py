@@ -1,0 +1,181 @@
+"""A hostile relay's mailbox pages against a real node (PROTOCOL.md §8.1 "Mailbox sync").
+
+The relay is not trusted: a page must never make the node use unbounded memory, lose
+messages or spin. Each test serves crafted pages through :class:`Crafted`, a fake relay
+transport, and counts what the node asked and acked until it reported the fault: the
+counts stay small (no timing is asserted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from node.daemon import Node, NodeEvent
+from node.events import NodeProblem
+from schemas.errors import ErrorCode
+from schemas.relay_api import AckResult, MailboxItem, MailboxPage
+from tests.support.fake_relay import HANG_GUARD, FakeRelay, FakeTransport, next_event, open_node
+from tests.support.network import Network, make_network
+
+#: what a crafted relay answers to (after, limit); None: the fake relay's own page
+Script = Callable[[int, int], MailboxPage | None]
+
+
+@dataclass
+class Counts:
+    """What the node asked of the crafted relay."""
+
+    afters: list[int] = field(default_factory=list)  # `after` of each GET and push
+    acks: int = 0  # acks posted (accepted or not)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    acked: asyncio.Event = field(default_factory=asyncio.Event)  # set after each ack
+
+    async def until_acks(self, n: int) -> None:
+        """Wait until ``n`` acks were posted (the guard only stops a broken test)."""
+        async with asyncio.timeout(HANG_GUARD):
+            while True:
+                self.acked.clear()
+                if self.acks >= n and self.in_flight == 0:
+                    return
+                await self.acked.wait()
+
+
+@dataclass
+class Crafted(FakeTransport):
+    """A fake relay transport whose mailbox pages (pulled and pushed) come from a script."""
+
+    script: Script = lambda after, limit: None
+    counts: Counts = field(default_factory=Counts)
+
+    async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
+        self.counts.afters.append(after)
+        page = self.script(after, limit)
+        if page is None:
+            return await super().mailbox(after, limit, wait)
+        await asyncio.sleep(0)
+        return page
+
+    async def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
+        self.counts.afters.append(after)
+        page = self.script(after, 500)
+        if page is None:
+            async for real in super().push(after):
+                yield real
+            return
+        while True:  # the same page again and again, as fast as the node reads
+            yield page
+            await asyncio.sleep(0)
+
+    async def ack(self, signed_ack: bytes) -> AckResult:
+        c = self.counts
+        c.acks += 1
+        c.in_flight += 1
+        c.most_in_flight = max(c.most_in_flight, c.in_flight)
+        try:
+            for _ in range(3):  # let the other acks of a page start, if they can
+                await asyncio.sleep(0)
+            return await super().ack(signed_ack)
+        finally:
+            c.in_flight -= 1
+            c.acked.set()
+
+
+def junk(seq: int, n: int | None = None) -> MailboxItem:
+    """An envelope no sender signed, at relay ``seq``."""
+    return MailboxItem(
+        seq=seq,
+        sender="FR",
+        msg_id=f"{seq if n is None else n:032x}",
+        leaf_index=1,
+        received_at=datetime.now(UTC),
+        envelope=b'{"not": "an envelope"}',
+    )
+
+
+async def crafted_node(
+    tmp_path: Path, script: Script, *, push: bool = False, **settings: str
+) -> tuple[Node, FakeRelay, Crafted]:
+    net: Network = make_network()
+    relay = FakeRelay(net.lookup(), net.signed())
+    t = Crafted(relay, "US", relay.url, script=script)
+    s = {"push": "true" if push else "false", "poll_wait": "1", **settings}
+    node = await open_node(
+        tmp_path / "us", net, "US", relay, settings=s, transport_factory=lambda url: t
+    )
+    return node, relay, t
+
+
+async def inbox_problem(q: asyncio.Queue[NodeEvent]) -> NodeProblem:
+    while True:
+        problem = await next_event(q, NodeProblem)
+        if problem.where == "inbox":
+            return problem
+
+
+async def saved_cursor(node: Node, url: str) -> str | None:
+    return await node._shared.store.get_meta("cursor:" + url)
+
+
+# -- F1: a page longer than asked -------------------------------------------------------
+
+
+async def test_a_pulled_page_longer_than_asked_is_refused_whole(tmp_path: Path) -> None:
+    # 2,000 junk envelopes for limit=100: once each was authenticated, warned about (one
+    # NodeProblem each) and acked, all at once; 200,000 grew a node to 2.4 GB.
+    long_page = MailboxPage(messages=tuple(junk(s) for s in range(1, 2001)), next=2000)
+    node, relay, t = await crafted_node(tmp_path, lambda after, limit: long_page)
+    q = node.events.queue()
+    async with node:
+        await node.wait_ready()
+        first = await inbox_problem(q)
+        second = await inbox_problem(q)  # asked again after the back-off: refused again
+        assert await saved_cursor(node, relay.url) in (None, "0")
+    for problem in (first, second):
+        assert problem.code is ErrorCode.MALFORMED
+        assert "longer than asked" in problem.message
+    assert t.counts.acks == 0
+    assert set(t.counts.afters) == {0}  # the cursor did not move
+
+
+async def test_a_pushed_page_longer_than_500_is_refused_whole(tmp_path: Path) -> None:
+    long_page = MailboxPage(messages=tuple(junk(s) for s in range(1, 502)), next=501)
+
+    def script(after: int, limit: int) -> MailboxPage | None:
+        return long_page if limit == 500 else MailboxPage(messages=(), next=after)
+
+    node, _, t = await crafted_node(tmp_path, script, push=True)
+    q = node.events.queue()
+    async with node:
+        await node.wait_ready()
+        problem = await inbox_problem(q)
+    assert (problem.code, "longer than asked" in problem.message) == (ErrorCode.MALFORMED, True)
+    assert t.counts.acks == 0
+
+
+async def test_a_page_of_junk_makes_a_bounded_number_of_events_and_acks_in_flight(
+    tmp_path: Path,
+) -> None:
+    # A page as long as asked, all junk: each is acked away, but with a few lines and
+    # events for the page, and a few acks in flight at a time.
+    node, relay, t = await crafted_node(tmp_path, lambda after, limit: None)
+    q = node.events.queue()
+    for seq in range(1, 101):
+        await relay._deliver("US", junk(seq))
+    async with node:
+        await node.wait_ready()
+        await t.counts.until_acks(100)
+    problems = [e for e in _drain(q) if isinstance(e, NodeProblem)]
+    assert len(problems) == 4  # 3 one by one, then one for the other 97
+    assert t.counts.most_in_flight <= 8
+
+
+def _drain(q: asyncio.Queue[NodeEvent]) -> list[NodeEvent]:
+    out: list[NodeEvent] = []
+    while not q.empty():
+        out.append(q.get_nowait())
+    return out
