@@ -9,17 +9,24 @@ client's answer limit, and nothing more.
 
 from __future__ import annotations
 
+from typing import Final
+
 from protocol.errors import MalformedError
 from schemas.relay_api import PUSH_PAGE, MailboxPage
 
-__all__ = ["PUSH_PAGE", "check_page"]
+__all__ = ["MAX_SEQ", "PUSH_PAGE", "check_page"]
+
+#: the largest ``after`` a relay takes (relay/http/_envelopes.py), so the largest ``seq``
+#: and ``next`` a node takes: a cursor past it would be refused by every honest relay
+MAX_SEQ: Final = 2**62
 
 
 def check_page(page: MailboxPage, *, limit: int) -> None:
     """Refuse ``page``, the answer to a request for at most ``limit`` envelopes.
 
     Raises:
-        MalformedError: more envelopes than ``limit``.
+        MalformedError: more envelopes than ``limit`` (S1); a ``seq`` or ``next`` above
+            :data:`MAX_SEQ`, or a ``next`` below the page's largest ``seq`` (S2).
     """
     got = page.messages
     if len(got) > limit:
@@ -27,3 +34,14 @@ def check_page(page: MailboxPage, *, limit: int) -> None:
             "relay sent a mailbox page longer than asked",
             detail=f"{len(got)} envelopes, limit {limit}",
         )
+    high = max((item.seq for item in got), default=0)
+    if max(high, page.next) > MAX_SEQ:
+        raise MalformedError("relay sent a mailbox seq past 2^62", detail=_seqs(page))
+    if page.next < high:
+        raise MalformedError("relay's page says to go on before its last seq", detail=_seqs(page))
+
+
+def _seqs(page: MailboxPage) -> str:
+    seqs = [str(item.seq) for item in page.messages]
+    shown = seqs if len(seqs) <= 4 else [*seqs[:2], "...", *seqs[-2:]]
+    return f"seqs [{', '.join(shown)}], next {page.next}"

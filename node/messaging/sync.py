@@ -30,9 +30,10 @@ import random
 
 import structlog
 
+from client import RelayRejectedError
 from node.events import NodeProblem
 from node.messaging._lanes import Lanes
-from node.messaging._page_check import PUSH_PAGE, check_page
+from node.messaging._page_check import MAX_SEQ, PUSH_PAGE, check_page
 from node.messaging.inbox import Inbox
 from node.messaging.relays import RECONNECT_MAX, RelayPool, backoff
 from node.messaging.shared import Shared
@@ -180,12 +181,21 @@ class Sync:
         while not sync.push or _waiting(self._s.unix(), deadline):
             after = await self._load_cursor(url)
             self.mode = "poll"
-            page = await transport.mailbox(after=after, limit=sync.page_size, wait=sync.poll_wait)
+            try:
+                page = await transport.mailbox(
+                    after=after, limit=sync.page_size, wait=sync.poll_wait
+                )
+            except RelayRejectedError as exc:
+                if exc.code is ErrorCode.MALFORMED and after > 0:  # S3: our `after` refused
+                    await self._reset_cursor(url, 0, exc.message)
+                raise
             await self._page(page, transport, sync.page_size)
 
     async def _page(self, page: MailboxPage, transport: Transport, limit: int) -> None:
         url = transport.base_url
         check_page(page, limit=limit)  # MalformedError: a relay fault, nothing handled
+        if not page.messages and page.next < self._cursor[url]:  # S3: it starts over
+            await self._reset_cursor(url, page.next, "the relay's mailbox restarts below it")
         self._answered = True
         if self._failed:  # the relay is back: what the outbox held back can go now
             self._failed = False
@@ -223,6 +233,16 @@ class Sync:
             self._cursor[url] = _stored_cursor(raw)
         return self._cursor[url]
 
+    async def _reset_cursor(self, url: str, to: int, why: str) -> None:
+        """Go back to ``to`` (S3): the relay lost or renumbered its mailbox, or refuses our
+        cursor. Envelopes come again, deduplicated (E9); past it they never would."""
+        log.warning("mailbox cursor reset", relay=url, cursor=self._cursor[url], to=to, why=why)
+        self._cursor[url] = to
+        try:
+            await self._s.store.set_meta("cursor:" + url, str(self._lanes.floor(url, to)))
+        except Relay247Error as exc:
+            log.warning("cannot save mailbox cursor", error=exc.diagnostics())
+
     async def _save_cursor(self, url: str) -> None:
         if url in self._cursor and (self._unsaved or self._lanes.done):
             self._unsaved = self._lanes.done = 0
@@ -250,9 +270,11 @@ def _waiting(now: float, until: float) -> bool:
 
 
 def _stored_cursor(raw: str | None) -> int:
-    """The relay mailbox cursor this node stored; 0 (start over) when absent or unreadable:
-    the node deduplicates redelivered envelopes (E9), so starting over is only slower."""
+    """The relay mailbox cursor this node stored; 0 (start over) when absent, unreadable
+    or past :data:`MAX_SEQ`: the node deduplicates redelivered envelopes (E9), so
+    starting over is only slower."""
     try:
-        return 0 if raw is None else parse_decimal(raw, name="stored mailbox cursor")
+        # Past MAX_SEQ: saved from a hostile relay's seq by an older node (S2).
+        return 0 if raw is None else parse_decimal(raw, name="mailbox cursor", high=MAX_SEQ)
     except MalformedError:
         return 0

@@ -18,7 +18,14 @@ from node.daemon import Node, NodeEvent
 from node.events import NodeProblem
 from schemas.errors import ErrorCode
 from schemas.relay_api import AckResult, MailboxItem, MailboxPage
-from tests.support.fake_relay import HANG_GUARD, FakeRelay, FakeTransport, next_event, open_node
+from tests.support.fake_relay import (
+    HANG_GUARD,
+    FakeRelay,
+    FakeTransport,
+    _refuse,
+    next_event,
+    open_node,
+)
 from tests.support.network import Network, make_network
 
 #: what a crafted relay answers to (after, limit); None: the fake relay's own page
@@ -34,6 +41,7 @@ class Counts:
     in_flight: int = 0
     most_in_flight: int = 0
     acked: asyncio.Event = field(default_factory=asyncio.Event)  # set after each ack
+    asked: asyncio.Event = field(default_factory=asyncio.Event)  # set at each request
 
     async def until_acks(self, n: int) -> None:
         """Wait until ``n`` acks were posted (the guard only stops a broken test)."""
@@ -54,6 +62,7 @@ class Crafted(FakeTransport):
 
     async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
         self.counts.afters.append(after)
+        self.counts.asked.set()
         page = self.script(after, limit)
         if page is None:
             return await super().mailbox(after, limit, wait)
@@ -62,6 +71,7 @@ class Crafted(FakeTransport):
 
     async def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
         self.counts.afters.append(after)
+        self.counts.asked.set()
         page = self.script(after, 500)
         if page is None:
             async for real in super().push(after):
@@ -179,3 +189,87 @@ def _drain(q: asyncio.Queue[NodeEvent]) -> list[NodeEvent]:
     while not q.empty():
         out.append(q.get_nowait())
     return out
+
+
+# -- F2: a seq or `next` that would poison the saved cursor -----------------------------
+
+HUGE = 2**63 - 1  # past every honest relay's `after` (2^62): a cursor there is refused
+
+
+async def refused_whole(tmp_path: Path, page: MailboxPage, message: str) -> None:
+    node, relay, t = await crafted_node(tmp_path, lambda after, limit: page)
+    q = node.events.queue()
+    async with node:
+        await node.wait_ready()
+        for _ in range(2):
+            problem = await inbox_problem(q)
+            assert (problem.code, message in problem.message) == (ErrorCode.MALFORMED, True)
+        assert await saved_cursor(node, relay.url) in (None, "0")
+    assert t.counts.acks == 0
+    assert set(t.counts.afters) == {0}
+
+
+async def test_a_seq_past_2_62_is_refused_not_taken_as_the_cursor(tmp_path: Path) -> None:
+    page = MailboxPage(messages=(junk(HUGE, 1),), next=HUGE)
+    await refused_whole(tmp_path, page, "past 2^62")
+
+
+async def test_a_next_past_2_62_is_refused(tmp_path: Path) -> None:
+    await refused_whole(tmp_path, MailboxPage(messages=(), next=HUGE), "past 2^62")
+
+
+async def test_a_next_below_the_pages_last_seq_is_refused(tmp_path: Path) -> None:
+    page = MailboxPage(messages=(junk(5),), next=3)
+    await refused_whole(tmp_path, page, "before its last seq")
+
+
+async def afters_until(t: Crafted, n: int) -> list[int]:
+    """The `after` of the node's first ``n`` mailbox requests (the guard stops a hang)."""
+    c = t.counts
+    async with asyncio.timeout(HANG_GUARD):
+        while True:
+            c.asked.clear()
+            if len(c.afters) >= n:
+                return c.afters[:n]
+            await c.asked.wait()
+
+
+async def test_a_cursor_saved_past_2_62_starts_over(tmp_path: Path) -> None:
+    # An older node saved a hostile relay's seq: every honest relay would refuse it.
+    node, relay, t = await crafted_node(tmp_path, lambda after, limit: None)
+    await node._shared.store.set_meta("cursor:" + relay.url, str(HUGE))
+    async with node:
+        await node.wait_ready()
+        assert (await afters_until(t, 1))[0] == 0
+
+
+async def test_an_empty_page_whose_next_is_below_the_cursor_resets_it(tmp_path: Path) -> None:
+    # The relay lost its mailbox (restored from a backup, renumbered): an envelope it now
+    # holds at seq 3 would never be asked for from 50 on.
+    def script(after: int, limit: int) -> MailboxPage | None:
+        return MailboxPage(messages=(), next=0) if after == 50 else None
+
+    node, relay, t = await crafted_node(tmp_path, script)
+    await node._shared.store.set_meta("cursor:" + relay.url, "50")
+    async with node:
+        await node.wait_ready()
+        assert await afters_until(t, 2) == [50, 0]
+        assert await saved_cursor(node, relay.url) == "0"
+
+
+async def test_a_relay_refusing_our_after_as_malformed_resets_the_cursor(
+    tmp_path: Path,
+) -> None:
+    def script(after: int, limit: int) -> MailboxPage | None:
+        if after > 0:
+            raise _refuse(ErrorCode.MALFORMED, "query parameter after is out of range", 400)
+        return None
+
+    node, relay, t = await crafted_node(tmp_path, script)
+    await node._shared.store.set_meta("cursor:" + relay.url, str(2**62))
+    q = node.events.queue()
+    async with node:
+        await node.wait_ready()
+        await inbox_problem(q)  # the refusal: a relay fault, backed off
+        assert await afters_until(t, 2) == [2**62, 0]
+        assert await saved_cursor(node, relay.url) == "0"
