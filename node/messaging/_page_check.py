@@ -21,18 +21,26 @@ __all__ = ["MAX_SEQ", "PUSH_PAGE", "check_page"]
 MAX_SEQ: Final = 2**62
 
 
-def check_page(page: MailboxPage, *, limit: int) -> None:
-    """Refuse ``page``, the answer to a request for at most ``limit`` envelopes.
+def check_page(page: MailboxPage, *, after: int, limit: int) -> None:
+    """Refuse ``page``, the answer to a request for at most ``limit`` envelopes past
+    ``after`` (the node's cursor: pushed pages too are past every page before them).
 
     Raises:
         MalformedError: more envelopes than ``limit`` (S1); a ``seq`` or ``next`` above
-            :data:`MAX_SEQ`, or a ``next`` below the page's largest ``seq`` (S2).
+            :data:`MAX_SEQ`, or a ``next`` below the page's largest ``seq`` (S2); a
+            ``seq`` at or below ``after``, an envelope served again whatever the node
+            asked (S4: handled again and acked again, it made a hot loop).
     """
     got = page.messages
     if len(got) > limit:
         raise MalformedError(
             "relay sent a mailbox page longer than asked",
             detail=f"{len(got)} envelopes, limit {limit}",
+        )
+    if any(item.seq <= after for item in got):
+        raise MalformedError(
+            f"relay sent a mailbox seq at or below {after}, the one asked after",
+            detail=_seqs(page),
         )
     high = max((item.seq for item in got), default=0)
     if max(high, page.next) > MAX_SEQ:

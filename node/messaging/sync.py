@@ -193,7 +193,8 @@ class Sync:
 
     async def _page(self, page: MailboxPage, transport: Transport, limit: int) -> None:
         url = transport.base_url
-        check_page(page, limit=limit)  # MalformedError: a relay fault, nothing handled
+        # MalformedError: a relay fault, nothing handled
+        check_page(page, after=self._cursor[url], limit=limit)
         if not page.messages and page.next < self._cursor[url]:  # S3: it starts over
             await self._reset_cursor(url, page.next, "the relay's mailbox restarts below it")
         self._answered = True

@@ -59,6 +59,7 @@ class Crafted(FakeTransport):
 
     script: Script = lambda after, limit: None
     counts: Counts = field(default_factory=Counts)
+    repeats: int = 10**9  # times a push connection sends its page before it closes
 
     async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
         self.counts.afters.append(after)
@@ -77,7 +78,7 @@ class Crafted(FakeTransport):
             async for real in super().push(after):
                 yield real
             return
-        while True:  # the same page again and again, as fast as the node reads
+        for _ in range(self.repeats):  # the same page again, as fast as the node reads
             yield page
             await asyncio.sleep(0)
 
@@ -273,3 +274,40 @@ async def test_a_relay_refusing_our_after_as_malformed_resets_the_cursor(
         await inbox_problem(q)  # the refusal: a relay fault, backed off
         assert await afters_until(t, 2) == [2**62, 0]
         assert await saved_cursor(node, relay.url) == "0"
+
+
+# -- F7: pages served again whatever `after` asked --------------------------------------
+
+
+async def test_a_relay_serving_the_same_page_again_is_refused_not_acked_again(
+    tmp_path: Path,
+) -> None:
+    # The relay ignores `after`: 2,403 GETs and 2,402 acks in 4 s, with no warning.
+    page = MailboxPage(messages=(junk(7),), next=7)
+    node, _, t = await crafted_node(tmp_path, lambda after, limit: page)
+    q = node.events.queue()
+    async with node:
+        await node.wait_ready()
+        afters = await afters_until(t, 6)
+        problems = [e for e in _drain(q) if isinstance(e, NodeProblem)]
+    assert afters == [0] + [7] * 5  # the cursor moved past 7 once, and stayed
+    assert t.counts.acks == 1
+    again = [p for p in problems if "at or below 7" in p.message]
+    assert len(again) >= 4  # one per refused page, each followed by a back-off
+
+
+async def test_a_push_repeating_its_page_is_refused_not_acked_again(tmp_path: Path) -> None:
+    page = MailboxPage(messages=(junk(7),), next=7)
+
+    def script(after: int, limit: int) -> MailboxPage | None:
+        return page if limit == 500 else MailboxPage(messages=(), next=after)
+
+    node, _, t = await crafted_node(tmp_path, script, push=True)
+    t.repeats = 10  # then the relay closes the socket, and the node connects again
+    q = node.events.queue()
+    async with node:
+        await node.wait_ready()
+        await afters_until(t, 2)
+        problems = [e for e in _drain(q) if isinstance(e, NodeProblem)]
+    assert t.counts.acks == 1
+    assert any("at or below 7" in p.message for p in problems)
