@@ -300,7 +300,9 @@ class RelayClient(PublicClient):
         """Yield mailbox pages pushed over ``/v1/mailbox/ws`` until the relay closes.
 
         Raises:
-            TransportError: the connection failed, dropped, or the upgrade was refused.
+            TransportError: the connection failed, dropped, or the upgrade was refused;
+                the relay sent an error or a binary frame (its pages are text, §8.1).
+            MalformedError: a frame is not a page, or holds more than 500 envelopes.
         """
         path = f"/v1/mailbox/ws?after={after}"
         headers = self._signed("GET", path, b"")
@@ -317,8 +319,12 @@ class RelayClient(PublicClient):
                     if msg.type is aiohttp.WSMsgType.TEXT:
                         page = decode(_PAGE, msg.data.encode(), "mailbox page", limit=self.limit)
                         yield _bounded(page, PUSH_PAGE)
-                    elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                    elif msg.type is aiohttp.WSMsgType.CLOSED:
                         break
+                    else:  # an error (an oversize frame...) or a binary frame: not a page
+                        raise TransportError(
+                            "relay's push connection failed", detail=_ws_fault(msg)
+                        )
         except aiohttp.WSServerHandshakeError as exc:
             raise TransportError(
                 "relay refused the WebSocket", detail=f"HTTP {exc.status}"
@@ -334,6 +340,14 @@ _EMAIL: Final = msgspec.json.Decoder(EmailRecordResult)
 _STATUS: Final = msgspec.json.Decoder(MembersStatus)
 _COSIGNED: Final = msgspec.json.Decoder(CosignatureResult)
 _BLOB: Final = msgspec.json.Decoder(BlobStatus)
+
+
+def _ws_fault(msg: aiohttp.WSMessage) -> str:
+    """What a WebSocket message that is not a page was, for the log."""
+    if msg.type is aiohttp.WSMsgType.ERROR:
+        return f"error: {type(msg.data).__name__}: {msg.data}"
+    size = len(msg.data) if isinstance(msg.data, bytes | str) else 0
+    return f"{msg.type.name.lower()} frame of {size} bytes"
 
 
 def _bounded(page: MailboxPage, limit: int) -> MailboxPage:

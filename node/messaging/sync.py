@@ -1,9 +1,11 @@
 """Staying in sync with the relay: the inbox loop (push, else long-poll) and the directory.
 
 Inbox: a WebSocket push connection delivers pages as envelopes arrive. When the push
-cannot be opened or drops, the loop falls back to long-poll on the same relay and tries
-push again after :data:`PUSH_RETRY` seconds; when long-poll fails too, the relay counts
-as failed and the loop moves to the next one, after a backoff with jitter.
+cannot be opened, drops, or closes before it sent a page (a relay doing that at once
+made a hot reconnect loop), the loop falls back to long-poll on the same relay, with a
+warning, and tries push again after :data:`PUSH_RETRY` seconds; when long-poll fails
+too, the relay counts as failed and the loop moves to the next one, after a backoff
+with jitter.
 
 The backoff counts failures in a row only: a connection on which the relay answered (a
 pushed page, a long-poll answer, even empty) starts the count again, and the wait is at
@@ -39,7 +41,13 @@ from node.messaging.relays import RECONNECT_MAX, RelayPool, backoff
 from node.messaging.shared import Shared
 from node.messaging.transport_api import Transport
 from protocol.decimal import parse_decimal
-from protocol.errors import DirectoryError, MalformedError, Relay247Error, StorageError
+from protocol.errors import (
+    DirectoryError,
+    MalformedError,
+    Relay247Error,
+    StorageError,
+    TransportError,
+)
 from schemas.errors import ErrorCode
 from schemas.relay_api import MailboxItem, MailboxPage
 
@@ -140,8 +148,10 @@ class Sync:
                         self._s.hub.publish(NodeProblem("inbox", exc.code, exc.message))
                         self._push_broken_until[url] = self._s.unix() + PUSH_RETRY
                         await self._poll(transport)
-                    except Relay247Error as exc:
-                        log.info("push unavailable, long-polling", relay=url, error=exc.message)
+                    except Relay247Error as exc:  # once per PUSH_RETRY at most
+                        log.warning(
+                            "push unavailable, long-polling", relay=url, error=exc.diagnostics()
+                        )
                         self._push_broken_until[url] = self._s.unix() + PUSH_RETRY
                         await self._poll(transport)
                 else:
@@ -170,9 +180,13 @@ class Sync:
         url = transport.base_url
         after = await self._load_cursor(url)
         self.mode = "push"  # connecting or connected; a failure switches to "poll"
+        pages = 0
         async for page in transport.push(after=after):
             await self._page(page, transport, PUSH_PAGE)
-        # The relay closed the socket cleanly (restart, idle timeout): reconnect at once.
+            pages += 1
+        if not pages:  # closed at once, again and again, it made a hot reconnect loop
+            raise TransportError("relay closed the push connection before sending a page")
+        # The relay closed the socket after pages (restart, idle timeout): reconnect at once.
 
     async def _poll(self, transport: Transport) -> None:
         url = transport.base_url

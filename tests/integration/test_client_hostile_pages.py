@@ -17,7 +17,7 @@ from aiohttp import web
 
 from client import RelayClient
 from protocol.codec import encode
-from protocol.errors import MalformedError
+from protocol.errors import MalformedError, TransportError
 from schemas.relay_api import MailboxItem, MailboxPage
 from tests.support.network import make_network
 
@@ -40,7 +40,7 @@ def page_of(n: int) -> MailboxPage:
 
 
 @asynccontextmanager
-async def serving(path: str, handler: Handler) -> AsyncIterator[RelayClient]:
+async def serving(path: str, handler: Handler, limit: int = 64 << 20) -> AsyncIterator[RelayClient]:
     """A relay on a free loopback port answering ``path`` with ``handler``; a client."""
     app = web.Application()
     app.router.add_get(path, handler)
@@ -52,7 +52,7 @@ async def serving(path: str, handler: Handler) -> AsyncIterator[RelayClient]:
     key = make_network().members["US"].transport
     try:
         async with aiohttp.ClientSession() as session:
-            yield RelayClient(f"http://{host}:{port}", key, session)
+            yield RelayClient(f"http://{host}:{port}", key, session, limit=limit)
     finally:
         await runner.cleanup()
 
@@ -97,3 +97,27 @@ async def pushed(client: RelayClient, got: list[int]) -> None:
     """Read pushed pages until the connection ends, their lengths into ``got``."""
     async for page in client.push(after=0):
         got.append(len(page.messages))
+
+
+@pytest.mark.parametrize("frame", ["binary", "oversize"])
+async def test_a_push_that_sends_what_is_not_a_page_fails_loudly(frame: str) -> None:
+    # A binary frame was dropped silently (1.46 M of them in 6 s); an oversize frame ended
+    # the connection as if the relay had closed it cleanly, and the node reconnected at
+    # once. Either is now a TransportError: the node backs off to long-poll.
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        w = web.WebSocketResponse()
+        await w.prepare(request)
+        await w.send_str(encode(page_of(1)).decode())
+        if frame == "binary":
+            await w.send_bytes(bytes(64))
+        else:
+            await w.send_str(encode(page_of(50)).decode())  # past the client's limit
+        await w.send_str(encode(page_of(2)).decode())
+        await w.close()
+        return w
+
+    got: list[int] = []
+    async with serving("/v1/mailbox/ws", ws, limit=2048) as client:
+        with pytest.raises(TransportError):
+            await pushed(client, got)
+    assert got == [1]

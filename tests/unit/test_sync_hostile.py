@@ -37,6 +37,7 @@ class Counts:
     """What the node asked of the crafted relay."""
 
     afters: list[int] = field(default_factory=list)  # `after` of each GET and push
+    pushes: int = 0  # push connections opened
     acks: int = 0  # acks posted (accepted or not)
     in_flight: int = 0
     most_in_flight: int = 0
@@ -71,6 +72,7 @@ class Crafted(FakeTransport):
         return page
 
     async def push(self, after: int = 0) -> AsyncIterator[MailboxPage]:
+        self.counts.pushes += 1
         self.counts.afters.append(after)
         self.counts.asked.set()
         page = self.script(after, 500)
@@ -78,6 +80,7 @@ class Crafted(FakeTransport):
             async for real in super().push(after):
                 yield real
             return
+        await asyncio.sleep(0)  # as a socket would: a node reconnecting at once spins
         for _ in range(self.repeats):  # the same page again, as fast as the node reads
             yield page
             await asyncio.sleep(0)
@@ -311,3 +314,21 @@ async def test_a_push_repeating_its_page_is_refused_not_acked_again(tmp_path: Pa
         problems = [e for e in _drain(q) if isinstance(e, NodeProblem)]
     assert t.counts.acks == 1
     assert any("at or below 7" in p.message for p in problems)
+
+
+# -- F6: a push connection that closes at once -------------------------------------------
+
+
+async def test_a_push_that_closes_before_a_page_is_a_failure_not_a_hot_reconnect(
+    tmp_path: Path,
+) -> None:
+    # 7,110 signed WebSocket connections in 6 s, and no warning.
+    def script(after: int, limit: int) -> MailboxPage | None:
+        return MailboxPage(messages=(), next=after)
+
+    node, _, t = await crafted_node(tmp_path, script, push=True)
+    t.repeats = 0  # each push connection closes cleanly at once
+    async with node:
+        await node.wait_ready()
+        await afters_until(t, 5)
+    assert t.counts.pushes == 1  # then long-poll, push again only after PUSH_RETRY
