@@ -33,7 +33,9 @@ from tests.support.bodies import addressed
 from tests.support.hostile import (
     Coverage,
     LogWatch,
+    coverage,
     routes,
+    sign,
     watch_logs,
 )
 from tests.support.network import make_network
@@ -85,6 +87,17 @@ class Relay:
     def url(self) -> str:
         """The relay's base URL."""
         return self.running.url
+
+    def signed(
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        content_type: str | None = "application/json",
+    ) -> dict[str, str]:
+        """The signature headers of ``method target`` sent by US (a real member)."""
+        key = self.running.net.members["US"].transport
+        return sign(self.url, key, method, target, body, content_type)
 
     async def get(self, target: str, headers: dict[str, str] | None = None) -> RawAnswer:
         """One plain request on a fresh connection."""
@@ -191,5 +204,4 @@ def coverage_routes(
 ) -> Iterator[tuple[str, str, Coverage]]:
     """(method, path, coverage) of every route the application serves."""
     for method, path in found:
-        key = ("GET" if method == "HEAD" else method, path)
-        yield method, path, table[key]
+        yield method, path, coverage(table, method, path)

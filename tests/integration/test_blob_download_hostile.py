@@ -10,9 +10,7 @@ resume after what it kept.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import io
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +27,8 @@ from protocol import attachment as fmt
 from protocol.errors import TransportError
 from protocol.keys import SigningKey
 from schemas import Attachment
+from tests.support.sealed import sealed
+from tests.support.web_app import serving
 
 BLOB = hashlib.shake_256(b"a blob").digest(300_000)
 BLOB_ID = "ab" * 16
@@ -64,16 +64,8 @@ async def longer_chunked(request: web.Request) -> web.StreamResponse:
 async def relay(handler: Handler) -> AsyncIterator[RelayClient]:
     app = web.Application()
     app.router.add_get(f"/v1/blobs/{BLOB_ID}/content", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield RelayClient(f"http://{host}:{port}", SigningKey.generate(), session)
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url, aiohttp.ClientSession() as session:
+        yield RelayClient(url, SigningKey.generate(), session)
 
 
 async def _download(client: RelayClient, start: int = 0, into: bytearray | None = None) -> bytes:
@@ -193,20 +185,7 @@ async def test_the_callers_own_time_is_not_the_relays() -> None:
 
 
 def _attachment(size: int) -> tuple[bytes, Attachment]:
-    key = bytes(range(32))
-    out = io.BytesIO()
-    d = fmt.encrypt(io.BytesIO(hashlib.shake_256(b"plain").digest(size)), out, key)
-    a = Attachment(
-        blob_id=BLOB_ID,
-        name="f.bin",
-        media_type="application/octet-stream",
-        size=d.size,
-        sha256=d.sha256,
-        ct_sha256=d.ct_sha256,
-        ct_len=d.ct_len,
-        key=base64.b64encode(key).decode(),
-    )
-    return out.getvalue(), a
+    return sealed(hashlib.shake_256(b"plain").digest(size), blob_id=BLOB_ID)
 
 
 async def test_the_node_abandons_a_trickle_and_resumes_from_its_part(

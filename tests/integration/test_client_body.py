@@ -29,6 +29,7 @@ from protocol.tiles import encode_entry_bundle
 from schemas.errors import ErrorCode
 from tests.support.network import make_network
 from tests.support.relay import envelope, fetch, grow, running_relay
+from tests.support.web_app import serving
 
 MIB = 1 << 20
 BODY = hashlib.shake_256(b"several MiB").digest(5 * MIB + 12_345)  # not a multiple of a chunk
@@ -57,15 +58,8 @@ async def serve(
     app = web.Application()
     for path, handler in routes.items():
         app.router.add_get(path, handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ from protocol.note import Verifier, generate_key
 from protocol.witness import witness_checkpoint
 from schemas.errors import ErrorCode
 from tests.support.relay import RunningRelay, envelope, free_port, grow, running_relay, signed
+from tests.support.web_app import serving
 
 
 def _public(relay: RunningRelay, **kw: int) -> PublicClient:
@@ -121,15 +122,8 @@ async def _answering(status: int, body: bytes, content_type: str) -> AsyncIterat
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,13 @@ import pytest
 from schemas.errors import ErrorBody, ErrorCode
 from serving.bodies import coding_refused
 from tests.integration._hostile_servers import (
+    coverage_routes,
     hostile_node,
     hostile_relay,
     node_routes,
     relay_routes,
 )
-from tests.support.hostile import NODE_COVERAGE, RELAY_COVERAGE, Findings, concrete, coverage, sign
+from tests.support.hostile import NODE_COVERAGE, RELAY_COVERAGE, Findings, concrete
 from tests.support.raw_http import RawAnswer, exchange, request_bytes
 
 JSON = "application/json"
@@ -56,14 +57,12 @@ async def test_relay_refuses_every_content_coding(
 ) -> None:
     found = Findings()
     async with hostile_relay(tmp_path, monkeypatch) as relay:
-        key = relay.running.net.members["US"].transport
-        for method, path in _writes(relay_routes()):
-            cov = coverage(RELAY_COVERAGE, method, path)
+        for method, path, cov in coverage_routes(_writes(relay_routes()), RELAY_COVERAGE):
             target = concrete(path, cov)
             for coding, body in CODINGS:
                 with found.check(f"{method} {path}: {coding}"):
                     # Signed over the bytes as sent: the coding alone is refused.
-                    headers = sign(relay.url, key, method, target, body, JSON) if cov.signed else {}
+                    headers = relay.signed(method, target, body, JSON) if cov.signed else {}
                     headers = {**headers, "Content-Type": JSON, "Content-Encoding": coding}
                     _refused(
                         await exchange(relay.url, request_bytes(method, target, headers, body))
@@ -74,8 +73,8 @@ async def test_relay_refuses_every_content_coding(
 async def test_node_api_refuses_every_content_coding(tmp_path: Path) -> None:
     found = Findings()
     async with hostile_node(tmp_path) as node:
-        for method, route in _writes(node_routes()):
-            path = concrete(route, coverage(NODE_COVERAGE, method, route), case_id=node.case_id)
+        for method, route, cov in coverage_routes(_writes(node_routes()), NODE_COVERAGE):
+            path = concrete(route, cov, case_id=node.case_id)
             for coding, body in CODINGS:
                 with found.check(f"{method} {path}: {coding}"):
                     headers = node.auth(**{"Content-Type": JSON, "Content-Encoding": coding})

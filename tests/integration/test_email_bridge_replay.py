@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -17,13 +16,13 @@ from node.email_bridge import NodeOpenPgpKey, Reply, accept, armored_payload
 from node.storage import Direction, NodeStore
 from schemas.examples import EXAMPLES
 from tests.integration.test_email_bridge import _member, _reply, gpg, mail
-from tests.integration.test_email_bridge_queue import Clock, Sink, _bridge
+from tests.integration.test_email_bridge_queue import Clock, Sink, _bridge, store
 from tests.support.bodies import addressed
 from tests.support.mailserver import GpgMember, MailServer, mail_available
 from tests.support.network import make_network
 
 pytestmark = pytest.mark.skipif(mail_available() is not None, reason=str(mail_available()))
-__all__ = ["gpg", "mail"]  # the fixtures this module uses
+__all__ = ["gpg", "mail", "store"]  # the fixtures this module uses
 
 
 def _rewrapped(raw: bytes) -> bytes:
@@ -48,37 +47,32 @@ def _rewrapped(raw: bytes) -> bytes:
 
 
 async def test_a_replayed_reply_in_a_new_envelope_is_taken_before(
-    tmp_path: Path, mail: MailServer, gpg: GpgMember
+    store: NodeStore, mail: MailServer, gpg: GpgMember
 ) -> None:
     net = make_network(("FR", "MT"))
     member = _member("MT", gpg)
-    store = NodeStore(tmp_path / "node.db")
-    await store.open()
-    try:
-        bridge = _bridge(mail, store, Sink(), Clock(), net.members["FR"].signing,
-                         mail.smtp_port)  # fmt: skip
-        key: NodeOpenPgpKey = bridge.setup.key
-        gpg.import_cert(key.armored_cert())
-        answer = addressed(EXAMPLES["preserved"], "MT", "FR")
-        inner = EmailMessage()
-        inner.set_content(f"Preserved.\n\nrelay247-case: {answer.case_id}\n", charset="utf-8")
-        inner.add_attachment(msgspec.json.encode(answer), maintype="application",
-                             subtype="json", filename="relay247-body.json")  # fmt: skip
-        genuine = _reply(gpg, key, inner)
-        replay = _rewrapped(genuine).replace(b"mt-247@police.test", gpg.address.encode(), 1)
-        assert replay != genuine
+    bridge = _bridge(mail, store, Sink(), Clock(), net.members["FR"].signing,
+                     mail.smtp_port)  # fmt: skip
+    key: NodeOpenPgpKey = bridge.setup.key
+    gpg.import_cert(key.armored_cert())
+    answer = addressed(EXAMPLES["preserved"], "MT", "FR")
+    inner = EmailMessage()
+    inner.set_content(f"Preserved.\n\nrelay247-case: {answer.case_id}\n", charset="utf-8")
+    inner.add_attachment(msgspec.json.encode(answer), maintype="application",
+                         subtype="json", filename="relay247-body.json")  # fmt: skip
+    genuine = _reply(gpg, key, inner)
+    replay = _rewrapped(genuine).replace(b"mt-247@police.test", gpg.address.encode(), 1)
+    assert replay != genuine
 
-        def check(raw: bytes) -> Reply:
-            return accept(raw, members=[member], node_member="FR", node_key=key,
-                          case_peer={answer.case_id: "MT"}.get)  # fmt: skip
+    def check(raw: bytes) -> Reply:
+        return accept(raw, members=[member], node_member="FR", node_key=key,
+                      case_peer={answer.case_id: "MT"}.get)  # fmt: skip
 
-        first, again = check(genuine), check(replay)
-        await bridge.record_reply(first)
-        await bridge.record_reply(again)
-        taken = await store.messages(case_id=answer.case_id, direction=Direction.IN)
-        assert [m.envelope for m in taken] == [genuine]  # the replay was "taken before"
-        assert first.sha256 != again.sha256  # other bytes as fetched ...
-        assert first.signed_sha256 == again.signed_sha256  # ... the same signed entity
-        assert taken[0].msg_id == first.signed_sha256[:32]
-    finally:
-        await store.close()
+    first, again = check(genuine), check(replay)
+    await bridge.record_reply(first)
+    await bridge.record_reply(again)
+    taken = await store.messages(case_id=answer.case_id, direction=Direction.IN)
+    assert [m.envelope for m in taken] == [genuine]  # the replay was "taken before"
+    assert first.sha256 != again.sha256  # other bytes as fetched ...
+    assert first.signed_sha256 == again.signed_sha256  # ... the same signed entity
+    assert taken[0].msg_id == first.signed_sha256[:32]

@@ -30,7 +30,6 @@ from tests.support.hostile import (
     Coverage,
     concrete,
     query_string,
-    sign,
 )
 from tests.support.raw_http import assert_sound, exchange_blocking, request_bytes
 
@@ -94,10 +93,9 @@ async def test_relay_generated_integers(
     targets = [t for t in RELAY_TARGETS if t[1].signed == signed]
     assert targets
     async with hostile_relay(tmp_path, monkeypatch) as relay:
-        key = relay.running.net.members["US"].transport
 
         def headers(target: str) -> dict[str, str]:
-            return sign(relay.url, key, "GET", target) if signed else {}
+            return relay.signed("GET", target) if signed else {}
 
         await asyncio.to_thread(_fuzz, relay.url, targets, headers, {})
 

@@ -22,6 +22,7 @@ from schemas.errors import ErrorCode
 from tests.integration._hostile_servers import (
     NodeApi,
     Relay,
+    coverage_routes,
     hostile_node,
     hostile_relay,
     node_routes,
@@ -32,20 +33,16 @@ from tests.support.hostile import (
     RELAY_COVERAGE,
     Findings,
     concrete,
-    coverage,
-    sign,
 )
 from tests.support.hostile_requests import HEADER_CASES, SIGNATURE_CASES, Valid
 from tests.support.raw_http import WS_UPGRADE, assert_sound, exchange, request_bytes
 
 
 def _relay_requests(relay: Relay) -> Iterable[tuple[str, Valid]]:
-    key = relay.running.net.members["US"].transport
-    for method, path in relay_routes():
-        cov = coverage(RELAY_COVERAGE, method, path)
+    for method, path, cov in coverage_routes(relay_routes(), RELAY_COVERAGE):
         target = concrete(path, cov) + ("?after=0" if cov.ws else "")
         body = b"{}" if method == "POST" else b""
-        headers = sign(relay.url, key, method, target, body) if cov.signed else {}
+        headers = relay.signed(method, target, body) if cov.signed else {}
         if body and not cov.signed:
             headers["Content-Type"] = "application/json"
         if cov.ws:
@@ -54,8 +51,7 @@ def _relay_requests(relay: Relay) -> Iterable[tuple[str, Valid]]:
 
 
 def _node_requests(node: NodeApi) -> Iterable[tuple[str, Valid]]:
-    for method, path in node_routes():
-        cov = coverage(NODE_COVERAGE, method, path)
+    for method, path, cov in coverage_routes(node_routes(), NODE_COVERAGE):
         target = concrete(path, cov, case_id=node.case_id)
         body = b"{}" if method == "POST" else b""
         headers = node.auth(**({"Content-Type": "application/json"} if body else {}))
@@ -89,9 +85,7 @@ async def test_relay_hostile_signature_fields(
     """Spoiled RFC 9421 fields of a real member's signature, at every signed route."""
     found = Findings()
     async with hostile_relay(tmp_path, monkeypatch) as relay:
-        key = relay.running.net.members["US"].transport
-        for method, path in relay_routes():
-            cov = coverage(RELAY_COVERAGE, method, path)
+        for method, path, cov in coverage_routes(relay_routes(), RELAY_COVERAGE):
             if not cov.signed:
                 continue
             target = concrete(path, cov) + ("?after=0" if cov.ws else "")
@@ -99,7 +93,7 @@ async def test_relay_hostile_signature_fields(
             for name, spoil in SIGNATURE_CASES.items():
                 if name.startswith("Content-Digest") and not body:
                     continue  # §8.2: covered only with a body; uncovered fields are not read
-                headers = spoil(sign(relay.url, key, method, target, body))
+                headers = spoil(relay.signed(method, target, body))
                 items = list(headers.items()) if isinstance(headers, dict) else headers
                 if cov.ws:
                     items += list(WS_UPGRADE.items())

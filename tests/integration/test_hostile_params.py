@@ -34,7 +34,6 @@ from tests.support.hostile import (
     coverage,
     hostile_paths,
     hostile_queries,
-    sign,
 )
 from tests.support.raw_http import (
     WS_UPGRADE,
@@ -104,11 +103,10 @@ async def test_relay_refuses_hostile_integers(
     cov = coverage(RELAY_COVERAGE, methods[0], path)
     found = Findings()
     async with hostile_relay(tmp_path, monkeypatch) as relay:
-        key = relay.running.net.members["US"].transport
         for (label, query), method in itertools.product(hostile_queries(cov), methods):
             head = method == "HEAD"
             target = concrete(path, cov) + query
-            headers = sign(relay.url, key, method, target) if cov.signed else {}
+            headers = relay.signed(method, target) if cov.signed else {}
             if cov.ws:
                 headers.update(WS_UPGRADE)
             with found.check(f"{method} {target} ({label})"):
@@ -146,12 +144,11 @@ async def test_relay_hostile_path_segments(
     cov = coverage(RELAY_COVERAGE, methods[0], path)
     found = Findings()
     async with hostile_relay(tmp_path, monkeypatch) as relay:
-        key = relay.running.net.members["US"].transport
         bad = [h for valid in all_paths(path, cov) for h in hostile_paths(valid)]
         for target, method in itertools.product(bad, methods):
             head = method == "HEAD"
             body = b"{}" if method == "POST" else b""
-            headers = sign(relay.url, key, method, target, body) if cov.signed else {}
+            headers = relay.signed(method, target, body) if cov.signed else {}
             if body and not cov.signed:
                 headers["Content-Type"] = "application/json"
             with found.check(f"{method} {target}"):

@@ -32,6 +32,7 @@ from tests.support.console import MovableClock
 from tests.support.fake_relay import HANG_GUARD
 from tests.support.network import make_network
 from tests.support.relay import running_relay
+from tests.support.web_app import serving
 
 DELAY = timedelta(minutes=30)
 ON_DUTY = (("alice", "officer"), ("bob", "officer"), ("sue", "supervisor"))
@@ -65,15 +66,9 @@ async def sink() -> AsyncIterator[Sink]:
 
     app = web.Application()
     app.router.add_post("/duty/{login}", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    s.base = f"http://127.0.0.1:{runner.addresses[0][1]}/duty"
-    try:
+    async with serving(app) as url:
+        s.base = f"{url}/duty"
         yield s
-    finally:
-        await runner.cleanup()
 
 
 async def _until(s: Sink, check: Callable[[], bool]) -> None:

@@ -24,6 +24,7 @@ from protocol.keys import SigningKey
 from protocol.note import Signer, verifier_key
 from protocol.tiles import encode_entry_bundle, parse_entries_path
 from schemas.audit import RelayEvent, RelayEventKind
+from tests.support.web_app import serving
 
 ORIGIN = "hostile.example/log"
 _LOG = SigningKey(b"\x01" * 32)
@@ -103,13 +104,6 @@ async def hostile_log(log: HostileLog | None = None) -> AsyncIterator[HostileLog
     app.router.add_get("/v1/audit/checkpoint", checkpoint)
     app.router.add_get("/v1/audit/proof/consistency", consistency)
     app.router.add_get("/v1/audit/tile/entries/{rest:.*}", entries)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    log.url = f"http://{host}:{port}"
-    try:
+    async with serving(app) as url:
+        log.url = url
         yield log
-    finally:
-        await runner.cleanup()

@@ -9,9 +9,7 @@ cancelled in flight leaked its file. node/_threads.py waits for the thread.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import io
 import os
 import threading
 import time
@@ -25,12 +23,10 @@ from node import _threads
 from node.messaging import _chunks, _stream_check, attachments
 from node.messaging._download import WRITE_EVERY, download
 from node.messaging.attachments import AttachmentFiles
-from protocol import attachment as fmt
 from protocol._attachment_hash import THREAD_FROM, PairHash
 from schemas import Attachment
 from schemas.blobs import BlobRef
-
-KEY = bytes(range(32))
+from tests.support.sealed import sealed
 
 
 def _fds() -> set[str]:
@@ -117,19 +113,7 @@ async def test_a_prepare_cancelled_while_opening_leaks_no_file(
 
 
 def _blob(size: int) -> tuple[bytes, Attachment]:
-    out = io.BytesIO()
-    d = fmt.encrypt(io.BytesIO(os.urandom(size)), out, KEY)
-    a = Attachment(
-        blob_id="cd" * 16,
-        name="f.bin",
-        media_type="application/octet-stream",
-        size=d.size,
-        sha256=d.sha256,
-        ct_sha256=d.ct_sha256,
-        ct_len=d.ct_len,
-        key=base64.b64encode(KEY).decode(),
-    )
-    return out.getvalue(), a
+    return sealed(os.urandom(size), blob_id="cd" * 16)
 
 
 class _Relay:

@@ -10,9 +10,7 @@ when the client goes away mid-stream.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import io
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -27,24 +25,17 @@ from aiohttp import web
 
 from node import attachment_stream
 from node.attachment_stream import send_plaintext
-from protocol import attachment as fmt
 from schemas import Attachment
-from tests.support.relay import free_port
+from tests.support.sealed import sealed
+from tests.support.web_app import serving
 
-KEY = bytes(range(32))
 MiB = 1 << 20
 
 
 def _kept(tmp: Path, plain: bytes) -> tuple[Path, Attachment]:
-    out = io.BytesIO()
-    d = fmt.encrypt(io.BytesIO(plain), out, KEY)
+    ct, a = sealed(plain)
     path = tmp / "kept.ct"
-    path.write_bytes(out.getvalue())
-    a = Attachment(
-        blob_id="ab" * 16, name="f.bin", media_type="application/octet-stream", size=d.size,
-        sha256=d.sha256, ct_sha256=d.ct_sha256, ct_len=d.ct_len,
-        key=base64.b64encode(KEY).decode(),
-    )  # fmt: skip
+    path.write_bytes(ct)
     return path, a
 
 
@@ -56,14 +47,8 @@ async def _served(path: Path, a: Attachment) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/f", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/f"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield f"{url}/f"
 
 
 async def _get(url: str) -> tuple[bytes, bool]:

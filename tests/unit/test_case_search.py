@@ -18,6 +18,7 @@ from protocol.cases import Case, CaseState, Side
 from schemas._bodies_request import PreservationRequest
 from schemas._identifiers import EmailId, IpId, PhoneId
 from schemas.examples import example
+from tests.support.stores import opened
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
@@ -50,10 +51,8 @@ def _row(
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[CaseStore]:
-    s = CaseStore(tmp_path / "node.db")
-    await s.open()
-    yield s
-    await s.close()
+    async with opened(CaseStore(tmp_path / "node.db")) as s:
+        yield s
 
 
 def test_one_identifier_written_two_ways_is_one_term() -> None:

@@ -6,15 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
-from tests.unit.test_operator_files import make_node, make_relay
+from tests.support.operator_cli import make_node, make_relay, passphrase, run
 
-
-@pytest.fixture(autouse=True)
-def _passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RELAY247_PASSPHRASE", "correct horse battery staple")
+__all__ = ["passphrase"]  # the fixture this module uses
 
 
 @pytest.mark.parametrize(
@@ -36,7 +31,7 @@ def test_a_control_character_in_a_path_is_refused(
     key, value = line.split(" = ")
     assert line in text
     config.write_text(text.replace(line, f'{key} = "a{bad}{value[1:]}', 1), encoding="utf-8")
-    res = CliRunner().invoke(cli, [kind, "serve", "--config", str(config)])
+    res = run(kind, "serve", "--config", config)
     assert res.exit_code == 2, res.output
     assert f"{config}: {field}: Expected `str` matching regex" in res.output, res.output
     assert "Traceback" not in res.output

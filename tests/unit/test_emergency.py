@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ from node.cases import (
     record_clocks,
 )
 from node.officers import (
-    AccessLog,
     EmergencyDesk,
     LogSigner,
     OfficerDb,
@@ -39,15 +38,12 @@ from node.officers import (
     OralRecord,
     Roster,
     open_db,
-    origin_of,
-    verify_access_log,
 )
 from protocol.keys import SigningKey
 from schemas.examples import example
 from schemas.node_api import CaseDetail, CaseSummary, TimelineEntry
-
-T0 = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
-OTHER = "abcdef00abcdef00abcdef00abcdef00"
+from tests.support.emergency import OTHER, T0, access_log
+from tests.support.stores import opened
 
 
 class FakeClock:
@@ -119,10 +115,8 @@ def roster(officers: OfficerDb, clock: FakeClock, signer: LogSigner) -> Roster:
 
 @pytest.fixture
 async def cases(tmp_path: Path) -> AsyncIterator[CaseStore]:
-    store = CaseStore(tmp_path / "node.db")
-    await store.open()
-    yield store
-    await store.close()
+    async with opened(CaseStore(tmp_path / "node.db")) as store:
+        yield store
 
 
 def _record(desk: EmergencyDesk, **changes: Any) -> OralRecord:
@@ -385,9 +379,9 @@ def test_acks_are_in_the_verifiable_access_log(
         "SELECT action, officer, case_id FROM access_log ORDER BY idx DESC LIMIT 1"
     ).fetchall()
     assert rows == [("escalation_acked", "alice", OTHER)]
-    report = verify_access_log(conn, [signer.signer.verifier()], origin_of("FR"), now=clock())
+    report, entries = access_log(conn, signer, clock)
     assert report.problems == []
-    assert report.size == len(AccessLog(conn, signer, clock).entries(limit=1000))
+    assert report.size == len(entries)
 
 
 def test_ladder_default_without_procedure() -> None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from node.officers import (
-    AccessLog,
     EmergencyDesk,
     LogSigner,
     OfficerDb,
@@ -27,14 +26,11 @@ from node.officers import (
     OfficerErrorCode,
     Roster,
     open_db,
-    origin_of,
-    verify_access_log,
 )
 from protocol.keys import SigningKey
+from tests.support.emergency import OTHER, T0, access_log
 
-T0 = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
 CASE = "c0ffee00c0ffee00c0ffee00c0ffee00"
-OTHER = "abcdef00abcdef00abcdef00abcdef00"
 #: seconds to wait for a thread that should be long done: a bound against a hang, not a
 #: measure (busy_timeout is 5 s; every wait here ends as soon as its event comes)
 BOUND = 60.0
@@ -70,10 +66,9 @@ class _Db:
         ).record_id  # fmt: skip
 
     def actions(self) -> list[str]:
-        conn = self.conns[0]
-        report = verify_access_log(conn, [self.signer.signer.verifier()], origin_of("FR"), now=T0)
+        report, entries = access_log(self.conns[0], self.signer, _clock)
         assert report.problems == []
-        return [e.action.value for e in AccessLog(conn, self.signer, _clock).entries(limit=1000)]
+        return [e.action.value for e in entries]
 
 
 @pytest.fixture

@@ -11,14 +11,11 @@ import pytest
 from click.testing import Result
 
 from schemas.directory import Directory, EmailReach, Member
-from tests.unit.test_network_cli_keys import make_net, run, state
+from tests.support.operator_cli import passphrase, run
+from tests.unit.test_network_cli_keys import make_net, state
 
+__all__ = ["passphrase"]  # the fixture this module uses
 ADDRESS = "de-247@bka.test"
-
-
-@pytest.fixture(autouse=True)
-def _passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RELAY247_PASSPHRASE", "correct horse battery staple")
 
 
 def _cert(tmp: Path, user_id: str = f"BKA 24/7 <{ADDRESS}>", secret: bool = False) -> Path:

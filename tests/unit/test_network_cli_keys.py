@@ -8,25 +8,15 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from click.testing import CliRunner, Result
 
-from cli.main import cli
 from protocol.directory import key_fingerprint, verify_directory
 from protocol.keys import EncryptionKey, SigningKey
 from protocol.keystore import unlock
 from schemas.directory import Directory, KeyUse, Member
 from tests.support.network import member_keys
+from tests.support.operator_cli import PASS, passphrase, run
 
-PASS = "correct horse battery staple"
-
-
-@pytest.fixture(autouse=True)
-def _passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RELAY247_PASSPHRASE", PASS)
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args])
+__all__ = ["passphrase"]  # the fixture this module uses
 
 
 def make_net(tmp: Path, n: int = 3, k: int = 2) -> Path:

@@ -8,32 +8,17 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from cli._network_relays import MAX_RELAYS
-from cli.main import cli
 from protocol.keys import SigningKey
 from protocol.keystore import unlock
 from protocol.note import Signer, Verifier
 from schemas.directory import Directory
+from tests.support.operator_cli import PASS, make_net, passphrase, run
 from tests.support.relay import free_port
 
-PASS = "correct horse battery staple"
-
-
-@pytest.fixture(autouse=True)
-def _passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RELAY247_PASSPHRASE", PASS)
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def make_net(tmp: Path) -> Path:
-    net = tmp / "net"
-    assert run("network", "init", "--dir", net, "--name", "t").exit_code == 0
-    return net
+__all__ = ["passphrase"]  # the fixture this module uses
 
 
 def relays(net: Path) -> list[tuple[str, str, str, str]]:

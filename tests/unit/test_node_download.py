@@ -9,8 +9,6 @@ raised and not lost behind the write in flight, and that nothing hangs.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,25 +23,11 @@ from protocol.errors import TransportError
 from schemas import Attachment
 from schemas.errors import ErrorCode
 from tests.support.fake_blobs import refuse
-
-KEY = bytes(range(32))
+from tests.support.sealed import sealed
 
 
 def _blob(size: int) -> tuple[bytes, Attachment]:
-    plain = os.urandom(size)
-    out = io.BytesIO()
-    d = fmt.encrypt(io.BytesIO(plain), out, KEY)
-    a = Attachment(
-        blob_id="ab" * 16,
-        name="f.bin",
-        media_type="application/octet-stream",
-        size=d.size,
-        sha256=d.sha256,
-        ct_sha256=d.ct_sha256,
-        ct_len=d.ct_len,
-        key=base64.b64encode(KEY).decode(),
-    )
-    return out.getvalue(), a
+    return sealed(os.urandom(size))
 
 
 class _Relay:

@@ -13,24 +13,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from cli.main import cli
 from protocol.errors import ConfigError
 from serving import files
 from serving.files import read_file, read_file_or_pipe
 from tests.support.fifo import fifo
+from tests.support.operator_cli import make_node, make_relay, passphrase, run
 
-PASS = "correct horse battery staple"
-
-
-@pytest.fixture(autouse=True)
-def _passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RELAY247_PASSPHRASE", PASS)
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args])
+__all__ = ["passphrase"]  # the fixture this module uses
 
 
 def refused(res: Result, path: Path, why: str = "not a regular file") -> None:
@@ -38,32 +29,6 @@ def refused(res: Result, path: Path, why: str = "not a regular file") -> None:
     assert f"{path}: {why}" in res.output, res.output
     assert "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1, res.output
-
-
-def make_net(tmp: Path) -> Path:
-    net = tmp / "net"
-    assert run("network", "init", "--dir", net, "--name", "t").exit_code == 0
-    return net
-
-
-def make_relay(tmp: Path) -> Path:
-    data = tmp / "relay"
-    res = run(
-        "relay", "init", "--data", data, "--id", "r1",
-        "--public-url", "https://relay.example.org", "--trust-root", make_net(tmp) / "trust.json",
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    return data
-
-
-def make_node(tmp: Path) -> Path:
-    data = tmp / "node"
-    res = run(
-        "node", "init", "--member", "FR", "--data", data, "--authority", "24/7 FR",
-        "--relay", "http://127.0.0.1:9", "--trust-root", make_net(tmp) / "trust.json",
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    return data
 
 
 COMMANDS = [

@@ -36,6 +36,7 @@ from protocol.cases import Case, CaseState, Side
 from protocol.errors import StorageError
 from protocol.keys import SigningKey
 from schemas.examples import example
+from tests.support.stores import opened
 
 PARIS = ZoneInfo("Europe/Paris")
 T0 = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
@@ -257,10 +258,8 @@ def _urgent(**changes: object) -> CaseRow:
 
 @pytest.fixture
 async def cases(tmp_path: Path) -> AsyncIterator[CaseStore]:
-    store = CaseStore(tmp_path / "node.db")
-    await store.open()
-    yield store
-    await store.close()
+    async with opened(CaseStore(tmp_path / "node.db")) as store:
+        yield store
 
 
 def _duty(cases: CaseStore, roster: Roster, clock: FakeClock, recorder: Recorder) -> DutyAlerts:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import threading
 from pathlib import Path
@@ -13,18 +11,12 @@ import pytest
 from node.messaging._stream_check import QUEUED, StreamCheck, verify
 from protocol import attachment as fmt
 from schemas import Attachment
+from tests.support.sealed import sealed
 
 
 def _attachment(data: bytes) -> tuple[Attachment, bytes]:
-    key = fmt.new_key()
-    out = io.BytesIO()
-    d = fmt.encrypt(io.BytesIO(data), out, key)
-    a = Attachment(
-        blob_id="a" * 32, name="x.bin", media_type="application/octet-stream", size=d.size,
-        sha256=d.sha256, ct_sha256=d.ct_sha256, ct_len=d.ct_len,
-        key=base64.b64encode(key).decode(),
-    )  # fmt: skip
-    return a, out.getvalue()
+    ct, a = sealed(data, blob_id="a" * 32, key=fmt.new_key(), name="x.bin")
+    return a, ct
 
 
 def _download(part: Path, have: int, a: Attachment, rest: bytes, piece: int) -> object:
