@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -18,25 +17,15 @@ from aiohttp import web
 from client import RelayClient
 from protocol.codec import encode
 from protocol.errors import MalformedError, TransportError
-from schemas.relay_api import MailboxItem, MailboxPage
+from schemas.relay_api import MailboxPage
 from tests.support.network import make_network
+from tests.unit.test_sync_hostile import junk
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def page_of(n: int) -> MailboxPage:
-    items = tuple(
-        MailboxItem(
-            seq=s,
-            sender="FR",
-            msg_id=f"{s:032x}",
-            leaf_index=1,
-            received_at=datetime.now(UTC),
-            envelope=b"{}",
-        )
-        for s in range(1, n + 1)
-    )
-    return MailboxPage(messages=items, next=n)
+    return MailboxPage(messages=tuple(junk(s) for s in range(1, n + 1)), next=n)
 
 
 @asynccontextmanager
