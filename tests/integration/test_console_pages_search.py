@@ -98,7 +98,8 @@ async def test_search_by_identifier_provider_peer_state_and_date(tmp_path: Path)
             {"custodian": custodian.name.split()[0]},
             {"peer": "FR"},
             {"state": "received"},
-            {"since": datetime.now(UTC).date().isoformat()},
+            # yesterday: the case may have come just before midnight (a run at 23:59 UTC)
+            {"since": (datetime.now(UTC) - timedelta(days=1)).date().isoformat()},
         ):
             page = await _get(duty, base + "?" + "&".join(f"{k}={v}" for k, v in query.items()))
             assert f"/cases/{w.body.case_id}" in page, query
