@@ -46,8 +46,8 @@ def _member_key(path: Path, member: str) -> bytes:
     try:
         raw = read_file(path, _MAX_MEMBER, what="the node's public keys")
         entry = decode_as(Member, raw, "member file", limit=_MAX_MEMBER)
-    except ConfigError as exc:
-        raise CliUsageError(exc.message) from None
+    except ConfigError as exc:  # not a regular file, too large (named with its path)
+        raise CliUsageError(f"cannot read the node's public keys: {exc.message}") from None
     except Relay247Error as exc:
         raise CliUsageError(f"{path}: cannot read the node's public keys ({exc.message})") from None
     if entry.id != member:
