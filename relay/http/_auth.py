@@ -28,6 +28,12 @@ T = TypeVar("T")
 EARLY_CHECK_ABOVE = 64 << 10
 
 
+def _large_and_coming(request: web.Request) -> bool:
+    """A body still on its way, declared over :data:`EARLY_CHECK_ABOVE` or undeclared."""
+    length = request.content_length
+    return not request.content.is_eof() and (length is None or length > EARLY_CHECK_ABOVE)
+
+
 async def check_before_body(request: web.Request, state: RelayState) -> None:
     """Steps H1–H6 on the headers, before a large body still on its way is read (§8.2).
 
@@ -43,10 +49,7 @@ async def check_before_body(request: web.Request, state: RelayState) -> None:
     Raises:
         As :func:`authenticate` for H1–H6.
     """
-    if request.content.is_eof():
-        return
-    length = request.content_length
-    if length is not None and length <= EARLY_CHECK_ABOVE:
+    if not _large_and_coming(request):
         return
     signed = _Signed(state, request, None, state.clock())
     await VERIFIERS.run(signed.verify)
@@ -75,9 +78,7 @@ async def read_body(request: web.Request, state: RelayState, *, signed: bool = T
         raise TooLargeError(f"request body larger than {limit} bytes")
     if signed:
         await check_before_body(request, state)
-    elif not request.content.is_eof() and (
-        request.content_length is None or request.content_length > EARLY_CHECK_ABOVE
-    ):
+    elif _large_and_coming(request):
         if state.unsigned_reads >= UNSIGNED_READS:
             raise HeaderedError(
                 "too many unsigned request bodies being received; try again",
