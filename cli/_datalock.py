@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from cli._passphrase import CliUsageError
+from cli._passphrase import CliError, CliUsageError
+from protocol.errors import transient_os_error
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -75,6 +76,8 @@ def _lock_one(lock: Path, command: str) -> int:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
+        if transient_os_error(exc):  # a full or failing disk: exit 1, started again
+            raise CliError(f"{lock}: cannot open the lock: {exc.strerror}") from None
         raise CliUsageError(f"{lock}: cannot open the lock: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -9,8 +9,14 @@ from typing import Any, Protocol, TypeVar
 
 from cli._datalock import data_lock
 from cli._logging import configure
-from cli._passphrase import CliUsageError, fail_from, read_passphrase
-from protocol.errors import ConfigError, Relay247Error, StorageError, StorageUnavailableError
+from cli._passphrase import CliError, CliUsageError, fail_from, read_passphrase
+from protocol.errors import (
+    ConfigError,
+    Relay247Error,
+    StorageError,
+    StorageUnavailableError,
+    transient_os_error,
+)
 
 
 class _Log(Protocol):
@@ -45,9 +51,11 @@ def serve(
         what: the config section that owns the listening socket, for "cannot listen".
         storage_is_usage: a StorageError at start-up (a corrupted or foreign database
             file) exits 2 like a configuration error instead of 1. Not an outage
-            (StorageUnavailableError: disk full, read-only, unreachable): that exits 1,
-            so that the service manager starts it again (deploy/systemd units do not
-            restart after exit 2; found by the fault suite, issue 17).
+            (StorageUnavailableError: disk full, read-only, unreachable; or an OSError
+            of a full or failing disk, :func:`protocol.errors.transient_os_error`): that
+            exits 1, so that the service manager starts it again (deploy/systemd units
+            do not restart after exit 2; found by the fault suite, issue 17, and again
+            when node.db itself met the full disk at start).
         locks: the lock files of what the server writes (cli/_datalock.py), taken before
             anything is opened: a second server exits 2.
 
@@ -81,5 +89,8 @@ def _serve_locked(  # noqa: PLR0917  # serve()'s own arguments, passed on
     except Relay247Error as exc:
         raise fail_from(exc) from None
     except OSError as exc:
+        if transient_os_error(exc):  # a file at start on a full or failing disk: restarted
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise CliError(f"{where}storage unavailable: {exc.strerror}") from None
         # The port is taken or the address is not ours: a configuration problem.
         raise CliUsageError(f"{config_path}: {what}: cannot listen: {exc.strerror}") from None

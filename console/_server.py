@@ -27,6 +27,7 @@ from node.officers import AccessLog, LogSigner, OfficerDb, open_db
 from node.services import member_zone
 from protocol.errors import ConfigError
 from serving import ConnectionLimits, GuardedSite, runner_kwargs
+from serving.files import write_file
 
 PORT_FILE: Final = "console.port"
 log = structlog.get_logger("relay247.console")
@@ -108,7 +109,8 @@ class Console:
         else:
             log.info("security keys", rp_id=rp.rp_id, origin=rp.origin)
         if self._port_file is not None:
-            self._port_file.write_text(f"{self.port}\n", encoding="ascii")
+            # whole or not at all; a full disk: StorageUnavailableError, the start exits 1
+            write_file(self._port_file, f"{self.port}\n".encode("ascii"), mode=0o644)
         log.info("console listening", url=self.url)
 
     async def stop(self) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.storage import Sealer
-from protocol.errors import ConfigError, Relay247Error
+from protocol.errors import ConfigError, Relay247Error, file_error
 from protocol.keys import EncryptionKey, SigningKey
 from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
@@ -225,8 +225,8 @@ def _rewrite(path: Path, keys: NodeKeys, passphrase: bytes) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         _write(fd, data)
         tmp.replace(path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot rewrite key file: {exc.strerror}") from None
+    except OSError as exc:  # at a start (ensure_data_key): a full disk exits 1, restarted
+        raise file_error(f"{path}: cannot rewrite key file: {exc.strerror}", exc) from None
 
 
 def ensure_data_key(path: Path, keys: NodeKeys, passphrase: bytes) -> NodeKeys:
@@ -234,7 +234,8 @@ def ensure_data_key(path: Path, keys: NodeKeys, passphrase: bytes) -> NodeKeys:
     (a node made before PROTOCOL.md §18 gets them on its first start after the upgrade).
 
     Raises:
-        ConfigError: the file cannot be rewritten.
+        StorageUnavailableError: no space, or an I/O error, to rewrite it.
+        ConfigError: the file cannot be rewritten for another reason.
     """
     if keys.data_keys and keys.index_key is not None:
         return keys

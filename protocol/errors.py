@@ -186,3 +186,35 @@ def storage_error(exc: BaseException, message: str = "storage failed") -> Storag
     if reason is not None:
         return StorageUnavailableError(f"storage unavailable: {reason}", detail=repr(exc))
     return StorageError(message, detail=repr(exc))
+
+
+#: errno names of a disk that can recover by itself (space freed, quota raised, a retried
+#: I/O): a server start that meets one exits 1, so that the service manager starts it
+#: again; a permission or a path in the way is the operator's (exit 2, not restarted)
+_ERRNO_TRANSIENT = {"ENOSPC", "EDQUOT", "EIO"}
+
+
+def transient_os_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is an OSError of a disk that can recover by itself."""
+    import errno as _errno  # the names table only; no I/O
+
+    err = getattr(exc, "errno", None)
+    return isinstance(exc, OSError) and _errno.errorcode.get(err or 0) in _ERRNO_TRANSIENT
+
+
+def file_error(
+    message: str, exc: OSError, otherwise: type[Relay247Error] = ConfigError
+) -> Relay247Error:
+    """The error for a file a server could not write or create.
+
+    Args:
+        message: the public message (it names the file and ``exc.strerror``).
+        exc: what the system call raised (kept in ``detail``).
+        otherwise: the class when the cause is not transient.
+
+    Returns:
+        :class:`StorageUnavailableError` for disk full, quota or an I/O error (a start
+        exits 1 and is restarted), else ``otherwise`` (a start exits 2).
+    """
+    cls = StorageUnavailableError if transient_os_error(exc) else otherwise
+    return cls(message, detail=repr(exc))

@@ -9,19 +9,24 @@ regular file, and reads at most one byte more than the limit, whatever the file 
 its size is. :func:`read_file_or_pipe` also takes a pipe or FIFO (a passphrase given as
 ``<(...)``), waiting a bounded time for its writer.
 
+:func:`write_file` writes a small file a server keeps beside its data (the local API's
+token and port): whole or not at all, so that a full disk at start leaves no empty token
+that refuses every later start.
+
 Here because the relay, the node and the CLI all read such files (serving may be
 imported by each of them; it imports none of them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import stat
 import time
 from pathlib import Path
 
-from protocol.errors import ConfigError
+from protocol.errors import ConfigError, file_error
 
 # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; it changes
 # nothing for a regular file. O_NOCTTY: a terminal named here never becomes ours.
@@ -123,3 +128,54 @@ def _read_pipe(fd: int, n: int, wait: float, path: Path) -> bytes:
         parts.append(piece)
         left -= len(piece)
     return b"".join(parts)
+
+
+def write_file(path: Path, data: bytes, *, mode: int = 0o600, keep_existing: bool = False) -> bool:
+    """Write ``data`` to ``path`` whole or not at all, durably.
+
+    A temporary file beside it is written and fsynced, then renamed over ``path`` (or,
+    with ``keep_existing``, linked to it, which fails if ``path`` exists: the first
+    writer wins), then the directory is fsynced. A failure leaves ``path`` as it was.
+
+    Returns:
+        False when ``keep_existing`` found ``path`` there (it is left alone), else True.
+
+    Raises:
+        StorageUnavailableError: disk full, quota, I/O error (a start exits 1, restarted).
+        ConfigError: any other cause (permissions, a directory in the way).
+    """
+    tmp = path.with_name(f".{path.name}.tmp")  # one writer: the data directory's lock
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        with contextlib.suppress(FileNotFoundError):  # a killed start left it
+            tmp.unlink()
+        fd = os.open(tmp, flags, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if keep_existing:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+        else:
+            os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise file_error(f"{path}: cannot write: {exc.strerror}", exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import random
 import re
+import stat
 from pathlib import Path
 from typing import Final
 
@@ -54,7 +55,7 @@ from serving import (
     name_server,
     runner_kwargs,
 )
-from serving.files import read_file
+from serving.files import read_file, write_file
 
 log = structlog.get_logger("relay247.node.api")
 #: seconds a client waits before retrying a 503 ``unavailable``
@@ -76,18 +77,25 @@ PERMISSIONS: Final = web.AppKey("permissions", dict[Handler, Permission])
 def ensure_token(path: Path) -> str:
     """Return the API token from ``path``, creating it (0600) on first use.
 
+    The token is written whole or not at all (:func:`serving.files.write_file`): a start
+    on a full disk used to leave an empty file that every later start refused. An empty
+    file (left so by an older version) is replaced: no client can hold an empty token.
+
     Raises:
+        StorageUnavailableError: it cannot be created for want of space or an I/O error.
         ConfigError: the file is readable by others, or malformed, or cannot be written.
     """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
+        st: os.stat_result | None = path.lstat()
+        if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            path.unlink()
+            st = None
+    except FileNotFoundError:
+        st = None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot create the API token: {exc.strerror}") from None
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(os.urandom(32).hex() + "\n")
+        raise ConfigError(f"{path}: cannot read the API token: {exc.strerror}") from None
+    if st is None:  # written only when absent: a full disk does not stop a later start
+        write_file(path, os.urandom(32).hex().encode("ascii") + b"\n", keep_existing=True)
     try:
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"{path}: the API token must be readable by its owner only (0600)")
@@ -303,7 +311,7 @@ class ApiServer:
             raise ConfigError(f"api: cannot listen on {self._host}:{self._port}: {exc}") from None
         self._runner = runner
         self.port = int(runner.addresses[0][1])
-        (self._data / PORT_FILE).write_text(f"{self.port}\n", encoding="ascii")
+        write_file(self._data / PORT_FILE, f"{self.port}\n".encode("ascii"), mode=0o644)
         log.info("local api listening", host=self._host, port=self.port)
 
     async def stop(self) -> None:

@@ -15,7 +15,12 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-from protocol.errors import StorageError, unavailable_reason
+from protocol.errors import (
+    StorageError,
+    StorageUnavailableError,
+    file_error,
+    unavailable_reason,
+)
 
 SCHEMA_VERSION: Final = "1"
 DDL: Final = """
@@ -128,7 +133,10 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         # 0600 whatever the umask, as node.storage.store does: it holds secrets
         _create_private(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except (OSError, sqlite3.Error) as exc:
+    except OSError as exc:
+        msg = f"{path}: cannot open the node database: {exc.strerror}"
+        raise file_error(msg, exc, StorageError) from None
+    except sqlite3.Error as exc:
         raise StorageError(f"{path}: cannot open the node database", detail=str(exc)) from None
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -154,7 +162,9 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         conn.close()
         reason = unavailable_reason(exc)
-        raise StorageError(
+        # an outage (disk full, I/O error) is not a bad file: `node serve` exits 1, restarted
+        cls = StorageUnavailableError if reason else StorageError
+        raise cls(
             f"{path}: cannot use the node database: {reason or 'not a database or corrupted'}",
             detail=str(exc),
         ) from None

@@ -32,7 +32,12 @@ from node.storage.schema import (
     SeqEventKind,
     Status,
 )
-from protocol.errors import StorageError, unavailable_reason
+from protocol.errors import (
+    StorageError,
+    StorageUnavailableError,
+    file_error,
+    unavailable_reason,
+)
 
 #: one inbound envelope to store: the message, the receipt to send back, the receipt it carries
 Inbound = tuple[MessageRecord, Callable[[int], Outgoing] | None, ReceiptRecord | None]
@@ -60,9 +65,8 @@ class SyncDb:
             _create_private(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except OSError as exc:
-            raise StorageError(
-                f"{path}: cannot open the node database: {exc.strerror}", detail=repr(exc)
-            ) from None
+            msg = f"{path}: cannot open the node database: {exc.strerror}"
+            raise file_error(msg, exc, StorageError) from None
         except sqlite3.Error as exc:
             raise StorageError(f"{path}: cannot open the node database", detail=str(exc)) from None
         try:
@@ -88,11 +92,11 @@ class SyncDb:
         except sqlite3.DatabaseError as exc:
             conn.close()
             reason = unavailable_reason(exc)  # disk full, read-only, I/O error: say so
+            if reason:  # an outage, not a bad file: `node serve` exits 1 and is restarted
+                msg = f"{path}: cannot use the node database: {reason}"
+                raise StorageUnavailableError(msg, detail=str(exc)) from None
             raise StorageError(
-                f"{path}: cannot use the node database: {reason}"
-                if reason
-                else f"{path}: not a node database, or the file is corrupted",
-                detail=str(exc),
+                f"{path}: not a node database, or the file is corrupted", detail=str(exc)
             ) from None
         except StorageError:
             conn.close()

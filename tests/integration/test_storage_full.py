@@ -236,5 +236,7 @@ def test_node_start_on_a_full_disk_names_the_file_and_why(
             env={**os.environ, "RELAY247_PASSPHRASE": "node full disk passphrase"},
             check=False,
         )
-    assert out.returncode == 2, out.stderr
+    # 1, not 2: the systemd units restart after 1 (RestartPreventExitStatus=2); the fault
+    # suite's soak met this exit 2 (a node down for good after a full disk at a start).
+    assert out.returncode == 1, out.stderr
     assert f"{disk / 'fr' / 'node.db'}: cannot use the node database: disk full" in out.stderr

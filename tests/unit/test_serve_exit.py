@@ -8,6 +8,8 @@ corrupted or foreign database still exits 2 (the operator must look).
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,3 +57,26 @@ def test_a_corrupted_database_still_exits_2() -> None:
 
 def test_the_relay_exits_1_on_any_storage_error() -> None:
     assert _exit_code(StorageError("storage is not available"), storage_is_usage=False) == 1
+
+
+def _os_exit_code(exc: OSError) -> tuple[int, str]:
+    async def run(config: _Config, secret: bytes) -> None:
+        raise exc
+
+    with pytest.raises(CliError) as caught:
+        _serve_locked(Path("x.toml"), None, _Config(_Log()), run, "api", True)
+    return caught.value.exit_code, caught.value.message
+
+
+def test_an_os_error_of_a_full_or_failing_disk_exits_1_not_cannot_listen() -> None:
+    for err in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        exc = OSError(err, os.strerror(err), "/data/attachments")
+        code, message = _os_exit_code(exc)
+        assert code == EXIT_RUNTIME
+        assert message == f"/data/attachments: storage unavailable: {os.strerror(err)}"
+
+
+def test_a_port_in_use_still_exits_2_cannot_listen() -> None:
+    code, message = _os_exit_code(OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE)))
+    assert code == EXIT_USAGE
+    assert message == f"x.toml: api: cannot listen: {os.strerror(errno.EADDRINUSE)}"
