@@ -9,8 +9,8 @@ Typical use (the CLI's ``node serve`` is :func:`run`)::
     ...
     await node.stop()
 
-Everything the node learns is in :attr:`Node.store` (see :mod:`node.storage.store` for the
-queries) before the matching event is published on :attr:`Node.events`.
+Everything the node learns is in :attr:`Node.store` (queries: :mod:`node.storage.store`)
+before the matching event is published on :attr:`Node.events`.
 """
 
 from __future__ import annotations
@@ -122,9 +122,8 @@ class Node:
             clock=clock or system_clock,
             files=AttachmentFiles(Path(config.path("."))),
         )
-        self._clients = RelayClients(
-            keys.transport, timeout=config.relays.request_timeout, clock=self._shared.clock
-        )
+        timeout = config.relays.request_timeout
+        self._clients = RelayClients(keys.transport, timeout=timeout, clock=self._shared.clock)
         self._factory: TransportFactory = transport_factory or self._clients
         self._pool = RelayPool(self._relay_urls, self._factory)
         self._sync = Sync(self._shared, self._pool, Inbox(self._shared, self._refresh), rng)
@@ -141,8 +140,7 @@ class Node:
             directory=lambda: self.directory,
             relays=self._relay_urls,
         )
-        #: the OpenPGP e-mail bridge (PROTOCOL.md §22), when [email_bridge] is enabled
-        self.email = None if bridge is None else wire_node(self, bridge)
+        self.email = None if bridge is None else wire_node(self, bridge)  # PROTOCOL.md §22
 
     @classmethod
     async def open(
@@ -183,10 +181,12 @@ class Node:
         :func:`run` only, so tests and tools can run many nodes without a port each.
 
         Raises:
+            ConfigError: no relay is configured and the directory held names none.
             StorageError: the case tables cannot be opened.
         """
         if self._tasks:
             return
+        self._pool.size()  # ConfigError if no relay is named at all: no loop could work
         interval = self.config.directory.refresh_interval
         for name, coro in (
             ("directory", self._sync.run_directory(interval)),

@@ -10,6 +10,8 @@ from node.messaging.transport_api import Transport, TransportFactory
 from protocol.errors import ConfigError, Relay247Error
 from schemas.errors import ErrorCode
 
+NO_RELAY = "no relay to use: set relays.urls or publish relays in the directory"
+
 #: Refusals that will not change on retry: the outbox gives the envelope up.
 PERMANENT = frozenset(
     {
@@ -66,11 +68,15 @@ class RelayPool:
         self._factory = factory
         self._cache: dict[str, Transport] = {}
         self._index = 0
+        self._last: tuple[str, ...] = ()
 
     def _list(self) -> tuple[str, ...]:
-        urls = self._urls()
+        # A directory that names no relay (and no relays.urls) is no reason to stop: the
+        # next directory can only come from a relay, so the last ones named are kept.
+        urls = self._urls() or self._last
         if not urls:
-            raise ConfigError("no relay to use: set relays.urls or publish relays in the directory")
+            raise ConfigError(NO_RELAY)
+        self._last = urls
         return urls
 
     def current(self) -> Transport:
