@@ -27,7 +27,7 @@ from node._writeback import fsync_and_forget
 from node.api._file_pieces import file_pieces
 from node.api._save import publish, write_hashed
 from protocol.codec import decode, decode_as
-from protocol.errors import MalformedError, PeerError, TooLargeError, TransportError
+from protocol.errors import ConfigError, MalformedError, PeerError, TooLargeError, TransportError
 from schemas import Attachment
 from schemas import node_api as api
 from schemas._stats import ReceivedReports, Statistics
@@ -35,6 +35,8 @@ from schemas.errors import ErrorBody, ErrorCode
 from schemas.messages import Body
 from schemas.node_api_links import CaseLinkView, LinkRequest, UnlinkResult
 from schemas.node_api_retention import HoldRequest, PassView, RetentionView
+from serving.config_file import MAX_CONFIG_BYTES
+from serving.files import read_file
 
 T = TypeVar("T")
 _MAX_ANSWER: Final = 256 << 20  # bytes: an evidence bundle of a large case
@@ -87,17 +89,18 @@ class NodeApiClient:
             NodeNotRunningError: no ``api.port`` (the node is not running).
             TransportError: the token cannot be read.
         """
-        try:
-            port = int((data_dir / "api.port").read_text(encoding="ascii").strip())
-        except (OSError, ValueError):
+        try:  # bounded, regular files only: a FIFO there hung the command, /dev/zero ate RAM
+            port = int(read_file(data_dir / "api.port", 64).decode("ascii").strip())
+        except (ConfigError, ValueError):
             raise NodeNotRunningError(
-                "node not running", detail=f"no {data_dir / 'api.port'}"
+                "node not running", detail=f"no {data_dir}/api.port"
             ) from None
         try:
-            token = (data_dir / "api.token").read_text(encoding="ascii").strip()
-        except OSError as exc:
+            token = read_file(data_dir / "api.token", 4096).decode("ascii").strip()
+        except (ConfigError, UnicodeDecodeError) as exc:
             raise TransportError("cannot read the node's API token", detail=str(exc)) from None
-        return cls(f"http://{_host(data_dir)}:{port}", token, session)
+        host = _host(data_dir)  # an IPv6 literal (`::1`) goes in brackets (RFC 3986 §3.2.2)
+        return cls(f"http://{f'[{host}]' if ':' in host else host}:{port}", token, session)
 
     async def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
         headers = dict(self._auth)
@@ -333,7 +336,7 @@ class NodeApiClient:
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"attachment not saved: {exc}", detail=path) from None
         finally:
-            await asyncio.to_thread(_unlink, tmp)
+            await asyncio.to_thread(tmp.unlink, missing_ok=True)
 
     async def _stream_request(
         self,
@@ -376,10 +379,6 @@ async def _pieces(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         yield piece
 
 
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
 def _open(path: Path, mode: str) -> BinaryIO:
     return cast(BinaryIO, open(path, mode))  # closed by the caller
 
@@ -393,8 +392,9 @@ def _decode(tp: type[T], raw: bytes) -> T:
 
 def _host(data_dir: Path) -> str:
     try:
-        config = tomllib.loads((data_dir / "node.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        config = tomllib.loads(read_file(data_dir / "node.toml", MAX_CONFIG_BYTES).decode("utf-8"))
+    except (ConfigError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         return "127.0.0.1"
-    host = config.get("api", {}).get("host", "127.0.0.1")
+    table = config.get("api")  # `api = 1` made this an AttributeError traceback
+    host = table.get("host") if isinstance(table, dict) else None
     return host if isinstance(host, str) else "127.0.0.1"
