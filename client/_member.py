@@ -10,14 +10,14 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 import aiohttp
 import msgspec
 
 from client._blob_read import DOWNLOAD_PACE, BlobReader, Pace, answer_span
 from client._body import read_body
-from client._public import PublicClient, plain_headers
+from client._public import DroppedError, PublicClient, plain_headers
 from client._refusal import redirected, refusal
 from protocol.codec import decode, encode
 from protocol.email_record import email_submission
@@ -44,6 +44,9 @@ CHUNK_SECONDS: Final = 120.0
 #: a blob download's read buffer: at 64 KiB the receiving loop ran once per 64 KiB and
 #: paused the socket as often (bench/bench_attach_relay.py)
 STREAM_PIECE: Final = 1 << 20
+
+
+T = TypeVar("T")
 
 
 def _utc_now() -> datetime:
@@ -105,11 +108,27 @@ class RelayClient(PublicClient):
         )
         return headers
 
+    async def _post_again_if_dropped(
+        self, path: str, answer: msgspec.json.Decoder[T], body: bytes
+    ) -> T:
+        """POST a request whose meaning is idempotent (§8.1: the same envelope, ack, record
+        or cosignature again is answered ``duplicate`` or unchanged), sent once more at
+        once, newly signed (a nonce is used once, §8.4), when the connection closed under
+        it before any answer (RFC 9112 §9.3.1.1): most often a kept-alive connection the
+        relay or a proxy had closed, which cost a whole retry round before (README, "Fault
+        suite"). A second drop is the caller's :class:`TransportError`."""
+        try:
+            return await self._call(
+                "POST", path, answer, body, headers=self._signed("POST", path, body)
+            )
+        except DroppedError:
+            return await self._call(
+                "POST", path, answer, body, headers=self._signed("POST", path, body)
+            )
+
     async def submit(self, envelope: bytes) -> SubmitResult:
         """POST /v1/envelopes: answered once the relay stored it durably (§8.1 Submit)."""
-        path = "/v1/envelopes"
-        headers = self._signed("POST", path, envelope)
-        return await self._call("POST", path, _SUBMIT, envelope, headers=headers)
+        return await self._post_again_if_dropped("/v1/envelopes", _SUBMIT, envelope)
 
     async def mailbox(self, after: int = 0, limit: int = 100, wait: int = 0) -> MailboxPage:
         """GET /v1/mailbox: envelopes with seq > ``after``, long-polling ``wait`` seconds."""
@@ -120,9 +139,7 @@ class RelayClient(PublicClient):
 
     async def ack(self, signed_ack: bytes) -> AckResult:
         """POST /v1/acks: the envelope leaves the mailbox (§8.1 Ack)."""
-        path = "/v1/acks"
-        headers = self._signed("POST", path, signed_ack)
-        return await self._call("POST", path, _ACK, signed_ack, headers=headers)
+        return await self._post_again_if_dropped("/v1/acks", _ACK, signed_ack)
 
     async def submit_email_record(self, record: bytes, sig: bytes) -> EmailRecordResult:
         """POST /v1/email-records: log a signed e-mail record (PROTOCOL.md §22.5 G2).
@@ -142,9 +159,7 @@ class RelayClient(PublicClient):
                 ``too_large``; ``not_found`` from a relay older than the endpoint).
         """
         body = email_submission(record, sig)
-        path = "/v1/email-records"
-        headers = self._signed("POST", path, body)
-        return await self._call("POST", path, _EMAIL, body, headers=headers)
+        return await self._post_again_if_dropped("/v1/email-records", _EMAIL, body)
 
     async def members_status(self) -> MembersStatus:
         """GET /v1/members/status: the members' activity (served to members only)."""
@@ -164,9 +179,7 @@ class RelayClient(PublicClient):
         except UnicodeDecodeError:
             raise MalformedError("checkpoint note is not UTF-8") from None
         body = encode(CosignatureSubmission(checkpoint=text, cosignature=line))
-        path = "/v1/audit/cosignature"
-        headers = self._signed("POST", path, body)
-        return await self._call("POST", path, _COSIGNED, body, headers=headers)
+        return await self._post_again_if_dropped("/v1/audit/cosignature", _COSIGNED, body)
 
     # --- blobs: attachments' ciphertext (PROTOCOL.md §15.4) ------------------------------
 

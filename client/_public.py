@@ -32,6 +32,19 @@ READ_LIMIT: Final = 32 << 20
 _INLINE_BODY: Final = 1 << 20  # bytes: aiohttp's own threshold for a bytes body
 
 
+class DroppedError(TransportError):
+    """The connection closed under a request before any answer came (RFC 9112 §9.3.1.1):
+    most often a kept-alive connection the relay, or a proxy, had already closed. A
+    request whose meaning is idempotent may be sent again at once on a new connection."""
+
+
+def _dropped(exc: BaseException) -> bool:
+    # ClientConnectorError (a ClientOSError) is a connect that failed: nothing to retry now
+    return isinstance(exc, aiohttp.ServerDisconnectedError) or (
+        isinstance(exc, aiohttp.ClientOSError) and not isinstance(exc, aiohttp.ClientConnectorError)
+    )
+
+
 def plain_headers(body: bytes) -> dict[str, str]:
     """The headers of a request before any signature: the JSON type when there is a body."""
     return {"Content-Type": "application/json"} if body else {}
@@ -117,7 +130,8 @@ class PublicClient:
             # The URL and the cause in the message: the CLI prints only the message, and
             # "relay unreachable" alone left the auditor to guess which address failed.
             reason = str(exc) or type(exc).__name__
-            raise TransportError(
+            cls = DroppedError if _dropped(exc) else TransportError
+            raise cls(
                 f"{url}: relay unreachable ({reason})", detail=f"{type(exc).__name__}: {exc}"
             ) from None
         if 300 <= status < 400:
