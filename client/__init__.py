@@ -16,7 +16,7 @@ Sits between ``protocol`` and its users (``schemas <- protocol <- client <- {nod
 from client._body import read_body
 from client._member import MEMBER_LIMIT, RelayClient
 from client._pages import fetch_entries
-from client._public import READ_LIMIT, PublicClient
+from client._public import READ_LIMIT, PublicClient, client_session
 from client._refusal import RelayRejectedError, refusal
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "PublicClient",
     "RelayClient",
     "RelayRejectedError",
+    "client_session",
     "fetch_entries",
     "read_body",
     "refusal",

@@ -45,6 +45,28 @@ def _dropped(exc: BaseException) -> bool:
     )
 
 
+def client_session() -> aiohttp.ClientSession:
+    """A session whose requests never follow a redirect, the WebSocket upgrade included.
+
+    Every request of ``client/`` passes ``allow_redirects=False``, but ``ws_connect`` has
+    no such argument and followed up to 10, taking a member's signed push request to
+    the ``Location`` host. This session's trace refuses any redirect before it is
+    followed. A caller that passes its own session should make it here.
+    """
+    trace = aiohttp.TraceConfig()
+
+    async def refuse(
+        _s: aiohttp.ClientSession, _c: object, params: aiohttp.TraceRequestRedirectParams
+    ) -> None:
+        resp = params.response
+        location = resp.headers.get("Location", "")
+        resp.close()
+        raise redirected(resp.status, location, where=f"{params.method} {params.url}")
+
+    trace.on_request_redirect.append(refuse)
+    return aiohttp.ClientSession(trace_configs=[trace])
+
+
 def plain_headers(body: bytes) -> dict[str, str]:
     """The headers of a request before any signature: the JSON type when there is a body."""
     return {"Content-Type": "application/json"} if body else {}
@@ -93,7 +115,7 @@ class PublicClient:
     def session(self) -> aiohttp.ClientSession:
         """The session requests go through (opened here, inside the running loop)."""
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = client_session()
         return self._session
 
     async def _send(

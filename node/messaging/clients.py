@@ -11,7 +11,7 @@ from datetime import datetime
 
 import aiohttp
 
-from client import RelayClient
+from client import RelayClient, client_session
 from protocol.keys import SigningKey
 
 
@@ -35,7 +35,7 @@ class RelayClients:
     def __call__(self, url: str) -> RelayClient:
         """A signed client of the relay at ``url`` (the session opens on first use)."""
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = client_session()  # follows no redirect, not even a WebSocket's
         return RelayClient(url, self._key, self._session, timeout=self._timeout, clock=self._clock)
 
     async def close(self) -> None:
