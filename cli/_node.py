@@ -22,6 +22,7 @@ from cli._passphrase import (
 )
 from cli._program import program
 from protocol.codec import convert, shape_text
+from protocol.config_toml import toml_escape, toml_string
 from protocol.errors import ConfigError, MalformedError
 
 KEYS = "node.keys"
@@ -145,8 +146,8 @@ def init(
         email=contact_email,
         phone=contact_phone,
     )
-    text = CONFIG_TEMPLATE.format(
-        member=member, relay_urls=", ".join(f'"{u}"' for u in relays), trust_root=TRUST
+    text = CONFIG_TEMPLATE.format(  # each value escaped: an option cannot write more TOML
+        member=toml_escape(member), relay_urls=", ".join(map(toml_string, relays)), trust_root=TRUST
     )
     secret = read_passphrase(passphrase_file, confirm=True)
     try:

@@ -27,6 +27,7 @@ from cli._passphrase import (
     read_passphrase,
 )
 from cli._program import program
+from protocol.config_toml import toml_escape, toml_string
 from protocol.errors import ConfigError, Relay247Error, StorageError
 
 if TYPE_CHECKING:
@@ -120,8 +121,12 @@ def init(
         data.mkdir(mode=0o700, parents=True, exist_ok=True)  # private whatever the umask
     except OSError as exc:
         raise CliUsageError(f"{data}: cannot create: {exc.strerror}") from None
-    text = CONFIG_TEMPLATE.format(
-        relay_id=relay_id, public_url=public_url, host=host, port=port, trust_root=TRUST
+    text = CONFIG_TEMPLATE.format(  # each value escaped: an option cannot write more TOML
+        relay_id=toml_escape(relay_id),
+        public_url=toml_escape(public_url),
+        host=toml_escape(host),
+        port=port,
+        trust_root=TRUST,
     )
     if postgres_dsn is not None:
         text = _postgres_storage(text, postgres_dsn, postgres_schema)
@@ -385,9 +390,8 @@ def _postgres_storage(text: str, dsn: str, schema: str | None) -> str:
     for line in (_BACKEND_LINE, _DSN_LINE, _SCHEMA_LINE):
         if text.count(line) != 1:
             raise CliUsageError(f"the config template lacks the line {line!r}")
-    # json.dumps yields a valid TOML basic string (same escapes).
     text = text.replace(_BACKEND_LINE, 'backend = "postgres"')
-    text = text.replace(_DSN_LINE, f"postgres_dsn = {json.dumps(dsn)}")
+    text = text.replace(_DSN_LINE, f"postgres_dsn = {toml_string(dsn)}")
     if schema is not None:
-        text = text.replace(_SCHEMA_LINE, f"postgres_schema = {json.dumps(schema)}")
+        text = text.replace(_SCHEMA_LINE, f"postgres_schema = {toml_string(schema)}")
     return text

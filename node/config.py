@@ -18,7 +18,7 @@ from protocol.codec import convert
 from protocol.config_toml import config_path
 from protocol.errors import ConfigError, MalformedError
 from schemas.types import MemberId
-from serving.config_file import ConfigPath, read_config, resolve
+from serving.config_file import ConfigPath, ListenHost, read_config, resolve
 from serving.files import read_file
 
 _Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
@@ -95,7 +95,7 @@ class ApiSection(_Section, frozen=True):
 
     enabled: bool = True
     #: a loopback address; anything else stops start-up
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     #: 0 picks a free port; the port in use is written to DATA/api.port
     port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
     #: bearer token file, relative to data_dir; created 0600 at first start
@@ -106,7 +106,7 @@ class ConsoleSection(_Section, frozen=True):
     """The officers' web console (issue 13 §3), served by `relay247 node serve` beside the API."""
 
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     #: 0 picks a free port; the port in use is written to DATA/console.port
     port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 0
     #: TLS certificate chain and key (PEM, relative to data_dir); both or neither

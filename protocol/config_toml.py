@@ -54,3 +54,27 @@ def config_path(exc: MalformedError) -> str:
     if not exc.field.startswith("$."):
         return f"{exc.problem} - at `{exc.field}`"
     return f"{exc.field[2:]}: {exc.problem}"
+
+
+def toml_escape(value: str) -> str:
+    """``value`` as the inside of a TOML basic string (toml.io/en/v1.0.0#string).
+
+    For the config templates (``id = "{relay_id}"``): an option value put in unescaped
+    could close the string and write more TOML (``--id 'ok" # '`` gave a relay whose
+    config said ``ok`` and whose keys said ``ok" #``). Backslash and quote are escaped,
+    and every control character TOML forbids in a basic string (all but tab) as ``\\uXXXX``.
+    """
+    out = []
+    for ch in value:
+        if ch in {'"', "\\"}:
+            out.append("\\" + ch)
+        elif (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string, quotes included."""
+    return f'"{toml_escape(value)}"'

@@ -15,7 +15,7 @@ import msgspec
 from protocol.errors import ConfigError
 from relay.storage import BlobLimits, Quotas
 from relay.storage.postgres._names import check_dsn, check_schema_name
-from serving.config_file import ConfigPath, read_config, resolve
+from serving.config_file import ConfigPath, ListenHost, read_config, resolve
 from serving.guard import ConnectionLimits
 
 #: the connection bounds' defaults, shared with the node API (one set of numbers)
@@ -50,7 +50,7 @@ class RelaySection(_Section, frozen=True):
 class HttpSection(_Section, frozen=True):
     """Listening socket and transport limits."""
 
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     port: _Port = 8247
     tls_cert: ConfigPath | None = None
     tls_key: ConfigPath | None = None

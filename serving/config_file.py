@@ -23,6 +23,12 @@ T = TypeVar("T")
 #: refuses with a ValueError traceback far from the config) and no control character.
 ConfigPath = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*\Z", max_length=4096)]
 
+#: An address to listen on: a host name or an IP literal (an IPv6 zone after ``%``),
+#: without brackets. Before, any text was taken and failed only at bind time, quoting it.
+ListenHost = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._:%-]{0,252}\Z", max_length=253)
+]
+
 
 def read_config(path: Path, kind: type[T]) -> T:
     """Decode the TOML file at ``path`` into ``kind``; its relative paths resolve against
