@@ -20,13 +20,13 @@ from typing import Any
 import click
 import msgspec
 
-from cli._files import read_user_file
+from cli._files import all_or_nothing, read_user_file, write_new
 from cli._network_email import email_options, with_email
 from cli._numbers import AsciiIntRange
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
 from cli._program import program
 from protocol.codec import convert, decode, decode_as, encode, shape_text
-from protocol.errors import ConfigError, MalformedError, PeerError, Relay247Error
+from protocol.errors import ConfigError, MalformedError, PeerError, Relay247Error, file_error
 from protocol.keys import ED25519, SigningKey, fingerprint
 from protocol.keystore import lock, unlock
 from schemas.directory import (
@@ -39,7 +39,7 @@ from schemas.directory import (
     TrustRootFile,
 )
 from schemas.keystore import SecretKeys
-from serving.files import read_file
+from serving.files import read_file, write_file
 
 TRUST = "trust.json"
 STATE = "state.json"
@@ -77,19 +77,14 @@ def _key_path(netdir: Path, i: int) -> Path:
     return netdir / f"coordinator-{i}.key"
 
 
-def _write_new(path: Path, data: bytes, mode: int = 0o644) -> None:
-    # O_EXCL: keys and the trust root are never overwritten, even by a concurrent init.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def new_network(netdir: Path, name: str, n: int, k: int, secret: bytes) -> TrustRootFile:
     """Create coordinator keys, trust.json and state.json in ``netdir``.
 
+    Each file is written whole or not at all, and those made are removed again if a
+    later one fails (a full disk): `network init` again is then not refused.
+
     Raises:
+        StorageUnavailableError: disk full, quota or an I/O error (exit 1).
         ConfigError: the directory holds a network already, or a file cannot be written.
     """
     existing = [p for p in (netdir / TRUST, netdir / STATE, _key_path(netdir, 0)) if p.exists()]
@@ -104,6 +99,11 @@ def new_network(netdir: Path, name: str, n: int, k: int, secret: bytes) -> Trust
     try:
         convert(name, Name, "network name")  # the Struct constructor does not validate
         netdir.mkdir(mode=0o700, parents=True, exist_ok=True)  # coordinator keys
+    except MalformedError as exc:
+        raise ConfigError(f"network: {shape_text(exc)}") from None
+    except OSError as exc:
+        raise file_error(f"{netdir}: cannot write: {exc.strerror}", exc) from None
+    with all_or_nothing() as made:
         for i, key in enumerate(keys):
             locked = lock(
                 SecretKeys(owner=f"{name}/coord{i}", keys={_KEY_NAME: key.seed}),
@@ -111,16 +111,13 @@ def new_network(netdir: Path, name: str, n: int, k: int, secret: bytes) -> Trust
                 salt=os.urandom(16),
                 nonce=os.urandom(24),
             )
-            _write_new(_key_path(netdir, i), locked, 0o600)
-        _write_new(netdir / TRUST, encode(trust))
-    except MalformedError as exc:
-        raise ConfigError(f"network: {shape_text(exc)}") from None
-    except OSError as exc:
-        raise ConfigError(f"{netdir}: cannot write: {exc.strerror}") from None
-    write_state(
-        netdir,
-        Directory(network=name, version=1, issued_at=now, coordinators=coordinators, threshold=k),
-    )
+            # never over a file there: keys and the trust root, even by a concurrent init
+            write_new(made, _key_path(netdir, i), locked, mode=0o600)
+        write_new(made, netdir / TRUST, encode(trust))
+        state = Directory(
+            network=name, version=1, issued_at=now, coordinators=coordinators, threshold=k
+        )
+        write_new(made, netdir / STATE, encode(state))
     return trust
 
 
@@ -147,13 +144,16 @@ def read_state(netdir: Path) -> Directory:
 
 
 def write_state(netdir: Path, directory: Directory) -> None:
-    """Replace state.json atomically (write, fsync, rename)."""
-    tmp = netdir / (STATE + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(encode(directory))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(netdir / STATE)
+    """Replace state.json atomically (write, fsync, rename, fsync the directory).
+
+    Raises:
+        CliError: (exit 1) disk full, quota or an I/O error; state.json is unchanged.
+        CliUsageError: (exit 2) it cannot be written for another reason.
+    """
+    try:
+        write_file(netdir / STATE, encode(directory), mode=0o644)
+    except Relay247Error as exc:
+        raise fail_from(exc) from None
 
 
 def load_coordinators(netdir: Path, k: int, secret: bytes) -> list[SigningKey]:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import functools
-import os
 import shlex
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 import msgspec
 
+from cli._files import all_or_nothing, copy_trust_root, write_new
 from cli._node_options import CONFIG
 from cli._passphrase import (
     CliUsageError,
@@ -23,7 +22,7 @@ from cli._passphrase import (
 from cli._program import program
 from protocol.codec import convert, shape_text
 from protocol.config_toml import toml_escape, toml_string
-from protocol.errors import ConfigError, MalformedError
+from protocol.errors import ConfigError, MalformedError, Relay247Error
 
 KEYS = "node.keys"
 MEMBER = "member.json"
@@ -155,19 +154,19 @@ def init(
     except OSError as exc:
         raise CliUsageError(f"{data}: cannot create: {exc.strerror}") from None
     config_path = data / CONFIG
-    config_path.write_text(text, encoding="utf-8")
-    try:
-        # Validate with the decoder `serve` uses: a bad URL fails now, not at 3 a.m.
-        load_config(config_path)
-        create_keys(data / KEYS, keys, secret)
-    except ConfigError as exc:
-        config_path.unlink()
-        raise fail_from(exc) from None
-    if trust_root.resolve() != (data / TRUST).resolve():
-        shutil.copyfile(trust_root, data / TRUST)
-    fd = os.open(data / MEMBER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(member_json)
+    # Each file whole or not at all, and none left if a later one fails (a full disk):
+    # `node init` again once space returns is then not refused by "exists already".
+    with all_or_nothing() as made:
+        try:
+            write_new(made, config_path, text.encode("utf-8"))
+            # Validate with the decoder `serve` uses: a bad URL fails now, not at 3 a.m.
+            load_config(config_path)
+            create_keys(data / KEYS, keys, secret)
+            made.append(data / KEYS)
+            copy_trust_root(made, trust_root, data / TRUST)
+            write_new(made, data / MEMBER, member_json)
+        except Relay247Error as exc:  # a full disk: StorageUnavailableError, exit 1
+            raise fail_from(exc) from None
     click.echo(f"node {member} initialised in {data}")
     click.echo(f"  keys:   {data / KEYS} (encrypted, mode 0600)")
     click.echo(f"  member: {data / MEMBER} (send it to the coordinator: network add-member)")
@@ -225,7 +224,7 @@ def rotate_key(*, config_path: Path, use: str, as_json: bool, passphrase_file: P
     secret = read_passphrase(passphrase_file, confirm=False)
     try:
         keys = rotate(config.path(config.node.keys_file), secret, use)
-    except ConfigError as exc:
+    except Relay247Error as exc:  # a full disk: StorageUnavailableError, exit 1
         raise fail_from(exc) from None
     public = {
         "signing": keys.signing.public,

@@ -16,7 +16,7 @@ import click
 
 from cli._node import _CONFIG_OPTION
 from cli._passphrase import CliUsageError, fail_from, passphrase_option, read_passphrase
-from protocol.errors import ConfigError
+from protocol.errors import ConfigError, Relay247Error
 from serving.files import read_file_or_pipe
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def openpgp_key(
         key = create_openpgp_key(
             path, secret, owner=member, user_id=f"relay247 {member} <{address}>"
         )
-    except ConfigError as exc:
+    except Relay247Error as exc:  # a full disk: StorageUnavailableError, exit 1
         raise fail_from(exc) from None
     emit(
         {
@@ -130,7 +130,7 @@ def email_password(
     path = config.path(config.email_bridge.key_file)
     try:
         store_password(path, secret, owner=config.node.member, password=password)
-    except ConfigError as exc:
+    except Relay247Error as exc:  # a full disk: StorageUnavailableError, exit 1
         raise fail_from(exc) from None
     click.echo(f"mailbox password kept in {path} (encrypted)", err=True)
 

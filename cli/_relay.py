@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
-import shutil
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from cli._files import all_or_nothing, copy_trust_root, write_new
 from cli._numbers import AsciiIntRange
 from cli._passphrase import (
     CliError,
@@ -131,25 +130,21 @@ def init(
     if postgres_dsn is not None:
         text = _postgres_storage(text, postgres_dsn, postgres_schema)
     config_path = data / CONFIG
-    # A DSN may carry a password: then the file is private, like the keys.
-    fd = os.open(
-        config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if postgres_dsn else 0o644
-    )
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    try:
-        # Validate what we wrote with the same decoder `serve` uses, so a bad id or URL
-        # fails here and not at 3 a.m. when the service restarts.
-        load_config(config_path)
-    except ConfigError as exc:
-        config_path.unlink()
-        raise fail_from(exc) from None
-    if trust_root.resolve() != (data / TRUST).resolve():
-        shutil.copyfile(trust_root, data / TRUST)
-    try:
-        create_keys(data / KEYS, relay_id, secret)
-    except ConfigError as exc:
-        raise fail_from(exc) from None
+    # Each file whole or not at all, and none left if a later one fails (a full disk):
+    # `relay init` again once space returns is then not refused by "exists already".
+    with all_or_nothing() as made:
+        try:
+            # A DSN may carry a password: then the file is private, like the keys.
+            mode = 0o600 if postgres_dsn else 0o644
+            write_new(made, config_path, text.encode("utf-8"), mode=mode)
+            # Validate what we wrote with the same decoder `serve` uses, so a bad id or
+            # URL fails here and not at 3 a.m. when the service restarts.
+            load_config(config_path)
+            copy_trust_root(made, trust_root, data / TRUST)
+            create_keys(data / KEYS, relay_id, secret)
+            made.append(data / KEYS)
+        except Relay247Error as exc:  # a full disk: StorageUnavailableError, exit 1
+            raise fail_from(exc) from None
     click.echo(f"relay {relay_id} initialised in {data}")
     click.echo(f"  config: {config_path}")
     click.echo(f"  keys:   {data / KEYS} (encrypted, mode 0600)")

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.storage import Sealer
-from protocol.errors import ConfigError, Relay247Error, file_error
+from protocol.errors import ConfigError, Relay247Error
 from protocol.keys import EncryptionKey, SigningKey
 from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
-from serving.files import read_file
+from serving.files import read_file, write_file
 
 _OLD = "encryption.old."
 _DATA = "data."
@@ -101,13 +101,6 @@ def _locked(keys: NodeKeys, passphrase: bytes) -> bytes:
         raise ConfigError(f"keystore: {exc.message}") from None
 
 
-def _write(fd: int, data: bytes) -> None:
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def create_keys(path: Path, keys: NodeKeys, passphrase: bytes) -> None:
     """Write ``keys`` encrypted under ``passphrase`` to a new file, mode 0600.
 
@@ -116,18 +109,17 @@ def create_keys(path: Path, keys: NodeKeys, passphrase: bytes) -> None:
         keys: the keys (from :func:`generate_keys`).
         passphrase: non-empty passphrase bytes.
 
+    Written whole or not at all (:func:`serving.files.write_file`): a full disk at
+    ``node init`` used to leave an empty key file that every later init and start refused.
+
     Raises:
+        StorageUnavailableError: no space, quota or an I/O error; nothing is left behind.
         ConfigError: the file exists (keys are never overwritten), cannot be written,
             or the passphrase is empty.
     """
     data = _locked(keys, passphrase)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConfigError(f"{path}: key file exists; refusing to overwrite keys") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create key file: {exc.strerror}") from None
-    _write(fd, data)
+    if not write_file(path, data, mode=0o600, keep_existing=True):
+        raise ConfigError(f"{path}: key file exists; refusing to overwrite keys")
 
 
 def load_keys(path: Path, passphrase: bytes, *, owner: str | None = None) -> NodeKeys:
@@ -219,14 +211,10 @@ def rotate_key(path: Path, passphrase: bytes, use: str) -> NodeKeys:
 
 
 def _rewrite(path: Path, keys: NodeKeys, passphrase: bytes) -> None:
-    tmp = path.with_name(path.name + ".new")
-    data = _locked(keys, passphrase)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        _write(fd, data)
-        tmp.replace(path)
-    except OSError as exc:  # at a start (ensure_data_key): a full disk exits 1, restarted
-        raise file_error(f"{path}: cannot rewrite key file: {exc.strerror}", exc) from None
+    # Whole or not at all, the rename made durable (the directory fsynced): a data key
+    # that sealed rows must not vanish with a power cut. At a start (ensure_data_key) a
+    # full disk is a StorageUnavailableError: exit 1, restarted; no temporary file stays.
+    write_file(path, _locked(keys, passphrase), mode=0o600)
 
 
 def ensure_data_key(path: Path, keys: NodeKeys, passphrase: bytes) -> NodeKeys:

@@ -8,27 +8,25 @@ from pathlib import Path
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
-from serving.files import read_file
+from serving.files import read_file, write_file
 
 
 def create_keys(path: Path, owner: str, passphrase: bytes) -> dict[str, bytes]:
     """Generate the relay's seeds and write them encrypted, mode 0600.
 
+    Written whole or not at all (:func:`serving.files.write_file`): a full disk at
+    ``relay init`` used to leave an empty key file that every later start refused.
+
     Raises:
-        ConfigError: the file exists already (never overwrite keys).
+        StorageUnavailableError: no space, quota or an I/O error; nothing is left behind.
+        ConfigError: the file exists already (never overwrite keys), or cannot be written.
     """
     seeds = {"log": os.urandom(32), "transport": os.urandom(32)}
     data = lock(
         SecretKeys(owner=owner, keys=seeds), passphrase, salt=os.urandom(16), nonce=os.urandom(24)
     )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConfigError(f"{path}: key file exists; refusing to overwrite keys") from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    if not write_file(path, data, mode=0o600, keep_existing=True):
+        raise ConfigError(f"{path}: key file exists; refusing to overwrite keys")
     return seeds
 
 

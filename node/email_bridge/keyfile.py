@@ -1,7 +1,8 @@
 """The node's OpenPGP key at rest, beside node.keys (PROTOCOL.md §22, OPERATIONS.md).
 
 The file is a ``protocol.keystore`` box (Argon2id + XSalsa20-Poly1305, the node's
-passphrase), mode 0600, created with O_EXCL and never overwritten in place: named
+passphrase), mode 0600, written whole or not at all and never overwritten in place
+(:func:`serving.files.write_file`; a new one never replaces one that is there): named
 entries ``openpgp`` (the armored secret key, Sequoia's transferable secret key) and,
 optionally, ``mail_password`` (the bridge mailbox's password when ``[email_bridge]
 password_source = "keystore"``). A separate file, not an entry of node.keys: node.keys
@@ -18,7 +19,7 @@ from node.email_bridge.openpgp import NodeOpenPgpKey
 from protocol.errors import ConfigError, Relay247Error
 from protocol.keystore import lock, unlock
 from schemas.keystore import SecretKeys
-from serving.files import read_file
+from serving.files import read_file, write_file
 
 _KEY: Final = "openpgp"
 _PASSWORD: Final = "mail_password"  # noqa: S105  # an entry name, not a secret
@@ -30,19 +31,6 @@ def _locked(owner: str, named: dict[str, bytes], passphrase: bytes) -> bytes:
         return lock(secrets, passphrase, salt=os.urandom(16), nonce=os.urandom(24))
     except Relay247Error as exc:
         raise ConfigError(f"openpgp key: {exc.message}") from None
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConfigError(f"{path}: exists; refusing to overwrite the OpenPGP key") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create: {exc.strerror}") from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _read(path: Path, passphrase: bytes, owner: str) -> dict[str, bytes]:
@@ -72,7 +60,10 @@ def create_openpgp_key(
     if path.exists():
         raise ConfigError(f"{path}: exists; refusing to overwrite the OpenPGP key")
     key = NodeOpenPgpKey.generate(user_id)
-    _write_new(path, _locked(owner, {_KEY: key.secret_bytes()}, passphrase))
+    # whole or not at all (a full disk leaves no empty key file that refuses every start)
+    if not write_file(path, _locked(owner, {_KEY: key.secret_bytes()}, passphrase),
+                      mode=0o600, keep_existing=True):  # fmt: skip
+        raise ConfigError(f"{path}: exists; refusing to overwrite the OpenPGP key")
     return key
 
 
@@ -108,16 +99,11 @@ def store_password(path: Path, passphrase: bytes, *, owner: str, password: str) 
     """Keep the mailbox password in the key file (rewritten beside it, then renamed).
 
     Raises:
+        StorageUnavailableError: no space, quota or an I/O error (the file is unchanged).
         ConfigError: as :func:`load_openpgp_key`, an empty password, or a failed write.
     """
     if not password or "\n" in password:
         raise ConfigError("the mailbox password must be one non-empty line")
     named = _read(path, passphrase, owner)
     named[_PASSWORD] = password.encode("utf-8")
-    tmp = path.with_name(path.name + ".new")
-    tmp.unlink(missing_ok=True)
-    _write_new(tmp, _locked(owner, named, passphrase))
-    try:
-        tmp.replace(path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot rewrite: {exc.strerror}") from None
+    write_file(path, _locked(owner, named, passphrase), mode=0o600)
