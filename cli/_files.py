@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from cli._passphrase import CliUsageError
-from protocol.errors import ConfigError
+from cli._passphrase import CliUsageError, fail_from
+from protocol.errors import ConfigError, Relay247Error
 from serving.files import read_file, write_file
 
 
@@ -77,3 +77,17 @@ def copy_trust_root(made: list[Path], source: Path, target: Path) -> None:
     write_file(target, read_file(source, 1 << 20, what="trust root"), mode=0o644)
     if not there:
         made.append(target)
+
+
+def write_whole(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` whole or not at all (:func:`serving.files.write_file`), for a file a
+    later command reads back (``state.json``, ``directory-<v>.json``).
+
+    Raises:
+        CliError: (exit 1) disk full, quota or an I/O error; ``path`` is unchanged.
+        CliUsageError: (exit 2) it cannot be written for another reason.
+    """
+    try:
+        write_file(path, data, mode=mode)
+    except Relay247Error as exc:
+        raise fail_from(exc) from None

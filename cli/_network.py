@@ -20,7 +20,7 @@ from typing import Any
 import click
 import msgspec
 
-from cli._files import all_or_nothing, read_user_file, write_new
+from cli._files import all_or_nothing, read_user_file, write_new, write_whole
 from cli._network_email import email_options, with_email
 from cli._numbers import AsciiIntRange
 from cli._passphrase import CliError, CliUsageError, fail_from, passphrase_option, read_passphrase
@@ -39,7 +39,7 @@ from schemas.directory import (
     TrustRootFile,
 )
 from schemas.keystore import SecretKeys
-from serving.files import read_file, write_file
+from serving.files import read_file
 
 TRUST = "trust.json"
 STATE = "state.json"
@@ -150,10 +150,7 @@ def write_state(netdir: Path, directory: Directory) -> None:
         CliError: (exit 1) disk full, quota or an I/O error; state.json is unchanged.
         CliUsageError: (exit 2) it cannot be written for another reason.
     """
-    try:
-        write_file(netdir / STATE, encode(directory), mode=0o644)
-    except Relay247Error as exc:
-        raise fail_from(exc) from None
+    write_whole(netdir / STATE, encode(directory))
 
 
 def load_coordinators(netdir: Path, k: int, secret: bytes) -> list[SigningKey]:
@@ -359,7 +356,9 @@ def publish(
     except Relay247Error as exc:
         raise fail_from(exc) from None
     out = netdir / f"directory-{directory.version}.json"
-    out.write_bytes(signed)
+    # whole or not at all: every later command reads the chain of directory-<v>.json,
+    # and an empty one a full disk left refused every later publish
+    write_whole(out, signed)
     result: dict[str, Any] = {"version": directory.version, "file": str(out)}
     if relay_url is not None:
         # Before the version advances: a refusal leaves it pending (see the docstring).

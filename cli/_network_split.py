@@ -15,7 +15,7 @@ from typing import Any
 import click
 import msgspec
 
-from cli._files import read_user_file
+from cli._files import read_user_file, write_whole
 from cli._network import (
     _DIR_OPTION,
     _JSON_OPTION,
@@ -181,7 +181,7 @@ def combine(
     except Relay247Error as exc:
         raise fail_from(exc) from None
     out.write_bytes(signed)
-    (netdir / f"directory-{verified.version}.json").write_bytes(signed)
+    write_whole(netdir / f"directory-{verified.version}.json", signed)  # read by every later one
     result: dict[str, Any] = {"version": verified.version, "file": str(out)}
     if relay_url is not None:
         path = netdir / f"directory-{verified.version}.json"

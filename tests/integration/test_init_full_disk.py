@@ -115,3 +115,25 @@ def test_the_openpgp_key_file_on_a_full_disk(tmp_path: Path) -> None:
             store_password(path, PASS.encode(), owner="FR", password="mailbox secret")
         assert path.read_bytes() == before
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "openpgp.key"]
+
+
+def test_a_publish_on_a_full_disk_leaves_no_empty_signed_version(tmp_path: Path) -> None:
+    """An empty directory-1.json left by a full disk refused every later publish ("signed
+    but no relay accepted it yet", exit 2) and broke the chain every command reads."""
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        net = disk / "net"
+        assert _invoke("network", "init", "--dir", net, "--name", "n").exit_code == 0
+        done = _invoke(*_init_args("node", tmp_path / "fr", net / "trust.json"))
+        assert done.exit_code == 0, done.output
+        done = _invoke("network", "add-member", "--dir", net, tmp_path / "fr" / "member.json")
+        assert done.exit_code == 0, done.output
+        filler = fill(disk)
+        failed = _invoke("network", "publish", "--dir", net)
+        assert failed.exit_code == EXIT_RUNTIME, failed.output
+        assert f"{net / 'directory-1.json'}: cannot write: No space left on device" in failed.output
+        assert not (net / "directory-1.json").exists()
+        assert not list(net.glob(".*.tmp"))
+        filler.unlink()
+        again = _invoke("network", "publish", "--dir", net)
+        assert again.exit_code == 0, again.output
+        assert (net / "directory-1.json").stat().st_size > 0
