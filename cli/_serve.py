@@ -11,7 +11,6 @@ from cli._datalock import data_lock
 from cli._logging import configure
 from cli._passphrase import CliError, CliUsageError, fail_from, read_passphrase
 from protocol.errors import (
-    ConfigError,
     Relay247Error,
     StorageError,
     StorageUnavailableError,
@@ -64,7 +63,7 @@ def serve(
     """
     try:
         config = load_config(config_path)
-    except ConfigError as exc:
+    except Relay247Error as exc:  # ConfigError: exit 2; an I/O error reading it: exit 1
         raise fail_from(exc) from None
     with data_lock(*locks(config)):
         _serve_locked(config_path, passphrase_file, config, run, what, storage_is_usage)

@@ -122,7 +122,7 @@ class AtRest:
             await asyncio.sleep(WATCH_INTERVAL)
             try:
                 due = await self._pick_up() or due
-            except ConfigError as exc:  # a half-written file: try again next time
+            except (ConfigError, StorageError) as exc:  # half-written, or an I/O error: again
                 log.warning("key file not read", error=type(exc).__name__)
 
 

@@ -43,6 +43,8 @@ def read_file(path: Path, limit: int, *, what: str = "") -> bytes:
         what: what the file is (``relay keys``), put in the "cannot read" message.
 
     Raises:
+        StorageUnavailableError: an I/O error reading it (a failing disk: a server's start
+            exits 1 and is started again, :func:`protocol.errors.file_error`).
         ConfigError: the file cannot be opened, is not a regular file (a directory, a
             FIFO, a device, a socket), or is larger than ``limit`` bytes; the message
             starts with ``path``.
@@ -65,8 +67,10 @@ def _read(path: Path, limit: int, what: str, *, pipe_wait: float | None) -> byte
     cannot = f"{path}: cannot read {what}:" if what else f"{path}: cannot read:"
     try:
         fd = os.open(path, _FLAGS)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+    except ValueError as exc:  # a NUL in the path
         raise ConfigError(f"{cannot} {_reason(exc)}") from None
+    except OSError as exc:  # an I/O error is the disk's (exit 1 at a start), not the file's
+        raise file_error(f"{cannot} {_reason(exc)}", exc) from None
     try:
         st = os.fstat(fd)
         if stat.S_ISFIFO(st.st_mode) and pipe_wait is not None:
@@ -78,7 +82,7 @@ def _read(path: Path, limit: int, what: str, *, pipe_wait: float | None) -> byte
         else:
             data = _read_at_most(fd, limit + 1)
     except OSError as exc:
-        raise ConfigError(f"{cannot} {_reason(exc)}") from None
+        raise file_error(f"{cannot} {_reason(exc)}", exc) from None
     finally:
         os.close(fd)
     if len(data) > limit:  # it grew after fstat, or a pipe said more

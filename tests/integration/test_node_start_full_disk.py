@@ -32,7 +32,7 @@ from cli.main import cli
 from node.api import ensure_token
 from node.officers._schema import connect as officers_connect
 from protocol.errors import ConfigError, StorageUnavailableError
-from serving.files import write_file
+from serving.files import read_file, write_file
 from tests.integration.test_storage_full import fill, tmpfs
 
 PASS = "node start full disk passphrase"
@@ -178,3 +178,46 @@ def test_write_file_elsewhere_refused_is_a_configuration_error(tmp_path: Path) -
     with pytest.raises(ConfigError, match="cannot write: Not a directory") as caught:
         write_file(tmp_path / "file" / "api.port", b"1\n")
     assert not isinstance(caught.value, StorageUnavailableError)
+
+
+# /proc/self/mem is a regular file whose read at offset 0 fails with EIO: a real I/O error
+# from the kernel, as a failing disk gives, without a device-mapper target.
+EIO_FILE = Path("/proc/self/mem")
+
+
+def test_a_file_the_start_reads_with_an_io_error_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error reading the key file, the config or the trust root at a start said
+    "cannot read ...: Input/output error" with exit 2: a failing disk, not the operator's
+    file, and the unit never started the node again once the disk answered."""
+    if not EIO_FILE.is_file():
+        pytest.skip("no /proc/self/mem here")
+    with pytest.raises(StorageUnavailableError, match="cannot read: Input/output error"):
+        read_file(EIO_FILE, 4096)
+    monkeypatch.setenv("RELAY247_PASSPHRASE", PASS)
+    config = _init(tmp_path, tmp_path / "fr")
+    text = config.read_text()
+    config.write_text(text.replace('keys_file = "node.keys"', f'keys_file = "{EIO_FILE}"'))
+    out = subprocess.run(
+        [sys.executable, "-m", "cli", "node", "serve", "--config", str(config)],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "RELAY247_PASSPHRASE": PASS},
+    )  # fmt: skip
+    assert out.returncode == EXIT_RUNTIME, out.stderr
+    assert f"{EIO_FILE}: cannot read node keys: Input/output error" in out.stderr
+
+
+def test_a_file_that_is_not_there_still_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY247_PASSPHRASE", PASS)
+    config = _init(tmp_path, tmp_path / "fr")
+    (tmp_path / "fr" / "node.keys").unlink()
+    out = subprocess.run(
+        [sys.executable, "-m", "cli", "node", "serve", "--config", str(config)],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "RELAY247_PASSPHRASE": PASS},
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert "cannot read node keys: No such file or directory" in out.stderr
