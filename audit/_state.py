@@ -12,9 +12,10 @@ import msgspec
 
 from protocol import audit_log, witness
 from protocol.codec import decode, encode
-from protocol.errors import PeerError, StorageError
+from protocol.errors import ConfigError, PeerError, StorageError
 from protocol.note import Verifier
 from protocol.witness import ForkEvidence, WitnessState
+from serving.files import write_file
 
 STATE: Final = "audit-state.json"  # the auditor's state: one file, replaced atomically
 WITNESS: Final = "witness-state.json"  # the standalone witness's last cosigned checkpoint
@@ -57,21 +58,23 @@ def _read(path: Path) -> bytes | None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a synced temporary file and a rename.
+    """Write ``data`` to ``path`` whole or not at all, durably (:func:`serving.files.write_file`:
+    a synced temporary file, a rename, the directory synced, the temporary file removed on
+    failure). The directory sync matters: a state renamed but not yet in its directory
+    came back, after a power cut, as the older checkpoint, which a rollback check trusts.
 
     Raises:
-        StorageError: the directory is not writable.
+        StorageError: the directory is not writable (StorageUnavailableError: disk full,
+            quota, I/O error).
     """
-    tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(f"{path}: cannot write state", detail=str(exc.strerror)) from None
+    try:
+        write_file(path, data)
+    except ConfigError as exc:
+        raise StorageError(f"{path}: cannot write state", detail=exc.message) from None
 
 
 def load_witness(path: Path, log_verifier: Verifier) -> WitnessState | None:

@@ -14,7 +14,6 @@ Exit codes: 0 verified, 1 an anomaly (the first altered entry is named), 2 bad i
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,8 +27,14 @@ from cli._officers_common import node_config
 from cli._passphrase import CliError, CliUsageError
 from protocol.codec import decode_as
 from protocol.domains import ACCESS_LOG_ORIGIN
-from protocol.errors import ConfigError, NoteError, Relay247Error, StorageError
-from serving.files import read_file
+from protocol.errors import (
+    ConfigError,
+    NoteError,
+    Relay247Error,
+    StorageError,
+    StorageUnavailableError,
+)
+from serving.files import read_file, write_file
 
 if TYPE_CHECKING:
     pass
@@ -147,14 +152,12 @@ def access_log(
             + ("" if where is None else f"; first altered entry: {where}")
         )
     if kept_path is not None and report.latest is not None:
-        tmp = kept_path.with_name(kept_path.name + ".tmp")
-        try:
-            tmp.write_bytes(report.latest)
-            os.replace(tmp, kept_path)
-        except OSError as exc:
-            raise CliUsageError(
-                f"{kept_path}: cannot keep the checkpoint: {exc.strerror}"
-            ) from None
+        try:  # whole or not at all, durably: the next run's rollback check trusts it
+            write_file(kept_path, report.latest)
+        except StorageUnavailableError as exc:  # disk full, I/O error: exit 1
+            raise CliError(f"cannot keep the checkpoint: {exc.message}") from None
+        except ConfigError as exc:
+            raise CliUsageError(f"cannot keep the checkpoint: {exc.message}") from None
     if not as_json:
         click.echo("verified")
 

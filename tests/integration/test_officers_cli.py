@@ -249,6 +249,24 @@ def test_truncation_is_caught_by_the_kept_checkpoint(data: Path, tmp_path: Path)
     assert kept.read_bytes().startswith(b"relay247/v1/access-log/FR\n5\n")  # not replaced
 
 
+def test_a_full_disk_keeps_the_kept_checkpoint_whole(data: Path, tmp_path: Path) -> None:
+    """Before: written in place of a temporary file with no sync, a partial ``.tmp`` left
+    on a full disk, exit 2 as if the option were wrong. Now exit 1, the old one intact."""
+    from tests.integration.test_storage_full import fill, tmpfs
+
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        kept = disk / "kept.checkpoint"
+        assert _audit(data, "--keep", kept)[0] == 0
+        before = kept.read_bytes()
+        ok_json("node", "officer", "enable", "bob", "--data", data)  # a longer log to keep
+        fill(disk)
+        result = invoke("audit", "access-log", "--data", data, "--keep", kept)
+        assert result.exit_code == 1, result.output
+        assert "cannot keep the checkpoint" in result.output
+        assert kept.read_bytes() == before
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "kept.checkpoint"]
+
+
 def test_appends_continue_after_a_restart_and_the_kept_checkpoint_follows(
     data: Path, tmp_path: Path
 ) -> None:
