@@ -25,8 +25,9 @@ ConfigPath = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*\Z", max_le
 
 #: An address to listen on: a host name or an IP literal (an IPv6 zone after ``%``),
 #: without brackets. Before, any text was taken and failed only at bind time, quoting it.
+#: An IPv6 literal may start with ``:`` (``::``, every address; ``::1``, the loopback).
 ListenHost = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._:%-]{0,252}\Z", max_length=253)
+    str, msgspec.Meta(pattern=r"^[A-Za-z0-9_:][A-Za-z0-9._:%-]{0,252}\Z", max_length=253)
 ]
 
 
