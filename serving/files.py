@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import stat
 import time
@@ -148,11 +149,12 @@ def write_file(path: Path, data: bytes, *, mode: int = 0o600, keep_existing: boo
         StorageUnavailableError: disk full, quota, I/O error (a start exits 1, restarted).
         ConfigError: any other cause (permissions, a directory in the way).
     """
-    tmp = path.with_name(f".{path.name}.tmp")  # one writer: the data directory's lock
+    # A name of this writer's own (O_EXCL): a fixed one, unlinked first, let a second
+    # writer take it over, and the first then linked the second's unwritten file into
+    # place. One left by a killed writer stays as a small hidden file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        with contextlib.suppress(FileNotFoundError):  # a killed start left it
-            tmp.unlink()
         fd = os.open(tmp, flags, mode)
         try:
             view = memoryview(data)
@@ -173,7 +175,7 @@ def write_file(path: Path, data: bytes, *, mode: int = 0o600, keep_existing: boo
         raise file_error(f"{path}: cannot write: {exc.strerror}", exc) from None
     finally:
         with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)  # ours alone: after a rename it is gone already
     return True
 
 
