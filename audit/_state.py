@@ -12,7 +12,7 @@ import msgspec
 
 from protocol import audit_log, witness
 from protocol.codec import decode, encode
-from protocol.errors import ConfigError, PeerError, StorageError
+from protocol.errors import ConfigError, PeerError, StorageError, file_error
 from protocol.note import Verifier
 from protocol.witness import ForkEvidence, WitnessState
 from serving.files import write_file
@@ -70,7 +70,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StorageError(f"{path}: cannot write state", detail=str(exc.strerror)) from None
+        raise file_error(f"{path}: cannot write state: {exc.strerror}", exc, StorageError) from None
     try:
         write_file(path, data)
     except ConfigError as exc:

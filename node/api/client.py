@@ -27,7 +27,7 @@ from node._writeback import fsync_and_forget
 from node.api._file_pieces import file_pieces
 from node.api._save import publish, write_hashed
 from protocol.codec import decode, decode_as
-from protocol.errors import ConfigError, MalformedError, PeerError, TooLargeError, TransportError
+from protocol.errors import MalformedError, PeerError, Relay247Error, TooLargeError, TransportError
 from schemas import Attachment
 from schemas import node_api as api
 from schemas._stats import ReceivedReports, Statistics
@@ -91,13 +91,13 @@ class NodeApiClient:
         """
         try:  # bounded, regular files only: a FIFO there hung the command, /dev/zero ate RAM
             port = int(read_file(data_dir / "api.port", 64).decode("ascii").strip())
-        except (ConfigError, ValueError):
+        except (Relay247Error, ValueError):  # ConfigError, or an I/O error's StorageError
             raise NodeNotRunningError(
                 "node not running", detail=f"no {data_dir}/api.port"
             ) from None
         try:
             token = read_file(data_dir / "api.token", 4096).decode("ascii").strip()
-        except (ConfigError, UnicodeDecodeError) as exc:
+        except (Relay247Error, UnicodeDecodeError) as exc:
             raise TransportError("cannot read the node's API token", detail=str(exc)) from None
         host = _host(data_dir)  # an IPv6 literal (`::1`) goes in brackets (RFC 3986 §3.2.2)
         return cls(f"http://{f'[{host}]' if ':' in host else host}:{port}", token, session)
@@ -393,7 +393,7 @@ def _decode(tp: type[T], raw: bytes) -> T:
 def _host(data_dir: Path) -> str:
     try:
         config = tomllib.loads(read_file(data_dir / "node.toml", MAX_CONFIG_BYTES).decode("utf-8"))
-    except (ConfigError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+    except (Relay247Error, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         return "127.0.0.1"
     table = config.get("api")  # `api = 1` made this an AttributeError traceback
     host = table.get("host") if isinstance(table, dict) else None

@@ -43,7 +43,7 @@ from node.api.retention import RETENTION_ROUTES
 from node.api.stats import STATS_ROUTES
 from node.officers import TOKEN_PREFIX, Action, Permission
 from protocol.codec import encode
-from protocol.errors import ConfigError, Relay247Error
+from protocol.errors import ConfigError, Relay247Error, file_error
 from schemas.errors import HTTP_STATUS, ErrorBody, ErrorCode
 from serving import (
     ACCEPT_ENCODING,
@@ -92,8 +92,8 @@ def ensure_token(path: Path) -> str:
             st = None
     except FileNotFoundError:
         st = None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the API token: {exc.strerror}") from None
+    except OSError as exc:  # an I/O error: exit 1, restarted; a permission: exit 2
+        raise file_error(f"{path}: cannot read the API token: {exc.strerror}", exc) from None
     if st is None:  # written only when absent: a full disk does not stop a later start
         write_file(path, os.urandom(32).hex().encode("ascii") + b"\n", keep_existing=True)
     try:
