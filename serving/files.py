@@ -170,7 +170,7 @@ def write_file(path: Path, data: bytes, *, mode: int = 0o600, keep_existing: boo
                 return False
         else:
             os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         raise file_error(f"{path}: cannot write: {exc.strerror}", exc) from None
     finally:
@@ -179,7 +179,8 @@ def write_file(path: Path, data: bytes, *, mode: int = 0o600, keep_existing: boo
     return True
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries durable (a rename or a new file in it): the one copy."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)

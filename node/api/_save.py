@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 
 from node import _threads
 from node._writeback import WriteBehind
+from serving.files import fsync_dir
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -70,8 +71,4 @@ def _write(h: _Hash, out: WriteBehind, batch: list[bytes]) -> None:
 def publish(tmp: Path, out: Path) -> None:
     """Rename the checked, fsynced ``tmp`` to ``out``, durably (the directory fsynced)."""
     os.replace(tmp, out)
-    fd = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(out.parent)

@@ -45,6 +45,7 @@ from schemas import Attachment
 from schemas.blobs import BlobRef
 from schemas.envelope import EnvelopeHeader
 from schemas.errors import ErrorCode
+from serving.files import fsync_dir
 
 log = structlog.get_logger("relay247.node")
 
@@ -101,14 +102,6 @@ def check_binding(
         )
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _seal(enc: fmt.Encryptor, f: WriteBehind, data: bytes, *, last: bool = False) -> bytes:
     """Encrypt ``data`` (``last``: and seal the stream), write what it gives to ``f`` and
     return it."""
@@ -136,7 +129,7 @@ def _finish(tmp: Path, final: Path, f: BinaryIO) -> None:
     fsync_and_forget(f.fileno())
     f.close()
     tmp.replace(final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 class AttachmentFiles:
@@ -343,7 +336,7 @@ class AttachmentFiles:
 
 def _rename(part: Path, final: Path) -> None:
     part.replace(final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 async def upload(

@@ -25,20 +25,13 @@ import os
 import threading
 from pathlib import Path
 
+from serving.files import fsync_dir as fsync_dir  # noqa: PLC0414 -- re-exported for relay.backup
+
 #: bytes read at a time from a blob file (hashing, downloads)
 PIECE = 1 << 20
 #: each writing thread's aligned buffer for O_DIRECT (one upload chunk)
 BUFFER = 4 << 20
 PART = ".part"
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries durable (a rename or a new file in it)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def ensure_root(root: Path) -> None:
