@@ -111,6 +111,7 @@ class Result:
         lines.append(f"\nHealing window: everything delivered in {took} {SETTLE:.0f} s")
         crashes = ", ".join(f"{k} {n}" for k, n in sorted(self.crashes.items())) or "none"
         lines += ["", f"Unexpected process exits: {crashes}"]
+        lines += [f"  {k} (x{n})" for k, n in sorted(self.notes.items()) if k.startswith("crash:")]
         if self.unsettled:
             lines.append("Not settled: " + "; ".join(self.unsettled))
         top = ", ".join(f"{k} {n}" for k, n in self.errors.most_common(8))
@@ -211,12 +212,15 @@ async def _supervise(
                         continue
                     run = p.log.read_bytes()[p.log_from :]
                     tail = run[-20000:]
-                    last = tail.rstrip().rsplit(b"\n", 1)[-1].decode(errors="replace")[:80]
+                    last = tail.rstrip().rsplit(b"\n", 1)[-1].decode(errors="replace")[:200]
                     assert p.proc is not None
                     if p.proc.returncode == 1 and not any(s in run for s in SERVING):
                         notes[f"{p.name}: start refused ({last}), restarted"] += 1
                     else:
                         crashes[p.name] += 1
+                        # printed with the table: CI keeps no run directory, and stop 26's
+                        # CI failure had to be reproduced to read this one line
+                        notes[f"crash: {p.name} exit {p.proc.returncode}: {last}"] += 1
                         name = f"crash-{p.name}-{crashes[p.name]}.log"
                         (world.root / "logs" / name).write_bytes(tail)
                     p.spawn()
