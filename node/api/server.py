@@ -86,15 +86,15 @@ def ensure_token(path: Path) -> str:
         ConfigError: the file is readable by others, or malformed, or cannot be written.
     """
     try:
-        st: os.stat_result | None = path.lstat()
-        if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        st = path.lstat()
+        absent = stat.S_ISREG(st.st_mode) and st.st_size == 0  # an empty one is replaced
+        if absent:
             path.unlink()
-            st = None
     except FileNotFoundError:
-        st = None
+        absent = True
     except OSError as exc:  # an I/O error: exit 1, restarted; a permission: exit 2
         raise file_error(f"{path}: cannot read the API token: {exc.strerror}", exc) from None
-    if st is None:  # written only when absent: a full disk does not stop a later start
+    if absent:  # written only when absent: a full disk does not stop a later start
         write_file(path, os.urandom(32).hex().encode("ascii") + b"\n", keep_existing=True)
     try:
         if path.stat().st_mode & 0o077:

@@ -26,14 +26,23 @@ async def test_a_fifo_for_the_port_is_not_running_not_a_hang(tmp_path: Path) -> 
                 NodeApiClient.from_data_dir(tmp_path, session)
 
 
-async def test_dev_zero_for_the_port_or_the_token_is_refused_bounded(tmp_path: Path) -> None:
-    (tmp_path / "api.port").symlink_to("/dev/zero")
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/dev/zero",  # not a regular file: refused before any read (was: memory filled)
+        # a real EIO: a regular file whose offset 0 cannot be read; read_file says
+        # StorageUnavailableError for it (exit 1 at a start): the client catches that too
+        "/proc/self/mem",
+    ],
+)
+async def test_the_port_or_the_token_unreadable_is_our_error(tmp_path: Path, target: str) -> None:
+    (tmp_path / "api.port").symlink_to(target)
     async with aiohttp.ClientSession() as session:
         with pytest.raises(NodeNotRunningError):
             NodeApiClient.from_data_dir(tmp_path, session)
         (tmp_path / "api.port").unlink()
         (tmp_path / "api.port").write_text("4242\n")
-        (tmp_path / "api.token").symlink_to("/dev/zero")
+        (tmp_path / "api.token").symlink_to(target)
         with pytest.raises(TransportError, match="cannot read the node's API token"):
             NodeApiClient.from_data_dir(tmp_path, session)
 
@@ -55,18 +64,3 @@ async def test_the_host_from_node_toml_never_crashes(tmp_path: Path, toml: str, 
     async with aiohttp.ClientSession() as session:
         client = NodeApiClient.from_data_dir(tmp_path, session)
     assert client.base_url == f"http://{host}:4242"
-
-
-async def test_an_io_error_reading_them_is_our_error_not_a_traceback(tmp_path: Path) -> None:
-    """A real EIO: ``/proc/self/mem`` is a regular file whose offset 0 cannot be read.
-    Since read_file says StorageUnavailableError for it (exit 1 at a start), the client
-    must catch that too."""
-    (tmp_path / "api.port").symlink_to("/proc/self/mem")
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(NodeNotRunningError):
-            NodeApiClient.from_data_dir(tmp_path, session)
-        (tmp_path / "api.port").unlink()
-        (tmp_path / "api.port").write_text("4242\n")
-        (tmp_path / "api.token").symlink_to("/proc/self/mem")
-        with pytest.raises(TransportError, match="cannot read the node's API token"):
-            NodeApiClient.from_data_dir(tmp_path, session)
